@@ -1,0 +1,1 @@
+# bench/: the load generator (agentpool-bench) lands here.

@@ -1,0 +1,219 @@
+/*
+ * agent.c - finding, starting and stopping the Python agent (see agent.h).
+ *
+ * Runs only at start-up and shut-down, so it favours clarity over speed:
+ * plain attribute lookups, the inspect and traceback modules.  Each
+ * function releases every reference it took on every path (one chain of
+ * labels at its end).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "agent.h"
+#include "bridge.h"
+
+#include "ap_common.h"
+#include "ap_log.h"
+
+#include <string.h>
+
+/* Looks up an optional attribute: a new reference, or NULL with no error
+ * set when it does not exist (other errors stay set). */
+static PyObject *optional_attr(PyObject *obj, const char *name)
+{
+    PyObject *v = PyObject_GetAttrString(obj, name);
+    if (v == NULL && PyErr_ExceptionMatches(PyExc_AttributeError))
+        PyErr_Clear();
+    return v;
+}
+
+/* inspect.iscoroutinefunction(fn): 1, 0, or -1 with an error set. */
+static int is_coroutine_function(PyObject *fn)
+{
+    PyObject *inspect = NULL, *res = NULL;
+    int rc = -1;
+    inspect = PyImport_ImportModule("inspect");
+    if (inspect == NULL)
+        goto done;
+    res = PyObject_CallMethod(inspect, "iscoroutinefunction", "O", fn);
+    if (res == NULL)
+        goto done;
+    rc = PyObject_IsTrue(res);
+done:
+    Py_XDECREF(res);
+    Py_XDECREF(inspect);
+    return rc;
+}
+
+int agent_load(const char *spec)
+{
+    PyObject *module = NULL, *obj = NULL, *next = NULL;
+    char *modname = NULL;
+    int rc = AP_ERR;
+
+    const char *colon = strchr(spec, ':');
+    if (colon == NULL || colon == spec || colon[1] == '\0') {
+        PyErr_Format(PyExc_ValueError, "--agent must be MODULE:ATTR (e.g. pyagents.examples.echo:EchoAgent), got \"%s\"", spec);
+        goto done;
+    }
+    modname = PyMem_Malloc((size_t)(colon - spec) + 1);
+    if (modname == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    memcpy(modname, spec, (size_t)(colon - spec));
+    modname[colon - spec] = '\0';
+    module = PyImport_ImportModule(modname);
+    if (module == NULL)
+        goto done;
+
+    /* attr may be dotted: "Outer.Inner" */
+    obj = module;
+    Py_INCREF(obj);
+    for (const char *a = colon + 1; *a;) {
+        const char *dot = strchr(a, '.');
+        size_t n = dot ? (size_t)(dot - a) : strlen(a);
+        PyObject *name = PyUnicode_FromStringAndSize(a, (Py_ssize_t)n);
+        if (name == NULL)
+            goto done;
+        next = PyObject_GetAttr(obj, name);
+        Py_DECREF(name);
+        if (next == NULL)
+            goto done;
+        Py_SETREF(obj, next);
+        next = NULL;
+        a += n + (dot ? 1 : 0);
+    }
+
+    if (PyType_Check(obj)) {
+        PyObject *inst = PyObject_CallNoArgs(obj);
+        if (inst == NULL)
+            goto done;
+        Py_SETREF(obj, inst);
+    }
+    PyObject *handler = optional_attr(obj, "handle_message");
+    if (handler == NULL && PyErr_Occurred())
+        goto done;
+    if (handler != NULL) {
+        if (!PyCallable_Check(handler)) {
+            Py_DECREF(handler);
+            PyErr_Format(PyExc_TypeError, "agent %s: handle_message is not callable", spec);
+            goto done;
+        }
+        bridge.agent = obj;
+        bridge.handler = handler;
+        obj = NULL;
+        bridge.health = optional_attr(bridge.agent, "health");
+        if (bridge.health == NULL && PyErr_Occurred())
+            goto done;
+        bridge.metrics = optional_attr(bridge.agent, "metrics");
+        if (bridge.metrics == NULL && PyErr_Occurred())
+            goto done;
+    } else if (PyCallable_Check(obj) && !PyModule_Check(obj)) {
+        bridge.handler = obj; /* a plain handle_message(type, data) */
+        obj = NULL;
+    } else {
+        PyErr_Format(PyExc_TypeError,
+                     "agent %s is not an agent: expected a class or object with handle_message(type, data), "
+                     "or a function handle_message(type, data)", spec);
+        goto done;
+    }
+
+    int co = is_coroutine_function(bridge.handler);
+    if (co < 0)
+        goto done;
+    bridge.is_async = co;
+    rc = AP_OK;
+done:
+    Py_XDECREF(obj);
+    Py_XDECREF(module);
+    PyMem_Free(modname);
+    return rc;
+}
+
+int agent_hook(const char *name)
+{
+    PyObject *fn = NULL, *res = NULL, *asyncio = NULL, *awaited = NULL;
+    int rc = AP_ERR;
+    if (bridge.agent == NULL)
+        return AP_OK;
+    fn = optional_attr(bridge.agent, name);
+    if (fn == NULL) {
+        rc = PyErr_Occurred() ? AP_ERR : AP_OK;
+        goto done;
+    }
+    res = PyObject_CallNoArgs(fn);
+    if (res == NULL)
+        goto done;
+    if (PyCoro_CheckExact(res) || PyObject_HasAttrString(res, "__await__")) {
+        if (bridge.run_until_complete) {
+            awaited = PyObject_CallOneArg(bridge.run_until_complete, res);
+        } else {
+            asyncio = PyImport_ImportModule("asyncio");
+            if (asyncio == NULL)
+                goto done;
+            awaited = PyObject_CallMethod(asyncio, "run", "O", res);
+        }
+        if (awaited == NULL)
+            goto done;
+    }
+    rc = AP_OK;
+done:
+    Py_XDECREF(awaited);
+    Py_XDECREF(asyncio);
+    Py_XDECREF(res);
+    Py_XDECREF(fn);
+    return rc;
+}
+
+PyObject *agent_format_exception(PyObject *type, PyObject *value, PyObject *tb)
+{
+    PyObject *traceback = NULL, *lines = NULL, *empty = NULL, *text = NULL;
+    traceback = PyImport_ImportModule("traceback");
+    if (traceback == NULL)
+        goto fallback;
+    lines = PyObject_CallMethod(traceback, "format_exception", "OOO", type ? type : Py_None,
+                                value ? value : Py_None, tb ? tb : Py_None);
+    if (lines == NULL)
+        goto fallback;
+    empty = PyUnicode_FromString("");
+    if (empty == NULL)
+        goto fallback;
+    text = PyUnicode_Join(empty, lines);
+    if (text == NULL)
+        goto fallback;
+    goto done;
+fallback:
+    PyErr_Clear();
+    text = PyUnicode_FromFormat("%s: %S\n", type && PyType_Check(type) ? ((PyTypeObject *)type)->tp_name : "Error",
+                                value ? value : Py_None);
+    if (text == NULL) {
+        PyErr_Clear();
+        text = PyUnicode_FromString("(the exception could not be formatted)\n");
+    }
+done:
+    Py_XDECREF(empty);
+    Py_XDECREF(lines);
+    Py_XDECREF(traceback);
+    return text;
+}
+
+PyObject *agent_traceback_text(void)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    PyObject *text = agent_format_exception(type, value, tb);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+    return text;
+}
+
+void agent_release(void)
+{
+    Py_CLEAR(bridge.metrics);
+    Py_CLEAR(bridge.health);
+    Py_CLEAR(bridge.handler);
+    Py_CLEAR(bridge.agent);
+}

@@ -1,0 +1,76 @@
+/*
+ * bridge.h - the worker process's one state struct.
+ *
+ * agentpool-worker (bridge/) is one process serving one Python agent for
+ * the master over fd 3.  Its state lives in the single global `bridge`
+ * below: the configuration parsed from argv (read-only once Python is
+ * up), the frame buffers, the counters agent.metrics reports and the
+ * references to the agent.  Only the worker's main thread touches it,
+ * always holding the GIL.  Include Python.h before this header.
+ */
+#ifndef BRIDGE_BRIDGE_H
+#define BRIDGE_BRIDGE_H
+
+#include "buf.h"
+
+#include "ap_common.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BRIDGE_MAX_PYTHON_PATHS 64
+/* Longest error message text sent to the master (characters). */
+#define BRIDGE_MAX_ERROR_TEXT 8192
+/* Error codes in ERROR frames (the "code" member). */
+#define BRIDGE_CODE_AGENT_ERROR "agent_error"
+#define BRIDGE_CODE_CANCELLED "cancelled"
+#define BRIDGE_CODE_STOPPING "worker_stopping"
+
+typedef struct {
+    /* configuration from argv, read-only after start-up */
+    const char *id;          /* "worker-3": the log role */
+    const char *agent_spec;  /* "module:attr" */
+    int concurrency;         /* --concurrency (async agents) */
+    const char *python_paths[BRIDGE_MAX_PYTHON_PATHS];
+    int n_python_paths;
+    const char *virtualenv;  /* NULL unless --virtualenv */
+    int inherit_python_env;
+    int log_level;           /* ap_log_level */
+
+    /* the agent */
+    PyObject *agent;         /* the instance (NULL for a plain function) */
+    PyObject *handler;       /* bound handle_message, or the function */
+    PyObject *health;        /* bound health() or NULL */
+    PyObject *metrics;       /* bound metrics() or NULL */
+    int is_async;
+    int max_inflight;        /* 1 for sync agents, concurrency for async */
+    PyObject *run_until_complete; /* async: the loop's bound method */
+
+    /* the stream to the master */
+    int fd;
+    buf_t in, out;
+    int stopping;            /* STOP received */
+    int eof;                 /* the master is gone */
+
+    /* counters for agent.metrics */
+    uint64_t started_ns;
+    uint64_t received;       /* REQUEST frames */
+    uint64_t sent;           /* RESULT + ERROR frames answering them */
+    uint64_t errors;         /* ERROR frames */
+    size_t inflight;         /* async: tasks running now */
+} bridge_state;
+
+extern bridge_state bridge;
+
+/* How a driver's loop ended. */
+typedef enum {
+    BRIDGE_END_STOP, /* STOP frame: everything answered, finish cleanly */
+    BRIDGE_END_EOF   /* the master is gone: exit promptly */
+} bridge_end;
+
+/* Logs a frame the worker cannot accept (a corrupt header, or a kind the
+ * master never sends) with its context and exits with status 1: the
+ * stream can no longer be trusted.  Implemented in main.c. */
+AP_NORETURN void bridge_bad_frame(unsigned kind, uint32_t len, uint64_t id, int corrupt);
+
+#endif

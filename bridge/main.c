@@ -1,0 +1,350 @@
+/*
+ * main.c - agentpool-worker: serves one Python agent to the master.
+ *
+ * The master forks, puts the worker's end of a socketpair on fd 3 and
+ * execs this program (argv below).  Start-up: parse argv, bring Python up
+ * (pyhost), import and start the agent (agent), then say READY on fd 3
+ * - or send START_FAILED with the traceback and exit with
+ * AP_EXIT_START_FAILED, so the master does not respawn into a crash loop.
+ * Then one of two drivers serves frames until STOP or EOF: the C loop for
+ * sync agents (sync_driver) or one asyncio loop for async agents
+ * (async_driver).  STOP: answers flushed, on_stop(), Python finalized,
+ * exit 0.  EOF (the master is gone): on_stop() best-effort, exit 0 at once.
+ * SIGINT is ignored (the master owns ctrl-C); SIGTERM kills.
+ *
+ * Owns the one global state struct, `bridge` (bridge.h).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "bridge.h"
+#include "agent.h"
+#include "async_driver.h"
+#include "msg.h"
+#include "pyconv.h"
+#include "pyhost.h"
+#include "sync_driver.h"
+#include "wire.h"
+
+#include "ap_common.h"
+#include "ap_frame.h"
+#include "ap_log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef VERSION
+#define VERSION "0.0.0"
+#endif
+
+#define MAX_CONCURRENCY 100000
+
+bridge_state bridge;
+
+#if defined(__SANITIZE_ADDRESS__)
+/* ASan builds (configure --enable-asan): CPython keeps some memory until
+ * the process ends by design; report only leaks that are not libpython's,
+ * so a worker's exit status stays meaningful under LeakSanitizer. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:libpython3\n";
+}
+#endif
+
+static const char usage_text[] =
+    "usage: agentpool-worker --agent MODULE:ATTR [options]\n"
+    "Serves one Python agent to agentpoold over the socketpair on fd 3.\n"
+    "It is started by agentpoold, not by hand.\n"
+    "\n"
+    "  --id NAME               worker name for logs (default $AGENTPOOL_WORKER_ID)\n"
+    "  --agent MODULE:ATTR     the agent: a class (instantiated with no arguments),\n"
+    "                          an object with handle_message(type, data), or such a function\n"
+    "  --concurrency N         messages in flight at once for an async agent (default 1)\n"
+    "  --python-path DIR       put DIR first on sys.path (repeatable)\n"
+    "  --virtualenv DIR        use the virtual environment DIR (its pyvenv.cfg)\n"
+    "  --inherit-python-env    honour PYTHONPATH, PYTHONHOME and other PYTHON* variables\n"
+    "  --log-level LEVEL       debug, info, warn or error (default info)\n"
+    "  --log-json              log JSON lines\n"
+    "  --help, --version\n";
+
+enum {
+    OPT_ID = 256,
+    OPT_AGENT,
+    OPT_CONCURRENCY,
+    OPT_PYTHON_PATH,
+    OPT_VIRTUALENV,
+    OPT_INHERIT_ENV,
+    OPT_LOG_LEVEL,
+    OPT_LOG_JSON,
+    OPT_HELP,
+    OPT_VERSION,
+};
+
+static const struct option long_options[] = {
+    {"id", required_argument, NULL, OPT_ID},
+    {"agent", required_argument, NULL, OPT_AGENT},
+    {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
+    {"python-path", required_argument, NULL, OPT_PYTHON_PATH},
+    {"virtualenv", required_argument, NULL, OPT_VIRTUALENV},
+    {"inherit-python-env", no_argument, NULL, OPT_INHERIT_ENV},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"log-json", no_argument, NULL, OPT_LOG_JSON},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+/* Fills bridge's configuration from argv.  Returns AP_OK, 1 when --help or
+ * --version was answered, or AP_ERR with the reason in err. */
+static int parse_args(int argc, char **argv, char *err, size_t cap)
+{
+    int c;
+    ap_log_level level = AP_LOG_INFO;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":", long_options, NULL)) != -1) {
+        switch (c) {
+        case OPT_ID:
+            bridge.id = optarg;
+            break;
+        case OPT_AGENT:
+            bridge.agent_spec = optarg;
+            break;
+        case OPT_CONCURRENCY: {
+            char *end;
+            errno = 0;
+            long v = strtol(optarg, &end, 10);
+            if (errno || *end || end == optarg || v < 1 || v > MAX_CONCURRENCY) {
+                snprintf(err, cap, "--concurrency must be an integer from 1 to %d, got \"%s\"", MAX_CONCURRENCY, optarg);
+                return AP_ERR;
+            }
+            bridge.concurrency = (int)v;
+            break;
+        }
+        case OPT_PYTHON_PATH:
+            if (bridge.n_python_paths >= BRIDGE_MAX_PYTHON_PATHS) {
+                snprintf(err, cap, "too many --python-path options (at most %d)", BRIDGE_MAX_PYTHON_PATHS);
+                return AP_ERR;
+            }
+            bridge.python_paths[bridge.n_python_paths++] = optarg;
+            break;
+        case OPT_VIRTUALENV:
+            bridge.virtualenv = optarg;
+            break;
+        case OPT_INHERIT_ENV:
+            bridge.inherit_python_env = 1;
+            break;
+        case OPT_LOG_LEVEL:
+            if (ap_log_parse_level(optarg, &level) < 0) {
+                snprintf(err, cap, "--log-level must be debug, info, warn or error, got \"%s\"", optarg);
+                return AP_ERR;
+            }
+            break;
+        case OPT_LOG_JSON:
+            ap_log_set_json(1);
+            break;
+        case OPT_HELP:
+            fputs(usage_text, stdout);
+            return 1;
+        case OPT_VERSION:
+            printf("agentpool-worker %s (built with Python %s)\n", VERSION, PY_VERSION);
+            return 1;
+        case ':':
+            snprintf(err, cap, "option %s needs a value", argv[optind - 1]);
+            return AP_ERR;
+        default:
+            snprintf(err, cap, "unknown option %s (see --help)", argv[optind - 1]);
+            return AP_ERR;
+        }
+    }
+    if (optind < argc) {
+        snprintf(err, cap, "unexpected argument \"%s\" (see --help)", argv[optind]);
+        return AP_ERR;
+    }
+    if (bridge.agent_spec == NULL) {
+        snprintf(err, cap, "--agent MODULE:ATTR is required");
+        return AP_ERR;
+    }
+    bridge.log_level = (int)level;
+    return AP_OK;
+}
+
+/* Writes one frame now, blocking.  Returns AP_ERR when the master is gone. */
+static int send_now(unsigned kind, const void *payload, size_t len)
+{
+    wire_put(&bridge.out, kind, 0, payload, len);
+    if (wire_flush(&bridge.out, bridge.fd) != AP_OK) {
+        ap_error("write(fd %d) of a %s frame failed: %s", bridge.fd, ap_frame_kind_name(kind), strerror(errno));
+        return AP_ERR;
+    }
+    return AP_OK;
+}
+
+/* Reports a start-up failure to the log and the master, then exits. */
+static AP_NORETURN void start_failed(const char *text, size_t len)
+{
+    ap_error("agent %s failed to start:", bridge.agent_spec ? bridge.agent_spec : "(none)");
+    ap_log_block(AP_LOG_ERROR, "  ", text, len);
+    if (bridge.fd >= 0) {
+        if (len > AP_FRAME_MAX_PAYLOAD)
+            len = AP_FRAME_MAX_PAYLOAD;
+        send_now(AP_FRAME_START_FAILED, text, len);
+    }
+    exit(AP_EXIT_START_FAILED);
+}
+
+/* start_failed with the current Python exception's traceback. */
+static AP_NORETURN void start_failed_py(void)
+{
+    PyObject *text = agent_traceback_text();
+    PyObject *bytes = PyUnicode_AsEncodedString(text, "utf-8", "backslashreplace");
+    if (bytes == NULL) {
+        PyErr_Clear();
+        start_failed("(the traceback could not be encoded)", 36);
+    }
+    start_failed(PyBytes_AS_STRING(bytes), (size_t)PyBytes_GET_SIZE(bytes));
+}
+
+AP_NORETURN void bridge_bad_frame(unsigned kind, uint32_t len, uint64_t id, int corrupt)
+{
+    if (corrupt)
+        ap_error("corrupt frame header from the master (kind %u, len %u, id %llu): the stream cannot be trusted, exiting",
+                 kind, (unsigned)len, (unsigned long long)id);
+    else
+        ap_error("unexpected %s frame (kind %u, len %u, id %llu) from the master: the stream cannot be trusted, exiting",
+                 ap_frame_kind_name(kind), kind, (unsigned)len, (unsigned long long)id);
+    (void)wire_flush(&bridge.out, bridge.fd); /* best effort: answers already made */
+    exit(1);
+}
+
+/* Checks fd 3 and prepares it: a socket, close-on-exec (so processes the
+ * agent starts cannot keep the master's connection open), blocking. */
+static int setup_fd(void)
+{
+    struct stat st;
+    int fd = AP_WORKER_FD;
+    if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+        ap_error("fd %d is not a socket: agentpool-worker is started by agentpoold, which passes it one end of a "
+                 "socketpair on fd %d", fd, fd);
+        return AP_ERR;
+    }
+    int fdfl = fcntl(fd, F_GETFD);
+    int fl = fcntl(fd, F_GETFL);
+    if (fdfl < 0 || fl < 0 || fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC) < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+        ap_error("fcntl(fd %d) failed: %s", fd, strerror(errno));
+        return AP_ERR;
+    }
+    bridge.fd = fd;
+    return AP_OK;
+}
+
+static void send_ready(void)
+{
+    char version[32];
+    char head[160];
+    pyhost_version(version, sizeof(version));
+    buf_t p;
+    buf_init(&p, 256);
+    int n = snprintf(head, sizeof(head), "{\"pid\":%d,\"async\":%s,\"concurrency\":%d,\"python\":\"%s\",\"agent\":",
+                     (int)getpid(), bridge.is_async ? "true" : "false", bridge.max_inflight, version);
+    buf_append(&p, head, (size_t)n);
+    pyconv_append_cstr(&p, bridge.agent_spec, strlen(bridge.agent_spec));
+    buf_putc(&p, '}');
+    /* logged first, so the line is there once the master sees READY */
+    if (bridge.is_async)
+        ap_info("ready: agent %s (async, concurrency %d, Python %s)", bridge.agent_spec, bridge.max_inflight, version);
+    else
+        ap_info("ready: agent %s (sync, Python %s)", bridge.agent_spec, version);
+    int rc = send_now(AP_FRAME_READY, p.data, p.len);
+    buf_free(&p);
+    if (rc < 0)
+        exit(0); /* the master is gone already */
+}
+
+/* Calls on_stop() and logs its failure. */
+static void call_on_stop(void)
+{
+    if (agent_hook("on_stop") == AP_OK)
+        return;
+    PyObject *text = agent_traceback_text();
+    Py_ssize_t n = 0;
+    const char *s = PyUnicode_AsUTF8AndSize(text, &n);
+    ap_error("on_stop() raised:");
+    if (s)
+        ap_log_block(AP_LOG_ERROR, "  ", s, (size_t)n);
+    PyErr_Clear();
+    Py_DECREF(text);
+}
+
+static AP_NORETURN void finish(bridge_end end)
+{
+    if (end == BRIDGE_END_EOF) {
+        ap_info("the master is gone (end of fd %d): exiting", bridge.fd);
+        call_on_stop();
+        pyhost_flush_stdio();
+        _exit(0);
+    }
+    int fl = fcntl(bridge.fd, F_GETFL);
+    if (fl >= 0)
+        fcntl(bridge.fd, F_SETFL, fl & ~O_NONBLOCK);
+    if (wire_flush(&bridge.out, bridge.fd) != AP_OK)
+        ap_warn("could not write the last answers: %s", strerror(errno));
+    call_on_stop();
+    if (bridge.is_async)
+        async_driver_fini();
+    agent_release();
+    pyconv_fini();
+    unsigned long long sent = bridge.sent, errors = bridge.errors;
+    if (pyhost_fini() < 0)
+        ap_warn("Python finalization reported an error");
+    ap_info("stopped: %llu messages answered (%llu errors)", sent, errors);
+    buf_free(&bridge.in);
+    buf_free(&bridge.out);
+    exit(0);
+}
+
+int main(int argc, char **argv)
+{
+    char err[1024];
+    bridge.started_ns = ap_now_ns();
+    bridge.fd = -1;
+    bridge.concurrency = 1;
+    bridge.log_level = AP_LOG_INFO;
+    const char *env_id = getenv("AGENTPOOL_WORKER_ID");
+    bridge.id = env_id && *env_id ? env_id : "agentpool-worker";
+    ap_log_init(bridge.id, AP_LOG_INFO);
+    buf_init(&bridge.in, 256 * 1024);
+    buf_init(&bridge.out, 64 * 1024);
+
+    int rc = parse_args(argc, argv, err, sizeof(err));
+    if (rc == 1)
+        return 0;
+    ap_log_init(bridge.id, (ap_log_level)bridge.log_level);
+    if (setup_fd() < 0)
+        exit(AP_EXIT_START_FAILED);
+    if (rc < 0)
+        start_failed(err, strlen(err));
+
+    signal(SIGINT, SIG_IGN);  /* the master handles ctrl-C and sends STOP */
+    signal(SIGPIPE, SIG_IGN); /* a vanished master is EPIPE, i.e. EOF */
+
+    if (pyhost_init(err, sizeof(err)) < 0)
+        start_failed(err, strlen(err));
+    if (agent_load(bridge.agent_spec) < 0)
+        start_failed_py();
+    bridge.max_inflight = bridge.is_async ? bridge.concurrency : 1;
+    if (bridge.is_async && async_driver_init() < 0)
+        start_failed_py();
+    if (agent_hook("on_start") < 0)
+        start_failed_py();
+    send_ready();
+
+    finish(bridge.is_async ? async_driver_run() : sync_driver_run());
+}

@@ -1,0 +1,339 @@
+/*
+ * msg.c - one request in, one answer frame out (see msg.h).
+ *
+ * The hot path is msg_unpack + msg_reply: a cached str for the type, the
+ * C JSON decoder for the data, and the result encoded straight into the
+ * output buffer behind a reserved frame header.  Errors are rarer and
+ * may take the slow road (str(exc), the exception's qualified name, a
+ * formatted traceback when logging at debug level).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "msg.h"
+#include "agent.h"
+#include "bridge.h"
+#include "pyconv.h"
+#include "wire.h"
+
+#include "ap_common.h"
+#include "ap_log.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define METRICS_TYPE "agent.metrics"
+
+int msg_is_metrics(const ap_frame_hdr *h, const unsigned char *payload)
+{
+    return h->aux == sizeof(METRICS_TYPE) - 1 && h->aux <= h->len &&
+           memcmp(payload, METRICS_TYPE, sizeof(METRICS_TYPE) - 1) == 0;
+}
+
+void msg_reply_error(uint64_t id, const char *code, const char *message, const char *exception)
+{
+    buf_t *out = &bridge.out;
+    size_t at = wire_begin(out);
+    buf_append(out, "{\"code\":", 8);
+    pyconv_append_cstr(out, code, strlen(code));
+    buf_append(out, ",\"message\":", 11);
+    pyconv_append_cstr(out, message, strlen(message));
+    if (exception) {
+        buf_append(out, ",\"exception\":", 13);
+        pyconv_append_cstr(out, exception, strlen(exception));
+    }
+    buf_putc(out, '}');
+    wire_end(out, at, AP_FRAME_ERROR, 0, id);
+    bridge.sent++;
+    bridge.errors++;
+}
+
+/* The exception class's __qualname__ (new reference, never NULL). */
+static PyObject *exception_name(PyObject *type)
+{
+    PyObject *name = NULL;
+    if (type && PyType_Check(type)) {
+#if PY_VERSION_HEX >= 0x030B0000
+        name = PyType_GetQualName((PyTypeObject *)type);
+#else
+        name = PyObject_GetAttrString(type, "__qualname__");
+#endif
+        if (name == NULL || !PyUnicode_Check(name)) {
+            PyErr_Clear();
+            Py_XDECREF(name);
+            name = PyUnicode_FromString(((PyTypeObject *)type)->tp_name);
+        }
+    }
+    if (name == NULL) {
+        PyErr_Clear();
+        name = PyUnicode_FromString("Exception");
+    }
+    return name;
+}
+
+/* str(exc), bounded to BRIDGE_MAX_ERROR_TEXT characters, prefixed;
+ * new reference or NULL (no error set) when even that fails. */
+static PyObject *exception_text(PyObject *value, const char *prefix)
+{
+    PyObject *text = value ? PyObject_Str(value) : NULL;
+    if (text == NULL) {
+        PyErr_Clear();
+        text = PyUnicode_FromString(value ? "(str() of the exception failed)" : "");
+        if (text == NULL)
+            goto fail;
+    }
+    if (PyUnicode_GET_LENGTH(text) > BRIDGE_MAX_ERROR_TEXT) {
+        PyObject *cut = PyUnicode_Substring(text, 0, BRIDGE_MAX_ERROR_TEXT);
+        if (cut == NULL)
+            goto fail;
+        Py_SETREF(text, PyUnicode_FromFormat("%U... (%zd more characters)", cut,
+                                             PyUnicode_GET_LENGTH(text) - BRIDGE_MAX_ERROR_TEXT));
+        Py_DECREF(cut);
+        if (text == NULL)
+            goto fail;
+    }
+    if (prefix && *prefix) {
+        Py_SETREF(text, PyUnicode_FromFormat("%s%U", prefix, text));
+        if (text == NULL)
+            goto fail;
+    }
+    return text;
+fail:
+    PyErr_Clear();
+    Py_XDECREF(text);
+    return NULL;
+}
+
+/* The ERROR frame for the current exception, its text prefixed. */
+static void reply_exception(uint64_t id, const char *prefix)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (type == NULL) {
+        msg_reply_error(id, BRIDGE_CODE_AGENT_ERROR, "the agent failed without an exception", "SystemError");
+        return;
+    }
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (value && tb)
+        PyException_SetTraceback(value, tb);
+    PyObject *name = exception_name(type);
+    PyObject *text = exception_text(value, prefix);
+
+    buf_t *out = &bridge.out;
+    size_t at = wire_begin(out);
+    static const char head[] = "{\"code\":\"" BRIDGE_CODE_AGENT_ERROR "\",\"message\":";
+    buf_append(out, head, sizeof(head) - 1);
+    if (text)
+        pyconv_append_str_lossy(out, text);
+    else
+        pyconv_append_cstr(out, "(no message)", 12);
+    buf_append(out, ",\"exception\":", 13);
+    pyconv_append_str_lossy(out, name);
+    buf_putc(out, '}');
+    wire_end(out, at, AP_FRAME_ERROR, 0, id);
+    bridge.sent++;
+    bridge.errors++;
+
+    if (bridge.log_level <= AP_LOG_DEBUG) {
+        PyObject *tbtext = agent_format_exception(type, value, tb);
+        Py_ssize_t n = 0;
+        const char *s = tbtext ? PyUnicode_AsUTF8AndSize(tbtext, &n) : NULL;
+        if (s) {
+            ap_debug("message %llu failed:", (unsigned long long)id);
+            ap_log_block(AP_LOG_DEBUG, "  ", s, (size_t)n);
+        }
+        PyErr_Clear();
+        Py_XDECREF(tbtext);
+    }
+    Py_XDECREF(text);
+    Py_DECREF(name);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+}
+
+void msg_reply_exception(uint64_t id)
+{
+    reply_exception(id, NULL);
+}
+
+int msg_unpack(const ap_frame_hdr *h, const unsigned char *payload, PyObject **type, PyObject **data)
+{
+    char why[160];
+    if (h->aux > h->len) {
+        snprintf(why, sizeof(why), "malformed request frame: type length %u exceeds payload length %u",
+                 (unsigned)h->aux, (unsigned)h->len);
+        msg_reply_error(h->id, BRIDGE_CODE_AGENT_ERROR, why, "ValueError");
+        return AP_ERR;
+    }
+    *type = pyconv_str((const char *)payload, h->aux);
+    if (*type == NULL) {
+        reply_exception(h->id, "request type is not valid UTF-8: ");
+        return AP_ERR;
+    }
+    *data = pyconv_decode((const char *)payload + h->aux, h->len - h->aux);
+    if (*data == NULL) {
+        Py_CLEAR(*type);
+        reply_exception(h->id, "request data: ");
+        return AP_ERR;
+    }
+    return AP_OK;
+}
+
+void msg_reply(uint64_t id, PyObject *result)
+{
+    buf_t *out = &bridge.out;
+    size_t at = wire_begin(out);
+    if (AP_LIKELY(pyconv_encode(result, out, AP_FRAME_MAX_PAYLOAD) == AP_OK)) {
+        wire_end(out, at, AP_FRAME_RESULT, 0, id);
+        bridge.sent++;
+        return;
+    }
+    wire_abort(out, at);
+    reply_exception(id, NULL);
+}
+
+/* Resident set size from /proc/self/statm, 0 when unreadable. */
+static long long rss_bytes(void)
+{
+    char text[128];
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    text[n] = '\0';
+    long long size = 0, resident = 0;
+    if (sscanf(text, "%lld %lld", &size, &resident) != 2)
+        return 0;
+    return resident * sysconf(_SC_PAGESIZE);
+}
+
+/* d[key] = value, stealing value; returns AP_ERR (error set) on failure. */
+static int put(PyObject *d, const char *key, PyObject *value)
+{
+    if (value == NULL)
+        return AP_ERR;
+    int rc = PyDict_SetItemString(d, key, value);
+    Py_DECREF(value);
+    return rc < 0 ? AP_ERR : AP_OK;
+}
+
+/* The dict the agent's metrics() contributes (new reference); its
+ * failures are reported inside it as "metrics_error". */
+static PyObject *agent_metrics(void)
+{
+    PyObject *extra = NULL, *d = NULL;
+    if (bridge.metrics == NULL)
+        return PyDict_New();
+    extra = PyObject_CallNoArgs(bridge.metrics);
+    if (extra != NULL && PyDict_Check(extra)) {
+        d = PyDict_Copy(extra);
+        Py_DECREF(extra);
+        return d;
+    }
+    d = PyDict_New();
+    if (d == NULL)
+        goto done;
+    PyObject *why;
+    if (extra == NULL) {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        PyErr_NormalizeException(&type, &value, &tb);
+        PyObject *name = exception_name(type);
+        PyObject *text = exception_text(value, NULL);
+        why = PyUnicode_FromFormat("metrics() raised %U: %U", name, text ? text : Py_None);
+        Py_XDECREF(text);
+        Py_DECREF(name);
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+    } else {
+        if (PyCoro_CheckExact(extra)) {
+            PyObject *r = PyObject_CallMethod(extra, "close", NULL);
+            Py_XDECREF(r);
+            PyErr_Clear();
+        }
+        why = PyUnicode_FromFormat("metrics() returned %s, not a dict (it must be a plain def)", Py_TYPE(extra)->tp_name);
+    }
+    if (put(d, "metrics_error", why) < 0)
+        Py_CLEAR(d);
+done:
+    Py_XDECREF(extra);
+    return d;
+}
+
+void msg_reply_metrics(uint64_t id, size_t queue_size)
+{
+    PyObject *d = NULL, *blocks = NULL;
+    /* measured before anything below allocates */
+    PyObject *fn = PySys_GetObject("getallocatedblocks"); /* borrowed */
+    blocks = fn ? PyObject_CallNoArgs(fn) : PyLong_FromLong(0);
+    if (blocks == NULL)
+        goto fail;
+    d = agent_metrics();
+    if (d == NULL)
+        goto fail;
+    double uptime = (double)(ap_now_ns() - bridge.started_ns) / 1e9;
+    if (put(d, "messages_received", PyLong_FromUnsignedLongLong(bridge.received)) < 0 ||
+        put(d, "messages_sent", PyLong_FromUnsignedLongLong(bridge.sent)) < 0 ||
+        put(d, "errors", PyLong_FromUnsignedLongLong(bridge.errors)) < 0 ||
+        put(d, "uptime", PyFloat_FromDouble(uptime)) < 0 ||
+        put(d, "queue_size", PyLong_FromSize_t(queue_size)) < 0 ||
+        put(d, "pid", PyLong_FromLong((long)getpid())) < 0 ||
+        put(d, "worker", PyUnicode_FromString(bridge.id)) < 0 ||
+        put(d, "async", PyBool_FromLong(bridge.is_async)) < 0 ||
+        put(d, "concurrency", PyLong_FromLong(bridge.max_inflight)) < 0 ||
+        put(d, "allocated_blocks", Py_NewRef(blocks)) < 0 ||
+        put(d, "rss_bytes", PyLong_FromLongLong(rss_bytes())) < 0)
+        goto fail;
+    msg_reply(id, d);
+    Py_DECREF(d);
+    Py_DECREF(blocks);
+    return;
+fail:
+    Py_XDECREF(d);
+    Py_XDECREF(blocks);
+    reply_exception(id, "agent.metrics: ");
+}
+
+void msg_pong(uint64_t id)
+{
+    buf_t *out = &bridge.out;
+    size_t at = wire_begin(out);
+    if (bridge.health) {
+        PyObject *h = PyObject_CallNoArgs(bridge.health);
+        if (h == NULL) {
+            PyObject *text = agent_traceback_text();
+            Py_ssize_t n = 0;
+            const char *s = PyUnicode_AsUTF8AndSize(text, &n);
+            ap_warn("health() raised; answering false:");
+            if (s)
+                ap_log_block(AP_LOG_WARN, "  ", s, (size_t)n);
+            PyErr_Clear();
+            Py_DECREF(text);
+            buf_append(out, "false", 5);
+        } else {
+            if (PyCoro_CheckExact(h)) {
+                PyObject *r = PyObject_CallMethod(h, "close", NULL);
+                Py_XDECREF(r);
+                PyErr_Clear();
+                ap_warn("health() returned a coroutine; it must be a plain def: answering false");
+                buf_append(out, "false", 5);
+            } else if (pyconv_encode(h, out, 64 * 1024) < 0) {
+                PyObject *text = agent_traceback_text();
+                const char *s = PyUnicode_AsUTF8(text);
+                ap_warn("health() answer not sendable, answering false: %s", s ? s : "?");
+                PyErr_Clear();
+                Py_DECREF(text);
+                buf_append(out, "false", 5);
+            }
+            Py_DECREF(h);
+        }
+    }
+    wire_end(out, at, AP_FRAME_PONG, 0, id);
+}

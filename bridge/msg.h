@@ -1,0 +1,47 @@
+/*
+ * msg.h - one request in, one answer frame out: the part of the message
+ * path both drivers share.
+ *
+ * A REQUEST payload is unpacked into (type, data) Python objects; the
+ * agent's return value or exception is turned into a RESULT or ERROR
+ * frame appended to bridge.out; agent.metrics and PING are answered here
+ * without the agent's handle_message.  Every function that answers a
+ * request bumps bridge.sent (and bridge.errors for ERROR frames).  None
+ * of them fails: a result that cannot be sent becomes an ERROR frame.
+ */
+#ifndef BRIDGE_MSG_H
+#define BRIDGE_MSG_H
+
+#include "ap_frame.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* True when the request's type is "agent.metrics" (answered by the
+ * bridge). */
+int msg_is_metrics(const ap_frame_hdr *h, const unsigned char *payload);
+
+/* Builds the handler's arguments from a REQUEST frame.  Returns AP_OK with
+ * two new references, or AP_ERR after appending an ERROR frame (malformed
+ * frame, type not UTF-8, data not JSON). */
+int msg_unpack(const ap_frame_hdr *h, const unsigned char *payload, PyObject **type, PyObject **data);
+
+/* Answers message id with `result` (borrowed) as a RESULT frame, or with
+ * an agent_error ERROR frame when it is not JSON. */
+void msg_reply(uint64_t id, PyObject *result);
+
+/* Answers message id with the current Python exception (cleared) as an
+ * agent_error ERROR frame. */
+void msg_reply_exception(uint64_t id);
+
+/* Answers message id with an ERROR frame made of the given texts. */
+void msg_reply_error(uint64_t id, const char *code, const char *message, const char *exception);
+
+/* Answers an agent.metrics request; queue_size = other messages held. */
+void msg_reply_metrics(uint64_t id, size_t queue_size);
+
+/* Answers PING id with a PONG carrying health() as JSON (false when it
+ * raises or is not JSON; empty when the agent has no health). */
+void msg_pong(uint64_t id);
+
+#endif

@@ -1,0 +1,189 @@
+/*
+ * pyhost.c - the embedded interpreter's start and end (see pyhost.h).
+ *
+ * Only main.c calls this, once each way.  Errors are returned as text so
+ * the caller can send them to the master in a START_FAILED frame.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "pyhost.h"
+#include "bridge.h"
+
+#include "ap_common.h"
+#include "ap_log.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef AP_PYTHON3
+#define AP_PYTHON3 "python3"
+#endif
+#ifndef AP_SRCDIR
+#define AP_SRCDIR "."
+#endif
+#ifndef AP_PKGDATADIR
+#define AP_PKGDATADIR "/usr/local/share/agentpool"
+#endif
+#ifndef AP_LIBEXECDIR
+#define AP_LIBEXECDIR "/usr/local/libexec/agentpool"
+#endif
+
+static int is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int is_file(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Picks sys.executable: the venv's interpreter or the one matching our
+ * libpython.  Returns AP_ERR with err filled when the venv is unusable. */
+static int pick_executable(char *exe, size_t cap, char *err, size_t ecap)
+{
+    if (bridge.virtualenv == NULL) {
+        snprintf(exe, cap, "%s", AP_PYTHON3);
+        return AP_OK;
+    }
+    char cfg[PATH_MAX];
+    snprintf(cfg, sizeof(cfg), "%s/pyvenv.cfg", bridge.virtualenv);
+    if (!is_file(cfg)) {
+        snprintf(err, ecap, "--virtualenv %s: no pyvenv.cfg there (make one with: %s -m venv %s)",
+                 bridge.virtualenv, AP_PYTHON3, bridge.virtualenv);
+        return AP_ERR;
+    }
+    static const char *const names[] = {"python3", "python"};
+    for (size_t i = 0; i < AP_ARRAY_LEN(names); i++) {
+        snprintf(exe, cap, "%s/bin/%s", bridge.virtualenv, names[i]);
+        if (access(exe, X_OK) == 0)
+            return AP_OK;
+    }
+    snprintf(err, ecap, "--virtualenv %s: no bin/python3 in it", bridge.virtualenv);
+    return AP_ERR;
+}
+
+/* Inserts dir into sys.path at *at (made absolute). */
+static int path_insert(PyObject *path, Py_ssize_t *at, const char *dir)
+{
+    char abs[PATH_MAX];
+    if (dir[0] != '/') {
+        char cwd[PATH_MAX];
+        if (getcwd(cwd, sizeof(cwd)) == NULL)
+            cwd[0] = '\0';
+        snprintf(abs, sizeof(abs), "%s/%s", cwd, dir);
+        dir = abs;
+    }
+    PyObject *s = PyUnicode_DecodeFSDefault(dir);
+    if (s == NULL)
+        return AP_ERR;
+    int rc = PyList_Insert(path, (*at)++, s);
+    Py_DECREF(s);
+    return rc < 0 ? AP_ERR : AP_OK;
+}
+
+/* True when this binary runs from its installed location. */
+static int running_installed(void)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0)
+        return 0;
+    self[n] = '\0';
+    size_t l = strlen(AP_LIBEXECDIR);
+    return strncmp(self, AP_LIBEXECDIR, l) == 0 && self[l] == '/';
+}
+
+static int setup_sys_path(char *err, size_t cap)
+{
+    PyObject *path = PySys_GetObject("path"); /* borrowed */
+    if (path == NULL || !PyList_Check(path)) {
+        snprintf(err, cap, "sys.path is missing after initialisation");
+        return AP_ERR;
+    }
+    Py_ssize_t at = 0;
+    for (int i = 0; i < bridge.n_python_paths; i++)
+        if (path_insert(path, &at, bridge.python_paths[i]) < 0)
+            goto fail;
+    char pkg[PATH_MAX];
+    snprintf(pkg, sizeof(pkg), "%s/python", AP_PKGDATADIR);
+    int have_pkg = is_dir(pkg);
+    if (have_pkg && running_installed() && path_insert(path, &at, pkg) < 0)
+        goto fail;
+    if (path_insert(path, &at, AP_SRCDIR) < 0)
+        goto fail;
+    if (have_pkg && !running_installed() && path_insert(path, &at, pkg) < 0)
+        goto fail;
+    return AP_OK;
+fail:
+    PyErr_Clear();
+    snprintf(err, cap, "could not extend sys.path");
+    return AP_ERR;
+}
+
+int pyhost_init(char *err, size_t cap)
+{
+    PyConfig config;
+    PyStatus st;
+    char exe[PATH_MAX];
+    char *argv[] = {(char *)"agentpool-worker"};
+
+    if (pick_executable(exe, sizeof(exe), err, cap) < 0)
+        return AP_ERR;
+    PyConfig_InitPythonConfig(&config);
+    config.parse_argv = 0;
+    config.install_signal_handlers = 0;
+    config.use_environment = bridge.inherit_python_env ? 1 : 0;
+    /* agent prints show up at once and survive os._exit() */
+    config.buffered_stdio = 0;
+    st = PyConfig_SetBytesArgv(&config, 1, argv);
+    if (PyStatus_Exception(st))
+        goto fail;
+    st = PyConfig_SetBytesString(&config, &config.program_name, exe);
+    if (PyStatus_Exception(st))
+        goto fail;
+    st = PyConfig_SetBytesString(&config, &config.executable, exe);
+    if (PyStatus_Exception(st))
+        goto fail;
+    st = Py_InitializeFromConfig(&config);
+    if (PyStatus_Exception(st))
+        goto fail;
+    PyConfig_Clear(&config);
+    return setup_sys_path(err, cap);
+fail:
+    snprintf(err, cap, "Python initialisation failed: %s%s%s", st.func ? st.func : "", st.func ? ": " : "",
+             st.err_msg ? st.err_msg : "(no message)");
+    PyConfig_Clear(&config);
+    return AP_ERR;
+}
+
+void pyhost_version(char *out, size_t cap)
+{
+    const char *full = Py_GetVersion();
+    size_t n = strcspn(full, " ");
+    snprintf(out, cap, "%.*s", (int)n, full);
+}
+
+void pyhost_flush_stdio(void)
+{
+    static const char *const names[] = {"stdout", "stderr"};
+    for (size_t i = 0; i < AP_ARRAY_LEN(names); i++) {
+        PyObject *f = PySys_GetObject(names[i]); /* borrowed */
+        if (f && f != Py_None) {
+            PyObject *r = PyObject_CallMethod(f, "flush", NULL);
+            Py_XDECREF(r);
+        }
+    }
+    PyErr_Clear();
+}
+
+int pyhost_fini(void)
+{
+    return Py_FinalizeEx() < 0 ? AP_ERR : AP_OK;
+}

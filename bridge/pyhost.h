@@ -1,0 +1,34 @@
+/*
+ * pyhost.h - bringing the embedded CPython up and down.
+ *
+ * Python starts after the fork from the master, in the freshly exec'd
+ * worker, from an explicit PyConfig: no argv parsing, no signal handlers
+ * (SIGINT is ignored, SIGTERM kills), the environment (PYTHONPATH,
+ * PYTHONHOME, ...) only with --inherit-python-env, sys.executable set to
+ * the matching interpreter (AP_PYTHON3) or to the --virtualenv's
+ * bin/python3 so its pyvenv.cfg makes the venv's site-packages active.
+ * sys.path then starts with the --python-path directories, followed by
+ * the source tree (AP_SRCDIR) and the installed package directory
+ * (AP_PKGDATADIR "/python") - installed first when the worker itself runs
+ * from its installed place.
+ */
+#ifndef BRIDGE_PYHOST_H
+#define BRIDGE_PYHOST_H
+
+#include <stddef.h>
+
+/* Initialises Python from bridge's configuration.  Returns AP_OK, or
+ * AP_ERR with a message in err (Python is then not usable). */
+int pyhost_init(char *err, size_t cap);
+
+/* Writes the running interpreter's version ("3.11.2") into out. */
+void pyhost_version(char *out, size_t cap);
+
+/* Flushes sys.stdout and sys.stderr, ignoring errors. */
+void pyhost_flush_stdio(void);
+
+/* Finalizes Python.  Returns AP_OK, or AP_ERR when finalization reported
+ * an error (e.g. flushing a stream failed). */
+int pyhost_fini(void);
+
+#endif

@@ -1,0 +1,146 @@
+/*
+ * sync_driver.c - the loop that serves a sync agent (see sync_driver.h).
+ *
+ * fd 3 is blocking here.  Each round reads one big chunk (the master may
+ * pipeline many requests in one write), handles every complete frame in
+ * it in order - one message at a time through handle_message - and
+ * writes all the answers produced with one write.  So that pipelining
+ * never holds an answer back for long, pending answers are also flushed
+ * before a handler runs once they have waited SYNC_HOLD_NS, and whenever
+ * they pass SYNC_FLUSH_BYTES.  PING is answered between messages, in
+ * stream order; CANCEL means nothing to a sync agent and is ignored.
+ * State: pending_since below, plus the shared `bridge` struct.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "sync_driver.h"
+#include "msg.h"
+#include "wire.h"
+
+#include "ap_common.h"
+#include "ap_log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+
+#define SYNC_HOLD_NS (1000 * 1000)      /* 1 ms */
+#define SYNC_FLUSH_BYTES (256 * 1024)
+
+/* When the oldest unwritten answer was produced (0 = nothing pending). */
+static uint64_t pending_since;
+
+/* Writes everything pending.  Returns AP_ERR when the master is gone. */
+static int flush_all(void)
+{
+    pending_since = 0;
+    if (wire_pending(&bridge.out) == 0)
+        return AP_OK;
+    if (wire_flush(&bridge.out, bridge.fd) != AP_OK) {
+        if (errno != EPIPE && errno != ECONNRESET)
+            ap_error("write(fd %d) to the master failed: %s", bridge.fd, strerror(errno));
+        return AP_ERR;
+    }
+    return AP_OK;
+}
+
+static void handle_request(const ap_frame_hdr *h, const unsigned char *payload)
+{
+    PyObject *type, *data, *res;
+    bridge.received++;
+    if (AP_UNLIKELY(bridge.stopping)) {
+        msg_reply_error(h->id, BRIDGE_CODE_STOPPING, "the worker is stopping and takes no new messages", NULL);
+        return;
+    }
+    if (AP_UNLIKELY(msg_is_metrics(h, payload))) {
+        msg_reply_metrics(h->id, wire_count(&bridge.in, AP_FRAME_REQUEST));
+        return;
+    }
+    if (msg_unpack(h, payload, &type, &data) < 0)
+        return;
+    PyObject *args[3] = {NULL, type, data};
+    res = PyObject_Vectorcall(bridge.handler, args + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    Py_DECREF(type);
+    Py_DECREF(data);
+    if (res == NULL) {
+        msg_reply_exception(h->id);
+        return;
+    }
+    if (AP_UNLIKELY(PyCoro_CheckExact(res))) {
+        PyObject *r = PyObject_CallMethod(res, "close", NULL);
+        Py_XDECREF(r);
+        PyErr_Clear();
+        msg_reply_error(h->id, BRIDGE_CODE_AGENT_ERROR,
+                        "handle_message returned a coroutine but is not an async def, so the agent is served "
+                        "as sync: declare handle_message with async def",
+                        "TypeError");
+    } else {
+        msg_reply(h->id, res);
+    }
+    Py_DECREF(res);
+}
+
+/* Handles every complete frame in the input buffer.  Returns AP_ERR when
+ * the master went away while answers were being written. */
+static int handle_frames(void)
+{
+    ap_frame_hdr h;
+    const unsigned char *payload;
+    int r;
+    while ((r = wire_next(&bridge.in, &h, &payload)) == 1) {
+        switch (h.kind) {
+        case AP_FRAME_REQUEST:
+            if (pending_since && ap_now_ns() - pending_since >= SYNC_HOLD_NS && flush_all() < 0)
+                return AP_ERR;
+            handle_request(&h, payload);
+            break;
+        case AP_FRAME_PING:
+            msg_pong(h.id);
+            break;
+        case AP_FRAME_CANCEL:
+            ap_debug("CANCEL %llu ignored: a sync agent cannot be interrupted", (unsigned long long)h.id);
+            break;
+        case AP_FRAME_STOP:
+            if (!bridge.stopping)
+                ap_info("STOP received: finishing");
+            bridge.stopping = 1;
+            break;
+        default:
+            bridge_bad_frame(h.kind, h.len, h.id, 0);
+        }
+        if (wire_pending(&bridge.out)) {
+            if (pending_since == 0)
+                pending_since = ap_now_ns();
+            if (wire_pending(&bridge.out) >= SYNC_FLUSH_BYTES && flush_all() < 0)
+                return AP_ERR;
+        }
+    }
+    if (r < 0)
+        bridge_bad_frame(h.kind, h.len, h.id, 1);
+    return AP_OK;
+}
+
+bridge_end sync_driver_run(void)
+{
+    int fl = fcntl(bridge.fd, F_GETFL);
+    if (fl >= 0 && (fl & O_NONBLOCK))
+        fcntl(bridge.fd, F_SETFL, fl & ~O_NONBLOCK);
+    for (;;) {
+        if (flush_all() < 0)
+            return BRIDGE_END_EOF;
+        if (bridge.stopping)
+            return BRIDGE_END_STOP;
+        ssize_t n = wire_read(&bridge.in, bridge.fd);
+        if (n == 0)
+            return BRIDGE_END_EOF;
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            ap_error("read(fd %d) from the master failed: %s", bridge.fd, strerror(errno));
+            return BRIDGE_END_EOF;
+        }
+        if (handle_frames() < 0)
+            return BRIDGE_END_EOF;
+    }
+}

@@ -1,0 +1,67 @@
+/*
+ * frame.c - encode and decode the master <-> worker frame header.
+ *
+ * Pure functions over byte arrays, used by both processes (see
+ * include/ap_frame.h for the layout).  Explicit little-endian byte order
+ * keeps the codec independent of struct padding and easy to fuzz.
+ */
+#include "ap_frame.h"
+#include "ap_common.h"
+
+static void put_u16(unsigned char *p, uint16_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+}
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_le(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+void ap_frame_encode(unsigned char out[AP_FRAME_HDR_SIZE], const ap_frame_hdr *h)
+{
+    put_u32(out, h->len);
+    out[4] = h->kind;
+    out[5] = h->flags;
+    put_u16(out + 6, h->aux);
+    put_u64(out + 8, h->id);
+}
+
+int ap_frame_decode(const unsigned char in[AP_FRAME_HDR_SIZE], ap_frame_hdr *h)
+{
+    h->len = (uint32_t)get_le(in, 4);
+    h->kind = in[4];
+    h->flags = in[5];
+    h->aux = (uint16_t)get_le(in + 6, 2);
+    h->id = get_le(in + 8, 8);
+    if (h->kind < 1 || h->kind > AP_FRAME_KIND_MAX)
+        return AP_ERR;
+    if (h->len > AP_FRAME_MAX_PAYLOAD)
+        return AP_ERR;
+    return AP_OK;
+}
+
+const char *ap_frame_kind_name(unsigned kind)
+{
+    static const char *const names[] = {
+        "?", "READY", "START_FAILED", "REQUEST", "RESULT", "ERROR",
+        "STOP", "CANCEL", "PING", "PONG",
+    };
+    return kind < AP_ARRAY_LEN(names) ? names[kind] : "?";
+}

@@ -1,0 +1,330 @@
+/*
+ * exchange.c - the pipelined request/response loop (see exchange.h).
+ *
+ * State lives in one struct xchg for the duration of exchange_run().  The
+ * loop polls the socket for reading always, for writing while requests
+ * are pending, and the source for reading while the output buffer has
+ * room: that last condition is the backpressure that bounds memory, and
+ * reading the socket in every round is what keeps the server from
+ * blocking on us.  The sink (stdout) is written with blocking writes:
+ * when it stalls, everything waits for it, which is backpressure too.
+ *
+ * Source lines are filtered in place as they are read: blanks before a
+ * line's first other byte are dropped, so blank lines never reach the
+ * wire and nothing is buffered to find them; a line counts as sent when
+ * its newline is queued.  Response lines are written out whole when they
+ * fit EXCHANGE_IN_CAP and streamed through in pieces when they do not; an
+ * okscan judges each one as it passes.
+ *
+ * The timeout clock runs only while answers are due (or requests wait to
+ * be written) and restarts whenever a byte moves to or from the server,
+ * so it measures the server's silence, not the length of the run nor the
+ * pauses of whoever feeds stdin or reads stdout.
+ */
+#include "exchange.h"
+#include "okscan.h"
+#include "ap_alloc.h"
+#include "ap_common.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+typedef struct {
+    const exchange_opts *o;
+    exchange_result *r;
+    /* towards the server */
+    size_t pre_off;     /* bytes of o->preload already written */
+    char *out;          /* filtered source bytes, [out_off, out_len) pending */
+    size_t out_off, out_len;
+    int src_open;       /* o->in_fd still has data to give */
+    int line_nonblank;  /* the source line being copied has a non-blank byte */
+    int wr_dead;        /* writing failed: send nothing more, drain answers */
+    char wr_err[160];
+    /* from the server */
+    char *in;
+    size_t in_len;
+    int partial_out;    /* part of the current response line went to the sink */
+    okscan scan;
+    uint64_t last_progress; /* ap_now_ms() of the last byte moved to/from the server */
+} xchg;
+
+static size_t xchg_pending(const xchg *x)
+{
+    return (x->o->preload_len - x->pre_off) + (x->out_len - x->out_off);
+}
+
+/* Records a terminal status with a reason; returns AP_ERR for chaining. */
+static int xchg_fail(xchg *x, exchange_status st, const char *fmt, ...) AP_PRINTF(3, 4);
+static int xchg_fail(xchg *x, exchange_status st, const char *fmt, ...)
+{
+    va_list ap;
+    x->r->status = st;
+    va_start(ap, fmt);
+    vsnprintf(x->r->err, sizeof(x->r->err), fmt, ap);
+    va_end(ap);
+    return AP_ERR;
+}
+
+/* Writes all of p to the sink.  Returns AP_OK, or AP_ERR with status
+ * EXCHANGE_IOERR set. */
+static int xchg_emit(xchg *x, const char *p, size_t n)
+{
+    exchange_capture *c = x->o->capture;
+    if (n == 0)
+        return AP_OK;
+    if (c) {
+        if (c->len + n > c->limit)
+            return xchg_fail(x, EXCHANGE_IOERR, "the response is larger than %zu bytes", c->limit);
+        if (c->len + n + 1 > c->alloc) {
+            size_t want = c->alloc ? c->alloc : 4096;
+            while (want < c->len + n + 1)
+                want *= 2;
+            c->data = ap_realloc(c->data, want);
+            c->alloc = want;
+        }
+        memcpy(c->data + c->len, p, n);
+        c->len += n;
+        c->data[c->len] = '\0';
+        return AP_OK;
+    }
+    while (n > 0) {
+        ssize_t w = write(x->o->out_fd, p, n);
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+        } else if (w < 0 && errno == EINTR) {
+            continue;
+        } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            /* The sink was handed to us non-blocking: wait for it. */
+            struct pollfd pfd = {.fd = x->o->out_fd, .events = POLLOUT};
+            (void)poll(&pfd, 1, -1);
+        } else {
+            return xchg_fail(x, EXCHANGE_IOERR, "writing a response to the output: %s",
+                             strerror(w < 0 ? errno : EIO));
+        }
+    }
+    return AP_OK;
+}
+
+/* Judges and emits the complete lines in x->in, keeps the incomplete
+ * tail, and streams the tail out when it fills the buffer.  Returns
+ * AP_OK, or AP_ERR when the sink failed. */
+static int xchg_take_lines(xchg *x)
+{
+    size_t start = 0;
+    char *nl;
+    while ((nl = memchr(x->in + start, '\n', x->in_len - start)) != NULL) {
+        okscan_feed(&x->scan, x->in + start, (size_t)(nl - (x->in + start)));
+        x->r->answered++;
+        if (!okscan_ok(&x->scan))
+            x->r->failed++;
+        okscan_reset(&x->scan);
+        x->partial_out = 0;
+        start = (size_t)(nl - x->in) + 1;
+    }
+    if (xchg_emit(x, x->in, start) != AP_OK)
+        return AP_ERR;
+    size_t rest = x->in_len - start;
+    if (rest == EXCHANGE_IN_CAP) {
+        /* One line longer than the buffer: pass this piece on now. */
+        okscan_feed(&x->scan, x->in, rest);
+        if (xchg_emit(x, x->in, rest) != AP_OK)
+            return AP_ERR;
+        x->partial_out = 1;
+        rest = 0;
+    } else if (start > 0 && rest > 0) {
+        memmove(x->in, x->in + start, rest);
+    }
+    x->in_len = rest;
+    return AP_OK;
+}
+
+/* Reads what the server sent.  Returns AP_OK to go on, AP_ERR with a
+ * terminal status set. */
+static int xchg_read_sock(xchg *x)
+{
+    ssize_t n = recv(x->o->sock, x->in + x->in_len, EXCHANGE_IN_CAP - x->in_len, 0);
+    int saved = errno;
+    if (n > 0) {
+        x->in_len += (size_t)n;
+        int rc = xchg_take_lines(x);
+        /* After the sink took the lines: time spent waiting for a slow
+         * reader of our output is not the server's silence. */
+        x->last_progress = ap_now_ms();
+        return rc;
+    }
+    if (n < 0 && (saved == EINTR || saved == EAGAIN || saved == EWOULDBLOCK))
+        return AP_OK;
+    const char *how = x->in_len || x->partial_out ? " in the middle of a response" : "";
+    if (x->partial_out)
+        (void)xchg_emit(x, "\n", 1); /* keep the output line-delimited */
+    if (n < 0)
+        return xchg_fail(x, EXCHANGE_LOST, "reading from agentpoold: %s%s", strerror(saved), how);
+    if (x->wr_dead)
+        return xchg_fail(x, EXCHANGE_LOST, "%s", x->wr_err);
+    return xchg_fail(x, EXCHANGE_LOST, "agentpoold closed the connection%s", how);
+}
+
+/* Writes pending request bytes.  A failure does not end the loop at
+ * once: answers already on their way are still read until EOF. */
+static void xchg_write_sock(xchg *x)
+{
+    const char *p;
+    size_t n;
+    if (x->pre_off < x->o->preload_len) {
+        p = x->o->preload + x->pre_off;
+        n = x->o->preload_len - x->pre_off;
+    } else {
+        p = x->out + x->out_off;
+        n = x->out_len - x->out_off;
+    }
+    ssize_t w = send(x->o->sock, p, n, MSG_NOSIGNAL);
+    if (w < 0) {
+        if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
+            x->wr_dead = 1;
+            snprintf(x->wr_err, sizeof(x->wr_err), "writing to agentpoold: %s", strerror(errno));
+        }
+        return;
+    }
+    x->last_progress = ap_now_ms();
+    if (x->pre_off < x->o->preload_len) {
+        x->pre_off += (size_t)w;
+    } else {
+        x->out_off += (size_t)w;
+        if (x->out_off == x->out_len)
+            x->out_off = x->out_len = 0;
+    }
+}
+
+/* Copies the source bytes at dst..dst+n into place without blank lines
+ * and without leading blanks, counting finished lines as sent.  Returns
+ * the number of bytes kept (never more than n). */
+static size_t xchg_filter(xchg *x, char *dst, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = dst[i];
+        if (c == '\n') {
+            if (x->line_nonblank) {
+                dst[o++] = c;
+                x->r->sent++;
+                x->line_nonblank = 0;
+            }
+        } else if (!x->line_nonblank && (c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v')) {
+            continue;
+        } else {
+            x->line_nonblank = 1;
+            dst[o++] = c;
+        }
+    }
+    return o;
+}
+
+/* Reads the source into the free end of the output buffer.  Returns
+ * AP_OK, or AP_ERR with status EXCHANGE_IOERR. */
+static int xchg_read_src(xchg *x)
+{
+    if (x->out_off > 0) {
+        memmove(x->out, x->out + x->out_off, x->out_len - x->out_off);
+        x->out_len -= x->out_off;
+        x->out_off = 0;
+    }
+    /* One byte stays free for the newline a last unterminated line needs. */
+    size_t room = EXCHANGE_OUT_CAP - x->out_len;
+    ssize_t n = read(x->o->in_fd, x->out + x->out_len, room);
+    if (n > 0) {
+        x->out_len += xchg_filter(x, x->out + x->out_len, (size_t)n);
+        return AP_OK;
+    }
+    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+        return AP_OK;
+    if (n < 0)
+        return xchg_fail(x, EXCHANGE_IOERR, "reading requests from the input: %s", strerror(errno));
+    x->src_open = 0;
+    if (x->line_nonblank) {
+        x->out[x->out_len++] = '\n';
+        x->r->sent++;
+        x->line_nonblank = 0;
+    }
+    return AP_OK;
+}
+
+int exchange_run(const exchange_opts *o, exchange_result *r)
+{
+    xchg x;
+    int rc = AP_ERR;
+
+    memset(r, 0, sizeof(*r));
+    memset(&x, 0, sizeof(x));
+    x.o = o;
+    x.r = r;
+    x.out = ap_malloc(EXCHANGE_OUT_CAP + 1);
+    x.in = ap_malloc(EXCHANGE_IN_CAP);
+    x.src_open = o->in_fd >= 0;
+    r->sent = o->preload_lines;
+    okscan_reset(&x.scan);
+    x.last_progress = ap_now_ms();
+
+    for (;;) {
+        size_t pending = xchg_pending(&x);
+        if (!x.src_open && pending == 0 && r->answered >= r->sent) {
+            r->status = EXCHANGE_DONE;
+            rc = AP_OK;
+            break;
+        }
+        int awaiting = pending > 0 || r->answered < r->sent;
+        uint64_t now = ap_now_ms();
+        if (!awaiting)
+            x.last_progress = now; /* the clock runs only while answers are due */
+        int wait = -1;
+        if (awaiting && o->timeout_ms > 0) {
+            uint64_t deadline = x.last_progress + (uint64_t)o->timeout_ms;
+            if (now >= deadline) {
+                xchg_fail(&x, EXCHANGE_TIMEOUT, "timed out: agentpoold sent nothing for %d ms",
+                          o->timeout_ms);
+                break;
+            }
+            wait = (int)(deadline - now);
+        }
+
+        struct pollfd pfd[2];
+        nfds_t nfd = 1;
+        pfd[0].fd = o->sock;
+        pfd[0].events = POLLIN;
+        if (pending > 0 && !x.wr_dead)
+            pfd[0].events |= POLLOUT;
+        pfd[1].revents = 0;
+        if (x.src_open && !x.wr_dead && x.out_len - x.out_off < EXCHANGE_OUT_CAP) {
+            pfd[1].fd = o->in_fd;
+            pfd[1].events = POLLIN;
+            nfd = 2;
+        }
+        int n = poll(pfd, nfd, wait);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            xchg_fail(&x, EXCHANGE_IOERR, "poll: %s", strerror(errno));
+            break;
+        }
+        if (n == 0)
+            continue; /* the deadline check above decides */
+        if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            if (xchg_read_sock(&x) != AP_OK)
+                break;
+        }
+        if ((pfd[0].revents & POLLOUT) && !x.wr_dead)
+            xchg_write_sock(&x);
+        if (nfd == 2 && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+            if (xchg_read_src(&x) != AP_OK)
+                break;
+        }
+    }
+    ap_free(x.out);
+    ap_free(x.in);
+    return rc;
+}

@@ -1,0 +1,236 @@
+/*
+ * render.c - JSON results as aligned text (see render.h).
+ *
+ * Every string that reaches the terminal goes through render_clean, so a
+ * control character inside a worker's state or an error message cannot
+ * break the table or drive the terminal.  Flattening stops at
+ * RENDER_MAX_DEPTH, below which values are shown as compact JSON.
+ */
+#include "render.h"
+#include "table.h"
+#include "ap_alloc.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define RENDER_MAX_DEPTH 8
+
+/* A copy of s with control bytes shown as '?'. */
+static char *render_clean(const char *s)
+{
+    char *c = ap_strdup(s ? s : "");
+    for (char *p = c; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    return c;
+}
+
+static int render_ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n > m && memcmp(s + n - m, suffix, m) == 0;
+}
+
+int render_is_duration(const char *name)
+{
+    return strcmp(name, "age") == 0 || strcmp(name, "uptime") == 0 ||
+           render_ends_with(name, "Age") || render_ends_with(name, "Uptime") ||
+           render_ends_with(name, "Ms") || render_ends_with(name, "_ms") ||
+           strncmp(name, "oldest", 6) == 0;
+}
+
+void render_duration(double ms, char *buf, size_t cap)
+{
+    if (!(ms >= 0) || ms > 1e15) {
+        snprintf(buf, cap, "?");
+        return;
+    }
+    unsigned long long s = (unsigned long long)(ms / 1000.0);
+    if (ms < 1000.0)
+        snprintf(buf, cap, "%.0fms", ms);
+    else if (ms < 60000.0)
+        snprintf(buf, cap, "%.1fs", floor(ms / 100.0) / 10.0);
+    else if (s < 3600)
+        snprintf(buf, cap, "%llum%02llus", s / 60, s % 60);
+    else if (s < 86400)
+        snprintf(buf, cap, "%lluh%02llum%02llus", s / 3600, s / 60 % 60, s % 60);
+    else
+        snprintf(buf, cap, "%llud%02lluh%02llum", s / 86400, s / 3600 % 24, s / 60 % 60);
+}
+
+/* Numbers without noise: integers as integers, others with at most
+ * three decimals and no trailing zeros. */
+static void render_number(double v, char *buf, size_t cap)
+{
+    if (v == floor(v) && fabs(v) < 1e15) {
+        snprintf(buf, cap, "%.0f", v);
+        return;
+    }
+    if (fabs(v) >= 1e15 || (v != 0 && fabs(v) < 1e-3)) {
+        snprintf(buf, cap, "%g", v);
+        return;
+    }
+    snprintf(buf, cap, "%.3f", v);
+    char *e = buf + strlen(buf);
+    while (e > buf && e[-1] == '0')
+        *--e = '\0';
+    if (e > buf && e[-1] == '.')
+        e[-1] = '\0';
+}
+
+static char *render_compact(const cJSON *item)
+{
+    char *j = cJSON_PrintUnformatted(item);
+    char *c = render_clean(j ? j : "?");
+    if (j)
+        cJSON_free(j);
+    return c;
+}
+
+char *render_value(const char *name, const cJSON *item)
+{
+    char buf[128];
+    if (item == NULL)
+        return ap_strdup("-");
+    if (cJSON_IsString(item))
+        return render_clean(item->valuestring);
+    if (cJSON_IsBool(item))
+        return ap_strdup(cJSON_IsTrue(item) ? "true" : "false");
+    if (cJSON_IsNull(item))
+        return ap_strdup("null");
+    if (cJSON_IsNumber(item)) {
+        render_number(item->valuedouble, buf, sizeof(buf));
+        if (render_is_duration(name) && item->valuedouble >= 1000.0) {
+            char h[48];
+            size_t n = strlen(buf);
+            render_duration(item->valuedouble, h, sizeof(h));
+            snprintf(buf + n, sizeof(buf) - n, " (%s)", h);
+        }
+        return ap_strdup(buf);
+    }
+    if ((cJSON_IsObject(item) || cJSON_IsArray(item)) && item->child == NULL)
+        return ap_strdup("(none)");
+    if (cJSON_IsArray(item)) {
+        /* A list of scalars reads best joined; anything deeper as JSON. */
+        size_t len = 0;
+        for (const cJSON *e = item->child; e; e = e->next)
+            if (cJSON_IsObject(e) || cJSON_IsArray(e))
+                return render_compact(item);
+        char *joined = ap_strdup("");
+        for (const cJSON *e = item->child; e; e = e->next) {
+            char *v = render_value(name, e);
+            size_t vl = strlen(v);
+            joined = ap_realloc(joined, len + vl + 3);
+            if (len) {
+                memcpy(joined + len, ", ", 2);
+                len += 2;
+            }
+            memcpy(joined + len, v, vl + 1);
+            len += vl;
+            ap_free(v);
+        }
+        return joined;
+    }
+    return render_compact(item);
+}
+
+/* Adds rows for item under the dotted key prefix. */
+static void render_flatten(table *t, const char *key, const char *name, const cJSON *item,
+                           int depth)
+{
+    if (cJSON_IsObject(item) && item->child && depth < RENDER_MAX_DEPTH) {
+        for (const cJSON *c = item->child; c; c = c->next) {
+            const char *cn = c->string ? c->string : "?";
+            size_t kl = strlen(key) + strlen(cn) + 2;
+            char *sub = ap_malloc(kl);
+            snprintf(sub, kl, "%s.%s", key, cn);
+            render_flatten(t, sub, cn, c, depth + 1);
+            ap_free(sub);
+        }
+        return;
+    }
+    char *row[2] = {render_clean(key), render_value(name, item)};
+    table_add_row(t, row);
+}
+
+int render_is_row_array(const cJSON *item)
+{
+    if (!cJSON_IsArray(item) || item->child == NULL)
+        return 0;
+    for (const cJSON *e = item->child; e; e = e->next)
+        if (!cJSON_IsObject(e))
+            return 0;
+    return 1;
+}
+
+/* Index of name in prefer, or nprefer when absent. */
+static size_t render_rank(const char *name, const char *const *prefer, size_t nprefer)
+{
+    for (size_t i = 0; i < nprefer; i++)
+        if (name && strcmp(name, prefer[i]) == 0)
+            return i;
+    return nprefer;
+}
+
+void render_object(FILE *out, const cJSON *obj, const char *const *prefer, size_t nprefer)
+{
+    table t;
+    table_init(&t, 2);
+    /* Preferred keys first, in the caller's order, then the rest. */
+    for (size_t i = 0; i <= nprefer; i++) {
+        for (const cJSON *c = obj ? obj->child : NULL; c; c = c->next) {
+            if (render_rank(c->string, prefer, nprefer) != i || render_is_row_array(c))
+                continue;
+            render_flatten(&t, c->string ? c->string : "?", c->string ? c->string : "?", c, 0);
+            if (i < nprefer)
+                break; /* a duplicated key is shown once among the preferred */
+        }
+    }
+    table_print(&t, out, "");
+    table_free(&t);
+}
+
+void render_rows(FILE *out, const cJSON *array, const char *const *prefer, size_t nprefer)
+{
+    /* Column names: preferred ones present anywhere, then first-seen. */
+    size_t ncols = 0, acols = 16;
+    const char **cols = ap_malloc(acols * sizeof(char *));
+    for (size_t i = 0; i <= nprefer; i++) {
+        for (const cJSON *row = array->child; row; row = row->next) {
+            for (const cJSON *c = row->child; c; c = c->next) {
+                if (c->string == NULL || render_rank(c->string, prefer, nprefer) != i)
+                    continue;
+                size_t k = 0;
+                while (k < ncols && strcmp(cols[k], c->string) != 0)
+                    k++;
+                if (k < ncols)
+                    continue;
+                if (ncols == acols) {
+                    acols *= 2;
+                    cols = ap_realloc(cols, acols * sizeof(char *));
+                }
+                cols[ncols++] = c->string;
+            }
+        }
+    }
+    if (ncols == 0) {
+        ap_free(cols);
+        return;
+    }
+    table t;
+    table_init(&t, ncols);
+    char **cells = ap_malloc(ncols * sizeof(char *));
+    for (size_t k = 0; k < ncols; k++)
+        cells[k] = render_clean(cols[k]);
+    table_add_row(&t, cells);
+    for (const cJSON *row = array->child; row; row = row->next) {
+        for (size_t k = 0; k < ncols; k++)
+            cells[k] = render_value(cols[k], cJSON_GetObjectItemCaseSensitive(row, cols[k]));
+        table_add_row(&t, cells);
+    }
+    table_print(&t, out, "");
+    table_free(&t);
+    ap_free(cells);
+    ap_free(cols);
+}

@@ -1,0 +1,45 @@
+/*
+ * render.h - turn JSON results into text for people.
+ *
+ * Generic on purpose: agentpoold adds fields to its answers over time, so
+ * nothing here lists which fields exist.  Callers pass only preferences
+ * (which keys or columns come first); everything else found is shown
+ * after them in the order received.  Objects are flattened to dotted
+ * keys ("queue.depth"), numbers are printed without noise, and numbers
+ * whose name marks them as milliseconds (see render_is_duration) also
+ * get a humanised form: "1234567 (20m34s)".
+ */
+#ifndef CTL_RENDER_H
+#define CTL_RENDER_H
+
+#include <cJSON.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* Prints obj as a two-column table of flattened keys and values.  Keys in
+ * prefer come first, in that order; the rest follow in received order.
+ * Members that are arrays of objects are left out: print them with
+ * render_rows. */
+void render_object(FILE *out, const cJSON *obj, const char *const *prefer, size_t nprefer);
+
+/* 1 when member of obj is an array whose every element is an object
+ * (and there is at least one), the kind render_rows prints. */
+int render_is_row_array(const cJSON *item);
+
+/* Prints an array of objects as a table with a header row: one column per
+ * member name found, the names in prefer first (those present in any
+ * row), then the others in first-seen order.  Missing cells show "-". */
+void render_rows(FILE *out, const cJSON *array, const char *const *prefer, size_t nprefer);
+
+/* 1 when a member called name holds milliseconds: "age", "uptime", names
+ * ending in "Age", "Uptime", "Ms" or "_ms", names starting with "oldest". */
+int render_is_duration(const char *name);
+
+/* Writes ms as "850ms", "12.3s", "20m34s", "3h02m05s" or "4d03h12m". */
+void render_duration(double ms, char *buf, size_t cap);
+
+/* Formats a scalar (or, for containers, compact JSON) named name as a
+ * newly allocated string (free with ap_free). */
+char *render_value(const char *name, const cJSON *item);
+
+#endif

@@ -1,0 +1,37 @@
+/*
+ * ap_alloc.h - the one allocation wrapper used by C code in agentpool.
+ *
+ * In agentpoold the allocator underneath is jemalloc (linked in, so it
+ * replaces malloc for the whole master); in the worker it is the C
+ * library's.  The out-of-memory policy is the same everywhere: log what
+ * was asked for and abort, since a half-allocated server cannot keep its
+ * promise of one answer per request.  Unit tests build with
+ * AP_ALLOC_TEST so cmocka's test_malloc() catches leaks.
+ */
+#ifndef AP_ALLOC_H
+#define AP_ALLOC_H
+
+#include <stddef.h>
+
+#ifdef AP_ALLOC_TEST
+#include <stdarg.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#define ap_malloc(n) test_malloc(n)
+#define ap_calloc(n, s) test_calloc(n, s)
+#define ap_realloc(p, n) test_realloc(p, n)
+#define ap_free(p) test_free(p)
+char *ap_strndup(const char *s, size_t n);
+#else
+void *ap_malloc(size_t n);
+void *ap_calloc(size_t n, size_t size);
+void *ap_realloc(void *p, size_t n);
+void ap_free(void *p);
+char *ap_strndup(const char *s, size_t n);
+#endif
+char *ap_strdup(const char *s);
+
+/* Name and version of the allocator in use ("jemalloc 5.3.0", "libc"). */
+const char *ap_alloc_name(void);
+
+#endif

@@ -1,0 +1,17 @@
+/*
+ * ap_defaults.h - defaults that agentpoold and agentpoolctl must agree on.
+ */
+#ifndef AP_DEFAULTS_H
+#define AP_DEFAULTS_H
+
+/* The socket path when neither --socket nor the config names one:
+ * $AGENTPOOL_SOCKET if set, else this. */
+#define AP_DEFAULT_SOCKET "/tmp/agentpool.sock"
+#define AP_SOCKET_ENV "AGENTPOOL_SOCKET"
+
+/* Deepest nesting of arrays/objects accepted in a request line. */
+#define AP_MAX_JSON_DEPTH 128
+/* Longest message type, in bytes after unescaping. */
+#define AP_MAX_TYPE_LEN 256
+
+#endif

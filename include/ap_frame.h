@@ -1,0 +1,74 @@
+/*
+ * ap_frame.h - the master <-> worker frame codec.
+ *
+ * Master and worker talk over one SOCK_STREAM socketpair.  Every frame is
+ * a fixed 16-byte header followed by `len` raw payload bytes:
+ *
+ *   offset 0  u32  len    payload length, little endian
+ *   offset 4  u8   kind   ap_frame_kind
+ *   offset 5  u8   flags  per-kind flags (0 unless said otherwise)
+ *   offset 6  u16  aux    per-kind small integer, little endian
+ *   offset 8  u64  id     the master's internal message id, little endian
+ *
+ * The payload is never re-encoded: requests carry the client's bytes,
+ * results carry the worker's JSON, and the master splices them.  New
+ * behaviour adds kinds, never a second channel.  Decoding refuses an
+ * unknown kind or a length above AP_FRAME_MAX_PAYLOAD, so a corrupt
+ * stream is detected at the first bad header.
+ */
+#ifndef AP_FRAME_H
+#define AP_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define AP_FRAME_HDR_SIZE 16
+#define AP_FRAME_MAX_PAYLOAD (256u * 1024u * 1024u)
+
+typedef enum {
+    /* worker -> master: Python is up and the agent is started.  Payload:
+     * JSON {"pid":N,"async":bool,"concurrency":N,"python":"3.11.2",
+     *       "agent":"mod:Class"}. id = 0. */
+    AP_FRAME_READY = 1,
+    /* worker -> master: the agent could not be imported or on_start()
+     * raised.  Payload: the traceback text.  The worker then exits with
+     * AP_EXIT_START_FAILED. id = 0. */
+    AP_FRAME_START_FAILED = 2,
+    /* master -> worker: run one message.  aux = length of the type string;
+     * payload = type bytes followed by the request's "data" JSON text
+     * (empty means null). */
+    AP_FRAME_REQUEST = 3,
+    /* worker -> master: the message's result, as JSON text. */
+    AP_FRAME_RESULT = 4,
+    /* worker -> master: the message failed.  Payload: a JSON object
+     * {"code":"agent_error","message":"...","exception":"ValueError"}. */
+    AP_FRAME_ERROR = 5,
+    /* master -> worker: finish what you hold, call on_stop(), exit 0. */
+    AP_FRAME_STOP = 6,
+    /* master -> worker: cancel message `id` (async agents). */
+    AP_FRAME_CANCEL = 7,
+    /* master -> worker heartbeat, and the worker's answer (same id).
+     * The PONG payload is the agent's health() answer as JSON, or empty. */
+    AP_FRAME_PING = 8,
+    AP_FRAME_PONG = 9,
+    AP_FRAME_KIND_MAX = 9
+} ap_frame_kind;
+
+typedef struct {
+    uint32_t len;
+    uint8_t kind;
+    uint8_t flags;
+    uint16_t aux;
+    uint64_t id;
+} ap_frame_hdr;
+
+/* Writes the 16-byte encoding of h into out. Never fails. */
+void ap_frame_encode(unsigned char out[AP_FRAME_HDR_SIZE], const ap_frame_hdr *h);
+/* Decodes a header.  Returns 0 (AP_OK), or -1 (AP_ERR) for an unknown kind
+ * or a length above AP_FRAME_MAX_PAYLOAD; *h is filled either way so the
+ * caller can log what it saw. */
+int ap_frame_decode(const unsigned char in[AP_FRAME_HDR_SIZE], ap_frame_hdr *h);
+/* Name of a kind for logs ("REQUEST"), "?" when unknown. */
+const char *ap_frame_kind_name(unsigned kind);
+
+#endif

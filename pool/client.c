@@ -1,0 +1,461 @@
+/*
+ * client.c - client connections (see client.h for the lifecycle).
+ *
+ * Owns: reading request lines, the per-connection id set, the overflow
+ * rule at admission, writing answers, and what happens to a connection's
+ * messages when it leaves (queued and held ones are cancelled, running
+ * ones are orphaned and their results dropped when they come).
+ * Never talks to worker sockets: it hands messages to sched/worker.
+ */
+#include "client.h"
+#include "ap_alloc.h"
+#include "ap_defaults.h"
+#include "ap_log.h"
+#include "control.h"
+#include "scan.h"
+#include "sched.h"
+#include "server.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* A connection whose unread answers pass this stops being read until
+ * they drain to half of it. */
+#define CLIENT_OUT_HIGH (1u << 20)
+/* Bad lines logged per connection before it goes quiet (the total is
+ * logged when it closes). */
+#define CLIENT_BAD_LOG_MAX 3
+
+static void client_process(client *c);
+static void client_close(client *c, const char *why);
+
+static const char *const state_names[] = {"reading", "blocked", "closing"};
+
+const char *client_state_name(client_state s)
+{
+    return s < CLIENT_STATE_COUNT ? state_names[s] : "?";
+}
+
+static void client_set_state(client *c, client_state to)
+{
+    assert(c->state != CLIENT_CLOSING || to == CLIENT_CLOSING);
+    if (c->state != to)
+        ap_debug("client-%llu: %s -> %s", (unsigned long long)c->serial, state_names[c->state], state_names[to]);
+    c->state = to;
+}
+
+static void list_init(queue_link *h) { h->next = h->prev = h; }
+static int list_empty(const queue_link *h) { return h->next == h; }
+static void list_add_tail(queue_link *h, queue_link *l)
+{
+    l->prev = h->prev;
+    l->next = h;
+    h->prev->next = l;
+    h->prev = l;
+}
+static void list_del(queue_link *l)
+{
+    l->prev->next = l->next;
+    l->next->prev = l->prev;
+    l->next = l->prev = NULL;
+}
+
+static void client_block(client *c, unsigned why)
+{
+    if (c->blocked == 0) {
+        bufferevent_disable(c->bev, EV_READ);
+        client_set_state(c, CLIENT_BLOCKED);
+    }
+    c->blocked |= why;
+}
+
+static void client_unblock(client *c, unsigned why)
+{
+    if (!(c->blocked & why) || c->state == CLIENT_CLOSING)
+        return;
+    c->blocked &= ~why;
+    if (c->blocked == 0) {
+        client_set_state(c, CLIENT_READING);
+        bufferevent_enable(c->bev, EV_READ);
+        /* Lines may already be buffered: handle them on the next turn of
+         * the loop, not from inside whoever freed the capacity. */
+        bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+    }
+}
+
+static struct evbuffer *client_out(client *c)
+{
+    return bufferevent_get_output(c->bev);
+}
+
+static void client_check_output(client *c)
+{
+    if (evbuffer_get_length(client_out(c)) > CLIENT_OUT_HIGH)
+        client_block(c, CLIENT_BLOCK_OUTPUT);
+}
+
+/* Error answer to a line that never became a message. */
+static void client_reject(client *c, const char *line, const scan_result *r, reply_code code, const char *why)
+{
+    const char *id = r && r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL;
+    size_t id_len = id ? r->id.len : 0;
+    reply_error(client_out(c), id, id_len, code, why, NULL);
+    server.stats.errors[code]++;
+    client_check_output(c);
+}
+
+/* ---- the end of a message ------------------------------------------ */
+
+/* Unlinks m from its client and the pool's accounting, then frees it. */
+static void client_msg_done(msg *m)
+{
+    client *c = m->client;
+    sched_release(m);
+    if (m->state == MSG_QUEUED)
+        queue_remove(&server.queue, &m->qlink);
+    if (c) {
+        list_del(&m->clink);
+        if (m->id_len)
+            idmap_del(&c->ids, m->line + m->id_off, m->id_len);
+        if (c->held == m) {
+            c->held = NULL;
+            list_del(&c->room_link);
+        }
+        c->in_flight--;
+        if (c->in_flight < server.cfg->max_inflight_per_connection)
+            client_unblock(c, CLIENT_BLOCK_INFLIGHT);
+    }
+    msg_free(&server.msgs, m);
+    if (server.state >= SERVER_DRAINING)
+        server_check_shutdown();
+}
+
+void client_answer_ok(msg *m, const char *result, size_t len)
+{
+    if (m->client) {
+        reply_ok(client_out(m->client), m->line + m->id_off, m->id_len, result, len);
+        client_check_output(m->client);
+        server.stats.answered_ok++;
+    } else {
+        server.stats.dropped_results++;
+    }
+    client_msg_done(m);
+}
+
+void client_answer_error_json(msg *m, const char *err, size_t len)
+{
+    reply_code code = reply_code_of_error_json(err, len);
+    if (m->client) {
+        reply_error_json(client_out(m->client), m->line + m->id_off, m->id_len, err, len);
+        client_check_output(m->client);
+        server.stats.errors[code]++;
+    } else {
+        server.stats.dropped_results++;
+    }
+    client_msg_done(m);
+}
+
+void client_answer_error(msg *m, reply_code code, const char *message, const char *extra)
+{
+    if (m->client) {
+        reply_error(client_out(m->client), m->line + m->id_off, m->id_len, code, message, extra);
+        client_check_output(m->client);
+        server.stats.errors[code]++;
+    } else {
+        server.stats.dropped_results++;
+    }
+    client_msg_done(m);
+}
+
+/* ---- admission ------------------------------------------------------ */
+
+/* Sends or queues m; applies the overflow rule when there is no room. */
+static void client_admit(client *c, msg *m)
+{
+    int reject = server.cfg->overflow == OVERFLOW_REJECT;
+    if (sched_admit(m, reject) != SCHED_FULL)
+        return;
+    if (reject) {
+        client_answer_error(m, ERR_QUEUE_FULL, "the queue is full", NULL);
+        return;
+    }
+    msg_set_state(&server.msgs, m, MSG_HELD);
+    c->held = m;
+    list_add_tail(&server.room_waiters, &c->room_link);
+    client_block(c, CLIENT_BLOCK_ROOM);
+}
+
+void client_room_available(void)
+{
+    while (!list_empty(&server.room_waiters)) {
+        client *c = queue_entry(server.room_waiters.next, client, room_link);
+        msg *m = c->held;
+        if (sched_admit(m, 0) == SCHED_FULL)
+            return;
+        c->held = NULL;
+        list_del(&c->room_link);
+        client_unblock(c, CLIENT_BLOCK_ROOM);
+    }
+}
+
+void client_fail_held(void)
+{
+    while (!list_empty(&server.room_waiters)) {
+        client *c = queue_entry(server.room_waiters.next, client, room_link);
+        client_answer_error(c->held, ERR_SHUTTING_DOWN, "the server is shutting down", NULL);
+        client_unblock(c, CLIENT_BLOCK_ROOM);
+    }
+}
+
+/* Looks up {"worker":"worker-N"} in an agent.metrics request's data.
+ * Returns 1 and sets *w when one is named, 0 when none is, -1 (answered)
+ * when the name is wrong. */
+static int client_metrics_target(client *c, const char *line, const scan_result *r, worker **w)
+{
+    char name[32];
+    if (control_find_string(line + r->data.off, r->data.len, "worker", name, sizeof(name)) != AP_OK)
+        return 0;
+    *w = worker_by_name(name, strlen(name));
+    if (*w == NULL || !worker_is_accepting(*w)) {
+        char why[96];
+        snprintf(why, sizeof(why), "no running worker named %s", name);
+        client_reject(c, line, r, ERR_BAD_REQUEST, why);
+        return -1;
+    }
+    return 1;
+}
+
+/* One complete line: answer it here, or turn it into a message. */
+static void client_line(client *c, const char *line, size_t len)
+{
+    scan_result r;
+    scan_status st = scan_request(line, len, AP_MAX_JSON_DEPTH, &r);
+    if (st == SCAN_BLANK)
+        return;
+    c->requests++;
+    if (st != SCAN_OK) {
+        if (++c->bad <= CLIENT_BAD_LOG_MAX)
+            ap_info("client-%llu (pid %d uid %d): bad request: %s", (unsigned long long)c->serial,
+                    (int)c->peer_pid, (int)c->peer_uid, r.error);
+        client_reject(c, line, &r, ERR_BAD_REQUEST, r.error);
+        return;
+    }
+    if (strncmp(r.type, "pool.", 5) == 0) {
+        control_handle(client_out(c), line, &r);
+        client_check_output(c);
+        return;
+    }
+    if (server.state >= SERVER_DRAINING) {
+        client_reject(c, line, &r, ERR_SHUTTING_DOWN, "the server is shutting down");
+        return;
+    }
+    if (r.id_kind != SCAN_ID_NONE && idmap_get(&c->ids, line + r.id.off, (uint32_t)r.id.len)) {
+        client_reject(c, line, &r, ERR_BAD_REQUEST, "duplicate id: a request with this id is already in flight on this connection");
+        return;
+    }
+    worker *target = NULL;
+    if (r.data.len && strcmp(r.type, "agent.metrics") == 0 && client_metrics_target(c, line, &r, &target) < 0)
+        return;
+
+    msg *m = msg_new(&server.msgs, line, len, r.type_len);
+    memcpy(m->type, r.type, r.type_len + 1);
+    m->type_len = (uint16_t)r.type_len;
+    m->id_off = (uint32_t)r.id.off;
+    m->id_len = (uint32_t)r.id.len;
+    m->data_off = (uint32_t)r.data.off;
+    m->data_len = (uint32_t)r.data.len;
+    m->retry = (int8_t)r.retry;
+    m->timeout_ms = r.timeout_ms;
+    m->accepted_ns = ap_now_ns();
+    m->client = c;
+    list_add_tail(&c->msgs, &m->clink);
+    if (m->id_len)
+        idmap_put(&c->ids, m->line + m->id_off, m->id_len, m);
+    c->in_flight++;
+    if (c->in_flight >= server.cfg->max_inflight_per_connection)
+        client_block(c, CLIENT_BLOCK_INFLIGHT);
+
+    if (target) {
+        /* Asked of one worker: no slot needed, it answers between messages. */
+        m->control = 1;
+        server.pending_bytes += m->line_len;
+        worker_send(target, m);
+        return;
+    }
+    client_admit(c, m);
+}
+
+/* Handles buffered lines, at most CLIENT_LINES_PER_WAKE per call. */
+static void client_process(client *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    size_t max = (size_t)server.cfg->max_message_bytes;
+    int lines = 0;
+    while (c->blocked == 0 && c->state != CLIENT_CLOSING) {
+        size_t avail = evbuffer_get_length(in);
+        if (avail == 0)
+            break;
+        if (lines++ >= CLIENT_LINES_PER_WAKE) {
+            bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+            break;
+        }
+        struct evbuffer_ptr eol = evbuffer_search(in, "\n", 1, NULL);
+        if (eol.pos < 0) {
+            /* No full line yet.  Past the limit, stop keeping it. */
+            if (avail > max) {
+                if (!c->discarding) {
+                    server.stats.too_large_lines++;
+                    ap_info("client-%llu: line longer than maxMessageBytes (%zu), discarding it",
+                            (unsigned long long)c->serial, max);
+                    client_reject(c, NULL, NULL, ERR_TOO_LARGE, "request line longer than maxMessageBytes");
+                    c->discarding = 1;
+                }
+                evbuffer_drain(in, avail);
+            }
+            break;
+        }
+        size_t len = (size_t)eol.pos;
+        if (c->discarding) {
+            evbuffer_drain(in, len + 1);
+            c->discarding = 0;
+            continue;
+        }
+        if (len > max) {
+            server.stats.too_large_lines++;
+            ap_info("client-%llu: line of %zu bytes is over maxMessageBytes (%zu)", (unsigned long long)c->serial,
+                    len, max);
+            client_reject(c, NULL, NULL, ERR_TOO_LARGE, "request line longer than maxMessageBytes");
+            evbuffer_drain(in, len + 1);
+            continue;
+        }
+        const char *line = len ? (const char *)evbuffer_pullup(in, (ev_ssize_t)len) : "";
+        client_line(c, line, len);
+        evbuffer_drain(in, len + 1);
+    }
+}
+
+/* ---- libevent callbacks --------------------------------------------- */
+
+static void client_read_cb(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    client_process(arg);
+}
+
+static void client_write_cb(struct bufferevent *bev, void *arg)
+{
+    client *c = arg;
+    if (evbuffer_get_length(bufferevent_get_output(bev)) <= CLIENT_OUT_HIGH / 2)
+        client_unblock(c, CLIENT_BLOCK_OUTPUT);
+    if (server.state >= SERVER_DRAINING)
+        server_check_shutdown();
+}
+
+static void client_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    client *c = arg;
+    (void)bev;
+    if (what & BEV_EVENT_EOF) {
+        size_t partial = evbuffer_get_length(bufferevent_get_input(c->bev));
+        if (partial && !c->discarding)
+            ap_info("client-%llu: disconnected in the middle of a line (%zu bytes dropped)",
+                    (unsigned long long)c->serial, partial);
+        client_close(c, "disconnected");
+    } else if (what & BEV_EVENT_ERROR) {
+        char why[128];
+        snprintf(why, sizeof(why), "%s error: %s", (what & BEV_EVENT_READING) ? "read" : "write",
+                 strerror(EVUTIL_SOCKET_ERROR()));
+        client_close(c, why);
+    }
+}
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+void client_accept(int fd)
+{
+    client *c = ap_calloc(1, sizeof(*c));
+    c->serial = ++server.next_client;
+    c->fd = fd;
+    c->state = CLIENT_READING;
+    c->accepted_ms = ap_now_ms();
+    idmap_init(&c->ids);
+    list_init(&c->msgs);
+    struct ucred cred;
+    socklen_t cl = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {
+        c->peer_pid = cred.pid;
+        c->peer_uid = cred.uid;
+    }
+    c->bev = bufferevent_socket_new(server.base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (c->bev == NULL) {
+        ap_error("client-%llu: bufferevent_socket_new failed, closing", (unsigned long long)c->serial);
+        close(fd);
+        ap_free(c);
+        return;
+    }
+    bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
+    bufferevent_setwatermark(c->bev, EV_WRITE, CLIENT_OUT_HIGH / 2, 0);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    list_add_tail(&server.clients, &c->link);
+    server.nclients++;
+    server.stats.conns_accepted++;
+    ap_debug("client-%llu connected (pid %d uid %d)", (unsigned long long)c->serial, (int)c->peer_pid,
+             (int)c->peer_uid);
+}
+
+static void client_close(client *c, const char *why)
+{
+    unsigned cancelled = 0, orphaned = 0;
+    client_set_state(c, CLIENT_CLOSING);
+    while (!list_empty(&c->msgs)) {
+        msg *m = msg_from_clink(c->msgs.next);
+        if (m->state == MSG_RUNNING) {
+            /* The worker is running it: its result will be dropped. */
+            list_del(&m->clink);
+            m->client = NULL;
+            orphaned++;
+        } else {
+            cancelled++;
+            server.stats.cancelled++;
+            client_msg_done(m);
+        }
+    }
+    if (cancelled || orphaned || c->bad > CLIENT_BAD_LOG_MAX)
+        ap_info("client-%llu (pid %d) %s: %llu requests (%llu bad), %u queued cancelled, %u in flight abandoned",
+                (unsigned long long)c->serial, (int)c->peer_pid, why, (unsigned long long)c->requests,
+                (unsigned long long)c->bad, cancelled, orphaned);
+    else
+        ap_debug("client-%llu %s", (unsigned long long)c->serial, why);
+    idmap_free(&c->ids);
+    bufferevent_free(c->bev);
+    list_del(&c->link);
+    server.nclients--;
+    ap_free(c);
+    if (cancelled)
+        sched_pump();
+    if (server.state >= SERVER_DRAINING)
+        server_check_shutdown();
+}
+
+void client_close_all(void)
+{
+    while (!list_empty(&server.clients))
+        client_close(queue_entry(server.clients.next, client, link), "closed at exit");
+}
+
+int client_all_flushed(void)
+{
+    for (queue_link *l = server.clients.next; l != &server.clients; l = l->next) {
+        client *c = queue_entry(l, client, link);
+        if (evbuffer_get_length(client_out(c)) > 0)
+            return 0;
+    }
+    return 1;
+}

@@ -1,0 +1,81 @@
+/*
+ * client.h - client connections: line framing, admission, answers.
+ *
+ * A connection's lifecycle is one enum changed only by
+ * client_set_state():
+ *
+ *   READING  -> BLOCKED (one or more reasons) -> READING
+ *   READING | BLOCKED -> CLOSING (peer gone or error) -> freed
+ *
+ * BLOCKED means its socket is not being read, for one or more reasons
+ * kept as bits: it holds a message waiting for queue room (overflow
+ * "block"), it has maxInFlightPerConnection messages unanswered, or its
+ * unread output passed the high watermark (it does not read its
+ * answers).  Lines are cut with a bounded search: a line over
+ * maxMessageBytes is answered too_large and discarded without being
+ * buffered whole.  At most CLIENT_LINES_PER_WAKE lines are handled per
+ * callback so one pipelining client cannot starve the rest.
+ */
+#ifndef AP_CLIENT_H
+#define AP_CLIENT_H
+
+#include "idmap.h"
+#include "queue.h"
+#include "reply.h"
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct bufferevent;
+struct msg;
+
+typedef enum { CLIENT_READING = 0, CLIENT_BLOCKED, CLIENT_CLOSING, CLIENT_STATE_COUNT } client_state;
+
+enum {
+    CLIENT_BLOCK_ROOM = 1,      /* holds a message, waiting for queue room */
+    CLIENT_BLOCK_INFLIGHT = 2,  /* maxInFlightPerConnection reached */
+    CLIENT_BLOCK_OUTPUT = 4,    /* its answers are not being read */
+};
+
+#define CLIENT_LINES_PER_WAKE 128
+
+typedef struct client {
+    uint64_t serial;            /* "client-N" in logs */
+    int fd;
+    struct bufferevent *bev;
+    client_state state;
+    unsigned blocked;           /* CLIENT_BLOCK_* bits */
+    int discarding;             /* inside a too-long line, dropping until '\n' */
+    pid_t peer_pid;
+    uid_t peer_uid;
+    idmap ids;                  /* request ids in flight -> msg */
+    queue_link msgs;            /* sentinel: its messages (held, queued, running) */
+    int in_flight;              /* accepted, not yet answered */
+    struct msg *held;           /* CLIENT_BLOCK_ROOM: the message waiting */
+    queue_link room_link;       /* in server.room_waiters while BLOCK_ROOM */
+    queue_link link;            /* in server.clients */
+    uint64_t accepted_ms;
+    uint64_t requests;
+    uint64_t bad;               /* requests answered bad_request */
+} client;
+
+/* Takes over an accepted, non-blocking socket.  Never fails: on error
+ * the socket is closed and the reason logged. */
+void client_accept(int fd);
+/* Answers m (if its client is still there) and frees it.  Exactly one of
+ * the two: result != NULL for an ok answer, else err_json (a worker's
+ * error object) or code+message. */
+void client_answer_ok(struct msg *m, const char *result, size_t len);
+void client_answer_error_json(struct msg *m, const char *err, size_t len);
+void client_answer_error(struct msg *m, reply_code code, const char *message, const char *extra);
+/* The queue has room again: admit held messages, oldest waiter first. */
+void client_room_available(void);
+/* Shutdown: answers every held message shutting_down. */
+void client_fail_held(void);
+/* Frees every connection (at exit). */
+void client_close_all(void);
+/* True when no connection has unwritten output. */
+int client_all_flushed(void);
+const char *client_state_name(client_state s);
+
+#endif

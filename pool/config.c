@@ -1,0 +1,685 @@
+/*
+ * config.c - the settings table and everything driven by it.
+ *
+ * settings[] lists each setting once (JSON key, type, range, default,
+ * help, active).  The flag for a key is its kebab-case form
+ * (minWorkers -> --min-workers).  A config file is one JSON object read
+ * with cJSON; flags are applied after it, so flags win.  Every refusal is
+ * one line naming the key, the value and where it came from.  Settings
+ * that a later issue activates are parsed and validated now, and --help
+ * marks them "(not yet active)".
+ */
+#include "config.h"
+#include "ap_alloc.h"
+#include "ap_common.h"
+#include "ap_defaults.h"
+
+#include <cJSON.h>
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef enum { T_INT, T_BOOL, T_STR, T_ENUM, T_PATHLIST, T_MODE } setting_type;
+
+static const char *const strategy_names[] = {"round-robin", "least-busy", "random", NULL};
+static const char *const overflow_names[] = {"block", "reject", NULL};
+static const char *const log_level_names[] = {"debug", "info", "warn", "error", NULL};
+static const char *const log_format_names[] = {"text", "json", NULL};
+
+typedef struct {
+    const char *key;
+    setting_type type;
+    size_t off;
+    int64_t min, max;
+    const char *const *names; /* T_ENUM, or allowed strings for T_STR */
+    int active;
+    const char *help;
+} setting;
+
+#define OFF(f) offsetof(config, f)
+#define I64MAX INT64_MAX
+
+static const setting settings[] = {
+    {"socket", T_STR, OFF(socket), 1, 107, NULL, 1, "Unix socket path to listen on"},
+    {"socketMode", T_MODE, OFF(socket_mode), 0, 0777, NULL, 1, "permissions of the socket file (octal)"},
+    {"agent", T_STR, OFF(agent), 1, 1024, NULL, 1, "the agent to run, module:Class"},
+    {"pythonPath", T_PATHLIST, 0, 0, 0, NULL, 1, "directory put first on sys.path (repeatable; file: array)"},
+    {"virtualenv", T_STR, OFF(virtualenv), 0, 4096, NULL, 1, "virtualenv whose site-packages the workers use"},
+    {"inheritPythonEnv", T_BOOL, OFF(inherit_python_env), 0, 1, NULL, 1, "let PYTHONHOME/PYTHONPATH etc. from the environment reach workers"},
+    {"workerBinary", T_STR, OFF(worker_binary), 1, 4096, NULL, 1, "path of agentpool-worker (default: next to agentpoold, else libexecdir)"},
+    {"minWorkers", T_INT, OFF(min_workers), 1, 4096, NULL, 1, "workers started and kept"},
+    {"maxWorkers", T_INT, OFF(max_workers), 1, 4096, NULL, 0, "upper bound when scaling"},
+    {"concurrency", T_INT, OFF(concurrency), 1, 100000, NULL, 1, "slots per worker for async agents (sync agents have 1)"},
+    {"loadBalancingStrategy", T_ENUM, OFF(strategy), 0, 0, strategy_names, 1, "round-robin | least-busy | random"},
+    {"messageQueueSize", T_INT, OFF(message_queue_size), 0, 10000000, NULL, 1, "messages waiting for a free slot, at most"},
+    {"overflow", T_ENUM, OFF(overflow), 0, 0, overflow_names, 1, "when the queue is full: block (pause that connection) | reject (queue_full)"},
+    {"maxMessageBytes", T_INT, OFF(max_message_bytes), 64, 64 * 1024 * 1024, NULL, 1, "longest request line, bytes (longer: too_large)"},
+    {"maxConnections", T_INT, OFF(max_connections), 1, 1000000, NULL, 1, "client connections at once"},
+    {"maxInFlightPerConnection", T_INT, OFF(max_inflight_per_connection), 1, 10000000, NULL, 1, "unanswered messages per connection before it stops being read"},
+    {"maxPendingBytes", T_INT, OFF(max_pending_bytes), 1024, (int64_t)1 << 40, NULL, 1, "bytes of all queued and in-flight requests together"},
+    {"listenBacklog", T_INT, OFF(listen_backlog), 1, 65535, NULL, 1, "listen(2) backlog"},
+    {"shutdownTimeout", T_INT, OFF(shutdown_timeout), 0, 86400000, NULL, 1, "ms to finish queued and in-flight messages on SIGTERM"},
+    {"restartOnFailure", T_BOOL, OFF(restart_on_failure), 0, 1, NULL, 0, "respawn a worker that died unexpectedly"},
+    {"maxRetries", T_INT, OFF(max_retries), 0, 100, NULL, 0, "retries of a message whose worker died"},
+    {"retryDelay", T_INT, OFF(retry_delay), 0, 3600000, NULL, 0, "first retry delay, ms (doubles per attempt)"},
+    {"healthCheckInterval", T_INT, OFF(health_check_interval), 0, 3600000, NULL, 0, "ms between heartbeats"},
+    {"workerRecycleInterval", T_INT, OFF(worker_recycle_interval), 0, I64MAX, NULL, 0, "recycle a worker older than this, ms (0: never)"},
+    {"maxMessagesPerWorker", T_INT, OFF(max_messages_per_worker), 0, I64MAX, NULL, 0, "recycle a worker after this many messages (0: never)"},
+    {"timeout", T_INT, OFF(timeout), 0, 86400000, NULL, 0, "ms a message may take from acceptance to answer (0: none)"},
+    {"logLevel", T_STR, OFF(log_level), 0, 0, log_level_names, 1, "debug | info | warn | error"},
+    {"logFormat", T_STR, OFF(log_format), 0, 0, log_format_names, 1, "text | json"},
+};
+
+static int ncpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+void config_init(config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    int cpus = ncpus();
+    cfg->min_workers = cpus;
+    cfg->max_workers = 3 * cpus;
+    cfg->strategy = LB_ROUND_ROBIN;
+    cfg->message_queue_size = 1024;
+    cfg->max_retries = 3;
+    cfg->retry_delay = 1000;
+    cfg->health_check_interval = 30000;
+    cfg->restart_on_failure = 1;
+    cfg->worker_recycle_interval = 3600000;
+    cfg->max_messages_per_worker = 10000;
+    cfg->timeout = 30000;
+    cfg->concurrency = 64;
+    cfg->overflow = OVERFLOW_BLOCK;
+    cfg->max_message_bytes = 4 * 1024 * 1024;
+    cfg->max_connections = 4096;
+    cfg->max_inflight_per_connection = 1024;
+    cfg->max_pending_bytes = 256 * 1024 * 1024;
+    cfg->listen_backlog = 1024;
+    cfg->shutdown_timeout = 30000;
+    const char *env = getenv(AP_SOCKET_ENV);
+    cfg->socket = ap_strdup(env && *env ? env : AP_DEFAULT_SOCKET);
+    cfg->socket_mode = 0660;
+    cfg->agent = ap_strdup("pyagents.examples.echo:EchoAgent");
+    cfg->log_level = ap_strdup("info");
+    cfg->log_format = ap_strdup("text");
+}
+
+static void free_pathlist(config *cfg)
+{
+    for (int i = 0; i < cfg->n_python_path; i++)
+        ap_free(cfg->python_path[i]);
+    cfg->n_python_path = 0;
+}
+
+void config_free(config *cfg)
+{
+    for (size_t i = 0; i < AP_ARRAY_LEN(settings); i++) {
+        if (settings[i].type == T_STR) {
+            char **p = (char **)((char *)cfg + settings[i].off);
+            ap_free(*p);
+            *p = NULL;
+        }
+    }
+    free_pathlist(cfg);
+    ap_free(cfg->config_file);
+    cfg->config_file = NULL;
+}
+
+const char *config_strategy_name(int64_t s)
+{
+    return s >= 0 && s < 3 ? strategy_names[s] : "?";
+}
+
+const char *config_overflow_name(int64_t o)
+{
+    return o >= 0 && o < 2 ? overflow_names[o] : "?";
+}
+
+/* minWorkers -> min-workers, into buf. */
+static void flag_name(const char *key, char *buf, size_t cap)
+{
+    size_t o = 0;
+    for (const char *k = key; *k && o + 2 < cap; k++) {
+        if (isupper((unsigned char)*k)) {
+            buf[o++] = '-';
+            buf[o++] = (char)tolower((unsigned char)*k);
+        } else {
+            buf[o++] = *k;
+        }
+    }
+    buf[o] = '\0';
+}
+
+static const setting *find_by_key(const char *key)
+{
+    for (size_t i = 0; i < AP_ARRAY_LEN(settings); i++)
+        if (strcmp(settings[i].key, key) == 0)
+            return &settings[i];
+    return NULL;
+}
+
+static const setting *find_by_flag(const char *flag, size_t len)
+{
+    char buf[64];
+    for (size_t i = 0; i < AP_ARRAY_LEN(settings); i++) {
+        flag_name(settings[i].key, buf, sizeof(buf));
+        if (strlen(buf) == len && memcmp(buf, flag, len) == 0)
+            return &settings[i];
+    }
+    return NULL;
+}
+
+/* Parses a decimal integer with nothing after it. */
+static int parse_i64(const char *s, int base, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (*s == '\0' || isspace((unsigned char)*s))
+        return AP_ERR;
+    long long v = strtoll(s, &end, base);
+    if (errno || *end != '\0')
+        return AP_ERR;
+    *out = v;
+    return AP_OK;
+}
+
+static int set_pathlist_from_string(config *cfg, const char *s, int append)
+{
+    if (!append)
+        free_pathlist(cfg);
+    const char *p = s;
+    while (*p) {
+        const char *colon = strchr(p, ':');
+        size_t n = colon ? (size_t)(colon - p) : strlen(p);
+        if (n > 0) {
+            if (cfg->n_python_path >= CONFIG_MAX_PYTHON_PATH)
+                return AP_ERR;
+            cfg->python_path[cfg->n_python_path++] = ap_strndup(p, n);
+        }
+        p += n;
+        if (*p == ':')
+            p++;
+    }
+    return AP_OK;
+}
+
+/* A one-line, bounded rendering of s for messages: control bytes become
+ * \xNN, and anything past cap is cut with "...". */
+static const char *printable(const char *s, char *buf, size_t cap)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (; *s && o + 8 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c == 0x7f) {
+            buf[o++] = '\\';
+            buf[o++] = 'x';
+            buf[o++] = hex[c >> 4];
+            buf[o++] = hex[c & 15];
+        } else {
+            buf[o++] = (char)c;
+        }
+    }
+    if (*s)
+        memcpy(buf + o, "...", 3), o += 3;
+    buf[o] = '\0';
+    return buf;
+}
+
+/*
+ * Sets one setting from text (a flag's value, or a JSON string).  `is_json`
+ * says the text came from a JSON string, which matters only for messages.
+ * AP_ERR with err filled when the value is wrong for the setting.
+ */
+static int apply_text(config *cfg, const setting *st, const char *val, const char *origin,
+                      char *err, size_t errlen)
+{
+    void *field = (char *)cfg + st->off;
+    int64_t v;
+    char pv[160];
+    const char *shown = printable(val, pv, sizeof(pv));
+    switch (st->type) {
+    case T_INT:
+        if (parse_i64(val, 10, &v) != AP_OK) {
+            snprintf(err, errlen, "%s: %s: \"%s\" is not an integer", origin, st->key, shown);
+            return AP_ERR;
+        }
+        goto range;
+    case T_MODE:
+        if (parse_i64(val, 8, &v) != AP_OK) {
+            snprintf(err, errlen, "%s: %s: \"%s\" is not an octal file mode", origin, st->key, shown);
+            return AP_ERR;
+        }
+        goto range;
+    case T_BOOL:
+        if (strcmp(val, "true") == 0 || strcmp(val, "1") == 0 || strcmp(val, "yes") == 0)
+            *(int *)field = 1;
+        else if (strcmp(val, "false") == 0 || strcmp(val, "0") == 0 || strcmp(val, "no") == 0)
+            *(int *)field = 0;
+        else {
+            snprintf(err, errlen, "%s: %s: \"%s\" is not true or false", origin, st->key, shown);
+            return AP_ERR;
+        }
+        return AP_OK;
+    case T_ENUM:
+        for (int i = 0; st->names[i]; i++) {
+            if (strcmp(st->names[i], val) == 0) {
+                *(int64_t *)field = i;
+                return AP_OK;
+            }
+        }
+        goto badname;
+    case T_STR:
+        if (st->names) {
+            int ok = 0;
+            for (int i = 0; st->names[i]; i++)
+                ok |= strcmp(st->names[i], val) == 0;
+            if (!ok)
+                goto badname;
+        } else if ((int64_t)strlen(val) < st->min || (int64_t)strlen(val) > st->max) {
+            snprintf(err, errlen, "%s: %s: \"%s\" must be %" PRId64 " to %" PRId64 " characters long",
+                     origin, st->key, shown, st->min, st->max);
+            return AP_ERR;
+        }
+        ap_free(*(char **)field);
+        /* An empty string clears an optional setting (virtualenv ""). */
+        *(char **)field = *val ? ap_strdup(val) : NULL;
+        return AP_OK;
+    case T_PATHLIST:
+        if (set_pathlist_from_string(cfg, val, 0) != AP_OK) {
+            snprintf(err, errlen, "%s: %s: more than %d directories", origin, st->key, CONFIG_MAX_PYTHON_PATH);
+            return AP_ERR;
+        }
+        return AP_OK;
+    }
+    return AP_ERR;
+range:
+    if (v < st->min || v > st->max) {
+        if (st->type == T_MODE)
+            snprintf(err, errlen, "%s: %s: %s is out of range (0 to 0777)", origin, st->key, shown);
+        else
+            snprintf(err, errlen, "%s: %s: %s is out of range (%" PRId64 " to %" PRId64 ")",
+                     origin, st->key, shown, st->min, st->max);
+        return AP_ERR;
+    }
+    *(int64_t *)field = v;
+    return AP_OK;
+badname: {
+    char allowed[256] = "";
+    for (int i = 0; st->names[i]; i++) {
+        strncat(allowed, i ? ", " : "", sizeof(allowed) - strlen(allowed) - 1);
+        strncat(allowed, st->names[i], sizeof(allowed) - strlen(allowed) - 1);
+    }
+    snprintf(err, errlen, "%s: %s: \"%s\" is not one of %s", origin, st->key, shown, allowed);
+    return AP_ERR;
+}
+}
+
+static const char *json_type_name(const cJSON *item)
+{
+    if (cJSON_IsString(item)) return "a string";
+    if (cJSON_IsNumber(item)) return "a number";
+    if (cJSON_IsBool(item)) return "a boolean";
+    if (cJSON_IsNull(item)) return "null";
+    if (cJSON_IsArray(item)) return "an array";
+    return "an object";
+}
+
+/* The value as it appears in JSON, for messages (one line, bounded). */
+static const char *json_shown(const cJSON *item, char *buf, size_t cap)
+{
+    char *text = cJSON_PrintUnformatted(item);
+    printable(text ? text : "?", buf, cap);
+    cJSON_free(text);
+    return buf;
+}
+
+/* Whole numbers that fit in int64_t (checked before any cast). */
+static int json_int(const cJSON *item, int64_t *out)
+{
+    double d = item->valuedouble;
+    if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0))
+        return -1; /* out of range, or not finite */
+    if (d != (double)(int64_t)d)
+        return 0;  /* not whole */
+    *out = (int64_t)d;
+    return 1;
+}
+
+static int apply_json(config *cfg, const setting *st, const cJSON *item, const char *origin,
+                      char *err, size_t errlen)
+{
+    char num[64], shown[96];
+    int64_t v;
+    json_shown(item, shown, sizeof(shown));
+    switch (st->type) {
+    case T_INT:
+        if (!cJSON_IsNumber(item)) {
+            snprintf(err, errlen, "%s: %s: %s is %s, expected an integer", origin, st->key, shown,
+                     json_type_name(item));
+            return AP_ERR;
+        }
+        switch (json_int(item, &v)) {
+        case -1:
+            snprintf(err, errlen, "%s: %s: %s is out of range (%" PRId64 " to %" PRId64 ")", origin, st->key,
+                     shown, st->min, st->max);
+            return AP_ERR;
+        case 0:
+            snprintf(err, errlen, "%s: %s: %s is not whole, expected an integer", origin, st->key, shown);
+            return AP_ERR;
+        }
+        snprintf(num, sizeof(num), "%" PRId64, v);
+        return apply_text(cfg, st, num, origin, err, errlen);
+    case T_MODE:
+        if (cJSON_IsString(item))
+            return apply_text(cfg, st, item->valuestring, origin, err, errlen);
+        if (cJSON_IsNumber(item)) {
+            if (json_int(item, &v) != 1 || v < st->min || v > st->max) {
+                snprintf(err, errlen, "%s: %s: %s is out of range (0 to 511 as a number; write the mode as a string such as \"0660\")",
+                         origin, st->key, shown);
+                return AP_ERR;
+            }
+            cfg->socket_mode = v;
+            return AP_OK;
+        }
+        snprintf(err, errlen, "%s: %s: %s is %s, expected an octal string such as \"0660\"", origin, st->key,
+                 shown, json_type_name(item));
+        return AP_ERR;
+    case T_BOOL:
+        if (!cJSON_IsBool(item)) {
+            snprintf(err, errlen, "%s: %s: %s is %s, expected true or false", origin, st->key, shown,
+                     json_type_name(item));
+            return AP_ERR;
+        }
+        *(int *)((char *)cfg + st->off) = cJSON_IsTrue(item);
+        return AP_OK;
+    case T_PATHLIST:
+        if (cJSON_IsString(item))
+            return apply_text(cfg, st, item->valuestring, origin, err, errlen);
+        if (!cJSON_IsArray(item)) {
+            snprintf(err, errlen, "%s: %s: %s is %s, expected an array of directories", origin, st->key, shown,
+                     json_type_name(item));
+            return AP_ERR;
+        }
+        free_pathlist(cfg);
+        for (const cJSON *e = item->child; e; e = e->next) {
+            if (!cJSON_IsString(e) || !*e->valuestring) {
+                snprintf(err, errlen, "%s: %s: entry %s must be a non-empty string", origin, st->key,
+                         json_shown(e, shown, sizeof(shown)));
+                return AP_ERR;
+            }
+            if (cfg->n_python_path >= CONFIG_MAX_PYTHON_PATH) {
+                snprintf(err, errlen, "%s: %s: more than %d directories", origin, st->key, CONFIG_MAX_PYTHON_PATH);
+                return AP_ERR;
+            }
+            cfg->python_path[cfg->n_python_path++] = ap_strdup(e->valuestring);
+        }
+        return AP_OK;
+    case T_ENUM:
+    case T_STR:
+        if (!cJSON_IsString(item)) {
+            snprintf(err, errlen, "%s: %s: %s is %s, expected a string", origin, st->key, shown,
+                     json_type_name(item));
+            return AP_ERR;
+        }
+        return apply_text(cfg, st, item->valuestring, origin, err, errlen);
+    }
+    return AP_ERR;
+}
+
+int config_load_json(config *cfg, const char *text, size_t len, const char *origin, char *err,
+                     size_t errlen)
+{
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (root == NULL) {
+        size_t pos = end && end >= text ? (size_t)(end - text) : 0;
+        snprintf(err, errlen, "%s: not valid JSON (near byte %zu)", origin, pos);
+        return AP_ERR;
+    }
+    int rc = AP_OK;
+    for (const char *p = end; p && p < text + len; p++) {
+        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
+            snprintf(err, errlen, "%s: unexpected text after the JSON object (byte %zu)", origin,
+                     (size_t)(p - text));
+            rc = AP_ERR;
+            goto out;
+        }
+    }
+    if (!cJSON_IsObject(root)) {
+        snprintf(err, errlen, "%s: the config must be a JSON object", origin);
+        rc = AP_ERR;
+        goto out;
+    }
+    for (const cJSON *item = root->child; item; item = item->next) {
+        const setting *st = find_by_key(item->string);
+        if (st == NULL) {
+            char pk[96];
+            snprintf(err, errlen, "%s: unknown setting \"%s\"", origin, printable(item->string, pk, sizeof(pk)));
+            rc = AP_ERR;
+            goto out;
+        }
+        if (apply_json(cfg, st, item, origin, err, errlen) != AP_OK) {
+            rc = AP_ERR;
+            goto out;
+        }
+        if (st->off == OFF(max_workers))
+            cfg->max_workers_set = 1;
+    }
+out:
+    cJSON_Delete(root);
+    return rc;
+}
+
+static int load_file(config *cfg, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: cannot open config file: %s", path, strerror(errno));
+        return AP_ERR;
+    }
+    size_t cap = 1 << 16, len = 0;
+    char *buf = ap_malloc(cap);
+    for (;;) {
+        size_t n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (n == 0)
+            break;
+        if (len == cap) {
+            if (cap >= (1u << 24)) {
+                snprintf(err, errlen, "%s: config file larger than 16 MiB", path);
+                fclose(f);
+                ap_free(buf);
+                return AP_ERR;
+            }
+            cap *= 2;
+            buf = ap_realloc(buf, cap);
+        }
+    }
+    int rc = AP_OK;
+    if (ferror(f)) {
+        snprintf(err, errlen, "%s: cannot read config file: %s", path, strerror(errno));
+        rc = AP_ERR;
+    }
+    fclose(f);
+    if (rc == AP_OK)
+        rc = config_load_json(cfg, buf, len, path, err, errlen);
+    ap_free(buf);
+    if (rc == AP_OK) {
+        ap_free(cfg->config_file);
+        cfg->config_file = ap_strdup(path);
+    }
+    return rc;
+}
+
+int config_validate(const config *cfg, char *err, size_t errlen)
+{
+    const char *origin = cfg->config_file ? cfg->config_file : "command line";
+    if (cfg->max_workers < cfg->min_workers) {
+        snprintf(err, errlen, "%s: maxWorkers (%" PRId64 ") is below minWorkers (%" PRId64 ")", origin,
+                 cfg->max_workers, cfg->min_workers);
+        return AP_ERR;
+    }
+    if (strchr(cfg->agent, ':') == NULL || cfg->agent[0] == ':' || cfg->agent[strlen(cfg->agent) - 1] == ':') {
+        snprintf(err, errlen, "%s: agent: \"%s\" must be module:Attribute", origin, cfg->agent);
+        return AP_ERR;
+    }
+    if (cfg->max_pending_bytes < cfg->max_message_bytes) {
+        snprintf(err, errlen, "%s: maxPendingBytes (%" PRId64 ") is below maxMessageBytes (%" PRId64 ")",
+                 origin, cfg->max_pending_bytes, cfg->max_message_bytes);
+        return AP_ERR;
+    }
+    return AP_OK;
+}
+
+/* Flags that are not settings. */
+static int is_flag(const char *arg, const char *name)
+{
+    return strcmp(arg, name) == 0;
+}
+
+int config_parse_args(config *cfg, int argc, char **argv, config_action *action, char *err,
+                      size_t errlen)
+{
+    *action = CONFIG_RUN;
+    /* --help and --version answer whatever else is wrong. */
+    for (int i = 1; i < argc; i++) {
+        if (is_flag(argv[i], "--help") || is_flag(argv[i], "-h")) {
+            *action = CONFIG_HELP;
+            return AP_OK;
+        }
+        if (is_flag(argv[i], "--version") || is_flag(argv[i], "-V")) {
+            *action = CONFIG_VERSION;
+            return AP_OK;
+        }
+    }
+    /* Pass 1: the config file, so flags apply over it. */
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (is_flag(a, "--config") || is_flag(a, "-c")) {
+            if (i + 1 >= argc) {
+                snprintf(err, errlen, "%s needs a file name", a);
+                return AP_ERR;
+            }
+            if (load_file(cfg, argv[++i], err, errlen) != AP_OK)
+                return AP_ERR;
+        } else if (strncmp(a, "--config=", 9) == 0) {
+            if (load_file(cfg, a + 9, err, errlen) != AP_OK)
+                return AP_ERR;
+        }
+    }
+    int path_from_flags = 0, max_workers_set = cfg->max_workers_set;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (is_flag(a, "--config") || is_flag(a, "-c")) {
+            i++;
+            continue;
+        }
+        if (strncmp(a, "--config=", 9) == 0)
+            continue;
+        if (is_flag(a, "--help") || is_flag(a, "-h")) {
+            *action = CONFIG_HELP;
+            return AP_OK;
+        }
+        if (is_flag(a, "--version") || is_flag(a, "-V")) {
+            *action = CONFIG_VERSION;
+            return AP_OK;
+        }
+        if (is_flag(a, "--check-config")) {
+            *action = CONFIG_CHECK;
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            snprintf(err, errlen, "unexpected argument \"%s\" (see --help)", a);
+            return AP_ERR;
+        }
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        int negated = 0;
+        const setting *st = find_by_flag(name, nlen);
+        if (st == NULL && nlen > 3 && strncmp(name, "no-", 3) == 0) {
+            st = find_by_flag(name + 3, nlen - 3);
+            negated = st && st->type == T_BOOL;
+            if (!negated)
+                st = NULL;
+        }
+        if (st == NULL) {
+            snprintf(err, errlen, "unknown option \"%.*s\" (see --help)", (int)(nlen + 2), a);
+            return AP_ERR;
+        }
+        const char *val;
+        if (negated && eq) {
+            snprintf(err, errlen, "option --%.*s takes no value", (int)nlen, name);
+            return AP_ERR;
+        }
+        if (st->type == T_BOOL && !eq) {
+            val = negated ? "false" : "true";
+        } else if (eq) {
+            val = eq + 1;
+        } else {
+            if (i + 1 >= argc) {
+                snprintf(err, errlen, "option --%.*s needs a value", (int)nlen, name);
+                return AP_ERR;
+            }
+            val = argv[++i];
+        }
+        if (st->type == T_PATHLIST) {
+            /* Repeated --python-path flags add up; the first replaces the file's list. */
+            if (set_pathlist_from_string(cfg, val, path_from_flags) != AP_OK) {
+                snprintf(err, errlen, "command line: pythonPath: more than %d directories", CONFIG_MAX_PYTHON_PATH);
+                return AP_ERR;
+            }
+            path_from_flags = 1;
+            continue;
+        }
+        if (apply_text(cfg, st, val, "command line", err, errlen) != AP_OK)
+            return AP_ERR;
+        if (st->off == OFF(max_workers))
+            max_workers_set = 1;
+    }
+    /* maxWorkers left at its default follows a larger minWorkers. */
+    if (!max_workers_set && cfg->max_workers < cfg->min_workers)
+        cfg->max_workers = cfg->min_workers;
+    return config_validate(cfg, err, errlen);
+}
+
+void config_print_help(const char *prog, void *file)
+{
+    FILE *f = file;
+    config def;
+    config_init(&def);
+    fprintf(f,
+            "Usage: %s [--config FILE] [OPTIONS]\n"
+            "agentpoold: a pre-forked pool of Python agent workers behind a Unix socket.\n\n"
+            "  -c, --config FILE     JSON config file; flags below override it\n"
+            "      --check-config    validate the configuration and exit\n"
+            "  -h, --help            this text\n"
+            "  -V, --version         print the version and exit\n\n"
+            "Settings (JSON key in brackets; --no-FLAG turns a boolean off):\n",
+            prog);
+    for (size_t i = 0; i < AP_ARRAY_LEN(settings); i++) {
+        const setting *st = &settings[i];
+        char flag[64], defval[128];
+        flag_name(st->key, flag, sizeof(flag));
+        const void *field = (const char *)&def + st->off;
+        switch (st->type) {
+        case T_INT: snprintf(defval, sizeof(defval), "%" PRId64, *(const int64_t *)field); break;
+        case T_MODE: snprintf(defval, sizeof(defval), "0%" PRIo64, (uint64_t) * (const int64_t *)field); break;
+        case T_BOOL: snprintf(defval, sizeof(defval), "%s", *(const int *)field ? "true" : "false"); break;
+        case T_ENUM: snprintf(defval, sizeof(defval), "%s", st->names[*(const int64_t *)field]); break;
+        case T_STR: snprintf(defval, sizeof(defval), "%s", *(char *const *)field ? *(char *const *)field : "(none)"); break;
+        case T_PATHLIST: snprintf(defval, sizeof(defval), "(source tree and install dir)"); break;
+        }
+        fprintf(f, "  --%-28s [%s] %s%s\n      default: %s\n", flag, st->key, st->help,
+                st->active ? "" : " (not yet active)", defval);
+    }
+    fprintf(f, "\nThe socket defaults to $%s, else %s.\n", AP_SOCKET_ENV, AP_DEFAULT_SOCKET);
+    config_free(&def);
+}

@@ -1,0 +1,94 @@
+/*
+ * config.h - agentpoold's settings: defaults, the JSON config file and
+ * command-line flags.
+ *
+ * One table (config.c) describes every setting once: its JSON key, its
+ * flag, type, range, default, help text and whether it is active yet.
+ * Parsing the file, the flags, --help and validation are all driven by
+ * that table, so a setting cannot be documented in one place and
+ * forgotten in another.  The struct is filled at start-up and read-only
+ * afterwards.
+ */
+#ifndef AP_CONFIG_H
+#define AP_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { LB_ROUND_ROBIN = 0, LB_LEAST_BUSY, LB_RANDOM } lb_strategy;
+typedef enum { OVERFLOW_BLOCK = 0, OVERFLOW_REJECT } overflow_mode;
+
+#define CONFIG_MAX_PYTHON_PATH 32
+
+typedef struct config {
+    /* pool */
+    int64_t min_workers;
+    int64_t max_workers;
+    int64_t strategy;            /* lb_strategy */
+    int64_t message_queue_size;
+    int64_t max_retries;
+    int64_t retry_delay;
+    int64_t health_check_interval;
+    int restart_on_failure;
+    int64_t worker_recycle_interval;
+    int64_t max_messages_per_worker;
+    int64_t timeout;
+    int64_t concurrency;
+    int64_t overflow;            /* overflow_mode */
+    /* limits */
+    int64_t max_message_bytes;
+    int64_t max_connections;
+    int64_t max_inflight_per_connection;
+    int64_t max_pending_bytes;
+    int64_t listen_backlog;
+    int64_t shutdown_timeout;
+    /* socket */
+    char *socket;
+    int64_t socket_mode;
+    /* python */
+    char *agent;
+    char *python_path[CONFIG_MAX_PYTHON_PATH];
+    int n_python_path;
+    char *virtualenv;
+    int inherit_python_env;
+    char *worker_binary;
+    /* logging */
+    char *log_level;
+    char *log_format;
+    int max_workers_set;         /* given explicitly (else it follows minWorkers up) */
+    /* where the settings came from, for messages */
+    char *config_file;
+} config;
+
+/* What config_parse_args() decided to do besides serving. */
+typedef enum { CONFIG_RUN = 0, CONFIG_HELP, CONFIG_VERSION, CONFIG_CHECK } config_action;
+
+/* Fills cfg with every default.  Never fails. */
+void config_init(config *cfg);
+/* Frees the strings cfg owns; cfg can be config_init'ed again. */
+void config_free(config *cfg);
+
+/* Applies argv: finds --config FILE first and loads it, then applies
+ * every flag over it.  On error returns AP_ERR with a one-line reason in
+ * err (naming the key, the value and the file) and cfg partly changed;
+ * the caller exits.  *action says whether to serve or to print help,
+ * version or check the config. */
+int config_parse_args(config *cfg, int argc, char **argv, config_action *action,
+                      char *err, size_t errlen);
+
+/* Loads a JSON config text over cfg (origin names it in messages).
+ * AP_ERR with err filled on the first bad key, type or value. */
+int config_load_json(config *cfg, const char *text, size_t len, const char *origin,
+                     char *err, size_t errlen);
+
+/* Cross-field checks (minWorkers <= maxWorkers, ...). */
+int config_validate(const config *cfg, char *err, size_t errlen);
+
+/* Writes the --help text to f. */
+void config_print_help(const char *prog, void *file);
+
+/* Names for enums, for logs and stats. */
+const char *config_strategy_name(int64_t s);
+const char *config_overflow_name(int64_t o);
+
+#endif

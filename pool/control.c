@@ -1,0 +1,159 @@
+/*
+ * control.c - pool.ping and pool.stats (see control.h).
+ *
+ * pool.stats answers with the seed's getStats fields, spelled as there
+ * (total, available, busy, healthy, totalMessagesProcessed,
+ * averageWorkerAge, oldestWorker), plus the pool-wide counters; with
+ * {"detailed": true} it adds one object per worker (getDetailedStats).
+ * Every number comes from counters the master keeps itself, so they
+ * survive worker restarts.
+ */
+#include "control.h"
+#include "ap_alloc.h"
+#include "ap_common.h"
+#include "client.h"
+#include "server.h"
+
+#include <cJSON.h>
+#include <event2/buffer.h>
+#include <string.h>
+
+int control_find_string(const char *json, size_t len, const char *key, char *buf, size_t cap)
+{
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    int rc = AP_ERR;
+    const cJSON *v = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, key) : NULL;
+    if (cJSON_IsString(v) && strlen(v->valuestring) < cap) {
+        memcpy(buf, v->valuestring, strlen(v->valuestring) + 1);
+        rc = AP_OK;
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
+static int data_flag(const char *line, const scan_result *r, const char *key)
+{
+    if (r->data.len == 0)
+        return 0;
+    cJSON *root = cJSON_ParseWithLength(line + r->data.off, r->data.len);
+    int on = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, key));
+    cJSON_Delete(root);
+    return on;
+}
+
+static const char *const server_state_names[] = {"starting", "ready", "draining", "stopping"};
+
+static cJSON *worker_json(const worker *w, uint64_t now)
+{
+    cJSON *o = cJSON_CreateObject();
+    int live = w->state != WORKER_DEAD;
+    cJSON_AddStringToObject(o, "id", w->name);
+    cJSON_AddBoolToObject(o, "healthy", worker_is_accepting(w));
+    cJSON_AddNumberToObject(o, "messagesProcessed", (double)w->load.processed);
+    cJSON_AddNumberToObject(o, "age", live ? (double)(now - w->started_ms) : 0);
+    cJSON_AddNumberToObject(o, "pid", live ? (double)w->pid : 0);
+    cJSON_AddStringToObject(o, "state", worker_state_name(w->state));
+    cJSON_AddNumberToObject(o, "inFlight", w->load.in_flight);
+    cJSON_AddNumberToObject(o, "slots", w->load.slots);
+    cJSON_AddBoolToObject(o, "async", w->async);
+    cJSON_AddNumberToObject(o, "generation", w->generation);
+    cJSON_AddNumberToObject(o, "errors", (double)w->errors);
+    return o;
+}
+
+static cJSON *stats_json(int detailed)
+{
+    uint64_t now = ap_now_ms();
+    int total = 0, available = 0, busy = 0, healthy = 0, slots = 0, in_flight = 0;
+    uint64_t age_sum = 0, oldest = 0;
+    for (int i = 0; i < server.nworkers; i++) {
+        const worker *w = &server.workers[i];
+        if (w->state == WORKER_DEAD)
+            continue;
+        total++;
+        uint64_t age = now - w->started_ms;
+        age_sum += age;
+        if (age > oldest)
+            oldest = age;
+        in_flight += w->load.in_flight;
+        if (worker_is_accepting(w)) {
+            healthy++;
+            slots += w->load.slots;
+            if (w->load.in_flight < w->load.slots)
+                available++;
+            else
+                busy++;
+        }
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "state", server_state_names[server.state]);
+    cJSON_AddNumberToObject(o, "total", total);
+    cJSON_AddNumberToObject(o, "available", available);
+    cJSON_AddNumberToObject(o, "busy", busy);
+    cJSON_AddNumberToObject(o, "healthy", healthy);
+    cJSON_AddNumberToObject(o, "totalMessagesProcessed", (double)server.stats.processed);
+    cJSON_AddNumberToObject(o, "averageWorkerAge", total ? (double)(age_sum / (uint64_t)total) : 0);
+    cJSON_AddNumberToObject(o, "oldestWorker", (double)oldest);
+    cJSON_AddNumberToObject(o, "slots", slots);
+    cJSON_AddNumberToObject(o, "inFlight", in_flight);
+    cJSON *q = cJSON_AddObjectToObject(o, "queue");
+    cJSON_AddNumberToObject(q, "depth", (double)server.queue.depth);
+    cJSON_AddNumberToObject(q, "capacity", (double)server.queue.capacity);
+    cJSON_AddNumberToObject(q, "highWatermark", (double)server.queue.high_watermark);
+    cJSON_AddNumberToObject(q, "rejected", (double)server.queue.rejected);
+    cJSON_AddNumberToObject(o, "connections", server.nclients);
+    cJSON_AddNumberToObject(o, "uptime", (double)(now - server.started_ms));
+    cJSON *e = cJSON_AddObjectToObject(o, "errors");
+    for (int c = 0; c < ERR_COUNT; c++)
+        cJSON_AddNumberToObject(e, reply_code_name((reply_code)c), (double)server.stats.errors[c]);
+    cJSON *m = cJSON_AddObjectToObject(o, "messages");
+    cJSON_AddNumberToObject(m, "accepted", (double)server.stats.accepted);
+    cJSON_AddNumberToObject(m, "answeredOk", (double)server.stats.answered_ok);
+    cJSON_AddNumberToObject(m, "held", (double)server.msgs.by_state[MSG_HELD]);
+    cJSON_AddNumberToObject(m, "cancelled", (double)server.stats.cancelled);
+    cJSON_AddNumberToObject(m, "droppedResults", (double)server.stats.dropped_results);
+    cJSON_AddNumberToObject(m, "pendingBytes", (double)server.pending_bytes);
+    cJSON *c = cJSON_AddObjectToObject(o, "connectionsTotal");
+    cJSON_AddNumberToObject(c, "accepted", (double)server.stats.conns_accepted);
+    cJSON_AddNumberToObject(c, "rejected", (double)server.stats.conns_rejected);
+    cJSON *wk = cJSON_AddObjectToObject(o, "workerEvents");
+    cJSON_AddNumberToObject(wk, "spawned", (double)server.stats.spawns);
+    cJSON_AddNumberToObject(wk, "crashed", (double)server.stats.crashes);
+    cJSON_AddStringToObject(o, "strategy", config_strategy_name(server.cfg->strategy));
+    cJSON_AddStringToObject(o, "overflow", config_overflow_name(server.cfg->overflow));
+    cJSON_AddNumberToObject(o, "pid", server.pid);
+    cJSON_AddStringToObject(o, "allocator", ap_alloc_name());
+    if (detailed) {
+        cJSON *arr = cJSON_AddArrayToObject(o, "workers");
+        for (int i = 0; i < server.nworkers; i++)
+            cJSON_AddItemToArray(arr, worker_json(&server.workers[i], now));
+    }
+    return o;
+}
+
+static void answer_json(struct evbuffer *out, const char *line, const scan_result *r, cJSON *result)
+{
+    char *text = cJSON_PrintUnformatted(result);
+    const char *id = r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL;
+    reply_ok(out, id, id ? r->id.len : 0, text, strlen(text));
+    cJSON_free(text);
+    cJSON_Delete(result);
+    server.stats.answered_ok++;
+}
+
+void control_handle(struct evbuffer *out, const char *line, const scan_result *r)
+{
+    if (strcmp(r->type, "pool.ping") == 0) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddBoolToObject(o, "pong", 1);
+        cJSON_AddStringToObject(o, "state", server_state_names[server.state]);
+        answer_json(out, line, r, o);
+    } else if (strcmp(r->type, "pool.stats") == 0) {
+        answer_json(out, line, r, stats_json(data_flag(line, r, "detailed")));
+    } else {
+        const char *id = r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL;
+        reply_error(out, id, id ? r->id.len : 0, ERR_BAD_REQUEST,
+                    "unknown pool request type (known: pool.ping, pool.stats)", NULL);
+        server.stats.errors[ERR_BAD_REQUEST]++;
+    }
+}

@@ -1,0 +1,25 @@
+/*
+ * control.h - requests the master answers itself: the "pool.*" types.
+ *
+ * They never touch a worker or the queue, so they are answered at once,
+ * even when every slot is busy and the queue is full, which is when an
+ * operator needs them.  Answers are built with cJSON (the master's own
+ * JSON); request data is parsed only here, never for agent messages.
+ */
+#ifndef AP_CONTROL_H
+#define AP_CONTROL_H
+
+#include <stddef.h>
+
+#include "scan.h"
+
+struct evbuffer;
+
+/* Answers the pool.* request in line (already scanned into r) into out. */
+void control_handle(struct evbuffer *out, const char *line, const scan_result *r);
+/* Finds a top-level string member `key` in a JSON object text and copies
+ * it (NUL-terminated) to buf.  AP_ERR when absent, not a string, too long,
+ * or the text is not an object. */
+int control_find_string(const char *json, size_t len, const char *key, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * dispatch.h - choosing a worker for a message.
+ *
+ * Each strategy is one small named function over the workers' loads: it
+ * returns the index of a worker that is accepting and has a free slot,
+ * or -1 when none has.  Never blocks, never touches clients, messages or
+ * sockets; the caller queues the message when the answer is -1.  The
+ * loads are read through a base pointer and a stride so the worker table
+ * can embed dispatch_load directly (no copy per message).
+ */
+#ifndef AP_DISPATCH_H
+#define AP_DISPATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    int accepting;        /* takes new messages (ready, not draining) */
+    int slots;            /* 1 for a sync agent, concurrency for async */
+    int in_flight;
+    uint64_t processed;
+} dispatch_load;
+
+typedef struct {
+    unsigned next;        /* round-robin: where the rotation resumes */
+    uint64_t rng;         /* random: xorshift64* state, never 0 */
+    uint64_t picks[3];    /* how often each strategy chose a worker */
+    uint64_t none;        /* how often no worker had a free slot */
+} dispatch_state;
+
+void dispatch_init(dispatch_state *st, uint64_t seed);
+
+int dispatch_round_robin(dispatch_state *st, const void *base, size_t stride, int n);
+int dispatch_least_busy(dispatch_state *st, const void *base, size_t stride, int n);
+int dispatch_random(dispatch_state *st, const void *base, size_t stride, int n);
+
+/* Runs the strategy numbered as lb_strategy in config.h. */
+int dispatch_pick(dispatch_state *st, int strategy, const void *base, size_t stride, int n);
+
+#endif

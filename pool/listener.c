@@ -1,0 +1,188 @@
+/*
+ * listener.c - binding, stale-socket detection, accepting (listener.h).
+ */
+#include "listener.h"
+#include "ap_log.h"
+#include "client.h"
+#include "server.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define LISTENER_PAUSE_MS 100
+
+static int fill_addr(struct sockaddr_un *sa, const char *path)
+{
+    memset(sa, 0, sizeof(*sa));
+    sa->sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(sa->sun_path))
+        return -1;
+    memcpy(sa->sun_path, path, strlen(path) + 1);
+    return 0;
+}
+
+/* 1: a live server answers on path; 0: stale or absent; -1: error (err). */
+static int probe_existing(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return 0;
+    if (!S_ISSOCK(st.st_mode)) {
+        snprintf(err, errlen, "%s exists and is not a socket; refusing to replace it", path);
+        return -1;
+    }
+    struct sockaddr_un sa;
+    fill_addr(&sa, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket(AF_UNIX): %s", strerror(errno));
+        return -1;
+    }
+    int rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+    int e = errno;
+    close(fd);
+    if (rc == 0 || e == EAGAIN) {
+        snprintf(err, errlen, "another agentpoold is already serving %s; refusing to start", path);
+        return 1;
+    }
+    return 0;
+}
+
+int listener_open(char *err, size_t errlen)
+{
+    const char *path = server.cfg->socket;
+    struct sockaddr_un sa;
+    if (fill_addr(&sa, path) != 0) {
+        snprintf(err, errlen, "socket path %s is longer than %zu bytes", path, sizeof(sa.sun_path) - 1);
+        return -1;
+    }
+    int live = probe_existing(path, err, errlen);
+    if (live != 0)
+        return -1;
+    if (unlink(path) == 0)
+        ap_info("replaced stale socket file %s", path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket(AF_UNIX): %s", strerror(errno));
+        return -1;
+    }
+    /* Create the file with no access, then open it up to socketMode, so
+     * there is no moment when it is wider than configured. */
+    mode_t old = umask(0777);
+    int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    int e = errno;
+    umask(old);
+    if (rc != 0) {
+        snprintf(err, errlen, "bind(%s): %s", path, strerror(e));
+        close(fd);
+        return -1;
+    }
+    server.owns_socket_file = 1;
+    if (chmod(path, (mode_t)server.cfg->socket_mode) != 0) {
+        snprintf(err, errlen, "chmod(%s, 0%lo): %s", path, (unsigned long)server.cfg->socket_mode, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (listen(fd, (int)server.cfg->listen_backlog) != 0) {
+        snprintf(err, errlen, "listen(%s): %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    server.listen_fd = fd;
+    return 0;
+}
+
+static void refuse(int fd)
+{
+    static const char line[] =
+        "{\"id\":null,\"ok\":false,\"error\":{\"code\":\"too_many_connections\",\"message\":\"the server has "
+        "maxConnections connections already\"}}\n";
+    (void)!write(fd, line, sizeof(line) - 1);
+    close(fd);
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
+{
+    (void)l;
+    (void)sa;
+    (void)salen;
+    (void)arg;
+    if (server.nclients >= server.cfg->max_connections) {
+        server.stats.conns_rejected++;
+        server.stats.errors[ERR_TOO_MANY_CONNECTIONS]++;
+        if (server.stats.conns_rejected == 1 || server.stats.conns_rejected % 1000 == 0)
+            ap_warn("refused a connection: maxConnections (%lld) reached (%llu refused so far)",
+                    (long long)server.cfg->max_connections, (unsigned long long)server.stats.conns_rejected);
+        refuse(fd);
+        return;
+    }
+    client_accept(fd);
+}
+
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    if (server.listener)
+        evconnlistener_enable(server.listener);
+}
+
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
+    int e = EVUTIL_SOCKET_ERROR();
+    (void)arg;
+    static uint64_t last_log;
+    uint64_t now = ap_now_ms();
+    if (now - last_log >= 1000) {
+        ap_error("accept() on %s failed: %s; pausing accepts for %d ms", server.cfg->socket, strerror(e),
+                 LISTENER_PAUSE_MS);
+        last_log = now;
+    }
+    evconnlistener_disable(l);
+    struct timeval tv = {0, LISTENER_PAUSE_MS * 1000};
+    evtimer_add(server.listener_retry, &tv);
+}
+
+int listener_start(void)
+{
+    /* Backlog 0: the socket is already listening with listenBacklog;
+     * -1 would make libevent call listen(fd, 128) again. */
+    server.listener = evconnlistener_new(server.base, accept_cb, NULL, LEV_OPT_CLOSE_ON_FREE, 0, server.listen_fd);
+    if (server.listener == NULL) {
+        ap_error("evconnlistener_new on %s failed", server.cfg->socket);
+        return -1;
+    }
+    evconnlistener_set_error_cb(server.listener, accept_error_cb);
+    server.listener_retry = evtimer_new(server.base, resume_cb, NULL);
+    return 0;
+}
+
+void listener_close(void)
+{
+    if (server.listener) {
+        evconnlistener_free(server.listener);
+        server.listener = NULL;
+        server.listen_fd = -1;
+    } else if (server.listen_fd >= 0) {
+        close(server.listen_fd);
+        server.listen_fd = -1;
+    }
+    if (server.listener_retry) {
+        event_free(server.listener_retry);
+        server.listener_retry = NULL;
+    }
+    if (server.owns_socket_file) {
+        if (unlink(server.cfg->socket) != 0 && errno != ENOENT)
+            ap_warn("could not remove socket file %s: %s", server.cfg->socket, strerror(errno));
+        server.owns_socket_file = 0;
+    }
+}

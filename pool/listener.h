@@ -1,0 +1,26 @@
+/*
+ * listener.h - the Unix socket clients connect to.
+ *
+ * listener_open() binds before any worker is forked, so a second server
+ * on the same path is refused before it costs anything: a socket file
+ * that answers connect() belongs to a live server (refuse to start); one
+ * that refuses is stale, left by a dead server, and is replaced.  Accept
+ * is a libevent evconnlistener; connections over maxConnections are told
+ * why in one error line and closed, and counted.  When the process runs
+ * out of descriptors (EMFILE), accepting pauses briefly instead of
+ * spinning.
+ */
+#ifndef AP_LISTENER_H
+#define AP_LISTENER_H
+
+#include <stddef.h>
+
+/* Binds and listens on cfg->socket.  AP_ERR with err filled (the path,
+ * the call that failed and errno text) when it cannot. */
+int listener_open(char *err, size_t errlen);
+/* Starts accepting connections (after the event base exists). */
+int listener_start(void);
+/* Stops accepting and removes the socket file (idempotent). */
+void listener_close(void);
+
+#endif

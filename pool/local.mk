@@ -1,0 +1,17 @@
+# agentpoold: the master.  Never links libpython.
+bin_PROGRAMS += agentpoold
+agentpoold_SOURCES = pool/main.c pool/server.h \
+	pool/config.c pool/config.h \
+	pool/listener.c pool/listener.h \
+	pool/client.c pool/client.h \
+	pool/control.c pool/control.h \
+	pool/scan.c pool/scan.h \
+	pool/reply.c pool/reply.h \
+	pool/msg.c pool/msg.h \
+	pool/idmap.c pool/idmap.h \
+	pool/queue.c pool/queue.h \
+	pool/dispatch.c pool/dispatch.h \
+	pool/sched.c pool/sched.h \
+	pool/worker.c pool/worker.h
+agentpoold_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS) $(JEMALLOC_DEFS)
+agentpoold_LDADD = common/libapcommon_je.a $(LIBEVENT_LIBS) $(CJSON_LIBS) $(JEMALLOC_LIBS)

@@ -1,0 +1,313 @@
+/*
+ * main.c - agentpoold: start-up, signals, shutdown.
+ *
+ * Start-up order: settings -> bind the socket (refuse early if a live
+ * server owns it) -> event base, signals -> fork the initial workers ->
+ * serve.  Clients may connect at once; their messages wait in the queue
+ * until workers are ready, and "ready" is logged only when every initial
+ * worker is.  Signals are libevent events (never async handlers):
+ * SIGTERM/SIGINT start a graceful shutdown, SIGCHLD reaps.
+ * Shutdown: stop accepting, answer what is queued and in flight within
+ * shutdownTimeout (new requests get shutting_down), then answer the rest
+ * shutting_down, STOP the workers (SIGKILL if they linger), flush the
+ * answers, remove the socket file, exit 0.
+ */
+#include "ap_alloc.h"
+#include "ap_common.h"
+#include "ap_log.h"
+#include "client.h"
+#include "config.h"
+#include "listener.h"
+#include "sched.h"
+#include "server.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+server_t server;
+
+/* After the workers were told to stop: how long before SIGKILL, and how
+ * long answers may take to flush to clients before we exit anyway. */
+#define STOP_GRACE_MS 5000
+#define TICK_MS 100
+
+static void finish_loop(void)
+{
+    event_base_loopexit(server.base, NULL);
+}
+
+/* Moves to STOPPING: everything answered (or failed), workers told. */
+static void stop_workers(void)
+{
+    if (server.state == SERVER_STOPPING)
+        return;
+    server.state = SERVER_STOPPING;
+    worker_stop_all();
+    server.shutdown_deadline_ms = ap_now_ms() + STOP_GRACE_MS;
+    ap_info("stopping %d worker%s", worker_live_count(), worker_live_count() == 1 ? "" : "s");
+}
+
+/* Answers everything still waiting shutting_down (deadline passed). */
+static void fail_remaining(void)
+{
+    unsigned n = 0;
+    client_fail_held();
+    while (server.queue.depth > 0) {
+        msg *m = msg_from_qlink(queue_peek(&server.queue));
+        client_answer_error(m, ERR_SHUTTING_DOWN, "the server is shutting down", NULL);
+        n++;
+    }
+    for (int i = 0; i < server.nworkers; i++)
+        n += worker_fail_running(&server.workers[i], ERR_SHUTTING_DOWN,
+                                 "the server is shutting down (shutdownTimeout passed)", NULL);
+    if (n)
+        ap_warn("shutdownTimeout passed: answered %u message%s shutting_down", n, n == 1 ? "" : "s");
+}
+
+void server_check_shutdown(void)
+{
+    if (server.state == SERVER_DRAINING && server.msgs.live == 0)
+        stop_workers();
+    if (server.state == SERVER_STOPPING && worker_live_count() == 0 &&
+        (client_all_flushed() || ap_now_ms() >= server.shutdown_deadline_ms))
+        finish_loop();
+}
+
+void server_begin_shutdown(const char *why)
+{
+    if (server.state >= SERVER_DRAINING)
+        return;
+    int fatal = server.exit_code != 0;
+    ap_info("shutting down (%s): %zu queued, %llu in flight, %d connection%s", why, server.queue.depth,
+            (unsigned long long)server.msgs.by_state[MSG_RUNNING], server.nclients, server.nclients == 1 ? "" : "s");
+    listener_close();
+    server.state = SERVER_DRAINING;
+    server.shutdown_deadline_ms = ap_now_ms() + (uint64_t)server.cfg->shutdown_timeout;
+    if (fatal) {
+        fail_remaining();
+        stop_workers();
+        worker_signal_all(SIGTERM);
+    }
+    server_check_shutdown();
+}
+
+void server_worker_ready(void)
+{
+    if (server.state != SERVER_STARTING)
+        return;
+    for (int i = 0; i < server.nworkers; i++)
+        if (!worker_is_accepting(&server.workers[i]))
+            return;
+    server.state = SERVER_READY;
+    for (int i = 0; i < server.nworkers; i++)
+        server.workers[i].first_start = 0;
+    ap_info("ready: %d workers running %s on %s (pid %d, %s, allocator %s)", server.nworkers, server.cfg->agent,
+            server.cfg->socket, (int)server.pid, config_strategy_name(server.cfg->strategy), ap_alloc_name());
+}
+
+/* The one periodic timer: shutdown deadlines. */
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    uint64_t now = ap_now_ms();
+    if (server.state == SERVER_DRAINING && now >= server.shutdown_deadline_ms) {
+        fail_remaining();
+        stop_workers();
+    } else if (server.state == SERVER_STOPPING && now >= server.shutdown_deadline_ms && worker_live_count() > 0) {
+        ap_warn("workers still running %d ms after STOP: sending SIGKILL", STOP_GRACE_MS);
+        worker_signal_all(SIGKILL);
+        server.shutdown_deadline_ms = now + STOP_GRACE_MS;
+    }
+    if (server.state >= SERVER_DRAINING)
+        server_check_shutdown();
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    (void)arg;
+    switch (sig) {
+    case SIGCHLD:
+        worker_reap();
+        break;
+    case SIGTERM:
+    case SIGINT:
+        if (server.state >= SERVER_DRAINING) {
+            ap_info("second %s: stopping now", sig == SIGINT ? "SIGINT" : "SIGTERM");
+            server.shutdown_deadline_ms = 0;
+            tick_cb(-1, 0, NULL);
+        } else {
+            server_begin_shutdown(sig == SIGINT ? "SIGINT" : "SIGTERM");
+        }
+        break;
+    case SIGHUP:
+        ap_warn("SIGHUP: rolling reload is not available yet; ignored");
+        break;
+    default:
+        break;
+    }
+}
+
+static void add_signal(int sig)
+{
+    struct event *ev = evsignal_new(server.base, sig, signal_cb, NULL);
+    evsignal_add(ev, NULL);
+    server.sig_events[server.nsig_events++] = ev;
+}
+
+/* The worker binary: next to agentpoold (a build tree), else libexecdir. */
+static char *find_worker_binary(const config *cfg)
+{
+    if (cfg->worker_binary)
+        return ap_strdup(cfg->worker_binary);
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            char cand[PATH_MAX + 32];
+            snprintf(cand, sizeof(cand), "%.*s/agentpool-worker", (int)(slash - self), self);
+            if (access(cand, X_OK) == 0)
+                return ap_strdup(cand);
+        }
+    }
+    return ap_strdup(AP_LIBEXECDIR "/agentpool-worker");
+}
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            ap_warn("could not raise the open-file limit from %llu: %s", (unsigned long long)was, strerror(errno));
+    }
+}
+
+static void warn_inactive(const config *cfg)
+{
+    config def;
+    config_init(&def);
+    if (cfg->max_workers != def.max_workers && cfg->max_workers != cfg->min_workers)
+        ap_info("maxWorkers is not yet active: the pool runs minWorkers (%lld) workers", (long long)cfg->min_workers);
+    if (cfg->timeout != def.timeout || cfg->max_retries != def.max_retries || cfg->retry_delay != def.retry_delay ||
+        cfg->health_check_interval != def.health_check_interval ||
+        cfg->worker_recycle_interval != def.worker_recycle_interval ||
+        cfg->max_messages_per_worker != def.max_messages_per_worker)
+        ap_info("timeout, maxRetries, retryDelay, healthCheckInterval, workerRecycleInterval and "
+                "maxMessagesPerWorker are validated but not yet active");
+    if (!cfg->restart_on_failure)
+        ap_warn("restartOnFailure false is not yet active: a worker that dies is always respawned");
+    config_free(&def);
+}
+
+int main(int argc, char **argv)
+{
+    static config cfg;
+    char err[512];
+    config_action action;
+    config_init(&cfg);
+    if (config_parse_args(&cfg, argc, argv, &action, err, sizeof(err)) != AP_OK) {
+        fprintf(stderr, "agentpoold: %s\n", err);
+        config_free(&cfg);
+        return 2;
+    }
+    if (action == CONFIG_HELP) {
+        config_print_help(argv[0], stdout);
+        config_free(&cfg);
+        return 0;
+    }
+    if (action == CONFIG_VERSION) {
+        printf("agentpoold %s\n", PACKAGE_VERSION);
+        config_free(&cfg);
+        return 0;
+    }
+    if (action == CONFIG_CHECK) {
+        printf("%s: configuration OK\n", cfg.config_file ? cfg.config_file : "defaults and flags");
+        config_free(&cfg);
+        return 0;
+    }
+    ap_log_level level = AP_LOG_INFO;
+    ap_log_parse_level(cfg.log_level, &level);
+    ap_log_init("master", level);
+    ap_log_set_json(strcmp(cfg.log_format, "json") == 0);
+
+    memset(&server, 0, sizeof(server));
+    server.cfg = &cfg;
+    server.pid = getpid();
+    server.started_ms = ap_now_ms();
+    server.listen_fd = -1;
+    server.clients.next = server.clients.prev = &server.clients;
+    server.room_waiters.next = server.room_waiters.prev = &server.room_waiters;
+    msg_table_init(&server.msgs);
+    queue_init(&server.queue, (size_t)cfg.message_queue_size);
+    dispatch_init(&server.dispatch, (uint64_t)server.pid * 0x9E3779B97F4A7C15ull ^ ap_now_ns());
+    server.worker_binary = find_worker_binary(&cfg);
+    if (access(server.worker_binary, X_OK) != 0) {
+        ap_error("worker binary %s: %s (set workerBinary)", server.worker_binary, strerror(errno));
+        return 1;
+    }
+    warn_inactive(&cfg);
+    raise_fd_limit();
+    signal(SIGPIPE, SIG_IGN);
+
+    if (listener_open(err, sizeof(err)) != 0) {
+        ap_error("%s", err);
+        return 1;
+    }
+    struct event_config *ec = event_config_new();
+    event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
+    server.base = event_base_new_with_config(ec);
+    event_config_free(ec);
+    if (server.base == NULL || listener_start() != 0) {
+        ap_error("could not create the event loop");
+        listener_close();
+        return 1;
+    }
+    add_signal(SIGTERM);
+    add_signal(SIGINT);
+    add_signal(SIGCHLD);
+    add_signal(SIGHUP);
+    server.tick = event_new(server.base, -1, EV_PERSIST, tick_cb, NULL);
+    struct timeval tv = {0, TICK_MS * 1000};
+    event_add(server.tick, &tv);
+
+    worker_table_init();
+    ap_info("agentpoold %s starting: %d workers, agent %s, socket %s, worker %s", PACKAGE_VERSION, server.nworkers,
+            cfg.agent, cfg.socket, server.worker_binary);
+    for (int i = 0; i < server.nworkers; i++) {
+        server.workers[i].first_start = 1;
+        if (worker_spawn(i) != AP_OK) {
+            server.exit_code = 1;
+            server_begin_shutdown("could not spawn the initial workers");
+            break;
+        }
+    }
+    event_base_dispatch(server.base);
+
+    listener_close();
+    client_close_all();
+    worker_signal_all(SIGKILL);
+    worker_reap();
+    worker_table_free();
+    for (int i = 0; i < server.nsig_events; i++)
+        event_free(server.sig_events[i]);
+    event_free(server.tick);
+    event_base_free(server.base);
+    msg_table_free(&server.msgs);
+    ap_free(server.worker_binary);
+    ap_info("exited (status %d)", server.exit_code);
+    config_free(&cfg);
+    return server.exit_code;
+}

@@ -1,0 +1,83 @@
+/*
+ * msg.h - one accepted request, from its line to its answer.
+ *
+ * A message owns a copy of its request line (one allocation holds the
+ * struct, the line and the unescaped type), and records where its id and
+ * data are inside it, so the worker gets the original bytes and the
+ * answer echoes the id exactly as written.  The message table maps the
+ * master's internal 64-bit id to the message: the low 32 bits index a
+ * slot array, the high bits are a sequence number, so a stale id (from a
+ * replaced worker or a message already answered) never finds a live
+ * message.  A message lives until its answer is written or it is
+ * discarded; its state says where it is.
+ */
+#ifndef AP_MSG_H
+#define AP_MSG_H
+
+#include "queue.h"
+
+#include <stdint.h>
+#include <stddef.h>
+
+struct client;
+struct worker;
+
+typedef enum {
+    MSG_NEW = 0,   /* parsed, not yet admitted */
+    MSG_HELD,      /* the one message a blocked connection holds, waiting for room */
+    MSG_QUEUED,    /* in the pool's FIFO, waiting for a slot */
+    MSG_RUNNING,   /* sent to a worker, waiting for its answer */
+    MSG_STATE_COUNT
+} msg_state;
+
+typedef struct msg {
+    uint64_t id;                /* internal id, never shown to clients */
+    msg_state state;
+    uint8_t control;            /* agent.metrics for a named worker: uses no slot */
+    struct client *client;      /* NULL once the client has gone: the answer is dropped */
+    struct worker *worker;      /* while RUNNING */
+    uint32_t worker_gen;        /* that worker's generation when sent */
+    queue_link qlink;           /* pool queue while QUEUED, worker's list while RUNNING */
+    queue_link clink;           /* client's list of its messages */
+    uint64_t accepted_ns;
+    uint64_t sent_ns;
+    uint32_t line_len;
+    uint32_t id_off, id_len;    /* raw id bytes in line; id_len 0: no id (answered with null) */
+    uint32_t data_off, data_len;/* raw data JSON in line; data_len 0: null */
+    uint16_t type_len;
+    int8_t retry;               /* request's "retry": -1 absent */
+    int64_t timeout_ms;         /* request's "timeoutMs": -1 absent */
+    char *type;                 /* unescaped type, NUL-terminated (inside this allocation) */
+    char line[];                /* the request line as received, without '\n' */
+} msg;
+
+typedef struct {
+    msg **slots;
+    uint32_t cap;
+    uint32_t *free_idx;         /* stack of free slot indexes */
+    uint32_t nfree;
+    uint32_t live;
+    uint64_t seq;
+    uint64_t by_state[MSG_STATE_COUNT];
+} msg_table;
+
+void msg_table_init(msg_table *t);
+/* Frees the table; every message must have been freed already. */
+void msg_table_free(msg_table *t);
+
+/* Allocates a message holding a copy of line[0..len) and room for a type
+ * of type_cap bytes, registers it and gives it an id.  Never fails
+ * (out of memory aborts by policy). */
+msg *msg_new(msg_table *t, const char *line, size_t len, size_t type_cap);
+/* Unregisters and frees m. */
+void msg_free(msg_table *t, msg *m);
+/* The live message with internal id `id`, or NULL. */
+msg *msg_lookup(const msg_table *t, uint64_t id);
+/* Changes state, keeping per-state counts. */
+void msg_set_state(msg_table *t, msg *m, msg_state to);
+const char *msg_state_name(msg_state s);
+
+#define msg_from_qlink(l) queue_entry(l, msg, qlink)
+#define msg_from_clink(l) queue_entry(l, msg, clink)
+
+#endif

@@ -1,0 +1,64 @@
+/*
+ * queue.c - bounded intrusive FIFO (see queue.h).
+ * Invariant: depth equals the number of links between head.next and
+ * head.prev, and never exceeds capacity.
+ */
+#include "queue.h"
+#include "ap_common.h"
+
+#include <assert.h>
+
+void queue_init(queue *q, size_t capacity)
+{
+    q->head.next = q->head.prev = &q->head;
+    q->depth = 0;
+    q->capacity = capacity;
+    q->high_watermark = 0;
+    q->rejected = 0;
+    q->pushed = 0;
+}
+
+int queue_full(const queue *q)
+{
+    return q->depth >= q->capacity;
+}
+
+int queue_push(queue *q, queue_link *l, int count_reject)
+{
+    if (queue_full(q)) {
+        if (count_reject)
+            q->rejected++;
+        return AP_ERR;
+    }
+    l->prev = q->head.prev;
+    l->next = &q->head;
+    q->head.prev->next = l;
+    q->head.prev = l;
+    q->depth++;
+    q->pushed++;
+    if (q->depth > q->high_watermark)
+        q->high_watermark = q->depth;
+    return AP_OK;
+}
+
+queue_link *queue_peek(const queue *q)
+{
+    return q->depth ? q->head.next : NULL;
+}
+
+void queue_remove(queue *q, queue_link *l)
+{
+    assert(q->depth > 0);
+    l->prev->next = l->next;
+    l->next->prev = l->prev;
+    l->next = l->prev = NULL;
+    q->depth--;
+}
+
+queue_link *queue_pop(queue *q)
+{
+    queue_link *l = queue_peek(q);
+    if (l)
+        queue_remove(q, l);
+    return l;
+}

@@ -1,0 +1,134 @@
+/*
+ * reply.c - response assembly (see reply.h).
+ */
+#include "reply.h"
+#include "ap_common.h"
+
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const code_names[ERR_COUNT] = {
+    "bad_request", "too_large", "queue_full", "agent_error", "shutting_down",
+    "worker_crashed", "timeout", "too_many_connections", "cancelled", "other",
+};
+
+const char *reply_code_name(reply_code c)
+{
+    return c < ERR_COUNT ? code_names[c] : "other";
+}
+
+reply_code reply_code_from(const char *s, size_t len)
+{
+    for (int i = 0; i < ERR_COUNT; i++)
+        if (strlen(code_names[i]) == len && memcmp(code_names[i], s, len) == 0)
+            return (reply_code)i;
+    return ERR_OTHER;
+}
+
+reply_code reply_code_of_error_json(const char *json, size_t len)
+{
+    static const char prefix[] = "{\"code\":\"";
+    size_t p = sizeof(prefix) - 1;
+    if (len < p || memcmp(json, prefix, p) != 0)
+        return ERR_OTHER;
+    const char *end = memchr(json + p, '"', len - p);
+    return end ? reply_code_from(json + p, (size_t)(end - json - p)) : ERR_OTHER;
+}
+
+/* Appends the pieces with one reserve/commit. */
+static void add_pieces(struct evbuffer *out, const char *const *p, const size_t *n, int count)
+{
+    size_t total = 0;
+    for (int i = 0; i < count; i++)
+        total += n[i];
+    struct evbuffer_iovec v;
+    if (evbuffer_reserve_space(out, (ev_ssize_t)total, &v, 1) != 1) {
+        for (int i = 0; i < count; i++)
+            evbuffer_add(out, p[i], n[i]);
+        return;
+    }
+    char *w = v.iov_base;
+    for (int i = 0; i < count; i++) {
+        memcpy(w, p[i], n[i]);
+        w += n[i];
+    }
+    v.iov_len = total;
+    evbuffer_commit_space(out, &v, 1);
+}
+
+static void reply_with(struct evbuffer *out, const char *id, size_t id_len, const char *mid,
+                       size_t mid_len, const char *body, size_t len)
+{
+    const char *p[5] = {"{\"id\":", id_len ? id : "null", mid, body, "}\n"};
+    size_t n[5] = {6, id_len ? id_len : 4, mid_len, len, 2};
+    add_pieces(out, p, n, 5);
+}
+
+void reply_ok(struct evbuffer *out, const char *id, size_t id_len, const char *result, size_t len)
+{
+    static const char mid[] = ",\"ok\":true,\"result\":";
+    if (len == 0) {
+        result = "null";
+        len = 4;
+    }
+    reply_with(out, id, id_len, mid, sizeof(mid) - 1, result, len);
+}
+
+void reply_error_json(struct evbuffer *out, const char *id, size_t id_len, const char *err, size_t len)
+{
+    static const char mid[] = ",\"ok\":false,\"error\":";
+    static const char empty[] = "{\"code\":\"other\",\"message\":\"the worker sent an empty error\"}";
+    if (len == 0) {
+        err = empty;
+        len = sizeof(empty) - 1;
+    }
+    reply_with(out, id, id_len, mid, sizeof(mid) - 1, err, len);
+}
+
+size_t reply_escape(char *dst, size_t cap, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[7];
+        size_t k = 0;
+        if (c == '"' || c == '\\') {
+            esc[k++] = '\\';
+            esc[k++] = (char)c;
+        } else if (c == '\n') {
+            esc[k++] = '\\';
+            esc[k++] = 'n';
+        } else if (c < 0x20 || c == 0x7f) {
+            esc[k++] = '\\';
+            esc[k++] = 'u';
+            esc[k++] = '0';
+            esc[k++] = '0';
+            esc[k++] = hex[c >> 4];
+            esc[k++] = hex[c & 15];
+        } else {
+            esc[k++] = (char)c;
+        }
+        if (o + k >= cap)
+            break;
+        memcpy(dst + o, esc, k);
+        o += k;
+    }
+    if (cap)
+        dst[o] = '\0';
+    return o;
+}
+
+void reply_error(struct evbuffer *out, const char *id, size_t id_len, reply_code code,
+                 const char *message, const char *extra)
+{
+    char msg[1024], body[1400];
+    reply_escape(msg, sizeof(msg), message, strlen(message));
+    int n = snprintf(body, sizeof(body), "{\"code\":\"%s\",\"message\":\"%s\"%s}", reply_code_name(code), msg,
+                     extra ? extra : "");
+    if (n < 0 || (size_t)n >= sizeof(body))
+        n = snprintf(body, sizeof(body), "{\"code\":\"%s\",\"message\":\"(message too long)\"}",
+                     reply_code_name(code));
+    reply_error_json(out, id, id_len, body, (size_t)n);
+}

@@ -1,0 +1,53 @@
+/*
+ * reply.h - response lines and the protocol's error codes.
+ *
+ * Responses are assembled from pieces straight into the client's output
+ * buffer with one reserve/commit: the id bytes exactly as the client
+ * wrote them, and the worker's result JSON as it came, never
+ * re-serialised.  The error codes are the protocol's stable vocabulary
+ * (docs/protocol.md); reply_code indexes the per-code counters.
+ */
+#ifndef AP_REPLY_H
+#define AP_REPLY_H
+
+#include <stddef.h>
+
+struct evbuffer;
+
+typedef enum {
+    ERR_BAD_REQUEST = 0,
+    ERR_TOO_LARGE,
+    ERR_QUEUE_FULL,
+    ERR_AGENT_ERROR,
+    ERR_SHUTTING_DOWN,
+    ERR_WORKER_CRASHED,
+    ERR_TIMEOUT,
+    ERR_TOO_MANY_CONNECTIONS,
+    ERR_CANCELLED,
+    ERR_OTHER,                  /* a code from a worker that we do not know */
+    ERR_COUNT
+} reply_code;
+
+const char *reply_code_name(reply_code c);
+/* Maps a code string to its enum; ERR_OTHER when unknown. */
+reply_code reply_code_from(const char *s, size_t len);
+/* Reads the "code" member a worker's error object starts with
+ * ({"code":"agent_error",...}); ERR_OTHER when absent. */
+reply_code reply_code_of_error_json(const char *json, size_t len);
+
+/* {"id":ID,"ok":true,"result":RESULT}\n; id_len 0 writes null. */
+void reply_ok(struct evbuffer *out, const char *id, size_t id_len, const char *result, size_t len);
+/* {"id":ID,"ok":false,"error":ERR}\n with ERR a JSON object as given. */
+void reply_error_json(struct evbuffer *out, const char *id, size_t id_len, const char *err, size_t len);
+/* {"id":ID,"ok":false,"error":{"code":CODE,"message":MESSAGE<extra>}}\n;
+ * message is escaped; extra, when not NULL, is raw JSON members starting
+ * with a comma (",\"signal\":9"). */
+void reply_error(struct evbuffer *out, const char *id, size_t id_len, reply_code code,
+                 const char *message, const char *extra);
+
+/* Writes s as the content of a JSON string (no quotes) into dst, at most
+ * cap-1 bytes, NUL-terminated; never splits an escape.  Returns the
+ * length written. */
+size_t reply_escape(char *dst, size_t cap, const char *s, size_t len);
+
+#endif

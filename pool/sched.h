@@ -1,0 +1,26 @@
+/*
+ * sched.h - admission: where an accepted message goes next.
+ *
+ * A message is sent to a worker the strategy picks when one has a free
+ * slot and nothing older is waiting; otherwise it joins the bounded FIFO.
+ * When the queue or maxPendingBytes is full the caller applies the
+ * overflow rule.  sched_pump() runs whenever capacity appears (a result,
+ * a worker ready): the oldest queued message always takes the freed slot,
+ * then connections waiting for queue room are let in.
+ */
+#ifndef AP_SCHED_H
+#define AP_SCHED_H
+
+#include "msg.h"
+
+typedef enum { SCHED_SENT = 0, SCHED_QUEUED, SCHED_FULL } sched_result;
+
+/* Admits m (state NEW or HELD).  SCHED_FULL changes nothing except the
+ * queue's rejected count when count_reject is set. */
+sched_result sched_admit(msg *m, int count_reject);
+/* Sends queued messages while workers have room, then admits held ones. */
+void sched_pump(void);
+/* Accounts for a message leaving the pool (answered or dropped). */
+void sched_release(msg *m);
+
+#endif

@@ -1,0 +1,87 @@
+/*
+ * server.h - the master's one mutable global state.
+ *
+ * Everything agentpoold knows lives in `server`: the event base, the
+ * worker table, the message table and queue, the connections and the
+ * counters behind pool.stats.  The config it points to is read-only after
+ * start-up.  Only the master includes this header.
+ */
+#ifndef AP_SERVER_H
+#define AP_SERVER_H
+
+#include "config.h"
+#include "dispatch.h"
+#include "msg.h"
+#include "queue.h"
+#include "reply.h"
+#include "worker.h"
+
+#include <stdint.h>
+
+struct event_base;
+struct evconnlistener;
+struct event;
+
+typedef enum { SERVER_STARTING = 0, SERVER_READY, SERVER_DRAINING, SERVER_STOPPING } server_state;
+
+typedef struct {
+    uint64_t accepted;          /* messages admitted (queued or sent) */
+    uint64_t processed;         /* answers from workers (ok or agent error) */
+    uint64_t answered_ok;
+    uint64_t errors[ERR_COUNT]; /* error answers by code, whoever produced them */
+    uint64_t cancelled;         /* queued/held messages dropped because their client left */
+    uint64_t dropped_results;   /* answers nobody waited for any more */
+    uint64_t conns_accepted;
+    uint64_t conns_rejected;    /* over maxConnections */
+    uint64_t too_large_lines;
+    uint64_t spawns;
+    uint64_t crashes;           /* worker processes that died unexpectedly */
+} server_stats;
+
+typedef struct {
+    struct event_base *base;
+    config *cfg;
+    server_state state;
+    int exit_code;
+    char *worker_binary;
+    pid_t pid;
+    uint64_t started_ms;
+
+    worker *workers;            /* cfg->max_workers slots */
+    int nworkers;               /* slots in use: 0 .. nworkers-1 */
+    dispatch_state dispatch;
+
+    msg_table msgs;
+    queue queue;
+    uint64_t pending_bytes;     /* request bytes of every admitted message */
+
+    queue_link clients;         /* every connection */
+    int nclients;
+    uint64_t next_client;
+    queue_link room_waiters;    /* connections holding a message, oldest first */
+
+    int listen_fd;
+    struct evconnlistener *listener;
+    struct event *listener_retry;
+    int owns_socket_file;
+
+    struct event *sig_events[8];
+    int nsig_events;
+    struct event *shutdown_timer;
+    struct event *tick;         /* the one periodic timer */
+    uint64_t shutdown_deadline_ms;
+
+    server_stats stats;
+} server_t;
+
+extern server_t server;
+
+/* Starts a graceful shutdown (SIGTERM, SIGINT, fatal start-up error). */
+void server_begin_shutdown(const char *why);
+/* Called whenever something finished: ends the loop once a shutdown has
+ * nothing left to wait for. */
+void server_check_shutdown(void);
+/* Marks the pool ready once every initial worker is. */
+void server_worker_ready(void);
+
+#endif

@@ -1,0 +1,590 @@
+/*
+ * worker.c - worker processes seen from the master (see worker.h).
+ *
+ * Spawning: socketpair, fork, and in the child only async-signal-safe
+ * work before execve of agentpool-worker: reset every signal disposition
+ * and the mask (libevent's included), PR_SET_PDEATHSIG so the worker dies
+ * with the master, its own process group so a terminal's ^C reaches only
+ * the master, the socketpair on fd 3, /dev/null on stdin, every other
+ * descriptor closed.  argv and envp are built before fork.
+ * Frames: read from the worker's bufferevent as they complete; results
+ * and errors are matched to messages by internal id and generation, so a
+ * late answer from a replaced process is dropped, not misdelivered.
+ * Death: SIGCHLD -> worker_reap() -> every message the process held is
+ * answered worker_crashed at once, and the slot is respawned (at the
+ * first start, an agent that cannot start is fatal instead; later,
+ * failures to start back off exponentially rather than fork-looping).
+ */
+#include "worker.h"
+#include "ap_alloc.h"
+#include "ap_defaults.h"
+#include "ap_frame.h"
+#include "ap_log.h"
+#include "client.h"
+#include "sched.h"
+#include "server.h"
+
+#include <assert.h>
+#include <cJSON.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define RESPAWN_BACKOFF_MIN_MS 250
+#define RESPAWN_BACKOFF_MAX_MS 30000
+
+static const char *const state_names[] = {"starting", "ready", "busy", "draining", "stopping", "dead"};
+static int state_counts[WORKER_STATE_COUNT];
+
+const char *worker_state_name(worker_state s)
+{
+    return s < WORKER_STATE_COUNT ? state_names[s] : "?";
+}
+
+int worker_is_accepting(const worker *w)
+{
+    return w->state == WORKER_READY || w->state == WORKER_BUSY;
+}
+
+int worker_count_in(worker_state s)
+{
+    return state_counts[s];
+}
+
+int worker_live_count(void)
+{
+    return server.nworkers - state_counts[WORKER_DEAD];
+}
+
+/* Legal moves; any live state may also go to DEAD (the process died). */
+static int transition_ok(worker_state from, worker_state to)
+{
+    if (to == WORKER_DEAD)
+        return 1;
+    switch (from) {
+    case WORKER_DEAD: return to == WORKER_STARTING;
+    case WORKER_STARTING: return to == WORKER_READY || to == WORKER_STOPPING;
+    case WORKER_READY: return to == WORKER_BUSY || to == WORKER_DRAINING || to == WORKER_STOPPING;
+    case WORKER_BUSY: return to == WORKER_READY || to == WORKER_DRAINING || to == WORKER_STOPPING;
+    case WORKER_DRAINING: return to == WORKER_STOPPING;
+    case WORKER_STOPPING: return 0;
+    default: return 0;
+    }
+}
+
+void worker_set_state(worker *w, worker_state to)
+{
+    if (w->state == to)
+        return;
+    assert(transition_ok(w->state, to));
+    ap_debug("%s (pid %d): %s -> %s", w->name, (int)w->pid, state_names[w->state], state_names[to]);
+    state_counts[w->state]--;
+    state_counts[to]++;
+    w->state = to;
+    w->load.accepting = worker_is_accepting(w);
+}
+
+worker *worker_by_name(const char *name, size_t len)
+{
+    for (int i = 0; i < server.nworkers; i++)
+        if (strlen(server.workers[i].name) == len && memcmp(server.workers[i].name, name, len) == 0)
+            return &server.workers[i];
+    return NULL;
+}
+
+static void respawn_cb(evutil_socket_t fd, short what, void *arg);
+
+void worker_table_init(void)
+{
+    int n = (int)server.cfg->max_workers;
+    server.workers = ap_calloc((size_t)n, sizeof(worker));
+    server.nworkers = (int)server.cfg->min_workers;
+    for (int i = 0; i < n; i++) {
+        worker *w = &server.workers[i];
+        w->index = i;
+        snprintf(w->name, sizeof(w->name), "worker-%d", i);
+        w->state = WORKER_DEAD;
+        w->running.next = w->running.prev = &w->running;
+        w->respawn_ev = evtimer_new(server.base, respawn_cb, w);
+    }
+    memset(state_counts, 0, sizeof(state_counts));
+    state_counts[WORKER_DEAD] = server.nworkers;
+}
+
+void worker_table_free(void)
+{
+    for (int i = 0; i < (int)server.cfg->max_workers; i++) {
+        worker *w = &server.workers[i];
+        if (w->bev)
+            bufferevent_free(w->bev);
+        if (w->respawn_ev)
+            event_free(w->respawn_ev);
+    }
+    ap_free(server.workers);
+    server.workers = NULL;
+}
+
+/* ---- spawning -------------------------------------------------------- */
+
+typedef struct {
+    char *argv[24 + 2 * CONFIG_MAX_PYTHON_PATH];
+    char **envp;
+    char conc[24];
+    char idenv[48];
+} exec_args;
+
+static void build_exec_args(exec_args *a, const worker *w)
+{
+    const config *cfg = server.cfg;
+    int n = 0;
+    snprintf(a->conc, sizeof(a->conc), "%lld", (long long)cfg->concurrency);
+    snprintf(a->idenv, sizeof(a->idenv), "AGENTPOOL_WORKER_ID=%s", w->name);
+    a->argv[n++] = server.worker_binary;
+    a->argv[n++] = "--id";
+    a->argv[n++] = (char *)w->name;
+    a->argv[n++] = "--agent";
+    a->argv[n++] = cfg->agent;
+    a->argv[n++] = "--concurrency";
+    a->argv[n++] = a->conc;
+    for (int i = 0; i < cfg->n_python_path; i++) {
+        a->argv[n++] = "--python-path";
+        a->argv[n++] = cfg->python_path[i];
+    }
+    if (cfg->virtualenv) {
+        a->argv[n++] = "--virtualenv";
+        a->argv[n++] = cfg->virtualenv;
+    }
+    if (cfg->inherit_python_env)
+        a->argv[n++] = "--inherit-python-env";
+    a->argv[n++] = "--log-level";
+    a->argv[n++] = cfg->log_level;
+    if (strcmp(cfg->log_format, "json") == 0)
+        a->argv[n++] = "--log-json";
+    a->argv[n] = NULL;
+
+    size_t ne = 0;
+    while (environ[ne])
+        ne++;
+    a->envp = ap_malloc((ne + 2) * sizeof(char *));
+    size_t k = 0;
+    for (size_t i = 0; i < ne; i++)
+        if (strncmp(environ[i], "AGENTPOOL_WORKER_ID=", 20) != 0)
+            a->envp[k++] = environ[i];
+    a->envp[k++] = a->idenv;
+    a->envp[k] = NULL;
+}
+
+/* In the child, between fork and exec: async-signal-safe calls only. */
+static AP_NORETURN void child_exec(int fd, const exec_args *a, pid_t master)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    for (int s = 1; s < NSIG; s++)
+        sigaction(s, &dfl, NULL);
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != master)
+        _exit(1);
+    setpgid(0, 0);
+    if (fd != AP_WORKER_FD) {
+        if (dup2(fd, AP_WORKER_FD) < 0)
+            _exit(126);
+    } else {
+        fcntl(fd, F_SETFD, 0);
+    }
+    int null = open("/dev/null", O_RDONLY);
+    if (null >= 0 && null != 0)
+        dup2(null, 0);
+    syscall(SYS_close_range, AP_WORKER_FD + 1, ~0U, 0);
+    execve(a->argv[0], a->argv, a->envp);
+    static const char oops[] = "agentpoold: execve of the worker binary failed\n";
+    (void)!write(2, oops, sizeof(oops) - 1);
+    _exit(127);
+}
+
+static void worker_read_cb(struct bufferevent *bev, void *arg);
+static void worker_event_cb(struct bufferevent *bev, short what, void *arg);
+
+int worker_spawn(int index)
+{
+    worker *w = &server.workers[index];
+    assert(w->state == WORKER_DEAD);
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        ap_error("%s: socketpair() failed while spawning: %s", w->name, strerror(errno));
+        return AP_ERR;
+    }
+    exec_args a;
+    build_exec_args(&a, w);
+    uint64_t t0 = ap_now_ns();
+    pid_t pid = fork();
+    if (pid < 0) {
+        ap_error("%s: fork() failed: %s", w->name, strerror(errno));
+        ap_free(a.envp);
+        close(sv[0]);
+        close(sv[1]);
+        return AP_ERR;
+    }
+    if (pid == 0)
+        child_exec(sv[1], &a, server.pid);
+    ap_free(a.envp);
+    close(sv[1]);
+    evutil_make_socket_nonblocking(sv[0]);
+    w->bev = bufferevent_socket_new(server.base, sv[0], BEV_OPT_CLOSE_ON_FREE);
+    if (w->bev == NULL) {
+        ap_error("%s (pid %d): bufferevent_socket_new failed; killing it", w->name, (int)pid);
+        close(sv[0]);
+        kill(pid, SIGKILL);
+    } else {
+        bufferevent_setcb(w->bev, worker_read_cb, NULL, worker_event_cb, w);
+        bufferevent_enable(w->bev, EV_READ | EV_WRITE);
+    }
+    w->pid = pid;
+    w->generation++;
+    w->spawn_ns = t0;
+    w->started_ms = ap_now_ms();
+    w->ready_ms = 0;
+    w->said_start_failed = 0;
+    w->load.in_flight = 0;
+    w->load.slots = 0;
+    w->load.processed = 0;
+    w->running_count = 0;
+    worker_set_state(w, WORKER_STARTING);
+    server.stats.spawns++;
+    ap_info("%s spawned (pid %d, generation %u)", w->name, (int)pid, w->generation);
+    return AP_OK;
+}
+
+static void respawn_cb(evutil_socket_t fd, short what, void *arg)
+{
+    worker *w = arg;
+    (void)fd;
+    (void)what;
+    if (server.state >= SERVER_DRAINING || w->state != WORKER_DEAD)
+        return;
+    if (worker_spawn(w->index) != AP_OK) {
+        struct timeval tv = {1, 0};
+        evtimer_add(w->respawn_ev, &tv);
+    }
+}
+
+static void schedule_respawn(worker *w)
+{
+    uint64_t delay = 0;
+    if (w->start_failures > 0) {
+        delay = RESPAWN_BACKOFF_MIN_MS;
+        for (unsigned i = 1; i < w->start_failures && delay < RESPAWN_BACKOFF_MAX_MS; i++)
+            delay *= 2;
+        if (delay > RESPAWN_BACKOFF_MAX_MS)
+            delay = RESPAWN_BACKOFF_MAX_MS;
+        ap_warn("%s: agent failed to start %u time(s) in a row; next attempt in %llu ms", w->name,
+                w->start_failures, (unsigned long long)delay);
+    }
+    struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)((delay % 1000) * 1000)};
+    evtimer_add(w->respawn_ev, &tv);
+}
+
+/* ---- sending ----------------------------------------------------------- */
+
+void worker_send(worker *w, msg *m)
+{
+    unsigned char hdr[AP_FRAME_HDR_SIZE + AP_MAX_TYPE_LEN];
+    ap_frame_hdr h = {m->type_len + m->data_len, AP_FRAME_REQUEST, 0, m->type_len, m->id};
+    ap_frame_encode(hdr, &h);
+    memcpy(hdr + AP_FRAME_HDR_SIZE, m->type, m->type_len);
+    struct evbuffer *out = bufferevent_get_output(w->bev);
+    evbuffer_add(out, hdr, AP_FRAME_HDR_SIZE + m->type_len);
+    if (m->data_len)
+        evbuffer_add(out, m->line + m->data_off, m->data_len);
+    msg_set_state(&server.msgs, m, MSG_RUNNING);
+    m->worker = w;
+    m->worker_gen = w->generation;
+    m->sent_ns = ap_now_ns();
+    m->qlink.prev = w->running.prev;
+    m->qlink.next = &w->running;
+    w->running.prev->next = &m->qlink;
+    w->running.prev = &m->qlink;
+    w->running_count++;
+    if (!m->control && ++w->load.in_flight >= w->load.slots && w->state == WORKER_READY)
+        worker_set_state(w, WORKER_BUSY);
+}
+
+static void send_simple(worker *w, ap_frame_kind kind)
+{
+    unsigned char hdr[AP_FRAME_HDR_SIZE];
+    ap_frame_hdr h = {0, (uint8_t)kind, 0, 0, 0};
+    ap_frame_encode(hdr, &h);
+    if (w->bev)
+        evbuffer_add(bufferevent_get_output(w->bev), hdr, sizeof(hdr));
+}
+
+void worker_stop_all(void)
+{
+    for (int i = 0; i < server.nworkers; i++) {
+        worker *w = &server.workers[i];
+        evtimer_del(w->respawn_ev);
+        if (w->state == WORKER_DEAD || w->state == WORKER_STOPPING)
+            continue;
+        send_simple(w, AP_FRAME_STOP);
+        worker_set_state(w, WORKER_STOPPING);
+    }
+}
+
+void worker_signal_all(int sig)
+{
+    for (int i = 0; i < server.nworkers; i++) {
+        worker *w = &server.workers[i];
+        if (w->state != WORKER_DEAD && w->pid > 0)
+            kill(w->pid, sig);
+    }
+}
+
+/* ---- receiving ------------------------------------------------------- */
+
+static void unlink_running(worker *w, msg *m)
+{
+    m->qlink.prev->next = m->qlink.next;
+    m->qlink.next->prev = m->qlink.prev;
+    m->qlink.next = m->qlink.prev = NULL;
+    w->running_count--;
+    if (!m->control) {
+        w->load.in_flight--;
+        if (w->state == WORKER_BUSY)
+            worker_set_state(w, WORKER_READY);
+    }
+}
+
+unsigned worker_fail_running(worker *w, reply_code code, const char *why, const char *extra)
+{
+    unsigned n = 0;
+    while (w->running.next != &w->running) {
+        msg *m = msg_from_qlink(w->running.next);
+        unlink_running(w, m);
+        client_answer_error(m, code, why, extra);
+        n++;
+    }
+    return n;
+}
+
+static void on_ready(worker *w, const char *payload, size_t len)
+{
+    cJSON *root = cJSON_ParseWithLength(payload, len);
+    w->async = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "async"));
+    const cJSON *conc = cJSON_GetObjectItemCaseSensitive(root, "concurrency");
+    int slots = cJSON_IsNumber(conc) ? conc->valueint : 1;
+    if (slots < 1 || !w->async)
+        slots = 1;
+    if (slots > server.cfg->concurrency)
+        slots = (int)server.cfg->concurrency;
+    cJSON_Delete(root);
+    if (w->state != WORKER_STARTING) {
+        ap_debug("%s (pid %d): READY while %s; ignored", w->name, (int)w->pid, state_names[w->state]);
+        return;
+    }
+    w->load.slots = slots;
+    w->ready_ms = ap_now_ms();
+    w->start_failures = 0;
+    worker_set_state(w, WORKER_READY);
+    ap_info("%s ready (pid %d, %s, %d slot%s, fork to ready %.1f ms)", w->name, (int)w->pid,
+            w->async ? "async" : "sync", slots, slots == 1 ? "" : "s", (double)(ap_now_ns() - w->spawn_ns) / 1e6);
+    server_worker_ready();
+}
+
+static void on_start_failed(worker *w, const char *payload, size_t len)
+{
+    ap_error("%s (pid %d): agent %s failed to start:", w->name, (int)w->pid, server.cfg->agent);
+    ap_log_block(AP_LOG_ERROR, "  ", payload, len);
+    w->start_failures++;
+    w->said_start_failed = 1;
+    if (server.state == SERVER_STARTING && w->first_start) {
+        server.exit_code = 1;
+        server_begin_shutdown("the agent failed to start");
+    }
+}
+
+static void on_answer(worker *w, const ap_frame_hdr *h, const char *payload)
+{
+    msg *m = msg_lookup(&server.msgs, h->id);
+    if (m == NULL || m->state != MSG_RUNNING || m->worker != w || m->worker_gen != w->generation) {
+        /* Answered already (shutdown deadline) or from a replaced process. */
+        server.stats.dropped_results++;
+        ap_debug("%s: %s for unknown message %llu dropped", w->name, ap_frame_kind_name(h->kind),
+                 (unsigned long long)h->id);
+        return;
+    }
+    unlink_running(w, m);
+    if (!m->control) {
+        w->load.processed++;
+        server.stats.processed++;
+    }
+    if (h->kind == AP_FRAME_RESULT) {
+        client_answer_ok(m, payload, h->len);
+    } else {
+        if (reply_code_of_error_json(payload, h->len) == ERR_AGENT_ERROR)
+            w->errors++;
+        client_answer_error_json(m, payload, h->len);
+    }
+}
+
+static void worker_protocol_error(worker *w, const char *what)
+{
+    ap_error("%s (pid %d): %s; killing it", w->name, (int)w->pid, what);
+    bufferevent_disable(w->bev, EV_READ);
+    if (w->pid > 0)
+        kill(w->pid, SIGKILL);
+}
+
+static void worker_read_cb(struct bufferevent *bev, void *arg)
+{
+    worker *w = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    int answered = 0;
+    for (;;) {
+        size_t avail = evbuffer_get_length(in);
+        if (avail < AP_FRAME_HDR_SIZE)
+            break;
+        unsigned char hb[AP_FRAME_HDR_SIZE];
+        ap_frame_hdr h;
+        evbuffer_copyout(in, hb, sizeof(hb));
+        if (ap_frame_decode(hb, &h) != AP_OK) {
+            char what[96];
+            snprintf(what, sizeof(what), "corrupt frame header (kind %u, length %u)", h.kind, h.len);
+            worker_protocol_error(w, what);
+            return;
+        }
+        if (avail < AP_FRAME_HDR_SIZE + (size_t)h.len)
+            break;
+        evbuffer_drain(in, AP_FRAME_HDR_SIZE);
+        const char *payload = h.len ? (const char *)evbuffer_pullup(in, h.len) : "";
+        switch (h.kind) {
+        case AP_FRAME_RESULT:
+        case AP_FRAME_ERROR:
+            on_answer(w, &h, payload);
+            answered++;
+            break;
+        case AP_FRAME_READY:
+            on_ready(w, payload, h.len);
+            answered++;
+            break;
+        case AP_FRAME_START_FAILED:
+            on_start_failed(w, payload, h.len);
+            break;
+        case AP_FRAME_PONG:
+            break;
+        default: {
+            char what[64];
+            snprintf(what, sizeof(what), "unexpected %s frame", ap_frame_kind_name(h.kind));
+            evbuffer_drain(in, h.len);
+            worker_protocol_error(w, what);
+            return;
+        }
+        }
+        evbuffer_drain(in, h.len);
+    }
+    if (answered)
+        sched_pump();
+}
+
+static void worker_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    worker *w = arg;
+    (void)bev;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        if (w->state != WORKER_STOPPING)
+            ap_debug("%s (pid %d): socketpair %s", w->name, (int)w->pid,
+                     (what & BEV_EVENT_EOF) ? "closed" : strerror(EVUTIL_SOCKET_ERROR()));
+        bufferevent_disable(w->bev, EV_READ | EV_WRITE);
+        /* The process is going or gone; make sure, then reap answers it. */
+        if (w->pid > 0 && w->state != WORKER_STOPPING)
+            kill(w->pid, SIGKILL);
+    }
+}
+
+/* ---- death ----------------------------------------------------------- */
+
+static void describe_status(int status, char *buf, size_t cap, char *extra, size_t extracap)
+{
+    if (WIFSIGNALED(status)) {
+        int sig = WTERMSIG(status);
+        snprintf(buf, cap, "killed by signal %d (%s)", sig, strsignal(sig));
+        snprintf(extra, extracap, ",\"signal\":%d", sig);
+    } else {
+        snprintf(buf, cap, "exited with status %d", WEXITSTATUS(status));
+        snprintf(extra, extracap, ",\"exitStatus\":%d", WEXITSTATUS(status));
+    }
+}
+
+static void worker_died(worker *w, int status)
+{
+    char how[96], extra[48];
+    describe_status(status, how, sizeof(how), extra, sizeof(extra));
+    int expected = w->state == WORKER_STOPPING;
+    int never_ready = w->ready_ms == 0;
+    int held = w->running_count;
+    if (expected && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        ap_info("%s (pid %d) stopped", w->name, (int)w->pid);
+    else if (expected)
+        ap_info("%s (pid %d) stopped: %s", w->name, (int)w->pid, how);
+    else
+        ap_error("%s (pid %d) %s%s, holding %d message%s", w->name, (int)w->pid, how,
+                 never_ready ? " before it was ready" : "", held, held == 1 ? "" : "s");
+    if (!expected)
+        server.stats.crashes++;
+    if (never_ready && !w->said_start_failed && !expected)
+        w->start_failures++;
+
+    char why[160];
+    snprintf(why, sizeof(why), "%s (pid %d) %s while running this message", w->name, (int)w->pid, how);
+    worker_fail_running(w, ERR_WORKER_CRASHED, why, extra);
+    if (w->bev) {
+        bufferevent_free(w->bev);
+        w->bev = NULL;
+    }
+    w->pid = 0;
+    w->load.in_flight = 0;
+    worker_set_state(w, WORKER_DEAD);
+
+    if (server.state == SERVER_STARTING && w->first_start && never_ready) {
+        if (server.exit_code == 0) {
+            ap_error("%s died before it was ready at first start: not respawning", w->name);
+            server.exit_code = 1;
+        }
+        server_begin_shutdown("a worker failed to start");
+    } else if (server.state < SERVER_DRAINING) {
+        schedule_respawn(w);
+    }
+    if (server.state >= SERVER_DRAINING)
+        server_check_shutdown();
+}
+
+void worker_reap(void)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        worker *w = NULL;
+        for (int i = 0; i < server.nworkers; i++)
+            if (server.workers[i].pid == pid && server.workers[i].state != WORKER_DEAD)
+                w = &server.workers[i];
+        if (w == NULL) {
+            ap_debug("reaped pid %d, not a current worker", (int)pid);
+            continue;
+        }
+        worker_died(w, status);
+    }
+}

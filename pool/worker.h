@@ -1,0 +1,92 @@
+/*
+ * worker.h - the master's view of its worker processes.
+ *
+ * A fixed table of worker slots (maxWorkers long); slot i is always
+ * "worker-i" and its generation counts how many processes it has had.
+ * Each worker's lifecycle is one enum changed only by worker_set_state(),
+ * which asserts the transition is legal and keeps per-state counts:
+ *
+ *   STARTING -> READY <-> BUSY -> DRAINING -> STOPPING -> DEAD -> STARTING
+ *   (any live state -> DEAD when the process dies)
+ *
+ * READY has a free slot, BUSY has none; DRAINING takes no new messages
+ * but finishes what it holds; STOPPING has been told to exit.  The
+ * worker module owns fork/exec, the socketpair and its frames, and what
+ * happens to messages when a process dies; it never reads client
+ * sockets.
+ */
+#ifndef AP_WORKER_H
+#define AP_WORKER_H
+
+#include "dispatch.h"
+#include "queue.h"
+#include "reply.h"
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct bufferevent;
+struct event;
+struct msg;
+
+typedef enum {
+    WORKER_STARTING = 0,
+    WORKER_READY,
+    WORKER_BUSY,
+    WORKER_DRAINING,
+    WORKER_STOPPING,
+    WORKER_DEAD,
+    WORKER_STATE_COUNT
+} worker_state;
+
+typedef struct worker {
+    dispatch_load load;         /* first: read in place by dispatch */
+    int index;
+    char name[24];              /* "worker-<index>" */
+    worker_state state;
+    pid_t pid;                  /* 0 when no process */
+    struct bufferevent *bev;    /* the master's end of the socketpair */
+    uint32_t generation;        /* processes this slot has had */
+    int async;
+    uint64_t errors;            /* agent errors answered by this slot */
+    uint64_t started_ms;        /* when this process was forked (monotonic) */
+    uint64_t ready_ms;
+    uint64_t spawn_ns;          /* for fork-to-ready timing */
+    queue_link running;         /* messages this process holds (sentinel) */
+    int running_count;          /* including control messages */
+    unsigned start_failures;    /* consecutive failures to start, for backoff */
+    int said_start_failed;      /* this process sent START_FAILED */
+    struct event *respawn_ev;   /* pending delayed respawn */
+    int first_start;            /* part of the initial pool */
+} worker;
+
+/* Prepares the table for cfg->max_workers slots.  Nothing is forked. */
+void worker_table_init(void);
+/* Forks and execs the process for slot `index`.  AP_ERR (logged with
+ * the reason) when fork or socketpair failed; the slot stays DEAD. */
+int worker_spawn(int index);
+/* Sends a message to w (which must have room unless m->control). */
+void worker_send(worker *w, struct msg *m);
+/* Asks every live worker to finish and exit (STOP frame). */
+void worker_stop_all(void);
+/* Kills every live worker with sig. */
+void worker_signal_all(int sig);
+/* Reaps every exited child (SIGCHLD) and deals with what they held. */
+void worker_reap(void);
+/* Answers every message w holds with code (and forgets them: a late
+ * result from the process is dropped).  Returns how many. */
+unsigned worker_fail_running(worker *w, reply_code code, const char *why, const char *extra);
+/* Frees the table and closes every socketpair (at exit). */
+void worker_table_free(void);
+
+void worker_set_state(worker *w, worker_state to);
+const char *worker_state_name(worker_state s);
+/* Workers taking messages (READY or BUSY). */
+int worker_is_accepting(const worker *w);
+/* Live workers (any state but DEAD), and how many are in each state. */
+int worker_live_count(void);
+int worker_count_in(worker_state s);
+/* Finds a worker by "worker-N" name; NULL when unknown. */
+worker *worker_by_name(const char *name, size_t len);
+
+#endif

@@ -1,0 +1,45 @@
+# libFuzzer targets, built with clang (CC is gcc, so these are plain make
+# rules, not automake programs) and run briefly by `make check`.
+#
+# To add a target fuzz_foo:
+#   1. write tests/fuzz/fuzz_foo.c (LLVMFuzzerTestOneInput) and a few seed
+#      inputs under tests/fuzz/corpus/fuzz_foo/; optionally
+#      tests/fuzz/options/fuzz_foo.dict (a libFuzzer dictionary) and
+#      tests/fuzz/options/fuzz_foo.flags (extra libFuzzer flags for run.sh,
+#      e.g. -runs=N to fit the time budget: all targets together should
+#      take 10-20 s);
+#   2. add fuzz_foo to FUZZ_TARGETS below, name the code under test in
+#      fuzz_foo_FUZZ_SRC (paths from the top of the source tree; they are
+#      compiled into the target with coverage) and add the new files to
+#      EXTRA_DIST.
+# make check builds every target (check_DATA) and tests/fuzz/run.sh runs
+# each one with a fixed seed for a fixed number of runs.  New corpus
+# entries and crash artefacts go to tests/fuzz/{work,artifacts}/ in the
+# BUILD tree; the seed corpus in the source tree is only read.
+FUZZ_TARGETS = fuzz_scan fuzz_frame fuzz_config
+fuzz_scan_FUZZ_SRC = pool/scan.c
+fuzz_frame_FUZZ_SRC = common/frame.c
+fuzz_config_FUZZ_SRC = pool/config.c common/alloc.c
+# Extra flags and libraries for one target (fuzz_foo_FUZZ_LIBS).
+fuzz_config_FUZZ_LIBS = $(CJSON_CFLAGS) $(CJSON_LIBS)
+
+FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	$(AP_CFLAGS) -D_GNU_SOURCE -I$(top_srcdir)/include -I$(top_srcdir)/pool \
+	-I$(top_srcdir)/common
+FUZZ_BINS = $(FUZZ_TARGETS:%=tests/fuzz/%)
+# Every target is rebuilt when any code under test or header changes.
+FUZZ_DEPS = $(foreach t,$(FUZZ_TARGETS),$($(t)_FUZZ_SRC:%=$(srcdir)/%)) \
+	$(wildcard $(srcdir)/include/*.h $(srcdir)/pool/*.h)
+
+if HAVE_CLANG
+check_DATA = $(FUZZ_BINS)
+endif
+CLEANFILES += $(FUZZ_BINS)
+
+$(FUZZ_BINS): tests/fuzz/%: $(srcdir)/tests/fuzz/%.c $(FUZZ_DEPS)
+	@$(MKDIR_P) tests/fuzz
+	$(AM_V_CCLD)$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $($*_FUZZ_SRC:%=$(srcdir)/%) $($*_FUZZ_LIBS)
+
+TESTS += tests/fuzz/run.sh
+EXTRA_DIST += tests/fuzz/run.sh tests/fuzz/corpus tests/fuzz/options \
+	tests/fuzz/fuzz_scan.c tests/fuzz/fuzz_frame.c tests/fuzz/fuzz_config.c

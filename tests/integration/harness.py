@@ -1,0 +1,382 @@
+"""harness.py - start the real agentpoold with real Python workers, talk to it.
+
+Every integration test uses this: Server starts build/agentpoold on a
+temporary socket with the given settings and waits (generous deadline,
+never a timing assertion) until pool.ping says "ready"; Client speaks the
+NDJSON protocol.  Nothing here sleeps for a fixed time to make a test
+pass: wait_for() polls a condition until a deadline.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+BUILDDIR = os.environ.get("AP_BUILDDIR") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", "..", "build"))
+SRCDIR = os.environ.get("AP_SRCDIR") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", ".."))
+AGENTPOOLD = os.path.join(BUILDDIR, "agentpoold")
+AGENTPOOLCTL = os.path.join(BUILDDIR, "agentpoolctl")
+DEADLINE = float(os.environ.get("AP_TEST_DEADLINE", "60"))
+
+
+def wait_for(pred, timeout=DEADLINE, interval=0.01, what="condition"):
+    """Polls pred() until it returns a truthy value; returns it.  Fails the
+    test (AssertionError) when the deadline passes."""
+    end = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+class Client:
+    """One connection.  send() writes lines; recv() reads one response."""
+
+    def __init__(self, path, timeout=DEADLINE):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        try:
+            self.sock.connect(path)
+        except OSError:
+            self.sock.close()
+            raise
+        self.buf = b""
+        self.next_id = 1
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def send(self, obj):
+        self.send_raw(json.dumps(obj).encode() + b"\n")
+
+    def recv_line(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                raise ConnectionError("server closed the connection")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line
+
+    def recv(self):
+        return json.loads(self.recv_line())
+
+    def request(self, type_, data=None, **extra):
+        rid = extra.pop("id", None)
+        if rid is None:
+            rid = "r%d" % self.next_id
+            self.next_id += 1
+        req = {"id": rid, "type": type_}
+        if data is not None:
+            req["data"] = data
+        req.update(extra)
+        self.send(req)
+        resp = self.recv()
+        assert resp["id"] == rid, "answer for %r while waiting for %r" % (resp["id"], rid)
+        return resp
+
+    def call(self, type_, data=None):
+        """request() that must succeed; returns the result."""
+        resp = self.request(type_, data)
+        assert resp["ok"], resp
+        return resp["result"]
+
+    def pipeline(self, requests):
+        """Sends every request at once, returns {id: response}; each id must
+        be answered exactly once."""
+        payload = b"".join(json.dumps(r).encode() + b"\n" for r in requests)
+        sender = _Sender(self.sock, payload)
+        sender.start()
+        out = {}
+        for _ in range(len(requests)):
+            r = self.recv()
+            key = json.dumps(r["id"])
+            assert key not in out, "id %s answered twice" % key
+            out[key] = r
+        sender.join()
+        return out
+
+    def stats(self, detailed=False):
+        return self.call("pool.stats", {"detailed": True} if detailed else None)
+
+
+class _Sender:
+    """Writes a big payload from a thread so reading can go on meanwhile."""
+
+    def __init__(self, sock, payload):
+        import threading
+        self.sock, self.payload = sock, payload
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.err = None
+
+    def start(self):
+        self.t.start()
+
+    def run(self):
+        try:
+            self.sock.sendall(self.payload)
+        except OSError as e:  # pragma: no cover - reported by join()
+            self.err = e
+
+    def join(self):
+        self.t.join()
+        if self.err:
+            raise self.err
+
+
+class Server:
+    """A real agentpoold.  Use as a context manager or call start()/stop()."""
+
+    def __init__(self, agent="pyagents.examples.echo:EchoAgent", workers=2, config=None,
+                 args=(), env=None, wait_ready=True, socket_path=None, bare=False):
+        """socket_path: serve this path instead of one in the temporary
+        directory.  bare: the command line is agentpoold followed by args
+        only (no --socket, --agent, --min-workers, --config): the test
+        names the socket itself, by flag or $AGENTPOOL_SOCKET."""
+        self.tmp = tempfile.TemporaryDirectory(prefix="aptest-")
+        self.path = socket_path or os.path.join(self.tmp.name, "ap.sock")
+        self.bare = bare
+        self.logpath = os.path.join(self.tmp.name, "agentpoold.log")
+        self.agent, self.workers, self.config = agent, workers, config
+        self.args, self.env, self.wait_ready = list(args), env, wait_ready
+        self.proc = None
+
+    def argv(self):
+        if self.bare:
+            return [AGENTPOOLD] + self.args
+        argv = [AGENTPOOLD, "--socket", self.path, "--agent", self.agent,
+                "--min-workers", str(self.workers)]
+        if self.config is not None:
+            cfgpath = os.path.join(self.tmp.name, "config.json")
+            with open(cfgpath, "w") as f:
+                json.dump(self.config, f)
+            argv += ["--config", cfgpath]
+        return argv + self.args
+
+    def start(self):
+        env = dict(os.environ)
+        env.pop("AGENTPOOL_SOCKET", None)
+        if self.env:
+            env.update(self.env)
+        self.logf = open(self.logpath, "wb")
+        self.proc = subprocess.Popen(self.argv(), stdout=self.logf, stderr=subprocess.STDOUT, env=env)
+        if self.wait_ready:
+            self.wait_until_ready()
+        return self
+
+    def wait_until_ready(self):
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError("agentpoold exited with %s:\n%s" % (self.proc.returncode, self.log()))
+            try:
+                with Client(self.path, timeout=5) as c:
+                    return c.call("pool.ping")["state"] == "ready"
+            except OSError:
+                return False
+        wait_for(ready, what="agentpoold to be ready")
+
+    def client(self):
+        return Client(self.path)
+
+    def log(self):
+        with open(self.logpath, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout=DEADLINE):
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("agentpoold did not exit:\n" + self.log())
+
+    def stop(self, sig=None):
+        """Stops the server (SIGTERM unless told); returns its exit status.
+        (The default is resolved here: in the class body `signal` is the
+        method above, not the module.)"""
+        if sig is None:
+            sig = signal.SIGTERM
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(DEADLINE)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.logf.close()
+        return self.proc.returncode
+
+    def close(self):
+        self.stop()
+        self.tmp.cleanup()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *a):
+        self.close()
+
+    def worker_pids(self):
+        with self.client() as c:
+            return [w["pid"] for w in c.stats(detailed=True)["workers"] if w["pid"]]
+
+
+def children_of(pid):
+    """Pids whose parent is pid (from /proc)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid:
+                    out.append(int(d))
+            except OSError:
+                pass
+    return out
+
+
+def build_var(name):
+    """A variable from the build dir's Makefile, i.e. what configure
+    decided (JEMALLOC_DEFS, AP_CFLAGS, PACKAGE_VERSION); None if absent."""
+    try:
+        with open(os.path.join(BUILDDIR, "Makefile")) as f:
+            for line in f:
+                if line.startswith(name + " ="):
+                    return line.split("=", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def pid_gone(pid):
+    """True when process pid has exited (no such process, or a zombie
+    nobody has reaped yet)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def proc_status(pid):
+    """/proc/<pid>/status as a dict of field -> text."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out
+
+
+def raw_member(line, key):
+    """The raw bytes of the top-level member `key` of the JSON object in
+    `line` (bytes), exactly as the server wrote them; None when absent.
+    Lets a test compare what came back byte for byte (ids)."""
+    text = line.decode("utf-8")
+    dec = json.JSONDecoder()
+    ws = " \t\r\n"
+    i = 0
+    while text[i] in ws:
+        i += 1
+    assert text[i] == "{", "not an object: %r" % line[:80]
+    i += 1
+    while True:
+        while text[i] in ws:
+            i += 1
+        if text[i] == "}":
+            return None
+        name, i = json.decoder.scanstring(text, i + 1)
+        while text[i] in ws:
+            i += 1
+        assert text[i] == ":", "bad object: %r" % line[:80]
+        i += 1
+        while text[i] in ws:
+            i += 1
+        _, end = dec.raw_decode(text, i)
+        if name == key:
+            return text[i:end].encode("utf-8")
+        i = end
+        while text[i] in ws:
+            i += 1
+        if text[i] == ",":
+            i += 1
+
+
+def vm_rss_kb(pid):
+    """VmRSS of pid in kB (from /proc/<pid>/status)."""
+    with open("/proc/%d/status" % pid) as f:
+        for l in f:
+            if l.startswith("VmRSS:"):
+                return int(l.split()[1])
+    raise AssertionError("no VmRSS for pid %d" % pid)
+
+
+class Gate:
+    """A file the gate agents wait for: gate.data(seq) is the data of a
+    message held until gate.release() creates the file."""
+
+    def __init__(self, directory, name="gate"):
+        self.path = os.path.join(directory, name)
+
+    def data(self, seq, **extra):
+        d = {"file": self.path, "seq": seq}
+        d.update(extra)
+        return d
+
+    def release(self):
+        with open(self.path, "w"):
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        # released on the way out, so a failed test does not leave messages
+        # held for the server's shutdownTimeout
+        self.release()
+
+
+def server_stats(server, detailed=False):
+    """pool.stats over a fresh connection (which counts in `connections`
+    while it is open)."""
+    with server.client() as c:
+        return c.stats(detailed)
+
+
+def wait_stats(server, pred, what="stats condition", timeout=DEADLINE):
+    """Polls pool.stats until pred(stats) holds; returns those stats."""
+    last = [None]
+
+    def check():
+        last[0] = server_stats(server)
+        return pred(last[0])
+    try:
+        wait_for(check, timeout=timeout, interval=0.02, what=what)
+    except AssertionError as e:
+        raise AssertionError("%s; last stats: %s" % (e, json.dumps(last[0])))
+    return last[0]
+
+
+def main():
+    unittest.main(verbosity=2)

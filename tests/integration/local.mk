@@ -1,0 +1,19 @@
+# (filled in by its module)
+TESTS += tests/integration/test_startup.py
+TESTS += tests/integration/test_workers.py
+TESTS += tests/integration/test_strategies.py
+TESTS += tests/integration/test_leak.py
+EXTRA_DIST += tests/integration/agents/probe.py
+TESTS += tests/integration/test_protocol.py
+TESTS += tests/integration/test_badinput.py
+TESTS += tests/integration/test_flow.py
+EXTRA_DIST += tests/integration/harness.py
+EXTRA_DIST += tests/integration/test_protocol.py
+EXTRA_DIST += tests/integration/test_badinput.py
+EXTRA_DIST += tests/integration/test_flow.py
+EXTRA_DIST += tests/integration/agents/aptest_agents.py
+EXTRA_DIST += tests/integration/agents/exit_at_import.py
+EXTRA_DIST += tests/integration/test_startup.py
+EXTRA_DIST += tests/integration/test_workers.py
+EXTRA_DIST += tests/integration/test_strategies.py
+EXTRA_DIST += tests/integration/test_leak.py

@@ -1,0 +1,601 @@
+"""agentpoolctl against a fake agentpoold.
+
+The real server is developed separately, so these tests run the real
+agentpoolctl binary ($AP_BUILDDIR/agentpoolctl) against a small fake
+written here: a thread serving a temporary Unix socket that answers each
+request line with canned responses (echoing the id).  Its modes cover the
+behaviours a client must survive: answering in order, answering each batch
+in reverse order, answering after a delay, never answering, and closing
+without answering.  Every test checks exit status and output exactly; no
+test asserts how long anything took.
+"""
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+BUILDDIR = os.environ.get("AP_BUILDDIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+CTL = os.path.join(BUILDDIR, "agentpoolctl")
+RUN_TIMEOUT = 120  # seconds; generous, only there so a hang fails instead of blocking make check
+
+EXIT_OK, EXIT_ANSWER_ERROR, EXIT_NO_EXCHANGE, EXIT_USAGE = 0, 1, 2, 64
+
+STATS = {
+    # deliberately not in the client's preferred order, plus fields the
+    # client has never heard of
+    "uptime": 3723000,
+    "futureField": "hello",
+    "total": 4,
+    "available": 3,
+    "busy": 1,
+    "healthy": 4,
+    "totalMessagesProcessed": 1234,
+    "averageWorkerAge": 1234567,
+    "oldestWorker": 2345678,
+    "slots": 4,
+    "inFlight": 1,
+    "queue": {"depth": 2, "capacity": 1024, "highWatermark": 7, "rejected": 0},
+    "connections": 3,
+    "errors": {"agent_error": 2, "timeout": 1},
+}
+WORKERS = [
+    # keys shuffled, one field the client has never heard of, one missing
+    {"age": 1234567, "state": "BUSY", "extraField": "x", "id": 0, "pid": 4242,
+     "messagesProcessed": 10, "inFlight": 1, "slots": 1, "healthy": True},
+    {"slots": 1, "id": 1, "pid": 4243, "state": "READY", "healthy": False,
+     "messagesProcessed": 2000, "inFlight": 0, "age": 500},
+]
+WORKER_COLUMNS = ["id", "pid", "state", "healthy", "inFlight", "slots",
+                  "messagesProcessed", "age", "extraField"]
+
+
+def dumps(obj):
+    return json.dumps(obj, separators=(",", ":"))
+
+
+class FakeServer:
+    """A Unix socket speaking agentpoold's line protocol, badly on purpose.
+
+    mode: "normal" answers each request as it is read; "reverse" answers
+    each batch read in one recv() in reverse order; "delay" waits `delay`
+    seconds before answering each batch; "silent" reads but never answers;
+    "close" closes the connection on the first request line; "fail_all"
+    answers every request with ok:false.
+    """
+
+    def __init__(self, mode="normal", delay=0.0, gate_after=None):
+        self.mode = mode
+        # once gate_after requests have arrived, answers wait for self.gate
+        self.gate_after = gate_after
+        self.gate = threading.Event()
+        self.gated = threading.Event()
+        self.delay = delay
+        self.dir = tempfile.mkdtemp(prefix="apctl-", dir="/tmp")
+        self.path = os.path.join(self.dir, "agentpool.sock")
+        self.requests = []  # raw request lines, bytes, in arrival order
+        self.connections = 0
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(self.path)
+        self.listener.listen(16)
+        self.listener.settimeout(0.1)
+        self.thread = threading.Thread(target=self._accept_loop, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.stop.set()
+        self.gate.set()
+        self.thread.join(10)
+        self.listener.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _accept_loop(self):
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self.lock:
+                self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def answer(self, line):
+        try:
+            req = json.loads(line)
+        except ValueError:
+            return {"id": None, "ok": False,
+                    "error": {"code": "bad_request", "message": "not JSON"}}
+        rid, rtype, data = req.get("id"), req.get("type"), req.get("data")
+        if self.mode == "fail_all" or rtype == "fail":
+            return {"id": rid, "ok": False,
+                    "error": {"code": "agent_error", "message": "boom", "exception": "ValueError"}}
+        if rtype == "pool.ping":
+            result = {"pong": True}
+        elif rtype == "pool.stats":
+            result = dict(STATS)
+            if isinstance(data, dict) and data.get("detailed"):
+                result["workers"] = WORKERS
+        elif rtype == "big":
+            result = "x" * int(data)
+        elif rtype == "tricky":
+            # a nested "ok": false and one inside a string; top-level ok last
+            return {"id": rid, "result": {"ok": False, "s": '"ok":false'}, "ok": True}
+        elif rtype == "tricky_fail":
+            return {"id": rid, "error": {"ok": True, "code": "agent_error", "message": "x"},
+                    "ok": False}
+        else:
+            result = {"type": rtype, "data": data}
+        # "ok" last, so the client must find it after arbitrarily long results
+        return {"id": rid, "result": result, "ok": True}
+
+    def _serve(self, conn):
+        buf = b""
+        try:
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                buf += data
+                lines = buf.split(b"\n")
+                buf = lines.pop()
+                if not lines:
+                    continue
+                with self.lock:
+                    self.requests.extend(lines)
+                if self.mode == "close":
+                    return
+                if self.mode == "silent":
+                    self.stop.wait()
+                    return
+                replies = [dumps(self.answer(line)).encode() + b"\n" for line in lines]
+                if self.mode == "reverse":
+                    replies.reverse()
+                if self.mode == "delay":
+                    time.sleep(self.delay)
+                if self.gate_after is not None and len(self.requests) >= self.gate_after:
+                    self.gated.set()
+                    self.gate.wait()
+                conn.sendall(b"".join(replies))
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+
+def run(args, input=None, env_extra=None, env_drop_socket=True):
+    env = dict(os.environ)
+    if env_drop_socket:
+        env.pop("AGENTPOOL_SOCKET", None)
+    if env_extra:
+        env.update(env_extra)
+    return subprocess.run([CTL] + args, input=input, capture_output=True,
+                          timeout=RUN_TIMEOUT, env=env)
+
+
+def run_measured(args, input, srv):
+    """Like run(), with stdin fed and stdout read by threads, and the
+    client's peak RSS (VmHWM, KiB) read from /proc while srv holds back its
+    last answers: by then the client has read all of its input and
+    received everything else, so the peak covers nearly the whole run."""
+    p = subprocess.Popen([CTL] + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    out, err = [], []
+
+    def feed():
+        try:
+            p.stdin.write(input)
+        finally:
+            p.stdin.close()
+
+    def drain(stream, sink):
+        with stream:
+            sink.append(stream.read())
+
+    threads = [threading.Thread(target=feed),
+               threading.Thread(target=drain, args=(p.stdout, out)),
+               threading.Thread(target=drain, args=(p.stderr, err))]
+    for t in threads:
+        t.start()
+    try:
+        if not srv.gated.wait(RUN_TIMEOUT):
+            raise AssertionError("the fake server never saw every request")
+        with open("/proc/%d/status" % p.pid) as f:
+            hwm = [line for line in f if line.startswith("VmHWM:")][0]
+        srv.gate.set()
+        p.wait(RUN_TIMEOUT)
+    finally:
+        srv.gate.set()
+        if p.poll() is None:
+            p.kill()
+        for t in threads:
+            t.join(RUN_TIMEOUT)
+    return p.returncode, out[0], err[0], int(hwm.split()[1])
+
+
+class CtlTestCase(unittest.TestCase):
+    mode = "normal"
+
+    def setUp(self):
+        self.assertTrue(os.access(CTL, os.X_OK), "%s not built" % CTL)
+        self.servers = []
+
+    def tearDown(self):
+        for s in self.servers:
+            s.close()
+
+    def server(self, mode="normal", delay=0.0, gate_after=None):
+        s = FakeServer(mode, delay, gate_after)
+        self.servers.append(s)
+        return s
+
+    def ctl(self, srv, *args, **kw):
+        return run(["-s", srv.path] + list(args), **kw)
+
+
+class TestSendOne(CtlTestCase):
+    def test_send_ok_prints_the_response_line_and_exits_0(self):
+        srv = self.server()
+        r = self.ctl(srv, "send", "echo", '{"a": [1, 2]}')
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        self.assertEqual(r.stdout, b'{"id":1,"result":{"type":"echo","data":{"a":[1,2]}},"ok":true}\n')
+        self.assertEqual(srv.requests, [b'{"id":1,"type":"echo","data":{"a":[1,2]}}'])
+        self.assertEqual(r.stderr, b"")
+
+    def test_send_escapes_type_and_keeps_data_bytes_on_one_line(self):
+        srv = self.server()
+        weird = 'we"ird\\type\u00e9'
+        data = '{\n  "big": 12345678901234567890,\n  "s": "a b\\n",\n  "f": 1.50\n}'
+        r = self.ctl(srv, "send", weird, data)
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        self.assertEqual(len(srv.requests), 1)
+        line = srv.requests[0]
+        self.assertEqual(json.loads(line)["type"], weird)
+        # the user's tokens survive byte for byte, whitespace between them goes
+        self.assertIn(b'"data":{"big":12345678901234567890,"s":"a b\\n","f":1.50}}', line)
+
+    def test_send_without_data_sends_null(self):
+        srv = self.server()
+        r = self.ctl(srv, "send", "echo")
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        self.assertEqual(srv.requests, [b'{"id":1,"type":"echo","data":null}'])
+
+    def test_send_data_that_looks_like_an_option_is_data(self):
+        srv = self.server()
+        r = self.ctl(srv, "send", "echo", "-1")
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        self.assertEqual(srv.requests, [b'{"id":1,"type":"echo","data":-1}'])
+
+    def test_send_error_response_exits_1_and_still_prints_it(self):
+        srv = self.server()
+        r = self.ctl(srv, "send", "fail", "{}")
+        self.assertEqual(r.returncode, EXIT_ANSWER_ERROR, r.stderr)
+        resp = json.loads(r.stdout)
+        self.assertEqual(resp["ok"], False)
+        self.assertEqual(resp["error"]["code"], "agent_error")
+
+    def test_only_the_top_level_ok_decides_the_exit_status(self):
+        srv = self.server()
+        r = self.ctl(srv, "send", "tricky")
+        self.assertEqual(r.returncode, EXIT_OK, r.stdout + r.stderr)
+        r = self.ctl(srv, "send", "tricky_fail")
+        self.assertEqual(r.returncode, EXIT_ANSWER_ERROR, r.stdout + r.stderr)
+
+    def test_long_response_line_passes_through_intact(self):
+        srv = self.server()
+        # far more than the client's 64 KiB read buffer, with "ok" at the end
+        r = self.ctl(srv, "send", "big", "700000")
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        self.assertTrue(r.stdout.endswith(b"\n"))
+        self.assertEqual(r.stdout.count(b"\n"), 1)
+        self.assertEqual(json.loads(r.stdout)["result"], "x" * 700000)
+
+    def test_missing_socket_exits_2_naming_the_path(self):
+        d = tempfile.mkdtemp(prefix="apctl-", dir="/tmp")
+        self.addCleanup(shutil.rmtree, d, True)
+        path = os.path.join(d, "nobody.sock")
+        for args in (["send", "echo"], ["stats"], ["ping"]):
+            r = run(["-s", path] + args)
+            self.assertEqual(r.returncode, EXIT_NO_EXCHANGE, args)
+            msg = r.stderr.decode()
+            self.assertIn("agentpoolctl: cannot connect to %s: " % path, msg)
+            self.assertIn("is agentpoold running? no socket at %s" % path, msg)
+            self.assertEqual(r.stdout, b"")
+
+    def test_socket_path_comes_from_AGENTPOOL_SOCKET(self):
+        srv = self.server()
+        r = run(["send", "echo", "1"], env_extra={"AGENTPOOL_SOCKET": srv.path})
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        self.assertEqual(srv.requests, [b'{"id":1,"type":"echo","data":1}'])
+
+    def test_socket_option_overrides_AGENTPOOL_SOCKET(self):
+        srv = self.server()
+        r = run(["-s", srv.path, "send", "echo"], env_extra={"AGENTPOOL_SOCKET": "/nonexistent.sock"})
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+
+    def test_closed_without_answer_exits_2(self):
+        srv = self.server("close")
+        r = self.ctl(srv, "send", "echo", "{}")
+        self.assertEqual(r.returncode, EXIT_NO_EXCHANGE)
+        self.assertIn(b"agentpoold closed the connection (1 of 1 answer missing)", r.stderr)
+        self.assertEqual(r.stdout, b"")
+
+    def test_silent_server_times_out_with_exit_2(self):
+        srv = self.server("silent")
+        r = self.ctl(srv, "--timeout", "200", "send", "echo", "{}")
+        self.assertEqual(r.returncode, EXIT_NO_EXCHANGE)
+        self.assertIn(b"timed out: agentpoold sent nothing for 200 ms (1 of 1 answer missing)",
+                      r.stderr)
+
+    def test_full_listen_backlog_times_out_with_exit_2(self):
+        d = tempfile.mkdtemp(prefix="apctl-", dir="/tmp")
+        self.addCleanup(shutil.rmtree, d, True)
+        path = os.path.join(d, "stuck.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(listener.close)
+        listener.bind(path)
+        listener.listen(0)  # never accepts
+        held = []
+        while True:  # fill the backlog
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.addCleanup(c.close)
+            c.setblocking(False)
+            try:
+                c.connect(path)
+            except BlockingIOError:
+                break
+            held.append(c)
+            self.assertLess(len(held), 100, "backlog never filled")
+        r = run(["-s", path, "--timeout", "200", "ping"])
+        self.assertEqual(r.returncode, EXIT_NO_EXCHANGE)
+        self.assertIn(("cannot connect to %s: agentpoold accepted nothing for 200 ms" % path).encode(),
+                      r.stderr)
+
+    def test_slow_answer_is_waited_for(self):
+        srv = self.server("delay", delay=0.5)
+        r = self.ctl(srv, "send", "echo", "{}")
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["id"], 1)
+
+
+class TestUsage(CtlTestCase):
+    def assert_usage_error(self, args, text):
+        r = run(args)
+        self.assertEqual(r.returncode, EXIT_USAGE, (args, r.stderr))
+        self.assertIn(text.encode(), r.stderr)
+        self.assertEqual(r.stdout, b"")
+
+    def test_invalid_data_json_is_a_usage_error_that_sends_nothing(self):
+        srv = self.server()
+        r = self.ctl(srv, "send", "echo", '{"a": 1,}')
+        self.assertEqual(r.returncode, EXIT_USAGE)
+        self.assertIn(b"invalid DATA JSON at byte ", r.stderr)
+        self.assertIn(b"after '{\"a\": 1,", r.stderr)
+        self.assertEqual(srv.connections, 0)
+
+    def test_raw_control_character_in_data_string_is_a_usage_error(self):
+        srv = self.server()
+        r = self.ctl(srv, "send", "echo", '"a\tb"')
+        self.assertEqual(r.returncode, EXIT_USAGE)
+        self.assertIn(b"raw control character 0x09", r.stderr)
+
+    def test_empty_data_is_a_usage_error(self):
+        self.assert_usage_error(["send", "echo", " "], "invalid DATA JSON: it is empty")
+
+    def test_usage_errors_exit_64_with_a_reason(self):
+        self.assert_usage_error([], "no command given")
+        self.assert_usage_error(["frobnicate"], "unknown command 'frobnicate'")
+        self.assert_usage_error(["--bogus", "ping"], "unknown option '--bogus'")
+        self.assert_usage_error(["ping", "-x"], "unknown option '-x'")
+        self.assert_usage_error(["--timeout", "soon", "ping"], "--timeout wants milliseconds")
+        self.assert_usage_error(["--timeout", "-5", "ping"], "--timeout wants milliseconds")
+        self.assert_usage_error(["ping", "--socket"], "option '--socket' needs a value")
+        self.assert_usage_error(["ping", "extra"], "ping: too many arguments")
+        self.assert_usage_error(["send", "a", "1", "2"], "send: too many arguments")
+        self.assert_usage_error(["ping", "--json"], "ping does not take --json")
+        self.assert_usage_error(["send", "--detailed"], "send does not take --detailed")
+
+    def test_help_documents_commands_and_exit_codes(self):
+        r = run(["--help"])
+        self.assertEqual(r.returncode, EXIT_OK)
+        text = r.stdout.decode()
+        for needle in ("send TYPE [DATA]", "stats [--json] [--detailed]", "ping",
+                       "--socket PATH", "--timeout MS", "$AGENTPOOL_SOCKET", "/tmp/agentpool.sock",
+                       "Exit status:", "\n   0  ", "\n   1  ", "\n   2  ", "\n  64  "):
+            self.assertIn(needle, text)
+        self.assertEqual(run(["stats", "-h"]).stdout, r.stdout)
+
+    def test_version_names_the_program(self):
+        r = run(["--version"])
+        self.assertEqual(r.returncode, EXIT_OK)
+        self.assertTrue(r.stdout.startswith(b"agentpoolctl (agentpool) "), r.stdout)
+
+
+def requests_ndjson(n, fail_at=None, payload=0):
+    lines = []
+    for i in range(n):
+        rtype = "fail" if i == fail_at else "echo"
+        lines.append(dumps({"id": i, "type": rtype, "data": {"i": i, "p": "y" * payload}}))
+        if i % 1000 == 0:
+            lines.append("")      # blank lines are skipped, not sent
+            lines.append("   \t")
+    return ("\n".join(lines) + "\n").encode()
+
+
+class TestSendStdin(CtlTestCase):
+    def test_stdin_mode_pipelines_5000_lines_answered_out_of_order(self):
+        srv = self.server("reverse")
+        # ~1 KiB each way per line: several MB, far beyond the socket buffers,
+        # so a client that wrote everything before reading would deadlock
+        r = self.ctl(srv, "send", input=requests_ndjson(5000, payload=1000))
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        out = r.stdout.split(b"\n")
+        self.assertEqual(out.pop(), b"")
+        self.assertEqual(len(out), 5000)
+        ids = [json.loads(line)["id"] for line in out]
+        self.assertEqual(sorted(ids), list(range(5000)))
+        self.assertNotEqual(ids, list(range(5000)), "the server did not reorder: test is void")
+        self.assertEqual(len(srv.requests), 5000, "blank lines must not be sent")
+        self.assertEqual(srv.connections, 1)
+
+    def test_stdin_mode_with_one_error_answer_exits_1(self):
+        srv = self.server("reverse")
+        r = self.ctl(srv, "send", input=requests_ndjson(5000, fail_at=2345))
+        self.assertEqual(r.returncode, EXIT_ANSWER_ERROR, r.stderr)
+        out = r.stdout.splitlines()
+        self.assertEqual(len(out), 5000)
+        failed = [json.loads(line) for line in out if b'"ok":false' in line]
+        self.assertEqual([f["id"] for f in failed], [2345])
+
+    def test_stdin_mode_sends_a_last_line_without_newline(self):
+        srv = self.server()
+        r = self.ctl(srv, "send", input=b'{"id":"a","type":"echo"}\n\n{"id":"b","type":"echo"}')
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        self.assertEqual(srv.requests, [b'{"id":"a","type":"echo"}', b'{"id":"b","type":"echo"}'])
+        self.assertEqual(len(r.stdout.splitlines()), 2)
+
+    def test_stdin_mode_with_only_blank_lines_sends_nothing_and_exits_0(self):
+        srv = self.server()
+        r = self.ctl(srv, "send", input=b"\n  \n\t\n")
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        self.assertEqual(r.stdout, b"")
+        self.assertEqual(srv.requests, [])
+
+    def test_stdin_mode_reports_missing_answers_when_the_connection_closes(self):
+        srv = self.server("close")
+        r = self.ctl(srv, "send", input=requests_ndjson(3))
+        self.assertEqual(r.returncode, EXIT_NO_EXCHANGE)
+        self.assertRegex(r.stderr.decode(), r"agentpoold closed the connection \(3 of 3 answers missing\)")
+
+    def test_stdin_mode_times_out_when_answers_stop_coming(self):
+        srv = self.server("silent")
+        r = self.ctl(srv, "--timeout", "200", "send", input=requests_ndjson(10))
+        self.assertEqual(r.returncode, EXIT_NO_EXCHANGE)
+        self.assertIn(b"timed out", r.stderr)
+        self.assertIn(b"(10 of 10 answers missing)", r.stderr)
+
+    def test_stdin_mode_memory_stays_bounded(self):
+        srv = self.server("reverse", gate_after=2000)
+        # 32 MiB of requests and as much back again
+        data = requests_ndjson(2000, payload=16 * 1024)
+        rc, out, err, maxrss_kib = run_measured(["-s", srv.path, "send"], data, srv)
+        self.assertEqual(rc, EXIT_OK, err)
+        self.assertEqual(out.count(b"\n"), 2000)
+        # the client holds fixed buffers (<1 MiB); 24 MiB leaves room for
+        # the C library and sanitizer runtimes, and is far below 64 MiB of traffic
+        self.assertLess(maxrss_kib, 24 * 1024, "peak RSS %d KiB" % maxrss_kib)
+        if os.environ.get("AP_CTL_VERBOSE"):
+            print("agentpoolctl peak RSS: %d KiB" % maxrss_kib, file=sys.stderr)
+
+
+class TestStatsAndPing(CtlTestCase):
+    def table_rows(self, text):
+        """The first table: lines up to the first blank one."""
+        return text.split("\n\n")[0].rstrip("\n").split("\n")
+
+    def assert_column_starts(self, rows, starts):
+        for row in rows:
+            for s in starts[1:]:
+                self.assertEqual(row[s - 2:s], "  ", "column not aligned at %d in %r" % (s, row))
+                self.assertNotEqual(row[s:s + 1], " ", "column not aligned at %d in %r" % (s, row))
+
+    def test_stats_prints_an_aligned_table_with_flattened_keys(self):
+        srv = self.server()
+        r = self.ctl(srv, "stats")
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        self.assertEqual(srv.requests, [b'{"id":1,"type":"pool.stats","data":{}}'])
+        rows = self.table_rows(r.stdout.decode())
+        keys = [row.split()[0] for row in rows]
+        values = {row.split()[0]: row.split(None, 1)[1] for row in rows}
+        # preferred fields first, nested objects flattened, unknown ones kept
+        self.assertEqual(keys[:6], ["total", "available", "busy", "healthy", "inFlight", "slots"])
+        for k in ("queue.depth", "queue.capacity", "queue.highWatermark", "queue.rejected",
+                  "errors.agent_error", "errors.timeout", "futureField", "uptime"):
+            self.assertIn(k, keys)
+        self.assertLess(keys.index("queue.depth"), keys.index("connections"))
+        self.assertEqual(values["queue.depth"], "2")
+        self.assertEqual(values["futureField"], "hello")
+        self.assertEqual(values["averageWorkerAge"], "1234567 (20m34s)")
+        self.assertEqual(values["uptime"], "3723000 (1h02m03s)")
+        # every value starts in the same column
+        start = len(rows[0]) - len(rows[0].split(None, 1)[1])
+        self.assertEqual(start, len("totalMessagesProcessed") + 2)
+        self.assert_column_starts(rows, [0, start])
+
+    def test_stats_detailed_lists_workers_in_column_order(self):
+        srv = self.server()
+        r = self.ctl(srv, "stats", "--detailed")
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        self.assertEqual(srv.requests, [b'{"id":1,"type":"pool.stats","data":{"detailed":true}}'])
+        text = r.stdout.decode()
+        self.assertIn("\n\nworkers:\n", text)
+        rows = text.split("\n\nworkers:\n")[1].rstrip("\n").split("\n")
+        header = rows[0]
+        self.assertEqual(header.split(), WORKER_COLUMNS)
+        self.assertEqual(len(rows), 1 + len(WORKERS))
+        starts = [m.start() for m in re.finditer(r"\S+", header)]
+        self.assert_column_starts(rows, starts)
+
+        def cell(row, col):
+            i = WORKER_COLUMNS.index(col)
+            end = starts[i + 1] if i + 1 < len(starts) else None
+            return row[starts[i]:end].strip()
+        self.assertEqual([cell(rows[1], c) for c in WORKER_COLUMNS],
+                         ["0", "4242", "BUSY", "true", "1", "1", "10", "1234567 (20m34s)", "x"])
+        self.assertEqual([cell(rows[2], c) for c in WORKER_COLUMNS],
+                         ["1", "4243", "READY", "false", "0", "1", "2000", "500", "-"])
+
+    def test_stats_json_is_the_canned_result(self):
+        srv = self.server()
+        r = self.ctl(srv, "stats", "--json")
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        self.assertEqual(r.stdout.count(b"\n"), 1, "one line when stdout is not a terminal")
+        self.assertEqual(json.loads(r.stdout), STATS)
+        r = self.ctl(srv, "stats", "--json", "--detailed")
+        self.assertEqual(json.loads(r.stdout), dict(STATS, workers=WORKERS))
+
+    def test_options_may_follow_the_command(self):
+        srv = self.server()
+        r = run(["stats", "--json", "-s", srv.path, "--timeout", "0"])
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        self.assertEqual(json.loads(r.stdout), STATS)
+
+    def test_stats_error_answer_exits_1_with_code_and_message(self):
+        srv = self.server("fail_all")
+        r = self.ctl(srv, "stats")
+        self.assertEqual(r.returncode, EXIT_ANSWER_ERROR)
+        self.assertEqual(r.stdout, b"")
+        self.assertIn(b"agentpoolctl: pool.stats failed: agent_error: boom", r.stderr)
+
+    def test_stats_on_closed_connection_exits_2(self):
+        srv = self.server("close")
+        r = self.ctl(srv, "stats")
+        self.assertEqual(r.returncode, EXIT_NO_EXCHANGE)
+        self.assertIn(b"(1 of 1 answer missing)", r.stderr)
+
+    def test_ping_prints_pong(self):
+        srv = self.server()
+        r = self.ctl(srv, "ping")
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        self.assertRegex(r.stdout.decode(), r"^pong from %s in [0-9.]+ ms\n$" % srv.path)
+        self.assertEqual(srv.requests, [b'{"id":1,"type":"pool.ping","data":null}'])
+
+    def test_ping_error_answer_exits_1(self):
+        srv = self.server("fail_all")
+        r = self.ctl(srv, "ping")
+        self.assertEqual(r.returncode, EXIT_ANSWER_ERROR)
+        self.assertIn(b"pool.ping failed: agent_error", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

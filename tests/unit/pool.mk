@@ -1,0 +1,49 @@
+# cmocka unit tests for the master's pure modules.  Each test compiles
+# only the module under test (plus what it needs) so it never depends on
+# agentpoold's objects.  Modules that allocate are built with
+# AP_ALLOC_TEST: ap_malloc & co. become cmocka's test_malloc, which fails
+# a test that leaks or writes outside a block; common/alloc.c is compiled
+# the same way into those tests for ap_strdup/ap_strndup (automake names
+# the per-target objects apart, so it is built once per test).
+# test_idmap #includes pool/idmap.c to reach its hash function.
+# Tests of known bugs in pool/ run only with AP_KNOWN_BUGS=1 in the
+# environment:  make check AP_KNOWN_BUGS=1 TESTS='tests/unit/test_config'
+check_PROGRAMS += tests/unit/test_queue tests/unit/test_dispatch tests/unit/test_idmap \
+	tests/unit/test_msg tests/unit/test_reply tests/unit/test_config
+TESTS += tests/unit/test_queue tests/unit/test_dispatch tests/unit/test_idmap \
+	tests/unit/test_msg tests/unit/test_reply tests/unit/test_config
+
+POOL_UNIT_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/pool
+POOL_UNIT_ALLOC_CPPFLAGS = $(POOL_UNIT_CPPFLAGS) -DAP_ALLOC_TEST
+
+tests_unit_test_queue_SOURCES = tests/unit/test_queue.c pool/queue.c pool/queue.h
+tests_unit_test_queue_CPPFLAGS = $(POOL_UNIT_CPPFLAGS)
+tests_unit_test_queue_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_queue_LDADD = $(CMOCKA_LIBS)
+
+tests_unit_test_dispatch_SOURCES = tests/unit/test_dispatch.c pool/dispatch.c pool/dispatch.h
+tests_unit_test_dispatch_CPPFLAGS = $(POOL_UNIT_CPPFLAGS)
+tests_unit_test_dispatch_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_dispatch_LDADD = $(CMOCKA_LIBS)
+
+tests_unit_test_idmap_SOURCES = tests/unit/test_idmap.c pool/idmap.h
+EXTRA_tests_unit_test_idmap_SOURCES = pool/idmap.c
+tests_unit_test_idmap_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
+tests_unit_test_idmap_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_idmap_LDADD = $(CMOCKA_LIBS)
+
+tests_unit_test_msg_SOURCES = tests/unit/test_msg.c pool/msg.c pool/msg.h pool/queue.c pool/queue.h \
+	common/alloc.c
+tests_unit_test_msg_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
+tests_unit_test_msg_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_msg_LDADD = $(CMOCKA_LIBS)
+
+tests_unit_test_reply_SOURCES = tests/unit/test_reply.c pool/reply.c pool/reply.h
+tests_unit_test_reply_CPPFLAGS = $(POOL_UNIT_CPPFLAGS)
+tests_unit_test_reply_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS)
+tests_unit_test_reply_LDADD = $(LIBEVENT_LIBS) $(CJSON_LIBS) $(CMOCKA_LIBS)
+
+tests_unit_test_config_SOURCES = tests/unit/test_config.c pool/config.c pool/config.h common/alloc.c
+tests_unit_test_config_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
+tests_unit_test_config_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(CJSON_CFLAGS)
+tests_unit_test_config_LDADD = common/libapcommon.a $(CJSON_LIBS) $(CMOCKA_LIBS)

@@ -1,0 +1,160 @@
+/*
+ * test_frame.c - cmocka tests for the master <-> worker frame codec
+ * (common/frame.c, include/ap_frame.h).
+ *
+ * Pins the wire layout byte for byte (little endian, 16 bytes), checks
+ * that every kind survives a round trip with extreme field values, and
+ * that decoding refuses an unknown kind or an oversize length while still
+ * filling the header for the log line.
+ */
+#include "ap_common.h"
+#include "ap_frame.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <string.h>
+
+static void test_layout_little_endian(void **state)
+{
+    const ap_frame_hdr h = {
+        .len = 0x04030201u, .kind = AP_FRAME_REQUEST, .flags = 0xAB, .aux = 0x0605,
+        .id = 0x0F0E0D0C0B0A0908ull,
+    };
+    static const unsigned char want[AP_FRAME_HDR_SIZE] = {
+        0x01, 0x02, 0x03, 0x04, /* len */
+        0x03,                   /* kind */
+        0xAB,                   /* flags */
+        0x05, 0x06,             /* aux */
+        0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F, /* id */
+    };
+    unsigned char out[AP_FRAME_HDR_SIZE];
+    AP_UNUSED(state);
+
+    assert_int_equal(AP_FRAME_HDR_SIZE, 16);
+    memset(out, 0xEE, sizeof out);
+    ap_frame_encode(out, &h);
+    assert_memory_equal(out, want, sizeof want);
+}
+
+static void test_round_trip_every_kind(void **state)
+{
+    static const struct {
+        uint32_t len;
+        uint8_t flags;
+        uint16_t aux;
+        uint64_t id;
+    } vals[] = {
+        {0, 0, 0, 0},
+        {1, 1, 1, 1},
+        {AP_FRAME_MAX_PAYLOAD, 0xFF, 0xFFFF, UINT64_MAX},
+        {AP_FRAME_MAX_PAYLOAD - 1, 0x80, 0x8000, 0x8000000000000000ull},
+        {12345, 0x5A, 256, 0x0123456789ABCDEFull},
+    };
+    AP_UNUSED(state);
+
+    for (unsigned kind = 1; kind <= AP_FRAME_KIND_MAX; kind++) {
+        for (size_t i = 0; i < AP_ARRAY_LEN(vals); i++) {
+            ap_frame_hdr in = {vals[i].len, (uint8_t)kind, vals[i].flags, vals[i].aux, vals[i].id};
+            ap_frame_hdr out;
+            unsigned char buf[AP_FRAME_HDR_SIZE];
+
+            memset(&out, 0x55, sizeof out);
+            ap_frame_encode(buf, &in);
+            assert_int_equal(ap_frame_decode(buf, &out), AP_OK);
+            assert_int_equal(out.len, in.len);
+            assert_int_equal(out.kind, in.kind);
+            assert_int_equal(out.flags, in.flags);
+            assert_int_equal(out.aux, in.aux);
+            assert_true(out.id == in.id);
+        }
+    }
+}
+
+static void test_decode_known_bytes(void **state)
+{
+    static const unsigned char in[AP_FRAME_HDR_SIZE] = {
+        0x10, 0x00, 0x00, 0x00, AP_FRAME_RESULT, 0x00, 0x00, 0x00,
+        0x2A, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,
+    };
+    ap_frame_hdr h;
+    AP_UNUSED(state);
+
+    assert_int_equal(ap_frame_decode(in, &h), AP_OK);
+    assert_int_equal(h.len, 16);
+    assert_int_equal(h.kind, AP_FRAME_RESULT);
+    assert_int_equal(h.flags, 0);
+    assert_int_equal(h.aux, 0);
+    assert_true(h.id == 0x010000000000002Aull);
+}
+
+static void test_unknown_kind_refused(void **state)
+{
+    static const unsigned bad_kinds[] = {0, AP_FRAME_KIND_MAX + 1, 0x7F, 0xFF};
+    AP_UNUSED(state);
+
+    for (size_t i = 0; i < AP_ARRAY_LEN(bad_kinds); i++) {
+        unsigned char buf[AP_FRAME_HDR_SIZE] = {0};
+        ap_frame_hdr h;
+
+        buf[0] = 7;
+        buf[4] = (unsigned char)bad_kinds[i];
+        buf[8] = 9;
+        assert_int_equal(ap_frame_decode(buf, &h), AP_ERR);
+        /* filled anyway, so the caller can log what it saw */
+        assert_int_equal(h.kind, bad_kinds[i]);
+        assert_int_equal(h.len, 7);
+        assert_true(h.id == 9);
+    }
+}
+
+static void test_oversize_refused(void **state)
+{
+    ap_frame_hdr in = {AP_FRAME_MAX_PAYLOAD, AP_FRAME_RESULT, 0, 0, 1}, out;
+    unsigned char buf[AP_FRAME_HDR_SIZE];
+    AP_UNUSED(state);
+
+    ap_frame_encode(buf, &in);
+    assert_int_equal(ap_frame_decode(buf, &out), AP_OK);
+
+    in.len = AP_FRAME_MAX_PAYLOAD + 1;
+    ap_frame_encode(buf, &in);
+    assert_int_equal(ap_frame_decode(buf, &out), AP_ERR);
+    assert_int_equal(out.len, AP_FRAME_MAX_PAYLOAD + 1);
+
+    in.len = UINT32_MAX;
+    ap_frame_encode(buf, &in);
+    assert_int_equal(ap_frame_decode(buf, &out), AP_ERR);
+    assert_int_equal(out.len, UINT32_MAX);
+}
+
+static void test_kind_names(void **state)
+{
+    AP_UNUSED(state);
+    assert_string_equal(ap_frame_kind_name(AP_FRAME_READY), "READY");
+    assert_string_equal(ap_frame_kind_name(AP_FRAME_START_FAILED), "START_FAILED");
+    assert_string_equal(ap_frame_kind_name(AP_FRAME_REQUEST), "REQUEST");
+    assert_string_equal(ap_frame_kind_name(AP_FRAME_RESULT), "RESULT");
+    assert_string_equal(ap_frame_kind_name(AP_FRAME_ERROR), "ERROR");
+    assert_string_equal(ap_frame_kind_name(AP_FRAME_STOP), "STOP");
+    assert_string_equal(ap_frame_kind_name(AP_FRAME_CANCEL), "CANCEL");
+    assert_string_equal(ap_frame_kind_name(AP_FRAME_PING), "PING");
+    assert_string_equal(ap_frame_kind_name(AP_FRAME_PONG), "PONG");
+    assert_string_equal(ap_frame_kind_name(0), "?");
+    assert_string_equal(ap_frame_kind_name(AP_FRAME_KIND_MAX + 1), "?");
+    assert_string_equal(ap_frame_kind_name(1000000), "?");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_layout_little_endian),
+        cmocka_unit_test(test_round_trip_every_kind),
+        cmocka_unit_test(test_decode_known_bytes),
+        cmocka_unit_test(test_unknown_kind_refused),
+        cmocka_unit_test(test_oversize_refused),
+        cmocka_unit_test(test_kind_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
