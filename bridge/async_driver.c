@@ -407,29 +407,19 @@ static void pending_put(msgcoro *m)
     }
 }
 
+/* Messages this worker holds: its tasks in flight. */
+static size_t held_count(void)
+{
+    return bridge.inflight;
+}
+
 /* Runs one REQUEST: starts its task, or answers at once. */
 static void submit(const ap_frame_hdr *h, const unsigned char *payload)
 {
-    PyObject *type, *data, *aw, *it, *task;
-    bridge.received++;
-    if (AP_UNLIKELY(bridge.stopping)) {
-        msg_reply_error(h->id, BRIDGE_CODE_STOPPING, "the worker is stopping and takes no new messages", NULL);
+    PyObject *aw, *it, *task;
+    aw = msg_call_handler(h, payload, held_count);
+    if (aw == NULL)
         return;
-    }
-    if (AP_UNLIKELY(msg_is_metrics(h, payload))) {
-        msg_reply_metrics(h->id, bridge.inflight);
-        return;
-    }
-    if (msg_unpack(h, payload, &type, &data) < 0)
-        return;
-    PyObject *args[3] = {NULL, type, data};
-    aw = PyObject_Vectorcall(bridge.handler, args + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
-    Py_DECREF(type);
-    Py_DECREF(data);
-    if (aw == NULL) {
-        msg_reply_exception(h->id);
-        return;
-    }
     if (AP_LIKELY(PyCoro_CheckExact(aw))) {
         it = aw;
     } else if (Py_TYPE(aw)->tp_as_async && Py_TYPE(aw)->tp_as_async->am_await) {

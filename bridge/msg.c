@@ -159,6 +159,29 @@ void msg_reply_exception(uint64_t id)
     reply_exception(id, NULL);
 }
 
+PyObject *msg_call_handler(const ap_frame_hdr *h, const unsigned char *payload, size_t (*queue_size)(void))
+{
+    PyObject *type, *data, *res;
+    bridge.received++;
+    if (AP_UNLIKELY(bridge.stopping)) {
+        msg_reply_error(h->id, BRIDGE_CODE_STOPPING, "the worker is stopping and takes no new messages", NULL);
+        return NULL;
+    }
+    if (AP_UNLIKELY(msg_is_metrics(h, payload))) {
+        msg_reply_metrics(h->id, queue_size());
+        return NULL;
+    }
+    if (msg_unpack(h, payload, &type, &data) < 0)
+        return NULL;
+    PyObject *args[3] = {NULL, type, data};
+    res = PyObject_Vectorcall(bridge.handler, args + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    Py_DECREF(type);
+    Py_DECREF(data);
+    if (res == NULL)
+        msg_reply_exception(h->id);
+    return res;
+}
+
 int msg_unpack(const ap_frame_hdr *h, const unsigned char *payload, PyObject **type, PyObject **data)
 {
     char why[160];

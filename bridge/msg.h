@@ -26,6 +26,14 @@ int msg_is_metrics(const ap_frame_hdr *h, const unsigned char *payload);
  * frame, type not UTF-8, data not JSON). */
 int msg_unpack(const ap_frame_hdr *h, const unsigned char *payload, PyObject **type, PyObject **data);
 
+/* The start every driver shares for a REQUEST: counts it, then answers it
+ * at once and returns NULL when the worker is stopping, when it is
+ * agent.metrics (queue_size() tells the other messages held; it is called
+ * only then, so it may be slow), when the frame cannot
+ * be unpacked, or when the handler raised.  Otherwise returns what the
+ * handler returned (a new reference) for the driver to finish. */
+PyObject *msg_call_handler(const ap_frame_hdr *h, const unsigned char *payload, size_t (*queue_size)(void));
+
 /* Answers message id with `result` (borrowed) as a RESULT frame, or with
  * an agent_error ERROR frame when it is not JSON. */
 void msg_reply(uint64_t id, PyObject *result);

@@ -31,6 +31,12 @@
 /* When the oldest unwritten answer was produced (0 = nothing pending). */
 static uint64_t pending_since;
 
+/* Messages this worker holds: complete requests still in its read buffer. */
+static size_t held_count(void)
+{
+    return wire_count(&bridge.in, AP_FRAME_REQUEST);
+}
+
 /* Writes everything pending.  Returns AP_ERR when the master is gone. */
 static int flush_all(void)
 {
@@ -47,26 +53,9 @@ static int flush_all(void)
 
 static void handle_request(const ap_frame_hdr *h, const unsigned char *payload)
 {
-    PyObject *type, *data, *res;
-    bridge.received++;
-    if (AP_UNLIKELY(bridge.stopping)) {
-        msg_reply_error(h->id, BRIDGE_CODE_STOPPING, "the worker is stopping and takes no new messages", NULL);
+    PyObject *res = msg_call_handler(h, payload, held_count);
+    if (res == NULL)
         return;
-    }
-    if (AP_UNLIKELY(msg_is_metrics(h, payload))) {
-        msg_reply_metrics(h->id, wire_count(&bridge.in, AP_FRAME_REQUEST));
-        return;
-    }
-    if (msg_unpack(h, payload, &type, &data) < 0)
-        return;
-    PyObject *args[3] = {NULL, type, data};
-    res = PyObject_Vectorcall(bridge.handler, args + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
-    Py_DECREF(type);
-    Py_DECREF(data);
-    if (res == NULL) {
-        msg_reply_exception(h->id);
-        return;
-    }
     if (AP_UNLIKELY(PyCoro_CheckExact(res))) {
         PyObject *r = PyObject_CallMethod(res, "close", NULL);
         Py_XDECREF(r);
