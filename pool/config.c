@@ -27,6 +27,7 @@ typedef enum { T_INT, T_BOOL, T_STR, T_ENUM, T_PATHLIST, T_MODE } setting_type;
 
 static const char *const strategy_names[] = {"round-robin", "least-busy", "random", NULL};
 static const char *const overflow_names[] = {"block", "reject", NULL};
+static const char *const restart_names[] = {"one-for-one", "one-for-all", NULL};
 static const char *const log_level_names[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_format_names[] = {"text", "json", NULL};
 
@@ -70,6 +71,26 @@ static const setting settings[] = {
     {"workerRecycleInterval", T_INT, OFF(worker_recycle_interval), 0, I64MAX, NULL, 0, "recycle a worker older than this, ms (0: never)"},
     {"maxMessagesPerWorker", T_INT, OFF(max_messages_per_worker), 0, I64MAX, NULL, 0, "recycle a worker after this many messages (0: never)"},
     {"timeout", T_INT, OFF(timeout), 0, 86400000, NULL, 0, "ms a message may take from acceptance to answer (0: none)"},
+    {"maxRetryDelay", T_INT, OFF(max_retry_delay), 0, 3600000, NULL, 0, "cap on the retry delay, ms"},
+    {"retryOnTimeout", T_BOOL, OFF(retry_on_timeout), 0, 1, NULL, 0, "retry a message that timed out (else answer timeout)"},
+    {"deadLetterFile", T_STR, OFF(dead_letter_file), 0, 4096, NULL, 0, "JSON Lines file of messages that failed for good (default: SOCKET.deadletter.jsonl)"},
+    {"deadLetterMaxBytes", T_INT, OFF(dead_letter_max_bytes), 4096, (int64_t)1 << 40, NULL, 0, "size at which the dead-letter file rolls to .1"},
+    {"gracefulTimeout", T_INT, OFF(graceful_timeout), 0, 86400000, NULL, 0, "ms a worker asked to stop may take before it is killed"},
+    {"maxWorkerRss", T_INT, OFF(max_worker_rss), 0, (int64_t)1 << 44, NULL, 0, "recycle a worker whose RSS passes this many bytes (0: off)"},
+    {"maxWorkerRssHard", T_INT, OFF(max_worker_rss_hard), 0, (int64_t)1 << 44, NULL, 0, "kill a worker whose RSS passes this many bytes (0: off)"},
+    {"recycleJitter", T_INT, OFF(recycle_jitter), 0, 50, NULL, 0, "per-worker spread of the recycle limits, percent"},
+    {"maxConcurrentRecycles", T_INT, OFF(max_concurrent_recycles), 1, 64, NULL, 0, "workers recycled at once, at most"},
+    {"restartStrategy", T_ENUM, OFF(restart_strategy), 0, 0, restart_names, 0, "one-for-one | one-for-all"},
+    {"maxRestarts", T_INT, OFF(max_restarts), 0, 100000, NULL, 0, "restarts within restartWindow before the pool backs off"},
+    {"restartWindow", T_INT, OFF(restart_window), 1, 86400000, NULL, 0, "ms over which restarts are counted"},
+    {"historySize", T_INT, OFF(history_size), 1, 100000, NULL, 0, "restart history entries kept (pool.history)"},
+    {"maxMissedBeats", T_INT, OFF(max_missed_beats), 1, 1000, NULL, 0, "heartbeats a worker may miss in a row before it is replaced"},
+    {"breakerFailureThreshold", T_INT, OFF(breaker_failure_threshold), 0, 1000000, NULL, 0, "failures of one type within breakerWindow that open its breaker (0: off)"},
+    {"breakerWindow", T_INT, OFF(breaker_window), 1, 86400000, NULL, 0, "ms over which breaker failures are counted"},
+    {"breakerResetTimeout", T_INT, OFF(breaker_reset_timeout), 1, 86400000, NULL, 0, "ms an open breaker waits before letting one probe through"},
+    {"scaleUpAfter", T_INT, OFF(scale_up_after), 1, 86400000, NULL, 0, "add a worker when messages have waited this long, ms"},
+    {"idleTimeout", T_INT, OFF(idle_timeout), 1, (int64_t)1 << 40, NULL, 0, "retire a worker idle this long, ms (never below minWorkers)"},
+    {"maxTrackedTypes", T_INT, OFF(max_tracked_types), 1, 4096, NULL, 0, "message types tracked one by one in stats and breakers; the rest count as other"},
     {"logLevel", T_STR, OFF(log_level), 0, 0, log_level_names, 1, "debug | info | warn | error"},
     {"logFormat", T_STR, OFF(log_format), 0, 0, log_format_names, 1, "text | json"},
 };
@@ -95,6 +116,21 @@ void config_init(config *cfg)
     cfg->worker_recycle_interval = 3600000;
     cfg->max_messages_per_worker = 10000;
     cfg->timeout = 30000;
+    cfg->max_retry_delay = 30000;
+    cfg->dead_letter_max_bytes = 64 * 1024 * 1024;
+    cfg->graceful_timeout = 30000;
+    cfg->recycle_jitter = 10;
+    cfg->max_concurrent_recycles = 1;
+    cfg->restart_strategy = RESTART_ONE_FOR_ONE;
+    cfg->max_restarts = 10;
+    cfg->restart_window = 60000;
+    cfg->history_size = 100;
+    cfg->max_missed_beats = 3;
+    cfg->breaker_window = 60000;
+    cfg->breaker_reset_timeout = 30000;
+    cfg->scale_up_after = 1000;
+    cfg->idle_timeout = 300000;
+    cfg->max_tracked_types = 64;
     cfg->concurrency = 64;
     cfg->overflow = OVERFLOW_BLOCK;
     cfg->max_message_bytes = 4 * 1024 * 1024;

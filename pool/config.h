@@ -17,6 +17,7 @@
 
 typedef enum { LB_ROUND_ROBIN = 0, LB_LEAST_BUSY, LB_RANDOM } lb_strategy;
 typedef enum { OVERFLOW_BLOCK = 0, OVERFLOW_REJECT } overflow_mode;
+typedef enum { RESTART_ONE_FOR_ONE = 0, RESTART_ONE_FOR_ALL } restart_strategy;
 
 #define CONFIG_MAX_PYTHON_PATH 32
 
@@ -33,6 +34,26 @@ typedef struct config {
     int64_t worker_recycle_interval;
     int64_t max_messages_per_worker;
     int64_t timeout;
+    int64_t max_retry_delay;
+    int retry_on_timeout;
+    char *dead_letter_file;
+    int64_t dead_letter_max_bytes;
+    int64_t graceful_timeout;
+    int64_t max_worker_rss;
+    int64_t max_worker_rss_hard;
+    int64_t recycle_jitter;
+    int64_t max_concurrent_recycles;
+    int64_t restart_strategy;    /* restart_strategy */
+    int64_t max_restarts;
+    int64_t restart_window;
+    int64_t history_size;
+    int64_t max_missed_beats;
+    int64_t breaker_failure_threshold;
+    int64_t breaker_window;
+    int64_t breaker_reset_timeout;
+    int64_t scale_up_after;
+    int64_t idle_timeout;
+    int64_t max_tracked_types;
     int64_t concurrency;
     int64_t overflow;            /* overflow_mode */
     /* limits */
