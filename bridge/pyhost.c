@@ -14,6 +14,7 @@
 #include "ap_log.h"
 
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -127,6 +128,26 @@ fail:
     return AP_ERR;
 }
 
+/* faulthandler: a fatal signal writes the Python stacks to stderr, and so
+ * does SIGUSR1, which the master sends before it kills a worker stuck in
+ * a message or a blocked event loop, so the log says where it was. */
+static int enable_stack_dumps(char *err, size_t cap)
+{
+    PyObject *fh = PyImport_ImportModule("faulthandler");
+    PyObject *r1 = fh ? PyObject_CallMethod(fh, "enable", NULL) : NULL;
+    PyObject *r2 = r1 ? PyObject_CallMethod(fh, "register", "i", SIGUSR1) : NULL;
+    int ok = r2 != NULL;
+    Py_XDECREF(r2);
+    Py_XDECREF(r1);
+    Py_XDECREF(fh);
+    if (!ok) {
+        PyErr_Clear();
+        snprintf(err, cap, "could not enable faulthandler for SIGUSR1");
+        return AP_ERR;
+    }
+    return AP_OK;
+}
+
 int pyhost_init(char *err, size_t cap)
 {
     PyConfig config;
@@ -155,6 +176,8 @@ int pyhost_init(char *err, size_t cap)
     if (PyStatus_Exception(st))
         goto fail;
     PyConfig_Clear(&config);
+    if (enable_stack_dumps(err, cap) != AP_OK)
+        return AP_ERR;
     return setup_sys_path(err, cap);
 fail:
     snprintf(err, cap, "Python initialisation failed: %s%s%s", st.func ? st.func : "", st.func ? ": " : "",

@@ -12,6 +12,7 @@
 #include "ap_defaults.h"
 #include "ap_log.h"
 #include "control.h"
+#include "retry.h"
 #include "scan.h"
 #include "sched.h"
 #include "server.h"
@@ -51,21 +52,6 @@ static void client_set_state(client *c, client_state to)
     c->state = to;
 }
 
-static void list_init(queue_link *h) { h->next = h->prev = h; }
-static int list_empty(const queue_link *h) { return h->next == h; }
-static void list_add_tail(queue_link *h, queue_link *l)
-{
-    l->prev = h->prev;
-    l->next = h;
-    h->prev->next = l;
-    h->prev = l;
-}
-static void list_del(queue_link *l)
-{
-    l->prev->next = l->next;
-    l->next->prev = l->prev;
-    l->next = l->prev = NULL;
-}
 
 static void client_block(client *c, unsigned why)
 {
@@ -113,28 +99,63 @@ static void client_reject(client *c, const char *line, const scan_result *r, rep
 
 /* ---- the end of a message ------------------------------------------ */
 
-/* Unlinks m from its client and the pool's accounting, then frees it. */
-static void client_msg_done(msg *m)
+/* Unlinks m from its connection: ids, list, in-flight count, held slot. */
+static void client_unlink(msg *m)
 {
     client *c = m->client;
+    if (c == NULL)
+        return;
+    link_del(&m->clink);
+    if (m->id_len)
+        idmap_del(&c->ids, m->line + m->id_off, m->id_len);
+    if (c->held == m) {
+        c->held = NULL;
+        link_del(&c->room_link);
+    }
+    c->in_flight--;
+    m->client = NULL;
+    if (c->in_flight < server.cfg->max_inflight_per_connection)
+        client_unblock(c, CLIENT_BLOCK_INFLIGHT);
+}
+
+/* Takes m out of everything it is on and frees it. */
+static void client_msg_done(msg *m)
+{
+    retry_disarm(m);
     sched_release(m);
     if (m->state == MSG_QUEUED)
         queue_remove(&server.queue, &m->qlink);
-    if (c) {
-        list_del(&m->clink);
-        if (m->id_len)
-            idmap_del(&c->ids, m->line + m->id_off, m->id_len);
-        if (c->held == m) {
-            c->held = NULL;
-            list_del(&c->room_link);
-        }
-        c->in_flight--;
-        if (c->in_flight < server.cfg->max_inflight_per_connection)
-            client_unblock(c, CLIENT_BLOCK_INFLIGHT);
-    }
+    else if (m->state == MSG_RETRY_WAIT)
+        link_del(&m->qlink);
+    client_unlink(m);
     msg_free(&server.msgs, m);
     if (server.state >= SERVER_DRAINING)
         server_check_shutdown();
+}
+
+void client_msg_drop(msg *m)
+{
+    client_msg_done(m);
+}
+
+/* Counts an answer that nobody waits for any more. */
+static void count_unwanted(const msg *m)
+{
+    if (m->detached)
+        server.stats.late_results++;
+    else
+        server.stats.dropped_results++;
+}
+
+void client_detach_error(msg *m, reply_code code, const char *message, const char *extra)
+{
+    if (m->client) {
+        reply_error(client_out(m->client), m->line + m->id_off, m->id_len, code, message, extra);
+        client_check_output(m->client);
+        server.stats.errors[code]++;
+        client_unlink(m);
+    }
+    m->detached = 1;
 }
 
 void client_answer_ok(msg *m, const char *result, size_t len)
@@ -144,7 +165,7 @@ void client_answer_ok(msg *m, const char *result, size_t len)
         client_check_output(m->client);
         server.stats.answered_ok++;
     } else {
-        server.stats.dropped_results++;
+        count_unwanted(m);
     }
     client_msg_done(m);
 }
@@ -157,7 +178,7 @@ void client_answer_error_json(msg *m, const char *err, size_t len)
         client_check_output(m->client);
         server.stats.errors[code]++;
     } else {
-        server.stats.dropped_results++;
+        count_unwanted(m);
     }
     client_msg_done(m);
 }
@@ -169,7 +190,7 @@ void client_answer_error(msg *m, reply_code code, const char *message, const cha
         client_check_output(m->client);
         server.stats.errors[code]++;
     } else {
-        server.stats.dropped_results++;
+        count_unwanted(m);
     }
     client_msg_done(m);
 }
@@ -188,26 +209,26 @@ static void client_admit(client *c, msg *m)
     }
     msg_set_state(&server.msgs, m, MSG_HELD);
     c->held = m;
-    list_add_tail(&server.room_waiters, &c->room_link);
+    link_add_tail(&server.room_waiters, &c->room_link);
     client_block(c, CLIENT_BLOCK_ROOM);
 }
 
 void client_room_available(void)
 {
-    while (!list_empty(&server.room_waiters)) {
+    while (!link_empty(&server.room_waiters)) {
         client *c = queue_entry(server.room_waiters.next, client, room_link);
         msg *m = c->held;
         if (sched_admit(m, 0) == SCHED_FULL)
             return;
         c->held = NULL;
-        list_del(&c->room_link);
+        link_del(&c->room_link);
         client_unblock(c, CLIENT_BLOCK_ROOM);
     }
 }
 
 void client_fail_held(void)
 {
-    while (!list_empty(&server.room_waiters)) {
+    while (!link_empty(&server.room_waiters)) {
         client *c = queue_entry(server.room_waiters.next, client, room_link);
         client_answer_error(c->held, ERR_SHUTTING_DOWN, "the server is shutting down", NULL);
         client_unblock(c, CLIENT_BLOCK_ROOM);
@@ -275,12 +296,13 @@ static void client_line(client *c, const char *line, size_t len)
     m->timeout_ms = r.timeout_ms;
     m->accepted_ns = ap_now_ns();
     m->client = c;
-    list_add_tail(&c->msgs, &m->clink);
+    link_add_tail(&c->msgs, &m->clink);
     if (m->id_len)
         idmap_put(&c->ids, m->line + m->id_off, m->id_len, m);
     c->in_flight++;
     if (c->in_flight >= server.cfg->max_inflight_per_connection)
         client_block(c, CLIENT_BLOCK_INFLIGHT);
+    retry_arm(m);
 
     if (target) {
         /* Asked of one worker: no slot needed, it answers between messages. */
@@ -386,7 +408,7 @@ void client_accept(int fd)
     c->state = CLIENT_READING;
     c->accepted_ms = ap_now_ms();
     idmap_init(&c->ids);
-    list_init(&c->msgs);
+    link_init(&c->msgs);
     struct ucred cred;
     socklen_t cl = sizeof(cred);
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {
@@ -403,7 +425,7 @@ void client_accept(int fd)
     bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
     bufferevent_setwatermark(c->bev, EV_WRITE, CLIENT_OUT_HIGH / 2, 0);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-    list_add_tail(&server.clients, &c->link);
+    link_add_tail(&server.clients, &c->link);
     server.nclients++;
     server.stats.conns_accepted++;
     ap_debug("client-%llu connected (pid %d uid %d)", (unsigned long long)c->serial, (int)c->peer_pid,
@@ -414,12 +436,15 @@ static void client_close(client *c, const char *why)
 {
     unsigned cancelled = 0, orphaned = 0;
     client_set_state(c, CLIENT_CLOSING);
-    while (!list_empty(&c->msgs)) {
+    while (!link_empty(&c->msgs)) {
         msg *m = msg_from_clink(c->msgs.next);
         if (m->state == MSG_RUNNING) {
-            /* The worker is running it: its result will be dropped. */
-            list_del(&m->clink);
-            m->client = NULL;
+            /* The worker is running it: its result will be dropped.  An
+             * async worker is told to cancel it, so an abandoned call
+             * stops costing. */
+            client_unlink(m);
+            if (m->worker->async && !m->control)
+                worker_cancel(m->worker, m);
             orphaned++;
         } else {
             cancelled++;
@@ -435,7 +460,7 @@ static void client_close(client *c, const char *why)
         ap_debug("client-%llu %s", (unsigned long long)c->serial, why);
     idmap_free(&c->ids);
     bufferevent_free(c->bev);
-    list_del(&c->link);
+    link_del(&c->link);
     server.nclients--;
     ap_free(c);
     if (cancelled)
@@ -446,7 +471,7 @@ static void client_close(client *c, const char *why)
 
 void client_close_all(void)
 {
-    while (!list_empty(&server.clients))
+    while (!link_empty(&server.clients))
         client_close(queue_entry(server.clients.next, client, link), "closed at exit");
 }
 

@@ -68,6 +68,13 @@ void client_accept(int fd);
 void client_answer_ok(struct msg *m, const char *result, size_t len);
 void client_answer_error_json(struct msg *m, const char *err, size_t len);
 void client_answer_error(struct msg *m, reply_code code, const char *message, const char *extra);
+/* Answers m now but keeps it alive, still RUNNING on its worker, which
+ * holds its slot until it lets go (a timed-out message being cancelled
+ * or whose worker is being killed). */
+void client_detach_error(struct msg *m, reply_code code, const char *message, const char *extra);
+/* Frees m without answering it (its client left, or it was answered
+ * already). */
+void client_msg_drop(struct msg *m);
 /* The queue has room again: admit held messages, oldest waiter first. */
 void client_room_available(void);
 /* Shutdown: answers every held message shutting_down. */

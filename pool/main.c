@@ -18,6 +18,7 @@
 #include "client.h"
 #include "config.h"
 #include "listener.h"
+#include "retry.h"
 #include "sched.h"
 #include "server.h"
 
@@ -57,7 +58,7 @@ static void stop_workers(void)
 /* Answers everything still waiting shutting_down (deadline passed). */
 static void fail_remaining(void)
 {
-    unsigned n = 0;
+    unsigned n = retry_fail_waiting(ERR_SHUTTING_DOWN, "the server is shutting down");
     client_fail_held();
     while (server.queue.depth > 0) {
         msg *m = msg_from_qlink(queue_peek(&server.queue));
@@ -201,12 +202,10 @@ static void warn_inactive(const config *cfg)
     config_init(&def);
     if (cfg->max_workers != def.max_workers && cfg->max_workers != cfg->min_workers)
         ap_info("maxWorkers is not yet active: the pool runs minWorkers (%lld) workers", (long long)cfg->min_workers);
-    if (cfg->timeout != def.timeout || cfg->max_retries != def.max_retries || cfg->retry_delay != def.retry_delay ||
-        cfg->health_check_interval != def.health_check_interval ||
+    if (cfg->health_check_interval != def.health_check_interval ||
         cfg->worker_recycle_interval != def.worker_recycle_interval ||
         cfg->max_messages_per_worker != def.max_messages_per_worker)
-        ap_info("timeout, maxRetries, retryDelay, healthCheckInterval, workerRecycleInterval and "
-                "maxMessagesPerWorker are validated but not yet active");
+        ap_info("healthCheckInterval, workerRecycleInterval and maxMessagesPerWorker are validated but not yet active");
     if (!cfg->restart_on_failure)
         ap_warn("restartOnFailure false is not yet active: a worker that dies is always respawned");
     config_free(&def);
@@ -248,8 +247,9 @@ int main(int argc, char **argv)
     server.pid = getpid();
     server.started_ms = ap_now_ms();
     server.listen_fd = -1;
-    server.clients.next = server.clients.prev = &server.clients;
-    server.room_waiters.next = server.room_waiters.prev = &server.room_waiters;
+    link_init(&server.clients);
+    link_init(&server.room_waiters);
+    link_init(&server.retrying);
     msg_table_init(&server.msgs);
     queue_init(&server.queue, (size_t)cfg.message_queue_size);
     dispatch_init(&server.dispatch, (uint64_t)server.pid * 0x9E3779B97F4A7C15ull ^ ap_now_ns());
@@ -275,6 +275,11 @@ int main(int argc, char **argv)
         listener_close();
         return 1;
     }
+    if (cfg.timeout > 0) {
+        struct timeval ttv = {(time_t)(cfg.timeout / 1000), (suseconds_t)((cfg.timeout % 1000) * 1000)};
+        server.common_timeout = event_base_init_common_timeout(server.base, &ttv);
+    }
+    srandom((unsigned)(server.pid ^ ap_now_ns()));
     add_signal(SIGTERM);
     add_signal(SIGINT);
     add_signal(SIGCHLD);

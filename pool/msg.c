@@ -64,6 +64,7 @@ void msg_free(msg_table *t, msg *m)
     t->free_idx[t->nfree++] = idx;
     t->live--;
     t->by_state[m->state]--;
+    ap_free(m->fail);
     ap_free(m);
 }
 
@@ -86,6 +87,6 @@ void msg_set_state(msg_table *t, msg *m, msg_state to)
 
 const char *msg_state_name(msg_state s)
 {
-    static const char *const names[] = {"new", "held", "queued", "running"};
+    static const char *const names[] = {"new", "held", "queued", "running", "retry_wait"};
     return s < MSG_STATE_COUNT ? names[s] : "?";
 }

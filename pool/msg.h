@@ -16,8 +16,10 @@
 
 #include "queue.h"
 
+#include <event2/event_struct.h>
 #include <stdint.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 struct client;
 struct worker;
@@ -27,8 +29,18 @@ typedef enum {
     MSG_HELD,      /* the one message a blocked connection holds, waiting for room */
     MSG_QUEUED,    /* in the pool's FIFO, waiting for a slot */
     MSG_RUNNING,   /* sent to a worker, waiting for its answer */
+    MSG_RETRY_WAIT,/* its worker died; waiting out the retry delay */
     MSG_STATE_COUNT
 } msg_state;
+
+/* One failed attempt, for the client's error and the dead-letter file. */
+typedef struct {
+    uint64_t wall_ms;
+    pid_t pid;
+    int status;                 /* waitpid status */
+    char worker[24];
+    char reason[160];
+} msg_failure;
 
 typedef struct msg {
     uint64_t id;                /* internal id, never shown to clients */
@@ -47,6 +59,13 @@ typedef struct msg {
     uint16_t type_len;
     int8_t retry;               /* request's "retry": -1 absent */
     int64_t timeout_ms;         /* request's "timeoutMs": -1 absent */
+    uint64_t deadline_ms;       /* monotonic; 0: no deadline */
+    struct event timer;         /* the deadline, or the retry delay while RETRY_WAIT */
+    uint8_t timer_set;          /* timer was event_assign'ed (and may be pending) */
+    uint8_t attempts;           /* times sent to a worker */
+    uint8_t detached;           /* answered already (timeout): only its worker still holds it */
+    uint8_t nfail;
+    msg_failure *fail;          /* failed attempts, oldest first (allocated on the first) */
     char *type;                 /* unescaped type, NUL-terminated (inside this allocation) */
     char line[];                /* the request line as received, without '\n' */
 } msg;

@@ -41,6 +41,18 @@ int queue_push(queue *q, queue_link *l, int count_reject)
     return AP_OK;
 }
 
+void queue_push_front(queue *q, queue_link *l)
+{
+    l->next = q->head.next;
+    l->prev = &q->head;
+    q->head.next->prev = l;
+    q->head.next = l;
+    q->depth++;
+    q->pushed++;
+    if (q->depth > q->high_watermark)
+        q->high_watermark = q->depth;
+}
+
 queue_link *queue_peek(const queue *q)
 {
     return q->depth ? q->head.next : NULL;

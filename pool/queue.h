@@ -39,6 +39,29 @@ queue_link *queue_peek(const queue *q);
 void queue_remove(queue *q, queue_link *l);
 int queue_full(const queue *q);
 
+/* Puts l at the head, ahead of everything queued, whatever the bound: for
+ * a message that was accepted before and must not be refused now (a
+ * retry).  Counted in depth like any other. */
+void queue_push_front(queue *q, queue_link *l);
+
 #define queue_entry(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* Plain circular lists over the same link, for lists without a bound
+ * (a connection's messages, a worker's running messages). */
+static inline void link_init(queue_link *h) { h->next = h->prev = h; }
+static inline int link_empty(const queue_link *h) { return h->next == h; }
+static inline void link_add_tail(queue_link *h, queue_link *l)
+{
+    l->prev = h->prev;
+    l->next = h;
+    h->prev->next = l;
+    h->prev = l;
+}
+static inline void link_del(queue_link *l)
+{
+    l->prev->next = l->next;
+    l->next->prev = l->prev;
+    l->next = l->prev = NULL;
+}
 
 #endif

@@ -47,12 +47,12 @@ void sched_pump(void)
         msg *m = msg_from_qlink(queue_pop(&server.queue));
         worker_send(&server.workers[i], m);
     }
-    if (server.room_waiters.next != &server.room_waiters)
+    if (!link_empty(&server.room_waiters))
         client_room_available();
 }
 
 void sched_release(msg *m)
 {
-    if (m->state == MSG_QUEUED || m->state == MSG_RUNNING)
+    if (m->state == MSG_QUEUED || m->state == MSG_RUNNING || m->state == MSG_RETRY_WAIT)
         server.pending_bytes -= m->line_len;
 }

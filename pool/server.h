@@ -30,7 +30,12 @@ typedef struct {
     uint64_t answered_ok;
     uint64_t errors[ERR_COUNT]; /* error answers by code, whoever produced them */
     uint64_t cancelled;         /* queued/held messages dropped because their client left */
-    uint64_t dropped_results;   /* answers nobody waited for any more */
+    uint64_t dropped_results;   /* answers nobody waited for any more (client left) */
+    uint64_t late_results;      /* answers for messages already answered timeout */
+    uint64_t retries;           /* messages sent again after their worker died */
+    uint64_t dead_lettered;     /* messages that failed for good */
+    uint64_t dead_letter_errors;/* records the dead-letter file could not take */
+    uint64_t stuck_kills;       /* workers killed for a timeout or a stuck loop */
     uint64_t conns_accepted;
     uint64_t conns_rejected;    /* over maxConnections */
     uint64_t too_large_lines;
@@ -54,6 +59,8 @@ typedef struct {
     msg_table msgs;
     queue queue;
     uint64_t pending_bytes;     /* request bytes of every admitted message */
+    queue_link retrying;        /* messages in RETRY_WAIT */
+    const struct timeval *common_timeout; /* libevent common timeout for cfg->timeout */
 
     queue_link clients;         /* every connection */
     int nclients;

@@ -21,6 +21,7 @@
 #include "ap_frame.h"
 #include "ap_log.h"
 #include "client.h"
+#include "retry.h"
 #include "sched.h"
 #include "server.h"
 
@@ -106,6 +107,7 @@ worker *worker_by_name(const char *name, size_t len)
 }
 
 static void respawn_cb(evutil_socket_t fd, short what, void *arg);
+static void kill_step_cb(evutil_socket_t fd, short what, void *arg);
 
 void worker_table_init(void)
 {
@@ -117,8 +119,9 @@ void worker_table_init(void)
         w->index = i;
         snprintf(w->name, sizeof(w->name), "worker-%d", i);
         w->state = WORKER_DEAD;
-        w->running.next = w->running.prev = &w->running;
+        link_init(&w->running);
         w->respawn_ev = evtimer_new(server.base, respawn_cb, w);
+        w->kill_ev = evtimer_new(server.base, kill_step_cb, w);
     }
     memset(state_counts, 0, sizeof(state_counts));
     state_counts[WORKER_DEAD] = server.nworkers;
@@ -132,6 +135,8 @@ void worker_table_free(void)
             bufferevent_free(w->bev);
         if (w->respawn_ev)
             event_free(w->respawn_ev);
+        if (w->kill_ev)
+            event_free(w->kill_ev);
     }
     ap_free(server.workers);
     server.workers = NULL;
@@ -312,25 +317,68 @@ void worker_send(worker *w, msg *m)
     if (m->data_len)
         evbuffer_add(out, m->line + m->data_off, m->data_len);
     msg_set_state(&server.msgs, m, MSG_RUNNING);
+    m->attempts++;
     m->worker = w;
     m->worker_gen = w->generation;
     m->sent_ns = ap_now_ns();
-    m->qlink.prev = w->running.prev;
-    m->qlink.next = &w->running;
-    w->running.prev->next = &m->qlink;
-    w->running.prev = &m->qlink;
+    link_add_tail(&w->running, &m->qlink);
     w->running_count++;
     if (!m->control && ++w->load.in_flight >= w->load.slots && w->state == WORKER_READY)
         worker_set_state(w, WORKER_BUSY);
 }
 
-static void send_simple(worker *w, ap_frame_kind kind)
+static void send_simple(worker *w, ap_frame_kind kind, uint64_t id)
 {
     unsigned char hdr[AP_FRAME_HDR_SIZE];
-    ap_frame_hdr h = {0, (uint8_t)kind, 0, 0, 0};
+    ap_frame_hdr h = {0, (uint8_t)kind, 0, 0, id};
     ap_frame_encode(hdr, &h);
     if (w->bev)
         evbuffer_add(bufferevent_get_output(w->bev), hdr, sizeof(hdr));
+}
+
+void worker_cancel(worker *w, msg *m)
+{
+    send_simple(w, AP_FRAME_CANCEL, m->id);
+}
+
+/* Escalation for a stuck worker: stacks to the log, then SIGTERM, then
+ * SIGKILL.  Each step runs only if the process is still the same one. */
+#define KILL_DUMP_GRACE_MS 200
+#define KILL_TERM_GRACE_MS 2000
+
+static void kill_step_cb(evutil_socket_t fd, short what, void *arg)
+{
+    worker *w = arg;
+    (void)fd;
+    (void)what;
+    if (w->state == WORKER_DEAD || w->pid <= 0)
+        return;
+    struct timeval tv = {KILL_TERM_GRACE_MS / 1000, (KILL_TERM_GRACE_MS % 1000) * 1000};
+    if (w->kill_stage == 1) {
+        ap_warn("%s (pid %d): SIGTERM", w->name, (int)w->pid);
+        kill(w->pid, SIGTERM);
+        w->kill_stage = 2;
+        evtimer_add(w->kill_ev, &tv);
+    } else {
+        ap_warn("%s (pid %d): still alive %d ms after SIGTERM: SIGKILL", w->name, (int)w->pid, KILL_TERM_GRACE_MS);
+        kill(w->pid, SIGKILL);
+    }
+}
+
+void worker_kill_stuck(worker *w, const char *why)
+{
+    if (w->kill_stage || w->pid <= 0)
+        return;
+    ap_error("%s (pid %d) is stuck: %s; its Python stacks follow, then it is replaced", w->name, (int)w->pid, why);
+    server.stats.stuck_kills++;
+    if (w->state != WORKER_STOPPING)
+        worker_set_state(w, WORKER_STOPPING);
+    w->kill_stage = 1;
+    /* SIGUSR1 makes the worker's faulthandler write every thread's stack
+     * to stderr, which is our log. */
+    kill(w->pid, SIGUSR1);
+    struct timeval tv = {0, KILL_DUMP_GRACE_MS * 1000};
+    evtimer_add(w->kill_ev, &tv);
 }
 
 void worker_stop_all(void)
@@ -340,7 +388,7 @@ void worker_stop_all(void)
         evtimer_del(w->respawn_ev);
         if (w->state == WORKER_DEAD || w->state == WORKER_STOPPING)
             continue;
-        send_simple(w, AP_FRAME_STOP);
+        send_simple(w, AP_FRAME_STOP, 0);
         worker_set_state(w, WORKER_STOPPING);
     }
 }
@@ -358,9 +406,7 @@ void worker_signal_all(int sig)
 
 static void unlink_running(worker *w, msg *m)
 {
-    m->qlink.prev->next = m->qlink.next;
-    m->qlink.next->prev = m->qlink.prev;
-    m->qlink.next = m->qlink.prev = NULL;
+    link_del(&m->qlink);
     w->running_count--;
     if (!m->control) {
         w->load.in_flight--;
@@ -372,7 +418,7 @@ static void unlink_running(worker *w, msg *m)
 unsigned worker_fail_running(worker *w, reply_code code, const char *why, const char *extra)
 {
     unsigned n = 0;
-    while (w->running.next != &w->running) {
+    while (!link_empty(&w->running)) {
         msg *m = msg_from_qlink(w->running.next);
         unlink_running(w, m);
         client_answer_error(m, code, why, extra);
@@ -517,23 +563,21 @@ static void worker_event_cb(struct bufferevent *bev, short what, void *arg)
 
 /* ---- death ----------------------------------------------------------- */
 
-static void describe_status(int status, char *buf, size_t cap, char *extra, size_t extracap)
+static void describe_status(int status, char *buf, size_t cap)
 {
     if (WIFSIGNALED(status)) {
         int sig = WTERMSIG(status);
         snprintf(buf, cap, "killed by signal %d (%s)", sig, strsignal(sig));
-        snprintf(extra, extracap, ",\"signal\":%d", sig);
     } else {
         snprintf(buf, cap, "exited with status %d", WEXITSTATUS(status));
-        snprintf(extra, extracap, ",\"exitStatus\":%d", WEXITSTATUS(status));
     }
 }
 
 static void worker_died(worker *w, int status)
 {
-    char how[96], extra[48];
-    describe_status(status, how, sizeof(how), extra, sizeof(extra));
-    int expected = w->state == WORKER_STOPPING;
+    char how[64];
+    describe_status(status, how, sizeof(how));
+    int expected = w->state == WORKER_STOPPING && !w->kill_stage;
     int never_ready = w->ready_ms == 0;
     int held = w->running_count;
     if (expected && WIFEXITED(status) && WEXITSTATUS(status) == 0)
@@ -548,9 +592,21 @@ static void worker_died(worker *w, int status)
     if (never_ready && !w->said_start_failed && !expected)
         w->start_failures++;
 
-    char why[160];
-    snprintf(why, sizeof(why), "%s (pid %d) %s while running this message", w->name, (int)w->pid, how);
-    worker_fail_running(w, ERR_WORKER_CRASHED, why, extra);
+    msg_failure f;
+    memset(&f, 0, sizeof(f));
+    f.wall_ms = ap_wall_ms();
+    f.pid = w->pid;
+    f.status = status;
+    snprintf(f.worker, sizeof(f.worker), "%s", w->name);
+    snprintf(f.reason, sizeof(f.reason), "%s (pid %d) %s%s while running this message", w->name, (int)w->pid, how,
+             w->kill_stage ? " after it was found stuck" : "");
+    while (!link_empty(&w->running)) {
+        msg *m = msg_from_qlink(w->running.next);
+        unlink_running(w, m);
+        retry_worker_lost(m, &f);
+    }
+    evtimer_del(w->kill_ev);
+    w->kill_stage = 0;
     if (w->bev) {
         bufferevent_free(w->bev);
         w->bev = NULL;

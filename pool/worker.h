@@ -57,6 +57,8 @@ typedef struct worker {
     unsigned start_failures;    /* consecutive failures to start, for backoff */
     int said_start_failed;      /* this process sent START_FAILED */
     struct event *respawn_ev;   /* pending delayed respawn */
+    struct event *kill_ev;      /* escalation steps for a stuck worker */
+    int kill_stage;             /* 0, or 1 (dump sent) / 2 (SIGTERM sent) */
     int first_start;            /* part of the initial pool */
 } worker;
 
@@ -67,6 +69,13 @@ void worker_table_init(void);
 int worker_spawn(int index);
 /* Sends a message to w (which must have room unless m->control). */
 void worker_send(worker *w, struct msg *m);
+/* Tells w to cancel m (async agents; a sync worker ignores it). */
+void worker_cancel(worker *w, struct msg *m);
+/* w holds a message past its deadline, or its loop stopped answering:
+ * logs why, has it write its Python stacks to the log (SIGUSR1), then
+ * SIGTERM, then SIGKILL after a grace.  What it held is retried as after
+ * a crash.  Does nothing if w is already being killed. */
+void worker_kill_stuck(worker *w, const char *why);
 /* Asks every live worker to finish and exit (STOP frame). */
 void worker_stop_all(void);
 /* Kills every live worker with sig. */

@@ -454,7 +454,7 @@ class GateProtocolTest(unittest.TestCase):
     def test_worker_killed_by_signal_answers_worker_crashed_with_signal(self):
         gate = self.new_gate()
         with self.server.client() as a:
-            a.send({"id": "victim", "type": "hold", "data": gate.data(1)})
+            a.send({"id": "victim", "type": "hold", "data": gate.data(1), "retry": False})
             s = wait_stats(self.server, lambda s: s["inFlight"] == 1, what="the message running")
             crashed0 = s["workerEvents"]["crashed"]
             workers = server_stats(self.server, detailed=True)["workers"]
@@ -465,6 +465,7 @@ class GateProtocolTest(unittest.TestCase):
             self.assertEqual(resp["id"], "victim")
             self.assertEqual(resp["error"]["code"], "worker_crashed")
             self.assertEqual(resp["error"]["signal"], signal.SIGKILL)
+            self.assertEqual(resp["error"]["attempts"], 1)
             self.assertNotIn("exitStatus", resp["error"])
             wait_stats(self.server, lambda s: s["workerEvents"]["crashed"] == crashed0 + 1 and s["healthy"] == 2,
                        what="the killed worker respawned")
@@ -565,7 +566,7 @@ class OwnServerProtocolTest(unittest.TestCase):
         with Server(agent="pyagents.examples.crash:CrashAgent", workers=1) as srv:
             with srv.client() as c:
                 pid1 = c.call("agent.metrics")["pid"]
-                resp = c.request("die", {"code": 3})
+                resp = c.request("die", {"code": 3}, retry=False)
                 self.assertFalse(resp["ok"])
                 self.assertEqual(resp["error"]["code"], "worker_crashed")
                 self.assertEqual(resp["error"]["exitStatus"], 3)
@@ -577,7 +578,7 @@ class OwnServerProtocolTest(unittest.TestCase):
                 self.assertNotEqual(pid1, pid2)
                 self.assertEqual(c.stats(detailed=True)["workers"][0]["generation"], 2)
                 # the new process serves (and crashes again, as told)
-                resp = c.request("die", {"code": 5})
+                resp = c.request("die", {"code": 5}, retry=False)
                 self.assertEqual(resp["error"]["code"], "worker_crashed")
                 self.assertEqual(resp["error"]["exitStatus"], 5)
                 wait_stats(srv, lambda s: s["workerEvents"]["crashed"] == 2 and s["healthy"] == 1,

@@ -171,7 +171,8 @@ class Crashes(unittest.TestCase):
                 Server(agent="pyagents.examples.gate:GateAgent", workers=1) as s, \
                 s.client() as c, s.client() as watcher:
             gate = os.path.join(d, "open")
-            c.send({"id": "held", "type": "wait", "data": {"file": gate}})
+            # "retry": false: answered at once, not retried (lifecycle.md)
+            c.send({"id": "held", "type": "wait", "data": {"file": gate}, "retry": False})
 
             def holding():
                 w = watcher.stats(detailed=True)["workers"][0]
@@ -200,7 +201,7 @@ class Crashes(unittest.TestCase):
                 s.client() as c, s.client() as watcher:
             gate = os.path.join(d, "open")
             for i in range(5):
-                c.send({"id": i, "type": "wait", "data": {"file": gate, "seq": i}})
+                c.send({"id": i, "type": "wait", "data": {"file": gate, "seq": i}, "retry": False})
             w = wait_for(lambda: watcher.stats(detailed=True)["workers"][0]["inFlight"] == 5
                          and watcher.stats(detailed=True)["workers"][0], what="5 messages held")
             os.kill(w["pid"], signal.SIGKILL)
@@ -215,7 +216,7 @@ class Crashes(unittest.TestCase):
 
     def test_a_worker_exiting_mid_message_answers_worker_crashed_with_exit_status(self):
         with Server(agent="pyagents.examples.crash:CrashAgent", workers=1) as s, s.client() as c:
-            resp = c.request("die", {"code": 42})
+            resp = c.request("die", {"code": 42}, retry=False)
             self.assertFalse(resp["ok"], resp)
             self.assertEqual(resp["error"]["code"], "worker_crashed")
             self.assertEqual(resp["error"]["exitStatus"], 42)

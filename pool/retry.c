@@ -1,0 +1,209 @@
+/*
+ * retry.c - deadlines, retries and dead letters (see retry.h).
+ *
+ * Timer states: while a message is NEW/HELD/QUEUED/RUNNING its timer is
+ * its deadline; while RETRY_WAIT it fires at min(deadline, retry due);
+ * after a timed-out RUNNING message of an async worker was cancelled it
+ * is the cancel grace: if the worker still holds the message when it
+ * fires, the worker's event loop is stuck and the worker is killed.
+ */
+#include "retry.h"
+#include "ap_alloc.h"
+#include "ap_log.h"
+#include "client.h"
+#include "sched.h"
+#include "server.h"
+
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+/* How long an async worker may take to let go of a cancelled message
+ * before its event loop is judged stuck. */
+#define RETRY_CANCEL_GRACE_MS 2000
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg);
+
+static void arm_in(msg *m, uint64_t ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    if (!m->timer_set) {
+        event_assign(&m->timer, server.base, -1, 0, timer_cb, m);
+        m->timer_set = 1;
+    }
+    if (ms == (uint64_t)server.cfg->timeout && server.common_timeout)
+        evtimer_add(&m->timer, server.common_timeout);
+    else
+        evtimer_add(&m->timer, &tv);
+}
+
+void retry_arm(msg *m)
+{
+    uint64_t t = (uint64_t)server.cfg->timeout;
+    if (m->timeout_ms > 0 && (t == 0 || (uint64_t)m->timeout_ms < t))
+        t = (uint64_t)m->timeout_ms;
+    if (t == 0)
+        return;
+    m->deadline_ms = m->accepted_ns / 1000000 + t;
+    arm_in(m, t);
+}
+
+void retry_disarm(msg *m)
+{
+    if (m->timer_set)
+        evtimer_del(&m->timer);
+}
+
+/* ---- dead letters --------------------------------------------------- */
+
+int retry_open_dead_letters(void)
+{
+    return AP_OK;
+}
+
+void retry_close_dead_letters(void)
+{
+}
+
+static void dead_letter(msg *m)
+{
+    server.stats.dead_lettered++;
+    ap_error("message %.*s (type %s) failed for good after %u attempt%s; last: %s", m->id_len ? (int)m->id_len : 4,
+             m->id_len ? m->line + m->id_off : "null", m->type, m->attempts, m->attempts == 1 ? "" : "s",
+             m->nfail ? m->fail[m->nfail - 1].reason : "?");
+}
+
+/* ---- retries -------------------------------------------------------- */
+
+static uint64_t retry_delay_ms(unsigned attempt)
+{
+    uint64_t d = (uint64_t)server.cfg->retry_delay, cap = (uint64_t)server.cfg->max_retry_delay;
+    for (unsigned i = 1; i < attempt && d < cap; i++)
+        d *= 2;
+    if (d > cap)
+        d = cap;
+    /* Jitter: anywhere in [d/2, d], so crashed messages do not all come
+     * back in the same instant. */
+    return d / 2 + (d ? (uint64_t)random() % (d / 2 + 1) : 0);
+}
+
+static void record_failure(msg *m, const msg_failure *f)
+{
+    unsigned cap = (unsigned)server.cfg->max_retries + 1;
+    if (cap > 255)
+        cap = 255;
+    if (m->fail == NULL)
+        m->fail = ap_calloc(cap, sizeof(msg_failure));
+    if (m->nfail < cap)
+        m->fail[m->nfail++] = *f;
+    else
+        m->fail[cap - 1] = *f;
+}
+
+static void give_up(msg *m, const msg_failure *f)
+{
+    char extra[96], why[256];
+    if (WIFSIGNALED(f->status))
+        snprintf(extra, sizeof(extra), ",\"attempts\":%u,\"signal\":%d", m->attempts, WTERMSIG(f->status));
+    else
+        snprintf(extra, sizeof(extra), ",\"attempts\":%u,\"exitStatus\":%d", m->attempts, WEXITSTATUS(f->status));
+    snprintf(why, sizeof(why), "%s%s", f->reason,
+             m->attempts > 1 ? "; it was running this message at each of its crashes" : "");
+    dead_letter(m);
+    client_answer_error(m, ERR_WORKER_CRASHED, why, extra);
+}
+
+void retry_worker_lost(msg *m, const msg_failure *f)
+{
+    if (m->detached || m->client == NULL) {
+        client_msg_drop(m);
+        return;
+    }
+    record_failure(m, f);
+    if (m->control || m->retry == 0 || m->attempts > server.cfg->max_retries) {
+        give_up(m, f);
+        return;
+    }
+    uint64_t delay = retry_delay_ms(m->attempts);
+    uint64_t now = ap_now_ms();
+    if (m->deadline_ms && now + delay >= m->deadline_ms)
+        delay = m->deadline_ms > now ? m->deadline_ms - now : 0;
+    msg_set_state(&server.msgs, m, MSG_RETRY_WAIT);
+    m->worker = NULL;
+    link_add_tail(&server.retrying, &m->qlink);
+    server.stats.retries++;
+    ap_info("message %.*s (type %s) will be retried in %llu ms (attempt %u of %lld): %s",
+            m->id_len ? (int)m->id_len : 4, m->id_len ? m->line + m->id_off : "null", m->type,
+            (unsigned long long)delay, m->attempts + 1, (long long)server.cfg->max_retries + 1, f->reason);
+    retry_disarm(m);
+    arm_in(m, delay);
+}
+
+unsigned retry_fail_waiting(reply_code code, const char *why)
+{
+    unsigned n = 0;
+    while (!link_empty(&server.retrying)) {
+        client_answer_error(msg_from_qlink(server.retrying.next), code, why, NULL);
+        n++;
+    }
+    return n;
+}
+
+/* ---- the timer ---------------------------------------------------- */
+
+static void timed_out(msg *m)
+{
+    char why[160];
+    snprintf(why, sizeof(why), "no answer within %llu ms (%s after %u attempt%s)",
+             (unsigned long long)(m->deadline_ms - m->accepted_ns / 1000000),
+             m->state == MSG_RUNNING ? "running" : m->attempts ? "waiting to be retried" : "waiting in the queue",
+             m->attempts, m->attempts == 1 ? "" : "s");
+    if (m->state != MSG_RUNNING) {
+        client_answer_error(m, ERR_TIMEOUT, why, NULL);
+        return;
+    }
+    worker *w = m->worker;
+    ap_warn("message %.*s (type %s) timed out on %s (pid %d) after %llu ms", m->id_len ? (int)m->id_len : 4,
+            m->id_len ? m->line + m->id_off : "null", m->type, w->name, (int)w->pid,
+            (unsigned long long)((ap_now_ns() - m->sent_ns) / 1000000));
+    client_detach_error(m, ERR_TIMEOUT, why, NULL);
+    if (w->async) {
+        /* The task is cancelled (its finally blocks run); if the loop does
+         * not let go of it, the loop is stuck: see the grace below. */
+        worker_cancel(w, m);
+        arm_in(m, RETRY_CANCEL_GRACE_MS);
+    } else {
+        char reason[160];
+        snprintf(reason, sizeof(reason), "message %.*s (type %s) ran past its deadline", m->id_len ? (int)m->id_len : 4,
+                 m->id_len ? m->line + m->id_off : "null", m->type);
+        worker_kill_stuck(w, reason);
+    }
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    msg *m = arg;
+    (void)fd;
+    (void)what;
+    uint64_t now = ap_now_ms();
+    if (m->state == MSG_RUNNING && m->detached) {
+        char reason[160];
+        snprintf(reason, sizeof(reason), "its event loop did not let go of cancelled message %.*s within %d ms",
+                 m->id_len ? (int)m->id_len : 4, m->id_len ? m->line + m->id_off : "null", RETRY_CANCEL_GRACE_MS);
+        worker_kill_stuck(m->worker, reason);
+        return;
+    }
+    if (m->state == MSG_RETRY_WAIT && (m->deadline_ms == 0 || now < m->deadline_ms)) {
+        link_del(&m->qlink);
+        msg_set_state(&server.msgs, m, MSG_QUEUED);
+        queue_push_front(&server.queue, &m->qlink);
+        if (m->deadline_ms)
+            arm_in(m, m->deadline_ms - now);
+        sched_pump();
+        return;
+    }
+    timed_out(m);
+}

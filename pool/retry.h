@@ -1,0 +1,38 @@
+/*
+ * retry.h - messages that cannot finish the normal way.
+ *
+ * Owns three things the lifecycle promise rests on:
+ *  - deadlines: `timeout` (or a request's smaller "timeoutMs") bounds a
+ *    message from acceptance, queue wait included.  One libevent timer is
+ *    embedded in each message; the server-wide timeout uses a libevent
+ *    common timeout, so arming it is O(1) on the hot path.
+ *  - retries: a message whose worker died is sent again, up to maxRetries
+ *    times, after retryDelay x 2^(attempt-1) (with jitter, capped by
+ *    maxRetryDelay), ahead of everything queued, unless it said
+ *    "retry": false.
+ *  - giving up: worker_crashed to the client with the attempts and the
+ *    last exit status or signal, and a record in the dead-letter file.
+ * It decides; client.c writes answers and worker.c kills processes.
+ */
+#ifndef AP_RETRY_H
+#define AP_RETRY_H
+
+#include "msg.h"
+#include "reply.h"
+
+/* Prepares m's timer and arms its deadline (if it has one). */
+void retry_arm(msg *m);
+/* Stops m's timer; call before m is freed or leaves RETRY_WAIT. */
+void retry_disarm(msg *m);
+/* m's worker process ended (died, or was killed) while m was RUNNING
+ * and already unlinked from it: retry m, or answer it and record it for
+ * good.  f describes this failure. */
+void retry_worker_lost(msg *m, const msg_failure *f);
+/* Answers every message waiting out a retry delay with code (shutdown). */
+unsigned retry_fail_waiting(reply_code code, const char *why);
+/* Opens the dead-letter file named by the config (start-up).  AP_ERR
+ * logged when it cannot be opened: the server runs on and says so. */
+int retry_open_dead_letters(void);
+void retry_close_dead_letters(void);
+
+#endif
