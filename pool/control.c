@@ -13,6 +13,7 @@
 #include "ap_common.h"
 #include "client.h"
 #include "server.h"
+#include "supervisor.h"
 
 #include <cJSON.h>
 #include <event2/buffer.h>
@@ -42,6 +43,24 @@ static int data_flag(const char *line, const scan_result *r, const char *key)
 }
 
 static const char *const server_state_names[] = {"starting", "ready", "draining", "stopping"};
+
+/* The pool's state as operators see it: "degraded" when ready but in
+ * restart backoff, or with no worker able to serve (one worker being
+ * respawned is not degraded: the others serve). */
+static const char *pool_state(int healthy)
+{
+    if (server.state == SERVER_READY && (supervisor_in_backoff() || healthy == 0))
+        return "degraded";
+    return server_state_names[server.state];
+}
+
+static int count_healthy(void)
+{
+    int n = 0;
+    for (int i = 0; i < server.nworkers; i++)
+        n += worker_is_accepting(&server.workers[i]);
+    return n;
+}
 
 static cJSON *worker_json(const worker *w, uint64_t now)
 {
@@ -86,7 +105,7 @@ static cJSON *stats_json(int detailed)
         }
     }
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "state", server_state_names[server.state]);
+    cJSON_AddStringToObject(o, "state", pool_state(healthy));
     cJSON_AddNumberToObject(o, "total", total);
     cJSON_AddNumberToObject(o, "available", available);
     cJSON_AddNumberToObject(o, "busy", busy);
@@ -119,6 +138,16 @@ static cJSON *stats_json(int detailed)
     cJSON *wk = cJSON_AddObjectToObject(o, "workerEvents");
     cJSON_AddNumberToObject(wk, "spawned", (double)server.stats.spawns);
     cJSON_AddNumberToObject(wk, "crashed", (double)server.stats.crashes);
+    cJSON_AddNumberToObject(wk, "killedStuck", (double)server.stats.stuck_kills);
+    cJSON *rs = cJSON_AddObjectToObject(o, "restarts");
+    for (int r = SUP_CRASHED; r < SUP_REASON_COUNT; r++)
+        cJSON_AddNumberToObject(rs, supervisor_reason_name((sup_reason)r), (double)supervisor_ends((sup_reason)r));
+    cJSON_AddNumberToObject(rs, "inWindow", supervisor_recent_restarts(now));
+    cJSON_AddBoolToObject(rs, "backoff", supervisor_in_backoff());
+    cJSON_AddNumberToObject(m, "retried", (double)server.stats.retries);
+    cJSON_AddNumberToObject(m, "deadLettered", (double)server.stats.dead_lettered);
+    cJSON_AddNumberToObject(m, "lateResults", (double)server.stats.late_results);
+    cJSON_AddNumberToObject(m, "retryWaiting", (double)server.msgs.by_state[MSG_RETRY_WAIT]);
     cJSON_AddStringToObject(o, "strategy", config_strategy_name(server.cfg->strategy));
     cJSON_AddStringToObject(o, "overflow", config_overflow_name(server.cfg->overflow));
     cJSON_AddNumberToObject(o, "pid", server.pid);
@@ -146,14 +175,27 @@ void control_handle(struct evbuffer *out, const char *line, const scan_result *r
     if (strcmp(r->type, "pool.ping") == 0) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddBoolToObject(o, "pong", 1);
-        cJSON_AddStringToObject(o, "state", server_state_names[server.state]);
+        cJSON_AddStringToObject(o, "state", pool_state(count_healthy()));
         answer_json(out, line, r, o);
     } else if (strcmp(r->type, "pool.stats") == 0) {
         answer_json(out, line, r, stats_json(data_flag(line, r, "detailed")));
+    } else if (strcmp(r->type, "pool.health") == 0) {
+        int healthy = count_healthy();
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "status", pool_state(healthy));
+        cJSON_AddNumberToObject(o, "healthy", healthy);
+        cJSON_AddNumberToObject(o, "workers", server.nworkers);
+        cJSON_AddBoolToObject(o, "backoff", supervisor_in_backoff());
+        cJSON_AddNumberToObject(o, "restartsInWindow", supervisor_recent_restarts(ap_now_ms()));
+        answer_json(out, line, r, o);
+    } else if (strcmp(r->type, "pool.history") == 0) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToObject(o, "history", supervisor_history_json());
+        answer_json(out, line, r, o);
     } else {
         const char *id = r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL;
         reply_error(out, id, id ? r->id.len : 0, ERR_BAD_REQUEST,
-                    "unknown pool request type (known: pool.ping, pool.stats)", NULL);
+                    "unknown pool request type (known: pool.ping, pool.stats, pool.health, pool.history)", NULL);
         server.stats.errors[ERR_BAD_REQUEST]++;
     }
 }

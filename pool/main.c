@@ -19,6 +19,7 @@
 #include "config.h"
 #include "listener.h"
 #include "retry.h"
+#include "supervisor.h"
 #include "sched.h"
 #include "server.h"
 
@@ -120,6 +121,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     (void)arg;
     uint64_t now = ap_now_ms();
+    supervisor_tick(now);
     if (server.state == SERVER_DRAINING && now >= server.shutdown_deadline_ms) {
         fail_remaining();
         stop_workers();
@@ -206,8 +208,6 @@ static void warn_inactive(const config *cfg)
         cfg->worker_recycle_interval != def.worker_recycle_interval ||
         cfg->max_messages_per_worker != def.max_messages_per_worker)
         ap_info("healthCheckInterval, workerRecycleInterval and maxMessagesPerWorker are validated but not yet active");
-    if (!cfg->restart_on_failure)
-        ap_warn("restartOnFailure false is not yet active: a worker that dies is always respawned");
     config_free(&def);
 }
 
@@ -289,6 +289,7 @@ int main(int argc, char **argv)
     event_add(server.tick, &tv);
 
     worker_table_init();
+    supervisor_init();
     ap_info("agentpoold %s starting: %d workers, agent %s, socket %s, worker %s", PACKAGE_VERSION, server.nworkers,
             cfg.agent, cfg.socket, server.worker_binary);
     for (int i = 0; i < server.nworkers; i++) {
@@ -306,6 +307,7 @@ int main(int argc, char **argv)
     worker_signal_all(SIGKILL);
     worker_reap();
     worker_table_free();
+    supervisor_free();
     for (int i = 0; i < server.nsig_events; i++)
         event_free(server.sig_events[i]);
     event_free(server.tick);

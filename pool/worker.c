@@ -22,6 +22,7 @@
 #include "ap_log.h"
 #include "client.h"
 #include "retry.h"
+#include "supervisor.h"
 #include "sched.h"
 #include "server.h"
 
@@ -44,8 +45,6 @@
 
 extern char **environ;
 
-#define RESPAWN_BACKOFF_MIN_MS 250
-#define RESPAWN_BACKOFF_MAX_MS 30000
 
 static const char *const state_names[] = {"starting", "ready", "busy", "draining", "stopping", "dead"};
 static int state_counts[WORKER_STATE_COUNT];
@@ -288,18 +287,8 @@ static void respawn_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-static void schedule_respawn(worker *w)
+static void schedule_respawn(worker *w, int64_t delay)
 {
-    uint64_t delay = 0;
-    if (w->start_failures > 0) {
-        delay = RESPAWN_BACKOFF_MIN_MS;
-        for (unsigned i = 1; i < w->start_failures && delay < RESPAWN_BACKOFF_MAX_MS; i++)
-            delay *= 2;
-        if (delay > RESPAWN_BACKOFF_MAX_MS)
-            delay = RESPAWN_BACKOFF_MAX_MS;
-        ap_warn("%s: agent failed to start %u time(s) in a row; next attempt in %llu ms", w->name,
-                w->start_failures, (unsigned long long)delay);
-    }
     struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)((delay % 1000) * 1000)};
     evtimer_add(w->respawn_ev, &tv);
 }
@@ -605,6 +594,11 @@ static void worker_died(worker *w, int status)
         unlink_running(w, m);
         retry_worker_lost(m, &f);
     }
+    int was_stuck = w->kill_stage != 0;
+    sup_reason reason = expected ? SUP_STOPPED
+                        : was_stuck ? SUP_KILLED_STUCK
+                        : never_ready ? SUP_START_FAILED : SUP_CRASHED;
+    int64_t delay = supervisor_worker_ended(w, status, reason);
     evtimer_del(w->kill_ev);
     w->kill_stage = 0;
     if (w->bev) {
@@ -621,8 +615,8 @@ static void worker_died(worker *w, int status)
             server.exit_code = 1;
         }
         server_begin_shutdown("a worker failed to start");
-    } else if (server.state < SERVER_DRAINING) {
-        schedule_respawn(w);
+    } else if (server.state < SERVER_DRAINING && delay >= 0) {
+        schedule_respawn(w, delay);
     }
     if (server.state >= SERVER_DRAINING)
         server_check_shutdown();

@@ -1,0 +1,184 @@
+/*
+ * supervisor.c - restart history, restart intensity and backoff (see
+ * supervisor.h).
+ *
+ * The intensity check keeps the times of the last maxRestarts+1
+ * unexpected ends in a ring: the pool enters backoff when the oldest of
+ * them is within restartWindow of the newest.  In backoff, the k-th
+ * respawn waits SUP_BACKOFF_MIN_MS x 2^(k-1), capped at SUP_BACKOFF_MAX_MS.
+ */
+#include "supervisor.h"
+#include "ap_alloc.h"
+#include "ap_log.h"
+#include "server.h"
+
+#include <cJSON.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#define SUP_BACKOFF_MIN_MS 500
+#define SUP_BACKOFF_MAX_MS 60000
+#define SUP_START_BACKOFF_MIN_MS 250
+#define SUP_START_BACKOFF_MAX_MS 30000
+
+typedef struct {
+    uint64_t wall_ms;
+    pid_t pid;
+    int status;
+    int slot;
+    uint32_t generation;
+    sup_reason reason;
+} sup_event;
+
+static struct {
+    sup_event *history;          /* ring of historySize entries */
+    unsigned hcap, hlen, hnext;
+    uint64_t *recent;            /* ring of maxRestarts+1 monotonic times */
+    unsigned rcap, rlen, rnext;
+    int backoff;
+    unsigned backoff_level;
+    uint64_t last_unexpected_ms;
+    uint64_t ends[SUP_REASON_COUNT];
+} sup;
+
+static const char *const reason_names[SUP_REASON_COUNT] = {"stopped", "crashed", "start_failed", "killed_stuck"};
+
+const char *supervisor_reason_name(sup_reason r)
+{
+    return r < SUP_REASON_COUNT ? reason_names[r] : "?";
+}
+
+void supervisor_init(void)
+{
+    memset(&sup, 0, sizeof(sup));
+    sup.hcap = (unsigned)server.cfg->history_size;
+    sup.history = ap_calloc(sup.hcap, sizeof(sup_event));
+    sup.rcap = (unsigned)server.cfg->max_restarts + 1;
+    sup.recent = ap_calloc(sup.rcap, sizeof(uint64_t));
+}
+
+void supervisor_free(void)
+{
+    ap_free(sup.history);
+    ap_free(sup.recent);
+    memset(&sup, 0, sizeof(sup));
+}
+
+int supervisor_in_backoff(void)
+{
+    return sup.backoff;
+}
+
+uint64_t supervisor_ends(sup_reason r)
+{
+    return r < SUP_REASON_COUNT ? sup.ends[r] : 0;
+}
+
+unsigned supervisor_recent_restarts(uint64_t now_ms)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < sup.rlen; i++)
+        if (now_ms - sup.recent[i] < (uint64_t)server.cfg->restart_window)
+            n++;
+    return n;
+}
+
+static void remember(const worker *w, int status, sup_reason reason)
+{
+    sup_event *e = &sup.history[sup.hnext];
+    e->wall_ms = ap_wall_ms();
+    e->pid = w->pid;
+    e->status = status;
+    e->slot = w->index;
+    e->generation = w->generation;
+    e->reason = reason;
+    sup.hnext = (sup.hnext + 1) % sup.hcap;
+    if (sup.hlen < sup.hcap)
+        sup.hlen++;
+    sup.ends[reason]++;
+}
+
+/* Adds an unexpected end; says whether the intensity limit is passed. */
+static int intensity_exceeded(uint64_t now)
+{
+    sup.recent[sup.rnext] = now;
+    sup.rnext = (sup.rnext + 1) % sup.rcap;
+    if (sup.rlen < sup.rcap)
+        sup.rlen++;
+    if (sup.rlen < sup.rcap)
+        return 0;
+    uint64_t oldest = sup.recent[sup.rnext]; /* the ring is full: next is oldest */
+    return now - oldest < (uint64_t)server.cfg->restart_window;
+}
+
+static uint64_t doubling(uint64_t min, uint64_t max, unsigned level)
+{
+    uint64_t d = min;
+    for (unsigned i = 1; i < level && d < max; i++)
+        d *= 2;
+    return d > max ? max : d;
+}
+
+int64_t supervisor_worker_ended(const worker *w, int status, sup_reason reason)
+{
+    remember(w, status, reason);
+    if (reason == SUP_STOPPED)
+        return -1;
+    if (!server.cfg->restart_on_failure) {
+        ap_warn("%s: restartOnFailure is false: not respawning it", w->name);
+        return -1;
+    }
+    uint64_t now = ap_now_ms();
+    sup.last_unexpected_ms = now;
+    uint64_t delay = 0;
+    if (intensity_exceeded(now)) {
+        if (!sup.backoff)
+            ap_error("more than %lld worker restarts within %lld ms: the pool backs off (degraded)",
+                     (long long)server.cfg->max_restarts, (long long)server.cfg->restart_window);
+        sup.backoff = 1;
+        sup.backoff_level++;
+        delay = doubling(SUP_BACKOFF_MIN_MS, SUP_BACKOFF_MAX_MS, sup.backoff_level);
+    }
+    if (w->start_failures > 0) {
+        uint64_t d = doubling(SUP_START_BACKOFF_MIN_MS, SUP_START_BACKOFF_MAX_MS, w->start_failures);
+        if (d > delay)
+            delay = d;
+        ap_warn("%s: agent failed to start %u time(s) in a row; next attempt in %llu ms", w->name,
+                w->start_failures, (unsigned long long)delay);
+    } else if (delay) {
+        ap_warn("%s: next respawn in %llu ms", w->name, (unsigned long long)delay);
+    }
+    return (int64_t)delay;
+}
+
+void supervisor_tick(uint64_t now_ms)
+{
+    if (sup.backoff && now_ms - sup.last_unexpected_ms >= (uint64_t)server.cfg->restart_window) {
+        sup.backoff = 0;
+        sup.backoff_level = 0;
+        ap_info("no worker has died for %lld ms: the pool leaves backoff", (long long)server.cfg->restart_window);
+    }
+}
+
+cJSON *supervisor_history_json(void)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (unsigned k = 0; k < sup.hlen; k++) {
+        const sup_event *e = &sup.history[(sup.hnext + sup.hcap - sup.hlen + k) % sup.hcap];
+        cJSON *o = cJSON_CreateObject();
+        char name[32];
+        snprintf(name, sizeof(name), "worker-%d", e->slot);
+        cJSON_AddNumberToObject(o, "time", (double)e->wall_ms);
+        cJSON_AddStringToObject(o, "worker", name);
+        cJSON_AddNumberToObject(o, "generation", e->generation);
+        cJSON_AddNumberToObject(o, "pid", e->pid);
+        cJSON_AddStringToObject(o, "reason", reason_names[e->reason]);
+        if (WIFSIGNALED(e->status))
+            cJSON_AddNumberToObject(o, "signal", WTERMSIG(e->status));
+        else
+            cJSON_AddNumberToObject(o, "exitStatus", WEXITSTATUS(e->status));
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
+}
