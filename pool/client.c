@@ -36,6 +36,7 @@
 
 static void client_process(client *c);
 static void client_close(client *c, const char *why);
+static void client_closed_cb(evutil_socket_t fd, short what, void *arg);
 
 static const char *const state_names[] = {"reading", "blocked", "closing"};
 
@@ -57,6 +58,10 @@ static void client_block(client *c, unsigned why)
 {
     if (c->blocked == 0) {
         bufferevent_disable(c->bev, EV_READ);
+        /* Not reading means not seeing EOF: watch for the peer leaving,
+         * so a paused client's messages are still cancelled. */
+        if (c->closed_ev)
+            event_add(c->closed_ev, NULL);
         client_set_state(c, CLIENT_BLOCKED);
     }
     c->blocked |= why;
@@ -68,6 +73,8 @@ static void client_unblock(client *c, unsigned why)
         return;
     c->blocked &= ~why;
     if (c->blocked == 0) {
+        if (c->closed_ev)
+            event_del(c->closed_ev);
         client_set_state(c, CLIENT_READING);
         bufferevent_enable(c->bev, EV_READ);
         /* Lines may already be buffered: handle them on the next turn of
@@ -201,7 +208,9 @@ void client_answer_error(msg *m, reply_code code, const char *message, const cha
 static void client_admit(client *c, msg *m)
 {
     int reject = server.cfg->overflow == OVERFLOW_REJECT;
-    if (sched_admit(m, reject) != SCHED_FULL)
+    /* Connections already waiting for room go first: a new message does
+     * not overtake a held one (which may be waiting on maxPendingBytes). */
+    if ((reject || link_empty(&server.room_waiters)) && sched_admit(m, reject) != SCHED_FULL)
         return;
     if (reject) {
         client_answer_error(m, ERR_QUEUE_FULL, "the queue is full", NULL);
@@ -328,8 +337,13 @@ static void client_process(client *c)
             bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
             break;
         }
-        struct evbuffer_ptr eol = evbuffer_search(in, "\n", 1, NULL);
+        /* Search only bytes not searched before: a long line arriving in
+         * small reads is scanned once, not once per read. */
+        struct evbuffer_ptr from;
+        evbuffer_ptr_set(in, &from, c->scanned < avail ? c->scanned : 0, EVBUFFER_PTR_SET);
+        struct evbuffer_ptr eol = evbuffer_search(in, "\n", 1, &from);
         if (eol.pos < 0) {
+            c->scanned = avail;
             /* No full line yet.  Past the limit, stop keeping it. */
             if (avail > max) {
                 if (!c->discarding) {
@@ -340,10 +354,12 @@ static void client_process(client *c)
                     c->discarding = 1;
                 }
                 evbuffer_drain(in, avail);
+                c->scanned = 0;
             }
             break;
         }
         size_t len = (size_t)eol.pos;
+        c->scanned = 0;
         if (c->discarding) {
             evbuffer_drain(in, len + 1);
             c->discarding = 0;
@@ -398,6 +414,13 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
     }
 }
 
+static void client_closed_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    client_close(arg, "disconnected while paused");
+}
+
 /* ---- lifecycle -------------------------------------------------------- */
 
 void client_accept(int fd)
@@ -424,6 +447,12 @@ void client_accept(int fd)
     }
     bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
     bufferevent_setwatermark(c->bev, EV_WRITE, CLIENT_OUT_HIGH / 2, 0);
+    /* Bounded input: libevent stops reading a connection whose unhandled
+     * input passes one maximal line (plus a read's worth), so a client
+     * sending faster than its lines are handled cannot grow the master.
+     * Above maxMessageBytes, so the too_large check still sees a long line. */
+    bufferevent_setwatermark(c->bev, EV_READ, 0, (size_t)server.cfg->max_message_bytes + 1 + 4096);
+    c->closed_ev = event_new(server.base, fd, EV_CLOSED | EV_PERSIST, client_closed_cb, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     link_add_tail(&server.clients, &c->link);
     server.nclients++;
@@ -459,6 +488,8 @@ static void client_close(client *c, const char *why)
     else
         ap_debug("client-%llu %s", (unsigned long long)c->serial, why);
     idmap_free(&c->ids);
+    if (c->closed_ev)
+        event_free(c->closed_ev);
     bufferevent_free(c->bev);
     link_del(&c->link);
     server.nclients--;

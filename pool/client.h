@@ -27,6 +27,7 @@
 #include <sys/types.h>
 
 struct bufferevent;
+struct event;
 struct msg;
 
 typedef enum { CLIENT_READING = 0, CLIENT_BLOCKED, CLIENT_CLOSING, CLIENT_STATE_COUNT } client_state;
@@ -46,6 +47,8 @@ typedef struct client {
     client_state state;
     unsigned blocked;           /* CLIENT_BLOCK_* bits */
     int discarding;             /* inside a too-long line, dropping until '\n' */
+    size_t scanned;             /* input bytes already searched for '\n' */
+    struct event *closed_ev;    /* EV_CLOSED watch while BLOCKED (not reading) */
     pid_t peer_pid;
     uid_t peer_uid;
     idmap ids;                  /* request ids in flight -> msg */

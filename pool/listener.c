@@ -156,7 +156,8 @@ int listener_start(void)
 {
     /* Backlog 0: the socket is already listening with listenBacklog;
      * -1 would make libevent call listen(fd, 128) again. */
-    server.listener = evconnlistener_new(server.base, accept_cb, NULL, LEV_OPT_CLOSE_ON_FREE, 0, server.listen_fd);
+    server.listener = evconnlistener_new(server.base, accept_cb, NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0,
+                                         server.listen_fd);
     if (server.listener == NULL) {
         ap_error("evconnlistener_new on %s failed", server.cfg->socket);
         return -1;

@@ -24,6 +24,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/event.h>
 #include <limits.h>
 #include <signal.h>
@@ -211,11 +212,23 @@ static void warn_inactive(const config *cfg)
     config_free(&def);
 }
 
+/* Makes sure 0, 1 and 2 are open, so no socket of ours ever becomes a
+ * worker's stdout or stderr by accident. */
+static void ensure_std_fds(void)
+{
+    int fd;
+    while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd <= 2)
+        ;
+    if (fd > 2)
+        close(fd);
+}
+
 int main(int argc, char **argv)
 {
     static config cfg;
     char err[512];
     config_action action;
+    ensure_std_fds();
     config_init(&cfg);
     if (config_parse_args(&cfg, argc, argv, &action, err, sizeof(err)) != AP_OK) {
         fprintf(stderr, "agentpoold: %s\n", err);
@@ -290,6 +303,7 @@ int main(int argc, char **argv)
 
     worker_table_init();
     supervisor_init();
+    retry_open_dead_letters();
     ap_info("agentpoold %s starting: %d workers, agent %s, socket %s, worker %s", PACKAGE_VERSION, server.nworkers,
             cfg.agent, cfg.socket, server.worker_binary);
     for (int i = 0; i < server.nworkers; i++) {
@@ -308,6 +322,7 @@ int main(int argc, char **argv)
     worker_reap();
     worker_table_free();
     supervisor_free();
+    retry_close_dead_letters();
     for (int i = 0; i < server.nsig_events; i++)
         event_free(server.sig_events[i]);
     event_free(server.tick);

@@ -11,6 +11,7 @@
 #include "ap_alloc.h"
 #include "ap_log.h"
 #include "client.h"
+#include "dlq.h"
 #include "sched.h"
 #include "server.h"
 
@@ -59,21 +60,67 @@ void retry_disarm(msg *m)
 
 /* ---- dead letters --------------------------------------------------- */
 
+static char *dead_letter_path(void)
+{
+    if (server.cfg->dead_letter_file)
+        return ap_strdup(server.cfg->dead_letter_file);
+    size_t n = strlen(server.cfg->socket) + sizeof(".deadletter.jsonl");
+    char *p = ap_malloc(n);
+    snprintf(p, n, "%s.deadletter.jsonl", server.cfg->socket);
+    return p;
+}
+
 int retry_open_dead_letters(void)
 {
-    return AP_OK;
+    char err[512];
+    char *path = dead_letter_path();
+    server.dlq = dlq_open(path, (uint64_t)server.cfg->dead_letter_max_bytes, err, sizeof(err));
+    if (server.dlq == NULL)
+        ap_error("DEAD LETTERS WILL NOT BE KEPT until this is fixed: %s", err);
+    else
+        ap_info("dead letters go to %s (%llu record%s there)", path, (unsigned long long)dlq_count(server.dlq),
+                dlq_count(server.dlq) == 1 ? "" : "s");
+    ap_free(path);
+    return server.dlq ? AP_OK : AP_ERR;
 }
 
 void retry_close_dead_letters(void)
 {
+    if (server.dlq)
+        dlq_close(server.dlq);
+    server.dlq = NULL;
 }
 
 static void dead_letter(msg *m)
 {
+    char err[512];
+    dlq_failure fails[256];
     server.stats.dead_lettered++;
     ap_error("message %.*s (type %s) failed for good after %u attempt%s; last: %s", m->id_len ? (int)m->id_len : 4,
              m->id_len ? m->line + m->id_off : "null", m->type, m->attempts, m->attempts == 1 ? "" : "s",
              m->nfail ? m->fail[m->nfail - 1].reason : "?");
+    if (server.dlq == NULL && retry_open_dead_letters() != AP_OK) {
+        server.stats.dead_letter_errors++;
+        return;
+    }
+    for (unsigned i = 0; i < m->nfail; i++) {
+        fails[i].worker = m->fail[i].worker;
+        fails[i].pid = (int)m->fail[i].pid;
+        fails[i].reason = m->fail[i].reason;
+        fails[i].wall_ms = m->fail[i].wall_ms;
+    }
+    dlq_entry e = {
+        .id = m->line + m->id_off, .id_len = m->id_len,
+        .type = m->type, .type_len = m->type_len,
+        .data = m->line + m->data_off, .data_len = m->data_len,
+        .attempts = m->attempts, .failures = fails, .nfailures = m->nfail,
+    };
+    uint64_t dlq_id;
+    if (dlq_append(server.dlq, &e, &dlq_id, err, sizeof(err)) != AP_OK) {
+        server.stats.dead_letter_errors++;
+        ap_error("COULD NOT WRITE A DEAD LETTER (%llu so far): %s", (unsigned long long)server.stats.dead_letter_errors,
+                 err);
+    }
 }
 
 /* ---- retries -------------------------------------------------------- */

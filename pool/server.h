@@ -21,6 +21,7 @@
 struct event_base;
 struct evconnlistener;
 struct event;
+struct dlq;
 
 typedef enum { SERVER_STARTING = 0, SERVER_READY, SERVER_DRAINING, SERVER_STOPPING } server_state;
 
@@ -61,6 +62,7 @@ typedef struct {
     uint64_t pending_bytes;     /* request bytes of every admitted message */
     queue_link retrying;        /* messages in RETRY_WAIT */
     const struct timeval *common_timeout; /* libevent common timeout for cfg->timeout */
+    struct dlq *dlq;            /* the dead-letter file, NULL when it cannot be opened */
 
     queue_link clients;         /* every connection */
     int nclients;

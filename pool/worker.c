@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -148,6 +149,7 @@ typedef struct {
     char **envp;
     char conc[24];
     char idenv[48];
+    int maxfd;                  /* close up to here if close_range fails */
 } exec_args;
 
 static void build_exec_args(exec_args *a, const worker *w)
@@ -178,6 +180,8 @@ static void build_exec_args(exec_args *a, const worker *w)
     if (strcmp(cfg->log_format, "json") == 0)
         a->argv[n++] = "--log-json";
     a->argv[n] = NULL;
+    struct rlimit rl;
+    a->maxfd = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (int)rl.rlim_cur : 65536;
 
     size_t ne = 0;
     while (environ[ne])
@@ -192,16 +196,18 @@ static void build_exec_args(exec_args *a, const worker *w)
 }
 
 /* In the child, between fork and exec: async-signal-safe calls only. */
-static AP_NORETURN void child_exec(int fd, const exec_args *a, pid_t master)
+static AP_NORETURN void child_exec(int fd, const exec_args *a, pid_t master, int maxfd)
 {
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    /* Signals are blocked (worker_spawn): reset every handler first, then
+     * unblock, so nothing of the master's runs in the child. */
     struct sigaction dfl;
     memset(&dfl, 0, sizeof(dfl));
     dfl.sa_handler = SIG_DFL;
     for (int s = 1; s < NSIG; s++)
         sigaction(s, &dfl, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != master)
         _exit(1);
     setpgid(0, 0);
@@ -214,7 +220,9 @@ static AP_NORETURN void child_exec(int fd, const exec_args *a, pid_t master)
     int null = open("/dev/null", O_RDONLY);
     if (null >= 0 && null != 0)
         dup2(null, 0);
-    syscall(SYS_close_range, AP_WORKER_FD + 1, ~0U, 0);
+    if (syscall(SYS_close_range, AP_WORKER_FD + 1, ~0U, 0) != 0)
+        for (int i = AP_WORKER_FD + 1; i < maxfd; i++)
+            close(i);
     execve(a->argv[0], a->argv, a->envp);
     static const char oops[] = "agentpoold: execve of the worker binary failed\n";
     (void)!write(2, oops, sizeof(oops) - 1);
@@ -236,7 +244,14 @@ int worker_spawn(int index)
     exec_args a;
     build_exec_args(&a, w);
     uint64_t t0 = ap_now_ns();
+    /* No signal may reach the child while it still has libevent's
+     * handlers: they would write into the master's signal pipe. */
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &old);
     pid_t pid = fork();
+    if (pid != 0)
+        sigprocmask(SIG_SETMASK, &old, NULL);
     if (pid < 0) {
         ap_error("%s: fork() failed: %s", w->name, strerror(errno));
         ap_free(a.envp);
@@ -245,7 +260,7 @@ int worker_spawn(int index)
         return AP_ERR;
     }
     if (pid == 0)
-        child_exec(sv[1], &a, server.pid);
+        child_exec(sv[1], &a, server.pid, a.maxfd);
     ap_free(a.envp);
     close(sv[1]);
     evutil_make_socket_nonblocking(sv[0]);
@@ -264,6 +279,7 @@ int worker_spawn(int index)
     w->started_ms = ap_now_ms();
     w->ready_ms = 0;
     w->said_start_failed = 0;
+    w->reaped = 0;
     w->load.in_flight = 0;
     w->load.slots = 0;
     w->load.processed = 0;
@@ -457,7 +473,7 @@ static void on_answer(worker *w, const ap_frame_hdr *h, const char *payload)
     msg *m = msg_lookup(&server.msgs, h->id);
     if (m == NULL || m->state != MSG_RUNNING || m->worker != w || m->worker_gen != w->generation) {
         /* Answered already (shutdown deadline) or from a replaced process. */
-        server.stats.dropped_results++;
+        server.stats.late_results++;
         ap_debug("%s: %s for unknown message %llu dropped", w->name, ap_frame_kind_name(h->kind),
                  (unsigned long long)h->id);
         return;
@@ -480,14 +496,16 @@ static void worker_protocol_error(worker *w, const char *what)
 {
     ap_error("%s (pid %d): %s; killing it", w->name, (int)w->pid, what);
     bufferevent_disable(w->bev, EV_READ);
-    if (w->pid > 0)
+    if (w->pid > 0 && !w->reaped)
         kill(w->pid, SIGKILL);
 }
 
-static void worker_read_cb(struct bufferevent *bev, void *arg)
+/* Handles every complete frame in w's input.  Returns how many freed
+ * capacity (answers, READY), or -1 when the stream is corrupt (the worker
+ * is being killed).  Never pumps the queue: the caller does. */
+static int worker_handle_frames(worker *w)
 {
-    worker *w = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
+    struct evbuffer *in = bufferevent_get_input(w->bev);
     int answered = 0;
     for (;;) {
         size_t avail = evbuffer_get_length(in);
@@ -500,7 +518,7 @@ static void worker_read_cb(struct bufferevent *bev, void *arg)
             char what[96];
             snprintf(what, sizeof(what), "corrupt frame header (kind %u, length %u)", h.kind, h.len);
             worker_protocol_error(w, what);
-            return;
+            return -1;
         }
         if (avail < AP_FRAME_HDR_SIZE + (size_t)h.len)
             break;
@@ -526,13 +544,37 @@ static void worker_read_cb(struct bufferevent *bev, void *arg)
             snprintf(what, sizeof(what), "unexpected %s frame", ap_frame_kind_name(h.kind));
             evbuffer_drain(in, h.len);
             worker_protocol_error(w, what);
-            return;
+            return -1;
         }
         }
         evbuffer_drain(in, h.len);
     }
-    if (answered)
+    return answered;
+}
+
+static void worker_read_cb(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    if (worker_handle_frames(arg) > 0)
         sched_pump();
+}
+
+/* The process is gone: whatever it wrote before it died is still in the
+ * socket (libevent reads a few KiB per turn).  Read it all and act on it,
+ * so a finished answer is delivered rather than retried or failed. */
+static void worker_drain_dead(worker *w)
+{
+    if (w->bev == NULL)
+        return;
+    evutil_socket_t fd = bufferevent_getfd(w->bev);
+    struct evbuffer *in = bufferevent_get_input(w->bev);
+    /* A socket bufferevent keeps its input's end frozen (only libevent
+     * adds to it); thaw it for these last reads. */
+    evbuffer_unfreeze(in, 0);
+    for (int i = 0; i < 1 << 14 && evbuffer_read(in, fd, 1 << 16) > 0; i++)
+        ;
+    evbuffer_freeze(in, 0);
+    worker_handle_frames(w);
 }
 
 static void worker_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -565,6 +607,8 @@ static void describe_status(int status, char *buf, size_t cap)
 static void worker_died(worker *w, int status)
 {
     char how[64];
+    w->reaped = 1; /* its pid may be reused from now on: never signal it */
+    worker_drain_dead(w);
     describe_status(status, how, sizeof(how));
     int expected = w->state == WORKER_STOPPING && !w->kill_stage;
     int never_ready = w->ready_ms == 0;
@@ -618,6 +662,9 @@ static void worker_died(worker *w, int status)
     } else if (server.state < SERVER_DRAINING && delay >= 0) {
         schedule_respawn(w, delay);
     }
+    /* Failing or dropping what it held freed bytes and maybe queue room. */
+    if (server.state < SERVER_STOPPING)
+        sched_pump();
     if (server.state >= SERVER_DRAINING)
         server_check_shutdown();
 }

@@ -56,6 +56,7 @@ typedef struct worker {
     int running_count;          /* including control messages */
     unsigned start_failures;    /* consecutive failures to start, for backoff */
     int said_start_failed;      /* this process sent START_FAILED */
+    int reaped;                 /* waitpid returned it: its pid is no longer ours */
     struct event *respawn_ev;   /* pending delayed respawn */
     struct event *kill_ev;      /* escalation steps for a stuck worker */
     int kill_stage;             /* 0, or 1 (dump sent) / 2 (SIGTERM sent) */
