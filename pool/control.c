@@ -14,9 +14,11 @@
 #include "client.h"
 #include "server.h"
 #include "supervisor.h"
+#include "dlq.h"
 
 #include <cJSON.h>
 #include <event2/buffer.h>
+#include <stdio.h>
 #include <string.h>
 
 int control_find_string(const char *json, size_t len, const char *key, char *buf, size_t cap)
@@ -152,12 +154,95 @@ static cJSON *stats_json(int detailed)
     cJSON_AddStringToObject(o, "overflow", config_overflow_name(server.cfg->overflow));
     cJSON_AddNumberToObject(o, "pid", server.pid);
     cJSON_AddStringToObject(o, "allocator", ap_alloc_name());
+    cJSON *dl = cJSON_AddObjectToObject(o, "deadLetters");
+    cJSON_AddStringToObject(dl, "file", server.dlq ? dlq_path(server.dlq) : "");
+    cJSON_AddNumberToObject(dl, "records", server.dlq ? (double)dlq_count(server.dlq) : 0);
+    cJSON_AddNumberToObject(dl, "writeErrors", (double)server.stats.dead_letter_errors);
     if (detailed) {
         cJSON *arr = cJSON_AddArrayToObject(o, "workers");
         for (int i = 0; i < server.nworkers; i++)
             cJSON_AddItemToArray(arr, worker_json(&server.workers[i], now));
     }
     return o;
+}
+
+#define DLQ_LIST_MAX 1000
+
+static int64_t data_int(const char *line, const scan_result *r, const char *key, int64_t dflt)
+{
+    if (r->data.len == 0)
+        return dflt;
+    cJSON *root = cJSON_ParseWithLength(line + r->data.off, r->data.len);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    int64_t out = cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 9e15 ? (int64_t)v->valuedouble : dflt;
+    cJSON_Delete(root);
+    return out;
+}
+
+static int list_record_cb(void *arg, uint64_t dlq_id, const char *line, size_t len)
+{
+    (void)dlq_id;
+    /* Lines were validated as JSON by dlq_list: splice them in raw. */
+    char *copy = ap_strndup(line, len);
+    cJSON_AddItemToArray(arg, cJSON_CreateRaw(copy));
+    ap_free(copy);
+    return 0;
+}
+
+static void answer_json(struct evbuffer *out, const char *line, const scan_result *r, cJSON *result);
+
+/* pool.dlq.list {"offset","limit"}, pool.dlq.remove {"ids":[...]},
+ * pool.dlq.purge.  Returns the answer, or NULL with err set. */
+static cJSON *dlq_request(const char *op, const char *line, const scan_result *r, char *err, size_t errlen)
+{
+    if (server.dlq == NULL) {
+        snprintf(err, errlen, "the dead-letter file is not open (see the server log)");
+        return NULL;
+    }
+    cJSON *o = cJSON_CreateObject();
+    if (strcmp(op, "list") == 0) {
+        int64_t offset = data_int(line, r, "offset", 0), limit = data_int(line, r, "limit", 100);
+        if (limit <= 0 || limit > DLQ_LIST_MAX)
+            limit = DLQ_LIST_MAX;
+        cJSON_AddStringToObject(o, "file", dlq_path(server.dlq));
+        cJSON_AddNumberToObject(o, "total", (double)dlq_count(server.dlq));
+        cJSON_AddNumberToObject(o, "offset", (double)offset);
+        cJSON *arr = cJSON_AddArrayToObject(o, "records");
+        if (dlq_list(server.dlq, (uint64_t)offset, (uint64_t)limit, list_record_cb, arr, err, errlen) != AP_OK)
+            goto fail;
+    } else if (strcmp(op, "remove") == 0) {
+        cJSON *root = r->data.len ? cJSON_ParseWithLength(line + r->data.off, r->data.len) : NULL;
+        const cJSON *ids = cJSON_GetObjectItemCaseSensitive(root, "ids");
+        int n = cJSON_IsArray(ids) ? cJSON_GetArraySize(ids) : -1;
+        if (n < 0 || n > 100000) {
+            cJSON_Delete(root);
+            snprintf(err, errlen, "pool.dlq.remove needs {\"ids\": [dlqId, ...]}");
+            goto fail;
+        }
+        uint64_t *v = ap_calloc((size_t)n + 1, sizeof(uint64_t));
+        size_t k = 0, removed = 0;
+        for (const cJSON *e = ids->child; e; e = e->next)
+            if (cJSON_IsNumber(e) && e->valuedouble >= 0)
+                v[k++] = (uint64_t)e->valuedouble;
+        int rc = dlq_remove(server.dlq, v, k, &removed, err, errlen);
+        ap_free(v);
+        cJSON_Delete(root);
+        if (rc != AP_OK)
+            goto fail;
+        cJSON_AddNumberToObject(o, "removed", (double)removed);
+    } else if (strcmp(op, "purge") == 0) {
+        uint64_t before = dlq_count(server.dlq);
+        if (dlq_purge(server.dlq, err, errlen) != AP_OK)
+            goto fail;
+        cJSON_AddNumberToObject(o, "purged", (double)before);
+    } else {
+        snprintf(err, errlen, "unknown pool.dlq request (known: pool.dlq.list, pool.dlq.remove, pool.dlq.purge)");
+        goto fail;
+    }
+    return o;
+fail:
+    cJSON_Delete(o);
+    return NULL;
 }
 
 static void answer_json(struct evbuffer *out, const char *line, const scan_result *r, cJSON *result)
@@ -188,6 +273,16 @@ void control_handle(struct evbuffer *out, const char *line, const scan_result *r
         cJSON_AddBoolToObject(o, "backoff", supervisor_in_backoff());
         cJSON_AddNumberToObject(o, "restartsInWindow", supervisor_recent_restarts(ap_now_ms()));
         answer_json(out, line, r, o);
+    } else if (strncmp(r->type, "pool.dlq.", 9) == 0) {
+        char err[512];
+        cJSON *o = dlq_request(r->type + 9, line, r, err, sizeof(err));
+        if (o) {
+            answer_json(out, line, r, o);
+        } else {
+            const char *id = r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL;
+            reply_error(out, id, id ? r->id.len : 0, ERR_BAD_REQUEST, err, NULL);
+            server.stats.errors[ERR_BAD_REQUEST]++;
+        }
     } else if (strcmp(r->type, "pool.history") == 0) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddItemToObject(o, "history", supervisor_history_json());
@@ -195,7 +290,7 @@ void control_handle(struct evbuffer *out, const char *line, const scan_result *r
     } else {
         const char *id = r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL;
         reply_error(out, id, id ? r->id.len : 0, ERR_BAD_REQUEST,
-                    "unknown pool request type (known: pool.ping, pool.stats, pool.health, pool.history)", NULL);
+                    "unknown pool request type (known: pool.ping, pool.stats, pool.health, pool.history, pool.dlq.list, pool.dlq.remove, pool.dlq.purge)", NULL);
         server.stats.errors[ERR_BAD_REQUEST]++;
     }
 }
