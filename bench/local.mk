@@ -1,1 +1,34 @@
-# bench/: the load generator (agentpool-bench) lands here.
+# agentpool-bench: the load generator (NDJSON and HTTP/1.1, closed and
+# open loop), its cmocka unit tests and its integration test.
+noinst_PROGRAMS += agentpool-bench
+agentpool_bench_SOURCES = bench/main.c bench/bench.h \
+	bench/load.c bench/load.h \
+	bench/conn.c bench/conn.h \
+	bench/report.c bench/report.h \
+	bench/addr.c bench/addr.h \
+	bench/tmpl.c bench/tmpl.h \
+	bench/match.c bench/match.h \
+	bench/resp.c bench/resp.h \
+	bench/http.c bench/http.h \
+	bench/hist.c bench/hist.h \
+	bench/errtab.c bench/errtab.h
+agentpool_bench_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS)
+agentpool_bench_LDADD = common/libapcommon.a $(LIBEVENT_LIBS) $(CJSON_LIBS) -lm
+
+# cmocka tests of the pure modules, with cmocka's allocator to catch leaks.
+check_PROGRAMS += bench/test_hist bench/test_match bench/test_http
+TESTS += bench/test_hist bench/test_match bench/test_http
+bench_test_hist_SOURCES = bench/test_hist.c bench/hist.c
+bench_test_hist_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+bench_test_hist_LDADD = $(CMOCKA_LIBS) -lm
+bench_test_match_SOURCES = bench/test_match.c bench/match.c bench/resp.c bench/errtab.c common/alloc.c
+bench_test_match_CPPFLAGS = $(AM_CPPFLAGS) -DAP_ALLOC_TEST
+bench_test_match_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+bench_test_match_LDADD = $(CMOCKA_LIBS)
+bench_test_http_SOURCES = bench/test_http.c bench/http.c bench/tmpl.c common/alloc.c
+bench_test_http_CPPFLAGS = $(AM_CPPFLAGS) -DAP_ALLOC_TEST
+bench_test_http_CFLAGS = $(AM_CFLAGS) $(CJSON_CFLAGS) $(CMOCKA_CFLAGS)
+bench_test_http_LDADD = $(CJSON_LIBS) $(CMOCKA_LIBS)
+
+TESTS += tests/integration/test_bench.py
+EXTRA_DIST += tests/integration/test_bench.py bench/README.md

@@ -1,0 +1,47 @@
+/*
+ * tmpl.h - the request every connection sends, built once at start-up
+ * with a fixed-width slot for the id, so sending a request is one
+ * memcpy() and writing the id's digits: no allocation, no formatting of
+ * the body, and (for HTTP) a Content-Length that never changes.
+ *
+ * The body is `{"id":<id>,"type":<type>,"data":<data>}`, where the id
+ * slot is TMPL_ID_WIDTH characters: the digits, then spaces (white space
+ * is allowed there in JSON; agentpoold echoes the id's digits only).
+ * NDJSON ends it with '\n'; HTTP sends it as the body of
+ *   POST <path> HTTP/1.1 / Host / Content-Type: application/json /
+ *   Content-Length
+ * (no Connection header: keep-alive is HTTP/1.1's default).
+ */
+#ifndef BENCH_TMPL_H
+#define BENCH_TMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TMPL_ID_WIDTH 20 /* digits of UINT64_MAX */
+
+typedef struct {
+    char *bytes;    /* the whole request */
+    size_t len;
+    size_t id_off;  /* where the id slot starts */
+} tmpl;
+
+typedef struct {
+    int http;              /* else NDJSON */
+    const char *type;      /* the message type */
+    const char *data;      /* JSON text of data, or NULL for the payload */
+    size_t payload_bytes;  /* data = {"p": "<payload_bytes x>"} */
+    const char *path;      /* HTTP: request target */
+    const char *host;      /* HTTP: Host header */
+} tmpl_spec;
+
+/* Builds the request described by spec into t.  `data` is parsed and
+ * written back on one line (so a newline in it cannot split the NDJSON
+ * request).  Returns AP_OK, or AP_ERR with the reason in err (bad JSON
+ * data, a path with spaces or control characters) and t untouched. */
+int tmpl_build(tmpl *t, const tmpl_spec *spec, char *err, size_t errlen);
+void tmpl_free(tmpl *t);
+/* Writes the request with id `id` to dst (t->len bytes). */
+void tmpl_write(const tmpl *t, char *dst, uint64_t id);
+
+#endif
