@@ -69,7 +69,7 @@ static cJSON *worker_json(const worker *w, uint64_t now)
     cJSON *o = cJSON_CreateObject();
     int live = w->state != WORKER_DEAD;
     cJSON_AddStringToObject(o, "id", w->name);
-    cJSON_AddBoolToObject(o, "healthy", worker_is_accepting(w));
+    cJSON_AddBoolToObject(o, "healthy", worker_is_healthy(w));
     cJSON_AddNumberToObject(o, "messagesProcessed", (double)w->load.processed);
     cJSON_AddNumberToObject(o, "age", live ? (double)(now - w->started_ms) : 0);
     cJSON_AddNumberToObject(o, "pid", live ? (double)w->pid : 0);
@@ -79,6 +79,9 @@ static cJSON *worker_json(const worker *w, uint64_t now)
     cJSON_AddBoolToObject(o, "async", w->async);
     cJSON_AddNumberToObject(o, "generation", w->generation);
     cJSON_AddNumberToObject(o, "errors", (double)w->errors);
+    cJSON_AddNumberToObject(o, "missedBeats", w->missed_beats);
+    if (w->health)
+        cJSON_AddRawToObject(o, "health", w->health);
     return o;
 }
 
@@ -98,7 +101,7 @@ static cJSON *stats_json(int detailed)
             oldest = age;
         in_flight += w->load.in_flight;
         if (worker_is_accepting(w)) {
-            healthy++;
+            healthy += worker_is_healthy(w);
             slots += w->load.slots;
             if (w->load.in_flight < w->load.slots)
                 available++;

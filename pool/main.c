@@ -123,6 +123,11 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     (void)arg;
     uint64_t now = ap_now_ms();
     supervisor_tick(now);
+    if (server.cfg->health_check_interval > 0 && server.state == SERVER_READY &&
+        now - server.last_heartbeat_ms >= (uint64_t)server.cfg->health_check_interval) {
+        server.last_heartbeat_ms = now;
+        worker_heartbeat();
+    }
     if (server.state == SERVER_DRAINING && now >= server.shutdown_deadline_ms) {
         fail_remaining();
         stop_workers();
@@ -205,10 +210,9 @@ static void warn_inactive(const config *cfg)
     config_init(&def);
     if (cfg->max_workers != def.max_workers && cfg->max_workers != cfg->min_workers)
         ap_info("maxWorkers is not yet active: the pool runs minWorkers (%lld) workers", (long long)cfg->min_workers);
-    if (cfg->health_check_interval != def.health_check_interval ||
-        cfg->worker_recycle_interval != def.worker_recycle_interval ||
+    if (cfg->worker_recycle_interval != def.worker_recycle_interval ||
         cfg->max_messages_per_worker != def.max_messages_per_worker)
-        ap_info("healthCheckInterval, workerRecycleInterval and maxMessagesPerWorker are validated but not yet active");
+        ap_info("workerRecycleInterval and maxMessagesPerWorker are validated but not yet active");
     config_free(&def);
 }
 

@@ -79,6 +79,7 @@ typedef struct {
     struct event *shutdown_timer;
     struct event *tick;         /* the one periodic timer */
     uint64_t shutdown_deadline_ms;
+    uint64_t last_heartbeat_ms;
 
     server_stats stats;
 } server_t;

@@ -137,6 +137,7 @@ void worker_table_free(void)
             event_free(w->respawn_ev);
         if (w->kill_ev)
             event_free(w->kill_ev);
+        ap_free(w->health);
     }
     ap_free(server.workers);
     server.workers = NULL;
@@ -280,6 +281,10 @@ int worker_spawn(int index)
     w->ready_ms = 0;
     w->said_start_failed = 0;
     w->reaped = 0;
+    w->ping_out = 0;
+    w->missed_beats = 0;
+    ap_free(w->health);
+    w->health = NULL;
     w->load.in_flight = 0;
     w->load.slots = 0;
     w->load.processed = 0;
@@ -492,6 +497,65 @@ static void on_answer(worker *w, const ap_frame_hdr *h, const char *payload)
     }
 }
 
+/* A falsy health() answer counts as a missed beat, like no answer. */
+static int health_is_falsy(const char *p, size_t len)
+{
+    static const char *const falsy[] = {"false", "null", "0", "\"\"", "[]", "{}", "0.0"};
+    for (size_t i = 0; i < AP_ARRAY_LEN(falsy); i++)
+        if (strlen(falsy[i]) == len && memcmp(falsy[i], p, len) == 0)
+            return 1;
+    return 0;
+}
+
+static void on_pong(worker *w, const ap_frame_hdr *h, const char *payload)
+{
+    if (h->id != w->ping_seq)
+        return; /* an old beat's late answer */
+    w->ping_out = 0;
+    ap_free(w->health);
+    w->health = NULL;
+    if (h->len > 0 && h->len <= WORKER_HEALTH_MAX)
+        w->health = ap_strndup(payload, h->len);
+    if (h->len > 0 && health_is_falsy(payload, h->len)) {
+        w->missed_beats++;
+        ap_warn("%s (pid %d): health() answered %.*s (%u in a row)", w->name, (int)w->pid, (int)h->len, payload,
+                w->missed_beats);
+    } else {
+        w->missed_beats = 0;
+    }
+}
+
+void worker_heartbeat(void)
+{
+    unsigned max = (unsigned)server.cfg->max_missed_beats;
+    for (int i = 0; i < server.nworkers; i++) {
+        worker *w = &server.workers[i];
+        if (!worker_is_accepting(w) || w->kill_stage)
+            continue;
+        /* A sync worker holding a message cannot answer until it is done:
+         * its message's timeout judges it instead. */
+        if (!w->async && w->load.in_flight > 0) {
+            w->ping_out = 0;
+            continue;
+        }
+        if (w->ping_out && ++w->missed_beats)
+            ap_warn("%s (pid %d): missed a heartbeat (%u in a row)", w->name, (int)w->pid, w->missed_beats);
+        if (w->missed_beats >= max) {
+            char why[96];
+            snprintf(why, sizeof(why), "%u heartbeats missed in a row", w->missed_beats);
+            worker_kill_stuck(w, why);
+            continue;
+        }
+        send_simple(w, AP_FRAME_PING, ++w->ping_seq);
+        w->ping_out = 1;
+    }
+}
+
+int worker_is_healthy(const worker *w)
+{
+    return worker_is_accepting(w) && w->missed_beats == 0;
+}
+
 static void worker_protocol_error(worker *w, const char *what)
 {
     ap_error("%s (pid %d): %s; killing it", w->name, (int)w->pid, what);
@@ -538,6 +602,7 @@ static int worker_handle_frames(worker *w)
             on_start_failed(w, payload, h.len);
             break;
         case AP_FRAME_PONG:
+            on_pong(w, &h, payload);
             break;
         default: {
             char what[64];

@@ -57,6 +57,10 @@ typedef struct worker {
     unsigned start_failures;    /* consecutive failures to start, for backoff */
     int said_start_failed;      /* this process sent START_FAILED */
     int reaped;                 /* waitpid returned it: its pid is no longer ours */
+    uint64_t ping_seq;          /* id of the last heartbeat sent */
+    int ping_out;               /* that heartbeat is unanswered */
+    unsigned missed_beats;      /* in a row (no answer, or a falsy health()) */
+    char *health;               /* the agent's last health() answer, JSON */
     struct event *respawn_ev;   /* pending delayed respawn */
     struct event *kill_ev;      /* escalation steps for a stuck worker */
     int kill_stage;             /* 0, or 1 (dump sent) / 2 (SIGTERM sent) */
@@ -77,6 +81,14 @@ void worker_cancel(worker *w, struct msg *m);
  * SIGTERM, then SIGKILL after a grace.  What it held is retried as after
  * a crash.  Does nothing if w is already being killed. */
 void worker_kill_stuck(worker *w, const char *why);
+#define WORKER_HEALTH_MAX 4096
+
+/* One heartbeat round (every healthCheckInterval): counts the missed
+ * beats of the last round, replaces workers that missed maxMissedBeats
+ * in a row, and sends each worker a PING its loop answers. */
+void worker_heartbeat(void);
+/* Taking messages and answering its heartbeats. */
+int worker_is_healthy(const worker *w);
 /* Asks every live worker to finish and exit (STOP frame). */
 void worker_stop_all(void);
 /* Kills every live worker with sig. */
