@@ -80,6 +80,9 @@ static cJSON *worker_json(const worker *w, uint64_t now)
     cJSON_AddNumberToObject(o, "generation", w->generation);
     cJSON_AddNumberToObject(o, "errors", (double)w->errors);
     cJSON_AddNumberToObject(o, "missedBeats", w->missed_beats);
+    cJSON_AddNumberToObject(o, "rssBytes", (double)w->rss_bytes);
+    if (w->recycle_reason)
+        cJSON_AddStringToObject(o, "recycling", w->recycle_reason);
     if (w->health)
         cJSON_AddRawToObject(o, "health", w->health);
     return o;
@@ -144,6 +147,7 @@ static cJSON *stats_json(int detailed)
     cJSON_AddNumberToObject(wk, "spawned", (double)server.stats.spawns);
     cJSON_AddNumberToObject(wk, "crashed", (double)server.stats.crashes);
     cJSON_AddNumberToObject(wk, "killedStuck", (double)server.stats.stuck_kills);
+    cJSON_AddNumberToObject(wk, "recycled", (double)server.stats.recycles);
     cJSON *rs = cJSON_AddObjectToObject(o, "restarts");
     for (int r = SUP_CRASHED; r < SUP_REASON_COUNT; r++)
         cJSON_AddNumberToObject(rs, supervisor_reason_name((sup_reason)r), (double)supervisor_ends((sup_reason)r));
@@ -162,9 +166,12 @@ static cJSON *stats_json(int detailed)
     cJSON_AddNumberToObject(dl, "records", server.dlq ? (double)dlq_count(server.dlq) : 0);
     cJSON_AddNumberToObject(dl, "writeErrors", (double)server.stats.dead_letter_errors);
     if (detailed) {
+        /* In slot order; a slot being handed over shows both processes. */
         cJSON *arr = cJSON_AddArrayToObject(o, "workers");
-        for (int i = 0; i < server.nworkers; i++)
-            cJSON_AddItemToArray(arr, worker_json(&server.workers[i], now));
+        for (int slot = 0; slot < server.cfg->max_workers; slot++)
+            for (int i = 0; i < server.nworkers; i++)
+                if (server.workers[i].slot == slot)
+                    cJSON_AddItemToArray(arr, worker_json(&server.workers[i], now));
     }
     return o;
 }
@@ -272,7 +279,7 @@ void control_handle(struct evbuffer *out, const char *line, const scan_result *r
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "status", pool_state(healthy));
         cJSON_AddNumberToObject(o, "healthy", healthy);
-        cJSON_AddNumberToObject(o, "workers", server.nworkers);
+        cJSON_AddNumberToObject(o, "workers", server.pool_size);
         cJSON_AddBoolToObject(o, "backoff", supervisor_in_backoff());
         cJSON_AddNumberToObject(o, "restartsInWindow", supervisor_recent_restarts(ap_now_ms()));
         answer_json(out, line, r, o);

@@ -18,6 +18,7 @@
 #include "client.h"
 #include "config.h"
 #include "listener.h"
+#include "recycle.h"
 #include "retry.h"
 #include "supervisor.h"
 #include "sched.h"
@@ -106,12 +107,12 @@ void server_worker_ready(void)
     if (server.state != SERVER_STARTING)
         return;
     for (int i = 0; i < server.nworkers; i++)
-        if (!worker_is_accepting(&server.workers[i]))
+        if (server.workers[i].first_start && !worker_is_accepting(&server.workers[i]))
             return;
     server.state = SERVER_READY;
     for (int i = 0; i < server.nworkers; i++)
         server.workers[i].first_start = 0;
-    ap_info("ready: %d workers running %s on %s (pid %d, %s, allocator %s)", server.nworkers, server.cfg->agent,
+    ap_info("ready: %d workers running %s on %s (pid %d, %s, allocator %s)", server.pool_size, server.cfg->agent,
             server.cfg->socket, (int)server.pid, config_strategy_name(server.cfg->strategy), ap_alloc_name());
 }
 
@@ -123,6 +124,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     (void)arg;
     uint64_t now = ap_now_ms();
     supervisor_tick(now);
+    if (server.state == SERVER_READY || server.state == SERVER_DRAINING || server.state == SERVER_STOPPING)
+        recycle_tick(now);
     if (server.cfg->health_check_interval > 0 && server.state == SERVER_READY &&
         now - server.last_heartbeat_ms >= (uint64_t)server.cfg->health_check_interval) {
         server.last_heartbeat_ms = now;
@@ -210,9 +213,6 @@ static void warn_inactive(const config *cfg)
     config_init(&def);
     if (cfg->max_workers != def.max_workers && cfg->max_workers != cfg->min_workers)
         ap_info("maxWorkers is not yet active: the pool runs minWorkers (%lld) workers", (long long)cfg->min_workers);
-    if (cfg->worker_recycle_interval != def.worker_recycle_interval ||
-        cfg->max_messages_per_worker != def.max_messages_per_worker)
-        ap_info("workerRecycleInterval and maxMessagesPerWorker are validated but not yet active");
     config_free(&def);
 }
 
@@ -308,9 +308,9 @@ int main(int argc, char **argv)
     worker_table_init();
     supervisor_init();
     retry_open_dead_letters();
-    ap_info("agentpoold %s starting: %d workers, agent %s, socket %s, worker %s", PACKAGE_VERSION, server.nworkers,
+    ap_info("agentpoold %s starting: %d workers, agent %s, socket %s, worker %s", PACKAGE_VERSION, server.pool_size,
             cfg.agent, cfg.socket, server.worker_binary);
-    for (int i = 0; i < server.nworkers; i++) {
+    for (int i = 0; i < server.pool_size; i++) {
         server.workers[i].first_start = 1;
         if (worker_spawn(i) != AP_OK) {
             server.exit_code = 1;

@@ -37,6 +37,7 @@ typedef struct {
     uint64_t dead_lettered;     /* messages that failed for good */
     uint64_t dead_letter_errors;/* records the dead-letter file could not take */
     uint64_t stuck_kills;       /* workers killed for a timeout or a stuck loop */
+    uint64_t recycles;          /* recycles started */
     uint64_t conns_accepted;
     uint64_t conns_rejected;    /* over maxConnections */
     uint64_t too_large_lines;
@@ -53,8 +54,10 @@ typedef struct {
     pid_t pid;
     uint64_t started_ms;
 
-    worker *workers;            /* cfg->max_workers slots */
-    int nworkers;               /* slots in use: 0 .. nworkers-1 */
+    worker *workers;            /* the worker table */
+    int nworkers;               /* its entries */
+    int pool_size;              /* logical workers (slots 0 .. pool_size-1) */
+    uint32_t *slot_gen;         /* processes each slot has had */
     dispatch_state dispatch;
 
     msg_table msgs;
@@ -80,6 +83,7 @@ typedef struct {
     struct event *tick;         /* the one periodic timer */
     uint64_t shutdown_deadline_ms;
     uint64_t last_heartbeat_ms;
+    uint64_t last_rss_ms;
 
     server_stats stats;
 } server_t;

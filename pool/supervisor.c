@@ -42,7 +42,8 @@ static struct {
     uint64_t ends[SUP_REASON_COUNT];
 } sup;
 
-static const char *const reason_names[SUP_REASON_COUNT] = {"stopped", "crashed", "start_failed", "killed_stuck"};
+static const char *const reason_names[SUP_REASON_COUNT] = {"stopped",       "crashed",  "start_failed",
+                                                           "killed_stuck",  "killed_memory", "recycled"};
 
 const char *supervisor_reason_name(sup_reason r)
 {
@@ -90,7 +91,7 @@ static void remember(const worker *w, int status, sup_reason reason)
     e->wall_ms = ap_wall_ms();
     e->pid = w->pid;
     e->status = status;
-    e->slot = w->index;
+    e->slot = w->slot;
     e->generation = w->generation;
     e->reason = reason;
     sup.hnext = (sup.hnext + 1) % sup.hcap;
@@ -123,7 +124,7 @@ static uint64_t doubling(uint64_t min, uint64_t max, unsigned level)
 int64_t supervisor_worker_ended(const worker *w, int status, sup_reason reason)
 {
     remember(w, status, reason);
-    if (reason == SUP_STOPPED)
+    if (reason == SUP_STOPPED || reason == SUP_RECYCLED)
         return -1;
     if (!server.cfg->restart_on_failure) {
         ap_warn("%s: restartOnFailure is false: not respawning it", w->name);

@@ -25,6 +25,8 @@ typedef enum {
     SUP_CRASHED,       /* died unexpectedly */
     SUP_START_FAILED,  /* could not import or start the agent */
     SUP_KILLED_STUCK,  /* killed for a timeout or a stuck loop */
+    SUP_KILLED_MEMORY, /* killed for maxWorkerRssHard */
+    SUP_RECYCLED,      /* replaced on purpose (a recycle limit), and stopped */
     SUP_REASON_COUNT
 } sup_reason;
 

@@ -21,6 +21,7 @@
 #include "ap_frame.h"
 #include "ap_log.h"
 #include "client.h"
+#include "recycle.h"
 #include "retry.h"
 #include "supervisor.h"
 #include "sched.h"
@@ -100,10 +101,32 @@ void worker_set_state(worker *w, worker_state to)
 
 worker *worker_by_name(const char *name, size_t len)
 {
+    worker *found = NULL;
+    for (int i = 0; i < server.nworkers; i++) {
+        worker *w = &server.workers[i];
+        if (w->slot < 0 || strlen(w->name) != len || memcmp(w->name, name, len) != 0)
+            continue;
+        /* During a hand-over two processes share a name: prefer the one
+         * taking messages. */
+        if (found == NULL || worker_is_accepting(w))
+            found = w;
+    }
+    return found;
+}
+
+worker *worker_free_entry(void)
+{
     for (int i = 0; i < server.nworkers; i++)
-        if (strlen(server.workers[i].name) == len && memcmp(server.workers[i].name, name, len) == 0)
+        if (server.workers[i].slot < 0 && server.workers[i].state == WORKER_DEAD)
             return &server.workers[i];
     return NULL;
+}
+
+void worker_assign(worker *w, int slot)
+{
+    w->slot = slot;
+    if (slot >= 0)
+        snprintf(w->name, sizeof(w->name), "worker-%d", slot);
 }
 
 static void respawn_cb(evutil_socket_t fd, short what, void *arg);
@@ -111,13 +134,19 @@ static void kill_step_cb(evutil_socket_t fd, short what, void *arg);
 
 void worker_table_init(void)
 {
-    int n = (int)server.cfg->max_workers;
+    /* One entry per possible worker, plus room for the replacements that
+     * are started before the workers they replace stop. */
+    int n = (int)(server.cfg->max_workers + server.cfg->max_concurrent_recycles);
     server.workers = ap_calloc((size_t)n, sizeof(worker));
-    server.nworkers = (int)server.cfg->min_workers;
+    server.slot_gen = ap_calloc((size_t)server.cfg->max_workers, sizeof(uint32_t));
+    server.nworkers = n;
+    server.pool_size = (int)server.cfg->min_workers;
     for (int i = 0; i < n; i++) {
         worker *w = &server.workers[i];
         w->index = i;
-        snprintf(w->name, sizeof(w->name), "worker-%d", i);
+        worker_assign(w, i < server.pool_size ? i : -1);
+        if (w->slot < 0)
+            snprintf(w->name, sizeof(w->name), "spare-%d", i);
         w->state = WORKER_DEAD;
         link_init(&w->running);
         w->respawn_ev = evtimer_new(server.base, respawn_cb, w);
@@ -129,7 +158,7 @@ void worker_table_init(void)
 
 void worker_table_free(void)
 {
-    for (int i = 0; i < (int)server.cfg->max_workers; i++) {
+    for (int i = 0; i < server.nworkers; i++) {
         worker *w = &server.workers[i];
         if (w->bev)
             bufferevent_free(w->bev);
@@ -141,6 +170,8 @@ void worker_table_free(void)
     }
     ap_free(server.workers);
     server.workers = NULL;
+    ap_free(server.slot_gen);
+    server.slot_gen = NULL;
 }
 
 /* ---- spawning -------------------------------------------------------- */
@@ -275,7 +306,7 @@ int worker_spawn(int index)
         bufferevent_enable(w->bev, EV_READ | EV_WRITE);
     }
     w->pid = pid;
-    w->generation++;
+    w->generation = ++server.slot_gen[w->slot];
     w->spawn_ns = t0;
     w->started_ms = ap_now_ms();
     w->ready_ms = 0;
@@ -283,6 +314,10 @@ int worker_spawn(int index)
     w->reaped = 0;
     w->ping_out = 0;
     w->missed_beats = 0;
+    w->stop_sent_ms = 0;
+    w->killed_memory = 0;
+    w->recycle_reason = NULL;
+    recycle_new_process(w);
     ap_free(w->health);
     w->health = NULL;
     w->load.in_flight = 0;
@@ -391,6 +426,26 @@ void worker_kill_stuck(worker *w, const char *why)
     evtimer_add(w->kill_ev, &tv);
 }
 
+/* Sends STOP: the worker finishes what it holds, calls on_stop(), exits.
+ * gracefulTimeout later (recycle_tick) it is killed if still there. */
+static void worker_stop(worker *w)
+{
+    send_simple(w, AP_FRAME_STOP, 0);
+    if (!w->stop_sent_ms)
+        w->stop_sent_ms = ap_now_ms();
+    worker_set_state(w, WORKER_STOPPING);
+}
+
+/* w takes no new messages; it stops once it holds none.  gracefulTimeout
+ * counts from here. */
+static void worker_drain(worker *w)
+{
+    w->stop_sent_ms = ap_now_ms();
+    worker_set_state(w, WORKER_DRAINING);
+    if (w->running_count == 0)
+        worker_stop(w);
+}
+
 void worker_stop_all(void)
 {
     for (int i = 0; i < server.nworkers; i++) {
@@ -398,8 +453,7 @@ void worker_stop_all(void)
         evtimer_del(w->respawn_ev);
         if (w->state == WORKER_DEAD || w->state == WORKER_STOPPING)
             continue;
-        send_simple(w, AP_FRAME_STOP, 0);
-        worker_set_state(w, WORKER_STOPPING);
+        worker_stop(w);
     }
 }
 
@@ -423,6 +477,8 @@ static void unlink_running(worker *w, msg *m)
         if (w->state == WORKER_BUSY)
             worker_set_state(w, WORKER_READY);
     }
+    if (w->state == WORKER_DRAINING && w->running_count == 0 && !w->reaped)
+        worker_stop(w);
 }
 
 unsigned worker_fail_running(worker *w, reply_code code, const char *why, const char *extra)
@@ -458,6 +514,16 @@ static void on_ready(worker *w, const char *payload, size_t len)
     worker_set_state(w, WORKER_READY);
     ap_info("%s ready (pid %d, %s, %d slot%s, fork to ready %.1f ms)", w->name, (int)w->pid,
             w->async ? "async" : "sync", slots, slots == 1 ? "" : "s", (double)(ap_now_ns() - w->spawn_ns) / 1e6);
+    if (w->replaces) {
+        /* Make before break: the replacement serves, the old one drains. */
+        worker *old = w->replaces;
+        old->recycle_failures = 0;
+        w->replaces = NULL;
+        ap_info("%s (pid %d) hands over to pid %d and drains %d message%s", old->name, (int)old->pid, (int)w->pid,
+                old->running_count, old->running_count == 1 ? "" : "s");
+        if (worker_is_accepting(old))
+            worker_drain(old);
+    }
     server_worker_ready();
 }
 
@@ -487,6 +553,7 @@ static void on_answer(worker *w, const ap_frame_hdr *h, const char *payload)
     if (!m->control) {
         w->load.processed++;
         server.stats.processed++;
+        recycle_after_answer(w);
     }
     if (h->kind == AP_FRAME_RESULT) {
         client_answer_ok(m, payload, h->len);
@@ -704,10 +771,35 @@ static void worker_died(worker *w, int status)
         retry_worker_lost(m, &f);
     }
     int was_stuck = w->kill_stage != 0;
-    sup_reason reason = expected ? SUP_STOPPED
+    sup_reason reason = expected ? (w->recycle_reason ? SUP_RECYCLED : SUP_STOPPED)
                         : was_stuck ? SUP_KILLED_STUCK
+                        : w->killed_memory ? SUP_KILLED_MEMORY
                         : never_ready ? SUP_START_FAILED : SUP_CRASHED;
     int64_t delay = supervisor_worker_ended(w, status, reason);
+    /* A hand-over decides who owns the slot now. */
+    int release_entry = 0;
+    if (w->replaced_by) {
+        /* Old process gone (drained, or died during the hand-over): its
+         * replacement owns the slot. */
+        w->replaced_by->replaces = NULL;
+        w->replaced_by = NULL;
+        release_entry = 1;
+    } else if (w->replaces) {
+        /* A replacement that never became ready: the old one serves on. */
+        ap_warn("%s: replacement pid %d died before it was ready; the old worker (pid %d) keeps serving", w->name,
+                (int)w->pid, (int)w->replaces->pid);
+        worker *old = w->replaces;
+        old->replaced_by = NULL;
+        old->recycle_reason = NULL;
+        /* Try again later, backing off, never in a loop. */
+        old->recycle_failures++;
+        uint64_t wait = 1000;
+        for (unsigned i = 1; i < old->recycle_failures && wait < 60000; i++)
+            wait *= 2;
+        old->recycle_after_ms = ap_now_ms() + (wait > 60000 ? 60000 : wait);
+        w->replaces = NULL;
+        release_entry = 1;
+    }
     evtimer_del(w->kill_ev);
     w->kill_stage = 0;
     if (w->bev) {
@@ -717,8 +809,19 @@ static void worker_died(worker *w, int status)
     w->pid = 0;
     w->load.in_flight = 0;
     worker_set_state(w, WORKER_DEAD);
+    if (release_entry) {
+        worker_assign(w, -1);
+        snprintf(w->name, sizeof(w->name), "spare-%d", w->index);
+    } else if (w->slot >= server.pool_size) {
+        /* Its slot was scaled away. */
+        worker_assign(w, -1);
+        snprintf(w->name, sizeof(w->name), "spare-%d", w->index);
+        release_entry = 1;
+    }
 
-    if (server.state == SERVER_STARTING && w->first_start && never_ready) {
+    if (release_entry) {
+        /* nothing to respawn */
+    } else if (server.state == SERVER_STARTING && w->first_start && never_ready) {
         if (server.exit_code == 0) {
             ap_error("%s died before it was ready at first start: not respawning", w->name);
             server.exit_code = 1;

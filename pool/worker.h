@@ -1,8 +1,11 @@
 /*
  * worker.h - the master's view of its worker processes.
  *
- * A fixed table of worker slots (maxWorkers long); slot i is always
- * "worker-i" and its generation counts how many processes it has had.
+ * A fixed table of entries (maxWorkers + maxConcurrentRecycles long).
+ * An entry holds one process at a time and belongs to a logical slot:
+ * slot i is always "worker-i", and its generation counts the processes
+ * it has had.  A slot being recycled briefly owns two entries: the old
+ * process draining and its replacement starting (make before break).
  * Each worker's lifecycle is one enum changed only by worker_set_state(),
  * which asserts the transition is legal and keeps per-state counts:
  *
@@ -41,12 +44,13 @@ typedef enum {
 
 typedef struct worker {
     dispatch_load load;         /* first: read in place by dispatch */
-    int index;
-    char name[24];              /* "worker-<index>" */
+    int index;                  /* entry in the table */
+    int slot;                   /* logical worker number, -1: entry free */
+    char name[24];              /* "worker-<slot>" */
     worker_state state;
     pid_t pid;                  /* 0 when no process */
     struct bufferevent *bev;    /* the master's end of the socketpair */
-    uint32_t generation;        /* processes this slot has had */
+    uint32_t generation;        /* processes this slot has had, this one included */
     int async;
     uint64_t errors;            /* agent errors answered by this slot */
     uint64_t started_ms;        /* when this process was forked (monotonic) */
@@ -61,6 +65,15 @@ typedef struct worker {
     int ping_out;               /* that heartbeat is unanswered */
     unsigned missed_beats;      /* in a row (no answer, or a falsy health()) */
     char *health;               /* the agent's last health() answer, JSON */
+    struct worker *replaces;    /* this starting process will take over that one's slot */
+    struct worker *replaced_by; /* the replacement starting (or serving) for this one */
+    const char *recycle_reason; /* why it is being recycled (static text), or NULL */
+    unsigned spread_permille;   /* this process's spread of the recycle limits */
+    uint64_t rss_bytes;         /* last sample */
+    uint64_t stop_sent_ms;      /* when it was asked to drain or stop (gracefulTimeout) */
+    int killed_memory;          /* killed for maxWorkerRssHard */
+    unsigned recycle_failures;  /* replacements that failed to start in a row */
+    uint64_t recycle_after_ms;  /* no recycle attempt before this */
     struct event *respawn_ev;   /* pending delayed respawn */
     struct event *kill_ev;      /* escalation steps for a stuck worker */
     int kill_stage;             /* 0, or 1 (dump sent) / 2 (SIGTERM sent) */
@@ -110,5 +123,9 @@ int worker_live_count(void);
 int worker_count_in(worker_state s);
 /* Finds a worker by "worker-N" name; NULL when unknown. */
 worker *worker_by_name(const char *name, size_t len);
+/* A table entry with no process and no slot, or NULL. */
+worker *worker_free_entry(void);
+/* Gives entry w the logical slot (and its name), or frees it (-1). */
+void worker_assign(worker *w, int slot);
 
 #endif

@@ -80,7 +80,9 @@ def blast(path, total, type_, data, conns=CONNECTIONS):
 
 class Leak(unittest.TestCase):
     def check_no_leak(self, label, agent, type_, data, args=()):
-        with Server(agent=agent, workers=1, args=list(args)) as s, s.client() as c:
+        # no recycling during the run: the same process must be measured
+        with Server(agent=agent, workers=1, args=list(args) + ["--max-messages-per-worker", "0"]) as s, \
+                s.client() as c:
             def metrics():
                 return c.call("agent.metrics", {"worker": "worker-0"})
             self.assertEqual(blast(s.path, WARMUP, type_, data), WARMUP)

@@ -149,7 +149,7 @@ class Crashes(unittest.TestCase):
     def test_kill_9_of_a_worker_respawns_it_and_the_pool_serves_again(self):
         with Server(workers=2) as s, s.client() as c:
             before = c.stats(detailed=True)
-            self.assertEqual(before["workerEvents"], {"spawned": 2, "crashed": 0, "killedStuck": 0})
+            self.assertEqual(before["workerEvents"], {"spawned": 2, "crashed": 0, "killedStuck": 0, "recycled": 0})
             old = before["workers"][1]["pid"]
             os.kill(old, signal.SIGKILL)
 
@@ -162,7 +162,7 @@ class Crashes(unittest.TestCase):
             self.assertEqual(w1["generation"], 2)
             self.assertEqual(w0["generation"], 1)
             self.assertEqual(w0["pid"], before["workers"][0]["pid"])
-            self.assertEqual(st["workerEvents"], {"spawned": 3, "crashed": 1, "killedStuck": 0})
+            self.assertEqual(st["workerEvents"], {"spawned": 3, "crashed": 1, "killedStuck": 0, "recycled": 0})
             self.assertEqual(st["total"], 2)
             self.assertEqual(st["state"], "ready")
             self.assertIn(w1["pid"], children_of(s.proc.pid))

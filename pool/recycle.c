@@ -1,0 +1,159 @@
+/*
+ * recycle.c - recycling policies and the make-before-break hand-over
+ * (see recycle.h).  worker.c calls back into it when a replacement is
+ * ready (worker_handover) and when processes die.
+ */
+#include "recycle.h"
+#include "ap_log.h"
+#include "server.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* How often worker RSS is read from /proc. */
+#define RECYCLE_RSS_EVERY_MS 1000
+
+/* A limit lowered by w's spread: limit x (1 - spread). */
+static uint64_t spread(const worker *w, uint64_t limit)
+{
+    return limit - limit / 1000 * w->spread_permille - limit % 1000 * w->spread_permille / 1000;
+}
+
+void recycle_new_process(worker *w)
+{
+    unsigned max = (unsigned)server.cfg->recycle_jitter * 10;
+    w->spread_permille = max ? (unsigned)random() % (max + 1) : 0;
+    w->rss_bytes = 0;
+}
+
+/* ---- the policies: each says why w is due, or NULL ----------------- */
+
+static const char *recycle_check_messages(const worker *w)
+{
+    uint64_t limit = (uint64_t)server.cfg->max_messages_per_worker;
+    return limit && w->load.processed >= spread(w, limit) ? "processed maxMessagesPerWorker messages" : NULL;
+}
+
+static const char *recycle_check_age(const worker *w, uint64_t now)
+{
+    uint64_t limit = (uint64_t)server.cfg->worker_recycle_interval;
+    return limit && now - w->started_ms >= spread(w, limit) ? "older than workerRecycleInterval" : NULL;
+}
+
+static const char *recycle_check_memory(const worker *w)
+{
+    uint64_t limit = (uint64_t)server.cfg->max_worker_rss;
+    return limit && w->rss_bytes >= spread(w, limit) ? "RSS over maxWorkerRss" : NULL;
+}
+
+/* The hard limit: not a recycle, a kill. */
+static int recycle_check_memory_hard(worker *w)
+{
+    uint64_t limit = (uint64_t)server.cfg->max_worker_rss_hard;
+    if (!limit || w->rss_bytes < limit || w->killed_memory || w->pid <= 0)
+        return 0;
+    ap_error("%s (pid %d) uses %llu bytes, over maxWorkerRssHard (%llu): killing it now", w->name, (int)w->pid,
+             (unsigned long long)w->rss_bytes, (unsigned long long)limit);
+    w->killed_memory = 1;
+    kill(w->pid, SIGKILL);
+    return 1;
+}
+
+/* ---- the hand-over -------------------------------------------------- */
+
+int recycle_active(void)
+{
+    int n = 0;
+    for (int i = 0; i < server.nworkers; i++)
+        n += server.workers[i].replaced_by != NULL && server.workers[i].state != WORKER_DEAD;
+    return n;
+}
+
+int recycle_start(worker *w, const char *reason)
+{
+    if (!worker_is_accepting(w) || w->replaced_by || server.state != SERVER_READY ||
+        ap_now_ms() < w->recycle_after_ms)
+        return AP_ERR;
+    if (recycle_active() >= server.cfg->max_concurrent_recycles)
+        return AP_ERR;
+    worker *e = worker_free_entry();
+    if (e == NULL)
+        return AP_ERR;
+    ap_info("%s (pid %d) is recycled: %s; starting its replacement first", w->name, (int)w->pid, reason);
+    worker_assign(e, w->slot);
+    e->replaces = w;
+    w->replaced_by = e;
+    w->recycle_reason = reason;
+    if (worker_spawn(e->index) != AP_OK) {
+        w->replaced_by = NULL;
+        e->replaces = NULL;
+        worker_assign(e, -1);
+        return AP_ERR;
+    }
+    server.stats.recycles++;
+    return AP_OK;
+}
+
+void recycle_after_answer(worker *w)
+{
+    if (AP_UNLIKELY(server.cfg->max_messages_per_worker && !w->replaced_by)) {
+        const char *why = recycle_check_messages(w);
+        if (why)
+            recycle_start(w, why);
+    }
+}
+
+static uint64_t read_rss(pid_t pid)
+{
+    char path[64], buf[128];
+    snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    unsigned long long size, resident;
+    if (sscanf(buf, "%llu %llu", &size, &resident) != 2)
+        return 0;
+    return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+void recycle_tick(uint64_t now)
+{
+    int sample = now - server.last_rss_ms >= RECYCLE_RSS_EVERY_MS;
+    if (sample)
+        server.last_rss_ms = now;
+    for (int i = 0; i < server.nworkers; i++) {
+        worker *w = &server.workers[i];
+        if (w->state == WORKER_DEAD || w->pid <= 0)
+            continue;
+        if (sample)
+            w->rss_bytes = read_rss(w->pid);
+        if (recycle_check_memory_hard(w))
+            continue;
+        if ((w->state == WORKER_STOPPING || w->state == WORKER_DRAINING) && w->stop_sent_ms && !w->kill_stage &&
+            now - w->stop_sent_ms >= (uint64_t)server.cfg->graceful_timeout) {
+            char why[96];
+            snprintf(why, sizeof(why), "it did not exit within gracefulTimeout (%lld ms) of being asked",
+                     (long long)server.cfg->graceful_timeout);
+            worker_kill_stuck(w, why);
+            continue;
+        }
+        if (!worker_is_accepting(w) || w->replaced_by)
+            continue;
+        const char *why = recycle_check_messages(w);
+        if (!why)
+            why = recycle_check_age(w, now);
+        if (!why)
+            why = recycle_check_memory(w);
+        if (why)
+            recycle_start(w, why);
+    }
+}
