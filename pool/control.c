@@ -15,6 +15,7 @@
 #include "server.h"
 #include "supervisor.h"
 #include "dlq.h"
+#include "scale.h"
 
 #include <cJSON.h>
 #include <event2/buffer.h>
@@ -293,6 +294,23 @@ void control_handle(struct evbuffer *out, const char *line, const scan_result *r
             reply_error(out, id, id ? r->id.len : 0, ERR_BAD_REQUEST, err, NULL);
             server.stats.errors[ERR_BAD_REQUEST]++;
         }
+    } else if (strcmp(r->type, "pool.scale") == 0) {
+        int64_t n = data_int(line, r, "workers", -1);
+        if (n < 0) {
+            const char *id = r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL;
+            reply_error(out, id, id ? r->id.len : 0, ERR_BAD_REQUEST, "pool.scale needs {\"workers\": N}", NULL);
+            server.stats.errors[ERR_BAD_REQUEST]++;
+            return;
+        }
+        scale_result sr = scale_to(n > 100000 ? 100000 : (int)n, "pool.scale");
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "requested", (double)n);
+        cJSON_AddNumberToObject(o, "before", sr.before);
+        cJSON_AddNumberToObject(o, "workers", sr.after);
+        cJSON_AddBoolToObject(o, "clamped", sr.clamped);
+        cJSON_AddNumberToObject(o, "minWorkers", (double)server.cfg->min_workers);
+        cJSON_AddNumberToObject(o, "maxWorkers", (double)server.cfg->max_workers);
+        answer_json(out, line, r, o);
     } else if (strcmp(r->type, "pool.history") == 0) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddItemToObject(o, "history", supervisor_history_json());
@@ -300,7 +318,7 @@ void control_handle(struct evbuffer *out, const char *line, const scan_result *r
     } else {
         const char *id = r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL;
         reply_error(out, id, id ? r->id.len : 0, ERR_BAD_REQUEST,
-                    "unknown pool request type (known: pool.ping, pool.stats, pool.health, pool.history, pool.dlq.list, pool.dlq.remove, pool.dlq.purge)", NULL);
+                    "unknown pool request type (known: pool.ping, pool.stats, pool.health, pool.history, pool.scale, pool.dlq.list, pool.dlq.remove, pool.dlq.purge)", NULL);
         server.stats.errors[ERR_BAD_REQUEST]++;
     }
 }

@@ -15,6 +15,7 @@ agentpoold_SOURCES = pool/main.c pool/server.h \
 	pool/retry.c pool/retry.h \
 	pool/supervisor.c pool/supervisor.h \
 	pool/recycle.c pool/recycle.h \
+	pool/scale.c pool/scale.h \
 	pool/dlq.c pool/dlq.h \
 	pool/worker.c pool/worker.h
 agentpoold_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS) $(JEMALLOC_DEFS)

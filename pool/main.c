@@ -20,6 +20,7 @@
 #include "listener.h"
 #include "recycle.h"
 #include "retry.h"
+#include "scale.h"
 #include "supervisor.h"
 #include "sched.h"
 #include "server.h"
@@ -126,6 +127,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     supervisor_tick(now);
     if (server.state == SERVER_READY || server.state == SERVER_DRAINING || server.state == SERVER_STOPPING)
         recycle_tick(now);
+    scale_tick(now);
     if (server.cfg->health_check_interval > 0 && server.state == SERVER_READY &&
         now - server.last_heartbeat_ms >= (uint64_t)server.cfg->health_check_interval) {
         server.last_heartbeat_ms = now;
@@ -163,6 +165,12 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
         break;
     case SIGHUP:
         ap_warn("SIGHUP: rolling reload is not available yet; ignored");
+        break;
+    case SIGTTIN:
+        scale_to(server.pool_size + 1, "SIGTTIN");
+        break;
+    case SIGTTOU:
+        scale_to(server.pool_size - 1, "SIGTTOU");
         break;
     default:
         break;
@@ -211,8 +219,6 @@ static void warn_inactive(const config *cfg)
 {
     config def;
     config_init(&def);
-    if (cfg->max_workers != def.max_workers && cfg->max_workers != cfg->min_workers)
-        ap_info("maxWorkers is not yet active: the pool runs minWorkers (%lld) workers", (long long)cfg->min_workers);
     config_free(&def);
 }
 
@@ -301,6 +307,8 @@ int main(int argc, char **argv)
     add_signal(SIGINT);
     add_signal(SIGCHLD);
     add_signal(SIGHUP);
+    add_signal(SIGTTIN);
+    add_signal(SIGTTOU);
     server.tick = event_new(server.base, -1, EV_PERSIST, tick_cb, NULL);
     struct timeval tv = {0, TICK_MS * 1000};
     event_add(server.tick, &tv);

@@ -84,6 +84,7 @@ typedef struct {
     uint64_t shutdown_deadline_ms;
     uint64_t last_heartbeat_ms;
     uint64_t last_rss_ms;
+    uint64_t last_scale_up_ms;
 
     server_stats stats;
 } server_t;

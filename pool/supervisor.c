@@ -24,6 +24,7 @@
 
 typedef struct {
     uint64_t wall_ms;
+    uint64_t mono_ms;
     pid_t pid;
     int status;
     int slot;
@@ -76,12 +77,17 @@ uint64_t supervisor_ends(sup_reason r)
     return r < SUP_REASON_COUNT ? sup.ends[r] : 0;
 }
 
+/* Counted from the history, so it is not capped by the intensity ring
+ * (only by historySize). */
 unsigned supervisor_recent_restarts(uint64_t now_ms)
 {
     unsigned n = 0;
-    for (unsigned i = 0; i < sup.rlen; i++)
-        if (now_ms - sup.recent[i] < (uint64_t)server.cfg->restart_window)
+    for (unsigned k = 0; k < sup.hlen; k++) {
+        const sup_event *e = &sup.history[k];
+        if (e->reason != SUP_STOPPED && e->reason != SUP_RECYCLED &&
+            now_ms - e->mono_ms < (uint64_t)server.cfg->restart_window)
             n++;
+    }
     return n;
 }
 
@@ -89,6 +95,7 @@ static void remember(const worker *w, int status, sup_reason reason)
 {
     sup_event *e = &sup.history[sup.hnext];
     e->wall_ms = ap_wall_ms();
+    e->mono_ms = ap_now_ms();
     e->pid = w->pid;
     e->status = status;
     e->slot = w->slot;

@@ -315,6 +315,7 @@ int worker_spawn(int index)
     w->ping_out = 0;
     w->missed_beats = 0;
     w->stop_sent_ms = 0;
+    w->last_active_ms = ap_now_ms();
     w->killed_memory = 0;
     w->recycle_reason = NULL;
     recycle_new_process(w);
@@ -446,6 +447,14 @@ static void worker_drain(worker *w)
         worker_stop(w);
 }
 
+void worker_retire(worker *w)
+{
+    if (worker_is_accepting(w))
+        worker_drain(w);
+    else if (w->state == WORKER_STARTING)
+        worker_stop(w);
+}
+
 void worker_stop_all(void)
 {
     for (int i = 0; i < server.nworkers; i++) {
@@ -550,6 +559,7 @@ static void on_answer(worker *w, const ap_frame_hdr *h, const char *payload)
         return;
     }
     unlink_running(w, m);
+    w->last_active_ms = ap_now_ms();
     if (!m->control) {
         w->load.processed++;
         server.stats.processed++;
@@ -752,8 +762,8 @@ static void worker_died(worker *w, int status)
     else
         ap_error("%s (pid %d) %s%s, holding %d message%s", w->name, (int)w->pid, how,
                  never_ready ? " before it was ready" : "", held, held == 1 ? "" : "s");
-    if (!expected)
-        server.stats.crashes++;
+    if (!expected && !w->kill_stage && !w->killed_memory)
+        server.stats.crashes++; /* killed on purpose is counted apart */
     if (never_ready && !w->said_start_failed && !expected)
         w->start_failures++;
 
@@ -812,7 +822,7 @@ static void worker_died(worker *w, int status)
     if (release_entry) {
         worker_assign(w, -1);
         snprintf(w->name, sizeof(w->name), "spare-%d", w->index);
-    } else if (w->slot >= server.pool_size) {
+    } else if (w->slot >= server.pool_size || w->slot < 0) {
         /* Its slot was scaled away. */
         worker_assign(w, -1);
         snprintf(w->name, sizeof(w->name), "spare-%d", w->index);

@@ -74,6 +74,7 @@ typedef struct worker {
     int killed_memory;          /* killed for maxWorkerRssHard */
     unsigned recycle_failures;  /* replacements that failed to start in a row */
     uint64_t recycle_after_ms;  /* no recycle attempt before this */
+    uint64_t last_active_ms;    /* last answer (or spawn): idleTimeout */
     struct event *respawn_ev;   /* pending delayed respawn */
     struct event *kill_ev;      /* escalation steps for a stuck worker */
     int kill_stage;             /* 0, or 1 (dump sent) / 2 (SIGTERM sent) */
@@ -102,6 +103,9 @@ void worker_kill_stuck(worker *w, const char *why);
 void worker_heartbeat(void);
 /* Taking messages and answering its heartbeats. */
 int worker_is_healthy(const worker *w);
+/* Takes w out of service for good: it drains (finishes what it holds)
+ * and stops; a STARTING one is stopped at once. */
+void worker_retire(worker *w);
 /* Asks every live worker to finish and exit (STOP frame). */
 void worker_stop_all(void);
 /* Kills every live worker with sig. */

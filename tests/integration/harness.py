@@ -163,6 +163,12 @@ class Server:
             return [AGENTPOOLD] + self.args
         argv = [AGENTPOOLD, "--socket", self.path, "--agent", self.agent,
                 "--min-workers", str(self.workers)]
+        # A fixed pool unless the test is about scaling: automatic scale-up
+        # (scaleUpAfter) would otherwise add workers to a test that holds
+        # messages in the queue on purpose.
+        if not any(a.startswith("--max-workers") for a in self.args) and \
+                not (self.config and "maxWorkers" in self.config):
+            argv += ["--max-workers", str(self.workers)]
         if self.config is not None:
             cfgpath = os.path.join(self.tmp.name, "config.json")
             with open(cfgpath, "w") as f:

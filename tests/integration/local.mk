@@ -28,3 +28,5 @@ EXTRA_DIST += tests/integration/test_timeouts.py
 EXTRA_DIST += tests/integration/test_supervision.py
 EXTRA_DIST += tests/integration/test_chaos.py
 EXTRA_DIST += tests/integration/agents/life.py
+TESTS += tests/integration/test_scale.py
+EXTRA_DIST += tests/integration/test_scale.py

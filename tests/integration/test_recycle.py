@@ -57,7 +57,7 @@ class Recycle(unittest.TestCase):
                     self.assertEqual(c.call("echo", {"x": 1}), {"x": 1})
                     return c.call("agent.metrics")["pid"] != pid0
                 wait_for(replaced, what="the worker recycled by age")
-                hist = c.call("pool.history")["history"]
+                hist = wait_for(lambda: c.call("pool.history")["history"], what="the old worker's end")
                 self.assertEqual(hist[0]["reason"], "recycled")
                 self.assertEqual(hist[0]["pid"], pid0)
 
