@@ -278,7 +278,7 @@ static void client_line(client *c, const char *line, size_t len)
         return;
     }
     if (strncmp(r.type, "pool.", 5) == 0) {
-        control_handle(client_out(c), line, &r);
+        control_handle(client_out(c), c->serial, line, &r);
         client_check_output(c);
         return;
     }
@@ -498,6 +498,27 @@ static void client_close(client *c, const char *why)
         sched_pump();
     if (server.state >= SERVER_DRAINING)
         server_check_shutdown();
+}
+
+void client_reply_later(uint64_t serial, const char *id, size_t id_len, const char *result, reply_code code,
+                        const char *message, const char *extra)
+{
+    if (serial == 0)
+        return;
+    for (queue_link *l = server.clients.next; l != &server.clients; l = l->next) {
+        client *c = queue_entry(l, client, link);
+        if (c->serial != serial)
+            continue;
+        if (result) {
+            reply_ok(client_out(c), id, id_len, result, strlen(result));
+            server.stats.answered_ok++;
+        } else {
+            reply_error(client_out(c), id, id_len, code, message, extra);
+            server.stats.errors[code]++;
+        }
+        client_check_output(c);
+        return;
+    }
 }
 
 void client_close_all(void)

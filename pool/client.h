@@ -82,6 +82,10 @@ void client_msg_drop(struct msg *m);
 void client_room_available(void);
 /* Shutdown: answers every held message shutting_down. */
 void client_fail_held(void);
+/* Answers a request later (pool.reload): on connection `serial`, if it
+ * is still open, with result (JSON) when not NULL, else the error. */
+void client_reply_later(uint64_t serial, const char *id, size_t id_len, const char *result, reply_code code,
+                        const char *message, const char *extra);
 /* Frees every connection (at exit). */
 void client_close_all(void);
 /* True when no connection has unwritten output. */

@@ -16,6 +16,7 @@
 #include "supervisor.h"
 #include "dlq.h"
 #include "scale.h"
+#include "reload.h"
 
 #include <cJSON.h>
 #include <event2/buffer.h>
@@ -266,7 +267,7 @@ static void answer_json(struct evbuffer *out, const char *line, const scan_resul
     server.stats.answered_ok++;
 }
 
-void control_handle(struct evbuffer *out, const char *line, const scan_result *r)
+void control_handle(struct evbuffer *out, uint64_t client_serial, const char *line, const scan_result *r)
 {
     if (strcmp(r->type, "pool.ping") == 0) {
         cJSON *o = cJSON_CreateObject();
@@ -311,6 +312,10 @@ void control_handle(struct evbuffer *out, const char *line, const scan_result *r
         cJSON_AddNumberToObject(o, "minWorkers", (double)server.cfg->min_workers);
         cJSON_AddNumberToObject(o, "maxWorkers", (double)server.cfg->max_workers);
         answer_json(out, line, r, o);
+    } else if (strcmp(r->type, "pool.reload") == 0) {
+        /* Answered when the reload ends (or at once if refused). */
+        reload_start("pool.reload", client_serial, r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL,
+                     r->id_kind != SCAN_ID_NONE ? r->id.len : 0);
     } else if (strcmp(r->type, "pool.history") == 0) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddItemToObject(o, "history", supervisor_history_json());
@@ -318,7 +323,7 @@ void control_handle(struct evbuffer *out, const char *line, const scan_result *r
     } else {
         const char *id = r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL;
         reply_error(out, id, id ? r->id.len : 0, ERR_BAD_REQUEST,
-                    "unknown pool request type (known: pool.ping, pool.stats, pool.health, pool.history, pool.scale, pool.dlq.list, pool.dlq.remove, pool.dlq.purge)", NULL);
+                    "unknown pool request type (known: pool.ping, pool.stats, pool.health, pool.history, pool.scale, pool.reload, pool.dlq.list, pool.dlq.remove, pool.dlq.purge)", NULL);
         server.stats.errors[ERR_BAD_REQUEST]++;
     }
 }

@@ -10,13 +10,14 @@
 #define AP_CONTROL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "scan.h"
 
 struct evbuffer;
 
 /* Answers the pool.* request in line (already scanned into r) into out. */
-void control_handle(struct evbuffer *out, const char *line, const scan_result *r);
+void control_handle(struct evbuffer *out, uint64_t client_serial, const char *line, const scan_result *r);
 /* Finds a top-level string member `key` in a JSON object text and copies
  * it (NUL-terminated) to buf.  AP_ERR when absent, not a string, too long,
  * or the text is not an object. */

@@ -16,6 +16,7 @@ agentpoold_SOURCES = pool/main.c pool/server.h \
 	pool/supervisor.c pool/supervisor.h \
 	pool/recycle.c pool/recycle.h \
 	pool/scale.c pool/scale.h \
+	pool/reload.c pool/reload.h \
 	pool/dlq.c pool/dlq.h \
 	pool/worker.c pool/worker.h
 agentpoold_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS) $(JEMALLOC_DEFS)

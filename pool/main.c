@@ -19,6 +19,7 @@
 #include "config.h"
 #include "listener.h"
 #include "recycle.h"
+#include "reload.h"
 #include "retry.h"
 #include "scale.h"
 #include "supervisor.h"
@@ -128,6 +129,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     if (server.state == SERVER_READY || server.state == SERVER_DRAINING || server.state == SERVER_STOPPING)
         recycle_tick(now);
     scale_tick(now);
+    reload_step();
     if (server.cfg->health_check_interval > 0 && server.state == SERVER_READY &&
         now - server.last_heartbeat_ms >= (uint64_t)server.cfg->health_check_interval) {
         server.last_heartbeat_ms = now;
@@ -164,7 +166,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
         }
         break;
     case SIGHUP:
-        ap_warn("SIGHUP: rolling reload is not available yet; ignored");
+        reload_start("SIGHUP", 0, NULL, 0);
         break;
     case SIGTTIN:
         scale_to(server.pool_size + 1, "SIGTTIN");
@@ -266,7 +268,9 @@ int main(int argc, char **argv)
     ap_log_set_json(strcmp(cfg.log_format, "json") == 0);
 
     memset(&server, 0, sizeof(server));
-    server.cfg = &cfg;
+    server.boot_cfg = cfg; /* the strings move with it */
+    server.cfg = &server.boot_cfg;
+    reload_init(argc, argv);
     server.pid = getpid();
     server.started_ms = ap_now_ms();
     server.listen_fd = -1;
@@ -342,6 +346,6 @@ int main(int argc, char **argv)
     msg_table_free(&server.msgs);
     ap_free(server.worker_binary);
     ap_info("exited (status %d)", server.exit_code);
-    config_free(&cfg);
+    reload_free();
     return server.exit_code;
 }

@@ -2,6 +2,7 @@
  * reply.c - response assembly (see reply.h).
  */
 #include "reply.h"
+#include "ap_alloc.h"
 #include "ap_common.h"
 
 #include <event2/buffer.h>
@@ -123,12 +124,15 @@ size_t reply_escape(char *dst, size_t cap, const char *s, size_t len)
 void reply_error(struct evbuffer *out, const char *id, size_t id_len, reply_code code,
                  const char *message, const char *extra)
 {
-    char msg[1024], body[1400];
+    char msg[1024], small[1400];
     reply_escape(msg, sizeof(msg), message, strlen(message));
-    int n = snprintf(body, sizeof(body), "{\"code\":\"%s\",\"message\":\"%s\"%s}", reply_code_name(code), msg,
-                     extra ? extra : "");
-    if (n < 0 || (size_t)n >= sizeof(body))
-        n = snprintf(body, sizeof(body), "{\"code\":\"%s\",\"message\":\"(message too long)\"}",
-                     reply_code_name(code));
-    reply_error_json(out, id, id_len, body, (size_t)n);
+    size_t need = strlen(msg) + (extra ? strlen(extra) : 0) + 64;
+    /* Most errors fit on the stack; a long extra (a traceback) gets the
+     * room it needs rather than being cut. */
+    char *body = need <= sizeof(small) ? small : ap_malloc(need);
+    int n = snprintf(body, need <= sizeof(small) ? sizeof(small) : need, "{\"code\":\"%s\",\"message\":\"%s\"%s}",
+                     reply_code_name(code), msg, extra ? extra : "");
+    reply_error_json(out, id, id_len, body, n > 0 ? (size_t)n : 0);
+    if (body != small)
+        ap_free(body);
 }

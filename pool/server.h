@@ -47,7 +47,9 @@ typedef struct {
 
 typedef struct {
     struct event_base *base;
-    config *cfg;
+    config *cfg;                /* the settings in force (boot_cfg, or a reload's) */
+    config boot_cfg;            /* the settings read at start */
+    uint32_t reload_epoch;      /* rolling reloads started (and not aborted) */
     server_state state;
     int exit_code;
     char *worker_binary;

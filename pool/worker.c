@@ -22,6 +22,7 @@
 #include "ap_log.h"
 #include "client.h"
 #include "recycle.h"
+#include "reload.h"
 #include "retry.h"
 #include "supervisor.h"
 #include "sched.h"
@@ -307,6 +308,7 @@ int worker_spawn(int index)
     }
     w->pid = pid;
     w->generation = ++server.slot_gen[w->slot];
+    w->epoch = server.reload_epoch;
     w->spawn_ns = t0;
     w->started_ms = ap_now_ms();
     w->ready_ms = 0;
@@ -540,6 +542,7 @@ static void on_start_failed(worker *w, const char *payload, size_t len)
 {
     ap_error("%s (pid %d): agent %s failed to start:", w->name, (int)w->pid, server.cfg->agent);
     ap_log_block(AP_LOG_ERROR, "  ", payload, len);
+    reload_note_start_failure(payload, len);
     w->start_failures++;
     w->said_start_failed = 1;
     if (server.state == SERVER_STARTING && w->first_start) {
@@ -808,6 +811,7 @@ static void worker_died(worker *w, int status)
             wait *= 2;
         old->recycle_after_ms = ap_now_ms() + (wait > 60000 ? 60000 : wait);
         w->replaces = NULL;
+        reload_replacement_failed();
         release_entry = 1;
     }
     evtimer_del(w->kill_ev);
@@ -830,7 +834,7 @@ static void worker_died(worker *w, int status)
     }
 
     if (release_entry) {
-        /* nothing to respawn */
+        reload_step(); /* a hand-over ended: the next worker, if reloading */
     } else if (server.state == SERVER_STARTING && w->first_start && never_ready) {
         if (server.exit_code == 0) {
             ap_error("%s died before it was ready at first start: not respawning", w->name);

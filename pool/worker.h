@@ -75,6 +75,7 @@ typedef struct worker {
     unsigned recycle_failures;  /* replacements that failed to start in a row */
     uint64_t recycle_after_ms;  /* no recycle attempt before this */
     uint64_t last_active_ms;    /* last answer (or spawn): idleTimeout */
+    uint32_t epoch;             /* server.reload_epoch when it was forked */
     struct event *respawn_ev;   /* pending delayed respawn */
     struct event *kill_ev;      /* escalation steps for a stuck worker */
     int kill_stage;             /* 0, or 1 (dump sent) / 2 (SIGTERM sent) */

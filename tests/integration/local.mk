@@ -30,3 +30,5 @@ EXTRA_DIST += tests/integration/test_chaos.py
 EXTRA_DIST += tests/integration/agents/life.py
 TESTS += tests/integration/test_scale.py
 EXTRA_DIST += tests/integration/test_scale.py
+TESTS += tests/integration/test_reload.py
+EXTRA_DIST += tests/integration/test_reload.py

@@ -41,7 +41,7 @@ tests_unit_test_msg_LDADD = $(CMOCKA_LIBS)
 tests_unit_test_reply_SOURCES = tests/unit/test_reply.c pool/reply.c pool/reply.h
 tests_unit_test_reply_CPPFLAGS = $(POOL_UNIT_CPPFLAGS)
 tests_unit_test_reply_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS)
-tests_unit_test_reply_LDADD = $(LIBEVENT_LIBS) $(CJSON_LIBS) $(CMOCKA_LIBS)
+tests_unit_test_reply_LDADD = common/libapcommon.a $(LIBEVENT_LIBS) $(CJSON_LIBS) $(CMOCKA_LIBS)
 
 tests_unit_test_config_SOURCES = tests/unit/test_config.c pool/config.c pool/config.h common/alloc.c
 tests_unit_test_config_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)

@@ -1,0 +1,257 @@
+/*
+ * reload.c - rolling reload (see reload.h).
+ *
+ * State: the new config is live from the start of a reload (new spawns
+ * use it); the old one is kept until the reload ends, to be restored on
+ * abort.  Each worker process records the reload epoch it was forked in;
+ * a reload is done when every live serving worker has the current epoch.
+ */
+#include "reload.h"
+#include "ap_alloc.h"
+#include "ap_log.h"
+#include "client.h"
+#include "recycle.h"
+#include "server.h"
+
+#include <cJSON.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <string.h>
+
+#define RELOAD_WAITERS_MAX 16
+#define RELOAD_TRACE_MAX 8192
+
+typedef struct {
+    uint64_t serial;
+    char *id;
+    size_t id_len;
+} waiter;
+
+static struct {
+    int argc;
+    char **argv;
+    int active;
+    config *old;                /* the settings to restore on abort */
+    cJSON *restart_needed;      /* names of settings kept at their running value */
+    waiter waiters[RELOAD_WAITERS_MAX];
+    int nwaiters;
+    char trace[RELOAD_TRACE_MAX];
+    size_t trace_len;
+    unsigned replaced;
+} rl;
+
+void reload_init(int argc, char **argv)
+{
+    rl.argc = argc;
+    rl.argv = argv;
+}
+
+static void free_config(config *c)
+{
+    if (c) {
+        config_free(c);
+        ap_free(c);
+    }
+}
+
+/* Frees a config that is no longer in use: the one main() filled at
+ * start lives inside `server`, the ones reloads read are allocated. */
+static void release_config(config *c)
+{
+    if (c == &server.boot_cfg)
+        config_free(c);
+    else
+        free_config(c);
+}
+
+void reload_free(void)
+{
+    for (int i = 0; i < rl.nwaiters; i++)
+        ap_free(rl.waiters[i].id);
+    rl.nwaiters = 0;
+    cJSON_Delete(rl.restart_needed);
+    rl.restart_needed = NULL;
+    if (rl.old)
+        release_config(rl.old);
+    rl.old = NULL;
+    release_config(server.cfg);
+    server.cfg = NULL;
+}
+
+int reload_in_progress(void)
+{
+    return rl.active;
+}
+
+void reload_note_start_failure(const char *text, size_t len)
+{
+    rl.trace_len = len < RELOAD_TRACE_MAX - 1 ? len : RELOAD_TRACE_MAX - 1;
+    memcpy(rl.trace, text, rl.trace_len);
+    rl.trace[rl.trace_len] = '\0';
+}
+
+/* Answers every waiter: result (ok) or code + message. */
+static void answer_waiters(cJSON *result, reply_code code, const char *message, const char *extra)
+{
+    char *text = result ? cJSON_PrintUnformatted(result) : NULL;
+    for (int i = 0; i < rl.nwaiters; i++) {
+        waiter *wt = &rl.waiters[i];
+        client_reply_later(wt->serial, wt->id, wt->id_len, text, code, message, extra);
+        ap_free(wt->id);
+    }
+    rl.nwaiters = 0;
+    cJSON_free(text);
+}
+
+static void add_waiter(uint64_t serial, const char *id, size_t id_len)
+{
+    if (serial == 0)
+        return;
+    if (rl.nwaiters == RELOAD_WAITERS_MAX) {
+        client_reply_later(serial, id, id_len, NULL, ERR_BAD_REQUEST, "too many pool.reload requests waiting", NULL);
+        return;
+    }
+    waiter *wt = &rl.waiters[rl.nwaiters++];
+    wt->serial = serial;
+    wt->id = id_len ? ap_strndup(id, id_len) : NULL;
+    wt->id_len = id_len;
+}
+
+/* Settings whose value is built into running structures: a reload keeps
+ * the running value and says so. */
+static void keep_immutable(config *nc, const config *oc, cJSON *names)
+{
+#define KEEP_STR(f, key)                                                                                       \
+    if (strcmp(nc->f, oc->f) != 0) {                                                                           \
+        ap_free(nc->f);                                                                                        \
+        nc->f = ap_strdup(oc->f);                                                                              \
+        cJSON_AddItemToArray(names, cJSON_CreateString(key));                                                  \
+    }
+#define KEEP_INT(f, key)                                                                                       \
+    if (nc->f != oc->f) {                                                                                      \
+        nc->f = oc->f;                                                                                         \
+        cJSON_AddItemToArray(names, cJSON_CreateString(key));                                                  \
+    }
+    KEEP_STR(socket, "socket")
+    KEEP_INT(socket_mode, "socketMode")
+    KEEP_INT(listen_backlog, "listenBacklog")
+    KEEP_INT(max_workers, "maxWorkers")
+    KEEP_INT(max_concurrent_recycles, "maxConcurrentRecycles")
+    KEEP_INT(max_restarts, "maxRestarts")
+    KEEP_INT(history_size, "historySize")
+    KEEP_INT(max_tracked_types, "maxTrackedTypes")
+    KEEP_INT(timeout, "timeout")
+    if ((nc->dead_letter_file == NULL) != (oc->dead_letter_file == NULL) ||
+        (nc->dead_letter_file && strcmp(nc->dead_letter_file, oc->dead_letter_file) != 0)) {
+        ap_free(nc->dead_letter_file);
+        nc->dead_letter_file = oc->dead_letter_file ? ap_strdup(oc->dead_letter_file) : NULL;
+        cJSON_AddItemToArray(names, cJSON_CreateString("deadLetterFile"));
+    }
+#undef KEEP_STR
+#undef KEEP_INT
+}
+
+void reload_start(const char *why, uint64_t serial, const char *id, size_t id_len)
+{
+    char err[512];
+    if (server.state != SERVER_READY) {
+        client_reply_later(serial, id, id_len, NULL, ERR_BAD_REQUEST, "the pool is not ready: no reload now", NULL);
+        return;
+    }
+    if (rl.active) {
+        add_waiter(serial, id, id_len); /* answered with the running reload */
+        return;
+    }
+    config *nc = ap_calloc(1, sizeof(config));
+    config_action action;
+    config_init(nc);
+    if (config_parse_args(nc, rl.argc, rl.argv, &action, err, sizeof(err)) != AP_OK) {
+        ap_error("reload (%s) aborted: the configuration is invalid: %s; the running settings stay", why, err);
+        free_config(nc);
+        client_reply_later(serial, id, id_len, NULL, ERR_BAD_REQUEST, err, NULL);
+        return;
+    }
+    rl.restart_needed = cJSON_CreateArray();
+    keep_immutable(nc, server.cfg, rl.restart_needed);
+    for (cJSON *n = rl.restart_needed->child; n; n = n->next)
+        ap_warn("reload: %s cannot change without a restart; keeping the running value", n->valuestring);
+    rl.old = server.cfg;
+    server.cfg = nc;
+    server.queue.capacity = (size_t)nc->message_queue_size;
+    rl.active = 1;
+    rl.replaced = 0;
+    rl.trace_len = 0;
+    server.reload_epoch++;
+    add_waiter(serial, id, id_len);
+    ap_info("reload started (%s): replacing %d worker%s one at a time with agent %s", why, server.pool_size,
+            server.pool_size == 1 ? "" : "s", nc->agent);
+    reload_step();
+}
+
+static void finish(void)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "replaced", rl.replaced);
+    cJSON_AddStringToObject(o, "agent", server.cfg->agent);
+    cJSON_AddItemToObject(o, "requiresRestart", rl.restart_needed);
+    rl.restart_needed = NULL;
+    ap_info("reload finished: %u worker%s replaced", rl.replaced, rl.replaced == 1 ? "" : "s");
+    answer_waiters(o, ERR_OTHER, NULL, NULL);
+    cJSON_Delete(o);
+    rl.active = 0;
+    release_config(rl.old);
+    rl.old = NULL;
+}
+
+void reload_step(void)
+{
+    if (!rl.active || server.state != SERVER_READY)
+        return;
+    int pending = 0;
+    for (int i = 0; i < server.nworkers; i++) {
+        worker *w = &server.workers[i];
+        if (w->slot < 0 || w->state == WORKER_DEAD || w->epoch == server.reload_epoch)
+            continue;
+        if (w->replaced_by)
+            return; /* one at a time: its hand-over is under way */
+        pending = 1;
+    }
+    if (!pending) {
+        finish();
+        return;
+    }
+    if (recycle_active() > 0)
+        return;
+    for (int i = 0; i < server.nworkers; i++) {
+        worker *w = &server.workers[i];
+        if (w->slot >= 0 && worker_is_accepting(w) && w->epoch != server.reload_epoch) {
+            w->recycle_after_ms = 0;
+            if (recycle_start(w, "rolling reload") == AP_OK)
+                rl.replaced++;
+            return;
+        }
+    }
+}
+
+void reload_replacement_failed(void)
+{
+    if (!rl.active)
+        return;
+    char esc[RELOAD_TRACE_MAX * 2];
+    char extra[sizeof(esc) + 32];
+    reply_escape(esc, sizeof(esc), rl.trace, rl.trace_len);
+    snprintf(extra, sizeof(extra), ",\"traceback\":\"%s\"", esc);
+    ap_error("reload aborted: a new worker could not start; the old workers keep serving with the old settings");
+    /* Back to the settings the old workers run with. */
+    config *nc = server.cfg;
+    server.cfg = rl.old;
+    server.queue.capacity = (size_t)server.cfg->message_queue_size;
+    rl.old = NULL;
+    release_config(nc);
+    server.reload_epoch--;
+    answer_waiters(NULL, ERR_AGENT_ERROR, "reload aborted: the new agent code failed to start; the old workers keep serving",
+                   extra);
+    cJSON_Delete(rl.restart_needed);
+    rl.restart_needed = NULL;
+    rl.active = 0;
+}
