@@ -945,7 +945,7 @@ CFG_TEST(test_help_text)
         }
     }
     /* inactive settings are marked, active ones are not */
-    const char *mw = strstr(buf, "--max-workers ");
+    const char *mw = strstr(buf, "--retry-on-timeout ");
     const char *eol = strchr(mw, '\n');
     assert_non_null(strstr(mw, "(not yet active)"));
     assert_true(strstr(mw, "(not yet active)") < eol);
