@@ -11,7 +11,9 @@
 #include "ap_alloc.h"
 #include "ap_defaults.h"
 #include "ap_log.h"
+#include "breaker.h"
 #include "control.h"
+#include "typetab.h"
 #include "retry.h"
 #include "scan.h"
 #include "sched.h"
@@ -125,9 +127,25 @@ static void client_unlink(msg *m)
         client_unblock(c, CLIENT_BLOCK_INFLIGHT);
 }
 
+/* Tells m's type breaker how m ended: ok (code < 0) or an error code.
+ * Only agent errors and timeouts count as failures; an end that says
+ * nothing about the type (crash, cancel, client gone) releases a probe. */
+static void breaker_outcome(msg *m, int code)
+{
+    if (m->outcome_told || !breaker_enabled(server.breakers))
+        return;
+    m->outcome_told = 1;
+    int failed = code == ERR_AGENT_ERROR || code == ERR_TIMEOUT;
+    if (code < 0 || failed)
+        breaker_record(server.breakers, m->type_idx, ap_now_ms(), failed, m->probe);
+    else if (m->probe)
+        breaker_probe_abandoned(server.breakers, m->type_idx);
+}
+
 /* Takes m out of everything it is on and frees it. */
 static void client_msg_done(msg *m)
 {
+    breaker_outcome(m, ERR_OTHER);
     retry_disarm(m);
     sched_release(m);
     if (m->state == MSG_QUEUED)
@@ -156,6 +174,7 @@ static void count_unwanted(const msg *m)
 
 void client_detach_error(msg *m, reply_code code, const char *message, const char *extra)
 {
+    breaker_outcome(m, code);
     if (m->client) {
         reply_error(client_out(m->client), m->line + m->id_off, m->id_len, code, message, extra);
         client_check_output(m->client);
@@ -167,6 +186,7 @@ void client_detach_error(msg *m, reply_code code, const char *message, const cha
 
 void client_answer_ok(msg *m, const char *result, size_t len)
 {
+    breaker_outcome(m, -1);
     if (m->client) {
         reply_ok(client_out(m->client), m->line + m->id_off, m->id_len, result, len);
         client_check_output(m->client);
@@ -180,6 +200,7 @@ void client_answer_ok(msg *m, const char *result, size_t len)
 void client_answer_error_json(msg *m, const char *err, size_t len)
 {
     reply_code code = reply_code_of_error_json(err, len);
+    breaker_outcome(m, (int)code);
     if (m->client) {
         reply_error_json(client_out(m->client), m->line + m->id_off, m->id_len, err, len);
         client_check_output(m->client);
@@ -192,6 +213,7 @@ void client_answer_error_json(msg *m, const char *err, size_t len)
 
 void client_answer_error(msg *m, reply_code code, const char *message, const char *extra)
 {
+    breaker_outcome(m, (int)code);
     if (m->client) {
         reply_error(client_out(m->client), m->line + m->id_off, m->id_len, code, message, extra);
         client_check_output(m->client);
@@ -293,6 +315,22 @@ static void client_line(client *c, const char *line, size_t len)
     worker *target = NULL;
     if (r.data.len && strcmp(r.type, "agent.metrics") == 0 && client_metrics_target(c, line, &r, &target) < 0)
         return;
+    unsigned type_idx = typetab_index(server.types, r.type, r.type_len);
+    breaker_decision bd = BREAKER_ALLOW;
+    if (breaker_enabled(server.breakers)) {
+        uint64_t retry_after = 0;
+        bd = breaker_admit(server.breakers, type_idx, ap_now_ms(), &retry_after);
+        if (bd == BREAKER_REJECT) {
+            char extra[48];
+            snprintf(extra, sizeof(extra), ",\"retryAfterMs\":%llu", (unsigned long long)retry_after);
+            const char *id = r.id_kind != SCAN_ID_NONE ? line + r.id.off : NULL;
+            reply_error(client_out(c), id, id ? r.id.len : 0, ERR_CIRCUIT_OPEN,
+                        "this message type's circuit breaker is open: too many recent failures", extra);
+            server.stats.errors[ERR_CIRCUIT_OPEN]++;
+            client_check_output(c);
+            return;
+        }
+    }
 
     msg *m = msg_new(&server.msgs, line, len, r.type_len);
     memcpy(m->type, r.type, r.type_len + 1);
@@ -302,6 +340,8 @@ static void client_line(client *c, const char *line, size_t len)
     m->data_off = (uint32_t)r.data.off;
     m->data_len = (uint32_t)r.data.len;
     m->retry = (int8_t)r.retry;
+    m->type_idx = (uint16_t)type_idx;
+    m->probe = bd == BREAKER_PROBE;
     m->timeout_ms = r.timeout_ms;
     m->accepted_ns = ap_now_ns();
     m->client = c;

@@ -17,6 +17,8 @@
 #include "dlq.h"
 #include "scale.h"
 #include "reload.h"
+#include "breaker.h"
+#include "typetab.h"
 
 #include <cJSON.h>
 #include <event2/buffer.h>
@@ -163,6 +165,21 @@ static cJSON *stats_json(int detailed)
     cJSON_AddStringToObject(o, "overflow", config_overflow_name(server.cfg->overflow));
     cJSON_AddNumberToObject(o, "pid", server.pid);
     cJSON_AddStringToObject(o, "allocator", ap_alloc_name());
+    if (breaker_enabled(server.breakers)) {
+        cJSON *bs = cJSON_AddObjectToObject(o, "breakers");
+        for (unsigned i = 0; i < typetab_count(server.types); i++) {
+            breaker_info bi;
+            breaker_info_of(server.breakers, i, now, &bi);
+            if (bi.state == BREAKER_CLOSED && bi.failures == 0 && bi.rejected == 0)
+                continue;
+            cJSON *b = cJSON_AddObjectToObject(bs, typetab_name(server.types, i));
+            cJSON_AddStringToObject(b, "state", breaker_state_name(bi.state));
+            cJSON_AddNumberToObject(b, "failuresInWindow", bi.failures_in_window);
+            cJSON_AddNumberToObject(b, "retryAfterMs", (double)bi.retry_after_ms);
+            cJSON_AddNumberToObject(b, "opened", (double)bi.opened);
+            cJSON_AddNumberToObject(b, "rejected", (double)bi.rejected);
+        }
+    }
     cJSON *dl = cJSON_AddObjectToObject(o, "deadLetters");
     cJSON_AddStringToObject(dl, "file", server.dlq ? dlq_path(server.dlq) : "");
     cJSON_AddNumberToObject(dl, "records", server.dlq ? (double)dlq_count(server.dlq) : 0);

@@ -17,6 +17,8 @@ agentpoold_SOURCES = pool/main.c pool/server.h \
 	pool/recycle.c pool/recycle.h \
 	pool/scale.c pool/scale.h \
 	pool/reload.c pool/reload.h \
+	pool/typetab.c pool/typetab.h \
+	pool/breaker.c pool/breaker.h \
 	pool/dlq.c pool/dlq.h \
 	pool/worker.c pool/worker.h
 agentpoold_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS) $(JEMALLOC_DEFS)

@@ -15,7 +15,9 @@
 #include "ap_alloc.h"
 #include "ap_common.h"
 #include "ap_log.h"
+#include "breaker.h"
 #include "client.h"
+#include "typetab.h"
 #include "config.h"
 #include "listener.h"
 #include "recycle.h"
@@ -186,6 +188,20 @@ static void add_signal(int sig)
     server.sig_events[server.nsig_events++] = ev;
 }
 
+static void breaker_changed(void *arg, unsigned idx, const breaker_change *c)
+{
+    (void)arg;
+    const char *type = typetab_name(server.types, idx);
+    if (c->to == BREAKER_OPEN && c->from == BREAKER_HALF_OPEN)
+        ap_warn("breaker for type %s: the probe failed: open again for %llu ms", type, (unsigned long long)c->open_ms);
+    else if (c->to == BREAKER_OPEN)
+        ap_warn("breaker for type %s: %s -> open (%u failures in %llu ms); answering circuit_open for %llu ms", type,
+                breaker_state_name(c->from), c->failures, (unsigned long long)c->span_ms,
+                (unsigned long long)c->open_ms);
+    else
+        ap_info("breaker for type %s: %s -> %s", type, breaker_state_name(c->from), breaker_state_name(c->to));
+}
+
 /* The worker binary: next to agentpoold (a build tree), else libexecdir. */
 static char *find_worker_binary(const config *cfg)
 {
@@ -320,6 +336,15 @@ int main(int argc, char **argv)
     worker_table_init();
     supervisor_init();
     retry_open_dead_letters();
+    server.types = typetab_new((unsigned)cfg.max_tracked_types);
+    breaker_config bc = {(unsigned)cfg.breaker_failure_threshold, (uint64_t)cfg.breaker_window,
+                         (uint64_t)cfg.breaker_reset_timeout};
+    server.breakers = breaker_new(typetab_capacity(server.types), &bc, breaker_changed, NULL);
+    if (server.types == NULL || server.breakers == NULL) {
+        ap_error("could not set up the type table and breakers (maxTrackedTypes %lld, breakerFailureThreshold %lld)",
+                 (long long)cfg.max_tracked_types, (long long)cfg.breaker_failure_threshold);
+        return 1;
+    }
     ap_info("agentpoold %s starting: %d workers, agent %s, socket %s, worker %s", PACKAGE_VERSION, server.pool_size,
             cfg.agent, cfg.socket, server.worker_binary);
     for (int i = 0; i < server.pool_size; i++) {
@@ -339,6 +364,8 @@ int main(int argc, char **argv)
     worker_table_free();
     supervisor_free();
     retry_close_dead_letters();
+    breaker_free(server.breakers);
+    typetab_free(server.types);
     for (int i = 0; i < server.nsig_events; i++)
         event_free(server.sig_events[i]);
     event_free(server.tick);

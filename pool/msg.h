@@ -65,6 +65,9 @@ typedef struct msg {
     uint8_t attempts;           /* times sent to a worker */
     uint8_t detached;           /* answered already (timeout): only its worker still holds it */
     uint8_t nfail;
+    uint8_t probe;              /* its type's breaker is half-open and this is the probe */
+    uint8_t outcome_told;       /* its outcome went to the breaker */
+    uint16_t type_idx;          /* typetab index of its type */
     msg_failure *fail;          /* failed attempts, oldest first (allocated on the first) */
     char *type;                 /* unescaped type, NUL-terminated (inside this allocation) */
     char line[];                /* the request line as received, without '\n' */

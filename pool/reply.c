@@ -11,7 +11,7 @@
 
 static const char *const code_names[ERR_COUNT] = {
     "bad_request", "too_large", "queue_full", "agent_error", "shutting_down",
-    "worker_crashed", "timeout", "too_many_connections", "cancelled", "other",
+    "worker_crashed", "timeout", "too_many_connections", "cancelled", "circuit_open", "other",
 };
 
 const char *reply_code_name(reply_code c)

@@ -24,6 +24,7 @@ typedef enum {
     ERR_TIMEOUT,
     ERR_TOO_MANY_CONNECTIONS,
     ERR_CANCELLED,
+    ERR_CIRCUIT_OPEN,
     ERR_OTHER,                  /* a code from a worker that we do not know */
     ERR_COUNT
 } reply_code;

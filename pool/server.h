@@ -22,6 +22,8 @@ struct event_base;
 struct evconnlistener;
 struct event;
 struct dlq;
+struct typetab;
+struct breaker_set;
 
 typedef enum { SERVER_STARTING = 0, SERVER_READY, SERVER_DRAINING, SERVER_STOPPING } server_state;
 
@@ -68,6 +70,8 @@ typedef struct {
     queue_link retrying;        /* messages in RETRY_WAIT */
     const struct timeval *common_timeout; /* libevent common timeout for cfg->timeout */
     struct dlq *dlq;            /* the dead-letter file, NULL when it cannot be opened */
+    struct typetab *types;      /* message types tracked one by one */
+    struct breaker_set *breakers; /* per type, indexed like types */
 
     queue_link clients;         /* every connection */
     int nclients;

@@ -32,3 +32,5 @@ TESTS += tests/integration/test_scale.py
 EXTRA_DIST += tests/integration/test_scale.py
 TESTS += tests/integration/test_reload.py
 EXTRA_DIST += tests/integration/test_reload.py
+TESTS += tests/integration/test_breakers.py
+EXTRA_DIST += tests/integration/test_breakers.py
