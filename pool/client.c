@@ -158,6 +158,42 @@ static void client_msg_done(msg *m)
         server_check_shutdown();
 }
 
+msg *client_take_over(msg *m)
+{
+    client *c = m->client;
+    msg *n = msg_new(&server.msgs, m->line, m->line_len, m->type_len);
+    memcpy(n->type, m->type, (size_t)m->type_len + 1);
+    n->type_len = m->type_len;
+    n->id_off = m->id_off;
+    n->id_len = m->id_len;
+    n->data_off = m->data_off;
+    n->data_len = m->data_len;
+    n->retry = m->retry;
+    n->timeout_ms = m->timeout_ms;
+    n->accepted_ns = m->accepted_ns;
+    n->attempts = m->attempts;
+    n->type_idx = m->type_idx;
+    n->fail = m->fail;
+    n->nfail = m->nfail;
+    m->fail = NULL;
+    m->nfail = 0;
+    /* n takes m's place on the connection: same list position, same id. */
+    n->client = c;
+    n->clink.next = m->clink.next;
+    n->clink.prev = m->clink.prev;
+    n->clink.next->prev = &n->clink;
+    n->clink.prev->next = &n->clink;
+    m->clink.next = m->clink.prev = NULL;
+    if (m->id_len) {
+        idmap_del(&c->ids, m->line + m->id_off, m->id_len);
+        idmap_put(&c->ids, n->line + n->id_off, n->id_len, n);
+    }
+    m->client = NULL;
+    m->detached = 1;
+    m->outcome_told = 1;
+    return n;
+}
+
 void client_msg_drop(msg *m)
 {
     client_msg_done(m);

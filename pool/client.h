@@ -75,6 +75,10 @@ void client_answer_error(struct msg *m, reply_code code, const char *message, co
  * holds its slot until it lets go (a timed-out message being cancelled
  * or whose worker is being killed). */
 void client_detach_error(struct msg *m, reply_code code, const char *message, const char *extra);
+/* A copy of m (state NEW, not admitted) that takes m's place on its
+ * connection; m stays with its worker, answered for (detached).  For a
+ * timed-out message that is to be retried while its worker lets go. */
+struct msg *client_take_over(struct msg *m);
 /* Frees m without answering it (its client left, or it was answered
  * already). */
 void client_msg_drop(struct msg *m);

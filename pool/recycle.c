@@ -94,6 +94,7 @@ int recycle_start(worker *w, const char *reason)
         worker_assign(e, -1);
         return AP_ERR;
     }
+    w->replace_pending = 0;
     server.stats.recycles++;
     return AP_OK;
 }
@@ -148,7 +149,9 @@ void recycle_tick(uint64_t now)
         }
         if (!worker_is_accepting(w) || w->replaced_by)
             continue;
-        const char *why = recycle_check_messages(w);
+        const char *why = w->replace_pending ? "one-for-all: another worker died" : NULL;
+        if (!why)
+            why = recycle_check_messages(w);
         if (!why)
             why = recycle_check_age(w, now);
         if (!why)

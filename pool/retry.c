@@ -27,6 +27,7 @@
 #define RETRY_CANCEL_GRACE_MS 2000
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg);
+static void retry_later(msg *m, const char *reason);
 
 static void arm_in(msg *m, uint64_t ms)
 {
@@ -41,11 +42,18 @@ static void arm_in(msg *m, uint64_t ms)
         evtimer_add(&m->timer, &tv);
 }
 
-void retry_arm(msg *m)
+/* The message's timeout: the server's, or the request's if smaller. */
+static uint64_t effective_timeout(const msg *m)
 {
     uint64_t t = (uint64_t)server.cfg->timeout;
     if (m->timeout_ms > 0 && (t == 0 || (uint64_t)m->timeout_ms < t))
         t = (uint64_t)m->timeout_ms;
+    return t;
+}
+
+void retry_arm(msg *m)
+{
+    uint64_t t = effective_timeout(m);
     if (t == 0)
         return;
     m->deadline_ms = m->accepted_ns / 1000000 + t;
@@ -174,6 +182,12 @@ void retry_worker_lost(msg *m, const msg_failure *f)
         give_up(m, f);
         return;
     }
+    retry_later(m, f->reason);
+}
+
+/* Puts m (state RUNNING with no worker, or NEW) into RETRY_WAIT. */
+static void retry_later(msg *m, const char *reason)
+{
     uint64_t delay = retry_delay_ms(m->attempts);
     uint64_t now = ap_now_ms();
     if (m->deadline_ms && now + delay >= m->deadline_ms)
@@ -184,7 +198,7 @@ void retry_worker_lost(msg *m, const msg_failure *f)
     server.stats.retries++;
     ap_info("message %.*s (type %s) will be retried in %llu ms (attempt %u of %lld): %s",
             m->id_len ? (int)m->id_len : 4, m->id_len ? m->line + m->id_off : "null", m->type,
-            (unsigned long long)delay, m->attempts + 1, (long long)server.cfg->max_retries + 1, f->reason);
+            (unsigned long long)delay, m->attempts + 1, (long long)server.cfg->max_retries + 1, reason);
     retry_disarm(m);
     arm_in(m, delay);
 }
@@ -205,7 +219,7 @@ static void timed_out(msg *m)
 {
     char why[160];
     snprintf(why, sizeof(why), "no answer within %llu ms (%s after %u attempt%s)",
-             (unsigned long long)(m->deadline_ms - m->accepted_ns / 1000000),
+             (unsigned long long)effective_timeout(m),
              m->state == MSG_RUNNING ? "running" : m->attempts ? "waiting to be retried" : "waiting in the queue",
              m->attempts, m->attempts == 1 ? "" : "s");
     if (m->state != MSG_RUNNING) {
@@ -216,7 +230,24 @@ static void timed_out(msg *m)
     ap_warn("message %.*s (type %s) timed out on %s (pid %d) after %llu ms", m->id_len ? (int)m->id_len : 4,
             m->id_len ? m->line + m->id_off : "null", m->type, w->name, (int)w->pid,
             (unsigned long long)((ap_now_ns() - m->sent_ns) / 1000000));
-    client_detach_error(m, ERR_TIMEOUT, why, NULL);
+    if (server.cfg->retry_on_timeout && m->client && m->retry != 0 && m->attempts <= server.cfg->max_retries) {
+        /* retryOnTimeout: the timeout bounds each attempt.  A copy takes
+         * the message's place and is retried with a fresh deadline; this
+         * one stays with its worker until the worker lets go. */
+        msg_failure f;
+        memset(&f, 0, sizeof(f));
+        f.wall_ms = ap_wall_ms();
+        f.pid = w->pid;
+        snprintf(f.worker, sizeof(f.worker), "%s", w->name);
+        snprintf(f.reason, sizeof(f.reason), "timed out on %s (pid %d)", w->name, (int)w->pid);
+        msg *n = client_take_over(m);
+        record_failure(n, &f);
+        server.pending_bytes += n->line_len;
+        n->deadline_ms = ap_now_ms() + effective_timeout(m);
+        retry_later(n, f.reason);
+    } else {
+        client_detach_error(m, ERR_TIMEOUT, why, NULL);
+    }
     if (w->async) {
         /* The task is cancelled (its finally blocks run); if the loop does
          * not let go of it, the loop is stuck: see the grace below. */

@@ -317,6 +317,7 @@ int worker_spawn(int index)
     w->ping_out = 0;
     w->missed_beats = 0;
     w->stop_sent_ms = 0;
+    w->replace_pending = 0;
     w->last_active_ms = ap_now_ms();
     w->killed_memory = 0;
     w->recycle_reason = NULL;
@@ -789,6 +790,22 @@ static void worker_died(worker *w, int status)
                         : w->killed_memory ? SUP_KILLED_MEMORY
                         : never_ready ? SUP_START_FAILED : SUP_CRASHED;
     int64_t delay = supervisor_worker_ended(w, status, reason);
+    if (server.cfg->restart_strategy == RESTART_ONE_FOR_ALL && reason != SUP_STOPPED && reason != SUP_RECYCLED &&
+        server.state == SERVER_READY) {
+        /* One-for-all: every other worker is replaced too, rolling and
+         * make before break (recycle_tick starts them as it can). */
+        int n = 0;
+        for (int i = 0; i < server.nworkers; i++) {
+            worker *o = &server.workers[i];
+            if (o != w && o->slot >= 0 && worker_is_accepting(o) && !o->replaced_by) {
+                o->replace_pending = 1;
+                n++;
+            }
+        }
+        if (n)
+            ap_warn("one-for-all: %s %s; replacing the %d other worker%s", w->name,
+                    supervisor_reason_name(reason), n, n == 1 ? "" : "s");
+    }
     /* A hand-over decides who owns the slot now. */
     int release_entry = 0;
     if (w->replaced_by) {

@@ -76,6 +76,7 @@ typedef struct worker {
     uint64_t recycle_after_ms;  /* no recycle attempt before this */
     uint64_t last_active_ms;    /* last answer (or spawn): idleTimeout */
     uint32_t epoch;             /* server.reload_epoch when it was forked */
+    int replace_pending;        /* to be replaced (one-for-all after another's crash) */
     struct event *respawn_ev;   /* pending delayed respawn */
     struct event *kill_ev;      /* escalation steps for a stuck worker */
     int kill_stage;             /* 0, or 1 (dump sent) / 2 (SIGTERM sent) */

@@ -34,3 +34,5 @@ TESTS += tests/integration/test_reload.py
 EXTRA_DIST += tests/integration/test_reload.py
 TESTS += tests/integration/test_breakers.py
 EXTRA_DIST += tests/integration/test_breakers.py
+TESTS += tests/integration/test_strategy.py
+EXTRA_DIST += tests/integration/test_strategy.py
