@@ -78,8 +78,10 @@ static int xchg_emit(xchg *x, const char *p, size_t n)
     if (n == 0)
         return AP_OK;
     if (c) {
-        if (c->len + n > c->limit)
+        if (c->len + n > c->limit) {
+            c->overflowed = 1;
             return xchg_fail(x, EXCHANGE_IOERR, "the response is larger than %zu bytes", c->limit);
+        }
         if (c->len + n + 1 > c->alloc) {
             size_t want = c->alloc ? c->alloc : 4096;
             while (want < c->len + n + 1)

@@ -28,6 +28,7 @@ typedef struct {
     size_t len;
     size_t alloc;
     size_t limit;
+    int overflowed; /* set when a response would have passed limit */
 } exchange_capture;
 
 typedef struct {

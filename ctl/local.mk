@@ -4,20 +4,24 @@ bin_PROGRAMS += agentpoolctl
 agentpoolctl_SOURCES = ctl/agentpoolctl.c \
 	ctl/conn.c ctl/conn.h \
 	ctl/exchange.c ctl/exchange.h \
+	ctl/jraw.c ctl/jraw.h \
 	ctl/okscan.c ctl/okscan.h \
+	ctl/replay.c ctl/replay.h \
 	ctl/reqline.c ctl/reqline.h \
 	ctl/render.c ctl/render.h \
 	ctl/table.c ctl/table.h
 agentpoolctl_CFLAGS = $(AM_CFLAGS) $(CJSON_CFLAGS)
 agentpoolctl_LDADD = common/libapcommon.a $(CJSON_LIBS) -lm
 
-TESTS += tests/integration/test_ctl.py
-EXTRA_DIST += tests/integration/test_ctl.py
+# test_ctl.py: against a fake server; test_ctl_real.py: against the real
+# agentpoold (health, history, dlq list/replay/purge), via harness.py.
+TESTS += tests/integration/test_ctl.py tests/integration/test_ctl_real.py
+EXTRA_DIST += tests/integration/test_ctl.py tests/integration/test_ctl_real.py
 
 # cmocka tests of the pure modules, with cmocka's allocator to catch leaks.
 check_PROGRAMS += ctl/test_ctl_units
 TESTS += ctl/test_ctl_units
-ctl_test_ctl_units_SOURCES = ctl/test_ctl_units.c ctl/okscan.c ctl/reqline.c \
+ctl_test_ctl_units_SOURCES = ctl/test_ctl_units.c ctl/jraw.c ctl/okscan.c ctl/reqline.c \
 	ctl/render.c ctl/table.c common/alloc.c
 ctl_test_ctl_units_CPPFLAGS = $(AM_CPPFLAGS) -DAP_ALLOC_TEST
 ctl_test_ctl_units_CFLAGS = $(AM_CFLAGS) $(CJSON_CFLAGS) $(CMOCKA_CFLAGS)

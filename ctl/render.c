@@ -10,9 +10,13 @@
 #include "table.h"
 #include "ap_alloc.h"
 
+#include "ap_common.h"
+
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define RENDER_MAX_DEPTH 8
 
@@ -233,4 +237,71 @@ void render_rows(FILE *out, const cJSON *array, const char *const *prefer, size_
     table_free(&t);
     ap_free(cells);
     ap_free(cols);
+}
+
+void render_local_time(uint64_t ms, char *buf, size_t cap)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (cap == 0)
+        return;
+    if (localtime_r(&t, &tm) == NULL) {
+        snprintf(buf, cap, "%llu", (unsigned long long)ms);
+        return;
+    }
+    char date[32];
+    strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+    long off = tm.tm_gmtoff / 60;
+    char sign = off < 0 ? '-' : '+';
+    if (off < 0)
+        off = -off;
+    snprintf(buf, cap, "%s.%03u%c%02ld:%02ld", date, (unsigned)(ms % 1000), sign, off / 60, off % 60);
+}
+
+int render_parse_utc(const char *s, uint64_t *ms)
+{
+    struct tm tm;
+    char *end;
+    unsigned frac = 0;
+
+    memset(&tm, 0, sizeof(tm));
+    end = strptime(s ? s : "", "%Y-%m-%dT%H:%M:%S", &tm);
+    if (end == NULL)
+        return AP_ERR;
+    if (*end == '.') {
+        unsigned digits = 0;
+        for (end++; *end >= '0' && *end <= '9'; end++, digits++)
+            if (digits < 3)
+                frac = frac * 10 + (unsigned)(*end - '0');
+        if (digits == 0)
+            return AP_ERR;
+        for (; digits < 3; digits++)
+            frac *= 10;
+    }
+    if (strcmp(end, "Z") != 0)
+        return AP_ERR;
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1 || t < 0)
+        return AP_ERR;
+    *ms = (uint64_t)t * 1000 + frac;
+    return AP_OK;
+}
+
+char *render_fit(const char *s, size_t width)
+{
+    char *c = render_clean(s);
+    if (width == 0 || table_width(c) <= width)
+        return c;
+    /* Keep width - 3 characters (at least one), then "...". */
+    size_t keep = width > 3 ? width - 3 : 1, chars = 0, i = 0;
+    for (; c[i]; i++) {
+        if (((unsigned char)c[i] & 0xC0) != 0x80) {
+            if (chars == keep)
+                break;
+            chars++;
+        }
+    }
+    c = ap_realloc(c, i + 4);
+    memcpy(c + i, "...", 4);
+    return c;
 }

@@ -14,6 +14,7 @@
 
 #include <cJSON.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* Prints obj as a two-column table of flattened keys and values.  Keys in
@@ -41,5 +42,19 @@ void render_duration(double ms, char *buf, size_t cap);
 /* Formats a scalar (or, for containers, compact JSON) named name as a
  * newly allocated string (free with ap_free). */
 char *render_value(const char *name, const cJSON *item);
+
+/* Writes the wall-clock time ms (ms since the epoch) as local ISO 8601
+ * with milliseconds and the UTC offset: "2026-11-24T10:13:08.871+01:00". */
+void render_local_time(uint64_t ms, char *buf, size_t cap);
+
+/* Reads a UTC time as agentpoold writes it, "2026-11-24T09:13:08.871Z"
+ * (the fraction optional).  Returns AP_OK with ms since the epoch in
+ * *ms, or AP_ERR when s is not in that form. */
+int render_parse_utc(const char *s, uint64_t *ms);
+
+/* A copy of s with control bytes shown as '?', cut to at most width
+ * characters (UTF-8 aware) ending in "..." when it was longer; width 0
+ * means no limit.  Free with ap_free. */
+char *render_fit(const char *s, size_t width);
 
 #endif

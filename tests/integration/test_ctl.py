@@ -6,8 +6,12 @@ written here: a thread serving a temporary Unix socket that answers each
 request line with canned responses (echoing the id).  Its modes cover the
 behaviours a client must survive: answering in order, answering each batch
 in reverse order, answering after a delay, never answering, and closing
-without answering.  Every test checks exit status and output exactly; no
-test asserts how long anything took.
+without answering.  DlqFakeServer adds a dead-letter store for `dlq
+replay`, to check what the real server cannot be made to do on demand
+(hold answers to count the client's window, reorder them, drop the
+connection midway); test_ctl_real.py runs the commands against the real
+agentpoold.  Every test checks exit status and output exactly; no test
+asserts how long anything took.
 """
 
 import json
@@ -404,6 +408,27 @@ class TestUsage(CtlTestCase):
         self.assert_usage_error(["send", "a", "1", "2"], "send: too many arguments")
         self.assert_usage_error(["ping", "--json"], "ping does not take --json")
         self.assert_usage_error(["send", "--detailed"], "send does not take --detailed")
+        self.assert_usage_error(["health", "--detailed"], "health does not take --detailed")
+        self.assert_usage_error(["history", "x"], "history: too many arguments")
+        self.assert_usage_error(["dlq"], "dlq: missing arguments")
+        self.assert_usage_error(["dlq", "frob"], "unknown dlq command 'frob' (list, replay or purge)")
+        self.assert_usage_error(["dlq", "list", "--yes"], "dlq list does not take --yes")
+        self.assert_usage_error(["--id", "3", "dlq", "list"], "dlq list does not take --id")
+        self.assert_usage_error(["dlq", "replay", "--limit", "3"], "dlq replay does not take --limit")
+        self.assert_usage_error(["dlq", "list", "--limit", "x"], "--limit wants a whole number, not 'x'")
+        self.assert_usage_error(["dlq", "list", "--offset", "-1"], "--offset wants a whole number")
+        self.assert_usage_error(["dlq", "replay", "--id", "1e3"], "--id wants a whole number")
+        self.assert_usage_error(["dlq", "purge", "now"], "dlq purge: too many arguments")
+
+    def test_dlq_purge_without_yes_exits_64_without_connecting(self):
+        srv = self.server()
+        r = self.ctl(srv, "dlq", "purge")
+        self.assertEqual(r.returncode, EXIT_USAGE)
+        self.assertIn(b"dlq purge deletes every dead letter for good: add --yes to confirm", r.stderr)
+        self.assertEqual(srv.connections, 0)
+        r = self.ctl(srv, "dlq", "--yes", "purge")  # options may come before the sub-command
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        self.assertEqual(srv.requests, [b'{"id":1,"type":"pool.dlq.purge","data":null}'])
 
     def test_help_documents_commands_and_exit_codes(self):
         r = run(["--help"])
@@ -411,6 +436,9 @@ class TestUsage(CtlTestCase):
         text = r.stdout.decode()
         for needle in ("send TYPE [DATA]", "stats [--json] [--detailed]", "ping",
                        "--socket PATH", "--timeout MS", "$AGENTPOOL_SOCKET", "/tmp/agentpool.sock",
+                       "health [--json]", "history [--json]",
+                       "dlq list [--json] [--offset N] [--limit N]", "dlq replay [--id DLQID]",
+                       "dlq purge --yes", "dead-lettered again", "replayed N: M ok (removed), K failed (kept)",
                        "Exit status:", "\n   0  ", "\n   1  ", "\n   2  ", "\n  64  "):
             self.assertIn(needle, text)
         self.assertEqual(run(["stats", "-h"]).stdout, r.stdout)
@@ -595,6 +623,112 @@ class TestStatsAndPing(CtlTestCase):
         r = self.ctl(srv, "ping")
         self.assertEqual(r.returncode, EXIT_ANSWER_ERROR)
         self.assertIn(b"pool.ping failed: agent_error", r.stderr)
+
+
+class DlqFakeServer(FakeServer):
+    """A fake agentpoold with a dead-letter store, to test `dlq replay`
+    where the real server cannot be made to misbehave: it holds replayed
+    requests' answers until `hold` of them are unanswered (or the page
+    the client last listed is all in), then answers them in reverse
+    order, and records the most it ever held (`peak`).  drop_after:
+    close the connection after answering that many replays."""
+
+    def __init__(self, nrecords, hold=32, drop_after=None):
+        self.records = [{"dlqId": n, "time": "2026-01-02T03:04:05.678Z", "id": "f-%d" % n,
+                         "type": "echo", "data": {"n": n}, "attempts": 1,
+                         "failures": [{"reason": "made by the test"}]}
+                        for n in range(1, nrecords + 1)]
+        self.hold, self.drop_after = hold, drop_after
+        self.peak = 0
+        self.page_len = 0        # records in the last page listed
+        self.replays = []        # raw replay request lines, in arrival order
+        self.answered_ok = 0
+        super().__init__()
+
+    def dlq_answer(self, req):
+        rid, rtype, data = req.get("id"), req.get("type"), req.get("data") or {}
+        if rtype == "pool.dlq.list":
+            off, lim = data.get("offset", 0), data.get("limit", 100)
+            page = self.records[off:off + lim]
+            self.page_len = len(page)
+            result = {"file": "/fake/dead.jsonl", "total": len(self.records), "offset": off,
+                      "records": page}
+        elif rtype == "pool.dlq.remove":
+            ids = set(data["ids"])
+            before = len(self.records)
+            self.records = [r for r in self.records if r["dlqId"] not in ids]
+            result = {"removed": before - len(self.records)}
+        else:
+            return None
+        return {"id": rid, "ok": True, "result": result}
+
+    def _serve(self, conn):
+        buf, held, seen = b"", [], 0
+        try:
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                buf += data
+                lines = buf.split(b"\n")
+                buf = lines.pop()
+                out = []
+                for line in lines:
+                    req = json.loads(line)
+                    ans = self.dlq_answer(req)
+                    if ans is not None:
+                        out.append(ans)
+                        continue
+                    with self.lock:
+                        self.replays.append(line)
+                    seen += 1
+                    held.append({"id": req["id"], "ok": True, "result": req.get("data")})
+                self.peak = max(self.peak, len(held))
+                if held and (len(held) >= self.hold or seen == self.page_len):
+                    out.extend(reversed(held))
+                    held = []
+                for ans in out:
+                    # pool.dlq.* requests have id 1, replays "replay-<dlqId>"
+                    if self.drop_after is not None and ans["id"] != 1:
+                        if self.answered_ok == self.drop_after:
+                            return
+                        self.answered_ok += 1
+                    conn.sendall(dumps(ans).encode() + b"\n")
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+
+class TestDlqReplayFake(CtlTestCase):
+    def dlq_server(self, *args, **kw):
+        s = DlqFakeServer(*args, **kw)
+        self.servers.append(s)
+        return s
+
+    def test_replay_keeps_at_most_32_unanswered_and_matches_reordered_answers(self):
+        srv = self.dlq_server(250)
+        r = self.ctl(srv, "dlq", "replay")
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        self.assertEqual(r.stdout, b"replayed 250: 250 ok (removed), 0 failed (kept)\n")
+        self.assertEqual(srv.peak, 32)
+        self.assertEqual(srv.records, [])
+        self.assertEqual(len(srv.replays), 250)
+        self.assertEqual(srv.replays[0], b'{"id":"replay-1","type":"echo","data":{"n":1}}')
+
+    def test_replay_cut_off_midway_removes_what_succeeded_and_exits_2(self):
+        srv = self.dlq_server(100, drop_after=40)
+        r = self.ctl(srv, "dlq", "replay")
+        self.assertEqual(r.returncode, EXIT_NO_EXCHANGE, r.stderr)
+        # closed, or reset since requests were still arriving: either way lost
+        self.assertRegex(r.stderr.decode(), r"^agentpoolctl: dlq replay: .* \(\d+ of \d+ answers missing\)\n$")
+        m = re.fullmatch(rb"replayed (\d+): 40 ok \(removed\), 0 failed \(kept\), (\d+) unanswered \(kept\)",
+                         r.stdout.splitlines()[-1])
+        self.assertIsNotNone(m, r.stdout)
+        replayed, unanswered = int(m.group(1)), int(m.group(2))
+        self.assertEqual(replayed, 40 + unanswered)
+        self.assertTrue(0 < unanswered <= 32, unanswered)
+        self.assertEqual(len(srv.records), 60)
 
 
 if __name__ == "__main__":
