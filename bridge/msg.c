@@ -218,23 +218,6 @@ void msg_reply(uint64_t id, PyObject *result)
     reply_exception(id, NULL);
 }
 
-/* Resident set size from /proc/self/statm, 0 when unreadable. */
-static long long rss_bytes(void)
-{
-    char text[128];
-    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, text, sizeof(text) - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    text[n] = '\0';
-    long long size = 0, resident = 0;
-    if (sscanf(text, "%lld %lld", &size, &resident) != 2)
-        return 0;
-    return resident * sysconf(_SC_PAGESIZE);
-}
 
 /* d[key] = value, stealing value; returns AP_ERR (error set) on failure. */
 static int put(PyObject *d, const char *key, PyObject *value)
@@ -312,7 +295,7 @@ void msg_reply_metrics(uint64_t id, size_t queue_size)
         put(d, "async", PyBool_FromLong(bridge.is_async)) < 0 ||
         put(d, "concurrency", PyLong_FromLong(bridge.max_inflight)) < 0 ||
         put(d, "allocated_blocks", Py_NewRef(blocks)) < 0 ||
-        put(d, "rss_bytes", PyLong_FromLongLong(rss_bytes())) < 0)
+        put(d, "rss_bytes", PyLong_FromUnsignedLongLong(ap_rss_bytes(0))) < 0)
         goto fail;
     msg_reply(id, d);
     Py_DECREF(d);

@@ -42,4 +42,19 @@ uint64_t ap_wall_ms(void);
 /* Nanoseconds from CLOCK_MONOTONIC. */
 uint64_t ap_now_ns(void);
 
+/* Resident set size of process pid (0: this process) from
+ * /proc/PID/statm, in bytes; 0 when it cannot be read. */
+uint64_t ap_rss_bytes(int pid);
+
+/* FNV-1a over len bytes: the hash of the small bounded tables. */
+static inline uint32_t ap_hash_bytes(const char *s, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
 #endif

@@ -9,12 +9,7 @@
 
 static uint32_t hash_bytes(const char *s, uint32_t len)
 {
-    uint32_t h = 2166136261u;
-    for (uint32_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 16777619u;
-    }
-    return h;
+    return ap_hash_bytes(s, len);
 }
 
 void idmap_init(idmap *m)

@@ -108,24 +108,6 @@ void recycle_after_answer(worker *w)
     }
 }
 
-static uint64_t read_rss(pid_t pid)
-{
-    char path[64], buf[128];
-    snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    unsigned long long size, resident;
-    if (sscanf(buf, "%llu %llu", &size, &resident) != 2)
-        return 0;
-    return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
 void recycle_tick(uint64_t now)
 {
     int sample = now - server.last_rss_ms >= RECYCLE_RSS_EVERY_MS;
@@ -136,7 +118,7 @@ void recycle_tick(uint64_t now)
         if (w->state == WORKER_DEAD || w->pid <= 0)
             continue;
         if (sample)
-            w->rss_bytes = read_rss(w->pid);
+            w->rss_bytes = ap_rss_bytes((int)w->pid);
         if (recycle_check_memory_hard(w))
             continue;
         if ((w->state == WORKER_STOPPING || w->state == WORKER_DRAINING) && w->stop_sent_ms && !w->kill_stage &&

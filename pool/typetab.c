@@ -38,12 +38,7 @@ struct typetab {
  * at most max_types slots, compared by hash before any memcmp. */
 static uint32_t hash_bytes(const char *s, size_t len)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 16777619u;
-    }
-    return h;
+    return ap_hash_bytes(s, len);
 }
 
 /* The slot holding type, or the empty slot ending its probe run. */
