@@ -119,7 +119,7 @@ resp_kind resp_scan(const char *line, size_t len, resp_line *out)
 
     /* the id: first member (fast), else anywhere */
     if (first == 0 && last >= sizeof(id_key) - 1 && memcmp(line, id_key, sizeof(id_key) - 1) == 0) {
-        p = sizeof(id_key) - 1;
+        p = resp_skip_ws(line, sizeof(id_key) - 1, last);
     } else {
         p = resp_skip_ws(line, first + 1, last);
         if (last - p >= 4 && memcmp(line + p, "\"id\"", 4) == 0) {

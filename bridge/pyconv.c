@@ -176,18 +176,32 @@ static void put_utf8(buf_t *b, long cp)
 
 /* The slow path of dec_string: the string has escapes.  d->p is at the
  * first backslash, `s` at the string's first byte. */
+/* A surrogate written as raw UTF-8 (ED A0..BF ..): invalid UTF-8 that
+ * "surrogatepass" (needed for lone \uD8xx escapes) would let through. */
+static int raw_surrogate(const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i++)
+        if (p[i] == 0xED && p[i + 1] >= 0xA0)
+            return 1;
+    return 0;
+}
+
 static PyObject *dec_string_escaped(dec_t *d, const unsigned char *s)
 {
     buf_t *b = &pyconv.scratch;
     if (b->data == NULL)
         buf_init(b, 256);
     b->len = 0;
+    if (raw_surrogate(s, (size_t)(d->p - s)))
+        return dec_fail(d, "invalid UTF-8 in a string");
     buf_append(b, s, (size_t)(d->p - s));
     int lone = 0;
     for (;;) {
         const unsigned char *run = d->p;
         while (d->p < d->end && *d->p != '"' && *d->p != '\\' && *d->p >= 0x20)
             d->p++;
+        if (raw_surrogate(run, (size_t)(d->p - run)))
+            return dec_fail(d, "invalid UTF-8 in a string");
         buf_append(b, run, (size_t)(d->p - run));
         if (d->p >= d->end)
             return dec_fail(d, "unterminated string");
