@@ -13,6 +13,7 @@
 #include "ap_log.h"
 #include "breaker.h"
 #include "control.h"
+#include "metrics.h"
 #include "typetab.h"
 #include "retry.h"
 #include "scan.h"
@@ -215,6 +216,7 @@ void client_detach_error(msg *m, reply_code code, const char *message, const cha
         reply_error(client_out(m->client), m->line + m->id_off, m->id_len, code, message, extra);
         client_check_output(m->client);
         server.stats.errors[code]++;
+        metrics_answered(server.metrics, m, (int)code);
         client_unlink(m);
     }
     m->detached = 1;
@@ -227,6 +229,7 @@ void client_answer_ok(msg *m, const char *result, size_t len)
         reply_ok(client_out(m->client), m->line + m->id_off, m->id_len, result, len);
         client_check_output(m->client);
         server.stats.answered_ok++;
+        metrics_answered(server.metrics, m, -1);
     } else {
         count_unwanted(m);
     }
@@ -241,6 +244,7 @@ void client_answer_error_json(msg *m, const char *err, size_t len)
         reply_error_json(client_out(m->client), m->line + m->id_off, m->id_len, err, len);
         client_check_output(m->client);
         server.stats.errors[code]++;
+        metrics_answered(server.metrics, m, (int)code);
     } else {
         count_unwanted(m);
     }
@@ -254,6 +258,7 @@ void client_answer_error(msg *m, reply_code code, const char *message, const cha
         reply_error(client_out(m->client), m->line + m->id_off, m->id_len, code, message, extra);
         client_check_output(m->client);
         server.stats.errors[code]++;
+        metrics_answered(server.metrics, m, (int)code);
     } else {
         count_unwanted(m);
     }
@@ -363,6 +368,7 @@ static void client_line(client *c, const char *line, size_t len)
             reply_error(client_out(c), id, id ? r.id.len : 0, ERR_CIRCUIT_OPEN,
                         "this message type's circuit breaker is open: too many recent failures", extra);
             server.stats.errors[ERR_CIRCUIT_OPEN]++;
+            metrics_type_outcome(server.metrics, type_idx, ERR_CIRCUIT_OPEN);
             client_check_output(c);
             return;
         }

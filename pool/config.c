@@ -14,6 +14,7 @@
 #include "ap_common.h"
 #include "ap_defaults.h"
 
+#include <arpa/inet.h>
 #include <cJSON.h>
 #include <ctype.h>
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 typedef enum { T_INT, T_BOOL, T_STR, T_ENUM, T_PATHLIST, T_MODE } setting_type;
@@ -91,6 +93,8 @@ static const setting settings[] = {
     {"scaleUpAfter", T_INT, OFF(scale_up_after), 1, 86400000, NULL, 1, "add a worker when messages have waited this long, ms"},
     {"idleTimeout", T_INT, OFF(idle_timeout), 1, (int64_t)1 << 40, NULL, 1, "retire a worker idle this long, ms (never below minWorkers)"},
     {"maxTrackedTypes", T_INT, OFF(max_tracked_types), 1, 4096, NULL, 1, "message types tracked one by one in stats and breakers; the rest count as other"},
+    {"metricsListen", T_STR, OFF(metrics_listen), 0, 4096, NULL, 1, "serve /metrics, /healthz and /stats over HTTP here: unix:/path, 127.0.0.1:PORT or [::1]:PORT (empty: off)"},
+    {"metricsAllowRemote", T_BOOL, OFF(metrics_allow_remote), 0, 1, NULL, 1, "let metricsListen be an address other machines can reach"},
     {"logLevel", T_STR, OFF(log_level), 0, 0, log_level_names, 1, "debug | info | warn | error"},
     {"logFormat", T_STR, OFF(log_format), 0, 0, log_format_names, 1, "text | json"},
 };
@@ -555,6 +559,59 @@ static int load_file(config *cfg, const char *path, char *err, size_t errlen)
     return rc;
 }
 
+int config_parse_listen(const char *spec, config_listen_addr *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    if (strncmp(spec, "unix:", 5) == 0) {
+        const char *path = spec + 5;
+        if (path[0] != '/' || strlen(path) >= sizeof(out->path)) {
+            char pv[160];
+            snprintf(err, errlen, "\"%s\": a unix: address needs an absolute path shorter than %zu bytes",
+                     printable(spec, pv, sizeof(pv)), sizeof(out->path));
+            return AP_ERR;
+        }
+        out->family = AF_UNIX;
+        memcpy(out->path, path, strlen(path) + 1);
+        out->loopback = 1;
+        return AP_OK;
+    }
+    char host[64], shown[96];
+    const char *port;
+    if (spec[0] == '[') {
+        const char *close = strchr(spec, ']');
+        if (close == NULL || close[1] != ':' || (size_t)(close - spec - 1) >= sizeof(host))
+            goto bad;
+        memcpy(host, spec + 1, (size_t)(close - spec - 1));
+        host[close - spec - 1] = '\0';
+        port = close + 2;
+        if (inet_pton(AF_INET6, host, out->addr) != 1)
+            goto bad;
+        out->family = AF_INET6;
+        static const unsigned char lo6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+        out->loopback = memcmp(out->addr, lo6, 16) == 0;
+    } else {
+        const char *colon = strrchr(spec, ':');
+        if (colon == NULL || (size_t)(colon - spec) >= sizeof(host))
+            goto bad;
+        memcpy(host, spec, (size_t)(colon - spec));
+        host[colon - spec] = '\0';
+        port = colon + 1;
+        if (inet_pton(AF_INET, host, out->addr) != 1)
+            goto bad;
+        out->family = AF_INET;
+        out->loopback = out->addr[0] == 127;
+    }
+    int64_t p;
+    if (!isdigit((unsigned char)port[0]) || parse_i64(port, 10, &p) != AP_OK || p < 0 || p > 65535)
+        goto bad;
+    out->port = (uint16_t)p;
+    return AP_OK;
+bad:
+    snprintf(err, errlen, "\"%s\" is not unix:/path, IPV4:PORT or [IPV6]:PORT (numeric, port 0 to 65535)",
+             printable(spec, shown, sizeof(shown)));
+    return AP_ERR;
+}
+
 int config_validate(const config *cfg, char *err, size_t errlen)
 {
     const char *origin = cfg->config_file ? cfg->config_file : "command line";
@@ -571,6 +628,21 @@ int config_validate(const config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "%s: maxPendingBytes (%" PRId64 ") is below maxMessageBytes (%" PRId64 ")",
                  origin, cfg->max_pending_bytes, cfg->max_message_bytes);
         return AP_ERR;
+    }
+    if (cfg->metrics_listen) {
+        config_listen_addr la;
+        char why[256];
+        if (config_parse_listen(cfg->metrics_listen, &la, why, sizeof(why)) != AP_OK) {
+            snprintf(err, errlen, "%s: metricsListen: %s", origin, why);
+            return AP_ERR;
+        }
+        if (!la.loopback && !cfg->metrics_allow_remote) {
+            snprintf(err, errlen,
+                     "%s: metricsListen: %s is not a loopback address; set metricsAllowRemote to true to serve "
+                     "metrics to other machines",
+                     origin, cfg->metrics_listen);
+            return AP_ERR;
+        }
     }
     return AP_OK;
 }

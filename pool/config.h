@@ -73,6 +73,9 @@ typedef struct config {
     char *virtualenv;
     int inherit_python_env;
     char *worker_binary;
+    /* observability */
+    char *metrics_listen;        /* "unix:/path", "127.0.0.1:PORT", "[::1]:PORT"; NULL: off */
+    int metrics_allow_remote;    /* metricsListen may be a non-loopback address */
     /* logging */
     char *log_level;
     char *log_format;
@@ -104,6 +107,20 @@ int config_load_json(config *cfg, const char *text, size_t len, const char *orig
 
 /* Cross-field checks (minWorkers <= maxWorkers, ...). */
 int config_validate(const config *cfg, char *err, size_t errlen);
+
+/* A metricsListen address, parsed. */
+typedef struct {
+    int family;                  /* AF_UNIX, AF_INET or AF_INET6 */
+    char path[108];              /* AF_UNIX: the socket file */
+    unsigned char addr[16];      /* AF_INET: the first 4 bytes; AF_INET6: all 16 (network order) */
+    uint16_t port;               /* AF_INET, AF_INET6; 0: any free port */
+    int loopback;                /* a Unix socket, 127.0.0.0/8 or ::1 */
+} config_listen_addr;
+
+/* Parses "unix:/absolute/path", "A.B.C.D:PORT" or "[IPv6]:PORT" (numeric
+ * addresses only: the master never resolves names).  AP_ERR with a
+ * reason in err (out unspecified) when spec is none of them. */
+int config_parse_listen(const char *spec, config_listen_addr *out, char *err, size_t errlen);
 
 /* Writes the --help text to f. */
 void config_print_help(const char *prog, void *file);

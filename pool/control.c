@@ -6,7 +6,9 @@
  * averageWorkerAge, oldestWorker), plus the pool-wide counters; with
  * {"detailed": true} it adds one object per worker (getDetailedStats).
  * Every number comes from counters the master keeps itself, so they
- * survive worker restarts.
+ * survive worker restarts; distributions, rates and per-type answers come
+ * from metrics.c.  The same builders answer HTTP: /healthz uses
+ * control_pool_state(), /stats control_stats_json().
  */
 #include "control.h"
 #include "ap_alloc.h"
@@ -19,6 +21,7 @@
 #include "reload.h"
 #include "breaker.h"
 #include "typetab.h"
+#include "metrics.h"
 
 #include <cJSON.h>
 #include <event2/buffer.h>
@@ -68,7 +71,72 @@ static int count_healthy(void)
     return n;
 }
 
-static cJSON *worker_json(const worker *w, uint64_t now)
+const char *control_pool_state(void)
+{
+    return pool_state(count_healthy());
+}
+
+/* A monotonic time in ms as wall-clock ms since the epoch. */
+static double wall_of(uint64_t mono_ms, uint64_t now_mono, uint64_t now_wall)
+{
+    return (double)(now_wall - (now_mono - mono_ms));
+}
+
+/* ns as ms, to the microsecond. */
+static double ns_to_ms(uint64_t ns)
+{
+    return (double)((ns + 500) / 1000) / 1000.0;
+}
+
+static void add_summary(cJSON *o, const char *key, const hist_summary *h)
+{
+    cJSON *s = cJSON_AddObjectToObject(o, key);
+    cJSON_AddNumberToObject(s, "p50", ns_to_ms(h->p50));
+    cJSON_AddNumberToObject(s, "p90", ns_to_ms(h->p90));
+    cJSON_AddNumberToObject(s, "p99", ns_to_ms(h->p99));
+    cJSON_AddNumberToObject(s, "max", ns_to_ms(h->max));
+    cJSON_AddNumberToObject(s, "samples", (double)h->count);
+}
+
+/* throughput, latency, queueWait, oldestQueuedAge, types, memory. */
+static void add_metrics(cJSON *o, uint64_t now)
+{
+    metrics *mt = server.metrics;
+    cJSON *tp = cJSON_AddObjectToObject(o, "throughput");
+    cJSON_AddNumberToObject(tp, "1s", metrics_throughput(mt, now, 1));
+    cJSON_AddNumberToObject(tp, "10s", metrics_throughput(mt, now, 10));
+    cJSON_AddNumberToObject(tp, "60s", metrics_throughput(mt, now, 60));
+    hist_summary h;
+    metrics_latency(mt, now, &h);
+    add_summary(o, "latency", &h);
+    metrics_queue_wait(mt, now, &h);
+    add_summary(o, "queueWait", &h);
+    const queue_link *head = queue_peek(&server.queue);
+    uint64_t now_ns = ap_now_ns(), age = 0;
+    if (head) {
+        const msg *m = msg_from_qlink(head);
+        age = now_ns > m->accepted_ns ? (now_ns - m->accepted_ns) / 1000000u : 0;
+    }
+    cJSON_AddNumberToObject(o, "oldestQueuedAge", (double)age);
+    cJSON *ty = cJSON_AddObjectToObject(o, "types");
+    for (unsigned i = 0; i < typetab_count(server.types); i++) {
+        cJSON *t = cJSON_AddObjectToObject(ty, typetab_name(server.types, i));
+        cJSON_AddNumberToObject(t, "ok", (double)metrics_type_ok(mt, i));
+        cJSON *e = cJSON_AddObjectToObject(t, "errors");
+        for (int c = 0; c < ERR_COUNT; c++) {
+            uint64_t n = metrics_type_errors(mt, i, (reply_code)c);
+            if (n)
+                cJSON_AddNumberToObject(e, reply_code_name((reply_code)c), (double)n);
+        }
+    }
+    uint64_t allocated, resident;
+    metrics_memory(mt, now, &allocated, &resident);
+    cJSON *mem = cJSON_AddObjectToObject(o, "memory");
+    cJSON_AddNumberToObject(mem, "allocated", (double)allocated);
+    cJSON_AddNumberToObject(mem, "resident", (double)resident);
+}
+
+static cJSON *worker_json(const worker *w, uint64_t now, uint64_t wall)
 {
     cJSON *o = cJSON_CreateObject();
     int live = w->state != WORKER_DEAD;
@@ -85,6 +153,14 @@ static cJSON *worker_json(const worker *w, uint64_t now)
     cJSON_AddNumberToObject(o, "errors", (double)w->errors);
     cJSON_AddNumberToObject(o, "missedBeats", w->missed_beats);
     cJSON_AddNumberToObject(o, "rssBytes", (double)w->rss_bytes);
+    if (live)
+        cJSON_AddNumberToObject(o, "startedAt", wall_of(w->started_ms, now, wall));
+    else
+        cJSON_AddNullToObject(o, "startedAt");
+    if (live && w->last_message_ms)
+        cJSON_AddNumberToObject(o, "lastMessageAt", wall_of(w->last_message_ms, now, wall));
+    else
+        cJSON_AddNullToObject(o, "lastMessageAt");
     if (w->recycle_reason)
         cJSON_AddStringToObject(o, "recycling", w->recycle_reason);
     if (w->health)
@@ -92,7 +168,7 @@ static cJSON *worker_json(const worker *w, uint64_t now)
     return o;
 }
 
-static cJSON *stats_json(int detailed)
+cJSON *control_stats_json(int detailed)
 {
     uint64_t now = ap_now_ms();
     int total = 0, available = 0, busy = 0, healthy = 0, slots = 0, in_flight = 0;
@@ -184,13 +260,15 @@ static cJSON *stats_json(int detailed)
     cJSON_AddStringToObject(dl, "file", server.dlq ? dlq_path(server.dlq) : "");
     cJSON_AddNumberToObject(dl, "records", server.dlq ? (double)dlq_count(server.dlq) : 0);
     cJSON_AddNumberToObject(dl, "writeErrors", (double)server.stats.dead_letter_errors);
+    add_metrics(o, now);
     if (detailed) {
         /* In slot order; a slot being handed over shows both processes. */
+        uint64_t wall = ap_wall_ms();
         cJSON *arr = cJSON_AddArrayToObject(o, "workers");
         for (int slot = 0; slot < server.cfg->max_workers; slot++)
             for (int i = 0; i < server.nworkers; i++)
                 if (server.workers[i].slot == slot)
-                    cJSON_AddItemToArray(arr, worker_json(&server.workers[i], now));
+                    cJSON_AddItemToArray(arr, worker_json(&server.workers[i], now, wall));
     }
     return o;
 }
@@ -292,7 +370,7 @@ void control_handle(struct evbuffer *out, uint64_t client_serial, const char *li
         cJSON_AddStringToObject(o, "state", pool_state(count_healthy()));
         answer_json(out, line, r, o);
     } else if (strcmp(r->type, "pool.stats") == 0) {
-        answer_json(out, line, r, stats_json(data_flag(line, r, "detailed")));
+        answer_json(out, line, r, control_stats_json(data_flag(line, r, "detailed")));
     } else if (strcmp(r->type, "pool.health") == 0) {
         int healthy = count_healthy();
         cJSON *o = cJSON_CreateObject();

@@ -56,9 +56,8 @@ static int probe_existing(const char *path, char *err, size_t errlen)
     return 0;
 }
 
-int listener_open(char *err, size_t errlen)
+int listener_bind_unix(const char *path, long mode, int backlog, char *err, size_t errlen)
 {
-    const char *path = server.cfg->socket;
     struct sockaddr_un sa;
     if (fill_addr(&sa, path) != 0) {
         snprintf(err, errlen, "socket path %s is longer than %zu bytes", path, sizeof(sa.sun_path) - 1);
@@ -74,7 +73,7 @@ int listener_open(char *err, size_t errlen)
         snprintf(err, errlen, "socket(AF_UNIX): %s", strerror(errno));
         return -1;
     }
-    /* Create the file with no access, then open it up to socketMode, so
+    /* Create the file with no access, then open it up to `mode`, so
      * there is no moment when it is wider than configured. */
     mode_t old = umask(0777);
     int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
@@ -85,17 +84,28 @@ int listener_open(char *err, size_t errlen)
         close(fd);
         return -1;
     }
-    server.owns_socket_file = 1;
-    if (chmod(path, (mode_t)server.cfg->socket_mode) != 0) {
-        snprintf(err, errlen, "chmod(%s, 0%lo): %s", path, (unsigned long)server.cfg->socket_mode, strerror(errno));
-        close(fd);
-        return -1;
+    if (chmod(path, (mode_t)mode) != 0) {
+        snprintf(err, errlen, "chmod(%s, 0%lo): %s", path, (unsigned long)mode, strerror(errno));
+        goto fail;
     }
-    if (listen(fd, (int)server.cfg->listen_backlog) != 0) {
+    if (listen(fd, backlog) != 0) {
         snprintf(err, errlen, "listen(%s): %s", path, strerror(errno));
-        close(fd);
-        return -1;
+        goto fail;
     }
+    return fd;
+fail:
+    close(fd);
+    unlink(path);
+    return -1;
+}
+
+int listener_open(char *err, size_t errlen)
+{
+    int fd = listener_bind_unix(server.cfg->socket, (long)server.cfg->socket_mode, (int)server.cfg->listen_backlog,
+                                err, errlen);
+    if (fd < 0)
+        return -1;
+    server.owns_socket_file = 1;
     server.listen_fd = fd;
     return 0;
 }

@@ -15,6 +15,12 @@
 
 #include <stddef.h>
 
+/* Binds a non-blocking, close-on-exec Unix stream socket at path with
+ * permissions `mode`, listening with `backlog`: a stale socket file is
+ * replaced, a live one (or a file that is not a socket) refused.  Returns
+ * the descriptor, or -1 with err filled (the path, the call that failed
+ * and errno text) and no file left behind by this call. */
+int listener_bind_unix(const char *path, long mode, int backlog, char *err, size_t errlen);
 /* Binds and listens on cfg->socket.  AP_ERR with err filled (the path,
  * the call that failed and errno text) when it cannot. */
 int listener_open(char *err, size_t errlen);

@@ -20,6 +20,11 @@ agentpoold_SOURCES = pool/main.c pool/server.h \
 	pool/typetab.c pool/typetab.h \
 	pool/breaker.c pool/breaker.h \
 	pool/dlq.c pool/dlq.h \
+	pool/hist.c pool/hist.h \
+	pool/rate.c pool/rate.h \
+	pool/promtext.c pool/promtext.h \
+	pool/metrics.c pool/metrics.h \
+	pool/httpd.c pool/httpd.h \
 	pool/worker.c pool/worker.h
-agentpoold_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS) $(JEMALLOC_DEFS)
+agentpoold_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS) $(JEMALLOC_CFLAGS) $(JEMALLOC_DEFS)
 agentpoold_LDADD = common/libapcommon_je.a $(LIBEVENT_LIBS) $(CJSON_LIBS) $(JEMALLOC_LIBS)

@@ -17,6 +17,8 @@
 #include "ap_log.h"
 #include "breaker.h"
 #include "client.h"
+#include "httpd.h"
+#include "metrics.h"
 #include "typetab.h"
 #include "config.h"
 #include "listener.h"
@@ -345,6 +347,12 @@ int main(int argc, char **argv)
                  (long long)cfg.max_tracked_types, (long long)cfg.breaker_failure_threshold);
         return 1;
     }
+    server.metrics = metrics_new(typetab_capacity(server.types));
+    if (httpd_start(err, sizeof(err)) != AP_OK) {
+        ap_error("%s", err);
+        listener_close();
+        return 1;
+    }
     ap_info("agentpoold %s starting: %d workers, agent %s, socket %s, worker %s", PACKAGE_VERSION, server.pool_size,
             cfg.agent, cfg.socket, server.worker_binary);
     for (int i = 0; i < server.pool_size; i++) {
@@ -358,6 +366,7 @@ int main(int argc, char **argv)
     event_base_dispatch(server.base);
 
     listener_close();
+    httpd_stop();
     client_close_all();
     worker_signal_all(SIGKILL);
     worker_reap();
@@ -366,6 +375,7 @@ int main(int argc, char **argv)
     retry_close_dead_letters();
     breaker_free(server.breakers);
     typetab_free(server.types);
+    metrics_free(server.metrics);
     for (int i = 0; i < server.nsig_events; i++)
         event_free(server.sig_events[i]);
     event_free(server.tick);

@@ -147,6 +147,13 @@ static void keep_immutable(config *nc, const config *oc, cJSON *names)
         nc->dead_letter_file = oc->dead_letter_file ? ap_strdup(oc->dead_letter_file) : NULL;
         cJSON_AddItemToArray(names, cJSON_CreateString("deadLetterFile"));
     }
+    if ((nc->metrics_listen == NULL) != (oc->metrics_listen == NULL) ||
+        (nc->metrics_listen && strcmp(nc->metrics_listen, oc->metrics_listen) != 0)) {
+        ap_free(nc->metrics_listen);
+        nc->metrics_listen = oc->metrics_listen ? ap_strdup(oc->metrics_listen) : NULL;
+        cJSON_AddItemToArray(names, cJSON_CreateString("metricsListen"));
+    }
+    KEEP_INT(metrics_allow_remote, "metricsAllowRemote")
 #undef KEEP_STR
 #undef KEEP_INT
 }

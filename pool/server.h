@@ -24,6 +24,8 @@ struct event;
 struct dlq;
 struct typetab;
 struct breaker_set;
+struct metrics;
+struct httpd;
 
 typedef enum { SERVER_STARTING = 0, SERVER_READY, SERVER_DRAINING, SERVER_STOPPING } server_state;
 
@@ -72,6 +74,8 @@ typedef struct {
     struct dlq *dlq;            /* the dead-letter file, NULL when it cannot be opened */
     struct typetab *types;      /* message types tracked one by one */
     struct breaker_set *breakers; /* per type, indexed like types */
+    struct metrics *metrics;    /* distributions, throughput, per-type answers */
+    struct httpd *httpd;        /* metricsListen's HTTP server, NULL when off */
 
     queue_link clients;         /* every connection */
     int nclients;

@@ -21,6 +21,7 @@
 #include "ap_frame.h"
 #include "ap_log.h"
 #include "client.h"
+#include "metrics.h"
 #include "recycle.h"
 #include "reload.h"
 #include "retry.h"
@@ -319,6 +320,7 @@ int worker_spawn(int index)
     w->stop_sent_ms = 0;
     w->replace_pending = 0;
     w->last_active_ms = ap_now_ms();
+    w->last_message_ms = 0;
     w->killed_memory = 0;
     w->recycle_reason = NULL;
     recycle_new_process(w);
@@ -366,10 +368,11 @@ void worker_send(worker *w, msg *m)
     if (m->data_len)
         evbuffer_add(out, m->line + m->data_off, m->data_len);
     msg_set_state(&server.msgs, m, MSG_RUNNING);
-    m->attempts++;
     m->worker = w;
     m->worker_gen = w->generation;
     m->sent_ns = ap_now_ns();
+    if (m->attempts++ == 0 && !m->control)
+        metrics_sent(server.metrics, m);
     link_add_tail(&w->running, &m->qlink);
     w->running_count++;
     if (!m->control && ++w->load.in_flight >= w->load.slots && w->state == WORKER_READY)
@@ -564,6 +567,7 @@ static void on_answer(worker *w, const ap_frame_hdr *h, const char *payload)
     }
     unlink_running(w, m);
     w->last_active_ms = ap_now_ms();
+    w->last_message_ms = w->last_active_ms;
     if (!m->control) {
         w->load.processed++;
         server.stats.processed++;

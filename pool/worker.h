@@ -75,6 +75,7 @@ typedef struct worker {
     unsigned recycle_failures;  /* replacements that failed to start in a row */
     uint64_t recycle_after_ms;  /* no recycle attempt before this */
     uint64_t last_active_ms;    /* last answer (or spawn): idleTimeout */
+    uint64_t last_message_ms;   /* last answer from this process (monotonic); 0: none yet */
     uint32_t epoch;             /* server.reload_epoch when it was forked */
     int replace_pending;        /* to be replaced (one-for-all after another's crash) */
     struct event *respawn_ev;   /* pending delayed respawn */

@@ -36,3 +36,5 @@ TESTS += tests/integration/test_breakers.py
 EXTRA_DIST += tests/integration/test_breakers.py
 TESTS += tests/integration/test_strategy.py
 EXTRA_DIST += tests/integration/test_strategy.py
+TESTS += tests/integration/test_metrics.py
+EXTRA_DIST += tests/integration/test_metrics.py

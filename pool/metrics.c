@@ -1,0 +1,275 @@
+/*
+ * metrics.c - latency, queue wait, throughput, per-type answers and the
+ * Prometheus exposition (see metrics.h).
+ *
+ * The hot-path hooks do a constant amount of work: one clock read at the
+ * answer (sends reuse the send time worker_send took), a bucket index, a
+ * few increments; a window slot is cleared when its 10 s interval is
+ * first written.  Per-type counters are plain arrays indexed by typetab
+ * index, sized once.  The /metrics text is built from `server` when it is
+ * asked for and never cached.
+ */
+#include "metrics.h"
+#include "ap_alloc.h"
+#include "ap_common.h"
+#include "breaker.h"
+#include "msg.h"
+#include "promtext.h"
+#include "rate.h"
+#include "server.h"
+#include "supervisor.h"
+#include "typetab.h"
+#include "dlq.h"
+#include "control.h"
+
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <string.h>
+
+#ifdef HAVE_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
+
+/* Prometheus buckets for both histograms, in ns (0.5 ms to 5 min). */
+static const uint64_t duration_bounds_ns[] = {
+    500000ull,     1000000ull,     2500000ull,     5000000ull,     10000000ull,     25000000ull,
+    50000000ull,   100000000ull,   250000000ull,   500000000ull,   1000000000ull,   2500000000ull,
+    5000000000ull, 10000000000ull, 30000000000ull, 60000000000ull, 300000000000ull,
+};
+
+struct metrics {
+    hist_window latency;        /* ns: accepted -> answer written */
+    hist_window queue_wait;     /* ns: accepted -> first sent to a worker */
+    hist_fixed latency_total;   /* the same since start, Prometheus buckets */
+    hist_fixed queue_wait_total;
+    rate_ring answers;          /* answers written, per second */
+    unsigned ntypes;            /* entries of the per-type arrays */
+    uint64_t *type_ok;          /* [ntypes] */
+    uint64_t *type_err;         /* [ntypes][ERR_COUNT] */
+    uint64_t mem_at_ms;         /* last jemalloc refresh; 0: never */
+    uint64_t mem_allocated, mem_resident;
+    int mem_ok;
+};
+
+metrics *metrics_new(unsigned type_capacity)
+{
+    metrics *mt = ap_calloc(1, sizeof(*mt));
+    hist_window_init(&mt->latency, METRICS_WINDOW_SLOT_MS);
+    hist_window_init(&mt->queue_wait, METRICS_WINDOW_SLOT_MS);
+    hist_fixed_init(&mt->latency_total, duration_bounds_ns, AP_ARRAY_LEN(duration_bounds_ns));
+    hist_fixed_init(&mt->queue_wait_total, duration_bounds_ns, AP_ARRAY_LEN(duration_bounds_ns));
+    rate_init(&mt->answers);
+    mt->ntypes = type_capacity ? type_capacity : 1;
+    mt->type_ok = ap_calloc(mt->ntypes, sizeof(uint64_t));
+    mt->type_err = ap_calloc((size_t)mt->ntypes * ERR_COUNT, sizeof(uint64_t));
+    return mt;
+}
+
+void metrics_free(metrics *mt)
+{
+    if (mt == NULL)
+        return;
+    ap_free(mt->type_ok);
+    ap_free(mt->type_err);
+    ap_free(mt);
+}
+
+/* ---- recording (hot path) ------------------------------------------- */
+
+void metrics_sent(metrics *mt, const msg *m)
+{
+    uint64_t wait = m->sent_ns > m->accepted_ns ? m->sent_ns - m->accepted_ns : 0;
+    hist_window_record(&mt->queue_wait, m->sent_ns / 1000000u, wait);
+    hist_fixed_record(&mt->queue_wait_total, wait);
+}
+
+static void count_type(metrics *mt, unsigned idx, int code)
+{
+    if (idx >= mt->ntypes)
+        idx = TYPETAB_OTHER;
+    if (code < 0)
+        mt->type_ok[idx]++;
+    else if (code < ERR_COUNT)
+        mt->type_err[(size_t)idx * ERR_COUNT + (unsigned)code]++;
+}
+
+void metrics_answered(metrics *mt, const msg *m, int code)
+{
+    uint64_t now = ap_now_ns(), now_ms = now / 1000000u;
+    uint64_t took = now > m->accepted_ns ? now - m->accepted_ns : 0;
+    hist_window_record(&mt->latency, now_ms, took);
+    hist_fixed_record(&mt->latency_total, took);
+    rate_add(&mt->answers, now_ms, 1);
+    count_type(mt, m->type_idx, code);
+}
+
+void metrics_type_outcome(metrics *mt, unsigned type_idx, reply_code code)
+{
+    count_type(mt, type_idx, (int)code);
+}
+
+/* ---- reading ----------------------------------------------------------- */
+
+uint64_t metrics_answers_in(const metrics *mt, uint64_t now_ms, unsigned seconds)
+{
+    return rate_sum(&mt->answers, now_ms, seconds);
+}
+
+double metrics_throughput(const metrics *mt, uint64_t now_ms, unsigned seconds)
+{
+    if (seconds < 1)
+        seconds = 1;
+    return (double)rate_sum(&mt->answers, now_ms, seconds) / (double)seconds;
+}
+
+void metrics_latency(const metrics *mt, uint64_t now_ms, hist_summary *out)
+{
+    hist_window_summary(&mt->latency, now_ms, out);
+}
+
+void metrics_queue_wait(const metrics *mt, uint64_t now_ms, hist_summary *out)
+{
+    hist_window_summary(&mt->queue_wait, now_ms, out);
+}
+
+uint64_t metrics_type_ok(const metrics *mt, unsigned idx)
+{
+    return idx < mt->ntypes ? mt->type_ok[idx] : 0;
+}
+
+uint64_t metrics_type_errors(const metrics *mt, unsigned idx, reply_code code)
+{
+    return idx < mt->ntypes && (unsigned)code < ERR_COUNT ? mt->type_err[(size_t)idx * ERR_COUNT + code] : 0;
+}
+
+int metrics_memory(metrics *mt, uint64_t now_ms, uint64_t *allocated, uint64_t *resident)
+{
+#ifdef HAVE_JEMALLOC
+    if (mt->mem_at_ms == 0 || now_ms - mt->mem_at_ms >= METRICS_MEMORY_REFRESH_MS) {
+        /* jemalloc's statistics are a snapshot taken when "epoch" is written. */
+        uint64_t epoch = 1;
+        size_t esz = sizeof(epoch), sz = sizeof(size_t), sz2 = sizeof(size_t);
+        size_t a = 0, r = 0;
+        mt->mem_ok = mallctl("epoch", &epoch, &esz, &epoch, esz) == 0 &&
+                     mallctl("stats.allocated", &a, &sz, NULL, 0) == 0 &&
+                     mallctl("stats.resident", &r, &sz2, NULL, 0) == 0;
+        mt->mem_allocated = mt->mem_ok ? a : 0;
+        mt->mem_resident = mt->mem_ok ? r : 0;
+        mt->mem_at_ms = now_ms ? now_ms : 1;
+    }
+#else
+    (void)now_ms;
+#endif
+    *allocated = mt->mem_allocated;
+    *resident = mt->mem_resident;
+    return mt->mem_ok ? AP_OK : AP_ERR;
+}
+
+/* ---- Prometheus ---------------------------------------------------------- */
+
+static void prom_messages(const metrics *mt, struct evbuffer *out)
+{
+    promtext_family(out, "agentpool_messages_total", "counter",
+                    "Answers written to clients for accepted messages (and circuit_open refusals), by message "
+                    "type (at most maxTrackedTypes, the rest as other) and outcome (ok or the error code).");
+    unsigned n = typetab_count(server.types);
+    for (unsigned i = 0; i < n && i < mt->ntypes; i++) {
+        promtext_label l[2] = {{"type", typetab_name(server.types, i)}, {"outcome", "ok"}};
+        promtext_u64(out, "agentpool_messages_total", l, 2, mt->type_ok[i]);
+        for (int c = 0; c < ERR_COUNT; c++) {
+            uint64_t v = mt->type_err[(size_t)i * ERR_COUNT + (unsigned)c];
+            if (v == 0)
+                continue;
+            l[1].value = reply_code_name((reply_code)c);
+            promtext_u64(out, "agentpool_messages_total", l, 2, v);
+        }
+    }
+}
+
+static void prom_workers(struct evbuffer *out)
+{
+    promtext_family(out, "agentpool_workers", "gauge", "Worker processes by state.");
+    for (int s = WORKER_STARTING; s < WORKER_DEAD; s++) {
+        promtext_label l = {"state", worker_state_name((worker_state)s)};
+        promtext_u64(out, "agentpool_workers", &l, 1, (uint64_t)worker_count_in((worker_state)s));
+    }
+    promtext_family(out, "agentpool_worker_restarts_total", "counter",
+                    "Worker process ends by reason, since start (recycled: replaced on purpose).");
+    for (int r = SUP_CRASHED; r < SUP_REASON_COUNT; r++) {
+        promtext_label l = {"reason", supervisor_reason_name((sup_reason)r)};
+        promtext_u64(out, "agentpool_worker_restarts_total", &l, 1, supervisor_ends((sup_reason)r));
+    }
+    promtext_family(out, "agentpool_worker_rss_bytes", "gauge",
+                    "Resident memory of each live worker process, sampled every second.");
+    for (int slot = 0; slot < server.cfg->max_workers; slot++) {
+        for (int i = 0; i < server.nworkers; i++) {
+            const worker *w = &server.workers[i];
+            if (w->slot != slot || w->state == WORKER_DEAD)
+                continue;
+            char pid[16];
+            snprintf(pid, sizeof(pid), "%d", (int)w->pid);
+            promtext_label l[2] = {{"worker", w->name}, {"pid", pid}};
+            promtext_u64(out, "agentpool_worker_rss_bytes", l, 2, w->rss_bytes);
+        }
+    }
+}
+
+static void prom_breakers(struct evbuffer *out)
+{
+    if (!breaker_enabled(server.breakers))
+        return;
+    promtext_family(out, "agentpool_breaker_state", "gauge",
+                    "Circuit breaker per message type: 0 closed, 1 open, 2 half-open.");
+    for (unsigned i = 0; i < typetab_count(server.types); i++) {
+        breaker_state s = breaker_state_of(server.breakers, i);
+        promtext_label l = {"type", typetab_name(server.types, i)};
+        promtext_u64(out, "agentpool_breaker_state", &l, 1,
+                     s == BREAKER_OPEN ? 1u : s == BREAKER_HALF_OPEN ? 2u : 0u);
+    }
+}
+
+void metrics_prometheus(metrics *mt, struct evbuffer *out)
+{
+    uint64_t now = ap_now_ms();
+    promtext_family(out, "agentpool_up", "gauge", "1 while agentpoold answers; see agentpool_ready for its state.");
+    promtext_u64(out, "agentpool_up", NULL, 0, 1);
+    promtext_family(out, "agentpool_ready", "gauge", "1 when the pool is ready (what /healthz answers 200 for).");
+    promtext_u64(out, "agentpool_ready", NULL, 0, strcmp(control_pool_state(), "ready") == 0);
+    promtext_family(out, "agentpool_start_time_seconds", "gauge", "When the master started, seconds since the epoch.");
+    promtext_double(out, "agentpool_start_time_seconds", NULL, 0,
+                    (double)(ap_wall_ms() - (now - server.started_ms)) / 1000.0);
+    prom_messages(mt, out);
+    promtext_family(out, "agentpool_message_duration_seconds", "histogram",
+                    "Time from a message's acceptance to its answer being written, queue wait and retries included.");
+    promtext_histogram(out, "agentpool_message_duration_seconds", NULL, 0, &mt->latency_total, 1e9);
+    promtext_family(out, "agentpool_queue_wait_seconds", "histogram",
+                    "Time from a message's acceptance to its first sending to a worker.");
+    promtext_histogram(out, "agentpool_queue_wait_seconds", NULL, 0, &mt->queue_wait_total, 1e9);
+    promtext_family(out, "agentpool_queue_depth", "gauge", "Messages waiting for a worker slot.");
+    promtext_u64(out, "agentpool_queue_depth", NULL, 0, server.queue.depth);
+    promtext_family(out, "agentpool_queue_capacity", "gauge", "messageQueueSize: the most messages that may wait.");
+    promtext_u64(out, "agentpool_queue_capacity", NULL, 0, server.queue.capacity);
+    promtext_family(out, "agentpool_queue_rejected_total", "counter",
+                    "Messages refused because the queue or maxPendingBytes was full (overflow reject).");
+    promtext_u64(out, "agentpool_queue_rejected_total", NULL, 0, server.queue.rejected);
+    promtext_family(out, "agentpool_in_flight", "gauge", "Messages held by workers.");
+    promtext_u64(out, "agentpool_in_flight", NULL, 0, server.msgs.by_state[MSG_RUNNING]);
+    prom_workers(out);
+    promtext_family(out, "agentpool_connections", "gauge", "Open client connections.");
+    promtext_u64(out, "agentpool_connections", NULL, 0, (uint64_t)server.nclients);
+    promtext_family(out, "agentpool_connections_rejected_total", "counter",
+                    "Client connections refused over maxConnections.");
+    promtext_u64(out, "agentpool_connections_rejected_total", NULL, 0, server.stats.conns_rejected);
+    promtext_family(out, "agentpool_dead_letters", "gauge", "Records in the dead-letter file.");
+    promtext_u64(out, "agentpool_dead_letters", NULL, 0, server.dlq ? dlq_count(server.dlq) : 0);
+    prom_breakers(out);
+    uint64_t allocated, resident;
+    if (metrics_memory(mt, now, &allocated, &resident) == AP_OK) {
+        promtext_family(out, "agentpool_master_allocated_bytes", "gauge",
+                        "Bytes the master has allocated (jemalloc stats.allocated).");
+        promtext_u64(out, "agentpool_master_allocated_bytes", NULL, 0, allocated);
+        promtext_family(out, "agentpool_master_resident_bytes", "gauge",
+                        "Bytes of the master's heap resident in memory (jemalloc stats.resident).");
+        promtext_u64(out, "agentpool_master_resident_bytes", NULL, 0, resident);
+    }
+}
