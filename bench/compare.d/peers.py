@@ -1,0 +1,244 @@
+"""The servers bench/compare runs, and the exact command line of each.
+
+Every peer runs exactly 2 worker processes with the same handler
+(bench/compare.d/app.py for HTTP, the EchoAgent / AsyncSleepAgent for
+agentpool, celery_app.py for Celery), listens on a Unix socket in the
+run's temp dir, and is described here by:
+
+  config(point)  the settings that depend on the load (threads, cores,
+                 connections), as a small dict: points with the same
+                 config share one start of the server;
+  argv(conf, ctx) the command line, working directory and environment;
+  nprocs         processes of its session once ready (master + 2);
+  stop_signal    how it is asked to stop (procs.Server escalates).
+
+Choices, so each peer runs as its users would run it for this load:
+  uwsgi-threads   master + 2 processes, --http11-socket (keep-alive),
+                  threads per process = ceil(in-flight / 2): a uWSGI
+                  thread holds one keep-alive connection, and an idle
+                  thread is the only one that accepts, so that is the
+                  fewest threads that starve no connection;
+  uwsgi-gevent    master + 2 processes, --gevent cores, monkey-patched.
+                  Debian's uWSGI 2.0.21 gevent plugin with gevent 22.10
+                  cannot keep a connection alive (--http11-socket: the
+                  second request on a connection is never answered and
+                  the workers abort; gevent issues #1884, #1941), so it
+                  runs --http-socket and says "Connection: close": one
+                  connection per request, which the load generator
+                  follows (close_announced, reconnect);
+  gunicorn-sync   2 sync workers (one request at a time, closes after
+                  every response: its model);
+  gunicorn-gthread 2 workers, 4 threads each for the CPU-bound echo (more
+                  only add GIL contention), in-flight threads each for
+                  sleep50; worker-connections above the connections;
+  gunicorn-gevent 2 workers, worker-connections above the connections;
+  celery          prefork, concurrency 2, a local redis-server on a Unix
+                  socket as broker and result backend;
+  agentpool       agentpoold with min = max = 2 workers, no recycling
+                  (the default recycles every 10,000 messages), the
+                  async sleep agent with 4096 slots per worker;
+  c-echo          bench/echo_ceiling.c, 2 processes: the IPC ceiling.
+"""
+
+import math
+import os
+import signal
+
+import procs
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _inflight(point):
+    return point["conns"] * point["depth"]
+
+
+class Peer:
+    name = ""
+    label = ""
+    proto = "http"  # http | ndjson | celery
+    nprocs = 3
+    stop_signal = signal.SIGTERM
+    is_peer = True  # False for agentpool and the ceilings
+    pool = False  # True for agentpoold (pool.health, pool.stats)
+    doc = ""
+
+    def config(self, point):
+        return {}
+
+    def argv(self, conf, ctx):
+        raise NotImplementedError
+
+    def settled(self, srv, conf):
+        """Beyond answering: is everything started? (default: yes)"""
+        return True
+
+
+class CEcho(Peer):
+    name, label, proto, is_peer = "c-echo", "C echo (IPC ceiling)", "ndjson", False
+    doc = "bench/echo_ceiling.c: NDJSON echo in C, 2 processes, no Python"
+
+    def argv(self, conf, ctx):
+        return [ctx.echo_ceiling, "--socket", ctx.sock, "--workers", "2"], ctx.tmp, ctx.env
+
+
+class Agentpool(Peer):
+    name, label, proto, is_peer = "agentpool", "agentpool", "ndjson", False
+    pool = True  # speaks pool.stats / pool.health
+    doc = "agentpoold, 2 workers, EchoAgent (sync) or AsyncSleepAgent (4096 slots per worker)"
+
+    def config(self, point):
+        return {"agent": "sleep" if point["kind"] == "sleep50" else "echo"}
+
+    def argv(self, conf, ctx):
+        agent = ("pyagents.examples.sleep:AsyncSleepAgent" if conf["agent"] == "sleep"
+                 else "pyagents.examples.echo:EchoAgent")
+        argv = [ctx.agentpoold, "--socket", ctx.sock, "--agent", agent,
+                "--min-workers", "2", "--max-workers", "2",
+                "--max-messages-per-worker", "0", "--worker-recycle-interval", "0",
+                "--max-connections", "8192", "--listen-backlog", "4096",
+                "--concurrency", "4096" if conf["agent"] == "sleep" else "64",
+                "--dead-letter-file", os.path.join(ctx.tmp, "agentpool.deadletter.jsonl")]
+        return argv, ctx.tmp, ctx.env
+
+
+class AgentpoolAsync(Agentpool):
+    """The same pool with an async echo agent (compare.d/agents.py, 64 slots
+    per worker): not a peer, the measure of one-message-at-a-time."""
+    name, label = "agentpool-async", "agentpool, async echo agent"
+    doc = "agentpoold, 2 workers, compare.d/agents.py:AsyncEchoAgent, 64 slots per worker"
+
+    def config(self, point):
+        return {"agent": "async-echo"}
+
+    def argv(self, conf, ctx):
+        argv, cwd, env = super().argv({"agent": "echo"}, ctx)
+        argv[argv.index("pyagents.examples.echo:EchoAgent")] = "agents:AsyncEchoAgent"
+        return argv + ["--python-path", HERE], cwd, env
+
+
+class UwsgiThreads(Peer):
+    name, label = "uwsgi-threads", "uWSGI threads"
+    stop_signal = signal.SIGINT
+    doc = "uWSGI master + 2 processes, --http11-socket keep-alive, threads = ceil(in-flight/2) per process"
+
+    def config(self, point):
+        if point.get("threads"):
+            return {"threads": point["threads"], "listen": 1024}
+        n = _inflight(point)
+        return {"threads": max(1, math.ceil(n / 2)), "listen": min(4096, max(1024, n))}
+
+    def settled(self, srv, conf):
+        workers = [p for p in srv.pids() if p != srv.pid]
+        return len(workers) >= 2 and all(procs.threads(p) >= conf["threads"] for p in workers)
+
+    def argv(self, conf, ctx):
+        return ["/usr/bin/uwsgi", "--plugin", "python3", "--master", "--processes", "2",
+                "--threads", str(conf["threads"]), "--http11-socket", ctx.sock,
+                "--wsgi-file", os.path.join(HERE, "app.py"), "--chdir", HERE, "--need-app",
+                "--disable-logging", "--listen", str(conf["listen"]), "--die-on-term"], ctx.tmp, ctx.env
+
+
+class UwsgiGevent(Peer):
+    name, label = "uwsgi-gevent", "uWSGI gevent (no keep-alive)"
+    stop_signal = signal.SIGINT
+    doc = ("uWSGI master + 2 processes, --gevent cores, --gevent-monkey-patch, --http-socket with "
+           "Connection: close (keep-alive is broken in this uWSGI/gevent pair)")
+
+    def config(self, point):
+        n = _inflight(point)
+        return {"cores": max(1024, n), "listen": min(4096, max(1024, n))}
+
+    def argv(self, conf, ctx):
+        return ["/usr/bin/uwsgi", "--plugin", "python3,gevent_python3", "--master", "--processes", "2",
+                "--gevent", str(conf["cores"]), "--gevent-monkey-patch", "--http-socket", ctx.sock,
+                "--add-header", "Connection: close",
+                "--wsgi-file", os.path.join(HERE, "app.py"), "--chdir", HERE, "--need-app",
+                "--disable-logging", "--listen", str(conf["listen"]), "--die-on-term"], ctx.tmp, ctx.env
+
+
+class UwsgiGeventHttp11(UwsgiGevent):
+    """Only probed: shows why uwsgi-gevent runs without keep-alive."""
+    name, label = "uwsgi-gevent-http11", "uWSGI gevent, --http11-socket (probe)"
+
+    def argv(self, conf, ctx):
+        argv, cwd, env = super().argv(conf, ctx)
+        i = argv.index("--http-socket")
+        argv[i] = "--http11-socket"
+        j = argv.index("--add-header")
+        del argv[j:j + 2]
+        return argv, cwd, env
+
+
+class _Gunicorn(Peer):
+    stop_signal = signal.SIGINT
+    worker_class = ""
+
+    def base(self, ctx, backlog):
+        return ["/usr/bin/python3", "-m", "gunicorn", "--workers", "2", "--worker-class", self.worker_class,
+                "--bind", "unix:" + ctx.sock, "--backlog", str(backlog), "--chdir", HERE,
+                "--graceful-timeout", "5"]
+
+
+class GunicornSync(_Gunicorn):
+    name, label, worker_class = "gunicorn-sync", "gunicorn sync", "sync"
+    doc = "gunicorn, 2 sync workers (closes after every response)"
+
+    def config(self, point):
+        return {"backlog": min(4096, max(2048, _inflight(point)))}
+
+    def argv(self, conf, ctx):
+        return self.base(ctx, conf["backlog"]) + ["app:app"], ctx.tmp, ctx.env
+
+
+class GunicornGthread(_Gunicorn):
+    name, label, worker_class = "gunicorn-gthread", "gunicorn gthread", "gthread"
+    doc = "gunicorn, 2 gthread workers: 4 threads (echo) or in-flight threads (sleep50)"
+
+    def config(self, point):
+        n = _inflight(point)
+        threads = n if point["kind"] == "sleep50" else 4
+        return {"threads": threads, "worker_connections": max(1000, n + 64),
+                "backlog": min(4096, max(2048, n))}
+
+    def argv(self, conf, ctx):
+        return self.base(ctx, conf["backlog"]) + [
+            "--threads", str(conf["threads"]), "--worker-connections", str(conf["worker_connections"]),
+            "app:app"], ctx.tmp, ctx.env
+
+
+class GunicornGevent(_Gunicorn):
+    name, label, worker_class = "gunicorn-gevent", "gunicorn gevent", "gevent"
+    doc = "gunicorn, 2 gevent workers, worker-connections above the connections"
+
+    def config(self, point):
+        n = _inflight(point)
+        return {"worker_connections": max(1000, n + 64), "backlog": min(4096, max(2048, n))}
+
+    def argv(self, conf, ctx):
+        return self.base(ctx, conf["backlog"]) + [
+            "--worker-connections", str(conf["worker_connections"]), "app:app"], ctx.tmp, ctx.env
+
+
+class Celery(Peer):
+    name, label, proto = "celery", "Celery (prefork 2, Redis)", "celery"
+    stop_signal = signal.SIGQUIT  # cold shutdown: nothing to finish
+    doc = "celery worker --pool prefork --concurrency 2, redis-server on a Unix socket"
+
+    def argv(self, conf, ctx):
+        env = dict(ctx.env, BENCH_REDIS_URL=ctx.redis_url)
+        return ["/usr/bin/python3", "-m", "celery", "-A", "celery_app", "worker", "--pool", "prefork",
+                "--concurrency", "2", "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
+                "--without-heartbeat"], HERE, env
+
+
+def redis_argv(ctx):
+    return ["/usr/bin/redis-server", "--port", "0", "--unixsocket", ctx.redis_sock, "--unixsocketperm", "700",
+            "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", ctx.tmp]
+
+
+ALL = [CEcho(), Agentpool(), AgentpoolAsync(), UwsgiThreads(), UwsgiGevent(), GunicornSync(), GunicornGthread(),
+       GunicornGevent(), Celery()]
+BY_NAME = {p.name: p for p in ALL}
+BY_NAME["uwsgi-gevent-http11"] = UwsgiGeventHttp11()
+HTTP_PEERS = [p.name for p in ALL if p.proto == "http"]
