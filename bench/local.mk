@@ -38,4 +38,5 @@ EXTRA_DIST += tests/integration/test_bench.py bench/README.md
 EXTRA_DIST += bench/compare bench/compare.d/app.py bench/compare.d/celery_app.py \
 	bench/compare.d/celery_client.py bench/compare.d/interp_ceiling.py \
 	bench/compare.d/peers.py bench/compare.d/procs.py bench/compare.d/report.py \
+	bench/compare.d/asyncio_ceiling.py \
 	bench/echo_ceiling.c

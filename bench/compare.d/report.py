@@ -202,6 +202,10 @@ def summarise(results):
                                   "wall": cpu["wall_s"]}
             row["master_cpu_us_per_msg"] = a["agentpool"]["master_cpu_us_per_msg"]
             row["worker_cpu_us_per_msg"] = a["agentpool"]["worker_cpu_us_per_msg"]
+        a = results.get("ceilings", {}).get("asyncio", {}).get("per_loop", {}).get(str(n // 2))
+        if a:
+            row["asyncio_ceiling_share"] = a["share_of_little"]
+            row["agentpool_vs_asyncio_ceiling"] = ratio(row["agentpool_share"], a["share_of_little"])
         sl[str(n)] = row
     s["sleep50"] = sl
     ext = results.get("extras") or {}
@@ -465,6 +469,15 @@ def markdown(results):
             rows.append(["agentpool, 32 conns x depth n/32"] + ["%s (%s) / %s" % (
                 _cell_thr(p), fmt(p and thr(p) and 100 * thr(p) / (n / LITTLE_S), 1, "%"), _cell_ms(p99_ms(p)))
                 for p, n in zip(pts, ns)])
+        aio = results.get("ceilings", {}).get("asyncio", {}).get("per_loop", {})
+        if aio:
+            cells = []
+            for n in ns:
+                a = aio.get(str(n // 2))
+                cells.append("%s (%s) / %s" % (fmt(a["share_of_little"] * n / LITTLE_S, 0),
+                                               fmt(100 * a["share_of_little"], 1, "%"), _cell_ms(a["p99_ms"]))
+                             if a else "n/a")
+            rows.append(["asyncio alone: n/2 sleeps per loop, x2 loops, no I/O"] + cells)
         rows.append(["Little's law"] + [fmt(n / LITTLE_S, 0) for n in ns])
         L.append("Throughput (req/s) (share of Little's law) / p99 (ms):\n")
         L.append(_table(["server"] + ["%d in flight" % n for n in ns], rows))
