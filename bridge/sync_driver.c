@@ -8,8 +8,12 @@
  * never holds an answer back for long, pending answers are also flushed
  * before a handler runs once they have waited SYNC_HOLD_NS, and whenever
  * they pass SYNC_FLUSH_BYTES.  PING is answered between messages, in
- * stream order; CANCEL means nothing to a sync agent and is ignored.
- * State: pending_since below, plus the shared `bridge` struct.
+ * stream order.  A running handler cannot be cancelled, but a request the
+ * master prefetched can be before it starts: after a slow handler the
+ * driver reads what arrived meanwhile without blocking and notes the
+ * CANCELs ahead in its buffer (cancelled[]); a noted request is answered
+ * "cancelled" instead of run.  The in-order CANCEL frame clears its note.
+ * State: pending_since and cancelled[] below, plus the shared `bridge`.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -28,8 +32,60 @@
 #define SYNC_HOLD_NS (1000 * 1000)      /* 1 ms */
 #define SYNC_FLUSH_BYTES (256 * 1024)
 
+#define SYNC_CANCEL_MAX 64
+
 /* When the oldest unwritten answer was produced (0 = nothing pending). */
 static uint64_t pending_since;
+
+/* Ids of held requests the master cancelled (a ring: oldest overwritten). */
+static uint64_t cancelled[SYNC_CANCEL_MAX];
+static unsigned ncancelled, cancel_next;
+
+static int cancel_find(uint64_t id)
+{
+    for (unsigned i = 0; i < ncancelled; i++)
+        if (cancelled[i] == id)
+            return (int)i;
+    return -1;
+}
+
+static void cancel_note(uint64_t id)
+{
+    if (cancel_find(id) >= 0)
+        return;
+    cancelled[cancel_next] = id;
+    cancel_next = (cancel_next + 1) % SYNC_CANCEL_MAX;
+    if (ncancelled < SYNC_CANCEL_MAX)
+        ncancelled++;
+}
+
+/* Removes id's note; returns whether there was one. */
+static int cancel_take(uint64_t id)
+{
+    int i = cancel_find(id);
+    if (i < 0)
+        return 0;
+    cancelled[i] = cancelled[--ncancelled];
+    cancel_next = ncancelled % SYNC_CANCEL_MAX;
+    return 1;
+}
+
+/* After a slow handler: what the master sent meanwhile, without waiting,
+ * and the CANCELs in it. */
+static void look_ahead(void)
+{
+    if (wire_read_nowait(&bridge.in, bridge.fd) <= 0 && ncancelled == 0)
+        return;
+    size_t at = bridge.in.off;
+    ap_frame_hdr h;
+    while (bridge.in.len - at >= AP_FRAME_HDR_SIZE) {
+        if (ap_frame_decode(bridge.in.data + at, &h) < 0 || bridge.in.len - at - AP_FRAME_HDR_SIZE < h.len)
+            break;
+        if (h.kind == AP_FRAME_CANCEL)
+            cancel_note(h.id);
+        at += AP_FRAME_HDR_SIZE + (size_t)h.len;
+    }
+}
 
 /* Messages this worker holds: complete requests still in its read buffer. */
 static size_t held_count(void)
@@ -76,19 +132,28 @@ static int handle_frames(void)
 {
     ap_frame_hdr h;
     const unsigned char *payload;
+    uint64_t t0;
     int r;
     while ((r = wire_next(&bridge.in, &h, &payload)) == 1) {
         switch (h.kind) {
         case AP_FRAME_REQUEST:
+            if (AP_UNLIKELY(ncancelled > 0) && cancel_take(h.id)) {
+                msg_reply_error(h.id, BRIDGE_CODE_CANCELLED, "cancelled by the master before it started", NULL);
+                break;
+            }
             if (pending_since && ap_now_ns() - pending_since >= SYNC_HOLD_NS && flush_all() < 0)
                 return AP_ERR;
+            t0 = ap_now_ns();
             handle_request(&h, payload);
+            if (ap_now_ns() - t0 >= SYNC_HOLD_NS && bridge.in.off < bridge.in.len)
+                look_ahead();
             break;
         case AP_FRAME_PING:
             msg_pong(h.id);
             break;
         case AP_FRAME_CANCEL:
-            ap_debug("CANCEL %llu ignored: a sync agent cannot be interrupted", (unsigned long long)h.id);
+            if (!cancel_take(h.id))
+                ap_debug("CANCEL %llu: not held (running or answered already)", (unsigned long long)h.id);
             break;
         case AP_FRAME_STOP:
             if (!bridge.stopping)

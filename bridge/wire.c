@@ -13,12 +13,13 @@
 #include "ap_common.h"
 
 #include <errno.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define WIRE_READ_CHUNK (256 * 1024)
 #define WIRE_KEEP (1024 * 1024)
 
-ssize_t wire_read(buf_t *in, int fd)
+static ssize_t read_into(buf_t *in, int fd, int flags)
 {
     if (in->off == in->len) {
         in->off = in->len = 0;
@@ -27,10 +28,20 @@ ssize_t wire_read(buf_t *in, int fd)
         buf_compact(in);
     }
     buf_reserve(in, WIRE_READ_CHUNK);
-    ssize_t n = read(fd, in->data + in->len, in->cap - in->len);
+    ssize_t n = recv(fd, in->data + in->len, in->cap - in->len, flags);
     if (n > 0)
         in->len += (size_t)n;
     return n;
+}
+
+ssize_t wire_read(buf_t *in, int fd)
+{
+    return read_into(in, fd, 0);
+}
+
+ssize_t wire_read_nowait(buf_t *in, int fd)
+{
+    return read_into(in, fd, MSG_DONTWAIT);
 }
 
 int wire_next(buf_t *in, ap_frame_hdr *h, const unsigned char **payload)

@@ -22,6 +22,8 @@
  * Returns the bytes read, 0 at end of stream, or -1 with errno set
  * (EAGAIN/EINTR included; nothing changed). */
 ssize_t wire_read(buf_t *in, int fd);
+/* The same without waiting: -1 with EAGAIN when nothing is there. */
+ssize_t wire_read_nowait(buf_t *in, int fd);
 
 /* Takes the next complete frame off `in`.  Returns 1 and fills *h and
  * *payload (valid until the next wire_read), 0 when the frame is not all

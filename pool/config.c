@@ -57,6 +57,7 @@ static const setting settings[] = {
     {"minWorkers", T_INT, OFF(min_workers), 1, 4096, NULL, 1, "workers started and kept"},
     {"maxWorkers", T_INT, OFF(max_workers), 1, 4096, NULL, 1, "upper bound when scaling"},
     {"concurrency", T_INT, OFF(concurrency), 1, 100000, NULL, 1, "slots per worker for async agents (sync agents have 1)"},
+    {"prefetch", T_INT, OFF(prefetch), 1, 1024, NULL, 1, "messages a busy sync worker may hold, queued behind the one it runs, while its handler is fast (1: off)"},
     {"loadBalancingStrategy", T_ENUM, OFF(strategy), 0, 0, strategy_names, 1, "round-robin | least-busy | random"},
     {"messageQueueSize", T_INT, OFF(message_queue_size), 0, 10000000, NULL, 1, "messages waiting for a free slot, at most"},
     {"overflow", T_ENUM, OFF(overflow), 0, 0, overflow_names, 1, "when the queue is full: block (pause that connection) | reject (queue_full)"},
@@ -136,6 +137,7 @@ void config_init(config *cfg)
     cfg->idle_timeout = 300000;
     cfg->max_tracked_types = 64;
     cfg->concurrency = 64;
+    cfg->prefetch = 8;
     cfg->overflow = OVERFLOW_BLOCK;
     cfg->max_message_bytes = 4 * 1024 * 1024;
     cfg->max_connections = 4096;

@@ -55,6 +55,7 @@ typedef struct config {
     int64_t idle_timeout;
     int64_t max_tracked_types;
     int64_t concurrency;
+    int64_t prefetch;
     int64_t overflow;            /* overflow_mode */
     /* limits */
     int64_t max_message_bytes;

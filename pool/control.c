@@ -148,6 +148,10 @@ static cJSON *worker_json(const worker *w, uint64_t now, uint64_t wall)
     cJSON_AddStringToObject(o, "state", worker_state_name(w->state));
     cJSON_AddNumberToObject(o, "inFlight", w->load.in_flight);
     cJSON_AddNumberToObject(o, "slots", w->load.slots);
+    if (!w->async) {
+        cJSON_AddNumberToObject(o, "prefetch", w->load.ahead);
+        cJSON_AddNumberToObject(o, "handlerMeanUs", (double)(w->svc_ewma_ns / 1000));
+    }
     cJSON_AddBoolToObject(o, "async", w->async);
     cJSON_AddNumberToObject(o, "generation", w->generation);
     cJSON_AddNumberToObject(o, "errors", (double)w->errors);
@@ -236,6 +240,7 @@ cJSON *control_stats_json(int detailed)
     cJSON_AddNumberToObject(m, "retried", (double)server.stats.retries);
     cJSON_AddNumberToObject(m, "deadLettered", (double)server.stats.dead_lettered);
     cJSON_AddNumberToObject(m, "lateResults", (double)server.stats.late_results);
+    cJSON_AddNumberToObject(m, "prefetched", (double)server.dispatch.ahead);
     cJSON_AddNumberToObject(m, "retryWaiting", (double)server.msgs.by_state[MSG_RETRY_WAIT]);
     cJSON_AddStringToObject(o, "strategy", config_strategy_name(server.cfg->strategy));
     cJSON_AddStringToObject(o, "overflow", config_overflow_name(server.cfg->overflow));

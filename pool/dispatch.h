@@ -3,7 +3,11 @@
  *
  * Each strategy is one small named function over the workers' loads: it
  * returns the index of a worker that is accepting and has a free slot,
- * or -1 when none has.  Never blocks, never touches clients, messages or
+ * or -1 when none has.  dispatch_pick runs the strategy twice at most:
+ * first over free slots only, then, when every slot is taken, over
+ * prefetch room (a fast sync worker taking messages to hold behind the
+ * one it runs), so a message never waits in a busy worker while another
+ * worker is idle.  Never blocks, never touches clients, messages or
  * sockets; the caller queues the message when the answer is -1.  The
  * loads are read through a base pointer and a stride so the worker table
  * can embed dispatch_load directly (no copy per message).
@@ -17,15 +21,18 @@
 typedef struct {
     int accepting;        /* takes new messages (ready, not draining) */
     int slots;            /* 1 for a sync agent, concurrency for async */
+    int ahead;            /* prefetch: messages it may hold beyond its slots */
     int in_flight;
     uint64_t processed;
 } dispatch_load;
 
 typedef struct {
+    int room;             /* 0: free slots only; 1: prefetch room counts too */
     unsigned next;        /* round-robin: where the rotation resumes */
     uint64_t rng;         /* random: xorshift64* state, never 0 */
     uint64_t picks[3];    /* how often each strategy chose a worker */
     uint64_t none;        /* how often no worker had a free slot */
+    uint64_t ahead;       /* how often a message went to prefetch room */
 } dispatch_state;
 
 void dispatch_init(dispatch_state *st, uint64_t seed);

@@ -5,7 +5,10 @@
  * its deadline; while RETRY_WAIT it fires at min(deadline, retry due);
  * after a timed-out RUNNING message of an async worker was cancelled it
  * is the cancel grace: if the worker still holds the message when it
- * fires, the worker's event loop is stuck and the worker is killed.
+ * fires, the worker's event loop is stuck and the worker is killed.  A
+ * sync worker's prefetched message (not first in its running list) has
+ * not started: on timeout it is cancelled the same way, and its grace
+ * only counts once it is first in line.
  */
 #include "retry.h"
 #include "ap_alloc.h"
@@ -185,6 +188,19 @@ void retry_worker_lost(msg *m, const msg_failure *f)
     retry_later(m, f->reason);
 }
 
+void retry_not_started(msg *m)
+{
+    if (m->detached || m->client == NULL) {
+        client_msg_drop(m);
+        return;
+    }
+    if (m->attempts > 0)
+        m->attempts--;
+    m->worker = NULL;
+    msg_set_state(&server.msgs, m, MSG_QUEUED);
+    queue_push_front(&server.queue, &m->qlink);
+}
+
 /* Puts m (state RUNNING with no worker, or NEW) into RETRY_WAIT. */
 static void retry_later(msg *m, const char *reason)
 {
@@ -248,9 +264,10 @@ static void timed_out(msg *m)
     } else {
         client_detach_error(m, ERR_TIMEOUT, why, NULL);
     }
-    if (w->async) {
+    if (w->async || msg_from_qlink(w->running.next) != m) {
         /* The task is cancelled (its finally blocks run); if the loop does
-         * not let go of it, the loop is stuck: see the grace below. */
+         * not let go of it, the loop is stuck: see the grace below.  A
+         * sync worker's prefetched message has not started: it skips it. */
         worker_cancel(w, m);
         arm_in(m, RETRY_CANCEL_GRACE_MS);
     } else {
@@ -268,6 +285,10 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     uint64_t now = ap_now_ms();
     if (m->state == MSG_RUNNING && m->detached) {
+        if (!m->worker->async && msg_from_qlink(m->worker->running.next) != m) {
+            arm_in(m, RETRY_CANCEL_GRACE_MS); /* still behind the one it runs */
+            return;
+        }
         char reason[160];
         snprintf(reason, sizeof(reason), "its event loop did not let go of cancelled message %.*s within %d ms",
                  m->id_len ? (int)m->id_len : 4, m->id_len ? m->line + m->id_off : "null", RETRY_CANCEL_GRACE_MS);

@@ -28,6 +28,10 @@ void retry_disarm(msg *m);
  * and already unlinked from it: retry m, or answer it and record it for
  * good.  f describes this failure. */
 void retry_worker_lost(msg *m, const msg_failure *f);
+/* m was prefetched by a sync worker that died before starting it: back
+ * to the head of the queue as it was, no attempt spent (or dropped when
+ * its client is gone or it was answered already). */
+void retry_not_started(msg *m);
 /* Answers every message waiting out a retry delay with code (shutdown). */
 unsigned retry_fail_waiting(reply_code code, const char *why);
 /* Opens the dead-letter file named by the config (start-up).  AP_ERR

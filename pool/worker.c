@@ -49,6 +49,8 @@
 
 extern char **environ;
 
+/* A sync handler faster than this on average may have messages prefetched. */
+#define WORKER_FAST_NS (1000 * 1000)
 
 static const char *const state_names[] = {"starting", "ready", "busy", "draining", "stopping", "dead"};
 static int state_counts[WORKER_STATE_COUNT];
@@ -328,7 +330,10 @@ int worker_spawn(int index)
     w->health = NULL;
     w->load.in_flight = 0;
     w->load.slots = 0;
+    w->load.ahead = 0;
     w->load.processed = 0;
+    w->svc_ewma_ns = WORKER_FAST_NS * 4; /* not fast until it has shown it */
+    w->last_answer_ns = 0;
     w->running_count = 0;
     worker_set_state(w, WORKER_STARTING);
     server.stats.spawns++;
@@ -371,8 +376,10 @@ void worker_send(worker *w, msg *m)
     m->worker = w;
     m->worker_gen = w->generation;
     m->sent_ns = ap_now_ns();
-    if (m->attempts++ == 0 && !m->control)
+    if (m->attempts++ == 0 && !m->control && !m->wait_told) {
         metrics_sent(server.metrics, m);
+        m->wait_told = 1;
+    }
     link_add_tail(&w->running, &m->qlink);
     w->running_count++;
     if (!m->control && ++w->load.in_flight >= w->load.slots && w->state == WORKER_READY)
@@ -555,6 +562,24 @@ static void on_start_failed(worker *w, const char *payload, size_t len)
     }
 }
 
+/* Prefetch for a sync worker: it runs its messages one by one in the
+ * order sent, so a message's handler time is from the later of its
+ * sending and the previous answer to its own answer.  While the moving
+ * average of that stays under WORKER_FAST_NS the worker may hold
+ * `prefetch` messages (batched in one write each way, the round trip
+ * paid once per batch instead of once per message); a slow handler gets
+ * one message at a time, so nothing waits behind it that another worker
+ * could start. */
+static void note_service_time(worker *w, const msg *m)
+{
+    uint64_t now = ap_now_ns();
+    uint64_t from = m->sent_ns > w->last_answer_ns ? m->sent_ns : w->last_answer_ns;
+    uint64_t t = now > from ? now - from : 0;
+    w->last_answer_ns = now;
+    w->svc_ewma_ns = w->svc_ewma_ns - w->svc_ewma_ns / 8 + t / 8;
+    w->load.ahead = w->svc_ewma_ns < WORKER_FAST_NS ? (int)server.cfg->prefetch - 1 : 0;
+}
+
 static void on_answer(worker *w, const ap_frame_hdr *h, const char *payload)
 {
     msg *m = msg_lookup(&server.msgs, h->id);
@@ -568,6 +593,8 @@ static void on_answer(worker *w, const ap_frame_hdr *h, const char *payload)
     unlink_running(w, m);
     w->last_active_ms = ap_now_ms();
     w->last_message_ms = w->last_active_ms;
+    if (!w->async)
+        note_service_time(w, m);
     if (!m->control) {
         w->load.processed++;
         server.stats.processed++;
@@ -783,6 +810,19 @@ static void worker_died(worker *w, int status)
     snprintf(f.worker, sizeof(f.worker), "%s", w->name);
     snprintf(f.reason, sizeof(f.reason), "%s (pid %d) %s%s while running this message", w->name, (int)w->pid, how,
              w->kill_stage ? " after it was found stuck" : "");
+    /* A sync worker runs its messages in the order sent: only the first
+     * had started; those prefetched behind it never ran and go back to the
+     * head of the queue as they were, no attempt spent. */
+    if (!w->async && !link_empty(&w->running)) {
+        msg *head = msg_from_qlink(w->running.next);
+        unlink_running(w, head);
+        while (!link_empty(&w->running)) { /* from the tail: order kept */
+            msg *m = msg_from_qlink(w->running.prev);
+            unlink_running(w, m);
+            retry_not_started(m);
+        }
+        retry_worker_lost(head, &f);
+    }
     while (!link_empty(&w->running)) {
         msg *m = msg_from_qlink(w->running.next);
         unlink_running(w, m);

@@ -82,6 +82,8 @@ typedef struct worker {
     struct event *kill_ev;      /* escalation steps for a stuck worker */
     int kill_stage;             /* 0, or 1 (dump sent) / 2 (SIGTERM sent) */
     int first_start;            /* part of the initial pool */
+    uint64_t svc_ewma_ns;       /* sync: mean handler time, moving average (prefetch) */
+    uint64_t last_answer_ns;    /* sync: when its last answer came */
 } worker;
 
 /* Prepares the table for cfg->max_workers slots.  Nothing is forked. */

@@ -38,3 +38,5 @@ TESTS += tests/integration/test_strategy.py
 EXTRA_DIST += tests/integration/test_strategy.py
 TESTS += tests/integration/test_metrics.py
 EXTRA_DIST += tests/integration/test_metrics.py
+TESTS += tests/integration/test_prefetch.py
+EXTRA_DIST += tests/integration/test_prefetch.py
