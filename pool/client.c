@@ -469,13 +469,22 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
     client_process(arg);
 }
 
-static void client_write_cb(struct bufferevent *bev, void *arg)
+/* Output left: after a direct write (flush.c) or libevent's. */
+static void client_wrote(void *arg)
 {
     client *c = arg;
-    if (evbuffer_get_length(bufferevent_get_output(bev)) <= CLIENT_OUT_HIGH / 2)
+    if (evbuffer_get_length(client_out(c)) <= CLIENT_OUT_HIGH / 2)
         client_unblock(c, CLIENT_BLOCK_OUTPUT);
     if (server.state >= SERVER_DRAINING)
         server_check_shutdown();
+}
+
+static void client_write_cb(struct bufferevent *bev, void *arg)
+{
+    client *c = arg;
+    (void)bev;
+    flush_written(&c->out);
+    client_wrote(c);
 }
 
 static void client_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -535,7 +544,8 @@ void client_accept(int fd)
      * Above maxMessageBytes, so the too_large check still sees a long line. */
     bufferevent_setwatermark(c->bev, EV_READ, 0, (size_t)server.cfg->max_message_bytes + 1 + 4096);
     c->closed_ev = event_new(server.base, fd, EV_CLOSED | EV_PERSIST, client_closed_cb, c);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    bufferevent_enable(c->bev, EV_READ);
+    flush_attach(&c->out, c->bev, 0, client_wrote, c);
     link_add_tail(&server.clients, &c->link);
     server.nclients++;
     server.stats.conns_accepted++;
@@ -572,6 +582,7 @@ static void client_close(client *c, const char *why)
     idmap_free(&c->ids);
     if (c->closed_ev)
         event_free(c->closed_ev);
+    flush_detach(&c->out);
     bufferevent_free(c->bev);
     link_del(&c->link);
     server.nclients--;

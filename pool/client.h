@@ -19,6 +19,7 @@
 #ifndef AP_CLIENT_H
 #define AP_CLIENT_H
 
+#include "flush.h"
 #include "idmap.h"
 #include "queue.h"
 #include "reply.h"
@@ -44,6 +45,7 @@ typedef struct client {
     uint64_t serial;            /* "client-N" in logs */
     int fd;
     struct bufferevent *bev;
+    flushable out;              /* answers written once per loop turn (flush.c) */
     client_state state;
     unsigned blocked;           /* CLIENT_BLOCK_* bits */
     int discarding;             /* inside a too-long line, dropping until '\n' */

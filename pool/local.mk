@@ -4,6 +4,7 @@ agentpoold_SOURCES = pool/main.c pool/server.h \
 	pool/config.c pool/config.h \
 	pool/listener.c pool/listener.h \
 	pool/client.c pool/client.h \
+	pool/flush.c pool/flush.h \
 	pool/control.c pool/control.h \
 	pool/scan.c pool/scan.h \
 	pool/reply.c pool/reply.h \

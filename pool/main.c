@@ -12,6 +12,7 @@
  * shutting_down, STOP the workers (SIGKILL if they linger), flush the
  * answers, remove the socket file, exit 0.
  */
+#include "flush.h"
 #include "ap_alloc.h"
 #include "ap_common.h"
 #include "ap_log.h"
@@ -315,7 +316,7 @@ int main(int argc, char **argv)
     event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
     server.base = event_base_new_with_config(ec);
     event_config_free(ec);
-    if (server.base == NULL || listener_start() != 0) {
+    if (server.base == NULL || flush_init(server.base) != AP_OK || listener_start() != 0) {
         ap_error("could not create the event loop");
         listener_close();
         return 1;
@@ -379,6 +380,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < server.nsig_events; i++)
         event_free(server.sig_events[i]);
     event_free(server.tick);
+    flush_free();
     event_base_free(server.base);
     msg_table_free(&server.msgs);
     ap_free(server.worker_binary);

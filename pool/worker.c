@@ -164,8 +164,10 @@ void worker_table_free(void)
 {
     for (int i = 0; i < server.nworkers; i++) {
         worker *w = &server.workers[i];
-        if (w->bev)
+        if (w->bev) {
+            flush_detach(&w->out);
             bufferevent_free(w->bev);
+        }
         if (w->respawn_ev)
             event_free(w->respawn_ev);
         if (w->kill_ev)
@@ -266,6 +268,7 @@ static AP_NORETURN void child_exec(int fd, const exec_args *a, pid_t master, int
 }
 
 static void worker_read_cb(struct bufferevent *bev, void *arg);
+static void worker_write_cb(struct bufferevent *bev, void *arg);
 static void worker_event_cb(struct bufferevent *bev, short what, void *arg);
 
 int worker_spawn(int index)
@@ -306,8 +309,9 @@ int worker_spawn(int index)
         close(sv[0]);
         kill(pid, SIGKILL);
     } else {
-        bufferevent_setcb(w->bev, worker_read_cb, NULL, worker_event_cb, w);
-        bufferevent_enable(w->bev, EV_READ | EV_WRITE);
+        bufferevent_setcb(w->bev, worker_read_cb, worker_write_cb, worker_event_cb, w);
+        bufferevent_enable(w->bev, EV_READ);
+        flush_attach(&w->out, w->bev, 1, NULL, NULL);
     }
     w->pid = pid;
     w->generation = ++server.slot_gen[w->slot];
@@ -729,6 +733,13 @@ static int worker_handle_frames(worker *w)
     return answered;
 }
 
+static void worker_write_cb(struct bufferevent *bev, void *arg)
+{
+    worker *w = arg;
+    (void)bev;
+    flush_written(&w->out);
+}
+
 static void worker_read_cb(struct bufferevent *bev, void *arg)
 {
     (void)bev;
@@ -878,6 +889,7 @@ static void worker_died(worker *w, int status)
     evtimer_del(w->kill_ev);
     w->kill_stage = 0;
     if (w->bev) {
+        flush_detach(&w->out);
         bufferevent_free(w->bev);
         w->bev = NULL;
     }

@@ -21,6 +21,7 @@
 #ifndef AP_WORKER_H
 #define AP_WORKER_H
 
+#include "flush.h"
 #include "dispatch.h"
 #include "queue.h"
 #include "reply.h"
@@ -50,6 +51,7 @@ typedef struct worker {
     worker_state state;
     pid_t pid;                  /* 0 when no process */
     struct bufferevent *bev;    /* the master's end of the socketpair */
+    flushable out;              /* requests written once per loop turn (flush.c) */
     uint32_t generation;        /* processes this slot has had, this one included */
     int async;
     uint64_t errors;            /* agent errors answered by this slot */
