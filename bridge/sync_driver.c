@@ -99,7 +99,11 @@ static int flush_all(void)
     pending_since = 0;
     if (wire_pending(&bridge.out) == 0)
         return AP_OK;
-    if (wire_flush(&bridge.out, bridge.fd) != AP_OK) {
+    int r;
+    Py_BEGIN_ALLOW_THREADS
+    r = wire_flush(&bridge.out, bridge.fd);
+    Py_END_ALLOW_THREADS
+    if (r != AP_OK) {
         if (errno != EPIPE && errno != ECONNRESET)
             ap_error("write(fd %d) to the master failed: %s", bridge.fd, strerror(errno));
         return AP_ERR;
@@ -185,7 +189,12 @@ bridge_end sync_driver_run(void)
             return BRIDGE_END_EOF;
         if (bridge.stopping)
             return BRIDGE_END_STOP;
-        ssize_t n = wire_read(&bridge.in, bridge.fd);
+        /* The GIL is let go while waiting, so threads the agent started
+         * (a background flusher, a client pool) run between messages. */
+        ssize_t n;
+        Py_BEGIN_ALLOW_THREADS
+        n = wire_read(&bridge.in, bridge.fd);
+        Py_END_ALLOW_THREADS
         if (n == 0)
             return BRIDGE_END_EOF;
         if (n < 0) {

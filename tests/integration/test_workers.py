@@ -233,6 +233,24 @@ class Crashes(unittest.TestCase):
             self.assertRegex(s.log(), r"worker-0 \(pid \d+\) exited with status 42, holding 1 message")
 
 
+class Threads(unittest.TestCase):
+    def test_a_thread_the_agent_started_runs_while_its_sync_worker_waits_for_messages(self):
+        life = os.path.join(SRCDIR, "tests", "integration", "agents")
+        with Server(agent="life:LifeAgent", workers=1, args=["--python-path", life]) as s, s.client() as c:
+            path = os.path.join(s.tmp.name, "ticks")
+            c.call("ticker", {"file": path})
+
+            def ticks():
+                try:
+                    with open(path) as f:
+                        return len(f.read().split())
+                except FileNotFoundError:
+                    return 0
+            # no message is sent from here on: the worker waits in read()
+            first = ticks()
+            wait_for(lambda: ticks() >= first + 50, what="the agent's thread to keep ticking between messages")
+
+
 class Shutdown(unittest.TestCase):
     def test_SIGHUP_reloads_the_workers_and_the_master_stays(self):
         with Server(workers=2) as s, s.client() as c:

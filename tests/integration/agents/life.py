@@ -19,6 +19,8 @@ LifeAgent (sync), by message type:
   raise       -> raises ValueError (agent_error, not a crash)
   gate        -> waits until data["file"] exists (bounded), then runs
   hang        -> time.sleep(data.get("s", 60)): a stuck sync handler
+  ticker      -> starts a thread that appends a line to data["file"] every
+                 5 ms (for WAIT_MAX at most) and returns at once
   echo        -> sleeps data.get("ms", 0) ms, answers data
   anything else runs normally: {"seq": ..., "pid": ...}
 
@@ -40,6 +42,7 @@ AsyncLifeAgent (async), by message type:
 """
 import asyncio
 import os
+import threading
 import time
 
 WAIT_MAX = 120.0
@@ -76,6 +79,16 @@ def _finish(data):
     return out
 
 
+def _start_ticker(path):
+    def run():
+        deadline = time.monotonic() + WAIT_MAX
+        while time.monotonic() < deadline:
+            with open(path, "a") as f:
+                f.write("tick\n")
+            time.sleep(0.005)
+    threading.Thread(target=run, daemon=True).start()
+
+
 class LifeAgent:
     def on_start(self):
         fail = os.environ.get("AP_TEST_FAIL_START")
@@ -106,6 +119,8 @@ class LifeAgent:
             raise ValueError(data.get("message", "boom"))
         elif type == "gate":
             _wait_while(lambda: not os.path.exists(data["file"]))
+        elif type == "ticker":
+            _start_ticker(data["file"])
         elif type == "hang":
             time.sleep(float(data.get("s", 60)))
         elif type == "echo":
