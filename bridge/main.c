@@ -339,6 +339,7 @@ int main(int argc, char **argv)
         start_failed(err, strlen(err));
     if (agent_load(bridge.agent_spec) < 0)
         start_failed_py();
+    pyhost_setup_logging();
     bridge.max_inflight = bridge.is_async ? bridge.concurrency : 1;
     if (bridge.is_async && async_driver_init() < 0)
         start_failed_py();

@@ -10,7 +10,11 @@
  * sys.path then starts with the --python-path directories, followed by
  * the source tree (AP_SRCDIR) and the installed package directory
  * (AP_PKGDATADIR "/python") - installed first when the worker itself runs
- * from its installed place.
+ * from its installed place.  Before the agent is imported, faulthandler
+ * dumps stacks to stderr on SIGUSR1, and Python's logging writes records
+ * of the worker's log level to stderr as "LEVEL logger: message" unless
+ * the agent configures logging itself; the master reads stdout and
+ * stderr into its log (pool/wout.c).
  */
 #ifndef BRIDGE_PYHOST_H
 #define BRIDGE_PYHOST_H
@@ -20,6 +24,9 @@
 /* Initialises Python from bridge's configuration.  Returns AP_OK, or
  * AP_ERR with a message in err (Python is then not usable). */
 int pyhost_init(char *err, size_t cap);
+/* After the agent is imported: routes Python logging to the master's log
+ * if the agent uses it (see pyhost.c). */
+void pyhost_setup_logging(void);
 
 /* Writes the running interpreter's version ("3.11.2") into out. */
 void pyhost_version(char *out, size_t cap);

@@ -2,6 +2,10 @@
 # I/O, no libevent), and its tests.
 bin_PROGRAMS += agentpoolctl
 agentpoolctl_SOURCES = ctl/agentpoolctl.c \
+	ctl/args.c ctl/args.h \
+	ctl/ctl.c ctl/ctl.h \
+	ctl/cmd_send.c ctl/cmd_stats.c ctl/cmd_pool.c ctl/cmd_dlq.c \
+	ctl/top.c ctl/topview.c ctl/topview.h \
 	ctl/conn.c ctl/conn.h \
 	ctl/exchange.c ctl/exchange.h \
 	ctl/jraw.c ctl/jraw.h \
@@ -14,15 +18,19 @@ agentpoolctl_CFLAGS = $(AM_CFLAGS) $(CJSON_CFLAGS)
 agentpoolctl_LDADD = common/libapcommon.a $(CJSON_LIBS) -lm
 
 # test_ctl.py: against a fake server; test_ctl_real.py: against the real
-# agentpoold (health, history, dlq list/replay/purge), via harness.py.
-TESTS += tests/integration/test_ctl.py tests/integration/test_ctl_real.py
-EXTRA_DIST += tests/integration/test_ctl.py tests/integration/test_ctl_real.py
+# agentpoold (stats, health, history, reload, scale, dlq, every exit
+# status), via harness.py; test_ctl_top.py: `top` under tmux, read back
+# from the screen, and `top --once`.
+TESTS += tests/integration/test_ctl.py tests/integration/test_ctl_real.py \
+	tests/integration/test_ctl_top.py
+EXTRA_DIST += tests/integration/test_ctl.py tests/integration/test_ctl_real.py \
+	tests/integration/test_ctl_top.py
 
 # cmocka tests of the pure modules, with cmocka's allocator to catch leaks.
 check_PROGRAMS += ctl/test_ctl_units
 TESTS += ctl/test_ctl_units
 ctl_test_ctl_units_SOURCES = ctl/test_ctl_units.c ctl/jraw.c ctl/okscan.c ctl/reqline.c \
-	ctl/render.c ctl/table.c common/alloc.c
+	ctl/render.c ctl/table.c ctl/topview.c common/alloc.c
 ctl_test_ctl_units_CPPFLAGS = $(AM_CPPFLAGS) -DAP_ALLOC_TEST
 ctl_test_ctl_units_CFLAGS = $(AM_CFLAGS) $(CJSON_CFLAGS) $(CMOCKA_CFLAGS)
 ctl_test_ctl_units_LDADD = $(CJSON_LIBS) $(CMOCKA_LIBS) -lm

@@ -13,6 +13,7 @@
 #include "ap_common.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -304,4 +305,125 @@ char *render_fit(const char *s, size_t width)
     c = ap_realloc(c, i + 4);
     memcpy(c + i, "...", 4);
     return c;
+}
+
+char *render_fmt(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    size_t cap = n > 0 ? (size_t)n + 1 : 1;
+    char *s = ap_malloc(cap);
+    s[0] = '\0';
+    va_start(ap, fmt);
+    if (n > 0)
+        vsnprintf(s, cap, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+void render_bytes(double bytes, char *buf, size_t cap)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
+    if (!(bytes >= 0) || bytes > 1e18) {
+        snprintf(buf, cap, "?");
+        return;
+    }
+    if (bytes < 1024) {
+        snprintf(buf, cap, "%.0f B", bytes);
+        return;
+    }
+    size_t u = 0;
+    double v = bytes / 1024;
+    while (v >= 1024 && u + 1 < AP_ARRAY_LEN(units)) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, cap, v < 10 ? "%.2f %s" : v < 100 ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
+void render_ms(double ms, char *buf, size_t cap)
+{
+    if (!(ms >= 0) || ms > 1e15)
+        snprintf(buf, cap, "?");
+    else if (ms == 0)
+        snprintf(buf, cap, "0ms");
+    else if (ms < 1)
+        snprintf(buf, cap, "%.0fus", ms * 1000 < 1 ? 1.0 : ms * 1000);
+    else if (ms < 10)
+        snprintf(buf, cap, "%.2fms", ms);
+    else if (ms < 100)
+        snprintf(buf, cap, "%.1fms", ms);
+    else if (ms < 1000)
+        snprintf(buf, cap, "%.0fms", ms);
+    else if (ms < 10000)
+        snprintf(buf, cap, "%.2fs", ms / 1000);
+    else if (ms < 60000)
+        snprintf(buf, cap, "%.1fs", ms / 1000);
+    else
+        render_duration(ms, buf, cap);
+}
+
+char *render_words(const char *name)
+{
+    const char *s = name ? name : "?";
+    size_t upper = 0;
+    for (const char *p = s; *p; p++)
+        upper += *p >= 'A' && *p <= 'Z';
+    char *w = ap_malloc(strlen(s) + upper + 1), *o = w;
+    for (const char *p = s; *p; p++) {
+        if (*p >= 'A' && *p <= 'Z') {
+            /* A run of capitals (an acronym) stays one word. */
+            if (p > s && !(p[-1] >= 'A' && p[-1] <= 'Z'))
+                *o++ = ' ';
+            *o++ = (char)(*p - 'A' + 'a');
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o = '\0';
+    char *clean = render_clean(w);
+    ap_free(w);
+    return clean;
+}
+
+char *render_cut(const char *s, size_t width)
+{
+    char *c = render_clean(s);
+    if (width == 0)
+        return c;
+    size_t chars = 0, i = 0;
+    for (; c[i]; i++) {
+        if (((unsigned char)c[i] & 0xC0) != 0x80) {
+            if (chars == width)
+                break;
+            chars++;
+        }
+    }
+    c[i] = '\0';
+    return c;
+}
+
+void render_fit_last_column(table *t, size_t width, size_t min_last)
+{
+    size_t used = 0, last = t->ncols - 1;
+    if (width == 0)
+        return;
+    for (size_t c = 0; c < last; c++) {
+        size_t w = 0;
+        for (size_t r = 0; r < t->nrows; r++) {
+            size_t cw = table_width(t->cells[r * t->ncols + c]);
+            if (cw > w)
+                w = cw;
+        }
+        used += w + 2;
+    }
+    size_t room = width > used + min_last ? width - used : min_last;
+    for (size_t r = 0; r < t->nrows; r++) {
+        char **cell = &t->cells[r * t->ncols + last];
+        char *cut = render_fit(*cell, room);
+        ap_free(*cell);
+        *cell = cut;
+    }
 }

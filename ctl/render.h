@@ -17,6 +17,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "ap_common.h"
+#include "table.h"
+
 /* Prints obj as a two-column table of flattened keys and values.  Keys in
  * prefer come first, in that order; the rest follow in received order.
  * Members that are arrays of objects are left out: print them with
@@ -52,9 +55,35 @@ void render_local_time(uint64_t ms, char *buf, size_t cap);
  * *ms, or AP_ERR when s is not in that form. */
 int render_parse_utc(const char *s, uint64_t *ms);
 
+/* A newly allocated string formatted as printf would (free with
+ * ap_free). */
+char *render_fmt(const char *fmt, ...) AP_PRINTF(1, 2);
+
+/* Writes a byte count for people, in binary units: "512 B", "12.3 KiB",
+ * "4.5 MiB", "1.2 GiB".  Negative or absurd counts are written "?". */
+void render_bytes(double bytes, char *buf, size_t cap);
+
+/* Writes a span given in ms with about three significant digits and a
+ * unit that suits it: "45us", "1.20ms", "12.3ms", "345ms", "1.23s",
+ * "12.3s", and from a minute on as render_duration.  For latencies. */
+void render_ms(double ms, char *buf, size_t cap);
+
+/* A member name as words: camelCase split and lowered ("answeredOk" ->
+ * "answered ok"); snake_case names are kept as they are, since they are
+ * codes people search for (free with ap_free). */
+char *render_words(const char *name);
+
+/* A copy of s cut to at most width characters (UTF-8 aware) with no
+ * marker, as a terminal cuts a line; width 0 means no limit.  Control
+ * bytes are shown as '?'.  Free with ap_free. */
+char *render_cut(const char *s, size_t width);
+
 /* A copy of s with control bytes shown as '?', cut to at most width
  * characters (UTF-8 aware) ending in "..." when it was longer; width 0
  * means no limit.  Free with ap_free. */
 char *render_fit(const char *s, size_t width);
+/* Cuts the last column of t (render_fit) so that its lines fit width
+ * (0: no limit), leaving it at least min_last characters. */
+void render_fit_last_column(table *t, size_t width, size_t min_last);
 
 #endif

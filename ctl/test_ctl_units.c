@@ -2,7 +2,7 @@
  * test_ctl_units.c - cmocka tests for agentpoolctl's pure modules:
  * okscan.c (the streaming "ok" detector), reqline.c (request lines),
  * jraw.c (raw spans of JSON values), render.c and table.c (human
- * output).
+ * output), topview.c (the frames of `top` and its error rate).
  *
  * Built with AP_ALLOC_TEST, so every ap_malloc goes through cmocka's
  * allocator and a leak fails the test.  okscan is fed every response in
@@ -16,8 +16,10 @@
 #include "render.h"
 #include "reqline.h"
 #include "table.h"
+#include "topview.h"
 
 #include <stdarg.h>
+#include <math.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
@@ -340,6 +342,186 @@ static void test_render_fit_cuts_by_characters(void **state)
     }
 }
 
+static void test_render_units_for_people(void **state)
+{
+    char b[64];
+    AP_UNUSED(state);
+    static const struct {
+        double v;
+        const char *bytes, *ms;
+    } cases[] = {{0, "0 B", "0ms"},
+                 {0.045, "0 B", "45us"},
+                 {1.2, "1 B", "1.20ms"},
+                 {12.34, "12 B", "12.3ms"},
+                 {345, "345 B", "345ms"},
+                 {1023, "1023 B", "1.02s"},
+                 {1536, "1.50 KiB", "1.54s"},
+                 {45000, "43.9 KiB", "45.0s"},
+                 {3 * 1048576.0, "3.00 MiB", "52m25s"},
+                 {123.0 * 1073741824.0, "123 GiB", "1528d14h10m"},
+                 {-1, "?", "?"}};
+    for (size_t i = 0; i < AP_ARRAY_LEN(cases); i++) {
+        render_bytes(cases[i].v, b, sizeof(b));
+        assert_string_equal(b, cases[i].bytes);
+        render_ms(cases[i].v, b, sizeof(b));
+        assert_string_equal(b, cases[i].ms);
+    }
+}
+
+static void test_render_words_cut_and_fmt(void **state)
+{
+    AP_UNUSED(state);
+    static const char *const words[][2] = {{"answeredOk", "answered ok"},
+                                           {"droppedResults", "dropped results"},
+                                           {"start_failed", "start_failed"},
+                                           {"rssBytes", "rss bytes"},
+                                           {"RSS", "rss"},
+                                           {"p99", "p99"}};
+    for (size_t i = 0; i < AP_ARRAY_LEN(words); i++) {
+        char *w = render_words(words[i][0]);
+        assert_string_equal(w, words[i][1]);
+        ap_free(w);
+    }
+    char *c = render_cut("\xc3\xa9t\xc3\xa9 long line", 4);
+    assert_string_equal(c, "\xc3\xa9t\xc3\xa9 ");
+    ap_free(c);
+    c = render_cut("bell\a", 0);
+    assert_string_equal(c, "bell?");
+    ap_free(c);
+    c = render_fmt("%s %d", "x", 42);
+    assert_string_equal(c, "x 42");
+    ap_free(c);
+}
+
+/* A detailed pool.stats answer with two workers. */
+static const char topview_stats[] =
+    "{\"state\":\"ready\",\"total\":2,\"uptime\":3723000,"
+    "\"queue\":{\"depth\":3,\"capacity\":1024},"
+    "\"throughput\":{\"1s\":12.5,\"10s\":10},\"latency\":{\"p99\":15},"
+    "\"errors\":{\"agent_error\":2,\"timeout\":1},"
+    "\"workers\":["
+    "{\"id\":\"worker-0\",\"pid\":4242,\"state\":\"busy\",\"inFlight\":1,\"slots\":1,"
+    "\"messagesProcessed\":10,\"rssBytes\":13421772,\"age\":61000,\"errors\":2},"
+    "{\"id\":\"worker-1\",\"pid\":4243,\"state\":\"starting\",\"inFlight\":0,\"slots\":1,"
+    "\"messagesProcessed\":0,\"age\":500,\"errors\":0}]}";
+
+static void test_topview_renders_header_and_worker_rows(void **state)
+{
+    AP_UNUSED(state);
+    cJSON *st = cJSON_Parse(topview_stats);
+    topview_frame f = {0};
+    topview_opts o = {.width = 0, .height = 0, .errors_per_min = NAN};
+    topview_render(st, &o, &f);
+    assert_int_equal(f.n, 6);
+    assert_string_equal(f.lines[0], "pool ready   uptime 1h02m03s   workers 1/2 ready   queue 3/1024");
+    assert_string_equal(f.lines[1], "throughput 12.5/s (1s) 10.0/s (10s)   p99 15.0ms   errors/min - (3 total)");
+    assert_string_equal(f.lines[2], "");
+    assert_string_equal(f.lines[3], "WORKER        PID  STATE     IN-FLIGHT  MESSAGES        RSS       AGE  ERRORS");
+    assert_string_equal(f.lines[4], "worker-0     4242  busy            1/1        10   12.8 MiB     1m01s       2");
+    assert_string_equal(f.lines[5], "worker-1     4243  starting        0/1         0          -     500ms       0");
+    topview_frame_free(&f);
+
+    /* Cut to the width, never wrapped; a known error rate. */
+    o.width = 20;
+    o.errors_per_min = 1.5;
+    topview_render(st, &o, &f);
+    assert_int_equal(f.n, 6);
+    for (size_t i = 0; i < f.n; i++)
+        assert_true(table_width(f.lines[i]) <= 20);
+    assert_string_equal(f.lines[4], "worker-0     4242  b");
+    topview_frame_free(&f);
+    o.width = 0;
+    topview_render(st, &o, &f);
+    assert_non_null(strstr(f.lines[1], "errors/min 1.5 (3 total)"));
+    topview_frame_free(&f);
+    cJSON_Delete(st);
+}
+
+static void test_topview_fits_the_height_and_says_what_is_left_out(void **state)
+{
+    AP_UNUSED(state);
+    cJSON *st = cJSON_Parse(topview_stats);
+    topview_frame f = {0};
+    topview_opts o = {.width = 0, .height = 5, .errors_per_min = NAN};
+    topview_render(st, &o, &f);
+    assert_int_equal(f.n, 5);
+    assert_string_equal(f.lines[4], "... 2 more workers (a taller terminal shows them)");
+    topview_frame_free(&f);
+    o.height = 6; /* exactly enough */
+    topview_render(st, &o, &f);
+    assert_int_equal(f.n, 6);
+    assert_non_null(strstr(f.lines[5], "worker-1"));
+    topview_frame_free(&f);
+    o.height = 2; /* only the header */
+    topview_render(st, &o, &f);
+    assert_int_equal(f.n, 2);
+    topview_frame_free(&f);
+    cJSON_Delete(st);
+}
+
+static void test_topview_survives_missing_fields_and_shows_alerts(void **state)
+{
+    AP_UNUSED(state);
+    cJSON *st = cJSON_Parse("{\"alerts\":[{\"name\":\"queue_high\",\"level\":\"warning\"},"
+                            "{\"name\":\"no_healthy_worker\",\"level\":\"critical\"}],"
+                            "\"workers\":[{\"state\":\"\\u001b[2J\"}]}");
+    topview_frame f = {0};
+    topview_opts o = {.errors_per_min = NAN};
+    topview_render(st, &o, &f);
+    assert_string_equal(f.lines[0], "pool -   uptime -   workers 0/- ready   queue -/-");
+    assert_string_equal(f.lines[1], "throughput - (1s) - (10s)   p99 -   errors/min - (0 total)");
+    assert_string_equal(f.lines[2], "ALERTS: queue_high (warning), no_healthy_worker (critical)");
+    /* the escape in the state is shown as '?', never sent to the terminal */
+    assert_null(strchr(f.lines[5], '\033'));
+    assert_non_null(strstr(f.lines[5], "?[2J"));
+    topview_frame_free(&f);
+    topview_render_problem("/tmp/x.sock", "cannot connect to /tmp/x.sock: No such file", &o, &f);
+    assert_int_equal(f.n, 3);
+    assert_string_equal(f.lines[1], "no statistics: cannot connect to /tmp/x.sock: No such file");
+    topview_frame_free(&f);
+    cJSON_Delete(st);
+}
+
+static void test_topview_rate_over_the_last_minute(void **state)
+{
+    AP_UNUSED(state);
+    topview_rate r = {.n = 0};
+    assert_true(isnan(topview_rate_per_min(&r)));
+    topview_rate_add(&r, 1000, 5);
+    assert_true(isnan(topview_rate_per_min(&r)));
+    topview_rate_add(&r, 31000, 8); /* 3 in 30 s */
+    assert_true(fabs(topview_rate_per_min(&r) - 6.0) < 1e-9);
+    /* the newest sample is replaced while it is less than a step past
+     * the one before it */
+    topview_rate_add(&r, 31100, 9);
+    assert_int_equal(r.n, 3);
+    topview_rate_add(&r, 31200, 10);
+    assert_int_equal(r.n, 3);
+    assert_true(r.t[1] == 31000 && r.t[2] == 31200);
+    topview_rate_add(&r, 32000, 10); /* replaces 31200 */
+    assert_int_equal(r.n, 3);
+    topview_rate_add(&r, 32100, 10); /* 32000 made the step: kept */
+    assert_int_equal(r.n, 4);
+    assert_true(r.t[2] == 32000 && r.t[3] == 32100);
+    /* every 100 ms for five minutes, one error a second: a fixed number
+     * of samples, and exactly 60 a minute */
+    double v = 10;
+    for (uint64_t t = 31300; t <= 331300; t += 100) {
+        if (t % 1000 == 0)
+            v += 1;
+        topview_rate_add(&r, t, v);
+        assert_true(r.n <= TOPVIEW_RATE_SLOTS);
+    }
+    assert_true(r.t[r.n - 1] - r.t[0] >= TOPVIEW_RATE_WINDOW_MS);
+    assert_true(r.t[r.n - 1] - r.t[0] < TOPVIEW_RATE_WINDOW_MS + 2 * TOPVIEW_RATE_STEP_MS);
+    double rate = topview_rate_per_min(&r);
+    assert_true(rate > 58.0 && rate < 62.0);
+    /* a counter that goes back (another server) starts over */
+    topview_rate_add(&r, 332000, 0);
+    assert_int_equal(r.n, 1);
+    assert_true(isnan(topview_rate_per_min(&r)));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -359,6 +541,12 @@ int main(void)
         cmocka_unit_test(test_jraw_reads_integers_strings_and_literals),
         cmocka_unit_test(test_render_times_utc_in_and_local_out),
         cmocka_unit_test(test_render_fit_cuts_by_characters),
+        cmocka_unit_test(test_render_units_for_people),
+        cmocka_unit_test(test_render_words_cut_and_fmt),
+        cmocka_unit_test(test_topview_renders_header_and_worker_rows),
+        cmocka_unit_test(test_topview_fits_the_height_and_says_what_is_left_out),
+        cmocka_unit_test(test_topview_survives_missing_fields_and_shows_alerts),
+        cmocka_unit_test(test_topview_rate_over_the_last_minute),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

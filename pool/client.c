@@ -11,6 +11,7 @@
 #include "ap_alloc.h"
 #include "ap_defaults.h"
 #include "ap_log.h"
+#include "access.h"
 #include "breaker.h"
 #include "control.h"
 #include "metrics.h"
@@ -103,6 +104,8 @@ static void client_reject(client *c, const char *line, const scan_result *r, rep
     const char *id = r && r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL;
     size_t id_len = id ? r->id.len : 0;
     reply_error(client_out(c), id, id_len, code, why, NULL);
+    if (server.access)
+        access_reject(c, id, id_len, r && r->error[0] == '\0' ? r->type : NULL, code);
     server.stats.errors[code]++;
     client_check_output(c);
 }
@@ -217,6 +220,8 @@ void client_detach_error(msg *m, reply_code code, const char *message, const cha
         client_check_output(m->client);
         server.stats.errors[code]++;
         metrics_answered(server.metrics, m, (int)code);
+        if (server.access)
+            access_msg(m, (int)code);
         client_unlink(m);
     }
     m->detached = 1;
@@ -230,6 +235,8 @@ void client_answer_ok(msg *m, const char *result, size_t len)
         client_check_output(m->client);
         server.stats.answered_ok++;
         metrics_answered(server.metrics, m, -1);
+        if (server.access)
+            access_msg(m, -1);
     } else {
         count_unwanted(m);
     }
@@ -245,6 +252,8 @@ void client_answer_error_json(msg *m, const char *err, size_t len)
         client_check_output(m->client);
         server.stats.errors[code]++;
         metrics_answered(server.metrics, m, (int)code);
+        if (server.access)
+            access_msg(m, (int)code);
     } else {
         count_unwanted(m);
     }
@@ -259,6 +268,8 @@ void client_answer_error(msg *m, reply_code code, const char *message, const cha
         client_check_output(m->client);
         server.stats.errors[code]++;
         metrics_answered(server.metrics, m, (int)code);
+        if (server.access)
+            access_msg(m, (int)code);
     } else {
         count_unwanted(m);
     }
@@ -369,6 +380,8 @@ static void client_line(client *c, const char *line, size_t len)
                         "this message type's circuit breaker is open: too many recent failures", extra);
             server.stats.errors[ERR_CIRCUIT_OPEN]++;
             metrics_type_outcome(server.metrics, type_idx, ERR_CIRCUIT_OPEN);
+            if (server.access)
+                access_reject(c, id, id ? r.id.len : 0, r.type, ERR_CIRCUIT_OPEN);
             client_check_output(c);
             return;
         }
@@ -528,6 +541,7 @@ void client_accept(int fd)
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {
         c->peer_pid = cred.pid;
         c->peer_uid = cred.uid;
+        c->peer_gid = cred.gid;
     }
     c->bev = bufferevent_socket_new(server.base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (c->bev == NULL) {

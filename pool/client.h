@@ -53,6 +53,7 @@ typedef struct client {
     struct event *closed_ev;    /* EV_CLOSED watch while BLOCKED (not reading) */
     pid_t peer_pid;
     uid_t peer_uid;
+    gid_t peer_gid;
     idmap ids;                  /* request ids in flight -> msg */
     queue_link msgs;            /* sentinel: its messages (held, queued, running) */
     int in_flight;              /* accepted, not yet answered */

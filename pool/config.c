@@ -25,7 +25,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-typedef enum { T_INT, T_BOOL, T_STR, T_ENUM, T_PATHLIST, T_MODE } setting_type;
+typedef enum { T_INT, T_BOOL, T_STR, T_ENUM, T_PATHLIST, T_MODE, T_LIST, T_RLIMITS } setting_type;
 
 static const char *const strategy_names[] = {"round-robin", "least-busy", "random", NULL};
 static const char *const overflow_names[] = {"block", "reject", NULL};
@@ -96,8 +96,24 @@ static const setting settings[] = {
     {"maxTrackedTypes", T_INT, OFF(max_tracked_types), 1, 4096, NULL, 1, "message types tracked one by one in stats and breakers; the rest count as other"},
     {"metricsListen", T_STR, OFF(metrics_listen), 0, 4096, NULL, 1, "serve /metrics, /healthz and /stats over HTTP here: unix:/path, 127.0.0.1:PORT or [::1]:PORT (empty: off)"},
     {"metricsAllowRemote", T_BOOL, OFF(metrics_allow_remote), 0, 1, NULL, 1, "let metricsListen be an address other machines can reach"},
+    {"alertAvailableBelow", T_INT, OFF(alert_available_below), 0, 100, NULL, 1, "warn when fewer than this percent of the workers have a free slot (0: off)"},
+    {"alertQueueAbove", T_INT, OFF(alert_queue_above), 0, 100, NULL, 1, "warn when the queue is more than this percent full (0: off)"},
+    {"alertErrorRateAbove", T_INT, OFF(alert_error_rate_above), 0, 100, NULL, 1, "warn when more than this percent of the last minute's answers were errors (0: off)"},
+    {"alertInterval", T_INT, OFF(alert_interval), 1, 86400000, NULL, 1, "ms between two warnings of the same alert, at least"},
+    {"user", T_STR, OFF(user), 0, 256, NULL, 1, "started as root: drop to this user (name or uid) after binding; workers run as it too"},
+    {"group", T_STR, OFF(group), 0, 256, NULL, 1, "with user: drop to this group (name or gid) instead of the user's own"},
+    {"allowedUids", T_LIST, OFF(allowed_uids), 0, 0, NULL, 1, "peers allowed on the socket by uid: names or numbers (flag: comma-separated; unset: any)"},
+    {"allowedGids", T_LIST, OFF(allowed_gids), 0, 0, NULL, 1, "peers allowed on the socket by primary gid: names or numbers (flag: comma-separated)"},
+    {"chdir", T_STR, OFF(worker_chdir), 0, 4096, NULL, 1, "the workers' working directory (empty: the master's)"},
+    {"umask", T_MODE, OFF(worker_umask), 0, 0777, NULL, 1, "the workers' umask (octal; default: the master's)"},
+    {"env", T_LIST, OFF(env), 0, 0, NULL, 1, "the workers' environment allow-list: NAME (copied) or NAME=VALUE (set); the rest is removed (unset: inherit all)"},
+    {"workerLimits", T_RLIMITS, OFF(worker_limits), 0, 0, NULL, 1, "setrlimit in each worker before the agent loads: {addressSpace, openFiles, coreSize} (flag: openFiles=64,coreSize=0)"},
     {"logLevel", T_STR, OFF(log_level), 0, 0, log_level_names, 1, "debug | info | warn | error"},
     {"logFormat", T_STR, OFF(log_format), 0, 0, log_format_names, 1, "text | json"},
+    {"logFile", T_STR, OFF(log_file), 0, 4096, NULL, 1, "append the log to this file, reopened on SIGUSR1 (empty: stderr)"},
+    {"accessLog", T_STR, OFF(access_log), 0, 4096, NULL, 1, "append one line per answered message to this file, reopened on SIGUSR1 (empty: off)"},
+    {"workerLogRate", T_INT, OFF(worker_log_rate), 0, 1000000, NULL, 1, "lines of worker stdout/stderr logged per second per worker; past it they are dropped and counted (0: no limit)"},
+    {"workerLogBurst", T_INT, OFF(worker_log_burst), 1, 10000000, NULL, 1, "lines a worker may write at once above workerLogRate"},
 };
 
 static int ncpus(void)
@@ -136,6 +152,10 @@ void config_init(config *cfg)
     cfg->scale_up_after = 1000;
     cfg->idle_timeout = 300000;
     cfg->max_tracked_types = 64;
+    cfg->alert_available_below = 20;
+    cfg->alert_queue_above = 80;
+    cfg->alert_error_rate_above = 10;
+    cfg->alert_interval = 60000;
     cfg->concurrency = 64;
     cfg->prefetch = 8;
     cfg->overflow = OVERFLOW_BLOCK;
@@ -148,9 +168,15 @@ void config_init(config *cfg)
     const char *env = getenv(AP_SOCKET_ENV);
     cfg->socket = ap_strdup(env && *env ? env : AP_DEFAULT_SOCKET);
     cfg->socket_mode = 0660;
+    cfg->worker_umask = -1;
+    cfg->worker_limits.address_space = CONFIG_LIMIT_UNSET;
+    cfg->worker_limits.open_files = CONFIG_LIMIT_UNSET;
+    cfg->worker_limits.core_size = CONFIG_LIMIT_UNSET;
     cfg->agent = ap_strdup("pyagents.examples.echo:EchoAgent");
     cfg->log_level = ap_strdup("info");
     cfg->log_format = ap_strdup("text");
+    cfg->worker_log_rate = 100;
+    cfg->worker_log_burst = 1000;
 }
 
 static void free_pathlist(config *cfg)
@@ -160,6 +186,8 @@ static void free_pathlist(config *cfg)
     cfg->n_python_path = 0;
 }
 
+static void list_clear(config_list *l);
+
 void config_free(config *cfg)
 {
     for (size_t i = 0; i < AP_ARRAY_LEN(settings); i++) {
@@ -167,6 +195,8 @@ void config_free(config *cfg)
             char **p = (char **)((char *)cfg + settings[i].off);
             ap_free(*p);
             *p = NULL;
+        } else if (settings[i].type == T_LIST) {
+            list_clear((config_list *)((char *)cfg + settings[i].off));
         }
     }
     free_pathlist(cfg);
@@ -275,6 +305,139 @@ static const char *printable(const char *s, char *buf, size_t cap)
     return buf;
 }
 
+/* ---- list and workerLimits settings (privs.c and wenv.c read them) ---- */
+
+#define CONFIG_LIST_ITEM_MAX 4096
+
+static void list_clear(config_list *l)
+{
+    for (int i = 0; i < l->n; i++)
+        ap_free(l->items[i]);
+    ap_free(l->items);
+    l->items = NULL;
+    l->n = 0;
+    l->set = 0;
+}
+
+/* Appends a copy of s[0..len).  AP_ERR with err filled when the entry is
+ * empty or too long, or the list is full; the list is unchanged then. */
+static int list_add(config_list *l, const char *s, size_t len, const char *origin, const char *key, char *err,
+                    size_t errlen)
+{
+    if (len == 0) {
+        snprintf(err, errlen, "%s: %s: an empty entry", origin, key);
+        return AP_ERR;
+    }
+    if (len > CONFIG_LIST_ITEM_MAX) {
+        snprintf(err, errlen, "%s: %s: entries must be 1 to %d characters long", origin, key, CONFIG_LIST_ITEM_MAX);
+        return AP_ERR;
+    }
+    if (l->n >= CONFIG_MAX_LIST) {
+        snprintf(err, errlen, "%s: %s: more than %d entries", origin, key, CONFIG_MAX_LIST);
+        return AP_ERR;
+    }
+    if (l->items == NULL)
+        l->items = ap_calloc(CONFIG_MAX_LIST, sizeof(char *));
+    l->items[l->n++] = ap_strndup(s, len);
+    return AP_OK;
+}
+
+/* "a,b,c" replaces the list; "" sets an empty one (in force). */
+static int list_from_text(config_list *l, const char *val, const char *origin, const char *key, char *err,
+                          size_t errlen)
+{
+    list_clear(l);
+    l->set = 1;
+    for (const char *p = val; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        if (list_add(l, p, n, origin, key, err, errlen) != AP_OK)
+            return AP_ERR;
+        p += n;
+        if (*p == ',' && *++p == '\0') {
+            snprintf(err, errlen, "%s: %s: empty entry after the last comma", origin, key);
+            return AP_ERR;
+        }
+    }
+    return AP_OK;
+}
+
+static const struct {
+    const char *key;
+    size_t off;
+    int64_t min;
+} rlimit_keys[] = {
+    {"addressSpace", offsetof(config_rlimits, address_space), 1 << 20},
+    {"openFiles", offsetof(config_rlimits, open_files), 16},
+    {"coreSize", offsetof(config_rlimits, core_size), 0},
+};
+
+/* One workerLimits member: an integer, "unlimited", or null (unset). */
+static int rlimit_set(config_rlimits *r, const char *name, size_t nlen, const char *text, const int64_t *num,
+                      const char *origin, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < AP_ARRAY_LEN(rlimit_keys); i++) {
+        if (strlen(rlimit_keys[i].key) != nlen || memcmp(rlimit_keys[i].key, name, nlen) != 0)
+            continue;
+        int64_t *field = (int64_t *)((char *)r + rlimit_keys[i].off);
+        int64_t v;
+        if (num) {
+            v = *num;
+        } else if (text == NULL) {
+            *field = CONFIG_LIMIT_UNSET;
+            return AP_OK;
+        } else if (strcmp(text, "unlimited") == 0) {
+            *field = CONFIG_LIMIT_UNLIMITED;
+            return AP_OK;
+        } else if (parse_i64(text, 10, &v) != AP_OK) {
+            char pv[64];
+            snprintf(err, errlen, "%s: workerLimits: %s: \"%s\" is not an integer or \"unlimited\"", origin,
+                     rlimit_keys[i].key, printable(text, pv, sizeof(pv)));
+            return AP_ERR;
+        }
+        if (v < rlimit_keys[i].min || v > ((int64_t)1 << 62)) {
+            snprintf(err, errlen, "%s: workerLimits: %s: %" PRId64 " is out of range (%" PRId64 " to 2^62, or \"unlimited\")",
+                     origin, rlimit_keys[i].key, v, rlimit_keys[i].min);
+            return AP_ERR;
+        }
+        *field = v;
+        return AP_OK;
+    }
+    char pn[64];
+    snprintf(err, errlen, "%s: workerLimits: unknown limit \"%.*s\" (known: addressSpace, openFiles, coreSize)", origin,
+             (int)(nlen < 48 ? nlen : 48), printable(name, pn, sizeof(pn)));
+    return AP_ERR;
+}
+
+static void rlimits_clear(config_rlimits *r)
+{
+    r->address_space = r->open_files = r->core_size = CONFIG_LIMIT_UNSET;
+}
+
+/* "openFiles=64,coreSize=0" replaces every limit; "" clears them. */
+static int rlimits_from_text(config_rlimits *r, const char *val, const char *origin, char *err, size_t errlen)
+{
+    rlimits_clear(r);
+    for (const char *p = val; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        const char *eq = memchr(p, '=', n);
+        char value[32];
+        if (eq == NULL || (size_t)(p + n - eq - 1) >= sizeof(value)) {
+            snprintf(err, errlen, "%s: workerLimits: expected NAME=VALUE pairs separated by commas", origin);
+            return AP_ERR;
+        }
+        memcpy(value, eq + 1, (size_t)(p + n - eq - 1));
+        value[p + n - eq - 1] = '\0';
+        if (rlimit_set(r, p, (size_t)(eq - p), value, NULL, origin, err, errlen) != AP_OK)
+            return AP_ERR;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return AP_OK;
+}
+
 /*
  * Sets one setting from text (a flag's value, or a JSON string).  `is_json`
  * says the text came from a JSON string, which matters only for messages.
@@ -334,6 +497,10 @@ static int apply_text(config *cfg, const setting *st, const char *val, const cha
         /* An empty string clears an optional setting (virtualenv ""). */
         *(char **)field = *val ? ap_strdup(val) : NULL;
         return AP_OK;
+    case T_LIST:
+        return list_from_text(field, val, origin, st->key, err, errlen);
+    case T_RLIMITS:
+        return rlimits_from_text(field, val, origin, err, errlen);
     case T_PATHLIST:
         if (set_pathlist_from_string(cfg, val, 0) != AP_OK) {
             snprintf(err, errlen, "%s: %s: more than %d directories", origin, st->key, CONFIG_MAX_PYTHON_PATH);
@@ -428,7 +595,7 @@ static int apply_json(config *cfg, const setting *st, const cJSON *item, const c
                          origin, st->key, shown);
                 return AP_ERR;
             }
-            cfg->socket_mode = v;
+            *(int64_t *)((char *)cfg + st->off) = v;
             return AP_OK;
         }
         snprintf(err, errlen, "%s: %s: %s is %s, expected an octal string such as \"0660\"", origin, st->key,
@@ -464,6 +631,63 @@ static int apply_json(config *cfg, const setting *st, const cJSON *item, const c
             cfg->python_path[cfg->n_python_path++] = ap_strdup(e->valuestring);
         }
         return AP_OK;
+    case T_LIST: {
+        if (cJSON_IsString(item))
+            return apply_text(cfg, st, item->valuestring, origin, err, errlen);
+        if (!cJSON_IsArray(item)) {
+            snprintf(err, errlen, "%s: %s: %s is %s, expected an array", origin, st->key, shown, json_type_name(item));
+            return AP_ERR;
+        }
+        config_list *l = (config_list *)((char *)cfg + st->off);
+        list_clear(l);
+        l->set = 1;
+        for (const cJSON *e = item->child; e; e = e->next) {
+            if (cJSON_IsNumber(e) && json_int(e, &v) == 1 && v >= 0 && v <= UINT32_MAX) {
+                snprintf(num, sizeof(num), "%" PRId64, v);
+            } else if (!cJSON_IsString(e) || strchr(e->valuestring, ',') != NULL) {
+                snprintf(err, errlen, "%s: %s: entry %s must be a string without commas or an integer from 0 to %u",
+                         origin, st->key, json_shown(e, shown, sizeof(shown)), UINT32_MAX);
+                return AP_ERR;
+            }
+            const char *text = cJSON_IsNumber(e) ? num : e->valuestring;
+            if (list_add(l, text, strlen(text), origin, st->key, err, errlen) != AP_OK)
+                return AP_ERR;
+        }
+        return AP_OK;
+    }
+    case T_RLIMITS: {
+        if (cJSON_IsString(item))
+            return apply_text(cfg, st, item->valuestring, origin, err, errlen);
+        if (!cJSON_IsObject(item)) {
+            snprintf(err, errlen, "%s: %s: %s is %s, expected an object such as {\"openFiles\": 1024}", origin,
+                     st->key, shown, json_type_name(item));
+            return AP_ERR;
+        }
+        config_rlimits *r = (config_rlimits *)((char *)cfg + st->off);
+        rlimits_clear(r);
+        for (const cJSON *e = item->child; e; e = e->next) {
+            const char *name = e->string ? e->string : "";
+            int rc;
+            if (cJSON_IsNumber(e)) {
+                if (json_int(e, &v) != 1) {
+                    snprintf(err, errlen, "%s: workerLimits: %s: %s is not a whole number", origin, name,
+                             json_shown(e, shown, sizeof(shown)));
+                    return AP_ERR;
+                }
+                rc = rlimit_set(r, name, strlen(name), NULL, &v, origin, err, errlen);
+            } else if (cJSON_IsString(e) || cJSON_IsNull(e)) {
+                rc = rlimit_set(r, name, strlen(name), cJSON_IsNull(e) ? NULL : e->valuestring, NULL, origin, err,
+                                errlen);
+            } else {
+                snprintf(err, errlen, "%s: workerLimits: %s: %s is %s, expected an integer or \"unlimited\"", origin,
+                         name, json_shown(e, shown, sizeof(shown)), json_type_name(e));
+                return AP_ERR;
+            }
+            if (rc != AP_OK)
+                return AP_ERR;
+        }
+        return AP_OK;
+    }
     case T_ENUM:
     case T_STR:
         if (!cJSON_IsString(item)) {
@@ -631,6 +855,23 @@ int config_validate(const config *cfg, char *err, size_t errlen)
                  origin, cfg->max_pending_bytes, cfg->max_message_bytes);
         return AP_ERR;
     }
+    if (cfg->group && !cfg->user) {
+        snprintf(err, errlen, "%s: group: \"%s\" needs user (the group is what root drops to with it)", origin,
+                 cfg->group);
+        return AP_ERR;
+    }
+    for (int i = 0; i < cfg->env.n; i++) {
+        const char *e = cfg->env.items[i];
+        size_t k = 0;
+        while (e[k] == '_' || isalpha((unsigned char)e[k]) || (k > 0 && isdigit((unsigned char)e[k])))
+            k++;
+        if (k == 0 || (e[k] != '\0' && e[k] != '=')) {
+            char pv[96];
+            snprintf(err, errlen, "%s: env: \"%s\" is not NAME or NAME=VALUE (NAME: letters, digits, _)", origin,
+                     printable(e, pv, sizeof(pv)));
+            return AP_ERR;
+        }
+    }
     if (cfg->metrics_listen) {
         config_listen_addr la;
         char why[256];
@@ -781,7 +1022,14 @@ void config_print_help(const char *prog, void *file)
         const void *field = (const char *)&def + st->off;
         switch (st->type) {
         case T_INT: snprintf(defval, sizeof(defval), "%" PRId64, *(const int64_t *)field); break;
-        case T_MODE: snprintf(defval, sizeof(defval), "0%" PRIo64, (uint64_t) * (const int64_t *)field); break;
+        case T_MODE:
+            if (*(const int64_t *)field < 0)
+                snprintf(defval, sizeof(defval), "(inherited)");
+            else
+                snprintf(defval, sizeof(defval), "0%" PRIo64, (uint64_t) * (const int64_t *)field);
+            break;
+        case T_LIST: snprintf(defval, sizeof(defval), "(not set)"); break;
+        case T_RLIMITS: snprintf(defval, sizeof(defval), "(inherited)"); break;
         case T_BOOL: snprintf(defval, sizeof(defval), "%s", *(const int *)field ? "true" : "false"); break;
         case T_ENUM: snprintf(defval, sizeof(defval), "%s", st->names[*(const int64_t *)field]); break;
         case T_STR: snprintf(defval, sizeof(defval), "%s", *(char *const *)field ? *(char *const *)field : "(none)"); break;

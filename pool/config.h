@@ -21,6 +21,26 @@ typedef enum { RESTART_ONE_FOR_ONE = 0, RESTART_ONE_FOR_ALL } restart_strategy;
 
 #define CONFIG_MAX_PYTHON_PATH 32
 
+/* A list setting (allowedUids, allowedGids, env): JSON array, or a
+ * comma-separated flag value.  `set` tells an empty list given on purpose
+ * (in force: nothing allowed) from no list at all (no restriction). */
+#define CONFIG_MAX_LIST 256
+typedef struct {
+    char **items;
+    int n;
+    int set;
+} config_list;
+
+/* workerLimits: setrlimit values applied in each worker before exec.
+ * CONFIG_LIMIT_UNSET leaves the inherited limit alone. */
+#define CONFIG_LIMIT_UNSET (-1)
+#define CONFIG_LIMIT_UNLIMITED INT64_MAX
+typedef struct {
+    int64_t address_space;       /* RLIMIT_AS, bytes */
+    int64_t open_files;          /* RLIMIT_NOFILE */
+    int64_t core_size;           /* RLIMIT_CORE, bytes */
+} config_rlimits;
+
 typedef struct config {
     /* pool */
     int64_t min_workers;
@@ -77,9 +97,26 @@ typedef struct config {
     /* observability */
     char *metrics_listen;        /* "unix:/path", "127.0.0.1:PORT", "[::1]:PORT"; NULL: off */
     int metrics_allow_remote;    /* metricsListen may be a non-loopback address */
+    int64_t alert_available_below; /* percent of workers with a free slot; 0: off */
+    int64_t alert_queue_above;   /* percent of messageQueueSize; 0: off */
+    int64_t alert_error_rate_above; /* percent of the last minute's answers; 0: off */
+    int64_t alert_interval;      /* ms between two warnings of one alert */
+    /* privileges and the workers' environment (privs.c, wenv.c) */
+    char *user;                  /* root drops to this user after binding; NULL: no drop */
+    char *group;                 /* with user: this group instead of the user's own */
+    config_list allowed_uids;    /* peers allowed on the socket by uid (names or numbers) */
+    config_list allowed_gids;    /* ... or by primary gid */
+    char *worker_chdir;          /* "chdir": the workers' working directory; NULL: the master's */
+    int64_t worker_umask;        /* "umask"; -1: the master's */
+    config_list env;             /* allow-list, NAME or NAME=VALUE; not set: inherit everything */
+    config_rlimits worker_limits;
     /* logging */
     char *log_level;
     char *log_format;
+    char *log_file;              /* NULL: stderr */
+    char *access_log;            /* NULL: off */
+    int64_t worker_log_rate;     /* worker output lines per second per worker; 0: no limit */
+    int64_t worker_log_burst;
     int max_workers_set;         /* given explicitly (else it follows minWorkers up) */
     /* where the settings came from, for messages */
     char *config_file;

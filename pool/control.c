@@ -22,6 +22,9 @@
 #include "breaker.h"
 #include "typetab.h"
 #include "metrics.h"
+#include "alert.h"
+#include "agentstat.h"
+#include "wout.h"
 
 #include <cJSON.h>
 #include <event2/buffer.h>
@@ -154,9 +157,10 @@ static cJSON *worker_json(const worker *w, uint64_t now, uint64_t wall)
     }
     cJSON_AddBoolToObject(o, "async", w->async);
     cJSON_AddNumberToObject(o, "generation", w->generation);
-    cJSON_AddNumberToObject(o, "errors", (double)w->errors);
+    cJSON_AddNumberToObject(o, "errors", w->slot >= 0 ? (double)server.slot_errors[w->slot] : 0);
     cJSON_AddNumberToObject(o, "missedBeats", w->missed_beats);
     cJSON_AddNumberToObject(o, "rssBytes", (double)w->rss_bytes);
+    cJSON_AddNumberToObject(o, "logLinesDropped", (double)wout_dropped(w));
     if (live)
         cJSON_AddNumberToObject(o, "startedAt", wall_of(w->started_ms, now, wall));
     else
@@ -169,6 +173,7 @@ static cJSON *worker_json(const worker *w, uint64_t now, uint64_t wall)
         cJSON_AddStringToObject(o, "recycling", w->recycle_reason);
     if (w->health)
         cJSON_AddRawToObject(o, "health", w->health);
+    agentstat_add_json(o, w, now, wall);
     return o;
 }
 
@@ -227,11 +232,13 @@ cJSON *control_stats_json(int detailed)
     cJSON *c = cJSON_AddObjectToObject(o, "connectionsTotal");
     cJSON_AddNumberToObject(c, "accepted", (double)server.stats.conns_accepted);
     cJSON_AddNumberToObject(c, "rejected", (double)server.stats.conns_rejected);
+    cJSON_AddNumberToObject(c, "refusedPeers", (double)server.stats.conns_refused_peer);
     cJSON *wk = cJSON_AddObjectToObject(o, "workerEvents");
     cJSON_AddNumberToObject(wk, "spawned", (double)server.stats.spawns);
     cJSON_AddNumberToObject(wk, "crashed", (double)server.stats.crashes);
     cJSON_AddNumberToObject(wk, "killedStuck", (double)server.stats.stuck_kills);
     cJSON_AddNumberToObject(wk, "recycled", (double)server.stats.recycles);
+    cJSON_AddNumberToObject(o, "logLinesDropped", (double)wout_dropped_total());
     cJSON *rs = cJSON_AddObjectToObject(o, "restarts");
     for (int r = SUP_CRASHED; r < SUP_REASON_COUNT; r++)
         cJSON_AddNumberToObject(rs, supervisor_reason_name((sup_reason)r), (double)supervisor_ends((sup_reason)r));
@@ -266,6 +273,7 @@ cJSON *control_stats_json(int detailed)
     cJSON_AddNumberToObject(dl, "records", server.dlq ? (double)dlq_count(server.dlq) : 0);
     cJSON_AddNumberToObject(dl, "writeErrors", (double)server.stats.dead_letter_errors);
     add_metrics(o, now);
+    cJSON_AddItemToObject(o, "alerts", alert_json());
     if (detailed) {
         /* In slot order; a slot being handed over shows both processes. */
         uint64_t wall = ap_wall_ms();

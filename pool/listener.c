@@ -4,6 +4,8 @@
 #include "listener.h"
 #include "ap_log.h"
 #include "client.h"
+#include "privs.h"
+#include "sdnotify.h"
 #include "server.h"
 
 #include <errno.h>
@@ -101,7 +103,15 @@ fail:
 
 int listener_open(char *err, size_t errlen)
 {
-    int fd = listener_bind_unix(server.cfg->socket, (long)server.cfg->socket_mode, (int)server.cfg->listen_backlog,
+    int fd;
+    if (sdnotify_listen_fd(&fd, server.cfg->socket, err, errlen) != AP_OK)
+        return -1;
+    if (fd >= 0) { /* socket activation: systemd's socket and file, never unlinked by us */
+        server.owns_socket_file = 0;
+        server.listen_fd = fd;
+        return 0;
+    }
+    fd = listener_bind_unix(server.cfg->socket, (long)server.cfg->socket_mode, (int)server.cfg->listen_backlog,
                                 err, errlen);
     if (fd < 0)
         return -1;
@@ -125,6 +135,8 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     (void)sa;
     (void)salen;
     (void)arg;
+    if (privs_refuse_peer(fd)) /* allowedUids / allowedGids */
+        return;
     if (server.nclients >= server.cfg->max_connections) {
         server.stats.conns_rejected++;
         server.stats.errors[ERR_TOO_MANY_CONNECTIONS]++;

@@ -25,7 +25,14 @@ agentpoold_SOURCES = pool/main.c pool/server.h \
 	pool/rate.c pool/rate.h \
 	pool/promtext.c pool/promtext.h \
 	pool/metrics.c pool/metrics.h \
+	pool/access.c pool/access.h \
 	pool/httpd.c pool/httpd.h \
-	pool/worker.c pool/worker.h
+	pool/alert.c pool/alert.h \
+	pool/agentstat.c pool/agentstat.h \
+	pool/sdnotify.c pool/sdnotify.h \
+	pool/privs.c pool/privs.h \
+	pool/wenv.c pool/wenv.h \
+	pool/worker.c pool/worker.h \
+	pool/wout.c pool/wout.h
 agentpoold_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS) $(JEMALLOC_CFLAGS) $(JEMALLOC_DEFS)
 agentpoold_LDADD = common/libapcommon_je.a $(LIBEVENT_LIBS) $(CJSON_LIBS) $(JEMALLOC_LIBS)

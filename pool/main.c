@@ -6,7 +6,8 @@
  * serve.  Clients may connect at once; their messages wait in the queue
  * until workers are ready, and "ready" is logged only when every initial
  * worker is.  Signals are libevent events (never async handlers):
- * SIGTERM/SIGINT start a graceful shutdown, SIGCHLD reaps.
+ * SIGTERM/SIGINT start a graceful shutdown, SIGCHLD reaps, SIGUSR1
+ * reopens the log files (access.c).
  * Shutdown: stop accepting, answer what is queued and in flight within
  * shutdownTimeout (new requests get shutting_down), then answer the rest
  * shutting_down, STOP the workers (SIGKILL if they linger), flush the
@@ -16,6 +17,9 @@
 #include "ap_alloc.h"
 #include "ap_common.h"
 #include "ap_log.h"
+#include "agentstat.h"
+#include "alert.h"
+#include "access.h"
 #include "breaker.h"
 #include "client.h"
 #include "httpd.h"
@@ -23,10 +27,12 @@
 #include "typetab.h"
 #include "config.h"
 #include "listener.h"
+#include "privs.h"
 #include "recycle.h"
 #include "reload.h"
 #include "retry.h"
 #include "scale.h"
+#include "sdnotify.h"
 #include "supervisor.h"
 #include "sched.h"
 #include "server.h"
@@ -99,6 +105,7 @@ void server_begin_shutdown(const char *why)
     ap_info("shutting down (%s): %zu queued, %llu in flight, %d connection%s", why, server.queue.depth,
             (unsigned long long)server.msgs.by_state[MSG_RUNNING], server.nclients, server.nclients == 1 ? "" : "s");
     listener_close();
+    sdnotify_stopping();
     server.state = SERVER_DRAINING;
     server.shutdown_deadline_ms = ap_now_ms() + (uint64_t)server.cfg->shutdown_timeout;
     if (fatal) {
@@ -119,6 +126,7 @@ void server_worker_ready(void)
     server.state = SERVER_READY;
     for (int i = 0; i < server.nworkers; i++)
         server.workers[i].first_start = 0;
+    sdnotify_ready();
     ap_info("ready: %d workers running %s on %s (pid %d, %s, allocator %s)", server.pool_size, server.cfg->agent,
             server.cfg->socket, (int)server.pid, config_strategy_name(server.cfg->strategy), ap_alloc_name());
 }
@@ -134,7 +142,10 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     if (server.state == SERVER_READY || server.state == SERVER_DRAINING || server.state == SERVER_STOPPING)
         recycle_tick(now);
     scale_tick(now);
+    alert_tick(now);
+    access_tick(now);
     reload_step();
+    sdnotify_tick(now);
     if (server.cfg->health_check_interval > 0 && server.state == SERVER_READY &&
         now - server.last_heartbeat_ms >= (uint64_t)server.cfg->health_check_interval) {
         server.last_heartbeat_ms = now;
@@ -175,6 +186,9 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
         break;
     case SIGTTIN:
         scale_to(server.pool_size + 1, "SIGTTIN");
+        break;
+    case SIGUSR1:
+        access_reopen_logs();
         break;
     case SIGTTOU:
         scale_to(server.pool_size - 1, "SIGTTOU");
@@ -276,6 +290,11 @@ int main(int argc, char **argv)
         config_free(&cfg);
         return 0;
     }
+    if (privs_init(&cfg, action == CONFIG_CHECK, err, sizeof(err)) != AP_OK) {
+        fprintf(stderr, "agentpoold: %s\n", err);
+        config_free(&cfg);
+        return 2;
+    }
     if (action == CONFIG_CHECK) {
         printf("%s: configuration OK\n", cfg.config_file ? cfg.config_file : "defaults and flags");
         config_free(&cfg);
@@ -289,6 +308,8 @@ int main(int argc, char **argv)
     memset(&server, 0, sizeof(server));
     server.boot_cfg = cfg; /* the strings move with it */
     server.cfg = &server.boot_cfg;
+    if (access_start(server.cfg) != AP_OK)
+        return 1;
     reload_init(argc, argv);
     server.pid = getpid();
     server.started_ms = ap_now_ms();
@@ -307,6 +328,7 @@ int main(int argc, char **argv)
     warn_inactive(&cfg);
     raise_fd_limit();
     signal(SIGPIPE, SIG_IGN);
+    sdnotify_init();
 
     if (listener_open(err, sizeof(err)) != 0) {
         ap_error("%s", err);
@@ -332,6 +354,7 @@ int main(int argc, char **argv)
     add_signal(SIGHUP);
     add_signal(SIGTTIN);
     add_signal(SIGTTOU);
+    add_signal(SIGUSR1);
     server.tick = event_new(server.base, -1, EV_PERSIST, tick_cb, NULL);
     struct timeval tv = {0, TICK_MS * 1000};
     event_add(server.tick, &tv);
@@ -354,6 +377,11 @@ int main(int argc, char **argv)
         listener_close();
         return 1;
     }
+    if (privs_drop(err, sizeof(err)) != AP_OK) { /* everything needing root is open by now */
+        ap_error("%s", err);
+        listener_close();
+        return 1;
+    }
     ap_info("agentpoold %s starting: %d workers, agent %s, socket %s, worker %s", PACKAGE_VERSION, server.pool_size,
             cfg.agent, cfg.socket, server.worker_binary);
     for (int i = 0; i < server.pool_size; i++) {
@@ -369,9 +397,11 @@ int main(int argc, char **argv)
     listener_close();
     httpd_stop();
     client_close_all();
+    privs_free(); /* before the event base: refused peers still lingering */
     worker_signal_all(SIGKILL);
     worker_reap();
     worker_table_free();
+    agentstat_free();
     supervisor_free();
     retry_close_dead_letters();
     breaker_free(server.breakers);
@@ -384,6 +414,8 @@ int main(int argc, char **argv)
     event_base_free(server.base);
     msg_table_free(&server.msgs);
     ap_free(server.worker_binary);
+    access_stop();
+    sdnotify_free();
     ap_info("exited (status %d)", server.exit_code);
     reload_free();
     return server.exit_code;

@@ -21,6 +21,8 @@
 #include "typetab.h"
 #include "dlq.h"
 #include "control.h"
+#include "alert.h"
+#include "wout.h"
 
 #include <event2/buffer.h>
 #include <stdio.h>
@@ -43,6 +45,7 @@ struct metrics {
     hist_fixed latency_total;   /* the same since start, Prometheus buckets */
     hist_fixed queue_wait_total;
     rate_ring answers;          /* answers written, per second */
+    rate_ring errors;           /* of those, error answers (alertErrorRateAbove) */
     unsigned ntypes;            /* entries of the per-type arrays */
     uint64_t *type_ok;          /* [ntypes] */
     uint64_t *type_err;         /* [ntypes][ERR_COUNT] */
@@ -59,6 +62,7 @@ metrics *metrics_new(unsigned type_capacity)
     hist_fixed_init(&mt->latency_total, duration_bounds_ns, AP_ARRAY_LEN(duration_bounds_ns));
     hist_fixed_init(&mt->queue_wait_total, duration_bounds_ns, AP_ARRAY_LEN(duration_bounds_ns));
     rate_init(&mt->answers);
+    rate_init(&mt->errors);
     mt->ntypes = type_capacity ? type_capacity : 1;
     mt->type_ok = ap_calloc(mt->ntypes, sizeof(uint64_t));
     mt->type_err = ap_calloc((size_t)mt->ntypes * ERR_COUNT, sizeof(uint64_t));
@@ -100,6 +104,8 @@ void metrics_answered(metrics *mt, const msg *m, int code)
     hist_window_record(&mt->latency, now_ms, took);
     hist_fixed_record(&mt->latency_total, took);
     rate_add(&mt->answers, now_ms, 1);
+    if (code >= 0)
+        rate_add(&mt->errors, now_ms, 1);
     count_type(mt, m->type_idx, code);
 }
 
@@ -113,6 +119,11 @@ void metrics_type_outcome(metrics *mt, unsigned type_idx, reply_code code)
 uint64_t metrics_answers_in(const metrics *mt, uint64_t now_ms, unsigned seconds)
 {
     return rate_sum(&mt->answers, now_ms, seconds);
+}
+
+uint64_t metrics_errors_in(const metrics *mt, uint64_t now_ms, unsigned seconds)
+{
+    return rate_sum(&mt->errors, now_ms, seconds);
 }
 
 double metrics_throughput(const metrics *mt, uint64_t now_ms, unsigned seconds)
@@ -212,6 +223,7 @@ static void prom_workers(struct evbuffer *out)
             promtext_u64(out, "agentpool_worker_rss_bytes", l, 2, w->rss_bytes);
         }
     }
+    wout_prometheus(out);
 }
 
 static void prom_breakers(struct evbuffer *out)
@@ -260,6 +272,10 @@ void metrics_prometheus(metrics *mt, struct evbuffer *out)
     promtext_family(out, "agentpool_connections_rejected_total", "counter",
                     "Client connections refused over maxConnections.");
     promtext_u64(out, "agentpool_connections_rejected_total", NULL, 0, server.stats.conns_rejected);
+    static const promtext_label peer_reason[] = {{"reason", "peer"}};
+    promtext_family(out, "agentpool_connections_refused_total", "counter",
+                    "Client connections refused by allowedUids/allowedGids (SO_PEERCRED), by reason.");
+    promtext_u64(out, "agentpool_connections_refused_total", peer_reason, 1, server.stats.conns_refused_peer);
     promtext_family(out, "agentpool_dead_letters", "gauge", "Records in the dead-letter file.");
     promtext_u64(out, "agentpool_dead_letters", NULL, 0, server.dlq ? dlq_count(server.dlq) : 0);
     prom_breakers(out);
@@ -272,4 +288,5 @@ void metrics_prometheus(metrics *mt, struct evbuffer *out)
                         "Bytes of the master's heap resident in memory (jemalloc stats.resident).");
         promtext_u64(out, "agentpool_master_resident_bytes", NULL, 0, resident);
     }
+    alert_prometheus(out);
 }

@@ -50,6 +50,9 @@ void metrics_type_outcome(metrics *mt, unsigned type_idx, reply_code code);
 double metrics_throughput(const metrics *mt, uint64_t now_ms, unsigned seconds);
 /* Answers written in that window (the throughput's numerator). */
 uint64_t metrics_answers_in(const metrics *mt, uint64_t now_ms, unsigned seconds);
+/* Of those, answers with an error code (any code): the error rate's
+ * numerator (alert.c). */
+uint64_t metrics_errors_in(const metrics *mt, uint64_t now_ms, unsigned seconds);
 /* Sliding-window percentiles, in ns. */
 void metrics_latency(const metrics *mt, uint64_t now_ms, hist_summary *out);
 void metrics_queue_wait(const metrics *mt, uint64_t now_ms, hist_summary *out);

@@ -48,6 +48,10 @@ msg *msg_new(msg_table *t, const char *line, size_t len, size_t type_cap)
     m->type[0] = '\0';
     m->retry = -1;
     m->timeout_ms = -1;
+    /* High half never 0: ids below 2^32 are the master's own asks
+     * (agentstat.c), never a message. */
+    if ((uint32_t)t->seq == 0)
+        t->seq++;
     m->id = (t->seq++ << 32) | idx;
     m->state = MSG_NEW;
     t->slots[idx] = m;

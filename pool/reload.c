@@ -127,6 +127,12 @@ static void keep_immutable(config *nc, const config *oc, cJSON *names)
         nc->f = ap_strdup(oc->f);                                                                              \
         cJSON_AddItemToArray(names, cJSON_CreateString(key));                                                  \
     }
+#define KEEP_OPTSTR(f, key) /* NULL: not set */                                                            \
+    if ((nc->f == NULL) != (oc->f == NULL) || (nc->f && strcmp(nc->f, oc->f) != 0)) {                         \
+        ap_free(nc->f);                                                                                        \
+        nc->f = oc->f ? ap_strdup(oc->f) : NULL;                                                               \
+        cJSON_AddItemToArray(names, cJSON_CreateString(key));                                                  \
+    }
 #define KEEP_INT(f, key)                                                                                       \
     if (nc->f != oc->f) {                                                                                      \
         nc->f = oc->f;                                                                                         \
@@ -141,20 +147,15 @@ static void keep_immutable(config *nc, const config *oc, cJSON *names)
     KEEP_INT(history_size, "historySize")
     KEEP_INT(max_tracked_types, "maxTrackedTypes")
     KEEP_INT(timeout, "timeout")
-    if ((nc->dead_letter_file == NULL) != (oc->dead_letter_file == NULL) ||
-        (nc->dead_letter_file && strcmp(nc->dead_letter_file, oc->dead_letter_file) != 0)) {
-        ap_free(nc->dead_letter_file);
-        nc->dead_letter_file = oc->dead_letter_file ? ap_strdup(oc->dead_letter_file) : NULL;
-        cJSON_AddItemToArray(names, cJSON_CreateString("deadLetterFile"));
-    }
-    if ((nc->metrics_listen == NULL) != (oc->metrics_listen == NULL) ||
-        (nc->metrics_listen && strcmp(nc->metrics_listen, oc->metrics_listen) != 0)) {
-        ap_free(nc->metrics_listen);
-        nc->metrics_listen = oc->metrics_listen ? ap_strdup(oc->metrics_listen) : NULL;
-        cJSON_AddItemToArray(names, cJSON_CreateString("metricsListen"));
-    }
+    KEEP_OPTSTR(dead_letter_file, "deadLetterFile")
+    KEEP_OPTSTR(metrics_listen, "metricsListen")
+    KEEP_OPTSTR(log_file, "logFile")
+    KEEP_OPTSTR(access_log, "accessLog")
+    KEEP_OPTSTR(user, "user")
+    KEEP_OPTSTR(group, "group")
     KEEP_INT(metrics_allow_remote, "metricsAllowRemote")
 #undef KEEP_STR
+#undef KEEP_OPTSTR
 #undef KEEP_INT
 }
 

@@ -26,6 +26,7 @@ struct typetab;
 struct breaker_set;
 struct metrics;
 struct httpd;
+struct access_log;
 
 typedef enum { SERVER_STARTING = 0, SERVER_READY, SERVER_DRAINING, SERVER_STOPPING } server_state;
 
@@ -44,6 +45,7 @@ typedef struct {
     uint64_t recycles;          /* recycles started */
     uint64_t conns_accepted;
     uint64_t conns_rejected;    /* over maxConnections */
+    uint64_t conns_refused_peer;/* peers not in allowedUids/allowedGids (privs.c) */
     uint64_t too_large_lines;
     uint64_t spawns;
     uint64_t crashes;           /* worker processes that died unexpectedly */
@@ -64,6 +66,7 @@ typedef struct {
     int nworkers;               /* its entries */
     int pool_size;              /* logical workers (slots 0 .. pool_size-1) */
     uint32_t *slot_gen;         /* processes each slot has had */
+    uint64_t *slot_errors;      /* agent errors each slot's processes answered */
     dispatch_state dispatch;
 
     msg_table msgs;
@@ -76,6 +79,7 @@ typedef struct {
     struct breaker_set *breakers; /* per type, indexed like types */
     struct metrics *metrics;    /* distributions, throughput, per-type answers */
     struct httpd *httpd;        /* metricsListen's HTTP server, NULL when off */
+    struct access_log *access;  /* accessLog, NULL when off (access.h) */
 
     queue_link clients;         /* every connection */
     int nclients;

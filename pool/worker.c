@@ -5,7 +5,8 @@
  * work before execve of agentpool-worker: reset every signal disposition
  * and the mask (libevent's included), PR_SET_PDEATHSIG so the worker dies
  * with the master, its own process group so a terminal's ^C reaches only
- * the master, the socketpair on fd 3, /dev/null on stdin, every other
+ * the master, the socketpair on fd 3, /dev/null on stdin, stdout and
+ * stderr on pipes the master reads into its log (wout.c), every other
  * descriptor closed.  argv and envp are built before fork.
  * Frames: read from the worker's bufferevent as they complete; results
  * and errors are matched to messages by internal id and generation, so a
@@ -20,14 +21,17 @@
 #include "ap_defaults.h"
 #include "ap_frame.h"
 #include "ap_log.h"
+#include "agentstat.h"
 #include "client.h"
 #include "metrics.h"
 #include "recycle.h"
 #include "reload.h"
 #include "retry.h"
 #include "supervisor.h"
+#include "wenv.h"
 #include "sched.h"
 #include "server.h"
+#include "wout.h"
 
 #include <assert.h>
 #include <cJSON.h>
@@ -143,6 +147,7 @@ void worker_table_init(void)
     int n = (int)(server.cfg->max_workers + server.cfg->max_concurrent_recycles);
     server.workers = ap_calloc((size_t)n, sizeof(worker));
     server.slot_gen = ap_calloc((size_t)server.cfg->max_workers, sizeof(uint32_t));
+    server.slot_errors = ap_calloc((size_t)server.cfg->max_workers, sizeof(uint64_t));
     server.nworkers = n;
     server.pool_size = (int)server.cfg->min_workers;
     for (int i = 0; i < n; i++) {
@@ -158,10 +163,12 @@ void worker_table_init(void)
     }
     memset(state_counts, 0, sizeof(state_counts));
     state_counts[WORKER_DEAD] = server.nworkers;
+    wout_init();
 }
 
 void worker_table_free(void)
 {
+    wout_free();
     for (int i = 0; i < server.nworkers; i++) {
         worker *w = &server.workers[i];
         if (w->bev) {
@@ -178,6 +185,8 @@ void worker_table_free(void)
     server.workers = NULL;
     ap_free(server.slot_gen);
     server.slot_gen = NULL;
+    ap_free(server.slot_errors);
+    server.slot_errors = NULL;
 }
 
 /* ---- spawning -------------------------------------------------------- */
@@ -221,20 +230,11 @@ static void build_exec_args(exec_args *a, const worker *w)
     struct rlimit rl;
     a->maxfd = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (int)rl.rlim_cur : 65536;
 
-    size_t ne = 0;
-    while (environ[ne])
-        ne++;
-    a->envp = ap_malloc((ne + 2) * sizeof(char *));
-    size_t k = 0;
-    for (size_t i = 0; i < ne; i++)
-        if (strncmp(environ[i], "AGENTPOOL_WORKER_ID=", 20) != 0)
-            a->envp[k++] = environ[i];
-    a->envp[k++] = a->idenv;
-    a->envp[k] = NULL;
+    a->envp = wenv_build_envp(cfg, environ, a->idenv); /* env allow-list, no systemd variables */
 }
 
 /* In the child, between fork and exec: async-signal-safe calls only. */
-static AP_NORETURN void child_exec(int fd, const exec_args *a, pid_t master, int maxfd)
+static AP_NORETURN void child_exec(int fd, const wout_pipes *out, const exec_args *a, pid_t master, int maxfd)
 {
     /* Signals are blocked (worker_spawn): reset every handler first, then
      * unblock, so nothing of the master's runs in the child. */
@@ -258,9 +258,12 @@ static AP_NORETURN void child_exec(int fd, const exec_args *a, pid_t master, int
     int null = open("/dev/null", O_RDONLY);
     if (null >= 0 && null != 0)
         dup2(null, 0);
+    if (wout_pipes_child(out) < 0) /* stdout and stderr: the master's pipes */
+        _exit(126);
     if (syscall(SYS_close_range, AP_WORKER_FD + 1, ~0U, 0) != 0)
         for (int i = AP_WORKER_FD + 1; i < maxfd; i++)
             close(i);
+    wenv_apply_child(server.cfg, AP_WORKER_FD); /* umask, workerLimits, chdir; _exits on failure */
     execve(a->argv[0], a->argv, a->envp);
     static const char oops[] = "agentpoold: execve of the worker binary failed\n";
     (void)!write(2, oops, sizeof(oops) - 1);
@@ -280,6 +283,12 @@ int worker_spawn(int index)
         ap_error("%s: socketpair() failed while spawning: %s", w->name, strerror(errno));
         return AP_ERR;
     }
+    wout_pipes out;
+    if (wout_pipes_open(&out, w) != AP_OK) {
+        close(sv[0]);
+        close(sv[1]);
+        return AP_ERR;
+    }
     exec_args a;
     build_exec_args(&a, w);
     uint64_t t0 = ap_now_ns();
@@ -294,12 +303,13 @@ int worker_spawn(int index)
     if (pid < 0) {
         ap_error("%s: fork() failed: %s", w->name, strerror(errno));
         ap_free(a.envp);
+        wout_pipes_close(&out);
         close(sv[0]);
         close(sv[1]);
         return AP_ERR;
     }
     if (pid == 0)
-        child_exec(sv[1], &a, server.pid, a.maxfd);
+        child_exec(sv[1], &out, &a, server.pid, a.maxfd);
     ap_free(a.envp);
     close(sv[1]);
     evutil_make_socket_nonblocking(sv[0]);
@@ -314,6 +324,8 @@ int worker_spawn(int index)
         flush_attach(&w->out, w->bev, 1, NULL, NULL);
     }
     w->pid = pid;
+    if (wout_attach(w, &out) != AP_OK)
+        kill(pid, SIGKILL);
     w->generation = ++server.slot_gen[w->slot];
     w->epoch = server.reload_epoch;
     w->spawn_ns = t0;
@@ -607,8 +619,8 @@ static void on_answer(worker *w, const ap_frame_hdr *h, const char *payload)
     if (h->kind == AP_FRAME_RESULT) {
         client_answer_ok(m, payload, h->len);
     } else {
-        if (reply_code_of_error_json(payload, h->len) == ERR_AGENT_ERROR)
-            w->errors++;
+        if (reply_code_of_error_json(payload, h->len) == ERR_AGENT_ERROR && w->slot >= 0)
+            server.slot_errors[w->slot]++; /* per slot: survives recycling */
         client_answer_error_json(m, payload, h->len);
     }
 }
@@ -663,6 +675,7 @@ void worker_heartbeat(void)
             continue;
         }
         send_simple(w, AP_FRAME_PING, ++w->ping_seq);
+        agentstat_ask(w); /* the agent.metrics cache (detailed stats) */
         w->ping_out = 1;
     }
 }
@@ -707,6 +720,10 @@ static int worker_handle_frames(worker *w)
         switch (h.kind) {
         case AP_FRAME_RESULT:
         case AP_FRAME_ERROR:
+            if (agentstat_owns(w, &h)) { /* our own agent.metrics ask: no message */
+                agentstat_answer(w, &h, payload);
+                break;
+            }
             on_answer(w, &h, payload);
             answered++;
             break;
@@ -787,6 +804,8 @@ static void describe_status(int status, char *buf, size_t cap)
     if (WIFSIGNALED(status)) {
         int sig = WTERMSIG(status);
         snprintf(buf, cap, "killed by signal %d (%s)", sig, strsignal(sig));
+    } else if (WEXITSTATUS(status) == WENV_EXIT_FAILED) {
+        snprintf(buf, cap, "exited with status %d (its environment could not be set up)", WENV_EXIT_FAILED);
     } else {
         snprintf(buf, cap, "exited with status %d", WEXITSTATUS(status));
     }
@@ -797,6 +816,7 @@ static void worker_died(worker *w, int status)
     char how[64];
     w->reaped = 1; /* its pid may be reused from now on: never signal it */
     worker_drain_dead(w);
+    wout_detach(w); /* its last output before the line saying how it ended */
     describe_status(status, how, sizeof(how));
     int expected = w->state == WORKER_STOPPING && !w->kill_stage;
     int never_ready = w->ready_ms == 0;

@@ -54,7 +54,6 @@ typedef struct worker {
     flushable out;              /* requests written once per loop turn (flush.c) */
     uint32_t generation;        /* processes this slot has had, this one included */
     int async;
-    uint64_t errors;            /* agent errors answered by this slot */
     uint64_t started_ms;        /* when this process was forked (monotonic) */
     uint64_t ready_ms;
     uint64_t spawn_ns;          /* for fork-to-ready timing */

@@ -1,5 +1,6 @@
-"""test_ctl_real.py - agentpoolctl's health, history and dlq commands
-against the real agentpoold (started by harness.Server).
+"""test_ctl_real.py - agentpoolctl's stats, health, history, reload,
+scale and dlq commands, and every exit status, against the real
+agentpoold (started by harness.Server).  (top has test_ctl_top.py.)
 
 Dead letters are made the way they happen in production: CrashAgent
 kills its worker on every message (type "die", data {"code": 3}), with a
@@ -15,17 +16,22 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import AGENTPOOLCTL, DEADLINE, Server, main, pid_gone, wait_for  # noqa: E402
+from harness import (AGENTPOOLCTL, DEADLINE, Gate, Server, main, pid_gone, server_stats,  # noqa: E402
+                     wait_for, wait_stats)
 
-EXIT_OK, EXIT_ANSWER_ERROR, EXIT_NO_EXCHANGE, EXIT_USAGE = 0, 1, 2, 64
+# the exit statuses agentpoolctl documents (ctl/ctl.h, --help, docs/operations.md)
+EXIT_OK, EXIT_ANSWER_ERROR, EXIT_USAGE, EXIT_CONNECT, EXIT_EXCHANGE = 0, 1, 2, 3, 4
 CRASH = "pyagents.examples.crash:CrashAgent"
 ECHO = "pyagents.examples.echo:EchoAgent"
+RAISE = "pyagents.examples.raising:RaiseAgent"
+GATE = "pyagents.examples.gate:GateAgent"
 
 
 def ctl(path, *args, env_extra=None):
@@ -54,6 +60,29 @@ def table(lines):
             cells.append(line[s:end].strip())
         rows.append(cells)
     return rows
+
+
+def sheet(text):
+    """The summary sheet of `agentpoolctl stats` (up to its first blank
+    line) as {label: value}, continuation lines joined with a space."""
+    rows = text.split("\n\n")[0].rstrip("\n").split("\n")
+    start = re.match(r"\S+(?: \S+)*\s{2,}", rows[0]).end()
+    out, last = {}, None
+    for row in rows:
+        label, value = row[:start].strip(), row[start:]
+        assert value[:1] != " ", "value not in the value column: %r" % row
+        if label:
+            out[label] = value
+            last = label
+        else:
+            out[last] += " " + value
+    return out
+
+
+def section(text, title):
+    """The lines of the table after "\n\n<title>:\n" in text."""
+    assert "\n\n%s:\n" % title in text, text
+    return text.split("\n\n%s:\n" % title)[1].split("\n\n")[0].rstrip("\n").split("\n")
 
 
 def out_lines(r):
@@ -307,9 +336,9 @@ class TestDlqReplay(CtlRealTestCase):
                                         "replayed 2: 1 ok (removed), 1 failed (kept)"])
         self.assertEqual([rec["dlqId"] for rec in self.dlq_records(srv)], [1])
 
-    def test_dlq_replay_without_a_server_exits_2(self):
+    def test_dlq_replay_without_a_server_exits_3(self):
         r = ctl(os.path.join(self.tmp.name, "nobody.sock"), "dlq", "replay")
-        self.assertEqual(r.returncode, EXIT_NO_EXCHANGE)
+        self.assertEqual(r.returncode, EXIT_CONNECT)
         self.assertIn("cannot connect to", r.stderr)
 
 
@@ -323,7 +352,7 @@ class TestDlqPurge(CtlRealTestCase):
         r = ctl(srv.path, "dlq", "purge", "--yes")
         self.assertEqual((r.returncode, r.stdout), (EXIT_OK, "purged 0\n"), r.stderr)
 
-    def test_dlq_purge_without_yes_exits_64_and_deletes_nothing(self):
+    def test_dlq_purge_without_yes_exits_2_and_deletes_nothing(self):
         srv = self.crash_server()
         self.make_dead_letters(srv, 1)
         r = ctl(srv.path, "dlq", "purge")
@@ -362,9 +391,9 @@ class TestHealth(CtlRealTestCase):
         h = json.loads(r.stdout)
         self.assertEqual((h["status"], h["backoff"]), ("degraded", True))
 
-    def test_health_without_a_server_exits_2(self):
+    def test_health_without_a_server_exits_3(self):
         r = ctl(os.path.join(self.tmp.name, "nobody.sock"), "health")
-        self.assertEqual(r.returncode, EXIT_NO_EXCHANGE)
+        self.assertEqual(r.returncode, EXIT_CONNECT)
         self.assertEqual(r.stdout, "")
         self.assertIn("cannot connect to", r.stderr)
 
@@ -411,6 +440,346 @@ class TestHistory(CtlRealTestCase):
         r = ctl(srv.path, "history")
         self.assertEqual((r.returncode, r.stdout),
                          (EXIT_OK, "no worker has ended (of those agentpoold remembers)\n"))
+
+
+def words(name):
+    """A member name as agentpoolctl writes it in its sheet: camelCase
+    split into lower-case words, snake_case kept."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", lambda m: " " + m.group(1), name).lower()
+
+
+def listed(obj):
+    """How the sheet lists the members of obj: "name value, ...";
+    booleans as yes/no."""
+    def v(x):
+        return ("yes" if x else "no") if isinstance(x, bool) else str(x)
+    return ", ".join("%s %s" % (words(k), v(x)) for k, x in obj.items())
+
+
+def cells_of(rows):
+    """A table's rows as lists of cells, cut at the header's column
+    starts (headers may hold single spaces)."""
+    header = rows[0]
+    starts = [m.start() for m in re.finditer(r"\S+(?: \S+)*", header)]
+    return [[row[a:b].strip() for a, b in zip(starts, starts[1:] + [None])] for row in rows]
+
+
+# Top-level members of pool.stats that the sheet shows under its own
+# labels (ctl/cmd_stats.c, stats_known); every other member appears as a
+# line labelled with its name as words, or as a table.
+SHEET_KNOWN = {
+    "state", "pid", "uptime", "strategy", "overflow", "allocator", "total", "available", "busy",
+    "healthy", "slots", "inFlight", "averageWorkerAge", "oldestWorker", "workerEvents", "restarts",
+    "queue", "oldestQueuedAge", "connections", "connectionsTotal", "throughput", "latency",
+    "queueWait", "totalMessagesProcessed", "messages", "errors", "deadLetters", "memory", "types",
+    "breakers", "workers", "alerts"}
+
+
+class TestStats(CtlRealTestCase):
+    def test_stats_sheet_shows_what_pool_stats_says(self):
+        srv = self.server(ECHO)
+        with srv.client() as c:
+            answers = c.pipeline([{"id": i, "type": "echo", "data": i} for i in range(20)])
+            self.assertTrue(all(a["ok"] for a in answers.values()))
+            self.assertEqual(c.request("pool.nope")["error"]["code"], "bad_request")
+        st = server_stats(srv)
+        r = ctl(srv.path, "stats")
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        sh = sheet(r.stdout)
+        self.assertRegex(sh["pool"], r"^ready, pid %d, up \d" % st["pid"])
+        self.assertTrue(sh["settings"].startswith("strategy %s, overflow %s, allocator %s"
+                                                  % (st["strategy"], st["overflow"], st["allocator"])),
+                        sh["settings"])
+        self.assertEqual(sh["workers"], "2 total: 2 ready")
+        self.assertEqual(sh["serving"], "available 2, busy 0, healthy 2, in flight 0 of 2 slots")
+        self.assertRegex(sh["worker age"], r"^average \S+, oldest \S+$")
+        self.assertEqual(sh["worker events"], listed(st["workerEvents"]))
+        self.assertEqual(sh["restarts"], listed(st["restarts"]))
+        q = dict(st["queue"])
+        depth, cap = q.pop("depth"), q.pop("capacity")
+        self.assertEqual(sh["queue"], "%d of %d, %s, oldest queued 0ms" % (depth, cap, listed(q)))
+        conns = dict(st["connectionsTotal"])
+        conns["accepted"] += 1  # agentpoolctl's own
+        self.assertEqual(sh["connections"], "1 open, " + listed(conns))
+        self.assertRegex(sh["throughput"], r"^\d+\.\d/s over 1s, \d+\.\d/s over 10s, \d+\.\d/s over 60s$")
+        # only the 20 messages are in the window (pool.* requests are not messages)
+        for label in ("latency", "queue wait"):
+            self.assertRegex(sh[label], r"^p50 [0-9.]+(us|ms|s), p90 [0-9.]+(us|ms|s), p99 [0-9.]+(us|ms|s), "
+                                        r"max [0-9.]+(us|ms|s), 20 samples in the last minute$")
+        self.assertTrue(sh["messages"].startswith("processed 20, accepted 20, answered ok "), sh["messages"])
+        for k in st["messages"]:  # (a unit the value shows leaves the name)
+            self.assertIn(re.sub(r" (bytes|ms)$", "", words(k)) + " ", sh["messages"])
+        self.assertEqual(sh["errors"], "bad_request 1, every other code 0")
+        self.assertEqual(sh["dead letters"], "0 in %s, write errors 0" % self.dlq_path)
+        if st["memory"]["allocated"] > 0:
+            self.assertRegex(sh["master memory"], r"^allocated [0-9.]+ (B|KiB|MiB|GiB), resident [0-9.]+ "
+                                                  r"(B|KiB|MiB|GiB)$")
+        else:
+            self.assertTrue(sh["master memory"].startswith("unknown"), sh["master memory"])
+        # every other member of the answer has a line or a table of its own
+        for k, v in st.items():
+            if k in SHEET_KNOWN:
+                continue
+            if isinstance(v, list) and v and all(isinstance(e, dict) for e in v):
+                self.assertIn("\n\n%s:\n" % words(k), r.stdout)
+            else:
+                self.assertIn(words(k), sh, "%s is not shown" % k)
+        rows = cells_of(section(r.stdout, "answers by type"))
+        self.assertEqual(rows[0], ["type", "ok", "errors"])
+        self.assertIn(["echo", "20", "0"], rows[1:])
+        self.assertNotIn("\n\nworkers:\n", r.stdout)
+
+    def test_stats_json_prints_the_answer_to_what_was_asked(self):
+        srv = self.server(ECHO)
+        r = ctl(srv.path, "stats", "--json")
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        got = json.loads(r.stdout)
+        self.assertEqual(set(got), set(server_stats(srv)))
+        self.assertNotIn("workers", got)
+        r = ctl(srv.path, "stats", "--json", "--detailed")
+        got = json.loads(r.stdout)
+        self.assertEqual([w["id"] for w in got["workers"]], ["worker-0", "worker-1"])
+
+    def test_stats_detailed_has_one_row_per_worker_matching_pool_stats(self):
+        srv = self.server(ECHO)
+        with srv.client() as c:
+            c.pipeline([{"id": i, "type": "echo", "data": i} for i in range(10)])
+        st = server_stats(srv, detailed=True)
+        r = ctl(srv.path, "stats", "--detailed")
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        rows = cells_of(section(r.stdout, "workers"))
+        self.assertEqual(rows[0][:14], ["id", "pid", "state", "healthy", "in-flight", "messages", "errors",
+                                        "RSS", "generation", "age", "last message", "missed beats",
+                                        "async", "recycling"])
+        self.assertEqual(len(rows), 3, r.stdout)
+        for row, w in zip(rows[1:], st["workers"]):
+            cell = dict(zip(rows[0], row))
+            self.assertEqual((cell["id"], cell["pid"], cell["state"], cell["healthy"]),
+                             (w["id"], str(w["pid"]), "ready", "yes"))
+            self.assertEqual(cell["in-flight"], "0/1")
+            self.assertEqual(cell["messages"], str(w["messagesProcessed"]))
+            self.assertEqual((cell["errors"], cell["generation"]), ("0", "1"))
+            self.assertRegex(cell["RSS"], r"^[0-9.]+ (B|KiB|MiB|GiB)$")
+            self.assertRegex(cell["age"], r"^[0-9.]+(ms|s)|\d+m\d\ds$")
+            self.assertRegex(cell["last message"], r"^(never|[0-9.]+(us|ms|s) ago|\d+m\d\ds ago)$")
+            # structured members (the agent's health() answer, its metrics)
+            # one per line under the table
+            for k, v in w.items():
+                if isinstance(v, dict):
+                    details = section(r.stdout, "worker details")
+                    for sub in v:
+                        self.assertTrue(any(re.match(r"^%s +%s\.%s  " % (w["id"], k, sub), d) for d in details),
+                                        "%s.%s of %s missing:\n%s" % (k, sub, w["id"], r.stdout))
+        self.assertEqual(sum(int(row[5]) for row in rows[1:]), 10)
+
+    def test_stats_counts_agent_errors_exactly(self):
+        srv = self.server(RAISE, workers=1)
+        with srv.client() as c:
+            for i in range(3):
+                self.assertEqual(c.request("t", {"message": "no"})["error"]["code"], "agent_error")
+        r = ctl(srv.path, "stats", "--detailed")
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        self.assertEqual(sheet(r.stdout)["errors"], "agent_error 3, every other code 0")
+        self.assertIn(["t", "0", "agent_error 3"], cells_of(section(r.stdout, "answers by type")))
+        rows = cells_of(section(r.stdout, "workers"))
+        self.assertEqual(dict(zip(rows[0], rows[1]))["errors"], "3")
+
+
+class TestStatsBreakers(CtlRealTestCase):
+    def test_stats_shows_an_open_breaker_and_what_it_refused(self):
+        s = Server(agent=RAISE, workers=1, config={"breakerFailureThreshold": 2})
+        s.start()
+        self.addCleanup(s.close)
+        with s.client() as c:
+            codes = [c.request("t", {})["error"]["code"] for _ in range(4)]
+        self.assertEqual(codes, ["agent_error", "agent_error", "circuit_open", "circuit_open"])
+        r = ctl(s.path, "stats")
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        self.assertIn(["t", "0", "agent_error 2, circuit_open 2"], cells_of(section(r.stdout, "answers by type")))
+        rows = cells_of(section(r.stdout, "breakers"))
+        self.assertEqual(rows[0], ["type", "state", "failures in window", "retry after", "opened", "rejected"])
+        self.assertEqual(len(rows), 2, r.stdout)
+        self.assertEqual(rows[1][:3] + rows[1][4:], ["t", "open", "2", "1", "2"])
+        self.assertRegex(rows[1][3], r"^[0-9.]+(ms|s)$")
+        self.assertEqual(sheet(r.stdout)["errors"], "agent_error 2, circuit_open 2, every other code 0")
+
+
+class TestReload(unittest.TestCase):
+    """agentpoolctl reload against a pool started from a config file that
+    each test rewrites first (as test_reload.py does)."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="apctl-reload-")
+        self.addCleanup(self.tmp.cleanup)
+        self.cfg = os.path.join(self.tmp.name, "agentpool.json")
+        self.sock = os.path.join(self.tmp.name, "s.sock")
+        self.write({"agent": ECHO})
+        self.server = Server(bare=True, socket_path=self.sock,
+                             args=["--socket", self.sock, "--min-workers", "2", "--max-workers", "2",
+                                   "--config", self.cfg]).start()
+        self.addCleanup(self.server.close)
+
+    def write(self, cfg):
+        with open(self.cfg, "w") as f:
+            f.write(cfg if isinstance(cfg, str) else json.dumps(cfg))
+
+    def test_reload_replaces_every_worker_and_says_so(self):
+        before = set(self.server.worker_pids())
+        self.write({"agent": "pyagents.examples.whoami:WhoamiAgent"})
+        r = ctl(self.sock, "reload")
+        self.assertEqual((r.returncode, r.stdout, r.stderr),
+                         (EXIT_OK, "reloaded: 2 workers replaced, agent pyagents.examples.whoami:WhoamiAgent\n", ""))
+        self.assertTrue(before.isdisjoint(self.server.worker_pids()))
+
+    def test_reload_json_is_the_pool_reload_result(self):
+        self.write({"agent": "pyagents.examples.whoami:WhoamiAgent"})
+        r = ctl(self.sock, "reload", "--json")
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        self.assertEqual(json.loads(r.stdout), {"replaced": 2, "agent": "pyagents.examples.whoami:WhoamiAgent",
+                                                "requiresRestart": []})
+
+    def test_reload_names_the_settings_that_need_a_restart(self):
+        self.write({"agent": ECHO, "historySize": 17})
+        r = ctl(self.sock, "reload")
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        self.assertEqual(r.stdout, "reloaded: 2 workers replaced, agent %s\n"
+                                   "kept at their running value (they change only with a restart): historySize\n"
+                         % ECHO)
+
+    def test_a_reload_whose_new_code_fails_exits_1_with_the_traceback(self):
+        before = set(self.server.worker_pids())
+        self.write({"agent": "pyagents.examples.broken_import:Agent"})
+        r = ctl(self.sock, "reload")
+        self.assertEqual(r.returncode, EXIT_ANSWER_ERROR, r.stdout + r.stderr)
+        self.assertEqual(r.stdout, "")
+        self.assertTrue(r.stderr.startswith("agentpoolctl: reload failed (agent_error): reload aborted: "),
+                        r.stderr)
+        self.assertIn("\ntraceback of the new code, as the first new worker reported it:\n", r.stderr)
+        self.assertIn("ImportError", r.stderr)
+        self.assertEqual(set(self.server.worker_pids()), before)
+        self.assertEqual(ctl(self.sock, "health").returncode, EXIT_OK)
+
+    def test_a_reload_with_an_invalid_config_is_refused_with_exit_1(self):
+        before = set(self.server.worker_pids())
+        self.write("{\"agent\": ")
+        r = ctl(self.sock, "reload")
+        self.assertEqual(r.returncode, EXIT_ANSWER_ERROR, r.stdout + r.stderr)
+        self.assertEqual(r.stdout, "")
+        self.assertTrue(r.stderr.startswith("agentpoolctl: reload refused (bad_request): "), r.stderr)
+        self.assertNotIn("traceback", r.stderr)
+        self.assertEqual(set(self.server.worker_pids()), before)
+
+
+class TestScale(CtlRealTestCase):
+    def test_scale_sets_the_worker_count_within_the_limits(self):
+        srv = self.server(ECHO, workers=1, args=["--max-workers", "3"])
+
+        def total(n):
+            wait_stats(srv, lambda st: st["total"] == n and st["healthy"] == n, what="%d workers" % n)
+        r = ctl(srv.path, "scale", "2")
+        self.assertEqual((r.returncode, r.stdout), (EXIT_OK, "scaled from 1 to 2 workers\n"), r.stderr)
+        total(2)
+        r = ctl(srv.path, "scale", "9")
+        self.assertEqual((r.returncode, r.stdout),
+                         (EXIT_OK, "scaled from 2 to 3 workers (9 asked for; minWorkers 1, maxWorkers 3)\n"),
+                         r.stderr)
+        total(3)
+        r = ctl(srv.path, "scale", "3")
+        self.assertEqual((r.returncode, r.stdout), (EXIT_OK, "the pool already has 3 workers\n"), r.stderr)
+        r = ctl(srv.path, "scale", "0", "--json")
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        self.assertEqual(json.loads(r.stdout), {"requested": 0, "before": 3, "workers": 1, "clamped": True,
+                                                "minWorkers": 1, "maxWorkers": 3})
+        total(1)
+
+    def test_scale_with_a_bad_count_is_a_usage_error_and_sends_nothing(self):
+        srv = self.server(ECHO)
+        before = server_stats(srv)["connectionsTotal"]["accepted"]
+        for args in (["scale", "many"], ["scale", "-1"], ["scale"], ["scale", "1", "2"]):
+            r = ctl(srv.path, *args)
+            self.assertEqual(r.returncode, EXIT_USAGE, (args, r.stderr))
+            self.assertEqual(r.stdout, "")
+        # one more connection: the stats request below, nothing from ctl
+        self.assertEqual(server_stats(srv)["connectionsTotal"]["accepted"], before + 1)
+        self.assertEqual(server_stats(srv)["total"], 2)
+
+
+class TestExitStatus(CtlRealTestCase):
+    """Each documented exit status, produced by the real agentpoold."""
+
+    def test_0_when_every_answer_is_ok(self):
+        srv = self.server(ECHO)
+        r = ctl(srv.path, "ping")
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        self.assertRegex(r.stdout, r"^pong from %s in [0-9.]+ ms \(pool ready\)\n$" % re.escape(srv.path))
+        r = ctl(srv.path, "send", "echo", '{"x": 1}')
+        self.assertEqual((r.returncode, json.loads(r.stdout)["result"]), (EXIT_OK, {"x": 1}))
+
+    def test_1_when_agentpoold_answers_with_an_error(self):
+        srv = self.server(ECHO)
+        r = ctl(srv.path, "send", "pool.nope")
+        self.assertEqual(r.returncode, EXIT_ANSWER_ERROR, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["error"]["code"], "bad_request")
+        r = ctl(srv.path, "dlq", "list", "--limit", "5000")
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)  # the client pages: never too many
+        srv2 = self.server(RAISE, workers=1)
+        r = ctl(srv2.path, "send", "t", '{"message": "nope"}')
+        self.assertEqual(r.returncode, EXIT_ANSWER_ERROR, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["error"]["code"], "agent_error")
+
+    def test_2_for_usage_errors_which_send_nothing(self):
+        srv = self.server(ECHO)
+        before = server_stats(srv)["connectionsTotal"]["accepted"]
+        for args in (["frobnicate"], ["stats", "--once"], ["top", "--interval", "0"], ["send", "echo", "{bad"],
+                     ["dlq", "purge"], ["--timeout", "soon", "ping"]):
+            r = ctl(srv.path, *args)
+            self.assertEqual(r.returncode, EXIT_USAGE, (args, r.stderr))
+            self.assertIn("Try 'agentpoolctl --help' for more information.", r.stderr)
+        self.assertEqual(server_stats(srv)["connectionsTotal"]["accepted"], before + 1)
+
+    def test_3_when_nothing_accepts_on_the_socket(self):
+        srv = self.server(ECHO)
+        path = srv.path
+        self.assertEqual(srv.stop(), 0)  # removes its socket
+        for args in (["ping"], ["stats"], ["top", "--once"], ["reload"], ["scale", "2"]):
+            r = ctl(path, *args)
+            self.assertEqual(r.returncode, EXIT_CONNECT, (args, r.stderr))
+            self.assertEqual(r.stdout, "")
+            self.assertIn("agentpoolctl: cannot connect to %s: " % path, r.stderr)
+        # a socket file nobody listens on (a crashed server's)
+        stale = os.path.join(self.tmp.name, "stale.sock")
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(stale)
+        s.close()
+        r = ctl(stale, "health")
+        self.assertEqual(r.returncode, EXIT_CONNECT, r.stderr)
+        self.assertIn("nothing accepts on it: is agentpoold running?", r.stderr)
+
+    def test_4_when_agentpoold_stays_silent_past_the_timeout(self):
+        srv = self.server(GATE, workers=1)
+        with Gate(self.tmp.name) as gate:
+            r = ctl(srv.path, "--timeout", "300", "send", "gate", json.dumps(gate.data(1)))
+            self.assertEqual(r.returncode, EXIT_EXCHANGE, r.stdout + r.stderr)
+            self.assertEqual(r.stdout, "")
+            self.assertEqual(r.stderr, "agentpoolctl: timed out: agentpoold sent nothing for 300 ms "
+                                       "(1 of 1 answer missing)\n")
+
+    def test_4_when_agentpoold_dies_before_answering(self):
+        srv = self.server(GATE, workers=1)
+        with Gate(self.tmp.name) as gate:
+            p = subprocess.Popen([AGENTPOOLCTL, "-s", srv.path, "send", "gate", json.dumps(gate.data(1))],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                wait_stats(srv, lambda st: st["busy"] == 1, what="the gated message to hold the worker")
+                srv.signal(signal.SIGKILL)
+                out, err = p.communicate(timeout=DEADLINE)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+        self.assertEqual(p.returncode, EXIT_EXCHANGE, out + err)
+        self.assertEqual(out, "")
+        self.assertRegex(err, r"^agentpoolctl: .*\(1 of 1 answer missing\)\n$")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,148 @@
+/*
+ * agentstat.c - per-worker cache of agent.metrics answers (see
+ * agentstat.h).
+ *
+ * One entry per worker table entry (allocated on first use, sized by
+ * server.nworkers, which never changes after start-up), about one
+ * process at a time: an entry whose pid or generation is not its
+ * worker's any more is stale, shown as null and reset at the next ask.
+ * Invariants: at most one ask outstanding per process (pending_id != 0),
+ * so a worker that is slow to answer never accumulates asks; a cached
+ * answer is at most AGENTSTAT_MAX_BYTES + a few bytes and is valid JSON
+ * (checked once, when it arrives, so detailed stats can splice it raw).
+ * Called from worker.c (heartbeat, frame dispatch) and control.c (stats);
+ * never touches messages, the queue or any counter of theirs.
+ */
+#include "agentstat.h"
+#include "ap_alloc.h"
+#include "ap_common.h"
+#include "server.h"
+
+#include <cJSON.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <stdio.h>
+#include <string.h>
+
+#define AGENTSTAT_TYPE "agent.metrics"
+
+typedef struct {
+    pid_t pid;                  /* the process this entry is about; 0: none */
+    uint32_t generation;
+    uint32_t pending_id;        /* the outstanding ask's frame id; 0: none */
+    char *json;                 /* its last answer; NULL: none yet */
+    uint64_t at_ms;             /* when that answer came (monotonic) */
+} agentstat_entry;
+
+static struct {
+    agentstat_entry *e;         /* [n], by worker table index */
+    int n;
+    uint32_t next_id;
+} as;
+
+static agentstat_entry *entry_of(const worker *w)
+{
+    if (as.e == NULL && server.nworkers > 0) {
+        as.n = server.nworkers;
+        as.e = ap_calloc((size_t)as.n, sizeof(agentstat_entry));
+    }
+    return w->index >= 0 && w->index < as.n ? &as.e[w->index] : NULL;
+}
+
+static int same_process(const agentstat_entry *e, const worker *w)
+{
+    return w->pid > 0 && e->pid == w->pid && e->generation == w->generation;
+}
+
+void agentstat_ask(worker *w)
+{
+    agentstat_entry *e = entry_of(w);
+    if (e == NULL || w->bev == NULL)
+        return;
+    if (!same_process(e, w)) {
+        ap_free(e->json);
+        memset(e, 0, sizeof(*e));
+        e->pid = w->pid;
+        e->generation = w->generation;
+    }
+    if (e->pending_id)
+        return;
+    if (++as.next_id == 0)
+        as.next_id = 1;
+    unsigned char hdr[AP_FRAME_HDR_SIZE];
+    ap_frame_hdr h = {sizeof(AGENTSTAT_TYPE) - 1, AP_FRAME_REQUEST, 0, sizeof(AGENTSTAT_TYPE) - 1, as.next_id};
+    ap_frame_encode(hdr, &h);
+    struct evbuffer *out = bufferevent_get_output(w->bev);
+    evbuffer_add(out, hdr, sizeof(hdr));
+    evbuffer_add(out, AGENTSTAT_TYPE, sizeof(AGENTSTAT_TYPE) - 1);
+    e->pending_id = as.next_id;
+}
+
+int agentstat_owns(const worker *w, const ap_frame_hdr *h)
+{
+    if (as.e == NULL || w->index < 0 || w->index >= as.n)
+        return 0;
+    const agentstat_entry *e = &as.e[w->index];
+    return e->pending_id != 0 && h->id == (uint64_t)e->pending_id && same_process(e, w);
+}
+
+/* The text to keep for an answer: the result itself, or the error
+ * wrapped, or a note when it is too large or not JSON.  Never NULL. */
+static char *answer_text(const ap_frame_hdr *h, const char *payload)
+{
+    char note[96];
+    int is_error = h->kind == AP_FRAME_ERROR;
+    size_t wrap = is_error ? sizeof("{\"error\":}") - 1 : 0;
+    if ((size_t)h->len + wrap > AGENTSTAT_MAX_BYTES) {
+        snprintf(note, sizeof(note), "{\"error\":\"too large\",\"bytes\":%u}", (unsigned)h->len);
+        return ap_strdup(note);
+    }
+    cJSON *check = h->len ? cJSON_ParseWithLength(payload, h->len) : NULL;
+    int valid = check != NULL;
+    cJSON_Delete(check);
+    if (!valid)
+        return ap_strdup("{\"error\":\"not JSON\"}");
+    if (!is_error)
+        return ap_strndup(payload, h->len);
+    size_t cap = (size_t)h->len + wrap + 1;
+    char *s = ap_malloc(cap);
+    snprintf(s, cap, "{\"error\":%.*s}", (int)h->len, payload);
+    return s;
+}
+
+void agentstat_answer(worker *w, const ap_frame_hdr *h, const char *payload)
+{
+    agentstat_entry *e = entry_of(w);
+    if (e == NULL)
+        return;
+    e->pending_id = 0;
+    ap_free(e->json);
+    e->json = answer_text(h, payload);
+    e->at_ms = ap_now_ms();
+}
+
+void agentstat_add_json(cJSON *o, const worker *w, uint64_t now_ms, uint64_t wall_ms)
+{
+    cJSON *a = cJSON_AddObjectToObject(o, "agent");
+    int live = w->state != WORKER_DEAD;
+    const agentstat_entry *e = as.e && w->index >= 0 && w->index < as.n ? &as.e[w->index] : NULL;
+    if (live && e && e->json && same_process(e, w)) {
+        cJSON_AddRawToObject(a, "metrics", e->json);
+        cJSON_AddNumberToObject(a, "at", (double)(wall_ms - (now_ms - e->at_ms)));
+    } else {
+        cJSON_AddNullToObject(a, "metrics");
+        cJSON_AddNullToObject(a, "at");
+    }
+    if (live && w->health)
+        cJSON_AddRawToObject(a, "health", w->health);
+    else
+        cJSON_AddNullToObject(a, "health");
+}
+
+void agentstat_free(void)
+{
+    for (int i = 0; i < as.n; i++)
+        ap_free(as.e[i].json);
+    ap_free(as.e);
+    memset(&as, 0, sizeof(as));
+}

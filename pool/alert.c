@@ -1,0 +1,236 @@
+/*
+ * alert.c - alert thresholds: predicates, state and their log lines (see
+ * alert.h).
+ *
+ * Each alert is a row of alert_defs: a name, a log level and a check
+ * that reads integers the master keeps anyway (worker state counts, the
+ * queue's depth, metrics.c's per-second answer and error rings) into an
+ * alert_reading {enabled, on, num, den, threshold}.  Percentages are
+ * compared in integers (num * 100 against threshold * den), so a tick
+ * costs a few compares, one pass over the worker table and two 60-slot
+ * sums; text is formatted only when a line is written.  State lives in
+ * `al` below, one entry per alert; only alert_tick changes it.  The log
+ * rule: an activation is logged unless the same alert was logged within
+ * alertInterval (it is then counted, and told with the next line); a
+ * lasting alert is logged again each alertInterval; a clearing is logged
+ * only when its activation was, so a flapping condition writes at most
+ * one warning and one "cleared" per interval.
+ */
+#include "alert.h"
+#include "ap_common.h"
+#include "ap_log.h"
+#include "metrics.h"
+#include "promtext.h"
+#include "server.h"
+
+#include <cJSON.h>
+#include <stdio.h>
+
+typedef enum { ALERT_AVAILABLE = 0, ALERT_QUEUE, ALERT_ERROR_RATE, ALERT_NO_HEALTHY, ALERT_COUNT } alert_id;
+
+typedef struct {
+    int enabled;                /* its threshold is not 0 */
+    int on;                     /* the condition holds */
+    uint64_t num, den;          /* what was measured: num of den */
+    int64_t threshold;          /* percent (no_healthy_worker: 1 healthy) */
+} alert_reading;
+
+typedef void (*alert_check_fn)(uint64_t now_ms, alert_reading *r);
+
+static void check_available(uint64_t now_ms, alert_reading *r);
+static void check_queue(uint64_t now_ms, alert_reading *r);
+static void check_error_rate(uint64_t now_ms, alert_reading *r);
+static void check_no_healthy(uint64_t now_ms, alert_reading *r);
+
+static const struct {
+    const char *name;
+    ap_log_level level;
+    alert_check_fn check;
+} alert_defs[ALERT_COUNT] = {
+    {"low_available_workers", AP_LOG_WARN, check_available},
+    {"queue_nearly_full", AP_LOG_WARN, check_queue},
+    {"high_error_rate", AP_LOG_WARN, check_error_rate},
+    {"no_healthy_worker", AP_LOG_CRIT, check_no_healthy},
+};
+
+static struct {
+    struct {
+        int active;
+        int told;               /* this activation was logged */
+        int ever_logged;
+        uint64_t since_ms;      /* monotonic: when it became active */
+        uint64_t logged_ms;     /* monotonic: its last log line */
+        unsigned unlogged;      /* activations not logged since that line */
+        alert_reading r;        /* the last reading */
+    } a[ALERT_COUNT];
+} al;
+
+/* ---- the predicates -------------------------------------------------- */
+
+/* Fewer than alertAvailableBelow percent of the live workers have a free
+ * slot (READY: taking messages, in-flight below its slots). */
+static void check_available(uint64_t now_ms, alert_reading *r)
+{
+    (void)now_ms;
+    r->threshold = server.cfg->alert_available_below;
+    r->enabled = r->threshold > 0;
+    r->num = (uint64_t)worker_count_in(WORKER_READY);
+    r->den = (uint64_t)worker_live_count();
+    r->on = r->enabled && r->den > 0 && r->num * 100 < (uint64_t)r->threshold * r->den;
+}
+
+/* The queue holds more than alertQueueAbove percent of messageQueueSize. */
+static void check_queue(uint64_t now_ms, alert_reading *r)
+{
+    (void)now_ms;
+    r->threshold = server.cfg->alert_queue_above;
+    r->enabled = r->threshold > 0;
+    r->num = server.queue.depth;
+    r->den = server.queue.capacity;
+    r->on = r->enabled && r->den > 0 && r->num * 100 > (uint64_t)r->threshold * r->den;
+}
+
+/* More than alertErrorRateAbove percent of the answers written over the
+ * last 60 s were errors (any code), once there were enough of them for a
+ * percentage to mean something. */
+static void check_error_rate(uint64_t now_ms, alert_reading *r)
+{
+    r->threshold = server.cfg->alert_error_rate_above;
+    r->enabled = r->threshold > 0;
+    if (!r->enabled) {
+        r->on = 0;
+        r->num = r->den = 0;
+        return;
+    }
+    r->den = metrics_answers_in(server.metrics, now_ms, 60);
+    r->num = metrics_errors_in(server.metrics, now_ms, 60);
+    r->on = r->den >= ALERT_ERROR_RATE_MIN_ANSWERS && r->num * 100 > (uint64_t)r->threshold * r->den;
+}
+
+/* No worker takes messages and answers its heartbeats.  Always on. */
+static void check_no_healthy(uint64_t now_ms, alert_reading *r)
+{
+    (void)now_ms;
+    uint64_t healthy = 0;
+    for (int i = 0; i < server.nworkers; i++)
+        healthy += worker_is_healthy(&server.workers[i]) != 0;
+    r->threshold = 1;
+    r->enabled = 1;
+    r->num = healthy;
+    r->den = (uint64_t)worker_live_count();
+    r->on = healthy == 0;
+}
+
+/* ---- state and log lines --------------------------------------------- */
+
+/* num of den as a percentage, to one decimal. */
+static double percent(uint64_t num, uint64_t den)
+{
+    return den ? (double)((num * 1000 + den / 2) / den) / 10.0 : 0.0;
+}
+
+static double alert_value(alert_id id, const alert_reading *r)
+{
+    return id == ALERT_NO_HEALTHY ? (double)r->num : percent(r->num, r->den);
+}
+
+/* Writes alert id's line; again: it has been active since before. */
+static void alert_log(alert_id id, uint64_t now_ms, int again)
+{
+    const alert_reading *r = &al.a[id].r;
+    unsigned long long num = (unsigned long long)r->num, den = (unsigned long long)r->den;
+    long long thr = (long long)r->threshold;
+    char what[192], tail[128];
+    switch (id) {
+    case ALERT_AVAILABLE:
+        snprintf(what, sizeof(what), "%llu of %llu workers have a free slot (%.1f%%, below alertAvailableBelow %lld%%)",
+                 num, den, percent(r->num, r->den), thr);
+        break;
+    case ALERT_QUEUE:
+        snprintf(what, sizeof(what), "%llu messages queued of messageQueueSize %llu (%.1f%%, above alertQueueAbove %lld%%)",
+                 num, den, percent(r->num, r->den), thr);
+        break;
+    case ALERT_ERROR_RATE:
+        snprintf(what, sizeof(what),
+                 "%llu of the %llu answers of the last minute were errors (%.1f%%, above alertErrorRateAbove %lld%%)", num,
+                 den, percent(r->num, r->den), thr);
+        break;
+    default:
+        snprintf(what, sizeof(what), "none of the %llu live workers takes messages and answers its heartbeats", den);
+        break;
+    }
+    size_t n = 0;
+    tail[0] = '\0';
+    if (again)
+        n += (size_t)snprintf(tail, sizeof(tail), "; active for %llu s",
+                              (unsigned long long)((now_ms - al.a[id].since_ms) / 1000));
+    if (al.a[id].unlogged && n < sizeof(tail))
+        snprintf(tail + n, sizeof(tail) - n, "; %u more activation%s since the last warning", al.a[id].unlogged,
+                 al.a[id].unlogged == 1 ? "" : "s");
+    ap_log(alert_defs[id].level, "alert %s: %s%s", alert_defs[id].name, what, tail);
+    al.a[id].logged_ms = now_ms;
+    al.a[id].ever_logged = 1;
+    al.a[id].unlogged = 0;
+    al.a[id].told = 1;
+}
+
+void alert_tick(uint64_t now_ms)
+{
+    if (server.state != SERVER_READY)
+        return;
+    uint64_t interval = (uint64_t)server.cfg->alert_interval;
+    for (int i = 0; i < ALERT_COUNT; i++) {
+        alert_id id = (alert_id)i;
+        alert_reading r;
+        alert_defs[i].check(now_ms, &r);
+        al.a[i].r = r;
+        int quiet = al.a[i].ever_logged && now_ms - al.a[i].logged_ms < interval;
+        if (r.on && !al.a[i].active) {
+            al.a[i].active = 1;
+            al.a[i].since_ms = now_ms;
+            al.a[i].told = 0;
+            if (quiet)
+                al.a[i].unlogged++;
+            else
+                alert_log(id, now_ms, 0);
+        } else if (r.on && !quiet) {
+            alert_log(id, now_ms, 1);
+        } else if (!r.on && al.a[i].active) {
+            al.a[i].active = 0;
+            if (al.a[i].told)
+                ap_info("alert %s cleared (active for %llu ms)", alert_defs[i].name,
+                        (unsigned long long)(now_ms - al.a[i].since_ms));
+            al.a[i].told = 0;
+        }
+    }
+}
+
+/* ---- readers ----------------------------------------------------------- */
+
+cJSON *alert_json(void)
+{
+    cJSON *arr = cJSON_CreateArray();
+    uint64_t now = ap_now_ms(), wall = ap_wall_ms();
+    for (int i = 0; i < ALERT_COUNT; i++) {
+        if (!al.a[i].active)
+            continue;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", alert_defs[i].name);
+        cJSON_AddStringToObject(o, "level", alert_defs[i].level == AP_LOG_CRIT ? "critical" : "warning");
+        cJSON_AddNumberToObject(o, "since", (double)(wall - (now - al.a[i].since_ms)));
+        cJSON_AddNumberToObject(o, "value", alert_value((alert_id)i, &al.a[i].r));
+        cJSON_AddNumberToObject(o, "threshold", (double)al.a[i].r.threshold);
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
+}
+
+void alert_prometheus(struct evbuffer *out)
+{
+    promtext_family(out, "agentpool_alert_active", "gauge",
+                    "1 while the alert is active (see docs/operations.md, Alerts), else 0; disabled alerts are 0.");
+    for (int i = 0; i < ALERT_COUNT; i++) {
+        promtext_label l = {"alert", alert_defs[i].name};
+        promtext_u64(out, "agentpool_alert_active", &l, 1, (uint64_t)al.a[i].active);
+    }
+}

@@ -1,0 +1,48 @@
+/*
+ * alert.h - the pool's alert thresholds (the seeds' "Alert Thresholds").
+ *
+ * Four alerts, each a named predicate over numbers the master already
+ * keeps, evaluated from the one periodic timer (alert_tick, every 100 ms)
+ * while the pool is ready:
+ *
+ *   low_available_workers  fewer than alertAvailableBelow percent of the
+ *                          live workers have a free slot (warning)
+ *   queue_nearly_full      the queue is more than alertQueueAbove percent
+ *                          of messageQueueSize (warning)
+ *   high_error_rate        more than alertErrorRateAbove percent of the
+ *                          answers written in the last minute were errors,
+ *                          once at least ALERT_ERROR_RATE_MIN_ANSWERS were
+ *                          written in it (warning)
+ *   no_healthy_worker      no worker takes messages and answers its
+ *                          heartbeats (critical; cannot be turned off)
+ *
+ * A threshold of 0 turns its alert off.  An alert becoming active is
+ * logged (warn, or crit) unless the same alert was logged less than
+ * alertInterval ms ago; one that stays active is logged again once per
+ * alertInterval; when it clears, one info line "alert NAME cleared" is
+ * written if its activation was logged.  Active alerts are listed in
+ * pool.stats (`alerts`) and exported to Prometheus
+ * (agentpool_alert_active).  The state is a fixed struct in alert.c; the
+ * tick does integer compares and two 60-slot sums, never allocates.
+ */
+#ifndef AP_ALERT_H
+#define AP_ALERT_H
+
+#include <stdint.h>
+
+struct evbuffer;
+struct cJSON;
+
+/* high_error_rate needs at least this many answers in its minute. */
+#define ALERT_ERROR_RATE_MIN_ANSWERS 20
+
+/* Evaluates every alert at now_ms (monotonic) and logs what changed. */
+void alert_tick(uint64_t now_ms);
+/* pool.stats' `alerts`: a new array of the active alerts, each
+ * {"name", "level", "since" (wall ms), "value", "threshold"}, in a fixed
+ * order.  The caller owns it. */
+struct cJSON *alert_json(void);
+/* agentpool_alert_active{alert=NAME} 0 or 1 for each of the four. */
+void alert_prometheus(struct evbuffer *out);
+
+#endif

@@ -1,0 +1,474 @@
+/*
+ * privs.c - the privilege drop and the peer check (see privs.h).
+ *
+ * Owns: the resolved identity to drop to (uid, gid, supplementary
+ * groups), the resolved allowedUids/allowedGids, and copies of the
+ * setting texts they came from, so a reload that changes them is seen
+ * at the next accept.  Everything that can block (the user database) runs
+ * at start-up, or once after a reload changed the lists; the per-accept
+ * path is a getsockopt and a few comparisons.  Never forks, never touches
+ * the workers: they inherit the dropped identity.
+ */
+#include "privs.h"
+#include "ap_alloc.h"
+#include "ap_common.h"
+#include "ap_log.h"
+#include "server.h"
+
+#include <event2/event.h>
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+/* Supplementary groups kept when dropping, at most. */
+#define PRIVS_MAX_GROUPS 256
+/* A refused connection is kept, its input read and dropped, until the
+ * peer closes or for this long, so the peer reads the forbidden line and
+ * then EOF (closing over unread input would make its read fail with
+ * ECONNRESET before the line).  Bounded in number and bytes. */
+#define PRIVS_LINGER_MAX 64
+#define PRIVS_LINGER_MS 1000
+#define PRIVS_LINGER_BYTES (64 * 1024)
+
+typedef struct {
+    int fd;                     /* -1: free */
+    struct event *ev;
+    size_t drained;
+} linger_slot;
+
+typedef struct {
+    unsigned *ids;
+    int n;
+    int set;                    /* a list is in force (possibly empty) */
+} id_list;
+
+static struct {
+    int drop;                   /* root with `user`: privs_drop() drops */
+    uid_t uid;
+    gid_t gid;
+    char *user_shown;           /* "nobody (uid 65534)" */
+    gid_t *groups;
+    int ngroups;
+    id_list uids, gids;         /* resolved allowedUids / allowedGids */
+    config_list src_uids, src_gids; /* the texts they were resolved from */
+    char *src_user, *src_group; /* the texts user/group were resolved from */
+    linger_slot linger[PRIVS_LINGER_MAX];
+} pv;
+
+/* ---- resolving names ------------------------------------------------ */
+
+static int all_digits(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return 0;
+    return 1;
+}
+
+/* A decimal id below 2^32 - 1 ((uid_t)-1 means "no change" to set*id). */
+static int parse_id(const char *s, unsigned *out)
+{
+    if (!all_digits(s) || strlen(s) > 10)
+        return AP_ERR;
+    unsigned long long v = strtoull(s, NULL, 10);
+    if (v >= 0xffffffffull)
+        return AP_ERR;
+    *out = (unsigned)v;
+    return AP_OK;
+}
+
+static int resolve_uid(const char *s, unsigned *out)
+{
+    if (parse_id(s, out) == AP_OK)
+        return AP_OK;
+    const struct passwd *pw = getpwnam(s);
+    if (pw == NULL)
+        return AP_ERR;
+    *out = (unsigned)pw->pw_uid;
+    return AP_OK;
+}
+
+static int resolve_gid(const char *s, unsigned *out)
+{
+    if (parse_id(s, out) == AP_OK)
+        return AP_OK;
+    const struct group *gr = getgrnam(s);
+    if (gr == NULL)
+        return AP_ERR;
+    *out = (unsigned)gr->gr_gid;
+    return AP_OK;
+}
+
+static void ids_free(id_list *l)
+{
+    ap_free(l->ids);
+    memset(l, 0, sizeof(*l));
+}
+
+/* Resolves every entry of src.  AP_ERR with err naming the setting and
+ * the entry that does not resolve; *out untouched then. */
+static int ids_resolve(const config_list *src, int groups, const char *key, id_list *out, char *err, size_t errlen)
+{
+    id_list l = {NULL, 0, src->set};
+    if (src->n > 0)
+        l.ids = ap_calloc((size_t)src->n, sizeof(unsigned));
+    for (int i = 0; i < src->n; i++) {
+        if ((groups ? resolve_gid : resolve_uid)(src->items[i], &l.ids[l.n]) != AP_OK) {
+            snprintf(err, errlen, "%s: \"%.64s\" is neither a number nor a known %s", key, src->items[i],
+                     groups ? "group" : "user");
+            ap_free(l.ids);
+            return AP_ERR;
+        }
+        l.n++;
+    }
+    ids_free(out);
+    *out = l;
+    return AP_OK;
+}
+
+static void list_copy(config_list *dst, const config_list *src)
+{
+    for (int i = 0; i < dst->n; i++)
+        ap_free(dst->items[i]);
+    ap_free(dst->items);
+    dst->items = src->n ? ap_calloc((size_t)src->n, sizeof(char *)) : NULL;
+    for (int i = 0; i < src->n; i++)
+        dst->items[i] = ap_strdup(src->items[i]);
+    dst->n = src->n;
+    dst->set = src->set;
+}
+
+static int list_equal(const config_list *a, const config_list *b)
+{
+    if (a->set != b->set || a->n != b->n)
+        return 0;
+    for (int i = 0; i < a->n; i++)
+        if (strcmp(a->items[i], b->items[i]) != 0)
+            return 0;
+    return 1;
+}
+
+static int str_equal(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
+}
+
+/* user/group -> pv.uid, pv.gid, pv.groups. */
+static int resolve_identity(const config *cfg, char *err, size_t errlen)
+{
+    unsigned uid, gid, pw_gid = 0;
+    char name[96];
+    const struct passwd *pw = all_digits(cfg->user) ? NULL : getpwnam(cfg->user);
+    if (pw == NULL && parse_id(cfg->user, &uid) == AP_OK)
+        pw = getpwuid((uid_t)uid);
+    /* Copied at once: the next lookup may reuse getpw*'s static storage. */
+    int has_pw = pw != NULL;
+    snprintf(name, sizeof(name), "%.64s", pw ? pw->pw_name : cfg->user);
+    if (pw) {
+        uid = (unsigned)pw->pw_uid;
+        pw_gid = (unsigned)pw->pw_gid;
+    } else if (parse_id(cfg->user, &uid) != AP_OK) {
+        snprintf(err, errlen, "user: \"%.64s\" is neither a number nor a known user", cfg->user);
+        return AP_ERR;
+    }
+    if (uid == 0) {
+        snprintf(err, errlen, "user: \"%.64s\" is root (uid 0), which is no drop; remove user to run as root",
+                 cfg->user);
+        return AP_ERR;
+    }
+    if (cfg->group) {
+        if (resolve_gid(cfg->group, &gid) != AP_OK) {
+            snprintf(err, errlen, "group: \"%.64s\" is neither a number nor a known group", cfg->group);
+            return AP_ERR;
+        }
+    } else if (has_pw) {
+        gid = pw_gid;
+    } else {
+        snprintf(err, errlen, "user: uid %u has no entry in the user database, so it has no group; set group too",
+                 uid);
+        return AP_ERR;
+    }
+    pv.uid = (uid_t)uid;
+    pv.gid = (gid_t)gid;
+    pv.groups = ap_calloc(PRIVS_MAX_GROUPS, sizeof(gid_t));
+    pv.ngroups = PRIVS_MAX_GROUPS;
+    /* The user's own supplementary groups, as login would set them. */
+    if (!has_pw || getgrouplist(name, pv.gid, pv.groups, &pv.ngroups) < 0) {
+        if (has_pw)
+            ap_warn("user %s is in more than %d groups; keeping only group %u", name, PRIVS_MAX_GROUPS, gid);
+        pv.groups[0] = pv.gid;
+        pv.ngroups = 1;
+    }
+    char shown[160];
+    snprintf(shown, sizeof(shown), "%s (uid %u, gid %u)", name, uid, gid);
+    pv.user_shown = ap_strdup(shown);
+    return AP_OK;
+}
+
+static void linger_end(linger_slot *ls)
+{
+    if (ls->ev)
+        event_free(ls->ev);
+    if (ls->fd >= 0)
+        close(ls->fd);
+    ls->ev = NULL;
+    ls->fd = -1;
+}
+
+void privs_free(void)
+{
+    for (int i = 0; i < PRIVS_LINGER_MAX; i++)
+        if (pv.linger[i].ev)
+            linger_end(&pv.linger[i]);
+    ids_free(&pv.uids);
+    ids_free(&pv.gids);
+    config_list none = {NULL, 0, 0};
+    list_copy(&pv.src_uids, &none);
+    list_copy(&pv.src_gids, &none);
+    ap_free(pv.groups);
+    ap_free(pv.user_shown);
+    ap_free(pv.src_user);
+    ap_free(pv.src_group);
+    memset(&pv, 0, sizeof(pv));
+}
+
+int privs_init(const config *cfg, int check_only, char *err, size_t errlen)
+{
+    const char *origin = cfg->config_file ? cfg->config_file : "command line";
+    char why[320];
+    memset(&pv, 0, sizeof(pv));
+    if ((cfg->user && resolve_identity(cfg, why, sizeof(why)) != AP_OK) ||
+        ids_resolve(&cfg->allowed_uids, 0, "allowedUids", &pv.uids, why, sizeof(why)) != AP_OK ||
+        ids_resolve(&cfg->allowed_gids, 1, "allowedGids", &pv.gids, why, sizeof(why)) != AP_OK) {
+        snprintf(err, errlen, "%s: %s", origin, why);
+        privs_free();
+        return AP_ERR;
+    }
+    if (check_only) {
+        privs_free();
+        return AP_OK;
+    }
+    list_copy(&pv.src_uids, &cfg->allowed_uids);
+    list_copy(&pv.src_gids, &cfg->allowed_gids);
+    pv.src_user = cfg->user ? ap_strdup(cfg->user) : NULL;
+    pv.src_group = cfg->group ? ap_strdup(cfg->group) : NULL;
+    if (cfg->user == NULL)
+        return AP_OK;
+    if (geteuid() == 0) {
+        pv.drop = 1;
+        return AP_OK;
+    }
+    /* Not root: fine only if we are that user (and group) already. */
+    if (getuid() != pv.uid || geteuid() != pv.uid || (cfg->group && (getgid() != pv.gid || getegid() != pv.gid))) {
+        snprintf(err, errlen,
+                 "%s: user: agentpoold runs as uid %u gid %u, not root, so it cannot become %s; start it as root "
+                 "or remove user/group",
+                 origin, (unsigned)geteuid(), (unsigned)getegid(), pv.user_shown);
+        privs_free();
+        return AP_ERR;
+    }
+    return AP_OK;
+}
+
+/* ---- dropping ------------------------------------------------------- */
+
+int privs_drop(char *err, size_t errlen)
+{
+    if (geteuid() != 0)
+        return AP_OK;
+    if (!pv.drop) {
+        ap_warn("running as root without user: the workers run as root too; set user (and group) to drop "
+                "privileges after binding");
+        return AP_OK;
+    }
+    const config *cfg = server.cfg;
+    if (server.owns_socket_file && chown(cfg->socket, pv.uid, pv.gid) != 0) {
+        snprintf(err, errlen, "chown(%s, %u, %u): %s", cfg->socket, (unsigned)pv.uid, (unsigned)pv.gid,
+                 strerror(errno));
+        return AP_ERR;
+    }
+    config_listen_addr la;
+    char why[256];
+    if (cfg->metrics_listen && config_parse_listen(cfg->metrics_listen, &la, why, sizeof(why)) == AP_OK &&
+        la.family == AF_UNIX && chown(la.path, pv.uid, pv.gid) != 0) {
+        snprintf(err, errlen, "chown(%s, %u, %u) (metricsListen): %s", la.path, (unsigned)pv.uid, (unsigned)pv.gid,
+                 strerror(errno));
+        return AP_ERR;
+    }
+    if (setgroups((size_t)pv.ngroups, pv.groups) != 0) {
+        snprintf(err, errlen, "setgroups(%d groups of %s): %s", pv.ngroups, pv.user_shown, strerror(errno));
+        return AP_ERR;
+    }
+    if (setresgid(pv.gid, pv.gid, pv.gid) != 0) {
+        snprintf(err, errlen, "setresgid(%u) for %s: %s", (unsigned)pv.gid, pv.user_shown, strerror(errno));
+        return AP_ERR;
+    }
+    if (setresuid(pv.uid, pv.uid, pv.uid) != 0) {
+        snprintf(err, errlen, "setresuid(%u) for %s: %s", (unsigned)pv.uid, pv.user_shown, strerror(errno));
+        return AP_ERR;
+    }
+    uid_t r, e, s;
+    gid_t gr, ge, gs;
+    if (setuid(0) == 0 || seteuid(0) == 0 || getresuid(&r, &e, &s) != 0 || r != pv.uid || e != pv.uid ||
+        s != pv.uid || getresgid(&gr, &ge, &gs) != 0 || gr != pv.gid || ge != pv.gid || gs != pv.gid) {
+        snprintf(err, errlen, "still able to regain root after dropping to %s; refusing to run", pv.user_shown);
+        return AP_ERR;
+    }
+#if defined(__SANITIZE_ADDRESS__)
+    /* Sanitizer builds only: LeakSanitizer must inspect the process at
+     * exit, which the kernel refuses once its ids changed (not dumpable).
+     * Release builds stay non-dumpable. */
+    prctl(PR_SET_DUMPABLE, 1);
+#endif
+    if (access(server.worker_binary, X_OK) != 0) {
+        snprintf(err, errlen, "the worker binary %s is not executable by %s: %s", server.worker_binary,
+                 pv.user_shown, strerror(errno));
+        return AP_ERR;
+    }
+    ap_info("dropped privileges to %s, %d group%s; workers run as it too", pv.user_shown, pv.ngroups,
+            pv.ngroups == 1 ? "" : "s");
+    return AP_OK;
+}
+
+/* ---- the peer check --------------------------------------------------- */
+
+/* A reload may have changed the lists: resolve them again (keeping the
+ * running ones if a name no longer resolves), and say that user/group
+ * need a restart. */
+static void privs_sync(const config *cfg)
+{
+    char why[320];
+    if (!list_equal(&cfg->allowed_uids, &pv.src_uids) || !list_equal(&cfg->allowed_gids, &pv.src_gids)) {
+        id_list u = {NULL, 0, 0}, g = {NULL, 0, 0};
+        if (ids_resolve(&cfg->allowed_uids, 0, "allowedUids", &u, why, sizeof(why)) != AP_OK ||
+            ids_resolve(&cfg->allowed_gids, 1, "allowedGids", &g, why, sizeof(why)) != AP_OK) {
+            ap_warn("reloaded settings: %s; keeping the running allowedUids/allowedGids", why);
+            ids_free(&u);
+        } else {
+            ids_free(&pv.uids);
+            ids_free(&pv.gids);
+            pv.uids = u;
+            pv.gids = g;
+            ap_info("allowedUids/allowedGids changed: %d uid%s, %d gid%s", u.n, u.n == 1 ? "" : "s", g.n,
+                    g.n == 1 ? "" : "s");
+        }
+        list_copy(&pv.src_uids, &cfg->allowed_uids);
+        list_copy(&pv.src_gids, &cfg->allowed_gids);
+    }
+    if (!str_equal(cfg->user, pv.src_user) || !str_equal(cfg->group, pv.src_group)) {
+        ap_warn("reloaded settings: user/group cannot change without a restart; the running identity stays");
+        ap_free(pv.src_user);
+        ap_free(pv.src_group);
+        pv.src_user = cfg->user ? ap_strdup(cfg->user) : NULL;
+        pv.src_group = cfg->group ? ap_strdup(cfg->group) : NULL;
+    }
+}
+
+/* Reads and drops what the refused peer sends; ends at its EOF, an
+ * error, PRIVS_LINGER_BYTES or PRIVS_LINGER_MS of silence. */
+static void linger_cb(evutil_socket_t fd, short what, void *arg)
+{
+    linger_slot *ls = arg;
+    char buf[4096];
+    if (what & EV_TIMEOUT) {
+        linger_end(ls);
+        return;
+    }
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n > 0 && (ls->drained += (size_t)n) <= PRIVS_LINGER_BYTES)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        linger_end(ls); /* EOF, error or enough */
+        return;
+    }
+}
+
+static void linger_start(int fd)
+{
+    for (int i = 0; i < PRIVS_LINGER_MAX; i++) {
+        linger_slot *ls = &pv.linger[i];
+        if (ls->ev)
+            continue;
+        ls->fd = fd;
+        ls->drained = 0;
+        ls->ev = event_new(server.base, fd, EV_READ | EV_PERSIST, linger_cb, ls);
+        struct timeval tv = {PRIVS_LINGER_MS / 1000, (PRIVS_LINGER_MS % 1000) * 1000};
+        if (ls->ev && event_add(ls->ev, &tv) == 0) {
+            linger_cb(fd, EV_READ, ls); /* what is there already */
+            return;
+        }
+        linger_end(ls);
+        return;
+    }
+    /* Too many at once: drop what is there and close now. */
+    char buf[4096];
+    while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+        ;
+    close(fd);
+}
+
+static int id_in(const id_list *l, unsigned id)
+{
+    for (int i = 0; i < l->n; i++)
+        if (l->ids[i] == id)
+            return 1;
+    return 0;
+}
+
+int privs_refuse_peer(int fd)
+{
+    privs_sync(server.cfg);
+    if (!pv.uids.set && !pv.gids.set)
+        return 0;
+    struct ucred cred;
+    socklen_t cl = sizeof(cred);
+    char line[256];
+    int known = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0;
+    if (known && (id_in(&pv.uids, (unsigned)cred.uid) || id_in(&pv.gids, (unsigned)cred.gid)))
+        return 0;
+    if (known)
+        snprintf(line, sizeof(line),
+                 "{\"id\":null,\"ok\":false,\"error\":{\"code\":\"forbidden\",\"message\":\"uid %u is not allowed "
+                 "on this socket\"}}\n",
+                 (unsigned)cred.uid);
+    else
+        snprintf(line, sizeof(line),
+                 "{\"id\":null,\"ok\":false,\"error\":{\"code\":\"forbidden\",\"message\":\"the peer's credentials "
+                 "could not be read\"}}\n");
+    server.stats.conns_refused_peer++;
+    uint64_t n = server.stats.conns_refused_peer;
+    if (n == 1 || n % 1000 == 0) {
+        if (known)
+            ap_warn("refused a connection from pid %d uid %u gid %u: not in allowedUids/allowedGids (%llu refused "
+                    "so far)", (int)cred.pid, (unsigned)cred.uid, (unsigned)cred.gid, (unsigned long long)n);
+        else
+            ap_warn("refused a connection: SO_PEERCRED: %s (%llu refused so far)", strerror(errno),
+                    (unsigned long long)n);
+    }
+    /* A fresh socket's send buffer is empty: the line goes out whole. */
+    size_t len = strlen(line), off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, line + off, len - off);
+        if (w > 0)
+            off += (size_t)w;
+        else if (w < 0 && errno == EINTR)
+            continue;
+        else
+            break;
+    }
+    shutdown(fd, SHUT_WR);
+    linger_start(fd);
+    return 1;
+}

@@ -1,0 +1,39 @@
+/*
+ * wenv.h - the environment a worker process starts in.
+ *
+ * Settings: `env` (an allow-list: NAME copies the master's value if it
+ * has one, NAME=VALUE sets it; everything else is removed before Python
+ * starts), `chdir`, `umask`, and `workerLimits` (address space, open
+ * files, core size: soft and hard limit both, so agent code cannot raise
+ * them).  Whatever the settings, a worker never sees systemd's variables
+ * meant for the master (NOTIFY_SOCKET, LISTEN_*, WATCHDOG_*), and always
+ * gets AGENTPOOL_WORKER_ID.
+ *
+ * Split in two around fork(): wenv_build_envp() runs in the master
+ * before fork and does all the allocating; wenv_apply_child() runs in
+ * the child between fork and execve and makes async-signal-safe calls
+ * only.  A failure in the child is sent to the master as a START_FAILED
+ * frame ("the worker environment could not be set up: chdir(/x): No such
+ * file or directory"; on stderr if the frame cannot be written) and the
+ * child exits with WENV_EXIT_FAILED, which the master shows as a failure
+ * to start.  Called from worker.c only.
+ */
+#ifndef AP_WENV_H
+#define AP_WENV_H
+
+#include "config.h"
+
+/* Exit status of a child whose environment could not be set up
+ * (sysexits' EX_OSERR). */
+#define WENV_EXIT_FAILED 71
+
+/* The worker's envp: pointers into parent_env and cfg (not copied) plus
+ * worker_id_var ("AGENTPOOL_WORKER_ID=worker-3"), NULL-terminated.  The
+ * array is allocated (ap_free it after fork); never fails. */
+char **wenv_build_envp(const config *cfg, char *const *parent_env, char *worker_id_var);
+/* In the child after fork, before execve: umask, setrlimit, chdir.
+ * Returns only on success; on failure reports on report_fd (the
+ * worker's socketpair end) and _exits with WENV_EXIT_FAILED. */
+void wenv_apply_child(const config *cfg, int report_fd);
+
+#endif
