@@ -2,7 +2,8 @@
  * async_driver.c - serving an async agent on one asyncio event loop
  * (see async_driver.h), the way NGINX Unit's ASGI module serves its apps.
  *
- * One loop, no threads, no polling.  At start the loop's bound methods
+ * One loop, no threads, no polling: ploop.c's, whose timers fire on time
+ * (asyncio's own rounds every wait up to a millisecond).  At start the loop's bound methods
  * used later are looked up once.  fd 3 is made non-blocking and given to
  * loop.add_reader with a small C function (on_readable) that reads one
  * chunk and handles every complete frame in it.  Each REQUEST becomes
@@ -33,6 +34,7 @@
 
 #include "async_driver.h"
 #include "idmap.h"
+#include "ploop.h"
 #include "msg.h"
 #include "agent.h"
 #include "wire.h"
@@ -547,7 +549,13 @@ int async_driver_init(void)
     asyncio = PyImport_ImportModule("asyncio");
     if (asyncio == NULL)
         goto done;
-    ad.loop = PyObject_CallMethod(asyncio, "new_event_loop", NULL);
+    ad.loop = ploop_new_loop();
+    if (ad.loop == NULL) {
+        /* Not fatal: the stdlib's loop, timers rounded up to the ms. */
+        PyErr_Clear();
+        ap_warn("the precise event loop could not be made; using asyncio's default");
+        ad.loop = PyObject_CallMethod(asyncio, "new_event_loop", NULL);
+    }
     if (ad.loop == NULL)
         goto done;
     r = PyObject_CallMethod(asyncio, "set_event_loop", "O", ad.loop);

@@ -12,6 +12,7 @@ agentpool_worker_SOURCES = \
 	bridge/buf.c bridge/buf.h \
 	bridge/idmap.c bridge/idmap.h \
 	bridge/sync_driver.c bridge/sync_driver.h \
-	bridge/async_driver.c bridge/async_driver.h
+	bridge/async_driver.c bridge/async_driver.h \
+	bridge/ploop.c bridge/ploop.h
 agentpool_worker_CFLAGS = $(AM_CFLAGS) $(PYTHON_CFLAGS)
 agentpool_worker_LDADD = common/libapcommon.a $(PYTHON_LIBS) -lm

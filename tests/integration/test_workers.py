@@ -251,6 +251,15 @@ class Threads(unittest.TestCase):
             wait_for(lambda: ticks() >= first + 50, what="the agent's thread to keep ticking between messages")
 
 
+class AsyncLoop(unittest.TestCase):
+    def test_async_agents_run_on_the_precise_loop_whose_timers_never_fire_early(self):
+        life = os.path.join(SRCDIR, "tests", "integration", "agents")
+        with Server(agent="life:AsyncLifeAgent", workers=1, args=["--python-path", life]) as s, s.client() as c:
+            r = c.call("loop")
+            self.assertEqual(r["selector"], "PreciseEpollSelector", r)
+            self.assertGreaterEqual(r["min_wait"], 0.02, "asyncio.sleep(0.02) returned early: %r" % r)
+
+
 class Shutdown(unittest.TestCase):
     def test_SIGHUP_reloads_the_workers_and_the_master_stays(self):
         with Server(workers=2) as s, s.client() as c:

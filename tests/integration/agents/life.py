@@ -37,6 +37,8 @@ AsyncLifeAgent (async), by message type:
                  data["marker"] (if given) with "cancelled" when the task
                  got CancelledError, else "done"; data["started"] (if
                  given) is created when the handler begins
+  loop        -> {"selector": the running loop's selector class, "min_wait":
+                 the shortest of ten asyncio.sleep(0.02), measured}
   block       -> time.sleep(data.get("s", 60)) inside the coroutine: the
                  event loop is blocked and cannot take a cancel
 """
@@ -135,6 +137,14 @@ class AsyncLifeAgent:
         _begin(data)
         if type == "whoami":
             return _whoami()
+        if type == "loop":
+            loop = asyncio.get_running_loop()
+            waits = []
+            for _ in range(10):
+                t = time.monotonic()
+                await asyncio.sleep(0.02)
+                waits.append(time.monotonic() - t)
+            return {"selector": loop._selector.__class__.__name__, "min_wait": min(waits)}
         if type == "block":
             time.sleep(float(data.get("s", 60)))
             return _finish(data)

@@ -1,0 +1,15 @@
+/*
+ * ploop.h - the asyncio event loop async agents run on: the stdlib's
+ * SelectorEventLoop with a selector that waits with nanosecond timeouts,
+ * so asyncio timers (asyncio.sleep, wait_for) fire on time instead of up
+ * to a millisecond late.  See ploop.c.
+ */
+#ifndef AP_PLOOP_H
+#define AP_PLOOP_H
+
+#include <Python.h>
+
+/* A new event loop (new reference), or NULL with a Python error set. */
+PyObject *ploop_new_loop(void);
+
+#endif
