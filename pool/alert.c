@@ -176,8 +176,13 @@ static void alert_log(alert_id id, uint64_t now_ms, int again)
 
 void alert_tick(uint64_t now_ms)
 {
-    if (server.state != SERVER_READY)
+    if (server.state != SERVER_READY) {
+        /* Draining or stopping: what was judged while serving no longer
+         * applies; stats and /metrics stop showing it. */
+        for (int i = 0; i < ALERT_COUNT; i++)
+            al.a[i].active = al.a[i].told = 0;
         return;
+    }
     uint64_t interval = (uint64_t)server.cfg->alert_interval;
     for (int i = 0; i < ALERT_COUNT; i++) {
         alert_id id = (alert_id)i;

@@ -536,6 +536,9 @@ void client_accept(int fd)
     c->accepted_ms = ap_now_ms();
     idmap_init(&c->ids);
     link_init(&c->msgs);
+    c->peer_pid = 0;
+    c->peer_uid = (uid_t)-1; /* unknown unless SO_PEERCRED says */
+    c->peer_gid = (gid_t)-1;
     struct ucred cred;
     socklen_t cl = sizeof(cred);
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {

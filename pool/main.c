@@ -274,6 +274,8 @@ int main(int argc, char **argv)
     char err[512];
     config_action action;
     ensure_std_fds();
+    /* A logrotate SIGUSR1 before the signal event exists must not kill us. */
+    signal(SIGUSR1, SIG_IGN);
     config_init(&cfg);
     if (config_parse_args(&cfg, argc, argv, &action, err, sizeof(err)) != AP_OK) {
         fprintf(stderr, "agentpoold: %s\n", err);

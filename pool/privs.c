@@ -59,7 +59,6 @@ static struct {
     int ngroups;
     id_list uids, gids;         /* resolved allowedUids / allowedGids */
     config_list src_uids, src_gids; /* the texts they were resolved from */
-    char *src_user, *src_group; /* the texts user/group were resolved from */
     linger_slot linger[PRIVS_LINGER_MAX];
 } pv;
 
@@ -158,11 +157,6 @@ static int list_equal(const config_list *a, const config_list *b)
     return 1;
 }
 
-static int str_equal(const char *a, const char *b)
-{
-    return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
-}
-
 /* user/group -> pv.uid, pv.gid, pv.groups. */
 static int resolve_identity(const config *cfg, char *err, size_t errlen)
 {
@@ -237,8 +231,6 @@ void privs_free(void)
     list_copy(&pv.src_gids, &none);
     ap_free(pv.groups);
     ap_free(pv.user_shown);
-    ap_free(pv.src_user);
-    ap_free(pv.src_group);
     memset(&pv, 0, sizeof(pv));
 }
 
@@ -260,8 +252,6 @@ int privs_init(const config *cfg, int check_only, char *err, size_t errlen)
     }
     list_copy(&pv.src_uids, &cfg->allowed_uids);
     list_copy(&pv.src_gids, &cfg->allowed_gids);
-    pv.src_user = cfg->user ? ap_strdup(cfg->user) : NULL;
-    pv.src_group = cfg->group ? ap_strdup(cfg->group) : NULL;
     if (cfg->user == NULL)
         return AP_OK;
     if (geteuid() == 0) {
@@ -342,9 +332,21 @@ int privs_drop(char *err, size_t errlen)
 
 /* ---- the peer check --------------------------------------------------- */
 
-/* A reload may have changed the lists: resolve them again (keeping the
- * running ones if a name no longer resolves), and say that user/group
- * need a restart. */
+int privs_check_reload(const config *nc, char *err, size_t errlen)
+{
+    id_list u = {NULL, 0, 0}, g = {NULL, 0, 0};
+    int rc = AP_OK;
+    if (ids_resolve(&nc->allowed_uids, 0, "allowedUids", &u, err, errlen) != AP_OK ||
+        ids_resolve(&nc->allowed_gids, 1, "allowedGids", &g, err, errlen) != AP_OK)
+        rc = AP_ERR;
+    ids_free(&u);
+    ids_free(&g);
+    return rc;
+}
+
+/* A reload may have changed the lists (privs_check_reload vetted them):
+ * resolve them again, keeping the running ones if a name stopped
+ * resolving since; user and group are kept by the reload itself. */
 static void privs_sync(const config *cfg)
 {
     char why[320];
@@ -354,6 +356,7 @@ static void privs_sync(const config *cfg)
             ids_resolve(&cfg->allowed_gids, 1, "allowedGids", &g, why, sizeof(why)) != AP_OK) {
             ap_warn("reloaded settings: %s; keeping the running allowedUids/allowedGids", why);
             ids_free(&u);
+            ids_free(&g);
         } else {
             ids_free(&pv.uids);
             ids_free(&pv.gids);
@@ -364,13 +367,6 @@ static void privs_sync(const config *cfg)
         }
         list_copy(&pv.src_uids, &cfg->allowed_uids);
         list_copy(&pv.src_gids, &cfg->allowed_gids);
-    }
-    if (!str_equal(cfg->user, pv.src_user) || !str_equal(cfg->group, pv.src_group)) {
-        ap_warn("reloaded settings: user/group cannot change without a restart; the running identity stays");
-        ap_free(pv.src_user);
-        ap_free(pv.src_group);
-        pv.src_user = cfg->user ? ap_strdup(cfg->user) : NULL;
-        pv.src_group = cfg->group ? ap_strdup(cfg->group) : NULL;
     }
 }
 
@@ -414,8 +410,10 @@ static void linger_start(int fd)
     }
     /* Too many at once: drop what is there and close now. */
     char buf[4096];
-    while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
-        ;
+    size_t drained = 0;
+    ssize_t n;
+    while (drained < PRIVS_LINGER_BYTES && (n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
+        drained += (size_t)n;
     close(fd);
 }
 

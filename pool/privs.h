@@ -45,6 +45,10 @@ int privs_drop(char *err, size_t errlen);
 /* At accept: returns 1 when fd's peer is not allowed (it was sent the
  * forbidden line, fd is closed and the refusal counted), 0 to go on. */
 int privs_refuse_peer(int fd);
+/* For a reload: AP_ERR (why in err) when nc's allowedUids/allowedGids
+ * name a user or group that does not resolve, so the reload is refused
+ * rather than the socket left open or closed by surprise. */
+int privs_check_reload(const config *nc, char *err, size_t errlen);
 /* Frees what privs_init resolved. */
 void privs_free(void);
 

@@ -6,6 +6,7 @@
  * abort.  Each worker process records the reload epoch it was forked in;
  * a reload is done when every live serving worker has the current epoch.
  */
+#include "privs.h"
 #include "reload.h"
 #include "ap_alloc.h"
 #include "ap_log.h"
@@ -175,6 +176,12 @@ void reload_start(const char *why, uint64_t serial, const char *id, size_t id_le
     config_init(nc);
     if (config_parse_args(nc, rl.argc, rl.argv, &action, err, sizeof(err)) != AP_OK) {
         ap_error("reload (%s) aborted: the configuration is invalid: %s; the running settings stay", why, err);
+        free_config(nc);
+        client_reply_later(serial, id, id_len, NULL, ERR_BAD_REQUEST, err, NULL);
+        return;
+    }
+    if (privs_check_reload(nc, err, sizeof(err)) != AP_OK) {
+        ap_error("reload (%s) aborted: %s; the running settings stay", why, err);
         free_config(nc);
         client_reply_later(serial, id, id_len, NULL, ERR_BAD_REQUEST, err, NULL);
         return;

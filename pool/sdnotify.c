@@ -38,6 +38,7 @@ static struct {
     uint64_t last_status_ms;
     char status[256];           /* the last STATUS= text sent */
     int ready;                  /* READY=1 sent (and not superseded by RELOADING=1) */
+    int ready_due;              /* READY=1 wanted but its send failed: the tick retries */
     int reloading;              /* RELOADING=1 sent, READY=1 not yet */
     uint32_t reload_epoch;      /* server.reload_epoch at the last tick */
 } sd = {.fd = -1};
@@ -131,21 +132,25 @@ static void format_status(char *buf, size_t cap, uint64_t now_ms)
 }
 
 /* Sends `head` (may be "") followed by the current STATUS= line. */
-static void send_with_status(const char *head, uint64_t now_ms)
+static int send_with_status(const char *head, uint64_t now_ms)
 {
     char dgram[sizeof(sd.status) + 128];
     format_status(sd.status, sizeof(sd.status), now_ms);
     snprintf(dgram, sizeof(dgram), "%.100sSTATUS=%s", head, sd.status);
     sd.last_status_ms = now_ms;
-    sdnotify_send(dgram);
+    return sdnotify_send(dgram);
 }
 
 void sdnotify_ready(void)
 {
     if (sd.fd < 0 || sd.ready)
         return;
+    if (send_with_status("READY=1\n", ap_now_ms()) != AP_OK) {
+        sd.ready_due = 1; /* a full socket buffer: again on the next tick */
+        return;
+    }
     sd.ready = 1;
-    send_with_status("READY=1\n", ap_now_ms());
+    sd.ready_due = 0;
     ap_info("told systemd READY=1");
 }
 
@@ -160,6 +165,8 @@ void sdnotify_tick(uint64_t now_ms)
 {
     if (sd.fd < 0)
         return;
+    if (sd.ready_due)
+        sdnotify_ready();
     if (sd.watchdog_ms && now_ms - sd.last_watchdog_ms >= sd.watchdog_ms) {
         sd.last_watchdog_ms = now_ms;
         sdnotify_send("WATCHDOG=1");

@@ -843,16 +843,20 @@ static void worker_died(worker *w, int status)
              w->kill_stage ? " after it was found stuck" : "");
     /* A sync worker runs its messages in the order sent: only the first
      * had started; those prefetched behind it never ran and go back to the
-     * head of the queue as they were, no attempt spent. */
+     * head of the queue as they were, no attempt spent.  With our
+     * agent.metrics ask unanswered, it was running metrics(), ahead of
+     * them all: none had started. */
     if (!w->async && !link_empty(&w->running)) {
-        msg *head = msg_from_qlink(w->running.next);
-        unlink_running(w, head);
+        msg *head = agentstat_pending(w) ? NULL : msg_from_qlink(w->running.next);
+        if (head)
+            unlink_running(w, head);
         while (!link_empty(&w->running)) { /* from the tail: order kept */
             msg *m = msg_from_qlink(w->running.prev);
             unlink_running(w, m);
             retry_not_started(m);
         }
-        retry_worker_lost(head, &f);
+        if (head)
+            retry_worker_lost(head, &f);
     }
     while (!link_empty(&w->running)) {
         msg *m = msg_from_qlink(w->running.next);

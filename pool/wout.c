@@ -29,6 +29,7 @@
 #include "server.h"
 #include "worker.h"
 
+#include <cJSON.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
@@ -200,7 +201,8 @@ static size_t clean_text(char *dst, const char *src, size_t n)
             i++;
             continue;
         }
-        memcpy(dst + o, s + i, k);
+        if ((const unsigned char *)dst + o != s + i)
+            memcpy(dst + o, s + i, k);
         o += k;
         i += k;
     }
@@ -246,7 +248,13 @@ static int is_own_log_line(const wout_entry *e, const char *p, size_t n)
     if (n > 7 && memcmp(p, "{\"ts\":\"", 7) == 0 && p[n - 1] == '}') {
         t = snprintf(tag, sizeof(tag), "\",\"role\":\"%s\",\"pid\":%d,\"msg\":\"", e->name, (int)e->pid);
         size_t look = n < 128 ? n : 128;
-        return t > 0 && memmem(p, look, tag, (size_t)t) != NULL;
+        if (t <= 0 || memmem(p, look, tag, (size_t)t) == NULL)
+            return 0;
+        /* Agent code can print anything: only valid JSON goes through
+         * as it is, so the JSON log stays one valid object per line. */
+        cJSON *j = cJSON_ParseWithLength(p, n);
+        cJSON_Delete(j);
+        return j != NULL;
     }
     /* 2026-11-24T08:00:00.123Z INFO  [worker-2 1234] ... */
     static const char *const tags[] = {"DEBUG", "INFO ", "WARN ", "ERROR", "CRIT "};
@@ -291,8 +299,11 @@ static void stream_emit(wout_stream *s, int complete)
             return; /* a blank line */
         }
         if (complete && is_own_log_line(s->owner, s->buf, len)) {
-            if (take_token(s->owner))
+            if (take_token(s->owner)) {
+                /* same length out as in (see clean_text), so in place */
+                len = clean_text(s->buf, s->buf, len);
                 ap_log_relay(s->buf, len);
+            }
             else
                 drop_line(s->owner);
             s->len = 0;

@@ -251,6 +251,21 @@ class PeerCheck(unittest.TestCase):
             self.assertIn("allowedUids/allowedGids changed: 2 uids, 0 gids", srv.log())
             self.assertEqual(server_stats(srv)["connectionsTotal"]["refusedPeers"], 1)
 
+    def test_a_reload_naming_an_unknown_user_is_refused_and_the_running_lists_stay(self):
+        with self.server(allowedUids=[0]) as srv:
+            cfgpath = os.path.join(srv.tmp.name, "config.json")
+            srv.config["allowedUids"] = ["nosuchuserxyz"]
+            with open(cfgpath, "w") as f:
+                json.dump(srv.config, f)
+            with srv.client() as c:
+                r = c.request("pool.reload")
+            self.assertFalse(r["ok"], r)
+            self.assertEqual(r["error"]["code"], "bad_request", r)
+            self.assertIn("nosuchuserxyz", r["error"]["message"])
+            self.assertIn("reload (pool.reload) aborted", srv.log())
+            # still refused: the running list ([0]) is in force
+            self.assertEqual(client_as(srv.path, NOBODY, NOBODY), [FORBIDDEN])
+
     def test_without_lists_everyone_socket_mode_lets_in_is_served(self):
         with self.server() as srv:
             ok = client_as(srv.path, NOBODY, NOBODY, until="one")
