@@ -40,7 +40,6 @@
 
 static void client_process(client *c);
 static void client_close(client *c, const char *why);
-static void client_closed_cb(evutil_socket_t fd, short what, void *arg);
 
 static const char *const state_names[] = {"reading", "blocked", "closing"};
 
@@ -58,14 +57,21 @@ static void client_set_state(client *c, client_state to)
 }
 
 
+/* Reading limit while BLOCKED: the connection keeps being read (so its
+ * EOF is seen at once and a pause costs no epoll_ctl), but only until
+ * this much input waits unhandled; then libevent stops reading it and the
+ * kernel's socket buffer holds the rest. */
+#define CLIENT_BLOCKED_READ_MAX (64u * 1024)
+
+static size_t client_read_max(void)
+{
+    return (size_t)server.cfg->max_message_bytes + 1 + 4096;
+}
+
 static void client_block(client *c, unsigned why)
 {
     if (c->blocked == 0) {
-        bufferevent_disable(c->bev, EV_READ);
-        /* Not reading means not seeing EOF: watch for the peer leaving,
-         * so a paused client's messages are still cancelled. */
-        if (c->closed_ev)
-            event_add(c->closed_ev, NULL);
+        bufferevent_setwatermark(c->bev, EV_READ, 0, CLIENT_BLOCKED_READ_MAX);
         client_set_state(c, CLIENT_BLOCKED);
     }
     c->blocked |= why;
@@ -77,10 +83,8 @@ static void client_unblock(client *c, unsigned why)
         return;
     c->blocked &= ~why;
     if (c->blocked == 0) {
-        if (c->closed_ev)
-            event_del(c->closed_ev);
         client_set_state(c, CLIENT_READING);
-        bufferevent_enable(c->bev, EV_READ);
+        bufferevent_setwatermark(c->bev, EV_READ, 0, client_read_max());
         /* Lines may already be buffered: handle them on the next turn of
          * the loop, not from inside whoever freed the capacity. */
         bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
@@ -518,13 +522,6 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
     }
 }
 
-static void client_closed_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    client_close(arg, "disconnected while paused");
-}
-
 /* ---- lifecycle -------------------------------------------------------- */
 
 void client_accept(int fd)
@@ -559,8 +556,7 @@ void client_accept(int fd)
      * input passes one maximal line (plus a read's worth), so a client
      * sending faster than its lines are handled cannot grow the master.
      * Above maxMessageBytes, so the too_large check still sees a long line. */
-    bufferevent_setwatermark(c->bev, EV_READ, 0, (size_t)server.cfg->max_message_bytes + 1 + 4096);
-    c->closed_ev = event_new(server.base, fd, EV_CLOSED | EV_PERSIST, client_closed_cb, c);
+    bufferevent_setwatermark(c->bev, EV_READ, 0, client_read_max());
     bufferevent_enable(c->bev, EV_READ);
     flush_attach(&c->out, c->bev, 0, client_wrote, c);
     link_add_tail(&server.clients, &c->link);
@@ -597,8 +593,6 @@ static void client_close(client *c, const char *why)
     else
         ap_debug("client-%llu %s", (unsigned long long)c->serial, why);
     idmap_free(&c->ids);
-    if (c->closed_ev)
-        event_free(c->closed_ev);
     flush_detach(&c->out);
     bufferevent_free(c->bev);
     link_del(&c->link);

@@ -7,11 +7,13 @@
  *   READING  -> BLOCKED (one or more reasons) -> READING
  *   READING | BLOCKED -> CLOSING (peer gone or error) -> freed
  *
- * BLOCKED means its socket is not being read, for one or more reasons
+ * BLOCKED means its lines are not being handled, for one or more reasons
  * kept as bits: it holds a message waiting for queue room (overflow
  * "block"), it has maxInFlightPerConnection messages unanswered, or its
  * unread output passed the high watermark (it does not read its
- * answers).  Lines are cut with a bounded search: a line over
+ * answers).  Its socket is still read, so its EOF is seen at once, but
+ * only until 64 KiB wait unhandled (the kernel keeps the rest): pausing
+ * and resuming cost no system call.  Lines are cut with a bounded search: a line over
  * maxMessageBytes is answered too_large and discarded without being
  * buffered whole.  At most CLIENT_LINES_PER_WAKE lines are handled per
  * callback so one pipelining client cannot starve the rest.
@@ -50,7 +52,6 @@ typedef struct client {
     unsigned blocked;           /* CLIENT_BLOCK_* bits */
     int discarding;             /* inside a too-long line, dropping until '\n' */
     size_t scanned;             /* input bytes already searched for '\n' */
-    struct event *closed_ev;    /* EV_CLOSED watch while BLOCKED (not reading) */
     pid_t peer_pid;
     uid_t peer_uid;
     gid_t peer_gid;

@@ -19,6 +19,9 @@ typedef enum { SCHED_SENT = 0, SCHED_QUEUED, SCHED_FULL } sched_result;
  * queue's rejected count when count_reject is set. */
 sched_result sched_admit(msg *m, int count_reject);
 /* Sends queued messages while workers have room, then admits held ones. */
+/* Whether connections paused for room (overflow block) may resume: a
+ * quarter of the queue and of maxPendingBytes free. */
+int sched_room_to_resume(void);
 void sched_pump(void);
 /* Accounts for a message leaving the pool (answered or dropped). */
 void sched_release(msg *m);
