@@ -14,6 +14,7 @@
 #include "buf.h"
 
 #include "ap_common.h"
+#include "ap_progress.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -48,6 +49,7 @@ typedef struct {
 
     /* the stream to the master */
     int fd;
+    ap_progress *progress;      /* the master's progress page, or NULL (sync driver) */
     buf_t in, out;
     int stopping;            /* STOP received */
     int eof;                 /* the master is gone */

@@ -34,6 +34,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,6 +246,23 @@ static int setup_fd(void)
     return AP_OK;
 }
 
+/* Maps the progress page the master passes on AP_PROGRESS_FD (if it
+ * does) and closes the fd, so the worker holds fds 0-3 only. */
+static void setup_progress(void)
+{
+    struct stat st;
+    if (fstat(AP_PROGRESS_FD, &st) < 0)
+        return;
+    if (S_ISREG(st.st_mode) && (size_t)st.st_size >= sizeof(ap_progress)) {
+        void *p = mmap(NULL, sizeof(ap_progress), PROT_READ | PROT_WRITE, MAP_SHARED, AP_PROGRESS_FD, 0);
+        if (p != MAP_FAILED)
+            bridge.progress = p;
+        else
+            ap_warn("mmap of the progress page (fd %d) failed: %s", AP_PROGRESS_FD, strerror(errno));
+    }
+    close(AP_PROGRESS_FD);
+}
+
 static void send_ready(void)
 {
     char version[32];
@@ -329,6 +347,7 @@ int main(int argc, char **argv)
     ap_log_init(bridge.id, (ap_log_level)bridge.log_level);
     if (setup_fd() < 0)
         exit(AP_EXIT_START_FAILED);
+    setup_progress();
     if (rc < 0)
         start_failed(err, strlen(err));
 

@@ -148,7 +148,11 @@ static int handle_frames(void)
             if (pending_since && ap_now_ns() - pending_since >= SYNC_HOLD_NS && flush_all() < 0)
                 return AP_ERR;
             t0 = ap_now_ns();
+            if (bridge.progress) /* for the master, should this process die */
+                atomic_store_explicit(&bridge.progress->started, h.id, memory_order_relaxed);
             handle_request(&h, payload);
+            if (bridge.progress)
+                atomic_store_explicit(&bridge.progress->finished, h.id, memory_order_relaxed);
             if (ap_now_ns() - t0 >= SYNC_HOLD_NS && bridge.in.off < bridge.in.len)
                 look_ahead();
             break;

@@ -78,14 +78,6 @@ void agentstat_ask(worker *w)
     e->pending_id = as.next_id;
 }
 
-int agentstat_pending(const worker *w)
-{
-    if (as.e == NULL || w->index < 0 || w->index >= as.n)
-        return 0;
-    const agentstat_entry *e = &as.e[w->index];
-    return e->pending_id != 0 && same_process(e, w);
-}
-
 int agentstat_owns(const worker *w, const ap_frame_hdr *h)
 {
     if (as.e == NULL || w->index < 0 || w->index >= as.n)

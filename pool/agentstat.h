@@ -30,9 +30,6 @@ struct cJSON;
 /* Asks w for agent.metrics unless its previous ask is unanswered.  Called
  * by worker_heartbeat right after w's PING. */
 void agentstat_ask(worker *w);
-/* Whether w's process has an ask unanswered (a sync worker then runs
- * metrics() before any message sent after it). */
-int agentstat_pending(const worker *w);
 /* Whether frame h (RESULT or ERROR) from w answers our ask. */
 int agentstat_owns(const worker *w, const ap_frame_hdr *h);
 /* Caches that answer (h->len payload bytes). */

@@ -32,6 +32,7 @@
 #include "sched.h"
 #include "server.h"
 #include "wout.h"
+#include "wprog.h"
 
 #include <assert.h>
 #include <cJSON.h>
@@ -153,6 +154,7 @@ void worker_table_init(void)
     for (int i = 0; i < n; i++) {
         worker *w = &server.workers[i];
         w->index = i;
+        w->prog_fd = -1;
         worker_assign(w, i < server.pool_size ? i : -1);
         if (w->slot < 0)
             snprintf(w->name, sizeof(w->name), "spare-%d", i);
@@ -175,6 +177,7 @@ void worker_table_free(void)
             flush_detach(&w->out);
             bufferevent_free(w->bev);
         }
+        wprog_free(w);
         if (w->respawn_ev)
             event_free(w->respawn_ev);
         if (w->kill_ev)
@@ -234,7 +237,8 @@ static void build_exec_args(exec_args *a, const worker *w)
 }
 
 /* In the child, between fork and exec: async-signal-safe calls only. */
-static AP_NORETURN void child_exec(int fd, const wout_pipes *out, const exec_args *a, pid_t master, int maxfd)
+static AP_NORETURN void child_exec(int fd, const wout_pipes *out, int prog_fd, const exec_args *a, pid_t master,
+                                   int maxfd)
 {
     /* Signals are blocked (worker_spawn): reset every handler first, then
      * unblock, so nothing of the master's runs in the child. */
@@ -260,8 +264,11 @@ static AP_NORETURN void child_exec(int fd, const wout_pipes *out, const exec_arg
         dup2(null, 0);
     if (wout_pipes_child(out) < 0) /* stdout and stderr: the master's pipes */
         _exit(126);
-    if (syscall(SYS_close_range, AP_WORKER_FD + 1, ~0U, 0) != 0)
-        for (int i = AP_WORKER_FD + 1; i < maxfd; i++)
+    int keep = AP_WORKER_FD; /* the highest fd the worker gets */
+    if (prog_fd >= 0 && dup2(prog_fd, AP_PROGRESS_FD) == AP_PROGRESS_FD)
+        keep = AP_PROGRESS_FD; /* the progress page: mapped and closed at start */
+    if (syscall(SYS_close_range, keep + 1, ~0U, 0) != 0)
+        for (int i = keep + 1; i < maxfd; i++)
             close(i);
     wenv_apply_child(server.cfg, AP_WORKER_FD); /* umask, workerLimits, chdir; _exits on failure */
     execve(a->argv[0], a->argv, a->envp);
@@ -289,6 +296,7 @@ int worker_spawn(int index)
         close(sv[1]);
         return AP_ERR;
     }
+    int prog_fd = wprog_prepare(w);
     exec_args a;
     build_exec_args(&a, w);
     uint64_t t0 = ap_now_ns();
@@ -309,7 +317,7 @@ int worker_spawn(int index)
         return AP_ERR;
     }
     if (pid == 0)
-        child_exec(sv[1], &out, &a, server.pid, a.maxfd);
+        child_exec(sv[1], &out, prog_fd, &a, server.pid, a.maxfd);
     ap_free(a.envp);
     close(sv[1]);
     evutil_make_socket_nonblocking(sv[0]);
@@ -841,22 +849,32 @@ static void worker_died(worker *w, int status)
     snprintf(f.worker, sizeof(f.worker), "%s", w->name);
     snprintf(f.reason, sizeof(f.reason), "%s (pid %d) %s%s while running this message", w->name, (int)w->pid, how,
              w->kill_stage ? " after it was found stuck" : "");
-    /* A sync worker runs its messages in the order sent: only the first
-     * had started; those prefetched behind it never ran and go back to the
-     * head of the queue as they were, no attempt spent.  With our
-     * agent.metrics ask unanswered, it was running metrics(), ahead of
-     * them all: none had started. */
+    /* A sync worker runs its messages one by one: only the one it was
+     * running (its progress page says which; without a page, the first
+     * held) is charged with the crash.  The others go back to the head of
+     * the queue as they were, no attempt spent: those behind it never
+     * started, those before it finished but their answers were still in
+     * the worker's buffer, so they run again (at least once).  Between
+     * messages (our agent.metrics ask, a thread) nobody is charged. */
     if (!w->async && !link_empty(&w->running)) {
-        msg *head = agentstat_pending(w) ? NULL : msg_from_qlink(w->running.next);
-        if (head)
-            unlink_running(w, head);
+        uint64_t running = 0;
+        msg *culprit = NULL;
+        if (wprog_running(w, &running) < 0) {
+            culprit = msg_from_qlink(w->running.next);
+        } else {
+            for (queue_link *l = w->running.next; l != &w->running && running; l = l->next)
+                if (msg_from_qlink(l)->id == running)
+                    culprit = msg_from_qlink(l);
+        }
+        if (culprit)
+            unlink_running(w, culprit);
         while (!link_empty(&w->running)) { /* from the tail: order kept */
             msg *m = msg_from_qlink(w->running.prev);
             unlink_running(w, m);
             retry_not_started(m);
         }
-        if (head)
-            retry_worker_lost(head, &f);
+        if (culprit)
+            retry_worker_lost(culprit, &f);
     }
     while (!link_empty(&w->running)) {
         msg *m = msg_from_qlink(w->running.next);

@@ -21,6 +21,7 @@
 #ifndef AP_WORKER_H
 #define AP_WORKER_H
 
+#include "ap_progress.h"
 #include "flush.h"
 #include "dispatch.h"
 #include "queue.h"
@@ -83,6 +84,8 @@ typedef struct worker {
     struct event *kill_ev;      /* escalation steps for a stuck worker */
     int kill_stage;             /* 0, or 1 (dump sent) / 2 (SIGTERM sent) */
     int first_start;            /* part of the initial pool */
+    ap_progress *prog;          /* sync: what it runs, readable after death (wprog.c) */
+    int prog_fd;                /* that page's memfd, -1: none yet */
     uint64_t svc_ewma_ns;       /* sync: mean handler time, moving average (prefetch) */
     uint64_t last_answer_ns;    /* sync: when its last answer came */
 } worker;

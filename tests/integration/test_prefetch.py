@@ -4,8 +4,8 @@ lost or blamed wrongly because of it.
 Through the real agentpoold with real Python workers (agents/life.py):
 a sync worker whose handler is fast gets messages prefetched (held behind
 the one it runs) and a slow one never does; when a worker dies, only the
-message it was running is charged with the crash, the ones prefetched
-behind it run elsewhere as if nothing happened; a prefetched message that
+message it was running is charged with the crash (its progress page says
+which), the ones prefetched behind it run elsewhere as if nothing happened; a prefetched message that
 times out while it waits behind a slow one is answered timeout, skipped by
 the worker (it never runs) and does not get the worker killed.  No
 duration is asserted: conditions are polled until generous deadlines.
@@ -90,6 +90,21 @@ class Prefetch(unittest.TestCase):
             self.assertEqual(st["errors"]["worker_crashed"], 1, st["errors"])
             self.assertEqual(st["messages"]["retried"], 0, st["messages"])
             self.assertEqual(st["messages"]["deadLettered"], 1, st["messages"])
+
+    def test_a_crash_is_charged_to_the_message_running_even_when_answers_before_it_were_unsent(self):
+        # "a" finishes first, but its answer may still sit in the worker's
+        # buffer (answers leave in batches) when "c" kills the process: the
+        # progress page tells the master "c" was running, so only "c" is
+        # charged; "a" runs again and succeeds, although it said "retry": false.
+        with life_server(workers=1, args=["--prefetch", "8"]) as s, s.client() as c:
+            warm_up(c)
+            out = c.pipeline([{"id": "a", "type": "echo", "retry": False, "data": {"seq": "a"}},
+                              {"id": "c", "type": "crash", "retry": False, "data": {"code": 5}}])
+            self.assertTrue(out['"a"']["ok"], out['"a"'])
+            self.assertEqual(out['"c"']["error"]["code"], "worker_crashed", out['"c"'])
+            st = server_stats(s)
+            self.assertEqual(st["workerEvents"]["crashed"], 1, st["workerEvents"])
+            self.assertEqual(st["errors"]["worker_crashed"], 1, st["errors"])
 
     def test_prefetched_message_that_times_out_is_answered_skipped_and_costs_no_kill(self):
         with life_server(workers=1, args=["--prefetch", "8"]) as s, s.client() as c:

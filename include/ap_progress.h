@@ -1,0 +1,27 @@
+/*
+ * ap_progress.h - what a sync worker is running, in memory the master can
+ * read after the worker died.
+ *
+ * The master creates one small memfd per worker table entry, maps it, and
+ * passes it to each process of that entry as fd AP_PROGRESS_FD; the
+ * worker maps it and closes the fd.  Before a sync handler runs the
+ * worker stores the message's frame id in `started`, after it returns in
+ * `finished`: two plain stores, no system call.  When the process dies
+ * with started != finished, `started` is the message that was running
+ * (the one to charge with the crash); the messages sent before it had
+ * finished, even if their answers were still in the worker's buffer.
+ */
+#ifndef AP_PROGRESS_H
+#define AP_PROGRESS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define AP_PROGRESS_FD 4
+
+typedef struct {
+    _Atomic uint64_t started;
+    _Atomic uint64_t finished;
+} ap_progress;
+
+#endif

@@ -1,0 +1,23 @@
+/*
+ * wprog.h - the master's side of include/ap_progress.h: one shared page
+ * per worker table entry telling which message a sync worker was running
+ * when it died, so a crash is charged to that message only.
+ */
+#ifndef AP_WPROG_H
+#define AP_WPROG_H
+
+#include <stdint.h>
+
+struct worker;
+
+/* Before a spawn: maps w's page if not yet (reset to zero) and returns
+ * the fd to pass as AP_PROGRESS_FD, or -1 when it cannot (logged once;
+ * then deaths are judged without it). */
+int wprog_prepare(struct worker *w);
+/* After w's process died: 1 and *running = the frame id of the message
+ * it was running, or 0 when it was between messages; -1 when unknown. */
+int wprog_running(const struct worker *w, uint64_t *running);
+/* At exit. */
+void wprog_free(struct worker *w);
+
+#endif
