@@ -341,9 +341,12 @@ static void stats_sheet(table *t, const cJSON *res, size_t room)
     const cJSON *mem = cJSON_GetObjectItemCaseSensitive(res, "memory");
     if (cJSON_IsObject(mem)) {
         int known = 0;
-        for (const cJSON *c = mem->child; c; c = c->next) {
+        for (const cJSON *c = mem->child; c; c = c->next)
+            known |= cJSON_IsNumber(c) && c->valuedouble > 0;
+        if (!known) /* all zero: a build without jemalloc */
+            stats_add(&l, ap_strdup("unknown (agentpoold reports it only when built with jemalloc)"));
+        for (const cJSON *c = mem->child; c && known; c = c->next) {
             if (cJSON_IsNumber(c)) {
-                known |= c->valuedouble > 0;
                 render_bytes(c->valuedouble, buf, sizeof(buf));
                 char *w = render_words(c->string);
                 stats_add(&l, render_fmt("%s %s", w, buf));
@@ -352,8 +355,6 @@ static void stats_sheet(table *t, const cJSON *res, size_t room)
                 stats_add(&l, stats_item(c));
             }
         }
-        if (!known)
-            stats_add(&l, ap_strdup("unknown (agentpoold reports it only when built with jemalloc)"));
     }
     stats_line(t, "master memory", &l, room);
 
