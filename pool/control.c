@@ -25,6 +25,7 @@
 #include "alert.h"
 #include "agentstat.h"
 #include "wout.h"
+#include "wprog.h"
 
 #include <cJSON.h>
 #include <event2/buffer.h>
@@ -152,6 +153,8 @@ static cJSON *worker_json(const worker *w, uint64_t now, uint64_t wall)
     cJSON_AddNumberToObject(o, "inFlight", w->load.in_flight);
     cJSON_AddNumberToObject(o, "slots", w->load.slots);
     if (!w->async) {
+        uint64_t running;
+        cJSON_AddBoolToObject(o, "running", w->pid > 0 && wprog_running(w, &running) > 0 && running != 0);
         cJSON_AddNumberToObject(o, "prefetch", w->load.ahead);
         cJSON_AddNumberToObject(o, "handlerMeanUs", (double)(w->svc_ewma_ns / 1000));
     }

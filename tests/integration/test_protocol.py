@@ -455,11 +455,11 @@ class GateProtocolTest(unittest.TestCase):
         gate = self.new_gate()
         with self.server.client() as a:
             a.send({"id": "victim", "type": "hold", "data": gate.data(1), "retry": False})
-            s = wait_stats(self.server, lambda s: s["inFlight"] == 1, what="the message running")
+            s = wait_stats(self.server, lambda s: s["inFlight"] == 1, what="the message sent")
             crashed0 = s["workerEvents"]["crashed"]
-            workers = server_stats(self.server, detailed=True)["workers"]
-            busy = [w for w in workers if w["inFlight"] == 1]
-            self.assertEqual(len(busy), 1, workers)
+            busy = wait_for(lambda: [w for w in server_stats(self.server, detailed=True)["workers"] if w.get("running")],
+                            what="its handler to run")
+            self.assertEqual(len(busy), 1, busy)
             os.kill(busy[0]["pid"], signal.SIGKILL)
             resp = a.recv()
             self.assertEqual(resp["id"], "victim")

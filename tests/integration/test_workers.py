@@ -179,10 +179,10 @@ class Crashes(unittest.TestCase):
             # "retry": false: answered at once, not retried (lifecycle.md)
             c.send({"id": "held", "type": "wait", "data": {"file": gate}, "retry": False})
 
-            def holding():
+            def running():
                 w = watcher.stats(detailed=True)["workers"][0]
-                return w["inFlight"] == 1 and w
-            w = wait_for(holding, what="the worker to hold the message")
+                return w["inFlight"] == 1 and w["running"] and w
+            w = wait_for(running, what="the worker to run the message")
             os.kill(w["pid"], signal.SIGKILL)
             resp = c.recv()
             self.assertEqual(resp["id"], "held")
