@@ -31,7 +31,7 @@ bench_test_http_CFLAGS = $(AM_CFLAGS) $(CJSON_CFLAGS) $(CMOCKA_CFLAGS)
 bench_test_http_LDADD = $(CJSON_LIBS) $(CMOCKA_LIBS)
 
 TESTS += tests/integration/test_bench.py
-EXTRA_DIST += tests/integration/test_bench.py bench/README.md
+EXTRA_DIST += tests/integration/test_bench.py bench/README.md bench/RESULTS.md
 
 # bench/compare: agentpool against uWSGI, gunicorn and Celery (run by hand,
 # not by make check), its helpers and the C echo ceiling it builds with cc.
