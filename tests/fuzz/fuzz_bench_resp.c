@@ -24,6 +24,8 @@
 #include "scan.h"
 #include "ap_common.h"
 
+#include "refjson.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,68 +49,28 @@ typedef struct {
     size_t voff, vlen; /* its value */
 } ref_member;
 
-static int ref_is_ws(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-static size_t ref_ws(const char *s, size_t n, size_t i)
-{
-    while (i < n && ref_is_ws(s[i]))
-        i++;
-    return i;
-}
-
-/* The end of the valid value at s[i]. */
-static size_t ref_skip(const char *s, size_t n, size_t i)
-{
-    if (s[i] == '"') {
-        for (i++; s[i] != '"'; i++)
-            if (s[i] == '\\')
-                i++;
-        return i + 1;
-    }
-    if (s[i] == '{' || s[i] == '[') {
-        char close = s[i] == '{' ? '}' : ']';
-        i = ref_ws(s, n, i + 1);
-        while (s[i] != close) {
-            if (close == '}') {
-                i = ref_ws(s, n, ref_skip(s, n, i)); /* the name */
-                i = ref_ws(s, n, i + 1);             /* the ':' */
-            }
-            i = ref_ws(s, n, ref_skip(s, n, i));
-            if (s[i] == ',')
-                i = ref_ws(s, n, i + 1);
-        }
-        return i + 1;
-    }
-    while (i < n && s[i] != '\0' && strchr("0123456789+-.eEtrufalsn", s[i]))
-        i++;
-    return i;
-}
-
 /* The members of the top-level object (at most cap; returns how many, or
  * -1 when the value is not an object). */
 static int ref_members(const char *s, size_t n, ref_member *m, int cap)
 {
     int k = 0;
-    size_t i = ref_ws(s, n, 0);
+    size_t i = refjson_ws(s, n, 0);
     if (s[i] != '{')
         return -1;
-    i = ref_ws(s, n, i + 1);
+    i = refjson_ws(s, n, i + 1);
     while (s[i] != '}') {
         size_t key = i;
-        i = ref_skip(s, n, i);
+        i = refjson_skip(s, n, i);
         size_t klen = i - key;
-        i = ref_ws(s, n, ref_ws(s, n, i) + 1);
+        i = refjson_ws(s, n, refjson_ws(s, n, i) + 1);
         size_t v = i;
-        i = ref_skip(s, n, i);
+        i = refjson_skip(s, n, i);
         if (k < cap)
             m[k] = (ref_member){key, klen, v, i - v};
         k++;
-        i = ref_ws(s, n, i);
+        i = refjson_ws(s, n, i);
         if (s[i] == ',')
-            i = ref_ws(s, n, i + 1);
+            i = refjson_ws(s, n, i + 1);
     }
     return k;
 }
@@ -125,7 +87,7 @@ static int ref_unambiguous(const char *s, size_t n, const ref_member *m, int nm,
     for (size_t i = 0; i + pl <= n; i++) {
         if (memcmp(s + i, pat, pl) != 0)
             continue;
-        size_t j = ref_ws(s, n, i + pl);
+        size_t j = refjson_ws(s, n, i + pl);
         if (j >= n || s[j] != ':')
             continue;
         int k;

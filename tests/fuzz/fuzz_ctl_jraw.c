@@ -27,6 +27,8 @@
 #include "scan.h"
 #include "ap_common.h"
 
+#include "refjson.h"
+
 #include <cJSON.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -56,47 +58,12 @@ typedef struct {
     size_t voff, vlen; /* the value */
 } ref_child;
 
-static size_t ref_ws(const char *s, size_t n, size_t i)
-{
-    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
-        i++;
-    return i;
-}
-
-/* The end of the valid value at s[i]. */
-static size_t ref_skip(const char *s, size_t n, size_t i)
-{
-    if (s[i] == '"') {
-        for (i++; s[i] != '"'; i++)
-            if (s[i] == '\\')
-                i++;
-        return i + 1;
-    }
-    if (s[i] == '{' || s[i] == '[') {
-        char close = s[i] == '{' ? '}' : ']';
-        i = ref_ws(s, n, i + 1);
-        while (s[i] != close) {
-            if (close == '}') {
-                i = ref_ws(s, n, ref_skip(s, n, i)); /* the name */
-                i = ref_ws(s, n, i + 1);             /* the ':' */
-            }
-            i = ref_ws(s, n, ref_skip(s, n, i));
-            if (s[i] == ',')
-                i = ref_ws(s, n, i + 1);
-        }
-        return i + 1;
-    }
-    while (i < n && s[i] != '\0' && strchr("0123456789+-.eEtrufalsn", s[i]))
-        i++;
-    return i;
-}
-
 /* The children of the value in s (white space around allowed): returns
  * how many, all stored in *out (malloc'ed, caller frees); *kind is the
  * value's first byte. */
 static size_t ref_children(const char *s, size_t n, ref_child **out, char *kind)
 {
-    size_t i = ref_ws(s, n, 0), k = 0, cap = 8;
+    size_t i = refjson_ws(s, n, 0), k = 0, cap = 8;
     ref_child *c = malloc(cap * sizeof(*c));
     CHECK(c != NULL);
     *kind = s[i];
@@ -104,17 +71,17 @@ static size_t ref_children(const char *s, size_t n, ref_child **out, char *kind)
     if (*kind != '{' && *kind != '[')
         return 0;
     char close = *kind == '{' ? '}' : ']';
-    i = ref_ws(s, n, i + 1);
+    i = refjson_ws(s, n, i + 1);
     while (s[i] != close) {
         ref_child one = {0, 0, 0, 0};
         if (close == '}') {
             one.koff = i;
-            i = ref_skip(s, n, i);
+            i = refjson_skip(s, n, i);
             one.klen = i - one.koff;
-            i = ref_ws(s, n, ref_ws(s, n, i) + 1);
+            i = refjson_ws(s, n, refjson_ws(s, n, i) + 1);
         }
         one.voff = i;
-        i = ref_skip(s, n, i);
+        i = refjson_skip(s, n, i);
         one.vlen = i - one.voff;
         if (k == cap) {
             cap *= 2;
@@ -123,9 +90,9 @@ static size_t ref_children(const char *s, size_t n, ref_child **out, char *kind)
             *out = c;
         }
         c[k++] = one;
-        i = ref_ws(s, n, i);
+        i = refjson_ws(s, n, i);
         if (s[i] == ',')
-            i = ref_ws(s, n, i + 1);
+            i = refjson_ws(s, n, i + 1);
     }
     return k;
 }

@@ -21,6 +21,8 @@
 #include "scan.h"
 #include "ap_common.h"
 
+#include "refjson.h"
+
 #include <cJSON.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,64 +42,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* ---- the reference: top-level members of text known to be valid JSON ---- */
 
-static size_t ref_ws(const char *s, size_t n, size_t i)
-{
-    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
-        i++;
-    return i;
-}
-
-/* The end of the valid value at s[i]. */
-static size_t ref_skip(const char *s, size_t n, size_t i)
-{
-    if (s[i] == '"') {
-        for (i++; s[i] != '"'; i++)
-            if (s[i] == '\\')
-                i++;
-        return i + 1;
-    }
-    if (s[i] == '{' || s[i] == '[') {
-        char close = s[i] == '{' ? '}' : ']';
-        i = ref_ws(s, n, i + 1);
-        while (s[i] != close) {
-            if (close == '}') {
-                i = ref_ws(s, n, ref_skip(s, n, i)); /* the name */
-                i = ref_ws(s, n, i + 1);             /* the ':' */
-            }
-            i = ref_ws(s, n, ref_skip(s, n, i));
-            if (s[i] == ',')
-                i = ref_ws(s, n, i + 1);
-        }
-        return i + 1;
-    }
-    while (i < n && s[i] != '\0' && strchr("0123456789+-.eEtrufalsn", s[i]))
-        i++;
-    return i;
-}
-
 /* The verdict the header promises, and how many members are written "ok". */
 static int ref_ok(const char *s, size_t n, int *count)
 {
     int verdict = 0;
-    size_t i = ref_ws(s, n, 0);
+    size_t i = refjson_ws(s, n, 0);
     *count = 0;
     if (s[i] != '{')
         return 0;
-    i = ref_ws(s, n, i + 1);
+    i = refjson_ws(s, n, i + 1);
     while (s[i] != '}') {
         size_t key = i;
-        i = ref_skip(s, n, i);
+        i = refjson_skip(s, n, i);
         int is_ok = i - key == 4 && memcmp(s + key, "\"ok\"", 4) == 0;
-        i = ref_ws(s, n, ref_ws(s, n, i) + 1);
+        i = refjson_ws(s, n, refjson_ws(s, n, i) + 1);
         size_t v = i;
-        i = ref_skip(s, n, i);
+        i = refjson_skip(s, n, i);
         if (is_ok) {
             (*count)++;
             verdict = i - v == 4 && memcmp(s + v, "true", 4) == 0;
         }
-        i = ref_ws(s, n, i);
+        i = refjson_ws(s, n, i);
         if (s[i] == ',')
-            i = ref_ws(s, n, i + 1);
+            i = refjson_ws(s, n, i + 1);
     }
     return verdict;
 }

@@ -44,7 +44,7 @@ FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=u
 FUZZ_BINS = $(FUZZ_TARGETS:%=tests/fuzz/%)
 # Every target is rebuilt when any code under test or header changes.
 FUZZ_DEPS = $(foreach t,$(FUZZ_TARGETS),$($(t)_FUZZ_SRC:%=$(srcdir)/%)) \
-	$(wildcard $(srcdir)/include/*.h $(srcdir)/pool/*.h)
+	$(wildcard $(srcdir)/include/*.h $(srcdir)/pool/*.h) $(srcdir)/tests/fuzz/refjson.h
 
 if HAVE_CLANG
 check_DATA = $(FUZZ_BINS)
@@ -56,7 +56,7 @@ $(FUZZ_BINS): tests/fuzz/%: $(srcdir)/tests/fuzz/%.c $(FUZZ_DEPS)
 	$(AM_V_CCLD)$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $($*_FUZZ_SRC:%=$(srcdir)/%) $($*_FUZZ_LIBS)
 
 TESTS += tests/fuzz/run.sh
-EXTRA_DIST += tests/fuzz/run.sh tests/fuzz/corpus tests/fuzz/options \
+EXTRA_DIST += tests/fuzz/run.sh tests/fuzz/corpus tests/fuzz/options tests/fuzz/refjson.h \
 	tests/fuzz/fuzz_scan.c tests/fuzz/fuzz_frame.c tests/fuzz/fuzz_config.c \
 	tests/fuzz/fuzz_bench_resp.c tests/fuzz/fuzz_bench_http.c \
 	tests/fuzz/fuzz_ctl_okscan.c tests/fuzz/fuzz_ctl_jraw.c tests/fuzz/fuzz_pyconv.c
