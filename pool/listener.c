@@ -2,6 +2,7 @@
  * listener.c - binding, stale-socket detection, accepting (listener.h).
  */
 #include "listener.h"
+#include "refuse.h"
 #include "ap_log.h"
 #include "client.h"
 #include "privs.h"
@@ -125,8 +126,7 @@ static void refuse(int fd)
     static const char line[] =
         "{\"id\":null,\"ok\":false,\"error\":{\"code\":\"too_many_connections\",\"message\":\"the server has "
         "maxConnections connections already\"}}\n";
-    (void)!write(fd, line, sizeof(line) - 1);
-    close(fd);
+    refuse_conn(fd, line);
 }
 
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)

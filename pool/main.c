@@ -14,6 +14,7 @@
  * answers, remove the socket file, exit 0.
  */
 #include "flush.h"
+#include "refuse.h"
 #include "ap_alloc.h"
 #include "ap_common.h"
 #include "ap_log.h"
@@ -399,7 +400,8 @@ int main(int argc, char **argv)
     listener_close();
     httpd_stop();
     client_close_all();
-    privs_free(); /* before the event base: refused peers still lingering */
+    privs_free();
+    refuse_free(); /* before the event base: refused peers still lingering */
     worker_signal_all(SIGKILL);
     worker_reap();
     worker_table_free();

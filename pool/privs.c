@@ -10,6 +10,7 @@
  * the workers: they inherit the dropped identity.
  */
 #include "privs.h"
+#include "refuse.h"
 #include "ap_alloc.h"
 #include "ap_common.h"
 #include "ap_log.h"
@@ -30,19 +31,7 @@
 
 /* Supplementary groups kept when dropping, at most. */
 #define PRIVS_MAX_GROUPS 256
-/* A refused connection is kept, its input read and dropped, until the
- * peer closes or for this long, so the peer reads the forbidden line and
- * then EOF (closing over unread input would make its read fail with
- * ECONNRESET before the line).  Bounded in number and bytes. */
-#define PRIVS_LINGER_MAX 64
-#define PRIVS_LINGER_MS 1000
-#define PRIVS_LINGER_BYTES (64 * 1024)
 
-typedef struct {
-    int fd;                     /* -1: free */
-    struct event *ev;
-    size_t drained;
-} linger_slot;
 
 typedef struct {
     unsigned *ids;
@@ -59,7 +48,6 @@ static struct {
     int ngroups;
     id_list uids, gids;         /* resolved allowedUids / allowedGids */
     config_list src_uids, src_gids; /* the texts they were resolved from */
-    linger_slot linger[PRIVS_LINGER_MAX];
 } pv;
 
 /* ---- resolving names ------------------------------------------------ */
@@ -209,21 +197,9 @@ static int resolve_identity(const config *cfg, char *err, size_t errlen)
     return AP_OK;
 }
 
-static void linger_end(linger_slot *ls)
-{
-    if (ls->ev)
-        event_free(ls->ev);
-    if (ls->fd >= 0)
-        close(ls->fd);
-    ls->ev = NULL;
-    ls->fd = -1;
-}
 
 void privs_free(void)
 {
-    for (int i = 0; i < PRIVS_LINGER_MAX; i++)
-        if (pv.linger[i].ev)
-            linger_end(&pv.linger[i]);
     ids_free(&pv.uids);
     ids_free(&pv.gids);
     config_list none = {NULL, 0, 0};
@@ -370,52 +346,6 @@ static void privs_sync(const config *cfg)
     }
 }
 
-/* Reads and drops what the refused peer sends; ends at its EOF, an
- * error, PRIVS_LINGER_BYTES or PRIVS_LINGER_MS of silence. */
-static void linger_cb(evutil_socket_t fd, short what, void *arg)
-{
-    linger_slot *ls = arg;
-    char buf[4096];
-    if (what & EV_TIMEOUT) {
-        linger_end(ls);
-        return;
-    }
-    for (;;) {
-        ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-        if (n > 0 && (ls->drained += (size_t)n) <= PRIVS_LINGER_BYTES)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-            return;
-        linger_end(ls); /* EOF, error or enough */
-        return;
-    }
-}
-
-static void linger_start(int fd)
-{
-    for (int i = 0; i < PRIVS_LINGER_MAX; i++) {
-        linger_slot *ls = &pv.linger[i];
-        if (ls->ev)
-            continue;
-        ls->fd = fd;
-        ls->drained = 0;
-        ls->ev = event_new(server.base, fd, EV_READ | EV_PERSIST, linger_cb, ls);
-        struct timeval tv = {PRIVS_LINGER_MS / 1000, (PRIVS_LINGER_MS % 1000) * 1000};
-        if (ls->ev && event_add(ls->ev, &tv) == 0) {
-            linger_cb(fd, EV_READ, ls); /* what is there already */
-            return;
-        }
-        linger_end(ls);
-        return;
-    }
-    /* Too many at once: drop what is there and close now. */
-    char buf[4096];
-    size_t drained = 0;
-    ssize_t n;
-    while (drained < PRIVS_LINGER_BYTES && (n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0)
-        drained += (size_t)n;
-    close(fd);
-}
 
 static int id_in(const id_list *l, unsigned id)
 {
@@ -455,18 +385,6 @@ int privs_refuse_peer(int fd)
             ap_warn("refused a connection: SO_PEERCRED: %s (%llu refused so far)", strerror(errno),
                     (unsigned long long)n);
     }
-    /* A fresh socket's send buffer is empty: the line goes out whole. */
-    size_t len = strlen(line), off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, line + off, len - off);
-        if (w > 0)
-            off += (size_t)w;
-        else if (w < 0 && errno == EINTR)
-            continue;
-        else
-            break;
-    }
-    shutdown(fd, SHUT_WR);
-    linger_start(fd);
+    refuse_conn(fd, line); /* the line, then a bounded linger: refuse.c */
     return 1;
 }

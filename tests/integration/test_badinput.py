@@ -272,6 +272,24 @@ class MaxConnectionsTest(unittest.TestCase):
                 for c in clients:
                     c.close()
 
+    def test_a_refused_client_that_sent_requests_first_still_reads_the_refusal(self):
+        # Closing over unread input would reset the connection and the
+        # client would see ECONNRESET instead of the line (refuse.c).
+        with Server(workers=1, args=["--max-connections", "1"]) as srv:
+            wait_for(lambda: self._count(srv) == 1 or self._count(srv) == 0, what="the probe gone")
+            with srv.client() as held:
+                self.assertTrue(held.call("pool.ping")["pong"])
+                for i in range(5):
+                    extra = Client(srv.path)
+                    try:
+                        extra.send_raw(b'{"id":1,"type":"echo","data":1}\n' * 200)
+                        resp = json.loads(extra.recv_line())
+                        self.assertEqual(resp["error"]["code"], "too_many_connections", resp)
+                        with self.assertRaises(ConnectionError):  # then a clean EOF
+                            extra.recv_line()
+                    finally:
+                        extra.close()
+
     @staticmethod
     def _count(srv):
         try:
