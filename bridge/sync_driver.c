@@ -71,11 +71,10 @@ static int cancel_take(uint64_t id)
 }
 
 /* After a slow handler: what the master sent meanwhile, without waiting,
- * and the CANCELs in it. */
+ * and the CANCELs among the frames still held (read now or before). */
 static void look_ahead(void)
 {
-    if (wire_read_nowait(&bridge.in, bridge.fd) <= 0 && ncancelled == 0)
-        return;
+    (void)wire_read_nowait(&bridge.in, bridge.fd);
     size_t at = bridge.in.off;
     ap_frame_hdr h;
     while (bridge.in.len - at >= AP_FRAME_HDR_SIZE) {

@@ -24,24 +24,27 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+static void vwarn(const char *fmt, va_list ap, const char *tail)
+{
+    fputs(CTL_NAME ": ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs(tail, stderr);
+}
+
 void ctl_warn(const char *fmt, ...)
 {
     va_list ap;
-    fputs(CTL_NAME ": ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vwarn(fmt, ap, "\n");
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 int ctl_usage_error(const char *fmt, ...)
 {
     va_list ap;
-    fputs(CTL_NAME ": ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vwarn(fmt, ap, "\nTry 'agentpoolctl --help' for more information.\n");
     va_end(ap);
-    fputs("\nTry 'agentpoolctl --help' for more information.\n", stderr);
     return CTL_EXIT_USAGE;
 }
 

@@ -594,9 +594,8 @@ static void on_start_failed(worker *w, const char *payload, size_t len)
  * paid once per batch instead of once per message); a slow handler gets
  * one message at a time, so nothing waits behind it that another worker
  * could start. */
-static void note_service_time(worker *w, const msg *m)
+static void note_service_time(worker *w, const msg *m, uint64_t now)
 {
-    uint64_t now = ap_now_ns();
     uint64_t from = m->sent_ns > w->last_answer_ns ? m->sent_ns : w->last_answer_ns;
     uint64_t t = now > from ? now - from : 0;
     w->last_answer_ns = now;
@@ -615,10 +614,11 @@ static void on_answer(worker *w, const ap_frame_hdr *h, const char *payload)
         return;
     }
     unlink_running(w, m);
-    w->last_active_ms = ap_now_ms();
+    uint64_t now = ap_now_ns();
+    w->last_active_ms = now / 1000000u;
     w->last_message_ms = w->last_active_ms;
     if (!w->async)
-        note_service_time(w, m);
+        note_service_time(w, m, now);
     if (!m->control) {
         w->load.processed++;
         server.stats.processed++;
