@@ -9,11 +9,19 @@
  * before a handler runs once they have waited SYNC_HOLD_NS, and whenever
  * they pass SYNC_FLUSH_BYTES.  PING is answered between messages, in
  * stream order.  A running handler cannot be cancelled, but a request the
- * master prefetched can be before it starts: after a slow handler the
- * driver reads what arrived meanwhile without blocking and notes the
- * CANCELs ahead in its buffer (cancelled[]); a noted request is answered
- * "cancelled" instead of run.  The in-order CANCEL frame clears its note.
- * State: pending_since and cancelled[] below, plus the shared `bridge`.
+ * master prefetched can be before it starts.  Every frame that arrives is
+ * scanned once for CANCEL as soon as it is read (scanned counts the bytes
+ * past the read cursor already seen), and a CANCEL ahead of its request
+ * is noted (cancelled[]); a noted request is answered "cancelled" instead
+ * of run, and the in-order CANCEL frame clears its note.  So that a
+ * CANCEL sent while a handler ran is seen before the next request starts,
+ * the driver reads what arrived meanwhile, without blocking, before any
+ * frame once SYNC_HOLD_NS have passed since it last read.  (A look-ahead
+ * that only ran when the buffer still held requests missed the case where
+ * the next request came in a later read than the running one: request and
+ * CANCEL then arrived in one read, and the request ran.)
+ * State: pending_since, last_read_ns, scanned and cancelled[] below, plus
+ * the shared `bridge`.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -36,6 +44,14 @@
 
 /* When the oldest unwritten answer was produced (0 = nothing pending). */
 static uint64_t pending_since;
+
+/* When fd 3 was last read: the next frame waits for a look-ahead once
+ * SYNC_HOLD_NS have passed. */
+static uint64_t last_read_ns;
+
+/* Bytes after bridge.in.off already scanned for CANCELs: always whole
+ * frames, so the scan goes on from a frame boundary. */
+static size_t scanned;
 
 /* Ids of held requests the master cancelled (a ring: oldest overwritten). */
 static uint64_t cancelled[SYNC_CANCEL_MAX];
@@ -70,12 +86,10 @@ static int cancel_take(uint64_t id)
     return 1;
 }
 
-/* After a slow handler: what the master sent meanwhile, without waiting,
- * and the CANCELs among the frames still held (read now or before). */
-static void look_ahead(void)
+/* Notes the CANCELs among the complete frames not scanned yet. */
+static void scan_cancels(void)
 {
-    (void)wire_read_nowait(&bridge.in, bridge.fd);
-    size_t at = bridge.in.off;
+    size_t at = bridge.in.off + scanned;
     ap_frame_hdr h;
     while (bridge.in.len - at >= AP_FRAME_HDR_SIZE) {
         if (ap_frame_decode(bridge.in.data + at, &h) < 0 || bridge.in.len - at - AP_FRAME_HDR_SIZE < h.len)
@@ -84,6 +98,29 @@ static void look_ahead(void)
             cancel_note(h.id);
         at += AP_FRAME_HDR_SIZE + (size_t)h.len;
     }
+    scanned = at - bridge.in.off;
+}
+
+/* Reads whatever the master sent meanwhile, without waiting, and notes
+ * the CANCELs in it.  Reads until the socket is empty: what the master
+ * has in flight to one worker is bounded by its prefetch room. */
+static void look_ahead(uint64_t now)
+{
+    last_read_ns = now;
+    while (wire_read_nowait(&bridge.in, bridge.fd) > 0)
+        ;
+    scan_cancels();
+}
+
+/* wire_next, keeping `scanned` relative to the read cursor. */
+static int next_frame(ap_frame_hdr *h, const unsigned char **payload)
+{
+    int r = wire_next(&bridge.in, h, payload);
+    if (r == 1) {
+        size_t n = AP_FRAME_HDR_SIZE + (size_t)h->len;
+        scanned = scanned > n ? scanned - n : 0;
+    }
+    return r;
 }
 
 /* Messages this worker holds: complete requests still in its read buffer. */
@@ -135,25 +172,30 @@ static int handle_frames(void)
 {
     ap_frame_hdr h;
     const unsigned char *payload;
-    uint64_t t0;
+    uint64_t now;
     int r;
-    while ((r = wire_next(&bridge.in, &h, &payload)) == 1) {
+    for (;;) {
+        /* Before anything that may start a request: a CANCEL that came
+         * while the last handler ran must be seen first.  (payload points
+         * into the buffer, so the read happens before the frame is taken.) */
+        now = ap_now_ns();
+        if (now - last_read_ns >= SYNC_HOLD_NS && bridge.in.off < bridge.in.len)
+            look_ahead(now);
+        if ((r = next_frame(&h, &payload)) != 1)
+            break;
         switch (h.kind) {
         case AP_FRAME_REQUEST:
             if (AP_UNLIKELY(ncancelled > 0) && cancel_take(h.id)) {
                 msg_reply_error(h.id, BRIDGE_CODE_CANCELLED, "cancelled by the master before it started", NULL);
                 break;
             }
-            if (pending_since && ap_now_ns() - pending_since >= SYNC_HOLD_NS && flush_all() < 0)
+            if (pending_since && now - pending_since >= SYNC_HOLD_NS && flush_all() < 0)
                 return AP_ERR;
-            t0 = ap_now_ns();
             if (bridge.progress) /* for the master, should this process die */
                 atomic_store_explicit(&bridge.progress->started, h.id, memory_order_relaxed);
             handle_request(&h, payload);
             if (bridge.progress)
                 atomic_store_explicit(&bridge.progress->finished, h.id, memory_order_relaxed);
-            if (ap_now_ns() - t0 >= SYNC_HOLD_NS && bridge.in.off < bridge.in.len)
-                look_ahead();
             break;
         case AP_FRAME_PING:
             msg_pong(h.id);
@@ -206,6 +248,8 @@ bridge_end sync_driver_run(void)
             ap_error("read(fd %d) from the master failed: %s", bridge.fd, strerror(errno));
             return BRIDGE_END_EOF;
         }
+        last_read_ns = ap_now_ns();
+        scan_cancels();
         if (handle_frames() < 0)
             return BRIDGE_END_EOF;
     }
