@@ -55,7 +55,7 @@
 extern char **environ;
 
 /* A sync handler faster than this on average may have messages prefetched. */
-#define WORKER_FAST_NS (1000 * 1000)
+#define WORKER_FAST_NS ((uint64_t)server.cfg->prefetch_fast_us * 1000u)
 
 static const char *const state_names[] = {"starting", "ready", "busy", "draining", "stopping", "dead"};
 static int state_counts[WORKER_STATE_COUNT];
@@ -589,7 +589,7 @@ static void on_start_failed(worker *w, const char *payload, size_t len)
 /* Prefetch for a sync worker: it runs its messages one by one in the
  * order sent, so a message's handler time is from the later of its
  * sending and the previous answer to its own answer.  While the moving
- * average of that stays under WORKER_FAST_NS the worker may hold
+ * average of that stays under prefetchFastUs the worker may hold
  * `prefetch` messages (batched in one write each way, the round trip
  * paid once per batch instead of once per message); a slow handler gets
  * one message at a time, so nothing waits behind it that another worker
