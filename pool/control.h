@@ -14,11 +14,14 @@
 
 #include "scan.h"
 
-struct evbuffer;
+struct client;
 struct cJSON;
 
-/* Answers the pool.* request in line (already scanned into r) into out. */
-void control_handle(struct evbuffer *out, uint64_t client_serial, const char *line, const scan_result *r);
+/* Answers the pool.* request in line (already scanned into r) on c:
+ * pool.ping, pool.stats, pool.health, pool.history, pool.scale,
+ * pool.reload (answered when the reload ends), pool.dlq.list,
+ * pool.dlq.remove, pool.dlq.purge. */
+void control_handle(struct client *c, const char *line, const scan_result *r);
 /* The pool's state as operators see it (pool.health's status, pool.stats'
  * state, /healthz): "starting", "ready", "degraded" (ready, but in
  * restart backoff or with no worker able to serve), "draining" or
