@@ -1,10 +1,13 @@
 /*
  * control.h - requests the master answers itself: the "pool.*" types.
  *
- * They never touch a worker or the queue, so they are answered at once,
- * even when every slot is busy and the queue is full, which is when an
- * operator needs them.  Answers are built with cJSON (the master's own
- * JSON); request data is parsed only here, never for agent messages.
+ * They never wait for a worker or the queue, so they are answered at
+ * once, even when every slot is busy and the queue is full, which is when
+ * an operator needs them (pool.scale and pool.reload start work on the
+ * workers, and pool.reload is answered when its work ends).  Answers are
+ * built with cJSON (the master's own JSON); request data is parsed only
+ * here, never for agent messages (but for agent.metrics' "worker", read
+ * with control_find_string).
  */
 #ifndef AP_CONTROL_H
 #define AP_CONTROL_H
