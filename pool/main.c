@@ -251,13 +251,6 @@ static void raise_fd_limit(void)
     }
 }
 
-static void warn_inactive(const config *cfg)
-{
-    config def;
-    config_init(&def);
-    config_free(&def);
-}
-
 /* Makes sure 0, 1 and 2 are open, so no socket of ours ever becomes a
  * worker's stdout or stderr by accident. */
 static void ensure_std_fds(void)
@@ -328,7 +321,6 @@ int main(int argc, char **argv)
         ap_error("worker binary %s: %s (set workerBinary)", server.worker_binary, strerror(errno));
         return 1;
     }
-    warn_inactive(&cfg);
     raise_fd_limit();
     signal(SIGPIPE, SIG_IGN);
     sdnotify_init();

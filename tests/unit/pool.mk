@@ -6,8 +6,6 @@
 # the same way into those tests for ap_strdup/ap_strndup (automake names
 # the per-target objects apart, so it is built once per test).
 # test_idmap #includes pool/idmap.c to reach its hash function.
-# Tests of known bugs in pool/ run only with AP_KNOWN_BUGS=1 in the
-# environment:  make check AP_KNOWN_BUGS=1 TESTS='tests/unit/test_config'
 check_PROGRAMS += tests/unit/test_queue tests/unit/test_dispatch tests/unit/test_idmap \
 	tests/unit/test_msg tests/unit/test_reply tests/unit/test_config
 TESTS += tests/unit/test_queue tests/unit/test_dispatch tests/unit/test_idmap \
