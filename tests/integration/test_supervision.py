@@ -7,7 +7,9 @@ unexpected worker ends within restartWindow put the pool into backoff
 pool leaves backoff by itself; pool.history keeps the last historySize
 ends, oldest first, each with its reason, pid and exit status or signal;
 with restartOnFailure false a crashed worker stays dead; a worker that
-cannot start after the first start counts toward the intensity.
+cannot start after the first start counts toward the intensity;
+restartStrategy one-for-one replaces only the worker that died,
+one-for-all replaces every worker, rolling.
 Conditions are polled until generous deadlines; no duration is asserted.
 """
 import os
@@ -254,6 +256,32 @@ class NoRestart(unittest.TestCase):
             self.assertEqual((st["total"], st["workerEvents"]["spawned"]), (1, 2), st)
             self.assertEqual(log_count(s, r"spawned \(pid"), 2)
             self.assertEqual([h["reason"] for h in history(s)], ["crashed"])
+
+
+class RestartStrategy(unittest.TestCase):
+    def test_one_for_one_replaces_only_the_worker_that_died(self):
+        with Server(agent="life:LifeAgent", workers=3, args=["--python-path", AGENTS_DIR]) as s, s.client() as c:
+            before = set(s.worker_pids())
+            r = c.request("crash", {}, retry=False)
+            self.assertEqual(r["error"]["code"], "worker_crashed")
+            wait_for(lambda: len(set(s.worker_pids())) == 3 and c.stats()["healthy"] == 3, what="respawn")
+            self.assertEqual(len(before & set(s.worker_pids())), 2)
+
+    def test_one_for_all_replaces_every_worker_after_a_crash_rolling(self):
+        with Server(agent="life:LifeAgent", workers=3,
+                    args=["--python-path", AGENTS_DIR, "--restart-strategy", "one-for-all"]) as s, s.client() as c:
+            before = set(s.worker_pids())
+            r = c.request("crash", {}, retry=False)
+            self.assertEqual(r["error"]["code"], "worker_crashed")
+
+            def all_new():
+                pids = set(s.worker_pids())
+                return len(pids) == 3 and before.isdisjoint(pids) and c.stats()["healthy"] == 3
+            wait_for(all_new, what="every worker replaced")
+            reasons = sorted(h["reason"] for h in c.call("pool.history")["history"])
+            self.assertEqual(reasons, ["crashed", "recycled", "recycled"])
+            self.assertIn("one-for-all", s.log())
+            self.assertEqual(c.call("echo", {"x": 1}), {"x": 1})
 
 
 if __name__ == "__main__":
