@@ -3,8 +3,9 @@
  *
  * Everything agentpoold knows lives in `server`: the event base, the
  * worker table, the message table and queue, the connections and the
- * counters behind pool.stats.  The config it points to is read-only after
- * start-up.  Only the master includes this header.
+ * counters behind pool.stats.  The config it points to is read-only once
+ * built; a reload swaps in a new one (reload.c).  Only the master
+ * includes this header.
  */
 #ifndef AP_SERVER_H
 #define AP_SERVER_H
