@@ -1,0 +1,21 @@
+# cmocka unit tests for the master modules that decide (sched, retry,
+# supervisor, recycle), each linked with only the module under test, the
+# pure data structures it stands on (msg.c, queue.c; dispatch.c for
+# sched) and the fakes of tests/unit/fake_server.h in place of the rest
+# of agentpoold: a worker table filled by hand, a clock the test moves,
+# recorded calls instead of forks, signals and answers.  -Wl,--wrap makes
+# random() return what a test says (retry delays' jitter, recycle
+# spreads) and lets test_retry see the delays its timers are armed with
+# (event_add).  Built with AP_ALLOC_TEST, so a leaked message fails.
+check_PROGRAMS += tests/unit/test_sched
+TESTS += tests/unit/test_sched
+
+MASTER_UNIT_FAKES = tests/unit/fake_server.c tests/unit/fake_server.h tests/unit/fake_worker.c \
+	pool/msg.c pool/msg.h pool/queue.c pool/queue.h common/alloc.c
+MASTER_UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS)
+
+tests_unit_test_sched_SOURCES = tests/unit/test_sched.c pool/sched.c pool/sched.h pool/dispatch.c \
+	tests/unit/fake_client.c $(MASTER_UNIT_FAKES)
+tests_unit_test_sched_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
+tests_unit_test_sched_CFLAGS = $(MASTER_UNIT_CFLAGS)
+tests_unit_test_sched_LDADD = $(LIBEVENT_LIBS) $(CMOCKA_LIBS)
