@@ -76,7 +76,6 @@ void fake_server_setup(int n, int slots, int spare, size_t queue_cap)
     server.workers = fake_workers;
     server.nworkers = n + spare;
     server.pool_size = n;
-    dispatch_init(&server.dispatch, 1);
     msg_table_init(&server.msgs);
     queue_init(&server.queue, queue_cap);
     link_init(&server.retrying);

@@ -7,8 +7,8 @@
 # random() return what a test says (retry delays' jitter, recycle
 # spreads) and lets test_retry see the delays its timers are armed with
 # (event_add).  Built with AP_ALLOC_TEST, so a leaked message fails.
-check_PROGRAMS += tests/unit/test_sched
-TESTS += tests/unit/test_sched
+check_PROGRAMS += tests/unit/test_sched tests/unit/test_retry
+TESTS += tests/unit/test_sched tests/unit/test_retry
 
 MASTER_UNIT_FAKES = tests/unit/fake_server.c tests/unit/fake_server.h tests/unit/fake_worker.c \
 	pool/msg.c pool/msg.h pool/queue.c pool/queue.h common/alloc.c
@@ -19,3 +19,12 @@ tests_unit_test_sched_SOURCES = tests/unit/test_sched.c pool/sched.c pool/sched.
 tests_unit_test_sched_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_sched_CFLAGS = $(MASTER_UNIT_CFLAGS)
 tests_unit_test_sched_LDADD = $(LIBEVENT_LIBS) $(CMOCKA_LIBS)
+
+# test_retry #includes pool/retry.c (its delay function and timer callback).
+tests_unit_test_retry_SOURCES = tests/unit/test_retry.c pool/retry.h tests/unit/fake_answer.c \
+	tests/unit/fake_client.c tests/unit/fake_sched.c tests/unit/fake_ops.c common/backoff.c $(MASTER_UNIT_FAKES)
+EXTRA_tests_unit_test_retry_SOURCES = pool/retry.c
+tests_unit_test_retry_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
+tests_unit_test_retry_CFLAGS = $(MASTER_UNIT_CFLAGS)
+tests_unit_test_retry_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=random,--wrap=event_add
+tests_unit_test_retry_LDADD = $(LIBEVENT_LIBS) $(CMOCKA_LIBS)

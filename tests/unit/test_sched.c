@@ -18,6 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The fake master with n workers of `slots` slots, the dispatcher fresh. */
+static void setup(int n, int slots, int spare, size_t queue_cap)
+{
+    fake_server_setup(n, slots, spare, queue_cap);
+    dispatch_init(&server.dispatch, 1);
+}
+
 static msg *admit(int id, sched_result want)
 {
     msg *m = fake_msg(id, "t");
@@ -54,7 +61,7 @@ static void finish_oldest(int i)
 static void test_admit_sends_to_a_free_slot_then_queues(void **state)
 {
     (void)state;
-    fake_server_setup(2, 1, 0, 8);
+    setup(2, 1, 0, 8);
     msg *a = admit(1, SCHED_SENT);
     msg *b = admit(2, SCHED_SENT);
     msg *c = admit(3, SCHED_QUEUED);
@@ -73,7 +80,7 @@ static void test_admit_sends_to_a_free_slot_then_queues(void **state)
 static void test_admit_queues_behind_older_messages_although_a_slot_is_free(void **state)
 {
     (void)state;
-    fake_server_setup(1, 1, 0, 8);
+    setup(1, 1, 0, 8);
     admit(1, SCHED_SENT);
     admit(2, SCHED_QUEUED);
     finish_oldest(0); /* a slot is free, but 2 is waiting */
@@ -89,7 +96,7 @@ static void test_admit_queues_behind_older_messages_although_a_slot_is_free(void
 static void test_admit_full_queue_refuses_and_counts_only_when_asked(void **state)
 {
     (void)state;
-    fake_server_setup(1, 1, 0, 2);
+    setup(1, 1, 0, 2);
     msg *a = admit(1, SCHED_SENT);
     admit(2, SCHED_QUEUED);
     admit(3, SCHED_QUEUED);
@@ -111,7 +118,7 @@ static void test_admit_full_queue_refuses_and_counts_only_when_asked(void **stat
 static void test_admit_refuses_past_max_pending_bytes_even_with_a_free_worker(void **state)
 {
     (void)state;
-    fake_server_setup(4, 1, 0, 8);
+    setup(4, 1, 0, 8);
     msg *a = admit(1, SCHED_SENT);
     fake_cfg.max_pending_bytes = 2 * (int64_t)a->line_len; /* exactly two messages */
     admit(2, SCHED_SENT);
@@ -133,7 +140,7 @@ static void test_admit_refuses_past_max_pending_bytes_even_with_a_free_worker(vo
 static void test_pump_sends_queued_messages_oldest_first(void **state)
 {
     (void)state;
-    fake_server_setup(2, 1, 0, 16);
+    setup(2, 1, 0, 16);
     for (int id = 1; id <= 8; id++)
         admit(id, id <= 2 ? SCHED_SENT : SCHED_QUEUED);
     int want = 3;
@@ -154,7 +161,7 @@ static void test_pump_sends_queued_messages_oldest_first(void **state)
 static void test_pump_stops_when_no_worker_has_room(void **state)
 {
     (void)state;
-    fake_server_setup(2, 1, 0, 16);
+    setup(2, 1, 0, 16);
     for (int id = 1; id <= 5; id++)
         admit(id, id <= 2 ? SCHED_SENT : SCHED_QUEUED);
     sched_pump();
@@ -171,7 +178,7 @@ static void test_pump_stops_when_no_worker_has_room(void **state)
 static void test_room_to_resume_needs_a_quarter_of_queue_and_bytes_free(void **state)
 {
     (void)state;
-    fake_server_setup(0, 1, 0, 8);
+    setup(0, 1, 0, 8);
     fake_cfg.max_pending_bytes = 1000;
     server.queue.depth = 7;
     assert_false(sched_room_to_resume());
@@ -189,7 +196,7 @@ static void test_pump_resumes_waiting_connections_only_past_the_hysteresis(void 
 {
     (void)state;
     queue_link waiter;
-    fake_server_setup(1, 1, 0, 4);
+    setup(1, 1, 0, 4);
     admit(1, SCHED_SENT);
     for (int id = 2; id <= 5; id++)
         admit(id, SCHED_QUEUED);
@@ -215,7 +222,7 @@ static void test_release_gives_back_bytes_of_admitted_messages_only(void **state
         msg_state s;
         int admitted;
     } cases[] = {{MSG_NEW, 0}, {MSG_HELD, 0}, {MSG_QUEUED, 1}, {MSG_RUNNING, 1}, {MSG_RETRY_WAIT, 1}};
-    fake_server_setup(0, 1, 0, 8);
+    setup(0, 1, 0, 8);
     for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
         msg *m = fake_msg((int)k, "t");
         server.pending_bytes = 10000;
@@ -231,7 +238,7 @@ static void test_release_gives_back_bytes_of_admitted_messages_only(void **state
 static void test_pending_bytes_return_to_zero_after_every_message_leaves(void **state)
 {
     (void)state;
-    fake_server_setup(2, 2, 0, 16);
+    setup(2, 2, 0, 16);
     for (int id = 1; id <= 10; id++)
         sched_admit(fake_msg(id, id % 2 ? "short" : "a-longer-type"), 1);
     while (server.queue.depth > 0 || server.workers[0].running_count || server.workers[1].running_count) {
@@ -249,7 +256,7 @@ static void test_strategies_skip_workers_not_accepting_or_full(void **state)
 {
     (void)state;
     for (int strategy = LB_ROUND_ROBIN; strategy <= LB_RANDOM; strategy++) {
-        fake_server_setup(4, 2, 0, 16);
+        setup(4, 2, 0, 16);
         fake_cfg.strategy = strategy;
         fake_worker_state(&server.workers[0], WORKER_DRAINING);
         fake_worker_state(&server.workers[1], WORKER_STOPPING);
@@ -269,7 +276,7 @@ static void test_strategies_skip_workers_not_accepting_or_full(void **state)
 static void test_least_busy_through_the_table(void **state)
 {
     (void)state;
-    fake_server_setup(3, 4, 0, 16);
+    setup(3, 4, 0, 16);
     fake_cfg.strategy = LB_LEAST_BUSY;
     /* 0 and 1 each hold two, 2 holds one: 2, then the lowest index of the ties */
     server.workers[0].load.in_flight = 2;
@@ -288,7 +295,7 @@ static void test_least_busy_through_the_table(void **state)
 static void test_prefetch_room_only_when_no_worker_is_idle(void **state)
 {
     (void)state;
-    fake_server_setup(2, 1, 0, 16);
+    setup(2, 1, 0, 16);
     /* worker 0 runs one message and may hold one more behind it */
     admit(1, SCHED_SENT);
     assert_ptr_equal(fake_msg_by_id(1)->worker, &server.workers[0]);
@@ -313,7 +320,7 @@ static void test_pump_soon_runs_once_at_the_end_of_the_turn_and_not_when_stoppin
     (void)state;
     struct event_base *base = event_base_new();
     assert_non_null(base);
-    fake_server_setup(1, 2, 0, 16);
+    setup(1, 2, 0, 16);
     assert_int_equal(sched_init(base), AP_OK);
     for (int id = 1; id <= 4; id++)
         admit(id, id <= 2 ? SCHED_SENT : SCHED_QUEUED);
