@@ -7,8 +7,8 @@
 # random() return what a test says (retry delays' jitter, recycle
 # spreads) and lets test_retry see the delays its timers are armed with
 # (event_add).  Built with AP_ALLOC_TEST, so a leaked message fails.
-check_PROGRAMS += tests/unit/test_sched tests/unit/test_retry
-TESTS += tests/unit/test_sched tests/unit/test_retry
+check_PROGRAMS += tests/unit/test_sched tests/unit/test_retry tests/unit/test_supervisor
+TESTS += tests/unit/test_sched tests/unit/test_retry tests/unit/test_supervisor
 
 MASTER_UNIT_FAKES = tests/unit/fake_server.c tests/unit/fake_server.h tests/unit/fake_worker.c \
 	pool/msg.c pool/msg.h pool/queue.c pool/queue.h common/alloc.c
@@ -28,3 +28,9 @@ tests_unit_test_retry_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_retry_CFLAGS = $(MASTER_UNIT_CFLAGS)
 tests_unit_test_retry_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=random,--wrap=event_add
 tests_unit_test_retry_LDADD = $(LIBEVENT_LIBS) $(CMOCKA_LIBS)
+
+tests_unit_test_supervisor_SOURCES = tests/unit/test_supervisor.c pool/supervisor.c pool/supervisor.h \
+	common/backoff.c $(MASTER_UNIT_FAKES)
+tests_unit_test_supervisor_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
+tests_unit_test_supervisor_CFLAGS = $(MASTER_UNIT_CFLAGS)
+tests_unit_test_supervisor_LDADD = $(CJSON_LIBS) $(LIBEVENT_LIBS) $(CMOCKA_LIBS)
