@@ -7,8 +7,9 @@
 # random() return what a test says (retry delays' jitter, recycle
 # spreads) and lets test_retry see the delays its timers are armed with
 # (event_add).  Built with AP_ALLOC_TEST, so a leaked message fails.
-check_PROGRAMS += tests/unit/test_sched tests/unit/test_retry tests/unit/test_supervisor
-TESTS += tests/unit/test_sched tests/unit/test_retry tests/unit/test_supervisor
+check_PROGRAMS += tests/unit/test_sched tests/unit/test_retry tests/unit/test_supervisor \
+	tests/unit/test_recycle
+TESTS += tests/unit/test_sched tests/unit/test_retry tests/unit/test_supervisor tests/unit/test_recycle
 
 MASTER_UNIT_FAKES = tests/unit/fake_server.c tests/unit/fake_server.h tests/unit/fake_worker.c \
 	pool/msg.c pool/msg.h pool/queue.c pool/queue.h common/alloc.c
@@ -34,3 +35,10 @@ tests_unit_test_supervisor_SOURCES = tests/unit/test_supervisor.c pool/superviso
 tests_unit_test_supervisor_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_supervisor_CFLAGS = $(MASTER_UNIT_CFLAGS)
 tests_unit_test_supervisor_LDADD = $(CJSON_LIBS) $(LIBEVENT_LIBS) $(CMOCKA_LIBS)
+
+tests_unit_test_recycle_SOURCES = tests/unit/test_recycle.c pool/recycle.c pool/recycle.h tests/unit/fake_ops.c \
+	common/backoff.c $(MASTER_UNIT_FAKES)
+tests_unit_test_recycle_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
+tests_unit_test_recycle_CFLAGS = $(MASTER_UNIT_CFLAGS)
+tests_unit_test_recycle_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=random
+tests_unit_test_recycle_LDADD = $(LIBEVENT_LIBS) $(CMOCKA_LIBS)
