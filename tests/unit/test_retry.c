@@ -575,6 +575,33 @@ static void test_retry_on_timeout_respects_retry_false_and_max_retries(void **st
     }
 }
 
+/* KNOWN BUG (runs only with AP_KNOWN_BUGS=1, skipped otherwise): under
+ * retryOnTimeout a control message that timed out is copied and retried
+ * like a request, and the copy is not a control message any more
+ * (client_take_over does not copy `control`): it goes through the queue
+ * to any worker, as a request of type agent.metrics taking a slot,
+ * instead of being answered timeout as every other way a control
+ * message can fail gives it up (retry_worker_lost). */
+static void test_retry_on_timeout_does_not_retry_a_control_message(void **state)
+{
+    (void)state;
+    if (!getenv("AP_KNOWN_BUGS"))
+        skip();
+    setup(2, 1, 1);
+    fake_cfg.timeout = 500;
+    fake_cfg.retry_on_timeout = 1;
+    msg *ctl = fake_msg(1, "agent.metrics");
+    ctl->control = 1;
+    server.pending_bytes += ctl->line_len;
+    worker_send(&server.workers[0], ctl);
+    fake_now += 500;
+    timer_cb(-1, EV_TIMEOUT, ctl);
+    assert_int_equal(retrying_count(), 0);
+    assert_non_null(fake_answer_for(1));
+    assert_int_equal(fake_answer_for(1)->code, ERR_TIMEOUT);
+    teardown();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -599,6 +626,7 @@ int main(void)
         cmocka_unit_test(test_async_message_past_deadline_is_cancelled_then_its_loop_judged_stuck),
         cmocka_unit_test(test_retry_on_timeout_retries_a_copy_with_a_fresh_deadline),
         cmocka_unit_test(test_retry_on_timeout_respects_retry_false_and_max_retries),
+        cmocka_unit_test(test_retry_on_timeout_does_not_retry_a_control_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
