@@ -245,6 +245,37 @@ static void test_sync_crash_gives_up_a_control_message_it_held(void **state)
     teardown();
 }
 
+/* KNOWN BUG (runs only with AP_KNOWN_BUGS=1, skipped otherwise): a
+ * message's list of failures is allocated for the maxRetries in force at
+ * its first failure (record_failure: maxRetries + 1 entries), but each
+ * later failure is bounded by the maxRetries in force then.  maxRetries
+ * is reloadable: a message waiting out a retry when a reload raises it
+ * and crashing again writes past the end of its list (a heap overflow;
+ * the entry is larger than cmocka's guard bytes, so glibc aborts the
+ * process on the damaged heap: this test runs last). */
+static void test_failures_recorded_across_a_reload_raising_max_retries_stay_in_bounds(void **state)
+{
+    (void)state;
+    if (!getenv("AP_KNOWN_BUGS"))
+        skip();
+    setup(1, 4, 1);
+    fake_cfg.max_retries = 1;
+    msg *m = running_on(0, 1);
+    retry_worker_died(&server.workers[0], SIGNALLED(SIGKILL), "killed by signal 9");
+    assert_int_equal(m->nfail, 1); /* room for maxRetries + 1 = 2 failures */
+    fake_cfg.max_retries = 5;      /* a reload */
+    for (int k = 0; k < 2; k++) {
+        timer_cb(-1, EV_TIMEOUT, m); /* the retry delay is over: queued */
+        assert_int_equal(m->state, MSG_QUEUED);
+        queue_remove(&server.queue, &m->qlink);
+        worker_send(&server.workers[0], m);
+        retry_worker_died(&server.workers[0], SIGNALLED(SIGKILL), "killed by signal 9");
+        assert_int_equal(m->state, MSG_RETRY_WAIT);
+    }
+    assert_int_equal(m->attempts, 3);
+    teardown(); /* frees m and its list: cmocka checks the block's guards */
+}
+
 /* ---- retry or give up ----------------------------------------------- */
 
 static void test_gives_up_after_max_retries_with_worker_crashed_and_a_dead_letter(void **state)
@@ -627,6 +658,8 @@ int main(void)
         cmocka_unit_test(test_retry_on_timeout_retries_a_copy_with_a_fresh_deadline),
         cmocka_unit_test(test_retry_on_timeout_respects_retry_false_and_max_retries),
         cmocka_unit_test(test_retry_on_timeout_does_not_retry_a_control_message),
+        /* last: when the bug is there, the heap damage can abort the process */
+        cmocka_unit_test(test_failures_recorded_across_a_reload_raising_max_retries_stay_in_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
