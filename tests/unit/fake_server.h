@@ -16,12 +16,14 @@
  *    links the message and takes a slot, worker_release gives it back,
  *    worker_set_state asserts the transition is legal) but fork, signal
  *    and write nothing; every call is recorded.
- *  - fake_answer.c, fake_client.c: answer.c's and client.c's functions: answers are
- *    recorded (id, kind, code, message) and the message is taken off its
- *    worker, queue or retry list and freed as answer_end does.
+ *  - fake_answer.c: answer.c's functions: answers are recorded (id,
+ *    kind, code, message) and the message is taken off its worker, queue
+ *    or retry list and freed as answer_end does.  fake_client.c:
+ *    client.c's (no connection exists; client_take_over copies as the
+ *    real one does).
  *  - fake_sched.c, fake_ops.c: sched.c's pump, and dlq.c, wprog.c and
  *    reload.c, recorded.
- * Every fake records its calls in one list (fake_calls / fake_call), so a
+ * Every fake records its calls in one list (fake_calls / fake_call_nth), so a
  * test asserts what the module asked of the rest of the server.
  */
 #ifndef AP_FAKE_SERVER_H

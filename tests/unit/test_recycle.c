@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* n serving workers with `spare` spare entries, every policy off. */
@@ -254,6 +255,36 @@ static void test_failed_spawn_leaves_the_old_worker_serving(void **state)
     teardown();
 }
 
+/* KNOWN BUG (runs only with AP_KNOWN_BUGS=1 in the environment, skipped
+ * otherwise): when worker_spawn itself fails (socketpair, pipes or fork:
+ * EMFILE, EAGAIN), recycle_start sets no backoff, so a worker past
+ * maxMessagesPerWorker tries to fork a replacement after every answer it
+ * gives (and recycle_tick every 100 ms for the other policies), logging
+ * an error each time.  recycle.c promises that a replacement that fails
+ * to start is tried again only after RECYCLE_RETRY_MIN_MS, doubling,
+ * "never in a loop"; that holds only for a replacement that was forked
+ * and died before it was ready. */
+static void test_failed_spawn_backs_off_before_the_next_attempt(void **state)
+{
+    (void)state;
+    if (!getenv("AP_KNOWN_BUGS"))
+        skip();
+    setup(1, 1);
+    fake_cfg.max_messages_per_worker = 10;
+    worker *w = &server.workers[0];
+    w->load.processed = 10;
+    fake_spawn_result = AP_ERR;
+    recycle_after_answer(w);
+    assert_int_equal(fake_calls("worker_spawn"), 1);
+    for (int k = 0; k < 20; k++) {
+        w->load.processed++;
+        recycle_after_answer(w);
+        recycle_tick(fake_now);
+    }
+    assert_int_equal(fake_calls("worker_spawn"), 1);
+    teardown();
+}
+
 static void test_one_for_all_mark_is_recycled_by_the_tick(void **state)
 {
     (void)state;
@@ -394,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_at_most_maxConcurrentRecycles_at_once),
         cmocka_unit_test(test_start_refuses_without_spare_entry_or_when_not_serving),
         cmocka_unit_test(test_failed_spawn_leaves_the_old_worker_serving),
+        cmocka_unit_test(test_failed_spawn_backs_off_before_the_next_attempt),
         cmocka_unit_test(test_one_for_all_mark_is_recycled_by_the_tick),
         cmocka_unit_test(test_replacement_ready_drains_the_old_worker),
         cmocka_unit_test(test_replacement_ready_leaves_an_old_worker_no_longer_serving_alone),
