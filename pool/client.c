@@ -138,8 +138,10 @@ msg *client_take_over(msg *m)
     n->type_idx = m->type_idx;
     n->fail = m->fail;
     n->nfail = m->nfail;
+    n->fail_cap = m->fail_cap;
     m->fail = NULL;
     m->nfail = 0;
+    m->fail_cap = 0;
     /* n takes m's place on the connection: same list position, same id. */
     n->client = c;
     n->clink.next = m->clink.next;

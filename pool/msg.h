@@ -65,6 +65,7 @@ typedef struct msg {
     uint8_t attempts;           /* times sent to a worker */
     uint8_t detached;           /* answered already (timeout): only its worker still holds it */
     uint8_t nfail;
+    uint8_t fail_cap;           /* entries allocated in fail */
     uint8_t probe;              /* its type's breaker is half-open and this is the probe */
     uint8_t outcome_told;       /* its outcome went to the breaker */
     uint8_t wait_told;          /* its queue wait went to the metrics */

@@ -4,8 +4,8 @@
  * ready (recycle_replacement_ready) and when a process dies
  * (recycle_process_ended), so the hand-over's two ends live here: which
  * process owns the slot is decided nowhere else.  A replacement that
- * fails to start leaves the old worker serving, and the next attempt for
- * it waits RECYCLE_RETRY_MIN_MS doubling per failure up to
+ * cannot be forked or fails to start leaves the old worker serving, and
+ * the next attempt for it waits RECYCLE_RETRY_MIN_MS doubling per failure up to
  * RECYCLE_RETRY_MAX_MS, never in a loop.
  */
 #include "recycle.h"
@@ -74,6 +74,15 @@ static int recycle_check_memory_hard(worker *w)
 
 /* ---- the hand-over -------------------------------------------------- */
 
+/* w's replacement could not be forked, or died before it was ready: w
+ * serves on, and its next recycle waits, doubling per failure in a row. */
+static void back_off(worker *w)
+{
+    w->recycle_reason = NULL;
+    w->recycle_failures++;
+    w->recycle_after_ms = ap_now_ms() + ap_backoff_ms(RECYCLE_RETRY_MIN_MS, RECYCLE_RETRY_MAX_MS, w->recycle_failures);
+}
+
 int recycle_active(void)
 {
     int n = 0;
@@ -101,6 +110,7 @@ int recycle_start(worker *w, const char *reason)
         w->replaced_by = NULL;
         e->replaces = NULL;
         worker_assign(e, -1);
+        back_off(w);
         return AP_ERR;
     }
     w->replace_pending = 0;
@@ -136,10 +146,7 @@ int recycle_process_ended(worker *w)
         ap_warn("%s: replacement pid %d died before it was ready; the old worker (pid %d) keeps serving", w->name,
                 (int)w->pid, (int)old->pid);
         old->replaced_by = NULL;
-        old->recycle_reason = NULL;
-        old->recycle_failures++;
-        old->recycle_after_ms = ap_now_ms() + ap_backoff_ms(RECYCLE_RETRY_MIN_MS, RECYCLE_RETRY_MAX_MS,
-                                                            old->recycle_failures);
+        back_off(old);
         w->replaces = NULL;
         reload_replacement_failed();
         return 1;

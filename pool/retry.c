@@ -147,17 +147,22 @@ static uint64_t retry_delay_ms(unsigned attempt)
     return ap_backoff_jitter(d, (uint64_t)random());
 }
 
+/* Keeps f in m's list of failures: room for maxRetries + 1 (at most
+ * 255), grown when a reload raised maxRetries since the list was made and
+ * never shrunk; once full, the newest failure replaces the last entry. */
 static void record_failure(msg *m, const msg_failure *f)
 {
     unsigned cap = (unsigned)server.cfg->max_retries + 1;
     if (cap > 255)
         cap = 255;
-    if (m->fail == NULL)
-        m->fail = ap_calloc(cap, sizeof(msg_failure));
-    if (m->nfail < cap)
+    if (cap > m->fail_cap) {
+        m->fail = ap_realloc(m->fail, cap * sizeof(msg_failure));
+        m->fail_cap = (uint8_t)cap;
+    }
+    if (m->nfail < m->fail_cap)
         m->fail[m->nfail++] = *f;
     else
-        m->fail[cap - 1] = *f;
+        m->fail[m->fail_cap - 1] = *f;
 }
 
 static void give_up(msg *m, const msg_failure *f)
@@ -213,7 +218,10 @@ void retry_worker_died(worker *w, int status, const char *how)
         while (!link_empty(&w->running)) { /* from the tail: order kept */
             msg *m = msg_from_qlink(w->running.prev);
             worker_release(w, m);
-            retry_not_started(m);
+            if (m->control) /* asked of this worker: no other may answer it */
+                retry_worker_lost(m, &f);
+            else
+                retry_not_started(m);
         }
         if (culprit)
             retry_worker_lost(culprit, &f);
@@ -297,7 +305,8 @@ static void timed_out(msg *m)
     ap_warn("message %.*s (type %s) timed out on %s (pid %d) after %llu ms", m->id_len ? (int)m->id_len : 4,
             m->id_len ? m->line + m->id_off : "null", m->type, w->name, (int)w->pid,
             (unsigned long long)((ap_now_ns() - m->sent_ns) / 1000000));
-    if (server.cfg->retry_on_timeout && m->client && m->retry != 0 && m->attempts <= server.cfg->max_retries) {
+    if (server.cfg->retry_on_timeout && m->client && !m->control && m->retry != 0 &&
+        m->attempts <= server.cfg->max_retries) {
         /* retryOnTimeout: the timeout bounds each attempt.  A copy takes
          * the message's place and is retried with a fresh deadline; this
          * one stays with its worker until the worker lets go. */

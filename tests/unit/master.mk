@@ -7,8 +7,6 @@
 # random() return what a test says (retry delays' jitter, recycle
 # spreads) and lets test_retry see the delays its timers are armed with
 # (event_add).  Built with AP_ALLOC_TEST, so a leaked message fails.
-# A test of a known bug in pool/ is skipped unless AP_KNOWN_BUGS=1 is in
-# the environment:  make check AP_KNOWN_BUGS=1 TESTS=tests/unit/test_retry
 check_PROGRAMS += tests/unit/test_sched tests/unit/test_retry tests/unit/test_supervisor \
 	tests/unit/test_recycle
 TESTS += tests/unit/test_sched tests/unit/test_retry tests/unit/test_supervisor tests/unit/test_recycle

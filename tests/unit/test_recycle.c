@@ -255,8 +255,7 @@ static void test_failed_spawn_leaves_the_old_worker_serving(void **state)
     teardown();
 }
 
-/* KNOWN BUG (runs only with AP_KNOWN_BUGS=1 in the environment, skipped
- * otherwise): when worker_spawn itself fails (socketpair, pipes or fork:
+/* Was a bug (found by this test): when worker_spawn itself fails (socketpair, pipes or fork:
  * EMFILE, EAGAIN), recycle_start sets no backoff, so a worker past
  * maxMessagesPerWorker tries to fork a replacement after every answer it
  * gives (and recycle_tick every 100 ms for the other policies), logging
@@ -267,8 +266,6 @@ static void test_failed_spawn_leaves_the_old_worker_serving(void **state)
 static void test_failed_spawn_backs_off_before_the_next_attempt(void **state)
 {
     (void)state;
-    if (!getenv("AP_KNOWN_BUGS"))
-        skip();
     setup(1, 1);
     fake_cfg.max_messages_per_worker = 10;
     worker *w = &server.workers[0];

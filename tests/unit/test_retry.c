@@ -217,8 +217,7 @@ static void test_stuck_kill_is_named_in_the_failure(void **state)
     teardown();
 }
 
-/* KNOWN BUG (runs only with AP_KNOWN_BUGS=1 in the environment, skipped
- * otherwise): a control message (agent.metrics asked of one named worker)
+/* Was a bug (found by this test): a control message (agent.metrics asked of one named worker)
  * that a sync worker held when it died is not its culprit, so it goes
  * through retry_not_started into the pool's queue, and the next pump sends
  * it to whichever worker has room: the client gets another worker's
@@ -228,8 +227,6 @@ static void test_stuck_kill_is_named_in_the_failure(void **state)
 static void test_sync_crash_gives_up_a_control_message_it_held(void **state)
 {
     (void)state;
-    if (!getenv("AP_KNOWN_BUGS"))
-        skip();
     setup(2, 1, 0);
     running_on(0, 1); /* the culprit */
     msg *ctl = fake_msg(2, "agent.metrics");
@@ -245,19 +242,16 @@ static void test_sync_crash_gives_up_a_control_message_it_held(void **state)
     teardown();
 }
 
-/* KNOWN BUG (runs only with AP_KNOWN_BUGS=1, skipped otherwise): a
+/* Was a bug (found by this test): a
  * message's list of failures is allocated for the maxRetries in force at
  * its first failure (record_failure: maxRetries + 1 entries), but each
  * later failure is bounded by the maxRetries in force then.  maxRetries
  * is reloadable: a message waiting out a retry when a reload raises it
- * and crashing again writes past the end of its list (a heap overflow;
- * the entry is larger than cmocka's guard bytes, so glibc aborts the
- * process on the damaged heap: this test runs last). */
+ * and crashing again wrote past the end of its list (a heap overflow).
+ * The list now grows with maxRetries and never shrinks. */
 static void test_failures_recorded_across_a_reload_raising_max_retries_stay_in_bounds(void **state)
 {
     (void)state;
-    if (!getenv("AP_KNOWN_BUGS"))
-        skip();
     setup(1, 4, 1);
     fake_cfg.max_retries = 1;
     msg *m = running_on(0, 1);
@@ -606,7 +600,7 @@ static void test_retry_on_timeout_respects_retry_false_and_max_retries(void **st
     }
 }
 
-/* KNOWN BUG (runs only with AP_KNOWN_BUGS=1, skipped otherwise): under
+/* Was a bug (found by this test): under
  * retryOnTimeout a control message that timed out is copied and retried
  * like a request, and the copy is not a control message any more
  * (client_take_over does not copy `control`): it goes through the queue
@@ -616,8 +610,6 @@ static void test_retry_on_timeout_respects_retry_false_and_max_retries(void **st
 static void test_retry_on_timeout_does_not_retry_a_control_message(void **state)
 {
     (void)state;
-    if (!getenv("AP_KNOWN_BUGS"))
-        skip();
     setup(2, 1, 1);
     fake_cfg.timeout = 500;
     fake_cfg.retry_on_timeout = 1;
