@@ -30,6 +30,7 @@ agentpoold_SOURCES = pool/main.c pool/server.h \
 	pool/access.c pool/access.h \
 	pool/httpd.c pool/httpd.h \
 	pool/alert.c pool/alert.h \
+	pool/health.c pool/health.h \
 	pool/agentstat.c pool/agentstat.h \
 	pool/sdnotify.c pool/sdnotify.h \
 	pool/privs.c pool/privs.h \

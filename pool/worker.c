@@ -688,11 +688,6 @@ void worker_heartbeat(void)
     }
 }
 
-int worker_is_healthy(const worker *w)
-{
-    return worker_is_accepting(w) && w->missed_beats == 0;
-}
-
 static void worker_protocol_error(worker *w, const char *what)
 {
     ap_error("%s (pid %d): %s; killing it", w->name, (int)w->pid, what);

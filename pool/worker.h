@@ -110,8 +110,6 @@ void worker_kill_stuck(worker *w, const char *why);
  * beats of the last round, replaces workers that missed maxMissedBeats
  * in a row, and sends each worker a PING its loop answers. */
 void worker_heartbeat(void);
-/* Taking messages and answering its heartbeats. */
-int worker_is_healthy(const worker *w);
 /* Takes w out of service for good: it drains (finishes what it holds)
  * and stops; a STARTING one is stopped at once. */
 void worker_retire(worker *w);
