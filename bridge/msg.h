@@ -35,7 +35,8 @@ int msg_unpack(const ap_frame_hdr *h, const unsigned char *payload, PyObject **t
 PyObject *msg_call_handler(const ap_frame_hdr *h, const unsigned char *payload, size_t (*queue_size)(void));
 
 /* Answers message id with `result` (borrowed) as a RESULT frame, or with
- * an agent_error ERROR frame when it is not JSON. */
+ * an agent_error ERROR frame when it is not JSON or its JSON is longer
+ * than bridge.max_result_bytes ("result too large (N bytes, limit M)"). */
 void msg_reply(uint64_t id, PyObject *result);
 
 /* Answers message id with the current Python exception (cleared) as an

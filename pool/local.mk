@@ -6,6 +6,7 @@ agentpoold_SOURCES = pool/main.c pool/server.h \
 	pool/client.c pool/client.h \
 	pool/flush.c pool/flush.h \
 	pool/wprog.c pool/wprog.h \
+	pool/wresult.c pool/wresult.h \
 	pool/refuse.c pool/refuse.h \
 	pool/control.c pool/control.h \
 	pool/scan.c pool/scan.h \

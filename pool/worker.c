@@ -33,6 +33,7 @@
 #include "server.h"
 #include "wout.h"
 #include "wprog.h"
+#include "wresult.h"
 
 #include <assert.h>
 #include <cJSON.h>
@@ -198,6 +199,7 @@ typedef struct {
     char *argv[24 + 2 * CONFIG_MAX_PYTHON_PATH];
     char **envp;
     char conc[24];
+    char maxres[24];
     char idenv[48];
     int maxfd;                  /* close up to here if close_range fails */
 } exec_args;
@@ -215,6 +217,9 @@ static void build_exec_args(exec_args *a, const worker *w)
     a->argv[n++] = cfg->agent;
     a->argv[n++] = "--concurrency";
     a->argv[n++] = a->conc;
+    snprintf(a->maxres, sizeof(a->maxres), "%lld", (long long)config_max_result_bytes(cfg));
+    a->argv[n++] = "--max-result-bytes";
+    a->argv[n++] = a->maxres;
     for (int i = 0; i < cfg->n_python_path; i++) {
         a->argv[n++] = "--python-path";
         a->argv[n++] = cfg->python_path[i];
@@ -719,7 +724,12 @@ static int worker_handle_frames(worker *w)
         if (avail < AP_FRAME_HDR_SIZE + (size_t)h.len)
             break;
         evbuffer_drain(in, AP_FRAME_HDR_SIZE);
-        const char *payload = h.len ? (const char *)evbuffer_pullup(in, h.len) : "";
+        /* A RESULT over maxResultBytes is answered agent_error instead,
+         * its payload dropped unread. */
+        ap_frame_hdr eh;
+        char refusal[WRESULT_REFUSAL_MAX];
+        int refused = wresult_refuse(w, &h, &eh, refusal, sizeof(refusal));
+        const char *payload = refused ? refusal : h.len ? (const char *)evbuffer_pullup(in, h.len) : "";
         switch (h.kind) {
         case AP_FRAME_RESULT:
         case AP_FRAME_ERROR:
@@ -727,7 +737,7 @@ static int worker_handle_frames(worker *w)
                 agentstat_answer(w, &h, payload);
                 break;
             }
-            on_answer(w, &h, payload);
+            on_answer(w, refused ? &eh : &h, payload);
             answered++;
             break;
         case AP_FRAME_READY:
