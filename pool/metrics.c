@@ -211,7 +211,7 @@ static void prom_workers(struct evbuffer *out)
         promtext_u64(out, "agentpool_worker_restarts_total", &l, 1, supervisor_ends((sup_reason)r));
     }
     promtext_family(out, "agentpool_worker_rss_bytes", "gauge",
-                    "Resident memory of each live worker process, sampled every second.");
+                    "Resident memory of each live worker process, sampled when it becomes ready and every second.");
     for (int slot = 0; slot < server.cfg->max_workers; slot++) {
         for (int i = 0; i < server.nworkers; i++) {
             const worker *w = &server.workers[i];

@@ -561,6 +561,7 @@ static void on_ready(worker *w, const char *payload, size_t len)
     }
     w->load.slots = slots;
     w->ready_ms = ap_now_ms();
+    w->rss_bytes = ap_rss_bytes((int)w->pid); /* stats show it from the start, not after the next sample */
     w->start_failures = 0;
     worker_set_state(w, WORKER_READY);
     ap_info("%s ready (pid %d, %s, %d slot%s, fork to ready %.1f ms)", w->name, (int)w->pid,
