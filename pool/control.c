@@ -1,5 +1,7 @@
 /*
- * control.c - pool.ping and pool.stats (see control.h).
+ * control.c - the pool.* requests the master answers itself (see
+ * control.h): one handler per type in control_handlers[], looked up by
+ * name; an unknown pool.* type is refused with the list of known ones.
  *
  * pool.stats answers with the seed's getStats fields, spelled as there
  * (total, available, busy, healthy, totalMessagesProcessed,
@@ -13,6 +15,7 @@
 #include "control.h"
 #include "ap_alloc.h"
 #include "ap_common.h"
+#include "answer.h"
 #include "client.h"
 #include "server.h"
 #include "supervisor.h"
@@ -288,7 +291,6 @@ static int list_record_cb(void *arg, uint64_t dlq_id, const char *line, size_t l
     return 0;
 }
 
-static void answer_json(struct evbuffer *out, const char *line, const scan_result *r, cJSON *result);
 
 /* pool.dlq.list {"offset","limit"}, pool.dlq.remove {"ids":[...]},
  * pool.dlq.purge.  Returns the answer, or NULL with err set. */
@@ -344,74 +346,108 @@ fail:
     return NULL;
 }
 
-static void answer_json(struct evbuffer *out, const char *line, const scan_result *r, cJSON *result)
+/* Answers with result (consumed). */
+static void answer_json(client *c, const char *line, const scan_result *r, cJSON *result)
 {
     char *text = cJSON_PrintUnformatted(result);
-    const char *id = r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL;
-    reply_ok(out, id, id ? r->id.len : 0, text, strlen(text));
+    answer_request_ok(c, line, r, text, strlen(text));
     cJSON_free(text);
     cJSON_Delete(result);
-    server.stats.answered_ok++;
 }
 
-void control_handle(struct evbuffer *out, uint64_t client_serial, const char *line, const scan_result *r)
+/* ---- one handler per request type ------------------------------------ */
+
+static void control_ping(client *c, const char *line, const scan_result *r)
 {
-    if (strcmp(r->type, "pool.ping") == 0) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddBoolToObject(o, "pong", 1);
-        cJSON_AddStringToObject(o, "state", health_status_name(health_pool(NULL)));
-        answer_json(out, line, r, o);
-    } else if (strcmp(r->type, "pool.stats") == 0) {
-        answer_json(out, line, r, control_stats_json(data_flag(line, r, "detailed")));
-    } else if (strcmp(r->type, "pool.health") == 0) {
-        int healthy;
-        health_status status = health_pool(&healthy);
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "status", health_status_name(status));
-        cJSON_AddNumberToObject(o, "healthy", healthy);
-        cJSON_AddNumberToObject(o, "workers", server.pool_size);
-        cJSON_AddBoolToObject(o, "backoff", supervisor_in_backoff());
-        cJSON_AddNumberToObject(o, "restartsInWindow", supervisor_recent_restarts(ap_now_ms()));
-        answer_json(out, line, r, o);
-    } else if (strncmp(r->type, "pool.dlq.", 9) == 0) {
-        char err[512];
-        cJSON *o = dlq_request(r->type + 9, line, r, err, sizeof(err));
-        if (o) {
-            answer_json(out, line, r, o);
-        } else {
-            const char *id = r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL;
-            reply_error(out, id, id ? r->id.len : 0, ERR_BAD_REQUEST, err, NULL);
-            server.stats.errors[ERR_BAD_REQUEST]++;
-        }
-    } else if (strcmp(r->type, "pool.scale") == 0) {
-        int64_t n = data_int(line, r, "workers", -1);
-        if (n < 0) {
-            const char *id = r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL;
-            reply_error(out, id, id ? r->id.len : 0, ERR_BAD_REQUEST, "pool.scale needs {\"workers\": N}", NULL);
-            server.stats.errors[ERR_BAD_REQUEST]++;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "pong", 1);
+    cJSON_AddStringToObject(o, "state", health_status_name(health_pool(NULL)));
+    answer_json(c, line, r, o);
+}
+
+static void control_stats(client *c, const char *line, const scan_result *r)
+{
+    answer_json(c, line, r, control_stats_json(data_flag(line, r, "detailed")));
+}
+
+static void control_health(client *c, const char *line, const scan_result *r)
+{
+    int healthy;
+    health_status status = health_pool(&healthy);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "status", health_status_name(status));
+    cJSON_AddNumberToObject(o, "healthy", healthy);
+    cJSON_AddNumberToObject(o, "workers", server.pool_size);
+    cJSON_AddBoolToObject(o, "backoff", supervisor_in_backoff());
+    cJSON_AddNumberToObject(o, "restartsInWindow", supervisor_recent_restarts(ap_now_ms()));
+    answer_json(c, line, r, o);
+}
+
+static void control_history(client *c, const char *line, const scan_result *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "history", supervisor_history_json());
+    answer_json(c, line, r, o);
+}
+
+static void control_scale(client *c, const char *line, const scan_result *r)
+{
+    int64_t n = data_int(line, r, "workers", -1);
+    if (n < 0) {
+        answer_refuse(c, line, r, ERR_BAD_REQUEST, "pool.scale needs {\"workers\": N}", NULL, -1);
+        return;
+    }
+    scale_result sr = scale_to(n > 100000 ? 100000 : (int)n, "pool.scale");
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "requested", (double)n);
+    cJSON_AddNumberToObject(o, "before", sr.before);
+    cJSON_AddNumberToObject(o, "workers", sr.after);
+    cJSON_AddBoolToObject(o, "clamped", sr.clamped);
+    cJSON_AddNumberToObject(o, "minWorkers", (double)server.cfg->min_workers);
+    cJSON_AddNumberToObject(o, "maxWorkers", (double)server.cfg->max_workers);
+    answer_json(c, line, r, o);
+}
+
+/* Answered when the reload ends (or at once if refused): reload.c. */
+static void control_reload(client *c, const char *line, const scan_result *r)
+{
+    reload_start("pool.reload", c->serial, r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL,
+                 r->id_kind != SCAN_ID_NONE ? r->id.len : 0);
+}
+
+static void control_dlq(client *c, const char *line, const scan_result *r)
+{
+    char err[512];
+    cJSON *o = dlq_request(r->type + sizeof("pool.dlq.") - 1, line, r, err, sizeof(err));
+    if (o)
+        answer_json(c, line, r, o);
+    else
+        answer_refuse(c, line, r, ERR_BAD_REQUEST, err, NULL, -1);
+}
+
+typedef void (*control_fn)(client *c, const char *line, const scan_result *r);
+
+static const struct {
+    const char *type;
+    control_fn fn;
+} control_handlers[] = {
+    {"pool.ping", control_ping},       {"pool.stats", control_stats},     {"pool.health", control_health},
+    {"pool.history", control_history}, {"pool.scale", control_scale},     {"pool.reload", control_reload},
+    {"pool.dlq.list", control_dlq},    {"pool.dlq.remove", control_dlq},  {"pool.dlq.purge", control_dlq},
+};
+
+void control_handle(client *c, const char *line, const scan_result *r)
+{
+    for (size_t i = 0; i < AP_ARRAY_LEN(control_handlers); i++)
+        if (strcmp(r->type, control_handlers[i].type) == 0) {
+            control_handlers[i].fn(c, line, r);
             return;
         }
-        scale_result sr = scale_to(n > 100000 ? 100000 : (int)n, "pool.scale");
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "requested", (double)n);
-        cJSON_AddNumberToObject(o, "before", sr.before);
-        cJSON_AddNumberToObject(o, "workers", sr.after);
-        cJSON_AddBoolToObject(o, "clamped", sr.clamped);
-        cJSON_AddNumberToObject(o, "minWorkers", (double)server.cfg->min_workers);
-        cJSON_AddNumberToObject(o, "maxWorkers", (double)server.cfg->max_workers);
-        answer_json(out, line, r, o);
-    } else if (strcmp(r->type, "pool.reload") == 0) {
-        /* Answered when the reload ends (or at once if refused). */
-        reload_start("pool.reload", client_serial, r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL,
-                     r->id_kind != SCAN_ID_NONE ? r->id.len : 0);
-    } else if (strcmp(r->type, "pool.history") == 0) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddItemToObject(o, "history", supervisor_history_json());
-        answer_json(out, line, r, o);
-    } else {
-        const char *id = r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL;
-        reply_error(out, id, id ? r->id.len : 0, ERR_BAD_REQUEST,
-                    "unknown pool request type (known: pool.ping, pool.stats, pool.health, pool.history, pool.scale, pool.reload, pool.dlq.list, pool.dlq.remove, pool.dlq.purge)", NULL);
-        server.stats.errors[ERR_BAD_REQUEST]++;
-    }
+    char why[320];
+    size_t n = (size_t)snprintf(why, sizeof(why), "unknown pool request type (known: ");
+    for (size_t i = 0; i < AP_ARRAY_LEN(control_handlers) && n < sizeof(why); i++)
+        n += (size_t)snprintf(why + n, sizeof(why) - n, "%s%s", i ? ", " : "", control_handlers[i].type);
+    if (n < sizeof(why))
+        snprintf(why + n, sizeof(why) - n, ")");
+    answer_refuse(c, line, r, ERR_BAD_REQUEST, why, NULL, -1);
 }

@@ -20,7 +20,8 @@
  * (a name that no longer resolves keeps the running lists, with a
  * warning).
  *
- * Called from main.c (init, drop, free) and listener.c (each accept).
+ * Called from main.c (init, drop, free), reload.c (a new config's
+ * identity and lists) and listener.c (each accept).
  */
 #ifndef AP_PRIVS_H
 #define AP_PRIVS_H
