@@ -11,6 +11,13 @@
  * HIST_MAX_VALUE go to the top bucket and are counted in `overflow`; max
  * still records them exactly.
  *
+ * Why not pool/hist.h, which uses the same bucket scheme: the bench
+ * records one run and reports any percentile of all of it at 1/128
+ * precision, with exact min, mean and overflow, merging the per-tick
+ * histogram into the run's; the master's keeps a sliding window of
+ * time slots at 1/32 precision and Prometheus buckets, which a run
+ * that ends has no use for (and its window would drop early samples).
+ *
  * The struct is plain memory (about 21 KiB: 2623 counters), no allocation: embed it or
  * declare it static.  Recording is an index computation and an
  * increment; nothing here can fail.

@@ -2,7 +2,7 @@
  * agent.c - finding, starting and stopping the Python agent (see agent.h).
  *
  * Runs only at start-up and shut-down, so it favours clarity over speed:
- * plain attribute lookups, the inspect and traceback modules.  Each
+ * plain attribute lookups and the inspect module.  Each
  * function releases every reference it took on every path (one chain of
  * labels at its end).
  */
@@ -164,50 +164,6 @@ done:
     Py_XDECREF(res);
     Py_XDECREF(fn);
     return rc;
-}
-
-PyObject *agent_format_exception(PyObject *type, PyObject *value, PyObject *tb)
-{
-    PyObject *traceback = NULL, *lines = NULL, *empty = NULL, *text = NULL;
-    traceback = PyImport_ImportModule("traceback");
-    if (traceback == NULL)
-        goto fallback;
-    lines = PyObject_CallMethod(traceback, "format_exception", "OOO", type ? type : Py_None,
-                                value ? value : Py_None, tb ? tb : Py_None);
-    if (lines == NULL)
-        goto fallback;
-    empty = PyUnicode_FromString("");
-    if (empty == NULL)
-        goto fallback;
-    text = PyUnicode_Join(empty, lines);
-    if (text == NULL)
-        goto fallback;
-    goto done;
-fallback:
-    PyErr_Clear();
-    text = PyUnicode_FromFormat("%s: %S\n", type && PyType_Check(type) ? ((PyTypeObject *)type)->tp_name : "Error",
-                                value ? value : Py_None);
-    if (text == NULL) {
-        PyErr_Clear();
-        text = PyUnicode_FromString("(the exception could not be formatted)\n");
-    }
-done:
-    Py_XDECREF(empty);
-    Py_XDECREF(lines);
-    Py_XDECREF(traceback);
-    return text;
-}
-
-PyObject *agent_traceback_text(void)
-{
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
-    PyErr_NormalizeException(&type, &value, &tb);
-    PyObject *text = agent_format_exception(type, value, tb);
-    Py_XDECREF(type);
-    Py_XDECREF(value);
-    Py_XDECREF(tb);
-    return text;
 }
 
 void agent_release(void)

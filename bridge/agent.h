@@ -25,14 +25,6 @@ int agent_load(const char *spec);
  * hook), or AP_ERR with the hook's exception set. */
 int agent_hook(const char *name);
 
-/* The current Python exception as traceback text (the exception is
- * cleared).  Returns a new str; never NULL (falls back to a short text
- * when formatting itself fails). */
-PyObject *agent_traceback_text(void);
-
-/* Same, for an exception already fetched and normalized (borrowed). */
-PyObject *agent_format_exception(PyObject *type, PyObject *value, PyObject *tb);
-
 /* Drops every reference the agent state holds. */
 void agent_release(void);
 

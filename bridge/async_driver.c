@@ -36,6 +36,7 @@
 #include "idmap.h"
 #include "ploop.h"
 #include "msg.h"
+#include "pyerr.h"
 #include "agent.h"
 #include "wire.h"
 
@@ -63,6 +64,7 @@
 typedef struct {
     PyObject_HEAD
     uint64_t id;
+    PyObject *type; /* the message's type (str), for the log */
     PyObject *it;   /* the agent's coroutine / iterator; NULL once finished */
     PyObject *task; /* strong until finished, so CANCEL can reach it */
     int cancel_requested;
@@ -89,16 +91,7 @@ static struct {
 /* Logs and clears a stray Python exception (none may reach the loop). */
 static void log_py_error(const char *during)
 {
-    if (!PyErr_Occurred())
-        return;
-    PyObject *text = agent_traceback_text();
-    Py_ssize_t n = 0;
-    const char *s = PyUnicode_AsUTF8AndSize(text, &n);
-    ap_error("unexpected Python error while %s:", during);
-    if (s)
-        ap_log_block(AP_LOG_ERROR, "  ", s, (size_t)n);
-    PyErr_Clear();
-    Py_DECREF(text);
+    pyerr_log(AP_LOG_ERROR, "unexpected Python error while %s", during);
 }
 
 /* Calls a loop method with (fd[, callback]); logs failures. */
@@ -229,7 +222,7 @@ static PyTypeObject msgcoro_type;
 static void msgcoro_finish(msgcoro *m, PyObject *result)
 {
     if (result != NULL) {
-        msg_reply(m->id, result);
+        msg_reply(m->id, result, m->type);
     } else if (PyErr_ExceptionMatches(ad.cancelled_error)) {
         PyErr_Clear();
         if (m->cancel_requested)
@@ -238,7 +231,7 @@ static void msgcoro_finish(msgcoro *m, PyObject *result)
             msg_reply_error(m->id, BRIDGE_CODE_AGENT_ERROR, "the message's task was cancelled (not by the master)",
                             "CancelledError");
     } else {
-        msg_reply_exception(m->id);
+        msg_reply_exception(m->id, m->type);
     }
     m->finished = 1;
     Py_CLEAR(m->it);
@@ -366,6 +359,7 @@ static void msgcoro_dealloc(PyObject *self)
     msgcoro *m = (msgcoro *)self;
     Py_XDECREF(m->it);
     Py_XDECREF(m->task);
+    Py_XDECREF(m->type);
     PyObject_Free(self);
 }
 
@@ -418,8 +412,8 @@ static size_t held_count(void)
 /* Runs one REQUEST: starts its task, or answers at once. */
 static void submit(const ap_frame_hdr *h, const unsigned char *payload)
 {
-    PyObject *aw, *it, *task;
-    aw = msg_call_handler(h, payload, held_count);
+    PyObject *aw, *it, *task, *type;
+    aw = msg_call_handler(h, payload, held_count, &type);
     if (aw == NULL)
         return;
     if (AP_LIKELY(PyCoro_CheckExact(aw))) {
@@ -428,21 +422,25 @@ static void submit(const ap_frame_hdr *h, const unsigned char *payload)
         it = Py_TYPE(aw)->tp_as_async->am_await(aw); /* its __await__() iterator */
         Py_DECREF(aw);
         if (it == NULL) {
-            msg_reply_exception(h->id);
+            msg_reply_exception(h->id, type);
+            Py_DECREF(type);
             return;
         }
     } else {
-        msg_reply(h->id, aw); /* a handler that answered without awaiting */
+        msg_reply(h->id, aw, type); /* a handler that answered without awaiting */
         Py_DECREF(aw);
+        Py_DECREF(type);
         return;
     }
     msgcoro *m = PyObject_New(msgcoro, &msgcoro_type);
     if (m == NULL) {
         Py_DECREF(it);
-        msg_reply_exception(h->id);
+        msg_reply_exception(h->id, type);
+        Py_DECREF(type);
         return;
     }
     m->id = h->id;
+    m->type = type; /* m owns it now */
     m->it = it;
     m->task = NULL;
     m->cancel_requested = 0;
@@ -456,8 +454,8 @@ static void submit(const ap_frame_hdr *h, const unsigned char *payload)
         PyErr_Clear();
         PyErr_Restore(et, ev, etb);
         m->finished = 1;
+        msg_reply_exception(h->id, m->type);
         Py_DECREF(m);
-        msg_reply_exception(h->id);
         return;
     }
     m->task = task;

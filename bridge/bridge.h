@@ -26,6 +26,20 @@
 #define BRIDGE_CODE_AGENT_ERROR "agent_error"
 #define BRIDGE_CODE_CANCELLED "cancelled"
 #define BRIDGE_CODE_STOPPING "worker_stopping"
+/* pyerr.c's limit on logged agent exceptions: pairs tracked at once, and
+ * the bytes of a type or class name kept for its count lines. */
+#define PYERR_SLOTS 64
+#define PYERR_NAME_MAX 64
+
+/* One (message type, exception class) pair of that limit. */
+typedef struct {
+    uint64_t hash;              /* of both names; 0: a free slot */
+    uint64_t window_start_ms;   /* ap_now_ms() when its window began */
+    uint64_t last_ms;           /* its last exception (for eviction) */
+    uint32_t shown;             /* logged in this window */
+    uint32_t suppressed;        /* counted, not logged, not yet reported */
+    char type[PYERR_NAME_MAX + 1], exc[PYERR_NAME_MAX + 1];
+} pyerr_pair;
 
 typedef struct {
     /* configuration from argv, read-only after start-up */
@@ -61,6 +75,9 @@ typedef struct {
     uint64_t sent;           /* RESULT + ERROR frames answering them */
     uint64_t errors;         /* ERROR frames */
     size_t inflight;         /* async: tasks running now */
+
+    /* agent exceptions logged, per (type, class): pyerr.c */
+    pyerr_pair pyerr[PYERR_SLOTS];
 } bridge_state;
 
 extern bridge_state bridge;

@@ -6,6 +6,7 @@ agentpool_worker_SOURCES = \
 	bridge/main.c bridge/bridge.h \
 	bridge/pyhost.c bridge/pyhost.h \
 	bridge/agent.c bridge/agent.h \
+	bridge/pyerr.c bridge/pyerr.h \
 	bridge/msg.c bridge/msg.h \
 	bridge/pyconv.c bridge/pyconv.h \
 	bridge/wire.c bridge/wire.h \

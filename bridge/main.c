@@ -21,6 +21,7 @@
 #include "agent.h"
 #include "async_driver.h"
 #include "msg.h"
+#include "pyerr.h"
 #include "pyconv.h"
 #include "pyhost.h"
 #include "sync_driver.h"
@@ -220,7 +221,7 @@ static AP_NORETURN void start_failed(const char *text, size_t len)
 /* start_failed with the current Python exception's traceback. */
 static AP_NORETURN void start_failed_py(void)
 {
-    PyObject *text = agent_traceback_text();
+    PyObject *text = pyerr_text();
     PyObject *bytes = PyUnicode_AsEncodedString(text, "utf-8", "backslashreplace");
     if (bytes == NULL) {
         PyErr_Clear();
@@ -307,14 +308,7 @@ static void call_on_stop(void)
 {
     if (agent_hook("on_stop") == AP_OK)
         return;
-    PyObject *text = agent_traceback_text();
-    Py_ssize_t n = 0;
-    const char *s = PyUnicode_AsUTF8AndSize(text, &n);
-    ap_error("on_stop() raised:");
-    if (s)
-        ap_log_block(AP_LOG_ERROR, "  ", s, (size_t)n);
-    PyErr_Clear();
-    Py_DECREF(text);
+    pyerr_log(AP_LOG_ERROR, "on_stop() raised");
 }
 
 static AP_NORETURN void finish(bridge_end end)
@@ -322,6 +316,7 @@ static AP_NORETURN void finish(bridge_end end)
     if (end == BRIDGE_END_EOF) {
         ap_info("the master is gone (end of fd %d): exiting", bridge.fd);
         call_on_stop();
+        pyerr_flush();
         pyhost_flush_stdio();
         _exit(0);
     }
@@ -331,6 +326,7 @@ static AP_NORETURN void finish(bridge_end end)
     if (wire_flush(&bridge.out, bridge.fd) != AP_OK)
         ap_warn("could not write the last answers: %s", strerror(errno));
     call_on_stop();
+    pyerr_flush();
     if (bridge.is_async)
         async_driver_fini();
     agent_release();

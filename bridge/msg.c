@@ -4,8 +4,8 @@
  * The hot path is msg_unpack + msg_reply: a cached str for the type, the
  * C JSON decoder for the data, and the result encoded straight into the
  * output buffer behind a reserved frame header.  Errors are rarer and
- * may take the slow road (str(exc), the exception's qualified name, a
- * formatted traceback when logging at debug level).
+ * may take the slow road (str(exc), the exception's qualified name, and
+ * the traceback logged at error level through pyerr.c's limit).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -14,6 +14,7 @@
 #include "agent.h"
 #include "bridge.h"
 #include "pyconv.h"
+#include "pyerr.h"
 #include "wire.h"
 
 #include "ap_common.h"
@@ -106,8 +107,10 @@ fail:
     return NULL;
 }
 
-/* The ERROR frame for the current exception, its text prefixed. */
-static void reply_exception(uint64_t id, const char *prefix)
+/* The ERROR frame for the current exception, its text prefixed; the
+ * exception is logged (pyerr_log_agent) under msg_type (borrowed; NULL
+ * when unknown). */
+static void reply_exception(uint64_t id, const char *prefix, PyObject *msg_type)
 {
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
@@ -136,17 +139,7 @@ static void reply_exception(uint64_t id, const char *prefix)
     bridge.sent++;
     bridge.errors++;
 
-    if (bridge.log_level <= AP_LOG_DEBUG) {
-        PyObject *tbtext = agent_format_exception(type, value, tb);
-        Py_ssize_t n = 0;
-        const char *s = tbtext ? PyUnicode_AsUTF8AndSize(tbtext, &n) : NULL;
-        if (s) {
-            ap_debug("message %llu failed:", (unsigned long long)id);
-            ap_log_block(AP_LOG_DEBUG, "  ", s, (size_t)n);
-        }
-        PyErr_Clear();
-        Py_XDECREF(tbtext);
-    }
+    pyerr_log_agent(id, msg_type, name, type, value, tb);
     Py_XDECREF(text);
     Py_DECREF(name);
     Py_XDECREF(type);
@@ -154,14 +147,16 @@ static void reply_exception(uint64_t id, const char *prefix)
     Py_XDECREF(tb);
 }
 
-void msg_reply_exception(uint64_t id)
+void msg_reply_exception(uint64_t id, PyObject *type)
 {
-    reply_exception(id, NULL);
+    reply_exception(id, NULL, type);
 }
 
-PyObject *msg_call_handler(const ap_frame_hdr *h, const unsigned char *payload, size_t (*queue_size)(void))
+PyObject *msg_call_handler(const ap_frame_hdr *h, const unsigned char *payload, size_t (*queue_size)(void),
+                           PyObject **type_out)
 {
     PyObject *type, *data, *res;
+    *type_out = NULL;
     bridge.received++;
     if (AP_UNLIKELY(bridge.stopping)) {
         msg_reply_error(h->id, BRIDGE_CODE_STOPPING, "the worker is stopping and takes no new messages", NULL);
@@ -175,10 +170,13 @@ PyObject *msg_call_handler(const ap_frame_hdr *h, const unsigned char *payload, 
         return NULL;
     PyObject *args[3] = {NULL, type, data};
     res = PyObject_Vectorcall(bridge.handler, args + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
-    Py_DECREF(type);
     Py_DECREF(data);
-    if (res == NULL)
-        msg_reply_exception(h->id);
+    if (res == NULL) {
+        msg_reply_exception(h->id, type);
+        Py_DECREF(type);
+        return NULL;
+    }
+    *type_out = type;
     return res;
 }
 
@@ -193,13 +191,13 @@ int msg_unpack(const ap_frame_hdr *h, const unsigned char *payload, PyObject **t
     }
     *type = pyconv_str((const char *)payload, h->aux);
     if (*type == NULL) {
-        reply_exception(h->id, "request type is not valid UTF-8: ");
+        reply_exception(h->id, "request type is not valid UTF-8: ", NULL);
         return AP_ERR;
     }
     *data = pyconv_decode((const char *)payload + h->aux, h->len - h->aux);
     if (*data == NULL) {
+        reply_exception(h->id, "request data: ", *type);
         Py_CLEAR(*type);
-        reply_exception(h->id, "request data: ");
         return AP_ERR;
     }
     return AP_OK;
@@ -219,7 +217,7 @@ static void reply_too_large(uint64_t id, size_t n, int over_frame)
     msg_reply_error(id, BRIDGE_CODE_AGENT_ERROR, why, NULL);
 }
 
-void msg_reply(uint64_t id, PyObject *result)
+void msg_reply(uint64_t id, PyObject *result, PyObject *type)
 {
     buf_t *out = &bridge.out;
     size_t at = wire_begin(out);
@@ -243,7 +241,7 @@ void msg_reply(uint64_t id, PyObject *result)
         reply_too_large(id, AP_FRAME_MAX_PAYLOAD, 1);
         return;
     }
-    reply_exception(id, NULL);
+    reply_exception(id, NULL, type);
 }
 
 
@@ -304,6 +302,8 @@ done:
 void msg_reply_metrics(uint64_t id, size_t queue_size)
 {
     PyObject *d = NULL, *blocks = NULL;
+    PyObject *type = PyUnicode_InternFromString(METRICS_TYPE); /* for the log; NULL: unknown */
+    PyErr_Clear();
     /* measured before anything below allocates */
     PyObject *fn = PySys_GetObject("getallocatedblocks"); /* borrowed */
     blocks = fn ? PyObject_CallNoArgs(fn) : PyLong_FromLong(0);
@@ -325,14 +325,16 @@ void msg_reply_metrics(uint64_t id, size_t queue_size)
         put(d, "allocated_blocks", Py_NewRef(blocks)) < 0 ||
         put(d, "rss_bytes", PyLong_FromUnsignedLongLong(ap_rss_bytes(0))) < 0)
         goto fail;
-    msg_reply(id, d);
+    msg_reply(id, d, type);
     Py_DECREF(d);
     Py_DECREF(blocks);
+    Py_XDECREF(type);
     return;
 fail:
     Py_XDECREF(d);
     Py_XDECREF(blocks);
-    reply_exception(id, "agent.metrics: ");
+    reply_exception(id, "agent.metrics: ", type);
+    Py_XDECREF(type);
 }
 
 void msg_pong(uint64_t id)
@@ -342,14 +344,7 @@ void msg_pong(uint64_t id)
     if (bridge.health) {
         PyObject *h = PyObject_CallNoArgs(bridge.health);
         if (h == NULL) {
-            PyObject *text = agent_traceback_text();
-            Py_ssize_t n = 0;
-            const char *s = PyUnicode_AsUTF8AndSize(text, &n);
-            ap_warn("health() raised; answering false:");
-            if (s)
-                ap_log_block(AP_LOG_WARN, "  ", s, (size_t)n);
-            PyErr_Clear();
-            Py_DECREF(text);
+            pyerr_log(AP_LOG_WARN, "health() raised; answering false");
             buf_append(out, "false", 5);
         } else {
             if (PyCoro_CheckExact(h)) {
@@ -359,11 +354,7 @@ void msg_pong(uint64_t id)
                 ap_warn("health() returned a coroutine; it must be a plain def: answering false");
                 buf_append(out, "false", 5);
             } else if (pyconv_encode(h, out, 64 * 1024) < 0) {
-                PyObject *text = agent_traceback_text();
-                const char *s = PyUnicode_AsUTF8(text);
-                ap_warn("health() answer not sendable, answering false: %s", s ? s : "?");
-                PyErr_Clear();
-                Py_DECREF(text);
+                pyerr_log(AP_LOG_WARN, "health() answer not sendable; answering false");
                 buf_append(out, "false", 5);
             }
             Py_DECREF(h);

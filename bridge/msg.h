@@ -31,17 +31,24 @@ int msg_unpack(const ap_frame_hdr *h, const unsigned char *payload, PyObject **t
  * agent.metrics (queue_size() tells the other messages held; it is called
  * only then, so it may be slow), when the frame cannot
  * be unpacked, or when the handler raised.  Otherwise returns what the
- * handler returned (a new reference) for the driver to finish. */
-PyObject *msg_call_handler(const ap_frame_hdr *h, const unsigned char *payload, size_t (*queue_size)(void));
+ * handler returned (a new reference) for the driver to finish, and the
+ * message's type in *type (a new reference, for msg_reply and
+ * msg_reply_exception); *type is NULL when it returns NULL. */
+PyObject *msg_call_handler(const ap_frame_hdr *h, const unsigned char *payload, size_t (*queue_size)(void),
+                           PyObject **type);
 
 /* Answers message id with `result` (borrowed) as a RESULT frame, or with
- * an agent_error ERROR frame when it is not JSON or its JSON is longer
- * than bridge.max_result_bytes ("result too large (N bytes, limit M)"). */
-void msg_reply(uint64_t id, PyObject *result);
+ * an agent_error ERROR frame when it is not JSON (logged like an
+ * exception under type, a borrowed str or NULL when unknown) or when its
+ * JSON is longer than bridge.max_result_bytes ("result too large (N
+ * bytes, limit M)"). */
+void msg_reply(uint64_t id, PyObject *result, PyObject *type);
 
 /* Answers message id with the current Python exception (cleared) as an
- * agent_error ERROR frame. */
-void msg_reply_exception(uint64_t id);
+ * agent_error ERROR frame, and logs it at error level with its traceback
+ * (pyerr_log_agent: limited per message type and exception class); type
+ * is the message's type (borrowed; NULL when unknown). */
+void msg_reply_exception(uint64_t id, PyObject *type);
 
 /* Answers message id with an ERROR frame made of the given texts. */
 void msg_reply_error(uint64_t id, const char *code, const char *message, const char *exception);

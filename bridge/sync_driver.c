@@ -149,7 +149,8 @@ static int flush_all(void)
 
 static void handle_request(const ap_frame_hdr *h, const unsigned char *payload)
 {
-    PyObject *res = msg_call_handler(h, payload, held_count);
+    PyObject *type;
+    PyObject *res = msg_call_handler(h, payload, held_count, &type);
     if (res == NULL)
         return;
     if (AP_UNLIKELY(PyCoro_CheckExact(res))) {
@@ -161,9 +162,10 @@ static void handle_request(const ap_frame_hdr *h, const unsigned char *payload)
                         "as sync: declare handle_message with async def",
                         "TypeError");
     } else {
-        msg_reply(h->id, res);
+        msg_reply(h->id, res, type);
     }
     Py_DECREF(res);
+    Py_DECREF(type);
 }
 
 /* Handles every complete frame in the input buffer.  Returns AP_ERR when

@@ -1,9 +1,9 @@
 /*
  * cmd_dlq.c - `agentpoolctl dlq list|replay|purge`: the dead letters.
  *
- * Dead letters are handled as raw text (jraw.c), so what is printed or
- * sent again is what agentpoold stored, byte for byte (64-bit integers
- * and number spellings survive).  list pages through pool.dlq.list;
+ * Dead letters are handled as raw text (found with cJSON by jspan.c), so
+ * what is printed or sent again is what agentpoold stored, byte for byte
+ * (64-bit integers and number spellings survive).  list pages through pool.dlq.list;
  * replay sends each record again as an ordinary request through
  * replay.c's windowed loop (at most CTL_REPLAY_WINDOW unanswered), then
  * removes those answered ok with pool.dlq.remove and keeps the rest;
@@ -16,7 +16,7 @@
 #include "ctl.h"
 #include "ap_alloc.h"
 #include "conn.h"
-#include "jraw.h"
+#include "jspan.h"
 #include "render.h"
 #include "replay.h"
 #include "table.h"
@@ -62,9 +62,9 @@ int cmd_dlq(const ctl_opts *o, int argc, char **argv)
 /* One page of pool.dlq.list, kept raw. */
 typedef struct {
     ctl_answer ans;       /* the answer; the spans point into it */
-    jraw_span records;    /* the "records" array */
+    jspan records;        /* the "records" array */
     uint64_t total;       /* records in the file */
-    char file[1024];      /* the file's path, escapes as written */
+    char file[1024];      /* the file's path */
 } dlq_page_t;
 
 /* Fetches the records from offset on, at most *limit of them (1 to
@@ -76,7 +76,6 @@ typedef struct {
 static int dlq_page(const ctl_opts *o, uint64_t offset, size_t *limit, dlq_page_t *pg)
 {
     char data[96], err[512];
-    jraw_span total, file;
     for (;;) {
         memset(pg, 0, sizeof(*pg));
         snprintf(data, sizeof(data), "{\"offset\":%" PRIu64 ",\"limit\":%zu}", offset, *limit);
@@ -92,22 +91,26 @@ static int dlq_page(const ctl_opts *o, uint64_t offset, size_t *limit, dlq_page_
             ctl_answer_free(&pg->ans);
             return status;
         }
-        jraw_span res = pg->ans.result;
-        if (jraw_member(res, "records", &pg->records) != AP_OK || pg->records.p[0] != '[' ||
-            jraw_member(res, "total", &total) != AP_OK || jraw_u64(total, &pg->total) != AP_OK) {
+        jspan res = pg->ans.result, v;
+        cJSON *file = NULL;
+        int good = jspan_member(res, "records", &pg->records, NULL) == AP_OK &&
+                   pg->records.p[0] == '[' && jspan_member(res, "total", &v, NULL) == AP_OK &&
+                   jspan_u64(v.p, v.len, &pg->total) == AP_OK;
+        if (good && jspan_member(res, "file", &v, &file) == AP_OK && cJSON_IsString(file))
+            snprintf(pg->file, sizeof(pg->file), "%s", file->valuestring);
+        cJSON_Delete(file);
+        if (!good) {
             ctl_warn("pool.dlq.list: malformed answer from agentpoold: %.200s", pg->ans.cap.data);
             ctl_answer_free(&pg->ans);
             return CTL_EXIT_EXCHANGE;
         }
-        if (jraw_member(res, "file", &file) == AP_OK)
-            (void)jraw_str(file, pg->file, sizeof(pg->file));
         return CTL_EXIT_OK;
     }
 }
 
 /* The text of a raw value for a table cell: a string's contents, other
  * values as compact JSON, "-" when absent; cut to width (0: no limit). */
-static char *dlq_span_text(jraw_span s, size_t width)
+static char *dlq_span_text(jspan s, size_t width)
 {
     if (s.p == NULL)
         return ap_strdup("-");
@@ -125,27 +128,27 @@ static char *dlq_span_text(jraw_span s, size_t width)
 }
 
 /* The record's last failure reason, raw. */
-static jraw_span dlq_last_reason(jraw_span rec)
+static jspan dlq_last_reason(jspan rec)
 {
-    jraw_span failures, f, last = {NULL, 0}, reason = {NULL, 0};
+    jspan failures, f, last = {NULL, 0}, reason = {NULL, 0};
     size_t cur = 0;
-    if (jraw_member(rec, "failures", &failures) == AP_OK)
-        while (jraw_next(failures, &cur, &f))
+    if (jspan_member(rec, "failures", &failures, NULL) == AP_OK)
+        while (jspan_next(failures, &cur, &f, NULL))
             last = f;
     if (last.p)
-        (void)jraw_member(last, "reason", &reason);
+        (void)jspan_member(last, "reason", &reason, NULL);
     return reason;
 }
 
 /* Adds the table row of one dead letter (the reason cell uncut). */
-static void dlq_row(table *t, jraw_span rec)
+static void dlq_row(table *t, jspan rec)
 {
-    jraw_span v;
+    jspan v;
     char *row[6];
     char when[64];
-    (void)jraw_member(rec, "dlqId", &v);
+    (void)jspan_member(rec, "dlqId", &v, NULL);
     row[0] = dlq_span_text(v, CTL_CELL_MAX);
-    (void)jraw_member(rec, "time", &v);
+    (void)jspan_member(rec, "time", &v, NULL);
     char *iso = dlq_span_text(v, 64);
     uint64_t ms;
     if (render_parse_utc(iso, &ms) == AP_OK) {
@@ -155,11 +158,11 @@ static void dlq_row(table *t, jraw_span rec)
     } else {
         row[1] = iso;
     }
-    (void)jraw_member(rec, "id", &v);
+    (void)jspan_member(rec, "id", &v, NULL);
     row[2] = dlq_span_text(v, CTL_CELL_MAX);
-    (void)jraw_member(rec, "type", &v);
+    (void)jspan_member(rec, "type", &v, NULL);
     row[3] = dlq_span_text(v, CTL_CELL_MAX);
-    (void)jraw_member(rec, "attempts", &v);
+    (void)jspan_member(rec, "attempts", &v, NULL);
     row[4] = dlq_span_text(v, CTL_CELL_MAX);
     row[5] = dlq_span_text(dlq_last_reason(rec), 0);
     table_add_row(t, row);
@@ -197,8 +200,8 @@ static int dlq_list(const ctl_opts *o, int argc, char **argv)
         total = pg.total;
         snprintf(file, sizeof(file), "%s", pg.file);
         size_t cur = 0, n = 0;
-        jraw_span rec;
-        while (jraw_next(pg.records, &cur, &rec)) {
+        jspan rec;
+        while (jspan_next(pg.records, &cur, &rec, NULL)) {
             if (o->json) {
                 fwrite(rec.p, 1, rec.len, stdout);
                 putchar('\n');
@@ -308,7 +311,7 @@ static int dlq_replay_page(const ctl_opts *o, replay_item *items, size_t n, dlq_
 
 /* 1 when the raw type is a string naming a pool.* request (answered by
  * the master, so never a dead letter). */
-static int dlq_is_pool_type(jraw_span type)
+static int dlq_is_pool_type(jspan type)
 {
     cJSON *t = type.p ? cJSON_ParseWithLength(type.p, type.len) : NULL;
     int pool = cJSON_IsString(t) && strncmp(t->valuestring, "pool.", 5) == 0;
@@ -350,11 +353,11 @@ static int dlq_replay(const ctl_opts *o, int argc, char **argv)
         /* The page's items (all of it, or the one --id names). */
         replay_item *items = ap_calloc(lim + 1, sizeof(replay_item));
         size_t cur = 0, examined = 0, n = 0;
-        jraw_span rec, v;
-        while (examined < remaining && examined < lim && jraw_next(pg.records, &cur, &rec)) {
+        jspan rec, v;
+        while (examined < remaining && examined < lim && jspan_next(pg.records, &cur, &rec, NULL)) {
             uint64_t id;
             examined++;
-            if (jraw_member(rec, "dlqId", &v) != AP_OK || jraw_u64(v, &id) != AP_OK) {
+            if (jspan_member(rec, "dlqId", &v, NULL) != AP_OK || jspan_u64(v.p, v.len, &id) != AP_OK) {
                 ctl_warn("dlq replay: skipped a record without a valid dlqId: %.*s",
                          (int)(rec.len < 120 ? rec.len : 120), rec.p);
                 continue;
@@ -366,10 +369,8 @@ static int dlq_replay(const ctl_opts *o, int argc, char **argv)
             }
             replay_item *it = &items[n++];
             it->dlq_id = id;
-            if (jraw_member(rec, "type", &it->type) != AP_OK)
-                it->type.p = NULL;
-            if (jraw_member(rec, "data", &it->data) != AP_OK)
-                it->data.p = NULL;
+            (void)jspan_member(rec, "type", &it->type, NULL); /* p NULL when absent */
+            (void)jspan_member(rec, "data", &it->data, NULL);
             if (dlq_is_pool_type(it->type)) {
                 /* Never a real dead letter, and "replaying" pool.dlq.purge
                  * would be a disaster: refuse it. */

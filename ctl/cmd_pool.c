@@ -119,7 +119,7 @@ int cmd_history(const ctl_opts *o, int argc, char **argv)
 
 /* Prints a reload's failure: its code and message, and the traceback of
  * the new code when agentpoold sent one, all to stderr. */
-static void pool_reload_failed(jraw_span error)
+static void pool_reload_failed(jspan error)
 {
     cJSON *e = error.p ? cJSON_ParseWithLength(error.p, error.len) : NULL;
     const cJSON *code = cJSON_GetObjectItemCaseSensitive(e, "code");

@@ -5,9 +5,9 @@
  * tokens kept byte for byte by reqline.c), or NDJSON from stdin
  * pipelined by exchange.c, and every response line printed exactly as
  * received, in the server's order.  Its exit status says whether every
- * answer had a top-level "ok": true (exchange.c judges each line with an
- * okscan as it streams past, so no answer is ever parsed into a tree or
- * held whole).  ping is the smallest round trip, timed.
+ * answer had a top-level "ok": true (exchange.c reads it with cJSON,
+ * from the whole line up to EXCHANGE_LINE_MAX, from the start of a
+ * longer one).  ping is the smallest round trip, timed.
  */
 #include "ctl.h"
 #include "ap_alloc.h"

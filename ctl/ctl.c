@@ -50,8 +50,7 @@ int ctl_usage_error(const char *fmt, ...)
 
 int ctl_parse_u64(const char *s, uint64_t *out)
 {
-    jraw_span sp = {s, strlen(s)};
-    return jraw_u64(sp, out);
+    return jspan_u64(s, strlen(s), out);
 }
 
 int ctl_exchange_quiet(const ctl_opts *o, int timeout_ms, exchange_opts *x, exchange_result *r,
@@ -85,7 +84,7 @@ int ctl_exchange(const ctl_opts *o, exchange_opts *x, exchange_result *r)
     return status;
 }
 
-char *ctl_error_text(jraw_span error)
+char *ctl_error_text(jspan error)
 {
     cJSON *e = error.p ? cJSON_ParseWithLength(error.p, error.len) : NULL;
     const cJSON *code = cJSON_GetObjectItemCaseSensitive(e, "code");
@@ -110,7 +109,8 @@ int ctl_request(const ctl_opts *o, const char *type, const char *data_json, int 
 {
     size_t len;
     exchange_result r;
-    jraw_span line, ok;
+    jspan line, okv;
+    cJSON *ok = NULL;
 
     memset(a, 0, sizeof(*a));
     a->cap.limit = limit;
@@ -131,18 +131,21 @@ int ctl_request(const ctl_opts *o, const char *type, const char *data_json, int 
     line.len = a->cap.data ? a->cap.len : 0;
     while (line.len > 0 && (line.p[line.len - 1] == '\n' || line.p[line.len - 1] == '\r'))
         line.len--;
-    if (jraw_member(line, "ok", &ok) != AP_OK || !(jraw_is(ok, "true") || jraw_is(ok, "false"))) {
+    if (jspan_member(line, "ok", &okv, &ok) != AP_OK || !cJSON_IsBool(ok)) {
+        cJSON_Delete(ok);
         snprintf(err, errlen, "%s: malformed answer from agentpoold: %.200s", type, line.p);
         return CTL_EXIT_EXCHANGE;
     }
-    if (jraw_is(ok, "false")) {
-        (void)jraw_member(line, "error", &a->error);
+    int said_ok = cJSON_IsTrue(ok);
+    cJSON_Delete(ok);
+    if (!said_ok) {
+        (void)jspan_member(line, "error", &a->error, NULL);
         char *why = ctl_error_text(a->error);
         snprintf(err, errlen, "%s failed: %s", type, why);
         ap_free(why);
         return CTL_EXIT_ANSWER_ERROR;
     }
-    if (jraw_member(line, "result", &a->result) != AP_OK) {
+    if (jspan_member(line, "result", &a->result, NULL) != AP_OK) {
         a->result.p = "null";
         a->result.len = 4;
     }

@@ -19,7 +19,7 @@
 #define CTL_CTL_H
 
 #include "exchange.h"
-#include "jraw.h"
+#include "jspan.h"
 
 #include <cJSON.h>
 #include <stddef.h>
@@ -118,11 +118,11 @@ int ctl_exchange_quiet(const ctl_opts *o, int timeout_ms, exchange_opts *x, exch
  * fails. */
 int ctl_exchange(const ctl_opts *o, exchange_opts *x, exchange_result *r);
 
-/* One answer, kept raw. */
+/* One answer: the line kept raw, its members found with jspan. */
 typedef struct {
     exchange_capture cap; /* the answer line (free with ctl_answer_free) */
-    jraw_span result;     /* its "result"; the text "null" when absent */
-    jraw_span error;      /* its "error" when "ok" is false, else p NULL */
+    jspan result;     /* its "result"; the text "null" when absent */
+    jspan error;      /* its "error" when "ok" is false, else p NULL */
 } ctl_answer;
 
 /* Sends one request of type with data_json (NULL = null) over a new
@@ -147,7 +147,7 @@ int ctl_call_human(const ctl_opts *o, const char *type, const char *data_json, c
 
 /* "CODE: MESSAGE" of a raw "error" object, for messages (free with
  * ap_free). */
-char *ctl_error_text(jraw_span error);
+char *ctl_error_text(jspan error);
 
 /* Prints a result object for --json: indented on a terminal, one line
  * otherwise. */

@@ -12,9 +12,11 @@
  * Source lines are filtered in place as they are read: blanks before a
  * line's first other byte are dropped, so blank lines never reach the
  * wire and nothing is buffered to find them; a line counts as sent when
- * its newline is queued.  Response lines are written out whole when they
- * fit EXCHANGE_IN_CAP and streamed through in pieces when they do not; an
- * okscan judges each one as it passes.
+ * its newline is queued.  Response lines are judged and written out whole:
+ * the input buffer doubles while one line fills it, up to
+ * EXCHANGE_LINE_MAX (and stays that size, the longest line seen); a line
+ * longer than that is judged by what the full buffer holds, which is
+ * then written out, and the rest streams through unjudged.
  *
  * The timeout clock runs only while answers are due (or requests wait to
  * be written) and restarts whenever a byte moves to or from the server,
@@ -22,7 +24,7 @@
  * pauses of whoever feeds stdin or reads stdout.
  */
 #include "exchange.h"
-#include "okscan.h"
+#include "jspan.h"
 #include "ap_alloc.h"
 #include "ap_common.h"
 
@@ -47,9 +49,9 @@ typedef struct {
     char wr_err[160];
     /* from the server */
     char *in;
-    size_t in_len;
+    size_t in_len, in_cap;
     int partial_out;    /* part of the current response line went to the sink */
-    okscan scan;
+    int partial_ok;     /* the verdict on that line, taken from its first part */
     uint64_t last_progress; /* ap_now_ms() of the last byte moved to/from the server */
 } xchg;
 
@@ -113,28 +115,46 @@ static int xchg_emit(xchg *x, const char *p, size_t n)
     return AP_OK;
 }
 
-/* Judges and emits the complete lines in x->in, keeps the incomplete
- * tail, and streams the tail out when it fills the buffer.  Returns
- * AP_OK, or AP_ERR when the sink failed. */
+/* 1 when the response line p[0..n) has a top-level "ok": true. */
+static int xchg_line_ok(const char *p, size_t n)
+{
+    jspan line = {p, n}, v;
+    cJSON *ok;
+    if (jspan_member(line, "ok", &v, &ok) != AP_OK)
+        return 0;
+    int verdict = cJSON_IsTrue(ok);
+    cJSON_Delete(ok);
+    return verdict;
+}
+
+/* Judges and emits the complete lines in x->in and keeps the incomplete
+ * tail; a tail that fills the buffer makes it grow, or at
+ * EXCHANGE_LINE_MAX is judged and streamed out.  Returns AP_OK, or
+ * AP_ERR when the sink failed. */
 static int xchg_take_lines(xchg *x)
 {
     size_t start = 0;
     char *nl;
     while ((nl = memchr(x->in + start, '\n', x->in_len - start)) != NULL) {
-        okscan_feed(&x->scan, x->in + start, (size_t)(nl - (x->in + start)));
+        size_t len = (size_t)(nl - (x->in + start));
+        int ok = x->partial_out ? x->partial_ok : xchg_line_ok(x->in + start, len);
         x->r->answered++;
-        if (!okscan_ok(&x->scan))
+        if (!ok)
             x->r->failed++;
-        okscan_reset(&x->scan);
         x->partial_out = 0;
-        start = (size_t)(nl - x->in) + 1;
+        start += len + 1;
     }
     if (xchg_emit(x, x->in, start) != AP_OK)
         return AP_ERR;
     size_t rest = x->in_len - start;
-    if (rest == EXCHANGE_IN_CAP) {
-        /* One line longer than the buffer: pass this piece on now. */
-        okscan_feed(&x->scan, x->in, rest);
+    if (rest == x->in_cap && !x->partial_out && x->in_cap < EXCHANGE_LINE_MAX) {
+        /* One line longer than the buffer: make room to hold it whole. */
+        x->in_cap = x->in_cap * 2 < EXCHANGE_LINE_MAX ? x->in_cap * 2 : EXCHANGE_LINE_MAX;
+        x->in = ap_realloc(x->in, x->in_cap);
+    } else if (rest == x->in_cap) {
+        /* Longer than EXCHANGE_LINE_MAX: judge it by its start, pass it on. */
+        if (!x->partial_out)
+            x->partial_ok = xchg_line_ok(x->in, rest);
         if (xchg_emit(x, x->in, rest) != AP_OK)
             return AP_ERR;
         x->partial_out = 1;
@@ -150,7 +170,7 @@ static int xchg_take_lines(xchg *x)
  * terminal status set. */
 static int xchg_read_sock(xchg *x)
 {
-    ssize_t n = recv(x->o->sock, x->in + x->in_len, EXCHANGE_IN_CAP - x->in_len, 0);
+    ssize_t n = recv(x->o->sock, x->in + x->in_len, x->in_cap - x->in_len, 0);
     int saved = errno;
     if (n > 0) {
         x->in_len += (size_t)n;
@@ -267,9 +287,9 @@ int exchange_run(const exchange_opts *o, exchange_result *r)
     x.r = r;
     x.out = ap_malloc(EXCHANGE_OUT_CAP + 1);
     x.in = ap_malloc(EXCHANGE_IN_CAP);
+    x.in_cap = EXCHANGE_IN_CAP;
     x.src_open = o->in_fd >= 0;
     r->sent = o->preload_lines;
-    okscan_reset(&x.scan);
     x.last_progress = ap_now_ms();
 
     for (;;) {

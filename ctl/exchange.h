@@ -5,9 +5,14 @@
  * front, and/or an NDJSON descriptor such as stdin) to agentpoold, and
  * response lines from agentpoold to a sink (a descriptor such as stdout,
  * or a bounded in-memory capture), at the same time, so neither direction
- * can deadlock on a full socket buffer.  Memory is fixed: one output
+ * can deadlock on a full socket buffer.  Memory is bounded: one output
  * buffer of EXCHANGE_OUT_CAP and one input buffer of EXCHANGE_IN_CAP,
- * however many or however long the lines.  It counts the request lines
+ * which grows to hold a longer response line whole, up to
+ * EXCHANGE_LINE_MAX, however many lines.  Each response line is judged by
+ * its top-level "ok", which cJSON reads (jspan_member); a line longer
+ * than EXCHANGE_LINE_MAX streams through in pieces, judged by its first
+ * EXCHANGE_LINE_MAX bytes (agentpoold writes "id" and "ok" first, so
+ * they are there).  It counts the request lines
  * it sent and the response lines it got (responses come in any order,
  * so only the counts are matched), and returns when every request has an
  * answer, the connection is lost, or the server has been silent for too
@@ -21,6 +26,7 @@
 
 #define EXCHANGE_OUT_CAP (256u * 1024u)
 #define EXCHANGE_IN_CAP (64u * 1024u)
+#define EXCHANGE_LINE_MAX (16u * 1024u * 1024u)
 
 /* Collects response bytes in memory, refusing to grow past limit. */
 typedef struct {

@@ -8,8 +8,7 @@ agentpoolctl_SOURCES = ctl/agentpoolctl.c \
 	ctl/top.c ctl/topview.c ctl/topview.h \
 	ctl/conn.c ctl/conn.h \
 	ctl/exchange.c ctl/exchange.h \
-	ctl/jraw.c ctl/jraw.h \
-	ctl/okscan.c ctl/okscan.h \
+	ctl/jspan.c ctl/jspan.h \
 	ctl/replay.c ctl/replay.h \
 	ctl/reqline.c ctl/reqline.h \
 	ctl/render.c ctl/render.h \
@@ -29,7 +28,7 @@ EXTRA_DIST += tests/integration/test_ctl.py tests/integration/test_ctl_real.py \
 # cmocka tests of the pure modules, with cmocka's allocator to catch leaks.
 check_PROGRAMS += ctl/test_ctl_units
 TESTS += ctl/test_ctl_units
-ctl_test_ctl_units_SOURCES = ctl/test_ctl_units.c ctl/jraw.c ctl/okscan.c ctl/reqline.c \
+ctl_test_ctl_units_SOURCES = ctl/test_ctl_units.c ctl/jspan.c ctl/reqline.c \
 	ctl/render.c ctl/table.c ctl/topview.c common/alloc.c
 ctl_test_ctl_units_CPPFLAGS = $(AM_CPPFLAGS) -DAP_ALLOC_TEST
 ctl_test_ctl_units_CFLAGS = $(AM_CFLAGS) $(CJSON_CFLAGS) $(CMOCKA_CFLAGS)

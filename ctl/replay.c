@@ -4,14 +4,14 @@
  * One poll(2) loop over one socket.  State lives in a struct rpl for the
  * length of replay_run(): the request line being written (built only
  * when the window has room, so at most one dead letter's bytes are held
- * for sending), the input buffer, and for an answer longer than that
- * buffer its first REPLAY_IN_CAP bytes (the head, where the id is) plus
- * an okscan fed the rest.  The socket is read in every round, so the
+ * for sending) and the input buffer, which doubles while one answer
+ * fills it, up to REPLAY_LINE_MAX; an answer longer than that is judged
+ * by what the full buffer holds and the rest of it is dropped unread
+ * (skip_line).  The socket is read in every round, so the
  * server never blocks on us; we never half-close it, since agentpoold
  * would take that for a disconnect and drop the answers.
  */
 #include "replay.h"
-#include "okscan.h"
 #include "ap_alloc.h"
 #include "ap_common.h"
 
@@ -35,10 +35,8 @@ typedef struct {
     int wr_dead;            /* writing failed: send nothing more */
     /* from the server */
     char *in;
-    size_t in_len;
-    char *head;             /* first bytes of an answer longer than `in` */
-    size_t head_len;        /* 0: the current answer fits `in` */
-    okscan scan;
+    size_t in_len, in_cap;
+    int skip_line;          /* the answer being read was judged by its start: drop the rest */
     char unmatched_code[48];
     uint64_t last_progress; /* ap_now_ms() of the last byte moved */
 } rpl;
@@ -75,7 +73,7 @@ static void rpl_put(rpl *x, const char *p, size_t n)
 
 /* A raw value fit to be copied into a request line: present and without
  * a newline (which would split the line; agentpoold never writes one). */
-static int rpl_span_ok(jraw_span s)
+static int rpl_span_ok(jspan s)
 {
     return s.p == NULL || memchr(s.p, '\n', s.len) == NULL;
 }
@@ -115,17 +113,15 @@ static void rpl_fill(rpl *x)
     }
 }
 
-/* The item an answer's raw id names: "replay-<dlqId>", the first one
- * still waiting with that dlqId; NULL when none. */
-static replay_item *rpl_match(rpl *x, jraw_span id)
+/* The item an answer's id names: "replay-<dlqId>", the first one still
+ * waiting with that dlqId; NULL when none. */
+static replay_item *rpl_match(rpl *x, const cJSON *id)
 {
-    static const char prefix[] = "\"replay-";
+    static const char prefix[] = "replay-";
     const size_t pl = sizeof(prefix) - 1;
     uint64_t dlq_id;
-    if (id.p == NULL || id.len < pl + 2 || memcmp(id.p, prefix, pl) != 0 || id.p[id.len - 1] != '"')
-        return NULL;
-    jraw_span digits = {id.p + pl, id.len - pl - 1};
-    if (jraw_u64(digits, &dlq_id) != AP_OK)
+    if (!cJSON_IsString(id) || strncmp(id->valuestring, prefix, pl) != 0 ||
+        jspan_u64(id->valuestring + pl, strlen(id->valuestring + pl), &dlq_id) != AP_OK)
         return NULL;
     for (size_t i = 0; i < x->next; i++)
         if (x->items[i].dlq_id == dlq_id && x->items[i].state == REPLAY_SENT)
@@ -133,57 +129,63 @@ static replay_item *rpl_match(rpl *x, jraw_span id)
     return NULL;
 }
 
-/* Settles one answer: text holds the whole line, or its head when it was
- * longer than the buffer; ok is okscan's verdict on the whole line. */
-static void rpl_judge(rpl *x, jraw_span text, int ok)
+/* Settles one answer (counted when its newline comes): text holds the
+ * whole line, or its start when it was longer than REPLAY_LINE_MAX. */
+static void rpl_judge(rpl *x, jspan text)
 {
-    jraw_span id, err, code;
-    char cbuf[48] = "";
+    jspan v;
+    cJSON *ok, *id, *err;
+    char cbuf[48] = "?";
 
-    x->r->answered++;
-    if (!ok) {
-        if (jraw_member(text, "error", &err) != AP_OK || jraw_member(err, "code", &code) != AP_OK ||
-            jraw_str(code, cbuf, sizeof(cbuf)) != AP_OK || cbuf[0] == '\0')
-            snprintf(cbuf, sizeof(cbuf), "?");
+    (void)jspan_member(text, "ok", &v, &ok);
+    int said_ok = cJSON_IsTrue(ok);
+    cJSON_Delete(ok);
+    if (!said_ok && jspan_member(text, "error", &v, &err) == AP_OK) {
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive(err, "code");
+        if (cJSON_IsString(code) && code->valuestring[0])
+            snprintf(cbuf, sizeof(cbuf), "%s", code->valuestring);
+        cJSON_Delete(err);
     }
-    (void)jraw_member(text, "id", &id);
+    (void)jspan_member(text, "id", &v, &id);
     replay_item *it = rpl_match(x, id);
+    cJSON_Delete(id);
     if (it == NULL) {
         x->r->unmatched++;
-        snprintf(x->unmatched_code, sizeof(x->unmatched_code), "%s", ok ? "no_answer" : cbuf);
+        snprintf(x->unmatched_code, sizeof(x->unmatched_code), "%s", said_ok ? "no_answer" : cbuf);
         return;
     }
-    if (ok)
+    if (said_ok)
         it->state = REPLAY_OK;
     else
         rpl_set_failed(it, cbuf);
 }
 
 /* Judges the complete answers in x->in and keeps the incomplete tail;
- * a tail that fills the buffer becomes the head of a long answer. */
+ * a tail that fills the buffer makes it grow, or at REPLAY_LINE_MAX is
+ * judged and dropped with the rest of its line. */
 static void rpl_take_lines(rpl *x)
 {
     size_t start = 0;
     char *nl;
     while ((nl = memchr(x->in + start, '\n', x->in_len - start)) != NULL) {
         size_t len = (size_t)(nl - (x->in + start));
-        okscan_feed(&x->scan, x->in + start, len);
-        jraw_span text = {x->in + start, len};
-        if (x->head_len) {
-            text.p = x->head;
-            text.len = x->head_len;
+        if (!x->skip_line) {
+            jspan text = {x->in + start, len};
+            rpl_judge(x, text);
         }
-        rpl_judge(x, text, okscan_ok(&x->scan));
-        okscan_reset(&x->scan);
-        x->head_len = 0;
+        x->r->answered++;
+        x->skip_line = 0;
         start += len + 1;
     }
     size_t rest = x->in_len - start;
-    if (rest == REPLAY_IN_CAP) {
-        okscan_feed(&x->scan, x->in, rest);
-        if (x->head_len == 0) {
-            memcpy(x->head, x->in, rest);
-            x->head_len = rest;
+    if (rest == x->in_cap && !x->skip_line && x->in_cap < REPLAY_LINE_MAX) {
+        x->in_cap = x->in_cap * 2 < REPLAY_LINE_MAX ? x->in_cap * 2 : REPLAY_LINE_MAX;
+        x->in = ap_realloc(x->in, x->in_cap);
+    } else if (rest == x->in_cap) {
+        if (!x->skip_line) {
+            jspan text = {x->in, rest};
+            rpl_judge(x, text);
+            x->skip_line = 1;
         }
         rest = 0;
     } else if (start > 0 && rest > 0) {
@@ -194,7 +196,7 @@ static void rpl_take_lines(rpl *x)
 
 static int rpl_read(rpl *x)
 {
-    ssize_t n = recv(x->o->sock, x->in + x->in_len, REPLAY_IN_CAP - x->in_len, 0);
+    ssize_t n = recv(x->o->sock, x->in + x->in_len, x->in_cap - x->in_len, 0);
     int saved = errno;
     if (n > 0) {
         x->in_len += (size_t)n;
@@ -240,8 +242,7 @@ int replay_run(const replay_opts *o, replay_item *items, size_t n, replay_result
     x.n = n;
     x.r = r;
     x.in = ap_malloc(REPLAY_IN_CAP);
-    x.head = ap_malloc(REPLAY_IN_CAP);
-    okscan_reset(&x.scan);
+    x.in_cap = REPLAY_IN_CAP;
     x.last_progress = ap_now_ms();
 
     for (;;) {
@@ -291,6 +292,5 @@ int replay_run(const replay_opts *o, replay_item *items, size_t n, replay_result
     }
     ap_free(x.out);
     ap_free(x.in);
-    ap_free(x.head);
     return rc;
 }

@@ -10,21 +10,23 @@
  * it; removing the ones that succeeded is the caller's business.
  *
  * Memory is bounded: the request being written (one dead letter's size)
- * and a fixed input buffer.  An answer longer than the buffer (a large
- * result) is judged as it streams past: its id from its first
- * REPLAY_IN_CAP bytes (agentpoold writes "id" first), its "ok" by an
- * okscan.  The timeout counts the server's silence while answers are
- * due, as in exchange.c.
+ * and an input buffer that grows to hold an answer line whole, up to
+ * REPLAY_LINE_MAX; its "id", "ok" and error code are read with cJSON
+ * (jspan_member).  An answer longer than that is judged by its first
+ * REPLAY_LINE_MAX bytes (agentpoold writes "id" and "ok" first) and the
+ * rest of it is skipped.  The timeout counts the server's silence while
+ * answers are due, as in exchange.c.
  */
 #ifndef CTL_REPLAY_H
 #define CTL_REPLAY_H
 
-#include "jraw.h"
+#include "jspan.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
 #define REPLAY_IN_CAP (64u * 1024u)
+#define REPLAY_LINE_MAX (16u * 1024u * 1024u)
 
 typedef enum {
     REPLAY_PENDING = 0, /* not sent (yet) */
@@ -35,8 +37,8 @@ typedef enum {
 
 typedef struct {
     uint64_t dlq_id;
-    jraw_span type;      /* raw JSON of the record's "type"; p NULL: null */
-    jraw_span data;      /* raw JSON of its "data"; p NULL: null */
+    jspan type;          /* raw JSON of the record's "type"; p NULL: null */
+    jspan data;          /* raw JSON of its "data"; p NULL: null */
     replay_state state;  /* set by replay_run */
     char code[48];       /* the error code when REPLAY_FAILED */
 } replay_item;

@@ -3,8 +3,12 @@
  *
  * Parse at the edge: DATA is parsed once with cJSON to prove it is one
  * JSON value and to locate the first error, and the parse tree is thrown
- * away; what goes on the wire is the user's own bytes, compacted.  TYPE
- * is escaped by cJSON, the only place we let cJSON print.
+ * away; what goes on the wire is the user's own bytes, minified by
+ * cJSON.  cJSON's parser tolerates raw control characters (it takes any
+ * byte below 0x21 outside strings for white space, and copies those
+ * inside strings), which JSON forbids and agentpoold refuses, and a raw
+ * newline would split the line: after minifying, only they can be left
+ * below 0x20, so one look finds them.
  */
 #include "reqline.h"
 #include "ap_alloc.h"
@@ -13,39 +17,6 @@
 #include <cJSON.h>
 #include <stdio.h>
 #include <string.h>
-
-size_t reqline_compact(const char *src, char *dst, char *err, size_t errlen)
-{
-    size_t o = 0;
-    int in_str = 0, esc = 0;
-
-    for (size_t i = 0; src[i]; i++) {
-        unsigned char c = (unsigned char)src[i];
-        if (in_str) {
-            if (c < 0x20) {
-                snprintf(err, errlen,
-                         "invalid DATA JSON at byte %zu: raw control character 0x%02x inside a string "
-                         "(write it as \\u%04x)", i, c, c);
-                return (size_t)-1;
-            }
-            if (esc)
-                esc = 0;
-            else if (c == '\\')
-                esc = 1;
-            else if (c == '"')
-                in_str = 0;
-            dst[o++] = (char)c;
-        } else if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
-            continue;
-        } else {
-            if (c == '"')
-                in_str = 1;
-            dst[o++] = (char)c;
-        }
-    }
-    dst[o] = '\0';
-    return o;
-}
 
 /* Copies up to 24 bytes of s[from, to) into buf, control bytes as '?'. */
 static void reqline_excerpt(const char *s, size_t from, size_t to, char *buf, size_t cap)
@@ -61,7 +32,7 @@ static void reqline_excerpt(const char *s, size_t from, size_t to, char *buf, si
 char *reqline_build(long long id, const char *type, const char *data_json, size_t *len,
                     char *err, size_t errlen)
 {
-    char *data = NULL, *type_esc = NULL, *line = NULL;
+    char *data = NULL, *printed = NULL, *line = NULL;
     cJSON *tmp = NULL;
 
     if (data_json == NULL)
@@ -89,35 +60,40 @@ char *reqline_build(long long id, const char *type, const char *data_json, size_
     cJSON_Delete(tmp);
     tmp = NULL;
 
-    data = ap_malloc(strlen(data_json) + 1);
-    size_t dlen = reqline_compact(data_json, data, err, errlen);
-    if (dlen == (size_t)-1)
-        goto err;
-
-    tmp = cJSON_CreateString(type);
-    type_esc = tmp ? cJSON_PrintUnformatted(tmp) : NULL;
-    if (type_esc == NULL) {
-        snprintf(err, errlen, "out of memory escaping TYPE");
+    data = ap_strdup(data_json);
+    cJSON_Minify(data);
+    for (const char *c = data; *c; c++) {
+        if ((unsigned char)*c < 0x20) {
+            snprintf(err, errlen,
+                     "invalid DATA JSON: raw control character 0x%02x (inside a string write it "
+                     "as \\u%04x)", (unsigned char)*c, (unsigned char)*c);
+            goto err;
+        }
+    }
+    tmp = cJSON_CreateObject();
+    if (tmp == NULL || cJSON_AddNumberToObject(tmp, "id", (double)id) == NULL ||
+        cJSON_AddStringToObject(tmp, "type", type) == NULL ||
+        cJSON_AddRawToObject(tmp, "data", data) == NULL ||
+        (printed = cJSON_PrintUnformatted(tmp)) == NULL) {
+        snprintf(err, errlen, "out of memory building the request line");
         goto err;
     }
-    size_t cap = dlen + strlen(type_esc) + 64;
-    line = ap_malloc(cap);
-    int n = snprintf(line, cap, "{\"id\":%lld,\"type\":%s,\"data\":%s}\n", id, type_esc, data);
-    if (n < 0 || (size_t)n >= cap) {
-        snprintf(err, errlen, "internal error formatting the request line");
-        goto err;
-    }
-    *len = (size_t)n;
+    size_t n = strlen(printed);
+    line = ap_malloc(n + 2);
+    memcpy(line, printed, n);
+    line[n++] = '\n';
+    line[n] = '\0';
+    *len = n;
     ap_free(data);
-    cJSON_free(type_esc);
+    cJSON_free(printed);
     cJSON_Delete(tmp);
     return line;
 
 err:
     ap_free(line);
     ap_free(data);
-    if (type_esc)
-        cJSON_free(type_esc);
+    if (printed)
+        cJSON_free(printed);
     cJSON_Delete(tmp);
     return NULL;
 }

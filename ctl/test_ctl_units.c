@@ -1,18 +1,17 @@
 /*
  * test_ctl_units.c - cmocka tests for agentpoolctl's pure modules:
- * okscan.c (the streaming "ok" detector), reqline.c (request lines),
- * jraw.c (raw spans of JSON values), render.c and table.c (human
- * output), topview.c (the frames of `top` and its error rate).
+ * jspan.c (spans of JSON values found with cJSON, and the top-level "ok"
+ * that decides exit statuses), reqline.c (request lines), render.c and
+ * table.c (human output), topview.c (the frames of `top` and its error
+ * rate).
  *
  * Built with AP_ALLOC_TEST, so every ap_malloc goes through cmocka's
- * allocator and a leak fails the test.  okscan is fed every response in
- * every possible two-piece split, since exchange.c hands it lines in
- * whatever pieces recv() returned.
+ * allocator and a leak fails the test; cJSON is hooked to the same
+ * allocator (main), so a parse tree jspan forgets to delete fails too.
  */
 #include "ap_alloc.h"
 #include "ap_common.h"
-#include "jraw.h"
-#include "okscan.h"
+#include "jspan.h"
 #include "render.h"
 #include "reqline.h"
 #include "table.h"
@@ -28,69 +27,65 @@
 #include <string.h>
 #include <time.h>
 
-/* okscan's verdict on line fed whole and split at every byte; asserts
- * they all agree and returns it. */
-static int scan_line(const char *line)
+/* A span over a C string. */
+static jspan span(const char *s)
 {
-    okscan s;
-    size_t n = strlen(line);
-    okscan_reset(&s);
-    okscan_feed(&s, line, n);
-    int whole = okscan_ok(&s);
-    for (size_t cut = 0; cut <= n; cut++) {
-        okscan_reset(&s);
-        okscan_feed(&s, line, cut);
-        okscan_feed(&s, line + cut, n - cut);
-        assert_int_equal(okscan_ok(&s), whole);
+    jspan sp = {s, strlen(s)};
+    return sp;
+}
+
+/* The verdict exchange.c and replay.c take: top-level "ok" is true. */
+static int line_ok(const char *line)
+{
+    jspan v;
+    cJSON *ok;
+    if (jspan_member(span(line), "ok", &v, &ok) != AP_OK) {
+        assert_null(ok);
+        return 0;
     }
-    return whole;
+    int verdict = cJSON_IsTrue(ok);
+    cJSON_Delete(ok);
+    return verdict;
 }
 
-static void test_okscan_reads_top_level_ok(void **state)
+static void test_jspan_reads_top_level_ok(void **state)
 {
     AP_UNUSED(state);
-    assert_true(scan_line("{\"id\":1,\"ok\":true,\"result\":{}}"));
-    assert_true(scan_line("{\"id\":1,\"result\":[1,2],\"ok\":true}"));
-    assert_true(scan_line("{ \"ok\" : true }"));
-    assert_true(scan_line("{\"ok\":true"));  /* cut short after the literal */
-    assert_false(scan_line("{\"id\":1,\"ok\":false,\"error\":{\"code\":\"x\"}}"));
-    assert_false(scan_line("{\"id\":1,\"result\":{}}"));
+    assert_true(line_ok("{\"id\":1,\"ok\":true,\"result\":{}}"));
+    assert_true(line_ok("{\"id\":1,\"result\":[1,2],\"ok\":true}"));
+    assert_true(line_ok("{ \"ok\" : true }\r"));
+    assert_true(line_ok("{\"ok\":true")); /* cut short after the value */
+    assert_true(line_ok("{\"id\":1,\"ok\":true,\"result\":{\"unfinished")); /* a long line's start */
+    assert_false(line_ok("{\"id\":1,\"ok\":false,\"error\":{\"code\":\"x\"}}"));
+    assert_false(line_ok("{\"id\":1,\"result\":{}}"));
+    assert_true(line_ok("{\"\\u006fk\":true}")); /* names are compared unescaped, as cJSON does */
+    assert_false(line_ok("{\"ok\":false,\"ok\":true}")); /* the first one, as cJSON does */
 }
 
-static void test_okscan_ignores_nested_and_quoted_ok(void **state)
+static void test_jspan_ignores_nested_and_quoted_ok(void **state)
 {
     AP_UNUSED(state);
-    assert_true(scan_line("{\"result\":{\"ok\":false},\"ok\":true}"));
-    assert_false(scan_line("{\"error\":{\"ok\":true},\"ok\":false}"));
-    assert_false(scan_line("{\"id\":\"\\\"ok\\\":true\",\"x\":\"ok\"}"));
-    assert_true(scan_line("{\"id\":\"{\\\"ok\\\":false}\",\"ok\":true}"));
-    assert_false(scan_line("{\"result\":[{\"ok\":true}]}"));
-    assert_false(scan_line("[\"ok\",true]"));
+    assert_true(line_ok("{\"result\":{\"ok\":false},\"ok\":true}"));
+    assert_false(line_ok("{\"error\":{\"ok\":true},\"ok\":false}"));
+    assert_false(line_ok("{\"id\":\"\\\"ok\\\":true\",\"x\":\"ok\"}"));
+    assert_true(line_ok("{\"id\":\"{\\\"ok\\\":false}\",\"ok\":true}"));
+    assert_false(line_ok("{\"result\":[{\"ok\":true}]}"));
+    assert_false(line_ok("[\"ok\",true]"));
 }
 
-static void test_okscan_refuses_lookalikes(void **state)
+static void test_jspan_refuses_lookalikes_and_broken_text(void **state)
 {
     AP_UNUSED(state);
-    assert_false(scan_line("{\"ok\":\"true\"}"));
-    assert_false(scan_line("{\"ok\":truex}"));
-    assert_false(scan_line("{\"ok\":1}"));
-    assert_false(scan_line("{\"okay\":true}"));
-    assert_false(scan_line("{\"o\":true}"));
-    assert_false(scan_line("{\"\\u006fk\":true}"));
-    assert_false(scan_line(""));
-    assert_false(scan_line("not json at all"));
-}
-
-static void test_reqline_compacts_and_keeps_tokens(void **state)
-{
-    char err[256], out[128];
-    AP_UNUSED(state);
-    const char *src = " {\n \"a b\" : [ 1 ,\t12345678901234567890 ],\r\n \"s\": \"x \\\" y\" } ";
-    size_t n = reqline_compact(src, out, err, sizeof(err));
-    assert_string_equal(out, "{\"a b\":[1,12345678901234567890],\"s\":\"x \\\" y\"}");
-    assert_int_equal(n, strlen(out));
-    assert_int_equal(reqline_compact("\"a\nb\"", out, err, sizeof(err)), (size_t)-1);
-    assert_non_null(strstr(err, "raw control character 0x0a"));
+    assert_false(line_ok("{\"ok\":\"true\"}"));
+    assert_false(line_ok("{\"ok\":1}"));
+    assert_false(line_ok("{\"okay\":true}"));
+    assert_false(line_ok("{\"o\":true}"));
+    assert_false(line_ok(""));
+    assert_false(line_ok("not json at all"));
+    /* a member before "ok" that is not JSON ends the search */
+    assert_false(line_ok("{\"id\":tru,\"ok\":true}"));
+    assert_false(line_ok("{\"id\":1 \"ok\":true}"));
+    assert_false(line_ok("{\"id\" 1,\"ok\":true}"));
 }
 
 static void test_reqline_builds_one_escaped_line(void **state)
@@ -121,7 +116,26 @@ static void test_reqline_refuses_invalid_data(void **state)
     assert_null(reqline_build(1, "t", "", &len, err, sizeof(err)));
     assert_non_null(strstr(err, "it is empty"));
     assert_null(reqline_build(1, "t", "\"tab\there\"", &len, err, sizeof(err)));
-    assert_non_null(strstr(err, "raw control character"));
+    assert_non_null(strstr(err, "raw control character 0x09"));
+    assert_null(reqline_build(1, "t", "[\"a\nb\"]", &len, err, sizeof(err)));
+    assert_non_null(strstr(err, "raw control character 0x0a"));
+    /* cJSON takes \x01 between tokens for white space; JSON does not */
+    assert_null(reqline_build(1, "t", "[1,\x01 2]", &len, err, sizeof(err)));
+    assert_non_null(strstr(err, "raw control character 0x01"));
+}
+
+static void test_reqline_minifies_and_keeps_tokens(void **state)
+{
+    char err[256];
+    size_t len;
+    AP_UNUSED(state);
+    const char *src = " {\n \"a b\" : [ 1 ,\t12345678901234567890 ],\r\n \"s\": \"x \\\" y\" ,"
+                      " \"f\": -1.50e+3 } ";
+    char *line = reqline_build(1, "t", src, &len, err, sizeof(err));
+    assert_non_null(line);
+    assert_string_equal(line, "{\"id\":1,\"type\":\"t\",\"data\":{\"a b\":[1,12345678901234567890],"
+                              "\"s\":\"x \\\" y\",\"f\":-1.50e+3}}\n");
+    ap_free(line);
 }
 
 static void test_render_duration_humanises(void **state)
@@ -198,23 +212,22 @@ static void test_table_aligns_by_characters(void **state)
                              "7          y\n");
 }
 
-/* A span over a C string. */
-static jraw_span span(const char *s)
-{
-    jraw_span sp = {s, strlen(s)};
-    return sp;
-}
-
 /* 1 when the member key of obj is exactly want (want NULL: it is absent). */
 static int member_is(const char *obj, const char *key, const char *want)
 {
-    jraw_span v;
-    if (jraw_member(span(obj), key, &v) != AP_OK)
+    jspan v;
+    cJSON *tree;
+    if (jspan_member(span(obj), key, &v, &tree) != AP_OK) {
+        assert_null(tree);
+        assert_null(v.p);
         return want == NULL;
+    }
+    assert_non_null(tree);
+    cJSON_Delete(tree);
     return want != NULL && v.len == strlen(want) && memcmp(v.p, want, v.len) == 0;
 }
 
-static void test_jraw_finds_members_byte_for_byte(void **state)
+static void test_jspan_finds_members_byte_for_byte(void **state)
 {
     AP_UNUSED(state);
     const char *rec = " {\"dlqId\":7, \"type\" : \"a\\\"b\", \"data\":{\"big\": 12345678901234567890,"
@@ -226,32 +239,44 @@ static void test_jraw_finds_members_byte_for_byte(void **state)
     assert_true(member_is(rec, "n", "-1.50e+3"));
     assert_true(member_is(rec, "big", NULL)); /* nested members are not top-level */
     assert_true(member_is(rec, "missing", NULL));
-    assert_true(member_is("{\"a\":1,\"a\":2}", "a", "2")); /* the last one counts */
+    assert_true(member_is("{\"a\":1,\"a\":2}", "a", "1")); /* the first one, as cJSON's lookup */
+    assert_true(member_is("{\"\\u0061\":[ 1 ]}", "a", "[ 1 ]"));
     assert_true(member_is("{}", "a", NULL));
     assert_true(member_is("[1]", "a", NULL));
 }
 
-static void test_jraw_walks_array_elements(void **state)
+static void test_jspan_walks_array_elements(void **state)
 {
     AP_UNUSED(state);
     const char *arr = "[ {\"a\":[1,2]} , \"x,]\" ,3,null ]";
     static const char *const want[] = {"{\"a\":[1,2]}", "\"x,]\"", "3", "null"};
-    jraw_span e;
+    jspan e;
+    cJSON *tree;
     size_t cur = 0, n = 0;
-    while (jraw_next(span(arr), &cur, &e)) {
+    while (jspan_next(span(arr), &cur, &e, &tree)) {
         assert_true(n < AP_ARRAY_LEN(want));
+        assert_non_null(tree);
+        cJSON_Delete(tree);
         assert_int_equal(e.len, strlen(want[n]));
         assert_memory_equal(e.p, want[n], e.len);
         n++;
     }
     assert_int_equal(n, AP_ARRAY_LEN(want));
-    cur = 0;
-    assert_false(jraw_next(span("[]"), &cur, &e));
-    cur = 0;
-    assert_false(jraw_next(span("{\"a\":1}"), &cur, &e));
+    assert_false(jspan_next(span(arr), &cur, &e, NULL)); /* ended stays ended */
+    static const char *const not_arrays[] = {"[]", "{\"a\":1}", "[1", "[1 2]", "[,1]", ""};
+    for (size_t k = 0; k < AP_ARRAY_LEN(not_arrays); k++) {
+        cur = 0;
+        n = 0;
+        while (jspan_next(span(not_arrays[k]), &cur, &e, &tree)) {
+            cJSON_Delete(tree);
+            n++;
+        }
+        assert_null(tree);
+        assert_true(n <= 1); /* "[1 2]" yields its 1, then stops */
+    }
 }
 
-static void test_jraw_stays_inside_truncated_or_broken_text(void **state)
+static void test_jspan_stays_inside_truncated_or_broken_text(void **state)
 {
     AP_UNUSED(state);
     /* Every prefix of a record: members before the cut are found, the
@@ -261,36 +286,33 @@ static void test_jraw_stays_inside_truncated_or_broken_text(void **state)
     for (size_t cut = 0; cut <= n; cut++) {
         char *copy = ap_malloc(cut ? cut : 1);
         memcpy(copy, rec, cut);
-        jraw_span s = {copy, cut}, v;
-        int found = jraw_member(s, "error", &v) == AP_OK;
+        jspan s = {copy, cut}, v;
+        int found = jspan_member(s, "error", &v, NULL) == AP_OK;
         assert_int_equal(found, cut == n || cut == n - 1);
-        found = jraw_member(s, "id", &v) == AP_OK;
+        found = jspan_member(s, "id", &v, NULL) == AP_OK;
         assert_int_equal(found, cut >= strlen("{\"id\":\"replay-12\""));
         ap_free(copy);
     }
-    jraw_span v;
-    assert_int_equal(jraw_member(span("{\"a\" 1}"), "a", &v), AP_ERR);
-    assert_int_equal(jraw_member(span("{\"a\":\"unterminated}"), "a", &v), AP_ERR);
+    jspan v;
+    assert_int_equal(jspan_member(span("{\"a\" 1}"), "a", &v, NULL), AP_ERR);
+    assert_int_equal(jspan_member(span("{\"a\":\"unterminated}"), "a", &v, NULL), AP_ERR);
     assert_null(v.p);
+    assert_int_equal(jspan_member(span("{\"a\":\xef\xbb\xbf" "1}"), "a", &v, NULL), AP_ERR);
 }
 
-static void test_jraw_reads_integers_strings_and_literals(void **state)
+static void test_jspan_reads_plain_digits(void **state)
 {
     uint64_t u = 0;
-    char buf[8];
     AP_UNUSED(state);
-    assert_int_equal(jraw_u64(span("18446744073709551615"), &u), AP_OK);
+    assert_int_equal(jspan_u64("18446744073709551615", 20, &u), AP_OK);
     assert_true(u == UINT64_MAX);
-    assert_int_equal(jraw_u64(span("18446744073709551616"), &u), AP_ERR);
-    assert_int_equal(jraw_u64(span("-1"), &u), AP_ERR);
-    assert_int_equal(jraw_u64(span("1.0"), &u), AP_ERR);
-    assert_int_equal(jraw_u64(span(""), &u), AP_ERR);
-    assert_int_equal(jraw_str(span("\"bad_request\""), buf, sizeof(buf)), AP_OK);
-    assert_string_equal(buf, "bad_req");
-    assert_int_equal(jraw_str(span("12"), buf, sizeof(buf)), AP_ERR);
-    assert_string_equal(buf, "");
-    assert_true(jraw_is(span("true"), "true"));
-    assert_false(jraw_is(span("trueish"), "true"));
+    assert_int_equal(jspan_u64("18446744073709551616", 20, &u), AP_ERR);
+    assert_int_equal(jspan_u64("-1", 2, &u), AP_ERR);
+    assert_int_equal(jspan_u64("1.0", 3, &u), AP_ERR);
+    assert_int_equal(jspan_u64(" 1", 2, &u), AP_ERR);
+    assert_int_equal(jspan_u64("", 0, &u), AP_ERR);
+    assert_int_equal(jspan_u64("123", 2, &u), AP_OK); /* only the n bytes given */
+    assert_true(u == 12);
 }
 
 static void test_render_times_utc_in_and_local_out(void **state)
@@ -522,23 +544,36 @@ static void test_topview_rate_over_the_last_minute(void **state)
     assert_true(isnan(topview_rate_per_min(&r)));
 }
 
+/* cJSON's allocations through cmocka's, so its leaks fail tests too. */
+static void *units_cjson_malloc(size_t n)
+{
+    return test_malloc(n);
+}
+
+static void units_cjson_free(void *p)
+{
+    test_free(p);
+}
+
 int main(void)
 {
+    cJSON_Hooks hooks = {units_cjson_malloc, units_cjson_free};
+    cJSON_InitHooks(&hooks);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_okscan_reads_top_level_ok),
-        cmocka_unit_test(test_okscan_ignores_nested_and_quoted_ok),
-        cmocka_unit_test(test_okscan_refuses_lookalikes),
-        cmocka_unit_test(test_reqline_compacts_and_keeps_tokens),
+        cmocka_unit_test(test_jspan_reads_top_level_ok),
+        cmocka_unit_test(test_jspan_ignores_nested_and_quoted_ok),
+        cmocka_unit_test(test_jspan_refuses_lookalikes_and_broken_text),
+        cmocka_unit_test(test_reqline_minifies_and_keeps_tokens),
         cmocka_unit_test(test_reqline_builds_one_escaped_line),
         cmocka_unit_test(test_reqline_refuses_invalid_data),
         cmocka_unit_test(test_render_duration_humanises),
         cmocka_unit_test(test_render_knows_durations_by_name),
         cmocka_unit_test(test_render_value_formats),
         cmocka_unit_test(test_table_aligns_by_characters),
-        cmocka_unit_test(test_jraw_finds_members_byte_for_byte),
-        cmocka_unit_test(test_jraw_walks_array_elements),
-        cmocka_unit_test(test_jraw_stays_inside_truncated_or_broken_text),
-        cmocka_unit_test(test_jraw_reads_integers_strings_and_literals),
+        cmocka_unit_test(test_jspan_finds_members_byte_for_byte),
+        cmocka_unit_test(test_jspan_walks_array_elements),
+        cmocka_unit_test(test_jspan_stays_inside_truncated_or_broken_text),
+        cmocka_unit_test(test_jspan_reads_plain_digits),
         cmocka_unit_test(test_render_times_utc_in_and_local_out),
         cmocka_unit_test(test_render_fit_cuts_by_characters),
         cmocka_unit_test(test_render_units_for_people),

@@ -20,6 +20,14 @@
  *   (Prometheus's `le` buckets), plus an exact count and sum, since the
  *   start.
  *
+ * Why not bench/hist.h, which uses the same log-linear bucket scheme:
+ * the master needs a sliding window (a ring of per-interval slots cleared
+ * as time passes, uint32 counters, 1/32 precision: it runs for months)
+ * and Prometheus's cumulative `le` buckets, while the bench needs one
+ * cumulative histogram per run at 1/128 precision with exact min, mean
+ * and overflow that threads merge; one type for both would carry either
+ * the window or the merge as dead weight in the other.
+ *
  * Recording is O(1): an index computation and an increment (hist_fixed
  * scans its few bounds); a window slot is cleared when its interval is
  * first written.  Time is always passed in (monotonic ms); nothing here

@@ -1,6 +1,7 @@
 # Test suite: cmocka unit tests, Python unit tests, libFuzzer targets run
 # briefly, and integration tests against the real agentpoold.
 include $(srcdir)/tests/unit/pool.mk
+include $(srcdir)/tests/unit/master.mk
 include $(srcdir)/tests/unit/dlq.mk
 include $(srcdir)/tests/unit/breaker.mk
 include $(srcdir)/tests/unit/scan.mk

@@ -623,6 +623,60 @@ class AsyncResultsTest(ResultConversionMixin, unittest.TestCase):
                            "the message's task was cancelled (not by the master)", "CancelledError")
 
 
+class AgentErrorLogMixin:
+    """An agent's exception is logged at error level with its traceback,
+    at most PYERR_BURST (5) times per (message type, exception class) in
+    a window, the rest counted and the count logged at exit.  Counts, not
+    durations: whatever the window does, every exception is either
+    logged or counted once."""
+    agent = None
+    concurrency = None
+    CALLS = 30
+    HEAD = r"ERROR +\[worker-t \d+\] message \d+ of type %s failed: the agent raised %s"
+
+    def test_agent_exceptions_are_logged_with_traceback_and_limited(self):
+        w = started(self.agent, concurrency=self.concurrency)
+        try:
+            for _ in range(self.CALLS):
+                # the client's answer is what it always was
+                assert_agent_error(self, w.call("keyerror"), "'k'", "KeyError")
+            assert_agent_error(self, w.call("no-such-result"), "'no-such-result'", "KeyError")
+            assert_agent_error(self, w.call("a\nb"), "'a\\nb'", "KeyError")
+            w.stop()
+            self.assertEqual(w.wait_exit(), 0, w.log())
+            lines = w.log().splitlines()
+        finally:
+            w.close()
+        text = "\n".join(lines)
+        heads = [i for i, l in enumerate(lines) if re.search(self.HEAD % ("keyerror", "KeyError"), l)]
+        self.assertGreaterEqual(len(heads), 1, text)
+        self.assertLess(len(heads), self.CALLS, "not limited:\n" + text)
+        for i in heads:
+            # the traceback follows its line, at error level
+            self.assertRegex(lines[i + 1], r"ERROR +\[worker-t \d+\]   Traceback \(most recent call last\):")
+            block = [l for l in lines[i + 1:i + 12] if "ERROR" in l]
+            self.assertTrue(any(l.endswith("  KeyError: 'k'") for l in block), "\n".join(block))
+        said = sum(int(n) for n in re.findall(r"\((\d+) more like it were not logged in the last \d+ s\)", text))
+        said += sum(int(n) for n in re.findall(
+            r"ERROR +\[worker-t \d+\] (\d+) more KeyError raised for messages of type keyerror were not "
+            r"logged in the last \d+ s$", text, re.M))
+        self.assertGreater(said, 0, text)
+        self.assertEqual(len(heads) + said, self.CALLS, text)
+        # another type is another pair; a newline in a type cannot forge a line
+        self.assertEqual(len(re.findall(self.HEAD % ("no-such-result", "KeyError"), text)), 1, text)
+        self.assertEqual(len(re.findall(self.HEAD % (r"a\?b", "KeyError"), text)), 1, text)
+        self.assertNotIn("more KeyError raised for messages of type no-such-result", text)
+
+
+class SyncAgentErrorLogTest(AgentErrorLogMixin, unittest.TestCase):
+    agent = "bridgeagents:ResultAgent"
+
+
+class AsyncAgentErrorLogTest(AgentErrorLogMixin, unittest.TestCase):
+    agent = "bridgeagents:AsyncResultAgent"
+    concurrency = 4
+
+
 class RaiseAgentTest(unittest.TestCase):
     def test_raise_agent(self):
         with started("pyagents.examples.raising:RaiseAgent") as w:

@@ -1,0 +1,61 @@
+/*
+ * fake_ops.c - dlq.c, wprog.c and reload.c for unit tests (see
+ * fake_server.h): a dead-letter file that records what it is given, a
+ * progress page that says what the test sets, a reload that records.
+ */
+#include "fake_server.h"
+#include "dlq.h"
+#include "reload.h"
+#include "wprog.h"
+
+#include <stdio.h>
+
+static char fake_dlq_storage;
+
+dlq *dlq_open(const char *path, uint64_t max_bytes, char *err, size_t errlen)
+{
+    (void)max_bytes;
+    (void)err;
+    (void)errlen;
+    fake_record("dlq_open", NULL, NULL, 0, path);
+    return (dlq *)&fake_dlq_storage;
+}
+
+/* Recorded with arg = attempts and text "<nfailures>: <last reason>". */
+int dlq_append(dlq *d, const dlq_entry *e, uint64_t *dlq_id_out, char *err, size_t errlen)
+{
+    char text[200];
+    (void)d;
+    (void)err;
+    (void)errlen;
+    snprintf(text, sizeof(text), "%u: %s", (unsigned)e->nfailures, e->nfailures ? e->failures[e->nfailures - 1].reason : "");
+    fake_record("dlq_append", NULL, NULL, e->attempts, text);
+    if (dlq_id_out)
+        *dlq_id_out = 1;
+    return AP_OK;
+}
+
+uint64_t dlq_count(const dlq *d)
+{
+    (void)d;
+    return 0;
+}
+
+void dlq_close(dlq *d)
+{
+    (void)d;
+    fake_record("dlq_close", NULL, NULL, 0, NULL);
+}
+
+int wprog_running(const worker *w, uint64_t *running)
+{
+    fake_record("wprog_running", w, NULL, 0, NULL);
+    if (fake_wprog_result == 1)
+        *running = fake_wprog_running;
+    return fake_wprog_result;
+}
+
+void reload_replacement_failed(void)
+{
+    fake_record("reload_replacement_failed", NULL, NULL, 0, NULL);
+}

@@ -1,0 +1,46 @@
+# cmocka unit tests for the master modules that decide (sched, retry,
+# supervisor, recycle), each linked with only the module under test, the
+# pure data structures it stands on (msg.c, queue.c; dispatch.c for
+# sched) and the fakes of tests/unit/fake_server.h in place of the rest
+# of agentpoold: a worker table filled by hand, a clock the test moves,
+# recorded calls instead of forks, signals and answers.  -Wl,--wrap makes
+# random() return what a test says (retry delays' jitter, recycle
+# spreads) and lets test_retry see the delays its timers are armed with
+# (event_add).  Built with AP_ALLOC_TEST, so a leaked message fails.
+# A test of a known bug in pool/ is skipped unless AP_KNOWN_BUGS=1 is in
+# the environment:  make check AP_KNOWN_BUGS=1 TESTS=tests/unit/test_retry
+check_PROGRAMS += tests/unit/test_sched tests/unit/test_retry tests/unit/test_supervisor \
+	tests/unit/test_recycle
+TESTS += tests/unit/test_sched tests/unit/test_retry tests/unit/test_supervisor tests/unit/test_recycle
+
+MASTER_UNIT_FAKES = tests/unit/fake_server.c tests/unit/fake_server.h tests/unit/fake_worker.c \
+	pool/msg.c pool/msg.h pool/queue.c pool/queue.h common/alloc.c
+MASTER_UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS)
+
+tests_unit_test_sched_SOURCES = tests/unit/test_sched.c pool/sched.c pool/sched.h pool/dispatch.c \
+	tests/unit/fake_client.c $(MASTER_UNIT_FAKES)
+tests_unit_test_sched_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
+tests_unit_test_sched_CFLAGS = $(MASTER_UNIT_CFLAGS)
+tests_unit_test_sched_LDADD = $(LIBEVENT_LIBS) $(CMOCKA_LIBS)
+
+# test_retry #includes pool/retry.c (its delay function and timer callback).
+tests_unit_test_retry_SOURCES = tests/unit/test_retry.c pool/retry.h tests/unit/fake_answer.c \
+	tests/unit/fake_client.c tests/unit/fake_sched.c tests/unit/fake_ops.c common/backoff.c $(MASTER_UNIT_FAKES)
+EXTRA_tests_unit_test_retry_SOURCES = pool/retry.c
+tests_unit_test_retry_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
+tests_unit_test_retry_CFLAGS = $(MASTER_UNIT_CFLAGS)
+tests_unit_test_retry_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=random,--wrap=event_add
+tests_unit_test_retry_LDADD = $(LIBEVENT_LIBS) $(CMOCKA_LIBS)
+
+tests_unit_test_supervisor_SOURCES = tests/unit/test_supervisor.c pool/supervisor.c pool/supervisor.h \
+	common/backoff.c $(MASTER_UNIT_FAKES)
+tests_unit_test_supervisor_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
+tests_unit_test_supervisor_CFLAGS = $(MASTER_UNIT_CFLAGS)
+tests_unit_test_supervisor_LDADD = $(CJSON_LIBS) $(LIBEVENT_LIBS) $(CMOCKA_LIBS)
+
+tests_unit_test_recycle_SOURCES = tests/unit/test_recycle.c pool/recycle.c pool/recycle.h tests/unit/fake_ops.c \
+	common/backoff.c $(MASTER_UNIT_FAKES)
+tests_unit_test_recycle_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
+tests_unit_test_recycle_CFLAGS = $(MASTER_UNIT_CFLAGS)
+tests_unit_test_recycle_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=random
+tests_unit_test_recycle_LDADD = $(LIBEVENT_LIBS) $(CMOCKA_LIBS)
