@@ -46,6 +46,7 @@ typedef struct {
     const char *id;          /* "worker-3": the log role */
     const char *agent_spec;  /* "module:attr" */
     int concurrency;         /* --concurrency (async agents) */
+    size_t max_result_bytes; /* --max-result-bytes: longest RESULT payload sent */
     const char *python_paths[BRIDGE_MAX_PYTHON_PATHS];
     int n_python_paths;
     const char *virtualenv;  /* NULL unless --virtualenv */

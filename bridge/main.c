@@ -70,6 +70,8 @@ static const char usage_text[] =
     "  --agent MODULE:ATTR     the agent: a class (instantiated with no arguments),\n"
     "                          an object with handle_message(type, data), or such a function\n"
     "  --concurrency N         messages in flight at once for an async agent (default 1)\n"
+    "  --max-result-bytes N    longest result JSON sent; a longer one is answered agent_error\n"
+    "                          \"result too large (N bytes, limit M)\" (default: the frame limit)\n"
     "  --python-path DIR       put DIR first on sys.path (repeatable)\n"
     "  --virtualenv DIR        use the virtual environment DIR (its pyvenv.cfg)\n"
     "  --inherit-python-env    honour PYTHONPATH, PYTHONHOME and other PYTHON* variables\n"
@@ -81,6 +83,7 @@ enum {
     OPT_ID = 256,
     OPT_AGENT,
     OPT_CONCURRENCY,
+    OPT_MAX_RESULT_BYTES,
     OPT_PYTHON_PATH,
     OPT_VIRTUALENV,
     OPT_INHERIT_ENV,
@@ -94,6 +97,7 @@ static const struct option long_options[] = {
     {"id", required_argument, NULL, OPT_ID},
     {"agent", required_argument, NULL, OPT_AGENT},
     {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
+    {"max-result-bytes", required_argument, NULL, OPT_MAX_RESULT_BYTES},
     {"python-path", required_argument, NULL, OPT_PYTHON_PATH},
     {"virtualenv", required_argument, NULL, OPT_VIRTUALENV},
     {"inherit-python-env", no_argument, NULL, OPT_INHERIT_ENV},
@@ -128,6 +132,18 @@ static int parse_args(int argc, char **argv, char *err, size_t cap)
                 return AP_ERR;
             }
             bridge.concurrency = (int)v;
+            break;
+        }
+        case OPT_MAX_RESULT_BYTES: {
+            char *end;
+            errno = 0;
+            long long v = strtoll(optarg, &end, 10);
+            if (errno || *end || end == optarg || v < 1 || v > (long long)AP_FRAME_MAX_PAYLOAD) {
+                snprintf(err, cap, "--max-result-bytes must be an integer from 1 to %u, got \"%s\"",
+                         AP_FRAME_MAX_PAYLOAD, optarg);
+                return AP_ERR;
+            }
+            bridge.max_result_bytes = (size_t)v;
             break;
         }
         case OPT_PYTHON_PATH:
@@ -330,6 +346,7 @@ int main(int argc, char **argv)
     bridge.started_ns = ap_now_ns();
     bridge.fd = -1;
     bridge.concurrency = 1;
+    bridge.max_result_bytes = AP_FRAME_MAX_PAYLOAD;
     bridge.log_level = AP_LOG_INFO;
     const char *env_id = getenv("AGENTPOOL_WORKER_ID");
     bridge.id = env_id && *env_id ? env_id : "agentpool-worker";

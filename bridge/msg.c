@@ -203,16 +203,44 @@ int msg_unpack(const ap_frame_hdr *h, const unsigned char *payload, PyObject **t
     return AP_OK;
 }
 
+/* The agent_error for a result over --max-result-bytes: "result too large
+ * (N bytes, limit M)", N its JSON's length, or "more than" the frame
+ * limit when it did not even fit in a frame.  No exception member: the
+ * agent raised nothing.  The master answers a RESULT frame over the limit
+ * with the same text (pool/wresult.c). */
+static void reply_too_large(uint64_t id, size_t n, int over_frame)
+{
+    char why[128];
+    snprintf(why, sizeof(why), "result too large (%s%zu bytes, limit %zu)", over_frame ? "more than " : "", n,
+             bridge.max_result_bytes);
+    ap_warn("message %llu: %s; answered agent_error", (unsigned long long)id, why);
+    msg_reply_error(id, BRIDGE_CODE_AGENT_ERROR, why, NULL);
+}
+
 void msg_reply(uint64_t id, PyObject *result, PyObject *type)
 {
     buf_t *out = &bridge.out;
     size_t at = wire_begin(out);
-    if (AP_LIKELY(pyconv_encode(result, out, AP_FRAME_MAX_PAYLOAD) == AP_OK)) {
-        wire_end(out, at, AP_FRAME_RESULT, 0, id);
-        bridge.sent++;
+    /* Encoded whole (up to the frame limit) so the refusal can say how
+     * large the result was; nothing over the limit is ever sent. */
+    int rc = pyconv_encode(result, out, AP_FRAME_MAX_PAYLOAD);
+    if (AP_LIKELY(rc == AP_OK)) {
+        size_t n = out->len - at - AP_FRAME_HDR_SIZE;
+        if (AP_LIKELY(n <= bridge.max_result_bytes)) {
+            wire_end(out, at, AP_FRAME_RESULT, 0, id);
+            bridge.sent++;
+            return;
+        }
+        wire_abort(out, at);
+        reply_too_large(id, n, 0);
         return;
     }
     wire_abort(out, at);
+    if (rc == PYCONV_TOO_LARGE) {
+        PyErr_Clear();
+        reply_too_large(id, AP_FRAME_MAX_PAYLOAD, 1);
+        return;
+    }
     reply_exception(id, NULL, type);
 }
 

@@ -39,7 +39,9 @@ PyObject *msg_call_handler(const ap_frame_hdr *h, const unsigned char *payload, 
 
 /* Answers message id with `result` (borrowed) as a RESULT frame, or with
  * an agent_error ERROR frame when it is not JSON (logged like an
- * exception under type, a borrowed str or NULL when unknown). */
+ * exception under type, a borrowed str or NULL when unknown) or when its
+ * JSON is longer than bridge.max_result_bytes ("result too large (N
+ * bytes, limit M)"). */
 void msg_reply(uint64_t id, PyObject *result, PyObject *type);
 
 /* Answers message id with the current Python exception (cleared) as an

@@ -681,6 +681,7 @@ typedef struct {
     buf_t *out;
     size_t start, limit;
     int depth;
+    int too_large;   /* the failure was the output passing `limit` */
     enc_step path[PYCONV_MAX_DEPTH + 1];
 } enc_t;
 
@@ -743,6 +744,7 @@ static int enc_fail(enc_t *e, PyObject *exc, int n, const char *what)
 
 static int enc_too_large(enc_t *e)
 {
+    e->too_large = 1;
     PyErr_Format(PyExc_ValueError, "result is too large: its JSON exceeds %zu bytes", e->limit);
     return AP_ERR;
 }
@@ -962,9 +964,10 @@ int pyconv_encode(PyObject *obj, buf_t *out, size_t limit)
     e.start = out->len;
     e.limit = limit;
     e.depth = 0;
+    e.too_large = 0;
     if (enc_value(&e, obj) < 0 || (out->len - e.start > limit && enc_too_large(&e) < 0)) {
         out->len = e.start;
-        return AP_ERR;
+        return e.too_large ? PYCONV_TOO_LARGE : AP_ERR;
     }
     return AP_OK;
 }

@@ -31,9 +31,11 @@ PyObject *pyconv_decode(const char *text, size_t len);
  * writing at most `limit` bytes.  Returns AP_OK, or AP_ERR with TypeError
  * (a value of a type JSON has no form for, a non-str dict key) or
  * ValueError (NaN or infinite float, a str with a lone surrogate, nesting
- * deeper than the limit, output above `limit`) set, naming the value and
- * its path: "result is not JSON serializable: set at $.items[2]".  On
+ * deeper than the limit) set, naming the value and its path: "result is
+ * not JSON serializable: set at $.items[2]"; or PYCONV_TOO_LARGE (also
+ * below 0) with ValueError set when the output would pass `limit`.  On
  * failure out->len is what it was before the call. */
+#define PYCONV_TOO_LARGE (-2)
 int pyconv_encode(PyObject *obj, buf_t *out, size_t limit);
 
 /* A str from UTF-8 bytes, shared through the cache when short and ASCII.

@@ -19,6 +19,7 @@
 #include "alert.h"
 #include "ap_common.h"
 #include "ap_log.h"
+#include "health.h"
 #include "metrics.h"
 #include "promtext.h"
 #include "server.h"
@@ -107,16 +108,16 @@ static void check_error_rate(uint64_t now_ms, alert_reading *r)
     r->on = r->den >= ALERT_ERROR_RATE_MIN_ANSWERS && r->num * 100 > (uint64_t)r->threshold * r->den;
 }
 
-/* No worker takes messages and answers its heartbeats.  Always on. */
+/* No healthy worker (health.c: taking messages and answering its
+ * heartbeats).  Always on. */
 static void check_no_healthy(uint64_t now_ms, alert_reading *r)
 {
     (void)now_ms;
-    uint64_t healthy = 0;
-    for (int i = 0; i < server.nworkers; i++)
-        healthy += worker_is_healthy(&server.workers[i]) != 0;
+    int healthy;
+    health_pool(&healthy);
     r->threshold = 1;
     r->enabled = 1;
-    r->num = healthy;
+    r->num = (uint64_t)healthy;
     r->den = (uint64_t)worker_live_count();
     r->on = healthy == 0;
 }

@@ -24,6 +24,7 @@
 #include "ap_alloc.h"
 #include "ap_common.h"
 #include "ap_defaults.h"
+#include "ap_frame.h"
 
 #include <arpa/inet.h>
 #include <cJSON.h>
@@ -73,6 +74,7 @@ static const setting settings[] = {
     {"messageQueueSize", T_INT, OFF(message_queue_size), 0, 10000000, NULL, "messages waiting for a free slot, at most"},
     {"overflow", T_ENUM, OFF(overflow), 0, 0, overflow_names, "when the queue is full: block (pause that connection) | reject (queue_full)"},
     {"maxMessageBytes", T_INT, OFF(max_message_bytes), 64, 64 * 1024 * 1024, NULL, "longest request line, bytes (longer: too_large)"},
+    {"maxResultBytes", T_INT, OFF(max_result_bytes), 0, AP_FRAME_MAX_PAYLOAD, NULL, "longest result a worker may answer, bytes (longer: agent_error; 0: maxMessageBytes)"},
     {"maxConnections", T_INT, OFF(max_connections), 1, 1000000, NULL, "client connections at once"},
     {"maxInFlightPerConnection", T_INT, OFF(max_inflight_per_connection), 1, 10000000, NULL, "unanswered messages per connection before it stops being read"},
     {"maxPendingBytes", T_INT, OFF(max_pending_bytes), 1024, (int64_t)1 << 40, NULL, "bytes of all queued and in-flight requests together"},
@@ -214,6 +216,11 @@ void config_free(config *cfg)
     free_pathlist(cfg);
     ap_free(cfg->config_file);
     cfg->config_file = NULL;
+}
+
+int64_t config_max_result_bytes(const config *cfg)
+{
+    return cfg->max_result_bytes ? cfg->max_result_bytes : cfg->max_message_bytes;
 }
 
 const char *config_strategy_name(int64_t s)
@@ -860,6 +867,11 @@ int config_validate(const config *cfg, char *err, size_t errlen)
     }
     if (strchr(cfg->agent, ':') == NULL || cfg->agent[0] == ':' || cfg->agent[strlen(cfg->agent) - 1] == ':') {
         snprintf(err, errlen, "%s: agent: \"%s\" must be module:Attribute", origin, cfg->agent);
+        return AP_ERR;
+    }
+    if (cfg->max_result_bytes != 0 && cfg->max_result_bytes < CONFIG_MIN_RESULT_BYTES) {
+        snprintf(err, errlen, "%s: maxResultBytes (%" PRId64 ") is below %d (0: as maxMessageBytes)", origin,
+                 cfg->max_result_bytes, CONFIG_MIN_RESULT_BYTES);
         return AP_ERR;
     }
     if (cfg->max_pending_bytes < cfg->max_message_bytes) {

@@ -79,6 +79,7 @@ typedef struct config {
     int64_t overflow;            /* overflow_mode */
     /* limits */
     int64_t max_message_bytes;
+    int64_t max_result_bytes;    /* 0: as max_message_bytes (config_max_result_bytes) */
     int64_t max_connections;
     int64_t max_inflight_per_connection;
     int64_t max_pending_bytes;
@@ -162,6 +163,11 @@ int config_parse_listen(const char *spec, config_listen_addr *out, char *err, si
 
 /* Writes the --help text to f. */
 void config_print_help(const char *prog, void *file);
+
+/* maxResultBytes in force: the setting, or maxMessageBytes when it is 0.
+ * A non-zero setting is at least CONFIG_MIN_RESULT_BYTES (validated). */
+#define CONFIG_MIN_RESULT_BYTES 64
+int64_t config_max_result_bytes(const config *cfg);
 
 /* Names for enums, for logs and stats. */
 const char *config_strategy_name(int64_t s);

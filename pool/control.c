@@ -9,8 +9,8 @@
  * {"detailed": true} it adds one object per worker (getDetailedStats).
  * Every number comes from counters the master keeps itself, so they
  * survive worker restarts; distributions, rates and per-type answers come
- * from metrics.c.  The same builders answer HTTP: /healthz uses
- * control_pool_state(), /stats control_stats_json().
+ * from metrics.c.  Health and the pool's status are health.c's.  The
+ * same builder answers HTTP's /stats: control_stats_json().
  */
 #include "control.h"
 #include "ap_alloc.h"
@@ -27,6 +27,7 @@
 #include "metrics.h"
 #include "alert.h"
 #include "agentstat.h"
+#include "health.h"
 #include "wout.h"
 #include "wprog.h"
 
@@ -56,31 +57,6 @@ static int data_flag(const char *line, const scan_result *r, const char *key)
     int on = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, key));
     cJSON_Delete(root);
     return on;
-}
-
-static const char *const server_state_names[] = {"starting", "ready", "draining", "stopping"};
-
-/* The pool's state as operators see it: "degraded" when ready but in
- * restart backoff, or with no worker able to serve (one worker being
- * respawned is not degraded: the others serve). */
-static const char *pool_state(int healthy)
-{
-    if (server.state == SERVER_READY && (supervisor_in_backoff() || healthy == 0))
-        return "degraded";
-    return server_state_names[server.state];
-}
-
-static int count_healthy(void)
-{
-    int n = 0;
-    for (int i = 0; i < server.nworkers; i++)
-        n += worker_is_accepting(&server.workers[i]);
-    return n;
-}
-
-const char *control_pool_state(void)
-{
-    return pool_state(count_healthy());
 }
 
 /* A monotonic time in ms as wall-clock ms since the epoch. */
@@ -148,7 +124,7 @@ static cJSON *worker_json(const worker *w, uint64_t now, uint64_t wall)
     cJSON *o = cJSON_CreateObject();
     int live = w->state != WORKER_DEAD;
     cJSON_AddStringToObject(o, "id", w->name);
-    cJSON_AddBoolToObject(o, "healthy", worker_is_healthy(w));
+    cJSON_AddBoolToObject(o, "healthy", health_worker_ok(w));
     cJSON_AddNumberToObject(o, "messagesProcessed", (double)w->load.processed);
     cJSON_AddNumberToObject(o, "age", live ? (double)(now - w->started_ms) : 0);
     cJSON_AddNumberToObject(o, "pid", live ? (double)w->pid : 0);
@@ -199,7 +175,7 @@ cJSON *control_stats_json(int detailed)
             oldest = age;
         in_flight += w->load.in_flight;
         if (worker_is_accepting(w)) {
-            healthy += worker_is_healthy(w);
+            healthy += health_worker_ok(w);
             slots += w->load.slots;
             if (w->load.in_flight < w->load.slots)
                 available++;
@@ -208,7 +184,7 @@ cJSON *control_stats_json(int detailed)
         }
     }
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "state", pool_state(healthy));
+    cJSON_AddStringToObject(o, "state", health_status_name(health_pool(NULL)));
     cJSON_AddNumberToObject(o, "total", total);
     cJSON_AddNumberToObject(o, "available", available);
     cJSON_AddNumberToObject(o, "busy", busy);
@@ -385,7 +361,7 @@ static void control_ping(client *c, const char *line, const scan_result *r)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddBoolToObject(o, "pong", 1);
-    cJSON_AddStringToObject(o, "state", pool_state(count_healthy()));
+    cJSON_AddStringToObject(o, "state", health_status_name(health_pool(NULL)));
     answer_json(c, line, r, o);
 }
 
@@ -396,9 +372,10 @@ static void control_stats(client *c, const char *line, const scan_result *r)
 
 static void control_health(client *c, const char *line, const scan_result *r)
 {
-    int healthy = count_healthy();
+    int healthy;
+    health_status status = health_pool(&healthy);
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "status", pool_state(healthy));
+    cJSON_AddStringToObject(o, "status", health_status_name(status));
     cJSON_AddNumberToObject(o, "healthy", healthy);
     cJSON_AddNumberToObject(o, "workers", server.pool_size);
     cJSON_AddBoolToObject(o, "backoff", supervisor_in_backoff());

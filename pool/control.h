@@ -25,11 +25,6 @@ struct cJSON;
  * pool.reload (answered when the reload ends), pool.dlq.list,
  * pool.dlq.remove, pool.dlq.purge. */
 void control_handle(struct client *c, const char *line, const scan_result *r);
-/* The pool's state as operators see it (pool.health's status, pool.stats'
- * state, /healthz): "starting", "ready", "degraded" (ready, but in
- * restart backoff or with no worker able to serve), "draining" or
- * "stopping". */
-const char *control_pool_state(void);
 /* pool.stats' answer (with the per-worker objects when detailed); the
  * caller frees it with cJSON_Delete. */
 struct cJSON *control_stats_json(int detailed);

@@ -16,6 +16,7 @@
 #include "ap_common.h"
 #include "ap_log.h"
 #include "control.h"
+#include "health.h"
 #include "listener.h"
 #include "metrics.h"
 #include "server.h"
@@ -119,8 +120,9 @@ static void request_cb(struct evhttp_request *req, void *arg)
         metrics_prometheus(server.metrics, body);
         reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body);
     } else if (strcmp(path, "/healthz") == 0) {
-        const char *state = control_pool_state();
-        int ready = strcmp(state, "ready") == 0;
+        health_status status = health_pool(NULL);
+        const char *state = health_status_name(status);
+        int ready = status == HEALTH_READY;
         evbuffer_add_printf(body, "%s\n", state);
         reply(req, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", "text/plain; charset=utf-8", body);
     } else if (strcmp(path, "/stats") == 0) {

@@ -3,9 +3,9 @@
  * libevent's evhttp on the master's event loop:
  *
  *   GET /metrics   Prometheus text format 0.0.4 (metrics_prometheus)
- *   GET /healthz   200 "ready", or 503 and the state (control_pool_state)
+ *   GET /healthz   200 "ready", or 503 and the state (health.c)
  *   GET /stats     pool.stats {"detailed": true} as JSON
- *   anything else  404; methods other than GET and HEAD: 405
+ *   anything else  404; methods other than GET and HEAD: 501 (evhttp)
  *
  * Off unless metricsListen is set: "unix:/path" (a socket file made like
  * the main one, with socketMode), or a numeric loopback address and port

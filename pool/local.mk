@@ -7,6 +7,7 @@ agentpoold_SOURCES = pool/main.c pool/server.c pool/server.h \
 	pool/answer.c pool/answer.h \
 	pool/flush.c pool/flush.h \
 	pool/wprog.c pool/wprog.h \
+	pool/wresult.c pool/wresult.h \
 	pool/refuse.c pool/refuse.h \
 	pool/control.c pool/control.h \
 	pool/scan.c pool/scan.h \
@@ -31,6 +32,7 @@ agentpoold_SOURCES = pool/main.c pool/server.c pool/server.h \
 	pool/access.c pool/access.h \
 	pool/httpd.c pool/httpd.h \
 	pool/alert.c pool/alert.h \
+	pool/health.c pool/health.h \
 	pool/agentstat.c pool/agentstat.h \
 	pool/sdnotify.c pool/sdnotify.h \
 	pool/privs.c pool/privs.h \

@@ -20,7 +20,7 @@
 #include "supervisor.h"
 #include "typetab.h"
 #include "dlq.h"
-#include "control.h"
+#include "health.h"
 #include "alert.h"
 #include "wout.h"
 
@@ -211,7 +211,7 @@ static void prom_workers(struct evbuffer *out)
         promtext_u64(out, "agentpool_worker_restarts_total", &l, 1, supervisor_ends((sup_reason)r));
     }
     promtext_family(out, "agentpool_worker_rss_bytes", "gauge",
-                    "Resident memory of each live worker process, sampled every second.");
+                    "Resident memory of each live worker process, sampled when it becomes ready and every second.");
     for (int slot = 0; slot < server.cfg->max_workers; slot++) {
         for (int i = 0; i < server.nworkers; i++) {
             const worker *w = &server.workers[i];
@@ -245,8 +245,13 @@ void metrics_prometheus(metrics *mt, struct evbuffer *out)
     uint64_t now = ap_now_ms();
     promtext_family(out, "agentpool_up", "gauge", "1 while agentpoold answers; see agentpool_ready for its state.");
     promtext_u64(out, "agentpool_up", NULL, 0, 1);
+    int healthy;
+    health_status status = health_pool(&healthy);
     promtext_family(out, "agentpool_ready", "gauge", "1 when the pool is ready (what /healthz answers 200 for).");
-    promtext_u64(out, "agentpool_ready", NULL, 0, strcmp(control_pool_state(), "ready") == 0);
+    promtext_u64(out, "agentpool_ready", NULL, 0, status == HEALTH_READY);
+    promtext_family(out, "agentpool_workers_healthy", "gauge",
+                    "Workers taking messages that answered their last heartbeat (pool.health's healthy).");
+    promtext_u64(out, "agentpool_workers_healthy", NULL, 0, (uint64_t)healthy);
     promtext_family(out, "agentpool_start_time_seconds", "gauge", "When the master started, seconds since the epoch.");
     promtext_double(out, "agentpool_start_time_seconds", NULL, 0,
                     (double)(ap_wall_ms() - (now - server.started_ms)) / 1000.0);

@@ -14,7 +14,7 @@
 #include "sdnotify.h"
 #include "ap_common.h"
 #include "ap_log.h"
-#include "control.h"
+#include "health.h"
 #include "metrics.h"
 #include "reload.h"
 #include "server.h"
@@ -126,7 +126,7 @@ static void format_status(char *buf, size_t cap, uint64_t now_ms)
     if (starting)
         snprintf(extra, sizeof(extra), ", %d starting", starting);
     snprintf(buf, cap, "%s%s: %d worker%s (%d idle, %d busy%s), queue %zu/%zu, %.1f msg/s",
-             reload_in_progress() || sd.reloading ? "reloading, " : "", control_pool_state(), server.pool_size,
+             reload_in_progress() || sd.reloading ? "reloading, " : "", health_status_name(health_pool(NULL)), server.pool_size,
              server.pool_size == 1 ? "" : "s", idle, busy, extra, server.queue.depth, server.queue.capacity,
              server.metrics ? metrics_throughput(server.metrics, now_ms, 10) : 0.0);
 }

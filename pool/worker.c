@@ -33,6 +33,7 @@
 #include "server.h"
 #include "wout.h"
 #include "wprog.h"
+#include "wresult.h"
 
 #include <assert.h>
 #include <cJSON.h>
@@ -198,6 +199,7 @@ typedef struct {
     char *argv[24 + 2 * CONFIG_MAX_PYTHON_PATH];
     char **envp;
     char conc[24];
+    char maxres[24];
     char idenv[48];
     int maxfd;                  /* close up to here if close_range fails */
 } exec_args;
@@ -215,6 +217,9 @@ static void build_exec_args(exec_args *a, const worker *w)
     a->argv[n++] = cfg->agent;
     a->argv[n++] = "--concurrency";
     a->argv[n++] = a->conc;
+    snprintf(a->maxres, sizeof(a->maxres), "%lld", (long long)config_max_result_bytes(cfg));
+    a->argv[n++] = "--max-result-bytes";
+    a->argv[n++] = a->maxres;
     for (int i = 0; i < cfg->n_python_path; i++) {
         a->argv[n++] = "--python-path";
         a->argv[n++] = cfg->python_path[i];
@@ -566,6 +571,7 @@ static void on_ready(worker *w, const char *payload, size_t len)
     w->load.slots = slots;
     w->ready_ms = ap_now_ms();
     w->last_active_ms = w->ready_ms; /* idle counts from ready: starting is not idling */
+    w->rss_bytes = ap_rss_bytes((int)w->pid); /* stats show it from the start, not after the next sample */
     w->start_failures = 0;
     worker_set_state(w, WORKER_READY);
     ap_info("%s ready (pid %d, %s, %d slot%s, fork to ready %.1f ms)", w->name, (int)w->pid,
@@ -690,11 +696,6 @@ void worker_heartbeat(void)
     }
 }
 
-int worker_is_healthy(const worker *w)
-{
-    return worker_is_accepting(w) && w->missed_beats == 0;
-}
-
 static void worker_protocol_error(worker *w, const char *what)
 {
     ap_error("%s (pid %d): %s; killing it", w->name, (int)w->pid, what);
@@ -726,7 +727,12 @@ static int worker_handle_frames(worker *w)
         if (avail < AP_FRAME_HDR_SIZE + (size_t)h.len)
             break;
         evbuffer_drain(in, AP_FRAME_HDR_SIZE);
-        const char *payload = h.len ? (const char *)evbuffer_pullup(in, h.len) : "";
+        /* A RESULT over maxResultBytes is answered agent_error instead,
+         * its payload dropped unread. */
+        ap_frame_hdr eh;
+        char refusal[WRESULT_REFUSAL_MAX];
+        int refused = wresult_refuse(w, &h, &eh, refusal, sizeof(refusal));
+        const char *payload = refused ? refusal : h.len ? (const char *)evbuffer_pullup(in, h.len) : "";
         switch (h.kind) {
         case AP_FRAME_RESULT:
         case AP_FRAME_ERROR:
@@ -734,7 +740,7 @@ static int worker_handle_frames(worker *w)
                 agentstat_answer(w, &h, payload);
                 break;
             }
-            on_answer(w, &h, payload);
+            on_answer(w, refused ? &eh : &h, payload);
             answered++;
             break;
         case AP_FRAME_READY:

@@ -126,8 +126,6 @@ void worker_kill_for_memory(worker *w, const char *why);
  * beats of the last round, replaces workers that missed maxMissedBeats
  * in a row, and sends each worker a PING its loop answers. */
 void worker_heartbeat(void);
-/* Taking messages and answering its heartbeats. */
-int worker_is_healthy(const worker *w);
 /* w takes no new messages; it stops once it holds none.  gracefulTimeout
  * counts from here. */
 void worker_drain(worker *w);

@@ -374,7 +374,7 @@ static void check_encode(PyObject *obj, const tree_facts *f, buf_t *out, buf_t *
     CHECK(again->len == n && memcmp(again->data, text, n) == 0);
     again->len = 0;
     buf_append(again, prefix, 3);
-    CHECK(pyconv_encode(obj, again, n - 1) == AP_ERR);
+    CHECK(pyconv_encode(obj, again, n - 1) == PYCONV_TOO_LARGE);
     CHECK(again->len == 3 && PyErr_ExceptionMatches(PyExc_ValueError));
     PyErr_Clear();
 

@@ -7,7 +7,8 @@ for the slot); `generation` is 1, then 2 after a recycle, 3 after a
 crash; `messagesProcessed` counts the current process's answers;
 `lastMessageAt` is null before the first answer and then lies between the
 request and its answer; `startedAt` lies between the start and the ready
-of its process; `rssBytes` agrees with /proc; `health` is the agent's
+of its process; `rssBytes` agrees with /proc and is there as soon as a
+process serves; `health` is the agent's
 health() answer and `missedBeats` counts its falsy answers.  The
 `agent` object is the master's cache of the worker's agent.metrics
 answer, asked with each heartbeat: its counter equals the messages the
@@ -127,6 +128,23 @@ class PerWorkerFields(unittest.TestCase):
             proc = vm_rss_kb(w["pid"]) * 1024
             self.assertGreater(w["rssBytes"], proc // 2, (w["rssBytes"], proc))
             self.assertLess(w["rssBytes"], proc * 2, (w["rssBytes"], proc))
+
+    def test_rss_bytes_from_the_moment_a_worker_is_ready(self):
+        # Sampled when the process becomes ready, not only by the
+        # once-a-second sampler: the first detailed stats that show a
+        # respawned process serving already carry its RSS.  (Without
+        # the sample at ready, each round below would see 0 unless a
+        # periodic sample happened to fall between fork and this look.)
+        srv = observe_server()
+        with srv, srv.client() as c:
+            for round in range(3):
+                g = serving(srv)["generation"]
+                self.assertEqual(c.request("crash", round, retry=False)["error"]["code"], "worker_crashed")
+                w = wait_for(lambda: serving(srv) and serving(srv)["generation"] == g + 1 and serving(srv),
+                             interval=0.001, what="the respawned worker to serve")
+                self.assertGreater(w["rssBytes"], 0, w)
+                proc = vm_rss_kb(w["pid"]) * 1024
+                self.assertLess(w["rssBytes"], proc * 2, (w["rssBytes"], proc))
 
     def test_health_and_missed_beats(self):
         srv = observe_server(args=["--health-check-interval", "100", "--max-missed-beats", "1000"])

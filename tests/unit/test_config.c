@@ -21,6 +21,7 @@
 #include "ap_alloc.h"
 #include "ap_common.h"
 #include "ap_defaults.h"
+#include "ap_frame.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -915,6 +916,61 @@ CFG_TEST(test_validate)
     EXPECT_ERR(want);
 }
 
+/* maxResultBytes: 0 (the default) follows maxMessageBytes wherever that
+ * comes from; otherwise 64 to the frame limit, from a file or a flag. */
+CFG_TEST(test_max_result_bytes)
+{
+    int rc;
+    assert_int_equal(cfg.max_result_bytes, 0);
+    assert_int_equal(config_max_result_bytes(&cfg), 4 * 1024 * 1024);
+    expect_load_ok("{\"maxMessageBytes\": 65536}");
+    assert_int_equal(config_max_result_bytes(&cfg), 65536);
+    expect_load_ok("{\"maxResultBytes\": 1000000}");
+    assert_int_equal(cfg.max_result_bytes, 1000000);
+    assert_int_equal(config_max_result_bytes(&cfg), 1000000); /* larger than requests may be */
+    expect_load_ok("{\"maxResultBytes\": 268435456}");
+    assert_int_equal(config_max_result_bytes(&cfg), AP_FRAME_MAX_PAYLOAD);
+    expect_load_ok("{\"maxResultBytes\": 0}");
+    assert_int_equal(config_max_result_bytes(&cfg), 65536);
+    static const refusal r[] = {
+        {"{\"maxResultBytes\": 268435457}", "test.json: maxResultBytes: 268435457 is out of range (0 to 268435456)"},
+        {"{\"maxResultBytes\": -1}", "test.json: maxResultBytes: -1 is out of range (0 to 268435456)"},
+        {"{\"maxResultBytes\": \"4096\"}", "test.json: maxResultBytes: \"4096\" is a string, expected an integer"},
+        {"{\"maxResultBytes\": 4096.5}", "test.json: maxResultBytes: 4096.5 is not whole, expected an integer"},
+    };
+    check_refusals(r, AP_ARRAY_LEN(r));
+
+    /* the floor is config_validate's, since 0 is allowed */
+    cfg.max_result_bytes = 63;
+    assert_int_equal(config_validate(&cfg, err, sizeof(err)), AP_ERR);
+    assert_string_equal(err, "command line: maxResultBytes (63) is below 64 (0: as maxMessageBytes)");
+    cfg.max_result_bytes = 64;
+    assert_int_equal(config_validate(&cfg, err, sizeof(err)), AP_OK);
+    assert_int_equal(config_max_result_bytes(&cfg), 64);
+
+    /* flags: the kebab-case form, over a file */
+    config_free(&cfg);
+    config_init(&cfg);
+    PARSE("--max-result-bytes", "8192", "--max-message-bytes=1024");
+    EXPECT_OK();
+    assert_int_equal(config_max_result_bytes(&cfg), 8192);
+    PARSE("--max-result-bytes=0");
+    EXPECT_OK();
+    assert_int_equal(config_max_result_bytes(&cfg), 1024);
+    PARSE("--max-result-bytes=1");
+    EXPECT_ERR("command line: maxResultBytes (1) is below 64 (0: as maxMessageBytes)");
+    PARSE("--max-result-bytes", "lots");
+    EXPECT_ERR("command line: maxResultBytes: \"lots\" is not an integer");
+    char *path = (char *)write_temp("{\"maxResultBytes\": 10}");
+    char want[4200];
+    PARSE("-c", path, "--max-result-bytes", "100");
+    EXPECT_OK();
+    assert_int_equal(cfg.max_result_bytes, 100);
+    PARSE("-c", path);
+    snprintf(want, sizeof(want), "%s: maxResultBytes (10) is below 64 (0: as maxMessageBytes)", path);
+    EXPECT_ERR(want);
+}
+
 /* --- --help ---------------------------------------------------------------- */
 
 CFG_TEST(test_help_text)
@@ -1096,6 +1152,7 @@ int main(void)
         T(test_args_actions),
         T(test_args_errors),
         T(test_validate),
+        T(test_max_result_bytes),
         T(test_help_text),
         T(test_bug_wrong_type_names_value),
         T(test_bug_socket_mode_number_message),

@@ -1,0 +1,41 @@
+/*
+ * health.c - the one meaning of a healthy worker and of the pool's status
+ * (see health.h).
+ *
+ * Two predicates over the master's own state (the worker table, the
+ * server's state, supervisor's backoff), one pass over the table per
+ * call, no state of its own.  Called by control.c, httpd.c, metrics.c,
+ * alert.c and sdnotify.c; never changes anything.
+ */
+#include "health.h"
+#include "ap_common.h"
+#include "server.h"
+#include "supervisor.h"
+
+int health_worker_ok(const worker *w)
+{
+    return worker_is_accepting(w) && w->missed_beats == 0;
+}
+
+health_status health_pool(int *healthy)
+{
+    int n = 0;
+    for (int i = 0; i < server.nworkers; i++)
+        n += health_worker_ok(&server.workers[i]);
+    if (healthy)
+        *healthy = n;
+    switch (server.state) {
+    case SERVER_STARTING: return HEALTH_STARTING;
+    case SERVER_DRAINING: return HEALTH_DRAINING;
+    case SERVER_STOPPING: return HEALTH_STOPPING;
+    case SERVER_READY: break;
+    }
+    /* One worker being respawned is not degraded: the others serve. */
+    return supervisor_in_backoff() || n == 0 ? HEALTH_DEGRADED : HEALTH_READY;
+}
+
+const char *health_status_name(health_status s)
+{
+    static const char *const names[] = {"starting", "ready", "degraded", "draining", "stopping"};
+    return (unsigned)s < AP_ARRAY_LEN(names) ? names[s] : "?";
+}
