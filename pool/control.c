@@ -11,6 +11,7 @@
  * control_pool_state(), /stats control_stats_json().
  */
 #include "control.h"
+#include "access.h"
 #include "ap_alloc.h"
 #include "ap_common.h"
 #include "client.h"
@@ -242,6 +243,8 @@ cJSON *control_stats_json(int detailed)
     cJSON_AddNumberToObject(wk, "killedStuck", (double)server.stats.stuck_kills);
     cJSON_AddNumberToObject(wk, "recycled", (double)server.stats.recycles);
     cJSON_AddNumberToObject(o, "logLinesDropped", (double)wout_dropped_total());
+    cJSON_AddNumberToObject(o, "logWriteDropped", (double)access_log_dropped());
+    cJSON_AddNumberToObject(o, "accessLogDropped", (double)access_access_dropped());
     cJSON *rs = cJSON_AddObjectToObject(o, "restarts");
     for (int r = SUP_CRASHED; r < SUP_REASON_COUNT; r++)
         cJSON_AddNumberToObject(rs, supervisor_reason_name((sup_reason)r), (double)supervisor_ends((sup_reason)r));

@@ -346,6 +346,7 @@ int main(int argc, char **argv)
         listener_close();
         return 1;
     }
+    access_loop_start(); /* from here on the log never blocks */
     if (cfg.timeout > 0) {
         struct timeval ttv = {(time_t)(cfg.timeout / 1000), (suseconds_t)((cfg.timeout % 1000) * 1000)};
         server.common_timeout = event_base_init_common_timeout(server.base, &ttv);
@@ -415,6 +416,7 @@ int main(int argc, char **argv)
         event_free(server.sig_events[i]);
     event_free(server.tick);
     flush_free();
+    access_loop_stop();
     event_base_free(server.base);
     msg_table_free(&server.msgs);
     ap_free(server.worker_binary);
