@@ -4,7 +4,9 @@
  * pool.stats answers with the seed's getStats fields, spelled as there
  * (total, available, busy, healthy, totalMessagesProcessed,
  * averageWorkerAge, oldestWorker), plus the pool-wide counters; with
- * {"detailed": true} it adds one object per worker (getDetailedStats).
+ * {"detailed": true} it adds one object per worker (getDetailedStats),
+ * and is answered once the agents' metrics it asked for are in (at most
+ * AGENTSTAT_WAIT_MS later; see agentstat.h), through client_reply_later.
  * Every number comes from counters the master keeps itself, so they
  * survive worker restarts; distributions, rates and per-type answers come
  * from metrics.c.  The same builders answer HTTP: /healthz uses
@@ -381,6 +383,45 @@ static void answer_json(struct evbuffer *out, const char *line, const scan_resul
     server.stats.answered_ok++;
 }
 
+/* A detailed pool.stats waiting for the agents' metrics (agentstat.c). */
+typedef struct {
+    uint64_t serial;
+    size_t id_len;
+    char id[];
+} stats_waiter;
+
+static void stats_waiter_done(void *arg, int answer)
+{
+    stats_waiter *sw = arg;
+    if (answer) {
+        cJSON *o = control_stats_json(1);
+        char *text = cJSON_PrintUnformatted(o);
+        client_reply_later(sw->serial, sw->id_len ? sw->id : NULL, sw->id_len, text, ERR_COUNT, NULL, NULL);
+        cJSON_free(text);
+        cJSON_Delete(o);
+    }
+    ap_free(sw);
+}
+
+/* pool.stats: at once, unless detailed and some agent's metrics are to
+ * be asked for first (then answered when they are in, bounded). */
+static void control_stats(struct evbuffer *out, uint64_t client_serial, const char *line, const scan_result *r)
+{
+    int detailed = data_flag(line, r, "detailed");
+    if (detailed) {
+        size_t id_len = r->id_kind != SCAN_ID_NONE ? r->id.len : 0;
+        stats_waiter *sw = ap_malloc(sizeof(*sw) + id_len + 1);
+        sw->serial = client_serial;
+        sw->id_len = id_len;
+        memcpy(sw->id, line + r->id.off, id_len);
+        sw->id[id_len] = '\0';
+        if (client_serial != 0 && agentstat_refresh(stats_waiter_done, sw))
+            return;
+        ap_free(sw);
+    }
+    answer_json(out, line, r, control_stats_json(detailed));
+}
+
 void control_handle(struct evbuffer *out, uint64_t client_serial, const char *line, const scan_result *r)
 {
     if (strcmp(r->type, "pool.ping") == 0) {
@@ -389,7 +430,7 @@ void control_handle(struct evbuffer *out, uint64_t client_serial, const char *li
         cJSON_AddStringToObject(o, "state", pool_state(count_healthy()));
         answer_json(out, line, r, o);
     } else if (strcmp(r->type, "pool.stats") == 0) {
-        answer_json(out, line, r, control_stats_json(data_flag(line, r, "detailed")));
+        control_stats(out, client_serial, line, r);
     } else if (strcmp(r->type, "pool.health") == 0) {
         int healthy = count_healthy();
         cJSON *o = cJSON_CreateObject();
