@@ -476,19 +476,24 @@ static void out_put(const char *line, size_t n)
  * description made for an earlier fd, telling the arm hook first. */
 static void out_attach(void)
 {
+    if (lout.arm)
+        lout.arm(lout.arm_arg, -1); /* its event may watch the old description */
     if (lout.own) {
-        if (lout.arm)
-            lout.arm(lout.arm_arg, -1);
         close(lout.wfd);
         lout.own = 0;
     }
     lout.wfd = logcfg.fd;
     lout.kind = OUT_FILE;
     struct stat st;
-    if (fstat(logcfg.fd, &st) != 0 || S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))
+    if (fstat(logcfg.fd, &st) != 0 || S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) {
+        if (lout.len)
+            ap_log_flush(); /* a file takes it at once */
         return;
+    }
     if (S_ISSOCK(st.st_mode)) {
         lout.kind = OUT_SOCK;
+        if (lout.len)
+            out_arm();
         return;
     }
     char path[64];
@@ -501,6 +506,8 @@ static void out_attach(void)
     } else {
         lout.kind = OUT_POLL;
     }
+    if (lout.len)
+        out_arm(); /* what still waits goes to the new descriptor */
 }
 
 /* In a child after fork: the buffer is the parent's to write. */

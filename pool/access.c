@@ -39,6 +39,7 @@ struct access_log {
     char *buf;                  /* ACCESS_BUF_MAX bytes */
     size_t len;
     int failing;                /* the last write failed */
+    int last_errno;             /* of the last write: 0, EAGAIN (would wait) or an error */
     uint64_t dropped;           /* lines dropped since the failure began */
     uint64_t dropped_total;
 };
@@ -126,6 +127,7 @@ static void access_flush(struct access_log *a)
     do {
         w = write(a->fd, a->buf, a->len);
     } while (w < 0 && errno == EINTR);
+    a->last_errno = w < 0 ? errno : 0;
     if (w < 0) {
         if (!a->failing)
             ap_error("access log %s: write failed: %s; lines are dropped while %zu bytes wait", a->path,
@@ -291,8 +293,8 @@ static void access_flush_wait(struct access_log *a)
     for (;;) {
         access_flush(a);
         uint64_t now = ap_now_ms();
-        if (a->len == 0 || errno != EAGAIN || now >= deadline)
-            return;
+        if (a->len == 0 || a->last_errno != EAGAIN || now >= deadline)
+            return; /* written, a real error (no use waiting), or out of time */
         struct pollfd pf = {a->fd, POLLOUT, 0};
         if (poll(&pf, 1, (int)(deadline - now)) == 0)
             return;

@@ -264,12 +264,13 @@ static void test_a_site_with_ever_new_texts_is_still_cut(void **state)
     assert_non_null(strstr(t, "(92 similar lines suppressed in the last 1 s: \"unknown type %c%c\")"));
 }
 
-static int arm_calls, armed_fd = -2;
+static int arm_calls, arm_watch_calls, armed_fd = -2;
 
 static void fake_arm(void *arg, int fd)
 {
     (void)arg;
     arm_calls++;
+    arm_watch_calls += fd >= 0;
     armed_fd = fd;
 }
 
@@ -345,6 +346,35 @@ static void test_a_stalled_pipe_never_blocks_and_counts_drops(void **state)
     close(p[1]);
 }
 
+/* Non-blocking mode on a regular file: written at once (nothing waits,
+ * the hook is never asked to watch it), and a rename + reopen moves the
+ * log to the new file, the hook told to forget the old descriptor. */
+static void test_async_file_reopen(void **state)
+{
+    (void)state;
+    arm_watch_calls = 0;
+    armed_fd = -2;
+    uint64_t dropped = ap_log_dropped();
+    ap_log_async_start(fake_arm, NULL);
+    assert_int_equal(lout.kind, OUT_FILE);
+    ap_info("async before rotation");
+    assert_int_equal(ap_log_waiting(), 0);
+    assert_non_null(strstr(slurp(logpath), "async before rotation\n"));
+    assert_int_equal(arm_watch_calls, 0);
+    char old[160];
+    snprintf(old, sizeof(old), "%s.1", logpath);
+    assert_int_equal(rename(logpath, old), 0);
+    assert_int_equal(ap_log_reopen(), AP_OK);
+    assert_int_equal(armed_fd, -1); /* forget whatever it watched */
+    ap_info("async after reopen");
+    assert_null(strstr(slurp(old), "async after reopen"));
+    assert_non_null(strstr(slurp(logpath), "async after reopen\n"));
+    assert_int_equal(ap_log_dropped(), dropped);
+    assert_int_equal(arm_watch_calls, 0);
+    ap_log_async_unhook();
+    lout.on = 0;
+}
+
 static void test_file_reopen_after_rename(void **state)
 {
     (void)state;
@@ -414,6 +444,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_one_site_two_messages_are_limited_apart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_site_with_ever_new_texts_is_still_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_stalled_pipe_never_blocks_and_counts_drops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_async_file_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_reopen_after_rename, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_reopen_keeps_the_old_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_failure_changes_nothing, setup, teardown),
