@@ -99,7 +99,7 @@ static void agentstat_ask(worker *w)
  * and (sync) holding no message. */
 static int can_answer(const worker *w)
 {
-    return worker_is_accepting(w) && !w->kill_stage && (w->async || w->load.in_flight == 0);
+    return worker_is_accepting(w) && w->kill == WORKER_KILL_NONE && (w->async || w->load.in_flight == 0);
 }
 
 /* Asks still unanswered by processes that can answer soon (a sync
@@ -115,9 +115,9 @@ static int outstanding(void)
     return n;
 }
 
-/* Calls every waiter (answers are in, or waiting is over; answer 0: at
+/* Calls every waiter (answers are in, or waiting is over; reply_now 0: at
  * exit). */
-static void wake_waiters(int answer)
+static void wake_waiters(int reply_now)
 {
     int n = as.nwaiters;
     agentstat_waiter w[AGENTSTAT_MAX_WAITERS];
@@ -126,7 +126,7 @@ static void wake_waiters(int answer)
     if (as.wait_timer)
         evtimer_del(as.wait_timer);
     for (int i = 0; i < n; i++)
-        w[i].done(w[i].arg, answer);
+        w[i].done(w[i].arg, reply_now);
 }
 
 static void wait_timer_cb(evutil_socket_t fd, short what, void *arg)

@@ -36,9 +36,9 @@ struct cJSON;
 /* Readers waiting at once; more are answered from the cache at once. */
 #define AGENTSTAT_MAX_WAITERS 32
 
-/* answer 1: the answers are in (or waiting is over), answer now; 0: at
+/* reply_now 1: the answers are in (or waiting is over), answer now; 0: at
  * exit, only free arg. */
-typedef void (*agentstat_done_fn)(void *arg, int answer);
+typedef void (*agentstat_done_fn)(void *arg, int reply_now);
 /* A detailed stats read: asks every worker that can answer soon and
  * whose cache is not fresh.  Returns 1 when done(arg) will be called once
  * those answers are in (or after AGENTSTAT_WAIT_MS); 0 when the caller

@@ -8,13 +8,12 @@
  * Never talks to worker sockets: it hands messages to sched/worker.
  */
 #include "client.h"
+#include "answer.h"
 #include "ap_alloc.h"
 #include "ap_defaults.h"
 #include "ap_log.h"
-#include "access.h"
 #include "breaker.h"
 #include "control.h"
-#include "metrics.h"
 #include "typetab.h"
 #include "retry.h"
 #include "scan.h"
@@ -91,33 +90,20 @@ static void client_unblock(client *c, unsigned why)
     }
 }
 
-static struct evbuffer *client_out(client *c)
+struct evbuffer *client_output(client *c)
 {
     return bufferevent_get_output(c->bev);
 }
 
-static void client_check_output(client *c)
+void client_check_output(client *c)
 {
-    if (evbuffer_get_length(client_out(c)) > CLIENT_OUT_HIGH)
+    if (evbuffer_get_length(client_output(c)) > CLIENT_OUT_HIGH)
         client_block(c, CLIENT_BLOCK_OUTPUT);
 }
 
-/* Error answer to a line that never became a message. */
-static void client_reject(client *c, const char *line, const scan_result *r, reply_code code, const char *why)
-{
-    const char *id = r && r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL;
-    size_t id_len = id ? r->id.len : 0;
-    reply_error(client_out(c), id, id_len, code, why, NULL);
-    if (server.access)
-        access_reject(c, id, id_len, r && r->error[0] == '\0' ? r->type : NULL, code);
-    server.stats.errors[code]++;
-    client_check_output(c);
-}
+/* ---- a message leaves its connection ------------------------------- */
 
-/* ---- the end of a message ------------------------------------------ */
-
-/* Unlinks m from its connection: ids, list, in-flight count, held slot. */
-static void client_unlink(msg *m)
+void client_forget(msg *m)
 {
     client *c = m->client;
     if (c == NULL)
@@ -133,37 +119,6 @@ static void client_unlink(msg *m)
     m->client = NULL;
     if (c->in_flight < server.cfg->max_inflight_per_connection)
         client_unblock(c, CLIENT_BLOCK_INFLIGHT);
-}
-
-/* Tells m's type breaker how m ended: ok (code < 0) or an error code.
- * Only agent errors and timeouts count as failures; an end that says
- * nothing about the type (crash, cancel, client gone) releases a probe. */
-static void breaker_outcome(msg *m, int code)
-{
-    if (m->outcome_told || !breaker_enabled(server.breakers))
-        return;
-    m->outcome_told = 1;
-    int failed = code == ERR_AGENT_ERROR || code == ERR_TIMEOUT;
-    if (code < 0 || failed)
-        breaker_record(server.breakers, m->type_idx, ap_now_ms(), failed, m->probe);
-    else if (m->probe)
-        breaker_probe_abandoned(server.breakers, m->type_idx);
-}
-
-/* Takes m out of everything it is on and frees it. */
-static void client_msg_done(msg *m)
-{
-    breaker_outcome(m, ERR_OTHER);
-    retry_disarm(m);
-    sched_release(m);
-    if (m->state == MSG_QUEUED)
-        queue_remove(&server.queue, &m->qlink);
-    else if (m->state == MSG_RETRY_WAIT)
-        link_del(&m->qlink);
-    client_unlink(m);
-    msg_free(&server.msgs, m);
-    if (server.state >= SERVER_DRAINING)
-        server_check_shutdown();
 }
 
 msg *client_take_over(msg *m)
@@ -202,84 +157,6 @@ msg *client_take_over(msg *m)
     return n;
 }
 
-void client_msg_drop(msg *m)
-{
-    client_msg_done(m);
-}
-
-/* Counts an answer that nobody waits for any more. */
-static void count_unwanted(const msg *m)
-{
-    if (m->detached)
-        server.stats.late_results++;
-    else
-        server.stats.dropped_results++;
-}
-
-void client_detach_error(msg *m, reply_code code, const char *message, const char *extra)
-{
-    breaker_outcome(m, code);
-    if (m->client) {
-        reply_error(client_out(m->client), m->line + m->id_off, m->id_len, code, message, extra);
-        client_check_output(m->client);
-        server.stats.errors[code]++;
-        metrics_answered(server.metrics, m, (int)code);
-        if (server.access)
-            access_msg(m, (int)code);
-        client_unlink(m);
-    }
-    m->detached = 1;
-}
-
-void client_answer_ok(msg *m, const char *result, size_t len)
-{
-    breaker_outcome(m, -1);
-    if (m->client) {
-        reply_ok(client_out(m->client), m->line + m->id_off, m->id_len, result, len);
-        client_check_output(m->client);
-        server.stats.answered_ok++;
-        metrics_answered(server.metrics, m, -1);
-        if (server.access)
-            access_msg(m, -1);
-    } else {
-        count_unwanted(m);
-    }
-    client_msg_done(m);
-}
-
-void client_answer_error_json(msg *m, const char *err, size_t len)
-{
-    reply_code code = reply_code_of_error_json(err, len);
-    breaker_outcome(m, (int)code);
-    if (m->client) {
-        reply_error_json(client_out(m->client), m->line + m->id_off, m->id_len, err, len);
-        client_check_output(m->client);
-        server.stats.errors[code]++;
-        metrics_answered(server.metrics, m, (int)code);
-        if (server.access)
-            access_msg(m, (int)code);
-    } else {
-        count_unwanted(m);
-    }
-    client_msg_done(m);
-}
-
-void client_answer_error(msg *m, reply_code code, const char *message, const char *extra)
-{
-    breaker_outcome(m, (int)code);
-    if (m->client) {
-        reply_error(client_out(m->client), m->line + m->id_off, m->id_len, code, message, extra);
-        client_check_output(m->client);
-        server.stats.errors[code]++;
-        metrics_answered(server.metrics, m, (int)code);
-        if (server.access)
-            access_msg(m, (int)code);
-    } else {
-        count_unwanted(m);
-    }
-    client_msg_done(m);
-}
-
 /* ---- admission ------------------------------------------------------ */
 
 /* Sends or queues m; applies the overflow rule when there is no room. */
@@ -291,7 +168,7 @@ static void client_admit(client *c, msg *m)
     if ((reject || link_empty(&server.room_waiters)) && sched_admit(m, reject) != SCHED_FULL)
         return;
     if (reject) {
-        client_answer_error(m, ERR_QUEUE_FULL, "the queue is full", NULL);
+        answer_error(m, ERR_QUEUE_FULL, "the queue is full", NULL);
         return;
     }
     msg_set_state(&server.msgs, m, MSG_HELD);
@@ -317,7 +194,7 @@ void client_fail_held(void)
 {
     while (!link_empty(&server.room_waiters)) {
         client *c = queue_entry(server.room_waiters.next, client, room_link);
-        client_answer_error(c->held, ERR_SHUTTING_DOWN, "the server is shutting down", NULL);
+        answer_error(c->held, ERR_SHUTTING_DOWN, "the server is shutting down", NULL);
         client_unblock(c, CLIENT_BLOCK_ROOM);
     }
 }
@@ -334,7 +211,7 @@ static int client_metrics_target(client *c, const char *line, const scan_result 
     if (*w == NULL || !worker_is_accepting(*w)) {
         char why[96];
         snprintf(why, sizeof(why), "no running worker named %s", name);
-        client_reject(c, line, r, ERR_BAD_REQUEST, why);
+        answer_refuse(c, line, r, ERR_BAD_REQUEST, why, NULL, -1);
         return -1;
     }
     return 1;
@@ -352,20 +229,19 @@ static void client_line(client *c, const char *line, size_t len)
         if (++c->bad <= CLIENT_BAD_LOG_MAX)
             ap_info("client-%llu (pid %d uid %d): bad request: %s", (unsigned long long)c->serial,
                     (int)c->peer_pid, (int)c->peer_uid, r.error);
-        client_reject(c, line, &r, ERR_BAD_REQUEST, r.error);
+        answer_refuse(c, line, &r, ERR_BAD_REQUEST, r.error, NULL, -1);
         return;
     }
     if (strncmp(r.type, "pool.", 5) == 0) {
-        control_handle(client_out(c), c->serial, line, &r);
-        client_check_output(c);
+        control_handle(c, line, &r);
         return;
     }
     if (server.state >= SERVER_DRAINING) {
-        client_reject(c, line, &r, ERR_SHUTTING_DOWN, "the server is shutting down");
+        answer_refuse(c, line, &r, ERR_SHUTTING_DOWN, "the server is shutting down", NULL, -1);
         return;
     }
     if (r.id_kind != SCAN_ID_NONE && idmap_get(&c->ids, line + r.id.off, (uint32_t)r.id.len)) {
-        client_reject(c, line, &r, ERR_BAD_REQUEST, "duplicate id: a request with this id is already in flight on this connection");
+        answer_refuse(c, line, &r, ERR_BAD_REQUEST, "duplicate id: a request with this id is already in flight on this connection", NULL, -1);
         return;
     }
     worker *target = NULL;
@@ -379,14 +255,9 @@ static void client_line(client *c, const char *line, size_t len)
         if (bd == BREAKER_REJECT) {
             char extra[48];
             snprintf(extra, sizeof(extra), ",\"retryAfterMs\":%llu", (unsigned long long)retry_after);
-            const char *id = r.id_kind != SCAN_ID_NONE ? line + r.id.off : NULL;
-            reply_error(client_out(c), id, id ? r.id.len : 0, ERR_CIRCUIT_OPEN,
-                        "this message type's circuit breaker is open: too many recent failures", extra);
-            server.stats.errors[ERR_CIRCUIT_OPEN]++;
-            metrics_type_outcome(server.metrics, type_idx, ERR_CIRCUIT_OPEN);
-            if (server.access)
-                access_reject(c, id, id ? r.id.len : 0, r.type, ERR_CIRCUIT_OPEN);
-            client_check_output(c);
+            answer_refuse(c, line, &r, ERR_CIRCUIT_OPEN,
+                          "this message type's circuit breaker is open: too many recent failures", extra,
+                          (int)type_idx);
             return;
         }
     }
@@ -449,7 +320,7 @@ static void client_process(client *c)
                     server.stats.too_large_lines++;
                     ap_info("client-%llu: line longer than maxMessageBytes (%zu), discarding it",
                             (unsigned long long)c->serial, max);
-                    client_reject(c, NULL, NULL, ERR_TOO_LARGE, "request line longer than maxMessageBytes");
+                    answer_refuse(c, NULL, NULL, ERR_TOO_LARGE, "request line longer than maxMessageBytes", NULL, -1);
                     c->discarding = 1;
                 }
                 evbuffer_drain(in, avail);
@@ -468,7 +339,7 @@ static void client_process(client *c)
             server.stats.too_large_lines++;
             ap_info("client-%llu: line of %zu bytes is over maxMessageBytes (%zu)", (unsigned long long)c->serial,
                     len, max);
-            client_reject(c, NULL, NULL, ERR_TOO_LARGE, "request line longer than maxMessageBytes");
+            answer_refuse(c, NULL, NULL, ERR_TOO_LARGE, "request line longer than maxMessageBytes", NULL, -1);
             evbuffer_drain(in, len + 1);
             continue;
         }
@@ -490,7 +361,7 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 static void client_wrote(void *arg)
 {
     client *c = arg;
-    if (evbuffer_get_length(client_out(c)) <= CLIENT_OUT_HIGH / 2)
+    if (evbuffer_get_length(client_output(c)) <= CLIENT_OUT_HIGH / 2)
         client_unblock(c, CLIENT_BLOCK_OUTPUT);
     if (server.state >= SERVER_DRAINING)
         server_check_shutdown();
@@ -576,14 +447,14 @@ static void client_close(client *c, const char *why)
             /* The worker is running it: its result will be dropped.  An
              * async worker is told to cancel it, so an abandoned call
              * stops costing. */
-            client_unlink(m);
+            client_forget(m);
             if (m->worker->async && !m->control)
                 worker_cancel(m->worker, m);
             orphaned++;
         } else {
             cancelled++;
             server.stats.cancelled++;
-            client_msg_done(m);
+            answer_drop(m);
         }
     }
     if (cancelled || orphaned || c->bad > CLIENT_BAD_LOG_MAX)
@@ -598,31 +469,18 @@ static void client_close(client *c, const char *why)
     link_del(&c->link);
     server.nclients--;
     ap_free(c);
-    if (cancelled)
-        sched_pump();
     if (server.state >= SERVER_DRAINING)
         server_check_shutdown();
 }
 
-void client_reply_later(uint64_t serial, const char *id, size_t id_len, const char *result, reply_code code,
-                        const char *message, const char *extra)
+client *client_by_serial(uint64_t serial)
 {
-    if (serial == 0)
-        return;
-    for (queue_link *l = server.clients.next; l != &server.clients; l = l->next) {
+    for (queue_link *l = server.clients.next; serial && l != &server.clients; l = l->next) {
         client *c = queue_entry(l, client, link);
-        if (c->serial != serial)
-            continue;
-        if (result) {
-            reply_ok(client_out(c), id, id_len, result, strlen(result));
-            server.stats.answered_ok++;
-        } else {
-            reply_error(client_out(c), id, id_len, code, message, extra);
-            server.stats.errors[code]++;
-        }
-        client_check_output(c);
-        return;
+        if (c->serial == serial)
+            return c;
     }
+    return NULL;
 }
 
 void client_close_all(void)
@@ -635,7 +493,7 @@ int client_all_flushed(void)
 {
     for (queue_link *l = server.clients.next; l != &server.clients; l = l->next) {
         client *c = queue_entry(l, client, link);
-        if (evbuffer_get_length(client_out(c)) > 0)
+        if (evbuffer_get_length(client_output(c)) > 0)
             return 0;
     }
     return 1;

@@ -24,12 +24,12 @@
 #include "flush.h"
 #include "idmap.h"
 #include "queue.h"
-#include "reply.h"
 
 #include <stdint.h>
 #include <sys/types.h>
 
 struct bufferevent;
+struct evbuffer;
 struct event;
 struct msg;
 
@@ -69,31 +69,25 @@ typedef struct client {
 /* Takes over an accepted, non-blocking socket.  Never fails: on error
  * the socket is closed and the reason logged. */
 void client_accept(int fd);
-/* Answers m (if its client is still there) and frees it.  Exactly one of
- * the two: result != NULL for an ok answer, else err_json (a worker's
- * error object) or code+message. */
-void client_answer_ok(struct msg *m, const char *result, size_t len);
-void client_answer_error_json(struct msg *m, const char *err, size_t len);
-void client_answer_error(struct msg *m, reply_code code, const char *message, const char *extra);
-/* Answers m now but keeps it alive, still RUNNING on its worker, which
- * holds its slot until it lets go (a timed-out message being cancelled
- * or whose worker is being killed). */
-void client_detach_error(struct msg *m, reply_code code, const char *message, const char *extra);
+/* Its output buffer, where answers are written (answer.c). */
+struct evbuffer *client_output(client *c);
+/* After an answer was written: stops reading c while its unread answers
+ * pass the high watermark. */
+void client_check_output(client *c);
+/* Takes m off its connection (ids, list, in-flight count, held slot) and
+ * clears m->client; a connection paused at maxInFlightPerConnection may
+ * resume.  Nothing when m has no client. */
+void client_forget(struct msg *m);
 /* A copy of m (state NEW, not admitted) that takes m's place on its
  * connection; m stays with its worker, answered for (detached).  For a
  * timed-out message that is to be retried while its worker lets go. */
 struct msg *client_take_over(struct msg *m);
-/* Frees m without answering it (its client left, or it was answered
- * already). */
-void client_msg_drop(struct msg *m);
 /* The queue has room again: admit held messages, oldest waiter first. */
 void client_room_available(void);
 /* Shutdown: answers every held message shutting_down. */
 void client_fail_held(void);
-/* Answers a request later (pool.reload): on connection `serial`, if it
- * is still open, with result (JSON) when not NULL, else the error. */
-void client_reply_later(uint64_t serial, const char *id, size_t id_len, const char *result, reply_code code,
-                        const char *message, const char *extra);
+/* The open connection with that serial, or NULL (0: none). */
+client *client_by_serial(uint64_t serial);
 /* Frees every connection (at exit). */
 void client_close_all(void);
 /* True when no connection has unwritten output. */

@@ -58,6 +58,7 @@ static const setting settings[] = {
     {"maxWorkers", T_INT, OFF(max_workers), 1, 4096, NULL, 1, "upper bound when scaling"},
     {"concurrency", T_INT, OFF(concurrency), 1, 100000, NULL, 1, "slots per worker for async agents (sync agents have 1)"},
     {"prefetch", T_INT, OFF(prefetch), 1, 1024, NULL, 1, "messages a busy sync worker may hold, queued behind the one it runs, while its handler is fast (1: off)"},
+    {"prefetchFastUs", T_INT, OFF(prefetch_fast_us), 1, 3600000000LL, NULL, 1, "a sync worker whose handler averages under this many microseconds counts as fast (may be sent messages ahead)"},
     {"loadBalancingStrategy", T_ENUM, OFF(strategy), 0, 0, strategy_names, 1, "round-robin | least-busy | random"},
     {"messageQueueSize", T_INT, OFF(message_queue_size), 0, 10000000, NULL, 1, "messages waiting for a free slot, at most"},
     {"overflow", T_ENUM, OFF(overflow), 0, 0, overflow_names, 1, "when the queue is full: block (pause that connection) | reject (queue_full)"},
@@ -158,6 +159,7 @@ void config_init(config *cfg)
     cfg->alert_interval = 60000;
     cfg->concurrency = 64;
     cfg->prefetch = 8;
+    cfg->prefetch_fast_us = 1000;
     cfg->overflow = OVERFLOW_BLOCK;
     cfg->max_message_bytes = 4 * 1024 * 1024;
     cfg->max_connections = 4096;

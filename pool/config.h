@@ -76,6 +76,7 @@ typedef struct config {
     int64_t max_tracked_types;
     int64_t concurrency;
     int64_t prefetch;
+    int64_t prefetch_fast_us;    /* handler mean under which prefetch is allowed */
     int64_t overflow;            /* overflow_mode */
     /* limits */
     int64_t max_message_bytes;

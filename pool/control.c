@@ -1,12 +1,14 @@
 /*
- * control.c - pool.ping and pool.stats (see control.h).
+ * control.c - the pool.* requests the master answers itself (see
+ * control.h): one handler per type in control_handlers[], looked up by
+ * name; an unknown pool.* type is refused with the list of known ones.
  *
  * pool.stats answers with the seed's getStats fields, spelled as there
  * (total, available, busy, healthy, totalMessagesProcessed,
  * averageWorkerAge, oldestWorker), plus the pool-wide counters; with
  * {"detailed": true} it adds one object per worker (getDetailedStats),
  * and is answered once the agents' metrics it asked for are in (at most
- * AGENTSTAT_WAIT_MS later; see agentstat.h), through client_reply_later.
+ * AGENTSTAT_WAIT_MS later; see agentstat.h), through answer_later.
  * Every number comes from counters the master keeps itself, so they
  * survive worker restarts; distributions, rates and per-type answers come
  * from metrics.c.  The same builders answer HTTP: /healthz uses
@@ -16,6 +18,7 @@
 #include "access.h"
 #include "ap_alloc.h"
 #include "ap_common.h"
+#include "answer.h"
 #include "client.h"
 #include "server.h"
 #include "supervisor.h"
@@ -317,7 +320,6 @@ static int list_record_cb(void *arg, uint64_t dlq_id, const char *line, size_t l
     return 0;
 }
 
-static void answer_json(struct evbuffer *out, const char *line, const scan_result *r, cJSON *result);
 
 /* pool.dlq.list {"offset","limit"}, pool.dlq.remove {"ids":[...]},
  * pool.dlq.purge.  Returns the answer, or NULL with err set. */
@@ -373,14 +375,23 @@ fail:
     return NULL;
 }
 
-static void answer_json(struct evbuffer *out, const char *line, const scan_result *r, cJSON *result)
+/* Answers with result (consumed). */
+static void answer_json(client *c, const char *line, const scan_result *r, cJSON *result)
 {
     char *text = cJSON_PrintUnformatted(result);
-    const char *id = r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL;
-    reply_ok(out, id, id ? r->id.len : 0, text, strlen(text));
+    answer_request_ok(c, line, r, text, strlen(text));
     cJSON_free(text);
     cJSON_Delete(result);
-    server.stats.answered_ok++;
+}
+
+/* ---- one handler per request type ------------------------------------ */
+
+static void control_ping(client *c, const char *line, const scan_result *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "pong", 1);
+    cJSON_AddStringToObject(o, "state", pool_state(count_healthy()));
+    answer_json(c, line, r, o);
 }
 
 /* A detailed pool.stats waiting for the agents' metrics (agentstat.c). */
@@ -390,95 +401,115 @@ typedef struct {
     char id[];
 } stats_waiter;
 
-static void stats_waiter_done(void *arg, int answer)
+static void stats_waiter_done(void *arg, int reply_now)
 {
     stats_waiter *sw = arg;
-    if (answer) {
+    if (reply_now) {
         cJSON *o = control_stats_json(1);
         char *text = cJSON_PrintUnformatted(o);
-        client_reply_later(sw->serial, sw->id_len ? sw->id : NULL, sw->id_len, text, ERR_COUNT, NULL, NULL);
+        answer_later(sw->serial, sw->id_len ? sw->id : NULL, sw->id_len, text, ERR_OTHER, NULL, NULL);
         cJSON_free(text);
         cJSON_Delete(o);
     }
     ap_free(sw);
 }
 
-/* pool.stats: at once, unless detailed and some agent's metrics are to
- * be asked for first (then answered when they are in, bounded). */
-static void control_stats(struct evbuffer *out, uint64_t client_serial, const char *line, const scan_result *r)
+/* At once, unless detailed and some agent's metrics are to be asked for
+ * first (then answered when they are in, bounded: agentstat.h). */
+static void control_stats(client *c, const char *line, const scan_result *r)
 {
     int detailed = data_flag(line, r, "detailed");
     if (detailed) {
         size_t id_len = r->id_kind != SCAN_ID_NONE ? r->id.len : 0;
         stats_waiter *sw = ap_malloc(sizeof(*sw) + id_len + 1);
-        sw->serial = client_serial;
+        sw->serial = c->serial;
         sw->id_len = id_len;
         memcpy(sw->id, line + r->id.off, id_len);
         sw->id[id_len] = '\0';
-        if (client_serial != 0 && agentstat_refresh(stats_waiter_done, sw))
+        if (c->serial != 0 && agentstat_refresh(stats_waiter_done, sw))
             return;
         ap_free(sw);
     }
-    answer_json(out, line, r, control_stats_json(detailed));
+    answer_json(c, line, r, control_stats_json(detailed));
 }
 
-void control_handle(struct evbuffer *out, uint64_t client_serial, const char *line, const scan_result *r)
+static void control_health(client *c, const char *line, const scan_result *r)
 {
-    if (strcmp(r->type, "pool.ping") == 0) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddBoolToObject(o, "pong", 1);
-        cJSON_AddStringToObject(o, "state", pool_state(count_healthy()));
-        answer_json(out, line, r, o);
-    } else if (strcmp(r->type, "pool.stats") == 0) {
-        control_stats(out, client_serial, line, r);
-    } else if (strcmp(r->type, "pool.health") == 0) {
-        int healthy = count_healthy();
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "status", pool_state(healthy));
-        cJSON_AddNumberToObject(o, "healthy", healthy);
-        cJSON_AddNumberToObject(o, "workers", server.pool_size);
-        cJSON_AddBoolToObject(o, "backoff", supervisor_in_backoff());
-        cJSON_AddNumberToObject(o, "restartsInWindow", supervisor_recent_restarts(ap_now_ms()));
-        answer_json(out, line, r, o);
-    } else if (strncmp(r->type, "pool.dlq.", 9) == 0) {
-        char err[512];
-        cJSON *o = dlq_request(r->type + 9, line, r, err, sizeof(err));
-        if (o) {
-            answer_json(out, line, r, o);
-        } else {
-            const char *id = r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL;
-            reply_error(out, id, id ? r->id.len : 0, ERR_BAD_REQUEST, err, NULL);
-            server.stats.errors[ERR_BAD_REQUEST]++;
-        }
-    } else if (strcmp(r->type, "pool.scale") == 0) {
-        int64_t n = data_int(line, r, "workers", -1);
-        if (n < 0) {
-            const char *id = r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL;
-            reply_error(out, id, id ? r->id.len : 0, ERR_BAD_REQUEST, "pool.scale needs {\"workers\": N}", NULL);
-            server.stats.errors[ERR_BAD_REQUEST]++;
+    int healthy = count_healthy();
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "status", pool_state(healthy));
+    cJSON_AddNumberToObject(o, "healthy", healthy);
+    cJSON_AddNumberToObject(o, "workers", server.pool_size);
+    cJSON_AddBoolToObject(o, "backoff", supervisor_in_backoff());
+    cJSON_AddNumberToObject(o, "restartsInWindow", supervisor_recent_restarts(ap_now_ms()));
+    answer_json(c, line, r, o);
+}
+
+static void control_history(client *c, const char *line, const scan_result *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "history", supervisor_history_json());
+    answer_json(c, line, r, o);
+}
+
+static void control_scale(client *c, const char *line, const scan_result *r)
+{
+    int64_t n = data_int(line, r, "workers", -1);
+    if (n < 0) {
+        answer_refuse(c, line, r, ERR_BAD_REQUEST, "pool.scale needs {\"workers\": N}", NULL, -1);
+        return;
+    }
+    scale_result sr = scale_to(n > 100000 ? 100000 : (int)n, "pool.scale");
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "requested", (double)n);
+    cJSON_AddNumberToObject(o, "before", sr.before);
+    cJSON_AddNumberToObject(o, "workers", sr.after);
+    cJSON_AddBoolToObject(o, "clamped", sr.clamped);
+    cJSON_AddNumberToObject(o, "minWorkers", (double)server.cfg->min_workers);
+    cJSON_AddNumberToObject(o, "maxWorkers", (double)server.cfg->max_workers);
+    answer_json(c, line, r, o);
+}
+
+/* Answered when the reload ends (or at once if refused): reload.c. */
+static void control_reload(client *c, const char *line, const scan_result *r)
+{
+    reload_start("pool.reload", c->serial, r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL,
+                 r->id_kind != SCAN_ID_NONE ? r->id.len : 0);
+}
+
+static void control_dlq(client *c, const char *line, const scan_result *r)
+{
+    char err[512];
+    cJSON *o = dlq_request(r->type + sizeof("pool.dlq.") - 1, line, r, err, sizeof(err));
+    if (o)
+        answer_json(c, line, r, o);
+    else
+        answer_refuse(c, line, r, ERR_BAD_REQUEST, err, NULL, -1);
+}
+
+typedef void (*control_fn)(client *c, const char *line, const scan_result *r);
+
+static const struct {
+    const char *type;
+    control_fn fn;
+} control_handlers[] = {
+    {"pool.ping", control_ping},       {"pool.stats", control_stats},     {"pool.health", control_health},
+    {"pool.history", control_history}, {"pool.scale", control_scale},     {"pool.reload", control_reload},
+    {"pool.dlq.list", control_dlq},    {"pool.dlq.remove", control_dlq},  {"pool.dlq.purge", control_dlq},
+};
+
+void control_handle(client *c, const char *line, const scan_result *r)
+{
+    for (size_t i = 0; i < AP_ARRAY_LEN(control_handlers); i++)
+        if (strcmp(r->type, control_handlers[i].type) == 0) {
+            control_handlers[i].fn(c, line, r);
             return;
         }
-        scale_result sr = scale_to(n > 100000 ? 100000 : (int)n, "pool.scale");
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "requested", (double)n);
-        cJSON_AddNumberToObject(o, "before", sr.before);
-        cJSON_AddNumberToObject(o, "workers", sr.after);
-        cJSON_AddBoolToObject(o, "clamped", sr.clamped);
-        cJSON_AddNumberToObject(o, "minWorkers", (double)server.cfg->min_workers);
-        cJSON_AddNumberToObject(o, "maxWorkers", (double)server.cfg->max_workers);
-        answer_json(out, line, r, o);
-    } else if (strcmp(r->type, "pool.reload") == 0) {
-        /* Answered when the reload ends (or at once if refused). */
-        reload_start("pool.reload", client_serial, r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL,
-                     r->id_kind != SCAN_ID_NONE ? r->id.len : 0);
-    } else if (strcmp(r->type, "pool.history") == 0) {
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddItemToObject(o, "history", supervisor_history_json());
-        answer_json(out, line, r, o);
-    } else {
-        const char *id = r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL;
-        reply_error(out, id, id ? r->id.len : 0, ERR_BAD_REQUEST,
-                    "unknown pool request type (known: pool.ping, pool.stats, pool.health, pool.history, pool.scale, pool.reload, pool.dlq.list, pool.dlq.remove, pool.dlq.purge)", NULL);
-        server.stats.errors[ERR_BAD_REQUEST]++;
-    }
+    char why[320];
+    size_t n = (size_t)snprintf(why, sizeof(why), "unknown pool request type (known: ");
+    for (size_t i = 0; i < AP_ARRAY_LEN(control_handlers) && n < sizeof(why); i++)
+        n += (size_t)snprintf(why + n, sizeof(why) - n, "%s%s", i ? ", " : "", control_handlers[i].type);
+    if (n < sizeof(why))
+        snprintf(why + n, sizeof(why) - n, ")");
+    answer_refuse(c, line, r, ERR_BAD_REQUEST, why, NULL, -1);
 }

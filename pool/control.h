@@ -1,10 +1,13 @@
 /*
  * control.h - requests the master answers itself: the "pool.*" types.
  *
- * They never touch a worker or the queue, so they are answered at once,
- * even when every slot is busy and the queue is full, which is when an
- * operator needs them.  Answers are built with cJSON (the master's own
- * JSON); request data is parsed only here, never for agent messages.
+ * They never wait for a worker or the queue, so they are answered at
+ * once, even when every slot is busy and the queue is full, which is when
+ * an operator needs them (pool.scale and pool.reload start work on the
+ * workers, and pool.reload is answered when its work ends).  Answers are
+ * built with cJSON (the master's own JSON); request data is parsed only
+ * here, never for agent messages (but for agent.metrics' "worker", read
+ * with control_find_string).
  */
 #ifndef AP_CONTROL_H
 #define AP_CONTROL_H
@@ -14,11 +17,14 @@
 
 #include "scan.h"
 
-struct evbuffer;
+struct client;
 struct cJSON;
 
-/* Answers the pool.* request in line (already scanned into r) into out. */
-void control_handle(struct evbuffer *out, uint64_t client_serial, const char *line, const scan_result *r);
+/* Answers the pool.* request in line (already scanned into r) on c:
+ * pool.ping, pool.stats, pool.health, pool.history, pool.scale,
+ * pool.reload (answered when the reload ends), pool.dlq.list,
+ * pool.dlq.remove, pool.dlq.purge. */
+void control_handle(struct client *c, const char *line, const scan_result *r);
 /* The pool's state as operators see it (pool.health's status, pool.stats'
  * state, /healthz): "starting", "ready", "degraded" (ready, but in
  * restart backoff or with no worker able to serve), "draining" or

@@ -1,9 +1,10 @@
 # agentpoold: the master.  Never links libpython.
 bin_PROGRAMS += agentpoold
-agentpoold_SOURCES = pool/main.c pool/server.h \
+agentpoold_SOURCES = pool/main.c pool/server.c pool/server.h \
 	pool/config.c pool/config.h \
 	pool/listener.c pool/listener.h \
 	pool/client.c pool/client.h \
+	pool/answer.c pool/answer.h \
 	pool/flush.c pool/flush.h \
 	pool/wprog.c pool/wprog.h \
 	pool/refuse.c pool/refuse.h \

@@ -100,6 +100,13 @@ msg *msg_lookup(const msg_table *t, uint64_t id);
 void msg_set_state(msg_table *t, msg *m, msg_state to);
 const char *msg_state_name(msg_state s);
 
+/* Whether m is on its worker's list of messages it holds (RUNNING and
+ * not yet released: worker_release unlinks qlink). */
+static inline int msg_on_worker(const msg *m)
+{
+    return m->state == MSG_RUNNING && m->qlink.next != NULL;
+}
+
 #define msg_from_qlink(l) queue_entry(l, msg, qlink)
 #define msg_from_clink(l) queue_entry(l, msg, clink)
 

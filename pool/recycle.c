@@ -1,10 +1,17 @@
 /*
  * recycle.c - recycling policies and the make-before-break hand-over
  * (see recycle.h).  worker.c calls back into it when a replacement is
- * ready (worker_handover) and when processes die.
+ * ready (recycle_replacement_ready) and when a process dies
+ * (recycle_process_ended), so the hand-over's two ends live here: which
+ * process owns the slot is decided nowhere else.  A replacement that
+ * fails to start leaves the old worker serving, and the next attempt for
+ * it waits RECYCLE_RETRY_MIN_MS doubling per failure up to
+ * RECYCLE_RETRY_MAX_MS, never in a loop.
  */
 #include "recycle.h"
+#include "ap_backoff.h"
 #include "ap_log.h"
+#include "reload.h"
 #include "server.h"
 
 #include <fcntl.h>
@@ -16,6 +23,8 @@
 
 /* How often worker RSS is read from /proc. */
 #define RECYCLE_RSS_EVERY_MS 1000
+#define RECYCLE_RETRY_MIN_MS 1000
+#define RECYCLE_RETRY_MAX_MS 60000
 
 /* A limit lowered by w's spread: limit x (1 - spread). */
 static uint64_t spread(const worker *w, uint64_t limit)
@@ -54,12 +63,12 @@ static const char *recycle_check_memory(const worker *w)
 static int recycle_check_memory_hard(worker *w)
 {
     uint64_t limit = (uint64_t)server.cfg->max_worker_rss_hard;
-    if (!limit || w->rss_bytes < limit || w->killed_memory || w->pid <= 0)
+    if (!limit || w->rss_bytes < limit || w->kill != WORKER_KILL_NONE || w->pid <= 0)
         return 0;
-    ap_error("%s (pid %d) uses %llu bytes, over maxWorkerRssHard (%llu): killing it now", w->name, (int)w->pid,
-             (unsigned long long)w->rss_bytes, (unsigned long long)limit);
-    w->killed_memory = 1;
-    kill(w->pid, SIGKILL);
+    char why[128];
+    snprintf(why, sizeof(why), "uses %llu bytes, over maxWorkerRssHard (%llu)", (unsigned long long)w->rss_bytes,
+             (unsigned long long)limit);
+    worker_kill_for_memory(w, why);
     return 1;
 }
 
@@ -99,6 +108,45 @@ int recycle_start(worker *w, const char *reason)
     return AP_OK;
 }
 
+void recycle_replacement_ready(worker *w)
+{
+    worker *old = w->replaces;
+    if (old == NULL)
+        return;
+    /* Make before break: the replacement serves, the old one drains. */
+    old->recycle_failures = 0;
+    w->replaces = NULL;
+    ap_info("%s (pid %d) hands over to pid %d and drains %d message%s", old->name, (int)old->pid, (int)w->pid,
+            old->running_count, old->running_count == 1 ? "" : "s");
+    if (worker_is_accepting(old))
+        worker_drain(old);
+}
+
+int recycle_process_ended(worker *w)
+{
+    if (w->replaced_by) {
+        /* The old process is gone (drained, or died during the hand-over):
+         * its replacement owns the slot. */
+        w->replaced_by->replaces = NULL;
+        w->replaced_by = NULL;
+        return 1;
+    }
+    if (w->replaces) {
+        worker *old = w->replaces;
+        ap_warn("%s: replacement pid %d died before it was ready; the old worker (pid %d) keeps serving", w->name,
+                (int)w->pid, (int)old->pid);
+        old->replaced_by = NULL;
+        old->recycle_reason = NULL;
+        old->recycle_failures++;
+        old->recycle_after_ms = ap_now_ms() + ap_backoff_ms(RECYCLE_RETRY_MIN_MS, RECYCLE_RETRY_MAX_MS,
+                                                            old->recycle_failures);
+        w->replaces = NULL;
+        reload_replacement_failed();
+        return 1;
+    }
+    return 0;
+}
+
 void recycle_after_answer(worker *w)
 {
     if (AP_UNLIKELY(server.cfg->max_messages_per_worker && !w->replaced_by)) {
@@ -121,7 +169,7 @@ void recycle_tick(uint64_t now)
             w->rss_bytes = ap_rss_bytes((int)w->pid);
         if (recycle_check_memory_hard(w))
             continue;
-        if ((w->state == WORKER_STOPPING || w->state == WORKER_DRAINING) && w->stop_sent_ms && !w->kill_stage &&
+        if ((w->state == WORKER_STOPPING || w->state == WORKER_DRAINING) && w->stop_sent_ms && w->kill == WORKER_KILL_NONE &&
             now - w->stop_sent_ms >= (uint64_t)server.cfg->graceful_timeout) {
             char why[96];
             snprintf(why, sizeof(why), "it did not exit within gracefulTimeout (%lld ms) of being asked",

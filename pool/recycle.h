@@ -28,6 +28,14 @@ void recycle_tick(uint64_t now_ms);
 /* Starts replacing w (reason for the log).  AP_ERR when it cannot now
  * (no spare entry, too many recycles at once, w not serving). */
 int recycle_start(worker *w, const char *reason);
+/* w (a replacement) is ready: the worker it replaces stops taking
+ * messages and drains.  Nothing when w replaces nobody. */
+void recycle_replacement_ready(worker *w);
+/* w's process died: ends the hand-over it was part of.  Returns 1 when
+ * w's table entry no longer owns the slot (the replacement took it, or w
+ * was a replacement that never got ready and the old worker serves on,
+ * to be tried again later), else 0. */
+int recycle_process_ended(worker *w);
 /* Draws w's spread for its limits (at spawn). */
 void recycle_new_process(worker *w);
 /* Recycles in progress (old worker still alive). */

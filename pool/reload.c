@@ -10,7 +10,7 @@
 #include "reload.h"
 #include "ap_alloc.h"
 #include "ap_log.h"
-#include "client.h"
+#include "answer.h"
 #include "recycle.h"
 #include "server.h"
 
@@ -97,7 +97,7 @@ static void answer_waiters(cJSON *result, reply_code code, const char *message, 
     char *text = result ? cJSON_PrintUnformatted(result) : NULL;
     for (int i = 0; i < rl.nwaiters; i++) {
         waiter *wt = &rl.waiters[i];
-        client_reply_later(wt->serial, wt->id, wt->id_len, text, code, message, extra);
+        answer_later(wt->serial, wt->id, wt->id_len, text, code, message, extra);
         ap_free(wt->id);
     }
     rl.nwaiters = 0;
@@ -109,7 +109,7 @@ static void add_waiter(uint64_t serial, const char *id, size_t id_len)
     if (serial == 0)
         return;
     if (rl.nwaiters == RELOAD_WAITERS_MAX) {
-        client_reply_later(serial, id, id_len, NULL, ERR_BAD_REQUEST, "too many pool.reload requests waiting", NULL);
+        answer_later(serial, id, id_len, NULL, ERR_BAD_REQUEST, "too many pool.reload requests waiting", NULL);
         return;
     }
     waiter *wt = &rl.waiters[rl.nwaiters++];
@@ -164,7 +164,7 @@ void reload_start(const char *why, uint64_t serial, const char *id, size_t id_le
 {
     char err[512];
     if (server.state != SERVER_READY) {
-        client_reply_later(serial, id, id_len, NULL, ERR_BAD_REQUEST, "the pool is not ready: no reload now", NULL);
+        answer_later(serial, id, id_len, NULL, ERR_BAD_REQUEST, "the pool is not ready: no reload now", NULL);
         return;
     }
     if (rl.active) {
@@ -177,13 +177,13 @@ void reload_start(const char *why, uint64_t serial, const char *id, size_t id_le
     if (config_parse_args(nc, rl.argc, rl.argv, &action, err, sizeof(err)) != AP_OK) {
         ap_error("reload (%s) aborted: the configuration is invalid: %s; the running settings stay", why, err);
         free_config(nc);
-        client_reply_later(serial, id, id_len, NULL, ERR_BAD_REQUEST, err, NULL);
+        answer_later(serial, id, id_len, NULL, ERR_BAD_REQUEST, err, NULL);
         return;
     }
     if (privs_check_reload(nc, err, sizeof(err)) != AP_OK) {
         ap_error("reload (%s) aborted: %s; the running settings stay", why, err);
         free_config(nc);
-        client_reply_later(serial, id, id_len, NULL, ERR_BAD_REQUEST, err, NULL);
+        answer_later(serial, id, id_len, NULL, ERR_BAD_REQUEST, err, NULL);
         return;
     }
     rl.restart_needed = cJSON_CreateArray();

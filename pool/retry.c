@@ -12,11 +12,14 @@
  */
 #include "retry.h"
 #include "ap_alloc.h"
+#include "ap_backoff.h"
 #include "ap_log.h"
+#include "answer.h"
 #include "client.h"
 #include "dlq.h"
 #include "sched.h"
 #include "server.h"
+#include "wprog.h"
 
 #include <event2/event.h>
 #include <signal.h>
@@ -136,16 +139,12 @@ static void dead_letter(msg *m)
 
 /* ---- retries -------------------------------------------------------- */
 
+/* retryDelay x 2^(attempt-1), capped by maxRetryDelay, anywhere in
+ * [d/2, d] so crashed messages do not all come back in the same instant. */
 static uint64_t retry_delay_ms(unsigned attempt)
 {
-    uint64_t d = (uint64_t)server.cfg->retry_delay, cap = (uint64_t)server.cfg->max_retry_delay;
-    for (unsigned i = 1; i < attempt && d < cap; i++)
-        d *= 2;
-    if (d > cap)
-        d = cap;
-    /* Jitter: anywhere in [d/2, d], so crashed messages do not all come
-     * back in the same instant. */
-    return d / 2 + (d ? (uint64_t)random() % (d / 2 + 1) : 0);
+    uint64_t d = ap_backoff_ms((uint64_t)server.cfg->retry_delay, (uint64_t)server.cfg->max_retry_delay, attempt);
+    return ap_backoff_jitter(d, (uint64_t)random());
 }
 
 static void record_failure(msg *m, const msg_failure *f)
@@ -171,13 +170,65 @@ static void give_up(msg *m, const msg_failure *f)
     snprintf(why, sizeof(why), "%s%s", f->reason,
              m->attempts > 1 ? "; it was running this message at each of its crashes" : "");
     dead_letter(m);
-    client_answer_error(m, ERR_WORKER_CRASHED, why, extra);
+    answer_error(m, ERR_WORKER_CRASHED, why, extra);
+}
+
+/* ---- a worker died: what it held ------------------------------------ */
+
+/* The message w was running when it died, or NULL.  A sync worker runs
+ * its messages one by one, so it is the one its progress page says it
+ * had started and not finished (without a page: the first it held); an
+ * async worker runs them all, so there is no single one. */
+static msg *crash_culprit(worker *w)
+{
+    uint64_t running = 0;
+    if (w->async || link_empty(&w->running))
+        return NULL;
+    if (wprog_running(w, &running) < 0)
+        return msg_from_qlink(w->running.next);
+    for (queue_link *l = w->running.next; l != &w->running && running; l = l->next)
+        if (msg_from_qlink(l)->id == running)
+            return msg_from_qlink(l);
+    return NULL; /* between messages: nobody is charged */
+}
+
+void retry_worker_died(worker *w, int status, const char *how)
+{
+    msg_failure f;
+    memset(&f, 0, sizeof(f));
+    f.wall_ms = ap_wall_ms();
+    f.pid = w->pid;
+    f.status = status;
+    snprintf(f.worker, sizeof(f.worker), "%s", w->name);
+    snprintf(f.reason, sizeof(f.reason), "%s (pid %d) %s%s while running this message", w->name, (int)w->pid, how,
+             w->kill == WORKER_KILL_STACKS || w->kill == WORKER_KILL_TERM ? " after it was found stuck" : "");
+    if (!w->async) {
+        /* Only the culprit is charged.  The others go back to the head of
+         * the queue as they were, no attempt spent: those behind it never
+         * started, those before it finished but their answers were still
+         * in the worker's buffer, so they run again (at least once). */
+        msg *culprit = crash_culprit(w);
+        if (culprit)
+            worker_release(w, culprit);
+        while (!link_empty(&w->running)) { /* from the tail: order kept */
+            msg *m = msg_from_qlink(w->running.prev);
+            worker_release(w, m);
+            retry_not_started(m);
+        }
+        if (culprit)
+            retry_worker_lost(culprit, &f);
+    }
+    while (!link_empty(&w->running)) {
+        msg *m = msg_from_qlink(w->running.next);
+        worker_release(w, m);
+        retry_worker_lost(m, &f);
+    }
 }
 
 void retry_worker_lost(msg *m, const msg_failure *f)
 {
     if (m->detached || m->client == NULL) {
-        client_msg_drop(m);
+        answer_drop(m);
         return;
     }
     record_failure(m, f);
@@ -191,7 +242,7 @@ void retry_worker_lost(msg *m, const msg_failure *f)
 void retry_not_started(msg *m)
 {
     if (m->detached || m->client == NULL) {
-        client_msg_drop(m);
+        answer_drop(m);
         return;
     }
     if (m->attempts > 0)
@@ -223,7 +274,7 @@ unsigned retry_fail_waiting(reply_code code, const char *why)
 {
     unsigned n = 0;
     while (!link_empty(&server.retrying)) {
-        client_answer_error(msg_from_qlink(server.retrying.next), code, why, NULL);
+        answer_error(msg_from_qlink(server.retrying.next), code, why, NULL);
         n++;
     }
     return n;
@@ -239,7 +290,7 @@ static void timed_out(msg *m)
              m->state == MSG_RUNNING ? "running" : m->attempts ? "waiting to be retried" : "waiting in the queue",
              m->attempts, m->attempts == 1 ? "" : "s");
     if (m->state != MSG_RUNNING) {
-        client_answer_error(m, ERR_TIMEOUT, why, NULL);
+        answer_error(m, ERR_TIMEOUT, why, NULL);
         return;
     }
     worker *w = m->worker;
@@ -262,7 +313,7 @@ static void timed_out(msg *m)
         n->deadline_ms = ap_now_ms() + effective_timeout(m);
         retry_later(n, f.reason);
     } else {
-        client_detach_error(m, ERR_TIMEOUT, why, NULL);
+        answer_detach(m, ERR_TIMEOUT, why, NULL);
     }
     if (w->async || msg_from_qlink(w->running.next) != m) {
         /* The task is cancelled (its finally blocks run); if the loop does

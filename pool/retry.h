@@ -12,7 +12,9 @@
  *    "retry": false.
  *  - giving up: worker_crashed to the client with the attempts and the
  *    last exit status or signal, and a record in the dead-letter file.
- * It decides; client.c writes answers and worker.c kills processes.
+ *  - crash attribution: which of the messages a dead worker held is
+ *    charged with its death (retry_worker_died).
+ * It decides; answer.c writes answers and worker.c kills processes.
  */
 #ifndef AP_RETRY_H
 #define AP_RETRY_H
@@ -20,10 +22,18 @@
 #include "msg.h"
 #include "reply.h"
 
+struct worker;
+
 /* Prepares m's timer and arms its deadline (if it has one). */
 void retry_arm(msg *m);
 /* Stops m's timer; call before m is freed or leaves RETRY_WAIT. */
 void retry_disarm(msg *m);
+/* w's process died (status from waitpid, `how` its description): every
+ * message it held is dealt with.  Only the one it was running is charged
+ * with the crash (retried, or failed for good); a sync worker's others go
+ * back to the head of the queue with no attempt spent (retry_not_started).
+ * Leaves w holding nothing. */
+void retry_worker_died(struct worker *w, int status, const char *how);
 /* m's worker process ended (died, or was killed) while m was RUNNING
  * and already unlinked from it: retry m, or answer it and record it for
  * good.  f describes this failure. */

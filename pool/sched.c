@@ -3,10 +3,57 @@
  * Invariant: a message is queued only when no worker had a free slot or
  * older messages were already waiting, so the FIFO order is the order
  * messages reach workers.
+ * State: the deferred pump's event (an event with no fd, made active by
+ * sched_pump_soon; libevent runs it after the callbacks already active
+ * on this turn, so one pump serves every message ended on the turn).
  */
 #include "sched.h"
+#include "ap_log.h"
 #include "client.h"
 #include "server.h"
+
+#include <event2/event.h>
+
+static struct {
+    struct event *ev;
+    int pending;
+} sched_soon;
+
+static void pump_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    sched_soon.pending = 0;
+    if (server.state < SERVER_STOPPING)
+        sched_pump();
+}
+
+int sched_init(struct event_base *base)
+{
+    sched_soon.pending = 0;
+    sched_soon.ev = event_new(base, -1, 0, pump_cb, NULL);
+    if (sched_soon.ev == NULL) {
+        ap_error("sched: event_new failed");
+        return AP_ERR;
+    }
+    return AP_OK;
+}
+
+void sched_free(void)
+{
+    if (sched_soon.ev)
+        event_free(sched_soon.ev);
+    sched_soon.ev = NULL;
+}
+
+void sched_pump_soon(void)
+{
+    if (!sched_soon.pending && sched_soon.ev) {
+        sched_soon.pending = 1;
+        event_active(sched_soon.ev, EV_TIMEOUT, 0);
+    }
+}
 
 static int pick_worker(void)
 {

@@ -13,16 +13,24 @@
 
 #include "msg.h"
 
+struct event_base;
+
 typedef enum { SCHED_SENT = 0, SCHED_QUEUED, SCHED_FULL } sched_result;
 
 /* Admits m (state NEW or HELD).  SCHED_FULL changes nothing except the
  * queue's rejected count when count_reject is set. */
 sched_result sched_admit(msg *m, int count_reject);
-/* Sends queued messages while workers have room, then admits held ones. */
 /* Whether connections paused for room (overflow block) may resume: a
  * quarter of the queue and of maxPendingBytes free. */
 int sched_room_to_resume(void);
+/* Sends queued messages while workers have room, then admits held ones. */
 void sched_pump(void);
+/* The same, once, at the end of this loop turn: safe from any caller
+ * (answer_end asks for it whenever a message ends). */
+void sched_pump_soon(void);
+/* The deferred pump's event.  AP_ERR (logged) when it cannot be made. */
+int sched_init(struct event_base *base);
+void sched_free(void);
 /* Accounts for a message leaving the pool (answered or dropped). */
 void sched_release(msg *m);
 

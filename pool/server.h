@@ -1,10 +1,16 @@
 /*
- * server.h - the master's one mutable global state.
+ * server.h - the master's one mutable global state and its lifecycle.
  *
  * Everything agentpoold knows lives in `server`: the event base, the
  * worker table, the message table and queue, the connections and the
- * counters behind pool.stats.  The config it points to is read-only after
- * start-up.  Only the master includes this header.
+ * counters behind pool.stats.  The config it points to is read-only
+ * between reloads.  The server's own lifecycle is server_state, changed
+ * only by server.c:
+ *
+ *   STARTING -> READY (every initial worker ready) -> DRAINING (SIGTERM:
+ *   finish what is accepted) -> STOPPING (workers told to stop) -> loop ends
+ *
+ * Only the master includes this header.
  */
 #ifndef AP_SERVER_H
 #define AP_SERVER_H
@@ -93,7 +99,6 @@ typedef struct {
 
     struct event *sig_events[8];
     int nsig_events;
-    struct event *shutdown_timer;
     struct event *tick;         /* the one periodic timer */
     uint64_t shutdown_deadline_ms;
     uint64_t last_heartbeat_ms;
@@ -105,6 +110,14 @@ typedef struct {
 
 extern server_t server;
 
+/* Takes cfg (its strings move into server.boot_cfg), opens the socket,
+ * builds the event loop and every subsystem, drops privileges and forks
+ * the initial workers.  AP_ERR (logged) when the server cannot start. */
+int server_start(config *cfg, int argc, char **argv);
+/* Runs the event loop until shutdown ends it. */
+void server_run(void);
+/* Releases everything server_start made (workers are killed if left). */
+void server_free(void);
 /* Starts a graceful shutdown (SIGTERM, SIGINT, fatal start-up error). */
 void server_begin_shutdown(const char *why);
 /* Called whenever something finished: ends the loop once a shutdown has

@@ -9,6 +9,7 @@
  */
 #include "supervisor.h"
 #include "ap_alloc.h"
+#include "ap_backoff.h"
 #include "ap_log.h"
 #include "server.h"
 
@@ -120,17 +121,31 @@ static int intensity_exceeded(uint64_t now)
     return now - oldest < (uint64_t)server.cfg->restart_window;
 }
 
-static uint64_t doubling(uint64_t min, uint64_t max, unsigned level)
+/* One-for-all: after an unexpected end, every other serving worker is
+ * replaced too, rolling and make before break (recycle_tick starts the
+ * replacements as it can). */
+static void one_for_all(const worker *w, sup_reason reason)
 {
-    uint64_t d = min;
-    for (unsigned i = 1; i < level && d < max; i++)
-        d *= 2;
-    return d > max ? max : d;
+    if (server.cfg->restart_strategy != RESTART_ONE_FOR_ALL || reason == SUP_STOPPED || reason == SUP_RECYCLED ||
+        server.state != SERVER_READY)
+        return;
+    int n = 0;
+    for (int i = 0; i < server.nworkers; i++) {
+        worker *o = &server.workers[i];
+        if (o != w && o->slot >= 0 && worker_is_accepting(o) && !o->replaced_by) {
+            o->replace_pending = 1;
+            n++;
+        }
+    }
+    if (n)
+        ap_warn("one-for-all: %s %s; replacing the %d other worker%s", w->name, supervisor_reason_name(reason), n,
+                n == 1 ? "" : "s");
 }
 
 int64_t supervisor_worker_ended(const worker *w, int status, sup_reason reason)
 {
     remember(w, status, reason);
+    one_for_all(w, reason);
     if (reason == SUP_STOPPED || reason == SUP_RECYCLED)
         return -1;
     if (!server.cfg->restart_on_failure) {
@@ -146,10 +161,10 @@ int64_t supervisor_worker_ended(const worker *w, int status, sup_reason reason)
                      (long long)server.cfg->max_restarts, (long long)server.cfg->restart_window);
         sup.backoff = 1;
         sup.backoff_level++;
-        delay = doubling(SUP_BACKOFF_MIN_MS, SUP_BACKOFF_MAX_MS, sup.backoff_level);
+        delay = ap_backoff_ms(SUP_BACKOFF_MIN_MS, SUP_BACKOFF_MAX_MS, sup.backoff_level);
     }
     if (w->start_failures > 0) {
-        uint64_t d = doubling(SUP_START_BACKOFF_MIN_MS, SUP_START_BACKOFF_MAX_MS, w->start_failures);
+        uint64_t d = ap_backoff_ms(SUP_START_BACKOFF_MIN_MS, SUP_START_BACKOFF_MAX_MS, w->start_failures);
         if (d > delay)
             delay = d;
         ap_warn("%s: agent failed to start %u time(s) in a row; next attempt in %llu ms", w->name,

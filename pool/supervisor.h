@@ -32,9 +32,11 @@ typedef enum {
 
 void supervisor_init(void);
 void supervisor_free(void);
-/* Records that w's process ended (status from waitpid).  Returns the
- * delay in ms before the slot is respawned, or -1 when it must not be
- * (restartOnFailure is false, or the end was expected). */
+/* Records that w's process ended (status from waitpid); under the
+ * one_for_all strategy an unexpected end marks every other serving
+ * worker for replacement.  Returns the delay in ms before the slot is
+ * respawned, or -1 when it must not be (restartOnFailure is false, or
+ * the end was expected). */
 int64_t supervisor_worker_ended(const worker *w, int status, sup_reason reason);
 /* Periodic: leaves backoff once the pool has stayed up a whole window. */
 void supervisor_tick(uint64_t now_ms);

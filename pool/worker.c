@@ -22,7 +22,7 @@
 #include "ap_frame.h"
 #include "ap_log.h"
 #include "agentstat.h"
-#include "client.h"
+#include "answer.h"
 #include "metrics.h"
 #include "recycle.h"
 #include "reload.h"
@@ -55,7 +55,7 @@
 extern char **environ;
 
 /* A sync handler faster than this on average may have messages prefetched. */
-#define WORKER_FAST_NS (1000 * 1000)
+#define WORKER_FAST_NS ((uint64_t)server.cfg->prefetch_fast_us * 1000u)
 
 static const char *const state_names[] = {"starting", "ready", "busy", "draining", "stopping", "dead"};
 static int state_counts[WORKER_STATE_COUNT];
@@ -347,7 +347,6 @@ int worker_spawn(int index)
     w->replace_pending = 0;
     w->last_active_ms = ap_now_ms();
     w->last_message_ms = 0;
-    w->killed_memory = 0;
     w->recycle_reason = NULL;
     recycle_new_process(w);
     ap_free(w->health);
@@ -437,10 +436,10 @@ static void kill_step_cb(evutil_socket_t fd, short what, void *arg)
     if (w->state == WORKER_DEAD || w->pid <= 0)
         return;
     struct timeval tv = {KILL_TERM_GRACE_MS / 1000, (KILL_TERM_GRACE_MS % 1000) * 1000};
-    if (w->kill_stage == 1) {
+    if (w->kill == WORKER_KILL_STACKS) {
         ap_warn("%s (pid %d): SIGTERM", w->name, (int)w->pid);
         kill(w->pid, SIGTERM);
-        w->kill_stage = 2;
+        w->kill = WORKER_KILL_TERM;
         evtimer_add(w->kill_ev, &tv);
     } else {
         ap_warn("%s (pid %d): still alive %d ms after SIGTERM: SIGKILL", w->name, (int)w->pid, KILL_TERM_GRACE_MS);
@@ -448,15 +447,24 @@ static void kill_step_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+void worker_kill_for_memory(worker *w, const char *why)
+{
+    if (w->kill != WORKER_KILL_NONE || w->pid <= 0 || w->reaped)
+        return;
+    ap_error("%s (pid %d) %s: killing it now", w->name, (int)w->pid, why);
+    w->kill = WORKER_KILL_MEMORY;
+    kill(w->pid, SIGKILL);
+}
+
 void worker_kill_stuck(worker *w, const char *why)
 {
-    if (w->kill_stage || w->pid <= 0)
+    if (w->kill != WORKER_KILL_NONE || w->pid <= 0 || w->reaped)
         return;
     ap_error("%s (pid %d) is stuck: %s; its Python stacks follow, then it is replaced", w->name, (int)w->pid, why);
     server.stats.stuck_kills++;
     if (w->state != WORKER_STOPPING)
         worker_set_state(w, WORKER_STOPPING);
-    w->kill_stage = 1;
+    w->kill = WORKER_KILL_STACKS;
     /* SIGUSR1 makes the worker's faulthandler write every thread's stack
      * to stderr, which is our log. */
     kill(w->pid, SIGUSR1);
@@ -474,9 +482,7 @@ static void worker_stop(worker *w)
     worker_set_state(w, WORKER_STOPPING);
 }
 
-/* w takes no new messages; it stops once it holds none.  gracefulTimeout
- * counts from here. */
-static void worker_drain(worker *w)
+void worker_drain(worker *w)
 {
     w->stop_sent_ms = ap_now_ms();
     worker_set_state(w, WORKER_DRAINING);
@@ -514,9 +520,9 @@ void worker_signal_all(int sig)
 
 /* ---- receiving ------------------------------------------------------- */
 
-static void unlink_running(worker *w, msg *m)
+void worker_release(worker *w, msg *m)
 {
-    link_del(&m->qlink);
+    link_del(&m->qlink); /* m->worker stays: who ran it, for the access log */
     w->running_count--;
     if (!m->control) {
         w->load.in_flight--;
@@ -531,9 +537,7 @@ unsigned worker_fail_running(worker *w, reply_code code, const char *why, const 
 {
     unsigned n = 0;
     while (!link_empty(&w->running)) {
-        msg *m = msg_from_qlink(w->running.next);
-        unlink_running(w, m);
-        client_answer_error(m, code, why, extra);
+        answer_error(msg_from_qlink(w->running.next), code, why, extra);
         n++;
     }
     return n;
@@ -556,20 +560,12 @@ static void on_ready(worker *w, const char *payload, size_t len)
     }
     w->load.slots = slots;
     w->ready_ms = ap_now_ms();
+    w->last_active_ms = w->ready_ms; /* idle counts from ready: starting is not idling */
     w->start_failures = 0;
     worker_set_state(w, WORKER_READY);
     ap_info("%s ready (pid %d, %s, %d slot%s, fork to ready %.1f ms)", w->name, (int)w->pid,
             w->async ? "async" : "sync", slots, slots == 1 ? "" : "s", (double)(ap_now_ns() - w->spawn_ns) / 1e6);
-    if (w->replaces) {
-        /* Make before break: the replacement serves, the old one drains. */
-        worker *old = w->replaces;
-        old->recycle_failures = 0;
-        w->replaces = NULL;
-        ap_info("%s (pid %d) hands over to pid %d and drains %d message%s", old->name, (int)old->pid, (int)w->pid,
-                old->running_count, old->running_count == 1 ? "" : "s");
-        if (worker_is_accepting(old))
-            worker_drain(old);
-    }
+    recycle_replacement_ready(w);
     server_worker_ready();
 }
 
@@ -589,7 +585,7 @@ static void on_start_failed(worker *w, const char *payload, size_t len)
 /* Prefetch for a sync worker: it runs its messages one by one in the
  * order sent, so a message's handler time is from the later of its
  * sending and the previous answer to its own answer.  While the moving
- * average of that stays under WORKER_FAST_NS the worker may hold
+ * average of that stays under prefetchFastUs the worker may hold
  * `prefetch` messages (batched in one write each way, the round trip
  * paid once per batch instead of once per message); a slow handler gets
  * one message at a time, so nothing waits behind it that another worker
@@ -613,7 +609,7 @@ static void on_answer(worker *w, const ap_frame_hdr *h, const char *payload)
                  (unsigned long long)h->id);
         return;
     }
-    unlink_running(w, m);
+    worker_release(w, m);
     uint64_t now = ap_now_ns();
     w->last_active_ms = now / 1000000u;
     w->last_message_ms = w->last_active_ms;
@@ -625,11 +621,12 @@ static void on_answer(worker *w, const ap_frame_hdr *h, const char *payload)
         recycle_after_answer(w);
     }
     if (h->kind == AP_FRAME_RESULT) {
-        client_answer_ok(m, payload, h->len);
+        answer_ok(m, payload, h->len);
     } else {
-        if (reply_code_of_error_json(payload, h->len) == ERR_AGENT_ERROR && w->slot >= 0)
+        reply_code code = reply_code_of_error_json(payload, h->len);
+        if (code == ERR_AGENT_ERROR && w->slot >= 0)
             server.slot_errors[w->slot]++; /* per slot: survives recycling */
-        client_answer_error_json(m, payload, h->len);
+        answer_worker_error(m, code, payload, h->len);
     }
 }
 
@@ -666,7 +663,7 @@ void worker_heartbeat(void)
     unsigned max = (unsigned)server.cfg->max_missed_beats;
     for (int i = 0; i < server.nworkers; i++) {
         worker *w = &server.workers[i];
-        if (!worker_is_accepting(w) || w->kill_stage)
+        if (!worker_is_accepting(w) || w->kill != WORKER_KILL_NONE)
             continue;
         /* A sync worker holding a message cannot answer until it is done:
          * its message's timeout judges it instead. */
@@ -818,14 +815,12 @@ static void describe_status(int status, char *buf, size_t cap)
     }
 }
 
-static void worker_died(worker *w, int status)
+/* Logs how w's process ended and counts it; says why, for the
+ * supervisor. */
+static sup_reason death_note(worker *w, int status, const char *how)
 {
-    char how[64];
-    w->reaped = 1; /* its pid may be reused from now on: never signal it */
-    worker_drain_dead(w);
-    wout_detach(w); /* its last output before the line saying how it ended */
-    describe_status(status, how, sizeof(how));
-    int expected = w->state == WORKER_STOPPING && !w->kill_stage;
+    int stuck = w->kill == WORKER_KILL_STACKS || w->kill == WORKER_KILL_TERM;
+    int expected = w->state == WORKER_STOPPING && w->kill == WORKER_KILL_NONE;
     int never_ready = w->ready_ms == 0;
     int held = w->running_count;
     if (expected && WIFEXITED(status) && WEXITSTATUS(status) == 0)
@@ -835,100 +830,21 @@ static void worker_died(worker *w, int status)
     else
         ap_error("%s (pid %d) %s%s, holding %d message%s", w->name, (int)w->pid, how,
                  never_ready ? " before it was ready" : "", held, held == 1 ? "" : "s");
-    if (!expected && !w->kill_stage && !w->killed_memory)
+    if (!expected && w->kill == WORKER_KILL_NONE)
         server.stats.crashes++; /* killed on purpose is counted apart */
     if (never_ready && !w->said_start_failed && !expected)
         w->start_failures++;
+    return expected ? (w->recycle_reason ? SUP_RECYCLED : SUP_STOPPED)
+           : stuck ? SUP_KILLED_STUCK
+           : w->kill == WORKER_KILL_MEMORY ? SUP_KILLED_MEMORY
+           : never_ready ? SUP_START_FAILED : SUP_CRASHED;
+}
 
-    msg_failure f;
-    memset(&f, 0, sizeof(f));
-    f.wall_ms = ap_wall_ms();
-    f.pid = w->pid;
-    f.status = status;
-    snprintf(f.worker, sizeof(f.worker), "%s", w->name);
-    snprintf(f.reason, sizeof(f.reason), "%s (pid %d) %s%s while running this message", w->name, (int)w->pid, how,
-             w->kill_stage ? " after it was found stuck" : "");
-    /* A sync worker runs its messages one by one: only the one it was
-     * running (its progress page says which; without a page, the first
-     * held) is charged with the crash.  The others go back to the head of
-     * the queue as they were, no attempt spent: those behind it never
-     * started, those before it finished but their answers were still in
-     * the worker's buffer, so they run again (at least once).  Between
-     * messages (our agent.metrics ask, a thread) nobody is charged. */
-    if (!w->async && !link_empty(&w->running)) {
-        uint64_t running = 0;
-        msg *culprit = NULL;
-        if (wprog_running(w, &running) < 0) {
-            culprit = msg_from_qlink(w->running.next);
-        } else {
-            for (queue_link *l = w->running.next; l != &w->running && running; l = l->next)
-                if (msg_from_qlink(l)->id == running)
-                    culprit = msg_from_qlink(l);
-        }
-        if (culprit)
-            unlink_running(w, culprit);
-        while (!link_empty(&w->running)) { /* from the tail: order kept */
-            msg *m = msg_from_qlink(w->running.prev);
-            unlink_running(w, m);
-            retry_not_started(m);
-        }
-        if (culprit)
-            retry_worker_lost(culprit, &f);
-    }
-    while (!link_empty(&w->running)) {
-        msg *m = msg_from_qlink(w->running.next);
-        unlink_running(w, m);
-        retry_worker_lost(m, &f);
-    }
-    int was_stuck = w->kill_stage != 0;
-    sup_reason reason = expected ? (w->recycle_reason ? SUP_RECYCLED : SUP_STOPPED)
-                        : was_stuck ? SUP_KILLED_STUCK
-                        : w->killed_memory ? SUP_KILLED_MEMORY
-                        : never_ready ? SUP_START_FAILED : SUP_CRASHED;
-    int64_t delay = supervisor_worker_ended(w, status, reason);
-    if (server.cfg->restart_strategy == RESTART_ONE_FOR_ALL && reason != SUP_STOPPED && reason != SUP_RECYCLED &&
-        server.state == SERVER_READY) {
-        /* One-for-all: every other worker is replaced too, rolling and
-         * make before break (recycle_tick starts them as it can). */
-        int n = 0;
-        for (int i = 0; i < server.nworkers; i++) {
-            worker *o = &server.workers[i];
-            if (o != w && o->slot >= 0 && worker_is_accepting(o) && !o->replaced_by) {
-                o->replace_pending = 1;
-                n++;
-            }
-        }
-        if (n)
-            ap_warn("one-for-all: %s %s; replacing the %d other worker%s", w->name,
-                    supervisor_reason_name(reason), n, n == 1 ? "" : "s");
-    }
-    /* A hand-over decides who owns the slot now. */
-    int release_entry = 0;
-    if (w->replaced_by) {
-        /* Old process gone (drained, or died during the hand-over): its
-         * replacement owns the slot. */
-        w->replaced_by->replaces = NULL;
-        w->replaced_by = NULL;
-        release_entry = 1;
-    } else if (w->replaces) {
-        /* A replacement that never became ready: the old one serves on. */
-        ap_warn("%s: replacement pid %d died before it was ready; the old worker (pid %d) keeps serving", w->name,
-                (int)w->pid, (int)w->replaces->pid);
-        worker *old = w->replaces;
-        old->replaced_by = NULL;
-        old->recycle_reason = NULL;
-        /* Try again later, backing off, never in a loop. */
-        old->recycle_failures++;
-        uint64_t wait = 1000;
-        for (unsigned i = 1; i < old->recycle_failures && wait < 60000; i++)
-            wait *= 2;
-        old->recycle_after_ms = ap_now_ms() + (wait > 60000 ? 60000 : wait);
-        w->replaces = NULL;
-        reload_replacement_failed();
-        release_entry = 1;
-    }
+/* Lets go of w's process: its socket, its kill escalation, its state. */
+static void process_clear(worker *w)
+{
     evtimer_del(w->kill_ev);
-    w->kill_stage = 0;
+    w->kill = WORKER_KILL_NONE;
     if (w->bev) {
         flush_detach(&w->out);
         bufferevent_free(w->bev);
@@ -937,17 +853,22 @@ static void worker_died(worker *w, int status)
     w->pid = 0;
     w->load.in_flight = 0;
     worker_set_state(w, WORKER_DEAD);
-    if (release_entry) {
-        worker_assign(w, -1);
-        snprintf(w->name, sizeof(w->name), "spare-%d", w->index);
-    } else if (w->slot >= server.pool_size || w->slot < 0) {
-        /* Its slot was scaled away. */
-        worker_assign(w, -1);
-        snprintf(w->name, sizeof(w->name), "spare-%d", w->index);
-        release_entry = 1;
-    }
+}
 
-    if (release_entry) {
+/* The entry goes back to the spares. */
+static void entry_free(worker *w)
+{
+    worker_assign(w, -1);
+    snprintf(w->name, sizeof(w->name), "spare-%d", w->index);
+}
+
+/* After a death: a new process for the slot, now or after the
+ * supervisor's delay, unless the entry was freed or the pool is
+ * stopping.  A first-start worker that never got ready stops the
+ * server instead: that agent cannot start. */
+static void respawn_decide(worker *w, int freed, int never_ready, int64_t delay)
+{
+    if (freed) {
         reload_step(); /* a hand-over ended: the next worker, if reloading */
     } else if (server.state == SERVER_STARTING && w->first_start && never_ready) {
         if (server.exit_code == 0) {
@@ -958,9 +879,27 @@ static void worker_died(worker *w, int status)
     } else if (server.state < SERVER_DRAINING && delay >= 0) {
         schedule_respawn(w, delay);
     }
-    /* Failing or dropping what it held freed bytes and maybe queue room. */
-    if (server.state < SERVER_STOPPING)
-        sched_pump();
+}
+
+static void worker_died(worker *w, int status)
+{
+    char how[64];
+    w->reaped = 1;  /* its pid may be reused from now on: never signal it */
+    worker_drain_dead(w);
+    wout_detach(w); /* its last output before the line saying how it ended */
+    describe_status(status, how, sizeof(how));
+    int never_ready = w->ready_ms == 0;
+    sup_reason reason = death_note(w, status, how);
+    retry_worker_died(w, status, how);
+    int64_t delay = supervisor_worker_ended(w, status, reason);
+    int freed = recycle_process_ended(w);
+    process_clear(w);
+    if (!freed && (w->slot >= server.pool_size || w->slot < 0))
+        freed = 1; /* its slot was scaled away */
+    if (freed)
+        entry_free(w);
+    respawn_decide(w, freed, never_ready, delay);
+    sched_pump_soon(); /* what it held freed bytes and maybe queue room */
     if (server.state >= SERVER_DRAINING)
         server_check_shutdown();
 }

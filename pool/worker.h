@@ -44,6 +44,15 @@ typedef enum {
     WORKER_STATE_COUNT
 } worker_state;
 
+/* A worker being killed on purpose, and how far that has gone (a
+ * sub-state of any live state; NONE again once the process is gone). */
+typedef enum {
+    WORKER_KILL_NONE = 0,
+    WORKER_KILL_STACKS,         /* stuck: asked for its Python stacks (SIGUSR1); SIGTERM next */
+    WORKER_KILL_TERM,           /* stuck: SIGTERM sent; SIGKILL next */
+    WORKER_KILL_MEMORY          /* over maxWorkerRssHard: SIGKILL sent */
+} worker_kill;
+
 typedef struct worker {
     dispatch_load load;         /* first: read in place by dispatch */
     int index;                  /* entry in the table */
@@ -73,7 +82,6 @@ typedef struct worker {
     unsigned spread_permille;   /* this process's spread of the recycle limits */
     uint64_t rss_bytes;         /* last sample */
     uint64_t stop_sent_ms;      /* when it was asked to drain or stop (gracefulTimeout) */
-    int killed_memory;          /* killed for maxWorkerRssHard */
     unsigned recycle_failures;  /* replacements that failed to start in a row */
     uint64_t recycle_after_ms;  /* no recycle attempt before this */
     uint64_t last_active_ms;    /* last answer (or spawn): idleTimeout */
@@ -82,7 +90,7 @@ typedef struct worker {
     int replace_pending;        /* to be replaced (one-for-all after another's crash) */
     struct event *respawn_ev;   /* pending delayed respawn */
     struct event *kill_ev;      /* escalation steps for a stuck worker */
-    int kill_stage;             /* 0, or 1 (dump sent) / 2 (SIGTERM sent) */
+    worker_kill kill;           /* being killed on purpose: why, how far */
     int first_start;            /* part of the initial pool */
     ap_progress *prog;          /* sync: what it runs, readable after death (wprog.c) */
     int prog_fd;                /* that page's memfd, -1: none yet */
@@ -97,6 +105,10 @@ void worker_table_init(void);
 int worker_spawn(int index);
 /* Sends a message to w (which must have room unless m->control). */
 void worker_send(worker *w, struct msg *m);
+/* Takes m off w's list of messages it holds (msg_on_worker is false
+ * after; m->worker still names who ran it), frees
+ * its slot, and stops a draining w that holds nothing more. */
+void worker_release(worker *w, struct msg *m);
 /* Tells w to cancel m (async agents; a sync worker ignores it). */
 void worker_cancel(worker *w, struct msg *m);
 /* w holds a message past its deadline, or its loop stopped answering:
@@ -104,6 +116,10 @@ void worker_cancel(worker *w, struct msg *m);
  * SIGTERM, then SIGKILL after a grace.  What it held is retried as after
  * a crash.  Does nothing if w is already being killed. */
 void worker_kill_stuck(worker *w, const char *why);
+/* w uses more memory than maxWorkerRssHard allows: logs why and kills
+ * it at once (SIGKILL); what it held is retried as after a crash.  Does
+ * nothing if w is already being killed. */
+void worker_kill_for_memory(worker *w, const char *why);
 #define WORKER_HEALTH_MAX 4096
 
 /* One heartbeat round (every healthCheckInterval): counts the missed
@@ -112,6 +128,9 @@ void worker_kill_stuck(worker *w, const char *why);
 void worker_heartbeat(void);
 /* Taking messages and answering its heartbeats. */
 int worker_is_healthy(const worker *w);
+/* w takes no new messages; it stops once it holds none.  gracefulTimeout
+ * counts from here. */
+void worker_drain(worker *w);
 /* Takes w out of service for good: it drains (finishes what it holds)
  * and stops; a STARTING one is stopped at once. */
 void worker_retire(worker *w);

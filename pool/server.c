@@ -1,0 +1,385 @@
+/*
+ * server.c - the master's one global state and its lifecycle: start-up,
+ * the periodic tick, signals, and shutdown (see server.h).
+ *
+ * Start-up order (server_start): bind the socket (refuse early if a live
+ * server owns it) -> event base, signals, the tick -> the worker table,
+ * supervisor, dead letters, types and breakers, metrics, the HTTP
+ * listener -> drop privileges -> fork the initial workers.  Clients may
+ * connect at once; their messages wait in the queue until workers are
+ * ready, and "ready" is logged only when every initial worker is.
+ * Signals are libevent events (never async handlers): SIGTERM/SIGINT
+ * start a graceful shutdown, SIGCHLD reaps, SIGHUP reloads, SIGTTIN and
+ * SIGTTOU scale, SIGUSR1 reopens the log files (access.c).
+ * Shutdown: stop accepting, answer what is queued and in flight within
+ * shutdownTimeout (new requests get shutting_down), then answer the rest
+ * shutting_down, STOP the workers (SIGKILL if they linger), flush the
+ * answers, end the loop; server_free releases everything.
+ * All timed work hangs off the one tick (TICK_MS).
+ */
+#include "server.h"
+#include "flush.h"
+#include "refuse.h"
+#include "ap_alloc.h"
+#include "ap_common.h"
+#include "ap_log.h"
+#include "agentstat.h"
+#include "alert.h"
+#include "access.h"
+#include "answer.h"
+#include "breaker.h"
+#include "client.h"
+#include "httpd.h"
+#include "metrics.h"
+#include "typetab.h"
+#include "listener.h"
+#include "privs.h"
+#include "recycle.h"
+#include "reload.h"
+#include "retry.h"
+#include "scale.h"
+#include "sdnotify.h"
+#include "supervisor.h"
+#include "sched.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+server_t server;
+
+/* After the workers were told to stop: how long before SIGKILL, and how
+ * long answers may take to flush to clients before we exit anyway. */
+#define STOP_GRACE_MS 5000
+#define TICK_MS 100
+
+static void finish_loop(void)
+{
+    event_base_loopexit(server.base, NULL);
+}
+
+/* Moves to STOPPING: everything answered (or failed), workers told. */
+static void stop_workers(void)
+{
+    if (server.state == SERVER_STOPPING)
+        return;
+    server.state = SERVER_STOPPING;
+    worker_stop_all();
+    server.shutdown_deadline_ms = ap_now_ms() + STOP_GRACE_MS;
+    ap_info("stopping %d worker%s", worker_live_count(), worker_live_count() == 1 ? "" : "s");
+}
+
+/* Answers everything still waiting shutting_down (deadline passed). */
+static void fail_remaining(void)
+{
+    unsigned n = retry_fail_waiting(ERR_SHUTTING_DOWN, "the server is shutting down");
+    client_fail_held();
+    while (server.queue.depth > 0) {
+        msg *m = msg_from_qlink(queue_peek(&server.queue));
+        answer_error(m, ERR_SHUTTING_DOWN, "the server is shutting down", NULL);
+        n++;
+    }
+    for (int i = 0; i < server.nworkers; i++)
+        n += worker_fail_running(&server.workers[i], ERR_SHUTTING_DOWN,
+                                 "the server is shutting down (shutdownTimeout passed)", NULL);
+    if (n)
+        ap_warn("shutdownTimeout passed: answered %u message%s shutting_down", n, n == 1 ? "" : "s");
+}
+
+void server_check_shutdown(void)
+{
+    if (server.state == SERVER_DRAINING && server.msgs.live == 0)
+        stop_workers();
+    if (server.state == SERVER_STOPPING && worker_live_count() == 0 &&
+        (client_all_flushed() || ap_now_ms() >= server.shutdown_deadline_ms))
+        finish_loop();
+}
+
+void server_begin_shutdown(const char *why)
+{
+    if (server.state >= SERVER_DRAINING)
+        return;
+    int fatal = server.exit_code != 0;
+    ap_info("shutting down (%s): %zu queued, %llu in flight, %d connection%s", why, server.queue.depth,
+            (unsigned long long)server.msgs.by_state[MSG_RUNNING], server.nclients, server.nclients == 1 ? "" : "s");
+    listener_close();
+    sdnotify_stopping();
+    server.state = SERVER_DRAINING;
+    server.shutdown_deadline_ms = ap_now_ms() + (uint64_t)server.cfg->shutdown_timeout;
+    if (fatal) {
+        fail_remaining();
+        stop_workers();
+        worker_signal_all(SIGTERM);
+    }
+    server_check_shutdown();
+}
+
+void server_worker_ready(void)
+{
+    if (server.state != SERVER_STARTING)
+        return;
+    for (int i = 0; i < server.nworkers; i++)
+        if (server.workers[i].first_start && !worker_is_accepting(&server.workers[i]))
+            return;
+    server.state = SERVER_READY;
+    for (int i = 0; i < server.nworkers; i++)
+        server.workers[i].first_start = 0;
+    sdnotify_ready();
+    ap_info("ready: %d workers running %s on %s (pid %d, %s, allocator %s)", server.pool_size, server.cfg->agent,
+            server.cfg->socket, (int)server.pid, config_strategy_name(server.cfg->strategy), ap_alloc_name());
+}
+
+/* The one periodic timer: shutdown deadlines. */
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    uint64_t now = ap_now_ms();
+    supervisor_tick(now);
+    if (server.state == SERVER_READY || server.state == SERVER_DRAINING || server.state == SERVER_STOPPING)
+        recycle_tick(now);
+    scale_tick(now);
+    alert_tick(now);
+    access_tick(now);
+    reload_step();
+    sdnotify_tick(now);
+    if (server.cfg->health_check_interval > 0 && server.state == SERVER_READY &&
+        now - server.last_heartbeat_ms >= (uint64_t)server.cfg->health_check_interval) {
+        server.last_heartbeat_ms = now;
+        worker_heartbeat();
+    }
+    if (server.state == SERVER_DRAINING && now >= server.shutdown_deadline_ms) {
+        fail_remaining();
+        stop_workers();
+    } else if (server.state == SERVER_STOPPING && now >= server.shutdown_deadline_ms && worker_live_count() > 0) {
+        ap_warn("workers still running %d ms after STOP: sending SIGKILL", STOP_GRACE_MS);
+        worker_signal_all(SIGKILL);
+        server.shutdown_deadline_ms = now + STOP_GRACE_MS;
+    }
+    if (server.state >= SERVER_DRAINING)
+        server_check_shutdown();
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    (void)arg;
+    switch (sig) {
+    case SIGCHLD:
+        worker_reap();
+        break;
+    case SIGTERM:
+    case SIGINT:
+        if (server.state >= SERVER_DRAINING) {
+            ap_info("second %s: stopping now", sig == SIGINT ? "SIGINT" : "SIGTERM");
+            server.shutdown_deadline_ms = 0;
+            tick_cb(-1, 0, NULL);
+        } else {
+            server_begin_shutdown(sig == SIGINT ? "SIGINT" : "SIGTERM");
+        }
+        break;
+    case SIGHUP:
+        reload_start("SIGHUP", 0, NULL, 0);
+        break;
+    case SIGTTIN:
+        scale_to(server.pool_size + 1, "SIGTTIN");
+        break;
+    case SIGUSR1:
+        access_reopen_logs();
+        break;
+    case SIGTTOU:
+        scale_to(server.pool_size - 1, "SIGTTOU");
+        break;
+    default:
+        break;
+    }
+}
+
+static void add_signal(int sig)
+{
+    struct event *ev = evsignal_new(server.base, sig, signal_cb, NULL);
+    evsignal_add(ev, NULL);
+    server.sig_events[server.nsig_events++] = ev;
+}
+
+static void breaker_changed(void *arg, unsigned idx, const breaker_change *c)
+{
+    (void)arg;
+    const char *type = typetab_name(server.types, idx);
+    if (c->to == BREAKER_OPEN && c->from == BREAKER_HALF_OPEN)
+        ap_warn("breaker for type %s: the probe failed: open again for %llu ms", type, (unsigned long long)c->open_ms);
+    else if (c->to == BREAKER_OPEN)
+        ap_warn("breaker for type %s: %s -> open (%u failures in %llu ms); answering circuit_open for %llu ms", type,
+                breaker_state_name(c->from), c->failures, (unsigned long long)c->span_ms,
+                (unsigned long long)c->open_ms);
+    else
+        ap_info("breaker for type %s: %s -> %s", type, breaker_state_name(c->from), breaker_state_name(c->to));
+}
+
+/* The worker binary: next to agentpoold (a build tree), else libexecdir. */
+static char *find_worker_binary(const config *cfg)
+{
+    if (cfg->worker_binary)
+        return ap_strdup(cfg->worker_binary);
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            char cand[PATH_MAX + 32];
+            snprintf(cand, sizeof(cand), "%.*s/agentpool-worker", (int)(slash - self), self);
+            if (access(cand, X_OK) == 0)
+                return ap_strdup(cand);
+        }
+    }
+    return ap_strdup(AP_LIBEXECDIR "/agentpool-worker");
+}
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            ap_warn("could not raise the open-file limit from %llu: %s", (unsigned long long)was, strerror(errno));
+    }
+}
+
+int server_start(config *cfg, int argc, char **argv)
+{
+    char err[512];
+    memset(&server, 0, sizeof(server));
+    server.boot_cfg = *cfg; /* the strings move with it */
+    server.cfg = &server.boot_cfg;
+    if (access_start(server.cfg) != AP_OK)
+        return AP_ERR;
+    reload_init(argc, argv);
+    server.pid = getpid();
+    server.started_ms = ap_now_ms();
+    server.listen_fd = -1;
+    link_init(&server.clients);
+    link_init(&server.room_waiters);
+    link_init(&server.retrying);
+    msg_table_init(&server.msgs);
+    queue_init(&server.queue, (size_t)cfg->message_queue_size);
+    dispatch_init(&server.dispatch, (uint64_t)server.pid * 0x9E3779B97F4A7C15ull ^ ap_now_ns());
+    server.worker_binary = find_worker_binary(cfg);
+    if (access(server.worker_binary, X_OK) != 0) {
+        ap_error("worker binary %s: %s (set workerBinary)", server.worker_binary, strerror(errno));
+        return AP_ERR;
+    }
+    raise_fd_limit();
+    signal(SIGPIPE, SIG_IGN);
+    sdnotify_init();
+
+    if (listener_open(err, sizeof(err)) != 0) {
+        ap_error("%s", err);
+        return AP_ERR;
+    }
+    struct event_config *ec = event_config_new();
+    event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
+    server.base = event_base_new_with_config(ec);
+    event_config_free(ec);
+    if (server.base == NULL || flush_init(server.base) != AP_OK || sched_init(server.base) != AP_OK ||
+        listener_start() != 0) {
+        ap_error("could not create the event loop");
+        listener_close();
+        return AP_ERR;
+    }
+    access_loop_start(); /* from here on the log never blocks */
+    if (cfg->timeout > 0) {
+        struct timeval ttv = {(time_t)(cfg->timeout / 1000), (suseconds_t)((cfg->timeout % 1000) * 1000)};
+        server.common_timeout = event_base_init_common_timeout(server.base, &ttv);
+    }
+    srandom((unsigned)(server.pid ^ ap_now_ns()));
+    add_signal(SIGTERM);
+    add_signal(SIGINT);
+    add_signal(SIGCHLD);
+    add_signal(SIGHUP);
+    add_signal(SIGTTIN);
+    add_signal(SIGTTOU);
+    add_signal(SIGUSR1);
+    server.tick = event_new(server.base, -1, EV_PERSIST, tick_cb, NULL);
+    struct timeval tv = {0, TICK_MS * 1000};
+    event_add(server.tick, &tv);
+
+    worker_table_init();
+    supervisor_init();
+    retry_open_dead_letters();
+    server.types = typetab_new((unsigned)cfg->max_tracked_types);
+    breaker_config bc = {(unsigned)cfg->breaker_failure_threshold, (uint64_t)cfg->breaker_window,
+                         (uint64_t)cfg->breaker_reset_timeout};
+    server.breakers = breaker_new(typetab_capacity(server.types), &bc, breaker_changed, NULL);
+    if (server.types == NULL || server.breakers == NULL) {
+        ap_error("could not set up the type table and breakers (maxTrackedTypes %lld, breakerFailureThreshold %lld)",
+                 (long long)cfg->max_tracked_types, (long long)cfg->breaker_failure_threshold);
+        return AP_ERR;
+    }
+    server.metrics = metrics_new(typetab_capacity(server.types));
+    if (httpd_start(err, sizeof(err)) != AP_OK) {
+        ap_error("%s", err);
+        listener_close();
+        return AP_ERR;
+    }
+    if (privs_drop(err, sizeof(err)) != AP_OK) { /* everything needing root is open by now */
+        ap_error("%s", err);
+        listener_close();
+        return AP_ERR;
+    }
+    ap_info("agentpoold %s starting: %d workers, agent %s, socket %s, worker %s", PACKAGE_VERSION, server.pool_size,
+            cfg->agent, cfg->socket, server.worker_binary);
+    for (int i = 0; i < server.pool_size; i++) {
+        server.workers[i].first_start = 1;
+        if (worker_spawn(i) != AP_OK) {
+            server.exit_code = 1;
+            server_begin_shutdown("could not spawn the initial workers");
+            break;
+        }
+    }
+    return AP_OK;
+}
+
+void server_run(void)
+{
+    event_base_dispatch(server.base);
+}
+
+void server_free(void)
+{
+    listener_close();
+    httpd_stop();
+    client_close_all();
+    privs_free();
+    refuse_free(); /* before the event base: refused peers still lingering */
+    worker_signal_all(SIGKILL);
+    worker_reap();
+    worker_table_free();
+    agentstat_free();
+    supervisor_free();
+    retry_close_dead_letters();
+    breaker_free(server.breakers);
+    typetab_free(server.types);
+    metrics_free(server.metrics);
+    for (int i = 0; i < server.nsig_events; i++)
+        event_free(server.sig_events[i]);
+    event_free(server.tick);
+    flush_free();
+    sched_free();
+    access_loop_stop();
+    event_base_free(server.base);
+    msg_table_free(&server.msgs);
+    ap_free(server.worker_binary);
+    access_stop();
+    sdnotify_free();
+    ap_info("exited (status %d)", server.exit_code);
+    reload_free();
+}
