@@ -43,6 +43,7 @@
  * CRIT lines and ap_log_block() are never limited.  No allocation.
  */
 #include "ap_log.h"
+#include "ap_json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -156,27 +157,6 @@ size_t ap_log_timestamp(char *buf, size_t cap)
     return n + (m > 0 && (size_t)m < cap - n ? (size_t)m : 0);
 }
 
-/* Appends s to buf as JSON string content (no quotes), bounded. */
-static size_t json_escape(char *buf, size_t cap, const char *s, size_t len)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len && o + 7 < cap; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
-            buf[o++] = '\\';
-            buf[o++] = (char)c;
-        } else if (c == '\n') {
-            buf[o++] = '\\';
-            buf[o++] = 'n';
-        } else if (c < 0x20) {
-            o += (size_t)snprintf(buf + o, cap - o, "\\u%04x", c);
-        } else {
-            buf[o++] = (char)c;
-        }
-    }
-    return o;
-}
-
 static void emit(ap_log_level level, const char *msg, size_t mlen)
 {
     char line[AP_LOG_LINE_MAX + 256];
@@ -187,7 +167,7 @@ static void emit(ap_log_level level, const char *msg, size_t mlen)
         int h = snprintf(line, cap, "{\"ts\":\"%s\",\"level\":\"%s\",\"role\":\"%s\",\"pid\":%d,\"msg\":\"",
                          ts, level_names[level], logcfg.role, (int)getpid());
         n = h > 0 ? (size_t)h : 0;
-        n += json_escape(line + n, cap - n - 3, msg, mlen);
+        n += ap_json_escape(line + n, cap - n - 2, msg, mlen);
         line[n++] = '"';
         line[n++] = '}';
     } else {

@@ -2,8 +2,9 @@
  * ap_alloc.h - the one allocation wrapper used by C code in agentpool.
  *
  * In agentpoold the allocator underneath is jemalloc (linked in, so it
- * replaces malloc for the whole master); in the worker it is the C
- * library's.  The out-of-memory policy is the same everywhere: log what
+ * replaces malloc for the whole master) unless configure was told
+ * otherwise (--without-jemalloc, or an ASan build); in the worker it is
+ * the C library's.  The out-of-memory policy is the same everywhere: log what
  * was asked for and abort, since a half-allocated server cannot keep its
  * promise of one answer per request.  Unit tests build with
  * AP_ALLOC_TEST so cmocka's test_malloc() catches leaks.

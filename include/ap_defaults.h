@@ -1,5 +1,6 @@
 /*
- * ap_defaults.h - defaults that agentpoold and agentpoolctl must agree on.
+ * ap_defaults.h - defaults and limits that agentpoold, its workers and
+ * agentpoolctl must agree on.
  */
 #ifndef AP_DEFAULTS_H
 #define AP_DEFAULTS_H

@@ -19,6 +19,7 @@
 #include "access.h"
 #include "ap_alloc.h"
 #include "ap_defaults.h"
+#include "ap_json.h"
 #include "ap_log.h"
 #include "client.h"
 #include "msg.h"
@@ -194,7 +195,7 @@ static void access_line(struct access_log *a, const char *id, size_t id_len, con
     size_t il = access_put_id(idj, sizeof(idj), id, id_len);
     idj[il] = '\0';
     if (type)
-        reply_escape(typej, sizeof(typej), type, strlen(type));
+        ap_json_escape(typej, sizeof(typej), type, strlen(type));
     const char *outcome = code < 0 ? "ok" : reply_code_name((reply_code)code);
     if (run_ms >= 0)
         snprintf(run, sizeof(run), "%.3f", run_ms);

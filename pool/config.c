@@ -1,13 +1,24 @@
 /*
  * config.c - the settings table and everything driven by it.
  *
- * settings[] lists each setting once (JSON key, type, range, default,
- * help, active).  The flag for a key is its kebab-case form
- * (minWorkers -> --min-workers).  A config file is one JSON object read
- * with cJSON; flags are applied after it, so flags win.  Every refusal is
- * one line naming the key, the value and where it came from.  Settings
- * that a later issue activates are parsed and validated now, and --help
- * marks them "(not yet active)".
+ * settings[] lists each setting once (JSON key, type, field, range,
+ * allowed names, help); config_init() sets the defaults, which --help
+ * shows.  The flag for a key is its kebab-case form
+ * (minWorkers -> --min-workers).  config_parse_args() loads --config
+ * FILE first (one JSON object read with cJSON: an unknown key, a wrong
+ * type, a value out of range or trailing text is refused), then applies
+ * every flag over it, so flags win; then config_validate() checks the
+ * rules between settings (maxWorkers >= minWorkers, maxPendingBytes >=
+ * maxMessageBytes, group needs user, env names, metricsListen's syntax
+ * and metricsAllowRemote).  Every refusal is one line naming the key,
+ * the value (control bytes shown escaped) and where it came from.
+ * Also here: --help from the same table, the lists (allowedUids,
+ * allowedGids, env) and workerLimits.
+ *
+ * Called by main.c at start-up and by reload.c to build the next config
+ * on SIGHUP, each time into a fresh struct that is read-only once
+ * filled (httpd.c and privs.c also use config_parse_listen()).  No
+ * global state; never touches the event loop or the log.
  */
 #include "config.h"
 #include "ap_alloc.h"
@@ -39,7 +50,6 @@ typedef struct {
     size_t off;
     int64_t min, max;
     const char *const *names; /* T_ENUM, or allowed strings for T_STR */
-    int active;
     const char *help;
 } setting;
 
@@ -47,74 +57,74 @@ typedef struct {
 #define I64MAX INT64_MAX
 
 static const setting settings[] = {
-    {"socket", T_STR, OFF(socket), 1, 107, NULL, 1, "Unix socket path to listen on"},
-    {"socketMode", T_MODE, OFF(socket_mode), 0, 0777, NULL, 1, "permissions of the socket file (octal)"},
-    {"agent", T_STR, OFF(agent), 1, 1024, NULL, 1, "the agent to run, module:Class"},
-    {"pythonPath", T_PATHLIST, 0, 0, 0, NULL, 1, "directory put first on sys.path (repeatable; file: array)"},
-    {"virtualenv", T_STR, OFF(virtualenv), 0, 4096, NULL, 1, "virtualenv whose site-packages the workers use"},
-    {"inheritPythonEnv", T_BOOL, OFF(inherit_python_env), 0, 1, NULL, 1, "let PYTHONHOME/PYTHONPATH etc. from the environment reach workers"},
-    {"workerBinary", T_STR, OFF(worker_binary), 1, 4096, NULL, 1, "path of agentpool-worker (default: next to agentpoold, else libexecdir)"},
-    {"minWorkers", T_INT, OFF(min_workers), 1, 4096, NULL, 1, "workers started and kept"},
-    {"maxWorkers", T_INT, OFF(max_workers), 1, 4096, NULL, 1, "upper bound when scaling"},
-    {"concurrency", T_INT, OFF(concurrency), 1, 100000, NULL, 1, "slots per worker for async agents (sync agents have 1)"},
-    {"prefetch", T_INT, OFF(prefetch), 1, 1024, NULL, 1, "messages a busy sync worker may hold, queued behind the one it runs, while its handler is fast (1: off)"},
-    {"prefetchFastUs", T_INT, OFF(prefetch_fast_us), 1, 3600000000LL, NULL, 1, "a sync worker whose handler averages under this many microseconds counts as fast (may be sent messages ahead)"},
-    {"loadBalancingStrategy", T_ENUM, OFF(strategy), 0, 0, strategy_names, 1, "round-robin | least-busy | random"},
-    {"messageQueueSize", T_INT, OFF(message_queue_size), 0, 10000000, NULL, 1, "messages waiting for a free slot, at most"},
-    {"overflow", T_ENUM, OFF(overflow), 0, 0, overflow_names, 1, "when the queue is full: block (pause that connection) | reject (queue_full)"},
-    {"maxMessageBytes", T_INT, OFF(max_message_bytes), 64, 64 * 1024 * 1024, NULL, 1, "longest request line, bytes (longer: too_large)"},
-    {"maxConnections", T_INT, OFF(max_connections), 1, 1000000, NULL, 1, "client connections at once"},
-    {"maxInFlightPerConnection", T_INT, OFF(max_inflight_per_connection), 1, 10000000, NULL, 1, "unanswered messages per connection before it stops being read"},
-    {"maxPendingBytes", T_INT, OFF(max_pending_bytes), 1024, (int64_t)1 << 40, NULL, 1, "bytes of all queued and in-flight requests together"},
-    {"listenBacklog", T_INT, OFF(listen_backlog), 1, 65535, NULL, 1, "listen(2) backlog"},
-    {"shutdownTimeout", T_INT, OFF(shutdown_timeout), 0, 86400000, NULL, 1, "ms to finish queued and in-flight messages on SIGTERM"},
-    {"restartOnFailure", T_BOOL, OFF(restart_on_failure), 0, 1, NULL, 1, "respawn a worker that died unexpectedly"},
-    {"maxRetries", T_INT, OFF(max_retries), 0, 100, NULL, 1, "retries of a message whose worker died"},
-    {"retryDelay", T_INT, OFF(retry_delay), 0, 3600000, NULL, 1, "first retry delay, ms (doubles per attempt)"},
-    {"healthCheckInterval", T_INT, OFF(health_check_interval), 0, 3600000, NULL, 1, "ms between heartbeats"},
-    {"workerRecycleInterval", T_INT, OFF(worker_recycle_interval), 0, I64MAX, NULL, 1, "recycle a worker older than this, ms (0: never)"},
-    {"maxMessagesPerWorker", T_INT, OFF(max_messages_per_worker), 0, I64MAX, NULL, 1, "recycle a worker after this many messages (0: never)"},
-    {"timeout", T_INT, OFF(timeout), 0, 86400000, NULL, 1, "ms a message may take from acceptance to answer (0: none)"},
-    {"maxRetryDelay", T_INT, OFF(max_retry_delay), 0, 3600000, NULL, 1, "cap on the retry delay, ms"},
-    {"retryOnTimeout", T_BOOL, OFF(retry_on_timeout), 0, 1, NULL, 1, "retry a message that timed out (else answer timeout)"},
-    {"deadLetterFile", T_STR, OFF(dead_letter_file), 0, 4096, NULL, 1, "JSON Lines file of messages that failed for good (default: SOCKET.deadletter.jsonl)"},
-    {"deadLetterMaxBytes", T_INT, OFF(dead_letter_max_bytes), 4096, (int64_t)1 << 40, NULL, 1, "size at which the dead-letter file rolls to .1"},
-    {"gracefulTimeout", T_INT, OFF(graceful_timeout), 0, 86400000, NULL, 1, "ms a worker asked to stop may take before it is killed"},
-    {"maxWorkerRss", T_INT, OFF(max_worker_rss), 0, (int64_t)1 << 44, NULL, 1, "recycle a worker whose RSS passes this many bytes (0: off)"},
-    {"maxWorkerRssHard", T_INT, OFF(max_worker_rss_hard), 0, (int64_t)1 << 44, NULL, 1, "kill a worker whose RSS passes this many bytes (0: off)"},
-    {"recycleJitter", T_INT, OFF(recycle_jitter), 0, 50, NULL, 1, "per-worker spread of the recycle limits, percent"},
-    {"maxConcurrentRecycles", T_INT, OFF(max_concurrent_recycles), 1, 64, NULL, 1, "workers recycled at once, at most"},
-    {"restartStrategy", T_ENUM, OFF(restart_strategy), 0, 0, restart_names, 1, "one-for-one | one-for-all"},
-    {"maxRestarts", T_INT, OFF(max_restarts), 0, 100000, NULL, 1, "restarts within restartWindow before the pool backs off"},
-    {"restartWindow", T_INT, OFF(restart_window), 1, 86400000, NULL, 1, "ms over which restarts are counted"},
-    {"historySize", T_INT, OFF(history_size), 1, 100000, NULL, 1, "restart history entries kept (pool.history)"},
-    {"maxMissedBeats", T_INT, OFF(max_missed_beats), 1, 1000, NULL, 1, "heartbeats a worker may miss in a row before it is replaced"},
-    {"breakerFailureThreshold", T_INT, OFF(breaker_failure_threshold), 0, 1000, NULL, 1, "failures of one type within breakerWindow that open its breaker (0: off)"},
-    {"breakerWindow", T_INT, OFF(breaker_window), 1, 86400000, NULL, 1, "ms over which breaker failures are counted"},
-    {"breakerResetTimeout", T_INT, OFF(breaker_reset_timeout), 1, 86400000, NULL, 1, "ms an open breaker waits before letting one probe through"},
-    {"scaleUpAfter", T_INT, OFF(scale_up_after), 1, 86400000, NULL, 1, "add a worker when messages have waited this long, ms"},
-    {"idleTimeout", T_INT, OFF(idle_timeout), 1, (int64_t)1 << 40, NULL, 1, "retire a worker idle this long, ms (never below minWorkers)"},
-    {"maxTrackedTypes", T_INT, OFF(max_tracked_types), 1, 4096, NULL, 1, "message types tracked one by one in stats and breakers; the rest count as other"},
-    {"metricsListen", T_STR, OFF(metrics_listen), 0, 4096, NULL, 1, "serve /metrics, /healthz and /stats over HTTP here: unix:/path, 127.0.0.1:PORT or [::1]:PORT (empty: off)"},
-    {"metricsAllowRemote", T_BOOL, OFF(metrics_allow_remote), 0, 1, NULL, 1, "let metricsListen be an address other machines can reach"},
-    {"alertAvailableBelow", T_INT, OFF(alert_available_below), 0, 100, NULL, 1, "warn when fewer than this percent of the workers have a free slot (0: off)"},
-    {"alertQueueAbove", T_INT, OFF(alert_queue_above), 0, 100, NULL, 1, "warn when the queue is more than this percent full (0: off)"},
-    {"alertErrorRateAbove", T_INT, OFF(alert_error_rate_above), 0, 100, NULL, 1, "warn when more than this percent of the last minute's answers were errors (0: off)"},
-    {"alertInterval", T_INT, OFF(alert_interval), 1, 86400000, NULL, 1, "ms between two warnings of the same alert, at least"},
-    {"user", T_STR, OFF(user), 0, 256, NULL, 1, "started as root: drop to this user (name or uid) after binding; workers run as it too"},
-    {"group", T_STR, OFF(group), 0, 256, NULL, 1, "with user: drop to this group (name or gid) instead of the user's own"},
-    {"allowedUids", T_LIST, OFF(allowed_uids), 0, 0, NULL, 1, "peers allowed on the socket by uid: names or numbers (flag: comma-separated; unset: any)"},
-    {"allowedGids", T_LIST, OFF(allowed_gids), 0, 0, NULL, 1, "peers allowed on the socket by primary gid: names or numbers (flag: comma-separated)"},
-    {"chdir", T_STR, OFF(worker_chdir), 0, 4096, NULL, 1, "the workers' working directory (empty: the master's)"},
-    {"umask", T_MODE, OFF(worker_umask), 0, 0777, NULL, 1, "the workers' umask (octal; default: the master's)"},
-    {"env", T_LIST, OFF(env), 0, 0, NULL, 1, "the workers' environment allow-list: NAME (copied) or NAME=VALUE (set); the rest is removed (unset: inherit all)"},
-    {"workerLimits", T_RLIMITS, OFF(worker_limits), 0, 0, NULL, 1, "setrlimit in each worker before the agent loads: {addressSpace, openFiles, coreSize} (flag: openFiles=64,coreSize=0)"},
-    {"logLevel", T_STR, OFF(log_level), 0, 0, log_level_names, 1, "debug | info | warn | error"},
-    {"logFormat", T_STR, OFF(log_format), 0, 0, log_format_names, 1, "text | json"},
-    {"logFile", T_STR, OFF(log_file), 0, 4096, NULL, 1, "append the log to this file, reopened on SIGUSR1 (empty: stderr)"},
-    {"accessLog", T_STR, OFF(access_log), 0, 4096, NULL, 1, "append one line per answered message to this file, reopened on SIGUSR1 (empty: off)"},
-    {"workerLogRate", T_INT, OFF(worker_log_rate), 0, 1000000, NULL, 1, "lines of worker stdout/stderr logged per second per worker; past it they are dropped and counted (0: no limit)"},
-    {"workerLogBurst", T_INT, OFF(worker_log_burst), 1, 10000000, NULL, 1, "lines a worker may write at once above workerLogRate"},
+    {"socket", T_STR, OFF(socket), 1, 107, NULL, "Unix socket path to listen on"},
+    {"socketMode", T_MODE, OFF(socket_mode), 0, 0777, NULL, "permissions of the socket file (octal)"},
+    {"agent", T_STR, OFF(agent), 1, 1024, NULL, "the agent to run, module:Class"},
+    {"pythonPath", T_PATHLIST, 0, 0, 0, NULL, "directory put first on sys.path (repeatable; file: array)"},
+    {"virtualenv", T_STR, OFF(virtualenv), 0, 4096, NULL, "virtualenv whose site-packages the workers use"},
+    {"inheritPythonEnv", T_BOOL, OFF(inherit_python_env), 0, 1, NULL, "let PYTHONHOME/PYTHONPATH etc. from the environment reach workers"},
+    {"workerBinary", T_STR, OFF(worker_binary), 1, 4096, NULL, "path of agentpool-worker (default: next to agentpoold, else libexecdir)"},
+    {"minWorkers", T_INT, OFF(min_workers), 1, 4096, NULL, "workers started and kept"},
+    {"maxWorkers", T_INT, OFF(max_workers), 1, 4096, NULL, "upper bound when scaling"},
+    {"concurrency", T_INT, OFF(concurrency), 1, 100000, NULL, "slots per worker for async agents (sync agents have 1)"},
+    {"prefetch", T_INT, OFF(prefetch), 1, 1024, NULL, "messages a busy sync worker may hold, queued behind the one it runs, while its handler is fast (1: off)"},
+    {"prefetchFastUs", T_INT, OFF(prefetch_fast_us), 1, 3600000000LL, NULL, "a sync worker whose handler averages under this many microseconds counts as fast (may be sent messages ahead)"},
+    {"loadBalancingStrategy", T_ENUM, OFF(strategy), 0, 0, strategy_names, "round-robin | least-busy | random"},
+    {"messageQueueSize", T_INT, OFF(message_queue_size), 0, 10000000, NULL, "messages waiting for a free slot, at most"},
+    {"overflow", T_ENUM, OFF(overflow), 0, 0, overflow_names, "when the queue is full: block (pause that connection) | reject (queue_full)"},
+    {"maxMessageBytes", T_INT, OFF(max_message_bytes), 64, 64 * 1024 * 1024, NULL, "longest request line, bytes (longer: too_large)"},
+    {"maxConnections", T_INT, OFF(max_connections), 1, 1000000, NULL, "client connections at once"},
+    {"maxInFlightPerConnection", T_INT, OFF(max_inflight_per_connection), 1, 10000000, NULL, "unanswered messages per connection before it stops being read"},
+    {"maxPendingBytes", T_INT, OFF(max_pending_bytes), 1024, (int64_t)1 << 40, NULL, "bytes of all queued and in-flight requests together"},
+    {"listenBacklog", T_INT, OFF(listen_backlog), 1, 65535, NULL, "listen(2) backlog"},
+    {"shutdownTimeout", T_INT, OFF(shutdown_timeout), 0, 86400000, NULL, "ms to finish queued and in-flight messages on SIGTERM"},
+    {"restartOnFailure", T_BOOL, OFF(restart_on_failure), 0, 1, NULL, "respawn a worker that died unexpectedly"},
+    {"maxRetries", T_INT, OFF(max_retries), 0, 100, NULL, "retries of a message whose worker died"},
+    {"retryDelay", T_INT, OFF(retry_delay), 0, 3600000, NULL, "first retry delay, ms (doubles per attempt)"},
+    {"healthCheckInterval", T_INT, OFF(health_check_interval), 0, 3600000, NULL, "ms between heartbeats"},
+    {"workerRecycleInterval", T_INT, OFF(worker_recycle_interval), 0, I64MAX, NULL, "recycle a worker older than this, ms (0: never)"},
+    {"maxMessagesPerWorker", T_INT, OFF(max_messages_per_worker), 0, I64MAX, NULL, "recycle a worker after this many messages (0: never)"},
+    {"timeout", T_INT, OFF(timeout), 0, 86400000, NULL, "ms a message may take from acceptance to answer (0: none)"},
+    {"maxRetryDelay", T_INT, OFF(max_retry_delay), 0, 3600000, NULL, "cap on the retry delay, ms"},
+    {"retryOnTimeout", T_BOOL, OFF(retry_on_timeout), 0, 1, NULL, "retry a message that timed out (else answer timeout)"},
+    {"deadLetterFile", T_STR, OFF(dead_letter_file), 0, 4096, NULL, "JSON Lines file of messages that failed for good (default: SOCKET.deadletter.jsonl)"},
+    {"deadLetterMaxBytes", T_INT, OFF(dead_letter_max_bytes), 4096, (int64_t)1 << 40, NULL, "size at which the dead-letter file rolls to .1"},
+    {"gracefulTimeout", T_INT, OFF(graceful_timeout), 0, 86400000, NULL, "ms a worker asked to stop may take before it is killed"},
+    {"maxWorkerRss", T_INT, OFF(max_worker_rss), 0, (int64_t)1 << 44, NULL, "recycle a worker whose RSS passes this many bytes (0: off)"},
+    {"maxWorkerRssHard", T_INT, OFF(max_worker_rss_hard), 0, (int64_t)1 << 44, NULL, "kill a worker whose RSS passes this many bytes (0: off)"},
+    {"recycleJitter", T_INT, OFF(recycle_jitter), 0, 50, NULL, "per-worker spread of the recycle limits, percent"},
+    {"maxConcurrentRecycles", T_INT, OFF(max_concurrent_recycles), 1, 64, NULL, "workers recycled at once, at most"},
+    {"restartStrategy", T_ENUM, OFF(restart_strategy), 0, 0, restart_names, "one-for-one | one-for-all"},
+    {"maxRestarts", T_INT, OFF(max_restarts), 0, 100000, NULL, "restarts within restartWindow before the pool backs off"},
+    {"restartWindow", T_INT, OFF(restart_window), 1, 86400000, NULL, "ms over which restarts are counted"},
+    {"historySize", T_INT, OFF(history_size), 1, 100000, NULL, "restart history entries kept (pool.history)"},
+    {"maxMissedBeats", T_INT, OFF(max_missed_beats), 1, 1000, NULL, "heartbeats a worker may miss in a row before it is replaced"},
+    {"breakerFailureThreshold", T_INT, OFF(breaker_failure_threshold), 0, 1000, NULL, "failures of one type within breakerWindow that open its breaker (0: off)"},
+    {"breakerWindow", T_INT, OFF(breaker_window), 1, 86400000, NULL, "ms over which breaker failures are counted"},
+    {"breakerResetTimeout", T_INT, OFF(breaker_reset_timeout), 1, 86400000, NULL, "ms an open breaker waits before letting one probe through"},
+    {"scaleUpAfter", T_INT, OFF(scale_up_after), 1, 86400000, NULL, "add a worker when messages have waited this long, ms"},
+    {"idleTimeout", T_INT, OFF(idle_timeout), 1, (int64_t)1 << 40, NULL, "retire a worker idle this long, ms (never below minWorkers)"},
+    {"maxTrackedTypes", T_INT, OFF(max_tracked_types), 1, 4096, NULL, "message types tracked one by one in stats and breakers; the rest count as other"},
+    {"metricsListen", T_STR, OFF(metrics_listen), 0, 4096, NULL, "serve /metrics, /healthz and /stats over HTTP here: unix:/path, 127.0.0.1:PORT or [::1]:PORT (empty: off)"},
+    {"metricsAllowRemote", T_BOOL, OFF(metrics_allow_remote), 0, 1, NULL, "let metricsListen be an address other machines can reach"},
+    {"alertAvailableBelow", T_INT, OFF(alert_available_below), 0, 100, NULL, "warn when fewer than this percent of the workers have a free slot (0: off)"},
+    {"alertQueueAbove", T_INT, OFF(alert_queue_above), 0, 100, NULL, "warn when the queue is more than this percent full (0: off)"},
+    {"alertErrorRateAbove", T_INT, OFF(alert_error_rate_above), 0, 100, NULL, "warn when more than this percent of the last minute's answers were errors (0: off)"},
+    {"alertInterval", T_INT, OFF(alert_interval), 1, 86400000, NULL, "ms between two warnings of the same alert, at least"},
+    {"user", T_STR, OFF(user), 0, 256, NULL, "started as root: drop to this user (name or uid) after binding; workers run as it too"},
+    {"group", T_STR, OFF(group), 0, 256, NULL, "with user: drop to this group (name or gid) instead of the user's own"},
+    {"allowedUids", T_LIST, OFF(allowed_uids), 0, 0, NULL, "peers allowed on the socket by uid: names or numbers (flag: comma-separated; unset: any)"},
+    {"allowedGids", T_LIST, OFF(allowed_gids), 0, 0, NULL, "peers allowed on the socket by primary gid: names or numbers (flag: comma-separated)"},
+    {"chdir", T_STR, OFF(worker_chdir), 0, 4096, NULL, "the workers' working directory (empty: the master's)"},
+    {"umask", T_MODE, OFF(worker_umask), 0, 0777, NULL, "the workers' umask (octal; default: the master's)"},
+    {"env", T_LIST, OFF(env), 0, 0, NULL, "the workers' environment allow-list: NAME (copied) or NAME=VALUE (set); the rest is removed (unset: inherit all)"},
+    {"workerLimits", T_RLIMITS, OFF(worker_limits), 0, 0, NULL, "setrlimit in each worker before the agent loads: {addressSpace, openFiles, coreSize} (flag: openFiles=64,coreSize=0)"},
+    {"logLevel", T_STR, OFF(log_level), 0, 0, log_level_names, "debug | info | warn | error"},
+    {"logFormat", T_STR, OFF(log_format), 0, 0, log_format_names, "text | json"},
+    {"logFile", T_STR, OFF(log_file), 0, 4096, NULL, "append the log to this file, reopened on SIGUSR1 (empty: stderr)"},
+    {"accessLog", T_STR, OFF(access_log), 0, 4096, NULL, "append one line per answered message to this file, reopened on SIGUSR1 (empty: off)"},
+    {"workerLogRate", T_INT, OFF(worker_log_rate), 0, 1000000, NULL, "lines of worker stdout/stderr logged per second per worker; past it they are dropped and counted (0: no limit)"},
+    {"workerLogBurst", T_INT, OFF(worker_log_burst), 1, 10000000, NULL, "lines a worker may write at once above workerLogRate"},
 };
 
 static int ncpus(void)
@@ -1037,8 +1047,7 @@ void config_print_help(const char *prog, void *file)
         case T_STR: snprintf(defval, sizeof(defval), "%s", *(char *const *)field ? *(char *const *)field : "(none)"); break;
         case T_PATHLIST: snprintf(defval, sizeof(defval), "(source tree and install dir)"); break;
         }
-        fprintf(f, "  --%-28s [%s] %s%s\n      default: %s\n", flag, st->key, st->help,
-                st->active ? "" : " (not yet active)", defval);
+        fprintf(f, "  --%-28s [%s] %s\n      default: %s\n", flag, st->key, st->help, defval);
     }
     fprintf(f, "\nThe socket defaults to $%s, else %s.\n", AP_SOCKET_ENV, AP_DEFAULT_SOCKET);
     config_free(&def);

@@ -3,11 +3,10 @@
  * command-line flags.
  *
  * One table (config.c) describes every setting once: its JSON key, its
- * flag, type, range, default, help text and whether it is active yet.
- * Parsing the file, the flags, --help and validation are all driven by
- * that table, so a setting cannot be documented in one place and
- * forgotten in another.  The struct is filled at start-up and read-only
- * afterwards.
+ * flag, type, range and help text.  Parsing the file, the flags, --help
+ * and validation are all driven by that table, so a setting cannot be
+ * documented in one place and forgotten in another.  A struct is filled at start-up (and a new one
+ * at each reload) and read-only afterwards.
  */
 #ifndef AP_CONFIG_H
 #define AP_CONFIG_H

@@ -24,6 +24,7 @@
 #include "dlq.h"
 #include "ap_alloc.h"
 #include "ap_common.h"
+#include "ap_json.h"
 #include "ap_log.h"
 #include "scan.h"
 
@@ -545,85 +546,19 @@ static void sb_u64(sbuf *b, uint64_t v)
     sb_put(b, tmp, (size_t)n);
 }
 
-/* Length of the well-formed UTF-8 sequence at s (Unicode table 3-7: no
- * overlongs, no surrogates, nothing above U+10FFFF), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t need;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        need = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        need = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        need = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else {
-        return 0;
-    }
-    if (n < need || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < need; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    return need;
-}
-
-/* s[0..n) as a JSON string, quotes included; a byte that is not part of
- * well-formed UTF-8 becomes U+FFFD, so the line always stays valid JSON.
- * NULL is written as null. */
+/* s[0..n) as a JSON string, quotes included (ap_json_escape: a byte that
+ * is not part of well-formed UTF-8 becomes U+FFFD, so the line always
+ * stays valid JSON).  NULL is written as null. */
 static void sb_jstr(sbuf *b, const char *s, size_t n)
 {
     if (s == NULL) {
         sb_cstr(b, "null");
         return;
     }
-    sb_need(b, n + 2);
+    sb_need(b, AP_JSON_ESCAPE_MAX(n) + 2);
     b->p[b->len++] = '"';
-    const unsigned char *u = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = u[i];
-        if (c == '"' || c == '\\') {
-            char esc[2] = {'\\', (char)c};
-            sb_put(b, esc, 2);
-            i++;
-        } else if (c < 0x20) {
-            static const char short_esc[] = "\b\f\n\r\t";
-            static const char short_chr[] = "bfnrt";
-            const char *e = c ? strchr(short_esc, c) : NULL;
-            char tmp[8];
-            if (e) {
-                tmp[0] = '\\';
-                tmp[1] = short_chr[e - short_esc];
-                sb_put(b, tmp, 2);
-            } else {
-                snprintf(tmp, sizeof(tmp), "\\u%04x", c);
-                sb_put(b, tmp, 6);
-            }
-            i++;
-        } else {
-            size_t k = utf8_len(u + i, n - i);
-            if (k == 0) {
-                sb_cstr(b, "\\ufffd");
-                i++;
-            } else {
-                sb_put(b, s + i, k);
-                i += k;
-            }
-        }
-    }
-    sb_put(b, "\"", 1);
+    b->len += ap_json_escape(b->p + b->len, AP_JSON_ESCAPE_MAX(n), s, n);
+    b->p[b->len++] = '"';
 }
 
 /* Raw JSON bytes, or null when len is 0. */

@@ -1,5 +1,6 @@
 /*
- * listener.c - binding, stale-socket detection, accepting (listener.h).
+ * listener.c - binding, stale-socket detection, accepting (see
+ * listener.h for the rules).
  */
 #include "listener.h"
 #include "refuse.h"

@@ -4,11 +4,14 @@
  * listener_open() binds before any worker is forked, so a second server
  * on the same path is refused before it costs anything: a socket file
  * that answers connect() belongs to a live server (refuse to start); one
- * that refuses is stale, left by a dead server, and is replaced.  Accept
- * is a libevent evconnlistener; connections over maxConnections are told
- * why in one error line and closed, and counted.  When the process runs
- * out of descriptors (EMFILE), accepting pauses briefly instead of
- * spinning.
+ * that refuses is stale, left by a dead server, and is replaced (with
+ * socket activation, systemd's socket is used instead and never
+ * unlinked).  Accept is a libevent evconnlistener: a peer that
+ * allowedUids/allowedGids do not admit (privs.c), and a connection over
+ * maxConnections, are counted and turned away by refuse.c (one error
+ * line, then a bounded linger); the rest go to client.c.  When accept()
+ * fails (EMFILE: out of descriptors), accepting pauses for 100 ms
+ * instead of spinning, logged at most once a second.
  */
 #ifndef AP_LISTENER_H
 #define AP_LISTENER_H

@@ -16,11 +16,12 @@
  * (SO_PEERCRED) has neither an allowed uid nor an allowed primary gid is
  * told `forbidden` in one error line, closed and counted
  * (connectionsTotal.refusedPeers).  uid 0 has no exemption.  Names are
- * resolved at start; a reload that changes the lists resolves them again
- * (a name that no longer resolves keeps the running lists, with a
- * warning).
+ * resolved at start and when a reload is checked (privs_check_reload),
+ * never at accept: a name that does not resolve refuses the reload, and
+ * the running lists stay.
  *
- * Called from main.c (init, drop, free) and listener.c (each accept).
+ * Called from main.c (init), server.c (drop, free), reload.c (a new
+ * config's lists) and listener.c (each accept).
  */
 #ifndef AP_PRIVS_H
 #define AP_PRIVS_H

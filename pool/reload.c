@@ -9,6 +9,7 @@
 #include "privs.h"
 #include "reload.h"
 #include "ap_alloc.h"
+#include "ap_json.h"
 #include "ap_log.h"
 #include "answer.h"
 #include "recycle.h"
@@ -254,7 +255,7 @@ void reload_replacement_failed(void)
         return;
     char esc[RELOAD_TRACE_MAX * 2];
     char extra[sizeof(esc) + 32];
-    reply_escape(esc, sizeof(esc), rl.trace, rl.trace_len);
+    ap_json_escape(esc, sizeof(esc), rl.trace, rl.trace_len);
     snprintf(extra, sizeof(extra), ",\"traceback\":\"%s\"", esc);
     ap_error("reload aborted: a new worker could not start; the old workers keep serving with the old settings");
     /* Back to the settings the old workers run with. */

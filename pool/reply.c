@@ -4,6 +4,7 @@
 #include "reply.h"
 #include "ap_alloc.h"
 #include "ap_common.h"
+#include "ap_json.h"
 
 #include <event2/buffer.h>
 #include <stdio.h>
@@ -87,45 +88,11 @@ void reply_error_json(struct evbuffer *out, const char *id, size_t id_len, const
     reply_with(out, id, id_len, mid, sizeof(mid) - 1, err, len);
 }
 
-size_t reply_escape(char *dst, size_t cap, const char *s, size_t len)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char esc[7];
-        size_t k = 0;
-        if (c == '"' || c == '\\') {
-            esc[k++] = '\\';
-            esc[k++] = (char)c;
-        } else if (c == '\n') {
-            esc[k++] = '\\';
-            esc[k++] = 'n';
-        } else if (c < 0x20 || c == 0x7f) {
-            esc[k++] = '\\';
-            esc[k++] = 'u';
-            esc[k++] = '0';
-            esc[k++] = '0';
-            esc[k++] = hex[c >> 4];
-            esc[k++] = hex[c & 15];
-        } else {
-            esc[k++] = (char)c;
-        }
-        if (o + k >= cap)
-            break;
-        memcpy(dst + o, esc, k);
-        o += k;
-    }
-    if (cap)
-        dst[o] = '\0';
-    return o;
-}
-
 void reply_error(struct evbuffer *out, const char *id, size_t id_len, reply_code code,
                  const char *message, const char *extra)
 {
     char msg[1024], small[1400];
-    reply_escape(msg, sizeof(msg), message, strlen(message));
+    ap_json_escape(msg, sizeof(msg), message, strlen(message));
     size_t need = strlen(msg) + (extra ? strlen(extra) : 0) + 64;
     /* Most errors fit on the stack; a long extra (a traceback) gets the
      * room it needs rather than being cut. */

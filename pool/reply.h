@@ -41,14 +41,9 @@ void reply_ok(struct evbuffer *out, const char *id, size_t id_len, const char *r
 /* {"id":ID,"ok":false,"error":ERR}\n with ERR a JSON object as given. */
 void reply_error_json(struct evbuffer *out, const char *id, size_t id_len, const char *err, size_t len);
 /* {"id":ID,"ok":false,"error":{"code":CODE,"message":MESSAGE<extra>}}\n;
- * message is escaped; extra, when not NULL, is raw JSON members starting
+ * message is escaped (ap_json_escape, cut to 1023 bytes); extra, when not NULL, is raw JSON members starting
  * with a comma (",\"signal\":9"). */
 void reply_error(struct evbuffer *out, const char *id, size_t id_len, reply_code code,
                  const char *message, const char *extra);
-
-/* Writes s as the content of a JSON string (no quotes) into dst, at most
- * cap-1 bytes, NUL-terminated; never splits an escape.  Returns the
- * length written. */
-size_t reply_escape(char *dst, size_t cap, const char *s, size_t len);
 
 #endif

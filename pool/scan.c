@@ -12,8 +12,9 @@
  * surrogates, nothing above U+10FFFF).
  *
  * Owns nothing but the caller's scan_result.  Used by the master for
- * every request line (scan_request) and every worker result
- * (scan_json_value).  Must never read outside [line, line + len), never
+ * every request line (scan_request, from client.c) and every dead-letter
+ * line read back (scan_json_value, from dlq.c); worker results are not
+ * scanned (see scan.h).  Must never read outside [line, line + len), never
  * allocate, and never give an error message containing '"' or '\'.
  * Error paths are cold functions that format the message once.
  */

@@ -6,8 +6,10 @@
  * included), bounds its nesting, and reports where the members the
  * master routes on ("id", "type", "data", "retry", "timeoutMs") sit in
  * the line, so the master can pass the client's original bytes onward.
- * scan_json_value() runs the same validator over any buffer (worker
- * results, before they are spliced into a response line).
+ * scan_json_value() runs the same validator over any buffer: dlq.c
+ * checks each dead-letter line with it before handing it out.  Worker
+ * results are not scanned: the master splices them into response lines
+ * as the worker's encoder (bridge/pyconv.c) wrote them.
  *
  * Pure functions: no allocation, no global state, no I/O, no libevent.
  * Every error message is printable ASCII without '"' or '\', so it can be

@@ -3,9 +3,9 @@
  *
  * Everything agentpoold knows lives in `server`: the event base, the
  * worker table, the message table and queue, the connections and the
- * counters behind pool.stats.  The config it points to is read-only
- * between reloads.  The server's own lifecycle is server_state, changed
- * only by server.c:
+ * counters behind pool.stats.  The config it points to is read-only once
+ * built; a reload swaps in a new one (reload.c).  The server's own
+ * lifecycle is server_state, changed only by server.c:
  *
  *   STARTING -> READY (every initial worker ready) -> DRAINING (SIGTERM:
  *   finish what is accepted) -> STOPPING (workers told to stop) -> loop ends

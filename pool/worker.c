@@ -513,8 +513,13 @@ void worker_signal_all(int sig)
 {
     for (int i = 0; i < server.nworkers; i++) {
         worker *w = &server.workers[i];
-        if (w->state != WORKER_DEAD && w->pid > 0)
-            kill(w->pid, sig);
+        if (w->state == WORKER_DEAD || w->pid <= 0 || w->reaped)
+            continue;
+        /* One that said START_FAILED is exiting on its own, with the
+         * status that says why: a SIGTERM now would only hide it. */
+        if (sig != SIGKILL && w->said_start_failed)
+            continue;
+        kill(w->pid, sig);
     }
 }
 

@@ -136,7 +136,8 @@ void worker_drain(worker *w);
 void worker_retire(worker *w);
 /* Asks every live worker to finish and exit (STOP frame). */
 void worker_stop_all(void);
-/* Kills every live worker with sig. */
+/* Sends sig to every live worker; short of SIGKILL, not to one that said
+ * START_FAILED (it is exiting with its reason). */
 void worker_signal_all(int sig);
 /* Reaps every exited child (SIGCHLD) and deals with what they held. */
 void worker_reap(void);

@@ -25,6 +25,7 @@
 #include "wout.h"
 #include "ap_alloc.h"
 #include "ap_log.h"
+#include "ap_utf8.h"
 #include "promtext.h"
 #include "server.h"
 #include "worker.h"
@@ -152,37 +153,6 @@ static void drop_line(wout_entry *e)
 
 /* ---- text ------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s (n bytes available), 0 when
- * there is none (overlong forms and surrogates are not valid). */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t k;
-    uint32_t cp;
-    if (c >= 0xc2 && c <= 0xdf) {
-        k = 2;
-        cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        k = 3;
-        cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        k = 4;
-        cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < k)
-        return 0;
-    for (size_t i = 1; i < k; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if ((k == 3 && cp < 0x800) || (k == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return k;
-}
-
 /* Copies n bytes of src into dst (room for n), control characters but
  * tab and invalid UTF-8 replaced by '?'.  Returns the bytes written. */
 static size_t clean_text(char *dst, const char *src, size_t n)
@@ -195,7 +165,7 @@ static size_t clean_text(char *dst, const char *src, size_t n)
             i++;
             continue;
         }
-        size_t k = utf8_len(s + i, n - i);
+        size_t k = ap_utf8_len(s + i, n - i);
         if (k == 0) {
             dst[o++] = '?';
             i++;

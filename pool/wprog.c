@@ -2,10 +2,10 @@
  * wprog.c - per-entry progress pages for sync workers (see wprog.h and
  * include/ap_progress.h).
  *
- * A page is a memfd made once per worker table entry (kept above fd 10 so
- * the child's dup2 onto fds 1-4 never meets it), mapped shared in the
- * master for the master's whole life and reset before each process of the
- * entry starts.  The master reads it only after waitpid said the process
+ * A page is a memfd made once per worker table entry (kept at fd 10 or
+ * above, so the child's dup2s onto fds 0-4 never meet it), mapped shared
+ * in the master for the master's whole life and reset before each
+ * process of the entry starts.  The master reads it only after waitpid said the process
  * is gone, so no ordering beyond the process's death is needed.
  */
 #include "wprog.h"

@@ -1,7 +1,7 @@
 # (filled in by its module)
 TESTS += tests/integration/test_startup.py
 TESTS += tests/integration/test_workers.py
-TESTS += tests/integration/test_strategies.py
+TESTS += tests/integration/test_load_balancing.py
 TESTS += tests/integration/test_leak.py
 EXTRA_DIST += tests/integration/agents/probe.py
 TESTS += tests/integration/test_protocol.py
@@ -15,7 +15,7 @@ EXTRA_DIST += tests/integration/agents/aptest_agents.py
 EXTRA_DIST += tests/integration/agents/exit_at_import.py
 EXTRA_DIST += tests/integration/test_startup.py
 EXTRA_DIST += tests/integration/test_workers.py
-EXTRA_DIST += tests/integration/test_strategies.py
+EXTRA_DIST += tests/integration/test_load_balancing.py
 EXTRA_DIST += tests/integration/test_leak.py
 TESTS += tests/integration/test_recycle.py
 EXTRA_DIST += tests/integration/test_recycle.py
@@ -34,8 +34,6 @@ TESTS += tests/integration/test_reload.py
 EXTRA_DIST += tests/integration/test_reload.py
 TESTS += tests/integration/test_breakers.py
 EXTRA_DIST += tests/integration/test_breakers.py
-TESTS += tests/integration/test_strategy.py
-EXTRA_DIST += tests/integration/test_strategy.py
 TESTS += tests/integration/test_metrics.py
 TESTS += tests/integration/test_log_stall.py
 EXTRA_DIST += tests/integration/test_log_stall.py

@@ -7,8 +7,10 @@ timeout, its Python stack goes to the log, and its worker is replaced
 (pool.history: killed_stuck); an async task past its deadline is
 cancelled (its finally block runs) while its siblings finish on the same
 process; an async handler that blocks its loop gets its worker replaced;
-a client that leaves cancels its running async messages.  Conditions are
-polled until generous deadlines; no duration is asserted.
+a client that leaves cancels its running async messages; a timed-out
+message is retried only with retryOnTimeout, each attempt getting the
+whole timeout.  Conditions are polled until generous deadlines; no
+duration is asserted.
 """
 import os
 import sys
@@ -153,6 +155,30 @@ class Timeouts(unittest.TestCase):
                 self.assertEqual(c.call("whoami")["pid"], pid)
             st = wait_stats(s, lambda st: st["inFlight"] == 0, what="the worker to let go of the message")
             self.assertEqual(st["workerEvents"]["killedStuck"], 0)
+
+
+class RetryOnTimeout(unittest.TestCase):
+    def test_without_it_a_timed_out_message_is_not_retried(self):
+        with Server(agent="pyagents.examples.sleep:AsyncSleepAgent", workers=1,
+                    args=["--timeout", "300", "--retry-delay", "10"]) as s, s.client() as c:
+            r = c.request("sleep", {"ms": 60000})
+            self.assertEqual(r["error"]["code"], "timeout")
+            self.assertEqual(c.stats()["messages"]["retried"], 0)
+
+    def test_with_it_each_attempt_gets_the_timeout_then_the_client_gets_timeout(self):
+        with Server(agent="pyagents.examples.sleep:AsyncSleepAgent", workers=1,
+                    args=["--timeout", "300", "--retry-on-timeout", "--max-retries", "2",
+                          "--retry-delay", "10"]) as s, s.client() as c:
+            r = c.request("sleep", {"ms": 60000})
+            self.assertEqual(r["error"]["code"], "timeout")
+            self.assertIn("after 3 attempts", r["error"]["message"])
+            st = wait_for(lambda: (lambda st: st["inFlight"] == 0 and st)(c.stats()), what="cancels done")
+            self.assertEqual(st["messages"]["retried"], 2)
+            self.assertEqual(st["errors"]["timeout"], 1)
+            self.assertEqual(st["messages"]["pendingBytes"], 0)
+            # a request may still opt out
+            r = c.request("sleep", {"ms": 60000}, retry=False)
+            self.assertIn("after 1 attempt", r["error"]["message"])
 
 
 if __name__ == "__main__":

@@ -6,12 +6,12 @@
 # the same way into those tests for ap_strdup/ap_strndup (automake names
 # the per-target objects apart, so it is built once per test).
 # test_idmap #includes pool/idmap.c to reach its hash function.
-# Tests of known bugs in pool/ run only with AP_KNOWN_BUGS=1 in the
-# environment:  make check AP_KNOWN_BUGS=1 TESTS='tests/unit/test_config'
+# test_config_listen is config.c's metricsListen syntax (config_parse_listen)
+# and its metricsAllowRemote rule, apart from the rest of test_config.
 check_PROGRAMS += tests/unit/test_queue tests/unit/test_dispatch tests/unit/test_idmap \
-	tests/unit/test_msg tests/unit/test_reply tests/unit/test_config
+	tests/unit/test_msg tests/unit/test_reply tests/unit/test_config tests/unit/test_config_listen
 TESTS += tests/unit/test_queue tests/unit/test_dispatch tests/unit/test_idmap \
-	tests/unit/test_msg tests/unit/test_reply tests/unit/test_config
+	tests/unit/test_msg tests/unit/test_reply tests/unit/test_config tests/unit/test_config_listen
 
 POOL_UNIT_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/pool
 POOL_UNIT_ALLOC_CPPFLAGS = $(POOL_UNIT_CPPFLAGS) -DAP_ALLOC_TEST
@@ -47,3 +47,8 @@ tests_unit_test_config_SOURCES = tests/unit/test_config.c pool/config.c pool/con
 tests_unit_test_config_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_config_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(CJSON_CFLAGS)
 tests_unit_test_config_LDADD = common/libapcommon.a $(CJSON_LIBS) $(CMOCKA_LIBS)
+
+tests_unit_test_config_listen_SOURCES = tests/unit/test_config_listen.c pool/config.c pool/config.h common/alloc.c
+tests_unit_test_config_listen_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
+tests_unit_test_config_listen_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(CJSON_CFLAGS)
+tests_unit_test_config_listen_LDADD = common/libapcommon.a $(CJSON_LIBS) $(CMOCKA_LIBS)

@@ -424,7 +424,7 @@ static void test_record_escaping_and_raw_bytes(void **state)
     snprintf(want_data, sizeof(want_data), ",\"data\":%s,", data);
     assert_non_null(strstr(s, want_data));
     /* Escapes exactly. */
-    assert_non_null(strstr(s, "\"type\":\"a\\\"b\\\\c\\nd\\te\\u0001f\\u001f\177 \xc3\xa9 "
+    assert_non_null(strstr(s, "\"type\":\"a\\\"b\\\\c\\nd\\te\\u0001f\\u001f\\u007f \xc3\xa9 "
                               "\xf0\x9f\x98\x80 \\ufffd \\ufffd\\ufffd\","));
     assert_non_null(strstr(s, "\"reason\":\"said \\\"bye\\\\\\\" and\\nleft\""));
 

@@ -5,9 +5,9 @@
  * Every response is compared byte for byte with the line the protocol
  * promises (docs/protocol.md): id echoed exactly as written or null, the
  * result and worker errors spliced in unchanged, one '\n' at the end.
- * reply_escape() is checked for quotes, backslashes and every control
- * byte, for never splitting an escape when it truncates, and, through
- * cJSON, that what it writes always reads back as the original string.
+ * An error message is escaped by the one escaper (common/json.c, tested
+ * in test_json.c): checked here only that reply_error() uses it, and that
+ * a long message is cut without splitting an escape.
  */
 #include "reply.h"
 #include "ap_common.h"
@@ -137,7 +137,11 @@ static void test_error_lines(void **state)
     /* the message is escaped, the id and extra are not */
     reply_error(out, "\"q\\\\\"", 5, ERR_OTHER, "say \"hi\" to C:\\tmp\n\tnow\x01", ",\"k\":\"\\\"\"");
     EXPECT(out, "{\"id\":\"q\\\\\",\"ok\":false,\"error\":{\"code\":\"other\","
-                "\"message\":\"say \\\"hi\\\" to C:\\\\tmp\\n\\u0009now\\u0001\",\"k\":\"\\\"\"}}\n");
+                "\"message\":\"say \\\"hi\\\" to C:\\\\tmp\\n\\tnow\\u0001\",\"k\":\"\\\"\"}}\n");
+    /* bytes that are not UTF-8 (a path, a worker's stderr) still make valid JSON */
+    reply_error(out, "1", 1, ERR_OTHER, "caf\xe9 \xc3\xa9", NULL);
+    EXPECT(out, "{\"id\":1,\"ok\":false,\"error\":{\"code\":\"other\","
+                "\"message\":\"caf\\ufffd \xc3\xa9\"}}\n");
 }
 
 static void test_error_every_code(void **state)
@@ -200,102 +204,6 @@ static void test_error_long_message(void **state)
     assert_int_equal(strlen(cJSON_GetObjectItemCaseSensitive(e, "message")->valuestring), 1000);
     assert_int_equal(strlen(cJSON_GetObjectItemCaseSensitive(e, "x")->valuestring), 590);
     cJSON_Delete(j);
-}
-
-/* --- reply_escape ---------------------------------------------------------- */
-
-static void expect_escape(const char *in, size_t len, size_t cap, const char *want)
-{
-    char dst[256];
-    assert_true(cap <= sizeof(dst));
-    memset(dst, 0x7e, sizeof(dst));
-    size_t n = reply_escape(dst, cap, in, len);
-    if (n != strlen(want) || strcmp(dst, want) != 0) {
-        print_error("escape of %zu bytes into %zu: want \"%s\", have \"%s\" (%zu)\n", len, cap, want,
-                    dst, n);
-        fail();
-    }
-    assert_int_equal(dst[n], '\0');
-    if (cap < sizeof(dst))
-        assert_int_equal((unsigned char)dst[cap], 0x7e); /* nothing past cap */
-}
-#define ESC(lit, cap, want) expect_escape(lit, LEN(lit), cap, want)
-
-static void test_escape(void **state)
-{
-    (void)state;
-    ESC("plain text 123", 256, "plain text 123");
-    ESC("", 256, "");
-    ESC("a\"b", 256, "a\\\"b");
-    ESC("a\\b", 256, "a\\\\b");
-    ESC("\\\"", 256, "\\\\\\\"");
-    ESC("l1\nl2", 256, "l1\\nl2");
-    ESC("\t\r\b\f", 256, "\\u0009\\u000d\\u0008\\u000c");
-    ESC("\x01\x1f\x7f", 256, "\\u0001\\u001f\\u007f");
-    ESC("a\0b", 256, "a\\u0000b"); /* a NUL inside the given length is escaped */
-    ESC("caf\xc3\xa9 \xe2\x82\xac", 256, "caf\xc3\xa9 \xe2\x82\xac"); /* UTF-8 passes through */
-    ESC("/<>'", 256, "/<>'");
-}
-
-static void test_escape_truncation(void **state)
-{
-    (void)state;
-    /* at most cap-1 bytes, and an escape is either whole or absent */
-    ESC("abcdef", 4, "abc");
-    ESC("abcdef", 7, "abcdef");
-    ESC("abcdef", 6, "abcde");
-    ESC("ab\"cd", 5, "ab\\\"");
-    ESC("ab\"cd", 4, "ab");
-    ESC("ab\"cd", 3, "ab");
-    ESC("\x01z", 7, "\\u0001");
-    ESC("\x01z", 6, "");
-    ESC("a\x01z", 7, "a");
-    ESC("a\nb", 3, "a");
-    ESC("abc", 1, "");
-    /* cap 0: nothing is written at all */
-    char d = 'Q';
-    assert_int_equal(reply_escape(&d, 0, "abc", 3), 0);
-    assert_int_equal(d, 'Q');
-}
-
-/* Every byte below 0x80, alone and between letters, escapes to something
- * a JSON parser reads back as that byte. */
-static void test_escape_round_trip(void **state)
-{
-    (void)state;
-    for (int c = 0; c < 0x80; c++) {
-        char in[3] = {'x', (char)c, 'y'};
-        char json[32];
-        json[0] = '"';
-        size_t n = reply_escape(json + 1, sizeof(json) - 2, in, 3);
-        json[n + 1] = '"';
-        cJSON *j = cJSON_ParseWithLength(json, n + 2);
-        if (j == NULL || !cJSON_IsString(j)) {
-            print_error("byte 0x%02x escaped to %.*s: not a JSON string\n", c, (int)n, json + 1);
-            fail();
-        }
-        if (c == 0) {
-            /* cJSON strings are NUL-terminated: only the part before shows */
-            assert_string_equal(j->valuestring, "x");
-        } else {
-            assert_int_equal(strlen(j->valuestring), 3);
-            assert_memory_equal(j->valuestring, in, 3);
-        }
-        /* the escaped text itself has no raw control byte, quote or lone backslash */
-        for (size_t i = 1; i <= n; i++) {
-            unsigned char b = (unsigned char)json[i];
-            assert_true(b >= 0x20 && b != 0x7f);
-            if (b == '"')
-                assert_int_equal(json[i - 1], '\\');
-        }
-        cJSON_Delete(j);
-    }
-    /* bytes from 0x80 up are copied as they are */
-    for (int c = 0x80; c < 0x100; c++) {
-        char in[1] = {(char)c}, out[8];
-        assert_int_equal(reply_escape(out, sizeof(out), in, 1), 1);
-        assert_int_equal((unsigned char)out[0], c);
-    }
 }
 
 /* --- codes ------------------------------------------------------------------ */
@@ -367,9 +275,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_error_lines, setup_buf, teardown_buf),
         cmocka_unit_test_setup_teardown(test_error_every_code, setup_buf, teardown_buf),
         cmocka_unit_test_setup_teardown(test_error_long_message, setup_buf, teardown_buf),
-        cmocka_unit_test(test_escape),
-        cmocka_unit_test(test_escape_truncation),
-        cmocka_unit_test(test_escape_round_trip),
         cmocka_unit_test(test_code_names),
         cmocka_unit_test(test_code_of_error_json),
     };

@@ -1,4 +1,4 @@
-"""test_strategies.py - the three load-balancing strategies, seen from outside.
+"""test_load_balancing.py - the three load-balancing strategies, seen from outside.
 
 Every answer says which worker produced it (the whoami agent, or the probe
 test agent's "whoami" type), so each strategy's rule is checked on what
