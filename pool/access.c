@@ -2,14 +2,19 @@
  * access.c - the master's log files (see access.h).
  *
  * Owns the access log's descriptor and its one buffer (ACCESS_BUF_MAX
- * bytes, allocated once), and tells common/log.c where the main log goes
- * and how it is rate-limited.  Invariants: the buffer never grows; a
- * line is either appended whole or dropped and counted; a write happens
- * only when the buffer is full, at a tick, on reopen and at exit, so the
- * event loop spends at most one write(2) per 64 KiB of lines.  Write
- * failures are logged once per episode (and the log's own rate limit
- * bounds them further); recovery is logged with the count dropped.
- * Never reads client sockets, never allocates per line.
+ * bytes, allocated once), and tells common/log.c where the main log goes,
+ * how it is rate-limited, and when its fd is writable (one EV_WRITE event
+ * on the fd common/log.c names, added only while lines wait).
+ * Invariants: the buffer never grows; a line is either appended whole or
+ * dropped and counted; a write happens only when the buffer is full, at
+ * a tick, on reopen and at exit, so the event loop spends at most one
+ * write(2) per 64 KiB of lines; the access log's fd is O_NONBLOCK (ours
+ * alone), so a write that would wait fails instead and the lines stay
+ * buffered.  Write failures are logged once per episode (and the log's
+ * own rate limit bounds them further); recovery is logged with the count
+ * dropped.  Nothing here waits, except the exit flush (at most
+ * AP_LOG_EXIT_FLUSH_MS for each log).  Never reads client sockets, never
+ * allocates per line.
  */
 #include "access.h"
 #include "ap_alloc.h"
@@ -21,7 +26,9 @@
 #include "server.h"
 
 #include <errno.h>
+#include <event2/event.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -33,13 +40,49 @@ struct access_log {
     char *buf;                  /* ACCESS_BUF_MAX bytes */
     size_t len;
     int failing;                /* the last write failed */
+    int last_errno;             /* of the last write: 0, EAGAIN (would wait) or an error */
     uint64_t dropped;           /* lines dropped since the failure began */
     uint64_t dropped_total;
 };
 
+/* The master's log waiting for its fd (see ap_log_async_start). */
+static struct {
+    struct event *ev;           /* EV_WRITE on fd; NULL when none */
+    int fd;
+    uint64_t access_dropped;    /* kept after the access log is closed */
+} log_writer = {NULL, -1, 0};
+
+static void log_writable_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    ap_log_flush(); /* re-arms while lines still wait */
+}
+
+/* common/log.c's hook: watch fd for writability (fd -1: forget it). */
+static void log_arm(void *arg, int fd)
+{
+    (void)arg;
+    if (log_writer.ev && (fd < 0 || fd != log_writer.fd)) {
+        event_free(log_writer.ev);
+        log_writer.ev = NULL;
+        log_writer.fd = -1;
+    }
+    if (fd < 0)
+        return;
+    if (log_writer.ev == NULL) {
+        log_writer.ev = event_new(server.base, fd, EV_WRITE, log_writable_cb, NULL);
+        if (log_writer.ev == NULL)
+            return; /* lines wait until the next one finds the fd writable */
+        log_writer.fd = fd;
+    }
+    event_add(log_writer.ev, NULL);
+}
+
 static int access_open_fd(const char *path, char *err, size_t errlen)
 {
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0640);
     if (fd < 0)
         snprintf(err, errlen, "open(%s): %s", path, strerror(errno));
     return fd;
@@ -85,10 +128,11 @@ static void access_flush(struct access_log *a)
     do {
         w = write(a->fd, a->buf, a->len);
     } while (w < 0 && errno == EINTR);
+    a->last_errno = w < 0 ? errno : 0;
     if (w < 0) {
         if (!a->failing)
             ap_error("access log %s: write failed: %s; lines are dropped while %zu bytes wait", a->path,
-                     strerror(errno), a->len);
+                     errno == EAGAIN ? "it cannot take more now" : strerror(errno), a->len);
         a->failing = 1;
         return;
     }
@@ -110,6 +154,7 @@ static void access_append(struct access_log *a, const char *line, size_t n)
     if (a->len + n > ACCESS_BUF_MAX) {
         a->dropped++;
         a->dropped_total++;
+        log_writer.access_dropped++;
         return;
     }
     memcpy(a->buf + a->len, line, n);
@@ -221,11 +266,47 @@ void access_reopen_logs(void)
             a ? (acc_ok ? " reopened" : " kept (reopen failed)") : "");
 }
 
+void access_loop_start(void)
+{
+    ap_log_async_start(log_arm, NULL);
+}
+
+void access_loop_stop(void)
+{
+    ap_log_async_unhook();
+}
+
+uint64_t access_log_dropped(void)
+{
+    return ap_log_dropped();
+}
+
+uint64_t access_access_dropped(void)
+{
+    return log_writer.access_dropped;
+}
+
+/* At exit: writes the access buffer, waiting at most AP_LOG_EXIT_FLUSH_MS
+ * in all for its fd. */
+static void access_flush_wait(struct access_log *a)
+{
+    uint64_t deadline = ap_now_ms() + AP_LOG_EXIT_FLUSH_MS;
+    for (;;) {
+        access_flush(a);
+        uint64_t now = ap_now_ms();
+        if (a->len == 0 || a->last_errno != EAGAIN || now >= deadline)
+            return; /* written, a real error (no use waiting), or out of time */
+        struct pollfd pf = {a->fd, POLLOUT, 0};
+        if (poll(&pf, 1, (int)(deadline - now)) == 0)
+            return;
+    }
+}
+
 void access_stop(void)
 {
     struct access_log *a = server.access;
     if (a) {
-        access_flush(a);
+        access_flush_wait(a);
         if (a->len || a->dropped_total)
             ap_error("access log %s: %zu bytes could not be written at exit, %llu lines dropped in all", a->path,
                      a->len, (unsigned long long)a->dropped_total);

@@ -6,9 +6,13 @@
  * The access log gets one line per message answered to a client (ok or
  * any error, including lines refused before they became messages), in
  * text or JSON lines like the main log.  Lines go into a bounded buffer
- * (ACCESS_BUF_MAX) written with one write(2) when it is full or at the
- * next tick (every 100 ms), and at exit; a line that finds the buffer
- * full while writes fail is dropped and counted, never waited for.
+ * (ACCESS_BUF_MAX) written with one non-blocking write(2) when it is
+ * full or at the next tick (every 100 ms), and at exit (waiting at most
+ * AP_LOG_EXIT_FLUSH_MS); a line that finds the buffer full while writes
+ * fail or would wait is dropped and counted, never waited for.
+ * access_loop_start() makes the master's own log non-blocking too
+ * (common/log.c's buffer, written when an EV_WRITE event says the fd
+ * takes more).
  * SIGUSR1 reopens both files by name (logrotate: rename, then signal).
  * server.access is NULL while the access log is off, so callers pay one
  * branch: `if (server.access) access_msg(m, code);`.
@@ -36,6 +40,18 @@ struct client;
  * log's rate limit.  AP_ERR (logged) when a file cannot be opened: the
  * caller exits.  Call once, after `server` is initialised. */
 int access_start(const config *cfg);
+/* Once the event loop exists: the master's log stops blocking (its
+ * lines wait in common/log.c's bounded buffer for an EV_WRITE event on
+ * the log fd; full: dropped and counted). */
+void access_loop_start(void);
+/* Before the event loop is freed: the log forgets its event; what still
+ * waits is written at exit (bounded, see ap_log_async_start). */
+void access_loop_stop(void);
+/* Lines of the master's log dropped because its fd could not take them
+ * (pool.stats logWriteDropped), and access lines dropped because the
+ * access log could not (accessLogDropped); both since start. */
+uint64_t access_log_dropped(void);
+uint64_t access_access_dropped(void);
 /* SIGUSR1: reopens the log file and the access log by their paths.  A
  * file that cannot be reopened is logged and the old one kept. */
 void access_reopen_logs(void);

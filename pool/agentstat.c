@@ -10,8 +10,15 @@
  * so a worker that is slow to answer never accumulates asks; a cached
  * answer is at most AGENTSTAT_MAX_BYTES + a few bytes and is valid JSON
  * (checked once, when it arrives, so detailed stats can splice it raw).
- * Called from worker.c (heartbeat, frame dispatch) and control.c (stats);
- * never touches messages, the queue or any counter of theirs.
+ * Asks are sent only when someone reads detailed stats
+ * (agentstat_refresh), never on a heartbeat: an answer younger than
+ * AGENTSTAT_FRESH_MS is reused.  A reader that must wait for answers is
+ * one of at most AGENTSTAT_MAX_WAITERS callbacks, called when every
+ * outstanding ask of a live process is answered or AGENTSTAT_WAIT_MS
+ * after the first waited, whichever is first (a process that died or is
+ * busy then shows its older answer, with its age).  Called from worker.c
+ * (frame dispatch) and control.c/httpd.c (stats); never touches
+ * messages, the queue or any counter of theirs.
  */
 #include "agentstat.h"
 #include "ap_alloc.h"
@@ -21,6 +28,7 @@
 #include <cJSON.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,10 +42,18 @@ typedef struct {
     uint64_t at_ms;             /* when that answer came (monotonic) */
 } agentstat_entry;
 
+typedef struct {
+    agentstat_done_fn done;
+    void *arg;
+} agentstat_waiter;
+
 static struct {
     agentstat_entry *e;         /* [n], by worker table index */
     int n;
     uint32_t next_id;
+    agentstat_waiter waiters[AGENTSTAT_MAX_WAITERS];
+    int nwaiters;
+    struct event *wait_timer;   /* AGENTSTAT_WAIT_MS after the first waiter */
 } as;
 
 static agentstat_entry *entry_of(const worker *w)
@@ -54,7 +70,8 @@ static int same_process(const agentstat_entry *e, const worker *w)
     return w->pid > 0 && e->pid == w->pid && e->generation == w->generation;
 }
 
-void agentstat_ask(worker *w)
+/* Asks w for agent.metrics unless an ask is outstanding. */
+static void agentstat_ask(worker *w)
 {
     agentstat_entry *e = entry_of(w);
     if (e == NULL || w->bev == NULL)
@@ -77,6 +94,77 @@ void agentstat_ask(worker *w)
     evbuffer_add(out, AGENTSTAT_TYPE, sizeof(AGENTSTAT_TYPE) - 1);
     e->pending_id = as.next_id;
 }
+
+/* Whether w can answer an ask soon: taking messages, not being killed,
+ * and (sync) holding no message. */
+static int can_answer(const worker *w)
+{
+    return worker_is_accepting(w) && w->kill == WORKER_KILL_NONE && (w->async || w->load.in_flight == 0);
+}
+
+/* Asks still unanswered by processes that can answer soon (a sync
+ * worker that took a message since is not waited for). */
+static int outstanding(void)
+{
+    int n = 0;
+    for (int i = 0; i < as.n && i < server.nworkers; i++) {
+        const worker *w = &server.workers[i];
+        if (as.e[i].pending_id && same_process(&as.e[i], w) && can_answer(w))
+            n++;
+    }
+    return n;
+}
+
+/* Calls every waiter (answers are in, or waiting is over; reply_now 0: at
+ * exit). */
+static void wake_waiters(int reply_now)
+{
+    int n = as.nwaiters;
+    agentstat_waiter w[AGENTSTAT_MAX_WAITERS];
+    memcpy(w, as.waiters, sizeof(w[0]) * (size_t)n);
+    as.nwaiters = 0;
+    if (as.wait_timer)
+        evtimer_del(as.wait_timer);
+    for (int i = 0; i < n; i++)
+        w[i].done(w[i].arg, reply_now);
+}
+
+static void wait_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    wake_waiters(1);
+}
+
+int agentstat_refresh(agentstat_done_fn done, void *arg)
+{
+    uint64_t now = ap_now_ms();
+    for (int i = 0; i < server.nworkers; i++) {
+        worker *w = &server.workers[i];
+        if (!can_answer(w))
+            continue;
+        agentstat_entry *e = entry_of(w);
+        if (e && same_process(e, w) && e->json && now - e->at_ms < AGENTSTAT_FRESH_MS)
+            continue;
+        agentstat_ask(w);
+    }
+    if (done == NULL || outstanding() == 0 || as.nwaiters == AGENTSTAT_MAX_WAITERS)
+        return 0;
+    if (as.wait_timer == NULL)
+        as.wait_timer = evtimer_new(server.base, wait_timer_cb, NULL);
+    if (as.wait_timer == NULL)
+        return 0;
+    if (as.nwaiters == 0) {
+        struct timeval tv = {AGENTSTAT_WAIT_MS / 1000, (AGENTSTAT_WAIT_MS % 1000) * 1000};
+        evtimer_add(as.wait_timer, &tv);
+    }
+    as.waiters[as.nwaiters].done = done;
+    as.waiters[as.nwaiters].arg = arg;
+    as.nwaiters++;
+    return 1;
+}
+
 
 int agentstat_owns(const worker *w, const ap_frame_hdr *h)
 {
@@ -119,6 +207,8 @@ void agentstat_answer(worker *w, const ap_frame_hdr *h, const char *payload)
     ap_free(e->json);
     e->json = answer_text(h, payload);
     e->at_ms = ap_now_ms();
+    if (as.nwaiters && outstanding() == 0)
+        wake_waiters(1);
 }
 
 void agentstat_add_json(cJSON *o, const worker *w, uint64_t now_ms, uint64_t wall_ms)
@@ -129,9 +219,11 @@ void agentstat_add_json(cJSON *o, const worker *w, uint64_t now_ms, uint64_t wal
     if (live && e && e->json && same_process(e, w)) {
         cJSON_AddRawToObject(a, "metrics", e->json);
         cJSON_AddNumberToObject(a, "at", (double)(wall_ms - (now_ms - e->at_ms)));
+        cJSON_AddNumberToObject(a, "ageMs", (double)(now_ms - e->at_ms));
     } else {
         cJSON_AddNullToObject(a, "metrics");
         cJSON_AddNullToObject(a, "at");
+        cJSON_AddNullToObject(a, "ageMs");
     }
     if (live && w->health)
         cJSON_AddRawToObject(a, "health", w->health);
@@ -141,6 +233,9 @@ void agentstat_add_json(cJSON *o, const worker *w, uint64_t now_ms, uint64_t wal
 
 void agentstat_free(void)
 {
+    wake_waiters(0);
+    if (as.wait_timer)
+        event_free(as.wait_timer);
     for (int i = 0; i < as.n; i++)
         ap_free(as.e[i].json);
     ap_free(as.e);

@@ -6,13 +6,16 @@
  * pool.stats answers with the seed's getStats fields, spelled as there
  * (total, available, busy, healthy, totalMessagesProcessed,
  * averageWorkerAge, oldestWorker), plus the pool-wide counters; with
- * {"detailed": true} it adds one object per worker (getDetailedStats).
+ * {"detailed": true} it adds one object per worker (getDetailedStats),
+ * and is answered once the agents' metrics it asked for are in (at most
+ * AGENTSTAT_WAIT_MS later; see agentstat.h), through answer_later.
  * Every number comes from counters the master keeps itself, so they
  * survive worker restarts; distributions, rates and per-type answers come
  * from metrics.c.  Health and the pool's status are health.c's.  The
  * same builder answers HTTP's /stats: control_stats_json().
  */
 #include "control.h"
+#include "access.h"
 #include "ap_alloc.h"
 #include "ap_common.h"
 #include "answer.h"
@@ -221,6 +224,8 @@ cJSON *control_stats_json(int detailed)
     cJSON_AddNumberToObject(wk, "killedStuck", (double)server.stats.stuck_kills);
     cJSON_AddNumberToObject(wk, "recycled", (double)server.stats.recycles);
     cJSON_AddNumberToObject(o, "logLinesDropped", (double)wout_dropped_total());
+    cJSON_AddNumberToObject(o, "logWriteDropped", (double)access_log_dropped());
+    cJSON_AddNumberToObject(o, "accessLogDropped", (double)access_access_dropped());
     cJSON *rs = cJSON_AddObjectToObject(o, "restarts");
     for (int r = SUP_CRASHED; r < SUP_REASON_COUNT; r++)
         cJSON_AddNumberToObject(rs, supervisor_reason_name((sup_reason)r), (double)supervisor_ends((sup_reason)r));
@@ -365,9 +370,43 @@ static void control_ping(client *c, const char *line, const scan_result *r)
     answer_json(c, line, r, o);
 }
 
+/* A detailed pool.stats waiting for the agents' metrics (agentstat.c). */
+typedef struct {
+    uint64_t serial;
+    size_t id_len;
+    char id[];
+} stats_waiter;
+
+static void stats_waiter_done(void *arg, int reply_now)
+{
+    stats_waiter *sw = arg;
+    if (reply_now) {
+        cJSON *o = control_stats_json(1);
+        char *text = cJSON_PrintUnformatted(o);
+        answer_later(sw->serial, sw->id_len ? sw->id : NULL, sw->id_len, text, ERR_OTHER, NULL, NULL);
+        cJSON_free(text);
+        cJSON_Delete(o);
+    }
+    ap_free(sw);
+}
+
+/* At once, unless detailed and some agent's metrics are to be asked for
+ * first (then answered when they are in, bounded: agentstat.h). */
 static void control_stats(client *c, const char *line, const scan_result *r)
 {
-    answer_json(c, line, r, control_stats_json(data_flag(line, r, "detailed")));
+    int detailed = data_flag(line, r, "detailed");
+    if (detailed) {
+        size_t id_len = r->id_kind != SCAN_ID_NONE ? r->id.len : 0;
+        stats_waiter *sw = ap_malloc(sizeof(*sw) + id_len + 1);
+        sw->serial = c->serial;
+        sw->id_len = id_len;
+        memcpy(sw->id, line + r->id.off, id_len);
+        sw->id[id_len] = '\0';
+        if (c->serial != 0 && agentstat_refresh(stats_waiter_done, sw))
+            return;
+        ap_free(sw);
+    }
+    answer_json(c, line, r, control_stats_json(detailed));
 }
 
 static void control_health(client *c, const char *line, const scan_result *r)

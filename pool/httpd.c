@@ -12,6 +12,7 @@
  * in server.httpd.
  */
 #include "httpd.h"
+#include "agentstat.h"
 #include "ap_alloc.h"
 #include "ap_common.h"
 #include "ap_log.h"
@@ -126,6 +127,7 @@ static void request_cb(struct evhttp_request *req, void *arg)
         evbuffer_add_printf(body, "%s\n", state);
         reply(req, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", "text/plain; charset=utf-8", body);
     } else if (strcmp(path, "/stats") == 0) {
+        agentstat_refresh(NULL, NULL); /* asks now; this answer shows the cache with its age */
         cJSON *o = control_stats_json(1);
         char *text = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);

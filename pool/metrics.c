@@ -10,6 +10,7 @@
  * asked for and never cached.
  */
 #include "metrics.h"
+#include "access.h"
 #include "ap_alloc.h"
 #include "ap_common.h"
 #include "breaker.h"
@@ -224,6 +225,12 @@ static void prom_workers(struct evbuffer *out)
         }
     }
     wout_prometheus(out);
+    promtext_family(out, "agentpool_log_write_dropped_total", "counter",
+                    "Lines the master's log (log=\"master\") or access log (log=\"access\") dropped because "
+                    "its file or pipe could not take them.");
+    promtext_label master_log = {"log", "master"}, access_log = {"log", "access"};
+    promtext_u64(out, "agentpool_log_write_dropped_total", &master_log, 1, access_log_dropped());
+    promtext_u64(out, "agentpool_log_write_dropped_total", &access_log, 1, access_access_dropped());
 }
 
 static void prom_breakers(struct evbuffer *out)

@@ -2,12 +2,16 @@
  * privs.c - the privilege drop and the peer check (see privs.h).
  *
  * Owns: the resolved identity to drop to (uid, gid, supplementary
- * groups), the resolved allowedUids/allowedGids, and copies of the
- * setting texts they came from, so a reload that changes them is seen
- * at the next accept.  Everything that can block (the user database) runs
- * at start-up, or once after a reload changed the lists; the per-accept
- * path is a getsockopt and a few comparisons.  Never forks, never touches
- * the workers: they inherit the dropped identity.
+ * groups), the resolved allowedUids/allowedGids in force, and the lists
+ * resolved by the last reload (or in force before it), each with copies
+ * of the setting texts they came from.  Everything that can block (the
+ * user database: getpwnam/getgrnam, slow with LDAP or sssd) runs at
+ * start-up and when a reload is checked (privs_check_reload), never at
+ * accept: the per-accept path is a comparison of the running settings'
+ * texts with those two sets (switching to the other one when a reload
+ * or its abort changed the settings), a getsockopt and a few
+ * comparisons.  Never forks, never touches the workers: they inherit the
+ * dropped identity.
  */
 #include "privs.h"
 #include "refuse.h"
@@ -46,8 +50,10 @@ static struct {
     char *user_shown;           /* "nobody (uid 65534)" */
     gid_t *groups;
     int ngroups;
-    id_list uids, gids;         /* resolved allowedUids / allowedGids */
+    id_list uids, gids;         /* resolved allowedUids / allowedGids, in force */
     config_list src_uids, src_gids; /* the texts they were resolved from */
+    id_list alt_uids, alt_gids; /* resolved by the last reload check, or in force before it */
+    config_list alt_src_uids, alt_src_gids;
 } pv;
 
 /* ---- resolving names ------------------------------------------------ */
@@ -202,9 +208,13 @@ void privs_free(void)
 {
     ids_free(&pv.uids);
     ids_free(&pv.gids);
+    ids_free(&pv.alt_uids);
+    ids_free(&pv.alt_gids);
     config_list none = {NULL, 0, 0};
     list_copy(&pv.src_uids, &none);
     list_copy(&pv.src_gids, &none);
+    list_copy(&pv.alt_src_uids, &none);
+    list_copy(&pv.alt_src_gids, &none);
     ap_free(pv.groups);
     ap_free(pv.user_shown);
     memset(&pv, 0, sizeof(pv));
@@ -311,39 +321,57 @@ int privs_drop(char *err, size_t errlen)
 int privs_check_reload(const config *nc, char *err, size_t errlen)
 {
     id_list u = {NULL, 0, 0}, g = {NULL, 0, 0};
-    int rc = AP_OK;
     if (ids_resolve(&nc->allowed_uids, 0, "allowedUids", &u, err, errlen) != AP_OK ||
-        ids_resolve(&nc->allowed_gids, 1, "allowedGids", &g, err, errlen) != AP_OK)
-        rc = AP_ERR;
-    ids_free(&u);
-    ids_free(&g);
-    return rc;
+        ids_resolve(&nc->allowed_gids, 1, "allowedGids", &g, err, errlen) != AP_OK) {
+        ids_free(&u);
+        ids_free(&g);
+        return AP_ERR;
+    }
+    if (list_equal(&nc->allowed_uids, &pv.src_uids) && list_equal(&nc->allowed_gids, &pv.src_gids)) {
+        ids_free(&u); /* unchanged texts: the running lists stay as resolved */
+        ids_free(&g);
+        return AP_OK;
+    }
+    ids_free(&pv.alt_uids);
+    ids_free(&pv.alt_gids);
+    pv.alt_uids = u;
+    pv.alt_gids = g;
+    list_copy(&pv.alt_src_uids, &nc->allowed_uids);
+    list_copy(&pv.alt_src_gids, &nc->allowed_gids);
+    ap_info("reload: allowedUids/allowedGids resolved: %d uid%s, %d gid%s", u.n, u.n == 1 ? "" : "s", g.n,
+            g.n == 1 ? "" : "s");
+    return AP_OK;
 }
 
-/* A reload may have changed the lists (privs_check_reload vetted them):
- * resolve them again, keeping the running ones if a name stopped
- * resolving since; user and group are kept by the reload itself. */
+static void swap_ids(id_list *a, id_list *b)
+{
+    id_list t = *a;
+    *a = *b;
+    *b = t;
+}
+
+static void swap_texts(config_list *a, config_list *b)
+{
+    config_list t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* At accept: the running settings' lists are the ones in force, or the
+ * other set (a reload applied them, or its abort brought the old ones
+ * back): then the two swap.  No name is looked up here. */
 static void privs_sync(const config *cfg)
 {
-    char why[320];
-    if (!list_equal(&cfg->allowed_uids, &pv.src_uids) || !list_equal(&cfg->allowed_gids, &pv.src_gids)) {
-        id_list u = {NULL, 0, 0}, g = {NULL, 0, 0};
-        if (ids_resolve(&cfg->allowed_uids, 0, "allowedUids", &u, why, sizeof(why)) != AP_OK ||
-            ids_resolve(&cfg->allowed_gids, 1, "allowedGids", &g, why, sizeof(why)) != AP_OK) {
-            ap_warn("reloaded settings: %s; keeping the running allowedUids/allowedGids", why);
-            ids_free(&u);
-            ids_free(&g);
-        } else {
-            ids_free(&pv.uids);
-            ids_free(&pv.gids);
-            pv.uids = u;
-            pv.gids = g;
-            ap_info("allowedUids/allowedGids changed: %d uid%s, %d gid%s", u.n, u.n == 1 ? "" : "s", g.n,
-                    g.n == 1 ? "" : "s");
-        }
-        list_copy(&pv.src_uids, &cfg->allowed_uids);
-        list_copy(&pv.src_gids, &cfg->allowed_gids);
-    }
+    if (list_equal(&cfg->allowed_uids, &pv.src_uids) && list_equal(&cfg->allowed_gids, &pv.src_gids))
+        return;
+    if (!list_equal(&cfg->allowed_uids, &pv.alt_src_uids) || !list_equal(&cfg->allowed_gids, &pv.alt_src_gids))
+        return; /* cannot happen: every config put in force went through privs_check_reload */
+    swap_ids(&pv.uids, &pv.alt_uids);
+    swap_ids(&pv.gids, &pv.alt_gids);
+    swap_texts(&pv.src_uids, &pv.alt_src_uids);
+    swap_texts(&pv.src_gids, &pv.alt_src_gids);
+    ap_info("allowedUids/allowedGids changed: %d uid%s, %d gid%s", pv.uids.n, pv.uids.n == 1 ? "" : "s",
+            pv.gids.n, pv.gids.n == 1 ? "" : "s");
 }
 
 

@@ -16,12 +16,12 @@
  * (SO_PEERCRED) has neither an allowed uid nor an allowed primary gid is
  * told `forbidden` in one error line, closed and counted
  * (connectionsTotal.refusedPeers).  uid 0 has no exemption.  Names are
- * resolved at start; a reload that changes the lists resolves them again
- * (a name that no longer resolves keeps the running lists, with a
- * warning).
+ * resolved at start and when a reload is checked (privs_check_reload),
+ * never at accept: a name that does not resolve refuses the reload, and
+ * the running lists stay.
  *
- * Called from main.c (init, drop, free), reload.c (a new config's
- * identity and lists) and listener.c (each accept).
+ * Called from main.c (init), server.c (drop, free), reload.c (a new
+ * config's lists) and listener.c (each accept).
  */
 #ifndef AP_PRIVS_H
 #define AP_PRIVS_H
@@ -44,11 +44,15 @@ int privs_init(const config *cfg, int check_only, char *err, size_t errlen);
  * caller exits 1. */
 int privs_drop(char *err, size_t errlen);
 /* At accept: returns 1 when fd's peer is not allowed (it was sent the
- * forbidden line, fd is closed and the refusal counted), 0 to go on. */
+ * forbidden line, fd is closed and the refusal counted), 0 to go on.
+ * Never looks a name up. */
 int privs_refuse_peer(int fd);
-/* For a reload: AP_ERR (why in err) when nc's allowedUids/allowedGids
- * name a user or group that does not resolve, so the reload is refused
- * rather than the socket left open or closed by surprise. */
+/* For a reload, before nc is put in force: resolves nc's
+ * allowedUids/allowedGids (the only name lookups after start-up) and
+ * keeps them, so the next accept switches to them without a lookup.
+ * AP_ERR (why in err) when one names a user or group that does not
+ * resolve, so the reload is refused rather than the socket left open or
+ * closed by surprise; nothing kept then. */
 int privs_check_reload(const config *nc, char *err, size_t errlen);
 /* Frees what privs_init resolved. */
 void privs_free(void);

@@ -295,6 +295,7 @@ int server_start(config *cfg, int argc, char **argv)
         listener_close();
         return AP_ERR;
     }
+    access_loop_start(); /* from here on the log never blocks */
     if (cfg->timeout > 0) {
         struct timeval ttv = {(time_t)(cfg->timeout / 1000), (suseconds_t)((cfg->timeout % 1000) * 1000)};
         server.common_timeout = event_base_init_common_timeout(server.base, &ttv);
@@ -373,6 +374,7 @@ void server_free(void)
     event_free(server.tick);
     flush_free();
     sched_free();
+    access_loop_stop();
     event_base_free(server.base);
     msg_table_free(&server.msgs);
     ap_free(server.worker_binary);

@@ -691,7 +691,6 @@ void worker_heartbeat(void)
             continue;
         }
         send_simple(w, AP_FRAME_PING, ++w->ping_seq);
-        agentstat_ask(w); /* the agent.metrics cache (detailed stats) */
         w->ping_out = 1;
     }
 }

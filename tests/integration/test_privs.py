@@ -12,8 +12,9 @@ allowedGids: a peer not allowed gets exactly one `forbidden` line, then
 EOF; it is counted in pool.stats (connectionsTotal.refusedPeers) and
 /metrics (agentpool_connections_refused_total{reason="peer"}); uid 0 is
 allowed only when listed; a primary gid in allowedGids lets a peer in; a
-reload that changes the lists applies them; names that do not resolve
-are configuration errors.  Clients with other ids are subprocesses
+reload that changes the lists applies them, and looks their names up
+itself (the next accept looks nothing up); names that do not resolve
+are configuration errors, at start and at a reload.  Clients with other ids are subprocesses
 started with subprocess's user=/group=.
 """
 import http.client
@@ -250,6 +251,24 @@ class PeerCheck(unittest.TestCase):
             self.assertTrue(ok[0]["ok"], ok)
             self.assertIn("allowedUids/allowedGids changed: 2 uids, 0 gids", srv.log())
             self.assertEqual(server_stats(srv)["connectionsTotal"]["refusedPeers"], 1)
+
+    def test_a_reload_resolves_names_itself_not_the_next_accept(self):
+        # SIGHUP, and no connection at all until the names are resolved:
+        # the lookups happen at the reload (before this change they ran
+        # at the next accept, so this line never came without one).
+        with self.server(allowedUids=[0]) as srv:
+            cfgpath = os.path.join(srv.tmp.name, "config.json")
+            srv.config["allowedUids"] = ["root", "nobody"]
+            srv.config["allowedGids"] = ["nogroup"]
+            with open(cfgpath, "w") as f:
+                json.dump(srv.config, f)
+            srv.signal(signal.SIGHUP)
+            wait_for(lambda: "reload: allowedUids/allowedGids resolved: 2 uids, 1 gid" in srv.log(),
+                     what="the names resolved by the reload")
+            wait_for(lambda: "reload finished: 1 worker replaced" in srv.log(), what="the reload to finish")
+            ok = client_as(srv.path, NOBODY, NOBODY, until="one")
+            self.assertTrue(ok[0]["ok"], ok)
+            self.assertIn("allowedUids/allowedGids changed: 2 uids, 1 gid", srv.log())
 
     def test_a_reload_naming_an_unknown_user_is_refused_and_the_running_lists_stay(self):
         with self.server(allowedUids=[0]) as srv:

@@ -11,7 +11,9 @@ of its process; `rssBytes` agrees with /proc and is there as soon as a
 process serves; `health` is the agent's
 health() answer and `missedBeats` counts its falsy answers.  The
 `agent` object is the master's cache of the worker's agent.metrics
-answer, asked with each heartbeat: its counter equals the messages the
+answer, asked only when detailed stats are read (heartbeats alone never
+run metrics(), a read waits for a fresh answer and shows its `ageMs`;
+an agent counting its calls proves both): its counter equals the messages the
 agent handled, it belongs to the current process only, an async worker is
 asked while it holds messages, a too large answer is replaced, and the
 asks themselves are no messages (not accepted, not processed, not typed,
@@ -182,9 +184,9 @@ class AgentMetricsCache(unittest.TestCase):
             def cached():
                 ws = workers_of(srv)
                 ok = all(w["agent"]["metrics"] is not None and w["agent"]["at"] >= t - SLACK_MS and
-                         w["agent"]["metrics"]["calls"] == w["messagesProcessed"] for w in ws)
+                         w["agent"]["metrics"]["calls"] == w["messagesProcessed"] and "health" in w for w in ws)
                 return ok and ws
-            ws = wait_for(cached, what="agent.metrics asked after the messages")
+            ws = wait_for(cached, what="agent.metrics asked after the messages, and a health() answer")
             self.assertEqual(sum(w["agent"]["metrics"]["calls"] for w in ws), 7)
             for w in ws:
                 m = w["agent"]["metrics"]
@@ -192,7 +194,7 @@ class AgentMetricsCache(unittest.TestCase):
                 self.assertEqual(m["errors"], 0)
                 self.assertLessEqual(w["agent"]["at"], now_ms() + SLACK_MS)
                 self.assertEqual(w["agent"]["health"], w["health"])
-            # refreshed with each heartbeat
+            # refreshed by later detailed reads (never by heartbeats)
             at = {w["id"]: w["agent"]["at"] for w in ws}
             wait_for(lambda: all(w["agent"]["at"] > at[w["id"]] for w in workers_of(srv)), what="a refresh")
             # the asks are no messages
@@ -211,6 +213,43 @@ class AgentMetricsCache(unittest.TestCase):
             self.assertEqual(http, {w["id"]: w["messagesProcessed"] for w in ws})
             samples, _ = parse_metrics(Endpoint(spec).get("/metrics")[2])
             self.assertFalse([k for k in samples if dict(k[1]).get("type") == "agent.metrics"])
+
+    def test_metrics_run_for_readers_only_and_reads_get_fresh_values(self):
+        srv = observe_server(agent="observe:CountingAgent", args=["--health-check-interval", "100"])
+        track = os.path.join(srv.tmp.name, "counts.json")
+
+        def counts():
+            try:
+                with open(track) as f:
+                    return json.load(f)
+            except (OSError, ValueError):
+                return None
+        with srv, srv.client() as c:
+            self.assertTrue(c.request("track", {"file": track})["ok"])
+            # heartbeats alone (no detailed read): health() runs, metrics() never
+            beats = wait_for(lambda: (counts() or {}).get("beats", 0) >= 5 and counts()["beats"],
+                             what="five heartbeats")
+            self.assertEqual(counts()["metrics"], 0, counts())
+            for i in range(3):
+                self.assertTrue(c.request("echo", i)["ok"])
+            # a detailed read asks and waits: the values are the agent's now
+            w = serving(srv)
+            m = w["agent"]["metrics"]
+            self.assertEqual((m["calls"], m["metricsCalls"]), (3, 1), m)
+            self.assertGreaterEqual(m["beats"], beats)
+            self.assertIsInstance(w["agent"]["ageMs"], (int, float))
+            self.assertGreaterEqual(w["agent"]["ageMs"], 0)
+            # more heartbeats (each 100 ms apart: the cache is stale by then), still no metrics() call
+            wait_for(lambda: counts()["beats"] >= m["beats"] + 5, what="five more heartbeats")
+            self.assertEqual(counts()["metrics"], 1, counts())
+            for i in range(2):
+                self.assertTrue(c.request("echo", i)["ok"])
+            m = serving(srv)["agent"]["metrics"]
+            self.assertEqual((m["calls"], m["metricsCalls"]), (5, 2), m)
+            # non-detailed stats never ask
+            for _ in range(3):
+                server_stats(srv)
+            self.assertEqual(counts()["metrics"], 2, counts())
 
     def test_async_worker_is_asked_while_it_holds_messages(self):
         srv = observe_server(agent=AOBSERVE, args=["--health-check-interval", "100"])

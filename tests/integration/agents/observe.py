@@ -67,3 +67,41 @@ class AsyncObserveAgent(ObserveAgent):
             while not os.path.exists(data["file"]) and time.monotonic() < deadline:
                 await asyncio.sleep(0.005)
         return self._answer(type, data)
+
+
+class CountingAgent:
+    """Counts its health() and metrics() calls (and messages), and writes
+    the counts to the file a "track" message names after each call, so a
+    test can watch heartbeats without reading detailed stats.  Types:
+      track -> data["file"]: where to write {"beats", "metrics", "calls"}
+      anything else -> {"calls": N}"""
+
+    def __init__(self):
+        self.calls = self.beats = self.metrics_calls = 0
+        self.track = None
+
+    def _write(self):
+        if self.track:
+            tmp = self.track + ".tmp"
+            with open(tmp, "w") as f:
+                f.write('{"beats": %d, "metrics": %d, "calls": %d}' % (self.beats, self.metrics_calls, self.calls))
+            os.replace(tmp, self.track)
+
+    def handle_message(self, type, data):
+        if type == "track":
+            self.track = data["file"]
+            self._write()
+            return {"tracking": self.track}
+        self.calls += 1
+        self._write()
+        return {"calls": self.calls}
+
+    def health(self):
+        self.beats += 1
+        self._write()
+        return {"ok": True}
+
+    def metrics(self):
+        self.metrics_calls += 1
+        self._write()
+        return {"calls": self.calls, "metricsCalls": self.metrics_calls, "beats": self.beats}
