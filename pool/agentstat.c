@@ -54,20 +54,20 @@ static struct {
     agentstat_waiter waiters[AGENTSTAT_MAX_WAITERS];
     int nwaiters;
     struct event *wait_timer;   /* AGENTSTAT_WAIT_MS after the first waiter */
-} as;
+} stat_cache;
 
 static agentstat_entry *entry_of(const worker *w)
 {
-    if (as.e == NULL && server.nworkers > 0) {
-        as.n = server.nworkers;
-        as.e = ap_calloc((size_t)as.n, sizeof(agentstat_entry));
+    if (stat_cache.e == NULL && server.nworkers > 0) {
+        stat_cache.n = server.nworkers;
+        stat_cache.e = ap_calloc((size_t)stat_cache.n, sizeof(agentstat_entry));
     }
-    return w->index >= 0 && w->index < as.n ? &as.e[w->index] : NULL;
+    return w->index >= 0 && w->index < stat_cache.n ? &stat_cache.e[w->index] : NULL;
 }
 
 static int same_process(const agentstat_entry *e, const worker *w)
 {
-    return w->pid > 0 && e->pid == w->pid && e->generation == w->generation;
+    return w->proc.pid > 0 && e->pid == w->proc.pid && e->generation == w->proc.generation;
 }
 
 /* Asks w for agent.metrics unless an ask is outstanding. */
@@ -79,27 +79,27 @@ static void agentstat_ask(worker *w)
     if (!same_process(e, w)) {
         ap_free(e->json);
         memset(e, 0, sizeof(*e));
-        e->pid = w->pid;
-        e->generation = w->generation;
+        e->pid = w->proc.pid;
+        e->generation = w->proc.generation;
     }
     if (e->pending_id)
         return;
-    if (++as.next_id == 0)
-        as.next_id = 1;
+    if (++stat_cache.next_id == 0)
+        stat_cache.next_id = 1;
     unsigned char hdr[AP_FRAME_HDR_SIZE];
-    ap_frame_hdr h = {sizeof(AGENTSTAT_TYPE) - 1, AP_FRAME_REQUEST, 0, sizeof(AGENTSTAT_TYPE) - 1, as.next_id};
+    ap_frame_hdr h = {sizeof(AGENTSTAT_TYPE) - 1, AP_FRAME_REQUEST, 0, sizeof(AGENTSTAT_TYPE) - 1, stat_cache.next_id};
     ap_frame_encode(hdr, &h);
     struct evbuffer *out = bufferevent_get_output(w->bev);
     evbuffer_add(out, hdr, sizeof(hdr));
     evbuffer_add(out, AGENTSTAT_TYPE, sizeof(AGENTSTAT_TYPE) - 1);
-    e->pending_id = as.next_id;
+    e->pending_id = stat_cache.next_id;
 }
 
 /* Whether w can answer an ask soon: taking messages, not being killed,
  * and (sync) holding no message. */
 static int can_answer(const worker *w)
 {
-    return worker_is_accepting(w) && w->kill == WORKER_KILL_NONE && (w->async || w->load.in_flight == 0);
+    return worker_is_accepting(w) && w->proc.kill == WORKER_KILL_NONE && (w->proc.async || w->load.in_flight == 0);
 }
 
 /* Asks still unanswered by processes that can answer soon (a sync
@@ -107,9 +107,9 @@ static int can_answer(const worker *w)
 static int outstanding(void)
 {
     int n = 0;
-    for (int i = 0; i < as.n && i < server.nworkers; i++) {
+    for (int i = 0; i < stat_cache.n && i < server.nworkers; i++) {
         const worker *w = &server.workers[i];
-        if (as.e[i].pending_id && same_process(&as.e[i], w) && can_answer(w))
+        if (stat_cache.e[i].pending_id && same_process(&stat_cache.e[i], w) && can_answer(w))
             n++;
     }
     return n;
@@ -119,12 +119,12 @@ static int outstanding(void)
  * exit). */
 static void wake_waiters(int reply_now)
 {
-    int n = as.nwaiters;
+    int n = stat_cache.nwaiters;
     agentstat_waiter w[AGENTSTAT_MAX_WAITERS];
-    memcpy(w, as.waiters, sizeof(w[0]) * (size_t)n);
-    as.nwaiters = 0;
-    if (as.wait_timer)
-        evtimer_del(as.wait_timer);
+    memcpy(w, stat_cache.waiters, sizeof(w[0]) * (size_t)n);
+    stat_cache.nwaiters = 0;
+    if (stat_cache.wait_timer)
+        evtimer_del(stat_cache.wait_timer);
     for (int i = 0; i < n; i++)
         w[i].done(w[i].arg, reply_now);
 }
@@ -149,28 +149,28 @@ int agentstat_refresh(agentstat_done_fn done, void *arg)
             continue;
         agentstat_ask(w);
     }
-    if (done == NULL || outstanding() == 0 || as.nwaiters == AGENTSTAT_MAX_WAITERS)
+    if (done == NULL || outstanding() == 0 || stat_cache.nwaiters == AGENTSTAT_MAX_WAITERS)
         return 0;
-    if (as.wait_timer == NULL)
-        as.wait_timer = evtimer_new(server.base, wait_timer_cb, NULL);
-    if (as.wait_timer == NULL)
+    if (stat_cache.wait_timer == NULL)
+        stat_cache.wait_timer = evtimer_new(server.base, wait_timer_cb, NULL);
+    if (stat_cache.wait_timer == NULL)
         return 0;
-    if (as.nwaiters == 0) {
+    if (stat_cache.nwaiters == 0) {
         struct timeval tv = {AGENTSTAT_WAIT_MS / 1000, (AGENTSTAT_WAIT_MS % 1000) * 1000};
-        evtimer_add(as.wait_timer, &tv);
+        evtimer_add(stat_cache.wait_timer, &tv);
     }
-    as.waiters[as.nwaiters].done = done;
-    as.waiters[as.nwaiters].arg = arg;
-    as.nwaiters++;
+    stat_cache.waiters[stat_cache.nwaiters].done = done;
+    stat_cache.waiters[stat_cache.nwaiters].arg = arg;
+    stat_cache.nwaiters++;
     return 1;
 }
 
 
 int agentstat_owns(const worker *w, const ap_frame_hdr *h)
 {
-    if (as.e == NULL || w->index < 0 || w->index >= as.n)
+    if (stat_cache.e == NULL || w->index < 0 || w->index >= stat_cache.n)
         return 0;
-    const agentstat_entry *e = &as.e[w->index];
+    const agentstat_entry *e = &stat_cache.e[w->index];
     return e->pending_id != 0 && h->id == (uint64_t)e->pending_id && same_process(e, w);
 }
 
@@ -207,7 +207,7 @@ void agentstat_answer(worker *w, const ap_frame_hdr *h, const char *payload)
     ap_free(e->json);
     e->json = answer_text(h, payload);
     e->at_ms = ap_now_ms();
-    if (as.nwaiters && outstanding() == 0)
+    if (stat_cache.nwaiters && outstanding() == 0)
         wake_waiters(1);
 }
 
@@ -215,7 +215,7 @@ void agentstat_add_json(cJSON *o, const worker *w, uint64_t now_ms, uint64_t wal
 {
     cJSON *a = cJSON_AddObjectToObject(o, "agent");
     int live = w->state != WORKER_DEAD;
-    const agentstat_entry *e = as.e && w->index >= 0 && w->index < as.n ? &as.e[w->index] : NULL;
+    const agentstat_entry *e = stat_cache.e && w->index >= 0 && w->index < stat_cache.n ? &stat_cache.e[w->index] : NULL;
     if (live && e && e->json && same_process(e, w)) {
         cJSON_AddRawToObject(a, "metrics", e->json);
         cJSON_AddNumberToObject(a, "at", (double)(wall_ms - (now_ms - e->at_ms)));
@@ -225,8 +225,8 @@ void agentstat_add_json(cJSON *o, const worker *w, uint64_t now_ms, uint64_t wal
         cJSON_AddNullToObject(a, "at");
         cJSON_AddNullToObject(a, "ageMs");
     }
-    if (live && w->health)
-        cJSON_AddRawToObject(a, "health", w->health);
+    if (live && w->proc.health)
+        cJSON_AddRawToObject(a, "health", w->proc.health);
     else
         cJSON_AddNullToObject(a, "health");
 }
@@ -234,10 +234,10 @@ void agentstat_add_json(cJSON *o, const worker *w, uint64_t now_ms, uint64_t wal
 void agentstat_free(void)
 {
     wake_waiters(0);
-    if (as.wait_timer)
-        event_free(as.wait_timer);
-    for (int i = 0; i < as.n; i++)
-        ap_free(as.e[i].json);
-    ap_free(as.e);
-    memset(&as, 0, sizeof(as));
+    if (stat_cache.wait_timer)
+        event_free(stat_cache.wait_timer);
+    for (int i = 0; i < stat_cache.n; i++)
+        ap_free(stat_cache.e[i].json);
+    ap_free(stat_cache.e);
+    memset(&stat_cache, 0, sizeof(stat_cache));
 }

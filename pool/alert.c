@@ -9,7 +9,7 @@
  * compared in integers (num * 100 against threshold * den), so a tick
  * costs a few compares, one pass over the worker table and two 60-slot
  * sums; text is formatted only when a line is written.  State lives in
- * `al` below, one entry per alert; only alert_tick changes it.  The log
+ * `alerts` below, one entry per alert; only alert_tick changes it.  The log
  * rule: an activation is logged unless the same alert was logged within
  * alertInterval (it is then counted, and told with the next line); a
  * lasting alert is logged again each alertInterval; a clearing is logged
@@ -64,7 +64,7 @@ static struct {
         unsigned unlogged;      /* activations not logged since that line */
         alert_reading r;        /* the last reading */
     } a[ALERT_COUNT];
-} al;
+} alerts;
 
 /* ---- the predicates -------------------------------------------------- */
 
@@ -138,7 +138,7 @@ static double alert_value(alert_id id, const alert_reading *r)
 /* Writes alert id's line; again: it has been active since before. */
 static void alert_log(alert_id id, uint64_t now_ms, int again)
 {
-    const alert_reading *r = &al.a[id].r;
+    const alert_reading *r = &alerts.a[id].r;
     unsigned long long num = (unsigned long long)r->num, den = (unsigned long long)r->den;
     long long thr = (long long)r->threshold;
     char what[192], tail[128];
@@ -164,15 +164,15 @@ static void alert_log(alert_id id, uint64_t now_ms, int again)
     tail[0] = '\0';
     if (again)
         n += (size_t)snprintf(tail, sizeof(tail), "; active for %llu s",
-                              (unsigned long long)((now_ms - al.a[id].since_ms) / 1000));
-    if (al.a[id].unlogged && n < sizeof(tail))
-        snprintf(tail + n, sizeof(tail) - n, "; %u more activation%s since the last warning", al.a[id].unlogged,
-                 al.a[id].unlogged == 1 ? "" : "s");
+                              (unsigned long long)((now_ms - alerts.a[id].since_ms) / 1000));
+    if (alerts.a[id].unlogged && n < sizeof(tail))
+        snprintf(tail + n, sizeof(tail) - n, "; %u more activation%s since the last warning", alerts.a[id].unlogged,
+                 alerts.a[id].unlogged == 1 ? "" : "s");
     ap_log(alert_defs[id].level, "alert %s: %s%s", alert_defs[id].name, what, tail);
-    al.a[id].logged_ms = now_ms;
-    al.a[id].ever_logged = 1;
-    al.a[id].unlogged = 0;
-    al.a[id].told = 1;
+    alerts.a[id].logged_ms = now_ms;
+    alerts.a[id].ever_logged = 1;
+    alerts.a[id].unlogged = 0;
+    alerts.a[id].told = 1;
 }
 
 void alert_tick(uint64_t now_ms)
@@ -181,7 +181,7 @@ void alert_tick(uint64_t now_ms)
         /* Draining or stopping: what was judged while serving no longer
          * applies; stats and /metrics stop showing it. */
         for (int i = 0; i < ALERT_COUNT; i++)
-            al.a[i].active = al.a[i].told = 0;
+            alerts.a[i].active = alerts.a[i].told = 0;
         return;
     }
     uint64_t interval = (uint64_t)server.cfg->alert_interval;
@@ -189,24 +189,24 @@ void alert_tick(uint64_t now_ms)
         alert_id id = (alert_id)i;
         alert_reading r;
         alert_defs[i].check(now_ms, &r);
-        al.a[i].r = r;
-        int quiet = al.a[i].ever_logged && now_ms - al.a[i].logged_ms < interval;
-        if (r.on && !al.a[i].active) {
-            al.a[i].active = 1;
-            al.a[i].since_ms = now_ms;
-            al.a[i].told = 0;
+        alerts.a[i].r = r;
+        int quiet = alerts.a[i].ever_logged && now_ms - alerts.a[i].logged_ms < interval;
+        if (r.on && !alerts.a[i].active) {
+            alerts.a[i].active = 1;
+            alerts.a[i].since_ms = now_ms;
+            alerts.a[i].told = 0;
             if (quiet)
-                al.a[i].unlogged++;
+                alerts.a[i].unlogged++;
             else
                 alert_log(id, now_ms, 0);
         } else if (r.on && !quiet) {
             alert_log(id, now_ms, 1);
-        } else if (!r.on && al.a[i].active) {
-            al.a[i].active = 0;
-            if (al.a[i].told)
+        } else if (!r.on && alerts.a[i].active) {
+            alerts.a[i].active = 0;
+            if (alerts.a[i].told)
                 ap_info("alert %s cleared (active for %llu ms)", alert_defs[i].name,
-                        (unsigned long long)(now_ms - al.a[i].since_ms));
-            al.a[i].told = 0;
+                        (unsigned long long)(now_ms - alerts.a[i].since_ms));
+            alerts.a[i].told = 0;
         }
     }
 }
@@ -218,14 +218,14 @@ cJSON *alert_json(void)
     cJSON *arr = cJSON_CreateArray();
     uint64_t now = ap_now_ms(), wall = ap_wall_ms();
     for (int i = 0; i < ALERT_COUNT; i++) {
-        if (!al.a[i].active)
+        if (!alerts.a[i].active)
             continue;
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "name", alert_defs[i].name);
         cJSON_AddStringToObject(o, "level", alert_defs[i].level == AP_LOG_CRIT ? "critical" : "warning");
-        cJSON_AddNumberToObject(o, "since", (double)(wall - (now - al.a[i].since_ms)));
-        cJSON_AddNumberToObject(o, "value", alert_value((alert_id)i, &al.a[i].r));
-        cJSON_AddNumberToObject(o, "threshold", (double)al.a[i].r.threshold);
+        cJSON_AddNumberToObject(o, "since", (double)(wall - (now - alerts.a[i].since_ms)));
+        cJSON_AddNumberToObject(o, "value", alert_value((alert_id)i, &alerts.a[i].r));
+        cJSON_AddNumberToObject(o, "threshold", (double)alerts.a[i].r.threshold);
         cJSON_AddItemToArray(arr, o);
     }
     return arr;
@@ -237,6 +237,6 @@ void alert_prometheus(struct evbuffer *out)
                     "1 while the alert is active (see docs/operations.md, Alerts), else 0; disabled alerts are 0.");
     for (int i = 0; i < ALERT_COUNT; i++) {
         promtext_label l = {"alert", alert_defs[i].name};
-        promtext_u64(out, "agentpool_alert_active", &l, 1, (uint64_t)al.a[i].active);
+        promtext_u64(out, "agentpool_alert_active", &l, 1, (uint64_t)alerts.a[i].active);
     }
 }

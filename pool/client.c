@@ -450,7 +450,7 @@ static void client_close(client *c, const char *why)
              * async worker is told to cancel it, so an abandoned call
              * stops costing. */
             client_forget(m);
-            if (m->worker->async && !m->control)
+            if (m->worker->proc.async && !m->control)
                 worker_cancel(m->worker, m);
             orphaned++;
         } else {

@@ -129,35 +129,35 @@ static cJSON *worker_json(const worker *w, uint64_t now, uint64_t wall)
     cJSON_AddStringToObject(o, "id", w->name);
     cJSON_AddBoolToObject(o, "healthy", health_worker_ok(w));
     cJSON_AddNumberToObject(o, "messagesProcessed", (double)w->load.processed);
-    cJSON_AddNumberToObject(o, "age", live ? (double)(now - w->started_ms) : 0);
-    cJSON_AddNumberToObject(o, "pid", live ? (double)w->pid : 0);
+    cJSON_AddNumberToObject(o, "age", live ? (double)(now - w->proc.started_ms) : 0);
+    cJSON_AddNumberToObject(o, "pid", live ? (double)w->proc.pid : 0);
     cJSON_AddStringToObject(o, "state", worker_state_name(w->state));
     cJSON_AddNumberToObject(o, "inFlight", w->load.in_flight);
     cJSON_AddNumberToObject(o, "slots", w->load.slots);
-    if (!w->async) {
+    if (!w->proc.async) {
         uint64_t running;
-        cJSON_AddBoolToObject(o, "running", w->pid > 0 && wprog_running(w, &running) > 0 && running != 0);
+        cJSON_AddBoolToObject(o, "running", w->proc.pid > 0 && wprog_running(w, &running) > 0 && running != 0);
         cJSON_AddNumberToObject(o, "prefetch", w->load.ahead);
-        cJSON_AddNumberToObject(o, "handlerMeanUs", (double)(w->svc_ewma_ns / 1000));
+        cJSON_AddNumberToObject(o, "handlerMeanUs", (double)(w->proc.svc_ewma_ns / 1000));
     }
-    cJSON_AddBoolToObject(o, "async", w->async);
-    cJSON_AddNumberToObject(o, "generation", w->generation);
+    cJSON_AddBoolToObject(o, "async", w->proc.async);
+    cJSON_AddNumberToObject(o, "generation", w->proc.generation);
     cJSON_AddNumberToObject(o, "errors", w->slot >= 0 ? (double)server.slot_errors[w->slot] : 0);
-    cJSON_AddNumberToObject(o, "missedBeats", w->missed_beats);
-    cJSON_AddNumberToObject(o, "rssBytes", (double)w->rss_bytes);
+    cJSON_AddNumberToObject(o, "missedBeats", w->proc.missed_beats);
+    cJSON_AddNumberToObject(o, "rssBytes", (double)w->proc.rss_bytes);
     cJSON_AddNumberToObject(o, "logLinesDropped", (double)wout_dropped(w));
     if (live)
-        cJSON_AddNumberToObject(o, "startedAt", wall_of(w->started_ms, now, wall));
+        cJSON_AddNumberToObject(o, "startedAt", wall_of(w->proc.started_ms, now, wall));
     else
         cJSON_AddNullToObject(o, "startedAt");
-    if (live && w->last_message_ms)
-        cJSON_AddNumberToObject(o, "lastMessageAt", wall_of(w->last_message_ms, now, wall));
+    if (live && w->proc.last_message_ms)
+        cJSON_AddNumberToObject(o, "lastMessageAt", wall_of(w->proc.last_message_ms, now, wall));
     else
         cJSON_AddNullToObject(o, "lastMessageAt");
-    if (w->recycle_reason)
-        cJSON_AddStringToObject(o, "recycling", w->recycle_reason);
-    if (w->health)
-        cJSON_AddRawToObject(o, "health", w->health);
+    if (w->proc.recycle_reason)
+        cJSON_AddStringToObject(o, "recycling", w->proc.recycle_reason);
+    if (w->proc.health)
+        cJSON_AddRawToObject(o, "health", w->proc.health);
     agentstat_add_json(o, w, now, wall);
     return o;
 }
@@ -172,7 +172,7 @@ cJSON *control_stats_json(int detailed)
         if (w->state == WORKER_DEAD)
             continue;
         total++;
-        uint64_t age = now - w->started_ms;
+        uint64_t age = now - w->proc.started_ms;
         age_sum += age;
         if (age > oldest)
             oldest = age;

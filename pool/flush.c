@@ -20,7 +20,7 @@ static struct {
     struct event *ev;
     int scheduled;
     queue_link dirty[2]; /* [0] urgent, [1] the rest */
-} fl;
+} flushing;
 
 static void flush_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -32,11 +32,11 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 
 int flush_init(struct event_base *base)
 {
-    link_init(&fl.dirty[0]);
-    link_init(&fl.dirty[1]);
-    fl.scheduled = 0;
-    fl.ev = event_new(base, -1, 0, flush_cb, NULL);
-    if (fl.ev == NULL) {
+    link_init(&flushing.dirty[0]);
+    link_init(&flushing.dirty[1]);
+    flushing.scheduled = 0;
+    flushing.ev = event_new(base, -1, 0, flush_cb, NULL);
+    if (flushing.ev == NULL) {
         ap_error("flush: event_new failed");
         return AP_ERR;
     }
@@ -45,9 +45,9 @@ int flush_init(struct event_base *base)
 
 void flush_free(void)
 {
-    if (fl.ev)
-        event_free(fl.ev);
-    fl.ev = NULL;
+    if (flushing.ev)
+        event_free(flushing.ev);
+    flushing.ev = NULL;
 }
 
 static void added_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
@@ -57,10 +57,10 @@ static void added_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
     if (info->n_added == 0 || f->dirty || (bufferevent_get_enabled(f->bev) & EV_WRITE))
         return;
     f->dirty = 1;
-    link_add_tail(&fl.dirty[f->urgent ? 0 : 1], &f->link);
-    if (!fl.scheduled) {
-        fl.scheduled = 1;
-        event_active(fl.ev, EV_WRITE, 0);
+    link_add_tail(&flushing.dirty[f->urgent ? 0 : 1], &f->link);
+    if (!flushing.scheduled) {
+        flushing.scheduled = 1;
+        event_active(flushing.ev, EV_WRITE, 0);
     }
 }
 
@@ -123,10 +123,10 @@ static void flush_one(flushable *f)
 
 void flush_all(void)
 {
-    fl.scheduled = 0;
+    flushing.scheduled = 0;
     for (int k = 0; k < 2; k++) {
-        while (!link_empty(&fl.dirty[k])) {
-            flushable *f = queue_entry(fl.dirty[k].next, flushable, link);
+        while (!link_empty(&flushing.dirty[k])) {
+            flushable *f = queue_entry(flushing.dirty[k].next, flushable, link);
             link_del(&f->link);
             f->dirty = 0;
             flush_one(f);

@@ -14,7 +14,7 @@
 
 int health_worker_ok(const worker *w)
 {
-    return worker_is_accepting(w) && w->missed_beats == 0;
+    return worker_is_accepting(w) && w->proc.missed_beats == 0;
 }
 
 health_status health_pool(int *healthy)

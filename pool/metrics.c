@@ -219,9 +219,9 @@ static void prom_workers(struct evbuffer *out)
             if (w->slot != slot || w->state == WORKER_DEAD)
                 continue;
             char pid[16];
-            snprintf(pid, sizeof(pid), "%d", (int)w->pid);
+            snprintf(pid, sizeof(pid), "%d", (int)w->proc.pid);
             promtext_label l[2] = {{"worker", w->name}, {"pid", pid}};
-            promtext_u64(out, "agentpool_worker_rss_bytes", l, 2, w->rss_bytes);
+            promtext_u64(out, "agentpool_worker_rss_bytes", l, 2, w->proc.rss_bytes);
         }
     }
     wout_prometheus(out);

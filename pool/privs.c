@@ -54,7 +54,7 @@ static struct {
     config_list src_uids, src_gids; /* the texts they were resolved from */
     id_list alt_uids, alt_gids; /* resolved by the last reload check, or in force before it */
     config_list alt_src_uids, alt_src_gids;
-} pv;
+} privs_state;
 
 /* ---- resolving names ------------------------------------------------ */
 
@@ -151,7 +151,7 @@ static int list_equal(const config_list *a, const config_list *b)
     return 1;
 }
 
-/* user/group -> pv.uid, pv.gid, pv.groups. */
+/* user/group -> privs_state.uid, privs_state.gid, privs_state.groups. */
 static int resolve_identity(const config *cfg, char *err, size_t errlen)
 {
     unsigned uid, gid, pw_gid = 0;
@@ -186,48 +186,48 @@ static int resolve_identity(const config *cfg, char *err, size_t errlen)
                  uid);
         return AP_ERR;
     }
-    pv.uid = (uid_t)uid;
-    pv.gid = (gid_t)gid;
-    pv.groups = ap_calloc(PRIVS_MAX_GROUPS, sizeof(gid_t));
-    pv.ngroups = PRIVS_MAX_GROUPS;
+    privs_state.uid = (uid_t)uid;
+    privs_state.gid = (gid_t)gid;
+    privs_state.groups = ap_calloc(PRIVS_MAX_GROUPS, sizeof(gid_t));
+    privs_state.ngroups = PRIVS_MAX_GROUPS;
     /* The user's own supplementary groups, as login would set them. */
-    if (!has_pw || getgrouplist(name, pv.gid, pv.groups, &pv.ngroups) < 0) {
+    if (!has_pw || getgrouplist(name, privs_state.gid, privs_state.groups, &privs_state.ngroups) < 0) {
         if (has_pw)
             ap_warn("user %s is in more than %d groups; keeping only group %u", name, PRIVS_MAX_GROUPS, gid);
-        pv.groups[0] = pv.gid;
-        pv.ngroups = 1;
+        privs_state.groups[0] = privs_state.gid;
+        privs_state.ngroups = 1;
     }
     char shown[160];
     snprintf(shown, sizeof(shown), "%s (uid %u, gid %u)", name, uid, gid);
-    pv.user_shown = ap_strdup(shown);
+    privs_state.user_shown = ap_strdup(shown);
     return AP_OK;
 }
 
 
 void privs_free(void)
 {
-    ids_free(&pv.uids);
-    ids_free(&pv.gids);
-    ids_free(&pv.alt_uids);
-    ids_free(&pv.alt_gids);
+    ids_free(&privs_state.uids);
+    ids_free(&privs_state.gids);
+    ids_free(&privs_state.alt_uids);
+    ids_free(&privs_state.alt_gids);
     config_list none = {NULL, 0, 0};
-    list_copy(&pv.src_uids, &none);
-    list_copy(&pv.src_gids, &none);
-    list_copy(&pv.alt_src_uids, &none);
-    list_copy(&pv.alt_src_gids, &none);
-    ap_free(pv.groups);
-    ap_free(pv.user_shown);
-    memset(&pv, 0, sizeof(pv));
+    list_copy(&privs_state.src_uids, &none);
+    list_copy(&privs_state.src_gids, &none);
+    list_copy(&privs_state.alt_src_uids, &none);
+    list_copy(&privs_state.alt_src_gids, &none);
+    ap_free(privs_state.groups);
+    ap_free(privs_state.user_shown);
+    memset(&privs_state, 0, sizeof(privs_state));
 }
 
 int privs_init(const config *cfg, int check_only, char *err, size_t errlen)
 {
     const char *origin = cfg->config_file ? cfg->config_file : "command line";
     char why[320];
-    memset(&pv, 0, sizeof(pv));
+    memset(&privs_state, 0, sizeof(privs_state));
     if ((cfg->user && resolve_identity(cfg, why, sizeof(why)) != AP_OK) ||
-        ids_resolve(&cfg->allowed_uids, 0, "allowedUids", &pv.uids, why, sizeof(why)) != AP_OK ||
-        ids_resolve(&cfg->allowed_gids, 1, "allowedGids", &pv.gids, why, sizeof(why)) != AP_OK) {
+        ids_resolve(&cfg->allowed_uids, 0, "allowedUids", &privs_state.uids, why, sizeof(why)) != AP_OK ||
+        ids_resolve(&cfg->allowed_gids, 1, "allowedGids", &privs_state.gids, why, sizeof(why)) != AP_OK) {
         snprintf(err, errlen, "%s: %s", origin, why);
         privs_free();
         return AP_ERR;
@@ -236,20 +236,20 @@ int privs_init(const config *cfg, int check_only, char *err, size_t errlen)
         privs_free();
         return AP_OK;
     }
-    list_copy(&pv.src_uids, &cfg->allowed_uids);
-    list_copy(&pv.src_gids, &cfg->allowed_gids);
+    list_copy(&privs_state.src_uids, &cfg->allowed_uids);
+    list_copy(&privs_state.src_gids, &cfg->allowed_gids);
     if (cfg->user == NULL)
         return AP_OK;
     if (geteuid() == 0) {
-        pv.drop = 1;
+        privs_state.drop = 1;
         return AP_OK;
     }
     /* Not root: fine only if we are that user (and group) already. */
-    if (getuid() != pv.uid || geteuid() != pv.uid || (cfg->group && (getgid() != pv.gid || getegid() != pv.gid))) {
+    if (getuid() != privs_state.uid || geteuid() != privs_state.uid || (cfg->group && (getgid() != privs_state.gid || getegid() != privs_state.gid))) {
         snprintf(err, errlen,
                  "%s: user: agentpoold runs as uid %u gid %u, not root, so it cannot become %s; start it as root "
                  "or remove user/group",
-                 origin, (unsigned)geteuid(), (unsigned)getegid(), pv.user_shown);
+                 origin, (unsigned)geteuid(), (unsigned)getegid(), privs_state.user_shown);
         privs_free();
         return AP_ERR;
     }
@@ -262,42 +262,42 @@ int privs_drop(char *err, size_t errlen)
 {
     if (geteuid() != 0)
         return AP_OK;
-    if (!pv.drop) {
+    if (!privs_state.drop) {
         ap_warn("running as root without user: the workers run as root too; set user (and group) to drop "
                 "privileges after binding");
         return AP_OK;
     }
     const config *cfg = server.cfg;
-    if (server.owns_socket_file && chown(cfg->socket, pv.uid, pv.gid) != 0) {
-        snprintf(err, errlen, "chown(%s, %u, %u): %s", cfg->socket, (unsigned)pv.uid, (unsigned)pv.gid,
+    if (server.owns_socket_file && chown(cfg->socket, privs_state.uid, privs_state.gid) != 0) {
+        snprintf(err, errlen, "chown(%s, %u, %u): %s", cfg->socket, (unsigned)privs_state.uid, (unsigned)privs_state.gid,
                  strerror(errno));
         return AP_ERR;
     }
     config_listen_addr la;
     char why[256];
     if (cfg->metrics_listen && config_parse_listen(cfg->metrics_listen, &la, why, sizeof(why)) == AP_OK &&
-        la.family == AF_UNIX && chown(la.path, pv.uid, pv.gid) != 0) {
-        snprintf(err, errlen, "chown(%s, %u, %u) (metricsListen): %s", la.path, (unsigned)pv.uid, (unsigned)pv.gid,
+        la.family == AF_UNIX && chown(la.path, privs_state.uid, privs_state.gid) != 0) {
+        snprintf(err, errlen, "chown(%s, %u, %u) (metricsListen): %s", la.path, (unsigned)privs_state.uid, (unsigned)privs_state.gid,
                  strerror(errno));
         return AP_ERR;
     }
-    if (setgroups((size_t)pv.ngroups, pv.groups) != 0) {
-        snprintf(err, errlen, "setgroups(%d groups of %s): %s", pv.ngroups, pv.user_shown, strerror(errno));
+    if (setgroups((size_t)privs_state.ngroups, privs_state.groups) != 0) {
+        snprintf(err, errlen, "setgroups(%d groups of %s): %s", privs_state.ngroups, privs_state.user_shown, strerror(errno));
         return AP_ERR;
     }
-    if (setresgid(pv.gid, pv.gid, pv.gid) != 0) {
-        snprintf(err, errlen, "setresgid(%u) for %s: %s", (unsigned)pv.gid, pv.user_shown, strerror(errno));
+    if (setresgid(privs_state.gid, privs_state.gid, privs_state.gid) != 0) {
+        snprintf(err, errlen, "setresgid(%u) for %s: %s", (unsigned)privs_state.gid, privs_state.user_shown, strerror(errno));
         return AP_ERR;
     }
-    if (setresuid(pv.uid, pv.uid, pv.uid) != 0) {
-        snprintf(err, errlen, "setresuid(%u) for %s: %s", (unsigned)pv.uid, pv.user_shown, strerror(errno));
+    if (setresuid(privs_state.uid, privs_state.uid, privs_state.uid) != 0) {
+        snprintf(err, errlen, "setresuid(%u) for %s: %s", (unsigned)privs_state.uid, privs_state.user_shown, strerror(errno));
         return AP_ERR;
     }
     uid_t r, e, s;
     gid_t gr, ge, gs;
-    if (setuid(0) == 0 || seteuid(0) == 0 || getresuid(&r, &e, &s) != 0 || r != pv.uid || e != pv.uid ||
-        s != pv.uid || getresgid(&gr, &ge, &gs) != 0 || gr != pv.gid || ge != pv.gid || gs != pv.gid) {
-        snprintf(err, errlen, "still able to regain root after dropping to %s; refusing to run", pv.user_shown);
+    if (setuid(0) == 0 || seteuid(0) == 0 || getresuid(&r, &e, &s) != 0 || r != privs_state.uid || e != privs_state.uid ||
+        s != privs_state.uid || getresgid(&gr, &ge, &gs) != 0 || gr != privs_state.gid || ge != privs_state.gid || gs != privs_state.gid) {
+        snprintf(err, errlen, "still able to regain root after dropping to %s; refusing to run", privs_state.user_shown);
         return AP_ERR;
     }
 #if defined(__SANITIZE_ADDRESS__)
@@ -308,11 +308,11 @@ int privs_drop(char *err, size_t errlen)
 #endif
     if (access(server.worker_binary, X_OK) != 0) {
         snprintf(err, errlen, "the worker binary %s is not executable by %s: %s", server.worker_binary,
-                 pv.user_shown, strerror(errno));
+                 privs_state.user_shown, strerror(errno));
         return AP_ERR;
     }
-    ap_info("dropped privileges to %s, %d group%s; workers run as it too", pv.user_shown, pv.ngroups,
-            pv.ngroups == 1 ? "" : "s");
+    ap_info("dropped privileges to %s, %d group%s; workers run as it too", privs_state.user_shown, privs_state.ngroups,
+            privs_state.ngroups == 1 ? "" : "s");
     return AP_OK;
 }
 
@@ -327,17 +327,17 @@ int privs_check_reload(const config *nc, char *err, size_t errlen)
         ids_free(&g);
         return AP_ERR;
     }
-    if (list_equal(&nc->allowed_uids, &pv.src_uids) && list_equal(&nc->allowed_gids, &pv.src_gids)) {
+    if (list_equal(&nc->allowed_uids, &privs_state.src_uids) && list_equal(&nc->allowed_gids, &privs_state.src_gids)) {
         ids_free(&u); /* unchanged texts: the running lists stay as resolved */
         ids_free(&g);
         return AP_OK;
     }
-    ids_free(&pv.alt_uids);
-    ids_free(&pv.alt_gids);
-    pv.alt_uids = u;
-    pv.alt_gids = g;
-    list_copy(&pv.alt_src_uids, &nc->allowed_uids);
-    list_copy(&pv.alt_src_gids, &nc->allowed_gids);
+    ids_free(&privs_state.alt_uids);
+    ids_free(&privs_state.alt_gids);
+    privs_state.alt_uids = u;
+    privs_state.alt_gids = g;
+    list_copy(&privs_state.alt_src_uids, &nc->allowed_uids);
+    list_copy(&privs_state.alt_src_gids, &nc->allowed_gids);
     ap_info("reload: allowedUids/allowedGids resolved: %d uid%s, %d gid%s", u.n, u.n == 1 ? "" : "s", g.n,
             g.n == 1 ? "" : "s");
     return AP_OK;
@@ -362,16 +362,16 @@ static void swap_texts(config_list *a, config_list *b)
  * back): then the two swap.  No name is looked up here. */
 static void privs_sync(const config *cfg)
 {
-    if (list_equal(&cfg->allowed_uids, &pv.src_uids) && list_equal(&cfg->allowed_gids, &pv.src_gids))
+    if (list_equal(&cfg->allowed_uids, &privs_state.src_uids) && list_equal(&cfg->allowed_gids, &privs_state.src_gids))
         return;
-    if (!list_equal(&cfg->allowed_uids, &pv.alt_src_uids) || !list_equal(&cfg->allowed_gids, &pv.alt_src_gids))
+    if (!list_equal(&cfg->allowed_uids, &privs_state.alt_src_uids) || !list_equal(&cfg->allowed_gids, &privs_state.alt_src_gids))
         return; /* cannot happen: every config put in force went through privs_check_reload */
-    swap_ids(&pv.uids, &pv.alt_uids);
-    swap_ids(&pv.gids, &pv.alt_gids);
-    swap_texts(&pv.src_uids, &pv.alt_src_uids);
-    swap_texts(&pv.src_gids, &pv.alt_src_gids);
-    ap_info("allowedUids/allowedGids changed: %d uid%s, %d gid%s", pv.uids.n, pv.uids.n == 1 ? "" : "s",
-            pv.gids.n, pv.gids.n == 1 ? "" : "s");
+    swap_ids(&privs_state.uids, &privs_state.alt_uids);
+    swap_ids(&privs_state.gids, &privs_state.alt_gids);
+    swap_texts(&privs_state.src_uids, &privs_state.alt_src_uids);
+    swap_texts(&privs_state.src_gids, &privs_state.alt_src_gids);
+    ap_info("allowedUids/allowedGids changed: %d uid%s, %d gid%s", privs_state.uids.n, privs_state.uids.n == 1 ? "" : "s",
+            privs_state.gids.n, privs_state.gids.n == 1 ? "" : "s");
 }
 
 
@@ -386,13 +386,13 @@ static int id_in(const id_list *l, unsigned id)
 int privs_refuse_peer(int fd)
 {
     privs_sync(server.cfg);
-    if (!pv.uids.set && !pv.gids.set)
+    if (!privs_state.uids.set && !privs_state.gids.set)
         return 0;
     struct ucred cred;
     socklen_t cl = sizeof(cred);
     char line[256];
     int known = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0;
-    if (known && (id_in(&pv.uids, (unsigned)cred.uid) || id_in(&pv.gids, (unsigned)cred.gid)))
+    if (known && (id_in(&privs_state.uids, (unsigned)cred.uid) || id_in(&privs_state.gids, (unsigned)cred.gid)))
         return 0;
     if (known)
         snprintf(line, sizeof(line),

@@ -29,14 +29,13 @@
 /* A limit lowered by w's spread: limit x (1 - spread). */
 static uint64_t spread(const worker *w, uint64_t limit)
 {
-    return limit - limit / 1000 * w->spread_permille - limit % 1000 * w->spread_permille / 1000;
+    return limit - limit / 1000 * w->proc.spread_permille - limit % 1000 * w->proc.spread_permille / 1000;
 }
 
 void recycle_new_process(worker *w)
 {
     unsigned max = (unsigned)server.cfg->recycle_jitter * 10;
-    w->spread_permille = max ? (unsigned)random() % (max + 1) : 0;
-    w->rss_bytes = 0;
+    w->proc.spread_permille = max ? (unsigned)random() % (max + 1) : 0;
 }
 
 /* ---- the policies: each says why w is due, or NULL ----------------- */
@@ -50,23 +49,23 @@ static const char *recycle_check_messages(const worker *w)
 static const char *recycle_check_age(const worker *w, uint64_t now)
 {
     uint64_t limit = (uint64_t)server.cfg->worker_recycle_interval;
-    return limit && now - w->started_ms >= spread(w, limit) ? "older than workerRecycleInterval" : NULL;
+    return limit && now - w->proc.started_ms >= spread(w, limit) ? "older than workerRecycleInterval" : NULL;
 }
 
 static const char *recycle_check_memory(const worker *w)
 {
     uint64_t limit = (uint64_t)server.cfg->max_worker_rss;
-    return limit && w->rss_bytes >= spread(w, limit) ? "RSS over maxWorkerRss" : NULL;
+    return limit && w->proc.rss_bytes >= spread(w, limit) ? "RSS over maxWorkerRss" : NULL;
 }
 
 /* The hard limit: not a recycle, a kill. */
 static int recycle_check_memory_hard(worker *w)
 {
     uint64_t limit = (uint64_t)server.cfg->max_worker_rss_hard;
-    if (!limit || w->rss_bytes < limit || w->kill != WORKER_KILL_NONE || w->pid <= 0)
+    if (!limit || w->proc.rss_bytes < limit || w->proc.kill != WORKER_KILL_NONE || w->proc.pid <= 0)
         return 0;
     char why[128];
-    snprintf(why, sizeof(why), "uses %llu bytes, over maxWorkerRssHard (%llu)", (unsigned long long)w->rss_bytes,
+    snprintf(why, sizeof(why), "uses %llu bytes, over maxWorkerRssHard (%llu)", (unsigned long long)w->proc.rss_bytes,
              (unsigned long long)limit);
     worker_kill_for_memory(w, why);
     return 1;
@@ -78,7 +77,7 @@ static int recycle_check_memory_hard(worker *w)
  * serves on, and its next recycle waits, doubling per failure in a row. */
 static void back_off(worker *w)
 {
-    w->recycle_reason = NULL;
+    w->proc.recycle_reason = NULL;
     w->recycle_failures++;
     w->recycle_after_ms = ap_now_ms() + ap_backoff_ms(RECYCLE_RETRY_MIN_MS, RECYCLE_RETRY_MAX_MS, w->recycle_failures);
 }
@@ -101,11 +100,11 @@ int recycle_start(worker *w, const char *reason)
     worker *e = worker_free_entry();
     if (e == NULL)
         return AP_ERR;
-    ap_info("%s (pid %d) is recycled: %s; starting its replacement first", w->name, (int)w->pid, reason);
+    ap_info("%s (pid %d) is recycled: %s; starting its replacement first", w->name, (int)w->proc.pid, reason);
     worker_assign(e, w->slot);
     e->replaces = w;
     w->replaced_by = e;
-    w->recycle_reason = reason;
+    w->proc.recycle_reason = reason;
     if (worker_spawn(e->index) != AP_OK) {
         w->replaced_by = NULL;
         e->replaces = NULL;
@@ -113,7 +112,7 @@ int recycle_start(worker *w, const char *reason)
         back_off(w);
         return AP_ERR;
     }
-    w->replace_pending = 0;
+    w->proc.replace_pending = 0;
     server.stats.recycles++;
     return AP_OK;
 }
@@ -126,8 +125,8 @@ void recycle_replacement_ready(worker *w)
     /* Make before break: the replacement serves, the old one drains. */
     old->recycle_failures = 0;
     w->replaces = NULL;
-    ap_info("%s (pid %d) hands over to pid %d and drains %d message%s", old->name, (int)old->pid, (int)w->pid,
-            old->running_count, old->running_count == 1 ? "" : "s");
+    ap_info("%s (pid %d) hands over to pid %d and drains %d message%s", old->name, (int)old->proc.pid, (int)w->proc.pid,
+            old->proc.running_count, old->proc.running_count == 1 ? "" : "s");
     if (worker_is_accepting(old))
         worker_drain(old);
 }
@@ -144,7 +143,7 @@ int recycle_process_ended(worker *w)
     if (w->replaces) {
         worker *old = w->replaces;
         ap_warn("%s: replacement pid %d died before it was ready; the old worker (pid %d) keeps serving", w->name,
-                (int)w->pid, (int)old->pid);
+                (int)w->proc.pid, (int)old->proc.pid);
         old->replaced_by = NULL;
         back_off(old);
         w->replaces = NULL;
@@ -170,14 +169,14 @@ void recycle_tick(uint64_t now)
         server.last_rss_ms = now;
     for (int i = 0; i < server.nworkers; i++) {
         worker *w = &server.workers[i];
-        if (w->state == WORKER_DEAD || w->pid <= 0)
+        if (w->state == WORKER_DEAD || w->proc.pid <= 0)
             continue;
         if (sample)
-            w->rss_bytes = ap_rss_bytes((int)w->pid);
+            w->proc.rss_bytes = ap_rss_bytes((int)w->proc.pid);
         if (recycle_check_memory_hard(w))
             continue;
-        if ((w->state == WORKER_STOPPING || w->state == WORKER_DRAINING) && w->stop_sent_ms && w->kill == WORKER_KILL_NONE &&
-            now - w->stop_sent_ms >= (uint64_t)server.cfg->graceful_timeout) {
+        if ((w->state == WORKER_STOPPING || w->state == WORKER_DRAINING) && w->proc.stop_sent_ms && w->proc.kill == WORKER_KILL_NONE &&
+            now - w->proc.stop_sent_ms >= (uint64_t)server.cfg->graceful_timeout) {
             char why[96];
             snprintf(why, sizeof(why), "it did not exit within gracefulTimeout (%lld ms) of being asked",
                      (long long)server.cfg->graceful_timeout);
@@ -186,7 +185,7 @@ void recycle_tick(uint64_t now)
         }
         if (!worker_is_accepting(w) || w->replaced_by)
             continue;
-        const char *why = w->replace_pending ? "one-for-all: another worker died" : NULL;
+        const char *why = w->proc.replace_pending ? "one-for-all: another worker died" : NULL;
         if (!why)
             why = recycle_check_messages(w);
         if (!why)

@@ -40,12 +40,12 @@ static struct {
     char trace[RELOAD_TRACE_MAX];
     size_t trace_len;
     unsigned replaced;
-} rl;
+} reloading;
 
 void reload_init(int argc, char **argv)
 {
-    rl.argc = argc;
-    rl.argv = argv;
+    reloading.argc = argc;
+    reloading.argv = argv;
 }
 
 static void free_config(config *c)
@@ -68,40 +68,40 @@ static void release_config(config *c)
 
 void reload_free(void)
 {
-    for (int i = 0; i < rl.nwaiters; i++)
-        ap_free(rl.waiters[i].id);
-    rl.nwaiters = 0;
-    cJSON_Delete(rl.restart_needed);
-    rl.restart_needed = NULL;
-    if (rl.old)
-        release_config(rl.old);
-    rl.old = NULL;
+    for (int i = 0; i < reloading.nwaiters; i++)
+        ap_free(reloading.waiters[i].id);
+    reloading.nwaiters = 0;
+    cJSON_Delete(reloading.restart_needed);
+    reloading.restart_needed = NULL;
+    if (reloading.old)
+        release_config(reloading.old);
+    reloading.old = NULL;
     release_config(server.cfg);
     server.cfg = NULL;
 }
 
 int reload_in_progress(void)
 {
-    return rl.active;
+    return reloading.active;
 }
 
 void reload_note_start_failure(const char *text, size_t len)
 {
-    rl.trace_len = len < RELOAD_TRACE_MAX - 1 ? len : RELOAD_TRACE_MAX - 1;
-    memcpy(rl.trace, text, rl.trace_len);
-    rl.trace[rl.trace_len] = '\0';
+    reloading.trace_len = len < RELOAD_TRACE_MAX - 1 ? len : RELOAD_TRACE_MAX - 1;
+    memcpy(reloading.trace, text, reloading.trace_len);
+    reloading.trace[reloading.trace_len] = '\0';
 }
 
 /* Answers every waiter: result (ok) or code + message. */
 static void answer_waiters(cJSON *result, reply_code code, const char *message, const char *extra)
 {
     char *text = result ? cJSON_PrintUnformatted(result) : NULL;
-    for (int i = 0; i < rl.nwaiters; i++) {
-        waiter *wt = &rl.waiters[i];
+    for (int i = 0; i < reloading.nwaiters; i++) {
+        waiter *wt = &reloading.waiters[i];
         answer_later(wt->serial, wt->id, wt->id_len, text, code, message, extra);
         ap_free(wt->id);
     }
-    rl.nwaiters = 0;
+    reloading.nwaiters = 0;
     cJSON_free(text);
 }
 
@@ -109,11 +109,11 @@ static void add_waiter(uint64_t serial, const char *id, size_t id_len)
 {
     if (serial == 0)
         return;
-    if (rl.nwaiters == RELOAD_WAITERS_MAX) {
+    if (reloading.nwaiters == RELOAD_WAITERS_MAX) {
         answer_later(serial, id, id_len, NULL, ERR_BAD_REQUEST, "too many pool.reload requests waiting", NULL);
         return;
     }
-    waiter *wt = &rl.waiters[rl.nwaiters++];
+    waiter *wt = &reloading.waiters[reloading.nwaiters++];
     wt->serial = serial;
     wt->id = id_len ? ap_strndup(id, id_len) : NULL;
     wt->id_len = id_len;
@@ -168,14 +168,14 @@ void reload_start(const char *why, uint64_t serial, const char *id, size_t id_le
         answer_later(serial, id, id_len, NULL, ERR_BAD_REQUEST, "the pool is not ready: no reload now", NULL);
         return;
     }
-    if (rl.active) {
+    if (reloading.active) {
         add_waiter(serial, id, id_len); /* answered with the running reload */
         return;
     }
     config *nc = ap_calloc(1, sizeof(config));
     config_action action;
     config_init(nc);
-    if (config_parse_args(nc, rl.argc, rl.argv, &action, err, sizeof(err)) != AP_OK) {
+    if (config_parse_args(nc, reloading.argc, reloading.argv, &action, err, sizeof(err)) != AP_OK) {
         ap_error("reload (%s) aborted: the configuration is invalid: %s; the running settings stay", why, err);
         free_config(nc);
         answer_later(serial, id, id_len, NULL, ERR_BAD_REQUEST, err, NULL);
@@ -187,16 +187,16 @@ void reload_start(const char *why, uint64_t serial, const char *id, size_t id_le
         answer_later(serial, id, id_len, NULL, ERR_BAD_REQUEST, err, NULL);
         return;
     }
-    rl.restart_needed = cJSON_CreateArray();
-    keep_immutable(nc, server.cfg, rl.restart_needed);
-    for (cJSON *n = rl.restart_needed->child; n; n = n->next)
+    reloading.restart_needed = cJSON_CreateArray();
+    keep_immutable(nc, server.cfg, reloading.restart_needed);
+    for (cJSON *n = reloading.restart_needed->child; n; n = n->next)
         ap_warn("reload: %s cannot change without a restart; keeping the running value", n->valuestring);
-    rl.old = server.cfg;
+    reloading.old = server.cfg;
     server.cfg = nc;
     server.queue.capacity = (size_t)nc->message_queue_size;
-    rl.active = 1;
-    rl.replaced = 0;
-    rl.trace_len = 0;
+    reloading.active = 1;
+    reloading.replaced = 0;
+    reloading.trace_len = 0;
     server.reload_epoch++;
     add_waiter(serial, id, id_len);
     ap_info("reload started (%s): replacing %d worker%s one at a time with agent %s", why, server.pool_size,
@@ -207,26 +207,26 @@ void reload_start(const char *why, uint64_t serial, const char *id, size_t id_le
 static void finish(void)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "replaced", rl.replaced);
+    cJSON_AddNumberToObject(o, "replaced", reloading.replaced);
     cJSON_AddStringToObject(o, "agent", server.cfg->agent);
-    cJSON_AddItemToObject(o, "requiresRestart", rl.restart_needed);
-    rl.restart_needed = NULL;
-    ap_info("reload finished: %u worker%s replaced", rl.replaced, rl.replaced == 1 ? "" : "s");
+    cJSON_AddItemToObject(o, "requiresRestart", reloading.restart_needed);
+    reloading.restart_needed = NULL;
+    ap_info("reload finished: %u worker%s replaced", reloading.replaced, reloading.replaced == 1 ? "" : "s");
     answer_waiters(o, ERR_OTHER, NULL, NULL);
     cJSON_Delete(o);
-    rl.active = 0;
-    release_config(rl.old);
-    rl.old = NULL;
+    reloading.active = 0;
+    release_config(reloading.old);
+    reloading.old = NULL;
 }
 
 void reload_step(void)
 {
-    if (!rl.active || server.state != SERVER_READY)
+    if (!reloading.active || server.state != SERVER_READY)
         return;
     int pending = 0;
     for (int i = 0; i < server.nworkers; i++) {
         worker *w = &server.workers[i];
-        if (w->slot < 0 || w->state == WORKER_DEAD || w->epoch == server.reload_epoch)
+        if (w->slot < 0 || w->state == WORKER_DEAD || w->proc.epoch == server.reload_epoch)
             continue;
         if (w->replaced_by)
             return; /* one at a time: its hand-over is under way */
@@ -240,10 +240,10 @@ void reload_step(void)
         return;
     for (int i = 0; i < server.nworkers; i++) {
         worker *w = &server.workers[i];
-        if (w->slot >= 0 && worker_is_accepting(w) && w->epoch != server.reload_epoch) {
+        if (w->slot >= 0 && worker_is_accepting(w) && w->proc.epoch != server.reload_epoch) {
             w->recycle_after_ms = 0;
             if (recycle_start(w, "rolling reload") == AP_OK)
-                rl.replaced++;
+                reloading.replaced++;
             return;
         }
     }
@@ -251,23 +251,23 @@ void reload_step(void)
 
 void reload_replacement_failed(void)
 {
-    if (!rl.active)
+    if (!reloading.active)
         return;
     char esc[RELOAD_TRACE_MAX * 2];
     char extra[sizeof(esc) + 32];
-    ap_json_escape(esc, sizeof(esc), rl.trace, rl.trace_len);
+    ap_json_escape(esc, sizeof(esc), reloading.trace, reloading.trace_len);
     snprintf(extra, sizeof(extra), ",\"traceback\":\"%s\"", esc);
     ap_error("reload aborted: a new worker could not start; the old workers keep serving with the old settings");
     /* Back to the settings the old workers run with. */
     config *nc = server.cfg;
-    server.cfg = rl.old;
+    server.cfg = reloading.old;
     server.queue.capacity = (size_t)server.cfg->message_queue_size;
-    rl.old = NULL;
+    reloading.old = NULL;
     release_config(nc);
     server.reload_epoch--;
     answer_waiters(NULL, ERR_AGENT_ERROR, "reload aborted: the new agent code failed to start; the old workers keep serving",
                    extra);
-    cJSON_Delete(rl.restart_needed);
-    rl.restart_needed = NULL;
-    rl.active = 0;
+    cJSON_Delete(reloading.restart_needed);
+    reloading.restart_needed = NULL;
+    reloading.active = 0;
 }

@@ -187,7 +187,7 @@ static void give_up(msg *m, const msg_failure *f)
 static msg *crash_culprit(worker *w)
 {
     uint64_t running = 0;
-    if (w->async || link_empty(&w->running))
+    if (w->proc.async || link_empty(&w->running))
         return NULL;
     if (wprog_running(w, &running) < 0)
         return msg_from_qlink(w->running.next);
@@ -202,12 +202,12 @@ void retry_worker_died(worker *w, int status, const char *how)
     msg_failure f;
     memset(&f, 0, sizeof(f));
     f.wall_ms = ap_wall_ms();
-    f.pid = w->pid;
+    f.pid = w->proc.pid;
     f.status = status;
     snprintf(f.worker, sizeof(f.worker), "%s", w->name);
-    snprintf(f.reason, sizeof(f.reason), "%s (pid %d) %s%s while running this message", w->name, (int)w->pid, how,
-             w->kill == WORKER_KILL_STACKS || w->kill == WORKER_KILL_TERM ? " after it was found stuck" : "");
-    if (!w->async) {
+    snprintf(f.reason, sizeof(f.reason), "%s (pid %d) %s%s while running this message", w->name, (int)w->proc.pid, how,
+             w->proc.kill == WORKER_KILL_STACKS || w->proc.kill == WORKER_KILL_TERM ? " after it was found stuck" : "");
+    if (!w->proc.async) {
         /* Only the culprit is charged.  The others go back to the head of
          * the queue as they were, no attempt spent: those behind it never
          * started, those before it finished but their answers were still
@@ -303,7 +303,7 @@ static void timed_out(msg *m)
     }
     worker *w = m->worker;
     ap_warn("message %.*s (type %s) timed out on %s (pid %d) after %llu ms", m->id_len ? (int)m->id_len : 4,
-            m->id_len ? m->line + m->id_off : "null", m->type, w->name, (int)w->pid,
+            m->id_len ? m->line + m->id_off : "null", m->type, w->name, (int)w->proc.pid,
             (unsigned long long)((ap_now_ns() - m->sent_ns) / 1000000));
     if (server.cfg->retry_on_timeout && m->client && !m->control && m->retry != 0 &&
         m->attempts <= server.cfg->max_retries) {
@@ -313,9 +313,9 @@ static void timed_out(msg *m)
         msg_failure f;
         memset(&f, 0, sizeof(f));
         f.wall_ms = ap_wall_ms();
-        f.pid = w->pid;
+        f.pid = w->proc.pid;
         snprintf(f.worker, sizeof(f.worker), "%s", w->name);
-        snprintf(f.reason, sizeof(f.reason), "timed out on %s (pid %d)", w->name, (int)w->pid);
+        snprintf(f.reason, sizeof(f.reason), "timed out on %s (pid %d)", w->name, (int)w->proc.pid);
         msg *n = client_take_over(m);
         record_failure(n, &f);
         server.pending_bytes += n->line_len;
@@ -324,7 +324,7 @@ static void timed_out(msg *m)
     } else {
         answer_detach(m, ERR_TIMEOUT, why, NULL);
     }
-    if (w->async || msg_from_qlink(w->running.next) != m) {
+    if (w->proc.async || msg_from_qlink(w->running.next) != m) {
         /* The task is cancelled (its finally blocks run); if the loop does
          * not let go of it, the loop is stuck: see the grace below.  A
          * sync worker's prefetched message has not started: it skips it. */
@@ -345,7 +345,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     uint64_t now = ap_now_ms();
     if (m->state == MSG_RUNNING && m->detached) {
-        if (!m->worker->async && msg_from_qlink(m->worker->running.next) != m) {
+        if (!m->worker->proc.async && msg_from_qlink(m->worker->running.next) != m) {
             arm_in(m, RETRY_CANCEL_GRACE_MS); /* still behind the one it runs */
             return;
         }

@@ -77,7 +77,7 @@ void scale_tick(uint64_t now)
         for (int i = 0; i < server.nworkers; i++) {
             const worker *w = &server.workers[i];
             if (w->slot == slot && w->state == WORKER_READY && w->load.in_flight == 0 &&
-                now - w->last_active_ms >= (uint64_t)server.cfg->idle_timeout) {
+                now - w->proc.last_active_ms >= (uint64_t)server.cfg->idle_timeout) {
                 scale_to(server.pool_size - 1, "a worker was idle longer than idleTimeout");
                 return;
             }

@@ -41,7 +41,7 @@ static struct {
     int ready_due;              /* READY=1 wanted but its send failed: the tick retries */
     int reloading;              /* RELOADING=1 sent, READY=1 not yet */
     uint32_t reload_epoch;      /* server.reload_epoch at the last tick */
-} sd = {.fd = -1};
+} notify = {.fd = -1};
 
 /* Parses a decimal environment value; AP_ERR when absent or not one. */
 static int env_u64(const char *name, uint64_t *out)
@@ -63,35 +63,35 @@ void sdnotify_init(void)
     uint64_t us, pid;
     if (env_u64("WATCHDOG_USEC", &us) == AP_OK && us > 0 &&
         (env_u64("WATCHDOG_PID", &pid) != AP_OK || pid == (uint64_t)getpid())) {
-        sd.watchdog_ms = us / 2000 > 0 ? us / 2000 : 1;
+        notify.watchdog_ms = us / 2000 > 0 ? us / 2000 : 1;
         ap_info("systemd watchdog: WATCHDOG_USEC=%llu, pinging every %llu ms", (unsigned long long)us,
-                (unsigned long long)sd.watchdog_ms);
+                (unsigned long long)notify.watchdog_ms);
     }
     const char *path = getenv("NOTIFY_SOCKET");
     if (path == NULL || *path == '\0') {
-        sd.watchdog_ms = 0;
+        notify.watchdog_ms = 0;
         return;
     }
     size_t len = strlen(path);
-    if ((path[0] != '/' && path[0] != '@') || len >= sizeof(sd.addr.sun_path)) {
+    if ((path[0] != '/' && path[0] != '@') || len >= sizeof(notify.addr.sun_path)) {
         ap_warn("NOTIFY_SOCKET=%s is not an absolute path or @abstract name shorter than %zu bytes; not notifying "
-                "systemd", path, sizeof(sd.addr.sun_path));
-        sd.watchdog_ms = 0;
+                "systemd", path, sizeof(notify.addr.sun_path));
+        notify.watchdog_ms = 0;
         return;
     }
-    memset(&sd.addr, 0, sizeof(sd.addr));
-    sd.addr.sun_family = AF_UNIX;
-    memcpy(sd.addr.sun_path, path, len);
+    memset(&notify.addr, 0, sizeof(notify.addr));
+    notify.addr.sun_family = AF_UNIX;
+    memcpy(notify.addr.sun_path, path, len);
     if (path[0] == '@') {
-        sd.addr.sun_path[0] = '\0';
-        sd.addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+        notify.addr.sun_path[0] = '\0';
+        notify.addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
     } else {
-        sd.addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
+        notify.addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
     }
-    sd.fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (sd.fd < 0) {
+    notify.fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (notify.fd < 0) {
         ap_warn("socket(AF_UNIX, SOCK_DGRAM) for NOTIFY_SOCKET=%s: %s; not notifying systemd", path, strerror(errno));
-        sd.watchdog_ms = 0;
+        notify.watchdog_ms = 0;
         return;
     }
     ap_info("systemd notify socket %s", path);
@@ -99,17 +99,17 @@ void sdnotify_init(void)
 
 void sdnotify_free(void)
 {
-    if (sd.fd >= 0)
-        close(sd.fd);
-    sd.fd = -1;
+    if (notify.fd >= 0)
+        close(notify.fd);
+    notify.fd = -1;
 }
 
 int sdnotify_send(const char *text)
 {
-    if (sd.fd < 0)
+    if (notify.fd < 0)
         return AP_ERR;
-    ssize_t n = sendto(sd.fd, text, strlen(text), MSG_DONTWAIT | MSG_NOSIGNAL, (const struct sockaddr *)&sd.addr,
-                       sd.addrlen);
+    ssize_t n = sendto(notify.fd, text, strlen(text), MSG_DONTWAIT | MSG_NOSIGNAL, (const struct sockaddr *)&notify.addr,
+                       notify.addrlen);
     if (n < 0) {
         ap_debug("systemd notify (%.40s): sendto: %s", text, strerror(errno));
         return AP_ERR;
@@ -126,7 +126,7 @@ static void format_status(char *buf, size_t cap, uint64_t now_ms)
     if (starting)
         snprintf(extra, sizeof(extra), ", %d starting", starting);
     snprintf(buf, cap, "%s%s: %d worker%s (%d idle, %d busy%s), queue %zu/%zu, %.1f msg/s",
-             reload_in_progress() || sd.reloading ? "reloading, " : "", health_status_name(health_pool(NULL)), server.pool_size,
+             reload_in_progress() || notify.reloading ? "reloading, " : "", health_status_name(health_pool(NULL)), server.pool_size,
              server.pool_size == 1 ? "" : "s", idle, busy, extra, server.queue.depth, server.queue.capacity,
              server.metrics ? metrics_throughput(server.metrics, now_ms, 10) : 0.0);
 }
@@ -134,41 +134,41 @@ static void format_status(char *buf, size_t cap, uint64_t now_ms)
 /* Sends `head` (may be "") followed by the current STATUS= line. */
 static int send_with_status(const char *head, uint64_t now_ms)
 {
-    char dgram[sizeof(sd.status) + 128];
-    format_status(sd.status, sizeof(sd.status), now_ms);
-    snprintf(dgram, sizeof(dgram), "%.100sSTATUS=%s", head, sd.status);
-    sd.last_status_ms = now_ms;
+    char dgram[sizeof(notify.status) + 128];
+    format_status(notify.status, sizeof(notify.status), now_ms);
+    snprintf(dgram, sizeof(dgram), "%.100sSTATUS=%s", head, notify.status);
+    notify.last_status_ms = now_ms;
     return sdnotify_send(dgram);
 }
 
 void sdnotify_ready(void)
 {
-    if (sd.fd < 0 || sd.ready)
+    if (notify.fd < 0 || notify.ready)
         return;
     if (send_with_status("READY=1\n", ap_now_ms()) != AP_OK) {
-        sd.ready_due = 1; /* a full socket buffer: again on the next tick */
+        notify.ready_due = 1; /* a full socket buffer: again on the next tick */
         return;
     }
-    sd.ready = 1;
-    sd.ready_due = 0;
+    notify.ready = 1;
+    notify.ready_due = 0;
     ap_info("told systemd READY=1");
 }
 
 void sdnotify_stopping(void)
 {
-    if (sd.fd < 0)
+    if (notify.fd < 0)
         return;
     sdnotify_send("STOPPING=1\nSTATUS=stopping: answering what is queued and in flight");
 }
 
 void sdnotify_tick(uint64_t now_ms)
 {
-    if (sd.fd < 0)
+    if (notify.fd < 0)
         return;
-    if (sd.ready_due)
+    if (notify.ready_due)
         sdnotify_ready();
-    if (sd.watchdog_ms && now_ms - sd.last_watchdog_ms >= sd.watchdog_ms) {
-        sd.last_watchdog_ms = now_ms;
+    if (notify.watchdog_ms && now_ms - notify.last_watchdog_ms >= notify.watchdog_ms) {
+        notify.last_watchdog_ms = now_ms;
         sdnotify_send("WATCHDOG=1");
     }
     if (server.state >= SERVER_DRAINING)
@@ -177,26 +177,26 @@ void sdnotify_tick(uint64_t now_ms)
      * finished between two ticks shows only as a newer reload_epoch (an
      * aborted one gives its epoch back, and changed nothing). */
     int reloading = reload_in_progress();
-    int missed = !reloading && !sd.reloading && sd.ready && server.reload_epoch > sd.reload_epoch;
-    sd.reload_epoch = server.reload_epoch;
-    if ((reloading || missed) && !sd.reloading) {
+    int missed = !reloading && !notify.reloading && notify.ready && server.reload_epoch > notify.reload_epoch;
+    notify.reload_epoch = server.reload_epoch;
+    if ((reloading || missed) && !notify.reloading) {
         char head[64];
-        sd.reloading = 1;
+        notify.reloading = 1;
         snprintf(head, sizeof(head), "RELOADING=1\nMONOTONIC_USEC=%llu\n", (unsigned long long)ap_now_ns() / 1000);
         send_with_status(head, now_ms);
         if (!missed)
             return;
     }
-    if (!reloading && sd.reloading) {
-        sd.reloading = 0;
+    if (!reloading && notify.reloading) {
+        notify.reloading = 0;
         send_with_status("READY=1\n", now_ms);
         return;
     }
-    if (now_ms - sd.last_status_ms < SDNOTIFY_STATUS_MS)
+    if (now_ms - notify.last_status_ms < SDNOTIFY_STATUS_MS)
         return;
-    char text[sizeof(sd.status)];
+    char text[sizeof(notify.status)];
     format_status(text, sizeof(text), now_ms);
-    if (strcmp(text, sd.status) != 0)
+    if (strcmp(text, notify.status) != 0)
         send_with_status("", now_ms);
 }
 

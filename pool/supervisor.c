@@ -42,7 +42,7 @@ static struct {
     unsigned backoff_level;
     uint64_t last_unexpected_ms;
     uint64_t ends[SUP_REASON_COUNT];
-} sup;
+} supervision;
 
 static const char *const reason_names[SUP_REASON_COUNT] = {"stopped",       "crashed",  "start_failed",
                                                            "killed_stuck",  "killed_memory", "recycled"};
@@ -54,28 +54,28 @@ const char *supervisor_reason_name(sup_reason r)
 
 void supervisor_init(void)
 {
-    memset(&sup, 0, sizeof(sup));
-    sup.hcap = (unsigned)server.cfg->history_size;
-    sup.history = ap_calloc(sup.hcap, sizeof(sup_event));
-    sup.rcap = (unsigned)server.cfg->max_restarts + 1;
-    sup.recent = ap_calloc(sup.rcap, sizeof(uint64_t));
+    memset(&supervision, 0, sizeof(supervision));
+    supervision.hcap = (unsigned)server.cfg->history_size;
+    supervision.history = ap_calloc(supervision.hcap, sizeof(sup_event));
+    supervision.rcap = (unsigned)server.cfg->max_restarts + 1;
+    supervision.recent = ap_calloc(supervision.rcap, sizeof(uint64_t));
 }
 
 void supervisor_free(void)
 {
-    ap_free(sup.history);
-    ap_free(sup.recent);
-    memset(&sup, 0, sizeof(sup));
+    ap_free(supervision.history);
+    ap_free(supervision.recent);
+    memset(&supervision, 0, sizeof(supervision));
 }
 
 int supervisor_in_backoff(void)
 {
-    return sup.backoff;
+    return supervision.backoff;
 }
 
 uint64_t supervisor_ends(sup_reason r)
 {
-    return r < SUP_REASON_COUNT ? sup.ends[r] : 0;
+    return r < SUP_REASON_COUNT ? supervision.ends[r] : 0;
 }
 
 /* Counted from the history, so it is not capped by the intensity ring
@@ -83,8 +83,8 @@ uint64_t supervisor_ends(sup_reason r)
 unsigned supervisor_recent_restarts(uint64_t now_ms)
 {
     unsigned n = 0;
-    for (unsigned k = 0; k < sup.hlen; k++) {
-        const sup_event *e = &sup.history[k];
+    for (unsigned k = 0; k < supervision.hlen; k++) {
+        const sup_event *e = &supervision.history[k];
         if (e->reason != SUP_STOPPED && e->reason != SUP_RECYCLED &&
             now_ms - e->mono_ms < (uint64_t)server.cfg->restart_window)
             n++;
@@ -94,30 +94,30 @@ unsigned supervisor_recent_restarts(uint64_t now_ms)
 
 static void remember(const worker *w, int status, sup_reason reason)
 {
-    sup_event *e = &sup.history[sup.hnext];
+    sup_event *e = &supervision.history[supervision.hnext];
     e->wall_ms = ap_wall_ms();
     e->mono_ms = ap_now_ms();
-    e->pid = w->pid;
+    e->pid = w->proc.pid;
     e->status = status;
     e->slot = w->slot;
-    e->generation = w->generation;
+    e->generation = w->proc.generation;
     e->reason = reason;
-    sup.hnext = (sup.hnext + 1) % sup.hcap;
-    if (sup.hlen < sup.hcap)
-        sup.hlen++;
-    sup.ends[reason]++;
+    supervision.hnext = (supervision.hnext + 1) % supervision.hcap;
+    if (supervision.hlen < supervision.hcap)
+        supervision.hlen++;
+    supervision.ends[reason]++;
 }
 
 /* Adds an unexpected end; says whether the intensity limit is passed. */
 static int intensity_exceeded(uint64_t now)
 {
-    sup.recent[sup.rnext] = now;
-    sup.rnext = (sup.rnext + 1) % sup.rcap;
-    if (sup.rlen < sup.rcap)
-        sup.rlen++;
-    if (sup.rlen < sup.rcap)
+    supervision.recent[supervision.rnext] = now;
+    supervision.rnext = (supervision.rnext + 1) % supervision.rcap;
+    if (supervision.rlen < supervision.rcap)
+        supervision.rlen++;
+    if (supervision.rlen < supervision.rcap)
         return 0;
-    uint64_t oldest = sup.recent[sup.rnext]; /* the ring is full: next is oldest */
+    uint64_t oldest = supervision.recent[supervision.rnext]; /* the ring is full: next is oldest */
     return now - oldest < (uint64_t)server.cfg->restart_window;
 }
 
@@ -133,7 +133,7 @@ static void one_for_all(const worker *w, sup_reason reason)
     for (int i = 0; i < server.nworkers; i++) {
         worker *o = &server.workers[i];
         if (o != w && o->slot >= 0 && worker_is_accepting(o) && !o->replaced_by) {
-            o->replace_pending = 1;
+            o->proc.replace_pending = 1;
             n++;
         }
     }
@@ -153,15 +153,15 @@ int64_t supervisor_worker_ended(const worker *w, int status, sup_reason reason)
         return -1;
     }
     uint64_t now = ap_now_ms();
-    sup.last_unexpected_ms = now;
+    supervision.last_unexpected_ms = now;
     uint64_t delay = 0;
     if (intensity_exceeded(now)) {
-        if (!sup.backoff)
+        if (!supervision.backoff)
             ap_error("more than %lld worker restarts within %lld ms: the pool backs off (degraded)",
                      (long long)server.cfg->max_restarts, (long long)server.cfg->restart_window);
-        sup.backoff = 1;
-        sup.backoff_level++;
-        delay = ap_backoff_ms(SUP_BACKOFF_MIN_MS, SUP_BACKOFF_MAX_MS, sup.backoff_level);
+        supervision.backoff = 1;
+        supervision.backoff_level++;
+        delay = ap_backoff_ms(SUP_BACKOFF_MIN_MS, SUP_BACKOFF_MAX_MS, supervision.backoff_level);
     }
     if (w->start_failures > 0) {
         uint64_t d = ap_backoff_ms(SUP_START_BACKOFF_MIN_MS, SUP_START_BACKOFF_MAX_MS, w->start_failures);
@@ -177,9 +177,9 @@ int64_t supervisor_worker_ended(const worker *w, int status, sup_reason reason)
 
 void supervisor_tick(uint64_t now_ms)
 {
-    if (sup.backoff && now_ms - sup.last_unexpected_ms >= (uint64_t)server.cfg->restart_window) {
-        sup.backoff = 0;
-        sup.backoff_level = 0;
+    if (supervision.backoff && now_ms - supervision.last_unexpected_ms >= (uint64_t)server.cfg->restart_window) {
+        supervision.backoff = 0;
+        supervision.backoff_level = 0;
         ap_info("no worker has died for %lld ms: the pool leaves backoff", (long long)server.cfg->restart_window);
     }
 }
@@ -187,8 +187,8 @@ void supervisor_tick(uint64_t now_ms)
 cJSON *supervisor_history_json(void)
 {
     cJSON *arr = cJSON_CreateArray();
-    for (unsigned k = 0; k < sup.hlen; k++) {
-        const sup_event *e = &sup.history[(sup.hnext + sup.hcap - sup.hlen + k) % sup.hcap];
+    for (unsigned k = 0; k < supervision.hlen; k++) {
+        const sup_event *e = &supervision.history[(supervision.hnext + supervision.hcap - supervision.hlen + k) % supervision.hcap];
         cJSON *o = cJSON_CreateObject();
         char name[32];
         snprintf(name, sizeof(name), "worker-%d", e->slot);

@@ -102,7 +102,7 @@ void worker_set_state(worker *w, worker_state to)
     if (w->state == to)
         return;
     assert(transition_ok(w->state, to));
-    ap_debug("%s (pid %d): %s -> %s", w->name, (int)w->pid, state_names[w->state], state_names[to]);
+    ap_debug("%s (pid %d): %s -> %s", w->name, (int)w->proc.pid, state_names[w->state], state_names[to]);
     state_counts[w->state]--;
     state_counts[to]++;
     w->state = to;
@@ -183,7 +183,7 @@ void worker_table_free(void)
             event_free(w->respawn_ev);
         if (w->kill_ev)
             event_free(w->kill_ev);
-        ap_free(w->health);
+        ap_free(w->proc.health);
     }
     ap_free(server.workers);
     server.workers = NULL;
@@ -282,6 +282,23 @@ static AP_NORETURN void child_exec(int fd, const wout_pipes *out, int prog_fd, c
     _exit(127);
 }
 
+/* A new process in entry w: every per-process field starts afresh, and
+ * so does its load. */
+static void process_reset(worker *w, pid_t pid, uint64_t spawn_ns)
+{
+    ap_free(w->proc.health);
+    memset(&w->proc, 0, sizeof(w->proc));
+    memset(&w->load, 0, sizeof(w->load));
+    w->proc.pid = pid;
+    w->proc.generation = ++server.slot_gen[w->slot];
+    w->proc.epoch = server.reload_epoch;
+    w->proc.spawn_ns = spawn_ns;
+    w->proc.started_ms = ap_now_ms();
+    w->proc.last_active_ms = w->proc.started_ms;
+    w->proc.svc_ewma_ns = WORKER_FAST_NS * 4; /* not fast until it has shown it */
+    recycle_new_process(w);
+}
+
 static void worker_read_cb(struct bufferevent *bev, void *arg);
 static void worker_write_cb(struct bufferevent *bev, void *arg);
 static void worker_event_cb(struct bufferevent *bev, short what, void *arg);
@@ -336,36 +353,12 @@ int worker_spawn(int index)
         bufferevent_enable(w->bev, EV_READ);
         flush_attach(&w->out, w->bev, 1, NULL, NULL);
     }
-    w->pid = pid;
+    process_reset(w, pid, t0);
     if (wout_attach(w, &out) != AP_OK)
         kill(pid, SIGKILL);
-    w->generation = ++server.slot_gen[w->slot];
-    w->epoch = server.reload_epoch;
-    w->spawn_ns = t0;
-    w->started_ms = ap_now_ms();
-    w->ready_ms = 0;
-    w->said_start_failed = 0;
-    w->reaped = 0;
-    w->ping_out = 0;
-    w->missed_beats = 0;
-    w->stop_sent_ms = 0;
-    w->replace_pending = 0;
-    w->last_active_ms = ap_now_ms();
-    w->last_message_ms = 0;
-    w->recycle_reason = NULL;
-    recycle_new_process(w);
-    ap_free(w->health);
-    w->health = NULL;
-    w->load.in_flight = 0;
-    w->load.slots = 0;
-    w->load.ahead = 0;
-    w->load.processed = 0;
-    w->svc_ewma_ns = WORKER_FAST_NS * 4; /* not fast until it has shown it */
-    w->last_answer_ns = 0;
-    w->running_count = 0;
     worker_set_state(w, WORKER_STARTING);
     server.stats.spawns++;
-    ap_info("%s spawned (pid %d, generation %u)", w->name, (int)pid, w->generation);
+    ap_info("%s spawned (pid %d, generation %u)", w->name, (int)pid, w->proc.generation);
     return AP_OK;
 }
 
@@ -402,14 +395,14 @@ void worker_send(worker *w, msg *m)
         evbuffer_add(out, m->line + m->data_off, m->data_len);
     msg_set_state(&server.msgs, m, MSG_RUNNING);
     m->worker = w;
-    m->worker_gen = w->generation;
+    m->worker_gen = w->proc.generation;
     m->sent_ns = ap_now_ns();
     if (m->attempts++ == 0 && !m->control && !m->wait_told) {
         metrics_sent(server.metrics, m);
         m->wait_told = 1;
     }
     link_add_tail(&w->running, &m->qlink);
-    w->running_count++;
+    w->proc.running_count++;
     if (!m->control && ++w->load.in_flight >= w->load.slots && w->state == WORKER_READY)
         worker_set_state(w, WORKER_BUSY);
 }
@@ -438,41 +431,41 @@ static void kill_step_cb(evutil_socket_t fd, short what, void *arg)
     worker *w = arg;
     (void)fd;
     (void)what;
-    if (w->state == WORKER_DEAD || w->pid <= 0)
+    if (w->state == WORKER_DEAD || w->proc.pid <= 0)
         return;
     struct timeval tv = {KILL_TERM_GRACE_MS / 1000, (KILL_TERM_GRACE_MS % 1000) * 1000};
-    if (w->kill == WORKER_KILL_STACKS) {
-        ap_warn("%s (pid %d): SIGTERM", w->name, (int)w->pid);
-        kill(w->pid, SIGTERM);
-        w->kill = WORKER_KILL_TERM;
+    if (w->proc.kill == WORKER_KILL_STACKS) {
+        ap_warn("%s (pid %d): SIGTERM", w->name, (int)w->proc.pid);
+        kill(w->proc.pid, SIGTERM);
+        w->proc.kill = WORKER_KILL_TERM;
         evtimer_add(w->kill_ev, &tv);
     } else {
-        ap_warn("%s (pid %d): still alive %d ms after SIGTERM: SIGKILL", w->name, (int)w->pid, KILL_TERM_GRACE_MS);
-        kill(w->pid, SIGKILL);
+        ap_warn("%s (pid %d): still alive %d ms after SIGTERM: SIGKILL", w->name, (int)w->proc.pid, KILL_TERM_GRACE_MS);
+        kill(w->proc.pid, SIGKILL);
     }
 }
 
 void worker_kill_for_memory(worker *w, const char *why)
 {
-    if (w->kill != WORKER_KILL_NONE || w->pid <= 0 || w->reaped)
+    if (w->proc.kill != WORKER_KILL_NONE || w->proc.pid <= 0 || w->proc.reaped)
         return;
-    ap_error("%s (pid %d) %s: killing it now", w->name, (int)w->pid, why);
-    w->kill = WORKER_KILL_MEMORY;
-    kill(w->pid, SIGKILL);
+    ap_error("%s (pid %d) %s: killing it now", w->name, (int)w->proc.pid, why);
+    w->proc.kill = WORKER_KILL_MEMORY;
+    kill(w->proc.pid, SIGKILL);
 }
 
 void worker_kill_stuck(worker *w, const char *why)
 {
-    if (w->kill != WORKER_KILL_NONE || w->pid <= 0 || w->reaped)
+    if (w->proc.kill != WORKER_KILL_NONE || w->proc.pid <= 0 || w->proc.reaped)
         return;
-    ap_error("%s (pid %d) is stuck: %s; its Python stacks follow, then it is replaced", w->name, (int)w->pid, why);
+    ap_error("%s (pid %d) is stuck: %s; its Python stacks follow, then it is replaced", w->name, (int)w->proc.pid, why);
     server.stats.stuck_kills++;
     if (w->state != WORKER_STOPPING)
         worker_set_state(w, WORKER_STOPPING);
-    w->kill = WORKER_KILL_STACKS;
+    w->proc.kill = WORKER_KILL_STACKS;
     /* SIGUSR1 makes the worker's faulthandler write every thread's stack
      * to stderr, which is our log. */
-    kill(w->pid, SIGUSR1);
+    kill(w->proc.pid, SIGUSR1);
     struct timeval tv = {0, KILL_DUMP_GRACE_MS * 1000};
     evtimer_add(w->kill_ev, &tv);
 }
@@ -482,16 +475,16 @@ void worker_kill_stuck(worker *w, const char *why)
 static void worker_stop(worker *w)
 {
     send_simple(w, AP_FRAME_STOP, 0);
-    if (!w->stop_sent_ms)
-        w->stop_sent_ms = ap_now_ms();
+    if (!w->proc.stop_sent_ms)
+        w->proc.stop_sent_ms = ap_now_ms();
     worker_set_state(w, WORKER_STOPPING);
 }
 
 void worker_drain(worker *w)
 {
-    w->stop_sent_ms = ap_now_ms();
+    w->proc.stop_sent_ms = ap_now_ms();
     worker_set_state(w, WORKER_DRAINING);
-    if (w->running_count == 0)
+    if (w->proc.running_count == 0)
         worker_stop(w);
 }
 
@@ -518,13 +511,13 @@ void worker_signal_all(int sig)
 {
     for (int i = 0; i < server.nworkers; i++) {
         worker *w = &server.workers[i];
-        if (w->state == WORKER_DEAD || w->pid <= 0 || w->reaped)
+        if (w->state == WORKER_DEAD || w->proc.pid <= 0 || w->proc.reaped)
             continue;
         /* One that said START_FAILED is exiting on its own, with the
          * status that says why: a SIGTERM now would only hide it. */
-        if (sig != SIGKILL && w->said_start_failed)
+        if (sig != SIGKILL && w->proc.said_start_failed)
             continue;
-        kill(w->pid, sig);
+        kill(w->proc.pid, sig);
     }
 }
 
@@ -533,13 +526,13 @@ void worker_signal_all(int sig)
 void worker_release(worker *w, msg *m)
 {
     link_del(&m->qlink); /* m->worker stays: who ran it, for the access log */
-    w->running_count--;
+    w->proc.running_count--;
     if (!m->control) {
         w->load.in_flight--;
         if (w->state == WORKER_BUSY)
             worker_set_state(w, WORKER_READY);
     }
-    if (w->state == WORKER_DRAINING && w->running_count == 0 && !w->reaped)
+    if (w->state == WORKER_DRAINING && w->proc.running_count == 0 && !w->proc.reaped)
         worker_stop(w);
 }
 
@@ -556,37 +549,37 @@ unsigned worker_fail_running(worker *w, reply_code code, const char *why, const 
 static void on_ready(worker *w, const char *payload, size_t len)
 {
     cJSON *root = cJSON_ParseWithLength(payload, len);
-    w->async = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "async"));
+    w->proc.async = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "async"));
     const cJSON *conc = cJSON_GetObjectItemCaseSensitive(root, "concurrency");
     int slots = cJSON_IsNumber(conc) ? conc->valueint : 1;
-    if (slots < 1 || !w->async)
+    if (slots < 1 || !w->proc.async)
         slots = 1;
     if (slots > server.cfg->concurrency)
         slots = (int)server.cfg->concurrency;
     cJSON_Delete(root);
     if (w->state != WORKER_STARTING) {
-        ap_debug("%s (pid %d): READY while %s; ignored", w->name, (int)w->pid, state_names[w->state]);
+        ap_debug("%s (pid %d): READY while %s; ignored", w->name, (int)w->proc.pid, state_names[w->state]);
         return;
     }
     w->load.slots = slots;
-    w->ready_ms = ap_now_ms();
-    w->last_active_ms = w->ready_ms; /* idle counts from ready: starting is not idling */
-    w->rss_bytes = ap_rss_bytes((int)w->pid); /* stats show it from the start, not after the next sample */
+    w->proc.ready_ms = ap_now_ms();
+    w->proc.last_active_ms = w->proc.ready_ms; /* idle counts from ready: starting is not idling */
+    w->proc.rss_bytes = ap_rss_bytes((int)w->proc.pid); /* stats show it from the start, not after the next sample */
     w->start_failures = 0;
     worker_set_state(w, WORKER_READY);
-    ap_info("%s ready (pid %d, %s, %d slot%s, fork to ready %.1f ms)", w->name, (int)w->pid,
-            w->async ? "async" : "sync", slots, slots == 1 ? "" : "s", (double)(ap_now_ns() - w->spawn_ns) / 1e6);
+    ap_info("%s ready (pid %d, %s, %d slot%s, fork to ready %.1f ms)", w->name, (int)w->proc.pid,
+            w->proc.async ? "async" : "sync", slots, slots == 1 ? "" : "s", (double)(ap_now_ns() - w->proc.spawn_ns) / 1e6);
     recycle_replacement_ready(w);
     server_worker_ready();
 }
 
 static void on_start_failed(worker *w, const char *payload, size_t len)
 {
-    ap_error("%s (pid %d): agent %s failed to start:", w->name, (int)w->pid, server.cfg->agent);
+    ap_error("%s (pid %d): agent %s failed to start:", w->name, (int)w->proc.pid, server.cfg->agent);
     ap_log_block(AP_LOG_ERROR, "  ", payload, len);
     reload_note_start_failure(payload, len);
     w->start_failures++;
-    w->said_start_failed = 1;
+    w->proc.said_start_failed = 1;
     if (server.state == SERVER_STARTING && w->first_start) {
         server.exit_code = 1;
         server_begin_shutdown("the agent failed to start");
@@ -603,17 +596,17 @@ static void on_start_failed(worker *w, const char *payload, size_t len)
  * could start. */
 static void note_service_time(worker *w, const msg *m, uint64_t now)
 {
-    uint64_t from = m->sent_ns > w->last_answer_ns ? m->sent_ns : w->last_answer_ns;
+    uint64_t from = m->sent_ns > w->proc.last_answer_ns ? m->sent_ns : w->proc.last_answer_ns;
     uint64_t t = now > from ? now - from : 0;
-    w->last_answer_ns = now;
-    w->svc_ewma_ns = w->svc_ewma_ns - w->svc_ewma_ns / 8 + t / 8;
-    w->load.ahead = w->svc_ewma_ns < WORKER_FAST_NS ? (int)server.cfg->prefetch - 1 : 0;
+    w->proc.last_answer_ns = now;
+    w->proc.svc_ewma_ns = w->proc.svc_ewma_ns - w->proc.svc_ewma_ns / 8 + t / 8;
+    w->load.ahead = w->proc.svc_ewma_ns < WORKER_FAST_NS ? (int)server.cfg->prefetch - 1 : 0;
 }
 
 static void on_answer(worker *w, const ap_frame_hdr *h, const char *payload)
 {
     msg *m = msg_lookup(&server.msgs, h->id);
-    if (m == NULL || m->state != MSG_RUNNING || m->worker != w || m->worker_gen != w->generation) {
+    if (m == NULL || m->state != MSG_RUNNING || m->worker != w || m->worker_gen != w->proc.generation) {
         /* Answered already (shutdown deadline) or from a replaced process. */
         server.stats.late_results++;
         ap_debug("%s: %s for unknown message %llu dropped", w->name, ap_frame_kind_name(h->kind),
@@ -622,9 +615,9 @@ static void on_answer(worker *w, const ap_frame_hdr *h, const char *payload)
     }
     worker_release(w, m);
     uint64_t now = ap_now_ns();
-    w->last_active_ms = now / 1000000u;
-    w->last_message_ms = w->last_active_ms;
-    if (!w->async)
+    w->proc.last_active_ms = now / 1000000u;
+    w->proc.last_message_ms = w->proc.last_active_ms;
+    if (!w->proc.async)
         note_service_time(w, m, now);
     if (!m->control) {
         w->load.processed++;
@@ -653,19 +646,19 @@ static int health_is_falsy(const char *p, size_t len)
 
 static void on_pong(worker *w, const ap_frame_hdr *h, const char *payload)
 {
-    if (h->id != w->ping_seq)
+    if (h->id != w->proc.ping_seq)
         return; /* an old beat's late answer */
-    w->ping_out = 0;
-    ap_free(w->health);
-    w->health = NULL;
+    w->proc.ping_out = 0;
+    ap_free(w->proc.health);
+    w->proc.health = NULL;
     if (h->len > 0 && h->len <= WORKER_HEALTH_MAX)
-        w->health = ap_strndup(payload, h->len);
+        w->proc.health = ap_strndup(payload, h->len);
     if (h->len > 0 && health_is_falsy(payload, h->len)) {
-        w->missed_beats++;
-        ap_warn("%s (pid %d): health() answered %.*s (%u in a row)", w->name, (int)w->pid, (int)h->len, payload,
-                w->missed_beats);
+        w->proc.missed_beats++;
+        ap_warn("%s (pid %d): health() answered %.*s (%u in a row)", w->name, (int)w->proc.pid, (int)h->len, payload,
+                w->proc.missed_beats);
     } else {
-        w->missed_beats = 0;
+        w->proc.missed_beats = 0;
     }
 }
 
@@ -674,33 +667,33 @@ void worker_heartbeat(void)
     unsigned max = (unsigned)server.cfg->max_missed_beats;
     for (int i = 0; i < server.nworkers; i++) {
         worker *w = &server.workers[i];
-        if (!worker_is_accepting(w) || w->kill != WORKER_KILL_NONE)
+        if (!worker_is_accepting(w) || w->proc.kill != WORKER_KILL_NONE)
             continue;
         /* A sync worker holding a message cannot answer until it is done:
          * its message's timeout judges it instead. */
-        if (!w->async && w->load.in_flight > 0) {
-            w->ping_out = 0;
+        if (!w->proc.async && w->load.in_flight > 0) {
+            w->proc.ping_out = 0;
             continue;
         }
-        if (w->ping_out && ++w->missed_beats)
-            ap_warn("%s (pid %d): missed a heartbeat (%u in a row)", w->name, (int)w->pid, w->missed_beats);
-        if (w->missed_beats >= max) {
+        if (w->proc.ping_out && ++w->proc.missed_beats)
+            ap_warn("%s (pid %d): missed a heartbeat (%u in a row)", w->name, (int)w->proc.pid, w->proc.missed_beats);
+        if (w->proc.missed_beats >= max) {
             char why[96];
-            snprintf(why, sizeof(why), "%u heartbeats missed in a row", w->missed_beats);
+            snprintf(why, sizeof(why), "%u heartbeats missed in a row", w->proc.missed_beats);
             worker_kill_stuck(w, why);
             continue;
         }
-        send_simple(w, AP_FRAME_PING, ++w->ping_seq);
-        w->ping_out = 1;
+        send_simple(w, AP_FRAME_PING, ++w->proc.ping_seq);
+        w->proc.ping_out = 1;
     }
 }
 
 static void worker_protocol_error(worker *w, const char *what)
 {
-    ap_error("%s (pid %d): %s; killing it", w->name, (int)w->pid, what);
+    ap_error("%s (pid %d): %s; killing it", w->name, (int)w->proc.pid, what);
     bufferevent_disable(w->bev, EV_READ);
-    if (w->pid > 0 && !w->reaped)
-        kill(w->pid, SIGKILL);
+    if (w->proc.pid > 0 && !w->proc.reaped)
+        kill(w->proc.pid, SIGKILL);
 }
 
 /* Handles every complete frame in w's input.  Returns how many freed
@@ -803,12 +796,12 @@ static void worker_event_cb(struct bufferevent *bev, short what, void *arg)
     (void)bev;
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
         if (w->state != WORKER_STOPPING)
-            ap_debug("%s (pid %d): socketpair %s", w->name, (int)w->pid,
+            ap_debug("%s (pid %d): socketpair %s", w->name, (int)w->proc.pid,
                      (what & BEV_EVENT_EOF) ? "closed" : strerror(EVUTIL_SOCKET_ERROR()));
         bufferevent_disable(w->bev, EV_READ | EV_WRITE);
         /* The process is going or gone; make sure, then reap answers it. */
-        if (w->pid > 0 && w->state != WORKER_STOPPING)
-            kill(w->pid, SIGKILL);
+        if (w->proc.pid > 0 && w->state != WORKER_STOPPING)
+            kill(w->proc.pid, SIGKILL);
     }
 }
 
@@ -830,24 +823,24 @@ static void describe_status(int status, char *buf, size_t cap)
  * supervisor. */
 static sup_reason death_note(worker *w, int status, const char *how)
 {
-    int stuck = w->kill == WORKER_KILL_STACKS || w->kill == WORKER_KILL_TERM;
-    int expected = w->state == WORKER_STOPPING && w->kill == WORKER_KILL_NONE;
-    int never_ready = w->ready_ms == 0;
-    int held = w->running_count;
+    int stuck = w->proc.kill == WORKER_KILL_STACKS || w->proc.kill == WORKER_KILL_TERM;
+    int expected = w->state == WORKER_STOPPING && w->proc.kill == WORKER_KILL_NONE;
+    int never_ready = w->proc.ready_ms == 0;
+    int held = w->proc.running_count;
     if (expected && WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        ap_info("%s (pid %d) stopped", w->name, (int)w->pid);
+        ap_info("%s (pid %d) stopped", w->name, (int)w->proc.pid);
     else if (expected)
-        ap_info("%s (pid %d) stopped: %s", w->name, (int)w->pid, how);
+        ap_info("%s (pid %d) stopped: %s", w->name, (int)w->proc.pid, how);
     else
-        ap_error("%s (pid %d) %s%s, holding %d message%s", w->name, (int)w->pid, how,
+        ap_error("%s (pid %d) %s%s, holding %d message%s", w->name, (int)w->proc.pid, how,
                  never_ready ? " before it was ready" : "", held, held == 1 ? "" : "s");
-    if (!expected && w->kill == WORKER_KILL_NONE)
+    if (!expected && w->proc.kill == WORKER_KILL_NONE)
         server.stats.crashes++; /* killed on purpose is counted apart */
-    if (never_ready && !w->said_start_failed && !expected)
+    if (never_ready && !w->proc.said_start_failed && !expected)
         w->start_failures++;
-    return expected ? (w->recycle_reason ? SUP_RECYCLED : SUP_STOPPED)
+    return expected ? (w->proc.recycle_reason ? SUP_RECYCLED : SUP_STOPPED)
            : stuck ? SUP_KILLED_STUCK
-           : w->kill == WORKER_KILL_MEMORY ? SUP_KILLED_MEMORY
+           : w->proc.kill == WORKER_KILL_MEMORY ? SUP_KILLED_MEMORY
            : never_ready ? SUP_START_FAILED : SUP_CRASHED;
 }
 
@@ -855,13 +848,13 @@ static sup_reason death_note(worker *w, int status, const char *how)
 static void process_clear(worker *w)
 {
     evtimer_del(w->kill_ev);
-    w->kill = WORKER_KILL_NONE;
+    w->proc.kill = WORKER_KILL_NONE;
     if (w->bev) {
         flush_detach(&w->out);
         bufferevent_free(w->bev);
         w->bev = NULL;
     }
-    w->pid = 0;
+    w->proc.pid = 0;
     w->load.in_flight = 0;
     worker_set_state(w, WORKER_DEAD);
 }
@@ -895,11 +888,11 @@ static void respawn_decide(worker *w, int freed, int never_ready, int64_t delay)
 static void worker_died(worker *w, int status)
 {
     char how[64];
-    w->reaped = 1;  /* its pid may be reused from now on: never signal it */
+    w->proc.reaped = 1;  /* its pid may be reused from now on: never signal it */
     worker_drain_dead(w);
     wout_detach(w); /* its last output before the line saying how it ended */
     describe_status(status, how, sizeof(how));
-    int never_ready = w->ready_ms == 0;
+    int never_ready = w->proc.ready_ms == 0;
     sup_reason reason = death_note(w, status, how);
     retry_worker_died(w, status, how);
     int64_t delay = supervisor_worker_ended(w, status, reason);
@@ -922,7 +915,7 @@ void worker_reap(void)
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         worker *w = NULL;
         for (int i = 0; i < server.nworkers; i++)
-            if (server.workers[i].pid == pid && server.workers[i].state != WORKER_DEAD)
+            if (server.workers[i].proc.pid == pid && server.workers[i].state != WORKER_DEAD)
                 w = &server.workers[i];
         if (w == NULL) {
             ap_debug("reaped pid %d, not a current worker", (int)pid);

@@ -53,49 +53,56 @@ typedef enum {
     WORKER_KILL_MEMORY          /* over maxWorkerRssHard: SIGKILL sent */
 } worker_kill;
 
+/* What belongs to the process an entry runs now, not to the entry or its
+ * slot: zeroed at once at each spawn (worker_spawn), so nothing of one
+ * process carries over to the next. */
+typedef struct {
+    pid_t pid;                  /* 0 when no process */
+    uint32_t generation;        /* processes this slot has had, this one included */
+    uint32_t epoch;             /* server.reload_epoch when it was forked */
+    int async;
+    uint64_t started_ms;        /* when this process was forked (monotonic) */
+    uint64_t ready_ms;          /* 0 until READY */
+    uint64_t spawn_ns;          /* for fork-to-ready timing */
+    int running_count;          /* messages it holds, control messages included */
+    int said_start_failed;      /* it sent START_FAILED */
+    int reaped;                 /* waitpid returned it: its pid is no longer ours */
+    uint64_t ping_seq;          /* id of the last heartbeat sent */
+    int ping_out;               /* that heartbeat is unanswered */
+    unsigned missed_beats;      /* in a row (no answer, or a falsy health()) */
+    char *health;               /* the agent's last health() answer, JSON (owned) */
+    const char *recycle_reason; /* why it is being recycled (static text), or NULL */
+    unsigned spread_permille;   /* its spread of the recycle limits */
+    uint64_t rss_bytes;         /* last sample */
+    uint64_t stop_sent_ms;      /* when it was asked to drain or stop (gracefulTimeout) */
+    uint64_t last_active_ms;    /* last answer (or ready): idleTimeout */
+    uint64_t last_message_ms;   /* last answer (monotonic); 0: none yet */
+    int replace_pending;        /* to be replaced (one-for-all after another's crash) */
+    worker_kill kill;           /* being killed on purpose: why, how far */
+    uint64_t svc_ewma_ns;       /* sync: mean handler time, moving average (prefetch) */
+    uint64_t last_answer_ns;    /* sync: when its last answer came */
+} worker_proc;
+
 typedef struct worker {
     dispatch_load load;         /* first: read in place by dispatch */
     int index;                  /* entry in the table */
     int slot;                   /* logical worker number, -1: entry free */
     char name[24];              /* "worker-<slot>" */
     worker_state state;
-    pid_t pid;                  /* 0 when no process */
+    worker_proc proc;           /* the process it runs now */
     struct bufferevent *bev;    /* the master's end of the socketpair */
     flushable out;              /* requests written once per loop turn (flush.c) */
-    uint32_t generation;        /* processes this slot has had, this one included */
-    int async;
-    uint64_t started_ms;        /* when this process was forked (monotonic) */
-    uint64_t ready_ms;
-    uint64_t spawn_ns;          /* for fork-to-ready timing */
-    queue_link running;         /* messages this process holds (sentinel) */
-    int running_count;          /* including control messages */
+    queue_link running;         /* messages the process holds (sentinel) */
     unsigned start_failures;    /* consecutive failures to start, for backoff */
-    int said_start_failed;      /* this process sent START_FAILED */
-    int reaped;                 /* waitpid returned it: its pid is no longer ours */
-    uint64_t ping_seq;          /* id of the last heartbeat sent */
-    int ping_out;               /* that heartbeat is unanswered */
-    unsigned missed_beats;      /* in a row (no answer, or a falsy health()) */
-    char *health;               /* the agent's last health() answer, JSON */
     struct worker *replaces;    /* this starting process will take over that one's slot */
     struct worker *replaced_by; /* the replacement starting (or serving) for this one */
-    const char *recycle_reason; /* why it is being recycled (static text), or NULL */
-    unsigned spread_permille;   /* this process's spread of the recycle limits */
-    uint64_t rss_bytes;         /* last sample */
-    uint64_t stop_sent_ms;      /* when it was asked to drain or stop (gracefulTimeout) */
     unsigned recycle_failures;  /* replacements that failed to start in a row */
     uint64_t recycle_after_ms;  /* no recycle attempt before this */
-    uint64_t last_active_ms;    /* last answer (or spawn): idleTimeout */
-    uint64_t last_message_ms;   /* last answer from this process (monotonic); 0: none yet */
-    uint32_t epoch;             /* server.reload_epoch when it was forked */
-    int replace_pending;        /* to be replaced (one-for-all after another's crash) */
     struct event *respawn_ev;   /* pending delayed respawn */
     struct event *kill_ev;      /* escalation steps for a stuck worker */
-    worker_kill kill;           /* being killed on purpose: why, how far */
     int first_start;            /* part of the initial pool */
     ap_progress *prog;          /* sync: what it runs, readable after death (wprog.c) */
     int prog_fd;                /* that page's memfd, -1: none yet */
-    uint64_t svc_ewma_ns;       /* sync: mean handler time, moving average (prefetch) */
-    uint64_t last_answer_ns;    /* sync: when its last answer came */
 } worker;
 
 /* Prepares the table for cfg->max_workers slots.  Nothing is forked. */

@@ -78,7 +78,7 @@ static struct {
     unsigned char *slot_seen;
     uint64_t total;
     char scratch[WOUT_READ_SIZE];
-} wo;
+} outputs;
 
 static const char *const stream_names[2] = {"stdout", "stderr"};
 
@@ -86,13 +86,13 @@ static void report_cb(evutil_socket_t fd, short what, void *arg);
 
 void wout_init(void)
 {
-    wo.n = server.nworkers;
-    wo.e = ap_calloc((size_t)wo.n, sizeof(wout_entry));
-    wo.slot_dropped = ap_calloc((size_t)wo.n, sizeof(uint64_t));
-    wo.slot_seen = ap_calloc((size_t)wo.n, 1);
-    wo.total = 0;
-    for (int i = 0; i < wo.n; i++) {
-        wout_entry *e = &wo.e[i];
+    outputs.n = server.nworkers;
+    outputs.e = ap_calloc((size_t)outputs.n, sizeof(wout_entry));
+    outputs.slot_dropped = ap_calloc((size_t)outputs.n, sizeof(uint64_t));
+    outputs.slot_seen = ap_calloc((size_t)outputs.n, 1);
+    outputs.total = 0;
+    for (int i = 0; i < outputs.n; i++) {
+        wout_entry *e = &outputs.e[i];
         for (int k = 0; k < 2; k++) {
             e->s[k].owner = e;
             e->s[k].which = k;
@@ -142,9 +142,9 @@ static void report_cb(evutil_socket_t fd, short what, void *arg)
 
 static void drop_line(wout_entry *e)
 {
-    wo.total++;
-    if (e->slot >= 0 && e->slot < wo.n)
-        wo.slot_dropped[e->slot]++;
+    outputs.total++;
+    if (e->slot >= 0 && e->slot < outputs.n)
+        outputs.slot_dropped[e->slot]++;
     if (e->unreported++ == 0 && !evtimer_pending(e->report_ev, NULL)) {
         struct timeval tv = {WOUT_REPORT_MS / 1000, (WOUT_REPORT_MS % 1000) * 1000};
         evtimer_add(e->report_ev, &tv);
@@ -354,9 +354,9 @@ static void stream_close(wout_stream *s)
 static void stream_read(wout_stream *s, int reads)
 {
     for (int i = 0; i < reads && s->fd >= 0; i++) {
-        ssize_t r = read(s->fd, wo.scratch, sizeof(wo.scratch));
+        ssize_t r = read(s->fd, outputs.scratch, sizeof(outputs.scratch));
         if (r > 0) {
-            stream_feed(s, wo.scratch, (size_t)r);
+            stream_feed(s, outputs.scratch, (size_t)r);
             continue;
         }
         if (r < 0 && errno == EINTR)
@@ -452,7 +452,7 @@ static void entry_close(wout_entry *e)
 
 int wout_attach(worker *w, wout_pipes *p)
 {
-    wout_entry *e = &wo.e[w->index];
+    wout_entry *e = &outputs.e[w->index];
     if (e->open)
         entry_close(e);
     for (int k = 0; k < 2; k++) {
@@ -460,7 +460,7 @@ int wout_attach(worker *w, wout_pipes *p)
         p->fd[k][1] = -1;
     }
     snprintf(e->name, sizeof(e->name), "%s", w->name);
-    e->pid = w->pid;
+    e->pid = w->proc.pid;
     e->slot = w->slot;
     e->tokens = (uint64_t)server.cfg->worker_log_burst * 1000;
     e->refill_ms = ap_now_ms();
@@ -473,7 +473,7 @@ int wout_attach(worker *w, wout_pipes *p)
         s->part = 0;
         s->ev = event_new(server.base, s->fd, EV_READ | EV_PERSIST, read_cb, s);
         if (s->ev == NULL || event_add(s->ev, NULL) < 0) {
-            ap_error("%s (pid %d): cannot watch its %s pipe; killing it", w->name, (int)w->pid, stream_names[k]);
+            ap_error("%s (pid %d): cannot watch its %s pipe; killing it", w->name, (int)w->proc.pid, stream_names[k]);
             for (int j = k + 1; j < 2; j++) {
                 close(p->fd[j][0]);
                 p->fd[j][0] = -1;
@@ -483,15 +483,15 @@ int wout_attach(worker *w, wout_pipes *p)
             return AP_ERR;
         }
     }
-    if (e->slot >= 0 && e->slot < wo.n)
-        wo.slot_seen[e->slot] = 1;
+    if (e->slot >= 0 && e->slot < outputs.n)
+        outputs.slot_seen[e->slot] = 1;
     e->open = 1;
     return AP_OK;
 }
 
 void wout_detach(worker *w)
 {
-    wout_entry *e = &wo.e[w->index];
+    wout_entry *e = &outputs.e[w->index];
     if (!e->open)
         return;
     for (int k = 0; k < 2; k++)
@@ -501,41 +501,41 @@ void wout_detach(worker *w)
 
 void wout_free(void)
 {
-    for (int i = 0; i < wo.n; i++) {
-        wout_entry *e = &wo.e[i];
+    for (int i = 0; i < outputs.n; i++) {
+        wout_entry *e = &outputs.e[i];
         if (e->open)
             entry_close(e);
         if (e->report_ev)
             event_free(e->report_ev);
     }
-    ap_free(wo.e);
-    ap_free(wo.slot_dropped);
-    ap_free(wo.slot_seen);
-    memset(&wo, 0, sizeof(wo));
+    ap_free(outputs.e);
+    ap_free(outputs.slot_dropped);
+    ap_free(outputs.slot_seen);
+    memset(&outputs, 0, sizeof(outputs));
 }
 
 /* ---- counters ------------------------------------------------------------ */
 
 uint64_t wout_dropped(const worker *w)
 {
-    return w->slot >= 0 && w->slot < wo.n ? wo.slot_dropped[w->slot] : 0;
+    return w->slot >= 0 && w->slot < outputs.n ? outputs.slot_dropped[w->slot] : 0;
 }
 
 uint64_t wout_dropped_total(void)
 {
-    return wo.total;
+    return outputs.total;
 }
 
 void wout_prometheus(struct evbuffer *out)
 {
     promtext_family(out, "agentpool_worker_log_lines_dropped_total", "counter",
                     "Lines of worker output dropped over workerLogRate, by worker slot, since start.");
-    for (int slot = 0; slot < wo.n; slot++) {
-        if (!wo.slot_seen[slot])
+    for (int slot = 0; slot < outputs.n; slot++) {
+        if (!outputs.slot_seen[slot])
             continue;
         char name[24];
         snprintf(name, sizeof(name), "worker-%d", slot);
         promtext_label l = {"worker", name};
-        promtext_u64(out, "agentpool_worker_log_lines_dropped_total", &l, 1, wo.slot_dropped[slot]);
+        promtext_u64(out, "agentpool_worker_log_lines_dropped_total", &l, 1, outputs.slot_dropped[slot]);
     }
 }

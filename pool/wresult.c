@@ -27,7 +27,7 @@ int wresult_refuse(const worker *w, const ap_frame_hdr *h, ap_frame_hdr *eh, cha
         n = snprintf(err, cap, "{\"code\":\"agent_error\",\"message\":\"result too large\"}");
     ap_warn("%s (pid %d): a result of %u bytes for message %llu is over maxResultBytes (%llu); not delivered, "
             "answered agent_error",
-            w->name, (int)w->pid, (unsigned)h->len, (unsigned long long)h->id, (unsigned long long)limit);
+            w->name, (int)w->proc.pid, (unsigned)h->len, (unsigned long long)h->id, (unsigned long long)limit);
     *eh = *h;
     eh->kind = AP_FRAME_ERROR;
     eh->len = (uint32_t)n;

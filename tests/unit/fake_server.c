@@ -92,10 +92,10 @@ void fake_server_setup(int n, int slots, int spare, size_t queue_cap)
             snprintf(w->name, sizeof(w->name), "worker-%d", i);
             w->state = WORKER_READY;
             w->load.accepting = 1;
-            w->pid = 1000 + i;
-            w->generation = 1;
-            w->started_ms = fake_now;
-            w->ready_ms = fake_now;
+            w->proc.pid = 1000 + i;
+            w->proc.generation = 1;
+            w->proc.started_ms = fake_now;
+            w->proc.ready_ms = fake_now;
         } else {
             w->slot = -1;
             snprintf(w->name, sizeof(w->name), "spare-%d", i);

@@ -71,11 +71,11 @@ void worker_send(worker *w, msg *m)
     assert_true(m->control || (w->load.accepting && w->load.in_flight < w->load.slots + w->load.ahead));
     msg_set_state(&server.msgs, m, MSG_RUNNING);
     m->worker = w;
-    m->worker_gen = w->generation;
+    m->worker_gen = w->proc.generation;
     m->sent_ns = ap_now_ns();
     m->attempts++;
     link_add_tail(&w->running, &m->qlink);
-    w->running_count++;
+    w->proc.running_count++;
     if (!m->control && ++w->load.in_flight >= w->load.slots && w->state == WORKER_READY)
         fake_worker_state(w, WORKER_BUSY);
 }
@@ -85,7 +85,7 @@ void worker_release(worker *w, msg *m)
     fake_record("worker_release", w, m, 0, NULL);
     assert_true(msg_on_worker(m));
     link_del(&m->qlink);
-    w->running_count--;
+    w->proc.running_count--;
     if (!m->control) {
         w->load.in_flight--;
         if (w->state == WORKER_BUSY)
@@ -101,8 +101,8 @@ void worker_cancel(worker *w, msg *m)
 void worker_kill_stuck(worker *w, const char *why)
 {
     fake_record("worker_kill_stuck", w, NULL, 0, why);
-    if (w->kill == WORKER_KILL_NONE) {
-        w->kill = WORKER_KILL_STACKS;
+    if (w->proc.kill == WORKER_KILL_NONE) {
+        w->proc.kill = WORKER_KILL_STACKS;
         fake_worker_state(w, WORKER_STOPPING);
     }
 }
@@ -110,8 +110,8 @@ void worker_kill_stuck(worker *w, const char *why)
 void worker_kill_for_memory(worker *w, const char *why)
 {
     fake_record("worker_kill_for_memory", w, NULL, 0, why);
-    if (w->kill == WORKER_KILL_NONE)
-        w->kill = WORKER_KILL_MEMORY;
+    if (w->proc.kill == WORKER_KILL_NONE)
+        w->proc.kill = WORKER_KILL_MEMORY;
 }
 
 int worker_spawn(int index)
@@ -121,16 +121,16 @@ int worker_spawn(int index)
     if (fake_spawn_result != AP_OK)
         return AP_ERR;
     fake_worker_state(w, WORKER_STARTING);
-    w->pid = 1000 + index;
-    w->generation++;
-    w->started_ms = ap_now_ms();
-    w->ready_ms = 0;
+    w->proc.pid = 1000 + index;
+    w->proc.generation++;
+    w->proc.started_ms = ap_now_ms();
+    w->proc.ready_ms = 0;
     return AP_OK;
 }
 
 void worker_drain(worker *w)
 {
     fake_record("worker_drain", w, NULL, 0, NULL);
-    w->stop_sent_ms = ap_now_ms();
+    w->proc.stop_sent_ms = ap_now_ms();
     fake_worker_state(w, WORKER_DRAINING);
 }

@@ -42,7 +42,7 @@ static void assert_recycling(int w, int e, const char *why)
     assert_int_equal(rep->slot, old->slot);
     assert_string_equal(rep->name, old->name);
     assert_int_equal(rep->state, WORKER_STARTING);
-    assert_string_equal(old->recycle_reason, why);
+    assert_string_equal(old->proc.recycle_reason, why);
     assert_true(worker_is_accepting(old)); /* it serves until the replacement is ready */
 }
 
@@ -91,10 +91,10 @@ static void test_spread_lowers_each_workers_limits_by_its_own_draw(void **state)
     fake_cfg.recycle_jitter = 10; /* up to 10% lower, drawn per process */
     fake_random_value = 50;
     recycle_new_process(&server.workers[0]);
-    assert_int_equal(server.workers[0].spread_permille, 50);
+    assert_int_equal(server.workers[0].proc.spread_permille, 50);
     fake_random_value = 101 + 7; /* draws are taken modulo 101: 0..100 permille */
     recycle_new_process(&server.workers[1]);
-    assert_int_equal(server.workers[1].spread_permille, 7);
+    assert_int_equal(server.workers[1].proc.spread_permille, 7);
     server.workers[0].load.processed = 949;
     server.workers[1].load.processed = 949;
     recycle_after_answer(&server.workers[0]);
@@ -117,12 +117,12 @@ static void test_new_process_without_jitter_has_no_spread_and_no_rss_yet(void **
     (void)state;
     setup(1, 0);
     worker *w = &server.workers[0];
-    w->spread_permille = 77;
-    w->rss_bytes = 12345;
+    w->proc.spread_permille = 77;
+    w->proc.rss_bytes = 12345;
     fake_random_value = 50;
     recycle_new_process(w);
-    assert_int_equal(w->spread_permille, 0);
-    assert_int_equal(w->rss_bytes, 0);
+    assert_int_equal(w->proc.spread_permille, 0);
+    assert_int_equal(w->proc.rss_bytes, 0);
     teardown();
 }
 
@@ -131,7 +131,7 @@ static void test_age_limit_recycles_at_workerRecycleInterval(void **state)
     (void)state;
     setup(1, 1);
     fake_cfg.worker_recycle_interval = 60000;
-    uint64_t born = server.workers[0].started_ms;
+    uint64_t born = server.workers[0].proc.started_ms;
     fake_now = born + 59999;
     recycle_tick(fake_now);
     assert_int_equal(fake_calls("worker_spawn"), 0);
@@ -149,15 +149,15 @@ static void test_memory_limit_recycles_on_a_sample_over_maxWorkerRss(void **stat
     fake_cfg.max_worker_rss = 1000;
     fake_rss[0] = 999;
     recycle_tick(fake_now);
-    assert_int_equal(server.workers[0].rss_bytes, 999);
+    assert_int_equal(server.workers[0].proc.rss_bytes, 999);
     assert_int_equal(fake_calls("worker_spawn"), 0);
     /* RSS is read once a second: a later rise is seen at the next sample */
     fake_rss[0] = 1000;
     recycle_tick(fake_now + 999);
-    assert_int_equal(server.workers[0].rss_bytes, 999);
+    assert_int_equal(server.workers[0].proc.rss_bytes, 999);
     assert_int_equal(fake_calls("worker_spawn"), 0);
     recycle_tick(fake_now + 1000);
-    assert_int_equal(server.workers[0].rss_bytes, 1000);
+    assert_int_equal(server.workers[0].proc.rss_bytes, 1000);
     assert_int_equal(fake_calls("worker_spawn"), 1);
     assert_recycling(0, 1, "RSS over maxWorkerRss");
     teardown();
@@ -244,12 +244,12 @@ static void test_failed_spawn_leaves_the_old_worker_serving(void **state)
     (void)state;
     setup(1, 1);
     fake_spawn_result = AP_ERR;
-    server.workers[0].replace_pending = 1;
+    server.workers[0].proc.replace_pending = 1;
     assert_int_equal(recycle_start(&server.workers[0], "why"), AP_ERR);
     assert_null(server.workers[0].replaced_by);
     assert_null(server.workers[1].replaces);
     assert_int_equal(server.workers[1].slot, -1); /* the spare is spare again */
-    assert_true(server.workers[0].replace_pending); /* still to be done */
+    assert_true(server.workers[0].proc.replace_pending); /* still to be done */
     assert_int_equal(server.stats.recycles, 0);
     assert_int_equal(recycle_active(), 0);
     teardown();
@@ -286,10 +286,10 @@ static void test_one_for_all_mark_is_recycled_by_the_tick(void **state)
 {
     (void)state;
     setup(1, 1);
-    server.workers[0].replace_pending = 1;
+    server.workers[0].proc.replace_pending = 1;
     recycle_tick(fake_now);
     assert_recycling(0, 1, "one-for-all: another worker died");
-    assert_false(server.workers[0].replace_pending);
+    assert_false(server.workers[0].proc.replace_pending);
     teardown();
 }
 
@@ -358,7 +358,7 @@ static void test_failed_replacement_backs_off_and_the_old_worker_serves_on(void 
         fake_worker_state(rep, WORKER_DEAD); /* died before it was ready */
         assert_int_equal(recycle_process_ended(rep), 1);
         assert_null(old->replaced_by);
-        assert_null(old->recycle_reason);
+        assert_null(old->proc.recycle_reason);
         assert_null(rep->replaces);
         assert_true(worker_is_accepting(old));
         assert_int_equal(old->recycle_failures, k + 1);
@@ -390,9 +390,9 @@ static void test_graceful_timeout_kills_a_worker_that_does_not_stop(void **state
     setup(2, 0);
     worker *w = &server.workers[0];
     fake_worker_state(w, WORKER_DRAINING);
-    w->stop_sent_ms = fake_now;
+    w->proc.stop_sent_ms = fake_now;
     fake_worker_state(&server.workers[1], WORKER_STOPPING);
-    server.workers[1].stop_sent_ms = fake_now + 10;
+    server.workers[1].proc.stop_sent_ms = fake_now + 10;
     recycle_tick(fake_now + 29999);
     assert_int_equal(fake_calls("worker_kill_stuck"), 0);
     recycle_tick(fake_now + 30000);

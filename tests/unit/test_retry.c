@@ -69,7 +69,7 @@ static void setup(int n, int slots, int async)
     fake_cfg.retry_delay = 100;
     fake_cfg.max_retry_delay = 10000;
     for (int i = 0; i < n; i++) {
-        server.workers[i].async = async;
+        server.workers[i].proc.async = async;
         server.workers[i].load.ahead = async ? 0 : 8; /* a sync worker may prefetch */
     }
     narmed = 0;
@@ -211,7 +211,7 @@ static void test_stuck_kill_is_named_in_the_failure(void **state)
     (void)state;
     setup(1, 1, 1);
     msg *a = running_on(0, 1);
-    server.workers[0].kill = WORKER_KILL_TERM;
+    server.workers[0].proc.kill = WORKER_KILL_TERM;
     retry_worker_died(&server.workers[0], SIGNALLED(SIGTERM), "killed by signal 15");
     assert_non_null(strstr(a->fail[0].reason, "killed by signal 15 after it was found stuck while running"));
     teardown();

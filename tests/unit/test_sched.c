@@ -241,9 +241,9 @@ static void test_pending_bytes_return_to_zero_after_every_message_leaves(void **
     setup(2, 2, 0, 16);
     for (int id = 1; id <= 10; id++)
         sched_admit(fake_msg(id, id % 2 ? "short" : "a-longer-type"), 1);
-    while (server.queue.depth > 0 || server.workers[0].running_count || server.workers[1].running_count) {
+    while (server.queue.depth > 0 || server.workers[0].proc.running_count || server.workers[1].proc.running_count) {
         for (int i = 0; i < 2; i++)
-            if (server.workers[i].running_count)
+            if (server.workers[i].proc.running_count)
                 finish_oldest(i);
         sched_pump();
     }

@@ -199,8 +199,8 @@ static void test_history_keeps_the_last_history_size_ends_oldest_first(void **st
     setup(1, 100, 10000, 3);
     worker *w = &server.workers[0];
     for (int k = 0; k < 5; k++) {
-        w->pid = 2000 + k;
-        w->generation = (uint32_t)k + 1;
+        w->proc.pid = 2000 + k;
+        w->proc.generation = (uint32_t)k + 1;
         supervisor_worker_ended(w, k % 2 ? EXITED(k) : SIGNALLED(9), (sup_reason)(SUP_CRASHED + k));
         fake_now += 10;
     }
@@ -241,12 +241,12 @@ static void test_one_for_all_marks_every_other_serving_worker(void **state)
     (void)state;
     setup_one_for_all();
     crash(0);
-    assert_false(server.workers[0].replace_pending); /* the one that died */
-    assert_false(server.workers[1].replace_pending); /* draining */
-    assert_false(server.workers[2].replace_pending); /* already replaced */
-    assert_true(server.workers[3].replace_pending);
-    assert_false(server.workers[4].replace_pending);
-    assert_false(server.workers[5].replace_pending);
+    assert_false(server.workers[0].proc.replace_pending); /* the one that died */
+    assert_false(server.workers[1].proc.replace_pending); /* draining */
+    assert_false(server.workers[2].proc.replace_pending); /* already replaced */
+    assert_true(server.workers[3].proc.replace_pending);
+    assert_false(server.workers[4].proc.replace_pending);
+    assert_false(server.workers[5].proc.replace_pending);
     assert_string_equal(fake_log_last[AP_LOG_WARN], "one-for-all: worker-0 crashed; replacing the 1 other worker");
     teardown();
 }
@@ -268,7 +268,7 @@ static void test_one_for_all_ignores_expected_ends_start_up_and_one_for_one(void
             crash(0);
         }
         for (int i = 0; i < 6; i++)
-            assert_false(server.workers[i].replace_pending);
+            assert_false(server.workers[i].proc.replace_pending);
         teardown();
     }
 }
