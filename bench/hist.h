@@ -11,7 +11,7 @@
  * HIST_MAX_VALUE go to the top bucket and are counted in `overflow`; max
  * still records them exactly.
  *
- * Why not pool/hist.h, which uses the same bucket scheme: the bench
+ * Why not pool/ops/hist.h, which uses the same bucket scheme: the bench
  * records one run and reports any percentile of all of it at 1/128
  * precision, with exact min, mean and overflow, merging the per-tick
  * histogram into the run's; the master's keeps a sliding window of

@@ -207,7 +207,7 @@ int msg_unpack(const ap_frame_hdr *h, const unsigned char *payload, PyObject **t
  * (N bytes, limit M)", N its JSON's length, or "more than" the frame
  * limit when it did not even fit in a frame.  No exception member: the
  * agent raised nothing.  The master answers a RESULT frame over the limit
- * with the same text (pool/wresult.c). */
+ * with the same text (pool/workers/wresult.c). */
 static void reply_too_large(uint64_t id, size_t n, int over_frame)
 {
     char why[128];

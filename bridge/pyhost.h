@@ -14,7 +14,7 @@
  * dumps stacks to stderr on SIGUSR1, and Python's logging writes records
  * of the worker's log level to stderr as "LEVEL logger: message" unless
  * the agent configures logging itself; the master reads stdout and
- * stderr into its log (pool/wout.c).
+ * stderr into its log (pool/workers/wout.c).
  */
 #ifndef BRIDGE_PYHOST_H
 #define BRIDGE_PYHOST_H

@@ -1,8 +1,8 @@
 /*
  * ap_json.h - the one JSON string escaper, for JSON text written by hand:
- * error messages in response lines and tracebacks (pool/reply.c,
- * pool/reload.c), the access log's type (pool/access.c), dead-letter
- * records (pool/dlq.c) and JSON log lines (common/log.c).
+ * error messages in response lines and tracebacks (pool/path/reply.c,
+ * pool/workers/reload.c), the access log's type (pool/ops/access.c), dead-letter
+ * records (pool/ops/dlq.c) and JSON log lines (common/log.c).
  *
  * The output is always valid JSON string content, whatever the input
  * bytes, and bounded by the caller's buffer.  Pure: no allocation, no

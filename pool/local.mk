@@ -1,43 +1,51 @@
-# agentpoold: the master.  Never links libpython.
+# agentpoold: the master.  Never links libpython.  Its rooms (see the
+# README's source layout):
+#   core/: start-up, the global state and lifecycle, settings, the socket, privileges, systemd
+#   path/: a message's way from a client line to its answer
+#   workers/: the worker processes seen from the master and what their lives mean
+#   ops/: what operators read, ask and keep: pool.* requests, statistics, HTTP, alerts, logs,
+#         dead letters, breakers
 bin_PROGRAMS += agentpoold
-agentpoold_SOURCES = pool/main.c pool/server.c pool/server.h \
-	pool/config.c pool/config.h \
-	pool/listener.c pool/listener.h \
-	pool/client.c pool/client.h \
-	pool/answer.c pool/answer.h \
-	pool/flush.c pool/flush.h \
-	pool/wprog.c pool/wprog.h \
-	pool/wresult.c pool/wresult.h \
-	pool/refuse.c pool/refuse.h \
-	pool/control.c pool/control.h \
-	pool/scan.c pool/scan.h \
-	pool/reply.c pool/reply.h \
-	pool/msg.c pool/msg.h \
-	pool/idmap.c pool/idmap.h \
-	pool/queue.c pool/queue.h \
-	pool/dispatch.c pool/dispatch.h \
-	pool/sched.c pool/sched.h \
-	pool/retry.c pool/retry.h \
-	pool/supervisor.c pool/supervisor.h \
-	pool/recycle.c pool/recycle.h \
-	pool/scale.c pool/scale.h \
-	pool/reload.c pool/reload.h \
-	pool/typetab.c pool/typetab.h \
-	pool/breaker.c pool/breaker.h \
-	pool/dlq.c pool/dlq.h \
-	pool/hist.c pool/hist.h \
-	pool/rate.c pool/rate.h \
-	pool/promtext.c pool/promtext.h \
-	pool/metrics.c pool/metrics.h \
-	pool/access.c pool/access.h \
-	pool/httpd.c pool/httpd.h \
-	pool/alert.c pool/alert.h \
-	pool/health.c pool/health.h \
-	pool/agentstat.c pool/agentstat.h \
-	pool/sdnotify.c pool/sdnotify.h \
-	pool/privs.c pool/privs.h \
-	pool/wenv.c pool/wenv.h \
-	pool/worker.c pool/worker.h \
-	pool/wout.c pool/wout.h
+agentpoold_SOURCES = pool/core/main.c \
+	pool/core/server.c pool/core/server.h \
+	pool/core/config.c pool/core/config.h \
+	pool/core/listener.c pool/core/listener.h \
+	pool/core/sdnotify.c pool/core/sdnotify.h \
+	pool/core/privs.c pool/core/privs.h \
+	pool/path/client.c pool/path/client.h \
+	pool/path/answer.c pool/path/answer.h \
+	pool/path/flush.c pool/path/flush.h \
+	pool/path/refuse.c pool/path/refuse.h \
+	pool/path/scan.c pool/path/scan.h \
+	pool/path/reply.c pool/path/reply.h \
+	pool/path/msg.c pool/path/msg.h \
+	pool/path/idmap.c pool/path/idmap.h \
+	pool/path/queue.c pool/path/queue.h \
+	pool/path/dispatch.c pool/path/dispatch.h \
+	pool/path/sched.c pool/path/sched.h \
+	pool/workers/wprog.c pool/workers/wprog.h \
+	pool/workers/wresult.c pool/workers/wresult.h \
+	pool/workers/retry.c pool/workers/retry.h \
+	pool/workers/supervisor.c pool/workers/supervisor.h \
+	pool/workers/recycle.c pool/workers/recycle.h \
+	pool/workers/scale.c pool/workers/scale.h \
+	pool/workers/reload.c pool/workers/reload.h \
+	pool/workers/health.c pool/workers/health.h \
+	pool/workers/wenv.c pool/workers/wenv.h \
+	pool/workers/worker.c pool/workers/worker.h \
+	pool/workers/wout.c pool/workers/wout.h \
+	pool/ops/typetab.c pool/ops/typetab.h \
+	pool/ops/breaker.c pool/ops/breaker.h \
+	pool/ops/dlq.c pool/ops/dlq.h \
+	pool/ops/hist.c pool/ops/hist.h \
+	pool/ops/rate.c pool/ops/rate.h \
+	pool/ops/promtext.c pool/ops/promtext.h \
+	pool/ops/control.c pool/ops/control.h \
+	pool/ops/metrics.c pool/ops/metrics.h \
+	pool/ops/access.c pool/ops/access.h \
+	pool/ops/httpd.c pool/ops/httpd.h \
+	pool/ops/alert.c pool/ops/alert.h \
+	pool/ops/agentstat.c pool/ops/agentstat.h
+agentpoold_CPPFLAGS = $(AM_CPPFLAGS) $(POOL_INC)
 agentpoold_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS) $(JEMALLOC_CFLAGS) $(JEMALLOC_DEFS)
 agentpoold_LDADD = common/libapcommon_je.a $(LIBEVENT_LIBS) $(CJSON_LIBS) $(JEMALLOC_LIBS)

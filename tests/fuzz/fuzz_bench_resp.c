@@ -11,7 +11,7 @@
  * id: the fast path for `{"id":` at byte 0 and the general path must
  * agree).
  *
- * Where the line is strict JSON (pool/scan.c's scan_json_value) and is
+ * Where the line is strict JSON (pool/path/scan.c's scan_json_value) and is
  * not one of the cases the header says can fool the scanner (a pattern
  * "id", "ok" or "code" followed by ':' anywhere but as a top-level
  * member name, or such a member twice), the result must match a

@@ -1,6 +1,6 @@
 /*
  * fuzz_config.c - libFuzzer target for the config-file parser
- * (pool/config.c: config_load_json over cJSON).
+ * (pool/core/config.c: config_load_json over cJSON).
  *
  * Each input is a config text, fed with its exact length (no NUL after
  * it) to config_load_json over a freshly config_init'ed struct, then

@@ -13,7 +13,7 @@
  * array's span, and stays ended; jspan_u64 agrees with a plain-digits
  * reference.
  *
- * Where the text is strict JSON (pool/scan.c's scan_json_value) that
+ * Where the text is strict JSON (pool/path/scan.c's scan_json_value) that
  * cJSON also parses (it refuses numbers over 63 characters), the answers
  * must be exact, recursively for every nested value: ref_* (a walker
  * over the valid text, tests/fuzz/refjson.h) lists the members or

@@ -5,7 +5,7 @@
  * The first two bytes choose the output capacity, the rest is the text.
  * ap_json_escape() must write fewer than cap bytes and a NUL, never past
  * cap; the output, put between quotes, must be valid JSON for the
- * master's strict validator (pool/scan.c: RFC 8259, UTF-8 included) on
+ * master's strict validator (pool/path/scan.c: RFC 8259, UTF-8 included) on
  * one line; read back with scan_unescape() it must be a prefix of the
  * text as this file's own naive decoder sees it (each byte that does not
  * start a well-formed sequence replaced by U+FFFD), the whole of it when

@@ -7,7 +7,7 @@
  * fixed seed (PYTHONHASHSEED=0), so runs repeat.
  *
  * Each input is JSON text (or anything).  pyconv_decode must:
- *   - on strict JSON (pool/scan.c's scan_json_value) succeed;
+ *   - on strict JSON (pool/path/scan.c's scan_json_value) succeed;
  *   - agree with the json module (json.loads over the strictly decoded
  *     UTF-8, NaN/Infinity refused): the same value, type for type, key
  *     order included, or both fail; the only allowed differences are

@@ -1,5 +1,5 @@
 /*
- * fuzz_scan.c - libFuzzer target for the request scanner (pool/scan.c).
+ * fuzz_scan.c - libFuzzer target for the request scanner (pool/path/scan.c).
  *
  * Each input is one request line.  It is scanned at two depth limits and
  * checked three ways: the invariants the master relies on (spans inside

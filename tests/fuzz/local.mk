@@ -18,32 +18,33 @@
 # BUILD tree; the seed corpus in the source tree is only read.
 FUZZ_TARGETS = fuzz_scan fuzz_frame fuzz_config fuzz_bench_resp fuzz_bench_http \
 	fuzz_ctl_jspan fuzz_pyconv fuzz_json_escape
-fuzz_scan_FUZZ_SRC = pool/scan.c
+fuzz_scan_FUZZ_SRC = pool/path/scan.c
 fuzz_frame_FUZZ_SRC = common/frame.c
-fuzz_config_FUZZ_SRC = pool/config.c common/alloc.c
-fuzz_bench_resp_FUZZ_SRC = bench/resp.c pool/scan.c
+fuzz_config_FUZZ_SRC = pool/core/config.c common/alloc.c
+fuzz_bench_resp_FUZZ_SRC = bench/resp.c pool/path/scan.c
 fuzz_bench_http_FUZZ_SRC = bench/http.c
-fuzz_ctl_jspan_FUZZ_SRC = ctl/jspan.c pool/scan.c
-fuzz_pyconv_FUZZ_SRC = bridge/pyconv.c bridge/buf.c common/alloc.c pool/scan.c
-fuzz_json_escape_FUZZ_SRC = common/json.c common/utf8.c pool/scan.c
+fuzz_ctl_jspan_FUZZ_SRC = ctl/jspan.c pool/path/scan.c
+fuzz_pyconv_FUZZ_SRC = bridge/pyconv.c bridge/buf.c common/alloc.c pool/path/scan.c
+fuzz_json_escape_FUZZ_SRC = common/json.c common/utf8.c pool/path/scan.c
 # Extra flags and libraries for one target (fuzz_foo_FUZZ_LIBS).
 fuzz_config_FUZZ_LIBS = $(CJSON_CFLAGS) $(CJSON_LIBS)
 fuzz_bench_resp_FUZZ_LIBS = -I$(top_srcdir)/bench
 fuzz_bench_http_FUZZ_LIBS = -I$(top_srcdir)/bench
 fuzz_ctl_jspan_FUZZ_LIBS = -I$(top_srcdir)/ctl $(CJSON_CFLAGS) $(CJSON_LIBS)
 # libpython: the target starts an interpreter once (LLVMFuzzerInitialize).
-# pool/sched.h would hide <sched.h> from Python.h: naming pool again with
-# -idirafter makes clang drop the -I and search it after the system headers.
-fuzz_pyconv_FUZZ_LIBS = -I$(top_srcdir)/bridge -idirafter $(top_srcdir)/pool \
+# pool/path/sched.h would hide <sched.h> from Python.h: naming that room
+# again with -idirafter makes clang drop the -I and search it after the
+# system headers.
+fuzz_pyconv_FUZZ_LIBS = -I$(top_srcdir)/bridge -idirafter $(top_srcdir)/pool/path \
 	$(PYTHON_CFLAGS) $(PYTHON_LIBS) -lm
 
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	$(AP_CFLAGS) -D_GNU_SOURCE -I$(top_srcdir)/include -I$(top_srcdir)/pool \
+	$(AP_CFLAGS) -D_GNU_SOURCE -I$(top_srcdir)/include $(POOL_INC) \
 	-I$(top_srcdir)/common
 FUZZ_BINS = $(FUZZ_TARGETS:%=tests/fuzz/%)
 # Every target is rebuilt when any code under test or header changes.
 FUZZ_DEPS = $(foreach t,$(FUZZ_TARGETS),$($(t)_FUZZ_SRC:%=$(srcdir)/%)) \
-	$(wildcard $(srcdir)/include/*.h $(srcdir)/pool/*.h) $(srcdir)/tests/fuzz/refjson.h
+	$(wildcard $(srcdir)/include/*.h $(srcdir)/pool/*/*.h) $(srcdir)/tests/fuzz/refjson.h
 
 if HAVE_CLANG
 check_DATA = $(FUZZ_BINS)

@@ -31,7 +31,7 @@ AGENT = "noisy:NoisyAgent"
 # one log line: time, level, the master's role and pid, then the worker's output
 LINE = re.compile(r"^\S+ (DEBUG|INFO |WARN |ERROR|CRIT ) \[master \d+\] "
                   r"(worker-\d+) \(pid (\d+)\) (stdout|stderr)( \(part \d+(?:, last)?\))?: (.*)$")
-TEXT_MAX = 4096 - 128  # agent text per log line (pool/wout.c WOUT_TEXT_MAX)
+TEXT_MAX = 4096 - 128  # agent text per log line (pool/workers/wout.c WOUT_TEXT_MAX)
 
 
 def noisy_server(workers=1, config=None, args=(), agent=AGENT):

@@ -440,7 +440,7 @@ class Bounds(unittest.TestCase):
 
     def test_connections_beyond_the_limit_wait(self):
         srv, ep = metrics_server()
-        limit = 8  # HTTPD_MAX_CONNS in pool/httpd.h
+        limit = 8  # HTTPD_MAX_CONNS in pool/ops/httpd.h
         with srv:
             held = []
             for _ in range(limit):

@@ -12,31 +12,31 @@ check_PROGRAMS += tests/unit/test_sched tests/unit/test_retry tests/unit/test_su
 TESTS += tests/unit/test_sched tests/unit/test_retry tests/unit/test_supervisor tests/unit/test_recycle
 
 MASTER_UNIT_FAKES = tests/unit/fake_server.c tests/unit/fake_server.h tests/unit/fake_worker.c \
-	pool/msg.c pool/msg.h pool/queue.c pool/queue.h common/alloc.c
+	pool/path/msg.c pool/path/msg.h pool/path/queue.c pool/path/queue.h common/alloc.c
 MASTER_UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS)
 
-tests_unit_test_sched_SOURCES = tests/unit/test_sched.c pool/sched.c pool/sched.h pool/dispatch.c \
+tests_unit_test_sched_SOURCES = tests/unit/test_sched.c pool/path/sched.c pool/path/sched.h pool/path/dispatch.c \
 	tests/unit/fake_client.c $(MASTER_UNIT_FAKES)
 tests_unit_test_sched_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_sched_CFLAGS = $(MASTER_UNIT_CFLAGS)
 tests_unit_test_sched_LDADD = $(LIBEVENT_LIBS) $(CMOCKA_LIBS)
 
-# test_retry #includes pool/retry.c (its delay function and timer callback).
-tests_unit_test_retry_SOURCES = tests/unit/test_retry.c pool/retry.h tests/unit/fake_answer.c \
+# test_retry #includes pool/workers/retry.c (its delay function and timer callback).
+tests_unit_test_retry_SOURCES = tests/unit/test_retry.c pool/workers/retry.h tests/unit/fake_answer.c \
 	tests/unit/fake_client.c tests/unit/fake_sched.c tests/unit/fake_ops.c common/backoff.c $(MASTER_UNIT_FAKES)
-EXTRA_tests_unit_test_retry_SOURCES = pool/retry.c
+EXTRA_tests_unit_test_retry_SOURCES = pool/workers/retry.c
 tests_unit_test_retry_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_retry_CFLAGS = $(MASTER_UNIT_CFLAGS)
 tests_unit_test_retry_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=random,--wrap=event_add
 tests_unit_test_retry_LDADD = $(LIBEVENT_LIBS) $(CMOCKA_LIBS)
 
-tests_unit_test_supervisor_SOURCES = tests/unit/test_supervisor.c pool/supervisor.c pool/supervisor.h \
+tests_unit_test_supervisor_SOURCES = tests/unit/test_supervisor.c pool/workers/supervisor.c pool/workers/supervisor.h \
 	common/backoff.c $(MASTER_UNIT_FAKES)
 tests_unit_test_supervisor_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_supervisor_CFLAGS = $(MASTER_UNIT_CFLAGS)
 tests_unit_test_supervisor_LDADD = $(CJSON_LIBS) $(LIBEVENT_LIBS) $(CMOCKA_LIBS)
 
-tests_unit_test_recycle_SOURCES = tests/unit/test_recycle.c pool/recycle.c pool/recycle.h tests/unit/fake_ops.c \
+tests_unit_test_recycle_SOURCES = tests/unit/test_recycle.c pool/workers/recycle.c pool/workers/recycle.h tests/unit/fake_ops.c \
 	common/backoff.c $(MASTER_UNIT_FAKES)
 tests_unit_test_recycle_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_recycle_CFLAGS = $(MASTER_UNIT_CFLAGS)

@@ -5,7 +5,7 @@
 # a test that leaks or writes outside a block; common/alloc.c is compiled
 # the same way into those tests for ap_strdup/ap_strndup (automake names
 # the per-target objects apart, so it is built once per test).
-# test_idmap #includes pool/idmap.c to reach its hash function.
+# test_idmap #includes pool/path/idmap.c to reach its hash function.
 # test_config_listen is config.c's metricsListen syntax (config_parse_listen)
 # and its metricsAllowRemote rule, apart from the rest of test_config.
 check_PROGRAMS += tests/unit/test_queue tests/unit/test_dispatch tests/unit/test_idmap \
@@ -13,42 +13,42 @@ check_PROGRAMS += tests/unit/test_queue tests/unit/test_dispatch tests/unit/test
 TESTS += tests/unit/test_queue tests/unit/test_dispatch tests/unit/test_idmap \
 	tests/unit/test_msg tests/unit/test_reply tests/unit/test_config tests/unit/test_config_listen
 
-POOL_UNIT_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/pool
+POOL_UNIT_CPPFLAGS = $(AM_CPPFLAGS) $(POOL_INC)
 POOL_UNIT_ALLOC_CPPFLAGS = $(POOL_UNIT_CPPFLAGS) -DAP_ALLOC_TEST
 
-tests_unit_test_queue_SOURCES = tests/unit/test_queue.c pool/queue.c pool/queue.h
+tests_unit_test_queue_SOURCES = tests/unit/test_queue.c pool/path/queue.c pool/path/queue.h
 tests_unit_test_queue_CPPFLAGS = $(POOL_UNIT_CPPFLAGS)
 tests_unit_test_queue_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_queue_LDADD = $(CMOCKA_LIBS)
 
-tests_unit_test_dispatch_SOURCES = tests/unit/test_dispatch.c pool/dispatch.c pool/dispatch.h
+tests_unit_test_dispatch_SOURCES = tests/unit/test_dispatch.c pool/path/dispatch.c pool/path/dispatch.h
 tests_unit_test_dispatch_CPPFLAGS = $(POOL_UNIT_CPPFLAGS)
 tests_unit_test_dispatch_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_dispatch_LDADD = $(CMOCKA_LIBS)
 
-tests_unit_test_idmap_SOURCES = tests/unit/test_idmap.c pool/idmap.h
-EXTRA_tests_unit_test_idmap_SOURCES = pool/idmap.c
+tests_unit_test_idmap_SOURCES = tests/unit/test_idmap.c pool/path/idmap.h
+EXTRA_tests_unit_test_idmap_SOURCES = pool/path/idmap.c
 tests_unit_test_idmap_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_idmap_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_idmap_LDADD = $(CMOCKA_LIBS)
 
-tests_unit_test_msg_SOURCES = tests/unit/test_msg.c pool/msg.c pool/msg.h pool/queue.c pool/queue.h \
+tests_unit_test_msg_SOURCES = tests/unit/test_msg.c pool/path/msg.c pool/path/msg.h pool/path/queue.c pool/path/queue.h \
 	common/alloc.c
 tests_unit_test_msg_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_msg_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_msg_LDADD = $(CMOCKA_LIBS)
 
-tests_unit_test_reply_SOURCES = tests/unit/test_reply.c pool/reply.c pool/reply.h
+tests_unit_test_reply_SOURCES = tests/unit/test_reply.c pool/path/reply.c pool/path/reply.h
 tests_unit_test_reply_CPPFLAGS = $(POOL_UNIT_CPPFLAGS)
 tests_unit_test_reply_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS)
 tests_unit_test_reply_LDADD = common/libapcommon.a $(LIBEVENT_LIBS) $(CJSON_LIBS) $(CMOCKA_LIBS)
 
-tests_unit_test_config_SOURCES = tests/unit/test_config.c pool/config.c pool/config.h common/alloc.c
+tests_unit_test_config_SOURCES = tests/unit/test_config.c pool/core/config.c pool/core/config.h common/alloc.c
 tests_unit_test_config_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_config_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(CJSON_CFLAGS)
 tests_unit_test_config_LDADD = common/libapcommon.a $(CJSON_LIBS) $(CMOCKA_LIBS)
 
-tests_unit_test_config_listen_SOURCES = tests/unit/test_config_listen.c pool/config.c pool/config.h common/alloc.c
+tests_unit_test_config_listen_SOURCES = tests/unit/test_config_listen.c pool/core/config.c pool/core/config.h common/alloc.c
 tests_unit_test_config_listen_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_config_listen_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(CJSON_CFLAGS)
 tests_unit_test_config_listen_LDADD = common/libapcommon.a $(CJSON_LIBS) $(CMOCKA_LIBS)

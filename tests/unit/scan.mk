@@ -1,12 +1,12 @@
-# cmocka unit tests for the request scanner (pool/scan.c, compiled in
+# cmocka unit tests for the request scanner (pool/path/scan.c, compiled in
 # directly so the test does not depend on agentpoold's objects) and for
 # the frame codec (common/frame.c, through libapcommon.a).
 # `tests/unit/test_scan --bench` prints the scanner's speed.
 check_PROGRAMS += tests/unit/test_scan tests/unit/test_frame
 TESTS += tests/unit/test_scan tests/unit/test_frame
 
-tests_unit_test_scan_SOURCES = tests/unit/test_scan.c pool/scan.c pool/scan.h
-tests_unit_test_scan_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/pool
+tests_unit_test_scan_SOURCES = tests/unit/test_scan.c pool/path/scan.c pool/path/scan.h
+tests_unit_test_scan_CPPFLAGS = $(AM_CPPFLAGS) $(POOL_INC)
 tests_unit_test_scan_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_scan_LDADD = common/libapcommon.a $(CMOCKA_LIBS)
 

@@ -1,6 +1,6 @@
 /*
  * test_breaker.c - cmocka tests for the per-type circuit breakers
- * (pool/breaker.c, linked alone, built with AP_ALLOC_TEST so its blocks
+ * (pool/ops/breaker.c, linked alone, built with AP_ALLOC_TEST so its blocks
  * go through cmocka's allocator and a leak fails the test).
  *
  * Time is passed in, so every test runs on a made-up clock.  Covers the

@@ -1,5 +1,5 @@
 /*
- * test_config.c - cmocka tests for agentpoold's settings (pool/config.c).
+ * test_config.c - cmocka tests for agentpoold's settings (pool/core/config.c).
  *
  * Built with AP_ALLOC_TEST: every string the config owns goes through
  * cmocka's test_malloc, so a setting replaced without freeing the old

@@ -1,6 +1,6 @@
 /*
  * test_config_listen.c - cmocka tests for the metricsListen setting: the
- * address syntax (config_parse_listen in pool/config.c) and the rule
+ * address syntax (config_parse_listen in pool/core/config.c) and the rule
  * that a non-loopback address needs metricsAllowRemote
  * (config_validate).
  * Built with AP_ALLOC_TEST, so a config that leaks fails the test.

@@ -1,6 +1,6 @@
 /*
  * test_dispatch.c - cmocka tests for the worker-choosing strategies
- * (pool/dispatch.c, linked alone: it needs nothing else).
+ * (pool/path/dispatch.c, linked alone: it needs nothing else).
  *
  * The loads live inside a larger fake worker struct and are reached
  * through base + stride, as the master's worker table does.  Checked:

@@ -1,5 +1,5 @@
 /*
- * test_dlq.c - cmocka tests for the dead-letter file (pool/dlq.c).
+ * test_dlq.c - cmocka tests for the dead-letter file (pool/ops/dlq.c).
  *
  * Each test works in a fresh temporary directory and opens and closes
  * its own dlq inside the test function: dlq.c is built with

@@ -1,5 +1,5 @@
 /*
- * test_hist.c - cmocka tests for the duration histograms (pool/hist.c,
+ * test_hist.c - cmocka tests for the duration histograms (pool/ops/hist.c,
  * linked alone; it allocates nothing).
  *
  * Bucket layout: every value lands in a bucket whose bounds hold it,

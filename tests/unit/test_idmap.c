@@ -1,5 +1,5 @@
 /*
- * test_idmap.c - cmocka tests for the per-connection id map (pool/idmap.c).
+ * test_idmap.c - cmocka tests for the per-connection id map (pool/path/idmap.c).
  *
  * idmap.c is #included (cmocka's way to reach statics) so the tests use
  * its own hash_bytes() to find keys whose full 32-bit hashes collide, and

@@ -9,7 +9,7 @@
  * written past cap, and an escape or a UTF-8 sequence whole or absent.
  * Validity: every byte value alone and between letters, and a few
  * thousand pseudo-random byte strings (fixed seed), escaped and quoted,
- * must pass the master's strict validator (pool/scan.c: RFC 8259, UTF-8
+ * must pass the master's strict validator (pool/path/scan.c: RFC 8259, UTF-8
  * included) at every cap, and read back through scan_unescape() as the
  * input with each invalid byte replaced by U+FFFD (a prefix of it when
  * cut).

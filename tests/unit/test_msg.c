@@ -1,6 +1,6 @@
 /*
  * test_msg.c - cmocka tests for messages and the internal-id table
- * (pool/msg.c, with queue.h for the links).
+ * (pool/path/msg.c, with queue.h for the links).
  *
  * Built with AP_ALLOC_TEST: every message and the table's arrays go
  * through cmocka's test_malloc/test_realloc, so a message not freed, or a

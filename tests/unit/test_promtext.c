@@ -1,6 +1,6 @@
 /*
  * test_promtext.c - cmocka tests for the Prometheus text writer
- * (pool/promtext.c and pool/hist.c, with a real libevent evbuffer).
+ * (pool/ops/promtext.c and pool/ops/hist.c, with a real libevent evbuffer).
  *
  * Output is compared byte for byte with what the text format 0.0.4
  * specifies: HELP and TYPE lines, label values escaped (backslash,

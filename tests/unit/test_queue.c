@@ -1,6 +1,6 @@
 /*
  * test_queue.c - cmocka tests for the pool's bounded intrusive FIFO
- * (pool/queue.c, linked alone: it needs nothing else).
+ * (pool/path/queue.c, linked alone: it needs nothing else).
  *
  * Covers the contract in queue.h: FIFO order, the bound (capacity 0
  * included), what a refused push changes (only `rejected`, and only when

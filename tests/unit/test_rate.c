@@ -1,6 +1,6 @@
 /*
  * test_rate.c - cmocka tests for the per-second event counters
- * (pool/rate.c, linked alone; it allocates nothing).
+ * (pool/ops/rate.c, linked alone; it allocates nothing).
  *
  * The window is the current second and the seconds-1 before it: events
  * leave it exactly when their second does, partial seconds count, a slot

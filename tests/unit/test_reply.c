@@ -1,6 +1,6 @@
 /*
  * test_reply.c - cmocka tests for response lines and error codes
- * (pool/reply.c, with a real libevent evbuffer as the output).
+ * (pool/path/reply.c, with a real libevent evbuffer as the output).
  *
  * Every response is compared byte for byte with the line the protocol
  * promises (docs/protocol.md): id echoed exactly as written or null, the

@@ -1,6 +1,6 @@
 /*
  * test_retry.c - cmocka tests for crash attribution, retries, dead
- * letters and deadlines (pool/retry.c, #included to reach its delay
+ * letters and deadlines (pool/workers/retry.c, #included to reach its delay
  * function and its timer callback, which the tests call in place of the
  * clock), with a fake worker table (tests/unit/fake_server.h).  Linked
  * with -Wl,--wrap=random (the retry delay's jitter) and
@@ -8,7 +8,7 @@
  * and then arms it for real on a real event base that never runs: no
  * test waits for a timer.
  */
-#include "../../pool/retry.c"
+#include "../../pool/workers/retry.c"
 #include "fake_server.h"
 
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 /*
- * test_scan.c - cmocka tests for the request-line scanner (pool/scan.c).
+ * test_scan.c - cmocka tests for the request-line scanner (pool/path/scan.c).
  *
  * Most tests are tables of {line, expected status, exact error text}: one
  * row per rule of RFC 8259 / the request format, so a failing row names

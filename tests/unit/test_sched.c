@@ -1,6 +1,6 @@
 /*
  * test_sched.c - cmocka tests for admission and the queue pump
- * (pool/sched.c), with the real dispatch.c, msg.c and queue.c and a fake
+ * (pool/path/sched.c), with the real dispatch.c, msg.c and queue.c and a fake
  * worker table (tests/unit/fake_server.h): where a message goes (a worker
  * with room, the queue, or refused for the queue's capacity or
  * maxPendingBytes), the FIFO order, the resume hysteresis, pending-bytes

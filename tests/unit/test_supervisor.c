@@ -1,6 +1,6 @@
 /*
  * test_supervisor.c - cmocka tests for restart intensity, backoff, the
- * restart history and one-for-all (pool/supervisor.c), with a fake worker
+ * restart history and one-for-all (pool/workers/supervisor.c), with a fake worker
  * table and a clock the test moves (tests/unit/fake_server.h): no
  * process is started or waited for.
  */

@@ -1,6 +1,6 @@
 /*
  * test_typetab.c - cmocka tests for the bounded type -> index table
- * (pool/typetab.c).
+ * (pool/ops/typetab.c).
  *
  * typetab.c is #included (cmocka's way to reach statics) so the tests can
  * use its hash_bytes() to build types whose full 32-bit hashes collide and
