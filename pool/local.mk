@@ -38,6 +38,7 @@ agentpoold_SOURCES = pool/main.c pool/server.c pool/server.h \
 	pool/privs.c pool/privs.h \
 	pool/wenv.c pool/wenv.h \
 	pool/worker.c pool/worker.h \
+	pool/pgroup.c pool/pgroup.h \
 	pool/wout.c pool/wout.h
 agentpoold_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS) $(JEMALLOC_CFLAGS) $(JEMALLOC_DEFS)
 agentpoold_LDADD = common/libapcommon_je.a $(LIBEVENT_LIBS) $(CJSON_LIBS) $(JEMALLOC_LIBS)
