@@ -25,6 +25,7 @@
 #include "answer.h"
 #include "metrics.h"
 #include "pgroup.h"
+#include "privs.h"
 #include "recycle.h"
 #include "reload.h"
 #include "retry.h"
@@ -244,7 +245,7 @@ static void build_exec_args(exec_args *a, const worker *w)
 
 /* In the child, between fork and exec: async-signal-safe calls only. */
 static AP_NORETURN void child_exec(int fd, const wout_pipes *out, int prog_fd, const exec_args *a, pid_t master,
-                                   int maxfd)
+                                   int maxfd, const wenv_ident *id)
 {
     /* Signals are blocked (worker_spawn): reset every handler first, then
      * unblock, so nothing of the master's runs in the child. */
@@ -276,7 +277,10 @@ static AP_NORETURN void child_exec(int fd, const wout_pipes *out, int prog_fd, c
     if (syscall(SYS_close_range, keep + 1, ~0U, 0) != 0)
         for (int i = keep + 1; i < maxfd; i++)
             close(i);
-    wenv_apply_child(server.cfg, AP_WORKER_FD); /* umask, workerLimits, chdir; _exits on failure */
+    wenv_apply_child(server.cfg, id, AP_WORKER_FD); /* umask, workerLimits, workerUser, chdir; _exits on failure */
+    /* A change of ids (workerUser) cleared the parent-death signal. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != master)
+        _exit(1);
     execve(a->argv[0], a->argv, a->envp);
     static const char oops[] = "agentpoold: execve of the worker binary failed\n";
     (void)!write(2, oops, sizeof(oops) - 1);
@@ -319,6 +323,14 @@ int worker_spawn(int index)
         close(sv[1]);
         return AP_ERR;
     }
+    const wenv_ident *id = privs_worker_ident(server.cfg);
+    if (id == NULL) {
+        ap_error("%s: workerUser of the settings in force was never resolved; not spawning", w->name);
+        wout_pipes_close(&out);
+        close(sv[0]);
+        close(sv[1]);
+        return AP_ERR;
+    }
     int prog_fd = wprog_prepare(w);
     exec_args a;
     build_exec_args(&a, w);
@@ -340,7 +352,7 @@ int worker_spawn(int index)
         return AP_ERR;
     }
     if (pid == 0)
-        child_exec(sv[1], &out, prog_fd, &a, server.pid, a.maxfd);
+        child_exec(sv[1], &out, prog_fd, &a, server.pid, a.maxfd, id);
     ap_free(a.envp);
     /* The child makes its own group too; whichever runs first, the group
      * exists once fork returns here, so signalling it (pgroup.c) never

@@ -67,3 +67,5 @@ EXTRA_DIST += docs/systemd/agentpoold.service docs/systemd/agentpoold.socket
 TESTS += tests/integration/test_agent_procs.py
 EXTRA_DIST += tests/integration/test_agent_procs.py
 EXTRA_DIST += tests/integration/agents/spawner.py
+TESTS += tests/integration/test_worker_user.py
+EXTRA_DIST += tests/integration/test_worker_user.py
