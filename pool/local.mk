@@ -32,6 +32,7 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/workers/reload.c pool/workers/reload.h \
 	pool/workers/health.c pool/workers/health.h \
 	pool/workers/wenv.c pool/workers/wenv.h \
+	pool/workers/pgroup.c pool/workers/pgroup.h \
 	pool/workers/worker.c pool/workers/worker.h \
 	pool/workers/wout.c pool/workers/wout.h \
 	pool/ops/typetab.c pool/ops/typetab.h \

@@ -9,7 +9,7 @@
  * type, a value out of range or trailing text is refused), then applies
  * every flag over it, so flags win; then config_validate() checks the
  * rules between settings (maxWorkers >= minWorkers, maxPendingBytes >=
- * maxMessageBytes, group needs user, env names, metricsListen's syntax
+ * maxMessageBytes, group needs user, workerGroup needs workerUser, env names, metricsListen's syntax
  * and metricsAllowRemote).  Every refusal is one line naming the key,
  * the value (control bytes shown escaped) and where it came from.
  * Also here: --help from the same table, the lists (allowedUids,
@@ -115,6 +115,8 @@ static const setting settings[] = {
     {"alertInterval", T_INT, OFF(alert_interval), 1, 86400000, NULL, "ms between two warnings of the same alert, at least"},
     {"user", T_STR, OFF(user), 0, 256, NULL, "started as root: drop to this user (name or uid) after binding; workers run as it too"},
     {"group", T_STR, OFF(group), 0, 256, NULL, "with user: drop to this group (name or gid) instead of the user's own"},
+    {"workerUser", T_STR, OFF(worker_user), 0, 256, NULL, "run the workers as this user (name or uid), not the master's, so agent code cannot signal or ptrace the master (needs root at start)"},
+    {"workerGroup", T_STR, OFF(worker_group), 0, 256, NULL, "with workerUser: the workers' group (name or gid) instead of that user's own"},
     {"allowedUids", T_LIST, OFF(allowed_uids), 0, 0, NULL, "peers allowed on the socket by uid: names or numbers (flag: comma-separated; unset: any)"},
     {"allowedGids", T_LIST, OFF(allowed_gids), 0, 0, NULL, "peers allowed on the socket by primary gid: names or numbers (flag: comma-separated)"},
     {"chdir", T_STR, OFF(worker_chdir), 0, 4096, NULL, "the workers' working directory (empty: the master's)"},
@@ -882,6 +884,11 @@ int config_validate(const config *cfg, char *err, size_t errlen)
     if (cfg->group && !cfg->user) {
         snprintf(err, errlen, "%s: group: \"%s\" needs user (the group is what root drops to with it)", origin,
                  cfg->group);
+        return AP_ERR;
+    }
+    if (cfg->worker_group && !cfg->worker_user) {
+        snprintf(err, errlen, "%s: workerGroup: \"%s\" needs workerUser (the group is what the workers switch to with it)",
+                 origin, cfg->worker_group);
         return AP_ERR;
     }
     for (int i = 0; i < cfg->env.n; i++) {

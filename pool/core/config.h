@@ -105,6 +105,8 @@ typedef struct config {
     /* privileges and the workers' environment (privs.c, wenv.c) */
     char *user;                  /* root drops to this user after binding; NULL: no drop */
     char *group;                 /* with user: this group instead of the user's own */
+    char *worker_user;           /* "workerUser": the workers switch to this user; NULL: the master's */
+    char *worker_group;          /* "workerGroup": with workerUser, this group instead of its own */
     config_list allowed_uids;    /* peers allowed on the socket by uid (names or numbers) */
     config_list allowed_gids;    /* ... or by primary gid */
     char *worker_chdir;          /* "chdir": the workers' working directory; NULL: the master's */

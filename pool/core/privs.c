@@ -10,8 +10,12 @@
  * accept: the per-accept path is a comparison of the running settings'
  * texts with those two sets (switching to the other one when a reload
  * or its abort changed the settings), a getsockopt and a few
- * comparisons.  Never forks, never touches the workers: they inherit the
- * dropped identity.
+ * comparisons.  The workers' identity (workerUser/workerGroup) is
+ * resolved and double-buffered the same way, looked up at start and
+ * when a reload changes it, handed to each spawn (privs_worker_ident)
+ * for the child to switch to (wenv.c); with it, the drop keeps
+ * CAP_SETUID/CAP_SETGID (permitted only) and CAP_KILL (effective).
+ * Never forks, never touches a worker itself.
  */
 #include "privs.h"
 #include "refuse.h"
@@ -19,11 +23,13 @@
 #include "ap_common.h"
 #include "ap_log.h"
 #include "server.h"
+#include "wenv.h"
 
 #include <event2/event.h>
 
 #include <errno.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,13 +49,28 @@ typedef struct {
     int set;                    /* a list is in force (possibly empty) */
 } id_list;
 
-static struct {
-    int drop;                   /* root with `user`: privs_drop() drops */
+/* A resolved user and group, with the user's supplementary groups. */
+typedef struct {
     uid_t uid;
     gid_t gid;
-    char *user_shown;           /* "nobody (uid 65534)" */
+    char *user_shown;           /* "nobody (uid 65534, gid 65534)" */
     gid_t *groups;
     int ngroups;
+} privs_ident;
+
+/* The texts an identity was resolved from (workerUser, workerGroup). */
+typedef struct {
+    char *user, *group;
+} ident_src;
+
+static struct {
+    int drop;                   /* root with `user`: privs_drop() drops */
+    privs_ident me;             /* user/group: what the master drops to */
+    int kept_caps;              /* the drop kept CAP_SETUID/CAP_SETGID/CAP_KILL for workerUser */
+    privs_ident wk, alt_wk;     /* workerUser/workerGroup resolved: in force, and by the last reload check */
+    ident_src wk_src, alt_wk_src;
+    int wk_set, alt_wk_set;     /* ident resolved (workerUser set) */
+    wenv_ident wk_child;        /* what the child is given: built from wk at each spawn */
     id_list uids, gids;         /* resolved allowedUids / allowedGids, in force */
     config_list src_uids, src_gids; /* the texts they were resolved from */
     id_list alt_uids, alt_gids; /* resolved by the last reload check, or in force before it */
@@ -151,58 +172,105 @@ static int list_equal(const config_list *a, const config_list *b)
     return 1;
 }
 
-/* user/group -> privs_state.uid, privs_state.gid, privs_state.groups. */
-static int resolve_identity(const config *cfg, char *err, size_t errlen)
+/* Names of the two settings an identity comes from, for error texts. */
+typedef struct {
+    const char *user, *group;
+    const char *root_refusal;   /* why uid 0 is refused */
+} ident_keys;
+
+static const ident_keys master_keys = {"user", "group", "which is no drop; remove user to run as root"};
+static const ident_keys worker_keys = {"workerUser", "workerGroup",
+                                       "and workers never run as root this way; remove workerUser"};
+
+/* user (and group, or the user's own) -> *out, with the user's
+ * supplementary groups.  AP_ERR with err naming the setting when a name
+ * does not resolve or the user is root; *out untouched then. */
+static int ident_resolve(const char *user, const char *group, const ident_keys *k, privs_ident *out, char *err,
+                         size_t errlen)
 {
     unsigned uid, gid, pw_gid = 0;
     char name[96];
-    const struct passwd *pw = all_digits(cfg->user) ? NULL : getpwnam(cfg->user);
-    if (pw == NULL && parse_id(cfg->user, &uid) == AP_OK)
+    const struct passwd *pw = all_digits(user) ? NULL : getpwnam(user);
+    if (pw == NULL && parse_id(user, &uid) == AP_OK)
         pw = getpwuid((uid_t)uid);
     /* Copied at once: the next lookup may reuse getpw*'s static storage. */
     int has_pw = pw != NULL;
-    snprintf(name, sizeof(name), "%.64s", pw ? pw->pw_name : cfg->user);
+    snprintf(name, sizeof(name), "%.64s", pw ? pw->pw_name : user);
     if (pw) {
         uid = (unsigned)pw->pw_uid;
         pw_gid = (unsigned)pw->pw_gid;
-    } else if (parse_id(cfg->user, &uid) != AP_OK) {
-        snprintf(err, errlen, "user: \"%.64s\" is neither a number nor a known user", cfg->user);
+    } else if (parse_id(user, &uid) != AP_OK) {
+        snprintf(err, errlen, "%s: \"%.64s\" is neither a number nor a known user", k->user, user);
         return AP_ERR;
     }
     if (uid == 0) {
-        snprintf(err, errlen, "user: \"%.64s\" is root (uid 0), which is no drop; remove user to run as root",
-                 cfg->user);
+        snprintf(err, errlen, "%s: \"%.64s\" is root (uid 0), %s", k->user, user, k->root_refusal);
         return AP_ERR;
     }
-    if (cfg->group) {
-        if (resolve_gid(cfg->group, &gid) != AP_OK) {
-            snprintf(err, errlen, "group: \"%.64s\" is neither a number nor a known group", cfg->group);
+    if (group) {
+        if (resolve_gid(group, &gid) != AP_OK) {
+            snprintf(err, errlen, "%s: \"%.64s\" is neither a number nor a known group", k->group, group);
             return AP_ERR;
         }
     } else if (has_pw) {
         gid = pw_gid;
     } else {
-        snprintf(err, errlen, "user: uid %u has no entry in the user database, so it has no group; set group too",
-                 uid);
+        snprintf(err, errlen, "%s: uid %u has no entry in the user database, so it has no group; set %s too",
+                 k->user, uid, k->group);
         return AP_ERR;
     }
-    privs_state.uid = (uid_t)uid;
-    privs_state.gid = (gid_t)gid;
-    privs_state.groups = ap_calloc(PRIVS_MAX_GROUPS, sizeof(gid_t));
-    privs_state.ngroups = PRIVS_MAX_GROUPS;
+    privs_ident id = {(uid_t)uid, (gid_t)gid, NULL, NULL, PRIVS_MAX_GROUPS};
+    id.groups = ap_calloc(PRIVS_MAX_GROUPS, sizeof(gid_t));
     /* The user's own supplementary groups, as login would set them. */
-    if (!has_pw || getgrouplist(name, privs_state.gid, privs_state.groups, &privs_state.ngroups) < 0) {
+    if (!has_pw || getgrouplist(name, id.gid, id.groups, &id.ngroups) < 0) {
         if (has_pw)
             ap_warn("user %s is in more than %d groups; keeping only group %u", name, PRIVS_MAX_GROUPS, gid);
-        privs_state.groups[0] = privs_state.gid;
-        privs_state.ngroups = 1;
+        id.groups[0] = id.gid;
+        id.ngroups = 1;
     }
     char shown[160];
     snprintf(shown, sizeof(shown), "%s (uid %u, gid %u)", name, uid, gid);
-    privs_state.user_shown = ap_strdup(shown);
+    id.user_shown = ap_strdup(shown);
+    ap_free(out->groups);
+    ap_free(out->user_shown);
+    *out = id;
     return AP_OK;
 }
 
+static void ident_free(privs_ident *id)
+{
+    ap_free(id->groups);
+    ap_free(id->user_shown);
+    memset(id, 0, sizeof(*id));
+}
+
+static void src_set(ident_src *s, const config *cfg)
+{
+    ap_free(s->user);
+    ap_free(s->group);
+    s->user = cfg->worker_user ? ap_strdup(cfg->worker_user) : NULL;
+    s->group = cfg->worker_group ? ap_strdup(cfg->worker_group) : NULL;
+}
+
+static int opt_equal(const char *a, const char *b)
+{
+    return (a == NULL) == (b == NULL) && (a == NULL || strcmp(a, b) == 0);
+}
+
+static int src_is(const ident_src *s, const config *cfg)
+{
+    return opt_equal(s->user, cfg->worker_user) && opt_equal(s->group, cfg->worker_group);
+}
+
+/* Can this master start processes as id?  Root can; a master that
+ * dropped to `user` only if it kept CAP_SETUID and CAP_SETGID for it; a
+ * master that is not root only as itself. */
+static int can_become(const privs_ident *id)
+{
+    if (geteuid() == 0 || privs_state.kept_caps)
+        return 1;
+    return getuid() == id->uid && geteuid() == id->uid && getgid() == id->gid && getegid() == id->gid;
+}
 
 void privs_free(void)
 {
@@ -215,8 +283,13 @@ void privs_free(void)
     list_copy(&privs_state.src_gids, &none);
     list_copy(&privs_state.alt_src_uids, &none);
     list_copy(&privs_state.alt_src_gids, &none);
-    ap_free(privs_state.groups);
-    ap_free(privs_state.user_shown);
+    ident_free(&privs_state.me);
+    ident_free(&privs_state.wk);
+    ident_free(&privs_state.alt_wk);
+    config wk_none;
+    memset(&wk_none, 0, sizeof(wk_none));
+    src_set(&privs_state.wk_src, &wk_none);
+    src_set(&privs_state.alt_wk_src, &wk_none);
     memset(&privs_state, 0, sizeof(privs_state));
 }
 
@@ -225,7 +298,9 @@ int privs_init(const config *cfg, int check_only, char *err, size_t errlen)
     const char *origin = cfg->config_file ? cfg->config_file : "command line";
     char why[320];
     memset(&privs_state, 0, sizeof(privs_state));
-    if ((cfg->user && resolve_identity(cfg, why, sizeof(why)) != AP_OK) ||
+    if ((cfg->user && ident_resolve(cfg->user, cfg->group, &master_keys, &privs_state.me, why, sizeof(why)) != AP_OK) ||
+        (cfg->worker_user &&
+         ident_resolve(cfg->worker_user, cfg->worker_group, &worker_keys, &privs_state.wk, why, sizeof(why)) != AP_OK) ||
         ids_resolve(&cfg->allowed_uids, 0, "allowedUids", &privs_state.uids, why, sizeof(why)) != AP_OK ||
         ids_resolve(&cfg->allowed_gids, 1, "allowedGids", &privs_state.gids, why, sizeof(why)) != AP_OK) {
         snprintf(err, errlen, "%s: %s", origin, why);
@@ -238,6 +313,16 @@ int privs_init(const config *cfg, int check_only, char *err, size_t errlen)
     }
     list_copy(&privs_state.src_uids, &cfg->allowed_uids);
     list_copy(&privs_state.src_gids, &cfg->allowed_gids);
+    privs_state.wk_set = cfg->worker_user != NULL;
+    src_set(&privs_state.wk_src, cfg);
+    if (privs_state.wk_set && !can_become(&privs_state.wk)) {
+        snprintf(err, errlen,
+                 "%s: workerUser: agentpoold runs as uid %u gid %u, not root, so it cannot start its workers as %s; "
+                 "start it as root or remove workerUser/workerGroup",
+                 origin, (unsigned)geteuid(), (unsigned)getegid(), privs_state.wk.user_shown);
+        privs_free();
+        return AP_ERR;
+    }
     if (cfg->user == NULL)
         return AP_OK;
     if (geteuid() == 0) {
@@ -245,11 +330,11 @@ int privs_init(const config *cfg, int check_only, char *err, size_t errlen)
         return AP_OK;
     }
     /* Not root: fine only if we are that user (and group) already. */
-    if (getuid() != privs_state.uid || geteuid() != privs_state.uid || (cfg->group && (getgid() != privs_state.gid || getegid() != privs_state.gid))) {
+    if (getuid() != privs_state.me.uid || geteuid() != privs_state.me.uid || (cfg->group && (getgid() != privs_state.me.gid || getegid() != privs_state.me.gid))) {
         snprintf(err, errlen,
                  "%s: user: agentpoold runs as uid %u gid %u, not root, so it cannot become %s; start it as root "
                  "or remove user/group",
-                 origin, (unsigned)geteuid(), (unsigned)getegid(), privs_state.user_shown);
+                 origin, (unsigned)geteuid(), (unsigned)getegid(), privs_state.me.user_shown);
         privs_free();
         return AP_ERR;
     }
@@ -262,43 +347,69 @@ int privs_drop(char *err, size_t errlen)
 {
     if (geteuid() != 0)
         return AP_OK;
+    if (!privs_state.drop && privs_state.wk_set) {
+        ap_warn("running as root without user: the master runs as root (its workers as %s); set user (and group) to "
+                "drop privileges after binding", privs_state.wk.user_shown);
+        return AP_OK;
+    }
     if (!privs_state.drop) {
         ap_warn("running as root without user: the workers run as root too; set user (and group) to drop "
                 "privileges after binding");
         return AP_OK;
     }
     const config *cfg = server.cfg;
-    if (server.owns_socket_file && chown(cfg->socket, privs_state.uid, privs_state.gid) != 0) {
-        snprintf(err, errlen, "chown(%s, %u, %u): %s", cfg->socket, (unsigned)privs_state.uid, (unsigned)privs_state.gid,
+    if (server.owns_socket_file && chown(cfg->socket, privs_state.me.uid, privs_state.me.gid) != 0) {
+        snprintf(err, errlen, "chown(%s, %u, %u): %s", cfg->socket, (unsigned)privs_state.me.uid, (unsigned)privs_state.me.gid,
                  strerror(errno));
         return AP_ERR;
     }
     config_listen_addr la;
     char why[256];
     if (cfg->metrics_listen && config_parse_listen(cfg->metrics_listen, &la, why, sizeof(why)) == AP_OK &&
-        la.family == AF_UNIX && chown(la.path, privs_state.uid, privs_state.gid) != 0) {
-        snprintf(err, errlen, "chown(%s, %u, %u) (metricsListen): %s", la.path, (unsigned)privs_state.uid, (unsigned)privs_state.gid,
+        la.family == AF_UNIX && chown(la.path, privs_state.me.uid, privs_state.me.gid) != 0) {
+        snprintf(err, errlen, "chown(%s, %u, %u) (metricsListen): %s", la.path, (unsigned)privs_state.me.uid, (unsigned)privs_state.me.gid,
                  strerror(errno));
         return AP_ERR;
     }
-    if (setgroups((size_t)privs_state.ngroups, privs_state.groups) != 0) {
-        snprintf(err, errlen, "setgroups(%d groups of %s): %s", privs_state.ngroups, privs_state.user_shown, strerror(errno));
+    if (setgroups((size_t)privs_state.me.ngroups, privs_state.me.groups) != 0) {
+        snprintf(err, errlen, "setgroups(%d groups of %s): %s", privs_state.me.ngroups, privs_state.me.user_shown, strerror(errno));
         return AP_ERR;
     }
-    if (setresgid(privs_state.gid, privs_state.gid, privs_state.gid) != 0) {
-        snprintf(err, errlen, "setresgid(%u) for %s: %s", (unsigned)privs_state.gid, privs_state.user_shown, strerror(errno));
+    if (setresgid(privs_state.me.gid, privs_state.me.gid, privs_state.me.gid) != 0) {
+        snprintf(err, errlen, "setresgid(%u) for %s: %s", (unsigned)privs_state.me.gid, privs_state.me.user_shown, strerror(errno));
         return AP_ERR;
     }
-    if (setresuid(privs_state.uid, privs_state.uid, privs_state.uid) != 0) {
-        snprintf(err, errlen, "setresuid(%u) for %s: %s", (unsigned)privs_state.uid, privs_state.user_shown, strerror(errno));
+    /* With workerUser the drop keeps the permitted capabilities, cut
+     * down to three below. */
+    if (privs_state.wk_set && prctl(PR_SET_KEEPCAPS, 1) != 0) {
+        snprintf(err, errlen, "prctl(PR_SET_KEEPCAPS) for workerUser: %s", strerror(errno));
+        return AP_ERR;
+    }
+    if (setresuid(privs_state.me.uid, privs_state.me.uid, privs_state.me.uid) != 0) {
+        snprintf(err, errlen, "setresuid(%u) for %s: %s", (unsigned)privs_state.me.uid, privs_state.me.user_shown, strerror(errno));
         return AP_ERR;
     }
     uid_t r, e, s;
     gid_t gr, ge, gs;
-    if (setuid(0) == 0 || seteuid(0) == 0 || getresuid(&r, &e, &s) != 0 || r != privs_state.uid || e != privs_state.uid ||
-        s != privs_state.uid || getresgid(&gr, &ge, &gs) != 0 || gr != privs_state.gid || ge != privs_state.gid || gs != privs_state.gid) {
-        snprintf(err, errlen, "still able to regain root after dropping to %s; refusing to run", privs_state.user_shown);
+    if (setuid(0) == 0 || seteuid(0) == 0 || getresuid(&r, &e, &s) != 0 || r != privs_state.me.uid || e != privs_state.me.uid ||
+        s != privs_state.me.uid || getresgid(&gr, &ge, &gs) != 0 || gr != privs_state.me.gid || ge != privs_state.me.gid || gs != privs_state.me.gid) {
+        snprintf(err, errlen, "still able to regain root after dropping to %s; refusing to run", privs_state.me.user_shown);
         return AP_ERR;
+    }
+    if (privs_state.wk_set) {
+        /* Permitted: CAP_SETUID and CAP_SETGID, raised only in a new
+         * worker between fork and exec (wenv.c), and CAP_KILL; effective:
+         * CAP_KILL alone, to signal workers of another uid. */
+        prctl(PR_SET_KEEPCAPS, 0);
+        if (wenv_caps_set(WENV_CAP(CAP_SETUID) | WENV_CAP(CAP_SETGID) | WENV_CAP(CAP_KILL), WENV_CAP(CAP_KILL)) != 0) {
+            snprintf(err, errlen, "capset(CAP_SETUID, CAP_SETGID, CAP_KILL) for workerUser: %s", strerror(errno));
+            return AP_ERR;
+        }
+        privs_state.kept_caps = 1;
+        if (setuid(0) == 0 || seteuid(0) == 0) {
+            snprintf(err, errlen, "still able to regain root after dropping to %s; refusing to run", privs_state.me.user_shown);
+            return AP_ERR;
+        }
     }
 #if defined(__SANITIZE_ADDRESS__)
     /* Sanitizer builds only: LeakSanitizer must inspect the process at
@@ -308,18 +419,87 @@ int privs_drop(char *err, size_t errlen)
 #endif
     if (access(server.worker_binary, X_OK) != 0) {
         snprintf(err, errlen, "the worker binary %s is not executable by %s: %s", server.worker_binary,
-                 privs_state.user_shown, strerror(errno));
+                 privs_state.me.user_shown, strerror(errno));
         return AP_ERR;
     }
-    ap_info("dropped privileges to %s, %d group%s; workers run as it too", privs_state.user_shown, privs_state.ngroups,
-            privs_state.ngroups == 1 ? "" : "s");
+    if (privs_state.wk_set)
+        ap_info("dropped privileges to %s, %d group%s; workers run as workerUser %s (the master keeps CAP_SETUID and "
+                "CAP_SETGID to start them, CAP_KILL to signal them)", privs_state.me.user_shown, privs_state.me.ngroups,
+                privs_state.me.ngroups == 1 ? "" : "s", privs_state.wk.user_shown);
+    else
+        ap_info("dropped privileges to %s, %d group%s; workers run as it too", privs_state.me.user_shown,
+                privs_state.me.ngroups, privs_state.me.ngroups == 1 ? "" : "s");
     return AP_OK;
 }
 
 /* ---- the peer check --------------------------------------------------- */
 
+/* workerUser/workerGroup of a reload's config: resolved (the only
+ * lookups after start-up besides the allowed lists) when their texts
+ * changed, kept as the other set.  AP_ERR when they do not resolve, or
+ * name someone this master cannot start processes as. */
+static int check_reload_worker(const config *nc, char *err, size_t errlen)
+{
+    if (src_is(&privs_state.wk_src, nc))
+        return AP_OK; /* unchanged texts: the running identity stays as resolved */
+    privs_ident id;
+    memset(&id, 0, sizeof(id));
+    if (nc->worker_user && ident_resolve(nc->worker_user, nc->worker_group, &worker_keys, &id, err, errlen) != AP_OK)
+        return AP_ERR;
+    if (nc->worker_user && !can_become(&id)) {
+        snprintf(err, errlen,
+                 "workerUser: agentpoold runs as uid %u gid %u without the capabilities to start workers as %s "
+                 "(workerUser must be set when it starts as root)",
+                 (unsigned)geteuid(), (unsigned)getegid(), id.user_shown);
+        ident_free(&id);
+        return AP_ERR;
+    }
+    ident_free(&privs_state.alt_wk);
+    privs_state.alt_wk = id;
+    privs_state.alt_wk_set = nc->worker_user != NULL;
+    src_set(&privs_state.alt_wk_src, nc);
+    if (nc->worker_user)
+        ap_info("reload: workerUser resolved: %s", id.user_shown);
+    return AP_OK;
+}
+
+const wenv_ident *privs_worker_ident(const config *cfg)
+{
+    if (!src_is(&privs_state.wk_src, cfg)) {
+        if (!src_is(&privs_state.alt_wk_src, cfg))
+            return NULL; /* cannot happen: every config in force went through privs_check_reload */
+        privs_ident t = privs_state.wk;
+        privs_state.wk = privs_state.alt_wk;
+        privs_state.alt_wk = t;
+        ident_src ts = privs_state.wk_src;
+        privs_state.wk_src = privs_state.alt_wk_src;
+        privs_state.alt_wk_src = ts;
+        int tset = privs_state.wk_set;
+        privs_state.wk_set = privs_state.alt_wk_set;
+        privs_state.alt_wk_set = tset;
+        ap_info("workerUser changed: new workers run as %s",
+                privs_state.wk_set ? privs_state.wk.user_shown : "the master's user");
+    }
+    wenv_ident *c = &privs_state.wk_child;
+    memset(c, 0, sizeof(*c));
+    /* A master that is not root and holds no capabilities can only be
+     * that user already (checked when it was resolved): nothing to do. */
+    if (privs_state.wk_set && (geteuid() == 0 || privs_state.kept_caps)) {
+        c->set = 1;
+        c->uid = privs_state.wk.uid;
+        c->gid = privs_state.wk.gid;
+        c->groups = privs_state.wk.groups;
+        c->ngroups = privs_state.wk.ngroups;
+        c->raise_caps = geteuid() != 0;
+    }
+    c->drop_caps = privs_state.kept_caps;
+    return c;
+}
+
 int privs_check_reload(const config *nc, char *err, size_t errlen)
 {
+    if (check_reload_worker(nc, err, errlen) != AP_OK)
+        return AP_ERR;
     id_list u = {NULL, 0, 0}, g = {NULL, 0, 0};
     if (ids_resolve(&nc->allowed_uids, 0, "allowedUids", &u, err, errlen) != AP_OK ||
         ids_resolve(&nc->allowed_gids, 1, "allowedGids", &g, err, errlen) != AP_OK) {

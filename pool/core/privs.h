@@ -8,7 +8,11 @@
  * socketMode lets in can still connect; then supplementary groups, gid
  * and uid are all set (real, effective and saved), and agentpoold checks
  * that it cannot get root back.  Workers are forked after the drop, so
- * they never run as root.  Started as root without `user`, agentpoold
+ * they never run as root.  With `workerUser` (and `workerGroup`) the
+ * workers switch to that identity between fork and exec instead, so
+ * agent code cannot signal or ptrace its master; a master that drops to
+ * `user` keeps CAP_SETUID and CAP_SETGID (permitted only) to start them
+ * and CAP_KILL to signal them.  Started as root without `user`, agentpoold
  * warns that its workers run as root.  Not root: `user`/`group` must
  * already be ours, else start-up fails as a configuration error (exit 2).
  *
@@ -21,12 +25,14 @@
  * the running lists stay.
  *
  * Called from main.c (init), server.c (drop, free), reload.c (a new
- * config's lists) and listener.c (each accept).
+ * config's lists and workerUser), listener.c (each accept) and worker.c
+ * (each spawn: who the worker becomes).
  */
 #ifndef AP_PRIVS_H
 #define AP_PRIVS_H
 
 #include "config.h"
+#include "wenv.h"
 
 #include <stddef.h>
 
@@ -54,6 +60,13 @@ int privs_refuse_peer(int fd);
  * resolve, so the reload is refused rather than the socket left open or
  * closed by surprise; nothing kept then. */
 int privs_check_reload(const config *nc, char *err, size_t errlen);
+/* Before each worker's fork: who the worker must become (workerUser and
+ * workerGroup of cfg, resolved at start or by the reload that put cfg
+ * in force), for wenv_apply_child; ->set is 0 when the worker keeps the
+ * master's identity.  NULL only if cfg's workerUser was never resolved
+ * (a bug): the caller must not fork then.  The result is valid until the
+ * next call. */
+const wenv_ident *privs_worker_ident(const config *cfg);
 /* Frees what privs_init resolved. */
 void privs_free(void);
 

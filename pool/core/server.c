@@ -33,6 +33,7 @@
 #include "metrics.h"
 #include "typetab.h"
 #include "listener.h"
+#include "pgroup.h"
 #include "privs.h"
 #include "recycle.h"
 #include "reload.h"
@@ -279,6 +280,7 @@ int server_start(config *cfg, int argc, char **argv)
     }
     raise_fd_limit();
     signal(SIGPIPE, SIG_IGN);
+    pgroup_init(); /* what agents start and leave behind comes back to us */
     sdnotify_init();
 
     if (listener_open(err, sizeof(err)) != 0) {
@@ -362,6 +364,7 @@ void server_free(void)
     refuse_free(); /* before the event base: refused peers still lingering */
     worker_signal_all(SIGKILL);
     worker_reap();
+    worker_reap_final(); /* and what agents left behind */
     worker_table_free();
     agentstat_free();
     supervisor_free();

@@ -5,7 +5,8 @@
  * may allocate and runs before every fork.  The child half
  * (wenv_apply_child) runs between fork and execve in a copy of a master
  * that may have held locks in other code, so it calls only
- * async-signal-safe functions: umask, setrlimit, chdir, write, _exit, and
+ * async-signal-safe functions: umask, setrlimit, chdir, write, _exit, raw
+ * setgroups/setresgid/setresuid/capset system calls, and
  * string helpers of its own (no snprintf, no strerror: the errno text
  * comes from glibc's untranslated, static strerrordesc_np table).  No
  * state of its own: both halves read the config in force.
@@ -16,7 +17,10 @@
 #include "ap_frame.h"
 
 #include <errno.h>
+#include <linux/capability.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -161,13 +165,61 @@ static void child_limit(int resource, const char *name, int64_t v, int report_fd
     }
 }
 
-void wenv_apply_child(const config *cfg, int report_fd)
+int wenv_caps_set(uint64_t permitted, uint64_t effective)
+{
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct d[2];
+    memset(d, 0, sizeof(d));
+    d[0].permitted = (uint32_t)permitted;
+    d[1].permitted = (uint32_t)(permitted >> 32);
+    d[0].effective = (uint32_t)effective;
+    d[1].effective = (uint32_t)(effective >> 32);
+    return (int)syscall(SYS_capset, &h, d);
+}
+
+static AP_NORETURN void child_fail_call(const char *call, long long arg, int err, int report_fd)
+{
+    child_msg what = {.len = 0};
+    msg_add(&what, call);
+    msg_add(&what, "(");
+    msg_add_num(&what, arg);
+    msg_add(&what, ")");
+    child_fail(&what, err, report_fd);
+}
+
+/* workerUser: groups, gid, uid (raw system calls: this process has one
+ * thread, and glibc's wrappers are not async-signal-safe), then every
+ * capability dropped. */
+static void child_switch(const wenv_ident *id, int report_fd)
+{
+    if (id->set) {
+        uint64_t need = WENV_CAP(CAP_SETUID) | WENV_CAP(CAP_SETGID);
+        if (id->raise_caps && wenv_caps_set(need, need) != 0)
+            child_fail_call("capset(CAP_SETUID|CAP_SETGID)", (long long)need, errno, report_fd);
+        if (syscall(SYS_setgroups, (size_t)id->ngroups, id->groups) != 0)
+            child_fail_call("setgroups", id->ngroups, errno, report_fd);
+        if (syscall(SYS_setresgid, id->gid, id->gid, id->gid) != 0)
+            child_fail_call("setresgid", (long long)id->gid, errno, report_fd);
+        if (syscall(SYS_setresuid, id->uid, id->uid, id->uid) != 0)
+            child_fail_call("setresuid", (long long)id->uid, errno, report_fd);
+    }
+    if (id->drop_caps) {
+        /* What the master kept for workerUser stays with no worker
+         * (execve would clear it as well: no file capabilities). */
+        if (wenv_caps_set(0, 0) != 0)
+            child_fail_call("capset", 0, errno, report_fd);
+        prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    }
+}
+
+void wenv_apply_child(const config *cfg, const wenv_ident *id, int report_fd)
 {
     if (cfg->worker_umask >= 0)
         umask((mode_t)cfg->worker_umask);
     child_limit(RLIMIT_AS, "RLIMIT_AS", cfg->worker_limits.address_space, report_fd);
     child_limit(RLIMIT_NOFILE, "RLIMIT_NOFILE", cfg->worker_limits.open_files, report_fd);
     child_limit(RLIMIT_CORE, "RLIMIT_CORE", cfg->worker_limits.core_size, report_fd);
+    child_switch(id, report_fd);
     if (cfg->worker_chdir && chdir(cfg->worker_chdir) != 0) {
         int e = errno;
         child_msg what = {.len = 0};

@@ -24,6 +24,8 @@
 #include "agentstat.h"
 #include "answer.h"
 #include "metrics.h"
+#include "pgroup.h"
+#include "privs.h"
 #include "recycle.h"
 #include "reload.h"
 #include "retry.h"
@@ -243,7 +245,7 @@ static void build_exec_args(exec_args *a, const worker *w)
 
 /* In the child, between fork and exec: async-signal-safe calls only. */
 static AP_NORETURN void child_exec(int fd, const wout_pipes *out, int prog_fd, const exec_args *a, pid_t master,
-                                   int maxfd)
+                                   int maxfd, const wenv_ident *id)
 {
     /* Signals are blocked (worker_spawn): reset every handler first, then
      * unblock, so nothing of the master's runs in the child. */
@@ -275,7 +277,10 @@ static AP_NORETURN void child_exec(int fd, const wout_pipes *out, int prog_fd, c
     if (syscall(SYS_close_range, keep + 1, ~0U, 0) != 0)
         for (int i = keep + 1; i < maxfd; i++)
             close(i);
-    wenv_apply_child(server.cfg, AP_WORKER_FD); /* umask, workerLimits, chdir; _exits on failure */
+    wenv_apply_child(server.cfg, id, AP_WORKER_FD); /* umask, workerLimits, workerUser, chdir; _exits on failure */
+    /* A change of ids (workerUser) cleared the parent-death signal. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != master)
+        _exit(1);
     execve(a->argv[0], a->argv, a->envp);
     static const char oops[] = "agentpoold: execve of the worker binary failed\n";
     (void)!write(2, oops, sizeof(oops) - 1);
@@ -318,6 +323,14 @@ int worker_spawn(int index)
         close(sv[1]);
         return AP_ERR;
     }
+    const wenv_ident *id = privs_worker_ident(server.cfg);
+    if (id == NULL) {
+        ap_error("%s: workerUser of the settings in force was never resolved; not spawning", w->name);
+        wout_pipes_close(&out);
+        close(sv[0]);
+        close(sv[1]);
+        return AP_ERR;
+    }
     int prog_fd = wprog_prepare(w);
     exec_args a;
     build_exec_args(&a, w);
@@ -339,8 +352,12 @@ int worker_spawn(int index)
         return AP_ERR;
     }
     if (pid == 0)
-        child_exec(sv[1], &out, prog_fd, &a, server.pid, a.maxfd);
+        child_exec(sv[1], &out, prog_fd, &a, server.pid, a.maxfd, id);
     ap_free(a.envp);
+    /* The child makes its own group too; whichever runs first, the group
+     * exists once fork returns here, so signalling it (pgroup.c) never
+     * misses a worker that has not run yet. */
+    setpgid(pid, pid);
     close(sv[1]);
     evutil_make_socket_nonblocking(sv[0]);
     w->bev = bufferevent_socket_new(server.base, sv[0], BEV_OPT_CLOSE_ON_FREE);
@@ -517,7 +534,7 @@ void worker_signal_all(int sig)
          * status that says why: a SIGTERM now would only hide it. */
         if (sig != SIGKILL && w->proc.said_start_failed)
             continue;
-        kill(w->proc.pid, sig);
+        pgroup_kill(w->proc.pid, sig); /* and what its agent started */
     }
 }
 
@@ -908,19 +925,50 @@ static void worker_died(worker *w, int status)
         server_check_shutdown();
 }
 
+static worker *worker_by_pid(pid_t pid)
+{
+    for (int i = 0; i < server.nworkers; i++)
+        if (server.workers[i].proc.pid == pid && server.workers[i].state != WORKER_DEAD)
+            return &server.workers[i];
+    return NULL;
+}
+
+static int is_worker_pid(pid_t pid)
+{
+    return worker_by_pid(pid) != NULL;
+}
+
 void worker_reap(void)
 {
-    int status;
-    pid_t pid;
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        worker *w = NULL;
-        for (int i = 0; i < server.nworkers; i++)
-            if (server.workers[i].proc.pid == pid && server.workers[i].state != WORKER_DEAD)
-                w = &server.workers[i];
+    int status, reaped = 0;
+    for (;;) {
+        /* Look before reaping: while a dead worker is an unreaped zombie
+         * its pid, and so its process group id, cannot be reused, so
+         * this is the moment to kill what its agent started. */
+        siginfo_t si;
+        memset(&si, 0, sizeof(si));
+        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0 || si.si_pid == 0)
+            break;
+        pid_t pid = si.si_pid;
+        worker *w = worker_by_pid(pid);
+        if (w != NULL && pgroup_kill(pid, SIGKILL) != AP_OK)
+            ap_debug("%s (pid %d): kill of its process group: %s", w->name, (int)pid, strerror(errno));
+        if (waitpid(pid, &status, WNOHANG) != pid)
+            break;
+        reaped++;
         if (w == NULL) {
             ap_debug("reaped pid %d, not a current worker", (int)pid);
             continue;
         }
         worker_died(w, status);
     }
+    /* A dead process's own children are re-parented to us (subreaper):
+     * any child that is not a worker was started by an agent. */
+    if (reaped)
+        pgroup_sweep(is_worker_pid);
+}
+
+void worker_reap_final(void)
+{
+    pgroup_sweep_final(is_worker_pid);
 }

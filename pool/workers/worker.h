@@ -141,11 +141,18 @@ void worker_drain(worker *w);
 void worker_retire(worker *w);
 /* Asks every live worker to finish and exit (STOP frame). */
 void worker_stop_all(void);
-/* Sends sig to every live worker; short of SIGKILL, not to one that said
- * START_FAILED (it is exiting with its reason). */
+/* Sends sig to every live worker's process group (the worker and what its
+ * agent started); short of SIGKILL, not to one that said START_FAILED (it
+ * is exiting with its reason). */
 void worker_signal_all(int sig);
-/* Reaps every exited child (SIGCHLD) and deals with what they held. */
+/* Reaps every exited child (SIGCHLD) and deals with what they held.  A
+ * dead worker's process group is SIGKILLed before it is reaped (what its
+ * agent started dies with it), and every other child of the master
+ * (re-parented to it: it is a subreaper) is killed and reaped (pgroup.h). */
 void worker_reap(void);
+/* At exit, after the last worker was reaped: kills and reaps every child
+ * left (what agents started and left their group); may wait ~1 s. */
+void worker_reap_final(void);
 /* Answers every message w holds with code (and forgets them: a late
  * result from the process is dropped).  Returns how many. */
 unsigned worker_fail_running(worker *w, reply_code code, const char *why, const char *extra);

@@ -64,3 +64,8 @@ EXTRA_DIST += tests/integration/test_wenv.py
 EXTRA_DIST += tests/integration/agents/procinfo.py
 # the unit files test_systemd.py verifies
 EXTRA_DIST += docs/systemd/agentpoold.service docs/systemd/agentpoold.socket
+TESTS += tests/integration/test_agent_procs.py
+EXTRA_DIST += tests/integration/test_agent_procs.py
+EXTRA_DIST += tests/integration/agents/spawner.py
+TESTS += tests/integration/test_worker_user.py
+EXTRA_DIST += tests/integration/test_worker_user.py

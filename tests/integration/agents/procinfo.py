@@ -6,7 +6,9 @@ what the worker process looks like from the inside: its environment,
 working directory, umask, resource limits, and user and group ids.
 Plain class (no pyagents base), like probe.py.  on_start() records the
 same view at import time in self.at_start, so a test can tell that the
-limits were already in force before the agent was imported.
+limits were already in force before the agent was imported.  Type
+"signal_master" tries os.kill(master pid, 0) and answers the exception's
+class name ("PermissionError") or null.
 """
 import os
 import resource
@@ -41,4 +43,11 @@ class ProcInfoAgent:
             with open(data["path"], "w") as f:
                 f.write("x")
             return {"mode": os.stat(data["path"]).st_mode & 0o777}
+        if type == "signal_master":
+            # os.kill(master, 0): may this process signal its master?
+            try:
+                os.kill(os.getppid(), 0)
+                return {"master": os.getppid(), "error": None}
+            except OSError as e:
+                return {"master": os.getppid(), "error": e.__class__.__name__}
         return _view()
