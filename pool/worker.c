@@ -397,6 +397,8 @@ void worker_send(worker *w, msg *m)
     m->worker = w;
     m->worker_gen = w->proc.generation;
     m->sent_ns = ap_now_ns();
+    if (m->deliveries < UINT8_MAX)
+        m->deliveries++;
     if (m->attempts++ == 0 && !m->control && !m->wait_told) {
         metrics_sent(server.metrics, m);
         m->wait_told = 1;

@@ -1,0 +1,86 @@
+"""test_untrusted_worker.py - a worker runs agent code: what it says is checked.
+
+Through the real agentpoold with real Python workers running
+agents/rogue.py, an agent that misbehaves towards its master from agent
+code, as any agent can (issue 10): it tampers with its progress page.
+The master must bound what one message can cost by what it knows
+itself.  Conditions are polled until generous deadlines; no duration is
+asserted.
+"""
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import SRCDIR, Server, main, server_stats  # noqa: E402
+
+AGENTS_DIR = os.path.join(SRCDIR, "tests", "integration", "agents")
+ROGUE = "rogue:RogueAgent"
+
+
+def rogue_server(workers=1, args=()):
+    # timeout 0: without the bound the message would never be answered,
+    # and the client's own deadline (harness DEADLINE) ends the test.
+    return Server(agent=ROGUE, workers=workers,
+                  args=["--python-path", AGENTS_DIR, "--retry-delay", "10", "--max-retries", "3",
+                        "--max-restarts", "100", "--timeout", "0"] + list(args))
+
+
+class PoisonBound(unittest.TestCase):
+    def test_a_message_whose_worker_dies_after_finishing_it_ends_after_max_retries_plus_one_runs(self):
+        # The worker stores the message as finished, then dies before its
+        # answer leaves: its page says "between messages" at every death,
+        # so it is never charged; but it ran, so its attempt stays spent
+        # and it ends after maxRetries + 1, like a charged one.
+        with rogue_server() as s, s.client() as c:
+            r = c.request("finish_then_die", {"code": 7}, id="poison-1")
+            self.assertFalse(r["ok"], r)
+            err = r["error"]
+            self.assertEqual(err["code"], "worker_crashed", err)
+            self.assertEqual(err["attempts"], 4, err)
+            self.assertEqual(err["exitStatus"], 7, err)
+            self.assertIn("after this message had run, before its answer was sent", err["message"])
+            st = server_stats(s)
+            self.assertEqual(st["workerEvents"]["crashed"], 4, st["workerEvents"])
+            self.assertEqual(st["messages"]["failedUncharged"], 1, st["messages"])
+            self.assertEqual(st["messages"]["deadLettered"], 1, st["messages"])
+            self.assertTrue(c.request("whoami")["ok"])
+
+    def test_a_progress_page_naming_a_message_never_sent_is_ignored_and_logged(self):
+        # The page names an id this worker never held: ignored, and the
+        # death is charged as without a page, to the message it held.
+        with rogue_server() as s, s.client() as c:
+            r = c.request("bogus_then_die", {}, id="bogus-1")
+            self.assertFalse(r["ok"], r)
+            err = r["error"]
+            self.assertEqual(err["code"], "worker_crashed", err)
+            self.assertEqual(err["attempts"], 4, err)
+            st = server_stats(s)
+            self.assertEqual(st["workerEvents"]["crashed"], 4, st["workerEvents"])
+            self.assertEqual(st["workerEvents"]["badProgressPages"], 4, st["workerEvents"])
+            self.assertEqual(st["messages"]["failedUncharged"], 0, st["messages"])
+            log = s.log()
+            self.assertIn("its progress page says it was running message %d, which it did not hold: ignored"
+                          % 0x7FFF0000DEADBEEF, log)
+            self.assertTrue(c.request("whoami")["ok"])
+
+    def test_a_progress_page_zeroed_at_each_death_cannot_keep_a_message_alive(self):
+        # A page reset to "nothing started" says the message never ran,
+        # so every attempt is given back: the deliveries, which are never
+        # given back, end it after 2 x (maxRetries + 1) sends.
+        with rogue_server() as s, s.client() as c:
+            r = c.request("zero_then_die", {}, id="zeroed-1")
+            self.assertFalse(r["ok"], r)
+            err = r["error"]
+            self.assertEqual(err["code"], "worker_crashed", err)
+            self.assertEqual(err["attempts"], 8, err)
+            self.assertIn("it was sent to a worker that died each time", err["message"])
+            st = server_stats(s)
+            self.assertEqual(st["workerEvents"]["crashed"], 8, st["workerEvents"])
+            self.assertEqual(st["messages"]["failedUncharged"], 1, st["messages"])
+            self.assertEqual(st["messages"]["deadLettered"], 1, st["messages"])
+            self.assertTrue(c.request("whoami")["ok"])
+
+
+if __name__ == "__main__":
+    main()
