@@ -223,7 +223,9 @@ cJSON *control_stats_json(int detailed)
     cJSON_AddNumberToObject(wk, "crashed", (double)server.stats.crashes);
     cJSON_AddNumberToObject(wk, "killedStuck", (double)server.stats.stuck_kills);
     cJSON_AddNumberToObject(wk, "recycled", (double)server.stats.recycles);
-    cJSON_AddNumberToObject(wk, "badProgressPages", (double)server.stats.bad_progress_pages);
+    cJSON *wf = cJSON_AddObjectToObject(o, "workerFaults");
+    cJSON_AddNumberToObject(wf, "framesOutOfPlace", (double)server.stats.frames_out_of_place);
+    cJSON_AddNumberToObject(wf, "badProgressPages", (double)server.stats.bad_progress_pages);
     cJSON_AddNumberToObject(o, "logLinesDropped", (double)wout_dropped_total());
     cJSON_AddNumberToObject(o, "logWriteDropped", (double)access_log_dropped());
     cJSON_AddNumberToObject(o, "accessLogDropped", (double)access_access_dropped());

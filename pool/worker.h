@@ -65,8 +65,10 @@ typedef struct {
     uint64_t ready_ms;          /* 0 until READY */
     uint64_t spawn_ns;          /* for fork-to-ready timing */
     int running_count;          /* messages it holds, control messages included */
+    int said_ready;             /* it sent READY */
     int said_start_failed;      /* it sent START_FAILED */
     int reaped;                 /* waitpid returned it: its pid is no longer ours */
+    int link_broken;            /* it broke the frame protocol: nothing more it sent is read */
     uint64_t ping_seq;          /* id of the last heartbeat sent */
     int ping_out;               /* that heartbeat is unanswered */
     unsigned missed_beats;      /* in a row (no answer, or a falsy health()) */

@@ -2,7 +2,8 @@
 
 Through the real agentpoold with real Python workers running
 agents/rogue.py, an agent that misbehaves towards its master from agent
-code, as any agent can (issue 10): it tampers with its progress page.
+code, as any agent can (issue 10): it tampers with its progress page,
+and writes frames on the master link.
 The master must bound what one message can cost by what it knows
 itself.  Conditions are polled until generous deadlines; no duration is
 asserted.
@@ -12,7 +13,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import SRCDIR, Server, main, server_stats  # noqa: E402
+from harness import SRCDIR, Server, main, server_stats, wait_for  # noqa: E402
 
 AGENTS_DIR = os.path.join(SRCDIR, "tests", "integration", "agents")
 ROGUE = "rogue:RogueAgent"
@@ -57,7 +58,7 @@ class PoisonBound(unittest.TestCase):
             self.assertEqual(err["attempts"], 4, err)
             st = server_stats(s)
             self.assertEqual(st["workerEvents"]["crashed"], 4, st["workerEvents"])
-            self.assertEqual(st["workerEvents"]["badProgressPages"], 4, st["workerEvents"])
+            self.assertEqual(st["workerFaults"]["badProgressPages"], 4, st["workerFaults"])
             self.assertEqual(st["messages"]["failedUncharged"], 0, st["messages"])
             log = s.log()
             self.assertIn("its progress page says it was running message %d, which it did not hold: ignored"
@@ -79,6 +80,31 @@ class PoisonBound(unittest.TestCase):
             self.assertEqual(st["workerEvents"]["crashed"], 8, st["workerEvents"])
             self.assertEqual(st["messages"]["failedUncharged"], 1, st["messages"])
             self.assertEqual(st["messages"]["deadLettered"], 1, st["messages"])
+            self.assertTrue(c.request("whoami")["ok"])
+
+
+class FramesInPlace(unittest.TestCase):
+    def test_a_second_ready_frame_is_a_protocol_error_and_changes_nothing(self):
+        # Agent code writes READY (async, 64 slots) on the master link
+        # while its worker is ready: the master refuses the frame before it
+        # changes anything, logs it and kills the worker; the message that
+        # did it is charged (maxRetries 0: answered worker_crashed).
+        with rogue_server(args=["--max-retries", "0"]) as s, s.client() as c:
+            before = c.stats(detailed=True)["workers"][0]
+            self.assertFalse(before["async"])
+            r = c.request("ready_again", {}, id="ready-1")
+            self.assertFalse(r["ok"], r)
+            self.assertEqual(r["error"]["code"], "worker_crashed", r)
+            # (busy: a sync worker holding its one message)
+            line = "worker-0 (pid %d): READY frame while busy (said only once, at start); killing it" % before["pid"]
+            self.assertEqual(s.log().count(line), 1, s.log())
+            st = c.stats(detailed=True)
+            self.assertEqual(st["workerFaults"]["framesOutOfPlace"], 1, st["workerFaults"])
+            wait_for(lambda: c.stats(detailed=True)["workers"][0]["state"] == "ready", what="a new worker")
+            after = c.stats(detailed=True)["workers"][0]
+            self.assertNotEqual(after["pid"], before["pid"])
+            self.assertFalse(after["async"], after)
+            self.assertEqual(after["slots"], 1, after)
             self.assertTrue(c.request("whoami")["ok"])
 
 

@@ -19,12 +19,19 @@ RogueAgent (sync), by message type:
                       never ran
   bogus_then_die   -> writes a message id the master never sent into the
                       progress page as running, then os._exit(7)
+  ready_again      -> writes a READY frame saying {"async": true,
+                      "concurrency": 64} on fd 3, the master link, as if
+                      the worker were starting, then answers normally
   anything else    -> {"pid": ..., "type": type}
 """
 import ctypes
+import json
 import os
+import struct
 
 PAGE_NAME = "agentpool-progress"
+MASTER_FD = 3
+FRAME_READY = 1
 
 
 def _progress_page():
@@ -42,6 +49,12 @@ def _page_words():
     if addr is None:
         raise RuntimeError("no progress page mapped")
     return ctypes.c_uint64.from_address(addr), ctypes.c_uint64.from_address(addr + 8)
+
+
+def _frame(kind, frame_id, payload):
+    """One master-worker frame (include/ap_frame.h): len u32, kind u8,
+    flags u8, aux u16, id u64, little endian, then the payload."""
+    return struct.pack("<IBBHQ", len(payload), kind, 0, 0, frame_id) + payload
 
 
 def _whoami():
@@ -62,6 +75,10 @@ class RogueAgent:
             started.value = 0
             finished.value = 0
             os._exit(7)
+        if type == "ready_again":
+            payload = json.dumps({"pid": os.getpid(), "async": True, "concurrency": 64}).encode()
+            os.write(MASTER_FD, _frame(FRAME_READY, 0, payload))
+            return _whoami()
         if type == "bogus_then_die":
             started, finished = _page_words()
             started.value = 0x7FFF0000DEADBEEF
