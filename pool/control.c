@@ -22,6 +22,7 @@
 #include "client.h"
 #include "server.h"
 #include "supervisor.h"
+#include "suspect.h"
 #include "dlq.h"
 #include "scale.h"
 #include "reload.h"
@@ -144,6 +145,7 @@ static cJSON *worker_json(const worker *w, uint64_t now, uint64_t wall)
     cJSON_AddNumberToObject(o, "generation", w->proc.generation);
     cJSON_AddNumberToObject(o, "errors", w->slot >= 0 ? (double)server.slot_errors[w->slot] : 0);
     cJSON_AddNumberToObject(o, "missedBeats", w->proc.missed_beats);
+    cJSON_AddBoolToObject(o, "suspect", w->load.suspect != 0);
     cJSON_AddNumberToObject(o, "rssBytes", (double)w->proc.rss_bytes);
     cJSON_AddNumberToObject(o, "logLinesDropped", (double)wout_dropped(w));
     if (live)
@@ -226,6 +228,9 @@ cJSON *control_stats_json(int detailed)
     cJSON *wf = cJSON_AddObjectToObject(o, "workerFaults");
     cJSON_AddNumberToObject(wf, "framesOutOfPlace", (double)server.stats.frames_out_of_place);
     cJSON_AddNumberToObject(wf, "badProgressPages", (double)server.stats.bad_progress_pages);
+    cJSON_AddNumberToObject(wf, "suspected", (double)server.stats.suspected);
+    cJSON_AddNumberToObject(wf, "suspectNow", suspect_count());
+    cJSON_AddNumberToObject(wf, "rerouted", (double)server.stats.rerouted);
     cJSON_AddNumberToObject(o, "logLinesDropped", (double)wout_dropped_total());
     cJSON_AddNumberToObject(o, "logWriteDropped", (double)access_log_dropped());
     cJSON_AddNumberToObject(o, "accessLogDropped", (double)access_access_dropped());

@@ -7,6 +7,7 @@ agentpoold_SOURCES = pool/main.c pool/server.c pool/server.h \
 	pool/answer.c pool/answer.h \
 	pool/flush.c pool/flush.h \
 	pool/wprog.c pool/wprog.h \
+	pool/suspect.c pool/suspect.h \
 	pool/wresult.c pool/wresult.h \
 	pool/refuse.c pool/refuse.h \
 	pool/control.c pool/control.h \

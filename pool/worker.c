@@ -393,6 +393,7 @@ void worker_send(worker *w, msg *m)
     evbuffer_add(out, hdr, AP_FRAME_HDR_SIZE + m->type_len);
     if (m->data_len)
         evbuffer_add(out, m->line + m->data_off, m->data_len);
+    w->proc.sent_bytes += AP_FRAME_HDR_SIZE + (uint64_t)m->type_len + m->data_len;
     msg_set_state(&server.msgs, m, MSG_RUNNING);
     m->worker = w;
     m->worker_gen = w->proc.generation;
@@ -414,8 +415,10 @@ static void send_simple(worker *w, ap_frame_kind kind, uint64_t id)
     unsigned char hdr[AP_FRAME_HDR_SIZE];
     ap_frame_hdr h = {0, (uint8_t)kind, 0, 0, id};
     ap_frame_encode(hdr, &h);
-    if (w->bev)
+    if (w->bev) {
         evbuffer_add(bufferevent_get_output(w->bev), hdr, sizeof(hdr));
+        w->proc.sent_bytes += sizeof(hdr);
+    }
 }
 
 void worker_cancel(worker *w, msg *m)

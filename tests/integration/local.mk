@@ -67,3 +67,5 @@ EXTRA_DIST += docs/systemd/agentpoold.service docs/systemd/agentpoold.socket
 TESTS += tests/integration/test_untrusted_worker.py
 EXTRA_DIST += tests/integration/test_untrusted_worker.py
 EXTRA_DIST += tests/integration/agents/rogue.py
+TESTS += tests/integration/test_suspect.py
+EXTRA_DIST += tests/integration/test_suspect.py
