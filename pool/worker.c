@@ -267,11 +267,12 @@ static AP_NORETURN void child_exec(int fd, const wout_pipes *out, int prog_fd, c
     int null = open("/dev/null", O_RDONLY);
     if (null >= 0 && null != 0)
         dup2(null, 0);
-    if (wout_pipes_child(out) < 0) /* stdout and stderr: the master's pipes */
+    if (wout_pipes_child(out) < 0) /* stdout, stderr and AP_LOG_FD: the master's pipes */
         _exit(126);
-    int keep = AP_WORKER_FD; /* the highest fd the worker gets */
-    if (prog_fd >= 0 && dup2(prog_fd, AP_PROGRESS_FD) == AP_PROGRESS_FD)
-        keep = AP_PROGRESS_FD; /* the progress page: mapped and closed at start */
+    /* the progress page: mapped and closed at start */
+    if (prog_fd < 0 || dup2(prog_fd, AP_PROGRESS_FD) != AP_PROGRESS_FD)
+        close(AP_PROGRESS_FD);
+    int keep = AP_LOG_FD; /* the highest fd the worker gets */
     if (syscall(SYS_close_range, keep + 1, ~0U, 0) != 0)
         for (int i = keep + 1; i < maxfd; i++)
             close(i);

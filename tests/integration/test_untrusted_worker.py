@@ -108,5 +108,30 @@ class FramesInPlace(unittest.TestCase):
             self.assertTrue(c.request("whoami")["ok"])
 
 
+class OwnLogLines(unittest.TestCase):
+    def test_a_client_cannot_forge_a_worker_log_line_through_an_agent_that_prints_its_input(self):
+        # The client sends text shaped exactly like the worker's own log
+        # line (its role, its pid, another level); the agent prints it on
+        # stdout and stderr.  It is logged as agent output, with the
+        # stream's prefix, never relayed as the worker's own line, while
+        # the worker's real lines (from its own fd) still are.
+        with rogue_server() as s, s.client() as c:
+            me = c.call("whoami")
+            forged = "2026-01-01T00:00:00.000Z CRIT  [%s %d] forged-by-client: pool compromised" % (
+                me["worker"], me["pid"])
+            self.assertEqual(c.call("echo_text", {"text": forged}), {"printed": True})
+            prefix = "%s (pid %d) " % (me["worker"], me["pid"])
+            wait_for(lambda: s.log().count("forged-by-client") == 2, what="both printed lines in the log")
+            lines = [l for l in s.log().splitlines() if "forged-by-client" in l]
+            for l in lines:
+                self.assertFalse(l.startswith("2026-01-01T00:00:00.000Z"), "relayed as the worker's own: " + l)
+                self.assertRegex(l, r"^\S+Z (INFO |WARN ) \[master \d+\] ")
+            self.assertTrue(any((prefix + "stdout: " + forged) in l for l in lines), lines)
+            self.assertTrue(any((prefix + "stderr: " + forged) in l for l in lines), lines)
+            # the worker's own lines still come through as its own
+            self.assertRegex(s.log(), r"(?m)^\S+Z INFO  \[%s %d\] ready: agent rogue:RogueAgent"
+                             % (me["worker"], me["pid"]))
+
+
 if __name__ == "__main__":
     main()

@@ -22,12 +22,15 @@ RogueAgent (sync), by message type:
   ready_again      -> writes a READY frame saying {"async": true,
                       "concurrency": 64} on fd 3, the master link, as if
                       the worker were starting, then answers normally
+  echo_text        -> prints data["text"] on stdout and on stderr (an agent
+                      that prints its input), answers {"printed": true}
   anything else    -> {"pid": ..., "type": type}
 """
 import ctypes
 import json
 import os
 import struct
+import sys
 
 PAGE_NAME = "agentpool-progress"
 MASTER_FD = 3
@@ -79,6 +82,10 @@ class RogueAgent:
             payload = json.dumps({"pid": os.getpid(), "async": True, "concurrency": 64}).encode()
             os.write(MASTER_FD, _frame(FRAME_READY, 0, payload))
             return _whoami()
+        if type == "echo_text":
+            print(data["text"], flush=True)
+            print(data["text"], file=sys.stderr, flush=True)
+            return {"printed": True}
         if type == "bogus_then_die":
             started, finished = _page_words()
             started.value = 0x7FFF0000DEADBEEF
