@@ -242,6 +242,21 @@ AP_NORETURN void bridge_bad_frame(unsigned kind, uint32_t len, uint64_t id, int 
     exit(1);
 }
 
+/* Sends this process's own log lines to AP_LOG_FD when agentpoold passed
+ * a pipe there (close-on-exec, so processes the agent starts do not get
+ * it): stdout and stderr carry agent output, and the master relays as
+ * the worker's own lines only what comes on this fd.  Without one (run
+ * by hand) the log stays on stderr. */
+static void setup_log_fd(void)
+{
+    struct stat st;
+    int fdfl = fcntl(AP_LOG_FD, F_GETFD);
+    if (fdfl < 0 || fstat(AP_LOG_FD, &st) < 0 || !S_ISFIFO(st.st_mode))
+        return;
+    fcntl(AP_LOG_FD, F_SETFD, fdfl | FD_CLOEXEC);
+    ap_log_set_fd(AP_LOG_FD);
+}
+
 /* Checks fd 3 and prepares it: a socket, close-on-exec (so processes the
  * agent starts cannot keep the master's connection open), blocking. */
 static int setup_fd(void)
@@ -358,6 +373,7 @@ int main(int argc, char **argv)
     if (rc == 1)
         return 0;
     ap_log_init(bridge.id, (ap_log_level)bridge.log_level);
+    setup_log_fd();
     if (setup_fd() < 0)
         exit(AP_EXIT_START_FAILED);
     setup_progress();

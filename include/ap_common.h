@@ -35,6 +35,10 @@
 
 /* The descriptor on which a freshly exec'd worker finds its socketpair. */
 #define AP_WORKER_FD 3
+/* The descriptor a worker writes its own log lines to (a pipe the master
+ * relays), apart from stdout and stderr, which carry agent output: so
+ * nothing an agent prints can pass for the worker's own line. */
+#define AP_LOG_FD 5
 
 /* Milliseconds from CLOCK_MONOTONIC / CLOCK_REALTIME. */
 uint64_t ap_now_ms(void);

@@ -10,6 +10,8 @@
  * with started != finished, `started` is the message that was running
  * (the one to charge with the crash); the messages sent before it had
  * finished, even if their answers were still in the worker's buffer.
+ * The page is writable by agent code: the master checks it against the
+ * messages the process held and bounds deliveries itself (pool/retry.c).
  */
 #ifndef AP_PROGRESS_H
 #define AP_PROGRESS_H

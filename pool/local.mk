@@ -24,6 +24,7 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/path/dispatch.c pool/path/dispatch.h \
 	pool/path/sched.c pool/path/sched.h \
 	pool/workers/wprog.c pool/workers/wprog.h \
+	pool/workers/suspect.c pool/workers/suspect.h \
 	pool/workers/wresult.c pool/workers/wresult.h \
 	pool/workers/retry.c pool/workers/retry.h \
 	pool/workers/supervisor.c pool/workers/supervisor.h \

@@ -84,6 +84,7 @@ static const setting settings[] = {
     {"maxRetries", T_INT, OFF(max_retries), 0, 100, NULL, "retries of a message whose worker died"},
     {"retryDelay", T_INT, OFF(retry_delay), 0, 3600000, NULL, "first retry delay, ms (doubles per attempt)"},
     {"healthCheckInterval", T_INT, OFF(health_check_interval), 0, 3600000, NULL, "ms between heartbeats"},
+    {"dispatchAckMs", T_INT, OFF(dispatch_ack_ms), 0, 3600000, NULL, "ms a worker may leave what it was sent unread before it is suspect and not chosen (0: never)"},
     {"workerRecycleInterval", T_INT, OFF(worker_recycle_interval), 0, I64MAX, NULL, "recycle a worker older than this, ms (0: never)"},
     {"maxMessagesPerWorker", T_INT, OFF(max_messages_per_worker), 0, I64MAX, NULL, "recycle a worker after this many messages (0: never)"},
     {"timeout", T_INT, OFF(timeout), 0, 86400000, NULL, "ms a message may take from acceptance to answer (0: none)"},
@@ -148,6 +149,7 @@ void config_init(config *cfg)
     cfg->max_retries = 3;
     cfg->retry_delay = 1000;
     cfg->health_check_interval = 30000;
+    cfg->dispatch_ack_ms = 2000;
     cfg->restart_on_failure = 1;
     cfg->worker_recycle_interval = 3600000;
     cfg->max_messages_per_worker = 10000;

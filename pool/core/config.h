@@ -49,6 +49,7 @@ typedef struct config {
     int64_t max_retries;
     int64_t retry_delay;
     int64_t health_check_interval;
+    int64_t dispatch_ack_ms;
     int restart_on_failure;
     int64_t worker_recycle_interval;
     int64_t max_messages_per_worker;

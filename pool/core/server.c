@@ -41,6 +41,7 @@
 #include "scale.h"
 #include "sdnotify.h"
 #include "supervisor.h"
+#include "suspect.h"
 #include "sched.h"
 
 #include <errno.h>
@@ -151,6 +152,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     access_tick(now);
     reload_step();
     sdnotify_tick(now);
+    suspect_tick(now);
     if (server.cfg->health_check_interval > 0 && server.state == SERVER_READY &&
         now - server.last_heartbeat_ms >= (uint64_t)server.cfg->health_check_interval) {
         server.last_heartbeat_ms = now;

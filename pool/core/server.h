@@ -47,6 +47,11 @@ typedef struct {
     uint64_t retries;           /* messages sent again after their worker died */
     uint64_t dead_lettered;     /* messages that failed for good */
     uint64_t dead_letter_errors;/* records the dead-letter file could not take */
+    uint64_t failed_uncharged;  /* messages failed for good at worker deaths not charged to them (retry.c) */
+    uint64_t bad_progress_pages;/* worker deaths whose progress page named a message not held (retry.c) */
+    uint64_t frames_out_of_place;/* worker frames refused for the worker's state: protocol errors (worker.c) */
+    uint64_t suspected;         /* times a worker was marked suspect (suspect.c) */
+    uint64_t rerouted;          /* messages taken back from suspect workers (suspect.c) */
     uint64_t stuck_kills;       /* workers killed for a timeout or a stuck loop */
     uint64_t recycles;          /* recycles started */
     uint64_t conns_accepted;

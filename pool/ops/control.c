@@ -22,6 +22,7 @@
 #include "client.h"
 #include "server.h"
 #include "supervisor.h"
+#include "suspect.h"
 #include "dlq.h"
 #include "scale.h"
 #include "reload.h"
@@ -135,8 +136,8 @@ static cJSON *worker_json(const worker *w, uint64_t now, uint64_t wall)
     cJSON_AddNumberToObject(o, "inFlight", w->load.in_flight);
     cJSON_AddNumberToObject(o, "slots", w->load.slots);
     if (!w->proc.async) {
-        uint64_t running;
-        cJSON_AddBoolToObject(o, "running", w->proc.pid > 0 && wprog_running(w, &running) > 0 && running != 0);
+        uint64_t running, last;
+        cJSON_AddBoolToObject(o, "running", w->proc.pid > 0 && wprog_running(w, &running, &last) > 0 && running != 0);
         cJSON_AddNumberToObject(o, "prefetch", w->load.ahead);
         cJSON_AddNumberToObject(o, "handlerMeanUs", (double)(w->proc.svc_ewma_ns / 1000));
     }
@@ -144,6 +145,7 @@ static cJSON *worker_json(const worker *w, uint64_t now, uint64_t wall)
     cJSON_AddNumberToObject(o, "generation", w->proc.generation);
     cJSON_AddNumberToObject(o, "errors", w->slot >= 0 ? (double)server.slot_errors[w->slot] : 0);
     cJSON_AddNumberToObject(o, "missedBeats", w->proc.missed_beats);
+    cJSON_AddBoolToObject(o, "suspect", w->load.suspect != 0);
     cJSON_AddNumberToObject(o, "rssBytes", (double)w->proc.rss_bytes);
     cJSON_AddNumberToObject(o, "logLinesDropped", (double)wout_dropped(w));
     if (live)
@@ -223,6 +225,12 @@ cJSON *control_stats_json(int detailed)
     cJSON_AddNumberToObject(wk, "crashed", (double)server.stats.crashes);
     cJSON_AddNumberToObject(wk, "killedStuck", (double)server.stats.stuck_kills);
     cJSON_AddNumberToObject(wk, "recycled", (double)server.stats.recycles);
+    cJSON *wf = cJSON_AddObjectToObject(o, "workerFaults");
+    cJSON_AddNumberToObject(wf, "framesOutOfPlace", (double)server.stats.frames_out_of_place);
+    cJSON_AddNumberToObject(wf, "badProgressPages", (double)server.stats.bad_progress_pages);
+    cJSON_AddNumberToObject(wf, "suspected", (double)server.stats.suspected);
+    cJSON_AddNumberToObject(wf, "suspectNow", suspect_count());
+    cJSON_AddNumberToObject(wf, "rerouted", (double)server.stats.rerouted);
     cJSON_AddNumberToObject(o, "logLinesDropped", (double)wout_dropped_total());
     cJSON_AddNumberToObject(o, "logWriteDropped", (double)access_log_dropped());
     cJSON_AddNumberToObject(o, "accessLogDropped", (double)access_access_dropped());
@@ -233,6 +241,7 @@ cJSON *control_stats_json(int detailed)
     cJSON_AddBoolToObject(rs, "backoff", supervisor_in_backoff());
     cJSON_AddNumberToObject(m, "retried", (double)server.stats.retries);
     cJSON_AddNumberToObject(m, "deadLettered", (double)server.stats.dead_lettered);
+    cJSON_AddNumberToObject(m, "failedUncharged", (double)server.stats.failed_uncharged);
     cJSON_AddNumberToObject(m, "lateResults", (double)server.stats.late_results);
     cJSON_AddNumberToObject(m, "prefetched", (double)server.dispatch.ahead);
     cJSON_AddNumberToObject(m, "retryWaiting", (double)server.msgs.by_state[MSG_RETRY_WAIT]);

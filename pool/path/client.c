@@ -135,6 +135,7 @@ msg *client_take_over(msg *m)
     n->timeout_ms = m->timeout_ms;
     n->accepted_ns = m->accepted_ns;
     n->attempts = m->attempts;
+    n->deliveries = m->deliveries;
     n->type_idx = m->type_idx;
     n->fail = m->fail;
     n->nfail = m->nfail;

@@ -19,7 +19,7 @@ static const dispatch_load *load_at(const void *base, size_t stride, int i)
 
 static int has_room(const dispatch_state *st, const dispatch_load *l)
 {
-    return l->accepting && l->in_flight < l->slots + (st->room ? l->ahead : 0);
+    return l->accepting && !l->suspect && l->in_flight < l->slots + (st->room ? l->ahead : 0);
 }
 
 void dispatch_init(dispatch_state *st, uint64_t seed)

@@ -20,6 +20,7 @@
 
 typedef struct {
     int accepting;        /* takes new messages (ready, not draining) */
+    int suspect;          /* left what it was sent unread for dispatchAckMs (suspect.c): not chosen */
     int slots;            /* 1 for a sync agent, concurrency for async */
     int ahead;            /* prefetch: messages it may hold beyond its slots */
     int in_flight;

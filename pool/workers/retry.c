@@ -180,21 +180,112 @@ static void give_up(msg *m, const msg_failure *f)
 
 /* ---- a worker died: what it held ------------------------------------ */
 
-/* The message w was running when it died, or NULL.  A sync worker runs
- * its messages one by one, so it is the one its progress page says it
- * had started and not finished (without a page: the first it held); an
- * async worker runs them all, so there is no single one. */
-static msg *crash_culprit(worker *w)
+/* A message is sent to workers at most this many times maxRetries + 1,
+ * whatever progress pages say (retry_deliveries_spent). */
+#define RETRY_DELIVERY_FACTOR 2
+
+/* The message w was running when it died, or NULL; *nran = how many of
+ * the messages it held, from the first, had run (started, and finished
+ * unless it is the culprit's place).  A sync worker runs its messages one
+ * by one, in the order sent: its progress page says which it started
+ * last and whether it finished it (without a page: the first it held is
+ * charged, nothing else ran); an async worker runs them all, so there
+ * is no single one.  The page is written by the worker, so what it says
+ * is checked against what the master knows: a page naming as running a
+ * message this process did not hold is a lie or a corruption: logged,
+ * counted, and the death judged as without a page. */
+static msg *crash_culprit(worker *w, unsigned *nran)
 {
-    uint64_t running = 0;
+    uint64_t running = 0, last = 0;
+    unsigned i = 0;
+    *nran = 0;
     if (w->proc.async || link_empty(&w->running))
         return NULL;
-    if (wprog_running(w, &running) < 0)
+    if (wprog_running(w, &running, &last) < 0)
         return msg_from_qlink(w->running.next);
-    for (queue_link *l = w->running.next; l != &w->running && running; l = l->next)
-        if (msg_from_qlink(l)->id == running)
+    for (queue_link *l = w->running.next; l != &w->running && last; l = l->next, i++) {
+        if (msg_from_qlink(l)->id != last)
+            continue;
+        if (running) {
+            *nran = i;
             return msg_from_qlink(l);
-    return NULL; /* between messages: nobody is charged */
+        }
+        *nran = i + 1; /* between messages, after this one: it ran */
+        return NULL;
+    }
+    if (running == 0)
+        return NULL; /* between messages, its last answered already: what it holds never started */
+    server.stats.bad_progress_pages++;
+    ap_warn("%s (pid %d): its progress page says it was running message %llu, which it did not hold: ignored, the "
+            "first message it held is charged",
+            w->name, (int)w->proc.pid, (unsigned long long)running);
+    return msg_from_qlink(w->running.next);
+}
+
+/* Whether m has been sent to workers RETRY_DELIVERY_FACTOR x (maxRetries
+ * + 1) times.  Deliveries are never given back, so this is the master's
+ * own bound on the deaths one message can ride, whatever the pages of
+ * the workers that held it said (a page reset to zero at each crash
+ * gives every attempt back). */
+static int retry_deliveries_spent(const msg *m)
+{
+    return (int64_t)m->deliveries >= RETRY_DELIVERY_FACTOR * (server.cfg->max_retries + 1);
+}
+
+/* m is failed for good at a death it was not charged with: it had run
+ * (attempts > maxRetries) or its deliveries are spent. */
+static void give_up_uncharged(msg *m, msg_failure *f, const char *why)
+{
+    char extra[96];
+    size_t n = strlen(f->reason);
+    snprintf(f->reason + n, sizeof(f->reason) - n, "%s", why);
+    record_failure(m, f);
+    if (m->attempts < m->deliveries && retry_deliveries_spent(m))
+        m->attempts = m->deliveries;
+    server.stats.failed_uncharged++;
+    dead_letter(m);
+    if (WIFSIGNALED(f->status))
+        snprintf(extra, sizeof(extra), ",\"attempts\":%u,\"signal\":%d", m->attempts, WTERMSIG(f->status));
+    else
+        snprintf(extra, sizeof(extra), ",\"attempts\":%u,\"exitStatus\":%d", m->attempts, WEXITSTATUS(f->status));
+    answer_error(m, ERR_WORKER_CRASHED, f->reason, extra);
+}
+
+/* Puts m at the head of the queue as it was; `ran`: it ran in the
+ * worker that died (its answer was lost), so its attempt stays spent. */
+static void requeue(msg *m, int ran)
+{
+    if (m->detached || m->client == NULL) {
+        answer_drop(m);
+        return;
+    }
+    if (!ran && m->attempts > 0)
+        m->attempts--;
+    m->worker = NULL;
+    msg_set_state(&server.msgs, m, MSG_QUEUED);
+    queue_push_front(&server.queue, &m->qlink);
+}
+
+/* A message w held, not charged with its death: back to the queue, or
+ * failed for good when it ran as often as a charged one may, or its
+ * deliveries are spent. */
+static void uncharged(worker *w, msg *m, int ran, const msg_failure *f, const char *how)
+{
+    msg_failure g = *f;
+    if (m->detached || m->client == NULL) {
+        answer_drop(m);
+        return;
+    }
+    if (ran && m->attempts > server.cfg->max_retries) {
+        snprintf(g.reason, sizeof(g.reason), "%s (pid %d) %s after this message had run, before its answer was sent",
+                 w->name, (int)w->proc.pid, how);
+        give_up_uncharged(m, &g, "; it ran at each of its attempts");
+    } else if (retry_deliveries_spent(m)) {
+        snprintf(g.reason, sizeof(g.reason), "%s (pid %d) %s while holding this message", w->name, (int)w->proc.pid,
+                 how);
+        give_up_uncharged(m, &g, "; it was sent to a worker that died each time");
+    } else
+        requeue(m, ran);
 }
 
 void retry_worker_died(worker *w, int status, const char *how)
@@ -209,19 +300,25 @@ void retry_worker_died(worker *w, int status, const char *how)
              w->proc.kill == WORKER_KILL_STACKS || w->proc.kill == WORKER_KILL_TERM ? " after it was found stuck" : "");
     if (!w->proc.async) {
         /* Only the culprit is charged.  The others go back to the head of
-         * the queue as they were, no attempt spent: those behind it never
-         * started, those before it finished but their answers were still
-         * in the worker's buffer, so they run again (at least once). */
-        msg *culprit = crash_culprit(w);
-        if (culprit)
-            worker_release(w, culprit);
+         * the queue as they were: those behind it never started (no
+         * attempt spent), those before it ran but their answers were
+         * still in the worker's buffer, so they run again (at least
+         * once), their attempt spent.  Either way within the deliveries
+         * bound. */
+        unsigned nran, held = 0;
+        msg *culprit = crash_culprit(w, &nran);
+        for (queue_link *l = w->running.next; l != &w->running; l = l->next)
+            held++;
         while (!link_empty(&w->running)) { /* from the tail: order kept */
             msg *m = msg_from_qlink(w->running.prev);
+            held--;
             worker_release(w, m);
+            if (m == culprit)
+                continue;
             if (m->control) /* asked of this worker: no other may answer it */
                 retry_worker_lost(m, &f);
             else
-                retry_not_started(m);
+                uncharged(w, m, held < nran, &f, how);
         }
         if (culprit)
             retry_worker_lost(culprit, &f);
@@ -240,7 +337,7 @@ void retry_worker_lost(msg *m, const msg_failure *f)
         return;
     }
     record_failure(m, f);
-    if (m->control || m->retry == 0 || m->attempts > server.cfg->max_retries) {
+    if (m->control || m->retry == 0 || m->attempts > server.cfg->max_retries || retry_deliveries_spent(m)) {
         give_up(m, f);
         return;
     }
@@ -249,15 +346,7 @@ void retry_worker_lost(msg *m, const msg_failure *f)
 
 void retry_not_started(msg *m)
 {
-    if (m->detached || m->client == NULL) {
-        answer_drop(m);
-        return;
-    }
-    if (m->attempts > 0)
-        m->attempts--;
-    m->worker = NULL;
-    msg_set_state(&server.msgs, m, MSG_QUEUED);
-    queue_push_front(&server.queue, &m->qlink);
+    requeue(m, 0);
 }
 
 /* Puts m (state RUNNING with no worker, or NEW) into RETRY_WAIT. */
@@ -306,7 +395,7 @@ static void timed_out(msg *m)
             m->id_len ? m->line + m->id_off : "null", m->type, w->name, (int)w->proc.pid,
             (unsigned long long)((ap_now_ns() - m->sent_ns) / 1000000));
     if (server.cfg->retry_on_timeout && m->client && !m->control && m->retry != 0 &&
-        m->attempts <= server.cfg->max_retries) {
+        m->attempts <= server.cfg->max_retries && !retry_deliveries_spent(m)) {
         /* retryOnTimeout: the timeout bounds each attempt.  A copy takes
          * the message's place and is retried with a fresh deadline; this
          * one stays with its worker until the worker lets go. */

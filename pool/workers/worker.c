@@ -269,11 +269,12 @@ static AP_NORETURN void child_exec(int fd, const wout_pipes *out, int prog_fd, c
     int null = open("/dev/null", O_RDONLY);
     if (null >= 0 && null != 0)
         dup2(null, 0);
-    if (wout_pipes_child(out) < 0) /* stdout and stderr: the master's pipes */
+    if (wout_pipes_child(out) < 0) /* stdout, stderr and AP_LOG_FD: the master's pipes */
         _exit(126);
-    int keep = AP_WORKER_FD; /* the highest fd the worker gets */
-    if (prog_fd >= 0 && dup2(prog_fd, AP_PROGRESS_FD) == AP_PROGRESS_FD)
-        keep = AP_PROGRESS_FD; /* the progress page: mapped and closed at start */
+    /* the progress page: mapped and closed at start */
+    if (prog_fd < 0 || dup2(prog_fd, AP_PROGRESS_FD) != AP_PROGRESS_FD)
+        close(AP_PROGRESS_FD);
+    int keep = AP_LOG_FD; /* the highest fd the worker gets */
     if (syscall(SYS_close_range, keep + 1, ~0U, 0) != 0)
         for (int i = keep + 1; i < maxfd; i++)
             close(i);
@@ -410,10 +411,13 @@ void worker_send(worker *w, msg *m)
     evbuffer_add(out, hdr, AP_FRAME_HDR_SIZE + m->type_len);
     if (m->data_len)
         evbuffer_add(out, m->line + m->data_off, m->data_len);
+    w->proc.sent_bytes += AP_FRAME_HDR_SIZE + (uint64_t)m->type_len + m->data_len;
     msg_set_state(&server.msgs, m, MSG_RUNNING);
     m->worker = w;
     m->worker_gen = w->proc.generation;
     m->sent_ns = ap_now_ns();
+    if (m->deliveries < UINT8_MAX)
+        m->deliveries++;
     if (m->attempts++ == 0 && !m->control && !m->wait_told) {
         metrics_sent(server.metrics, m);
         m->wait_told = 1;
@@ -429,8 +433,10 @@ static void send_simple(worker *w, ap_frame_kind kind, uint64_t id)
     unsigned char hdr[AP_FRAME_HDR_SIZE];
     ap_frame_hdr h = {0, (uint8_t)kind, 0, 0, id};
     ap_frame_encode(hdr, &h);
-    if (w->bev)
+    if (w->bev) {
         evbuffer_add(bufferevent_get_output(w->bev), hdr, sizeof(hdr));
+        w->proc.sent_bytes += sizeof(hdr);
+    }
 }
 
 void worker_cancel(worker *w, msg *m)
@@ -563,8 +569,14 @@ unsigned worker_fail_running(worker *w, reply_code code, const char *why, const 
     return n;
 }
 
+/* Called once per process at most (worker_frame_out_of_place). */
 static void on_ready(worker *w, const char *payload, size_t len)
 {
+    w->proc.said_ready = 1;
+    if (w->state != WORKER_STARTING) { /* told to stop while it started */
+        ap_debug("%s (pid %d): READY while %s; ignored", w->name, (int)w->proc.pid, state_names[w->state]);
+        return;
+    }
     cJSON *root = cJSON_ParseWithLength(payload, len);
     w->proc.async = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "async"));
     const cJSON *conc = cJSON_GetObjectItemCaseSensitive(root, "concurrency");
@@ -574,10 +586,6 @@ static void on_ready(worker *w, const char *payload, size_t len)
     if (slots > server.cfg->concurrency)
         slots = (int)server.cfg->concurrency;
     cJSON_Delete(root);
-    if (w->state != WORKER_STARTING) {
-        ap_debug("%s (pid %d): READY while %s; ignored", w->name, (int)w->proc.pid, state_names[w->state]);
-        return;
-    }
     w->load.slots = slots;
     w->proc.ready_ms = ap_now_ms();
     w->proc.last_active_ms = w->proc.ready_ms; /* idle counts from ready: starting is not idling */
@@ -708,9 +716,38 @@ void worker_heartbeat(void)
 static void worker_protocol_error(worker *w, const char *what)
 {
     ap_error("%s (pid %d): %s; killing it", w->name, (int)w->proc.pid, what);
+    w->proc.link_broken = 1;
     bufferevent_disable(w->bev, EV_READ);
     if (w->proc.pid > 0 && !w->proc.reaped)
         kill(w->proc.pid, SIGKILL);
+}
+
+/* Whether frame h may come from w in its state: NULL when it may, else
+ * why not.  Checked before a frame changes anything: the worker runs
+ * agent code, which can write to the master link (fd 3) too, so a frame
+ * is input to be checked against what the master knows, like a client's
+ * line.  READY or START_FAILED is said once per process, by the bridge,
+ * before any message: a second one can only be forged (or a corrupt
+ * stream), and the link can no longer be trusted, so they are protocol
+ * errors (the worker is killed; what it held is retried as after a
+ * crash).  A RESULT or ERROR for a message this process does not hold
+ * is ignored with a log line (on_answer): it is also what a replaced or
+ * timed-out worker legitimately sends late (logged at debug level, counted
+ * in messages.lateResults).  A PONG for another ping
+ * than the last is ignored (on_pong): an old beat's late answer. */
+static const char *worker_frame_out_of_place(const worker *w, const ap_frame_hdr *h)
+{
+    switch (h->kind) {
+    case AP_FRAME_READY:
+    case AP_FRAME_START_FAILED:
+        return w->proc.said_ready || w->proc.said_start_failed ? "said only once, at start" : NULL;
+    case AP_FRAME_RESULT:
+    case AP_FRAME_ERROR:
+    case AP_FRAME_PONG:
+        return w->proc.said_ready ? NULL : "before READY";
+    default:
+        return "never sent by a worker";
+    }
 }
 
 /* Handles every complete frame in w's input.  Returns how many freed
@@ -720,6 +757,8 @@ static int worker_handle_frames(worker *w)
 {
     struct evbuffer *in = bufferevent_get_input(w->bev);
     int answered = 0;
+    if (w->proc.link_broken)
+        return -1;
     for (;;) {
         size_t avail = evbuffer_get_length(in);
         if (avail < AP_FRAME_HDR_SIZE)
@@ -735,6 +774,15 @@ static int worker_handle_frames(worker *w)
         }
         if (avail < AP_FRAME_HDR_SIZE + (size_t)h.len)
             break;
+        const char *why = worker_frame_out_of_place(w, &h);
+        if (why != NULL) {
+            char what[128];
+            snprintf(what, sizeof(what), "%s frame while %s (%s)", ap_frame_kind_name(h.kind), state_names[w->state],
+                     why);
+            server.stats.frames_out_of_place++;
+            worker_protocol_error(w, what);
+            return -1;
+        }
         evbuffer_drain(in, AP_FRAME_HDR_SIZE);
         /* A RESULT over maxResultBytes is answered agent_error instead,
          * its payload dropped unread. */
@@ -762,13 +810,8 @@ static int worker_handle_frames(worker *w)
         case AP_FRAME_PONG:
             on_pong(w, &h, payload);
             break;
-        default: {
-            char what[64];
-            snprintf(what, sizeof(what), "unexpected %s frame", ap_frame_kind_name(h.kind));
-            evbuffer_drain(in, h.len);
-            worker_protocol_error(w, what);
-            return -1;
-        }
+        default: /* refused by worker_frame_out_of_place */
+            break;
         }
         evbuffer_drain(in, h.len);
     }

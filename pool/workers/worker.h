@@ -65,8 +65,10 @@ typedef struct {
     uint64_t ready_ms;          /* 0 until READY */
     uint64_t spawn_ns;          /* for fork-to-ready timing */
     int running_count;          /* messages it holds, control messages included */
+    int said_ready;             /* it sent READY */
     int said_start_failed;      /* it sent START_FAILED */
     int reaped;                 /* waitpid returned it: its pid is no longer ours */
+    int link_broken;            /* it broke the frame protocol: nothing more it sent is read */
     uint64_t ping_seq;          /* id of the last heartbeat sent */
     int ping_out;               /* that heartbeat is unanswered */
     unsigned missed_beats;      /* in a row (no answer, or a falsy health()) */
@@ -81,6 +83,11 @@ typedef struct {
     worker_kill kill;           /* being killed on purpose: why, how far */
     uint64_t svc_ewma_ns;       /* sync: mean handler time, moving average (prefetch) */
     uint64_t last_answer_ns;    /* sync: when its last answer came */
+    uint64_t sent_bytes;        /* bytes of frames added to its output, ever */
+    uint64_t ack_sent_bytes;    /* sent_bytes at the last check (suspect.c) */
+    uint64_t ack_unread;        /* what it had not read then */
+    uint64_t ack_checked_ms;    /* when */
+    uint64_t ack_stalled_ms;    /* since when it has read nothing while something waited; 0: it reads */
 } worker_proc;
 
 typedef struct worker {

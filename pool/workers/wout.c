@@ -12,8 +12,13 @@
  * logged.  Levels: stdout info, stderr warn, except a line that starts
  * with a Python logging level name ("WARNING mod: ...", "ERROR:root:...",
  * what the worker's own logging set-up writes) is logged at that level.
- * A line in the log's own format carrying this worker's role and pid is
- * the worker's ap_log output and is relayed verbatim (ap_log_relay).
+ * The worker's own ap_log lines come on a third pipe, at AP_LOG_FD in the
+ * worker, that print() and Python's logging never reach: only there is a
+ * line in the log's own format carrying this worker's role and pid
+ * relayed verbatim (ap_log_relay).  The same text on stdout or stderr is
+ * agent output (a client's input echoed, say) and is logged as such,
+ * with its "worker-N (pid P) stderr:" prefix, so it cannot pass for the
+ * worker's own line.
  * Every logged line, relayed or not, takes a token from the entry's
  * bucket (workerLogRate per second, workerLogBurst at most; rate 0: no
  * limit); without one it is dropped and counted for the slot and in
@@ -44,13 +49,15 @@
 #define WOUT_READS_PER_CB 4
 #define WOUT_DRAIN_READS 64                   /* at death: 4 MiB per stream at most */
 #define WOUT_REPORT_MS 1000
-#define WOUT_MIN_FD 4                         /* write ends above AP_WORKER_FD */
+#define WOUT_MIN_FD 10                        /* write ends above AP_WORKER_FD .. AP_LOG_FD */
+#define WOUT_STREAMS 3                        /* stdout, stderr, log */
+#define WOUT_LOG 2                            /* the worker's own log stream */
 
 typedef struct wout_entry wout_entry;
 
 typedef struct {
     wout_entry *owner;
-    int which;              /* 0 stdout, 1 stderr */
+    int which;              /* 0 stdout, 1 stderr, 2 the worker's own log */
     int fd;                 /* read end, -1 when closed */
     struct event *ev;
     ap_log_level level;     /* of the line being assembled (set by its first piece) */
@@ -60,7 +67,7 @@ typedef struct {
 } wout_stream;
 
 struct wout_entry {
-    wout_stream s[2];
+    wout_stream s[WOUT_STREAMS];
     char name[24];
     pid_t pid;
     int slot;
@@ -80,7 +87,7 @@ static struct {
     char scratch[WOUT_READ_SIZE];
 } outputs;
 
-static const char *const stream_names[2] = {"stdout", "stderr"};
+static const char *const stream_names[WOUT_STREAMS] = {"stdout", "stderr", "log"};
 
 static void report_cb(evutil_socket_t fd, short what, void *arg);
 
@@ -93,7 +100,7 @@ void wout_init(void)
     outputs.total = 0;
     for (int i = 0; i < outputs.n; i++) {
         wout_entry *e = &outputs.e[i];
-        for (int k = 0; k < 2; k++) {
+        for (int k = 0; k < WOUT_STREAMS; k++) {
             e->s[k].owner = e;
             e->s[k].which = k;
             e->s[k].fd = -1;
@@ -268,7 +275,7 @@ static void stream_emit(wout_stream *s, int complete)
             s->len = 0;
             return; /* a blank line */
         }
-        if (complete && is_own_log_line(s->owner, s->buf, len)) {
+        if (complete && s->which == WOUT_LOG && is_own_log_line(s->owner, s->buf, len)) {
             if (take_token(s->owner)) {
                 /* same length out as in (see clean_text), so in place */
                 len = clean_text(s->buf, s->buf, len);
@@ -392,7 +399,7 @@ static int raise_fd(int *fd)
 
 void wout_pipes_close(wout_pipes *p)
 {
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < WOUT_STREAMS; k++)
         for (int j = 0; j < 2; j++)
             if (p->fd[k][j] >= 0) {
                 close(p->fd[k][j]);
@@ -417,9 +424,9 @@ static const char *open_one(int fd[2])
 
 int wout_pipes_open(wout_pipes *p, const worker *w)
 {
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < WOUT_STREAMS; k++)
         p->fd[k][0] = p->fd[k][1] = -1;
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < WOUT_STREAMS; k++) {
         const char *failed = open_one(p->fd[k]);
         if (failed) {
             ap_error("%s: %s failed for its %s pipe while spawning: %s", w->name, failed, stream_names[k],
@@ -433,8 +440,9 @@ int wout_pipes_open(wout_pipes *p, const worker *w)
 
 int wout_pipes_child(const wout_pipes *p)
 {
-    /* dup2 clears close-on-exec on the new descriptor. */
-    if (dup2(p->fd[0][1], 1) < 0 || dup2(p->fd[1][1], 2) < 0)
+    /* dup2 clears close-on-exec on the new descriptor (the write ends are
+     * at WOUT_MIN_FD or above, so never already in place). */
+    if (dup2(p->fd[0][1], 1) < 0 || dup2(p->fd[1][1], 2) < 0 || dup2(p->fd[WOUT_LOG][1], AP_LOG_FD) < 0)
         return -1;
     return 0;
 }
@@ -442,7 +450,7 @@ int wout_pipes_child(const wout_pipes *p)
 /* Ends what e was doing for its last process. */
 static void entry_close(wout_entry *e)
 {
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < WOUT_STREAMS; k++)
         stream_close(&e->s[k]);
     if (e->report_ev)
         evtimer_del(e->report_ev);
@@ -455,7 +463,7 @@ int wout_attach(worker *w, wout_pipes *p)
     wout_entry *e = &outputs.e[w->index];
     if (e->open)
         entry_close(e);
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < WOUT_STREAMS; k++) {
         close(p->fd[k][1]);
         p->fd[k][1] = -1;
     }
@@ -465,7 +473,7 @@ int wout_attach(worker *w, wout_pipes *p)
     e->tokens = (uint64_t)server.cfg->worker_log_burst * 1000;
     e->refill_ms = ap_now_ms();
     e->unreported = 0;
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < WOUT_STREAMS; k++) {
         wout_stream *s = &e->s[k];
         s->fd = p->fd[k][0];
         p->fd[k][0] = -1;
@@ -474,7 +482,7 @@ int wout_attach(worker *w, wout_pipes *p)
         s->ev = event_new(server.base, s->fd, EV_READ | EV_PERSIST, read_cb, s);
         if (s->ev == NULL || event_add(s->ev, NULL) < 0) {
             ap_error("%s (pid %d): cannot watch its %s pipe; killing it", w->name, (int)w->proc.pid, stream_names[k]);
-            for (int j = k + 1; j < 2; j++) {
+            for (int j = k + 1; j < WOUT_STREAMS; j++) {
                 close(p->fd[j][0]);
                 p->fd[j][0] = -1;
             }
@@ -494,7 +502,7 @@ void wout_detach(worker *w)
     wout_entry *e = &outputs.e[w->index];
     if (!e->open)
         return;
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < WOUT_STREAMS; k++)
         stream_read(&e->s[k], WOUT_DRAIN_READS);
     entry_close(e);
 }

@@ -2,8 +2,8 @@
  * wout.h - what worker processes write to stdout and stderr, into the
  * master's log.
  *
- * Each worker process gets two pipes, made by wout_pipes_open() before
- * the fork: the child puts their write ends on fd 1 and 2
+ * Each worker process gets three pipes, made by wout_pipes_open() before
+ * the fork: the child puts their write ends on fd 1, 2 and AP_LOG_FD
  * (wout_pipes_child(), async-signal-safe), the master keeps the read ends
  * (non-blocking, close-on-exec) and reads them from the event loop
  * (wout_attach()) into one bounded line buffer per stream.  Each complete
@@ -12,8 +12,9 @@
  *   worker-2 (pid 1234) stdout: hello
  *
  * so output of different workers never interleaves mid-line.  Lines the
- * worker's own logging wrote (already in the log's format, with this
- * worker's role and pid) are relayed as they are.  The master always
+ * worker's own logging wrote on AP_LOG_FD (already in the log's format,
+ * with this worker's role and pid) are relayed as they are; on stdout
+ * and stderr nothing is, whatever it looks like.  The master always
  * reads everything, so a worker never blocks on a full pipe; past
  * workerLogRate lines per second (burst workerLogBurst) lines are
  * dropped, counted per slot and in total, and summarised in a warning at
@@ -32,7 +33,7 @@ struct worker;
 
 /* The two pipes of one process being spawned: [stream][0 read, 1 write]. */
 typedef struct {
-    int fd[2][2];
+    int fd[3][2];               /* stdout, stderr, the worker's own log (AP_LOG_FD) */
 } wout_pipes;
 
 /* Sizes the per-entry state for the worker table (server.nworkers

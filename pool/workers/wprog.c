@@ -47,12 +47,13 @@ int wprog_prepare(worker *w)
     return w->prog_fd;
 }
 
-int wprog_running(const worker *w, uint64_t *running)
+int wprog_running(const worker *w, uint64_t *running, uint64_t *last)
 {
     if (w->prog == NULL)
         return -1;
     uint64_t s = atomic_load(&w->prog->started), f = atomic_load(&w->prog->finished);
     *running = s != f ? s : 0;
+    *last = s;
     return 1;
 }
 

@@ -14,9 +14,12 @@ struct worker;
  * the fd to pass as AP_PROGRESS_FD, or -1 when it cannot (logged once;
  * then deaths are judged without it). */
 int wprog_prepare(struct worker *w);
-/* After w's process died: 1 and *running = the frame id of the message
- * it was running, or 0 when it was between messages; -1 when unknown. */
-int wprog_running(const struct worker *w, uint64_t *running);
+/* After w's process died: 1, *running = the frame id of the message it
+ * was running, or 0 when it was between messages, and *last = the last
+ * message it started (0: none); -1 when unknown.  What the page says is
+ * the worker's word, written by a process that runs agent code: the
+ * caller checks it against the messages that process held. */
+int wprog_running(const struct worker *w, uint64_t *running, uint64_t *last);
 /* At exit. */
 void wprog_free(struct worker *w);
 

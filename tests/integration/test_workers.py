@@ -1,7 +1,7 @@
 """test_workers.py - the worker processes as the operating system sees them.
 
 Checks what docs/lifecycle.md promises about each worker: a child of the
-master in its own process group, holding only fds 0-3, with no signal
+master in its own process group, holding only fds 0-3 and 5 (its own log), with no signal
 handlers or blocked signals inherited from the master (only what the
 bridge sets on purpose: SIGINT and SIGPIPE ignored); dying with the
 master (PDEATHSIG); respawned after kill -9 or exit with every message it
@@ -72,7 +72,7 @@ class Processes(unittest.TestCase):
                 self.assertEqual([e for e in env if e.startswith(b"AGENTPOOL_WORKER_ID=")],
                                  [b"AGENTPOOL_WORKER_ID=" + w["id"].encode()])
 
-    def test_workers_hold_only_fds_0_to_3_even_when_forked_with_clients_connected(self):
+    def test_workers_hold_only_fds_0_to_3_and_their_log_even_when_forked_with_clients_connected(self):
         with Server(workers=2) as s:
             # Connections held open while worker-0 is respawned: their
             # descriptors (and the listener's) must not reach the new worker.
@@ -93,9 +93,10 @@ class Processes(unittest.TestCase):
                     pid = w["pid"]
                     fds = sorted(int(fd) for fd in os.listdir("/proc/%d/fd" % pid))
                     targets = {fd: os.readlink("/proc/%d/fd/%d" % (pid, fd)) for fd in fds}
-                    self.assertEqual(fds, [0, 1, 2, 3], "%s (pid %d) fds: %r" % (w["id"], pid, targets))
+                    self.assertEqual(fds, [0, 1, 2, 3, 5], "%s (pid %d) fds: %r" % (w["id"], pid, targets))
                     self.assertEqual(targets[0], "/dev/null")
                     self.assertTrue(targets[3].startswith("socket:"), targets)
+                    self.assertTrue(targets[5].startswith("pipe:"), targets)  # its own log (AP_LOG_FD)
             finally:
                 for c in clients:
                     c.close()

@@ -47,11 +47,13 @@ void dlq_close(dlq *d)
     fake_record("dlq_close", NULL, NULL, 0, NULL);
 }
 
-int wprog_running(const worker *w, uint64_t *running)
+int wprog_running(const worker *w, uint64_t *running, uint64_t *last)
 {
     fake_record("wprog_running", w, NULL, 0, NULL);
-    if (fake_wprog_result == 1)
+    if (fake_wprog_result == 1) {
         *running = fake_wprog_running;
+        *last = fake_wprog_running ? fake_wprog_running : fake_wprog_last;
+    }
     return fake_wprog_result;
 }
 

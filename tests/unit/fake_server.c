@@ -23,6 +23,7 @@ uint64_t fake_rss[FAKE_MAX_WORKERS];
 int fake_spawn_result;
 int fake_wprog_result;
 uint64_t fake_wprog_running;
+uint64_t fake_wprog_last;
 int fake_log_count[AP_LOG_CRIT + 1];
 char fake_log_last[AP_LOG_CRIT + 1][512];
 
@@ -70,6 +71,7 @@ void fake_server_setup(int n, int slots, int spare, size_t queue_cap)
     fake_spawn_result = AP_OK;
     fake_wprog_result = -1;
     fake_wprog_running = 0;
+    fake_wprog_last = 0;
 
     server.cfg = &fake_cfg;
     server.state = SERVER_READY;

@@ -69,6 +69,7 @@ extern uint64_t fake_rss[FAKE_MAX_WORKERS]; /* ap_rss_bytes(pid) for pid 1000 + 
 extern int fake_spawn_result;           /* what worker_spawn returns */
 extern int fake_wprog_result;           /* what wprog_running returns ... */
 extern uint64_t fake_wprog_running;     /* ... and the id it reports */
+extern uint64_t fake_wprog_last;        /* ... and the last started when running is 0 */
 extern struct client *const FAKE_CLIENT;/* a connection messages can belong to */
 
 /* A zeroed server with n workers, all READY with `slots` slots each (pid

@@ -73,6 +73,8 @@ void worker_send(worker *w, msg *m)
     m->worker = w;
     m->worker_gen = w->proc.generation;
     m->sent_ns = ap_now_ns();
+    if (m->deliveries < UINT8_MAX)
+        m->deliveries++;
     m->attempts++;
     link_add_tail(&w->running, &m->qlink);
     w->proc.running_count++;

@@ -120,6 +120,28 @@ static void test_round_robin_skips_full_and_not_accepting(void **state)
     assert_int_equal(dispatch_round_robin(&st, BASE(), STRIDE, 6), 1);
 }
 
+/* A suspect worker (suspect.c) is skipped by every strategy, prefetch
+ * room included, and rejoins when the flag clears. */
+static void test_suspect_workers_are_never_chosen(void **state)
+{
+    (void)state;
+    dispatch_state st;
+    dispatch_init(&st, 7);
+    setup_workers(2, 1);
+    W[0].load.suspect = 1;
+    W[0].load.ahead = 8;
+    for (int s = 0; s < 3; s++) {
+        for (int k = 0; k < 20; k++)
+            assert_int_equal(dispatch_pick(&st, s, BASE(), STRIDE, 2), 1);
+    }
+    W[1].load.in_flight = 1; /* the other is full: nobody, not the suspect */
+    for (int s = 0; s < 3; s++)
+        assert_int_equal(dispatch_pick(&st, s, BASE(), STRIDE, 2), -1);
+    W[0].load.suspect = 0;
+    for (int s = 0; s < 3; s++)
+        assert_int_equal(dispatch_pick(&st, s, BASE(), STRIDE, 2), 0);
+}
+
 static void test_round_robin_resumes_after_last_choice(void **state)
 {
     (void)state;
@@ -316,6 +338,7 @@ int main(void)
         cmocka_unit_test(test_init),
         cmocka_unit_test(test_round_robin_exact_rotation),
         cmocka_unit_test(test_round_robin_skips_full_and_not_accepting),
+        cmocka_unit_test(test_suspect_workers_are_never_chosen),
         cmocka_unit_test(test_round_robin_resumes_after_last_choice),
         cmocka_unit_test(test_least_busy),
         cmocka_unit_test(test_least_busy_spreads_load),

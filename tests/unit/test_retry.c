@@ -144,12 +144,13 @@ static void test_sync_crash_charges_the_message_its_progress_page_names(void **s
     assert_int_equal(retrying_count(), 1);
     assert_int_equal(server.stats.retries, 1);
     assert_int_equal(armed_ms(m[2]), 50); /* retryDelay 100, jitter 0 of [50, 100] */
-    /* the others go back ahead of the queue, in their order, no attempt spent */
+    /* the others go back ahead of the queue, in their order: 1 ran (its
+     * answer was lost), its attempt stays spent; 3 and 4 never started */
     assert_string_equal(queue_ids(), "1 3 4 9");
     for (int k = 1; k <= 4; k++)
         if (k != 2) {
             assert_int_equal(m[k]->state, MSG_QUEUED);
-            assert_int_equal(m[k]->attempts, 0);
+            assert_int_equal(m[k]->attempts, k == 1 ? 1 : 0);
             assert_null(m[k]->worker);
             assert_int_equal(m[k]->nfail, 0);
         }
@@ -170,6 +171,82 @@ static void test_sync_crash_between_messages_charges_nobody(void **state)
     assert_int_equal(retrying_count(), 0);
     assert_int_equal(server.stats.retries, 0);
     assert_int_equal(fake_nanswers(), 0);
+    teardown();
+}
+
+/* A page that says "between messages, after 1": 1 ran (attempt kept),
+ * 2 never started (given back).  A message that ran at every death is
+ * failed for good once its attempts are spent, though never charged. */
+static void test_sync_crash_after_a_message_finished_keeps_its_attempt(void **state)
+{
+    (void)state;
+    setup(1, 1, 0);
+    fake_cfg.max_retries = 1;
+    msg *a = running_on(0, 1);
+    msg *b = running_on(0, 2);
+    fake_wprog_result = 1;
+    fake_wprog_running = 0;
+    fake_wprog_last = a->id;
+    retry_worker_died(&server.workers[0], EXITED(7), "exited with status 7");
+    assert_string_equal(queue_ids(), "1 2");
+    assert_int_equal(a->attempts, 1);
+    assert_int_equal(b->attempts, 0);
+    assert_int_equal(fake_nanswers(), 0);
+    /* again, the same way: a has now run maxRetries + 1 times */
+    queue_pop(&server.queue);
+    queue_pop(&server.queue);
+    worker_send(&server.workers[0], a);
+    worker_send(&server.workers[0], b);
+    retry_worker_died(&server.workers[0], EXITED(7), "exited with status 7");
+    assert_int_equal(fake_nanswers(), 1);
+    assert_int_equal(server.stats.failed_uncharged, 1);
+    assert_int_equal(server.stats.dead_lettered, 1);
+    assert_string_equal(queue_ids(), "2");
+    teardown();
+}
+
+/* A page reset to zero at each death gives every attempt back; the
+ * deliveries, never given back, still end the message after
+ * RETRY_DELIVERY_FACTOR x (maxRetries + 1) sends. */
+static void test_sync_crash_with_a_zeroed_page_is_bounded_by_deliveries(void **state)
+{
+    (void)state;
+    setup(1, 1, 0);
+    fake_cfg.max_retries = 1;
+    msg *a = running_on(0, 1);
+    fake_wprog_result = 1;
+    fake_wprog_running = 0;
+    fake_wprog_last = 0;
+    for (int k = 1; k < 4; k++) {
+        retry_worker_died(&server.workers[0], EXITED(7), "exited with status 7");
+        assert_int_equal(fake_nanswers(), 0);
+        assert_int_equal(a->attempts, 0);
+        assert_string_equal(queue_ids(), "1");
+        queue_pop(&server.queue);
+        worker_send(&server.workers[0], a);
+    }
+    retry_worker_died(&server.workers[0], EXITED(7), "exited with status 7");
+    assert_int_equal(fake_nanswers(), 1);
+    assert_int_equal(server.stats.failed_uncharged, 1);
+    assert_string_equal(queue_ids(), "");
+    teardown();
+}
+
+/* A page naming as running a message this process never held is ignored
+ * (logged, counted): the first message held is charged. */
+static void test_sync_crash_with_a_page_naming_a_stranger_charges_the_first_held(void **state)
+{
+    (void)state;
+    setup(1, 1, 0);
+    msg *a = running_on(0, 1);
+    running_on(0, 2);
+    fake_wprog_result = 1;
+    fake_wprog_running = 0x7fff0000deadbeefULL;
+    retry_worker_died(&server.workers[0], EXITED(7), "exited with status 7");
+    assert_int_equal(a->state, MSG_RETRY_WAIT);
+    assert_int_equal(a->attempts, 1);
+    assert_string_equal(queue_ids(), "2");
+    assert_int_equal(server.stats.bad_progress_pages, 1);
     teardown();
 }
 
@@ -631,6 +708,9 @@ int main(void)
         cmocka_unit_test(test_sync_crash_charges_the_message_its_progress_page_names),
         cmocka_unit_test(test_sync_crash_between_messages_charges_nobody),
         cmocka_unit_test(test_sync_crash_without_progress_page_charges_the_first_held),
+        cmocka_unit_test(test_sync_crash_after_a_message_finished_keeps_its_attempt),
+        cmocka_unit_test(test_sync_crash_with_a_zeroed_page_is_bounded_by_deliveries),
+        cmocka_unit_test(test_sync_crash_with_a_page_naming_a_stranger_charges_the_first_held),
         cmocka_unit_test(test_async_crash_charges_every_message_it_held),
         cmocka_unit_test(test_stuck_kill_is_named_in_the_failure),
         cmocka_unit_test(test_sync_crash_gives_up_a_control_message_it_held),
