@@ -1,0 +1,167 @@
+"""test_file_safety.py - what root creates and opens before the drop cannot be turned on other files.
+
+Issue 10's file attacks, each through the real agentpoold started as root
+with `user` set to a second user (created here with useradd, removed at
+the end when this file created it) who owns the directories involved, as
+docs/operations.md asks:
+
+- the socket path swapped for a symbolic link to a root-only 0600 file
+  the moment the socket appears (a racing attacker running as the
+  service user, with setpriv): the target keeps its owner and mode, on
+  every one of several starts, for the protocol socket and a `unix:`
+  metricsListen socket alike.
+
+The whole file is skipped (exit 77) when not root.
+"""
+import os
+import pwd
+import subprocess
+import sys
+import tempfile
+import unittest
+
+if os.geteuid() != 0:
+    print("SKIP: test_file_safety.py needs root (it starts agentpoold as root with user set)")
+    sys.exit(77)
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import DEADLINE, Server, main, wait_for  # noqa: E402
+
+ATTACKER = "aptest-secf"
+_created = []
+
+
+def setUpModule():
+    if subprocess.run(["getent", "passwd", ATTACKER], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--user-group", "--shell", "/usr/sbin/nologin",
+                        ATTACKER], check=True, capture_output=True)
+        _created.append(ATTACKER)
+
+
+def tearDownModule():
+    for name in _created:
+        subprocess.run(["userdel", name], capture_output=True)
+
+
+def attacker_ids():
+    pw = pwd.getpwnam(ATTACKER)
+    return pw.pw_uid, pw.pw_gid
+
+
+def as_attacker(argv, **kw):
+    """argv run as the attacker, no supplementary groups (setpriv)."""
+    uid, gid = attacker_ids()
+    return subprocess.Popen(["setpriv", "--reuid=%d" % uid, "--regid=%d" % gid, "--clear-groups"] + argv, **kw)
+
+
+class RootOnlyTarget:
+    """A root-owned 0600 file in a root-owned directory: what an attacker
+    wants root to chown, chmod or write to for it."""
+
+    def __init__(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="aptest-target-")
+        os.chmod(self.tmp.name, 0o755)
+        self.path = os.path.join(self.tmp.name, "secret")
+        with open(self.path, "w") as f:
+            f.write("root only\n")
+        os.chmod(self.path, 0o600)
+
+    def assert_untouched(self, test, what):
+        st = os.lstat(self.path)
+        test.assertEqual((st.st_uid, st.st_gid, oct(st.st_mode & 0o7777), st.st_nlink),
+                         (0, 0, oct(0o600), 1), "%s: the root-only target was changed" % what)
+        with open(self.path) as f:
+            test.assertEqual(f.read(), "root only\n", "%s: the root-only target was written to" % what)
+
+    def close(self):
+        self.tmp.cleanup()
+
+
+# Waits for `path` to become a socket, then at once renames a symbolic link
+# to `target` (made beforehand, so the swap is one rename) over it; prints
+# "swapped".  Runs as the service user, who owns the socket's directory.
+SWAPPER = r"""
+import os, stat, sys
+path, target = sys.argv[1], sys.argv[2]
+tmp = path + ".swap"
+os.symlink(target, tmp)
+lstat, S_ISSOCK = os.lstat, stat.S_ISSOCK
+while True:
+    try:
+        if S_ISSOCK(lstat(path).st_mode):
+            break
+    except FileNotFoundError:
+        pass
+os.rename(tmp, path)
+print("swapped", flush=True)
+"""
+
+
+class SocketSwap(unittest.TestCase):
+    RUNS = 3  # per socket; bounded, and each run is checked on its own
+
+    def attack(self, which):
+        uid, gid = attacker_ids()
+        target = RootOnlyTarget()
+        try:
+            for run in range(self.RUNS):
+                srv = Server(workers=1, wait_ready=False,
+                             config={"user": ATTACKER, "socketMode": "0660"})
+                metrics = os.path.join(srv.tmp.name, "metrics.sock")
+                if which == "metricsListen":
+                    srv.config["metricsListen"] = "unix:" + metrics
+                os.chown(srv.tmp.name, uid, gid)  # the service user's directory, as the docs ask
+                os.chmod(srv.tmp.name, 0o755)
+                victim = srv.path if which == "socket" else metrics
+                swapper = as_attacker(["/usr/bin/python3", "-c", SWAPPER, victim, target.path],
+                                      stdout=subprocess.PIPE, text=True)
+                try:
+                    srv.start()
+                    # Past every chown/chmod the old code did (the drop), or exited.
+                    wait_for(lambda: srv.proc.poll() is not None or "dropped privileges" in srv.log(),
+                             what="agentpoold to drop its privileges or exit")
+                    out, _ = swapper.communicate(timeout=DEADLINE)
+                    self.assertEqual(out, "swapped\n")
+                    self.assertTrue(os.path.islink(victim))
+                    target.assert_untouched(self, "%s run %d" % (which, run + 1))
+                finally:
+                    if swapper.poll() is None:
+                        swapper.kill()
+                        swapper.wait()
+                    srv.close()
+                target.assert_untouched(self, "%s run %d, after exit" % (which, run + 1))
+        finally:
+            target.close()
+
+    def test_socket_swapped_for_a_symlink_at_bind_never_redirects_root(self):
+        self.attack("socket")
+
+    def test_metrics_socket_swapped_for_a_symlink_never_redirects_root(self):
+        self.attack("metricsListen")
+
+    def test_socket_is_born_with_its_owner_and_mode(self):
+        uid, gid = attacker_ids()
+        srv = Server(workers=1, config={"user": ATTACKER, "socketMode": "0640"})
+        metrics = os.path.join(srv.tmp.name, "metrics.sock")
+        srv.config["metricsListen"] = "unix:" + metrics
+        os.chown(srv.tmp.name, uid, gid)
+        os.chmod(srv.tmp.name, 0o755)
+        with srv:
+            for p in (srv.path, metrics):
+                st = os.lstat(p)
+                self.assertEqual((st.st_uid, st.st_gid, oct(st.st_mode & 0o777)), (uid, gid, oct(0o640)), p)
+
+    def test_a_socket_directory_the_user_cannot_write_is_a_clear_error(self):
+        srv = Server(workers=1, wait_ready=False, config={"user": ATTACKER})
+        os.chmod(srv.tmp.name, 0o755)  # root's
+        try:
+            srv.start()
+            self.assertEqual(srv.wait_exit(), 1, srv.log())
+            self.assertIn("bind(%s) as %s (uid %d, gid %d): Permission denied (the socket's directory must be "
+                          "writable by user)" % ((srv.path, ATTACKER) + attacker_ids()), srv.log())
+        finally:
+            srv.close()
+
+
+if __name__ == "__main__":
+    main()
