@@ -38,6 +38,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* The longest line the readers accept; longer lines are skipped with a
  * counted warning.  Above the largest record agentpoold can produce
@@ -86,16 +87,19 @@ typedef struct {
 /*
  * Opens (creating it if needed, mode 0600) the dead-letter file at path
  * for appending, and reads PATH.1 and PATH once to count their records
- * and find the highest dlqId.  A symbolic link at path, or anything but
- * a regular file, is refused; an existing file with wider permissions is
- * logged as a warning and chmod'ed to 0600 (refused if that fails).
- * max_bytes must be at least 1.
+ * and find the highest dlqId.  A symbolic link at path, anything but a
+ * regular file, a file with more than one link (a hard link: root would
+ * append to and chmod its target) and a file owned by another uid than
+ * root, ours or `trusted` (the service user, or AP_SAFEFILE_NOBODY_ELSE)
+ * are refused, at open and at every later reopen and read; an existing
+ * file with wider permissions is logged as a warning and fchmod'ed to
+ * 0600 (refused if that fails).  max_bytes must be at least 1.
  *
  * Returns the handle, or NULL with err set (nothing created but maybe
  * the empty file).  Suitable for start-up: a NULL here is a
  * configuration problem the operator should see.
  */
-dlq *dlq_open(const char *path, uint64_t max_bytes, char *err, size_t errlen);
+dlq *dlq_open(const char *path, uint64_t max_bytes, uid_t trusted, char *err, size_t errlen);
 
 /*
  * Appends e as one record (one write(2) of the whole line, then fsync),

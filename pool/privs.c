@@ -18,6 +18,7 @@
 #include "ap_alloc.h"
 #include "ap_common.h"
 #include "ap_log.h"
+#include "ap_safefile.h"
 #include "server.h"
 
 #include <event2/event.h>
@@ -310,6 +311,11 @@ void privs_as_root(void)
         _exit(1);
     }
     privs_saved.on = 0;
+}
+
+uid_t privs_service_uid(void)
+{
+    return privs_state.drop ? privs_state.uid : AP_SAFEFILE_NOBODY_ELSE;
 }
 
 const char *privs_user_shown(void)

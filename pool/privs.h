@@ -31,6 +31,7 @@
 #include "config.h"
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Resolves user, group, allowedUids and allowedGids to numbers.  With
  * check_only (--check-config) it stops there and keeps nothing;
@@ -47,6 +48,9 @@ int privs_as_user(char *err, size_t errlen);
 /* Undoes privs_as_user (nothing if it was not in force).  Cannot fail
  * while the saved uid is 0; if it does anyway, logs and exits 1. */
 void privs_as_root(void);
+/* The uid files opened before the drop may belong to besides root and
+ * us: the user when a drop is due, else AP_SAFEFILE_NOBODY_ELSE. */
+uid_t privs_service_uid(void);
 /* "nobody (uid 65534, gid 65534)" when a drop is due, else NULL. */
 const char *privs_user_shown(void);
 /* Started as root with `user`: drops supplementary groups,

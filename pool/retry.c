@@ -17,6 +17,7 @@
 #include "answer.h"
 #include "client.h"
 #include "dlq.h"
+#include "privs.h"
 #include "sched.h"
 #include "server.h"
 #include "wprog.h"
@@ -88,7 +89,7 @@ int retry_open_dead_letters(void)
 {
     char err[512];
     char *path = dead_letter_path();
-    server.dlq = dlq_open(path, (uint64_t)server.cfg->dead_letter_max_bytes, err, sizeof(err));
+    server.dlq = dlq_open(path, (uint64_t)server.cfg->dead_letter_max_bytes, privs_service_uid(), err, sizeof(err));
     if (server.dlq == NULL)
         ap_error("DEAD LETTERS WILL NOT BE KEPT until this is fixed: %s", err);
     else

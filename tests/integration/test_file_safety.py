@@ -10,6 +10,11 @@ docs/operations.md asks:
   service user, with setpriv): the target keeps its owner and mode, on
   every one of several starts, for the protocol socket and a `unix:`
   metricsListen socket alike.
+- a symbolic link, or a hard link, planted at the path of `logFile`,
+  `accessLog` or the dead-letter file, pointing at a root-only file: the
+  server refuses to start with one line naming the file (the dead-letter
+  file, never fatal, is refused and logged, and a dead letter does not
+  reach the target), and the target is untouched.
 
 The whole file is skipped (exit 77) when not root.
 """
@@ -25,7 +30,9 @@ if os.geteuid() != 0:
     sys.exit(77)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import DEADLINE, Server, main, wait_for  # noqa: E402
+from harness import DEADLINE, SRCDIR, Server, main, wait_for  # noqa: E402
+
+AGENTS = os.path.join(SRCDIR, "tests", "integration", "agents")
 
 ATTACKER = "aptest-secf"
 _created = []
@@ -66,10 +73,10 @@ class RootOnlyTarget:
             f.write("root only\n")
         os.chmod(self.path, 0o600)
 
-    def assert_untouched(self, test, what):
+    def assert_untouched(self, test, what, links=1):
         st = os.lstat(self.path)
         test.assertEqual((st.st_uid, st.st_gid, oct(st.st_mode & 0o7777), st.st_nlink),
-                         (0, 0, oct(0o600), 1), "%s: the root-only target was changed" % what)
+                         (0, 0, oct(0o600), links), "%s: the root-only target was changed" % what)
         with open(self.path) as f:
             test.assertEqual(f.read(), "root only\n", "%s: the root-only target was written to" % what)
 
@@ -161,6 +168,71 @@ class SocketSwap(unittest.TestCase):
                           "writable by user)" % ((srv.path, ATTACKER) + attacker_ids()), srv.log())
         finally:
             srv.close()
+
+
+class PlantedLinks(unittest.TestCase):
+    """The service user plants a link in the directory of a file root
+    opens before the drop."""
+
+    def server(self, **cfg):
+        uid, gid = attacker_ids()
+        conf = {"user": ATTACKER}
+        conf.update(cfg)
+        srv = Server(agent="life:LifeAgent", workers=1, wait_ready=False, config=conf,
+                     args=["--python-path", AGENTS, "--retry-delay", "10"])
+        os.chown(srv.tmp.name, uid, gid)
+        os.chmod(srv.tmp.name, 0o755)
+        return srv
+
+    def plant(self, kind, at, target):
+        if kind == "symlink":  # by the service user, in its own directory
+            r = as_attacker(["ln", "-s", target.path, at])
+            self.assertEqual(r.wait(DEADLINE), 0)
+        else:  # a hard link (root makes it here: protected_hardlinks stops the user, not every system has it)
+            os.link(target.path, at)
+
+    def test_planted_link_at_log_file_or_access_log_refuses_the_start(self):
+        for key in ("logFile", "accessLog"):
+            for kind, why in (("symlink", "is a symbolic link: refused"),
+                              ("hardlink", "has 2 links (a hard link to another file?): refused")):
+                with self.subTest(key=key, kind=kind):
+                    target = RootOnlyTarget()
+                    srv = self.server()
+                    at = os.path.join(srv.tmp.name, "planted.log")
+                    srv.config[key] = at
+                    try:
+                        self.plant(kind, at, target)
+                        srv.start()
+                        self.assertEqual(srv.wait_exit(), 1, srv.log())
+                        self.assertIn("%s: %s: %s\n" % (key, at, why), srv.log())
+                        self.assertEqual(len(srv.log().splitlines()), 1, srv.log())  # that one line
+                        target.assert_untouched(self, "%s %s" % (key, kind), links=2 if kind == "hardlink" else 1)
+                    finally:
+                        srv.close()
+                        target.close()
+
+    def test_planted_link_at_dead_letter_file_is_refused_and_never_written(self):
+        for kind, why in (("symlink", "is a symbolic link: refused"),
+                          ("hardlink", "has 2 links (a hard link to another file?): refused")):
+            with self.subTest(kind=kind):
+                target = RootOnlyTarget()
+                srv = self.server()
+                at = os.path.join(srv.tmp.name, "dead.jsonl")
+                srv.config["deadLetterFile"] = at
+                try:
+                    self.plant(kind, at, target)
+                    srv.start()
+                    wait_for(lambda: srv.proc.poll() is not None or "ready: 1 workers" in srv.log(),
+                             what="the server to be ready")
+                    self.assertIn("dead-letter file %s: %s" % (at, why), srv.log())
+                    with srv.client() as c:
+                        r = c.request("crash", {"code": 3}, id="dl-1", retry=False)
+                        self.assertEqual(r["error"]["code"], "worker_crashed", r)
+                    target.assert_untouched(self, "deadLetterFile %s" % kind,
+                                            links=2 if kind == "hardlink" else 1)
+                finally:
+                    srv.close()
+                    target.close()
 
 
 if __name__ == "__main__":
