@@ -66,3 +66,5 @@ EXTRA_DIST += tests/integration/agents/procinfo.py
 EXTRA_DIST += docs/systemd/agentpoold.service docs/systemd/agentpoold.socket
 TESTS += tests/integration/test_file_safety.py
 EXTRA_DIST += tests/integration/test_file_safety.py
+TESTS += tests/integration/test_ptrace.py
+EXTRA_DIST += tests/integration/test_ptrace.py tests/integration/agents/spy.py
