@@ -67,6 +67,8 @@ struct dlq {
     uint64_t next_id;
     uint64_t skipped;   /* lines skipped by readers */
     uid_t trusted;      /* besides root and us, who may own the files */
+    gid_t group;        /* with trusted: the files are handed to trusted:group */
+    uint64_t roll_errors; /* rolls to PATH.1 that failed (appended past the cap) */
 };
 
 #ifdef DLQ_TEST_HOOKS
@@ -189,6 +191,20 @@ static int check_owner_links(int fd, const char *path, uid_t trusted, char *err,
     return AP_ERR;
 }
 
+/* Started as root with a service user: hands the file open on fd to
+ * user:group (fchown, never by path), so the master can still write, roll,
+ * list and rewrite it after the drop.  AP_ERR with err set. */
+static int hand_over(const dlq *d, int fd, const struct stat *st, const char *path, char *err, size_t errlen)
+{
+    if (d->trusted == (uid_t)-1 || geteuid() != 0 || (st->st_uid == d->trusted && st->st_gid == d->group))
+        return AP_OK;
+    if (fchown(fd, d->trusted, d->group) != 0) {
+        sys_err(err, errlen, path, "fchown", errno);
+        return AP_ERR;
+    }
+    return AP_OK;
+}
+
 /* ------------------------------------------------------------------ */
 /* The append descriptor                                               */
 
@@ -221,7 +237,8 @@ static int open_current(dlq *d, char *err, size_t errlen)
         set_err(err, errlen, "dead-letter file %s: not a regular file: refused", d->path);
         goto err;
     }
-    if (check_owner_links(fd, d->path, d->trusted, err, errlen) != AP_OK)
+    if (check_owner_links(fd, d->path, d->trusted, err, errlen) != AP_OK ||
+        hand_over(d, fd, &st, d->path, err, errlen) != AP_OK)
         goto err;
     if ((st.st_mode & 07777 & ~(mode_t)DLQ_MODE) != 0) {
         ap_warn("dead-letter file %s: mode %04o is wider than %04o: changing it to %04o", d->path,
@@ -396,7 +413,8 @@ static int walk_file(dlq *d, const char *path, walk_fn fn, void *arg, uint64_t *
         close(fd);
         return AP_ERR;
     }
-    if (check_owner_links(fd, path, d->trusted, err, errlen) != AP_OK) {
+    if (check_owner_links(fd, path, d->trusted, err, errlen) != AP_OK ||
+        hand_over(d, fd, &st, path, err, errlen) != AP_OK) {
         close(fd);
         return AP_ERR;
     }
@@ -653,7 +671,7 @@ static void build_record(sbuf *b, uint64_t dlq_id, const dlq_entry *e)
 /* ------------------------------------------------------------------ */
 /* Public functions                                                    */
 
-dlq *dlq_open(const char *path, uint64_t max_bytes, uid_t trusted, char *err, size_t errlen)
+dlq *dlq_open(const char *path, uint64_t max_bytes, uid_t trusted, gid_t group, char *err, size_t errlen)
 {
     if (path == NULL || *path == '\0') {
         set_err(err, errlen, "dead-letter file: empty path");
@@ -668,6 +686,7 @@ dlq *dlq_open(const char *path, uint64_t max_bytes, uid_t trusted, char *err, si
     d->max_bytes = max_bytes;
     d->next_id = 1;
     d->trusted = trusted;
+    d->group = group;
     size_t len = strlen(path);
     d->path = ap_strndup(path, len);
     d->path1 = ap_malloc(len + 3);
@@ -728,9 +747,21 @@ int dlq_append(dlq *d, const dlq_entry *e, uint64_t *dlq_id_out, char *err, size
      * cap.  A record larger than the cap on its own then lands, alone,
      * in the fresh file: kept rather than lost, and the next append
      * rolls it into PATH.1. */
-    if (d->size > 0 && d->size + b.len > d->max_bytes && roll(d, err, errlen) != AP_OK) {
-        ap_free(b.p);
-        return AP_ERR;
+    if (d->size > 0 && d->size + b.len > d->max_bytes) {
+        char rerr[600];
+        if (roll(d, rerr, sizeof(rerr)) != AP_OK) {
+            /* Never drop a record for a failed roll: append past the cap
+             * (the file is still PATH when the rename failed; after a
+             * rename whose new PATH could not be made, check_current
+             * tries to make it once more). */
+            d->roll_errors++;
+            ap_warn("%s; appending past deadLetterMaxBytes (%" PRIu64 " bytes) instead (%" PRIu64
+                    " failed roll%s so far)", rerr, d->max_bytes, d->roll_errors, d->roll_errors == 1 ? "" : "s");
+            if (d->stale && check_current(d, err, errlen) != AP_OK) {
+                ap_free(b.p);
+                return AP_ERR;
+            }
+        }
     }
     const char *call = NULL;
     if (write_all(d->fd, b.p, b.len) != AP_OK)
@@ -802,6 +833,7 @@ void dlq_get_stats(const dlq *d, dlq_stats *out)
     out->bytes = d->size + d->size1;
     out->next_id = d->next_id;
     out->skipped_lines = d->skipped;
+    out->roll_errors = d->roll_errors;
 }
 
 const char *dlq_path(const dlq *d)

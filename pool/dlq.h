@@ -82,6 +82,8 @@ typedef struct {
     uint64_t next_id;       /* dlqId the next append gets */
     uint64_t skipped_lines; /* corrupt or too long lines skipped by readers
                              * since open (a line read twice counts twice) */
+    uint64_t roll_errors;   /* rolls to PATH.1 that failed: the record was
+                             * appended past max_bytes instead */
 } dlq_stats;
 
 /*
@@ -93,18 +95,22 @@ typedef struct {
  * root, ours or `trusted` (the service user, or AP_SAFEFILE_NOBODY_ELSE)
  * are refused, at open and at every later reopen and read; an existing
  * file with wider permissions is logged as a warning and fchmod'ed to
- * 0600 (refused if that fails).  max_bytes must be at least 1.
+ * 0600 (refused if that fails).  Run as root with `trusted` set, each
+ * file opened (PATH, PATH.1) is handed to trusted:group (fchown on the
+ * descriptor, never by path), so the service user can use it after the
+ * drop.  max_bytes must be at least 1.
  *
  * Returns the handle, or NULL with err set (nothing created but maybe
  * the empty file).  Suitable for start-up: a NULL here is a
  * configuration problem the operator should see.
  */
-dlq *dlq_open(const char *path, uint64_t max_bytes, uid_t trusted, char *err, size_t errlen);
+dlq *dlq_open(const char *path, uint64_t max_bytes, uid_t trusted, gid_t group, char *err, size_t errlen);
 
 /*
  * Appends e as one record (one write(2) of the whole line, then fsync),
  * rolling the file to PATH.1 first if the record would take it past
- * max_bytes.  A record larger than max_bytes on its own is still written,
+ * max_bytes; a roll that fails is logged and counted (roll_errors) and
+ * the record appended past max_bytes instead, never dropped.  A record larger than max_bytes on its own is still written,
  * alone in a fresh file, rather than lost.  If PATH was removed or
  * replaced behind our back it is reopened (and recounted) first; if the
  * handle was closed by an earlier error it is reopened.

@@ -24,7 +24,7 @@ agentpoold_SOURCES = pool/main.c pool/server.c pool/server.h \
 	pool/reload.c pool/reload.h \
 	pool/typetab.c pool/typetab.h \
 	pool/breaker.c pool/breaker.h \
-	pool/dlq.c pool/dlq.h \
+	pool/dlq.c pool/dlq.h pool/dlqheld.c pool/dlqheld.h \
 	pool/hist.c pool/hist.h \
 	pool/rate.c pool/rate.h \
 	pool/promtext.c pool/promtext.h \

@@ -318,6 +318,11 @@ uid_t privs_service_uid(void)
     return privs_state.drop ? privs_state.uid : AP_SAFEFILE_NOBODY_ELSE;
 }
 
+gid_t privs_service_gid(void)
+{
+    return privs_state.drop ? privs_state.gid : (gid_t)-1;
+}
+
 const char *privs_user_shown(void)
 {
     return privs_state.drop ? privs_state.user_shown : NULL;

@@ -51,6 +51,8 @@ void privs_as_root(void);
 /* The uid files opened before the drop may belong to besides root and
  * us: the user when a drop is due, else AP_SAFEFILE_NOBODY_ELSE. */
 uid_t privs_service_uid(void);
+/* The group the dead-letter file is handed to with that user, else -1. */
+gid_t privs_service_gid(void);
 /* "nobody (uid 65534, gid 65534)" when a drop is due, else NULL. */
 const char *privs_user_shown(void);
 /* Started as root with `user`: drops supplementary groups,

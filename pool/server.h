@@ -46,7 +46,7 @@ typedef struct {
     uint64_t late_results;      /* answers for messages already answered timeout */
     uint64_t retries;           /* messages sent again after their worker died */
     uint64_t dead_lettered;     /* messages that failed for good */
-    uint64_t dead_letter_errors;/* records the dead-letter file could not take */
+    uint64_t dead_letter_errors;/* records the dead-letter file could not take (then held: dlqheld.c) */
     uint64_t stuck_kills;       /* workers killed for a timeout or a stuck loop */
     uint64_t recycles;          /* recycles started */
     uint64_t conns_accepted;
@@ -67,6 +67,7 @@ typedef struct {
     char *worker_binary;
     pid_t pid;
     uint64_t started_ms;
+    uint64_t dlq_held_retry_ms; /* next offer of held dead letters to the file (retry_tick) */
 
     worker *workers;            /* the worker table */
     int nworkers;               /* its entries */

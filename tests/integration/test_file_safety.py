@@ -15,6 +15,13 @@ docs/operations.md asks:
   server refuses to start with one line naming the file (the dead-letter
   file, never fatal, is refused and logged, and a dead letter does not
   reach the target), and the target is untouched.
+- dead letters in root + `user` mode: the file root creates is handed to
+  the user (fchown on the descriptor), so pool.dlq.list and purge work
+  after the drop; a roll to `.1` that fails (a directory the user cannot
+  write) appends past deadLetterMaxBytes and drops no record (counted in
+  rollErrors); a record the file cannot take at all is held in memory,
+  reported by pool.health and pool.stats, and written once the file can
+  be opened.
 
 The whole file is skipped (exit 77) when not root.
 """
@@ -30,7 +37,7 @@ if os.geteuid() != 0:
     sys.exit(77)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import DEADLINE, SRCDIR, Server, main, wait_for  # noqa: E402
+from harness import DEADLINE, SRCDIR, Server, main, wait_for, wait_stats  # noqa: E402
 
 AGENTS = os.path.join(SRCDIR, "tests", "integration", "agents")
 
@@ -233,6 +240,79 @@ class PlantedLinks(unittest.TestCase):
                 finally:
                     srv.close()
                     target.close()
+
+
+class DeadLettersAsUser(unittest.TestCase):
+    def server(self, dlq_dir_owner_is_user=True, **cfg):
+        uid, gid = attacker_ids()
+        conf = {"user": ATTACKER}
+        conf.update(cfg)
+        srv = Server(agent="life:LifeAgent", workers=1, config=conf,
+                     args=["--python-path", AGENTS, "--retry-delay", "10"])
+        os.chown(srv.tmp.name, uid, gid)
+        os.chmod(srv.tmp.name, 0o755)
+        return srv
+
+    def crash(self, c, rid, pad=0):
+        r = c.request("crash", {"code": 3, "pad": "x" * pad}, id=rid, retry=False)
+        self.assertEqual(r["error"]["code"], "worker_crashed", r)
+
+    def test_the_dead_letter_file_is_handed_to_the_user_and_usable_after_the_drop(self):
+        uid, gid = attacker_ids()
+        with self.server() as srv, srv.client() as c:
+            path = srv.path + ".deadletter.jsonl"
+            st = os.stat(path)
+            self.assertEqual((st.st_uid, st.st_gid, oct(st.st_mode & 0o777)), (uid, gid, oct(0o600)))
+            self.crash(c, "dl-1")
+            lst = c.call("pool.dlq.list")
+            self.assertEqual([r["id"] for r in lst["records"]], ["dl-1"])
+            self.assertEqual(c.call("pool.dlq.purge")["purged"], 1)
+            self.assertEqual(c.call("pool.dlq.list")["total"], 0)
+            self.assertEqual(c.stats()["deadLetters"]["writeErrors"], 0)
+
+    def test_a_failed_roll_appends_past_the_cap_and_drops_no_record(self):
+        # The file in a directory only root can write: handed over, it can be
+        # appended to after the drop, but never renamed to .1.
+        srv = self.server(deadLetterMaxBytes=4096)
+        rootdir = os.path.join(srv.tmp.name, "rootonly")
+        os.mkdir(rootdir, 0o755)
+        path = os.path.join(rootdir, "dead.jsonl")
+        srv.config["deadLetterFile"] = path
+        with srv, srv.client() as c:
+            for i in range(8):
+                self.crash(c, "roll-%d" % i, pad=1000)
+            st = c.stats()["deadLetters"]
+            self.assertEqual((st["records"], st["writeErrors"]), (8, 0), st)  # none dropped
+            self.assertEqual(st.get("held"), 0, st)
+            self.assertGreaterEqual(st["rollErrors"], 1, st)
+            self.assertGreater(os.path.getsize(path), 4096)
+            self.assertFalse(os.path.exists(path + ".1"))
+            lst = c.call("pool.dlq.list")
+            self.assertEqual([r["id"] for r in lst["records"]], ["roll-%d" % i for i in range(8)])
+            self.assertIn("appending past deadLetterMaxBytes (4096 bytes) instead", srv.log())
+
+    def test_a_record_the_file_cannot_take_is_held_in_memory_and_reported(self):
+        srv = self.server()
+        path = os.path.join(srv.tmp.name, "dead.jsonl")
+        srv.config["deadLetterFile"] = path
+        target = RootOnlyTarget()
+        os.symlink(target.path, path)  # refused: the file cannot be opened at all
+        try:
+            with srv, srv.client() as c:
+                self.crash(c, "held-1")
+                self.crash(c, "held-2")
+                st = c.stats()["deadLetters"]
+                self.assertEqual((st["held"], st["writeErrors"], st["heldDropped"]), (2, 2, 0), st)
+                self.assertEqual(c.call("pool.health")["deadLettersHeld"], 2)
+                self.assertIn("kept in memory until the file takes it (2 held)", srv.log())
+                target.assert_untouched(self, "held dead letters")
+                os.unlink(path)  # fixed: the next offer (once a second) creates the file and writes them
+                wait_stats(srv, lambda s: s["deadLetters"]["held"] == 0, what="the held dead letters written")
+                self.assertEqual(c.call("pool.health")["deadLettersHeld"], 0)
+                lst = c.call("pool.dlq.list")
+                self.assertEqual([r["id"] for r in lst["records"]], ["held-1", "held-2"])
+        finally:
+            target.close()
 
 
 if __name__ == "__main__":

@@ -20,10 +20,16 @@ uid_t privs_service_uid(void)
     return (uid_t)-1;
 }
 
-dlq *dlq_open(const char *path, uint64_t max_bytes, uid_t trusted, char *err, size_t errlen)
+gid_t privs_service_gid(void)
+{
+    return (gid_t)-1;
+}
+
+dlq *dlq_open(const char *path, uint64_t max_bytes, uid_t trusted, gid_t group, char *err, size_t errlen)
 {
     (void)max_bytes;
     (void)trusted;
+    (void)group;
     (void)err;
     (void)errlen;
     fake_record("dlq_open", NULL, NULL, 0, path);
@@ -48,6 +54,12 @@ uint64_t dlq_count(const dlq *d)
 {
     (void)d;
     return 0;
+}
+
+const char *dlq_path(const dlq *d)
+{
+    (void)d;
+    return "fake-dead-letters.jsonl";
 }
 
 void dlq_close(dlq *d)
