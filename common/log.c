@@ -43,6 +43,7 @@
  * CRIT lines and ap_log_block() are never limited.  No allocation.
  */
 #include "ap_log.h"
+#include "ap_safefile.h"
 #include "ap_json.h"
 
 #include <errno.h>
@@ -87,7 +88,8 @@ static struct {
     unsigned rl_burst;          /* 0: no rate limiting */
     uint64_t rl_interval_ms;
     rl_site sites[AP_LOG_RL_SITES];
-} logcfg = {"agentpool", AP_LOG_INFO, 2, 0, "", 0, 0, {{0}}};
+    uid_t trusted;              /* besides root and us, who may own the log file */
+} logcfg = {"agentpool", AP_LOG_INFO, 2, 0, "", 0, 0, {{0}}, (uid_t)-1};
 
 /* How the buffered output reaches logcfg.fd. */
 typedef enum {
@@ -554,15 +556,16 @@ size_t ap_log_waiting(void)
 
 /* ---- the log file --------------------------------------------------- */
 
-/* Opens path for appending and puts it on logcfg.fd.  AP_ERR with the
- * reason in err; nothing changed then. */
+/* Opens path for appending and puts it on logcfg.fd.  A symbolic link,
+ * a hard link, anything but a regular file, or a file owned by someone
+ * else than root, us or logcfg.trusted is refused (ap_safefile_open):
+ * root opens it before the drop, in a directory the service user may
+ * write.  AP_ERR with the reason in err; nothing changed then. */
 static int open_onto_fd(const char *path, char *err, size_t errlen)
 {
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-    if (fd < 0) {
-        snprintf(err, errlen, "open(%s): %s", path, strerror(errno));
+    int fd = ap_safefile_open(path, O_WRONLY | O_APPEND | O_CREAT, 0640, logcfg.trusted, err, errlen);
+    if (fd < 0)
         return AP_ERR;
-    }
     if (lout.on)
         ap_log_flush(); /* what waits belongs to the old file */
     if (fd != logcfg.fd) {
@@ -578,8 +581,9 @@ static int open_onto_fd(const char *path, char *err, size_t errlen)
     return AP_OK;
 }
 
-int ap_log_open_file(const char *path, char *err, size_t errlen)
+int ap_log_open_file(const char *path, uid_t trusted, char *err, size_t errlen)
 {
+    logcfg.trusted = trusted;
     if (strlen(path) > AP_LOG_PATH_MAX) {
         snprintf(err, errlen, "log file path longer than %d bytes", AP_LOG_PATH_MAX);
         return AP_ERR;

@@ -14,6 +14,8 @@
 
 #include "ap_common.h"
 
+#include <sys/types.h>
+
 typedef enum { AP_LOG_DEBUG = 0, AP_LOG_INFO, AP_LOG_WARN, AP_LOG_ERROR, AP_LOG_CRIT } ap_log_level;
 
 #define AP_LOG_LINE_MAX 4096
@@ -35,9 +37,12 @@ void ap_log_set_fd(int fd);
 /* Opens path (append, create 0640, close-on-exec) and dup2()s it onto
  * the log's fd (2 unless ap_log_set_fd said otherwise), so the log, and
  * anything else this process or a child writes to that fd, goes to the
- * file.  AP_ERR with the reason ("open(PATH): ...") in err, nothing
- * changed. */
-int ap_log_open_file(const char *path, char *err, size_t errlen);
+ * file.  A symbolic link, a hard link, anything but a regular file, or a
+ * file owned by another uid than root, ours or `trusted` (the service
+ * user; AP_SAFEFILE_NOBODY_ELSE for none) is refused, now and at each
+ * reopen (ap_safefile.h).  AP_ERR with the reason ("open(PATH): ...",
+ * "PATH: is a symbolic link: refused") in err, nothing changed. */
+int ap_log_open_file(const char *path, uid_t trusted, char *err, size_t errlen);
 /* Reopens the log file by its path (after logrotate renamed it).  No-op
  * AP_OK without a log file.  AP_ERR when it cannot: the old file stays
  * in use and the error (with errno text) is logged. */

@@ -11,7 +11,7 @@
  * (the one to charge with the crash); the messages sent before it had
  * finished, even if their answers were still in the worker's buffer.
  * The page is writable by agent code: the master checks it against the
- * messages the process held and bounds deliveries itself (pool/retry.c).
+ * messages the process held and bounds deliveries itself (pool/workers/retry.c).
  */
 #ifndef AP_PROGRESS_H
 #define AP_PROGRESS_H

@@ -38,7 +38,7 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/workers/wout.c pool/workers/wout.h \
 	pool/ops/typetab.c pool/ops/typetab.h \
 	pool/ops/breaker.c pool/ops/breaker.h \
-	pool/ops/dlq.c pool/ops/dlq.h \
+	pool/ops/dlq.c pool/ops/dlq.h pool/ops/dlqheld.c pool/ops/dlqheld.h \
 	pool/ops/hist.c pool/ops/hist.h \
 	pool/ops/rate.c pool/ops/rate.h \
 	pool/ops/promtext.c pool/ops/promtext.h \

@@ -77,20 +77,29 @@ int listener_bind_unix(const char *path, long mode, int backlog, char *err, size
         snprintf(err, errlen, "socket(AF_UNIX): %s", strerror(errno));
         return -1;
     }
-    /* Create the file with no access, then open it up to `mode`, so
-     * there is no moment when it is wider than configured. */
-    mode_t old = umask(0777);
-    int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-    int e = errno;
-    umask(old);
-    if (rc != 0) {
-        snprintf(err, errlen, "bind(%s): %s", path, strerror(e));
+    /* The file is born with its final mode (the umask) and, before a
+     * privilege drop, its final owner (the user's effective ids): nothing
+     * is ever chmod-ed or chowned by path afterwards, where a swapped-in
+     * symbolic link would redirect it. */
+    mode_t old = umask(~(mode_t)mode & 0777);
+    if (privs_as_user(err, errlen) != AP_OK) {
+        umask(old);
         close(fd);
         return -1;
     }
-    if (chmod(path, (mode_t)mode) != 0) {
-        snprintf(err, errlen, "chmod(%s, 0%lo): %s", path, (unsigned long)mode, strerror(errno));
-        goto fail;
+    int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    int e = errno;
+    privs_as_root();
+    umask(old);
+    if (rc != 0) {
+        const char *as = privs_user_shown();
+        if (as && (e == EACCES || e == EPERM))
+            snprintf(err, errlen, "bind(%s) as %s: %s (the socket's directory must be writable by user)", path, as,
+                     strerror(e));
+        else
+            snprintf(err, errlen, "bind(%s): %s", path, strerror(e));
+        close(fd);
+        return -1;
     }
     if (listen(fd, backlog) != 0) {
         snprintf(err, errlen, "listen(%s): %s", path, strerror(errno));

@@ -19,7 +19,9 @@
 #include <stddef.h>
 
 /* Binds a non-blocking, close-on-exec Unix stream socket at path with
- * permissions `mode`, listening with `backlog`: a stale socket file is
+ * permissions `mode`, listening with `backlog`.  The file is created with
+ * that mode and, started as root with `user`, owned by user:group
+ * (privs_as_user): never chmod-ed or chowned by path.  A stale socket file is
  * replaced, a live one (or a file that is not a socket) refused.  Returns
  * the descriptor, or -1 with err filled (the path, the call that failed
  * and errno text) and no file left behind by this call. */

@@ -22,6 +22,7 @@
 #include "ap_alloc.h"
 #include "ap_common.h"
 #include "ap_log.h"
+#include "ap_safefile.h"
 #include "server.h"
 #include "wenv.h"
 
@@ -341,6 +342,77 @@ int privs_init(const config *cfg, int check_only, char *err, size_t errlen)
     return AP_OK;
 }
 
+/* ---- creating files as the user, before the drop ------------------- */
+
+/* Root's own supplementary groups while privs_as_user is in force. */
+static struct {
+    int on;
+    gid_t groups[PRIVS_MAX_GROUPS];
+    int ngroups;
+} privs_saved;
+
+int privs_as_user(char *err, size_t errlen)
+{
+    if (!privs_state.drop || geteuid() != 0 || privs_saved.on)
+        return AP_OK;
+    int n = getgroups(PRIVS_MAX_GROUPS, privs_saved.groups);
+    if (n < 0) {
+        snprintf(err, errlen, "getgroups(): %s", strerror(errno));
+        return AP_ERR;
+    }
+    privs_saved.ngroups = n;
+    if (setgroups((size_t)privs_state.me.ngroups, privs_state.me.groups) != 0) {
+        snprintf(err, errlen, "setgroups(%d groups of %s): %s", privs_state.me.ngroups, privs_state.me.user_shown,
+                 strerror(errno));
+        return AP_ERR;
+    }
+    if (setresgid((gid_t)-1, privs_state.me.gid, (gid_t)-1) != 0) {
+        snprintf(err, errlen, "setresgid(-1, %u, -1) for %s: %s", (unsigned)privs_state.me.gid, privs_state.me.user_shown,
+                 strerror(errno));
+        setgroups((size_t)privs_saved.ngroups, privs_saved.groups);
+        return AP_ERR;
+    }
+    if (setresuid((uid_t)-1, privs_state.me.uid, (uid_t)-1) != 0) {
+        snprintf(err, errlen, "setresuid(-1, %u, -1) for %s: %s", (unsigned)privs_state.me.uid, privs_state.me.user_shown,
+                 strerror(errno));
+        setresgid((gid_t)-1, 0, (gid_t)-1);
+        setgroups((size_t)privs_saved.ngroups, privs_saved.groups);
+        return AP_ERR;
+    }
+    privs_saved.on = 1;
+    return AP_OK;
+}
+
+void privs_as_root(void)
+{
+    if (!privs_saved.on)
+        return;
+    /* The saved set-user-ID is still 0: these cannot fail; if one did,
+     * going on half-privileged would be worse than stopping. */
+    if (setresuid((uid_t)-1, 0, (uid_t)-1) != 0 || setresgid((gid_t)-1, 0, (gid_t)-1) != 0 ||
+        setgroups((size_t)privs_saved.ngroups, privs_saved.groups) != 0) {
+        ap_log(AP_LOG_CRIT, "could not take back root's ids after creating a file as %s: %s", privs_state.me.user_shown,
+                strerror(errno));
+        _exit(1);
+    }
+    privs_saved.on = 0;
+}
+
+uid_t privs_service_uid(void)
+{
+    return privs_state.drop ? privs_state.me.uid : AP_SAFEFILE_NOBODY_ELSE;
+}
+
+gid_t privs_service_gid(void)
+{
+    return privs_state.drop ? privs_state.me.gid : (gid_t)-1;
+}
+
+const char *privs_user_shown(void)
+{
+    return privs_state.drop ? privs_state.me.user_shown : NULL;
+}
+
 /* ---- dropping ------------------------------------------------------- */
 
 int privs_drop(char *err, size_t errlen)
@@ -357,20 +429,9 @@ int privs_drop(char *err, size_t errlen)
                 "privileges after binding");
         return AP_OK;
     }
-    const config *cfg = server.cfg;
-    if (server.owns_socket_file && chown(cfg->socket, privs_state.me.uid, privs_state.me.gid) != 0) {
-        snprintf(err, errlen, "chown(%s, %u, %u): %s", cfg->socket, (unsigned)privs_state.me.uid, (unsigned)privs_state.me.gid,
-                 strerror(errno));
-        return AP_ERR;
-    }
-    config_listen_addr la;
-    char why[256];
-    if (cfg->metrics_listen && config_parse_listen(cfg->metrics_listen, &la, why, sizeof(why)) == AP_OK &&
-        la.family == AF_UNIX && chown(la.path, privs_state.me.uid, privs_state.me.gid) != 0) {
-        snprintf(err, errlen, "chown(%s, %u, %u) (metricsListen): %s", la.path, (unsigned)privs_state.me.uid, (unsigned)privs_state.me.gid,
-                 strerror(errno));
-        return AP_ERR;
-    }
+    /* The socket files were born owned by user:group (privs_as_user
+     * around bind): nothing is chowned by path here, so a path swapped
+     * for a symbolic link cannot make root chown its target. */
     if (setgroups((size_t)privs_state.me.ngroups, privs_state.me.groups) != 0) {
         snprintf(err, errlen, "setgroups(%d groups of %s): %s", privs_state.me.ngroups, privs_state.me.user_shown, strerror(errno));
         return AP_ERR;

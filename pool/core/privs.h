@@ -3,12 +3,14 @@
  *
  * Dropping: `user` (and optionally `group`) name the identity a master
  * started as root takes once everything that needs root is open (the
- * socket, the metrics listener, log and dead-letter files).  The socket
- * file is chowned to that user and group first, so the clients
- * socketMode lets in can still connect; then supplementary groups, gid
- * and uid are all set (real, effective and saved), and agentpoold checks
- * that it cannot get root back.  Workers are forked after the drop, so
- * they never run as root.  With `workerUser` (and `workerGroup`) the
+ * socket, the metrics listener, log and dead-letter files).  Socket files
+ * are created as that user and group (privs_as_user around bind, with the
+ * umask giving their final mode), never chowned or chmod-ed by path: the
+ * user may own their directory and could swap a path for a symbolic link
+ * between a bind and a later call by path.  Then supplementary groups,
+ * gid and uid are all set (real, effective and saved), and agentpoold
+ * checks that it cannot get root back.  Workers are forked after the drop,
+ * so they never run as root.  With `workerUser` (and `workerGroup`) the
  * workers switch to that identity between fork and exec instead, so
  * agent code cannot signal or ptrace its master; a master that drops to
  * `user` keeps CAP_SETUID and CAP_SETGID (permitted only) to start them
@@ -35,6 +37,7 @@
 #include "wenv.h"
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Resolves user, group, allowedUids and allowedGids to numbers.  With
  * check_only (--check-config) it stops there and keeps nothing;
@@ -42,8 +45,23 @@
  * filled when `user` is set and we are neither root nor already that
  * user (and group).  A failure is a configuration error (exit 2). */
 int privs_init(const config *cfg, int check_only, char *err, size_t errlen);
-/* Started as root with `user`: chowns the socket file (and a unix:
- * metricsListen socket) to user:group, then drops supplementary groups,
+/* Started as root with `user`, before the drop: sets the effective uid,
+ * gid and supplementary groups to the user's (the real and saved ids stay
+ * root's), so what is created now is born owned by user:group.  Nothing
+ * otherwise (not root, no `user`, already on).  AP_ERR with err filled
+ * and the ids unchanged when a call fails. */
+int privs_as_user(char *err, size_t errlen);
+/* Undoes privs_as_user (nothing if it was not in force).  Cannot fail
+ * while the saved uid is 0; if it does anyway, logs and exits 1. */
+void privs_as_root(void);
+/* The uid files opened before the drop may belong to besides root and
+ * us: the user when a drop is due, else AP_SAFEFILE_NOBODY_ELSE. */
+uid_t privs_service_uid(void);
+/* The group the dead-letter file is handed to with that user, else -1. */
+gid_t privs_service_gid(void);
+/* "nobody (uid 65534, gid 65534)" when a drop is due, else NULL. */
+const char *privs_user_shown(void);
+/* Started as root with `user`: drops supplementary groups,
  * gid and uid, and verifies setuid(0) fails and the worker binary is
  * still executable.  Not root, or no `user`: nothing (root without
  * `user` is warned about).  AP_ERR with err filled on any failure: the

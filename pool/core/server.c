@@ -2,7 +2,8 @@
  * server.c - the master's one global state and its lifecycle: start-up,
  * the periodic tick, signals, and shutdown (see server.h).
  *
- * Start-up order (server_start): bind the socket (refuse early if a live
+ * Start-up order (server_start): make the master undumpable (no
+ * ptrace or /proc reads by agents of the same uid) -> bind the socket (refuse early if a live
  * server owns it) -> event base, signals, the tick -> the worker table,
  * supervisor, dead letters, types and breakers, metrics, the HTTP
  * listener -> drop privileges -> fork the initial workers.  Clients may
@@ -51,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -150,6 +152,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     scale_tick(now);
     alert_tick(now);
     access_tick(now);
+    retry_tick(now);
     reload_step();
     sdnotify_tick(now);
     suspect_tick(now);
@@ -257,10 +260,29 @@ static void raise_fd_limit(void)
     }
 }
 
+/* Agents run with the master's uid (the shipped unit: User=agentpool,
+ * or root with `user`): without this a worker could ptrace its master
+ * or read /proc/<master>/environ and mem, recovering what the `env`
+ * allow-list keeps from workers.  Not dumpable, the master's /proc files
+ * belong to root and ptrace needs CAP_SYS_PTRACE.  Workers get their own
+ * flag back at exec, so their faulthandler stacks and the master's reads
+ * of their /proc (RSS) are unchanged.  It also means no core dump of the
+ * master.  Sanitizer builds stay dumpable: LeakSanitizer must inspect the
+ * process at exit. */
+static void forbid_ptrace(void)
+{
+#if !defined(__SANITIZE_ADDRESS__)
+    if (prctl(PR_SET_DUMPABLE, 0) != 0)
+        ap_warn("prctl(PR_SET_DUMPABLE, 0): %s; workers running as our uid can ptrace the master",
+                strerror(errno));
+#endif
+}
+
 int server_start(config *cfg, int argc, char **argv)
 {
     char err[512];
     memset(&server, 0, sizeof(server));
+    forbid_ptrace();
     server.boot_cfg = *cfg; /* the strings move with it */
     server.cfg = &server.boot_cfg;
     if (access_start(server.cfg) != AP_OK)

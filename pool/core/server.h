@@ -46,7 +46,7 @@ typedef struct {
     uint64_t late_results;      /* answers for messages already answered timeout */
     uint64_t retries;           /* messages sent again after their worker died */
     uint64_t dead_lettered;     /* messages that failed for good */
-    uint64_t dead_letter_errors;/* records the dead-letter file could not take */
+    uint64_t dead_letter_errors;/* records the dead-letter file could not take (then held: dlqheld.c) */
     uint64_t failed_uncharged;  /* messages failed for good at worker deaths not charged to them (retry.c) */
     uint64_t bad_progress_pages;/* worker deaths whose progress page named a message not held (retry.c) */
     uint64_t frames_out_of_place;/* worker frames refused for the worker's state: protocol errors (worker.c) */
@@ -72,6 +72,7 @@ typedef struct {
     char *worker_binary;
     pid_t pid;
     uint64_t started_ms;
+    uint64_t dlq_held_retry_ms; /* next offer of held dead letters to the file (retry_tick) */
 
     worker *workers;            /* the worker table */
     int nworkers;               /* its entries */

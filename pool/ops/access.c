@@ -21,8 +21,10 @@
 #include "ap_defaults.h"
 #include "ap_json.h"
 #include "ap_log.h"
+#include "ap_safefile.h"
 #include "client.h"
 #include "msg.h"
+#include "privs.h"
 #include "server.h"
 
 #include <errno.h>
@@ -80,18 +82,19 @@ static void log_arm(void *arg, int fd)
     event_add(log_writer.ev, NULL);
 }
 
+/* The access log, opened without following a link planted at its path
+ * (ap_safefile_open: root opens it before the drop, in a directory the
+ * service user may write).  -1 with err filled. */
 static int access_open_fd(const char *path, char *err, size_t errlen)
 {
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0640);
-    if (fd < 0)
-        snprintf(err, errlen, "open(%s): %s", path, strerror(errno));
-    return fd;
+    return ap_safefile_open(path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK, 0640, privs_service_uid(), err,
+                            errlen);
 }
 
 int access_start(const config *cfg)
 {
     char err[4300];
-    if (cfg->log_file && ap_log_open_file(cfg->log_file, err, sizeof(err)) != AP_OK) {
+    if (cfg->log_file && ap_log_open_file(cfg->log_file, privs_service_uid(), err, sizeof(err)) != AP_OK) {
         ap_error("logFile: %s", err);
         return AP_ERR;
     }

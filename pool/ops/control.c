@@ -24,6 +24,7 @@
 #include "supervisor.h"
 #include "suspect.h"
 #include "dlq.h"
+#include "dlqheld.h"
 #include "scale.h"
 #include "reload.h"
 #include "breaker.h"
@@ -268,6 +269,12 @@ cJSON *control_stats_json(int detailed)
     cJSON_AddStringToObject(dl, "file", server.dlq ? dlq_path(server.dlq) : "");
     cJSON_AddNumberToObject(dl, "records", server.dlq ? (double)dlq_count(server.dlq) : 0);
     cJSON_AddNumberToObject(dl, "writeErrors", (double)server.stats.dead_letter_errors);
+    cJSON_AddNumberToObject(dl, "held", (double)dlqheld_count());
+    cJSON_AddNumberToObject(dl, "heldDropped", (double)dlqheld_dropped());
+    dlq_stats ds = {0, 0, 0, 0, 0};
+    if (server.dlq)
+        dlq_get_stats(server.dlq, &ds);
+    cJSON_AddNumberToObject(dl, "rollErrors", (double)ds.roll_errors);
     add_metrics(o, now);
     cJSON_AddItemToObject(o, "alerts", alert_json());
     if (detailed) {
@@ -428,6 +435,7 @@ static void control_health(client *c, const char *line, const scan_result *r)
     cJSON_AddNumberToObject(o, "workers", server.pool_size);
     cJSON_AddBoolToObject(o, "backoff", supervisor_in_backoff());
     cJSON_AddNumberToObject(o, "restartsInWindow", supervisor_recent_restarts(ap_now_ms()));
+    cJSON_AddNumberToObject(o, "deadLettersHeld", (double)dlqheld_count());
     answer_json(c, line, r, o);
 }
 

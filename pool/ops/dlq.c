@@ -16,7 +16,8 @@
  *
  * Called only by the master: when a message is dead-lettered, and for
  * the operator's pool.dlq.* commands.  It must never abort, never follow
- * a symbolic link at PATH, never write a file that is not 0600, and never
+ * a symbolic link at PATH, never use a file with more than one link or
+ * owned by another user than root, us or the service user, never write a file that is not 0600, and never
  * block on anything but the local disk; the fsync after each append is
  * the one synchronous write on the message path, and it happens only for
  * messages that are dead-lettered.
@@ -26,6 +27,7 @@
 #include "ap_common.h"
 #include "ap_json.h"
 #include "ap_log.h"
+#include "ap_safefile.h"
 #include "scan.h"
 
 #include <errno.h>
@@ -64,6 +66,9 @@ struct dlq {
     uint64_t nrec1;     /* records in PATH.1 */
     uint64_t next_id;
     uint64_t skipped;   /* lines skipped by readers */
+    uid_t trusted;      /* besides root and us, who may own the files */
+    gid_t group;        /* with trusted: the files are handed to trusted:group */
+    uint64_t roll_errors; /* rolls to PATH.1 that failed (appended past the cap) */
 };
 
 #ifdef DLQ_TEST_HOOKS
@@ -174,6 +179,32 @@ static void open_err(char *err, size_t errlen, const char *path, int errnum)
         sys_err(err, errlen, path, "open", errnum);
 }
 
+/* A hard link (root, before the drop, would append to and chmod its
+ * target) or a file owned by another user than root, us or the service
+ * user: refused (ap_safefile_check).  AP_ERR with err set. */
+static int check_owner_links(int fd, const char *path, uid_t trusted, char *err, size_t errlen)
+{
+    char why[600];
+    if (ap_safefile_check(fd, path, trusted, why, sizeof(why)) == AP_OK)
+        return AP_OK;
+    set_err(err, errlen, "dead-letter file %s", why); /* "PATH: has 2 links ...: refused" */
+    return AP_ERR;
+}
+
+/* Started as root with a service user: hands the file open on fd to
+ * user:group (fchown, never by path), so the master can still write, roll,
+ * list and rewrite it after the drop.  AP_ERR with err set. */
+static int hand_over(const dlq *d, int fd, const struct stat *st, const char *path, char *err, size_t errlen)
+{
+    if (d->trusted == (uid_t)-1 || geteuid() != 0 || (st->st_uid == d->trusted && st->st_gid == d->group))
+        return AP_OK;
+    if (fchown(fd, d->trusted, d->group) != 0) {
+        sys_err(err, errlen, path, "fchown", errno);
+        return AP_ERR;
+    }
+    return AP_OK;
+}
+
 /* ------------------------------------------------------------------ */
 /* The append descriptor                                               */
 
@@ -186,7 +217,7 @@ static void open_err(char *err, size_t errlen, const char *path, int errnum)
  */
 static int open_current(dlq *d, char *err, size_t errlen)
 {
-    const int flags = O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+    const int flags = O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK;
     int created = 1;
     int fd = open(d->path, flags | O_CREAT | O_EXCL, DLQ_MODE);
     if (fd < 0 && errno == EEXIST) {
@@ -206,6 +237,9 @@ static int open_current(dlq *d, char *err, size_t errlen)
         set_err(err, errlen, "dead-letter file %s: not a regular file: refused", d->path);
         goto err;
     }
+    if (check_owner_links(fd, d->path, d->trusted, err, errlen) != AP_OK ||
+        hand_over(d, fd, &st, d->path, err, errlen) != AP_OK)
+        goto err;
     if ((st.st_mode & 07777 & ~(mode_t)DLQ_MODE) != 0) {
         ap_warn("dead-letter file %s: mode %04o is wider than %04o: changing it to %04o", d->path,
                 (unsigned)(st.st_mode & 07777), DLQ_MODE, DLQ_MODE);
@@ -361,7 +395,7 @@ static int walk_file(dlq *d, const char *path, walk_fn fn, void *arg, uint64_t *
 {
     if (size)
         *size = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         if (errno == ENOENT)
             return AP_OK;
@@ -376,6 +410,11 @@ static int walk_file(dlq *d, const char *path, walk_fn fn, void *arg, uint64_t *
     }
     if (!S_ISREG(st.st_mode)) {
         set_err(err, errlen, "dead-letter file %s: not a regular file: refused", path);
+        close(fd);
+        return AP_ERR;
+    }
+    if (check_owner_links(fd, path, d->trusted, err, errlen) != AP_OK ||
+        hand_over(d, fd, &st, path, err, errlen) != AP_OK) {
         close(fd);
         return AP_ERR;
     }
@@ -632,7 +671,7 @@ static void build_record(sbuf *b, uint64_t dlq_id, const dlq_entry *e)
 /* ------------------------------------------------------------------ */
 /* Public functions                                                    */
 
-dlq *dlq_open(const char *path, uint64_t max_bytes, char *err, size_t errlen)
+dlq *dlq_open(const char *path, uint64_t max_bytes, uid_t trusted, gid_t group, char *err, size_t errlen)
 {
     if (path == NULL || *path == '\0') {
         set_err(err, errlen, "dead-letter file: empty path");
@@ -646,6 +685,8 @@ dlq *dlq_open(const char *path, uint64_t max_bytes, char *err, size_t errlen)
     d->fd = -1;
     d->max_bytes = max_bytes;
     d->next_id = 1;
+    d->trusted = trusted;
+    d->group = group;
     size_t len = strlen(path);
     d->path = ap_strndup(path, len);
     d->path1 = ap_malloc(len + 3);
@@ -706,9 +747,21 @@ int dlq_append(dlq *d, const dlq_entry *e, uint64_t *dlq_id_out, char *err, size
      * cap.  A record larger than the cap on its own then lands, alone,
      * in the fresh file: kept rather than lost, and the next append
      * rolls it into PATH.1. */
-    if (d->size > 0 && d->size + b.len > d->max_bytes && roll(d, err, errlen) != AP_OK) {
-        ap_free(b.p);
-        return AP_ERR;
+    if (d->size > 0 && d->size + b.len > d->max_bytes) {
+        char rerr[600];
+        if (roll(d, rerr, sizeof(rerr)) != AP_OK) {
+            /* Never drop a record for a failed roll: append past the cap
+             * (the file is still PATH when the rename failed; after a
+             * rename whose new PATH could not be made, check_current
+             * tries to make it once more). */
+            d->roll_errors++;
+            ap_warn("%s; appending past deadLetterMaxBytes (%" PRIu64 " bytes) instead (%" PRIu64
+                    " failed roll%s so far)", rerr, d->max_bytes, d->roll_errors, d->roll_errors == 1 ? "" : "s");
+            if (d->stale && check_current(d, err, errlen) != AP_OK) {
+                ap_free(b.p);
+                return AP_ERR;
+            }
+        }
     }
     const char *call = NULL;
     if (write_all(d->fd, b.p, b.len) != AP_OK)
@@ -780,6 +833,7 @@ void dlq_get_stats(const dlq *d, dlq_stats *out)
     out->bytes = d->size + d->size1;
     out->next_id = d->next_id;
     out->skipped_lines = d->skipped;
+    out->roll_errors = d->roll_errors;
 }
 
 const char *dlq_path(const dlq *d)

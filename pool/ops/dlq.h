@@ -38,6 +38,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* The longest line the readers accept; longer lines are skipped with a
  * counted warning.  Above the largest record agentpoold can produce
@@ -81,26 +82,35 @@ typedef struct {
     uint64_t next_id;       /* dlqId the next append gets */
     uint64_t skipped_lines; /* corrupt or too long lines skipped by readers
                              * since open (a line read twice counts twice) */
+    uint64_t roll_errors;   /* rolls to PATH.1 that failed: the record was
+                             * appended past max_bytes instead */
 } dlq_stats;
 
 /*
  * Opens (creating it if needed, mode 0600) the dead-letter file at path
  * for appending, and reads PATH.1 and PATH once to count their records
- * and find the highest dlqId.  A symbolic link at path, or anything but
- * a regular file, is refused; an existing file with wider permissions is
- * logged as a warning and chmod'ed to 0600 (refused if that fails).
- * max_bytes must be at least 1.
+ * and find the highest dlqId.  A symbolic link at path, anything but a
+ * regular file, a file with more than one link (a hard link: root would
+ * append to and chmod its target) and a file owned by another uid than
+ * root, ours or `trusted` (the service user, or AP_SAFEFILE_NOBODY_ELSE)
+ * are refused, at open and at every later reopen and read; an existing
+ * file with wider permissions is logged as a warning and fchmod'ed to
+ * 0600 (refused if that fails).  Run as root with `trusted` set, each
+ * file opened (PATH, PATH.1) is handed to trusted:group (fchown on the
+ * descriptor, never by path), so the service user can use it after the
+ * drop.  max_bytes must be at least 1.
  *
  * Returns the handle, or NULL with err set (nothing created but maybe
  * the empty file).  Suitable for start-up: a NULL here is a
  * configuration problem the operator should see.
  */
-dlq *dlq_open(const char *path, uint64_t max_bytes, char *err, size_t errlen);
+dlq *dlq_open(const char *path, uint64_t max_bytes, uid_t trusted, gid_t group, char *err, size_t errlen);
 
 /*
  * Appends e as one record (one write(2) of the whole line, then fsync),
  * rolling the file to PATH.1 first if the record would take it past
- * max_bytes.  A record larger than max_bytes on its own is still written,
+ * max_bytes; a roll that fails is logged and counted (roll_errors) and
+ * the record appended past max_bytes instead, never dropped.  A record larger than max_bytes on its own is still written,
  * alone in a fresh file, rather than lost.  If PATH was removed or
  * replaced behind our back it is reopened (and recounted) first; if the
  * handle was closed by an earlier error it is reopened.

@@ -17,6 +17,8 @@
 #include "answer.h"
 #include "client.h"
 #include "dlq.h"
+#include "dlqheld.h"
+#include "privs.h"
 #include "sched.h"
 #include "server.h"
 #include "wprog.h"
@@ -31,6 +33,8 @@
 /* How long an async worker may take to let go of a cancelled message
  * before its event loop is judged stuck. */
 #define RETRY_CANCEL_GRACE_MS 2000
+/* How often dead letters held in memory are offered to the file again. */
+#define RETRY_HELD_EVERY_MS 1000
 
 static void timer_cb(evutil_socket_t fd, short what, void *arg);
 static void retry_later(msg *m, const char *reason);
@@ -88,9 +92,10 @@ int retry_open_dead_letters(void)
 {
     char err[512];
     char *path = dead_letter_path();
-    server.dlq = dlq_open(path, (uint64_t)server.cfg->dead_letter_max_bytes, err, sizeof(err));
+    server.dlq = dlq_open(path, (uint64_t)server.cfg->dead_letter_max_bytes, privs_service_uid(), privs_service_gid(),
+                          err, sizeof(err));
     if (server.dlq == NULL)
-        ap_error("DEAD LETTERS WILL NOT BE KEPT until this is fixed: %s", err);
+        ap_error("DEAD LETTERS CANNOT BE WRITTEN until this is fixed (they are held in memory meanwhile): %s", err);
     else
         ap_info("dead letters go to %s (%llu record%s there)", path, (unsigned long long)dlq_count(server.dlq),
                 dlq_count(server.dlq) == 1 ? "" : "s");
@@ -100,6 +105,9 @@ int retry_open_dead_letters(void)
 
 void retry_close_dead_letters(void)
 {
+    char err[512];
+    dlqheld_flush(server.dlq, err, sizeof(err)); /* a last try */
+    dlqheld_free();
     if (server.dlq)
         dlq_close(server.dlq);
     server.dlq = NULL;
@@ -113,10 +121,6 @@ static void dead_letter(msg *m)
     ap_error("message %.*s (type %s) failed for good after %u attempt%s; last: %s", m->id_len ? (int)m->id_len : 4,
              m->id_len ? m->line + m->id_off : "null", m->type, m->attempts, m->attempts == 1 ? "" : "s",
              m->nfail ? m->fail[m->nfail - 1].reason : "?");
-    if (server.dlq == NULL && retry_open_dead_letters() != AP_OK) {
-        server.stats.dead_letter_errors++;
-        return;
-    }
     for (unsigned i = 0; i < m->nfail; i++) {
         fails[i].worker = m->fail[i].worker;
         fails[i].pid = (int)m->fail[i].pid;
@@ -130,11 +134,39 @@ static void dead_letter(msg *m)
         .attempts = m->attempts, .failures = fails, .nfailures = m->nfail,
     };
     uint64_t dlq_id;
-    if (dlq_append(server.dlq, &e, &dlq_id, err, sizeof(err)) != AP_OK) {
-        server.stats.dead_letter_errors++;
-        ap_error("COULD NOT WRITE A DEAD LETTER (%llu so far): %s", (unsigned long long)server.stats.dead_letter_errors,
-                 err);
-    }
+    snprintf(err, sizeof(err), "the dead-letter file is not open");
+    if (server.dlq == NULL)
+        retry_open_dead_letters();
+    /* Older records held in memory go first, so the file keeps their order. */
+    dlqheld_flush(server.dlq, err, sizeof(err));
+    if (server.dlq && dlqheld_count() == 0 && dlq_append(server.dlq, &e, &dlq_id, err, sizeof(err)) == AP_OK)
+        return;
+    server.stats.dead_letter_errors++;
+    if (dlqheld_keep(&e) == AP_OK)
+        ap_error("COULD NOT WRITE A DEAD LETTER (%llu so far): %s; kept in memory until the file takes it "
+                 "(%llu held)", (unsigned long long)server.stats.dead_letter_errors, err,
+                 (unsigned long long)dlqheld_count());
+    else
+        ap_error("COULD NOT WRITE A DEAD LETTER (%llu so far): %s; %llu are held in memory already (the most "
+                 "kept): THIS ONE IS LOST (%llu lost so far)", (unsigned long long)server.stats.dead_letter_errors,
+                 err, (unsigned long long)dlqheld_count(), (unsigned long long)dlqheld_dropped());
+}
+
+void retry_tick(uint64_t now_ms)
+{
+    char err[512];
+    if (dlqheld_count() == 0 || now_ms < server.dlq_held_retry_ms)
+        return;
+    server.dlq_held_retry_ms = now_ms + RETRY_HELD_EVERY_MS;
+    if (server.dlq == NULL && retry_open_dead_letters() != AP_OK)
+        return;
+    uint64_t before = dlqheld_count();
+    unsigned n = dlqheld_flush(server.dlq, err, sizeof(err));
+    if (n)
+        ap_info("dead-letter file %s took %u held dead letter%s (%llu still held)", dlq_path(server.dlq), n,
+                n == 1 ? "" : "s", (unsigned long long)dlqheld_count());
+    else if (before)
+        ap_debug("dead-letter file still refuses the %llu held dead letters: %s", (unsigned long long)before, err);
 }
 
 /* ---- retries -------------------------------------------------------- */

@@ -47,6 +47,11 @@ unsigned retry_fail_waiting(reply_code code, const char *why);
 /* Opens the dead-letter file named by the config (start-up).  AP_ERR
  * logged when it cannot be opened: the server runs on and says so. */
 int retry_open_dead_letters(void);
+/* Writes what dlqheld.c holds, then closes the file (exit). */
 void retry_close_dead_letters(void);
+/* From the tick: once a second while dead letters are held in memory
+ * (the file could not take them), offers them to the file again
+ * (reopening it if it was never opened). */
+void retry_tick(uint64_t now_ms);
 
 #endif

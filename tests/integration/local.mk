@@ -74,3 +74,7 @@ EXTRA_DIST += tests/integration/test_untrusted_worker.py
 EXTRA_DIST += tests/integration/agents/rogue.py
 TESTS += tests/integration/test_suspect.py
 EXTRA_DIST += tests/integration/test_suspect.py
+TESTS += tests/integration/test_file_safety.py
+EXTRA_DIST += tests/integration/test_file_safety.py
+TESTS += tests/integration/test_ptrace.py
+EXTRA_DIST += tests/integration/test_ptrace.py tests/integration/agents/spy.py

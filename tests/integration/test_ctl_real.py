@@ -370,7 +370,7 @@ class TestHealth(CtlRealTestCase):
         r = ctl(srv.path, "health", "--json")
         self.assertEqual(r.returncode, EXIT_OK, r.stderr)
         self.assertEqual(json.loads(r.stdout), {"status": "ready", "healthy": 2, "workers": 2,
-                                                "backoff": False, "restartsInWindow": 0})
+                                                "backoff": False, "restartsInWindow": 0, "deadLettersHeld": 0})
 
     def test_health_of_a_pool_in_restart_backoff_prints_degraded_and_exits_1(self):
         srv = self.server(CRASH, ["--max-restarts", "1"])
@@ -510,7 +510,7 @@ class TestStats(CtlRealTestCase):
         for k in st["messages"]:  # (a unit the value shows leaves the name)
             self.assertIn(re.sub(r" (bytes|ms)$", "", words(k)) + " ", sh["messages"])
         self.assertEqual(sh["errors"], "bad_request 1, every other code 0")
-        self.assertEqual(sh["dead letters"], "0 in %s, write errors 0" % self.dlq_path)
+        self.assertEqual(sh["dead letters"], "0 in %s, write errors 0, held 0, held dropped 0, roll errors 0" % self.dlq_path)
         if st["memory"]["allocated"] > 0:
             self.assertRegex(sh["master memory"], r"^allocated [0-9.]+ (B|KiB|MiB|GiB), resident [0-9.]+ "
                                                   r"(B|KiB|MiB|GiB)$")

@@ -1,10 +1,12 @@
 /*
  * fake_ops.c - dlq.c, wprog.c and reload.c for unit tests (see
  * fake_server.h): a dead-letter file that records what it is given, a
- * progress page that says what the test sets, a reload that records.
+ * progress page that says what the test sets, a reload that records, and
+ * privs.c without a service user.
  */
 #include "fake_server.h"
 #include "dlq.h"
+#include "privs.h"
 #include "reload.h"
 #include "wprog.h"
 
@@ -12,9 +14,22 @@
 
 static char fake_dlq_storage;
 
-dlq *dlq_open(const char *path, uint64_t max_bytes, char *err, size_t errlen)
+/* privs.c: no service user. */
+uid_t privs_service_uid(void)
+{
+    return (uid_t)-1;
+}
+
+gid_t privs_service_gid(void)
+{
+    return (gid_t)-1;
+}
+
+dlq *dlq_open(const char *path, uint64_t max_bytes, uid_t trusted, gid_t group, char *err, size_t errlen)
 {
     (void)max_bytes;
+    (void)trusted;
+    (void)group;
     (void)err;
     (void)errlen;
     fake_record("dlq_open", NULL, NULL, 0, path);
@@ -39,6 +54,12 @@ uint64_t dlq_count(const dlq *d)
 {
     (void)d;
     return 0;
+}
+
+const char *dlq_path(const dlq *d)
+{
+    (void)d;
+    return "fake-dead-letters.jsonl";
 }
 
 void dlq_close(dlq *d)

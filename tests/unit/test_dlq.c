@@ -28,6 +28,7 @@
  * are not enforced.
  */
 #include "dlq.h"
+#include "ap_safefile.h"
 #include "ap_common.h"
 #include "ap_log.h"
 
@@ -237,7 +238,7 @@ static int count_temp_files(void)
 
 static dlq *open_ok(uint64_t max_bytes)
 {
-    dlq *d = dlq_open(path, max_bytes, err, sizeof(err));
+    dlq *d = dlq_open(path, max_bytes, AP_SAFEFILE_NOBODY_ELSE, (gid_t)-1, err, sizeof(err));
     if (d == NULL) {
         print_error("dlq_open(%s): %s\n", path, err);
         fail();
@@ -525,7 +526,7 @@ static void test_symlink_refused(void **state)
     snprintf(target, sizeof(target), "%s/target", dir);
     write_file(target, "", 0600);
     assert_int_equal(symlink(target, path), 0);
-    dlq *d = dlq_open(path, 1 << 20, err, sizeof(err));
+    dlq *d = dlq_open(path, 1 << 20, AP_SAFEFILE_NOBODY_ELSE, (gid_t)-1, err, sizeof(err));
     assert_null(d);
     char want[700];
     snprintf(want, sizeof(want), "dead-letter file %s: is a symbolic link: refused", path);
@@ -536,7 +537,7 @@ static void test_symlink_refused(void **state)
     unlink(path);
     unlink(target);
     assert_int_equal(symlink(target, path), 0);
-    assert_null(dlq_open(path, 1 << 20, err, sizeof(err)));
+    assert_null(dlq_open(path, 1 << 20, AP_SAFEFILE_NOBODY_ELSE, (gid_t)-1, err, sizeof(err)));
     assert_string_equal(err, want);
     assert_false(exists(target));
 
@@ -558,17 +559,33 @@ static void test_symlink_refused(void **state)
     dlq_close(d);
 }
 
+static void test_hardlink_refused(void **state)
+{
+    (void)state;
+    char target[600];
+    snprintf(target, sizeof(target), "%s/target", dir);
+    write_file(target, "", 0600);
+    assert_int_equal(link(target, path), 0);
+    assert_null(dlq_open(path, 1 << 20, AP_SAFEFILE_NOBODY_ELSE, (gid_t)-1, err, sizeof(err)));
+    char want[700];
+    snprintf(want, sizeof(want), "dead-letter file %s: has 2 links (a hard link to another file?): refused", path);
+    assert_string_equal(err, want);
+    assert_int_equal(file_size(target), 0);
+    unlink(path);
+    unlink(target);
+}
+
 static void test_fifo_and_directory_refused(void **state)
 {
     (void)state;
     assert_int_equal(mkfifo(path, 0600), 0);
-    assert_null(dlq_open(path, 1 << 20, err, sizeof(err)));
+    assert_null(dlq_open(path, 1 << 20, AP_SAFEFILE_NOBODY_ELSE, (gid_t)-1, err, sizeof(err)));
     char want[700];
     snprintf(want, sizeof(want), "dead-letter file %s: not a regular file: refused", path);
     assert_string_equal(err, want);
     unlink(path);
     assert_int_equal(mkdir(path, 0700), 0);
-    assert_null(dlq_open(path, 1 << 20, err, sizeof(err)));
+    assert_null(dlq_open(path, 1 << 20, AP_SAFEFILE_NOBODY_ELSE, (gid_t)-1, err, sizeof(err)));
     expect_err_contains(path);
     expect_err_contains("open() failed: Is a directory");
     rmdir(path);
@@ -579,18 +596,18 @@ static void test_open_errors(void **state)
     (void)state;
     char p[600];
     snprintf(p, sizeof(p), "%s/no/such/dir/dlq.jsonl", dir);
-    assert_null(dlq_open(p, 1 << 20, err, sizeof(err)));
+    assert_null(dlq_open(p, 1 << 20, AP_SAFEFILE_NOBODY_ELSE, (gid_t)-1, err, sizeof(err)));
     char want[800];
     snprintf(want, sizeof(want), "dead-letter file %s: open() failed: No such file or directory", p);
     assert_string_equal(err, want);
-    assert_null(dlq_open(path, 0, err, sizeof(err)));
+    assert_null(dlq_open(path, 0, AP_SAFEFILE_NOBODY_ELSE, (gid_t)-1, err, sizeof(err)));
     expect_err_contains("cap must be at least 1 byte");
-    assert_null(dlq_open("", 1, err, sizeof(err)));
+    assert_null(dlq_open("", 1, AP_SAFEFILE_NOBODY_ELSE, (gid_t)-1, err, sizeof(err)));
     /* A relative path with no directory part works (directory "."). */
     char cwd[1024];
     assert_non_null(getcwd(cwd, sizeof(cwd)));
     assert_int_equal(chdir(dir), 0);
-    dlq *d = dlq_open("dlq.jsonl", 100, err, sizeof(err));
+    dlq *d = dlq_open("dlq.jsonl", 100, AP_SAFEFILE_NOBODY_ELSE, (gid_t)-1, err, sizeof(err));
     assert_non_null(d);
     dlq_entry e = small_entry();
     append_ok(d, &e);
@@ -1043,19 +1060,23 @@ static void test_unwritable_directory(void **state)
         dlq_close(d);
         skip();
     }
+    /* The roll fails: the record is appended past the cap, never dropped,
+     * and the failure counted. */
     assert_int_equal(chmod(dir, 0500), 0);
-    assert_int_equal(dlq_append(d, &e, NULL, err, sizeof(err)), AP_ERR);
-    char want[1200];
-    snprintf(want, sizeof(want), "dead-letter file %s: rename() to %s failed: Permission denied",
-             path, path1);
-    assert_string_equal(err, want);
-    assert_int_equal(count_lines(path), 1);
+    assert_int_equal(append_ok(d, &e), 2);
+    assert_int_equal(count_lines(path), 2);
     assert_false(exists(path1));
-    /* Fixed: the next append works. */
+    dlq_stats st;
+    dlq_get_stats(d, &st);
+    assert_int_equal(st.roll_errors, 1);
+    /* Fixed: the next append rolls both into PATH.1. */
     assert_int_equal(chmod(dir, 0700), 0);
     assert_int_equal(append_ok(d, &e), 3);
-    const uint64_t want_ids[] = {1, 3};
-    expect_list(d, 0, 0, want_ids, 2);
+    assert_int_equal(count_lines(path1), 2);
+    assert_int_equal(count_lines(path), 1);
+    const uint64_t want_ids[] = {1, 2, 3};
+    expect_list(d, 0, 0, want_ids, 3);
+    char want[1200];
     /* Once the file is gone, an unwritable directory fails the create. */
     unlink(path);
     assert_int_equal(chmod(dir, 0500), 0);
@@ -1076,7 +1097,7 @@ static void test_read_only_file(void **state)
         skip();
     /* Refused at open. */
     write_file(path, "", 0400);
-    assert_null(dlq_open(path, 1 << 20, err, sizeof(err)));
+    assert_null(dlq_open(path, 1 << 20, AP_SAFEFILE_NOBODY_ELSE, (gid_t)-1, err, sizeof(err)));
     char want[800];
     snprintf(want, sizeof(want), "dead-letter file %s: open() failed: Permission denied", path);
     assert_string_equal(err, want);
@@ -1130,6 +1151,7 @@ int main(void)
         T(test_created_0600_whatever_the_umask),
         T(test_wider_mode_narrowed_with_warning),
         T(test_symlink_refused),
+        T(test_hardlink_refused),
         T(test_fifo_and_directory_refused),
         T(test_open_errors),
         T(test_id_continues_after_reopen),

@@ -73,7 +73,7 @@ static int setup(void **state)
     ap_log_init("test", AP_LOG_INFO);
     ap_log_set_json(0);
     char err[256];
-    assert_int_equal(ap_log_open_file(logpath, err, sizeof(err)), AP_OK);
+    assert_int_equal(ap_log_open_file(logpath, AP_SAFEFILE_NOBODY_ELSE, err, sizeof(err)), AP_OK);
     fake_now = 1000000;
     return 0;
 }
@@ -408,7 +408,7 @@ static void test_failed_reopen_keeps_the_old_file(void **state)
     assert_int_equal(system(cmd), 0);
     char path[200], err[256];
     snprintf(path, sizeof(path), "%s/d/test.log", tmpdir);
-    assert_int_equal(ap_log_open_file(path, err, sizeof(err)), AP_OK);
+    assert_int_equal(ap_log_open_file(path, AP_SAFEFILE_NOBODY_ELSE, err, sizeof(err)), AP_OK);
     snprintf(cmd, sizeof(cmd), "mv %s/d %s", tmpdir, moved);
     assert_int_equal(system(cmd), 0);
     assert_int_equal(ap_log_reopen(), AP_ERR);
@@ -424,7 +424,7 @@ static void test_open_failure_changes_nothing(void **state)
 {
     (void)state;
     char err[256];
-    assert_int_equal(ap_log_open_file("/nonexistent-dir/x.log", err, sizeof(err)), AP_ERR);
+    assert_int_equal(ap_log_open_file("/nonexistent-dir/x.log", AP_SAFEFILE_NOBODY_ELSE, err, sizeof(err)), AP_ERR);
     assert_string_equal(err, "open(/nonexistent-dir/x.log): No such file or directory");
     assert_string_equal(ap_log_file(), logpath);
     ap_info("still in the first file");

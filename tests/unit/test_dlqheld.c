@@ -1,0 +1,139 @@
+/*
+ * test_dlqheld.c - cmocka tests for dead letters held in memory
+ * (pool/ops/dlqheld.c) over the real dead-letter file (pool/ops/dlq.c, with
+ * DLQ_TEST_HOOKS to make a write fail).  Built with AP_ALLOC_TEST, so a
+ * held record that is not freed fails the test.
+ *
+ * Checked: a kept record is a deep copy (the caller's strings may go);
+ * flush writes held records in order and stops at the first write that
+ * fails, keeping it and the rest; the record and byte bounds drop and
+ * count; free at the end releases what is still held.
+ */
+#include "dlqheld.h"
+#include "ap_common.h"
+#include "ap_log.h"
+#include "ap_safefile.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char dir[256], path[320];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof(dir), "/tmp/aptest-dlqheld-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/dlq.jsonl", dir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char p[400];
+    snprintf(p, sizeof(p), "%s.1", path);
+    unlink(p);
+    unlink(path);
+    rmdir(dir);
+    return 0;
+}
+
+static dlq_entry entry(const char *id, char *buf, size_t cap)
+{
+    dlq_entry e = {0};
+    snprintf(buf, cap, "\"%s\"", id);
+    e.id = buf;
+    e.id_len = strlen(buf);
+    e.type = "t";
+    e.type_len = 1;
+    e.attempts = 1;
+    return e;
+}
+
+static int ids_cb(void *arg, uint64_t dlq_id, const char *line, size_t len)
+{
+    (void)dlq_id;
+    char *out = arg;
+    const char *p = strstr(line, "\"id\":\"");
+    assert_true(p != NULL && p < line + len);
+    p += 6;
+    strncat(out, p, (size_t)(strchr(p, '"') - p));
+    strcat(out, ",");
+    return 0;
+}
+
+static void test_held_in_order_and_written_in_order(void **state)
+{
+    (void)state;
+    char err[512], buf[32];
+    dlq_failure f = {"worker-0", 42, "exited with status 3", 0};
+    for (int i = 0; i < 3; i++) {
+        char id[8];
+        snprintf(id, sizeof(id), "h%d", i);
+        dlq_entry e = entry(id, buf, sizeof(buf));
+        e.failures = &f;
+        e.nfailures = 1;
+        assert_int_equal(dlqheld_keep(&e), AP_OK);
+        memset(buf, 'x', sizeof(buf) - 1); /* the copy must not see this */
+    }
+    assert_int_equal(dlqheld_count(), 3);
+    assert_int_equal(dlqheld_flush(NULL, err, sizeof(err)), 0);
+    dlq *d = dlq_open(path, 1 << 20, AP_SAFEFILE_NOBODY_ELSE, (gid_t)-1, err, sizeof(err));
+    assert_non_null(d);
+    /* The first write fails: nothing written, all three still held. */
+    dlq_test_write_errno = ENOSPC;
+    dlq_test_write_short = 0;
+    assert_int_equal(dlqheld_flush(d, err, sizeof(err)), 0);
+    assert_int_equal(dlqheld_count(), 3);
+    assert_int_equal(dlqheld_flush(d, err, sizeof(err)), 3);
+    assert_int_equal(dlqheld_count(), 0);
+    char ids[64] = "";
+    assert_int_equal(dlq_list(d, 0, 0, ids_cb, ids, err, sizeof(err)), AP_OK);
+    assert_string_equal(ids, "h0,h1,h2,");
+    dlq_close(d);
+    dlqheld_free();
+}
+
+static void test_bounds_drop_and_count(void **state)
+{
+    (void)state;
+    char buf[32];
+    dlq_entry e = entry("b", buf, sizeof(buf));
+    for (int i = 0; i < DLQHELD_MAX_RECORDS; i++)
+        assert_int_equal(dlqheld_keep(&e), AP_OK);
+    assert_int_equal(dlqheld_keep(&e), AP_ERR);
+    assert_int_equal(dlqheld_count(), DLQHELD_MAX_RECORDS);
+    assert_int_equal(dlqheld_dropped(), 1);
+    dlqheld_free(); /* logs that they are lost, frees them all */
+    assert_int_equal(dlqheld_count(), 0);
+    /* The byte bound: one record too large for it is dropped at once. */
+    size_t big = DLQHELD_MAX_BYTES + 1;
+    char *data = malloc(big);
+    assert_non_null(data);
+    memset(data, '1', big);
+    e.data = data;
+    e.data_len = big;
+    assert_int_equal(dlqheld_keep(&e), AP_ERR);
+    assert_int_equal(dlqheld_dropped(), 1);
+    free(data);
+    dlqheld_free();
+}
+
+int main(void)
+{
+    ap_log_init("test", AP_LOG_CRIT);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_held_in_order_and_written_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bounds_drop_and_count, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
