@@ -64,3 +64,5 @@ EXTRA_DIST += tests/integration/test_wenv.py
 EXTRA_DIST += tests/integration/agents/procinfo.py
 # the unit files test_systemd.py verifies
 EXTRA_DIST += docs/systemd/agentpoold.service docs/systemd/agentpoold.socket
+TESTS += tests/integration/test_memory_bounds.py
+EXTRA_DIST += tests/integration/test_memory_bounds.py

@@ -1,0 +1,86 @@
+"""test_memory_bounds.py - the master's memory stays bounded whatever clients do.
+
+Issue 10, point 3: answers waiting for clients that do not read used to
+be counted nowhere (200 connections that each sent two 4 MB requests and
+never read pinned 1.4 GB).  Here, through the real server:
+  - many connections that send requests with big answers and never read
+    them: the answers buffered in the master stay within maxBufferedBytes
+    (plus the answers workers already held), counted in pool.stats
+    `buffered`, and the master's RSS stays far below what they would
+    have pinned; a client that reads keeps getting answers meanwhile.
+Sizes are bytes, never durations: every wait polls a condition with the
+harness's generous deadline.
+"""
+import os
+import socket
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Server, main, server_stats, vm_rss_kb, wait_stats  # noqa: E402
+
+AGENTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "agents")
+MB = 1 << 20
+
+
+def connect(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    return s
+
+
+class BufferedBudget(unittest.TestCase):
+    def test_non_readers_stay_within_max_buffered_bytes(self):
+        budget, size, n = 8 * MB, 2 * MB, 48
+        # 48 connections x 2 answers of 2 MiB: 192 MiB if nothing bounded it
+        srv = Server(agent="bigresult:BigResultAgent", workers=2,
+                     args=["--python-path", AGENTS, "--max-buffered-bytes", str(budget), "--prefetch", "1",
+                           "--timeout", "0"])  # what waits, waits until its client leaves
+        with srv, srv.client() as reader:
+            self.assertEqual(reader.call("who", 0)["data"], 0)  # it reads: never parked
+            rss0 = vm_rss_kb(srv.proc.pid) * 1024
+            silent = []
+            try:
+                for i in range(n):
+                    s = connect(srv.path)
+                    s.sendall(b"".join(b'{"id":%d,"type":"size","data":{"bytes":%d}}\n' % (k, size) for k in (1, 2)))
+                    silent.append(s)
+                # steady: each of the 2n messages answered or waiting in the
+                # queue, and no worker holds one (nothing more can come)
+                st = wait_stats(srv, lambda st: st["inFlight"] == 0 and st["types"].get("size", {}).get("ok", 0)
+                                + st["queue"]["depth"] == 2 * n, what="every message answered or waiting")
+                # what past the budget: at most the answers the two workers held
+                slack = 3 * size
+                self.assertLessEqual(st["buffered"]["bytes"], budget + slack, st["buffered"])
+                self.assertLessEqual(st["buffered"]["highWatermark"], budget + slack, st["buffered"])
+                self.assertEqual(st["buffered"]["max"], budget)
+                self.assertGreater(st["buffered"]["outputPauses"], 0, st["buffered"])
+                self.assertGreaterEqual(st["buffered"]["parkedMessages"], st["queue"]["depth"], st["buffered"])
+                # most of the 96 messages were never run: they wait, queued
+                self.assertGreaterEqual(st["queue"]["depth"], 2 * n - 2 * (budget + slack) // size, st["queue"])
+                # the master's RSS: far below the 192 MiB the answers would pin
+                rss = vm_rss_kb(srv.proc.pid) * 1024
+                self.assertLess(rss - rss0, 64 * MB, "master RSS grew from %d to %d" % (rss0, rss))
+                # a client that reads is served on, small answers and big ones
+                for k in range(1, 6):
+                    self.assertEqual(reader.call("who", k)["data"], k)
+                r = reader.request("size", {"bytes": size})
+                self.assertTrue(r["ok"], r)
+                self.assertEqual(len(r["result"]) + 2, size)
+                # and a new connection's pool.* requests are answered
+                self.assertEqual(server_stats(srv)["state"], "ready")
+            finally:
+                for s in silent:
+                    s.close()
+            # the non-readers gone: their answers freed, their waiting messages cancelled
+            st = wait_stats(srv, lambda st: st["connections"] == 2 and st["buffered"]["bytes"] < 64 * 1024
+                            and st["queue"]["depth"] == 0, what="the non-readers' answers to be freed")
+            self.assertGreaterEqual(st["messages"]["cancelled"], 2 * n - 2 * (budget + 3 * size) // size, st["messages"])
+            self.assertEqual(st["buffered"]["budgetPaused"], 0, st["buffered"])
+            self.assertEqual(reader.call("who", 9)["data"], 9)
+            log = srv.log()
+            self.assertIn("over maxBufferedBytes (%d), and it has not read any answer yet" % budget, log)
+
+
+if __name__ == "__main__":
+    main()
