@@ -154,8 +154,10 @@ void client_note_parked(client *c)
 
 static void client_count_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
+    client *c = arg;
     (void)buf;
-    (void)arg;
+    if (info->n_deleted || info->orig_size == 0)
+        c->out_progress_ms = ap_now_ms(); /* clientWriteTimeout counts from here */
     server.out_bytes += info->n_added;
     server.out_bytes -= info->n_deleted;
     if (server.out_bytes > server.out_high)
@@ -574,6 +576,31 @@ static void client_close(client *c, const char *why)
     client_budget_release();
     if (server.state >= SERVER_DRAINING)
         server_check_shutdown();
+}
+
+/* clientWriteTimeout: a connection with answers waiting of which the
+ * socket took nothing for that long is closed.  Progress of any size
+ * resets the clock, so a slow reader is never cut off; one that stopped
+ * reading is. */
+void client_tick(uint64_t now_ms)
+{
+    uint64_t limit = (uint64_t)server.cfg->client_write_timeout;
+    if (limit == 0)
+        return;
+    queue_link *l = server.clients.next;
+    while (l != &server.clients) {
+        client *c = queue_entry(l, client, link);
+        l = l->next;
+        size_t unread = evbuffer_get_length(client_output(c));
+        if (unread == 0 || now_ms - c->out_progress_ms < limit)
+            continue;
+        server.stats.write_timeouts++;
+        ap_warn("client-%llu (pid %d uid %d): closing: %zu bytes of answers unread and none taken for %llu ms "
+                "(clientWriteTimeout); %d message%s of it unanswered",
+                (unsigned long long)c->serial, (int)c->peer_pid, (int)c->peer_uid, unread,
+                (unsigned long long)(now_ms - c->out_progress_ms), c->in_flight, c->in_flight == 1 ? "" : "s");
+        client_close(c, "closed for clientWriteTimeout");
+    }
 }
 
 client *client_by_serial(uint64_t serial)

@@ -64,6 +64,7 @@ typedef struct client {
     struct evbuffer_cb_entry *count_cb; /* keeps server.out_bytes */
     int has_read;               /* its output has drained to empty at least once */
     int park_told;              /* its messages waiting was logged (until its output drains) */
+    uint64_t out_progress_ms;   /* its output last became non-empty or had bytes taken */
     int in_flight;              /* accepted, not yet answered */
     struct msg *held;           /* CLIENT_BLOCK_ROOM: the message waiting */
     queue_link room_link;       /* in server.room_waiters while BLOCK_ROOM */
@@ -102,6 +103,9 @@ void client_room_available(void);
 void client_fail_held(void);
 /* The open connection with that serial, or NULL (0: none). */
 client *client_by_serial(uint64_t serial);
+/* The tick: closes connections whose answers wait while none was taken
+ * for clientWriteTimeout (their waiting messages cancelled, logged). */
+void client_tick(uint64_t now_ms);
 /* Frees every connection (at exit). */
 void client_close_all(void);
 /* True when no connection has unwritten output. */

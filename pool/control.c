@@ -218,6 +218,7 @@ cJSON *control_stats_json(int detailed)
     cJSON_AddNumberToObject(c, "accepted", (double)server.stats.conns_accepted);
     cJSON_AddNumberToObject(c, "rejected", (double)server.stats.conns_rejected);
     cJSON_AddNumberToObject(c, "refusedPeers", (double)server.stats.conns_refused_peer);
+    cJSON_AddNumberToObject(c, "writeTimeouts", (double)server.stats.write_timeouts);
     cJSON *bf = cJSON_AddObjectToObject(o, "buffered");
     cJSON_AddNumberToObject(bf, "bytes", (double)server.out_bytes);
     cJSON_AddNumberToObject(bf, "highWatermark", (double)server.out_high);

@@ -148,6 +148,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     scale_tick(now);
     alert_tick(now);
     access_tick(now);
+    client_tick(now);
     reload_step();
     sdnotify_tick(now);
     if (server.cfg->health_check_interval > 0 && server.state == SERVER_READY &&

@@ -56,6 +56,7 @@ typedef struct {
     uint64_t output_pauses;     /* connections paused: their own unread answers passed 1 MiB */
     uint64_t budget_pauses;     /* connections paused: maxBufferedBytes passed (client.c) */
     uint64_t parked_msgs;       /* messages kept from workers while their client was parked */
+    uint64_t write_timeouts;    /* connections closed: answers not taken for clientWriteTimeout */
     uint64_t spawns;
     uint64_t crashes;           /* worker processes that died unexpectedly */
 } server_stats;

@@ -7,7 +7,10 @@ never read pinned 1.4 GB).  Here, through the real server:
     them: the answers buffered in the master stay within maxBufferedBytes
     (plus the answers workers already held), counted in pool.stats
     `buffered`, and the master's RSS stays far below what they would
-    have pinned; a client that reads keeps getting answers meanwhile.
+    have pinned; a client that reads keeps getting answers meanwhile;
+  - clientWriteTimeout: a connection whose answers wait while none is
+    taken is closed, its waiting message cancelled, counted and logged
+    with its client id, pid and uid; a reading client is not.
 Sizes are bytes, never durations: every wait polls a condition with the
 harness's generous deadline.
 """
@@ -80,6 +83,44 @@ class BufferedBudget(unittest.TestCase):
             self.assertEqual(reader.call("who", 9)["data"], 9)
             log = srv.log()
             self.assertIn("over maxBufferedBytes (%d), and it has not read any answer yet" % budget, log)
+
+
+class WriteDeadline(unittest.TestCase):
+    def test_a_client_that_stops_reading_is_closed(self):
+        size = 2 * MB
+        srv = Server(agent="bigresult:BigResultAgent", workers=1,
+                     args=["--python-path", AGENTS, "--client-write-timeout", "1000", "--timeout", "0"])
+        with srv, srv.client() as reader:
+            self.assertEqual(reader.call("who", 0)["data"], 0)
+            s = connect(srv.path)
+            try:
+                # one answer too big for the socket, then one that waits behind it
+                s.sendall(b'{"id":1,"type":"size","data":{"bytes":%d}}\n{"id":2,"type":"who","data":2}\n' % size)
+                st = wait_stats(srv, lambda st: st["connectionsTotal"]["writeTimeouts"] == 1,
+                                what="the non-reader to be closed")
+                self.assertEqual(st["connections"], 2, st)  # the reader and this stats connection
+                self.assertLess(st["buffered"]["bytes"], 64 * 1024, st["buffered"])
+                # what it gets now: what the socket held, then EOF; never both answers
+                s.settimeout(60)
+                got = b""
+                while True:
+                    chunk = s.recv(1 << 16)
+                    if not chunk:
+                        break
+                    got += chunk
+                self.assertLess(len(got), size)
+                self.assertEqual(got.count(b"\n"), 0)
+            finally:
+                s.close()
+            # the reader, idle with nothing unread, is never closed for it
+            self.assertEqual(reader.call("who", 1)["data"], 1)
+            log = srv.log()
+            pid = os.getpid()
+            self.assertRegex(log, r"client-\d+ \(pid %d uid %d\): closing: \d+ bytes of answers unread and none taken "
+                             r"for \d+ ms \(clientWriteTimeout\); 1 message of it unanswered" % (pid, os.getuid()))
+            st = server_stats(srv)
+            self.assertEqual(st["connectionsTotal"]["writeTimeouts"], 1, st)
+            self.assertEqual(st["messages"]["cancelled"], 1, st["messages"])  # the one waiting behind
 
 
 if __name__ == "__main__":
