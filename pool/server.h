@@ -110,6 +110,7 @@ typedef struct {
     uint64_t shutdown_deadline_ms;
     uint64_t last_heartbeat_ms;
     uint64_t last_rss_ms;
+    uint64_t last_decay_ms;     /* the allocator was last let return memory (tick) */
     uint64_t last_scale_up_ms;
 
     server_stats stats;

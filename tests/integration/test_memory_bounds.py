@@ -10,7 +10,10 @@ never read pinned 1.4 GB).  Here, through the real server:
     have pinned; a client that reads keeps getting answers meanwhile;
   - clientWriteTimeout: a connection whose answers wait while none is
     taken is closed, its waiting message cancelled, counted and logged
-    with its client id, pid and uid; a reading client is not.
+    with its client id, pid and uid; a reading client is not;
+  - after a burst of big answers that are then read, the master's RSS
+    falls back near where it started (jemalloc decay, driven by the
+    tick even when nothing else happens).
 Sizes are bytes, never durations: every wait polls a condition with the
 harness's generous deadline.
 """
@@ -20,7 +23,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Server, main, server_stats, vm_rss_kb, wait_stats  # noqa: E402
+from harness import Server, main, server_stats, vm_rss_kb, wait_for, wait_stats  # noqa: E402
 
 AGENTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "agents")
 MB = 1 << 20
@@ -121,6 +124,49 @@ class WriteDeadline(unittest.TestCase):
             st = server_stats(srv)
             self.assertEqual(st["connectionsTotal"]["writeTimeouts"], 1, st)
             self.assertEqual(st["messages"]["cancelled"], 1, st["messages"])  # the one waiting behind
+
+
+def read_line(s):
+    buf = b""
+    while not buf.endswith(b"\n"):
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            raise AssertionError("connection closed after %d bytes, before a whole line" % len(buf))
+        buf += chunk
+    return buf
+
+
+class MemoryReturned(unittest.TestCase):
+    def test_rss_falls_back_after_a_burst(self):
+        size, n = 2 * MB, 40
+        srv = Server(agent="bigresult:BigResultAgent", workers=2, args=["--python-path", AGENTS, "--timeout", "0"])
+        with srv:
+            pid = srv.proc.pid
+            rss0 = vm_rss_kb(pid) * 1024
+            socks = []
+            try:
+                for i in range(n):
+                    s = connect(srv.path)
+                    s.settimeout(60)
+                    s.sendall(b'{"id":%d,"type":"size","data":{"bytes":%d}}\n' % (i, size))
+                    socks.append(s)
+                # every answer written, and waiting unread in the master: the burst
+                wait_stats(srv, lambda st: st["types"].get("size", {}).get("ok", 0) == n,
+                           what="every answer written")
+                peak = vm_rss_kb(pid) * 1024
+                self.assertGreater(peak - rss0, 40 * MB, "the burst did not happen: RSS %d -> %d" % (rss0, peak))
+                for i, s in enumerate(socks):
+                    self.assertEqual(len(read_line(s)), len(b'{"id":%d,"ok":true,"result":}\n' % i) + size)
+            finally:
+                for s in socks:
+                    s.close()
+            # then nothing: no request reaches the master while we watch its
+            # RSS from /proc, so only its own tick can give the pages back
+            bound = rss0 + 16 * MB
+            wait_for(lambda: vm_rss_kb(pid) * 1024 < bound, interval=0.2,
+                     what="the master's RSS to fall under %d bytes after a %d-byte peak" % (bound, peak))
+            st = server_stats(srv)
+            self.assertLess(st["memory"]["resident"], 16 * MB + rss0, st["memory"])
 
 
 if __name__ == "__main__":
