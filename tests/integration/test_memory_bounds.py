@@ -13,7 +13,10 @@ never read pinned 1.4 GB).  Here, through the real server:
     with its client id, pid and uid; a reading client is not;
   - after a burst of big answers that are then read, the master's RSS
     falls back near where it started (jemalloc decay, driven by the
-    tick even when nothing else happens).
+    tick even when nothing else happens);
+  - a big result is moved from the worker's socket buffer to the
+    client's, not copied: the master's peak RSS for a 64 MiB result
+    stays under 1.5 times its size.
 Sizes are bytes, never durations: every wait polls a condition with the
 harness's generous deadline.
 """
@@ -127,13 +130,14 @@ class WriteDeadline(unittest.TestCase):
 
 
 def read_line(s):
-    buf = b""
+    """One answer line (with its newline) from socket s, read in big pieces."""
+    buf = bytearray()
     while not buf.endswith(b"\n"):
         chunk = s.recv(1 << 20)
         if not chunk:
             raise AssertionError("connection closed after %d bytes, before a whole line" % len(buf))
         buf += chunk
-    return buf
+    return bytes(buf)
 
 
 class MemoryReturned(unittest.TestCase):
@@ -167,6 +171,44 @@ class MemoryReturned(unittest.TestCase):
                      what="the master's RSS to fall under %d bytes after a %d-byte peak" % (bound, peak))
             st = server_stats(srv)
             self.assertLess(st["memory"]["resident"], 16 * MB + rss0, st["memory"])
+
+
+def vm_hwm(pid):
+    """Peak RSS of pid in bytes since it started or since reset_hwm()."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM for pid %d" % pid)
+
+
+def reset_hwm(pid):
+    with open("/proc/%d/clear_refs" % pid, "w") as f:
+        f.write("5")  # resets VmHWM to the current RSS
+
+
+class BigAnswer(unittest.TestCase):
+    def test_a_big_result_is_moved_not_copied(self):
+        """A 64 MiB result costs the master about its size in memory at its
+        peak, not two or three times it (read whole, pulled up into one
+        piece, copied into the client's buffer): its chains are moved."""
+        size = 64 * MB
+        srv = Server(agent="bigresult:BigResultAgent", workers=1,
+                     args=["--python-path", AGENTS, "--max-result-bytes", str(2 * size)])
+        with srv, srv.client() as c:
+            pid = srv.proc.pid
+            self.assertEqual(c.call("who", 0)["data"], 0)
+            rss0 = vm_rss_kb(pid) * 1024
+            reset_hwm(pid)
+            c.send({"id": "big", "type": "size", "data": {"bytes": size}})
+            line = read_line(c.sock)
+            self.assertEqual(len(line), len(b'{"id":"big","ok":true,"result":}\n') + size)
+            self.assertTrue(line.startswith(b'{"id":"big","ok":true,"result":"xxx'), line[:64])
+            self.assertTrue(line.endswith(b'xxx"}\n'), line[-64:])
+            peak = vm_hwm(pid) - rss0
+            self.assertLess(peak, size * 3 // 2, "the master's RSS peaked %d bytes above where it was for a "
+                            "%d-byte result" % (peak, size))
+            self.assertEqual(c.call("who", 1)["data"], 1)
 
 
 if __name__ == "__main__":
