@@ -115,13 +115,14 @@ void client_check_output(client *c)
  * server.out_bytes counts every byte in every connection's output buffer
  * (an evbuffer callback: added when an answer is written, removed when
  * the socket takes it or the connection is freed).  Past the budget, a
- * connection that has answers unread, or has never read an answer, is
- * parked: its lines are not read and its queued messages are not sent to
- * workers (sched.c asks client_parked); connections that read keep being
- * served.  Parked connections resume when their own output drains (and
- * they have read), or when the total is back under the budget.  What
- * can still arrive past the budget is the answers of messages workers
- * already hold. */
+ * connection that has answers unread stops being read (CLIENT_BLOCK_BUDGET,
+ * before its next line), and the queued messages of one that has answers
+ * unread or has never read an answer are not sent to workers (sched.c
+ * asks client_parked); connections that read keep being served.  Parked
+ * connections resume when their own output drains, or when the total is
+ * back under the budget (then the pump runs again).  What can still
+ * arrive past the budget is the answers of messages workers already
+ * hold. */
 
 static int client_over_budget(void)
 {
@@ -158,10 +159,13 @@ static void client_count_cb(struct evbuffer *buf, const struct evbuffer_cb_info 
     (void)buf;
     if (info->n_deleted || info->orig_size == 0)
         c->out_progress_ms = ap_now_ms(); /* clientWriteTimeout counts from here */
+    int was_over = client_over_budget();
     server.out_bytes += info->n_added;
     server.out_bytes -= info->n_deleted;
     if (server.out_bytes > server.out_high)
         server.out_high = server.out_bytes;
+    if (was_over && !client_over_budget())
+        sched_pump_soon(); /* messages parked for the budget may go now */
 }
 
 /* Under the budget again: every connection paused for it resumes. */
@@ -459,6 +463,8 @@ static void client_wrote(void *arg)
         c->has_read = 1;
         c->park_told = 0;
         client_unblock(c, CLIENT_BLOCK_BUDGET);
+        if (client_over_budget())
+            sched_pump_soon(); /* it read: its queued messages are no longer parked */
     }
     client_budget_release();
     if (server.state >= SERVER_DRAINING)
@@ -566,7 +572,10 @@ static void client_close(client *c, const char *why)
     flush_detach(&c->out);
     if (c->count_cb)
         evbuffer_remove_cb_entry(client_output(c), c->count_cb);
+    int was_over = client_over_budget();
     server.out_bytes -= evbuffer_get_length(client_output(c)); /* unread answers go with it */
+    if (was_over && !client_over_budget())
+        sched_pump_soon(); /* messages parked for the budget may go now */
     if (c->blocked & CLIENT_BLOCK_BUDGET)
         server.budget_paused--;
     bufferevent_free(c->bev);

@@ -90,6 +90,34 @@ class BufferedBudget(unittest.TestCase):
             log = srv.log()
             self.assertIn("over maxBufferedBytes (%d), and it has not read any answer yet" % budget, log)
 
+    def test_what_waited_for_the_budget_goes_when_it_is_freed(self):
+        budget, size = 8 * MB, 2 * MB
+        srv = Server(agent="bigresult:BigResultAgent", workers=2,
+                     args=["--python-path", AGENTS, "--max-buffered-bytes", str(budget), "--timeout", "0"])
+        with srv:
+            hogs = []
+            try:
+                for i in range(6):  # 12 MiB of answers nobody reads
+                    s = connect(srv.path)
+                    s.sendall(b'{"id":1,"type":"size","data":{"bytes":%d}}\n' % size)
+                    hogs.append(s)
+                wait_stats(srv, lambda st: st["buffered"]["bytes"] > budget and st["inFlight"] == 0,
+                           what="the budget passed")
+                # a new connection, which has read nothing yet: its message waits
+                with srv.client() as late:
+                    late.send({"id": "late", "type": "who", "data": "late"})
+                    wait_stats(srv, lambda st: st["buffered"]["parkedMessages"] >= 1 and st["queue"]["depth"] == 1,
+                               what="the late message to wait")
+                    # the hogs leave: under the budget again, it goes, with
+                    # nothing else sent to the master meanwhile
+                    for s in hogs:
+                        s.close()
+                    hogs = []
+                    self.assertEqual(late.recv()["result"]["data"], "late")
+            finally:
+                for s in hogs:
+                    s.close()
+
 
 class WriteDeadline(unittest.TestCase):
     def test_a_client_that_stops_reading_is_closed(self):
