@@ -5,6 +5,15 @@
  * for goes straight to stderr, then abort().  When agentpoold links
  * jemalloc (configure's default), malloc itself is jemalloc's and
  * ap_alloc_name() asks it for its version through mallctl.
+ *
+ * Returning memory after a spike: jemalloc keeps freed pages ("dirty")
+ * and gives them back to the kernel on a decay curve, but only when the
+ * allocator is used: an idle master kept a spike's pages resident for
+ * good.  The master's malloc_conf shortens the curve to 1 s (dirty pages
+ * are purged with MADV_DONTNEED at once, no muzzy stage), and
+ * ap_alloc_decay(), called once a second from the master's tick, lets
+ * jemalloc purge what the curve allows even when nothing else allocates.
+ * MALLOC_CONF in the environment still overrides malloc_conf.
  */
 #include "ap_alloc.h"
 #include "ap_log.h"
@@ -16,6 +25,9 @@
 
 #ifdef HAVE_JEMALLOC
 #include <jemalloc/jemalloc.h>
+
+/* Read by jemalloc at its initialisation (only the master links it). */
+const char *malloc_conf = "dirty_decay_ms:1000,muzzy_decay_ms:0";
 #endif
 
 #ifndef AP_ALLOC_TEST
@@ -84,5 +96,14 @@ const char *ap_alloc_name(void)
     return "jemalloc (version unknown)";
 #else
     return "libc";
+#endif
+}
+
+void ap_alloc_decay(void)
+{
+#ifdef HAVE_JEMALLOC
+    char name[32];
+    snprintf(name, sizeof(name), "arena.%u.decay", (unsigned)MALLCTL_ARENAS_ALL);
+    (void)mallctl(name, NULL, NULL, NULL, 0);
 #endif
 }

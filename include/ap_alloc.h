@@ -34,5 +34,9 @@ char *ap_strdup(const char *s);
 
 /* Name and version of the allocator in use ("jemalloc 5.3.0", "libc"). */
 const char *ap_alloc_name(void);
+/* Lets the allocator return freed memory to the kernel as its decay
+ * settings allow (jemalloc: arena.<all>.decay); nothing without
+ * jemalloc.  Cheap when there is nothing to return.  Never fails. */
+void ap_alloc_decay(void);
 
 #endif

@@ -78,6 +78,8 @@ static const setting settings[] = {
     {"maxConnections", T_INT, OFF(max_connections), 1, 1000000, NULL, "client connections at once"},
     {"maxInFlightPerConnection", T_INT, OFF(max_inflight_per_connection), 1, 10000000, NULL, "unanswered messages per connection before it stops being read"},
     {"maxPendingBytes", T_INT, OFF(max_pending_bytes), 1024, (int64_t)1 << 40, NULL, "bytes of all queued and in-flight requests together"},
+    {"maxBufferedBytes", T_INT, OFF(max_buffered_bytes), 1024 * 1024, (int64_t)1 << 40, NULL, "bytes of answers the master holds for clients that have not read them; past it, connections with unread answers (and new ones) wait"},
+    {"clientWriteTimeout", T_INT, OFF(client_write_timeout), 0, 86400000, NULL, "close a connection whose answers wait and none was taken for this long, ms (0: never)"},
     {"listenBacklog", T_INT, OFF(listen_backlog), 1, 65535, NULL, "listen(2) backlog"},
     {"shutdownTimeout", T_INT, OFF(shutdown_timeout), 0, 86400000, NULL, "ms to finish queued and in-flight messages on SIGTERM"},
     {"restartOnFailure", T_BOOL, OFF(restart_on_failure), 0, 1, NULL, "respawn a worker that died unexpectedly"},
@@ -181,6 +183,8 @@ void config_init(config *cfg)
     cfg->max_connections = 4096;
     cfg->max_inflight_per_connection = 1024;
     cfg->max_pending_bytes = 256 * 1024 * 1024;
+    cfg->max_buffered_bytes = 256 * 1024 * 1024;
+    cfg->client_write_timeout = 60000;
     cfg->listen_backlog = 1024;
     cfg->shutdown_timeout = 30000;
     const char *env = getenv(AP_SOCKET_ENV);

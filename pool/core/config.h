@@ -84,6 +84,8 @@ typedef struct config {
     int64_t max_connections;
     int64_t max_inflight_per_connection;
     int64_t max_pending_bytes;
+    int64_t max_buffered_bytes;  /* answers held for clients, all connections (client.c) */
+    int64_t client_write_timeout; /* ms a connection's answers may wait with none taken; 0: off */
     int64_t listen_backlog;
     int64_t shutdown_timeout;
     /* socket */

@@ -153,6 +153,11 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     alert_tick(now);
     access_tick(now);
     retry_tick(now);
+    client_tick(now);
+    if (now - server.last_decay_ms >= 1000) {
+        server.last_decay_ms = now;
+        ap_alloc_decay(); /* a spike's freed pages go back even when idle */
+    }
     reload_step();
     sdnotify_tick(now);
     suspect_tick(now);

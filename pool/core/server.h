@@ -58,6 +58,10 @@ typedef struct {
     uint64_t conns_rejected;    /* over maxConnections */
     uint64_t conns_refused_peer;/* peers not in allowedUids/allowedGids (privs.c) */
     uint64_t too_large_lines;
+    uint64_t output_pauses;     /* connections paused: their own unread answers passed 1 MiB */
+    uint64_t budget_pauses;     /* connections paused: maxBufferedBytes passed (client.c) */
+    uint64_t parked_msgs;       /* messages kept from workers while their client was parked */
+    uint64_t write_timeouts;    /* connections closed: answers not taken for clientWriteTimeout */
     uint64_t spawns;
     uint64_t crashes;           /* worker processes that died unexpectedly */
 } server_stats;
@@ -97,6 +101,9 @@ typedef struct {
     int nclients;
     uint64_t next_client;
     queue_link room_waiters;    /* connections holding a message, oldest first */
+    uint64_t out_bytes;         /* answers in every connection's output buffer (client.c) */
+    uint64_t out_high;          /* the most out_bytes has been */
+    int budget_paused;          /* connections paused now for maxBufferedBytes */
 
     int listen_fd;
     struct evconnlistener *listener;
@@ -109,6 +116,7 @@ typedef struct {
     uint64_t shutdown_deadline_ms;
     uint64_t last_heartbeat_ms;
     uint64_t last_rss_ms;
+    uint64_t last_decay_ms;     /* the allocator was last let return memory (tick) */
     uint64_t last_scale_up_ms;
 
     server_stats stats;

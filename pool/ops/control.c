@@ -221,6 +221,15 @@ cJSON *control_stats_json(int detailed)
     cJSON_AddNumberToObject(c, "accepted", (double)server.stats.conns_accepted);
     cJSON_AddNumberToObject(c, "rejected", (double)server.stats.conns_rejected);
     cJSON_AddNumberToObject(c, "refusedPeers", (double)server.stats.conns_refused_peer);
+    cJSON_AddNumberToObject(c, "writeTimeouts", (double)server.stats.write_timeouts);
+    cJSON *bf = cJSON_AddObjectToObject(o, "buffered");
+    cJSON_AddNumberToObject(bf, "bytes", (double)server.out_bytes);
+    cJSON_AddNumberToObject(bf, "highWatermark", (double)server.out_high);
+    cJSON_AddNumberToObject(bf, "max", (double)server.cfg->max_buffered_bytes);
+    cJSON_AddNumberToObject(bf, "budgetPaused", server.budget_paused);
+    cJSON_AddNumberToObject(bf, "budgetPauses", (double)server.stats.budget_pauses);
+    cJSON_AddNumberToObject(bf, "outputPauses", (double)server.stats.output_pauses);
+    cJSON_AddNumberToObject(bf, "parkedMessages", (double)server.stats.parked_msgs);
     cJSON *wk = cJSON_AddObjectToObject(o, "workerEvents");
     cJSON_AddNumberToObject(wk, "spawned", (double)server.stats.spawns);
     cJSON_AddNumberToObject(wk, "crashed", (double)server.stats.crashes);

@@ -45,7 +45,10 @@ static void write_answer(msg *m, const answer *a, int code)
     struct evbuffer *out = client_output(m->client);
     const char *id = m->line + m->id_off;
     if (a->kind == ANSWER_OK) {
-        reply_ok(out, id, m->id_len, a->body, a->len);
+        if (a->src)
+            reply_ok_move(out, id, m->id_len, a->src, a->len);
+        else
+            reply_ok(out, id, m->id_len, a->body, a->len);
         server.stats.answered_ok++;
     } else {
         if (a->kind == ANSWER_WORKER_ERROR)
@@ -90,7 +93,7 @@ void answer_end(msg *m, const answer *a)
 
 void answer_detach(msg *m, reply_code code, const char *message, const char *extra)
 {
-    answer a = {ANSWER_ERROR, code, NULL, 0, message, extra};
+    answer a = {ANSWER_ERROR, code, NULL, 0, message, extra, NULL};
     tell_breaker(m, (int)code);
     if (m->client) {
         write_answer(m, &a, (int)code);

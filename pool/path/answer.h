@@ -33,6 +33,7 @@
 
 struct msg;
 struct client;
+struct evbuffer;
 
 typedef enum {
     ANSWER_OK = 0,      /* body: the worker's result JSON */
@@ -48,6 +49,8 @@ typedef struct {
     size_t len;
     const char *message;        /* ERROR: escaped into the line */
     const char *extra;          /* ERROR: raw members starting with a comma, or NULL */
+    struct evbuffer *src;       /* OK, when not NULL: the body is src's first len bytes, moved
+                                 * to the client rather than copied (left in src if nobody is told) */
 } answer;
 
 /* Ends m as described above.  m is freed on return. */
@@ -55,25 +58,34 @@ void answer_end(struct msg *m, const answer *a);
 
 static inline void answer_ok(struct msg *m, const char *result, size_t len)
 {
-    answer a = {ANSWER_OK, ERR_OTHER, result, len, NULL, NULL};
+    answer a = {ANSWER_OK, ERR_OTHER, result, len, NULL, NULL, NULL};
     answer_end(m, &a);
 }
 
+/* answer_ok for a result still in src (the worker's input): its first
+ * len bytes are moved into the client's output, chain by chain, never
+ * copied whole.  If m has no client they stay in src: the caller drains
+ * what is left of the frame. */
+static inline void answer_ok_moved(struct msg *m, struct evbuffer *src, size_t len)
+{
+    answer a = {ANSWER_OK, ERR_OTHER, NULL, len, NULL, NULL, src};
+    answer_end(m, &a);
+}
 static inline void answer_worker_error(struct msg *m, reply_code code, const char *err, size_t len)
 {
-    answer a = {ANSWER_WORKER_ERROR, code, err, len, NULL, NULL};
+    answer a = {ANSWER_WORKER_ERROR, code, err, len, NULL, NULL, NULL};
     answer_end(m, &a);
 }
 
 static inline void answer_error(struct msg *m, reply_code code, const char *message, const char *extra)
 {
-    answer a = {ANSWER_ERROR, code, NULL, 0, message, extra};
+    answer a = {ANSWER_ERROR, code, NULL, 0, message, extra, NULL};
     answer_end(m, &a);
 }
 
 static inline void answer_drop(struct msg *m)
 {
-    answer a = {ANSWER_NONE, ERR_OTHER, NULL, 0, NULL, NULL};
+    answer a = {ANSWER_NONE, ERR_OTHER, NULL, 0, NULL, NULL, NULL};
     answer_end(m, &a);
 }
 

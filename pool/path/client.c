@@ -73,6 +73,12 @@ static void client_block(client *c, unsigned why)
         bufferevent_setwatermark(c->bev, EV_READ, 0, CLIENT_BLOCKED_READ_MAX);
         client_set_state(c, CLIENT_BLOCKED);
     }
+    if (why & ~c->blocked & CLIENT_BLOCK_OUTPUT)
+        server.stats.output_pauses++;
+    if (why & ~c->blocked & CLIENT_BLOCK_BUDGET) {
+        server.stats.budget_pauses++;
+        server.budget_paused++;
+    }
     c->blocked |= why;
 }
 
@@ -80,6 +86,10 @@ static void client_unblock(client *c, unsigned why)
 {
     if (!(c->blocked & why) || c->state == CLIENT_CLOSING)
         return;
+    if (why & c->blocked & CLIENT_BLOCK_BUDGET)
+        server.budget_paused--;
+    if (why & c->blocked & (CLIENT_BLOCK_OUTPUT | CLIENT_BLOCK_BUDGET))
+        sched_pump_soon(); /* its queued messages may go to workers again */
     c->blocked &= ~why;
     if (c->blocked == 0) {
         client_set_state(c, CLIENT_READING);
@@ -99,6 +109,89 @@ void client_check_output(client *c)
 {
     if (evbuffer_get_length(client_output(c)) > CLIENT_OUT_HIGH)
         client_block(c, CLIENT_BLOCK_OUTPUT);
+}
+
+/* ---- maxBufferedBytes ------------------------------------------------
+ * server.out_bytes counts every byte in every connection's output buffer
+ * (an evbuffer callback: added when an answer is written, removed when
+ * the socket takes it or the connection is freed).  Past the budget, a
+ * connection that has answers unread stops being read (CLIENT_BLOCK_BUDGET,
+ * before its next line), and the queued messages of one that has answers
+ * unread or has never read an answer are not sent to workers (sched.c
+ * asks client_parked); connections that read keep being served.  Parked
+ * connections resume when their own output drains, or when the total is
+ * back under the budget (then the pump runs again).  What can still
+ * arrive past the budget is the answers of messages workers already
+ * hold. */
+
+static int client_over_budget(void)
+{
+    return server.out_bytes > (uint64_t)server.cfg->max_buffered_bytes;
+}
+
+int client_parked(const client *c)
+{
+    if (c->blocked & CLIENT_BLOCK_OUTPUT)
+        return 1;
+    return client_over_budget() && (!c->has_read || evbuffer_get_length(bufferevent_get_output(c->bev)) > 0);
+}
+
+void client_note_parked(client *c)
+{
+    if (c->park_told)
+        return;
+    c->park_told = 1;
+    size_t unread = evbuffer_get_length(client_output(c));
+    if (c->blocked & CLIENT_BLOCK_OUTPUT)
+        ap_info("client-%llu (pid %d uid %d): its messages wait: %zu bytes of its answers are unread",
+                (unsigned long long)c->serial, (int)c->peer_pid, (int)c->peer_uid, unread);
+    else
+        ap_info("client-%llu (pid %d uid %d): its messages wait: %llu bytes of answers buffered for clients, over "
+                "maxBufferedBytes (%lld), and it has %s",
+                (unsigned long long)c->serial, (int)c->peer_pid, (int)c->peer_uid,
+                (unsigned long long)server.out_bytes, (long long)server.cfg->max_buffered_bytes,
+                unread ? "answers unread" : "not read any answer yet");
+}
+
+static void client_count_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    client *c = arg;
+    (void)buf;
+    if (info->n_deleted || info->orig_size == 0)
+        c->out_progress_ms = ap_now_ms(); /* clientWriteTimeout counts from here */
+    int was_over = client_over_budget();
+    server.out_bytes += info->n_added;
+    server.out_bytes -= info->n_deleted;
+    if (server.out_bytes > server.out_high)
+        server.out_high = server.out_bytes;
+    if (was_over && !client_over_budget())
+        sched_pump_soon(); /* messages parked for the budget may go now */
+}
+
+/* Under the budget again: every connection paused for it resumes. */
+static void client_budget_release(void)
+{
+    if (server.budget_paused == 0 || client_over_budget())
+        return;
+    for (queue_link *l = server.clients.next; l != &server.clients && server.budget_paused > 0; l = l->next)
+        client_unblock(queue_entry(l, client, link), CLIENT_BLOCK_BUDGET);
+}
+
+/* Before a line is handled: past the budget, a connection with answers
+ * unread stops being read (one that has read none yet is still read, so
+ * its pool.* requests are answered, but its messages wait: see
+ * client_parked).  Logged once per pause. */
+static int client_budget_pause(client *c)
+{
+    if (c->blocked & CLIENT_BLOCK_BUDGET || !client_over_budget() || evbuffer_get_length(client_output(c)) == 0)
+        return 0;
+    client_block(c, CLIENT_BLOCK_BUDGET);
+    ap_info("client-%llu (pid %d uid %d): paused: %llu bytes of answers buffered for clients, over maxBufferedBytes "
+            "(%lld), and %zu of them are this connection's, unread%s",
+            (unsigned long long)c->serial, (int)c->peer_pid, (int)c->peer_uid,
+            (unsigned long long)server.out_bytes, (long long)server.cfg->max_buffered_bytes,
+            evbuffer_get_length(client_output(c)), c->has_read ? "" : " (it has not read any yet)");
+    return 1;
 }
 
 /* ---- a message leaves its connection ------------------------------- */
@@ -304,7 +397,7 @@ static void client_process(client *c)
     int lines = 0;
     while (c->blocked == 0 && c->state != CLIENT_CLOSING) {
         size_t avail = evbuffer_get_length(in);
-        if (avail == 0)
+        if (avail == 0 || client_budget_pause(c))
             break;
         if (lines++ >= CLIENT_LINES_PER_WAKE) {
             bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
@@ -364,8 +457,17 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 static void client_wrote(void *arg)
 {
     client *c = arg;
-    if (evbuffer_get_length(client_output(c)) <= CLIENT_OUT_HIGH / 2)
+    size_t left = evbuffer_get_length(client_output(c));
+    if (left <= CLIENT_OUT_HIGH / 2)
         client_unblock(c, CLIENT_BLOCK_OUTPUT);
+    if (left == 0) {
+        c->has_read = 1;
+        c->park_told = 0;
+        client_unblock(c, CLIENT_BLOCK_BUDGET);
+        if (client_over_budget())
+            sched_pump_soon(); /* it read: its queued messages are no longer parked */
+    }
+    client_budget_release();
     if (server.state >= SERVER_DRAINING)
         server_check_shutdown();
 }
@@ -433,6 +535,7 @@ void client_accept(int fd)
     bufferevent_setwatermark(c->bev, EV_READ, 0, client_read_max());
     bufferevent_enable(c->bev, EV_READ);
     flush_attach(&c->out, c->bev, 0, client_wrote, c);
+    c->count_cb = evbuffer_add_cb(bufferevent_get_output(c->bev), client_count_cb, c);
     link_add_tail(&server.clients, &c->link);
     server.nclients++;
     server.stats.conns_accepted++;
@@ -468,12 +571,46 @@ static void client_close(client *c, const char *why)
         ap_debug("client-%llu %s", (unsigned long long)c->serial, why);
     idmap_free(&c->ids);
     flush_detach(&c->out);
+    if (c->count_cb)
+        evbuffer_remove_cb_entry(client_output(c), c->count_cb);
+    int was_over = client_over_budget();
+    server.out_bytes -= evbuffer_get_length(client_output(c)); /* unread answers go with it */
+    if (was_over && !client_over_budget())
+        sched_pump_soon(); /* messages parked for the budget may go now */
+    if (c->blocked & CLIENT_BLOCK_BUDGET)
+        server.budget_paused--;
     bufferevent_free(c->bev);
     link_del(&c->link);
     server.nclients--;
     ap_free(c);
+    client_budget_release();
     if (server.state >= SERVER_DRAINING)
         server_check_shutdown();
+}
+
+/* clientWriteTimeout: a connection with answers waiting of which the
+ * socket took nothing for that long is closed.  Progress of any size
+ * resets the clock, so a slow reader is never cut off; one that stopped
+ * reading is. */
+void client_tick(uint64_t now_ms)
+{
+    uint64_t limit = (uint64_t)server.cfg->client_write_timeout;
+    if (limit == 0)
+        return;
+    queue_link *l = server.clients.next;
+    while (l != &server.clients) {
+        client *c = queue_entry(l, client, link);
+        l = l->next;
+        size_t unread = evbuffer_get_length(client_output(c));
+        if (unread == 0 || now_ms - c->out_progress_ms < limit)
+            continue;
+        server.stats.write_timeouts++;
+        ap_warn("client-%llu (pid %d uid %d): closing: %zu bytes of answers unread and none taken for %llu ms "
+                "(clientWriteTimeout); %d message%s of it unanswered",
+                (unsigned long long)c->serial, (int)c->peer_pid, (int)c->peer_uid, unread,
+                (unsigned long long)(now_ms - c->out_progress_ms), c->in_flight, c->in_flight == 1 ? "" : "s");
+        client_close(c, "closed for clientWriteTimeout");
+    }
 }
 
 client *client_by_serial(uint64_t serial)

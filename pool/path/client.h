@@ -11,7 +11,9 @@
  * kept as bits: it holds a message waiting for queue room (overflow
  * "block"), it has maxInFlightPerConnection messages unanswered, or its
  * unread output passed the high watermark (it does not read its
- * answers).  Its socket is still read, so its EOF is seen at once, but
+ * answers), or the master holds maxBufferedBytes of answers for all
+ * connections while this one has answers unread or has never read one
+ * (see client_parked).  Its socket is still read, so its EOF is seen at once, but
  * only until 64 KiB wait unhandled (the kernel keeps the rest): pausing
  * and resuming cost no system call.  Lines are cut with a bounded search: a line over
  * maxMessageBytes is answered too_large and discarded without being
@@ -30,6 +32,7 @@
 
 struct bufferevent;
 struct evbuffer;
+struct evbuffer_cb_entry;
 struct event;
 struct msg;
 
@@ -39,6 +42,7 @@ enum {
     CLIENT_BLOCK_ROOM = 1,      /* holds a message, waiting for queue room */
     CLIENT_BLOCK_INFLIGHT = 2,  /* maxInFlightPerConnection reached */
     CLIENT_BLOCK_OUTPUT = 4,    /* its answers are not being read */
+    CLIENT_BLOCK_BUDGET = 8,    /* maxBufferedBytes passed while it has unread answers */
 };
 
 #define CLIENT_LINES_PER_WAKE 128
@@ -57,6 +61,10 @@ typedef struct client {
     gid_t peer_gid;
     idmap ids;                  /* request ids in flight -> msg */
     queue_link msgs;            /* sentinel: its messages (held, queued, running) */
+    struct evbuffer_cb_entry *count_cb; /* keeps server.out_bytes */
+    int has_read;               /* its output has drained to empty at least once */
+    int park_told;              /* its messages waiting was logged (until its output drains) */
+    uint64_t out_progress_ms;   /* its output last became non-empty or had bytes taken */
     int in_flight;              /* accepted, not yet answered */
     struct msg *held;           /* CLIENT_BLOCK_ROOM: the message waiting */
     queue_link room_link;       /* in server.room_waiters while BLOCK_ROOM */
@@ -74,6 +82,13 @@ struct evbuffer *client_output(client *c);
 /* After an answer was written: stops reading c while its unread answers
  * pass the high watermark. */
 void client_check_output(client *c);
+/* Whether c's messages wait rather than go to a worker: its own unread
+ * answers passed the high watermark, or the master holds more than
+ * maxBufferedBytes of answers and c has answers unread or has never read
+ * one.  Readers (empty output, read before) are never parked. */
+int client_parked(const client *c);
+/* One of c's messages was kept from workers: logged once per pause. */
+void client_note_parked(client *c);
 /* Takes m off its connection (ids, list, in-flight count, held slot) and
  * clears m->client; a connection paused at maxInFlightPerConnection may
  * resume.  Nothing when m has no client. */
@@ -88,6 +103,9 @@ void client_room_available(void);
 void client_fail_held(void);
 /* The open connection with that serial, or NULL (0: none). */
 client *client_by_serial(uint64_t serial);
+/* The tick: closes connections whose answers wait while none was taken
+ * for clientWriteTimeout (their waiting messages cancelled, logged). */
+void client_tick(uint64_t now_ms);
 /* Frees every connection (at exit). */
 void client_close_all(void);
 /* True when no connection has unwritten output. */

@@ -71,6 +71,7 @@ typedef struct msg {
     uint8_t probe;              /* its type's breaker is half-open and this is the probe */
     uint8_t outcome_told;       /* its outcome went to the breaker */
     uint8_t wait_told;          /* its queue wait went to the metrics */
+    uint8_t parked;             /* was kept from workers: its client was parked (counted once) */
     uint16_t type_idx;          /* typetab index of its type */
     msg_failure *fail;          /* failed attempts, oldest first (allocated on the first) */
     char *type;                 /* unescaped type, NUL-terminated (inside this allocation) */

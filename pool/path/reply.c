@@ -77,6 +77,17 @@ void reply_ok(struct evbuffer *out, const char *id, size_t id_len, const char *r
     reply_with(out, id, id_len, mid, sizeof(mid) - 1, result, len);
 }
 
+void reply_ok_move(struct evbuffer *out, const char *id, size_t id_len, struct evbuffer *src, size_t len)
+{
+    static const char mid[] = ",\"ok\":true,\"result\":";
+    const char *p[3] = {"{\"id\":", id_len ? id : "null", mid};
+    size_t n[3] = {6, id_len ? id_len : 4, sizeof(mid) - 1};
+    add_pieces(out, p, n, 3);
+    if (evbuffer_remove_buffer(src, out, len) < 0) /* src's start frozen: copied, left there */
+        evbuffer_add(out, evbuffer_pullup(src, (ev_ssize_t)len), len);
+    evbuffer_add(out, "}\n", 2);
+}
+
 void reply_error_json(struct evbuffer *out, const char *id, size_t id_len, const char *err, size_t len)
 {
     static const char mid[] = ",\"ok\":false,\"error\":";

@@ -38,6 +38,13 @@ reply_code reply_code_of_error_json(const char *json, size_t len);
 
 /* {"id":ID,"ok":true,"result":RESULT}\n; id_len 0 writes null. */
 void reply_ok(struct evbuffer *out, const char *id, size_t id_len, const char *result, size_t len);
+/* reply_ok for a result that is the first len (> 0) bytes of src: they
+ * are moved into out (evbuffer_remove_buffer: whole chains relinked, only
+ * a partial last chain copied), not copied, so a result of hundreds of
+ * megabytes costs the loop no large memcpy and no second copy in memory.
+ * If src cannot give them up (its start frozen), they are copied and
+ * left in src: the caller drains what is left either way. */
+void reply_ok_move(struct evbuffer *out, const char *id, size_t id_len, struct evbuffer *src, size_t len);
 /* {"id":ID,"ok":false,"error":ERR}\n with ERR a JSON object as given. */
 void reply_error_json(struct evbuffer *out, const char *id, size_t id_len, const char *err, size_t len);
 /* {"id":ID,"ok":false,"error":{"code":CODE,"message":MESSAGE<extra>}}\n;

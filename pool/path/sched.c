@@ -1,8 +1,9 @@
 /*
  * sched.c - admission and the queue pump (see sched.h).
- * Invariant: a message is queued only when no worker had a free slot or
- * older messages were already waiting, so the FIFO order is the order
- * messages reach workers.
+ * Invariant: a message is queued only when no worker had a free slot,
+ * older messages were already waiting, or its connection is parked
+ * (client_parked: its answers are not being read); the FIFO order is
+ * the order messages reach workers, parked ones passed over in place.
  * State: the deferred pump's event (an event with no fd, made active by
  * sched_pump_soon; libevent runs it after the callbacks already active
  * on this turn, so one pump serves every message ended on the turn).
@@ -55,6 +56,20 @@ void sched_pump_soon(void)
     }
 }
 
+/* A message whose connection is parked (client_parked: its answers are
+ * not being read, or maxBufferedBytes is passed) waits in the queue. */
+static int msg_parked(msg *m)
+{
+    if (m->client == NULL || !client_parked(m->client))
+        return 0;
+    if (!m->parked) {
+        m->parked = 1;
+        server.stats.parked_msgs++;
+        client_note_parked(m->client);
+    }
+    return 1;
+}
+
 static int pick_worker(void)
 {
     return dispatch_pick(&server.dispatch, (int)server.cfg->strategy, server.workers, sizeof(worker),
@@ -68,7 +83,7 @@ sched_result sched_admit(msg *m, int count_reject)
             server.queue.rejected++;
         return SCHED_FULL;
     }
-    if (server.queue.depth == 0) {
+    if (server.queue.depth == 0 && !msg_parked(m)) {
         int i = pick_worker();
         if (i >= 0) {
             server.pending_bytes += m->line_len;
@@ -82,6 +97,9 @@ sched_result sched_admit(msg *m, int count_reject)
     server.pending_bytes += m->line_len;
     server.stats.accepted++;
     msg_set_state(&server.msgs, m, MSG_QUEUED);
+    /* Queued behind parked messages, a worker may be free for it. */
+    if (!msg_parked(m))
+        sched_pump_soon();
     return SCHED_QUEUED;
 }
 
@@ -93,12 +111,21 @@ int sched_room_to_resume(void)
 
 void sched_pump(void)
 {
-    while (server.queue.depth > 0) {
+    /* Oldest first, passing over parked messages (they keep their place). */
+    queue_link *l = server.queue.head.next;
+    while (l != &server.queue.head) {
+        msg *m = msg_from_qlink(l);
+        queue_link *next = l->next;
+        if (msg_parked(m)) {
+            l = next;
+            continue;
+        }
         int i = pick_worker();
         if (i < 0)
             break;
-        msg *m = msg_from_qlink(queue_pop(&server.queue));
+        queue_remove(&server.queue, l);
         worker_send(&server.workers[i], m);
+        l = next;
     }
     /* Hysteresis: paused connections resume together once a quarter of
      * the room is free, not one per freed slot, which under sustained

@@ -57,6 +57,8 @@
 
 extern char **environ;
 
+/* A RESULT at least this long is moved to its client, not copied. */
+#define WORKER_MOVE_MIN (64u * 1024)
 /* A sync handler faster than this on average may have messages prefetched. */
 #define WORKER_FAST_NS ((uint64_t)server.cfg->prefetch_fast_us * 1000u)
 
@@ -628,7 +630,9 @@ static void note_service_time(worker *w, const msg *m, uint64_t now)
     w->load.ahead = w->proc.svc_ewma_ns < WORKER_FAST_NS ? (int)server.cfg->prefetch - 1 : 0;
 }
 
-static void on_answer(worker *w, const ap_frame_hdr *h, const char *payload)
+/* payload is the answer's bytes, or NULL when they are still in src (a
+ * big RESULT, moved to the client rather than copied). */
+static void on_answer(worker *w, const ap_frame_hdr *h, const char *payload, struct evbuffer *src)
 {
     msg *m = msg_lookup(&server.msgs, h->id);
     if (m == NULL || m->state != MSG_RUNNING || m->worker != w || m->worker_gen != w->proc.generation) {
@@ -650,7 +654,10 @@ static void on_answer(worker *w, const ap_frame_hdr *h, const char *payload)
         recycle_after_answer(w);
     }
     if (h->kind == AP_FRAME_RESULT) {
-        answer_ok(m, payload, h->len);
+        if (src)
+            answer_ok_moved(m, src, h->len);
+        else
+            answer_ok(m, payload, h->len);
     } else {
         reply_code code = reply_code_of_error_json(payload, h->len);
         if (code == ERR_AGENT_ERROR && w->slot >= 0)
@@ -784,12 +791,21 @@ static int worker_handle_frames(worker *w)
             return -1;
         }
         evbuffer_drain(in, AP_FRAME_HDR_SIZE);
+        size_t before = evbuffer_get_length(in);
         /* A RESULT over maxResultBytes is answered agent_error instead,
          * its payload dropped unread. */
         ap_frame_hdr eh;
         char refusal[WRESULT_REFUSAL_MAX];
         int refused = wresult_refuse(w, &h, &eh, refusal, sizeof(refusal));
-        const char *payload = refused ? refusal : h.len ? (const char *)evbuffer_pullup(in, h.len) : "";
+        /* A big RESULT is never pulled up into one piece: its chains are
+         * moved to the client (answer_ok_moved), so a result of hundreds
+         * of megabytes costs the loop no memcpy of its size. */
+        struct evbuffer *src = !refused && h.kind == AP_FRAME_RESULT && h.len >= WORKER_MOVE_MIN &&
+                                       !agentstat_owns(w, &h) ? in : NULL;
+        const char *payload = refused ? refusal
+                              : src   ? NULL
+                              : h.len ? (const char *)evbuffer_pullup(in, h.len)
+                                      : "";
         switch (h.kind) {
         case AP_FRAME_RESULT:
         case AP_FRAME_ERROR:
@@ -797,7 +813,7 @@ static int worker_handle_frames(worker *w)
                 agentstat_answer(w, &h, payload);
                 break;
             }
-            on_answer(w, refused ? &eh : &h, payload);
+            on_answer(w, refused ? &eh : &h, payload, src);
             answered++;
             break;
         case AP_FRAME_READY:
@@ -813,7 +829,9 @@ static int worker_handle_frames(worker *w)
         default: /* refused by worker_frame_out_of_place */
             break;
         }
-        evbuffer_drain(in, h.len);
+        /* What was not moved to a client (most frames: all of it). */
+        size_t taken = before - evbuffer_get_length(in);
+        evbuffer_drain(in, h.len - taken);
     }
     return answered;
 }

@@ -78,3 +78,5 @@ TESTS += tests/integration/test_file_safety.py
 EXTRA_DIST += tests/integration/test_file_safety.py
 TESTS += tests/integration/test_ptrace.py
 EXTRA_DIST += tests/integration/test_ptrace.py tests/integration/agents/spy.py
+TESTS += tests/integration/test_memory_bounds.py
+EXTRA_DIST += tests/integration/test_memory_bounds.py

@@ -29,7 +29,7 @@ void answer_end(msg *m, const answer *a)
 
 void answer_detach(msg *m, reply_code code, const char *message, const char *extra)
 {
-    answer a = {ANSWER_ERROR, code, NULL, 0, message, extra};
+    answer a = {ANSWER_ERROR, code, NULL, 0, message, extra, NULL};
     fake_record_answer(m, &a, 1);
     fake_record("answer_detach", m->worker, m, code, message);
     m->client = NULL;

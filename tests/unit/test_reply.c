@@ -110,6 +110,47 @@ static void test_ok_large_result(void **state)
     free(res);
 }
 
+/* A result still in another buffer (a worker's input, in many chains,
+ * with the next frame behind it) is moved: exactly len bytes leave src,
+ * the line is the same as reply_ok's, and what follows stays in src. */
+static void test_ok_move(void **state)
+{
+    struct evbuffer *out = *state;
+    struct evbuffer *src = evbuffer_new();
+    assert_non_null(src);
+    char piece[4096];
+    memset(piece, 'x', sizeof(piece));
+    evbuffer_add(src, "\"", 1);
+    for (int i = 0; i < 300; i++) /* ~1.2 MB in separate adds: many chains */
+        evbuffer_add(src, piece, sizeof(piece));
+    evbuffer_add(src, "\"NEXT", 5);
+    size_t n = 1 + 300 * sizeof(piece) + 1;
+    reply_ok_move(out, "\"k\"", 3, src, n);
+    assert_int_equal(evbuffer_get_length(src), 4);
+    assert_memory_equal(evbuffer_pullup(src, -1), "NEXT", 4);
+    size_t have = evbuffer_get_length(out);
+    assert_int_equal(have, LEN("{\"id\":\"k\",\"ok\":true,\"result\":") + n + LEN("}\n"));
+    cJSON *j = parse_out(out);
+    assert_int_equal(strlen(cJSON_GetObjectItem(j, "result")->valuestring), n - 2);
+    cJSON_Delete(j);
+    evbuffer_drain(out, have);
+    /* a small one, with no id */
+    evbuffer_drain(src, 4);
+    evbuffer_add(src, "[1]", 3);
+    reply_ok_move(out, NULL, 0, src, 3);
+    EXPECT(out, "{\"id\":null,\"ok\":true,\"result\":[1]}\n");
+    /* a source whose start is frozen cannot give its chains up: copied,
+     * and left there for the caller to drain */
+    evbuffer_drain(src, evbuffer_get_length(src));
+    evbuffer_add(src, "{\"a\":1}rest", 11);
+    evbuffer_freeze(src, 1);
+    reply_ok_move(out, "3", 1, src, 7);
+    evbuffer_unfreeze(src, 1);
+    EXPECT(out, "{\"id\":3,\"ok\":true,\"result\":{\"a\":1}}\n");
+    assert_int_equal(evbuffer_get_length(src), 11);
+    evbuffer_free(src);
+}
+
 static void test_error_json_lines(void **state)
 {
     struct evbuffer *out = *state;
@@ -271,6 +312,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ok_lines, setup_buf, teardown_buf),
         cmocka_unit_test_setup_teardown(test_ok_large_result, setup_buf, teardown_buf),
+        cmocka_unit_test_setup_teardown(test_ok_move, setup_buf, teardown_buf),
         cmocka_unit_test_setup_teardown(test_error_json_lines, setup_buf, teardown_buf),
         cmocka_unit_test_setup_teardown(test_error_lines, setup_buf, teardown_buf),
         cmocka_unit_test_setup_teardown(test_error_every_code, setup_buf, teardown_buf),
