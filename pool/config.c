@@ -13,7 +13,7 @@
  * and metricsAllowRemote).  Every refusal is one line naming the key,
  * the value (control bytes shown escaped) and where it came from.
  * Also here: --help from the same table, the lists (allowedUids,
- * allowedGids, env) and workerLimits.
+ * allowedGids, adminUids, adminGids, env) and workerLimits.
  *
  * Called by main.c at start-up and by reload.c to build the next config
  * on SIGHUP, each time into a fresh struct that is read-only once
@@ -117,6 +117,8 @@ static const setting settings[] = {
     {"group", T_STR, OFF(group), 0, 256, NULL, "with user: drop to this group (name or gid) instead of the user's own"},
     {"allowedUids", T_LIST, OFF(allowed_uids), 0, 0, NULL, "peers allowed on the socket by uid: names or numbers (flag: comma-separated; unset: any)"},
     {"allowedGids", T_LIST, OFF(allowed_gids), 0, 0, NULL, "peers allowed on the socket by primary gid: names or numbers (flag: comma-separated)"},
+    {"adminUids", T_LIST, OFF(admin_uids), 0, 0, NULL, "peers allowed admin requests (pool.scale, pool.reload, pool.dlq.*, pool.history, detailed stats) by uid (unset with adminGids: root and the server's own uid)"},
+    {"adminGids", T_LIST, OFF(admin_gids), 0, 0, NULL, "peers allowed admin requests by primary gid: names or numbers (flag: comma-separated)"},
     {"chdir", T_STR, OFF(worker_chdir), 0, 4096, NULL, "the workers' working directory (empty: the master's)"},
     {"umask", T_MODE, OFF(worker_umask), 0, 0777, NULL, "the workers' umask (octal; default: the master's)"},
     {"env", T_LIST, OFF(env), 0, 0, NULL, "the workers' environment allow-list: NAME (copied) or NAME=VALUE (set); the rest is removed (unset: inherit all)"},

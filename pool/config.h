@@ -107,6 +107,8 @@ typedef struct config {
     char *group;                 /* with user: this group instead of the user's own */
     config_list allowed_uids;    /* peers allowed on the socket by uid (names or numbers) */
     config_list allowed_gids;    /* ... or by primary gid */
+    config_list admin_uids;      /* peers allowed admin pool.* requests by uid; neither set: root and our uid */
+    config_list admin_gids;      /* ... or by primary gid */
     char *worker_chdir;          /* "chdir": the workers' working directory; NULL: the master's */
     int64_t worker_umask;        /* "umask"; -1: the master's */
     config_list env;             /* allow-list, NAME or NAME=VALUE; not set: inherit everything */

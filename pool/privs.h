@@ -20,8 +20,14 @@
  * never at accept: a name that does not resolve refuses the reload, and
  * the running lists stay.
  *
+ * Admins: adminUids / adminGids name the peers allowed the admin pool.*
+ * requests (control.c marks them); with neither set, root and the uid
+ * agentpoold serves as (after the drop) are the admins.  Resolved like
+ * the allowed lists, at start and reload, never at a request.
+ *
  * Called from main.c (init), server.c (drop, free), reload.c (a new
- * config's lists) and listener.c (each accept).
+ * config's lists), listener.c (each accept) and control.c (admin
+ * requests).
  */
 #ifndef AP_PRIVS_H
 #define AP_PRIVS_H
@@ -29,6 +35,7 @@
 #include "config.h"
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Resolves user, group, allowedUids and allowedGids to numbers.  With
  * check_only (--check-config) it stops there and keeps nothing;
@@ -47,8 +54,12 @@ int privs_drop(char *err, size_t errlen);
  * forbidden line, fd is closed and the refusal counted), 0 to go on.
  * Never looks a name up. */
 int privs_refuse_peer(int fd);
+/* 1 when a peer with these credentials (SO_PEERCRED; (uid_t)-1 when
+ * unknown: never an admin) may make admin requests, else 0.  Never looks
+ * a name up. */
+int privs_peer_is_admin(uid_t uid, gid_t gid);
 /* For a reload, before nc is put in force: resolves nc's
- * allowedUids/allowedGids (the only name lookups after start-up) and
+ * allowedUids/allowedGids/adminUids/adminGids (the only name lookups after start-up) and
  * keeps them, so the next accept switches to them without a lookup.
  * AP_ERR (why in err) when one names a user or group that does not
  * resolve, so the reload is refused rather than the socket left open or
