@@ -81,6 +81,9 @@ typedef struct config {
     int64_t max_message_bytes;
     int64_t max_result_bytes;    /* 0: as max_message_bytes (config_max_result_bytes) */
     int64_t max_connections;
+    int64_t admin_reserve_connections; /* of max_connections, kept for administrators */
+    int64_t max_connections_per_uid;   /* per peer uid; 0: no limit */
+    int64_t idle_connection_timeout;   /* ms without traffic or anything in flight; 0: never */
     int64_t max_inflight_per_connection;
     int64_t max_pending_bytes;
     int64_t listen_backlog;

@@ -224,6 +224,8 @@ cJSON *control_stats_json(int detailed)
     cJSON_AddNumberToObject(c, "accepted", (double)server.stats.conns_accepted);
     cJSON_AddNumberToObject(c, "rejected", (double)server.stats.conns_rejected);
     cJSON_AddNumberToObject(c, "refusedPeers", (double)server.stats.conns_refused_peer);
+    cJSON_AddNumberToObject(c, "rejectedPerUid", (double)server.stats.conns_rejected_uid);
+    cJSON_AddNumberToObject(c, "idleClosed", (double)server.stats.conns_idle_closed);
     cJSON *wk = cJSON_AddObjectToObject(o, "workerEvents");
     cJSON_AddNumberToObject(wk, "spawned", (double)server.stats.spawns);
     cJSON_AddNumberToObject(wk, "crashed", (double)server.stats.crashes);
@@ -408,8 +410,10 @@ static void control_stats(client *c, const char *line, const scan_result *r)
         sw->id_len = id_len;
         memcpy(sw->id, line + r->id.off, id_len);
         sw->id[id_len] = '\0';
+        client_deferred(c, 1); /* not idle while its answer is due */
         if (c->serial != 0 && agentstat_refresh(stats_waiter_done, sw))
             return;
+        client_deferred(c, -1);
         ap_free(sw);
     }
     answer_json(c, line, r, control_stats_json(detailed));
@@ -456,6 +460,7 @@ static void control_scale(client *c, const char *line, const scan_result *r)
 /* Answered when the reload ends (or at once if refused): reload.c. */
 static void control_reload(client *c, const char *line, const scan_result *r)
 {
+    client_deferred(c, 1); /* answer_later takes it back */
     reload_start("pool.reload", c->serial, r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL,
                  r->id_kind != SCAN_ID_NONE ? r->id.len : 0);
 }

@@ -9,6 +9,7 @@ agentpoold_SOURCES = pool/main.c pool/server.c pool/server.h \
 	pool/wprog.c pool/wprog.h \
 	pool/wresult.c pool/wresult.h \
 	pool/refuse.c pool/refuse.h \
+	pool/connlimit.c pool/connlimit.h \
 	pool/control.c pool/control.h \
 	pool/scan.c pool/scan.h \
 	pool/reply.c pool/reply.h \

@@ -20,6 +20,7 @@
 #include "server.h"
 #include "flush.h"
 #include "refuse.h"
+#include "connlimit.h"
 #include "ap_alloc.h"
 #include "ap_common.h"
 #include "ap_log.h"
@@ -148,6 +149,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     scale_tick(now);
     alert_tick(now);
     access_tick(now);
+    client_tick(now);
     reload_step();
     sdnotify_tick(now);
     if (server.cfg->health_check_interval > 0 && server.state == SERVER_READY &&
@@ -359,6 +361,7 @@ void server_free(void)
     httpd_stop();
     client_close_all();
     privs_free();
+    connlimit_free();
     refuse_free(); /* before the event base: refused peers still lingering */
     worker_signal_all(SIGKILL);
     worker_reap();
