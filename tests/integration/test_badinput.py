@@ -290,6 +290,26 @@ class MaxConnectionsTest(unittest.TestCase):
                     finally:
                         extra.close()
 
+    def test_a_refused_client_that_pipelined_a_megabyte_still_reads_the_refusal(self):
+        # The linger drains for its time, not a byte count: 1 MB sent
+        # before reading is read and dropped, and the line still arrives.
+        with Server(workers=1, args=["--max-connections", "1"]) as srv:
+            wait_for(lambda: self._count(srv) == 1 or self._count(srv) == 0, what="the probe gone")
+            with srv.client() as held:
+                self.assertTrue(held.call("pool.ping")["pong"])
+                extra = Client(srv.path)
+                try:
+                    line = b'{"id":1,"type":"echo","data":"%s"}\n' % (b"x" * 990)
+                    payload = line * (1024 * 1024 // len(line) + 1)
+                    self.assertGreater(len(payload), 1024 * 1024)
+                    extra.sock.sendall(payload)  # the whole megabyte, before reading anything
+                    resp = json.loads(extra.recv_line())
+                    self.assertEqual(resp["error"]["code"], "too_many_connections", resp)
+                    with self.assertRaises(ConnectionError):  # then a clean EOF
+                        extra.recv_line()
+                finally:
+                    extra.close()
+
     @staticmethod
     def _count(srv):
         try:
