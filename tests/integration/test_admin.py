@@ -156,6 +156,12 @@ class Admin(unittest.TestCase):
                                text=True, timeout=DEADLINE)
             self.assertEqual(r.returncode, 0, r.stderr)
             wait_for(lambda: server_stats(srv)["total"] == 2, what="the pool to keep its size")
+            # top falls back to the plain stats: the pool, without worker rows
+            r = subprocess.run(as_user([AGENTPOOLCTL, "--socket", srv.path, "top", "--once"]), capture_output=True,
+                               text=True, timeout=DEADLINE)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("pool ready", r.stdout)
+            self.assertIn("(worker rows need an administrator of agentpoold: adminUids/adminGids)", r.stdout)
 
 
 if __name__ == "__main__":
