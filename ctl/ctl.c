@@ -91,9 +91,14 @@ char *ctl_error_text(jspan error)
     const cJSON *msg = cJSON_GetObjectItemCaseSensitive(e, "message");
     const char *c = cJSON_IsString(code) ? code->valuestring : "?";
     const char *m = cJSON_IsString(msg) ? msg->valuestring : "(no message)";
-    size_t n = strlen(c) + strlen(m) + 3;
+    /* forbidden: say what would let this user in, not only that it was not. */
+    const char *hint = strcmp(c, "forbidden") == 0
+                           ? " (this needs an administrator of agentpoold: root, the user it runs as, or a user "
+                             "in its adminUids/adminGids; ask its operator)"
+                           : "";
+    size_t n = strlen(c) + strlen(m) + strlen(hint) + 3;
     char *txt = ap_malloc(n);
-    snprintf(txt, n, "%s: %s", c, m);
+    snprintf(txt, n, "%s: %s%s", c, m, hint);
     cJSON_Delete(e);
     return txt;
 }

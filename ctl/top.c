@@ -170,8 +170,20 @@ static void top_size(int ansi, size_t *cols, size_t *rows)
         *cols = ctl_out_width();
 }
 
+/* 1 when an error answer's code is forbidden. */
+static int top_forbidden(jspan error)
+{
+    cJSON *e = error.p ? cJSON_ParseWithLength(error.p, error.len) : NULL;
+    const cJSON *code = cJSON_GetObjectItemCaseSensitive(e, "code");
+    int forbidden = cJSON_IsString(code) && strcmp(code->valuestring, "forbidden") == 0;
+    cJSON_Delete(e);
+    return forbidden;
+}
+
 /* Fetches detailed stats and renders a frame into f (a problem frame
- * when there are none).  Returns the status of the request. */
+ * when there are none).  Detailed stats are for administrators: a user
+ * who is not one gets the plain stats, without the worker rows.
+ * Returns the status of the request. */
 static int top_frame(const ctl_opts *o, int timeout_ms, topview_rate *rate, size_t cols,
                      size_t rows, topview_frame *f, char *err, size_t errlen)
 {
@@ -179,6 +191,10 @@ static int top_frame(const ctl_opts *o, int timeout_ms, topview_rate *rate, size
     topview_opts vo = {.width = cols, .height = rows, .errors_per_min = NAN};
     int status = ctl_request(o, "pool.stats", "{\"detailed\":true}", timeout_ms, CTL_MAX_CAPTURE,
                              &a, err, errlen);
+    if (status == CTL_EXIT_ANSWER_ERROR && top_forbidden(a.error)) {
+        ctl_answer_free(&a);
+        status = ctl_request(o, "pool.stats", NULL, timeout_ms, CTL_MAX_CAPTURE, &a, err, errlen);
+    }
     cJSON *res = NULL;
     if (status == CTL_EXIT_OK) {
         res = cJSON_ParseWithLength(a.result.p, a.result.len);

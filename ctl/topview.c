@@ -266,8 +266,9 @@ void topview_render(const cJSON *stats, const topview_opts *o, topview_frame *f)
     if (room < nw)
         topview_push(f, o, render_fmt("... %zu more worker%s (a taller terminal shows them)", nw - room,
                                       nw - room == 1 ? "" : "s"));
-    if (nw == 0)
-        topview_push(f, o, ap_strdup("(no workers)"));
+    if (nw == 0) /* plain stats (no "workers"): the asker is not an administrator */
+        topview_push(f, o, ap_strdup(cJSON_IsArray(ws) ? "(no workers)"
+                                                       : "(worker rows need an administrator of agentpoold: adminUids/adminGids)"));
     ap_free(cells);
 }
 

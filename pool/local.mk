@@ -16,6 +16,7 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/path/answer.c pool/path/answer.h \
 	pool/path/flush.c pool/path/flush.h \
 	pool/path/refuse.c pool/path/refuse.h \
+	pool/path/connlimit.c pool/path/connlimit.h \
 	pool/path/scan.c pool/path/scan.h \
 	pool/path/reply.c pool/path/reply.h \
 	pool/path/msg.c pool/path/msg.h \

@@ -13,7 +13,7 @@
  * and metricsAllowRemote).  Every refusal is one line naming the key,
  * the value (control bytes shown escaped) and where it came from.
  * Also here: --help from the same table, the lists (allowedUids,
- * allowedGids, env) and workerLimits.
+ * allowedGids, adminUids, adminGids, env) and workerLimits.
  *
  * Called by main.c at start-up and by reload.c to build the next config
  * on SIGHUP, each time into a fresh struct that is read-only once
@@ -76,6 +76,9 @@ static const setting settings[] = {
     {"maxMessageBytes", T_INT, OFF(max_message_bytes), 64, 64 * 1024 * 1024, NULL, "longest request line, bytes (longer: too_large)"},
     {"maxResultBytes", T_INT, OFF(max_result_bytes), 0, AP_FRAME_MAX_PAYLOAD, NULL, "longest result a worker may answer, bytes (longer: agent_error; 0: maxMessageBytes)"},
     {"maxConnections", T_INT, OFF(max_connections), 1, 1000000, NULL, "client connections at once"},
+    {"adminReserveConnections", T_INT, OFF(admin_reserve_connections), 0, 1000, NULL, "of maxConnections, the last ones only administrators (adminUids/adminGids) get"},
+    {"maxConnectionsPerUid", T_INT, OFF(max_connections_per_uid), 0, 1000000, NULL, "connections one peer uid may hold at once (0: no limit)"},
+    {"idleConnectionTimeout", T_INT, OFF(idle_connection_timeout), 0, 86400000, NULL, "close a connection with nothing in flight and no traffic for this many ms (0: never)"},
     {"maxInFlightPerConnection", T_INT, OFF(max_inflight_per_connection), 1, 10000000, NULL, "unanswered messages per connection before it stops being read"},
     {"maxPendingBytes", T_INT, OFF(max_pending_bytes), 1024, (int64_t)1 << 40, NULL, "bytes of all queued and in-flight requests together"},
     {"maxBufferedBytes", T_INT, OFF(max_buffered_bytes), 1024 * 1024, (int64_t)1 << 40, NULL, "bytes of answers the master holds for clients that have not read them; past it, connections with unread answers (and new ones) wait"},
@@ -122,6 +125,8 @@ static const setting settings[] = {
     {"workerGroup", T_STR, OFF(worker_group), 0, 256, NULL, "with workerUser: the workers' group (name or gid) instead of that user's own"},
     {"allowedUids", T_LIST, OFF(allowed_uids), 0, 0, NULL, "peers allowed on the socket by uid: names or numbers (flag: comma-separated; unset: any)"},
     {"allowedGids", T_LIST, OFF(allowed_gids), 0, 0, NULL, "peers allowed on the socket by primary gid: names or numbers (flag: comma-separated)"},
+    {"adminUids", T_LIST, OFF(admin_uids), 0, 0, NULL, "peers allowed admin requests (pool.scale, pool.reload, pool.dlq.*, pool.history, detailed stats) by uid (unset with adminGids: root and the server's own uid)"},
+    {"adminGids", T_LIST, OFF(admin_gids), 0, 0, NULL, "peers allowed admin requests by primary gid: names or numbers (flag: comma-separated)"},
     {"chdir", T_STR, OFF(worker_chdir), 0, 4096, NULL, "the workers' working directory (empty: the master's)"},
     {"umask", T_MODE, OFF(worker_umask), 0, 0777, NULL, "the workers' umask (octal; default: the master's)"},
     {"env", T_LIST, OFF(env), 0, 0, NULL, "the workers' environment allow-list: NAME (copied) or NAME=VALUE (set); the rest is removed (unset: inherit all)"},
@@ -181,6 +186,7 @@ void config_init(config *cfg)
     cfg->overflow = OVERFLOW_BLOCK;
     cfg->max_message_bytes = 4 * 1024 * 1024;
     cfg->max_connections = 4096;
+    cfg->admin_reserve_connections = 2;
     cfg->max_inflight_per_connection = 1024;
     cfg->max_pending_bytes = 256 * 1024 * 1024;
     cfg->max_buffered_bytes = 256 * 1024 * 1024;

@@ -82,6 +82,9 @@ typedef struct config {
     int64_t max_message_bytes;
     int64_t max_result_bytes;    /* 0: as max_message_bytes (config_max_result_bytes) */
     int64_t max_connections;
+    int64_t admin_reserve_connections; /* of max_connections, kept for administrators */
+    int64_t max_connections_per_uid;   /* per peer uid; 0: no limit */
+    int64_t idle_connection_timeout;   /* ms without traffic or anything in flight; 0: never */
     int64_t max_inflight_per_connection;
     int64_t max_pending_bytes;
     int64_t max_buffered_bytes;  /* answers held for clients, all connections (client.c) */
@@ -112,6 +115,8 @@ typedef struct config {
     char *worker_group;          /* "workerGroup": with workerUser, this group instead of its own */
     config_list allowed_uids;    /* peers allowed on the socket by uid (names or numbers) */
     config_list allowed_gids;    /* ... or by primary gid */
+    config_list admin_uids;      /* peers allowed admin pool.* requests by uid; neither set: root and our uid */
+    config_list admin_gids;      /* ... or by primary gid */
     char *worker_chdir;          /* "chdir": the workers' working directory; NULL: the master's */
     int64_t worker_umask;        /* "umask"; -1: the master's */
     config_list env;             /* allow-list, NAME or NAME=VALUE; not set: inherit everything */

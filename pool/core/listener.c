@@ -3,7 +3,7 @@
  * listener.h for the rules).
  */
 #include "listener.h"
-#include "refuse.h"
+#include "connlimit.h"
 #include "ap_log.h"
 #include "client.h"
 #include "privs.h"
@@ -131,14 +131,6 @@ int listener_open(char *err, size_t errlen)
     return 0;
 }
 
-static void refuse(int fd)
-{
-    static const char line[] =
-        "{\"id\":null,\"ok\":false,\"error\":{\"code\":\"too_many_connections\",\"message\":\"the server has "
-        "maxConnections connections already\"}}\n";
-    refuse_conn(fd, line);
-}
-
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
     (void)l;
@@ -147,16 +139,13 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     (void)arg;
     if (privs_refuse_peer(fd)) /* allowedUids / allowedGids */
         return;
-    if (server.nclients >= server.cfg->max_connections) {
-        server.stats.conns_rejected++;
-        server.stats.errors[ERR_TOO_MANY_CONNECTIONS]++;
-        if (server.stats.conns_rejected == 1 || server.stats.conns_rejected % 1000 == 0)
-            ap_warn("refused a connection: maxConnections (%lld) reached (%llu refused so far)",
-                    (long long)server.cfg->max_connections, (unsigned long long)server.stats.conns_rejected);
-        refuse(fd);
+    struct ucred cred = {0, (uid_t)-1, (gid_t)-1};
+    socklen_t cl = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0)
+        cred = (struct ucred){0, (uid_t)-1, (gid_t)-1}; /* unknown: never an admin, one shared count */
+    if (connlimit_refuse(fd, cred.uid, cred.gid)) /* maxConnections, admin reserve, per uid */
         return;
-    }
-    client_accept(fd);
+    client_accept(fd, &cred);
 }
 
 static void resume_cb(evutil_socket_t fd, short what, void *arg)

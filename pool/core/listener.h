@@ -8,7 +8,8 @@
  * socket activation, systemd's socket is used instead and never
  * unlinked).  Accept is a libevent evconnlistener: a peer that
  * allowedUids/allowedGids do not admit (privs.c), and a connection over
- * maxConnections, are counted and turned away by refuse.c (one error
+ * maxConnections, its admin reserve or maxConnectionsPerUid
+ * (connlimit.c), are counted and turned away by refuse.c (one error
  * line, then a bounded linger); the rest go to client.c.  When accept()
  * fails (EMFILE: out of descriptors), accepting pauses for 100 ms
  * instead of spinning, logged at most once a second.

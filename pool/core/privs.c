@@ -2,15 +2,17 @@
  * privs.c - the privilege drop and the peer check (see privs.h).
  *
  * Owns: the resolved identity to drop to (uid, gid, supplementary
- * groups), the resolved allowedUids/allowedGids in force, and the lists
+ * groups), the uid the master serves as (an administrator by default),
+ * the four resolved peer lists in force (allowedUids, allowedGids,
+ * adminUids, adminGids: one array, in that order), and the four
  * resolved by the last reload (or in force before it), each with copies
  * of the setting texts they came from.  Everything that can block (the
  * user database: getpwnam/getgrnam, slow with LDAP or sssd) runs at
  * start-up and when a reload is checked (privs_check_reload), never at
- * accept: the per-accept path is a comparison of the running settings'
- * texts with those two sets (switching to the other one when a reload
- * or its abort changed the settings), a getsockopt and a few
- * comparisons.  The workers' identity (workerUser/workerGroup) is
+ * accept or at an admin request: the per-accept path is a comparison
+ * of the running settings' texts with those two sets (switching to the
+ * other one when a reload or its abort changed the settings), a
+ * getsockopt and a few comparisons.  The workers' identity (workerUser/workerGroup) is
  * resolved and double-buffered the same way, looked up at start and
  * when a reload changes it, handed to each spawn (privs_worker_ident)
  * for the child to switch to (wenv.c); with it, the drop keeps
@@ -64,19 +66,36 @@ typedef struct {
     char *user, *group;
 } ident_src;
 
+/* The peer lists, in their settings' order. */
+enum { PL_ALLOWED_UIDS, PL_ALLOWED_GIDS, PL_ADMIN_UIDS, PL_ADMIN_GIDS, PL_COUNT };
+
+static const char *const pl_keys[PL_COUNT] = {"allowedUids", "allowedGids", "adminUids", "adminGids"};
+
 static struct {
     int drop;                   /* root with `user`: privs_drop() drops */
     privs_ident me;             /* user/group: what the master drops to */
+    uid_t self_uid;             /* the uid the master serves as (me.uid after the drop): an admin by default */
     int kept_caps;              /* the drop kept CAP_SETUID/CAP_SETGID/CAP_KILL for workerUser */
     privs_ident wk, alt_wk;     /* workerUser/workerGroup resolved: in force, and by the last reload check */
     ident_src wk_src, alt_wk_src;
     int wk_set, alt_wk_set;     /* ident resolved (workerUser set) */
     wenv_ident wk_child;        /* what the child is given: built from wk at each spawn */
-    id_list uids, gids;         /* resolved allowedUids / allowedGids, in force */
-    config_list src_uids, src_gids; /* the texts they were resolved from */
-    id_list alt_uids, alt_gids; /* resolved by the last reload check, or in force before it */
-    config_list alt_src_uids, alt_src_gids;
+    id_list lists[PL_COUNT];    /* resolved allowed and admin lists, in force */
+    config_list src[PL_COUNT];  /* the texts they were resolved from */
+    id_list alt[PL_COUNT];      /* resolved by the last reload check, or in force before it */
+    config_list alt_src[PL_COUNT];
 } privs_state;
+
+static const config_list *pl_setting(const config *cfg, int i)
+{
+    const config_list *l[PL_COUNT] = {&cfg->allowed_uids, &cfg->allowed_gids, &cfg->admin_uids, &cfg->admin_gids};
+    return l[i];
+}
+
+static int pl_is_gids(int i)
+{
+    return i == PL_ALLOWED_GIDS || i == PL_ADMIN_GIDS;
+}
 
 /* ---- resolving names ------------------------------------------------ */
 
@@ -275,15 +294,13 @@ static int can_become(const privs_ident *id)
 
 void privs_free(void)
 {
-    ids_free(&privs_state.uids);
-    ids_free(&privs_state.gids);
-    ids_free(&privs_state.alt_uids);
-    ids_free(&privs_state.alt_gids);
     config_list none = {NULL, 0, 0};
-    list_copy(&privs_state.src_uids, &none);
-    list_copy(&privs_state.src_gids, &none);
-    list_copy(&privs_state.alt_src_uids, &none);
-    list_copy(&privs_state.alt_src_gids, &none);
+    for (int i = 0; i < PL_COUNT; i++) {
+        ids_free(&privs_state.lists[i]);
+        ids_free(&privs_state.alt[i]);
+        list_copy(&privs_state.src[i], &none);
+        list_copy(&privs_state.alt_src[i], &none);
+    }
     ident_free(&privs_state.me);
     ident_free(&privs_state.wk);
     ident_free(&privs_state.alt_wk);
@@ -294,16 +311,45 @@ void privs_free(void)
     memset(&privs_state, 0, sizeof(privs_state));
 }
 
+/* Resolves the four peer lists of cfg into out[]; AP_ERR (why in err)
+ * at the first that does not resolve, with out[] freed. */
+static int pl_resolve_all(const config *cfg, id_list out[PL_COUNT], char *err, size_t errlen)
+{
+    for (int i = 0; i < PL_COUNT; i++)
+        if (ids_resolve(pl_setting(cfg, i), pl_is_gids(i), pl_keys[i], &out[i], err, errlen) != AP_OK) {
+            for (int j = 0; j < PL_COUNT; j++)
+                ids_free(&out[j]);
+            return AP_ERR;
+        }
+    return AP_OK;
+}
+
+/* "2 uids, 0 gids; adminUids/adminGids: 1 uid, 0 gids" for the log. */
+static void pl_counts(const id_list l[PL_COUNT], char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%d uid%s, %d gid%s; adminUids/adminGids: %d uid%s, %d gid%s", l[0].n, l[0].n == 1 ? "" : "s",
+             l[1].n, l[1].n == 1 ? "" : "s", l[2].n, l[2].n == 1 ? "" : "s", l[3].n, l[3].n == 1 ? "" : "s");
+}
+
+/* 1 when cfg's four lists have the texts of src[]. */
+static int pl_texts_equal(const config *cfg, const config_list src[PL_COUNT])
+{
+    for (int i = 0; i < PL_COUNT; i++)
+        if (!list_equal(pl_setting(cfg, i), &src[i]))
+            return 0;
+    return 1;
+}
+
 int privs_init(const config *cfg, int check_only, char *err, size_t errlen)
 {
     const char *origin = cfg->config_file ? cfg->config_file : "command line";
     char why[320];
     memset(&privs_state, 0, sizeof(privs_state));
+    privs_state.self_uid = geteuid(); /* until privs_drop() drops to user */
     if ((cfg->user && ident_resolve(cfg->user, cfg->group, &master_keys, &privs_state.me, why, sizeof(why)) != AP_OK) ||
         (cfg->worker_user &&
          ident_resolve(cfg->worker_user, cfg->worker_group, &worker_keys, &privs_state.wk, why, sizeof(why)) != AP_OK) ||
-        ids_resolve(&cfg->allowed_uids, 0, "allowedUids", &privs_state.uids, why, sizeof(why)) != AP_OK ||
-        ids_resolve(&cfg->allowed_gids, 1, "allowedGids", &privs_state.gids, why, sizeof(why)) != AP_OK) {
+        pl_resolve_all(cfg, privs_state.lists, why, sizeof(why)) != AP_OK) {
         snprintf(err, errlen, "%s: %s", origin, why);
         privs_free();
         return AP_ERR;
@@ -312,8 +358,8 @@ int privs_init(const config *cfg, int check_only, char *err, size_t errlen)
         privs_free();
         return AP_OK;
     }
-    list_copy(&privs_state.src_uids, &cfg->allowed_uids);
-    list_copy(&privs_state.src_gids, &cfg->allowed_gids);
+    for (int i = 0; i < PL_COUNT; i++)
+        list_copy(&privs_state.src[i], pl_setting(cfg, i));
     privs_state.wk_set = cfg->worker_user != NULL;
     src_set(&privs_state.wk_src, cfg);
     if (privs_state.wk_set && !can_become(&privs_state.wk)) {
@@ -472,6 +518,9 @@ int privs_drop(char *err, size_t errlen)
             return AP_ERR;
         }
     }
+    /* The default administrator is now `user`, never workerUser: its
+     * capabilities are the master's, not an agent's. */
+    privs_state.self_uid = privs_state.me.uid;
 #if defined(__SANITIZE_ADDRESS__)
     /* Sanitizer builds only: LeakSanitizer must inspect the process at
      * exit, which the kernel refuses once its ids changed (not dumpable).
@@ -557,30 +606,34 @@ const wenv_ident *privs_worker_ident(const config *cfg)
     return c;
 }
 
+/* The four peer lists are resolved first, into locals, and the
+ * workers' identity checked last: it is the only step that keeps
+ * something (alt_wk) when it succeeds, so a refused reload keeps
+ * nothing of either. */
 int privs_check_reload(const config *nc, char *err, size_t errlen)
 {
-    if (check_reload_worker(nc, err, errlen) != AP_OK)
+    id_list l[PL_COUNT];
+    memset(l, 0, sizeof(l));
+    if (pl_resolve_all(nc, l, err, errlen) != AP_OK)
         return AP_ERR;
-    id_list u = {NULL, 0, 0}, g = {NULL, 0, 0};
-    if (ids_resolve(&nc->allowed_uids, 0, "allowedUids", &u, err, errlen) != AP_OK ||
-        ids_resolve(&nc->allowed_gids, 1, "allowedGids", &g, err, errlen) != AP_OK) {
-        ids_free(&u);
-        ids_free(&g);
+    if (check_reload_worker(nc, err, errlen) != AP_OK) {
+        for (int i = 0; i < PL_COUNT; i++)
+            ids_free(&l[i]);
         return AP_ERR;
     }
-    if (list_equal(&nc->allowed_uids, &privs_state.src_uids) && list_equal(&nc->allowed_gids, &privs_state.src_gids)) {
-        ids_free(&u); /* unchanged texts: the running lists stay as resolved */
-        ids_free(&g);
+    if (pl_texts_equal(nc, privs_state.src)) {
+        for (int i = 0; i < PL_COUNT; i++)
+            ids_free(&l[i]); /* unchanged texts: the running lists stay as resolved */
         return AP_OK;
     }
-    ids_free(&privs_state.alt_uids);
-    ids_free(&privs_state.alt_gids);
-    privs_state.alt_uids = u;
-    privs_state.alt_gids = g;
-    list_copy(&privs_state.alt_src_uids, &nc->allowed_uids);
-    list_copy(&privs_state.alt_src_gids, &nc->allowed_gids);
-    ap_info("reload: allowedUids/allowedGids resolved: %d uid%s, %d gid%s", u.n, u.n == 1 ? "" : "s", g.n,
-            g.n == 1 ? "" : "s");
+    for (int i = 0; i < PL_COUNT; i++) {
+        ids_free(&privs_state.alt[i]);
+        privs_state.alt[i] = l[i];
+        list_copy(&privs_state.alt_src[i], pl_setting(nc, i));
+    }
+    char counts[160];
+    pl_counts(l, counts, sizeof(counts));
+    ap_info("reload: allowedUids/allowedGids resolved: %s", counts);
     return AP_OK;
 }
 
@@ -598,23 +651,24 @@ static void swap_texts(config_list *a, config_list *b)
     *b = t;
 }
 
-/* At accept: the running settings' lists are the ones in force, or the
- * other set (a reload applied them, or its abort brought the old ones
- * back): then the two swap.  No name is looked up here. */
+/* At accept and at an admin request: the running settings' lists are
+ * the ones in force, or the other set (a reload applied them, or its
+ * abort brought the old ones back): then the two swap, all four lists
+ * together.  No name is looked up here. */
 static void privs_sync(const config *cfg)
 {
-    if (list_equal(&cfg->allowed_uids, &privs_state.src_uids) && list_equal(&cfg->allowed_gids, &privs_state.src_gids))
+    if (pl_texts_equal(cfg, privs_state.src))
         return;
-    if (!list_equal(&cfg->allowed_uids, &privs_state.alt_src_uids) || !list_equal(&cfg->allowed_gids, &privs_state.alt_src_gids))
+    if (!pl_texts_equal(cfg, privs_state.alt_src))
         return; /* cannot happen: every config put in force went through privs_check_reload */
-    swap_ids(&privs_state.uids, &privs_state.alt_uids);
-    swap_ids(&privs_state.gids, &privs_state.alt_gids);
-    swap_texts(&privs_state.src_uids, &privs_state.alt_src_uids);
-    swap_texts(&privs_state.src_gids, &privs_state.alt_src_gids);
-    ap_info("allowedUids/allowedGids changed: %d uid%s, %d gid%s", privs_state.uids.n, privs_state.uids.n == 1 ? "" : "s",
-            privs_state.gids.n, privs_state.gids.n == 1 ? "" : "s");
+    for (int i = 0; i < PL_COUNT; i++) {
+        swap_ids(&privs_state.lists[i], &privs_state.alt[i]);
+        swap_texts(&privs_state.src[i], &privs_state.alt_src[i]);
+    }
+    char counts[160];
+    pl_counts(privs_state.lists, counts, sizeof(counts));
+    ap_info("allowedUids/allowedGids changed: %s", counts);
 }
-
 
 static int id_in(const id_list *l, unsigned id)
 {
@@ -627,13 +681,14 @@ static int id_in(const id_list *l, unsigned id)
 int privs_refuse_peer(int fd)
 {
     privs_sync(server.cfg);
-    if (!privs_state.uids.set && !privs_state.gids.set)
+    const id_list *uids = &privs_state.lists[PL_ALLOWED_UIDS], *gids = &privs_state.lists[PL_ALLOWED_GIDS];
+    if (!uids->set && !gids->set)
         return 0;
     struct ucred cred;
     socklen_t cl = sizeof(cred);
     char line[256];
     int known = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0;
-    if (known && (id_in(&privs_state.uids, (unsigned)cred.uid) || id_in(&privs_state.gids, (unsigned)cred.gid)))
+    if (known && (id_in(uids, (unsigned)cred.uid) || id_in(gids, (unsigned)cred.gid)))
         return 0;
     if (known)
         snprintf(line, sizeof(line),
@@ -645,6 +700,7 @@ int privs_refuse_peer(int fd)
                  "{\"id\":null,\"ok\":false,\"error\":{\"code\":\"forbidden\",\"message\":\"the peer's credentials "
                  "could not be read\"}}\n");
     server.stats.conns_refused_peer++;
+    server.stats.errors[ERR_FORBIDDEN]++;
     uint64_t n = server.stats.conns_refused_peer;
     if (n == 1 || n % 1000 == 0) {
         if (known)
@@ -656,4 +712,15 @@ int privs_refuse_peer(int fd)
     }
     refuse_conn(fd, line); /* the line, then a bounded linger: refuse.c */
     return 1;
+}
+
+int privs_peer_is_admin(uid_t uid, gid_t gid)
+{
+    privs_sync(server.cfg);
+    const id_list *uids = &privs_state.lists[PL_ADMIN_UIDS], *gids = &privs_state.lists[PL_ADMIN_GIDS];
+    if (uid == (uid_t)-1)
+        return 0; /* SO_PEERCRED failed: nobody we know */
+    if (!uids->set && !gids->set)
+        return uid == 0 || uid == privs_state.self_uid;
+    return id_in(uids, (unsigned)uid) || (gid != (gid_t)-1 && id_in(gids, (unsigned)gid));
 }

@@ -26,9 +26,17 @@
  * never at accept: a name that does not resolve refuses the reload, and
  * the running lists stay.
  *
+ * Admins: adminUids / adminGids name the peers allowed the admin pool.*
+ * requests (control.c marks them) and the connections kept in reserve
+ * (connlimit.c); with neither set, root and the uid the master serves as
+ * (`user` after the drop) are the admins, never `workerUser`: agent code
+ * is no administrator.  Resolved like the allowed lists, at start and
+ * reload, never at a request.
+ *
  * Called from main.c (init), server.c (drop, free), reload.c (a new
- * config's lists and workerUser), listener.c (each accept) and worker.c
- * (each spawn: who the worker becomes).
+ * config's lists and workerUser), listener.c (each accept), connlimit.c
+ * (the admin reserve), control.c (admin requests) and worker.c (each
+ * spawn: who the worker becomes).
  */
 #ifndef AP_PRIVS_H
 #define AP_PRIVS_H
@@ -39,11 +47,13 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* Resolves user, group, allowedUids and allowedGids to numbers.  With
- * check_only (--check-config) it stops there and keeps nothing;
- * otherwise it also decides whether a drop will happen: AP_ERR with err
- * filled when `user` is set and we are neither root nor already that
- * user (and group).  A failure is a configuration error (exit 2). */
+/* Resolves user, group, workerUser, workerGroup, allowedUids,
+ * allowedGids, adminUids and adminGids to numbers.  With check_only
+ * (--check-config) it stops there and keeps nothing; otherwise it also
+ * decides whether a drop will happen: AP_ERR with err filled when `user`
+ * is set and we are neither root nor already that user (and group), or
+ * `workerUser` names someone we cannot start processes as.  A failure is
+ * a configuration error (exit 2). */
 int privs_init(const config *cfg, int check_only, char *err, size_t errlen);
 /* Started as root with `user`, before the drop: sets the effective uid,
  * gid and supplementary groups to the user's (the real and saved ids stay
@@ -71,12 +81,19 @@ int privs_drop(char *err, size_t errlen);
  * forbidden line, fd is closed and the refusal counted), 0 to go on.
  * Never looks a name up. */
 int privs_refuse_peer(int fd);
+/* 1 when a peer with these credentials (SO_PEERCRED; (uid_t)-1 when
+ * unknown: never an admin) may make admin requests, else 0: in adminUids,
+ * or by primary gid in adminGids; with neither set, uid 0 or the
+ * master's own uid.  Never looks a name up. */
+int privs_peer_is_admin(uid_t uid, gid_t gid);
 /* For a reload, before nc is put in force: resolves nc's
- * allowedUids/allowedGids (the only name lookups after start-up) and
- * keeps them, so the next accept switches to them without a lookup.
+ * allowedUids/allowedGids/adminUids/adminGids and workerUser/workerGroup
+ * (the only name lookups after start-up) and keeps them, so the next
+ * accept, admin check or spawn switches to them without a lookup.
  * AP_ERR (why in err) when one names a user or group that does not
- * resolve, so the reload is refused rather than the socket left open or
- * closed by surprise; nothing kept then. */
+ * resolve (or a workerUser this master cannot start processes as), so
+ * the reload is refused rather than the socket left open or closed by
+ * surprise; nothing kept then. */
 int privs_check_reload(const config *nc, char *err, size_t errlen);
 /* Before each worker's fork: who the worker must become (workerUser and
  * workerGroup of cfg, resolved at start or by the reload that put cfg

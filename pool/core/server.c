@@ -21,6 +21,7 @@
 #include "server.h"
 #include "flush.h"
 #include "refuse.h"
+#include "connlimit.h"
 #include "ap_alloc.h"
 #include "ap_common.h"
 #include "ap_log.h"
@@ -390,6 +391,7 @@ void server_free(void)
     httpd_stop();
     client_close_all();
     privs_free();
+    connlimit_free();
     refuse_free(); /* before the event base: refused peers still lingering */
     worker_signal_all(SIGKILL);
     worker_reap();

@@ -55,8 +55,10 @@ typedef struct {
     uint64_t stuck_kills;       /* workers killed for a timeout or a stuck loop */
     uint64_t recycles;          /* recycles started */
     uint64_t conns_accepted;
-    uint64_t conns_rejected;    /* over maxConnections */
+    uint64_t conns_rejected;    /* too_many_connections: maxConnections, its admin reserve, per uid */
     uint64_t conns_refused_peer;/* peers not in allowedUids/allowedGids (privs.c) */
+    uint64_t conns_rejected_uid;/* of conns_rejected: over maxConnectionsPerUid (connlimit.c) */
+    uint64_t conns_idle_closed; /* closed after idleConnectionTimeout (client.c) */
     uint64_t too_large_lines;
     uint64_t output_pauses;     /* connections paused: their own unread answers passed 1 MiB */
     uint64_t budget_pauses;     /* connections paused: maxBufferedBytes passed (client.c) */

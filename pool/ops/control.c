@@ -13,6 +13,10 @@
  * survive worker restarts; distributions, rates and per-type answers come
  * from metrics.c.  Health and the pool's status are health.c's.  The
  * same builder answers HTTP's /stats: control_stats_json().
+ *
+ * Admin requests (what changes the pool or shows what is not the
+ * asker's own) are marked in control_handlers[] and checked in one place,
+ * control_allowed(): others get `forbidden` (adminUids/adminGids).
  */
 #include "control.h"
 #include "access.h"
@@ -35,6 +39,8 @@
 #include "health.h"
 #include "wout.h"
 #include "wprog.h"
+#include "privs.h"
+#include "ap_log.h"
 
 #include <cJSON.h>
 #include <event2/buffer.h>
@@ -221,6 +227,8 @@ cJSON *control_stats_json(int detailed)
     cJSON_AddNumberToObject(c, "accepted", (double)server.stats.conns_accepted);
     cJSON_AddNumberToObject(c, "rejected", (double)server.stats.conns_rejected);
     cJSON_AddNumberToObject(c, "refusedPeers", (double)server.stats.conns_refused_peer);
+    cJSON_AddNumberToObject(c, "rejectedPerUid", (double)server.stats.conns_rejected_uid);
+    cJSON_AddNumberToObject(c, "idleClosed", (double)server.stats.conns_idle_closed);
     cJSON_AddNumberToObject(c, "writeTimeouts", (double)server.stats.write_timeouts);
     cJSON *bf = cJSON_AddObjectToObject(o, "buffered");
     cJSON_AddNumberToObject(bf, "bytes", (double)server.out_bytes);
@@ -427,8 +435,10 @@ static void control_stats(client *c, const char *line, const scan_result *r)
         sw->id_len = id_len;
         memcpy(sw->id, line + r->id.off, id_len);
         sw->id[id_len] = '\0';
+        client_deferred(c, 1); /* not idle while its answer is due */
         if (c->serial != 0 && agentstat_refresh(stats_waiter_done, sw))
             return;
+        client_deferred(c, -1);
         ap_free(sw);
     }
     answer_json(c, line, r, control_stats_json(detailed));
@@ -476,6 +486,7 @@ static void control_scale(client *c, const char *line, const scan_result *r)
 /* Answered when the reload ends (or at once if refused): reload.c. */
 static void control_reload(client *c, const char *line, const scan_result *r)
 {
+    client_deferred(c, 1); /* answer_later takes it back */
     reload_start("pool.reload", c->serial, r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL,
                  r->id_kind != SCAN_ID_NONE ? r->id.len : 0);
 }
@@ -492,20 +503,56 @@ static void control_dlq(client *c, const char *line, const scan_result *r)
 
 typedef void (*control_fn)(client *c, const char *line, const scan_result *r);
 
+/* Who may ask: anyone allowed on the socket, or only admins
+ * (adminUids/adminGids, privs.h): requests that change the pool or show
+ * what is not the asker's own (dead letters are other clients'
+ * requests; pids and exit statuses of the workers; what agents report
+ * about themselves). */
+enum {
+    CONTROL_OPEN = 0,
+    CONTROL_ADMIN = 1,          /* always */
+    CONTROL_ADMIN_DETAILED = 2, /* with {"detailed": true} */
+};
+
 static const struct {
     const char *type;
     control_fn fn;
+    unsigned who;
 } control_handlers[] = {
-    {"pool.ping", control_ping},       {"pool.stats", control_stats},     {"pool.health", control_health},
-    {"pool.history", control_history}, {"pool.scale", control_scale},     {"pool.reload", control_reload},
-    {"pool.dlq.list", control_dlq},    {"pool.dlq.remove", control_dlq},  {"pool.dlq.purge", control_dlq},
+    {"pool.ping", control_ping, CONTROL_OPEN},
+    {"pool.health", control_health, CONTROL_OPEN},
+    {"pool.stats", control_stats, CONTROL_ADMIN_DETAILED},
+    {"pool.history", control_history, CONTROL_ADMIN},
+    {"pool.scale", control_scale, CONTROL_ADMIN},
+    {"pool.reload", control_reload, CONTROL_ADMIN},
+    {"pool.dlq.list", control_dlq, CONTROL_ADMIN},
+    {"pool.dlq.remove", control_dlq, CONTROL_ADMIN},
+    {"pool.dlq.purge", control_dlq, CONTROL_ADMIN},
 };
+
+/* The one admin check: 1 when c may make this request; else it was
+ * answered forbidden (counted in errors.forbidden) and 0 returned. */
+static int control_allowed(client *c, const char *line, const scan_result *r, unsigned who)
+{
+    if (who == CONTROL_OPEN || (who == CONTROL_ADMIN_DETAILED && !data_flag(line, r, "detailed")))
+        return 1;
+    if (privs_peer_is_admin(c->peer_uid, c->peer_gid))
+        return 1;
+    char why[512];
+    snprintf(why, sizeof(why), "%s%s is for administrators: uid %d (gid %d) is in neither adminUids nor adminGids",
+             r->type, who == CONTROL_ADMIN_DETAILED ? " with detailed" : "", (int)c->peer_uid, (int)c->peer_gid);
+    ap_info("client-%llu (pid %d uid %d): forbidden: %s", (unsigned long long)c->serial, (int)c->peer_pid,
+            (int)c->peer_uid, r->type);
+    answer_refuse(c, line, r, ERR_FORBIDDEN, why, NULL, -1);
+    return 0;
+}
 
 void control_handle(client *c, const char *line, const scan_result *r)
 {
     for (size_t i = 0; i < AP_ARRAY_LEN(control_handlers); i++)
         if (strcmp(r->type, control_handlers[i].type) == 0) {
-            control_handlers[i].fn(c, line, r);
+            if (control_allowed(c, line, r, control_handlers[i].who))
+                control_handlers[i].fn(c, line, r);
             return;
         }
     char why[320];

@@ -282,8 +282,11 @@ void metrics_prometheus(metrics *mt, struct evbuffer *out)
     promtext_family(out, "agentpool_connections", "gauge", "Open client connections.");
     promtext_u64(out, "agentpool_connections", NULL, 0, (uint64_t)server.nclients);
     promtext_family(out, "agentpool_connections_rejected_total", "counter",
-                    "Client connections refused over maxConnections.");
+                    "Client connections refused too_many_connections (maxConnections, its admin reserve, maxConnectionsPerUid).");
     promtext_u64(out, "agentpool_connections_rejected_total", NULL, 0, server.stats.conns_rejected);
+    promtext_family(out, "agentpool_connections_idle_closed_total", "counter",
+                    "Client connections closed after idleConnectionTimeout with nothing in flight.");
+    promtext_u64(out, "agentpool_connections_idle_closed_total", NULL, 0, server.stats.conns_idle_closed);
     static const promtext_label peer_reason[] = {{"reason", "peer"}};
     promtext_family(out, "agentpool_connections_refused_total", "counter",
                     "Client connections refused by allowedUids/allowedGids (SO_PEERCRED), by reason.");

@@ -130,6 +130,7 @@ void answer_later(uint64_t serial, const char *id, size_t id_len, const char *re
     client *c = client_by_serial(serial);
     if (c == NULL)
         return;
+    client_deferred(c, -1);
     if (result) {
         reply_ok(client_output(c), id, id_len, result, strlen(result));
         server.stats.answered_ok++;

@@ -13,6 +13,7 @@
 #include "ap_defaults.h"
 #include "ap_log.h"
 #include "breaker.h"
+#include "connlimit.h"
 #include "control.h"
 #include "typetab.h"
 #include "retry.h"
@@ -449,14 +450,17 @@ static void client_process(client *c)
 
 static void client_read_cb(struct bufferevent *bev, void *arg)
 {
+    client *c = arg;
     (void)bev;
-    client_process(arg);
+    c->active_ms = ap_now_ms();
+    client_process(c);
 }
 
 /* Output left: after a direct write (flush.c) or libevent's. */
 static void client_wrote(void *arg)
 {
     client *c = arg;
+    c->active_ms = ap_now_ms();
     size_t left = evbuffer_get_length(client_output(c));
     if (left <= CLIENT_OUT_HIGH / 2)
         client_unblock(c, CLIENT_BLOCK_OUTPUT);
@@ -500,25 +504,19 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 
 /* ---- lifecycle -------------------------------------------------------- */
 
-void client_accept(int fd)
+void client_accept(int fd, const struct ucred *cred)
 {
     client *c = ap_calloc(1, sizeof(*c));
     c->serial = ++server.next_client;
     c->fd = fd;
     c->state = CLIENT_READING;
     c->accepted_ms = ap_now_ms();
+    c->active_ms = c->accepted_ms;
     idmap_init(&c->ids);
     link_init(&c->msgs);
-    c->peer_pid = 0;
-    c->peer_uid = (uid_t)-1; /* unknown unless SO_PEERCRED says */
-    c->peer_gid = (gid_t)-1;
-    struct ucred cred;
-    socklen_t cl = sizeof(cred);
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {
-        c->peer_pid = cred.pid;
-        c->peer_uid = cred.uid;
-        c->peer_gid = cred.gid;
-    }
+    c->peer_pid = cred->pid; /* uid -1: unknown (SO_PEERCRED failed) */
+    c->peer_uid = cred->uid;
+    c->peer_gid = cred->gid;
     c->bev = bufferevent_socket_new(server.base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (c->bev == NULL) {
         ap_error("client-%llu: bufferevent_socket_new failed, closing", (unsigned long long)c->serial);
@@ -538,6 +536,7 @@ void client_accept(int fd)
     c->count_cb = evbuffer_add_cb(bufferevent_get_output(c->bev), client_count_cb, c);
     link_add_tail(&server.clients, &c->link);
     server.nclients++;
+    connlimit_add(c->peer_uid);
     server.stats.conns_accepted++;
     ap_debug("client-%llu connected (pid %d uid %d)", (unsigned long long)c->serial, (int)c->peer_pid,
              (int)c->peer_uid);
@@ -582,35 +581,11 @@ static void client_close(client *c, const char *why)
     bufferevent_free(c->bev);
     link_del(&c->link);
     server.nclients--;
+    connlimit_del(c->peer_uid);
     ap_free(c);
     client_budget_release();
     if (server.state >= SERVER_DRAINING)
         server_check_shutdown();
-}
-
-/* clientWriteTimeout: a connection with answers waiting of which the
- * socket took nothing for that long is closed.  Progress of any size
- * resets the clock, so a slow reader is never cut off; one that stopped
- * reading is. */
-void client_tick(uint64_t now_ms)
-{
-    uint64_t limit = (uint64_t)server.cfg->client_write_timeout;
-    if (limit == 0)
-        return;
-    queue_link *l = server.clients.next;
-    while (l != &server.clients) {
-        client *c = queue_entry(l, client, link);
-        l = l->next;
-        size_t unread = evbuffer_get_length(client_output(c));
-        if (unread == 0 || now_ms - c->out_progress_ms < limit)
-            continue;
-        server.stats.write_timeouts++;
-        ap_warn("client-%llu (pid %d uid %d): closing: %zu bytes of answers unread and none taken for %llu ms "
-                "(clientWriteTimeout); %d message%s of it unanswered",
-                (unsigned long long)c->serial, (int)c->peer_pid, (int)c->peer_uid, unread,
-                (unsigned long long)(now_ms - c->out_progress_ms), c->in_flight, c->in_flight == 1 ? "" : "s");
-        client_close(c, "closed for clientWriteTimeout");
-    }
 }
 
 client *client_by_serial(uint64_t serial)
@@ -621,6 +596,58 @@ client *client_by_serial(uint64_t serial)
             return c;
     }
     return NULL;
+}
+
+void client_deferred(client *c, int delta)
+{
+    c->deferred += delta;
+}
+
+/* Idle: nothing it sent is unanswered (in flight, held, or a pool.*
+ * answer due later), nothing waits to be written to it, and no byte came
+ * or went for idleConnectionTimeout. */
+static int client_is_idle(const client *c, uint64_t now)
+{
+    return c->in_flight == 0 && c->deferred <= 0 && c->state != CLIENT_CLOSING &&
+           evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
+           now - c->active_ms >= (uint64_t)server.cfg->idle_connection_timeout;
+}
+
+/* clientWriteTimeout: answers wait and the socket took none of them for
+ * that long.  Progress of any size resets the clock, so a slow reader is
+ * never cut off; one that stopped reading is. */
+static int client_stopped_reading(const client *c, uint64_t now)
+{
+    uint64_t limit = (uint64_t)server.cfg->client_write_timeout;
+    return limit && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0 && now - c->out_progress_ms >= limit;
+}
+
+void client_tick(uint64_t now)
+{
+    if (server.cfg->idle_connection_timeout <= 0 && server.cfg->client_write_timeout <= 0)
+        return;
+    queue_link *l = server.clients.next;
+    while (l != &server.clients) {
+        client *c = queue_entry(l, client, link);
+        l = l->next; /* c may be freed below */
+        if (server.cfg->idle_connection_timeout > 0 && client_is_idle(c, now)) {
+            server.stats.conns_idle_closed++;
+            char why[96];
+            snprintf(why, sizeof(why), "closed: idle for idleConnectionTimeout (%lld ms)",
+                     (long long)server.cfg->idle_connection_timeout);
+            ap_info("client-%llu (pid %d uid %d) %s", (unsigned long long)c->serial, (int)c->peer_pid,
+                    (int)c->peer_uid, why);
+            client_close(c, why);
+        } else if (client_stopped_reading(c, now)) {
+            size_t unread = evbuffer_get_length(client_output(c));
+            server.stats.write_timeouts++;
+            ap_warn("client-%llu (pid %d uid %d): closing: %zu bytes of answers unread and none taken for %llu ms "
+                    "(clientWriteTimeout); %d message%s of it unanswered",
+                    (unsigned long long)c->serial, (int)c->peer_pid, (int)c->peer_uid, unread,
+                    (unsigned long long)(now - c->out_progress_ms), c->in_flight, c->in_flight == 1 ? "" : "s");
+            client_close(c, "closed for clientWriteTimeout");
+        }
+    }
 }
 
 void client_close_all(void)

@@ -5,7 +5,7 @@
  * client_set_state():
  *
  *   READING  -> BLOCKED (one or more reasons) -> READING
- *   READING | BLOCKED -> CLOSING (peer gone or error) -> freed
+ *   READING | BLOCKED -> CLOSING (peer gone, error, idle) -> freed
  *
  * BLOCKED means its lines are not being handled, for one or more reasons
  * kept as bits: it holds a message waiting for queue room (overflow
@@ -35,6 +35,7 @@ struct evbuffer;
 struct evbuffer_cb_entry;
 struct event;
 struct msg;
+struct ucred;
 
 typedef enum { CLIENT_READING = 0, CLIENT_BLOCKED, CLIENT_CLOSING, CLIENT_STATE_COUNT } client_state;
 
@@ -70,13 +71,15 @@ typedef struct client {
     queue_link room_link;       /* in server.room_waiters while BLOCK_ROOM */
     queue_link link;            /* in server.clients */
     uint64_t accepted_ms;
+    uint64_t active_ms;         /* last byte read or answer written (idleConnectionTimeout) */
+    int deferred;               /* pool.* answers due later (answer_later) */
     uint64_t requests;
     uint64_t bad;               /* requests answered bad_request */
 } client;
 
 /* Takes over an accepted, non-blocking socket.  Never fails: on error
  * the socket is closed and the reason logged. */
-void client_accept(int fd);
+void client_accept(int fd, const struct ucred *cred);
 /* Its output buffer, where answers are written (answer.c). */
 struct evbuffer *client_output(client *c);
 /* After an answer was written: stops reading c while its unread answers
@@ -103,9 +106,16 @@ void client_room_available(void);
 void client_fail_held(void);
 /* The open connection with that serial, or NULL (0: none). */
 client *client_by_serial(uint64_t serial);
-/* The tick: closes connections whose answers wait while none was taken
- * for clientWriteTimeout (their waiting messages cancelled, logged). */
-void client_tick(uint64_t now_ms);
+/* On the tick: closes the connections idle for idleConnectionTimeout
+ * (nothing in flight, no answer waiting to be written or sent later, no
+ * byte read or written; counted in conns_idle_closed), and those whose
+ * answers wait while their socket took none for clientWriteTimeout
+ * (their waiting messages cancelled, logged, counted in write_timeouts).
+ * Nothing when both settings are 0. */
+void client_tick(uint64_t now);
+/* A deferred pool.* answer (detailed stats, reload) is due to c: it is
+ * not idle until answer_later writes it (answer.c calls client_deferred(c, -1)). */
+void client_deferred(client *c, int delta);
 /* Frees every connection (at exit). */
 void client_close_all(void);
 /* True when no connection has unwritten output. */

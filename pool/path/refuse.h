@@ -5,7 +5,8 @@
  * kernel answer with a reset, and the peer's read fails (ECONNRESET)
  * before it sees our line.  So a refused connection gets its line, our
  * side shut down, and is kept while its input is read and dropped, until
- * the peer closes or a second passes (bounded: 64 at once, 64 KiB each).
+ * the peer closes or a second passes, however much it sends (bounded:
+ * 64 at once, a second each, at most 64 KiB read per wake-up).
  * Used for too_many_connections (listener.c) and forbidden (privs.c).
  */
 #ifndef AP_REFUSE_H

@@ -25,6 +25,7 @@ typedef enum {
     ERR_TOO_MANY_CONNECTIONS,
     ERR_CANCELLED,
     ERR_CIRCUIT_OPEN,
+    ERR_FORBIDDEN,              /* a peer not allowed: on the socket (privs.c) or an admin request (control.c) */
     ERR_OTHER,                  /* a code from a worker that we do not know */
     ERR_COUNT
 } reply_code;

@@ -23,6 +23,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__SSE2__) && !defined(SCAN_NO_SIMD)
@@ -125,6 +126,12 @@ static SCAN_COLD const unsigned char *bad_number(scanner *s, const unsigned char
 {
     return fail(s, p, "invalid JSON: invalid number at byte %zu (expected a digit after %s)",
                 pos(s, p), after);
+}
+
+static SCAN_COLD const unsigned char *number_too_large(scanner *s, const unsigned char *start)
+{
+    return fail(s, start, "number out of range at byte %zu (beyond a double's largest, about 1.8e308)",
+                pos(s, start));
 }
 
 /* ---- lexical pieces --------------------------------------------------- */
@@ -336,12 +343,47 @@ static inline const unsigned char *scan_string(scanner *s, const unsigned char *
     }
 }
 
+/* A number's decimal exponent above which it is infinite as a double
+ * (every value >= 1e309 is), and the one where it depends on the digits. */
+#define NUM_EXP_INF 308
+/* |exponent| is kept at most this: far beyond any decision, and
+ * E below stays far from overflowing (a line is under 2^40 bytes). */
+#define NUM_EXP_CAP 1000000000LL
+/* Significant digits that decide a number at 10^308 exactly: the
+ * rounding boundary (DBL_MAX + half an ulp) is an integer of 309 digits. */
+#define NUM_EDGE_DIGITS 320
+
+/* At 10^308 <= |value| < 10^309: 1 when it rounds to infinity.  The
+ * significant digits are copied (at most NUM_EDGE_DIGITS: enough, see
+ * above) onto the stack for strtod, which rounds as Python does. */
+static SCAN_COLD int number_edge_is_inf(const unsigned char *from, const unsigned char *to)
+{
+    char buf[NUM_EDGE_DIGITS + 16];
+    size_t n = 0;
+    for (const unsigned char *q = from; q < to && n < NUM_EDGE_DIGITS; q++) {
+        if (is_digit(*q) && (n > 0 || *q != '0'))
+            buf[n++] = (char)*q;
+        else if ((*q | 0x20) == 'e')
+            break;
+    }
+    /* n digits d1 d2 ... mean d1.d2... x 10^308. */
+    snprintf(buf + n, sizeof(buf) - n, "e%d", NUM_EXP_INF - (int)n + 1);
+    double v = strtod(buf, NULL);
+    return v > 1.7976931348623157e308;
+}
+
 /* p is at '-' or a digit.  *is_int is 1 when there is no fraction and no
- * exponent. */
+ * exponent.  A number with a fraction or an exponent whose magnitude is
+ * beyond a double's (1e400; not 1e-400, which is 0) is refused: the
+ * worker would read it as infinity, which no agent can answer with. */
 static const unsigned char *scan_number(scanner *s, const unsigned char *p, int *is_int)
 {
     const unsigned char *start = p, *end = s->end;
     int integer = 1;
+    /* E, the decimal exponent of the first significant digit: digits
+     * before the point minus one, or minus the zeros after "0." minus one. */
+    int64_t lead = 0, exp = 0;
+    int nonzero = 0;
 
     if (*p == '-')
         p++;
@@ -351,8 +393,11 @@ static const unsigned char *scan_number(scanner *s, const unsigned char *p, int 
             return fail(s, start, "invalid JSON: number with a leading zero at byte %zu",
                         pos(s, start));
     } else if (p < end && is_digit(*p)) {
+        const unsigned char *d = p;
         while (p < end && is_digit(*p))
             p++;
+        nonzero = 1;
+        lead = (int64_t)(p - d) - 1;
     } else {
         return bad_number(s, p, "'-'");
     }
@@ -361,19 +406,35 @@ static const unsigned char *scan_number(scanner *s, const unsigned char *p, int 
         p++;
         if (!(p < end && is_digit(*p)))
             return bad_number(s, p, "'.'");
-        while (p < end && is_digit(*p))
+        const unsigned char *f = p;
+        while (p < end && is_digit(*p)) {
+            if (!nonzero && *p != '0') {
+                nonzero = 1;
+                lead = -(int64_t)(p - f) - 1;
+            }
             p++;
+        }
     }
     if (p < end && (*p | 0x20) == 'e') {
         integer = 0;
         p++;
+        int neg = 0;
         if (p < end && (*p == '+' || *p == '-'))
-            p++;
+            neg = *p++ == '-';
         if (!(p < end && is_digit(*p)))
             return bad_number(s, p, "the exponent");
-        while (p < end && is_digit(*p))
+        while (p < end && is_digit(*p)) {
+            if (exp < NUM_EXP_CAP)
+                exp = exp * 10 + (*p - '0');
             p++;
+        }
+        if (neg)
+            exp = -exp;
     }
+    /* Integers stay exact (Python ints); zero is zero whatever follows. */
+    if (!integer && nonzero && lead + exp >= NUM_EXP_INF &&
+        (lead + exp > NUM_EXP_INF || number_edge_is_inf(start, p)))
+        return number_too_large(s, start);
     *is_int = integer;
     return p;
 }
@@ -634,12 +695,12 @@ static member_key key_classify(const unsigned char *body, size_t len, int escape
 
 typedef enum { F_ABSENT = 0, F_OK, F_BAD, F_TOO_LONG, F_HAS_NUL, F_RANGE } field_state;
 
-/* [p, e) is an integer "-?digits": its value if in [0, INT64_MAX]. */
+/* [p, e) is an integer "-?digits": its value if in [1, INT64_MAX]. */
 static field_state parse_timeout(const unsigned char *p, const unsigned char *e, int64_t *v)
 {
     uint64_t x = 0;
-    if (*p == '-') /* only "-0" gets here as non-negative */
-        return e - p == 2 && p[1] == '0' ? (*v = 0, F_OK) : F_BAD;
+    if (*p == '-') /* "-0" too: zero is no deadline to keep */
+        return F_BAD;
     for (; p < e; p++) {
         unsigned d = *p - '0';
         if (x > ((uint64_t)INT64_MAX - d) / 10)
@@ -647,7 +708,7 @@ static field_state parse_timeout(const unsigned char *p, const unsigned char *e,
         x = x * 10 + d;
     }
     *v = (int64_t)x;
-    return F_OK;
+    return x == 0 ? F_BAD : F_OK;
 }
 
 static scan_status request_error(scan_result *out, const char *msg)
@@ -743,7 +804,7 @@ static scan_status request_verdict(scan_result *out, const members *m)
     if (m->retry == F_BAD)
         return request_error(out, "retry must be true or false");
     if (m->timeout == F_BAD)
-        return request_error(out, "timeoutMs must be a non-negative integer");
+        return request_error(out, "timeoutMs must be a positive integer (milliseconds)");
     if (m->timeout == F_RANGE)
         return request_error(out, "timeoutMs is too large");
     return SCAN_OK;

@@ -59,7 +59,7 @@ typedef struct {
     scan_span data;
     /* "retry": -1 absent, 0 false, 1 true. */
     int retry;
-    /* "timeoutMs": -1 absent, else a non-negative integer. */
+    /* "timeoutMs": -1 absent, else a positive integer. */
     int64_t timeout_ms;
     /* Why scanning failed ("" on SCAN_OK / SCAN_BLANK; an array, so the
      * struct can be copied), and the byte it refers to (0 for
@@ -85,7 +85,11 @@ typedef struct {
  * an integer (no fraction, no exponent).  "type" is required, a string
  * of at most AP_MAX_TYPE_LEN bytes after unescaping, without U+0000 (it
  * may be empty).  "data" is any value.  "retry" is a boolean.
- * "timeoutMs" is an integer in [0, INT64_MAX] ("-0" counts as 0).
+ * "timeoutMs" is an integer in [1, INT64_MAX] (0 and "-0" are refused).
+ * Anywhere in the line, a number with a fraction or an exponent whose
+ * magnitude is beyond a double's (1e400, -1e999999999999; what rounds to
+ * infinity) is refused as SCAN_BAD_JSON: the worker would read it as
+ * infinity.  Integers are never converted (any size), nor is 1e-400 (0).
  */
 scan_status scan_request(const char *line, size_t len, unsigned max_depth, scan_result *out);
 

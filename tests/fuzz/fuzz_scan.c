@@ -191,7 +191,7 @@ static int ref_digits(ref *r)
     return r->i > start;
 }
 
-static int ref_number(ref *r, int *is_int)
+static int ref_number_grammar(ref *r, int *is_int)
 {
     *is_int = 1;
     if (ref_at(r, '-'))
@@ -218,6 +218,24 @@ static int ref_number(ref *r, int *is_int)
             return 0;
     }
     return 1;
+}
+
+/* A number with a fraction or an exponent must be finite as a double
+ * (strtod on a copy: what the worker's Python would make of it). */
+static int ref_number(ref *r, int *is_int)
+{
+    size_t start = r->i;
+    if (!ref_number_grammar(r, is_int))
+        return 0;
+    if (*is_int)
+        return 1;
+    char *copy = malloc(r->i - start + 1);
+    CHECK(copy != NULL);
+    memcpy(copy, r->s + start, r->i - start);
+    copy[r->i - start] = '\0';
+    double v = strtod(copy, NULL);
+    free(copy);
+    return v <= 1.7976931348623157e308 && v >= -1.7976931348623157e308;
 }
 
 static int ref_word(ref *r, const char *w)
@@ -377,12 +395,11 @@ static void ref_request(const uint8_t *s, size_t n, unsigned max_depth, ref_resu
                 o->retry = c == 't';
             } else if (klen == 9 && memcmp(key, "timeoutMs", 9) == 0) {
                 size_t len = r.i - v;
-                t_bad = !(is_num && is_int) || (c == '-' && !(len == 2 && s[v + 1] == '0'));
+                /* a positive integer: no sign, not 0 */
+                t_bad = !(is_num && is_int) || c == '-' || (len == 1 && s[v] == '0');
                 t_big = 0;
                 if (!t_bad) {
-                    if (c == '-')
-                        o->timeout = 0;
-                    else if (len > 19 || (len == 19 && memcmp(s + v, "9223372036854775807", 19) > 0))
+                    if (len > 19 || (len == 19 && memcmp(s + v, "9223372036854775807", 19) > 0))
                         t_big = 1;
                     else
                         for (size_t k = 0; k < len; k++)
@@ -418,7 +435,7 @@ static void ref_request(const uint8_t *s, size_t n, unsigned max_depth, ref_resu
     else if (retry_bad)
         o->msg = "retry must be true or false";
     else if (t_bad)
-        o->msg = "timeoutMs must be a non-negative integer";
+        o->msg = "timeoutMs must be a positive integer (milliseconds)";
     else if (t_big)
         o->msg = "timeoutMs is too large";
     else
@@ -491,7 +508,7 @@ static void check_one(const uint8_t *data, size_t size, unsigned depth)
             CHECK(scan_json_value(line + res.data.off, res.data.len, depth ? depth - 1 : 0, 0, NULL,
                                   NULL) == AP_OK);
         CHECK(res.retry >= -1 && res.retry <= 1);
-        CHECK(res.timeout_ms >= -1);
+        CHECK(res.timeout_ms == -1 || res.timeout_ms >= 1);
     }
 
     /* the reference */

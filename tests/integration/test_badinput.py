@@ -20,6 +20,11 @@ from harness import (SRCDIR, Client, Gate, Server, server_stats, vm_rss_kb, wait
 AGENTS_DIR = os.path.join(SRCDIR, "tests", "integration", "agents")
 
 
+def raw_id(line):
+    """The id a request line starts with ({"id":"x",...})."""
+    return json.loads(line[len(b'{"id":'):line.index(b",")])
+
+
 def recv_strict(client):
     line = client.recv_line()
     return line, json.loads(line.decode("utf-8"))
@@ -51,6 +56,37 @@ class BadInputTest(unittest.TestCase):
         return wait_stats(self.server, lambda s: s["connections"] == connections and s["inFlight"] == 0
                           and s["queue"]["depth"] == 0 and s["messages"]["held"] == 0
                           and s["messages"]["pendingBytes"] == 0, what="an idle pool")
+
+    def test_zero_timeout_and_infinite_numbers_are_bad_request_at_the_edge(self):
+        # Refused by the master with the exact reason, never sent to a
+        # worker (which would read 1e999999999999 as infinity and fail).
+        cases = [
+            (b'{"id":"t0","type":"echo","timeoutMs":0}',
+             "timeoutMs must be a positive integer (milliseconds)"),
+            (b'{"id":"t1","type":"echo","timeoutMs":-0}',
+             "timeoutMs must be a positive integer (milliseconds)"),
+            (b'{"id":"n1","type":"echo","data":1e999999999999}',
+             "number out of range at byte 32 (beyond a double's largest, about 1.8e308)"),
+            (b'{"id":"n2","type":"echo","data":{"x":[-1.8e308]}}',
+             "number out of range at byte 38 (beyond a double's largest, about 1.8e308)"),
+            (b'{"id":"n3","type":"echo","timeoutMs":1e999999999999}',
+             "number out of range at byte 37 (beyond a double's largest, about 1.8e308)"),
+        ]
+        before = server_stats(self.server)
+        with self.server.client() as c:
+            for line, message in cases:
+                with self.subTest(line=line):
+                    c.send_raw(line + b"\n")
+                    _, resp = recv_strict(c)
+                    self.assertEqual(resp["error"], {"code": "bad_request", "message": message})
+                    self.assertEqual(resp["id"], raw_id(line))
+            # what a double can hold, and integers of any size, still pass
+            self.assertEqual(c.call("echo", {"x": 1.7976931348623157e308}), {"x": 1.7976931348623157e308})
+            c.send_raw(b'{"id":"big","type":"echo","data":123456789012345678901234567890,"timeoutMs":1}\n')
+            self.assertEqual(c.recv()["id"], "big")
+        after = server_stats(self.server)
+        self.assertEqual(after["errors"]["bad_request"] - before["errors"]["bad_request"], len(cases))
+        self.assertEqual(after["messages"]["accepted"] - before["messages"]["accepted"], 2)
 
     def test_binary_and_invalid_utf8_lines_are_bad_request(self):
         rnd = random.Random(1234)
@@ -292,6 +328,26 @@ class MaxConnectionsTest(unittest.TestCase):
                             extra.recv_line()
                     finally:
                         extra.close()
+
+    def test_a_refused_client_that_pipelined_a_megabyte_still_reads_the_refusal(self):
+        # The linger drains for its time, not a byte count: 1 MB sent
+        # before reading is read and dropped, and the line still arrives.
+        with Server(workers=1, args=["--max-connections", "1"]) as srv:
+            wait_for(lambda: self._count(srv) == 1 or self._count(srv) == 0, what="the probe gone")
+            with srv.client() as held:
+                self.assertTrue(held.call("pool.ping")["pong"])
+                extra = Client(srv.path)
+                try:
+                    line = b'{"id":1,"type":"echo","data":"%s"}\n' % (b"x" * 990)
+                    payload = line * (1024 * 1024 // len(line) + 1)
+                    self.assertGreater(len(payload), 1024 * 1024)
+                    extra.sock.sendall(payload)  # the whole megabyte, before reading anything
+                    resp = json.loads(extra.recv_line())
+                    self.assertEqual(resp["error"]["code"], "too_many_connections", resp)
+                    with self.assertRaises(ConnectionError):  # then a clean EOF
+                        extra.recv_line()
+                finally:
+                    extra.close()
 
     @staticmethod
     def _count(srv):

@@ -75,6 +75,12 @@ def rewrite_config(srv, **changes):
         json.dump(srv.config, f)
 
 
+def ready_pids(srv):
+    """Pids of the workers that are ready or busy (switched and serving)."""
+    with srv.client() as c:
+        return [w["pid"] for w in c.stats(detailed=True)["workers"] if w["state"] in ("ready", "busy")]
+
+
 class WorkerUser(unittest.TestCase):
     def setUp(self):
         self.m, self.w = pwd.getpwnam(MASTER), pwd.getpwnam(AGENT)
@@ -98,7 +104,10 @@ class WorkerUser(unittest.TestCase):
             self.assertIn("workers run as workerUser %s (uid %d, gid %d)" % (AGENT, w.pw_uid, w.pw_gid), srv.log())
             # A respawned worker switches too (the master signals it across uids).
             os.kill(pids[0], signal.SIGKILL)
-            wait_for(lambda: len(set(srv.worker_pids()) - set(pids)) == 1, what="the respawned worker")
+            # Ready, not just forked: a worker is listed from its fork on,
+            # and its ids change only between fork and exec.
+            wait_for(lambda: len(set(ready_pids(srv)) - set(pids)) == 1 and len(ready_pids(srv)) == 2,
+                     what="the respawned worker to be ready")
             self.check_workers(srv, w.pw_uid, w.pw_gid)
             self.assertEqual(srv.stop(), 0, srv.log())
             self.assertFalse(os.path.exists(srv.path), "the socket file was left behind")

@@ -451,7 +451,7 @@ static void test_unknown_and_duplicate_members(void **state)
 {
     const char *line = "{\"extra\":{\"deep\":[1,2,{\"x\":\"\\ud83d\\ude00\"}]},\"type\":\"a\","
                        "\"data\":1,\"Data\":2,\"datum\":3,\"data\":[true],\"\":null,"
-                       "\"retry\":false,\"timeoutMs\":5,\"timeoutMs\":0}";
+                       "\"retry\":false,\"timeoutMs\":0,\"timeoutMs\":5}";
     scan_result r;
     AP_UNUSED(state);
 
@@ -459,7 +459,7 @@ static void test_unknown_and_duplicate_members(void **state)
     assert_string_equal(r.type, "a");
     assert_span(line, r.data, "[true]");
     assert_int_equal(r.retry, 0);
-    assert_int_equal(r.timeout_ms, 0);
+    assert_int_equal(r.timeout_ms, 5);
 
     /* an escaped key longer than any known one is simply unknown */
     scan_ok("{\"timeoutMs\\u0020\":\"x\",\"type\":\"a\",\"\\u0064\\u0061\\u0074\\u0061\":7}", &r);
@@ -490,10 +490,8 @@ static void test_retry_timeout(void **state)
     assert_int_equal(r.retry, 0);
     scan_ok("{\"type\":\"a\",\"retry\":3,\"retry\":false}", &r);
     assert_int_equal(r.retry, 0);
-    scan_ok("{\"type\":\"a\",\"timeoutMs\":0}", &r);
-    assert_int_equal(r.timeout_ms, 0);
-    scan_ok("{\"type\":\"a\",\"timeoutMs\":-0}", &r);
-    assert_int_equal(r.timeout_ms, 0);
+    scan_ok("{\"type\":\"a\",\"timeoutMs\":1}", &r);
+    assert_int_equal(r.timeout_ms, 1);
     scan_ok("{\"type\":\"a\",\"timeoutMs\":30000}", &r);
     assert_int_equal(r.timeout_ms, 30000);
     scan_ok("{\"type\":\"a\",\"timeoutMs\":9223372036854775807}", &r);
@@ -507,19 +505,27 @@ static void test_retry_timeout(void **state)
         {"{\"type\":\"a\",\"retry\":true,\"retry\":0}", 0, SCAN_BAD_REQUEST,
          "retry must be true or false"},
         {"{\"type\":\"a\",\"timeoutMs\":-1}", 0, SCAN_BAD_REQUEST,
-         "timeoutMs must be a non-negative integer"},
+         "timeoutMs must be a positive integer (milliseconds)"},
+        {"{\"type\":\"a\",\"timeoutMs\":0}", 0, SCAN_BAD_REQUEST,
+         "timeoutMs must be a positive integer (milliseconds)"},
+        {"{\"type\":\"a\",\"timeoutMs\":-0}", 0, SCAN_BAD_REQUEST,
+         "timeoutMs must be a positive integer (milliseconds)"},
+        {"{\"type\":\"a\",\"timeoutMs\":5,\"timeoutMs\":0}", 0, SCAN_BAD_REQUEST,
+         "timeoutMs must be a positive integer (milliseconds)"},
+        {"{\"type\":\"a\",\"timeoutMs\":1e999999999999}", 0, SCAN_BAD_JSON,
+         "number out of range at byte 24 (beyond a double's largest, about 1.8e308)"},
         {"{\"type\":\"a\",\"timeoutMs\":-00}", 0, SCAN_BAD_JSON,
          "invalid JSON: number with a leading zero at byte 24"},
         {"{\"type\":\"a\",\"timeoutMs\":1.5}", 0, SCAN_BAD_REQUEST,
-         "timeoutMs must be a non-negative integer"},
+         "timeoutMs must be a positive integer (milliseconds)"},
         {"{\"type\":\"a\",\"timeoutMs\":1e3}", 0, SCAN_BAD_REQUEST,
-         "timeoutMs must be a non-negative integer"},
+         "timeoutMs must be a positive integer (milliseconds)"},
         {"{\"type\":\"a\",\"timeoutMs\":\"100\"}", 0, SCAN_BAD_REQUEST,
-         "timeoutMs must be a non-negative integer"},
+         "timeoutMs must be a positive integer (milliseconds)"},
         {"{\"type\":\"a\",\"timeoutMs\":null}", 0, SCAN_BAD_REQUEST,
-         "timeoutMs must be a non-negative integer"},
+         "timeoutMs must be a positive integer (milliseconds)"},
         {"{\"type\":\"a\",\"timeoutMs\":true}", 0, SCAN_BAD_REQUEST,
-         "timeoutMs must be a non-negative integer"},
+         "timeoutMs must be a positive integer (milliseconds)"},
         {"{\"type\":\"a\",\"timeoutMs\":9223372036854775808}", 0, SCAN_BAD_REQUEST,
          "timeoutMs is too large"},
         {"{\"type\":\"a\",\"timeoutMs\":123456789012345678901234567890}", 0, SCAN_BAD_REQUEST,
@@ -945,7 +951,33 @@ static void test_numbers(void **state)
         {N("-1.5e-300"), 0, SCAN_OK, ""},
         {N("1.0E+0010"), 0, SCAN_OK, ""},
         {N("123456789012345678901234567890"), 0, SCAN_OK, ""},
-        {N("1e999999"), 0, SCAN_OK, ""},
+        /* magnitudes: integers are never converted; what a double cannot
+         * hold (it would be infinity in the worker) is refused anywhere */
+        {N("1e308"), 0, SCAN_OK, ""},
+        {N("-1.7976931348623157e308"), 0, SCAN_OK, ""},
+        {N("1.7976931348623158e308"), 0, SCAN_OK, ""},  /* rounds down to DBL_MAX */
+        {N("179769313486231570814527423731704356798070567525844996598917476803157260780028538760589558632766878171540458953514382464234321326889464182768467546703537516986049910576551282076245490090389328944075868508455133942304583236903222948165808559332123348274797826204144723168738177180919299881250404026184124858368"), 0, SCAN_OK, ""},
+        {N("179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177904174497791.99999999999999999999"), 0, SCAN_OK, ""},  /* just under the rounding edge */
+        {N("1e-999999"), 0, SCAN_OK, ""},
+        {N("0.0e999999999999"), 0, SCAN_OK, ""},
+        {N("0.001e310"), 0, SCAN_OK, ""},
+        {N("1000e305"), 0, SCAN_OK, ""},
+        {N("1e999999"), 0, SCAN_BAD_JSON,
+         "number out of range at byte 19 (beyond a double's largest, about 1.8e308)"},
+        {N("1e309"), 0, SCAN_BAD_JSON,
+         "number out of range at byte 19 (beyond a double's largest, about 1.8e308)"},
+        {N("-1e999999999999999999999999"), 0, SCAN_BAD_JSON,
+         "number out of range at byte 19 (beyond a double's largest, about 1.8e308)"},
+        {N("1.7976931348623159e308"), 0, SCAN_BAD_JSON,
+         "number out of range at byte 19 (beyond a double's largest, about 1.8e308)"},
+        {N("0.00018e312"), 0, SCAN_BAD_JSON,
+         "number out of range at byte 19 (beyond a double's largest, about 1.8e308)"},
+        {N("10000e305"), 0, SCAN_BAD_JSON,
+         "number out of range at byte 19 (beyond a double's largest, about 1.8e308)"},
+        {N("[1,{\"x\":[2e400]}]"), 0, SCAN_BAD_JSON,
+         "number out of range at byte 28 (beyond a double's largest, about 1.8e308)"},
+        {N("179769313486231580793728971405303415079934132710037826936173778980444968292764750946649017977587207096330286416692887910946555547851940402630657488671505820681908902000708383676273854845817711531764475730270069855571366959622842914819860834936475292719074168444365510704342711559699508093042880177904174497792.0"), 0, SCAN_BAD_JSON,
+         "number out of range at byte 19 (beyond a double's largest, about 1.8e308)"},
         {N("[0,-0,1,10,0.5,1e1]"), 0, SCAN_OK, ""},
         /* the grammar's edges: byte 19 is where the number starts */
         {N("01"), 0, SCAN_BAD_JSON, "invalid JSON: number with a leading zero at byte 19"},
