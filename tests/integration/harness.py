@@ -247,6 +247,23 @@ class Server:
             return [w["pid"] for w in c.stats(detailed=True)["workers"] if w["pid"]]
 
 
+def ensure_test_user(name, created):
+    """Creates the system user `name` (its own group, no home, no login
+    shell) unless it exists, and appends it to `created` when this call
+    made it, so remove_test_users(created) takes back only what a test
+    file made.  Needs root."""
+    if subprocess.run(["getent", "passwd", name], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--user-group", "--shell", "/usr/sbin/nologin",
+                        name], check=True, capture_output=True)
+        created.append(name)
+
+
+def remove_test_users(created):
+    """Deletes the users ensure_test_user made (and their groups)."""
+    while created:
+        subprocess.run(["userdel", created.pop()], capture_output=True)
+
+
 def children_of(pid):
     """Pids whose parent is pid (from /proc)."""
     out = []

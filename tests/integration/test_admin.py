@@ -27,7 +27,9 @@ if os.geteuid() != 0:
     sys.exit(77)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import AGENTPOOLCTL, DEADLINE, Server, main, server_stats, wait_for  # noqa: E402
+from harness import (  # noqa: E402
+    AGENTPOOLCTL, DEADLINE, Server, main, server_stats, wait_for,
+    ensure_test_user, remove_test_users)
 
 USER = "apadmtest"
 CREATED = []
@@ -57,14 +59,11 @@ print(json.dumps(out))
 
 
 def setUpModule():
-    if subprocess.run(["getent", "passwd", USER], capture_output=True).returncode != 0:
-        subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", USER], check=True)
-        CREATED.append(USER)
+    ensure_test_user(USER, CREATED)
 
 
 def tearDownModule():
-    for u in CREATED:
-        subprocess.run(["userdel", u], check=False)
+    remove_test_users(CREATED)
 
 
 def ids():

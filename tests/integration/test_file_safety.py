@@ -37,7 +37,9 @@ if os.geteuid() != 0:
     sys.exit(77)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import DEADLINE, SRCDIR, Server, main, wait_for, wait_stats  # noqa: E402
+from harness import (  # noqa: E402
+    DEADLINE, SRCDIR, Server, main, wait_for, wait_stats,
+    ensure_test_user, remove_test_users)
 
 AGENTS = os.path.join(SRCDIR, "tests", "integration", "agents")
 
@@ -46,15 +48,11 @@ _created = []
 
 
 def setUpModule():
-    if subprocess.run(["getent", "passwd", ATTACKER], capture_output=True).returncode != 0:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--user-group", "--shell", "/usr/sbin/nologin",
-                        ATTACKER], check=True, capture_output=True)
-        _created.append(ATTACKER)
+    ensure_test_user(ATTACKER, _created)
 
 
 def tearDownModule():
-    for name in _created:
-        subprocess.run(["userdel", name], capture_output=True)
+    remove_test_users(_created)
 
 
 def attacker_ids():

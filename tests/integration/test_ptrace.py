@@ -23,7 +23,7 @@ if os.geteuid() != 0:
     sys.exit(77)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import SRCDIR, Server, build_var, main  # noqa: E402
+from harness import SRCDIR, Server, build_var, main, ensure_test_user, remove_test_users  # noqa: E402
 
 AGENTS = os.path.join(SRCDIR, "tests", "integration", "agents")
 USER = "aptest-ptrace"
@@ -32,15 +32,11 @@ _created = []
 
 
 def setUpModule():
-    if subprocess.run(["getent", "passwd", USER], capture_output=True).returncode != 0:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--user-group", "--shell", "/usr/sbin/nologin",
-                        USER], check=True, capture_output=True)
-        _created.append(USER)
+    ensure_test_user(USER, _created)
 
 
 def tearDownModule():
-    for name in _created:
-        subprocess.run(["userdel", name], capture_output=True)
+    remove_test_users(_created)
 
 
 @unittest.skipIf("-fsanitize=address" in (build_var("AP_CFLAGS") or ""),

@@ -28,7 +28,9 @@ if os.geteuid() != 0:
     sys.exit(77)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import AGENTPOOLD, DEADLINE, SRCDIR, Server, main, proc_status, wait_for  # noqa: E402
+from harness import (  # noqa: E402
+    AGENTPOOLD, DEADLINE, SRCDIR, Server, main, proc_status, wait_for,
+    ensure_test_user, remove_test_users)
 
 AGENTS = os.path.join(SRCDIR, "tests", "integration", "agents")
 PROCINFO = "procinfo:ProcInfoAgent"
@@ -40,15 +42,11 @@ created = []
 
 def setUpModule():
     for name in (MASTER, AGENT):
-        if subprocess.run(["getent", "passwd", name], capture_output=True).returncode != 0:
-            subprocess.run(["useradd", "--system", "--no-create-home", "--user-group", "--shell",
-                            "/usr/sbin/nologin", name], check=True)
-            created.append(name)
+        ensure_test_user(name, created)
 
 
 def tearDownModule():
-    for name in created:
-        subprocess.run(["userdel", name], check=False)
+    remove_test_users(created)
 
 
 def ids(pid):
