@@ -63,10 +63,17 @@ static int ids_cb(void *arg, uint64_t dlq_id, const char *line, size_t len)
 {
     (void)dlq_id;
     char *out = arg;
-    const char *p = strstr(line, "\"id\":\"");
-    assert_true(p != NULL && p < line + len);
+    /* Listed lines are not NUL-terminated: search a copy made by length. */
+    char copy[512];
+    assert_true(len < sizeof(copy));
+    memcpy(copy, line, len);
+    copy[len] = '\0';
+    const char *p = strstr(copy, "\"id\":\"");
+    assert_non_null(p);
     p += 6;
-    strncat(out, p, (size_t)(strchr(p, '"') - p));
+    const char *q = strchr(p, '"');
+    assert_non_null(q);
+    strncat(out, p, (size_t)(q - p));
     strcat(out, ",");
     return 0;
 }
