@@ -102,26 +102,37 @@ void answer_detach(msg *m, reply_code code, const char *message, const char *ext
     m->detached = 1;
 }
 
+/* Writes an answer to a request that is not (or no longer) a message on
+ * c: result (JSON, len bytes) when not NULL, else the error; counted. */
+static void answer_line(client *c, const char *id, size_t id_len, const char *result, size_t len, reply_code code,
+                        const char *message, const char *extra)
+{
+    if (result) {
+        reply_ok(client_output(c), id, id_len, result, len);
+        server.stats.answered_ok++;
+    } else {
+        reply_error(client_output(c), id, id_len, code, message, extra);
+        server.stats.errors[code]++;
+    }
+    client_check_output(c);
+}
+
 void answer_refuse(client *c, const char *line, const scan_result *r, reply_code code, const char *why,
                    const char *extra, int type_idx)
 {
     const char *id = r && r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL;
     size_t id_len = id ? r->id.len : 0;
-    reply_error(client_output(c), id, id_len, code, why, extra);
-    server.stats.errors[code]++;
     if (type_idx >= 0)
         metrics_type_outcome(server.metrics, (unsigned)type_idx, code);
     if (server.access)
         access_reject(c, id, id_len, r && r->error[0] == '\0' ? r->type : NULL, code);
-    client_check_output(c);
+    answer_line(c, id, id_len, NULL, 0, code, why, extra);
 }
 
 void answer_request_ok(client *c, const char *line, const scan_result *r, const char *result, size_t len)
 {
     const char *id = r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL;
-    reply_ok(client_output(c), id, id ? r->id.len : 0, result, len);
-    server.stats.answered_ok++;
-    client_check_output(c);
+    answer_line(c, id, id ? r->id.len : 0, result, len, ERR_OTHER, NULL, NULL);
 }
 
 void answer_later(uint64_t serial, const char *id, size_t id_len, const char *result, reply_code code,
@@ -131,12 +142,5 @@ void answer_later(uint64_t serial, const char *id, size_t id_len, const char *re
     if (c == NULL)
         return;
     client_deferred(c, -1);
-    if (result) {
-        reply_ok(client_output(c), id, id_len, result, strlen(result));
-        server.stats.answered_ok++;
-    } else {
-        reply_error(client_output(c), id, id_len, code, message, extra);
-        server.stats.errors[code]++;
-    }
-    client_check_output(c);
+    answer_line(c, id, id_len, result, result ? strlen(result) : 0, code, message, extra);
 }

@@ -166,6 +166,21 @@ unsigned worker_fail_running(worker *w, reply_code code, const char *why, const 
 /* Frees the table and closes every socketpair (at exit). */
 void worker_table_free(void);
 
+/* Whether the lifecycle above allows from -> to; any live state may also
+ * go to DEAD (the process died).  worker_set_state asserts it. */
+static inline int worker_transition_ok(worker_state from, worker_state to)
+{
+    if (to == WORKER_DEAD)
+        return 1;
+    switch (from) {
+    case WORKER_DEAD: return to == WORKER_STARTING;
+    case WORKER_STARTING: return to == WORKER_READY || to == WORKER_STOPPING;
+    case WORKER_READY: return to == WORKER_BUSY || to == WORKER_DRAINING || to == WORKER_STOPPING;
+    case WORKER_BUSY: return to == WORKER_READY || to == WORKER_DRAINING || to == WORKER_STOPPING;
+    case WORKER_DRAINING: return to == WORKER_STOPPING;
+    default: return 0; /* STOPPING goes only to DEAD */
+    }
+}
 void worker_set_state(worker *w, worker_state to);
 const char *worker_state_name(worker_state s);
 /* Workers taking messages (READY or BUSY). */

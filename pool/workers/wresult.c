@@ -1,7 +1,8 @@
 /*
  * wresult.c - maxResultBytes, enforced by the master too (see wresult.h).
  *
- * Called by worker.c for every complete frame, before the payload is
+ * Called by worker.c for every complete frame but its own agent.metrics
+ * answers, before the payload is
  * pulled up, so an oversize result is never copied or parsed here; the
  * limit in force is config_max_result_bytes(server.cfg) (after a reload,
  * the new one, which the new workers also get on their command line).
@@ -10,7 +11,6 @@
  * path every answer takes.
  */
 #include "wresult.h"
-#include "agentstat.h"
 #include "ap_log.h"
 #include "server.h"
 
@@ -19,7 +19,7 @@
 int wresult_refuse(const worker *w, const ap_frame_hdr *h, ap_frame_hdr *eh, char *err, size_t cap)
 {
     uint64_t limit = (uint64_t)config_max_result_bytes(server.cfg);
-    if (h->kind != AP_FRAME_RESULT || h->len <= limit || agentstat_owns(w, h))
+    if (h->kind != AP_FRAME_RESULT || h->len <= limit)
         return 0;
     int n = snprintf(err, cap, "{\"code\":\"agent_error\",\"message\":\"result too large (%u bytes, limit %llu)\"}",
                      (unsigned)h->len, (unsigned long long)limit);

@@ -23,8 +23,9 @@ struct worker;
 #define WRESULT_REFUSAL_MAX 128
 
 /* Looks at the header h of a complete frame from w, before its payload is
- * read.  Returns 0 when it is to be handled as it is (not a RESULT, the
- * master's own agent.metrics ask, or within maxResultBytes).  Returns 1
+ * read (the caller leaves out the master's own agent.metrics asks).
+ * Returns 0 when it is to be handled as it is (not a RESULT, or within
+ * maxResultBytes).  Returns 1
  * when it is a RESULT over maxResultBytes: *eh is then an ERROR header for
  * the same message and err (cap at least WRESULT_REFUSAL_MAX) its
  * NUL-terminated payload, {"code":"agent_error","message":"result too

@@ -14,26 +14,11 @@
 #include <cmocka.h>
 #include <stdio.h>
 
-/* worker.h's lifecycle: any live state may also go to DEAD. */
-static int transition_ok(worker_state from, worker_state to)
-{
-    if (to == WORKER_DEAD)
-        return 1;
-    switch (from) {
-    case WORKER_DEAD: return to == WORKER_STARTING;
-    case WORKER_STARTING: return to == WORKER_READY || to == WORKER_STOPPING;
-    case WORKER_READY: return to == WORKER_BUSY || to == WORKER_DRAINING || to == WORKER_STOPPING;
-    case WORKER_BUSY: return to == WORKER_READY || to == WORKER_DRAINING || to == WORKER_STOPPING;
-    case WORKER_DRAINING: return to == WORKER_STOPPING;
-    default: return 0;
-    }
-}
-
 void fake_worker_state(worker *w, worker_state to)
 {
     if (w->state == to)
         return;
-    assert_true(transition_ok(w->state, to));
+    assert_true(worker_transition_ok(w->state, to));
     w->state = to;
     w->load.accepting = worker_is_accepting(w);
 }
