@@ -35,7 +35,7 @@ EXTRA_DIST += tests/integration/test_bench.py bench/README.md bench/RESULTS.md
 
 # bench/compare: agentpool against uWSGI, gunicorn and Celery (run by hand,
 # not by make check), its helpers and the C echo ceiling it builds with cc.
-EXTRA_DIST += bench/compare bench/stats-cost bench/compare.d/app.py bench/compare.d/celery_app.py \
+EXTRA_DIST += bench/compare bench/stats-cost bench/instr-per-msg bench/compare.d/app.py bench/compare.d/celery_app.py \
 	bench/compare.d/celery_client.py bench/compare.d/interp_ceiling.py \
 	bench/compare.d/peers.py bench/compare.d/procs.py bench/compare.d/report.py \
 	bench/compare.d/asyncio_ceiling.py \
