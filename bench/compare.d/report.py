@@ -23,6 +23,9 @@ import shutil
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import peers  # noqa: E402  (each server's protocol, for runs that did not record it)
+
 LITTLE_S = 0.050  # sleep50's wait
 HEADLINE = 32  # connections of the headline points
 SANITY_TOLERANCE = 0.25  # compare vs the plain run, either way
@@ -832,7 +835,7 @@ def _headline_md(results, s):
                          for m, v in r["modes"].items() if not v["ok"]) or "plain run failed: %s" % r.get("error"))
                      for r in fails)))
     if not s["sanity"]:
-        L.append("**No sanity runs** (--no-sanity or interrupted): no headline figure is checked.\n")
+        L.append("**No sanity runs** (--no-sanity, interrupted, or a run from before the check): no headline figure is checked.\n")
     L.append("Each figure in every mode measured; the headline value is the one less favourable to agentpool, "
              "with its mode. agentpool speaks NDJSON on a Unix socket, the peers HTTP on a Unix socket (uWSGI "
              "gevent and gunicorn sync with a new connection per request), Celery tasks through Redis: the same "
@@ -928,105 +931,148 @@ def _q(a):
 
 # -- plots --------------------------------------------------------------------------
 
-def _series(results, server, workload, xkey, depth=None):
-    pts = [p for p in results["points"] if p["server"] == server and p["workload"] == workload and _ok(p)
-           and (depth is None or p["depth"] == depth)]
-    return sorted(((xkey(p), p) for p in pts), key=lambda t: t[0])
+# one colour per server in every plot; a server not listed gets a fixed one from its name
+COLOURS = {"agentpool": "#1f4e9c", "agentpool-async": "#3fa7d6", "agentpool-gevent": "#17becf",
+           "c-echo": "#555555", "uwsgi-threads": "#d62728", "uwsgi-gevent": "#ff7f0e",
+           "gunicorn-sync": "#2ca02c", "gunicorn-gthread": "#9467bd", "gunicorn-gevent": "#8c564b",
+           "celery": "#e377c2"}
+SPARE = ["#bcbd22", "#7f7f00", "#008080", "#800080", "#aa6e28", "#000080"]
+DASH = {"same": 1, "own": 2}  # solid: servers in the load generator's session; dashed: their own
+
+
+def colour(name):
+    if name in COLOURS:
+        return COLOURS[name]
+    return SPARE[sum(name.encode()) % len(SPARE)]
+
+
+def _legend(results, server, variant, mode, modes):
+    wire = results["servers"].get(server, {}).get("protocol") or getattr(peers.BY_NAME.get(server), "wire", None)
+    t = _label(results, server) + (" " + variant if variant else "") + (" (%s)" % wire if wire else "")
+    return t + (", sched %s" % mode if len(modes) > 1 else "")
+
+
+def _failed(p):
+    return p.get("result") is None or bool(p.get("error"))
 
 
 def plots(results, base, tmp):
-    """Write the PNGs next to base (base-NAME.png); returns their paths."""
+    """Write the PNGs next to base (base-NAME.png); returns their paths.
+    Every server has its colour (COLOURS) in every plot, every mode its
+    dash (DASH); a failed point is an x at the bottom axis in its server's
+    colour and is named in a note under the plot, as are points not run."""
     if not shutil.which("gnuplot"):
         return []
     d = os.path.join(tmp, "plots")
     os.makedirs(d, exist_ok=True)
     made = []
-    style = ('set terminal pngcairo size 960,600 noenhanced font ",10"\nset grid\nset key outside right top\n')
+    modes = modes_in(results)
+    single = results.get("settings", {}).get("sched_single_mode") or (modes[0] if modes else "own")
 
-    def dat(name, rows):
-        path = os.path.join(d, name + ".dat")
-        with open(path, "w") as f:
-            for r in rows:
-                f.write(" ".join(str(x) for x in r) + "\n")
-        return path
-
-    def draw(name, script):
-        out = "%s-%s.png" % (base, name)
+    def draw(name, title, xlabel, ylabel, curves, xkey, ykey, extra="", logx=True, logy=True, refs=""):
+        """curves: (server, variant label, point filter). One line per curve
+        and mode; failed points as x marks, missing ones in the notes."""
+        lines, labels, notes = [], [], []
+        allx = sorted({xkey(p) for srv, _, flt in curves for p in results["points"] if p["server"] == srv and flt(p)})
+        both = len(modes) > 1
+        for srv, variant, flt in curves:
+            for mode in modes:
+                pts = [p for p in results["points"] if p["server"] == srv and flt(p) and sched_of(p) == mode]
+                if not pts:
+                    continue
+                good = sorted(((xkey(p), ykey(p)) for p in pts if not _failed(p) and ykey(p) is not None))
+                bad = sorted({xkey(p) for p in pts if _failed(p) or ykey(p) is None})
+                title_ = _legend(results, srv, variant, mode, modes)
+                pt = 6 if variant else 7  # hollow: a variant (depth 16, pipelined)
+                dt = DASH.get(mode, 1) if both else 1
+                if good:
+                    path = os.path.join(d, "%s-%s-%s-%s.dat" % (name, srv, len(lines), mode))
+                    with open(path, "w") as f:
+                        for x, y in good:
+                            f.write("%s %s\n" % (x, y))
+                    lines.append("'%s' using 1:2 with linespoints lw 2 dt %d pt %d ps 1.2 lc rgb '%s' title '%s'"
+                                 % (path, dt, pt, colour(srv), title_.replace("'", "")))
+                else:
+                    lines.append("NaN with linespoints lw 2 dt %d pt %d lc rgb '%s' title '%s (no figure)'"
+                                 % (dt, pt, colour(srv), title_.replace("'", "")))
+                for x in bad:
+                    labels.append("set label 'x' at first %s, graph 0.025 center front tc rgb '%s' font ',16'"
+                                  % (x, colour(srv)))
+                if bad:
+                    notes.append("failed (x): %s at %s" % (title_, ", ".join(str(x) for x in bad)))
+                if mode == single or not both:
+                    miss = [x for x in allx if x not in {xkey(p) for p in pts}]
+                    if miss:
+                        notes.append("not run: %s at %s" % (title_, ", ".join(str(x) for x in miss)))
+        if not lines:
+            return
+        if both:
+            notes.insert(0, "solid: servers in the load generator's session (same); dashed: each server in its own "
+                            "session (own), headline points only")
+        notes = notes[:12]
+        script = ["set terminal pngcairo size 1500,%d noenhanced font ',10'" % (720 + 14 * len(notes)),
+                  "set output '%s-%s.png'" % (base, name), "set grid", "set key outside right top",
+                  "set title '%s'" % title, "set xlabel '%s'" % xlabel, "set ylabel '%s'" % ylabel,
+                  "set bmargin %d" % (4 + len(notes))]
+        if logx:
+            script.append("set logscale x")
+        if logy:
+            script.append("set logscale y")
+        script.append(extra)
+        script += labels
+        for i, n in enumerate(notes):
+            script.append("set label \"%s\" at screen 0.01, screen %.4f left font ',9'"
+                          % (n.replace('"', "'"), (len(notes) - i) * 14.0 / (720 + 14 * len(notes))))
+        script.append("plot " + ", \\\n  ".join(([refs] if refs else []) + lines))
         gp = os.path.join(d, name + ".gp")
         with open(gp, "w") as f:
-            f.write(style + "set output '%s'\n" % out + script)
+            f.write("\n".join(script) + "\n")
+        out = "%s-%s.png" % (base, name)
         r = subprocess.run(["gnuplot", gp], capture_output=True, text=True)
         if r.returncode == 0 and os.path.exists(out):
             made.append(out)
         else:
             results.setdefault("plot_errors", []).append("%s: %s" % (name, r.stderr[-300:]))
 
-    # throughput and p99 against connections, echo
-    lines_t, lines_p = [], []
-    curves = [(n, "echo", 1) for n in _servers_in(results, "echo")]
-    if find(results, "agentpool", "echo-d16"):
-        curves.append(("agentpool", "echo-d16", 16))
-    for srv, wl, depth in curves:
-        ser = _series(results, srv, wl, lambda p: p["conns"], depth)
-        if not ser:
-            continue
-        title = _label(results, srv) + (" depth 16" if depth == 16 else "")
-        f = dat("echo-%s-%s" % (srv, wl), [(x, thr(p), p99_ms(p)) for x, p in ser])
-        dash = " dt 2" if srv == "c-echo" or depth == 16 else ""
-        lines_t.append("'%s' using 1:2 with linespoints lw 2%s title '%s'" % (f, dash, title))
-        lines_p.append("'%s' using 1:3 with linespoints lw 2%s title '%s'" % (f, dash, title))
-    if lines_t:
-        draw("echo-throughput", "set title 'echo: throughput against connections (2 workers each)'\n"
-             "set logscale xy\nset xtics (1, 8, 32, 128, 1000)\nset xlabel 'connections'\nset ylabel 'requests/s'\nplot " + ", \\\n  ".join(lines_t) + "\n")
-        draw("echo-p99", "set title 'echo: p99 latency against connections'\nset logscale xy\n"
-             "set xtics (1, 8, 32, 128, 1000)\nset xlabel 'connections'\nset ylabel 'p99 (ms)'\nplot " + ", \\\n  ".join(lines_p) + "\n")
+    def wl(workload, depth=None, nopayload=True):
+        return lambda p: (p["workload"] == workload and (depth is None or p["depth"] == depth)
+                          and not (nopayload and p.get("payload_bytes")))
 
-    # sleep50
-    lines_t, lines_p = [], []
-    for srv in _servers_in(results, "sleep50"):
-        ser = _series(results, srv, "sleep50", lambda p: p["inflight"])
-        if ser:
-            f = dat("sleep-%s" % srv, [(x, thr(p), p99_ms(p)) for x, p in ser])
-            lines_t.append("'%s' using 1:2 with linespoints lw 2 title '%s'" % (f, _label(results, srv)))
-            lines_p.append("'%s' using 1:3 with linespoints lw 2 title '%s'" % (f, _label(results, srv)))
-    ser = _series(results, "agentpool", "sleep50-mux", lambda p: p["inflight"])
-    if ser:
-        f = dat("sleep-agentpool-mux", [(x, thr(p), p99_ms(p)) for x, p in ser])
-        lines_t.append("'%s' using 1:2 with linespoints lw 2 dt 2 title 'agentpool 32 conns, pipelined'" % f)
-        lines_p.append("'%s' using 1:3 with linespoints lw 2 dt 2 title 'agentpool 32 conns, pipelined'" % f)
-    if lines_t:
-        draw("sleep50-throughput", "set title 'sleep50: throughput against requests in flight'\nset logscale xy\n"
-             "set xlabel 'requests in flight'\nset ylabel 'requests/s'\nset xrange [200:5000]\nset xtics (256, 1024, 4096)\n"
-             "plot x/0.05 with lines lw 1 dt 3 lc rgb 'black' title \"Little's law\", \\\n  "
-             + ", \\\n  ".join(lines_t) + "\n")
-        draw("sleep50-p99", "set title 'sleep50: p99 latency against requests in flight'\nset logscale xy\n"
-             "set xlabel 'requests in flight'\nset ylabel 'p99 (ms)'\nset xrange [200:5000]\nset xtics (256, 1024, 4096)\n"
-             "plot 50 with lines dt 3 lc rgb 'black' title '50 ms', \\\n  " + ", \\\n  ".join(lines_p) + "\n")
+    names = [n for n in ORDER if n in {p["server"] for p in results["points"]}]
+    names += sorted({p["server"] for p in results["points"]} - set(names))
+    echo = [(n, "", wl("echo", 1)) for n in names if find(results, n, "echo", depth=1)]
+    echo += [(n, "depth 16", wl("echo-d16", 16)) for n in names if find(results, n, "echo-d16")]
+    echo += [(n, "", wl("celery-echo")) for n in names if find(results, n, "celery-echo")]
+    conns = lambda p: p["conns"]  # noqa: E731
+    xt = "set xtics (1, 8, 32, 128, 1000)"
+    xl = "connections (Celery: tasks in flight)"
+    draw("echo-throughput", "echo: throughput against connections (2 workers each)", xl, "requests/s",
+         echo, conns, thr, xt)
+    draw("echo-p99", "echo: p99 latency against connections", xl, "p99 (ms)", echo, conns, p99_ms, xt)
+    draw("echo-cpu", "echo: server CPU per request (all its processes, user+sys) against connections",
+         xl, "CPU per request (us)", echo, conns, _agent_cpu, xt)
 
-    # open loop
-    lines = []
-    for srv in [n for n in ORDER + HTTP if n in {p["server"] for p in results["points"] if p["workload"] == "openloop"}]:
-        ser = _series(results, srv, "openloop", lambda p: p["rate"])
-        if ser and not any(srv in ln for ln in lines):
-            f = dat("open-%s" % srv, [(x, p99_ms(p), p50_ms(p)) for x, p in ser])
-            lc = len(lines) // 2 + 1
-            lines.append("'%s' using 1:2 with linespoints lw 2 lc %d title '%s p99'" % (f, lc, _label(results, srv)))
-            lines.append("'%s' using 1:3 with linespoints lw 1 dt 2 lc %d title '%s p50'" % (f, lc, _label(results, srv)))
-    if lines:
-        draw("openloop", "set title 'echo, open loop: latency against offered load (64 connections)'\n"
-             "set logscale y\nset xlabel 'offered load (requests/s)'\nset ylabel 'latency (ms), from intended send time'\n"
-             "plot " + ", \\\n  ".join(lines) + "\n")
+    sleep = [(n, "", wl("sleep50", 1)) for n in names if find(results, n, "sleep50", depth=1)]
+    sleep += [(n, "32 conns, pipelined", wl("sleep50-mux")) for n in names if find(results, n, "sleep50-mux")]
+    sleep += [(n, "", wl("celery-sleep50")) for n in names if find(results, n, "celery-sleep50")]
+    inflight = lambda p: p["inflight"]  # noqa: E731
+    sx = "set xrange [200:5000]\nset xtics (256, 1024, 4096)"
+    draw("sleep50-throughput", "sleep50: throughput against requests in flight", "requests in flight", "requests/s",
+         sleep, inflight, thr, sx, refs="x/0.05 with lines lw 1 dt 3 lc rgb 'black' title \"Little's law\"")
+    draw("sleep50-p99", "sleep50: p99 latency against requests in flight", "requests in flight", "p99 (ms)",
+         sleep, inflight, p99_ms, sx, refs="50 with lines dt 3 lc rgb 'black' title '50 ms'")
+    draw("sleep50-cpu", "sleep50: server CPU per request against requests in flight", "requests in flight",
+         "CPU per request (us)", sleep, inflight, _agent_cpu, sx)
 
-    # payload sizes
-    lines = []
-    for srv in _servers_in(results, "payload"):
-        ser = _series(results, srv, "payload", lambda p: p["payload_bytes"])
-        if ser:
-            f = dat("payload-%s" % srv, [(x, thr(p)) for x, p in ser])
-            lines.append("'%s' using 1:2 with linespoints lw 2 title '%s'" % (f, _label(results, srv)))
-    if len(lines) and len({p["payload_bytes"] for p in results["points"] if p["workload"] == "payload"}) > 1:
-        draw("payload", "set title 'echo at 32 connections: throughput against payload size'\nset logscale xy\n"
-             "set xlabel 'payload (bytes)'\nset ylabel 'requests/s'\nplot " + ", \\\n  ".join(lines) + "\n")
+    ol = [(n, "p99", wl("openloop")) for n in names if find(results, n, "openloop")]
+    draw("openloop", "echo, open loop: p99 latency (from the intended send time) against offered load "
+         "(%d connections)" % OPEN_CONNS_DOC, "offered load (requests/s)", "p99 (ms)", ol, lambda p: round(p["rate"]),
+         p99_ms, logx=False)
+
+    if len({p["payload_bytes"] for p in results["points"] if p["workload"] == "payload"}) > 1:
+        pl = [(n, "", wl("payload", nopayload=False)) for n in names if find(results, n, "payload")]
+        draw("payload", "echo at %d connections: throughput against payload size" % HEADLINE, "payload (bytes)",
+             "requests/s", pl, lambda p: p["payload_bytes"], thr)
     return made
 
 
