@@ -34,7 +34,7 @@ MODE_TEXT = {"same": "servers in the load generator's session", "own": "each ser
 
 ORDER = ["agentpool", "agentpool-async", "uwsgi-threads", "uwsgi-gevent", "gunicorn-sync", "gunicorn-gthread", "gunicorn-gevent",
          "c-echo", "celery"]
-HTTP = ["uwsgi-threads", "uwsgi-gevent", "gunicorn-sync", "gunicorn-gthread", "gunicorn-gevent"]
+HTTP = peers.HTTP_PEERS  # the peers a headline compares agentpool with (peers.py's HTTP servers)
 
 
 # -- helpers ------------------------------------------------------------------
@@ -468,7 +468,7 @@ def targets(s):
 
 def _servers_in(results, workload):
     names = {p["server"] for p in results["points"] if p["workload"] == workload}
-    return [n for n in ORDER if n in names]
+    return [n for n in ORDER if n in names] + sorted(names - set(ORDER))
 
 
 def _table(head, rows):
@@ -973,15 +973,18 @@ def plots(results, base, tmp):
         """curves: (server, variant label, point filter). One line per curve
         and mode; failed points as x marks, missing ones in the notes."""
         lines, labels, notes = [], [], []
-        allx = sorted({xkey(p) for srv, _, flt in curves for p in results["points"] if p["server"] == srv and flt(p)})
-        both = len(modes) > 1
+        mine = [p for srv, _, flt in curves for p in results["points"] if p["server"] == srv and flt(p)]
+        allx = sorted({xkey(p) for p in mine})
+        both = len({sched_of(p) for p in mine}) > 1
         for srv, variant, flt in curves:
             for mode in modes:
                 pts = [p for p in results["points"] if p["server"] == srv and flt(p) and sched_of(p) == mode]
                 if not pts:
                     continue
-                good = sorted(((xkey(p), ykey(p)) for p in pts if not _failed(p) and ykey(p) is not None))
-                bad = sorted({xkey(p) for p in pts if _failed(p) or ykey(p) is None})
+                # a figure a log axis cannot show (0 req/s) is a failure too, not a gap
+                nofig = [p for p in pts if _failed(p) or ykey(p) is None or (logy and ykey(p) <= 0)]
+                good = sorted((xkey(p), ykey(p)) for p in pts if not any(p is q for q in nofig))
+                bad = sorted({xkey(p) for p in nofig})
                 title_ = _legend(results, srv, variant, mode, modes)
                 pt = 6 if variant else 7  # hollow: a variant (depth 16, pipelined)
                 dt = DASH.get(mode, 1) if both else 1
@@ -1064,7 +1067,7 @@ def plots(results, base, tmp):
     draw("sleep50-cpu", "sleep50: server CPU per request against requests in flight", "requests in flight",
          "CPU per request (us)", sleep, inflight, _agent_cpu, sx)
 
-    ol = [(n, "p99", wl("openloop")) for n in names if find(results, n, "openloop")]
+    ol = [(n, "", wl("openloop")) for n in names if find(results, n, "openloop")]
     draw("openloop", "echo, open loop: p99 latency (from the intended send time) against offered load "
          "(%d connections)" % OPEN_CONNS_DOC, "offered load (requests/s)", "p99 (ms)", ol, lambda p: round(p["rate"]),
          p99_ms, logx=False)
