@@ -51,7 +51,7 @@ def main():
     stop_at = measure_from + a.seconds
     give_up = stop_at + a.timeout
     ru0 = None
-    sent = done = 0
+    sent = done = warm_done = 0
     last_done = measure_from
     while True:
         now = time.monotonic()
@@ -76,6 +76,7 @@ def main():
             backend.client.delete(key)
             t_done = time.monotonic()
             if not measured:
+                warm_done += 1
                 continue
             done += 1
             last_done = t_done
@@ -98,6 +99,7 @@ def main():
         "tool": "celery_client", "task": a.task, "inflight": a.inflight,
         "payload_bytes": a.payload_bytes, "duration_s": wall,
         "requests": {"sent": sent, "done": done, "ok": len(lat), "errors": sum(errors.values())},
+        "warmup": {"done": warm_done},
         "throughput_rps": done / wall, "ok_rps": len(lat) / wall,
         "latency_us": {"count": len(lat), "p50": _pct(lat, 0.5), "p90": _pct(lat, 0.9),
                        "p99": _pct(lat, 0.99), "p99_9": _pct(lat, 0.999),

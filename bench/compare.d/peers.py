@@ -10,6 +10,8 @@ run's temp dir, and is described here by:
                  config share one start of the server;
   argv(conf, ctx) the command line, working directory and environment;
   nprocs         processes of its session once ready (master + 2);
+  wire           the protocol and transport the load uses, for legends
+                 (so NDJSON and HTTP lines are never read as like for like);
   stop_signal    how it is asked to stop (procs.Server escalates).
 
 Choices, so each peer runs as its users would run it for this load:
@@ -57,6 +59,7 @@ class Peer:
     name = ""
     label = ""
     proto = "http"  # http | ndjson | celery
+    wire = "HTTP/1.1 keep-alive, Unix socket"
     nprocs = 3
     stop_signal = signal.SIGTERM
     is_peer = True  # False for agentpool and the ceilings
@@ -76,6 +79,7 @@ class Peer:
 
 class CEcho(Peer):
     name, label, proto, is_peer = "c-echo", "C echo (IPC ceiling)", "ndjson", False
+    wire = "NDJSON, Unix socket"
     doc = "bench/echo_ceiling.c: NDJSON echo in C, 2 processes, no Python"
 
     def argv(self, conf, ctx):
@@ -84,6 +88,7 @@ class CEcho(Peer):
 
 class Agentpool(Peer):
     name, label, proto, is_peer = "agentpool", "agentpool", "ndjson", False
+    wire = "NDJSON, Unix socket"
     pool = True  # speaks pool.stats / pool.health
     doc = "agentpoold, 2 workers, EchoAgent (sync) or AsyncSleepAgent (4096 slots per worker)"
 
@@ -141,6 +146,7 @@ class UwsgiThreads(Peer):
 
 class UwsgiGevent(Peer):
     name, label = "uwsgi-gevent", "uWSGI gevent (no keep-alive)"
+    wire = "HTTP, a new connection per request, Unix socket"
     stop_signal = signal.SIGINT
     doc = ("uWSGI master + 2 processes, --gevent cores, --gevent-monkey-patch, --http-socket with "
            "Connection: close (keep-alive is broken in this uWSGI/gevent pair)")
@@ -160,6 +166,7 @@ class UwsgiGevent(Peer):
 class UwsgiGeventHttp11(UwsgiGevent):
     """Only probed: shows why uwsgi-gevent runs without keep-alive."""
     name, label = "uwsgi-gevent-http11", "uWSGI gevent, --http11-socket (probe)"
+    wire = "HTTP/1.1 keep-alive, Unix socket"
 
     def argv(self, conf, ctx):
         argv, cwd, env = super().argv(conf, ctx)
@@ -182,6 +189,7 @@ class _Gunicorn(Peer):
 
 class GunicornSync(_Gunicorn):
     name, label, worker_class = "gunicorn-sync", "gunicorn sync", "sync"
+    wire = "HTTP, closes after each response, Unix socket"
     doc = "gunicorn, 2 sync workers (closes after every response)"
 
     def config(self, point):
@@ -222,6 +230,7 @@ class GunicornGevent(_Gunicorn):
 
 class Celery(Peer):
     name, label, proto = "celery", "Celery (prefork 2, Redis)", "celery"
+    wire = "tasks through Redis on a Unix socket"
     stop_signal = signal.SIGQUIT  # cold shutdown: nothing to finish
     doc = "celery worker --pool prefork --concurrency 2, redis-server on a Unix socket"
 

@@ -1,19 +1,33 @@
 """Processes for bench/compare: start a server, know its processes, stop it.
 
-A server is started in a new session (start_new_session), so every
-process it forks, whatever process group it moves to (agentpool's
-workers take their own), keeps the session id, which is the leader's
-pid. That is how its CPU time is summed (/proc/PID/stat utime+stime of
-every live process of the session) and how it is stopped for sure:
-SIGTERM (or the server's own stop signal) to the leader's group, a
-grace period, then SIGKILL to every process still in the session.
-Nothing here kills by name: only the pids of sessions this run created.
+Scheduling modes (sched_autogroup_enabled = 1 makes a session a
+scheduling group of its own, which changes how the cores are shared
+between a server and the load generator):
+
+  own   the server is started in a new session (start_new_session), so
+        every process it forks, whatever process group it moves to
+        (agentpool's workers take their own), keeps the session id, which
+        is the leader's pid: its processes are the live processes of that
+        session;
+  same  the server stays in the session of bench/compare, which is the
+        load generator's (a process group of its own only, which does not
+        change scheduling): its processes are the leader and its
+        descendants (/proc PPid walk), plus every one seen before that is
+        still alive with the same start time (an orphan whose parent died).
+        bench/compare makes itself a child subreaper, so such an orphan
+        stays below it instead of going to init.
+
+That is how a server's CPU time is summed (/proc/PID/stat utime+stime of
+its live processes) and how it is stopped for sure: its stop signal to the
+leader's process group, a grace period, then SIGKILL to every process
+still its own. Nothing here kills by name: only pids this run started.
 
 Also: readiness probes (an NDJSON request, an HTTP POST, over Unix
 sockets), /proc readers (CPU, RSS, machine busy time) and the one
 NDJSON request helper the runner uses for pool.stats.
 """
 
+import ctypes
 import json
 import os
 import signal
@@ -41,21 +55,78 @@ def proc_stat(pid):
     close = raw.rfind(")")
     comm = raw[raw.find("(") + 1:close]
     fields = raw[close + 2:].split()
-    # fields[0] is state (field 3); ppid 4, session 6, utime 14, stime 15.
-    return int(fields[3]), int(fields[11]) + int(fields[12]), int(fields[1]), comm, fields[0]
+    # fields[0] is state (field 3); ppid 4, session 6, utime 14, stime 15, starttime 22.
+    return int(fields[3]), int(fields[11]) + int(fields[12]), int(fields[1]), comm, fields[0], int(fields[19])
+
+
+def all_stats():
+    """{pid: proc_stat(pid)} of every live, non-zombie process."""
+    out = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = proc_stat(int(name))
+            if st is not None and st[4] not in ("Z", "X"):
+                out[int(name)] = st
+    return out
+
+
+def descendants(root, known=None):
+    """Live pids of root and its descendants (by PPid), plus the pids of
+    known ({pid: starttime}) still alive with that start time; zombies
+    left out. Returns (pids, {pid: starttime} of them)."""
+    stats = all_stats()
+    kids = {}
+    for pid, st in stats.items():
+        kids.setdefault(st[2], []).append(pid)
+    seen = {}
+    todo = [root] if root in stats else []
+    for pid, start in (known or {}).items():
+        if pid in stats and stats[pid][5] == start:
+            todo.append(pid)
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen[pid] = stats[pid][5]
+        todo.extend(kids.get(pid, []))
+    return sorted(seen), seen
+
+
+def autogroup(pid):
+    """The scheduling autogroup of pid ("/autogroup-N"), or None."""
+    try:
+        with open("/proc/%d/autogroup" % pid) as f:
+            return f.read().split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def become_subreaper():
+    """prctl(PR_SET_CHILD_SUBREAPER): orphans of our children come to us
+    (so a same-session server's orphans stay findable and get reaped).
+    Returns True if it worked."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        return False
+
+
+def reap(pids):
+    """Reap those of pids that became our children as orphans (we are a
+    subreaper) and have exited, so they do not linger as zombies. Only
+    these pids: a waitpid(-1) would steal the status of a Popen child."""
+    for pid in pids:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
 
 
 def session_pids(sid):
     """Live pids whose session id is sid (the leader included); zombies,
     which nothing can kill and someone else will reap, are left out."""
-    out = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        st = proc_stat(int(name))
-        if st is not None and st[0] == sid and st[4] not in ("Z", "X"):
-            out.append(int(name))
-    return sorted(out)
+    return sorted(pid for pid, st in all_stats().items() if st[0] == sid)
 
 
 def cpu_ticks(pids):
@@ -174,9 +245,15 @@ def http_post(path, target, body, timeout=5.0):
 # -- a server's life ---------------------------------------------------------
 
 class Server:
-    """One started server: its command, log, session, and how to stop it."""
+    """One started server: its command, log, processes, and how to stop it.
+    sched is "own" (a session of its own) or "same" (bench/compare's
+    session, which the load generator shares)."""
 
-    def __init__(self, name, argv, cwd, env, log_path, stop_signal=signal.SIGTERM):
+    def __init__(self, name, argv, cwd, env, log_path, stop_signal=signal.SIGTERM, sched="own"):
+        if sched not in ("own", "same"):
+            raise ValueError("sched must be own or same, not %r" % sched)
+        self.sched = sched
+        self.known = {}  # same: {pid: starttime} of every process seen
         self.name = name
         self.argv = [str(a) for a in argv]
         self.cwd = cwd
@@ -189,8 +266,12 @@ class Server:
     def start(self):
         logf = open(self.log_path, "ab")
         try:
-            self.proc = subprocess.Popen(self.argv, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
-                                         stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+            if self.sched == "own":
+                self.proc = subprocess.Popen(self.argv, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
+                                             stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+            else:
+                self.proc = subprocess.Popen(self.argv, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
+                                             stdout=logf, stderr=subprocess.STDOUT, process_group=0)
         finally:
             logf.close()
         self.started_at = time.monotonic()
@@ -204,7 +285,21 @@ class Server:
         return self.proc is not None and self.proc.poll() is None
 
     def pids(self):
-        return session_pids(self.proc.pid) if self.proc else []
+        if self.proc is None:
+            return []
+        if self.sched == "own":
+            return session_pids(self.proc.pid)
+        pids, seen = descendants(self.proc.pid, self.known)
+        self.known.update(seen)
+        return pids
+
+    def autogroups(self):
+        """{autogroup: number of the server's processes in it}."""
+        out = {}
+        for pid in self.pids():
+            g = autogroup(pid)
+            out[g] = out.get(g, 0) + 1
+        return out
 
     def wait_processes(self, n, deadline):
         """Wait until the session has at least n processes; True if so."""
@@ -231,6 +326,7 @@ class Server:
         if self.proc is None:
             return "not started"
         sid = self.proc.pid
+        self.pids()  # same: remember every process before the leader goes
         how = "exited by itself"
         if self.proc.poll() is None:
             try:
@@ -242,9 +338,9 @@ class Server:
                 how = "stopped by %s" % signal.Signals(self.stop_signal).name
             except subprocess.TimeoutExpired:
                 how = "killed (SIGKILL) after %.0f s" % grace
-        left = session_pids(sid)
+        left = self.pids()
         if left:
-            how += "; %d left in the session, SIGKILLed" % len(left)
+            how += "; %d of its processes left, SIGKILLed" % len(left)
         deadline = time.monotonic() + 5.0
         while left:
             for pid in left:
@@ -258,11 +354,13 @@ class Server:
                 except subprocess.TimeoutExpired:
                     pass
             time.sleep(0.05)
-            left = session_pids(sid)
+            reap([p for p in self.known if p != sid])
+            left = self.pids()
             if left and time.monotonic() > deadline:
                 how += "; %d would not die" % len(left)
                 break
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+        reap([p for p in self.known if p != sid])
         return how

@@ -7,6 +7,14 @@ Conventions: throughput in requests (messages, tasks) per second, latency
 in ms in the tables (the JSON keeps agentpool-bench's microseconds), CPU
 per message in microseconds. A figure that could not be measured is
 None in the summary and "-" in the tables, never 0.
+
+Scheduling modes: every point carries "sched" ("same": the server in the
+load generator's session; "own": a session of its own; older runs, which
+have none, were "own"). The per-mode figures are the same summary
+computed on the points of one mode (view()); the headline takes each
+ratio from the mode less favourable to agentpool, and withholds it when
+the plain sanity run of a server it involves disagrees with compare's
+figure in that mode by more than SANITY_TOLERANCE.
 """
 
 import json
@@ -15,12 +23,23 @@ import shutil
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import peers  # noqa: E402  (each server's protocol, for runs that did not record it)
+
 LITTLE_S = 0.050  # sleep50's wait
 HEADLINE = 32  # connections of the headline points
+SANITY_TOLERANCE = 0.25  # compare vs the plain run, either way
+# False: a figure is withheld when a server it involves failed its sanity
+# check in the mode the figure is taken from (a failure in "own" only is the
+# autogroup effect, and does not withhold "same" figures). True: withheld
+# when that server failed in any mode.
+SANITY_ANY_MODE = False
+MODES = ("same", "own")
+MODE_TEXT = {"same": "servers in the load generator's session", "own": "each server in a session of its own"}
 
 ORDER = ["agentpool", "agentpool-async", "uwsgi-threads", "uwsgi-gevent", "gunicorn-sync", "gunicorn-gthread", "gunicorn-gevent",
          "c-echo", "celery"]
-HTTP = ["uwsgi-threads", "uwsgi-gevent", "gunicorn-sync", "gunicorn-gthread", "gunicorn-gevent"]
+HTTP = peers.HTTP_PEERS  # the peers a headline compares agentpool with (peers.py's HTTP servers)
 
 
 # -- helpers ------------------------------------------------------------------
@@ -122,7 +141,188 @@ def _sleep_best_peer(results, n):
     return max(cands, key=thr) if cands else None
 
 
+def sched_of(p):
+    return p.get("sched", "own")
+
+
+def modes_in(results):
+    have = {sched_of(p) for p in results["points"]}
+    return [m for m in MODES if m in have]
+
+
+def view(results, mode):
+    """results with only the points measured in mode."""
+    return dict(results, points=[p for p in results["points"] if sched_of(p) == mode])
+
+
 def summarise(results):
+    """Per mode the full summary, then the sanity check and the headline."""
+    modes = modes_in(results)
+    s = {"modes": modes, "by_mode": {m: summarise_mode(view(results, m)) for m in modes}}
+    s["sanity"] = sanity(results, modes)
+    s["headline"] = headline(results, s)
+    return s
+
+
+def sanity(results, modes):
+    """Each plain run against compare's figure at the same point, per mode."""
+    rows = []
+    for rec in results.get("sanity") or []:
+        plain = thr(rec)
+        row = {"server": rec["server"], "workload": rec["workload"], "conns": rec["conns"], "depth": rec["depth"],
+               "inflight": rec["inflight"], "plain_rps": plain, "plain_p99_ms": p99_ms(rec),
+               "error": rec.get("error"), "modes": {}}
+        for m in modes:
+            p = find(results, rec["server"], rec["workload"], rec["conns"], rec["depth"], sched=m)
+            if p is None:
+                continue
+            dev = ratio(thr(p), plain)
+            dev = dev - 1 if dev is not None else None
+            row["modes"][m] = {"rps": thr(p), "p99_ms": p99_ms(p), "deviation": dev,
+                               "ok": dev is not None and abs(dev) <= SANITY_TOLERANCE}
+        rows.append(row)
+    return rows
+
+
+def sanity_state(s, server, mode):
+    """"ok", "FAILED" (a plain run disagrees by more than the tolerance, or
+    failed) or "unchecked" (no plain run of server) for server in mode."""
+    rows = [r for r in s["sanity"] if r["server"] == server]
+    if not rows:
+        return "unchecked"
+    for r in rows:
+        m = r["modes"].get(mode)
+        if r["plain_rps"] is None or (m is not None and not m["ok"]):
+            return "FAILED"
+    return "ok"
+
+
+def _agent_cpu(p):
+    return p and p.get("server_cpu_us_per_msg")
+
+
+def _best_http(results, conns, depth=1):
+    """The peer with the highest throughput at echo conns x depth (uWSGI's
+    thread variants included), and the one with the least CPU per request."""
+    pts = [p for p in results["points"] if p["server"] in HTTP and p["conns"] == conns and p["depth"] == depth
+           and p["workload"] in ("echo", "uwsgi-tune") and _ok(p)]
+    fast = max(pts, key=thr) if pts else None
+    lean = min((p for p in pts if _agent_cpu(p)), key=_agent_cpu, default=None)
+    return fast, lean
+
+
+def _who(p):
+    if p is None:
+        return None
+    conf = p.get("server_config") or {}
+    return p["server"] + (" threads %s" % conf["threads"] if p["workload"] == "uwsgi-tune" else "")
+
+
+def headline_candidates(results):
+    """Per mode, the headline figures: (key, target, goal, worse, value,
+    display, servers involved). worse is "min" or "max": which value is less
+    favourable to agentpool."""
+    out = []
+    a = find(results, "agentpool", "echo", HEADLINE, 1)
+    fast, lean = _best_http(results, HEADLINE)
+    ub = _uwsgi_best(results)
+    d16 = find(results, "agentpool", "echo-d16", HEADLINE, 16)
+
+    def add(key, target, goal, worse, value, display, servers, check=None):
+        out.append({"key": key, "target": target, "goal": goal, "worse": worse, "value": value,
+                    "display": display if value is not None else "-", "servers": [x for x in servers if x],
+                    "check": check})
+
+    x = ratio(thr(a), thr(fast))
+    add("echo32_x_best", "echo 32 conns x 1: throughput vs the fastest peer", "report", "min", x,
+        "%s (%s vs %s %s)" % (fx(x), fmt(thr(a), 0), _who(fast), fmt(thr(fast), 0)), ["agentpool", fast and fast["server"]])
+    x = ratio(thr(a), thr(ub))
+    add("echo32_x_uwsgi", "echo 32 conns x 1: throughput vs uWSGI's best config", ">= 3x", "min", x,
+        "%s (%s vs %s %s)" % (fx(x), fmt(thr(a), 0), _who(ub), fmt(thr(ub), 0)), ["agentpool", ub and ub["server"]],
+        lambda v: v >= 3)
+    x = ratio(p99_ms(a), p99_ms(ub))
+    add("echo32_p99_uwsgi", "echo 32 conns x 1: p99 vs uWSGI's best config", "<= 0.5x", "max", x,
+        "%s (%s vs %s ms)" % (fx(x), _cell_ms(p99_ms(a)), _cell_ms(p99_ms(ub))), ["agentpool", ub and ub["server"]],
+        lambda v: v <= 0.5)
+    x = ratio(_agent_cpu(a), _agent_cpu(lean))
+    add("echo32_cpu_lean", "echo 32 conns x 1: server CPU per request vs the leanest peer", "report", "max", x,
+        "%s (%s vs %s %s us)" % (fx(x), fmt(_agent_cpu(a), 1), _who(lean), fmt(_agent_cpu(lean), 1)),
+        ["agentpool", lean and lean["server"]])
+    x = ratio(_agent_cpu(a), _agent_cpu(ub))
+    add("echo32_cpu_uwsgi", "echo 32 conns x 1: server CPU per request vs uWSGI's best config", "report", "max", x,
+        "%s (%s vs %s us)" % (fx(x), fmt(_agent_cpu(a), 1), fmt(_agent_cpu(ub), 1)), ["agentpool", ub and ub["server"]])
+    ap = (d16 or {}).get("agentpool") or {}
+    m, w = ap.get("master_cpu_us_per_msg"), ap.get("worker_cpu_us_per_msg")
+    add("d16_master", "depth 16, 32 conns: master CPU per message", "<= 1.0 us", "max", m,
+        "%s us (worker %s us)" % (fmt(m, 2), fmt(w, 2)), ["agentpool"], lambda v: v <= 1.0)
+    x = ratio(m, w)
+    add("d16_master_over_worker", "depth 16, 32 conns: master CPU per message vs a worker's", "< 1x", "max", x,
+        fx(x), ["agentpool"], lambda v: v < 1.0)
+    for n, goal in ((256, 0.995), (1024, 0.995), (4096, 0.90)):
+        p = find(results, "agentpool", "sleep50", n, 1)
+        sh = ratio(thr(p), n / LITTLE_S)
+        add("sleep%d_share" % n, "sleep50 %d in flight: share of Little's law" % n, ">= %.1f%%" % (100 * goal), "min",
+            sh, "%s (%s/s)" % (fmt(sh and 100 * sh, 1, "%"), fmt(thr(p), 0)), ["agentpool"],
+            lambda v, g=goal: v >= g)
+        if n <= 1024:
+            add("sleep%d_p99" % n, "sleep50 %d in flight: p99" % n, "<= 52 ms", "max", p99_ms(p),
+                "%s ms" % _cell_ms(p99_ms(p)), ["agentpool"], lambda v: v <= 52)
+        else:
+            add("sleep%d_p99" % n, "sleep50 %d in flight: p99" % n, "report", "max", p99_ms(p),
+                "%s ms" % _cell_ms(p99_ms(p)), ["agentpool"])
+        bp = _sleep_best_peer(results, n)
+        x = ratio(p99_ms(p), p99_ms(bp))
+        add("sleep%d_p99_peer" % n, "sleep50 %d in flight: p99 vs the best peer" % n, "report", "max", x,
+            "%s (%s vs %s %s ms)" % (fx(x), _cell_ms(p99_ms(p)), bp and bp["server"], _cell_ms(p99_ms(bp))),
+            ["agentpool", bp and bp["server"]])
+        x = ratio(_agent_cpu(p), _agent_cpu(bp))
+        add("sleep%d_cpu_peer" % n, "sleep50 %d in flight: server CPU per request vs the best peer" % n, "report",
+            "max", x, "%s (%s vs %s us)" % (fx(x), fmt(_agent_cpu(p), 1), fmt(_agent_cpu(bp), 1)),
+            ["agentpool", bp and bp["server"]])
+    return out
+
+
+def headline(results, s):
+    """Each headline figure in every mode, the one less favourable to
+    agentpool, and whether it may be claimed (the servers it involves
+    passed their sanity check in that mode)."""
+    per = {m: {c["key"]: c for c in headline_candidates(view(results, m))} for m in s["modes"]}
+    rows = []
+    keys = [c["key"] for c in headline_candidates(view(results, s["modes"][0]))] if s["modes"] else []
+    for key in keys:
+        cands = [(m, per[m][key]) for m in s["modes"] if per[m][key]["value"] is not None]
+        first = per[s["modes"][0]][key]
+        row = {"key": key, "target": first["target"], "goal": first["goal"],
+               "by_mode": {m: per[m][key]["display"] for m in s["modes"]},
+               "values": {m: per[m][key]["value"] for m in s["modes"]}}
+        if not cands:
+            row.update(mode=None, value=None, display="-", status="not measured", servers=[])
+            rows.append(row)
+            continue
+        pick = (min if first["worse"] == "min" else max)(cands, key=lambda mc: mc[1]["value"])
+        m, c = pick
+        row.update(mode=m, value=c["value"], display=c["display"], servers=c["servers"])
+        check_modes = s["modes"] if SANITY_ANY_MODE else [m]
+        states = {}
+        for srv in c["servers"]:
+            got = [sanity_state(s, srv, x) for x in check_modes]
+            states[srv] = "FAILED" if "FAILED" in got else got[0]
+        row["sanity"] = states
+        if any(v == "FAILED" for v in states.values()):
+            row["status"] = "WITHHELD: sanity check failed for %s" % ", ".join(
+                k for k, v in states.items() if v == "FAILED")
+        elif any(v == "unchecked" for v in states.values()):
+            row["status"] = "unchecked (no plain run of %s)" % ", ".join(
+                k for k, v in states.items() if v == "unchecked")
+        elif c["check"] is None:
+            row["status"] = "reported"
+        else:
+            row["status"] = "met" if c["check"](c["value"]) else "MISSED"
+        rows.append(row)
+    return rows
+
+
+def summarise_mode(results):
     s = {}
     interp = results.get("ceilings", {}).get("interp", {})
     ia = interp.get("agent", {}).get("16", {})
@@ -245,19 +445,19 @@ def targets(s):
     x = d.get("worker_x_interp")
     add("depth 16: worker CPU/msg vs interpreter ceiling", fx(x), "<= 1.5x", None if x is None else x <= 1.5)
     x = d.get("master_over_worker")
-    add("depth 16: master CPU/msg vs a worker's", fx(x), "< 0.33x", None if x is None else x < 1 / 3)
+    add("depth 16: master CPU/msg vs a worker's", fx(x), "< 1x", None if x is None else x < 1)
     for n in ("256", "1024"):
         r = s.get("sleep50", {}).get(n, {})
         sh = r.get("agentpool_share")
-        add("sleep50 %s in flight: throughput vs Little's law" % n, fmt(sh and 100 * sh, 1, "%"), ">= 98%",
-            None if sh is None else sh >= 0.98)
+        add("sleep50 %s in flight: throughput vs Little's law" % n, fmt(sh and 100 * sh, 1, "%"), ">= 99.5%",
+            None if sh is None else sh >= 0.995)
         x = r.get("p99_vs_best_peer")
         add("sleep50 %s in flight: p99 vs best peer (%s)" % (n, r.get("best_peer")), fx(x), "<= 1x",
             None if x is None else x <= 1.0)
     r = s.get("sleep50", {}).get("4096", {})
     sh = r.get("agentpool_share")
-    add("sleep50 4096 in flight: throughput reached (reported)", fmt(sh and 100 * sh, 1, "% of Little"), "report",
-        None if sh is None else True)
+    add("sleep50 4096 in flight: throughput vs Little's law", fmt(sh and 100 * sh, 1, "%"), ">= 90%",
+        None if sh is None else sh >= 0.90)
     ex = s.get("extras", {})
     v = ex.get("master_rss_kb_1000_idle")
     add("master RSS with 1,000 idle connections", fmt(v and v / 1024, 1, " MiB"), "< 10 MB",
@@ -277,7 +477,7 @@ def targets(s):
 
 def _servers_in(results, workload):
     names = {p["server"] for p in results["points"] if p["workload"] == workload}
-    return [n for n in ORDER if n in names]
+    return [n for n in ORDER if n in names] + sorted(names - set(ORDER))
 
 
 def _table(head, rows):
@@ -312,7 +512,7 @@ def _cell_ms(v):
     return fmt(v, 2 if v is not None and v < 10 else 1)
 
 
-def markdown(results):
+def _header(results):
     s = results["summary"]
     m = results["machine"]
     L = []
@@ -345,12 +545,11 @@ def markdown(results):
         L.append("Other load during the measured points: %.0f%% of the machine's CPU on average; %d of %d points "
                  "marked `~`.\n" % (100 * tot / cap if cap else 0, sum(1 for p in pts if noisy(p)), len(pts)))
 
-    # targets
-    L.append("## Targets\n")
-    L.append(_table(["target", "measured", "goal", "status"],
-                    [[t["target"], t["value"], t["goal"], t["status"]] for t in s["targets"]]))
+    return L
 
-    # ceilings
+
+def _ceilings(results):
+    L = []
     ic = results.get("ceilings", {}).get("interp", {})
     if ic.get("agent"):
         L.append("## Ceilings\n")
@@ -364,6 +563,17 @@ def markdown(results):
                          "WSGI app CPU us/msg"], rows))
         L.append("Little's law for sleep50: %s.\n" % ", ".join(
             "%d in flight -> %s/s" % (n, fmt(n / LITTLE_S, 0)) for n in (256, 1024, 4096)))
+
+    return L
+
+
+def _mode_body(results, s):
+    """The detailed sections of one mode: results is view(results, mode)."""
+    L = []
+    # targets
+    L.append("## Targets\n")
+    L.append(_table(["target", "measured", "goal", "status"],
+                    [[t["target"], t["value"], t["goal"], t["status"]] for t in s["targets"]]))
 
     # echo
     conns = sorted({p["conns"] for p in results["points"] if p["workload"] == "echo"})
@@ -520,6 +730,11 @@ def markdown(results):
         L.append(_table(["server", "offered/s", "of reference", "done/s", "p50 ms", "p99 ms", "p99.9 ms",
                          "outstanding"], rows))
 
+    return [ln.replace("## ", "### ", 1) if ln.startswith("## ") else ln for ln in L]
+
+
+def _tail(results):
+    L = []
     ext = results.get("extras")
     if ext:
         L.append("## agentpool: memory and respawn\n")
@@ -549,7 +764,8 @@ def markdown(results):
     if results.get("failures"):
         L.append("## Failures\n")
         for f in results["failures"]:
-            L.append("- %s %s conns %s depth %s: %s\n" % (f["server"], f["workload"], f["conns"], f["depth"], f["error"]))
+            L.append("- %s %s conns %s depth %s%s: %s\n" % (f["server"], f["workload"], f["conns"], f["depth"],
+                                                        ", sched %s" % f["sched"] if f.get("sched") else "", f["error"]))
 
     L.append("## Command lines\n")
     L.append("`$TMP` is the run's temp dir (%s); `N` numbers the starts. Every point's exact load command is in "
@@ -575,7 +791,136 @@ def markdown(results):
         L.append("\n## Plots\n")
         for png in results["plots"]:
             L.append("![%s](%s)\n" % (os.path.basename(png), os.path.basename(png)))
+    return L
+
+
+def markdown(results):
+    s = results["summary"]
+    L = _header(results)
+    L += _sched_md(results, s)
+    L += _headline_md(results, s)
+    L += _sanity_md(results, s)
+    L += _side_by_side(results, s)
+    L += _ceilings(results)
+    for m in s["modes"]:
+        L.append("## Details: sched %s (%s)\n" % (m, MODE_TEXT[m]))
+        L += _mode_body(view(results, m), s["by_mode"][m])
+    L += _tail(results)
     return "\n".join(L)
+
+
+def _sched_md(results, s):
+    m = results["machine"]
+    st = results["settings"]
+    L = ["## Scheduling\n"]
+    L.append("`sched_autogroup_enabled` = %s (1: every session is a scheduling group of its own, so a server in its "
+             "own session competes as one group against the load generator's group). bench/compare ran in session "
+             "%s, %s. Modes measured: %s. `--sched %s`%s.\n" % (
+                 m.get("sched_autogroup_enabled", "not recorded"), m.get("compare_session", "?"),
+                 m.get("compare_autogroup", "?"),
+                 ", ".join("%s (%s)" % (x, MODE_TEXT[x]) for x in s["modes"]), st.get("sched", "own (old run)"),
+                 ": headline points (echo at %d connections, depth 1 and agentpool's depth 16, uWSGI's thread "
+                 "variants, sleep50, Celery) in both modes, every other point (other connection counts, payload "
+                 "sizes, agentpool-async, the C echo ceiling, the open loop, the extras) in `%s` only"
+                 % (HEADLINE, st.get("sched_single_mode")) if st.get("sched") == "both" else ""))
+    pts = [p for p in results["points"] if p.get("autogroups")]
+    bad = [p for p in pts if not p["autogroups"].get("as_intended")]
+    L.append("Autogroups checked at every point (the server's processes and the load generator, "
+             "/proc/PID/autogroup): %d of %d points ran as their mode says%s.\n" % (
+                 len(pts) - len(bad), len(pts),
+                 "; NOT: " + ", ".join("%s %s %d (%s)" % (p["server"], p["workload"], p["conns"], sched_of(p))
+                                      for p in bad) if bad else ""))
+    return L
+
+
+def _headline_md(results, s):
+    L = ["## Headline\n"]
+    fails = [r for r in s["sanity"] if any(not v["ok"] for v in r["modes"].values()) or r["plain_rps"] is None]
+    if fails:
+        L.append("**SANITY CHECK FAILED** (compare's figure differs from the plain run by more than %d%%, or the "
+                 "plain run failed): %s. A headline figure that involves such a server in such a mode is "
+                 "withheld.\n" % (100 * SANITY_TOLERANCE, "; ".join(
+                     "**%s %s %d in flight: %s**" % (r["server"], r["workload"], r["inflight"], ", ".join(
+                         "%s %s" % (m, "%+.0f%%" % (100 * v["deviation"]) if v["deviation"] is not None else "failed")
+                         for m, v in r["modes"].items() if not v["ok"]) or "plain run failed: %s" % r.get("error"))
+                     for r in fails)))
+    if not s["sanity"]:
+        L.append("**No sanity runs** (--no-sanity, interrupted, or a run from before the check): no headline figure is checked.\n")
+    L.append("Each figure in every mode measured; the headline value is the one less favourable to agentpool, "
+             "with its mode. agentpool speaks NDJSON on a Unix socket, the peers HTTP on a Unix socket (uWSGI "
+             "gevent and gunicorn sync with a new connection per request), Celery tasks through Redis: the same "
+             "handler, not the same protocol. agentpoold has no HTTP listener for requests (its evhttp listener, "
+             "`metricsListen`, serves only /metrics, /healthz and /stats), so there is no HTTP agentpool line. "
+             "Server CPU per request is all the server's processes' user+sys time (/proc/PID/stat) over the whole "
+             "load run, warm-up included, divided by the requests answered in that run; it does not depend on how "
+             "the scheduler shares the cores.\n")
+    modes = s["modes"]
+    rows = [[r["target"], r["goal"]] + [r["by_mode"].get(m, "-") for m in modes]
+            + [("%s (%s)" % (r["display"], r["mode"])) if r.get("mode") else "-", r["status"]]
+            for r in s["headline"]]
+    L.append(_table(["target", "goal"] + ["sched %s" % m for m in modes] + ["headline (mode)", "status"], rows))
+    return L
+
+
+def _sanity_md(results, s):
+    if not s["sanity"]:
+        return []
+    L = ["## Sanity: each server the plain way\n",
+         "Each server once as a user would run it: one `bash -c` in a fresh session starts the server in the "
+         "background, waits for an answer, warms it up for a second, runs the same load command and stops the "
+         "server (the script is in the JSON, `sanity[].command`). compare's figure at the same point in each mode, "
+         "and how far it is from the plain one (more than %d%%: FAILED).\n" % (100 * SANITY_TOLERANCE)]
+    rows = []
+    for r in s["sanity"]:
+        cells = []
+        for m in s["modes"]:
+            v = r["modes"].get(m)
+            cells.append("n/a" if v is None else "%s / %s ms (%s)%s" % (
+                fmt(v["rps"], 0), _cell_ms(v["p99_ms"]),
+                "%+.0f%%" % (100 * v["deviation"]) if v["deviation"] is not None else "-",
+                "" if v["ok"] else " **FAILED**"))
+        rows.append([_label(results, r["server"]), r["workload"], r["inflight"],
+                     "%s / %s ms" % (fmt(r["plain_rps"], 0), _cell_ms(r["plain_p99_ms"]))
+                     if r["plain_rps"] is not None else "FAILED: %s" % r.get("error")] + cells)
+    L.append(_table(["server", "workload", "in flight", "plain req/s / p99"]
+                    + ["sched %s req/s / p99 (vs plain)" % m for m in s["modes"]], rows))
+    return L
+
+
+def _side_by_side(results, s):
+    """Every point measured in more than one mode, the modes side by side."""
+    modes = s["modes"]
+    if len(modes) < 2:
+        return []
+    keys = []
+    for p in results["points"]:
+        k = (p["server"], p["workload"], p["conns"], p["depth"], p.get("payload_bytes"), p.get("rate"),
+             json.dumps(p.get("server_config"), sort_keys=True))
+        if k not in keys:
+            keys.append(k)
+    rows = []
+    for k in keys:
+        pts = {sched_of(p): p for p in results["points"]
+               if (p["server"], p["workload"], p["conns"], p["depth"], p.get("payload_bytes"), p.get("rate"),
+                   json.dumps(p.get("server_config"), sort_keys=True)) == k}
+        if len(pts) < 2:
+            continue
+        cells = []
+        for m in modes:
+            p = pts.get(m)
+            cells += [_cell_thr(p), _cell_ms(p99_ms(p)), fmt(_agent_cpu(p), 1)]
+        a, b = pts.get(modes[0]), pts.get(modes[1])
+        rows.append([_label(results, k[0]), k[1] + (" threads %s" % json.loads(k[6]).get("threads")
+                                                     if k[1] == "uwsgi-tune" else ""), "%d x %d" % (k[2], k[3])]
+                    + cells + [fx(ratio(thr(b), thr(a)))])
+    L = ["## Both modes side by side\n",
+         "Throughput (req/s), p99 (ms) and server CPU per request (us) of every point measured both ways; the last "
+         "column is %s throughput over %s.\n" % (modes[1], modes[0])]
+    head = ["server", "workload", "conns x depth"]
+    for m in modes:
+        head += ["%s req/s" % m, "%s p99" % m, "%s CPU us" % m]
+    L.append(_table(head + ["%s / %s" % (modes[1], modes[0])], rows))
+    return L
 
 
 OPEN_CONNS_DOC = 64
@@ -596,105 +941,151 @@ def _q(a):
 
 # -- plots --------------------------------------------------------------------------
 
-def _series(results, server, workload, xkey, depth=None):
-    pts = [p for p in results["points"] if p["server"] == server and p["workload"] == workload and _ok(p)
-           and (depth is None or p["depth"] == depth)]
-    return sorted(((xkey(p), p) for p in pts), key=lambda t: t[0])
+# one colour per server in every plot; a server not listed gets a fixed one from its name
+COLOURS = {"agentpool": "#1f4e9c", "agentpool-async": "#3fa7d6", "agentpool-gevent": "#17becf",
+           "c-echo": "#555555", "uwsgi-threads": "#d62728", "uwsgi-gevent": "#ff7f0e",
+           "gunicorn-sync": "#2ca02c", "gunicorn-gthread": "#9467bd", "gunicorn-gevent": "#8c564b",
+           "celery": "#e377c2"}
+SPARE = ["#bcbd22", "#7f7f00", "#008080", "#800080", "#aa6e28", "#000080"]
+DASH = {"same": 1, "own": 2}  # solid: servers in the load generator's session; dashed: their own
+
+
+def colour(name):
+    if name in COLOURS:
+        return COLOURS[name]
+    return SPARE[sum(name.encode()) % len(SPARE)]
+
+
+def _legend(results, server, variant, mode, modes):
+    wire = results["servers"].get(server, {}).get("protocol") or getattr(peers.BY_NAME.get(server), "wire", None)
+    t = _label(results, server) + (" " + variant if variant else "") + (" (%s)" % wire if wire else "")
+    return t + (", sched %s" % mode if len(modes) > 1 else "")
+
+
+def _failed(p):
+    return p.get("result") is None or bool(p.get("error"))
 
 
 def plots(results, base, tmp):
-    """Write the PNGs next to base (base-NAME.png); returns their paths."""
+    """Write the PNGs next to base (base-NAME.png); returns their paths.
+    Every server has its colour (COLOURS) in every plot, every mode its
+    dash (DASH); a failed point is an x at the bottom axis in its server's
+    colour and is named in a note under the plot, as are points not run."""
     if not shutil.which("gnuplot"):
         return []
     d = os.path.join(tmp, "plots")
     os.makedirs(d, exist_ok=True)
     made = []
-    style = ('set terminal pngcairo size 960,600 noenhanced font ",10"\nset grid\nset key outside right top\n')
+    modes = modes_in(results)
+    single = results.get("settings", {}).get("sched_single_mode") or (modes[0] if modes else "own")
 
-    def dat(name, rows):
-        path = os.path.join(d, name + ".dat")
-        with open(path, "w") as f:
-            for r in rows:
-                f.write(" ".join(str(x) for x in r) + "\n")
-        return path
-
-    def draw(name, script):
-        out = "%s-%s.png" % (base, name)
+    def draw(name, title, xlabel, ylabel, curves, xkey, ykey, extra="", logx=True, logy=True, refs=""):
+        """curves: (server, variant label, point filter). One line per curve
+        and mode; failed points as x marks, missing ones in the notes."""
+        lines, labels, notes = [], [], []
+        mine = [p for srv, _, flt in curves for p in results["points"] if p["server"] == srv and flt(p)]
+        allx = sorted({xkey(p) for p in mine})
+        both = len({sched_of(p) for p in mine}) > 1
+        for srv, variant, flt in curves:
+            for mode in modes:
+                pts = [p for p in results["points"] if p["server"] == srv and flt(p) and sched_of(p) == mode]
+                if not pts:
+                    continue
+                # a figure a log axis cannot show (0 req/s) is a failure too, not a gap
+                nofig = [p for p in pts if _failed(p) or ykey(p) is None or (logy and ykey(p) <= 0)]
+                good = sorted((xkey(p), ykey(p)) for p in pts if not any(p is q for q in nofig))
+                bad = sorted({xkey(p) for p in nofig})
+                title_ = _legend(results, srv, variant, mode, modes)
+                pt = 6 if variant else 7  # hollow: a variant (depth 16, pipelined)
+                dt = DASH.get(mode, 1) if both else 1
+                if good:
+                    path = os.path.join(d, "%s-%s-%s-%s.dat" % (name, srv, len(lines), mode))
+                    with open(path, "w") as f:
+                        for x, y in good:
+                            f.write("%s %s\n" % (x, y))
+                    lines.append("'%s' using 1:2 with linespoints lw 2 dt %d pt %d ps 1.2 lc rgb '%s' title '%s'"
+                                 % (path, dt, pt, colour(srv), title_.replace("'", "")))
+                else:
+                    lines.append("NaN with linespoints lw 2 dt %d pt %d lc rgb '%s' title '%s (no figure)'"
+                                 % (dt, pt, colour(srv), title_.replace("'", "")))
+                for x in bad:
+                    labels.append("set label 'x' at first %s, graph 0.025 center front tc rgb '%s' font ',16'"
+                                  % (x, colour(srv)))
+                if bad:
+                    notes.append("failed (x): %s at %s" % (title_, ", ".join(str(x) for x in bad)))
+                if mode == single or not both:
+                    miss = [x for x in allx if x not in {xkey(p) for p in pts}]
+                    if miss:
+                        notes.append("not run: %s at %s" % (title_, ", ".join(str(x) for x in miss)))
+        if not lines:
+            return
+        if both:
+            notes.insert(0, "solid: servers in the load generator's session (same); dashed: each server in its own "
+                            "session (own), headline points only")
+        notes = notes[:12]
+        script = ["set terminal pngcairo size 1500,%d noenhanced font ',10'" % (720 + 14 * len(notes)),
+                  "set output '%s-%s.png'" % (base, name), "set grid", "set key outside right top",
+                  "set title '%s'" % title, "set xlabel '%s'" % xlabel, "set ylabel '%s'" % ylabel,
+                  "set bmargin %d" % (4 + len(notes))]
+        if logx:
+            script.append("set logscale x")
+        if logy:
+            script.append("set logscale y")
+        script.append(extra)
+        script += labels
+        for i, n in enumerate(notes):
+            script.append("set label \"%s\" at screen 0.01, screen %.4f left font ',9'"
+                          % (n.replace('"', "'"), (len(notes) - i) * 14.0 / (720 + 14 * len(notes))))
+        script.append("plot " + ", \\\n  ".join(([refs] if refs else []) + lines))
         gp = os.path.join(d, name + ".gp")
         with open(gp, "w") as f:
-            f.write(style + "set output '%s'\n" % out + script)
+            f.write("\n".join(script) + "\n")
+        out = "%s-%s.png" % (base, name)
         r = subprocess.run(["gnuplot", gp], capture_output=True, text=True)
         if r.returncode == 0 and os.path.exists(out):
             made.append(out)
         else:
             results.setdefault("plot_errors", []).append("%s: %s" % (name, r.stderr[-300:]))
 
-    # throughput and p99 against connections, echo
-    lines_t, lines_p = [], []
-    curves = [(n, "echo", 1) for n in _servers_in(results, "echo")]
-    if find(results, "agentpool", "echo-d16"):
-        curves.append(("agentpool", "echo-d16", 16))
-    for srv, wl, depth in curves:
-        ser = _series(results, srv, wl, lambda p: p["conns"], depth)
-        if not ser:
-            continue
-        title = _label(results, srv) + (" depth 16" if depth == 16 else "")
-        f = dat("echo-%s-%s" % (srv, wl), [(x, thr(p), p99_ms(p)) for x, p in ser])
-        dash = " dt 2" if srv == "c-echo" or depth == 16 else ""
-        lines_t.append("'%s' using 1:2 with linespoints lw 2%s title '%s'" % (f, dash, title))
-        lines_p.append("'%s' using 1:3 with linespoints lw 2%s title '%s'" % (f, dash, title))
-    if lines_t:
-        draw("echo-throughput", "set title 'echo: throughput against connections (2 workers each)'\n"
-             "set logscale xy\nset xtics (1, 8, 32, 128, 1000)\nset xlabel 'connections'\nset ylabel 'requests/s'\nplot " + ", \\\n  ".join(lines_t) + "\n")
-        draw("echo-p99", "set title 'echo: p99 latency against connections'\nset logscale xy\n"
-             "set xtics (1, 8, 32, 128, 1000)\nset xlabel 'connections'\nset ylabel 'p99 (ms)'\nplot " + ", \\\n  ".join(lines_p) + "\n")
+    def wl(workload, depth=None, nopayload=True):
+        return lambda p: (p["workload"] == workload and (depth is None or p["depth"] == depth)
+                          and not (nopayload and p.get("payload_bytes")))
 
-    # sleep50
-    lines_t, lines_p = [], []
-    for srv in _servers_in(results, "sleep50"):
-        ser = _series(results, srv, "sleep50", lambda p: p["inflight"])
-        if ser:
-            f = dat("sleep-%s" % srv, [(x, thr(p), p99_ms(p)) for x, p in ser])
-            lines_t.append("'%s' using 1:2 with linespoints lw 2 title '%s'" % (f, _label(results, srv)))
-            lines_p.append("'%s' using 1:3 with linespoints lw 2 title '%s'" % (f, _label(results, srv)))
-    ser = _series(results, "agentpool", "sleep50-mux", lambda p: p["inflight"])
-    if ser:
-        f = dat("sleep-agentpool-mux", [(x, thr(p), p99_ms(p)) for x, p in ser])
-        lines_t.append("'%s' using 1:2 with linespoints lw 2 dt 2 title 'agentpool 32 conns, pipelined'" % f)
-        lines_p.append("'%s' using 1:3 with linespoints lw 2 dt 2 title 'agentpool 32 conns, pipelined'" % f)
-    if lines_t:
-        draw("sleep50-throughput", "set title 'sleep50: throughput against requests in flight'\nset logscale xy\n"
-             "set xlabel 'requests in flight'\nset ylabel 'requests/s'\nset xrange [200:5000]\nset xtics (256, 1024, 4096)\n"
-             "plot x/0.05 with lines lw 1 dt 3 lc rgb 'black' title \"Little's law\", \\\n  "
-             + ", \\\n  ".join(lines_t) + "\n")
-        draw("sleep50-p99", "set title 'sleep50: p99 latency against requests in flight'\nset logscale xy\n"
-             "set xlabel 'requests in flight'\nset ylabel 'p99 (ms)'\nset xrange [200:5000]\nset xtics (256, 1024, 4096)\n"
-             "plot 50 with lines dt 3 lc rgb 'black' title '50 ms', \\\n  " + ", \\\n  ".join(lines_p) + "\n")
+    names = [n for n in ORDER if n in {p["server"] for p in results["points"]}]
+    names += sorted({p["server"] for p in results["points"]} - set(names))
+    echo = [(n, "", wl("echo", 1)) for n in names if find(results, n, "echo", depth=1)]
+    echo += [(n, "depth 16", wl("echo-d16", 16)) for n in names if find(results, n, "echo-d16")]
+    echo += [(n, "", wl("celery-echo")) for n in names if find(results, n, "celery-echo")]
+    conns = lambda p: p["conns"]  # noqa: E731
+    xt = "set xtics (1, 8, 32, 128, 1000)"
+    xl = "connections (Celery: tasks in flight)"
+    draw("echo-throughput", "echo: throughput against connections (2 workers each)", xl, "requests/s",
+         echo, conns, thr, xt)
+    draw("echo-p99", "echo: p99 latency against connections", xl, "p99 (ms)", echo, conns, p99_ms, xt)
+    draw("echo-cpu", "echo: server CPU per request (all its processes, user+sys) against connections",
+         xl, "CPU per request (us)", echo, conns, _agent_cpu, xt)
 
-    # open loop
-    lines = []
-    for srv in [n for n in ORDER + HTTP if n in {p["server"] for p in results["points"] if p["workload"] == "openloop"}]:
-        ser = _series(results, srv, "openloop", lambda p: p["rate"])
-        if ser and not any(srv in ln for ln in lines):
-            f = dat("open-%s" % srv, [(x, p99_ms(p), p50_ms(p)) for x, p in ser])
-            lc = len(lines) // 2 + 1
-            lines.append("'%s' using 1:2 with linespoints lw 2 lc %d title '%s p99'" % (f, lc, _label(results, srv)))
-            lines.append("'%s' using 1:3 with linespoints lw 1 dt 2 lc %d title '%s p50'" % (f, lc, _label(results, srv)))
-    if lines:
-        draw("openloop", "set title 'echo, open loop: latency against offered load (64 connections)'\n"
-             "set logscale y\nset xlabel 'offered load (requests/s)'\nset ylabel 'latency (ms), from intended send time'\n"
-             "plot " + ", \\\n  ".join(lines) + "\n")
+    sleep = [(n, "", wl("sleep50", 1)) for n in names if find(results, n, "sleep50", depth=1)]
+    sleep += [(n, "32 conns, pipelined", wl("sleep50-mux")) for n in names if find(results, n, "sleep50-mux")]
+    sleep += [(n, "", wl("celery-sleep50")) for n in names if find(results, n, "celery-sleep50")]
+    inflight = lambda p: p["inflight"]  # noqa: E731
+    sx = "set xrange [200:5000]\nset xtics (256, 1024, 4096)"
+    draw("sleep50-throughput", "sleep50: throughput against requests in flight", "requests in flight", "requests/s",
+         sleep, inflight, thr, sx, refs="x/0.05 with lines lw 1 dt 3 lc rgb 'black' title \"Little's law\"")
+    draw("sleep50-p99", "sleep50: p99 latency against requests in flight", "requests in flight", "p99 (ms)",
+         sleep, inflight, p99_ms, sx, refs="50 with lines dt 3 lc rgb 'black' title '50 ms'")
+    draw("sleep50-cpu", "sleep50: server CPU per request against requests in flight", "requests in flight",
+         "CPU per request (us)", sleep, inflight, _agent_cpu, sx)
 
-    # payload sizes
-    lines = []
-    for srv in _servers_in(results, "payload"):
-        ser = _series(results, srv, "payload", lambda p: p["payload_bytes"])
-        if ser:
-            f = dat("payload-%s" % srv, [(x, thr(p)) for x, p in ser])
-            lines.append("'%s' using 1:2 with linespoints lw 2 title '%s'" % (f, _label(results, srv)))
-    if len(lines) and len({p["payload_bytes"] for p in results["points"] if p["workload"] == "payload"}) > 1:
-        draw("payload", "set title 'echo at 32 connections: throughput against payload size'\nset logscale xy\n"
-             "set xlabel 'payload (bytes)'\nset ylabel 'requests/s'\nplot " + ", \\\n  ".join(lines) + "\n")
+    ol = [(n, "", wl("openloop")) for n in names if find(results, n, "openloop")]
+    draw("openloop", "echo, open loop: p99 latency (from the intended send time) against offered load "
+         "(%d connections)" % OPEN_CONNS_DOC, "offered load (requests/s)", "p99 (ms)", ol, lambda p: round(p["rate"]),
+         p99_ms, logx=False)
+
+    if len({p["payload_bytes"] for p in results["points"] if p["workload"] == "payload"}) > 1:
+        pl = [(n, "", wl("payload", nopayload=False)) for n in names if find(results, n, "payload")]
+        draw("payload", "echo at %d connections: throughput against payload size" % HEADLINE, "payload (bytes)",
+             "requests/s", pl, lambda p: p["payload_bytes"], thr)
     return made
 
 
