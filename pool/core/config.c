@@ -777,6 +777,26 @@ out:
     return rc;
 }
 
+/* A config file may carry comment lines: a line whose first non-blank
+ * character is '#' is blanked out in place (spaces), so the byte offsets
+ * in parse errors still point into the file as written.  No JSON string
+ * can span lines, so a '#' there is never inside one. */
+static void blank_comment_lines(char *text, size_t len)
+{
+    int line_start = 1;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == '\n') {
+            line_start = 1;
+        } else if (line_start && text[i] == '#') {
+            for (; i < len && text[i] != '\n'; i++)
+                text[i] = ' ';
+            i--;
+        } else if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r') {
+            line_start = 0;
+        }
+    }
+}
+
 static int load_file(config *cfg, const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
@@ -808,8 +828,10 @@ static int load_file(config *cfg, const char *path, char *err, size_t errlen)
         rc = AP_ERR;
     }
     fclose(f);
-    if (rc == AP_OK)
+    if (rc == AP_OK) {
+        blank_comment_lines(buf, len);
         rc = config_load_json(cfg, buf, len, path, err, errlen);
+    }
     ap_free(buf);
     if (rc == AP_OK) {
         ap_free(cfg->config_file);

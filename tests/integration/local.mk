@@ -84,3 +84,7 @@ TESTS += tests/integration/test_ptrace.py
 EXTRA_DIST += tests/integration/test_ptrace.py tests/integration/agents/spy.py
 TESTS += tests/integration/test_memory_bounds.py
 EXTRA_DIST += tests/integration/test_memory_bounds.py
+# the operations files shipped (logrotate, sysusers, tmpfiles, the sample config)
+TESTS += tests/integration/test_opsfiles.py
+EXTRA_DIST += tests/integration/test_opsfiles.py docs/logrotate/agentpoold \
+	docs/systemd/agentpool.sysusers docs/systemd/agentpool.tmpfiles docs/agentpool.sample.json LICENSE
