@@ -1098,7 +1098,7 @@ void config_print_help(const char *prog, void *file)
         case T_BOOL: snprintf(defval, sizeof(defval), "%s", *(const int *)field ? "true" : "false"); break;
         case T_ENUM: snprintf(defval, sizeof(defval), "%s", st->names[*(const int64_t *)field]); break;
         case T_STR: snprintf(defval, sizeof(defval), "%s", *(char *const *)field ? *(char *const *)field : "(none)"); break;
-        case T_PATHLIST: snprintf(defval, sizeof(defval), "(source tree and install dir)"); break;
+        case T_PATHLIST: snprintf(defval, sizeof(defval), "(none; agentpool's own package is found by itself)"); break;
         }
         fprintf(f, "  --%-28s [%s] %s\n      default: %s\n", flag, st->key, st->help, defval);
     }

@@ -88,3 +88,6 @@ EXTRA_DIST += tests/integration/test_memory_bounds.py
 TESTS += tests/integration/test_opsfiles.py
 EXTRA_DIST += tests/integration/test_opsfiles.py docs/logrotate/agentpoold \
 	docs/systemd/agentpool.sysusers docs/systemd/agentpool.tmpfiles docs/agentpool.sample.json LICENSE
+# make install, run from elsewhere; the man pages and completion against --help
+TESTS += tests/integration/test_install.py tests/integration/test_manpages.py
+EXTRA_DIST += tests/integration/test_install.py tests/integration/test_manpages.py
