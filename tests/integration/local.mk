@@ -91,3 +91,6 @@ EXTRA_DIST += tests/integration/test_opsfiles.py docs/logrotate/agentpoold \
 # make install, run from elsewhere; the man pages and completion against --help
 TESTS += tests/integration/test_install.py tests/integration/test_manpages.py
 EXTRA_DIST += tests/integration/test_install.py tests/integration/test_manpages.py
+# the Debian package's test, run by ./bootstrap test after the suite
+EXTRA_DIST += tests/package/test-deb.sh debian/control debian/rules debian/changelog debian/copyright \
+	debian/source/format debian/agentpool.sysusers debian/agentpool.tmpfiles
