@@ -38,6 +38,7 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/workers/worker.c pool/workers/worker.h \
 	pool/workers/wout.c pool/workers/wout.h \
 	pool/ops/typetab.c pool/ops/typetab.h \
+	pool/ops/procstat.c pool/ops/procstat.h \
 	pool/ops/breaker.c pool/ops/breaker.h \
 	pool/ops/dlq.c pool/ops/dlq.h pool/ops/dlqheld.c pool/ops/dlqheld.h \
 	pool/ops/hist.c pool/ops/hist.h \
