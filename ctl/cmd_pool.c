@@ -46,6 +46,17 @@ int cmd_health(const ctl_opts *o, int argc, char **argv)
                    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(res, "backoff")) ? "yes" : "no");
         if (!ready || restarts > 0)
             printf("; restarts in window: %d", restarts);
+        const cJSON *slots = cJSON_GetObjectItemCaseSensitive(res, "backoffSlots");
+        const cJSON *e;
+        int first = 1;
+        cJSON_ArrayForEach(e, slots) {
+            const cJSON *wn = cJSON_GetObjectItemCaseSensitive(e, "worker");
+            char *wname = render_fit(cJSON_IsString(wn) ? wn->valuestring : "?", 0);
+            printf("%s%s (next attempt in %.1f s)", first ? "; in restart backoff: " : ", ", wname,
+                   (double)ctl_int(e, "nextAttemptMs", 0) / 1000.0);
+            ap_free(wname);
+            first = 0;
+        }
         putchar('\n');
         ap_free(name);
     }

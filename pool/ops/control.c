@@ -453,7 +453,19 @@ static void control_health(client *c, const char *line, const scan_result *r)
     cJSON_AddNumberToObject(o, "healthy", healthy);
     cJSON_AddNumberToObject(o, "workers", server.pool_size);
     cJSON_AddBoolToObject(o, "backoff", supervisor_in_backoff());
-    cJSON_AddNumberToObject(o, "restartsInWindow", supervisor_recent_restarts(ap_now_ms()));
+    cJSON *slots = cJSON_AddArrayToObject(o, "backoffSlots");
+    uint64_t now = ap_now_ms();
+    for (int i = 0; i < server.nworkers; i++) {
+        const worker *w = &server.workers[i];
+        if (!health_slot_in_backoff(w))
+            continue;
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "worker", w->name);
+        cJSON_AddNumberToObject(e, "nextAttemptMs", w->respawn_due_ms > now ? (double)(w->respawn_due_ms - now) : 0);
+        cJSON_AddNumberToObject(e, "startFailures", w->start_failures);
+        cJSON_AddItemToArray(slots, e);
+    }
+    cJSON_AddNumberToObject(o, "restartsInWindow", supervisor_recent_restarts(now));
     cJSON_AddNumberToObject(o, "deadLettersHeld", (double)dlqheld_count());
     answer_json(c, line, r, o);
 }

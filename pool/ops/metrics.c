@@ -312,6 +312,12 @@ void metrics_prometheus(metrics *mt, struct evbuffer *out)
     health_status status = health_pool(&healthy);
     promtext_family(out, "agentpool_ready", "gauge", "1 when the pool is ready (what /healthz answers 200 for).");
     promtext_u64(out, "agentpool_ready", NULL, 0, status == HEALTH_READY);
+    promtext_family(out, "agentpool_restart_backoff", "gauge",
+                    "1 while the pool is in restart backoff (more than maxRestarts within restartWindow).");
+    promtext_u64(out, "agentpool_restart_backoff", NULL, 0, (uint64_t)supervisor_in_backoff());
+    promtext_family(out, "agentpool_slots_in_backoff", "gauge",
+                    "Worker slots whose respawn waits in restart backoff (the pool is degraded while any does).");
+    promtext_u64(out, "agentpool_slots_in_backoff", NULL, 0, (uint64_t)health_backoff_slots());
     promtext_family(out, "agentpool_workers_healthy", "gauge",
                     "Workers taking messages that answered their last heartbeat (pool.health's healthy).");
     promtext_u64(out, "agentpool_workers_healthy", NULL, 0, (uint64_t)healthy);

@@ -371,17 +371,22 @@ static void respawn_cb(evutil_socket_t fd, short what, void *arg)
     worker *w = arg;
     (void)fd;
     (void)what;
+    w->respawn_due_ms = 0;
     if (server.state >= SERVER_DRAINING || w->state != WORKER_DEAD)
         return;
     if (worker_spawn(w->index) != AP_OK) {
         struct timeval tv = {1, 0};
+        w->respawn_due_ms = ap_now_ms() + 1000;
         evtimer_add(w->respawn_ev, &tv);
     }
 }
 
+/* A delay above 0 is backoff (supervisor.c): the slot is "in restart
+ * backoff" until the timer fires, which health.c reports. */
 static void schedule_respawn(worker *w, int64_t delay)
 {
     struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)((delay % 1000) * 1000)};
+    w->respawn_due_ms = delay > 0 ? ap_now_ms() + (uint64_t)delay : 0;
     evtimer_add(w->respawn_ev, &tv);
 }
 
@@ -510,6 +515,7 @@ void worker_stop_all(void)
     for (int i = 0; i < server.nworkers; i++) {
         worker *w = &server.workers[i];
         evtimer_del(w->respawn_ev);
+        w->respawn_due_ms = 0;
         if (w->state == WORKER_DEAD || w->state == WORKER_STOPPING)
             continue;
         worker_stop(w);

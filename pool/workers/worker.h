@@ -106,6 +106,7 @@ typedef struct worker {
     unsigned recycle_failures;  /* replacements that failed to start in a row */
     uint64_t recycle_after_ms;  /* no recycle attempt before this */
     struct event *respawn_ev;   /* pending delayed respawn */
+    uint64_t respawn_due_ms;    /* a respawn delayed by backoff is due then; 0: none waits */
     struct event *kill_ev;      /* escalation steps for a stuck worker */
     int first_start;            /* part of the initial pool */
     ap_progress *prog;          /* sync: what it runs, readable after death (wprog.c) */
