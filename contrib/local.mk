@@ -10,3 +10,8 @@ dist_examples_DATA = docs/systemd/agentpoold.service docs/systemd/agentpoold.soc
 	docs/systemd/agentpool.sysusers docs/systemd/agentpool.tmpfiles \
 	docs/logrotate/agentpoold docs/agentpool.sample.json
 dist_doc_DATA = LICENSE README.md docs/operations.md docs/protocol.md docs/lifecycle.md
+# Prometheus rules (with their promtool tests) and the Grafana dashboard,
+# for operators to load into their own monitoring.
+monitoringdir = $(docdir)/monitoring
+dist_monitoring_DATA = contrib/prometheus/agentpool.rules.yml contrib/prometheus/agentpool.rules.test.yml \
+	contrib/grafana/agentpool.json

@@ -94,3 +94,7 @@ EXTRA_DIST += tests/integration/test_install.py tests/integration/test_manpages.
 # the Debian package's test, run by ./bootstrap test after the suite
 EXTRA_DIST += tests/package/test-deb.sh debian/control debian/rules debian/changelog debian/copyright \
 	debian/source/format debian/agentpool.sysusers debian/agentpool.tmpfiles
+# contrib/: Prometheus rules (promtool check/test) and the Grafana dashboard
+TESTS += tests/integration/test_contrib.py
+EXTRA_DIST += tests/integration/test_contrib.py contrib/prometheus/agentpool.rules.yml \
+	contrib/prometheus/agentpool.rules.test.yml contrib/grafana/agentpool.json
