@@ -52,8 +52,15 @@ int cmd_health(const ctl_opts *o, int argc, char **argv)
         cJSON_ArrayForEach(e, slots) {
             const cJSON *wn = cJSON_GetObjectItemCaseSensitive(e, "worker");
             char *wname = render_fit(cJSON_IsString(wn) ? wn->valuestring : "?", 0);
-            printf("%s%s (next attempt in %.1f s)", first ? "; in restart backoff: " : ", ", wname,
-                   (double)ctl_int(e, "nextAttemptMs", 0) / 1000.0);
+            int fails = ctl_int(e, "startFailures", 0);
+            int next = ctl_int(e, "nextAttemptMs", 0);
+            printf("%s%s (", first ? "; in restart backoff: " : ", ", wname);
+            if (fails > 0)
+                printf("%d failed start%s, ", fails, fails == 1 ? "" : "s");
+            if (next > 0)
+                printf("next attempt in %.1f s)", (double)next / 1000.0);
+            else
+                printf("starting again)");
             ap_free(wname);
             first = 0;
         }

@@ -198,6 +198,7 @@ cJSON *control_stats_json(int detailed)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "state", health_status_name(health_pool(NULL)));
     cJSON_AddNumberToObject(o, "total", total);
+    cJSON_AddNumberToObject(o, "poolSize", server.pool_size);
     cJSON_AddNumberToObject(o, "available", available);
     cJSON_AddNumberToObject(o, "busy", busy);
     cJSON_AddNumberToObject(o, "healthy", healthy);
@@ -219,6 +220,12 @@ cJSON *control_stats_json(int detailed)
     cJSON *m = cJSON_AddObjectToObject(o, "messages");
     cJSON_AddNumberToObject(m, "accepted", (double)server.stats.accepted);
     cJSON_AddNumberToObject(m, "answeredOk", (double)server.stats.answered_ok);
+    cJSON *ctl = cJSON_AddObjectToObject(o, "control");
+    cJSON_AddNumberToObject(ctl, "ok", (double)server.stats.control_ok);
+    cJSON *ce = cJSON_AddObjectToObject(ctl, "errors");
+    for (int code = 0; code < ERR_COUNT; code++)
+        if (server.stats.control_errors[code])
+            cJSON_AddNumberToObject(ce, reply_code_name((reply_code)code), (double)server.stats.control_errors[code]);
     cJSON_AddNumberToObject(m, "held", (double)server.msgs.by_state[MSG_HELD]);
     cJSON_AddNumberToObject(m, "cancelled", (double)server.stats.cancelled);
     cJSON_AddNumberToObject(m, "droppedResults", (double)server.stats.dropped_results);
@@ -481,7 +488,7 @@ static void control_scale(client *c, const char *line, const scan_result *r)
 {
     int64_t n = data_int(line, r, "workers", -1);
     if (n < 0) {
-        answer_refuse(c, line, r, ERR_BAD_REQUEST, "pool.scale needs {\"workers\": N}", NULL, -1);
+        answer_control_refuse(c, line, r, ERR_BAD_REQUEST, "pool.scale needs {\"workers\": N}");
         return;
     }
     scale_result sr = scale_to(n > 100000 ? 100000 : (int)n, "pool.scale");
@@ -510,7 +517,7 @@ static void control_dlq(client *c, const char *line, const scan_result *r)
     if (o)
         answer_json(c, line, r, o);
     else
-        answer_refuse(c, line, r, ERR_BAD_REQUEST, err, NULL, -1);
+        answer_control_refuse(c, line, r, ERR_BAD_REQUEST, err);
 }
 
 typedef void (*control_fn)(client *c, const char *line, const scan_result *r);
@@ -555,7 +562,7 @@ static int control_allowed(client *c, const char *line, const scan_result *r, un
              r->type, who == CONTROL_ADMIN_DETAILED ? " with detailed" : "", (int)c->peer_uid, (int)c->peer_gid);
     ap_info("client-%llu (pid %d uid %d): forbidden: %s", (unsigned long long)c->serial, (int)c->peer_pid,
             (int)c->peer_uid, r->type);
-    answer_refuse(c, line, r, ERR_FORBIDDEN, why, NULL, -1);
+    answer_control_refuse(c, line, r, ERR_FORBIDDEN, why);
     return 0;
 }
 
@@ -573,5 +580,5 @@ void control_handle(client *c, const char *line, const scan_result *r)
         n += (size_t)snprintf(why + n, sizeof(why) - n, "%s%s", i ? ", " : "", control_handlers[i].type);
     if (n < sizeof(why))
         snprintf(why + n, sizeof(why) - n, ")");
-    answer_refuse(c, line, r, ERR_BAD_REQUEST, why, NULL, -1);
+    answer_control_refuse(c, line, r, ERR_BAD_REQUEST, why);
 }

@@ -215,6 +215,21 @@ static void prom_messages(const metrics *mt, struct evbuffer *out)
     }
 }
 
+static void prom_control(struct evbuffer *out)
+{
+    promtext_family(out, "agentpool_control_requests_total", "counter",
+                    "Answers to pool.* requests (answered by the master itself, not messages), by outcome (ok or "
+                    "the error code; a failed pool.reload is agent_error).");
+    promtext_label l = {"outcome", "ok"};
+    promtext_u64(out, "agentpool_control_requests_total", &l, 1, server.stats.control_ok);
+    for (int c = 0; c < ERR_COUNT; c++) {
+        if (server.stats.control_errors[c] == 0)
+            continue;
+        l.value = reply_code_name((reply_code)c);
+        promtext_u64(out, "agentpool_control_requests_total", &l, 1, server.stats.control_errors[c]);
+    }
+}
+
 static void prom_handler_time(const metrics *mt, struct evbuffer *out)
 {
     promtext_family(out, "agentpool_handler_duration_seconds", "histogram",
@@ -332,6 +347,7 @@ void metrics_prometheus(metrics *mt, struct evbuffer *out)
     promtext_u64(out, "agentpool_build_info", build, 3, 1);
     procstat_prometheus(out, start_s);
     prom_messages(mt, out);
+    prom_control(out);
     promtext_family(out, "agentpool_message_duration_seconds", "histogram",
                     "Time from a message's acceptance to its answer being written, queue wait and retries included.");
     promtext_histogram(out, "agentpool_message_duration_seconds", NULL, 0, &mt->latency_total, 1e9);

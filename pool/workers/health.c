@@ -19,7 +19,11 @@ int health_worker_ok(const worker *w)
 
 int health_slot_in_backoff(const worker *w)
 {
-    return w->slot >= 0 && w->state == WORKER_DEAD && w->respawn_due_ms != 0;
+    if (w->slot < 0)
+        return 0;
+    /* waiting for its delayed respawn, or trying again after failed starts */
+    return (w->state == WORKER_DEAD && w->respawn_due_ms != 0) ||
+           (w->state == WORKER_STARTING && w->start_failures > 0);
 }
 
 int health_backoff_slots(void)

@@ -36,8 +36,9 @@ int health_worker_ok(const struct worker *w);
 /* The pool's status; when healthy is not NULL, *healthy is set to the
  * number of healthy workers the status was judged from.  Never fails. */
 health_status health_pool(int *healthy);
-/* 1 when w's slot waits for a respawn delayed by backoff (its process
- * died and failed to start, or the pool is in backoff), else 0. */
+/* 1 when w's slot is in restart backoff: it waits for a respawn delayed
+ * by backoff (its process failed to start, or the pool backs off), or it
+ * is starting again after failed starts (until one gets ready), else 0. */
 int health_slot_in_backoff(const struct worker *w);
 /* Slots waiting in restart backoff now. */
 int health_backoff_slots(void);

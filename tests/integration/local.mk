@@ -98,3 +98,6 @@ EXTRA_DIST += tests/package/test-deb.sh debian/control debian/rules debian/chang
 TESTS += tests/integration/test_contrib.py
 EXTRA_DIST += tests/integration/test_contrib.py contrib/prometheus/agentpool.rules.yml \
 	contrib/prometheus/agentpool.rules.test.yml contrib/grafana/agentpool.json
+# pool.stats, /metrics and top --once agree after the same traffic
+TESTS += tests/integration/test_counters.py
+EXTRA_DIST += tests/integration/test_counters.py
