@@ -46,6 +46,9 @@ int cmd_health(const ctl_opts *o, int argc, char **argv)
                    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(res, "backoff")) ? "yes" : "no");
         if (!ready || restarts > 0)
             printf("; restarts in window: %d", restarts);
+        int drifted = ctl_int(res, "codeDrift", 0);
+        if (drifted > 0)
+            printf("; code drift: %d worker%s", drifted, drifted == 1 ? "" : "s");
         const cJSON *slots = cJSON_GetObjectItemCaseSensitive(res, "backoffSlots");
         const cJSON *e;
         int first = 1;

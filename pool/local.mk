@@ -33,6 +33,7 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/workers/scale.c pool/workers/scale.h \
 	pool/workers/reload.c pool/workers/reload.h \
 	pool/workers/health.c pool/workers/health.h \
+	pool/workers/drift.c pool/workers/drift.h \
 	pool/workers/wenv.c pool/workers/wenv.h \
 	pool/workers/pgroup.c pool/workers/pgroup.h \
 	pool/workers/worker.c pool/workers/worker.h \

@@ -86,6 +86,7 @@ static const setting settings[] = {
     {"listenBacklog", T_INT, OFF(listen_backlog), 1, 65535, NULL, "listen(2) backlog"},
     {"shutdownTimeout", T_INT, OFF(shutdown_timeout), 0, 86400000, NULL, "ms to finish queued and in-flight messages on SIGTERM"},
     {"restartOnFailure", T_BOOL, OFF(restart_on_failure), 0, 1, NULL, "respawn a worker that died unexpectedly"},
+    {"pinCode", T_BOOL, OFF(pin_code), 0, 1, NULL, "refuse a worker that loaded other agent code than its generation (files changed without a reload)"},
     {"maxRetries", T_INT, OFF(max_retries), 0, 100, NULL, "retries of a message whose worker died"},
     {"retryDelay", T_INT, OFF(retry_delay), 0, 3600000, NULL, "first retry delay, ms (doubles per attempt)"},
     {"healthCheckInterval", T_INT, OFF(health_check_interval), 0, 3600000, NULL, "ms between heartbeats"},

@@ -37,6 +37,7 @@
 #include "alert.h"
 #include "agentstat.h"
 #include "health.h"
+#include "drift.h"
 #include "wout.h"
 #include "wprog.h"
 #include "privs.h"
@@ -150,6 +151,8 @@ static cJSON *worker_json(const worker *w, uint64_t now, uint64_t wall)
     }
     cJSON_AddBoolToObject(o, "async", w->proc.async);
     cJSON_AddNumberToObject(o, "generation", w->proc.generation);
+    cJSON_AddStringToObject(o, "code", w->proc.code);
+    cJSON_AddBoolToObject(o, "codeDrift", w->proc.code_drift);
     cJSON_AddNumberToObject(o, "errors", w->slot >= 0 ? (double)server.slot_errors[w->slot] : 0);
     cJSON_AddNumberToObject(o, "missedBeats", w->proc.missed_beats);
     cJSON_AddBoolToObject(o, "suspect", w->load.suspect != 0);
@@ -220,12 +223,17 @@ cJSON *control_stats_json(int detailed)
     cJSON *m = cJSON_AddObjectToObject(o, "messages");
     cJSON_AddNumberToObject(m, "accepted", (double)server.stats.accepted);
     cJSON_AddNumberToObject(m, "answeredOk", (double)server.stats.answered_ok);
+    cJSON *ident = cJSON_AddObjectToObject(o, "code");
+    cJSON_AddStringToObject(ident, "identity", drift_identity());
+    cJSON_AddNumberToObject(ident, "drift", (double)drift_total());
+    cJSON_AddNumberToObject(ident, "driftedWorkers", drift_live_workers());
+    cJSON_AddBoolToObject(ident, "pinCode", server.cfg->pin_code);
     cJSON *ctl = cJSON_AddObjectToObject(o, "control");
     cJSON_AddNumberToObject(ctl, "ok", (double)server.stats.control_ok);
     cJSON *ce = cJSON_AddObjectToObject(ctl, "errors");
-    for (int code = 0; code < ERR_COUNT; code++)
-        if (server.stats.control_errors[code])
-            cJSON_AddNumberToObject(ce, reply_code_name((reply_code)code), (double)server.stats.control_errors[code]);
+    for (int ec = 0; ec < ERR_COUNT; ec++)
+        if (server.stats.control_errors[ec])
+            cJSON_AddNumberToObject(ce, reply_code_name((reply_code)ec), (double)server.stats.control_errors[ec]);
     cJSON_AddNumberToObject(m, "held", (double)server.msgs.by_state[MSG_HELD]);
     cJSON_AddNumberToObject(m, "cancelled", (double)server.stats.cancelled);
     cJSON_AddNumberToObject(m, "droppedResults", (double)server.stats.dropped_results);
@@ -473,6 +481,7 @@ static void control_health(client *c, const char *line, const scan_result *r)
         cJSON_AddItemToArray(slots, e);
     }
     cJSON_AddNumberToObject(o, "restartsInWindow", supervisor_recent_restarts(now));
+    cJSON_AddNumberToObject(o, "codeDrift", drift_live_workers());
     cJSON_AddNumberToObject(o, "deadLettersHeld", (double)dlqheld_count());
     answer_json(c, line, r, o);
 }

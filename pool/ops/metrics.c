@@ -23,6 +23,7 @@
 #include "typetab.h"
 #include "dlq.h"
 #include "health.h"
+#include "drift.h"
 #include "alert.h"
 #include "wout.h"
 
@@ -333,6 +334,12 @@ void metrics_prometheus(metrics *mt, struct evbuffer *out)
     promtext_family(out, "agentpool_slots_in_backoff", "gauge",
                     "Worker slots whose respawn waits in restart backoff (the pool is degraded while any does).");
     promtext_u64(out, "agentpool_slots_in_backoff", NULL, 0, (uint64_t)health_backoff_slots());
+    promtext_family(out, "agentpool_code_drift_total", "counter",
+                    "Workers that started with other agent code than their generation (files changed on disk "
+                    "without a reload), since start.");
+    promtext_u64(out, "agentpool_code_drift_total", NULL, 0, drift_total());
+    promtext_family(out, "agentpool_workers_code_drift", "gauge", "Live workers running drifted agent code.");
+    promtext_u64(out, "agentpool_workers_code_drift", NULL, 0, (uint64_t)drift_live_workers());
     promtext_family(out, "agentpool_workers_healthy", "gauge",
                     "Workers taking messages that answered their last heartbeat (pool.health's healthy).");
     promtext_u64(out, "agentpool_workers_healthy", NULL, 0, (uint64_t)healthy);

@@ -17,6 +17,7 @@
  * failures to start back off exponentially rather than fork-looping).
  */
 #include "worker.h"
+#include "drift.h"
 #include "ap_alloc.h"
 #include "ap_defaults.h"
 #include "ap_frame.h"
@@ -570,6 +571,15 @@ static void on_ready(worker *w, const char *payload, size_t len)
         return;
     }
     cJSON *root = cJSON_ParseWithLength(payload, len);
+    const cJSON *code = cJSON_GetObjectItemCaseSensitive(root, "code");
+    if (drift_worker_ready(w, cJSON_IsString(code) ? code->valuestring : NULL) != AP_OK) {
+        /* pinCode: a failed start (backoff; a replacement's old process keeps serving). */
+        cJSON_Delete(root);
+        w->start_failures++;
+        w->proc.said_start_failed = 1;
+        pgroup_kill(w->proc.pid, SIGKILL);
+        return;
+    }
     w->proc.async = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "async"));
     const cJSON *conc = cJSON_GetObjectItemCaseSensitive(root, "concurrency");
     int slots = cJSON_IsNumber(conc) ? conc->valueint : 1;

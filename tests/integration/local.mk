@@ -101,3 +101,6 @@ EXTRA_DIST += tests/integration/test_contrib.py contrib/prometheus/agentpool.rul
 # pool.stats, /metrics and top --once agree after the same traffic
 TESTS += tests/integration/test_counters.py
 EXTRA_DIST += tests/integration/test_counters.py
+# agent code identity per generation: drift logged, counted, shown; pinCode
+TESTS += tests/integration/test_drift.py
+EXTRA_DIST += tests/integration/test_drift.py
