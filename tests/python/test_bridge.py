@@ -310,7 +310,9 @@ class StartupTest(unittest.TestCase):
             self.assertRegex(r["python"], r"^\d+\.\d+\.\d+")
             if os.path.realpath(sys.executable) == os.path.realpath(os.environ.get("AP_PYTHON3", "/usr/bin/python3")):
                 self.assertEqual(r["python"], platform.python_version())
-            self.assertEqual(set(r), {"pid", "async", "concurrency", "python", "agent"})
+            self.assertEqual(set(r), {"pid", "async", "concurrency", "python", "code", "agent"})
+            # The code identity: a hash over the non-stdlib modules loaded (pyagents at least).
+            self.assertRegex(r["code"], r"^[0-9a-f]{16}:[1-9]\d*$")
             self.assertRegex(w.log(), r"INFO .*\[worker-7 %d\] ready: agent pyagents.examples.echo:EchoAgent \(sync"
                              % w.proc.pid)
 
