@@ -13,6 +13,8 @@ sysusers file creates, the directory the socket binds in is one tmpfiles
 makes (so a client of that group reaches it before the service starts),
 and the dead-letter file of the sample config lives in the StateDirectory.
 Each tool is skipped, with the reason, only when it is not installed.
+The unit's MemoryDenyWriteExecute=yes is tried for real: the pool runs
+under the kernel's equivalent (PR_SET_MDWE) and serves.
 """
 import configparser
 import grp
@@ -28,7 +30,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import AGENTPOOLD, DEADLINE, SRCDIR, main  # noqa: E402
+from harness import AGENTPOOLD, DEADLINE, SRCDIR, Client, main, wait_for  # noqa: E402
 
 SYSTEMD = os.path.join(SRCDIR, "docs", "systemd")
 LOGROTATE = os.path.join(SRCDIR, "docs", "logrotate", "agentpoold")
@@ -143,6 +145,66 @@ class SysusersTmpfiles(unittest.TestCase):
             self.assertTrue(int(svc["RuntimeDirectoryMode"], 8) & 0o010)
             check("/var/lib/" + svc["StateDirectory"], int(svc["StateDirectoryMode"], 8))
             check("/var/log/" + svc["LogsDirectory"], int(svc["LogsDirectoryMode"], 8))
+
+
+# MemoryDenyWriteExecute=yes in the unit: the same rule as the kernel's
+# PR_SET_MDWE (Linux 6.3+), which is inherited across fork and exec.  The
+# launcher sets it and execs agentpoold; an agent proves the rule reached
+# its worker (a writable+executable mapping is refused) and answers.
+MDWE_LAUNCHER = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(65, 1, 0, 0, 0) != 0:  # PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN
+    sys.exit(77)
+os.execv(sys.argv[1], sys.argv[1:])
+"""
+MDWE_AGENT = """
+import mmap
+
+
+class WxAgent:
+    def handle_message(self, type, data):
+        try:
+            mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+            return {"wx": "allowed", "echo": data}
+        except OSError as e:
+            return {"wx": "refused: %s" % e.strerror, "echo": data}
+"""
+
+
+class MemoryDenyWriteExecute(unittest.TestCase):
+    def test_the_pool_serves_with_write_xor_execute_enforced(self):
+        with tempfile.TemporaryDirectory(prefix="aptest-mdwe-") as d:
+            with open(os.path.join(d, "wxagent.py"), "w") as f:
+                f.write(MDWE_AGENT)
+            launcher = os.path.join(d, "launch.py")
+            with open(launcher, "w") as f:
+                f.write(MDWE_LAUNCHER)
+            sock = os.path.join(d, "ap.sock")
+            with open(os.path.join(d, "log"), "wb") as log:
+                proc = subprocess.Popen([sys.executable, launcher, AGENTPOOLD, "--socket", sock, "--agent",
+                                         "wxagent:WxAgent", "--python-path", d, "--min-workers", "2",
+                                         "--max-workers", "2"], stdout=log, stderr=subprocess.STDOUT)
+            try:
+                def ready():
+                    if proc.poll() is not None:
+                        if proc.returncode == 77:
+                            raise unittest.SkipTest("this kernel has no PR_SET_MDWE (Linux 6.3+)")
+                        with open(os.path.join(d, "log")) as f:
+                            raise AssertionError("agentpoold exited %s:\n%s" % (proc.returncode, f.read()))
+                    try:
+                        with Client(sock, timeout=5) as c:
+                            return c.call("pool.ping")["state"] == "ready"
+                    except OSError:
+                        return False
+                wait_for(ready, what="agentpoold under MDWE to be ready")
+                with Client(sock) as c:
+                    r = c.call("wx", {"n": 1})
+                self.assertEqual(r, {"wx": "refused: Permission denied", "echo": {"n": 1}})
+            finally:
+                proc.terminate()
+                proc.wait(DEADLINE)
+            self.assertEqual(proc.returncode, 0)
 
 
 class UnitsAndSample(unittest.TestCase):
