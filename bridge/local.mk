@@ -5,6 +5,7 @@ pkglibexec_PROGRAMS += agentpool-worker
 agentpool_worker_SOURCES = \
 	bridge/main.c bridge/bridge.h \
 	bridge/pyhost.c bridge/pyhost.h \
+	bridge/codeid.c bridge/codeid.h \
 	bridge/agent.c bridge/agent.h \
 	bridge/pyerr.c bridge/pyerr.h \
 	bridge/msg.c bridge/msg.h \

@@ -23,6 +23,7 @@
 #include "msg.h"
 #include "pyerr.h"
 #include "pyconv.h"
+#include "codeid.h"
 #include "pyhost.h"
 #include "sync_driver.h"
 #include "wire.h"
@@ -297,13 +298,15 @@ static void setup_progress(void)
 
 static void send_ready(void)
 {
-    char version[32];
-    char head[160];
+    char version[32], codeid[48];
+    char head[224];
     pyhost_version(version, sizeof(version));
+    codeid_compute(codeid, sizeof(codeid));
     buf_t p;
     buf_init(&p, 256);
-    int n = snprintf(head, sizeof(head), "{\"pid\":%d,\"async\":%s,\"concurrency\":%d,\"python\":\"%s\",\"agent\":",
-                     (int)getpid(), bridge.is_async ? "true" : "false", bridge.max_inflight, version);
+    int n = snprintf(head, sizeof(head),
+                     "{\"pid\":%d,\"async\":%s,\"concurrency\":%d,\"python\":\"%s\",\"code\":\"%s\",\"agent\":",
+                     (int)getpid(), bridge.is_async ? "true" : "false", bridge.max_inflight, version, codeid);
     buf_append(&p, head, (size_t)n);
     pyconv_append_cstr(&p, bridge.agent_spec, strlen(bridge.agent_spec));
     buf_putc(&p, '}');

@@ -26,11 +26,11 @@
 #ifndef AP_SRCDIR
 #define AP_SRCDIR "."
 #endif
-#ifndef AP_PKGDATADIR
-#define AP_PKGDATADIR "/usr/local/share/agentpool"
+#ifndef AP_BUILDDIR
+#define AP_BUILDDIR "."
 #endif
-#ifndef AP_LIBEXECDIR
-#define AP_LIBEXECDIR "/usr/local/libexec/agentpool"
+#ifndef AP_PYTHONPKGDIR
+#define AP_PYTHONPKGDIR "/usr/local/share/agentpool/python"
 #endif
 
 static int is_dir(const char *p)
@@ -43,6 +43,39 @@ static int is_file(const char *p)
 {
     struct stat st;
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* A virtualenv is bound to the Python version it was made with: its
+ * site-packages hold extension modules built for it.  pyvenv.cfg's
+ * "version" (or "version_info") line names it; major.minor must be the
+ * embedded interpreter's, or start-up fails with one line saying both
+ * (instead of a bare ModuleNotFoundError later).  No version line: no
+ * check.  Returns AP_ERR with err filled on a mismatch. */
+static int venv_version_check(const char *cfg, char *err, size_t ecap)
+{
+    FILE *f = fopen(cfg, "r");
+    if (f == NULL)
+        return AP_OK; /* is_file() said it is there; a read error shows later */
+    char line[256];
+    int major = -1, minor = -1;
+    while (major < 0 && fgets(line, sizeof(line), f) != NULL) {
+        char key[32];
+        int ma, mi;
+        if (sscanf(line, " %31[a-z_] = %d.%d", key, &ma, &mi) == 3 &&
+            (strcmp(key, "version") == 0 || strcmp(key, "version_info") == 0)) {
+            major = ma;
+            minor = mi;
+        }
+    }
+    fclose(f);
+    if (major < 0 || (major == PY_MAJOR_VERSION && minor == PY_MINOR_VERSION))
+        return AP_OK;
+    snprintf(err, ecap,
+             "--virtualenv %s was made with Python %d.%d but agentpool-worker embeds Python %d.%d: "
+             "recreate it with python%d.%d -m venv",
+             bridge.virtualenv, major, minor, PY_MAJOR_VERSION, PY_MINOR_VERSION, PY_MAJOR_VERSION,
+             PY_MINOR_VERSION);
+    return AP_ERR;
 }
 
 /* Picks sys.executable: the venv's interpreter or the one matching our
@@ -60,6 +93,8 @@ static int pick_executable(char *exe, size_t cap, char *err, size_t ecap)
                  bridge.virtualenv, AP_PYTHON3, bridge.virtualenv);
         return AP_ERR;
     }
+    if (venv_version_check(cfg, err, ecap) != AP_OK)
+        return AP_ERR;
     static const char *const names[] = {"python3", "python"};
     for (size_t i = 0; i < AP_ARRAY_LEN(names); i++) {
         snprintf(exe, cap, "%s/bin/%s", bridge.virtualenv, names[i]);
@@ -89,18 +124,38 @@ static int path_insert(PyObject *path, Py_ssize_t *at, const char *dir)
     return rc < 0 ? AP_ERR : AP_OK;
 }
 
-/* True when this binary runs from its installed location. */
-static int running_installed(void)
+/* True when this binary runs from the build directory it was built in
+ * (make check, ./bootstrap serve): only then is the source tree's
+ * pyagents the right one. */
+static int running_in_build_tree(void)
 {
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
     if (n <= 0)
         return 0;
     self[n] = '\0';
-    size_t l = strlen(AP_LIBEXECDIR);
-    return strncmp(self, AP_LIBEXECDIR, l) == 0 && self[l] == '/';
+    size_t l = strlen(AP_BUILDDIR);
+    return strncmp(self, AP_BUILDDIR, l) == 0 && self[l] == '/';
 }
 
+/* True when dir is already one of sys.path's entries. */
+static int path_has(PyObject *path, const char *dir)
+{
+    PyObject *s = PyUnicode_DecodeFSDefault(dir);
+    int has = s ? PySequence_Contains(path, s) : -1;
+    Py_XDECREF(s);
+    if (has < 0)
+        PyErr_Clear();
+    return has > 0;
+}
+
+/* sys.path: the --python-path directories first (the operator's), then
+ * Python's own (standard library, site-packages or the venv's).  In the
+ * build tree the source tree comes right after the operator's
+ * directories; an installed worker never looks there (the tree it was
+ * built from may be gone, or hold other code): it appends the installed
+ * package directory (AP_PYTHONPKGDIR, where pyagents was installed) last,
+ * unless Python already has it, so a virtualenv's packages come first. */
 static int setup_sys_path(char *err, size_t cap)
 {
     PyObject *path = PySys_GetObject("path"); /* borrowed */
@@ -112,15 +167,14 @@ static int setup_sys_path(char *err, size_t cap)
     for (int i = 0; i < bridge.n_python_paths; i++)
         if (path_insert(path, &at, bridge.python_paths[i]) < 0)
             goto fail;
-    char pkg[PATH_MAX];
-    snprintf(pkg, sizeof(pkg), "%s/python", AP_PKGDATADIR);
-    int have_pkg = is_dir(pkg);
-    if (have_pkg && running_installed() && path_insert(path, &at, pkg) < 0)
-        goto fail;
-    if (path_insert(path, &at, AP_SRCDIR) < 0)
-        goto fail;
-    if (have_pkg && !running_installed() && path_insert(path, &at, pkg) < 0)
-        goto fail;
+    if (running_in_build_tree()) {
+        if (path_insert(path, &at, AP_SRCDIR) < 0)
+            goto fail;
+    } else if (is_dir(AP_PYTHONPKGDIR) && !path_has(path, AP_PYTHONPKGDIR)) {
+        Py_ssize_t end = PyList_GET_SIZE(path);
+        if (path_insert(path, &end, AP_PYTHONPKGDIR) < 0)
+            goto fail;
+    }
     return AP_OK;
 fail:
     PyErr_Clear();

@@ -6,11 +6,12 @@
  * (SIGINT is ignored, SIGTERM kills), the environment (PYTHONPATH,
  * PYTHONHOME, ...) only with --inherit-python-env, sys.executable set to
  * the matching interpreter (AP_PYTHON3) or to the --virtualenv's
- * bin/python3 so its pyvenv.cfg makes the venv's site-packages active.
- * sys.path then starts with the --python-path directories, followed by
- * the source tree (AP_SRCDIR) and the installed package directory
- * (AP_PKGDATADIR "/python") - installed first when the worker itself runs
- * from its installed place.  Before the agent is imported, faulthandler
+ * bin/python3 so its pyvenv.cfg makes the venv's site-packages active
+ * (a venv made for another Python version is refused in one line).
+ * sys.path then starts with the --python-path directories; a worker
+ * running in its build tree puts the source tree (AP_SRCDIR) next, an
+ * installed one never does and appends the installed package directory
+ * (AP_PYTHONPKGDIR) last instead.  Before the agent is imported, faulthandler
  * dumps stacks to stderr on SIGUSR1, and Python's logging writes records
  * of the worker's log level to stderr as "LEVEL logger: message" unless
  * the agent configures logging itself; the master reads stdout and

@@ -46,6 +46,27 @@ int cmd_health(const ctl_opts *o, int argc, char **argv)
                    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(res, "backoff")) ? "yes" : "no");
         if (!ready || restarts > 0)
             printf("; restarts in window: %d", restarts);
+        int drifted = ctl_int(res, "codeDrift", 0);
+        if (drifted > 0)
+            printf("; code drift: %d worker%s", drifted, drifted == 1 ? "" : "s");
+        const cJSON *slots = cJSON_GetObjectItemCaseSensitive(res, "backoffSlots");
+        const cJSON *e;
+        int first = 1;
+        cJSON_ArrayForEach(e, slots) {
+            const cJSON *wn = cJSON_GetObjectItemCaseSensitive(e, "worker");
+            char *wname = render_fit(cJSON_IsString(wn) ? wn->valuestring : "?", 0);
+            int fails = ctl_int(e, "startFailures", 0);
+            int next = ctl_int(e, "nextAttemptMs", 0);
+            printf("%s%s (", first ? "; in restart backoff: " : ", ", wname);
+            if (fails > 0)
+                printf("%d failed start%s, ", fails, fails == 1 ? "" : "s");
+            if (next > 0)
+                printf("next attempt in %.1f s)", (double)next / 1000.0);
+            else
+                printf("starting again)");
+            ap_free(wname);
+            first = 0;
+        }
         putchar('\n');
         ap_free(name);
     }

@@ -111,8 +111,11 @@ static void topview_header(const cJSON *s, const topview_opts *o, topview_frame 
                                          strcmp(ws_state->valuestring, "busy") == 0))
             ready++;
     }
+    /* Out of the pool's size (its slots), not the processes alive: a
+     * dead slot shows as not ready ("3/4 ready" above a dead row). */
     char total[32];
-    topview_num(s, "total", total, sizeof(total));
+    topview_num(s, cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(s, "poolSize")) ? "poolSize" : "total", total,
+                sizeof(total));
     const cJSON *q = cJSON_GetObjectItemCaseSensitive(s, "queue");
     topview_num(q, "depth", depth, sizeof(depth));
     topview_num(q, "capacity", capacity, sizeof(capacity));

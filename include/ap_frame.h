@@ -25,10 +25,14 @@
 #define AP_FRAME_HDR_SIZE 16
 #define AP_FRAME_MAX_PAYLOAD (256u * 1024u * 1024u)
 
+/* Longest READY "code" identity kept, with its NUL. */
+#define AP_CODE_ID_MAX 32
+
 typedef enum {
     /* worker -> master: Python is up and the agent is started.  Payload:
      * JSON {"pid":N,"async":bool,"concurrency":N,"python":"3.11.2",
-     *       "agent":"mod:Class"}. id = 0. */
+     *       "code":"HEX16:N","agent":"mod:Class"} ("code": bridge/codeid.h,
+     *       "" when it could not be computed). id = 0. */
     AP_FRAME_READY = 1,
     /* worker -> master: the agent could not be imported or on_start()
      * raised.  Payload: the traceback text.  The worker then exits with

@@ -33,11 +33,13 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/workers/scale.c pool/workers/scale.h \
 	pool/workers/reload.c pool/workers/reload.h \
 	pool/workers/health.c pool/workers/health.h \
+	pool/workers/drift.c pool/workers/drift.h \
 	pool/workers/wenv.c pool/workers/wenv.h \
 	pool/workers/pgroup.c pool/workers/pgroup.h \
 	pool/workers/worker.c pool/workers/worker.h \
 	pool/workers/wout.c pool/workers/wout.h \
 	pool/ops/typetab.c pool/ops/typetab.h \
+	pool/ops/procstat.c pool/ops/procstat.h \
 	pool/ops/breaker.c pool/ops/breaker.h \
 	pool/ops/dlq.c pool/ops/dlq.h pool/ops/dlqheld.c pool/ops/dlqheld.h \
 	pool/ops/hist.c pool/ops/hist.h \

@@ -1,10 +1,13 @@
 # pyagents: the Python package agents are written against, with the
 # example agents the tests and docs use.  Installed as plain data under
-# $(pkgdatadir)/python, which agentpool-worker puts on sys.path (in a
-# build tree it finds the package in the source tree instead).
-pyagentsdir = $(pkgdatadir)/python/pyagents
+# $(pythonpkgdir), which an installed agentpool-worker appends to sys.path
+# (in a build tree it finds the package in the source tree instead).  A
+# distribution sets pythonpkgdir to the system Python's dist-packages:
+# `make pythonpkgdir=/usr/lib/python3/dist-packages` (debian/rules does).
+pythonpkgdir = $(pkgdatadir)/python
+pyagentsdir = $(pythonpkgdir)/pyagents
 dist_pyagents_DATA = pyagents/__init__.py pyagents/agent.py
-pyagents_examplesdir = $(pkgdatadir)/python/pyagents/examples
+pyagents_examplesdir = $(pythonpkgdir)/pyagents/examples
 dist_pyagents_examples_DATA = \
 	pyagents/examples/__init__.py \
 	pyagents/examples/echo.py \

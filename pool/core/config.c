@@ -86,6 +86,7 @@ static const setting settings[] = {
     {"listenBacklog", T_INT, OFF(listen_backlog), 1, 65535, NULL, "listen(2) backlog"},
     {"shutdownTimeout", T_INT, OFF(shutdown_timeout), 0, 86400000, NULL, "ms to finish queued and in-flight messages on SIGTERM"},
     {"restartOnFailure", T_BOOL, OFF(restart_on_failure), 0, 1, NULL, "respawn a worker that died unexpectedly"},
+    {"pinCode", T_BOOL, OFF(pin_code), 0, 1, NULL, "refuse a worker that loaded other agent code than its generation (files changed without a reload)"},
     {"maxRetries", T_INT, OFF(max_retries), 0, 100, NULL, "retries of a message whose worker died"},
     {"retryDelay", T_INT, OFF(retry_delay), 0, 3600000, NULL, "first retry delay, ms (doubles per attempt)"},
     {"healthCheckInterval", T_INT, OFF(health_check_interval), 0, 3600000, NULL, "ms between heartbeats"},
@@ -777,6 +778,26 @@ out:
     return rc;
 }
 
+/* A config file may carry comment lines: a line whose first non-blank
+ * character is '#' is blanked out in place (spaces), so the byte offsets
+ * in parse errors still point into the file as written.  No JSON string
+ * can span lines, so a '#' there is never inside one. */
+static void blank_comment_lines(char *text, size_t len)
+{
+    int line_start = 1;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == '\n') {
+            line_start = 1;
+        } else if (line_start && text[i] == '#') {
+            for (; i < len && text[i] != '\n'; i++)
+                text[i] = ' ';
+            i--;
+        } else if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r') {
+            line_start = 0;
+        }
+    }
+}
+
 static int load_file(config *cfg, const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
@@ -808,8 +829,10 @@ static int load_file(config *cfg, const char *path, char *err, size_t errlen)
         rc = AP_ERR;
     }
     fclose(f);
-    if (rc == AP_OK)
+    if (rc == AP_OK) {
+        blank_comment_lines(buf, len);
         rc = config_load_json(cfg, buf, len, path, err, errlen);
+    }
     ap_free(buf);
     if (rc == AP_OK) {
         ap_free(cfg->config_file);
@@ -1076,7 +1099,7 @@ void config_print_help(const char *prog, void *file)
         case T_BOOL: snprintf(defval, sizeof(defval), "%s", *(const int *)field ? "true" : "false"); break;
         case T_ENUM: snprintf(defval, sizeof(defval), "%s", st->names[*(const int64_t *)field]); break;
         case T_STR: snprintf(defval, sizeof(defval), "%s", *(char *const *)field ? *(char *const *)field : "(none)"); break;
-        case T_PATHLIST: snprintf(defval, sizeof(defval), "(source tree and install dir)"); break;
+        case T_PATHLIST: snprintf(defval, sizeof(defval), "(none; agentpool's own package is found by itself)"); break;
         }
         fprintf(f, "  --%-28s [%s] %s\n      default: %s\n", flag, st->key, st->help, defval);
     }

@@ -51,6 +51,7 @@ typedef struct config {
     int64_t health_check_interval;
     int64_t dispatch_ack_ms;
     int restart_on_failure;
+    int pin_code;                /* "pinCode": refuse workers whose code differs from their generation's */
     int64_t worker_recycle_interval;
     int64_t max_messages_per_worker;
     int64_t timeout;

@@ -39,8 +39,10 @@ typedef enum { SERVER_STARTING = 0, SERVER_READY, SERVER_DRAINING, SERVER_STOPPI
 typedef struct {
     uint64_t accepted;          /* messages admitted (queued or sent) */
     uint64_t processed;         /* answers from workers (ok or agent error) */
-    uint64_t answered_ok;
-    uint64_t errors[ERR_COUNT]; /* error answers by code, whoever produced them */
+    uint64_t answered_ok;       /* ok answers to messages (pool.* answers are control_ok) */
+    uint64_t errors[ERR_COUNT]; /* error answers by code, to every request, whoever produced them */
+    uint64_t control_ok;        /* ok answers to pool.* requests */
+    uint64_t control_errors[ERR_COUNT]; /* of errors[]: those answering pool.* requests */
     uint64_t cancelled;         /* queued/held messages dropped because their client left */
     uint64_t dropped_results;   /* answers nobody waited for any more (client left) */
     uint64_t late_results;      /* answers for messages already answered timeout */

@@ -37,6 +37,7 @@
 #include "alert.h"
 #include "agentstat.h"
 #include "health.h"
+#include "drift.h"
 #include "wout.h"
 #include "wprog.h"
 #include "privs.h"
@@ -150,6 +151,8 @@ static cJSON *worker_json(const worker *w, uint64_t now, uint64_t wall)
     }
     cJSON_AddBoolToObject(o, "async", w->proc.async);
     cJSON_AddNumberToObject(o, "generation", w->proc.generation);
+    cJSON_AddStringToObject(o, "code", w->proc.code);
+    cJSON_AddBoolToObject(o, "codeDrift", w->proc.code_drift);
     cJSON_AddNumberToObject(o, "errors", w->slot >= 0 ? (double)server.slot_errors[w->slot] : 0);
     cJSON_AddNumberToObject(o, "missedBeats", w->proc.missed_beats);
     cJSON_AddBoolToObject(o, "suspect", w->load.suspect != 0);
@@ -198,6 +201,7 @@ cJSON *control_stats_json(int detailed)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "state", health_status_name(health_pool(NULL)));
     cJSON_AddNumberToObject(o, "total", total);
+    cJSON_AddNumberToObject(o, "poolSize", server.pool_size);
     cJSON_AddNumberToObject(o, "available", available);
     cJSON_AddNumberToObject(o, "busy", busy);
     cJSON_AddNumberToObject(o, "healthy", healthy);
@@ -219,6 +223,17 @@ cJSON *control_stats_json(int detailed)
     cJSON *m = cJSON_AddObjectToObject(o, "messages");
     cJSON_AddNumberToObject(m, "accepted", (double)server.stats.accepted);
     cJSON_AddNumberToObject(m, "answeredOk", (double)server.stats.answered_ok);
+    cJSON *ident = cJSON_AddObjectToObject(o, "code");
+    cJSON_AddStringToObject(ident, "identity", drift_identity());
+    cJSON_AddNumberToObject(ident, "drift", (double)drift_total());
+    cJSON_AddNumberToObject(ident, "driftedWorkers", drift_live_workers());
+    cJSON_AddBoolToObject(ident, "pinCode", server.cfg->pin_code);
+    cJSON *ctl = cJSON_AddObjectToObject(o, "control");
+    cJSON_AddNumberToObject(ctl, "ok", (double)server.stats.control_ok);
+    cJSON *ce = cJSON_AddObjectToObject(ctl, "errors");
+    for (int ec = 0; ec < ERR_COUNT; ec++)
+        if (server.stats.control_errors[ec])
+            cJSON_AddNumberToObject(ce, reply_code_name((reply_code)ec), (double)server.stats.control_errors[ec]);
     cJSON_AddNumberToObject(m, "held", (double)server.msgs.by_state[MSG_HELD]);
     cJSON_AddNumberToObject(m, "cancelled", (double)server.stats.cancelled);
     cJSON_AddNumberToObject(m, "droppedResults", (double)server.stats.dropped_results);
@@ -453,7 +468,20 @@ static void control_health(client *c, const char *line, const scan_result *r)
     cJSON_AddNumberToObject(o, "healthy", healthy);
     cJSON_AddNumberToObject(o, "workers", server.pool_size);
     cJSON_AddBoolToObject(o, "backoff", supervisor_in_backoff());
-    cJSON_AddNumberToObject(o, "restartsInWindow", supervisor_recent_restarts(ap_now_ms()));
+    cJSON *slots = cJSON_AddArrayToObject(o, "backoffSlots");
+    uint64_t now = ap_now_ms();
+    for (int i = 0; i < server.nworkers; i++) {
+        const worker *w = &server.workers[i];
+        if (!health_slot_in_backoff(w))
+            continue;
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "worker", w->name);
+        cJSON_AddNumberToObject(e, "nextAttemptMs", w->respawn_due_ms > now ? (double)(w->respawn_due_ms - now) : 0);
+        cJSON_AddNumberToObject(e, "startFailures", w->start_failures);
+        cJSON_AddItemToArray(slots, e);
+    }
+    cJSON_AddNumberToObject(o, "restartsInWindow", supervisor_recent_restarts(now));
+    cJSON_AddNumberToObject(o, "codeDrift", drift_live_workers());
     cJSON_AddNumberToObject(o, "deadLettersHeld", (double)dlqheld_count());
     answer_json(c, line, r, o);
 }
@@ -469,7 +497,7 @@ static void control_scale(client *c, const char *line, const scan_result *r)
 {
     int64_t n = data_int(line, r, "workers", -1);
     if (n < 0) {
-        answer_refuse(c, line, r, ERR_BAD_REQUEST, "pool.scale needs {\"workers\": N}", NULL, -1);
+        answer_control_refuse(c, line, r, ERR_BAD_REQUEST, "pool.scale needs {\"workers\": N}");
         return;
     }
     scale_result sr = scale_to(n > 100000 ? 100000 : (int)n, "pool.scale");
@@ -498,7 +526,7 @@ static void control_dlq(client *c, const char *line, const scan_result *r)
     if (o)
         answer_json(c, line, r, o);
     else
-        answer_refuse(c, line, r, ERR_BAD_REQUEST, err, NULL, -1);
+        answer_control_refuse(c, line, r, ERR_BAD_REQUEST, err);
 }
 
 typedef void (*control_fn)(client *c, const char *line, const scan_result *r);
@@ -543,7 +571,7 @@ static int control_allowed(client *c, const char *line, const scan_result *r, un
              r->type, who == CONTROL_ADMIN_DETAILED ? " with detailed" : "", (int)c->peer_uid, (int)c->peer_gid);
     ap_info("client-%llu (pid %d uid %d): forbidden: %s", (unsigned long long)c->serial, (int)c->peer_pid,
             (int)c->peer_uid, r->type);
-    answer_refuse(c, line, r, ERR_FORBIDDEN, why, NULL, -1);
+    answer_control_refuse(c, line, r, ERR_FORBIDDEN, why);
     return 0;
 }
 
@@ -561,5 +589,5 @@ void control_handle(client *c, const char *line, const scan_result *r)
         n += (size_t)snprintf(why + n, sizeof(why) - n, "%s%s", i ? ", " : "", control_handlers[i].type);
     if (n < sizeof(why))
         snprintf(why + n, sizeof(why) - n, ")");
-    answer_refuse(c, line, r, ERR_BAD_REQUEST, why, NULL, -1);
+    answer_control_refuse(c, line, r, ERR_BAD_REQUEST, why);
 }

@@ -5,8 +5,8 @@
  * The hot-path hooks do a constant amount of work: one clock read at the
  * answer (sends reuse the send time worker_send took), a bucket index, a
  * few increments; a window slot is cleared when its 10 s interval is
- * first written.  Per-type counters are plain arrays indexed by typetab
- * index, sized once.  The /metrics text is built from `server` when it is
+ * first written.  Per-type counters and handler-time histograms are
+ * plain arrays indexed by typetab index, sized once.  The /metrics text is built from `server` when it is
  * asked for and never cached.
  */
 #include "metrics.h"
@@ -15,6 +15,7 @@
 #include "ap_common.h"
 #include "breaker.h"
 #include "msg.h"
+#include "procstat.h"
 #include "promtext.h"
 #include "rate.h"
 #include "server.h"
@@ -22,15 +23,20 @@
 #include "typetab.h"
 #include "dlq.h"
 #include "health.h"
+#include "drift.h"
 #include "alert.h"
 #include "wout.h"
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <stdio.h>
 #include <string.h>
 
 #ifdef HAVE_JEMALLOC
 #include <jemalloc/jemalloc.h>
+#endif
+#ifndef AP_PYTHON_VERSION
+#define AP_PYTHON_VERSION "unknown"
 #endif
 
 /* Prometheus buckets for both histograms, in ns (0.5 ms to 5 min). */
@@ -50,6 +56,7 @@ struct metrics {
     unsigned ntypes;            /* entries of the per-type arrays */
     uint64_t *type_ok;          /* [ntypes] */
     uint64_t *type_err;         /* [ntypes][ERR_COUNT] */
+    hist_fixed *type_handler;   /* [ntypes] ns: last sending to a worker -> its answer */
     uint64_t mem_at_ms;         /* last jemalloc refresh; 0: never */
     uint64_t mem_allocated, mem_resident;
     int mem_ok;
@@ -67,6 +74,9 @@ metrics *metrics_new(unsigned type_capacity)
     mt->ntypes = type_capacity ? type_capacity : 1;
     mt->type_ok = ap_calloc(mt->ntypes, sizeof(uint64_t));
     mt->type_err = ap_calloc((size_t)mt->ntypes * ERR_COUNT, sizeof(uint64_t));
+    mt->type_handler = ap_calloc(mt->ntypes, sizeof(hist_fixed));
+    for (unsigned i = 0; i < mt->ntypes; i++)
+        hist_fixed_init(&mt->type_handler[i], duration_bounds_ns, AP_ARRAY_LEN(duration_bounds_ns));
     return mt;
 }
 
@@ -76,6 +86,7 @@ void metrics_free(metrics *mt)
         return;
     ap_free(mt->type_ok);
     ap_free(mt->type_err);
+    ap_free(mt->type_handler);
     ap_free(mt);
 }
 
@@ -108,6 +119,13 @@ void metrics_answered(metrics *mt, const msg *m, int code)
     if (code >= 0)
         rate_add(&mt->errors, now_ms, 1);
     count_type(mt, m->type_idx, code);
+    /* Handler time: only answers a worker gave (ok or agent_error) to a
+     * message it was sent; the master's own errors (timeout, crash, queue)
+     * say nothing about the handler. */
+    if (m->sent_ns != 0 && (code < 0 || code == ERR_AGENT_ERROR)) {
+        unsigned idx = m->type_idx < mt->ntypes ? m->type_idx : TYPETAB_OTHER;
+        hist_fixed_record(&mt->type_handler[idx], now > m->sent_ns ? now - m->sent_ns : 0);
+    }
 }
 
 void metrics_type_outcome(metrics *mt, unsigned type_idx, reply_code code)
@@ -198,6 +216,36 @@ static void prom_messages(const metrics *mt, struct evbuffer *out)
     }
 }
 
+static void prom_control(struct evbuffer *out)
+{
+    promtext_family(out, "agentpool_control_requests_total", "counter",
+                    "Answers to pool.* requests (answered by the master itself, not messages), by outcome (ok or "
+                    "the error code; a failed pool.reload is agent_error).");
+    promtext_label l = {"outcome", "ok"};
+    promtext_u64(out, "agentpool_control_requests_total", &l, 1, server.stats.control_ok);
+    for (int c = 0; c < ERR_COUNT; c++) {
+        if (server.stats.control_errors[c] == 0)
+            continue;
+        l.value = reply_code_name((reply_code)c);
+        promtext_u64(out, "agentpool_control_requests_total", &l, 1, server.stats.control_errors[c]);
+    }
+}
+
+static void prom_handler_time(const metrics *mt, struct evbuffer *out)
+{
+    promtext_family(out, "agentpool_handler_duration_seconds", "histogram",
+                    "Time from a message's last sending to a worker to the worker's answer (ok or agent_error), "
+                    "by message type: the handler's time, plus any wait behind messages prefetched to the same "
+                    "sync worker.");
+    unsigned n = typetab_count(server.types);
+    for (unsigned i = 0; i < n && i < mt->ntypes; i++) {
+        if (mt->type_handler[i].n == 0)
+            continue;
+        promtext_label l = {"type", typetab_name(server.types, i)};
+        promtext_histogram(out, "agentpool_handler_duration_seconds", &l, 1, &mt->type_handler[i], 1e9);
+    }
+}
+
 static void prom_workers(struct evbuffer *out)
 {
     promtext_family(out, "agentpool_workers", "gauge", "Worker processes by state.");
@@ -211,18 +259,42 @@ static void prom_workers(struct evbuffer *out)
         promtext_label l = {"reason", supervisor_reason_name((sup_reason)r)};
         promtext_u64(out, "agentpool_worker_restarts_total", &l, 1, supervisor_ends((sup_reason)r));
     }
+    /* Per slot, not per process: a recycle would otherwise start a new
+     * series each time (a pid label churns).  During a make-before-break
+     * hand-over a slot has two processes: its RSS is their sum, and
+     * agentpool_worker_info names each one's pid. */
     promtext_family(out, "agentpool_worker_rss_bytes", "gauge",
-                    "Resident memory of each live worker process, sampled when it becomes ready and every second.");
+                    "Resident memory of the live worker processes of each slot, sampled when a process becomes "
+                    "ready and every second.");
     for (int slot = 0; slot < server.cfg->max_workers; slot++) {
+        uint64_t rss = 0;
+        int live = 0;
         for (int i = 0; i < server.nworkers; i++) {
             const worker *w = &server.workers[i];
-            if (w->slot != slot || w->state == WORKER_DEAD)
-                continue;
-            char pid[16];
-            snprintf(pid, sizeof(pid), "%d", (int)w->proc.pid);
-            promtext_label l[2] = {{"worker", w->name}, {"pid", pid}};
-            promtext_u64(out, "agentpool_worker_rss_bytes", l, 2, w->proc.rss_bytes);
+            if (w->slot == slot && w->state != WORKER_DEAD) {
+                rss += w->proc.rss_bytes;
+                live = 1;
+            }
         }
+        if (!live)
+            continue;
+        char slotname[16];
+        snprintf(slotname, sizeof(slotname), "%d", slot);
+        promtext_label l = {"slot", slotname};
+        promtext_u64(out, "agentpool_worker_rss_bytes", &l, 1, rss);
+    }
+    promtext_family(out, "agentpool_worker_info", "gauge",
+                    "1 for each live worker process: its slot, name, pid and state (join on slot).");
+    for (int i = 0; i < server.nworkers; i++) {
+        const worker *w = &server.workers[i];
+        if (w->state == WORKER_DEAD || w->slot < 0)
+            continue;
+        char slotname[16], pid[16];
+        snprintf(slotname, sizeof(slotname), "%d", w->slot);
+        snprintf(pid, sizeof(pid), "%d", (int)w->proc.pid);
+        promtext_label l[4] = {{"slot", slotname}, {"worker", w->name}, {"pid", pid},
+                               {"state", worker_state_name(w->state)}};
+        promtext_u64(out, "agentpool_worker_info", l, 4, 1);
     }
     wout_prometheus(out);
     promtext_family(out, "agentpool_log_write_dropped_total", "counter",
@@ -256,19 +328,40 @@ void metrics_prometheus(metrics *mt, struct evbuffer *out)
     health_status status = health_pool(&healthy);
     promtext_family(out, "agentpool_ready", "gauge", "1 when the pool is ready (what /healthz answers 200 for).");
     promtext_u64(out, "agentpool_ready", NULL, 0, status == HEALTH_READY);
+    promtext_family(out, "agentpool_restart_backoff", "gauge",
+                    "1 while the pool is in restart backoff (more than maxRestarts within restartWindow).");
+    promtext_u64(out, "agentpool_restart_backoff", NULL, 0, (uint64_t)supervisor_in_backoff());
+    promtext_family(out, "agentpool_slots_in_backoff", "gauge",
+                    "Worker slots whose respawn waits in restart backoff (the pool is degraded while any does).");
+    promtext_u64(out, "agentpool_slots_in_backoff", NULL, 0, (uint64_t)health_backoff_slots());
+    promtext_family(out, "agentpool_code_drift_total", "counter",
+                    "Workers that started with other agent code than their generation (files changed on disk "
+                    "without a reload), since start.");
+    promtext_u64(out, "agentpool_code_drift_total", NULL, 0, drift_total());
+    promtext_family(out, "agentpool_workers_code_drift", "gauge", "Live workers running drifted agent code.");
+    promtext_u64(out, "agentpool_workers_code_drift", NULL, 0, (uint64_t)drift_live_workers());
     promtext_family(out, "agentpool_workers_healthy", "gauge",
                     "Workers taking messages that answered their last heartbeat (pool.health's healthy).");
     promtext_u64(out, "agentpool_workers_healthy", NULL, 0, (uint64_t)healthy);
+    double start_s = (double)(ap_wall_ms() - (now - server.started_ms)) / 1000.0;
     promtext_family(out, "agentpool_start_time_seconds", "gauge", "When the master started, seconds since the epoch.");
-    promtext_double(out, "agentpool_start_time_seconds", NULL, 0,
-                    (double)(ap_wall_ms() - (now - server.started_ms)) / 1000.0);
+    promtext_double(out, "agentpool_start_time_seconds", NULL, 0, start_s);
+    promtext_family(out, "agentpool_build_info", "gauge",
+                    "1, labelled with agentpool's version, the Python version its workers embed and the "
+                    "libevent version the master runs with.");
+    promtext_label build[3] = {{"version", PACKAGE_VERSION}, {"python", AP_PYTHON_VERSION},
+                               {"libevent", event_get_version()}};
+    promtext_u64(out, "agentpool_build_info", build, 3, 1);
+    procstat_prometheus(out, start_s);
     prom_messages(mt, out);
+    prom_control(out);
     promtext_family(out, "agentpool_message_duration_seconds", "histogram",
                     "Time from a message's acceptance to its answer being written, queue wait and retries included.");
     promtext_histogram(out, "agentpool_message_duration_seconds", NULL, 0, &mt->latency_total, 1e9);
     promtext_family(out, "agentpool_queue_wait_seconds", "histogram",
                     "Time from a message's acceptance to its first sending to a worker.");
     promtext_histogram(out, "agentpool_queue_wait_seconds", NULL, 0, &mt->queue_wait_total, 1e9);
+    prom_handler_time(mt, out);
     promtext_family(out, "agentpool_queue_depth", "gauge", "Messages waiting for a worker slot.");
     promtext_u64(out, "agentpool_queue_depth", NULL, 0, server.queue.depth);
     promtext_family(out, "agentpool_queue_capacity", "gauge", "messageQueueSize: the most messages that may wait.");

@@ -103,22 +103,29 @@ void answer_detach(msg *m, reply_code code, const char *message, const char *ext
 }
 
 /* Writes an answer to a request that is not (or no longer) a message on
- * c: result (JSON, len bytes) when not NULL, else the error; counted. */
+ * c: result (JSON, len bytes) when not NULL, else the error; counted:
+ * errors by code for every request, ok answers as messages' unless
+ * control (a pool.* request: its own ok and error counters). */
 static void answer_line(client *c, const char *id, size_t id_len, const char *result, size_t len, reply_code code,
-                        const char *message, const char *extra)
+                        const char *message, const char *extra, int control)
 {
     if (result) {
         reply_ok(client_output(c), id, id_len, result, len);
-        server.stats.answered_ok++;
+        if (control)
+            server.stats.control_ok++;
+        else
+            server.stats.answered_ok++;
     } else {
         reply_error(client_output(c), id, id_len, code, message, extra);
         server.stats.errors[code]++;
+        if (control)
+            server.stats.control_errors[code]++;
     }
     client_check_output(c);
 }
 
-void answer_refuse(client *c, const char *line, const scan_result *r, reply_code code, const char *why,
-                   const char *extra, int type_idx)
+static void refuse(client *c, const char *line, const scan_result *r, reply_code code, const char *why,
+                   const char *extra, int type_idx, int control)
 {
     const char *id = r && r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL;
     size_t id_len = id ? r->id.len : 0;
@@ -126,13 +133,24 @@ void answer_refuse(client *c, const char *line, const scan_result *r, reply_code
         metrics_type_outcome(server.metrics, (unsigned)type_idx, code);
     if (server.access)
         access_reject(c, id, id_len, r && r->error[0] == '\0' ? r->type : NULL, code);
-    answer_line(c, id, id_len, NULL, 0, code, why, extra);
+    answer_line(c, id, id_len, NULL, 0, code, why, extra, control);
+}
+
+void answer_refuse(client *c, const char *line, const scan_result *r, reply_code code, const char *why,
+                   const char *extra, int type_idx)
+{
+    refuse(c, line, r, code, why, extra, type_idx, 0);
+}
+
+void answer_control_refuse(client *c, const char *line, const scan_result *r, reply_code code, const char *why)
+{
+    refuse(c, line, r, code, why, NULL, -1, 1);
 }
 
 void answer_request_ok(client *c, const char *line, const scan_result *r, const char *result, size_t len)
 {
     const char *id = r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL;
-    answer_line(c, id, id ? r->id.len : 0, result, len, ERR_OTHER, NULL, NULL);
+    answer_line(c, id, id ? r->id.len : 0, result, len, ERR_OTHER, NULL, NULL, 1);
 }
 
 void answer_later(uint64_t serial, const char *id, size_t id_len, const char *result, reply_code code,
@@ -142,5 +160,5 @@ void answer_later(uint64_t serial, const char *id, size_t id_len, const char *re
     if (c == NULL)
         return;
     client_deferred(c, -1);
-    answer_line(c, id, id_len, result, result ? strlen(result) : 0, code, message, extra);
+    answer_line(c, id, id_len, result, result ? strlen(result) : 0, code, message, extra, 1);
 }

@@ -100,12 +100,19 @@ void answer_detach(struct msg *m, reply_code code, const char *message, const ch
 void answer_refuse(struct client *c, const char *line, const scan_result *r, reply_code code, const char *why,
                    const char *extra, int type_idx);
 
+/* answer_refuse for a pool.* request: counted as a control error
+ * (errors[code] and control_errors[code]), never for a message type. */
+void answer_control_refuse(struct client *c, const char *line, const scan_result *r, reply_code code,
+                           const char *why);
+
 /* Answers the request line `line` (scanned into r) on connection c with
- * result (JSON) and counts it: the answer to a pool.* request. */
+ * result (JSON) and counts it: the answer to a pool.* request (control_ok,
+ * not a message's answered_ok). */
 void answer_request_ok(struct client *c, const char *line, const scan_result *r, const char *result, size_t len);
 
-/* Answers a request later, on connection `serial` if it is still open:
- * result (JSON) when not NULL, else code + message + extra.  Counted. */
+/* Answers a pool.* request later, on connection `serial` if it is still
+ * open: result (JSON) when not NULL, else code + message + extra.
+ * Counted as control (a failed reload is a control agent_error). */
 void answer_later(uint64_t serial, const char *id, size_t id_len, const char *result, reply_code code,
                   const char *message, const char *extra);
 

@@ -17,11 +17,30 @@ int health_worker_ok(const worker *w)
     return worker_is_accepting(w) && w->proc.missed_beats == 0;
 }
 
-health_status health_pool(int *healthy)
+int health_slot_in_backoff(const worker *w)
+{
+    if (w->slot < 0)
+        return 0;
+    /* waiting for its delayed respawn, or trying again after failed starts */
+    return (w->state == WORKER_DEAD && w->respawn_due_ms != 0) ||
+           (w->state == WORKER_STARTING && w->start_failures > 0);
+}
+
+int health_backoff_slots(void)
 {
     int n = 0;
     for (int i = 0; i < server.nworkers; i++)
+        n += health_slot_in_backoff(&server.workers[i]);
+    return n;
+}
+
+health_status health_pool(int *healthy)
+{
+    int n = 0, waiting = 0;
+    for (int i = 0; i < server.nworkers; i++) {
         n += health_worker_ok(&server.workers[i]);
+        waiting += health_slot_in_backoff(&server.workers[i]);
+    }
     if (healthy)
         *healthy = n;
     switch (server.state) {
@@ -30,8 +49,10 @@ health_status health_pool(int *healthy)
     case SERVER_STOPPING: return HEALTH_STOPPING;
     case SERVER_READY: break;
     }
-    /* One worker being respawned is not degraded: the others serve. */
-    return supervisor_in_backoff() || n == 0 ? HEALTH_DEGRADED : HEALTH_READY;
+    /* One worker being respawned at once is not degraded: the others
+     * serve.  A slot whose respawn waits in backoff is: it keeps failing
+     * while the others hide it (a crash loop of one slot). */
+    return supervisor_in_backoff() || waiting > 0 || n == 0 ? HEALTH_DEGRADED : HEALTH_READY;
 }
 
 const char *health_status_name(health_status s)

@@ -7,8 +7,9 @@
  * master's state, restart backoff and the number of healthy workers:
  *
  *   starting / draining / stopping   as the master's state says
- *   degraded                         ready, but in restart backoff or with
- *                                    no healthy worker
+ *   degraded                         ready, but in restart backoff (the
+ *                                    pool's, or any slot's respawn delayed
+ *                                    by backoff) or with no healthy worker
  *   ready                            otherwise
  *
  * pool.ping, pool.health, pool.stats (and per worker in detailed stats),
@@ -35,6 +36,12 @@ int health_worker_ok(const struct worker *w);
 /* The pool's status; when healthy is not NULL, *healthy is set to the
  * number of healthy workers the status was judged from.  Never fails. */
 health_status health_pool(int *healthy);
+/* 1 when w's slot is in restart backoff: it waits for a respawn delayed
+ * by backoff (its process failed to start, or the pool backs off), or it
+ * is starting again after failed starts (until one gets ready), else 0. */
+int health_slot_in_backoff(const struct worker *w);
+/* Slots waiting in restart backoff now. */
+int health_backoff_slots(void);
 /* "starting", "ready", "degraded", "draining" or "stopping". */
 const char *health_status_name(health_status s);
 

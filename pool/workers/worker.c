@@ -17,6 +17,7 @@
  * failures to start back off exponentially rather than fork-looping).
  */
 #include "worker.h"
+#include "drift.h"
 #include "ap_alloc.h"
 #include "ap_defaults.h"
 #include "ap_frame.h"
@@ -371,17 +372,22 @@ static void respawn_cb(evutil_socket_t fd, short what, void *arg)
     worker *w = arg;
     (void)fd;
     (void)what;
+    w->respawn_due_ms = 0;
     if (server.state >= SERVER_DRAINING || w->state != WORKER_DEAD)
         return;
     if (worker_spawn(w->index) != AP_OK) {
         struct timeval tv = {1, 0};
+        w->respawn_due_ms = ap_now_ms() + 1000;
         evtimer_add(w->respawn_ev, &tv);
     }
 }
 
+/* A delay above 0 is backoff (supervisor.c): the slot is "in restart
+ * backoff" until the timer fires, which health.c reports. */
 static void schedule_respawn(worker *w, int64_t delay)
 {
     struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)((delay % 1000) * 1000)};
+    w->respawn_due_ms = delay > 0 ? ap_now_ms() + (uint64_t)delay : 0;
     evtimer_add(w->respawn_ev, &tv);
 }
 
@@ -510,6 +516,7 @@ void worker_stop_all(void)
     for (int i = 0; i < server.nworkers; i++) {
         worker *w = &server.workers[i];
         evtimer_del(w->respawn_ev);
+        w->respawn_due_ms = 0;
         if (w->state == WORKER_DEAD || w->state == WORKER_STOPPING)
             continue;
         worker_stop(w);
@@ -564,6 +571,15 @@ static void on_ready(worker *w, const char *payload, size_t len)
         return;
     }
     cJSON *root = cJSON_ParseWithLength(payload, len);
+    const cJSON *code = cJSON_GetObjectItemCaseSensitive(root, "code");
+    if (drift_worker_ready(w, cJSON_IsString(code) ? code->valuestring : NULL) != AP_OK) {
+        /* pinCode: a failed start (backoff; a replacement's old process keeps serving). */
+        cJSON_Delete(root);
+        w->start_failures++;
+        w->proc.said_start_failed = 1;
+        pgroup_kill(w->proc.pid, SIGKILL);
+        return;
+    }
     w->proc.async = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "async"));
     const cJSON *conc = cJSON_GetObjectItemCaseSensitive(root, "concurrency");
     int slots = cJSON_IsNumber(conc) ? conc->valueint : 1;

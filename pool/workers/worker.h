@@ -21,6 +21,7 @@
 #ifndef AP_WORKER_H
 #define AP_WORKER_H
 
+#include "ap_frame.h"
 #include "ap_progress.h"
 #include "flush.h"
 #include "dispatch.h"
@@ -60,6 +61,8 @@ typedef struct {
     pid_t pid;                  /* 0 when no process */
     uint32_t generation;        /* processes this slot has had, this one included */
     uint32_t epoch;             /* server.reload_epoch when it was forked */
+    char code[AP_CODE_ID_MAX];  /* the agent code it loaded (READY's "code"; drift.c) */
+    int code_drift;             /* that code differs from its epoch's */
     int async;
     uint64_t started_ms;        /* when this process was forked (monotonic) */
     uint64_t ready_ms;          /* 0 until READY */
@@ -106,6 +109,7 @@ typedef struct worker {
     unsigned recycle_failures;  /* replacements that failed to start in a row */
     uint64_t recycle_after_ms;  /* no recycle attempt before this */
     struct event *respawn_ev;   /* pending delayed respawn */
+    uint64_t respawn_due_ms;    /* a respawn delayed by backoff is due then; 0: none waits */
     struct event *kill_ev;      /* escalation steps for a stuck worker */
     int first_start;            /* part of the initial pool */
     ap_progress *prog;          /* sync: what it runs, readable after death (wprog.c) */

@@ -84,3 +84,23 @@ TESTS += tests/integration/test_ptrace.py
 EXTRA_DIST += tests/integration/test_ptrace.py tests/integration/agents/spy.py
 TESTS += tests/integration/test_memory_bounds.py
 EXTRA_DIST += tests/integration/test_memory_bounds.py
+# the operations files shipped (logrotate, sysusers, tmpfiles, the sample config)
+TESTS += tests/integration/test_opsfiles.py
+EXTRA_DIST += tests/integration/test_opsfiles.py docs/logrotate/agentpoold \
+	docs/systemd/agentpool.sysusers docs/systemd/agentpool.tmpfiles docs/agentpool.sample.json LICENSE
+# make install, run from elsewhere; the man pages and completion against --help
+TESTS += tests/integration/test_install.py tests/integration/test_manpages.py
+EXTRA_DIST += tests/integration/test_install.py tests/integration/test_manpages.py
+# the Debian package's test, run by ./bootstrap test after the suite
+EXTRA_DIST += tests/package/test-deb.sh debian/control debian/rules debian/changelog debian/copyright \
+	debian/source/format debian/agentpool.sysusers debian/agentpool.tmpfiles
+# contrib/: Prometheus rules (promtool check/test) and the Grafana dashboard
+TESTS += tests/integration/test_contrib.py
+EXTRA_DIST += tests/integration/test_contrib.py contrib/prometheus/agentpool.rules.yml \
+	contrib/prometheus/agentpool.rules.test.yml contrib/grafana/agentpool.json
+# pool.stats, /metrics and top --once agree after the same traffic
+TESTS += tests/integration/test_counters.py
+EXTRA_DIST += tests/integration/test_counters.py
+# agent code identity per generation: drift logged, counted, shown; pinCode
+TESTS += tests/integration/test_drift.py
+EXTRA_DIST += tests/integration/test_drift.py

@@ -370,7 +370,8 @@ class TestHealth(CtlRealTestCase):
         r = ctl(srv.path, "health", "--json")
         self.assertEqual(r.returncode, EXIT_OK, r.stderr)
         self.assertEqual(json.loads(r.stdout), {"status": "ready", "healthy": 2, "workers": 2,
-                                                "backoff": False, "restartsInWindow": 0, "deadLettersHeld": 0})
+                                                "backoff": False, "backoffSlots": [], "restartsInWindow": 0,
+                                                "codeDrift": 0, "deadLettersHeld": 0})
 
     def test_health_of_a_pool_in_restart_backoff_prints_degraded_and_exits_1(self):
         srv = self.server(CRASH, ["--max-restarts", "1"])
@@ -385,7 +386,7 @@ class TestHealth(CtlRealTestCase):
         r = ctl(srv.path, "health")
         self.assertEqual(r.returncode, EXIT_ANSWER_ERROR, r.stdout + r.stderr)
         self.assertRegex(r.stdout, r"^degraded: [0-2]/2 workers healthy; backoff: yes; "
-                                   r"restarts in window: [2-9]\d*\n$")
+                                   r"restarts in window: [2-9]\d*(; in restart backoff: worker-\d \(.*\))?\n$")
         r = ctl(srv.path, "health", "--json")
         self.assertEqual(r.returncode, EXIT_ANSWER_ERROR)
         h = json.loads(r.stdout)

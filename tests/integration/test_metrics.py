@@ -229,8 +229,17 @@ class Metrics(unittest.TestCase):
             self.assertEqual(sample(samples, "agentpool_workers", state="busy"), 0)
             self.assertEqual(sample(samples, "agentpool_worker_restarts_total", reason="crashed"), 0)
             self.assertEqual(sample(samples, "agentpool_dead_letters"), 0)
-            rss = {dict(k[1])["worker"] for k in samples if k[0] == "agentpool_worker_rss_bytes"}
-            self.assertEqual(rss, {"worker-0", "worker-1"})
+            # Per-worker series are keyed by slot; the pid is only on the info metric.
+            rss = {dict(k[1])["slot"] for k in samples if k[0] == "agentpool_worker_rss_bytes"}
+            self.assertEqual(rss, {"0", "1"})
+            pids = {dict(k[1])["slot"]: int(dict(k[1])["pid"]) for k in samples if k[0] == "agentpool_worker_info"}
+            self.assertEqual(sorted(pids.values()), sorted(srv.worker_pids()))
+            self.assertEqual([k for k in samples if "pid" in dict(k[1]) and k[0] != "agentpool_worker_info"], [])
+            # The per-type handler histogram counts the 100 answers.
+            echo = {(k[0], frozenset(x for x in k[1] if x[0] != "type")): v for k, v in samples.items()
+                    if k[0].startswith("agentpool_handler_duration_seconds") and dict(k[1]).get("type") == "echo"}
+            check_histogram(self, echo, "agentpool_handler_duration_seconds", 100)
+            self.assertEqual(sample(samples, "agentpool_handler_duration_seconds_count", type="echo"), 100)
 
             # pool.stats over the protocol agrees
             st = server_stats(srv, detailed=True)
@@ -289,6 +298,8 @@ class Metrics(unittest.TestCase):
             self.assertEqual(sample(samples, "agentpool_messages_total", type="boom", outcome="agent_error"), 3)
             self.assertEqual(sample(samples, "agentpool_messages_total", type="boom", outcome="ok"), 0)
             check_histogram(self, samples, "agentpool_message_duration_seconds", 3)
+            # agent_error answers are the handler's too.
+            self.assertEqual(sample(samples, "agentpool_handler_duration_seconds_count", type="boom"), 3)
 
             status, headers, body = ep.get("/stats")
             self.assertEqual(status, 200)
@@ -390,6 +401,39 @@ class Metrics(unittest.TestCase):
             self.assertEqual(sample(samples, "agentpool_messages_total", type="other", outcome="ok"), 4)
             self.assertEqual(sample(samples, "agentpool_message_duration_seconds_count"), 45)
             self.assertGreaterEqual(sample(samples, "agentpool_worker_restarts_total", reason="recycled"), 2)
+            # Recycling started new processes but no new series: still one per slot.
+            self.assertEqual({dict(k[1])["slot"] for k in samples if k[0] == "agentpool_worker_rss_bytes"},
+                             {"0", "1"})
+
+    def test_process_metrics_and_build_info(self):
+        srv, ep = metrics_server()
+        with srv:
+            samples, families = parse_metrics(ep.get("/metrics")[2])
+            for fam, typ in [("process_cpu_seconds_total", "counter"), ("process_resident_memory_bytes", "gauge"),
+                             ("process_virtual_memory_bytes", "gauge"), ("process_open_fds", "gauge"),
+                             ("process_max_fds", "gauge"), ("process_start_time_seconds", "gauge"),
+                             ("agentpool_build_info", "gauge"), ("agentpool_worker_info", "gauge")]:
+                self.assertEqual(families.get(fam, (None,))[0], typ, fam)
+            pid = srv.proc.pid
+            with open("/proc/%d/limits" % pid) as f:
+                soft = [l.split()[3] for l in f if l.startswith("Max open files")][0]
+            self.assertEqual(sample(samples, "process_max_fds"), int(soft))
+            fds = len(os.listdir("/proc/%d/fd" % pid))
+            self.assertGreater(sample(samples, "process_open_fds"), 0)
+            self.assertLessEqual(abs(sample(samples, "process_open_fds") - fds), 4)
+            self.assertGreater(sample(samples, "process_resident_memory_bytes"), 0)
+            self.assertGreaterEqual(sample(samples, "process_cpu_seconds_total"), 0)
+            self.assertEqual(sample(samples, "process_start_time_seconds"),
+                             sample(samples, "agentpool_start_time_seconds"))
+            info = [dict(k[1]) for k in samples if k[0] == "agentpool_build_info"]
+            self.assertEqual(len(info), 1)
+            version = subprocess.run([AGENTPOOLD, "--version"], capture_output=True, text=True).stdout.split()[1]
+            self.assertEqual(info[0]["version"], version)
+            st = server_stats(srv, detailed=True)
+            worker_python = {w.get("python") for w in st["workers"]} - {None}
+            self.assertTrue(info[0]["python"] and info[0]["libevent"], info)
+            for full in worker_python:
+                self.assertTrue(full.startswith(info[0]["python"] + "."), (full, info))
 
     def test_label_values_are_escaped(self):
         srv, ep = metrics_server()

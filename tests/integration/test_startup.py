@@ -324,17 +324,20 @@ class StartFailures(unittest.TestCase):
                     backoff = re.compile(r"worker-1: agent failed to start (\d+) time\(s\) in a row; "
                                          r"next attempt in (\d+) ms")
                     wait_for(lambda: len(backoff.findall(s.log())) >= 3, what="three failed restarts")
-                    # still serving, on the other worker, and still "ready"
+                    # still serving, on the other worker, but "degraded": a slot
+                    # failing to start again and again is in restart backoff
                     self.assertEqual({c.call("whoami")["worker"] for _ in range(6)}, {"worker-0"})
                     st = c.stats()
-                    self.assertEqual(st["state"], "ready")
+                    self.assertEqual(st["state"], "degraded")
                     self.assertEqual(st["healthy"], 1)
+                    self.assertEqual([e["worker"] for e in c.call("pool.health")["backoffSlots"]], ["worker-1"])
                     os.unlink(flag)
 
                     def recovered():
                         w = c.stats(detailed=True)["workers"][1]
                         return w["state"] == "ready" and w
                     w1 = wait_for(recovered, what="worker-1 to start again")
+                    self.assertEqual(c.stats()["state"], "ready")
                     log = s.log()
                     fails = [(int(n), int(ms)) for n, ms in backoff.findall(log)]
                     self.assertEqual(fails[:3], [(1, 250), (2, 500), (3, 1000)])

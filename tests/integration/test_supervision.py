@@ -15,11 +15,13 @@ Conditions are polled until generous deadlines; no duration is asserted.
 import os
 import re
 import signal
+import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import SRCDIR, Server, main, pid_gone, server_stats, wait_for, wait_stats  # noqa: E402
+from harness import AGENTPOOLCTL, SRCDIR, Server, main, pid_gone, server_stats, wait_for, wait_stats  # noqa: E402
+from test_metrics import Endpoint, parse_metrics, sample  # noqa: E402
 
 AGENTS_DIR = os.path.join(SRCDIR, "tests", "integration", "agents")
 CRASH = "pyagents.examples.crash:CrashAgent"
@@ -147,6 +149,46 @@ class Intensity(unittest.TestCase):
             os.unlink(flag)
             wait_full(s, 1)
             self.assertNotEqual(worker_pid(s), old)
+
+
+class SlotBackoff(unittest.TestCase):
+    def test_one_slot_in_restart_backoff_makes_the_pool_degraded_and_is_named(self):
+        # maxRestarts is high: the pool itself never backs off, yet one slot
+        # keeps failing to start while the other serves.  That must not
+        # read as "ready" (agentpoolctl health once exited 0 here).
+        srv = server(workers=2, args=["--max-restarts", "1000", "--restart-window", "60000"])
+        flag = os.path.join(srv.tmp.name, "fail-start")
+        srv.env = {"AP_TEST_FAIL_START": flag}
+        spec = "unix:" + os.path.join(srv.tmp.name, "metrics.sock")
+        srv.args += ["--metrics-listen", spec]
+        with srv as s:
+            self.assertEqual(health(s)["backoffSlots"], [])
+            with open(flag, "w"):
+                pass
+            os.kill(worker_pid(s, "worker-1"), signal.SIGKILL)
+
+            def in_backoff():
+                h = health(s)
+                return h["status"] == "degraded" and h["backoffSlots"] and h
+            h = wait_for(in_backoff, what="worker-1 in restart backoff, the pool degraded")
+            self.assertFalse(h["backoff"], h)  # the pool's own intensity is not exceeded
+            self.assertEqual([e["worker"] for e in h["backoffSlots"]], ["worker-1"])
+            self.assertGreaterEqual(h["backoffSlots"][0]["startFailures"], 1)
+            self.assertEqual(h["healthy"], 1)
+            samples, _ = parse_metrics(Endpoint(spec).get("/metrics")[2])
+            r = subprocess.run([AGENTPOOLCTL, "-s", s.path, "health"], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 1, r.stdout)
+            self.assertRegex(r.stdout, r"^degraded: 1/2 workers healthy; backoff: no; restarts in window: \d+; "
+                                       r"in restart backoff: worker-1 \(\d+ failed starts?, "
+                                       r"(next attempt in \d+\.\d s|starting again)\)\n$")
+            self.assertEqual(sample(samples, "agentpool_slots_in_backoff"), 1)
+            self.assertEqual(sample(samples, "agentpool_restart_backoff"), 0)
+            os.unlink(flag)
+            wait_full(s, 2)
+            h = wait_for(lambda: (lambda h: h["status"] == "ready" and h)(health(s)), what="ready again")
+            self.assertEqual(h["backoffSlots"], [])
+            r = subprocess.run([AGENTPOOLCTL, "-s", s.path, "health"], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stdout)
 
 
 class History(unittest.TestCase):

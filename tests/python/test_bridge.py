@@ -310,7 +310,9 @@ class StartupTest(unittest.TestCase):
             self.assertRegex(r["python"], r"^\d+\.\d+\.\d+")
             if os.path.realpath(sys.executable) == os.path.realpath(os.environ.get("AP_PYTHON3", "/usr/bin/python3")):
                 self.assertEqual(r["python"], platform.python_version())
-            self.assertEqual(set(r), {"pid", "async", "concurrency", "python", "agent"})
+            self.assertEqual(set(r), {"pid", "async", "concurrency", "python", "code", "agent"})
+            # The code identity: a hash over the non-stdlib modules loaded (pyagents at least).
+            self.assertRegex(r["code"], r"^[0-9a-f]{16}:[1-9]\d*$")
             self.assertRegex(w.log(), r"INFO .*\[worker-7 %d\] ready: agent pyagents.examples.echo:EchoAgent \(sync"
                              % w.proc.pid)
 
@@ -1045,6 +1047,28 @@ class PythonEnvTest(unittest.TestCase):
             self.assertEqual(f.kind, A.START_FAILED)
             self.assertIn("no pyvenv.cfg there", f.text())
             self.assertEqual(w.wait_exit(), A.EXIT_START_FAILED)
+
+    def test_virtualenv_of_another_python_version(self):
+        # A venv made by another Python: one line naming both versions,
+        # not a ModuleNotFoundError for whatever the agent imports first.
+        venv = os.path.join(TMP, "venv-other")
+        os.makedirs(os.path.join(venv, "bin"), exist_ok=True)
+        os.symlink(sys.executable, os.path.join(venv, "bin", "python3"))
+        ours = "%d.%d" % sys.version_info[:2]
+        other = "3.%d" % (sys.version_info[1] + 1)
+        with open(os.path.join(venv, "pyvenv.cfg"), "w") as f:
+            f.write("home = /usr/bin\ninclude-system-site-packages = false\nversion = %s.4\n" % other)
+        with worker("pyagents.examples.echo:EchoAgent", args=["--virtualenv", venv]) as w:
+            f = w.recv()
+            self.assertEqual(f.kind, A.START_FAILED)
+            self.assertEqual(f.text(), "--virtualenv %s was made with Python %s but agentpool-worker embeds "
+                             "Python %s: recreate it with python%s -m venv" % (venv, other, ours, ours))
+            self.assertEqual(w.wait_exit(), A.EXIT_START_FAILED)
+        # The same venv marked with our version starts.
+        with open(os.path.join(venv, "pyvenv.cfg"), "w") as f:
+            f.write("home = /usr/bin\ninclude-system-site-packages = false\nversion = %s.4\n" % ours)
+        with worker("pyagents.examples.echo:EchoAgent", args=["--virtualenv", venv]) as w:
+            w.wait_ready()
 
 
 # ------------------------------------------------------------------ leaks
