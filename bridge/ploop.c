@@ -12,6 +12,14 @@
  * mapped to keys exactly as the stdlib does.  Where the kernel lacks
  * epoll_pwait2 (before 5.11) it falls back, once and for good, to
  * epoll_wait with the timeout rounded up, i.e. the stdlib's behaviour.
+ * The process's timer slack is set to 1 ns when the loop is made: the
+ * kernel otherwise lets a timed wait of a normal (not real-time) thread
+ * end up to 50 us late (the default slack) so it can batch wake-ups.
+ * The loop also calls a C function after every iteration (_run_once):
+ * the driver writes the answers the iteration produced there, in the
+ * same iteration, rather than through a call_soon handle run one
+ * iteration (one more epoll_pwait2 and one more pass over asyncio's
+ * Python) later.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -23,6 +31,8 @@
 #include <errno.h>
 #include <math.h>
 #include <sys/epoll.h>
+#include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #define PLOOP_MAX_EVENTS 1024
@@ -95,7 +105,8 @@ static PyObject *ploop_poll(PyObject *self, PyObject *args)
 static PyMethodDef poll_def = {"_ap_poll", ploop_poll, METH_VARARGS, NULL};
 
 /* The selector: the stdlib's EpollSelector.select with the wait replaced
- * (same InterruptedError handling, same event mapping). */
+ * (same InterruptedError handling, same event mapping); the loop: the
+ * stdlib's with `after` called at the end of each iteration. */
 static const char ploop_code[] =
         "import asyncio, select, selectors\n"
         "class PreciseEpollSelector(selectors.EpollSelector):\n"
@@ -116,13 +127,23 @@ static const char ploop_code[] =
         "            if key:\n"
         "                ready.append((key, events & key.events))\n"
         "        return ready\n"
-        "loop = asyncio.SelectorEventLoop(PreciseEpollSelector())\n";
+        "class PreciseEventLoop(asyncio.SelectorEventLoop):\n"
+        "    def __init__(self, after):\n"
+        "        super().__init__(PreciseEpollSelector())\n"
+        "        self._ap_after = after\n"
+        "    def _run_once(self):\n"
+        "        super()._run_once()\n"
+        "        self._ap_after()\n"
+        "loop = PreciseEventLoop(after)\n";
 
-PyObject *ploop_new_loop(void)
+PyObject *ploop_new_loop(PyObject *after)
 {
+    if (prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL) < 0)
+        ap_warn("prctl(PR_SET_TIMERSLACK, 1 ns) failed: %s: asyncio timers may wake up to 50 us late",
+                strerror(errno));
     PyObject *g = PyDict_New(), *fn = PyCFunction_New(&poll_def, NULL), *r = NULL, *loop = NULL;
     if (g && fn && PyDict_SetItemString(g, "__builtins__", PyEval_GetBuiltins()) == 0 &&
-        PyDict_SetItemString(g, "_ap_poll", fn) == 0)
+        PyDict_SetItemString(g, "_ap_poll", fn) == 0 && PyDict_SetItemString(g, "after", after) == 0)
         r = PyRun_String(ploop_code, Py_file_input, g, g);
     if (r != NULL) {
         loop = PyDict_GetItemString(g, "loop"); /* borrowed */
