@@ -3,8 +3,8 @@
  * (see async_driver.h), the way NGINX Unit's ASGI module serves its apps.
  *
  * One loop, no threads, no polling: ploop.c's, whose timers fire on time
- * (asyncio's own rounds every wait up to a millisecond).  At start the loop's bound methods
- * used later are looked up once.  fd 3 is made non-blocking and given to
+ * (asyncio's own rounds every wait up to a millisecond).  At start the
+ * loop's bound methods used later are looked up once.  fd 3 is made non-blocking and given to
  * loop.add_reader with a small C function (on_readable) that reads one
  * chunk and handles every complete frame in it.  Each REQUEST becomes
  * loop.create_task(m), where m is a C coroutine-like object (msgcoro)
@@ -21,9 +21,9 @@
  * Answers go to bridge.out and leave in one write at the end of the loop
  * iteration that produced them (ploop calls on_iteration_end after each;
  * on the stdlib's loop, the fall-back, a flush is scheduled with
- * call_soon instead), and when the socket is full add_writer waits for room (and
- * reading pauses above FLUSH_HIGH bytes of unwritten output until it
- * drains below FLUSH_LOW, libevent-watermark style).
+ * call_soon instead).  When the socket is full add_writer waits for room,
+ * and reading pauses above FLUSH_HIGH bytes of unwritten output until it
+ * drains below FLUSH_LOW, libevent-watermark style.
  *
  * The loop runs in loop.run_until_complete(quit_future); STOP sets the
  * future once the last message in flight is answered, EOF sets it at once.
