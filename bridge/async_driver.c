@@ -3,8 +3,8 @@
  * (see async_driver.h), the way NGINX Unit's ASGI module serves its apps.
  *
  * One loop, no threads, no polling: ploop.c's, whose timers fire on time
- * (asyncio's own rounds every wait up to a millisecond).  At start the loop's bound methods
- * used later are looked up once.  fd 3 is made non-blocking and given to
+ * (asyncio's own rounds every wait up to a millisecond).  At start the
+ * loop's bound methods used later are looked up once.  fd 3 is made non-blocking and given to
  * loop.add_reader with a small C function (on_readable) that reads one
  * chunk and handles every complete frame in it.  Each REQUEST becomes
  * loop.create_task(m), where m is a C coroutine-like object (msgcoro)
@@ -18,10 +18,12 @@
  * the worker keeps reading while messages await.  PING, CANCEL and
  * agent.metrics are answered by the reader itself.
  *
- * Answers go to bridge.out; one flush per loop iteration is scheduled with
- * call_soon, and when the socket is full add_writer waits for room (and
- * reading pauses above FLUSH_HIGH bytes of unwritten output until it
- * drains below FLUSH_LOW, libevent-watermark style).
+ * Answers go to bridge.out and leave in one write at the end of the loop
+ * iteration that produced them (ploop calls on_iteration_end after each;
+ * on the stdlib's loop, the fall-back, a flush is scheduled with
+ * call_soon instead).  When the socket is full add_writer waits for room,
+ * and reading pauses above FLUSH_HIGH bytes of unwritten output until it
+ * drains below FLUSH_LOW, libevent-watermark style.
  *
  * The loop runs in loop.run_until_complete(quit_future); STOP sets the
  * future once the last message in flight is answered, EOF sets it at once.
@@ -78,12 +80,13 @@ static struct {
     PyObject *cancelled_error;
     PyObject *quit_future;
     /* our C callbacks as Python callables */
-    PyObject *on_readable, *on_writable, *on_flush;
+    PyObject *on_readable, *on_writable, *on_flush, *on_iteration_end;
     /* interned method names for the per-message calls */
     PyObject *s_add_done_callback, *s_result, *s_cancel, *s_set_result;
     PyObject *fd;
     idmap_t inflight;
     int reading, writing, paused, flush_scheduled, quit_set, warned_concurrency;
+    int flush_each_iteration; /* the loop calls on_iteration_end: no call_soon flushes */
 } ad;
 
 /* ------------------------------------------------------------- helpers */
@@ -182,10 +185,11 @@ static void do_flush(void)
 }
 
 /* Arranges one flush at the next loop iteration, so all answers produced
- * in this iteration leave in one write. */
+ * in this iteration leave in one write - unless the loop flushes at the
+ * end of each iteration anyway (ploop). */
 static void schedule_flush(void)
 {
-    if (ad.flush_scheduled || ad.writing || wire_pending(&bridge.out) == 0)
+    if (ad.flush_each_iteration || ad.flush_scheduled || ad.writing || wire_pending(&bridge.out) == 0)
         return;
     PyObject *h = PyObject_CallOneArg(ad.call_soon, ad.on_flush);
     if (h == NULL) {
@@ -202,6 +206,17 @@ static PyObject *on_flush(PyObject *self, PyObject *unused)
     ad.flush_scheduled = 0;
     do_flush();
     log_py_error("flushing answers");
+    Py_RETURN_NONE;
+}
+
+/* Called by ploop's loop after every iteration: writes what the
+ * iteration answered (unless add_writer already waits for room). */
+static PyObject *on_iteration_end(PyObject *self, PyObject *unused)
+{
+    if (!ad.writing && wire_pending(&bridge.out) > 0) {
+        do_flush();
+        log_py_error("flushing answers");
+    }
     Py_RETURN_NONE;
 }
 
@@ -532,6 +547,7 @@ static PyObject *on_readable(PyObject *self, PyObject *unused)
 static PyMethodDef readable_def = {"agentpool_readable", on_readable, METH_NOARGS, NULL};
 static PyMethodDef writable_def = {"agentpool_writable", on_writable, METH_NOARGS, NULL};
 static PyMethodDef flush_def = {"agentpool_flush", on_flush, METH_NOARGS, NULL};
+static PyMethodDef iteration_end_def = {"agentpool_iteration_end", on_iteration_end, METH_NOARGS, NULL};
 
 static PyObject *get_attr(PyObject *o, const char *name)
 {
@@ -547,7 +563,9 @@ int async_driver_init(void)
     asyncio = PyImport_ImportModule("asyncio");
     if (asyncio == NULL)
         goto done;
-    ad.loop = ploop_new_loop();
+    ad.on_iteration_end = PyCFunction_New(&iteration_end_def, NULL);
+    ad.loop = ad.on_iteration_end ? ploop_new_loop(ad.on_iteration_end) : NULL;
+    ad.flush_each_iteration = ad.loop != NULL;
     if (ad.loop == NULL) {
         /* Not fatal: the stdlib's loop, timers rounded up to the ms. */
         PyErr_Clear();
@@ -642,6 +660,7 @@ void async_driver_fini(void)
     Py_CLEAR(ad.s_cancel);
     Py_CLEAR(ad.s_result);
     Py_CLEAR(ad.s_add_done_callback);
+    Py_CLEAR(ad.on_iteration_end);
     Py_CLEAR(ad.on_flush);
     Py_CLEAR(ad.on_writable);
     Py_CLEAR(ad.on_readable);

@@ -3,7 +3,8 @@
  *
  * The master forks, puts the worker's end of a socketpair on fd 3 and
  * execs this program (argv below).  Start-up: parse argv, bring Python up
- * (pyhost), import and start the agent (agent), then say READY on fd 3
+ * (pyhost), import and start the agent (agent), freeze the heap built so
+ * far out of the garbage collector's full passes (pyhost), say READY on fd 3
  * - or send START_FAILED with the traceback and exit with
  * AP_EXIT_START_FAILED, so the master does not respawn into a crash loop.
  * Then one of two drivers serves frames until STOP or EOF: the C loop for
@@ -396,6 +397,7 @@ int main(int argc, char **argv)
         start_failed_py();
     if (agent_hook("on_start") < 0)
         start_failed_py();
+    pyhost_freeze_heap();
     send_ready();
 
     finish(bridge.is_async ? async_driver_run() : sync_driver_run());

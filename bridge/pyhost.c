@@ -242,6 +242,31 @@ void pyhost_setup_logging(void)
     Py_XDECREF(g);
 }
 
+/* Once the agent has started: one full collection, then gc.freeze() moves
+ * every object still alive - the interpreter's, the imported modules',
+ * the agent's - to the permanent generation.  Python's collector otherwise
+ * rescans all of them in every full (generation 2) collection; with a few
+ * thousand messages' objects passing through per second those come every
+ * few seconds and each stops the worker for ~17k objects' worth of work
+ * (3-13 ms measured here), which every message in flight then waits out.
+ * After the freeze a full collection scans only what was allocated since.
+ * What is frozen is never collected: a cycle made at start-up that becomes
+ * garbage later stays (the stdlib's advice for servers, see gc.freeze).
+ * A failure is logged and costs only the pauses. */
+void pyhost_freeze_heap(void)
+{
+    PyObject *gc = PyImport_ImportModule("gc");
+    PyObject *r = gc ? PyObject_CallMethod(gc, "collect", NULL) : NULL;
+    Py_XDECREF(r);
+    r = r ? PyObject_CallMethod(gc, "freeze", NULL) : NULL;
+    if (r == NULL) {
+        PyErr_Clear();
+        ap_warn("gc.freeze() failed: full garbage collections will rescan the start-up heap");
+    }
+    Py_XDECREF(r);
+    Py_XDECREF(gc);
+}
+
 int pyhost_init(char *err, size_t cap)
 {
     PyConfig config;

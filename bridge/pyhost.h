@@ -15,7 +15,10 @@
  * dumps stacks to stderr on SIGUSR1, and Python's logging writes records
  * of the worker's log level to stderr as "LEVEL logger: message" unless
  * the agent configures logging itself; the master reads stdout and
- * stderr into its log (pool/workers/wout.c).
+ * stderr into its log (pool/workers/wout.c).  Once the agent has
+ * started, the heap built so far is frozen out of the garbage collector's
+ * full collections (gc.freeze), so they do not pause every message in
+ * flight for milliseconds.
  */
 #ifndef BRIDGE_PYHOST_H
 #define BRIDGE_PYHOST_H
@@ -28,6 +31,10 @@ int pyhost_init(char *err, size_t cap);
 /* After the agent is imported: routes Python logging to the master's log
  * if the agent uses it (see pyhost.c). */
 void pyhost_setup_logging(void);
+
+/* After the agent's on_start(): collects once, then freezes the heap so
+ * that later full collections skip it (see pyhost.c). */
+void pyhost_freeze_heap(void);
 
 /* Writes the running interpreter's version ("3.11.2") into out. */
 void pyhost_version(char *out, size_t cap);

@@ -7,7 +7,8 @@ bridge sets on purpose: SIGINT and SIGPIPE ignored); dying with the
 master (PDEATHSIG); respawned after kill -9 or exit with every message it
 held answered worker_crashed (signal or exitStatus); on_stop() run and
 exit 0 on SIGTERM and SIGINT, also when the signal comes while the pool is
-still starting; SIGHUP logged and ignored.  Waits poll conditions until
+still starting; SIGHUP logged and ignored; the start-up heap frozen out of
+the garbage collector's full passes; async workers' timer slack at 1 ns.  Waits poll conditions until
 generous deadlines; nothing asserts a duration.
 """
 import os
@@ -259,6 +260,23 @@ class AsyncLoop(unittest.TestCase):
             r = c.call("loop")
             self.assertEqual(r["selector"], "PreciseEpollSelector", r)
             self.assertGreaterEqual(r["min_wait"], 0.02, "asyncio.sleep(0.02) returned early: %r" % r)
+
+    def test_async_workers_wait_with_a_timer_slack_of_1_ns_not_the_kernels_50_us(self):
+        life = os.path.join(SRCDIR, "tests", "integration", "agents")
+        with Server(agent="life:AsyncLifeAgent", workers=1, args=["--python-path", life]) as s, s.client() as c:
+            r = c.call("loop")
+            self.assertEqual(r["timerslack_ns"], 1, r)
+
+
+class Heap(unittest.TestCase):
+    def test_the_heap_built_at_start_up_is_frozen_out_of_full_collections_sync_and_async(self):
+        life = os.path.join(SRCDIR, "tests", "integration", "agents")
+        for agent in ("life:LifeAgent", "life:AsyncLifeAgent"):
+            with self.subTest(agent=agent), \
+                    Server(agent=agent, workers=1, args=["--python-path", life]) as s, s.client() as c:
+                r = c.call("heap")
+                # the interpreter, asyncio/json and the agent: thousands of objects
+                self.assertGreater(r["frozen"], 1000, r)
 
 
 class Shutdown(unittest.TestCase):

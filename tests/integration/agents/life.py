@@ -12,6 +12,8 @@ Every message's data is an object; these members work for every type:
 
 LifeAgent (sync), by message type:
   whoami      -> {"pid": ..., "worker": "worker-N"}
+  heap        -> {"frozen": gc.get_freeze_count()}: objects the worker froze
+                 out of the garbage collector's full passes
   crash       -> os._exit(data.get("code", 1)), every time (a poison message)
   crash_once  -> if data["marker"] does not exist: creates it (holding the
                  pid) and os._exit(data.get("code", 3)); else runs normally.
@@ -33,16 +35,19 @@ All waits give up after WAIT_MAX seconds, so nothing outlives a failed test.
 
 AsyncLifeAgent (async), by message type:
   whoami      -> as above
+  heap        -> as above
   sleep       -> awaits data["ms"] ms; its finally block writes
                  data["marker"] (if given) with "cancelled" when the task
                  got CancelledError, else "done"; data["started"] (if
                  given) is created when the handler begins
   loop        -> {"selector": the running loop's selector class, "min_wait":
-                 the shortest of ten asyncio.sleep(0.02), measured}
+                 the shortest of ten asyncio.sleep(0.02), measured,
+                 "timerslack_ns": the process's timer slack (/proc)}
   block       -> time.sleep(data.get("s", 60)) inside the coroutine: the
                  event loop is blocked and cannot take a cancel
 """
 import asyncio
+import gc
 import os
 import threading
 import time
@@ -65,6 +70,15 @@ def _wait_while(cond):
     deadline = time.monotonic() + WAIT_MAX
     while cond() and time.monotonic() < deadline:
         time.sleep(0.005)
+
+
+def _heap():
+    return {"frozen": gc.get_freeze_count()}
+
+
+def _timerslack_ns():
+    with open("/proc/self/timerslack_ns") as f:
+        return int(f.read())
 
 
 def _begin(data):
@@ -111,6 +125,8 @@ class LifeAgent:
         _begin(data)
         if type == "whoami":
             return _whoami()
+        if type == "heap":
+            return _heap()
         if type == "crash":
             os._exit(int(data.get("code", 1)))
         if type == "crash_once":
@@ -137,6 +153,8 @@ class AsyncLifeAgent:
         _begin(data)
         if type == "whoami":
             return _whoami()
+        if type == "heap":
+            return _heap()
         if type == "loop":
             loop = asyncio.get_running_loop()
             waits = []
@@ -144,7 +162,8 @@ class AsyncLifeAgent:
                 t = time.monotonic()
                 await asyncio.sleep(0.02)
                 waits.append(time.monotonic() - t)
-            return {"selector": loop._selector.__class__.__name__, "min_wait": min(waits)}
+            return {"selector": loop._selector.__class__.__name__, "min_wait": min(waits),
+                    "timerslack_ns": _timerslack_ns()}
         if type == "block":
             time.sleep(float(data.get("s", 60)))
             return _finish(data)
