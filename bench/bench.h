@@ -89,6 +89,9 @@ typedef struct {
     uint64_t reconnects, closed_by_server, close_announced, connect_failures;
     /* before t_measure */
     uint64_t warmup_sent, warmup_done;
+    /* closed loop by time: answers (ok, errors) received inside the
+     * measured window [t_measure, t_stop), whenever their request left */
+    uint64_t win_ok, win_errors;
     /* whole run, for the progress line and the end conditions */
     uint64_t answered_all, issued_all, in_flight;
 } bench_counters;

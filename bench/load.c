@@ -157,9 +157,21 @@ void load_fill(bench_conn *c)
     conn_flush(c);
 }
 
+/* Counts an answer or a failure that arrived inside the measured window. */
+static void load_count_window(int ok)
+{
+    if (bench.now < bench.t_measure || bench.now >= bench.t_stop)
+        return;
+    if (ok)
+        bench.n.win_ok++;
+    else
+        bench.n.win_errors++;
+}
+
 void load_answer(uint64_t start_ns, int ok, const char *code, size_t code_len)
 {
     uint64_t lat_us = (bench.now > start_ns ? bench.now - start_ns : 0) / 1000u;
+    load_count_window(ok);
     bench.n.in_flight--;
     bench.n.answered_all++;
     bench.t_last_answer = bench.now;
@@ -180,6 +192,7 @@ void load_answer(uint64_t start_ns, int ok, const char *code, size_t code_len)
 
 void load_failed(uint64_t start_ns)
 {
+    load_count_window(0);
     bench.n.in_flight--;
     if (start_ns >= bench.t_measure) {
         bench.n.errors++;

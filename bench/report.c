@@ -3,11 +3,18 @@
  * the JSON members are documented in bench/README.md).
  *
  * Definitions used by both summaries:
- *   measured period  from t_measure to the last answer to a measured
- *                    request (so waiting for a lost answer at the end
- *                    does not dilute the throughput);
- *   throughput       measured requests completed (ok + errors) per second
- *                    of the measured period;
+ *   measured period  closed loop by time (--seconds, no --requests): the
+ *                    window [t_measure, t_stop), cut short if the run
+ *                    ended early; otherwise from t_measure to the last
+ *                    answer to a measured request (so waiting for a lost
+ *                    answer at the end does not dilute the throughput);
+ *   throughput       closed loop by time: answers (ok + errors) received
+ *                    inside the window, per second of it, whenever their
+ *                    request was sent (counting the requests sent in the
+ *                    window instead would add the last round's drain to
+ *                    the period: one latency, 1% of 5 s at 50 ms);
+ *                    otherwise measured requests completed (ok + errors)
+ *                    per second of the measured period;
  *   latency          of every measured answer, ok or error (requests
  *                    failed by a lost connection have none);
  *   outstanding      at the end: requests in flight with no answer, plus
@@ -38,9 +45,33 @@ static double report_seconds(uint64_t ns)
     return (double)ns / 1e9;
 }
 
+/* Whether throughput is answers inside a fixed window (see the top). */
+static int report_by_window(void)
+{
+    return bench.cfg->rate <= 0 && bench.cfg->requests == 0 && bench.t_stop != UINT64_MAX;
+}
+
 static double report_measured_s(void)
 {
+    if (report_by_window()) {
+        uint64_t end = bench.t_done < bench.t_stop ? bench.t_done : bench.t_stop;
+        return end > bench.t_measure ? report_seconds(end - bench.t_measure) : 0.0;
+    }
     return bench.t_last_measured > bench.t_measure ? report_seconds(bench.t_last_measured - bench.t_measure) : 0.0;
+}
+
+/* Throughput (all answers, or ok ones only) per second of the period. */
+static double report_rps(int ok_only)
+{
+    double secs = report_measured_s();
+    double n;
+    if (secs <= 0)
+        return 0.0;
+    if (report_by_window())
+        n = (double)bench.n.win_ok + (ok_only ? 0.0 : (double)bench.n.win_errors);
+    else
+        n = (double)bench.n.ok + (ok_only ? 0.0 : (double)bench.n.errors);
+    return n / secs;
 }
 
 static double report_tv(const struct timeval *tv)
@@ -98,7 +129,6 @@ void report_human(FILE *out)
     const hist *h = &bench.h_total;
     char a[32], b[32], c[32], d[32], e[32], f[32];
     double secs = report_measured_s();
-    double done = (double)(bench.n.ok + bench.n.errors);
 
     fprintf(out, "%s: %s, %s%s, %u connection%s x %u in flight, ", BENCH_NAME, cfg->target.desc,
             cfg->proto == BENCH_HTTP ? "http POST " : "ndjson", cfg->proto == BENCH_HTTP ? cfg->req.path : "",
@@ -113,7 +143,7 @@ void report_human(FILE *out)
             (ull)bench.n.errors);
     if (bench.n.resent)
         fprintf(out, ", resent %llu", (ull)bench.n.resent);
-    fprintf(out, "\n  throughput  %.0f req/s\n", secs > 0 ? done / secs : 0.0);
+    fprintf(out, "\n  throughput  %.0f req/s\n", report_rps(0));
     if (h->total) {
         fprintf(out, "  latency     p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (mean %s, %llu answers)\n",
                 report_fmt_us(a, sizeof(a), hist_percentile(h, 50)), report_fmt_us(b, sizeof(b), hist_percentile(h, 90)),
@@ -213,9 +243,13 @@ int report_json(FILE *out)
         report_num(r, "errors", (double)bench.n.errors, &ok);
         report_num(r, "outstanding", (double)(bench.n.in_flight + unsent), &ok);
         report_num(r, "resent", (double)bench.n.resent, &ok);
+        if (report_by_window())
+            report_num(r, "in_window", (double)(bench.n.win_ok + bench.n.win_errors), &ok);
+        else if (!cJSON_AddNullToObject(r, "in_window"))
+            ok = 0;
     }
-    report_num(root, "throughput_rps", secs > 0 ? (double)(bench.n.ok + bench.n.errors) / secs : 0.0, &ok);
-    report_num(root, "ok_rps", secs > 0 ? (double)bench.n.ok / secs : 0.0, &ok);
+    report_num(root, "throughput_rps", report_rps(0), &ok);
+    report_num(root, "ok_rps", report_rps(1), &ok);
 
     cJSON *l = report_obj(root, "latency_us", &ok);
     if (l) {

@@ -448,6 +448,23 @@ class MisbehavingNdjson(unittest.TestCase):
             self.assertEqual(r["warmup"]["sent"], r["warmup"]["done"], r)
             self.assertEqual(srv.stats["requests"], n + r["warmup"]["sent"])
 
+    def test_closed_loop_by_time_counts_answers_inside_the_window(self):
+        # The period is the window itself, not the window plus the drain of
+        # the last round (what a latency adds after --seconds); the
+        # throughput is the answers received inside it.
+        with FakeServer(nd_reverse) as srv:
+            rc, r, err = run_bench(*srv.target, "--seconds", 0.4, "--conns", 2, "--depth", 4)
+            self.assertEqual(rc, EXIT_OK, err)
+            self.assertEqual(r["end"], "complete", r)
+            self.assertAlmostEqual(r["duration_s"], 0.4, places=6, msg=r)
+            self.assertGreater(r["requests"]["in_window"], 0, r)
+            self.assertLessEqual(r["requests"]["in_window"], r["requests"]["ok"] + r["warmup"]["done"], r)
+            self.assertAlmostEqual(r["throughput_rps"] * r["duration_s"], r["requests"]["in_window"], places=3)
+            # --requests keeps the completed-requests definition
+            rc, r, err = run_bench(*srv.target, "--requests", 100, "--conns", 1, "--depth", 1)
+            self.assertEqual(rc, EXIT_OK, err)
+            self.assertIsNone(r["requests"]["in_window"], r)
+
     def test_payload_and_data(self):
         with FakeServer(nd_reverse) as srv:
             rc, r, err = run_bench(*srv.target, "--requests", 50, "--conns", 1, "--depth", 2,
