@@ -188,15 +188,7 @@ class Server:
         return self
 
     def wait_until_ready(self):
-        def ready():
-            if self.proc.poll() is not None:
-                raise AssertionError("agentpoold exited with %s:\n%s" % (self.proc.returncode, self.log()))
-            try:
-                with Client(self.path, timeout=5) as c:
-                    return c.call("pool.ping")["state"] == "ready"
-            except OSError:
-                return False
-        wait_for(ready, what="agentpoold to be ready")
+        wait_process_ready(self.proc, self.path, self.log)
 
     def client(self):
         return Client(self.path)
@@ -245,6 +237,23 @@ class Server:
     def worker_pids(self):
         with self.client() as c:
             return [w["pid"] for w in c.stats(detailed=True)["workers"] if w["pid"]]
+
+
+def wait_process_ready(proc, sock, log, what="agentpoold to be ready", on_exit=None):
+    """Waits until the agentpoold started as proc answers pool.ping on
+    sock with state "ready"; if it exits first, calls on_exit(proc) (which
+    may raise, e.g. SkipTest) and fails with its log (log() -> text)."""
+    def ready():
+        if proc.poll() is not None:
+            if on_exit is not None:
+                on_exit(proc)
+            raise AssertionError("agentpoold exited with %s:\n%s" % (proc.returncode, log()))
+        try:
+            with Client(sock, timeout=5) as c:
+                return c.call("pool.ping")["state"] == "ready"
+        except OSError:
+            return False
+    wait_for(ready, what=what)
 
 
 def ensure_test_user(name, created):

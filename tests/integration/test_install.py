@@ -23,7 +23,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import DEADLINE, SRCDIR, Client, main, wait_for  # noqa: E402
+from harness import DEADLINE, SRCDIR, main, wait_process_ready  # noqa: E402
 
 BUILD_DEADLINE = max(DEADLINE, 1200)
 
@@ -93,16 +93,8 @@ class Installed(unittest.TestCase):
                                      "--python-path", self.agents, "--min-workers", "1", "--max-workers", "1"],
                                     stdout=logf, stderr=subprocess.STDOUT, env=env)
         try:
-            def ready():
-                if proc.poll() is not None:
-                    with open(logpath) as f:
-                        raise AssertionError("agentpoold exited %s:\n%s" % (proc.returncode, f.read()))
-                try:
-                    with Client(sock, timeout=5) as c:
-                        return c.call("pool.ping")["state"] == "ready"
-                except OSError:
-                    return False
-            wait_for(ready, what="the installed agentpoold to be ready")
+            wait_process_ready(proc, sock, lambda: open(logpath, errors="replace").read(),
+                               what="the installed agentpoold to be ready")
             r = subprocess.run([self.bin("agentpoolctl"), "--socket", sock, "send", "report", "{}"],
                                capture_output=True, text=True, timeout=DEADLINE, env=env)
             self.assertEqual(r.returncode, 0, r.stderr)

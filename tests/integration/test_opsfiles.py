@@ -30,7 +30,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import AGENTPOOLD, DEADLINE, SRCDIR, Client, main, wait_for  # noqa: E402
+from harness import AGENTPOOLD, DEADLINE, SRCDIR, Client, main, wait_process_ready  # noqa: E402
 
 SYSTEMD = os.path.join(SRCDIR, "docs", "systemd")
 LOGROTATE = os.path.join(SRCDIR, "docs", "logrotate", "agentpoold")
@@ -95,15 +95,20 @@ class Logrotate(unittest.TestCase):
             self.assertIn("error:", r.stdout + r.stderr)
 
 
+def sysusers_into(test, root):
+    """Runs systemd-sysusers with our sysusers.d file into the empty root."""
+    tool = need("systemd-sysusers")
+    os.mkdir(os.path.join(root, "etc"))
+    r = run([tool, "--root=" + root, os.path.join(SYSTEMD, "agentpool.sysusers")])
+    test.assertEqual(r.returncode, 0, r.stderr)
+
+
 class SysusersTmpfiles(unittest.TestCase):
     def test_sysusers_creates_the_user_and_group_the_units_use(self):
-        tool = need("systemd-sysusers")
         svc = unit("agentpoold.service")["Service"]
         sock = unit("agentpoold.socket")["Socket"]
         with tempfile.TemporaryDirectory(prefix="aptest-sysusers-") as root:
-            os.mkdir(os.path.join(root, "etc"))
-            r = run([tool, "--root=" + root, os.path.join(SYSTEMD, "agentpool.sysusers")])
-            self.assertEqual(r.returncode, 0, r.stderr)
+            sysusers_into(self, root)
             with open(os.path.join(root, "etc", "passwd")) as f:
                 users = {l.split(":")[0]: l.split(":") for l in f.read().splitlines()}
             with open(os.path.join(root, "etc", "group")) as f:
@@ -116,14 +121,11 @@ class SysusersTmpfiles(unittest.TestCase):
             self.assertLess(int(users[svc["User"]][2]), 1000, "a system user")
 
     def test_tmpfiles_makes_the_directories_with_owner_and_mode(self):
-        sysusers = need("systemd-sysusers")
         tool = need("systemd-tmpfiles")
         svc = unit("agentpoold.service")["Service"]
         sock = unit("agentpoold.socket")["Socket"]
         with tempfile.TemporaryDirectory(prefix="aptest-tmpfiles-") as root:
-            os.mkdir(os.path.join(root, "etc"))
-            r = run([sysusers, "--root=" + root, os.path.join(SYSTEMD, "agentpool.sysusers")])
-            self.assertEqual(r.returncode, 0, r.stderr)
+            sysusers_into(self, root)
             r = run([tool, "--root=" + root, "--create", os.path.join(SYSTEMD, "agentpool.tmpfiles")])
             self.assertEqual(r.returncode, 0, r.stderr)
             with open(os.path.join(root, "etc", "passwd")) as f:
@@ -186,18 +188,11 @@ class MemoryDenyWriteExecute(unittest.TestCase):
                                          "wxagent:WxAgent", "--python-path", d, "--min-workers", "2",
                                          "--max-workers", "2"], stdout=log, stderr=subprocess.STDOUT)
             try:
-                def ready():
-                    if proc.poll() is not None:
-                        if proc.returncode == 77:
-                            raise unittest.SkipTest("this kernel has no PR_SET_MDWE (Linux 6.3+)")
-                        with open(os.path.join(d, "log")) as f:
-                            raise AssertionError("agentpoold exited %s:\n%s" % (proc.returncode, f.read()))
-                    try:
-                        with Client(sock, timeout=5) as c:
-                            return c.call("pool.ping")["state"] == "ready"
-                    except OSError:
-                        return False
-                wait_for(ready, what="agentpoold under MDWE to be ready")
+                def no_mdwe(p):
+                    if p.returncode == 77:
+                        raise unittest.SkipTest("this kernel has no PR_SET_MDWE (Linux 6.3+)")
+                wait_process_ready(proc, sock, lambda: open(os.path.join(d, "log"), errors="replace").read(),
+                                   what="agentpoold under MDWE to be ready", on_exit=no_mdwe)
                 with Client(sock) as c:
                     r = c.call("wx", {"n": 1})
                 self.assertEqual(r, {"wx": "refused: Permission denied", "echo": {"n": 1}})
