@@ -59,21 +59,50 @@ static void client_set_state(client *c, client_state to)
 
 /* Reading limit while BLOCKED: the connection keeps being read (so its
  * EOF is seen at once and a pause costs no epoll_ctl), but only until
- * this much input waits unhandled; then libevent stops reading it and the
- * kernel's socket buffer holds the rest. */
+ * this much input waits unhandled; then reading stops and the kernel's
+ * socket buffer holds the rest. */
 #define CLIENT_BLOCKED_READ_MAX (64u * 1024)
 
-static size_t client_read_max(void)
+/* Bounded input: a connection stops being read while its unhandled input
+ * reaches one maximal line (plus a read's worth), so a client sending
+ * faster than its lines are handled cannot grow the master.  Above
+ * maxMessageBytes, so the too_large check still sees a long line. */
+static size_t client_read_max(const client *c)
 {
+    if (c->blocked)
+        return CLIENT_BLOCKED_READ_MAX;
     return (size_t)server.cfg->max_message_bytes + 1 + 4096;
+}
+
+/* Reading on while the connection is open and its input under the
+ * limit; an epoll_ctl only when that changes. */
+static void client_read_update(client *c)
+{
+    int want = c->state != CLIENT_CLOSING && linein_pending(&c->in) < client_read_max(c);
+    if (want == c->reading)
+        return;
+    if (want ? event_add(c->rev, NULL) : event_del(c->rev)) {
+        ap_error("client-%llu: event_%s of its read event failed", (unsigned long long)c->serial,
+                 want ? "add" : "del");
+        return;
+    }
+    c->reading = want;
+}
+
+/* Its buffered lines are handled on the next turn of the loop (a timer
+ * of 0 runs after the next poll), not from inside whoever made that
+ * possible, and after the other connections had their turn. */
+static void client_process_soon(client *c)
+{
+    static const struct timeval now = {0, 0};
+    if (!evtimer_pending(c->pev, NULL))
+        evtimer_add(c->pev, &now);
 }
 
 static void client_block(client *c, unsigned why)
 {
-    if (c->blocked == 0) {
-        bufferevent_setwatermark(c->bev, EV_READ, 0, CLIENT_BLOCKED_READ_MAX);
+    if (c->blocked == 0)
         client_set_state(c, CLIENT_BLOCKED);
-    }
     if (why & ~c->blocked & CLIENT_BLOCK_OUTPUT)
         server.stats.output_pauses++;
     if (why & ~c->blocked & CLIENT_BLOCK_BUDGET) {
@@ -81,6 +110,7 @@ static void client_block(client *c, unsigned why)
         server.budget_paused++;
     }
     c->blocked |= why;
+    client_read_update(c);
 }
 
 static void client_unblock(client *c, unsigned why)
@@ -94,10 +124,9 @@ static void client_unblock(client *c, unsigned why)
     c->blocked &= ~why;
     if (c->blocked == 0) {
         client_set_state(c, CLIENT_READING);
-        bufferevent_setwatermark(c->bev, EV_READ, 0, client_read_max());
-        /* Lines may already be buffered: handle them on the next turn of
-         * the loop, not from inside whoever freed the capacity. */
-        bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+        client_read_update(c);
+        if (linein_pending(&c->in))
+            client_process_soon(c);
     }
 }
 
@@ -393,24 +422,19 @@ static void client_line(client *c, const char *line, size_t len)
 /* Handles buffered lines, at most CLIENT_LINES_PER_WAKE per call. */
 static void client_process(client *c)
 {
-    struct evbuffer *in = bufferevent_get_input(c->bev);
     size_t max = (size_t)server.cfg->max_message_bytes;
     int lines = 0;
     while (c->blocked == 0 && c->state != CLIENT_CLOSING) {
-        size_t avail = evbuffer_get_length(in);
+        size_t avail = linein_pending(&c->in);
         if (avail == 0 || client_budget_pause(c))
             break;
         if (lines++ >= CLIENT_LINES_PER_WAKE) {
-            bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+            client_process_soon(c);
             break;
         }
-        /* Search only bytes not searched before: a long line arriving in
-         * small reads is scanned once, not once per read. */
-        struct evbuffer_ptr from;
-        evbuffer_ptr_set(in, &from, c->scanned < avail ? c->scanned : 0, EVBUFFER_PTR_SET);
-        struct evbuffer_ptr eol = evbuffer_search(in, "\n", 1, &from);
-        if (eol.pos < 0) {
-            c->scanned = avail;
+        const char *line;
+        size_t len;
+        if (!linein_line(&c->in, &line, &len)) {
             /* No full line yet.  Past the limit, stop keeping it. */
             if (avail > max) {
                 if (!c->discarding) {
@@ -420,15 +444,12 @@ static void client_process(client *c)
                     answer_refuse(c, NULL, NULL, ERR_TOO_LARGE, "request line longer than maxMessageBytes", NULL, -1);
                     c->discarding = 1;
                 }
-                evbuffer_drain(in, avail);
-                c->scanned = 0;
+                linein_consume(&c->in, avail);
             }
             break;
         }
-        size_t len = (size_t)eol.pos;
-        c->scanned = 0;
         if (c->discarding) {
-            evbuffer_drain(in, len + 1);
+            linein_consume(&c->in, len + 1);
             c->discarding = 0;
             continue;
         }
@@ -437,23 +458,55 @@ static void client_process(client *c)
             ap_info("client-%llu: line of %zu bytes is over maxMessageBytes (%zu)", (unsigned long long)c->serial,
                     len, max);
             answer_refuse(c, NULL, NULL, ERR_TOO_LARGE, "request line longer than maxMessageBytes", NULL, -1);
-            evbuffer_drain(in, len + 1);
+            linein_consume(&c->in, len + 1);
             continue;
         }
-        const char *line = len ? (const char *)evbuffer_pullup(in, (ev_ssize_t)len) : "";
-        client_line(c, line, len);
-        evbuffer_drain(in, len + 1);
+        client_line(c, len ? line : "", len);
+        linein_consume(&c->in, len + 1);
     }
 }
 
 /* ---- libevent callbacks --------------------------------------------- */
 
-static void client_read_cb(struct bufferevent *bev, void *arg)
+/* Readable: one read of what the socket holds, up to the input limit,
+ * then the lines. */
+static void client_read_cb(evutil_socket_t fd, short what, void *arg)
 {
     client *c = arg;
-    (void)bev;
-    c->active_ms = ap_now_ms();
+    size_t pending = linein_pending(&c->in), limit = client_read_max(c);
+    (void)what;
+    if (pending < limit) {
+        ssize_t n = linein_read(&c->in, fd, limit - pending);
+        if (n == 0) {
+            if (pending && !c->discarding)
+                ap_info("client-%llu: disconnected in the middle of a line (%zu bytes dropped)",
+                        (unsigned long long)c->serial, pending);
+            client_close(c, "disconnected");
+            return;
+        }
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            char why[128];
+            snprintf(why, sizeof(why), "read error: %s", strerror(errno));
+            client_close(c, why);
+            return;
+        }
+        if (n > 0)
+            c->active_ms = ap_now_ms();
+    }
     client_process(c);
+    linein_keep(&c->in);
+    client_read_update(c);
+}
+
+/* Asked for by client_process_soon: the lines already read. */
+static void client_pending_cb(evutil_socket_t fd, short what, void *arg)
+{
+    client *c = arg;
+    (void)fd;
+    (void)what;
+    client_process(c);
+    linein_keep(&c->in);
+    client_read_update(c);
 }
 
 /* Output left: after a direct write (flush.c) or libevent's. */
@@ -488,11 +541,8 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     client *c = arg;
     (void)bev;
+    /* Only writes are left to the bufferevent (flush.c): its errors. */
     if (what & BEV_EVENT_EOF) {
-        size_t partial = evbuffer_get_length(bufferevent_get_input(c->bev));
-        if (partial && !c->discarding)
-            ap_info("client-%llu: disconnected in the middle of a line (%zu bytes dropped)",
-                    (unsigned long long)c->serial, partial);
         client_close(c, "disconnected");
     } else if (what & BEV_EVENT_ERROR) {
         char why[128];
@@ -524,18 +574,26 @@ void client_accept(int fd, const struct ucred *cred)
         ap_free(c);
         return;
     }
-    bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
+    c->rev = event_new(server.base, fd, EV_READ | EV_PERSIST, client_read_cb, c);
+    c->pev = evtimer_new(server.base, client_pending_cb, c);
+    if (c->rev == NULL || c->pev == NULL) {
+        ap_error("client-%llu: event_new failed, closing", (unsigned long long)c->serial);
+        if (c->rev)
+            event_free(c->rev);
+        if (c->pev)
+            event_free(c->pev);
+        bufferevent_free(c->bev);
+        ap_free(c);
+        return;
+    }
+    linein_init(&c->in);
+    bufferevent_setcb(c->bev, NULL, client_write_cb, client_event_cb, c);
     bufferevent_setwatermark(c->bev, EV_WRITE, CLIENT_OUT_HIGH / 2, 0);
-    /* Bounded input: libevent stops reading a connection whose unhandled
-     * input passes one maximal line (plus a read's worth), so a client
-     * sending faster than its lines are handled cannot grow the master.
-     * Above maxMessageBytes, so the too_large check still sees a long line. */
-    bufferevent_setwatermark(c->bev, EV_READ, 0, client_read_max());
-    bufferevent_enable(c->bev, EV_READ);
     flush_attach(&c->out, c->bev, 0, client_wrote, c);
     c->count_cb = evbuffer_add_cb(bufferevent_get_output(c->bev), client_count_cb, c);
     link_add_tail(&server.clients, &c->link);
     server.nclients++;
+    client_read_update(c);
     connlimit_add(c->peer_uid);
     server.stats.conns_accepted++;
     ap_debug("client-%llu connected (pid %d uid %d)", (unsigned long long)c->serial, (int)c->peer_pid,
@@ -578,6 +636,9 @@ static void client_close(client *c, const char *why)
         sched_pump_soon(); /* messages parked for the budget may go now */
     if (c->blocked & CLIENT_BLOCK_BUDGET)
         server.budget_paused--;
+    event_free(c->rev); /* before the bufferevent closes fd */
+    event_free(c->pev);
+    linein_free(&c->in);
     bufferevent_free(c->bev);
     link_del(&c->link);
     server.nclients--;

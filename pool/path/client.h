@@ -25,6 +25,7 @@
 
 #include "flush.h"
 #include "idmap.h"
+#include "linein.h"
 #include "queue.h"
 
 #include <stdint.h>
@@ -51,12 +52,15 @@ enum {
 typedef struct client {
     uint64_t serial;            /* "client-N" in logs */
     int fd;
-    struct bufferevent *bev;
+    struct bufferevent *bev;    /* its output only: input is read by client.c (linein) */
+    struct event *rev;          /* EV_READ on fd, added while reading is on */
+    int reading;                /* rev is added */
+    struct event *pev;          /* timer of 0: handle buffered lines next turn */
+    linein in;                  /* read, not yet handled */
     flushable out;              /* answers written once per loop turn (flush.c) */
     client_state state;
     unsigned blocked;           /* CLIENT_BLOCK_* bits */
     int discarding;             /* inside a too-long line, dropping until '\n' */
-    size_t scanned;             /* input bytes already searched for '\n' */
     pid_t peer_pid;
     uid_t peer_uid;
     gid_t peer_gid;
