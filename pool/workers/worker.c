@@ -8,7 +8,9 @@
  * the master, the socketpair on fd 3, /dev/null on stdin, stdout and
  * stderr on pipes the master reads into its log (wout.c), every other
  * descriptor closed.  argv and envp are built before fork.
- * Frames: read from the worker's bufferevent as they complete; results
+ * Frames: read from the worker's socket (one read(2) of up to 64 KiB per
+ * wake-up, without the FIONREAD a bufferevent asks first; the bufferevent
+ * only writes) and handled as they complete; results
  * and errors are matched to messages by internal id and generation, so a
  * late answer from a replaced process is dropped, not misdelivered.
  * Death: SIGCHLD -> worker_reap() -> every message the process held is
@@ -59,6 +61,9 @@ extern char **environ;
 
 /* A RESULT at least this long is moved to its client, not copied. */
 #define WORKER_MOVE_MIN (64u * 1024)
+/* One read of the link takes at most this (libevent's own: 4 KiB, after
+ * an ioctl FIONREAD); the rest waits for the next turn. */
+#define WORKER_READ_MAX (64u * 1024)
 /* A sync handler faster than this on average may have messages prefetched. */
 #define WORKER_FAST_NS ((uint64_t)server.cfg->prefetch_fast_us * 1000u)
 
@@ -157,15 +162,14 @@ void worker_table_init(void)
     wout_init();
 }
 
+static void link_free(worker *w);
+
 void worker_table_free(void)
 {
     wout_free();
     for (int i = 0; i < server.nworkers; i++) {
         worker *w = &server.workers[i];
-        if (w->bev) {
-            flush_detach(&w->out);
-            bufferevent_free(w->bev);
-        }
+        link_free(w);
         wprog_free(w);
         if (w->respawn_ev)
             event_free(w->respawn_ev);
@@ -291,9 +295,47 @@ static void process_reset(worker *w, pid_t pid, uint64_t spawn_ns)
     recycle_new_process(w);
 }
 
-static void worker_read_cb(struct bufferevent *bev, void *arg);
+static void worker_read_cb(evutil_socket_t fd, short what, void *arg);
 static void worker_write_cb(struct bufferevent *bev, void *arg);
 static void worker_event_cb(struct bufferevent *bev, short what, void *arg);
+
+/* The master's end of the link: a bufferevent for writing (flush.c),
+ * its own read event and input buffer for reading.  On error everything
+ * made is freed, fd closed, and the failure logged. */
+static int link_open(worker *w, int fd)
+{
+    w->bev = bufferevent_socket_new(server.base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (w->bev == NULL) {
+        ap_error("%s: bufferevent_socket_new failed; killing it", w->name);
+        close(fd);
+        return AP_ERR;
+    }
+    w->in = evbuffer_new();
+    w->rev = event_new(server.base, fd, EV_READ | EV_PERSIST, worker_read_cb, w);
+    if (w->in == NULL || w->rev == NULL || event_add(w->rev, NULL) < 0) {
+        ap_error("%s: cannot watch its socket (evbuffer_new, event_new or event_add failed); killing it", w->name);
+        link_free(w);
+        return AP_ERR;
+    }
+    bufferevent_setcb(w->bev, NULL, worker_write_cb, worker_event_cb, w);
+    flush_attach(&w->out, w->bev, 1, NULL, NULL);
+    return AP_OK;
+}
+
+static void link_free(worker *w)
+{
+    if (w->rev)
+        event_free(w->rev);
+    w->rev = NULL;
+    if (w->in)
+        evbuffer_free(w->in);
+    w->in = NULL;
+    if (w->bev) {
+        flush_detach(&w->out);
+        bufferevent_free(w->bev);
+    }
+    w->bev = NULL;
+}
 
 int worker_spawn(int index)
 {
@@ -347,16 +389,8 @@ int worker_spawn(int index)
     setpgid(pid, pid);
     close(sv[1]);
     evutil_make_socket_nonblocking(sv[0]);
-    w->bev = bufferevent_socket_new(server.base, sv[0], BEV_OPT_CLOSE_ON_FREE);
-    if (w->bev == NULL) {
-        ap_error("%s (pid %d): bufferevent_socket_new failed; killing it", w->name, (int)pid);
-        close(sv[0]);
+    if (link_open(w, sv[0]) != AP_OK)
         kill(pid, SIGKILL);
-    } else {
-        bufferevent_setcb(w->bev, worker_read_cb, worker_write_cb, worker_event_cb, w);
-        bufferevent_enable(w->bev, EV_READ);
-        flush_attach(&w->out, w->bev, 1, NULL, NULL);
-    }
     process_reset(w, pid, t0);
     if (wout_attach(w, &out) != AP_OK)
         kill(pid, SIGKILL);
@@ -708,7 +742,7 @@ static void worker_protocol_error(worker *w, const char *what)
 {
     ap_error("%s (pid %d): %s; killing it", w->name, (int)w->proc.pid, what);
     w->proc.link_broken = 1;
-    bufferevent_disable(w->bev, EV_READ);
+    event_del(w->rev);
     if (w->proc.pid > 0 && !w->proc.reaped)
         kill(w->proc.pid, SIGKILL);
 }
@@ -746,7 +780,7 @@ static const char *worker_frame_out_of_place(const worker *w, const ap_frame_hdr
  * is being killed).  Never pumps the queue: the caller does. */
 static int worker_handle_frames(worker *w)
 {
-    struct evbuffer *in = bufferevent_get_input(w->bev);
+    struct evbuffer *in = w->in;
     int answered = 0;
     if (w->proc.link_broken)
         return -1;
@@ -827,47 +861,74 @@ static void worker_write_cb(struct bufferevent *bev, void *arg)
     flush_written(&w->out);
 }
 
-static void worker_read_cb(struct bufferevent *bev, void *arg)
+static char read_scratch[WORKER_READ_MAX]; /* every worker link's reads pass here */
+
+/* One read(2) of at most max bytes into w->in (through one scratch
+ * buffer: a 64 KiB reserve in the evbuffer costs a malloc and a free of
+ * its size per read; the copy of what came is smaller).  Returns as
+ * read(2). */
+static ssize_t worker_read_once(worker *w, int fd, size_t max)
 {
-    (void)bev;
+    ssize_t n = read(fd, read_scratch, max < sizeof(read_scratch) ? max : sizeof(read_scratch));
+    if (n > 0 && evbuffer_add(w->in, read_scratch, (size_t)n) < 0) {
+        errno = ENOMEM;
+        return -1;
+    }
+    return n;
+}
+
+/* The link closed or failed: the process is going or gone; make sure,
+ * then reaping answers for what it held. */
+static void worker_link_lost(worker *w, const char *why)
+{
+    if (w->state != WORKER_STOPPING)
+        ap_debug("%s (pid %d): socketpair %s", w->name, (int)w->proc.pid, why);
+    event_del(w->rev);
+    bufferevent_disable(w->bev, EV_READ | EV_WRITE);
+    if (w->proc.pid > 0 && w->state != WORKER_STOPPING)
+        kill(w->proc.pid, SIGKILL);
+}
+
+static void worker_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    worker *w = arg;
+    (void)what;
+    ssize_t n = worker_read_once(w, fd, WORKER_READ_MAX);
+    if (n == 0) {
+        worker_link_lost(w, "closed");
+        return;
+    }
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            worker_link_lost(w, strerror(errno));
+        return;
+    }
     /* Pumped here, not only by the deferred pump each answer asked for:
      * the requests it sends then leave in the same flush as the answers
      * (measured: deferring it alone saved no instructions). */
-    if (worker_handle_frames(arg) > 0)
+    if (worker_handle_frames(w) > 0)
         sched_pump();
 }
 
-/* The process is gone: whatever it wrote before it died is still in the
- * socket (libevent reads a few KiB per turn).  Read it all and act on it,
- * so a finished answer is delivered rather than retried or failed. */
+/* The process is gone: whatever it wrote before it died may still be in
+ * the socket.  Read it all and act on it, so a finished answer is
+ * delivered rather than retried or failed. */
 static void worker_drain_dead(worker *w)
 {
     if (w->bev == NULL)
         return;
     evutil_socket_t fd = bufferevent_getfd(w->bev);
-    struct evbuffer *in = bufferevent_get_input(w->bev);
-    /* A socket bufferevent keeps its input's end frozen (only libevent
-     * adds to it); thaw it for these last reads. */
-    evbuffer_unfreeze(in, 0);
-    for (int i = 0; i < 1 << 14 && evbuffer_read(in, fd, 1 << 16) > 0; i++)
+    for (int i = 0; i < 1 << 14 && worker_read_once(w, fd, WORKER_READ_MAX) > 0; i++)
         ;
-    evbuffer_freeze(in, 0);
     worker_handle_frames(w);
 }
 
 static void worker_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-    worker *w = arg;
     (void)bev;
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-        if (w->state != WORKER_STOPPING)
-            ap_debug("%s (pid %d): socketpair %s", w->name, (int)w->proc.pid,
-                     (what & BEV_EVENT_EOF) ? "closed" : strerror(EVUTIL_SOCKET_ERROR()));
-        bufferevent_disable(w->bev, EV_READ | EV_WRITE);
-        /* The process is going or gone; make sure, then reap answers it. */
-        if (w->proc.pid > 0 && w->state != WORKER_STOPPING)
-            kill(w->proc.pid, SIGKILL);
-    }
+    /* Only writes are the bufferevent's: a failed one. */
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        worker_link_lost(arg, (what & BEV_EVENT_EOF) ? "closed" : strerror(EVUTIL_SOCKET_ERROR()));
 }
 
 /* ---- death ----------------------------------------------------------- */
@@ -914,11 +975,7 @@ static void process_clear(worker *w)
 {
     evtimer_del(w->kill_ev);
     w->proc.kill = WORKER_KILL_NONE;
-    if (w->bev) {
-        flush_detach(&w->out);
-        bufferevent_free(w->bev);
-        w->bev = NULL;
-    }
+    link_free(w);
     w->proc.pid = 0;
     w->load.in_flight = 0;
     worker_set_state(w, WORKER_DEAD);

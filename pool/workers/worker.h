@@ -32,6 +32,7 @@
 
 struct bufferevent;
 struct event;
+struct evbuffer;
 struct msg;
 
 typedef enum {
@@ -97,7 +98,9 @@ typedef struct worker {
     char name[24];              /* "worker-<slot>" */
     worker_state state;
     worker_proc proc;           /* the process it runs now */
-    struct bufferevent *bev;    /* the master's end of the socketpair */
+    struct bufferevent *bev;    /* the master's end of the socketpair: its output */
+    struct evbuffer *in;        /* frames read from it, not yet handled */
+    struct event *rev;          /* EV_READ on it (worker_read_cb) */
     flushable out;              /* requests written once per loop turn (flush.c) */
     queue_link running;         /* messages the process holds (sentinel) */
     unsigned start_failures;    /* consecutive failures to start, for backoff */
