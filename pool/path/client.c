@@ -24,7 +24,6 @@
 #include <assert.h>
 #include <errno.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <string.h>
@@ -132,19 +131,24 @@ static void client_unblock(client *c, unsigned why)
 
 struct evbuffer *client_output(client *c)
 {
-    return bufferevent_get_output(c->bev);
+    return c->out.out;
 }
+
+static void client_count(client *c);
 
 void client_check_output(client *c)
 {
-    if (evbuffer_get_length(client_output(c)) > CLIENT_OUT_HIGH)
+    client_count(c);
+    flush_mark(&c->out);
+    if (c->out_counted > CLIENT_OUT_HIGH)
         client_block(c, CLIENT_BLOCK_OUTPUT);
 }
 
 /* ---- maxBufferedBytes ------------------------------------------------
  * server.out_bytes counts every byte in every connection's output buffer
- * (an evbuffer callback: added when an answer is written, removed when
- * the socket takes it or the connection is freed).  Past the budget, a
+ * (client_count, after every answer written and every write to the
+ * socket: added when an answer is written, removed when the socket takes
+ * it or the connection is freed).  Past the budget, a
  * connection that has answers unread stops being read (CLIENT_BLOCK_BUDGET,
  * before its next line), and the queued messages of one that has answers
  * unread or has never read an answer are not sent to workers (sched.c
@@ -163,7 +167,7 @@ int client_parked(const client *c)
 {
     if (c->blocked & CLIENT_BLOCK_OUTPUT)
         return 1;
-    return client_over_budget() && (!c->has_read || evbuffer_get_length(bufferevent_get_output(c->bev)) > 0);
+    return client_over_budget() && (!c->has_read || c->out_counted > 0);
 }
 
 void client_note_parked(client *c)
@@ -183,15 +187,19 @@ void client_note_parked(client *c)
                 unread ? "answers unread" : "not read any answer yet");
 }
 
-static void client_count_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+/* Brings server.out_bytes up to date with c's output (its length was
+ * c->out_counted when last seen). */
+static void client_count(client *c)
 {
-    client *c = arg;
-    (void)buf;
-    if (info->n_deleted || info->orig_size == 0)
-        c->out_progress_ms = ap_now_ms(); /* clientWriteTimeout counts from here */
+    size_t len = flush_pending(&c->out);
+    if (len == c->out_counted)
+        return;
+    if (len < c->out_counted || c->out_counted == 0)
+        c->out_progress_ms = ap_now_ms(); /* bytes taken, or the first waiting: clientWriteTimeout counts from here */
     int was_over = client_over_budget();
-    server.out_bytes += info->n_added;
-    server.out_bytes -= info->n_deleted;
+    server.out_bytes += len;
+    server.out_bytes -= c->out_counted;
+    c->out_counted = len;
     if (server.out_bytes > server.out_high)
         server.out_high = server.out_bytes;
     if (was_over && !client_over_budget())
@@ -509,12 +517,13 @@ static void client_pending_cb(evutil_socket_t fd, short what, void *arg)
     client_read_update(c);
 }
 
-/* Output left: after a direct write (flush.c) or libevent's. */
+/* After a write to its socket (flush.c). */
 static void client_wrote(void *arg)
 {
     client *c = arg;
     c->active_ms = ap_now_ms();
-    size_t left = evbuffer_get_length(client_output(c));
+    client_count(c);
+    size_t left = c->out_counted;
     if (left <= CLIENT_OUT_HIGH / 2)
         client_unblock(c, CLIENT_BLOCK_OUTPUT);
     if (left == 0) {
@@ -529,27 +538,11 @@ static void client_wrote(void *arg)
         server_check_shutdown();
 }
 
-static void client_write_cb(struct bufferevent *bev, void *arg)
+static void client_write_failed(void *arg, int err)
 {
-    client *c = arg;
-    (void)bev;
-    flush_written(&c->out);
-    client_wrote(c);
-}
-
-static void client_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-    client *c = arg;
-    (void)bev;
-    /* Only writes are left to the bufferevent (flush.c): its errors. */
-    if (what & BEV_EVENT_EOF) {
-        client_close(c, "disconnected");
-    } else if (what & BEV_EVENT_ERROR) {
-        char why[128];
-        snprintf(why, sizeof(why), "%s error: %s", (what & BEV_EVENT_READING) ? "read" : "write",
-                 strerror(EVUTIL_SOCKET_ERROR()));
-        client_close(c, why);
-    }
+    char why[128];
+    snprintf(why, sizeof(why), "write error: %s", strerror(err));
+    client_close(arg, why);
 }
 
 /* ---- lifecycle -------------------------------------------------------- */
@@ -567,30 +560,19 @@ void client_accept(int fd, const struct ucred *cred)
     c->peer_pid = cred->pid; /* uid -1: unknown (SO_PEERCRED failed) */
     c->peer_uid = cred->uid;
     c->peer_gid = cred->gid;
-    c->bev = bufferevent_socket_new(server.base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (c->bev == NULL) {
-        ap_error("client-%llu: bufferevent_socket_new failed, closing", (unsigned long long)c->serial);
-        close(fd);
-        ap_free(c);
-        return;
-    }
     c->rev = event_new(server.base, fd, EV_READ | EV_PERSIST, client_read_cb, c);
     c->pev = evtimer_new(server.base, client_pending_cb, c);
-    if (c->rev == NULL || c->pev == NULL) {
+    if (c->rev == NULL || c->pev == NULL || flush_open(&c->out, fd, 0, client_wrote, client_write_failed, c) != AP_OK) {
         ap_error("client-%llu: event_new failed, closing", (unsigned long long)c->serial);
         if (c->rev)
             event_free(c->rev);
         if (c->pev)
             event_free(c->pev);
-        bufferevent_free(c->bev);
+        close(fd);
         ap_free(c);
         return;
     }
     linein_init(&c->in);
-    bufferevent_setcb(c->bev, NULL, client_write_cb, client_event_cb, c);
-    bufferevent_setwatermark(c->bev, EV_WRITE, CLIENT_OUT_HIGH / 2, 0);
-    flush_attach(&c->out, c->bev, 0, client_wrote, c);
-    c->count_cb = evbuffer_add_cb(bufferevent_get_output(c->bev), client_count_cb, c);
     link_add_tail(&server.clients, &c->link);
     server.nclients++;
     client_read_update(c);
@@ -627,19 +609,17 @@ static void client_close(client *c, const char *why)
     else
         ap_debug("client-%llu %s", (unsigned long long)c->serial, why);
     idmap_free(&c->ids);
-    flush_detach(&c->out);
-    if (c->count_cb)
-        evbuffer_remove_cb_entry(client_output(c), c->count_cb);
     int was_over = client_over_budget();
-    server.out_bytes -= evbuffer_get_length(client_output(c)); /* unread answers go with it */
+    server.out_bytes -= c->out_counted; /* unread answers go with it */
+    flush_close(&c->out);
     if (was_over && !client_over_budget())
         sched_pump_soon(); /* messages parked for the budget may go now */
     if (c->blocked & CLIENT_BLOCK_BUDGET)
         server.budget_paused--;
-    event_free(c->rev); /* before the bufferevent closes fd */
+    event_free(c->rev);
     event_free(c->pev);
     linein_free(&c->in);
-    bufferevent_free(c->bev);
+    close(c->fd);
     link_del(&c->link);
     server.nclients--;
     connlimit_del(c->peer_uid);
@@ -670,7 +650,7 @@ void client_deferred(client *c, int delta)
 static int client_is_idle(const client *c, uint64_t now)
 {
     return c->in_flight == 0 && c->deferred <= 0 && c->state != CLIENT_CLOSING &&
-           evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
+           flush_pending(&c->out) == 0 &&
            now - c->active_ms >= (uint64_t)server.cfg->idle_connection_timeout;
 }
 
@@ -680,7 +660,7 @@ static int client_is_idle(const client *c, uint64_t now)
 static int client_stopped_reading(const client *c, uint64_t now)
 {
     uint64_t limit = (uint64_t)server.cfg->client_write_timeout;
-    return limit && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0 && now - c->out_progress_ms >= limit;
+    return limit && flush_pending(&c->out) > 0 && now - c->out_progress_ms >= limit;
 }
 
 void client_tick(uint64_t now)
@@ -700,7 +680,7 @@ void client_tick(uint64_t now)
                     (int)c->peer_uid, why);
             client_close(c, why);
         } else if (client_stopped_reading(c, now)) {
-            size_t unread = evbuffer_get_length(client_output(c));
+            size_t unread = flush_pending(&c->out);
             server.stats.write_timeouts++;
             ap_warn("client-%llu (pid %d uid %d): closing: %zu bytes of answers unread and none taken for %llu ms "
                     "(clientWriteTimeout); %d message%s of it unanswered",
@@ -721,7 +701,7 @@ int client_all_flushed(void)
 {
     for (queue_link *l = server.clients.next; l != &server.clients; l = l->next) {
         client *c = queue_entry(l, client, link);
-        if (evbuffer_get_length(client_output(c)) > 0)
+        if (flush_pending(&c->out) > 0)
             return 0;
     }
     return 1;

@@ -31,9 +31,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-struct bufferevent;
 struct evbuffer;
-struct evbuffer_cb_entry;
 struct event;
 struct msg;
 struct ucred;
@@ -52,7 +50,6 @@ enum {
 typedef struct client {
     uint64_t serial;            /* "client-N" in logs */
     int fd;
-    struct bufferevent *bev;    /* its output only: input is read by client.c (linein) */
     struct event *rev;          /* EV_READ on fd, added while reading is on */
     int reading;                /* rev is added */
     struct event *pev;          /* timer of 0: handle buffered lines next turn */
@@ -66,7 +63,7 @@ typedef struct client {
     gid_t peer_gid;
     idmap ids;                  /* request ids in flight -> msg */
     queue_link msgs;            /* sentinel: its messages (held, queued, running) */
-    struct evbuffer_cb_entry *count_cb; /* keeps server.out_bytes */
+    size_t out_counted;         /* its output's bytes counted in server.out_bytes */
     int has_read;               /* its output has drained to empty at least once */
     int park_told;              /* its messages waiting was logged (until its output drains) */
     uint64_t out_progress_ms;   /* its output last became non-empty or had bytes taken */
@@ -86,8 +83,9 @@ typedef struct client {
 void client_accept(int fd, const struct ucred *cred);
 /* Its output buffer, where answers are written (answer.c). */
 struct evbuffer *client_output(client *c);
-/* After an answer was written: stops reading c while its unread answers
- * pass the high watermark. */
+/* After an answer was written to client_output: counts it, has it
+ * written at the end of this turn, and stops reading c while its unread
+ * answers pass the high watermark. */
 void client_check_output(client *c);
 /* Whether c's messages wait rather than go to a worker: its own unread
  * answers passed the high watermark, or the master holds more than

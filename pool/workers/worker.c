@@ -9,8 +9,8 @@
  * stderr on pipes the master reads into its log (wout.c), every other
  * descriptor closed.  argv and envp are built before fork.
  * Frames: read from the worker's socket (one read(2) of up to 64 KiB per
- * wake-up, without the FIONREAD a bufferevent asks first; the bufferevent
- * only writes) and handled as they complete; results
+ * wake-up, without the FIONREAD a bufferevent asks first), written by
+ * flush.c, and handled as they complete; results
  * and errors are matched to messages by internal id and generation, so a
  * late answer from a replaced process is dropped, not misdelivered.
  * Death: SIGCHLD -> worker_reap() -> every message the process held is
@@ -43,7 +43,6 @@
 #include <cJSON.h>
 #include <errno.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -149,6 +148,7 @@ void worker_table_init(void)
         worker *w = &server.workers[i];
         w->index = i;
         w->prog_fd = -1;
+        w->fd = -1;
         worker_assign(w, i < server.pool_size ? i : -1);
         if (w->slot < 0)
             snprintf(w->name, sizeof(w->name), "spare-%d", i);
@@ -296,29 +296,22 @@ static void process_reset(worker *w, pid_t pid, uint64_t spawn_ns)
 }
 
 static void worker_read_cb(evutil_socket_t fd, short what, void *arg);
-static void worker_write_cb(struct bufferevent *bev, void *arg);
-static void worker_event_cb(struct bufferevent *bev, short what, void *arg);
+static void worker_write_failed(void *arg, int err);
 
-/* The master's end of the link: a bufferevent for writing (flush.c),
- * its own read event and input buffer for reading.  On error everything
- * made is freed, fd closed, and the failure logged. */
+/* The master's end of the link: its output (flush.c), its own read
+ * event and input buffer.  On error everything made is freed, fd closed,
+ * and the failure logged. */
 static int link_open(worker *w, int fd)
 {
-    w->bev = bufferevent_socket_new(server.base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (w->bev == NULL) {
-        ap_error("%s: bufferevent_socket_new failed; killing it", w->name);
-        close(fd);
-        return AP_ERR;
-    }
+    w->fd = fd;
     w->in = evbuffer_new();
     w->rev = event_new(server.base, fd, EV_READ | EV_PERSIST, worker_read_cb, w);
-    if (w->in == NULL || w->rev == NULL || event_add(w->rev, NULL) < 0) {
+    if (w->in == NULL || w->rev == NULL || event_add(w->rev, NULL) < 0 ||
+        flush_open(&w->out, fd, 1, NULL, worker_write_failed, w) != AP_OK) {
         ap_error("%s: cannot watch its socket (evbuffer_new, event_new or event_add failed); killing it", w->name);
         link_free(w);
         return AP_ERR;
     }
-    bufferevent_setcb(w->bev, NULL, worker_write_cb, worker_event_cb, w);
-    flush_attach(&w->out, w->bev, 1, NULL, NULL);
     return AP_OK;
 }
 
@@ -330,11 +323,10 @@ static void link_free(worker *w)
     if (w->in)
         evbuffer_free(w->in);
     w->in = NULL;
-    if (w->bev) {
-        flush_detach(&w->out);
-        bufferevent_free(w->bev);
-    }
-    w->bev = NULL;
+    flush_close(&w->out);
+    if (w->fd >= 0)
+        close(w->fd);
+    w->fd = -1;
 }
 
 int worker_spawn(int index)
@@ -427,10 +419,11 @@ void worker_send(worker *w, msg *m)
     ap_frame_hdr h = {m->type_len + m->data_len, AP_FRAME_REQUEST, 0, m->type_len, m->id};
     ap_frame_encode(hdr, &h);
     memcpy(hdr + AP_FRAME_HDR_SIZE, m->type, m->type_len);
-    struct evbuffer *out = bufferevent_get_output(w->bev);
+    struct evbuffer *out = w->out.out;
     evbuffer_add(out, hdr, AP_FRAME_HDR_SIZE + m->type_len);
     if (m->data_len)
         evbuffer_add(out, m->line + m->data_off, m->data_len);
+    flush_mark(&w->out);
     w->proc.sent_bytes += AP_FRAME_HDR_SIZE + (uint64_t)m->type_len + m->data_len;
     msg_set_state(&server.msgs, m, MSG_RUNNING);
     m->worker = w;
@@ -453,8 +446,9 @@ static void send_simple(worker *w, ap_frame_kind kind, uint64_t id)
     unsigned char hdr[AP_FRAME_HDR_SIZE];
     ap_frame_hdr h = {0, (uint8_t)kind, 0, 0, id};
     ap_frame_encode(hdr, &h);
-    if (w->bev) {
-        evbuffer_add(bufferevent_get_output(w->bev), hdr, sizeof(hdr));
+    if (w->out.out) {
+        evbuffer_add(w->out.out, hdr, sizeof(hdr));
+        flush_mark(&w->out);
         w->proc.sent_bytes += sizeof(hdr);
     }
 }
@@ -854,13 +848,6 @@ static int worker_handle_frames(worker *w)
     return answered;
 }
 
-static void worker_write_cb(struct bufferevent *bev, void *arg)
-{
-    worker *w = arg;
-    (void)bev;
-    flush_written(&w->out);
-}
-
 static char read_scratch[WORKER_READ_MAX]; /* every worker link's reads pass here */
 
 /* One read(2) of at most max bytes into w->in (through one scratch
@@ -884,7 +871,6 @@ static void worker_link_lost(worker *w, const char *why)
     if (w->state != WORKER_STOPPING)
         ap_debug("%s (pid %d): socketpair %s", w->name, (int)w->proc.pid, why);
     event_del(w->rev);
-    bufferevent_disable(w->bev, EV_READ | EV_WRITE);
     if (w->proc.pid > 0 && w->state != WORKER_STOPPING)
         kill(w->proc.pid, SIGKILL);
 }
@@ -915,20 +901,16 @@ static void worker_read_cb(evutil_socket_t fd, short what, void *arg)
  * delivered rather than retried or failed. */
 static void worker_drain_dead(worker *w)
 {
-    if (w->bev == NULL)
+    if (w->in == NULL)
         return;
-    evutil_socket_t fd = bufferevent_getfd(w->bev);
-    for (int i = 0; i < 1 << 14 && worker_read_once(w, fd, WORKER_READ_MAX) > 0; i++)
+    for (int i = 0; i < 1 << 14 && worker_read_once(w, w->fd, WORKER_READ_MAX) > 0; i++)
         ;
     worker_handle_frames(w);
 }
 
-static void worker_event_cb(struct bufferevent *bev, short what, void *arg)
+static void worker_write_failed(void *arg, int err)
 {
-    (void)bev;
-    /* Only writes are the bufferevent's: a failed one. */
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-        worker_link_lost(arg, (what & BEV_EVENT_EOF) ? "closed" : strerror(EVUTIL_SOCKET_ERROR()));
+    worker_link_lost(arg, strerror(err));
 }
 
 /* ---- death ----------------------------------------------------------- */
