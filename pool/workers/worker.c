@@ -769,6 +769,75 @@ static const char *worker_frame_out_of_place(const worker *w, const ap_frame_hdr
     }
 }
 
+/* A header that does not decode: the stream is corrupt (logged, the
+ * worker killed). */
+static void frame_corrupt(worker *w, const ap_frame_hdr *h)
+{
+    char what[96];
+    snprintf(what, sizeof(what), "corrupt frame header (kind %u, length %u)", h->kind, h->len);
+    worker_protocol_error(w, what);
+}
+
+/* AP_OK when h may come from w now, else AP_ERR (logged, the worker
+ * killed). */
+static int frame_in_place(worker *w, const ap_frame_hdr *h)
+{
+    const char *why = worker_frame_out_of_place(w, h);
+    if (why == NULL)
+        return AP_OK;
+    char what[128];
+    snprintf(what, sizeof(what), "%s frame while %s (%s)", ap_frame_kind_name(h->kind), state_names[w->state], why);
+    server.stats.frames_out_of_place++;
+    worker_protocol_error(w, what);
+    return AP_ERR;
+}
+
+/* Acts on one complete frame: its payload at payload, or (payload NULL)
+ * next in `in`, its header already drained.  Returns 1 when it freed
+ * capacity (an answer, READY), else 0. */
+static int frame_handle(worker *w, const ap_frame_hdr *h, const char *payload, struct evbuffer *in)
+{
+    /* A RESULT over maxResultBytes is answered agent_error instead,
+     * its payload dropped unread. */
+    int ours = (h->kind == AP_FRAME_RESULT || h->kind == AP_FRAME_ERROR) && agentstat_owns(w, h);
+    ap_frame_hdr eh;
+    char refusal[WRESULT_REFUSAL_MAX];
+    int refused = !ours && wresult_refuse(w, h, &eh, refusal, sizeof(refusal));
+    struct evbuffer *src = NULL;
+    if (refused)
+        payload = refusal;
+    else if (payload == NULL) {
+        /* A big RESULT is never pulled up into one piece: its chains are
+         * moved to the client (answer_ok_moved), so a result of hundreds
+         * of megabytes costs the loop no memcpy of its size. */
+        if (!ours && h->kind == AP_FRAME_RESULT && h->len >= WORKER_MOVE_MIN)
+            src = in;
+        else
+            payload = h->len ? (const char *)evbuffer_pullup(in, h->len) : "";
+    }
+    switch (h->kind) {
+    case AP_FRAME_RESULT:
+    case AP_FRAME_ERROR:
+        if (ours) { /* our own agent.metrics ask: no message */
+            agentstat_answer(w, h, payload);
+            return 0;
+        }
+        on_answer(w, refused ? &eh : h, payload, src);
+        return 1;
+    case AP_FRAME_READY:
+        on_ready(w, payload, h->len);
+        return 1;
+    case AP_FRAME_START_FAILED:
+        on_start_failed(w, payload, h->len);
+        return 0;
+    case AP_FRAME_PONG:
+        on_pong(w, h, payload);
+        return 0;
+    default: /* refused by worker_frame_out_of_place */
+        return 0;
+    }
+}
+
 /* Handles every complete frame in w's input.  Returns how many freed
  * capacity (answers, READY), or -1 when the stream is corrupt (the worker
  * is being killed).  Never pumps the queue: the caller does. */
@@ -786,61 +855,16 @@ static int worker_handle_frames(worker *w)
         ap_frame_hdr h;
         evbuffer_copyout(in, hb, sizeof(hb));
         if (ap_frame_decode(hb, &h) != AP_OK) {
-            char what[96];
-            snprintf(what, sizeof(what), "corrupt frame header (kind %u, length %u)", h.kind, h.len);
-            worker_protocol_error(w, what);
+            frame_corrupt(w, &h);
             return -1;
         }
         if (avail < AP_FRAME_HDR_SIZE + (size_t)h.len)
             break;
-        const char *why = worker_frame_out_of_place(w, &h);
-        if (why != NULL) {
-            char what[128];
-            snprintf(what, sizeof(what), "%s frame while %s (%s)", ap_frame_kind_name(h.kind), state_names[w->state],
-                     why);
-            server.stats.frames_out_of_place++;
-            worker_protocol_error(w, what);
+        if (frame_in_place(w, &h) != AP_OK)
             return -1;
-        }
         evbuffer_drain(in, AP_FRAME_HDR_SIZE);
         size_t before = evbuffer_get_length(in);
-        /* A RESULT over maxResultBytes is answered agent_error instead,
-         * its payload dropped unread. */
-        int ours = (h.kind == AP_FRAME_RESULT || h.kind == AP_FRAME_ERROR) && agentstat_owns(w, &h);
-        ap_frame_hdr eh;
-        char refusal[WRESULT_REFUSAL_MAX];
-        int refused = !ours && wresult_refuse(w, &h, &eh, refusal, sizeof(refusal));
-        /* A big RESULT is never pulled up into one piece: its chains are
-         * moved to the client (answer_ok_moved), so a result of hundreds
-         * of megabytes costs the loop no memcpy of its size. */
-        struct evbuffer *src = !refused && !ours && h.kind == AP_FRAME_RESULT && h.len >= WORKER_MOVE_MIN ? in : NULL;
-        const char *payload = refused ? refusal
-                              : src   ? NULL
-                              : h.len ? (const char *)evbuffer_pullup(in, h.len)
-                                      : "";
-        switch (h.kind) {
-        case AP_FRAME_RESULT:
-        case AP_FRAME_ERROR:
-            if (ours) { /* our own agent.metrics ask: no message */
-                agentstat_answer(w, &h, payload);
-                break;
-            }
-            on_answer(w, refused ? &eh : &h, payload, src);
-            answered++;
-            break;
-        case AP_FRAME_READY:
-            on_ready(w, payload, h.len);
-            answered++;
-            break;
-        case AP_FRAME_START_FAILED:
-            on_start_failed(w, payload, h.len);
-            break;
-        case AP_FRAME_PONG:
-            on_pong(w, &h, payload);
-            break;
-        default: /* refused by worker_frame_out_of_place */
-            break;
-        }
+        answered += frame_handle(w, &h, NULL, in);
         /* What was not moved to a client (most frames: all of it). */
         size_t taken = before - evbuffer_get_length(in);
         evbuffer_drain(in, h.len - taken);
@@ -848,7 +872,39 @@ static int worker_handle_frames(worker *w)
     return answered;
 }
 
-static char read_scratch[WORKER_READ_MAX]; /* every worker link's reads pass here */
+/* The same for n bytes just read into buf, while nothing was left in
+ * w->in from before: frames are handled where they lie, and only an
+ * incomplete last one is copied to w->in. */
+static int worker_handle_read(worker *w, const char *buf, size_t n)
+{
+    int answered = 0;
+    size_t off = 0;
+    if (w->proc.link_broken)
+        return -1;
+    while (n - off >= AP_FRAME_HDR_SIZE) {
+        const unsigned char *hb = (const unsigned char *)buf + off;
+        ap_frame_hdr h;
+        if (ap_frame_decode(hb, &h) != AP_OK) {
+            frame_corrupt(w, &h);
+            return -1;
+        }
+        if (n - off - AP_FRAME_HDR_SIZE < (size_t)h.len)
+            break;
+        if (frame_in_place(w, &h) != AP_OK)
+            return -1;
+        answered += frame_handle(w, &h, buf + off + AP_FRAME_HDR_SIZE, NULL);
+        off += AP_FRAME_HDR_SIZE + (size_t)h.len;
+        if (w->proc.link_broken || w->in == NULL)
+            return -1;
+    }
+    if (off < n && evbuffer_add(w->in, buf + off, n - off) < 0) {
+        worker_protocol_error(w, "out of memory keeping a partial frame");
+        return -1;
+    }
+    return answered;
+}
+
+static char read_scratch[WORKER_READ_MAX]; /* worker_read_cb's reads, handled in place */
 
 /* One read(2) of at most max bytes into w->in (through one scratch
  * buffer: a 64 KiB reserve in the evbuffer costs a malloc and a free of
@@ -879,7 +935,8 @@ static void worker_read_cb(evutil_socket_t fd, short what, void *arg)
 {
     worker *w = arg;
     (void)what;
-    ssize_t n = worker_read_once(w, fd, WORKER_READ_MAX);
+    int direct = evbuffer_get_length(w->in) == 0;
+    ssize_t n = direct ? read(fd, read_scratch, sizeof(read_scratch)) : worker_read_once(w, fd, WORKER_READ_MAX);
     if (n == 0) {
         worker_link_lost(w, "closed");
         return;
@@ -892,7 +949,7 @@ static void worker_read_cb(evutil_socket_t fd, short what, void *arg)
     /* Pumped here, not only by the deferred pump each answer asked for:
      * the requests it sends then leave in the same flush as the answers
      * (measured: deferring it alone saved no instructions). */
-    if (worker_handle_frames(w) > 0)
+    if ((direct ? worker_handle_read(w, read_scratch, (size_t)n) : worker_handle_frames(w)) > 0)
         sched_pump();
 }
 
@@ -903,7 +960,9 @@ static void worker_drain_dead(worker *w)
 {
     if (w->in == NULL)
         return;
-    for (int i = 0; i < 1 << 14 && worker_read_once(w, w->fd, WORKER_READ_MAX) > 0; i++)
+    /* Not through read_scratch: this may run while frames read there
+     * are being handled (a death noticed on the way). */
+    for (int i = 0; i < 1 << 14 && evbuffer_read(w->in, w->fd, WORKER_READ_MAX) > 0; i++)
         ;
     worker_handle_frames(w);
 }
