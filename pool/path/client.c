@@ -134,11 +134,11 @@ struct evbuffer *client_output(client *c)
     return c->out.out;
 }
 
-static void client_count(client *c);
+static void client_count(client *c, uint64_t now_ms);
 
 void client_check_output(client *c)
 {
-    client_count(c);
+    client_count(c, 0);
     flush_mark(&c->out);
     if (c->out_counted > CLIENT_OUT_HIGH)
         client_block(c, CLIENT_BLOCK_OUTPUT);
@@ -188,14 +188,15 @@ void client_note_parked(client *c)
 }
 
 /* Brings server.out_bytes up to date with c's output (its length was
- * c->out_counted when last seen). */
-static void client_count(client *c)
+ * c->out_counted when last seen); now_ms is the clock if the caller read
+ * it (0: read here if needed). */
+static void client_count(client *c, uint64_t now_ms)
 {
     size_t len = flush_pending(&c->out);
     if (len == c->out_counted)
         return;
-    if (len < c->out_counted || c->out_counted == 0)
-        c->out_progress_ms = ap_now_ms(); /* bytes taken, or the first waiting: clientWriteTimeout counts from here */
+    if (len < c->out_counted || c->out_counted == 0) /* bytes taken, or the first waiting: */
+        c->out_progress_ms = now_ms ? now_ms : ap_now_ms(); /* clientWriteTimeout counts from here */
     int was_over = client_over_budget();
     server.out_bytes += len;
     server.out_bytes -= c->out_counted;
@@ -385,7 +386,7 @@ static void client_line(client *c, const char *line, size_t len)
     breaker_decision bd = BREAKER_ALLOW;
     if (breaker_enabled(server.breakers)) {
         uint64_t retry_after = 0;
-        bd = breaker_admit(server.breakers, type_idx, ap_now_ms(), &retry_after);
+        bd = breaker_admit(server.breakers, type_idx, c->turn_ns / 1000000u, &retry_after);
         if (bd == BREAKER_REJECT) {
             char extra[48];
             snprintf(extra, sizeof(extra), ",\"retryAfterMs\":%llu", (unsigned long long)retry_after);
@@ -407,7 +408,7 @@ static void client_line(client *c, const char *line, size_t len)
     m->type_idx = (uint16_t)type_idx;
     m->probe = bd == BREAKER_PROBE;
     m->timeout_ms = r.timeout_ms;
-    m->accepted_ns = ap_now_ns();
+    m->accepted_ns = c->turn_ns;
     m->client = c;
     link_add_tail(&c->msgs, &m->clink);
     if (m->id_len)
@@ -483,6 +484,7 @@ static void client_read_cb(evutil_socket_t fd, short what, void *arg)
     client *c = arg;
     size_t pending = linein_pending(&c->in), limit = client_read_max(c);
     (void)what;
+    c->turn_ns = ap_now_ns(); /* one clock read for the read and every line it brings */
     if (pending < limit) {
         ssize_t n = linein_read(&c->in, fd, limit - pending);
         if (n == 0) {
@@ -499,7 +501,7 @@ static void client_read_cb(evutil_socket_t fd, short what, void *arg)
             return;
         }
         if (n > 0)
-            c->active_ms = ap_now_ms();
+            c->active_ms = c->turn_ns / 1000000u;
     }
     client_process(c);
     linein_keep(&c->in);
@@ -512,6 +514,7 @@ static void client_pending_cb(evutil_socket_t fd, short what, void *arg)
     client *c = arg;
     (void)fd;
     (void)what;
+    c->turn_ns = ap_now_ns();
     client_process(c);
     linein_keep(&c->in);
     client_read_update(c);
@@ -522,7 +525,7 @@ static void client_wrote(void *arg)
 {
     client *c = arg;
     c->active_ms = ap_now_ms();
-    client_count(c);
+    client_count(c, c->active_ms);
     size_t left = c->out_counted;
     if (left <= CLIENT_OUT_HIGH / 2)
         client_unblock(c, CLIENT_BLOCK_OUTPUT);

@@ -54,6 +54,7 @@ typedef struct client {
     int reading;                /* rev is added */
     struct event *pev;          /* timer of 0: handle buffered lines next turn */
     linein in;                  /* read, not yet handled */
+    uint64_t turn_ns;           /* clock at the start of the callback handling its lines (their accepted_ns) */
     flushable out;              /* answers written once per loop turn (flush.c) */
     client_state state;
     unsigned blocked;           /* CLIENT_BLOCK_* bits */

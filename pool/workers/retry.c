@@ -68,12 +68,13 @@ static void fifo_arm(uint64_t ms)
     evtimer_add(fifo.ev, &tv);
 }
 
-/* m falls due in fifo.for_ms; appended, since every earlier entry was
- * armed for the same length no later. */
-static void fifo_put(msg *m)
+/* m falls due fifo.for_ms after now_ms (the clock now, or a moment ago
+ * in this callback); appended, since every earlier entry was armed for
+ * the same length no later. */
+static void fifo_put(msg *m, uint64_t now_ms)
 {
     fifo_drop(m);
-    m->due_ms = ap_now_ms() + fifo.for_ms;
+    m->due_ms = now_ms + fifo.for_ms;
     link_add_tail(&fifo.due, &m->dlink);
     m->in_fifo = 1;
     if (!evtimer_pending(fifo.ev, NULL))
@@ -120,12 +121,13 @@ void retry_stop(void)
     fifo.ev = NULL;
 }
 
-static void arm_in(msg *m, uint64_t ms)
+/* Arms m's timer for ms from now_ms (0: read the clock). */
+static void arm_from(msg *m, uint64_t ms, uint64_t now_ms)
 {
     if (fifo.ev && ms == fifo.for_ms) {
         if (m->timer_set)
             evtimer_del(&m->timer);
-        fifo_put(m);
+        fifo_put(m, now_ms ? now_ms : ap_now_ms());
         return;
     }
     fifo_drop(m);
@@ -135,6 +137,11 @@ static void arm_in(msg *m, uint64_t ms)
         m->timer_set = 1;
     }
     evtimer_add(&m->timer, &tv);
+}
+
+static void arm_in(msg *m, uint64_t ms)
+{
+    arm_from(m, ms, 0);
 }
 
 /* The message's timeout: the server's, or the request's if smaller. */
@@ -152,7 +159,7 @@ void retry_arm(msg *m)
     if (t == 0)
         return;
     m->deadline_ms = m->accepted_ns / 1000000 + t;
-    arm_in(m, t);
+    arm_from(m, t, m->accepted_ns / 1000000); /* accepted in this callback: no clock read */
 }
 
 void retry_disarm(msg *m)
