@@ -13,6 +13,7 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/core/sdnotify.c pool/core/sdnotify.h \
 	pool/core/privs.c pool/core/privs.h \
 	pool/path/client.c pool/path/client.h \
+	pool/path/linein.c pool/path/linein.h \
 	pool/path/answer.c pool/path/answer.h \
 	pool/path/flush.c pool/path/flush.h \
 	pool/path/refuse.c pool/path/refuse.h \

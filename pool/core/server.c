@@ -328,10 +328,8 @@ int server_start(config *cfg, int argc, char **argv)
         return AP_ERR;
     }
     access_loop_start(); /* from here on the log never blocks */
-    if (cfg->timeout > 0) {
-        struct timeval ttv = {(time_t)(cfg->timeout / 1000), (suseconds_t)((cfg->timeout % 1000) * 1000)};
-        server.common_timeout = event_base_init_common_timeout(server.base, &ttv);
-    }
+    if (retry_start() != AP_OK)
+        return AP_ERR;
     srandom((unsigned)(server.pid ^ ap_now_ns()));
     add_signal(SIGTERM);
     add_signal(SIGINT);
@@ -400,6 +398,7 @@ void server_free(void)
     agentstat_free();
     supervisor_free();
     retry_close_dead_letters();
+    retry_stop();
     breaker_free(server.breakers);
     typetab_free(server.types);
     metrics_free(server.metrics);

@@ -93,7 +93,6 @@ typedef struct {
     queue queue;
     uint64_t pending_bytes;     /* request bytes of every admitted message */
     queue_link retrying;        /* messages in RETRY_WAIT */
-    const struct timeval *common_timeout; /* libevent common timeout for cfg->timeout */
     struct dlq *dlq;            /* the dead-letter file, NULL when it cannot be opened */
     struct typetab *types;      /* message types tracked one by one */
     struct breaker_set *breakers; /* per type, indexed like types */

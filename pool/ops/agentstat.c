@@ -27,7 +27,6 @@
 
 #include <cJSON.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <string.h>
@@ -74,7 +73,7 @@ static int same_process(const agentstat_entry *e, const worker *w)
 static void agentstat_ask(worker *w)
 {
     agentstat_entry *e = entry_of(w);
-    if (e == NULL || w->bev == NULL)
+    if (e == NULL || w->out.out == NULL)
         return;
     if (!same_process(e, w)) {
         ap_free(e->json);
@@ -89,9 +88,10 @@ static void agentstat_ask(worker *w)
     unsigned char hdr[AP_FRAME_HDR_SIZE];
     ap_frame_hdr h = {sizeof(AGENTSTAT_TYPE) - 1, AP_FRAME_REQUEST, 0, sizeof(AGENTSTAT_TYPE) - 1, stat_cache.next_id};
     ap_frame_encode(hdr, &h);
-    struct evbuffer *out = bufferevent_get_output(w->bev);
+    struct evbuffer *out = w->out.out;
     evbuffer_add(out, hdr, sizeof(hdr));
     evbuffer_add(out, AGENTSTAT_TYPE, sizeof(AGENTSTAT_TYPE) - 1);
+    flush_mark(&w->out);
     e->pending_id = stat_cache.next_id;
 }
 

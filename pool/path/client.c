@@ -24,7 +24,6 @@
 #include <assert.h>
 #include <errno.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <string.h>
@@ -59,21 +58,50 @@ static void client_set_state(client *c, client_state to)
 
 /* Reading limit while BLOCKED: the connection keeps being read (so its
  * EOF is seen at once and a pause costs no epoll_ctl), but only until
- * this much input waits unhandled; then libevent stops reading it and the
- * kernel's socket buffer holds the rest. */
+ * this much input waits unhandled; then reading stops and the kernel's
+ * socket buffer holds the rest. */
 #define CLIENT_BLOCKED_READ_MAX (64u * 1024)
 
-static size_t client_read_max(void)
+/* Bounded input: a connection stops being read while its unhandled input
+ * reaches one maximal line (plus a read's worth), so a client sending
+ * faster than its lines are handled cannot grow the master.  Above
+ * maxMessageBytes, so the too_large check still sees a long line. */
+static size_t client_read_max(const client *c)
 {
+    if (c->blocked)
+        return CLIENT_BLOCKED_READ_MAX;
     return (size_t)server.cfg->max_message_bytes + 1 + 4096;
+}
+
+/* Reading on while the connection is open and its input under the
+ * limit; an epoll_ctl only when that changes. */
+static void client_read_update(client *c)
+{
+    int want = c->state != CLIENT_CLOSING && linein_pending(&c->in) < client_read_max(c);
+    if (want == c->reading)
+        return;
+    if (want ? event_add(c->rev, NULL) : event_del(c->rev)) {
+        ap_error("client-%llu: event_%s of its read event failed", (unsigned long long)c->serial,
+                 want ? "add" : "del");
+        return;
+    }
+    c->reading = want;
+}
+
+/* Its buffered lines are handled on the next turn of the loop (a timer
+ * of 0 runs after the next poll), not from inside whoever made that
+ * possible, and after the other connections had their turn. */
+static void client_process_soon(client *c)
+{
+    static const struct timeval now = {0, 0};
+    if (!evtimer_pending(c->pev, NULL))
+        evtimer_add(c->pev, &now);
 }
 
 static void client_block(client *c, unsigned why)
 {
-    if (c->blocked == 0) {
-        bufferevent_setwatermark(c->bev, EV_READ, 0, CLIENT_BLOCKED_READ_MAX);
+    if (c->blocked == 0)
         client_set_state(c, CLIENT_BLOCKED);
-    }
     if (why & ~c->blocked & CLIENT_BLOCK_OUTPUT)
         server.stats.output_pauses++;
     if (why & ~c->blocked & CLIENT_BLOCK_BUDGET) {
@@ -81,6 +109,7 @@ static void client_block(client *c, unsigned why)
         server.budget_paused++;
     }
     c->blocked |= why;
+    client_read_update(c);
 }
 
 static void client_unblock(client *c, unsigned why)
@@ -94,28 +123,32 @@ static void client_unblock(client *c, unsigned why)
     c->blocked &= ~why;
     if (c->blocked == 0) {
         client_set_state(c, CLIENT_READING);
-        bufferevent_setwatermark(c->bev, EV_READ, 0, client_read_max());
-        /* Lines may already be buffered: handle them on the next turn of
-         * the loop, not from inside whoever freed the capacity. */
-        bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+        client_read_update(c);
+        if (linein_pending(&c->in))
+            client_process_soon(c);
     }
 }
 
 struct evbuffer *client_output(client *c)
 {
-    return bufferevent_get_output(c->bev);
+    return c->out.out;
 }
+
+static void client_count(client *c, uint64_t now_ms);
 
 void client_check_output(client *c)
 {
-    if (evbuffer_get_length(client_output(c)) > CLIENT_OUT_HIGH)
+    client_count(c, 0);
+    flush_mark(&c->out);
+    if (c->out_counted > CLIENT_OUT_HIGH)
         client_block(c, CLIENT_BLOCK_OUTPUT);
 }
 
 /* ---- maxBufferedBytes ------------------------------------------------
  * server.out_bytes counts every byte in every connection's output buffer
- * (an evbuffer callback: added when an answer is written, removed when
- * the socket takes it or the connection is freed).  Past the budget, a
+ * (client_count, after every answer written and every write to the
+ * socket: added when an answer is written, removed when the socket takes
+ * it or the connection is freed).  Past the budget, a
  * connection that has answers unread stops being read (CLIENT_BLOCK_BUDGET,
  * before its next line), and the queued messages of one that has answers
  * unread or has never read an answer are not sent to workers (sched.c
@@ -134,7 +167,7 @@ int client_parked(const client *c)
 {
     if (c->blocked & CLIENT_BLOCK_OUTPUT)
         return 1;
-    return client_over_budget() && (!c->has_read || evbuffer_get_length(bufferevent_get_output(c->bev)) > 0);
+    return client_over_budget() && (!c->has_read || c->out_counted > 0);
 }
 
 void client_note_parked(client *c)
@@ -154,15 +187,20 @@ void client_note_parked(client *c)
                 unread ? "answers unread" : "not read any answer yet");
 }
 
-static void client_count_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+/* Brings server.out_bytes up to date with c's output (its length was
+ * c->out_counted when last seen); now_ms is the clock if the caller read
+ * it (0: read here if needed). */
+static void client_count(client *c, uint64_t now_ms)
 {
-    client *c = arg;
-    (void)buf;
-    if (info->n_deleted || info->orig_size == 0)
-        c->out_progress_ms = ap_now_ms(); /* clientWriteTimeout counts from here */
+    size_t len = flush_pending(&c->out);
+    if (len == c->out_counted)
+        return;
+    if (len < c->out_counted || c->out_counted == 0) /* bytes taken, or the first waiting: */
+        c->out_progress_ms = now_ms ? now_ms : ap_now_ms(); /* clientWriteTimeout counts from here */
     int was_over = client_over_budget();
-    server.out_bytes += info->n_added;
-    server.out_bytes -= info->n_deleted;
+    server.out_bytes += len;
+    server.out_bytes -= c->out_counted;
+    c->out_counted = len;
     if (server.out_bytes > server.out_high)
         server.out_high = server.out_bytes;
     if (was_over && !client_over_budget())
@@ -348,7 +386,7 @@ static void client_line(client *c, const char *line, size_t len)
     breaker_decision bd = BREAKER_ALLOW;
     if (breaker_enabled(server.breakers)) {
         uint64_t retry_after = 0;
-        bd = breaker_admit(server.breakers, type_idx, ap_now_ms(), &retry_after);
+        bd = breaker_admit(server.breakers, type_idx, c->turn_ns / 1000000u, &retry_after);
         if (bd == BREAKER_REJECT) {
             char extra[48];
             snprintf(extra, sizeof(extra), ",\"retryAfterMs\":%llu", (unsigned long long)retry_after);
@@ -370,7 +408,7 @@ static void client_line(client *c, const char *line, size_t len)
     m->type_idx = (uint16_t)type_idx;
     m->probe = bd == BREAKER_PROBE;
     m->timeout_ms = r.timeout_ms;
-    m->accepted_ns = ap_now_ns();
+    m->accepted_ns = c->turn_ns;
     m->client = c;
     link_add_tail(&c->msgs, &m->clink);
     if (m->id_len)
@@ -393,24 +431,19 @@ static void client_line(client *c, const char *line, size_t len)
 /* Handles buffered lines, at most CLIENT_LINES_PER_WAKE per call. */
 static void client_process(client *c)
 {
-    struct evbuffer *in = bufferevent_get_input(c->bev);
     size_t max = (size_t)server.cfg->max_message_bytes;
     int lines = 0;
     while (c->blocked == 0 && c->state != CLIENT_CLOSING) {
-        size_t avail = evbuffer_get_length(in);
+        size_t avail = linein_pending(&c->in);
         if (avail == 0 || client_budget_pause(c))
             break;
         if (lines++ >= CLIENT_LINES_PER_WAKE) {
-            bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+            client_process_soon(c);
             break;
         }
-        /* Search only bytes not searched before: a long line arriving in
-         * small reads is scanned once, not once per read. */
-        struct evbuffer_ptr from;
-        evbuffer_ptr_set(in, &from, c->scanned < avail ? c->scanned : 0, EVBUFFER_PTR_SET);
-        struct evbuffer_ptr eol = evbuffer_search(in, "\n", 1, &from);
-        if (eol.pos < 0) {
-            c->scanned = avail;
+        const char *line;
+        size_t len;
+        if (!linein_line(&c->in, &line, &len)) {
             /* No full line yet.  Past the limit, stop keeping it. */
             if (avail > max) {
                 if (!c->discarding) {
@@ -420,15 +453,12 @@ static void client_process(client *c)
                     answer_refuse(c, NULL, NULL, ERR_TOO_LARGE, "request line longer than maxMessageBytes", NULL, -1);
                     c->discarding = 1;
                 }
-                evbuffer_drain(in, avail);
-                c->scanned = 0;
+                linein_consume(&c->in, avail);
             }
             break;
         }
-        size_t len = (size_t)eol.pos;
-        c->scanned = 0;
         if (c->discarding) {
-            evbuffer_drain(in, len + 1);
+            linein_consume(&c->in, len + 1);
             c->discarding = 0;
             continue;
         }
@@ -437,31 +467,66 @@ static void client_process(client *c)
             ap_info("client-%llu: line of %zu bytes is over maxMessageBytes (%zu)", (unsigned long long)c->serial,
                     len, max);
             answer_refuse(c, NULL, NULL, ERR_TOO_LARGE, "request line longer than maxMessageBytes", NULL, -1);
-            evbuffer_drain(in, len + 1);
+            linein_consume(&c->in, len + 1);
             continue;
         }
-        const char *line = len ? (const char *)evbuffer_pullup(in, (ev_ssize_t)len) : "";
-        client_line(c, line, len);
-        evbuffer_drain(in, len + 1);
+        client_line(c, len ? line : "", len);
+        linein_consume(&c->in, len + 1);
     }
 }
 
 /* ---- libevent callbacks --------------------------------------------- */
 
-static void client_read_cb(struct bufferevent *bev, void *arg)
+/* Readable: one read of what the socket holds, up to the input limit,
+ * then the lines. */
+static void client_read_cb(evutil_socket_t fd, short what, void *arg)
 {
     client *c = arg;
-    (void)bev;
-    c->active_ms = ap_now_ms();
+    size_t pending = linein_pending(&c->in), limit = client_read_max(c);
+    (void)what;
+    c->turn_ns = ap_now_ns(); /* one clock read for the read and every line it brings */
+    if (pending < limit) {
+        ssize_t n = linein_read(&c->in, fd, limit - pending);
+        if (n == 0) {
+            if (pending && !c->discarding)
+                ap_info("client-%llu: disconnected in the middle of a line (%zu bytes dropped)",
+                        (unsigned long long)c->serial, pending);
+            client_close(c, "disconnected");
+            return;
+        }
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            char why[128];
+            snprintf(why, sizeof(why), "read error: %s", strerror(errno));
+            client_close(c, why);
+            return;
+        }
+        if (n > 0)
+            c->active_ms = c->turn_ns / 1000000u;
+    }
     client_process(c);
+    linein_keep(&c->in);
+    client_read_update(c);
 }
 
-/* Output left: after a direct write (flush.c) or libevent's. */
+/* Asked for by client_process_soon: the lines already read. */
+static void client_pending_cb(evutil_socket_t fd, short what, void *arg)
+{
+    client *c = arg;
+    (void)fd;
+    (void)what;
+    c->turn_ns = ap_now_ns();
+    client_process(c);
+    linein_keep(&c->in);
+    client_read_update(c);
+}
+
+/* After a write to its socket (flush.c). */
 static void client_wrote(void *arg)
 {
     client *c = arg;
     c->active_ms = ap_now_ms();
-    size_t left = evbuffer_get_length(client_output(c));
+    client_count(c, c->active_ms);
+    size_t left = c->out_counted;
     if (left <= CLIENT_OUT_HIGH / 2)
         client_unblock(c, CLIENT_BLOCK_OUTPUT);
     if (left == 0) {
@@ -476,30 +541,11 @@ static void client_wrote(void *arg)
         server_check_shutdown();
 }
 
-static void client_write_cb(struct bufferevent *bev, void *arg)
+static void client_write_failed(void *arg, int err)
 {
-    client *c = arg;
-    (void)bev;
-    flush_written(&c->out);
-    client_wrote(c);
-}
-
-static void client_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-    client *c = arg;
-    (void)bev;
-    if (what & BEV_EVENT_EOF) {
-        size_t partial = evbuffer_get_length(bufferevent_get_input(c->bev));
-        if (partial && !c->discarding)
-            ap_info("client-%llu: disconnected in the middle of a line (%zu bytes dropped)",
-                    (unsigned long long)c->serial, partial);
-        client_close(c, "disconnected");
-    } else if (what & BEV_EVENT_ERROR) {
-        char why[128];
-        snprintf(why, sizeof(why), "%s error: %s", (what & BEV_EVENT_READING) ? "read" : "write",
-                 strerror(EVUTIL_SOCKET_ERROR()));
-        client_close(c, why);
-    }
+    char why[128];
+    snprintf(why, sizeof(why), "write error: %s", strerror(err));
+    client_close(arg, why);
 }
 
 /* ---- lifecycle -------------------------------------------------------- */
@@ -517,25 +563,22 @@ void client_accept(int fd, const struct ucred *cred)
     c->peer_pid = cred->pid; /* uid -1: unknown (SO_PEERCRED failed) */
     c->peer_uid = cred->uid;
     c->peer_gid = cred->gid;
-    c->bev = bufferevent_socket_new(server.base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (c->bev == NULL) {
-        ap_error("client-%llu: bufferevent_socket_new failed, closing", (unsigned long long)c->serial);
+    c->rev = event_new(server.base, fd, EV_READ | EV_PERSIST, client_read_cb, c);
+    c->pev = evtimer_new(server.base, client_pending_cb, c);
+    if (c->rev == NULL || c->pev == NULL || flush_open(&c->out, fd, 0, client_wrote, client_write_failed, c) != AP_OK) {
+        ap_error("client-%llu: event_new failed, closing", (unsigned long long)c->serial);
+        if (c->rev)
+            event_free(c->rev);
+        if (c->pev)
+            event_free(c->pev);
         close(fd);
         ap_free(c);
         return;
     }
-    bufferevent_setcb(c->bev, client_read_cb, client_write_cb, client_event_cb, c);
-    bufferevent_setwatermark(c->bev, EV_WRITE, CLIENT_OUT_HIGH / 2, 0);
-    /* Bounded input: libevent stops reading a connection whose unhandled
-     * input passes one maximal line (plus a read's worth), so a client
-     * sending faster than its lines are handled cannot grow the master.
-     * Above maxMessageBytes, so the too_large check still sees a long line. */
-    bufferevent_setwatermark(c->bev, EV_READ, 0, client_read_max());
-    bufferevent_enable(c->bev, EV_READ);
-    flush_attach(&c->out, c->bev, 0, client_wrote, c);
-    c->count_cb = evbuffer_add_cb(bufferevent_get_output(c->bev), client_count_cb, c);
+    linein_init(&c->in);
     link_add_tail(&server.clients, &c->link);
     server.nclients++;
+    client_read_update(c);
     connlimit_add(c->peer_uid);
     server.stats.conns_accepted++;
     ap_debug("client-%llu connected (pid %d uid %d)", (unsigned long long)c->serial, (int)c->peer_pid,
@@ -569,16 +612,17 @@ static void client_close(client *c, const char *why)
     else
         ap_debug("client-%llu %s", (unsigned long long)c->serial, why);
     idmap_free(&c->ids);
-    flush_detach(&c->out);
-    if (c->count_cb)
-        evbuffer_remove_cb_entry(client_output(c), c->count_cb);
     int was_over = client_over_budget();
-    server.out_bytes -= evbuffer_get_length(client_output(c)); /* unread answers go with it */
+    server.out_bytes -= c->out_counted; /* unread answers go with it */
+    flush_close(&c->out);
     if (was_over && !client_over_budget())
         sched_pump_soon(); /* messages parked for the budget may go now */
     if (c->blocked & CLIENT_BLOCK_BUDGET)
         server.budget_paused--;
-    bufferevent_free(c->bev);
+    event_free(c->rev);
+    event_free(c->pev);
+    linein_free(&c->in);
+    close(c->fd);
     link_del(&c->link);
     server.nclients--;
     connlimit_del(c->peer_uid);
@@ -609,7 +653,7 @@ void client_deferred(client *c, int delta)
 static int client_is_idle(const client *c, uint64_t now)
 {
     return c->in_flight == 0 && c->deferred <= 0 && c->state != CLIENT_CLOSING &&
-           evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
+           flush_pending(&c->out) == 0 &&
            now - c->active_ms >= (uint64_t)server.cfg->idle_connection_timeout;
 }
 
@@ -619,7 +663,7 @@ static int client_is_idle(const client *c, uint64_t now)
 static int client_stopped_reading(const client *c, uint64_t now)
 {
     uint64_t limit = (uint64_t)server.cfg->client_write_timeout;
-    return limit && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0 && now - c->out_progress_ms >= limit;
+    return limit && flush_pending(&c->out) > 0 && now - c->out_progress_ms >= limit;
 }
 
 void client_tick(uint64_t now)
@@ -639,7 +683,7 @@ void client_tick(uint64_t now)
                     (int)c->peer_uid, why);
             client_close(c, why);
         } else if (client_stopped_reading(c, now)) {
-            size_t unread = evbuffer_get_length(client_output(c));
+            size_t unread = flush_pending(&c->out);
             server.stats.write_timeouts++;
             ap_warn("client-%llu (pid %d uid %d): closing: %zu bytes of answers unread and none taken for %llu ms "
                     "(clientWriteTimeout); %d message%s of it unanswered",
@@ -660,7 +704,7 @@ int client_all_flushed(void)
 {
     for (queue_link *l = server.clients.next; l != &server.clients; l = l->next) {
         client *c = queue_entry(l, client, link);
-        if (evbuffer_get_length(client_output(c)) > 0)
+        if (flush_pending(&c->out) > 0)
             return 0;
     }
     return 1;

@@ -25,14 +25,13 @@
 
 #include "flush.h"
 #include "idmap.h"
+#include "linein.h"
 #include "queue.h"
 
 #include <stdint.h>
 #include <sys/types.h>
 
-struct bufferevent;
 struct evbuffer;
-struct evbuffer_cb_entry;
 struct event;
 struct msg;
 struct ucred;
@@ -51,18 +50,21 @@ enum {
 typedef struct client {
     uint64_t serial;            /* "client-N" in logs */
     int fd;
-    struct bufferevent *bev;
+    struct event *rev;          /* EV_READ on fd, added while reading is on */
+    int reading;                /* rev is added */
+    struct event *pev;          /* timer of 0: handle buffered lines next turn */
+    linein in;                  /* read, not yet handled */
+    uint64_t turn_ns;           /* clock at the start of the callback handling its lines (their accepted_ns) */
     flushable out;              /* answers written once per loop turn (flush.c) */
     client_state state;
     unsigned blocked;           /* CLIENT_BLOCK_* bits */
     int discarding;             /* inside a too-long line, dropping until '\n' */
-    size_t scanned;             /* input bytes already searched for '\n' */
     pid_t peer_pid;
     uid_t peer_uid;
     gid_t peer_gid;
     idmap ids;                  /* request ids in flight -> msg */
     queue_link msgs;            /* sentinel: its messages (held, queued, running) */
-    struct evbuffer_cb_entry *count_cb; /* keeps server.out_bytes */
+    size_t out_counted;         /* its output's bytes counted in server.out_bytes */
     int has_read;               /* its output has drained to empty at least once */
     int park_told;              /* its messages waiting was logged (until its output drains) */
     uint64_t out_progress_ms;   /* its output last became non-empty or had bytes taken */
@@ -82,8 +84,9 @@ typedef struct client {
 void client_accept(int fd, const struct ucred *cred);
 /* Its output buffer, where answers are written (answer.c). */
 struct evbuffer *client_output(client *c);
-/* After an answer was written: stops reading c while its unread answers
- * pass the high watermark. */
+/* After an answer was written to client_output: counts it, has it
+ * written at the end of this turn, and stops reading c while its unread
+ * answers pass the high watermark. */
 void client_check_output(client *c);
 /* Whether c's messages wait rather than go to a worker: its own unread
  * answers passed the high watermark, or the master holds more than

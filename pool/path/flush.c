@@ -5,16 +5,17 @@
  * event with no fd, made active when the first connection of a turn gets
  * dirty.  libevent runs an event activated during a turn after the ones
  * already active, so by then every answer of the batch is in the buffers.
- * A connection is in libevent's hands (EV_WRITE on) only between a short
- * write and the write callback that sees its output empty.
+ * A connection's write event is on only between a short write and the
+ * write that empties its output; while it is on, flush_mark leaves the
+ * connection to it.
  */
 #include "flush.h"
 #include "ap_common.h"
 #include "ap_log.h"
+#include "server.h"
 
 #include <errno.h>
 #include <string.h>
-#include <event2/event.h>
 
 static struct {
     struct event *ev;
@@ -50,11 +51,94 @@ void flush_free(void)
     flushing.ev = NULL;
 }
 
-static void added_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+/* Writes until the output is empty or the socket full.  Returns 0, or
+ * the errno of a failed write. */
+static int write_out(flushable *f)
+{
+    while (evbuffer_get_length(f->out) > 0) {
+        int n = evbuffer_write(f->out, f->fd);
+        if (n > 0)
+            continue;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            return errno ? errno : EIO;
+        break;
+    }
+    return 0;
+}
+
+/* After a write: the write event on while output is left, off once it
+ * is empty; the owner told.  Returns 0, or 1 when f's owner may be gone
+ * (a failed write). */
+static int after_write(flushable *f, int err)
+{
+    if (err) {
+        f->broken = 1;
+        if (f->waiting)
+            event_del(f->wev);
+        f->waiting = 0;
+        if (f->failed)
+            f->failed(f->arg, err);
+        return 1;
+    }
+    int left = evbuffer_get_length(f->out) > 0;
+    if (left != f->waiting) {
+        if (left ? event_add(f->wev, NULL) : event_del(f->wev))
+            ap_error("flush: event_%s of a write event failed (fd %d)", left ? "add" : "del", f->fd);
+        else
+            f->waiting = left;
+    }
+    if (f->wrote)
+        f->wrote(f->arg);
+    return 0;
+}
+
+/* The socket can take more. */
+static void writable_cb(evutil_socket_t fd, short what, void *arg)
 {
     flushable *f = arg;
-    (void)buf;
-    if (info->n_added == 0 || f->dirty || (bufferevent_get_enabled(f->bev) & EV_WRITE))
+    (void)fd;
+    (void)what;
+    after_write(f, f->broken ? 0 : write_out(f));
+}
+
+int flush_open(flushable *f, int fd, int urgent, void (*wrote)(void *), void (*failed)(void *, int), void *arg)
+{
+    memset(f, 0, sizeof(*f));
+    f->fd = fd;
+    f->urgent = urgent;
+    f->wrote = wrote;
+    f->failed = failed;
+    f->arg = arg;
+    link_init(&f->link);
+    f->out = evbuffer_new();
+    f->wev = event_new(server.base, fd, EV_WRITE | EV_PERSIST, writable_cb, f);
+    if (f->out == NULL || f->wev == NULL) {
+        ap_error("flush: evbuffer_new or event_new failed (fd %d)", fd);
+        flush_close(f);
+        return AP_ERR;
+    }
+    return AP_OK;
+}
+
+void flush_close(flushable *f)
+{
+    if (f->dirty)
+        link_del(&f->link);
+    f->dirty = 0;
+    if (f->wev)
+        event_free(f->wev);
+    f->wev = NULL;
+    f->waiting = 0;
+    if (f->out)
+        evbuffer_free(f->out);
+    f->out = NULL;
+}
+
+void flush_mark(flushable *f)
+{
+    if (f->dirty || f->waiting || f->broken || f->out == NULL)
         return;
     f->dirty = 1;
     link_add_tail(&flushing.dirty[f->urgent ? 0 : 1], &f->link);
@@ -64,61 +148,9 @@ static void added_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
     }
 }
 
-void flush_attach(flushable *f, struct bufferevent *bev, int urgent, void (*wrote)(void *), void *arg)
+size_t flush_pending(const flushable *f)
 {
-    f->bev = bev;
-    f->dirty = 0;
-    f->urgent = urgent;
-    f->wrote = wrote;
-    f->arg = arg;
-    link_init(&f->link);
-    bufferevent_disable(bev, EV_WRITE);
-    f->cb = evbuffer_add_cb(bufferevent_get_output(bev), added_cb, f);
-}
-
-void flush_detach(flushable *f)
-{
-    if (f->bev == NULL)
-        return;
-    if (f->dirty)
-        link_del(&f->link);
-    f->dirty = 0;
-    if (f->cb)
-        evbuffer_remove_cb_entry(bufferevent_get_output(f->bev), f->cb);
-    f->cb = NULL;
-    f->bev = NULL;
-}
-
-void flush_written(flushable *f)
-{
-    if (f->bev && evbuffer_get_length(bufferevent_get_output(f->bev)) == 0)
-        bufferevent_disable(f->bev, EV_WRITE);
-}
-
-/* Writes f's output; what the socket does not take goes to libevent. */
-static void flush_one(flushable *f)
-{
-    struct evbuffer *out = bufferevent_get_output(f->bev);
-    int n = 0;
-    /* A socket bufferevent keeps its output's start frozen except while
-     * it writes itself: likewise here. */
-    evbuffer_unfreeze(out, 1);
-    while (evbuffer_get_length(out) > 0) {
-        n = evbuffer_write(out, bufferevent_getfd(f->bev));
-        if (n <= 0)
-            break;
-    }
-    evbuffer_freeze(out, 1);
-    if (evbuffer_get_length(out) > 0) {
-        /* The socket is full (EAGAIN) or failing: libevent's write event
-         * goes on, and reports a real error through the event callback. */
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-            ap_debug("flush: write(fd %d): %s; left to the write event", (int)bufferevent_getfd(f->bev),
-                     strerror(errno));
-        bufferevent_enable(f->bev, EV_WRITE);
-    }
-    if (f->wrote)
-        f->wrote(f->arg);
+    return f->out ? evbuffer_get_length(f->out) : 0;
 }
 
 void flush_all(void)
@@ -129,7 +161,7 @@ void flush_all(void)
             flushable *f = queue_entry(flushing.dirty[k].next, flushable, link);
             link_del(&f->link);
             f->dirty = 0;
-            flush_one(f);
+            after_write(f, write_out(f));
         }
     }
 }

@@ -1,15 +1,18 @@
 /*
- * flush.h - writing connections' output once per turn of the event loop.
+ * flush.h - a connection's output, written once per turn of the event loop.
  *
- * A bufferevent writes only when its socket reports writable: each answer
- * costs an epoll_ctl to start watching for that, a turn of the loop, and
- * an epoll_ctl to stop.  An attached bufferevent instead keeps EV_WRITE
- * off; whatever is added to its output marks it dirty, and after every
- * callback active in this turn has run (all answers of a batch are in),
- * one pass writes each dirty connection's output straight to its socket:
- * workers first, so they start sooner, then clients.  Only what the socket
- * does not take (or an error) hands the connection back to libevent's
- * write event until it has drained.
+ * A flushable owns a socket's output: an evbuffer its owner writes into
+ * (then calls flush_mark), and a write event that is on only while the
+ * socket is full.  Marked connections are written after every callback
+ * active in this turn has run (all answers of a batch are in): one
+ * writev per connection, workers first, so they start sooner, then
+ * clients.  What the socket does not take waits for the write event,
+ * which writes as the socket drains and turns itself off once the output
+ * is empty.  No bufferevent: its evbuffer callbacks (run on every add and
+ * drain) and its FIONREAD cost more than the writing.
+ * A failed write (not EAGAIN) calls the owner's `failed`, once; the
+ * flushable then writes no more (its output is kept, unsent, until
+ * flush_close).  Never blocks; never closes the socket.
  */
 #ifndef AP_FLUSH_H
 #define AP_FLUSH_H
@@ -17,15 +20,19 @@
 #include "queue.h"
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
+#include <event2/event.h>
 
 typedef struct flushable {
-    struct bufferevent *bev;
-    struct evbuffer_cb_entry *cb;
+    struct evbuffer *out;       /* NULL: not open */
+    struct event *wev;          /* EV_WRITE on fd, added only while the socket is full */
+    int fd;
     queue_link link;            /* in a dirty list while dirty */
     int dirty;
+    int waiting;                /* wev is added */
+    int broken;                 /* a write failed: no more writes */
     int urgent;                 /* flushed before the others (workers) */
-    void (*wrote)(void *arg);   /* after a direct write that took bytes */
+    void (*wrote)(void *arg);   /* after each attempt to write (may be NULL) */
+    void (*failed)(void *arg, int err); /* a write failed with errno err (may free the owner) */
     void *arg;
 } flushable;
 
@@ -33,14 +40,15 @@ typedef struct flushable {
 int flush_init(struct event_base *base);
 void flush_free(void);
 
-/* Starts managing bev's writes (EV_WRITE is turned off here).  `wrote`
- * (may be NULL) runs after a direct write, as a write callback would. */
-void flush_attach(flushable *f, struct bufferevent *bev, int urgent, void (*wrote)(void *), void *arg);
-/* Before bev is freed: forgets it (pending output is not written). */
-void flush_detach(flushable *f);
-/* From bev's write callback: libevent wrote; once the output is empty
- * the connection goes back to direct writes. */
-void flush_written(flushable *f);
+/* Opens f on fd (not owned: the caller closes it after flush_close).
+ * Returns AP_ERR, logged, with nothing left to free, when it cannot. */
+int flush_open(flushable *f, int fd, int urgent, void (*wrote)(void *), void (*failed)(void *, int), void *arg);
+/* Frees f (pending output is not written); nothing if not open. */
+void flush_close(flushable *f);
+/* Bytes were added to f->out: written at the end of this turn. */
+void flush_mark(flushable *f);
+/* Bytes not yet taken by the socket. */
+size_t flush_pending(const flushable *f);
 
 /* Writes every dirty connection now (also run by the event). */
 void flush_all(void);

@@ -62,6 +62,9 @@ typedef struct msg {
     uint64_t deadline_ms;       /* monotonic; 0: no deadline */
     struct event timer;         /* the deadline, or the retry delay while RETRY_WAIT */
     uint8_t timer_set;          /* timer was event_assign'ed (and may be pending) */
+    uint8_t in_fifo;            /* due in retry.c's deadline FIFO instead (dlink, due_ms) */
+    queue_link dlink;
+    uint64_t due_ms;
     uint8_t attempts;           /* times sent to a worker, less those given back (retry_not_started) */
     uint8_t deliveries;         /* times sent to a worker, never given back (saturates at 255): bounds the
                                  * deaths one message can ride, whatever a worker's progress page says */

@@ -9,6 +9,15 @@
  * sync worker's prefetched message (not first in its running list) has
  * not started: on timeout it is cancelled the same way, and its grace
  * only counts once it is first in line.
+ * The common deadline (the server's timeout, what nearly every message
+ * is armed with) is not one libevent timer per message: armed for the
+ * same length at a clock that only goes forward, such messages fall due
+ * in the order they were armed, so they wait in one FIFO under one timer
+ * (arming and disarming are a list insert and unlink; libevent's
+ * event_add/event_del cost ~500 instructions a message).  The timer is
+ * set for the oldest; a message answered before its deadline just leaves
+ * the list, and the timer, when it fires early for it, is set again for
+ * the new oldest.
  */
 #include "retry.h"
 #include "ap_alloc.h"
@@ -39,17 +48,100 @@
 static void timer_cb(evutil_socket_t fd, short what, void *arg);
 static void retry_later(msg *m, const char *reason);
 
-static void arm_in(msg *m, uint64_t ms)
+static struct {
+    queue_link due;             /* sentinel: messages by due_ms, oldest first */
+    struct event *ev;           /* NULL: not started (no server timeout) */
+    uint64_t for_ms;            /* the timer's length: cfg->timeout */
+} fifo;
+
+static void fifo_drop(msg *m)
 {
+    if (m->in_fifo) {
+        link_del(&m->dlink);
+        m->in_fifo = 0;
+    }
+}
+
+static void fifo_arm(uint64_t ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    evtimer_add(fifo.ev, &tv);
+}
+
+/* m falls due fifo.for_ms after now_ms (the clock now, or a moment ago
+ * in this callback); appended, since every earlier entry was armed for
+ * the same length no later. */
+static void fifo_put(msg *m, uint64_t now_ms)
+{
+    fifo_drop(m);
+    m->due_ms = now_ms + fifo.for_ms;
+    link_add_tail(&fifo.due, &m->dlink);
+    m->in_fifo = 1;
+    if (!evtimer_pending(fifo.ev, NULL))
+        fifo_arm(fifo.for_ms);
+}
+
+/* Every message due by now, oldest first, as its own timer would have
+ * fired; then the timer for the next. */
+static void fifo_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    uint64_t now = ap_now_ms();
+    while (!link_empty(&fifo.due)) {
+        msg *m = queue_entry(fifo.due.next, msg, dlink);
+        if (m->due_ms > now) {
+            fifo_arm(m->due_ms - now);
+            return;
+        }
+        fifo_drop(m);
+        timer_cb(-1, EV_TIMEOUT, m); /* may answer, free or re-arm any message */
+    }
+}
+
+int retry_start(void)
+{
+    link_init(&fifo.due);
+    fifo.for_ms = server.cfg->timeout > 0 ? (uint64_t)server.cfg->timeout : 0;
+    if (fifo.for_ms == 0)
+        return AP_OK;
+    fifo.ev = evtimer_new(server.base, fifo_cb, NULL);
+    if (fifo.ev == NULL) {
+        ap_error("retry: evtimer_new failed for the deadline timer");
+        return AP_ERR;
+    }
+    return AP_OK;
+}
+
+void retry_stop(void)
+{
+    if (fifo.ev)
+        event_free(fifo.ev);
+    fifo.ev = NULL;
+}
+
+/* Arms m's timer for ms from now_ms (0: read the clock). */
+static void arm_from(msg *m, uint64_t ms, uint64_t now_ms)
+{
+    if (fifo.ev && ms == fifo.for_ms) {
+        if (m->timer_set)
+            evtimer_del(&m->timer);
+        fifo_put(m, now_ms ? now_ms : ap_now_ms());
+        return;
+    }
+    fifo_drop(m);
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
     if (!m->timer_set) {
         event_assign(&m->timer, server.base, -1, 0, timer_cb, m);
         m->timer_set = 1;
     }
-    if (ms == (uint64_t)server.cfg->timeout && server.common_timeout)
-        evtimer_add(&m->timer, server.common_timeout);
-    else
-        evtimer_add(&m->timer, &tv);
+    evtimer_add(&m->timer, &tv);
+}
+
+static void arm_in(msg *m, uint64_t ms)
+{
+    arm_from(m, ms, 0);
 }
 
 /* The message's timeout: the server's, or the request's if smaller. */
@@ -67,11 +159,12 @@ void retry_arm(msg *m)
     if (t == 0)
         return;
     m->deadline_ms = m->accepted_ns / 1000000 + t;
-    arm_in(m, t);
+    arm_from(m, t, m->accepted_ns / 1000000); /* accepted in this callback: no clock read */
 }
 
 void retry_disarm(msg *m)
 {
+    fifo_drop(m);
     if (m->timer_set)
         evtimer_del(&m->timer);
 }

@@ -26,6 +26,12 @@ struct worker;
 
 /* Prepares m's timer and arms its deadline (if it has one). */
 void retry_arm(msg *m);
+/* The deadline timer shared by messages armed for the server's timeout
+ * (after the event base exists; nothing when timeout is 0).  AP_ERR,
+ * logged, when it cannot be made. */
+int retry_start(void);
+/* Frees it (at exit, after the last message ended). */
+void retry_stop(void);
 /* Stops m's timer; call before m is freed or leaves RETRY_WAIT. */
 void retry_disarm(msg *m);
 /* w's process died (status from waitpid, `how` its description): every

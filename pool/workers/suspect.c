@@ -32,16 +32,15 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 
 /* Bytes the master sent w that w has not read: its output buffer and
  * the socket's send queue.  Returns AP_ERR when the ioctl fails. */
 static int suspect_unread(const worker *w, uint64_t *unread)
 {
     int outq = 0;
-    if (ioctl(bufferevent_getfd(w->bev), SIOCOUTQ, &outq) < 0)
+    if (ioctl(w->fd, SIOCOUTQ, &outq) < 0)
         return AP_ERR;
-    *unread = evbuffer_get_length(bufferevent_get_output(w->bev)) + (uint64_t)(outq > 0 ? outq : 0);
+    *unread = flush_pending(&w->out) + (uint64_t)(outq > 0 ? outq : 0);
     return AP_OK;
 }
 
@@ -100,7 +99,7 @@ void suspect_tick(uint64_t now)
     uint64_t ack = (uint64_t)server.cfg->dispatch_ack_ms;
     for (int i = 0; i < server.nworkers; i++) {
         worker *w = &server.workers[i];
-        if (!worker_is_accepting(w) || w->bev == NULL || w->proc.link_broken)
+        if (!worker_is_accepting(w) || w->out.out == NULL || w->proc.link_broken)
             continue;
         worker_proc *p = &w->proc;
         uint64_t added = p->sent_bytes - p->ack_sent_bytes, unread;

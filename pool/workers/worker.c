@@ -8,7 +8,9 @@
  * the master, the socketpair on fd 3, /dev/null on stdin, stdout and
  * stderr on pipes the master reads into its log (wout.c), every other
  * descriptor closed.  argv and envp are built before fork.
- * Frames: read from the worker's bufferevent as they complete; results
+ * Frames: read from the worker's socket (one read(2) of up to 64 KiB per
+ * wake-up, without the FIONREAD a bufferevent asks first), written by
+ * flush.c, and handled as they complete; results
  * and errors are matched to messages by internal id and generation, so a
  * late answer from a replaced process is dropped, not misdelivered.
  * Death: SIGCHLD -> worker_reap() -> every message the process held is
@@ -42,7 +44,6 @@
 #include <cJSON.h>
 #include <errno.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -60,6 +61,9 @@ extern char **environ;
 
 /* A RESULT at least this long is moved to its client, not copied. */
 #define WORKER_MOVE_MIN (64u * 1024)
+/* One read of the link takes at most this (libevent's own: 4 KiB, after
+ * an ioctl FIONREAD); the rest waits for the next turn. */
+#define WORKER_READ_MAX (64u * 1024)
 /* A sync handler faster than this on average may have messages prefetched. */
 #define WORKER_FAST_NS ((uint64_t)server.cfg->prefetch_fast_us * 1000u)
 
@@ -145,6 +149,7 @@ void worker_table_init(void)
         worker *w = &server.workers[i];
         w->index = i;
         w->prog_fd = -1;
+        w->fd = -1;
         worker_assign(w, i < server.pool_size ? i : -1);
         if (w->slot < 0)
             snprintf(w->name, sizeof(w->name), "spare-%d", i);
@@ -158,15 +163,14 @@ void worker_table_init(void)
     wout_init();
 }
 
+static void link_free(worker *w);
+
 void worker_table_free(void)
 {
     wout_free();
     for (int i = 0; i < server.nworkers; i++) {
         worker *w = &server.workers[i];
-        if (w->bev) {
-            flush_detach(&w->out);
-            bufferevent_free(w->bev);
-        }
+        link_free(w);
         wprog_free(w);
         if (w->respawn_ev)
             event_free(w->respawn_ev);
@@ -292,9 +296,39 @@ static void process_reset(worker *w, pid_t pid, uint64_t spawn_ns)
     recycle_new_process(w);
 }
 
-static void worker_read_cb(struct bufferevent *bev, void *arg);
-static void worker_write_cb(struct bufferevent *bev, void *arg);
-static void worker_event_cb(struct bufferevent *bev, short what, void *arg);
+static void worker_read_cb(evutil_socket_t fd, short what, void *arg);
+static void worker_write_failed(void *arg, int err);
+
+/* The master's end of the link: its output (flush.c), its own read
+ * event and input buffer.  On error everything made is freed, fd closed,
+ * and the failure logged. */
+static int link_open(worker *w, int fd)
+{
+    w->fd = fd;
+    w->in = evbuffer_new();
+    w->rev = event_new(server.base, fd, EV_READ | EV_PERSIST, worker_read_cb, w);
+    if (w->in == NULL || w->rev == NULL || event_add(w->rev, NULL) < 0 ||
+        flush_open(&w->out, fd, 1, NULL, worker_write_failed, w) != AP_OK) {
+        ap_error("%s: cannot watch its socket (evbuffer_new, event_new or event_add failed); killing it", w->name);
+        link_free(w);
+        return AP_ERR;
+    }
+    return AP_OK;
+}
+
+static void link_free(worker *w)
+{
+    if (w->rev)
+        event_free(w->rev);
+    w->rev = NULL;
+    if (w->in)
+        evbuffer_free(w->in);
+    w->in = NULL;
+    flush_close(&w->out);
+    if (w->fd >= 0)
+        close(w->fd);
+    w->fd = -1;
+}
 
 int worker_spawn(int index)
 {
@@ -348,16 +382,8 @@ int worker_spawn(int index)
     setpgid(pid, pid);
     close(sv[1]);
     evutil_make_socket_nonblocking(sv[0]);
-    w->bev = bufferevent_socket_new(server.base, sv[0], BEV_OPT_CLOSE_ON_FREE);
-    if (w->bev == NULL) {
-        ap_error("%s (pid %d): bufferevent_socket_new failed; killing it", w->name, (int)pid);
-        close(sv[0]);
+    if (link_open(w, sv[0]) != AP_OK)
         kill(pid, SIGKILL);
-    } else {
-        bufferevent_setcb(w->bev, worker_read_cb, worker_write_cb, worker_event_cb, w);
-        bufferevent_enable(w->bev, EV_READ);
-        flush_attach(&w->out, w->bev, 1, NULL, NULL);
-    }
     process_reset(w, pid, t0);
     if (wout_attach(w, &out) != AP_OK)
         kill(pid, SIGKILL);
@@ -399,10 +425,11 @@ void worker_send(worker *w, msg *m)
     ap_frame_hdr h = {m->type_len + m->data_len, AP_FRAME_REQUEST, 0, m->type_len, m->id};
     ap_frame_encode(hdr, &h);
     memcpy(hdr + AP_FRAME_HDR_SIZE, m->type, m->type_len);
-    struct evbuffer *out = bufferevent_get_output(w->bev);
+    struct evbuffer *out = w->out.out;
     evbuffer_add(out, hdr, AP_FRAME_HDR_SIZE + m->type_len);
     if (m->data_len)
         evbuffer_add(out, m->line + m->data_off, m->data_len);
+    flush_mark(&w->out);
     w->proc.sent_bytes += AP_FRAME_HDR_SIZE + (uint64_t)m->type_len + m->data_len;
     msg_set_state(&server.msgs, m, MSG_RUNNING);
     m->worker = w;
@@ -425,8 +452,9 @@ static void send_simple(worker *w, ap_frame_kind kind, uint64_t id)
     unsigned char hdr[AP_FRAME_HDR_SIZE];
     ap_frame_hdr h = {0, (uint8_t)kind, 0, 0, id};
     ap_frame_encode(hdr, &h);
-    if (w->bev) {
-        evbuffer_add(bufferevent_get_output(w->bev), hdr, sizeof(hdr));
+    if (w->out.out) {
+        evbuffer_add(w->out.out, hdr, sizeof(hdr));
+        flush_mark(&w->out);
         w->proc.sent_bytes += sizeof(hdr);
     }
 }
@@ -724,7 +752,7 @@ static void worker_protocol_error(worker *w, const char *what)
 {
     ap_error("%s (pid %d): %s; killing it", w->name, (int)w->proc.pid, what);
     w->proc.link_broken = 1;
-    bufferevent_disable(w->bev, EV_READ);
+    event_del(w->rev);
     if (w->proc.pid > 0 && !w->proc.reaped)
         kill(w->proc.pid, SIGKILL);
 }
@@ -757,12 +785,81 @@ static const char *worker_frame_out_of_place(const worker *w, const ap_frame_hdr
     }
 }
 
+/* A header that does not decode: the stream is corrupt (logged, the
+ * worker killed). */
+static void frame_corrupt(worker *w, const ap_frame_hdr *h)
+{
+    char what[96];
+    snprintf(what, sizeof(what), "corrupt frame header (kind %u, length %u)", h->kind, h->len);
+    worker_protocol_error(w, what);
+}
+
+/* AP_OK when h may come from w now, else AP_ERR (logged, the worker
+ * killed). */
+static int frame_in_place(worker *w, const ap_frame_hdr *h)
+{
+    const char *why = worker_frame_out_of_place(w, h);
+    if (why == NULL)
+        return AP_OK;
+    char what[128];
+    snprintf(what, sizeof(what), "%s frame while %s (%s)", ap_frame_kind_name(h->kind), state_names[w->state], why);
+    server.stats.frames_out_of_place++;
+    worker_protocol_error(w, what);
+    return AP_ERR;
+}
+
+/* Acts on one complete frame: its payload at payload, or (payload NULL)
+ * next in `in`, its header already drained.  Returns 1 when it freed
+ * capacity (an answer, READY), else 0. */
+static int frame_handle(worker *w, const ap_frame_hdr *h, const char *payload, struct evbuffer *in)
+{
+    /* A RESULT over maxResultBytes is answered agent_error instead,
+     * its payload dropped unread. */
+    int ours = (h->kind == AP_FRAME_RESULT || h->kind == AP_FRAME_ERROR) && agentstat_owns(w, h);
+    ap_frame_hdr eh;
+    char refusal[WRESULT_REFUSAL_MAX];
+    int refused = !ours && wresult_refuse(w, h, &eh, refusal, sizeof(refusal));
+    struct evbuffer *src = NULL;
+    if (refused)
+        payload = refusal;
+    else if (payload == NULL) {
+        /* A big RESULT is never pulled up into one piece: its chains are
+         * moved to the client (answer_ok_moved), so a result of hundreds
+         * of megabytes costs the loop no memcpy of its size. */
+        if (!ours && h->kind == AP_FRAME_RESULT && h->len >= WORKER_MOVE_MIN)
+            src = in;
+        else
+            payload = h->len ? (const char *)evbuffer_pullup(in, h->len) : "";
+    }
+    switch (h->kind) {
+    case AP_FRAME_RESULT:
+    case AP_FRAME_ERROR:
+        if (ours) { /* our own agent.metrics ask: no message */
+            agentstat_answer(w, h, payload);
+            return 0;
+        }
+        on_answer(w, refused ? &eh : h, payload, src);
+        return 1;
+    case AP_FRAME_READY:
+        on_ready(w, payload, h->len);
+        return 1;
+    case AP_FRAME_START_FAILED:
+        on_start_failed(w, payload, h->len);
+        return 0;
+    case AP_FRAME_PONG:
+        on_pong(w, h, payload);
+        return 0;
+    default: /* refused by worker_frame_out_of_place */
+        return 0;
+    }
+}
+
 /* Handles every complete frame in w's input.  Returns how many freed
  * capacity (answers, READY), or -1 when the stream is corrupt (the worker
  * is being killed).  Never pumps the queue: the caller does. */
 static int worker_handle_frames(worker *w)
 {
-    struct evbuffer *in = bufferevent_get_input(w->bev);
+    struct evbuffer *in = w->in;
     int answered = 0;
     if (w->proc.link_broken)
         return -1;
@@ -774,61 +871,16 @@ static int worker_handle_frames(worker *w)
         ap_frame_hdr h;
         evbuffer_copyout(in, hb, sizeof(hb));
         if (ap_frame_decode(hb, &h) != AP_OK) {
-            char what[96];
-            snprintf(what, sizeof(what), "corrupt frame header (kind %u, length %u)", h.kind, h.len);
-            worker_protocol_error(w, what);
+            frame_corrupt(w, &h);
             return -1;
         }
         if (avail < AP_FRAME_HDR_SIZE + (size_t)h.len)
             break;
-        const char *why = worker_frame_out_of_place(w, &h);
-        if (why != NULL) {
-            char what[128];
-            snprintf(what, sizeof(what), "%s frame while %s (%s)", ap_frame_kind_name(h.kind), state_names[w->state],
-                     why);
-            server.stats.frames_out_of_place++;
-            worker_protocol_error(w, what);
+        if (frame_in_place(w, &h) != AP_OK)
             return -1;
-        }
         evbuffer_drain(in, AP_FRAME_HDR_SIZE);
         size_t before = evbuffer_get_length(in);
-        /* A RESULT over maxResultBytes is answered agent_error instead,
-         * its payload dropped unread. */
-        int ours = (h.kind == AP_FRAME_RESULT || h.kind == AP_FRAME_ERROR) && agentstat_owns(w, &h);
-        ap_frame_hdr eh;
-        char refusal[WRESULT_REFUSAL_MAX];
-        int refused = !ours && wresult_refuse(w, &h, &eh, refusal, sizeof(refusal));
-        /* A big RESULT is never pulled up into one piece: its chains are
-         * moved to the client (answer_ok_moved), so a result of hundreds
-         * of megabytes costs the loop no memcpy of its size. */
-        struct evbuffer *src = !refused && !ours && h.kind == AP_FRAME_RESULT && h.len >= WORKER_MOVE_MIN ? in : NULL;
-        const char *payload = refused ? refusal
-                              : src   ? NULL
-                              : h.len ? (const char *)evbuffer_pullup(in, h.len)
-                                      : "";
-        switch (h.kind) {
-        case AP_FRAME_RESULT:
-        case AP_FRAME_ERROR:
-            if (ours) { /* our own agent.metrics ask: no message */
-                agentstat_answer(w, &h, payload);
-                break;
-            }
-            on_answer(w, refused ? &eh : &h, payload, src);
-            answered++;
-            break;
-        case AP_FRAME_READY:
-            on_ready(w, payload, h.len);
-            answered++;
-            break;
-        case AP_FRAME_START_FAILED:
-            on_start_failed(w, payload, h.len);
-            break;
-        case AP_FRAME_PONG:
-            on_pong(w, &h, payload);
-            break;
-        default: /* refused by worker_frame_out_of_place */
-            break;
-        }
+        answered += frame_handle(w, &h, NULL, in);
         /* What was not moved to a client (most frames: all of it). */
         size_t taken = before - evbuffer_get_length(in);
         evbuffer_drain(in, h.len - taken);
@@ -836,54 +888,104 @@ static int worker_handle_frames(worker *w)
     return answered;
 }
 
-static void worker_write_cb(struct bufferevent *bev, void *arg)
+/* The same for n bytes just read into buf, while nothing was left in
+ * w->in from before: frames are handled where they lie, and only an
+ * incomplete last one is copied to w->in. */
+static int worker_handle_read(worker *w, const char *buf, size_t n)
 {
-    worker *w = arg;
-    (void)bev;
-    flush_written(&w->out);
+    int answered = 0;
+    size_t off = 0;
+    if (w->proc.link_broken)
+        return -1;
+    while (n - off >= AP_FRAME_HDR_SIZE) {
+        const unsigned char *hb = (const unsigned char *)buf + off;
+        ap_frame_hdr h;
+        if (ap_frame_decode(hb, &h) != AP_OK) {
+            frame_corrupt(w, &h);
+            return -1;
+        }
+        if (n - off - AP_FRAME_HDR_SIZE < (size_t)h.len)
+            break;
+        if (frame_in_place(w, &h) != AP_OK)
+            return -1;
+        answered += frame_handle(w, &h, buf + off + AP_FRAME_HDR_SIZE, NULL);
+        off += AP_FRAME_HDR_SIZE + (size_t)h.len;
+        if (w->proc.link_broken || w->in == NULL)
+            return -1;
+    }
+    if (off < n && evbuffer_add(w->in, buf + off, n - off) < 0) {
+        worker_protocol_error(w, "out of memory keeping a partial frame");
+        return -1;
+    }
+    return answered;
 }
 
-static void worker_read_cb(struct bufferevent *bev, void *arg)
+static char read_scratch[WORKER_READ_MAX]; /* worker_read_cb's reads, handled in place */
+
+/* One read(2) of at most max bytes into w->in (through one scratch
+ * buffer: a 64 KiB reserve in the evbuffer costs a malloc and a free of
+ * its size per read; the copy of what came is smaller).  Returns as
+ * read(2). */
+static ssize_t worker_read_once(worker *w, int fd, size_t max)
 {
-    (void)bev;
+    ssize_t n = read(fd, read_scratch, max < sizeof(read_scratch) ? max : sizeof(read_scratch));
+    if (n > 0 && evbuffer_add(w->in, read_scratch, (size_t)n) < 0) {
+        errno = ENOMEM;
+        return -1;
+    }
+    return n;
+}
+
+/* The link closed or failed: the process is going or gone; make sure,
+ * then reaping answers for what it held. */
+static void worker_link_lost(worker *w, const char *why)
+{
+    if (w->state != WORKER_STOPPING)
+        ap_debug("%s (pid %d): socketpair %s", w->name, (int)w->proc.pid, why);
+    event_del(w->rev);
+    if (w->proc.pid > 0 && w->state != WORKER_STOPPING)
+        kill(w->proc.pid, SIGKILL);
+}
+
+static void worker_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    worker *w = arg;
+    (void)what;
+    int direct = evbuffer_get_length(w->in) == 0;
+    ssize_t n = direct ? read(fd, read_scratch, sizeof(read_scratch)) : worker_read_once(w, fd, WORKER_READ_MAX);
+    if (n == 0) {
+        worker_link_lost(w, "closed");
+        return;
+    }
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            worker_link_lost(w, strerror(errno));
+        return;
+    }
     /* Pumped here, not only by the deferred pump each answer asked for:
      * the requests it sends then leave in the same flush as the answers
      * (measured: deferring it alone saved no instructions). */
-    if (worker_handle_frames(arg) > 0)
+    if ((direct ? worker_handle_read(w, read_scratch, (size_t)n) : worker_handle_frames(w)) > 0)
         sched_pump();
 }
 
-/* The process is gone: whatever it wrote before it died is still in the
- * socket (libevent reads a few KiB per turn).  Read it all and act on it,
- * so a finished answer is delivered rather than retried or failed. */
+/* The process is gone: whatever it wrote before it died may still be in
+ * the socket.  Read it all and act on it, so a finished answer is
+ * delivered rather than retried or failed. */
 static void worker_drain_dead(worker *w)
 {
-    if (w->bev == NULL)
+    if (w->in == NULL)
         return;
-    evutil_socket_t fd = bufferevent_getfd(w->bev);
-    struct evbuffer *in = bufferevent_get_input(w->bev);
-    /* A socket bufferevent keeps its input's end frozen (only libevent
-     * adds to it); thaw it for these last reads. */
-    evbuffer_unfreeze(in, 0);
-    for (int i = 0; i < 1 << 14 && evbuffer_read(in, fd, 1 << 16) > 0; i++)
+    /* Not through read_scratch: this may run while frames read there
+     * are being handled (a death noticed on the way). */
+    for (int i = 0; i < 1 << 14 && evbuffer_read(w->in, w->fd, WORKER_READ_MAX) > 0; i++)
         ;
-    evbuffer_freeze(in, 0);
     worker_handle_frames(w);
 }
 
-static void worker_event_cb(struct bufferevent *bev, short what, void *arg)
+static void worker_write_failed(void *arg, int err)
 {
-    worker *w = arg;
-    (void)bev;
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-        if (w->state != WORKER_STOPPING)
-            ap_debug("%s (pid %d): socketpair %s", w->name, (int)w->proc.pid,
-                     (what & BEV_EVENT_EOF) ? "closed" : strerror(EVUTIL_SOCKET_ERROR()));
-        bufferevent_disable(w->bev, EV_READ | EV_WRITE);
-        /* The process is going or gone; make sure, then reap answers it. */
-        if (w->proc.pid > 0 && w->state != WORKER_STOPPING)
-            kill(w->proc.pid, SIGKILL);
-    }
+    worker_link_lost(arg, strerror(err));
 }
 
 /* ---- death ----------------------------------------------------------- */
@@ -930,11 +1032,7 @@ static void process_clear(worker *w)
 {
     evtimer_del(w->kill_ev);
     w->proc.kill = WORKER_KILL_NONE;
-    if (w->bev) {
-        flush_detach(&w->out);
-        bufferevent_free(w->bev);
-        w->bev = NULL;
-    }
+    link_free(w);
     w->proc.pid = 0;
     w->load.in_flight = 0;
     worker_set_state(w, WORKER_DEAD);

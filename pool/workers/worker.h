@@ -31,8 +31,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-struct bufferevent;
 struct event;
+struct evbuffer;
 struct msg;
 
 typedef enum {
@@ -100,8 +100,10 @@ typedef struct worker {
     char name[24];              /* "worker-<slot>" */
     worker_state state;
     worker_proc proc;           /* the process it runs now */
-    struct bufferevent *bev;    /* the master's end of the socketpair */
-    flushable out;              /* requests written once per loop turn (flush.c) */
+    int fd;                     /* the master's end of the socketpair, -1: none */
+    struct evbuffer *in;        /* frames read from it, not yet handled */
+    struct event *rev;          /* EV_READ on it (worker_read_cb) */
+    flushable out;              /* requests written once per loop turn (flush.c); out.out NULL: no link */
     queue_link running;         /* messages the process holds (sentinel) */
     unsigned start_failures;    /* consecutive failures to start, for backoff */
     struct worker *replaces;    /* this starting process will take over that one's slot */

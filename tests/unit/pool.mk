@@ -8,9 +8,9 @@
 # test_idmap #includes pool/path/idmap.c to reach its hash function.
 # test_config_listen is config.c's metricsListen syntax (config_parse_listen)
 # and its metricsAllowRemote rule, apart from the rest of test_config.
-check_PROGRAMS += tests/unit/test_queue tests/unit/test_dispatch tests/unit/test_idmap \
+check_PROGRAMS += tests/unit/test_queue tests/unit/test_dispatch tests/unit/test_idmap tests/unit/test_linein \
 	tests/unit/test_msg tests/unit/test_reply tests/unit/test_config tests/unit/test_config_listen
-TESTS += tests/unit/test_queue tests/unit/test_dispatch tests/unit/test_idmap \
+TESTS += tests/unit/test_queue tests/unit/test_dispatch tests/unit/test_idmap tests/unit/test_linein \
 	tests/unit/test_msg tests/unit/test_reply tests/unit/test_config tests/unit/test_config_listen
 
 POOL_UNIT_CPPFLAGS = $(AM_CPPFLAGS) $(POOL_INC)
@@ -31,6 +31,11 @@ EXTRA_tests_unit_test_idmap_SOURCES = pool/path/idmap.c
 tests_unit_test_idmap_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_idmap_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_idmap_LDADD = $(CMOCKA_LIBS)
+
+tests_unit_test_linein_SOURCES = tests/unit/test_linein.c pool/path/linein.c pool/path/linein.h
+tests_unit_test_linein_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
+tests_unit_test_linein_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_linein_LDADD = $(CMOCKA_LIBS)
 
 tests_unit_test_msg_SOURCES = tests/unit/test_msg.c pool/path/msg.c pool/path/msg.h pool/path/queue.c pool/path/queue.h \
 	common/alloc.c

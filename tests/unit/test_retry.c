@@ -562,6 +562,53 @@ static void test_queued_message_times_out_with_timeout_and_runs_nowhere(void **s
     teardown();
 }
 
+/* Messages armed for the server's timeout share one timer: each still
+ * times out at its own deadline, oldest first; one answered before its
+ * deadline leaves the list; the timer is set for the next one due. */
+static void test_server_timeout_deadlines_share_one_timer_in_arming_order(void **state)
+{
+    (void)state;
+    setup(1, 1, 0);
+    fake_cfg.timeout = 500;
+    assert_int_equal(retry_start(), AP_OK);
+    msg *m[3];
+    for (int i = 0; i < 3; i++) {
+        m[i] = fake_msg(i + 1, "t");
+        retry_arm(m[i]);
+        server.pending_bytes += m[i]->line_len;
+        msg_set_state(&server.msgs, m[i], MSG_QUEUED);
+        queue_push(&server.queue, &m[i]->qlink, 1);
+        assert_int_equal(times_armed(m[i]), 0); /* no timer of its own */
+        fake_now += 100;
+    }
+    retry_disarm(m[1]); /* as answering it does */
+    fake_now = fake_now - 300 + 500; /* m[0]'s deadline */
+    fifo_cb(-1, EV_TIMEOUT, NULL);
+    assert_int_equal(fake_nanswers(), 1);
+    assert_int_equal(fake_answer_for(1)->code, ERR_TIMEOUT);
+    assert_int_equal(armed[narmed - 1].ms, 200); /* for m[2]'s deadline: m[1] left */
+    fake_now += 199;
+    fifo_cb(-1, EV_TIMEOUT, NULL); /* early: nothing due, set again */
+    assert_int_equal(fake_nanswers(), 1);
+    assert_int_equal(armed[narmed - 1].ms, 1);
+    fake_now += 1;
+    fifo_cb(-1, EV_TIMEOUT, NULL);
+    assert_int_equal(fake_nanswers(), 2);
+    assert_int_equal(fake_answer_for(3)->code, ERR_TIMEOUT);
+    assert_string_equal(fake_answer_for(3)->message, "no answer within 500 ms (waiting in the queue after 0 attempts)");
+    assert_true(link_empty(&fifo.due));
+    /* a request's own shorter timeout keeps a timer of its own */
+    msg *own = fake_msg(9, "t");
+    own->timeout_ms = 200;
+    retry_arm(own);
+    assert_int_equal(armed_ms(own), 200);
+    assert_false(own->in_fifo);
+    retry_disarm(own);
+    retry_disarm(m[1]);
+    retry_stop();
+    teardown();
+}
+
 static void test_running_message_past_deadline_gets_its_sync_worker_killed(void **state)
 {
     (void)state;
@@ -724,6 +771,7 @@ int main(void)
         cmocka_unit_test(test_fail_waiting_answers_every_message_in_retry_wait),
         cmocka_unit_test(test_arm_uses_the_smaller_of_server_and_request_timeout),
         cmocka_unit_test(test_queued_message_times_out_with_timeout_and_runs_nowhere),
+        cmocka_unit_test(test_server_timeout_deadlines_share_one_timer_in_arming_order),
         cmocka_unit_test(test_running_message_past_deadline_gets_its_sync_worker_killed),
         cmocka_unit_test(test_prefetched_message_past_deadline_is_cancelled_not_killed),
         cmocka_unit_test(test_async_message_past_deadline_is_cancelled_then_its_loop_judged_stuck),
