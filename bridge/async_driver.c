@@ -33,6 +33,7 @@
 #include <Python.h>
 
 #include "async_driver.h"
+#include "hctx.h"
 #include "idmap.h"
 #include "ploop.h"
 #include "msg.h"
@@ -409,11 +410,13 @@ static size_t held_count(void)
     return bridge.inflight;
 }
 
-/* Runs one REQUEST: starts its task, or answers at once. */
-static void submit(const ap_frame_hdr *h, const unsigned char *payload)
+/* Runs one REQUEST: starts its task, or answers at once.  *token: the
+ * handler context's, left by the caller once the task exists (the task
+ * copies the context when it is created). */
+static void start(const ap_frame_hdr *h, const unsigned char *payload, PyObject **token)
 {
     PyObject *aw, *it, *task, *type;
-    aw = msg_call_handler(h, payload, held_count, &type);
+    aw = msg_call_handler(h, payload, held_count, &type, token);
     if (aw == NULL)
         return;
     if (AP_LIKELY(PyCoro_CheckExact(aw))) {
@@ -460,6 +463,13 @@ static void submit(const ap_frame_hdr *h, const unsigned char *payload)
     }
     m->task = task;
     pending_put(m);
+}
+
+static void submit(const ap_frame_hdr *h, const unsigned char *payload)
+{
+    PyObject *token = NULL;
+    start(h, payload, &token);
+    hctx_leave(token);
 }
 
 static void cancel(uint64_t id)

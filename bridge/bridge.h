@@ -45,6 +45,7 @@ typedef struct {
     /* configuration from argv, read-only after start-up */
     const char *id;          /* "worker-3": the log role */
     const char *agent_spec;  /* "module:attr" */
+    const char *pool;        /* --pool: the pool's name for the handler context */
     int concurrency;         /* --concurrency (async agents) */
     size_t max_result_bytes; /* --max-result-bytes: longest RESULT payload sent */
     const char *python_paths[BRIDGE_MAX_PYTHON_PATHS];
@@ -59,6 +60,7 @@ typedef struct {
     PyObject *health;        /* bound health() or NULL */
     PyObject *metrics;       /* bound metrics() or NULL */
     int is_async;
+    int wants_context;       /* handle_message takes a third parameter: the Context */
     int max_inflight;        /* 1 for sync agents, concurrency for async */
     PyObject *run_until_complete; /* async: the loop's bound method */
 

@@ -20,6 +20,7 @@
 #include "bridge.h"
 #include "agent.h"
 #include "async_driver.h"
+#include "hctx.h"
 #include "msg.h"
 #include "pyerr.h"
 #include "pyconv.h"
@@ -69,6 +70,7 @@ static const char usage_text[] =
     "  --id NAME               worker name for logs (default $AGENTPOOL_WORKER_ID)\n"
     "  --agent MODULE:ATTR     the agent: a class (instantiated with no arguments),\n"
     "                          an object with handle_message(type, data), or such a function\n"
+    "  --pool NAME             the pool's name, for the handler context (pyagents.context().pool)\n"
     "  --concurrency N         messages in flight at once for an async agent (default 1)\n"
     "  --max-result-bytes N    longest result JSON sent; a longer one is answered agent_error\n"
     "                          \"result too large (N bytes, limit M)\" (default: the frame limit)\n"
@@ -82,6 +84,7 @@ static const char usage_text[] =
 enum {
     OPT_ID = 256,
     OPT_AGENT,
+    OPT_POOL,
     OPT_CONCURRENCY,
     OPT_MAX_RESULT_BYTES,
     OPT_PYTHON_PATH,
@@ -96,6 +99,7 @@ enum {
 static const struct option long_options[] = {
     {"id", required_argument, NULL, OPT_ID},
     {"agent", required_argument, NULL, OPT_AGENT},
+    {"pool", required_argument, NULL, OPT_POOL},
     {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
     {"max-result-bytes", required_argument, NULL, OPT_MAX_RESULT_BYTES},
     {"python-path", required_argument, NULL, OPT_PYTHON_PATH},
@@ -122,6 +126,9 @@ static int parse_args(int argc, char **argv, char *err, size_t cap)
             break;
         case OPT_AGENT:
             bridge.agent_spec = optarg;
+            break;
+        case OPT_POOL:
+            bridge.pool = optarg;
             break;
         case OPT_CONCURRENCY: {
             char *end;
@@ -345,6 +352,7 @@ static AP_NORETURN void finish(bridge_end end)
     if (bridge.is_async)
         async_driver_fini();
     agent_release();
+    hctx_fini();
     pyconv_fini();
     unsigned long long sent = bridge.sent, errors = bridge.errors;
     if (pyhost_fini() < 0)
@@ -388,6 +396,8 @@ int main(int argc, char **argv)
     if (agent_load(bridge.agent_spec) < 0)
         start_failed_py();
     pyhost_setup_logging();
+    if (hctx_init() < 0)
+        start_failed_py();
     bridge.max_inflight = bridge.is_async ? bridge.concurrency : 1;
     if (bridge.is_async && async_driver_init() < 0)
         start_failed_py();

@@ -27,6 +27,7 @@
 #include <Python.h>
 
 #include "sync_driver.h"
+#include "hctx.h"
 #include "msg.h"
 #include "wire.h"
 
@@ -149,10 +150,11 @@ static int flush_all(void)
 
 static void handle_request(const ap_frame_hdr *h, const unsigned char *payload)
 {
-    PyObject *type;
-    PyObject *res = msg_call_handler(h, payload, held_count, &type);
+    PyObject *type, *token;
+    PyObject *res = msg_call_handler(h, payload, held_count, &type, &token);
     if (res == NULL)
         return;
+    hctx_leave(token);
     if (AP_UNLIKELY(PyCoro_CheckExact(res))) {
         PyObject *r = PyObject_CallMethod(res, "close", NULL);
         Py_XDECREF(r);

@@ -203,6 +203,8 @@ static void build_exec_args(exec_args *a, const worker *w)
     a->argv[n++] = (char *)w->name;
     a->argv[n++] = "--agent";
     a->argv[n++] = cfg->agent;
+    a->argv[n++] = "--pool";
+    a->argv[n++] = cfg->socket;
     a->argv[n++] = "--concurrency";
     a->argv[n++] = a->conc;
     snprintf(a->maxres, sizeof(a->maxres), "%lld", (long long)config_max_result_bytes(cfg));
@@ -389,15 +391,22 @@ static void schedule_respawn(worker *w, int64_t delay)
 
 void worker_send(worker *w, msg *m)
 {
-    unsigned char hdr[AP_FRAME_HDR_SIZE + AP_MAX_TYPE_LEN];
-    ap_frame_hdr h = {m->type_len + m->data_len, AP_FRAME_REQUEST, 0, m->type_len, m->id};
+    /* header, meta and type in one piece; then the client's id and data,
+     * straight from the request line (AP_FRAME_REQUEST in ap_frame.h) */
+    unsigned char hdr[AP_FRAME_HDR_SIZE + AP_FRAME_META_SIZE + AP_MAX_TYPE_LEN];
+    ap_frame_meta meta = {m->deadline_ms, (uint32_t)m->attempts + 1, m->id_len};
+    uint32_t len = AP_FRAME_META_SIZE + m->type_len + m->id_len + m->data_len;
+    ap_frame_hdr h = {len, AP_FRAME_REQUEST, AP_FRAME_REQ_META, m->type_len, m->id};
     ap_frame_encode(hdr, &h);
-    memcpy(hdr + AP_FRAME_HDR_SIZE, m->type, m->type_len);
+    ap_frame_meta_encode(hdr + AP_FRAME_HDR_SIZE, &meta);
+    memcpy(hdr + AP_FRAME_HDR_SIZE + AP_FRAME_META_SIZE, m->type, m->type_len);
     struct evbuffer *out = bufferevent_get_output(w->bev);
-    evbuffer_add(out, hdr, AP_FRAME_HDR_SIZE + m->type_len);
+    evbuffer_add(out, hdr, AP_FRAME_HDR_SIZE + AP_FRAME_META_SIZE + m->type_len);
+    if (m->id_len)
+        evbuffer_add(out, m->line + m->id_off, m->id_len);
     if (m->data_len)
         evbuffer_add(out, m->line + m->data_off, m->data_len);
-    w->proc.sent_bytes += AP_FRAME_HDR_SIZE + (uint64_t)m->type_len + m->data_len;
+    w->proc.sent_bytes += AP_FRAME_HDR_SIZE + (uint64_t)len;
     msg_set_state(&server.msgs, m, MSG_RUNNING);
     m->worker = w;
     m->worker_gen = w->proc.generation;

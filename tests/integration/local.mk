@@ -84,3 +84,6 @@ TESTS += tests/integration/test_ptrace.py
 EXTRA_DIST += tests/integration/test_ptrace.py tests/integration/agents/spy.py
 TESTS += tests/integration/test_memory_bounds.py
 EXTRA_DIST += tests/integration/test_memory_bounds.py
+TESTS += tests/integration/test_context.py
+EXTRA_DIST += tests/integration/test_context.py
+EXTRA_DIST += tests/integration/agents/ctxagent.py

@@ -15,6 +15,7 @@ Run by make check (AP_BUILDDIR names the build dir); by hand:
 import json
 import math
 import os
+import struct
 import platform
 import re
 import shutil
@@ -518,6 +519,19 @@ class EchoTest(unittest.TestCase):
         # empty type is fine
         w.send(A.encode(A.REQUEST, 79, b"[2]", aux=0))
         self.assertEqual(w.recv_id(79).payload, b"[2]")
+        # meta flag (deadline, attempt, client id) with a payload too short for it
+        w.send(A.encode(A.REQUEST, 80, b"abc", aux=0, flags=1))
+        assert_agent_error(self, w.recv_id(80), "malformed request frame: meta (16 bytes), type length 0 and id "
+                           "length 0 exceed payload length 3", "ValueError")
+        # a client id longer than what is left
+        meta = struct.pack("<QII", 0, 1, 50)
+        w.send(A.encode(A.REQUEST, 81, meta + b"t" + b'"x"', aux=1, flags=1))
+        assert_agent_error(self, w.recv_id(81), "malformed request frame: meta (16 bytes), type length 1 and id "
+                           "length 50 exceed payload length 20", "ValueError")
+        # a good one: meta, type, id, data
+        meta = struct.pack("<QII", 0, 1, 3)
+        w.send(A.encode(A.REQUEST, 82, meta + b"t" + b'"x"' + b"[5]", aux=1, flags=1))
+        self.assertEqual(w.recv_id(82).payload, b"[5]")
 
     def test_pipelined_batch_answers_in_order(self):
         ids = list(range(5000, 5500))
