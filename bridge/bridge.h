@@ -41,12 +41,21 @@ typedef struct {
     char type[PYERR_NAME_MAX + 1], exc[PYERR_NAME_MAX + 1];
 } pyerr_pair;
 
+/* How the worker runs its agent (--model, the master's workerModel). */
+typedef enum {
+    BRIDGE_MODEL_AUTO,   /* async for an async def handler, else sync */
+    BRIDGE_MODEL_SYNC,   /* one message at a time (sync_driver.c) */
+    BRIDGE_MODEL_ASYNC,  /* tasks on one asyncio loop (async_driver.c) */
+    BRIDGE_MODEL_GEVENT  /* greenlets on gevent's hub (gevent_driver.c) */
+} bridge_model;
+
 typedef struct {
     /* configuration from argv, read-only after start-up */
     const char *id;          /* "worker-3": the log role */
     const char *agent_spec;  /* "module:attr" */
     const char *pool;        /* --pool: the pool's name for the handler context */
-    int concurrency;         /* --concurrency (async agents) */
+    int concurrency;         /* --concurrency (async and gevent agents) */
+    bridge_model model;      /* --model; resolved (never AUTO) once the agent is loaded */
     size_t max_result_bytes; /* --max-result-bytes: longest RESULT payload sent */
     const char *python_paths[BRIDGE_MAX_PYTHON_PATHS];
     int n_python_paths;
@@ -61,7 +70,7 @@ typedef struct {
     PyObject *metrics;       /* bound metrics() or NULL */
     int is_async;
     int wants_context;       /* handle_message takes a third parameter: the Context */
-    int max_inflight;        /* 1 for sync agents, concurrency for async */
+    int max_inflight;        /* 1 for sync agents, concurrency for async and gevent */
     PyObject *run_until_complete; /* async: the loop's bound method */
 
     /* the stream to the master */
@@ -76,7 +85,7 @@ typedef struct {
     uint64_t received;       /* REQUEST frames */
     uint64_t sent;           /* RESULT + ERROR frames answering them */
     uint64_t errors;         /* ERROR frames */
-    size_t inflight;         /* async: tasks running now */
+    size_t inflight;         /* async and gevent: tasks or greenlets running now */
 
     /* agent exceptions logged, per (type, class): pyerr.c */
     pyerr_pair pyerr[PYERR_SLOTS];
@@ -89,6 +98,9 @@ typedef enum {
     BRIDGE_END_STOP, /* STOP frame: everything answered, finish cleanly */
     BRIDGE_END_EOF   /* the master is gone: exit promptly */
 } bridge_end;
+
+/* "auto", "sync", "async" or "gevent".  Implemented in main.c. */
+const char *bridge_model_name(bridge_model m);
 
 /* Logs a frame the worker cannot accept (a corrupt header, or a kind the
  * master never sends) with its context and exits with status 1: the

@@ -300,6 +300,20 @@ void msg_reply(uint64_t id, PyObject *result, PyObject *type)
     reply_exception(id, NULL, type);
 }
 
+void msg_reply_plain(uint64_t id, PyObject *result, PyObject *type)
+{
+    if (AP_LIKELY(!PyCoro_CheckExact(result))) {
+        msg_reply(id, result, type);
+        return;
+    }
+    PyObject *r = PyObject_CallMethod(result, "close", NULL);
+    Py_XDECREF(r);
+    PyErr_Clear();
+    msg_reply_error(id, BRIDGE_CODE_AGENT_ERROR,
+                    "handle_message returned a coroutine but is not an async def, so the agent is served "
+                    "as sync: declare handle_message with async def",
+                    "TypeError");
+}
 
 /* d[key] = value, stealing value; returns AP_ERR (error set) on failure. */
 static int put(PyObject *d, const char *key, PyObject *value)
@@ -378,6 +392,8 @@ void msg_reply_metrics(uint64_t id, size_t queue_size)
         put(d, "worker", PyUnicode_FromString(bridge.id)) < 0 ||
         put(d, "async", PyBool_FromLong(bridge.is_async)) < 0 ||
         put(d, "concurrency", PyLong_FromLong(bridge.max_inflight)) < 0 ||
+        put(d, "model", PyUnicode_FromString(bridge_model_name(bridge.model))) < 0 ||
+        put(d, "in_flight", PyLong_FromSize_t(bridge.inflight)) < 0 ||
         put(d, "allocated_blocks", Py_NewRef(blocks)) < 0 ||
         put(d, "rss_bytes", PyLong_FromUnsignedLongLong(ap_rss_bytes(0))) < 0)
         goto fail;

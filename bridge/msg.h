@@ -59,6 +59,11 @@ PyObject *msg_call_handler(const ap_frame_hdr *h, const unsigned char *payload, 
  * bytes, limit M)"). */
 void msg_reply(uint64_t id, PyObject *result, PyObject *type);
 
+/* msg_reply for what a plain def handler returned: a coroutine (an
+ * async handler the bridge took for sync) is closed and answered with an
+ * agent_error saying so. */
+void msg_reply_plain(uint64_t id, PyObject *result, PyObject *type);
+
 /* Answers message id with the current Python exception (cleared) as an
  * agent_error ERROR frame, and logs it at error level with its traceback
  * (pyerr_log_agent: limited per message type and exception class); type

@@ -155,17 +155,7 @@ static void handle_request(const ap_frame_hdr *h, const unsigned char *payload)
     if (res == NULL)
         return;
     hctx_leave(token);
-    if (AP_UNLIKELY(PyCoro_CheckExact(res))) {
-        PyObject *r = PyObject_CallMethod(res, "close", NULL);
-        Py_XDECREF(r);
-        PyErr_Clear();
-        msg_reply_error(h->id, BRIDGE_CODE_AGENT_ERROR,
-                        "handle_message returned a coroutine but is not an async def, so the agent is served "
-                        "as sync: declare handle_message with async def",
-                        "TypeError");
-    } else {
-        msg_reply(h->id, res, type);
-    }
+    msg_reply_plain(h->id, res, type);
     Py_DECREF(res);
     Py_DECREF(type);
 }

@@ -75,6 +75,7 @@ typedef struct config {
     int64_t idle_timeout;
     int64_t max_tracked_types;
     int64_t concurrency;
+    char *worker_model;          /* workerModel: auto | sync | async | gevent */
     int64_t prefetch;
     int64_t prefetch_fast_us;    /* handler mean under which prefetch is allowed */
     int64_t overflow;            /* overflow_mode */

@@ -149,6 +149,7 @@ static cJSON *worker_json(const worker *w, uint64_t now, uint64_t wall)
         cJSON_AddNumberToObject(o, "handlerMeanUs", (double)(w->proc.svc_ewma_ns / 1000));
     }
     cJSON_AddBoolToObject(o, "async", w->proc.async);
+    cJSON_AddStringToObject(o, "model", w->proc.model);
     cJSON_AddNumberToObject(o, "generation", w->proc.generation);
     cJSON_AddNumberToObject(o, "errors", w->slot >= 0 ? (double)server.slot_errors[w->slot] : 0);
     cJSON_AddNumberToObject(o, "missedBeats", w->proc.missed_beats);

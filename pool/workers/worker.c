@@ -205,6 +205,8 @@ static void build_exec_args(exec_args *a, const worker *w)
     a->argv[n++] = cfg->agent;
     a->argv[n++] = "--pool";
     a->argv[n++] = cfg->socket;
+    a->argv[n++] = "--model";
+    a->argv[n++] = cfg->worker_model;
     a->argv[n++] = "--concurrency";
     a->argv[n++] = a->conc;
     snprintf(a->maxres, sizeof(a->maxres), "%lld", (long long)config_max_result_bytes(cfg));
@@ -574,6 +576,13 @@ static void on_ready(worker *w, const char *payload, size_t len)
     }
     cJSON *root = cJSON_ParseWithLength(payload, len);
     w->proc.async = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "async"));
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    /* the worker's word, shown in stats only: anything but the known names is "?" */
+    const char *mname = w->proc.async ? "async" : "sync";
+    if (cJSON_IsString(model) && (strcmp(model->valuestring, "sync") == 0 || strcmp(model->valuestring, "async") == 0 ||
+                                  strcmp(model->valuestring, "gevent") == 0))
+        mname = model->valuestring;
+    snprintf(w->proc.model, sizeof(w->proc.model), "%s", mname);
     const cJSON *conc = cJSON_GetObjectItemCaseSensitive(root, "concurrency");
     int slots = cJSON_IsNumber(conc) ? conc->valueint : 1;
     if (slots < 1 || !w->proc.async)
@@ -588,7 +597,7 @@ static void on_ready(worker *w, const char *payload, size_t len)
     w->start_failures = 0;
     worker_set_state(w, WORKER_READY);
     ap_info("%s ready (pid %d, %s, %d slot%s, fork to ready %.1f ms)", w->name, (int)w->proc.pid,
-            w->proc.async ? "async" : "sync", slots, slots == 1 ? "" : "s", (double)(ap_now_ns() - w->proc.spawn_ns) / 1e6);
+            w->proc.model, slots, slots == 1 ? "" : "s", (double)(ap_now_ns() - w->proc.spawn_ns) / 1e6);
     recycle_replacement_ready(w);
     server_worker_ready();
 }

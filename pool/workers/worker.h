@@ -60,7 +60,8 @@ typedef struct {
     pid_t pid;                  /* 0 when no process */
     uint32_t generation;        /* processes this slot has had, this one included */
     uint32_t epoch;             /* server.reload_epoch when it was forked */
-    int async;
+    int async;                  /* holds many messages at once (async and gevent models) */
+    char model[8];              /* "sync", "async" or "gevent", from READY ("" before) */
     uint64_t started_ms;        /* when this process was forked (monotonic) */
     uint64_t ready_ms;          /* 0 until READY */
     uint64_t spawn_ns;          /* for fork-to-ready timing */

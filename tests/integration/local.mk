@@ -87,3 +87,6 @@ EXTRA_DIST += tests/integration/test_memory_bounds.py
 TESTS += tests/integration/test_context.py
 EXTRA_DIST += tests/integration/test_context.py
 EXTRA_DIST += tests/integration/agents/ctxagent.py
+TESTS += tests/integration/test_gevent.py
+EXTRA_DIST += tests/integration/test_gevent.py
+EXTRA_DIST += tests/integration/agents/gevagent.py

@@ -311,7 +311,8 @@ class StartupTest(unittest.TestCase):
             self.assertRegex(r["python"], r"^\d+\.\d+\.\d+")
             if os.path.realpath(sys.executable) == os.path.realpath(os.environ.get("AP_PYTHON3", "/usr/bin/python3")):
                 self.assertEqual(r["python"], platform.python_version())
-            self.assertEqual(set(r), {"pid", "async", "concurrency", "python", "agent"})
+            self.assertEqual(set(r), {"pid", "async", "model", "concurrency", "python", "agent"})
+            self.assertEqual(r["model"], "sync")
             self.assertRegex(w.log(), r"INFO .*\[worker-7 %d\] ready: agent pyagents.examples.echo:EchoAgent \(sync"
                              % w.proc.pid)
 
@@ -319,8 +320,24 @@ class StartupTest(unittest.TestCase):
         with worker("pyagents.examples.sleep:AsyncSleepAgent", concurrency=64) as w:
             r = w.wait_ready()
             self.assertIs(r["async"], True)
+            self.assertEqual(r["model"], "async")
             self.assertEqual(r["concurrency"], 64)
             self.assertIn("ready: agent pyagents.examples.sleep:AsyncSleepAgent (async, concurrency 64", w.log())
+
+    def test_ready_gevent_reports_concurrency_and_holds_many(self):
+        with worker("pyagents.examples.sleep:SleepAgent", concurrency=50, args=["--model", "gevent"]) as w:
+            r = w.wait_ready()
+            self.assertEqual((r["async"], r["model"], r["concurrency"]), (True, "gevent", 50))
+            self.assertIn("ready: agent pyagents.examples.sleep:SleepAgent (gevent, concurrency 50", w.log())
+
+    def test_sync_model_refuses_an_async_def_agent(self):
+        self.start_failed("pyagents.examples.sleep:AsyncSleepAgent",
+                          "workerModel sync cannot run pyagents.examples.sleep:AsyncSleepAgent: its handle_message "
+                          "is async def", args=["--model", "sync"])
+
+    def test_bad_model(self):
+        self.start_failed("pyagents.examples.echo:EchoAgent", '--model must be auto, sync, async or gevent, got "x"',
+                          args=["--model", "x"])
 
     def test_sync_agent_reports_concurrency_one(self):
         with worker("pyagents.examples.echo:EchoAgent", concurrency=64) as w:
