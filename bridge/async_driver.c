@@ -34,6 +34,7 @@
 
 #include "async_driver.h"
 #include "hctx.h"
+#include "hubwatch.h"
 #include "idmap.h"
 #include "ploop.h"
 #include "msg.h"
@@ -608,6 +609,7 @@ bridge_end async_driver_run(void)
         return BRIDGE_END_EOF;
     }
     set_reading(1);
+    hubwatch_start(HUBWATCH_ASYNCIO, ad.loop); /* a coroutine step that holds the loop is reported */
     int escapes = 0;
     while (!ad.quit_set) {
         PyObject *r = PyObject_CallOneArg(bridge.run_until_complete, ad.quit_future);
@@ -624,6 +626,7 @@ bridge_end async_driver_run(void)
             exit(1);
         }
     }
+    hubwatch_stop();
     return bridge.eof ? BRIDGE_END_EOF : BRIDGE_END_STOP;
 }
 

@@ -62,6 +62,7 @@ typedef struct {
     const char *virtualenv;  /* NULL unless --virtualenv */
     int inherit_python_env;
     int log_level;           /* ap_log_level */
+    int hub_blocked_warn_ms; /* --hub-blocked-warn-ms: report a loop held this long (0: off) */
 
     /* the agent */
     PyObject *agent;         /* the instance (NULL for a plain function) */
@@ -86,6 +87,7 @@ typedef struct {
     uint64_t sent;           /* RESULT + ERROR frames answering them */
     uint64_t errors;         /* ERROR frames */
     size_t inflight;         /* async and gevent: tasks or greenlets running now */
+    uint64_t hub_blocked;    /* times the event loop was found held (hubwatch.c) */
 
     /* agent exceptions logged, per (type, class): pyerr.c */
     pyerr_pair pyerr[PYERR_SLOTS];

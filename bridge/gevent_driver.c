@@ -31,6 +31,7 @@
 
 #include "gevent_driver.h"
 #include "hctx.h"
+#include "hubwatch.h"
 #include "idmap.h"
 #include "msg.h"
 #include "pyerr.h"
@@ -443,6 +444,7 @@ bridge_end gevent_driver_run(void)
         return BRIDGE_END_EOF;
     }
     set_reading(1);
+    hubwatch_start(HUBWATCH_GEVENT, gd.loop);
     int escapes = 0;
     while (!gd.quit_set) {
         PyObject *r = PyObject_CallMethodNoArgs(gd.quit, gd.s_wait);
@@ -458,6 +460,7 @@ bridge_end gevent_driver_run(void)
             exit(1);
         }
     }
+    hubwatch_stop();
     return bridge.eof ? BRIDGE_END_EOF : BRIDGE_END_STOP;
 }
 

@@ -77,6 +77,8 @@ static const char usage_text[] =
     "  --model MODEL           auto (async for an async def agent, else sync), sync, async or\n"
     "                          gevent (greenlets, standard library monkey-patched; default auto)\n"
     "  --concurrency N         messages in flight at once for an async or gevent agent (default 1)\n"
+    "  --hub-blocked-warn-ms N log (with its stack) and count an event loop held N ms by one\n"
+    "                          handler (async and gevent models; 0: off; default 1000)\n"
     "  --max-result-bytes N    longest result JSON sent; a longer one is answered agent_error\n"
     "                          \"result too large (N bytes, limit M)\" (default: the frame limit)\n"
     "  --python-path DIR       put DIR first on sys.path (repeatable)\n"
@@ -91,6 +93,7 @@ enum {
     OPT_AGENT,
     OPT_POOL,
     OPT_MODEL,
+    OPT_HUB_BLOCKED,
     OPT_CONCURRENCY,
     OPT_MAX_RESULT_BYTES,
     OPT_PYTHON_PATH,
@@ -107,6 +110,7 @@ static const struct option long_options[] = {
     {"agent", required_argument, NULL, OPT_AGENT},
     {"pool", required_argument, NULL, OPT_POOL},
     {"model", required_argument, NULL, OPT_MODEL},
+    {"hub-blocked-warn-ms", required_argument, NULL, OPT_HUB_BLOCKED},
     {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
     {"max-result-bytes", required_argument, NULL, OPT_MAX_RESULT_BYTES},
     {"python-path", required_argument, NULL, OPT_PYTHON_PATH},
@@ -170,6 +174,17 @@ static int parse_args(int argc, char **argv, char *err, size_t cap)
                 return AP_ERR;
             }
             bridge.concurrency = (int)v;
+            break;
+        }
+        case OPT_HUB_BLOCKED: {
+            char *end;
+            errno = 0;
+            long v = strtol(optarg, &end, 10);
+            if (errno || *end || end == optarg || v < 0 || v > 3600000) {
+                snprintf(err, cap, "--hub-blocked-warn-ms must be an integer from 0 to 3600000, got \"%s\"", optarg);
+                return AP_ERR;
+            }
+            bridge.hub_blocked_warn_ms = (int)v;
             break;
         }
         case OPT_MAX_RESULT_BYTES: {
@@ -449,6 +464,7 @@ int main(int argc, char **argv)
     bridge.concurrency = 1;
     bridge.max_result_bytes = AP_FRAME_MAX_PAYLOAD;
     bridge.log_level = AP_LOG_INFO;
+    bridge.hub_blocked_warn_ms = 1000;
     const char *env_id = getenv("AGENTPOOL_WORKER_ID");
     bridge.id = env_id && *env_id ? env_id : "agentpool-worker";
     ap_log_init(bridge.id, AP_LOG_INFO);

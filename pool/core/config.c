@@ -108,6 +108,7 @@ static const setting settings[] = {
     {"maxRestarts", T_INT, OFF(max_restarts), 0, 100000, NULL, "restarts within restartWindow before the pool backs off"},
     {"restartWindow", T_INT, OFF(restart_window), 1, 86400000, NULL, "ms over which restarts are counted"},
     {"historySize", T_INT, OFF(history_size), 1, 100000, NULL, "restart history entries kept (pool.history)"},
+    {"hubBlockedWarnMs", T_INT, OFF(hub_blocked_warn_ms), 0, 3600000, NULL, "async and gevent workers log (with its stack) and count a handler that holds their event loop this many ms (0: off)"},
     {"maxMissedBeats", T_INT, OFF(max_missed_beats), 1, 1000, NULL, "heartbeats a worker may miss in a row before it is replaced"},
     {"breakerFailureThreshold", T_INT, OFF(breaker_failure_threshold), 0, 1000, NULL, "failures of one type within breakerWindow that open its breaker (0: off)"},
     {"breakerWindow", T_INT, OFF(breaker_window), 1, 86400000, NULL, "ms over which breaker failures are counted"},
@@ -173,6 +174,7 @@ void config_init(config *cfg)
     cfg->restart_window = 60000;
     cfg->history_size = 100;
     cfg->max_missed_beats = 3;
+    cfg->hub_blocked_warn_ms = 1000;
     cfg->breaker_window = 60000;
     cfg->breaker_reset_timeout = 30000;
     cfg->scale_up_after = 1000;

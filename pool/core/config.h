@@ -68,6 +68,7 @@ typedef struct config {
     int64_t restart_window;
     int64_t history_size;
     int64_t max_missed_beats;
+    int64_t hub_blocked_warn_ms; /* async/gevent workers report a loop held this long (0: off) */
     int64_t breaker_failure_threshold;
     int64_t breaker_window;
     int64_t breaker_reset_timeout;

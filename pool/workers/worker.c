@@ -184,10 +184,11 @@ void worker_table_free(void)
 /* ---- spawning -------------------------------------------------------- */
 
 typedef struct {
-    char *argv[24 + 2 * CONFIG_MAX_PYTHON_PATH];
+    char *argv[32 + 2 * CONFIG_MAX_PYTHON_PATH];
     char **envp;
     char conc[24];
     char maxres[24];
+    char hubwarn[24];
     char idenv[48];
     int maxfd;                  /* close up to here if close_range fails */
 } exec_args;
@@ -207,6 +208,9 @@ static void build_exec_args(exec_args *a, const worker *w)
     a->argv[n++] = cfg->socket;
     a->argv[n++] = "--model";
     a->argv[n++] = cfg->worker_model;
+    snprintf(a->hubwarn, sizeof(a->hubwarn), "%lld", (long long)cfg->hub_blocked_warn_ms);
+    a->argv[n++] = "--hub-blocked-warn-ms";
+    a->argv[n++] = a->hubwarn;
     a->argv[n++] = "--concurrency";
     a->argv[n++] = a->conc;
     snprintf(a->maxres, sizeof(a->maxres), "%lld", (long long)config_max_result_bytes(cfg));

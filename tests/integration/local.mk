@@ -90,3 +90,5 @@ EXTRA_DIST += tests/integration/agents/ctxagent.py
 TESTS += tests/integration/test_gevent.py
 EXTRA_DIST += tests/integration/test_gevent.py
 EXTRA_DIST += tests/integration/agents/gevagent.py
+TESTS += tests/integration/test_hubblocked.py
+EXTRA_DIST += tests/integration/test_hubblocked.py

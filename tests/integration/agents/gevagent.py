@@ -70,3 +70,14 @@ class GeventAgent:
 class AsyncAgent:
     async def handle_message(self, type, data):
         return data
+
+
+class AsyncBlocking:
+    """async def with the classic mistake: time.sleep(data["s"]) inside
+    async def holds the loop ("block"); "ok" awaits properly."""
+
+    async def handle_message(self, type, data):
+        if type == "block":
+            time.sleep(data["s"])
+            return {"blocked": data["s"]}
+        return {"pid": os.getpid()}
