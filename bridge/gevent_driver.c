@@ -11,7 +11,10 @@
  * no thread, no polling.  Each REQUEST gets a raw greenlet whose parent
  * is the hub, switched into at once from that callback: the handler runs
  * until it waits (back to the hub) or returns, and its greenlet answers
- * the master as its last step (run_message).  PING, CANCEL and
+ * the master as its last step (run_message).  A greenlet that has
+ * answered parks itself on an idle stack (switching to the hub) and takes
+ * the next REQUEST, so a message costs two switches, not a greenlet's
+ * making and unmaking; the stack holds at most `concurrency`.  PING, CANCEL and
  * agent.metrics are answered by the reader itself, so heartbeats go on
  * while handlers wait.  CANCEL (the master's, on a client's disconnect or
  * a deadline) throws GreenletExit into the message's greenlet from a hub
@@ -60,6 +63,9 @@ static struct {
     PyObject *reader, *writer;       /* loop.io watchers on fd 3 */
     PyObject *run_callback;          /* loop.run_callback */
     PyObject *greenlet_type;         /* greenlet.greenlet */
+    PyObject *getcurrent;            /* greenlet.getcurrent */
+    PyObject **idle;                 /* parked message greenlets (strong references) */
+    size_t nidle;
     PyObject *greenlet_exit;         /* greenlet.GreenletExit */
     PyObject *quit;                  /* a gevent.event.Event the main greenlet waits on */
     /* our C callbacks as Python callables */
@@ -200,10 +206,9 @@ static void forget(uint64_t id)
     maybe_quit();
 }
 
-/* The body of every message's greenlet: runs the handler with the
- * message's context, answers, forgets the message.  Never raises (an
- * exception would land in the hub). */
-static PyObject *run_message(PyObject *self, PyObject *unused)
+/* Runs the message gd.starting points at: the handler with the message's
+ * context, the answer, then forgets the message.  Never raises. */
+static void run_one(void)
 {
     msg_call c = *gd.starting; /* taken before the handler can switch away */
     uint64_t id = c.meta.id;
@@ -227,6 +232,45 @@ static PyObject *run_message(PyObject *self, PyObject *unused)
     Py_DECREF(c.type);
     forget(id);
     log_py_error("answering a message");
+}
+
+/* Parks the current greenlet on the idle stack and waits there for the
+ * next message.  Returns 1 when one came (gd.starting is set), 0 when the
+ * greenlet should end instead (stack full, worker ending, or killed while
+ * parked). */
+static int park(void)
+{
+    if (gd.nidle >= (size_t)bridge.max_inflight || bridge.stopping || bridge.eof)
+        return 0;
+    PyObject *me = PyObject_CallNoArgs(gd.getcurrent);
+    if (me == NULL) {
+        log_py_error("parking a greenlet");
+        return 0;
+    }
+    gd.idle[gd.nidle++] = me;
+    PyObject *r = PyObject_CallMethodNoArgs(gd.hub, gd.s_switch); /* back when submit picks us */
+    if (r == NULL) {
+        /* killed while parked (the worker's end): leave the stack */
+        for (size_t i = 0; i < gd.nidle; i++)
+            if (gd.idle[i] == me) {
+                gd.idle[i] = gd.idle[--gd.nidle];
+                Py_DECREF(me);
+                break;
+            }
+        PyErr_Clear();
+        return 0;
+    }
+    Py_DECREF(r);
+    return gd.starting != NULL;
+}
+
+/* The body of every message's greenlet: runs messages until it is not
+ * wanted on the idle stack any more. */
+static PyObject *run_message(PyObject *self, PyObject *unused)
+{
+    do
+        run_one();
+    while (park());
     Py_RETURN_NONE;
 }
 
@@ -242,7 +286,8 @@ static void submit(const ap_frame_hdr *h, const unsigned char *payload)
     msg_call c;
     if (msg_prepare(h, payload, held_count, &c) < 0)
         return;
-    PyObject *g = PyObject_CallFunctionObjArgs(gd.greenlet_type, gd.run_message, gd.hub, NULL);
+    PyObject *g = gd.nidle ? gd.idle[--gd.nidle] /* its reference moves to m */
+                           : PyObject_CallFunctionObjArgs(gd.greenlet_type, gd.run_message, gd.hub, NULL);
     gmsg *m = g ? PyMem_Malloc(sizeof(*m)) : NULL;
     if (m == NULL) {
         if (g != NULL)
@@ -405,10 +450,16 @@ int gevent_driver_init(void)
     gd.run_callback = gd.loop ? PyObject_GetAttrString(gd.loop, "run_callback") : NULL;
     gd.greenlet_type = PyObject_GetAttrString(greenlet, "greenlet");
     gd.greenlet_exit = PyObject_GetAttrString(greenlet, "GreenletExit");
+    gd.getcurrent = PyObject_GetAttrString(greenlet, "getcurrent");
+    gd.idle = PyMem_Calloc((size_t)bridge.max_inflight, sizeof(PyObject *));
     ev_cls = PyObject_GetAttrString(event, "Event");
     gd.quit = ev_cls ? PyObject_CallNoArgs(ev_cls) : NULL;
-    if (!gd.run_callback || !gd.greenlet_type || !gd.greenlet_exit || !gd.quit)
+    if (!gd.run_callback || !gd.greenlet_type || !gd.greenlet_exit || !gd.getcurrent || !gd.quit)
         goto done;
+    if (gd.idle == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
     gd.reader = PyObject_CallMethod(gd.loop, "io", "ii", bridge.fd, 1); /* libev EV_READ */
     gd.writer = gd.reader ? PyObject_CallMethod(gd.loop, "io", "ii", bridge.fd, 2) : NULL; /* EV_WRITE */
     gd.on_readable = PyCFunction_New(&readable_def, NULL);
@@ -495,6 +546,12 @@ void gevent_driver_fini(void)
     Py_CLEAR(gd.reader);
     Py_CLEAR(gd.quit);
     Py_CLEAR(gd.greenlet_exit);
+    /* parked greenlets end as they are released (GreenletExit while parked) */
+    while (gd.nidle > 0)
+        Py_DECREF(gd.idle[--gd.nidle]);
+    PyMem_Free(gd.idle);
+    gd.idle = NULL;
+    Py_CLEAR(gd.getcurrent);
     Py_CLEAR(gd.greenlet_type);
     Py_CLEAR(gd.run_callback);
     Py_CLEAR(gd.loop);

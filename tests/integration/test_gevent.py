@@ -105,6 +105,12 @@ class Concurrency(unittest.TestCase):
                 self.skipTest("python3-requests is not installed")
             self.assertFalse(bad, bad[:2])
 
+    def test_a_greenlet_that_answered_takes_the_next_message(self):
+        # one greenlet per message in flight, reused: no greenlet made per message
+        with gevent_server() as s, s.client() as c:
+            ran = [c.call("whoami")["greenlet_ran"] for _ in range(20)]
+            self.assertEqual(ran, list(range(1, 21)))
+
     def test_each_greenlet_sees_its_own_context(self):
         with Server(agent="ctxagent:ThreeParams", workers=1,
                     args=["--python-path", AGENTS_DIR, "--worker-model", "gevent", "--concurrency", "20"]) as s, \

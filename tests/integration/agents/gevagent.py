@@ -11,7 +11,7 @@ By message type (data is an object):
   crash     -> os._exit(data.get("code", 1))
   spin      -> holds the hub without yielding for data["s"] seconds (a
                busy loop: what hubBlockedWarnMs detects)
-  whoami    -> {"pid": ..., "worker": ...}
+  whoami    -> {"pid": ..., "worker": ..., "greenlet_ran": whoami messages its greenlet has run}
 health() appends a line to $GEVAGENT_HEALTH_LOG (if set) at each heartbeat.
 """
 import os
@@ -39,7 +39,10 @@ class GeventAgent:
                 n += 1
             return {"spins": n}
         ctx = pyagents.context()
-        return {"pid": os.getpid(), "worker": ctx.worker}
+        import greenlet
+        g = greenlet.getcurrent()
+        g.ran = getattr(g, "ran", 0) + 1
+        return {"pid": os.getpid(), "worker": ctx.worker, "greenlet_ran": g.ran}
 
     def wait(self, data):
         if data.get("started"):
