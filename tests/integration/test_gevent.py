@@ -24,8 +24,8 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (AGENTPOOLD, SRCDIR, Client, Server, SlowHTTPServer, main, pid_gone,  # noqa: E402
-                     server_stats, wait_for, wait_stats)
+from harness import (SRCDIR, Server, SlowHTTPServer, main, pid_gone, server_stats,  # noqa: E402
+                     skip_without_greenlet_support, wait_for, wait_stats)
 
 AGENTS_DIR = os.path.join(SRCDIR, "tests", "integration", "agents")
 GEV = "gevagent:GeventAgent"
@@ -57,6 +57,7 @@ def read_answers(client, n):
     return out
 
 
+@skip_without_greenlet_support
 class Concurrency(unittest.TestCase):
     def test_200_fetches_in_flight_at_once_through_one_gevent_worker(self):
         with SlowHTTPServer() as http, gevent_server() as s, s.client() as c:
@@ -89,10 +90,6 @@ class Concurrency(unittest.TestCase):
             self.assertEqual((w["model"], w["slots"]), ("sync", 1))
 
     def test_requests_get_is_patched_too(self):
-        try:
-            import requests  # noqa: F401  (the worker's Python is the system one; this only gates the test)
-        except ImportError:
-            pass
         with SlowHTTPServer() as http, gevent_server(concurrency=20) as s, s.client() as c:
             reqs = [{"id": i, "type": "fetch", "data": {"url": http.url("/gate"), "client": "requests"}}
                     for i in range(20)]
@@ -126,6 +123,7 @@ class Concurrency(unittest.TestCase):
                 self.assertEqual(a["result"]["attempt"], 1)
 
 
+@skip_without_greenlet_support
 class Promises(unittest.TestCase):
     def test_deadline_kills_the_greenlet_and_the_worker_serves_on(self):
         with gevent_server(args=["--timeout", "0"]) as s, s.client() as c:
@@ -185,6 +183,7 @@ class Promises(unittest.TestCase):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+@skip_without_greenlet_support
 class Lifecycle(unittest.TestCase):
     def held(self, s, c, n, gate, first_id=0):
         """Sends n "wait" messages held until gate exists; returns once all

@@ -17,7 +17,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import SRCDIR, Server, main, pid_gone, wait_for  # noqa: E402
+from harness import SRCDIR, Server, main, pid_gone, skip_without_greenlet_support, wait_for  # noqa: E402
 from test_metrics import metrics_server, parse_metrics, sample  # noqa: E402
 
 AGENTS_DIR = os.path.join(SRCDIR, "tests", "integration", "agents")
@@ -30,6 +30,7 @@ def held_lines(log, what):
 
 
 class HubBlocked(unittest.TestCase):
+    @skip_without_greenlet_support
     def test_a_gevent_handler_that_never_yields_is_logged_with_its_stack_and_counted(self):
         srv, ep = metrics_server(agent="gevagent:GeventAgent", workers=1,
                                  args=["--python-path", AGENTS_DIR, "--worker-model", "gevent",
@@ -80,6 +81,7 @@ class HubBlocked(unittest.TestCase):
             self.assertEqual(c.stats(detailed=True)["workers"][0]["hubBlocked"], 0)
             self.assertFalse(held_lines(s.log(), "the asyncio event loop"))
 
+    @skip_without_greenlet_support
     def test_a_hub_held_past_the_deadline_gets_the_worker_replaced(self):
         with Server(agent="gevagent:GeventAgent", workers=1,
                     args=["--python-path", AGENTS_DIR, "--worker-model", "gevent", "--timeout", "0",
