@@ -24,6 +24,13 @@ WAIT_MAX = 60.0
 _fetch = FetchAgent()
 
 
+def write_atomically(path, text):
+    """The file appears whole (a test polls for it)."""
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+
+
 class GeventAgent:
     def handle_message(self, type, data):
         if type == "fetch":
@@ -46,8 +53,7 @@ class GeventAgent:
 
     def wait(self, data):
         if data.get("started"):
-            with open(data["started"], "w") as f:
-                f.write(str(os.getpid()))
+            write_atomically(data["started"], str(os.getpid()))
         outcome = "done"
         try:
             end = time.monotonic() + WAIT_MAX
@@ -59,8 +65,7 @@ class GeventAgent:
             raise
         finally:
             if data.get("marker"):
-                with open(data["marker"], "w") as f:
-                    f.write(outcome)
+                write_atomically(data["marker"], outcome)
 
     def health(self):
         path = os.environ.get("GEVAGENT_HEALTH_LOG")
