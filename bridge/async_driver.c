@@ -35,6 +35,8 @@
 #include <Python.h>
 
 #include "async_driver.h"
+#include "hctx.h"
+#include "hubwatch.h"
 #include "idmap.h"
 #include "ploop.h"
 #include "msg.h"
@@ -424,11 +426,13 @@ static size_t held_count(void)
     return bridge.inflight;
 }
 
-/* Runs one REQUEST: starts its task, or answers at once. */
-static void submit(const ap_frame_hdr *h, const unsigned char *payload)
+/* Runs one REQUEST: starts its task, or answers at once.  *token: the
+ * handler context's, left by the caller once the task exists (the task
+ * copies the context when it is created). */
+static void start(const ap_frame_hdr *h, const unsigned char *payload, PyObject **token)
 {
     PyObject *aw, *it, *task, *type;
-    aw = msg_call_handler(h, payload, held_count, &type);
+    aw = msg_call_handler(h, payload, held_count, &type, token);
     if (aw == NULL)
         return;
     if (AP_LIKELY(PyCoro_CheckExact(aw))) {
@@ -475,6 +479,13 @@ static void submit(const ap_frame_hdr *h, const unsigned char *payload)
     }
     m->task = task;
     pending_put(m);
+}
+
+static void submit(const ap_frame_hdr *h, const unsigned char *payload)
+{
+    PyObject *token = NULL;
+    start(h, payload, &token);
+    hctx_leave(token);
 }
 
 static void cancel(uint64_t id)
@@ -616,6 +627,7 @@ bridge_end async_driver_run(void)
         return BRIDGE_END_EOF;
     }
     set_reading(1);
+    hubwatch_start(HUBWATCH_ASYNCIO, ad.loop); /* a coroutine step that holds the loop is reported */
     int escapes = 0;
     while (!ad.quit_set) {
         PyObject *r = PyObject_CallOneArg(bridge.run_until_complete, ad.quit_future);
@@ -632,6 +644,7 @@ bridge_end async_driver_run(void)
             exit(1);
         }
     }
+    hubwatch_stop();
     return bridge.eof ? BRIDGE_END_EOF : BRIDGE_END_STOP;
 }
 

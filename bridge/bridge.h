@@ -41,17 +41,28 @@ typedef struct {
     char type[PYERR_NAME_MAX + 1], exc[PYERR_NAME_MAX + 1];
 } pyerr_pair;
 
+/* How the worker runs its agent (--model, the master's workerModel). */
+typedef enum {
+    BRIDGE_MODEL_AUTO,   /* async for an async def handler, else sync */
+    BRIDGE_MODEL_SYNC,   /* one message at a time (sync_driver.c) */
+    BRIDGE_MODEL_ASYNC,  /* tasks on one asyncio loop (async_driver.c) */
+    BRIDGE_MODEL_GEVENT  /* greenlets on gevent's hub (gevent_driver.c) */
+} bridge_model;
+
 typedef struct {
     /* configuration from argv, read-only after start-up */
     const char *id;          /* "worker-3": the log role */
     const char *agent_spec;  /* "module:attr" */
-    int concurrency;         /* --concurrency (async agents) */
+    const char *pool;        /* --pool: the pool's name for the handler context */
+    int concurrency;         /* --concurrency (async and gevent agents) */
+    bridge_model model;      /* --model; resolved (never AUTO) once the agent is loaded */
     size_t max_result_bytes; /* --max-result-bytes: longest RESULT payload sent */
     const char *python_paths[BRIDGE_MAX_PYTHON_PATHS];
     int n_python_paths;
     const char *virtualenv;  /* NULL unless --virtualenv */
     int inherit_python_env;
     int log_level;           /* ap_log_level */
+    int hub_blocked_warn_ms; /* --hub-blocked-warn-ms: report a loop held this long (0: off) */
 
     /* the agent */
     PyObject *agent;         /* the instance (NULL for a plain function) */
@@ -59,7 +70,8 @@ typedef struct {
     PyObject *health;        /* bound health() or NULL */
     PyObject *metrics;       /* bound metrics() or NULL */
     int is_async;
-    int max_inflight;        /* 1 for sync agents, concurrency for async */
+    int wants_context;       /* handle_message takes a third parameter: the Context */
+    int max_inflight;        /* 1 for sync agents, concurrency for async and gevent */
     PyObject *run_until_complete; /* async: the loop's bound method */
 
     /* the stream to the master */
@@ -74,7 +86,8 @@ typedef struct {
     uint64_t received;       /* REQUEST frames */
     uint64_t sent;           /* RESULT + ERROR frames answering them */
     uint64_t errors;         /* ERROR frames */
-    size_t inflight;         /* async: tasks running now */
+    size_t inflight;         /* async and gevent: tasks or greenlets running now */
+    uint64_t hub_blocked;    /* times the event loop was found held (hubwatch.c) */
 
     /* agent exceptions logged, per (type, class): pyerr.c */
     pyerr_pair pyerr[PYERR_SLOTS];
@@ -87,6 +100,9 @@ typedef enum {
     BRIDGE_END_STOP, /* STOP frame: everything answered, finish cleanly */
     BRIDGE_END_EOF   /* the master is gone: exit promptly */
 } bridge_end;
+
+/* "auto", "sync", "async" or "gevent".  Implemented in main.c. */
+const char *bridge_model_name(bridge_model m);
 
 /* Logs a frame the worker cannot accept (a corrupt header, or a kind the
  * master never sends) with its context and exits with status 1: the

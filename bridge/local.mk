@@ -9,12 +9,15 @@ agentpool_worker_SOURCES = \
 	bridge/agent.c bridge/agent.h \
 	bridge/pyerr.c bridge/pyerr.h \
 	bridge/msg.c bridge/msg.h \
+	bridge/hctx.c bridge/hctx.h \
 	bridge/pyconv.c bridge/pyconv.h \
 	bridge/wire.c bridge/wire.h \
 	bridge/buf.c bridge/buf.h \
 	bridge/idmap.c bridge/idmap.h \
 	bridge/sync_driver.c bridge/sync_driver.h \
 	bridge/async_driver.c bridge/async_driver.h \
+	bridge/gevent_driver.c bridge/gevent_driver.h \
+	bridge/hubwatch.c bridge/hubwatch.h \
 	bridge/ploop.c bridge/ploop.h
 agentpool_worker_CFLAGS = $(AM_CFLAGS) $(PYTHON_CFLAGS)
-agentpool_worker_LDADD = common/libapcommon.a $(PYTHON_LIBS) -lm
+agentpool_worker_LDADD = common/libapcommon.a $(PYTHON_LIBS) -lm -lpthread

@@ -7,9 +7,11 @@
  * far out of the garbage collector's full passes (pyhost), say READY on fd 3
  * - or send START_FAILED with the traceback and exit with
  * AP_EXIT_START_FAILED, so the master does not respawn into a crash loop.
- * Then one of two drivers serves frames until STOP or EOF: the C loop for
- * sync agents (sync_driver) or one asyncio loop for async agents
- * (async_driver).  STOP: answers flushed, on_stop(), Python finalized,
+ * Then one of three drivers serves frames until STOP or EOF (--model): the
+ * C loop for sync agents (sync_driver), one asyncio loop for async agents
+ * (async_driver), or greenlets on gevent's hub for plain def agents whose
+ * blocking calls gevent patched before the agent was imported
+ * (gevent_driver).  STOP: answers flushed, on_stop(), Python finalized,
  * exit 0.  EOF (the master is gone): on_stop() best-effort, exit 0 at once.
  * SIGINT is ignored (the master owns ctrl-C); SIGTERM kills.
  *
@@ -21,6 +23,8 @@
 #include "bridge.h"
 #include "agent.h"
 #include "async_driver.h"
+#include "gevent_driver.h"
+#include "hctx.h"
 #include "msg.h"
 #include "pyerr.h"
 #include "pyconv.h"
@@ -71,7 +75,12 @@ static const char usage_text[] =
     "  --id NAME               worker name for logs (default $AGENTPOOL_WORKER_ID)\n"
     "  --agent MODULE:ATTR     the agent: a class (instantiated with no arguments),\n"
     "                          an object with handle_message(type, data), or such a function\n"
-    "  --concurrency N         messages in flight at once for an async agent (default 1)\n"
+    "  --pool NAME             the pool's name, for the handler context (pyagents.context().pool)\n"
+    "  --model MODEL           auto (async for an async def agent, else sync), sync, async or\n"
+    "                          gevent (greenlets, standard library monkey-patched; default auto)\n"
+    "  --concurrency N         messages in flight at once for an async or gevent agent (default 1)\n"
+    "  --hub-blocked-warn-ms N log (with its stack) and count an event loop held N ms by one\n"
+    "                          handler (async and gevent models; 0: off; default 1000)\n"
     "  --max-result-bytes N    longest result JSON sent; a longer one is answered agent_error\n"
     "                          \"result too large (N bytes, limit M)\" (default: the frame limit)\n"
     "  --python-path DIR       put DIR first on sys.path (repeatable)\n"
@@ -84,6 +93,9 @@ static const char usage_text[] =
 enum {
     OPT_ID = 256,
     OPT_AGENT,
+    OPT_POOL,
+    OPT_MODEL,
+    OPT_HUB_BLOCKED,
     OPT_CONCURRENCY,
     OPT_MAX_RESULT_BYTES,
     OPT_PYTHON_PATH,
@@ -98,6 +110,9 @@ enum {
 static const struct option long_options[] = {
     {"id", required_argument, NULL, OPT_ID},
     {"agent", required_argument, NULL, OPT_AGENT},
+    {"pool", required_argument, NULL, OPT_POOL},
+    {"model", required_argument, NULL, OPT_MODEL},
+    {"hub-blocked-warn-ms", required_argument, NULL, OPT_HUB_BLOCKED},
     {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
     {"max-result-bytes", required_argument, NULL, OPT_MAX_RESULT_BYTES},
     {"python-path", required_argument, NULL, OPT_PYTHON_PATH},
@@ -109,6 +124,21 @@ static const struct option long_options[] = {
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
 };
+
+static const char *const model_names[] = {"auto", "sync", "async", "gevent"};
+
+const char *bridge_model_name(bridge_model m)
+{
+    return (size_t)m < AP_ARRAY_LEN(model_names) ? model_names[m] : "?";
+}
+
+static int model_by_name(const char *s)
+{
+    for (size_t i = 0; i < AP_ARRAY_LEN(model_names); i++)
+        if (strcmp(s, model_names[i]) == 0)
+            return (int)i;
+    return -1;
+}
 
 /* Fills bridge's configuration from argv.  Returns AP_OK, 1 when --help or
  * --version was answered, or AP_ERR with the reason in err. */
@@ -125,6 +155,18 @@ static int parse_args(int argc, char **argv, char *err, size_t cap)
         case OPT_AGENT:
             bridge.agent_spec = optarg;
             break;
+        case OPT_POOL:
+            bridge.pool = optarg;
+            break;
+        case OPT_MODEL: {
+            int m = model_by_name(optarg);
+            if (m < 0) {
+                snprintf(err, cap, "--model must be auto, sync, async or gevent, got \"%s\"", optarg);
+                return AP_ERR;
+            }
+            bridge.model = (bridge_model)m;
+            break;
+        }
         case OPT_CONCURRENCY: {
             char *end;
             errno = 0;
@@ -134,6 +176,17 @@ static int parse_args(int argc, char **argv, char *err, size_t cap)
                 return AP_ERR;
             }
             bridge.concurrency = (int)v;
+            break;
+        }
+        case OPT_HUB_BLOCKED: {
+            char *end;
+            errno = 0;
+            long v = strtol(optarg, &end, 10);
+            if (errno || *end || end == optarg || v < 0 || v > 3600000) {
+                snprintf(err, cap, "--hub-blocked-warn-ms must be an integer from 0 to 3600000, got \"%s\"", optarg);
+                return AP_ERR;
+            }
+            bridge.hub_blocked_warn_ms = (int)v;
             break;
         }
         case OPT_MAX_RESULT_BYTES: {
@@ -300,26 +353,71 @@ static void setup_progress(void)
 static void send_ready(void)
 {
     char version[32], codeid[48];
-    char head[224];
+    char head[256];
+    const char *model = bridge_model_name(bridge.model);
     pyhost_version(version, sizeof(version));
     codeid_compute(codeid, sizeof(codeid));
     buf_t p;
     buf_init(&p, 256);
+    /* "async": the master's word for "holds many at once": gevent too */
     int n = snprintf(head, sizeof(head),
-                     "{\"pid\":%d,\"async\":%s,\"concurrency\":%d,\"python\":\"%s\",\"code\":\"%s\",\"agent\":",
-                     (int)getpid(), bridge.is_async ? "true" : "false", bridge.max_inflight, version, codeid);
+                     "{\"pid\":%d,\"async\":%s,\"model\":\"%s\",\"concurrency\":%d,\"python\":\"%s\","
+                     "\"code\":\"%s\",\"agent\":",
+                     (int)getpid(), bridge.model != BRIDGE_MODEL_SYNC ? "true" : "false", model, bridge.max_inflight,
+                     version, codeid);
     buf_append(&p, head, (size_t)n);
     pyconv_append_cstr(&p, bridge.agent_spec, strlen(bridge.agent_spec));
     buf_putc(&p, '}');
     /* logged first, so the line is there once the master sees READY */
-    if (bridge.is_async)
-        ap_info("ready: agent %s (async, concurrency %d, Python %s)", bridge.agent_spec, bridge.max_inflight, version);
+    if (bridge.model != BRIDGE_MODEL_SYNC)
+        ap_info("ready: agent %s (%s, concurrency %d, Python %s)", bridge.agent_spec, model, bridge.max_inflight,
+                version);
     else
         ap_info("ready: agent %s (sync, Python %s)", bridge.agent_spec, version);
     int rc = send_now(AP_FRAME_READY, p.data, p.len);
     buf_free(&p);
     if (rc < 0)
         exit(0); /* the master is gone already */
+}
+
+/* Settles --model against the agent just loaded: auto becomes async or
+ * sync; a model that cannot serve this agent is a start-up failure with
+ * one line saying why. */
+static void resolve_model(void)
+{
+    char err[512];
+    switch (bridge.model) {
+    case BRIDGE_MODEL_AUTO:
+        bridge.model = bridge.is_async ? BRIDGE_MODEL_ASYNC : BRIDGE_MODEL_SYNC;
+        return;
+    case BRIDGE_MODEL_SYNC:
+        if (!bridge.is_async)
+            return;
+        snprintf(err, sizeof(err), "workerModel sync cannot run %s: its handle_message is async def "
+                 "(use workerModel async or auto)", bridge.agent_spec);
+        break;
+    case BRIDGE_MODEL_GEVENT:
+        if (!bridge.is_async)
+            return;
+        snprintf(err, sizeof(err), "workerModel gevent runs plain def agents, but %s's handle_message is async def "
+                 "(use workerModel async or auto)", bridge.agent_spec);
+        break;
+    case BRIDGE_MODEL_ASYNC:
+        return; /* a plain def handler runs on the loop (and holds it while it runs) */
+    }
+    start_failed(err, strlen(err));
+}
+
+static bridge_end run_driver(void)
+{
+    switch (bridge.model) {
+    case BRIDGE_MODEL_ASYNC:
+        return async_driver_run();
+    case BRIDGE_MODEL_GEVENT:
+        return gevent_driver_run();
+    default:
+        return sync_driver_run();
+    }
 }
 
 /* Calls on_stop() and logs its failure. */
@@ -346,9 +444,12 @@ static AP_NORETURN void finish(bridge_end end)
         ap_warn("could not write the last answers: %s", strerror(errno));
     call_on_stop();
     pyerr_flush();
-    if (bridge.is_async)
+    if (bridge.model == BRIDGE_MODEL_ASYNC)
         async_driver_fini();
+    else if (bridge.model == BRIDGE_MODEL_GEVENT)
+        gevent_driver_fini();
     agent_release();
+    hctx_fini();
     pyconv_fini();
     unsigned long long sent = bridge.sent, errors = bridge.errors;
     if (pyhost_fini() < 0)
@@ -367,6 +468,7 @@ int main(int argc, char **argv)
     bridge.concurrency = 1;
     bridge.max_result_bytes = AP_FRAME_MAX_PAYLOAD;
     bridge.log_level = AP_LOG_INFO;
+    bridge.hub_blocked_warn_ms = 1000;
     const char *env_id = getenv("AGENTPOOL_WORKER_ID");
     bridge.id = env_id && *env_id ? env_id : "agentpool-worker";
     ap_log_init(bridge.id, AP_LOG_INFO);
@@ -389,16 +491,24 @@ int main(int argc, char **argv)
 
     if (pyhost_init(err, sizeof(err)) < 0)
         start_failed(err, strlen(err));
+    /* gevent: patched before the agent's imports, so they get gevent's sockets */
+    if (bridge.model == BRIDGE_MODEL_GEVENT && gevent_driver_patch(err, sizeof(err)) < 0)
+        start_failed(err, strlen(err));
     if (agent_load(bridge.agent_spec) < 0)
         start_failed_py();
+    resolve_model();
     pyhost_setup_logging();
-    bridge.max_inflight = bridge.is_async ? bridge.concurrency : 1;
-    if (bridge.is_async && async_driver_init() < 0)
+    if (hctx_init() < 0)
+        start_failed_py();
+    bridge.max_inflight = bridge.model == BRIDGE_MODEL_SYNC ? 1 : bridge.concurrency;
+    if (bridge.model == BRIDGE_MODEL_ASYNC && async_driver_init() < 0)
+        start_failed_py();
+    if (bridge.model == BRIDGE_MODEL_GEVENT && gevent_driver_init() < 0)
         start_failed_py();
     if (agent_hook("on_start") < 0)
         start_failed_py();
     pyhost_freeze_heap();
     send_ready();
 
-    finish(bridge.is_async ? async_driver_run() : sync_driver_run());
+    finish(run_driver());
 }

@@ -1,7 +1,7 @@
 /*
  * msg.c - one request in, one answer frame out (see msg.h).
  *
- * The hot path is msg_unpack + msg_reply: a cached str for the type, the
+ * The hot path is unpack + msg_reply: a cached str for the type, the
  * C JSON decoder for the data, and the result encoded straight into the
  * output buffer behind a reserved frame header.  Errors are rarer and
  * may take the slow road (str(exc), the exception's qualified name, and
@@ -27,10 +27,19 @@
 
 #define METRICS_TYPE "agent.metrics"
 
-int msg_is_metrics(const ap_frame_hdr *h, const unsigned char *payload)
+/* Where the type starts in a REQUEST payload (after the meta, if any). */
+static size_t type_offset(const ap_frame_hdr *h)
 {
-    return h->aux == sizeof(METRICS_TYPE) - 1 && h->aux <= h->len &&
-           memcmp(payload, METRICS_TYPE, sizeof(METRICS_TYPE) - 1) == 0;
+    return (h->flags & AP_FRAME_REQ_META) ? AP_FRAME_META_SIZE : 0;
+}
+
+/* True when the request's type is "agent.metrics" (answered by the
+ * bridge). */
+static int is_metrics(const ap_frame_hdr *h, const unsigned char *payload)
+{
+    size_t off = type_offset(h);
+    return h->aux == sizeof(METRICS_TYPE) - 1 && off + h->aux <= h->len &&
+           memcmp(payload + off, METRICS_TYPE, sizeof(METRICS_TYPE) - 1) == 0;
 }
 
 void msg_reply_error(uint64_t id, const char *code, const char *message, const char *exception)
@@ -152,55 +161,102 @@ void msg_reply_exception(uint64_t id, PyObject *type)
     reply_exception(id, NULL, type);
 }
 
-PyObject *msg_call_handler(const ap_frame_hdr *h, const unsigned char *payload, size_t (*queue_size)(void),
-                           PyObject **type_out)
+/* Builds the handler's arguments from a REQUEST frame.  Returns AP_OK with
+ * c->type and c->data (new references) and c->meta filled, or AP_ERR
+ * after appending an ERROR frame (malformed frame, type not UTF-8, data
+ * not JSON). */
+static int unpack(const ap_frame_hdr *h, const unsigned char *payload, msg_call *c)
 {
-    PyObject *type, *data, *res;
-    *type_out = NULL;
-    bridge.received++;
-    if (AP_UNLIKELY(bridge.stopping)) {
-        msg_reply_error(h->id, BRIDGE_CODE_STOPPING, "the worker is stopping and takes no new messages", NULL);
-        return NULL;
+    char why[192];
+    size_t off = type_offset(h), cid_len = 0;
+    memset(&c->meta, 0, sizeof(c->meta));
+    c->meta.id = h->id;
+    c->meta.attempt = 1;
+    if (off) {
+        ap_frame_meta fm;
+        if (h->len < AP_FRAME_META_SIZE)
+            goto short_frame;
+        ap_frame_meta_decode(payload, &fm);
+        cid_len = fm.id_len;
+        c->meta.deadline_ms = fm.deadline_ms;
+        c->meta.attempt = fm.attempt;
     }
-    if (AP_UNLIKELY(msg_is_metrics(h, payload))) {
-        msg_reply_metrics(h->id, queue_size());
-        return NULL;
-    }
-    if (msg_unpack(h, payload, &type, &data) < 0)
-        return NULL;
-    PyObject *args[3] = {NULL, type, data};
-    res = PyObject_Vectorcall(bridge.handler, args + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
-    Py_DECREF(data);
-    if (res == NULL) {
-        msg_reply_exception(h->id, type);
-        Py_DECREF(type);
-        return NULL;
-    }
-    *type_out = type;
-    return res;
-}
-
-int msg_unpack(const ap_frame_hdr *h, const unsigned char *payload, PyObject **type, PyObject **data)
-{
-    char why[160];
-    if (h->aux > h->len) {
-        snprintf(why, sizeof(why), "malformed request frame: type length %u exceeds payload length %u",
-                 (unsigned)h->aux, (unsigned)h->len);
-        msg_reply_error(h->id, BRIDGE_CODE_AGENT_ERROR, why, "ValueError");
-        return AP_ERR;
-    }
-    *type = pyconv_str((const char *)payload, h->aux);
-    if (*type == NULL) {
+    if ((uint64_t)off + h->aux + cid_len > h->len)
+        goto short_frame;
+    c->meta.cid_len = (uint32_t)cid_len;
+    c->meta.cid = cid_len ? payload + off + h->aux : NULL;
+    c->type = pyconv_str((const char *)payload + off, h->aux);
+    if (c->type == NULL) {
         reply_exception(h->id, "request type is not valid UTF-8: ", NULL);
         return AP_ERR;
     }
-    *data = pyconv_decode((const char *)payload + h->aux, h->len - h->aux);
-    if (*data == NULL) {
-        reply_exception(h->id, "request data: ", *type);
-        Py_CLEAR(*type);
+    off += h->aux + cid_len;
+    c->data = pyconv_decode((const char *)payload + off, h->len - off);
+    if (c->data == NULL) {
+        reply_exception(h->id, "request data: ", c->type);
+        Py_CLEAR(c->type);
         return AP_ERR;
     }
     return AP_OK;
+short_frame:
+    if (off == 0)
+        snprintf(why, sizeof(why), "malformed request frame: type length %u exceeds payload length %u",
+                 (unsigned)h->aux, (unsigned)h->len);
+    else
+        snprintf(why, sizeof(why), "malformed request frame: meta (%d bytes), type length %u and id length %zu "
+                 "exceed payload length %u", AP_FRAME_META_SIZE, (unsigned)h->aux, cid_len, (unsigned)h->len);
+    msg_reply_error(h->id, BRIDGE_CODE_AGENT_ERROR, why, "ValueError");
+    return AP_ERR;
+}
+
+int msg_prepare(const ap_frame_hdr *h, const unsigned char *payload, size_t (*queue_size)(void), msg_call *c)
+{
+    bridge.received++;
+    if (AP_UNLIKELY(bridge.stopping)) {
+        msg_reply_error(h->id, BRIDGE_CODE_STOPPING, "the worker is stopping and takes no new messages", NULL);
+        return AP_ERR;
+    }
+    if (AP_UNLIKELY(is_metrics(h, payload))) {
+        msg_reply_metrics(h->id, queue_size());
+        return AP_ERR;
+    }
+    return unpack(h, payload, c);
+}
+
+PyObject *msg_invoke(msg_call *c, PyObject **token)
+{
+    PyObject *arg = NULL, *res;
+    *token = hctx_enter(&c->meta, c->type, &arg);
+    if (*token == NULL) {
+        Py_CLEAR(c->data);
+        return NULL;
+    }
+    PyObject *args[4] = {NULL, c->type, c->data, arg};
+    res = PyObject_Vectorcall(bridge.handler, args + 1, (arg ? 3 : 2) | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    Py_XDECREF(arg);
+    Py_CLEAR(c->data);
+    return res;
+}
+
+PyObject *msg_call_handler(const ap_frame_hdr *h, const unsigned char *payload, size_t (*queue_size)(void),
+                           PyObject **type_out, PyObject **token)
+{
+    msg_call c;
+    PyObject *res;
+    *type_out = NULL;
+    *token = NULL;
+    if (msg_prepare(h, payload, queue_size, &c) < 0)
+        return NULL;
+    res = msg_invoke(&c, token);
+    if (res == NULL) {
+        hctx_leave(*token);
+        *token = NULL;
+        msg_reply_exception(h->id, c.type);
+        Py_DECREF(c.type);
+        return NULL;
+    }
+    *type_out = c.type;
+    return res;
 }
 
 /* The agent_error for a result over --max-result-bytes: "result too large
@@ -244,6 +300,20 @@ void msg_reply(uint64_t id, PyObject *result, PyObject *type)
     reply_exception(id, NULL, type);
 }
 
+void msg_reply_plain(uint64_t id, PyObject *result, PyObject *type)
+{
+    if (AP_LIKELY(!PyCoro_CheckExact(result))) {
+        msg_reply(id, result, type);
+        return;
+    }
+    PyObject *r = PyObject_CallMethod(result, "close", NULL);
+    Py_XDECREF(r);
+    PyErr_Clear();
+    msg_reply_error(id, BRIDGE_CODE_AGENT_ERROR,
+                    "handle_message returned a coroutine but is not an async def, so the agent is served "
+                    "as sync: declare handle_message with async def",
+                    "TypeError");
+}
 
 /* d[key] = value, stealing value; returns AP_ERR (error set) on failure. */
 static int put(PyObject *d, const char *key, PyObject *value)
@@ -322,6 +392,9 @@ void msg_reply_metrics(uint64_t id, size_t queue_size)
         put(d, "worker", PyUnicode_FromString(bridge.id)) < 0 ||
         put(d, "async", PyBool_FromLong(bridge.is_async)) < 0 ||
         put(d, "concurrency", PyLong_FromLong(bridge.max_inflight)) < 0 ||
+        put(d, "model", PyUnicode_FromString(bridge_model_name(bridge.model))) < 0 ||
+        put(d, "in_flight", PyLong_FromSize_t(bridge.inflight)) < 0 ||
+        put(d, "hub_blocked", PyLong_FromUnsignedLongLong(bridge.hub_blocked)) < 0 ||
         put(d, "allocated_blocks", Py_NewRef(blocks)) < 0 ||
         put(d, "rss_bytes", PyLong_FromUnsignedLongLong(ap_rss_bytes(0))) < 0)
         goto fail;

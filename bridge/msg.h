@@ -17,25 +17,40 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* True when the request's type is "agent.metrics" (answered by the
- * bridge). */
-int msg_is_metrics(const ap_frame_hdr *h, const unsigned char *payload);
+#include "hctx.h"
 
-/* Builds the handler's arguments from a REQUEST frame.  Returns AP_OK with
- * two new references, or AP_ERR after appending an ERROR frame (malformed
- * frame, type not UTF-8, data not JSON). */
-int msg_unpack(const ap_frame_hdr *h, const unsigned char *payload, PyObject **type, PyObject **data);
+/* A REQUEST unpacked, ready for its handler (msg_prepare). */
+typedef struct {
+    hctx_meta meta;
+    PyObject *type; /* str */
+    PyObject *data; /* the request's data as Python objects */
+} msg_call;
 
 /* The start every driver shares for a REQUEST: counts it, then answers it
- * at once and returns NULL when the worker is stopping, when it is
+ * at once and returns AP_ERR when the worker is stopping, when it is
  * agent.metrics (queue_size() tells the other messages held; it is called
- * only then, so it may be slow), when the frame cannot
- * be unpacked, or when the handler raised.  Otherwise returns what the
- * handler returned (a new reference) for the driver to finish, and the
+ * only then, so it may be slow) or when the frame cannot be unpacked
+ * (malformed, type not UTF-8, data not JSON).  Otherwise fills c (two new
+ * references: msg_invoke consumes data, the caller releases type) and
+ * returns AP_OK. */
+int msg_prepare(const ap_frame_hdr *h, const unsigned char *payload, size_t (*queue_size)(void), msg_call *c);
+
+/* Runs the handler for c with its context set (hctx_enter) and releases
+ * c->data.  Returns what the handler returned (new reference), or NULL
+ * with its exception set; *token is the context's token (hctx_leave it
+ * in the same context once the handler's work has started: at once for a
+ * plain def, after create_task for a coroutine), NULL when none was set. */
+PyObject *msg_invoke(msg_call *c, PyObject **token);
+
+/* msg_prepare and msg_invoke in one, for drivers that call the handler
+ * right away: returns NULL when the message was answered already
+ * (msg_prepare's cases, or the handler raised).  Otherwise returns what
+ * the handler returned (a new reference) for the driver to finish, the
  * message's type in *type (a new reference, for msg_reply and
- * msg_reply_exception); *type is NULL when it returns NULL. */
+ * msg_reply_exception) and the context's token in *token (for
+ * hctx_leave); both are NULL when it returns NULL. */
 PyObject *msg_call_handler(const ap_frame_hdr *h, const unsigned char *payload, size_t (*queue_size)(void),
-                           PyObject **type);
+                           PyObject **type, PyObject **token);
 
 /* Answers message id with `result` (borrowed) as a RESULT frame, or with
  * an agent_error ERROR frame when it is not JSON (logged like an
@@ -43,6 +58,11 @@ PyObject *msg_call_handler(const ap_frame_hdr *h, const unsigned char *payload, 
  * JSON is longer than bridge.max_result_bytes ("result too large (N
  * bytes, limit M)"). */
 void msg_reply(uint64_t id, PyObject *result, PyObject *type);
+
+/* msg_reply for what a plain def handler returned: a coroutine (an
+ * async handler the bridge took for sync) is closed and answered with an
+ * agent_error saying so. */
+void msg_reply_plain(uint64_t id, PyObject *result, PyObject *type);
 
 /* Answers message id with the current Python exception (cleared) as an
  * agent_error ERROR frame, and logs it at error level with its traceback

@@ -27,6 +27,7 @@
 #include <Python.h>
 
 #include "sync_driver.h"
+#include "hctx.h"
 #include "msg.h"
 #include "wire.h"
 
@@ -149,21 +150,12 @@ static int flush_all(void)
 
 static void handle_request(const ap_frame_hdr *h, const unsigned char *payload)
 {
-    PyObject *type;
-    PyObject *res = msg_call_handler(h, payload, held_count, &type);
+    PyObject *type, *token;
+    PyObject *res = msg_call_handler(h, payload, held_count, &type, &token);
     if (res == NULL)
         return;
-    if (AP_UNLIKELY(PyCoro_CheckExact(res))) {
-        PyObject *r = PyObject_CallMethod(res, "close", NULL);
-        Py_XDECREF(r);
-        PyErr_Clear();
-        msg_reply_error(h->id, BRIDGE_CODE_AGENT_ERROR,
-                        "handle_message returned a coroutine but is not an async def, so the agent is served "
-                        "as sync: declare handle_message with async def",
-                        "TypeError");
-    } else {
-        msg_reply(h->id, res, type);
-    }
+    hctx_leave(token);
+    msg_reply_plain(h->id, res, type);
     Py_DECREF(res);
     Py_DECREF(type);
 }

@@ -43,6 +43,20 @@ void ap_frame_encode(unsigned char out[AP_FRAME_HDR_SIZE], const ap_frame_hdr *h
     put_u64(out + 8, h->id);
 }
 
+void ap_frame_meta_encode(unsigned char out[AP_FRAME_META_SIZE], const ap_frame_meta *m)
+{
+    put_u64(out, m->deadline_ms);
+    put_u32(out + 8, m->attempt);
+    put_u32(out + 12, m->id_len);
+}
+
+void ap_frame_meta_decode(const unsigned char in[AP_FRAME_META_SIZE], ap_frame_meta *m)
+{
+    m->deadline_ms = get_le(in, 8);
+    m->attempt = (uint32_t)get_le(in + 8, 4);
+    m->id_len = (uint32_t)get_le(in + 12, 4);
+}
+
 int ap_frame_decode(const unsigned char in[AP_FRAME_HDR_SIZE], ap_frame_hdr *h)
 {
     h->len = (uint32_t)get_le(in, 4);

@@ -40,7 +40,10 @@ typedef enum {
     AP_FRAME_START_FAILED = 2,
     /* master -> worker: run one message.  aux = length of the type string;
      * payload = type bytes followed by the request's "data" JSON text
-     * (empty means null). */
+     * (empty means null).  With flags AP_FRAME_REQ_META the payload starts
+     * with the message's meta (ap_frame_meta, AP_FRAME_META_SIZE bytes),
+     * then the type (aux bytes), the client's id as raw JSON (meta.id_len
+     * bytes) and the data; len counts all of it. */
     AP_FRAME_REQUEST = 3,
     /* worker -> master: the message's result, as JSON text. */
     AP_FRAME_RESULT = 4,
@@ -65,6 +68,26 @@ typedef struct {
     uint16_t aux;
     uint64_t id;
 } ap_frame_hdr;
+
+/* REQUEST flags: the payload starts with ap_frame_meta; the client id
+ * follows the type. */
+#define AP_FRAME_REQ_META 0x01
+#define AP_FRAME_META_SIZE 16
+
+/* What the handler's context tells about a message, sent before it:
+ *   offset 0  u64  deadline_ms  CLOCK_MONOTONIC ms when the client is
+ *                               answered timeout (0: no deadline)
+ *   offset 8  u32  attempt      1 on the first run, 2 after one retry...
+ *   offset 12 u32  id_len       bytes of the client's raw JSON id after
+ *                               the type (0: the request had no id) */
+typedef struct {
+    uint64_t deadline_ms;
+    uint32_t attempt;
+    uint32_t id_len;
+} ap_frame_meta;
+
+void ap_frame_meta_encode(unsigned char out[AP_FRAME_META_SIZE], const ap_frame_meta *m);
+void ap_frame_meta_decode(const unsigned char in[AP_FRAME_META_SIZE], ap_frame_meta *m);
 
 /* Writes the 16-byte encoding of h into out. Never fails. */
 void ap_frame_encode(unsigned char out[AP_FRAME_HDR_SIZE], const ap_frame_hdr *h);

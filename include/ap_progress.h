@@ -10,7 +10,8 @@
  * with started != finished, `started` is the message that was running
  * (the one to charge with the crash); the messages sent before it had
  * finished, even if their answers were still in the worker's buffer.
- * The page is writable by agent code: the master checks it against the
+ * An async or gevent worker adds to `hub_blocked` each time it finds
+ * its loop held (bridge/hubwatch.c).  The page is writable by agent code: the master checks it against the
  * messages the process held and bounds deliveries itself (pool/workers/retry.c).
  */
 #ifndef AP_PROGRESS_H
@@ -24,6 +25,10 @@
 typedef struct {
     _Atomic uint64_t started;
     _Atomic uint64_t finished;
+    /* Times the worker found its event loop held past hubBlockedWarnMs
+     * (bridge/hubwatch.c), for hubBlocked in stats: a count only, never
+     * acted on. */
+    _Atomic uint64_t hub_blocked;
 } ap_progress;
 
 #endif

@@ -11,10 +11,29 @@ event loop, many at a time.
 Subclass :class:`Agent` to get per-type dispatch (``handle_chat_reply``
 for type ``"chat.reply"``), ``agent_id`` / ``capabilities`` /
 ``max_queue_size`` attributes and extra fields for ``agent.metrics``.
+A handler may take a third parameter, the message's context, or call
+:func:`context` from anywhere while it runs: the client's ``id``, the
+``type``, the ``deadline`` (``time.monotonic()`` seconds) and
+``remaining()``, the ``attempt`` (1, then 2 after a crash retry...), the
+``worker``, its ``pid``, the ``pool`` and ``log``, a ``logging.Logger``
+whose lines go to agentpoold's log tagged with the message id.
+
 Ready-made agents for tests and demos live in :mod:`pyagents.examples`.
 """
 
+import sys
+
 from .agent import Agent, UnknownMessageType, handler_name
 
-__all__ = ["Agent", "UnknownMessageType", "handler_name"]
+__all__ = ["Agent", "UnknownMessageType", "handler_name", "context"]
+
+
+def context():
+    """The context of the message the calling handler is running (see the
+    module's docstring); works in sync, async and gevent agents alike.
+    Raises LookupError outside a handler run by agentpool-worker."""
+    bridge = sys.modules.get("_agentpool")
+    if bridge is None:
+        raise LookupError("pyagents.context() is only available inside agentpool-worker")
+    return bridge.context()
 __version__ = "0.1.0"

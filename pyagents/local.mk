@@ -19,5 +19,6 @@ dist_pyagents_examples_DATA = \
 	pyagents/examples/whoami.py \
 	pyagents/examples/gate.py \
 	pyagents/examples/kv.py \
+	pyagents/examples/fetch.py \
 	pyagents/examples/badstart.py \
 	pyagents/examples/broken_import.py

@@ -39,6 +39,8 @@ Choices, so each peer runs as its users would run it for this load:
   agentpool       agentpoold with min = max = 2 workers, no recycling
                   (the default recycles every 10,000 messages), the
                   async sleep agent with 4096 slots per worker;
+  agentpool-gevent the same in workerModel gevent with the plain def
+                  SleepAgent (time.sleep) and EchoAgent;
   c-echo          bench/echo_ceiling.c, 2 processes: the IPC ceiling.
 """
 
@@ -120,6 +122,21 @@ class AgentpoolAsync(Agentpool):
         argv, cwd, env = super().argv({"agent": "echo"}, ctx)
         argv[argv.index("pyagents.examples.echo:EchoAgent")] = "agents:AsyncEchoAgent"
         return argv + ["--python-path", HERE], cwd, env
+
+
+class AgentpoolGevent(Agentpool):
+    """The same pool in workerModel gevent, serving plain def agents: the
+    sync SleepAgent (time.sleep, a greenlet wait once patched) for
+    sleep50, the sync EchoAgent for echo (a greenlet per message: the
+    switch's cost). The same agent code the gevent HTTP peers run."""
+    name, label = "agentpool-gevent", "agentpool, gevent workers"
+    doc = "agentpoold, 2 workers, workerModel gevent: SleepAgent (time.sleep) / EchoAgent, 4096 or 64 greenlets per worker"
+
+    def argv(self, conf, ctx):
+        argv, cwd, env = super().argv(conf, ctx)
+        if conf["agent"] == "sleep":
+            argv[argv.index("pyagents.examples.sleep:AsyncSleepAgent")] = "pyagents.examples.sleep:SleepAgent"
+        return argv + ["--worker-model", "gevent"], cwd, env
 
 
 class UwsgiThreads(Peer):
@@ -246,7 +263,7 @@ def redis_argv(ctx):
             "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", ctx.tmp]
 
 
-ALL = [CEcho(), Agentpool(), AgentpoolAsync(), UwsgiThreads(), UwsgiGevent(), GunicornSync(), GunicornGthread(),
+ALL = [CEcho(), Agentpool(), AgentpoolAsync(), AgentpoolGevent(), UwsgiThreads(), UwsgiGevent(), GunicornSync(), GunicornGthread(),
        GunicornGevent(), Celery()]
 BY_NAME = {p.name: p for p in ALL}
 BY_NAME["uwsgi-gevent-http11"] = UwsgiGeventHttp11()

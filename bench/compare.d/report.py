@@ -37,7 +37,7 @@ SANITY_ANY_MODE = False
 MODES = ("same", "own")
 MODE_TEXT = {"same": "servers in the load generator's session", "own": "each server in a session of its own"}
 
-ORDER = ["agentpool", "agentpool-async", "uwsgi-threads", "uwsgi-gevent", "gunicorn-sync", "gunicorn-gthread", "gunicorn-gevent",
+ORDER = ["agentpool", "agentpool-async", "agentpool-gevent", "uwsgi-threads", "uwsgi-gevent", "gunicorn-sync", "gunicorn-gthread", "gunicorn-gevent",
          "c-echo", "celery"]
 HTTP = peers.HTTP_PEERS  # the peers a headline compares agentpool with (peers.py's HTTP servers)
 
@@ -369,7 +369,7 @@ def summarise_mode(results):
                                                                                 HEADLINE, 16))}
     asy = {}
     for wl, depth in (("echo", 1), ("echo-d16", 16)):
-        for name in ("agentpool", "agentpool-async"):
+        for name in ("agentpool", "agentpool-async", "agentpool-gevent"):
             p = find(results, name, wl, HEADLINE, depth)
             if p and p.get("agentpool"):
                 asy["%s %s" % (name, wl)] = {

@@ -44,6 +44,7 @@ static const char *const overflow_names[] = {"block", "reject", NULL};
 static const char *const restart_names[] = {"one-for-one", "one-for-all", NULL};
 static const char *const log_level_names[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_format_names[] = {"text", "json", NULL};
+static const char *const worker_model_names[] = {"auto", "sync", "async", "gevent", NULL};
 
 typedef struct {
     const char *key;
@@ -67,7 +68,8 @@ static const setting settings[] = {
     {"workerBinary", T_STR, OFF(worker_binary), 1, 4096, NULL, "path of agentpool-worker (default: next to agentpoold, else libexecdir)"},
     {"minWorkers", T_INT, OFF(min_workers), 1, 4096, NULL, "workers started and kept"},
     {"maxWorkers", T_INT, OFF(max_workers), 1, 4096, NULL, "upper bound when scaling"},
-    {"concurrency", T_INT, OFF(concurrency), 1, 100000, NULL, "slots per worker for async agents (sync agents have 1)"},
+    {"workerModel", T_STR, OFF(worker_model), 0, 0, worker_model_names, "auto (async for an async def agent, else sync) | sync | async | gevent (plain def agents on greenlets, standard library monkey-patched)"},
+    {"concurrency", T_INT, OFF(concurrency), 1, 100000, NULL, "slots per worker for async and gevent agents (sync agents have 1)"},
     {"prefetch", T_INT, OFF(prefetch), 1, 1024, NULL, "messages a busy sync worker may hold, queued behind the one it runs, while its handler is fast (1: off)"},
     {"prefetchFastUs", T_INT, OFF(prefetch_fast_us), 1, 3600000000LL, NULL, "a sync worker whose handler averages under this many microseconds counts as fast (may be sent messages ahead)"},
     {"loadBalancingStrategy", T_ENUM, OFF(strategy), 0, 0, strategy_names, "round-robin | least-busy | random"},
@@ -107,6 +109,7 @@ static const setting settings[] = {
     {"maxRestarts", T_INT, OFF(max_restarts), 0, 100000, NULL, "restarts within restartWindow before the pool backs off"},
     {"restartWindow", T_INT, OFF(restart_window), 1, 86400000, NULL, "ms over which restarts are counted"},
     {"historySize", T_INT, OFF(history_size), 1, 100000, NULL, "restart history entries kept (pool.history)"},
+    {"hubBlockedWarnMs", T_INT, OFF(hub_blocked_warn_ms), 0, 3600000, NULL, "async and gevent workers log (with its stack) and count a handler that holds their event loop this many ms (0: off)"},
     {"maxMissedBeats", T_INT, OFF(max_missed_beats), 1, 1000, NULL, "heartbeats a worker may miss in a row before it is replaced"},
     {"breakerFailureThreshold", T_INT, OFF(breaker_failure_threshold), 0, 1000, NULL, "failures of one type within breakerWindow that open its breaker (0: off)"},
     {"breakerWindow", T_INT, OFF(breaker_window), 1, 86400000, NULL, "ms over which breaker failures are counted"},
@@ -172,6 +175,7 @@ void config_init(config *cfg)
     cfg->restart_window = 60000;
     cfg->history_size = 100;
     cfg->max_missed_beats = 3;
+    cfg->hub_blocked_warn_ms = 1000;
     cfg->breaker_window = 60000;
     cfg->breaker_reset_timeout = 30000;
     cfg->scale_up_after = 1000;
@@ -203,6 +207,7 @@ void config_init(config *cfg)
     cfg->worker_limits.core_size = CONFIG_LIMIT_UNSET;
     cfg->agent = ap_strdup("pyagents.examples.echo:EchoAgent");
     cfg->log_level = ap_strdup("info");
+    cfg->worker_model = ap_strdup("auto");
     cfg->log_format = ap_strdup("text");
     cfg->worker_log_rate = 100;
     cfg->worker_log_burst = 1000;

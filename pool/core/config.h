@@ -69,6 +69,7 @@ typedef struct config {
     int64_t restart_window;
     int64_t history_size;
     int64_t max_missed_beats;
+    int64_t hub_blocked_warn_ms; /* async/gevent workers report a loop held this long (0: off) */
     int64_t breaker_failure_threshold;
     int64_t breaker_window;
     int64_t breaker_reset_timeout;
@@ -76,6 +77,7 @@ typedef struct config {
     int64_t idle_timeout;
     int64_t max_tracked_types;
     int64_t concurrency;
+    char *worker_model;          /* workerModel: auto | sync | async | gevent */
     int64_t prefetch;
     int64_t prefetch_fast_us;    /* handler mean under which prefetch is allowed */
     int64_t overflow;            /* overflow_mode */

@@ -53,6 +53,7 @@ typedef struct {
     uint64_t bad_progress_pages;/* worker deaths whose progress page named a message not held (retry.c) */
     uint64_t frames_out_of_place;/* worker frames refused for the worker's state: protocol errors (worker.c) */
     uint64_t suspected;         /* times a worker was marked suspect (suspect.c) */
+    uint64_t hub_blocked_past;  /* hubBlocked reports of processes whose progress page was reset (wprog.c) */
     uint64_t rerouted;          /* messages taken back from suspect workers (suspect.c) */
     uint64_t stuck_kills;       /* workers killed for a timeout or a stuck loop */
     uint64_t recycles;          /* recycles started */

@@ -150,6 +150,8 @@ static cJSON *worker_json(const worker *w, uint64_t now, uint64_t wall)
         cJSON_AddNumberToObject(o, "handlerMeanUs", (double)(w->proc.svc_ewma_ns / 1000));
     }
     cJSON_AddBoolToObject(o, "async", w->proc.async);
+    cJSON_AddStringToObject(o, "model", w->proc.model);
+    cJSON_AddNumberToObject(o, "hubBlocked", (double)wprog_hub_blocked(w));
     cJSON_AddNumberToObject(o, "generation", w->proc.generation);
     cJSON_AddStringToObject(o, "code", w->proc.code);
     cJSON_AddBoolToObject(o, "codeDrift", w->proc.code_drift);
@@ -264,6 +266,7 @@ cJSON *control_stats_json(int detailed)
     cJSON_AddNumberToObject(wf, "suspected", (double)server.stats.suspected);
     cJSON_AddNumberToObject(wf, "suspectNow", suspect_count());
     cJSON_AddNumberToObject(wf, "rerouted", (double)server.stats.rerouted);
+    cJSON_AddNumberToObject(wf, "hubBlocked", (double)wprog_hub_blocked_total());
     cJSON_AddNumberToObject(o, "logLinesDropped", (double)wout_dropped_total());
     cJSON_AddNumberToObject(o, "logWriteDropped", (double)access_log_dropped());
     cJSON_AddNumberToObject(o, "accessLogDropped", (double)access_access_dropped());

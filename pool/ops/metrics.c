@@ -10,6 +10,7 @@
  * asked for and never cached.
  */
 #include "metrics.h"
+#include "wprog.h"
 #include "access.h"
 #include "ap_alloc.h"
 #include "ap_common.h"
@@ -297,6 +298,9 @@ static void prom_workers(struct evbuffer *out)
         promtext_u64(out, "agentpool_worker_info", l, 4, 1);
     }
     wout_prometheus(out);
+    promtext_family(out, "agentpool_hub_blocked_total", "counter",
+                    "Times an async or gevent worker found its event loop held by one handler past hubBlockedWarnMs.");
+    promtext_u64(out, "agentpool_hub_blocked_total", NULL, 0, wprog_hub_blocked_total());
     promtext_family(out, "agentpool_log_write_dropped_total", "counter",
                     "Lines the master's log (log=\"master\") or access log (log=\"access\") dropped because "
                     "its file or pipe could not take them.");

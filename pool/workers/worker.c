@@ -189,10 +189,11 @@ void worker_table_free(void)
 /* ---- spawning -------------------------------------------------------- */
 
 typedef struct {
-    char *argv[24 + 2 * CONFIG_MAX_PYTHON_PATH];
+    char *argv[32 + 2 * CONFIG_MAX_PYTHON_PATH];
     char **envp;
     char conc[24];
     char maxres[24];
+    char hubwarn[24];
     char idenv[48];
     int maxfd;                  /* close up to here if close_range fails */
 } exec_args;
@@ -208,6 +209,13 @@ static void build_exec_args(exec_args *a, const worker *w)
     a->argv[n++] = (char *)w->name;
     a->argv[n++] = "--agent";
     a->argv[n++] = cfg->agent;
+    a->argv[n++] = "--pool";
+    a->argv[n++] = cfg->socket;
+    a->argv[n++] = "--model";
+    a->argv[n++] = cfg->worker_model;
+    snprintf(a->hubwarn, sizeof(a->hubwarn), "%lld", (long long)cfg->hub_blocked_warn_ms);
+    a->argv[n++] = "--hub-blocked-warn-ms";
+    a->argv[n++] = a->hubwarn;
     a->argv[n++] = "--concurrency";
     a->argv[n++] = a->conc;
     snprintf(a->maxres, sizeof(a->maxres), "%lld", (long long)config_max_result_bytes(cfg));
@@ -421,16 +429,23 @@ static void schedule_respawn(worker *w, int64_t delay)
 
 void worker_send(worker *w, msg *m)
 {
-    unsigned char hdr[AP_FRAME_HDR_SIZE + AP_MAX_TYPE_LEN];
-    ap_frame_hdr h = {m->type_len + m->data_len, AP_FRAME_REQUEST, 0, m->type_len, m->id};
+    /* header, meta and type in one piece; then the client's id and data,
+     * straight from the request line (AP_FRAME_REQUEST in ap_frame.h) */
+    unsigned char hdr[AP_FRAME_HDR_SIZE + AP_FRAME_META_SIZE + AP_MAX_TYPE_LEN];
+    ap_frame_meta meta = {m->deadline_ms, (uint32_t)m->attempts + 1, m->id_len};
+    uint32_t len = AP_FRAME_META_SIZE + m->type_len + m->id_len + m->data_len;
+    ap_frame_hdr h = {len, AP_FRAME_REQUEST, AP_FRAME_REQ_META, m->type_len, m->id};
     ap_frame_encode(hdr, &h);
-    memcpy(hdr + AP_FRAME_HDR_SIZE, m->type, m->type_len);
+    ap_frame_meta_encode(hdr + AP_FRAME_HDR_SIZE, &meta);
+    memcpy(hdr + AP_FRAME_HDR_SIZE + AP_FRAME_META_SIZE, m->type, m->type_len);
     struct evbuffer *out = w->out.out;
-    evbuffer_add(out, hdr, AP_FRAME_HDR_SIZE + m->type_len);
+    evbuffer_add(out, hdr, AP_FRAME_HDR_SIZE + AP_FRAME_META_SIZE + m->type_len);
+    if (m->id_len)
+        evbuffer_add(out, m->line + m->id_off, m->id_len);
     if (m->data_len)
         evbuffer_add(out, m->line + m->data_off, m->data_len);
     flush_mark(&w->out);
-    w->proc.sent_bytes += AP_FRAME_HDR_SIZE + (uint64_t)m->type_len + m->data_len;
+    w->proc.sent_bytes += AP_FRAME_HDR_SIZE + (uint64_t)len;
     msg_set_state(&server.msgs, m, MSG_RUNNING);
     m->worker = w;
     m->worker_gen = w->proc.generation;
@@ -609,6 +624,13 @@ static void on_ready(worker *w, const char *payload, size_t len)
         return;
     }
     w->proc.async = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "async"));
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    /* the worker's word, shown in stats only: anything but the known names is "?" */
+    const char *mname = w->proc.async ? "async" : "sync";
+    if (cJSON_IsString(model) && (strcmp(model->valuestring, "sync") == 0 || strcmp(model->valuestring, "async") == 0 ||
+                                  strcmp(model->valuestring, "gevent") == 0))
+        mname = model->valuestring;
+    snprintf(w->proc.model, sizeof(w->proc.model), "%s", mname);
     const cJSON *conc = cJSON_GetObjectItemCaseSensitive(root, "concurrency");
     int slots = cJSON_IsNumber(conc) ? conc->valueint : 1;
     if (slots < 1 || !w->proc.async)
@@ -623,7 +645,7 @@ static void on_ready(worker *w, const char *payload, size_t len)
     w->start_failures = 0;
     worker_set_state(w, WORKER_READY);
     ap_info("%s ready (pid %d, %s, %d slot%s, fork to ready %.1f ms)", w->name, (int)w->proc.pid,
-            w->proc.async ? "async" : "sync", slots, slots == 1 ? "" : "s", (double)(ap_now_ns() - w->proc.spawn_ns) / 1e6);
+            w->proc.model, slots, slots == 1 ? "" : "s", (double)(ap_now_ns() - w->proc.spawn_ns) / 1e6);
     recycle_replacement_ready(w);
     server_worker_ready();
 }

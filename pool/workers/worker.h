@@ -63,7 +63,8 @@ typedef struct {
     uint32_t epoch;             /* server.reload_epoch when it was forked */
     char code[AP_CODE_ID_MAX];  /* the agent code it loaded (READY's "code"; drift.c) */
     int code_drift;             /* that code differs from its epoch's */
-    int async;
+    int async;                  /* holds many messages at once (async and gevent models) */
+    char model[8];              /* "sync", "async" or "gevent", from READY ("" before) */
     uint64_t started_ms;        /* when this process was forked (monotonic) */
     uint64_t ready_ms;          /* 0 until READY */
     uint64_t spawn_ns;          /* for fork-to-ready timing */

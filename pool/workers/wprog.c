@@ -11,6 +11,7 @@
 #include "wprog.h"
 #include "ap_log.h"
 #include "ap_progress.h"
+#include "server.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -44,6 +45,7 @@ int wprog_prepare(worker *w)
     }
     atomic_store(&w->prog->started, 0);
     atomic_store(&w->prog->finished, 0);
+    server.stats.hub_blocked_past += atomic_exchange(&w->prog->hub_blocked, 0);
     return w->prog_fd;
 }
 
@@ -55,6 +57,19 @@ int wprog_running(const worker *w, uint64_t *running, uint64_t *last)
     *running = s != f ? s : 0;
     *last = s;
     return 1;
+}
+
+uint64_t wprog_hub_blocked(const worker *w)
+{
+    return w->prog ? atomic_load(&w->prog->hub_blocked) : 0;
+}
+
+uint64_t wprog_hub_blocked_total(void)
+{
+    uint64_t n = server.stats.hub_blocked_past;
+    for (int i = 0; i < server.nworkers; i++)
+        n += wprog_hub_blocked(&server.workers[i]);
+    return n;
 }
 
 void wprog_free(worker *w)

@@ -20,6 +20,13 @@ int wprog_prepare(struct worker *w);
  * the worker's word, written by a process that runs agent code: the
  * caller checks it against the messages that process held. */
 int wprog_running(const struct worker *w, uint64_t *running, uint64_t *last);
+/* Times w's current (or last) process reported its event loop held past
+ * hubBlockedWarnMs (the worker's word: a count shown, never acted on);
+ * 0 without a page. */
+uint64_t wprog_hub_blocked(const struct worker *w);
+/* hubBlocked of every process since start: the pages' counts plus those
+ * folded in before a page was reset for a new process. */
+uint64_t wprog_hub_blocked_total(void);
 /* At exit. */
 void wprog_free(struct worker *w);
 

@@ -104,3 +104,11 @@ EXTRA_DIST += tests/integration/test_counters.py
 # agent code identity per generation: drift logged, counted, shown; pinCode
 TESTS += tests/integration/test_drift.py
 EXTRA_DIST += tests/integration/test_drift.py
+TESTS += tests/integration/test_context.py
+EXTRA_DIST += tests/integration/test_context.py
+EXTRA_DIST += tests/integration/agents/ctxagent.py
+TESTS += tests/integration/test_gevent.py
+EXTRA_DIST += tests/integration/test_gevent.py
+EXTRA_DIST += tests/integration/agents/gevagent.py
+TESTS += tests/integration/test_hubblocked.py
+EXTRA_DIST += tests/integration/test_hubblocked.py

@@ -33,7 +33,7 @@ NCPUS = os.sysconf("SC_NPROCESSORS_ONLN")
 # checked against docs/operations.md below).
 SETTINGS = [
     "socket", "socketMode", "agent", "pythonPath", "virtualenv", "inheritPythonEnv",
-    "workerBinary", "minWorkers", "maxWorkers", "concurrency", "loadBalancingStrategy",
+    "workerBinary", "minWorkers", "maxWorkers", "workerModel", "concurrency", "loadBalancingStrategy",
     "messageQueueSize", "overflow", "maxMessageBytes", "maxConnections",
     "maxInFlightPerConnection", "maxPendingBytes", "listenBacklog", "shutdownTimeout",
     "restartOnFailure", "maxRetries", "retryDelay", "healthCheckInterval",

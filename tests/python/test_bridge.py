@@ -15,6 +15,7 @@ Run by make check (AP_BUILDDIR names the build dir); by hand:
 import json
 import math
 import os
+import struct
 import platform
 import re
 import shutil
@@ -310,7 +311,8 @@ class StartupTest(unittest.TestCase):
             self.assertRegex(r["python"], r"^\d+\.\d+\.\d+")
             if os.path.realpath(sys.executable) == os.path.realpath(os.environ.get("AP_PYTHON3", "/usr/bin/python3")):
                 self.assertEqual(r["python"], platform.python_version())
-            self.assertEqual(set(r), {"pid", "async", "concurrency", "python", "code", "agent"})
+            self.assertEqual(set(r), {"pid", "async", "model", "concurrency", "python", "code", "agent"})
+            self.assertEqual(r["model"], "sync")
             # The code identity: a hash over the non-stdlib modules loaded (pyagents at least).
             self.assertRegex(r["code"], r"^[0-9a-f]{16}:[1-9]\d*$")
             self.assertRegex(w.log(), r"INFO .*\[worker-7 %d\] ready: agent pyagents.examples.echo:EchoAgent \(sync"
@@ -320,8 +322,24 @@ class StartupTest(unittest.TestCase):
         with worker("pyagents.examples.sleep:AsyncSleepAgent", concurrency=64) as w:
             r = w.wait_ready()
             self.assertIs(r["async"], True)
+            self.assertEqual(r["model"], "async")
             self.assertEqual(r["concurrency"], 64)
             self.assertIn("ready: agent pyagents.examples.sleep:AsyncSleepAgent (async, concurrency 64", w.log())
+
+    def test_ready_gevent_reports_concurrency_and_holds_many(self):
+        with worker("pyagents.examples.sleep:SleepAgent", concurrency=50, args=["--model", "gevent"]) as w:
+            r = w.wait_ready()
+            self.assertEqual((r["async"], r["model"], r["concurrency"]), (True, "gevent", 50))
+            self.assertIn("ready: agent pyagents.examples.sleep:SleepAgent (gevent, concurrency 50", w.log())
+
+    def test_sync_model_refuses_an_async_def_agent(self):
+        self.start_failed("pyagents.examples.sleep:AsyncSleepAgent",
+                          "workerModel sync cannot run pyagents.examples.sleep:AsyncSleepAgent: its handle_message "
+                          "is async def", args=["--model", "sync"])
+
+    def test_bad_model(self):
+        self.start_failed("pyagents.examples.echo:EchoAgent", '--model must be auto, sync, async or gevent, got "x"',
+                          args=["--model", "x"])
 
     def test_sync_agent_reports_concurrency_one(self):
         with worker("pyagents.examples.echo:EchoAgent", concurrency=64) as w:
@@ -520,6 +538,19 @@ class EchoTest(unittest.TestCase):
         # empty type is fine
         w.send(A.encode(A.REQUEST, 79, b"[2]", aux=0))
         self.assertEqual(w.recv_id(79).payload, b"[2]")
+        # meta flag (deadline, attempt, client id) with a payload too short for it
+        w.send(A.encode(A.REQUEST, 80, b"abc", aux=0, flags=1))
+        assert_agent_error(self, w.recv_id(80), "malformed request frame: meta (16 bytes), type length 0 and id "
+                           "length 0 exceed payload length 3", "ValueError")
+        # a client id longer than what is left
+        meta = struct.pack("<QII", 0, 1, 50)
+        w.send(A.encode(A.REQUEST, 81, meta + b"t" + b'"x"', aux=1, flags=1))
+        assert_agent_error(self, w.recv_id(81), "malformed request frame: meta (16 bytes), type length 1 and id "
+                           "length 50 exceed payload length 20", "ValueError")
+        # a good one: meta, type, id, data
+        meta = struct.pack("<QII", 0, 1, 3)
+        w.send(A.encode(A.REQUEST, 82, meta + b"t" + b'"x"' + b"[5]", aux=1, flags=1))
+        self.assertEqual(w.recv_id(82).payload, b"[5]")
 
     def test_pipelined_batch_answers_in_order(self):
         ids = list(range(5000, 5500))

@@ -340,5 +340,12 @@ class GateTest(unittest.TestCase):
         run(scenario())
 
 
+class ContextOutsideWorkerTest(unittest.TestCase):
+    def test_context_outside_a_worker_raises_lookup_error(self):
+        with self.assertRaisesRegex(LookupError, "only available inside agentpool-worker"):
+            pyagents.context()
+        self.assertIn("context", pyagents.__all__)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=1)

@@ -129,6 +129,22 @@ static void test_oversize_refused(void **state)
     assert_int_equal(out.len, UINT32_MAX);
 }
 
+/* The request meta (deadline, attempt, client id length) keeps its
+ * documented little-endian layout and survives a round trip. */
+static void test_meta_layout_and_round_trip(void **state)
+{
+    (void)state;
+    unsigned char b[AP_FRAME_META_SIZE];
+    ap_frame_meta m = {0x0102030405060708ull, 3, 0x11223344u}, back;
+    ap_frame_meta_encode(b, &m);
+    static const unsigned char want[AP_FRAME_META_SIZE] = {8, 7, 6, 5, 4, 3, 2, 1, 3, 0, 0, 0, 0x44, 0x33, 0x22, 0x11};
+    assert_memory_equal(b, want, sizeof(want));
+    ap_frame_meta_decode(b, &back);
+    assert_int_equal(back.deadline_ms, m.deadline_ms);
+    assert_int_equal(back.attempt, 3);
+    assert_int_equal(back.id_len, 0x11223344u);
+}
+
 static void test_kind_names(void **state)
 {
     AP_UNUSED(state);
@@ -150,6 +166,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_layout_little_endian),
+        cmocka_unit_test(test_meta_layout_and_round_trip),
         cmocka_unit_test(test_round_trip_every_kind),
         cmocka_unit_test(test_decode_known_bytes),
         cmocka_unit_test(test_unknown_kind_refused),

@@ -1,0 +1,91 @@
+"""gevagent.py - a plain def agent for the gevent model (test_gevent.py).
+
+Served with --python-path tests/integration/agents and --worker-model
+gevent.  Written as blocking code; gevent makes the waits greenlet waits.
+By message type (data is an object):
+  fetch     -> pyagents.examples.fetch's handler (data["url"], data["client"])
+  wait      -> creates data["started"] (if given), then waits until
+               data["file"] exists (time.sleep polling, bounded); its
+               finally block writes data["marker"] (if given) with the
+               exception class that ended it, or "done"
+  crash     -> os._exit(data.get("code", 1))
+  spin      -> holds the hub without yielding for data["s"] seconds (a
+               busy loop: what hubBlockedWarnMs detects)
+  whoami    -> {"pid": ..., "worker": ..., "greenlet_ran": whoami messages its greenlet has run}
+health() appends a line to $GEVAGENT_HEALTH_LOG (if set) at each heartbeat.
+"""
+import os
+import time
+
+import pyagents
+from pyagents.examples.fetch import FetchAgent
+
+WAIT_MAX = 60.0
+_fetch = FetchAgent()
+
+
+def write_atomically(path, text):
+    """The file appears whole (a test polls for it)."""
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+
+
+class GeventAgent:
+    def handle_message(self, type, data):
+        if type == "fetch":
+            return _fetch.handle_fetch(data)
+        if type == "wait":
+            return self.wait(data)
+        if type == "crash":
+            os._exit(data.get("code", 1))
+        if type == "spin":
+            end = time.monotonic() + data["s"]
+            n = 0
+            while time.monotonic() < end:
+                n += 1
+            return {"spins": n}
+        ctx = pyagents.context()
+        import greenlet
+        g = greenlet.getcurrent()
+        g.ran = getattr(g, "ran", 0) + 1
+        return {"pid": os.getpid(), "worker": ctx.worker, "greenlet_ran": g.ran}
+
+    def wait(self, data):
+        if data.get("started"):
+            write_atomically(data["started"], str(os.getpid()))
+        outcome = "done"
+        try:
+            end = time.monotonic() + WAIT_MAX
+            while not os.path.exists(data["file"]) and time.monotonic() < end:
+                time.sleep(0.005)
+            return {"pid": os.getpid(), "seq": data.get("seq")}
+        except BaseException as e:
+            outcome = type(e).__name__
+            raise
+        finally:
+            if data.get("marker"):
+                write_atomically(data["marker"], outcome)
+
+    def health(self):
+        path = os.environ.get("GEVAGENT_HEALTH_LOG")
+        if path:
+            with open(path, "a") as f:
+                f.write("beat\n")
+        return True
+
+
+class AsyncAgent:
+    async def handle_message(self, type, data):
+        return data
+
+
+class AsyncBlocking:
+    """async def with the classic mistake: time.sleep(data["s"]) inside
+    async def holds the loop ("block"); "ok" awaits properly."""
+
+    async def handle_message(self, type, data):
+        if type == "block":
+            time.sleep(data["s"])
+            return {"blocked": data["s"]}
+        return {"pid": os.getpid()}
