@@ -1,7 +1,9 @@
 /*
  * codeid.c - the agent code's identity, computed in the worker (see
  * codeid.h).  The hashing runs as a few lines of Python in a private
- * namespace: hashlib and sysconfig are in every CPython.
+ * namespace: sysconfig is in every CPython, and SHA-256 comes from the
+ * interpreter's own _sha256 module (hashlib would load OpenSSL's libcrypto
+ * into every worker: ~4 MiB of RSS), hashlib only where that is missing.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -14,10 +16,14 @@
 void codeid_compute(char *out, size_t cap)
 {
     static const char code[] =
-        "import sys, hashlib, sysconfig\n"
+        "import sys, sysconfig\n"
+        "try:\n"
+        "    from _sha256 import sha256 as _sha\n"
+        "except ImportError:\n"
+        "    from hashlib import sha256 as _sha\n"
         "_paths = sysconfig.get_paths()\n"
         "_skip = tuple(p.rstrip('/') + '/' for p in {_paths.get('stdlib'), _paths.get('platstdlib')} if p)\n"
-        "_h = hashlib.sha256()\n"
+        "_h = _sha()\n"
         "_n = 0\n"
         "for _name in sorted(sys.modules):\n"
         "    _f = getattr(sys.modules[_name], '__file__', None)\n"
@@ -25,7 +31,7 @@ void codeid_compute(char *out, size_t cap)
         "        continue\n"
         "    try:\n"
         "        with open(_f, 'rb') as _fh:\n"
-        "            _d = hashlib.sha256(_fh.read()).digest()\n"
+        "            _d = _sha(_fh.read()).digest()\n"
         "    except OSError:\n"
         "        continue\n"
         "    _h.update(_name.encode() + b'\\0' + _d)\n"
