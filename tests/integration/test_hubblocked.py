@@ -47,9 +47,12 @@ class HubBlocked(unittest.TestCase):
             self.assertGreaterEqual(n, 1)
             # the worker's lines reach the log through the master: wait for all n
             wait_for(lambda: len(held_lines(srv.log(), "the gevent hub")) == n, what="one warning per report")
-            # each report's stack ends in the spinning handler (at its loop's test or its body)
-            wait_for(lambda: len(re.findall(r'gevagent\.py", line \d+, in handle_message', srv.log())) == n,
+            # each report made while the handler spun shows it (at its loop's test or its
+            # body); the last one may have read the stack just after the handler returned,
+            # before the hub ran its beat (a preempted worker), and then shows the bridge
+            wait_for(lambda: len(re.findall(r'gevagent\.py", line \d+, in handle_message', srv.log())) >= max(1, n - 1),
                      what="the spinning handler in each report's stack")
+            self.assertLessEqual(len(re.findall(r'gevagent\.py", line \d+, in handle_message', srv.log())), n)
             self.assertTrue(SPIN_LINE in srv.log() or "n += 1" in srv.log())
             self.assertEqual(st["workerFaults"]["hubBlocked"], n)
             status, _, text = ep.get("/metrics")
