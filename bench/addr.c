@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * addr.c - target addresses and non-blocking connects (see addr.h).
  */

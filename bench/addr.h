@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * addr.h - where the benchmark connects: a Unix socket path or a TCP
  * host:port, resolved once at start-up, and a non-blocking connect to it.

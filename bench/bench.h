@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * bench.h - agentpool-bench's configuration and its one mutable global,
  * the run's state.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * conn.h - one benchmark connection: connect, send requests, read and
  * match answers, reconnect when the server closes.

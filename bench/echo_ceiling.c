@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * echo_ceiling.c: the IPC ceiling for bench/compare. A C echo server that
  * speaks agentpool's NDJSON framing with no Python and no master: what

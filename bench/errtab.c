@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * errtab.c - error counts by code (see errtab.h).  Only runs for error
  * answers, so a linear search over at most ERRTAB_MAX rows is enough.

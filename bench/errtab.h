@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * errtab.h - error answers counted by code ("agent_error", "http_5xx",
  * "connection_closed"), in a fixed table: the first ERRTAB_MAX distinct

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * hist.c - the log-linear latency histogram (see hist.h for the layout
  * and the precision it promises).

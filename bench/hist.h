@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * hist.h - a fixed-size log-linear latency histogram (HdrHistogram-like).
  *

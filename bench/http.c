@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * http.c - the incremental HTTP/1.x response parser (see http.h).
  *

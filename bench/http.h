@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * http.h - an incremental HTTP/1.x response parser, just enough to count
  * answers from a keep-alive server: status code, where each response

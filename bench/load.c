@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * load.c - the schedule, the phases and the accounting of a run (see
  * load.h for the closed and open loop rules).

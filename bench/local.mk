@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # agentpool-bench: the load generator (NDJSON and HTTP/1.1, closed and
 # open loop), its cmocka unit tests and its integration test.
 noinst_PROGRAMS += agentpool-bench

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * main.c - agentpool-bench's command line: parse and check the options
  * into a bench_cfg, run the load (load.c), print the report (report.c),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * match.c - the per-connection in-flight table (see match.h for the id
  * layout and what each match result means).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * match.h - the in-flight request table of one connection: hands out
  * request ids and matches answers back to them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * report.c - progress line, human summary and JSON report (see report.h;
  * the JSON members are documented in bench/README.md).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * report.h - what agentpool-bench prints: the one-line progress display
  * (stderr, once a second, only when stderr is a terminal), and at the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * resp.c - the NDJSON response line scanner (see resp.h for what it
  * promises and where it can be fooled).

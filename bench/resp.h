@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * resp.h - reads what the benchmark needs from one NDJSON response line:
  * the id, ok or not, and for errors the error code.  Nothing else of the

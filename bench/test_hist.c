@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_hist.c - cmocka tests of the latency histogram: bucket layout,
  * exact percentiles for known inputs, the documented precision bound

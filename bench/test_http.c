@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_http.c - cmocka tests of the HTTP/1.x response parser (fed whole
  * and one byte at a time: Content-Length, chunked, 1xx, bodyless

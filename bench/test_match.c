@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_match.c - cmocka tests of answer matching: the in-flight table
  * (ids answered out of order, unknown ids, duplicate answers, ordered

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tmpl.c - builds the request template (see tmpl.h).
  *

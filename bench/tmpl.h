@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tmpl.h - the request every connection sends, built once at start-up
  * with a fixed-width slot for the id, so sending a request is one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * agent.c - finding, starting and stopping the Python agent (see agent.h).
  *

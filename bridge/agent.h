@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * agent.h - finding, starting and stopping the Python agent.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * async_driver.c - serving an async agent on one asyncio event loop
  * (see async_driver.h), the way NGINX Unit's ASGI module serves its apps.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * async_driver.h - serving an async agent on one asyncio event loop.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * buf.h - a growable byte buffer for the worker's frame I/O and JSON.
  *

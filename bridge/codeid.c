@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * codeid.c - the agent code's identity, computed in the worker (see
  * codeid.h).  The hashing runs as a few lines of Python in a private

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * codeid.h - the identity of the agent code a worker runs.
  *

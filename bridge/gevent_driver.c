@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * gevent_driver.c - serving a plain def agent on gevent's hub, one
  * greenlet per message (see gevent_driver.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * gevent_driver.h - serving a plain def agent on gevent's hub, one
  * greenlet per message (workerModel "gevent").  See gevent_driver.c.

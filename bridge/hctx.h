@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * hctx.h - the handler context: what a handler may know about the
  * message it runs (pyagents.context(), or a third parameter).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * hubwatch.c - noticing an event loop that something holds (hubwatch.h).
  *

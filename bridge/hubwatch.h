@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * hubwatch.h - noticing an event loop that something holds: a handler
  * that never yields in a gevent worker (a busy loop, a C call gevent

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * idmap.c - u64 -> pointer hash map (see idmap.h).
  *

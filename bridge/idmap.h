@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * idmap.h - a hash map from message id (u64) to a non-NULL pointer.
  *

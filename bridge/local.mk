@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # agentpool-worker: the process that embeds CPython and serves one Python
 # agent to the master over fd 3.  Installed where the master finds it
 # ($(pkglibexecdir)); in the build tree it sits at the top of the build dir.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * main.c - agentpool-worker: serves one Python agent to the master.
  *

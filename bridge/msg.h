@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * msg.h - one request in, one answer frame out: the part of the message
  * path both drivers share.

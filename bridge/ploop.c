@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * ploop.c - an asyncio event loop whose timers fire on time (ploop.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * ploop.h - the asyncio event loop async agents run on: the stdlib's
  * SelectorEventLoop with a selector that waits with nanosecond timeouts,

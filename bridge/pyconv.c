@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * pyconv.c - JSON text <-> Python objects (see pyconv.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * pyconv.h - JSON text <-> Python objects, both directions in C.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * pyerr.c - tracebacks into the log (see pyerr.h).
  *

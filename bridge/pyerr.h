@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * pyerr.h - Python exceptions into the worker's log: the one place the
  * bridge formats a traceback and logs it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * pyhost.c - the embedded interpreter's start and end (see pyhost.h).
  *

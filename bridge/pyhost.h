@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * pyhost.h - bringing the embedded CPython up and down.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * sync_driver.c - the loop that serves a sync agent (see sync_driver.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * sync_driver.h - serving a sync agent: a plain C loop over fd 3.
  */

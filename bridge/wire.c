@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * wire.c - frame I/O on the worker's socketpair (see wire.h).
  *

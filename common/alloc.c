@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * alloc.c - the allocation wrapper (see include/ap_alloc.h).
  *

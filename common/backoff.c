@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * backoff.c - exponential backoff with a cap, and jitter (see
  * include/ap_backoff.h).  Doubling stops at the cap, so no attempt count

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * frame.c - encode and decode the master <-> worker frame header.
  *

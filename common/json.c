@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * json.c - the JSON string escaper (rules in ap_json.h).
  *

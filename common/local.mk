@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # Code both processes need: logging, allocation, clocks, the frame codec,
 # the UTF-8 check, the JSON string escaper and the safe file opener.
 noinst_LIBRARIES += common/libapcommon.a common/libapcommon_je.a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * safefile.c - opening a file that root appends to, in a directory a less
  * trusted user may write, without being redirected to another file.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * utf8.c - the UTF-8 well-formedness check (contract in ap_utf8.h).
  *

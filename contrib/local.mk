@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # contrib: files for the tools around agentpool, installed for operators
 # to use or copy.  bash completion for agentpoolctl (where bash-completion
 # looks for it); the systemd units, sysusers and tmpfiles entries,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * agentpoolctl.c - the command-line client of agentpoold: main(), the
  * command table and the help text.

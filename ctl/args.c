@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * args.c - options and command dispatch for agentpoolctl (see args.h).
  *

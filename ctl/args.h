@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * args.h - agentpoolctl's command line: options, and finding the command.
  *

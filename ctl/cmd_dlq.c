@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * cmd_dlq.c - `agentpoolctl dlq list|replay|purge`: the dead letters.
  *

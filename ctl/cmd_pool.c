@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * cmd_pool.c - the pool management commands: health, history, reload
  * and scale.

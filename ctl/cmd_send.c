@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * cmd_send.c - `agentpoolctl send` and `agentpoolctl ping`.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * cmd_stats.c - `agentpoolctl stats`: pool.stats for people.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * conn.c - connect to agentpoold's Unix socket (see conn.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * ctl.c - the plumbing agentpoolctl's commands share (see ctl.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * ctl.h - what agentpoolctl's commands share: the parsed command line,
  * the exit statuses, messages for people, and one-request calls.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * exchange.c - the pipelined request/response loop (see exchange.h).
  *

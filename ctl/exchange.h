@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * exchange.h - the pipelined request/response loop of agentpoolctl.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * jspan.c - byte spans of JSON values, found with cJSON (see jspan.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * jspan.h - where a JSON value's bytes are, with cJSON reading them.
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # agentpoolctl: the command-line client of agentpoold (blocking poll(2)
 # I/O, no libevent), and its tests.
 bin_PROGRAMS += agentpoolctl

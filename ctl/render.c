@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * render.c - JSON results as aligned text (see render.h).
  *

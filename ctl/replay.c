@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * replay.c - the windowed resend loop of `dlq replay` (see replay.h).
  *

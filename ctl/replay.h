@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * replay.h - send dead letters to agentpoold again, a window at a time.
  *

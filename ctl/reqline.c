@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * reqline.c - request lines for agentpoold (see reqline.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * reqline.h - build one request line of agentpoold's protocol.
  *

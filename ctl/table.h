@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * table.h - aligned plain-text tables for agentpoolctl's human output.
  *

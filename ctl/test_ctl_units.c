@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_ctl_units.c - cmocka tests for agentpoolctl's pure modules:
  * jspan.c (spans of JSON values found with cJSON, and the top-level "ok"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * top.c - `agentpoolctl top`: a live view of the pool.
  *

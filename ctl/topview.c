@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * topview.c - the lines of one `agentpoolctl top` frame (see topview.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * topview.h - one frame of `agentpoolctl top`, as lines of text.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * ap_alloc.h - the one allocation wrapper used by C code in agentpool.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * ap_backoff.h - the one exponential backoff, for every "wait longer each
  * time" in agentpool: the supervisor's respawn delays, the retry delay of

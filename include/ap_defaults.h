@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * ap_defaults.h - defaults and limits that agentpoold, its workers and
  * agentpoolctl must agree on.

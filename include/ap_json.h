@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * ap_json.h - the one JSON string escaper, for JSON text written by hand:
  * error messages in response lines and tracebacks (pool/path/reply.c,

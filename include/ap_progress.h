@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * ap_progress.h - what a sync worker is running, in memory the master can
  * read after the worker died.

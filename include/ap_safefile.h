@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * ap_safefile.h - opening files root appends to without being redirected
  * by a symbolic link, a hard link or a FIFO planted at the path (see

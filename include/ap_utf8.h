@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * ap_utf8.h - the one UTF-8 well-formedness check, shared by the master
  * (dead-letter records, worker output in the log) and the JSON string

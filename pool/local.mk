@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # agentpoold: the master.  Never links libpython.  Its rooms (see the
 # README's source layout):
 #   core/: start-up, the global state and lifecycle, settings, the socket, privileges, systemd

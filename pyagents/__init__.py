@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """pyagents - write agents for agentpool in Python.
 
 An agent is a class whose ``handle_message(type, data)`` receives one

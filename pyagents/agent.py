@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The Agent base class (see the package docstring).
 
 Contract with the worker (bridge/ in agentpool):

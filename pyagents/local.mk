@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # pyagents: the Python package agents are written against, with the
 # example agents the tests and docs use.  Installed as plain data under
 # $(pythonpkgdir), which an installed agentpool-worker appends to sys.path

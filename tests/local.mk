@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # Test suite: cmocka unit tests, Python unit tests, libFuzzer targets run
 # briefly, and integration tests against the real agentpoold.
 include $(srcdir)/tests/unit/pool.mk

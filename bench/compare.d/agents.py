@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Agents bench/compare adds to the pool's own examples.
 
 AsyncEchoAgent answers with its data, like pyagents.examples.echo's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The handler every HTTP peer runs in bench/compare: one WSGI callable.
 
 POST /echo     -> decode the JSON body, encode it again, answer it (200)

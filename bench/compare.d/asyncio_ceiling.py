@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The asyncio ceiling for sleep50 in bench/compare: one event loop, N
 coroutines each awaiting asyncio.sleep(0.05) in a loop, no I/O at all.
 

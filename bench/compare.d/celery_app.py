@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The Celery side of bench/compare: the same two handlers as tasks.
 
 echo(data) returns data (kombu decodes and encodes the JSON around it);

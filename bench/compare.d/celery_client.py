@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The Celery load client of bench/compare: K tasks in flight, closed loop.
 
 Usage: celery_client.py --task echo|sleep50 --inflight K --seconds S

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The interpreter ceiling of bench/compare: the handler alone, in a loop.
 
 For each payload size it builds the data agentpool-bench sends

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The servers bench/compare runs, and the exact command line of each.
 
 Every peer runs exactly 2 worker processes with the same handler

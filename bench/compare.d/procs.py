@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Processes for bench/compare: start a server, know its processes, stop it.
 
 Scheduling modes (sched_autogroup_enabled = 1 makes a session a

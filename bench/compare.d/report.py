@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Results of bench/compare: the summary (ratios, targets), the markdown
 tables and the gnuplot plots, all computed from the one results dict that
 is also written as JSON (so a report can be rebuilt from a JSON file:

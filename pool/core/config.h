@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * config.h - agentpoold's settings: defaults, the JSON config file and
  * command-line flags.

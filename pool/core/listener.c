@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * listener.c - binding, stale-socket detection, accepting (see
  * listener.h for the rules).

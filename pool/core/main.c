@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * main.c - agentpoold's entry point: settings from flags and the config
  * file, the early checks (--help, --version, --check-config, privileges),

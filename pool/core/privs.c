@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * privs.c - the privilege drop and the peer check (see privs.h).
  *

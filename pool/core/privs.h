@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * privs.h - who agentpoold runs as, and who may talk to it.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * sdnotify.c - systemd notify protocol and socket activation (see
  * sdnotify.h).

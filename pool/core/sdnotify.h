@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * sdnotify.h - systemd's notify protocol and socket activation, spoken
  * directly (no libsystemd).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * server.c - the master's one global state and its lifecycle: start-up,
  * the periodic tick, signals, and shutdown (see server.h).

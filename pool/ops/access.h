@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * access.h - the master's log files: logFile, the access log, SIGUSR1.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * agentstat.c - per-worker cache of agent.metrics answers (see
  * agentstat.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * agentstat.h - the master's cache of each worker's agent.metrics answer,
  * for detailed stats.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * alert.c - alert thresholds: predicates, state and their log lines (see
  * alert.h).

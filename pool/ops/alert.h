@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * alert.h - the pool's alert thresholds (the seeds' "Alert Thresholds").
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * breaker.c - per-type circuit breakers (see breaker.h for the rules).
  *

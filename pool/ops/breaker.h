@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * breaker.h - per-message-type circuit breakers.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * control.c - the pool.* requests the master answers itself (see
  * control.h): one handler per type in control_handlers[], looked up by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * control.h - requests the master answers itself: the "pool.*" types.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * dlq.c - the dead-letter file (format and contract in dlq.h).
  *

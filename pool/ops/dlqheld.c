@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * dlqheld.c - dead letters waiting in memory for the file (see
  * dlqheld.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * dlqheld.h - dead letters the file could not take, held in memory.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * hist.c - sliding-window and fixed-bound histograms (see hist.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * hist.h - fixed-memory distributions of durations, for pool.stats and
  * /metrics.

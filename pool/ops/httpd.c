@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * httpd.c - /metrics, /healthz and /stats over evhttp (see httpd.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * httpd.h - HTTP endpoints for monitoring (metricsListen), served by
  * libevent's evhttp on the master's event loop:

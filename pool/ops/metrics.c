@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * metrics.c - latency, queue wait, throughput, per-type answers and the
  * Prometheus exposition (see metrics.h).

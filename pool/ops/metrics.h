@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * metrics.h - the master's statistics beyond plain counters: latency and
  * queue-wait distributions, throughput, answers by message type, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * procstat.c - the master's process_* metrics (see procstat.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * procstat.h - the standard process_* metrics of the master process, as
  * Prometheus's client libraries export them: process_cpu_seconds_total,

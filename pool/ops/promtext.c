@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * promtext.c - the Prometheus text format writer (see promtext.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * promtext.h - writing Prometheus's text exposition format, version 0.0.4.
  *

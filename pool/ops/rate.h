@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rate.h - event counts over the last seconds: a ring of per-second
  * counters, for throughput in pool.stats.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * typetab.c - bounded type -> index table (see typetab.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * typetab.h - bounded table from message type to a small dense index.
  *

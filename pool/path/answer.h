@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * answer.h - the one end of a message, and the one refusal of a request.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * connlimit.c - connection admission by count (see connlimit.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * connlimit.h - who gets a connection when connections are scarce.
  *

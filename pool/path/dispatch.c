@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * dispatch.c - the three strategies (see dispatch.h).
  *

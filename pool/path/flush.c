@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * flush.c - one direct write per dirty connection per turn (see flush.h).
  *

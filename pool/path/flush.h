@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * flush.h - a connection's output, written once per turn of the event loop.
  *

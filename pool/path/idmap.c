@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * idmap.c - open-addressing map from id bytes to messages (see idmap.h).
  */

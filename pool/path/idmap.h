@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * idmap.h - a connection's set of request ids in flight.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * linein.c - a connection's input, cut into lines (see linein.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * linein.h - a connection's input, cut into lines, read without libevent's
  * per-read FIONREAD.

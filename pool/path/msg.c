@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * msg.c - message allocation and the internal-id table (see msg.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * queue.c - bounded intrusive FIFO (see queue.h).
  * Invariant: depth equals the number of links between head.next and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * queue.h - the pool's one bounded FIFO of messages waiting for a slot.
  *

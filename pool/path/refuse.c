@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * refuse.c - one error line, then a bounded linger (see refuse.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * scan.c - validate a JSON request line in one pass and find the members
  * the master routes on.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * sched.c - admission and the queue pump (see sched.h).
  * Invariant: a message is queued only when no worker had a free slot,

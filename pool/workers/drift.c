@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * drift.c - code identity per reload epoch and drift detection (see
  * drift.h).  State: the last two epochs' identities and the drift count.

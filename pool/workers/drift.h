@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * drift.h - the agent code each generation runs, and workers that start
  * with other code.

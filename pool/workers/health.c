@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * health.c - the one meaning of a healthy worker and of the pool's status
  * (see health.h).

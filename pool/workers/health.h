@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * health.h - what "healthy" means, once, for every reader.
  *

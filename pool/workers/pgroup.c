@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * pgroup.c - the processes agent code starts, ended with their worker
  * (see pgroup.h).

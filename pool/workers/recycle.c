@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * recycle.c - recycling policies and the make-before-break hand-over
  * (see recycle.h).  worker.c calls back into it when a replacement is

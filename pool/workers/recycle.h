@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * recycle.h - replacing healthy workers on purpose, make before break.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * reload.h - rolling reload (SIGHUP, pool.reload).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * retry.c - deadlines, retries and dead letters (see retry.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * retry.h - messages that cannot finish the normal way.
  *

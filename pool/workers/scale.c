@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * scale.c - growing and shrinking the pool (see scale.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * scale.h - how many workers the pool runs, between minWorkers and
  * maxWorkers.

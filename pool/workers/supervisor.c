@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * supervisor.c - restart history, restart intensity and backoff (see
  * supervisor.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * supervisor.h - what the pool does when a worker process ends, the way
  * Erlang/OTP supervisors do it.

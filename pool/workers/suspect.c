@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * suspect.c - workers that do not take what was sent to them (see
  * suspect.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * suspect.h - workers that do not take what was sent to them
  * (dispatchAckMs): marked suspect, skipped by dispatch, until the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * wenv.c - a worker's environment, limits and directory (see wenv.h).
  *

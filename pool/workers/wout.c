@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * wout.c - worker stdout and stderr into the master's log (see wout.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * wout.h - what worker processes write to stdout and stderr, into the
  * master's log.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * wprog.c - per-entry progress pages for sync workers (see wprog.h and
  * include/ap_progress.h).

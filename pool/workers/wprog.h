@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * wprog.h - the master's side of include/ap_progress.h: one shared page
  * per worker table entry telling which message a sync worker was running

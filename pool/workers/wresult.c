@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * wresult.c - maxResultBytes, enforced by the master too (see wresult.h).
  *

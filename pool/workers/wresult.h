@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * wresult.h - the master's check of a worker's RESULT frame against
  * maxResultBytes.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Example agents, used by agentpool's tests, benchmarks and docs.
 
 Each is named on the command line as ``pyagents.examples.<module>:<Class>``:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """BadStartAgent: on_start() raises RuntimeError("bad start").
 
 The worker then sends START_FAILED with the traceback and exits with

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """A module that cannot be imported, for start-up failure tests.
 
 --agent pyagents.examples.broken_import:Anything fails at import time,

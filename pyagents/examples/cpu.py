@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """CpuAgent: keeps the CPU busy for data["ms"] milliseconds of CPU time.
 
 Answer: {"burned_ms": ms, "iterations": N}.  Used to load workers for

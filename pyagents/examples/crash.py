@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """CrashAgent: the message kills its worker with os._exit(data.get("code", 1)).
 
 No answer is ever sent: this is how tests make a worker die mid-message

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """EchoAgent: answers every message with its data, unchanged.
 
 The cheapest possible agent: the benchmark's baseline for the cost of the

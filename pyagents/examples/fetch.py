@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """FetchAgent: a plain def agent that waits on the network.
 
 Message ``fetch`` with data ``{"url": URL, "client": "urllib" | "requests",

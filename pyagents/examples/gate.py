@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """GateAgent / AsyncGateAgent: hold messages until a file exists.
 
 A message with data {"file": PATH, "seq": N} is answered with

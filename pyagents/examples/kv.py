@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """KvAgent: a per-worker key/value store, showing per-type dispatch.
 
 Types "kv.set" {"key": K, "value": V}, "kv.get" {"key": K} and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """LeakAgent: leaks data.get("kb", 1024) KiB per message, on purpose.
 
 The memory is touched (not just reserved), so the worker's resident size

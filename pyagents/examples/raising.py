@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """RaiseAgent: every message fails with ValueError(data.get("message", "boom")).
 
 (The module cannot be called ``raise``: that is a keyword.)  The master

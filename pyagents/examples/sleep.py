@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """SleepAgent / AsyncSleepAgent: wait data["ms"] milliseconds, then answer.
 
 The sync one blocks its worker (one message at a time); the async one

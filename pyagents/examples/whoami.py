@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """WhoamiAgent: answers {"pid": the worker's pid, "worker": its agent_id}.
 
 agent_id defaults to $AGENTPOOL_WORKER_ID ("worker-3"), so tests can see

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fuzz_bench_http.c - libFuzzer target for agentpool-bench's incremental
  * HTTP/1.x response parser (bench/http.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fuzz_bench_resp.c - libFuzzer target for agentpool-bench's NDJSON
  * answer scanner (bench/resp.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fuzz_config.c - libFuzzer target for the config-file parser
  * (pool/core/config.c: config_load_json over cJSON).

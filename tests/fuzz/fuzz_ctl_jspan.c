@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fuzz_ctl_jspan.c - libFuzzer target for agentpoolctl's spans of JSON
  * values (ctl/jspan.c): cJSON reads the values, jspan.c steps over the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fuzz_frame.c - libFuzzer target for the frame codec (common/frame.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fuzz_json_escape.c - libFuzzer target for the JSON string escaper
  * (common/json.c, with common/utf8.c) and the UTF-8 check.

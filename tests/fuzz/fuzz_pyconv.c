@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fuzz_pyconv.c - libFuzzer target for the worker's JSON <-> Python
  * converter (bridge/pyconv.c), run inside an embedded CPython started

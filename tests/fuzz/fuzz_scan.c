@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fuzz_scan.c - libFuzzer target for the request scanner (pool/path/scan.c).
  *

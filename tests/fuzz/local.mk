@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # libFuzzer targets, built with clang (CC is gcc, so these are plain make
 # rules, not automake programs) and run briefly by `make check`.
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * refjson.h - the fuzz targets' reference walker over text already known
  * to be valid JSON (cJSON said so): deliberately naive, so that the fast

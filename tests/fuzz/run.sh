@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # run.sh - runs every libFuzzer target briefly and deterministically.
 #
 # For each tests/fuzz/fuzz_*.c in the source tree, runs the binary that

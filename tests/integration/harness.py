@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """harness.py - start the real agentpoold with real Python workers, talk to it.
 
 Every integration test uses this: Server starts build/agentpoold on a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # (filled in by its module)
 TESTS += tests/integration/test_startup.py
 TESTS += tests/integration/test_workers.py

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_admin.py - who may administer: adminUids/adminGids and `forbidden`.
 
 What docs/protocol.md (Master requests) and docs/operations.md (Who may

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_agent_output.py - what agent code writes reaches agentpoold's log.
 
 Through the real agentpoold with real Python workers (agents/noisy.py),

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_agent_procs.py - processes agent code starts end with their worker.
 
 docs/lifecycle.md ("What agents start"): a worker's process group is

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_alerts.py - the alert thresholds, through the real server.
 
 What docs/operations.md ("Alerts") promises, against a real agentpoold

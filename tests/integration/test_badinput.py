@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Bad and hostile clients against the real agentpoold.
 
 Each test plays one misbehaving client (binary and invalid UTF-8 lines, a

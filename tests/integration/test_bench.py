@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """agentpool-bench against misbehaving fake servers and the real agentpoold.
 
 The fakes are small servers written here, one thread per connection, on a

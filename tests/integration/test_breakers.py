@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_breakers.py - per-type circuit breakers, through the real server.
 
 RaiseAgent fails every message; echo-typed messages to an echo agent

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_chaos.py - kill -9 random workers under pipelined load.
 
 Four connections pipeline echo messages (a few ms of work each, every

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_connlimit.py - connection exhaustion: per-uid quota, idle timeout, admin reserve.
 
 What docs/operations.md (Limits) promises, through the real server started

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_context.py - every handler can know the message it runs.
 
 Through the real agentpoold with real Python workers

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_contrib.py - the Prometheus rules and the Grafana dashboard in
 contrib/ fit the metrics agentpoold really exports.
 

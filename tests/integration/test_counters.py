@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_counters.py - pool.stats, /metrics and `agentpoolctl top --once`
 tell the same numbers after the same traffic.
 

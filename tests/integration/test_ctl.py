@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """agentpoolctl against a fake agentpoold.
 
 The real server is developed separately, so these tests run the real

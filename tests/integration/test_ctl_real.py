@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_ctl_real.py - agentpoolctl's stats, health, history, reload,
 scale and dlq commands, and every exit status, against the real
 agentpoold (started by harness.Server).  (top has test_ctl_top.py.)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_ctl_top.py - `agentpoolctl top` against the real agentpoold.
 
 The terminal test runs `agentpoolctl top` inside tmux, on a private tmux

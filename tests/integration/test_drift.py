@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_drift.py - agent code changed on disk without a reload is seen,
 and with pinCode refused.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_file_safety.py - what root creates and opens before the drop cannot be turned on other files.
 
 Issue 10's file attacks, each through the real agentpoold started as root

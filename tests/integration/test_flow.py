@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Flow control, fairness and stats of the real agentpoold.
 
 Gate agents hold messages until a file exists, so each test can put the

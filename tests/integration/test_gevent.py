@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_gevent.py - workerModel gevent: plain def agents on greenlets.
 
 Through the real agentpoold with real Python workers

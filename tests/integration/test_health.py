@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_health.py - one meaning of "healthy", seen through every reader.
 
 A worker is healthy when it takes messages and answered its last

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_hubblocked.py - a handler that holds its worker's event loop is seen.
 
 Through the real agentpoold with real Python workers

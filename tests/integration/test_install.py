@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_install.py - what `make install` installs works on its own, away
 from the tree it was built from.
 

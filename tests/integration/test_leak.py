@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_leak.py - the worker leaks nothing per message.
 
 One worker; agent.metrics naming it reports the interpreter's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_load_balancing.py - the three load-balancing strategies, seen from outside.
 
 Every answer says which worker produced it (the whoami agent, or the probe

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_log_stall.py - the master never blocks on its log.
 
 agentpoold runs with stdout and stderr on a pipe of 4 KiB that the test

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_logs.py - the log file, SIGUSR1, rate limiting and the access log.
 
 What docs/operations.md ("Logs") promises, through the real agentpoold

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_manpages.py - agentpoold(8), agentpoolctl(1) and the bash
 completion say what the programs do.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_memory_bounds.py - the master's memory stays bounded whatever clients do.
 
 Issue 10, point 3: answers waiting for clients that do not read used to

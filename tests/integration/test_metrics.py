@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_metrics.py - statistics and the HTTP endpoints, through the real server.
 
 What docs/protocol.md (pool.stats) and docs/operations.md ("Metrics over

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_opsfiles.py - the operations files agentpool ships work with the
 tools that read them.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_prefetch.py - a fast sync worker is sent messages ahead; nothing is
 lost or blamed wrongly because of it.
 

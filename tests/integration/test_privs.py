@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_privs.py - running as root, dropping privileges, and who may connect.
 
 What docs/operations.md ("Privileges and access") promises, through the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """The wire protocol of the real agentpoold (docs/protocol.md), end to end.
 
 Each test starts from a real server with real Python workers (harness.py)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_ptrace.py - an agent cannot ptrace its master or read its environment.
 
 Issue 10, point 7, through the real agentpoold: a worker running the spy

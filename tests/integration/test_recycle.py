@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_recycle.py - workers are replaced on purpose, make before break.
 
 Each test starts the real agentpoold and proves one recycling policy

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_reload.py - rolling reload: new code in, no request failing, a bad
 deploy never takes the pool down.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_result_limit.py - maxResultBytes through the real server.
 
 A result whose JSON is longer than maxResultBytes is answered agent_error

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_retries.py - a message whose worker dies is retried, then dead-lettered.
 
 Through the real agentpoold with real Python workers (agents/life.py):

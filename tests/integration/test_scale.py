@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_scale.py - the pool grows and shrinks between minWorkers and maxWorkers.
 
 Through the real agentpoold: SIGTTIN/SIGTTOU, pool.scale (clamped), the

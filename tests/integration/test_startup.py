@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_startup.py - agentpoold's command line, configuration and start-up.
 
 Each test runs the real build/agentpoold (with real Python workers where

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_stats_detail.py - detailed pool.stats, worker by worker, through the real server.
 
 Every per-worker field of pool.stats {"detailed": true} (docs/protocol.md)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_supervision.py - restart history, restart intensity, backoff.
 
 Through the real agentpoold with real Python workers, what

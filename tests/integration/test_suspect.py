@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_suspect.py - a worker that does not take what it was sent is not chosen.
 
 Through the real agentpoold with real Python workers (agents/rogue.py's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_systemd.py - agentpoold under systemd, emulated, and the shipped units.
 
 No systemd runs here, so this file plays its part the way systemd does:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_timeouts.py - deadlines: queued, running sync, running async, blocked loops.
 
 Through the real agentpoold with real Python workers (agents/life.py),

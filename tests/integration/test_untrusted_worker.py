@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_untrusted_worker.py - a worker runs agent code: what it says is checked.
 
 Through the real agentpoold with real Python workers running

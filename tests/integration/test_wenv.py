@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_wenv.py - the environment workers start in, through the real server.
 
 What docs/operations.md ("Worker environment") promises, seen from inside

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_worker_user.py - workerUser/workerGroup: agents that cannot touch their master.
 
 What docs/operations.md ("Privileges and access") promises, through the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """test_workers.py - the worker processes as the operating system sees them.
 
 Checks what docs/lifecycle.md promises about each worker: a child of the

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # test-deb.sh - builds the Debian package from this tree and proves it in a
 # fresh Debian 12 root: installed with dpkg, the sysusers, tmpfiles and
 # logrotate files do their work, `agentpoold --check-config` accepts the

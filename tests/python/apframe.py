@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """apframe - speak agentpool's master <-> worker frame protocol from Python.
 
 Tests use it to drive a real ``agentpool-worker`` the way agentpoold does:

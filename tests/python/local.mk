@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # Python-level tests: the pyagents package (pure unit tests) and the real
 # agentpool-worker driven over its fd 3 (test_bridge.py, via apframe.py,
 # the frame-protocol helper other test suites may import too).

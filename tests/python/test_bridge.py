@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Tests of agentpool-worker (bridge/), driven over its fd 3 like the master.
 
 Each test starts the real built worker binary with a socketpair on fd 3

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Unit tests of the pyagents package: the Agent base class and the examples.
 
 Pure Python, no worker involved (tests/python/test_bridge.py drives the

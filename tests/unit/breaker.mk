@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # cmocka unit tests for the type table (pool/ops/typetab.c) and the per-type
 # circuit breakers (pool/ops/breaker.c).  Both modules allocate, so both tests
 # build with AP_ALLOC_TEST (cmocka's allocator catches leaks and overruns);

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # cmocka unit tests for the text helpers in common/: the UTF-8 check
 # (common/utf8.c, against a reference decoder) and the JSON string
 # escaper (common/json.c).  test_json compiles pool/path/scan.c in so that

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # cmocka tests for the master's dead-letter file (pool/ops/dlq.c, with
 # pool/path/scan.c for its line validator).  Built with AP_ALLOC_TEST, so a
 # leak fails a test (common/alloc.c compiled the same way, as in pool.mk),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fake_answer.c - answer.c's functions for unit tests (see
  * fake_server.h).  answer_end records the answer, then does what the real

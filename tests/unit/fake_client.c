@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fake_client.c - client.c's functions for unit tests (see
  * fake_server.h): no connection exists; calls are recorded.

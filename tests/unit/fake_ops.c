@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fake_ops.c - dlq.c, wprog.c and reload.c for unit tests (see
  * fake_server.h): a dead-letter file that records what it is given, a

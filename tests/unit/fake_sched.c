@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fake_sched.c - sched.c's functions for tests of the modules that call
  * it (see fake_server.h): pumps are recorded, not run; sched_release

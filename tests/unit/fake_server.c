@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fake_server.c - the server global, clock, log, RSS readings and random()
  * a module under test sees, and the call and answer recorders (see

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fake_server.h - a small stand-in for the master around one pool/ module
  * under test.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fake_worker.c - worker.c's functions for unit tests (see fake_server.h).
  *

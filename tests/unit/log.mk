@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # cmocka unit tests for common/: log.c (compiled into the test, with a
 # made-up clock): the per-call-site rate limit and the log file.
 check_PROGRAMS += tests/unit/test_log

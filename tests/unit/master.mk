@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # cmocka unit tests for the master modules that decide (sched, retry,
 # supervisor, recycle), each linked with only the module under test, the
 # pure data structures it stands on (msg.c, queue.c; dispatch.c for

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # cmocka unit tests for the statistics modules: the duration histograms
 # (pool/ops/hist.c), the per-second counters (pool/ops/rate.c) and the Prometheus
 # text writer (pool/ops/promtext.c, with a real evbuffer).

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # cmocka unit tests for the master's pure modules.  Each test compiles
 # only the module under test (plus what it needs) so it never depends on
 # agentpoold's objects.  Modules that allocate are built with

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # cmocka unit tests for the request scanner (pool/path/scan.c, compiled in
 # directly so the test does not depend on agentpoold's objects) and for
 # the frame codec (common/frame.c, through libapcommon.a).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_backoff.c - the one exponential backoff (common/backoff.c): the
  * doubling, the cap, attempt counts that would overflow, and the jitter's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_breaker.c - cmocka tests for the per-type circuit breakers
  * (pool/ops/breaker.c, linked alone, built with AP_ALLOC_TEST so its blocks

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_config.c - cmocka tests for agentpoold's settings (pool/core/config.c).
  *

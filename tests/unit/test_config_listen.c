@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_config_listen.c - cmocka tests for the metricsListen setting: the
  * address syntax (config_parse_listen in pool/core/config.c) and the rule

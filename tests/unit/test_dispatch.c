@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_dispatch.c - cmocka tests for the worker-choosing strategies
  * (pool/path/dispatch.c, linked alone: it needs nothing else).

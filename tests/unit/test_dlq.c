@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_dlq.c - cmocka tests for the dead-letter file (pool/ops/dlq.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_dlqheld.c - cmocka tests for dead letters held in memory
  * (pool/ops/dlqheld.c) over the real dead-letter file (pool/ops/dlq.c, with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_frame.c - cmocka tests for the master <-> worker frame codec
  * (common/frame.c, include/ap_frame.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_hist.c - cmocka tests for the duration histograms (pool/ops/hist.c,
  * linked alone; it allocates nothing).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_idmap.c - cmocka tests for the per-connection id map (pool/path/idmap.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_json.c - cmocka tests for the JSON string escaper (common/json.c,
  * include/ap_json.h).

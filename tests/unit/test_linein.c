@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_linein.c - cmocka tests for a connection's line input
  * (pool/path/linein.c) over a real socketpair.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_log.c - cmocka tests for common/log.c: the per-call-site rate
  * limit and the log file.

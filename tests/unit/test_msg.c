@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_msg.c - cmocka tests for messages and the internal-id table
  * (pool/path/msg.c, with queue.h for the links).

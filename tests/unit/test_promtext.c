@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_promtext.c - cmocka tests for the Prometheus text writer
  * (pool/ops/promtext.c and pool/ops/hist.c, with a real libevent evbuffer).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_queue.c - cmocka tests for the pool's bounded intrusive FIFO
  * (pool/path/queue.c, linked alone: it needs nothing else).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_rate.c - cmocka tests for the per-second event counters
  * (pool/ops/rate.c, linked alone; it allocates nothing).

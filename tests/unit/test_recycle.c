@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_recycle.c - cmocka tests for the recycling policies and the
  * make-before-break hand-over (pool/workers/recycle.c), with a fake worker table,

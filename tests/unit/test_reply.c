@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_reply.c - cmocka tests for response lines and error codes
  * (pool/path/reply.c, with a real libevent evbuffer as the output).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_retry.c - cmocka tests for crash attribution, retries, dead
  * letters and deadlines (pool/workers/retry.c, #included to reach its delay

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_scan.c - cmocka tests for the request-line scanner (pool/path/scan.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_sched.c - cmocka tests for admission and the queue pump
  * (pool/path/sched.c), with the real dispatch.c, msg.c and queue.c and a fake

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_supervisor.c - cmocka tests for restart intensity, backoff, the
  * restart history and one-for-all (pool/workers/supervisor.c), with a fake worker

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_typetab.c - cmocka tests for the bounded type -> index table
  * (pool/ops/typetab.c).

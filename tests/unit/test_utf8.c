@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_utf8.c - cmocka tests for the UTF-8 check (common/utf8.c,
  * include/ap_utf8.h).

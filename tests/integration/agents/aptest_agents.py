@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """aptest_agents.py - small agents only the integration tests use.
 
 Put this directory on the workers' path with --python-path.

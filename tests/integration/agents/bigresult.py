@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """bigresult.py - agents whose results have the size the test asks for.
 
 Served with --python-path tests/integration/agents (plain classes, no

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """ctxagent.py - agents that report their handler context (test_context.py).
 
 Served with --python-path tests/integration/agents.  Each answers a

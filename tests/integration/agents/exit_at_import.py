@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """exit_at_import.py - a module whose import ends the process (status 7).
 
 A worker serving it dies before it can say READY or START_FAILED: the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """gevagent.py - a plain def agent for the gevent model (test_gevent.py).
 
 Served with --python-path tests/integration/agents and --worker-model

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """life.py - agents for the lifecycle tests (retries, timeouts, supervision).
 
 Served with --python-path tests/integration/agents.  Plain classes (no

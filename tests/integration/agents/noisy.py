@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """noisy.py - an agent that writes to stdout, stderr and Python logging,
 for the agent output tests (test_agent_output.py).
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """observe.py - agents for the alert and detailed-statistics tests.
 
 Served with --python-path tests/integration/agents.  Plain classes (no

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """probe.py - a test agent that reports on its own process.
 
 Served by the integration tests with --python-path tests/integration/agents.

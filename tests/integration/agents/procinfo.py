@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """procinfo.py - a test agent that reports the process it runs in.
 
 Served by the systemd, privilege and worker-environment tests with

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """rogue.py - a sync agent that misbehaves towards its master on purpose.
 
 Served with --python-path tests/integration/agents.  What it does, any

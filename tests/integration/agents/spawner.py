@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """spawner.py - a test agent that starts processes of its own.
 
 Served by test_agent_procs.py with --python-path tests/integration/agents.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """spy.py - a test agent that tries to spy on its master.
 
 Served by test_file_safety.py (--python-path tests/integration/agents).
