@@ -28,7 +28,9 @@ static PyObject *optional_attr(PyObject *obj, const char *name)
     return v;
 }
 
-/* inspect.iscoroutinefunction(fn): 1, 0, or -1 with an error set. */
+/* inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn) (an
+ * async generator streams on the async model): 1, 0, or -1 with an error
+ * set. */
 static int is_coroutine_function(PyObject *fn)
 {
     PyObject *inspect = NULL, *res = NULL;
@@ -40,6 +42,10 @@ static int is_coroutine_function(PyObject *fn)
     if (res == NULL)
         goto done;
     rc = PyObject_IsTrue(res);
+    if (rc == 0) {
+        Py_SETREF(res, PyObject_CallMethod(inspect, "isasyncgenfunction", "O", fn));
+        rc = res ? PyObject_IsTrue(res) : -1;
+    }
 done:
     Py_XDECREF(res);
     Py_XDECREF(inspect);

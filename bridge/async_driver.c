@@ -37,6 +37,7 @@
 
 #include "async_driver.h"
 #include "hctx.h"
+#include "stream.h"
 #include "hubwatch.h"
 #include "idmap.h"
 #include "ploop.h"
@@ -231,6 +232,14 @@ static PyObject *on_writable(PyObject *self, PyObject *unused)
 }
 
 /* --------------------------------------------------- messages in flight */
+
+/* bridge.stream_sent: the chunk leaves with this iteration's answers. */
+static int stream_sent(uint64_t id)
+{
+    (void)id;
+    schedule_flush();
+    return AP_OK;
+}
 
 static PyTypeObject msgcoro_type;
 
@@ -522,6 +531,9 @@ static void handle_frames(void)
         case AP_FRAME_CANCEL:
             cancel(h.id);
             break;
+        case AP_FRAME_CREDIT:
+            stream_credit(h.id, payload, h.len);
+            break;
         case AP_FRAME_STOP:
             if (!bridge.stopping)
                 ap_info("STOP received: finishing %zu messages in flight", bridge.inflight);
@@ -570,6 +582,7 @@ int async_driver_init(void)
 {
     PyObject *asyncio = NULL, *r = NULL;
     int rc = AP_ERR;
+    bridge.stream_sent = stream_sent;
     if (PyType_Ready(&msgcoro_type) < 0)
         goto done;
     asyncio = PyImport_ImportModule("asyncio");

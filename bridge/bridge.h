@@ -64,6 +64,7 @@ typedef struct {
     int inherit_python_env;
     int log_level;           /* ap_log_level */
     int hub_blocked_warn_ms; /* --hub-blocked-warn-ms: report a loop held this long (0: off) */
+    size_t stream_window;    /* --stream-window-bytes: chunk bytes in flight per stream (stream.c) */
 
     /* the agent */
     PyObject *agent;         /* the instance (NULL for a plain function) */
@@ -81,6 +82,11 @@ typedef struct {
     buf_t in, out;
     int stopping;            /* STOP received */
     int eof;                 /* the master is gone */
+    /* Set by the driver: runs after each chunk queued in `out` for message
+     * id.  The sync driver writes it and waits while the window is full,
+     * returning AP_ERR with StreamCancelled set when the master cancelled
+     * the message; the others schedule a flush and return AP_OK. */
+    int (*stream_sent)(uint64_t id);
 
     /* counters for agent.metrics */
     uint64_t started_ns;

@@ -35,6 +35,7 @@
 
 #include "gevent_driver.h"
 #include "hctx.h"
+#include "stream.h"
 #include "hubwatch.h"
 #include "idmap.h"
 #include "msg.h"
@@ -190,6 +191,14 @@ static PyObject *on_writable(PyObject *self, PyObject *unused)
     do_flush();
     log_py_error("flushing answers");
     Py_RETURN_NONE;
+}
+
+/* bridge.stream_sent: the chunk leaves with this iteration's answers. */
+static int stream_sent(uint64_t id)
+{
+    (void)id;
+    schedule_flush();
+    return AP_OK;
 }
 
 /* --------------------------------------------------- messages in flight */
@@ -368,6 +377,9 @@ static void handle_frames(void)
         case AP_FRAME_CANCEL:
             cancel(h.id);
             break;
+        case AP_FRAME_CREDIT:
+            stream_credit(h.id, payload, h.len);
+            break;
         case AP_FRAME_STOP:
             if (!bridge.stopping)
                 ap_info("STOP received: finishing %zu greenlets in flight", bridge.inflight);
@@ -440,6 +452,7 @@ int gevent_driver_init(void)
 {
     PyObject *gevent = NULL, *greenlet = NULL, *event = NULL, *get_hub = NULL, *ev_cls = NULL;
     int rc = AP_ERR;
+    bridge.stream_sent = stream_sent;
     gevent = PyImport_ImportModule("gevent");
     greenlet = gevent ? PyImport_ImportModule("greenlet") : NULL;
     event = greenlet ? PyImport_ImportModule("gevent.event") : NULL;

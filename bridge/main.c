@@ -26,6 +26,8 @@
 #include "async_driver.h"
 #include "gevent_driver.h"
 #include "hctx.h"
+#include "stream.h"
+#include "ap_defaults.h"
 #include "msg.h"
 #include "pyerr.h"
 #include "pyconv.h"
@@ -84,6 +86,8 @@ static const char usage_text[] =
     "                          handler (async and gevent models; 0: off; default 1000)\n"
     "  --max-result-bytes N    longest result JSON sent; a longer one is answered agent_error\n"
     "                          \"result too large (N bytes, limit M)\" (default: the frame limit)\n"
+    "  --stream-window-bytes N chunk bytes a stream may have in flight before its handler\n"
+    "                          waits for the master's credit (default 262144)\n"
     "  --python-path DIR       put DIR first on sys.path (repeatable)\n"
     "  --virtualenv DIR        use the virtual environment DIR (its pyvenv.cfg)\n"
     "  --inherit-python-env    honour PYTHONPATH, PYTHONHOME and other PYTHON* variables\n"
@@ -99,6 +103,7 @@ enum {
     OPT_HUB_BLOCKED,
     OPT_CONCURRENCY,
     OPT_MAX_RESULT_BYTES,
+    OPT_STREAM_WINDOW,
     OPT_PYTHON_PATH,
     OPT_VIRTUALENV,
     OPT_INHERIT_ENV,
@@ -116,6 +121,7 @@ static const struct option long_options[] = {
     {"hub-blocked-warn-ms", required_argument, NULL, OPT_HUB_BLOCKED},
     {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
     {"max-result-bytes", required_argument, NULL, OPT_MAX_RESULT_BYTES},
+    {"stream-window-bytes", required_argument, NULL, OPT_STREAM_WINDOW},
     {"python-path", required_argument, NULL, OPT_PYTHON_PATH},
     {"virtualenv", required_argument, NULL, OPT_VIRTUALENV},
     {"inherit-python-env", no_argument, NULL, OPT_INHERIT_ENV},
@@ -200,6 +206,18 @@ static int parse_args(int argc, char **argv, char *err, size_t cap)
                 return AP_ERR;
             }
             bridge.max_result_bytes = (size_t)v;
+            break;
+        }
+        case OPT_STREAM_WINDOW: {
+            char *end;
+            errno = 0;
+            long long v = strtoll(optarg, &end, 10);
+            if (errno || *end || end == optarg || v < 1 || v > (long long)AP_FRAME_MAX_PAYLOAD) {
+                snprintf(err, cap, "--stream-window-bytes must be an integer from 1 to %u, got \"%s\"",
+                         AP_FRAME_MAX_PAYLOAD, optarg);
+                return AP_ERR;
+            }
+            bridge.stream_window = (size_t)v;
             break;
         }
         case OPT_PYTHON_PATH:
@@ -450,6 +468,7 @@ static AP_NORETURN void finish(bridge_end end)
     else if (bridge.model == BRIDGE_MODEL_GEVENT)
         gevent_driver_fini();
     agent_release();
+    stream_fini();
     hctx_fini();
     pyconv_fini();
     unsigned long long sent = bridge.sent, errors = bridge.errors;
@@ -468,6 +487,7 @@ int main(int argc, char **argv)
     bridge.fd = -1;
     bridge.concurrency = 1;
     bridge.max_result_bytes = AP_FRAME_MAX_PAYLOAD;
+    bridge.stream_window = AP_DEFAULT_STREAM_WINDOW;
     bridge.log_level = AP_LOG_INFO;
     bridge.hub_blocked_warn_ms = 1000;
     const char *env_id = getenv("AGENTPOOL_WORKER_ID");
@@ -499,7 +519,7 @@ int main(int argc, char **argv)
         start_failed_py();
     resolve_model();
     pyhost_setup_logging();
-    if (hctx_init() < 0)
+    if (hctx_init() < 0 || stream_init() < 0)
         start_failed_py();
     bridge.max_inflight = bridge.model == BRIDGE_MODEL_SYNC ? 1 : bridge.concurrency;
     if (bridge.model == BRIDGE_MODEL_ASYNC && async_driver_init() < 0)

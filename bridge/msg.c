@@ -16,6 +16,7 @@
 #include "bridge.h"
 #include "pyconv.h"
 #include "pyerr.h"
+#include "stream.h"
 #include "wire.h"
 
 #include "ap_common.h"
@@ -59,6 +60,7 @@ void msg_reply_error(uint64_t id, const char *code, const char *message, const c
     wire_end(out, at, AP_FRAME_ERROR, 0, id);
     bridge.sent++;
     bridge.errors++;
+    stream_end(id);
 }
 
 /* The exception class's __qualname__ (new reference, never NULL). */
@@ -123,6 +125,11 @@ fail:
 static void reply_exception(uint64_t id, const char *prefix, PyObject *msg_type)
 {
     PyObject *type, *value, *tb;
+    if (stream_cancel_pending()) { /* a sync stream the master cancelled at a chunk */
+        PyErr_Clear();
+        msg_reply_error(id, BRIDGE_CODE_CANCELLED, "cancelled by the master", NULL);
+        return;
+    }
     PyErr_Fetch(&type, &value, &tb);
     if (type == NULL) {
         msg_reply_error(id, BRIDGE_CODE_AGENT_ERROR, "the agent failed without an exception", "SystemError");
@@ -148,6 +155,7 @@ static void reply_exception(uint64_t id, const char *prefix, PyObject *msg_type)
     wire_end(out, at, AP_FRAME_ERROR, 0, id);
     bridge.sent++;
     bridge.errors++;
+    stream_end(id);
 
     pyerr_log_agent(id, msg_type, name, type, value, tb);
     Py_XDECREF(text);
@@ -236,7 +244,7 @@ PyObject *msg_invoke(msg_call *c, PyObject **token)
     res = PyObject_Vectorcall(bridge.handler, args + 1, (arg ? 3 : 2) | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
     Py_XDECREF(arg);
     Py_CLEAR(c->data);
-    return res;
+    return res ? stream_wrap(c->meta.id, res) : NULL;
 }
 
 PyObject *msg_call_handler(const ap_frame_hdr *h, const unsigned char *payload, size_t (*queue_size)(void),
@@ -285,6 +293,8 @@ void msg_reply(uint64_t id, PyObject *result, PyObject *type)
         size_t n = out->len - at - AP_FRAME_HDR_SIZE;
         if (AP_LIKELY(n <= bridge.max_result_bytes)) {
             wire_end(out, at, AP_FRAME_RESULT, 0, id);
+            if (stream_end(id))
+                wire_set_flags(out, at, AP_FRAME_RESULT_STREAMED);
             bridge.sent++;
             return;
         }

@@ -21,6 +21,13 @@
  * that only ran when the buffer still held requests missed the case where
  * the next request came in a later read than the running one: request and
  * CANCEL then arrived in one read, and the request ran.)
+ * Streams (stream.c): a chunk is written at once (sync_stream_sent); the
+ * CREDITs the master sends back are applied when the scan first sees
+ * them, so a handler whose window is full waits right there, reading
+ * fd 3 (the GIL let go) until credit for its own message comes, and a
+ * CANCEL of the message it streams (its client left) is raised into the
+ * generator at its next chunk as StreamCancelled.  The worker as a whole
+ * waits for that one client: the price of the sync model.
  * State: pending_since, last_read_ns, scanned and cancelled[] below, plus
  * the shared `bridge`.
  */
@@ -30,6 +37,7 @@
 #include "sync_driver.h"
 #include "hctx.h"
 #include "msg.h"
+#include "stream.h"
 #include "wire.h"
 
 #include "ap_common.h"
@@ -98,6 +106,8 @@ static void scan_cancels(void)
             break;
         if (h.kind == AP_FRAME_CANCEL)
             cancel_note(h.id);
+        else if (h.kind == AP_FRAME_CREDIT)
+            stream_credit(h.id, bridge.in.data + at + AP_FRAME_HDR_SIZE, h.len);
         at += AP_FRAME_HDR_SIZE + (size_t)h.len;
     }
     scanned = at - bridge.in.off;
@@ -147,6 +157,42 @@ static int flush_all(void)
         return AP_ERR;
     }
     return AP_OK;
+}
+
+/* bridge.stream_sent: writes the chunk just queued, then waits, reading
+ * the socket, while message id's window is full.  AP_ERR with
+ * StreamCancelled set when the master cancelled id or is gone. */
+static int sync_stream_sent(uint64_t id)
+{
+    for (;;) {
+        if (flush_all() < 0) {
+            stream_raise_cancelled(id);
+            return AP_ERR;
+        }
+        uint64_t now = ap_now_ns();
+        if (now - last_read_ns >= SYNC_HOLD_NS)
+            look_ahead(now);
+        if (AP_UNLIKELY(ncancelled > 0) && cancel_find(id) >= 0) {
+            stream_raise_cancelled(id);
+            return AP_ERR;
+        }
+        if (!stream_full(id))
+            return AP_OK;
+        ssize_t n;
+        Py_BEGIN_ALLOW_THREADS
+        n = wire_read(&bridge.in, bridge.fd);
+        Py_END_ALLOW_THREADS
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n < 0)
+                ap_error("read(fd %d) from the master failed: %s", bridge.fd, strerror(errno));
+            stream_raise_cancelled(id);
+            return AP_ERR;
+        }
+        last_read_ns = ap_now_ns();
+        scan_cancels();
+    }
 }
 
 static void handle_request(const ap_frame_hdr *h, const unsigned char *payload)
@@ -199,6 +245,8 @@ static int handle_frames(void)
             if (!cancel_take(h.id))
                 ap_debug("CANCEL %llu: not held (running or answered already)", (unsigned long long)h.id);
             break;
+        case AP_FRAME_CREDIT: /* applied when scan_cancels first saw it */
+            break;
         case AP_FRAME_STOP:
             if (!bridge.stopping)
                 ap_info("STOP received: finishing");
@@ -224,6 +272,7 @@ bridge_end sync_driver_run(void)
     int fl = fcntl(bridge.fd, F_GETFL);
     if (fl >= 0 && (fl & O_NONBLOCK))
         fcntl(bridge.fd, F_SETFL, fl & ~O_NONBLOCK);
+    bridge.stream_sent = sync_stream_sent;
     for (;;) {
         if (flush_all() < 0)
             return BRIDGE_END_EOF;

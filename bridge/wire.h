@@ -41,6 +41,11 @@ size_t wire_begin(buf_t *out);
 /* Finishes the frame begun at `at`: its payload is everything after the
  * header up to out->len. */
 void wire_end(buf_t *out, size_t at, unsigned kind, uint16_t aux, uint64_t id);
+/* Sets the flags of the frame begun at `at`. */
+static inline void wire_set_flags(buf_t *out, size_t at, uint8_t flags)
+{
+    out->data[at + 5] = flags;
+}
 /* Forgets the frame begun at `at`. */
 void wire_abort(buf_t *out, size_t at);
 /* Appends a whole frame. */

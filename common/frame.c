@@ -58,6 +58,16 @@ void ap_frame_meta_decode(const unsigned char in[AP_FRAME_META_SIZE], ap_frame_m
     m->id_len = (uint32_t)get_le(in + 12, 4);
 }
 
+void ap_frame_credit_encode(unsigned char out[AP_FRAME_CREDIT_SIZE], uint32_t n)
+{
+    put_u32(out, n);
+}
+
+uint32_t ap_frame_credit_decode(const unsigned char in[AP_FRAME_CREDIT_SIZE])
+{
+    return (uint32_t)get_le(in, 4);
+}
+
 int ap_frame_decode(const unsigned char in[AP_FRAME_HDR_SIZE], ap_frame_hdr *h)
 {
     h->len = (uint32_t)get_le(in, 4);
@@ -76,7 +86,7 @@ const char *ap_frame_kind_name(unsigned kind)
 {
     static const char *const names[] = {
         "?", "READY", "START_FAILED", "REQUEST", "RESULT", "ERROR",
-        "STOP", "CANCEL", "PING", "PONG",
+        "STOP", "CANCEL", "PING", "PONG", "CHUNK", "CREDIT",
     };
     return kind < AP_ARRAY_LEN(names) ? names[kind] : "?";
 }

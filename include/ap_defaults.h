@@ -15,5 +15,8 @@
 #define AP_MAX_JSON_DEPTH 128
 /* Longest message type, in bytes after unescaping. */
 #define AP_MAX_TYPE_LEN 256
+/* streamWindowBytes: chunk bytes a stream may have in flight (the
+ * worker's send window) before its handler waits for credit. */
+#define AP_DEFAULT_STREAM_WINDOW (256 * 1024)
 
 #endif

@@ -59,7 +59,19 @@ typedef enum {
      * The PONG payload is the agent's health() answer as JSON, or empty. */
     AP_FRAME_PING = 8,
     AP_FRAME_PONG = 9,
-    AP_FRAME_KIND_MAX = 9
+    /* worker -> master: one chunk of a streaming handler's answer, as
+     * JSON text (checked like a RESULT: valid JSON, at most
+     * maxResultBytes).  id = the message.  The master numbers the chunks
+     * (seq); the worker sends them in order, and only while the chunk
+     * bytes it has in flight for the message are below its window
+     * (streamWindowBytes: one chunk may overshoot it). */
+    AP_FRAME_CHUNK = 10,
+    /* master -> worker: payload = u32 little endian (AP_FRAME_CREDIT_SIZE
+     * bytes), the bytes of chunk payload of message `id` the master passed
+     * on to the client's socket (or dropped, its client gone) since the
+     * last CREDIT for it: the worker may send that much more. */
+    AP_FRAME_CREDIT = 11,
+    AP_FRAME_KIND_MAX = 11
 } ap_frame_kind;
 
 typedef struct {
@@ -69,6 +81,12 @@ typedef struct {
     uint16_t aux;
     uint64_t id;
 } ap_frame_hdr;
+
+/* RESULT flags: the handler streamed (a generator, or ctx.emit): without
+ * "stream": true the client gets {"chunks": [...], "return": result}. */
+#define AP_FRAME_RESULT_STREAMED 0x01
+
+#define AP_FRAME_CREDIT_SIZE 4
 
 /* REQUEST flags: the payload starts with ap_frame_meta; the client id
  * follows the type. */
@@ -89,6 +107,10 @@ typedef struct {
 
 void ap_frame_meta_encode(unsigned char out[AP_FRAME_META_SIZE], const ap_frame_meta *m);
 void ap_frame_meta_decode(const unsigned char in[AP_FRAME_META_SIZE], ap_frame_meta *m);
+
+/* A CREDIT payload: n bytes, u32 little endian. */
+void ap_frame_credit_encode(unsigned char out[AP_FRAME_CREDIT_SIZE], uint32_t n);
+uint32_t ap_frame_credit_decode(const unsigned char in[AP_FRAME_CREDIT_SIZE]);
 
 /* Writes the 16-byte encoding of h into out. Never fails. */
 void ap_frame_encode(unsigned char out[AP_FRAME_HDR_SIZE], const ap_frame_hdr *h);

@@ -21,6 +21,7 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/path/connlimit.c pool/path/connlimit.h \
 	pool/path/scan.c pool/path/scan.h \
 	pool/path/reply.c pool/path/reply.h \
+	pool/path/stream.c pool/path/stream.h \
 	pool/path/msg.c pool/path/msg.h \
 	pool/path/idmap.c pool/path/idmap.h \
 	pool/path/queue.c pool/path/queue.h \

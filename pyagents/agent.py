@@ -75,7 +75,7 @@ class Agent:
         if not getattr(current, "_pyagents_dispatcher", False):
             return  # handle_message defined by the subclass (or a parent): its call
         is_async = any(
-            inspect.iscoroutinefunction(getattr(cls, name))
+            inspect.iscoroutinefunction(getattr(cls, name)) or inspect.isasyncgenfunction(getattr(cls, name))
             for name in dir(cls)
             if name.startswith("handle_") and name != "handle_message" and callable(getattr(cls, name, None))
         )
@@ -115,6 +115,10 @@ class Agent:
         result = fn(self, data)
         if inspect.isawaitable(result):
             result = await result
+        elif inspect.isasyncgen(result):  # an async generator streams (docs/agents.md)
+            import _agentpool
+
+            result = await _agentpool._astream(result)
         return result
 
     handle_message = _dispatch_sync

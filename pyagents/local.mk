@@ -21,5 +21,6 @@ dist_pyagents_examples_DATA = \
 	pyagents/examples/gate.py \
 	pyagents/examples/kv.py \
 	pyagents/examples/fetch.py \
+	pyagents/examples/tokens.py \
 	pyagents/examples/badstart.py \
 	pyagents/examples/broken_import.py

@@ -78,6 +78,8 @@ static const setting settings[] = {
     {"overflow", T_ENUM, OFF(overflow), 0, 0, overflow_names, "when the queue is full: block (pause that connection) | reject (queue_full)"},
     {"maxMessageBytes", T_INT, OFF(max_message_bytes), 64, 64 * 1024 * 1024, NULL, "longest request line, bytes (longer: too_large)"},
     {"maxResultBytes", T_INT, OFF(max_result_bytes), 0, AP_FRAME_MAX_PAYLOAD, NULL, "longest result a worker may answer, bytes (longer: agent_error; 0: maxMessageBytes)"},
+    {"streamWindowBytes", T_INT, OFF(stream_window_bytes), 1, AP_FRAME_MAX_PAYLOAD, NULL, "chunk bytes one stream may have in flight between its worker and its client's socket; past it its handler waits (async task, greenlet, or the whole sync worker)"},
+    {"streamHeartbeatMs", T_INT, OFF(stream_heartbeat_ms), 0, 86400000, NULL, "a stream that sent nothing for this many ms gets a heartbeat line (0: off)"},
     {"maxConnections", T_INT, OFF(max_connections), 1, 1000000, NULL, "client connections at once"},
     {"adminReserveConnections", T_INT, OFF(admin_reserve_connections), 0, 1000, NULL, "of maxConnections, the last ones only administrators (adminUids/adminGids) get"},
     {"maxConnectionsPerUid", T_INT, OFF(max_connections_per_uid), 0, 1000000, NULL, "connections one peer uid may hold at once (0: no limit)"},
@@ -177,6 +179,7 @@ void config_init(config *cfg)
     cfg->history_size = 100;
     cfg->max_missed_beats = 3;
     cfg->hub_blocked_warn_ms = 1000;
+    cfg->stream_window_bytes = AP_DEFAULT_STREAM_WINDOW;
     cfg->breaker_window = 60000;
     cfg->breaker_reset_timeout = 30000;
     cfg->scale_up_after = 1000;

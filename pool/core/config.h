@@ -85,6 +85,8 @@ typedef struct config {
     /* limits */
     int64_t max_message_bytes;
     int64_t max_result_bytes;    /* 0: as max_message_bytes (config_max_result_bytes) */
+    int64_t stream_window_bytes; /* chunk bytes a stream may have in flight (the worker's window) */
+    int64_t stream_heartbeat_ms; /* a stream idle this long gets a heartbeat line; 0: off */
     int64_t max_connections;
     int64_t admin_reserve_connections; /* of max_connections, kept for administrators */
     int64_t max_connections_per_uid;   /* per peer uid; 0: no limit */

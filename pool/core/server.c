@@ -46,6 +46,7 @@
 #include "supervisor.h"
 #include "suspect.h"
 #include "sched.h"
+#include "stream.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -156,6 +157,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     access_tick(now);
     retry_tick(now);
     client_tick(now);
+    stream_tick(now);
     if (now - server.last_decay_ms >= 1000) {
         server.last_decay_ms = now;
         ap_alloc_decay(); /* a spike's freed pages go back even when idle */
@@ -301,6 +303,7 @@ int server_start(config *cfg, int argc, char **argv)
     link_init(&server.clients);
     link_init(&server.room_waiters);
     link_init(&server.retrying);
+    link_init(&server.streams);
     msg_table_init(&server.msgs);
     queue_init(&server.queue, (size_t)cfg->message_queue_size);
     dispatch_init(&server.dispatch, (uint64_t)server.pid * 0x9E3779B97F4A7C15ull ^ ap_now_ns());

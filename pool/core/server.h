@@ -70,6 +70,13 @@ typedef struct {
     uint64_t write_timeouts;    /* connections closed: answers not taken for clientWriteTimeout */
     uint64_t spawns;
     uint64_t crashes;           /* worker processes that died unexpectedly */
+    uint64_t streams;           /* messages that streamed (sent a chunk, or a generator's result) */
+    uint64_t chunks_sent;       /* chunk lines written to clients */
+    uint64_t chunk_bytes_sent;  /* their chunks' JSON bytes */
+    uint64_t chunks_collected;  /* chunks kept for a collected answer (no "stream": true) */
+    uint64_t chunks_dropped;    /* chunks nobody waited for any more (client left, answered, too large) */
+    uint64_t heartbeats;        /* heartbeat lines written (streamHeartbeatMs) */
+    uint64_t streams_ended[ERR_COUNT + 1]; /* streams ended by code; [ERR_COUNT]: ok (stream.c) */
 } server_stats;
 
 typedef struct {
@@ -109,6 +116,8 @@ typedef struct {
     uint64_t out_bytes;         /* answers in every connection's output buffer (client.c) */
     uint64_t out_high;          /* the most out_bytes has been */
     int budget_paused;          /* connections paused now for maxBufferedBytes */
+    queue_link streams;         /* open streams (stream.c), oldest first */
+    uint64_t streams_open;      /* on that list */
 
     int listen_fd;
     struct evconnlistener *listener;

@@ -25,6 +25,7 @@
 #include "ap_safefile.h"
 #include "client.h"
 #include "msg.h"
+#include "stream.h"
 #include "privs.h"
 #include "server.h"
 
@@ -192,9 +193,9 @@ static size_t access_put_id(char *out, size_t cap, const char *id, size_t len)
 /* Formats and buffers one line.  wname NULL: no worker; run_ms < 0: it
  * never ran. */
 static void access_line(struct access_log *a, const char *id, size_t id_len, const char *type, uid_t uid,
-                        const char *wname, double wait_ms, double run_ms, unsigned attempt, int code)
+                        const char *wname, double wait_ms, double run_ms, unsigned attempt, int code, long chunks)
 {
-    char line[4096], ts[48], idj[ACCESS_ID_MAX + 8], typej[AP_MAX_TYPE_LEN * 6 + 1], run[32];
+    char line[4096], ts[48], idj[ACCESS_ID_MAX + 8], typej[AP_MAX_TYPE_LEN * 6 + 1], run[32], ch[32] = "";
     ap_log_timestamp(ts, sizeof(ts));
     size_t il = access_put_id(idj, sizeof(idj), id, id_len);
     idj[il] = '\0';
@@ -203,19 +204,21 @@ static void access_line(struct access_log *a, const char *id, size_t id_len, con
     const char *outcome = code < 0 ? "ok" : reply_code_name((reply_code)code);
     if (run_ms >= 0)
         snprintf(run, sizeof(run), "%.3f", run_ms);
+    if (chunks >= 0) /* a message that streamed: its chunk count, last */
+        snprintf(ch, sizeof(ch), a->json ? ",\"chunks\":%ld" : " chunks=%ld", chunks);
     int n;
     if (a->json)
         n = snprintf(line, sizeof(line),
                      "{\"ts\":\"%s\",\"id\":%s,\"type\":%s%s%s,\"uid\":%u,\"worker\":%s%s%s,\"waitMs\":%.3f,"
-                     "\"runMs\":%s,\"attempt\":%u,\"outcome\":\"%s\"}\n",
+                     "\"runMs\":%s,\"attempt\":%u,\"outcome\":\"%s\"%s}\n",
                      ts, idj, type ? "\"" : "", type ? typej : "null", type ? "\"" : "", (unsigned)uid,
                      wname ? "\"" : "", wname ? wname : "null", wname ? "\"" : "", wait_ms,
-                     run_ms >= 0 ? run : "null", attempt, outcome);
+                     run_ms >= 0 ? run : "null", attempt, outcome, ch);
     else
         n = snprintf(line, sizeof(line),
-                     "%s id=%s type=%s%s%s uid=%u worker=%s wait_ms=%.3f run_ms=%s attempt=%u outcome=%s\n", ts,
+                     "%s id=%s type=%s%s%s uid=%u worker=%s wait_ms=%.3f run_ms=%s attempt=%u outcome=%s%s\n", ts,
                      idj, type ? "\"" : "", type ? typej : "-", type ? "\"" : "", (unsigned)uid,
-                     wname ? wname : "-", wait_ms, run_ms >= 0 ? run : "-", attempt, outcome);
+                     wname ? wname : "-", wait_ms, run_ms >= 0 ? run : "-", attempt, outcome, ch);
     if (n <= 0 || (size_t)n >= sizeof(line))
         return; /* cannot happen: every field is bounded */
     access_append(a, line, (size_t)n);
@@ -230,12 +233,13 @@ void access_msg(const msg *m, int code)
     double wait_ms = until > m->accepted_ns ? (double)(until - m->accepted_ns) / 1e6 : 0.0;
     double run_ms = ran ? (now > m->sent_ns ? (double)(now - m->sent_ns) / 1e6 : 0.0) : -1.0;
     access_line(server.access, m->line + m->id_off, m->id_len, m->type, c ? c->peer_uid : (uid_t)-1,
-                ran ? m->worker->name : NULL, wait_ms, run_ms, m->attempts, code);
+                ran ? m->worker->name : NULL, wait_ms, run_ms, m->attempts, code,
+                m->stream ? (long)m->stream->chunks : -1);
 }
 
 void access_reject(const client *c, const char *id, size_t id_len, const char *type, reply_code code)
 {
-    access_line(server.access, id, id_len, type, c->peer_uid, NULL, 0.0, -1.0, 0, (int)code);
+    access_line(server.access, id, id_len, type, c->peer_uid, NULL, 0.0, -1.0, 0, (int)code, -1);
 }
 
 void access_tick(uint64_t now_ms)

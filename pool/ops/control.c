@@ -241,6 +241,19 @@ cJSON *control_stats_json(int detailed)
     cJSON_AddNumberToObject(m, "cancelled", (double)server.stats.cancelled);
     cJSON_AddNumberToObject(m, "droppedResults", (double)server.stats.dropped_results);
     cJSON_AddNumberToObject(m, "pendingBytes", (double)server.pending_bytes);
+    cJSON *sm = cJSON_AddObjectToObject(o, "streams");
+    cJSON_AddNumberToObject(sm, "open", (double)server.streams_open);
+    cJSON_AddNumberToObject(sm, "total", (double)server.stats.streams);
+    cJSON_AddNumberToObject(sm, "chunksSent", (double)server.stats.chunks_sent);
+    cJSON_AddNumberToObject(sm, "chunkBytesSent", (double)server.stats.chunk_bytes_sent);
+    cJSON_AddNumberToObject(sm, "chunksCollected", (double)server.stats.chunks_collected);
+    cJSON_AddNumberToObject(sm, "chunksDropped", (double)server.stats.chunks_dropped);
+    cJSON_AddNumberToObject(sm, "heartbeats", (double)server.stats.heartbeats);
+    cJSON *se = cJSON_AddObjectToObject(sm, "ended");
+    cJSON_AddNumberToObject(se, "ok", (double)server.stats.streams_ended[ERR_COUNT]);
+    for (int ec = 0; ec < ERR_COUNT; ec++)
+        if (server.stats.streams_ended[ec])
+            cJSON_AddNumberToObject(se, reply_code_name((reply_code)ec), (double)server.stats.streams_ended[ec]);
     cJSON *c = cJSON_AddObjectToObject(o, "connectionsTotal");
     cJSON_AddNumberToObject(c, "accepted", (double)server.stats.conns_accepted);
     cJSON_AddNumberToObject(c, "rejected", (double)server.stats.conns_rejected);

@@ -651,6 +651,10 @@ static void build_record(sbuf *b, uint64_t dlq_id, const dlq_entry *e)
     sb_raw(b, e->data, e->data_len);
     sb_cstr(b, ",\"attempts\":");
     sb_u64(b, e->attempts);
+    if (e->chunks) {
+        sb_cstr(b, ",\"partial\":true,\"chunks\":");
+        sb_u64(b, e->chunks);
+    }
     sb_cstr(b, ",\"failures\":[");
     for (size_t i = 0; i < e->nfailures; i++) {
         const dlq_failure *f = &e->failures[i];

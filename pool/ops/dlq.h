@@ -70,6 +70,7 @@ typedef struct {
     const dlq_failure *failures;
     size_t nfailures;
     uint64_t wall_ms;     /* the record's "time"; 0: now */
+    unsigned chunks;      /* a stream's chunks its client had (written "partial":true,"chunks":N); 0: none */
 } dlq_entry;
 
 /* Called by dlq_list() for each record: its id and its line (without

@@ -233,6 +233,40 @@ static void prom_control(struct evbuffer *out)
     }
 }
 
+static void prom_streams(struct evbuffer *out)
+{
+    promtext_family(out, "agentpool_streams_open", "gauge",
+                    "Messages streaming now: asked with \"stream\": true, or sent a chunk, and not yet answered.");
+    promtext_u64(out, "agentpool_streams_open", NULL, 0, server.streams_open);
+    promtext_family(out, "agentpool_stream_chunks_total", "counter",
+                    "Chunks of streaming answers, by what became of them: sent (a chunk line to its client), "
+                    "collected (kept for an answer without \"stream\": true) or dropped (nobody waited).");
+    promtext_label l = {"outcome", "sent"};
+    promtext_u64(out, "agentpool_stream_chunks_total", &l, 1, server.stats.chunks_sent);
+    l.value = "collected";
+    promtext_u64(out, "agentpool_stream_chunks_total", &l, 1, server.stats.chunks_collected);
+    l.value = "dropped";
+    promtext_u64(out, "agentpool_stream_chunks_total", &l, 1, server.stats.chunks_dropped);
+    promtext_family(out, "agentpool_stream_chunk_bytes_total", "counter",
+                    "JSON bytes of the chunks sent to clients in chunk lines.");
+    promtext_u64(out, "agentpool_stream_chunk_bytes_total", NULL, 0, server.stats.chunk_bytes_sent);
+    promtext_family(out, "agentpool_stream_heartbeats_total", "counter",
+                    "Heartbeat lines sent on streams idle streamHeartbeatMs.");
+    promtext_u64(out, "agentpool_stream_heartbeats_total", NULL, 0, server.stats.heartbeats);
+    promtext_family(out, "agentpool_streams_ended_total", "counter",
+                    "Streams ended, by how (ok or the error code of their final line; cancelled also when "
+                    "nobody was told: the client left).");
+    l.name = "code";
+    l.value = "ok";
+    promtext_u64(out, "agentpool_streams_ended_total", &l, 1, server.stats.streams_ended[ERR_COUNT]);
+    for (int c = 0; c < ERR_COUNT; c++) {
+        if (server.stats.streams_ended[c] == 0)
+            continue;
+        l.value = reply_code_name((reply_code)c);
+        promtext_u64(out, "agentpool_streams_ended_total", &l, 1, server.stats.streams_ended[c]);
+    }
+}
+
 static void prom_handler_time(const metrics *mt, struct evbuffer *out)
 {
     promtext_family(out, "agentpool_handler_duration_seconds", "histogram",
@@ -367,6 +401,7 @@ void metrics_prometheus(metrics *mt, struct evbuffer *out)
                     "Time from a message's acceptance to its first sending to a worker.");
     promtext_histogram(out, "agentpool_queue_wait_seconds", NULL, 0, &mt->queue_wait_total, 1e9);
     prom_handler_time(mt, out);
+    prom_streams(out);
     promtext_family(out, "agentpool_queue_depth", "gauge", "Messages waiting for a worker slot.");
     promtext_u64(out, "agentpool_queue_depth", NULL, 0, server.queue.depth);
     promtext_family(out, "agentpool_queue_capacity", "gauge", "messageQueueSize: the most messages that may wait.");

@@ -20,6 +20,7 @@
 #include "retry.h"
 #include "sched.h"
 #include "server.h"
+#include "stream.h"
 
 #include <event2/buffer.h>
 #include <string.h>
@@ -77,6 +78,7 @@ void answer_end(msg *m, const answer *a)
             server.stats.dropped_results++; /* its client left */
     }
     tell_breaker(m, ERR_OTHER); /* no outcome told: a probe is released */
+    stream_end(m, a->kind == ANSWER_OK ? -1 : a->kind == ANSWER_NONE ? (int)ERR_CANCELLED : (int)a->code);
     retry_disarm(m);
     if (msg_on_worker(m))
         worker_release(m->worker, m);
@@ -96,6 +98,7 @@ void answer_detach(msg *m, reply_code code, const char *message, const char *ext
 {
     answer a = {ANSWER_ERROR, code, NULL, 0, message, extra, NULL};
     tell_breaker(m, (int)code);
+    stream_detach(m, (int)code);
     if (m->client) {
         write_answer(m, &a, (int)code);
         client_forget(m);

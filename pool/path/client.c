@@ -21,6 +21,7 @@
 #include "scan.h"
 #include "sched.h"
 #include "server.h"
+#include "stream.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -266,6 +267,9 @@ msg *client_take_over(msg *m)
     n->data_len = m->data_len;
     n->retry = m->retry;
     n->timeout_ms = m->timeout_ms;
+    n->want_stream = m->want_stream;
+    if (n->want_stream)
+        stream_begin(n);
     n->accepted_ns = m->accepted_ns;
     n->attempts = m->attempts;
     n->deliveries = m->deliveries;
@@ -409,6 +413,9 @@ static void client_line(client *c, const char *line, size_t len)
     m->type_idx = (uint16_t)type_idx;
     m->probe = bd == BREAKER_PROBE;
     m->timeout_ms = r.timeout_ms;
+    m->want_stream = (uint8_t)r.stream;
+    if (m->want_stream)
+        stream_begin(m);
     m->accepted_ns = c->turn_ns;
     m->client = c;
     link_add_tail(&c->msgs, &m->clink);
@@ -527,6 +534,8 @@ static void client_wrote(void *arg)
     client *c = arg;
     c->active_ms = ap_now_ms();
     client_count(c, c->active_ms);
+    if (!link_empty(&c->streams))
+        stream_client_wrote(c);
     size_t left = c->out_counted;
     if (left <= CLIENT_OUT_HIGH / 2)
         client_unblock(c, CLIENT_BLOCK_OUTPUT);
@@ -561,6 +570,7 @@ void client_accept(int fd, const struct ucred *cred)
     c->active_ms = c->accepted_ms;
     idmap_init(&c->ids);
     link_init(&c->msgs);
+    link_init(&c->streams);
     c->peer_pid = cred->pid; /* uid -1: unknown (SO_PEERCRED failed) */
     c->peer_uid = cred->uid;
     c->peer_gid = cred->gid;
@@ -597,8 +607,8 @@ static void client_close(client *c, const char *why)
              * async worker is told to cancel it, so an abandoned call
              * stops costing. */
             client_forget(m);
-            if (m->worker->proc.async && !m->control)
-                worker_cancel(m->worker, m);
+            if ((m->worker->proc.async || m->stream) && !m->control)
+                worker_cancel(m->worker, m); /* a sync worker stops a stream at its next chunk */
             orphaned++;
         } else {
             cancelled++;

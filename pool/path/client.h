@@ -65,6 +65,7 @@ typedef struct client {
     gid_t peer_gid;
     idmap ids;                  /* request ids in flight -> msg */
     queue_link msgs;            /* sentinel: its messages (held, queued, running) */
+    queue_link streams;         /* sentinel: its streams whose chunk lines are not all taken yet (stream.c) */
     size_t out_counted;         /* its output's bytes counted in server.out_bytes */
     int has_read;               /* its output has drained to empty at least once */
     int park_told;              /* its messages waiting was logged (until its output drains) */

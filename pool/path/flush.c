@@ -58,8 +58,10 @@ static int write_out(flushable *f)
 {
     while (evbuffer_get_length(f->out) > 0) {
         int n = evbuffer_write(f->out, f->fd);
-        if (n > 0)
+        if (n > 0) {
+            f->written += (uint64_t)n;
             continue;
+        }
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)

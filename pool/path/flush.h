@@ -22,6 +22,7 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <stdint.h>
 
 typedef struct flushable {
     struct evbuffer *out;       /* NULL: not open */
@@ -32,6 +33,8 @@ typedef struct flushable {
     int waiting;                /* wev is added */
     int broken;                 /* a write failed: no more writes */
     int urgent;                 /* flushed before the others (workers) */
+    uint64_t written;           /* bytes the socket took since open: a byte added to out when
+                                 * written + pending == P is taken once written >= P + 1 */
     void (*wrote)(void *arg);   /* after each attempt to write (may be NULL) */
     void (*failed)(void *arg, int err); /* a write failed with errno err (may free the owner) */
     void *arg;

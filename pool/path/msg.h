@@ -24,6 +24,7 @@
 
 struct client;
 struct worker;
+struct mstream;
 
 typedef enum {
     MSG_NEW = 0,   /* parsed, not yet admitted */
@@ -76,6 +77,8 @@ typedef struct msg {
     uint8_t outcome_told;       /* its outcome went to the breaker */
     uint8_t wait_told;          /* its queue wait went to the metrics */
     uint8_t parked;             /* was kept from workers: its client was parked (counted once) */
+    uint8_t want_stream;        /* the request said "stream": true: chunks go to the client as they come */
+    struct mstream *stream;     /* its chunks so far (stream.c), NULL until the first */
     uint16_t type_idx;          /* typetab index of its type */
     msg_failure *fail;          /* failed attempts, oldest first (allocated on the first) */
     char *type;                 /* unescaped type, NUL-terminated (inside this allocation) */

@@ -89,6 +89,22 @@ void reply_ok_move(struct evbuffer *out, const char *id, size_t id_len, struct e
     evbuffer_add(out, "}\n", 2);
 }
 
+void reply_chunk(struct evbuffer *out, const char *id, size_t id_len, const char *chunk, size_t len, uint32_t seq)
+{
+    char tail[32];
+    int tn = snprintf(tail, sizeof(tail), ",\"seq\":%u}\n", (unsigned)seq);
+    const char *p[5] = {"{\"id\":", id_len ? id : "null", ",\"chunk\":", chunk, tail};
+    size_t n[5] = {6, id_len ? id_len : 4, 9, len, (size_t)tn};
+    add_pieces(out, p, n, 5);
+}
+
+void reply_heartbeat(struct evbuffer *out, const char *id, size_t id_len)
+{
+    const char *p[3] = {"{\"id\":", id_len ? id : "null", ",\"heartbeat\":true}\n"};
+    size_t n[3] = {6, id_len ? id_len : 4, 19};
+    add_pieces(out, p, n, 3);
+}
+
 void reply_error_json(struct evbuffer *out, const char *id, size_t id_len, const char *err, size_t len)
 {
     static const char mid[] = ",\"ok\":false,\"error\":";

@@ -12,6 +12,7 @@
 #define AP_REPLY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct evbuffer;
 
@@ -47,6 +48,11 @@ void reply_ok(struct evbuffer *out, const char *id, size_t id_len, const char *r
  * If src cannot give them up (its start frozen), they are copied and
  * left in src: the caller drains what is left either way. */
 void reply_ok_move(struct evbuffer *out, const char *id, size_t id_len, struct evbuffer *src, size_t len);
+/* {"id":ID,"chunk":CHUNK,"seq":SEQ}\n: one chunk of a stream, CHUNK the
+ * worker's JSON as it came (len > 0). */
+void reply_chunk(struct evbuffer *out, const char *id, size_t id_len, const char *chunk, size_t len, uint32_t seq);
+/* {"id":ID,"heartbeat":true}\n */
+void reply_heartbeat(struct evbuffer *out, const char *id, size_t id_len);
 /* {"id":ID,"ok":false,"error":ERR}\n with ERR a JSON object as given. */
 void reply_error_json(struct evbuffer *out, const char *id, size_t id_len, const char *err, size_t len);
 /* {"id":ID,"ok":false,"error":{"code":CODE,"message":MESSAGE<extra>}}\n;

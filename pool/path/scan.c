@@ -661,7 +661,7 @@ size_t scan_unescape(const char *src, size_t len, char *dst, size_t cap)
     return n;
 }
 
-typedef enum { K_OTHER = 0, K_ID, K_TYPE, K_DATA, K_RETRY, K_TIMEOUT } member_key;
+typedef enum { K_OTHER = 0, K_ID, K_TYPE, K_DATA, K_RETRY, K_TIMEOUT, K_STREAM } member_key;
 
 /* Names a member from its (unescaped) name. */
 static member_key key_lookup(const char *k, size_t n)
@@ -675,6 +675,8 @@ static member_key key_lookup(const char *k, size_t n)
         return memcmp(k, "data", 4) == 0 ? K_DATA : K_OTHER;
     case 5:
         return memcmp(k, "retry", 5) == 0 ? K_RETRY : K_OTHER;
+    case 6:
+        return memcmp(k, "stream", 6) == 0 ? K_STREAM : K_OTHER;
     case 9:
         return memcmp(k, "timeoutMs", 9) == 0 ? K_TIMEOUT : K_OTHER;
     default:
@@ -721,7 +723,7 @@ static scan_status request_error(scan_result *out, const char *msg)
 
 /* The member values of the request, last occurrence winning. */
 typedef struct {
-    field_state id, type, retry, timeout;
+    field_state id, type, retry, timeout, stream;
 } members;
 
 /* Records the value [v, e) of a top-level member. */
@@ -779,6 +781,10 @@ static void take_member(scan_result *out, members *m, member_key key, const char
     case K_TIMEOUT:
         m->timeout = is_num && flag ? parse_timeout(v, e, &out->timeout_ms) : F_BAD;
         break;
+    case K_STREAM:
+        m->stream = c == 't' || c == 'f' ? F_OK : F_BAD;
+        out->stream = c == 't';
+        break;
     case K_OTHER:
         break;
     }
@@ -804,6 +810,8 @@ static scan_status request_verdict(scan_result *out, const members *m)
     }
     if (m->retry == F_BAD)
         return request_error(out, "retry must be true or false");
+    if (m->stream == F_BAD)
+        return request_error(out, "stream must be true or false");
     if (m->timeout == F_BAD)
         return request_error(out, "timeoutMs must be a positive integer (milliseconds)");
     if (m->timeout == F_RANGE)
@@ -827,7 +835,7 @@ scan_status scan_request(const char *line, size_t len, unsigned max_depth, scan_
     const unsigned char *p, *end;
     unsigned budget = max_depth > SCAN_DEPTH_CAP ? SCAN_DEPTH_CAP : max_depth;
     scanner s;
-    members m = {F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT};
+    members m = {F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT};
 
     if (len == 0)
         line = ""; /* never do arithmetic on a NULL line */
@@ -841,6 +849,7 @@ scan_status scan_request(const char *line, size_t len, unsigned max_depth, scan_
     out->data.off = out->data.len = 0;
     out->retry = -1;
     out->timeout_ms = -1;
+    out->stream = 0;
     out->error[0] = '\0';
     out->error_pos = 0;
 

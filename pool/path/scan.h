@@ -5,7 +5,7 @@
  * agentpoold never builds a JSON tree.  scan_request() walks a request
  * line once, checks that all of it is strict RFC 8259 JSON (UTF-8
  * included), bounds its nesting, and reports where the members the
- * master routes on ("id", "type", "data", "retry", "timeoutMs") sit in
+ * master routes on ("id", "type", "data", "retry", "timeoutMs", "stream") sit in
  * the line, so the master can pass the client's original bytes onward.
  * scan_json_value() runs the same validator over any buffer: dlq.c
  * checks each dead-letter line with it before handing it out.  Worker
@@ -62,6 +62,8 @@ typedef struct {
     int retry;
     /* "timeoutMs": -1 absent, else a positive integer. */
     int64_t timeout_ms;
+    /* "stream": 1 when true (chunks are sent as they come), else 0. */
+    int stream;
     /* Why scanning failed ("" on SCAN_OK / SCAN_BLANK; an array, so the
      * struct can be copied), and the byte it refers to (0 for
      * request-level errors, the value's first byte for SCAN_NOT_OBJECT). */
@@ -87,6 +89,7 @@ typedef struct {
  * of at most AP_MAX_TYPE_LEN bytes after unescaping, without U+0000 (it
  * may be empty).  "data" is any value.  "retry" is a boolean.
  * "timeoutMs" is an integer in [1, INT64_MAX] (0 and "-0" are refused).
+ * "stream" is a boolean.
  * Anywhere in the line, a number with a fraction or an exponent whose
  * magnitude is beyond a double's (1e400, -1e999999999999; what rounds to
  * infinity) is refused as SCAN_BAD_JSON: the worker would read it as

@@ -31,6 +31,7 @@
 #include "privs.h"
 #include "sched.h"
 #include "server.h"
+#include "stream.h"
 #include "wprog.h"
 
 #include <event2/event.h>
@@ -226,6 +227,7 @@ static void dead_letter(msg *m)
         .type = m->type, .type_len = m->type_len,
         .data = m->line + m->data_off, .data_len = m->data_len,
         .attempts = m->attempts, .failures = fails, .nfailures = m->nfail,
+        .chunks = stream_partial(m) ? stream_chunks(m) : 0,
     };
     uint64_t dlq_id;
     snprintf(err, sizeof(err), "the dead-letter file is not open");
@@ -305,6 +307,27 @@ static void give_up(msg *m, const msg_failure *f)
 }
 
 /* ---- a worker died: what it held ------------------------------------ */
+
+/* A message whose client has chunks of its answer already is not run
+ * again: it is failed for good, worker_crashed with "partial": true and
+ * the chunks sent, and dead-lettered with them.  Returns 1 when m was
+ * such a message (it is answered), else 0. */
+static int give_up_partial(msg *m, const msg_failure *f)
+{
+    char extra[128];
+    if (!stream_partial(m))
+        return 0;
+    record_failure(m, f);
+    dead_letter(m);
+    if (WIFSIGNALED(f->status))
+        snprintf(extra, sizeof(extra), ",\"attempts\":%u,\"signal\":%d,\"partial\":true,\"chunks\":%u", m->attempts,
+                 WTERMSIG(f->status), stream_chunks(m));
+    else
+        snprintf(extra, sizeof(extra), ",\"attempts\":%u,\"exitStatus\":%d,\"partial\":true,\"chunks\":%u",
+                 m->attempts, WEXITSTATUS(f->status), stream_chunks(m));
+    answer_error(m, ERR_WORKER_CRASHED, f->reason, extra);
+    return 1;
+}
 
 /* A message is sent to workers at most this many times maxRetries + 1,
  * whatever progress pages say (retry_deliveries_spent). */
@@ -387,6 +410,7 @@ static void requeue(msg *m, int ran)
     }
     if (!ran && m->attempts > 0)
         m->attempts--;
+    stream_restart(m);
     m->worker = NULL;
     msg_set_state(&server.msgs, m, MSG_QUEUED);
     queue_push_front(&server.queue, &m->qlink);
@@ -402,6 +426,8 @@ static void uncharged(worker *w, msg *m, int ran, const msg_failure *f, const ch
         answer_drop(m);
         return;
     }
+    if (give_up_partial(m, f))
+        return;
     if (ran && m->attempts > server.cfg->max_retries) {
         snprintf(g.reason, sizeof(g.reason), "%s (pid %d) %s after this message had run, before its answer was sent",
                  w->name, (int)w->proc.pid, how);
@@ -462,6 +488,8 @@ void retry_worker_lost(msg *m, const msg_failure *f)
         answer_drop(m);
         return;
     }
+    if (give_up_partial(m, f))
+        return;
     record_failure(m, f);
     if (m->control || m->retry == 0 || m->attempts > server.cfg->max_retries || retry_deliveries_spent(m)) {
         give_up(m, f);
@@ -483,6 +511,7 @@ static void retry_later(msg *m, const char *reason)
     if (m->deadline_ms && now + delay >= m->deadline_ms)
         delay = m->deadline_ms > now ? m->deadline_ms - now : 0;
     msg_set_state(&server.msgs, m, MSG_RETRY_WAIT);
+    stream_restart(m);
     m->worker = NULL;
     link_add_tail(&server.retrying, &m->qlink);
     server.stats.retries++;
@@ -520,7 +549,7 @@ static void timed_out(msg *m)
     ap_warn("message %.*s (type %s) timed out on %s (pid %d) after %llu ms", m->id_len ? (int)m->id_len : 4,
             m->id_len ? m->line + m->id_off : "null", m->type, w->name, (int)w->proc.pid,
             (unsigned long long)((ap_now_ns() - m->sent_ns) / 1000000));
-    if (server.cfg->retry_on_timeout && m->client && !m->control && m->retry != 0 &&
+    if (server.cfg->retry_on_timeout && m->client && !m->control && m->retry != 0 && !stream_partial(m) &&
         m->attempts <= server.cfg->max_retries && !retry_deliveries_spent(m)) {
         /* retryOnTimeout: the timeout bounds each attempt.  A copy takes
          * the message's place and is retried with a fresh deadline; this

@@ -37,6 +37,7 @@
 #include "wenv.h"
 #include "sched.h"
 #include "server.h"
+#include "stream.h"
 #include "wout.h"
 #include "wprog.h"
 #include "wresult.h"
@@ -194,6 +195,7 @@ typedef struct {
     char **envp;
     char conc[24];
     char maxres[24];
+    char window[24];
     char hubwarn[24];
     char idenv[48];
     int maxfd;                  /* close up to here if close_range fails */
@@ -222,6 +224,9 @@ static void build_exec_args(exec_args *a, const worker *w)
     snprintf(a->maxres, sizeof(a->maxres), "%lld", (long long)config_max_result_bytes(cfg));
     a->argv[n++] = "--max-result-bytes";
     a->argv[n++] = a->maxres;
+    snprintf(a->window, sizeof(a->window), "%lld", (long long)cfg->stream_window_bytes);
+    a->argv[n++] = "--stream-window-bytes";
+    a->argv[n++] = a->window;
     for (int i = 0; i < cfg->n_python_path; i++) {
         a->argv[n++] = "--python-path";
         a->argv[n++] = cfg->python_path[i];
@@ -480,6 +485,19 @@ void worker_cancel(worker *w, msg *m)
     send_simple(w, AP_FRAME_CANCEL, m->id);
 }
 
+void worker_credit(worker *w, uint64_t id, uint32_t n)
+{
+    unsigned char f[AP_FRAME_HDR_SIZE + AP_FRAME_CREDIT_SIZE];
+    ap_frame_hdr h = {AP_FRAME_CREDIT_SIZE, AP_FRAME_CREDIT, 0, 0, id};
+    ap_frame_encode(f, &h);
+    ap_frame_credit_encode(f + AP_FRAME_HDR_SIZE, n);
+    if (w->out.out) {
+        evbuffer_add(w->out.out, f, sizeof(f));
+        flush_mark(&w->out);
+        w->proc.sent_bytes += sizeof(f);
+    }
+}
+
 /* Escalation for a stuck worker: stacks to the log, then SIGTERM, then
  * SIGKILL.  Each step runs only if the process is still the same one. */
 #define KILL_DUMP_GRACE_MS 200
@@ -704,7 +722,9 @@ static void on_answer(worker *w, const ap_frame_hdr *h, const char *payload, str
         server.stats.processed++;
         recycle_after_answer(w);
     }
-    if (h->kind == AP_FRAME_RESULT) {
+    if (h->kind == AP_FRAME_RESULT && (h->flags & AP_FRAME_RESULT_STREAMED) && !m->want_stream) {
+        stream_answer_collected(m, payload, src, h->len);
+    } else if (h->kind == AP_FRAME_RESULT) {
         if (src)
             answer_ok_moved(m, src, h->len);
         else
@@ -715,6 +735,28 @@ static void on_answer(worker *w, const ap_frame_hdr *h, const char *payload, str
             server.slot_errors[w->slot]++; /* per slot: survives recycling */
         answer_worker_error(m, code, payload, h->len);
     }
+}
+
+/* A CHUNK frame: m must be running on this process, as for an answer
+ * (a late chunk of a replaced process or of a message answered and let
+ * go is dropped).  Over maxResultBytes it is dropped too (the worker
+ * refuses such a chunk itself: only an untrusted one sends it). */
+static void on_chunk(worker *w, const ap_frame_hdr *h, const char *payload)
+{
+    msg *m = msg_lookup(&server.msgs, h->id);
+    if (m == NULL || m->state != MSG_RUNNING || m->worker != w || m->worker_gen != w->proc.generation) {
+        server.stats.chunks_dropped++;
+        ap_debug("%s: CHUNK for unknown message %llu dropped", w->name, (unsigned long long)h->id);
+        return;
+    }
+    if (h->len > (uint64_t)config_max_result_bytes(server.cfg)) {
+        ap_warn("%s (pid %d): a chunk of %u bytes for message %llu is over maxResultBytes (%lld); dropped", w->name,
+                (int)w->proc.pid, h->len, (unsigned long long)h->id, (long long)config_max_result_bytes(server.cfg));
+        server.stats.chunks_dropped++;
+        return;
+    }
+    w->proc.last_active_ms = ap_now_ms();
+    stream_chunk(w, m, payload, h->len);
 }
 
 /* A falsy health() answer counts as a missed beat, like no answer. */
@@ -802,6 +844,7 @@ static const char *worker_frame_out_of_place(const worker *w, const ap_frame_hdr
     case AP_FRAME_RESULT:
     case AP_FRAME_ERROR:
     case AP_FRAME_PONG:
+    case AP_FRAME_CHUNK:
         return w->proc.said_ready ? NULL : "before READY";
     default:
         return "never sent by a worker";
@@ -871,6 +914,9 @@ static int frame_handle(worker *w, const ap_frame_hdr *h, const char *payload, s
         return 0;
     case AP_FRAME_PONG:
         on_pong(w, h, payload);
+        return 0;
+    case AP_FRAME_CHUNK:
+        on_chunk(w, h, payload);
         return 0;
     default: /* refused by worker_frame_out_of_place */
         return 0;

@@ -133,6 +133,8 @@ void worker_send(worker *w, struct msg *m);
 void worker_release(worker *w, struct msg *m);
 /* Tells w to cancel m (async agents; a sync worker ignores it). */
 void worker_cancel(worker *w, struct msg *m);
+/* Sends CREDIT: n more bytes of message id's chunks were passed on. */
+void worker_credit(worker *w, uint64_t id, uint32_t n);
 /* w holds a message past its deadline, or its loop stopped answering:
  * logs why, has it write its Python stacks to the log (SIGUSR1), then
  * SIGTERM, then SIGKILL after a grace.  What it held is retried as after

@@ -70,5 +70,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK((rc == AP_OK) == (h.kind >= 1 && h.kind <= AP_FRAME_KIND_MAX &&
                                 h.len <= AP_FRAME_MAX_PAYLOAD));
     }
+
+    /* a CREDIT payload: bytes -> count -> bytes, and count -> bytes -> count */
+    {
+        unsigned char c[AP_FRAME_CREDIT_SIZE], c2[AP_FRAME_CREDIT_SIZE];
+        memcpy(c, in, sizeof c);
+        uint32_t n = ap_frame_credit_decode(c);
+        CHECK(n == le(c, 4));
+        ap_frame_credit_encode(c2, n);
+        CHECK(memcmp(c, c2, sizeof c) == 0);
+        ap_frame_credit_encode(c2, (uint32_t)h.id);
+        CHECK(ap_frame_credit_decode(c2) == (uint32_t)h.id);
+    }
     return 0;
 }

@@ -10,7 +10,7 @@
  * and a differential check against ref_*, a deliberately naive recursive
  * parser written from RFC 8259 and the request rules, that must reach
  * the same status, the same request-level message, id, type, data,
- * retry and timeout.  Any disagreement aborts.
+ * retry, stream and timeout.  Any disagreement aborts.
  */
 #include "scan.h"
 #include "ap_common.h"
@@ -325,6 +325,7 @@ typedef struct {
     size_t type_len;
     size_t data_off, data_len;
     int retry;
+    int stream;
     int64_t timeout;
 } ref_result;
 
@@ -333,7 +334,7 @@ typedef struct {
 static void ref_request(const uint8_t *s, size_t n, unsigned max_depth, ref_result *o)
 {
     ref r = {s, n, 0, max_depth};
-    int seen_type = 0, type_bad = 0, type_long = 0, retry_bad = 0, t_bad = 0, t_big = 0,
+    int seen_type = 0, type_bad = 0, type_long = 0, retry_bad = 0, stream_bad = 0, t_bad = 0, t_big = 0,
         id_bad = 0, is_int;
     size_t v, klen;
     uint8_t key[16];
@@ -394,6 +395,9 @@ static void ref_request(const uint8_t *s, size_t n, unsigned max_depth, ref_resu
             } else if (klen == 5 && memcmp(key, "retry", 5) == 0) {
                 retry_bad = !(c == 't' || c == 'f');
                 o->retry = c == 't';
+            } else if (klen == 6 && memcmp(key, "stream", 6) == 0) {
+                stream_bad = !(c == 't' || c == 'f');
+                o->stream = c == 't';
             } else if (klen == 9 && memcmp(key, "timeoutMs", 9) == 0) {
                 size_t len = r.i - v;
                 /* a positive integer: no sign, not 0 */
@@ -435,6 +439,8 @@ static void ref_request(const uint8_t *s, size_t n, unsigned max_depth, ref_resu
         o->msg = "type must not contain U+0000";
     else if (retry_bad)
         o->msg = "retry must be true or false";
+    else if (stream_bad)
+        o->msg = "stream must be true or false";
     else if (t_bad)
         o->msg = "timeoutMs must be a positive integer (milliseconds)";
     else if (t_big)
@@ -509,6 +515,7 @@ static void check_one(const uint8_t *data, size_t size, unsigned depth)
             CHECK(scan_json_value(line + res.data.off, res.data.len, depth ? depth - 1 : 0, 0, NULL,
                                   NULL) == AP_OK);
         CHECK(res.retry >= -1 && res.retry <= 1);
+        CHECK(res.stream == 0 || res.stream == 1);
         CHECK(res.timeout_ms == -1 || res.timeout_ms >= 1);
     }
 
@@ -530,6 +537,7 @@ static void check_one(const uint8_t *data, size_t size, unsigned depth)
         CHECK(res.type_len == want.type_len && memcmp(res.type, want.type, want.type_len) == 0);
         CHECK(res.data.off == want.data_off && res.data.len == want.data_len);
         CHECK(res.retry == want.retry);
+        CHECK(res.stream == want.stream);
         CHECK(res.timeout_ms == want.timeout);
     }
 }

@@ -38,6 +38,8 @@ STOP = 6
 CANCEL = 7
 PING = 8
 PONG = 9
+CHUNK = 10
+CREDIT = 11
 
 KIND_NAMES = {
     READY: "READY",
@@ -49,6 +51,8 @@ KIND_NAMES = {
     CANCEL: "CANCEL",
     PING: "PING",
     PONG: "PONG",
+    CHUNK: "CHUNK",
+    CREDIT: "CREDIT",
 }
 
 EXIT_START_FAILED = 3

@@ -23,7 +23,7 @@ tests_unit_test_sched_CFLAGS = $(MASTER_UNIT_CFLAGS)
 tests_unit_test_sched_LDADD = $(LIBEVENT_LIBS) $(CMOCKA_LIBS)
 
 # test_retry #includes pool/workers/retry.c (its delay function and timer callback).
-tests_unit_test_retry_SOURCES = tests/unit/test_retry.c pool/workers/retry.h tests/unit/fake_answer.c \
+tests_unit_test_retry_SOURCES = tests/unit/test_retry.c pool/workers/retry.h tests/unit/fake_answer.c tests/unit/fake_stream.c \
 	tests/unit/fake_client.c tests/unit/fake_sched.c tests/unit/fake_ops.c common/backoff.c pool/ops/dlqheld.c \
 	$(MASTER_UNIT_FAKES)
 EXTRA_tests_unit_test_retry_SOURCES = pool/workers/retry.c

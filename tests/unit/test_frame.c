@@ -158,9 +158,28 @@ static void test_kind_names(void **state)
     assert_string_equal(ap_frame_kind_name(AP_FRAME_CANCEL), "CANCEL");
     assert_string_equal(ap_frame_kind_name(AP_FRAME_PING), "PING");
     assert_string_equal(ap_frame_kind_name(AP_FRAME_PONG), "PONG");
+    assert_string_equal(ap_frame_kind_name(AP_FRAME_CHUNK), "CHUNK");
+    assert_string_equal(ap_frame_kind_name(AP_FRAME_CREDIT), "CREDIT");
     assert_string_equal(ap_frame_kind_name(0), "?");
     assert_string_equal(ap_frame_kind_name(AP_FRAME_KIND_MAX + 1), "?");
     assert_string_equal(ap_frame_kind_name(1000000), "?");
+}
+
+/* CHUNK and CREDIT are numbered as the stream contract says, and a
+ * CREDIT payload is a u32, little endian. */
+static void test_stream_kinds_and_credit(void **state)
+{
+    unsigned char b[AP_FRAME_CREDIT_SIZE];
+    static const unsigned char want[AP_FRAME_CREDIT_SIZE] = {0x04, 0x03, 0x02, 0x01};
+    AP_UNUSED(state);
+    assert_int_equal(AP_FRAME_CHUNK, 10);
+    assert_int_equal(AP_FRAME_CREDIT, 11);
+    assert_int_equal(AP_FRAME_KIND_MAX, 11);
+    ap_frame_credit_encode(b, 0x01020304u);
+    assert_memory_equal(b, want, sizeof want);
+    assert_int_equal(ap_frame_credit_decode(b), 0x01020304u);
+    ap_frame_credit_encode(b, UINT32_MAX);
+    assert_int_equal(ap_frame_credit_decode(b), UINT32_MAX);
 }
 
 int main(void)
@@ -173,6 +192,7 @@ int main(void)
         cmocka_unit_test(test_unknown_kind_refused),
         cmocka_unit_test(test_oversize_refused),
         cmocka_unit_test(test_kind_names),
+        cmocka_unit_test(test_stream_kinds_and_credit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -92,6 +92,23 @@ static void test_ok_lines(void **state)
     EXPECT(out, "{\"id\":1,\"ok\":true,\"result\":1}\n{\"id\":2,\"ok\":true,\"result\":2}\n");
 }
 
+/* Chunk and heartbeat lines: the id as written, the worker's chunk
+ * spliced unchanged, seq as a number. */
+static void test_chunk_and_heartbeat_lines(void **state)
+{
+    struct evbuffer *out = *state;
+    reply_chunk(out, "\"s1\"", 4, "{\"t\":\"ab\"}", 10, 0);
+    EXPECT(out, "{\"id\":\"s1\",\"chunk\":{\"t\":\"ab\"},\"seq\":0}\n");
+    reply_chunk(out, NULL, 0, "1", 1, 4294967295u);
+    EXPECT(out, "{\"id\":null,\"chunk\":1,\"seq\":4294967295}\n");
+    reply_chunk(out, "7", 1, "[1,2]XX", 5, 12);
+    EXPECT(out, "{\"id\":7,\"chunk\":[1,2],\"seq\":12}\n");
+    reply_heartbeat(out, "\"s1\"", 4);
+    EXPECT(out, "{\"id\":\"s1\",\"heartbeat\":true}\n");
+    reply_heartbeat(out, NULL, 0);
+    EXPECT(out, "{\"id\":null,\"heartbeat\":true}\n");
+}
+
 static void test_ok_large_result(void **state)
 {
     struct evbuffer *out = *state;
@@ -313,6 +330,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ok_lines, setup_buf, teardown_buf),
         cmocka_unit_test_setup_teardown(test_ok_large_result, setup_buf, teardown_buf),
+        cmocka_unit_test_setup_teardown(test_chunk_and_heartbeat_lines, setup_buf, teardown_buf),
         cmocka_unit_test_setup_teardown(test_ok_move, setup_buf, teardown_buf),
         cmocka_unit_test_setup_teardown(test_error_json_lines, setup_buf, teardown_buf),
         cmocka_unit_test_setup_teardown(test_error_lines, setup_buf, teardown_buf),

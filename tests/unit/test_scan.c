@@ -480,6 +480,34 @@ static void test_unknown_and_duplicate_members(void **state)
     RUN(bad);
 }
 
+/* "stream": true streams, false or absent does not, anything else is a
+ * bad request; the last occurrence counts, escaped names too. */
+static void test_stream_member(void **state)
+{
+    scan_result r;
+    AP_UNUSED(state);
+
+    scan_ok("{\"type\":\"a\"}", &r);
+    assert_int_equal(r.stream, 0);
+    scan_ok("{\"type\":\"a\",\"stream\":true}", &r);
+    assert_int_equal(r.stream, 1);
+    scan_ok("{\"type\":\"a\",\"stream\":false}", &r);
+    assert_int_equal(r.stream, 0);
+    scan_ok("{\"type\":\"a\",\"stream\":false,\"str\\u0065am\":true}", &r);
+    assert_int_equal(r.stream, 1);
+    scan_ok("{\"type\":\"a\",\"streams\":1}", &r);
+    assert_int_equal(r.stream, 0);
+
+    static const scase bad[] = {
+        {"{\"type\":\"a\",\"stream\":1}", 0, SCAN_BAD_REQUEST, "stream must be true or false"},
+        {"{\"type\":\"a\",\"stream\":null}", 0, SCAN_BAD_REQUEST, "stream must be true or false"},
+        {"{\"type\":\"a\",\"stream\":\"true\"}", 0, SCAN_BAD_REQUEST, "stream must be true or false"},
+        {"{\"type\":\"a\",\"stream\":true,\"stream\":{}}", 0, SCAN_BAD_REQUEST,
+         "stream must be true or false"},
+    };
+    RUN(bad);
+}
+
 static void test_retry_timeout(void **state)
 {
     scan_result r;
@@ -1239,6 +1267,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_type_length),
         cmocka_unit_test(test_unknown_and_duplicate_members),
         cmocka_unit_test(test_retry_timeout),
+        cmocka_unit_test(test_stream_member),
         cmocka_unit_test(test_whitespace),
         cmocka_unit_test(test_trailing_and_bom),
         cmocka_unit_test(test_structure_errors),
