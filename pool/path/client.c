@@ -243,6 +243,7 @@ void client_forget(msg *m)
     if (c == NULL)
         return;
     link_del(&m->clink);
+    stream_leave_client(m);
     if (m->id_len)
         idmap_del(&c->ids, m->line + m->id_off, m->id_len);
     if (c->held == m) {

@@ -152,6 +152,15 @@ void stream_chunk(worker *w, msg *m, const char *payload, size_t len)
     client_check_output(c);
 }
 
+void stream_leave_client(msg *m)
+{
+    mstream *s = m->stream;
+    if (s == NULL)
+        return;
+    off_client(s);
+    stream_pass_now(m, s);
+}
+
 void stream_client_wrote(client *c)
 {
     uint64_t written = c->out.written;

@@ -97,6 +97,12 @@ void stream_end(struct msg *m, int code);
  * still sends is dropped. */
 void stream_detach(struct msg *m, int code);
 
+/* m leaves its connection (client_forget: the client left, or m was
+ * answered while its worker keeps it): its stream is off the
+ * connection's list, and what it had not credited is credited now (its
+ * lines will never be taken, or are dropped). */
+void stream_leave_client(struct msg *m);
+
 /* Connection c's socket took bytes (flush.c wrote): the streams whose
  * chunk lines it took get their credit. */
 void stream_client_wrote(struct client *c);
