@@ -83,10 +83,14 @@ typedef struct {
     int stopping;            /* STOP received */
     int eof;                 /* the master is gone */
     /* Set by the driver: runs after each chunk queued in `out` for message
-     * id.  The sync driver writes it and waits while the window is full,
-     * returning AP_ERR with StreamCancelled set when the master cancelled
-     * the message; the others schedule a flush and return AP_OK. */
+     * id.  The sync driver writes it, returning AP_ERR with
+     * StreamCancelled set when the master cancelled the message; the
+     * others schedule a flush and return AP_OK. */
     int (*stream_sent)(uint64_t id);
+    /* Sync driver: waits, reading fd 3, while message id's window is
+     * full (stream.c's wait before its next chunk); AP_ERR with
+     * StreamCancelled set when the master cancelled it or is gone. */
+    int (*stream_wait)(uint64_t id);
 
     /* counters for agent.metrics */
     uint64_t started_ns;

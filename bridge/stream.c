@@ -56,17 +56,16 @@ static const char stream_code[] =
     "                v = send(None)\n"
     "            except StopIteration as e:\n"
     "                return e.value\n"
-    "            w = _chunk(mid, v)\n"
-    "            if w is not None and _model == 'gevent':\n"
-    "                w.wait()\n"
+    "            _chunk(mid, v)\n"
     "    finally:\n"
     "        gen.close()\n"
     "async def _adrive(mid, agen):\n"
+    "    w = None\n"
     "    try:\n"
     "        async for v in agen:\n"
-    "            w = _chunk(mid, v)\n"
     "            if w is not None:\n"
     "                await w\n"
+    "            w = _chunk(mid, v)\n"
     "    finally:\n"
     "        await agen.aclose()\n"
     "async def _astream(agen):\n"
@@ -87,22 +86,19 @@ static const char stream_code[] =
     "            w.set_result(None)\n"
     "    else:\n"
     "        w.set()\n"
-    "def _emit(self, value):\n"
+    "def _ctx_emit(self, value):\n"
     "    '''Sends value (JSON) to the client as the next chunk of this\n"
-    "    message.  Sync and gevent: returns once the chunk is sent, after\n"
-    "    waiting for the client while the stream's window is full.  Async:\n"
-    "    returns an awaitable; await it to wait for the window (a callback\n"
-    "    that cannot await may drop it: the chunk is sent anyway).'''\n"
+    "    message.  Sync and gevent: waits first while the stream's window\n"
+    "    is full (the client has not read), then sends.  Async: sends, and\n"
+    "    returns an awaitable that is done once the window has room; await\n"
+    "    it (a callback that cannot await may drop it).'''\n"
     "    w = _chunk(self._mid, value)\n"
-    "    if _model == 'async':\n"
-    "        if w is None:\n"
-    "            import asyncio\n"
-    "            w = asyncio.get_running_loop().create_future()\n"
-    "            w.set_result(None)\n"
-    "        return w\n"
-    "    if w is not None:\n"
-    "        w.wait()\n"
-    "Context.emit = _emit\n";
+    "    if _model == 'async' and w is None:\n"
+    "        import asyncio\n"
+    "        w = asyncio.get_running_loop().create_future()\n"
+    "        w.set_result(None)\n"
+    "    return w\n"
+    "Context.emit = _ctx_emit\n";
 
 static sentry *entry_get(uint64_t id, int make)
 {
@@ -124,11 +120,37 @@ int stream_full(uint64_t id)
     return e && e->inflight >= bridge.stream_window;
 }
 
-/* _chunk(mid, value): sends value as the next chunk of mid.  Returns
- * None, or (async and gevent) the object to wait on while the window is
- * full.  Raises TypeError when value is not JSON, ValueError when it is
- * over maxResultBytes, StreamCancelled (sync) when the master cancelled
- * the message. */
+/* Waits while message id's window is full, before its next chunk: a sync
+ * worker reads its socket (bridge.stream_wait), a greenlet waits on an
+ * Event the CREDIT sets.  An asyncio task cannot wait here: it awaited
+ * the future _chunk gave it (or did not, and the chunk goes anyway).
+ * AP_ERR with an exception set (StreamCancelled, GreenletExit...). */
+static int wait_room(uint64_t id, sentry *e)
+{
+    if (e->inflight < bridge.stream_window || bridge.model == BRIDGE_MODEL_ASYNC)
+        return AP_OK;
+    if (bridge.model == BRIDGE_MODEL_SYNC)
+        return bridge.stream_wait ? bridge.stream_wait(id) : AP_OK;
+    while ((e = idmap_get(&st.map, id)) != NULL && e->inflight >= bridge.stream_window) {
+        PyObject *w = PyObject_CallNoArgs(st.waiter);
+        if (w == NULL)
+            return AP_ERR;
+        Py_XSETREF(e->waiter, Py_NewRef(w));
+        PyObject *r = PyObject_CallMethod(w, "wait", NULL);
+        Py_DECREF(w);
+        if (r == NULL)
+            return AP_ERR;
+        Py_DECREF(r);
+    }
+    return AP_OK;
+}
+
+/* _chunk(mid, value): sends value as the next chunk of mid, after
+ * waiting for room (wait_room).  Returns None, or (async) a future done
+ * once the window has room again, to await before the next chunk.
+ * Raises TypeError when value is not JSON, ValueError when it is over
+ * maxResultBytes, StreamCancelled (sync) when the master cancelled the
+ * message. */
 static PyObject *stream_chunk(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
@@ -140,6 +162,9 @@ static PyObject *stream_chunk(PyObject *self, PyObject *const *args, Py_ssize_t 
     if (id == (uint64_t)-1 && PyErr_Occurred())
         return NULL;
     sentry *e = entry_get(id, 1);
+    if (e == NULL || wait_room(id, e) != AP_OK)
+        return NULL;
+    e = entry_get(id, 1); /* the map may have changed while it waited */
     if (e == NULL)
         return NULL;
     buf_t *out = &bridge.out;
@@ -164,7 +189,7 @@ static PyObject *stream_chunk(PyObject *self, PyObject *const *args, Py_ssize_t 
     if (bridge.stream_sent && bridge.stream_sent(id) != AP_OK)
         return NULL;
     e = idmap_get(&st.map, id);
-    if (e == NULL || e->inflight < bridge.stream_window || bridge.model == BRIDGE_MODEL_SYNC)
+    if (e == NULL || e->inflight < bridge.stream_window || bridge.model != BRIDGE_MODEL_ASYNC)
         Py_RETURN_NONE;
     Py_CLEAR(e->waiter);
     e->waiter = PyObject_CallNoArgs(st.waiter);

@@ -8,10 +8,11 @@
  * CHUNK frame for the message, and counted in the message's bytes in
  * flight; the master's CREDIT frames give bytes back as the client takes
  * them.  A chunk is sent while the bytes in flight are below the window
- * (bridge.stream_window); one that fills it suspends only its own
- * handler: the sync model's worker waits for credit reading its socket
- * (stream_sent_hook), a gevent greenlet waits on an Event, an asyncio
- * task awaits a future.  The final RESULT of a message that streamed
+ * (bridge.stream_window); the next chunk of a stream whose window is
+ * full waits, which suspends only its own handler: the sync model's
+ * worker waits for credit reading its socket (bridge.stream_wait), a
+ * gevent greenlet waits on an Event, an asyncio task awaits a future.
+ * (So a handler's last chunk never holds its answer back.)  The final RESULT of a message that streamed
  * carries AP_FRAME_RESULT_STREAMED.  Include Python.h first.
  */
 #ifndef BRIDGE_STREAM_H

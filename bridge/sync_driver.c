@@ -159,19 +159,31 @@ static int flush_all(void)
     return AP_OK;
 }
 
-/* bridge.stream_sent: writes the chunk just queued, then waits, reading
- * the socket, while message id's window is full.  AP_ERR with
- * StreamCancelled set when the master cancelled id or is gone. */
+/* bridge.stream_sent: writes the chunk just queued and notes what the
+ * master sent meanwhile.  AP_ERR with StreamCancelled set when the master
+ * cancelled id or is gone. */
 static int sync_stream_sent(uint64_t id)
 {
+    if (flush_all() < 0) {
+        stream_raise_cancelled(id);
+        return AP_ERR;
+    }
+    uint64_t now = ap_now_ns();
+    if (now - last_read_ns >= SYNC_HOLD_NS)
+        look_ahead(now);
+    if (AP_UNLIKELY(ncancelled > 0) && cancel_find(id) >= 0) {
+        stream_raise_cancelled(id);
+        return AP_ERR;
+    }
+    return AP_OK;
+}
+
+/* bridge.stream_wait: reads the socket until credit gives message id's
+ * window room.  AP_ERR with StreamCancelled set when the master cancelled
+ * id or is gone. */
+static int sync_stream_wait(uint64_t id)
+{
     for (;;) {
-        if (flush_all() < 0) {
-            stream_raise_cancelled(id);
-            return AP_ERR;
-        }
-        uint64_t now = ap_now_ns();
-        if (now - last_read_ns >= SYNC_HOLD_NS)
-            look_ahead(now);
         if (AP_UNLIKELY(ncancelled > 0) && cancel_find(id) >= 0) {
             stream_raise_cancelled(id);
             return AP_ERR;
@@ -273,6 +285,7 @@ bridge_end sync_driver_run(void)
     if (fl >= 0 && (fl & O_NONBLOCK))
         fcntl(bridge.fd, F_SETFL, fl & ~O_NONBLOCK);
     bridge.stream_sent = sync_stream_sent;
+    bridge.stream_wait = sync_stream_wait;
     for (;;) {
         if (flush_all() < 0)
             return BRIDGE_END_EOF;

@@ -43,6 +43,16 @@ AGENTS_PY = textwrap.dedent('''
     import sys
 
 
+    class BadChunks:
+        def handle_message(self, type, data):
+            yield {1, 2} if type == "set" else "x" * 100
+
+
+    class BadChunksAsync:
+        async def handle_message(self, type, data):
+            yield {1, 2} if type == "set" else "x" * 100
+
+
     class Color(enum.IntEnum):
         RED = 1
         HUGE = 2 ** 70
@@ -1009,6 +1019,80 @@ class BadFrameTest(unittest.TestCase):
             w.send(A.encode(A.READY, 0, b"{}"))
             self.assertEqual(w.wait_exit(), 1)
             self.assertIn("unexpected READY frame", w.log())
+
+    def test_chunk_from_the_master(self):
+        self.bad(A.encode(A.CHUNK, 5, b"1"), "unexpected CHUNK frame (kind 10, len 1, id 5) from the master")
+
+
+# ------------------------------------------------------------- streams
+
+
+def have_gevent():
+    try:
+        import gevent  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class StreamWindowMixin:
+    """A streaming handler's CHUNK frames in one model: in order, one
+    chunk's JSON each, sent only while the bytes in flight are below
+    --stream-window-bytes (one may overshoot it), more after each CREDIT,
+    then the RESULT marked streamed."""
+    MODEL = None
+    AGENT = None
+
+    def test_chunks_wait_for_credit(self):
+        args = ["--model", self.MODEL, "--stream-window-bytes", "100"]
+        with started(self.AGENT, concurrency=4, args=args) as w:
+            rid = w.send_request("tokens", json.dumps({"n": 6, "size": 48}))  # each chunk: 50 bytes of JSON
+            tok = [b'"t%d%s"' % (i, b"x" * (48 - len(str(i)) - 1)) for i in range(6)]
+            chunk = lambda: w.recv_id(rid, kinds=(A.CHUNK,))  # noqa: E731
+            self.assertEqual([chunk().payload, chunk().payload], tok[:2])  # 100 bytes: the window is full
+            if self.MODEL != "sync":  # its loop answers PING while the handler waits: nothing more came
+                self.assertEqual(w.ping().kind, A.PONG)
+                self.assertFalse([f for f in w.pending if f.id == rid], list(w.pending))
+            w.send_frame(A.CREDIT, rid, struct.pack("<I", 50))
+            self.assertEqual(chunk().payload, tok[2])  # 50 back, 50 more
+            if self.MODEL != "sync":
+                self.assertEqual(w.ping().kind, A.PONG)
+                self.assertFalse([f for f in w.pending if f.id == rid], list(w.pending))
+            w.send_frame(A.CREDIT, rid, struct.pack("<I", 100))  # what the master passed on: all of it
+            self.assertEqual([chunk().payload for _ in range(2)], tok[3:5])
+            w.send_frame(A.CREDIT, rid, struct.pack("<I", 1000))  # never below 0 in flight: no credit is banked
+            self.assertEqual(chunk().payload, tok[5])
+            f = w.recv_id(rid)
+            self.assertEqual((f.kind, f.flags), (A.RESULT, 1), f)  # AP_FRAME_RESULT_STREAMED
+            self.assertEqual(f.json(), None if self.MODEL == "async" else {"chunks": 6})
+            # a plain handler's RESULT is not marked; a chunk larger than the window still moves
+            rid = w.send_request("tokens", json.dumps({"n": 1, "size": 500}))
+            self.assertEqual(len(chunk().payload), 502)
+            self.assertEqual(w.recv_id(rid).flags, 1)
+            f = w.call("agent.metrics", b"")
+            self.assertEqual((f.kind, f.flags), (A.RESULT, 0))
+
+    def test_chunk_not_json_or_too_large_is_an_agent_error(self):
+        agent = "bridgeagents:BadChunks" + ("Async" if self.MODEL == "async" else "")
+        with started(agent, concurrency=4, args=["--model", self.MODEL, "--max-result-bytes", "64"]) as w:
+            assert_agent_error(self, w.call("set"), exception="TypeError")
+            assert_agent_error(self, w.call("big"), "chunk too large (102 bytes, limit 64)", "ValueError")
+
+
+class SyncStreamWindowTest(StreamWindowMixin, unittest.TestCase):
+    MODEL = "sync"
+    AGENT = "pyagents.examples.tokens:TokensAgent"
+
+
+class AsyncStreamWindowTest(StreamWindowMixin, unittest.TestCase):
+    MODEL = "async"
+    AGENT = "pyagents.examples.tokens:AsyncTokensAgent"
+
+
+@unittest.skipUnless(have_gevent(), "gevent is not installed")
+class GeventStreamWindowTest(StreamWindowMixin, unittest.TestCase):
+    MODEL = "gevent"
+    AGENT = "pyagents.examples.tokens:GeventTokensAgent"
 
 
 # ------------------------------------------------------- Python options
