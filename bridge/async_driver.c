@@ -28,7 +28,9 @@
  *
  * The loop runs in loop.run_until_complete(quit_future); STOP sets the
  * future once the last message in flight is answered, EOF sets it at once.
- * In-flight messages are kept in an id -> msgcoro map for CANCEL.
+ * In-flight messages are kept in an id -> msgcoro map for CANCEL.  A
+ * CREDIT frame goes to stream.c, which wakes the task whose stream
+ * waited for it; a chunk leaves with the iteration's answers.
  * Nothing here lets a Python exception escape into the loop: failures
  * become ERROR frames or log lines.  State: the one `ad` struct below.
  */

@@ -22,6 +22,8 @@
  * callback, as gevent's own Greenlet.kill does; the answer is then
  * "cancelled".  The master caps what is in flight at `concurrency`.
  *
+ * A CREDIT frame goes to stream.c, which sets the Event a greenlet whose
+ * stream window was full waits on; chunks leave like answers.
  * Answers go to bridge.out; one flush per loop iteration is scheduled
  * with loop.run_callback, and when the socket is full a write watcher
  * waits for room (reading pauses above FLUSH_HIGH bytes of unwritten

@@ -5,7 +5,8 @@
  *
  * A REQUEST payload is unpacked into (type, data) Python objects; the
  * agent's return value or exception is turned into a RESULT or ERROR
- * frame appended to bridge.out; agent.metrics and PING are answered here
+ * frame appended to bridge.out (a RESULT marked streamed when the
+ * handler sent chunks: stream.c); agent.metrics and PING are answered here
  * without the agent's handle_message.  Every function that answers a
  * request bumps bridge.sent (and bridge.errors for ERROR frames).  None
  * of them fails: a result that cannot be sent becomes an ERROR frame.
@@ -38,7 +39,9 @@ int msg_prepare(const ap_frame_hdr *h, const unsigned char *payload, size_t (*qu
 
 /* Runs the handler for c with its context set (hctx_enter) and releases
  * c->data.  Returns what the handler returned (new reference), or NULL
- * with its exception set; *token is the context's token (hctx_leave it
+ * with its exception set; a generator is run to its end here, its chunks
+ * sent, and an async generator comes back as the coroutine that streams
+ * it (stream_wrap); *token is the context's token (hctx_leave it
  * in the same context once the handler's work has started: at once for a
  * plain def, after create_task for a coroutine), NULL when none was set. */
 PyObject *msg_invoke(msg_call *c, PyObject **token);

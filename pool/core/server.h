@@ -70,7 +70,7 @@ typedef struct {
     uint64_t write_timeouts;    /* connections closed: answers not taken for clientWriteTimeout */
     uint64_t spawns;
     uint64_t crashes;           /* worker processes that died unexpectedly */
-    uint64_t streams;           /* messages that streamed (sent a chunk, or a generator's result) */
+    uint64_t streams;           /* streams opened: messages asked with "stream": true, and others that sent chunks */
     uint64_t chunks_sent;       /* chunk lines written to clients */
     uint64_t chunk_bytes_sent;  /* their chunks' JSON bytes */
     uint64_t chunks_collected;  /* chunks kept for a collected answer (no "stream": true) */

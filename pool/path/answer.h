@@ -8,7 +8,8 @@
  * client left while it waited, or it was answered already).  answer_end
  * writes the line to the client if it is still connected and counts it
  * (server stats, per-type metrics, access log), tells the type's breaker
- * how it went (once), disarms its timer, takes it off its worker, the
+ * how it went (once), ends its stream's state (stream.c: counted by code),
+ * disarms its timer, takes it off its worker, the
  * queue or the retry list, releases its pending bytes, unlinks it from
  * its connection, frees it and asks for a queue pump on this loop turn.
  * A path that ends a message cannot forget a step: there is no other way

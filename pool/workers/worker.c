@@ -13,7 +13,9 @@
  * wake-up, without the FIONREAD a bufferevent asks first), written by
  * flush.c, and handled as they complete; results
  * and errors are matched to messages by internal id and generation, so a
- * late answer from a replaced process is dropped, not misdelivered.
+ * late answer from a replaced process is dropped, not misdelivered; so
+ * are CHUNK frames, which go to stream.c (CREDIT goes back through
+ * worker_credit).
  * Death: SIGCHLD -> worker_reap() -> every message the process held is
  * answered worker_crashed at once, and the slot is respawned (at the
  * first start, an agent that cannot start is fatal instead; later,

@@ -109,6 +109,21 @@ class FramesInPlace(unittest.TestCase):
             self.assertTrue(c.request("whoami")["ok"])
 
 
+    def test_a_credit_frame_from_a_worker_is_a_protocol_error(self):
+        # CREDIT goes master -> worker only (streams' flow control): a
+        # worker that sends one is killed, what it held answered as after
+        # a crash, and a new worker takes its place.
+        with rogue_server(args=["--max-retries", "0"]) as s, s.client() as c:
+            before = c.stats(detailed=True)["workers"][0]
+            r = c.request("credit_frame", {})
+            self.assertEqual(r["error"]["code"], "worker_crashed", r)
+            line = "worker-0 (pid %d): CREDIT frame while busy (never sent by a worker); killing it" % before["pid"]
+            self.assertEqual(s.log().count(line), 1, s.log())
+            self.assertEqual(c.stats(detailed=True)["workerFaults"]["framesOutOfPlace"], 1)
+            wait_for(lambda: c.stats(detailed=True)["workers"][0]["state"] == "ready", what="a new worker")
+            self.assertTrue(c.request("whoami")["ok"])
+
+
 class OwnLogLines(unittest.TestCase):
     def test_a_client_cannot_forge_a_worker_log_line_through_an_agent_that_prints_its_input(self):
         # The client sends text shaped exactly like the worker's own log

@@ -23,6 +23,8 @@ RogueAgent (sync), by message type:
   ready_again      -> writes a READY frame saying {"async": true,
                       "concurrency": 64} on fd 3, the master link, as if
                       the worker were starting, then answers normally
+  credit_frame     -> writes a CREDIT frame (master -> worker only) on
+                      fd 3, then answers normally
   echo_text        -> prints data["text"] on stdout and on stderr (an agent
                       that prints its input), answers {"printed": true}
   anything else    -> {"pid": ..., "type": type}
@@ -36,6 +38,7 @@ import sys
 PAGE_NAME = "agentpool-progress"
 MASTER_FD = 3
 FRAME_READY = 1
+FRAME_CREDIT = 11
 
 
 def _progress_page():
@@ -82,6 +85,9 @@ class RogueAgent:
         if type == "ready_again":
             payload = json.dumps({"pid": os.getpid(), "async": True, "concurrency": 64}).encode()
             os.write(MASTER_FD, _frame(FRAME_READY, 0, payload))
+            return _whoami()
+        if type == "credit_frame":
+            os.write(MASTER_FD, _frame(FRAME_CREDIT, 0, struct.pack("<I", 1 << 20)))
             return _whoami()
         if type == "echo_text":
             print(data["text"], flush=True)
