@@ -269,8 +269,6 @@ msg *client_take_over(msg *m)
     n->retry = m->retry;
     n->timeout_ms = m->timeout_ms;
     n->want_stream = m->want_stream;
-    if (n->want_stream)
-        stream_begin(n);
     n->accepted_ns = m->accepted_ns;
     n->attempts = m->attempts;
     n->deliveries = m->deliveries;
@@ -292,6 +290,7 @@ msg *client_take_over(msg *m)
         idmap_del(&c->ids, m->line + m->id_off, m->id_len);
         idmap_put(&c->ids, n->line + n->id_off, n->id_len, n);
     }
+    stream_hand_over(m, n);
     m->client = NULL;
     m->detached = 1;
     m->outcome_told = 1;

@@ -121,6 +121,10 @@ static void keep(mstream *s, const char *payload, size_t len)
 
 void stream_chunk(worker *w, msg *m, const char *payload, size_t len)
 {
+    if (m->stream == NULL && m->detached) { /* handed over (a retry runs it): nobody waits for these */
+        server.stats.chunks_dropped++;
+        return;
+    }
     mstream *s = m->stream ? m->stream : stream_open(m);
     uint32_t seq = s->chunks++;
     (void)w;
@@ -253,6 +257,19 @@ void stream_restart(msg *m)
     off_client(s);
     s->chunks = 0;
     s->bytes = s->passed = s->credited = 0;
+}
+
+void stream_hand_over(msg *m, msg *n)
+{
+    mstream *s = m->stream;
+    if (s == NULL)
+        return;
+    stream_restart(m); /* its chunks forgotten; freed unless "stream": true */
+    if (m->stream == NULL)
+        return;
+    m->stream = NULL;
+    s->owner = n;
+    n->stream = s;
 }
 
 void stream_end(msg *m, int code)

@@ -87,6 +87,12 @@ int stream_partial(const struct msg *m);
  * keeps its open stream, with no chunks). */
 void stream_restart(struct msg *m);
 
+/* n takes m's place on its connection (client_take_over: a retry on
+ * timeout, which only a stream with no chunk sent gets): an open stream
+ * goes to n, with no chunks; collected chunks are forgotten.  What m's
+ * worker still sends for m is dropped. */
+void stream_hand_over(struct msg *m, struct msg *n);
+
 /* The one end of m's stream, from answer_end: counted by code (< 0: ok)
  * unless answer_detach counted it already, unlinked, freed.  Nothing when
  * m has none. */

@@ -218,6 +218,16 @@ class Models:
             c.send({"id": "y", "type": "crash_before", "data": {}, "stream": True})
             self.assertEqual(read_stream(c, "y")[0], ["a", "b"])  # the pool serves on
 
+    def test_retry_on_timeout_never_reruns_a_stream_with_chunks_sent(self):
+        with self.server(agent=self.STREAMER, args=["--retry-on-timeout"]) as s, s.client() as c, \
+                tempfile.TemporaryDirectory() as d:
+            c.send({"id": "x", "type": "forever", "timeoutMs": 300, "stream": True,
+                    "data": {"file": os.path.join(d, "never")}})
+            chunks, _, final = read_stream(c, "x")  # a rerun would send c0 (seq 0) again
+            self.assertEqual((chunks, final["error"]["code"]), (["c0"], "timeout"), final)
+            assert_nothing_more(self, c)
+            self.assertEqual(c.stats()["messages"]["retried"], 0)
+
     def test_disconnect_mid_stream_cancels_it(self):
         with self.server(agent=self.STREAMER) as s, tempfile.TemporaryDirectory() as d:
             marker = os.path.join(d, "marker")
