@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * slowhttp.c: the slow HTTP service of bench/compare's fetch50 workload,
  * built as agentpool-slowhttp (not installed). Agents that wait on the

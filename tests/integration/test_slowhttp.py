@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """agentpool-slowhttp, the slow HTTP service of bench/compare's fetch50.
 
 It is started on a port the kernel picks with --max-pending 2; each test
