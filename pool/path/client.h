@@ -60,6 +60,7 @@ typedef struct client {
     client_state state;
     unsigned blocked;           /* CLIENT_BLOCK_* bits */
     int discarding;             /* inside a too-long line, dropping until '\n' */
+    int head_seen;              /* blocked: its next line was looked at for a pool.cancel (client_cancel_ahead) */
     pid_t peer_pid;
     uid_t peer_uid;
     gid_t peer_gid;
