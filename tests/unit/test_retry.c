@@ -700,6 +700,29 @@ static void test_let_go_finish_leaves_a_running_sync_handler_alone(void **state)
     teardown();
 }
 
+/* A sync handler left to finish is still bounded by its deadline: past
+ * it, its worker is replaced as for any message past its deadline. */
+static void test_let_go_finish_keeps_the_deadline(void **state)
+{
+    (void)state;
+    setup(1, 1, 0);
+    fake_cfg.timeout = 500;
+    msg *m = running_on(0, 1);
+    retry_arm(m);
+    m->detached = 1; /* answered cancelled (answer_detach) */
+    retry_let_go(m, RETRY_SYNC_FINISH, "why");
+    assert_int_equal(fake_calls("worker_kill_stuck"), 0);
+    assert_int_equal(armed_ms(m), 500); /* still its deadline, not a grace */
+    assert_int_equal(times_armed(m), 1);
+    fake_now += 500;
+    timer_cb(-1, EV_TIMEOUT, m);
+    assert_int_equal(fake_calls("worker_kill_stuck"), 1);
+    assert_int_equal(fake_nanswers(), 0); /* nothing more for the client */
+    retry_disarm(m);
+    retry_stop();
+    teardown();
+}
+
 static void test_let_go_kill_replaces_a_sync_worker_running_the_message(void **state)
 {
     (void)state;
@@ -833,6 +856,7 @@ int main(void)
         cmocka_unit_test(test_prefetched_message_past_deadline_is_cancelled_not_killed),
         cmocka_unit_test(test_async_message_past_deadline_is_cancelled_then_its_loop_judged_stuck),
         cmocka_unit_test(test_let_go_finish_leaves_a_running_sync_handler_alone),
+        cmocka_unit_test(test_let_go_finish_keeps_the_deadline),
         cmocka_unit_test(test_let_go_kill_replaces_a_sync_worker_running_the_message),
         cmocka_unit_test(test_let_go_cancels_an_async_task_whatever_the_sync_policy),
         cmocka_unit_test(test_retry_on_timeout_retries_a_copy_with_a_fresh_deadline),
