@@ -4,8 +4,8 @@
  *
  * Timer states: while a message is NEW/HELD/QUEUED/RUNNING its timer is
  * its deadline; while RETRY_WAIT it fires at min(deadline, retry due);
- * after a timed-out RUNNING message of an async worker was cancelled it
- * is the cancel grace: if the worker still holds the message when it
+ * after a timed-out (or pool.cancel'ed: retry_let_go) RUNNING message of
+ * an async worker was cancelled it is the cancel grace: if the worker still holds the message when it
  * fires, the worker's event loop is stuck and the worker is killed.  A
  * sync worker's prefetched message (not first in its running list) has
  * not started: on timeout it is cancelled the same way, and its grace
@@ -552,7 +552,9 @@ void retry_let_go(msg *m, retry_sync_policy sync, const char *why)
         /* The task is cancelled (its finally blocks run); if the loop does
          * not let go of it, the loop is stuck: see the grace in timer_cb.
          * A sync worker's prefetched message has not started: it skips
-         * it (finishing one that started meanwhile, as a running one). */
+         * it.  If it started it meanwhile, RETRY_SYNC_KILL's grace
+         * counts once it is first in line; RETRY_SYNC_FINISH lets it
+         * run, as a running one. */
         worker_cancel(w, m);
         if (w->proc.async || sync == RETRY_SYNC_KILL)
             arm_in(m, RETRY_CANCEL_GRACE_MS);
