@@ -16,7 +16,8 @@ final line, `cancelled`, before the answer to pool.cancel, which says
 what it found; a cancel racing the final answer (loops of pipelined
 requests and cancels) still leaves exactly one final line per request,
 and the counters (messages.cancels, errors.cancelled, lateResults,
-agentpool_cancels_total) agree with the lines.  Ids are per connection:
+killedStuck, agentpool_cancels_total) agree with the lines, in each
+model (sync finish and kill, async, gevent).  Ids are per connection:
 another connection's id, an answered one and a never-sent one are
 "unknown".  Nothing waits on a duration: every wait is a condition
 polled until a generous deadline.
@@ -350,38 +351,59 @@ class Race(CancelTest):
     Exactly one final line each, and the counters agree with the lines."""
     N = 400
 
-    def check_race(self, model, args):
+    def send_race(self, c):
+        """First a burst (every line in one write: most cancels find their
+        request queued or running), then one by one, each cancel after a
+        pause of 0 to 1.2 ms (varied, so that cancels land before, during
+        and after the answer; what is asserted holds for any timing).
+        Nothing is read until all are sent.  Returns how many were sent."""
+        burst = []
+        for i in range(self.N // 2):
+            burst.append({"id": "q%d" % i, "type": "echo", "data": {"i": i}})
+            burst.append({"id": "c%d" % i, "type": "pool.cancel", "data": {"id": "q%d" % i}})
+        c.send_raw(b"".join(json.dumps(x).encode() + b"\n" for x in burst))
+        for i in range(self.N // 2, self.N):
+            self.send_pair(c, i)
+        return self.N
+
+    def send_pair(self, c, i):
+        c.send({"id": "q%d" % i, "type": "echo", "data": {"i": i}})
+        if i % 5:
+            time.sleep((i % 5) * 0.0003)
+        c.send({"id": "c%d" % i, "type": "pool.cancel", "data": {"id": "q%d" % i}})
+
+    def send_kill_race(self, s, c):
+        """cancelSync kill replaces a worker at each cancel that finds its
+        request running: each pair waits until both workers take messages
+        again (else every cancel would find its request queued), so fewer
+        pairs."""
+        n = self.N // 10
+        for i in range(n):
+            wait_stats(s, lambda st: st["available"] == 2 and st["queue"]["depth"] == 0,
+                       what="both workers to take messages")
+            self.send_pair(c, i)
+        return n
+
+    def check_race(self, model, args, kill=False):
+        if kill:
+            args = args + ["--cancel-sync", "kill", "--max-restarts", "100000"]
         with cancel_server(model=model, workers=2, args=args) as s, s.client() as c:
             before = server_stats(s)
-            # First a burst (every line in one write: most cancels find
-            # their request queued or running), then one by one, each
-            # cancel after a pause of 0 to 1.2 ms (varied, so that cancels
-            # land before, during and after the answer; what is asserted
-            # holds for any timing).  Nothing is read until all are sent.
-            burst = []
-            for i in range(self.N // 2):
-                burst.append({"id": "q%d" % i, "type": "echo", "data": {"i": i}})
-                burst.append({"id": "c%d" % i, "type": "pool.cancel", "data": {"id": "q%d" % i}})
-            c.send_raw(b"".join(json.dumps(x).encode() + b"\n" for x in burst))
-            for i in range(self.N // 2, self.N):
-                c.send({"id": "q%d" % i, "type": "echo", "data": {"i": i}})
-                if i % 5:
-                    time.sleep((i % 5) * 0.0003)
-                c.send({"id": "c%d" % i, "type": "pool.cancel", "data": {"id": "q%d" % i}})
+            n = self.send_kill_race(s, c) if kill else self.send_race(c)
             finals, found, order = {}, {}, {}
-            for n in range(2 * self.N):
+            for k in range(2 * n):
                 r = c.recv()
                 rid = r["id"]
-                order[rid] = n
+                order[rid] = k
                 if rid.startswith("q"):
                     self.assertNotIn(rid, finals, "two final lines for %s" % rid)
                     finals[rid] = r
                 else:
                     self.assertTrue(r["ok"], r)
                     found[rid] = r["result"]["found"]
-            self.assertEqual(len(finals), self.N)
+            self.assertEqual(len(finals), n)
             tally = {"queued": 0, "running": 0, "unknown": 0}
-            for i in range(self.N):
+            for i in range(n):
                 q, f = finals["q%d" % i], found["c%d" % i]
                 tally[f] += 1
                 if f == "unknown":
@@ -398,16 +420,26 @@ class Race(CancelTest):
                              tally["queued"] + tally["running"])
             self.assertEqual(st["messages"]["answeredOk"] - before["messages"]["answeredOk"], tally["unknown"])
             late = st["messages"]["lateResults"] - before["messages"]["lateResults"]
-            if model == "sync":  # a prefetched one counts as queued, and is answered (skipped) late
+            kills = st["workerEvents"]["killedStuck"] - before["workerEvents"]["killedStuck"]
+            if kill:  # one kill per running one found, fewer when one worker's kill covers several
+                self.assertLessEqual(kills, tally["running"])
+                self.assertEqual(kills > 0, tally["running"] > 0, (kills, tally))
+                # what a killed worker held is not answered late: it dies with it
+                self.assertLessEqual(late, tally["running"] + tally["queued"])
+            elif model == "sync":  # a prefetched one counts as queued, and is answered (skipped) late
                 self.assertGreaterEqual(late, tally["running"])
                 self.assertLessEqual(late, tally["running"] + tally["queued"])
             else:
                 self.assertEqual(late, tally["running"], tally)
-            self.assertEqual(st["workerEvents"]["killedStuck"], 0)
+            if not kill:
+                self.assertEqual(kills, 0)
             return tally
 
     def test_sync_finish(self):
         self.check_race("sync", ["--prefetch", "8"] + FAST)
+
+    def test_sync_kill(self):
+        self.check_race("sync", ["--prefetch", "8"] + FAST, kill=True)
 
     def test_async(self):
         self.check_race("async", ["--concurrency", "16"])
