@@ -113,3 +113,6 @@ EXTRA_DIST += tests/integration/test_gevent.py
 EXTRA_DIST += tests/integration/agents/gevagent.py
 TESTS += tests/integration/test_hubblocked.py
 EXTRA_DIST += tests/integration/test_hubblocked.py
+TESTS += tests/integration/test_cancel.py
+EXTRA_DIST += tests/integration/test_cancel.py
+EXTRA_DIST += tests/integration/agents/cancelagent.py
