@@ -38,7 +38,8 @@ class StreamFakeServer(FakeServer):
       gap:        seconds between chunks
       hold:       after the chunks, keep the final answer until cancelled
       final:      "ok" (result {"n": chunks sent}) or "fail" (agent_error)
-      beat:       when a cancel gets no final line, heartbeats every 50 ms
+      beat:       while holding, and after a cancel that gets no final
+                  line, heartbeats every 50 ms
     pool.cancel of a running stream answers {"found": "running"} and the
     stream ends with a "cancelled" final line (unless the server was made
     with final_on_cancel=False: then that line never comes); of anything
@@ -73,7 +74,8 @@ class StreamFakeServer(FakeServer):
                     break
             if d.get("hold") and not cancelled.is_set():
                 while not cancelled.wait(0.05) and not self.stop.is_set():
-                    pass
+                    if d.get("beat"):
+                        send('{"id":%s,"heartbeat":true}' % rid_text)
             with self.lock:
                 running.pop(rid, None)
             if cancelled.is_set():
@@ -275,16 +277,16 @@ class TestSendStreamInterrupt(StreamTestCase):
 
     def test_the_wait_after_ctrl_c_is_bounded_by_timeout(self):
         srv = self.stream_server(final_on_cancel=False)
-        # heartbeats keep the connection from falling silent: the bound
-        # after Ctrl-C is what ends the wait
+        # heartbeats every 50 ms keep the connection from falling silent
+        # for --timeout: the bound after Ctrl-C is what ends the wait
         data = dumps({"raw": ['"x"'], "hold": True, "beat": True})
-        p = self.start(srv, "--timeout", "300", "send", "--stream", "tokens", data)
+        p = self.start(srv, "--timeout", "2000", "send", "--stream", "tokens", data)
         self.read_lines(p, 1)
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=RUN_TIMEOUT)
         self.assertEqual(p.returncode, EXIT_INTERRUPTED, err)
         self.assertEqual(srv.cancels, [1])
-        self.assertIn(b"no final answer within 300 ms of the interrupt", err)
+        self.assertIn(b"no final answer within 2000 ms of the interrupt", err)
 
 
 if __name__ == "__main__":
