@@ -12,9 +12,10 @@
  *
  * send --stream asks for a stream ("stream": true): exchange.c tells its
  * chunk and heartbeat lines from the answer and prints each chunk's
- * value (or, with --raw, every line as received).  For the time of the
- * exchange SIGINT only writes a byte to a self-pipe that exchange.c
- * polls: the first Ctrl-C sends pool.cancel for the request on the same
+ * value (or, with --raw, every line as received).  Once connected (a
+ * Ctrl-C while connecting still ends the program at once), and for the
+ * time of the exchange, SIGINT only writes a byte to a self-pipe that
+ * exchange.c polls: the first Ctrl-C sends pool.cancel for the request on the same
  * connection and the final answer (normally "cancelled") is still
  * awaited, at most --timeout; a second one stops waiting.  Either way the
  * exit status is 130, as for any program Ctrl-C ends.
@@ -32,11 +33,12 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The id of send's request, and of the pool.cancel that Ctrl-C sends
- * (its data names SEND_ID). */
+/* The id of send's request, and of the pool.cancel that Ctrl-C sends,
+ * whose data names SEND_ID. */
 #define SEND_ID 1
 #define SEND_CANCEL_ID 2
 #define SEND_CANCEL_ID_TEXT "2"
+#define SEND_CANCEL_DATA "{\"id\":1}"
 
 /* The write end of the self-pipe while a stream runs, for the handler. */
 static volatile int send_intr_wfd = -1;
@@ -63,14 +65,21 @@ static int send_stream(const ctl_opts *o, exchange_opts *x)
     char err[512];
     size_t len;
 
-    char *cancel = reqline_build(SEND_CANCEL_ID, "pool.cancel", "{\"id\":1}",
+    char *cancel = reqline_build(SEND_CANCEL_ID, "pool.cancel", SEND_CANCEL_DATA,
                                  &len, err, sizeof(err));
     if (cancel == NULL) {
         ctl_warn("building the pool.cancel line: %s", err);
         return CTL_EXIT_USAGE;
     }
+    int fd = ctl_connect(o, o->timeout_ms, err, sizeof(err));
+    if (fd < 0) {
+        ctl_warn("%s", err);
+        ap_free(cancel);
+        return CTL_EXIT_CONNECT;
+    }
     if (pipe2(pfd, O_NONBLOCK | O_CLOEXEC) != 0) {
         ctl_warn("pipe2 for the Ctrl-C handler: %s", strerror(errno));
+        close(fd);
         ap_free(cancel);
         return CTL_EXIT_EXCHANGE;
     }
@@ -85,12 +94,13 @@ static int send_stream(const ctl_opts *o, exchange_opts *x)
     sigemptyset(&sa.sa_mask);
     (void)sigaction(SIGINT, &sa, &old);
 
-    int status = ctl_exchange_quiet(o, o->timeout_ms, x, &r, err, sizeof(err));
+    int status = ctl_exchange_on(fd, o->timeout_ms, x, &r, err, sizeof(err));
 
     (void)sigaction(SIGINT, &old, NULL);
     send_intr_wfd = -1;
     close(pfd[0]);
     close(pfd[1]);
+    close(fd);
     ap_free(cancel);
     if (r.interrupts == 0) {
         if (status != CTL_EXIT_OK) {

@@ -120,6 +120,15 @@ int ctl_parse_u64(const char *s, uint64_t *out);
 int ctl_exchange_quiet(const ctl_opts *o, int timeout_ms, exchange_opts *x, exchange_result *r,
                        char *err, size_t errlen);
 
+/* Connects to o's socket (conn_open: waiting at most timeout_ms for a
+ * full backlog).  Returns the descriptor, or -1 with a reason in err. */
+int ctl_connect(const ctl_opts *o, int timeout_ms, char *err, size_t errlen);
+
+/* The exchange part of ctl_exchange_quiet, on fd from ctl_connect (not
+ * closed here).  Returns CTL_EXIT_OK or CTL_EXIT_EXCHANGE as it does. */
+int ctl_exchange_on(int fd, int timeout_ms, exchange_opts *x, exchange_result *r, char *err,
+                    size_t errlen);
+
 /* ctl_exchange_quiet with o->timeout_ms, saying why on stderr when it
  * fails. */
 int ctl_exchange(const ctl_opts *o, exchange_opts *x, exchange_result *r);

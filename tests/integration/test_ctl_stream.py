@@ -17,9 +17,13 @@ asserts how long anything took.
 
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
+import tempfile
 import threading
+import time
 import unittest
 
 from test_ctl import (CTL, EXIT_ANSWER_ERROR, EXIT_OK, EXIT_USAGE, RUN_TIMEOUT, CtlTestCase,
@@ -287,6 +291,34 @@ class TestSendStreamInterrupt(StreamTestCase):
         self.assertEqual(p.returncode, EXIT_INTERRUPTED, err)
         self.assertEqual(srv.cancels, [1])
         self.assertIn(b"no final answer within 2000 ms of the interrupt", err)
+
+    def test_ctrl_c_while_connecting_ends_at_once(self):
+        # a listener that never accepts, its backlog full: with --timeout 0
+        # connect() waits for ever; Ctrl-C there has nothing to cancel and
+        # must end the program as usual (killed by SIGINT)
+        d = tempfile.mkdtemp(prefix="apctl-", dir="/tmp")
+        self.addCleanup(shutil.rmtree, d, True)
+        path = os.path.join(d, "stuck.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(listener.close)
+        listener.bind(path)
+        listener.listen(0)
+        for _ in range(100):
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.addCleanup(c.close)
+            c.setblocking(False)
+            try:
+                c.connect(path)
+            except BlockingIOError:
+                break
+        p = subprocess.Popen([CTL, "-s", path, "--timeout", "0", "send", "--stream", "t"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        time.sleep(0.3)  # lets it reach connect(); earlier, SIGINT ends it all the same
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=RUN_TIMEOUT)
+        self.assertEqual(p.returncode, -signal.SIGINT, err)
+        self.assertEqual(out, b"")
 
 
 if __name__ == "__main__":
