@@ -127,6 +127,8 @@ void report_progress(void)
             (ull)bench.n.sent, (ull)bench.n.ok, (ull)bench.n.errors, rps,
             h->total ? report_fmt_us(p99, sizeof(p99), hist_percentile(h, 99.0)) : "-",
             (ull)bench.n.in_flight, (ull)bench.n.reconnects);
+    if (bench.cfg->stream)
+        fprintf(stderr, " | chunks %llu\033[K", (ull)bench.n.chunks);
     fflush(stderr);
     bench.progress_shown = 1;
 }
