@@ -48,6 +48,7 @@ typedef struct {
     double timeout;        /* give up after this long without an answer */
     int json;              /* print one JSON object instead of the summary */
     int progress;          /* refresh a progress line on stderr */
+    int stream;            /* --stream: requests ask for a stream, chunks are counted */
 } bench_cfg;
 
 /* The lifecycle of one connection; only conn_set_state() changes it. */
@@ -84,8 +85,12 @@ typedef struct {
     /* measured requests (issued at or after t_measure) */
     uint64_t sent, ok, errors;
     uint64_t resent;             /* HTTP: written again after an announced close */
-    /* protocol errors, whole run */
-    uint64_t unknown_id, duplicate_id, malformed, truncated;
+    /* streams: chunks of measured requests; chunks received inside the
+     * measured window (closed loop by time); heartbeats, whole run */
+    uint64_t chunks, win_chunks, heartbeats;
+    /* protocol errors, whole run (bad_seq: a chunk whose seq is not the
+     * count of its request's chunks before it) */
+    uint64_t unknown_id, duplicate_id, malformed, truncated, bad_seq;
     /* connections, whole run */
     uint64_t reconnects, closed_by_server, close_announced, connect_failures;
     /* before t_measure */
@@ -121,6 +126,7 @@ typedef struct {
     hist h_total;            /* measured latencies */
     hist h_tick;             /* measured latencies of the current second */
     hist h_warm;             /* warm-up latencies of the current second */
+    hist h_first;            /* measured streams: time to the first chunk */
     unsigned ticks;
     uint64_t tick_answered;  /* answered_all at the last progress line */
     uint64_t t_tick;         /* when the last progress line was drawn */

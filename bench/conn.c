@@ -11,7 +11,9 @@
  * Reading: one recv() per callback into the input buffer, then every
  * complete answer in it is matched (NDJSON: by id, through resp_scan()
  * and match_complete(); HTTP: in order, through http_parse()), then
- * load_fill() refills and flushes.  Losing a connection:
+ * load_fill() refills and flushes.  A stream's chunk lines are matched
+ * by id too (match_chunk(): the request stays in flight) and checked
+ * for their seq; heartbeats are only counted.  Losing a connection:
  *   - the server closes or resets it unannounced (NDJSON always): what
  *     it held fails as "connection_closed", counted in closed_by_server,
  *     and partial answer bytes count as `truncated`;
@@ -291,37 +293,63 @@ static void conn_write_cb(evutil_socket_t fd, short what, void *arg)
     load_fill(c);
 }
 
+/* Counts a match_* result that is not MATCH_OK as a protocol error. */
+static void conn_count_mismatch(match_result m)
+{
+    if (m == MATCH_DUPLICATE)
+        bench.n.duplicate_id++;
+    else
+        bench.n.unknown_id++;
+}
+
+/* One chunk line of a stream, scanned into r. */
+static void conn_chunk(bench_conn *c, const resp_line *r)
+{
+    uint64_t start, before;
+    match_result m = match_chunk(&c->mt, r->id, &start, &before);
+    if (m != MATCH_OK) {
+        conn_count_mismatch(m);
+        return;
+    }
+    if (!r->has_seq || r->seq != before)
+        bench.n.bad_seq++;
+    load_chunk(start, before);
+}
+
 /* One NDJSON answer line (without its '\n'). */
 static void conn_ndjson_line(bench_conn *c, const char *line, size_t len)
 {
     resp_line r;
     uint64_t start;
-    if (resp_scan(line, len, &r) == RESP_MALFORMED) {
+    resp_kind k = resp_scan(line, len, &r);
+    if (k == RESP_MALFORMED) {
         bench.n.malformed++;
+        return;
+    }
+    if (k == RESP_HEARTBEAT) {
+        load_heartbeat();
         return;
     }
     if (r.id_kind != RESP_ID_INT) {
         bench.n.unknown_id++;
         return;
     }
-    switch (match_complete(&c->mt, r.id, &start)) {
-    case MATCH_OK:
-        c->backoff_ms = 0;
-        if (r.kind == RESP_OK)
-            load_answer(start, 1, NULL, 0);
-        else if (r.code_len)
-            load_answer(start, 0, r.code, r.code_len);
-        else
-            load_answer(start, 0, "no_code", 7);
-        break;
-    case MATCH_DUPLICATE:
-        bench.n.duplicate_id++;
-        break;
-    case MATCH_UNKNOWN:
-    default:
-        bench.n.unknown_id++;
-        break;
+    if (k == RESP_CHUNK) {
+        conn_chunk(c, &r);
+        return;
     }
+    match_result m = match_complete(&c->mt, r.id, &start);
+    if (m != MATCH_OK) {
+        conn_count_mismatch(m);
+        return;
+    }
+    c->backoff_ms = 0;
+    if (r.kind == RESP_OK)
+        load_answer(start, 1, NULL, 0);
+    else if (r.code_len)
+        load_answer(start, 0, r.code, r.code_len);
+    else
+        load_answer(start, 0, "no_code", 7);
 }
 
 /* Matches every complete line in the input buffer; keeps the rest. */

@@ -191,6 +191,24 @@ void load_answer(uint64_t start_ns, int ok, const char *code, size_t code_len)
     }
 }
 
+void load_chunk(uint64_t start_ns, uint64_t before)
+{
+    bench.t_last_answer = bench.now; /* the server is not silent */
+    if (bench.now >= bench.t_measure && bench.now < bench.t_stop)
+        bench.n.win_chunks++;
+    if (start_ns < bench.t_measure)
+        return;
+    bench.n.chunks++;
+    if (before == 0)
+        hist_record(&bench.h_first, (bench.now > start_ns ? bench.now - start_ns : 0) / 1000u);
+}
+
+void load_heartbeat(void)
+{
+    bench.t_last_answer = bench.now;
+    bench.n.heartbeats++;
+}
+
 void load_failed(uint64_t start_ns)
 {
     load_count_window(0);
@@ -318,6 +336,7 @@ int load_init(const bench_cfg *cfg, char *err, size_t errlen)
     hist_reset(&bench.h_total);
     hist_reset(&bench.h_tick);
     hist_reset(&bench.h_warm);
+    hist_reset(&bench.h_first);
 
     tmpl_spec spec = cfg->req;
     spec.http = cfg->proto == BENCH_HTTP;

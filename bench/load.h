@@ -43,6 +43,11 @@ void load_fill(bench_conn *c);
 /* An answer for a request counted from start_ns: ok, or an error with
  * code[0..code_len). */
 void load_answer(uint64_t start_ns, int ok, const char *code, size_t code_len);
+/* A chunk of the stream of a request counted from start_ns, which had
+ * `before` chunks already (0: this is its first). */
+void load_chunk(uint64_t start_ns, uint64_t before);
+/* A heartbeat line of a stream. */
+void load_heartbeat(void);
 /* A request that got no answer because its connection was lost. */
 void load_failed(uint64_t start_ns);
 /* Does c still have work (due requests, requests to resend, a run still

@@ -16,6 +16,13 @@ agentpool_bench_SOURCES = bench/main.c bench/bench.h \
 agentpool_bench_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS)
 agentpool_bench_LDADD = common/libapcommon.a $(LIBEVENT_LIBS) $(CJSON_LIBS) -lm
 
+# agentpool-slowhttp: the slow HTTP service bench/compare's fetch50
+# workload fetches from (one file, libevent's evhttp; not installed).
+noinst_PROGRAMS += agentpool-slowhttp
+agentpool_slowhttp_SOURCES = bench/slowhttp.c
+agentpool_slowhttp_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
+agentpool_slowhttp_LDADD = $(LIBEVENT_LIBS)
+
 # cmocka tests of the pure modules, with cmocka's allocator to catch leaks.
 check_PROGRAMS += bench/test_hist bench/test_match bench/test_http
 TESTS += bench/test_hist bench/test_match bench/test_http
@@ -31,13 +38,13 @@ bench_test_http_CPPFLAGS = $(AM_CPPFLAGS) -DAP_ALLOC_TEST
 bench_test_http_CFLAGS = $(AM_CFLAGS) $(CJSON_CFLAGS) $(CMOCKA_CFLAGS)
 bench_test_http_LDADD = $(CJSON_LIBS) $(CMOCKA_LIBS)
 
-TESTS += tests/integration/test_bench.py
-EXTRA_DIST += tests/integration/test_bench.py bench/README.md bench/RESULTS.md
+TESTS += tests/integration/test_bench.py tests/integration/test_slowhttp.py
+EXTRA_DIST += tests/integration/test_bench.py tests/integration/test_slowhttp.py bench/README.md bench/RESULTS.md
 
 # bench/compare: agentpool against uWSGI, gunicorn and Celery (run by hand,
 # not by make check), its helpers and the C echo ceiling it builds with cc.
 EXTRA_DIST += bench/compare bench/stats-cost bench/instr-per-msg bench/compare.d/app.py bench/compare.d/celery_app.py \
 	bench/compare.d/celery_client.py bench/compare.d/interp_ceiling.py \
 	bench/compare.d/peers.py bench/compare.d/procs.py bench/compare.d/report.py \
-	bench/compare.d/asyncio_ceiling.py \
+	bench/compare.d/asyncio_ceiling.py bench/compare.d/agents.py \
 	bench/echo_ceiling.c

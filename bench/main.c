@@ -67,6 +67,9 @@ static void main_usage(FILE *out)
             "  --type T             message type (default echo)\n"
             "  --payload-bytes B    data is {\"p\":\"<B characters>\"} (default 16)\n"
             "  --data JSON          data to send instead of the payload\n"
+            "  --stream             add \"stream\": true and count the chunks (ndjson only):\n"
+            "                       chunks/s, time to first chunk p50/p90/p99, final\n"
+            "                       answers/s\n"
             "\n"
             "Output:\n"
             "  --json               print one JSON object instead of the summary\n"
@@ -106,7 +109,8 @@ static int main_uint(const char *opt, const char *s, unsigned long long lo, unsi
 
 enum {
     OPT_UNIX = 1000, OPT_TCP, OPT_PROTO, OPT_PATH, OPT_CONNS, OPT_DEPTH, OPT_RATE, OPT_SECONDS,
-    OPT_REQUESTS, OPT_WARMUP, OPT_TIMEOUT, OPT_TYPE, OPT_PAYLOAD, OPT_DATA, OPT_JSON, OPT_HELP, OPT_VERSION
+    OPT_REQUESTS, OPT_WARMUP, OPT_TIMEOUT, OPT_TYPE, OPT_PAYLOAD, OPT_DATA, OPT_JSON, OPT_HELP, OPT_VERSION,
+    OPT_STREAM
 };
 
 /* Fills cfg from the command line.  Returns AP_OK, AP_ERR with err set
@@ -129,6 +133,7 @@ static int main_parse(int argc, char **argv, bench_cfg *cfg, char *err, size_t e
         {"payload-bytes", required_argument, NULL, OPT_PAYLOAD},
         {"data", required_argument, NULL, OPT_DATA},
         {"json", no_argument, NULL, OPT_JSON},
+        {"stream", no_argument, NULL, OPT_STREAM},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -213,6 +218,10 @@ static int main_parse(int argc, char **argv, bench_cfg *cfg, char *err, size_t e
         case OPT_JSON:
             cfg->json = 1;
             break;
+        case OPT_STREAM:
+            cfg->stream = 1;
+            cfg->req.stream = 1;
+            break;
         case OPT_HELP:
             main_usage(stdout);
             return 1;
@@ -229,6 +238,10 @@ static int main_parse(int argc, char **argv, bench_cfg *cfg, char *err, size_t e
     }
     if (optind < argc) {
         snprintf(err, errlen, "unexpected argument: %s", argv[optind]);
+        return AP_ERR;
+    }
+    if (cfg->stream && cfg->proto == BENCH_HTTP) {
+        snprintf(err, errlen, "--stream needs --proto ndjson (streams are NDJSON lines)");
         return AP_ERR;
     }
     if (unix_path && tcp) {

@@ -54,6 +54,7 @@ int match_acquire(match_table *t, uint64_t start_ns, uint64_t *id)
     match_slot *sl = &t->slots[s];
     sl->gen = sl->next_gen++;
     sl->start_ns = start_ns;
+    sl->chunks = 0;
     sl->busy = 1;
     if (t->ordered)
         t->ring[(t->head + t->in_use) % t->depth] = s;
@@ -70,18 +71,41 @@ static void match_release(match_table *t, uint32_t s)
     t->in_use--;
 }
 
-match_result match_complete(match_table *t, uint64_t id, uint64_t *start_ns)
+/* Decodes id into its slot *s and says whether that slot is in flight
+ * with the id's generation. */
+static match_result match_find(const match_table *t, uint64_t id, uint64_t *s)
 {
-    uint64_t s = id % t->depth;
+    *s = id % t->depth;
     uint64_t q = id / t->depth;
     if (q % t->nconns != t->conn)
         return MATCH_UNKNOWN;
     uint64_t gen = q / t->nconns;
-    match_slot *sl = &t->slots[s];
+    const match_slot *sl = &t->slots[*s];
     if (gen >= sl->next_gen)
         return MATCH_UNKNOWN;
     if (!sl->busy || gen != sl->gen)
         return MATCH_DUPLICATE;
+    return MATCH_OK;
+}
+
+match_result match_chunk(match_table *t, uint64_t id, uint64_t *start_ns, uint64_t *before)
+{
+    uint64_t s;
+    match_result r = match_find(t, id, &s);
+    if (r != MATCH_OK)
+        return r;
+    *start_ns = t->slots[s].start_ns;
+    *before = t->slots[s].chunks++;
+    return MATCH_OK;
+}
+
+match_result match_complete(match_table *t, uint64_t id, uint64_t *start_ns)
+{
+    uint64_t s;
+    match_result r = match_find(t, id, &s);
+    if (r != MATCH_OK)
+        return r;
+    match_slot *sl = &t->slots[s];
     if (t->ordered) {
         /* only the head may complete in ordered mode; an id elsewhere in
          * the ring would break the order, so it is not accepted here */

@@ -16,7 +16,8 @@
  *                   generation not reached yet, or not a number at all.
  * A slot is only reused after its answer, so a dropped answer keeps its
  * slot (and its start time) until the end of the run, where
- * match_oldest() reports it.
+ * match_oldest() reports it.  A stream's chunks are matched the same way
+ * (match_chunk) but leave the slot in flight, counted in it.
  *
  * HTTP/1.1 answers come back in order and carry no id, so the table also
  * keeps the slots in issue order (a ring); match_complete_head() takes
@@ -37,6 +38,7 @@ typedef struct {
     uint64_t start_ns;  /* when the request counts as sent (caller's clock) */
     uint64_t gen;       /* generation of the id in flight, or of the last one */
     uint64_t next_gen;  /* generations issued so far */
+    uint64_t chunks;    /* chunks matched to the request in flight */
     uint32_t busy;
 } match_slot;
 
@@ -66,6 +68,11 @@ int match_acquire(match_table *t, uint64_t start_ns, uint64_t *id);
 /* Matches an answer's id.  On MATCH_OK the slot is freed and its start
  * time written to *start_ns; otherwise nothing changes. */
 match_result match_complete(match_table *t, uint64_t id, uint64_t *start_ns);
+/* A stream's chunk for id: matched as by match_complete (in ordered mode
+ * any slot in flight, not only the oldest), but the slot stays in flight.
+ * On MATCH_OK writes its start time and how many chunks it had matched
+ * before this one (0: this is the first), and counts this one. */
+match_result match_chunk(match_table *t, uint64_t id, uint64_t *start_ns, uint64_t *before);
 /* Ordered mode: frees the oldest slot in flight and writes its start
  * time.  Returns AP_ERR when nothing is in flight. */
 int match_complete_head(match_table *t, uint64_t *start_ns);

@@ -20,7 +20,13 @@
  *                    failed by a lost connection have none);
  *   outstanding      at the end: requests in flight with no answer, plus
  *                    (open loop) requests due but never written; with the
- *                    age of the oldest of them.
+ *                    age of the oldest of them;
+ *   chunks per s     (--stream) like throughput: closed loop by time,
+ *                    chunks received inside the window; otherwise chunks
+ *                    of measured requests, per second of the period;
+ *   first chunk      (--stream) time from a measured request's start (as
+ *                    for its latency) to its first chunk, one sample per
+ *                    stream that sent one, in the latency's histogram.
  */
 #include "report.h"
 #include "ap_common.h"
@@ -75,6 +81,15 @@ static double report_rps(int ok_only)
     return n / secs;
 }
 
+/* Chunks per second of the period (see the top). */
+static double report_chunks_ps(void)
+{
+    double secs = report_measured_s();
+    if (secs <= 0)
+        return 0.0;
+    return (double)(report_by_window() ? bench.n.win_chunks : bench.n.chunks) / secs;
+}
+
 static double report_tv(const struct timeval *tv)
 {
     return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
@@ -94,7 +109,8 @@ static const char *report_fmt_us(char *buf, size_t len, uint64_t us)
 
 unsigned long long report_protocol_errors(void)
 {
-    return (ull)(bench.n.unknown_id + bench.n.duplicate_id + bench.n.malformed + bench.n.truncated);
+    return (ull)(bench.n.unknown_id + bench.n.duplicate_id + bench.n.malformed + bench.n.truncated +
+                 bench.n.bad_seq);
 }
 
 void report_progress(void)
@@ -111,6 +127,8 @@ void report_progress(void)
             (ull)bench.n.sent, (ull)bench.n.ok, (ull)bench.n.errors, rps,
             h->total ? report_fmt_us(p99, sizeof(p99), hist_percentile(h, 99.0)) : "-",
             (ull)bench.n.in_flight, (ull)bench.n.reconnects);
+    if (bench.cfg->stream)
+        fprintf(stderr, " | chunks %llu\033[K", (ull)bench.n.chunks);
     fflush(stderr);
     bench.progress_shown = 1;
 }
@@ -124,11 +142,26 @@ void report_progress_end(void)
     }
 }
 
+/* One line of percentiles of h, "<label> p50 ... (mean ..., N <what>)",
+ * or "<label> no <what>" when h is empty. */
+static void report_hist_line(FILE *out, const char *label, const hist *h, const char *what)
+{
+    char a[32], b[32], c[32], d[32], e[32], f[32];
+    if (!h->total) {
+        fprintf(out, "  %-11s no %s\n", label, what);
+        return;
+    }
+    fprintf(out, "  %-11s p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (mean %s, %llu %s)\n", label,
+            report_fmt_us(a, sizeof(a), hist_percentile(h, 50)), report_fmt_us(b, sizeof(b), hist_percentile(h, 90)),
+            report_fmt_us(c, sizeof(c), hist_percentile(h, 99)), report_fmt_us(d, sizeof(d), hist_percentile(h, 99.9)),
+            report_fmt_us(e, sizeof(e), h->max), report_fmt_us(f, sizeof(f), (uint64_t)hist_mean(h)), (ull)h->total,
+            what);
+}
+
 void report_human(FILE *out)
 {
     const bench_cfg *cfg = bench.cfg;
     const hist *h = &bench.h_total;
-    char a[32], b[32], c[32], d[32], e[32], f[32];
     double secs = report_measured_s();
 
     fprintf(out, "%s: %s, %s%s, %u connection%s x %u in flight, ", BENCH_NAME, cfg->target.desc,
@@ -145,13 +178,11 @@ void report_human(FILE *out)
     if (bench.n.resent)
         fprintf(out, ", resent %llu", (ull)bench.n.resent);
     fprintf(out, "\n  throughput  %.0f req/s\n", report_rps(0));
-    if (h->total) {
-        fprintf(out, "  latency     p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (mean %s, %llu answers)\n",
-                report_fmt_us(a, sizeof(a), hist_percentile(h, 50)), report_fmt_us(b, sizeof(b), hist_percentile(h, 90)),
-                report_fmt_us(c, sizeof(c), hist_percentile(h, 99)), report_fmt_us(d, sizeof(d), hist_percentile(h, 99.9)),
-                report_fmt_us(e, sizeof(e), h->max), report_fmt_us(f, sizeof(f), (uint64_t)hist_mean(h)), (ull)h->total);
-    } else {
-        fprintf(out, "  latency     no measured answers\n");
+    report_hist_line(out, "latency", h, h->total ? "answers" : "measured answers");
+    if (cfg->stream) {
+        fprintf(out, "  stream      %llu chunks, %.0f chunks/s, %.0f final answers/s, %llu heartbeats\n",
+                (ull)bench.n.chunks, report_chunks_ps(), report_rps(0), (ull)bench.n.heartbeats);
+        report_hist_line(out, "first chunk", &bench.h_first, "streams");
     }
     if (bench.errors.n || bench.errors.other) {
         fprintf(out, "  errors     ");
@@ -162,9 +193,12 @@ void report_human(FILE *out)
             fprintf(out, " other %llu", (ull)bench.errors.other);
         fputc('\n', out);
     }
-    fprintf(out, "  protocol    %llu errors (unknown ids %llu, duplicate answers %llu, malformed %llu, truncated %llu)\n",
+    fprintf(out, "  protocol    %llu errors (unknown ids %llu, duplicate answers %llu, malformed %llu, truncated %llu",
             report_protocol_errors(), (ull)bench.n.unknown_id, (ull)bench.n.duplicate_id, (ull)bench.n.malformed,
             (ull)bench.n.truncated);
+    if (bench.n.bad_seq)
+        fprintf(out, ", chunks out of sequence %llu", (ull)bench.n.bad_seq);
+    fputs(")\n", out);
     fprintf(out, "  connections reconnects %llu, closed by server %llu, announced closes %llu, failed connects %llu\n",
             (ull)bench.n.reconnects, (ull)bench.n.closed_by_server, (ull)bench.n.close_announced,
             (ull)bench.n.connect_failures);
@@ -198,6 +232,24 @@ static cJSON *report_obj(cJSON *parent, const char *k, int *ok)
     if (!o)
         *ok = 0;
     return o;
+}
+
+/* parent[k]: the histogram h in microseconds (count, min, mean,
+ * percentiles, max, values over 100 s). */
+static void report_hist_obj(cJSON *parent, const char *k, const hist *h, int *ok)
+{
+    cJSON *l = report_obj(parent, k, ok);
+    if (!l)
+        return;
+    report_num(l, "count", (double)h->total, ok);
+    report_num(l, "min", h->total ? (double)h->min : 0.0, ok);
+    report_num(l, "mean", hist_mean(h), ok);
+    report_num(l, "p50", (double)hist_percentile(h, 50), ok);
+    report_num(l, "p90", (double)hist_percentile(h, 90), ok);
+    report_num(l, "p99", (double)hist_percentile(h, 99), ok);
+    report_num(l, "p99_9", (double)hist_percentile(h, 99.9), ok);
+    report_num(l, "max", (double)h->max, ok);
+    report_num(l, "over_100s", (double)h->overflow, ok);
 }
 
 int report_json(FILE *out)
@@ -252,17 +304,24 @@ int report_json(FILE *out)
     report_num(root, "throughput_rps", report_rps(0), &ok);
     report_num(root, "ok_rps", report_rps(1), &ok);
 
-    cJSON *l = report_obj(root, "latency_us", &ok);
-    if (l) {
-        report_num(l, "count", (double)h->total, &ok);
-        report_num(l, "min", h->total ? (double)h->min : 0.0, &ok);
-        report_num(l, "mean", hist_mean(h), &ok);
-        report_num(l, "p50", (double)hist_percentile(h, 50), &ok);
-        report_num(l, "p90", (double)hist_percentile(h, 90), &ok);
-        report_num(l, "p99", (double)hist_percentile(h, 99), &ok);
-        report_num(l, "p99_9", (double)hist_percentile(h, 99.9), &ok);
-        report_num(l, "max", (double)h->max, &ok);
-        report_num(l, "over_100s", (double)h->overflow, &ok);
+    report_hist_obj(root, "latency_us", h, &ok);
+
+    if (!cfg->stream) {
+        if (!cJSON_AddNullToObject(root, "stream"))
+            ok = 0;
+    } else {
+        cJSON *st = report_obj(root, "stream", &ok);
+        if (st) {
+            report_num(st, "chunks", (double)bench.n.chunks, &ok);
+            if (report_by_window())
+                report_num(st, "chunks_in_window", (double)bench.n.win_chunks, &ok);
+            else if (!cJSON_AddNullToObject(st, "chunks_in_window"))
+                ok = 0;
+            report_num(st, "chunks_per_s", report_chunks_ps(), &ok);
+            report_num(st, "final_per_s", report_rps(0), &ok);
+            report_num(st, "heartbeats", (double)bench.n.heartbeats, &ok);
+            report_hist_obj(st, "first_chunk_us", &bench.h_first, &ok);
+        }
     }
 
     cJSON *e = report_obj(root, "errors", &ok);
@@ -280,6 +339,7 @@ int report_json(FILE *out)
         report_num(p, "duplicate_id", (double)bench.n.duplicate_id, &ok);
         report_num(p, "malformed", (double)bench.n.malformed, &ok);
         report_num(p, "truncated", (double)bench.n.truncated, &ok);
+        report_num(p, "bad_seq", (double)bench.n.bad_seq, &ok);
     }
 
     cJSON *c = report_obj(root, "connections", &ok);

@@ -57,6 +57,43 @@ static size_t resp_find_member(const char *s, size_t n, const char *key)
     return n;
 }
 
+/* Reads plain decimal digits at s[p..n) up to a non-digit into *v.
+ * Returns 1 when there was at least one and they fit 64 bits and are
+ * followed by neither '.', 'e' nor 'E'. */
+static int resp_read_u64(const char *s, size_t p, size_t n, uint64_t *v)
+{
+    uint64_t x = 0;
+    size_t i = p;
+    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+        unsigned d = (unsigned)(s[i] - '0');
+        if (x > (UINT64_MAX - d) / 10)
+            return 0;
+        x = x * 10 + d;
+    }
+    if (i == p || (i < n && (s[i] == '.' || s[i] == 'e' || s[i] == 'E')))
+        return 0;
+    *v = x;
+    return 1;
+}
+
+/* A chunk line [0, last) (last just past its '}'): reads its seq, from
+ * the `,"seq":N}` ending, else from a "seq" member anywhere. */
+static void resp_read_seq(const char *s, size_t last, resp_line *out)
+{
+    static const char seq_key[] = ",\"seq\":";
+    size_t i = last - 1; /* the '}' */
+    while (i > 0 && s[i - 1] >= '0' && s[i - 1] <= '9')
+        i--;
+    if (i < last - 1 && i >= sizeof(seq_key) - 1 &&
+        memcmp(s + i - (sizeof(seq_key) - 1), seq_key, sizeof(seq_key) - 1) == 0) {
+        out->has_seq = resp_read_u64(s, i, last - 1, &out->seq);
+        return;
+    }
+    size_t v = resp_find_member(s, last, "\"seq\"");
+    if (v < last)
+        out->has_seq = resp_read_u64(s, v, last, &out->seq);
+}
+
 /* Reads the id value at s[p]; returns the position after it, or n + 1
  * when it is not a JSON value we recognise. */
 static size_t resp_read_id(const char *s, size_t p, size_t n, resp_line *out)
@@ -99,11 +136,26 @@ static size_t resp_read_id(const char *s, size_t p, size_t n, resp_line *out)
     return n + 1;
 }
 
+/* s[p..n) starts with the literal lit. */
+static int resp_at(const char *s, size_t p, size_t n, const char *lit, size_t litlen)
+{
+    return n - p >= litlen && memcmp(s + p, lit, litlen) == 0;
+}
+
+/* Sets out->kind to k and returns it. */
+static resp_kind resp_is(resp_line *out, resp_kind k)
+{
+    out->kind = k;
+    return k;
+}
+
 resp_kind resp_scan(const char *line, size_t len, resp_line *out)
 {
     static const char id_key[] = "{\"id\":";
     static const char ok_true[] = ",\"ok\":true";
     static const char ok_false[] = ",\"ok\":false";
+    static const char chunk_key[] = ",\"chunk\":";
+    static const char hb_true[] = ",\"heartbeat\":true";
     size_t p, end;
 
     memset(out, 0, sizeof(*out));
@@ -138,20 +190,34 @@ resp_kind resp_scan(const char *line, size_t len, resp_line *out)
     if (end > last)
         return RESP_MALFORMED;
 
-    /* ok: right after the id (fast), else anywhere */
+    /* what follows the id (fast), else which members there are */
     int ok;
-    if (last - end >= sizeof(ok_true) - 1 && memcmp(line + end, ok_true, sizeof(ok_true) - 1) == 0) {
+    if (resp_at(line, end, last, chunk_key, sizeof(chunk_key) - 1)) {
+        resp_read_seq(line, last, out);
+        return resp_is(out, RESP_CHUNK);
+    } else if (resp_at(line, end, last, hb_true, sizeof(hb_true) - 1)) {
+        return resp_is(out, RESP_HEARTBEAT);
+    } else if (resp_at(line, end, last, ok_true, sizeof(ok_true) - 1)) {
         ok = 1;
-    } else if (last - end >= sizeof(ok_false) - 1 && memcmp(line + end, ok_false, sizeof(ok_false) - 1) == 0) {
+    } else if (resp_at(line, end, last, ok_false, sizeof(ok_false) - 1)) {
         ok = 0;
     } else {
         size_t v = resp_find_member(line, last, "\"ok\"");
-        if (v + 4 <= last && memcmp(line + v, "true", 4) == 0)
+        if (v + 4 <= last && memcmp(line + v, "true", 4) == 0) {
             ok = 1;
-        else if (v + 5 <= last && memcmp(line + v, "false", 5) == 0)
+        } else if (v + 5 <= last && memcmp(line + v, "false", 5) == 0) {
             ok = 0;
-        else
+        } else if (v < last) {
+            return RESP_MALFORMED; /* "ok" that is neither true nor false */
+        } else if (resp_find_member(line, last, "\"chunk\"") < last) {
+            resp_read_seq(line, last, out);
+            return resp_is(out, RESP_CHUNK);
+        } else {
+            v = resp_find_member(line, last, "\"heartbeat\"");
+            if (v + 4 <= last && memcmp(line + v, "true", 4) == 0)
+                return resp_is(out, RESP_HEARTBEAT);
             return RESP_MALFORMED;
+        }
     }
     if (ok) {
         out->kind = RESP_OK;

@@ -345,6 +345,19 @@ static void test_tmpl_data_and_type(void **state)
     assert_int_equal(tmpl_build(&t, &spec, err, sizeof(err)), AP_ERR);
 }
 
+static void test_tmpl_stream(void **state)
+{
+    (void)state;
+    tmpl t;
+    char err[128];
+    tmpl_spec spec = {.type = "tokens", .data = "{\"n\": 3}", .stream = 1};
+    assert_int_equal(tmpl_build(&t, &spec, err, sizeof(err)), AP_OK);
+    const char *expect = "{\"id\":                    ,\"type\":\"tokens\",\"data\":{\"n\": 3},\"stream\":true}\n";
+    assert_int_equal(t.len, strlen(expect));
+    assert_memory_equal(t.bytes, expect, t.len);
+    tmpl_free(&t);
+}
+
 static void test_tmpl_http(void **state)
 {
     (void)state;
@@ -390,6 +403,7 @@ int main(void)
         cmocka_unit_test(test_large_body_not_buffered),
         cmocka_unit_test(test_tmpl_ndjson),
         cmocka_unit_test(test_tmpl_data_and_type),
+        cmocka_unit_test(test_tmpl_stream),
         cmocka_unit_test(test_tmpl_http),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

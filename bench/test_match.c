@@ -2,8 +2,9 @@
 /*
  * test_match.c - cmocka tests of answer matching: the in-flight table
  * (ids answered out of order, unknown ids, duplicate answers, ordered
- * mode for HTTP, failing what a lost connection held), the NDJSON
- * response scanner, and the error-code table.  Built with AP_ALLOC_TEST,
+ * mode for HTTP, failing what a lost connection held, a stream's chunks),
+ * the NDJSON response scanner (answers, chunks with their seq,
+ * heartbeats), and the error-code table.  Built with AP_ALLOC_TEST,
  * so cmocka reports any leak.
  */
 #include "errtab.h"
@@ -191,6 +192,37 @@ static void test_ordered(void **state)
     match_free(&t);
 }
 
+/* A stream's chunks keep the request in flight and are counted in it. */
+static void test_chunks(void **state)
+{
+    (void)state;
+    match_table t;
+    uint64_t a, b, start, before;
+    assert_int_equal(match_init(&t, 0, 1, 2, 0), AP_OK);
+    assert_true(match_acquire(&t, 100, &a) >= 0);
+    assert_true(match_acquire(&t, 200, &b) >= 0);
+    assert_int_equal(match_chunk(&t, b, &start, &before), MATCH_OK);
+    assert_int_equal(start, 200);
+    assert_int_equal(before, 0);
+    assert_int_equal(match_chunk(&t, a, &start, &before), MATCH_OK);
+    assert_int_equal(before, 0);
+    assert_int_equal(match_chunk(&t, b, &start, &before), MATCH_OK);
+    assert_int_equal(before, 1);
+    assert_int_equal(t.in_use, 2);
+    assert_int_equal(match_chunk(&t, 12345, &start, &before), MATCH_UNKNOWN);
+    assert_int_equal(match_complete(&t, b, &start), MATCH_OK);
+    /* a chunk after the final answer */
+    assert_int_equal(match_chunk(&t, b, &start, &before), MATCH_DUPLICATE);
+    /* the slot's next request starts counting afresh */
+    uint64_t c;
+    assert_true(match_acquire(&t, 300, &c) >= 0);
+    assert_true(c != b);
+    assert_int_equal(match_chunk(&t, c, &start, &before), MATCH_OK);
+    assert_int_equal(start, 300);
+    assert_int_equal(before, 0);
+    match_free(&t);
+}
+
 /* ---- the NDJSON response scanner ------------------------------------ */
 
 static resp_kind scan(const char *s, resp_line *r)
@@ -229,6 +261,48 @@ static void test_resp_other_layouts(void **state)
     /* an error without a code */
     assert_int_equal(scan("{\"id\":1,\"ok\":false,\"error\":\"x\"}", &r), RESP_ERROR);
     assert_int_equal(r.code_len, 0);
+}
+
+static void test_resp_stream_lines(void **state)
+{
+    (void)state;
+    resp_line r;
+    /* agentpoold's layouts */
+    assert_int_equal(scan("{\"id\":5,\"chunk\":{\"ok\":true,\"seq\":9},\"seq\":3}", &r), RESP_CHUNK);
+    assert_int_equal(r.id, 5);
+    assert_true(r.has_seq);
+    assert_int_equal(r.seq, 3);
+    assert_int_equal(scan("{\"id\":5,\"chunk\":\"a\",\"seq\":18446744073709551615}", &r), RESP_CHUNK);
+    assert_int_equal(r.seq, UINT64_MAX);
+    assert_int_equal(scan("{\"id\":6,\"heartbeat\":true}", &r), RESP_HEARTBEAT);
+    assert_int_equal(r.id, 6);
+    /* what follows the id decides, before any "ok" further on */
+    assert_int_equal(scan("{\"id\":5,\"chunk\":1,\"ok\":false}", &r), RESP_CHUNK);
+    assert_false(r.has_seq);
+    /* other layouts: by members, "ok" first */
+    assert_int_equal(scan(" { \"seq\" : 2 , \"chunk\" : [1] , \"id\" : 8 } ", &r), RESP_CHUNK);
+    assert_int_equal(r.id, 8);
+    assert_true(r.has_seq);
+    assert_int_equal(r.seq, 2);
+    assert_int_equal(scan("{\"heartbeat\":true,\"id\":8}", &r), RESP_HEARTBEAT);
+    assert_int_equal(scan("{\"chunk\":2,\"ok\":true,\"id\":8}", &r), RESP_OK);
+    assert_int_equal(scan("{\"seq\":1,\"chunk\":2,\"id\":8,\"ok\":false}", &r), RESP_ERROR);
+    /* seqs that are not plain digits, or too big, are unknown */
+    const char *bad_seq[] = {
+        "{\"id\":5,\"chunk\":1,\"seq\":-1}",
+        "{\"id\":5,\"chunk\":1,\"seq\":1.0}",
+        "{\"id\":5,\"chunk\":1,\"seq\":18446744073709551616}",
+        "{\"id\":5,\"chunk\":1,\"seq\":\"1\"}",
+        "{\"id\":5,\"chunk\":1}",
+    };
+    for (size_t i = 0; i < sizeof(bad_seq) / sizeof(bad_seq[0]); i++) {
+        assert_int_equal(scan(bad_seq[i], &r), RESP_CHUNK);
+        assert_false(r.has_seq);
+    }
+    /* not stream lines */
+    assert_int_equal(scan("{\"id\":6,\"heartbeat\":false}", &r), RESP_MALFORMED);
+    assert_int_equal(scan("{\"chunk\":1,\"seq\":0}", &r), RESP_MALFORMED);
+    assert_int_equal(scan("{\"id\":6,\"ok\":1,\"chunk\":1}", &r), RESP_MALFORMED);
 }
 
 static void test_resp_ids_we_never_send(void **state)
@@ -358,8 +432,10 @@ int main(void)
         cmocka_unit_test(test_oldest_and_dropped),
         cmocka_unit_test(test_fail_all),
         cmocka_unit_test(test_ordered),
+        cmocka_unit_test(test_chunks),
         cmocka_unit_test(test_resp_fast_path),
         cmocka_unit_test(test_resp_other_layouts),
+        cmocka_unit_test(test_resp_stream_lines),
         cmocka_unit_test(test_resp_ids_we_never_send),
         cmocka_unit_test(test_resp_malformed),
         cmocka_unit_test(test_stream_classification),

@@ -95,6 +95,8 @@ static int tmpl_body(tmpl_buf *body, size_t *id_off, const tmpl_spec *spec, char
         }
         tmpl_puts(body, "\"}");
     }
+    if (spec->stream)
+        tmpl_puts(body, ",\"stream\":true");
     tmpl_puts(body, "}");
     return AP_OK;
 }

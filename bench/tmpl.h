@@ -5,7 +5,8 @@
  * memcpy() and writing the id's digits: no allocation, no formatting of
  * the body, and (for HTTP) a Content-Length that never changes.
  *
- * The body is `{"id":<id>,"type":<type>,"data":<data>}`, where the id
+ * The body is `{"id":<id>,"type":<type>,"data":<data>}` (with
+ * `,"stream":true` before the closing brace for --stream), where the id
  * slot is TMPL_ID_WIDTH characters: the digits, then spaces (white space
  * is allowed there in JSON; agentpoold echoes the id's digits only).
  * NDJSON ends it with '\n'; HTTP sends it as the body of
@@ -34,6 +35,7 @@ typedef struct {
     size_t payload_bytes;  /* data = {"p": "<payload_bytes x>"} */
     const char *path;      /* HTTP: request target */
     const char *host;      /* HTTP: Host header */
+    int stream;            /* ask for a stream: "stream": true */
 } tmpl_spec;
 
 /* Builds the request described by spec into t.  `data` is parsed and

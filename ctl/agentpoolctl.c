@@ -29,7 +29,7 @@
 #include <string.h>
 
 static const ctl_command ctl_commands[] = {
-    {"send", "[TYPE [DATA]]", 0, 0, 2, 1, cmd_send},
+    {"send", "[--stream [--raw]] [TYPE [DATA]]", CTL_TAKES_STREAM | CTL_TAKES_RAW, 0, 2, 1, cmd_send},
     {"stats", "[--json] [--detailed]", CTL_TAKES_JSON | CTL_TAKES_DETAILED, 0, 0, 0, cmd_stats},
     {"top", "[--once] [--interval MS]", CTL_TAKES_ONCE | CTL_TAKES_INTERVAL, 0, 0, 0, cmd_top},
     {"ping", "", 0, 0, 0, 0, cmd_ping},
@@ -53,6 +53,15 @@ const char ctl_usage_text[] =
     "  send                   read NDJSON requests from stdin (blank lines\n"
     "                         skipped), pipeline them, print each response line\n"
     "                         as it arrives (in the server's order; match by id)\n"
+    "  send --stream [--raw] TYPE [DATA]\n"
+    "                         send it with \"stream\": true and print each chunk's\n"
+    "                         JSON value on a line of its own as it arrives\n"
+    "                         (heartbeats not shown), then the final response\n"
+    "                         line as received; --raw prints every line as\n"
+    "                         received.  Ctrl-C sends pool.cancel for it, waits\n"
+    "                         (at most --timeout; a second Ctrl-C exits at once)\n"
+    "                         for the final answer, normally \"cancelled\", prints\n"
+    "                         it and exits 130\n"
     "  stats [--json] [--detailed]\n"
     "                         pool statistics: one line per subject (pool state,\n"
     "                         workers by state, queue, throughput, latency and\n"
@@ -132,6 +141,8 @@ const char ctl_usage_text[] =
     "      --limit N          dlq list: show at most N records (0: all)\n"
     "      --id DLQID         dlq replay: only the dead letter DLQID\n"
     "      --yes              dlq purge: yes, delete them all\n"
+    "      --stream           send: ask for a stream, print its chunks (above)\n"
+    "      --raw              send --stream: print the lines as received\n"
     "  -h, --help             show this help and exit\n"
     "      --version          show the version and exit\n"
     "\n"
@@ -150,7 +161,8 @@ const char ctl_usage_text[] =
     "   4  connected, but no complete exchange: the connection was lost, or\n"
     "      agentpoold sent nothing for --timeout while answers were due (the\n"
     "      count missing is printed), or an answer was malformed or too\n"
-    "      large, or the output could not be written\n";
+    "      large, or the output could not be written\n"
+    " 130  send --stream: interrupted by Ctrl-C (pool.cancel was sent)\n";
 
 int main(int argc, char **argv)
 {

@@ -25,11 +25,12 @@
 
 /* The option each CTL_TAKES_* bit stands for, for usage errors. */
 static const char *const args_takes_names[] = {"--json", "--detailed", "--offset", "--limit",
-                                               "--id",   "--yes",      "--once",   "--interval"};
+                                               "--id",   "--yes",      "--once",   "--interval",
+                                               "--stream", "--raw"};
 
 enum {
     OPT_TIMEOUT = 256, OPT_VERSION, OPT_JSON, OPT_DETAILED, OPT_OFFSET, OPT_LIMIT, OPT_ID, OPT_YES,
-    OPT_ONCE, OPT_INTERVAL
+    OPT_ONCE, OPT_INTERVAL, OPT_STREAM, OPT_RAW
 };
 
 static const struct option args_long_options[] = {
@@ -45,6 +46,8 @@ static const struct option args_long_options[] = {
     {"yes", no_argument, NULL, OPT_YES},
     {"once", no_argument, NULL, OPT_ONCE},
     {"interval", required_argument, NULL, OPT_INTERVAL},
+    {"stream", no_argument, NULL, OPT_STREAM},
+    {"raw", no_argument, NULL, OPT_RAW},
     {NULL, 0, NULL, 0},
 };
 
@@ -110,6 +113,14 @@ int args_parse(int argc, char **argv, int options_end, ctl_opts *o, int *next)
         case OPT_YES:
             o->yes = 1;
             o->given |= CTL_TAKES_YES;
+            break;
+        case OPT_STREAM:
+            o->stream = 1;
+            o->given |= CTL_TAKES_STREAM;
+            break;
+        case OPT_RAW:
+            o->raw = 1;
+            o->given |= CTL_TAKES_RAW;
             break;
         case 'h':
             fputs(ctl_usage_text, stdout);

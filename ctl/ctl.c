@@ -54,18 +54,30 @@ int ctl_parse_u64(const char *s, uint64_t *out)
     return jspan_u64(s, strlen(s), out);
 }
 
+int ctl_connect(const ctl_opts *o, int timeout_ms, char *err, size_t errlen)
+{
+    return conn_open(o->socket_path, timeout_ms, err, errlen);
+}
+
 int ctl_exchange_quiet(const ctl_opts *o, int timeout_ms, exchange_opts *x, exchange_result *r,
                        char *err, size_t errlen)
 {
-    int fd = conn_open(o->socket_path, timeout_ms, err, errlen);
+    int fd = ctl_connect(o, timeout_ms, err, errlen);
     if (fd < 0) {
         memset(r, 0, sizeof(*r));
         return CTL_EXIT_CONNECT;
     }
+    int status = ctl_exchange_on(fd, timeout_ms, x, r, err, errlen);
+    close(fd);
+    return status;
+}
+
+int ctl_exchange_on(int fd, int timeout_ms, exchange_opts *x, exchange_result *r, char *err,
+                    size_t errlen)
+{
     x->sock = fd;
     x->timeout_ms = timeout_ms;
     int rc = exchange_run(x, r);
-    close(fd);
     if (rc == AP_OK)
         return CTL_EXIT_OK;
     if (r->status == EXCHANGE_IOERR && r->answered >= r->sent)

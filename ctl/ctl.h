@@ -37,8 +37,9 @@ enum {
                                   reload: refused or aborted; dlq replay: a replay failed */
     CTL_EXIT_USAGE = 2,        /* bad command line: nothing was sent */
     CTL_EXIT_CONNECT = 3,      /* could not connect to the socket */
-    CTL_EXIT_EXCHANGE = 4      /* connected, but no complete exchange: connection lost,
+    CTL_EXIT_EXCHANGE = 4,     /* connected, but no complete exchange: connection lost,
                                   timed out, malformed answer, output not written */
+    CTL_EXIT_INTERRUPTED = 130 /* send --stream: interrupted (Ctrl-C), pool.cancel sent */
 };
 
 /* Command options a command may accept (ctl_command.takes). */
@@ -51,7 +52,9 @@ enum {
     CTL_TAKES_YES = 1u << 5,
     CTL_TAKES_ONCE = 1u << 6,
     CTL_TAKES_INTERVAL = 1u << 7,
-    CTL_TAKES_ALL = (1u << 8) - 1
+    CTL_TAKES_STREAM = 1u << 8,
+    CTL_TAKES_RAW = 1u << 9,
+    CTL_TAKES_ALL = (1u << 10) - 1
 };
 
 /* The default --timeout, and the least and most --interval. */
@@ -75,6 +78,8 @@ typedef struct {
     int yes;
     int once;
     int interval_ms;
+    int stream; /* send: "stream": true, chunks printed as they come */
+    int raw;    /* send --stream: every line as received */
 } ctl_opts;
 
 typedef struct ctl_command {
@@ -114,6 +119,15 @@ int ctl_parse_u64(const char *s, uint64_t *out);
  * CTL_EXIT_CONNECT or CTL_EXIT_EXCHANGE with a one-line reason in err. */
 int ctl_exchange_quiet(const ctl_opts *o, int timeout_ms, exchange_opts *x, exchange_result *r,
                        char *err, size_t errlen);
+
+/* Connects to o's socket (conn_open: waiting at most timeout_ms for a
+ * full backlog).  Returns the descriptor, or -1 with a reason in err. */
+int ctl_connect(const ctl_opts *o, int timeout_ms, char *err, size_t errlen);
+
+/* The exchange part of ctl_exchange_quiet, on fd from ctl_connect (not
+ * closed here).  Returns CTL_EXIT_OK or CTL_EXIT_EXCHANGE as it does. */
+int ctl_exchange_on(int fd, int timeout_ms, exchange_opts *x, exchange_result *r, char *err,
+                    size_t errlen);
 
 /* ctl_exchange_quiet with o->timeout_ms, saying why on stderr when it
  * fails. */

@@ -23,9 +23,19 @@
  * be written) and restarts whenever a byte moves to or from the server,
  * so it measures the server's silence, not the length of the run nor the
  * pauses of whoever feeds stdin or reads stdout.
+ *
+ * Each complete line is classified by sline.c: answers count (and the
+ * exchange ends when each request has one), chunks and heartbeats do
+ * not.  Lines printed as received go out in runs, one write per read
+ * where nothing is rewritten; a chunk printed as its value, a dropped
+ * heartbeat or a hidden pool.cancel answer ends a run.  An over-long
+ * line is classified by its start and streams through as received.
+ * The interrupt descriptor is polled in every round; the pool.cancel
+ * line goes into the (then unused) source buffer, behind the request.
  */
 #include "exchange.h"
 #include "jspan.h"
+#include "sline.h"
 #include "ap_alloc.h"
 #include "ap_common.h"
 
@@ -52,8 +62,9 @@ typedef struct {
     char *in;
     size_t in_len, in_cap;
     int partial_out;    /* part of the current response line went to the sink */
-    int partial_ok;     /* the verdict on that line, taken from its first part */
+    sline_kind partial_kind; /* what that line is, taken from its first part */
     uint64_t last_progress; /* ap_now_ms() of the last byte moved to/from the server */
+    uint64_t cancel_deadline; /* ap_now_ms() past which the cancel's answers are not awaited; 0 = none */
 } xchg;
 
 static size_t xchg_pending(const xchg *x)
@@ -116,36 +127,83 @@ static int xchg_emit(xchg *x, const char *p, size_t n)
     return AP_OK;
 }
 
-/* 1 when the response line p[0..n) has a top-level "ok": true. */
-static int xchg_line_ok(const char *p, size_t n)
+/* Copies the string member key of obj into buf (cut to fit); "" when
+ * there is none. */
+static void xchg_copy_str(jspan obj, const char *key, char *buf, size_t cap)
 {
-    jspan line = {p, n}, v;
-    cJSON *ok;
-    if (jspan_member(line, "ok", &v, &ok) != AP_OK)
-        return 0;
-    int verdict = cJSON_IsTrue(ok);
-    cJSON_Delete(ok);
-    return verdict;
+    jspan v;
+    cJSON *t;
+    buf[0] = '\0';
+    if (jspan_member(obj, key, &v, &t) != AP_OK)
+        return;
+    if (cJSON_IsString(t))
+        snprintf(buf, cap, "%s", t->valuestring);
+    cJSON_Delete(t);
 }
 
-/* Judges and emits the complete lines in x->in and keeps the incomplete
- * tail; a tail that fills the buffer makes it grow, or at
- * EXCHANGE_LINE_MAX is judged and streamed out.  Returns AP_OK, or
- * AP_ERR when the sink failed. */
+/* 1 when the answer p[0..n) is the one to our pool.cancel (its id is
+ * the cancel's), after recording what it said; else 0. */
+static int xchg_cancel_answer(xchg *x, const char *p, size_t n)
+{
+    const exchange_cancel *c = x->o->cancel;
+    jspan line = {p, n}, id, v;
+    if (!x->r->cancel_sent || jspan_member(line, "id", &id, NULL) != AP_OK ||
+        id.len != strlen(c->id) || memcmp(id.p, c->id, id.len) != 0)
+        return 0;
+    x->r->cancel_answered = 1;
+    if (jspan_member(line, "result", &v, NULL) == AP_OK)
+        xchg_copy_str(v, "found", x->r->cancel_found, sizeof(x->r->cancel_found));
+    if (jspan_member(line, "error", &v, NULL) == AP_OK)
+        xchg_copy_str(v, "code", x->r->cancel_code, sizeof(x->r->cancel_code));
+    return 1;
+}
+
+/* Counts one complete line of kind k and says whether it goes out as
+ * received (1) or not (0: nothing, or only *value, is printed). */
+static int xchg_count_line(xchg *x, sline_kind k, const char *p, size_t n, const jspan *value)
+{
+    switch (k) {
+    case SLINE_CHUNK:
+        x->r->chunks++;
+        return !(x->o->chunk_values && value->p);
+    case SLINE_HEARTBEAT:
+        x->r->heartbeats++;
+        return !x->o->chunk_values;
+    case SLINE_ANSWER_OK:
+    case SLINE_ANSWER_FAILED:
+    default:
+        x->r->answered++;
+        if (x->r->cancel_sent && xchg_cancel_answer(x, p, n))
+            return !x->o->chunk_values;
+        if (k != SLINE_ANSWER_OK)
+            x->r->failed++;
+        return 1;
+    }
+}
+
+/* Classifies, counts and emits the complete lines in x->in and keeps the
+ * incomplete tail; a tail that fills the buffer makes it grow, or at
+ * EXCHANGE_LINE_MAX is classified by its start and streamed out.
+ * Returns AP_OK, or AP_ERR when the sink failed. */
 static int xchg_take_lines(xchg *x)
 {
-    size_t start = 0;
+    size_t start = 0, run = 0; /* lines [run, start) go out as received */
     char *nl;
     while ((nl = memchr(x->in + start, '\n', x->in_len - start)) != NULL) {
         size_t len = (size_t)(nl - (x->in + start));
-        int ok = x->partial_out ? x->partial_ok : xchg_line_ok(x->in + start, len);
-        x->r->answered++;
-        if (!ok)
-            x->r->failed++;
+        jspan value = {NULL, 0};
+        sline_kind k = x->partial_out ? x->partial_kind : sline_classify(x->in + start, len, &value);
         x->partial_out = 0;
+        if (!xchg_count_line(x, k, x->in + start, len, &value)) {
+            if (xchg_emit(x, x->in + run, start - run) != AP_OK)
+                return AP_ERR;
+            if (value.p && (xchg_emit(x, value.p, value.len) != AP_OK || xchg_emit(x, "\n", 1) != AP_OK))
+                return AP_ERR;
+            run = start + len + 1;
+        }
         start += len + 1;
     }
-    if (xchg_emit(x, x->in, start) != AP_OK)
+    if (xchg_emit(x, x->in + run, start - run) != AP_OK)
         return AP_ERR;
     size_t rest = x->in_len - start;
     if (rest == x->in_cap && !x->partial_out && x->in_cap < EXCHANGE_LINE_MAX) {
@@ -155,7 +213,7 @@ static int xchg_take_lines(xchg *x)
     } else if (rest == x->in_cap) {
         /* Longer than EXCHANGE_LINE_MAX: judge it by its start, pass it on. */
         if (!x->partial_out)
-            x->partial_ok = xchg_line_ok(x->in, rest);
+            x->partial_kind = sline_classify_start(x->in, rest);
         if (xchg_emit(x, x->in, rest) != AP_OK)
             return AP_ERR;
         x->partial_out = 1;
@@ -277,6 +335,31 @@ static int xchg_read_src(xchg *x)
     return AP_OK;
 }
 
+/* Reads the interrupts waiting on the cancel's descriptor.  The first
+ * queues the pool.cancel line (while an answer is due) and starts the
+ * bounded wait; a second one ends the exchange.  Returns AP_OK to go on,
+ * or AP_ERR with status EXCHANGE_INTERRUPTED. */
+static int xchg_interrupt(xchg *x)
+{
+    const exchange_cancel *c = x->o->cancel;
+    char b[16];
+    ssize_t n;
+    while ((n = read(c->intr_fd, b, sizeof(b))) > 0)
+        x->r->interrupts += (unsigned)n;
+    if (x->r->interrupts >= 2)
+        return xchg_fail(x, EXCHANGE_INTERRUPTED, "interrupted again: the answers were not awaited");
+    if (x->r->interrupts == 1 && !x->r->cancel_sent && x->r->answered < x->r->sent &&
+        x->out_len + c->len <= EXCHANGE_OUT_CAP) {
+        memcpy(x->out + x->out_len, c->line, c->len);
+        x->out_len += c->len;
+        x->r->sent++;
+        x->r->cancel_sent = 1;
+        if (c->wait_ms > 0)
+            x->cancel_deadline = ap_now_ms() + (uint64_t)c->wait_ms;
+    }
+    return AP_OK;
+}
+
 int exchange_run(const exchange_opts *o, exchange_result *r)
 {
     xchg x;
@@ -314,19 +397,34 @@ int exchange_run(const exchange_opts *o, exchange_result *r)
             }
             wait = (int)(deadline - now);
         }
+        if (x.cancel_deadline) {
+            if (now >= x.cancel_deadline) {
+                xchg_fail(&x, EXCHANGE_TIMEOUT, "timed out: no final answer within %d ms of the "
+                          "interrupt", o->cancel->wait_ms);
+                break;
+            }
+            if (wait < 0 || x.cancel_deadline - now < (uint64_t)wait)
+                wait = (int)(x.cancel_deadline - now);
+        }
 
-        struct pollfd pfd[2];
-        nfds_t nfd = 1;
+        struct pollfd pfd[3];
+        nfds_t nfd = 1, src = 0, intr = 0;
         pfd[0].fd = o->sock;
         pfd[0].events = POLLIN;
         if (pending > 0 && !x.wr_dead)
             pfd[0].events |= POLLOUT;
-        pfd[1].revents = 0;
         if (x.src_open && !x.wr_dead && x.out_len - x.out_off < EXCHANGE_OUT_CAP) {
-            pfd[1].fd = o->in_fd;
-            pfd[1].events = POLLIN;
-            nfd = 2;
+            src = nfd++;
+            pfd[src].fd = o->in_fd;
+            pfd[src].events = POLLIN;
         }
+        if (o->cancel) {
+            intr = nfd++;
+            pfd[intr].fd = o->cancel->intr_fd;
+            pfd[intr].events = POLLIN;
+        }
+        for (nfds_t i = 0; i < nfd; i++)
+            pfd[i].revents = 0;
         int n = poll(pfd, nfd, wait);
         if (n < 0) {
             if (errno == EINTR)
@@ -336,13 +434,15 @@ int exchange_run(const exchange_opts *o, exchange_result *r)
         }
         if (n == 0)
             continue; /* the deadline check above decides */
+        if (intr && (pfd[intr].revents & POLLIN) && xchg_interrupt(&x) != AP_OK)
+            break;
         if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
             if (xchg_read_sock(&x) != AP_OK)
                 break;
         }
         if ((pfd[0].revents & POLLOUT) && !x.wr_dead)
             xchg_write_sock(&x);
-        if (nfd == 2 && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+        if (src && (pfd[src].revents & (POLLIN | POLLHUP | POLLERR))) {
             if (xchg_read_src(&x) != AP_OK)
                 break;
         }

@@ -2,7 +2,8 @@
 /*
  * reqline.h - build one request line of agentpoold's protocol.
  *
- * {"id":ID,"type":TYPE,"data":DATA}\n, printed by cJSON: TYPE escaped by
+ * {"id":ID,"type":TYPE,"data":DATA}\n (with ,"stream":true before the
+ * closing brace when asked for), printed by cJSON: TYPE escaped by
  * it, DATA the caller's JSON text, parsed by cJSON to prove it is one
  * JSON value, then minified by cJSON (white space between tokens
  * removed, so a pretty-printed argument still makes one line) and put in
@@ -22,5 +23,10 @@
  * ...") or holds a raw control character. */
 char *reqline_build(long long id, const char *type, const char *data_json, size_t *len,
                     char *err, size_t errlen);
+
+/* reqline_build, with "stream": true added as the last member when
+ * stream is set (a streamed request, protocol.md). */
+char *reqline_build_opts(long long id, const char *type, const char *data_json, int stream,
+                         size_t *len, char *err, size_t errlen);
 
 #endif

@@ -2,7 +2,8 @@
 /*
  * test_ctl_units.c - cmocka tests for agentpoolctl's pure modules:
  * jspan.c (spans of JSON values found with cJSON, and the top-level "ok"
- * that decides exit statuses), reqline.c (request lines), render.c and
+ * that decides exit statuses), sline.c (answer, chunk or heartbeat),
+ * reqline.c (request lines), render.c and
  * table.c (human output), topview.c (the frames of `top` and its error
  * rate).
  *
@@ -15,6 +16,7 @@
 #include "jspan.h"
 #include "render.h"
 #include "reqline.h"
+#include "sline.h"
 #include "table.h"
 #include "topview.h"
 
@@ -103,6 +105,85 @@ static void test_reqline_builds_one_escaped_line(void **state)
     line = reqline_build(1, "t", NULL, &len, err, sizeof(err));
     assert_string_equal(line, "{\"id\":1,\"type\":\"t\",\"data\":null}\n");
     ap_free(line);
+}
+
+static void test_reqline_adds_stream_true_last(void **state)
+{
+    char err[256];
+    size_t len;
+    AP_UNUSED(state);
+    char *line = reqline_build_opts(1, "tokens", "{ \"n\": 3 }", 1, &len, err, sizeof(err));
+    assert_non_null(line);
+    assert_string_equal(line, "{\"id\":1,\"type\":\"tokens\",\"data\":{\"n\":3},\"stream\":true}\n");
+    assert_int_equal(len, strlen(line));
+    ap_free(line);
+    line = reqline_build_opts(2, "t", NULL, 0, &len, err, sizeof(err));
+    assert_string_equal(line, "{\"id\":2,\"type\":\"t\",\"data\":null}\n");
+    ap_free(line);
+    assert_null(reqline_build_opts(1, "t", "{", 1, &len, err, sizeof(err)));
+}
+
+/* sline_classify on a C string; the chunk's text copied to buf. */
+static sline_kind classify(const char *line, char *buf, size_t cap)
+{
+    jspan v;
+    sline_kind k = sline_classify(line, strlen(line), &v);
+    buf[0] = '\0';
+    if (k == SLINE_CHUNK) {
+        assert_non_null(v.p);
+        assert_true(v.p >= line && v.p + v.len <= line + strlen(line));
+        assert_true(v.len < cap);
+        memcpy(buf, v.p, v.len);
+        buf[v.len] = '\0';
+    } else {
+        assert_null(v.p);
+    }
+    return k;
+}
+
+static void test_sline_tells_answers_chunks_and_heartbeats_apart(void **state)
+{
+    char b[128];
+    AP_UNUSED(state);
+    assert_int_equal(classify("{\"id\":1,\"ok\":true,\"result\":{}}", b, sizeof(b)), SLINE_ANSWER_OK);
+    assert_int_equal(classify("{\"id\":1,\"ok\":false,\"error\":{}}", b, sizeof(b)), SLINE_ANSWER_FAILED);
+    assert_int_equal(classify("{\"id\":1,\"chunk\":\"t\\u00e9\",\"seq\":0}", b, sizeof(b)), SLINE_CHUNK);
+    assert_string_equal(b, "\"t\\u00e9\"");
+    assert_int_equal(classify("{\"id\":\"a\", \"chunk\" : {\"ok\": true, \"x\": [1.50]} , \"seq\":9}", b, sizeof(b)),
+                     SLINE_CHUNK);
+    assert_string_equal(b, "{\"ok\": true, \"x\": [1.50]}");
+    assert_int_equal(classify("{\"seq\":0,\"chunk\":null,\"id\":7}", b, sizeof(b)), SLINE_CHUNK);
+    assert_string_equal(b, "null");
+    assert_int_equal(classify("{\"id\":1,\"heartbeat\":true}", b, sizeof(b)), SLINE_HEARTBEAT);
+    /* an answer stays an answer whatever else it holds */
+    assert_int_equal(classify("{\"id\":1,\"ok\":true,\"chunk\":1}", b, sizeof(b)), SLINE_ANSWER_OK);
+    assert_int_equal(classify("{\"id\":1,\"chunk\":1,\"ok\":false}", b, sizeof(b)), SLINE_ANSWER_FAILED);
+    /* lookalikes and broken lines are failed answers, as before streams */
+    assert_int_equal(classify("{\"id\":1,\"heartbeat\":1}", b, sizeof(b)), SLINE_ANSWER_FAILED);
+    assert_int_equal(classify("{\"chunk\":1,\"seq\":0}", b, sizeof(b)), SLINE_ANSWER_FAILED);
+    assert_int_equal(classify("{\"id\":1,\"result\":{\"chunk\":1}}", b, sizeof(b)), SLINE_ANSWER_FAILED);
+    assert_int_equal(classify("{\"id\":1,\"x\":\"\\\"chunk\\\":1\"}", b, sizeof(b)), SLINE_ANSWER_FAILED);
+    assert_int_equal(classify("[\"id\",\"chunk\"]", b, sizeof(b)), SLINE_ANSWER_FAILED);
+    assert_int_equal(classify("{\"id\":1,\"chunk\":tru,\"seq\":0}", b, sizeof(b)), SLINE_ANSWER_FAILED);
+    assert_int_equal(classify("", b, sizeof(b)), SLINE_ANSWER_FAILED);
+}
+
+static void test_sline_classifies_the_start_of_a_long_line(void **state)
+{
+    AP_UNUSED(state);
+    const char *chunk = "{\"id\":\"x\",\"chunk\":\"aaaaaaaa";
+    assert_int_equal(sline_classify_start(chunk, strlen(chunk)), SLINE_CHUNK);
+    const char *ok = "{\"id\":3,\"ok\":true,\"result\":\"aaaa";
+    assert_int_equal(sline_classify_start(ok, strlen(ok)), SLINE_ANSWER_OK);
+    const char *fail = "{\"id\":3,\"ok\":false,\"error\":{\"message\":\"aaaa";
+    assert_int_equal(sline_classify_start(fail, strlen(fail)), SLINE_ANSWER_FAILED);
+    /* "chunk" second, after "id": nothing else counts */
+    const char *late = "{\"id\":3,\"seq\":0,\"chunk\":\"aaaa";
+    assert_int_equal(sline_classify_start(late, strlen(late)), SLINE_ANSWER_FAILED);
+    const char *noid = "{\"chunk\":\"aaaa";
+    assert_int_equal(sline_classify_start(noid, strlen(noid)), SLINE_ANSWER_FAILED);
+    const char *cut = "{\"id\":3,\"chu";
+    assert_int_equal(sline_classify_start(cut, strlen(cut)), SLINE_ANSWER_FAILED);
 }
 
 static void test_reqline_refuses_invalid_data(void **state)
@@ -567,6 +648,9 @@ int main(void)
         cmocka_unit_test(test_reqline_minifies_and_keeps_tokens),
         cmocka_unit_test(test_reqline_builds_one_escaped_line),
         cmocka_unit_test(test_reqline_refuses_invalid_data),
+        cmocka_unit_test(test_reqline_adds_stream_true_last),
+        cmocka_unit_test(test_sline_tells_answers_chunks_and_heartbeats_apart),
+        cmocka_unit_test(test_sline_classifies_the_start_of_a_long_line),
         cmocka_unit_test(test_render_duration_humanises),
         cmocka_unit_test(test_render_knows_durations_by_name),
         cmocka_unit_test(test_render_value_formats),

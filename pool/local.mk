@@ -16,6 +16,7 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/path/client.c pool/path/client.h \
 	pool/path/linein.c pool/path/linein.h \
 	pool/path/answer.c pool/path/answer.h \
+	pool/path/cancel.c pool/path/cancel.h \
 	pool/path/flush.c pool/path/flush.h \
 	pool/path/refuse.c pool/path/refuse.h \
 	pool/path/connlimit.c pool/path/connlimit.h \

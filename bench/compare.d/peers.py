@@ -2,14 +2,16 @@
 """The servers bench/compare runs, and the exact command line of each.
 
 Every peer runs exactly 2 worker processes with the same handler
-(bench/compare.d/app.py for HTTP, the EchoAgent / AsyncSleepAgent for
-agentpool, celery_app.py for Celery), listens on a Unix socket in the
-run's temp dir, and is described here by:
+(bench/compare.d/app.py for HTTP, the EchoAgent / AsyncSleepAgent /
+FetchAgent for agentpool, celery_app.py for Celery), listens on a Unix
+socket in the run's temp dir, and is described here by:
 
   config(point)  the settings that depend on the load (threads, cores,
                  connections), as a small dict: points with the same
                  config share one start of the server;
-  argv(conf, ctx) the command line, working directory and environment;
+  argv(conf, ctx) the command line, working directory and environment
+                 (the HTTP peers get PYTHONPATH = agentpool's source tree,
+                 for app.py's fetch50, which imports pyagents.examples.fetch);
   nprocs         processes of its session once ready (master + 2);
   wire           the protocol and transport the load uses, for legends
                  (so NDJSON and HTTP lines are never read as like for like);
@@ -41,7 +43,11 @@ Choices, so each peer runs as its users would run it for this load:
                   (the default recycles every 10,000 messages), the
                   async sleep agent with 4096 slots per worker;
   agentpool-gevent the same in workerModel gevent with the plain def
-                  SleepAgent (time.sleep) and EchoAgent;
+                  SleepAgent (time.sleep), EchoAgent and FetchAgent
+                  (fetch50: urllib.request.urlopen of the slow server,
+                  4096 greenlets per worker). There is no async
+                  agentpool line for fetch50: no async agent runs the
+                  same urllib code;
   c-echo          bench/echo_ceiling.c, 2 processes: the IPC ceiling.
 """
 
@@ -94,18 +100,21 @@ class Agentpool(Peer):
     wire = "NDJSON, Unix socket"
     pool = True  # speaks pool.stats / pool.health
     doc = "agentpoold, 2 workers, EchoAgent (sync) or AsyncSleepAgent (4096 slots per worker)"
+    # conf["agent"] -> (the agent, slots per worker)
+    AGENTS = {"echo": ("pyagents.examples.echo:EchoAgent", 64),
+              "sleep": ("pyagents.examples.sleep:AsyncSleepAgent", 4096),
+              "fetch": ("pyagents.examples.fetch:FetchAgent", 4096)}
 
     def config(self, point):
-        return {"agent": "sleep" if point["kind"] == "sleep50" else "echo"}
+        return {"agent": {"sleep50": "sleep", "fetch50": "fetch"}.get(point["kind"], "echo")}
 
     def argv(self, conf, ctx):
-        agent = ("pyagents.examples.sleep:AsyncSleepAgent" if conf["agent"] == "sleep"
-                 else "pyagents.examples.echo:EchoAgent")
+        agent, slots = self.AGENTS[conf["agent"]]
         argv = [ctx.agentpoold, "--socket", ctx.sock, "--agent", agent,
                 "--min-workers", "2", "--max-workers", "2",
                 "--max-messages-per-worker", "0", "--worker-recycle-interval", "0",
                 "--max-connections", "8192", "--listen-backlog", "4096",
-                "--concurrency", "4096" if conf["agent"] == "sleep" else "64",
+                "--concurrency", str(slots),
                 "--dead-letter-file", os.path.join(ctx.tmp, "agentpool.deadletter.jsonl")]
         return argv, ctx.tmp, ctx.env
 
@@ -128,10 +137,12 @@ class AgentpoolAsync(Agentpool):
 class AgentpoolGevent(Agentpool):
     """The same pool in workerModel gevent, serving plain def agents: the
     sync SleepAgent (time.sleep, a greenlet wait once patched) for
-    sleep50, the sync EchoAgent for echo (a greenlet per message: the
-    switch's cost). The same agent code the gevent HTTP peers run."""
+    sleep50, the FetchAgent (urllib.request.urlopen) for fetch50, the
+    sync EchoAgent for echo (a greenlet per message: the switch's cost).
+    The same agent code the gevent HTTP peers run."""
     name, label = "agentpool-gevent", "agentpool, gevent workers"
-    doc = "agentpoold, 2 workers, workerModel gevent: SleepAgent (time.sleep) / EchoAgent, 4096 or 64 greenlets per worker"
+    doc = ("agentpoold, 2 workers, workerModel gevent: SleepAgent (time.sleep) / FetchAgent (urllib) / EchoAgent, "
+           "4096, 4096 or 64 greenlets per worker")
 
     def argv(self, conf, ctx):
         argv, cwd, env = super().argv(conf, ctx)
@@ -159,7 +170,7 @@ class UwsgiThreads(Peer):
         return ["/usr/bin/uwsgi", "--plugin", "python3", "--master", "--processes", "2",
                 "--threads", str(conf["threads"]), "--http11-socket", ctx.sock,
                 "--wsgi-file", os.path.join(HERE, "app.py"), "--chdir", HERE, "--need-app",
-                "--disable-logging", "--listen", str(conf["listen"]), "--die-on-term"], ctx.tmp, ctx.env
+                "--disable-logging", "--listen", str(conf["listen"]), "--die-on-term"], ctx.tmp, ctx.app_env
 
 
 class UwsgiGevent(Peer):
@@ -178,7 +189,7 @@ class UwsgiGevent(Peer):
                 "--gevent", str(conf["cores"]), "--gevent-monkey-patch", "--http-socket", ctx.sock,
                 "--add-header", "Connection: close",
                 "--wsgi-file", os.path.join(HERE, "app.py"), "--chdir", HERE, "--need-app",
-                "--disable-logging", "--listen", str(conf["listen"]), "--die-on-term"], ctx.tmp, ctx.env
+                "--disable-logging", "--listen", str(conf["listen"]), "--die-on-term"], ctx.tmp, ctx.app_env
 
 
 class UwsgiGeventHttp11(UwsgiGevent):
@@ -214,7 +225,7 @@ class GunicornSync(_Gunicorn):
         return {"backlog": min(4096, max(2048, _inflight(point)))}
 
     def argv(self, conf, ctx):
-        return self.base(ctx, conf["backlog"]) + ["app:app"], ctx.tmp, ctx.env
+        return self.base(ctx, conf["backlog"]) + ["app:app"], ctx.tmp, ctx.app_env
 
 
 class GunicornGthread(_Gunicorn):
@@ -223,14 +234,14 @@ class GunicornGthread(_Gunicorn):
 
     def config(self, point):
         n = _inflight(point)
-        threads = n if point["kind"] == "sleep50" else 4
+        threads = n if point["kind"] in ("sleep50", "fetch50") else 4
         return {"threads": threads, "worker_connections": max(1000, n + 64),
                 "backlog": min(4096, max(2048, n))}
 
     def argv(self, conf, ctx):
         return self.base(ctx, conf["backlog"]) + [
             "--threads", str(conf["threads"]), "--worker-connections", str(conf["worker_connections"]),
-            "app:app"], ctx.tmp, ctx.env
+            "app:app"], ctx.tmp, ctx.app_env
 
 
 class GunicornGevent(_Gunicorn):
@@ -243,7 +254,7 @@ class GunicornGevent(_Gunicorn):
 
     def argv(self, conf, ctx):
         return self.base(ctx, conf["backlog"]) + [
-            "--worker-connections", str(conf["worker_connections"]), "app:app"], ctx.tmp, ctx.env
+            "--worker-connections", str(conf["worker_connections"]), "app:app"], ctx.tmp, ctx.app_env
 
 
 class Celery(Peer):

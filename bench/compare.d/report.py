@@ -27,7 +27,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import peers  # noqa: E402  (each server's protocol, for runs that did not record it)
 
-LITTLE_S = 0.050  # sleep50's wait
+LITTLE_S = 0.050  # sleep50's wait, and fetch50's slow server's
+FETCH_GOAL = 0.98  # issue 12: gevent mode at >= 98% of Little's law
 HEADLINE = 32  # connections of the headline points
 SANITY_TOLERANCE = 0.25  # compare vs the plain run, either way
 # False: a figure is withheld when a server it involves failed its sanity
@@ -109,6 +110,10 @@ def point_brief(p):
         r.get("throughput_rps") or r.get("ok_rps") or 0, p50_ms(p) or 0, p99_ms(p) or 0,
         fmt(p.get("server_cpu_us_per_msg"), 1), 100 * (r.get("cpu", {}).get("utilization") or 0),
         100 * cpu.get("foreign_s", 0) / cap)
+    sl = p.get("slowhttp") or {}
+    if sl.get("cpu_us_per_req") is not None:
+        s += "  slow server %s us/req (%.0f%% of a core)" % (fmt(sl["cpu_us_per_req"], 1),
+                                                          100 * (sl.get("core_share") or 0))
     errs = r.get("errors") or {}
     if errs:
         s += "  errors %s" % json.dumps(errs)
@@ -131,10 +136,11 @@ def _uwsgi_best(results):
     return best
 
 
-def _sleep_best_peer(results, n):
-    """The peer to beat at sleep50 n in flight: the lowest p99 among peers
-    that reach 95% of Little's law; if none does, the highest throughput."""
-    cands = [p for p in results["points"] if p["workload"] == "sleep50" and p["server"] in HTTP
+def _sleep_best_peer(results, n, workload="sleep50"):
+    """The peer to beat at workload (sleep50, fetch50) n in flight: the
+    lowest p99 among peers that reach 95% of Little's law; if none does,
+    the highest throughput."""
+    cands = [p for p in results["points"] if p["workload"] == workload and p["server"] in HTTP
              and p["inflight"] == n and _ok(p)]
     keep = [p for p in cands if thr(p) >= 0.95 * n / LITTLE_S]
     if keep:
@@ -280,6 +286,25 @@ def headline_candidates(results):
         add("sleep%d_cpu_peer" % n, "sleep50 %d in flight: server CPU per request vs the best peer" % n, "report",
             "max", x, "%s (%s vs %s us)" % (fx(x), fmt(_agent_cpu(p), 1), fmt(_agent_cpu(bp), 1)),
             ["agentpool", bp and bp["server"]])
+    # fetch50: the gevent pool (there is no async agent running the same urllib code)
+    for n in sorted({p["inflight"] for p in results["points"] if p["workload"] == "fetch50"}):
+        p = find(results, "agentpool-gevent", "fetch50", n, 1)
+        sh = ratio(thr(p), n / LITTLE_S)
+        add("fetch%d_share" % n, "fetch50 %d in flight: agentpool-gevent share of Little's law" % n,
+            ">= %.0f%%" % (100 * FETCH_GOAL), "min", sh, "%s (%s/s)" % (fmt(sh and 100 * sh, 1, "%"), fmt(thr(p), 0)),
+            ["agentpool-gevent"], lambda v: v >= FETCH_GOAL)
+        add("fetch%d_p99" % n, "fetch50 %d in flight: agentpool-gevent p99" % n, "report", "max", p99_ms(p),
+            "%s ms" % _cell_ms(p99_ms(p)), ["agentpool-gevent"])
+        bp = _sleep_best_peer(results, n, "fetch50")
+        x = ratio(p99_ms(p), p99_ms(bp))
+        add("fetch%d_p99_peer" % n, "fetch50 %d in flight: agentpool-gevent p99 vs the best gevent peer" % n,
+            "report", "max", x,
+            "%s (%s vs %s %s ms)" % (fx(x), _cell_ms(p99_ms(p)), bp and bp["server"], _cell_ms(p99_ms(bp))),
+            ["agentpool-gevent", bp and bp["server"]])
+        x = ratio(_agent_cpu(p), _agent_cpu(bp))
+        add("fetch%d_cpu_peer" % n, "fetch50 %d in flight: server CPU per request vs the best gevent peer" % n,
+            "report", "max", x, "%s (%s vs %s us)" % (fx(x), fmt(_agent_cpu(p), 1), fmt(_agent_cpu(bp), 1)),
+            ["agentpool-gevent", bp and bp["server"]])
     return out
 
 
@@ -289,13 +314,16 @@ def headline(results, s):
     passed their sanity check in that mode)."""
     per = {m: {c["key"]: c for c in headline_candidates(view(results, m))} for m in s["modes"]}
     rows = []
-    keys = [c["key"] for c in headline_candidates(view(results, s["modes"][0]))] if s["modes"] else []
+    keys = []  # in order, each once (a fetch50 load may be in one mode only)
+    for m in s["modes"]:
+        keys += [k for k in per[m] if k not in keys]
     for key in keys:
-        cands = [(m, per[m][key]) for m in s["modes"] if per[m][key]["value"] is not None]
-        first = per[s["modes"][0]][key]
+        have = [m for m in s["modes"] if key in per[m]]
+        cands = [(m, per[m][key]) for m in have if per[m][key]["value"] is not None]
+        first = per[have[0]][key]
         row = {"key": key, "target": first["target"], "goal": first["goal"],
-               "by_mode": {m: per[m][key]["display"] for m in s["modes"]},
-               "values": {m: per[m][key]["value"] for m in s["modes"]}}
+               "by_mode": {m: per[m][key]["display"] for m in have},
+               "values": {m: per[m][key]["value"] for m in have}}
         if not cands:
             row.update(mode=None, value=None, display="-", status="not measured", servers=[])
             rows.append(row)
@@ -409,6 +437,7 @@ def summarise_mode(results):
             row["agentpool_vs_asyncio_ceiling"] = ratio(row["agentpool_share"], a["share_of_little"])
         sl[str(n)] = row
     s["sleep50"] = sl
+    s["fetch50"] = _fetch_summary(results)
     ext = results.get("extras") or {}
     if ext and not ext.get("error"):
         wr = [x for x in ext.get("worker_rss_kb_idle", []) if x]
@@ -425,6 +454,39 @@ def summarise_mode(results):
         }
     s["targets"] = targets(s)
     return s
+
+
+def _slow_cpu(p):
+    return ((p or {}).get("slowhttp") or {}).get("cpu_us_per_req")
+
+
+def _fetch_summary(results):
+    """fetch50 per load: agentpool-gevent against Little's law and the best
+    gevent peer, every server's row, and the slow server alone."""
+    out = {}
+    ceil = results.get("ceilings", {}).get("slowhttp", {})
+    for n in sorted({p["inflight"] for p in results["points"] if p["workload"] == "fetch50"}):
+        a = find(results, "agentpool-gevent", "fetch50", n, 1)
+        bp = _sleep_best_peer(results, n, "fetch50")
+        little = n / LITTLE_S
+        alone = ceil.get(str(n)) or {}
+        row = {"little_rps": little, "agentpool_gevent_rps": thr(a), "agentpool_gevent_share": ratio(thr(a), little),
+               "agentpool_gevent_p99_ms": p99_ms(a), "agentpool_gevent_cpu_us_per_msg": _agent_cpu(a),
+               "best_peer": bp and bp["server"], "best_peer_rps": thr(bp), "best_peer_share": ratio(thr(bp), little),
+               "best_peer_p99_ms": p99_ms(bp), "p99_vs_best_peer": ratio(p99_ms(a), p99_ms(bp)),
+               "cpu_vs_best_peer": ratio(_agent_cpu(a), _agent_cpu(bp)),
+               "slow_alone_rps": thr(alone), "slow_alone_share": ratio(thr(alone), little),
+               "slow_alone_p99_ms": p99_ms(alone),
+               "slow_alone_cpu_us_per_req": (alone.get("slowhttp") or {}).get("cpu_us_per_req"),
+               "servers": {}}
+        for p in results["points"]:
+            if p["workload"] == "fetch50" and p["inflight"] == n:
+                row["servers"][p["server"]] = {"rps": thr(p), "share": ratio(thr(p), little), "p99_ms": p99_ms(p),
+                                               "cpu_us_per_msg": _agent_cpu(p), "slow_cpu_us_per_req": _slow_cpu(p),
+                                               "slow_core_share": (p.get("slowhttp") or {}).get("core_share"),
+                                               "error": p.get("error")}
+        out[str(n)] = row
+    return out
 
 
 def targets(s):
@@ -455,6 +517,10 @@ def targets(s):
         x = r.get("p99_vs_best_peer")
         add("sleep50 %s in flight: p99 vs best peer (%s)" % (n, r.get("best_peer")), fx(x), "<= 1x",
             None if x is None else x <= 1.0)
+    for n, r in sorted(s.get("fetch50", {}).items(), key=lambda kv: int(kv[0])):
+        sh = r.get("agentpool_gevent_share")
+        add("fetch50 %s in flight: agentpool-gevent throughput vs Little's law" % n, fmt(sh and 100 * sh, 1, "%"),
+            ">= %.0f%%" % (100 * FETCH_GOAL), None if sh is None else sh >= FETCH_GOAL)
     r = s.get("sleep50", {}).get("4096", {})
     sh = r.get("agentpool_share")
     add("sleep50 4096 in flight: throughput vs Little's law", fmt(sh and 100 * sh, 1, "%"), ">= 90%",
@@ -564,6 +630,18 @@ def _ceilings(results):
                          "WSGI app CPU us/msg"], rows))
         L.append("Little's law for sleep50: %s.\n" % ", ".join(
             "%d in flight -> %s/s" % (n, fmt(n / LITTLE_S, 0)) for n in (256, 1024, 4096)))
+    sl = results.get("ceilings", {}).get("slowhttp")
+    if sl:
+        if not ic.get("agent"):
+            L.append("## Ceilings\n")
+        L.append("The slow HTTP server alone (fetch50's service, agentpool-slowhttp: agentpool-bench straight at "
+                 "it, a new TCP connection per request, as urllib does): %s.\n" % "; ".join(
+                     "%s in flight: %s/s (%s of Little's law), p99 %s ms, its CPU %s us per request (%s of a core)" % (
+                         n, fmt(thr(r), 0), fmt(thr(r) and 100 * thr(r) / (int(n) / LITTLE_S), 1, "%"),
+                         _cell_ms(p99_ms(r)), fmt((r.get("slowhttp") or {}).get("cpu_us_per_req"), 1),
+                         fmt((r.get("slowhttp") or {}).get("core_share") and
+                             100 * r["slowhttp"]["core_share"], 0, "%"))
+                     for n, r in sorted(sl.items(), key=lambda kv: int(kv[0]))))
 
     return L
 
@@ -701,6 +779,8 @@ def _mode_body(results, s):
                                               c["foreign"], c["idle"], fmt(r.get("master_cpu_us_per_msg"), 1),
                                               fmt(r.get("worker_cpu_us_per_msg"), 1)))
 
+    L += _fetch_md(results, s)
+
     # celery
     cel = [p for p in results["points"] if p["server"] == "celery"]
     if cel:
@@ -732,6 +812,53 @@ def _mode_body(results, s):
                          "outstanding"], rows))
 
     return [ln.replace("## ", "### ", 1) if ln.startswith("## ") else ln for ln in L]
+
+
+def _fetch_md(results, s):
+    """The fetch50 section of one mode."""
+    ns = sorted({p["inflight"] for p in results["points"] if p["workload"] == "fetch50"})
+    if not ns:
+        return []
+    L = ["## fetch50 (the handler GETs a local URL that answers after 50 ms), in flight = connections\n"]
+    L.append("The same plain `def` code everywhere: pyagents.examples.fetch's `fetch()`, "
+             "`urllib.request.urlopen(URL)` of agentpool-slowhttp's /delay/50 on 127.0.0.1, a new TCP connection "
+             "per request; agentpool-gevent runs it as FetchAgent in workerModel gevent, gunicorn and uWSGI gevent "
+             "as bench/compare.d/app.py's /fetch50. There is no agentpool async line: no async agent runs the same "
+             "urllib code. The slow server's CPU is counted as neither the server's nor other load.\n")
+    rows = []
+    for name in _servers_in(results, "fetch50"):
+        pts = [find(results, name, "fetch50", n, 1) for n in ns]
+        rows.append([_label(results, name)] + ["%s (%s) / %s" % (
+            _cell_thr(p), fmt(p and thr(p) and 100 * thr(p) / (n / LITTLE_S), 1, "%"), _cell_ms(p99_ms(p)))
+            for p, n in zip(pts, ns)])
+    ceil = results.get("ceilings", {}).get("slowhttp", {})
+    if ceil:
+        rows.append(["the slow server alone (agentpool-bench at it)"] + [
+            "%s (%s) / %s" % (fmt(thr(ceil.get(str(n))), 0),
+                              fmt(thr(ceil.get(str(n))) and 100 * thr(ceil[str(n)]) / (n / LITTLE_S), 1, "%"),
+                              _cell_ms(p99_ms(ceil.get(str(n))))) if ceil.get(str(n)) else "n/a" for n in ns])
+    rows.append(["Little's law"] + [fmt(n / LITTLE_S, 0) for n in ns])
+    L.append("Throughput (req/s) (share of Little's law) / p99 (ms):\n")
+    L.append(_table(["server"] + ["%d in flight" % n for n in ns], rows))
+    rows = []
+    for name in _servers_in(results, "fetch50"):
+        pts = [find(results, name, "fetch50", n, 1) for n in ns]
+        rows.append([_label(results, name)] + ["%s / %s (%s)" % (
+            fmt(_agent_cpu(p), 1), fmt(_slow_cpu(p), 1),
+            fmt(p and (p.get("slowhttp") or {}).get("core_share") is not None
+                and 100 * p["slowhttp"]["core_share"], 0, "%")) for p in pts])
+    L.append("CPU per request (us): the server's (all its processes, warm-up included) / the slow server's (its "
+             "share of one core during the point):\n")
+    L.append(_table(["server"] + ["%d in flight" % n for n in ns], rows))
+    for n, r in sorted(s.get("fetch50", {}).items(), key=lambda kv: int(kv[0])):
+        if r.get("agentpool_gevent_rps") is not None:
+            L.append("At %s in flight agentpool-gevent does %s/s, %s of Little's law (goal %.0f%%); p99 %s ms, %s the "
+                     "best gevent peer's (%s, %s ms); server CPU per request %s the best peer's.\n" % (
+                         n, fmt(r["agentpool_gevent_rps"], 0),
+                         fmt(r["agentpool_gevent_share"] and 100 * r["agentpool_gevent_share"], 1, "%"),
+                         100 * FETCH_GOAL, _cell_ms(r["agentpool_gevent_p99_ms"]), fx(r["p99_vs_best_peer"]),
+                         r["best_peer"], _cell_ms(r["best_peer_p99_ms"]), fx(r["cpu_vs_best_peer"])))
+    return L
 
 
 def _tail(results):
@@ -780,10 +907,14 @@ def _tail(results):
             seen.add((cmd, bool(st.get("ok"))))
             L.append("- %s: `%s`%s" % (name, cmd, "" if st.get("ok") else " (FAILED: %s)" % st.get("error")))
     L.append("")
-    for wl in ("echo", "echo-d16", "sleep50", "openloop", "celery-echo"):
+    for wl in ("echo", "echo-d16", "sleep50", "fetch50", "openloop", "celery-echo"):
         ex = next((p for p in results["points"] if p.get("command") and p["workload"] == wl), None)
         if ex:
             L.append("- load, %s: `%s`" % (wl, _norm(results, " ".join(_q(a) for a in ex["command"]))))
+    if results.get("slowhttp"):
+        sh = results["slowhttp"]
+        L.append("- fetch50's slow HTTP server: `%s` (%s)" % (_norm(results, " ".join(_q(a) for a in sh["command"])),
+                                                           sh.get("url") or "FAILED: %s" % sh.get("error")))
     L.append("- interpreter ceiling: `PYTHONPATH=%s %s`" % (
         results.get("ceilings", {}).get("interp_env", {}).get("PYTHONPATH"),
         " ".join(_q(a) for a in results.get("ceilings", {}).get("interp_command", []))))
@@ -821,7 +952,7 @@ def _sched_md(results, s):
                  m.get("compare_autogroup", "?"),
                  ", ".join("%s (%s)" % (x, MODE_TEXT[x]) for x in s["modes"]), st.get("sched", "own (old run)"),
                  ": headline points (echo at %d connections, depth 1 and agentpool's depth 16, uWSGI's thread "
-                 "variants, sleep50, Celery) in both modes, every other point (other connection counts, payload "
+                 "variants, sleep50, fetch50, Celery) in both modes, every other point (other connection counts, payload "
                  "sizes, agentpool-async, the C echo ceiling, the open loop, the extras) in `%s` only"
                  % (HEADLINE, st.get("sched_single_mode")) if st.get("sched") == "both" else ""))
     pts = [p for p in results["points"] if p.get("autogroups")]
@@ -1077,6 +1208,16 @@ def plots(results, base, tmp):
          sleep, inflight, p99_ms, sx, refs="50 with lines dt 3 lc rgb 'black' title '50 ms'")
     draw("sleep50-cpu", "sleep50: server CPU per request against requests in flight", "requests in flight",
          "CPU per request (us)", sleep, inflight, _agent_cpu, sx)
+
+    fetch = [(n, "", wl("fetch50", 1)) for n in names if find(results, n, "fetch50")]
+    fx_ = "set xrange [200:1300]\nset xtics (256, 1024)"
+    draw("fetch50-throughput", "fetch50 (urllib GET of a URL that answers after 50 ms): throughput against requests "
+         "in flight", "requests in flight", "requests/s", fetch, inflight, thr, fx_,
+         refs="x/0.05 with lines lw 1 dt 3 lc rgb 'black' title \"Little's law\"")
+    draw("fetch50-p99", "fetch50: p99 latency against requests in flight", "requests in flight", "p99 (ms)",
+         fetch, inflight, p99_ms, fx_, refs="50 with lines dt 3 lc rgb 'black' title '50 ms'")
+    draw("fetch50-cpu", "fetch50: server CPU per request against requests in flight (the slow server's not included)",
+         "requests in flight", "CPU per request (us)", fetch, inflight, _agent_cpu, fx_)
 
     ol = [(n, "", wl("openloop")) for n in names if find(results, n, "openloop")]
     draw("openloop", "echo, open loop: p99 latency (from the intended send time) against offered load "

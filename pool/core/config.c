@@ -42,6 +42,7 @@ typedef enum { T_INT, T_BOOL, T_STR, T_ENUM, T_PATHLIST, T_MODE, T_LIST, T_RLIMI
 
 static const char *const strategy_names[] = {"round-robin", "least-busy", "random", NULL};
 static const char *const overflow_names[] = {"block", "reject", NULL};
+static const char *const cancel_sync_names[] = {"finish", "kill", NULL};
 static const char *const restart_names[] = {"one-for-one", "one-for-all", NULL};
 static const char *const log_level_names[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_format_names[] = {"text", "json", NULL};
@@ -101,6 +102,7 @@ static const setting settings[] = {
     {"timeout", T_INT, OFF(timeout), 0, 86400000, NULL, "ms a message may take from acceptance to answer (0: none)"},
     {"maxRetryDelay", T_INT, OFF(max_retry_delay), 0, 3600000, NULL, "cap on the retry delay, ms"},
     {"retryOnTimeout", T_BOOL, OFF(retry_on_timeout), 0, 1, NULL, "retry a message that timed out (else answer timeout)"},
+    {"cancelSync", T_ENUM, OFF(cancel_sync), 0, 0, cancel_sync_names, "pool.cancel of a message a sync worker is running: finish (answer cancelled at once, let the handler end, drop its result) | kill (replace the worker, as for a timeout)"},
     {"deadLetterFile", T_STR, OFF(dead_letter_file), 0, 4096, NULL, "JSON Lines file of messages that failed for good (default: SOCKET.deadletter.jsonl)"},
     {"deadLetterMaxBytes", T_INT, OFF(dead_letter_max_bytes), 4096, (int64_t)1 << 40, NULL, "size at which the dead-letter file rolls to .1"},
     {"gracefulTimeout", T_INT, OFF(graceful_timeout), 0, 86400000, NULL, "ms a worker asked to stop may take before it is killed"},
@@ -193,6 +195,7 @@ void config_init(config *cfg)
     cfg->prefetch = 8;
     cfg->prefetch_fast_us = 1000;
     cfg->overflow = OVERFLOW_BLOCK;
+    cfg->cancel_sync = CANCEL_SYNC_FINISH;
     cfg->max_message_bytes = 4 * 1024 * 1024;
     cfg->max_connections = 4096;
     cfg->admin_reserve_connections = 2;

@@ -18,6 +18,8 @@
 typedef enum { LB_ROUND_ROBIN = 0, LB_LEAST_BUSY, LB_RANDOM } lb_strategy;
 typedef enum { OVERFLOW_BLOCK = 0, OVERFLOW_REJECT } overflow_mode;
 typedef enum { RESTART_ONE_FOR_ONE = 0, RESTART_ONE_FOR_ALL } restart_strategy;
+/* cancelSync: what pool.cancel does to a sync worker running the message. */
+typedef enum { CANCEL_SYNC_FINISH = 0, CANCEL_SYNC_KILL } cancel_sync_mode;
 
 #define CONFIG_MAX_PYTHON_PATH 32
 
@@ -58,6 +60,7 @@ typedef struct config {
     int64_t timeout;
     int64_t max_retry_delay;
     int retry_on_timeout;
+    int64_t cancel_sync;         /* cancel_sync_mode */
     char *dead_letter_file;
     int64_t dead_letter_max_bytes;
     int64_t graceful_timeout;

@@ -416,14 +416,15 @@ int privs_as_user(char *err, size_t errlen)
     if (setresgid((gid_t)-1, privs_state.me.gid, (gid_t)-1) != 0) {
         snprintf(err, errlen, "setresgid(-1, %u, -1) for %s: %s", (unsigned)privs_state.me.gid, privs_state.me.user_shown,
                  strerror(errno));
-        setgroups((size_t)privs_saved.ngroups, privs_saved.groups);
+        privs_saved.on = 1; /* half way: privs_as_root takes it all back (or stops) */
+        privs_as_root();
         return AP_ERR;
     }
     if (setresuid((uid_t)-1, privs_state.me.uid, (uid_t)-1) != 0) {
         snprintf(err, errlen, "setresuid(-1, %u, -1) for %s: %s", (unsigned)privs_state.me.uid, privs_state.me.user_shown,
                  strerror(errno));
-        setresgid((gid_t)-1, 0, (gid_t)-1);
-        setgroups((size_t)privs_saved.ngroups, privs_saved.groups);
+        privs_saved.on = 1;
+        privs_as_root();
         return AP_ERR;
     }
     privs_saved.on = 1;

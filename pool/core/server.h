@@ -46,7 +46,8 @@ typedef struct {
     uint64_t control_errors[ERR_COUNT]; /* of errors[]: those answering pool.* requests */
     uint64_t cancelled;         /* queued/held messages dropped because their client left */
     uint64_t dropped_results;   /* answers nobody waited for any more (client left) */
-    uint64_t late_results;      /* answers for messages already answered timeout */
+    uint64_t late_results;      /* answers for messages already answered (timeout, pool.cancel) */
+    uint64_t cancels[3];        /* pool.cancel requests by what they found: cancel_found (cancel.h) */
     uint64_t retries;           /* messages sent again after their worker died */
     uint64_t dead_lettered;     /* messages that failed for good */
     uint64_t dead_letter_errors;/* records the dead-letter file could not take (then held: dlqheld.c) */

@@ -24,6 +24,7 @@
 #include "ap_alloc.h"
 #include "ap_common.h"
 #include "answer.h"
+#include "cancel.h"
 #include "client.h"
 #include "server.h"
 #include "supervisor.h"
@@ -293,6 +294,9 @@ cJSON *control_stats_json(int detailed)
     cJSON_AddNumberToObject(m, "deadLettered", (double)server.stats.dead_lettered);
     cJSON_AddNumberToObject(m, "failedUncharged", (double)server.stats.failed_uncharged);
     cJSON_AddNumberToObject(m, "lateResults", (double)server.stats.late_results);
+    cJSON *cn = cJSON_AddObjectToObject(m, "cancels");
+    for (int f = 0; f < CANCEL_FOUND_COUNT; f++)
+        cJSON_AddNumberToObject(cn, cancel_found_name((cancel_found)f), (double)server.stats.cancels[f]);
     cJSON_AddNumberToObject(m, "prefetched", (double)server.dispatch.ahead);
     cJSON_AddNumberToObject(m, "retryWaiting", (double)server.msgs.by_state[MSG_RETRY_WAIT]);
     cJSON_AddStringToObject(o, "strategy", config_strategy_name(server.cfg->strategy));
@@ -546,6 +550,24 @@ static void control_dlq(client *c, const char *line, const scan_result *r)
         answer_control_refuse(c, line, r, ERR_BAD_REQUEST, err);
 }
 
+/* pool.cancel {"id": X}: cancel.c stops c's own request X (answered
+ * `cancelled` on its own line, written first) and says what it found. */
+static void control_cancel(client *c, const char *line, const scan_result *r)
+{
+    scan_span id;
+    const char *data = line + r->data.off;
+    if (cancel_target(data, r->data.len, &id) != AP_OK) {
+        answer_control_refuse(c, line, r, ERR_BAD_REQUEST,
+                              "pool.cancel needs {\"id\": ID}: the id (a string or an integer) of a request in flight on "
+                              "this connection");
+        return;
+    }
+    cancel_found f = cancel_request(c, data + id.off, id.len);
+    char body[40];
+    int n = snprintf(body, sizeof(body), "{\"found\":\"%s\"}", cancel_found_name(f));
+    answer_request_ok(c, line, r, body, (size_t)n);
+}
+
 typedef void (*control_fn)(client *c, const char *line, const scan_result *r);
 
 /* Who may ask: anyone allowed on the socket, or only admins
@@ -565,6 +587,7 @@ static const struct {
     unsigned who;
 } control_handlers[] = {
     {"pool.ping", control_ping, CONTROL_OPEN},
+    {"pool.cancel", control_cancel, CONTROL_OPEN}, /* only the asker's own requests */
     {"pool.health", control_health, CONTROL_OPEN},
     {"pool.stats", control_stats, CONTROL_ADMIN_DETAILED},
     {"pool.history", control_history, CONTROL_ADMIN},

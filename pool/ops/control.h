@@ -22,7 +22,7 @@ struct client;
 struct cJSON;
 
 /* Answers the pool.* request in line (already scanned into r) on c:
- * pool.ping, pool.stats, pool.health, pool.history, pool.scale,
+ * pool.ping, pool.cancel, pool.stats, pool.health, pool.history, pool.scale,
  * pool.reload (answered when the reload ends), pool.dlq.list,
  * pool.dlq.remove, pool.dlq.purge. */
 void control_handle(struct client *c, const char *line, const scan_result *r);

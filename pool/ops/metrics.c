@@ -16,6 +16,7 @@
 #include "ap_alloc.h"
 #include "ap_common.h"
 #include "breaker.h"
+#include "cancel.h"
 #include "msg.h"
 #include "procstat.h"
 #include "promtext.h"
@@ -267,6 +268,17 @@ static void prom_streams(struct evbuffer *out)
     }
 }
 
+static void prom_cancels(struct evbuffer *out)
+{
+    promtext_family(out, "agentpool_cancels_total", "counter",
+                    "pool.cancel requests, by what they found: the request queued (never run), running (answered "
+                    "cancelled, its worker made to let go) or unknown (not in flight on that connection).");
+    for (int f = 0; f < CANCEL_FOUND_COUNT; f++) {
+        promtext_label l = {"found", cancel_found_name((cancel_found)f)};
+        promtext_u64(out, "agentpool_cancels_total", &l, 1, server.stats.cancels[f]);
+    }
+}
+
 static void prom_handler_time(const metrics *mt, struct evbuffer *out)
 {
     promtext_family(out, "agentpool_handler_duration_seconds", "histogram",
@@ -394,6 +406,7 @@ void metrics_prometheus(metrics *mt, struct evbuffer *out)
     procstat_prometheus(out, start_s);
     prom_messages(mt, out);
     prom_control(out);
+    prom_cancels(out);
     promtext_family(out, "agentpool_message_duration_seconds", "histogram",
                     "Time from a message's acceptance to its answer being written, queue wait and retries included.");
     promtext_histogram(out, "agentpool_message_duration_seconds", NULL, 0, &mt->latency_total, 1e9);

@@ -246,12 +246,15 @@ void client_forget(msg *m)
     stream_leave_client(m);
     if (m->id_len)
         idmap_del(&c->ids, m->line + m->id_off, m->id_len);
-    if (c->held == m) {
+    int was_held = c->held == m;
+    if (was_held) {
         c->held = NULL;
         link_del(&c->room_link);
     }
     c->in_flight--;
     m->client = NULL;
+    if (was_held)
+        client_unblock(c, CLIENT_BLOCK_ROOM); /* it waits for room no more (pool.cancel, shutdown) */
     if (c->in_flight < server.cfg->max_inflight_per_connection)
         client_unblock(c, CLIENT_BLOCK_INFLIGHT);
 }
@@ -436,12 +439,32 @@ static void client_line(client *c, const char *line, size_t len)
     client_admit(c, m);
 }
 
+/* While c waits for queue room or at maxInFlightPerConnection (only its
+ * new messages wait; its answers are read), a pool.cancel that is its
+ * next line is still handled: that is how a client stops what it waits
+ * for.  Lines keep their order: only the head line is looked at, once
+ * (c->head_seen, cleared when a line is taken). */
+static int client_cancel_ahead(client *c)
+{
+    static const char type[] = "pool.cancel";
+    if (c->blocked & ~(unsigned)(CLIENT_BLOCK_ROOM | CLIENT_BLOCK_INFLIGHT) || c->head_seen || c->discarding)
+        return 0;
+    const char *line;
+    size_t len;
+    if (!linein_line(&c->in, &line, &len))
+        return 0;
+    c->head_seen = 1;
+    scan_result r;
+    return len <= (size_t)server.cfg->max_message_bytes && memmem(line, len, type, sizeof(type) - 1) &&
+           scan_request(line, len, AP_MAX_JSON_DEPTH, &r) == SCAN_OK && strcmp(r.type, type) == 0;
+}
+
 /* Handles buffered lines, at most CLIENT_LINES_PER_WAKE per call. */
 static void client_process(client *c)
 {
     size_t max = (size_t)server.cfg->max_message_bytes;
     int lines = 0;
-    while (c->blocked == 0 && c->state != CLIENT_CLOSING) {
+    while (c->state != CLIENT_CLOSING && (c->blocked == 0 || client_cancel_ahead(c))) {
         size_t avail = linein_pending(&c->in);
         if (avail == 0 || client_budget_pause(c))
             break;
@@ -465,6 +488,7 @@ static void client_process(client *c)
             }
             break;
         }
+        c->head_seen = 0; /* taken: whatever follows is a new head */
         if (c->discarding) {
             linein_consume(&c->in, len + 1);
             c->discarding = 0;

@@ -14,7 +14,10 @@
  * unread output passed the high watermark (it does not read its
  * answers), or the master holds maxBufferedBytes of answers for all
  * connections while this one has answers unread or has never read one
- * (see client_parked).  Its socket is still read, so its EOF is seen at once, but
+ * (see client_parked).  One exception while it waits only for queue room
+ * or at maxInFlightPerConnection: a pool.cancel that is its next line is
+ * handled, so a client can cancel what it waits for (pool.cancel, cancel.h).
+ * Its socket is still read, so its EOF is seen at once, but
  * only until 64 KiB wait unhandled (the kernel keeps the rest): pausing
  * and resuming cost no system call.  Lines are cut with a bounded search: a line over
  * maxMessageBytes is answered too_large and discarded without being
@@ -60,6 +63,7 @@ typedef struct client {
     client_state state;
     unsigned blocked;           /* CLIENT_BLOCK_* bits */
     int discarding;             /* inside a too-long line, dropping until '\n' */
+    int head_seen;              /* blocked: its next line was looked at for a pool.cancel (client_cancel_ahead) */
     pid_t peer_pid;
     uid_t peer_uid;
     gid_t peer_gid;

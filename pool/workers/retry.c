@@ -4,8 +4,8 @@
  *
  * Timer states: while a message is NEW/HELD/QUEUED/RUNNING its timer is
  * its deadline; while RETRY_WAIT it fires at min(deadline, retry due);
- * after a timed-out RUNNING message of an async worker was cancelled it
- * is the cancel grace: if the worker still holds the message when it
+ * after a timed-out (or pool.cancel'ed: retry_let_go) RUNNING message of
+ * an async worker was cancelled it is the cancel grace: if the worker still holds the message when it
  * fires, the worker's event loop is stuck and the worker is killed.  A
  * sync worker's prefetched message (not first in its running list) has
  * not started: on timeout it is cancelled the same way, and its grace
@@ -568,17 +568,29 @@ static void timed_out(msg *m)
     } else {
         answer_detach(m, ERR_TIMEOUT, why, NULL);
     }
+    char reason[160];
+    snprintf(reason, sizeof(reason), "message %.*s (type %s) ran past its deadline", m->id_len ? (int)m->id_len : 4,
+             m->id_len ? m->line + m->id_off : "null", m->type);
+    retry_let_go(m, RETRY_SYNC_KILL, reason);
+}
+
+void retry_let_go(msg *m, retry_sync_policy sync, const char *why)
+{
+    worker *w = m->worker;
     if (w->proc.async || msg_from_qlink(w->running.next) != m) {
         /* The task is cancelled (its finally blocks run); if the loop does
-         * not let go of it, the loop is stuck: see the grace below.  A
-         * sync worker's prefetched message has not started: it skips it. */
+         * not let go of it, the loop is stuck: see the grace in timer_cb.
+         * A sync worker's prefetched message has not started: it skips
+         * it.  If it started it meanwhile, RETRY_SYNC_KILL's grace
+         * counts once it is first in line; RETRY_SYNC_FINISH lets it
+         * run, as a running one. */
         worker_cancel(w, m);
-        arm_in(m, RETRY_CANCEL_GRACE_MS);
-    } else {
-        char reason[160];
-        snprintf(reason, sizeof(reason), "message %.*s (type %s) ran past its deadline", m->id_len ? (int)m->id_len : 4,
-                 m->id_len ? m->line + m->id_off : "null", m->type);
-        worker_kill_stuck(w, reason);
+        if (w->proc.async || sync == RETRY_SYNC_KILL)
+            arm_in(m, RETRY_CANCEL_GRACE_MS);
+    } else if (sync == RETRY_SYNC_KILL) {
+        worker_kill_stuck(w, why);
+    } else if (m->stream) {
+        worker_cancel(w, m); /* a sync stream stops at its next chunk (StreamCancelled), its result dropped */
     }
 }
 

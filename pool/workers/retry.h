@@ -49,6 +49,18 @@ void retry_worker_lost(msg *m, const msg_failure *f);
  * to the head of the queue as it was, no attempt spent (or dropped when
  * its client is gone or it was answered already). */
 void retry_not_started(msg *m);
+/* What retry_let_go does to a sync worker running the message itself. */
+typedef enum { RETRY_SYNC_KILL = 0, RETRY_SYNC_FINISH } retry_sync_policy;
+/* m is RUNNING and was answered already (answer_detach: a timeout or a
+ * pool.cancel): its worker is made to let go of it.  An async or gevent
+ * worker's task is cancelled (CANCEL) and the worker is killed as stuck
+ * if it still holds m RETRY_CANCEL_GRACE_MS later.  A sync worker skips
+ * m if m is prefetched behind the one it runs (CANCEL; with
+ * RETRY_SYNC_KILL the same grace, counted once m is first in line).  A
+ * sync worker running m is killed as stuck (`why`, for the log) with
+ * RETRY_SYNC_KILL; with RETRY_SYNC_FINISH it runs m to its end, m's own
+ * deadline still bounding it, and its answer is dropped (late). */
+void retry_let_go(msg *m, retry_sync_policy sync, const char *why);
 /* Answers every message waiting out a retry delay with code (shutdown). */
 unsigned retry_fail_waiting(reply_code code, const char *why);
 /* Opens the dead-letter file named by the config (start-up).  AP_ERR

@@ -4,20 +4,23 @@
  * answer scanner (bench/resp.c).
  *
  * Each input is one response line.  Checked on every input: the result
- * is one of the three kinds and equals out->kind; only an error carries a
+ * is one of the five kinds and equals out->kind; only a chunk carries a
+ * seq; only an error carries a
  * code, and that code lies inside the line between two real quotes with
  * no unescaped quote in it; a line that is not malformed is {...} once
  * trimmed; and white space around the line changes nothing but the
  * code's position (the kind, and for a line that is not malformed the
  * id: the fast path for `{"id":` at byte 0 and the general path must
- * agree).
+ * agree, and for a chunk its seq).
  *
  * Where the line is strict JSON (pool/path/scan.c's scan_json_value) and is
  * not one of the cases the header says can fool the scanner (a pattern
- * "id", "ok" or "code" followed by ':' anywhere but as a top-level
- * member name, or such a member twice), the result must match a
- * reference computed from the top-level members found by ref_*, a small
- * walker over the valid text: id, ok and code as the header describes.
+ * "id", "ok", "code", "chunk", "heartbeat" or "seq" followed by ':'
+ * anywhere but as a top-level member name, or such a member twice), the
+ * result must match a reference computed from the top-level members
+ * found by ref_*, a small walker over the valid text: id, ok, code,
+ * chunk, heartbeat and seq as the header describes (the member right
+ * after the id first, then the members wherever they are).
  * Ids that are true, false, objects or arrays are left unjudged (the
  * header does not say).  Any disagreement aborts.
  */
@@ -109,12 +112,42 @@ typedef struct {
     resp_id_kind id_kind;
     uint64_t id;
     size_t code_off, code_len; /* code_len == SIZE_MAX: no code */
+    int has_seq;
+    uint64_t seq;
 } ref_result;
+
+/* Is member m's name pat, with the ':' right after it? */
+static int ref_named(const char *s, const ref_member *m, const char *pat)
+{
+    size_t pl = strlen(pat);
+    return m->klen == pl && memcmp(s + m->koff, pat, pl) == 0 && s[m->koff + pl] == ':';
+}
+
+/* A chunk's seq: member seq (or -1) when its value is plain digits that
+ * fit 64 bits. */
+static void ref_seq(const char *s, const ref_member *m, int seq, ref_result *r)
+{
+    if (seq < 0)
+        return;
+    const char *v = s + m[seq].voff;
+    size_t vl = m[seq].vlen;
+    uint64_t x = 0;
+    for (size_t k = 0; k < vl; k++) {
+        if (v[k] < '0' || v[k] > '9')
+            return;
+        uint64_t d = (uint64_t)(v[k] - '0');
+        if (x > (UINT64_MAX - d) / 10)
+            return;
+        x = x * 10 + d;
+    }
+    r->has_seq = 1;
+    r->seq = x;
+}
 
 static void ref_scan(const char *s, size_t n, ref_result *r)
 {
     ref_member m[64];
-    int id, ok, code;
+    int id, ok, code, chunk, hb, seq;
     int nm = ref_members(s, n, m, (int)AP_ARRAY_LEN(m));
 
     memset(r, 0, sizeof(*r));
@@ -126,10 +159,13 @@ static void ref_scan(const char *s, size_t n, ref_result *r)
     }
     if (nm > (int)AP_ARRAY_LEN(m) || !ref_unambiguous(s, n, m, nm, "\"id\"", &id) ||
         !ref_unambiguous(s, n, m, nm, "\"ok\"", &ok) ||
-        !ref_unambiguous(s, n, m, nm, "\"code\"", &code))
+        !ref_unambiguous(s, n, m, nm, "\"code\"", &code) ||
+        !ref_unambiguous(s, n, m, nm, "\"chunk\"", &chunk) ||
+        !ref_unambiguous(s, n, m, nm, "\"heartbeat\"", &hb) ||
+        !ref_unambiguous(s, n, m, nm, "\"seq\"", &seq))
         return;
     r->judged = 1;
-    if (id < 0 || ok < 0)
+    if (id < 0)
         return;
 
     const char *v = s + m[id].voff;
@@ -155,6 +191,27 @@ static void ref_scan(const char *s, size_t n, ref_result *r)
         return;
     }
 
+    /* the member right after the id, with nothing between them */
+    const ref_member *next = id + 1 < nm && m[id + 1].koff == m[id].voff + m[id].vlen + 1 ? &m[id + 1] : NULL;
+    if (next && ref_named(s, next, "\"chunk\"")) {
+        r->kind = RESP_CHUNK;
+        ref_seq(s, m, seq, r);
+        return;
+    }
+    if (next && ref_named(s, next, "\"heartbeat\"") && next->voff == next->koff + next->klen + 1 &&
+        memcmp(s + next->voff, "true", 4) == 0) {
+        r->kind = RESP_HEARTBEAT;
+        return;
+    }
+    if (ok < 0) {
+        if (chunk >= 0) {
+            r->kind = RESP_CHUNK;
+            ref_seq(s, m, seq, r);
+        } else if (hb >= 0 && m[hb].vlen == 4 && memcmp(s + m[hb].voff, "true", 4) == 0) {
+            r->kind = RESP_HEARTBEAT;
+        }
+        return;
+    }
     const char *o = s + m[ok].voff;
     if (m[ok].vlen == 4 && memcmp(o, "true", 4) == 0) {
         r->kind = RESP_OK;
@@ -177,8 +234,11 @@ static int is_ws(char c)
 /* The invariants of one scan of s[0..n). */
 static void check_line(const char *s, size_t n, const resp_line *r, resp_kind k)
 {
-    CHECK(k == RESP_OK || k == RESP_ERROR || k == RESP_MALFORMED);
+    CHECK(k == RESP_OK || k == RESP_ERROR || k == RESP_MALFORMED || k == RESP_CHUNK ||
+          k == RESP_HEARTBEAT);
     CHECK(r->kind == k);
+    if (k != RESP_CHUNK)
+        CHECK(r->has_seq == 0 && r->seq == 0);
     CHECK(r->id_kind == RESP_ID_INT || r->id_kind == RESP_ID_OTHER);
     if (k != RESP_ERROR) {
         CHECK(r->code == NULL && r->code_len == 0);
@@ -230,6 +290,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (k != RESP_MALFORMED && r.id_kind == RESP_ID_INT)
         CHECK(w.id == r.id);
+    CHECK(w.has_seq == r.has_seq && w.seq == r.seq);
     CHECK((w.code == NULL) == (r.code == NULL) && w.code_len == r.code_len);
     if (r.code)
         CHECK(w.code - wrapped == r.code - line + 1);
@@ -248,6 +309,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 CHECK(r.id_kind == want.id_kind);
                 if (r.id_kind == RESP_ID_INT)
                     CHECK(r.id == want.id);
+            }
+            if (k == RESP_CHUNK && (r.has_seq != want.has_seq || r.seq != want.seq)) {
+                fprintf(stderr, "fuzz_bench_resp: seq %d/%llu, reference %d/%llu\n", r.has_seq,
+                        (unsigned long long)r.seq, want.has_seq, (unsigned long long)want.seq);
+                abort();
             }
             if (k == RESP_ERROR) {
                 if (want.code_len == SIZE_MAX) {

@@ -22,9 +22,17 @@
  * the span of the first member whose name cJSON unescapes to it (and its
  * value, as cJSON_GetObjectItemCaseSensitive sees it), and fail for
  * names that are absent; jspan_next must return exactly the elements.
+ *
+ * ctl/sline.c (answer, chunk or heartbeat) is fuzzed here too, since it
+ * is built on jspan: on any bytes its chunk span lies inside the line,
+ * sline_classify_start agrees with sline_classify on "ok", and calls it
+ * a chunk only where sline_classify finds a chunk or a failed answer
+ * (three starts of the input are tried, each in its own exact block);
+ * on valid JSON, sline_classify must give what cJSON's tree says.
  */
 #include "jspan.h"
 #include "scan.h"
+#include "sline.h"
 #include "ap_common.h"
 
 #include "refjson.h"
@@ -49,7 +57,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Names always looked up: agentpoolctl's own, the empty one, and one
  * that only an escaped spelling can produce. */
 static const char *const fixed_keys[] = {"ok", "id", "type", "data", "result", "error",
-                                         "code", "records", "", "o\\u006b"};
+                                         "code", "records", "chunk", "heartbeat", "found", "",
+                                         "o\\u006b"};
 
 /* ---- the reference: children of a value known to be valid JSON ---------- */
 
@@ -270,6 +279,61 @@ static void check_valid(const char *text, size_t n, const cJSON *j)
     free(s);
 }
 
+/* ---- sline ------------------------------------------------------------- */
+
+/* On any bytes: spans inside the line, the start agrees with the whole. */
+static void check_sline_any(const char *text, size_t size)
+{
+    char *c = exact_copy(text, size);
+    jspan v;
+    sline_kind k = sline_classify(c, size, &v);
+    if (k == SLINE_CHUNK)
+        CHECK(in_span((jspan){c, size}, v) && v.len > 0);
+    else
+        CHECK(v.p == NULL && v.len == 0);
+    CHECK(k == sline_classify(c, size, NULL));
+    free(c);
+    /* the starts of the line, as an over-long line would be seen: three
+     * lengths spread over it */
+    for (size_t j = 1; j <= 3; j++) {
+        size_t n = size * j / 3;
+        char *p = exact_copy(text, n);
+        sline_kind ks = sline_classify_start(p, n);
+        sline_kind kw = sline_classify(p, n, NULL);
+        CHECK((ks == SLINE_ANSWER_OK) == (kw == SLINE_ANSWER_OK));
+        if (ks == SLINE_CHUNK)
+            CHECK(kw == SLINE_CHUNK || kw == SLINE_ANSWER_FAILED);
+        CHECK(ks != SLINE_HEARTBEAT);
+        free(p);
+    }
+}
+
+/* On valid JSON parsed by cJSON into root: exactly what the tree says. */
+static void check_sline_valid(const char *text, size_t size, const cJSON *root)
+{
+    int obj = cJSON_IsObject(root);
+    const cJSON *ok = obj ? cJSON_GetObjectItemCaseSensitive(root, "ok") : NULL;
+    const cJSON *id = obj ? cJSON_GetObjectItemCaseSensitive(root, "id") : NULL;
+    const cJSON *chunk = obj ? cJSON_GetObjectItemCaseSensitive(root, "chunk") : NULL;
+    const cJSON *hb = obj ? cJSON_GetObjectItemCaseSensitive(root, "heartbeat") : NULL;
+    sline_kind want = SLINE_ANSWER_FAILED;
+    if (ok)
+        want = cJSON_IsTrue(ok) ? SLINE_ANSWER_OK : SLINE_ANSWER_FAILED;
+    else if (id && chunk)
+        want = SLINE_CHUNK;
+    else if (id && cJSON_IsTrue(hb))
+        want = SLINE_HEARTBEAT;
+    char *c = exact_copy(text, size);
+    jspan v;
+    CHECK(sline_classify(c, size, &v) == want);
+    if (want == SLINE_CHUNK) {
+        cJSON *t = cJSON_ParseWithLength(v.p, v.len);
+        CHECK(same_tree(t, chunk));
+        cJSON_Delete(t);
+    }
+    free(c);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *text = (const char *)data;
@@ -298,6 +362,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(jspan_member(none, "ok", &out, NULL) == AP_ERR && out.p == NULL);
     cursor = 0;
     CHECK(jspan_next(none, &cursor, &e, NULL) == 0);
+    check_sline_any(text, size);
 
     /* strict JSON that cJSON reads too: exact answers */
     if (scan_json_value(text, size, AP_MAX_JSON_DEPTH, 0, NULL, NULL) != AP_OK)
@@ -307,8 +372,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(z, text, size);
     z[size] = '\0';
     cJSON *root = cJSON_ParseWithLength(z, size + 1);
-    if (root != NULL)
+    if (root != NULL) {
         check_valid(text, size, root);
+        check_sline_valid(text, size, root);
+    }
     cJSON_Delete(root);
     free(z);
     return 0;

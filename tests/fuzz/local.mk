@@ -24,7 +24,7 @@ fuzz_frame_FUZZ_SRC = common/frame.c
 fuzz_config_FUZZ_SRC = pool/core/config.c common/alloc.c
 fuzz_bench_resp_FUZZ_SRC = bench/resp.c pool/path/scan.c
 fuzz_bench_http_FUZZ_SRC = bench/http.c
-fuzz_ctl_jspan_FUZZ_SRC = ctl/jspan.c pool/path/scan.c
+fuzz_ctl_jspan_FUZZ_SRC = ctl/jspan.c ctl/sline.c pool/path/scan.c
 fuzz_pyconv_FUZZ_SRC = bridge/pyconv.c bridge/buf.c common/alloc.c pool/path/scan.c
 fuzz_json_escape_FUZZ_SRC = common/json.c common/utf8.c pool/path/scan.c
 # Extra flags and libraries for one target (fuzz_foo_FUZZ_LIBS).

@@ -116,3 +116,6 @@ EXTRA_DIST += tests/integration/test_hubblocked.py
 TESTS += tests/integration/test_streams.py
 EXTRA_DIST += tests/integration/test_streams.py
 EXTRA_DIST += tests/integration/agents/streamer.py
+TESTS += tests/integration/test_cancel.py
+EXTRA_DIST += tests/integration/test_cancel.py
+EXTRA_DIST += tests/integration/agents/cancelagent.py

@@ -305,6 +305,37 @@ def http_cut_first(srv, index, sock):
 
 # ---- the tests ------------------------------------------------------------
 
+def nd_stream(srv, index, sock):
+    """Streams: request id i gets i % 4 chunks (so some streams have
+    none), the chunks of one batch interleaved across its requests, a
+    heartbeat per request, then the final answers in reverse order.
+    Counts requests, requests without "stream": true, chunks, and streams
+    with at least one chunk.  srv.bad_seq_at: the request number whose
+    second chunk skips a seq."""
+    for reqs in ndjson_batches(sock, linger=0.01):
+        left = {}
+        for r in reqs:
+            n = srv.count("requests")
+            if r.get("stream") is not True:
+                srv.count("not_streamed")
+            left[r["id"]] = [r["id"] % 4, 0, n]
+            if r["id"] % 4:
+                srv.count("streams_with_chunks")
+        out = []
+        while any(v[0] for v in left.values()):
+            for rid, v in left.items():
+                if v[0]:
+                    seq = v[1] + (1 if v[1] == 1 and v[2] == getattr(srv, "bad_seq_at", None) else 0)
+                    out.append(b'{"id":%d,"chunk":{"t":"tok %d"},"seq":%d}\n' % (rid, seq, seq))
+                    srv.count("chunks")
+                    v[0] -= 1
+                    v[1] += 1
+        for r in reqs:
+            out.append(b'{"id":%d,"heartbeat":true}\n' % r["id"])
+        out.extend(ok_line(r) for r in reversed(reqs))
+        sock.sendall(b"".join(out))
+
+
 def assert_clean(test, r, n):
     """n measured requests, all answered ok, nothing wrong anywhere."""
     test.assertEqual(r["end"], "complete", r)
@@ -328,7 +359,9 @@ class CommandLine(unittest.TestCase):
                            (["--bogus"], "unknown option"),
                            (["--unix", "/tmp/x.sock", "--data", "{nope"], "--data is not valid JSON"),
                            (["--unix", "/tmp/x.sock", "--proto", "http", "--path", "no-slash"],
-                            "--path must start with '/'")]:
+                            "--path must start with '/'"),
+                           (["--unix", "/tmp/x.sock", "--proto", "http", "--stream"],
+                            "--stream needs --proto ndjson")]:
             rc, _, err = run_bench(*args, expect_json=False)
             self.assertEqual(rc, EXIT_USAGE, (args, err))
             self.assertIn(text, err, args)
@@ -480,6 +513,46 @@ class MisbehavingNdjson(unittest.TestCase):
             assert_clean(self, r, 50)
             self.assertIsNone(r["payload_bytes"])
             self.assertEqual(r["type"], "sleep")
+
+
+class Streams(unittest.TestCase):
+    def test_chunks_and_first_chunk_samples_match_what_the_server_sent(self):
+        n = 1000
+        with FakeServer(nd_stream) as srv:
+            rc, r, err = run_bench(*srv.target, "--stream", "--requests", n, "--conns", 2, "--depth", 8)
+            self.assertEqual(rc, EXIT_OK, err)
+            assert_clean(self, r, n)
+            self.assertEqual(srv.stats["requests"], n)
+            self.assertNotIn("not_streamed", srv.stats)
+            st = r["stream"]
+            self.assertEqual(st["chunks"], srv.stats["chunks"], r)
+            self.assertEqual(st["heartbeats"], n, r)
+            # one sample per stream that sent a chunk, none for those that did not
+            self.assertEqual(st["first_chunk_us"]["count"], srv.stats["streams_with_chunks"], r)
+            self.assertLess(st["first_chunk_us"]["count"], n)
+            # a stream's first chunk comes before its final answer
+            self.assertLessEqual(st["first_chunk_us"]["max"], r["latency_us"]["max"], r)
+            self.assertLessEqual(st["first_chunk_us"]["p50"], st["first_chunk_us"]["p99"], r)
+            self.assertGreater(st["chunks_per_s"], 0)
+            self.assertGreater(st["final_per_s"], 0)
+            self.assertEqual(r["protocol_errors"]["bad_seq"], 0)
+
+    def test_a_chunk_out_of_sequence_is_a_protocol_error(self):
+        n = 200
+        with FakeServer(nd_stream) as srv:
+            # one connection, depth 1: the 48th request has id 47, so 3 chunks;
+            # its second says seq 2 (the third then is in sequence again)
+            srv.bad_seq_at = 48
+            rc, r, err = run_bench(*srv.target, "--stream", "--requests", n, "--conns", 1, "--depth", 1)
+            self.assertEqual(rc, EXIT_MISBEHAVED, err)
+            self.assertEqual(r["protocol_errors"]["bad_seq"], 1, r)
+            self.assertEqual(r["stream"]["chunks"], srv.stats["chunks"], r)
+
+    def test_without_stream_the_report_says_null(self):
+        with FakeServer(nd_reverse) as srv:
+            rc, r, err = run_bench(*srv.target, "--requests", 10)
+            self.assertEqual(rc, EXIT_OK, err)
+            self.assertIsNone(r["stream"])
 
 
 class MisbehavingHttp(unittest.TestCase):

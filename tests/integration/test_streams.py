@@ -244,6 +244,25 @@ class Models:
                 self.assertEqual(read_stream(c, "y")[0], ["a", "b"])
                 self.assertEqual(c.stats()["workerEvents"]["crashed"], 1)  # crash_before's; none for the cancel
 
+    def test_pool_cancel_stops_a_running_stream(self):
+        with self.server(agent=self.STREAMER) as s, s.client() as c, tempfile.TemporaryDirectory() as d:
+            marker = os.path.join(d, "marker")
+            c.send({"id": "x", "type": "forever", "stream": True, "data": {"ms": 5, "marker": marker}})
+            for i in range(2):
+                self.assertEqual(c.recv()["chunk"], "c%d" % i)
+            c.send({"id": "c", "type": "pool.cancel", "data": {"id": "x"}})
+            got = {}
+            while len(got) < 2:  # chunks may still come before the two answers
+                r = c.recv()
+                if "chunk" not in r:
+                    got[r["id"]] = r
+            self.assertEqual(got["c"]["result"], {"found": "running"})
+            self.assertEqual(got["x"]["error"]["code"], "cancelled", got["x"])
+            wait_for(lambda: os.path.exists(marker), what="the handler's finally block")
+            self.assertIn(read(marker), ("CancelledError", "GreenletExit", "GeneratorExit"))
+            assert_nothing_more(self, c)
+            self.assertEqual(c.stats()["streams"]["ended"]["cancelled"], 1)
+
     def test_idle_stream_gets_heartbeats(self):
         with self.server(agent=self.STREAMER, args=["--stream-heartbeat-ms", "50"]) as s, s.client() as c, \
                 tempfile.TemporaryDirectory() as d:

@@ -38,6 +38,7 @@ AGENTS_PY = textwrap.dedent('''
     """Odd agents for test_bridge.py (written to a temp dir, found through --python-path)."""
     import asyncio
     import collections
+    import functools
     import enum
     import os
     import sys
@@ -250,6 +251,18 @@ AGENTS_PY = textwrap.dedent('''
         return {"afn": type}
 
 
+    async def _prefixed(prefix, type, data):
+        await asyncio.sleep(0)
+        return {"afn": prefix + type}
+    async_partial = functools.partial(_prefixed, "p.")
+
+
+    class BoundAsync:
+        async def handle(self, type, data):
+            return {"bound": type}
+    async_bound_method = BoundAsync().handle
+
+
     instance = ResultAgent()
     NOT_AN_AGENT = 5
 
@@ -265,6 +278,18 @@ AGENTS_PY = textwrap.dedent('''
 TMP = None
 
 
+# An agent that imports nothing, asking which heavy modules the worker loaded
+# for it: each costs every worker's start time and memory.
+LEAN_AGENT_PY = textwrap.dedent('''
+    import sys
+    HEAVY = ("inspect", "ast", "dis", "logging", "json", "hashlib", "ssl", "asyncio")
+    def handle_message(type, data):
+        return sorted(m for m in HEAVY if m in sys.modules)
+    async def async_handle_message(type, data):
+        return sorted(m for m in HEAVY if m in sys.modules)
+''')
+
+
 def setUpModule():
     global TMP
     if not os.access(A.worker_binary(), os.X_OK):
@@ -272,6 +297,8 @@ def setUpModule():
     TMP = tempfile.mkdtemp(prefix="ap-bridge-test-")
     with open(os.path.join(TMP, "bridgeagents.py"), "w") as f:
         f.write(AGENTS_PY)
+    with open(os.path.join(TMP, "leanagent.py"), "w") as f:
+        f.write(LEAN_AGENT_PY)
 
 
 def tearDownModule():
@@ -426,6 +453,27 @@ class StartupTest(unittest.TestCase):
             self.assertEqual(w.call_json("t.y").json(), {"afn": "t.y"})
         with started("bridgeagents:instance") as w:
             self.assertEqual(w.call("bool").json(), [True, False, 1, 0, None])
+
+    def test_a_plain_agent_costs_no_heavy_imports(self):
+        # the bridge itself (model choice, code identity, handler context)
+        # must not load inspect, json, logging or hashlib into every worker
+        with started("leanagent:handle_message") as w:
+            self.assertEqual(w.call("x").json(), [])
+        with started("leanagent:async_handle_message", concurrency=2) as w:
+            loaded = w.call("x").json()  # asyncio itself loads inspect, ast, dis, logging, ssl
+            self.assertIn("asyncio", loaded)
+            self.assertNotIn("json", loaded)
+            self.assertNotIn("hashlib", loaded)
+
+    def test_async_is_seen_through_partial_and_bound_methods(self):
+        # the worker tells async def handlers apart by their code's flags
+        # (not by importing inspect): through functools.partial and methods
+        with started("bridgeagents:async_partial", concurrency=4) as w:
+            self.assertIs(w.ready["async"], True)
+            self.assertEqual(w.call_json("t.z").json(), {"afn": "p.t.z"})
+        with started("bridgeagents:async_bound_method", concurrency=4) as w:
+            self.assertIs(w.ready["async"], True)
+            self.assertEqual(w.call_json("t.w").json(), {"bound": "t.w"})
 
 
 # ------------------------------------------------------------ echo / JSON

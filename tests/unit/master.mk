@@ -44,3 +44,16 @@ tests_unit_test_recycle_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_recycle_CFLAGS = $(MASTER_UNIT_CFLAGS)
 tests_unit_test_recycle_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=random
 tests_unit_test_recycle_LDADD = $(LIBEVENT_LIBS) $(CMOCKA_LIBS)
+
+# test_cancel #includes pool/path/cancel.c (pool.cancel's decisions), with
+# the real retry.c, scan.c and idmap.c.
+check_PROGRAMS += tests/unit/test_cancel
+TESTS += tests/unit/test_cancel
+tests_unit_test_cancel_SOURCES = tests/unit/test_cancel.c pool/path/cancel.h pool/workers/retry.c pool/workers/retry.h \
+	pool/path/scan.c pool/path/scan.h pool/path/idmap.c pool/path/idmap.h tests/unit/fake_answer.c tests/unit/fake_stream.c \
+	tests/unit/fake_client.c tests/unit/fake_sched.c tests/unit/fake_ops.c common/backoff.c pool/ops/dlqheld.c \
+	$(MASTER_UNIT_FAKES)
+EXTRA_tests_unit_test_cancel_SOURCES = pool/path/cancel.c
+tests_unit_test_cancel_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
+tests_unit_test_cancel_CFLAGS = $(MASTER_UNIT_CFLAGS)
+tests_unit_test_cancel_LDADD = $(LIBEVENT_LIBS) $(CMOCKA_LIBS)

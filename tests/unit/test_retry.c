@@ -675,6 +675,85 @@ static void test_async_message_past_deadline_is_cancelled_then_its_loop_judged_s
     teardown();
 }
 
+/* retry_let_go with RETRY_SYNC_FINISH (pool.cancel, cancelSync finish):
+ * a sync worker running the message is neither killed nor told anything
+ * (its handler runs to its end; the deadline timer stays what it was),
+ * one that prefetched it is told to skip it, with no grace to kill it
+ * by, and an async worker's task is cancelled with the usual grace. */
+static void test_let_go_finish_leaves_a_running_sync_handler_alone(void **state)
+{
+    (void)state;
+    setup(1, 1, 0);
+    msg *first = running_on(0, 1);
+    msg *behind = running_on(0, 2);
+    int armed_first = times_armed(first), armed_behind = times_armed(behind);
+    retry_let_go(first, RETRY_SYNC_FINISH, "why");
+    assert_int_equal(fake_calls("worker_kill_stuck"), 0);
+    assert_int_equal(fake_calls("worker_cancel"), 0);
+    assert_int_equal(times_armed(first), armed_first);
+    assert_true(msg_on_worker(first));
+    retry_let_go(behind, RETRY_SYNC_FINISH, "why");
+    assert_int_equal(fake_calls("worker_cancel"), 1);
+    assert_int_equal(fake_call_nth("worker_cancel", 0)->msg_id, behind->id);
+    assert_int_equal(times_armed(behind), armed_behind);
+    assert_int_equal(fake_calls("worker_kill_stuck"), 0);
+    teardown();
+}
+
+/* A sync handler left to finish is still bounded by its deadline: past
+ * it, its worker is replaced as for any message past its deadline. */
+static void test_let_go_finish_keeps_the_deadline(void **state)
+{
+    (void)state;
+    setup(1, 1, 0);
+    fake_cfg.timeout = 500;
+    msg *m = running_on(0, 1);
+    retry_arm(m);
+    m->detached = 1; /* answered cancelled (answer_detach) */
+    retry_let_go(m, RETRY_SYNC_FINISH, "why");
+    assert_int_equal(fake_calls("worker_kill_stuck"), 0);
+    assert_int_equal(armed_ms(m), 500); /* still its deadline, not a grace */
+    assert_int_equal(times_armed(m), 1);
+    fake_now += 500;
+    timer_cb(-1, EV_TIMEOUT, m);
+    assert_int_equal(fake_calls("worker_kill_stuck"), 1);
+    assert_int_equal(fake_nanswers(), 0); /* nothing more for the client */
+    retry_disarm(m);
+    retry_stop();
+    teardown();
+}
+
+static void test_let_go_kill_replaces_a_sync_worker_running_the_message(void **state)
+{
+    (void)state;
+    setup(1, 1, 0);
+    msg *first = running_on(0, 1);
+    msg *behind = running_on(0, 2);
+    retry_let_go(behind, RETRY_SYNC_KILL, "why");
+    assert_int_equal(fake_calls("worker_cancel"), 1);
+    assert_int_equal(armed_ms(behind), RETRY_CANCEL_GRACE_MS);
+    assert_int_equal(fake_calls("worker_kill_stuck"), 0);
+    retry_let_go(first, RETRY_SYNC_KILL, "message 1 was cancelled");
+    assert_int_equal(fake_calls("worker_kill_stuck"), 1);
+    assert_string_equal(fake_call_nth("worker_kill_stuck", 0)->text, "message 1 was cancelled");
+    assert_int_equal(fake_calls("worker_cancel"), 1);
+    teardown();
+}
+
+static void test_let_go_cancels_an_async_task_whatever_the_sync_policy(void **state)
+{
+    (void)state;
+    for (int k = 0; k < 2; k++) {
+        setup(1, 4, 1);
+        msg *m = running_on(0, 1);
+        retry_let_go(m, k ? RETRY_SYNC_KILL : RETRY_SYNC_FINISH, "why");
+        assert_int_equal(fake_calls("worker_cancel"), 1);
+        assert_int_equal(armed_ms(m), RETRY_CANCEL_GRACE_MS);
+        assert_int_equal(fake_calls("worker_kill_stuck"), 0);
+        teardown();
+    }
+}
+
 static void test_retry_on_timeout_retries_a_copy_with_a_fresh_deadline(void **state)
 {
     (void)state;
@@ -776,6 +855,10 @@ int main(void)
         cmocka_unit_test(test_running_message_past_deadline_gets_its_sync_worker_killed),
         cmocka_unit_test(test_prefetched_message_past_deadline_is_cancelled_not_killed),
         cmocka_unit_test(test_async_message_past_deadline_is_cancelled_then_its_loop_judged_stuck),
+        cmocka_unit_test(test_let_go_finish_leaves_a_running_sync_handler_alone),
+        cmocka_unit_test(test_let_go_finish_keeps_the_deadline),
+        cmocka_unit_test(test_let_go_kill_replaces_a_sync_worker_running_the_message),
+        cmocka_unit_test(test_let_go_cancels_an_async_task_whatever_the_sync_policy),
         cmocka_unit_test(test_retry_on_timeout_retries_a_copy_with_a_fresh_deadline),
         cmocka_unit_test(test_retry_on_timeout_respects_retry_false_and_max_retries),
         cmocka_unit_test(test_retry_on_timeout_does_not_retry_a_control_message),
