@@ -38,11 +38,12 @@ bench_test_http_CPPFLAGS = $(AM_CPPFLAGS) -DAP_ALLOC_TEST
 bench_test_http_CFLAGS = $(AM_CFLAGS) $(CJSON_CFLAGS) $(CMOCKA_CFLAGS)
 bench_test_http_LDADD = $(CJSON_LIBS) $(CMOCKA_LIBS)
 
-TESTS += tests/integration/test_bench.py tests/integration/test_slowhttp.py
-EXTRA_DIST += tests/integration/test_bench.py tests/integration/test_slowhttp.py bench/README.md bench/RESULTS.md
+TESTS += tests/integration/test_bench.py tests/integration/test_slowhttp.py tests/integration/test_compare.py
+EXTRA_DIST += tests/integration/test_bench.py tests/integration/test_slowhttp.py tests/integration/test_compare.py bench/README.md bench/RESULTS.md
 
-# bench/compare: agentpool against uWSGI, gunicorn and Celery (run by hand,
-# not by make check), its helpers and the C echo ceiling it builds with cc.
+# bench/compare: agentpool against uWSGI, gunicorn and Celery (run by hand;
+# make check runs only its tokens workload at its smallest, test_compare.py),
+# its helpers and the C echo ceiling it builds with cc.
 EXTRA_DIST += bench/compare bench/stats-cost bench/instr-per-msg bench/compare.d/app.py bench/compare.d/celery_app.py \
 	bench/compare.d/celery_client.py bench/compare.d/interp_ceiling.py \
 	bench/compare.d/peers.py bench/compare.d/procs.py bench/compare.d/report.py \

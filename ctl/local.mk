@@ -22,11 +22,14 @@ agentpoolctl_LDADD = common/libapcommon.a $(CJSON_LIBS) -lm
 # agentpoold (stats, health, history, reload, scale, dlq, every exit
 # status), via harness.py; test_ctl_top.py: `top` under tmux, read back
 # from the screen, and `top --once`; test_ctl_stream.py: send --stream and
-# its Ctrl-C against a fake server that streams (it imports test_ctl.py).
+# its Ctrl-C against a fake server that streams (it imports test_ctl.py);
+# test_ctl_stream_real.py: that Ctrl-C against the real agentpoold, each model.
 TESTS += tests/integration/test_ctl.py tests/integration/test_ctl_real.py \
-	tests/integration/test_ctl_top.py tests/integration/test_ctl_stream.py
+	tests/integration/test_ctl_top.py tests/integration/test_ctl_stream.py \
+	tests/integration/test_ctl_stream_real.py
 EXTRA_DIST += tests/integration/test_ctl.py tests/integration/test_ctl_real.py \
-	tests/integration/test_ctl_top.py tests/integration/test_ctl_stream.py
+	tests/integration/test_ctl_top.py tests/integration/test_ctl_stream.py \
+	tests/integration/test_ctl_stream_real.py
 
 # cmocka tests of the pure modules, with cmocka's allocator to catch leaks.
 check_PROGRAMS += ctl/test_ctl_units

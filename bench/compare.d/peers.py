@@ -41,13 +41,17 @@ Choices, so each peer runs as its users would run it for this load:
                   socket as broker and result backend;
   agentpool       agentpoold with min = max = 2 workers, no recycling
                   (the default recycles every 10,000 messages), the
-                  async sleep agent with 4096 slots per worker;
+                  async sleep agent with 4096 slots per worker; for
+                  tokens the AsyncTokensAgent (4096 slots), streamed;
   agentpool-gevent the same in workerModel gevent with the plain def
                   SleepAgent (time.sleep), EchoAgent and FetchAgent
                   (fetch50: urllib.request.urlopen of the slow server,
-                  4096 greenlets per worker). There is no async
-                  agentpool line for fetch50: no async agent runs the
-                  same urllib code;
+                  4096 greenlets per worker), GeventTokensAgent for
+                  tokens. There is no async agentpool line for fetch50:
+                  no async agent runs the same urllib code. No peer
+                  runs tokens: none streams NDJSON chunk lines (an HTTP
+                  chunked response would be another protocol and
+                  another load generator);
   c-echo          bench/echo_ceiling.c, 2 processes: the IPC ceiling.
 """
 
@@ -103,10 +107,11 @@ class Agentpool(Peer):
     # conf["agent"] -> (the agent, slots per worker)
     AGENTS = {"echo": ("pyagents.examples.echo:EchoAgent", 64),
               "sleep": ("pyagents.examples.sleep:AsyncSleepAgent", 4096),
-              "fetch": ("pyagents.examples.fetch:FetchAgent", 4096)}
+              "fetch": ("pyagents.examples.fetch:FetchAgent", 4096),
+              "tokens": ("pyagents.examples.tokens:AsyncTokensAgent", 4096)}
 
     def config(self, point):
-        return {"agent": {"sleep50": "sleep", "fetch50": "fetch"}.get(point["kind"], "echo")}
+        return {"agent": {"sleep50": "sleep", "fetch50": "fetch", "tokens": "tokens"}.get(point["kind"], "echo")}
 
     def argv(self, conf, ctx):
         agent, slots = self.AGENTS[conf["agent"]]
@@ -148,6 +153,8 @@ class AgentpoolGevent(Agentpool):
         argv, cwd, env = super().argv(conf, ctx)
         if conf["agent"] == "sleep":
             argv[argv.index("pyagents.examples.sleep:AsyncSleepAgent")] = "pyagents.examples.sleep:SleepAgent"
+        elif conf["agent"] == "tokens":
+            argv[argv.index("pyagents.examples.tokens:AsyncTokensAgent")] = "pyagents.examples.tokens:GeventTokensAgent"
         return argv + ["--worker-model", "gevent"], cwd, env
 
 

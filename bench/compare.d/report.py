@@ -29,6 +29,8 @@ import peers  # noqa: E402  (each server's protocol, for runs that did not recor
 
 LITTLE_S = 0.050  # sleep50's wait, and fetch50's slow server's
 FETCH_GOAL = 0.98  # issue 12: gevent mode at >= 98% of Little's law
+TOKENS_SHARE_GOAL = 0.95  # issue 13: 256 streams deliver >= 95% of the chunk rate the agents produce
+TOKENS_CPU_GOAL = 0.5  # issue 13: a chunk costs the master at most half of an echo message
 HEADLINE = 32  # connections of the headline points
 SANITY_TOLERANCE = 0.25  # compare vs the plain run, either way
 # False: a figure is withheld when a server it involves failed its sanity
@@ -114,12 +116,45 @@ def point_brief(p):
     if sl.get("cpu_us_per_req") is not None:
         s += "  slow server %s us/req (%.0f%% of a core)" % (fmt(sl["cpu_us_per_req"], 1),
                                                           100 * (sl.get("core_share") or 0))
+    st = r.get("stream") or {}
+    if st:
+        fc = st.get("first_chunk_us") or {}
+        s += "  chunks %s/s, first chunk p50 %s ms p99 %s ms" % (
+            fmt(st.get("chunks_per_s"), 0), fmt(fc.get("p50") and fc["p50"] / 1000.0, 2),
+            fmt(fc.get("p99") and fc["p99"] / 1000.0, 2))
+        share = ratio(st.get("chunks_per_s"), agents_chunk_rate(p))
+        if share is not None:
+            s += " (%.1f%% of what the agents produce)" % (100 * share)
+        s += ", master %s us/chunk" % fmt((p.get("agentpool") or {}).get("master_cpu_us_per_chunk"), 2)
     errs = r.get("errors") or {}
     if errs:
         s += "  errors %s" % json.dumps(errs)
     if p.get("error"):
         s += "  [%s]" % p["error"]
     return s
+
+
+def chunks_per_s(p):
+    return (((p or {}).get("result") or {}).get("stream") or {}).get("chunks_per_s")
+
+
+def first_chunk_ms(p, q):
+    """Time to first chunk, percentile q ("p50", "p99"), in ms."""
+    st = ((p or {}).get("result") or {}).get("stream") or {}
+    v = (st.get("first_chunk_us") or {}).get(q)
+    return v / 1000.0 if v is not None else None
+
+
+def agents_chunk_rate(p):
+    """The chunks per second the tokens agents produce at point p when
+    nothing else takes time: each stream's n chunks come (n - 1) x ms
+    apart (the first at once), and the next stream of a connection starts
+    as the last one ends; None for an unpaced point (ms 0)."""
+    t = (p or {}).get("tokens") or {}
+    n, ms = t.get("n", 0), t.get("ms", 0)
+    if not ms or n < 2:
+        return None
+    return p["inflight"] * n / ((n - 1) * ms / 1000.0)
 
 
 # -- summary --------------------------------------------------------------------
@@ -438,6 +473,7 @@ def summarise_mode(results):
         sl[str(n)] = row
     s["sleep50"] = sl
     s["fetch50"] = _fetch_summary(results)
+    s["tokens"] = _tokens_summary(results)
     ext = results.get("extras") or {}
     if ext and not ext.get("error"):
         wr = [x for x in ext.get("worker_rss_kb_idle", []) if x]
@@ -489,6 +525,43 @@ def _fetch_summary(results):
     return out
 
 
+def _master_us(p, key):
+    return ((p or {}).get("agentpool") or {}).get(key)
+
+
+def _tokens_summary(results):
+    """tokens per server: one stream's chunks/s, the paced streams' chunks/s
+    against what the agents produce, time to first chunk, and the master's
+    CPU per chunk (the larger of the two points') over its CPU per echo
+    message (the echo-ref point, same run)."""
+    out = {}
+    for name in _servers_in(results, "tokens"):
+        one = find(results, name, "tokens", variant="one-stream")
+        many = find(results, name, "tokens", variant="streams")
+        echo = find(results, name, "tokens", variant="echo-ref")
+        per_chunk = [v for v in (_master_us(one, "master_cpu_us_per_chunk"), _master_us(many, "master_cpu_us_per_chunk"))
+                     if v is not None]
+        echo_us = _master_us(echo, "master_cpu_us_per_msg")
+        out[name] = {
+            "one_stream_chunks_per_s": chunks_per_s(one),
+            "one_stream_first_chunk_p50_ms": first_chunk_ms(one, "p50"),
+            "one_stream_first_chunk_p99_ms": first_chunk_ms(one, "p99"),
+            "one_stream_master_cpu_us_per_chunk": _master_us(one, "master_cpu_us_per_chunk"),
+            "one_stream_master_rw_syscalls_per_chunk": _master_us(one, "master_rw_syscalls_per_chunk"),
+            "streams_master_rw_syscalls_per_chunk": _master_us(many, "master_rw_syscalls_per_chunk"),
+            "echo_master_rw_syscalls_per_msg": _master_us(echo, "master_rw_syscalls_per_msg"),
+            "streams": many and many["inflight"], "streams_tokens": many and many.get("tokens"),
+            "streams_chunks_per_s": chunks_per_s(many), "agents_chunks_per_s": agents_chunk_rate(many),
+            "streams_share": ratio(chunks_per_s(many), agents_chunk_rate(many)),
+            "first_chunk_p50_ms": first_chunk_ms(many, "p50"), "first_chunk_p99_ms": first_chunk_ms(many, "p99"),
+            "streams_master_cpu_us_per_chunk": _master_us(many, "master_cpu_us_per_chunk"),
+            "echo_master_cpu_us_per_msg": echo_us,
+            "chunk_over_echo": ratio(max(per_chunk), echo_us) if per_chunk else None,
+            "errors": [p.get("error") for p in (one, many, echo) if p and p.get("error")],
+        }
+    return out
+
+
 def targets(s):
     """The issue's targets, each with its figure and met / missed / not run."""
     t = []
@@ -521,6 +594,15 @@ def targets(s):
         sh = r.get("agentpool_gevent_share")
         add("fetch50 %s in flight: agentpool-gevent throughput vs Little's law" % n, fmt(sh and 100 * sh, 1, "%"),
             ">= %.0f%%" % (100 * FETCH_GOAL), None if sh is None else sh >= FETCH_GOAL)
+    for name, r in s.get("tokens", {}).items():
+        model = "gevent" if name == "agentpool-gevent" else "async"
+        sh = r.get("streams_share")
+        add("tokens, %s streams over 2 workers (%s): chunks/s vs what the agents produce" % (r.get("streams"), model),
+            fmt(sh and 100 * sh, 1, "%"), ">= %.0f%%" % (100 * TOKENS_SHARE_GOAL),
+            None if sh is None else sh >= TOKENS_SHARE_GOAL)
+        x = r.get("chunk_over_echo")
+        add("tokens (%s): master CPU per chunk vs per echo message" % model, fx(x), "<= %.1fx" % TOKENS_CPU_GOAL,
+            None if x is None else x <= TOKENS_CPU_GOAL)
     r = s.get("sleep50", {}).get("4096", {})
     sh = r.get("agentpool_share")
     add("sleep50 4096 in flight: throughput vs Little's law", fmt(sh and 100 * sh, 1, "%"), ">= 90%",
@@ -780,6 +862,7 @@ def _mode_body(results, s):
                                               fmt(r.get("worker_cpu_us_per_msg"), 1)))
 
     L += _fetch_md(results, s)
+    L += _tokens_md(results, s)
 
     # celery
     cel = [p for p in results["points"] if p["server"] == "celery"]
@@ -861,6 +944,59 @@ def _fetch_md(results, s):
     return L
 
 
+def _tokens_md(results, s):
+    """The tokens section of one mode."""
+    tk = s.get("tokens") or {}
+    if not tk:
+        return []
+    r0 = next(iter(tk.values()))
+    pace = r0.get("streams_tokens") or {}
+    L = ["## tokens: streamed answers (pyagents.examples.tokens, agentpool-bench --stream)\n"]
+    L.append("agentpool runs AsyncTokensAgent (async model), agentpool-gevent GeventTokensAgent (gevent model), 2 "
+             "workers each. One stream: a request of %s chunks with no pause, one connection, closed loop. "
+             "%s streams: %s connections x 1, each stream %s chunks of %s bytes %s ms apart; the agents then produce "
+             "streams x n / ((n - 1) x ms) chunks/s (the first chunk of a stream comes at once). Time to first "
+             "chunk is from the request's write. Master CPU = agentpoold's own user + sys (/proc/PID/stat) over the "
+             "point (warm-up included), over the chunks it sent (pool.stats streams.chunksSent); the echo "
+             "message's is the same server kind's echo at %d connections in this run. No peer streams NDJSON, so "
+             "there is no peer line.\n" % (
+                 fmt(float(_first_tokens(results, "one-stream").get("n", 0)), 0),
+                 r0.get("streams"), r0.get("streams"), pace.get("n"), pace.get("size"), pace.get("ms"), HEADLINE))
+    rows = []
+    for name, r in tk.items():
+        rows.append([_label(results, name), _fl(r["one_stream_chunks_per_s"]),
+                     "%s / %s" % (_cell_ms(r["one_stream_first_chunk_p50_ms"]),
+                                  _cell_ms(r["one_stream_first_chunk_p99_ms"])),
+                     "%s (%s)" % (_fl(r["streams_chunks_per_s"]),
+                                  fmt(r["streams_share"] and 100 * r["streams_share"], 1, "%")),
+                     _fl(r["agents_chunks_per_s"]),
+                     "%s / %s" % (_cell_ms(r["first_chunk_p50_ms"]), _cell_ms(r["first_chunk_p99_ms"])),
+                     "%s / %s" % (fmt(r["one_stream_master_cpu_us_per_chunk"], 2),
+                                  fmt(r["streams_master_cpu_us_per_chunk"], 2)),
+                     fmt(r["echo_master_cpu_us_per_msg"], 2), fx(r["chunk_over_echo"]),
+                     "%s / %s / %s" % (fmt(r["one_stream_master_rw_syscalls_per_chunk"], 3),
+                                       fmt(r["streams_master_rw_syscalls_per_chunk"], 3),
+                                       fmt(r["echo_master_rw_syscalls_per_msg"], 2)),
+                     "; ".join(r["errors"])])
+    n = r0.get("streams")
+    L.append(_table(["server", "one stream chunks/s", "one stream first chunk p50 / p99 ms",
+                     "%s streams chunks/s (of agents')" % n, "agents produce/s",
+                     "%s streams first chunk p50 / p99 ms" % n, "master us/chunk: one / %s streams" % n,
+                     "master us/echo msg", "chunk / echo (larger)",
+                     "master read+write calls: per chunk one / %s streams / per echo msg" % n, "errors"], rows))
+    return L
+
+
+def _fl(v):
+    """A count or rate as fmt prints a float (thousands separated)."""
+    return fmt(None if v is None else float(v), 0)
+
+
+def _first_tokens(results, variant):
+    p = next((q for q in results["points"] if q["workload"] == "tokens" and q.get("variant") == variant), None)
+    return (p or {}).get("tokens") or {}
+
+
 def _tail(results):
     L = []
     ext = results.get("extras")
@@ -907,7 +1043,7 @@ def _tail(results):
             seen.add((cmd, bool(st.get("ok"))))
             L.append("- %s: `%s`%s" % (name, cmd, "" if st.get("ok") else " (FAILED: %s)" % st.get("error")))
     L.append("")
-    for wl in ("echo", "echo-d16", "sleep50", "fetch50", "openloop", "celery-echo"):
+    for wl in ("echo", "echo-d16", "sleep50", "fetch50", "tokens", "openloop", "celery-echo"):
         ex = next((p for p in results["points"] if p.get("command") and p["workload"] == wl), None)
         if ex:
             L.append("- load, %s: `%s`" % (wl, _norm(results, " ".join(_q(a) for a in ex["command"]))))

@@ -178,6 +178,16 @@ static cJSON *worker_json(const worker *w, uint64_t now, uint64_t wall)
     return o;
 }
 
+/* counts[c] under each reply code's name, c < ERR_COUNT (the errors,
+ * control errors and streams ended of pool.stats); skip_zero leaves out
+ * the codes never counted. */
+static void add_code_counts(cJSON *o, const uint64_t *counts, int skip_zero)
+{
+    for (int c = 0; c < ERR_COUNT; c++)
+        if (!skip_zero || counts[c])
+            cJSON_AddNumberToObject(o, reply_code_name((reply_code)c), (double)counts[c]);
+}
+
 cJSON *control_stats_json(int detailed)
 {
     uint64_t now = ap_now_ms();
@@ -221,9 +231,7 @@ cJSON *control_stats_json(int detailed)
     cJSON_AddNumberToObject(q, "rejected", (double)server.queue.rejected);
     cJSON_AddNumberToObject(o, "connections", server.nclients);
     cJSON_AddNumberToObject(o, "uptime", (double)(now - server.started_ms));
-    cJSON *e = cJSON_AddObjectToObject(o, "errors");
-    for (int c = 0; c < ERR_COUNT; c++)
-        cJSON_AddNumberToObject(e, reply_code_name((reply_code)c), (double)server.stats.errors[c]);
+    add_code_counts(cJSON_AddObjectToObject(o, "errors"), server.stats.errors, 0);
     cJSON *m = cJSON_AddObjectToObject(o, "messages");
     cJSON_AddNumberToObject(m, "accepted", (double)server.stats.accepted);
     cJSON_AddNumberToObject(m, "answeredOk", (double)server.stats.answered_ok);
@@ -234,10 +242,7 @@ cJSON *control_stats_json(int detailed)
     cJSON_AddBoolToObject(ident, "pinCode", server.cfg->pin_code);
     cJSON *ctl = cJSON_AddObjectToObject(o, "control");
     cJSON_AddNumberToObject(ctl, "ok", (double)server.stats.control_ok);
-    cJSON *ce = cJSON_AddObjectToObject(ctl, "errors");
-    for (int ec = 0; ec < ERR_COUNT; ec++)
-        if (server.stats.control_errors[ec])
-            cJSON_AddNumberToObject(ce, reply_code_name((reply_code)ec), (double)server.stats.control_errors[ec]);
+    add_code_counts(cJSON_AddObjectToObject(ctl, "errors"), server.stats.control_errors, 1);
     cJSON_AddNumberToObject(m, "held", (double)server.msgs.by_state[MSG_HELD]);
     cJSON_AddNumberToObject(m, "cancelled", (double)server.stats.cancelled);
     cJSON_AddNumberToObject(m, "droppedResults", (double)server.stats.dropped_results);
@@ -252,9 +257,7 @@ cJSON *control_stats_json(int detailed)
     cJSON_AddNumberToObject(sm, "heartbeats", (double)server.stats.heartbeats);
     cJSON *se = cJSON_AddObjectToObject(sm, "ended");
     cJSON_AddNumberToObject(se, "ok", (double)server.stats.streams_ended[ERR_COUNT]);
-    for (int ec = 0; ec < ERR_COUNT; ec++)
-        if (server.stats.streams_ended[ec])
-            cJSON_AddNumberToObject(se, reply_code_name((reply_code)ec), (double)server.stats.streams_ended[ec]);
+    add_code_counts(se, server.stats.streams_ended, 1);
     cJSON *c = cJSON_AddObjectToObject(o, "connectionsTotal");
     cJSON_AddNumberToObject(c, "accepted", (double)server.stats.conns_accepted);
     cJSON_AddNumberToObject(c, "rejected", (double)server.stats.conns_rejected);

@@ -10,6 +10,7 @@ pass: wait_for() polls a condition until a deadline.
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -511,6 +512,30 @@ def wait_stats(server, pred, what="stats condition", timeout=DEADLINE):
     except AssertionError as e:
         raise AssertionError("%s; last stats: %s" % (e, json.dumps(last[0])))
     return last[0]
+
+
+def full_backlog_socket(test):
+    """The path of a Unix socket whose listener never accepts and whose
+    backlog is full, so that a connect() to it waits (non-blocking: fails
+    with EAGAIN) for as long as the test runs.  The listener, the
+    connections that fill the backlog and the directory go at the test's
+    clean-up."""
+    d = tempfile.mkdtemp(prefix="apstuck-", dir="/tmp")
+    test.addCleanup(shutil.rmtree, d, True)
+    path = os.path.join(d, "stuck.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    test.addCleanup(listener.close)
+    listener.bind(path)
+    listener.listen(0)  # never accepts
+    for _ in range(100):
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        test.addCleanup(c.close)
+        c.setblocking(False)
+        try:
+            c.connect(path)
+        except BlockingIOError:
+            return path
+    raise AssertionError("the backlog of %s never filled (100 connections queued)" % path)
 
 
 def main():

@@ -27,6 +27,8 @@ import threading
 import time
 import unittest
 
+from harness import full_backlog_socket
+
 BUILDDIR = os.environ.get("AP_BUILDDIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 CTL = os.path.join(BUILDDIR, "agentpoolctl")
 RUN_TIMEOUT = 120  # seconds; generous, only there so a hang fails instead of blocking make check
@@ -375,24 +377,7 @@ class TestSendOne(CtlTestCase):
                       r.stderr)
 
     def test_full_listen_backlog_times_out_with_exit_3(self):
-        d = tempfile.mkdtemp(prefix="apctl-", dir="/tmp")
-        self.addCleanup(shutil.rmtree, d, True)
-        path = os.path.join(d, "stuck.sock")
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.addCleanup(listener.close)
-        listener.bind(path)
-        listener.listen(0)  # never accepts
-        held = []
-        while True:  # fill the backlog
-            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            self.addCleanup(c.close)
-            c.setblocking(False)
-            try:
-                c.connect(path)
-            except BlockingIOError:
-                break
-            held.append(c)
-            self.assertLess(len(held), 100, "backlog never filled")
+        path = full_backlog_socket(self)
         r = run(["-s", path, "--timeout", "200", "ping"])
         self.assertEqual(r.returncode, EXIT_CONNECT)
         self.assertIn(("cannot connect to %s: agentpoold accepted nothing for 200 ms" % path).encode(),

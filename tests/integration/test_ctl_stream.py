@@ -16,16 +16,13 @@ asserts how long anything took.
 """
 
 import json
-import os
-import shutil
 import signal
-import socket
 import subprocess
-import tempfile
 import threading
 import time
 import unittest
 
+from harness import full_backlog_socket
 from test_ctl import (CTL, EXIT_ANSWER_ERROR, EXIT_OK, EXIT_USAGE, RUN_TIMEOUT, CtlTestCase,
                       FakeServer, dumps, run)
 
@@ -296,21 +293,7 @@ class TestSendStreamInterrupt(StreamTestCase):
         # a listener that never accepts, its backlog full: with --timeout 0
         # connect() waits for ever; Ctrl-C there has nothing to cancel and
         # must end the program as usual (killed by SIGINT)
-        d = tempfile.mkdtemp(prefix="apctl-", dir="/tmp")
-        self.addCleanup(shutil.rmtree, d, True)
-        path = os.path.join(d, "stuck.sock")
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.addCleanup(listener.close)
-        listener.bind(path)
-        listener.listen(0)
-        for _ in range(100):
-            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            self.addCleanup(c.close)
-            c.setblocking(False)
-            try:
-                c.connect(path)
-            except BlockingIOError:
-                break
+        path = full_backlog_socket(self)
         p = subprocess.Popen([CTL, "-s", path, "--timeout", "0", "send", "--stream", "t"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.addCleanup(lambda: p.poll() is None and p.kill())
