@@ -273,7 +273,8 @@ class TestSendStreamInterrupt(StreamTestCase):
         self.assertEqual(p.returncode, EXIT_INTERRUPTED, err)
         self.assertEqual(out, b"")
         self.assertEqual(srv.cancels, [1])
-        self.assertIn(b"agentpoolctl: interrupted: pool.cancel found the request running\n", err)
+        # the second Ctrl-C may come before or after ctl read the fake's answer to pool.cancel
+        self.assertRegex(err, rb"agentpoolctl: interrupted: pool.cancel (found the request running|sent, not answered)\n")
         self.assertIn(b"interrupted again", err)
 
     def test_the_wait_after_ctrl_c_is_bounded_by_timeout(self):
