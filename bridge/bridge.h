@@ -95,6 +95,7 @@ typedef struct {
     /* counters for agent.metrics */
     uint64_t started_ns;
     uint64_t received;       /* REQUEST frames */
+    uint64_t credits;        /* CREDIT frames (streams), agent.metrics stream_credits */
     uint64_t sent;           /* RESULT + ERROR frames answering them */
     uint64_t errors;         /* ERROR frames */
     size_t inflight;         /* async and gevent: tasks or greenlets running now */

@@ -406,6 +406,7 @@ void msg_reply_metrics(uint64_t id, size_t queue_size)
         put(d, "model", PyUnicode_FromString(bridge_model_name(bridge.model))) < 0 ||
         put(d, "in_flight", PyLong_FromSize_t(bridge.inflight)) < 0 ||
         put(d, "hub_blocked", PyLong_FromUnsignedLongLong(bridge.hub_blocked)) < 0 ||
+        put(d, "stream_credits", PyLong_FromUnsignedLongLong(bridge.credits)) < 0 ||
         put(d, "allocated_blocks", Py_NewRef(blocks)) < 0 ||
         put(d, "rss_bytes", PyLong_FromUnsignedLongLong(ap_rss_bytes(0))) < 0)
         goto fail;

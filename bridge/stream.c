@@ -214,6 +214,7 @@ static PyMethodDef begin_def = {"_begin", stream_begin_py, METH_O, NULL};
 
 void stream_credit(uint64_t id, const unsigned char *payload, size_t len)
 {
+    bridge.credits++;
     sentry *e = idmap_get(&st.map, id);
     if (e == NULL || len < AP_FRAME_CREDIT_SIZE)
         return; /* its stream is over already */

@@ -124,12 +124,14 @@ static void look_ahead(uint64_t now)
     scan_cancels();
 }
 
-/* wire_next, keeping `scanned` relative to the read cursor. */
-static int next_frame(ap_frame_hdr *h, const unsigned char **payload)
+/* wire_next, keeping `scanned` relative to the read cursor; *seen: the
+ * frame was scanned already (scan_cancels applied it if it was a CREDIT). */
+static int next_frame(ap_frame_hdr *h, const unsigned char **payload, int *seen)
 {
     int r = wire_next(&bridge.in, h, payload);
     if (r == 1) {
         size_t n = AP_FRAME_HDR_SIZE + (size_t)h->len;
+        *seen = scanned >= n;
         scanned = scanned > n ? scanned - n : 0;
     }
     return r;
@@ -226,7 +228,7 @@ static int handle_frames(void)
     ap_frame_hdr h;
     const unsigned char *payload;
     uint64_t now;
-    int r;
+    int r, seen = 0;
     for (;;) {
         /* Before anything that may start a request: a CANCEL that came
          * while the last handler ran must be seen first.  (payload points
@@ -234,7 +236,7 @@ static int handle_frames(void)
         now = ap_now_ns();
         if (now - last_read_ns >= SYNC_HOLD_NS && bridge.in.off < bridge.in.len)
             look_ahead(now);
-        if ((r = next_frame(&h, &payload)) != 1)
+        if ((r = next_frame(&h, &payload, &seen)) != 1)
             break;
         switch (h.kind) {
         case AP_FRAME_REQUEST:
@@ -257,7 +259,9 @@ static int handle_frames(void)
             if (!cancel_take(h.id))
                 ap_debug("CANCEL %llu: not held (running or answered already)", (unsigned long long)h.id);
             break;
-        case AP_FRAME_CREDIT: /* applied when scan_cancels first saw it */
+        case AP_FRAME_CREDIT: /* applied when scan_cancels first saw it, else now */
+            if (!seen)
+                stream_credit(h.id, payload, h.len);
             break;
         case AP_FRAME_STOP:
             if (!bridge.stopping)

@@ -8,8 +8,14 @@
  * Credit is owed for every chunk byte once it is passed on: taken by the
  * client's socket (a checkpoint per chunk line, compared with flush.c's
  * count of bytes written), kept for a collected answer, or dropped.
- * Owed credit goes to the worker in one CREDIT frame per pass, and only
- * while the message is still on that worker.  State: server.streams (the
+ * Owed credit goes to the worker in one CREDIT frame once it reaches
+ * half the window the worker was started with (as HTTP/2 peers send
+ * WINDOW_UPDATE), and only while the message is still on that worker.
+ * A worker waits for credit only with a whole window in flight; then at
+ * least half of it is owed or still unread by the client, so the credit
+ * comes as soon as the client has taken half: never a deadlock, and one
+ * CREDIT frame per half window instead of one per chunk (a paced stream
+ * of small chunks cost the master a write to the worker per chunk).  State: server.streams (the
  * open streams, for heartbeats) and each connection's streams list.
  */
 #include "stream.h"
@@ -52,6 +58,8 @@ static void stream_credit(msg *m, mstream *s)
     uint64_t n = s->passed - s->credited;
     if (!msg_on_worker(m))
         return; /* its worker let go: the credit would be for nobody */
+    if (n < m->worker->proc.credit_batch)
+        return; /* owed, and sent with more */
     while (n > 0) {
         uint32_t part = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
         worker_credit(m->worker, m->id, part);

@@ -309,6 +309,9 @@ static void process_reset(worker *w, pid_t pid, uint64_t spawn_ns)
     w->proc.started_ms = ap_now_ms();
     w->proc.last_active_ms = w->proc.started_ms;
     w->proc.svc_ewma_ns = WORKER_FAST_NS * 4; /* not fast until it has shown it */
+    /* the window it is started with (build_exec_args), which a reload may
+     * change for later processes only */
+    w->proc.credit_batch = (uint32_t)(server.cfg->stream_window_bytes / 2 > 0 ? server.cfg->stream_window_bytes / 2 : 1);
     recycle_new_process(w);
 }
 

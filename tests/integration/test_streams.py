@@ -130,6 +130,22 @@ class Models:
             self.assertEqual(len(chunks), 100)
             self.assertTrue(final["ok"], final)
 
+    def test_credit_comes_back_once_per_half_window_not_per_chunk(self):
+        """500 paced chunks of 10 JSON bytes each (each its own write to the
+        client): with a 1 KiB window the worker gets a CREDIT per 512 bytes
+        read at most, so 5,000 bytes take at most 10 frames; within half of
+        the 256 KiB default it gets none.  (Per chunk it would be ~500.)"""
+        for window, most in ((1024, 5000 // 512), (256 * 1024, 0)):
+            with self.server(args=["--stream-window-bytes", str(window)]) as s, s.client() as c:
+                c.send({"id": "p", "type": "tokens", "data": {"n": 500, "size": 8, "ms": 1}, "stream": True})
+                chunks, _, final = read_stream(c, "p")
+                self.assertEqual(len(chunks), 500)
+                self.assertTrue(final["ok"], final)
+                got = c.request("agent.metrics", {"worker": "worker-0"})["result"]["stream_credits"]
+                self.assertLessEqual(got, most, "window %d" % window)
+                if window < 5000:
+                    self.assertGreaterEqual(got, (5000 - window) // 1024, "the stream needed credit to end")
+
     def test_a_slow_reader_holds_only_its_own_window(self):
         """Client A stops reading a stream of 3000 x 64 KiB chunks (196 MB).
         The master buffers at most about a window of it, and (async, gevent)
