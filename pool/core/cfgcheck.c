@@ -246,8 +246,10 @@ static int cfgcheck_agent(const config *cfg, const char *prog)
     }
     if (pid == 0) {
         int null = open("/dev/null", O_RDWR);
-        if (null < 0 || dup2(sv[1], AP_WORKER_FD) != AP_WORKER_FD || dup2(null, 0) < 0 || dup2(null, 1) < 0 ||
-            dup2(null, 2) < 0 || cfgcheck_become(&id) != 0)
+        /* fd 3 without close-on-exec (dup2 onto itself would keep it) */
+        int on3 = sv[1] == AP_WORKER_FD ? fcntl(sv[1], F_SETFD, 0) : dup2(sv[1], AP_WORKER_FD) - AP_WORKER_FD;
+        if (null < 0 || on3 != 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0 ||
+            cfgcheck_become(&id) != 0)
             _exit(126);
         if (cfg->worker_chdir && chdir(cfg->worker_chdir) != 0)
             _exit(126);

@@ -1308,6 +1308,7 @@ void config_print_help(const char *prog, void *file)
         value_text(st, &def, 1, defval, sizeof(defval));
         fprintf(f, "  --%-28s [%s] %s\n      default: %s\n", flag, st->key, st->help, defval);
     }
-    fprintf(f, "\nThe socket defaults to $%s, else %s.\n", AP_SOCKET_ENV, AP_DEFAULT_SOCKET);
+    fprintf(f, "\nThe socket is %s unless set: $%s, like every AGENTPOOL_ variable, overrides the file.\n",
+            AP_DEFAULT_SOCKET, AP_SOCKET_ENV);
     config_free(&def);
 }
