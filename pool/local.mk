@@ -10,9 +10,12 @@ bin_PROGRAMS += agentpoold
 agentpoold_SOURCES = pool/core/main.c \
 	pool/core/server.c pool/core/server.h \
 	pool/core/config.c pool/core/config.h \
+	pool/core/duration.c pool/core/duration.h \
+	pool/core/jsontext.c pool/core/jsontext.h \
 	pool/core/listener.c pool/core/listener.h \
 	pool/core/sdnotify.c pool/core/sdnotify.h \
 	pool/core/privs.c pool/core/privs.h \
+	pool/core/cfgcheck.c pool/core/cfgcheck.h \
 	pool/path/client.c pool/path/client.h \
 	pool/path/linein.c pool/path/linein.h \
 	pool/path/answer.c pool/path/answer.h \

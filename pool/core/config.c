@@ -5,16 +5,23 @@
  * settings[] lists each setting once (JSON key, type, field, range,
  * allowed names, help); config_init() sets the defaults, which --help
  * shows.  The flag for a key is its kebab-case form
- * (minWorkers -> --min-workers).  config_parse_args() loads --config
- * FILE first (one JSON object read with cJSON: an unknown key, a wrong
- * type, a value out of range or trailing text is refused), then applies
- * every flag over it, so flags win; then config_validate() checks the
+ * (minWorkers -> --min-workers), its environment variable the key in
+ * upper snake case after AGENTPOOL_ (AGENTPOOL_MIN_WORKERS).
+ * config_parse_args() loads --config FILE first (one JSON object read
+ * with cJSON after jsontext.c removed its comments: an unknown key, a
+ * wrong type, a value out of range or trailing text is refused, a parse
+ * error at its line and column), then every AGENTPOOL_ variable, then
+ * every flag, so default < file < environment < flag; each setting's
+ * origin is kept in cfg->source[] (--print-config shows it; a future
+ * pools object resolves the same way, per pool).  T_DURATION settings
+ * take units (duration.c).  Then config_validate() checks the
  * rules between settings (maxWorkers >= minWorkers, maxPendingBytes >=
  * maxMessageBytes, group needs user, workerGroup needs workerUser, env names, metricsListen's syntax
  * and metricsAllowRemote).  Every refusal is one line naming the key,
  * the value (control bytes shown escaped) and where it came from.
- * Also here: --help from the same table, the lists (allowedUids,
- * allowedGids, adminUids, adminGids, env) and workerLimits.
+ * Also here: --help and --print-config from the same table, the
+ * warnings --check-config prints, the lists (allowedUids, allowedGids,
+ * adminUids, adminGids, env) and workerLimits.
  *
  * Called by main.c at start-up and by reload.c to build the next config
  * on SIGHUP, each time into a fresh struct that is read-only once
@@ -22,6 +29,8 @@
  * global state; never touches the event loop or the log.
  */
 #include "config.h"
+#include "duration.h"
+#include "jsontext.h"
 #include "ap_alloc.h"
 #include "ap_common.h"
 #include "ap_defaults.h"
@@ -38,7 +47,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-typedef enum { T_INT, T_BOOL, T_STR, T_ENUM, T_PATHLIST, T_MODE, T_LIST, T_RLIMITS } setting_type;
+typedef enum { T_INT, T_DURATION, T_BOOL, T_STR, T_ENUM, T_PATHLIST, T_MODE, T_LIST, T_RLIMITS } setting_type;
 
 static const char *const strategy_names[] = {"round-robin", "least-busy", "random", NULL};
 static const char *const overflow_names[] = {"block", "reject", NULL};
@@ -80,54 +89,54 @@ static const setting settings[] = {
     {"maxMessageBytes", T_INT, OFF(max_message_bytes), 64, 64 * 1024 * 1024, NULL, "longest request line, bytes (longer: too_large)"},
     {"maxResultBytes", T_INT, OFF(max_result_bytes), 0, AP_FRAME_MAX_PAYLOAD, NULL, "longest result a worker may answer, bytes (longer: agent_error; 0: maxMessageBytes)"},
     {"streamWindowBytes", T_INT, OFF(stream_window_bytes), 1, AP_FRAME_MAX_PAYLOAD, NULL, "chunk bytes one stream may have in flight between its worker and its client's socket; past it its handler waits (async task, greenlet, or the whole sync worker)"},
-    {"streamHeartbeatMs", T_INT, OFF(stream_heartbeat_ms), 0, 86400000, NULL, "a stream that sent nothing for this many ms gets a heartbeat line (0: off)"},
+    {"streamHeartbeatMs", T_DURATION, OFF(stream_heartbeat_ms), 0, 86400000, NULL, "a stream that sent nothing for this many ms gets a heartbeat line (0: off)"},
     {"maxConnections", T_INT, OFF(max_connections), 1, 1000000, NULL, "client connections at once"},
     {"adminReserveConnections", T_INT, OFF(admin_reserve_connections), 0, 1000, NULL, "of maxConnections, the last ones only administrators (adminUids/adminGids) get"},
     {"maxConnectionsPerUid", T_INT, OFF(max_connections_per_uid), 0, 1000000, NULL, "connections one peer uid may hold at once (0: no limit)"},
-    {"idleConnectionTimeout", T_INT, OFF(idle_connection_timeout), 0, 86400000, NULL, "close a connection with nothing in flight and no traffic for this many ms (0: never)"},
+    {"idleConnectionTimeout", T_DURATION, OFF(idle_connection_timeout), 0, 86400000, NULL, "close a connection with nothing in flight and no traffic for this many ms (0: never)"},
     {"maxInFlightPerConnection", T_INT, OFF(max_inflight_per_connection), 1, 10000000, NULL, "unanswered messages per connection before it stops being read"},
     {"maxPendingBytes", T_INT, OFF(max_pending_bytes), 1024, (int64_t)1 << 40, NULL, "bytes of all queued and in-flight requests together"},
     {"maxBufferedBytes", T_INT, OFF(max_buffered_bytes), 1024 * 1024, (int64_t)1 << 40, NULL, "bytes of answers the master holds for clients that have not read them; past it, connections with unread answers (and new ones) wait"},
-    {"clientWriteTimeout", T_INT, OFF(client_write_timeout), 0, 86400000, NULL, "close a connection whose answers wait and none was taken for this long, ms (0: never)"},
+    {"clientWriteTimeout", T_DURATION, OFF(client_write_timeout), 0, 86400000, NULL, "close a connection whose answers wait and none was taken for this long, ms (0: never)"},
     {"listenBacklog", T_INT, OFF(listen_backlog), 1, 65535, NULL, "listen(2) backlog"},
-    {"shutdownTimeout", T_INT, OFF(shutdown_timeout), 0, 86400000, NULL, "ms to finish queued and in-flight messages on SIGTERM"},
+    {"shutdownTimeout", T_DURATION, OFF(shutdown_timeout), 0, 86400000, NULL, "ms to finish queued and in-flight messages on SIGTERM"},
     {"restartOnFailure", T_BOOL, OFF(restart_on_failure), 0, 1, NULL, "respawn a worker that died unexpectedly"},
     {"pinCode", T_BOOL, OFF(pin_code), 0, 1, NULL, "refuse a worker that loaded other agent code than its generation (files changed without a reload)"},
     {"maxRetries", T_INT, OFF(max_retries), 0, 100, NULL, "retries of a message whose worker died"},
-    {"retryDelay", T_INT, OFF(retry_delay), 0, 3600000, NULL, "first retry delay, ms (doubles per attempt)"},
-    {"healthCheckInterval", T_INT, OFF(health_check_interval), 0, 3600000, NULL, "ms between heartbeats"},
-    {"dispatchAckMs", T_INT, OFF(dispatch_ack_ms), 0, 3600000, NULL, "ms a worker may leave what it was sent unread before it is suspect and not chosen (0: never)"},
-    {"workerRecycleInterval", T_INT, OFF(worker_recycle_interval), 0, I64MAX, NULL, "recycle a worker older than this, ms (0: never)"},
+    {"retryDelay", T_DURATION, OFF(retry_delay), 0, 3600000, NULL, "first retry delay, ms (doubles per attempt)"},
+    {"healthCheckInterval", T_DURATION, OFF(health_check_interval), 0, 3600000, NULL, "ms between heartbeats"},
+    {"dispatchAckMs", T_DURATION, OFF(dispatch_ack_ms), 0, 3600000, NULL, "ms a worker may leave what it was sent unread before it is suspect and not chosen (0: never)"},
+    {"workerRecycleInterval", T_DURATION, OFF(worker_recycle_interval), 0, I64MAX, NULL, "recycle a worker older than this, ms (0: never)"},
     {"maxMessagesPerWorker", T_INT, OFF(max_messages_per_worker), 0, I64MAX, NULL, "recycle a worker after this many messages (0: never)"},
-    {"timeout", T_INT, OFF(timeout), 0, 86400000, NULL, "ms a message may take from acceptance to answer (0: none)"},
-    {"maxRetryDelay", T_INT, OFF(max_retry_delay), 0, 3600000, NULL, "cap on the retry delay, ms"},
+    {"timeout", T_DURATION, OFF(timeout), 0, 86400000, NULL, "ms a message may take from acceptance to answer (0: none)"},
+    {"maxRetryDelay", T_DURATION, OFF(max_retry_delay), 0, 3600000, NULL, "cap on the retry delay, ms"},
     {"retryOnTimeout", T_BOOL, OFF(retry_on_timeout), 0, 1, NULL, "retry a message that timed out (else answer timeout)"},
     {"cancelSync", T_ENUM, OFF(cancel_sync), 0, 0, cancel_sync_names, "pool.cancel of a message a sync worker is running: finish (answer cancelled at once, let the handler end, drop its result) | kill (replace the worker, as for a timeout)"},
     {"deadLetterFile", T_STR, OFF(dead_letter_file), 0, 4096, NULL, "JSON Lines file of messages that failed for good (default: SOCKET.deadletter.jsonl)"},
     {"deadLetterMaxBytes", T_INT, OFF(dead_letter_max_bytes), 4096, (int64_t)1 << 40, NULL, "size at which the dead-letter file rolls to .1"},
-    {"gracefulTimeout", T_INT, OFF(graceful_timeout), 0, 86400000, NULL, "ms a worker asked to stop may take before it is killed"},
+    {"gracefulTimeout", T_DURATION, OFF(graceful_timeout), 0, 86400000, NULL, "ms a worker asked to stop may take before it is killed"},
     {"maxWorkerRss", T_INT, OFF(max_worker_rss), 0, (int64_t)1 << 44, NULL, "recycle a worker whose RSS passes this many bytes (0: off)"},
     {"maxWorkerRssHard", T_INT, OFF(max_worker_rss_hard), 0, (int64_t)1 << 44, NULL, "kill a worker whose RSS passes this many bytes (0: off)"},
     {"recycleJitter", T_INT, OFF(recycle_jitter), 0, 50, NULL, "per-worker spread of the recycle limits, percent"},
     {"maxConcurrentRecycles", T_INT, OFF(max_concurrent_recycles), 1, 64, NULL, "workers recycled at once, at most"},
     {"restartStrategy", T_ENUM, OFF(restart_strategy), 0, 0, restart_names, "one-for-one | one-for-all"},
     {"maxRestarts", T_INT, OFF(max_restarts), 0, 100000, NULL, "restarts within restartWindow before the pool backs off"},
-    {"restartWindow", T_INT, OFF(restart_window), 1, 86400000, NULL, "ms over which restarts are counted"},
+    {"restartWindow", T_DURATION, OFF(restart_window), 1, 86400000, NULL, "ms over which restarts are counted"},
     {"historySize", T_INT, OFF(history_size), 1, 100000, NULL, "restart history entries kept (pool.history)"},
-    {"hubBlockedWarnMs", T_INT, OFF(hub_blocked_warn_ms), 0, 3600000, NULL, "async and gevent workers log (with its stack) and count a handler that holds their event loop this many ms (0: off)"},
+    {"hubBlockedWarnMs", T_DURATION, OFF(hub_blocked_warn_ms), 0, 3600000, NULL, "async and gevent workers log (with its stack) and count a handler that holds their event loop this many ms (0: off)"},
     {"maxMissedBeats", T_INT, OFF(max_missed_beats), 1, 1000, NULL, "heartbeats a worker may miss in a row before it is replaced"},
     {"breakerFailureThreshold", T_INT, OFF(breaker_failure_threshold), 0, 1000, NULL, "failures of one type within breakerWindow that open its breaker (0: off)"},
-    {"breakerWindow", T_INT, OFF(breaker_window), 1, 86400000, NULL, "ms over which breaker failures are counted"},
-    {"breakerResetTimeout", T_INT, OFF(breaker_reset_timeout), 1, 86400000, NULL, "ms an open breaker waits before letting one probe through"},
-    {"scaleUpAfter", T_INT, OFF(scale_up_after), 1, 86400000, NULL, "add a worker when messages have waited this long, ms"},
-    {"idleTimeout", T_INT, OFF(idle_timeout), 1, (int64_t)1 << 40, NULL, "retire a worker idle this long, ms (never below minWorkers)"},
+    {"breakerWindow", T_DURATION, OFF(breaker_window), 1, 86400000, NULL, "ms over which breaker failures are counted"},
+    {"breakerResetTimeout", T_DURATION, OFF(breaker_reset_timeout), 1, 86400000, NULL, "ms an open breaker waits before letting one probe through"},
+    {"scaleUpAfter", T_DURATION, OFF(scale_up_after), 1, 86400000, NULL, "add a worker when messages have waited this long, ms"},
+    {"idleTimeout", T_DURATION, OFF(idle_timeout), 1, (int64_t)1 << 40, NULL, "retire a worker idle this long, ms (never below minWorkers)"},
     {"maxTrackedTypes", T_INT, OFF(max_tracked_types), 1, 4096, NULL, "message types tracked one by one in stats and breakers; the rest count as other"},
     {"metricsListen", T_STR, OFF(metrics_listen), 0, 4096, NULL, "serve /metrics, /healthz and /stats over HTTP here: unix:/path, 127.0.0.1:PORT or [::1]:PORT (empty: off)"},
     {"metricsAllowRemote", T_BOOL, OFF(metrics_allow_remote), 0, 1, NULL, "let metricsListen be an address other machines can reach"},
     {"alertAvailableBelow", T_INT, OFF(alert_available_below), 0, 100, NULL, "warn when fewer than this percent of the workers have a free slot (0: off)"},
     {"alertQueueAbove", T_INT, OFF(alert_queue_above), 0, 100, NULL, "warn when the queue is more than this percent full (0: off)"},
     {"alertErrorRateAbove", T_INT, OFF(alert_error_rate_above), 0, 100, NULL, "warn when more than this percent of the last minute's answers were errors (0: off)"},
-    {"alertInterval", T_INT, OFF(alert_interval), 1, 86400000, NULL, "ms between two warnings of the same alert, at least"},
+    {"alertInterval", T_DURATION, OFF(alert_interval), 1, 86400000, NULL, "ms between two warnings of the same alert, at least"},
     {"user", T_STR, OFF(user), 0, 256, NULL, "started as root: drop to this user (name or uid) after binding; workers run as it too"},
     {"group", T_STR, OFF(group), 0, 256, NULL, "with user: drop to this group (name or gid) instead of the user's own"},
     {"workerUser", T_STR, OFF(worker_user), 0, 256, NULL, "run the workers as this user (name or uid), not the master's, so agent code cannot signal or ptrace the master (needs root at start)"},
@@ -147,6 +156,8 @@ static const setting settings[] = {
     {"workerLogRate", T_INT, OFF(worker_log_rate), 0, 1000000, NULL, "lines of worker stdout/stderr logged per second per worker; past it they are dropped and counted (0: no limit)"},
     {"workerLogBurst", T_INT, OFF(worker_log_burst), 1, 10000000, NULL, "lines a worker may write at once above workerLogRate"},
 };
+
+_Static_assert(AP_ARRAY_LEN(settings) <= CONFIG_MAX_SETTINGS, "raise CONFIG_MAX_SETTINGS");
 
 static int ncpus(void)
 {
@@ -205,8 +216,7 @@ void config_init(config *cfg)
     cfg->client_write_timeout = 60000;
     cfg->listen_backlog = 1024;
     cfg->shutdown_timeout = 30000;
-    const char *env = getenv(AP_SOCKET_ENV);
-    cfg->socket = ap_strdup(env && *env ? env : AP_DEFAULT_SOCKET);
+    cfg->socket = ap_strdup(AP_DEFAULT_SOCKET); /* $AGENTPOOL_SOCKET: config_parse_args's environment pass */
     cfg->socket_mode = 0660;
     cfg->worker_umask = -1;
     cfg->worker_limits.address_space = CONFIG_LIMIT_UNSET;
@@ -503,6 +513,18 @@ static int apply_text(config *cfg, const setting *st, const char *val, const cha
             return AP_ERR;
         }
         goto range;
+    case T_DURATION: {
+        char why[160];
+        int bare;
+        if (val[0] == '-' && parse_i64(val, 10, &v) == AP_OK)
+            goto range; /* a negative number: out of range, said as for integers */
+        if (duration_parse(val, &v, &bare, why, sizeof(why)) != AP_OK) {
+            snprintf(err, errlen, "%s: %s: \"%s\": %s", origin, st->key, shown, why);
+            return AP_ERR;
+        }
+        cfg->bare_ms[st - settings] = (unsigned char)bare;
+        goto range;
+    }
     case T_MODE:
         if (parse_i64(val, 8, &v) != AP_OK) {
             snprintf(err, errlen, "%s: %s: \"%s\" is not an octal file mode", origin, st->key, shown);
@@ -559,6 +581,9 @@ range:
     if (v < st->min || v > st->max) {
         if (st->type == T_MODE)
             snprintf(err, errlen, "%s: %s: %s is out of range (0 to 0777)", origin, st->key, shown);
+        else if (st->type == T_DURATION)
+            snprintf(err, errlen, "%s: %s: %s is out of range (%" PRId64 " to %" PRId64 " ms)", origin, st->key,
+                     shown, st->min, st->max);
         else
             snprintf(err, errlen, "%s: %s: %s is out of range (%" PRId64 " to %" PRId64 ")",
                      origin, st->key, shown, st->min, st->max);
@@ -615,6 +640,16 @@ static int apply_json(config *cfg, const setting *st, const cJSON *item, const c
     int64_t v;
     json_shown(item, shown, sizeof(shown));
     switch (st->type) {
+    case T_DURATION:
+        if (cJSON_IsString(item))
+            return apply_text(cfg, st, item->valuestring, origin, err, errlen);
+        if (!cJSON_IsNumber(item)) {
+            snprintf(err, errlen, "%s: %s: %s is %s, expected milliseconds or a duration such as \"30s\"", origin,
+                     st->key, shown, json_type_name(item));
+            return AP_ERR;
+        }
+        /* a number is milliseconds, read as an integer */
+        /* fall through */
     case T_INT:
         if (!cJSON_IsNumber(item)) {
             snprintf(err, errlen, "%s: %s: %s is %s, expected an integer", origin, st->key, shown,
@@ -746,24 +781,38 @@ static int apply_json(config *cfg, const setting *st, const cJSON *item, const c
     return AP_ERR;
 }
 
+/* "ORIGIN: line L, column C: why", the position in jt's minified text
+ * mapped back to the text as written. */
+static void json_error_at(const jsontext *jt, size_t min_off, const char *origin, const char *why, char *err,
+                          size_t errlen)
+{
+    unsigned line, col;
+    jsontext_line_col(jt->orig, jsontext_stop_offset(jt, min_off), &line, &col);
+    snprintf(err, errlen, "%s: line %u, column %u: %s", origin, line, col, why);
+}
+
 int config_load_json(config *cfg, const char *text, size_t len, const char *origin, char *err,
                      size_t errlen)
 {
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-    if (root == NULL) {
-        size_t pos = end && end >= text ? (size_t)(end - text) : 0;
-        snprintf(err, errlen, "%s: not valid JSON (near byte %zu)", origin, pos);
+    jsontext jt;
+    char why[256];
+    if (jsontext_open(&jt, text, len, why, sizeof(why)) != AP_OK) {
+        snprintf(err, errlen, "%s: %s", origin, why);
         return AP_ERR;
     }
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(jt.min, jt.minlen, &end, 0);
     int rc = AP_OK;
-    for (const char *p = end; p && p < text + len; p++) {
-        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
-            snprintf(err, errlen, "%s: unexpected text after the JSON object (byte %zu)", origin,
-                     (size_t)(p - text));
-            rc = AP_ERR;
-            goto out;
-        }
+    if (root == NULL) {
+        size_t pos = end && end >= jt.min ? (size_t)(end - jt.min) : 0;
+        json_error_at(&jt, pos, origin, "not valid JSON", err, errlen);
+        rc = AP_ERR;
+        goto out;
+    }
+    if (end && end < jt.min + jt.minlen) {
+        json_error_at(&jt, (size_t)(end - jt.min), origin, "unexpected text after the JSON object", err, errlen);
+        rc = AP_ERR;
+        goto out;
     }
     if (!cJSON_IsObject(root)) {
         snprintf(err, errlen, "%s: the config must be a JSON object", origin);
@@ -782,32 +831,14 @@ int config_load_json(config *cfg, const char *text, size_t len, const char *orig
             rc = AP_ERR;
             goto out;
         }
+        cfg->source[st - settings] = CONFIG_SRC_FILE;
         if (st->off == OFF(max_workers))
             cfg->max_workers_set = 1;
     }
 out:
     cJSON_Delete(root);
+    jsontext_close(&jt);
     return rc;
-}
-
-/* A config file may carry comment lines: a line whose first non-blank
- * character is '#' is blanked out in place (spaces), so the byte offsets
- * in parse errors still point into the file as written.  No JSON string
- * can span lines, so a '#' there is never inside one. */
-static void blank_comment_lines(char *text, size_t len)
-{
-    int line_start = 1;
-    for (size_t i = 0; i < len; i++) {
-        if (text[i] == '\n') {
-            line_start = 1;
-        } else if (line_start && text[i] == '#') {
-            for (; i < len && text[i] != '\n'; i++)
-                text[i] = ' ';
-            i--;
-        } else if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r') {
-            line_start = 0;
-        }
-    }
 }
 
 static int load_file(config *cfg, const char *path, char *err, size_t errlen)
@@ -841,10 +872,8 @@ static int load_file(config *cfg, const char *path, char *err, size_t errlen)
         rc = AP_ERR;
     }
     fclose(f);
-    if (rc == AP_OK) {
-        blank_comment_lines(buf, len);
+    if (rc == AP_OK)
         rc = config_load_json(cfg, buf, len, path, err, errlen);
-    }
     ap_free(buf);
     if (rc == AP_OK) {
         ap_free(cfg->config_file);
@@ -974,6 +1003,45 @@ static int is_flag(const char *arg, const char *name)
     return strcmp(arg, name) == 0;
 }
 
+void config_env_name(const char *key, char *buf, size_t cap)
+{
+    size_t o = 0;
+    const char *prefix = "AGENTPOOL_";
+    for (const char *p = prefix; *p && o + 1 < cap; p++)
+        buf[o++] = *p;
+    for (const char *k = key; *k && o + 1 < cap; k++) {
+        if (isupper((unsigned char)*k) && k != key) {
+            if (o + 2 >= cap)
+                break;
+            buf[o++] = '_';
+        }
+        buf[o++] = (char)toupper((unsigned char)*k);
+    }
+    if (cap)
+        buf[o] = '\0';
+}
+
+/* The environment pass: every setting whose AGENTPOOL_ variable is set
+ * and not empty, over the file.  AP_ERR naming the variable on a bad
+ * value. */
+static int apply_environment(config *cfg, int *max_workers_set, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < AP_ARRAY_LEN(settings); i++) {
+        char name[96], origin[112];
+        config_env_name(settings[i].key, name, sizeof(name));
+        const char *val = getenv(name);
+        if (val == NULL || *val == '\0')
+            continue;
+        snprintf(origin, sizeof(origin), "environment %s", name);
+        if (apply_text(cfg, &settings[i], val, origin, err, errlen) != AP_OK)
+            return AP_ERR;
+        cfg->source[i] = CONFIG_SRC_ENV;
+        if (settings[i].off == OFF(max_workers))
+            *max_workers_set = 1;
+    }
+    return AP_OK;
+}
+
 int config_parse_args(config *cfg, int argc, char **argv, config_action *action, char *err,
                       size_t errlen)
 {
@@ -1004,7 +1072,11 @@ int config_parse_args(config *cfg, int argc, char **argv, config_action *action,
                 return AP_ERR;
         }
     }
-    int path_from_flags = 0, max_workers_set = cfg->max_workers_set;
+    int path_from_flags = 0, max_workers_set = cfg->max_workers_set, check = 0;
+    /* Pass 2: the environment, over the file. */
+    if (apply_environment(cfg, &max_workers_set, err, errlen) != AP_OK)
+        return AP_ERR;
+    /* Pass 3: the flags, over both. */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (is_flag(a, "--config") || is_flag(a, "-c")) {
@@ -1022,7 +1094,11 @@ int config_parse_args(config *cfg, int argc, char **argv, config_action *action,
             return AP_OK;
         }
         if (is_flag(a, "--check-config")) {
-            *action = CONFIG_CHECK;
+            check = 1;
+            continue;
+        }
+        if (is_flag(a, "--print-config")) {
+            cfg->print_config = 1;
             continue;
         }
         if (strncmp(a, "--", 2) != 0) {
@@ -1066,17 +1142,146 @@ int config_parse_args(config *cfg, int argc, char **argv, config_action *action,
                 return AP_ERR;
             }
             path_from_flags = 1;
+            cfg->source[st - settings] = CONFIG_SRC_FLAG;
             continue;
         }
         if (apply_text(cfg, st, val, "command line", err, errlen) != AP_OK)
             return AP_ERR;
+        cfg->source[st - settings] = CONFIG_SRC_FLAG;
         if (st->off == OFF(max_workers))
             max_workers_set = 1;
     }
     /* maxWorkers left at its default follows a larger minWorkers. */
     if (!max_workers_set && cfg->max_workers < cfg->min_workers)
         cfg->max_workers = cfg->min_workers;
+    if (check)
+        *action = CONFIG_CHECK;
+    else if (cfg->print_config)
+        *action = CONFIG_PRINT;
     return config_validate(cfg, err, errlen);
+}
+
+/* A setting's value as text: as --help shows a default (help: durations
+ * in bare milliseconds) or as --print-config shows it (durations with
+ * their largest exact unit, lists in full). */
+static void value_text(const setting *st, const config *cfg, int help, char *buf, size_t cap)
+{
+    const void *field = (const char *)cfg + st->off;
+    buf[0] = '\0';
+    switch (st->type) {
+    case T_INT: snprintf(buf, cap, "%" PRId64, *(const int64_t *)field); break;
+    case T_DURATION:
+        if (help)
+            snprintf(buf, cap, "%" PRId64, *(const int64_t *)field);
+        else
+            duration_format(*(const int64_t *)field, buf, cap);
+        break;
+    case T_MODE:
+        if (*(const int64_t *)field < 0)
+            snprintf(buf, cap, "(inherited)");
+        else
+            snprintf(buf, cap, "0%" PRIo64, (uint64_t) * (const int64_t *)field);
+        break;
+    case T_LIST: {
+        const config_list *l = field;
+        if (help || !l->set) {
+            snprintf(buf, cap, "(not set)");
+            break;
+        }
+        for (int i = 0; i < l->n; i++) {
+            strncat(buf, i ? "," : "", cap - strlen(buf) - 1);
+            strncat(buf, l->items[i], cap - strlen(buf) - 1);
+        }
+        if (l->n == 0)
+            snprintf(buf, cap, "(empty)");
+        break;
+    }
+    case T_RLIMITS: {
+        const config_rlimits *r = field;
+        for (size_t i = 0; !help && i < AP_ARRAY_LEN(rlimit_keys); i++) {
+            int64_t v = *(const int64_t *)((const char *)r + rlimit_keys[i].off);
+            if (v == CONFIG_LIMIT_UNSET)
+                continue;
+            size_t o = strlen(buf);
+            if (v == CONFIG_LIMIT_UNLIMITED)
+                snprintf(buf + o, cap - o, "%s%s=unlimited", o ? "," : "", rlimit_keys[i].key);
+            else
+                snprintf(buf + o, cap - o, "%s%s=%" PRId64, o ? "," : "", rlimit_keys[i].key, v);
+        }
+        if (!buf[0])
+            snprintf(buf, cap, "(inherited)");
+        break;
+    }
+    case T_BOOL: snprintf(buf, cap, "%s", *(const int *)field ? "true" : "false"); break;
+    case T_ENUM: snprintf(buf, cap, "%s", st->names[*(const int64_t *)field]); break;
+    case T_STR: snprintf(buf, cap, "%s", *(char *const *)field ? *(char *const *)field : "(none)"); break;
+    case T_PATHLIST:
+        for (int i = 0; !help && i < cfg->n_python_path; i++) {
+            strncat(buf, i ? ":" : "", cap - strlen(buf) - 1);
+            strncat(buf, cfg->python_path[i], cap - strlen(buf) - 1);
+        }
+        if (!buf[0])
+            snprintf(buf, cap, "(none; agentpool's own package is found by itself)");
+        break;
+    }
+}
+
+/* "default", "file PATH", "environment NAME" or "flag --NAME". */
+static void source_text(const config *cfg, size_t i, char *buf, size_t cap)
+{
+    char name[96];
+    switch ((config_source)cfg->source[i]) {
+    case CONFIG_SRC_FILE:
+        snprintf(buf, cap, "file %s", cfg->config_file ? cfg->config_file : "?");
+        return;
+    case CONFIG_SRC_ENV:
+        config_env_name(settings[i].key, name, sizeof(name));
+        snprintf(buf, cap, "environment %s", name);
+        return;
+    case CONFIG_SRC_FLAG:
+        flag_name(settings[i].key, name, sizeof(name));
+        snprintf(buf, cap, "flag --%s", name);
+        return;
+    case CONFIG_SRC_DEFAULT:
+        break;
+    }
+    snprintf(buf, cap, "default");
+}
+
+void config_print(const config *cfg, void *file)
+{
+    FILE *f = file;
+    for (size_t i = 0; i < AP_ARRAY_LEN(settings); i++) {
+        char val[4096], src[4200], shown[4096];
+        value_text(&settings[i], cfg, 0, val, sizeof(val));
+        source_text(cfg, i, src, sizeof(src));
+        fprintf(f, "%s %s (%s)\n", settings[i].key, printable(val, shown, sizeof(shown)), src);
+    }
+}
+
+/* A duration whose key names a timeout: the ones where "30" most likely
+ * meant seconds. */
+static int timeout_like(const setting *st)
+{
+    return st->type == T_DURATION && (strcmp(st->key, "timeout") == 0 || strstr(st->key, "Timeout") != NULL);
+}
+
+int config_print_warnings(const config *cfg, void *file)
+{
+    FILE *f = file;
+    int n = 0;
+    for (size_t i = 0; i < AP_ARRAY_LEN(settings); i++) {
+        const setting *st = &settings[i];
+        int64_t v = *(const int64_t *)((const char *)cfg + st->off);
+        if (!timeout_like(st) || cfg->source[i] == CONFIG_SRC_DEFAULT || !cfg->bare_ms[i] || v < 1 || v >= 1000)
+            continue;
+        char src[4200];
+        source_text(cfg, i, src, sizeof(src));
+        fprintf(f, "agentpoold: warning: %s: %s: %" PRId64 " is %" PRId64 " milliseconds; if seconds were meant, write \"%" PRId64
+                   "s\"\n", src, st->key, v, v, v);
+        n++;
+    }
+    return n;
 }
 
 void config_print_help(const char *prog, void *file)
@@ -1088,33 +1293,25 @@ void config_print_help(const char *prog, void *file)
             "Usage: %s [--config FILE] [OPTIONS]\n"
             "agentpoold: a pre-forked pool of Python agent workers behind a Unix socket.\n\n"
             "  -c, --config FILE     JSON config file; flags below override it\n"
-            "      --check-config    validate the configuration and exit\n"
+            "      --check-config    validate the configuration, check the socket's directory and that\n"
+            "                        the agent imports in a throwaway worker, and exit (non-zero on failure)\n"
+            "      --print-config    print every setting's value and where it came from (default, file,\n"
+            "                        environment, flag) and exit; with --check-config, then check\n"
             "  -h, --help            this text\n"
             "  -V, --version         print the version and exit\n\n"
-            "Settings (JSON key in brackets; --no-FLAG turns a boolean off):\n",
+            "Settings (JSON key in brackets; --no-FLAG turns a boolean off; each one also reads\n"
+            "AGENTPOOL_<KEY IN UPPER_SNAKE> from the environment, e.g. maxWorkers: AGENTPOOL_MAX_WORKERS;\n"
+            "precedence: default < file < environment < flag; durations in ms also take units:\n"
+            "\"250ms\", \"30s\", \"2m\", \"1h\", \"1d\"):\n",
             prog);
     for (size_t i = 0; i < AP_ARRAY_LEN(settings); i++) {
         const setting *st = &settings[i];
         char flag[64], defval[128];
         flag_name(st->key, flag, sizeof(flag));
-        const void *field = (const char *)&def + st->off;
-        switch (st->type) {
-        case T_INT: snprintf(defval, sizeof(defval), "%" PRId64, *(const int64_t *)field); break;
-        case T_MODE:
-            if (*(const int64_t *)field < 0)
-                snprintf(defval, sizeof(defval), "(inherited)");
-            else
-                snprintf(defval, sizeof(defval), "0%" PRIo64, (uint64_t) * (const int64_t *)field);
-            break;
-        case T_LIST: snprintf(defval, sizeof(defval), "(not set)"); break;
-        case T_RLIMITS: snprintf(defval, sizeof(defval), "(inherited)"); break;
-        case T_BOOL: snprintf(defval, sizeof(defval), "%s", *(const int *)field ? "true" : "false"); break;
-        case T_ENUM: snprintf(defval, sizeof(defval), "%s", st->names[*(const int64_t *)field]); break;
-        case T_STR: snprintf(defval, sizeof(defval), "%s", *(char *const *)field ? *(char *const *)field : "(none)"); break;
-        case T_PATHLIST: snprintf(defval, sizeof(defval), "(none; agentpool's own package is found by itself)"); break;
-        }
+        value_text(st, &def, 1, defval, sizeof(defval));
         fprintf(f, "  --%-28s [%s] %s\n      default: %s\n", flag, st->key, st->help, defval);
     }
-    fprintf(f, "\nThe socket defaults to $%s, else %s.\n", AP_SOCKET_ENV, AP_DEFAULT_SOCKET);
+    fprintf(f, "\nThe socket is %s unless set: $%s, like every AGENTPOOL_ variable, overrides the file.\n",
+            AP_DEFAULT_SOCKET, AP_SOCKET_ENV);
     config_free(&def);
 }

@@ -4,10 +4,13 @@
  * command-line flags.
  *
  * One table (config.c) describes every setting once: its JSON key, its
- * flag, type, range and help text.  Parsing the file, the flags, --help
- * and validation are all driven by that table, so a setting cannot be
- * documented in one place and forgotten in another.  A struct is filled at start-up (and a new one
- * at each reload) and read-only afterwards.
+ * flag, its environment variable, type, range and help text.  Parsing the
+ * file, the environment, the flags, --help, --print-config and validation
+ * are all driven by that table, so a setting cannot be documented in one
+ * place and forgotten in another.  Precedence: default < file <
+ * environment (AGENTPOOL_<KEY IN UPPER_SNAKE>) < flag; each setting's
+ * struct records where its value came from.  A struct is filled at
+ * start-up (and a new one at each reload) and read-only afterwards.
  */
 #ifndef AP_CONFIG_H
 #define AP_CONFIG_H
@@ -42,6 +45,11 @@ typedef struct {
     int64_t open_files;          /* RLIMIT_NOFILE */
     int64_t core_size;           /* RLIMIT_CORE, bytes */
 } config_rlimits;
+
+/* Where a setting's value came from (config.source[], --print-config). */
+typedef enum { CONFIG_SRC_DEFAULT = 0, CONFIG_SRC_FILE, CONFIG_SRC_ENV, CONFIG_SRC_FLAG } config_source;
+/* Settings in the table, at most (checked at compile time in config.c). */
+#define CONFIG_MAX_SETTINGS 128
 
 typedef struct config {
     /* pool */
@@ -138,23 +146,29 @@ typedef struct config {
     int64_t worker_log_rate;     /* worker output lines per second per worker; 0: no limit */
     int64_t worker_log_burst;
     int max_workers_set;         /* given explicitly (else it follows minWorkers up) */
-    /* where the settings came from, for messages */
+    /* where the settings came from, for messages and --print-config */
     char *config_file;
+    unsigned char source[CONFIG_MAX_SETTINGS];  /* config_source, by index in the settings table */
+    unsigned char bare_ms[CONFIG_MAX_SETTINGS]; /* a duration given as a bare number (no unit) */
+    int print_config;            /* --print-config was given */
 } config;
 
 /* What config_parse_args() decided to do besides serving. */
-typedef enum { CONFIG_RUN = 0, CONFIG_HELP, CONFIG_VERSION, CONFIG_CHECK } config_action;
+typedef enum { CONFIG_RUN = 0, CONFIG_HELP, CONFIG_VERSION, CONFIG_CHECK, CONFIG_PRINT } config_action;
 
 /* Fills cfg with every default.  Never fails. */
 void config_init(config *cfg);
 /* Frees the strings cfg owns; cfg can be config_init'ed again. */
 void config_free(config *cfg);
 
-/* Applies argv: finds --config FILE first and loads it, then applies
- * every flag over it.  On error returns AP_ERR with a one-line reason in
- * err (naming the key, the value and the file) and cfg partly changed;
- * the caller exits.  *action says whether to serve or to print help,
- * version or check the config. */
+/* Applies argv: finds --config FILE first and loads it, then every
+ * AGENTPOOL_* variable of the environment over it (an empty one counts as
+ * unset), then every flag over that.  On error returns AP_ERR with a
+ * one-line reason in err (naming the key, the value and the file, the
+ * variable or "command line") and cfg partly changed; the caller exits.
+ * *action says whether to serve or to print help, version, the settings
+ * (--print-config alone) or check the config (--check-config, with
+ * cfg->print_config set when --print-config came too). */
 int config_parse_args(config *cfg, int argc, char **argv, config_action *action,
                       char *err, size_t errlen);
 
@@ -179,6 +193,20 @@ typedef struct {
  * addresses only: the master never resolves names).  AP_ERR with a
  * reason in err (out unspecified) when spec is none of them. */
 int config_parse_listen(const char *spec, config_listen_addr *out, char *err, size_t errlen);
+
+/* The environment variable of a JSON key: "maxWorkers" ->
+ * "AGENTPOOL_MAX_WORKERS" (an upper-case letter starts a word).  Cut to
+ * cap - 1 bytes. */
+void config_env_name(const char *key, char *buf, size_t cap);
+
+/* Writes every setting, one per line, "key value (source)", where source
+ * is default, "file PATH", "environment NAME" or "flag --NAME". */
+void config_print(const config *cfg, void *file);
+
+/* Writes one "warning: ..." line per timeout-like duration set to a bare
+ * number from 1 to 999 (milliseconds, where seconds were likely meant);
+ * returns how many. */
+int config_print_warnings(const config *cfg, void *file);
 
 /* Writes the --help text to f. */
 void config_print_help(const char *prog, void *file);

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * main.c - agentpoold's entry point: settings from flags and the config
- * file, the early checks (--help, --version, --check-config, privileges),
+ * main.c - agentpoold's entry point: settings from the config file, the
+ * environment and flags, the early actions (--help, --version,
+ * --print-config, --check-config with cfgcheck.c's checks, privileges),
  * the log, then server.c's start, loop and release.
  */
 #include "ap_common.h"
 #include "ap_log.h"
+#include "cfgcheck.h"
 #include "config.h"
 #include "privs.h"
 #include "server.h"
@@ -51,15 +53,24 @@ int main(int argc, char **argv)
         config_free(&cfg);
         return 0;
     }
+    if (cfg.print_config)
+        config_print(&cfg, stdout);
+    if (action == CONFIG_PRINT) {
+        config_free(&cfg);
+        return 0;
+    }
     if (privs_init(&cfg, action == CONFIG_CHECK, err, sizeof(err)) != AP_OK) {
         fprintf(stderr, "agentpoold: %s\n", err);
         config_free(&cfg);
         return 2;
     }
     if (action == CONFIG_CHECK) {
-        printf("%s: configuration OK\n", cfg.config_file ? cfg.config_file : "defaults and flags");
+        config_print_warnings(&cfg, stderr);
+        int rc = cfgcheck_run(&cfg, "agentpoold");
+        if (rc == AP_OK)
+            printf("%s: configuration OK\n", cfg.config_file ? cfg.config_file : "defaults and flags");
         config_free(&cfg);
-        return 0;
+        return rc == AP_OK ? 0 : 1;
     }
     ap_log_level level = AP_LOG_INFO;
     ap_log_parse_level(cfg.log_level, &level);

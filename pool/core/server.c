@@ -238,8 +238,8 @@ static void breaker_changed(void *arg, unsigned idx, const breaker_change *c)
         ap_info("breaker for type %s: %s -> %s", type, breaker_state_name(c->from), breaker_state_name(c->to));
 }
 
-/* The worker binary: next to agentpoold (a build tree), else libexecdir. */
-static char *find_worker_binary(const config *cfg)
+/* The worker binary: next to agentpoold (a build tree), else libexecdir (server.h). */
+char *server_find_worker_binary(const config *cfg)
 {
     if (cfg->worker_binary)
         return ap_strdup(cfg->worker_binary);
@@ -307,7 +307,7 @@ int server_start(config *cfg, int argc, char **argv)
     msg_table_init(&server.msgs);
     queue_init(&server.queue, (size_t)cfg->message_queue_size);
     dispatch_init(&server.dispatch, (uint64_t)server.pid * 0x9E3779B97F4A7C15ull ^ ap_now_ns());
-    server.worker_binary = find_worker_binary(cfg);
+    server.worker_binary = server_find_worker_binary(cfg);
     if (access(server.worker_binary, X_OK) != 0) {
         ap_error("worker binary %s: %s (set workerBinary)", server.worker_binary, strerror(errno));
         return AP_ERR;

@@ -139,6 +139,9 @@ typedef struct {
 
 extern server_t server;
 
+/* The worker binary for cfg: workerBinary, else agentpool-worker next to
+ * this program (a build tree), else libexecdir's.  Allocated; never fails. */
+char *server_find_worker_binary(const config *cfg);
 /* Takes cfg (its strings move into server.boot_cfg), opens the socket,
  * builds the event loop and every subsystem, drops privileges and forks
  * the initial workers.  AP_ERR (logged) when the server cannot start. */

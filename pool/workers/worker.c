@@ -192,26 +192,21 @@ void worker_table_free(void)
 
 /* ---- spawning -------------------------------------------------------- */
 
-typedef struct {
-    char *argv[32 + 2 * CONFIG_MAX_PYTHON_PATH];
-    char **envp;
-    char conc[24];
-    char maxres[24];
-    char window[24];
-    char hubwarn[24];
-    char idenv[48];
-    int maxfd;                  /* close up to here if close_range fails */
-} exec_args;
+typedef worker_exec_args exec_args;
 
 static void build_exec_args(exec_args *a, const worker *w)
 {
-    const config *cfg = server.cfg;
+    worker_exec_args_build(a, server.cfg, server.worker_binary, w->name);
+}
+
+void worker_exec_args_build(worker_exec_args *a, const config *cfg, const char *binary, const char *name)
+{
     int n = 0;
     snprintf(a->conc, sizeof(a->conc), "%lld", (long long)cfg->concurrency);
-    snprintf(a->idenv, sizeof(a->idenv), "AGENTPOOL_WORKER_ID=%s", w->name);
-    a->argv[n++] = server.worker_binary;
+    snprintf(a->idenv, sizeof(a->idenv), "AGENTPOOL_WORKER_ID=%s", name);
+    a->argv[n++] = (char *)binary;
     a->argv[n++] = "--id";
-    a->argv[n++] = (char *)w->name;
+    a->argv[n++] = (char *)name;
     a->argv[n++] = "--agent";
     a->argv[n++] = cfg->agent;
     a->argv[n++] = "--pool";

@@ -23,6 +23,7 @@
 #define AP_WORKER_H
 
 #include "ap_frame.h"
+#include "config.h"
 #include "ap_progress.h"
 #include "flush.h"
 #include "dispatch.h"
@@ -206,5 +207,22 @@ worker *worker_by_name(const char *name, size_t len);
 worker *worker_free_entry(void);
 /* Gives entry w the logical slot (and its name), or frees it (-1). */
 void worker_assign(worker *w, int slot);
+
+/* A worker's execve arguments: argv (the binary, the agent and every
+ * setting a worker takes as a flag) and envp (wenv.c's allow-list plus
+ * AGENTPOOL_WORKER_ID=name).  Built before fork; envp is allocated
+ * (ap_free it after fork).  Shared by spawning and by --check-config's
+ * throwaway worker (cfgcheck.c), so both start the same program. */
+typedef struct {
+    char *argv[32 + 2 * CONFIG_MAX_PYTHON_PATH];
+    char **envp;
+    char conc[24];
+    char maxres[24];
+    char window[24];
+    char hubwarn[24];
+    char idenv[48];
+    int maxfd;                  /* close up to here if close_range fails */
+} worker_exec_args;
+void worker_exec_args_build(worker_exec_args *a, const config *cfg, const char *binary, const char *name);
 
 #endif

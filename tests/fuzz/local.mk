@@ -21,7 +21,7 @@ FUZZ_TARGETS = fuzz_scan fuzz_frame fuzz_config fuzz_bench_resp fuzz_bench_http 
 	fuzz_ctl_jspan fuzz_pyconv fuzz_json_escape
 fuzz_scan_FUZZ_SRC = pool/path/scan.c
 fuzz_frame_FUZZ_SRC = common/frame.c
-fuzz_config_FUZZ_SRC = pool/core/config.c common/alloc.c
+fuzz_config_FUZZ_SRC = pool/core/config.c pool/core/duration.c pool/core/jsontext.c common/alloc.c
 fuzz_bench_resp_FUZZ_SRC = bench/resp.c pool/path/scan.c
 fuzz_bench_http_FUZZ_SRC = bench/http.c
 fuzz_ctl_jspan_FUZZ_SRC = ctl/jspan.c ctl/sline.c pool/path/scan.c

@@ -119,3 +119,5 @@ EXTRA_DIST += tests/integration/agents/streamer.py
 TESTS += tests/integration/test_cancel.py
 EXTRA_DIST += tests/integration/test_cancel.py
 EXTRA_DIST += tests/integration/agents/cancelagent.py
+TESTS += tests/integration/test_config_kind.py
+EXTRA_DIST += tests/integration/test_config_kind.py

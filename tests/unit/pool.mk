@@ -9,10 +9,14 @@
 # test_idmap #includes pool/path/idmap.c to reach its hash function.
 # test_config_listen is config.c's metricsListen syntax (config_parse_listen)
 # and its metricsAllowRemote rule, apart from the rest of test_config.
+# test_cfgtext is the config file's text helpers: durations (duration.c)
+# and comments with line:column positions (jsontext.c).
 check_PROGRAMS += tests/unit/test_queue tests/unit/test_dispatch tests/unit/test_idmap tests/unit/test_linein \
-	tests/unit/test_msg tests/unit/test_reply tests/unit/test_config tests/unit/test_config_listen
+	tests/unit/test_msg tests/unit/test_reply tests/unit/test_config tests/unit/test_config_listen \
+	tests/unit/test_cfgtext
 TESTS += tests/unit/test_queue tests/unit/test_dispatch tests/unit/test_idmap tests/unit/test_linein \
-	tests/unit/test_msg tests/unit/test_reply tests/unit/test_config tests/unit/test_config_listen
+	tests/unit/test_msg tests/unit/test_reply tests/unit/test_config tests/unit/test_config_listen \
+	tests/unit/test_cfgtext
 
 POOL_UNIT_CPPFLAGS = $(AM_CPPFLAGS) $(POOL_INC)
 POOL_UNIT_ALLOC_CPPFLAGS = $(POOL_UNIT_CPPFLAGS) -DAP_ALLOC_TEST
@@ -49,12 +53,18 @@ tests_unit_test_reply_CPPFLAGS = $(POOL_UNIT_CPPFLAGS)
 tests_unit_test_reply_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS)
 tests_unit_test_reply_LDADD = common/libapcommon.a $(LIBEVENT_LIBS) $(CJSON_LIBS) $(CMOCKA_LIBS)
 
-tests_unit_test_config_SOURCES = tests/unit/test_config.c pool/core/config.c pool/core/config.h common/alloc.c
+tests_unit_test_config_SOURCES = tests/unit/test_config.c pool/core/config.c pool/core/config.h pool/core/duration.c pool/core/jsontext.c common/alloc.c
 tests_unit_test_config_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_config_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(CJSON_CFLAGS)
 tests_unit_test_config_LDADD = common/libapcommon.a $(CJSON_LIBS) $(CMOCKA_LIBS)
 
-tests_unit_test_config_listen_SOURCES = tests/unit/test_config_listen.c pool/core/config.c pool/core/config.h common/alloc.c
+tests_unit_test_config_listen_SOURCES = tests/unit/test_config_listen.c pool/core/config.c pool/core/config.h pool/core/duration.c pool/core/jsontext.c common/alloc.c
 tests_unit_test_config_listen_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_config_listen_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(CJSON_CFLAGS)
 tests_unit_test_config_listen_LDADD = common/libapcommon.a $(CJSON_LIBS) $(CMOCKA_LIBS)
+
+tests_unit_test_cfgtext_SOURCES = tests/unit/test_cfgtext.c pool/core/duration.c pool/core/duration.h \
+	pool/core/jsontext.c pool/core/jsontext.h common/alloc.c
+tests_unit_test_cfgtext_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
+tests_unit_test_cfgtext_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(CJSON_CFLAGS)
+tests_unit_test_cfgtext_LDADD = common/libapcommon.a $(CJSON_LIBS) $(CMOCKA_LIBS)

@@ -14,7 +14,11 @@
  * flags override the file whatever their order, --flag=value and
  * --flag value, --no-FLAG, repeated --python-path, the --help,
  * --version and --check-config actions, unknown flags, missing values;
- * config_validate's cross-field checks; --help's text.
+ * config_validate's cross-field checks; --help's text; durations with
+ * units from the file and flags, the warning for a bare small timeout,
+ * AGENTPOOL_* variables between the file and the flags (with each
+ * setting's origin as --print-config prints it, and a bad value naming
+ * the variable), environment variable names, the --print-config action.
  *
  * The regression tests at the end pin bugs the first version had.
  */
@@ -189,16 +193,24 @@ CFG_TEST(test_defaults)
 CFG_TEST(test_default_socket_from_env)
 {
     config c;
+    int rc;
+    /* $AGENTPOOL_SOCKET is socket's environment variable like any other */
     setenv(AP_SOCKET_ENV, "/run/ap/test.sock", 1);
-    config_init(&c);
-    assert_string_equal(c.socket, "/run/ap/test.sock");
-    config_free(&c);
+    PARSE("--min-workers", "1");
+    EXPECT_OK();
+    assert_string_equal(cfg.socket, "/run/ap/test.sock");
+    assert_int_equal(cfg.source[0], CONFIG_SRC_ENV);
     setenv(AP_SOCKET_ENV, "", 1); /* empty: as if unset */
-    config_init(&c);
-    assert_string_equal(c.socket, AP_DEFAULT_SOCKET);
-    config_free(&c);
+    config_free(&cfg);
+    config_init(&cfg);
+    PARSE("--min-workers", "1");
+    EXPECT_OK();
+    assert_string_equal(cfg.socket, AP_DEFAULT_SOCKET);
+    assert_int_equal(cfg.source[0], CONFIG_SRC_DEFAULT);
     unsetenv(AP_SOCKET_ENV);
+    config_init(&c);
     /* config_free leaves nothing to free twice; init again works */
+    config_free(&c);
     config_free(&c);
     assert_null(c.socket);
     assert_null(c.agent);
@@ -376,7 +388,7 @@ CFG_TEST(test_refuse_wrong_type)
         {"{\"minWorkers\": true}", "test.json: minWorkers: true is a boolean, expected an integer"},
         {"{\"minWorkers\": null}", "test.json: minWorkers: null is null, expected an integer"},
         {"{\"minWorkers\": [1]}", "test.json: minWorkers: [1] is an array, expected an integer"},
-        {"{\"timeout\": {\"ms\": 5}}", "test.json: timeout: {\"ms\":5} is an object, expected an integer"},
+        {"{\"timeout\": {\"ms\": 5}}", "test.json: timeout: {\"ms\":5} is an object, expected milliseconds or a duration such as \"30s\""},
         {"{\"restartOnFailure\": \"yes\"}", "test.json: restartOnFailure: \"yes\" is a string, expected true or false"},
         {"{\"restartOnFailure\": 1}", "test.json: restartOnFailure: 1 is a number, expected true or false"},
         {"{\"inheritPythonEnv\": null}", "test.json: inheritPythonEnv: null is null, expected true or false"},
@@ -410,11 +422,11 @@ CFG_TEST(test_refuse_out_of_range)
         {"{\"maxMessageBytes\": 63}", "test.json: maxMessageBytes: 63 is out of range (64 to 67108864)"},
         {"{\"maxPendingBytes\": 1023}", "test.json: maxPendingBytes: 1023 is out of range (1024 to 1099511627776)"},
         {"{\"listenBacklog\": 65536}", "test.json: listenBacklog: 65536 is out of range (1 to 65535)"},
-        {"{\"shutdownTimeout\": -1}", "test.json: shutdownTimeout: -1 is out of range (0 to 86400000)"},
+        {"{\"shutdownTimeout\": -1}", "test.json: shutdownTimeout: -1 is out of range (0 to 86400000 ms)"},
         {"{\"maxRetries\": 101}", "test.json: maxRetries: 101 is out of range (0 to 100)"},
-        {"{\"timeout\": 86400001}", "test.json: timeout: 86400001 is out of range (0 to 86400000)"},
+        {"{\"timeout\": 86400001}", "test.json: timeout: 86400001 is out of range (0 to 86400000 ms)"},
         {"{\"workerRecycleInterval\": -1}",
-         "test.json: workerRecycleInterval: -1 is out of range (0 to 9223372036854775807)"},
+         "test.json: workerRecycleInterval: -1 is out of range (0 to 9223372036854775807 ms)"},
         {"{\"maxConnections\": 1e7}", "test.json: maxConnections: 10000000 is out of range (1 to 1000000)"},
         {"{\"socket\": \"\"}", "test.json: socket: \"\" must be 1 to 107 characters long"},
         {"{\"agent\": \"\"}", "test.json: agent: \"\" must be 1 to 1024 characters long"},
@@ -464,10 +476,10 @@ CFG_TEST(test_refuse_bad_enum)
 CFG_TEST(test_refuse_bad_json)
 {
     static const refusal r[] = {
-        {"", "test.json: not valid JSON (near byte 0)"},
-        {"{\"minWorkers\": }", "test.json: not valid JSON (near byte 15)"},
-        {"{\"minWorkers\": 2,}", "test.json: not valid JSON (near byte 17)"},
-        {"{\"a\" 1}", "test.json: not valid JSON (near byte 5)"},
+        {"", "test.json: line 1, column 1: not valid JSON"},
+        {"{\"minWorkers\": }", "test.json: line 1, column 16: not valid JSON"},
+        {"{\"minWorkers\": 2,}", "test.json: line 1, column 18: not valid JSON"},
+        {"{\"a\" 1}", "test.json: line 1, column 6: not valid JSON"},
         {"[{\"minWorkers\": 2}]", "test.json: the config must be a JSON object"},
         {"\"minWorkers\"", "test.json: the config must be a JSON object"},
         {"null", "test.json: the config must be a JSON object"},
@@ -484,7 +496,7 @@ CFG_TEST(test_refuse_bad_json)
     assert_int_equal(config_load_json(&cfg, text, 17, "t", err, sizeof(err)), AP_OK);
     assert_int_equal(cfg.min_workers, 3);
     assert_int_equal(config_load_json(&cfg, text, 16, "t", err, sizeof(err)), AP_ERR);
-    assert_string_equal(err, "t: not valid JSON (near byte 15)");
+    assert_string_equal(err, "t: line 1, column 16: not valid JSON");
     /* a small error buffer truncates the message, never overflows */
     char small[12];
     memset(small, 'Z', sizeof(small));
@@ -650,7 +662,7 @@ CFG_TEST(test_args_file_forms)
     unlink(path);
     path = (char *)write_temp("{\"minWorkers\": 2,");
     PARSE("-c", path);
-    snprintf(want, sizeof(want), "%s: not valid JSON (near byte 16)", path);
+    snprintf(want, sizeof(want), "%s: line 1, column 17: not valid JSON", path);
     EXPECT_ERR(want);
 }
 
@@ -1131,6 +1143,172 @@ CFG_TEST(test_bug_min_workers_alone)
     EXPECT_OK();
 }
 
+/* --- durations, the environment, provenance ------------------------------- */
+
+/* The index of key in the settings table, as config.source[] uses it:
+ * found through --print-config's own output order. */
+static int setting_index(const char *key)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    config_print(&cfg, f);
+    fclose(f);
+    int i = 0, found = -1;
+    size_t klen = strlen(key);
+    for (char *line = buf; line && *line; i++) {
+        if (strncmp(line, key, klen) == 0 && line[klen] == ' ')
+            found = i;
+        line = strchr(line, '\n');
+        if (line)
+            line++;
+    }
+    free(buf);
+    assert_true(found >= 0);
+    return found;
+}
+
+/* The --print-config line of key. */
+static void printed_line(const char *key, char *out, size_t cap)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    config_print(&cfg, f);
+    fclose(f);
+    size_t klen = strlen(key);
+    out[0] = '\0';
+    for (char *line = buf; line && *line;) {
+        char *nl = strchr(line, '\n');
+        if (strncmp(line, key, klen) == 0 && line[klen] == ' ')
+            snprintf(out, cap, "%.*s", (int)(nl ? nl - line : (ptrdiff_t)strlen(line)), line);
+        line = nl ? nl + 1 : NULL;
+    }
+    free(buf);
+}
+
+CFG_TEST(test_env_names)
+{
+    char b[96];
+    config_env_name("maxWorkers", b, sizeof(b));
+    assert_string_equal(b, "AGENTPOOL_MAX_WORKERS");
+    config_env_name("socket", b, sizeof(b));
+    assert_string_equal(b, AP_SOCKET_ENV);
+    config_env_name("maxInFlightPerConnection", b, sizeof(b));
+    assert_string_equal(b, "AGENTPOOL_MAX_IN_FLIGHT_PER_CONNECTION");
+    config_env_name("hubBlockedWarnMs", b, sizeof(b));
+    assert_string_equal(b, "AGENTPOOL_HUB_BLOCKED_WARN_MS");
+    config_env_name("env", b, sizeof(b));
+    assert_string_equal(b, "AGENTPOOL_ENV");
+    /* cut, never overflowed */
+    char small[14];
+    config_env_name("maxWorkers", small, sizeof(small));
+    assert_string_equal(small, "AGENTPOOL_MAX");
+}
+
+CFG_TEST(test_durations_take_units)
+{
+    int rc;
+    expect_load_ok("{\"timeout\": \"30s\", \"gracefulTimeout\": \"2m\", \"retryDelay\": \"250ms\", "
+                   "\"restartWindow\": \"1h\", \"shutdownTimeout\": 1500}");
+    assert_int_equal(cfg.timeout, 30000);
+    assert_int_equal(cfg.graceful_timeout, 120000);
+    assert_int_equal(cfg.retry_delay, 250);
+    assert_int_equal(cfg.restart_window, 3600000);
+    assert_int_equal(cfg.shutdown_timeout, 1500);
+    expect_load_error("{\"timeout\": \"30 s\"}", "test.json: timeout: \"30 s\": unknown unit \" s\" (known: ms, s, m, h, d)");
+    expect_load_error("{\"timeout\": \"2d\"}", "test.json: timeout: 2d is out of range (0 to 86400000 ms)");
+    expect_load_error("{\"retryDelay\": \"1.5s\"}",
+                      "test.json: retryDelay: \"1.5s\": fractions are not accepted: use a smaller unit (\"1500ms\", not \"1.5s\")");
+    /* not a duration: maxWorkers takes no unit */
+    expect_load_error("{\"maxWorkers\": \"3s\"}", "test.json: maxWorkers: \"3s\" is a string, expected an integer");
+    PARSE("--timeout", "45s", "--idle-timeout=10m");
+    EXPECT_OK();
+    assert_int_equal(cfg.timeout, 45000);
+    assert_int_equal(cfg.idle_timeout, 600000);
+    PARSE("--timeout", "5x");
+    EXPECT_ERR("command line: timeout: \"5x\": unknown unit \"x\" (known: ms, s, m, h, d)");
+}
+
+CFG_TEST(test_small_bare_timeout_warns)
+{
+    int rc;
+    const char *path = write_temp("{\"timeout\": 30, \"gracefulTimeout\": \"30ms\", \"retryDelay\": 5}");
+    PARSE("-c", (char *)path, "--shutdown-timeout", "999", "--idle-timeout", "1000");
+    EXPECT_OK();
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_int_equal(config_print_warnings(&cfg, f), 2);
+    fclose(f);
+    char want[8192];
+    /* timeout and shutdownTimeout: bare and under 1000; gracefulTimeout had a
+     * unit, retryDelay is no timeout, idleTimeout is 1000 */
+    snprintf(want, sizeof(want),
+             "agentpoold: warning: flag --shutdown-timeout: shutdownTimeout: 999 is 999 milliseconds; if seconds were "
+             "meant, write \"999s\"\n"
+             "agentpoold: warning: file %s: timeout: 30 is 30 milliseconds; if seconds were meant, write \"30s\"\n",
+             path);
+    assert_string_equal(buf, want);
+    free(buf);
+}
+
+CFG_TEST(test_env_precedence_and_provenance)
+{
+    int rc;
+    char line[4200], want[4200];
+    const char *path = write_temp("{\n  // comments are fine\n  \"timeout\": \"1s\", \"maxWorkers\": 9, \"minWorkers\": 2\n}\n");
+    setenv("AGENTPOOL_TIMEOUT", "2s", 1);
+    setenv("AGENTPOOL_MAX_WORKERS", "8", 1);
+    setenv("AGENTPOOL_OVERFLOW", "", 1); /* empty: as if unset */
+    PARSE("-c", (char *)path, "--max-workers", "7");
+    EXPECT_OK();
+    assert_int_equal(cfg.timeout, 2000);        /* environment over file */
+    assert_int_equal(cfg.max_workers, 7);       /* flag over environment */
+    assert_int_equal(cfg.min_workers, 2);       /* file over default */
+    assert_int_equal(cfg.overflow, OVERFLOW_BLOCK);
+    assert_int_equal(cfg.source[setting_index("timeout")], CONFIG_SRC_ENV);
+    assert_int_equal(cfg.source[setting_index("maxWorkers")], CONFIG_SRC_FLAG);
+    assert_int_equal(cfg.source[setting_index("minWorkers")], CONFIG_SRC_FILE);
+    assert_int_equal(cfg.source[setting_index("overflow")], CONFIG_SRC_DEFAULT);
+    printed_line("timeout", line, sizeof(line));
+    assert_string_equal(line, "timeout 2s (environment AGENTPOOL_TIMEOUT)");
+    printed_line("maxWorkers", line, sizeof(line));
+    assert_string_equal(line, "maxWorkers 7 (flag --max-workers)");
+    printed_line("minWorkers", line, sizeof(line));
+    snprintf(want, sizeof(want), "minWorkers 2 (file %s)", path);
+    assert_string_equal(line, want);
+    printed_line("overflow", line, sizeof(line));
+    assert_string_equal(line, "overflow block (default)");
+    /* a bad value in the environment names the variable */
+    config_free(&cfg);
+    config_init(&cfg);
+    setenv("AGENTPOOL_MIN_WORKERS", "two", 1);
+    PARSE("-c", (char *)path);
+    EXPECT_ERR("environment AGENTPOOL_MIN_WORKERS: minWorkers: \"two\" is not an integer");
+    unsetenv("AGENTPOOL_MIN_WORKERS");
+    unsetenv("AGENTPOOL_TIMEOUT");
+    unsetenv("AGENTPOOL_MAX_WORKERS");
+    unsetenv("AGENTPOOL_OVERFLOW");
+}
+
+CFG_TEST(test_print_config_action)
+{
+    int rc;
+    PARSE("--print-config");
+    EXPECT_OK();
+    assert_int_equal(act, CONFIG_PRINT);
+    assert_int_equal(cfg.print_config, 1);
+    config_free(&cfg);
+    config_init(&cfg);
+    PARSE("--print-config", "--check-config");
+    EXPECT_OK();
+    assert_int_equal(act, CONFIG_CHECK);
+    assert_int_equal(cfg.print_config, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1162,6 +1340,11 @@ int main(void)
         T(test_bug_trailing_garbage),
         T(test_bug_min_workers_alone),
         T(test_bug_message_one_line),
+        T(test_env_names),
+        T(test_durations_take_units),
+        T(test_small_bare_timeout_warns),
+        T(test_env_precedence_and_provenance),
+        T(test_print_config_action),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     return failed;
