@@ -68,7 +68,7 @@ class TokensWorkload(unittest.TestCase):
         self.assertEqual(sorted({p["server"] for p in self.results["points"]}), sorted(self.servers))
         for server in self.servers:
             pts = self.points(server)
-            self.assertEqual(sorted(pts), ["echo-ref", "one-stream", "streams"], server)
+            self.assertEqual(sorted(pts), ["echo-rate", "echo-ref", "one-stream", "streams"], server)
             for v, p in pts.items():
                 self.assertIsNone(p.get("error"), (server, v, p.get("error")))
                 self.assertEqual(p["exit_status"], 0, (server, v))
@@ -94,6 +94,13 @@ class TokensWorkload(unittest.TestCase):
             self.assertGreater(pts["streams"]["tokens"]["ms"], 0)
             self.assertEqual(pts["echo-ref"]["kind"], "echo")
             self.assertIsNotNone(pts["echo-ref"]["agentpool"]["master_cpu_us_per_msg"])
+            # echo at the paced streams' chunk rate over as many connections, open loop
+            er = pts["echo-rate"]
+            self.assertEqual((er["kind"], er["conns"]), ("echo", 256))
+            self.assertEqual(er["command"][er["command"].index("--rate") + 1], "%.0f" % er["rate"])
+            n, ms = pts["streams"]["tokens"]["n"], pts["streams"]["tokens"]["ms"]
+            self.assertEqual(er["rate"], round(256 * n / ((n - 1) * ms / 1000.0)))
+            self.assertIsNotNone(er["agentpool"]["master_cpu_us_per_msg"])
             agent = "GeventTokensAgent" if server == "agentpool-gevent" else "AsyncTokensAgent"
             starts = self.results["servers"][server]["starts"]
             self.assertIn("pyagents.examples.tokens:" + agent, starts[0]["command"])
@@ -115,7 +122,13 @@ class TokensWorkload(unittest.TestCase):
             model = "gevent" if server == "agentpool-gevent" else "async"
             names = {x["target"]: x for x in s["targets"]}
             share = names["tokens, 256 streams over 2 workers (%s): chunks/s vs what the agents produce" % model]
-            cpu = names["tokens (%s): master CPU per chunk vs per echo message" % model]
+            cpu = names["tokens (%s): master CPU per chunk vs per echo message at 32 conns, closed loop" % model]
+            same = [x for k, x in names.items()
+                    if k.startswith("tokens (%s): master CPU per paced chunk vs per echo message at the same rate" % model)]
+            self.assertEqual(len(same), 1, names.keys())
+            self.assertAlmostEqual(t["paced_chunk_over_echo_same_rate"],
+                                   t["streams_master_cpu_us_per_chunk"] / t["echo_rate_master_cpu_us_per_msg"])
+            self.assertEqual(same[0]["status"] == "met", t["paced_chunk_over_echo_same_rate"] <= 0.5)
             self.assertIn(share["status"], ("met", "MISSED"))
             self.assertIn(cpu["status"], ("met", "MISSED"))
             self.assertEqual(share["status"] == "met", t["streams_share"] >= 0.95)
