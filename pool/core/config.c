@@ -1272,8 +1272,10 @@ int config_print_warnings(const config *cfg, void *file)
     int n = 0;
     for (size_t i = 0; i < AP_ARRAY_LEN(settings); i++) {
         const setting *st = &settings[i];
-        int64_t v = *(const int64_t *)((const char *)cfg + st->off);
-        if (!timeout_like(st) || cfg->source[i] == CONFIG_SRC_DEFAULT || !cfg->bare_ms[i] || v < 1 || v >= 1000)
+        if (!timeout_like(st) || cfg->source[i] == CONFIG_SRC_DEFAULT || !cfg->bare_ms[i])
+            continue;
+        int64_t v = *(const int64_t *)((const char *)cfg + st->off); /* a duration: an int64_t field */
+        if (v < 1 || v >= 1000)
             continue;
         char src[4200];
         source_text(cfg, i, src, sizeof(src));
