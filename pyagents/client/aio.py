@@ -47,6 +47,7 @@ class _Connection:
         self.pending = wire.Pending()
         self.ids = itertools.count(1)
         self.dead = None
+        self.refused = None              # a too_many_connections / forbidden line's error
         self.task = asyncio.get_running_loop().create_task(self._read())
 
     @classmethod
@@ -63,6 +64,8 @@ class _Connection:
         returns the id.  ConnectionLost(sent=False) when the connection
         was already gone; a failure while the line drains is sent=True
         (it may have reached the server)."""
+        if self.refused is not None:
+            raise self.refused
         if self.dead or self.writer.transport.is_closing():
             self.kill(self.dead or "transport closing")
             raise ConnectionLost("connection to %s lost: %s" % (self.path, self.dead), sent=False)
@@ -99,6 +102,10 @@ class _Connection:
                 msg = wire.decode_line(line)
                 if msg is None:
                     continue
+                if wire.refusal(msg) is not None:
+                    self.refused = wire.refusal(msg)
+                    why = "refused: " + self.refused.message
+                    break
                 for waiter, kind, m in self.pending.route(msg):
                     waiter.deliver(kind, m)
         except (OSError, ValueError, asyncio.LimitOverrunError, asyncio.IncompleteReadError) as e:
@@ -111,6 +118,9 @@ class _Connection:
             return
         self.dead = why
         for w in self.pending.take_all():
+            if self.refused is not None:
+                w.fail(self.refused)
+                continue
             w.fail(ConnectionLost("connection to %s lost before the answer: %s" % (self.path, why),
                                   sent=True))
         self.writer.close()

@@ -67,6 +67,7 @@ class _Connection:
         self.pending = wire.Pending()
         self.ids = itertools.count(1)
         self.dead = None                 # why, once dead
+        self.refused = None              # a too_many_connections / forbidden line's error
         self.reader = threading.Thread(target=self._read, name="agentpool-client-reader", daemon=True)
         self.reader.start()
 
@@ -75,6 +76,8 @@ class _Connection:
         the id.  ConnectionLost(sent=False) when the line was not written
         whole."""
         with self.lock:
+            if self.refused is not None:
+                raise self.refused
             if self.dead:
                 raise ConnectionLost("connection to %s lost: %s" % (self.path, self.dead), sent=False)
             rid = next(self.ids)
@@ -103,10 +106,10 @@ class _Connection:
             pass  # the server cancels a gone connection's requests itself
 
     def _read(self):
-        buf = b""
+        buf = bytearray()
         why = "server closed the connection"
         try:
-            while True:
+            while self.refused is None:
                 data = self.sock.recv(READ_SIZE)
                 if not data:
                     break
@@ -114,11 +117,15 @@ class _Connection:
                 if b"\n" not in data:
                     continue
                 lines = buf.split(b"\n")
-                buf = lines.pop()
+                buf = bytearray(lines.pop())
                 for line in lines:
                     msg = wire.decode_line(line)
                     if msg is None:
                         continue
+                    if wire.refusal(msg) is not None:
+                        self.refused = wire.refusal(msg)
+                        why = "refused: " + self.refused.message
+                        break
                     with self.lock:
                         routes = self.pending.route(msg)
                     for waiter, kind, m in routes:
@@ -141,6 +148,9 @@ class _Connection:
         except OSError:
             pass
         for w in waiters:
+            if self.refused is not None:
+                w.fail(self.refused)
+                continue
             w.fail(ConnectionLost("connection to %s lost before the answer: %s" % (self.path, why),
                                   sent=True))
 

@@ -8,9 +8,9 @@ integers, never reused on a connection.  Two answers carry no id
 (docs/protocol.md): `too_large` (the server could not read the id) goes
 to the largest unanswered request, which is right because the server
 reads lines in order and a line longer than the limit makes every longer
-one too large as well; a connection-level refusal (`too_many_connections`,
-`forbidden` with a null id, sent once before the server closes) goes to
-every request on the connection.
+one too large as well.  A connection-level refusal (`too_many_connections`,
+`forbidden` with a null id, sent once before the server closes) is
+refusal()'s: the connection fails every request with it.
 """
 import json
 
@@ -90,7 +90,7 @@ class Pending:
     def route(self, msg):
         """[(waiter, kind, msg)] for a decoded line: nothing for a line
         nobody waits for (an answer after the caller gave up), one entry
-        usually, every waiter for a connection-level refusal.  A final
+        usually.  A final
         line removes its request from the table."""
         if not isinstance(msg, dict):
             return []
@@ -100,8 +100,6 @@ class Pending:
             err = msg.get("error") if isinstance(msg.get("error"), dict) else {}
             if err.get("code") == "too_large" and self.by_id:
                 rid = max(self.by_id, key=lambda k: self.by_id[k][1])
-            elif err.get("code") in CONNECTION_CODES:
-                return [(w, FINAL, msg) for w in self.take_all()]
             else:
                 return []
         entry = self.by_id.get(rid)
@@ -110,6 +108,16 @@ class Pending:
         if kind == FINAL:
             del self.by_id[rid]
         return [(entry[0], kind, msg)]
+
+
+def refusal(msg):
+    """The exception of a connection-level refusal line (the server
+    closes the connection after it), else None."""
+    if isinstance(msg, dict) and msg.get("id") is None and msg.get("ok") is False:
+        err = msg.get("error")
+        if isinstance(err, dict) and err.get("code") in CONNECTION_CODES:
+            return error_from_response(msg)
+    return None
 
 
 def decode_line(line):
