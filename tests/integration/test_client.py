@@ -25,9 +25,9 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 from harness import (DEADLINE, SRCDIR, Gate, Server, main, server_stats,  # noqa: E402
                      skip_without_greenlet_support, wait_for, wait_stats)
+sys.path.insert(0, SRCDIR)
 from pyagents.client import (AgentError, AgentpoolError, AsyncClient, BadRequest, Cancelled,  # noqa: E402
                              CircuitOpen, Client, ConnectionLost, QueueFull, ShuttingDown, Timeout,
                              TooLarge, TooManyConnections, WorkerCrashed)
