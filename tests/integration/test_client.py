@@ -12,13 +12,17 @@ that goes away fails the request in flight with ConnectionLost(sent=True)
 (never a hang), a missing server is ConnectionLost(sent=False), and the
 client reconnects by itself (to a restarted server, and after the server
 closed an idle connection); send_with_retry gets through a full queue and
-an open breaker; a gevent agent calls the same server through Client
+an open breaker; pip installs the client from pyproject.toml offline;
+a gevent agent calls the same server through Client
 while its one worker serves the nested request.  Waits are conditions
 polled until a deadline, never durations.
 """
 import asyncio
+import json
 import os
+import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -330,6 +334,36 @@ class Retries(unittest.TestCase):
                 s.close()
                 if os.path.exists(path):
                     os.unlink(path)
+
+
+class Packaging(unittest.TestCase):
+    def test_pip_installs_the_client_from_the_tree(self):
+        """pyproject.toml builds offline with the system setuptools (no
+        PyPI, no build isolation) into a wheel holding pyagents and
+        pyagents.client, which works from where pip put it."""
+        try:
+            import setuptools  # noqa: F401
+            import wheel  # noqa: F401
+        except ImportError:
+            self.skipTest("python3-setuptools / python3-wheel not installed")
+        with tempfile.TemporaryDirectory() as d, Server(workers=1) as s:
+            src, target = os.path.join(d, "src"), os.path.join(d, "site")
+            os.makedirs(os.path.join(src, "docs"))
+            shutil.copy(os.path.join(SRCDIR, "pyproject.toml"), src)
+            shutil.copy(os.path.join(SRCDIR, "docs", "client.md"), os.path.join(src, "docs"))
+            shutil.copytree(os.path.join(SRCDIR, "pyagents"), os.path.join(src, "pyagents"),
+                            ignore=shutil.ignore_patterns("__pycache__"))
+            r = subprocess.run([sys.executable, "-m", "pip", "install", "--no-build-isolation", "--no-deps",
+                                "--no-index", "--target", target, src], capture_output=True, text=True,
+                               timeout=max(DEADLINE, 300), cwd=d)
+            self.assertEqual(r.returncode, 0, r.stdout[-3000:] + r.stderr[-3000:])
+            code = ("import sys, json; sys.path.insert(0, %r); import pyagents.client as pc; "
+                    "print(json.dumps([pc.__file__, pc.Client(%r).send('echo', [1, 2])]))" % (target, s.path))
+            r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=DEADLINE, cwd=d)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(json.loads(r.stdout), [os.path.join(target, "pyagents", "client", "__init__.py"),
+                                                    [1, 2]])
+            self.assertFalse(os.path.exists(os.path.join(target, "pyagents", "examples")))
 
 
 @unittest.skipUnless(HAVE_GEVENT, "gevent is not installed")
