@@ -9,6 +9,7 @@ held with ConnectionLost(sent=True), and the next request reconnects.
 A task cancelled while it awaits an answer sends pool.cancel for it.
 """
 import asyncio
+import collections
 import itertools
 
 from . import wire
@@ -23,14 +24,31 @@ LINE_LIMIT = 1 << 30
 
 
 class _Waiter:
+    """One request's lines, in order; get() waits for the next one (a
+    deque and one future: lighter than an asyncio.Queue per request)."""
+
+    __slots__ = ("items", "fut")
+
     def __init__(self):
-        self.q = asyncio.Queue()
+        self.items = collections.deque()
+        self.fut = None
 
     def deliver(self, kind, msg):
-        self.q.put_nowait((kind, msg))
+        self.items.append((kind, msg))
+        if self.fut is not None and not self.fut.done():
+            self.fut.set_result(None)
 
     def fail(self, exc):
-        self.q.put_nowait((LOST, exc))
+        self.deliver(LOST, exc)
+
+    async def get(self):
+        while not self.items:
+            self.fut = asyncio.get_running_loop().create_future()
+            try:
+                await self.fut
+            finally:
+                self.fut = None
+        return self.items.popleft()
 
 
 class _Discard:
@@ -73,6 +91,13 @@ class _Connection:
         line = make_line(rid)
         self.pending.add(rid, waiter, len(line))
         self.writer.write(line)
+        if self.writer.transport.is_closing():
+            # The write failed at once (the peer had closed): nothing of
+            # the line left this process.
+            self.pending.discard(rid)
+            self.kill("write failed: the server closed the connection")
+            raise ConnectionLost("request not sent to %s: the server closed the connection" % self.path,
+                                 sent=False)
         try:
             await self.writer.drain()
         except (OSError, RuntimeError) as e:
@@ -152,10 +177,10 @@ class _Call:
         while True:
             try:
                 if self._end is None:
-                    kind, msg = await self._waiter.q.get()
+                    kind, msg = await self._waiter.get()
                 else:
                     left = max(self._end - asyncio.get_running_loop().time(), 0)
-                    kind, msg = await asyncio.wait_for(self._waiter.q.get(), left)
+                    kind, msg = await asyncio.wait_for(self._waiter.get(), left)
             except asyncio.TimeoutError:
                 self.done = True
                 self.conn.fire_cancel(self.id)
@@ -249,10 +274,18 @@ class AsyncClient(PoolCalls):
             return self._conn
 
     async def _start(self, cls, type, data, stream, options):
-        conn = await self._connection()
+        """As the sync client's: a line that could not be written is
+        written once more on a new connection."""
+        make = lambda rid: wire.encode_request(rid, type, data, stream=stream, **options)  # noqa: E731
         waiter = _Waiter()
-        rid = await conn.submit(waiter, lambda rid: wire.encode_request(
-            rid, type, data, stream=stream, **options))
+        conn = await self._connection()
+        try:
+            rid = await conn.submit(waiter, make)
+        except ConnectionLost as e:
+            if e.sent:
+                raise
+            conn = await self._connection()
+            rid = await conn.submit(waiter, make)
         return cls(conn, rid, waiter, options.get("timeout"))
 
     async def submit(self, type, data=None, **options):

@@ -255,9 +255,20 @@ class Client(PoolCalls):
             return self._conn
 
     def _start(self, cls, type, data, stream, options):
-        conn = self._connection()
+        """Sends on the shared connection.  A line that could not be
+        written (the server closed the connection while it was idle, and
+        the reader has not seen it yet) did not reach the server: it is
+        written once more on a new connection."""
+        make = lambda rid: wire.encode_request(rid, type, data, stream=stream, **options)  # noqa: E731
         waiter = _Waiter()
-        rid = conn.submit(waiter, lambda rid: wire.encode_request(rid, type, data, stream=stream, **options))
+        conn = self._connection()
+        try:
+            rid = conn.submit(waiter, make)
+        except ConnectionLost as e:
+            if e.sent:
+                raise
+            conn = self._connection()
+            rid = conn.submit(waiter, make)
         return cls(conn, rid, waiter, options.get("timeout"))
 
     def submit(self, type, data=None, **options):

@@ -137,14 +137,9 @@ class ErrorCodes(unittest.TestCase):
             held = c.submit("gate", gate.data(1))
             wait_stats(s, lambda st: st["inFlight"] == 1, "the gate message to run")
             s.signal(signal.SIGTERM)
-
-            def refused():
-                try:
-                    c.send("gate", gate.data(2))
-                except ShuttingDown:
-                    return True
-                return False
-            wait_for(refused, what="a request refused with shutting_down")
+            wait_for(lambda: "shutting down (SIGTERM)" in s.log(), what="the server to start draining")
+            with self.assertRaises(ShuttingDown):
+                c.send("gate", gate.data(2))
             gate.release()
             self.assertEqual(held.wait()["seq"], 1)
 
