@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: BSD-2-Clause
 # pyagents: the Python package agents are written against, with the
-# example agents the tests and docs use.  Installed as plain data under
+# example agents the tests and docs use, and pyagents.client (the Python
+# client callers use to talk to agentpoold).  Installed as plain data under
 # $(pythonpkgdir), which an installed agentpool-worker appends to sys.path
 # (in a build tree it finds the package in the source tree instead).  A
 # distribution sets pythonpkgdir to the system Python's dist-packages:
@@ -8,6 +9,15 @@
 pythonpkgdir = $(pkgdatadir)/python
 pyagentsdir = $(pythonpkgdir)/pyagents
 dist_pyagents_DATA = pyagents/__init__.py pyagents/agent.py
+pyagents_clientdir = $(pythonpkgdir)/pyagents/client
+dist_pyagents_client_DATA = \
+	pyagents/client/__init__.py \
+	pyagents/client/errors.py \
+	pyagents/client/wire.py \
+	pyagents/client/retry.py \
+	pyagents/client/common.py \
+	pyagents/client/sync.py \
+	pyagents/client/aio.py
 pyagents_examplesdir = $(pythonpkgdir)/pyagents/examples
 dist_pyagents_examples_DATA = \
 	pyagents/examples/__init__.py \

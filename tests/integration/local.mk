@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: BSD-2-Clause
 # (filled in by its module)
 TESTS += tests/integration/test_startup.py
+TESTS += tests/integration/test_client.py
+EXTRA_DIST += tests/integration/test_client.py
 TESTS += tests/integration/test_workers.py
 TESTS += tests/integration/test_load_balancing.py
 TESTS += tests/integration/test_leak.py

@@ -11,7 +11,7 @@ through the installed agentpoolctl; an agent reports its sys.path and
 where pyagents came from: the operator's pythonPath first, pyagents from
 the installed package directory, and no entry naming the build-time
 source tree (an installed worker once put it ahead of the standard
-library).  The man pages and the bash completion are where `make install`
+library); the installed pyagents.client talks to that server.  The man pages and the bash completion are where `make install`
 promises.  Slow (it builds the whole tree once more): nothing here
 depends on how long that takes.
 """
@@ -107,6 +107,16 @@ class Installed(unittest.TestCase):
                              os.path.join(self.prefix, "share", "agentpool", "python"))
             self.assertEqual([p for p in report["path"] if p.startswith(self.src)], [])
             self.assertEqual([p for p in report["path"] if p.startswith(SRCDIR)], [])
+            # pyagents.client is installed with the rest, and works from there.
+            pydir = os.path.join(self.prefix, "share", "agentpool", "python")
+            code = ("import sys, json; sys.path.insert(0, %r); import pyagents.client as pc; "
+                    "print(json.dumps([pc.__file__, pc.Client(%r).send('report', {})['pyagents']]))" % (pydir, sock))
+            r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=DEADLINE,
+                               env=env, cwd=self.tmp.name)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            client_file, agent_pyagents = json.loads(r.stdout)
+            self.assertEqual(client_file, os.path.join(pydir, "pyagents", "client", "__init__.py"))
+            self.assertEqual(agent_pyagents, report["pyagents"])
         finally:
             proc.terminate()
             proc.wait(DEADLINE)

@@ -13,6 +13,10 @@ By message type (data is an object):
   spin      -> holds the hub without yielding for data["s"] seconds (a
                busy loop: what hubBlockedWarnMs detects)
   whoami    -> {"pid": ..., "worker": ..., "greenlet_ran": whoami messages its greenlet has run}
+  call      -> sends data["type"] (with data["data"]) to the server at
+               data["socket"] through pyagents.client.Client and returns
+               {"answer": its result, "pid": ...} (test_client.py: one agent
+               calling another through agentpool from a gevent worker)
 health() appends a line to $GEVAGENT_HEALTH_LOG (if set) at each heartbeat.
 """
 import os
@@ -40,6 +44,10 @@ class GeventAgent:
             return self.wait(data)
         if type == "crash":
             os._exit(data.get("code", 1))
+        if type == "call":
+            from pyagents.client import Client
+            with Client(data["socket"]) as c:
+                return {"answer": c.send(data["type"], data.get("data")), "pid": os.getpid()}
         if type == "spin":
             end = time.monotonic() + data["s"]
             n = 0

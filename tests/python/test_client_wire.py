@@ -1,0 +1,169 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""test_client_wire.py - the pure parts of pyagents.client.
+
+Request lines carry what send() was given under the protocol's member
+names; Pending routes lines by id (chunks keep the request open,
+heartbeats are marked, a final line closes it, a line nobody waits for
+is dropped) and gives a null-id too_large to the largest unanswered
+request; refusal() recognises connection-level refusals; every error
+code maps to its class with its extra members, an unknown code to
+AgentpoolError; retry_delay retries what is safe to retry and nothing
+else.
+"""
+import json
+import os
+import sys
+import unittest
+
+SRCDIR = os.environ.get("AP_SRCDIR") or os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+sys.path.insert(0, SRCDIR)
+from pyagents.client import errors, retry, wire  # noqa: E402
+
+
+def err(code, **extra):
+    e = {"code": code, "message": "m " + code}
+    e.update(extra)
+    return {"id": 1, "ok": False, "error": e}
+
+
+class Waiter:
+    def __init__(self, name):
+        self.name = name
+
+
+class EncodeRequest(unittest.TestCase):
+    def test_members(self):
+        line = wire.encode_request(7, "t", {"a": 1}, timeout=1.5, pool="p", session="s",
+                                   retry=False, idempotency_key="k", stream=True)
+        self.assertTrue(line.endswith(b"\n"))
+        self.assertEqual(json.loads(line), {"id": 7, "type": "t", "data": {"a": 1}, "timeoutMs": 1500,
+                                            "retry": False, "stream": True, "pool": "p", "session": "s",
+                                            "idempotencyKey": "k"})
+
+    def test_minimal_and_tiny_timeout(self):
+        self.assertEqual(json.loads(wire.encode_request(1, "t")), {"id": 1, "type": "t"})
+        self.assertEqual(json.loads(wire.encode_request(1, "t", timeout=0.0001))["timeoutMs"], 1)
+
+    def test_not_json_is_refused_before_sending(self):
+        with self.assertRaises(ValueError):
+            wire.encode_request(1, "t", float("nan"))
+        with self.assertRaises(TypeError):
+            wire.encode_request(1, 5)
+
+
+class Routing(unittest.TestCase):
+    def test_chunks_heartbeats_final(self):
+        p = wire.Pending()
+        a = Waiter("a")
+        p.add(1, a, 10)
+        self.assertEqual(p.route({"id": 1, "chunk": "x", "seq": 0}), [(a, wire.CHUNK, {"id": 1, "chunk": "x", "seq": 0})])
+        self.assertEqual(p.route({"id": 1, "heartbeat": True})[0][1], wire.HEARTBEAT)
+        self.assertEqual(len(p), 1)
+        self.assertEqual(p.route({"id": 1, "ok": True, "result": 3})[0][1], wire.FINAL)
+        self.assertEqual(len(p), 0)
+        self.assertEqual(p.route({"id": 1, "ok": True, "result": 3}), [])  # nobody waits now
+
+    def test_null_id_too_large_goes_to_the_largest(self):
+        p = wire.Pending()
+        small, big, mid = Waiter("s"), Waiter("b"), Waiter("m")
+        p.add(1, small, 100)
+        p.add(2, big, 9000)
+        p.add(3, mid, 5000)
+        tl = {"id": None, "ok": False, "error": {"code": "too_large", "message": "x"}}
+        self.assertIs(p.route(tl)[0][0], big)
+        self.assertIs(p.route(tl)[0][0], mid)
+        self.assertEqual(sorted(p.by_id), [1])
+        self.assertEqual(p.route({"id": None, "ok": False, "error": {"code": "bad_request"}}), [])
+
+    def test_refusal(self):
+        r = wire.refusal({"id": None, "ok": False, "error": {"code": "too_many_connections", "message": "full"}})
+        self.assertIsInstance(r, errors.TooManyConnections)
+        self.assertIsInstance(wire.refusal({"id": None, "ok": False, "error": {"code": "forbidden"}}),
+                              errors.Forbidden)
+        self.assertIsNone(wire.refusal({"id": 3, "ok": False, "error": {"code": "forbidden"}}))
+        self.assertIsNone(wire.refusal({"id": None, "ok": False, "error": {"code": "too_large"}}))
+
+    def test_take_all_and_decode(self):
+        p = wire.Pending()
+        p.add(1, "a", 1)
+        p.add(2, "b", 1)
+        self.assertEqual(sorted(p.take_all()), ["a", "b"])
+        self.assertEqual(len(p), 0)
+        self.assertIsNone(wire.decode_line(b"  \r"))
+        self.assertIsNone(wire.decode_line(b"{nope"))
+        self.assertEqual(wire.decode_line(b'{"id":1}\r'), {"id": 1})
+
+
+class Errors(unittest.TestCase):
+    def test_every_code_has_its_class(self):
+        expect = {"bad_request": errors.BadRequest, "too_large": errors.TooLarge,
+                  "queue_full": errors.QueueFull, "agent_error": errors.AgentError,
+                  "shutting_down": errors.ShuttingDown, "worker_crashed": errors.WorkerCrashed,
+                  "timeout": errors.Timeout, "too_many_connections": errors.TooManyConnections,
+                  "forbidden": errors.Forbidden, "cancelled": errors.Cancelled,
+                  "circuit_open": errors.CircuitOpen}
+        for code, cls in expect.items():
+            resp = err(code)
+            e = errors.error_from_response(resp)
+            self.assertIs(type(e), cls, code)
+            self.assertIsInstance(e, errors.AgentpoolError)
+            self.assertEqual((e.code, e.message, e.response), (code, "m " + code, resp))
+
+    def test_protocol_table_has_no_code_without_a_class(self):
+        doc = os.path.join(SRCDIR, "docs", "protocol.md")
+        with open(doc) as f:
+            text = f.read()
+        table = text[text.index("## Error codes"):text.index("## Streams")]
+        codes = [line.split("`")[1] for line in table.splitlines() if line.startswith("| `")]
+        self.assertTrue(codes)
+        for code in codes:
+            self.assertIn(code, errors.BY_CODE)
+
+    def test_unknown_code_is_the_base_class(self):
+        e = errors.error_from_response(err("brand_new"))
+        self.assertIs(type(e), errors.AgentpoolError)
+        self.assertEqual(e.code, "brand_new")
+        self.assertIs(type(errors.error_from_response({"id": 1, "ok": False})), errors.AgentpoolError)
+
+    def test_extra_members(self):
+        e = errors.error_from_response(err("worker_crashed", attempts=3, signal=9, partial=True, chunks=4))
+        self.assertEqual((e.attempts, e.signal, e.exit_status, e.partial, e.chunks), (3, 9, None, True, 4))
+        e = errors.error_from_response(err("worker_crashed", attempts=1, exitStatus=7))
+        self.assertEqual((e.exit_status, e.partial, e.chunks), (7, False, 0))
+        e = errors.error_from_response(err("circuit_open", retryAfterMs=1500))
+        self.assertEqual((e.retry_after_ms, e.retry_after), (1500, 1.5))
+        e = errors.error_from_response(err("agent_error", exception="KeyError"))
+        self.assertEqual(e.exception, "KeyError")
+        self.assertEqual(wire.outcome({"id": 1, "ok": True, "result": [1]}), ([1], None))
+
+
+class Retry(unittest.TestCase):
+    def delay(self, exc, attempt=1, idempotent=False):
+        return retry.retry_delay(exc, attempt, max_retries=3, base=0.1, cap=1.0, idempotent=idempotent,
+                                 rand=lambda: 1.0)
+
+    def test_retried_codes_back_off_exponentially_up_to_the_cap(self):
+        q = errors.QueueFull("x")
+        self.assertEqual([self.delay(q, n) for n in (1, 2, 3)], [0.1, 0.2, 0.4])
+        self.assertIsNone(self.delay(q, 4))
+        self.assertEqual(retry.backoff(10, 0.1, 1.0, rand=lambda: 1.0), 1.0)
+        self.assertEqual(retry.backoff(2, 0.1, 1.0, rand=lambda: 0.5), 0.1)
+        self.assertEqual(self.delay(errors.ShuttingDown("x")), 0.1)
+
+    def test_circuit_open_waits_retry_after(self):
+        e = errors.error_from_response(err("circuit_open", retryAfterMs=700))
+        self.assertEqual(self.delay(e), 0.7)
+
+    def test_not_retried(self):
+        for code in ("agent_error", "timeout", "worker_crashed", "bad_request", "cancelled", "too_large"):
+            self.assertIsNone(self.delay(errors.error_from_response(err(code))), code)
+        self.assertIsNone(self.delay(ValueError()))
+
+    def test_lost_connection_resent_only_when_safe(self):
+        self.assertEqual(self.delay(errors.ConnectionLost("x", sent=False)), 0.1)
+        self.assertIsNone(self.delay(errors.ConnectionLost("x", sent=True)))
+        self.assertEqual(self.delay(errors.ConnectionLost("x", sent=True), idempotent=True), 0.1)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
