@@ -5,7 +5,8 @@ A client that sends its requests and then shuts its writing side
 (shutdown(SHUT_WR), as `nc -N` and socat do) still reads: every request
 it sent (running, queued, streams) is answered, a last line without its
 newline too, and then the server closes the connection (the client reads
-EOF), counted in connectionsTotal.halfClosed.  A peer that is really gone
+EOF), counted in connectionsTotal.halfClosed; through a shutdown too, and
+clientWriteTimeout still closes one that does not read.  A peer that is really gone
 (a full close, before or after a half-close) still has its running work
 cancelled.  socat is used as an outside client, and `agentpoolctl send <
 file` keeps working (it does not half-close: it waits for its answers).
@@ -16,6 +17,7 @@ server has counted the half-close, so nothing depends on a duration.
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -181,6 +183,39 @@ class HalfClose(unittest.TestCase):
             self.assertEqual(read(marker), "CancelledError")
             wait_stats(s, lambda st: st["connections"] == 1 and st["inFlight"] == 0,
                        what="the connection closed and the slot freed")
+
+    def test_half_closed_connection_is_answered_through_shutdown_then_closed(self):
+        with pool() as s:
+            gate, started, _ = gate_paths(s, "g")
+            sock = connect(s.path)
+            sock.sendall(line({"id": 1, "type": "wait", "data": {"file": gate, "started": started, "seq": 1}}))
+            wait_for(lambda: os.path.exists(started), what="the request to run")
+            sock.shutdown(socket.SHUT_WR)
+            wait_half_closed(s)
+            s.signal(signal.SIGTERM)
+            wait_for(lambda: "shutting down" in s.log(), what="the server to start draining")
+            release(gate)
+            got, rest = read_to_eof(sock)
+            sock.close()
+            self.assertEqual(([(r["id"], r.get("result")) for r in got], rest), ([(1, {"done": True, "seq": 1})], b""))
+            self.assertEqual(s.wait_exit(), 0)
+
+    def test_half_closed_client_that_stops_reading_is_closed_for_client_write_timeout(self):
+        srv = Server(agent="bigresult:BigResultAgent", workers=1,
+                     args=["--python-path", AGENTS_DIR, "--client-write-timeout", "1000", "--timeout", "0"])
+        with srv:
+            sock = connect(srv.path)
+            try:
+                # one answer too big for the socket, then one that waits behind it; never read
+                sock.sendall(b'{"id":1,"type":"size","data":{"bytes":%d}}\n{"id":2,"type":"who","data":2}\n'
+                             % (2 << 20))
+                sock.shutdown(socket.SHUT_WR)
+                st = wait_stats(srv, lambda st: st["connectionsTotal"]["writeTimeouts"] == 1,
+                                what="the half-closed non-reader to be closed")
+                self.assertEqual(st["connectionsTotal"]["halfClosed"], 1, st)
+                self.assertEqual(st["connections"], 1, st)  # only this stats connection
+            finally:
+                sock.close()
 
 
 class OutsideClients(unittest.TestCase):
