@@ -9,8 +9,8 @@
  * fills it, up to REPLAY_LINE_MAX; an answer longer than that is judged
  * by what the full buffer holds and the rest of it is dropped unread
  * (skip_line).  The socket is read in every round, so the
- * server never blocks on us; we never half-close it, since agentpoold
- * would take that for a disconnect and drop the answers.
+ * server never blocks on us; we do not half-close it (agentpoold would
+ * answer a half-closed connection, but we count the answers instead).
  */
 #include "replay.h"
 #include "ap_alloc.h"

@@ -64,6 +64,7 @@ typedef struct {
     uint64_t conns_refused_peer;/* peers not in allowedUids/allowedGids (privs.c) */
     uint64_t conns_rejected_uid;/* of conns_rejected: over maxConnectionsPerUid (connlimit.c) */
     uint64_t conns_idle_closed; /* closed after idleConnectionTimeout (client.c) */
+    uint64_t conns_half_closed; /* peers that shut their writing side and were kept to be answered (client.c) */
     uint64_t too_large_lines;
     uint64_t output_pauses;     /* connections paused: their own unread answers passed 1 MiB */
     uint64_t budget_pauses;     /* connections paused: maxBufferedBytes passed (client.c) */
@@ -112,6 +113,7 @@ typedef struct {
 
     queue_link clients;         /* every connection */
     int nclients;
+    int half_closed;            /* connections whose peer shut its writing side (client.c) */
     uint64_t next_client;
     queue_link room_waiters;    /* connections holding a message, oldest first */
     uint64_t out_bytes;         /* answers in every connection's output buffer (client.c) */

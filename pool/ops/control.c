@@ -264,6 +264,7 @@ cJSON *control_stats_json(int detailed)
     cJSON_AddNumberToObject(c, "refusedPeers", (double)server.stats.conns_refused_peer);
     cJSON_AddNumberToObject(c, "rejectedPerUid", (double)server.stats.conns_rejected_uid);
     cJSON_AddNumberToObject(c, "idleClosed", (double)server.stats.conns_idle_closed);
+    cJSON_AddNumberToObject(c, "halfClosed", (double)server.stats.conns_half_closed);
     cJSON_AddNumberToObject(c, "writeTimeouts", (double)server.stats.write_timeouts);
     cJSON *bf = cJSON_AddObjectToObject(o, "buffered");
     cJSON_AddNumberToObject(bf, "bytes", (double)server.out_bytes);

@@ -433,6 +433,9 @@ void metrics_prometheus(metrics *mt, struct evbuffer *out)
     promtext_family(out, "agentpool_connections_idle_closed_total", "counter",
                     "Client connections closed after idleConnectionTimeout with nothing in flight.");
     promtext_u64(out, "agentpool_connections_idle_closed_total", NULL, 0, server.stats.conns_idle_closed);
+    promtext_family(out, "agentpool_connections_half_closed_total", "counter",
+                    "Client connections whose peer shut its writing side (half-close) and were kept until answered.");
+    promtext_u64(out, "agentpool_connections_half_closed_total", NULL, 0, server.stats.conns_half_closed);
     static const promtext_label peer_reason[] = {{"reason", "peer"}};
     promtext_family(out, "agentpool_connections_refused_total", "counter",
                     "Client connections refused by allowedUids/allowedGids (SO_PEERCRED), by reason.");

@@ -5,7 +5,9 @@
  * Owns: reading request lines, the per-connection id set, the overflow
  * rule at admission, writing answers, and what happens to a connection's
  * messages when it leaves (queued and held ones are cancelled, running
- * ones are orphaned and their results dropped when they come).
+ * ones are orphaned and their results dropped when they come), told
+ * apart from a half-close (the peer shut only its writing side: it is
+ * answered until nothing it sent is unanswered, then closed).
  * Never talks to worker sockets: it hands messages to sched/worker.
  */
 #include "client.h"
@@ -25,6 +27,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <poll.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <stdio.h>
@@ -79,7 +82,7 @@ static size_t client_read_max(const client *c)
  * limit; an epoll_ctl only when that changes. */
 static void client_read_update(client *c)
 {
-    int want = c->state != CLIENT_CLOSING && linein_pending(&c->in) < client_read_max(c);
+    int want = c->state != CLIENT_CLOSING && !c->half_closed && linein_pending(&c->in) < client_read_max(c);
     if (want == c->reading)
         return;
     if (want ? event_add(c->rev, NULL) : event_del(c->rev)) {
@@ -253,6 +256,8 @@ void client_forget(msg *m)
     }
     c->in_flight--;
     m->client = NULL;
+    if (c->half_closed && c->state != CLIENT_CLOSING)
+        client_process_soon(c); /* it may have been its last (client_finish) */
     if (was_held)
         client_unblock(c, CLIENT_BLOCK_ROOM); /* it waits for room no more (pool.cancel, shutdown) */
     if (c->in_flight < server.cfg->max_inflight_per_connection)
@@ -507,6 +512,59 @@ static void client_process(client *c)
     }
 }
 
+/* ---- half-close --------------------------------------------------------
+ * EOF on a Unix stream socket means either that the peer is gone (it
+ * closed: both directions of this side are shut and poll reports
+ * POLLHUP) or that it only shut its writing side (shutdown(SHUT_WR), as
+ * `nc -N` and socat do: POLLIN/POLLRDHUP without POLLHUP) and still
+ * reads.  The first leaves (client_close cancels its work); the second
+ * is answered until client_finish sees nothing left, then closed. */
+
+/* Whether c's peer is gone: its socket reports hang-up or an error
+ * (poll with no wait; a failing poll counts as gone, logged). */
+static int client_peer_gone(const client *c)
+{
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    int n = poll(&p, 1, 0);
+    if (n < 0) {
+        ap_error("client-%llu: poll after EOF failed: %s; taking it as gone", (unsigned long long)c->serial,
+                 strerror(errno));
+        return 1;
+    }
+    return n > 0 && (p.revents & (POLLHUP | POLLERR)) != 0;
+}
+
+/* EOF from a peer that still reads: nothing more is read from it, and
+ * its last line, even without its '\n', is handled like the others. */
+static void client_half_close(client *c)
+{
+    c->half_closed = 1;
+    server.half_closed++;
+    server.stats.conns_half_closed++;
+    if (linein_end(&c->in) && c->discarding == 0)
+        ap_debug("client-%llu: its last line has no newline: handled as a line", (unsigned long long)c->serial);
+    ap_debug("client-%llu (pid %d) half-closed: %d in flight, %zu bytes unhandled, answering them before closing",
+             (unsigned long long)c->serial, (int)c->peer_pid, c->in_flight, linein_pending(&c->in));
+}
+
+/* A half-closed connection is done when nothing it sent is unanswered
+ * or unhandled and every answer is written. */
+static int client_answered_all(const client *c)
+{
+    return c->half_closed && c->in_flight == 0 && c->held == NULL && c->deferred <= 0 &&
+           linein_pending(&c->in) == 0 && link_empty(&c->streams) && flush_pending(&c->out) == 0;
+}
+
+/* Closes a half-closed connection that is done; returns 1 if it did
+ * (c is freed). */
+static int client_finish(client *c)
+{
+    if (!client_answered_all(c))
+        return 0;
+    client_close(c, "half-closed and answered: closed");
+    return 1;
+}
+
 /* ---- libevent callbacks --------------------------------------------- */
 
 /* Readable: one read of what the socket holds, up to the input limit,
@@ -519,13 +577,15 @@ static void client_read_cb(evutil_socket_t fd, short what, void *arg)
     c->turn_ns = ap_now_ns(); /* one clock read for the read and every line it brings */
     if (pending < limit) {
         ssize_t n = linein_read(&c->in, fd, limit - pending);
-        if (n == 0) {
+        if (n == 0 && client_peer_gone(c)) {
             if (pending && !c->discarding)
                 ap_info("client-%llu: disconnected in the middle of a line (%zu bytes dropped)",
                         (unsigned long long)c->serial, pending);
             client_close(c, "disconnected");
             return;
         }
+        if (n == 0)
+            client_half_close(c);
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
             char why[128];
             snprintf(why, sizeof(why), "read error: %s", strerror(errno));
@@ -538,6 +598,8 @@ static void client_read_cb(evutil_socket_t fd, short what, void *arg)
     client_process(c);
     linein_keep(&c->in);
     client_read_update(c);
+    if (c->half_closed)
+        client_finish(c);
 }
 
 /* Asked for by client_process_soon: the lines already read. */
@@ -550,6 +612,8 @@ static void client_pending_cb(evutil_socket_t fd, short what, void *arg)
     client_process(c);
     linein_keep(&c->in);
     client_read_update(c);
+    if (c->half_closed)
+        client_finish(c);
 }
 
 /* After a write to its socket (flush.c). */
@@ -571,6 +635,8 @@ static void client_wrote(void *arg)
             sched_pump_soon(); /* it read: its queued messages are no longer parked */
     }
     client_budget_release();
+    if (client_answered_all(c))
+        client_process_soon(c); /* closed there, not under flush.c's feet */
     if (server.state >= SERVER_DRAINING)
         server_check_shutdown();
 }
@@ -654,6 +720,8 @@ static void client_close(client *c, const char *why)
         sched_pump_soon(); /* messages parked for the budget may go now */
     if (c->blocked & CLIENT_BLOCK_BUDGET)
         server.budget_paused--;
+    if (c->half_closed)
+        server.half_closed--;
     event_free(c->rev);
     event_free(c->pev);
     linein_free(&c->in);
@@ -680,6 +748,8 @@ client *client_by_serial(uint64_t serial)
 void client_deferred(client *c, int delta)
 {
     c->deferred += delta;
+    if (c->half_closed && delta < 0)
+        client_process_soon(c); /* it may have been its last (client_finish) */
 }
 
 /* Idle: nothing it sent is unanswered (in flight, held, or a pool.*
@@ -703,13 +773,15 @@ static int client_stopped_reading(const client *c, uint64_t now)
 
 void client_tick(uint64_t now)
 {
-    if (server.cfg->idle_connection_timeout <= 0 && server.cfg->client_write_timeout <= 0)
+    if (server.cfg->idle_connection_timeout <= 0 && server.cfg->client_write_timeout <= 0 && server.half_closed == 0)
         return;
     queue_link *l = server.clients.next;
     while (l != &server.clients) {
         client *c = queue_entry(l, client, link);
         l = l->next; /* c may be freed below */
-        if (server.cfg->idle_connection_timeout > 0 && client_is_idle(c, now)) {
+        if (c->half_closed && client_peer_gone(c)) {
+            client_close(c, "disconnected after half-closing");
+        } else if (server.cfg->idle_connection_timeout > 0 && client_is_idle(c, now)) {
             server.stats.conns_idle_closed++;
             char why[96];
             snprintf(why, sizeof(why), "closed: idle for idleConnectionTimeout (%lld ms)",

@@ -8,6 +8,16 @@
  *   READING  -> BLOCKED (one or more reasons) -> READING
  *   READING | BLOCKED -> CLOSING (peer gone, error, idle) -> freed
  *
+ * Half-close is not leaving: at EOF on its socket, a peer that shut only
+ * its writing side (shutdown(SHUT_WR), as `nc -N` and socat do; the
+ * socket reports no hang-up) is marked half_closed, no longer read, and
+ * keeps being answered: its last bytes (a last line without '\n' too)
+ * are handled, and once nothing it sent is unanswered (in flight, held,
+ * streams, deferred pool.* answers) and its output is written, it is
+ * closed.  A peer that is gone (hang-up at EOF or later, seen on the
+ * tick; a write failing with EPIPE or ECONNRESET) is closed at once and
+ * its work cancelled, as for any leaving client.
+ *
  * BLOCKED means its lines are not being handled, for one or more reasons
  * kept as bits: it holds a message waiting for queue room (overflow
  * "block"), it has maxInFlightPerConnection messages unanswered, or its
@@ -56,6 +66,7 @@ typedef struct client {
     int fd;
     struct event *rev;          /* EV_READ on fd, added while reading is on */
     int reading;                /* rev is added */
+    int half_closed;            /* the peer shut its writing side: nothing more is read; closed once all is answered */
     struct event *pev;          /* timer of 0: handle buffered lines next turn */
     linein in;                  /* read, not yet handled */
     uint64_t turn_ns;           /* clock at the start of the callback handling its lines (their accepted_ns) */

@@ -129,6 +129,18 @@ void linein_keep(linein *in)
     in->len = pending;
 }
 
+int linein_end(linein *in)
+{
+    size_t pending = linein_pending(in);
+    if (pending == 0 || in->data[in->len - 1] == '\n')
+        return 0;
+    if (in->data == scratch)
+        linein_keep(in);
+    own_reserve(in, 1);
+    in->own[in->len++] = '\n';
+    return 1;
+}
+
 void linein_free(linein *in)
 {
     ap_free(in->own);

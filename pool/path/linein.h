@@ -47,6 +47,10 @@ void linein_consume(linein *in, size_t n);
 /* Before the callback that read returns: bytes left in the shared
  * scratch move to the connection's own buffer; an empty input frees it. */
 void linein_keep(linein *in);
+/* The peer sent its last byte (EOF): a last line without its '\n' gets
+ * one, so it is handled like the lines before it.  Returns 1 when one
+ * was added, 0 when nothing is pending or the last byte is a '\n'. */
+int linein_end(linein *in);
 /* Frees what in holds. */
 void linein_free(linein *in);
 

@@ -123,3 +123,5 @@ EXTRA_DIST += tests/integration/test_cancel.py
 EXTRA_DIST += tests/integration/agents/cancelagent.py
 TESTS += tests/integration/test_config_kind.py
 EXTRA_DIST += tests/integration/test_config_kind.py
+TESTS += tests/integration/test_halfclose.py
+EXTRA_DIST += tests/integration/test_halfclose.py
