@@ -221,14 +221,9 @@ class Stream(_Call):
     async def __aiter__(self):
         try:
             while not self.done:
-                kind, msg = await self._next()
-                if kind == wire.CHUNK:
-                    yield msg.get("chunk")
-                    continue
-                self.done = True
-                self.result, exc = wire.outcome(msg)
-                if exc is not None:
-                    raise exc
+                chunk = wire.stream_line(self, *(await self._next()))
+                if chunk is not wire.END:
+                    yield chunk
         finally:
             if not self.done:
                 self.close()

@@ -210,14 +210,9 @@ class Stream(_Call):
     def __iter__(self):
         try:
             while not self.done:
-                kind, msg = self._next()
-                if kind == wire.CHUNK:
-                    yield msg.get("chunk")
-                    continue
-                self.done = True
-                self.result, exc = wire.outcome(msg)
-                if exc is not None:
-                    raise exc
+                chunk = wire.stream_line(self, *(self._next()))
+                if chunk is not wire.END:
+                    yield chunk
         finally:
             if not self.done:
                 self.close()

@@ -110,6 +110,22 @@ class Pending:
         return [(entry[0], kind, msg)]
 
 
+END = object()  # stream_line: the stream's final line came
+
+
+def stream_line(stream, kind, msg):
+    """One line read for stream (a sync or async Stream): a chunk's value,
+    or END once the final line set stream.done and stream.result (its
+    error raised instead, as the matching exception)."""
+    if kind == CHUNK:
+        return msg.get("chunk")
+    stream.done = True
+    stream.result, exc = outcome(msg)
+    if exc is not None:
+        raise exc
+    return END
+
+
 def refusal(msg):
     """The exception of a connection-level refusal line (the server
     closes the connection after it), else None."""
