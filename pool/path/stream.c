@@ -127,7 +127,7 @@ static void keep(mstream *s, const char *payload, size_t len)
     server.stats.chunks_collected++;
 }
 
-void stream_chunk(worker *w, msg *m, const char *payload, size_t len)
+void stream_chunk(msg *m, const char *payload, size_t len, uint64_t now_ms)
 {
     if (m->stream == NULL && m->detached) { /* handed over (a retry runs it): nobody waits for these */
         server.stats.chunks_dropped++;
@@ -135,15 +135,7 @@ void stream_chunk(worker *w, msg *m, const char *payload, size_t len)
     }
     mstream *s = m->stream ? m->stream : stream_open(m);
     uint32_t seq = s->chunks++;
-    (void)w;
     s->bytes += len;
-    if (len == 0) { /* not JSON: never sent by the bridge */
-        ap_warn("%s (pid %d): an empty chunk for message %llu; dropped", w->name, (int)w->proc.pid,
-                (unsigned long long)m->id);
-        server.stats.chunks_dropped++;
-        stream_pass_now(m, s);
-        return;
-    }
     if (m->client == NULL) { /* its client left, or it was answered (timeout) */
         server.stats.chunks_dropped++;
         stream_pass_now(m, s);
@@ -159,7 +151,7 @@ void stream_chunk(worker *w, msg *m, const char *payload, size_t len)
     reply_chunk(out, m->line + m->id_off, m->id_len, payload, len, seq);
     server.stats.chunks_sent++;
     server.stats.chunk_bytes_sent += len;
-    s->last_ms = ap_now_ms();
+    s->last_ms = now_ms;
     checkpoint_add(c, s, c->out.written + evbuffer_get_length(out));
     client_check_output(c);
 }

@@ -63,10 +63,11 @@ typedef struct mstream {
  * count from here). */
 void stream_begin(struct msg *m);
 
-/* A CHUNK frame from w for m (RUNNING on w), payload[0..len): numbered,
- * then written to m's client, kept, or dropped (and credited) as
- * described above. */
-void stream_chunk(struct worker *w, struct msg *m, const char *payload, size_t len);
+/* A CHUNK frame for m (RUNNING on the worker that sent it), payload
+ * [0..len) (1 to maxResultBytes: worker.c refuses other sizes), at now_ms
+ * (the caller's clock read): numbered, then written to m's client, kept,
+ * or dropped (and credited) as described above. */
+void stream_chunk(struct msg *m, const char *payload, size_t len, uint64_t now_ms);
 
 /* m's final RESULT came with AP_FRAME_RESULT_STREAMED and m did not ask
  * for "stream": true: answers m with {"chunks":[...],"return":result}

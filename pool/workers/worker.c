@@ -737,10 +737,9 @@ static void on_answer(worker *w, const ap_frame_hdr *h, const char *payload, str
     }
 }
 
-/* A CHUNK frame: m must be running on this process, as for an answer
- * (a late chunk of a replaced process or of a message answered and let
- * go is dropped).  Over maxResultBytes it is dropped too (the worker
- * refuses such a chunk itself: only an untrusted one sends it). */
+/* A CHUNK frame (its size checked by worker_frame_out_of_place): m must
+ * be running on this process, as for an answer (a late chunk of a
+ * replaced process or of a message answered and let go is dropped). */
 static void on_chunk(worker *w, const ap_frame_hdr *h, const char *payload)
 {
     msg *m = msg_lookup(&server.msgs, h->id);
@@ -749,14 +748,8 @@ static void on_chunk(worker *w, const ap_frame_hdr *h, const char *payload)
         ap_debug("%s: CHUNK for unknown message %llu dropped", w->name, (unsigned long long)h->id);
         return;
     }
-    if (h->len > (uint64_t)config_max_result_bytes(server.cfg)) {
-        ap_warn("%s (pid %d): a chunk of %u bytes for message %llu is over maxResultBytes (%lld); dropped", w->name,
-                (int)w->proc.pid, h->len, (unsigned long long)h->id, (long long)config_max_result_bytes(server.cfg));
-        server.stats.chunks_dropped++;
-        return;
-    }
     w->proc.last_active_ms = ap_now_ms();
-    stream_chunk(w, m, payload, h->len);
+    stream_chunk(m, payload, h->len, w->proc.last_active_ms);
 }
 
 /* A falsy health() answer counts as a missed beat, like no answer. */
@@ -841,10 +834,17 @@ static const char *worker_frame_out_of_place(const worker *w, const ap_frame_hdr
     case AP_FRAME_READY:
     case AP_FRAME_START_FAILED:
         return w->proc.said_ready || w->proc.said_start_failed ? "said only once, at start" : NULL;
+    case AP_FRAME_CHUNK:
+        /* the bridge sends one JSON value within maxResultBytes, never
+         * less: a gap in the client's stream is not an option */
+        if (h->len == 0)
+            return "an empty chunk";
+        if (h->len > (uint64_t)config_max_result_bytes(server.cfg))
+            return "a chunk over maxResultBytes";
+        /* fall through */
     case AP_FRAME_RESULT:
     case AP_FRAME_ERROR:
     case AP_FRAME_PONG:
-    case AP_FRAME_CHUNK:
         return w->proc.said_ready ? NULL : "before READY";
     default:
         return "never sent by a worker";

@@ -124,6 +124,21 @@ class FramesInPlace(unittest.TestCase):
             self.assertTrue(c.request("whoami")["ok"])
 
 
+    def test_a_chunk_frame_of_no_bytes_or_over_max_result_bytes_is_a_protocol_error(self):
+        # the bridge sends a chunk as one JSON value within maxResultBytes:
+        # dropping another would leave a silent gap in the client's stream
+        for size, why in ((0, "an empty chunk"), (2000, "a chunk over maxResultBytes")):
+            with rogue_server(args=["--max-retries", "0", "--max-result-bytes", "1024"]) as s, s.client() as c:
+                before = c.stats(detailed=True)["workers"][0]
+                r = c.request("chunk_frame", {"bytes": size})
+                self.assertEqual(r["error"]["code"], "worker_crashed", r)
+                line = "worker-0 (pid %d): CHUNK frame while busy (%s); killing it" % (before["pid"], why)
+                self.assertEqual(s.log().count(line), 1, s.log())
+                self.assertEqual(c.stats(detailed=True)["workerFaults"]["framesOutOfPlace"], 1)
+                wait_for(lambda: c.stats(detailed=True)["workers"][0]["state"] == "ready", what="a new worker")
+                self.assertTrue(c.request("whoami")["ok"])
+
+
 class OwnLogLines(unittest.TestCase):
     def test_a_client_cannot_forge_a_worker_log_line_through_an_agent_that_prints_its_input(self):
         # The client sends text shaped exactly like the worker's own log

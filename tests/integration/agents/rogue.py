@@ -25,6 +25,8 @@ RogueAgent (sync), by message type:
                       the worker were starting, then answers normally
   credit_frame     -> writes a CREDIT frame (master -> worker only) on
                       fd 3, then answers normally
+  chunk_frame      -> writes a CHUNK frame of data["bytes"] bytes (0: an
+                      empty one) on fd 3, then answers normally
   echo_text        -> prints data["text"] on stdout and on stderr (an agent
                       that prints its input), answers {"printed": true}
   anything else    -> {"pid": ..., "type": type}
@@ -38,6 +40,7 @@ import sys
 PAGE_NAME = "agentpool-progress"
 MASTER_FD = 3
 FRAME_READY = 1
+FRAME_CHUNK = 10
 FRAME_CREDIT = 11
 
 
@@ -88,6 +91,10 @@ class RogueAgent:
             return _whoami()
         if type == "credit_frame":
             os.write(MASTER_FD, _frame(FRAME_CREDIT, 0, struct.pack("<I", 1 << 20)))
+            return _whoami()
+        if type == "chunk_frame":
+            os.write(MASTER_FD, _frame(FRAME_CHUNK, 0, b'"' + b"x" * max(data["bytes"] - 2, 0) + b'"'
+                                       if data["bytes"] else b""))
             return _whoami()
         if type == "echo_text":
             print(data["text"], flush=True)
