@@ -219,19 +219,28 @@ static void prom_messages(const metrics *mt, struct evbuffer *out)
     }
 }
 
+/* One sample with label `label` = "ok", then one per reply code that
+ * occurred (counts[ERR_COUNT]): the series of a family counted by outcome. */
+static void prom_code_counts(struct evbuffer *out, const char *family, const char *label, uint64_t ok,
+                             const uint64_t *counts)
+{
+    promtext_label l = {label, "ok"};
+    promtext_u64(out, family, &l, 1, ok);
+    for (int c = 0; c < ERR_COUNT; c++) {
+        if (counts[c] == 0)
+            continue;
+        l.value = reply_code_name((reply_code)c);
+        promtext_u64(out, family, &l, 1, counts[c]);
+    }
+}
+
 static void prom_control(struct evbuffer *out)
 {
     promtext_family(out, "agentpool_control_requests_total", "counter",
                     "Answers to pool.* requests (answered by the master itself, not messages), by outcome (ok or "
                     "the error code; a failed pool.reload is agent_error).");
-    promtext_label l = {"outcome", "ok"};
-    promtext_u64(out, "agentpool_control_requests_total", &l, 1, server.stats.control_ok);
-    for (int c = 0; c < ERR_COUNT; c++) {
-        if (server.stats.control_errors[c] == 0)
-            continue;
-        l.value = reply_code_name((reply_code)c);
-        promtext_u64(out, "agentpool_control_requests_total", &l, 1, server.stats.control_errors[c]);
-    }
+    prom_code_counts(out, "agentpool_control_requests_total", "outcome", server.stats.control_ok,
+                     server.stats.control_errors);
 }
 
 static void prom_streams(struct evbuffer *out)
@@ -257,15 +266,8 @@ static void prom_streams(struct evbuffer *out)
     promtext_family(out, "agentpool_streams_ended_total", "counter",
                     "Streams ended, by how (ok or the error code of their final line; cancelled also when "
                     "nobody was told: the client left).");
-    l.name = "code";
-    l.value = "ok";
-    promtext_u64(out, "agentpool_streams_ended_total", &l, 1, server.stats.streams_ended[ERR_COUNT]);
-    for (int c = 0; c < ERR_COUNT; c++) {
-        if (server.stats.streams_ended[c] == 0)
-            continue;
-        l.value = reply_code_name((reply_code)c);
-        promtext_u64(out, "agentpool_streams_ended_total", &l, 1, server.stats.streams_ended[c]);
-    }
+    prom_code_counts(out, "agentpool_streams_ended_total", "code", server.stats.streams_ended[ERR_COUNT],
+                     server.stats.streams_ended);
 }
 
 static void prom_cancels(struct evbuffer *out)
