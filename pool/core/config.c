@@ -253,6 +253,35 @@ void config_free(config *cfg)
     free_pathlist(cfg);
     ap_free(cfg->config_file);
     cfg->config_file = NULL;
+    for (int i = 0; i < cfg->npools; i++) {
+        if (cfg->pools[i].cfg != cfg) {
+            config_free(cfg->pools[i].cfg);
+            ap_free(cfg->pools[i].cfg);
+        }
+    }
+    ap_free(cfg->pools);
+    cfg->pools = NULL;
+    cfg->npools = 0;
+}
+
+void config_moved(config *cfg, const config *from)
+{
+    for (int i = 0; i < cfg->npools; i++)
+        if (cfg->pools[i].cfg == from)
+            cfg->pools[i].cfg = cfg;
+}
+
+/* Without "pools": one pool, "default", run with the top level itself. */
+static void pools_implicit(config *cfg)
+{
+    if (cfg->npools > 0)
+        return;
+    cfg->pools = ap_calloc(1, sizeof(config_pool));
+    snprintf(cfg->pools[0].name, sizeof(cfg->pools[0].name), "default");
+    cfg->pools[0].cfg = cfg;
+    cfg->npools = 1;
+    cfg->pools_named = 0;
+    cfg->default_pool = 0;
 }
 
 int64_t config_max_result_bytes(const config *cfg)
@@ -1158,6 +1187,7 @@ int config_parse_args(config *cfg, int argc, char **argv, config_action *action,
         *action = CONFIG_CHECK;
     else if (cfg->print_config)
         *action = CONFIG_PRINT;
+    pools_implicit(cfg);
     return config_validate(cfg, err, errlen);
 }
 

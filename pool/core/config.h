@@ -48,6 +48,18 @@ typedef struct {
 
 /* Where a setting's value came from (config.source[], --print-config). */
 typedef enum { CONFIG_SRC_DEFAULT = 0, CONFIG_SRC_FILE, CONFIG_SRC_ENV, CONFIG_SRC_FLAG } config_source;
+/* Named pools ("pools" in the file).  Each has a complete config of its
+ * own: every per-pool setting resolved (default < top level < the pool's
+ * object), the settings of the whole server copied from the top level.
+ * Without "pools" there is one pool, "default", whose config is the top
+ * level itself. */
+#define CONFIG_MAX_POOLS 32
+#define CONFIG_POOL_NAME_MAX 64
+typedef struct config_pool {
+    char name[CONFIG_POOL_NAME_MAX + 1];
+    struct config *cfg;          /* owned, unless it is the top level itself (no "pools") */
+} config_pool;
+
 /* Settings in the table, at most (checked at compile time in config.c). */
 #define CONFIG_MAX_SETTINGS 128
 
@@ -151,6 +163,11 @@ typedef struct config {
     unsigned char source[CONFIG_MAX_SETTINGS];  /* config_source, by index in the settings table */
     unsigned char bare_ms[CONFIG_MAX_SETTINGS]; /* a duration given as a bare number (no unit) */
     int print_config;            /* --print-config was given */
+    /* named pools (filled by config_parse_args; at least one after it) */
+    config_pool *pools;
+    int npools;
+    int pools_named;             /* the file had "pools" (else one pool, "default") */
+    int default_pool;            /* index in pools of requests that name none */
 } config;
 
 /* What config_parse_args() decided to do besides serving. */
@@ -160,6 +177,9 @@ typedef enum { CONFIG_RUN = 0, CONFIG_HELP, CONFIG_VERSION, CONFIG_CHECK, CONFIG
 void config_init(config *cfg);
 /* Frees the strings cfg owns; cfg can be config_init'ed again. */
 void config_free(config *cfg);
+/* After a struct copy moved a config from `from` to cfg: the implicit
+ * pool, which points at its own top level, points at the new place. */
+void config_moved(config *cfg, const config *from);
 
 /* Applies argv: finds --config FILE first and loads it, then every
  * AGENTPOOL_* variable of the environment over it (an empty one counts as

@@ -294,6 +294,7 @@ int server_start(config *cfg, int argc, char **argv)
     forbid_ptrace();
     server.boot_cfg = *cfg; /* the strings move with it */
     server.cfg = &server.boot_cfg;
+    config_moved(server.cfg, cfg);
     if (access_start(server.cfg) != AP_OK)
         return AP_ERR;
     reload_init(argc, argv);
