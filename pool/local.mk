@@ -9,6 +9,7 @@
 bin_PROGRAMS += agentpoold
 agentpoold_SOURCES = pool/core/main.c \
 	pool/core/server.c pool/core/server.h \
+	pool/core/pools.c pool/core/pools.h \
 	pool/core/config.c pool/core/config.h \
 	pool/core/duration.c pool/core/duration.h \
 	pool/core/jsontext.c pool/core/jsontext.h \

@@ -52,7 +52,7 @@ typedef enum { T_INT, T_DURATION, T_BOOL, T_STR, T_ENUM, T_PATHLIST, T_MODE, T_L
 static const char *const strategy_names[] = {"round-robin", "least-busy", "random", NULL};
 static const char *const overflow_names[] = {"block", "reject", NULL};
 static const char *const cancel_sync_names[] = {"finish", "kill", NULL};
-static const char *const restart_names[] = {"one-for-one", "one-for-all", NULL};
+static const char *const restart_names[] = {"one-for-one", "one-for-all", "rest-for-one", NULL};
 static const char *const log_level_names[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_format_names[] = {"text", "json", NULL};
 static const char *const worker_model_names[] = {"auto", "sync", "async", "gevent", NULL};
@@ -119,7 +119,7 @@ static const setting settings[] = {
     {"maxWorkerRssHard", T_INT, OFF(max_worker_rss_hard), 0, (int64_t)1 << 44, NULL, "kill a worker whose RSS passes this many bytes (0: off)"},
     {"recycleJitter", T_INT, OFF(recycle_jitter), 0, 50, NULL, "per-worker spread of the recycle limits, percent"},
     {"maxConcurrentRecycles", T_INT, OFF(max_concurrent_recycles), 1, 64, NULL, "workers recycled at once, at most"},
-    {"restartStrategy", T_ENUM, OFF(restart_strategy), 0, 0, restart_names, "one-for-one | one-for-all"},
+    {"restartStrategy", T_ENUM, OFF(restart_strategy), 0, 0, restart_names, "one-for-one | one-for-all | rest-for-one (the dead worker and every later slot)"},
     {"maxRestarts", T_INT, OFF(max_restarts), 0, 100000, NULL, "restarts within restartWindow before the pool backs off"},
     {"restartWindow", T_DURATION, OFF(restart_window), 1, 86400000, NULL, "ms over which restarts are counted"},
     {"historySize", T_INT, OFF(history_size), 1, 100000, NULL, "restart history entries kept (pool.history)"},

@@ -20,7 +20,7 @@
 
 typedef enum { LB_ROUND_ROBIN = 0, LB_LEAST_BUSY, LB_RANDOM } lb_strategy;
 typedef enum { OVERFLOW_BLOCK = 0, OVERFLOW_REJECT } overflow_mode;
-typedef enum { RESTART_ONE_FOR_ONE = 0, RESTART_ONE_FOR_ALL } restart_strategy;
+typedef enum { RESTART_ONE_FOR_ONE = 0, RESTART_ONE_FOR_ALL, RESTART_REST_FOR_ONE } restart_strategy;
 /* cancelSync: what pool.cancel does to a sync worker running the message. */
 typedef enum { CANCEL_SYNC_FINISH = 0, CANCEL_SYNC_KILL } cancel_sync_mode;
 

@@ -118,18 +118,30 @@ int sdnotify_send(const char *text)
     return AP_OK;
 }
 
-/* "ready: 4 workers (3 idle, 1 busy), queue 0/1024, 12.5 msg/s". */
+/* "ready: 4 workers (3 idle, 1 busy), queue 0/1024, 12.5 msg/s", over
+ * every pool. */
 static void format_status(char *buf, size_t cap, uint64_t now_ms)
 {
-    int idle = worker_count_in(WORKER_READY), busy = worker_count_in(WORKER_BUSY);
-    int starting = worker_count_in(WORKER_STARTING);
-    char extra[48] = "";
+    int idle = 0, busy = 0, starting = 0, size = 0;
+    size_t depth = 0, capacity = 0;
+    double rate = 0;
+    POOLS_FOREACH(p) {
+        idle += worker_count_in(p, WORKER_READY);
+        busy += worker_count_in(p, WORKER_BUSY);
+        starting += worker_count_in(p, WORKER_STARTING);
+        size += p->pool_size;
+        depth += p->queue.depth;
+        capacity += p->queue.capacity;
+        rate += p->metrics ? metrics_throughput(p->metrics, now_ms, 10) : 0.0;
+    }
+    char extra[48] = "", pools[32] = "";
     if (starting)
         snprintf(extra, sizeof(extra), ", %d starting", starting);
-    snprintf(buf, cap, "%s%s: %d worker%s (%d idle, %d busy%s), queue %zu/%zu, %.1f msg/s",
-             reload_in_progress() || notify.reloading ? "reloading, " : "", health_status_name(health_pool(NULL)), server.pool_size,
-             server.pool_size == 1 ? "" : "s", idle, busy, extra, server.queue.depth, server.queue.capacity,
-             server.metrics ? metrics_throughput(server.metrics, now_ms, 10) : 0.0);
+    if (server.npools > 1)
+        snprintf(pools, sizeof(pools), " in %d pools", server.npools);
+    snprintf(buf, cap, "%s%s: %d worker%s%s (%d idle, %d busy%s), queue %zu/%zu, %.1f msg/s",
+             reload_in_progress() || notify.reloading ? "reloading, " : "", health_status_name(health_server(NULL)), size,
+             size == 1 ? "" : "s", pools, idle, busy, extra, depth, capacity, rate);
 }
 
 /* Sends `head` (may be "") followed by the current STATUS= line. */

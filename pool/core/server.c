@@ -77,24 +77,27 @@ static void stop_workers(void)
     if (server.state == SERVER_STOPPING)
         return;
     server.state = SERVER_STOPPING;
-    worker_stop_all();
+    POOLS_FOREACH(p) worker_stop_all(p);
     server.shutdown_deadline_ms = ap_now_ms() + STOP_GRACE_MS;
-    ap_info("stopping %d worker%s", worker_live_count(), worker_live_count() == 1 ? "" : "s");
+    int live = pools_live_workers();
+    ap_info("stopping %d worker%s", live, live == 1 ? "" : "s");
+}
+
+static void signal_all(int sig)
+{
+    POOLS_FOREACH(p) worker_signal_all(p, sig);
 }
 
 /* Answers everything still waiting shutting_down (deadline passed). */
 static void fail_remaining(void)
 {
-    unsigned n = retry_fail_waiting(ERR_SHUTTING_DOWN, "the server is shutting down");
-    client_fail_held();
-    while (server.queue.depth > 0) {
-        msg *m = msg_from_qlink(queue_peek(&server.queue));
-        answer_error(m, ERR_SHUTTING_DOWN, "the server is shutting down", NULL);
-        n++;
+    unsigned n = 0;
+    POOLS_FOREACH(p) {
+        n += pools_fail_waiting(p, ERR_SHUTTING_DOWN, "the server is shutting down");
+        for (int i = 0; i < p->nworkers; i++)
+            n += worker_fail_running(&p->workers[i], ERR_SHUTTING_DOWN,
+                                     "the server is shutting down (shutdownTimeout passed)", NULL);
     }
-    for (int i = 0; i < server.nworkers; i++)
-        n += worker_fail_running(&server.workers[i], ERR_SHUTTING_DOWN,
-                                 "the server is shutting down (shutdownTimeout passed)", NULL);
     if (n)
         ap_warn("shutdownTimeout passed: answered %u message%s shutting_down", n, n == 1 ? "" : "s");
 }
@@ -103,7 +106,7 @@ void server_check_shutdown(void)
 {
     if (server.state == SERVER_DRAINING && server.msgs.live == 0)
         stop_workers();
-    if (server.state == SERVER_STOPPING && worker_live_count() == 0 &&
+    if (server.state == SERVER_STOPPING && pools_live_workers() == 0 &&
         (client_all_flushed() || ap_now_ms() >= server.shutdown_deadline_ms))
         finish_loop();
 }
@@ -113,7 +116,9 @@ void server_begin_shutdown(const char *why)
     if (server.state >= SERVER_DRAINING)
         return;
     int fatal = server.exit_code != 0;
-    ap_info("shutting down (%s): %zu queued, %llu in flight, %d connection%s", why, server.queue.depth,
+    size_t queued = 0;
+    POOLS_FOREACH(p) queued += p->queue.depth;
+    ap_info("shutting down (%s): %zu queued, %llu in flight, %d connection%s", why, queued,
             (unsigned long long)server.msgs.by_state[MSG_RUNNING], server.nclients, server.nclients == 1 ? "" : "s");
     listener_close();
     sdnotify_stopping();
@@ -122,7 +127,7 @@ void server_begin_shutdown(const char *why)
     if (fatal) {
         fail_remaining();
         stop_workers();
-        worker_signal_all(SIGTERM);
+        signal_all(SIGTERM);
     }
     server_check_shutdown();
 }
@@ -131,15 +136,29 @@ void server_worker_ready(void)
 {
     if (server.state != SERVER_STARTING)
         return;
-    for (int i = 0; i < server.nworkers; i++)
-        if (server.workers[i].first_start && !worker_is_accepting(&server.workers[i]))
-            return;
+    POOLS_FOREACH(p) {
+        for (int i = 0; i < p->nworkers; i++)
+            if (p->workers[i].first_start && !worker_is_accepting(&p->workers[i]))
+                return;
+    }
     server.state = SERVER_READY;
-    for (int i = 0; i < server.nworkers; i++)
-        server.workers[i].first_start = 0;
+    POOLS_FOREACH(p) {
+        for (int i = 0; i < p->nworkers; i++)
+            p->workers[i].first_start = 0;
+    }
     sdnotify_ready();
-    ap_info("ready: %d workers running %s on %s (pid %d, %s, allocator %s)", server.pool_size, server.cfg->agent,
-            server.cfg->socket, (int)server.pid, config_strategy_name(server.cfg->strategy), ap_alloc_name());
+    if (!server.cfg->pools_named) {
+        pool_t *p = server.pools[0];
+        ap_info("ready: %d workers running %s on %s (pid %d, %s, allocator %s)", p->pool_size, p->cfg->agent,
+                server.cfg->socket, (int)server.pid, config_strategy_name(p->cfg->strategy), ap_alloc_name());
+        return;
+    }
+    ap_info("ready: %d pools on %s (pid %d, allocator %s)", server.npools, server.cfg->socket, (int)server.pid,
+            ap_alloc_name());
+    POOLS_FOREACH(p) {
+        ap_info("pool %s: %d workers running %s (%s)", p->name, p->pool_size, p->cfg->agent,
+                config_strategy_name(p->cfg->strategy));
+    }
 }
 
 /* The one periodic timer: shutdown deadlines. */
@@ -149,13 +168,21 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     (void)arg;
     uint64_t now = ap_now_ms();
-    supervisor_tick(now);
-    if (server.state == SERVER_READY || server.state == SERVER_DRAINING || server.state == SERVER_STOPPING)
-        recycle_tick(now);
-    scale_tick(now);
-    alert_tick(now);
+    POOLS_FOREACH(p) {
+        supervisor_tick(p, now);
+        if (server.state == SERVER_READY || server.state == SERVER_DRAINING || server.state == SERVER_STOPPING)
+            recycle_tick(p, now);
+        scale_tick(p, now);
+        alert_tick(p, now);
+        retry_tick(p, now);
+        suspect_tick(p, now);
+        if (p->cfg->health_check_interval > 0 && server.state == SERVER_READY &&
+            now - p->last_heartbeat_ms >= (uint64_t)p->cfg->health_check_interval) {
+            p->last_heartbeat_ms = now;
+            worker_heartbeat(p);
+        }
+    }
     access_tick(now);
-    retry_tick(now);
     client_tick(now);
     stream_tick(now);
     if (now - server.last_decay_ms >= 1000) {
@@ -163,19 +190,14 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
         ap_alloc_decay(); /* a spike's freed pages go back even when idle */
     }
     reload_step();
+    pools_tick();
     sdnotify_tick(now);
-    suspect_tick(now);
-    if (server.cfg->health_check_interval > 0 && server.state == SERVER_READY &&
-        now - server.last_heartbeat_ms >= (uint64_t)server.cfg->health_check_interval) {
-        server.last_heartbeat_ms = now;
-        worker_heartbeat();
-    }
     if (server.state == SERVER_DRAINING && now >= server.shutdown_deadline_ms) {
         fail_remaining();
         stop_workers();
-    } else if (server.state == SERVER_STOPPING && now >= server.shutdown_deadline_ms && worker_live_count() > 0) {
+    } else if (server.state == SERVER_STOPPING && now >= server.shutdown_deadline_ms && pools_live_workers() > 0) {
         ap_warn("workers still running %d ms after STOP: sending SIGKILL", STOP_GRACE_MS);
-        worker_signal_all(SIGKILL);
+        signal_all(SIGKILL);
         server.shutdown_deadline_ms = now + STOP_GRACE_MS;
     }
     if (server.state >= SERVER_DRAINING)
@@ -201,16 +223,18 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
         }
         break;
     case SIGHUP:
-        reload_start("SIGHUP", 0, NULL, 0);
+        reload_start("SIGHUP", NULL, 0, NULL, 0);
         break;
-    case SIGTTIN:
-        scale_to(server.pool_size + 1, "SIGTTIN");
+    case SIGTTIN: /* the default pool: signals cannot name one */
+        if (pools_default())
+            scale_to(pools_default(), pools_default()->pool_size + 1, "SIGTTIN");
         break;
     case SIGUSR1:
         access_reopen_logs();
         break;
     case SIGTTOU:
-        scale_to(server.pool_size - 1, "SIGTTOU");
+        if (pools_default())
+            scale_to(pools_default(), pools_default()->pool_size - 1, "SIGTTOU");
         break;
     default:
         break;
@@ -222,20 +246,6 @@ static void add_signal(int sig)
     struct event *ev = evsignal_new(server.base, sig, signal_cb, NULL);
     evsignal_add(ev, NULL);
     server.sig_events[server.nsig_events++] = ev;
-}
-
-static void breaker_changed(void *arg, unsigned idx, const breaker_change *c)
-{
-    (void)arg;
-    const char *type = typetab_name(server.types, idx);
-    if (c->to == BREAKER_OPEN && c->from == BREAKER_HALF_OPEN)
-        ap_warn("breaker for type %s: the probe failed: open again for %llu ms", type, (unsigned long long)c->open_ms);
-    else if (c->to == BREAKER_OPEN)
-        ap_warn("breaker for type %s: %s -> open (%u failures in %llu ms); answering circuit_open for %llu ms", type,
-                breaker_state_name(c->from), c->failures, (unsigned long long)c->span_ms,
-                (unsigned long long)c->open_ms);
-    else
-        ap_info("breaker for type %s: %s -> %s", type, breaker_state_name(c->from), breaker_state_name(c->to));
 }
 
 /* The worker binary: next to agentpoold (a build tree), else libexecdir (server.h). */
@@ -302,12 +312,8 @@ int server_start(config *cfg, int argc, char **argv)
     server.started_ms = ap_now_ms();
     server.listen_fd = -1;
     link_init(&server.clients);
-    link_init(&server.room_waiters);
-    link_init(&server.retrying);
     link_init(&server.streams);
     msg_table_init(&server.msgs);
-    queue_init(&server.queue, (size_t)cfg->message_queue_size);
-    dispatch_init(&server.dispatch, (uint64_t)server.pid * 0x9E3779B97F4A7C15ull ^ ap_now_ns());
     server.worker_binary = server_find_worker_binary(cfg);
     if (access(server.worker_binary, X_OK) != 0) {
         ap_error("worker binary %s: %s (set workerBinary)", server.worker_binary, strerror(errno));
@@ -333,8 +339,6 @@ int server_start(config *cfg, int argc, char **argv)
         return AP_ERR;
     }
     access_loop_start(); /* from here on the log never blocks */
-    if (retry_start() != AP_OK)
-        return AP_ERR;
     srandom((unsigned)(server.pid ^ ap_now_ns()));
     add_signal(SIGTERM);
     add_signal(SIGINT);
@@ -347,19 +351,8 @@ int server_start(config *cfg, int argc, char **argv)
     struct timeval tv = {0, TICK_MS * 1000};
     event_add(server.tick, &tv);
 
-    worker_table_init();
-    supervisor_init();
-    retry_open_dead_letters();
-    server.types = typetab_new((unsigned)cfg->max_tracked_types);
-    breaker_config bc = {(unsigned)cfg->breaker_failure_threshold, (uint64_t)cfg->breaker_window,
-                         (uint64_t)cfg->breaker_reset_timeout};
-    server.breakers = breaker_new(typetab_capacity(server.types), &bc, breaker_changed, NULL);
-    if (server.types == NULL || server.breakers == NULL) {
-        ap_error("could not set up the type table and breakers (maxTrackedTypes %lld, breakerFailureThreshold %lld)",
-                 (long long)cfg->max_tracked_types, (long long)cfg->breaker_failure_threshold);
+    if (pools_init() != AP_OK)
         return AP_ERR;
-    }
-    server.metrics = metrics_new(typetab_capacity(server.types));
     if (httpd_start(err, sizeof(err)) != AP_OK) {
         ap_error("%s", err);
         listener_close();
@@ -370,14 +363,21 @@ int server_start(config *cfg, int argc, char **argv)
         listener_close();
         return AP_ERR;
     }
-    ap_info("agentpoold %s starting: %d workers, agent %s, socket %s, worker %s", PACKAGE_VERSION, server.pool_size,
-            cfg->agent, cfg->socket, server.worker_binary);
-    for (int i = 0; i < server.pool_size; i++) {
-        server.workers[i].first_start = 1;
-        if (worker_spawn(i) != AP_OK) {
-            server.exit_code = 1;
-            server_begin_shutdown("could not spawn the initial workers");
-            break;
+    cfg = server.cfg;
+    if (server.npools == 1)
+        ap_info("agentpoold %s starting: %d workers, agent %s, socket %s, worker %s", PACKAGE_VERSION,
+                server.pools[0]->pool_size, server.pools[0]->cfg->agent, cfg->socket, server.worker_binary);
+    else
+        ap_info("agentpoold %s starting: %d pools, socket %s, worker %s", PACKAGE_VERSION, server.npools, cfg->socket,
+                server.worker_binary);
+    POOLS_FOREACH(p) {
+        for (int i = 0; i < p->pool_size; i++) {
+            p->workers[i].first_start = 1;
+            if (worker_spawn(p, i) != AP_OK) {
+                server.exit_code = 1;
+                server_begin_shutdown("could not spawn the initial workers");
+                return AP_OK;
+            }
         }
     }
     return AP_OK;
@@ -396,17 +396,11 @@ void server_free(void)
     privs_free();
     connlimit_free();
     refuse_free(); /* before the event base: refused peers still lingering */
-    worker_signal_all(SIGKILL);
+    signal_all(SIGKILL);
     worker_reap();
     worker_reap_final(); /* and what agents left behind */
-    worker_table_free();
+    pools_free();
     agentstat_free();
-    supervisor_free();
-    retry_close_dead_letters();
-    retry_stop();
-    breaker_free(server.breakers);
-    typetab_free(server.types);
-    metrics_free(server.metrics);
     for (int i = 0; i < server.nsig_events; i++)
         event_free(server.sig_events[i]);
     event_free(server.tick);

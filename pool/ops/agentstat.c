@@ -3,8 +3,9 @@
  * agentstat.c - per-worker cache of agent.metrics answers (see
  * agentstat.h).
  *
- * One entry per worker table entry (allocated on first use, sized by
- * server.nworkers, which never changes after start-up), about one
+ * One entry per worker table entry of each pool (p->agentstat,
+ * allocated on first use, sized by the pool's nworkers, which never
+ * changes after the pool is made), about one
  * process at a time: an entry whose pid or generation is not its
  * worker's any more is stale, shown as null and reset at the next ask.
  * Invariants: at most one ask outstanding per process (pending_id != 0),
@@ -34,7 +35,7 @@
 
 #define AGENTSTAT_TYPE "agent.metrics"
 
-typedef struct {
+typedef struct agentstat_entry {
     pid_t pid;                  /* the process this entry is about; 0: none */
     uint32_t generation;
     uint32_t pending_id;        /* the outstanding ask's frame id; 0: none */
@@ -48,21 +49,24 @@ typedef struct {
 } agentstat_waiter;
 
 static struct {
-    agentstat_entry *e;         /* [n], by worker table index */
-    int n;
     uint32_t next_id;
     agentstat_waiter waiters[AGENTSTAT_MAX_WAITERS];
     int nwaiters;
     struct event *wait_timer;   /* AGENTSTAT_WAIT_MS after the first waiter */
 } stat_cache;
 
+/* w's entry, made with its pool's table if need be (make: else NULL). */
+static agentstat_entry *entry_at(const worker *w, int make)
+{
+    pool_t *p = w->pool;
+    if (p->agentstat == NULL && make && p->nworkers > 0)
+        p->agentstat = ap_calloc((size_t)p->nworkers, sizeof(agentstat_entry));
+    return p->agentstat && w->index >= 0 && w->index < p->nworkers ? &p->agentstat[w->index] : NULL;
+}
+
 static agentstat_entry *entry_of(const worker *w)
 {
-    if (stat_cache.e == NULL && server.nworkers > 0) {
-        stat_cache.n = server.nworkers;
-        stat_cache.e = ap_calloc((size_t)stat_cache.n, sizeof(agentstat_entry));
-    }
-    return w->index >= 0 && w->index < stat_cache.n ? &stat_cache.e[w->index] : NULL;
+    return entry_at(w, 1);
 }
 
 static int same_process(const agentstat_entry *e, const worker *w)
@@ -108,10 +112,12 @@ static int can_answer(const worker *w)
 static int outstanding(void)
 {
     int n = 0;
-    for (int i = 0; i < stat_cache.n && i < server.nworkers; i++) {
-        const worker *w = &server.workers[i];
-        if (stat_cache.e[i].pending_id && same_process(&stat_cache.e[i], w) && can_answer(w))
-            n++;
+    POOLS_FOREACH(p) {
+        for (int i = 0; p->agentstat && i < p->nworkers; i++) {
+            const worker *w = &p->workers[i];
+            if (p->agentstat[i].pending_id && same_process(&p->agentstat[i], w) && can_answer(w))
+                n++;
+        }
     }
     return n;
 }
@@ -141,14 +147,16 @@ static void wait_timer_cb(evutil_socket_t fd, short what, void *arg)
 int agentstat_refresh(agentstat_done_fn done, void *arg)
 {
     uint64_t now = ap_now_ms();
-    for (int i = 0; i < server.nworkers; i++) {
-        worker *w = &server.workers[i];
-        if (!can_answer(w))
-            continue;
-        agentstat_entry *e = entry_of(w);
-        if (e && same_process(e, w) && e->json && now - e->at_ms < AGENTSTAT_FRESH_MS)
-            continue;
-        agentstat_ask(w);
+    POOLS_FOREACH(p) {
+        for (int i = 0; i < p->nworkers; i++) {
+            worker *w = &p->workers[i];
+            if (!can_answer(w))
+                continue;
+            agentstat_entry *e = entry_of(w);
+            if (e && same_process(e, w) && e->json && now - e->at_ms < AGENTSTAT_FRESH_MS)
+                continue;
+            agentstat_ask(w);
+        }
     }
     if (done == NULL || outstanding() == 0 || stat_cache.nwaiters == AGENTSTAT_MAX_WAITERS)
         return 0;
@@ -169,9 +177,9 @@ int agentstat_refresh(agentstat_done_fn done, void *arg)
 
 int agentstat_owns(const worker *w, const ap_frame_hdr *h)
 {
-    if (stat_cache.e == NULL || w->index < 0 || w->index >= stat_cache.n)
+    const agentstat_entry *e = entry_at(w, 0);
+    if (e == NULL)
         return 0;
-    const agentstat_entry *e = &stat_cache.e[w->index];
     return e->pending_id != 0 && h->id == (uint64_t)e->pending_id && same_process(e, w);
 }
 
@@ -216,7 +224,7 @@ void agentstat_add_json(cJSON *o, const worker *w, uint64_t now_ms, uint64_t wal
 {
     cJSON *a = cJSON_AddObjectToObject(o, "agent");
     int live = w->state != WORKER_DEAD;
-    const agentstat_entry *e = stat_cache.e && w->index >= 0 && w->index < stat_cache.n ? &stat_cache.e[w->index] : NULL;
+    const agentstat_entry *e = entry_at(w, 0);
     if (live && e && e->json && same_process(e, w)) {
         cJSON_AddRawToObject(a, "metrics", e->json);
         cJSON_AddNumberToObject(a, "at", (double)(wall_ms - (now_ms - e->at_ms)));
@@ -232,13 +240,18 @@ void agentstat_add_json(cJSON *o, const worker *w, uint64_t now_ms, uint64_t wal
         cJSON_AddNullToObject(a, "health");
 }
 
+void agentstat_pool_free(pool_t *p)
+{
+    for (int i = 0; p->agentstat && i < p->nworkers; i++)
+        ap_free(p->agentstat[i].json);
+    ap_free(p->agentstat);
+    p->agentstat = NULL;
+}
+
 void agentstat_free(void)
 {
     wake_waiters(0);
     if (stat_cache.wait_timer)
         event_free(stat_cache.wait_timer);
-    for (int i = 0; i < stat_cache.n; i++)
-        ap_free(stat_cache.e[i].json);
-    ap_free(stat_cache.e);
     memset(&stat_cache, 0, sizeof(stat_cache));
 }

@@ -27,6 +27,8 @@
 
 #include <stdint.h>
 
+struct pool;
+
 struct cJSON;
 
 #define AGENTSTAT_MAX_BYTES 8192
@@ -55,6 +57,8 @@ void agentstat_answer(worker *w, const ap_frame_hdr *h, const char *payload);
  * worker object (now and wall: the caller's clocks). */
 void agentstat_add_json(struct cJSON *o, const worker *w, uint64_t now_ms, uint64_t wall_ms);
 /* Frees the cache (at exit), calling every waiter with answer 0. */
+/* Frees p's entries (the pool is freed). */
+void agentstat_pool_free(struct pool *p);
 void agentstat_free(void);
 
 #endif

@@ -9,8 +9,10 @@
  * alert_reading {enabled, on, num, den, threshold}.  Percentages are
  * compared in integers (num * 100 against threshold * den), so a tick
  * costs a few compares, one pass over the worker table and two 60-slot
- * sums; text is formatted only when a line is written.  State lives in
- * `alerts` below, one entry per alert; only alert_tick changes it.  The log
+ * sums; text is formatted only when a line is written.  Alerts are
+ * evaluated per pool (each reads its own workers, queue and answers, and
+ * its lines name it when the pools are named): the state is a pool's
+ * alert_state, one entry per alert; only alert_tick changes it.  The log
  * rule: an activation is logged unless the same alert was logged within
  * alertInterval (it is then counted, and told with the next line); a
  * lasting alert is logged again each alertInterval; a clearing is logged
@@ -18,6 +20,7 @@
  * one warning and one "cleared" per interval.
  */
 #include "alert.h"
+#include "ap_alloc.h"
 #include "ap_common.h"
 #include "ap_log.h"
 #include "health.h"
@@ -37,12 +40,12 @@ typedef struct {
     int64_t threshold;          /* percent (no_healthy_worker: 1 healthy) */
 } alert_reading;
 
-typedef void (*alert_check_fn)(uint64_t now_ms, alert_reading *r);
+typedef void (*alert_check_fn)(const pool_t *p, uint64_t now_ms, alert_reading *r);
 
-static void check_available(uint64_t now_ms, alert_reading *r);
-static void check_queue(uint64_t now_ms, alert_reading *r);
-static void check_error_rate(uint64_t now_ms, alert_reading *r);
-static void check_no_healthy(uint64_t now_ms, alert_reading *r);
+static void check_available(const pool_t *p, uint64_t now_ms, alert_reading *r);
+static void check_queue(const pool_t *p, uint64_t now_ms, alert_reading *r);
+static void check_error_rate(const pool_t *p, uint64_t now_ms, alert_reading *r);
+static void check_no_healthy(const pool_t *p, uint64_t now_ms, alert_reading *r);
 
 static const struct {
     const char *name;
@@ -55,7 +58,7 @@ static const struct {
     {"no_healthy_worker", AP_LOG_CRIT, check_no_healthy},
 };
 
-static struct {
+struct alert_state {
     struct {
         int active;
         int told;               /* this activation was logged */
@@ -65,61 +68,72 @@ static struct {
         unsigned unlogged;      /* activations not logged since that line */
         alert_reading r;        /* the last reading */
     } a[ALERT_COUNT];
-} alerts;
+};
+
+void alert_init(pool_t *p)
+{
+    p->alerts = ap_calloc(1, sizeof(struct alert_state));
+}
+
+void alert_free(pool_t *p)
+{
+    ap_free(p->alerts);
+    p->alerts = NULL;
+}
 
 /* ---- the predicates -------------------------------------------------- */
 
 /* Fewer than alertAvailableBelow percent of the live workers have a free
  * slot (READY: taking messages, in-flight below its slots). */
-static void check_available(uint64_t now_ms, alert_reading *r)
+static void check_available(const pool_t *p, uint64_t now_ms, alert_reading *r)
 {
     (void)now_ms;
-    r->threshold = server.cfg->alert_available_below;
+    r->threshold = p->cfg->alert_available_below;
     r->enabled = r->threshold > 0;
-    r->num = (uint64_t)worker_count_in(WORKER_READY);
-    r->den = (uint64_t)worker_live_count();
+    r->num = (uint64_t)worker_count_in(p, WORKER_READY);
+    r->den = (uint64_t)worker_live_count(p);
     r->on = r->enabled && r->den > 0 && r->num * 100 < (uint64_t)r->threshold * r->den;
 }
 
 /* The queue holds more than alertQueueAbove percent of messageQueueSize. */
-static void check_queue(uint64_t now_ms, alert_reading *r)
+static void check_queue(const pool_t *p, uint64_t now_ms, alert_reading *r)
 {
     (void)now_ms;
-    r->threshold = server.cfg->alert_queue_above;
+    r->threshold = p->cfg->alert_queue_above;
     r->enabled = r->threshold > 0;
-    r->num = server.queue.depth;
-    r->den = server.queue.capacity;
+    r->num = p->queue.depth;
+    r->den = p->queue.capacity;
     r->on = r->enabled && r->den > 0 && r->num * 100 > (uint64_t)r->threshold * r->den;
 }
 
 /* More than alertErrorRateAbove percent of the answers written over the
  * last 60 s were errors (any code), once there were enough of them for a
  * percentage to mean something. */
-static void check_error_rate(uint64_t now_ms, alert_reading *r)
+static void check_error_rate(const pool_t *p, uint64_t now_ms, alert_reading *r)
 {
-    r->threshold = server.cfg->alert_error_rate_above;
+    r->threshold = p->cfg->alert_error_rate_above;
     r->enabled = r->threshold > 0;
     if (!r->enabled) {
         r->on = 0;
         r->num = r->den = 0;
         return;
     }
-    r->den = metrics_answers_in(server.metrics, now_ms, 60);
-    r->num = metrics_errors_in(server.metrics, now_ms, 60);
+    r->den = metrics_answers_in(p->metrics, now_ms, 60);
+    r->num = metrics_errors_in(p->metrics, now_ms, 60);
     r->on = r->den >= ALERT_ERROR_RATE_MIN_ANSWERS && r->num * 100 > (uint64_t)r->threshold * r->den;
 }
 
 /* No healthy worker (health.c: taking messages and answering its
  * heartbeats).  Always on. */
-static void check_no_healthy(uint64_t now_ms, alert_reading *r)
+static void check_no_healthy(const pool_t *p, uint64_t now_ms, alert_reading *r)
 {
     (void)now_ms;
     int healthy;
-    health_pool(&healthy);
+    health_pool(p, &healthy);
     r->threshold = 1;
     r->enabled = 1;
     r->num = (uint64_t)healthy;
-    r->den = (uint64_t)worker_live_count();
+    r->den = (uint64_t)worker_live_count(p);
     r->on = healthy == 0;
 }
 
@@ -137,9 +151,10 @@ static double alert_value(alert_id id, const alert_reading *r)
 }
 
 /* Writes alert id's line; again: it has been active since before. */
-static void alert_log(alert_id id, uint64_t now_ms, int again)
+static void alert_log(pool_t *p, alert_id id, uint64_t now_ms, int again)
 {
-    const alert_reading *r = &alerts.a[id].r;
+    struct alert_state *alerts = p->alerts;
+    const alert_reading *r = &alerts->a[id].r;
     unsigned long long num = (unsigned long long)r->num, den = (unsigned long long)r->den;
     long long thr = (long long)r->threshold;
     char what[192], tail[128];
@@ -165,68 +180,75 @@ static void alert_log(alert_id id, uint64_t now_ms, int again)
     tail[0] = '\0';
     if (again)
         n += (size_t)snprintf(tail, sizeof(tail), "; active for %llu s",
-                              (unsigned long long)((now_ms - alerts.a[id].since_ms) / 1000));
-    if (alerts.a[id].unlogged && n < sizeof(tail))
-        snprintf(tail + n, sizeof(tail) - n, "; %u more activation%s since the last warning", alerts.a[id].unlogged,
-                 alerts.a[id].unlogged == 1 ? "" : "s");
-    ap_log(alert_defs[id].level, "alert %s: %s%s", alert_defs[id].name, what, tail);
-    alerts.a[id].logged_ms = now_ms;
-    alerts.a[id].ever_logged = 1;
-    alerts.a[id].unlogged = 0;
-    alerts.a[id].told = 1;
+                              (unsigned long long)((now_ms - alerts->a[id].since_ms) / 1000));
+    if (alerts->a[id].unlogged && n < sizeof(tail))
+        snprintf(tail + n, sizeof(tail) - n, "; %u more activation%s since the last warning", alerts->a[id].unlogged,
+                 alerts->a[id].unlogged == 1 ? "" : "s");
+    if (server.cfg->pools_named)
+        ap_log(alert_defs[id].level, "alert %s in pool %s: %s%s", alert_defs[id].name, p->name, what, tail);
+    else
+        ap_log(alert_defs[id].level, "alert %s: %s%s", alert_defs[id].name, what, tail);
+    alerts->a[id].logged_ms = now_ms;
+    alerts->a[id].ever_logged = 1;
+    alerts->a[id].unlogged = 0;
+    alerts->a[id].told = 1;
 }
 
-void alert_tick(uint64_t now_ms)
+void alert_tick(pool_t *p, uint64_t now_ms)
 {
+    struct alert_state *alerts = p->alerts;
     if (server.state != SERVER_READY) {
         /* Draining or stopping: what was judged while serving no longer
          * applies; stats and /metrics stop showing it. */
         for (int i = 0; i < ALERT_COUNT; i++)
-            alerts.a[i].active = alerts.a[i].told = 0;
+            alerts->a[i].active = alerts->a[i].told = 0;
         return;
     }
-    uint64_t interval = (uint64_t)server.cfg->alert_interval;
+    uint64_t interval = (uint64_t)p->cfg->alert_interval;
     for (int i = 0; i < ALERT_COUNT; i++) {
         alert_id id = (alert_id)i;
         alert_reading r;
-        alert_defs[i].check(now_ms, &r);
-        alerts.a[i].r = r;
-        int quiet = alerts.a[i].ever_logged && now_ms - alerts.a[i].logged_ms < interval;
-        if (r.on && !alerts.a[i].active) {
-            alerts.a[i].active = 1;
-            alerts.a[i].since_ms = now_ms;
-            alerts.a[i].told = 0;
+        alert_defs[i].check(p, now_ms, &r);
+        alerts->a[i].r = r;
+        int quiet = alerts->a[i].ever_logged && now_ms - alerts->a[i].logged_ms < interval;
+        if (r.on && !alerts->a[i].active) {
+            alerts->a[i].active = 1;
+            alerts->a[i].since_ms = now_ms;
+            alerts->a[i].told = 0;
             if (quiet)
-                alerts.a[i].unlogged++;
+                alerts->a[i].unlogged++;
             else
-                alert_log(id, now_ms, 0);
+                alert_log(p, id, now_ms, 0);
         } else if (r.on && !quiet) {
-            alert_log(id, now_ms, 1);
-        } else if (!r.on && alerts.a[i].active) {
-            alerts.a[i].active = 0;
-            if (alerts.a[i].told)
-                ap_info("alert %s cleared (active for %llu ms)", alert_defs[i].name,
-                        (unsigned long long)(now_ms - alerts.a[i].since_ms));
-            alerts.a[i].told = 0;
+            alert_log(p, id, now_ms, 1);
+        } else if (!r.on && alerts->a[i].active) {
+            alerts->a[i].active = 0;
+            if (alerts->a[i].told)
+                ap_info("alert %s%s%s cleared (active for %llu ms)", alert_defs[i].name,
+                        server.cfg->pools_named ? " in pool " : "", server.cfg->pools_named ? p->name : "",
+                        (unsigned long long)(now_ms - alerts->a[i].since_ms));
+            alerts->a[i].told = 0;
         }
     }
 }
 
 /* ---- readers ----------------------------------------------------------- */
 
-cJSON *alert_json(void)
+cJSON *alert_json(const pool_t *p, cJSON *arr)
 {
-    cJSON *arr = cJSON_CreateArray();
+    const struct alert_state *alerts = p->alerts;
     uint64_t now = ap_now_ms(), wall = ap_wall_ms();
     for (int i = 0; i < ALERT_COUNT; i++) {
-        if (!alerts.a[i].active)
+        if (!alerts->a[i].active)
             continue;
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "name", alert_defs[i].name);
+        if (server.cfg->pools_named)
+            cJSON_AddStringToObject(o, "pool", p->name);
         cJSON_AddStringToObject(o, "level", alert_defs[i].level == AP_LOG_CRIT ? "critical" : "warning");
-        cJSON_AddNumberToObject(o, "since", (double)(wall - (now - alerts.a[i].since_ms)));
-        cJSON_AddNumberToObject(o, "value", alert_value((alert_id)i, &alerts.a[i].r));
-        cJSON_AddNumberToObject(o, "threshold", (double)alerts.a[i].r.threshold);
+        cJSON_AddNumberToObject(o, "since", (double)(wall - (now - alerts->a[i].since_ms)));
+        cJSON_AddNumberToObject(o, "value", alert_value((alert_id)i, &alerts->a[i].r));
+        cJSON_AddNumberToObject(o, "threshold", (double)alerts->a[i].r.threshold);
         cJSON_AddItemToArray(arr, o);
     }
     return arr;
@@ -236,8 +258,10 @@ void alert_prometheus(struct evbuffer *out)
 {
     promtext_family(out, "agentpool_alert_active", "gauge",
                     "1 while the alert is active (see docs/operations.md, Alerts), else 0; disabled alerts are 0.");
-    for (int i = 0; i < ALERT_COUNT; i++) {
-        promtext_label l = {"alert", alert_defs[i].name};
-        promtext_u64(out, "agentpool_alert_active", &l, 1, (uint64_t)alerts.a[i].active);
+    POOLS_FOREACH(p) {
+        for (int i = 0; i < ALERT_COUNT; i++) {
+            promtext_label l[2] = {{"pool", p->name}, {"alert", alert_defs[i].name}};
+            promtext_u64(out, "agentpool_alert_active", l, 2, (uint64_t)p->alerts->a[i].active);
+        }
     }
 }

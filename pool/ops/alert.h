@@ -33,17 +33,22 @@
 
 struct evbuffer;
 struct cJSON;
+struct pool;
 
 /* high_error_rate needs at least this many answers in its minute. */
 #define ALERT_ERROR_RATE_MIN_ANSWERS 20
 
-/* Evaluates every alert at now_ms (monotonic) and logs what changed. */
-void alert_tick(uint64_t now_ms);
-/* pool.stats' `alerts`: a new array of the active alerts, each
- * {"name", "level", "since" (wall ms), "value", "threshold"}, in a fixed
- * order.  The caller owns it. */
-struct cJSON *alert_json(void);
-/* agentpool_alert_active{alert=NAME} 0 or 1 for each of the four. */
+/* p's alert state (p->alerts), freed with it. */
+void alert_init(struct pool *p);
+void alert_free(struct pool *p);
+/* Evaluates every alert of p at now_ms (monotonic) and logs what changed. */
+void alert_tick(struct pool *p, uint64_t now_ms);
+/* pool.stats' `alerts`: appends p's active alerts to arr, each {"name",
+ * ("pool" when pools are named), "level", "since" (wall ms), "value",
+ * "threshold"}, in a fixed order.  Returns arr. */
+struct cJSON *alert_json(const struct pool *p, struct cJSON *arr);
+/* agentpool_alert_active{pool=P,alert=NAME} 0 or 1 for each pool and
+ * each of the four. */
 void alert_prometheus(struct evbuffer *out);
 
 #endif

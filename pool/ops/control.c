@@ -48,6 +48,7 @@
 #include <cJSON.h>
 #include <event2/buffer.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int control_find_string(const char *json, size_t len, const char *key, char *buf, size_t cap)
@@ -95,42 +96,86 @@ static void add_summary(cJSON *o, const char *key, const hist_summary *h)
     cJSON_AddNumberToObject(s, "samples", (double)h->count);
 }
 
-/* throughput, latency, queueWait, oldestQueuedAge, types, memory. */
-static void add_metrics(cJSON *o, uint64_t now)
+/* The pools a stats object covers: one pool's, or every pool's (the
+ * server's totals, which also show what is the server's own). */
+typedef struct {
+    pool_t *const *p;
+    int n;
+    int server;
+} stats_scope;
+
+/* Adds n to o[key] (made 0 first). */
+static void add_count(cJSON *o, const char *key, double n)
 {
-    metrics *mt = server.metrics;
-    cJSON *tp = cJSON_AddObjectToObject(o, "throughput");
-    cJSON_AddNumberToObject(tp, "1s", metrics_throughput(mt, now, 1));
-    cJSON_AddNumberToObject(tp, "10s", metrics_throughput(mt, now, 10));
-    cJSON_AddNumberToObject(tp, "60s", metrics_throughput(mt, now, 60));
-    hist_summary h;
-    metrics_latency(mt, now, &h);
-    add_summary(o, "latency", &h);
-    metrics_queue_wait(mt, now, &h);
-    add_summary(o, "queueWait", &h);
-    const queue_link *head = queue_peek(&server.queue);
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (v == NULL)
+        cJSON_AddNumberToObject(o, key, n);
+    else
+        cJSON_SetNumberValue(v, v->valuedouble + n);
+}
+
+/* The object o[key], made when missing. */
+static cJSON *object_at(cJSON *o, const char *key)
+{
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return v ? v : cJSON_AddObjectToObject(o, key);
+}
+
+/* throughput, latency, queueWait, oldestQueuedAge, types; the server's
+ * memory with its totals. */
+static void add_metrics(cJSON *o, const stats_scope *sc, uint64_t now)
+{
+    const metrics *mts[POOLS_MAX];
+    double tp1 = 0, tp10 = 0, tp60 = 0;
     uint64_t now_ns = ap_now_ns(), age = 0;
-    if (head) {
-        const msg *m = msg_from_qlink(head);
-        age = now_ns > m->accepted_ns ? (now_ns - m->accepted_ns) / 1000000u : 0;
-    }
-    cJSON_AddNumberToObject(o, "oldestQueuedAge", (double)age);
-    cJSON *ty = cJSON_AddObjectToObject(o, "types");
-    for (unsigned i = 0; i < typetab_count(server.types); i++) {
-        cJSON *t = cJSON_AddObjectToObject(ty, typetab_name(server.types, i));
-        cJSON_AddNumberToObject(t, "ok", (double)metrics_type_ok(mt, i));
-        cJSON *e = cJSON_AddObjectToObject(t, "errors");
-        for (int c = 0; c < ERR_COUNT; c++) {
-            uint64_t n = metrics_type_errors(mt, i, (reply_code)c);
-            if (n)
-                cJSON_AddNumberToObject(e, reply_code_name((reply_code)c), (double)n);
+    for (int k = 0; k < sc->n; k++) {
+        const pool_t *p = sc->p[k];
+        mts[k] = p->metrics;
+        tp1 += metrics_throughput(p->metrics, now, 1);
+        tp10 += metrics_throughput(p->metrics, now, 10);
+        tp60 += metrics_throughput(p->metrics, now, 60);
+        const queue_link *head = queue_peek(&p->queue);
+        if (head) {
+            const msg *m = msg_from_qlink(head);
+            uint64_t a = now_ns > m->accepted_ns ? (now_ns - m->accepted_ns) / 1000000u : 0;
+            if (a > age)
+                age = a;
         }
     }
-    uint64_t allocated, resident;
-    metrics_memory(mt, now, &allocated, &resident);
-    cJSON *mem = cJSON_AddObjectToObject(o, "memory");
-    cJSON_AddNumberToObject(mem, "allocated", (double)allocated);
-    cJSON_AddNumberToObject(mem, "resident", (double)resident);
+    cJSON *tp = cJSON_AddObjectToObject(o, "throughput");
+    cJSON_AddNumberToObject(tp, "1s", tp1);
+    cJSON_AddNumberToObject(tp, "10s", tp10);
+    cJSON_AddNumberToObject(tp, "60s", tp60);
+    hist_summary h;
+    memset(&h, 0, sizeof(h));
+    if (sc->n)
+        metrics_latency(mts, (unsigned)sc->n, now, &h);
+    add_summary(o, "latency", &h);
+    if (sc->n)
+        metrics_queue_wait(mts, (unsigned)sc->n, now, &h);
+    add_summary(o, "queueWait", &h);
+    cJSON_AddNumberToObject(o, "oldestQueuedAge", (double)age);
+    cJSON *ty = cJSON_AddObjectToObject(o, "types");
+    for (int k = 0; k < sc->n; k++) {
+        const pool_t *p = sc->p[k];
+        for (unsigned i = 0; i < typetab_count(p->types); i++) {
+            cJSON *t = object_at(ty, typetab_name(p->types, i));
+            add_count(t, "ok", (double)metrics_type_ok(p->metrics, i));
+            cJSON *e = object_at(t, "errors");
+            for (int c = 0; c < ERR_COUNT; c++) {
+                uint64_t n = metrics_type_errors(p->metrics, i, (reply_code)c);
+                if (n)
+                    add_count(e, reply_code_name((reply_code)c), (double)n);
+            }
+        }
+    }
+    if (sc->server) {
+        uint64_t allocated, resident;
+        metrics_memory(now, &allocated, &resident);
+        cJSON *mem = cJSON_AddObjectToObject(o, "memory");
+        cJSON_AddNumberToObject(mem, "allocated", (double)allocated);
+        cJSON_AddNumberToObject(mem, "resident", (double)resident);
+    }
 }
 
 static cJSON *worker_json(const worker *w, uint64_t now, uint64_t wall)
@@ -157,7 +202,7 @@ static cJSON *worker_json(const worker *w, uint64_t now, uint64_t wall)
     cJSON_AddNumberToObject(o, "generation", w->proc.generation);
     cJSON_AddStringToObject(o, "code", w->proc.code);
     cJSON_AddBoolToObject(o, "codeDrift", w->proc.code_drift);
-    cJSON_AddNumberToObject(o, "errors", w->slot >= 0 ? (double)server.slot_errors[w->slot] : 0);
+    cJSON_AddNumberToObject(o, "errors", w->slot >= 0 ? (double)w->pool->slot_errors[w->slot] : 0);
     cJSON_AddNumberToObject(o, "missedBeats", w->proc.missed_beats);
     cJSON_AddBoolToObject(o, "suspect", w->load.suspect != 0);
     cJSON_AddNumberToObject(o, "rssBytes", (double)w->proc.rss_bytes);
@@ -188,160 +233,249 @@ static void add_code_counts(cJSON *o, const uint64_t *counts, int skip_zero)
             cJSON_AddNumberToObject(o, reply_code_name((reply_code)c), (double)counts[c]);
 }
 
-cJSON *control_stats_json(int detailed)
+/* The breakers of p that are not quiet, into bs. */
+static void add_breakers(cJSON *bs, const pool_t *p, uint64_t now)
 {
-    uint64_t now = ap_now_ms();
-    int total = 0, available = 0, busy = 0, healthy = 0, slots = 0, in_flight = 0;
-    uint64_t age_sum = 0, oldest = 0;
-    for (int i = 0; i < server.nworkers; i++) {
-        const worker *w = &server.workers[i];
-        if (w->state == WORKER_DEAD)
+    for (unsigned i = 0; i < typetab_count(p->types); i++) {
+        breaker_info bi;
+        breaker_info_of(p->breakers, i, now, &bi);
+        if (bi.state == BREAKER_CLOSED && bi.failures == 0 && bi.rejected == 0)
             continue;
-        total++;
-        uint64_t age = now - w->proc.started_ms;
-        age_sum += age;
-        if (age > oldest)
-            oldest = age;
-        in_flight += w->load.in_flight;
-        if (worker_is_accepting(w)) {
-            healthy += health_worker_ok(w);
-            slots += w->load.slots;
-            if (w->load.in_flight < w->load.slots)
-                available++;
-            else
-                busy++;
-        }
+        cJSON *b = cJSON_AddObjectToObject(bs, typetab_name(p->types, i));
+        cJSON_AddStringToObject(b, "state", breaker_state_name(bi.state));
+        cJSON_AddNumberToObject(b, "failuresInWindow", bi.failures_in_window);
+        cJSON_AddNumberToObject(b, "retryAfterMs", (double)bi.retry_after_ms);
+        cJSON_AddNumberToObject(b, "opened", (double)bi.opened);
+        cJSON_AddNumberToObject(b, "rejected", (double)bi.rejected);
     }
+}
+
+/* pool.stats' fields over the pools of sc, with st their counters (a
+ * pool's, or pools_total's); the server's own fields when sc->server. */
+static cJSON *stats_object(const stats_scope *sc, const server_stats *st, int detailed, uint64_t now)
+{
+    int total = 0, available = 0, busy = 0, healthy = 0, slots = 0, in_flight = 0, pool_size = 0;
+    uint64_t age_sum = 0, oldest = 0, prefetched = 0, retry_waiting = 0;
+    uint64_t qdepth = 0, qcap = 0, qhigh = 0, qrej = 0, drift = 0, hub = 0, logdrop = 0, held = 0, records = 0;
+    uint64_t ends[SUP_REASON_COUNT] = {0}, roll_errors = 0;
+    int drifted = 0, suspects = 0, in_window = 0, backoff = 0, pin = 0, breakers = 0;
+    for (int k = 0; k < sc->n; k++) {
+        const pool_t *p = sc->p[k];
+        pool_size += p->pool_size;
+        for (int i = 0; i < p->nworkers; i++) {
+            const worker *w = &p->workers[i];
+            if (w->state == WORKER_DEAD)
+                continue;
+            total++;
+            uint64_t age = now - w->proc.started_ms;
+            age_sum += age;
+            if (age > oldest)
+                oldest = age;
+            in_flight += w->load.in_flight;
+            if (worker_is_accepting(w)) {
+                healthy += health_worker_ok(w);
+                slots += w->load.slots;
+                if (w->load.in_flight < w->load.slots)
+                    available++;
+                else
+                    busy++;
+            }
+        }
+        for (const queue_link *l = p->retrying.next; l != &p->retrying; l = l->next)
+            retry_waiting++;
+        prefetched += p->dispatch.ahead;
+        qdepth += p->queue.depth;
+        qcap += p->queue.capacity;
+        qhigh += p->queue.high_watermark;
+        qrej += p->queue.rejected;
+        drift += drift_total(p);
+        drifted += drift_live_workers(p);
+        pin |= p->cfg->pin_code;
+        suspects += (int)suspect_count(p);
+        hub += wprog_hub_blocked_total(p);
+        logdrop += wout_dropped_total(p);
+        held += dlqheld_count(p);
+        records += p->dlq ? dlq_count(p->dlq) : 0;
+        if (p->dlq) {
+            dlq_stats ds = {0, 0, 0, 0, 0};
+            dlq_get_stats(p->dlq, &ds);
+            roll_errors += ds.roll_errors;
+        }
+        for (int r = 0; r < SUP_REASON_COUNT; r++)
+            ends[r] += supervisor_ends(p, (sup_reason)r);
+        in_window += (int)supervisor_recent_restarts(p, now);
+        backoff |= supervisor_in_backoff(p);
+        breakers |= breaker_enabled(p->breakers);
+    }
+    const pool_t *one = sc->n == 1 ? sc->p[0] : NULL;
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "state", health_status_name(health_pool(NULL)));
+    if (sc->server)
+        cJSON_AddStringToObject(o, "state", health_status_name(health_server(NULL)));
+    else
+        cJSON_AddStringToObject(o, "state", health_status_name(health_pool(one, NULL)));
+    if (one && !sc->server)
+        cJSON_AddStringToObject(o, "agent", one->cfg->agent);
     cJSON_AddNumberToObject(o, "total", total);
-    cJSON_AddNumberToObject(o, "poolSize", server.pool_size);
+    cJSON_AddNumberToObject(o, "poolSize", pool_size);
     cJSON_AddNumberToObject(o, "available", available);
     cJSON_AddNumberToObject(o, "busy", busy);
     cJSON_AddNumberToObject(o, "healthy", healthy);
-    cJSON_AddNumberToObject(o, "totalMessagesProcessed", (double)server.stats.processed);
+    cJSON_AddNumberToObject(o, "totalMessagesProcessed", (double)st->processed);
     cJSON_AddNumberToObject(o, "averageWorkerAge", total ? (double)(age_sum / (uint64_t)total) : 0);
     cJSON_AddNumberToObject(o, "oldestWorker", (double)oldest);
     cJSON_AddNumberToObject(o, "slots", slots);
     cJSON_AddNumberToObject(o, "inFlight", in_flight);
     cJSON *q = cJSON_AddObjectToObject(o, "queue");
-    cJSON_AddNumberToObject(q, "depth", (double)server.queue.depth);
-    cJSON_AddNumberToObject(q, "capacity", (double)server.queue.capacity);
-    cJSON_AddNumberToObject(q, "highWatermark", (double)server.queue.high_watermark);
-    cJSON_AddNumberToObject(q, "rejected", (double)server.queue.rejected);
-    cJSON_AddNumberToObject(o, "connections", server.nclients);
-    cJSON_AddNumberToObject(o, "uptime", (double)(now - server.started_ms));
-    add_code_counts(cJSON_AddObjectToObject(o, "errors"), server.stats.errors, 0);
+    cJSON_AddNumberToObject(q, "depth", (double)qdepth);
+    cJSON_AddNumberToObject(q, "capacity", (double)qcap);
+    cJSON_AddNumberToObject(q, "highWatermark", (double)qhigh);
+    cJSON_AddNumberToObject(q, "rejected", (double)qrej);
+    if (sc->server) {
+        cJSON_AddNumberToObject(o, "connections", server.nclients);
+        cJSON_AddNumberToObject(o, "uptime", (double)(now - server.started_ms));
+    }
+    add_code_counts(cJSON_AddObjectToObject(o, "errors"), st->errors, 0);
     cJSON *m = cJSON_AddObjectToObject(o, "messages");
-    cJSON_AddNumberToObject(m, "accepted", (double)server.stats.accepted);
-    cJSON_AddNumberToObject(m, "answeredOk", (double)server.stats.answered_ok);
+    cJSON_AddNumberToObject(m, "accepted", (double)st->accepted);
+    cJSON_AddNumberToObject(m, "answeredOk", (double)st->answered_ok);
     cJSON *ident = cJSON_AddObjectToObject(o, "code");
-    cJSON_AddStringToObject(ident, "identity", drift_identity());
-    cJSON_AddNumberToObject(ident, "drift", (double)drift_total());
-    cJSON_AddNumberToObject(ident, "driftedWorkers", drift_live_workers());
-    cJSON_AddBoolToObject(ident, "pinCode", server.cfg->pin_code);
-    cJSON *ctl = cJSON_AddObjectToObject(o, "control");
-    cJSON_AddNumberToObject(ctl, "ok", (double)server.stats.control_ok);
-    add_code_counts(cJSON_AddObjectToObject(ctl, "errors"), server.stats.control_errors, 1);
-    cJSON_AddNumberToObject(m, "held", (double)server.msgs.by_state[MSG_HELD]);
-    cJSON_AddNumberToObject(m, "cancelled", (double)server.stats.cancelled);
-    cJSON_AddNumberToObject(m, "droppedResults", (double)server.stats.dropped_results);
-    cJSON_AddNumberToObject(m, "pendingBytes", (double)server.pending_bytes);
+    cJSON_AddStringToObject(ident, "identity", one ? drift_identity(one) : "");
+    cJSON_AddNumberToObject(ident, "drift", (double)drift);
+    cJSON_AddNumberToObject(ident, "driftedWorkers", drifted);
+    cJSON_AddBoolToObject(ident, "pinCode", pin);
+    if (sc->server) {
+        cJSON *ctl = cJSON_AddObjectToObject(o, "control");
+        cJSON_AddNumberToObject(ctl, "ok", (double)st->control_ok);
+        add_code_counts(cJSON_AddObjectToObject(ctl, "errors"), st->control_errors, 1);
+        cJSON_AddNumberToObject(m, "held", (double)server.msgs.by_state[MSG_HELD]);
+    }
+    cJSON_AddNumberToObject(m, "cancelled", (double)st->cancelled);
+    cJSON_AddNumberToObject(m, "droppedResults", (double)st->dropped_results);
+    if (sc->server)
+        cJSON_AddNumberToObject(m, "pendingBytes", (double)server.pending_bytes);
     cJSON *sm = cJSON_AddObjectToObject(o, "streams");
-    cJSON_AddNumberToObject(sm, "open", (double)server.streams_open);
-    cJSON_AddNumberToObject(sm, "total", (double)server.stats.streams);
-    cJSON_AddNumberToObject(sm, "chunksSent", (double)server.stats.chunks_sent);
-    cJSON_AddNumberToObject(sm, "chunkBytesSent", (double)server.stats.chunk_bytes_sent);
-    cJSON_AddNumberToObject(sm, "chunksCollected", (double)server.stats.chunks_collected);
-    cJSON_AddNumberToObject(sm, "chunksDropped", (double)server.stats.chunks_dropped);
-    cJSON_AddNumberToObject(sm, "heartbeats", (double)server.stats.heartbeats);
+    if (sc->server)
+        cJSON_AddNumberToObject(sm, "open", (double)server.streams_open);
+    cJSON_AddNumberToObject(sm, "total", (double)st->streams);
+    cJSON_AddNumberToObject(sm, "chunksSent", (double)st->chunks_sent);
+    cJSON_AddNumberToObject(sm, "chunkBytesSent", (double)st->chunk_bytes_sent);
+    cJSON_AddNumberToObject(sm, "chunksCollected", (double)st->chunks_collected);
+    cJSON_AddNumberToObject(sm, "chunksDropped", (double)st->chunks_dropped);
+    cJSON_AddNumberToObject(sm, "heartbeats", (double)st->heartbeats);
     cJSON *se = cJSON_AddObjectToObject(sm, "ended");
-    cJSON_AddNumberToObject(se, "ok", (double)server.stats.streams_ended[ERR_COUNT]);
-    add_code_counts(se, server.stats.streams_ended, 1);
-    cJSON *c = cJSON_AddObjectToObject(o, "connectionsTotal");
-    cJSON_AddNumberToObject(c, "accepted", (double)server.stats.conns_accepted);
-    cJSON_AddNumberToObject(c, "rejected", (double)server.stats.conns_rejected);
-    cJSON_AddNumberToObject(c, "refusedPeers", (double)server.stats.conns_refused_peer);
-    cJSON_AddNumberToObject(c, "rejectedPerUid", (double)server.stats.conns_rejected_uid);
-    cJSON_AddNumberToObject(c, "idleClosed", (double)server.stats.conns_idle_closed);
-    cJSON_AddNumberToObject(c, "halfClosed", (double)server.stats.conns_half_closed);
-    cJSON_AddNumberToObject(c, "writeTimeouts", (double)server.stats.write_timeouts);
-    cJSON *bf = cJSON_AddObjectToObject(o, "buffered");
-    cJSON_AddNumberToObject(bf, "bytes", (double)server.out_bytes);
-    cJSON_AddNumberToObject(bf, "highWatermark", (double)server.out_high);
-    cJSON_AddNumberToObject(bf, "max", (double)server.cfg->max_buffered_bytes);
-    cJSON_AddNumberToObject(bf, "budgetPaused", server.budget_paused);
-    cJSON_AddNumberToObject(bf, "budgetPauses", (double)server.stats.budget_pauses);
-    cJSON_AddNumberToObject(bf, "outputPauses", (double)server.stats.output_pauses);
-    cJSON_AddNumberToObject(bf, "parkedMessages", (double)server.stats.parked_msgs);
+    cJSON_AddNumberToObject(se, "ok", (double)st->streams_ended[ERR_COUNT]);
+    add_code_counts(se, st->streams_ended, 1);
+    if (sc->server) {
+        cJSON *c = cJSON_AddObjectToObject(o, "connectionsTotal");
+        cJSON_AddNumberToObject(c, "accepted", (double)st->conns_accepted);
+        cJSON_AddNumberToObject(c, "rejected", (double)st->conns_rejected);
+        cJSON_AddNumberToObject(c, "refusedPeers", (double)st->conns_refused_peer);
+        cJSON_AddNumberToObject(c, "rejectedPerUid", (double)st->conns_rejected_uid);
+        cJSON_AddNumberToObject(c, "idleClosed", (double)st->conns_idle_closed);
+        cJSON_AddNumberToObject(c, "halfClosed", (double)st->conns_half_closed);
+        cJSON_AddNumberToObject(c, "writeTimeouts", (double)st->write_timeouts);
+        cJSON *bf = cJSON_AddObjectToObject(o, "buffered");
+        cJSON_AddNumberToObject(bf, "bytes", (double)server.out_bytes);
+        cJSON_AddNumberToObject(bf, "highWatermark", (double)server.out_high);
+        cJSON_AddNumberToObject(bf, "max", (double)server.cfg->max_buffered_bytes);
+        cJSON_AddNumberToObject(bf, "budgetPaused", server.budget_paused);
+        cJSON_AddNumberToObject(bf, "budgetPauses", (double)st->budget_pauses);
+        cJSON_AddNumberToObject(bf, "outputPauses", (double)st->output_pauses);
+        cJSON_AddNumberToObject(bf, "parkedMessages", (double)st->parked_msgs);
+    }
     cJSON *wk = cJSON_AddObjectToObject(o, "workerEvents");
-    cJSON_AddNumberToObject(wk, "spawned", (double)server.stats.spawns);
-    cJSON_AddNumberToObject(wk, "crashed", (double)server.stats.crashes);
-    cJSON_AddNumberToObject(wk, "killedStuck", (double)server.stats.stuck_kills);
-    cJSON_AddNumberToObject(wk, "recycled", (double)server.stats.recycles);
+    cJSON_AddNumberToObject(wk, "spawned", (double)st->spawns);
+    cJSON_AddNumberToObject(wk, "crashed", (double)st->crashes);
+    cJSON_AddNumberToObject(wk, "killedStuck", (double)st->stuck_kills);
+    cJSON_AddNumberToObject(wk, "recycled", (double)st->recycles);
     cJSON *wf = cJSON_AddObjectToObject(o, "workerFaults");
-    cJSON_AddNumberToObject(wf, "framesOutOfPlace", (double)server.stats.frames_out_of_place);
-    cJSON_AddNumberToObject(wf, "badProgressPages", (double)server.stats.bad_progress_pages);
-    cJSON_AddNumberToObject(wf, "suspected", (double)server.stats.suspected);
-    cJSON_AddNumberToObject(wf, "suspectNow", suspect_count());
-    cJSON_AddNumberToObject(wf, "rerouted", (double)server.stats.rerouted);
-    cJSON_AddNumberToObject(wf, "hubBlocked", (double)wprog_hub_blocked_total());
-    cJSON_AddNumberToObject(o, "logLinesDropped", (double)wout_dropped_total());
-    cJSON_AddNumberToObject(o, "logWriteDropped", (double)access_log_dropped());
-    cJSON_AddNumberToObject(o, "accessLogDropped", (double)access_access_dropped());
+    cJSON_AddNumberToObject(wf, "framesOutOfPlace", (double)st->frames_out_of_place);
+    cJSON_AddNumberToObject(wf, "badProgressPages", (double)st->bad_progress_pages);
+    cJSON_AddNumberToObject(wf, "suspected", (double)st->suspected);
+    cJSON_AddNumberToObject(wf, "suspectNow", suspects);
+    cJSON_AddNumberToObject(wf, "rerouted", (double)st->rerouted);
+    cJSON_AddNumberToObject(wf, "hubBlocked", (double)hub);
+    cJSON_AddNumberToObject(o, "logLinesDropped", (double)logdrop);
+    if (sc->server) {
+        cJSON_AddNumberToObject(o, "logWriteDropped", (double)access_log_dropped());
+        cJSON_AddNumberToObject(o, "accessLogDropped", (double)access_access_dropped());
+    }
     cJSON *rs = cJSON_AddObjectToObject(o, "restarts");
     for (int r = SUP_CRASHED; r < SUP_REASON_COUNT; r++)
-        cJSON_AddNumberToObject(rs, supervisor_reason_name((sup_reason)r), (double)supervisor_ends((sup_reason)r));
-    cJSON_AddNumberToObject(rs, "inWindow", supervisor_recent_restarts(now));
-    cJSON_AddBoolToObject(rs, "backoff", supervisor_in_backoff());
-    cJSON_AddNumberToObject(m, "retried", (double)server.stats.retries);
-    cJSON_AddNumberToObject(m, "deadLettered", (double)server.stats.dead_lettered);
-    cJSON_AddNumberToObject(m, "failedUncharged", (double)server.stats.failed_uncharged);
-    cJSON_AddNumberToObject(m, "lateResults", (double)server.stats.late_results);
-    cJSON *cn = cJSON_AddObjectToObject(m, "cancels");
-    for (int f = 0; f < CANCEL_FOUND_COUNT; f++)
-        cJSON_AddNumberToObject(cn, cancel_found_name((cancel_found)f), (double)server.stats.cancels[f]);
-    cJSON_AddNumberToObject(m, "prefetched", (double)server.dispatch.ahead);
-    cJSON_AddNumberToObject(m, "retryWaiting", (double)server.msgs.by_state[MSG_RETRY_WAIT]);
-    cJSON_AddStringToObject(o, "strategy", config_strategy_name(server.cfg->strategy));
-    cJSON_AddStringToObject(o, "overflow", config_overflow_name(server.cfg->overflow));
-    cJSON_AddNumberToObject(o, "pid", server.pid);
-    cJSON_AddStringToObject(o, "allocator", ap_alloc_name());
-    if (breaker_enabled(server.breakers)) {
+        cJSON_AddNumberToObject(rs, supervisor_reason_name((sup_reason)r), (double)ends[r]);
+    cJSON_AddNumberToObject(rs, "inWindow", in_window);
+    cJSON_AddBoolToObject(rs, "backoff", backoff);
+    cJSON_AddNumberToObject(m, "retried", (double)st->retries);
+    cJSON_AddNumberToObject(m, "deadLettered", (double)st->dead_lettered);
+    cJSON_AddNumberToObject(m, "failedUncharged", (double)st->failed_uncharged);
+    cJSON_AddNumberToObject(m, "lateResults", (double)st->late_results);
+    if (sc->server) {
+        cJSON *cn = cJSON_AddObjectToObject(m, "cancels");
+        for (int f = 0; f < CANCEL_FOUND_COUNT; f++)
+            cJSON_AddNumberToObject(cn, cancel_found_name((cancel_found)f), (double)st->cancels[f]);
+    }
+    cJSON_AddNumberToObject(m, "prefetched", (double)prefetched);
+    cJSON_AddNumberToObject(m, "retryWaiting", (double)retry_waiting);
+    if (one) {
+        cJSON_AddStringToObject(o, "strategy", config_strategy_name(one->cfg->strategy));
+        cJSON_AddStringToObject(o, "overflow", config_overflow_name(one->cfg->overflow));
+    }
+    if (sc->server) {
+        cJSON_AddNumberToObject(o, "pid", server.pid);
+        cJSON_AddStringToObject(o, "allocator", ap_alloc_name());
+    }
+    if (breakers) {
         cJSON *bs = cJSON_AddObjectToObject(o, "breakers");
-        for (unsigned i = 0; i < typetab_count(server.types); i++) {
-            breaker_info bi;
-            breaker_info_of(server.breakers, i, now, &bi);
-            if (bi.state == BREAKER_CLOSED && bi.failures == 0 && bi.rejected == 0)
-                continue;
-            cJSON *b = cJSON_AddObjectToObject(bs, typetab_name(server.types, i));
-            cJSON_AddStringToObject(b, "state", breaker_state_name(bi.state));
-            cJSON_AddNumberToObject(b, "failuresInWindow", bi.failures_in_window);
-            cJSON_AddNumberToObject(b, "retryAfterMs", (double)bi.retry_after_ms);
-            cJSON_AddNumberToObject(b, "opened", (double)bi.opened);
-            cJSON_AddNumberToObject(b, "rejected", (double)bi.rejected);
-        }
+        for (int k = 0; k < sc->n; k++)
+            if (breaker_enabled(sc->p[k]->breakers))
+                add_breakers(bs, sc->p[k], now);
     }
     cJSON *dl = cJSON_AddObjectToObject(o, "deadLetters");
-    cJSON_AddStringToObject(dl, "file", server.dlq ? dlq_path(server.dlq) : "");
-    cJSON_AddNumberToObject(dl, "records", server.dlq ? (double)dlq_count(server.dlq) : 0);
-    cJSON_AddNumberToObject(dl, "writeErrors", (double)server.stats.dead_letter_errors);
-    cJSON_AddNumberToObject(dl, "held", (double)dlqheld_count());
-    cJSON_AddNumberToObject(dl, "heldDropped", (double)dlqheld_dropped());
-    dlq_stats ds = {0, 0, 0, 0, 0};
-    if (server.dlq)
-        dlq_get_stats(server.dlq, &ds);
-    cJSON_AddNumberToObject(dl, "rollErrors", (double)ds.roll_errors);
-    add_metrics(o, now);
-    cJSON_AddItemToObject(o, "alerts", alert_json());
+    cJSON_AddStringToObject(dl, "file", one && one->dlq ? dlq_path(one->dlq) : "");
+    cJSON_AddNumberToObject(dl, "records", (double)records);
+    cJSON_AddNumberToObject(dl, "writeErrors", (double)st->dead_letter_errors);
+    cJSON_AddNumberToObject(dl, "held", (double)held);
+    if (sc->server)
+        cJSON_AddNumberToObject(dl, "heldDropped", (double)dlqheld_dropped());
+    cJSON_AddNumberToObject(dl, "rollErrors", (double)roll_errors);
+    add_metrics(o, sc, now);
+    cJSON *alerts = cJSON_AddArrayToObject(o, "alerts");
+    for (int k = 0; k < sc->n; k++)
+        alert_json(sc->p[k], alerts);
     if (detailed) {
         /* In slot order; a slot being handed over shows both processes. */
         uint64_t wall = ap_wall_ms();
         cJSON *arr = cJSON_AddArrayToObject(o, "workers");
-        for (int slot = 0; slot < server.cfg->max_workers; slot++)
-            for (int i = 0; i < server.nworkers; i++)
-                if (server.workers[i].slot == slot)
-                    cJSON_AddItemToArray(arr, worker_json(&server.workers[i], now, wall));
+        for (int k = 0; k < sc->n; k++) {
+            const pool_t *p = sc->p[k];
+            for (int slot = 0; slot < p->cfg->max_workers; slot++)
+                for (int i = 0; i < p->nworkers; i++)
+                    if (p->workers[i].slot == slot)
+                        cJSON_AddItemToArray(arr, worker_json(&p->workers[i], now, wall));
+        }
+    }
+    return o;
+}
+
+cJSON *control_stats_json(int detailed, const pool_t *only)
+{
+    uint64_t now = ap_now_ms();
+    if (only) {
+        stats_scope sc = {(pool_t *const *)&only, 1, 0};
+        cJSON *o = stats_object(&sc, &only->stats, detailed, now);
+        cJSON_AddStringToObject(o, "pool", only->name);
+        return o;
+    }
+    server_stats t;
+    pools_total(&t);
+    stats_scope all = {server.pools, server.npools, 1};
+    cJSON *o = stats_object(&all, &t, detailed, now);
+    cJSON *pools = cJSON_AddObjectToObject(o, "pools");
+    POOLS_FOREACH(p) {
+        stats_scope one = {&server.pools[p_i_], 1, 0};
+        cJSON *po = stats_object(&one, &p->stats, 0, now);
+        cJSON_AddStringToObject(po, "lifecycle", pools_state_name(p->state));
+        cJSON_AddItemToObject(pools, p->name, po);
     }
     return o;
 }
@@ -371,11 +505,14 @@ static int list_record_cb(void *arg, uint64_t dlq_id, const char *line, size_t l
 
 
 /* pool.dlq.list {"offset","limit"}, pool.dlq.remove {"ids":[...]},
- * pool.dlq.purge.  Returns the answer, or NULL with err set. */
-static cJSON *dlq_request(const char *op, const char *line, const scan_result *r, char *err, size_t errlen)
+ * pool.dlq.purge, on pool p's file.  Returns the answer, or NULL with
+ * err set. */
+static cJSON *dlq_request(pool_t *p, const char *op, const char *line, const scan_result *r, char *err,
+                          size_t errlen)
 {
-    if (server.dlq == NULL) {
-        snprintf(err, errlen, "the dead-letter file is not open (see the server log)");
+    dlq *d = p->dlq;
+    if (d == NULL) {
+        snprintf(err, errlen, "pool %s: the dead-letter file is not open (see the server log)", p->name);
         return NULL;
     }
     cJSON *o = cJSON_CreateObject();
@@ -383,11 +520,11 @@ static cJSON *dlq_request(const char *op, const char *line, const scan_result *r
         int64_t offset = data_int(line, r, "offset", 0), limit = data_int(line, r, "limit", 100);
         if (limit <= 0 || limit > DLQ_LIST_MAX)
             limit = DLQ_LIST_MAX;
-        cJSON_AddStringToObject(o, "file", dlq_path(server.dlq));
-        cJSON_AddNumberToObject(o, "total", (double)dlq_count(server.dlq));
+        cJSON_AddStringToObject(o, "file", dlq_path(d));
+        cJSON_AddNumberToObject(o, "total", (double)dlq_count(d));
         cJSON_AddNumberToObject(o, "offset", (double)offset);
         cJSON *arr = cJSON_AddArrayToObject(o, "records");
-        if (dlq_list(server.dlq, (uint64_t)offset, (uint64_t)limit, list_record_cb, arr, err, errlen) != AP_OK)
+        if (dlq_list(d, (uint64_t)offset, (uint64_t)limit, list_record_cb, arr, err, errlen) != AP_OK)
             goto fail;
     } else if (strcmp(op, "remove") == 0) {
         cJSON *root = r->data.len ? cJSON_ParseWithLength(line + r->data.off, r->data.len) : NULL;
@@ -403,15 +540,15 @@ static cJSON *dlq_request(const char *op, const char *line, const scan_result *r
         for (const cJSON *e = ids->child; e; e = e->next)
             if (cJSON_IsNumber(e) && e->valuedouble >= 0)
                 v[k++] = (uint64_t)e->valuedouble;
-        int rc = dlq_remove(server.dlq, v, k, &removed, err, errlen);
+        int rc = dlq_remove(d, v, k, &removed, err, errlen);
         ap_free(v);
         cJSON_Delete(root);
         if (rc != AP_OK)
             goto fail;
         cJSON_AddNumberToObject(o, "removed", (double)removed);
     } else if (strcmp(op, "purge") == 0) {
-        uint64_t before = dlq_count(server.dlq);
-        if (dlq_purge(server.dlq, err, errlen) != AP_OK)
+        uint64_t before = dlq_count(d);
+        if (dlq_purge(d, err, errlen) != AP_OK)
             goto fail;
         cJSON_AddNumberToObject(o, "purged", (double)before);
     } else {
@@ -433,19 +570,93 @@ static void answer_json(client *c, const char *line, const scan_result *r, cJSON
     cJSON_Delete(result);
 }
 
+/* The pool a pool.* request names in its data ({"pool": NAME}): 1 with
+ * *out set, 0 when it names none (*out NULL: every pool), -1 when the
+ * name is unknown (answered bad_request). */
+static int data_pool(client *c, const char *line, const scan_result *r, pool_t **out)
+{
+    char name[CONFIG_POOL_NAME_MAX + 2];
+    *out = NULL;
+    if (r->data.len == 0 || control_find_string(line + r->data.off, r->data.len, "pool", name, sizeof(name)) != AP_OK)
+        return 0;
+    *out = pools_find(name, strlen(name));
+    if (*out)
+        return 1;
+    char names[512], why[768];
+    pools_names(names, sizeof(names));
+    snprintf(why, sizeof(why), "unknown pool \"%s\": the pools are %s", name, names);
+    answer_control_refuse(c, line, r, ERR_BAD_REQUEST, why);
+    return -1;
+}
+
+/* The one pool a request that changes a pool concerns: the one it names,
+ * or the only one there is.  NULL when answered (unknown pool, or none
+ * named while there are several). */
+static pool_t *target_pool(client *c, const char *line, const scan_result *r)
+{
+    pool_t *p;
+    int rc = data_pool(c, line, r, &p);
+    if (rc < 0)
+        return NULL;
+    if (rc == 0 && server.npools == 1)
+        return server.pools[0];
+    if (rc == 0) {
+        char names[512], why[1024];
+        pools_names(names, sizeof(names));
+        snprintf(why, sizeof(why), "%s concerns one pool: name it with {\"pool\": NAME} (the pools are %s)", r->type,
+                 names);
+        answer_control_refuse(c, line, r, ERR_BAD_REQUEST, why);
+    }
+    return p;
+}
+
+/* Orders history entries by time (pools' histories merged), oldest
+ * first; entries of one time keep their order (pool, then its own). */
+typedef struct {
+    double time;
+    int seq;
+    cJSON *item;
+} history_entry;
+
+static int history_cmp(const void *a, const void *b)
+{
+    const history_entry *x = a, *y = b;
+    if (x->time != y->time)
+        return x->time < y->time ? -1 : 1;
+    return x->seq - y->seq;
+}
+
+static void history_sort(cJSON *arr)
+{
+    int n = cJSON_GetArraySize(arr);
+    if (n < 2)
+        return;
+    history_entry *v = ap_calloc((size_t)n, sizeof(history_entry));
+    for (int k = 0; k < n; k++) {
+        v[k].item = cJSON_DetachItemViaPointer(arr, arr->child);
+        v[k].time = cJSON_GetObjectItemCaseSensitive(v[k].item, "time")->valuedouble;
+        v[k].seq = k;
+    }
+    qsort(v, (size_t)n, sizeof(history_entry), history_cmp);
+    for (int k = 0; k < n; k++)
+        cJSON_AddItemToArray(arr, v[k].item);
+    ap_free(v);
+}
+
 /* ---- one handler per request type ------------------------------------ */
 
 static void control_ping(client *c, const char *line, const scan_result *r)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddBoolToObject(o, "pong", 1);
-    cJSON_AddStringToObject(o, "state", health_status_name(health_pool(NULL)));
+    cJSON_AddStringToObject(o, "state", health_status_name(health_server(NULL)));
     answer_json(c, line, r, o);
 }
 
 /* A detailed pool.stats waiting for the agents' metrics (agentstat.c). */
 typedef struct {
     uint64_t serial;
+    char pool[CONFIG_POOL_NAME_MAX + 1]; /* "": every pool */
     size_t id_len;
     char id[];
 } stats_waiter;
@@ -454,24 +665,36 @@ static void stats_waiter_done(void *arg, int reply_now)
 {
     stats_waiter *sw = arg;
     if (reply_now) {
-        cJSON *o = control_stats_json(1);
-        char *text = cJSON_PrintUnformatted(o);
-        answer_later(sw->serial, sw->id_len ? sw->id : NULL, sw->id_len, text, ERR_OTHER, NULL, NULL);
-        cJSON_free(text);
-        cJSON_Delete(o);
+        const pool_t *p = sw->pool[0] ? pools_find(sw->pool, strlen(sw->pool)) : NULL;
+        if (sw->pool[0] && p == NULL) {
+            char why[CONFIG_POOL_NAME_MAX + 64];
+            snprintf(why, sizeof(why), "pool %s was removed meanwhile", sw->pool);
+            answer_later(sw->serial, sw->id_len ? sw->id : NULL, sw->id_len, NULL, ERR_BAD_REQUEST, why, NULL);
+        } else {
+            cJSON *o = control_stats_json(1, p);
+            char *text = cJSON_PrintUnformatted(o);
+            answer_later(sw->serial, sw->id_len ? sw->id : NULL, sw->id_len, text, ERR_OTHER, NULL, NULL);
+            cJSON_free(text);
+            cJSON_Delete(o);
+        }
     }
     ap_free(sw);
 }
 
 /* At once, unless detailed and some agent's metrics are to be asked for
- * first (then answered when they are in, bounded: agentstat.h). */
+ * first (then answered when they are in, bounded: agentstat.h).  One
+ * pool's with {"pool": NAME}, else the totals and every pool's. */
 static void control_stats(client *c, const char *line, const scan_result *r)
 {
+    pool_t *p;
+    if (data_pool(c, line, r, &p) < 0)
+        return;
     int detailed = data_flag(line, r, "detailed");
     if (detailed) {
         size_t id_len = r->id_kind != SCAN_ID_NONE ? r->id.len : 0;
         stats_waiter *sw = ap_malloc(sizeof(*sw) + id_len + 1);
         sw->serial = c->serial;
+        snprintf(sw->pool, sizeof(sw->pool), "%s", p ? p->name : "");
         sw->id_len = id_len;
         memcpy(sw->id, line + r->id.off, id_len);
         sw->id[id_len] = '\0';
@@ -481,22 +704,21 @@ static void control_stats(client *c, const char *line, const scan_result *r)
         client_deferred(c, -1);
         ap_free(sw);
     }
-    answer_json(c, line, r, control_stats_json(detailed));
+    answer_json(c, line, r, control_stats_json(detailed, p));
 }
 
-static void control_health(client *c, const char *line, const scan_result *r)
+/* pool.health's fields for p (o: the pool's object). */
+static void add_pool_health(cJSON *o, const pool_t *p, uint64_t now)
 {
     int healthy;
-    health_status status = health_pool(&healthy);
-    cJSON *o = cJSON_CreateObject();
+    health_status status = health_pool(p, &healthy);
     cJSON_AddStringToObject(o, "status", health_status_name(status));
     cJSON_AddNumberToObject(o, "healthy", healthy);
-    cJSON_AddNumberToObject(o, "workers", server.pool_size);
-    cJSON_AddBoolToObject(o, "backoff", supervisor_in_backoff());
+    cJSON_AddNumberToObject(o, "workers", p->pool_size);
+    cJSON_AddBoolToObject(o, "backoff", supervisor_in_backoff(p));
     cJSON *slots = cJSON_AddArrayToObject(o, "backoffSlots");
-    uint64_t now = ap_now_ms();
-    for (int i = 0; i < server.nworkers; i++) {
-        const worker *w = &server.workers[i];
+    for (int i = 0; i < p->nworkers; i++) {
+        const worker *w = &p->workers[i];
         if (!health_slot_in_backoff(w))
             continue;
         cJSON *e = cJSON_CreateObject();
@@ -505,16 +727,73 @@ static void control_health(client *c, const char *line, const scan_result *r)
         cJSON_AddNumberToObject(e, "startFailures", w->start_failures);
         cJSON_AddItemToArray(slots, e);
     }
-    cJSON_AddNumberToObject(o, "restartsInWindow", supervisor_recent_restarts(now));
-    cJSON_AddNumberToObject(o, "codeDrift", drift_live_workers());
-    cJSON_AddNumberToObject(o, "deadLettersHeld", (double)dlqheld_count());
+    cJSON_AddNumberToObject(o, "restartsInWindow", supervisor_recent_restarts(p, now));
+    cJSON_AddNumberToObject(o, "codeDrift", drift_live_workers(p));
+    cJSON_AddNumberToObject(o, "deadLettersHeld", (double)dlqheld_count(p));
+}
+
+/* One pool's health with {"pool": NAME}; else the server's (ready when
+ * every pool is, degraded when any is), its totals, and every pool's. */
+static void control_health(client *c, const char *line, const scan_result *r)
+{
+    pool_t *only;
+    if (data_pool(c, line, r, &only) < 0)
+        return;
+    uint64_t now = ap_now_ms();
+    cJSON *o = cJSON_CreateObject();
+    if (only) {
+        add_pool_health(o, only, now);
+        cJSON_AddStringToObject(o, "pool", only->name);
+        answer_json(c, line, r, o);
+        return;
+    }
+    if (server.npools == 1) {
+        add_pool_health(o, server.pools[0], now); /* the totals are that pool's */
+        cJSON_ReplaceItemInObjectCaseSensitive(o, "status", cJSON_CreateString(health_status_name(health_server(NULL))));
+    } else {
+        int healthy, workers = 0, backoff = 0, in_window = 0, drifted = 0;
+        health_status status = health_server(&healthy);
+        cJSON_AddStringToObject(o, "status", health_status_name(status));
+        cJSON_AddNumberToObject(o, "healthy", healthy);
+        cJSON *slots = cJSON_CreateArray();
+        POOLS_FOREACH(p) {
+            workers += p->pool_size;
+            backoff |= supervisor_in_backoff(p);
+            in_window += (int)supervisor_recent_restarts(p, now);
+            drifted += drift_live_workers(p);
+            cJSON *po = cJSON_CreateObject();
+            add_pool_health(po, p, now);
+            for (cJSON *e = cJSON_GetObjectItemCaseSensitive(po, "backoffSlots")->child; e; e = e->next)
+                cJSON_AddItemToArray(slots, cJSON_Duplicate(e, 1));
+            cJSON_Delete(po);
+        }
+        cJSON_AddNumberToObject(o, "workers", workers);
+        cJSON_AddBoolToObject(o, "backoff", backoff);
+        cJSON_AddItemToObject(o, "backoffSlots", slots);
+        cJSON_AddNumberToObject(o, "restartsInWindow", in_window);
+        cJSON_AddNumberToObject(o, "codeDrift", drifted);
+        cJSON_AddNumberToObject(o, "deadLettersHeld", (double)dlqheld_count(NULL));
+    }
+    cJSON *pools = cJSON_AddObjectToObject(o, "pools");
+    POOLS_FOREACH(p) add_pool_health(cJSON_AddObjectToObject(pools, p->name), p, now);
     answer_json(c, line, r, o);
 }
 
+/* One pool's restart history with {"pool": NAME}, else every pool's,
+ * oldest first (entries name their pool when the pools are named). */
 static void control_history(client *c, const char *line, const scan_result *r)
 {
+    pool_t *only;
+    if (data_pool(c, line, r, &only) < 0)
+        return;
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToObject(o, "history", supervisor_history_json());
+    cJSON *arr = cJSON_AddArrayToObject(o, "history");
+    if (only) {
+        supervisor_history_json(only, arr);
+    } else {
+        POOLS_FOREACH(p) supervisor_history_json(p, arr);
+        history_sort(arr);
+    }
     answer_json(c, line, r, o);
 }
 
@@ -525,29 +804,40 @@ static void control_scale(client *c, const char *line, const scan_result *r)
         answer_control_refuse(c, line, r, ERR_BAD_REQUEST, "pool.scale needs {\"workers\": N}");
         return;
     }
-    scale_result sr = scale_to(n > 100000 ? 100000 : (int)n, "pool.scale");
+    pool_t *p = target_pool(c, line, r);
+    if (p == NULL)
+        return;
+    scale_result sr = scale_to(p, n > 100000 ? 100000 : (int)n, "pool.scale");
     cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "pool", p->name);
     cJSON_AddNumberToObject(o, "requested", (double)n);
     cJSON_AddNumberToObject(o, "before", sr.before);
     cJSON_AddNumberToObject(o, "workers", sr.after);
     cJSON_AddBoolToObject(o, "clamped", sr.clamped);
-    cJSON_AddNumberToObject(o, "minWorkers", (double)server.cfg->min_workers);
-    cJSON_AddNumberToObject(o, "maxWorkers", (double)server.cfg->max_workers);
+    cJSON_AddNumberToObject(o, "minWorkers", (double)p->cfg->min_workers);
+    cJSON_AddNumberToObject(o, "maxWorkers", (double)p->cfg->max_workers);
     answer_json(c, line, r, o);
 }
 
-/* Answered when the reload ends (or at once if refused): reload.c. */
+/* Answered when the reload ends (or at once if refused): reload.c.  One
+ * pool with {"pool": NAME}, else every pool, one after another. */
 static void control_reload(client *c, const char *line, const scan_result *r)
 {
+    pool_t *p;
+    if (data_pool(c, line, r, &p) < 0)
+        return;
     client_deferred(c, 1); /* answer_later takes it back */
-    reload_start("pool.reload", c->serial, r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL,
+    reload_start("pool.reload", p ? p->name : NULL, c->serial, r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL,
                  r->id_kind != SCAN_ID_NONE ? r->id.len : 0);
 }
 
 static void control_dlq(client *c, const char *line, const scan_result *r)
 {
     char err[512];
-    cJSON *o = dlq_request(r->type + sizeof("pool.dlq.") - 1, line, r, err, sizeof(err));
+    pool_t *p = target_pool(c, line, r);
+    if (p == NULL)
+        return;
+    cJSON *o = dlq_request(p, r->type + sizeof("pool.dlq.") - 1, line, r, err, sizeof(err));
     if (o)
         answer_json(c, line, r, o);
     else

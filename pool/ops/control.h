@@ -19,6 +19,7 @@
 #include "scan.h"
 
 struct client;
+struct pool;
 struct cJSON;
 
 /* Answers the pool.* request in line (already scanned into r) on c:
@@ -26,9 +27,11 @@ struct cJSON;
  * pool.reload (answered when the reload ends), pool.dlq.list,
  * pool.dlq.remove, pool.dlq.purge. */
 void control_handle(struct client *c, const char *line, const scan_result *r);
-/* pool.stats' answer (with the per-worker objects when detailed); the
- * caller frees it with cJSON_Delete. */
-struct cJSON *control_stats_json(int detailed);
+/* pool.stats' answer (with the per-worker objects when detailed): pool
+ * only's, or (only NULL) the totals over every pool, the server's own
+ * fields and a "pools" object with each pool's.  The caller frees it with
+ * cJSON_Delete. */
+struct cJSON *control_stats_json(int detailed, const struct pool *only);
 /* Finds a top-level string member `key` in a JSON object text and copies
  * it (NUL-terminated) to buf.  AP_ERR when absent, not a string, too long,
  * or the text is not an object. */

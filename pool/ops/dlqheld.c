@@ -5,7 +5,9 @@
  *
  * Owns one FIFO of deep copies of dlq_entry (the strings and the
  * failures copied, so the message they came from may be freed), with
- * its record and byte counts.  Invariants: never more than
+ * its record and byte counts.  Each record names its owner (the pool
+ * whose file it is for): the bounds hold for all pools together, the
+ * order is kept within each owner.  Invariants: never more than
  * DLQHELD_MAX_RECORDS records nor DLQHELD_MAX_BYTES bytes held; a record
  * leaves only when dlq_append wrote it or at exit; order is kept, so
  * dlqIds follow the order the messages failed in.
@@ -19,6 +21,7 @@
 
 typedef struct held {
     struct held *next;
+    const void *owner;
     dlq_entry e;
     dlq_failure *fails;
     size_t bytes;
@@ -54,7 +57,7 @@ static void held_free(held *h)
     ap_free(h);
 }
 
-int dlqheld_keep(const dlq_entry *e)
+int dlqheld_keep(const void *owner, const dlq_entry *e)
 {
     size_t bytes = sizeof(held) + e->id_len + e->type_len + e->data_len;
     for (size_t i = 0; i < e->nfailures; i++)
@@ -65,6 +68,7 @@ int dlqheld_keep(const dlq_entry *e)
         return AP_ERR;
     }
     held *h = ap_calloc(1, sizeof(*h));
+    h->owner = owner;
     h->e = *e;
     h->e.id = copy(e->id, e->id_len);
     h->e.type = copy(e->type, e->type_len);
@@ -88,27 +92,47 @@ int dlqheld_keep(const dlq_entry *e)
     return AP_OK;
 }
 
-unsigned dlqheld_flush(dlq *d, char *err, size_t errlen)
+/* Unlinks h (whose predecessor is prev, NULL for the head) and frees it. */
+static void held_remove(held *prev, held *h)
+{
+    if (prev)
+        prev->next = h->next;
+    else
+        dlqheld.head = h->next;
+    if (dlqheld.tail == h)
+        dlqheld.tail = prev;
+    dlqheld.n--;
+    dlqheld.bytes -= h->bytes;
+    held_free(h);
+}
+
+unsigned dlqheld_flush(const void *owner, dlq *d, char *err, size_t errlen)
 {
     unsigned written = 0;
-    while (d && dlqheld.head) {
-        held *h = dlqheld.head;
-        if (dlq_append(d, &h->e, NULL, err, errlen) != AP_OK)
+    held *prev = NULL, *h = dlqheld.head;
+    while (d && h) {
+        held *next = h->next;
+        if (h->owner != owner) {
+            prev = h;
+        } else if (dlq_append(d, &h->e, NULL, err, errlen) != AP_OK) {
             break;
-        dlqheld.head = h->next;
-        if (dlqheld.head == NULL)
-            dlqheld.tail = NULL;
-        dlqheld.n--;
-        dlqheld.bytes -= h->bytes;
-        held_free(h);
-        written++;
+        } else {
+            held_remove(prev, h);
+            written++;
+        }
+        h = next;
     }
     return written;
 }
 
-uint64_t dlqheld_count(void)
+uint64_t dlqheld_count(const void *owner)
 {
-    return dlqheld.n;
+    if (owner == NULL)
+        return dlqheld.n;
+    uint64_t n = 0;
+    for (const held *h = dlqheld.head; h; h = h->next)
+        n += h->owner == owner;
+    return n;
 }
 
 uint64_t dlqheld_dropped(void)
@@ -116,15 +140,19 @@ uint64_t dlqheld_dropped(void)
     return dlqheld.dropped;
 }
 
-void dlqheld_free(void)
+void dlqheld_free(const void *owner, const char *whose)
 {
-    if (dlqheld.n)
-        ap_error("exiting with %llu dead letter%s the file never took: they are lost (see the ERROR lines above)",
-                 (unsigned long long)dlqheld.n, dlqheld.n == 1 ? "" : "s");
-    while (dlqheld.head) {
-        held *h = dlqheld.head;
-        dlqheld.head = h->next;
-        held_free(h);
+    uint64_t n = dlqheld_count(owner);
+    if (n)
+        ap_error("%s: %llu dead letter%s the file never took: they are lost (see the ERROR lines above)", whose,
+                 (unsigned long long)n, n == 1 ? "" : "s");
+    held *prev = NULL, *h = dlqheld.head;
+    while (h) {
+        held *next = h->next;
+        if (h->owner == owner)
+            held_remove(prev, h);
+        else
+            prev = h;
+        h = next;
     }
-    memset(&dlqheld, 0, sizeof(dlqheld));
 }

@@ -23,18 +23,19 @@
 #define DLQHELD_MAX_RECORDS 1024
 #define DLQHELD_MAX_BYTES ((size_t)64 << 20)
 
-/* Keeps a copy of e (nothing of e is kept).  AP_OK when kept, AP_ERR when
+/* Keeps a copy of e for owner (nothing of e is kept).  AP_OK when kept, AP_ERR when
  * a bound was reached: dropped and counted. */
-int dlqheld_keep(const dlq_entry *e);
-/* Writes held records to d oldest first, removing each that was written,
- * until one fails (its error in err) or none is left.  Returns how many
- * were written; d NULL: none. */
-unsigned dlqheld_flush(dlq *d, char *err, size_t errlen);
-/* Records held now. */
-uint64_t dlqheld_count(void);
-/* Records dropped because the bounds were reached, since start. */
+int dlqheld_keep(const void *owner, const dlq_entry *e);
+/* Writes owner's held records to d oldest first, removing each that was
+ * written, until one fails (its error in err) or none is left.  Returns
+ * how many were written; d NULL: none. */
+unsigned dlqheld_flush(const void *owner, dlq *d, char *err, size_t errlen);
+/* owner's records held now (NULL: everyone's). */
+uint64_t dlqheld_count(const void *owner);
+/* Records dropped because the bounds were reached, since start (all owners). */
 uint64_t dlqheld_dropped(void);
-/* Frees every held record (at exit: they are lost, and logged as such). */
-void dlqheld_free(void);
+/* Frees owner's held records (at exit, or its pool is gone: they are
+ * lost, and logged as such, naming `whose`). */
+void dlqheld_free(const void *owner, const char *whose);
 
 #endif

@@ -137,6 +137,31 @@ static void quantiles(const hist_window *w, uint64_t now_ms, const double *q, ui
         val[k++] = top; /* unreachable: the last rank is <= total */
 }
 
+void hist_window_add(hist_window *dst, const hist_window *src, uint64_t now_ms)
+{
+    const hist_interval *live[HIST_WINDOW_SLOTS];
+    unsigned n = live_slots(src, now_ms, live);
+    for (unsigned k = 0; k < n; k++) {
+        hist_interval *d = NULL;
+        for (unsigned i = 0; i < HIST_WINDOW_SLOTS && d == NULL; i++)
+            if (dst->slot[i].epoch == live[k]->epoch)
+                d = &dst->slot[i];
+        for (unsigned i = 0; i < HIST_WINDOW_SLOTS && d == NULL; i++)
+            if (dst->slot[i].epoch == 0 || dst->slot[i].n == 0) {
+                d = &dst->slot[i];
+                memset(d, 0, sizeof(*d));
+                d->epoch = live[k]->epoch;
+            }
+        if (d == NULL)
+            continue; /* cannot happen: a window holds at most HIST_WINDOW_SLOTS live intervals */
+        for (unsigned b = 0; b < HIST_NBUCKETS; b++)
+            d->count[b] += live[k]->count[b];
+        d->n += live[k]->n;
+        if (live[k]->max > d->max)
+            d->max = live[k]->max;
+    }
+}
+
 void hist_window_summary(const hist_window *w, uint64_t now_ms, hist_summary *out)
 {
     static const double q[3] = {0.5, 0.9, 0.99};

@@ -70,6 +70,9 @@ typedef struct {
 void hist_window_init(hist_window *w, uint64_t interval_ms);
 /* Counts value v at time now_ms (monotonic, never going back). */
 void hist_window_record(hist_window *w, uint64_t now_ms, uint64_t v);
+/* Adds src's intervals live at now_ms into dst (same interval_ms, dst
+ * initialized): a window over several sources, for their summary. */
+void hist_window_add(hist_window *dst, const hist_window *src, uint64_t now_ms);
 /* The window as of now_ms; all zero when it holds nothing. */
 void hist_window_summary(const hist_window *w, uint64_t now_ms, hist_summary *out);
 /* One percentile (0 < q <= 1) of the window as of now_ms; 0 when empty. */

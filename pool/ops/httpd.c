@@ -119,17 +119,17 @@ static void request_cb(struct evhttp_request *req, void *arg)
     if (path == NULL)
         path = "";
     if (strcmp(path, "/metrics") == 0) {
-        metrics_prometheus(server.metrics, body);
+        metrics_prometheus(body);
         reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body);
     } else if (strcmp(path, "/healthz") == 0) {
-        health_status status = health_pool(NULL);
+        health_status status = health_server(NULL);
         const char *state = health_status_name(status);
         int ready = status == HEALTH_READY;
         evbuffer_add_printf(body, "%s\n", state);
         reply(req, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", "text/plain; charset=utf-8", body);
     } else if (strcmp(path, "/stats") == 0) {
         agentstat_refresh(NULL, NULL); /* asks now; this answer shows the cache with its age */
-        cJSON *o = control_stats_json(1);
+        cJSON *o = control_stats_json(1, NULL);
         char *text = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);
         if (text) {

@@ -7,8 +7,11 @@
  * answer (sends reuse the send time worker_send took), a bucket index, a
  * few increments; a window slot is cleared when its 10 s interval is
  * first written.  Per-type counters and handler-time histograms are
- * plain arrays indexed by typetab index, sized once.  The /metrics text is built from `server` when it is
- * asked for and never cached.
+ * plain arrays indexed by typetab index, sized once.  Each pool has its
+ * own (p->metrics).  The /metrics text is built from `server` and the
+ * pools when it is asked for and never cached: every series about a
+ * pool's messages or workers carries a pool label, the server's own
+ * (connections, the master's memory and logs, readiness) none.
  */
 #include "metrics.h"
 #include "wprog.h"
@@ -32,6 +35,7 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -60,10 +64,15 @@ struct metrics {
     uint64_t *type_ok;          /* [ntypes] */
     uint64_t *type_err;         /* [ntypes][ERR_COUNT] */
     hist_fixed *type_handler;   /* [ntypes] ns: last sending to a worker -> its answer */
-    uint64_t mem_at_ms;         /* last jemalloc refresh; 0: never */
-    uint64_t mem_allocated, mem_resident;
-    int mem_ok;
 };
+
+/* The master's heap, for every pool's reader: jemalloc's figures,
+ * refreshed at most once per METRICS_MEMORY_REFRESH_MS. */
+static struct {
+    uint64_t at_ms;             /* last jemalloc refresh; 0: never */
+    uint64_t allocated, resident;
+    int ok;
+} mem;
 
 metrics *metrics_new(unsigned type_capacity)
 {
@@ -155,14 +164,29 @@ double metrics_throughput(const metrics *mt, uint64_t now_ms, unsigned seconds)
     return (double)rate_sum(&mt->answers, now_ms, seconds) / (double)seconds;
 }
 
-void metrics_latency(const metrics *mt, uint64_t now_ms, hist_summary *out)
+/* The summary of one window of each of mts[0..n). */
+static void summary_of(const metrics *const *mts, unsigned n, size_t off, uint64_t now_ms, hist_summary *out)
 {
-    hist_window_summary(&mt->latency, now_ms, out);
+    if (n == 1) {
+        hist_window_summary((const hist_window *)((const char *)mts[0] + off), now_ms, out);
+        return;
+    }
+    hist_window *sum = ap_malloc(sizeof(*sum));
+    hist_window_init(sum, METRICS_WINDOW_SLOT_MS);
+    for (unsigned i = 0; i < n; i++)
+        hist_window_add(sum, (const hist_window *)((const char *)mts[i] + off), now_ms);
+    hist_window_summary(sum, now_ms, out);
+    ap_free(sum);
 }
 
-void metrics_queue_wait(const metrics *mt, uint64_t now_ms, hist_summary *out)
+void metrics_latency(const metrics *const *mts, unsigned n, uint64_t now_ms, hist_summary *out)
 {
-    hist_window_summary(&mt->queue_wait, now_ms, out);
+    summary_of(mts, n, offsetof(metrics, latency), now_ms, out);
+}
+
+void metrics_queue_wait(const metrics *const *mts, unsigned n, uint64_t now_ms, hist_summary *out)
+{
+    summary_of(mts, n, offsetof(metrics, queue_wait), now_ms, out);
 }
 
 uint64_t metrics_type_ok(const metrics *mt, unsigned idx)
@@ -175,72 +199,108 @@ uint64_t metrics_type_errors(const metrics *mt, unsigned idx, reply_code code)
     return idx < mt->ntypes && (unsigned)code < ERR_COUNT ? mt->type_err[(size_t)idx * ERR_COUNT + code] : 0;
 }
 
-int metrics_memory(metrics *mt, uint64_t now_ms, uint64_t *allocated, uint64_t *resident)
+int metrics_memory(uint64_t now_ms, uint64_t *allocated, uint64_t *resident)
 {
 #ifdef HAVE_JEMALLOC
-    if (mt->mem_at_ms == 0 || now_ms - mt->mem_at_ms >= METRICS_MEMORY_REFRESH_MS) {
+    if (mem.at_ms == 0 || now_ms - mem.at_ms >= METRICS_MEMORY_REFRESH_MS) {
         /* jemalloc's statistics are a snapshot taken when "epoch" is written. */
         uint64_t epoch = 1;
         size_t esz = sizeof(epoch), sz = sizeof(size_t), sz2 = sizeof(size_t);
         size_t a = 0, r = 0;
-        mt->mem_ok = mallctl("epoch", &epoch, &esz, &epoch, esz) == 0 &&
-                     mallctl("stats.allocated", &a, &sz, NULL, 0) == 0 &&
-                     mallctl("stats.resident", &r, &sz2, NULL, 0) == 0;
-        mt->mem_allocated = mt->mem_ok ? a : 0;
-        mt->mem_resident = mt->mem_ok ? r : 0;
-        mt->mem_at_ms = now_ms ? now_ms : 1;
+        mem.ok = mallctl("epoch", &epoch, &esz, &epoch, esz) == 0 &&
+                 mallctl("stats.allocated", &a, &sz, NULL, 0) == 0 &&
+                 mallctl("stats.resident", &r, &sz2, NULL, 0) == 0;
+        mem.allocated = mem.ok ? a : 0;
+        mem.resident = mem.ok ? r : 0;
+        mem.at_ms = now_ms ? now_ms : 1;
     }
 #else
     (void)now_ms;
 #endif
-    *allocated = mt->mem_allocated;
-    *resident = mt->mem_resident;
-    return mt->mem_ok ? AP_OK : AP_ERR;
+    *allocated = mem.allocated;
+    *resident = mem.resident;
+    return mem.ok ? AP_OK : AP_ERR;
 }
 
 /* ---- Prometheus ---------------------------------------------------------- */
 
-static void prom_messages(const metrics *mt, struct evbuffer *out)
+/* Labels of one pool's sample: {pool=NAME} then rest. */
+#define PROM_LABELS_MAX 6
+typedef struct {
+    promtext_label l[PROM_LABELS_MAX];
+    unsigned n;
+} prom_labels;
+
+static const promtext_label *with_pool(prom_labels *pl, const pool_t *p, const promtext_label *rest, unsigned n)
+{
+    pl->l[0].name = "pool";
+    pl->l[0].value = p->name;
+    for (unsigned i = 0; i < n && i + 1 < PROM_LABELS_MAX; i++)
+        pl->l[i + 1] = rest[i];
+    pl->n = n + 1 < PROM_LABELS_MAX ? n + 1 : PROM_LABELS_MAX;
+    return pl->l;
+}
+
+/* One sample of pool p: name{pool=P,rest...} v. */
+static void pool_u64(struct evbuffer *out, const char *name, const pool_t *p, const promtext_label *rest, unsigned n,
+                     uint64_t v)
+{
+    prom_labels pl;
+    with_pool(&pl, p, rest, n);
+    promtext_u64(out, name, pl.l, pl.n, v);
+}
+
+static void prom_messages(struct evbuffer *out)
 {
     promtext_family(out, "agentpool_messages_total", "counter",
-                    "Answers written to clients for accepted messages (and circuit_open refusals), by message "
-                    "type (at most maxTrackedTypes, the rest as other) and outcome (ok or the error code).");
-    unsigned n = typetab_count(server.types);
-    for (unsigned i = 0; i < n && i < mt->ntypes; i++) {
-        promtext_label l[2] = {{"type", typetab_name(server.types, i)}, {"outcome", "ok"}};
-        promtext_u64(out, "agentpool_messages_total", l, 2, mt->type_ok[i]);
-        for (int c = 0; c < ERR_COUNT; c++) {
-            uint64_t v = mt->type_err[(size_t)i * ERR_COUNT + (unsigned)c];
-            if (v == 0)
-                continue;
-            l[1].value = reply_code_name((reply_code)c);
-            promtext_u64(out, "agentpool_messages_total", l, 2, v);
+                    "Answers written to clients for accepted messages (and circuit_open refusals), by pool, "
+                    "message type (at most maxTrackedTypes, the rest as other) and outcome (ok or the error code).");
+    POOLS_FOREACH(p) {
+        const metrics *mt = p->metrics;
+        unsigned n = typetab_count(p->types);
+        for (unsigned i = 0; i < n && i < mt->ntypes; i++) {
+            promtext_label l[2] = {{"type", typetab_name(p->types, i)}, {"outcome", "ok"}};
+            pool_u64(out, "agentpool_messages_total", p, l, 2, mt->type_ok[i]);
+            for (int c = 0; c < ERR_COUNT; c++) {
+                uint64_t v = mt->type_err[(size_t)i * ERR_COUNT + (unsigned)c];
+                if (v == 0)
+                    continue;
+                l[1].value = reply_code_name((reply_code)c);
+                pool_u64(out, "agentpool_messages_total", p, l, 2, v);
+            }
         }
     }
 }
 
 /* One sample with label `label` = "ok", then one per reply code that
- * occurred (counts[ERR_COUNT]): the series of a family counted by outcome. */
-static void prom_code_counts(struct evbuffer *out, const char *family, const char *label, uint64_t ok,
+ * occurred (counts[ERR_COUNT]): the series of a family counted by
+ * outcome, for pool p (NULL: the server's own). */
+static void prom_code_counts(struct evbuffer *out, const char *family, const pool_t *p, const char *label, uint64_t ok,
                              const uint64_t *counts)
 {
+    prom_labels pl;
     promtext_label l = {label, "ok"};
-    promtext_u64(out, family, &l, 1, ok);
-    for (int c = 0; c < ERR_COUNT; c++) {
-        if (counts[c] == 0)
+    for (int c = -1; c < ERR_COUNT; c++) {
+        if (c >= 0 && counts[c] == 0)
             continue;
-        l.value = reply_code_name((reply_code)c);
-        promtext_u64(out, family, &l, 1, counts[c]);
+        l.value = c < 0 ? "ok" : reply_code_name((reply_code)c);
+        if (p) {
+            with_pool(&pl, p, &l, 1);
+            promtext_u64(out, family, pl.l, pl.n, c < 0 ? ok : counts[c]);
+        } else {
+            promtext_u64(out, family, &l, 1, c < 0 ? ok : counts[c]);
+        }
     }
 }
 
 static void prom_control(struct evbuffer *out)
 {
+    server_stats t;
+    pools_total(&t);
     promtext_family(out, "agentpool_control_requests_total", "counter",
                     "Answers to pool.* requests (answered by the master itself, not messages), by outcome (ok or "
                     "the error code; a failed pool.reload is agent_error).");
-    prom_code_counts(out, "agentpool_control_requests_total", "outcome", server.stats.control_ok,
-                     server.stats.control_errors);
+    prom_code_counts(out, "agentpool_control_requests_total", NULL, "outcome", t.control_ok, t.control_errors);
 }
 
 static void prom_streams(struct evbuffer *out)
@@ -249,25 +309,29 @@ static void prom_streams(struct evbuffer *out)
                     "Messages streaming now: asked with \"stream\": true, or sent a chunk, and not yet answered.");
     promtext_u64(out, "agentpool_streams_open", NULL, 0, server.streams_open);
     promtext_family(out, "agentpool_stream_chunks_total", "counter",
-                    "Chunks of streaming answers, by what became of them: sent (a chunk line to its client), "
-                    "collected (kept for an answer without \"stream\": true) or dropped (nobody waited).");
-    promtext_label l = {"outcome", "sent"};
-    promtext_u64(out, "agentpool_stream_chunks_total", &l, 1, server.stats.chunks_sent);
-    l.value = "collected";
-    promtext_u64(out, "agentpool_stream_chunks_total", &l, 1, server.stats.chunks_collected);
-    l.value = "dropped";
-    promtext_u64(out, "agentpool_stream_chunks_total", &l, 1, server.stats.chunks_dropped);
+                    "Chunks of streaming answers, by pool and by what became of them: sent (a chunk line to its "
+                    "client), collected (kept for an answer without \"stream\": true) or dropped (nobody waited).");
+    POOLS_FOREACH(p) {
+        promtext_label l = {"outcome", "sent"};
+        pool_u64(out, "agentpool_stream_chunks_total", p, &l, 1, p->stats.chunks_sent);
+        l.value = "collected";
+        pool_u64(out, "agentpool_stream_chunks_total", p, &l, 1, p->stats.chunks_collected);
+        l.value = "dropped";
+        pool_u64(out, "agentpool_stream_chunks_total", p, &l, 1, p->stats.chunks_dropped);
+    }
     promtext_family(out, "agentpool_stream_chunk_bytes_total", "counter",
-                    "JSON bytes of the chunks sent to clients in chunk lines.");
-    promtext_u64(out, "agentpool_stream_chunk_bytes_total", NULL, 0, server.stats.chunk_bytes_sent);
+                    "JSON bytes of the chunks sent to clients in chunk lines, by pool.");
+    POOLS_FOREACH(p) pool_u64(out, "agentpool_stream_chunk_bytes_total", p, NULL, 0, p->stats.chunk_bytes_sent);
     promtext_family(out, "agentpool_stream_heartbeats_total", "counter",
-                    "Heartbeat lines sent on streams idle streamHeartbeatMs.");
-    promtext_u64(out, "agentpool_stream_heartbeats_total", NULL, 0, server.stats.heartbeats);
+                    "Heartbeat lines sent on streams idle streamHeartbeatMs, by pool.");
+    POOLS_FOREACH(p) pool_u64(out, "agentpool_stream_heartbeats_total", p, NULL, 0, p->stats.heartbeats);
     promtext_family(out, "agentpool_streams_ended_total", "counter",
-                    "Streams ended, by how (ok or the error code of their final line; cancelled also when "
-                    "nobody was told: the client left).");
-    prom_code_counts(out, "agentpool_streams_ended_total", "code", server.stats.streams_ended[ERR_COUNT],
-                     server.stats.streams_ended);
+                    "Streams ended, by pool and how (ok or the error code of their final line; cancelled also "
+                    "when nobody was told: the client left).");
+    POOLS_FOREACH(p) {
+        prom_code_counts(out, "agentpool_streams_ended_total", p, "code", p->stats.streams_ended[ERR_COUNT],
+                         p->stats.streams_ended);
+    }
 }
 
 static void prom_cancels(struct evbuffer *out)
@@ -281,75 +345,128 @@ static void prom_cancels(struct evbuffer *out)
     }
 }
 
-static void prom_handler_time(const metrics *mt, struct evbuffer *out)
+static void prom_durations(struct evbuffer *out)
 {
+    prom_labels pl;
+    promtext_family(out, "agentpool_message_duration_seconds", "histogram",
+                    "Time from a message's acceptance to its answer being written, queue wait and retries "
+                    "included, by pool.");
+    POOLS_FOREACH(p) {
+        with_pool(&pl, p, NULL, 0);
+        promtext_histogram(out, "agentpool_message_duration_seconds", pl.l, pl.n, &p->metrics->latency_total, 1e9);
+    }
+    promtext_family(out, "agentpool_queue_wait_seconds", "histogram",
+                    "Time from a message's acceptance to its first sending to a worker, by pool.");
+    POOLS_FOREACH(p) {
+        with_pool(&pl, p, NULL, 0);
+        promtext_histogram(out, "agentpool_queue_wait_seconds", pl.l, pl.n, &p->metrics->queue_wait_total, 1e9);
+    }
     promtext_family(out, "agentpool_handler_duration_seconds", "histogram",
                     "Time from a message's last sending to a worker to the worker's answer (ok or agent_error), "
-                    "by message type: the handler's time, plus any wait behind messages prefetched to the same "
-                    "sync worker.");
-    unsigned n = typetab_count(server.types);
-    for (unsigned i = 0; i < n && i < mt->ntypes; i++) {
-        if (mt->type_handler[i].n == 0)
-            continue;
-        promtext_label l = {"type", typetab_name(server.types, i)};
-        promtext_histogram(out, "agentpool_handler_duration_seconds", &l, 1, &mt->type_handler[i], 1e9);
+                    "by pool and message type: the handler's time, plus any wait behind messages prefetched to "
+                    "the same sync worker.");
+    POOLS_FOREACH(p) {
+        const metrics *mt = p->metrics;
+        unsigned n = typetab_count(p->types);
+        for (unsigned i = 0; i < n && i < mt->ntypes; i++) {
+            if (mt->type_handler[i].n == 0)
+                continue;
+            promtext_label l = {"type", typetab_name(p->types, i)};
+            with_pool(&pl, p, &l, 1);
+            promtext_histogram(out, "agentpool_handler_duration_seconds", pl.l, pl.n, &mt->type_handler[i], 1e9);
+        }
     }
+}
+
+/* Messages p's workers hold. */
+static uint64_t pool_in_flight(const pool_t *p)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < p->nworkers; i++)
+        if (p->workers[i].state != WORKER_DEAD)
+            n += (uint64_t)p->workers[i].proc.running_count;
+    return n;
+}
+
+static void prom_queues(struct evbuffer *out)
+{
+    promtext_family(out, "agentpool_queue_depth", "gauge", "Messages waiting for a worker slot, by pool.");
+    POOLS_FOREACH(p) pool_u64(out, "agentpool_queue_depth", p, NULL, 0, p->queue.depth);
+    promtext_family(out, "agentpool_queue_capacity", "gauge",
+                    "messageQueueSize: the most messages that may wait, by pool.");
+    POOLS_FOREACH(p) pool_u64(out, "agentpool_queue_capacity", p, NULL, 0, p->queue.capacity);
+    promtext_family(out, "agentpool_queue_rejected_total", "counter",
+                    "Messages refused because the queue or maxPendingBytes was full (overflow reject), by pool.");
+    POOLS_FOREACH(p) pool_u64(out, "agentpool_queue_rejected_total", p, NULL, 0, p->queue.rejected);
+    promtext_family(out, "agentpool_in_flight", "gauge", "Messages held by workers, by pool.");
+    POOLS_FOREACH(p) pool_u64(out, "agentpool_in_flight", p, NULL, 0, pool_in_flight(p));
+    promtext_family(out, "agentpool_dead_letters", "gauge", "Records in each pool's dead-letter file.");
+    POOLS_FOREACH(p) pool_u64(out, "agentpool_dead_letters", p, NULL, 0, p->dlq ? dlq_count(p->dlq) : 0);
 }
 
 static void prom_workers(struct evbuffer *out)
 {
-    promtext_family(out, "agentpool_workers", "gauge", "Worker processes by state.");
-    for (int s = WORKER_STARTING; s < WORKER_DEAD; s++) {
-        promtext_label l = {"state", worker_state_name((worker_state)s)};
-        promtext_u64(out, "agentpool_workers", &l, 1, (uint64_t)worker_count_in((worker_state)s));
+    promtext_family(out, "agentpool_workers", "gauge", "Worker processes by pool and state.");
+    POOLS_FOREACH(p) {
+        for (int s = WORKER_STARTING; s < WORKER_DEAD; s++) {
+            promtext_label l = {"state", worker_state_name((worker_state)s)};
+            pool_u64(out, "agentpool_workers", p, &l, 1, (uint64_t)worker_count_in(p, (worker_state)s));
+        }
     }
     promtext_family(out, "agentpool_worker_restarts_total", "counter",
-                    "Worker process ends by reason, since start (recycled: replaced on purpose).");
-    for (int r = SUP_CRASHED; r < SUP_REASON_COUNT; r++) {
-        promtext_label l = {"reason", supervisor_reason_name((sup_reason)r)};
-        promtext_u64(out, "agentpool_worker_restarts_total", &l, 1, supervisor_ends((sup_reason)r));
+                    "Worker process ends by pool and reason, since start (recycled: replaced on purpose).");
+    POOLS_FOREACH(p) {
+        for (int r = SUP_CRASHED; r < SUP_REASON_COUNT; r++) {
+            promtext_label l = {"reason", supervisor_reason_name((sup_reason)r)};
+            pool_u64(out, "agentpool_worker_restarts_total", p, &l, 1, supervisor_ends(p, (sup_reason)r));
+        }
     }
     /* Per slot, not per process: a recycle would otherwise start a new
      * series each time (a pid label churns).  During a make-before-break
      * hand-over a slot has two processes: its RSS is their sum, and
      * agentpool_worker_info names each one's pid. */
     promtext_family(out, "agentpool_worker_rss_bytes", "gauge",
-                    "Resident memory of the live worker processes of each slot, sampled when a process becomes "
-                    "ready and every second.");
-    for (int slot = 0; slot < server.cfg->max_workers; slot++) {
-        uint64_t rss = 0;
-        int live = 0;
-        for (int i = 0; i < server.nworkers; i++) {
-            const worker *w = &server.workers[i];
-            if (w->slot == slot && w->state != WORKER_DEAD) {
-                rss += w->proc.rss_bytes;
-                live = 1;
+                    "Resident memory of the live worker processes of each pool's slot, sampled when a process "
+                    "becomes ready and every second.");
+    POOLS_FOREACH(p) {
+        for (int slot = 0; slot < p->cfg->max_workers; slot++) {
+            uint64_t rss = 0;
+            int live = 0;
+            for (int i = 0; i < p->nworkers; i++) {
+                const worker *w = &p->workers[i];
+                if (w->slot == slot && w->state != WORKER_DEAD) {
+                    rss += w->proc.rss_bytes;
+                    live = 1;
+                }
             }
+            if (!live)
+                continue;
+            char slotname[16];
+            snprintf(slotname, sizeof(slotname), "%d", slot);
+            promtext_label l = {"slot", slotname};
+            pool_u64(out, "agentpool_worker_rss_bytes", p, &l, 1, rss);
         }
-        if (!live)
-            continue;
-        char slotname[16];
-        snprintf(slotname, sizeof(slotname), "%d", slot);
-        promtext_label l = {"slot", slotname};
-        promtext_u64(out, "agentpool_worker_rss_bytes", &l, 1, rss);
     }
     promtext_family(out, "agentpool_worker_info", "gauge",
-                    "1 for each live worker process: its slot, name, pid and state (join on slot).");
-    for (int i = 0; i < server.nworkers; i++) {
-        const worker *w = &server.workers[i];
-        if (w->state == WORKER_DEAD || w->slot < 0)
-            continue;
-        char slotname[16], pid[16];
-        snprintf(slotname, sizeof(slotname), "%d", w->slot);
-        snprintf(pid, sizeof(pid), "%d", (int)w->proc.pid);
-        promtext_label l[4] = {{"slot", slotname}, {"worker", w->name}, {"pid", pid},
-                               {"state", worker_state_name(w->state)}};
-        promtext_u64(out, "agentpool_worker_info", l, 4, 1);
+                    "1 for each live worker process: its pool, slot, name, pid and state (join on pool and slot).");
+    POOLS_FOREACH(p) {
+        for (int i = 0; i < p->nworkers; i++) {
+            const worker *w = &p->workers[i];
+            if (w->state == WORKER_DEAD || w->slot < 0)
+                continue;
+            char slotname[16], pid[16];
+            snprintf(slotname, sizeof(slotname), "%d", w->slot);
+            snprintf(pid, sizeof(pid), "%d", (int)w->proc.pid);
+            promtext_label l[4] = {{"slot", slotname}, {"worker", w->name}, {"pid", pid},
+                                   {"state", worker_state_name(w->state)}};
+            pool_u64(out, "agentpool_worker_info", p, l, 4, 1);
+        }
     }
     wout_prometheus(out);
     promtext_family(out, "agentpool_hub_blocked_total", "counter",
-                    "Times an async or gevent worker found its event loop held by one handler past hubBlockedWarnMs.");
-    promtext_u64(out, "agentpool_hub_blocked_total", NULL, 0, wprog_hub_blocked_total());
+                    "Times an async or gevent worker found its event loop held by one handler past "
+                    "hubBlockedWarnMs, by pool.");
+    POOLS_FOREACH(p) pool_u64(out, "agentpool_hub_blocked_total", p, NULL, 0, wprog_hub_blocked_total(p));
     promtext_family(out, "agentpool_log_write_dropped_total", "counter",
                     "Lines the master's log (log=\"master\") or access log (log=\"access\") dropped because "
                     "its file or pipe could not take them.");
@@ -360,73 +477,57 @@ static void prom_workers(struct evbuffer *out)
 
 static void prom_breakers(struct evbuffer *out)
 {
-    if (!breaker_enabled(server.breakers))
+    int any = 0;
+    POOLS_FOREACH(p) any |= breaker_enabled(p->breakers);
+    if (!any)
         return;
     promtext_family(out, "agentpool_breaker_state", "gauge",
-                    "Circuit breaker per message type: 0 closed, 1 open, 2 half-open.");
-    for (unsigned i = 0; i < typetab_count(server.types); i++) {
-        breaker_state s = breaker_state_of(server.breakers, i);
-        promtext_label l = {"type", typetab_name(server.types, i)};
-        promtext_u64(out, "agentpool_breaker_state", &l, 1,
+                    "Circuit breaker per pool and message type: 0 closed, 1 open, 2 half-open.");
+    POOLS_FOREACH(p) {
+        if (!breaker_enabled(p->breakers))
+            continue;
+        for (unsigned i = 0; i < typetab_count(p->types); i++) {
+            breaker_state s = breaker_state_of(p->breakers, i);
+            promtext_label l = {"type", typetab_name(p->types, i)};
+            pool_u64(out, "agentpool_breaker_state", p, &l, 1,
                      s == BREAKER_OPEN ? 1u : s == BREAKER_HALF_OPEN ? 2u : 0u);
+        }
     }
 }
 
-void metrics_prometheus(metrics *mt, struct evbuffer *out)
+/* Readiness and supervision: the server's, then each pool's. */
+static void prom_health(struct evbuffer *out)
 {
-    uint64_t now = ap_now_ms();
-    promtext_family(out, "agentpool_up", "gauge", "1 while agentpoold answers; see agentpool_ready for its state.");
-    promtext_u64(out, "agentpool_up", NULL, 0, 1);
     int healthy;
-    health_status status = health_pool(&healthy);
-    promtext_family(out, "agentpool_ready", "gauge", "1 when the pool is ready (what /healthz answers 200 for).");
+    health_status status = health_server(&healthy);
+    promtext_family(out, "agentpool_ready", "gauge",
+                    "1 when the server is ready: every pool is (what /healthz answers 200 for).");
     promtext_u64(out, "agentpool_ready", NULL, 0, status == HEALTH_READY);
+    promtext_family(out, "agentpool_pool_ready", "gauge", "1 when the pool is ready.");
+    POOLS_FOREACH(p) pool_u64(out, "agentpool_pool_ready", p, NULL, 0, health_pool(p, NULL) == HEALTH_READY);
     promtext_family(out, "agentpool_restart_backoff", "gauge",
                     "1 while the pool is in restart backoff (more than maxRestarts within restartWindow).");
-    promtext_u64(out, "agentpool_restart_backoff", NULL, 0, (uint64_t)supervisor_in_backoff());
+    POOLS_FOREACH(p) pool_u64(out, "agentpool_restart_backoff", p, NULL, 0, (uint64_t)supervisor_in_backoff(p));
     promtext_family(out, "agentpool_slots_in_backoff", "gauge",
-                    "Worker slots whose respawn waits in restart backoff (the pool is degraded while any does).");
-    promtext_u64(out, "agentpool_slots_in_backoff", NULL, 0, (uint64_t)health_backoff_slots());
+                    "Worker slots whose respawn waits in restart backoff (their pool is degraded while any does).");
+    POOLS_FOREACH(p) pool_u64(out, "agentpool_slots_in_backoff", p, NULL, 0, (uint64_t)health_backoff_slots(p));
     promtext_family(out, "agentpool_code_drift_total", "counter",
                     "Workers that started with other agent code than their generation (files changed on disk "
-                    "without a reload), since start.");
-    promtext_u64(out, "agentpool_code_drift_total", NULL, 0, drift_total());
-    promtext_family(out, "agentpool_workers_code_drift", "gauge", "Live workers running drifted agent code.");
-    promtext_u64(out, "agentpool_workers_code_drift", NULL, 0, (uint64_t)drift_live_workers());
+                    "without a reload), by pool, since start.");
+    POOLS_FOREACH(p) pool_u64(out, "agentpool_code_drift_total", p, NULL, 0, drift_total(p));
+    promtext_family(out, "agentpool_workers_code_drift", "gauge", "Live workers running drifted agent code, by pool.");
+    POOLS_FOREACH(p) pool_u64(out, "agentpool_workers_code_drift", p, NULL, 0, (uint64_t)drift_live_workers(p));
     promtext_family(out, "agentpool_workers_healthy", "gauge",
-                    "Workers taking messages that answered their last heartbeat (pool.health's healthy).");
-    promtext_u64(out, "agentpool_workers_healthy", NULL, 0, (uint64_t)healthy);
-    double start_s = (double)(ap_wall_ms() - (now - server.started_ms)) / 1000.0;
-    promtext_family(out, "agentpool_start_time_seconds", "gauge", "When the master started, seconds since the epoch.");
-    promtext_double(out, "agentpool_start_time_seconds", NULL, 0, start_s);
-    promtext_family(out, "agentpool_build_info", "gauge",
-                    "1, labelled with agentpool's version, the Python version its workers embed and the "
-                    "libevent version the master runs with.");
-    promtext_label build[3] = {{"version", PACKAGE_VERSION}, {"python", AP_PYTHON_VERSION},
-                               {"libevent", event_get_version()}};
-    promtext_u64(out, "agentpool_build_info", build, 3, 1);
-    procstat_prometheus(out, start_s);
-    prom_messages(mt, out);
-    prom_control(out);
-    prom_cancels(out);
-    promtext_family(out, "agentpool_message_duration_seconds", "histogram",
-                    "Time from a message's acceptance to its answer being written, queue wait and retries included.");
-    promtext_histogram(out, "agentpool_message_duration_seconds", NULL, 0, &mt->latency_total, 1e9);
-    promtext_family(out, "agentpool_queue_wait_seconds", "histogram",
-                    "Time from a message's acceptance to its first sending to a worker.");
-    promtext_histogram(out, "agentpool_queue_wait_seconds", NULL, 0, &mt->queue_wait_total, 1e9);
-    prom_handler_time(mt, out);
-    prom_streams(out);
-    promtext_family(out, "agentpool_queue_depth", "gauge", "Messages waiting for a worker slot.");
-    promtext_u64(out, "agentpool_queue_depth", NULL, 0, server.queue.depth);
-    promtext_family(out, "agentpool_queue_capacity", "gauge", "messageQueueSize: the most messages that may wait.");
-    promtext_u64(out, "agentpool_queue_capacity", NULL, 0, server.queue.capacity);
-    promtext_family(out, "agentpool_queue_rejected_total", "counter",
-                    "Messages refused because the queue or maxPendingBytes was full (overflow reject).");
-    promtext_u64(out, "agentpool_queue_rejected_total", NULL, 0, server.queue.rejected);
-    promtext_family(out, "agentpool_in_flight", "gauge", "Messages held by workers.");
-    promtext_u64(out, "agentpool_in_flight", NULL, 0, server.msgs.by_state[MSG_RUNNING]);
-    prom_workers(out);
+                    "Workers taking messages that answered their last heartbeat (pool.health's healthy), by pool.");
+    POOLS_FOREACH(p) {
+        int n = 0;
+        health_pool(p, &n);
+        pool_u64(out, "agentpool_workers_healthy", p, NULL, 0, (uint64_t)n);
+    }
+}
+
+static void prom_connections(struct evbuffer *out)
+{
     promtext_family(out, "agentpool_connections", "gauge", "Open client connections.");
     promtext_u64(out, "agentpool_connections", NULL, 0, (uint64_t)server.nclients);
     promtext_family(out, "agentpool_connections_rejected_total", "counter",
@@ -442,11 +543,35 @@ void metrics_prometheus(metrics *mt, struct evbuffer *out)
     promtext_family(out, "agentpool_connections_refused_total", "counter",
                     "Client connections refused by allowedUids/allowedGids (SO_PEERCRED), by reason.");
     promtext_u64(out, "agentpool_connections_refused_total", peer_reason, 1, server.stats.conns_refused_peer);
-    promtext_family(out, "agentpool_dead_letters", "gauge", "Records in the dead-letter file.");
-    promtext_u64(out, "agentpool_dead_letters", NULL, 0, server.dlq ? dlq_count(server.dlq) : 0);
+}
+
+void metrics_prometheus(struct evbuffer *out)
+{
+    uint64_t now = ap_now_ms();
+    promtext_family(out, "agentpool_up", "gauge", "1 while agentpoold answers; see agentpool_ready for its state.");
+    promtext_u64(out, "agentpool_up", NULL, 0, 1);
+    prom_health(out);
+    double start_s = (double)(ap_wall_ms() - (now - server.started_ms)) / 1000.0;
+    promtext_family(out, "agentpool_start_time_seconds", "gauge", "When the master started, seconds since the epoch.");
+    promtext_double(out, "agentpool_start_time_seconds", NULL, 0, start_s);
+    promtext_family(out, "agentpool_build_info", "gauge",
+                    "1, labelled with agentpool's version, the Python version its workers embed and the "
+                    "libevent version the master runs with.");
+    promtext_label build[3] = {{"version", PACKAGE_VERSION}, {"python", AP_PYTHON_VERSION},
+                               {"libevent", event_get_version()}};
+    promtext_u64(out, "agentpool_build_info", build, 3, 1);
+    procstat_prometheus(out, start_s);
+    prom_messages(out);
+    prom_control(out);
+    prom_cancels(out);
+    prom_durations(out);
+    prom_streams(out);
+    prom_queues(out);
+    prom_workers(out);
+    prom_connections(out);
     prom_breakers(out);
     uint64_t allocated, resident;
-    if (metrics_memory(mt, now, &allocated, &resident) == AP_OK) {
+    if (metrics_memory(now, &allocated, &resident) == AP_OK) {
         promtext_family(out, "agentpool_master_allocated_bytes", "gauge",
                         "Bytes the master has allocated (jemalloc stats.allocated).");
         promtext_u64(out, "agentpool_master_allocated_bytes", NULL, 0, allocated);

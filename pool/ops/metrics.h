@@ -54,9 +54,10 @@ uint64_t metrics_answers_in(const metrics *mt, uint64_t now_ms, unsigned seconds
 /* Of those, answers with an error code (any code): the error rate's
  * numerator (alert.c). */
 uint64_t metrics_errors_in(const metrics *mt, uint64_t now_ms, unsigned seconds);
-/* Sliding-window percentiles, in ns. */
-void metrics_latency(const metrics *mt, uint64_t now_ms, hist_summary *out);
-void metrics_queue_wait(const metrics *mt, uint64_t now_ms, hist_summary *out);
+/* Sliding-window percentiles, in ns, over the answers of mts[0..n) (n >= 1:
+ * one pool's metrics, or every pool's for the server's totals). */
+void metrics_latency(const metrics *const *mts, unsigned n, uint64_t now_ms, hist_summary *out);
+void metrics_queue_wait(const metrics *const *mts, unsigned n, uint64_t now_ms, hist_summary *out);
 /* Answers of type idx: ok, and by error code (errs[ERR_COUNT]). */
 uint64_t metrics_type_ok(const metrics *mt, unsigned idx);
 uint64_t metrics_type_errors(const metrics *mt, unsigned idx, reply_code code);
@@ -67,9 +68,9 @@ uint64_t metrics_type_errors(const metrics *mt, unsigned idx, reply_code code);
  * with both 0, when agentpoold is not built with jemalloc or the
  * statistics are unavailable. */
 #define METRICS_MEMORY_REFRESH_MS 1000
-int metrics_memory(metrics *mt, uint64_t now_ms, uint64_t *allocated, uint64_t *resident);
+int metrics_memory(uint64_t now_ms, uint64_t *allocated, uint64_t *resident);
 
 /* Appends every metric in Prometheus text format 0.0.4 to out. */
-void metrics_prometheus(metrics *mt, struct evbuffer *out);
+void metrics_prometheus(struct evbuffer *out);
 
 #endif

@@ -31,14 +31,15 @@
  * Once per message. */
 static void tell_breaker(msg *m, int code)
 {
-    if (m->outcome_told || !breaker_enabled(server.breakers))
+    struct breaker_set *b = m->pool->breakers;
+    if (m->outcome_told || !breaker_enabled(b))
         return;
     m->outcome_told = 1;
     int failed = code == ERR_AGENT_ERROR || code == ERR_TIMEOUT;
     if (code < 0 || failed)
-        breaker_record(server.breakers, m->type_idx, ap_now_ms(), failed, m->probe);
+        breaker_record(b, m->type_idx, ap_now_ms(), failed, m->probe);
     else if (m->probe)
-        breaker_probe_abandoned(server.breakers, m->type_idx);
+        breaker_probe_abandoned(b, m->type_idx);
 }
 
 /* Writes a's line to m's client and counts it (code < 0: ok). */
@@ -51,16 +52,16 @@ static void write_answer(msg *m, const answer *a, int code)
             reply_ok_move(out, id, m->id_len, a->src, a->len);
         else
             reply_ok(out, id, m->id_len, a->body, a->len);
-        server.stats.answered_ok++;
+        m->pool->stats.answered_ok++;
     } else {
         if (a->kind == ANSWER_WORKER_ERROR)
             reply_error_json(out, id, m->id_len, a->body, a->len);
         else
             reply_error(out, id, m->id_len, a->code, a->message, a->extra);
-        server.stats.errors[a->code]++;
+        m->pool->stats.errors[a->code]++;
     }
     client_check_output(m->client);
-    metrics_answered(server.metrics, m, code);
+    metrics_answered(m->pool->metrics, m, code);
     if (server.access)
         access_msg(m, code);
 }
@@ -73,9 +74,9 @@ void answer_end(msg *m, const answer *a)
         if (m->client)
             write_answer(m, a, code);
         else if (m->detached)
-            server.stats.late_results++;    /* answered timeout already */
+            m->pool->stats.late_results++;    /* answered timeout already */
         else
-            server.stats.dropped_results++; /* its client left */
+            m->pool->stats.dropped_results++; /* its client left */
     }
     tell_breaker(m, ERR_OTHER); /* no outcome told: a probe is released */
     stream_end(m, a->kind == ANSWER_OK ? -1 : a->kind == ANSWER_NONE ? (int)ERR_CANCELLED : (int)a->code);
@@ -83,13 +84,14 @@ void answer_end(msg *m, const answer *a)
     if (msg_on_worker(m))
         worker_release(m->worker, m);
     sched_release(m);
+    pool_t *p = m->pool;
     if (m->state == MSG_QUEUED)
-        queue_remove(&server.queue, &m->qlink);
+        queue_remove(&p->queue, &m->qlink);
     else if (m->state == MSG_RETRY_WAIT)
         link_del(&m->qlink);
     client_forget(m);
     msg_free(&server.msgs, m);
-    sched_pump_soon();
+    sched_pump_soon(p);
     if (server.state >= SERVER_DRAINING)
         server_check_shutdown();
 }
@@ -111,50 +113,51 @@ void answer_detach(msg *m, reply_code code, const char *message, const char *ext
  * errors by code for every request, ok answers as messages' unless
  * control (a pool.* request: its own ok and error counters). */
 static void answer_line(client *c, const char *id, size_t id_len, const char *result, size_t len, reply_code code,
-                        const char *message, const char *extra, int control)
+                        const char *message, const char *extra, int control, pool_t *p)
 {
+    server_stats *st = p ? &p->stats : &server.stats;
     if (result) {
         reply_ok(client_output(c), id, id_len, result, len);
         if (control)
-            server.stats.control_ok++;
+            st->control_ok++;
         else
-            server.stats.answered_ok++;
+            st->answered_ok++;
     } else {
         reply_error(client_output(c), id, id_len, code, message, extra);
-        server.stats.errors[code]++;
+        st->errors[code]++;
         if (control)
-            server.stats.control_errors[code]++;
+            st->control_errors[code]++;
     }
     client_check_output(c);
 }
 
 static void refuse(client *c, const char *line, const scan_result *r, reply_code code, const char *why,
-                   const char *extra, int type_idx, int control)
+                   const char *extra, pool_t *p, int type_idx, int control)
 {
     const char *id = r && r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL;
     size_t id_len = id ? r->id.len : 0;
-    if (type_idx >= 0)
-        metrics_type_outcome(server.metrics, (unsigned)type_idx, code);
+    if (p && type_idx >= 0)
+        metrics_type_outcome(p->metrics, (unsigned)type_idx, code);
     if (server.access)
         access_reject(c, id, id_len, r && r->error[0] == '\0' ? r->type : NULL, code);
-    answer_line(c, id, id_len, NULL, 0, code, why, extra, control);
+    answer_line(c, id, id_len, NULL, 0, code, why, extra, control, p);
 }
 
 void answer_refuse(client *c, const char *line, const scan_result *r, reply_code code, const char *why,
-                   const char *extra, int type_idx)
+                   const char *extra, pool_t *p, int type_idx)
 {
-    refuse(c, line, r, code, why, extra, type_idx, 0);
+    refuse(c, line, r, code, why, extra, p, type_idx, 0);
 }
 
 void answer_control_refuse(client *c, const char *line, const scan_result *r, reply_code code, const char *why)
 {
-    refuse(c, line, r, code, why, NULL, -1, 1);
+    refuse(c, line, r, code, why, NULL, NULL, -1, 1);
 }
 
 void answer_request_ok(client *c, const char *line, const scan_result *r, const char *result, size_t len)
 {
     const char *id = r->id_kind != SCAN_ID_NONE ? line + r->id.off : NULL;
-    answer_line(c, id, id ? r->id.len : 0, result, len, ERR_OTHER, NULL, NULL, 1);
+    answer_line(c, id, id ? r->id.len : 0, result, len, ERR_OTHER, NULL, NULL, 1, NULL);
 }
 
 void answer_later(uint64_t serial, const char *id, size_t id_len, const char *result, reply_code code,
@@ -164,5 +167,5 @@ void answer_later(uint64_t serial, const char *id, size_t id_len, const char *re
     if (c == NULL)
         return;
     client_deferred(c, -1);
-    answer_line(c, id, id_len, result, result ? strlen(result) : 0, code, message, extra, 1);
+    answer_line(c, id, id_len, result, result ? strlen(result) : 0, code, message, extra, 1, NULL);
 }

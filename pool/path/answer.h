@@ -35,6 +35,7 @@
 
 struct msg;
 struct client;
+struct pool;
 struct evbuffer;
 
 typedef enum {
@@ -97,10 +98,11 @@ void answer_detach(struct msg *m, reply_code code, const char *message, const ch
 
 /* Answers the request line `line` (scanned into r, or r NULL when it
  * could not be: its id is then null) with an error on connection c, and
- * counts it; extra as for answer_error.  type_idx >= 0 also counts it
- * for that message type. */
+ * counts it (for pool p, or the server's own when NULL: the request
+ * named no pool that exists); extra as for answer_error.  type_idx >= 0
+ * also counts it for that message type of p. */
 void answer_refuse(struct client *c, const char *line, const scan_result *r, reply_code code, const char *why,
-                   const char *extra, int type_idx);
+                   const char *extra, struct pool *p, int type_idx);
 
 /* answer_refuse for a pool.* request: counted as a control error
  * (errors[code] and control_errors[code]), never for a message type. */

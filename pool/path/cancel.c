@@ -77,6 +77,6 @@ cancel_found cancel_request(client *c, const char *id, size_t id_len)
     char why[160];
     snprintf(why, sizeof(why), "message %.*s (type %s) was cancelled by its client (cancelSync kill)", (int)id_len, id,
              m->type);
-    retry_let_go(m, server.cfg->cancel_sync == CANCEL_SYNC_KILL ? RETRY_SYNC_KILL : RETRY_SYNC_FINISH, why);
+    retry_let_go(m, m->pool->cfg->cancel_sync == CANCEL_SYNC_KILL ? RETRY_SYNC_KILL : RETRY_SYNC_FINISH, why);
     return f;
 }

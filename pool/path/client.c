@@ -124,7 +124,7 @@ static void client_unblock(client *c, unsigned why)
     if (why & c->blocked & CLIENT_BLOCK_BUDGET)
         server.budget_paused--;
     if (why & c->blocked & (CLIENT_BLOCK_OUTPUT | CLIENT_BLOCK_BUDGET))
-        sched_pump_soon(); /* its queued messages may go to workers again */
+        sched_pump_all_soon(); /* its queued messages may go to workers again */
     c->blocked &= ~why;
     if (c->blocked == 0) {
         client_set_state(c, CLIENT_READING);
@@ -209,7 +209,7 @@ static void client_count(client *c, uint64_t now_ms)
     if (server.out_bytes > server.out_high)
         server.out_high = server.out_bytes;
     if (was_over && !client_over_budget())
-        sched_pump_soon(); /* messages parked for the budget may go now */
+        sched_pump_all_soon(); /* messages parked for the budget may go now */
 }
 
 /* Under the budget again: every connection paused for it resumes. */
@@ -268,6 +268,7 @@ msg *client_take_over(msg *m)
 {
     client *c = m->client;
     msg *n = msg_new(&server.msgs, m->line, m->line_len, m->type_len);
+    n->pool = m->pool;
     memcpy(n->type, m->type, (size_t)m->type_len + 1);
     n->type_len = m->type_len;
     n->id_off = m->id_off;
@@ -310,10 +311,12 @@ msg *client_take_over(msg *m)
 /* Sends or queues m; applies the overflow rule when there is no room. */
 static void client_admit(client *c, msg *m)
 {
-    int reject = server.cfg->overflow == OVERFLOW_REJECT;
-    /* Connections already waiting for room go first: a new message does
-     * not overtake a held one (which may be waiting on maxPendingBytes). */
-    if ((reject || link_empty(&server.room_waiters)) && sched_admit(m, reject) != SCHED_FULL)
+    pool_t *p = m->pool;
+    int reject = p->cfg->overflow == OVERFLOW_REJECT;
+    /* Connections already waiting for room in this pool go first: a new
+     * message does not overtake a held one (which may be waiting on
+     * maxPendingBytes). */
+    if ((reject || link_empty(&p->room_waiters)) && sched_admit(m, reject) != SCHED_FULL)
         return;
     if (reject) {
         answer_error(m, ERR_QUEUE_FULL, "the queue is full", NULL);
@@ -321,14 +324,14 @@ static void client_admit(client *c, msg *m)
     }
     msg_set_state(&server.msgs, m, MSG_HELD);
     c->held = m;
-    link_add_tail(&server.room_waiters, &c->room_link);
+    link_add_tail(&p->room_waiters, &c->room_link);
     client_block(c, CLIENT_BLOCK_ROOM);
 }
 
-void client_room_available(void)
+void client_room_available(pool_t *p)
 {
-    while (!link_empty(&server.room_waiters)) {
-        client *c = queue_entry(server.room_waiters.next, client, room_link);
+    while (!link_empty(&p->room_waiters)) {
+        client *c = queue_entry(p->room_waiters.next, client, room_link);
         msg *m = c->held;
         if (sched_admit(m, 0) == SCHED_FULL)
             return;
@@ -338,28 +341,31 @@ void client_room_available(void)
     }
 }
 
-void client_fail_held(void)
+unsigned client_fail_held(pool_t *p, reply_code code, const char *why)
 {
-    while (!link_empty(&server.room_waiters)) {
-        client *c = queue_entry(server.room_waiters.next, client, room_link);
-        answer_error(c->held, ERR_SHUTTING_DOWN, "the server is shutting down", NULL);
+    unsigned n = 0;
+    while (!link_empty(&p->room_waiters)) {
+        client *c = queue_entry(p->room_waiters.next, client, room_link);
+        answer_error(c->held, code, why, NULL);
         client_unblock(c, CLIENT_BLOCK_ROOM);
+        n++;
     }
+    return n;
 }
 
 /* Looks up {"worker":"worker-N"} in an agent.metrics request's data.
  * Returns 1 and sets *w when one is named, 0 when none is, -1 (answered)
  * when the name is wrong. */
-static int client_metrics_target(client *c, const char *line, const scan_result *r, worker **w)
+static int client_metrics_target(client *c, pool_t *p, const char *line, const scan_result *r, worker **w)
 {
-    char name[32];
+    char name[WORKER_NAME_MAX];
     if (control_find_string(line + r->data.off, r->data.len, "worker", name, sizeof(name)) != AP_OK)
         return 0;
-    *w = worker_by_name(name, strlen(name));
+    *w = worker_by_name(p, name, strlen(name));
     if (*w == NULL || !worker_is_accepting(*w)) {
         char why[96];
         snprintf(why, sizeof(why), "no running worker named %s", name);
-        answer_refuse(c, line, r, ERR_BAD_REQUEST, why, NULL, -1);
+        answer_refuse(c, line, r, ERR_BAD_REQUEST, why, NULL, NULL, -1);
         return -1;
     }
     return 1;
@@ -377,7 +383,7 @@ static void client_line(client *c, const char *line, size_t len)
         if (++c->bad <= CLIENT_BAD_LOG_MAX)
             ap_info("client-%llu (pid %d uid %d): bad request: %s", (unsigned long long)c->serial,
                     (int)c->peer_pid, (int)c->peer_uid, r.error);
-        answer_refuse(c, line, &r, ERR_BAD_REQUEST, r.error, NULL, -1);
+        answer_refuse(c, line, &r, ERR_BAD_REQUEST, r.error, NULL, NULL, -1);
         return;
     }
     if (strncmp(r.type, "pool.", 5) == 0) {
@@ -385,32 +391,44 @@ static void client_line(client *c, const char *line, size_t len)
         return;
     }
     if (server.state >= SERVER_DRAINING) {
-        answer_refuse(c, line, &r, ERR_SHUTTING_DOWN, "the server is shutting down", NULL, -1);
+        answer_refuse(c, line, &r, ERR_SHUTTING_DOWN, "the server is shutting down", NULL, NULL, -1);
         return;
     }
     if (r.id_kind != SCAN_ID_NONE && idmap_get(&c->ids, line + r.id.off, (uint32_t)r.id.len)) {
-        answer_refuse(c, line, &r, ERR_BAD_REQUEST, "duplicate id: a request with this id is already in flight on this connection", NULL, -1);
+        answer_refuse(c, line, &r, ERR_BAD_REQUEST, "duplicate id: a request with this id is already in flight on this connection", NULL, NULL, -1);
+        return;
+    }
+    pool_t *p = r.pool_len ? pools_find(r.pool, r.pool_len) : pools_default();
+    if (p == NULL) {
+        char names[512], why[640];
+        pools_names(names, sizeof(names));
+        if (r.pool_len)
+            snprintf(why, sizeof(why), "unknown pool \"%s\": the pools are %s", r.pool, names);
+        else
+            snprintf(why, sizeof(why), "no pool takes requests that name none now: name one of %s", names);
+        answer_refuse(c, line, &r, ERR_BAD_REQUEST, why, NULL, NULL, -1);
         return;
     }
     worker *target = NULL;
-    if (r.data.len && strcmp(r.type, "agent.metrics") == 0 && client_metrics_target(c, line, &r, &target) < 0)
+    if (r.data.len && strcmp(r.type, "agent.metrics") == 0 && client_metrics_target(c, p, line, &r, &target) < 0)
         return;
-    unsigned type_idx = typetab_index(server.types, r.type, r.type_len);
+    unsigned type_idx = typetab_index(p->types, r.type, r.type_len);
     breaker_decision bd = BREAKER_ALLOW;
-    if (breaker_enabled(server.breakers)) {
+    if (breaker_enabled(p->breakers)) {
         uint64_t retry_after = 0;
-        bd = breaker_admit(server.breakers, type_idx, c->turn_ns / 1000000u, &retry_after);
+        bd = breaker_admit(p->breakers, type_idx, c->turn_ns / 1000000u, &retry_after);
         if (bd == BREAKER_REJECT) {
             char extra[48];
             snprintf(extra, sizeof(extra), ",\"retryAfterMs\":%llu", (unsigned long long)retry_after);
             answer_refuse(c, line, &r, ERR_CIRCUIT_OPEN,
-                          "this message type's circuit breaker is open: too many recent failures", extra,
+                          "this message type's circuit breaker is open: too many recent failures", extra, p,
                           (int)type_idx);
             return;
         }
     }
 
     msg *m = msg_new(&server.msgs, line, len, r.type_len);
+    m->pool = p;
     memcpy(m->type, r.type, r.type_len + 1);
     m->type_len = (uint16_t)r.type_len;
     m->id_off = (uint32_t)r.id.off;
@@ -486,7 +504,7 @@ static void client_process(client *c)
                     server.stats.too_large_lines++;
                     ap_info("client-%llu: line longer than maxMessageBytes (%zu), discarding it",
                             (unsigned long long)c->serial, max);
-                    answer_refuse(c, NULL, NULL, ERR_TOO_LARGE, "request line longer than maxMessageBytes", NULL, -1);
+                    answer_refuse(c, NULL, NULL, ERR_TOO_LARGE, "request line longer than maxMessageBytes", NULL, NULL, -1);
                     c->discarding = 1;
                 }
                 linein_consume(&c->in, avail);
@@ -503,7 +521,7 @@ static void client_process(client *c)
             server.stats.too_large_lines++;
             ap_info("client-%llu: line of %zu bytes is over maxMessageBytes (%zu)", (unsigned long long)c->serial,
                     len, max);
-            answer_refuse(c, NULL, NULL, ERR_TOO_LARGE, "request line longer than maxMessageBytes", NULL, -1);
+            answer_refuse(c, NULL, NULL, ERR_TOO_LARGE, "request line longer than maxMessageBytes", NULL, NULL, -1);
             linein_consume(&c->in, len + 1);
             continue;
         }
@@ -632,7 +650,7 @@ static void client_wrote(void *arg)
         c->park_told = 0;
         client_unblock(c, CLIENT_BLOCK_BUDGET);
         if (client_over_budget())
-            sched_pump_soon(); /* it read: its queued messages are no longer parked */
+            sched_pump_all_soon(); /* it read: its queued messages are no longer parked */
     }
     client_budget_release();
     if (client_answered_all(c))
@@ -702,7 +720,7 @@ static void client_close(client *c, const char *why)
             orphaned++;
         } else {
             cancelled++;
-            server.stats.cancelled++;
+            m->pool->stats.cancelled++;
             answer_drop(m);
         }
     }
@@ -717,7 +735,7 @@ static void client_close(client *c, const char *why)
     server.out_bytes -= c->out_counted; /* unread answers go with it */
     flush_close(&c->out);
     if (was_over && !client_over_budget())
-        sched_pump_soon(); /* messages parked for the budget may go now */
+        sched_pump_all_soon(); /* messages parked for the budget may go now */
     if (c->blocked & CLIENT_BLOCK_BUDGET)
         server.budget_paused--;
     if (c->half_closed)

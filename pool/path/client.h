@@ -41,6 +41,7 @@
 #include "idmap.h"
 #include "linein.h"
 #include "queue.h"
+#include "reply.h"
 
 #include <stdint.h>
 #include <sys/types.h>
@@ -48,6 +49,7 @@
 struct evbuffer;
 struct event;
 struct msg;
+struct pool;
 struct ucred;
 
 typedef enum { CLIENT_READING = 0, CLIENT_BLOCKED, CLIENT_CLOSING, CLIENT_STATE_COUNT } client_state;
@@ -120,10 +122,11 @@ void client_forget(struct msg *m);
  * connection; m stays with its worker, answered for (detached).  For a
  * timed-out message that is to be retried while its worker lets go. */
 struct msg *client_take_over(struct msg *m);
-/* The queue has room again: admit held messages, oldest waiter first. */
-void client_room_available(void);
-/* Shutdown: answers every held message shutting_down. */
-void client_fail_held(void);
+/* p's queue has room again: admit messages held for it, oldest waiter first. */
+void client_room_available(struct pool *p);
+/* Answers every message held for p (by a connection waiting for room)
+ * with code: shutdown, or p could not start.  Returns how many. */
+unsigned client_fail_held(struct pool *p, reply_code code, const char *why);
 /* The open connection with that serial, or NULL (0: none). */
 client *client_by_serial(uint64_t serial);
 /* On the tick: closes the connections idle for idleConnectionTimeout

@@ -24,7 +24,11 @@
 
 struct client;
 struct worker;
+struct pool;
 struct mstream;
+
+/* A worker's name, "<pool>/worker-<slot>" at most (worker.h). */
+#define MSG_WORKER_NAME_MAX 96
 
 typedef enum {
     MSG_NEW = 0,   /* parsed, not yet admitted */
@@ -40,7 +44,7 @@ typedef struct {
     uint64_t wall_ms;
     pid_t pid;
     int status;                 /* waitpid status */
-    char worker[24];
+    char worker[MSG_WORKER_NAME_MAX];
     char reason[160];
 } msg_failure;
 
@@ -48,6 +52,7 @@ typedef struct msg {
     uint64_t id;                /* internal id, never shown to clients */
     msg_state state;
     uint8_t control;            /* agent.metrics for a named worker: uses no slot */
+    struct pool *pool;          /* the pool it was sent to ("pool", else defaultPool) */
     struct client *client;      /* NULL once the client has gone: the answer is dropped */
     struct worker *worker;      /* while RUNNING */
     uint32_t worker_gen;        /* that worker's generation when sent */

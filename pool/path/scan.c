@@ -661,7 +661,7 @@ size_t scan_unescape(const char *src, size_t len, char *dst, size_t cap)
     return n;
 }
 
-typedef enum { K_OTHER = 0, K_ID, K_TYPE, K_DATA, K_RETRY, K_TIMEOUT, K_STREAM } member_key;
+typedef enum { K_OTHER = 0, K_ID, K_TYPE, K_DATA, K_RETRY, K_TIMEOUT, K_STREAM, K_POOL } member_key;
 
 /* Names a member from its (unescaped) name. */
 static member_key key_lookup(const char *k, size_t n)
@@ -672,6 +672,8 @@ static member_key key_lookup(const char *k, size_t n)
     case 4:
         if (memcmp(k, "type", 4) == 0)
             return K_TYPE;
+        if (memcmp(k, "pool", 4) == 0)
+            return K_POOL;
         return memcmp(k, "data", 4) == 0 ? K_DATA : K_OTHER;
     case 5:
         return memcmp(k, "retry", 5) == 0 ? K_RETRY : K_OTHER;
@@ -723,8 +725,29 @@ static scan_status request_error(scan_result *out, const char *msg)
 
 /* The member values of the request, last occurrence winning. */
 typedef struct {
-    field_state id, type, retry, timeout, stream;
+    field_state id, type, retry, timeout, stream, pool;
 } members;
+
+/* A string member's value [v, e) (with its quotes) unescaped into buf
+ * (cap bytes, NUL-terminated): F_OK, or why not. */
+static field_state take_string(const unsigned char *v, size_t len, int escaped, char *buf, size_t cap,
+                               size_t *outlen)
+{
+    size_t n;
+    if (!escaped) {
+        if (len - 2 > cap - 1)
+            return F_TOO_LONG;
+        memcpy(buf, v + 1, len - 2);
+        n = len - 2;
+    } else {
+        n = scan_unescape((const char *)v + 1, len - 2, buf, cap - 1);
+        if (n == SCAN_UNESCAPE_FAIL)
+            return F_TOO_LONG;
+    }
+    buf[n] = '\0';
+    *outlen = n;
+    return memchr(buf, '\0', n) ? F_HAS_NUL : F_OK;
+}
 
 /* Records the value [v, e) of a top-level member. */
 static void take_member(scan_result *out, members *m, member_key key, const char *line,
@@ -748,27 +771,12 @@ static void take_member(scan_result *out, members *m, member_key key, const char
         }
         break;
     case K_TYPE:
-        if (!is_str) {
-            m->type = F_BAD;
-        } else if (!flag) {
-            if (len - 2 > AP_MAX_TYPE_LEN) {
-                m->type = F_TOO_LONG;
-            } else {
-                memcpy(out->type, v + 1, len - 2);
-                out->type[len - 2] = '\0';
-                out->type_len = len - 2;
-                m->type = F_OK;
-            }
-        } else {
-            size_t n = scan_unescape((const char *)v + 1, len - 2, out->type, AP_MAX_TYPE_LEN);
-            if (n == SCAN_UNESCAPE_FAIL) {
-                m->type = F_TOO_LONG;
-            } else {
-                out->type[n] = '\0';
-                out->type_len = n;
-                m->type = memchr(out->type, '\0', n) ? F_HAS_NUL : F_OK;
-            }
-        }
+        m->type = is_str ? take_string(v, len, flag, out->type, sizeof(out->type), &out->type_len) : F_BAD;
+        break;
+    case K_POOL:
+        m->pool = is_str ? take_string(v, len, flag, out->pool, sizeof(out->pool), &out->pool_len) : F_BAD;
+        if (m->pool != F_OK)
+            out->pool_len = 0;
         break;
     case K_DATA:
         out->data.off = off;
@@ -816,6 +824,13 @@ static scan_status request_verdict(scan_result *out, const members *m)
         return request_error(out, "timeoutMs must be a positive integer (milliseconds)");
     if (m->timeout == F_RANGE)
         return request_error(out, "timeoutMs is too large");
+    if (m->pool == F_BAD || m->pool == F_HAS_NUL)
+        return request_error(out, "pool must be a string: the name of a pool");
+    if (m->pool == F_TOO_LONG) {
+        snprintf(out->error, SCAN_ERROR_MAX, "pool longer than %d bytes: no pool has such a name", SCAN_POOL_MAX);
+        out->error_pos = 0;
+        return SCAN_BAD_REQUEST;
+    }
     return SCAN_OK;
 }
 
@@ -835,7 +850,7 @@ scan_status scan_request(const char *line, size_t len, unsigned max_depth, scan_
     const unsigned char *p, *end;
     unsigned budget = max_depth > SCAN_DEPTH_CAP ? SCAN_DEPTH_CAP : max_depth;
     scanner s;
-    members m = {F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT};
+    members m = {F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT};
 
     if (len == 0)
         line = ""; /* never do arithmetic on a NULL line */
@@ -850,6 +865,8 @@ scan_status scan_request(const char *line, size_t len, unsigned max_depth, scan_
     out->retry = -1;
     out->timeout_ms = -1;
     out->stream = 0;
+    out->pool[0] = '\0';
+    out->pool_len = 0;
     out->error[0] = '\0';
     out->error_pos = 0;
 

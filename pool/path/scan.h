@@ -47,6 +47,9 @@ typedef struct {
     size_t off, len;
 } scan_span;
 
+/* The longest pool name (CONFIG_POOL_NAME_MAX). */
+#define SCAN_POOL_MAX 64
+
 typedef struct {
     scan_id_kind id_kind;
     /* The id value's bytes exactly as the client wrote them: a string
@@ -64,6 +67,9 @@ typedef struct {
     int64_t timeout_ms;
     /* "stream": 1 when true (chunks are sent as they come), else 0. */
     int stream;
+    /* "pool", unescaped and NUL-terminated; pool_len 0 when absent. */
+    char pool[SCAN_POOL_MAX + 1];
+    size_t pool_len;
     /* Why scanning failed ("" on SCAN_OK / SCAN_BLANK; an array, so the
      * struct can be copied), and the byte it refers to (0 for
      * request-level errors, the value's first byte for SCAN_NOT_OBJECT). */
@@ -89,7 +95,9 @@ typedef struct {
  * of at most AP_MAX_TYPE_LEN bytes after unescaping, without U+0000 (it
  * may be empty).  "data" is any value.  "retry" is a boolean.
  * "timeoutMs" is an integer in [1, INT64_MAX] (0 and "-0" are refused).
- * "stream" is a boolean.
+ * "stream" is a boolean.  "pool" is a string of at most SCAN_POOL_MAX
+ * bytes after unescaping, without U+0000 (whether such a pool exists is
+ * the caller's question).
  * Anywhere in the line, a number with a fraction or an exponent whose
  * magnitude is beyond a double's (1e400, -1e999999999999; what rounds to
  * infinity) is refused as SCAN_BAD_JSON: the worker would read it as

@@ -27,8 +27,13 @@ static void pump_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     (void)arg;
     sched_soon.pending = 0;
-    if (server.state < SERVER_STOPPING)
-        sched_pump();
+    POOLS_FOREACH(p) {
+        if (p->pump_pending && server.state < SERVER_STOPPING) {
+            p->pump_pending = 0;
+            sched_pump(p);
+        }
+        p->pump_pending = 0;
+    }
 }
 
 int sched_init(struct event_base *base)
@@ -49,12 +54,18 @@ void sched_free(void)
     sched_soon.ev = NULL;
 }
 
-void sched_pump_soon(void)
+void sched_pump_soon(pool_t *p)
 {
+    p->pump_pending = 1;
     if (!sched_soon.pending && sched_soon.ev) {
         sched_soon.pending = 1;
         event_active(sched_soon.ev, EV_TIMEOUT, 0);
     }
+}
+
+void sched_pump_all_soon(void)
+{
+    POOLS_FOREACH(p) sched_pump_soon(p);
 }
 
 /* A message whose connection is parked (client_parked: its answers are
@@ -65,67 +76,67 @@ static int msg_parked(msg *m)
         return 0;
     if (!m->parked) {
         m->parked = 1;
-        server.stats.parked_msgs++;
+        m->pool->stats.parked_msgs++;
         client_note_parked(m->client);
     }
     return 1;
 }
 
-static int pick_worker(void)
+static int pick_worker(pool_t *p)
 {
-    return dispatch_pick(&server.dispatch, (int)server.cfg->strategy, server.workers, sizeof(worker),
-                         server.nworkers);
+    return dispatch_pick(&p->dispatch, (int)p->cfg->strategy, p->workers, sizeof(worker), p->nworkers);
 }
 
 sched_result sched_admit(msg *m, int count_reject)
 {
+    pool_t *p = m->pool;
     if (server.pending_bytes + m->line_len > (uint64_t)server.cfg->max_pending_bytes) {
         if (count_reject)
-            server.queue.rejected++;
+            p->queue.rejected++;
         return SCHED_FULL;
     }
-    if (server.queue.depth == 0 && !msg_parked(m)) {
-        int i = pick_worker();
+    if (p->queue.depth == 0 && !msg_parked(m)) {
+        int i = pick_worker(p);
         if (i >= 0) {
             server.pending_bytes += m->line_len;
-            server.stats.accepted++;
-            worker_send(&server.workers[i], m);
+            p->stats.accepted++;
+            worker_send(&p->workers[i], m);
             return SCHED_SENT;
         }
     }
-    if (queue_push(&server.queue, &m->qlink, count_reject) != 0)
+    if (queue_push(&p->queue, &m->qlink, count_reject) != 0)
         return SCHED_FULL;
     server.pending_bytes += m->line_len;
-    server.stats.accepted++;
+    p->stats.accepted++;
     msg_set_state(&server.msgs, m, MSG_QUEUED);
     /* Queued behind parked messages, a worker may be free for it. */
     if (!msg_parked(m))
-        sched_pump_soon();
+        sched_pump_soon(p);
     return SCHED_QUEUED;
 }
 
-int sched_room_to_resume(void)
+int sched_room_to_resume(const pool_t *p)
 {
-    return server.queue.depth <= server.queue.capacity - server.queue.capacity / 4 &&
+    return p->queue.depth <= p->queue.capacity - p->queue.capacity / 4 &&
            server.pending_bytes <= (uint64_t)server.cfg->max_pending_bytes - (uint64_t)server.cfg->max_pending_bytes / 4;
 }
 
-void sched_pump(void)
+void sched_pump(pool_t *p)
 {
     /* Oldest first, passing over parked messages (they keep their place). */
-    queue_link *l = server.queue.head.next;
-    while (l != &server.queue.head) {
+    queue_link *l = p->queue.head.next;
+    while (l != &p->queue.head) {
         msg *m = msg_from_qlink(l);
         queue_link *next = l->next;
         if (msg_parked(m)) {
             l = next;
             continue;
         }
-        int i = pick_worker();
+        int i = pick_worker(p);
         if (i < 0)
             break;
-        queue_remove(&server.queue, l);
-        worker_send(&server.workers[i], m);
+        queue_remove(&p->queue, l);
+        worker_send(&p->workers[i], m);
         l = next;
     }
     /* Hysteresis: paused connections resume together once a quarter of
@@ -133,12 +144,21 @@ void sched_pump(void)
      * overload cost a pause and a resume (two epoll_ctl and a read) per
      * message and halved throughput (128 connections x depth 16 against
      * a 1024-message queue: 68k msg/s; now as without the pauses). */
-    if (!link_empty(&server.room_waiters) && sched_room_to_resume())
-        client_room_available();
+    if (!link_empty(&p->room_waiters) && sched_room_to_resume(p))
+        client_room_available(p);
 }
 
 void sched_release(msg *m)
 {
-    if (m->state == MSG_QUEUED || m->state == MSG_RUNNING || m->state == MSG_RETRY_WAIT)
-        server.pending_bytes -= m->line_len;
+    if (m->state != MSG_QUEUED && m->state != MSG_RUNNING && m->state != MSG_RETRY_WAIT)
+        return;
+    server.pending_bytes -= m->line_len;
+    /* maxPendingBytes is the server's: connections held for room in
+     * another pool may wait on it too. */
+    if (server.npools > 1) {
+        POOLS_FOREACH(p) {
+            if (p != m->pool && !link_empty(&p->room_waiters))
+                sched_pump_soon(p);
+        }
+    }
 }

@@ -15,6 +15,7 @@
 #include "msg.h"
 
 struct event_base;
+struct pool;
 
 typedef enum { SCHED_SENT = 0, SCHED_QUEUED, SCHED_FULL } sched_result;
 
@@ -23,12 +24,16 @@ typedef enum { SCHED_SENT = 0, SCHED_QUEUED, SCHED_FULL } sched_result;
 sched_result sched_admit(msg *m, int count_reject);
 /* Whether connections paused for room (overflow block) may resume: a
  * quarter of the queue and of maxPendingBytes free. */
-int sched_room_to_resume(void);
-/* Sends queued messages while workers have room, then admits held ones. */
-void sched_pump(void);
+int sched_room_to_resume(const struct pool *p);
+/* Sends p's queued messages while its workers have room, then admits
+ * messages held for it. */
+void sched_pump(struct pool *p);
 /* The same, once, at the end of this loop turn: safe from any caller
  * (answer_end asks for it whenever a message ends). */
-void sched_pump_soon(void);
+void sched_pump_soon(struct pool *p);
+/* sched_pump_soon for every pool (a connection that held messages for
+ * any of them may be read again). */
+void sched_pump_all_soon(void);
 /* The deferred pump's event.  AP_ERR (logged) when it cannot be made. */
 int sched_init(struct event_base *base);
 void sched_free(void);

@@ -37,7 +37,7 @@ static mstream *stream_open(msg *m)
     mstream *s = ap_calloc(1, sizeof(*s));
     link_add_tail(&server.streams, &s->slink);
     server.streams_open++;
-    server.stats.streams++;
+    m->pool->stats.streams++;
     s->last_ms = ap_now_ms();
     s->owner = m;
     m->stream = s;
@@ -106,7 +106,7 @@ static void off_client(mstream *s)
 static void keep(mstream *s, const char *payload, size_t len)
 {
     if (s->too_large) {
-        server.stats.chunks_dropped++;
+        s->owner->pool->stats.chunks_dropped++;
         return;
     }
     if (s->kept == NULL)
@@ -118,26 +118,26 @@ static void keep(mstream *s, const char *payload, size_t len)
         if (s->kept)
             evbuffer_free(s->kept);
         s->kept = NULL;
-        server.stats.chunks_dropped++;
+        s->owner->pool->stats.chunks_dropped++;
         return;
     }
     if (have)
         evbuffer_add(s->kept, ",", 1);
     evbuffer_add(s->kept, payload, len);
-    server.stats.chunks_collected++;
+    s->owner->pool->stats.chunks_collected++;
 }
 
 void stream_chunk(msg *m, const char *payload, size_t len, uint64_t now_ms)
 {
     if (m->stream == NULL && m->detached) { /* handed over (a retry runs it): nobody waits for these */
-        server.stats.chunks_dropped++;
+        m->pool->stats.chunks_dropped++;
         return;
     }
     mstream *s = m->stream ? m->stream : stream_open(m);
     uint32_t seq = s->chunks++;
     s->bytes += len;
     if (m->client == NULL) { /* its client left, or it was answered (timeout) */
-        server.stats.chunks_dropped++;
+        m->pool->stats.chunks_dropped++;
         stream_pass_now(m, s);
         return;
     }
@@ -149,8 +149,8 @@ void stream_chunk(msg *m, const char *payload, size_t len, uint64_t now_ms)
     client *c = m->client;
     struct evbuffer *out = client_output(c);
     reply_chunk(out, m->line + m->id_off, m->id_len, payload, len, seq);
-    server.stats.chunks_sent++;
-    server.stats.chunk_bytes_sent += len;
+    m->pool->stats.chunks_sent++;
+    m->pool->stats.chunk_bytes_sent += len;
     s->last_ms = now_ms;
     checkpoint_add(c, s, c->out.written + evbuffer_get_length(out));
     client_check_output(c);
@@ -225,7 +225,7 @@ static void stream_over(mstream *s, int code)
     if (s->ended)
         return;
     s->ended = 1;
-    server.stats.streams_ended[code < 0 || code >= ERR_COUNT ? ERR_COUNT : code]++;
+    s->owner->pool->stats.streams_ended[code < 0 || code >= ERR_COUNT ? ERR_COUNT : code]++;
     link_del(&s->slink);
     server.streams_open--;
 }
@@ -250,7 +250,7 @@ void stream_restart(msg *m)
     if (s == NULL)
         return;
     if (!m->want_stream) {
-        server.stats.streams--; /* counted again if it streams on its next run */
+        m->pool->stats.streams--; /* counted again if it streams on its next run */
         stream_free(m);
         return;
     }
@@ -299,6 +299,6 @@ void stream_tick(uint64_t now_ms)
         s->last_ms = now_ms;
         reply_heartbeat(client_output(m->client), m->line + m->id_off, m->id_len);
         client_check_output(m->client);
-        server.stats.heartbeats++;
+        s->owner->pool->stats.heartbeats++;
     }
 }

@@ -27,33 +27,58 @@ int health_slot_in_backoff(const worker *w)
            (w->state == WORKER_STARTING && w->start_failures > 0);
 }
 
-int health_backoff_slots(void)
+int health_backoff_slots(const pool_t *p)
 {
     int n = 0;
-    for (int i = 0; i < server.nworkers; i++)
-        n += health_slot_in_backoff(&server.workers[i]);
+    for (int i = 0; i < p->nworkers; i++)
+        n += health_slot_in_backoff(&p->workers[i]);
     return n;
 }
 
-health_status health_pool(int *healthy)
+/* The server's own state, when it is not READY (then pools do not count). */
+static int server_status(void)
 {
-    int n = 0, waiting = 0;
-    for (int i = 0; i < server.nworkers; i++) {
-        n += health_worker_ok(&server.workers[i]);
-        waiting += health_slot_in_backoff(&server.workers[i]);
-    }
-    if (healthy)
-        *healthy = n;
     switch (server.state) {
     case SERVER_STARTING: return HEALTH_STARTING;
     case SERVER_DRAINING: return HEALTH_DRAINING;
     case SERVER_STOPPING: return HEALTH_STOPPING;
     case SERVER_READY: break;
     }
+    return -1;
+}
+
+health_status health_pool(const pool_t *p, int *healthy)
+{
+    int n = 0, waiting = 0;
+    for (int i = 0; i < p->nworkers; i++) {
+        n += health_worker_ok(&p->workers[i]);
+        waiting += health_slot_in_backoff(&p->workers[i]);
+    }
+    if (healthy)
+        *healthy = n;
+    int st = server_status();
+    if (st >= 0)
+        return (health_status)st;
     /* One worker being respawned at once is not degraded: the others
      * serve.  A slot whose respawn waits in backoff is: it keeps failing
      * while the others hide it (a crash loop of one slot). */
-    return supervisor_in_backoff() || waiting > 0 || n == 0 ? HEALTH_DEGRADED : HEALTH_READY;
+    return supervisor_in_backoff(p) || waiting > 0 || n == 0 ? HEALTH_DEGRADED : HEALTH_READY;
+}
+
+health_status health_server(int *healthy)
+{
+    health_status worst = HEALTH_READY;
+    int total = 0;
+    POOLS_FOREACH(p) {
+        int n = 0;
+        if (health_pool(p, &n) == HEALTH_DEGRADED)
+            worst = HEALTH_DEGRADED;
+        total += n;
+    }
+    if (healthy)
+        *healthy = total;
+    int st = server_status();
+    return st >= 0 ? (health_status)st : worst;
 }
 
 const char *health_status_name(health_status s)

@@ -23,6 +23,7 @@
 #define AP_HEALTH_H
 
 struct worker;
+struct pool;
 
 typedef enum {
     HEALTH_STARTING = 0,
@@ -34,15 +35,18 @@ typedef enum {
 
 /* 1 when w takes messages and answered its last heartbeat, else 0. */
 int health_worker_ok(const struct worker *w);
-/* The pool's status; when healthy is not NULL, *healthy is set to the
+/* Pool p's status; when healthy is not NULL, *healthy is set to the
  * number of healthy workers the status was judged from.  Never fails. */
-health_status health_pool(int *healthy);
+health_status health_pool(const struct pool *p, int *healthy);
+/* The server's: ready when every pool is, degraded when any is (each
+ * pool is supervised on its own); *healthy counts every pool's. */
+health_status health_server(int *healthy);
 /* 1 when w's slot is in restart backoff: it waits for a respawn delayed
  * by backoff (its process failed to start, or the pool backs off), or it
  * is starting again after failed starts (until one gets ready), else 0. */
 int health_slot_in_backoff(const struct worker *w);
 /* Slots waiting in restart backoff now. */
-int health_backoff_slots(void);
+int health_backoff_slots(const struct pool *p);
 /* "starting", "ready", "degraded", "draining" or "stopping". */
 const char *health_status_name(health_status s);
 

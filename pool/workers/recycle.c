@@ -14,6 +14,7 @@
 #include "ap_log.h"
 #include "reload.h"
 #include "server.h"
+#include "supervisor.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -35,7 +36,7 @@ static uint64_t spread(const worker *w, uint64_t limit)
 
 void recycle_new_process(worker *w)
 {
-    unsigned max = (unsigned)server.cfg->recycle_jitter * 10;
+    unsigned max = (unsigned)w->pool->cfg->recycle_jitter * 10;
     w->proc.spread_permille = max ? (unsigned)random() % (max + 1) : 0;
 }
 
@@ -43,26 +44,26 @@ void recycle_new_process(worker *w)
 
 static const char *recycle_check_messages(const worker *w)
 {
-    uint64_t limit = (uint64_t)server.cfg->max_messages_per_worker;
+    uint64_t limit = (uint64_t)w->pool->cfg->max_messages_per_worker;
     return limit && w->load.processed >= spread(w, limit) ? "processed maxMessagesPerWorker messages" : NULL;
 }
 
 static const char *recycle_check_age(const worker *w, uint64_t now)
 {
-    uint64_t limit = (uint64_t)server.cfg->worker_recycle_interval;
+    uint64_t limit = (uint64_t)w->pool->cfg->worker_recycle_interval;
     return limit && now - w->proc.started_ms >= spread(w, limit) ? "older than workerRecycleInterval" : NULL;
 }
 
 static const char *recycle_check_memory(const worker *w)
 {
-    uint64_t limit = (uint64_t)server.cfg->max_worker_rss;
+    uint64_t limit = (uint64_t)w->pool->cfg->max_worker_rss;
     return limit && w->proc.rss_bytes >= spread(w, limit) ? "RSS over maxWorkerRss" : NULL;
 }
 
 /* The hard limit: not a recycle, a kill. */
 static int recycle_check_memory_hard(worker *w)
 {
-    uint64_t limit = (uint64_t)server.cfg->max_worker_rss_hard;
+    uint64_t limit = (uint64_t)w->pool->cfg->max_worker_rss_hard;
     if (!limit || w->proc.rss_bytes < limit || w->proc.kill != WORKER_KILL_NONE || w->proc.pid <= 0)
         return 0;
     char why[128];
@@ -83,11 +84,11 @@ static void back_off(worker *w)
     w->recycle_after_ms = ap_now_ms() + ap_backoff_ms(RECYCLE_RETRY_MIN_MS, RECYCLE_RETRY_MAX_MS, w->recycle_failures);
 }
 
-int recycle_active(void)
+int recycle_active(const pool_t *p)
 {
     int n = 0;
-    for (int i = 0; i < server.nworkers; i++)
-        n += server.workers[i].replaced_by != NULL && server.workers[i].state != WORKER_DEAD;
+    for (int i = 0; i < p->nworkers; i++)
+        n += p->workers[i].replaced_by != NULL && p->workers[i].state != WORKER_DEAD;
     return n;
 }
 
@@ -96,9 +97,10 @@ int recycle_start(worker *w, const char *reason)
     if (!worker_is_accepting(w) || w->replaced_by || server.state != SERVER_READY ||
         ap_now_ms() < w->recycle_after_ms)
         return AP_ERR;
-    if (recycle_active() >= server.cfg->max_concurrent_recycles)
+    pool_t *p = w->pool;
+    if (recycle_active(p) >= p->cfg->max_concurrent_recycles)
         return AP_ERR;
-    worker *e = worker_free_entry();
+    worker *e = worker_free_entry(p);
     if (e == NULL)
         return AP_ERR;
     ap_info("%s (pid %d) is recycled: %s; starting its replacement first", w->name, (int)w->proc.pid, reason);
@@ -106,7 +108,7 @@ int recycle_start(worker *w, const char *reason)
     e->replaces = w;
     w->replaced_by = e;
     w->proc.recycle_reason = reason;
-    if (worker_spawn(e->index) != AP_OK) {
+    if (worker_spawn(p, e->index) != AP_OK) {
         w->replaced_by = NULL;
         e->replaces = NULL;
         worker_assign(e, -1);
@@ -114,7 +116,7 @@ int recycle_start(worker *w, const char *reason)
         return AP_ERR;
     }
     w->proc.replace_pending = 0;
-    server.stats.recycles++;
+    p->stats.recycles++;
     return AP_OK;
 }
 
@@ -148,7 +150,7 @@ int recycle_process_ended(worker *w)
         old->replaced_by = NULL;
         back_off(old);
         w->replaces = NULL;
-        reload_replacement_failed();
+        reload_replacement_failed(old->pool);
         return 1;
     }
     return 0;
@@ -156,20 +158,36 @@ int recycle_process_ended(worker *w)
 
 void recycle_after_answer(worker *w)
 {
-    if (AP_UNLIKELY(server.cfg->max_messages_per_worker && !w->replaced_by)) {
+    if (AP_UNLIKELY(w->pool->cfg->max_messages_per_worker && !w->replaced_by)) {
         const char *why = recycle_check_messages(w);
         if (why)
             recycle_start(w, why);
     }
 }
 
-void recycle_tick(uint64_t now)
+/* Workers marked by the restart strategy (one-for-all, rest-for-one)
+ * are replaced in slot order: a later slot's replacement never starts
+ * before an earlier one's (maxConcurrentRecycles at a time). */
+static void replace_pending_in_order(pool_t *p)
 {
-    int sample = now - server.last_rss_ms >= RECYCLE_RSS_EVERY_MS;
+    for (int slot = 0; slot < p->pool_size; slot++) {
+        for (int i = 0; i < p->nworkers; i++) {
+            worker *w = &p->workers[i];
+            if (w->slot != slot || !w->proc.replace_pending || !worker_is_accepting(w) || w->replaced_by)
+                continue;
+            if (recycle_start(w, supervisor_replace_reason(p)) != AP_OK)
+                return;
+        }
+    }
+}
+
+void recycle_tick(pool_t *p, uint64_t now)
+{
+    int sample = now - p->last_rss_ms >= RECYCLE_RSS_EVERY_MS;
     if (sample)
-        server.last_rss_ms = now;
-    for (int i = 0; i < server.nworkers; i++) {
-        worker *w = &server.workers[i];
+        p->last_rss_ms = now;
+    for (int i = 0; i < p->nworkers; i++) {
+        worker *w = &p->workers[i];
         if (w->state == WORKER_DEAD || w->proc.pid <= 0)
             continue;
         if (sample)
@@ -177,18 +195,16 @@ void recycle_tick(uint64_t now)
         if (recycle_check_memory_hard(w))
             continue;
         if ((w->state == WORKER_STOPPING || w->state == WORKER_DRAINING) && w->proc.stop_sent_ms && w->proc.kill == WORKER_KILL_NONE &&
-            now - w->proc.stop_sent_ms >= (uint64_t)server.cfg->graceful_timeout) {
+            now - w->proc.stop_sent_ms >= (uint64_t)w->pool->cfg->graceful_timeout) {
             char why[96];
             snprintf(why, sizeof(why), "it did not exit within gracefulTimeout (%lld ms) of being asked",
-                     (long long)server.cfg->graceful_timeout);
+                     (long long)w->pool->cfg->graceful_timeout);
             worker_kill_stuck(w, why);
             continue;
         }
-        if (!worker_is_accepting(w) || w->replaced_by)
+        if (!worker_is_accepting(w) || w->replaced_by || w->proc.replace_pending)
             continue;
-        const char *why = w->proc.replace_pending ? "one-for-all: another worker died" : NULL;
-        if (!why)
-            why = recycle_check_messages(w);
+        const char *why = recycle_check_messages(w);
         if (!why)
             why = recycle_check_age(w, now);
         if (!why)
@@ -196,4 +212,6 @@ void recycle_tick(uint64_t now)
         if (why)
             recycle_start(w, why);
     }
+    if (server.state == SERVER_READY)
+        replace_pending_in_order(p);
 }

@@ -21,11 +21,13 @@
 
 #include <stdint.h>
 
+struct pool;
+
 /* Checks the message-count predicate after w answered (hot path: cheap). */
 void recycle_after_answer(worker *w);
 /* Periodic: samples RSS, checks age and memory, enforces
  * gracefulTimeout on stopping workers, starts due recycles. */
-void recycle_tick(uint64_t now_ms);
+void recycle_tick(struct pool *p, uint64_t now_ms);
 /* Starts replacing w (reason for the log).  AP_ERR when it cannot now
  * (no spare entry, too many recycles at once, w not serving). */
 int recycle_start(worker *w, const char *reason);
@@ -40,6 +42,6 @@ int recycle_process_ended(worker *w);
 /* Draws w's spread for its limits (at spawn). */
 void recycle_new_process(worker *w);
 /* Recycles in progress (old worker still alive). */
-int recycle_active(void);
+int recycle_active(const struct pool *p);
 
 #endif

@@ -1,11 +1,26 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * reload.c - rolling reload (see reload.h).
+ * reload.c - rolling reload, pool after pool (see reload.h).
  *
- * State: the new config is live from the start of a reload (new spawns
- * use it); the old one is kept until the reload ends, to be restored on
- * abort.  Each worker process records the reload epoch it was forked in;
- * a reload is done when every live serving worker has the current epoch.
+ * A reload is a plan of steps, one per pool, run one after another:
+ *   ROLL   a pool in both configs: it takes its new settings, and its
+ *          workers are replaced one at a time, make before break;
+ *   ADD    a pool new in the config: started (pools_add), done once its
+ *          first workers are all ready;
+ *   REMOVE a pool gone from the config: retired at once (it drains and
+ *          stops on its own, pools.c).
+ * Each step goes WAITING -> RUNNING -> DONE or FAILED.  A roll fails when
+ * a new worker cannot start: the pool goes back to the settings its old
+ * workers run with (they kept serving all along); an add fails when its
+ * workers cannot start: the new pool is retired.  Either way the next
+ * step runs, and the answer says which pools failed, with the traceback.
+ *
+ * Each worker process records its pool's reload epoch; a roll is done
+ * when every live serving worker of the pool has the pool's current one.
+ * Settings live in the top-level config they were read with (p->cfg_top):
+ * after a failed roll a pool runs with an older config than server.cfg.
+ * A top-level config that neither server.cfg nor any pool uses any more
+ * is freed when the reload ends.
  */
 #include "privs.h"
 #include "reload.h"
@@ -23,6 +38,7 @@
 
 #define RELOAD_WAITERS_MAX 16
 #define RELOAD_TRACE_MAX 8192
+#define RELOAD_RETAINED_MAX (2 * CONFIG_MAX_POOLS + 2)
 
 typedef struct {
     uint64_t serial;
@@ -30,17 +46,38 @@ typedef struct {
     size_t id_len;
 } waiter;
 
+typedef enum { STEP_ROLL = 0, STEP_ADD, STEP_REMOVE } step_kind;
+typedef enum { STEP_WAITING = 0, STEP_RUNNING, STEP_DONE, STEP_FAILED } step_state;
+
+typedef struct {
+    step_kind kind;
+    step_state state;
+    char name[CONFIG_POOL_NAME_MAX + 1];
+    pool_t *pool;               /* ROLL, REMOVE: the pool; ADD: once made */
+    const config_pool *to;      /* ROLL, ADD: its entry in the new config */
+    const config *old_cfg;      /* ROLL: the settings to go back to */
+    config *old_top;
+    unsigned replaced;
+    char *trace;                /* FAILED: why, with the new workers' traceback when there is one */
+} step;
+
 static struct {
     int argc;
     char **argv;
     int active;
-    config *old;                /* the settings to restore on abort */
+    char target[CONFIG_POOL_NAME_MAX + 1]; /* "": every pool (SIGHUP, pool.reload without a pool) */
+    config *nc;                 /* the config read for this reload */
+    config *old_top;            /* server.cfg before it (all-pools reloads swap server.cfg) */
+    step steps[POOLS_MAX];
+    int nsteps;
+    int cur;                    /* the step running */
     cJSON *restart_needed;      /* names of settings kept at their running value */
     waiter waiters[RELOAD_WAITERS_MAX];
     int nwaiters;
     char trace[RELOAD_TRACE_MAX];
     size_t trace_len;
-    unsigned replaced;
+    config *retained[RELOAD_RETAINED_MAX]; /* top-level configs some pool may still use */
+    int nretained;
 } reloading;
 
 void reload_init(int argc, char **argv)
@@ -51,20 +88,48 @@ void reload_init(int argc, char **argv)
 
 static void free_config(config *c)
 {
-    if (c) {
+    if (c == &server.boot_cfg) {
+        config_free(c); /* the one main() filled lives inside `server` */
+    } else if (c) {
         config_free(c);
         ap_free(c);
     }
 }
 
-/* Frees a config that is no longer in use: the one main() filled at
- * start lives inside `server`, the ones reloads read are allocated. */
-static void release_config(config *c)
+/* Keeps c until no pool uses it (gc_configs). */
+static void retain(config *c)
 {
-    if (c == &server.boot_cfg)
-        config_free(c);
-    else
-        free_config(c);
+    for (int i = 0; i < reloading.nretained; i++)
+        if (reloading.retained[i] == c)
+            return;
+    if (reloading.nretained < RELOAD_RETAINED_MAX) {
+        reloading.retained[reloading.nretained++] = c;
+        return;
+    }
+    ap_error("reload: more than %d configurations in use at once; one is kept until exit", RELOAD_RETAINED_MAX);
+}
+
+/* Frees every retained config that nothing uses any more. */
+static void gc_configs(void)
+{
+    for (int i = 0; i < reloading.nretained;) {
+        config *c = reloading.retained[i];
+        if (c != server.cfg && c != reloading.nc && !pools_use_config(c)) {
+            free_config(c);
+            reloading.retained[i] = reloading.retained[--reloading.nretained];
+        } else {
+            i++;
+        }
+    }
+}
+
+static void steps_clear(void)
+{
+    for (int i = 0; i < reloading.nsteps; i++)
+        ap_free(reloading.steps[i].trace);
+    memset(reloading.steps, 0, sizeof(reloading.steps));
+    reloading.nsteps = 0;
+    reloading.cur = 0;
 }
 
 void reload_free(void)
@@ -74,10 +139,13 @@ void reload_free(void)
     reloading.nwaiters = 0;
     cJSON_Delete(reloading.restart_needed);
     reloading.restart_needed = NULL;
-    if (reloading.old)
-        release_config(reloading.old);
-    reloading.old = NULL;
-    release_config(server.cfg);
+    steps_clear();
+    reloading.nc = NULL;
+    for (int i = 0; i < reloading.nretained; i++)
+        if (reloading.retained[i] != server.cfg)
+            free_config(reloading.retained[i]);
+    reloading.nretained = 0;
+    free_config(server.cfg);
     server.cfg = NULL;
 }
 
@@ -86,8 +154,19 @@ int reload_in_progress(void)
     return reloading.active;
 }
 
-void reload_note_start_failure(const char *text, size_t len)
+/* The step running, if it is for p. */
+static step *step_of(const pool_t *p)
 {
+    if (!reloading.active || reloading.cur >= reloading.nsteps)
+        return NULL;
+    step *st = &reloading.steps[reloading.cur];
+    return st->state == STEP_RUNNING && st->pool == p ? st : NULL;
+}
+
+void reload_note_start_failure(const worker *w, const char *text, size_t len)
+{
+    if (step_of(w->pool) == NULL)
+        return;
     reloading.trace_len = len < RELOAD_TRACE_MAX - 1 ? len : RELOAD_TRACE_MAX - 1;
     memcpy(reloading.trace, text, reloading.trace_len);
     reloading.trace[reloading.trace_len] = '\0';
@@ -120,30 +199,53 @@ static void add_waiter(uint64_t serial, const char *id, size_t id_len)
     wt->id_len = id_len;
 }
 
-/* Settings whose value is built into running structures: a reload keeps
- * the running value and says so. */
-static void keep_immutable(config *nc, const config *oc, cJSON *names)
-{
+/* ---- settings a reload cannot change ----------------------------------- */
+
 #define KEEP_STR(f, key)                                                                                       \
     if (strcmp(nc->f, oc->f) != 0) {                                                                           \
         ap_free(nc->f);                                                                                        \
         nc->f = ap_strdup(oc->f);                                                                              \
-        cJSON_AddItemToArray(names, cJSON_CreateString(key));                                                  \
+        kept(names, prefix, key);                                                                              \
     }
 #define KEEP_OPTSTR(f, key) /* NULL: not set */                                                            \
     if ((nc->f == NULL) != (oc->f == NULL) || (nc->f && strcmp(nc->f, oc->f) != 0)) {                         \
         ap_free(nc->f);                                                                                        \
         nc->f = oc->f ? ap_strdup(oc->f) : NULL;                                                               \
-        cJSON_AddItemToArray(names, cJSON_CreateString(key));                                                  \
+        kept(names, prefix, key);                                                                              \
     }
 #define KEEP_INT(f, key)                                                                                       \
     if (nc->f != oc->f) {                                                                                      \
         nc->f = oc->f;                                                                                         \
-        cJSON_AddItemToArray(names, cJSON_CreateString(key));                                                  \
+        kept(names, prefix, key);                                                                              \
     }
+
+static void kept(cJSON *names, const char *prefix, const char *key)
+{
+    char name[CONFIG_POOL_NAME_MAX + 64];
+    snprintf(name, sizeof(name), "%s%s", prefix, key);
+    cJSON_AddItemToArray(names, cJSON_CreateString(name));
+}
+
+/* The server's settings built into running structures: a reload keeps
+ * the running value and says so. */
+static void keep_server(config *nc, const config *oc, cJSON *names)
+{
+    const char *prefix = "";
     KEEP_STR(socket, "socket")
     KEEP_INT(socket_mode, "socketMode")
     KEEP_INT(listen_backlog, "listenBacklog")
+    KEEP_OPTSTR(metrics_listen, "metricsListen")
+    KEEP_OPTSTR(log_file, "logFile")
+    KEEP_OPTSTR(access_log, "accessLog")
+    KEEP_OPTSTR(user, "user")
+    KEEP_OPTSTR(group, "group")
+    KEEP_INT(metrics_allow_remote, "metricsAllowRemote")
+}
+
+/* A pool's: its tables are sized by them.  prefix names the pool ("" for
+ * the one unnamed pool). */
+static void keep_pool(config *nc, const config *oc, const char *prefix, cJSON *names)
+{
     KEEP_INT(max_workers, "maxWorkers")
     KEEP_INT(max_concurrent_recycles, "maxConcurrentRecycles")
     KEEP_INT(max_restarts, "maxRestarts")
@@ -151,18 +253,297 @@ static void keep_immutable(config *nc, const config *oc, cJSON *names)
     KEEP_INT(max_tracked_types, "maxTrackedTypes")
     KEEP_INT(timeout, "timeout")
     KEEP_OPTSTR(dead_letter_file, "deadLetterFile")
-    KEEP_OPTSTR(metrics_listen, "metricsListen")
-    KEEP_OPTSTR(log_file, "logFile")
-    KEEP_OPTSTR(access_log, "accessLog")
-    KEEP_OPTSTR(user, "user")
-    KEEP_OPTSTR(group, "group")
-    KEEP_INT(metrics_allow_remote, "metricsAllowRemote")
+}
 #undef KEEP_STR
 #undef KEEP_OPTSTR
 #undef KEEP_INT
+
+/* ---- the plan --------------------------------------------------------- */
+
+static const config_pool *config_pool_named(const config *c, const char *name)
+{
+    for (int i = 0; i < c->npools; i++)
+        if (strcmp(c->pools[i].name, name) == 0)
+            return &c->pools[i];
+    return NULL;
 }
 
-void reload_start(const char *why, uint64_t serial, const char *id, size_t id_len)
+static void add_step(step_kind kind, const char *name, pool_t *p, const config_pool *to)
+{
+    step *st = &reloading.steps[reloading.nsteps++];
+    memset(st, 0, sizeof(*st));
+    st->kind = kind;
+    snprintf(st->name, sizeof(st->name), "%s", name);
+    st->pool = p;
+    st->to = to;
+}
+
+/* Fills the plan: the target pool alone, or every pool of either config
+ * (removals first, so their workers' room is free; then the pools of the
+ * new config in its order).  AP_ERR with err when it cannot be made. */
+static int plan(config *nc, char *err, size_t errlen)
+{
+    char prefix[CONFIG_POOL_NAME_MAX + 2];
+    if (nc->pools_named != server.cfg->pools_named) {
+        snprintf(err, errlen, "switching between one unnamed pool and named pools (\"pools\") needs a restart");
+        return AP_ERR;
+    }
+    if (reloading.target[0]) {
+        pool_t *p = pools_find(reloading.target, strlen(reloading.target));
+        const config_pool *to = config_pool_named(nc, reloading.target);
+        if (p == NULL || to == NULL) {
+            snprintf(err, errlen, "pool %s is %s; reload every pool to %s it", reloading.target,
+                     p ? "no longer in the configuration" : "not running", p ? "remove" : "add");
+            return AP_ERR;
+        }
+        snprintf(prefix, sizeof(prefix), "%s.", p->name);
+        keep_pool(to->cfg, p->cfg, nc->pools_named ? prefix : "", reloading.restart_needed);
+        add_step(STEP_ROLL, p->name, p, to);
+        return AP_OK;
+    }
+    keep_server(nc, server.cfg, reloading.restart_needed);
+    POOLS_FOREACH(p) {
+        if (p->state <= POOL_RUNNING && config_pool_named(nc, p->name) == NULL)
+            add_step(STEP_REMOVE, p->name, p, NULL);
+    }
+    for (int i = 0; i < nc->npools; i++) {
+        const config_pool *to = &nc->pools[i];
+        pool_t *p = pools_find(to->name, strlen(to->name));
+        if (p) {
+            snprintf(prefix, sizeof(prefix), "%s.", p->name);
+            keep_pool(to->cfg, p->cfg, nc->pools_named ? prefix : "", reloading.restart_needed);
+        }
+        add_step(p ? STEP_ROLL : STEP_ADD, to->name, p, to);
+    }
+    return AP_OK;
+}
+
+/* ---- running it ----------------------------------------------------- */
+
+static void step_fail(step *st, const char *why)
+{
+    size_t n = strlen(why) + reloading.trace_len + 2;
+    st->trace = ap_malloc(n);
+    snprintf(st->trace, n, "%s%s%s", why, reloading.trace_len ? "\n" : "", reloading.trace);
+    st->state = STEP_FAILED;
+    reloading.trace_len = 0;
+}
+
+/* Requests naming no pool go to defaultPool once it runs; until then
+ * (it is being added) to the one they went to, or any running pool. */
+static void refresh_default(void)
+{
+    const char *name = server.cfg->pools[server.cfg->default_pool].name;
+    pool_t *p = pools_find(name, strlen(name));
+    if (p == NULL && server.default_pool && server.default_pool->state <= POOL_RUNNING)
+        p = server.default_pool;
+    for (int i = 0; p == NULL && i < server.npools; i++)
+        if (server.pools[i]->state <= POOL_RUNNING)
+            p = server.pools[i];
+    server.default_pool = p;
+}
+
+static void step_begin(step *st)
+{
+    st->state = STEP_RUNNING;
+    reloading.trace_len = 0;
+    if (st->kind == STEP_REMOVE) {
+        pools_retire(st->pool, "not in the configuration any more");
+        st->state = STEP_DONE;
+        return;
+    }
+    if (st->kind == STEP_ADD) {
+        st->pool = pools_add(st->to, reloading.nc);
+        if (st->pool == NULL)
+            step_fail(st, "the pool could not be set up (see the log)");
+        return;
+    }
+    pool_t *p = st->pool;
+    st->old_cfg = p->cfg;
+    st->old_top = p->cfg_top;
+    p->cfg = st->to->cfg;
+    p->cfg_top = reloading.nc;
+    p->queue.capacity = (size_t)p->cfg->message_queue_size;
+    p->epoch++;
+    server.reload_epoch++;
+    ap_info("reload: pool %s: replacing %d worker%s one at a time with agent %s", p->name, p->pool_size,
+            p->pool_size == 1 ? "" : "s", p->cfg->agent);
+}
+
+/* A roll's pool back on the settings its old workers run with. */
+static void roll_back(step *st)
+{
+    pool_t *p = st->pool;
+    p->cfg = st->old_cfg;
+    p->cfg_top = st->old_top;
+    p->queue.capacity = (size_t)p->cfg->message_queue_size;
+    p->epoch--;
+    ap_error("reload aborted for pool %s: a new worker could not start; its old workers keep serving with the old "
+             "settings", p->name);
+}
+
+/* A roll: one worker at a time.  Returns 1 when the step is over. */
+static int roll_step(step *st)
+{
+    pool_t *p = st->pool;
+    int pending = 0;
+    for (int i = 0; i < p->nworkers; i++) {
+        worker *w = &p->workers[i];
+        if (w->slot < 0 || w->state == WORKER_DEAD || w->proc.epoch == p->epoch)
+            continue;
+        if (w->replaced_by)
+            return 0; /* one at a time: its hand-over is under way */
+        pending = 1;
+    }
+    if (!pending) {
+        st->state = STEP_DONE;
+        ap_info("reload: pool %s: %u worker%s replaced", p->name, st->replaced, st->replaced == 1 ? "" : "s");
+        return 1;
+    }
+    if (recycle_active(p) > 0)
+        return 0;
+    for (int i = 0; i < p->nworkers; i++) {
+        worker *w = &p->workers[i];
+        if (w->slot >= 0 && worker_is_accepting(w) && w->proc.epoch != p->epoch) {
+            w->recycle_after_ms = 0;
+            if (recycle_start(w, "rolling reload") == AP_OK)
+                st->replaced++;
+            return 0;
+        }
+    }
+    return 0;
+}
+
+/* An add: done when every first worker is ready; failed when one could
+ * not start.  Returns 1 when the step is over. */
+static int add_step_check(step *st)
+{
+    pool_t *p = st->pool;
+    int ready = 0;
+    for (int i = 0; i < p->nworkers; i++) {
+        const worker *w = &p->workers[i];
+        if (w->slot < 0)
+            continue;
+        if (w->start_failures > 0 || w->proc.said_start_failed) {
+            step_fail(st, "the new pool's agent failed to start");
+            pools_retire(p, "its agent failed to start");
+            return 1;
+        }
+        ready += worker_is_accepting(w);
+    }
+    if (ready < p->pool_size)
+        return 0;
+    p->state = POOL_RUNNING;
+    st->state = STEP_DONE;
+    ap_info("reload: pool %s started: %d worker%s ready", p->name, ready, ready == 1 ? "" : "s");
+    return 1;
+}
+
+/* The answer: totals as a single-pool server always gave them, and what
+ * became of each pool. */
+static cJSON *result_json(unsigned *failed, unsigned *tried, const step **first_failed)
+{
+    cJSON *o = cJSON_CreateObject(), *pools = cJSON_CreateObject(), *names = cJSON_CreateArray();
+    unsigned replaced = 0;
+    *failed = *tried = 0;
+    *first_failed = NULL;
+    for (int i = 0; i < reloading.nsteps; i++) {
+        const step *st = &reloading.steps[i];
+        static const char *const done[] = {"reloaded", "added", "removed"};
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "status", st->state == STEP_FAILED ? "failed" : done[st->kind]);
+        if (st->kind == STEP_ROLL)
+            cJSON_AddNumberToObject(e, "replaced", st->replaced);
+        if (st->kind != STEP_REMOVE) {
+            (*tried)++;
+            cJSON_AddStringToObject(e, "agent", st->to->cfg->agent);
+        }
+        if (st->state == STEP_FAILED) {
+            cJSON_AddStringToObject(e, "error", st->trace);
+            cJSON_AddItemToArray(names, cJSON_CreateString(st->name));
+            if (!*first_failed)
+                *first_failed = st;
+            (*failed)++;
+        }
+        replaced += st->replaced;
+        cJSON_AddItemToObject(pools, st->name, e);
+    }
+    cJSON_AddNumberToObject(o, "replaced", replaced);
+    const pool_t *d = pools_default();
+    cJSON_AddStringToObject(o, "agent", d ? d->cfg->agent : "");
+    cJSON_AddItemToObject(o, "requiresRestart", reloading.restart_needed);
+    reloading.restart_needed = NULL;
+    cJSON_AddItemToObject(o, "pools", pools);
+    cJSON_AddItemToObject(o, "failed", names);
+    return o;
+}
+
+/* Every step is over: answer, and let go of what nothing uses. */
+static void finish(void)
+{
+    unsigned failed, tried;
+    const step *first;
+    cJSON *o = result_json(&failed, &tried, &first);
+    if (failed && failed == tried && !reloading.target[0] && reloading.old_top != server.cfg) {
+        /* Nothing took the new settings: the server's go back too. */
+        server.cfg = reloading.old_top;
+    }
+    refresh_default();
+    if (failed && failed == tried) {
+        char esc[RELOAD_TRACE_MAX * 2];
+        char extra[sizeof(esc) + 64];
+        ap_json_escape(esc, sizeof(esc), first->trace, strlen(first->trace));
+        snprintf(extra, sizeof(extra), ",\"traceback\":\"%s\"", esc);
+        ap_error("reload aborted: the new agent code failed to start; the old workers keep serving");
+        answer_waiters(NULL, ERR_AGENT_ERROR,
+                       "reload aborted: the new agent code failed to start; the old workers keep serving", extra);
+    } else {
+        unsigned replaced = (unsigned)cJSON_GetObjectItemCaseSensitive(o, "replaced")->valuedouble;
+        if (failed)
+            ap_warn("reload finished with %u pool%s failed: %u worker%s replaced", failed, failed == 1 ? "" : "s",
+                    replaced, replaced == 1 ? "" : "s");
+        else
+            ap_info("reload finished: %u worker%s replaced", replaced, replaced == 1 ? "" : "s");
+        answer_waiters(o, ERR_OTHER, NULL, NULL);
+    }
+    cJSON_Delete(o);
+    reloading.active = 0;
+    reloading.nc = NULL;
+    steps_clear();
+    gc_configs();
+}
+
+void reload_step(void)
+{
+    if (!reloading.active || server.state != SERVER_READY)
+        return;
+    while (reloading.cur < reloading.nsteps) {
+        step *st = &reloading.steps[reloading.cur];
+        if (st->state == STEP_WAITING) {
+            step_begin(st);
+            refresh_default();
+        }
+        if (st->state == STEP_RUNNING) {
+            int over = st->kind == STEP_ROLL ? roll_step(st) : add_step_check(st);
+            if (!over)
+                return;
+        }
+        reloading.cur++;
+    }
+    finish();
+}
+
+void reload_replacement_failed(pool_t *p)
+{
+    step *st = step_of(p);
+    if (st == NULL || st->kind != STEP_ROLL)
+        return;
+    roll_back(st);
+    step_fail(st, "a new worker could not start");
+    reload_step();
+}
+
+void reload_start(const char *why, const char *pool, uint64_t serial, const char *id, size_t id_len)
 {
     char err[512];
     if (server.state != SERVER_READY) {
@@ -170,7 +551,13 @@ void reload_start(const char *why, uint64_t serial, const char *id, size_t id_le
         return;
     }
     if (reloading.active) {
-        add_waiter(serial, id, id_len); /* answered with the running reload */
+        if (strcmp(reloading.target, pool ? pool : "") == 0) {
+            add_waiter(serial, id, id_len); /* answered with the running reload */
+        } else {
+            snprintf(err, sizeof(err), "a reload of %s%s is running: try again once it has ended",
+                     reloading.target[0] ? "pool " : "every pool", reloading.target);
+            answer_later(serial, id, id_len, NULL, ERR_BAD_REQUEST, err, NULL);
+        }
         return;
     }
     config *nc = ap_calloc(1, sizeof(config));
@@ -188,87 +575,28 @@ void reload_start(const char *why, uint64_t serial, const char *id, size_t id_le
         answer_later(serial, id, id_len, NULL, ERR_BAD_REQUEST, err, NULL);
         return;
     }
+    snprintf(reloading.target, sizeof(reloading.target), "%s", pool ? pool : "");
     reloading.restart_needed = cJSON_CreateArray();
-    keep_immutable(nc, server.cfg, reloading.restart_needed);
+    if (plan(nc, err, sizeof(err)) != AP_OK) {
+        ap_error("reload (%s) refused: %s; the running settings stay", why, err);
+        cJSON_Delete(reloading.restart_needed);
+        reloading.restart_needed = NULL;
+        steps_clear();
+        free_config(nc);
+        answer_later(serial, id, id_len, NULL, ERR_BAD_REQUEST, err, NULL);
+        return;
+    }
     for (cJSON *n = reloading.restart_needed->child; n; n = n->next)
         ap_warn("reload: %s cannot change without a restart; keeping the running value", n->valuestring);
-    reloading.old = server.cfg;
-    server.cfg = nc;
-    server.queue.capacity = (size_t)nc->message_queue_size;
+    retain(server.cfg);
+    retain(nc);
+    reloading.nc = nc;
+    reloading.old_top = server.cfg;
+    if (!reloading.target[0])
+        server.cfg = nc; /* the server's own settings, and the pools' as each one's turn comes */
     reloading.active = 1;
-    reloading.replaced = 0;
     reloading.trace_len = 0;
-    server.reload_epoch++;
     add_waiter(serial, id, id_len);
-    ap_info("reload started (%s): replacing %d worker%s one at a time with agent %s", why, server.pool_size,
-            server.pool_size == 1 ? "" : "s", nc->agent);
+    ap_info("reload started (%s): %s", why, reloading.target[0] ? reloading.target : "every pool");
     reload_step();
-}
-
-static void finish(void)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "replaced", reloading.replaced);
-    cJSON_AddStringToObject(o, "agent", server.cfg->agent);
-    cJSON_AddItemToObject(o, "requiresRestart", reloading.restart_needed);
-    reloading.restart_needed = NULL;
-    ap_info("reload finished: %u worker%s replaced", reloading.replaced, reloading.replaced == 1 ? "" : "s");
-    answer_waiters(o, ERR_OTHER, NULL, NULL);
-    cJSON_Delete(o);
-    reloading.active = 0;
-    release_config(reloading.old);
-    reloading.old = NULL;
-}
-
-void reload_step(void)
-{
-    if (!reloading.active || server.state != SERVER_READY)
-        return;
-    int pending = 0;
-    for (int i = 0; i < server.nworkers; i++) {
-        worker *w = &server.workers[i];
-        if (w->slot < 0 || w->state == WORKER_DEAD || w->proc.epoch == server.reload_epoch)
-            continue;
-        if (w->replaced_by)
-            return; /* one at a time: its hand-over is under way */
-        pending = 1;
-    }
-    if (!pending) {
-        finish();
-        return;
-    }
-    if (recycle_active() > 0)
-        return;
-    for (int i = 0; i < server.nworkers; i++) {
-        worker *w = &server.workers[i];
-        if (w->slot >= 0 && worker_is_accepting(w) && w->proc.epoch != server.reload_epoch) {
-            w->recycle_after_ms = 0;
-            if (recycle_start(w, "rolling reload") == AP_OK)
-                reloading.replaced++;
-            return;
-        }
-    }
-}
-
-void reload_replacement_failed(void)
-{
-    if (!reloading.active)
-        return;
-    char esc[RELOAD_TRACE_MAX * 2];
-    char extra[sizeof(esc) + 32];
-    ap_json_escape(esc, sizeof(esc), reloading.trace, reloading.trace_len);
-    snprintf(extra, sizeof(extra), ",\"traceback\":\"%s\"", esc);
-    ap_error("reload aborted: a new worker could not start; the old workers keep serving with the old settings");
-    /* Back to the settings the old workers run with. */
-    config *nc = server.cfg;
-    server.cfg = reloading.old;
-    server.queue.capacity = (size_t)server.cfg->message_queue_size;
-    reloading.old = NULL;
-    release_config(nc);
-    server.reload_epoch--;
-    answer_waiters(NULL, ERR_AGENT_ERROR, "reload aborted: the new agent code failed to start; the old workers keep serving",
-                   extra);
-    cJSON_Delete(reloading.restart_needed);
-    reloading.restart_needed = NULL;
-    reloading.active = 0;
 }

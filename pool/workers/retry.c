@@ -50,11 +50,13 @@
 static void timer_cb(evutil_socket_t fd, short what, void *arg);
 static void retry_later(msg *m, const char *reason);
 
-static struct {
+/* A pool's deadline FIFO (p->fifo): its messages whose timer is the
+ * pool's own timeout share one event. */
+struct retry_fifo {
     queue_link due;             /* sentinel: messages by due_ms, oldest first */
-    struct event *ev;           /* NULL: not started (no server timeout) */
-    uint64_t for_ms;            /* the timer's length: cfg->timeout */
-} fifo;
+    struct event *ev;           /* NULL: not started (no pool timeout) */
+    uint64_t for_ms;            /* the timer's length: the pool's timeout */
+};
 
 static void fifo_drop(msg *m)
 {
@@ -64,37 +66,37 @@ static void fifo_drop(msg *m)
     }
 }
 
-static void fifo_arm(uint64_t ms)
+static void fifo_arm(struct retry_fifo *fifo, uint64_t ms)
 {
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
-    evtimer_add(fifo.ev, &tv);
+    evtimer_add(fifo->ev, &tv);
 }
 
 /* m falls due fifo.for_ms after now_ms (the clock now, or a moment ago
  * in this callback); appended, since every earlier entry was armed for
  * the same length no later. */
-static void fifo_put(msg *m, uint64_t now_ms)
+static void fifo_put(struct retry_fifo *fifo, msg *m, uint64_t now_ms)
 {
     fifo_drop(m);
-    m->due_ms = now_ms + fifo.for_ms;
-    link_add_tail(&fifo.due, &m->dlink);
+    m->due_ms = now_ms + fifo->for_ms;
+    link_add_tail(&fifo->due, &m->dlink);
     m->in_fifo = 1;
-    if (!evtimer_pending(fifo.ev, NULL))
-        fifo_arm(fifo.for_ms);
+    if (!evtimer_pending(fifo->ev, NULL))
+        fifo_arm(fifo, fifo->for_ms);
 }
 
 /* Every message due by now, oldest first, as its own timer would have
  * fired; then the timer for the next. */
 static void fifo_cb(evutil_socket_t fd, short what, void *arg)
 {
+    struct retry_fifo *fifo = arg;
     (void)fd;
     (void)what;
-    (void)arg;
     uint64_t now = ap_now_ms();
-    while (!link_empty(&fifo.due)) {
-        msg *m = queue_entry(fifo.due.next, msg, dlink);
+    while (!link_empty(&fifo->due)) {
+        msg *m = queue_entry(fifo->due.next, msg, dlink);
         if (m->due_ms > now) {
-            fifo_arm(m->due_ms - now);
+            fifo_arm(fifo, m->due_ms - now);
             return;
         }
         fifo_drop(m);
@@ -102,34 +104,37 @@ static void fifo_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-int retry_start(void)
+int retry_start(pool_t *p)
 {
-    link_init(&fifo.due);
-    fifo.for_ms = server.cfg->timeout > 0 ? (uint64_t)server.cfg->timeout : 0;
-    if (fifo.for_ms == 0)
+    struct retry_fifo *fifo = p->fifo = ap_calloc(1, sizeof(*fifo));
+    link_init(&fifo->due);
+    fifo->for_ms = p->cfg->timeout > 0 ? (uint64_t)p->cfg->timeout : 0;
+    if (fifo->for_ms == 0)
         return AP_OK;
-    fifo.ev = evtimer_new(server.base, fifo_cb, NULL);
-    if (fifo.ev == NULL) {
-        ap_error("retry: evtimer_new failed for the deadline timer");
+    fifo->ev = evtimer_new(server.base, fifo_cb, fifo);
+    if (fifo->ev == NULL) {
+        ap_error("pool %s: evtimer_new failed for the deadline timer", p->name);
         return AP_ERR;
     }
     return AP_OK;
 }
 
-void retry_stop(void)
+void retry_stop(pool_t *p)
 {
-    if (fifo.ev)
-        event_free(fifo.ev);
-    fifo.ev = NULL;
+    if (p->fifo && p->fifo->ev)
+        event_free(p->fifo->ev);
+    ap_free(p->fifo);
+    p->fifo = NULL;
 }
 
 /* Arms m's timer for ms from now_ms (0: read the clock). */
 static void arm_from(msg *m, uint64_t ms, uint64_t now_ms)
 {
-    if (fifo.ev && ms == fifo.for_ms) {
+    struct retry_fifo *fifo = m->pool->fifo;
+    if (fifo->ev && ms == fifo->for_ms) {
         if (m->timer_set)
             evtimer_del(&m->timer);
-        fifo_put(m, now_ms ? now_ms : ap_now_ms());
+        fifo_put(fifo, m, now_ms ? now_ms : ap_now_ms());
         return;
     }
     fifo_drop(m);
@@ -149,7 +154,7 @@ static void arm_in(msg *m, uint64_t ms)
 /* The message's timeout: the server's, or the request's if smaller. */
 static uint64_t effective_timeout(const msg *m)
 {
-    uint64_t t = (uint64_t)server.cfg->timeout;
+    uint64_t t = (uint64_t)m->pool->fifo->for_ms; /* the pool's timeout as it started (reload keeps it) */
     if (m->timeout_ms > 0 && (t == 0 || (uint64_t)m->timeout_ms < t))
         t = (uint64_t)m->timeout_ms;
     return t;
@@ -173,46 +178,58 @@ void retry_disarm(msg *m)
 
 /* ---- dead letters --------------------------------------------------- */
 
-static char *dead_letter_path(void)
+/* p's dead-letter file: its deadLetterFile; else SOCKET.deadletter.jsonl
+ * for a server of one unnamed pool, SOCKET.POOL.deadletter.jsonl with
+ * named pools. */
+static char *dead_letter_path(const pool_t *p)
 {
-    if (server.cfg->dead_letter_file)
-        return ap_strdup(server.cfg->dead_letter_file);
-    size_t n = strlen(server.cfg->socket) + sizeof(".deadletter.jsonl");
-    char *p = ap_malloc(n);
-    snprintf(p, n, "%s.deadletter.jsonl", server.cfg->socket);
-    return p;
-}
-
-int retry_open_dead_letters(void)
-{
-    char err[512];
-    char *path = dead_letter_path();
-    server.dlq = dlq_open(path, (uint64_t)server.cfg->dead_letter_max_bytes, privs_service_uid(), privs_service_gid(),
-                          err, sizeof(err));
-    if (server.dlq == NULL)
-        ap_error("DEAD LETTERS CANNOT BE WRITTEN until this is fixed (they are held in memory meanwhile): %s", err);
+    if (p->cfg->dead_letter_file)
+        return ap_strdup(p->cfg->dead_letter_file);
+    const char *sock = server.cfg->socket;
+    size_t n = strlen(sock) + strlen(p->name) + sizeof("..deadletter.jsonl");
+    char *path = ap_malloc(n);
+    if (server.cfg->pools_named)
+        snprintf(path, n, "%s.%s.deadletter.jsonl", sock, p->name);
     else
-        ap_info("dead letters go to %s (%llu record%s there)", path, (unsigned long long)dlq_count(server.dlq),
-                dlq_count(server.dlq) == 1 ? "" : "s");
-    ap_free(path);
-    return server.dlq ? AP_OK : AP_ERR;
+        snprintf(path, n, "%s.deadletter.jsonl", sock);
+    return path;
 }
 
-void retry_close_dead_letters(void)
+int retry_open_dead_letters(pool_t *p)
 {
     char err[512];
-    dlqheld_flush(server.dlq, err, sizeof(err)); /* a last try */
-    dlqheld_free();
-    if (server.dlq)
-        dlq_close(server.dlq);
-    server.dlq = NULL;
+    if (p->dlq_path == NULL)
+        p->dlq_path = dead_letter_path(p);
+    p->dlq = dlq_open(p->dlq_path, (uint64_t)p->cfg->dead_letter_max_bytes, privs_service_uid(), privs_service_gid(),
+                      err, sizeof(err));
+    if (p->dlq == NULL)
+        ap_error("pool %s: DEAD LETTERS CANNOT BE WRITTEN until this is fixed (they are held in memory meanwhile): %s",
+                 p->name, err);
+    else
+        ap_info("pool %s: dead letters go to %s (%llu record%s there)", p->name, p->dlq_path,
+                (unsigned long long)dlq_count(p->dlq), dlq_count(p->dlq) == 1 ? "" : "s");
+    return p->dlq ? AP_OK : AP_ERR;
+}
+
+void retry_close_dead_letters(pool_t *p)
+{
+    char err[512], whose[CONFIG_POOL_NAME_MAX + 16];
+    dlqheld_flush(p, p->dlq, err, sizeof(err)); /* a last try */
+    snprintf(whose, sizeof(whose), "pool %s", p->name);
+    dlqheld_free(p, whose);
+    if (p->dlq)
+        dlq_close(p->dlq);
+    p->dlq = NULL;
+    ap_free(p->dlq_path);
+    p->dlq_path = NULL;
 }
 
 static void dead_letter(msg *m)
 {
     char err[512];
     dlq_failure fails[256];
-    server.stats.dead_lettered++;
+    pool_t *p = m->pool;
+    p->stats.dead_lettered++;
     ap_error("message %.*s (type %s) failed for good after %u attempt%s; last: %s", m->id_len ? (int)m->id_len : 4,
              m->id_len ? m->line + m->id_off : "null", m->type, m->attempts, m->attempts == 1 ? "" : "s",
              m->nfail ? m->fail[m->nfail - 1].reason : "?");
@@ -231,36 +248,37 @@ static void dead_letter(msg *m)
     };
     uint64_t dlq_id;
     snprintf(err, sizeof(err), "the dead-letter file is not open");
-    if (server.dlq == NULL)
-        retry_open_dead_letters();
+    if (p->dlq == NULL)
+        retry_open_dead_letters(p);
     /* Older records held in memory go first, so the file keeps their order. */
-    dlqheld_flush(server.dlq, err, sizeof(err));
-    if (server.dlq && dlqheld_count() == 0 && dlq_append(server.dlq, &e, &dlq_id, err, sizeof(err)) == AP_OK)
+    dlqheld_flush(p, p->dlq, err, sizeof(err));
+    if (p->dlq && dlqheld_count(p) == 0 && dlq_append(p->dlq, &e, &dlq_id, err, sizeof(err)) == AP_OK)
         return;
-    server.stats.dead_letter_errors++;
-    if (dlqheld_keep(&e) == AP_OK)
-        ap_error("COULD NOT WRITE A DEAD LETTER (%llu so far): %s; kept in memory until the file takes it "
-                 "(%llu held)", (unsigned long long)server.stats.dead_letter_errors, err,
-                 (unsigned long long)dlqheld_count());
+    p->stats.dead_letter_errors++;
+    if (dlqheld_keep(p, &e) == AP_OK)
+        ap_error("pool %s: COULD NOT WRITE A DEAD LETTER (%llu so far): %s; kept in memory until the file takes it "
+                 "(%llu held)", p->name, (unsigned long long)p->stats.dead_letter_errors, err,
+                 (unsigned long long)dlqheld_count(p));
     else
-        ap_error("COULD NOT WRITE A DEAD LETTER (%llu so far): %s; %llu are held in memory already (the most "
-                 "kept): THIS ONE IS LOST (%llu lost so far)", (unsigned long long)server.stats.dead_letter_errors,
-                 err, (unsigned long long)dlqheld_count(), (unsigned long long)dlqheld_dropped());
+        ap_error("pool %s: COULD NOT WRITE A DEAD LETTER (%llu so far): %s; %llu are held in memory already (the "
+                 "most kept): THIS ONE IS LOST (%llu lost so far)", p->name,
+                 (unsigned long long)p->stats.dead_letter_errors, err, (unsigned long long)dlqheld_count(NULL),
+                 (unsigned long long)dlqheld_dropped());
 }
 
-void retry_tick(uint64_t now_ms)
+void retry_tick(pool_t *p, uint64_t now_ms)
 {
     char err[512];
-    if (dlqheld_count() == 0 || now_ms < server.dlq_held_retry_ms)
+    if (now_ms < p->dlq_held_retry_ms || dlqheld_count(p) == 0)
         return;
-    server.dlq_held_retry_ms = now_ms + RETRY_HELD_EVERY_MS;
-    if (server.dlq == NULL && retry_open_dead_letters() != AP_OK)
+    p->dlq_held_retry_ms = now_ms + RETRY_HELD_EVERY_MS;
+    if (p->dlq == NULL && retry_open_dead_letters(p) != AP_OK)
         return;
-    uint64_t before = dlqheld_count();
-    unsigned n = dlqheld_flush(server.dlq, err, sizeof(err));
+    uint64_t before = dlqheld_count(p);
+    unsigned n = dlqheld_flush(p, p->dlq, err, sizeof(err));
     if (n)
-        ap_info("dead-letter file %s took %u held dead letter%s (%llu still held)", dlq_path(server.dlq), n,
-                n == 1 ? "" : "s", (unsigned long long)dlqheld_count());
+        ap_info("dead-letter file %s took %u held dead letter%s (%llu still held)", dlq_path(p->dlq), n,
+                n == 1 ? "" : "s", (unsigned long long)dlqheld_count(p));
     else if (before)
         ap_debug("dead-letter file still refuses the %llu held dead letters: %s", (unsigned long long)before, err);
 }
@@ -269,9 +287,9 @@ void retry_tick(uint64_t now_ms)
 
 /* retryDelay x 2^(attempt-1), capped by maxRetryDelay, anywhere in
  * [d/2, d] so crashed messages do not all come back in the same instant. */
-static uint64_t retry_delay_ms(unsigned attempt)
+static uint64_t retry_delay_ms(const pool_t *p, unsigned attempt)
 {
-    uint64_t d = ap_backoff_ms((uint64_t)server.cfg->retry_delay, (uint64_t)server.cfg->max_retry_delay, attempt);
+    uint64_t d = ap_backoff_ms((uint64_t)p->cfg->retry_delay, (uint64_t)p->cfg->max_retry_delay, attempt);
     return ap_backoff_jitter(d, (uint64_t)random());
 }
 
@@ -280,7 +298,7 @@ static uint64_t retry_delay_ms(unsigned attempt)
  * never shrunk; once full, the newest failure replaces the last entry. */
 static void record_failure(msg *m, const msg_failure *f)
 {
-    unsigned cap = (unsigned)server.cfg->max_retries + 1;
+    unsigned cap = (unsigned)m->pool->cfg->max_retries + 1;
     if (cap > 255)
         cap = 255;
     if (cap > m->fail_cap) {
@@ -364,7 +382,7 @@ static msg *crash_culprit(worker *w, unsigned *nran)
     }
     if (running == 0)
         return NULL; /* between messages, its last answered already: what it holds never started */
-    server.stats.bad_progress_pages++;
+    w->pool->stats.bad_progress_pages++;
     ap_warn("%s (pid %d): its progress page says it was running message %llu, which it did not hold: ignored, the "
             "first message it held is charged",
             w->name, (int)w->proc.pid, (unsigned long long)running);
@@ -378,7 +396,7 @@ static msg *crash_culprit(worker *w, unsigned *nran)
  * gives every attempt back). */
 static int retry_deliveries_spent(const msg *m)
 {
-    return (int64_t)m->deliveries >= RETRY_DELIVERY_FACTOR * (server.cfg->max_retries + 1);
+    return (int64_t)m->deliveries >= RETRY_DELIVERY_FACTOR * (m->pool->cfg->max_retries + 1);
 }
 
 /* m is failed for good at a death it was not charged with: it had run
@@ -391,7 +409,7 @@ static void give_up_uncharged(msg *m, msg_failure *f, const char *why)
     record_failure(m, f);
     if (m->attempts < m->deliveries && retry_deliveries_spent(m))
         m->attempts = m->deliveries;
-    server.stats.failed_uncharged++;
+    m->pool->stats.failed_uncharged++;
     dead_letter(m);
     if (WIFSIGNALED(f->status))
         snprintf(extra, sizeof(extra), ",\"attempts\":%u,\"signal\":%d", m->attempts, WTERMSIG(f->status));
@@ -413,7 +431,7 @@ static void requeue(msg *m, int ran)
     stream_restart(m);
     m->worker = NULL;
     msg_set_state(&server.msgs, m, MSG_QUEUED);
-    queue_push_front(&server.queue, &m->qlink);
+    queue_push_front(&m->pool->queue, &m->qlink);
 }
 
 /* A message w held, not charged with its death: back to the queue, or
@@ -428,7 +446,7 @@ static void uncharged(worker *w, msg *m, int ran, const msg_failure *f, const ch
     }
     if (give_up_partial(m, f))
         return;
-    if (ran && m->attempts > server.cfg->max_retries) {
+    if (ran && m->attempts > m->pool->cfg->max_retries) {
         snprintf(g.reason, sizeof(g.reason), "%s (pid %d) %s after this message had run, before its answer was sent",
                  w->name, (int)w->proc.pid, how);
         give_up_uncharged(m, &g, "; it ran at each of its attempts");
@@ -491,7 +509,7 @@ void retry_worker_lost(msg *m, const msg_failure *f)
     if (give_up_partial(m, f))
         return;
     record_failure(m, f);
-    if (m->control || m->retry == 0 || m->attempts > server.cfg->max_retries || retry_deliveries_spent(m)) {
+    if (m->control || m->retry == 0 || m->attempts > m->pool->cfg->max_retries || retry_deliveries_spent(m)) {
         give_up(m, f);
         return;
     }
@@ -506,27 +524,27 @@ void retry_not_started(msg *m)
 /* Puts m (state RUNNING with no worker, or NEW) into RETRY_WAIT. */
 static void retry_later(msg *m, const char *reason)
 {
-    uint64_t delay = retry_delay_ms(m->attempts);
+    uint64_t delay = retry_delay_ms(m->pool, m->attempts);
     uint64_t now = ap_now_ms();
     if (m->deadline_ms && now + delay >= m->deadline_ms)
         delay = m->deadline_ms > now ? m->deadline_ms - now : 0;
     msg_set_state(&server.msgs, m, MSG_RETRY_WAIT);
     stream_restart(m);
     m->worker = NULL;
-    link_add_tail(&server.retrying, &m->qlink);
-    server.stats.retries++;
+    link_add_tail(&m->pool->retrying, &m->qlink);
+    m->pool->stats.retries++;
     ap_info("message %.*s (type %s) will be retried in %llu ms (attempt %u of %lld): %s",
             m->id_len ? (int)m->id_len : 4, m->id_len ? m->line + m->id_off : "null", m->type,
-            (unsigned long long)delay, m->attempts + 1, (long long)server.cfg->max_retries + 1, reason);
+            (unsigned long long)delay, m->attempts + 1, (long long)m->pool->cfg->max_retries + 1, reason);
     retry_disarm(m);
     arm_in(m, delay);
 }
 
-unsigned retry_fail_waiting(reply_code code, const char *why)
+unsigned retry_fail_waiting(pool_t *p, reply_code code, const char *why)
 {
     unsigned n = 0;
-    while (!link_empty(&server.retrying)) {
-        answer_error(msg_from_qlink(server.retrying.next), code, why, NULL);
+    while (!link_empty(&p->retrying)) {
+        answer_error(msg_from_qlink(p->retrying.next), code, why, NULL);
         n++;
     }
     return n;
@@ -549,8 +567,8 @@ static void timed_out(msg *m)
     ap_warn("message %.*s (type %s) timed out on %s (pid %d) after %llu ms", m->id_len ? (int)m->id_len : 4,
             m->id_len ? m->line + m->id_off : "null", m->type, w->name, (int)w->proc.pid,
             (unsigned long long)((ap_now_ns() - m->sent_ns) / 1000000));
-    if (server.cfg->retry_on_timeout && m->client && !m->control && m->retry != 0 && !stream_partial(m) &&
-        m->attempts <= server.cfg->max_retries && !retry_deliveries_spent(m)) {
+    if (m->pool->cfg->retry_on_timeout && m->client && !m->control && m->retry != 0 && !stream_partial(m) &&
+        m->attempts <= m->pool->cfg->max_retries && !retry_deliveries_spent(m)) {
         /* retryOnTimeout: the timeout bounds each attempt.  A copy takes
          * the message's place and is retried with a fresh deadline; this
          * one stays with its worker until the worker lets go. */
@@ -614,10 +632,10 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     if (m->state == MSG_RETRY_WAIT && (m->deadline_ms == 0 || now < m->deadline_ms)) {
         link_del(&m->qlink);
         msg_set_state(&server.msgs, m, MSG_QUEUED);
-        queue_push_front(&server.queue, &m->qlink);
+        queue_push_front(&m->pool->queue, &m->qlink);
         if (m->deadline_ms)
             arm_in(m, m->deadline_ms - now);
-        sched_pump();
+        sched_pump(m->pool);
         return;
     }
     timed_out(m);

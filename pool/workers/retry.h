@@ -24,15 +24,16 @@
 #include "reply.h"
 
 struct worker;
+struct pool;
 
 /* Prepares m's timer and arms its deadline (if it has one). */
 void retry_arm(msg *m);
-/* The deadline timer shared by messages armed for the server's timeout
- * (after the event base exists; nothing when timeout is 0).  AP_ERR,
- * logged, when it cannot be made. */
-int retry_start(void);
-/* Frees it (at exit, after the last message ended). */
-void retry_stop(void);
+/* p's deadline timer, shared by its messages armed for the pool's
+ * timeout (after the event base exists; no event when timeout is 0).
+ * AP_ERR, logged, when it cannot be made. */
+int retry_start(struct pool *p);
+/* Frees it (after p's last message ended). */
+void retry_stop(struct pool *p);
 /* Stops m's timer; call before m is freed or leaves RETRY_WAIT. */
 void retry_disarm(msg *m);
 /* w's process died (status from waitpid, `how` its description): every
@@ -61,16 +62,18 @@ typedef enum { RETRY_SYNC_KILL = 0, RETRY_SYNC_FINISH } retry_sync_policy;
  * RETRY_SYNC_KILL; with RETRY_SYNC_FINISH it runs m to its end, m's own
  * deadline still bounding it, and its answer is dropped (late). */
 void retry_let_go(msg *m, retry_sync_policy sync, const char *why);
-/* Answers every message waiting out a retry delay with code (shutdown). */
-unsigned retry_fail_waiting(reply_code code, const char *why);
-/* Opens the dead-letter file named by the config (start-up).  AP_ERR
- * logged when it cannot be opened: the server runs on and says so. */
-int retry_open_dead_letters(void);
-/* Writes what dlqheld.c holds, then closes the file (exit). */
-void retry_close_dead_letters(void);
-/* From the tick: once a second while dead letters are held in memory
+/* Answers every message of p waiting out a retry delay with code (shutdown). */
+unsigned retry_fail_waiting(struct pool *p, reply_code code, const char *why);
+/* Opens p's dead-letter file (its deadLetterFile, else derived from the
+ * socket and, with named pools, the pool's name).  AP_ERR logged when it
+ * cannot be opened: the server runs on and says so. */
+int retry_open_dead_letters(struct pool *p);
+/* Writes what dlqheld.c holds for p, then closes p's file (exit, or the
+ * pool is gone). */
+void retry_close_dead_letters(struct pool *p);
+/* From the tick: once a second while p's dead letters are held in memory
  * (the file could not take them), offers them to the file again
  * (reopening it if it was never opened). */
-void retry_tick(uint64_t now_ms);
+void retry_tick(struct pool *p, uint64_t now_ms);
 
 #endif

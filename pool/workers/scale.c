@@ -7,16 +7,16 @@
 #include "msg.h"
 #include "server.h"
 
-static int add_slot(void)
+static int add_slot(pool_t *p)
 {
-    worker *e = worker_free_entry();
+    worker *e = worker_free_entry(p);
     if (e == NULL)
         return AP_ERR;
-    int slot = server.pool_size;
+    int slot = p->pool_size;
     worker_assign(e, slot);
-    server.pool_size++;
-    if (worker_spawn(e->index) != AP_OK) {
-        server.pool_size--;
+    p->pool_size++;
+    if (worker_spawn(p, e->index) != AP_OK) {
+        p->pool_size--;
         worker_assign(e, -1);
         return AP_ERR;
     }
@@ -24,12 +24,12 @@ static int add_slot(void)
 }
 
 /* Drains every process of the highest slot; worker_died frees its entries. */
-static void remove_slot(void)
+static void remove_slot(pool_t *p)
 {
-    int slot = server.pool_size - 1;
-    server.pool_size--;
-    for (int i = 0; i < server.nworkers; i++) {
-        worker *w = &server.workers[i];
+    int slot = p->pool_size - 1;
+    p->pool_size--;
+    for (int i = 0; i < p->nworkers; i++) {
+        worker *w = &p->workers[i];
         if (w->slot != slot)
             continue;
         if (w->state == WORKER_DEAD)
@@ -39,47 +39,49 @@ static void remove_slot(void)
     }
 }
 
-scale_result scale_to(int n, const char *why)
+scale_result scale_to(pool_t *p, int n, const char *why)
 {
-    scale_result r = {n, server.pool_size, server.pool_size, 0};
-    int lo = (int)server.cfg->min_workers, hi = (int)server.cfg->max_workers;
+    scale_result r = {n, p->pool_size, p->pool_size, 0};
+    int lo = (int)p->cfg->min_workers, hi = (int)p->cfg->max_workers;
     if (n < lo || n > hi) {
         r.clamped = 1;
         n = n < lo ? lo : hi;
     }
     if (server.state >= SERVER_DRAINING)
         return r;
-    while (server.pool_size < n && add_slot() == AP_OK)
+    while (p->pool_size < n && add_slot(p) == AP_OK)
         ;
-    while (server.pool_size > n)
-        remove_slot();
-    r.after = server.pool_size;
-    if (r.after != r.before)
+    while (p->pool_size > n)
+        remove_slot(p);
+    r.after = p->pool_size;
+    if (r.after != r.before && server.npools > 1)
+        ap_info("pool %s: scaled from %d to %d workers (%s)", p->name, r.before, r.after, why);
+    else if (r.after != r.before)
         ap_info("scaled from %d to %d workers (%s)", r.before, r.after, why);
     return r;
 }
 
-void scale_tick(uint64_t now)
+void scale_tick(pool_t *p, uint64_t now)
 {
     if (server.state != SERVER_READY)
         return;
-    const queue_link *head = queue_peek(&server.queue);
-    uint64_t after = (uint64_t)server.cfg->scale_up_after;
-    if (head && server.pool_size < server.cfg->max_workers && now - server.last_scale_up_ms >= after) {
+    const queue_link *head = queue_peek(&p->queue);
+    uint64_t after = (uint64_t)p->cfg->scale_up_after;
+    if (head && p->pool_size < p->cfg->max_workers && now - p->last_scale_up_ms >= after) {
         const msg *m = msg_from_qlink(head);
         if (now - m->accepted_ns / 1000000 >= after) {
-            server.last_scale_up_ms = now;
-            scale_to(server.pool_size + 1, "messages waited longer than scaleUpAfter");
+            p->last_scale_up_ms = now;
+            scale_to(p, p->pool_size + 1, "messages waited longer than scaleUpAfter");
             return;
         }
     }
-    if (server.pool_size > server.cfg->min_workers) {
-        int slot = server.pool_size - 1;
-        for (int i = 0; i < server.nworkers; i++) {
-            const worker *w = &server.workers[i];
+    if (p->pool_size > p->cfg->min_workers) {
+        int slot = p->pool_size - 1;
+        for (int i = 0; i < p->nworkers; i++) {
+            const worker *w = &p->workers[i];
             if (w->slot == slot && w->state == WORKER_READY && w->load.in_flight == 0 &&
-                now - w->proc.last_active_ms >= (uint64_t)server.cfg->idle_timeout) {
-                scale_to(server.pool_size - 1, "a worker was idle longer than idleTimeout");
+                now - w->proc.last_active_ms >= (uint64_t)p->cfg->idle_timeout) {
+                scale_to(p, p->pool_size - 1, "a worker was idle longer than idleTimeout");
                 return;
             }
         }

@@ -16,6 +16,8 @@
 
 #include <stdint.h>
 
+struct pool;
+
 typedef struct {
     int requested;
     int before;
@@ -24,8 +26,8 @@ typedef struct {
 } scale_result;
 
 /* Sets the pool to n workers, clamped to [minWorkers, maxWorkers]. */
-scale_result scale_to(int n, const char *why);
+scale_result scale_to(struct pool *p, int n, const char *why);
 /* Periodic: queue-wait scale-up and idle scale-down. */
-void scale_tick(uint64_t now_ms);
+void scale_tick(struct pool *p, uint64_t now_ms);
 
 #endif

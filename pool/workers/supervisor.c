@@ -7,6 +7,8 @@
  * unexpected ends in a ring: the pool enters backoff when the oldest of
  * them is within restartWindow of the newest.  In backoff, the k-th
  * respawn waits SUP_BACKOFF_MIN_MS x 2^(k-1), capped at SUP_BACKOFF_MAX_MS.
+ * State: one sup_state per pool (p->sup): each pool is supervised on its
+ * own, the master is the root above them.
  */
 #include "supervisor.h"
 #include "ap_alloc.h"
@@ -34,7 +36,7 @@ typedef struct {
     sup_reason reason;
 } sup_event;
 
-static struct {
+struct sup_state {
     sup_event *history;          /* ring of historySize entries */
     unsigned hcap, hlen, hnext;
     uint64_t *recent;            /* ring of maxRestarts+1 monotonic times */
@@ -43,7 +45,7 @@ static struct {
     unsigned backoff_level;
     uint64_t last_unexpected_ms;
     uint64_t ends[SUP_REASON_COUNT];
-} supervision;
+};
 
 static const char *const reason_names[SUP_REASON_COUNT] = {"stopped",       "crashed",  "start_failed",
                                                            "killed_stuck",  "killed_memory", "recycled"};
@@ -53,41 +55,45 @@ const char *supervisor_reason_name(sup_reason r)
     return r < SUP_REASON_COUNT ? reason_names[r] : "?";
 }
 
-void supervisor_init(void)
+void supervisor_init(pool_t *p)
 {
-    memset(&supervision, 0, sizeof(supervision));
-    supervision.hcap = (unsigned)server.cfg->history_size;
-    supervision.history = ap_calloc(supervision.hcap, sizeof(sup_event));
-    supervision.rcap = (unsigned)server.cfg->max_restarts + 1;
-    supervision.recent = ap_calloc(supervision.rcap, sizeof(uint64_t));
+    struct sup_state *sv = p->sup = ap_calloc(1, sizeof(*sv));
+    sv->hcap = (unsigned)p->cfg->history_size;
+    sv->history = ap_calloc(sv->hcap, sizeof(sup_event));
+    sv->rcap = (unsigned)p->cfg->max_restarts + 1;
+    sv->recent = ap_calloc(sv->rcap, sizeof(uint64_t));
 }
 
-void supervisor_free(void)
+void supervisor_free(pool_t *p)
 {
-    ap_free(supervision.history);
-    ap_free(supervision.recent);
-    memset(&supervision, 0, sizeof(supervision));
+    if (p->sup == NULL)
+        return;
+    ap_free(p->sup->history);
+    ap_free(p->sup->recent);
+    ap_free(p->sup);
+    p->sup = NULL;
 }
 
-int supervisor_in_backoff(void)
+int supervisor_in_backoff(const pool_t *p)
 {
-    return supervision.backoff;
+    return p->sup->backoff;
 }
 
-uint64_t supervisor_ends(sup_reason r)
+uint64_t supervisor_ends(const pool_t *p, sup_reason r)
 {
-    return r < SUP_REASON_COUNT ? supervision.ends[r] : 0;
+    return r < SUP_REASON_COUNT ? p->sup->ends[r] : 0;
 }
 
 /* Counted from the history, so it is not capped by the intensity ring
  * (only by historySize). */
-unsigned supervisor_recent_restarts(uint64_t now_ms)
+unsigned supervisor_recent_restarts(const pool_t *p, uint64_t now_ms)
 {
+    const struct sup_state *sv = p->sup;
     unsigned n = 0;
-    for (unsigned k = 0; k < supervision.hlen; k++) {
-        const sup_event *e = &supervision.history[k];
+    for (unsigned k = 0; k < sv->hlen; k++) {
+        const sup_event *e = &sv->history[k];
         if (e->reason != SUP_STOPPED && e->reason != SUP_RECYCLED &&
-            now_ms - e->mono_ms < (uint64_t)server.cfg->restart_window)
+            now_ms - e->mono_ms < (uint64_t)p->cfg->restart_window)
             n++;
     }
     return n;
@@ -95,7 +101,8 @@ unsigned supervisor_recent_restarts(uint64_t now_ms)
 
 static void remember(const worker *w, int status, sup_reason reason)
 {
-    sup_event *e = &supervision.history[supervision.hnext];
+    struct sup_state *sv = w->pool->sup;
+    sup_event *e = &sv->history[sv->hnext];
     e->wall_ms = ap_wall_ms();
     e->mono_ms = ap_now_ms();
     e->pid = w->proc.pid;
@@ -103,66 +110,82 @@ static void remember(const worker *w, int status, sup_reason reason)
     e->slot = w->slot;
     e->generation = w->proc.generation;
     e->reason = reason;
-    supervision.hnext = (supervision.hnext + 1) % supervision.hcap;
-    if (supervision.hlen < supervision.hcap)
-        supervision.hlen++;
-    supervision.ends[reason]++;
+    sv->hnext = (sv->hnext + 1) % sv->hcap;
+    if (sv->hlen < sv->hcap)
+        sv->hlen++;
+    sv->ends[reason]++;
 }
 
 /* Adds an unexpected end; says whether the intensity limit is passed. */
-static int intensity_exceeded(uint64_t now)
+static int intensity_exceeded(pool_t *p, uint64_t now)
 {
-    supervision.recent[supervision.rnext] = now;
-    supervision.rnext = (supervision.rnext + 1) % supervision.rcap;
-    if (supervision.rlen < supervision.rcap)
-        supervision.rlen++;
-    if (supervision.rlen < supervision.rcap)
+    struct sup_state *sv = p->sup;
+    sv->recent[sv->rnext] = now;
+    sv->rnext = (sv->rnext + 1) % sv->rcap;
+    if (sv->rlen < sv->rcap)
+        sv->rlen++;
+    if (sv->rlen < sv->rcap)
         return 0;
-    uint64_t oldest = supervision.recent[supervision.rnext]; /* the ring is full: next is oldest */
-    return now - oldest < (uint64_t)server.cfg->restart_window;
+    uint64_t oldest = sv->recent[sv->rnext]; /* the ring is full: next is oldest */
+    return now - oldest < (uint64_t)p->cfg->restart_window;
 }
 
-/* One-for-all: after an unexpected end, every other serving worker is
- * replaced too, rolling and make before break (recycle_tick starts the
- * replacements as it can). */
-static void one_for_all(const worker *w, sup_reason reason)
+/* One-for-all and rest-for-one: after an unexpected end, the other
+ * serving workers of the pool (one-for-all) or those of a later slot
+ * (rest-for-one: the slots started after it, which may depend on it) are
+ * replaced too, make before break; recycle_tick starts the replacements
+ * in slot order, maxConcurrentRecycles at a time. */
+static void restart_others(const worker *w, sup_reason reason)
 {
-    if (server.cfg->restart_strategy != RESTART_ONE_FOR_ALL || reason == SUP_STOPPED || reason == SUP_RECYCLED ||
+    pool_t *p = w->pool;
+    int64_t strategy = p->cfg->restart_strategy;
+    if (strategy == RESTART_ONE_FOR_ONE || reason == SUP_STOPPED || reason == SUP_RECYCLED ||
         server.state != SERVER_READY)
         return;
     int n = 0;
-    for (int i = 0; i < server.nworkers; i++) {
-        worker *o = &server.workers[i];
-        if (o != w && o->slot >= 0 && worker_is_accepting(o) && !o->replaced_by) {
-            o->proc.replace_pending = 1;
-            n++;
-        }
+    for (int i = 0; i < p->nworkers; i++) {
+        worker *o = &p->workers[i];
+        if (o == w || o->slot < 0 || !worker_is_accepting(o) || o->replaced_by)
+            continue;
+        if (strategy == RESTART_REST_FOR_ONE && o->slot <= w->slot)
+            continue;
+        o->proc.replace_pending = 1;
+        n++;
     }
     if (n)
-        ap_warn("one-for-all: %s %s; replacing the %d other worker%s", w->name, supervisor_reason_name(reason), n,
+        ap_warn("%s: %s %s; replacing the %d %sworker%s", strategy == RESTART_ONE_FOR_ALL ? "one-for-all" : "rest-for-one",
+                w->name, supervisor_reason_name(reason), n, strategy == RESTART_ONE_FOR_ALL ? "other " : "later ",
                 n == 1 ? "" : "s");
+}
+
+const char *supervisor_replace_reason(const pool_t *p)
+{
+    return p->cfg->restart_strategy == RESTART_REST_FOR_ONE ? "rest-for-one: a worker of an earlier slot died"
+                                                             : "one-for-all: another worker died";
 }
 
 int64_t supervisor_worker_ended(const worker *w, int status, sup_reason reason)
 {
+    pool_t *p = w->pool;
+    struct sup_state *sv = p->sup;
     remember(w, status, reason);
-    one_for_all(w, reason);
+    restart_others(w, reason);
     if (reason == SUP_STOPPED || reason == SUP_RECYCLED)
         return -1;
-    if (!server.cfg->restart_on_failure) {
+    if (!p->cfg->restart_on_failure) {
         ap_warn("%s: restartOnFailure is false: not respawning it", w->name);
         return -1;
     }
     uint64_t now = ap_now_ms();
-    supervision.last_unexpected_ms = now;
+    sv->last_unexpected_ms = now;
     uint64_t delay = 0;
-    if (intensity_exceeded(now)) {
-        if (!supervision.backoff)
-            ap_error("more than %lld worker restarts within %lld ms: the pool backs off (degraded)",
-                     (long long)server.cfg->max_restarts, (long long)server.cfg->restart_window);
-        supervision.backoff = 1;
-        supervision.backoff_level++;
-        delay = ap_backoff_ms(SUP_BACKOFF_MIN_MS, SUP_BACKOFF_MAX_MS, supervision.backoff_level);
+    if (intensity_exceeded(p, now)) {
+        if (!sv->backoff)
+            ap_error("pool %s: more than %lld worker restarts within %lld ms: the pool backs off (degraded)", p->name,
+                     (long long)p->cfg->max_restarts, (long long)p->cfg->restart_window);
+        sv->backoff = 1;
+        sv->backoff_level++;
+        delay = ap_backoff_ms(SUP_BACKOFF_MIN_MS, SUP_BACKOFF_MAX_MS, sv->backoff_level);
     }
     if (w->start_failures > 0) {
         uint64_t d = ap_backoff_ms(SUP_START_BACKOFF_MIN_MS, SUP_START_BACKOFF_MAX_MS, w->start_failures);
@@ -176,23 +199,27 @@ int64_t supervisor_worker_ended(const worker *w, int status, sup_reason reason)
     return (int64_t)delay;
 }
 
-void supervisor_tick(uint64_t now_ms)
+void supervisor_tick(pool_t *p, uint64_t now_ms)
 {
-    if (supervision.backoff && now_ms - supervision.last_unexpected_ms >= (uint64_t)server.cfg->restart_window) {
-        supervision.backoff = 0;
-        supervision.backoff_level = 0;
-        ap_info("no worker has died for %lld ms: the pool leaves backoff", (long long)server.cfg->restart_window);
+    struct sup_state *sv = p->sup;
+    if (sv->backoff && now_ms - sv->last_unexpected_ms >= (uint64_t)p->cfg->restart_window) {
+        sv->backoff = 0;
+        sv->backoff_level = 0;
+        ap_info("pool %s: no worker has died for %lld ms: the pool leaves backoff", p->name,
+                (long long)p->cfg->restart_window);
     }
 }
 
-cJSON *supervisor_history_json(void)
+cJSON *supervisor_history_json(const pool_t *p, cJSON *arr)
 {
-    cJSON *arr = cJSON_CreateArray();
-    for (unsigned k = 0; k < supervision.hlen; k++) {
-        const sup_event *e = &supervision.history[(supervision.hnext + supervision.hcap - supervision.hlen + k) % supervision.hcap];
+    const struct sup_state *sv = p->sup;
+    for (unsigned k = 0; k < sv->hlen; k++) {
+        const sup_event *e = &sv->history[(sv->hnext + sv->hcap - sv->hlen + k) % sv->hcap];
         cJSON *o = cJSON_CreateObject();
         char name[32];
         snprintf(name, sizeof(name), "worker-%d", e->slot);
+        if (server.cfg->pools_named)
+            cJSON_AddStringToObject(o, "pool", p->name);
         cJSON_AddNumberToObject(o, "time", (double)e->wall_ms);
         cJSON_AddStringToObject(o, "worker", name);
         cJSON_AddNumberToObject(o, "generation", e->generation);

@@ -31,22 +31,26 @@ typedef enum {
     SUP_REASON_COUNT
 } sup_reason;
 
-void supervisor_init(void);
-void supervisor_free(void);
-/* Records that w's process ended (status from waitpid); under the
- * one_for_all strategy an unexpected end marks every other serving
- * worker for replacement.  Returns the delay in ms before the slot is
- * respawned, or -1 when it must not be (restartOnFailure is false, or
- * the end was expected). */
+struct pool;
+
+/* p's supervision state (p->sup), from its settings; freed with it. */
+void supervisor_init(struct pool *p);
+void supervisor_free(struct pool *p);
+/* Records the end of w's process; applies the pool's restart strategy
+ * and intensity.  Returns the delay before its slot's respawn (ms), or
+ * -1 when it is not to be respawned. */
 int64_t supervisor_worker_ended(const worker *w, int status, sup_reason reason);
-/* Periodic: leaves backoff once the pool has stayed up a whole window. */
-void supervisor_tick(uint64_t now_ms);
-int supervisor_in_backoff(void);
+/* Leaves backoff once no worker of p has died for a restartWindow. */
+void supervisor_tick(struct pool *p, uint64_t now_ms);
+int supervisor_in_backoff(const struct pool *p);
 const char *supervisor_reason_name(sup_reason r);
-/* Restarts counted in the current window, and ends by reason. */
-unsigned supervisor_recent_restarts(uint64_t now_ms);
-uint64_t supervisor_ends(sup_reason r);
-/* The history, oldest first, as a JSON array (caller frees). */
-struct cJSON *supervisor_history_json(void);
+/* Why a worker marked replace_pending (one-for-all, rest-for-one) is recycled. */
+const char *supervisor_replace_reason(const struct pool *p);
+/* Unexpected ends of p's workers within restartWindow of now. */
+unsigned supervisor_recent_restarts(const struct pool *p, uint64_t now_ms);
+uint64_t supervisor_ends(const struct pool *p, sup_reason r);
+/* Appends p's restart history, oldest first, to arr (with "pool" when
+ * the pools are named); returns arr. */
+struct cJSON *supervisor_history_json(const struct pool *p, struct cJSON *arr);
 
 #endif

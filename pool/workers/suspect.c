@@ -77,29 +77,29 @@ static unsigned suspect_reroute(worker *w)
 static void suspect_mark(worker *w, uint64_t stalled_ms)
 {
     w->load.suspect = 1;
-    server.stats.suspected++;
+    w->pool->stats.suspected++;
     unsigned n = suspect_reroute(w);
-    server.stats.rerouted += n;
+    w->pool->stats.rerouted += n;
     ap_warn("%s (pid %d) has not read what was sent to it for %llu ms (dispatchAckMs %lld): suspect, not chosen "
             "until it does; %u message%s it had not started sent elsewhere",
-            w->name, (int)w->proc.pid, (unsigned long long)stalled_ms, (long long)server.cfg->dispatch_ack_ms, n,
+            w->name, (int)w->proc.pid, (unsigned long long)stalled_ms, (long long)w->pool->cfg->dispatch_ack_ms, n,
             n == 1 ? "" : "s");
     if (n)
-        sched_pump();
+        sched_pump(w->pool);
 }
 
 static void suspect_clear(worker *w)
 {
     w->load.suspect = 0;
     ap_info("%s (pid %d) reads what is sent to it again: chosen again", w->name, (int)w->proc.pid);
-    sched_pump();
+    sched_pump(w->pool);
 }
 
-void suspect_tick(uint64_t now)
+void suspect_tick(pool_t *pool, uint64_t now)
 {
-    uint64_t ack = (uint64_t)server.cfg->dispatch_ack_ms;
-    for (int i = 0; i < server.nworkers; i++) {
-        worker *w = &server.workers[i];
+    uint64_t ack = (uint64_t)pool->cfg->dispatch_ack_ms;
+    for (int i = 0; i < pool->nworkers; i++) {
+        worker *w = &pool->workers[i];
         if (!worker_is_accepting(w) || w->out.out == NULL || w->proc.link_broken)
             continue;
         worker_proc *p = &w->proc;
@@ -133,10 +133,10 @@ void suspect_tick(uint64_t now)
     }
 }
 
-unsigned suspect_count(void)
+unsigned suspect_count(const pool_t *p)
 {
     unsigned n = 0;
-    for (int i = 0; i < server.nworkers; i++)
-        n += server.workers[i].load.suspect != 0;
+    for (int i = 0; i < p->nworkers; i++)
+        n += p->workers[i].load.suspect != 0;
     return n;
 }

@@ -9,13 +9,15 @@
 
 #include <stdint.h>
 
+struct pool;
+
 /* Judges every worker taking messages: marks suspect one that has left
  * what it was sent unread for dispatchAckMs (logged, counted; a sync
  * worker's messages it has not started go back to the queue), clears
  * one that read again.  Never fails; a worker whose socket cannot be
  * asked is left as it was. */
-void suspect_tick(uint64_t now);
+void suspect_tick(struct pool *p, uint64_t now);
 /* Workers suspect now. */
-unsigned suspect_count(void);
+unsigned suspect_count(const struct pool *p);
 
 #endif

@@ -69,10 +69,9 @@ extern char **environ;
  * an ioctl FIONREAD); the rest waits for the next turn. */
 #define WORKER_READ_MAX (64u * 1024)
 /* A sync handler faster than this on average may have messages prefetched. */
-#define WORKER_FAST_NS ((uint64_t)server.cfg->prefetch_fast_us * 1000u)
+#define WORKER_FAST_NS(w) ((uint64_t)(w)->pool->cfg->prefetch_fast_us * 1000u)
 
 static const char *const state_names[] = {"starting", "ready", "busy", "draining", "stopping", "dead"};
-static int state_counts[WORKER_STATE_COUNT];
 
 const char *worker_state_name(worker_state s)
 {
@@ -84,14 +83,14 @@ int worker_is_accepting(const worker *w)
     return w->state == WORKER_READY || w->state == WORKER_BUSY;
 }
 
-int worker_count_in(worker_state s)
+int worker_count_in(const pool_t *p, worker_state s)
 {
-    return state_counts[s];
+    return p->worker_states[s];
 }
 
-int worker_live_count(void)
+int worker_live_count(const pool_t *p)
 {
-    return server.nworkers - state_counts[WORKER_DEAD];
+    return p->nworkers - p->worker_states[WORKER_DEAD];
 }
 
 void worker_set_state(worker *w, worker_state to)
@@ -100,18 +99,27 @@ void worker_set_state(worker *w, worker_state to)
         return;
     assert(worker_transition_ok(w->state, to));
     ap_debug("%s (pid %d): %s -> %s", w->name, (int)w->proc.pid, state_names[w->state], state_names[to]);
-    state_counts[w->state]--;
-    state_counts[to]++;
+    w->pool->worker_states[w->state]--;
+    w->pool->worker_states[to]++;
     w->state = to;
     w->load.accepting = worker_is_accepting(w);
 }
 
-worker *worker_by_name(const char *name, size_t len)
+/* Its name, or what follows "<pool>/" in it. */
+static int name_is(const worker *w, const char *name, size_t len)
+{
+    const char *n = w->name, *slash = strchr(n, '/');
+    if (strlen(n) == len && memcmp(n, name, len) == 0)
+        return 1;
+    return slash && strlen(slash + 1) == len && memcmp(slash + 1, name, len) == 0;
+}
+
+worker *worker_by_name(pool_t *p, const char *name, size_t len)
 {
     worker *found = NULL;
-    for (int i = 0; i < server.nworkers; i++) {
-        worker *w = &server.workers[i];
-        if (w->slot < 0 || strlen(w->name) != len || memcmp(w->name, name, len) != 0)
+    for (int i = 0; i < p->nworkers; i++) {
+        worker *w = &p->workers[i];
+        if (w->slot < 0 || !name_is(w, name, len))
             continue;
         /* During a hand-over two processes share a name: prefer the one
          * taking messages. */
@@ -121,59 +129,71 @@ worker *worker_by_name(const char *name, size_t len)
     return found;
 }
 
-worker *worker_free_entry(void)
+worker *worker_free_entry(pool_t *p)
 {
-    for (int i = 0; i < server.nworkers; i++)
-        if (server.workers[i].slot < 0 && server.workers[i].state == WORKER_DEAD)
-            return &server.workers[i];
+    for (int i = 0; i < p->nworkers; i++)
+        if (p->workers[i].slot < 0 && p->workers[i].state == WORKER_DEAD)
+            return &p->workers[i];
     return NULL;
 }
 
 void worker_assign(worker *w, int slot)
 {
     w->slot = slot;
-    if (slot >= 0)
+    if (slot >= 0 && server.cfg->pools_named)
+        snprintf(w->name, sizeof(w->name), "%s/worker-%d", w->pool->name, slot);
+    else if (slot >= 0)
         snprintf(w->name, sizeof(w->name), "worker-%d", slot);
+}
+
+/* A free entry's name. */
+static void name_spare(worker *w)
+{
+    if (server.cfg->pools_named)
+        snprintf(w->name, sizeof(w->name), "%s/spare-%d", w->pool->name, w->index);
+    else
+        snprintf(w->name, sizeof(w->name), "spare-%d", w->index);
 }
 
 static void respawn_cb(evutil_socket_t fd, short what, void *arg);
 static void kill_step_cb(evutil_socket_t fd, short what, void *arg);
 
-void worker_table_init(void)
+void worker_table_init(pool_t *p)
 {
     /* One entry per possible worker, plus room for the replacements that
      * are started before the workers they replace stop. */
-    int n = (int)(server.cfg->max_workers + server.cfg->max_concurrent_recycles);
-    server.workers = ap_calloc((size_t)n, sizeof(worker));
-    server.slot_gen = ap_calloc((size_t)server.cfg->max_workers, sizeof(uint32_t));
-    server.slot_errors = ap_calloc((size_t)server.cfg->max_workers, sizeof(uint64_t));
-    server.nworkers = n;
-    server.pool_size = (int)server.cfg->min_workers;
+    int n = (int)(p->cfg->max_workers + p->cfg->max_concurrent_recycles);
+    p->workers = ap_calloc((size_t)n, sizeof(worker));
+    p->slot_gen = ap_calloc((size_t)p->cfg->max_workers, sizeof(uint32_t));
+    p->slot_errors = ap_calloc((size_t)p->cfg->max_workers, sizeof(uint64_t));
+    p->nworkers = n;
+    p->pool_size = (int)p->cfg->min_workers;
     for (int i = 0; i < n; i++) {
-        worker *w = &server.workers[i];
+        worker *w = &p->workers[i];
+        w->pool = p;
         w->index = i;
         w->prog_fd = -1;
         w->fd = -1;
-        worker_assign(w, i < server.pool_size ? i : -1);
+        worker_assign(w, i < p->pool_size ? i : -1);
         if (w->slot < 0)
-            snprintf(w->name, sizeof(w->name), "spare-%d", i);
+            name_spare(w);
         w->state = WORKER_DEAD;
         link_init(&w->running);
         w->respawn_ev = evtimer_new(server.base, respawn_cb, w);
         w->kill_ev = evtimer_new(server.base, kill_step_cb, w);
     }
-    memset(state_counts, 0, sizeof(state_counts));
-    state_counts[WORKER_DEAD] = server.nworkers;
-    wout_init();
+    memset(p->worker_states, 0, sizeof(p->worker_states));
+    p->worker_states[WORKER_DEAD] = p->nworkers;
+    wout_init(p);
 }
 
 static void link_free(worker *w);
 
-void worker_table_free(void)
+void worker_table_free(pool_t *p)
 {
-    wout_free();
-    for (int i = 0; i < server.nworkers; i++) {
-        worker *w = &server.workers[i];
+    wout_free(p);
+    for (int i = 0; i < p->nworkers; i++) {
+        worker *w = &p->workers[i];
         link_free(w);
         wprog_free(w);
         if (w->respawn_ev)
@@ -182,12 +202,12 @@ void worker_table_free(void)
             event_free(w->kill_ev);
         ap_free(w->proc.health);
     }
-    ap_free(server.workers);
-    server.workers = NULL;
-    ap_free(server.slot_gen);
-    server.slot_gen = NULL;
-    ap_free(server.slot_errors);
-    server.slot_errors = NULL;
+    ap_free(p->workers);
+    p->workers = NULL;
+    ap_free(p->slot_gen);
+    p->slot_gen = NULL;
+    ap_free(p->slot_errors);
+    p->slot_errors = NULL;
 }
 
 /* ---- spawning -------------------------------------------------------- */
@@ -196,7 +216,7 @@ typedef worker_exec_args exec_args;
 
 static void build_exec_args(exec_args *a, const worker *w)
 {
-    worker_exec_args_build(a, server.cfg, server.worker_binary, w->name);
+    worker_exec_args_build(a, w->pool->cfg, server.worker_binary, w->name);
 }
 
 void worker_exec_args_build(worker_exec_args *a, const config *cfg, const char *binary, const char *name)
@@ -247,7 +267,7 @@ void worker_exec_args_build(worker_exec_args *a, const config *cfg, const char *
 
 /* In the child, between fork and exec: async-signal-safe calls only. */
 static AP_NORETURN void child_exec(int fd, const wout_pipes *out, int prog_fd, const exec_args *a, pid_t master,
-                                   int maxfd, const wenv_ident *id)
+                                   int maxfd, const wenv_ident *id, const config *cfg)
 {
     /* Signals are blocked (worker_spawn): reset every handler first, then
      * unblock, so nothing of the master's runs in the child. */
@@ -280,7 +300,7 @@ static AP_NORETURN void child_exec(int fd, const wout_pipes *out, int prog_fd, c
     if (syscall(SYS_close_range, keep + 1, ~0U, 0) != 0)
         for (int i = keep + 1; i < maxfd; i++)
             close(i);
-    wenv_apply_child(server.cfg, id, AP_WORKER_FD); /* umask, workerLimits, workerUser, chdir; _exits on failure */
+    wenv_apply_child(cfg, id, AP_WORKER_FD); /* umask, workerLimits, workerUser, chdir; _exits on failure */
     /* A change of ids (workerUser) cleared the parent-death signal. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != master)
         _exit(1);
@@ -298,15 +318,16 @@ static void process_reset(worker *w, pid_t pid, uint64_t spawn_ns)
     memset(&w->proc, 0, sizeof(w->proc));
     memset(&w->load, 0, sizeof(w->load));
     w->proc.pid = pid;
-    w->proc.generation = ++server.slot_gen[w->slot];
-    w->proc.epoch = server.reload_epoch;
+    w->proc.generation = ++w->pool->slot_gen[w->slot];
+    w->proc.epoch = w->pool->epoch;
     w->proc.spawn_ns = spawn_ns;
     w->proc.started_ms = ap_now_ms();
     w->proc.last_active_ms = w->proc.started_ms;
-    w->proc.svc_ewma_ns = WORKER_FAST_NS * 4; /* not fast until it has shown it */
+    w->proc.svc_ewma_ns = WORKER_FAST_NS(w) * 4; /* not fast until it has shown it */
     /* the window it is started with (build_exec_args), which a reload may
      * change for later processes only */
-    w->proc.credit_batch = (uint32_t)(server.cfg->stream_window_bytes / 2 > 0 ? server.cfg->stream_window_bytes / 2 : 1);
+    int64_t window = w->pool->cfg->stream_window_bytes;
+    w->proc.credit_batch = (uint32_t)(window / 2 > 0 ? window / 2 : 1);
     recycle_new_process(w);
 }
 
@@ -344,9 +365,9 @@ static void link_free(worker *w)
     w->fd = -1;
 }
 
-int worker_spawn(int index)
+int worker_spawn(pool_t *p, int index)
 {
-    worker *w = &server.workers[index];
+    worker *w = &p->workers[index];
     assert(w->state == WORKER_DEAD);
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
@@ -359,7 +380,7 @@ int worker_spawn(int index)
         close(sv[1]);
         return AP_ERR;
     }
-    const wenv_ident *id = privs_worker_ident(server.cfg);
+    const wenv_ident *id = privs_worker_ident(p->cfg);
     if (id == NULL) {
         ap_error("%s: workerUser of the settings in force was never resolved; not spawning", w->name);
         wout_pipes_close(&out);
@@ -388,7 +409,7 @@ int worker_spawn(int index)
         return AP_ERR;
     }
     if (pid == 0)
-        child_exec(sv[1], &out, prog_fd, &a, server.pid, a.maxfd, id);
+        child_exec(sv[1], &out, prog_fd, &a, server.pid, a.maxfd, id, p->cfg);
     ap_free(a.envp);
     /* The child makes its own group too; whichever runs first, the group
      * exists once fork returns here, so signalling it (pgroup.c) never
@@ -402,7 +423,7 @@ int worker_spawn(int index)
     if (wout_attach(w, &out) != AP_OK)
         kill(pid, SIGKILL);
     worker_set_state(w, WORKER_STARTING);
-    server.stats.spawns++;
+    p->stats.spawns++;
     ap_info("%s spawned (pid %d, generation %u)", w->name, (int)pid, w->proc.generation);
     return AP_OK;
 }
@@ -413,9 +434,9 @@ static void respawn_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     w->respawn_due_ms = 0;
-    if (server.state >= SERVER_DRAINING || w->state != WORKER_DEAD)
+    if (server.state >= SERVER_DRAINING || w->pool->state == POOL_STOPPING || w->state != WORKER_DEAD)
         return;
-    if (worker_spawn(w->index) != AP_OK) {
+    if (worker_spawn(w->pool, w->index) != AP_OK) {
         struct timeval tv = {1, 0};
         w->respawn_due_ms = ap_now_ms() + 1000;
         evtimer_add(w->respawn_ev, &tv);
@@ -459,7 +480,7 @@ void worker_send(worker *w, msg *m)
     if (m->deliveries < UINT8_MAX)
         m->deliveries++;
     if (m->attempts++ == 0 && !m->control && !m->wait_told) {
-        metrics_sent(server.metrics, m);
+        metrics_sent(w->pool->metrics, m);
         m->wait_told = 1;
     }
     link_add_tail(&w->running, &m->qlink);
@@ -536,7 +557,7 @@ void worker_kill_stuck(worker *w, const char *why)
     if (w->proc.kill != WORKER_KILL_NONE || w->proc.pid <= 0 || w->proc.reaped)
         return;
     ap_error("%s (pid %d) is stuck: %s; its Python stacks follow, then it is replaced", w->name, (int)w->proc.pid, why);
-    server.stats.stuck_kills++;
+    w->pool->stats.stuck_kills++;
     if (w->state != WORKER_STOPPING)
         worker_set_state(w, WORKER_STOPPING);
     w->proc.kill = WORKER_KILL_STACKS;
@@ -573,10 +594,10 @@ void worker_retire(worker *w)
         worker_stop(w);
 }
 
-void worker_stop_all(void)
+void worker_stop_all(pool_t *p)
 {
-    for (int i = 0; i < server.nworkers; i++) {
-        worker *w = &server.workers[i];
+    for (int i = 0; i < p->nworkers; i++) {
+        worker *w = &p->workers[i];
         evtimer_del(w->respawn_ev);
         w->respawn_due_ms = 0;
         if (w->state == WORKER_DEAD || w->state == WORKER_STOPPING)
@@ -585,10 +606,10 @@ void worker_stop_all(void)
     }
 }
 
-void worker_signal_all(int sig)
+void worker_signal_all(pool_t *p, int sig)
 {
-    for (int i = 0; i < server.nworkers; i++) {
-        worker *w = &server.workers[i];
+    for (int i = 0; i < p->nworkers; i++) {
+        worker *w = &p->workers[i];
         if (w->state == WORKER_DEAD || w->proc.pid <= 0 || w->proc.reaped)
             continue;
         /* One that said START_FAILED is exiting on its own, with the
@@ -654,8 +675,8 @@ static void on_ready(worker *w, const char *payload, size_t len)
     int slots = cJSON_IsNumber(conc) ? conc->valueint : 1;
     if (slots < 1 || !w->proc.async)
         slots = 1;
-    if (slots > server.cfg->concurrency)
-        slots = (int)server.cfg->concurrency;
+    if (slots > w->pool->cfg->concurrency)
+        slots = (int)w->pool->cfg->concurrency;
     cJSON_Delete(root);
     w->load.slots = slots;
     w->proc.ready_ms = ap_now_ms();
@@ -671,9 +692,9 @@ static void on_ready(worker *w, const char *payload, size_t len)
 
 static void on_start_failed(worker *w, const char *payload, size_t len)
 {
-    ap_error("%s (pid %d): agent %s failed to start:", w->name, (int)w->proc.pid, server.cfg->agent);
+    ap_error("%s (pid %d): agent %s failed to start:", w->name, (int)w->proc.pid, w->pool->cfg->agent);
     ap_log_block(AP_LOG_ERROR, "  ", payload, len);
-    reload_note_start_failure(payload, len);
+    reload_note_start_failure(w, payload, len);
     w->start_failures++;
     w->proc.said_start_failed = 1;
     if (server.state == SERVER_STARTING && w->first_start) {
@@ -696,7 +717,7 @@ static void note_service_time(worker *w, const msg *m, uint64_t now)
     uint64_t t = now > from ? now - from : 0;
     w->proc.last_answer_ns = now;
     w->proc.svc_ewma_ns = w->proc.svc_ewma_ns - w->proc.svc_ewma_ns / 8 + t / 8;
-    w->load.ahead = w->proc.svc_ewma_ns < WORKER_FAST_NS ? (int)server.cfg->prefetch - 1 : 0;
+    w->load.ahead = w->proc.svc_ewma_ns < WORKER_FAST_NS(w) ? (int)w->pool->cfg->prefetch - 1 : 0;
 }
 
 /* payload is the answer's bytes, or NULL when they are still in src (a
@@ -706,7 +727,7 @@ static void on_answer(worker *w, const ap_frame_hdr *h, const char *payload, str
     msg *m = msg_lookup(&server.msgs, h->id);
     if (m == NULL || m->state != MSG_RUNNING || m->worker != w || m->worker_gen != w->proc.generation) {
         /* Answered already (shutdown deadline) or from a replaced process. */
-        server.stats.late_results++;
+        w->pool->stats.late_results++;
         ap_debug("%s: %s for unknown message %llu dropped", w->name, ap_frame_kind_name(h->kind),
                  (unsigned long long)h->id);
         return;
@@ -719,7 +740,7 @@ static void on_answer(worker *w, const ap_frame_hdr *h, const char *payload, str
         note_service_time(w, m, now);
     if (!m->control) {
         w->load.processed++;
-        server.stats.processed++;
+        w->pool->stats.processed++;
         recycle_after_answer(w);
     }
     if (h->kind == AP_FRAME_RESULT && (h->flags & AP_FRAME_RESULT_STREAMED) && !m->want_stream) {
@@ -732,7 +753,7 @@ static void on_answer(worker *w, const ap_frame_hdr *h, const char *payload, str
     } else {
         reply_code code = reply_code_of_error_json(payload, h->len);
         if (code == ERR_AGENT_ERROR && w->slot >= 0)
-            server.slot_errors[w->slot]++; /* per slot: survives recycling */
+            w->pool->slot_errors[w->slot]++; /* per slot: survives recycling */
         answer_worker_error(m, code, payload, h->len);
     }
 }
@@ -744,7 +765,7 @@ static void on_chunk(worker *w, const ap_frame_hdr *h, const char *payload)
 {
     msg *m = msg_lookup(&server.msgs, h->id);
     if (m == NULL || m->state != MSG_RUNNING || m->worker != w || m->worker_gen != w->proc.generation) {
-        server.stats.chunks_dropped++;
+        w->pool->stats.chunks_dropped++;
         ap_debug("%s: CHUNK for unknown message %llu dropped", w->name, (unsigned long long)h->id);
         return;
     }
@@ -780,11 +801,11 @@ static void on_pong(worker *w, const ap_frame_hdr *h, const char *payload)
     }
 }
 
-void worker_heartbeat(void)
+void worker_heartbeat(pool_t *p)
 {
-    unsigned max = (unsigned)server.cfg->max_missed_beats;
-    for (int i = 0; i < server.nworkers; i++) {
-        worker *w = &server.workers[i];
+    unsigned max = (unsigned)p->cfg->max_missed_beats;
+    for (int i = 0; i < p->nworkers; i++) {
+        worker *w = &p->workers[i];
         if (!worker_is_accepting(w) || w->proc.kill != WORKER_KILL_NONE)
             continue;
         /* A sync worker holding a message cannot answer until it is done:
@@ -839,7 +860,7 @@ static const char *worker_frame_out_of_place(const worker *w, const ap_frame_hdr
          * less: a gap in the client's stream is not an option */
         if (h->len == 0)
             return "an empty chunk";
-        if (h->len > (uint64_t)config_max_result_bytes(server.cfg))
+        if (h->len > (uint64_t)config_max_result_bytes(w->pool->cfg))
             return "a chunk over maxResultBytes";
         /* fall through */
     case AP_FRAME_RESULT:
@@ -869,7 +890,7 @@ static int frame_in_place(worker *w, const ap_frame_hdr *h)
         return AP_OK;
     char what[128];
     snprintf(what, sizeof(what), "%s frame while %s (%s)", ap_frame_kind_name(h->kind), state_names[w->state], why);
-    server.stats.frames_out_of_place++;
+    w->pool->stats.frames_out_of_place++;
     worker_protocol_error(w, what);
     return AP_ERR;
 }
@@ -1035,7 +1056,7 @@ static void worker_read_cb(evutil_socket_t fd, short what, void *arg)
      * the requests it sends then leave in the same flush as the answers
      * (measured: deferring it alone saved no instructions). */
     if ((direct ? worker_handle_read(w, read_scratch, (size_t)n) : worker_handle_frames(w)) > 0)
-        sched_pump();
+        sched_pump(w->pool);
 }
 
 /* The process is gone: whatever it wrote before it died may still be in
@@ -1087,7 +1108,7 @@ static sup_reason death_note(worker *w, int status, const char *how)
         ap_error("%s (pid %d) %s%s, holding %d message%s", w->name, (int)w->proc.pid, how,
                  never_ready ? " before it was ready" : "", held, held == 1 ? "" : "s");
     if (!expected && w->proc.kill == WORKER_KILL_NONE)
-        server.stats.crashes++; /* killed on purpose is counted apart */
+        w->pool->stats.crashes++; /* killed on purpose is counted apart */
     if (never_ready && !w->proc.said_start_failed && !expected)
         w->start_failures++;
     return expected ? (w->proc.recycle_reason ? SUP_RECYCLED : SUP_STOPPED)
@@ -1111,7 +1132,7 @@ static void process_clear(worker *w)
 static void entry_free(worker *w)
 {
     worker_assign(w, -1);
-    snprintf(w->name, sizeof(w->name), "spare-%d", w->index);
+    name_spare(w);
 }
 
 /* After a death: a new process for the slot, now or after the
@@ -1128,7 +1149,7 @@ static void respawn_decide(worker *w, int freed, int never_ready, int64_t delay)
             server.exit_code = 1;
         }
         server_begin_shutdown("a worker failed to start");
-    } else if (server.state < SERVER_DRAINING && delay >= 0) {
+    } else if (server.state < SERVER_DRAINING && w->pool->state != POOL_STOPPING && delay >= 0) {
         schedule_respawn(w, delay);
     }
 }
@@ -1146,21 +1167,23 @@ static void worker_died(worker *w, int status)
     int64_t delay = supervisor_worker_ended(w, status, reason);
     int freed = recycle_process_ended(w);
     process_clear(w);
-    if (!freed && (w->slot >= server.pool_size || w->slot < 0))
+    if (!freed && (w->slot >= w->pool->pool_size || w->slot < 0))
         freed = 1; /* its slot was scaled away */
     if (freed)
         entry_free(w);
     respawn_decide(w, freed, never_ready, delay);
-    sched_pump_soon(); /* what it held freed bytes and maybe queue room */
+    sched_pump_soon(w->pool); /* what it held freed bytes and maybe queue room */
     if (server.state >= SERVER_DRAINING)
         server_check_shutdown();
 }
 
 static worker *worker_by_pid(pid_t pid)
 {
-    for (int i = 0; i < server.nworkers; i++)
-        if (server.workers[i].proc.pid == pid && server.workers[i].state != WORKER_DEAD)
-            return &server.workers[i];
+    POOLS_FOREACH(p) {
+        for (int i = 0; i < p->nworkers; i++)
+            if (p->workers[i].proc.pid == pid && p->workers[i].state != WORKER_DEAD)
+                return &p->workers[i];
+    }
     return NULL;
 }
 

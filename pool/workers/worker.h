@@ -26,6 +26,7 @@
 #include "config.h"
 #include "ap_progress.h"
 #include "flush.h"
+#include "msg.h"
 #include "dispatch.h"
 #include "queue.h"
 #include "reply.h"
@@ -36,6 +37,11 @@
 struct event;
 struct evbuffer;
 struct msg;
+struct pool;
+
+/* "worker-N", or "POOL/worker-N" in a server of named pools. */
+#define WORKER_NAME_MAX MSG_WORKER_NAME_MAX
+_Static_assert(CONFIG_POOL_NAME_MAX + sizeof("/worker-") + 11 <= WORKER_NAME_MAX, "a worker's name fits");
 
 typedef enum {
     WORKER_STARTING = 0,
@@ -62,7 +68,7 @@ typedef enum {
 typedef struct {
     pid_t pid;                  /* 0 when no process */
     uint32_t generation;        /* processes this slot has had, this one included */
-    uint32_t epoch;             /* server.reload_epoch when it was forked */
+    uint32_t epoch;             /* its pool's reload epoch when it was forked */
     char code[AP_CODE_ID_MAX];  /* the agent code it loaded (READY's "code"; drift.c) */
     int code_drift;             /* that code differs from its epoch's */
     int async;                  /* holds many messages at once (async and gevent models) */
@@ -100,9 +106,10 @@ typedef struct {
 
 typedef struct worker {
     dispatch_load load;         /* first: read in place by dispatch */
-    int index;                  /* entry in the table */
+    struct pool *pool;          /* the pool whose table holds it */
+    int index;                  /* entry in that table */
     int slot;                   /* logical worker number, -1: entry free */
-    char name[24];              /* "worker-<slot>" */
+    char name[WORKER_NAME_MAX]; /* "worker-<slot>", "<pool>/worker-<slot>" with named pools */
     worker_state state;
     worker_proc proc;           /* the process it runs now */
     int fd;                     /* the master's end of the socketpair, -1: none */
@@ -123,11 +130,11 @@ typedef struct worker {
     int prog_fd;                /* that page's memfd, -1: none yet */
 } worker;
 
-/* Prepares the table for cfg->max_workers slots.  Nothing is forked. */
-void worker_table_init(void);
-/* Forks and execs the process for slot `index`.  AP_ERR (logged with
- * the reason) when fork or socketpair failed; the slot stays DEAD. */
-int worker_spawn(int index);
+/* Prepares p's table for its maxWorkers slots.  Nothing is forked. */
+void worker_table_init(struct pool *p);
+/* Forks and execs the process for p's entry `index`.  AP_ERR (logged
+ * with the reason) when fork or socketpair failed; the entry stays DEAD. */
+int worker_spawn(struct pool *p, int index);
 /* Sends a message to w (which must have room unless m->control). */
 void worker_send(worker *w, struct msg *m);
 /* Takes m off w's list of messages it holds (msg_on_worker is false
@@ -152,19 +159,19 @@ void worker_kill_for_memory(worker *w, const char *why);
 /* One heartbeat round (every healthCheckInterval): counts the missed
  * beats of the last round, replaces workers that missed maxMissedBeats
  * in a row, and sends each worker a PING its loop answers. */
-void worker_heartbeat(void);
+void worker_heartbeat(struct pool *p);
 /* w takes no new messages; it stops once it holds none.  gracefulTimeout
  * counts from here. */
 void worker_drain(worker *w);
 /* Takes w out of service for good: it drains (finishes what it holds)
  * and stops; a STARTING one is stopped at once. */
 void worker_retire(worker *w);
-/* Asks every live worker to finish and exit (STOP frame). */
-void worker_stop_all(void);
+/* Asks every live worker of p to finish and exit (STOP frame). */
+void worker_stop_all(struct pool *p);
 /* Sends sig to every live worker's process group (the worker and what its
  * agent started); short of SIGKILL, not to one that said START_FAILED (it
  * is exiting with its reason). */
-void worker_signal_all(int sig);
+void worker_signal_all(struct pool *p, int sig);
 /* Reaps every exited child (SIGCHLD) and deals with what they held.  A
  * dead worker's process group is SIGKILLed before it is reaped (what its
  * agent started dies with it), and every other child of the master
@@ -176,8 +183,8 @@ void worker_reap_final(void);
 /* Answers every message w holds with code (and forgets them: a late
  * result from the process is dropped).  Returns how many. */
 unsigned worker_fail_running(worker *w, reply_code code, const char *why, const char *extra);
-/* Frees the table and closes every socketpair (at exit). */
-void worker_table_free(void);
+/* Frees p's table and closes every socketpair (at exit). */
+void worker_table_free(struct pool *p);
 
 /* Whether the lifecycle above allows from -> to; any live state may also
  * go to DEAD (the process died).  worker_set_state asserts it. */
@@ -198,13 +205,13 @@ void worker_set_state(worker *w, worker_state to);
 const char *worker_state_name(worker_state s);
 /* Workers taking messages (READY or BUSY). */
 int worker_is_accepting(const worker *w);
-/* Live workers (any state but DEAD), and how many are in each state. */
-int worker_live_count(void);
-int worker_count_in(worker_state s);
-/* Finds a worker by "worker-N" name; NULL when unknown. */
-worker *worker_by_name(const char *name, size_t len);
-/* A table entry with no process and no slot, or NULL. */
-worker *worker_free_entry(void);
+/* p's live workers (any state but DEAD), and how many are in each state. */
+int worker_live_count(const struct pool *p);
+int worker_count_in(const struct pool *p, worker_state s);
+/* Finds p's worker by name ("worker-N", or its whole name); NULL when unknown. */
+worker *worker_by_name(struct pool *p, const char *name, size_t len);
+/* An entry of p's table with no process and no slot, or NULL. */
+worker *worker_free_entry(struct pool *p);
 /* Gives entry w the logical slot (and its name), or frees it (-1). */
 void worker_assign(worker *w, int slot);
 

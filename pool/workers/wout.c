@@ -69,7 +69,8 @@ typedef struct {
 
 struct wout_entry {
     wout_stream s[WOUT_STREAMS];
-    char name[24];
+    pool_t *pool;
+    char name[WORKER_NAME_MAX];
     pid_t pid;
     int slot;
     int open;               /* attached to a process */
@@ -79,28 +80,31 @@ struct wout_entry {
     struct event *report_ev;
 };
 
-static struct {
+/* A pool's: one entry per worker table entry. */
+struct wout_state {
     wout_entry *e;
     int n;
     uint64_t *slot_dropped; /* by slot, since start */
     unsigned char *slot_seen;
     uint64_t total;
-    char scratch[WOUT_READ_SIZE];
-} outputs;
+};
+
+static char scratch[WOUT_READ_SIZE]; /* every read, handled in place */
 
 static const char *const stream_names[WOUT_STREAMS] = {"stdout", "stderr", "log"};
 
 static void report_cb(evutil_socket_t fd, short what, void *arg);
 
-void wout_init(void)
+void wout_init(pool_t *p)
 {
-    outputs.n = server.nworkers;
-    outputs.e = ap_calloc((size_t)outputs.n, sizeof(wout_entry));
-    outputs.slot_dropped = ap_calloc((size_t)outputs.n, sizeof(uint64_t));
-    outputs.slot_seen = ap_calloc((size_t)outputs.n, 1);
-    outputs.total = 0;
-    for (int i = 0; i < outputs.n; i++) {
-        wout_entry *e = &outputs.e[i];
+    struct wout_state *o = p->wout = ap_calloc(1, sizeof(*o));
+    o->n = p->nworkers;
+    o->e = ap_calloc((size_t)o->n, sizeof(wout_entry));
+    o->slot_dropped = ap_calloc((size_t)o->n, sizeof(uint64_t));
+    o->slot_seen = ap_calloc((size_t)o->n, 1);
+    for (int i = 0; i < o->n; i++) {
+        wout_entry *e = &o->e[i];
+        e->pool = p;
         for (int k = 0; k < WOUT_STREAMS; k++) {
             e->s[k].owner = e;
             e->s[k].which = k;
@@ -114,10 +118,10 @@ void wout_init(void)
 
 static int take_token(wout_entry *e)
 {
-    uint64_t rate = (uint64_t)server.cfg->worker_log_rate;
+    uint64_t rate = (uint64_t)e->pool->cfg->worker_log_rate;
     if (rate == 0)
         return 1;
-    uint64_t cap = (uint64_t)server.cfg->worker_log_burst * 1000;
+    uint64_t cap = (uint64_t)e->pool->cfg->worker_log_burst * 1000;
     uint64_t now = ap_now_ms();
     if (now > e->refill_ms) {
         e->tokens += (now - e->refill_ms) * rate;
@@ -137,7 +141,7 @@ static void report_now(wout_entry *e)
         return;
     ap_warn("%s (pid %d): dropped %llu line%s of output (rate limit: workerLogRate %lld/s, workerLogBurst %lld)",
             e->name, (int)e->pid, (unsigned long long)e->unreported, e->unreported == 1 ? "" : "s",
-            (long long)server.cfg->worker_log_rate, (long long)server.cfg->worker_log_burst);
+            (long long)e->pool->cfg->worker_log_rate, (long long)e->pool->cfg->worker_log_burst);
     e->unreported = 0;
 }
 
@@ -150,9 +154,10 @@ static void report_cb(evutil_socket_t fd, short what, void *arg)
 
 static void drop_line(wout_entry *e)
 {
-    outputs.total++;
-    if (e->slot >= 0 && e->slot < outputs.n)
-        outputs.slot_dropped[e->slot]++;
+    struct wout_state *o = e->pool->wout;
+    o->total++;
+    if (e->slot >= 0 && e->slot < o->n)
+        o->slot_dropped[e->slot]++;
     if (e->unreported++ == 0 && !evtimer_pending(e->report_ev, NULL)) {
         struct timeval tv = {WOUT_REPORT_MS / 1000, (WOUT_REPORT_MS % 1000) * 1000};
         evtimer_add(e->report_ev, &tv);
@@ -255,7 +260,7 @@ static void log_piece(wout_stream *s, const char *p, size_t n, const char *label
         drop_line(e);
         return;
     }
-    char clean[WOUT_TEXT_MAX], prefix[96];
+    char clean[WOUT_TEXT_MAX], prefix[WORKER_NAME_MAX + 64];
     size_t c = clean_text(clean, p, n);
     snprintf(prefix, sizeof(prefix), "%s (pid %d) %s%s: ", e->name, (int)e->pid, stream_names[s->which],
              label ? label : "");
@@ -362,9 +367,9 @@ static void stream_close(wout_stream *s)
 static void stream_read(wout_stream *s, int reads)
 {
     for (int i = 0; i < reads && s->fd >= 0; i++) {
-        ssize_t r = read(s->fd, outputs.scratch, sizeof(outputs.scratch));
+        ssize_t r = read(s->fd, scratch, sizeof(scratch));
         if (r > 0) {
-            stream_feed(s, outputs.scratch, (size_t)r);
+            stream_feed(s, scratch, (size_t)r);
             continue;
         }
         if (r < 0 && errno == EINTR)
@@ -461,7 +466,8 @@ static void entry_close(wout_entry *e)
 
 int wout_attach(worker *w, wout_pipes *p)
 {
-    wout_entry *e = &outputs.e[w->index];
+    struct wout_state *o = w->pool->wout;
+    wout_entry *e = &o->e[w->index];
     if (e->open)
         entry_close(e);
     for (int k = 0; k < WOUT_STREAMS; k++) {
@@ -471,7 +477,7 @@ int wout_attach(worker *w, wout_pipes *p)
     snprintf(e->name, sizeof(e->name), "%s", w->name);
     e->pid = w->proc.pid;
     e->slot = w->slot;
-    e->tokens = (uint64_t)server.cfg->worker_log_burst * 1000;
+    e->tokens = (uint64_t)w->pool->cfg->worker_log_burst * 1000;
     e->refill_ms = ap_now_ms();
     e->unreported = 0;
     for (int k = 0; k < WOUT_STREAMS; k++) {
@@ -492,15 +498,15 @@ int wout_attach(worker *w, wout_pipes *p)
             return AP_ERR;
         }
     }
-    if (e->slot >= 0 && e->slot < outputs.n)
-        outputs.slot_seen[e->slot] = 1;
+    if (e->slot >= 0 && e->slot < o->n)
+        o->slot_seen[e->slot] = 1;
     e->open = 1;
     return AP_OK;
 }
 
 void wout_detach(worker *w)
 {
-    wout_entry *e = &outputs.e[w->index];
+    wout_entry *e = &w->pool->wout->e[w->index];
     if (!e->open)
         return;
     for (int k = 0; k < WOUT_STREAMS; k++)
@@ -508,43 +514,51 @@ void wout_detach(worker *w)
     entry_close(e);
 }
 
-void wout_free(void)
+void wout_free(pool_t *p)
 {
-    for (int i = 0; i < outputs.n; i++) {
-        wout_entry *e = &outputs.e[i];
+    struct wout_state *o = p->wout;
+    if (o == NULL)
+        return;
+    for (int i = 0; i < o->n; i++) {
+        wout_entry *e = &o->e[i];
         if (e->open)
             entry_close(e);
         if (e->report_ev)
             event_free(e->report_ev);
     }
-    ap_free(outputs.e);
-    ap_free(outputs.slot_dropped);
-    ap_free(outputs.slot_seen);
-    memset(&outputs, 0, sizeof(outputs));
+    ap_free(o->e);
+    ap_free(o->slot_dropped);
+    ap_free(o->slot_seen);
+    ap_free(o);
+    p->wout = NULL;
 }
 
 /* ---- counters ------------------------------------------------------------ */
 
 uint64_t wout_dropped(const worker *w)
 {
-    return w->slot >= 0 && w->slot < outputs.n ? outputs.slot_dropped[w->slot] : 0;
+    const struct wout_state *o = w->pool->wout;
+    return w->slot >= 0 && w->slot < o->n ? o->slot_dropped[w->slot] : 0;
 }
 
-uint64_t wout_dropped_total(void)
+uint64_t wout_dropped_total(const pool_t *p)
 {
-    return outputs.total;
+    return p->wout->total;
 }
 
 void wout_prometheus(struct evbuffer *out)
 {
     promtext_family(out, "agentpool_worker_log_lines_dropped_total", "counter",
-                    "Lines of worker output dropped over workerLogRate, by worker slot, since start.");
-    for (int slot = 0; slot < outputs.n; slot++) {
-        if (!outputs.slot_seen[slot])
-            continue;
-        char name[24];
-        snprintf(name, sizeof(name), "worker-%d", slot);
-        promtext_label l = {"worker", name};
-        promtext_u64(out, "agentpool_worker_log_lines_dropped_total", &l, 1, outputs.slot_dropped[slot]);
+                    "Lines of worker output dropped over workerLogRate, by pool and worker slot, since start.");
+    POOLS_FOREACH(p) {
+        const struct wout_state *o = p->wout;
+        for (int slot = 0; slot < o->n; slot++) {
+            if (!o->slot_seen[slot])
+                continue;
+            char name[24];
+            snprintf(name, sizeof(name), "worker-%d", slot);
+            promtext_label l[2] = {{"pool", p->name}, {"worker", name}};
+            promtext_u64(out, "agentpool_worker_log_lines_dropped_total", l, 2, o->slot_dropped[slot]);
+        }
     }
 }

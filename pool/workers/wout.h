@@ -31,6 +31,7 @@
 
 struct evbuffer;
 struct worker;
+struct pool;
 
 /* The two pipes of one process being spawned: [stream][0 read, 1 write]. */
 typedef struct {
@@ -39,9 +40,9 @@ typedef struct {
 
 /* Sizes the per-entry state for the worker table (server.nworkers
  * entries).  Call once, after the table exists. */
-void wout_init(void);
+void wout_init(struct pool *p);
 /* Closes every pipe still open (without draining) and frees the state. */
-void wout_free(void);
+void wout_free(struct pool *p);
 
 /* Makes the pipes for w's next process: every end close-on-exec, the
  * read ends non-blocking, the write ends above fd 3.  AP_ERR (logged with
@@ -65,10 +66,10 @@ void wout_detach(struct worker *w);
 
 /* Output lines dropped for slot w->slot since start (all its processes). */
 uint64_t wout_dropped(const struct worker *w);
-/* Output lines dropped for every worker since start. */
-uint64_t wout_dropped_total(void);
-/* Writes the agentpool_worker_log_lines_dropped_total family (by worker
- * slot, for the slots that have had a process). */
+/* Output lines dropped for every worker of p since start. */
+uint64_t wout_dropped_total(const struct pool *p);
+/* Writes the agentpool_worker_log_lines_dropped_total family (by pool
+ * and worker slot, for the slots that have had a process). */
 void wout_prometheus(struct evbuffer *out);
 
 #endif

@@ -46,7 +46,7 @@ int wprog_prepare(worker *w)
     }
     atomic_store(&w->prog->started, 0);
     atomic_store(&w->prog->finished, 0);
-    server.stats.hub_blocked_past += atomic_exchange(&w->prog->hub_blocked, 0);
+    w->pool->stats.hub_blocked_past += atomic_exchange(&w->prog->hub_blocked, 0);
     return w->prog_fd;
 }
 
@@ -65,11 +65,11 @@ uint64_t wprog_hub_blocked(const worker *w)
     return w->prog ? atomic_load(&w->prog->hub_blocked) : 0;
 }
 
-uint64_t wprog_hub_blocked_total(void)
+uint64_t wprog_hub_blocked_total(const pool_t *p)
 {
-    uint64_t n = server.stats.hub_blocked_past;
-    for (int i = 0; i < server.nworkers; i++)
-        n += wprog_hub_blocked(&server.workers[i]);
+    uint64_t n = p->stats.hub_blocked_past;
+    for (int i = 0; i < p->nworkers; i++)
+        n += wprog_hub_blocked(&p->workers[i]);
     return n;
 }
 

@@ -9,6 +9,8 @@
 
 #include <stdint.h>
 
+struct pool;
+
 struct worker;
 
 /* Before a spawn: maps w's page if not yet (reset to zero) and returns
@@ -27,7 +29,7 @@ int wprog_running(const struct worker *w, uint64_t *running, uint64_t *last);
 uint64_t wprog_hub_blocked(const struct worker *w);
 /* hubBlocked of every process since start: the pages' counts plus those
  * folded in before a page was reset for a new process. */
-uint64_t wprog_hub_blocked_total(void);
+uint64_t wprog_hub_blocked_total(const struct pool *p);
 /* At exit. */
 void wprog_free(struct worker *w);
 
