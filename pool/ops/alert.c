@@ -261,7 +261,8 @@ void alert_prometheus(struct evbuffer *out)
     POOLS_FOREACH(p) {
         for (int i = 0; i < ALERT_COUNT; i++) {
             promtext_label l[2] = {{"pool", p->name}, {"alert", alert_defs[i].name}};
-            promtext_u64(out, "agentpool_alert_active", l, 2, (uint64_t)p->alerts->a[i].active);
+            int k = server.cfg->pools_named ? 0 : 1; /* one unnamed pool: no pool label */
+            promtext_u64(out, "agentpool_alert_active", l + k, 2 - (unsigned)k, (uint64_t)p->alerts->a[i].active);
         }
     }
 }

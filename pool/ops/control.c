@@ -470,6 +470,8 @@ cJSON *control_stats_json(int detailed, const pool_t *only)
     pools_total(&t);
     stats_scope all = {server.pools, server.npools, 1};
     cJSON *o = stats_object(&all, &t, detailed, now);
+    if (!server.cfg->pools_named)
+        return o; /* one unnamed pool: the totals are all there is */
     cJSON *pools = cJSON_AddObjectToObject(o, "pools");
     POOLS_FOREACH(p) {
         stats_scope one = {&server.pools[p_i_], 1, 0};
@@ -774,8 +776,10 @@ static void control_health(client *c, const char *line, const scan_result *r)
         cJSON_AddNumberToObject(o, "codeDrift", drifted);
         cJSON_AddNumberToObject(o, "deadLettersHeld", (double)dlqheld_count(NULL));
     }
-    cJSON *pools = cJSON_AddObjectToObject(o, "pools");
-    POOLS_FOREACH(p) add_pool_health(cJSON_AddObjectToObject(pools, p->name), p, now);
+    if (server.cfg->pools_named) {
+        cJSON *pools = cJSON_AddObjectToObject(o, "pools");
+        POOLS_FOREACH(p) add_pool_health(cJSON_AddObjectToObject(pools, p->name), p, now);
+    }
     answer_json(c, line, r, o);
 }
 
@@ -809,7 +813,8 @@ static void control_scale(client *c, const char *line, const scan_result *r)
         return;
     scale_result sr = scale_to(p, n > 100000 ? 100000 : (int)n, "pool.scale");
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "pool", p->name);
+    if (server.cfg->pools_named)
+        cJSON_AddStringToObject(o, "pool", p->name);
     cJSON_AddNumberToObject(o, "requested", (double)n);
     cJSON_AddNumberToObject(o, "before", sr.before);
     cJSON_AddNumberToObject(o, "workers", sr.after);

@@ -9,9 +9,11 @@
  * first written.  Per-type counters and handler-time histograms are
  * plain arrays indexed by typetab index, sized once.  Each pool has its
  * own (p->metrics).  The /metrics text is built from `server` and the
- * pools when it is asked for and never cached: every series about a
- * pool's messages or workers carries a pool label, the server's own
- * (connections, the master's memory and logs, readiness) none.
+ * pools when it is asked for and never cached: with named pools every
+ * series about a pool's messages or workers carries a pool label, the
+ * server's own (connections, the master's memory and logs, readiness)
+ * none; a server of one unnamed pool writes its series without it, as
+ * before pools existed.
  */
 #include "metrics.h"
 #include "wprog.h"
@@ -233,11 +235,14 @@ typedef struct {
 
 static const promtext_label *with_pool(prom_labels *pl, const pool_t *p, const promtext_label *rest, unsigned n)
 {
+    /* One unnamed pool (no "pools" in the config): the series are as
+     * they always were, without the label. */
+    unsigned k = server.cfg->pools_named ? 1 : 0;
     pl->l[0].name = "pool";
     pl->l[0].value = p->name;
-    for (unsigned i = 0; i < n && i + 1 < PROM_LABELS_MAX; i++)
-        pl->l[i + 1] = rest[i];
-    pl->n = n + 1 < PROM_LABELS_MAX ? n + 1 : PROM_LABELS_MAX;
+    for (unsigned i = 0; i < n && i + k < PROM_LABELS_MAX; i++)
+        pl->l[i + k] = rest[i];
+    pl->n = n + k < PROM_LABELS_MAX ? n + k : PROM_LABELS_MAX;
     return pl->l;
 }
 
@@ -503,8 +508,10 @@ static void prom_health(struct evbuffer *out)
     promtext_family(out, "agentpool_ready", "gauge",
                     "1 when the server is ready: every pool is (what /healthz answers 200 for).");
     promtext_u64(out, "agentpool_ready", NULL, 0, status == HEALTH_READY);
-    promtext_family(out, "agentpool_pool_ready", "gauge", "1 when the pool is ready.");
-    POOLS_FOREACH(p) pool_u64(out, "agentpool_pool_ready", p, NULL, 0, health_pool(p, NULL) == HEALTH_READY);
+    if (server.cfg->pools_named) {
+        promtext_family(out, "agentpool_pool_ready", "gauge", "1 when the pool is ready.");
+        POOLS_FOREACH(p) pool_u64(out, "agentpool_pool_ready", p, NULL, 0, health_pool(p, NULL) == HEALTH_READY);
+    }
     promtext_family(out, "agentpool_restart_backoff", "gauge",
                     "1 while the pool is in restart backoff (more than maxRestarts within restartWindow).");
     POOLS_FOREACH(p) pool_u64(out, "agentpool_restart_backoff", p, NULL, 0, (uint64_t)supervisor_in_backoff(p));

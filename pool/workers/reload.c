@@ -473,8 +473,13 @@ static cJSON *result_json(unsigned *failed, unsigned *tried, const step **first_
     cJSON_AddStringToObject(o, "agent", d ? d->cfg->agent : "");
     cJSON_AddItemToObject(o, "requiresRestart", reloading.restart_needed);
     reloading.restart_needed = NULL;
-    cJSON_AddItemToObject(o, "pools", pools);
-    cJSON_AddItemToObject(o, "failed", names);
+    if (server.cfg->pools_named) {
+        cJSON_AddItemToObject(o, "pools", pools);
+        cJSON_AddItemToObject(o, "failed", names);
+    } else { /* one unnamed pool: the totals are all there is */
+        cJSON_Delete(pools);
+        cJSON_Delete(names);
+    }
     return o;
 }
 

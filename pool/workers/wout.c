@@ -558,7 +558,8 @@ void wout_prometheus(struct evbuffer *out)
             char name[24];
             snprintf(name, sizeof(name), "worker-%d", slot);
             promtext_label l[2] = {{"pool", p->name}, {"worker", name}};
-            promtext_u64(out, "agentpool_worker_log_lines_dropped_total", l, 2, o->slot_dropped[slot]);
+            int k = server.cfg->pools_named ? 0 : 1; /* one unnamed pool: no pool label */
+            promtext_u64(out, "agentpool_worker_log_lines_dropped_total", l + k, 2 - (unsigned)k, o->slot_dropped[slot]);
         }
     }
 }
