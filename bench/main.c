@@ -67,6 +67,8 @@ static void main_usage(FILE *out)
             "  --type T             message type (default echo)\n"
             "  --payload-bytes B    data is {\"p\":\"<B characters>\"} (default 16)\n"
             "  --data JSON          data to send instead of the payload\n"
+            "  --pool NAME          add \"pool\": NAME: run in that pool (ndjson; default: the\n"
+            "                       server's defaultPool)\n"
             "  --stream             add \"stream\": true and count the chunks (ndjson only):\n"
             "                       chunks/s, time to first chunk p50/p90/p99, final\n"
             "                       answers/s\n"
@@ -110,7 +112,8 @@ static int main_uint(const char *opt, const char *s, unsigned long long lo, unsi
 enum {
     OPT_UNIX = 1000, OPT_TCP, OPT_PROTO, OPT_PATH, OPT_CONNS, OPT_DEPTH, OPT_RATE, OPT_SECONDS,
     OPT_REQUESTS, OPT_WARMUP, OPT_TIMEOUT, OPT_TYPE, OPT_PAYLOAD, OPT_DATA, OPT_JSON, OPT_HELP, OPT_VERSION,
-    OPT_STREAM
+    OPT_STREAM,
+    OPT_POOL
 };
 
 /* Fills cfg from the command line.  Returns AP_OK, AP_ERR with err set
@@ -134,6 +137,7 @@ static int main_parse(int argc, char **argv, bench_cfg *cfg, char *err, size_t e
         {"data", required_argument, NULL, OPT_DATA},
         {"json", no_argument, NULL, OPT_JSON},
         {"stream", no_argument, NULL, OPT_STREAM},
+        {"pool", required_argument, NULL, OPT_POOL},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -221,6 +225,9 @@ static int main_parse(int argc, char **argv, bench_cfg *cfg, char *err, size_t e
         case OPT_STREAM:
             cfg->stream = 1;
             cfg->req.stream = 1;
+            break;
+        case OPT_POOL:
+            cfg->req.pool = optarg;
             break;
         case OPT_HELP:
             main_usage(stdout);

@@ -97,6 +97,10 @@ static int tmpl_body(tmpl_buf *body, size_t *id_off, const tmpl_spec *spec, char
     }
     if (spec->stream)
         tmpl_puts(body, ",\"stream\":true");
+    if (spec->pool) {
+        tmpl_puts(body, ",\"pool\":");
+        tmpl_put_json_string(body, spec->pool);
+    }
     tmpl_puts(body, "}");
     return AP_OK;
 }

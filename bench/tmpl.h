@@ -36,6 +36,7 @@ typedef struct {
     const char *path;      /* HTTP: request target */
     const char *host;      /* HTTP: Host header */
     int stream;            /* ask for a stream: "stream": true */
+    const char *pool;      /* NDJSON: the pool to run in ("pool": ...), or NULL */
 } tmpl_spec;
 
 /* Builds the request described by spec into t.  `data` is parsed and

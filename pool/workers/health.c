@@ -59,6 +59,10 @@ health_status health_pool(const pool_t *p, int *healthy)
     int st = server_status();
     if (st >= 0)
         return (health_status)st;
+    if (p->state == POOL_STARTING)
+        return HEALTH_STARTING; /* added by a reload: its first workers are not all ready */
+    if (p->state >= POOL_RETIRING)
+        return HEALTH_DRAINING; /* removed by a reload: finishing what it holds */
     /* One worker being respawned at once is not degraded: the others
      * serve.  A slot whose respawn waits in backoff is: it keeps failing
      * while the others hide it (a crash loop of one slot). */
@@ -71,7 +75,9 @@ health_status health_server(int *healthy)
     int total = 0;
     POOLS_FOREACH(p) {
         int n = 0;
-        if (health_pool(p, &n) == HEALTH_DEGRADED)
+        /* Only running pools count: one a reload is adding or removing
+         * does not make the server unready meanwhile. */
+        if (health_pool(p, &n) == HEALTH_DEGRADED && p->state == POOL_RUNNING)
             worst = HEALTH_DEGRADED;
         total += n;
     }

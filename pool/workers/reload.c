@@ -302,6 +302,15 @@ static int plan(config *nc, char *err, size_t errlen)
         return AP_OK;
     }
     keep_server(nc, server.cfg, reloading.restart_needed);
+    for (int i = 0; i < nc->npools; i++) {
+        POOLS_FOREACH(p) {
+            if (p->state >= POOL_RETIRING && strcmp(p->name, nc->pools[i].name) == 0) {
+                snprintf(err, errlen, "pool %s is still draining since it was removed: reload again once it has "
+                         "stopped (pool.stats shows it until then)", p->name);
+                return AP_ERR;
+            }
+        }
+    }
     POOLS_FOREACH(p) {
         if (p->state <= POOL_RUNNING && config_pool_named(nc, p->name) == NULL)
             add_step(STEP_REMOVE, p->name, p, NULL);
