@@ -29,14 +29,17 @@
 #include <string.h>
 
 static const ctl_command ctl_commands[] = {
-    {"send", "[--stream [--raw]] [TYPE [DATA]]", CTL_TAKES_STREAM | CTL_TAKES_RAW, 0, 2, 1, cmd_send},
-    {"stats", "[--json] [--detailed]", CTL_TAKES_JSON | CTL_TAKES_DETAILED, 0, 0, 0, cmd_stats},
-    {"top", "[--once] [--interval MS]", CTL_TAKES_ONCE | CTL_TAKES_INTERVAL, 0, 0, 0, cmd_top},
+    {"send", "[--stream [--raw]] [--pool NAME] [TYPE [DATA]]",
+     CTL_TAKES_STREAM | CTL_TAKES_RAW | CTL_TAKES_POOL, 0, 2, 1, cmd_send},
+    {"stats", "[--json] [--detailed] [--pool NAME]", CTL_TAKES_JSON | CTL_TAKES_DETAILED | CTL_TAKES_POOL, 0, 0,
+     0, cmd_stats},
+    {"top", "[--once] [--interval MS] [--pool NAME]", CTL_TAKES_ONCE | CTL_TAKES_INTERVAL | CTL_TAKES_POOL, 0, 0,
+     0, cmd_top},
     {"ping", "", 0, 0, 0, 0, cmd_ping},
-    {"health", "[--json]", CTL_TAKES_JSON, 0, 0, 0, cmd_health},
-    {"history", "[--json]", CTL_TAKES_JSON, 0, 0, 0, cmd_history},
-    {"reload", "[--json]", CTL_TAKES_JSON, 0, 0, 0, cmd_reload},
-    {"scale", "N [--json]", CTL_TAKES_JSON, 1, 1, 0, cmd_scale},
+    {"health", "[--json] [--pool NAME]", CTL_TAKES_JSON | CTL_TAKES_POOL, 0, 0, 0, cmd_health},
+    {"history", "[--json] [--pool NAME]", CTL_TAKES_JSON | CTL_TAKES_POOL, 0, 0, 0, cmd_history},
+    {"reload", "[--json] [--pool NAME]", CTL_TAKES_JSON | CTL_TAKES_POOL, 0, 0, 0, cmd_reload},
+    {"scale", "N [--json] [--pool NAME]", CTL_TAKES_JSON | CTL_TAKES_POOL, 1, 1, 0, cmd_scale},
     /* dlq's sub-command checks the options (cmd_dlq.c). */
     {"dlq", "list|replay|purge [OPTIONS]", CTL_TAKES_ALL, 1, INT_MAX, 1, cmd_dlq},
 };

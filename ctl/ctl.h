@@ -54,7 +54,8 @@ enum {
     CTL_TAKES_INTERVAL = 1u << 7,
     CTL_TAKES_STREAM = 1u << 8,
     CTL_TAKES_RAW = 1u << 9,
-    CTL_TAKES_ALL = (1u << 10) - 1
+    CTL_TAKES_POOL = 1u << 10,
+    CTL_TAKES_ALL = (1u << 11) - 1
 };
 
 /* The default --timeout, and the least and most --interval. */
@@ -80,6 +81,7 @@ typedef struct {
     int interval_ms;
     int stream; /* send: "stream": true, chunks printed as they come */
     int raw;    /* send --stream: every line as received */
+    const char *pool; /* --pool NAME: the named pool only; NULL: every pool */
 } ctl_opts;
 
 typedef struct ctl_command {
@@ -140,8 +142,9 @@ typedef struct {
     jspan error;      /* its "error" when "ok" is false, else p NULL */
 } ctl_answer;
 
-/* Sends one request of type with data_json (NULL = null) over a new
- * connection and keeps the answer raw in *a, capturing at most limit
+/* Sends one request of type with data_json (NULL = null; else an
+ * object, with "pool": o->pool put first in it when --pool was given)
+ * over a new connection and keeps the answer raw in *a, capturing at most limit
  * bytes.  Never prints.  Returns CTL_EXIT_OK, CTL_EXIT_ANSWER_ERROR (the
  * answer said "ok": false; a->error spans its error, err says
  * "TYPE failed: CODE: MESSAGE"), or CTL_EXIT_CONNECT / CTL_EXIT_EXCHANGE
@@ -159,6 +162,19 @@ int ctl_call(const ctl_opts *o, const char *type, const char *data_json, cJSON *
 /* ctl_call for a command with a human rendering: with --json the answer
  * is printed here and *result is NULL (nothing left to render). */
 int ctl_call_human(const ctl_opts *o, const char *type, const char *data_json, cJSON **result);
+
+/* name as a JSON string, escaped ("\"writer\""; free with ap_free). */
+char *ctl_json_string(const char *name);
+
+/* data_json (an object's text, or NULL for {}) with "pool": pool put
+ * first in it; data_json itself, copied, when pool is NULL (NULL stays
+ * NULL).  Free with ap_free. */
+char *ctl_data_with_pool(const char *data_json, const char *pool);
+
+/* 1 when an answer's "pools" object is worth showing pool by pool: more
+ * than one pool, or one whose name is not "default" (a server of one
+ * unnamed pool answers {"default": ...}, the same as its totals). */
+int ctl_named_pools(const cJSON *pools);
 
 /* "CODE: MESSAGE" of a raw "error" object, for messages (free with
  * ap_free). */

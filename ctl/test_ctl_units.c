@@ -112,15 +112,26 @@ static void test_reqline_adds_stream_true_last(void **state)
     char err[256];
     size_t len;
     AP_UNUSED(state);
-    char *line = reqline_build_opts(1, "tokens", "{ \"n\": 3 }", 1, &len, err, sizeof(err));
+    char *line = reqline_build_opts(1, "tokens", "{ \"n\": 3 }", NULL, 1, &len, err, sizeof(err));
     assert_non_null(line);
     assert_string_equal(line, "{\"id\":1,\"type\":\"tokens\",\"data\":{\"n\":3},\"stream\":true}\n");
     assert_int_equal(len, strlen(line));
     ap_free(line);
-    line = reqline_build_opts(2, "t", NULL, 0, &len, err, sizeof(err));
+    line = reqline_build_opts(2, "t", NULL, NULL, 0, &len, err, sizeof(err));
     assert_string_equal(line, "{\"id\":2,\"type\":\"t\",\"data\":null}\n");
     ap_free(line);
-    assert_null(reqline_build_opts(1, "t", "{", 1, &len, err, sizeof(err)));
+    assert_null(reqline_build_opts(1, "t", "{", NULL, 1, &len, err, sizeof(err)));
+}
+
+static void test_reqline_adds_the_pool_escaped_before_stream(void **state)
+{
+    char err[256];
+    size_t len;
+    AP_UNUSED(state);
+    char *line = reqline_build_opts(1, "t", "[1]", "wr\"it\ner", 1, &len, err, sizeof(err));
+    assert_non_null(line);
+    assert_string_equal(line, "{\"id\":1,\"type\":\"t\",\"data\":[1],\"pool\":\"wr\\\"it\\ner\",\"stream\":true}\n");
+    ap_free(line);
 }
 
 /* sline_classify on a C string; the chunk's text copied to buf. */
@@ -649,6 +660,7 @@ int main(void)
         cmocka_unit_test(test_reqline_builds_one_escaped_line),
         cmocka_unit_test(test_reqline_refuses_invalid_data),
         cmocka_unit_test(test_reqline_adds_stream_true_last),
+        cmocka_unit_test(test_reqline_adds_the_pool_escaped_before_stream),
         cmocka_unit_test(test_sline_tells_answers_chunks_and_heartbeats_apart),
         cmocka_unit_test(test_sline_classifies_the_start_of_a_long_line),
         cmocka_unit_test(test_render_duration_humanises),
