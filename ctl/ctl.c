@@ -239,12 +239,6 @@ char *ctl_data_with_pool(const char *data_json, const char *pool)
     return out;
 }
 
-int ctl_named_pools(const cJSON *pools)
-{
-    int n = cJSON_IsObject(pools) ? cJSON_GetArraySize(pools) : 0;
-    return n > 1 || (n == 1 && strcmp(pools->child->string ? pools->child->string : "", "default") != 0);
-}
-
 void ctl_print_json(const cJSON *res)
 {
     char *txt = isatty(STDOUT_FILENO) ? cJSON_Print(res) : cJSON_PrintUnformatted(res);

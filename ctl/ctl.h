@@ -171,11 +171,6 @@ char *ctl_json_string(const char *name);
  * NULL).  Free with ap_free. */
 char *ctl_data_with_pool(const char *data_json, const char *pool);
 
-/* 1 when an answer's "pools" object is worth showing pool by pool: more
- * than one pool, or one whose name is not "default" (a server of one
- * unnamed pool answers {"default": ...}, the same as its totals). */
-int ctl_named_pools(const cJSON *pools);
-
 /* "CODE: MESSAGE" of a raw "error" object, for messages (free with
  * ap_free). */
 char *ctl_error_text(jspan error);
