@@ -34,7 +34,8 @@
 enum {
     CTL_EXIT_OK = 0,           /* every answer ok; health: ready */
     CTL_EXIT_ANSWER_ERROR = 1, /* agentpoold answered with an error; health: not ready;
-                                  reload: refused or aborted; dlq replay: a replay failed */
+                                  reload: refused or aborted, or a named pool failed;
+                                  dlq replay: a replay failed */
     CTL_EXIT_USAGE = 2,        /* bad command line: nothing was sent */
     CTL_EXIT_CONNECT = 3,      /* could not connect to the socket */
     CTL_EXIT_EXCHANGE = 4,     /* connected, but no complete exchange: connection lost,
