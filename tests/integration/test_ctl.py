@@ -480,7 +480,10 @@ class TestUsage(CtlTestCase):
                        "--once", "--interval MS", "q or Ctrl-C quits",
                        "Exit status (the same for every command):", "\n   0  success",
                        "\n   1  agentpoold answered with an error", "\n   2  usage error",
-                       "\n   3  cannot connect", "\n   4  connected, but no complete exchange"):
+                       "\n   3  cannot connect", "\n   4  connected, but no complete exchange",
+                       "--pool NAME", "stats [--json] [--detailed] [--pool NAME]", "health [--json] [--pool NAME]",
+                       "reload [--json] [--pool NAME]", "top [--once] [--interval MS] [--pool NAME]",
+                       "a named pool failed while the others reloaded"):
             self.assertIn(needle, text)
         self.assertNotIn("\n  64  ", text)
         self.assertEqual(run(["stats", "-h"]).stdout, r.stdout)
