@@ -57,7 +57,7 @@ const char ctl_usage_text[] =
     "  send                   read NDJSON requests from stdin (blank lines\n"
     "                         skipped), pipeline them, print each response line\n"
     "                         as it arrives (in the server's order; match by id)\n"
-    "  send --stream [--raw] [--pool NAME] TYPE [DATA]\n"
+    "  send --stream [--raw] TYPE [DATA]\n"
     "                         send it with \"stream\": true and print each chunk's\n"
     "                         JSON value on a line of its own as it arrives\n"
     "                         (heartbeats not shown), then the final response\n"
