@@ -29,14 +29,17 @@
 #include <string.h>
 
 static const ctl_command ctl_commands[] = {
-    {"send", "[--stream [--raw]] [TYPE [DATA]]", CTL_TAKES_STREAM | CTL_TAKES_RAW, 0, 2, 1, cmd_send},
-    {"stats", "[--json] [--detailed]", CTL_TAKES_JSON | CTL_TAKES_DETAILED, 0, 0, 0, cmd_stats},
-    {"top", "[--once] [--interval MS]", CTL_TAKES_ONCE | CTL_TAKES_INTERVAL, 0, 0, 0, cmd_top},
+    {"send", "[--stream [--raw]] [--pool NAME] [TYPE [DATA]]",
+     CTL_TAKES_STREAM | CTL_TAKES_RAW | CTL_TAKES_POOL, 0, 2, 1, cmd_send},
+    {"stats", "[--json] [--detailed] [--pool NAME]", CTL_TAKES_JSON | CTL_TAKES_DETAILED | CTL_TAKES_POOL, 0, 0,
+     0, cmd_stats},
+    {"top", "[--once] [--interval MS] [--pool NAME]", CTL_TAKES_ONCE | CTL_TAKES_INTERVAL | CTL_TAKES_POOL, 0, 0,
+     0, cmd_top},
     {"ping", "", 0, 0, 0, 0, cmd_ping},
-    {"health", "[--json]", CTL_TAKES_JSON, 0, 0, 0, cmd_health},
-    {"history", "[--json]", CTL_TAKES_JSON, 0, 0, 0, cmd_history},
-    {"reload", "[--json]", CTL_TAKES_JSON, 0, 0, 0, cmd_reload},
-    {"scale", "N [--json]", CTL_TAKES_JSON, 1, 1, 0, cmd_scale},
+    {"health", "[--json] [--pool NAME]", CTL_TAKES_JSON | CTL_TAKES_POOL, 0, 0, 0, cmd_health},
+    {"history", "[--json] [--pool NAME]", CTL_TAKES_JSON | CTL_TAKES_POOL, 0, 0, 0, cmd_history},
+    {"reload", "[--json] [--pool NAME]", CTL_TAKES_JSON | CTL_TAKES_POOL, 0, 0, 0, cmd_reload},
+    {"scale", "N [--json] [--pool NAME]", CTL_TAKES_JSON | CTL_TAKES_POOL, 1, 1, 0, cmd_scale},
     /* dlq's sub-command checks the options (cmd_dlq.c). */
     {"dlq", "list|replay|purge [OPTIONS]", CTL_TAKES_ALL, 1, INT_MAX, 1, cmd_dlq},
 };
@@ -49,7 +52,8 @@ const char ctl_usage_text[] =
     "Commands:\n"
     "  send TYPE [DATA]       send one request {\"id\":1,\"type\":TYPE,\"data\":DATA}\n"
     "                         (DATA is JSON, default null) and print the\n"
-    "                         response line as received\n"
+    "                         response line as received; --pool NAME adds\n"
+    "                         \"pool\": NAME to it (that pool serves it)\n"
     "  send                   read NDJSON requests from stdin (blank lines\n"
     "                         skipped), pipeline them, print each response line\n"
     "                         as it arrives (in the server's order; match by id)\n"
@@ -62,49 +66,61 @@ const char ctl_usage_text[] =
     "                         (at most --timeout; a second Ctrl-C exits at once)\n"
     "                         for the final answer, normally \"cancelled\", prints\n"
     "                         it and exits 130\n"
-    "  stats [--json] [--detailed]\n"
+    "  stats [--json] [--detailed] [--pool NAME]\n"
     "                         pool statistics: one line per subject (pool state,\n"
     "                         workers by state, queue, throughput, latency and\n"
     "                         queue-wait percentiles, restarts by reason,\n"
     "                         messages by outcome, errors by code, memory), then\n"
     "                         answers by type and circuit breakers; --detailed\n"
     "                         adds one row per worker; --json prints the result\n"
-    "                         object (indented on a terminal, one line otherwise)\n"
-    "  top [--once] [--interval MS]\n"
+    "                         object (indented on a terminal, one line otherwise).\n"
+    "                         With named pools, a table of the pools follows\n"
+    "                         the sheet (the totals)\n"
+    "  top [--once] [--interval MS] [--pool NAME]\n"
     "                         a live view, redrawn every second (or MS): pool\n"
     "                         state, uptime, workers ready/total, queue,\n"
     "                         throughput, p99 latency, errors per minute, and\n"
     "                         one row per worker (pid, state, in-flight,\n"
     "                         messages, RSS, age, errors), cut to the terminal's\n"
     "                         width; q or Ctrl-C quits.  --once prints one frame\n"
-    "                         without terminal escapes and exits\n"
+    "                         without terminal escapes and exits.  With named\n"
+    "                         pools, one block per pool (its line, its workers)\n"
     "  ping                   check that agentpoold answers\n"
-    "  health [--json]        the pool's health in one line, such as\n"
+    "  health [--json] [--pool NAME]\n"
+    "                         the pool's health in one line, such as\n"
     "                         \"ready: 2/2 workers healthy\"; when not ready also\n"
     "                         whether respawns are in backoff and how many\n"
     "                         workers ended unexpectedly within the restart\n"
     "                         window, and which slots wait in restart\n"
-    "                         backoff.  Exit status 0 only when ready\n"
-    "  history [--json]       the last worker ends (pool.history): local time,\n"
-    "                         worker, generation, pid, reason, and exit status\n"
-    "                         or signal\n"
-    "  reload [--json]        rolling reload (pool.reload): re-read the config,\n"
+    "                         backoff; with named pools, a line per pool after\n"
+    "                         it (\"pool writer: ready: 2/2 workers healthy\").\n"
+    "                         Exit status 0 only when ready (every pool is)\n"
+    "  history [--json] [--pool NAME]\n"
+    "                         the last worker ends (pool.history): local time,\n"
+    "                         pool (when the entries name it), worker,\n"
+    "                         generation, pid, reason, and exit status or signal\n"
+    "  reload [--json] [--pool NAME]\n"
+    "                         rolling reload (pool.reload): re-read the config,\n"
     "                         replace every worker one at a time, and wait for\n"
     "                         the end (without a time limit unless --timeout).\n"
     "                         Prints \"reloaded: N workers replaced, agent A\";\n"
     "                         when agentpoold refuses it or the new code fails\n"
     "                         to start (the old workers keep serving) it prints\n"
-    "                         why and the traceback, and exits 1\n"
-    "  scale N [--json]       set the number of workers (pool.scale), clamped\n"
+    "                         why and the traceback, and exits 1.  With named\n"
+    "                         pools, one line per pool (\"pool writer: reloaded,\n"
+    "                         2 workers replaced, agent A\", \"pool bad: FAILED:\n"
+    "                         <error>\"), and exit 1 when any pool failed\n"
+    "  scale N [--json] [--pool NAME]\n"
+    "                         set the number of workers (pool.scale), clamped\n"
     "                         to minWorkers..maxWorkers; prints \"scaled from A\n"
     "                         to B workers\"\n"
-    "  dlq list [--json] [--offset N] [--limit N]\n"
+    "  dlq list [--json] [--offset N] [--limit N] [--pool NAME]\n"
     "                         dead letters, oldest first, as a table (dlqId,\n"
     "                         time, id, type, attempts, last failure reason cut\n"
     "                         to the terminal's width or $COLUMNS) and a total\n"
     "                         line; --limit defaults to 100 (0: all); --json\n"
     "                         prints each record as stored, one per line\n"
-    "  dlq replay [--id DLQID]\n"
+    "  dlq replay [--id DLQID] [--pool NAME]\n"
     "                         send each dead letter (or only DLQID) again as a\n"
     "                         new request, its type and data unchanged, id\n"
     "                         \"replay-<dlqId>\", at most 32 unanswered at once;\n"
@@ -119,8 +135,10 @@ const char ctl_usage_text[] =
     "                         failures were dead-lettered again).  A record of\n"
     "                         a pool.*"
     " type is never sent (it fails as\n"
-    "                         not_replayable)\n"
-    "  dlq purge --yes        delete every dead letter for good (refused\n"
+    "                         not_replayable).  With --pool NAME, NAME's dead\n"
+    "                         letters, each sent again to NAME\n"
+    "  dlq purge --yes [--pool NAME]\n"
+    "                         delete every dead letter for good (refused\n"
     "                         without --yes) and print \"purged N\"\n"
     "\n"
     "Options (before or after COMMAND and its arguments; for send they end at\n"
@@ -134,6 +152,10 @@ const char ctl_usage_text[] =
     "      --json             stats, health, history, reload, scale: the result\n"
     "                         object; dlq list: the records, one per line\n"
     "      --detailed         stats: one row per worker\n"
+    "      --pool NAME        stats, top, health, history, reload, scale, dlq:\n"
+    "                         that pool only ({\"pool\": NAME} in the request's\n"
+    "                         data; scale and dlq need it when agentpoold has\n"
+    "                         several pools); send TYPE: the request's \"pool\"\n"
     "      --once             top: print one frame and exit\n"
     "      --interval MS      top: redraw every MS milliseconds (100 to\n"
     "                         3600000, default 1000)\n"
@@ -152,8 +174,9 @@ const char ctl_usage_text[] =
     "   1  agentpoold answered with an error (an answer had \"ok\": false);\n"
     "      health: the pool is not ready (degraded, starting, draining or\n"
     "      stopping); reload: refused, or aborted because the new code failed\n"
-    "      to start; dlq replay: a replay failed (those are kept), or --id\n"
-    "      named no dead letter\n"
+    "      to start, or a named pool failed while the others reloaded;\n"
+    "      dlq replay: a replay failed (those are kept), or --id named no\n"
+    "      dead letter\n"
     "   2  usage error: unknown command or option, bad argument, invalid\n"
     "      DATA, dlq purge without --yes; nothing was sent\n"
     "   3  cannot connect: no socket at the path, nothing accepting on it, no\n"

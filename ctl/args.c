@@ -26,11 +26,11 @@
 /* The option each CTL_TAKES_* bit stands for, for usage errors. */
 static const char *const args_takes_names[] = {"--json", "--detailed", "--offset", "--limit",
                                                "--id",   "--yes",      "--once",   "--interval",
-                                               "--stream", "--raw"};
+                                               "--stream", "--raw",   "--pool"};
 
 enum {
     OPT_TIMEOUT = 256, OPT_VERSION, OPT_JSON, OPT_DETAILED, OPT_OFFSET, OPT_LIMIT, OPT_ID, OPT_YES,
-    OPT_ONCE, OPT_INTERVAL, OPT_STREAM, OPT_RAW
+    OPT_ONCE, OPT_INTERVAL, OPT_STREAM, OPT_RAW, OPT_POOL
 };
 
 static const struct option args_long_options[] = {
@@ -48,6 +48,7 @@ static const struct option args_long_options[] = {
     {"interval", required_argument, NULL, OPT_INTERVAL},
     {"stream", no_argument, NULL, OPT_STREAM},
     {"raw", no_argument, NULL, OPT_RAW},
+    {"pool", required_argument, NULL, OPT_POOL},
     {NULL, 0, NULL, 0},
 };
 
@@ -121,6 +122,13 @@ int args_parse(int argc, char **argv, int options_end, ctl_opts *o, int *next)
         case OPT_RAW:
             o->raw = 1;
             o->given |= CTL_TAKES_RAW;
+            break;
+        case OPT_POOL:
+            /* Any other name is agentpoold's to judge ("unknown pool"). */
+            if (optarg[0] == '\0')
+                return ctl_usage_error("--pool wants a pool's name, not ''");
+            o->pool = optarg;
+            o->given |= CTL_TAKES_POOL;
             break;
         case 'h':
             fputs(ctl_usage_text, stdout);

@@ -47,10 +47,10 @@ static int dlq_replay(const ctl_opts *o, int argc, char **argv);
 static int dlq_purge(const ctl_opts *o, int argc, char **argv);
 
 static const ctl_command dlq_commands[] = {
-    {"list", "[--json] [--offset N] [--limit N]", CTL_TAKES_JSON | CTL_TAKES_OFFSET | CTL_TAKES_LIMIT,
-     0, 0, 0, dlq_list},
-    {"replay", "[--id DLQID]", CTL_TAKES_ID, 0, 0, 0, dlq_replay},
-    {"purge", "--yes", CTL_TAKES_YES, 0, 0, 0, dlq_purge},
+    {"list", "[--json] [--offset N] [--limit N] [--pool NAME]",
+     CTL_TAKES_JSON | CTL_TAKES_OFFSET | CTL_TAKES_LIMIT | CTL_TAKES_POOL, 0, 0, 0, dlq_list},
+    {"replay", "[--id DLQID] [--pool NAME]", CTL_TAKES_ID | CTL_TAKES_POOL, 0, 0, 0, dlq_replay},
+    {"purge", "--yes [--pool NAME]", CTL_TAKES_YES | CTL_TAKES_POOL, 0, 0, 0, dlq_purge},
 };
 
 /* dlq SUBCOMMAND ...: dispatches through dlq_commands. */
@@ -281,8 +281,13 @@ static int dlq_replay_page(const ctl_opts *o, replay_item *items, size_t n, dlq_
         ctl_warn("%s", err);
         return CTL_EXIT_CONNECT;
     }
-    replay_opts ro = {.sock = fd, .timeout_ms = o->timeout_ms, .window = CTL_REPLAY_WINDOW};
-    if (replay_run(&ro, items, n, &r) != AP_OK) {
+    /* With --pool the replays go to that pool, as its dead letters came from it. */
+    char *pool = o->pool ? ctl_json_string(o->pool) : NULL;
+    replay_opts ro = {.sock = fd, .timeout_ms = o->timeout_ms, .window = CTL_REPLAY_WINDOW,
+                      .pool_json = pool};
+    int rc = replay_run(&ro, items, n, &r);
+    ap_free(pool);
+    if (rc != AP_OK) {
         ctl_warn("dlq replay: %s (%zu of %zu answers missing)", r.err, r.sent - r.answered, r.sent);
         status = CTL_EXIT_EXCHANGE;
     }

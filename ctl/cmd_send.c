@@ -136,12 +136,14 @@ int cmd_send(const ctl_opts *o, int argc, char **argv)
         return ctl_usage_error("send: --raw goes with --stream");
     if (argc == 0 && o->stream)
         return ctl_usage_error("send --stream: TYPE missing (a stream is one request, not stdin's)");
+    if (argc == 0 && o->pool)
+        return ctl_usage_error("send --pool: TYPE missing (stdin's requests name their own \"pool\")");
     if (argc == 0) {
         x.in_fd = STDIN_FILENO;
     } else {
         size_t len;
-        line = reqline_build_opts(SEND_ID, argv[0], argc > 1 ? argv[1] : NULL, o->stream, &len,
-                                  err, sizeof(err));
+        line = reqline_build_opts(SEND_ID, argv[0], argc > 1 ? argv[1] : NULL, o->pool, o->stream,
+                                  &len, err, sizeof(err));
         if (line == NULL)
             return ctl_usage_error("%s", err);
         x.preload = line;

@@ -16,6 +16,12 @@
  * 100 columns when it has none; only the JSON values of the worker
  * details (the agent's health() answer and metrics) are cut to fit.
  *
+ * Named pools: the server's answer holds its totals (the sheet) and a
+ * "pools" object; when that names more than the implicit "default" pool
+ * (render_named_pools) a table of one row per pool follows the sheet.
+ * With --pool NAME the answer is that pool's alone, and its name and
+ * agent lead the sheet.
+ *
  * The sheet counts workers by state, which only the detailed answer
  * lists, so the table always asks for {"detailed": true}; --json prints
  * the answer to exactly what was asked (detailed only with --detailed).
@@ -43,7 +49,7 @@ static const char *const stats_known[] = {
     "healthy", "slots", "inFlight", "averageWorkerAge", "oldestWorker", "workerEvents", "restarts",
     "queue", "oldestQueuedAge", "connections", "connectionsTotal", "throughput", "latency",
     "queueWait", "totalMessagesProcessed", "messages", "errors", "deadLetters", "memory", "types",
-    "breakers", "workers", "alerts"};
+    "breakers", "workers", "alerts", "pool", "agent", "pools"};
 
 /* Strings to be joined into one sheet line. */
 typedef struct {
@@ -227,7 +233,9 @@ static void stats_sheet(table *t, const cJSON *res, size_t room)
     char buf[64];
     const cJSON *v;
 
-    /* pool: state, pid, uptime */
+    /* pool: its name (one pool's stats), state, pid, uptime */
+    if (cJSON_IsString(v = cJSON_GetObjectItemCaseSensitive(res, "pool")))
+        stats_add(&l, render_fit(v->valuestring, 0));
     if (cJSON_IsString(v = cJSON_GetObjectItemCaseSensitive(res, "state")))
         stats_add(&l, render_fit(v->valuestring, 0));
     if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(res, "pid")))
@@ -238,7 +246,7 @@ static void stats_sheet(table *t, const cJSON *res, size_t room)
     }
     stats_line(t, "pool", &l, room);
 
-    static const char *const settings[] = {"strategy", "overflow", "allocator"};
+    static const char *const settings[] = {"agent", "strategy", "overflow", "allocator"};
     for (size_t i = 0; i < AP_ARRAY_LEN(settings); i++)
         if ((v = cJSON_GetObjectItemCaseSensitive(res, settings[i])))
             stats_add(&l, stats_item(v));
@@ -396,6 +404,49 @@ static void stats_print_table(const char *title, table *t)
         table_print(t, stdout, "");
     }
     table_free(t);
+}
+
+/* One row per pool of the server's stats ("pools"), with what tells
+ * them apart at a glance; `stats --pool NAME` shows one pool's sheet. */
+static void stats_pools(const cJSON *pools)
+{
+    static const char *const header[] = {"pool", "lifecycle", "state", "workers", "healthy", "in flight",
+                                         "queue", "processed", "errors", "p99", "dead letters", "agent"};
+    char buf[64];
+    table t;
+    char *row[AP_ARRAY_LEN(header)];
+    table_init(&t, AP_ARRAY_LEN(header));
+    for (size_t k = 0; k < AP_ARRAY_LEN(header); k++)
+        row[k] = ap_strdup(header[k]);
+    table_add_row(&t, row);
+    for (const cJSON *p = pools->child; p; p = p->next) {
+        const cJSON *q = cJSON_GetObjectItemCaseSensitive(p, "queue");
+        const cJSON *p99 = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(p, "latency"), "p99");
+        const cJSON *dl = cJSON_GetObjectItemCaseSensitive(p, "deadLetters");
+        const cJSON *v;
+        double errors = 0;
+        v = cJSON_GetObjectItemCaseSensitive(p, "errors");
+        for (const cJSON *c = cJSON_IsObject(v) ? v->child : NULL; c; c = c->next)
+            errors += cJSON_IsNumber(c) ? c->valuedouble : 0;
+        row[0] = render_fit(p->string ? p->string : "?", 48);
+        row[1] = (v = cJSON_GetObjectItemCaseSensitive(p, "lifecycle")) ? render_value("lifecycle", v) : ap_strdup("-");
+        row[2] = (v = cJSON_GetObjectItemCaseSensitive(p, "state")) ? render_value("state", v) : ap_strdup("-");
+        row[3] = render_fmt("%d", ctl_int(p, "total", 0));
+        row[4] = render_fmt("%d", ctl_int(p, "healthy", 0));
+        row[5] = render_fmt("%d/%d", ctl_int(p, "inFlight", 0), ctl_int(p, "slots", 0));
+        row[6] = render_fmt("%d/%d", ctl_int(q, "depth", 0), ctl_int(q, "capacity", 0));
+        row[7] = render_fmt("%.0f", ctl_num(p, "totalMessagesProcessed", 0));
+        row[8] = render_fmt("%.0f", errors);
+        if (cJSON_IsNumber(p99))
+            render_ms(p99->valuedouble, buf, sizeof(buf));
+        else
+            snprintf(buf, sizeof(buf), "-");
+        row[9] = ap_strdup(buf);
+        row[10] = render_fmt("%d", ctl_int(dl, "records", 0));
+        row[11] = (v = cJSON_GetObjectItemCaseSensitive(p, "agent")) ? render_value("agent", v) : ap_strdup("-");
+        table_add_row(&t, row);
+    }
+    stats_print_table("pools (stats --pool NAME shows one in full)", &t);
 }
 
 /* The answers by message type: type, ok, errors by code. */
@@ -671,6 +722,9 @@ static void stats_print(const cJSON *res, int detailed)
     table_print(&t, stdout, "");
     table_free(&t);
 
+    const cJSON *pools = cJSON_GetObjectItemCaseSensitive(res, "pools");
+    if (render_named_pools(pools))
+        stats_pools(pools);
     stats_types(cJSON_GetObjectItemCaseSensitive(res, "types"));
     stats_breakers(cJSON_GetObjectItemCaseSensitive(res, "breakers"));
     stats_unknown_tables(res);

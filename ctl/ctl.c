@@ -15,6 +15,7 @@
 #include "ap_alloc.h"
 #include "conn.h"
 #include "reqline.h"
+#include "render.h"
 
 #include <cJSON.h>
 #include <errno.h>
@@ -134,7 +135,9 @@ int ctl_request(const ctl_opts *o, const char *type, const char *data_json, int 
     a->cap.limit = limit;
     a->result.p = "null";
     a->result.len = 4;
-    char *req = reqline_build(1, type, data_json, &len, err, errlen);
+    char *data = ctl_data_with_pool(data_json, o->pool);
+    char *req = reqline_build(1, type, data, &len, err, errlen);
+    ap_free(data);
     if (req == NULL) /* our own requests are well-formed: a bug */
         return CTL_EXIT_USAGE;
     exchange_opts x = {.preload = req, .preload_len = len, .preload_lines = 1, .in_fd = -1,
@@ -200,6 +203,40 @@ int ctl_call_human(const ctl_opts *o, const char *type, const char *data_json, c
         *result = NULL;
     }
     return status;
+}
+
+char *ctl_json_string(const char *name)
+{
+    size_t n = strlen(name), len = 0;
+    char *out = ap_malloc(n * 6 + 3);
+    out[len++] = '"';
+    for (const unsigned char *c = (const unsigned char *)name; *c; c++) {
+        if (*c == '"' || *c == '\\') {
+            out[len++] = '\\';
+            out[len++] = (char)*c;
+        } else if (*c < 0x20) {
+            len += (size_t)snprintf(out + len, 7, "\\u%04x", *c);
+        } else {
+            out[len++] = (char)*c;
+        }
+    }
+    out[len++] = '"';
+    out[len] = '\0';
+    return out;
+}
+
+char *ctl_data_with_pool(const char *data_json, const char *pool)
+{
+    if (pool == NULL)
+        return data_json ? ap_strdup(data_json) : NULL;
+    /* Spliced in as text: the caller's members keep their spelling. */
+    const char *rest = data_json ? strchr(data_json, '{') : NULL;
+    rest = rest ? rest + 1 : "}";
+    const char *first = rest + strspn(rest, " \t\r\n");
+    char *name = ctl_json_string(pool);
+    char *out = render_fmt("{\"pool\":%s%s%s", name, *first == '}' ? "" : ",", rest);
+    ap_free(name);
+    return out;
 }
 
 void ctl_print_json(const cJSON *res)

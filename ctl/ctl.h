@@ -34,7 +34,8 @@
 enum {
     CTL_EXIT_OK = 0,           /* every answer ok; health: ready */
     CTL_EXIT_ANSWER_ERROR = 1, /* agentpoold answered with an error; health: not ready;
-                                  reload: refused or aborted; dlq replay: a replay failed */
+                                  reload: refused or aborted, or a named pool failed;
+                                  dlq replay: a replay failed */
     CTL_EXIT_USAGE = 2,        /* bad command line: nothing was sent */
     CTL_EXIT_CONNECT = 3,      /* could not connect to the socket */
     CTL_EXIT_EXCHANGE = 4,     /* connected, but no complete exchange: connection lost,
@@ -54,7 +55,8 @@ enum {
     CTL_TAKES_INTERVAL = 1u << 7,
     CTL_TAKES_STREAM = 1u << 8,
     CTL_TAKES_RAW = 1u << 9,
-    CTL_TAKES_ALL = (1u << 10) - 1
+    CTL_TAKES_POOL = 1u << 10,
+    CTL_TAKES_ALL = (1u << 11) - 1
 };
 
 /* The default --timeout, and the least and most --interval. */
@@ -80,6 +82,7 @@ typedef struct {
     int interval_ms;
     int stream; /* send: "stream": true, chunks printed as they come */
     int raw;    /* send --stream: every line as received */
+    const char *pool; /* --pool NAME: the named pool only; NULL: every pool */
 } ctl_opts;
 
 typedef struct ctl_command {
@@ -140,8 +143,9 @@ typedef struct {
     jspan error;      /* its "error" when "ok" is false, else p NULL */
 } ctl_answer;
 
-/* Sends one request of type with data_json (NULL = null) over a new
- * connection and keeps the answer raw in *a, capturing at most limit
+/* Sends one request of type with data_json (NULL = null; else an
+ * object, with "pool": o->pool put first in it when --pool was given)
+ * over a new connection and keeps the answer raw in *a, capturing at most limit
  * bytes.  Never prints.  Returns CTL_EXIT_OK, CTL_EXIT_ANSWER_ERROR (the
  * answer said "ok": false; a->error spans its error, err says
  * "TYPE failed: CODE: MESSAGE"), or CTL_EXIT_CONNECT / CTL_EXIT_EXCHANGE
@@ -159,6 +163,14 @@ int ctl_call(const ctl_opts *o, const char *type, const char *data_json, cJSON *
 /* ctl_call for a command with a human rendering: with --json the answer
  * is printed here and *result is NULL (nothing left to render). */
 int ctl_call_human(const ctl_opts *o, const char *type, const char *data_json, cJSON **result);
+
+/* name as a JSON string, escaped ("\"writer\""; free with ap_free). */
+char *ctl_json_string(const char *name);
+
+/* data_json (an object's text, or NULL for {}) with "pool": pool put
+ * first in it; data_json itself, copied, when pool is NULL (NULL stays
+ * NULL).  Free with ap_free. */
+char *ctl_data_with_pool(const char *data_json, const char *pool);
 
 /* "CODE: MESSAGE" of a raw "error" object, for messages (free with
  * ap_free). */

@@ -428,3 +428,9 @@ void render_fit_last_column(table *t, size_t width, size_t min_last)
         *cell = cut;
     }
 }
+
+int render_named_pools(const cJSON *pools)
+{
+    int n = cJSON_IsObject(pools) ? cJSON_GetArraySize(pools) : 0;
+    return n > 1 || (n == 1 && strcmp(pools->child->string ? pools->child->string : "", "default") != 0);
+}

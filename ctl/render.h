@@ -31,6 +31,11 @@ void render_object(FILE *out, const cJSON *obj, const char *const *prefer, size_
  * (and there is at least one), the kind render_rows prints. */
 int render_is_row_array(const cJSON *item);
 
+/* 1 when an answer's "pools" object is worth showing pool by pool: more
+ * than one pool, or one whose name is not "default" (a server of one
+ * unnamed pool answers {"default": ...}, the same as its totals). */
+int render_named_pools(const cJSON *pools);
+
 /* Prints an array of objects as a table with a header row: one column per
  * member name found, the names in prefer first (those present in any
  * row), then the others in first-seen order.  Missing cells show "-". */

@@ -107,6 +107,10 @@ static void rpl_fill(rpl *x)
             rpl_put(x, it->data.p, it->data.len);
         else
             rpl_put(x, "null", 4);
+        if (x->o->pool_json) {
+            rpl_put(x, ",\"pool\":", 8);
+            rpl_put(x, x->o->pool_json, strlen(x->o->pool_json));
+        }
         rpl_put(x, "}\n", 2);
         x->out_off = 0;
         it->state = REPLAY_SENT;

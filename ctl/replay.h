@@ -5,7 +5,8 @@
  * `agentpoolctl dlq replay` hands this module one page of dead letters
  * (raw "type" and "data" bytes taken from pool.dlq.list) and an open
  * connection.  Each becomes an ordinary request with a fresh id,
- * "replay-<dlqId>", its type and data copied byte for byte; at most
+ * "replay-<dlqId>", its type and data copied byte for byte (and a
+ * "pool" member when the caller names one); at most
  * `window` are unanswered at once, and answers, which come in any order,
  * are matched back by id.  What happened to each item is written into
  * it; removing the ones that succeeded is the caller's business.
@@ -48,6 +49,7 @@ typedef struct {
     int sock;            /* connected, non-blocking */
     int timeout_ms;      /* silence allowed while answers are due; 0 = forever */
     size_t window;       /* requests unanswered at once, at most (0 counts as 1) */
+    const char *pool_json; /* a JSON string put as each request's "pool"; NULL: none */
 } replay_opts;
 
 typedef struct {

@@ -33,11 +33,11 @@ static void reqline_excerpt(const char *s, size_t from, size_t to, char *buf, si
 char *reqline_build(long long id, const char *type, const char *data_json, size_t *len,
                     char *err, size_t errlen)
 {
-    return reqline_build_opts(id, type, data_json, 0, len, err, errlen);
+    return reqline_build_opts(id, type, data_json, NULL, 0, len, err, errlen);
 }
 
-char *reqline_build_opts(long long id, const char *type, const char *data_json, int stream,
-                         size_t *len, char *err, size_t errlen)
+char *reqline_build_opts(long long id, const char *type, const char *data_json, const char *pool,
+                         int stream, size_t *len, char *err, size_t errlen)
 {
     char *data = NULL, *printed = NULL, *line = NULL;
     cJSON *tmp = NULL;
@@ -81,6 +81,7 @@ char *reqline_build_opts(long long id, const char *type, const char *data_json, 
     if (tmp == NULL || cJSON_AddNumberToObject(tmp, "id", (double)id) == NULL ||
         cJSON_AddStringToObject(tmp, "type", type) == NULL ||
         cJSON_AddRawToObject(tmp, "data", data) == NULL ||
+        (pool && cJSON_AddStringToObject(tmp, "pool", pool) == NULL) ||
         (stream && cJSON_AddTrueToObject(tmp, "stream") == NULL) ||
         (printed = cJSON_PrintUnformatted(tmp)) == NULL) {
         snprintf(err, errlen, "out of memory building the request line");

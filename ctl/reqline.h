@@ -2,8 +2,8 @@
 /*
  * reqline.h - build one request line of agentpoold's protocol.
  *
- * {"id":ID,"type":TYPE,"data":DATA}\n (with ,"stream":true before the
- * closing brace when asked for), printed by cJSON: TYPE escaped by
+ * {"id":ID,"type":TYPE,"data":DATA}\n (with ,"pool":NAME and
+ * ,"stream":true before the closing brace when asked for), printed by cJSON: TYPE escaped by
  * it, DATA the caller's JSON text, parsed by cJSON to prove it is one
  * JSON value, then minified by cJSON (white space between tokens
  * removed, so a pretty-printed argument still makes one line) and put in
@@ -24,9 +24,10 @@
 char *reqline_build(long long id, const char *type, const char *data_json, size_t *len,
                     char *err, size_t errlen);
 
-/* reqline_build, with "stream": true added as the last member when
- * stream is set (a streamed request, protocol.md). */
-char *reqline_build_opts(long long id, const char *type, const char *data_json, int stream,
-                         size_t *len, char *err, size_t errlen);
+/* reqline_build, with "pool": pool after "data" when pool is not NULL
+ * (the named pool serves it), and "stream": true added as the last
+ * member when stream is set (a streamed request, protocol.md). */
+char *reqline_build_opts(long long id, const char *type, const char *data_json, const char *pool,
+                         int stream, size_t *len, char *err, size_t errlen);
 
 #endif

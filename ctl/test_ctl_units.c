@@ -112,15 +112,26 @@ static void test_reqline_adds_stream_true_last(void **state)
     char err[256];
     size_t len;
     AP_UNUSED(state);
-    char *line = reqline_build_opts(1, "tokens", "{ \"n\": 3 }", 1, &len, err, sizeof(err));
+    char *line = reqline_build_opts(1, "tokens", "{ \"n\": 3 }", NULL, 1, &len, err, sizeof(err));
     assert_non_null(line);
     assert_string_equal(line, "{\"id\":1,\"type\":\"tokens\",\"data\":{\"n\":3},\"stream\":true}\n");
     assert_int_equal(len, strlen(line));
     ap_free(line);
-    line = reqline_build_opts(2, "t", NULL, 0, &len, err, sizeof(err));
+    line = reqline_build_opts(2, "t", NULL, NULL, 0, &len, err, sizeof(err));
     assert_string_equal(line, "{\"id\":2,\"type\":\"t\",\"data\":null}\n");
     ap_free(line);
-    assert_null(reqline_build_opts(1, "t", "{", 1, &len, err, sizeof(err)));
+    assert_null(reqline_build_opts(1, "t", "{", NULL, 1, &len, err, sizeof(err)));
+}
+
+static void test_reqline_adds_the_pool_escaped_before_stream(void **state)
+{
+    char err[256];
+    size_t len;
+    AP_UNUSED(state);
+    char *line = reqline_build_opts(1, "t", "[1]", "wr\"it\ner", 1, &len, err, sizeof(err));
+    assert_non_null(line);
+    assert_string_equal(line, "{\"id\":1,\"type\":\"t\",\"data\":[1],\"pool\":\"wr\\\"it\\ner\",\"stream\":true}\n");
+    ap_free(line);
 }
 
 /* sline_classify on a C string; the chunk's text copied to buf. */
@@ -586,6 +597,50 @@ static void test_topview_survives_missing_fields_and_shows_alerts(void **state)
     cJSON_Delete(st);
 }
 
+/* A detailed pool.stats answer of a server with two named pools. */
+static const char topview_pools_stats[] =
+    "{\"state\":\"degraded\",\"total\":3,\"uptime\":1000,\"queue\":{\"depth\":0,\"capacity\":20},"
+    "\"errors\":{\"agent_error\":3},"
+    "\"workers\":["
+    "{\"id\":\"writer/worker-0\",\"pid\":11,\"state\":\"ready\",\"inFlight\":0,\"slots\":1},"
+    "{\"id\":\"reader/worker-0\",\"pid\":21,\"state\":\"dead\",\"inFlight\":0,\"slots\":1},"
+    "{\"id\":\"writer/worker-1\",\"pid\":12,\"state\":\"busy\",\"inFlight\":1,\"slots\":1}],"
+    "\"pools\":{"
+    "\"writer\":{\"lifecycle\":\"running\",\"state\":\"ready\",\"poolSize\":2,"
+    "\"queue\":{\"depth\":0,\"capacity\":10},\"throughput\":{\"10s\":2},\"latency\":{\"p99\":3},"
+    "\"errors\":{\"agent_error\":1}},"
+    "\"reader\":{\"lifecycle\":\"draining\",\"state\":\"degraded\",\"poolSize\":1,"
+    "\"queue\":{\"depth\":0,\"capacity\":10},\"errors\":{\"agent_error\":2}}}}";
+
+static void test_topview_shows_one_block_per_named_pool(void **state)
+{
+    AP_UNUSED(state);
+    cJSON *st = cJSON_Parse(topview_pools_stats);
+    topview_frame f = {0};
+    topview_opts o = {.errors_per_min = NAN};
+    topview_render(st, &o, &f);
+    assert_int_equal(f.n, 11);
+    assert_string_equal(f.lines[0], "pool degraded   uptime 1.0s   workers 2/3 ready   queue 0/20");
+    assert_string_equal(f.lines[2], "");
+    assert_string_equal(f.lines[3], "pool writer ready   workers 2/2 ready   queue 0/10   2.0/s (10s)   p99 3.00ms   errors 1");
+    assert_non_null(strstr(f.lines[4], "WORKER"));
+    assert_true(strncmp(f.lines[5], "writer/worker-0 ", 16) == 0);
+    assert_true(strncmp(f.lines[6], "writer/worker-1 ", 16) == 0);
+    assert_string_equal(f.lines[7], "");
+    assert_string_equal(f.lines[8], "pool reader (draining) degraded   workers 0/1 ready   queue 0/10   - (10s)   p99 -   errors 2");
+    assert_true(strncmp(f.lines[10], "reader/worker-0 ", 16) == 0);
+    topview_frame_free(&f);
+    /* one pool's stats (top --pool): named in the first line, no uptime */
+    cJSON_Delete(st);
+    st = cJSON_Parse("{\"pool\":\"writer\",\"state\":\"ready\",\"poolSize\":2,\"workers\":[],"
+                     "\"pools\":{\"default\":{}}}");
+    topview_render(st, &o, &f);
+    assert_string_equal(f.lines[0], "pool writer ready   workers 0/2 ready   queue -/-");
+    assert_string_equal(f.lines[f.n - 1], "(no workers)");
+    topview_frame_free(&f);
+    cJSON_Delete(st);
+}
+
 static void test_topview_rate_over_the_last_minute(void **state)
 {
     AP_UNUSED(state);
@@ -649,6 +704,7 @@ int main(void)
         cmocka_unit_test(test_reqline_builds_one_escaped_line),
         cmocka_unit_test(test_reqline_refuses_invalid_data),
         cmocka_unit_test(test_reqline_adds_stream_true_last),
+        cmocka_unit_test(test_reqline_adds_the_pool_escaped_before_stream),
         cmocka_unit_test(test_sline_tells_answers_chunks_and_heartbeats_apart),
         cmocka_unit_test(test_sline_classifies_the_start_of_a_long_line),
         cmocka_unit_test(test_render_duration_humanises),
@@ -666,6 +722,7 @@ int main(void)
         cmocka_unit_test(test_topview_renders_header_and_worker_rows),
         cmocka_unit_test(test_topview_fits_the_height_and_says_what_is_left_out),
         cmocka_unit_test(test_topview_survives_missing_fields_and_shows_alerts),
+        cmocka_unit_test(test_topview_shows_one_block_per_named_pool),
         cmocka_unit_test(test_topview_rate_over_the_last_minute),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

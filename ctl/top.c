@@ -3,7 +3,9 @@
  * top.c - `agentpoolctl top`: a live view of the pool.
  *
  * Every interval (1 s unless --interval) it asks for detailed pool.stats
- * over a fresh connection, has topview.c turn the answer into lines sized
+ * (with --pool, that pool's: ctl_request puts it in the data; a server
+ * of named pools gets a block per pool, topview.h) over a fresh
+ * connection, has topview.c turn the answer into lines sized
  * to the terminal (TIOCGWINSZ), and redraws: cursor home, each line
  * followed by clear-to-end-of-line, clear-to-end-of-screen, all in one
  * write(2), on the alternate screen with the cursor hidden.  It measures

@@ -120,8 +120,15 @@ static void topview_header(const cJSON *s, const topview_opts *o, topview_frame 
     const cJSON *q = cJSON_GetObjectItemCaseSensitive(s, "queue");
     topview_num(q, "depth", depth, sizeof(depth));
     topview_num(q, "capacity", capacity, sizeof(capacity));
-    topview_push(f, o, render_fmt("pool %s   uptime %s   workers %d/%s ready   queue %s/%s", state, up,
-                                  ready, total, depth, capacity));
+    /* One pool's stats (--pool) name it and have no uptime of their own. */
+    const cJSON *pn = cJSON_GetObjectItemCaseSensitive(s, "pool");
+    char *pname = cJSON_IsString(pn) ? render_fit(pn->valuestring, TOPVIEW_CELL_MAX) : NULL;
+    char *uptime = pname && !cJSON_GetObjectItemCaseSensitive(s, "uptime") ? ap_strdup("")
+                                                                           : render_fmt("   uptime %s", up);
+    topview_push(f, o, render_fmt("pool %s%s%s%s   workers %d/%s ready   queue %s/%s", pname ? pname : "",
+                                  pname ? " " : "", state, uptime, ready, total, depth, capacity));
+    ap_free(uptime);
+    ap_free(pname);
     ap_free(state);
 
     const cJSON *tp = cJSON_GetObjectItemCaseSensitive(s, "throughput");
@@ -230,14 +237,79 @@ static char *topview_line(char *const cells[NCOLS], const size_t width[NCOLS])
     return line;
 }
 
+/* 1 when worker w is one of pool name's: it says so ("pool"), or its
+ * id is "name/..." (how agentpoold names the workers of named pools). */
+static int topview_in_pool(const cJSON *w, const char *name)
+{
+    const cJSON *pn = cJSON_GetObjectItemCaseSensitive(w, "pool");
+    if (cJSON_IsString(pn))
+        return strcmp(pn->valuestring, name) == 0;
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(w, "id");
+    size_t n = strlen(name);
+    return cJSON_IsString(id) && strncmp(id->valuestring, name, n) == 0 && id->valuestring[n] == '/';
+}
+
+/* The line that heads one pool's block of a server with named pools:
+ * its name, lifecycle when not running, state, workers ready, queue,
+ * throughput, p99 and errors (all from the pool's own stats). */
+static void topview_pool_line(const char *name, const cJSON *p, int ready, const topview_opts *o,
+                              topview_frame *f)
+{
+    char total[32], depth[32], capacity[32], t10[32], p99[32];
+    const cJSON *lc = cJSON_GetObjectItemCaseSensitive(p, "lifecycle");
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(p, "state");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(p, "latency"), "p99");
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(p, "queue");
+    char *n = render_fit(name, TOPVIEW_CELL_MAX);
+    char *state = render_fit(cJSON_IsString(st) ? st->valuestring : "-", TOPVIEW_CELL_MAX);
+    char *life = cJSON_IsString(lc) && strcmp(lc->valuestring, "running") != 0
+                     ? render_fmt(" (%s)", lc->valuestring) : ap_strdup("");
+    char *life_fit = render_fit(life, TOPVIEW_CELL_MAX + 3);
+    topview_num(p, cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(p, "poolSize")) ? "poolSize" : "total", total,
+                sizeof(total));
+    topview_num(q, "depth", depth, sizeof(depth));
+    topview_num(q, "capacity", capacity, sizeof(capacity));
+    topview_rate_text(cJSON_GetObjectItemCaseSensitive(p, "throughput"), "10s", t10, sizeof(t10));
+    if (cJSON_IsNumber(v))
+        render_ms(v->valuedouble, p99, sizeof(p99));
+    else
+        snprintf(p99, sizeof(p99), "-");
+    topview_push(f, o, render_fmt("pool %s%s %s   workers %d/%s ready   queue %s/%s   %s (10s)   p99 %s   errors %.0f",
+                                  n, life_fit, state, ready, total, depth, capacity, t10, p99,
+                                  topview_error_total(p)));
+    ap_free(n);
+    ap_free(state);
+    ap_free(life);
+    ap_free(life_fit);
+}
+
+/* Pushes the column header and the rows of the workers pick[0..n) (their
+ * cells freed), as many as fit the height, the last saying what did not. */
+static void topview_rows(char *(*cells)[NCOLS], const size_t *pick, size_t n, const size_t width[NCOLS],
+                         const topview_opts *o, topview_frame *f)
+{
+    topview_push(f, o, topview_line((char *const *)topview_headers, width));
+    size_t room = n;
+    if (o->height) {
+        size_t left = o->height > f->n ? o->height - f->n : 0;
+        if (n > left)
+            room = left > 0 ? left - 1 : 0;
+    }
+    for (size_t i = 0; i < n && i < room; i++)
+        topview_push(f, o, topview_line(cells[pick[i]], width));
+    if (room < n)
+        topview_push(f, o, render_fmt("... %zu more worker%s (a taller terminal shows them)", n - room,
+                                      n - room == 1 ? "" : "s"));
+}
+
 void topview_render(const cJSON *stats, const topview_opts *o, topview_frame *f)
 {
     topview_header(stats, o, f);
-    topview_push(f, o, ap_strdup(""));
 
     const cJSON *ws = cJSON_GetObjectItemCaseSensitive(stats, "workers");
     size_t nw = (size_t)cJSON_GetArraySize(ws);
     char *(*cells)[NCOLS] = ap_calloc(nw ? nw : 1, sizeof(*cells));
+    size_t *pick = ap_calloc(nw ? nw : 1, sizeof(size_t));
     size_t width[NCOLS];
     for (int c = 0; c < NCOLS; c++) {
         size_t h = strlen(topview_headers[c]);
@@ -252,28 +324,43 @@ void topview_render(const cJSON *stats, const topview_opts *o, topview_frame *f)
                 width[c] = cw;
         }
     }
-    topview_push(f, o, topview_line((char *const *)topview_headers, width));
 
-    /* Rows that fit below the header; the last says what did not. */
-    size_t room = nw;
-    if (o->height) {
-        size_t left = o->height > f->n ? o->height - f->n : 0;
-        if (nw > left)
-            room = left > 0 ? left - 1 : 0;
+    const cJSON *pools = cJSON_GetObjectItemCaseSensitive(stats, "pools");
+    if (!render_named_pools(pools)) {
+        topview_push(f, o, ap_strdup(""));
+        for (size_t i = 0; i < k; i++)
+            pick[i] = i;
+        topview_rows(cells, pick, k, width, o, f);
     }
-    for (size_t i = 0; i < k; i++) {
-        if (i < room)
-            topview_push(f, o, topview_line(cells[i], width));
+    /* Named pools: one block each, its workers under its line. */
+    for (const cJSON *p = render_named_pools(pools) ? pools->child : NULL; p; p = p->next) {
+        const char *name = p->string ? p->string : "?";
+        size_t n = 0, i = 0;
+        int ready = 0;
+        for (const cJSON *w = cJSON_IsArray(ws) ? ws->child : NULL; w && i < k; w = w->next, i++) {
+            if (!topview_in_pool(w, name))
+                continue;
+            const cJSON *wst = cJSON_GetObjectItemCaseSensitive(w, "state");
+            ready += cJSON_IsString(wst) &&
+                     (strcmp(wst->valuestring, "ready") == 0 || strcmp(wst->valuestring, "busy") == 0);
+            pick[n++] = i;
+        }
+        topview_push(f, o, ap_strdup(""));
+        topview_pool_line(name, p, ready, o, f);
+        if (n > 0)
+            topview_rows(cells, pick, n, width, o, f);
+        else if (cJSON_IsArray(ws))
+            topview_push(f, o, ap_strdup("(no workers)"));
+    }
+    if (nw == 0 && !cJSON_IsArray(ws)) /* plain stats (no "workers"): the asker is not an administrator */
+        topview_push(f, o, ap_strdup("(worker rows need an administrator of agentpoold: adminUids/adminGids)"));
+    else if (nw == 0 && !render_named_pools(pools))
+        topview_push(f, o, ap_strdup("(no workers)"));
+    for (size_t i = 0; i < k; i++)
         for (int c = 0; c < NCOLS; c++)
             ap_free(cells[i][c]);
-    }
-    if (room < nw)
-        topview_push(f, o, render_fmt("... %zu more worker%s (a taller terminal shows them)", nw - room,
-                                      nw - room == 1 ? "" : "s"));
-    if (nw == 0) /* plain stats (no "workers"): the asker is not an administrator */
-        topview_push(f, o, ap_strdup(cJSON_IsArray(ws) ? "(no workers)"
-                                                       : "(worker rows need an administrator of agentpoold: adminUids/adminGids)"));
     ap_free(cells);
+    ap_free(pick);
 }
 
 void topview_render_problem(const char *socket_path, const char *why, const topview_opts *o,

@@ -15,7 +15,13 @@
  * header, and one row per worker: id, pid, state, in-flight/slots,
  * messages, RSS, age, errors.
  * When the rows do not fit the height the last one says how many more
- * there are.
+ * there are.  A server of named pools (its "pools" names more than the
+ * implicit "default", render_named_pools) gets, below the same header,
+ * one block per pool: a blank line, the pool's line (name, lifecycle
+ * when not running, state, workers ready, queue, throughput, p99,
+ * errors), the column header and the rows of its workers (those whose
+ * "pool" names it, or whose id is "NAME/...").  One pool's stats (top
+ * --pool) name the pool in the first line and have no uptime.
  */
 #ifndef CTL_TOPVIEW_H
 #define CTL_TOPVIEW_H

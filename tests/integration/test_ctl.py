@@ -480,7 +480,10 @@ class TestUsage(CtlTestCase):
                        "--once", "--interval MS", "q or Ctrl-C quits",
                        "Exit status (the same for every command):", "\n   0  success",
                        "\n   1  agentpoold answered with an error", "\n   2  usage error",
-                       "\n   3  cannot connect", "\n   4  connected, but no complete exchange"):
+                       "\n   3  cannot connect", "\n   4  connected, but no complete exchange",
+                       "--pool NAME", "stats [--json] [--detailed] [--pool NAME]", "health [--json] [--pool NAME]",
+                       "reload [--json] [--pool NAME]", "top [--once] [--interval MS] [--pool NAME]",
+                       "a named pool failed while the others reloaded"):
             self.assertIn(needle, text)
         self.assertNotIn("\n  64  ", text)
         self.assertEqual(run(["stats", "-h"]).stdout, r.stdout)
@@ -789,6 +792,284 @@ class DlqFakeServer(FakeServer):
             conn.close()
 
 
+# A server of two named pools, writer and reader (pool/ops/control.c's
+# answers in shape: the totals, then "pools"; {"pool": NAME} answers that
+# pool alone).
+POOL_STATS = {
+    "writer": {"state": "ready", "agent": "app.writer:Agent", "total": 2, "poolSize": 2, "healthy": 2,
+               "slots": 2, "inFlight": 1, "queue": {"depth": 0, "capacity": 100},
+               "totalMessagesProcessed": 40, "errors": {"agent_error": 1, "timeout": 0},
+               "latency": {"p99": 12.5}, "throughput": {"10s": 4}, "deadLetters": {"records": 0}},
+    "reader": {"state": "degraded", "agent": "app.reader:Agent", "total": 1, "poolSize": 2, "healthy": 1,
+               "slots": 1, "inFlight": 0, "queue": {"depth": 5, "capacity": 50},
+               "totalMessagesProcessed": 7, "errors": {"agent_error": 2, "timeout": 1},
+               "latency": {"p99": 1500}, "throughput": {"10s": 0.5}, "deadLetters": {"records": 3}},
+}
+POOL_WORKERS = [
+    {"id": "writer/worker-0", "pid": 501, "state": "ready", "inFlight": 0, "slots": 1, "messagesProcessed": 20},
+    {"id": "reader/worker-0", "pid": 601, "state": "ready", "inFlight": 0, "slots": 1, "messagesProcessed": 7},
+    {"id": "writer/worker-1", "pid": 502, "state": "busy", "inFlight": 1, "slots": 1, "messagesProcessed": 20},
+]
+POOL_HEALTH = {
+    "writer": {"status": "ready", "healthy": 2, "workers": 2, "backoff": False, "backoffSlots": [],
+               "restartsInWindow": 0, "codeDrift": 0, "deadLettersHeld": 0},
+    "reader": {"status": "degraded", "healthy": 1, "workers": 2, "backoff": True,
+               "backoffSlots": [{"worker": "reader/worker-1", "nextAttemptMs": 1500, "startFailures": 2}],
+               "restartsInWindow": 3, "codeDrift": 0, "deadLettersHeld": 0},
+}
+POOL_HISTORY = [
+    {"time": 1767322800000, "pool": "reader", "worker": "reader/worker-1", "generation": 1, "pid": 602,
+     "reason": "crashed", "exitStatus": 3},
+    {"time": 1767322801000, "pool": "writer", "worker": "writer/worker-0", "generation": 2, "pid": 503,
+     "reason": "recycled", "signal": 15},
+]
+READER_ERROR = ("Traceback (most recent call last):\n  File \"app/reader.py\", line 1, in <module>\n"
+                "ImportError: no module named 'app.reader'\n")
+POOL_RELOAD = {
+    "writer": {"status": "reloaded", "replaced": 2, "agent": "app.writer:Agent"},
+    "reader": {"status": "failed", "replaced": 0, "agent": "app.reader:Agent", "error": READER_ERROR},
+    "extra": {"status": "added", "agent": "app.extra:Agent"},
+    "old": {"status": "removed"},
+}
+
+
+class PoolsFakeServer(FakeServer):
+    """A fake agentpoold of named pools: pool.stats, pool.health,
+    pool.history, pool.reload and pool.scale answered in the shape
+    agentpoold gives them, every pool's or, with {"pool": NAME}, one
+    pool's; an unknown pool is a bad_request naming the pools.
+    reload_fails: which pools' reloads fail (of writer and reader)."""
+
+    def __init__(self, reload_fails=("reader",)):
+        self.reload_fails = reload_fails
+        super().__init__()
+
+    def answer(self, line):
+        req = json.loads(line)
+        rid, rtype, data = req.get("id"), req.get("type"), req.get("data")
+        data = data if isinstance(data, dict) else {}
+        pool = data.get("pool")
+        if pool is not None and pool not in POOL_STATS:
+            return {"id": rid, "ok": False, "error": {
+                "code": "bad_request", "message": 'unknown pool "%s": the pools are writer, reader' % pool}}
+        if rtype == "pool.stats":
+            if pool:
+                result = dict(POOL_STATS[pool], pool=pool)
+            else:
+                result = dict(STATS, total=3, pools={n: dict(v, lifecycle="running")
+                                                    for n, v in POOL_STATS.items()})
+            if data.get("detailed"):
+                result["workers"] = [w for w in POOL_WORKERS if not pool or w["id"].startswith(pool + "/")]
+        elif rtype == "pool.health":
+            if pool:
+                result = dict(POOL_HEALTH[pool], pool=pool)
+            else:
+                result = {"status": "degraded", "healthy": 3, "workers": 4, "backoff": True,
+                          "backoffSlots": POOL_HEALTH["reader"]["backoffSlots"], "restartsInWindow": 3,
+                          "codeDrift": 0, "deadLettersHeld": 0, "pools": POOL_HEALTH}
+        elif rtype == "pool.history":
+            result = {"history": [e for e in POOL_HISTORY if not pool or e["pool"] == pool]}
+        elif rtype == "pool.reload":
+            pools = {n: dict(v) for n, v in POOL_RELOAD.items() if not pool or n == pool}
+            for n, v in pools.items():
+                if n in ("writer", "reader") and n not in self.reload_fails:
+                    v.update(status="reloaded", replaced=2)
+                    v.pop("error", None)
+            failed = [n for n, v in pools.items() if v["status"] == "failed"]
+            if failed and len(failed) == len([v for v in pools.values() if v["status"] != "removed"]):
+                return {"id": rid, "ok": False, "error": {
+                    "code": "agent_error", "traceback": READER_ERROR,
+                    "message": "reload aborted: the new agent code failed to start; the old workers keep serving"}}
+            result = {"replaced": sum(v.get("replaced", 0) for v in pools.values()), "agent": "app.writer:Agent",
+                      "requiresRestart": [], "pools": pools, "failed": failed}
+        elif rtype == "pool.scale":
+            if not pool:
+                return {"id": rid, "ok": False, "error": {
+                    "code": "bad_request",
+                    "message": 'pool.scale concerns one pool: name it with {"pool": NAME} (the pools are writer, reader)'}}
+            result = {"pool": pool, "requested": data["workers"], "before": 2, "workers": data["workers"],
+                      "clamped": False, "minWorkers": 1, "maxWorkers": 4}
+        else:
+            return super().answer(line)
+        return {"id": rid, "ok": True, "result": result}
+
+
+class TestNamedPools(CtlTestCase):
+    def pools_server(self, **kw):
+        s = PoolsFakeServer(**kw)
+        self.servers.append(s)
+        return s
+
+    def test_pool_option_names_the_pool_in_every_command_s_request(self):
+        srv = self.server()
+        for args in (["stats"], ["stats", "--json"], ["health"], ["history"], ["reload"], ["scale", "3"],
+                     ["top", "--once"], ["dlq", "list"], ["dlq", "purge", "--yes"]):
+            # before or after the command, as every option
+            self.ctl(srv, "--pool", "wr\"iter", *args)
+            self.ctl(srv, *args, "--pool", "wr\"iter")
+        datas = [json.loads(line)["data"] for line in srv.requests]
+        self.assertEqual(len(datas), 18)
+        self.assertTrue(all(d["pool"] == 'wr"iter' for d in datas), datas)
+        # spliced in first, the command's own members kept
+        self.assertEqual(srv.requests[0], b'{"id":1,"type":"pool.stats","data":{"pool":"wr\\"iter","detailed":true}}')
+        self.assertIn(b'{"id":1,"type":"pool.stats","data":{"pool":"wr\\"iter"}}', srv.requests)
+        self.assertIn(b'{"id":1,"type":"pool.scale","data":{"pool":"wr\\"iter","workers":3}}', srv.requests)
+        self.assertIn(b'{"id":1,"type":"pool.health","data":{"pool":"wr\\"iter"}}', srv.requests)
+        self.assertIn(b'{"id":1,"type":"pool.dlq.list","data":{"pool":"wr\\"iter","offset":0,"limit":100}}',
+                      srv.requests)
+
+    def test_send_pool_sets_the_request_s_pool_member(self):
+        srv = self.server()
+        r = self.ctl(srv, "send", "--pool", "writer", "echo", '{"a": 1}')
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        self.assertEqual(srv.requests, [b'{"id":1,"type":"echo","data":{"a":1},"pool":"writer"}'])
+        r = self.ctl(srv, "--pool", "writer", "send", "--stream", "echo")
+        self.assertEqual(srv.requests[1], b'{"id":1,"type":"echo","data":null,"pool":"writer","stream":true}')
+
+    def test_pool_usage_errors_send_nothing(self):
+        srv = self.server()
+        for args, text in ((["ping", "--pool", "a"], "ping does not take --pool"),
+                           (["stats", "--pool", ""], "--pool wants a pool's name"),
+                           (["stats", "--pool"], "option '--pool' needs a value"),
+                           (["send", "--pool", "a"], "send --pool: TYPE missing")):
+            r = self.ctl(srv, *args, input=b'{"id":1,"type":"echo"}\n')
+            self.assertEqual(r.returncode, EXIT_USAGE, (args, r.stderr))
+            self.assertIn(text.encode(), r.stderr)
+        self.assertEqual(srv.connections, 0)
+
+    def test_an_unknown_pool_is_agentpoold_s_error_exit_1(self):
+        srv = self.pools_server()
+        for args in (["stats"], ["health"], ["history"], ["reload"], ["scale", "2"]):
+            r = self.ctl(srv, *args, "--pool", "nope")
+            self.assertEqual((r.returncode, r.stdout), (EXIT_ANSWER_ERROR, b""), args)
+            self.assertRegex(r.stderr, rb'bad_request\)?: unknown pool "nope": the pools are writer, reader\n$')
+
+    def test_stats_of_one_unnamed_pool_prints_what_it_always_did(self):
+        srv = self.server()
+        before = self.ctl(srv, "stats", "--detailed")
+        STATS["pools"] = {"default": dict(STATS, lifecycle="running")}
+        try:
+            after = self.ctl(srv, "stats", "--detailed")
+        finally:
+            del STATS["pools"]
+        self.assertEqual(after.returncode, EXIT_OK, after.stderr)
+        # (times printed as "ago" may tick between the two runs)
+        strip = re.compile(rb"\d+(\.\d+)?(us|ms|s) ago")
+        self.assertEqual(strip.sub(b"", after.stdout), strip.sub(b"", before.stdout))
+
+    def test_stats_shows_a_table_of_the_pools(self):
+        srv = self.pools_server()
+        r = self.ctl(srv, "stats")
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        text = r.stdout.decode()
+        self.assertIn("\n\npools (stats --pool NAME shows one in full):\n"
+                      "pool    lifecycle  state     workers  healthy  in flight  queue  processed  errors  p99     dead letters  agent\n"
+                      "writer  running    ready     2        2        1/2        0/100  40         1       12.5ms  0             app.writer:Agent\n"
+                      "reader  running    degraded  1        1        0/1        5/50   7          3       1.50s   3             app.reader:Agent\n"
+                      "\nanswers by type:\n", text)
+        self.assertNotIn("\npools  ", text, "no sheet line of its own")
+
+    def test_stats_pool_leads_the_sheet_with_the_pool_and_its_agent(self):
+        srv = self.pools_server()
+        r = self.ctl(srv, "stats", "--pool", "reader")
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        sheet = r.stdout.decode().split("\n\n")[0].split("\n")
+        self.assertEqual(re.split(r"\s{2,}", sheet[0]), ["pool", "reader, degraded"])
+        self.assertEqual(re.split(r"\s{2,}", sheet[1]), ["settings", "agent app.reader:Agent"])
+        self.assertNotIn("pools (", r.stdout.decode())
+        r = self.ctl(srv, "stats", "--pool", "reader", "--json")
+        self.assertEqual(json.loads(r.stdout), dict(POOL_STATS["reader"], pool="reader"))
+
+    def test_health_prints_the_server_s_line_then_each_pool_s(self):
+        srv = self.pools_server()
+        r = self.ctl(srv, "health")
+        self.assertEqual(r.returncode, EXIT_ANSWER_ERROR, r.stderr)
+        self.assertEqual(r.stdout.decode(),
+                         "degraded: 3/4 workers healthy; backoff: yes; restarts in window: 3; in restart backoff: "
+                         "reader/worker-1 (2 failed starts, next attempt in 1.5 s)\n"
+                         "pool writer: ready: 2/2 workers healthy\n"
+                         "pool reader: degraded: 1/2 workers healthy; backoff: yes; restarts in window: 3; "
+                         "in restart backoff: reader/worker-1 (2 failed starts, next attempt in 1.5 s)\n")
+        r = self.ctl(srv, "health", "--pool", "writer")
+        self.assertEqual((r.returncode, r.stdout), (EXIT_OK, b"pool writer: ready: 2/2 workers healthy\n"))
+        r = self.ctl(srv, "health", "--pool", "reader", "--json")
+        self.assertEqual(r.returncode, EXIT_ANSWER_ERROR)
+        self.assertEqual(json.loads(r.stdout), dict(POOL_HEALTH["reader"], pool="reader"))
+
+    def test_history_has_a_pool_column_when_entries_name_their_pool(self):
+        srv = self.pools_server()
+        r = self.ctl(srv, "history", env_extra={"TZ": "UTC"})
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        lines = r.stdout.decode().splitlines()
+        self.assertEqual(re.split(r"\s{2,}", lines[0]), ["time", "pool", "worker", "generation", "pid", "reason", "exit"])
+        self.assertEqual(re.split(r"\s{2,}", lines[1])[1:], ["reader", "reader/worker-1", "1", "602", "crashed", "status 3"])
+        self.assertEqual(re.split(r"\s{2,}", lines[2])[1:], ["writer", "writer/worker-0", "2", "503", "recycled", "signal SIGTERM"])
+        self.assertEqual(len(lines), 3)
+        r = self.ctl(srv, "history", "--pool", "writer")
+        self.assertEqual(len(r.stdout.splitlines()), 2)
+
+    def test_reload_prints_a_line_per_pool_and_exits_1_when_one_failed(self):
+        srv = self.pools_server()
+        r = self.ctl(srv, "reload")
+        self.assertEqual(r.returncode, EXIT_ANSWER_ERROR, r.stderr)
+        self.assertEqual(r.stdout.decode(),
+                         "pool writer: reloaded, 2 workers replaced, agent app.writer:Agent\n"
+                         "pool reader: FAILED: ImportError: no module named 'app.reader'\n"
+                         "pool extra: added, agent app.extra:Agent\n"
+                         "pool old: removed\n")
+        err = r.stderr.decode()
+        self.assertIn("pool reader: error of the new code, as its first new worker reported it:\n" + READER_ERROR, err)
+        self.assertTrue(err.endswith("agentpoolctl: reload failed in 1 pool: reader\n"), err)
+        r = self.ctl(srv, "reload", "--json")
+        self.assertEqual(r.returncode, EXIT_ANSWER_ERROR)
+        self.assertEqual(json.loads(r.stdout)["failed"], ["reader"])
+        self.assertEqual(r.stderr, b"agentpoolctl: reload failed in 1 pool: reader\n")
+
+    def test_reload_of_every_pool_ok_exits_0_and_of_one_pool_names_it(self):
+        srv = self.pools_server(reload_fails=())
+        r = self.ctl(srv, "reload")
+        self.assertEqual((r.returncode, r.stderr), (EXIT_OK, b""))
+        self.assertIn(b"pool reader: reloaded, 2 workers replaced, agent app.reader:Agent\n", r.stdout)
+        r = self.ctl(srv, "reload", "--pool", "writer")
+        self.assertEqual((r.returncode, r.stdout, r.stderr),
+                         (EXIT_OK, b"pool writer: reloaded, 2 workers replaced, agent app.writer:Agent\n", b""))
+        self.assertEqual(json.loads(srv.requests[-1])["data"], {"pool": "writer"})
+
+    def test_reload_where_every_pool_failed_is_an_error_with_the_traceback(self):
+        srv = self.pools_server(reload_fails=("reader",))
+        r = self.ctl(srv, "reload", "--pool", "reader")
+        self.assertEqual((r.returncode, r.stdout), (EXIT_ANSWER_ERROR, b""))
+        self.assertIn(b"reload failed (agent_error): reload aborted", r.stderr)
+        self.assertIn(READER_ERROR.encode(), r.stderr)
+
+    def test_scale_names_the_pool_it_scaled(self):
+        srv = self.pools_server()
+        r = self.ctl(srv, "scale", "3", "--pool", "writer")
+        self.assertEqual((r.returncode, r.stdout), (EXIT_OK, b"pool writer: scaled from 2 to 3 workers\n"), r.stderr)
+        r = self.ctl(srv, "scale", "3")
+        self.assertEqual(r.returncode, EXIT_ANSWER_ERROR)
+        self.assertIn(b'pool.scale concerns one pool: name it with {"pool": NAME}', r.stderr)
+
+    def test_top_once_shows_a_block_per_pool_or_only_pool_s(self):
+        srv = self.pools_server()
+        r = self.ctl(srv, "top", "--once")
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        lines = r.stdout.decode().split("\n")
+        self.assertEqual(lines[3:5], ["", "pool writer ready   workers 2/2 ready   queue 0/100   4.0/s (10s)   "
+                                          "p99 12.5ms   errors 1"])
+        self.assertTrue(lines[5].startswith("WORKER "), lines)
+        self.assertEqual([ln.split()[0] for ln in lines[6:8]], ["writer/worker-0", "writer/worker-1"])
+        self.assertEqual(lines[8:10], ["", "pool reader degraded   workers 1/2 ready   queue 5/50   0.5/s (10s)   "
+                                           "p99 1.50s   errors 3"])
+        self.assertEqual([ln.split()[0] for ln in lines[11:12]], ["reader/worker-0"])
+        self.assertEqual(lines[12:], [""])
+        r = self.ctl(srv, "top", "--once", "--pool", "reader")
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        lines = r.stdout.decode().split("\n")
+        self.assertEqual(lines[0], "pool reader degraded   workers 1/2 ready   queue 5/50")
+        self.assertEqual([ln.split()[0] for ln in lines[4:-1]], ["reader/worker-0"])
+
+
 class TestDlqReplayFake(CtlTestCase):
     def dlq_server(self, *args, **kw):
         s = DlqFakeServer(*args, **kw)
@@ -804,6 +1085,13 @@ class TestDlqReplayFake(CtlTestCase):
         self.assertEqual(srv.records, [])
         self.assertEqual(len(srv.replays), 250)
         self.assertEqual(srv.replays[0], b'{"id":"replay-1","type":"echo","data":{"n":1}}')
+
+    def test_replay_pool_sends_each_dead_letter_to_that_pool(self):
+        srv = self.dlq_server(3)
+        r = self.ctl(srv, "dlq", "replay", "--pool", "writer")
+        self.assertEqual(r.returncode, EXIT_OK, r.stderr)
+        self.assertEqual(srv.replays[0], b'{"id":"replay-1","type":"echo","data":{"n":1},"pool":"writer"}')
+        self.assertEqual(srv.records, [])
 
     def test_replay_cut_off_midway_removes_what_succeeded_and_exits_4(self):
         srv = self.dlq_server(100, drop_after=40)
