@@ -183,6 +183,8 @@ static cJSON *worker_json(const worker *w, uint64_t now, uint64_t wall)
     cJSON *o = cJSON_CreateObject();
     int live = w->state != WORKER_DEAD;
     cJSON_AddStringToObject(o, "id", w->name);
+    if (server.cfg->pools_named)
+        cJSON_AddStringToObject(o, "pool", w->pool->name);
     cJSON_AddBoolToObject(o, "healthy", health_worker_ok(w));
     cJSON_AddNumberToObject(o, "messagesProcessed", (double)w->load.processed);
     cJSON_AddNumberToObject(o, "age", live ? (double)(now - w->proc.started_ms) : 0);
@@ -636,7 +638,8 @@ static void history_sort(cJSON *arr)
     history_entry *v = ap_calloc((size_t)n, sizeof(history_entry));
     for (int k = 0; k < n; k++) {
         v[k].item = cJSON_DetachItemViaPointer(arr, arr->child);
-        v[k].time = cJSON_GetObjectItemCaseSensitive(v[k].item, "time")->valuedouble;
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(v[k].item, "time");
+        v[k].time = cJSON_IsNumber(t) ? t->valuedouble : 0;
         v[k].seq = k;
     }
     qsort(v, (size_t)n, sizeof(history_entry), history_cmp);

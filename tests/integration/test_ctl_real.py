@@ -370,9 +370,9 @@ class TestHealth(CtlRealTestCase):
         self.assertEqual((r.returncode, r.stdout), (EXIT_OK, "ready: 2/2 workers healthy\n"), r.stderr)
         r = ctl(srv.path, "health", "--json")
         self.assertEqual(r.returncode, EXIT_OK, r.stderr)
-        one = {"status": "ready", "healthy": 2, "workers": 2, "backoff": False, "backoffSlots": [],
-               "restartsInWindow": 0, "codeDrift": 0, "deadLettersHeld": 0}
-        self.assertEqual(json.loads(r.stdout), dict(one, pools={"default": one}))
+        self.assertEqual(json.loads(r.stdout), {"status": "ready", "healthy": 2, "workers": 2,
+                                                "backoff": False, "backoffSlots": [], "restartsInWindow": 0,
+                                                "codeDrift": 0, "deadLettersHeld": 0})
 
     def test_health_pool_names_the_pool_and_an_unknown_one_exits_1(self):
         srv = self.server(ECHO)
@@ -483,10 +483,7 @@ SHEET_KNOWN = {
     "healthy", "slots", "inFlight", "averageWorkerAge", "oldestWorker", "workerEvents", "restarts",
     "queue", "oldestQueuedAge", "connections", "connectionsTotal", "throughput", "latency",
     "queueWait", "totalMessagesProcessed", "messages", "errors", "deadLetters", "memory", "types",
-    "breakers", "workers", "alerts",
-    # a server of one unnamed pool answers "pools": {"default": ...}, the
-    # same as its totals: not shown again (test_ctl.py shows named pools)
-    "pools"}
+    "breakers", "workers", "alerts"}
 
 
 class TestStats(CtlRealTestCase):
@@ -649,11 +646,8 @@ class TestReload(unittest.TestCase):
         self.write({"agent": "pyagents.examples.whoami:WhoamiAgent"})
         r = ctl(self.sock, "reload", "--json")
         self.assertEqual(r.returncode, EXIT_OK, r.stderr)
-        whoami = "pyagents.examples.whoami:WhoamiAgent"
-        self.assertEqual(json.loads(r.stdout), {"replaced": 2, "agent": whoami, "requiresRestart": [],
-                                                "pools": {"default": {"status": "reloaded", "replaced": 2,
-                                                                      "agent": whoami}},
-                                                "failed": []})
+        self.assertEqual(json.loads(r.stdout), {"replaced": 2, "agent": "pyagents.examples.whoami:WhoamiAgent",
+                                                "requiresRestart": []})
 
     def test_reload_names_the_settings_that_need_a_restart(self):
         self.write({"agent": ECHO, "historySize": 17})
@@ -705,8 +699,8 @@ class TestScale(CtlRealTestCase):
         self.assertEqual((r.returncode, r.stdout), (EXIT_OK, "the pool already has 3 workers\n"), r.stderr)
         r = ctl(srv.path, "scale", "0", "--json")
         self.assertEqual(r.returncode, EXIT_OK, r.stderr)
-        self.assertEqual(json.loads(r.stdout), {"pool": "default", "requested": 0, "before": 3, "workers": 1,
-                                                "clamped": True, "minWorkers": 1, "maxWorkers": 3})
+        self.assertEqual(json.loads(r.stdout), {"requested": 0, "before": 3, "workers": 1, "clamped": True,
+                                                "minWorkers": 1, "maxWorkers": 3})
         total(1)
 
     def test_scale_with_a_bad_count_is_a_usage_error_and_sends_nothing(self):
