@@ -1554,7 +1554,7 @@ static void source_text(const config *cfg, size_t i, const char *pool, char *buf
         snprintf(buf, cap, "pool %s in %s", pool ? pool : "?", cfg->config_file ? cfg->config_file : "?");
         return;
     case CONFIG_SRC_FILE:
-        snprintf(buf, cap, "file %s", cfg->config_file ? cfg->config_file : "?");
+        snprintf(buf, cap, "file %s", cfg->config_file ? cfg->config_file : cfg->pools_origin ? cfg->pools_origin : "?");
         return;
     case CONFIG_SRC_ENV:
         config_env_name(settings[i].key, name, sizeof(name));
