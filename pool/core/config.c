@@ -12,9 +12,13 @@
  * wrong type, a value out of range or trailing text is refused, a parse
  * error at its line and column), then every AGENTPOOL_ variable, then
  * every flag, so default < file < environment < flag; each setting's
- * origin is kept in cfg->source[] (--print-config shows it; a future
- * pools object resolves the same way, per pool).  T_DURATION settings
- * take units (duration.c).  Then config_validate() checks the
+ * origin is kept in cfg->source[] (--print-config shows it).  A "pools"
+ * object is checked and kept aside while the file loads; after the flags,
+ * config_pools_build() gives each pool a complete config: the top level
+ * copied, then the pool's object applied by the same apply_object() as
+ * the top level (its keys' origin CONFIG_SRC_POOL).  Settings flagged
+ * SERVER in the table belong to the whole server and are refused inside
+ * a pool.  T_DURATION settings take units (duration.c).  Then config_validate() checks the
  * rules between settings (maxWorkers >= minWorkers, maxPendingBytes >=
  * maxMessageBytes, group needs user, workerGroup needs workerUser, env names, metricsListen's syntax
  * and metricsAllowRemote).  Every refusal is one line naming the key,
@@ -1643,20 +1647,22 @@ void config_print_help(const char *prog, void *file)
             "      --check-config    validate the configuration, check the socket's directory and that\n"
             "                        the agent imports in a throwaway worker, and exit (non-zero on failure)\n"
             "      --print-config    print every setting's value and where it came from (default, file,\n"
-            "                        environment, flag) and exit; with --check-config, then check\n"
+            "                        environment, flag, pool) and exit; with --check-config, then check\n"
             "  -h, --help            this text\n"
             "  -V, --version         print the version and exit\n\n"
             "Settings (JSON key in brackets; --no-FLAG turns a boolean off; each one also reads\n"
             "AGENTPOOL_<KEY IN UPPER_SNAKE> from the environment, e.g. maxWorkers: AGENTPOOL_MAX_WORKERS;\n"
             "precedence: default < file < environment < flag; durations in ms also take units:\n"
-            "\"250ms\", \"30s\", \"2m\", \"1h\", \"1d\"):\n",
+            "\"250ms\", \"30s\", \"2m\", \"1h\", \"1d\").  The file's \"pools\" object names pools, each\n"
+            "taking these settings over the top level's (all but the settings of the whole server):\n",
             prog);
     for (size_t i = 0; i < AP_ARRAY_LEN(settings); i++) {
         const setting *st = &settings[i];
         char flag[64], defval[128];
         flag_name(st->key, flag, sizeof(flag));
         value_text(st, &def, 1, defval, sizeof(defval));
-        fprintf(f, "  --%-28s [%s] %s\n      default: %s\n", flag, st->key, st->help, defval);
+        fprintf(f, "  --%-28s [%s] %s%s\n      default: %s\n", flag, st->key, st->help,
+                (st->flags & SERVER) ? " (whole server: not inside a pool)" : "", defval);
     }
     fprintf(f, "\nThe socket is %s unless set: $%s, like every AGENTPOOL_ variable, overrides the file.\n",
             AP_DEFAULT_SOCKET, AP_SOCKET_ENV);

@@ -8,8 +8,9 @@
  * file, the environment, the flags, --help, --print-config and validation
  * are all driven by that table, so a setting cannot be documented in one
  * place and forgotten in another.  Precedence: default < file <
- * environment (AGENTPOOL_<KEY IN UPPER_SNAKE>) < flag; each setting's
- * struct records where its value came from.  A struct is filled at
+ * environment (AGENTPOOL_<KEY IN UPPER_SNAKE>) < flag for the top level,
+ * and a named pool's own object over that (default < top level < pool);
+ * each setting's struct records where its value came from.  A struct is filled at
  * start-up (and a new one at each reload) and read-only afterwards.
  */
 #ifndef AP_CONFIG_H

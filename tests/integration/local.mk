@@ -123,5 +123,7 @@ EXTRA_DIST += tests/integration/test_cancel.py
 EXTRA_DIST += tests/integration/agents/cancelagent.py
 TESTS += tests/integration/test_config_kind.py
 EXTRA_DIST += tests/integration/test_config_kind.py
+TESTS += tests/integration/test_pools_config.py
+EXTRA_DIST += tests/integration/test_pools_config.py
 TESTS += tests/integration/test_halfclose.py
 EXTRA_DIST += tests/integration/test_halfclose.py
