@@ -18,7 +18,8 @@
  * copied, then the pool's object applied by the same apply_object() as
  * the top level (its keys' origin CONFIG_SRC_POOL).  Settings flagged
  * SERVER in the table belong to the whole server and are refused inside
- * a pool.  T_DURATION settings take units (duration.c).  Then config_validate() checks the
+ * a pool.  T_DURATION settings take units (duration.c).  Then
+ * config_validate() checks, for the top level and each pool, the
  * rules between settings (maxWorkers >= minWorkers, maxPendingBytes >=
  * maxMessageBytes, group needs user, workerGroup needs workerUser, env names, metricsListen's syntax
  * and metricsAllowRemote).  Every refusal is one line naming the key,
@@ -121,7 +122,7 @@ static const setting settings[] = {
     {"maxRetryDelay", T_DURATION, OFF(max_retry_delay), 0, 3600000, NULL, "cap on the retry delay, ms", PER_POOL},
     {"retryOnTimeout", T_BOOL, OFF(retry_on_timeout), 0, 1, NULL, "retry a message that timed out (else answer timeout)", PER_POOL},
     {"cancelSync", T_ENUM, OFF(cancel_sync), 0, 0, cancel_sync_names, "pool.cancel of a message a sync worker is running: finish (answer cancelled at once, let the handler end, drop its result) | kill (replace the worker, as for a timeout)", PER_POOL},
-    {"deadLetterFile", T_STR, OFF(dead_letter_file), 0, 4096, NULL, "JSON Lines file of messages that failed for good (default: SOCKET.deadletter.jsonl)", PER_POOL},
+    {"deadLetterFile", T_STR, OFF(dead_letter_file), 0, 4096, NULL, "JSON Lines file of messages that failed for good (default: SOCKET.deadletter.jsonl; with \"pools\": only inside a pool, else SOCKET.POOL.deadletter.jsonl)", PER_POOL},
     {"deadLetterMaxBytes", T_INT, OFF(dead_letter_max_bytes), 4096, (int64_t)1 << 40, NULL, "size at which the dead-letter file rolls to .1", PER_POOL},
     {"gracefulTimeout", T_DURATION, OFF(graceful_timeout), 0, 86400000, NULL, "ms a worker asked to stop may take before it is killed", PER_POOL},
     {"maxWorkerRss", T_INT, OFF(max_worker_rss), 0, (int64_t)1 << 44, NULL, "recycle a worker whose RSS passes this many bytes (0: off)", PER_POOL},
@@ -826,7 +827,8 @@ static int apply_json(config *cfg, const setting *st, const cJSON *item, const c
 /*
  * Applies every key of a JSON object over cfg, each through apply_json,
  * recording `src` as its origin: the top level of the file, or one
- * pool's object (its keys checked by pools_check first).  AP_ERR with err filled on the first bad key or value.
+ * pool's object (its keys checked by pools_check first).  AP_ERR with
+ * err filled on the first bad key or value.
  */
 static int apply_object(config *cfg, const cJSON *obj, const char *origin, config_source src, char *err,
                         size_t errlen)
