@@ -1181,6 +1181,8 @@ int config_pools_build(config *cfg, char *err, size_t errlen)
     cfg->npools = n;
     cfg->pools_named = 1;
     cfg->default_pool = def;
+    cJSON_Delete(cfg->pools_json); /* every pool config holds what it said */
+    cfg->pools_json = NULL;
     return AP_OK;
 fail:
     pools_free(pools, n);

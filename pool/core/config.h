@@ -10,8 +10,9 @@
  * place and forgotten in another.  Precedence: default < file <
  * environment (AGENTPOOL_<KEY IN UPPER_SNAKE>) < flag for the top level,
  * and a named pool's own object over that (default < top level < pool);
- * each setting's struct records where its value came from.  A struct is filled at
- * start-up (and a new one at each reload) and read-only afterwards.
+ * each setting's struct records where its value came from.  A struct is
+ * filled at start-up (and a new one at each reload) and read-only
+ * afterwards.
  */
 #ifndef AP_CONFIG_H
 #define AP_CONFIG_H
@@ -182,7 +183,7 @@ typedef struct config {
     int pools_named;             /* the file had "pools" (else one pool, "default") */
     int default_pool;            /* index in pools of requests that name none */
     /* "pools" as config_load_json found it, kept until config_pools_build
-     * (owned; NULL when the file had none) */
+     * has built the pools from it (owned; NULL when the file had none) */
     struct cJSON *pools_json;
     char *pools_origin;          /* the origin it was loaded from, for messages */
 } config;

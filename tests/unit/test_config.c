@@ -1730,6 +1730,7 @@ CFG_TEST(test_pools_load_json_keeps_them_aside)
     assert_string_equal(cfg.pools[0].name, "b");
     assert_int_equal(cfg.pools[0].cfg->timeout, 1000);
     assert_int_equal(cfg.pools[1].cfg->timeout, 3000);
+    assert_null(cfg.pools_json); /* built: the JSON is not kept */
     /* built once: a second call changes nothing */
     config_pool *before = cfg.pools;
     assert_int_equal(config_pools_build(&cfg, err, sizeof(err)), AP_OK);
