@@ -7,7 +7,9 @@
  * create a file in it.  As root with `user`, the test runs in a child
  * that has switched to that user, since root passes every permission
  * test.
- * The agent: one throwaway agentpool-worker, started with the argv and
+ * The agent: one throwaway agentpool-worker per pool (with "pools", each
+ * pool's with that pool's settings, every pool checked even after one
+ * failed, a line per pool naming it), started with the argv and
  * environment a real worker gets (worker.c's worker_exec_args_build),
  * as workerUser (else user) when root, its socketpair end on fd 3 and
  * its output on /dev/null.  It answers READY (then it is told STOP and
@@ -210,26 +212,32 @@ static const char *cfgcheck_last_line(char *text)
     return nl ? nl + 1 : text;
 }
 
-/* One throwaway worker: does the agent import and start? */
-static int cfgcheck_agent(const config *cfg, const char *prog)
+/* One throwaway worker: does the agent of cfg (the config of the pool
+ * named pool, or the only one when pool is NULL) import and start?
+ * Failures are reported as "PROG: check: [pool NAME: ]...". */
+static int cfgcheck_agent(const config *cfg, const char *prog_name, const char *pool)
 {
-    char err[256];
+    char err[256], prog[160];
+    if (pool)
+        snprintf(prog, sizeof(prog), "%s: check: pool %s", prog_name, pool);
+    else
+        snprintf(prog, sizeof(prog), "%s: check", prog_name);
     cfgcheck_ident id;
     const char *who = cfg->worker_user ? cfg->worker_user : cfg->user;
     const char *grp = cfg->worker_user ? cfg->worker_group : cfg->group;
     if (cfgcheck_resolve(who, grp, &id, err, sizeof(err)) != AP_OK) {
-        fprintf(stderr, "%s: check: %s\n", prog, err);
+        fprintf(stderr, "%s: %s\n", prog, err);
         return AP_ERR;
     }
     char *binary = server_find_worker_binary(cfg);
     if (access(binary, X_OK) != 0) {
-        fprintf(stderr, "%s: check: worker binary %s: %s (set workerBinary)\n", prog, binary, strerror(errno));
+        fprintf(stderr, "%s: worker binary %s: %s (set workerBinary)\n", prog, binary, strerror(errno));
         ap_free(binary);
         return AP_ERR;
     }
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-        fprintf(stderr, "%s: check: socketpair: %s\n", prog, strerror(errno));
+        fprintf(stderr, "%s: socketpair: %s\n", prog, strerror(errno));
         ap_free(binary);
         return AP_ERR;
     }
@@ -237,7 +245,7 @@ static int cfgcheck_agent(const config *cfg, const char *prog)
     worker_exec_args_build(&a, cfg, binary, "check-config");
     pid_t pid = fork();
     if (pid < 0) {
-        fprintf(stderr, "%s: check: fork: %s\n", prog, strerror(errno));
+        fprintf(stderr, "%s: fork: %s\n", prog, strerror(errno));
         close(sv[0]);
         close(sv[1]);
         ap_free(a.envp);
@@ -268,10 +276,10 @@ static int cfgcheck_agent(const config *cfg, const char *prog)
         kill(pid, SIGKILL);
         int status = cfgcheck_reap(pid, 5000);
         if (WIFEXITED(status))
-            fprintf(stderr, "%s: check: agent %s: the worker %s exited with status %d before it was ready\n", prog,
+            fprintf(stderr, "%s: agent %s: the worker %s exited with status %d before it was ready\n", prog,
                     cfg->agent, binary, WEXITSTATUS(status));
         else
-            fprintf(stderr, "%s: check: agent %s: the worker %s said nothing within %d s (killed)\n", prog,
+            fprintf(stderr, "%s: agent %s: the worker %s said nothing within %d s (killed)\n", prog,
                     cfg->agent, binary, CFGCHECK_START_MS / 1000);
     } else if (h.kind == AP_FRAME_READY) {
         unsigned char stop[AP_FRAME_HDR_SIZE];
@@ -288,7 +296,7 @@ static int cfgcheck_agent(const config *cfg, const char *prog)
         trace[n] = '\0';
         kill(pid, SIGKILL);
         cfgcheck_reap(pid, 5000);
-        fprintf(stderr, "%s: check: agent %s does not start in a worker: %s\n", prog, cfg->agent,
+        fprintf(stderr, "%s: agent %s does not start in a worker: %s\n", prog, cfg->agent,
                 n ? cfgcheck_last_line(trace) : "(no traceback)");
         ap_free(trace);
     }
@@ -302,7 +310,15 @@ int cfgcheck_run(const config *cfg, const char *prog)
     int rc = AP_OK;
     if (cfgcheck_socket_dir(cfg, prog) != AP_OK)
         rc = AP_ERR;
-    if (cfgcheck_agent(cfg, prog) != AP_OK)
-        rc = AP_ERR;
+    if (!cfg->pools_named)
+        return cfgcheck_agent(cfg, prog, NULL) == AP_OK ? rc : AP_ERR;
+    /* every pool's agent, with its own python settings; one failing does not stop the others */
+    for (int i = 0; i < cfg->npools; i++) {
+        const config *pc = cfg->pools[i].cfg;
+        if (cfgcheck_agent(pc, prog, cfg->pools[i].name) == AP_OK)
+            printf("%s: check: pool %s: agent %s starts in a worker\n", prog, cfg->pools[i].name, pc->agent);
+        else
+            rc = AP_ERR; /* its line, naming the pool, is on stderr */
+    }
     return rc;
 }

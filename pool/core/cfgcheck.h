@@ -15,8 +15,10 @@
 #include "config.h"
 
 /* Runs every check, printing one line per failure on stderr
- * ("agentpoold: check: ...").  AP_OK when all passed, AP_ERR if any
- * failed. */
+ * ("agentpoold: check: ...").  With "pools", the agent of every pool is
+ * checked, each pool reported in one line naming it (on stdout when its
+ * agent starts, its failure line on stderr when not).  AP_OK when
+ * all passed, AP_ERR if any failed. */
 int cfgcheck_run(const config *cfg, const char *prog);
 
 #endif

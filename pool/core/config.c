@@ -12,9 +12,14 @@
  * wrong type, a value out of range or trailing text is refused, a parse
  * error at its line and column), then every AGENTPOOL_ variable, then
  * every flag, so default < file < environment < flag; each setting's
- * origin is kept in cfg->source[] (--print-config shows it; a future
- * pools object resolves the same way, per pool).  T_DURATION settings
- * take units (duration.c).  Then config_validate() checks the
+ * origin is kept in cfg->source[] (--print-config shows it).  A "pools"
+ * object is checked and kept aside while the file loads; after the flags,
+ * config_pools_build() gives each pool a complete config: the top level
+ * copied, then the pool's object applied by the same apply_object() as
+ * the top level (its keys' origin CONFIG_SRC_POOL).  Settings flagged
+ * SERVER in the table belong to the whole server and are refused inside
+ * a pool.  T_DURATION settings take units (duration.c).  Then
+ * config_validate() checks, for the top level and each pool, the
  * rules between settings (maxWorkers >= minWorkers, maxPendingBytes >=
  * maxMessageBytes, group needs user, workerGroup needs workerUser, env names, metricsListen's syntax
  * and metricsAllowRemote).  Every refusal is one line naming the key,
@@ -64,97 +69,102 @@ typedef struct {
     int64_t min, max;
     const char *const *names; /* T_ENUM, or allowed strings for T_STR */
     const char *help;
+    unsigned flags;           /* SERVER: a setting of the whole server, refused inside a pool; else PER_POOL */
 } setting;
+
+#define PER_POOL 0u /* each pool has its own value (inherited from the top level unless set in the pool) */
+#define SERVER 1u
 
 #define OFF(f) offsetof(config, f)
 #define I64MAX INT64_MAX
 
 static const setting settings[] = {
-    {"socket", T_STR, OFF(socket), 1, 107, NULL, "Unix socket path to listen on"},
-    {"socketMode", T_MODE, OFF(socket_mode), 0, 0777, NULL, "permissions of the socket file (octal)"},
-    {"agent", T_STR, OFF(agent), 1, 1024, NULL, "the agent to run, module:Class"},
-    {"pythonPath", T_PATHLIST, 0, 0, 0, NULL, "directory put first on sys.path (repeatable; file: array)"},
-    {"virtualenv", T_STR, OFF(virtualenv), 0, 4096, NULL, "virtualenv whose site-packages the workers use"},
-    {"inheritPythonEnv", T_BOOL, OFF(inherit_python_env), 0, 1, NULL, "let PYTHONHOME/PYTHONPATH etc. from the environment reach workers"},
-    {"workerBinary", T_STR, OFF(worker_binary), 1, 4096, NULL, "path of agentpool-worker (default: next to agentpoold, else libexecdir)"},
-    {"minWorkers", T_INT, OFF(min_workers), 1, 4096, NULL, "workers started and kept"},
-    {"maxWorkers", T_INT, OFF(max_workers), 1, 4096, NULL, "upper bound when scaling"},
-    {"workerModel", T_STR, OFF(worker_model), 0, 0, worker_model_names, "auto (async for an async def agent, else sync) | sync | async | gevent (plain def agents on greenlets, standard library monkey-patched)"},
-    {"concurrency", T_INT, OFF(concurrency), 1, 100000, NULL, "slots per worker for async and gevent agents (sync agents have 1)"},
-    {"prefetch", T_INT, OFF(prefetch), 1, 1024, NULL, "messages a busy sync worker may hold, queued behind the one it runs, while its handler is fast (1: off)"},
-    {"prefetchFastUs", T_INT, OFF(prefetch_fast_us), 1, 3600000000LL, NULL, "a sync worker whose handler averages under this many microseconds counts as fast (may be sent messages ahead)"},
-    {"loadBalancingStrategy", T_ENUM, OFF(strategy), 0, 0, strategy_names, "round-robin | least-busy | random"},
-    {"messageQueueSize", T_INT, OFF(message_queue_size), 0, 10000000, NULL, "messages waiting for a free slot, at most"},
-    {"overflow", T_ENUM, OFF(overflow), 0, 0, overflow_names, "when the queue is full: block (pause that connection) | reject (queue_full)"},
-    {"maxMessageBytes", T_INT, OFF(max_message_bytes), 64, 64 * 1024 * 1024, NULL, "longest request line, bytes (longer: too_large)"},
-    {"maxResultBytes", T_INT, OFF(max_result_bytes), 0, AP_FRAME_MAX_PAYLOAD, NULL, "longest result a worker may answer, bytes (longer: agent_error; 0: maxMessageBytes)"},
-    {"streamWindowBytes", T_INT, OFF(stream_window_bytes), 1, AP_FRAME_MAX_PAYLOAD, NULL, "chunk bytes one stream may have in flight between its worker and its client's socket; past it its handler waits (async task, greenlet, or the whole sync worker)"},
-    {"streamHeartbeatMs", T_DURATION, OFF(stream_heartbeat_ms), 0, 86400000, NULL, "a stream that sent nothing for this many ms gets a heartbeat line (0: off)"},
-    {"maxConnections", T_INT, OFF(max_connections), 1, 1000000, NULL, "client connections at once"},
-    {"adminReserveConnections", T_INT, OFF(admin_reserve_connections), 0, 1000, NULL, "of maxConnections, the last ones only administrators (adminUids/adminGids) get"},
-    {"maxConnectionsPerUid", T_INT, OFF(max_connections_per_uid), 0, 1000000, NULL, "connections one peer uid may hold at once (0: no limit)"},
-    {"idleConnectionTimeout", T_DURATION, OFF(idle_connection_timeout), 0, 86400000, NULL, "close a connection with nothing in flight and no traffic for this many ms (0: never)"},
-    {"maxInFlightPerConnection", T_INT, OFF(max_inflight_per_connection), 1, 10000000, NULL, "unanswered messages per connection before it stops being read"},
-    {"maxPendingBytes", T_INT, OFF(max_pending_bytes), 1024, (int64_t)1 << 40, NULL, "bytes of all queued and in-flight requests together"},
-    {"maxBufferedBytes", T_INT, OFF(max_buffered_bytes), 1024 * 1024, (int64_t)1 << 40, NULL, "bytes of answers the master holds for clients that have not read them; past it, connections with unread answers (and new ones) wait"},
-    {"clientWriteTimeout", T_DURATION, OFF(client_write_timeout), 0, 86400000, NULL, "close a connection whose answers wait and none was taken for this long, ms (0: never)"},
-    {"listenBacklog", T_INT, OFF(listen_backlog), 1, 65535, NULL, "listen(2) backlog"},
-    {"shutdownTimeout", T_DURATION, OFF(shutdown_timeout), 0, 86400000, NULL, "ms to finish queued and in-flight messages on SIGTERM"},
-    {"restartOnFailure", T_BOOL, OFF(restart_on_failure), 0, 1, NULL, "respawn a worker that died unexpectedly"},
-    {"pinCode", T_BOOL, OFF(pin_code), 0, 1, NULL, "refuse a worker that loaded other agent code than its generation (files changed without a reload)"},
-    {"maxRetries", T_INT, OFF(max_retries), 0, 100, NULL, "retries of a message whose worker died"},
-    {"retryDelay", T_DURATION, OFF(retry_delay), 0, 3600000, NULL, "first retry delay, ms (doubles per attempt)"},
-    {"healthCheckInterval", T_DURATION, OFF(health_check_interval), 0, 3600000, NULL, "ms between heartbeats"},
-    {"dispatchAckMs", T_DURATION, OFF(dispatch_ack_ms), 0, 3600000, NULL, "ms a worker may leave what it was sent unread before it is suspect and not chosen (0: never)"},
-    {"workerRecycleInterval", T_DURATION, OFF(worker_recycle_interval), 0, I64MAX, NULL, "recycle a worker older than this, ms (0: never)"},
-    {"maxMessagesPerWorker", T_INT, OFF(max_messages_per_worker), 0, I64MAX, NULL, "recycle a worker after this many messages (0: never)"},
-    {"timeout", T_DURATION, OFF(timeout), 0, 86400000, NULL, "ms a message may take from acceptance to answer (0: none)"},
-    {"maxRetryDelay", T_DURATION, OFF(max_retry_delay), 0, 3600000, NULL, "cap on the retry delay, ms"},
-    {"retryOnTimeout", T_BOOL, OFF(retry_on_timeout), 0, 1, NULL, "retry a message that timed out (else answer timeout)"},
-    {"cancelSync", T_ENUM, OFF(cancel_sync), 0, 0, cancel_sync_names, "pool.cancel of a message a sync worker is running: finish (answer cancelled at once, let the handler end, drop its result) | kill (replace the worker, as for a timeout)"},
-    {"deadLetterFile", T_STR, OFF(dead_letter_file), 0, 4096, NULL, "JSON Lines file of messages that failed for good (default: SOCKET.deadletter.jsonl)"},
-    {"deadLetterMaxBytes", T_INT, OFF(dead_letter_max_bytes), 4096, (int64_t)1 << 40, NULL, "size at which the dead-letter file rolls to .1"},
-    {"gracefulTimeout", T_DURATION, OFF(graceful_timeout), 0, 86400000, NULL, "ms a worker asked to stop may take before it is killed"},
-    {"maxWorkerRss", T_INT, OFF(max_worker_rss), 0, (int64_t)1 << 44, NULL, "recycle a worker whose RSS passes this many bytes (0: off)"},
-    {"maxWorkerRssHard", T_INT, OFF(max_worker_rss_hard), 0, (int64_t)1 << 44, NULL, "kill a worker whose RSS passes this many bytes (0: off)"},
-    {"recycleJitter", T_INT, OFF(recycle_jitter), 0, 50, NULL, "per-worker spread of the recycle limits, percent"},
-    {"maxConcurrentRecycles", T_INT, OFF(max_concurrent_recycles), 1, 64, NULL, "workers recycled at once, at most"},
-    {"restartStrategy", T_ENUM, OFF(restart_strategy), 0, 0, restart_names, "one-for-one | one-for-all | rest-for-one (the dead worker and every later slot)"},
-    {"maxRestarts", T_INT, OFF(max_restarts), 0, 100000, NULL, "restarts within restartWindow before the pool backs off"},
-    {"restartWindow", T_DURATION, OFF(restart_window), 1, 86400000, NULL, "ms over which restarts are counted"},
-    {"historySize", T_INT, OFF(history_size), 1, 100000, NULL, "restart history entries kept (pool.history)"},
-    {"hubBlockedWarnMs", T_DURATION, OFF(hub_blocked_warn_ms), 0, 3600000, NULL, "async and gevent workers log (with its stack) and count a handler that holds their event loop this many ms (0: off)"},
-    {"maxMissedBeats", T_INT, OFF(max_missed_beats), 1, 1000, NULL, "heartbeats a worker may miss in a row before it is replaced"},
-    {"breakerFailureThreshold", T_INT, OFF(breaker_failure_threshold), 0, 1000, NULL, "failures of one type within breakerWindow that open its breaker (0: off)"},
-    {"breakerWindow", T_DURATION, OFF(breaker_window), 1, 86400000, NULL, "ms over which breaker failures are counted"},
-    {"breakerResetTimeout", T_DURATION, OFF(breaker_reset_timeout), 1, 86400000, NULL, "ms an open breaker waits before letting one probe through"},
-    {"scaleUpAfter", T_DURATION, OFF(scale_up_after), 1, 86400000, NULL, "add a worker when messages have waited this long, ms"},
-    {"idleTimeout", T_DURATION, OFF(idle_timeout), 1, (int64_t)1 << 40, NULL, "retire a worker idle this long, ms (never below minWorkers)"},
-    {"maxTrackedTypes", T_INT, OFF(max_tracked_types), 1, 4096, NULL, "message types tracked one by one in stats and breakers; the rest count as other"},
-    {"metricsListen", T_STR, OFF(metrics_listen), 0, 4096, NULL, "serve /metrics, /healthz and /stats over HTTP here: unix:/path, 127.0.0.1:PORT or [::1]:PORT (empty: off)"},
-    {"metricsAllowRemote", T_BOOL, OFF(metrics_allow_remote), 0, 1, NULL, "let metricsListen be an address other machines can reach"},
-    {"alertAvailableBelow", T_INT, OFF(alert_available_below), 0, 100, NULL, "warn when fewer than this percent of the workers have a free slot (0: off)"},
-    {"alertQueueAbove", T_INT, OFF(alert_queue_above), 0, 100, NULL, "warn when the queue is more than this percent full (0: off)"},
-    {"alertErrorRateAbove", T_INT, OFF(alert_error_rate_above), 0, 100, NULL, "warn when more than this percent of the last minute's answers were errors (0: off)"},
-    {"alertInterval", T_DURATION, OFF(alert_interval), 1, 86400000, NULL, "ms between two warnings of the same alert, at least"},
-    {"user", T_STR, OFF(user), 0, 256, NULL, "started as root: drop to this user (name or uid) after binding; workers run as it too"},
-    {"group", T_STR, OFF(group), 0, 256, NULL, "with user: drop to this group (name or gid) instead of the user's own"},
-    {"workerUser", T_STR, OFF(worker_user), 0, 256, NULL, "run the workers as this user (name or uid), not the master's, so agent code cannot signal or ptrace the master (needs root at start)"},
-    {"workerGroup", T_STR, OFF(worker_group), 0, 256, NULL, "with workerUser: the workers' group (name or gid) instead of that user's own"},
-    {"allowedUids", T_LIST, OFF(allowed_uids), 0, 0, NULL, "peers allowed on the socket by uid: names or numbers (flag: comma-separated; unset: any)"},
-    {"allowedGids", T_LIST, OFF(allowed_gids), 0, 0, NULL, "peers allowed on the socket by primary gid: names or numbers (flag: comma-separated)"},
-    {"adminUids", T_LIST, OFF(admin_uids), 0, 0, NULL, "peers allowed admin requests (pool.scale, pool.reload, pool.dlq.*, pool.history, detailed stats) by uid (unset with adminGids: root and the server's own uid)"},
-    {"adminGids", T_LIST, OFF(admin_gids), 0, 0, NULL, "peers allowed admin requests by primary gid: names or numbers (flag: comma-separated)"},
-    {"chdir", T_STR, OFF(worker_chdir), 0, 4096, NULL, "the workers' working directory (empty: the master's)"},
-    {"umask", T_MODE, OFF(worker_umask), 0, 0777, NULL, "the workers' umask (octal; default: the master's)"},
-    {"env", T_LIST, OFF(env), 0, 0, NULL, "the workers' environment allow-list: NAME (copied) or NAME=VALUE (set); the rest is removed (unset: inherit all)"},
-    {"workerLimits", T_RLIMITS, OFF(worker_limits), 0, 0, NULL, "setrlimit in each worker before the agent loads: {addressSpace, openFiles, coreSize} (flag: openFiles=64,coreSize=0)"},
-    {"logLevel", T_STR, OFF(log_level), 0, 0, log_level_names, "debug | info | warn | error"},
-    {"logFormat", T_STR, OFF(log_format), 0, 0, log_format_names, "text | json"},
-    {"logFile", T_STR, OFF(log_file), 0, 4096, NULL, "append the log to this file, reopened on SIGUSR1 (empty: stderr)"},
-    {"accessLog", T_STR, OFF(access_log), 0, 4096, NULL, "append one line per answered message to this file, reopened on SIGUSR1 (empty: off)"},
-    {"workerLogRate", T_INT, OFF(worker_log_rate), 0, 1000000, NULL, "lines of worker stdout/stderr logged per second per worker; past it they are dropped and counted (0: no limit)"},
-    {"workerLogBurst", T_INT, OFF(worker_log_burst), 1, 10000000, NULL, "lines a worker may write at once above workerLogRate"},
+    {"socket", T_STR, OFF(socket), 1, 107, NULL, "Unix socket path to listen on", SERVER},
+    {"socketMode", T_MODE, OFF(socket_mode), 0, 0777, NULL, "permissions of the socket file (octal)", SERVER},
+    {"defaultPool", T_STR, OFF(default_pool_name), 1, CONFIG_POOL_NAME_MAX, NULL, "the pool of a request that names none (default: the first in \"pools\"; without \"pools\": default)", SERVER},
+    {"agent", T_STR, OFF(agent), 1, 1024, NULL, "the agent to run, module:Class", PER_POOL},
+    {"pythonPath", T_PATHLIST, 0, 0, 0, NULL, "directory put first on sys.path (repeatable; file: array)", PER_POOL},
+    {"virtualenv", T_STR, OFF(virtualenv), 0, 4096, NULL, "virtualenv whose site-packages the workers use", PER_POOL},
+    {"inheritPythonEnv", T_BOOL, OFF(inherit_python_env), 0, 1, NULL, "let PYTHONHOME/PYTHONPATH etc. from the environment reach workers", PER_POOL},
+    {"workerBinary", T_STR, OFF(worker_binary), 1, 4096, NULL, "path of agentpool-worker (default: next to agentpoold, else libexecdir)", SERVER},
+    {"minWorkers", T_INT, OFF(min_workers), 1, 4096, NULL, "workers started and kept", PER_POOL},
+    {"maxWorkers", T_INT, OFF(max_workers), 1, 4096, NULL, "upper bound when scaling", PER_POOL},
+    {"workerModel", T_STR, OFF(worker_model), 0, 0, worker_model_names, "auto (async for an async def agent, else sync) | sync | async | gevent (plain def agents on greenlets, standard library monkey-patched)", PER_POOL},
+    {"concurrency", T_INT, OFF(concurrency), 1, 100000, NULL, "slots per worker for async and gevent agents (sync agents have 1)", PER_POOL},
+    {"prefetch", T_INT, OFF(prefetch), 1, 1024, NULL, "messages a busy sync worker may hold, queued behind the one it runs, while its handler is fast (1: off)", PER_POOL},
+    {"prefetchFastUs", T_INT, OFF(prefetch_fast_us), 1, 3600000000LL, NULL, "a sync worker whose handler averages under this many microseconds counts as fast (may be sent messages ahead)", PER_POOL},
+    {"loadBalancingStrategy", T_ENUM, OFF(strategy), 0, 0, strategy_names, "round-robin | least-busy | random", PER_POOL},
+    {"messageQueueSize", T_INT, OFF(message_queue_size), 0, 10000000, NULL, "messages waiting for a free slot, at most", PER_POOL},
+    {"overflow", T_ENUM, OFF(overflow), 0, 0, overflow_names, "when the queue is full: block (pause that connection) | reject (queue_full)", PER_POOL},
+    {"maxMessageBytes", T_INT, OFF(max_message_bytes), 64, 64 * 1024 * 1024, NULL, "longest request line, bytes (longer: too_large)", SERVER},
+    {"maxResultBytes", T_INT, OFF(max_result_bytes), 0, AP_FRAME_MAX_PAYLOAD, NULL, "longest result a worker may answer, bytes (longer: agent_error; 0: maxMessageBytes)", PER_POOL},
+    {"streamWindowBytes", T_INT, OFF(stream_window_bytes), 1, AP_FRAME_MAX_PAYLOAD, NULL, "chunk bytes one stream may have in flight between its worker and its client's socket; past it its handler waits (async task, greenlet, or the whole sync worker)", PER_POOL},
+    {"streamHeartbeatMs", T_DURATION, OFF(stream_heartbeat_ms), 0, 86400000, NULL, "a stream that sent nothing for this many ms gets a heartbeat line (0: off)", SERVER},
+    {"maxConnections", T_INT, OFF(max_connections), 1, 1000000, NULL, "client connections at once", SERVER},
+    {"adminReserveConnections", T_INT, OFF(admin_reserve_connections), 0, 1000, NULL, "of maxConnections, the last ones only administrators (adminUids/adminGids) get", SERVER},
+    {"maxConnectionsPerUid", T_INT, OFF(max_connections_per_uid), 0, 1000000, NULL, "connections one peer uid may hold at once (0: no limit)", SERVER},
+    {"idleConnectionTimeout", T_DURATION, OFF(idle_connection_timeout), 0, 86400000, NULL, "close a connection with nothing in flight and no traffic for this many ms (0: never)", SERVER},
+    {"maxInFlightPerConnection", T_INT, OFF(max_inflight_per_connection), 1, 10000000, NULL, "unanswered messages per connection before it stops being read", SERVER},
+    {"maxPendingBytes", T_INT, OFF(max_pending_bytes), 1024, (int64_t)1 << 40, NULL, "bytes of all queued and in-flight requests together", SERVER},
+    {"maxBufferedBytes", T_INT, OFF(max_buffered_bytes), 1024 * 1024, (int64_t)1 << 40, NULL, "bytes of answers the master holds for clients that have not read them; past it, connections with unread answers (and new ones) wait", SERVER},
+    {"clientWriteTimeout", T_DURATION, OFF(client_write_timeout), 0, 86400000, NULL, "close a connection whose answers wait and none was taken for this long, ms (0: never)", SERVER},
+    {"listenBacklog", T_INT, OFF(listen_backlog), 1, 65535, NULL, "listen(2) backlog", SERVER},
+    {"shutdownTimeout", T_DURATION, OFF(shutdown_timeout), 0, 86400000, NULL, "ms to finish queued and in-flight messages on SIGTERM", SERVER},
+    {"restartOnFailure", T_BOOL, OFF(restart_on_failure), 0, 1, NULL, "respawn a worker that died unexpectedly", PER_POOL},
+    {"pinCode", T_BOOL, OFF(pin_code), 0, 1, NULL, "refuse a worker that loaded other agent code than its generation (files changed without a reload)", PER_POOL},
+    {"maxRetries", T_INT, OFF(max_retries), 0, 100, NULL, "retries of a message whose worker died", PER_POOL},
+    {"retryDelay", T_DURATION, OFF(retry_delay), 0, 3600000, NULL, "first retry delay, ms (doubles per attempt)", PER_POOL},
+    {"healthCheckInterval", T_DURATION, OFF(health_check_interval), 0, 3600000, NULL, "ms between heartbeats", PER_POOL},
+    {"dispatchAckMs", T_DURATION, OFF(dispatch_ack_ms), 0, 3600000, NULL, "ms a worker may leave what it was sent unread before it is suspect and not chosen (0: never)", PER_POOL},
+    {"workerRecycleInterval", T_DURATION, OFF(worker_recycle_interval), 0, I64MAX, NULL, "recycle a worker older than this, ms (0: never)", PER_POOL},
+    {"maxMessagesPerWorker", T_INT, OFF(max_messages_per_worker), 0, I64MAX, NULL, "recycle a worker after this many messages (0: never)", PER_POOL},
+    {"timeout", T_DURATION, OFF(timeout), 0, 86400000, NULL, "ms a message may take from acceptance to answer (0: none)", PER_POOL},
+    {"maxRetryDelay", T_DURATION, OFF(max_retry_delay), 0, 3600000, NULL, "cap on the retry delay, ms", PER_POOL},
+    {"retryOnTimeout", T_BOOL, OFF(retry_on_timeout), 0, 1, NULL, "retry a message that timed out (else answer timeout)", PER_POOL},
+    {"cancelSync", T_ENUM, OFF(cancel_sync), 0, 0, cancel_sync_names, "pool.cancel of a message a sync worker is running: finish (answer cancelled at once, let the handler end, drop its result) | kill (replace the worker, as for a timeout)", PER_POOL},
+    {"deadLetterFile", T_STR, OFF(dead_letter_file), 0, 4096, NULL, "JSON Lines file of messages that failed for good (default: SOCKET.deadletter.jsonl; with \"pools\": only inside a pool, else SOCKET.POOL.deadletter.jsonl)", PER_POOL},
+    {"deadLetterMaxBytes", T_INT, OFF(dead_letter_max_bytes), 4096, (int64_t)1 << 40, NULL, "size at which the dead-letter file rolls to .1", PER_POOL},
+    {"gracefulTimeout", T_DURATION, OFF(graceful_timeout), 0, 86400000, NULL, "ms a worker asked to stop may take before it is killed", PER_POOL},
+    {"maxWorkerRss", T_INT, OFF(max_worker_rss), 0, (int64_t)1 << 44, NULL, "recycle a worker whose RSS passes this many bytes (0: off)", PER_POOL},
+    {"maxWorkerRssHard", T_INT, OFF(max_worker_rss_hard), 0, (int64_t)1 << 44, NULL, "kill a worker whose RSS passes this many bytes (0: off)", PER_POOL},
+    {"recycleJitter", T_INT, OFF(recycle_jitter), 0, 50, NULL, "per-worker spread of the recycle limits, percent", PER_POOL},
+    {"maxConcurrentRecycles", T_INT, OFF(max_concurrent_recycles), 1, 64, NULL, "workers recycled at once, at most", PER_POOL},
+    {"restartStrategy", T_ENUM, OFF(restart_strategy), 0, 0, restart_names, "one-for-one | one-for-all | rest-for-one (the dead worker and every later slot)", PER_POOL},
+    {"maxRestarts", T_INT, OFF(max_restarts), 0, 100000, NULL, "restarts within restartWindow before the pool backs off", PER_POOL},
+    {"restartWindow", T_DURATION, OFF(restart_window), 1, 86400000, NULL, "ms over which restarts are counted", PER_POOL},
+    {"historySize", T_INT, OFF(history_size), 1, 100000, NULL, "restart history entries kept (pool.history)", PER_POOL},
+    {"hubBlockedWarnMs", T_DURATION, OFF(hub_blocked_warn_ms), 0, 3600000, NULL, "async and gevent workers log (with its stack) and count a handler that holds their event loop this many ms (0: off)", PER_POOL},
+    {"maxMissedBeats", T_INT, OFF(max_missed_beats), 1, 1000, NULL, "heartbeats a worker may miss in a row before it is replaced", PER_POOL},
+    {"breakerFailureThreshold", T_INT, OFF(breaker_failure_threshold), 0, 1000, NULL, "failures of one type within breakerWindow that open its breaker (0: off)", PER_POOL},
+    {"breakerWindow", T_DURATION, OFF(breaker_window), 1, 86400000, NULL, "ms over which breaker failures are counted", PER_POOL},
+    {"breakerResetTimeout", T_DURATION, OFF(breaker_reset_timeout), 1, 86400000, NULL, "ms an open breaker waits before letting one probe through", PER_POOL},
+    {"scaleUpAfter", T_DURATION, OFF(scale_up_after), 1, 86400000, NULL, "add a worker when messages have waited this long, ms", PER_POOL},
+    {"idleTimeout", T_DURATION, OFF(idle_timeout), 1, (int64_t)1 << 40, NULL, "retire a worker idle this long, ms (never below minWorkers)", PER_POOL},
+    {"maxTrackedTypes", T_INT, OFF(max_tracked_types), 1, 4096, NULL, "message types tracked one by one in stats and breakers; the rest count as other", PER_POOL},
+    {"metricsListen", T_STR, OFF(metrics_listen), 0, 4096, NULL, "serve /metrics, /healthz and /stats over HTTP here: unix:/path, 127.0.0.1:PORT or [::1]:PORT (empty: off)", SERVER},
+    {"metricsAllowRemote", T_BOOL, OFF(metrics_allow_remote), 0, 1, NULL, "let metricsListen be an address other machines can reach", SERVER},
+    {"alertAvailableBelow", T_INT, OFF(alert_available_below), 0, 100, NULL, "warn when fewer than this percent of the workers have a free slot (0: off)", PER_POOL},
+    {"alertQueueAbove", T_INT, OFF(alert_queue_above), 0, 100, NULL, "warn when the queue is more than this percent full (0: off)", PER_POOL},
+    {"alertErrorRateAbove", T_INT, OFF(alert_error_rate_above), 0, 100, NULL, "warn when more than this percent of the last minute's answers were errors (0: off)", PER_POOL},
+    {"alertInterval", T_DURATION, OFF(alert_interval), 1, 86400000, NULL, "ms between two warnings of the same alert, at least", PER_POOL},
+    {"user", T_STR, OFF(user), 0, 256, NULL, "started as root: drop to this user (name or uid) after binding; workers run as it too", SERVER},
+    {"group", T_STR, OFF(group), 0, 256, NULL, "with user: drop to this group (name or gid) instead of the user's own", SERVER},
+    {"workerUser", T_STR, OFF(worker_user), 0, 256, NULL, "run the workers as this user (name or uid), not the master's, so agent code cannot signal or ptrace the master (needs root at start)", SERVER},
+    {"workerGroup", T_STR, OFF(worker_group), 0, 256, NULL, "with workerUser: the workers' group (name or gid) instead of that user's own", SERVER},
+    {"allowedUids", T_LIST, OFF(allowed_uids), 0, 0, NULL, "peers allowed on the socket by uid: names or numbers (flag: comma-separated; unset: any)", SERVER},
+    {"allowedGids", T_LIST, OFF(allowed_gids), 0, 0, NULL, "peers allowed on the socket by primary gid: names or numbers (flag: comma-separated)", SERVER},
+    {"adminUids", T_LIST, OFF(admin_uids), 0, 0, NULL, "peers allowed admin requests (pool.scale, pool.reload, pool.dlq.*, pool.history, detailed stats) by uid (unset with adminGids: root and the server's own uid)", SERVER},
+    {"adminGids", T_LIST, OFF(admin_gids), 0, 0, NULL, "peers allowed admin requests by primary gid: names or numbers (flag: comma-separated)", SERVER},
+    {"chdir", T_STR, OFF(worker_chdir), 0, 4096, NULL, "the workers' working directory (empty: the master's)", PER_POOL},
+    {"umask", T_MODE, OFF(worker_umask), 0, 0777, NULL, "the workers' umask (octal; default: the master's)", PER_POOL},
+    {"env", T_LIST, OFF(env), 0, 0, NULL, "the workers' environment allow-list: NAME (copied) or NAME=VALUE (set); the rest is removed (unset: inherit all)", PER_POOL},
+    {"workerLimits", T_RLIMITS, OFF(worker_limits), 0, 0, NULL, "setrlimit in each worker before the agent loads: {addressSpace, openFiles, coreSize} (flag: openFiles=64,coreSize=0)", PER_POOL},
+    {"logLevel", T_STR, OFF(log_level), 0, 0, log_level_names, "debug | info | warn | error", SERVER},
+    {"logFormat", T_STR, OFF(log_format), 0, 0, log_format_names, "text | json", SERVER},
+    {"logFile", T_STR, OFF(log_file), 0, 4096, NULL, "append the log to this file, reopened on SIGUSR1 (empty: stderr)", SERVER},
+    {"accessLog", T_STR, OFF(access_log), 0, 4096, NULL, "append one line per answered message to this file, reopened on SIGUSR1 (empty: off)", SERVER},
+    {"workerLogRate", T_INT, OFF(worker_log_rate), 0, 1000000, NULL, "lines of worker stdout/stderr logged per second per worker; past it they are dropped and counted (0: no limit)", PER_POOL},
+    {"workerLogBurst", T_INT, OFF(worker_log_burst), 1, 10000000, NULL, "lines a worker may write at once above workerLogRate", PER_POOL},
 };
 
 _Static_assert(AP_ARRAY_LEN(settings) <= CONFIG_MAX_SETTINGS, "raise CONFIG_MAX_SETTINGS");
@@ -253,6 +263,10 @@ void config_free(config *cfg)
     free_pathlist(cfg);
     ap_free(cfg->config_file);
     cfg->config_file = NULL;
+    cJSON_Delete(cfg->pools_json);
+    cfg->pools_json = NULL;
+    ap_free(cfg->pools_origin);
+    cfg->pools_origin = NULL;
     for (int i = 0; i < cfg->npools; i++) {
         if (cfg->pools[i].cfg != cfg) {
             config_free(cfg->pools[i].cfg);
@@ -810,6 +824,97 @@ static int apply_json(config *cfg, const setting *st, const cJSON *item, const c
     return AP_ERR;
 }
 
+/*
+ * Applies every key of a JSON object over cfg, each through apply_json,
+ * recording `src` as its origin: the top level of the file, or one
+ * pool's object (its keys checked by pools_check first).  AP_ERR with
+ * err filled on the first bad key or value.
+ */
+static int apply_object(config *cfg, const cJSON *obj, const char *origin, config_source src, char *err,
+                        size_t errlen)
+{
+    for (const cJSON *item = obj->child; item; item = item->next) {
+        const setting *st = find_by_key(item->string);
+        if (st == NULL) {
+            char pk[96];
+            snprintf(err, errlen, "%s: unknown setting \"%s\"", origin, printable(item->string, pk, sizeof(pk)));
+            return AP_ERR;
+        }
+        if (apply_json(cfg, st, item, origin, err, errlen) != AP_OK)
+            return AP_ERR;
+        cfg->source[st - settings] = (unsigned char)src;
+        if (st->off == OFF(max_workers))
+            cfg->max_workers_set = 1;
+    }
+    return AP_OK;
+}
+
+/* A pool name is 1 to CONFIG_POOL_NAME_MAX of [a-z0-9_-]. */
+static int pool_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    return n >= 1 && n <= CONFIG_POOL_NAME_MAX && strspn(name, CONFIG_POOL_NAME_CHARS) == n;
+}
+
+/*
+ * The shape of "pools", before anything is applied: an object of 1 to
+ * CONFIG_MAX_POOLS objects, names valid and distinct (cJSON keeps
+ * duplicate keys), each key inside a pool a known setting that is not
+ * one of the whole server's.  AP_ERR with one line naming the pool and
+ * the key.
+ */
+static int pools_check(const cJSON *pools, const char *origin, char *err, size_t errlen)
+{
+    char pv[96], pk[96];
+    if (!cJSON_IsObject(pools)) {
+        snprintf(err, errlen, "%s: pools: %s is %s, expected an object of pools such as {\"writer\": {...}}", origin,
+                 json_shown(pools, pv, sizeof(pv)), json_type_name(pools));
+        return AP_ERR;
+    }
+    if (pools->child == NULL) {
+        snprintf(err, errlen, "%s: pools: empty; name at least one pool, or leave \"pools\" out for one pool", origin);
+        return AP_ERR;
+    }
+    int n = 0;
+    for (const cJSON *p = pools->child; p; p = p->next) {
+        printable(p->string, pv, sizeof(pv));
+        if (++n > CONFIG_MAX_POOLS) {
+            snprintf(err, errlen, "%s: pools: more than %d pools", origin, CONFIG_MAX_POOLS);
+            return AP_ERR;
+        }
+        if (!pool_name_ok(p->string)) {
+            snprintf(err, errlen, "%s: pools: \"%s\" is not a pool name (1 to %d of a-z, 0-9, _ and -)", origin, pv,
+                     CONFIG_POOL_NAME_MAX);
+            return AP_ERR;
+        }
+        for (const cJSON *q = pools->child; q != p; q = q->next) {
+            if (strcmp(q->string, p->string) == 0) {
+                snprintf(err, errlen, "%s: pools: \"%s\" is given twice", origin, pv);
+                return AP_ERR;
+            }
+        }
+        if (!cJSON_IsObject(p)) {
+            snprintf(err, errlen, "%s: pool \"%s\": %s is %s, expected an object of settings", origin, pv,
+                     json_shown(p, pk, sizeof(pk)), json_type_name(p));
+            return AP_ERR;
+        }
+        for (const cJSON *item = p->child; item; item = item->next) {
+            const setting *st = find_by_key(item->string);
+            printable(item->string, pk, sizeof(pk));
+            if (st == NULL) {
+                snprintf(err, errlen, "%s: pool \"%s\": unknown setting \"%s\"", origin, pv, pk);
+                return AP_ERR;
+            }
+            if (st->flags & SERVER) {
+                snprintf(err, errlen, "%s: pool \"%s\": %s is a setting of the whole server; set it at the top level",
+                         origin, pv, pk);
+                return AP_ERR;
+            }
+        }
+    }
+    return AP_OK;
+}
+
 /* "ORIGIN: line L, column C: why", the position in jt's minified text
  * mapped back to the text as written. */
 static void json_error_at(const jsontext *jt, size_t min_off, const char *origin, const char *why, char *err,
@@ -848,21 +953,28 @@ int config_load_json(config *cfg, const char *text, size_t len, const char *orig
         rc = AP_ERR;
         goto out;
     }
-    for (const cJSON *item = root->child; item; item = item->next) {
-        const setting *st = find_by_key(item->string);
-        if (st == NULL) {
-            char pk[96];
-            snprintf(err, errlen, "%s: unknown setting \"%s\"", origin, printable(item->string, pk, sizeof(pk)));
-            rc = AP_ERR;
-            goto out;
-        }
-        if (apply_json(cfg, st, item, origin, err, errlen) != AP_OK) {
-            rc = AP_ERR;
-            goto out;
-        }
-        cfg->source[st - settings] = CONFIG_SRC_FILE;
-        if (st->off == OFF(max_workers))
-            cfg->max_workers_set = 1;
+    cJSON *pools = cJSON_DetachItemFromObjectCaseSensitive(root, "pools");
+    if (pools && cJSON_GetObjectItemCaseSensitive(root, "pools")) {
+        snprintf(err, errlen, "%s: \"pools\" is given twice", origin);
+        cJSON_Delete(pools);
+        rc = AP_ERR;
+        goto out;
+    }
+    if (pools && pools_check(pools, origin, err, errlen) != AP_OK) {
+        cJSON_Delete(pools);
+        rc = AP_ERR;
+        goto out;
+    }
+    if (apply_object(cfg, root, origin, CONFIG_SRC_FILE, err, errlen) != AP_OK) {
+        cJSON_Delete(pools);
+        rc = AP_ERR;
+        goto out;
+    }
+    if (pools) {
+        cJSON_Delete(cfg->pools_json);
+        ap_free(cfg->pools_origin);
+        cfg->pools_json = pools;
+        cfg->pools_origin = ap_strdup(origin);
     }
 out:
     cJSON_Delete(root);
@@ -909,6 +1021,172 @@ static int load_file(config *cfg, const char *path, char *err, size_t errlen)
         cfg->config_file = ap_strdup(path);
     }
     return rc;
+}
+
+/* ---- named pools: built from "pools" after the top level is complete ---- */
+
+static void source_text(const config *cfg, size_t i, const char *pool, char *buf, size_t cap);
+
+int config_is_server_wide(const char *key)
+{
+    const setting *st = find_by_key(key);
+    return st != NULL && (st->flags & SERVER) != 0;
+}
+
+/* Copies every setting of src over dst (config_init'ed): strings
+ * duplicated, lists and pythonPath copied, with their sources. */
+static void copy_settings(config *dst, const config *src)
+{
+    for (size_t i = 0; i < AP_ARRAY_LEN(settings); i++) {
+        const setting *st = &settings[i];
+        const void *from = (const char *)src + st->off;
+        void *to = (char *)dst + st->off;
+        switch (st->type) {
+        case T_INT:
+        case T_DURATION:
+        case T_MODE:
+        case T_ENUM: *(int64_t *)to = *(const int64_t *)from; break;
+        case T_BOOL: *(int *)to = *(const int *)from; break;
+        case T_RLIMITS: *(config_rlimits *)to = *(const config_rlimits *)from; break;
+        case T_STR:
+            ap_free(*(char **)to);
+            *(char **)to = *(char *const *)from ? ap_strdup(*(char *const *)from) : NULL;
+            break;
+        case T_LIST: {
+            const config_list *l = from;
+            config_list *d = to;
+            list_clear(d);
+            for (int k = 0; k < l->n; k++)
+                (void)list_add(d, l->items[k], strlen(l->items[k]), "", "", NULL, 0); /* valid: it was added once */
+            d->set = l->set;
+            break;
+        }
+        case T_PATHLIST:
+            free_pathlist(dst);
+            for (int k = 0; k < src->n_python_path; k++)
+                dst->python_path[k] = ap_strdup(src->python_path[k]);
+            dst->n_python_path = src->n_python_path;
+            break;
+        }
+        dst->source[i] = src->source[i];
+        dst->bare_ms[i] = src->bare_ms[i];
+    }
+    dst->max_workers_set = src->max_workers_set;
+}
+
+/* Frees n pool configs of pools, and pools. */
+static void pools_free(config_pool *pools, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (pools[i].cfg) {
+            config_free(pools[i].cfg);
+            ap_free(pools[i].cfg);
+        }
+    }
+    ap_free(pools);
+}
+
+/* Two pools may not write one dead-letter file: an explicit one equal to
+ * another's, or to the SOCKET.POOL.deadletter.jsonl another derives. */
+static int pools_check_dead_letters(const config *cfg, const config_pool *pools, int n, const char *origin,
+                                    char *err, size_t errlen)
+{
+    for (int i = 0; i < n; i++) {
+        const char *mine = pools[i].cfg->dead_letter_file;
+        for (int j = 0; mine && j < n; j++) {
+            char derived[4200];
+            const char *theirs = pools[j].cfg->dead_letter_file;
+            if (j == i)
+                continue;
+            if (theirs == NULL) {
+                snprintf(derived, sizeof(derived), "%s.%s.deadletter.jsonl", cfg->socket, pools[j].name);
+                theirs = derived;
+            }
+            if (strcmp(mine, theirs) == 0) {
+                char pv[160];
+                snprintf(err, errlen, "%s: pools \"%s\" and \"%s\" both write the dead-letter file \"%s\"", origin,
+                         pools[j < i ? j : i].name, pools[j < i ? i : j].name, printable(mine, pv, sizeof(pv)));
+                return AP_ERR;
+            }
+        }
+    }
+    return AP_OK;
+}
+
+/* "a, b, c": the pool names, for messages. */
+static void pools_names(const config_pool *pools, int n, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        strncat(buf, i ? ", " : "", cap - strlen(buf) - 1);
+        strncat(buf, pools[i].name, cap - strlen(buf) - 1);
+    }
+}
+
+int config_pools_build(config *cfg, char *err, size_t errlen)
+{
+    char pv[96], names[CONFIG_MAX_POOLS * (CONFIG_POOL_NAME_MAX + 2) + 1];
+    const char *origin = cfg->config_file ? cfg->config_file : cfg->pools_origin ? cfg->pools_origin : "command line";
+    if (cfg->npools > 0)
+        return AP_OK;
+    if (cfg->pools_json == NULL) {
+        if (cfg->default_pool_name && strcmp(cfg->default_pool_name, "default") != 0) {
+            snprintf(err, errlen, "%s: defaultPool: \"%s\" is not a pool: without \"pools\" the only pool is \"default\"",
+                     origin, printable(cfg->default_pool_name, pv, sizeof(pv)));
+            return AP_ERR;
+        }
+        pools_implicit(cfg);
+        return AP_OK;
+    }
+    if (cfg->dead_letter_file) {
+        char src[4200];
+        source_text(cfg, (size_t)(find_by_key("deadLetterFile") - settings), NULL, src, sizeof(src));
+        snprintf(err, errlen,
+                 "%s: deadLetterFile: set at the top level (%s), but with \"pools\" each pool has its own: set it "
+                 "inside each pool that needs another file than SOCKET.POOL.deadletter.jsonl",
+                 origin, src);
+        return AP_ERR;
+    }
+    int n = cJSON_GetArraySize(cfg->pools_json), i = 0, def = 0;
+    config_pool *pools = ap_calloc((size_t)n, sizeof(config_pool));
+    for (const cJSON *p = cfg->pools_json->child; p; p = p->next, i++) {
+        char porigin[4200];
+        config *pc = ap_calloc(1, sizeof(config));
+        config_init(pc);
+        int64_t default_max = pc->max_workers;
+        pools[i].cfg = pc;
+        snprintf(pools[i].name, sizeof(pools[i].name), "%s", p->string); /* pools_check: it fits */
+        copy_settings(pc, cfg);
+        pc->config_file = ap_strdup(origin);
+        snprintf(porigin, sizeof(porigin), "%s: pool \"%s\"", origin, pools[i].name);
+        if (apply_object(pc, p, porigin, CONFIG_SRC_POOL, err, errlen) != AP_OK)
+            goto fail;
+        /* maxWorkers set nowhere follows this pool's minWorkers, not the top level's */
+        if (!pc->max_workers_set)
+            pc->max_workers = pc->min_workers > default_max ? pc->min_workers : default_max;
+    }
+    if (pools_check_dead_letters(cfg, pools, n, origin, err, errlen) != AP_OK)
+        goto fail;
+    if (cfg->default_pool_name) {
+        for (def = 0; def < n && strcmp(pools[def].name, cfg->default_pool_name) != 0; def++)
+            ;
+        if (def == n) {
+            pools_names(pools, n, names, sizeof(names));
+            snprintf(err, errlen, "%s: defaultPool: \"%s\" is not a pool (pools: %s)", origin,
+                     printable(cfg->default_pool_name, pv, sizeof(pv)), names);
+            goto fail;
+        }
+    }
+    cfg->pools = pools;
+    cfg->npools = n;
+    cfg->pools_named = 1;
+    cfg->default_pool = def;
+    cJSON_Delete(cfg->pools_json); /* every pool config holds what it said */
+    cfg->pools_json = NULL;
+    return AP_OK;
+fail:
+    pools_free(pools, n);
+    return AP_ERR;
 }
 
 int config_parse_listen(const char *spec, config_listen_addr *out, char *err, size_t errlen)
@@ -964,7 +1242,8 @@ bad:
     return AP_ERR;
 }
 
-int config_validate(const config *cfg, char *err, size_t errlen)
+/* The rules between one config's settings (the top level's or a pool's). */
+static int validate_one(const config *cfg, char *err, size_t errlen)
 {
     const char *origin = cfg->config_file ? cfg->config_file : "command line";
     if (cfg->max_workers < cfg->min_workers) {
@@ -1022,6 +1301,20 @@ int config_validate(const config *cfg, char *err, size_t errlen)
                      origin, cfg->metrics_listen);
             return AP_ERR;
         }
+    }
+    return AP_OK;
+}
+
+int config_validate(const config *cfg, char *err, size_t errlen)
+{
+    if (validate_one(cfg, err, errlen) != AP_OK)
+        return AP_ERR;
+    for (int i = 0; i < cfg->npools; i++) {
+        char why[512];
+        if (cfg->pools[i].cfg == cfg || validate_one(cfg->pools[i].cfg, why, sizeof(why)) == AP_OK)
+            continue;
+        snprintf(err, errlen, "pool \"%s\": %s", cfg->pools[i].name, why);
+        return AP_ERR;
     }
     return AP_OK;
 }
@@ -1181,13 +1474,16 @@ int config_parse_args(config *cfg, int argc, char **argv, config_action *action,
             max_workers_set = 1;
     }
     /* maxWorkers left at its default follows a larger minWorkers. */
+    cfg->max_workers_set = max_workers_set;
     if (!max_workers_set && cfg->max_workers < cfg->min_workers)
         cfg->max_workers = cfg->min_workers;
     if (check)
         *action = CONFIG_CHECK;
     else if (cfg->print_config)
         *action = CONFIG_PRINT;
-    pools_implicit(cfg);
+    /* The pools inherit the top level as the file, environment and flags left it. */
+    if (config_pools_build(cfg, err, errlen) != AP_OK)
+        return AP_ERR;
     return config_validate(cfg, err, errlen);
 }
 
@@ -1256,13 +1552,17 @@ static void value_text(const setting *st, const config *cfg, int help, char *buf
     }
 }
 
-/* "default", "file PATH", "environment NAME" or "flag --NAME". */
-static void source_text(const config *cfg, size_t i, char *buf, size_t cap)
+/* "default", "file PATH", "environment NAME", "flag --NAME" or, in the
+ * config of the pool named pool, "pool NAME in PATH". */
+static void source_text(const config *cfg, size_t i, const char *pool, char *buf, size_t cap)
 {
     char name[96];
     switch ((config_source)cfg->source[i]) {
+    case CONFIG_SRC_POOL:
+        snprintf(buf, cap, "pool %s in %s", pool ? pool : "?", cfg->config_file ? cfg->config_file : "?");
+        return;
     case CONFIG_SRC_FILE:
-        snprintf(buf, cap, "file %s", cfg->config_file ? cfg->config_file : "?");
+        snprintf(buf, cap, "file %s", cfg->config_file ? cfg->config_file : cfg->pools_origin ? cfg->pools_origin : "?");
         return;
     case CONFIG_SRC_ENV:
         config_env_name(settings[i].key, name, sizeof(name));
@@ -1278,14 +1578,26 @@ static void source_text(const config *cfg, size_t i, char *buf, size_t cap)
     snprintf(buf, cap, "default");
 }
 
+/* One --print-config line: "INDENTkey value (source)". */
+static void print_setting(const config *cfg, size_t i, const char *pool, const char *indent, FILE *f)
+{
+    char val[4096], src[4200], shown[4096];
+    value_text(&settings[i], cfg, 0, val, sizeof(val));
+    source_text(cfg, i, pool, src, sizeof(src));
+    fprintf(f, "%s%s %s (%s)\n", indent, settings[i].key, printable(val, shown, sizeof(shown)), src);
+}
+
 void config_print(const config *cfg, void *file)
 {
     FILE *f = file;
-    for (size_t i = 0; i < AP_ARRAY_LEN(settings); i++) {
-        char val[4096], src[4200], shown[4096];
-        value_text(&settings[i], cfg, 0, val, sizeof(val));
-        source_text(cfg, i, src, sizeof(src));
-        fprintf(f, "%s %s (%s)\n", settings[i].key, printable(val, shown, sizeof(shown)), src);
+    for (size_t i = 0; i < AP_ARRAY_LEN(settings); i++)
+        if (!cfg->pools_named || (settings[i].flags & SERVER))
+            print_setting(cfg, i, NULL, "", f);
+    for (int p = 0; cfg->pools_named && p < cfg->npools; p++) {
+        fprintf(f, "pool %s:\n", cfg->pools[p].name);
+        for (size_t i = 0; i < AP_ARRAY_LEN(settings); i++)
+            if (!(settings[i].flags & SERVER))
+                print_setting(cfg->pools[p].cfg, i, cfg->pools[p].name, "  ", f);
     }
 }
 
@@ -1296,23 +1608,34 @@ static int timeout_like(const setting *st)
     return st->type == T_DURATION && (strcmp(st->key, "timeout") == 0 || strstr(st->key, "Timeout") != NULL);
 }
 
+/* The warning for setting i of cfg (pool: the pool it belongs to), if it
+ * needs one.  1 when written. */
+static int warn_setting(const config *cfg, size_t i, const char *pool, FILE *f)
+{
+    const setting *st = &settings[i];
+    if (!timeout_like(st) || cfg->source[i] == CONFIG_SRC_DEFAULT || !cfg->bare_ms[i])
+        return 0;
+    int64_t v = *(const int64_t *)((const char *)cfg + st->off); /* a duration: an int64_t field */
+    if (v < 1 || v >= 1000)
+        return 0;
+    char src[4200];
+    source_text(cfg, i, pool, src, sizeof(src));
+    fprintf(f, "agentpoold: warning: %s: %s: %" PRId64 " is %" PRId64 " milliseconds; if seconds were meant, write \"%" PRId64
+               "s\"\n", src, st->key, v, v, v);
+    return 1;
+}
+
 int config_print_warnings(const config *cfg, void *file)
 {
     FILE *f = file;
     int n = 0;
-    for (size_t i = 0; i < AP_ARRAY_LEN(settings); i++) {
-        const setting *st = &settings[i];
-        if (!timeout_like(st) || cfg->source[i] == CONFIG_SRC_DEFAULT || !cfg->bare_ms[i])
-            continue;
-        int64_t v = *(const int64_t *)((const char *)cfg + st->off); /* a duration: an int64_t field */
-        if (v < 1 || v >= 1000)
-            continue;
-        char src[4200];
-        source_text(cfg, i, src, sizeof(src));
-        fprintf(f, "agentpoold: warning: %s: %s: %" PRId64 " is %" PRId64 " milliseconds; if seconds were meant, write \"%" PRId64
-                   "s\"\n", src, st->key, v, v, v);
-        n++;
-    }
+    for (size_t i = 0; i < AP_ARRAY_LEN(settings); i++)
+        n += warn_setting(cfg, i, NULL, f);
+    /* a pool's own values; what it inherits was warned about above */
+    for (int p = 0; cfg->pools_named && p < cfg->npools; p++)
+        for (size_t i = 0; i < AP_ARRAY_LEN(settings); i++)
+            if (cfg->pools[p].cfg->source[i] == CONFIG_SRC_POOL)
+                n += warn_setting(cfg->pools[p].cfg, i, cfg->pools[p].name, f);
     return n;
 }
 
@@ -1328,20 +1651,22 @@ void config_print_help(const char *prog, void *file)
             "      --check-config    validate the configuration, check the socket's directory and that\n"
             "                        the agent imports in a throwaway worker, and exit (non-zero on failure)\n"
             "      --print-config    print every setting's value and where it came from (default, file,\n"
-            "                        environment, flag) and exit; with --check-config, then check\n"
+            "                        environment, flag, pool) and exit; with --check-config, then check\n"
             "  -h, --help            this text\n"
             "  -V, --version         print the version and exit\n\n"
             "Settings (JSON key in brackets; --no-FLAG turns a boolean off; each one also reads\n"
             "AGENTPOOL_<KEY IN UPPER_SNAKE> from the environment, e.g. maxWorkers: AGENTPOOL_MAX_WORKERS;\n"
             "precedence: default < file < environment < flag; durations in ms also take units:\n"
-            "\"250ms\", \"30s\", \"2m\", \"1h\", \"1d\"):\n",
+            "\"250ms\", \"30s\", \"2m\", \"1h\", \"1d\").  The file's \"pools\" object names pools, each\n"
+            "taking these settings over the top level's (all but the settings of the whole server):\n",
             prog);
     for (size_t i = 0; i < AP_ARRAY_LEN(settings); i++) {
         const setting *st = &settings[i];
         char flag[64], defval[128];
         flag_name(st->key, flag, sizeof(flag));
         value_text(st, &def, 1, defval, sizeof(defval));
-        fprintf(f, "  --%-28s [%s] %s\n      default: %s\n", flag, st->key, st->help, defval);
+        fprintf(f, "  --%-28s [%s] %s%s\n      default: %s\n", flag, st->key, st->help,
+                (st->flags & SERVER) ? " (whole server: not inside a pool)" : "", defval);
     }
     fprintf(f, "\nThe socket is %s unless set: $%s, like every AGENTPOOL_ variable, overrides the file.\n",
             AP_DEFAULT_SOCKET, AP_SOCKET_ENV);

@@ -8,9 +8,11 @@
  * file, the environment, the flags, --help, --print-config and validation
  * are all driven by that table, so a setting cannot be documented in one
  * place and forgotten in another.  Precedence: default < file <
- * environment (AGENTPOOL_<KEY IN UPPER_SNAKE>) < flag; each setting's
- * struct records where its value came from.  A struct is filled at
- * start-up (and a new one at each reload) and read-only afterwards.
+ * environment (AGENTPOOL_<KEY IN UPPER_SNAKE>) < flag for the top level,
+ * and a named pool's own object over that (default < top level < pool);
+ * each setting's struct records where its value came from.  A struct is
+ * filled at start-up (and a new one at each reload) and read-only
+ * afterwards.
  */
 #ifndef AP_CONFIG_H
 #define AP_CONFIG_H
@@ -46,19 +48,30 @@ typedef struct {
     int64_t core_size;           /* RLIMIT_CORE, bytes */
 } config_rlimits;
 
-/* Where a setting's value came from (config.source[], --print-config). */
-typedef enum { CONFIG_SRC_DEFAULT = 0, CONFIG_SRC_FILE, CONFIG_SRC_ENV, CONFIG_SRC_FLAG } config_source;
+/* Where a setting's value came from (config.source[], --print-config).
+ * CONFIG_SRC_POOL: set in the pool's own object of "pools" (a pool's
+ * config only; an inherited value keeps the top level's source). */
+typedef enum { CONFIG_SRC_DEFAULT = 0, CONFIG_SRC_FILE, CONFIG_SRC_ENV, CONFIG_SRC_FLAG, CONFIG_SRC_POOL } config_source;
 /* Named pools ("pools" in the file).  Each has a complete config of its
  * own: every per-pool setting resolved (default < top level < the pool's
  * object), the settings of the whole server copied from the top level.
  * Without "pools" there is one pool, "default", whose config is the top
- * level itself. */
+ * level itself.  The settings of the whole server (config_is_server_wide)
+ * are refused inside a pool, so a pool's copies always equal the top
+ * level's; read them from the top level.  With "pools", a pool's
+ * dead_letter_file is NULL unless its own object sets one (the master
+ * derives SOCKET.POOL.deadletter.jsonl then): a top-level deadLetterFile
+ * is refused, and two pools naming one file are refused.
+ * Pool names: CONFIG_POOL_NAME_CHARS, 1 to CONFIG_POOL_NAME_MAX long. */
 #define CONFIG_MAX_POOLS 32
 #define CONFIG_POOL_NAME_MAX 64
+#define CONFIG_POOL_NAME_CHARS "abcdefghijklmnopqrstuvwxyz0123456789_-"
 typedef struct config_pool {
     char name[CONFIG_POOL_NAME_MAX + 1];
     struct config *cfg;          /* owned, unless it is the top level itself (no "pools") */
 } config_pool;
+
+struct cJSON;
 
 /* Settings in the table, at most (checked at compile time in config.c). */
 #define CONFIG_MAX_SETTINGS 128
@@ -155,6 +168,7 @@ typedef struct config {
     char *log_format;
     char *log_file;              /* NULL: stderr */
     char *access_log;            /* NULL: off */
+    char *default_pool_name;     /* "defaultPool"; NULL: the first pool (default_pool says which) */
     int64_t worker_log_rate;     /* worker output lines per second per worker; 0: no limit */
     int64_t worker_log_burst;
     int max_workers_set;         /* given explicitly (else it follows minWorkers up) */
@@ -168,6 +182,10 @@ typedef struct config {
     int npools;
     int pools_named;             /* the file had "pools" (else one pool, "default") */
     int default_pool;            /* index in pools of requests that name none */
+    /* "pools" as config_load_json found it, kept until config_pools_build
+     * has built the pools from it (owned; NULL when the file had none) */
+    struct cJSON *pools_json;
+    char *pools_origin;          /* the origin it was loaded from, for messages */
 } config;
 
 /* What config_parse_args() decided to do besides serving. */
@@ -193,11 +211,33 @@ int config_parse_args(config *cfg, int argc, char **argv, config_action *action,
                       char *err, size_t errlen);
 
 /* Loads a JSON config text over cfg (origin names it in messages).
- * AP_ERR with err filled on the first bad key, type or value. */
+ * AP_ERR with err filled on the first bad key, type or value.  A "pools"
+ * object is checked for its shape here (an object of 1 to
+ * CONFIG_MAX_POOLS objects with valid, distinct names; no unknown key and
+ * no setting of the whole server inside a pool) and kept aside in
+ * cfg->pools_json, replacing one an earlier load kept: the pools are
+ * built by config_pools_build, after every top-level value is known. */
 int config_load_json(config *cfg, const char *text, size_t len, const char *origin,
                      char *err, size_t errlen);
 
-/* Cross-field checks (minWorkers <= maxWorkers, ...). */
+/* Builds cfg->pools: without a kept "pools" object, the one implicit pool
+ * "default" (defaultPool must be unset or "default"); with one, a
+ * complete config per pool in file order: the top level copied (strings
+ * duplicated, lists copied, sources kept), then the pool's object applied
+ * over it (those keys get CONFIG_SRC_POOL), deadLetterFile not inherited.
+ * Sets default_pool from defaultPool (else 0).  config_parse_args calls it
+ * after the flags; after config_load_json alone, call it before using the
+ * pools.  Does nothing when the pools are built already.  AP_ERR with err
+ * filled (pool errors name the pool) and cfg->pools unchanged. */
+int config_pools_build(config *cfg, char *err, size_t errlen);
+
+/* Whether key names a setting of the whole server (refused inside a
+ * pool); 0 for a per-pool setting or an unknown key. */
+int config_is_server_wide(const char *key);
+
+/* Cross-field checks (minWorkers <= maxWorkers, ...) of the top level,
+ * then of every pool's own config (a pool's error starts with
+ * pool "NAME": ). */
 int config_validate(const config *cfg, char *err, size_t errlen);
 
 /* A metricsListen address, parsed. */
@@ -220,12 +260,16 @@ int config_parse_listen(const char *spec, config_listen_addr *out, char *err, si
 void config_env_name(const char *key, char *buf, size_t cap);
 
 /* Writes every setting, one per line, "key value (source)", where source
- * is default, "file PATH", "environment NAME" or "flag --NAME". */
+ * is default, "file PATH", "environment NAME", "flag --NAME" or
+ * "pool NAME in PATH".  With "pools": the settings of the whole server
+ * once, then per pool a line "pool NAME:" and its per-pool settings, each
+ * indented by two spaces. */
 void config_print(const config *cfg, void *file);
 
 /* Writes one "warning: ..." line per timeout-like duration set to a bare
- * number from 1 to 999 (milliseconds, where seconds were likely meant);
- * returns how many. */
+ * number from 1 to 999 (milliseconds, where seconds were likely meant):
+ * the top level's, then each pool's own (named by its source "pool NAME
+ * in PATH"); returns how many. */
 int config_print_warnings(const config *cfg, void *file);
 
 /* Writes the --help text to f. */

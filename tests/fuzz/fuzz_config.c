@@ -10,8 +10,10 @@
  * memory safety it checks what the header promises: AP_OK or AP_ERR and
  * nothing else; a refusal leaves a non-empty, NUL-terminated message that
  * starts with the origin; an accepted load leaves every enum and bounded
- * setting inside its range and the strings the master relies on set, and
- * config_validate runs on it.
+ * setting inside its range and the strings the master relies on set;
+ * then config_pools_build makes its pools (each pool's config in range
+ * too, names valid, or a refusal that leaves none), and config_validate
+ * runs on it.
  */
 #include "config.h"
 #include "ap_common.h"
@@ -66,6 +68,22 @@ static void check_accepted(const config *c)
     CHECK(c->worker_binary == NULL || c->worker_binary[0] != '\0');
 }
 
+/* Built pools: 1 to CONFIG_MAX_POOLS, valid names, each a complete
+ * config of its own (or the top level itself for the implicit one). */
+static void check_pools(const config *c)
+{
+    CHECK(c->npools >= 1 && c->npools <= CONFIG_MAX_POOLS);
+    CHECK(c->default_pool >= 0 && c->default_pool < c->npools);
+    CHECK(c->pools_named || (c->npools == 1 && c->pools[0].cfg == c && strcmp(c->pools[0].name, "default") == 0));
+    for (int i = 0; c->pools_named && i < c->npools; i++) {
+        size_t n = strlen(c->pools[i].name);
+        CHECK(n >= 1 && n <= CONFIG_POOL_NAME_MAX && strspn(c->pools[i].name, CONFIG_POOL_NAME_CHARS) == n);
+        CHECK(c->pools[i].cfg != NULL && c->pools[i].cfg != c);
+        check_accepted(c->pools[i].cfg);
+        CHECK(strcmp(c->pools[i].cfg->socket, c->socket) == 0);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const char origin[] = "fuzz.json";
@@ -83,6 +101,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         check_accepted(&c);
         char verr[512];
+        verr[0] = '\0';
+        rc = config_pools_build(&c, verr, sizeof(verr));
+        CHECK(rc == AP_OK || (rc == AP_ERR && verr[0] != '\0' && c.npools == 0 && c.pools == NULL));
+        if (rc == AP_OK)
+            check_pools(&c);
         verr[0] = '\0';
         rc = config_validate(&c, verr, sizeof(verr));
         CHECK(rc == AP_OK || (rc == AP_ERR && verr[0] != '\0'));

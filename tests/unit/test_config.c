@@ -19,6 +19,13 @@
  * AGENTPOOL_* variables between the file and the flags (with each
  * setting's origin as --print-config prints it, and a bad value naming
  * the variable), environment variable names, the --print-config action.
+ * Named pools ("pools"): inheritance from the top level (file,
+ * environment and flags) under each pool's own keys, settings of the
+ * whole server refused inside a pool, pool names and counts, defaultPool,
+ * deadLetterFile, provenance in --print-config's per-pool blocks and in
+ * the warnings, validation naming the pool, config_load_json keeping
+ * "pools" aside until config_pools_build; pool configs are freed (the
+ * allocator check) on success and on every refusal.
  *
  * The regression tests at the end pin bugs the first version had.
  */
@@ -1309,6 +1316,428 @@ CFG_TEST(test_print_config_action)
     assert_int_equal(cfg.print_config, 1);
 }
 
+/* --- named pools ("pools") ------------------------------------------------ */
+
+/* The index of key in the settings table: its line in --print-config of a
+ * config without pools (which prints the whole table in order). */
+static int key_index(const char *key)
+{
+    config plain;
+    config_init(&plain);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    config_print(&plain, f);
+    fclose(f);
+    config_free(&plain);
+    int i = 0, found = -1;
+    size_t klen = strlen(key);
+    for (char *line = buf; line && *line; i++) {
+        if (strncmp(line, key, klen) == 0 && line[klen] == ' ')
+            found = i;
+        line = strchr(line, '\n');
+        if (line)
+            line++;
+    }
+    free(buf);
+    assert_true(found >= 0);
+    return found;
+}
+
+/* config_print's whole output, malloc'ed (not inlined: gcc 12 takes the
+ * memstream's buffer for a dangling local). */
+__attribute__((noinline)) static char *printed_all(void)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    config_print(&cfg, f);
+    fclose(f);
+    return buf;
+}
+
+/* config_load_json then config_pools_build; AP_ERR from either. */
+static int load_pools(const char *json)
+{
+    memset(err, 0, sizeof(err));
+    if (load(json) != AP_OK)
+        return AP_ERR;
+    return config_pools_build(&cfg, err, sizeof(err));
+}
+
+static void expect_pools_error(const char *json, const char *want)
+{
+    int rc = load_pools(json);
+    if (rc != AP_ERR || strcmp(err, want) != 0) {
+        print_error("config %s\n  want AP_ERR \"%s\"\n  have %s \"%s\"\n", json, want,
+                    rc == AP_OK ? "AP_OK" : "AP_ERR", err);
+        fail();
+    }
+    assert_null(strchr(err, '\n'));
+    /* nothing half-built is left behind */
+    assert_int_equal(cfg.npools, 0);
+    assert_null(cfg.pools);
+    config_free(&cfg);
+    config_init(&cfg);
+}
+
+static const config *pool_cfg(const char *name)
+{
+    for (int i = 0; i < cfg.npools; i++)
+        if (strcmp(cfg.pools[i].name, name) == 0)
+            return cfg.pools[i].cfg;
+    fail_msg("no pool %s", name);
+    return NULL;
+}
+
+CFG_TEST(test_pools_implicit_default)
+{
+    int rc;
+    PARSE("--min-workers", "1");
+    EXPECT_OK();
+    assert_int_equal(cfg.npools, 1);
+    assert_int_equal(cfg.pools_named, 0);
+    assert_string_equal(cfg.pools[0].name, "default");
+    assert_ptr_equal(cfg.pools[0].cfg, &cfg);
+    assert_int_equal(cfg.default_pool, 0);
+    config_free(&cfg);
+    config_init(&cfg);
+    /* defaultPool without "pools": only "default" */
+    PARSE("--default-pool", "default");
+    EXPECT_OK();
+    config_free(&cfg);
+    config_init(&cfg);
+    PARSE("--default-pool", "writer");
+    EXPECT_ERR("command line: defaultPool: \"writer\" is not a pool: without \"pools\" the only pool is \"default\"");
+}
+
+CFG_TEST(test_pools_inherit_and_precedence)
+{
+    int rc;
+    char want[4200];
+    const char *path = write_temp("{\n"
+                                  "  \"timeout\": \"20s\", \"minWorkers\": 1, \"concurrency\": 5,\n"
+                                  "  \"agent\": \"m:Top\", \"pythonPath\": [\"/top\"], \"env\": [\"HOME\"],\n"
+                                  "  \"pools\": {\n"
+                                  "    // file order, not sorted\n"
+                                  "    \"zeta\": {\"timeout\": \"5s\", \"minWorkers\": 4, \"concurrency\": 3,\n"
+                                  "             \"agent\": \"m:Z\", \"pythonPath\": [\"/z\", \"/z2\"]},\n"
+                                  "    \"alpha\": {\"maxWorkers\": 3}\n"
+                                  "  }\n"
+                                  "}\n");
+    setenv("AGENTPOOL_CONCURRENCY", "9", 1);
+    setenv("AGENTPOOL_MIN_WORKERS", "2", 1);
+    PARSE("-c", (char *)path, "--max-retries", "6", "--timeout", "8s");
+    unsetenv("AGENTPOOL_CONCURRENCY");
+    unsetenv("AGENTPOOL_MIN_WORKERS");
+    EXPECT_OK();
+    assert_int_equal(cfg.npools, 2);
+    assert_int_equal(cfg.pools_named, 1);
+    assert_string_equal(cfg.pools[0].name, "zeta");
+    assert_string_equal(cfg.pools[1].name, "alpha");
+    assert_int_equal(cfg.default_pool, 0); /* the first pool */
+    const config *z = pool_cfg("zeta"), *a = pool_cfg("alpha");
+    assert_ptr_not_equal(z, &cfg);
+    /* the top level: file < environment < flag */
+    assert_int_equal(cfg.timeout, 8000);
+    assert_int_equal(cfg.concurrency, 9);
+    assert_int_equal(cfg.min_workers, 2);
+    /* zeta's own keys win over file, environment and flag */
+    assert_int_equal(z->timeout, 5000);
+    assert_int_equal(z->concurrency, 3);
+    assert_int_equal(z->min_workers, 4);
+    assert_string_equal(z->agent, "m:Z");
+    assert_int_equal(z->n_python_path, 2);
+    assert_string_equal(z->python_path[0], "/z");
+    assert_string_equal(z->python_path[1], "/z2");
+    /* what zeta does not set, it inherits (a flag's value too) */
+    assert_int_equal(z->max_retries, 6);
+    assert_int_equal(z->env.set, 1);
+    assert_int_equal(z->env.n, 1);
+    assert_string_equal(z->env.items[0], "HOME");
+    assert_ptr_not_equal(z->env.items, cfg.env.items);
+    /* maxWorkers set nowhere follows the pool's own minWorkers up */
+    assert_int_equal(z->max_workers, 4 > 3 * ncpus() ? 4 : 3 * ncpus());
+    /* alpha inherits everything but maxWorkers */
+    assert_int_equal(a->timeout, 8000);
+    assert_int_equal(a->concurrency, 9);
+    assert_int_equal(a->min_workers, 2);
+    assert_int_equal(a->max_workers, 3);
+    assert_int_equal(a->max_retries, 6);
+    assert_string_equal(a->agent, "m:Top");
+    assert_ptr_not_equal(a->agent, cfg.agent);
+    assert_int_equal(a->n_python_path, 1);
+    assert_string_equal(a->python_path[0], "/top");
+    assert_ptr_not_equal(a->python_path[0], cfg.python_path[0]);
+    /* the settings of the whole server are the top level's */
+    assert_string_equal(a->socket, cfg.socket);
+    /* provenance: a pool's own key is CONFIG_SRC_POOL, inherited ones keep the top level's */
+    assert_int_equal(z->source[key_index("timeout")], CONFIG_SRC_POOL);
+    assert_int_equal(z->source[key_index("maxRetries")], CONFIG_SRC_FLAG);
+    assert_int_equal(a->source[key_index("timeout")], CONFIG_SRC_FLAG);
+    assert_int_equal(a->source[key_index("concurrency")], CONFIG_SRC_ENV);
+    assert_int_equal(a->source[key_index("agent")], CONFIG_SRC_FILE);
+    assert_int_equal(a->source[key_index("maxWorkers")], CONFIG_SRC_POOL);
+    assert_int_equal(a->source[key_index("overflow")], CONFIG_SRC_DEFAULT);
+    /* --print-config: server-wide settings once, then one block per pool */
+    char *out = printed_all();
+    snprintf(want, sizeof(want), "\nsocket /tmp/agentpool.sock (default)\n");
+    assert_null(strstr(out, want)); /* socket is the first line */
+    assert_true(strncmp(out, "socket /tmp/agentpool.sock (default)\n", 37) == 0);
+    assert_null(strstr(out, "\ntimeout ")); /* no per-pool setting at the top */
+    assert_non_null(strstr(out, "\ndefaultPool (none) (default)\n"));
+    const char *zb = strstr(out, "\npool zeta:\n"), *ab = strstr(out, "\npool alpha:\n");
+    assert_non_null(zb);
+    assert_non_null(ab);
+    assert_true(zb < ab);
+    snprintf(want, sizeof(want), "\n  timeout 5s (pool zeta in %s)\n", path);
+    const char *zt = strstr(out, want);
+    assert_true(zt && zt > zb && zt < ab);
+    const char *at = strstr(out, "\n  timeout 8s (flag --timeout)\n");
+    assert_true(at && at > ab);
+    snprintf(want, sizeof(want), "\n  agent m:Top (file %s)\n", path);
+    assert_true(strstr(out, want) > ab);
+    assert_non_null(strstr(out, "\n  concurrency 9 (environment AGENTPOOL_CONCURRENCY)\n"));
+    assert_null(strstr(out, "\n  socket ")); /* server-wide settings not repeated per pool */
+    free(out);
+}
+
+CFG_TEST(test_pools_server_wide_refused)
+{
+    static const char *const server_wide[] = {
+        "socket", "socketMode", "workerBinary", "maxMessageBytes", "streamHeartbeatMs", "maxConnections",
+        "adminReserveConnections", "maxConnectionsPerUid", "idleConnectionTimeout", "maxInFlightPerConnection",
+        "maxPendingBytes", "maxBufferedBytes", "clientWriteTimeout", "listenBacklog", "shutdownTimeout",
+        "metricsListen", "metricsAllowRemote", "user", "group", "allowedUids", "allowedGids", "adminUids",
+        "adminGids", "logLevel", "logFormat", "logFile", "accessLog", "defaultPool", "workerUser", "workerGroup",
+    };
+    char json[256], want[256];
+    for (size_t i = 0; i < AP_ARRAY_LEN(server_wide); i++) {
+        assert_true(config_is_server_wide(server_wide[i]));
+        snprintf(json, sizeof(json), "{\"pools\": {\"ok\": {}, \"writer\": {\"timeout\": 5, \"%s\": 1}}}", server_wide[i]);
+        snprintf(want, sizeof(want),
+                 "test.json: pool \"writer\": %s is a setting of the whole server; set it at the top level",
+                 server_wide[i]);
+        expect_pools_error(json, want);
+    }
+    /* every other setting --help lists is per pool */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    config_print_help("agentpoold", f);
+    fclose(f);
+    int per_pool = 0;
+    for (char *p = strstr(buf, " ["); p; p = strstr(p + 1, " [")) {
+        char key[64];
+        if (sscanf(p, " [%63[A-Za-z]]", key) != 1)
+            continue;
+        int listed = 0;
+        for (size_t i = 0; i < AP_ARRAY_LEN(server_wide); i++)
+            listed |= strcmp(key, server_wide[i]) == 0;
+        assert_int_equal(config_is_server_wide(key), listed);
+        per_pool += !listed;
+    }
+    free(buf);
+    assert_true(per_pool > 40);
+    assert_false(config_is_server_wide("agent"));
+    assert_false(config_is_server_wide("deadLetterFile"));
+    assert_false(config_is_server_wide("nope"));
+    /* the top level still takes them */
+    expect_load_ok("{\"maxConnections\": 10, \"pools\": {\"a\": {}}}");
+    /* unknown keys, and "pools" inside a pool */
+    expect_pools_error("{\"pools\": {\"a\": {\"nope\": 1}}}", "test.json: pool \"a\": unknown setting \"nope\"");
+    expect_pools_error("{\"pools\": {\"a\": {\"pools\": {}}}}", "test.json: pool \"a\": unknown setting \"pools\"");
+    /* a bad value inside a pool names the pool */
+    expect_pools_error("{\"pools\": {\"a\": {\"timeout\": \"5x\"}}}",
+                       "test.json: pool \"a\": timeout: \"5x\": unknown unit \"x\" (known: ms, s, m, h, d)");
+    expect_pools_error("{\"pools\": {\"a\": {}, \"b\": {\"minWorkers\": \"two\"}}}",
+                       "test.json: pool \"b\": minWorkers: \"two\" is a string, expected an integer");
+}
+
+CFG_TEST(test_pools_names)
+{
+    char json[8192], name[80];
+    expect_pools_error("{\"pools\": {}}",
+                       "test.json: pools: empty; name at least one pool, or leave \"pools\" out for one pool");
+    expect_pools_error("{\"pools\": [\"a\"]}",
+                       "test.json: pools: [\"a\"] is an array, expected an object of pools such as {\"writer\": {...}}");
+    expect_pools_error("{\"pools\": {\"a\": 1}}", "test.json: pool \"a\": 1 is a number, expected an object of settings");
+    expect_pools_error("{\"pools\": {\"a\": {}}, \"pools\": {\"b\": {}}}", "test.json: \"pools\" is given twice");
+    expect_pools_error("{\"pools\": {\"a\": {}, \"b\": {}, \"a\": {\"minWorkers\": 1}}}",
+                       "test.json: pools: \"a\" is given twice");
+    static const char *const bad[] = {"Writer", "", "a b", "a.b", "wr\\u00e9", "a/b", "a\\nb"};
+    static const char *const shown[] = {"Writer", "", "a b", "a.b", "wr\xc3\xa9", "a/b", "a\\x0ab"};
+    for (size_t i = 0; i < AP_ARRAY_LEN(bad); i++) {
+        char want[256];
+        snprintf(json, sizeof(json), "{\"pools\": {\"ok\": {}, \"%s\": {}}}", bad[i]);
+        snprintf(want, sizeof(want), "test.json: pools: \"%s\" is not a pool name (1 to 64 of a-z, 0-9, _ and -)",
+                 shown[i]);
+        expect_pools_error(json, want);
+    }
+    /* 64 characters: fine; 65: refused */
+    memset(name, 'a', 64);
+    name[64] = '\0';
+    snprintf(json, sizeof(json), "{\"pools\": {\"%s\": {}, \"x-y_0\": {}}}", name);
+    assert_int_equal(load_pools(json), AP_OK);
+    assert_string_equal(cfg.pools[0].name, name);
+    assert_string_equal(cfg.pools[1].name, "x-y_0");
+    config_free(&cfg);
+    config_init(&cfg);
+    strcat(name, "a");
+    snprintf(json, sizeof(json), "{\"pools\": {\"%s\": {}}}", name);
+    char want[256];
+    snprintf(want, sizeof(want), "test.json: pools: \"%s\" is not a pool name (1 to 64 of a-z, 0-9, _ and -)", name);
+    expect_pools_error(json, want);
+    /* CONFIG_MAX_POOLS pools: fine; one more: refused */
+    size_t o = (size_t)snprintf(json, sizeof(json), "{\"pools\": {");
+    for (int i = 0; i < CONFIG_MAX_POOLS; i++)
+        o += (size_t)snprintf(json + o, sizeof(json) - o, "%s\"p%d\": {}", i ? ", " : "", i);
+    snprintf(json + o, sizeof(json) - o, "}}");
+    assert_int_equal(load_pools(json), AP_OK);
+    assert_int_equal(cfg.npools, CONFIG_MAX_POOLS);
+    assert_string_equal(cfg.pools[CONFIG_MAX_POOLS - 1].name, "p31");
+    config_free(&cfg);
+    config_init(&cfg);
+    snprintf(json + o, sizeof(json) - o, ", \"one-more\": {}}}");
+    snprintf(want, sizeof(want), "test.json: pools: more than %d pools", CONFIG_MAX_POOLS);
+    expect_pools_error(json, want);
+}
+
+CFG_TEST(test_pools_default_pool)
+{
+    int rc;
+    assert_int_equal(load_pools("{\"pools\": {\"a\": {}, \"b\": {}, \"c\": {}}}"), AP_OK);
+    assert_int_equal(cfg.default_pool, 0);
+    config_free(&cfg);
+    config_init(&cfg);
+    assert_int_equal(load_pools("{\"defaultPool\": \"c\", \"pools\": {\"a\": {}, \"b\": {}, \"c\": {}}}"), AP_OK);
+    assert_int_equal(cfg.default_pool, 2);
+    config_free(&cfg);
+    config_init(&cfg);
+    expect_pools_error("{\"defaultPool\": \"d\", \"pools\": {\"a\": {}, \"b\": {}, \"c\": {}}}",
+                       "test.json: defaultPool: \"d\" is not a pool (pools: a, b, c)");
+    /* (config_load_json alone records no file, as config_validate says) */
+    expect_pools_error("{\"defaultPool\": \"x\"}",
+                       "command line: defaultPool: \"x\" is not a pool: without \"pools\" the only pool is \"default\"");
+    /* "default" is no special name once there are pools */
+    expect_pools_error("{\"defaultPool\": \"default\", \"pools\": {\"a\": {}}}",
+                       "test.json: defaultPool: \"default\" is not a pool (pools: a)");
+    /* the flag and the environment set it too */
+    const char *path = write_temp("{\"pools\": {\"a\": {}, \"b\": {}}}");
+    setenv("AGENTPOOL_DEFAULT_POOL", "a", 1);
+    PARSE("-c", (char *)path, "--default-pool", "b");
+    unsetenv("AGENTPOOL_DEFAULT_POOL");
+    EXPECT_OK();
+    assert_int_equal(cfg.default_pool, 1);
+}
+
+CFG_TEST(test_pools_dead_letter_file)
+{
+    int rc;
+    char want[4200];
+    /* without "pools" the top level's is the pool's */
+    assert_int_equal(load_pools("{\"deadLetterFile\": \"/var/x.jsonl\"}"), AP_OK);
+    assert_string_equal(cfg.pools[0].cfg->dead_letter_file, "/var/x.jsonl");
+    config_free(&cfg);
+    config_init(&cfg);
+    /* with "pools": never inherited from the top level, refused there */
+    expect_pools_error("{\"deadLetterFile\": \"/var/x.jsonl\", \"pools\": {\"a\": {}}}",
+                       "test.json: deadLetterFile: set at the top level (file test.json), but with \"pools\" each pool has its "
+                       "own: set it inside each pool that needs another file than SOCKET.POOL.deadletter.jsonl");
+    const char *path = write_temp("{\"socket\": \"/run/ap.sock\", \"pools\": {\"a\": {}, \"b\": {}}}");
+    PARSE("-c", (char *)path, "--dead-letter-file", "/var/x.jsonl");
+    snprintf(want, sizeof(want),
+             "%s: deadLetterFile: set at the top level (flag --dead-letter-file), but with \"pools\" each pool has its "
+             "own: set it inside each pool that needs another file than SOCKET.POOL.deadletter.jsonl",
+             path);
+    EXPECT_ERR(want);
+    config_free(&cfg);
+    config_init(&cfg);
+    /* a pool's own: its own; the others NULL (the master derives theirs) */
+    assert_int_equal(load_pools("{\"pools\": {\"a\": {\"deadLetterFile\": \"/var/a.jsonl\"}, \"b\": {}}}"), AP_OK);
+    assert_string_equal(pool_cfg("a")->dead_letter_file, "/var/a.jsonl");
+    assert_null(pool_cfg("b")->dead_letter_file);
+    config_free(&cfg);
+    config_init(&cfg);
+    /* two pools, one file */
+    expect_pools_error("{\"pools\": {\"a\": {\"deadLetterFile\": \"/var/d.jsonl\"}, \"b\": {}, "
+                       "\"c\": {\"deadLetterFile\": \"/var/d.jsonl\"}}}",
+                       "test.json: pools \"a\" and \"c\" both write the dead-letter file \"/var/d.jsonl\"");
+    /* ... or one pool's file is the one another derives */
+    expect_pools_error("{\"socket\": \"/run/ap.sock\", \"pools\": {\"a\": {\"deadLetterFile\": "
+                       "\"/run/ap.sock.b.deadletter.jsonl\"}, \"b\": {}}}",
+                       "test.json: pools \"a\" and \"b\" both write the dead-letter file "
+                       "\"/run/ap.sock.b.deadletter.jsonl\"");
+}
+
+CFG_TEST(test_pools_validate_names_the_pool)
+{
+    int rc;
+    char want[4200];
+    const char *path = write_temp("{\"minWorkers\": 1, \"pools\": {\"a\": {}, \"b\": {\"minWorkers\": 5, \"maxWorkers\": 2}}}");
+    PARSE("-c", (char *)path);
+    snprintf(want, sizeof(want), "pool \"b\": %s: maxWorkers (2) is below minWorkers (5)", path);
+    EXPECT_ERR(want);
+    config_free(&cfg);
+    config_init(&cfg);
+    /* a top-level maxWorkers is inherited, and checked against the pool's minWorkers */
+    path = write_temp("{\"maxWorkers\": 2, \"minWorkers\": 1, \"pools\": {\"a\": {}, \"b\": {\"minWorkers\": 3}}}");
+    PARSE("-c", (char *)path);
+    snprintf(want, sizeof(want), "pool \"b\": %s: maxWorkers (2) is below minWorkers (3)", path);
+    EXPECT_ERR(want);
+    config_free(&cfg);
+    config_init(&cfg);
+    path = write_temp("{\"pools\": {\"a\": {\"agent\": \"noattr\"}}}");
+    PARSE("-c", (char *)path);
+    snprintf(want, sizeof(want), "pool \"a\": %s: agent: \"noattr\" must be module:Attribute", path);
+    EXPECT_ERR(want);
+}
+
+CFG_TEST(test_pools_warnings_name_the_pool)
+{
+    int rc;
+    char want[8192];
+    const char *path = write_temp("{\"timeout\": 30, \"pools\": {\"a\": {}, \"b\": {\"timeout\": 5}, \"c\": {}}}");
+    PARSE("-c", (char *)path);
+    EXPECT_OK();
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    /* the top level's once (not once per pool inheriting it), then b's own */
+    assert_int_equal(config_print_warnings(&cfg, f), 2);
+    fclose(f);
+    snprintf(want, sizeof(want),
+             "agentpoold: warning: file %s: timeout: 30 is 30 milliseconds; if seconds were meant, write \"30s\"\n"
+             "agentpoold: warning: pool b in %s: timeout: 5 is 5 milliseconds; if seconds were meant, write \"5s\"\n",
+             path, path);
+    assert_string_equal(buf, want);
+    free(buf);
+}
+
+CFG_TEST(test_pools_load_json_keeps_them_aside)
+{
+    /* config_load_json checks "pools" and keeps it; config_pools_build builds */
+    expect_load_ok("{\"timeout\": 1000, \"pools\": {\"a\": {\"timeout\": 2000}}}");
+    assert_int_equal(cfg.npools, 0);
+    assert_non_null(cfg.pools_json);
+    assert_int_equal(cfg.timeout, 1000);
+    /* a second load replaces the kept pools (the later file wins) */
+    expect_load_ok("{\"pools\": {\"b\": {}, \"c\": {\"timeout\": 3000}}}");
+    assert_int_equal(config_pools_build(&cfg, err, sizeof(err)), AP_OK);
+    assert_int_equal(cfg.npools, 2);
+    assert_string_equal(cfg.pools[0].name, "b");
+    assert_int_equal(cfg.pools[0].cfg->timeout, 1000);
+    assert_int_equal(cfg.pools[1].cfg->timeout, 3000);
+    assert_null(cfg.pools_json); /* built: the JSON is not kept */
+    /* built once: a second call changes nothing */
+    config_pool *before = cfg.pools;
+    assert_int_equal(config_pools_build(&cfg, err, sizeof(err)), AP_OK);
+    assert_ptr_equal(cfg.pools, before);
+    assert_int_equal(config_validate(&cfg, err, sizeof(err)), AP_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1345,6 +1774,15 @@ int main(void)
         T(test_small_bare_timeout_warns),
         T(test_env_precedence_and_provenance),
         T(test_print_config_action),
+        T(test_pools_implicit_default),
+        T(test_pools_inherit_and_precedence),
+        T(test_pools_server_wide_refused),
+        T(test_pools_names),
+        T(test_pools_default_pool),
+        T(test_pools_dead_letter_file),
+        T(test_pools_validate_names_the_pool),
+        T(test_pools_warnings_name_the_pool),
+        T(test_pools_load_json_keeps_them_aside),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     return failed;
