@@ -38,12 +38,14 @@ tests_unit_test_supervisor_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_supervisor_CFLAGS = $(MASTER_UNIT_CFLAGS)
 tests_unit_test_supervisor_LDADD = $(CJSON_LIBS) $(LIBEVENT_LIBS) $(CMOCKA_LIBS)
 
+# test_recycle links the real supervisor.c: recycle.c asks it why a
+# worker its restart strategy marked is replaced.
 tests_unit_test_recycle_SOURCES = tests/unit/test_recycle.c pool/workers/recycle.c pool/workers/recycle.h tests/unit/fake_ops.c \
-	common/backoff.c $(MASTER_UNIT_FAKES)
+	pool/workers/supervisor.c pool/workers/supervisor.h common/backoff.c $(MASTER_UNIT_FAKES)
 tests_unit_test_recycle_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_recycle_CFLAGS = $(MASTER_UNIT_CFLAGS)
 tests_unit_test_recycle_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=random
-tests_unit_test_recycle_LDADD = $(LIBEVENT_LIBS) $(CMOCKA_LIBS)
+tests_unit_test_recycle_LDADD = $(CJSON_LIBS) $(LIBEVENT_LIBS) $(CMOCKA_LIBS)
 
 # test_cancel #includes pool/path/cancel.c (pool.cancel's decisions), with
 # the real retry.c, scan.c and idmap.c.

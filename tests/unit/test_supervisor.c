@@ -25,18 +25,18 @@ static void setup(int n, int64_t max_restarts, int64_t window, int64_t history)
     fake_cfg.max_restarts = max_restarts;
     fake_cfg.restart_window = window;
     fake_cfg.history_size = history;
-    supervisor_init();
+    supervisor_init(&fake_pool);
 }
 
 static void teardown(void)
 {
-    supervisor_free();
+    supervisor_free(&fake_pool);
     fake_server_teardown();
 }
 
 static int64_t crash(int i)
 {
-    return supervisor_worker_ended(&server.workers[i], SIGNALLED(SIGSEGV), SUP_CRASHED);
+    return supervisor_worker_ended(&fake_pool.workers[i], SIGNALLED(SIGSEGV), SUP_CRASHED);
 }
 
 static void test_crashes_within_max_restarts_respawn_at_once(void **state)
@@ -48,8 +48,8 @@ static void test_crashes_within_max_restarts_respawn_at_once(void **state)
         assert_int_equal(crash(k % 2), 0);
         fake_now += 1000;
     }
-    assert_false(supervisor_in_backoff());
-    assert_int_equal(supervisor_recent_restarts(fake_now), 3);
+    assert_false(supervisor_in_backoff(&fake_pool));
+    assert_int_equal(supervisor_recent_restarts(&fake_pool, fake_now), 3);
     teardown();
 }
 
@@ -61,10 +61,10 @@ static void test_more_than_max_restarts_in_the_window_backs_off_doubling(void **
         crash(0);
     int errors = fake_log_count[AP_LOG_ERROR];
     assert_int_equal(crash(0), 500);
-    assert_true(supervisor_in_backoff());
+    assert_true(supervisor_in_backoff(&fake_pool));
     assert_int_equal(fake_log_count[AP_LOG_ERROR], errors + 1);
     assert_string_equal(fake_log_last[AP_LOG_ERROR],
-                        "more than 3 worker restarts within 10000 ms: the pool backs off (degraded)");
+                        "pool default: more than 3 worker restarts within 10000 ms: the pool backs off (degraded)");
     assert_int_equal(crash(1), 1000);
     assert_int_equal(crash(0), 2000);
     for (int k = 0; k < 20; k++)
@@ -83,7 +83,7 @@ static void test_restarts_spread_wider_than_the_window_never_back_off(void **sta
         assert_int_equal(crash(0), 0);
         fake_now += 3000;
     }
-    assert_false(supervisor_in_backoff());
+    assert_false(supervisor_in_backoff(&fake_pool));
     teardown();
 }
 
@@ -93,12 +93,12 @@ static void test_tick_leaves_backoff_after_a_quiet_window_only(void **state)
     setup(1, 1, 5000, 100);
     crash(0);
     assert_int_equal(crash(0), 500);
-    assert_true(supervisor_in_backoff());
+    assert_true(supervisor_in_backoff(&fake_pool));
     uint64_t last = fake_now;
-    supervisor_tick(last + 4999);
-    assert_true(supervisor_in_backoff());
-    supervisor_tick(last + 5000);
-    assert_false(supervisor_in_backoff());
+    supervisor_tick(&fake_pool, last + 4999);
+    assert_true(supervisor_in_backoff(&fake_pool));
+    supervisor_tick(&fake_pool, last + 5000);
+    assert_false(supervisor_in_backoff(&fake_pool));
     /* the next crash starts from no backoff: the ring's times are old */
     fake_now = last + 5000;
     assert_int_equal(crash(0), 0);
@@ -112,8 +112,8 @@ static void test_tick_without_backoff_changes_nothing(void **state)
     (void)state;
     setup(1, 1, 5000, 100);
     crash(0);
-    supervisor_tick(fake_now + 100000);
-    assert_false(supervisor_in_backoff());
+    supervisor_tick(&fake_pool, fake_now + 100000);
+    assert_false(supervisor_in_backoff(&fake_pool));
     assert_int_equal(crash(0), 500); /* the tick did not forget the first crash */
     teardown();
 }
@@ -122,7 +122,7 @@ static void test_failures_to_start_back_off_on_their_own(void **state)
 {
     (void)state;
     setup(1, 100, 10000, 100);
-    worker *w = &server.workers[0];
+    worker *w = &fake_pool.workers[0];
     static const int64_t want[] = {0, 250, 500, 1000, 2000};
     for (unsigned f = 0; f < 5; f++) {
         w->start_failures = f;
@@ -130,7 +130,7 @@ static void test_failures_to_start_back_off_on_their_own(void **state)
     }
     w->start_failures = 40;
     assert_int_equal(supervisor_worker_ended(w, EXITED(AP_EXIT_START_FAILED), SUP_START_FAILED), 30000);
-    assert_false(supervisor_in_backoff());
+    assert_false(supervisor_in_backoff(&fake_pool));
     teardown();
 }
 
@@ -138,7 +138,7 @@ static void test_start_backoff_and_intensity_backoff_take_the_longer(void **stat
 {
     (void)state;
     setup(1, 1, 10000, 100);
-    worker *w = &server.workers[0];
+    worker *w = &fake_pool.workers[0];
     crash(0);
     w->start_failures = 1; /* 250, below the pool's 500 */
     assert_int_equal(supervisor_worker_ended(w, SIGNALLED(SIGKILL), SUP_START_FAILED), 500);
@@ -152,13 +152,13 @@ static void test_expected_ends_are_not_respawned_nor_counted(void **state)
     (void)state;
     setup(1, 1, 10000, 100);
     for (int k = 0; k < 10; k++) {
-        assert_int_equal(supervisor_worker_ended(&server.workers[0], 0, SUP_STOPPED), -1);
-        assert_int_equal(supervisor_worker_ended(&server.workers[0], 0, SUP_RECYCLED), -1);
+        assert_int_equal(supervisor_worker_ended(&fake_pool.workers[0], 0, SUP_STOPPED), -1);
+        assert_int_equal(supervisor_worker_ended(&fake_pool.workers[0], 0, SUP_RECYCLED), -1);
     }
-    assert_false(supervisor_in_backoff());
-    assert_int_equal(supervisor_recent_restarts(fake_now), 0);
-    assert_int_equal(supervisor_ends(SUP_STOPPED), 10);
-    assert_int_equal(supervisor_ends(SUP_RECYCLED), 10);
+    assert_false(supervisor_in_backoff(&fake_pool));
+    assert_int_equal(supervisor_recent_restarts(&fake_pool, fake_now), 0);
+    assert_int_equal(supervisor_ends(&fake_pool, SUP_STOPPED), 10);
+    assert_int_equal(supervisor_ends(&fake_pool, SUP_RECYCLED), 10);
     assert_int_equal(crash(0), 0); /* the first unexpected end of the window */
     teardown();
 }
@@ -170,10 +170,10 @@ static void test_restart_on_failure_false_never_respawns(void **state)
     fake_cfg.restart_on_failure = 0;
     for (int k = 0; k < 5; k++)
         assert_int_equal(crash(0), -1);
-    assert_int_equal(supervisor_worker_ended(&server.workers[0], SIGNALLED(SIGKILL), SUP_KILLED_STUCK), -1);
+    assert_int_equal(supervisor_worker_ended(&fake_pool.workers[0], SIGNALLED(SIGKILL), SUP_KILLED_STUCK), -1);
     assert_string_equal(fake_log_last[AP_LOG_WARN], "worker-0: restartOnFailure is false: not respawning it");
-    assert_false(supervisor_in_backoff());
-    assert_int_equal(supervisor_ends(SUP_CRASHED), 5); /* still in the history */
+    assert_false(supervisor_in_backoff(&fake_pool));
+    assert_int_equal(supervisor_ends(&fake_pool, SUP_CRASHED), 5); /* still in the history */
     teardown();
 }
 
@@ -183,13 +183,13 @@ static void test_recent_restarts_counts_unexpected_ends_within_the_window(void *
     setup(1, 100, 10000, 100);
     crash(0);
     fake_now += 5000;
-    supervisor_worker_ended(&server.workers[0], SIGNALLED(SIGKILL), SUP_KILLED_MEMORY);
-    supervisor_worker_ended(&server.workers[0], 0, SUP_STOPPED);
-    supervisor_worker_ended(&server.workers[0], 0, SUP_RECYCLED);
-    assert_int_equal(supervisor_recent_restarts(fake_now), 2);
-    assert_int_equal(supervisor_recent_restarts(fake_now + 4999), 2);
-    assert_int_equal(supervisor_recent_restarts(fake_now + 5000), 1);
-    assert_int_equal(supervisor_recent_restarts(fake_now + 10000), 0);
+    supervisor_worker_ended(&fake_pool.workers[0], SIGNALLED(SIGKILL), SUP_KILLED_MEMORY);
+    supervisor_worker_ended(&fake_pool.workers[0], 0, SUP_STOPPED);
+    supervisor_worker_ended(&fake_pool.workers[0], 0, SUP_RECYCLED);
+    assert_int_equal(supervisor_recent_restarts(&fake_pool, fake_now), 2);
+    assert_int_equal(supervisor_recent_restarts(&fake_pool, fake_now + 4999), 2);
+    assert_int_equal(supervisor_recent_restarts(&fake_pool, fake_now + 5000), 1);
+    assert_int_equal(supervisor_recent_restarts(&fake_pool, fake_now + 10000), 0);
     teardown();
 }
 
@@ -198,14 +198,14 @@ static void test_history_keeps_the_last_history_size_ends_oldest_first(void **st
     (void)state;
     static const char *const reasons[] = {"crashed", "start_failed", "killed_stuck", "killed_memory", "recycled"};
     setup(1, 100, 10000, 3);
-    worker *w = &server.workers[0];
+    worker *w = &fake_pool.workers[0];
     for (int k = 0; k < 5; k++) {
         w->proc.pid = 2000 + k;
         w->proc.generation = (uint32_t)k + 1;
         supervisor_worker_ended(w, k % 2 ? EXITED(k) : SIGNALLED(9), (sup_reason)(SUP_CRASHED + k));
         fake_now += 10;
     }
-    cJSON *h = supervisor_history_json();
+    cJSON *h = supervisor_history_json(&fake_pool, cJSON_CreateArray());
     assert_int_equal(cJSON_GetArraySize(h), 3);
     for (int k = 0; k < 3; k++) {
         cJSON *e = cJSON_GetArrayItem(h, k);
@@ -224,7 +224,7 @@ static void test_history_keeps_the_last_history_size_ends_oldest_first(void **st
     }
     cJSON_Delete(h);
     for (int k = 0; k < 5; k++)
-        assert_int_equal(supervisor_ends((sup_reason)(SUP_CRASHED + k)), 1);
+        assert_int_equal(supervisor_ends(&fake_pool, (sup_reason)(SUP_CRASHED + k)), 1);
     teardown();
 }
 
@@ -233,8 +233,8 @@ static void setup_one_for_all(void)
 {
     setup(4, 1, 10000, 100);
     fake_cfg.restart_strategy = RESTART_ONE_FOR_ALL;
-    fake_worker_state(&server.workers[1], WORKER_DRAINING);
-    server.workers[2].replaced_by = &server.workers[4];
+    fake_worker_state(&fake_pool.workers[1], WORKER_DRAINING);
+    fake_pool.workers[2].replaced_by = &fake_pool.workers[4];
 }
 
 static void test_one_for_all_marks_every_other_serving_worker(void **state)
@@ -242,12 +242,12 @@ static void test_one_for_all_marks_every_other_serving_worker(void **state)
     (void)state;
     setup_one_for_all();
     crash(0);
-    assert_false(server.workers[0].proc.replace_pending); /* the one that died */
-    assert_false(server.workers[1].proc.replace_pending); /* draining */
-    assert_false(server.workers[2].proc.replace_pending); /* already replaced */
-    assert_true(server.workers[3].proc.replace_pending);
-    assert_false(server.workers[4].proc.replace_pending);
-    assert_false(server.workers[5].proc.replace_pending);
+    assert_false(fake_pool.workers[0].proc.replace_pending); /* the one that died */
+    assert_false(fake_pool.workers[1].proc.replace_pending); /* draining */
+    assert_false(fake_pool.workers[2].proc.replace_pending); /* already replaced */
+    assert_true(fake_pool.workers[3].proc.replace_pending);
+    assert_false(fake_pool.workers[4].proc.replace_pending);
+    assert_false(fake_pool.workers[5].proc.replace_pending);
     assert_string_equal(fake_log_last[AP_LOG_WARN], "one-for-all: worker-0 crashed; replacing the 1 other worker");
     teardown();
 }
@@ -258,9 +258,9 @@ static void test_one_for_all_ignores_expected_ends_start_up_and_one_for_one(void
     for (int k = 0; k < 4; k++) {
         setup_one_for_all();
         if (k == 0)
-            supervisor_worker_ended(&server.workers[0], 0, SUP_STOPPED);
+            supervisor_worker_ended(&fake_pool.workers[0], 0, SUP_STOPPED);
         else if (k == 1)
-            supervisor_worker_ended(&server.workers[0], 0, SUP_RECYCLED);
+            supervisor_worker_ended(&fake_pool.workers[0], 0, SUP_RECYCLED);
         else if (k == 2) {
             server.state = SERVER_STARTING;
             crash(0);
@@ -269,7 +269,7 @@ static void test_one_for_all_ignores_expected_ends_start_up_and_one_for_one(void
             crash(0);
         }
         for (int i = 0; i < 6; i++)
-            assert_false(server.workers[i].proc.replace_pending);
+            assert_false(fake_pool.workers[i].proc.replace_pending);
         teardown();
     }
 }
