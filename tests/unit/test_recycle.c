@@ -294,6 +294,70 @@ static void test_one_for_all_mark_is_recycled_by_the_tick(void **state)
     teardown();
 }
 
+/* The old worker of a hand-over is gone: its replacement serves the slot
+ * and its entry is free again, as worker.c leaves them. */
+static void finish_hand_over(worker *old)
+{
+    worker *rep = old->replaced_by;
+    fake_worker_state(rep, WORKER_READY);
+    recycle_replacement_ready(rep);
+    fake_worker_state(old, WORKER_STOPPING);
+    fake_worker_state(old, WORKER_DEAD);
+    assert_int_equal(recycle_process_ended(old), 1);
+    worker_assign(old, -1);
+}
+
+/* After slot 0 died under rest-for-one, slots 1-4 are marked; the table's
+ * order is not the slot order (entry 0 holds slot 3, entry 3 slot 0). */
+static void test_marked_workers_are_replaced_in_slot_order_at_most_max_at_once(void **state)
+{
+    (void)state;
+    setup(5, 3);
+    fake_cfg.restart_strategy = RESTART_REST_FOR_ONE;
+    fake_cfg.max_concurrent_recycles = 2;
+    worker *w = fake_pool.workers;
+    worker_assign(&w[0], 3);
+    worker_assign(&w[3], 0);
+    for (int i = 0; i < 5; i++)
+        w[i].proc.replace_pending = w[i].slot != 0;
+
+    recycle_tick(&fake_pool, fake_now);
+    /* slots 1 and 2 first, in that order; slots 3 and 4 wait */
+    assert_int_equal(fake_calls("worker_spawn"), 2);
+    assert_ptr_equal(fake_call_nth("worker_spawn", 0)->w, w[1].replaced_by);
+    assert_ptr_equal(fake_call_nth("worker_spawn", 1)->w, w[2].replaced_by);
+    assert_recycling(1, w[1].replaced_by->index, "rest-for-one: a worker of an earlier slot died");
+    assert_recycling(2, w[2].replaced_by->index, "rest-for-one: a worker of an earlier slot died");
+    assert_null(w[0].replaced_by);
+    assert_null(w[4].replaced_by);
+    assert_true(w[0].proc.replace_pending);
+    assert_true(w[4].proc.replace_pending);
+    assert_int_equal(recycle_active(&fake_pool), 2);
+    recycle_tick(&fake_pool, fake_now);
+    assert_int_equal(fake_calls("worker_spawn"), 2); /* no room for a third */
+
+    /* slot 1's hand-over ends: slot 3 (entry 0) is next, not slot 4 */
+    finish_hand_over(&w[1]);
+    assert_int_equal(recycle_active(&fake_pool), 1);
+    recycle_tick(&fake_pool, fake_now);
+    assert_int_equal(fake_calls("worker_spawn"), 3);
+    assert_ptr_equal(fake_call_nth("worker_spawn", 2)->w, w[0].replaced_by);
+    assert_int_equal(w[0].replaced_by->slot, 3);
+    assert_null(w[4].replaced_by);
+    assert_int_equal(recycle_active(&fake_pool), 2);
+
+    finish_hand_over(&w[2]);
+    recycle_tick(&fake_pool, fake_now);
+    assert_int_equal(fake_calls("worker_spawn"), 4);
+    assert_ptr_equal(fake_call_nth("worker_spawn", 3)->w, w[4].replaced_by);
+    assert_int_equal(w[4].replaced_by->slot, 4);
+    /* slot 0, the one that died, is not replaced again */
+    assert_null(w[3].replaced_by);
+    for (int i = 0; i < 5; i++)
+        assert_false(w[i].proc.replace_pending);
+    teardown();
+}
+
 static void test_replacement_ready_drains_the_old_worker(void **state)
 {
     (void)state;
@@ -425,6 +489,7 @@ int main(void)
         cmocka_unit_test(test_failed_spawn_leaves_the_old_worker_serving),
         cmocka_unit_test(test_failed_spawn_backs_off_before_the_next_attempt),
         cmocka_unit_test(test_one_for_all_mark_is_recycled_by_the_tick),
+        cmocka_unit_test(test_marked_workers_are_replaced_in_slot_order_at_most_max_at_once),
         cmocka_unit_test(test_replacement_ready_drains_the_old_worker),
         cmocka_unit_test(test_replacement_ready_leaves_an_old_worker_no_longer_serving_alone),
         cmocka_unit_test(test_old_process_end_gives_the_slot_to_the_replacement),

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_supervisor.c - cmocka tests for restart intensity, backoff, the
- * restart history and one-for-all (pool/workers/supervisor.c), with a fake worker
- * table and a clock the test moves (tests/unit/fake_server.h): no
- * process is started or waited for.
+ * restart history and the restart strategies (one-for-one, one-for-all,
+ * rest-for-one) of pool/workers/supervisor.c, with a fake worker table
+ * and a clock the test moves (tests/unit/fake_server.h): no process is
+ * started or waited for.  Each pool is supervised on its own: a second
+ * pool (fake_pool_add) shows one pool's crash loop leaves the other alone.
  */
 #include "fake_server.h"
 #include "supervisor.h"
@@ -274,6 +276,119 @@ static void test_one_for_all_ignores_expected_ends_start_up_and_one_for_one(void
     }
 }
 
+/* Which entries of fake_pool are marked replace_pending, as "0 4". */
+static const char *marked(void)
+{
+    static char buf[64];
+    size_t n = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < fake_pool.nworkers; i++)
+        if (fake_pool.workers[i].proc.replace_pending)
+            n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%d", n ? " " : "", i);
+    return buf;
+}
+
+/* Five serving workers whose table order is not their slot order
+ * (entry 0 holds slot 3, entry 3 holds slot 0), two spare entries. */
+static void setup_strategy(int64_t strategy)
+{
+    setup(5, 5, 10000, 100);
+    fake_cfg.restart_strategy = strategy;
+    worker_assign(&fake_pool.workers[0], 3);
+    worker_assign(&fake_pool.workers[3], 0);
+}
+
+static void test_rest_for_one_marks_exactly_the_later_slots(void **state)
+{
+    (void)state;
+    setup_strategy(RESTART_REST_FOR_ONE);
+    crash(2); /* slot 2: slots 3 (entry 0) and 4 (entry 4) depend on it */
+    assert_string_equal(marked(), "0 4");
+    assert_string_equal(fake_log_last[AP_LOG_WARN], "rest-for-one: worker-2 crashed; replacing the 2 later workers");
+    assert_string_equal(supervisor_replace_reason(&fake_pool), "rest-for-one: a worker of an earlier slot died");
+    teardown();
+
+    setup_strategy(RESTART_REST_FOR_ONE);
+    crash(3); /* slot 0: every other slot is later */
+    assert_string_equal(marked(), "0 1 2 4");
+    teardown();
+
+    setup_strategy(RESTART_REST_FOR_ONE);
+    int warns = fake_log_count[AP_LOG_WARN];
+    crash(4); /* the last slot: nothing depends on it */
+    assert_string_equal(marked(), "");
+    assert_int_equal(fake_log_count[AP_LOG_WARN], warns);
+    teardown();
+}
+
+static void test_rest_for_one_skips_draining_and_replaced_workers(void **state)
+{
+    (void)state;
+    setup_strategy(RESTART_REST_FOR_ONE);
+    fake_worker_state(&fake_pool.workers[0], WORKER_DRAINING); /* slot 3 */
+    fake_pool.workers[4].replaced_by = &fake_pool.workers[5]; /* slot 4, being replaced already */
+    crash(1);
+    assert_string_equal(marked(), "2");
+    teardown();
+}
+
+static void test_one_for_all_marks_all_others_one_for_one_none(void **state)
+{
+    (void)state;
+    setup_strategy(RESTART_ONE_FOR_ALL);
+    crash(2);
+    assert_string_equal(marked(), "0 1 3 4");
+    assert_string_equal(supervisor_replace_reason(&fake_pool), "one-for-all: another worker died");
+    teardown();
+
+    setup_strategy(RESTART_ONE_FOR_ONE);
+    crash(2);
+    assert_string_equal(marked(), "");
+    teardown();
+}
+
+/* Two pools, each with its own settings and supervision: more than
+ * maxRestarts crashes in pool "default" put it alone into backoff. */
+static void test_a_crash_loop_backs_off_only_its_own_pool(void **state)
+{
+    (void)state;
+    static config cfg_b;
+    static worker workers_b[3];
+    static pool_t pool_b;
+    setup(2, 1, 10000, 100);
+    fake_config_baseline(&cfg_b, 16);
+    cfg_b.max_restarts = 1;
+    cfg_b.restart_window = 10000;
+    fake_pool_add(&pool_b, "b", &cfg_b, workers_b, 2, 1, 1, 16);
+    supervisor_init(&pool_b);
+    assert_int_equal(server.npools, 2);
+
+    assert_int_equal(crash(0), 0); /* max_restarts 1: the second is one too many */
+    assert_int_equal(crash(1), 500);
+    assert_true(supervisor_in_backoff(&fake_pool));
+    assert_string_equal(fake_log_last[AP_LOG_ERROR],
+                        "pool default: more than 1 worker restarts within 10000 ms: the pool backs off (degraded)");
+    assert_false(supervisor_in_backoff(&pool_b));
+    assert_int_equal(supervisor_recent_restarts(&pool_b, fake_now), 0);
+    assert_int_equal(supervisor_ends(&pool_b, SUP_CRASHED), 0);
+
+    /* b's first crash is respawned at once, and counts in b only */
+    assert_int_equal(supervisor_worker_ended(&workers_b[0], SIGNALLED(SIGSEGV), SUP_CRASHED), 0);
+    assert_false(supervisor_in_backoff(&pool_b));
+    assert_int_equal(supervisor_recent_restarts(&pool_b, fake_now), 1);
+    assert_int_equal(supervisor_recent_restarts(&fake_pool, fake_now), 2);
+    /* and the pool in backoff keeps doubling its own delay */
+    assert_int_equal(crash(0), 1000);
+
+    /* leaving backoff is per pool too */
+    supervisor_tick(&pool_b, fake_now + 10000);
+    assert_true(supervisor_in_backoff(&fake_pool));
+    supervisor_tick(&fake_pool, fake_now + 10000);
+    assert_false(supervisor_in_backoff(&fake_pool));
+    supervisor_free(&pool_b);
+    teardown();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -290,6 +405,10 @@ int main(void)
         cmocka_unit_test(test_history_keeps_the_last_history_size_ends_oldest_first),
         cmocka_unit_test(test_one_for_all_marks_every_other_serving_worker),
         cmocka_unit_test(test_one_for_all_ignores_expected_ends_start_up_and_one_for_one),
+        cmocka_unit_test(test_rest_for_one_marks_exactly_the_later_slots),
+        cmocka_unit_test(test_rest_for_one_skips_draining_and_replaced_workers),
+        cmocka_unit_test(test_one_for_all_marks_all_others_one_for_one_none),
+        cmocka_unit_test(test_a_crash_loop_backs_off_only_its_own_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
