@@ -35,6 +35,15 @@ int worker_is_accepting(const worker *w)
     return w->state == WORKER_READY || w->state == WORKER_BUSY;
 }
 
+/* The fake table keeps no per-state counts: its entries are counted. */
+int worker_live_count(const pool_t *p)
+{
+    int n = 0;
+    for (int i = 0; i < p->nworkers; i++)
+        n += p->workers[i].state != WORKER_DEAD;
+    return n;
+}
+
 worker *worker_free_entry(pool_t *p)
 {
     for (int i = 0; i < p->nworkers; i++)
