@@ -6,7 +6,11 @@
  * with room, the queue, or refused for the queue's capacity or
  * maxPendingBytes), the FIFO order, the resume hysteresis, pending-bytes
  * accounting, the deferred pump, and that the strategies see the table's
- * states and prefetch room as dispatch.h says.
+ * states and prefetch room as dispatch.h says.  With two pools: each
+ * message goes to its own pool's workers and queue, a deferred pump runs
+ * only the pools it was asked for, and a message leaving one pool lets
+ * the other's connections waiting for room (maxPendingBytes is the
+ * server's) be pumped.
  */
 #include "fake_server.h"
 #include "sched.h"
@@ -49,14 +53,18 @@ static int sent_id(int k, int *worker_index)
     return -1;
 }
 
-/* Frees worker i's oldest message as an answer would (without a pump). */
-static void finish_oldest(int i)
+/* Frees w's oldest message as an answer would (without a pump). */
+static void finish_oldest_of(worker *w)
 {
-    worker *w = &fake_pool.workers[i];
     msg *m = msg_from_qlink(w->running.next);
     worker_release(w, m);
     sched_release(m);
     msg_free(&server.msgs, m);
+}
+
+static void finish_oldest(int i)
+{
+    finish_oldest_of(&fake_pool.workers[i]);
 }
 
 static void test_admit_sends_to_a_free_slot_then_queues(void **state)
@@ -350,6 +358,68 @@ static void test_pump_soon_runs_once_at_the_end_of_the_turn_and_not_when_stoppin
     fake_server_teardown();
 }
 
+static void test_two_pools_admit_and_pump_apart(void **state)
+{
+    (void)state;
+    static config cfg_b;
+    static worker workers_b[1];
+    static pool_t pool_b;
+    struct event_base *base = event_base_new();
+    assert_non_null(base);
+    setup(1, 1, 0, 16);
+    fake_config_baseline(&cfg_b, 16);
+    fake_pool_add(&pool_b, "b", &cfg_b, workers_b, 1, 1, 0, 16);
+    dispatch_init(&pool_b.dispatch, 1);
+    assert_int_equal(sched_init(base), AP_OK);
+
+    admit(1, SCHED_SENT);
+    admit(2, SCHED_QUEUED);
+    msg *b3 = fake_msg(3, "t");
+    b3->pool = &pool_b;
+    assert_int_equal(sched_admit(b3, 1), SCHED_SENT); /* pool default's queue is not b's */
+    msg *b4 = fake_msg(4, "t");
+    b4->pool = &pool_b;
+    assert_int_equal(sched_admit(b4, 1), SCHED_QUEUED);
+    assert_ptr_equal(fake_call_nth("worker_send", 0)->w, &fake_pool.workers[0]);
+    assert_ptr_equal(fake_call_nth("worker_send", 1)->w, &workers_b[0]);
+    assert_int_equal(fake_pool.queue.depth, 1);
+    assert_int_equal(pool_b.queue.depth, 1);
+    assert_int_equal(fake_pool.stats.accepted, 2);
+    assert_int_equal(pool_b.stats.accepted, 2);
+
+    event_base_loop(base, EVLOOP_NONBLOCK); /* the pumps admit() asked for: every worker is busy */
+    assert_int_equal(fake_calls("worker_send"), 2);
+    /* both pools have a free worker; the pump is asked for b only */
+    finish_oldest(0);
+    finish_oldest_of(&workers_b[0]);
+    sched_pump_soon(&pool_b);
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    assert_int_equal(fake_calls("worker_send"), 3);
+    assert_int_equal(sent_id(2, NULL), 4);
+    assert_ptr_equal(fake_call_nth("worker_send", 2)->w, &workers_b[0]);
+    assert_int_equal(fake_pool.queue.depth, 1); /* default's waits for its own pump */
+    sched_pump_soon(&fake_pool);
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    assert_int_equal(sent_id(3, NULL), 2);
+    assert_int_equal(fake_pool.queue.depth, 0);
+
+    /* A connection waits for room in b: a message of default leaving
+     * frees pending bytes, so b is pumped; default, with no waiter, is not. */
+    queue_link waiter;
+    link_add_tail(&pool_b.room_waiters, &waiter);
+    finish_oldest(0);
+    assert_true(pool_b.pump_pending);
+    assert_false(fake_pool.pump_pending);
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    assert_int_equal(fake_calls("client_room_available"), 1);
+    assert_string_equal(fake_call_nth("client_room_available", 0)->text, "b");
+    link_del(&waiter);
+
+    sched_free();
+    event_base_free(base);
+    fake_server_teardown();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -367,6 +437,7 @@ int main(void)
         cmocka_unit_test(test_least_busy_through_the_table),
         cmocka_unit_test(test_prefetch_room_only_when_no_worker_is_idle),
         cmocka_unit_test(test_pump_soon_runs_once_at_the_end_of_the_turn_and_not_when_stopping),
+        cmocka_unit_test(test_two_pools_admit_and_pump_apart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
