@@ -20,12 +20,13 @@ void answer_end(msg *m, const answer *a)
         worker_release(m->worker, m);
     sched_release(m);
     if (m->state == MSG_QUEUED)
-        queue_remove(&server.queue, &m->qlink);
+        queue_remove(&m->pool->queue, &m->qlink);
     else if (m->state == MSG_RETRY_WAIT)
         link_del(&m->qlink);
     m->client = NULL;
+    pool_t *p = m->pool;
     msg_free(&server.msgs, m);
-    sched_pump_soon();
+    sched_pump_soon(p);
 }
 
 void answer_detach(msg *m, reply_code code, const char *message, const char *extra)

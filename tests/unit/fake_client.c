@@ -16,6 +16,7 @@ msg *client_take_over(msg *m)
     msg *n = msg_new(&server.msgs, m->line, m->line_len, m->type_len);
     memcpy(n->type, m->type, (size_t)m->type_len + 1);
     n->type_len = m->type_len;
+    n->pool = m->pool;
     n->id_off = m->id_off;
     n->id_len = m->id_len;
     n->data_off = m->data_off;
@@ -36,9 +37,9 @@ msg *client_take_over(msg *m)
     return n;
 }
 
-void client_room_available(void)
+void client_room_available(pool_t *p)
 {
-    fake_record("client_room_available", NULL, NULL, 0, NULL);
+    fake_record("client_room_available", NULL, NULL, p->index, p->name);
 }
 
 /* No connection is ever parked here. */

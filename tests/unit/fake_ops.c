@@ -79,7 +79,7 @@ int wprog_running(const worker *w, uint64_t *running, uint64_t *last)
     return fake_wprog_result;
 }
 
-void reload_replacement_failed(void)
+void reload_replacement_failed(pool_t *p)
 {
-    fake_record("reload_replacement_failed", NULL, NULL, 0, NULL);
+    fake_record("reload_replacement_failed", NULL, NULL, p->index, p->name);
 }

@@ -8,14 +8,15 @@
 #include "fake_server.h"
 #include "sched.h"
 
-void sched_pump(void)
+/* Recorded with arg = the pool's index, text its name. */
+void sched_pump(pool_t *p)
 {
-    fake_record("sched_pump", NULL, NULL, 0, NULL);
+    fake_record("sched_pump", NULL, NULL, p->index, p->name);
 }
 
-void sched_pump_soon(void)
+void sched_pump_soon(pool_t *p)
 {
-    fake_record("sched_pump_soon", NULL, NULL, 0, NULL);
+    fake_record("sched_pump_soon", NULL, NULL, p->index, p->name);
 }
 
 void sched_release(msg *m)

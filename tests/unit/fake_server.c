@@ -17,6 +17,7 @@
 
 server_t server;
 config fake_cfg;
+pool_t fake_pool;
 worker fake_workers[FAKE_MAX_WORKERS];
 uint64_t fake_now;
 long fake_random_value;
@@ -31,6 +32,7 @@ char fake_log_last[AP_LOG_CRIT + 1][512];
 static char fake_client_storage;
 struct client *const FAKE_CLIENT = (struct client *)&fake_client_storage;
 
+static pool_t *pools[POOLS_MAX];
 static fake_call calls[FAKE_MAX_CALLS];
 static int ncalls;
 static fake_answer answers[FAKE_MAX_ANSWERS];
@@ -38,54 +40,43 @@ static int nanswers;
 
 /* ---- the table ------------------------------------------------------- */
 
-static void baseline_config(size_t queue_cap)
+void fake_config_baseline(config *cfg, size_t queue_cap)
 {
-    memset(&fake_cfg, 0, sizeof(fake_cfg));
-    fake_cfg.strategy = LB_ROUND_ROBIN;
-    fake_cfg.message_queue_size = (int64_t)queue_cap;
-    fake_cfg.max_pending_bytes = (int64_t)1 << 30;
-    fake_cfg.max_retries = 3;
-    fake_cfg.retry_delay = 100;
-    fake_cfg.max_retry_delay = 10000;
-    fake_cfg.restart_on_failure = 1;
-    fake_cfg.max_restarts = 5;
-    fake_cfg.restart_window = 60000;
-    fake_cfg.history_size = 100;
-    fake_cfg.graceful_timeout = 30000;
-    fake_cfg.max_concurrent_recycles = 1;
-    fake_cfg.restart_strategy = RESTART_ONE_FOR_ONE;
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->strategy = LB_ROUND_ROBIN;
+    cfg->message_queue_size = (int64_t)queue_cap;
+    cfg->max_pending_bytes = (int64_t)1 << 30;
+    cfg->max_retries = 3;
+    cfg->retry_delay = 100;
+    cfg->max_retry_delay = 10000;
+    cfg->restart_on_failure = 1;
+    cfg->max_restarts = 5;
+    cfg->restart_window = 60000;
+    cfg->history_size = 100;
+    cfg->graceful_timeout = 30000;
+    cfg->max_concurrent_recycles = 1;
+    cfg->restart_strategy = RESTART_ONE_FOR_ONE;
 }
 
-void fake_server_setup(int n, int slots, int spare, size_t queue_cap)
+void fake_pool_add(pool_t *p, const char *name, const config *cfg, worker *workers, int n, int slots, int spare,
+                   size_t queue_cap)
 {
-    assert_true(n + spare <= FAKE_MAX_WORKERS);
-    memset(&server, 0, sizeof(server));
-    memset(fake_workers, 0, sizeof(fake_workers));
-    memset(fake_rss, 0, sizeof(fake_rss));
-    memset(fake_log_count, 0, sizeof(fake_log_count));
-    memset(fake_log_last, 0, sizeof(fake_log_last));
-    baseline_config(queue_cap);
-    ncalls = 0;
-    nanswers = 0;
-    fake_now = 1000000;
-    fake_random_value = 0;
-    fake_spawn_result = AP_OK;
-    fake_wprog_result = -1;
-    fake_wprog_running = 0;
-    fake_wprog_last = 0;
-
-    server.cfg = &fake_cfg;
-    server.state = SERVER_READY;
-    server.workers = fake_workers;
-    server.nworkers = n + spare;
-    server.pool_size = n;
-    msg_table_init(&server.msgs);
-    queue_init(&server.queue, queue_cap);
-    link_init(&server.retrying);
-    link_init(&server.clients);
-    link_init(&server.room_waiters);
+    assert_true(server.npools < POOLS_MAX);
+    memset(p, 0, sizeof(*p));
+    memset(workers, 0, (size_t)(n + spare) * sizeof(worker));
+    p->index = server.npools;
+    p->state = POOL_RUNNING;
+    snprintf(p->name, sizeof(p->name), "%s", name);
+    p->cfg = cfg;
+    p->workers = workers;
+    p->nworkers = n + spare;
+    p->pool_size = n;
+    queue_init(&p->queue, queue_cap);
+    link_init(&p->retrying);
+    link_init(&p->room_waiters);
     for (int i = 0; i < n + spare; i++) {
-        worker *w = &fake_workers[i];
+        worker *w = &workers[i];
+        w->pool = p;
         w->index = i;
         link_init(&w->running);
         w->load.slots = slots;
@@ -105,6 +96,35 @@ void fake_server_setup(int n, int slots, int spare, size_t queue_cap)
             w->state = WORKER_DEAD;
         }
     }
+    server.pools[server.npools++] = p;
+}
+
+void fake_server_setup(int n, int slots, int spare, size_t queue_cap)
+{
+    assert_true(n + spare <= FAKE_MAX_WORKERS);
+    memset(&server, 0, sizeof(server));
+    memset(pools, 0, sizeof(pools));
+    memset(fake_workers, 0, sizeof(fake_workers));
+    memset(fake_rss, 0, sizeof(fake_rss));
+    memset(fake_log_count, 0, sizeof(fake_log_count));
+    memset(fake_log_last, 0, sizeof(fake_log_last));
+    fake_config_baseline(&fake_cfg, queue_cap);
+    ncalls = 0;
+    nanswers = 0;
+    fake_now = 1000000;
+    fake_random_value = 0;
+    fake_spawn_result = AP_OK;
+    fake_wprog_result = -1;
+    fake_wprog_running = 0;
+    fake_wprog_last = 0;
+
+    server.cfg = &fake_cfg;
+    server.state = SERVER_READY;
+    server.pools = pools;
+    msg_table_init(&server.msgs);
+    link_init(&server.clients);
+    fake_pool_add(&fake_pool, "default", &fake_cfg, fake_workers, n, slots, spare, queue_cap);
+    server.default_pool = &fake_pool;
 }
 
 void fake_server_teardown(void)
@@ -134,6 +154,7 @@ msg *fake_msg(int id, const char *type)
     strcpy(m->type, type);
     m->type_len = (uint16_t)strlen(type);
     m->client = FAKE_CLIENT;
+    m->pool = server.default_pool;
     m->accepted_ns = fake_now * 1000000u;
     return m;
 }

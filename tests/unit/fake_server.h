@@ -7,8 +7,8 @@
  * module, the pure data structures it stands on (msg.c, queue.c, and
  * dispatch.c for sched), and these fakes instead of the rest of
  * agentpoold:
- *  - fake_server.c: the `server` global with a worker table filled by
- *    hand, a config the test sets field by field, a clock the test moves
+ *  - fake_server.c: the `server` global with one pool (fake_pool) whose
+ *    worker table is filled by hand (fake_pool_add adds more pools), a config the test sets field by field, a clock the test moves
  *    (ap_now_ms & co.), RSS readings the test chooses (ap_rss_bytes), a
  *    log that keeps each level's last line, and random() under
  *    -Wl,--wrap=random returning what the test says.
@@ -62,8 +62,9 @@ typedef struct {
     char extra[128];
 } fake_answer;
 
-extern config fake_cfg;
-extern worker fake_workers[FAKE_MAX_WORKERS];
+extern config fake_cfg;                 /* server.cfg and fake_pool's settings */
+extern pool_t fake_pool;                /* server.pools[0], the default pool */
+extern worker fake_workers[FAKE_MAX_WORKERS]; /* fake_pool's worker table */
 extern uint64_t fake_now;               /* what ap_now_ms returns */
 extern long fake_random_value;          /* what random() returns (with --wrap=random) */
 extern uint64_t fake_rss[FAKE_MAX_WORKERS]; /* ap_rss_bytes(pid) for pid 1000 + index */
@@ -73,12 +74,21 @@ extern uint64_t fake_wprog_running;     /* ... and the id it reports */
 extern uint64_t fake_wprog_last;        /* ... and the last started when running is 0 */
 extern struct client *const FAKE_CLIENT;/* a connection messages can belong to */
 
-/* A zeroed server with n workers, all READY with `slots` slots each (pid
- * 1000 + index, slot index, "worker-<index>"), the fake config in force,
- * an empty message table, queue (capacity queue_cap) and retry list, no
- * calls and no answers recorded, the clock at 1000000 ms.  The entries
- * from n to spare-1 are spare (DEAD, slot -1). */
+/* A zeroed server with one pool, fake_pool ("default": server.pools[0],
+ * server.npools 1, server.default_pool), whose table fake_workers holds n
+ * workers, all READY with `slots` slots each (pid 1000 + index, slot
+ * index, "worker-<index>"), the fake config in force (server.cfg and
+ * fake_pool.cfg), an empty message table, queue (capacity queue_cap) and
+ * retry list, no calls and no answers recorded, the clock at 1000000 ms.
+ * The entries from n to n+spare-1 are spare (DEAD, slot -1). */
 void fake_server_setup(int n, int slots, int spare, size_t queue_cap);
+/* The baseline settings fake_server_setup gives fake_cfg, into cfg. */
+void fake_config_baseline(config *cfg, size_t queue_cap);
+/* Adds pool p (named name, settings cfg) to the server after those there,
+ * its table `workers` (n + spare entries) filled as fake_server_setup
+ * fills fake_pool's.  For tests of what one pool does to another. */
+void fake_pool_add(pool_t *p, const char *name, const config *cfg, worker *workers, int n, int slots, int spare,
+                   size_t queue_cap);
 /* Frees every message still in the table (and the table). */
 void fake_server_teardown(void);
 

@@ -35,11 +35,20 @@ int worker_is_accepting(const worker *w)
     return w->state == WORKER_READY || w->state == WORKER_BUSY;
 }
 
-worker *worker_free_entry(void)
+/* The fake table keeps no per-state counts: its entries are counted. */
+int worker_live_count(const pool_t *p)
 {
-    for (int i = 0; i < server.nworkers; i++)
-        if (server.workers[i].slot < 0 && server.workers[i].state == WORKER_DEAD)
-            return &server.workers[i];
+    int n = 0;
+    for (int i = 0; i < p->nworkers; i++)
+        n += p->workers[i].state != WORKER_DEAD;
+    return n;
+}
+
+worker *worker_free_entry(pool_t *p)
+{
+    for (int i = 0; i < p->nworkers; i++)
+        if (p->workers[i].slot < 0 && p->workers[i].state == WORKER_DEAD)
+            return &p->workers[i];
     return NULL;
 }
 
@@ -102,9 +111,9 @@ void worker_kill_for_memory(worker *w, const char *why)
         w->proc.kill = WORKER_KILL_MEMORY;
 }
 
-int worker_spawn(int index)
+int worker_spawn(pool_t *p, int index)
 {
-    worker *w = &server.workers[index];
+    worker *w = &p->workers[index];
     fake_record("worker_spawn", w, NULL, index, NULL);
     if (fake_spawn_result != AP_OK)
         return AP_ERR;

@@ -38,12 +38,14 @@ tests_unit_test_supervisor_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_supervisor_CFLAGS = $(MASTER_UNIT_CFLAGS)
 tests_unit_test_supervisor_LDADD = $(CJSON_LIBS) $(LIBEVENT_LIBS) $(CMOCKA_LIBS)
 
+# test_recycle links the real supervisor.c: recycle.c asks it why a
+# worker its restart strategy marked is replaced.
 tests_unit_test_recycle_SOURCES = tests/unit/test_recycle.c pool/workers/recycle.c pool/workers/recycle.h tests/unit/fake_ops.c \
-	common/backoff.c $(MASTER_UNIT_FAKES)
+	pool/workers/supervisor.c pool/workers/supervisor.h common/backoff.c $(MASTER_UNIT_FAKES)
 tests_unit_test_recycle_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_recycle_CFLAGS = $(MASTER_UNIT_CFLAGS)
 tests_unit_test_recycle_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=random
-tests_unit_test_recycle_LDADD = $(LIBEVENT_LIBS) $(CMOCKA_LIBS)
+tests_unit_test_recycle_LDADD = $(CJSON_LIBS) $(LIBEVENT_LIBS) $(CMOCKA_LIBS)
 
 # test_cancel #includes pool/path/cancel.c (pool.cancel's decisions), with
 # the real retry.c, scan.c and idmap.c.
@@ -57,3 +59,17 @@ EXTRA_tests_unit_test_cancel_SOURCES = pool/path/cancel.c
 tests_unit_test_cancel_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_cancel_CFLAGS = $(MASTER_UNIT_CFLAGS)
 tests_unit_test_cancel_LDADD = $(LIBEVENT_LIBS) $(CMOCKA_LIBS)
+
+# test_pools: the pure part of pool/core/pools.c (finding a pool by name,
+# the default, the names, the totals over pools, live workers) over the
+# fake world.  pools.c is compiled with one section per function and
+# linked with --gc-sections: what builds, adds, retires and frees pools
+# (which reaches every subsystem) is never called here and is dropped,
+# with its references, instead of being faked.
+check_PROGRAMS += tests/unit/test_pools
+TESTS += tests/unit/test_pools
+tests_unit_test_pools_SOURCES = tests/unit/test_pools.c pool/core/pools.c pool/core/pools.h $(MASTER_UNIT_FAKES)
+tests_unit_test_pools_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
+tests_unit_test_pools_CFLAGS = $(MASTER_UNIT_CFLAGS) -ffunction-sections -fdata-sections
+tests_unit_test_pools_LDFLAGS = $(AM_LDFLAGS) -Wl,--gc-sections
+tests_unit_test_pools_LDADD = $(LIBEVENT_LIBS) $(CMOCKA_LIBS)

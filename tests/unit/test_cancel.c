@@ -29,11 +29,13 @@ static void setup(int slots, int async)
     fake_workers[0].load.ahead = async ? 0 : 8; /* a sync worker may prefetch */
     memset(&conn, 0, sizeof(conn));
     idmap_init(&conn.ids);
+    assert_int_equal(retry_start(&fake_pool), AP_OK); /* the pool's deadline list (no timeout) */
 }
 
 static void teardown(void)
 {
     idmap_free(&conn.ids);
+    retry_stop(&fake_pool);
     fake_server_teardown();
     event_base_free(server.base);
     server.base = NULL;
@@ -114,12 +116,12 @@ static void test_queued_held_and_retry_waiting_are_answered_cancelled(void **sta
     setup(1, 0);
     msg *q = conn_msg(1);
     msg_set_state(&server.msgs, q, MSG_QUEUED);
-    assert_int_equal(queue_push(&server.queue, &q->qlink, 0), AP_OK);
+    assert_int_equal(queue_push(&fake_pool.queue, &q->qlink, 0), AP_OK);
     msg *h = conn_msg(2);
     msg_set_state(&server.msgs, h, MSG_HELD);
     msg *r = conn_msg(3);
     msg_set_state(&server.msgs, r, MSG_RETRY_WAIT);
-    link_add_tail(&server.retrying, &r->qlink);
+    link_add_tail(&fake_pool.retrying, &r->qlink);
     assert_int_equal(cancel_id("1"), CANCEL_QUEUED);
     assert_int_equal(cancel_id("2"), CANCEL_QUEUED);
     assert_int_equal(cancel_id("3"), CANCEL_QUEUED);
@@ -131,8 +133,8 @@ static void test_queued_held_and_retry_waiting_are_answered_cancelled(void **sta
         assert_int_equal(a->code, ERR_CANCELLED);
         assert_string_equal(a->message, "cancelled by pool.cancel before it ran");
     }
-    assert_int_equal(server.queue.depth, 0);
-    assert_true(link_empty(&server.retrying));
+    assert_int_equal(fake_pool.queue.depth, 0);
+    assert_true(link_empty(&fake_pool.retrying));
     assert_int_equal(fake_calls("worker_cancel") + fake_calls("worker_kill_stuck"), 0);
     teardown();
 }

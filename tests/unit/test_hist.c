@@ -10,7 +10,9 @@
  * bucket of the true ones otherwise (checked against a sorted copy),
  * p50 <= p90 <= p99 <= max on random data, the window's age limits (a
  * slot counts for six intervals, then not), and slot reuse clearing the
- * old interval.  Fixed-bound histogram: bad bounds refused, inclusive
+ * old interval.  Merging (hist_window_add, the totals over pools): two
+ * windows added into an empty one summarize as one window that recorded
+ * every value.  Fixed-bound histogram: bad bounds refused, inclusive
  * upper bounds, cumulative counts, and an exact sum across the 1e9 carry.
  * Time is made up: the module reads no clock.
  */
@@ -214,6 +216,76 @@ static void test_slot_reuse_clears_the_old_interval(void **state)
     free(w);
 }
 
+static void assert_summaries_equal(const hist_window *a, const hist_window *b, uint64_t now)
+{
+    hist_summary x, y;
+    hist_window_summary(a, now, &x);
+    hist_window_summary(b, now, &y);
+    assert_int_equal(x.count, y.count);
+    assert_int_equal(x.p50, y.p50);
+    assert_int_equal(x.p90, y.p90);
+    assert_int_equal(x.p99, y.p99);
+    assert_int_equal(x.max, y.max);
+    static const double q[] = {0.01, 0.25, 0.75, 0.999, 1.0};
+    for (unsigned k = 0; k < sizeof(q) / sizeof(q[0]); k++)
+        assert_int_equal(hist_window_quantile(a, now, q[k]), hist_window_quantile(b, now, q[k]));
+}
+
+/* Values recorded over nine intervals, each into pool a's window or pool
+ * b's (and every one into `all`): a and b added into an empty window
+ * summarize as `all` at every moment of the last intervals, those aged
+ * out of the window included (they are added by neither). */
+static void test_added_windows_summarize_as_one(void **state)
+{
+    (void)state;
+    hist_window *a = new_window(), *b = new_window(), *all = new_window(), *sum = new_window();
+    uint64_t s = 7, t = 1000000;
+    for (int i = 0; i < 20000; i++) {
+        t += rnd64(&s) % 9; /* about 90 s in all: nine 10-second intervals */
+        uint64_t v = rnd64(&s) >> (rnd64(&s) % 64);
+        /* a takes most, b some; whole intervals of b's are empty */
+        hist_window *one = (t / 10000) % 3 == 1 || rnd64(&s) % 4 ? a : b;
+        hist_window_record(one, t, v);
+        hist_window_record(all, t, v);
+    }
+    for (uint64_t now = t; now < t + 60000; now += 5000) {
+        hist_window_init(sum, 10000);
+        hist_window_add(sum, a, now);
+        hist_window_add(sum, b, now);
+        assert_summaries_equal(sum, all, now);
+    }
+    hist_summary x;
+    hist_window_init(sum, 10000);
+    hist_window_add(sum, a, t);
+    hist_window_summary(sum, t, &x);
+    hist_summary y;
+    hist_window_summary(a, t, &y);
+    assert_int_equal(x.count, y.count); /* one source: itself */
+    assert_true(x.count > 0);
+    hist_summary z;
+    hist_window_summary(all, t, &z);
+    assert_true(x.count < z.count); /* b's values were not in a */
+    free(a);
+    free(b);
+    free(all);
+    free(sum);
+}
+
+static void test_adding_an_empty_window_changes_nothing(void **state)
+{
+    (void)state;
+    hist_window *a = new_window(), *empty = new_window(), *sum = new_window();
+    for (uint64_t v = 1; v <= 1000; v++)
+        hist_window_record(a, 50000 + v, v * 1000);
+    hist_window_add(sum, empty, 60000);
+    hist_window_add(sum, a, 60000);
+    hist_window_add(sum, empty, 60000);
+    assert_summaries_equal(sum, a, 60000);
+    free(a);
+    free(empty);
+    free(sum);
+}
+
 static void test_fixed_refuses_bad_bounds(void **state)
 {
     (void)state;
@@ -278,6 +350,8 @@ int main(void)
         cmocka_unit_test(test_percentiles_within_a_bucket),
         cmocka_unit_test(test_window_ages_out),
         cmocka_unit_test(test_slot_reuse_clears_the_old_interval),
+        cmocka_unit_test(test_added_windows_summarize_as_one),
+        cmocka_unit_test(test_adding_an_empty_window_changes_nothing),
         cmocka_unit_test(test_fixed_refuses_bad_bounds),
         cmocka_unit_test(test_fixed_counts_cumulative_and_inclusive),
         cmocka_unit_test(test_fixed_sum_is_exact_across_the_carry),

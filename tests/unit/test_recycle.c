@@ -37,7 +37,7 @@ static void teardown(void)
 /* w is being recycled for `why`, its replacement spawned into entry e. */
 static void assert_recycling(int w, int e, const char *why)
 {
-    worker *old = &server.workers[w], *rep = &server.workers[e];
+    worker *old = &fake_pool.workers[w], *rep = &fake_pool.workers[e];
     assert_ptr_equal(old->replaced_by, rep);
     assert_ptr_equal(rep->replaces, old);
     assert_int_equal(rep->slot, old->slot);
@@ -52,7 +52,7 @@ static void test_message_limit_recycles_after_the_limiting_answer(void **state)
     (void)state;
     setup(1, 1);
     fake_cfg.max_messages_per_worker = 100;
-    worker *w = &server.workers[0];
+    worker *w = &fake_pool.workers[0];
     w->load.processed = 99;
     recycle_after_answer(w);
     assert_int_equal(fake_calls("worker_spawn"), 0);
@@ -61,8 +61,8 @@ static void test_message_limit_recycles_after_the_limiting_answer(void **state)
     assert_int_equal(fake_calls("worker_spawn"), 1);
     assert_int_equal(fake_call_nth("worker_spawn", 0)->arg, 1);
     assert_recycling(0, 1, "processed maxMessagesPerWorker messages");
-    assert_int_equal(server.stats.recycles, 1);
-    assert_int_equal(recycle_active(), 1);
+    assert_int_equal(fake_pool.stats.recycles, 1);
+    assert_int_equal(recycle_active(&fake_pool), 1);
     /* further answers do not start a second recycle */
     w->load.processed = 150;
     recycle_after_answer(w);
@@ -74,10 +74,10 @@ static void test_policies_off_never_recycle(void **state)
 {
     (void)state;
     setup(2, 2);
-    server.workers[0].load.processed = 1000000;
+    fake_pool.workers[0].load.processed = 1000000;
     fake_rss[0] = (uint64_t)1 << 40;
-    recycle_after_answer(&server.workers[0]);
-    recycle_tick(fake_now + 365ull * 24 * 3600 * 1000);
+    recycle_after_answer(&fake_pool.workers[0]);
+    recycle_tick(&fake_pool, fake_now + 365ull * 24 * 3600 * 1000);
     assert_int_equal(fake_calls("worker_spawn"), 0);
     assert_int_equal(fake_calls("worker_kill_for_memory"), 0);
     teardown();
@@ -91,24 +91,24 @@ static void test_spread_lowers_each_workers_limits_by_its_own_draw(void **state)
     fake_cfg.max_concurrent_recycles = 2;
     fake_cfg.recycle_jitter = 10; /* up to 10% lower, drawn per process */
     fake_random_value = 50;
-    recycle_new_process(&server.workers[0]);
-    assert_int_equal(server.workers[0].proc.spread_permille, 50);
+    recycle_new_process(&fake_pool.workers[0]);
+    assert_int_equal(fake_pool.workers[0].proc.spread_permille, 50);
     fake_random_value = 101 + 7; /* draws are taken modulo 101: 0..100 permille */
-    recycle_new_process(&server.workers[1]);
-    assert_int_equal(server.workers[1].proc.spread_permille, 7);
-    server.workers[0].load.processed = 949;
-    server.workers[1].load.processed = 949;
-    recycle_after_answer(&server.workers[0]);
-    recycle_after_answer(&server.workers[1]);
+    recycle_new_process(&fake_pool.workers[1]);
+    assert_int_equal(fake_pool.workers[1].proc.spread_permille, 7);
+    fake_pool.workers[0].load.processed = 949;
+    fake_pool.workers[1].load.processed = 949;
+    recycle_after_answer(&fake_pool.workers[0]);
+    recycle_after_answer(&fake_pool.workers[1]);
     assert_int_equal(fake_calls("worker_spawn"), 0);
-    server.workers[0].load.processed = 950; /* 1000 less 5% */
-    recycle_after_answer(&server.workers[0]);
+    fake_pool.workers[0].load.processed = 950; /* 1000 less 5% */
+    recycle_after_answer(&fake_pool.workers[0]);
     assert_int_equal(fake_calls("worker_spawn"), 1);
-    server.workers[1].load.processed = 992;
-    recycle_after_answer(&server.workers[1]);
+    fake_pool.workers[1].load.processed = 992;
+    recycle_after_answer(&fake_pool.workers[1]);
     assert_int_equal(fake_calls("worker_spawn"), 1);
-    server.workers[1].load.processed = 993; /* 1000 less 0.7% */
-    recycle_after_answer(&server.workers[1]);
+    fake_pool.workers[1].load.processed = 993; /* 1000 less 0.7% */
+    recycle_after_answer(&fake_pool.workers[1]);
     assert_int_equal(fake_calls("worker_spawn"), 2);
     teardown();
 }
@@ -119,7 +119,7 @@ static void test_new_process_without_jitter_has_no_spread(void **state)
 {
     (void)state;
     setup(1, 0);
-    worker *w = &server.workers[0];
+    worker *w = &fake_pool.workers[0];
     w->proc.spread_permille = 77;
     fake_random_value = 50;
     recycle_new_process(w);
@@ -132,12 +132,12 @@ static void test_age_limit_recycles_at_workerRecycleInterval(void **state)
     (void)state;
     setup(1, 1);
     fake_cfg.worker_recycle_interval = 60000;
-    uint64_t born = server.workers[0].proc.started_ms;
+    uint64_t born = fake_pool.workers[0].proc.started_ms;
     fake_now = born + 59999;
-    recycle_tick(fake_now);
+    recycle_tick(&fake_pool, fake_now);
     assert_int_equal(fake_calls("worker_spawn"), 0);
     fake_now = born + 60000;
-    recycle_tick(fake_now);
+    recycle_tick(&fake_pool, fake_now);
     assert_int_equal(fake_calls("worker_spawn"), 1);
     assert_recycling(0, 1, "older than workerRecycleInterval");
     teardown();
@@ -149,16 +149,16 @@ static void test_memory_limit_recycles_on_a_sample_over_maxWorkerRss(void **stat
     setup(1, 1);
     fake_cfg.max_worker_rss = 1000;
     fake_rss[0] = 999;
-    recycle_tick(fake_now);
-    assert_int_equal(server.workers[0].proc.rss_bytes, 999);
+    recycle_tick(&fake_pool, fake_now);
+    assert_int_equal(fake_pool.workers[0].proc.rss_bytes, 999);
     assert_int_equal(fake_calls("worker_spawn"), 0);
     /* RSS is read once a second: a later rise is seen at the next sample */
     fake_rss[0] = 1000;
-    recycle_tick(fake_now + 999);
-    assert_int_equal(server.workers[0].proc.rss_bytes, 999);
+    recycle_tick(&fake_pool, fake_now + 999);
+    assert_int_equal(fake_pool.workers[0].proc.rss_bytes, 999);
     assert_int_equal(fake_calls("worker_spawn"), 0);
-    recycle_tick(fake_now + 1000);
-    assert_int_equal(server.workers[0].proc.rss_bytes, 1000);
+    recycle_tick(&fake_pool, fake_now + 1000);
+    assert_int_equal(fake_pool.workers[0].proc.rss_bytes, 1000);
     assert_int_equal(fake_calls("worker_spawn"), 1);
     assert_recycling(0, 1, "RSS over maxWorkerRss");
     teardown();
@@ -172,17 +172,17 @@ static void test_hard_memory_limit_kills_instead_of_recycling(void **state)
     fake_cfg.max_worker_rss_hard = 2000;
     fake_rss[0] = 2000;
     fake_rss[1] = 1999;
-    recycle_tick(fake_now);
+    recycle_tick(&fake_pool, fake_now);
     assert_int_equal(fake_calls("worker_kill_for_memory"), 1);
     const fake_call *c = fake_call_nth("worker_kill_for_memory", 0);
-    assert_ptr_equal(c->w, &server.workers[0]);
+    assert_ptr_equal(c->w, &fake_pool.workers[0]);
     assert_string_equal(c->text, "uses 2000 bytes, over maxWorkerRssHard (2000)");
     /* worker 1 is only over the soft limit: recycled; worker 0 is not */
     assert_int_equal(fake_calls("worker_spawn"), 1);
-    assert_null(server.workers[0].replaced_by);
-    assert_non_null(server.workers[1].replaced_by);
+    assert_null(fake_pool.workers[0].replaced_by);
+    assert_non_null(fake_pool.workers[1].replaced_by);
     /* a worker already being killed is not killed again */
-    recycle_tick(fake_now + 1000);
+    recycle_tick(&fake_pool, fake_now + 1000);
     assert_int_equal(fake_calls("worker_kill_for_memory"), 1);
     teardown();
 }
@@ -193,28 +193,28 @@ static void test_at_most_maxConcurrentRecycles_at_once(void **state)
     setup(3, 3);
     fake_cfg.max_messages_per_worker = 10;
     for (int i = 0; i < 3; i++)
-        server.workers[i].load.processed = 10;
-    recycle_tick(fake_now);
+        fake_pool.workers[i].load.processed = 10;
+    recycle_tick(&fake_pool, fake_now);
     assert_int_equal(fake_calls("worker_spawn"), 1);
-    assert_int_equal(recycle_active(), 1);
-    recycle_tick(fake_now);
+    assert_int_equal(recycle_active(&fake_pool), 1);
+    recycle_tick(&fake_pool, fake_now);
     assert_int_equal(fake_calls("worker_spawn"), 1);
     /* the first hand-over ends: the next may start */
-    worker *rep = server.workers[0].replaced_by;
+    worker *rep = fake_pool.workers[0].replaced_by;
     assert_non_null(rep);
     fake_worker_state(rep, WORKER_READY);
     recycle_replacement_ready(rep);
-    fake_worker_state(&server.workers[0], WORKER_STOPPING);
-    fake_worker_state(&server.workers[0], WORKER_DEAD);
-    assert_int_equal(recycle_process_ended(&server.workers[0]), 1);
-    assert_int_equal(recycle_active(), 0);
-    recycle_tick(fake_now);
+    fake_worker_state(&fake_pool.workers[0], WORKER_STOPPING);
+    fake_worker_state(&fake_pool.workers[0], WORKER_DEAD);
+    assert_int_equal(recycle_process_ended(&fake_pool.workers[0]), 1);
+    assert_int_equal(recycle_active(&fake_pool), 0);
+    recycle_tick(&fake_pool, fake_now);
     assert_int_equal(fake_calls("worker_spawn"), 2);
     /* with two allowed, the third starts beside the second */
     fake_cfg.max_concurrent_recycles = 2;
-    recycle_tick(fake_now);
+    recycle_tick(&fake_pool, fake_now);
     assert_int_equal(fake_calls("worker_spawn"), 3);
-    assert_int_equal(recycle_active(), 2);
+    assert_int_equal(recycle_active(&fake_pool), 2);
     teardown();
 }
 
@@ -222,20 +222,20 @@ static void test_start_refuses_without_spare_entry_or_when_not_serving(void **st
 {
     (void)state;
     setup(2, 0);
-    assert_int_equal(recycle_start(&server.workers[0], "why"), AP_ERR); /* no spare */
+    assert_int_equal(recycle_start(&fake_pool.workers[0], "why"), AP_ERR); /* no spare */
     teardown();
 
     setup(2, 1);
     server.state = SERVER_DRAINING;
-    assert_int_equal(recycle_start(&server.workers[0], "why"), AP_ERR);
+    assert_int_equal(recycle_start(&fake_pool.workers[0], "why"), AP_ERR);
     server.state = SERVER_READY;
-    fake_worker_state(&server.workers[0], WORKER_DRAINING);
-    assert_int_equal(recycle_start(&server.workers[0], "why"), AP_ERR);
-    server.workers[1].recycle_after_ms = fake_now + 1;
-    assert_int_equal(recycle_start(&server.workers[1], "why"), AP_ERR);
+    fake_worker_state(&fake_pool.workers[0], WORKER_DRAINING);
+    assert_int_equal(recycle_start(&fake_pool.workers[0], "why"), AP_ERR);
+    fake_pool.workers[1].recycle_after_ms = fake_now + 1;
+    assert_int_equal(recycle_start(&fake_pool.workers[1], "why"), AP_ERR);
     assert_int_equal(fake_calls("worker_spawn"), 0);
-    server.workers[1].recycle_after_ms = fake_now;
-    assert_int_equal(recycle_start(&server.workers[1], "why"), AP_OK);
+    fake_pool.workers[1].recycle_after_ms = fake_now;
+    assert_int_equal(recycle_start(&fake_pool.workers[1], "why"), AP_OK);
     assert_int_equal(fake_calls("worker_spawn"), 1);
     teardown();
 }
@@ -245,14 +245,14 @@ static void test_failed_spawn_leaves_the_old_worker_serving(void **state)
     (void)state;
     setup(1, 1);
     fake_spawn_result = AP_ERR;
-    server.workers[0].proc.replace_pending = 1;
-    assert_int_equal(recycle_start(&server.workers[0], "why"), AP_ERR);
-    assert_null(server.workers[0].replaced_by);
-    assert_null(server.workers[1].replaces);
-    assert_int_equal(server.workers[1].slot, -1); /* the spare is spare again */
-    assert_true(server.workers[0].proc.replace_pending); /* still to be done */
-    assert_int_equal(server.stats.recycles, 0);
-    assert_int_equal(recycle_active(), 0);
+    fake_pool.workers[0].proc.replace_pending = 1;
+    assert_int_equal(recycle_start(&fake_pool.workers[0], "why"), AP_ERR);
+    assert_null(fake_pool.workers[0].replaced_by);
+    assert_null(fake_pool.workers[1].replaces);
+    assert_int_equal(fake_pool.workers[1].slot, -1); /* the spare is spare again */
+    assert_true(fake_pool.workers[0].proc.replace_pending); /* still to be done */
+    assert_int_equal(fake_pool.stats.recycles, 0);
+    assert_int_equal(recycle_active(&fake_pool), 0);
     teardown();
 }
 
@@ -269,7 +269,7 @@ static void test_failed_spawn_backs_off_before_the_next_attempt(void **state)
     (void)state;
     setup(1, 1);
     fake_cfg.max_messages_per_worker = 10;
-    worker *w = &server.workers[0];
+    worker *w = &fake_pool.workers[0];
     w->load.processed = 10;
     fake_spawn_result = AP_ERR;
     recycle_after_answer(w);
@@ -277,7 +277,7 @@ static void test_failed_spawn_backs_off_before_the_next_attempt(void **state)
     for (int k = 0; k < 20; k++) {
         w->load.processed++;
         recycle_after_answer(w);
-        recycle_tick(fake_now);
+        recycle_tick(&fake_pool, fake_now);
     }
     assert_int_equal(fake_calls("worker_spawn"), 1);
     teardown();
@@ -287,10 +287,74 @@ static void test_one_for_all_mark_is_recycled_by_the_tick(void **state)
 {
     (void)state;
     setup(1, 1);
-    server.workers[0].proc.replace_pending = 1;
-    recycle_tick(fake_now);
+    fake_pool.workers[0].proc.replace_pending = 1;
+    recycle_tick(&fake_pool, fake_now);
     assert_recycling(0, 1, "one-for-all: another worker died");
-    assert_false(server.workers[0].proc.replace_pending);
+    assert_false(fake_pool.workers[0].proc.replace_pending);
+    teardown();
+}
+
+/* The old worker of a hand-over is gone: its replacement serves the slot
+ * and its entry is free again, as worker.c leaves them. */
+static void finish_hand_over(worker *old)
+{
+    worker *rep = old->replaced_by;
+    fake_worker_state(rep, WORKER_READY);
+    recycle_replacement_ready(rep);
+    fake_worker_state(old, WORKER_STOPPING);
+    fake_worker_state(old, WORKER_DEAD);
+    assert_int_equal(recycle_process_ended(old), 1);
+    worker_assign(old, -1);
+}
+
+/* After slot 0 died under rest-for-one, slots 1-4 are marked; the table's
+ * order is not the slot order (entry 0 holds slot 3, entry 3 slot 0). */
+static void test_marked_workers_are_replaced_in_slot_order_at_most_max_at_once(void **state)
+{
+    (void)state;
+    setup(5, 3);
+    fake_cfg.restart_strategy = RESTART_REST_FOR_ONE;
+    fake_cfg.max_concurrent_recycles = 2;
+    worker *w = fake_pool.workers;
+    worker_assign(&w[0], 3);
+    worker_assign(&w[3], 0);
+    for (int i = 0; i < 5; i++)
+        w[i].proc.replace_pending = w[i].slot != 0;
+
+    recycle_tick(&fake_pool, fake_now);
+    /* slots 1 and 2 first, in that order; slots 3 and 4 wait */
+    assert_int_equal(fake_calls("worker_spawn"), 2);
+    assert_ptr_equal(fake_call_nth("worker_spawn", 0)->w, w[1].replaced_by);
+    assert_ptr_equal(fake_call_nth("worker_spawn", 1)->w, w[2].replaced_by);
+    assert_recycling(1, w[1].replaced_by->index, "rest-for-one: a worker of an earlier slot died");
+    assert_recycling(2, w[2].replaced_by->index, "rest-for-one: a worker of an earlier slot died");
+    assert_null(w[0].replaced_by);
+    assert_null(w[4].replaced_by);
+    assert_true(w[0].proc.replace_pending);
+    assert_true(w[4].proc.replace_pending);
+    assert_int_equal(recycle_active(&fake_pool), 2);
+    recycle_tick(&fake_pool, fake_now);
+    assert_int_equal(fake_calls("worker_spawn"), 2); /* no room for a third */
+
+    /* slot 1's hand-over ends: slot 3 (entry 0) is next, not slot 4 */
+    finish_hand_over(&w[1]);
+    assert_int_equal(recycle_active(&fake_pool), 1);
+    recycle_tick(&fake_pool, fake_now);
+    assert_int_equal(fake_calls("worker_spawn"), 3);
+    assert_ptr_equal(fake_call_nth("worker_spawn", 2)->w, w[0].replaced_by);
+    assert_int_equal(w[0].replaced_by->slot, 3);
+    assert_null(w[4].replaced_by);
+    assert_int_equal(recycle_active(&fake_pool), 2);
+
+    finish_hand_over(&w[2]);
+    recycle_tick(&fake_pool, fake_now);
+    assert_int_equal(fake_calls("worker_spawn"), 4);
+    assert_ptr_equal(fake_call_nth("worker_spawn", 3)->w, w[4].replaced_by);
+    assert_int_equal(w[4].replaced_by->slot, 4);
+    /* slot 0, the one that died, is not replaced again */
+    assert_null(w[3].replaced_by);
+    for (int i = 0; i < 5; i++)
+        assert_false(w[i].proc.replace_pending);
     teardown();
 }
 
@@ -298,7 +362,7 @@ static void test_replacement_ready_drains_the_old_worker(void **state)
 {
     (void)state;
     setup(1, 1);
-    worker *old = &server.workers[0];
+    worker *old = &fake_pool.workers[0];
     old->recycle_failures = 3;
     assert_int_equal(recycle_start(old, "why"), AP_OK);
     worker *rep = old->replaced_by;
@@ -320,7 +384,7 @@ static void test_replacement_ready_leaves_an_old_worker_no_longer_serving_alone(
 {
     (void)state;
     setup(1, 1);
-    worker *old = &server.workers[0];
+    worker *old = &fake_pool.workers[0];
     assert_int_equal(recycle_start(old, "why"), AP_OK);
     worker *rep = old->replaced_by;
     fake_worker_state(old, WORKER_STOPPING); /* found stuck meanwhile */
@@ -335,7 +399,7 @@ static void test_old_process_end_gives_the_slot_to_the_replacement(void **state)
 {
     (void)state;
     setup(1, 1);
-    worker *old = &server.workers[0];
+    worker *old = &fake_pool.workers[0];
     assert_int_equal(recycle_start(old, "why"), AP_OK);
     worker *rep = old->replaced_by;
     /* the old one dies mid-hand-over, before its replacement is ready */
@@ -351,7 +415,7 @@ static void test_failed_replacement_backs_off_and_the_old_worker_serves_on(void 
 {
     (void)state;
     setup(1, 1);
-    worker *old = &server.workers[0];
+    worker *old = &fake_pool.workers[0];
     static const uint64_t backoff[] = {1000, 2000, 4000};
     for (int k = 0; k < 3; k++) {
         assert_int_equal(recycle_start(old, "why"), AP_OK);
@@ -381,7 +445,7 @@ static void test_process_end_outside_a_hand_over_keeps_the_slot(void **state)
 {
     (void)state;
     setup(2, 1);
-    assert_int_equal(recycle_process_ended(&server.workers[1]), 0);
+    assert_int_equal(recycle_process_ended(&fake_pool.workers[1]), 0);
     teardown();
 }
 
@@ -389,23 +453,23 @@ static void test_graceful_timeout_kills_a_worker_that_does_not_stop(void **state
 {
     (void)state;
     setup(2, 0);
-    worker *w = &server.workers[0];
+    worker *w = &fake_pool.workers[0];
     fake_worker_state(w, WORKER_DRAINING);
     w->proc.stop_sent_ms = fake_now;
-    fake_worker_state(&server.workers[1], WORKER_STOPPING);
-    server.workers[1].proc.stop_sent_ms = fake_now + 10;
-    recycle_tick(fake_now + 29999);
+    fake_worker_state(&fake_pool.workers[1], WORKER_STOPPING);
+    fake_pool.workers[1].proc.stop_sent_ms = fake_now + 10;
+    recycle_tick(&fake_pool, fake_now + 29999);
     assert_int_equal(fake_calls("worker_kill_stuck"), 0);
-    recycle_tick(fake_now + 30000);
+    recycle_tick(&fake_pool, fake_now + 30000);
     assert_int_equal(fake_calls("worker_kill_stuck"), 1);
     assert_ptr_equal(fake_call_nth("worker_kill_stuck", 0)->w, w);
     assert_string_equal(fake_call_nth("worker_kill_stuck", 0)->text,
                         "it did not exit within gracefulTimeout (30000 ms) of being asked");
-    recycle_tick(fake_now + 30010);
+    recycle_tick(&fake_pool, fake_now + 30010);
     assert_int_equal(fake_calls("worker_kill_stuck"), 2);
-    assert_ptr_equal(fake_call_nth("worker_kill_stuck", 1)->w, &server.workers[1]);
+    assert_ptr_equal(fake_call_nth("worker_kill_stuck", 1)->w, &fake_pool.workers[1]);
     /* being killed already: not again */
-    recycle_tick(fake_now + 60000);
+    recycle_tick(&fake_pool, fake_now + 60000);
     assert_int_equal(fake_calls("worker_kill_stuck"), 2);
     teardown();
 }
@@ -425,6 +489,7 @@ int main(void)
         cmocka_unit_test(test_failed_spawn_leaves_the_old_worker_serving),
         cmocka_unit_test(test_failed_spawn_backs_off_before_the_next_attempt),
         cmocka_unit_test(test_one_for_all_mark_is_recycled_by_the_tick),
+        cmocka_unit_test(test_marked_workers_are_replaced_in_slot_order_at_most_max_at_once),
         cmocka_unit_test(test_replacement_ready_drains_the_old_worker),
         cmocka_unit_test(test_replacement_ready_leaves_an_old_worker_no_longer_serving_alone),
         cmocka_unit_test(test_old_process_end_gives_the_slot_to_the_replacement),

@@ -70,14 +70,27 @@ static void setup(int n, int slots, int async)
     fake_cfg.retry_delay = 100;
     fake_cfg.max_retry_delay = 10000;
     for (int i = 0; i < n; i++) {
-        server.workers[i].proc.async = async;
-        server.workers[i].load.ahead = async ? 0 : 8; /* a sync worker may prefetch */
+        fake_pool.workers[i].proc.async = async;
+        fake_pool.workers[i].load.ahead = async ? 0 : 8; /* a sync worker may prefetch */
     }
     narmed = 0;
+    assert_int_equal(retry_start(&fake_pool), AP_OK); /* no timeout: no shared timer */
+}
+
+/* The pool's timeout, as retry.c reads it (its fifo's length), without
+ * the shared deadline timer retry_start makes for it: each message arms
+ * a timer of its own, which these tests watch.  The shared timer is
+ * test_server_timeout_deadlines_share_one_timer_in_arming_order's. */
+static void set_timeout(int64_t ms)
+{
+    fake_cfg.timeout = ms;
+    fake_pool.fifo->for_ms = (uint64_t)ms;
 }
 
 static void teardown(void)
 {
+    retry_close_dead_letters(&fake_pool); /* frees the path dead_letter opened */
+    retry_stop(&fake_pool);
     fake_server_teardown();
     event_base_free(server.base);
     server.base = NULL;
@@ -88,7 +101,7 @@ static msg *running_on(int i, int id)
 {
     msg *m = fake_msg(id, "t");
     server.pending_bytes += m->line_len;
-    worker_send(&server.workers[i], m);
+    worker_send(&fake_pool.workers[i], m);
     return m;
 }
 
@@ -98,7 +111,7 @@ static const char *queue_ids(void)
     static char buf[256];
     size_t n = 0;
     buf[0] = '\0';
-    for (queue_link *l = server.queue.head.next; l != &server.queue.head; l = l->next) {
+    for (queue_link *l = fake_pool.queue.head.next; l != &fake_pool.queue.head; l = l->next) {
         msg *m = msg_from_qlink(l);
         n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%.*s", n ? " " : "", (int)m->id_len, m->line + m->id_off);
     }
@@ -108,7 +121,7 @@ static const char *queue_ids(void)
 static int retrying_count(void)
 {
     int n = 0;
-    for (queue_link *l = server.retrying.next; l != &server.retrying; l = l->next)
+    for (queue_link *l = fake_pool.retrying.next; l != &fake_pool.retrying; l = l->next)
         n++;
     return n;
 }
@@ -119,14 +132,14 @@ static void test_sync_crash_charges_the_message_its_progress_page_names(void **s
 {
     (void)state;
     setup(1, 1, 0);
-    worker *w = &server.workers[0];
+    worker *w = &fake_pool.workers[0];
     msg *m[5];
     for (int k = 1; k <= 4; k++)
         m[k] = running_on(0, k); /* 1 runs, 2-4 were prefetched */
     msg *q = fake_msg(9, "t");
     server.pending_bytes += q->line_len;
     msg_set_state(&server.msgs, q, MSG_QUEUED);
-    queue_push(&server.queue, &q->qlink, 1);
+    queue_push(&fake_pool.queue, &q->qlink, 1);
     uint64_t bytes = server.pending_bytes;
     fake_wprog_result = 1;
     fake_wprog_running = m[2]->id; /* 1 finished (its answer unread), 2 ran */
@@ -143,7 +156,7 @@ static void test_sync_crash_charges_the_message_its_progress_page_names(void **s
     assert_non_null(strstr(m[2]->fail[0].reason, "worker-0 (pid 1000) killed by signal 11 while running"));
     assert_int_equal(m[2]->fail[0].status, SIGSEGV);
     assert_int_equal(retrying_count(), 1);
-    assert_int_equal(server.stats.retries, 1);
+    assert_int_equal(fake_pool.stats.retries, 1);
     assert_int_equal(armed_ms(m[2]), 50); /* retryDelay 100, jitter 0 of [50, 100] */
     /* the others go back ahead of the queue, in their order: 1 ran (its
      * answer was lost), its attempt stays spent; 3 and 4 never started */
@@ -167,10 +180,10 @@ static void test_sync_crash_between_messages_charges_nobody(void **state)
     for (int k = 1; k <= 3; k++)
         running_on(0, k);
     fake_wprog_result = 0;
-    retry_worker_died(&server.workers[0], EXITED(1), "exited with status 1");
+    retry_worker_died(&fake_pool.workers[0], EXITED(1), "exited with status 1");
     assert_string_equal(queue_ids(), "1 2 3");
     assert_int_equal(retrying_count(), 0);
-    assert_int_equal(server.stats.retries, 0);
+    assert_int_equal(fake_pool.stats.retries, 0);
     assert_int_equal(fake_nanswers(), 0);
     teardown();
 }
@@ -188,20 +201,20 @@ static void test_sync_crash_after_a_message_finished_keeps_its_attempt(void **st
     fake_wprog_result = 1;
     fake_wprog_running = 0;
     fake_wprog_last = a->id;
-    retry_worker_died(&server.workers[0], EXITED(7), "exited with status 7");
+    retry_worker_died(&fake_pool.workers[0], EXITED(7), "exited with status 7");
     assert_string_equal(queue_ids(), "1 2");
     assert_int_equal(a->attempts, 1);
     assert_int_equal(b->attempts, 0);
     assert_int_equal(fake_nanswers(), 0);
     /* again, the same way: a has now run maxRetries + 1 times */
-    queue_pop(&server.queue);
-    queue_pop(&server.queue);
-    worker_send(&server.workers[0], a);
-    worker_send(&server.workers[0], b);
-    retry_worker_died(&server.workers[0], EXITED(7), "exited with status 7");
+    queue_pop(&fake_pool.queue);
+    queue_pop(&fake_pool.queue);
+    worker_send(&fake_pool.workers[0], a);
+    worker_send(&fake_pool.workers[0], b);
+    retry_worker_died(&fake_pool.workers[0], EXITED(7), "exited with status 7");
     assert_int_equal(fake_nanswers(), 1);
-    assert_int_equal(server.stats.failed_uncharged, 1);
-    assert_int_equal(server.stats.dead_lettered, 1);
+    assert_int_equal(fake_pool.stats.failed_uncharged, 1);
+    assert_int_equal(fake_pool.stats.dead_lettered, 1);
     assert_string_equal(queue_ids(), "2");
     teardown();
 }
@@ -219,16 +232,16 @@ static void test_sync_crash_with_a_zeroed_page_is_bounded_by_deliveries(void **s
     fake_wprog_running = 0;
     fake_wprog_last = 0;
     for (int k = 1; k < 4; k++) {
-        retry_worker_died(&server.workers[0], EXITED(7), "exited with status 7");
+        retry_worker_died(&fake_pool.workers[0], EXITED(7), "exited with status 7");
         assert_int_equal(fake_nanswers(), 0);
         assert_int_equal(a->attempts, 0);
         assert_string_equal(queue_ids(), "1");
-        queue_pop(&server.queue);
-        worker_send(&server.workers[0], a);
+        queue_pop(&fake_pool.queue);
+        worker_send(&fake_pool.workers[0], a);
     }
-    retry_worker_died(&server.workers[0], EXITED(7), "exited with status 7");
+    retry_worker_died(&fake_pool.workers[0], EXITED(7), "exited with status 7");
     assert_int_equal(fake_nanswers(), 1);
-    assert_int_equal(server.stats.failed_uncharged, 1);
+    assert_int_equal(fake_pool.stats.failed_uncharged, 1);
     assert_string_equal(queue_ids(), "");
     teardown();
 }
@@ -243,11 +256,11 @@ static void test_sync_crash_with_a_page_naming_a_stranger_charges_the_first_held
     running_on(0, 2);
     fake_wprog_result = 1;
     fake_wprog_running = 0x7fff0000deadbeefULL;
-    retry_worker_died(&server.workers[0], EXITED(7), "exited with status 7");
+    retry_worker_died(&fake_pool.workers[0], EXITED(7), "exited with status 7");
     assert_int_equal(a->state, MSG_RETRY_WAIT);
     assert_int_equal(a->attempts, 1);
     assert_string_equal(queue_ids(), "2");
-    assert_int_equal(server.stats.bad_progress_pages, 1);
+    assert_int_equal(fake_pool.stats.bad_progress_pages, 1);
     teardown();
 }
 
@@ -258,7 +271,7 @@ static void test_sync_crash_without_progress_page_charges_the_first_held(void **
     msg *a = running_on(0, 1);
     running_on(0, 2);
     fake_wprog_result = -1;
-    retry_worker_died(&server.workers[0], SIGNALLED(SIGKILL), "killed by signal 9");
+    retry_worker_died(&fake_pool.workers[0], SIGNALLED(SIGKILL), "killed by signal 9");
     assert_int_equal(a->state, MSG_RETRY_WAIT);
     assert_string_equal(queue_ids(), "2");
     teardown();
@@ -272,15 +285,15 @@ static void test_async_crash_charges_every_message_it_held(void **state)
     for (int k = 1; k <= 3; k++)
         m[k] = running_on(0, k);
     fake_wprog_result = 0; /* never asked: an async worker runs them all */
-    retry_worker_died(&server.workers[0], SIGNALLED(SIGKILL), "killed by signal 9");
+    retry_worker_died(&fake_pool.workers[0], SIGNALLED(SIGKILL), "killed by signal 9");
     assert_int_equal(fake_calls("wprog_running"), 0);
     for (int k = 1; k <= 3; k++) {
         assert_int_equal(m[k]->state, MSG_RETRY_WAIT);
         assert_int_equal(m[k]->nfail, 1);
     }
     assert_int_equal(retrying_count(), 3);
-    assert_int_equal(server.queue.depth, 0);
-    assert_int_equal(server.stats.retries, 3);
+    assert_int_equal(fake_pool.queue.depth, 0);
+    assert_int_equal(fake_pool.stats.retries, 3);
     teardown();
 }
 
@@ -289,8 +302,8 @@ static void test_stuck_kill_is_named_in_the_failure(void **state)
     (void)state;
     setup(1, 1, 1);
     msg *a = running_on(0, 1);
-    server.workers[0].proc.kill = WORKER_KILL_TERM;
-    retry_worker_died(&server.workers[0], SIGNALLED(SIGTERM), "killed by signal 15");
+    fake_pool.workers[0].proc.kill = WORKER_KILL_TERM;
+    retry_worker_died(&fake_pool.workers[0], SIGNALLED(SIGTERM), "killed by signal 15");
     assert_non_null(strstr(a->fail[0].reason, "killed by signal 15 after it was found stuck while running"));
     teardown();
 }
@@ -310,9 +323,9 @@ static void test_sync_crash_gives_up_a_control_message_it_held(void **state)
     msg *ctl = fake_msg(2, "agent.metrics");
     ctl->control = 1;
     server.pending_bytes += ctl->line_len;
-    worker_send(&server.workers[0], ctl);
+    worker_send(&fake_pool.workers[0], ctl);
     fake_wprog_result = -1; /* the first held is the culprit */
-    retry_worker_died(&server.workers[0], SIGNALLED(SIGSEGV), "killed by signal 11");
+    retry_worker_died(&fake_pool.workers[0], SIGNALLED(SIGSEGV), "killed by signal 11");
     assert_string_equal(queue_ids(), ""); /* it must not wait for another worker */
     const fake_answer *a = fake_answer_for(2);
     assert_non_null(a);
@@ -333,15 +346,15 @@ static void test_failures_recorded_across_a_reload_raising_max_retries_stay_in_b
     setup(1, 4, 1);
     fake_cfg.max_retries = 1;
     msg *m = running_on(0, 1);
-    retry_worker_died(&server.workers[0], SIGNALLED(SIGKILL), "killed by signal 9");
+    retry_worker_died(&fake_pool.workers[0], SIGNALLED(SIGKILL), "killed by signal 9");
     assert_int_equal(m->nfail, 1); /* room for maxRetries + 1 = 2 failures */
     fake_cfg.max_retries = 5;      /* a reload */
     for (int k = 0; k < 2; k++) {
         timer_cb(-1, EV_TIMEOUT, m); /* the retry delay is over: queued */
         assert_int_equal(m->state, MSG_QUEUED);
-        queue_remove(&server.queue, &m->qlink);
-        worker_send(&server.workers[0], m);
-        retry_worker_died(&server.workers[0], SIGNALLED(SIGKILL), "killed by signal 9");
+        queue_remove(&fake_pool.queue, &m->qlink);
+        worker_send(&fake_pool.workers[0], m);
+        retry_worker_died(&fake_pool.workers[0], SIGNALLED(SIGKILL), "killed by signal 9");
         assert_int_equal(m->state, MSG_RETRY_WAIT);
     }
     assert_int_equal(m->attempts, 3);
@@ -356,12 +369,12 @@ static void test_gives_up_after_max_retries_with_worker_crashed_and_a_dead_lette
     setup(1, 4, 1);
     msg *again = fake_msg(1, "t");
     again->attempts = 2; /* this send is attempt 3 of maxRetries 3 + 1 */
-    worker_send(&server.workers[0], again);
+    worker_send(&fake_pool.workers[0], again);
     msg *last = fake_msg(2, "t");
     last->attempts = 3; /* this send is the 4th and last */
-    worker_send(&server.workers[0], last);
+    worker_send(&fake_pool.workers[0], last);
     server.pending_bytes = again->line_len + last->line_len;
-    retry_worker_died(&server.workers[0], SIGNALLED(SIGKILL), "killed by signal 9");
+    retry_worker_died(&fake_pool.workers[0], SIGNALLED(SIGKILL), "killed by signal 9");
 
     assert_int_equal(again->state, MSG_RETRY_WAIT);
     const fake_answer *a = fake_answer_for(2);
@@ -373,8 +386,8 @@ static void test_gives_up_after_max_retries_with_worker_crashed_and_a_dead_lette
     assert_null(fake_msg_by_id(2));
     assert_int_equal(fake_calls("dlq_append"), 1);
     assert_int_equal(fake_call_nth("dlq_append", 0)->arg, 4);
-    assert_int_equal(server.stats.dead_lettered, 1);
-    assert_int_equal(server.stats.retries, 1);
+    assert_int_equal(fake_pool.stats.dead_lettered, 1);
+    assert_int_equal(fake_pool.stats.retries, 1);
     assert_int_equal(server.pending_bytes, again->line_len);
     teardown();
 }
@@ -388,10 +401,10 @@ static void test_gives_up_at_once_on_retry_false_and_control_messages(void **sta
     msg *ctl = fake_msg(2, "agent.metrics");
     ctl->control = 1;
     server.pending_bytes += ctl->line_len;
-    worker_send(&server.workers[0], ctl);
+    worker_send(&fake_pool.workers[0], ctl);
     msg *plain = running_on(0, 3);
     plain->retry = 1;
-    retry_worker_died(&server.workers[0], EXITED(7), "exited with status 7");
+    retry_worker_died(&fake_pool.workers[0], EXITED(7), "exited with status 7");
     for (int id = 1; id <= 2; id++) {
         const fake_answer *a = fake_answer_for(id);
         assert_non_null(a);
@@ -413,12 +426,12 @@ static void test_lost_message_whose_client_left_or_was_answered_is_dropped(void 
     msg *answered = running_on(0, 2);
     answered->detached = 1;
     answered->client = NULL;
-    retry_worker_died(&server.workers[0], SIGNALLED(SIGKILL), "killed by signal 9");
+    retry_worker_died(&fake_pool.workers[0], SIGNALLED(SIGKILL), "killed by signal 9");
     assert_int_equal(fake_nanswers(), 2);
     assert_int_equal(fake_answer_nth(0)->kind, ANSWER_NONE);
     assert_int_equal(fake_answer_nth(1)->kind, ANSWER_NONE);
     assert_int_equal(fake_calls("dlq_append"), 0);
-    assert_int_equal(server.stats.retries, 0);
+    assert_int_equal(fake_pool.stats.retries, 0);
     assert_int_equal(server.msgs.live, 0);
     teardown();
 }
@@ -433,17 +446,17 @@ static void test_retry_delay_doubles_is_capped_and_jittered_within_half(void **s
     for (unsigned attempt = 0; attempt < 7; attempt++) {
         uint64_t d = full[attempt];
         fake_random_value = 0;
-        assert_int_equal(retry_delay_ms(attempt), d / 2);
+        assert_int_equal(retry_delay_ms(&fake_pool, attempt), d / 2);
         fake_random_value = (long)(d / 2);
-        assert_int_equal(retry_delay_ms(attempt), d);
+        assert_int_equal(retry_delay_ms(&fake_pool, attempt), d);
         for (long r = 1; r < 5000; r += 37) {
             fake_random_value = r;
-            uint64_t got = retry_delay_ms(attempt);
+            uint64_t got = retry_delay_ms(&fake_pool, attempt);
             assert_true(got >= d / 2 && got <= d);
         }
     }
     fake_random_value = 2147483647;
-    assert_true(retry_delay_ms(200) <= 1000);
+    assert_true(retry_delay_ms(&fake_pool, 200) <= 1000);
     teardown();
 }
 
@@ -454,7 +467,7 @@ static void test_retry_delay_never_passes_the_deadline(void **state)
     fake_cfg.retry_delay = 1000;
     msg *m = running_on(0, 1);
     m->deadline_ms = fake_now + 300;
-    retry_worker_died(&server.workers[0], SIGNALLED(SIGKILL), "killed by signal 9");
+    retry_worker_died(&fake_pool.workers[0], SIGNALLED(SIGKILL), "killed by signal 9");
     assert_int_equal(m->state, MSG_RETRY_WAIT);
     assert_int_equal(armed_ms(m), 300);
     teardown();
@@ -468,8 +481,8 @@ static void test_retry_delay_over_goes_to_the_head_of_the_queue_with_its_deadlin
     m->deadline_ms = fake_now + 5000;
     msg *q = fake_msg(2, "t");
     msg_set_state(&server.msgs, q, MSG_QUEUED);
-    queue_push(&server.queue, &q->qlink, 1);
-    retry_worker_died(&server.workers[0], SIGNALLED(SIGKILL), "killed by signal 9");
+    queue_push(&fake_pool.queue, &q->qlink, 1);
+    retry_worker_died(&fake_pool.workers[0], SIGNALLED(SIGKILL), "killed by signal 9");
     fake_now += 100;
     timer_cb(-1, EV_TIMEOUT, m);
     assert_int_equal(m->state, MSG_QUEUED);
@@ -485,13 +498,13 @@ static void test_retry_not_started_requeues_without_spending_an_attempt(void **s
     (void)state;
     setup(1, 1, 0);
     msg *m = running_on(0, 1);
-    worker_release(&server.workers[0], m);
+    worker_release(&fake_pool.workers[0], m);
     retry_not_started(m);
     assert_int_equal(m->attempts, 0);
     assert_int_equal(m->state, MSG_QUEUED);
     /* a message that was never counted as an attempt stays at 0 */
     msg_set_state(&server.msgs, m, MSG_RUNNING);
-    queue_remove(&server.queue, &m->qlink);
+    queue_remove(&fake_pool.queue, &m->qlink);
     retry_not_started(m);
     assert_int_equal(m->attempts, 0);
     teardown();
@@ -503,12 +516,12 @@ static void test_fail_waiting_answers_every_message_in_retry_wait(void **state)
     setup(1, 4, 1);
     for (int k = 1; k <= 3; k++)
         running_on(0, k);
-    retry_worker_died(&server.workers[0], SIGNALLED(SIGKILL), "killed by signal 9");
-    assert_int_equal(retry_fail_waiting(ERR_SHUTTING_DOWN, "shutting down"), 3);
+    retry_worker_died(&fake_pool.workers[0], SIGNALLED(SIGKILL), "killed by signal 9");
+    assert_int_equal(retry_fail_waiting(&fake_pool, ERR_SHUTTING_DOWN, "shutting down"), 3);
     assert_int_equal(fake_nanswers(), 3);
     for (int k = 0; k < 3; k++)
         assert_int_equal(fake_answer_nth(k)->code, ERR_SHUTTING_DOWN);
-    assert_true(link_empty(&server.retrying));
+    assert_true(link_empty(&fake_pool.retrying));
     assert_int_equal(server.pending_bytes, 0);
     teardown();
 }
@@ -519,7 +532,7 @@ static void test_arm_uses_the_smaller_of_server_and_request_timeout(void **state
 {
     (void)state;
     setup(0, 1, 0);
-    fake_cfg.timeout = 0;
+    set_timeout(0);
     msg *none = fake_msg(1, "t");
     retry_arm(none);
     assert_int_equal(times_armed(none), 0);
@@ -529,7 +542,7 @@ static void test_arm_uses_the_smaller_of_server_and_request_timeout(void **state
     retry_arm(own);
     assert_int_equal(armed_ms(own), 700);
     assert_int_equal(own->deadline_ms, fake_now + 700);
-    fake_cfg.timeout = 500;
+    set_timeout(500);
     msg *server_wins = fake_msg(3, "t");
     server_wins->timeout_ms = 900;
     retry_arm(server_wins);
@@ -545,19 +558,19 @@ static void test_queued_message_times_out_with_timeout_and_runs_nowhere(void **s
 {
     (void)state;
     setup(1, 1, 0);
-    fake_cfg.timeout = 500;
+    set_timeout(500);
     msg *m = fake_msg(1, "t");
     retry_arm(m);
     server.pending_bytes += m->line_len;
     msg_set_state(&server.msgs, m, MSG_QUEUED);
-    queue_push(&server.queue, &m->qlink, 1);
+    queue_push(&fake_pool.queue, &m->qlink, 1);
     fake_now += 500;
     timer_cb(-1, EV_TIMEOUT, m);
     const fake_answer *a = fake_answer_for(1);
     assert_non_null(a);
     assert_int_equal(a->code, ERR_TIMEOUT);
     assert_string_equal(a->message, "no answer within 500 ms (waiting in the queue after 0 attempts)");
-    assert_int_equal(server.queue.depth, 0);
+    assert_int_equal(fake_pool.queue.depth, 0);
     assert_int_equal(server.pending_bytes, 0);
     assert_int_equal(fake_calls("worker_kill_stuck"), 0);
     teardown();
@@ -571,33 +584,34 @@ static void test_server_timeout_deadlines_share_one_timer_in_arming_order(void *
     (void)state;
     setup(1, 1, 0);
     fake_cfg.timeout = 500;
-    assert_int_equal(retry_start(), AP_OK);
+    retry_stop(&fake_pool); /* setup's, started without a timeout */
+    assert_int_equal(retry_start(&fake_pool), AP_OK);
     msg *m[3];
     for (int i = 0; i < 3; i++) {
         m[i] = fake_msg(i + 1, "t");
         retry_arm(m[i]);
         server.pending_bytes += m[i]->line_len;
         msg_set_state(&server.msgs, m[i], MSG_QUEUED);
-        queue_push(&server.queue, &m[i]->qlink, 1);
+        queue_push(&fake_pool.queue, &m[i]->qlink, 1);
         assert_int_equal(times_armed(m[i]), 0); /* no timer of its own */
         fake_now += 100;
     }
     retry_disarm(m[1]); /* as answering it does */
     fake_now = fake_now - 300 + 500; /* m[0]'s deadline */
-    fifo_cb(-1, EV_TIMEOUT, NULL);
+    fifo_cb(-1, EV_TIMEOUT, fake_pool.fifo);
     assert_int_equal(fake_nanswers(), 1);
     assert_int_equal(fake_answer_for(1)->code, ERR_TIMEOUT);
     assert_int_equal(armed[narmed - 1].ms, 200); /* for m[2]'s deadline: m[1] left */
     fake_now += 199;
-    fifo_cb(-1, EV_TIMEOUT, NULL); /* early: nothing due, set again */
+    fifo_cb(-1, EV_TIMEOUT, fake_pool.fifo); /* early: nothing due, set again */
     assert_int_equal(fake_nanswers(), 1);
     assert_int_equal(armed[narmed - 1].ms, 1);
     fake_now += 1;
-    fifo_cb(-1, EV_TIMEOUT, NULL);
+    fifo_cb(-1, EV_TIMEOUT, fake_pool.fifo);
     assert_int_equal(fake_nanswers(), 2);
     assert_int_equal(fake_answer_for(3)->code, ERR_TIMEOUT);
     assert_string_equal(fake_answer_for(3)->message, "no answer within 500 ms (waiting in the queue after 0 attempts)");
-    assert_true(link_empty(&fifo.due));
+    assert_true(link_empty(&fake_pool.fifo->due));
     /* a request's own shorter timeout keeps a timer of its own */
     msg *own = fake_msg(9, "t");
     own->timeout_ms = 200;
@@ -606,7 +620,7 @@ static void test_server_timeout_deadlines_share_one_timer_in_arming_order(void *
     assert_false(own->in_fifo);
     retry_disarm(own);
     retry_disarm(m[1]);
-    retry_stop();
+    retry_stop(&fake_pool);
     teardown();
 }
 
@@ -614,7 +628,7 @@ static void test_running_message_past_deadline_gets_its_sync_worker_killed(void 
 {
     (void)state;
     setup(1, 1, 0);
-    fake_cfg.timeout = 500;
+    set_timeout(500);
     msg *m = running_on(0, 1);
     fake_now += 500;
     timer_cb(-1, EV_TIMEOUT, m);
@@ -625,7 +639,7 @@ static void test_running_message_past_deadline_gets_its_sync_worker_killed(void 
     assert_true(m->detached);
     assert_true(msg_on_worker(m)); /* it stays with the worker until it lets go */
     assert_int_equal(fake_calls("worker_kill_stuck"), 1);
-    assert_ptr_equal(fake_call_nth("worker_kill_stuck", 0)->w, &server.workers[0]);
+    assert_ptr_equal(fake_call_nth("worker_kill_stuck", 0)->w, &fake_pool.workers[0]);
     assert_string_equal(fake_call_nth("worker_kill_stuck", 0)->text, "message 1 (type t) ran past its deadline");
     assert_int_equal(fake_calls("worker_cancel"), 0);
     teardown();
@@ -635,7 +649,7 @@ static void test_prefetched_message_past_deadline_is_cancelled_not_killed(void *
 {
     (void)state;
     setup(1, 1, 0);
-    fake_cfg.timeout = 500;
+    set_timeout(500);
     msg *first = running_on(0, 1);
     msg *behind = running_on(0, 2);
     fake_now += 500;
@@ -650,7 +664,7 @@ static void test_prefetched_message_past_deadline_is_cancelled_not_killed(void *
     timer_cb(-1, EV_TIMEOUT, behind);
     assert_int_equal(fake_calls("worker_kill_stuck"), 0);
     assert_int_equal(times_armed(behind), 2);
-    worker_release(&server.workers[0], first);
+    worker_release(&fake_pool.workers[0], first);
     timer_cb(-1, EV_TIMEOUT, behind);
     assert_int_equal(fake_calls("worker_kill_stuck"), 1);
     assert_non_null(strstr(fake_call_nth("worker_kill_stuck", 0)->text, "did not let go of cancelled message 2"));
@@ -661,7 +675,7 @@ static void test_async_message_past_deadline_is_cancelled_then_its_loop_judged_s
 {
     (void)state;
     setup(1, 4, 1);
-    fake_cfg.timeout = 500;
+    set_timeout(500);
     running_on(0, 1);
     msg *m = running_on(0, 2);
     fake_now += 500;
@@ -706,7 +720,7 @@ static void test_let_go_finish_keeps_the_deadline(void **state)
 {
     (void)state;
     setup(1, 1, 0);
-    fake_cfg.timeout = 500;
+    set_timeout(500);
     msg *m = running_on(0, 1);
     retry_arm(m);
     m->detached = 1; /* answered cancelled (answer_detach) */
@@ -719,7 +733,7 @@ static void test_let_go_finish_keeps_the_deadline(void **state)
     assert_int_equal(fake_calls("worker_kill_stuck"), 1);
     assert_int_equal(fake_nanswers(), 0); /* nothing more for the client */
     retry_disarm(m);
-    retry_stop();
+    retry_stop(&fake_pool);
     teardown();
 }
 
@@ -758,7 +772,7 @@ static void test_retry_on_timeout_retries_a_copy_with_a_fresh_deadline(void **st
 {
     (void)state;
     setup(1, 1, 0);
-    fake_cfg.timeout = 500;
+    set_timeout(500);
     fake_cfg.retry_on_timeout = 1;
     fake_cfg.retry_delay = 10;
     msg *m = running_on(0, 1);
@@ -787,14 +801,14 @@ static void test_retry_on_timeout_respects_retry_false_and_max_retries(void **st
     (void)state;
     for (int k = 0; k < 2; k++) {
         setup(1, 1, 0);
-        fake_cfg.timeout = 500;
+        set_timeout(500);
         fake_cfg.retry_on_timeout = 1;
         msg *m = fake_msg(1, "t");
         if (k == 0)
             m->retry = 0;
         else
             m->attempts = 3; /* this send is the 4th of maxRetries 3 + 1 */
-        worker_send(&server.workers[0], m);
+        worker_send(&fake_pool.workers[0], m);
         fake_now += 500;
         timer_cb(-1, EV_TIMEOUT, m);
         assert_int_equal(fake_calls("client_take_over"), 0);
@@ -815,12 +829,12 @@ static void test_retry_on_timeout_does_not_retry_a_control_message(void **state)
 {
     (void)state;
     setup(2, 1, 1);
-    fake_cfg.timeout = 500;
+    set_timeout(500);
     fake_cfg.retry_on_timeout = 1;
     msg *ctl = fake_msg(1, "agent.metrics");
     ctl->control = 1;
     server.pending_bytes += ctl->line_len;
-    worker_send(&server.workers[0], ctl);
+    worker_send(&fake_pool.workers[0], ctl);
     fake_now += 500;
     timer_cb(-1, EV_TIMEOUT, ctl);
     assert_int_equal(retrying_count(), 0);

@@ -80,6 +80,8 @@ static void check_invariants(const char *in, size_t len, scan_status st, const s
     if (st == SCAN_OK) {
         assert_true(r->type_len <= AP_MAX_TYPE_LEN);
         assert_int_equal(strlen(r->type), r->type_len);
+        assert_true(r->pool_len <= SCAN_POOL_MAX);
+        assert_int_equal(strlen(r->pool), r->pool_len);
     }
 }
 
@@ -504,6 +506,100 @@ static void test_stream_member(void **state)
         {"{\"type\":\"a\",\"stream\":\"true\"}", 0, SCAN_BAD_REQUEST, "stream must be true or false"},
         {"{\"type\":\"a\",\"stream\":true,\"stream\":{}}", 0, SCAN_BAD_REQUEST,
          "stream must be true or false"},
+    };
+    RUN(bad);
+}
+
+/* Builds {"type":"a","pool":"<n x unit>"} into buf. */
+static size_t pool_line(char *buf, size_t cap, const char *unit, size_t n)
+{
+    size_t len = (size_t)snprintf(buf, cap, "{\"type\":\"a\",\"pool\":\"");
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s", unit);
+    len += (size_t)snprintf(buf + len, cap - len, "\"}");
+    assert_true(len < cap);
+    return len;
+}
+
+/* "pool" names the pool a request is for: a string, unescaped into
+ * r.pool/pool_len (0 when absent), at most SCAN_POOL_MAX bytes, without
+ * U+0000; the last occurrence counts, escaped names too.  Whether the
+ * pool exists is the caller's question. */
+static void test_pool_member(void **state)
+{
+    static char buf[1024];
+    scan_result r;
+    size_t len;
+    AP_UNUSED(state);
+
+    scan_ok("{\"type\":\"a\"}", &r);
+    assert_int_equal(r.pool_len, 0);
+    assert_string_equal(r.pool, "");
+    scan_ok("{\"type\":\"a\",\"pool\":\"gpu\"}", &r);
+    assert_int_equal(r.pool_len, 3);
+    assert_string_equal(r.pool, "gpu");
+    scan_ok("{\"pool\":\"g\\u0070u\",\"type\":\"a\"}", &r);
+    assert_int_equal(r.pool_len, 3);
+    assert_string_equal(r.pool, "gpu");
+    scan_ok("{\"type\":\"a\",\"pool\":\"a\\\"b\\\\c\\/\"}", &r);
+    assert_string_equal(r.pool, "a\"b\\c/");
+    assert_int_equal(r.pool_len, 6);
+    scan_ok("{\"type\":\"a\",\"pool\":\"\\u00e9t\xC3\xA9\"}", &r);
+    assert_int_equal(r.pool_len, 5);
+    assert_string_equal(r.pool, "\xC3\xA9t\xC3\xA9");
+    scan_ok("{\"type\":\"a\",\"pool\":\"x\",\"p\\u006fol\":\"y\"}", &r);
+    assert_string_equal(r.pool, "y");
+    scan_ok("{\"type\":\"a\",\"pool\":1,\"pool\":\"z\"}", &r);
+    assert_string_equal(r.pool, "z");
+    assert_int_equal(r.pool_len, 1);
+    scan_ok("{\"type\":\"a\",\"pools\":1,\"data\":{\"pool\":2}}", &r);
+    assert_int_equal(r.pool_len, 0);
+    /* a scan after one with a pool starts without it */
+    scan_ok("{\"type\":\"a\",\"pool\":\"gpu\"}", &r);
+    scan_ok("{\"type\":\"a\"}", &r);
+    assert_int_equal(r.pool_len, 0);
+    assert_string_equal(r.pool, "");
+
+    /* exactly SCAN_POOL_MAX bytes: raw, escaped, 2-byte characters */
+    len = pool_line(buf, sizeof buf, "p", SCAN_POOL_MAX);
+    assert_int_equal(scan_request(buf, len, DEPTH, &r), SCAN_OK);
+    assert_int_equal(r.pool_len, SCAN_POOL_MAX);
+    assert_int_equal(strlen(r.pool), SCAN_POOL_MAX);
+    len = pool_line(buf, sizeof buf, "\\u0070", SCAN_POOL_MAX);
+    assert_int_equal(scan_request(buf, len, DEPTH, &r), SCAN_OK);
+    assert_int_equal(r.pool_len, SCAN_POOL_MAX);
+    assert_int_equal(r.pool[SCAN_POOL_MAX - 1], 'p');
+    len = pool_line(buf, sizeof buf, "\xC3\xA9", SCAN_POOL_MAX / 2);
+    assert_int_equal(scan_request(buf, len, DEPTH, &r), SCAN_OK);
+    assert_int_equal(r.pool_len, SCAN_POOL_MAX);
+    /* one byte more, each way */
+    static const char *const too_long[] = {"p", "\\u0070"};
+    for (unsigned k = 0; k < 2; k++) {
+        len = pool_line(buf, sizeof buf, too_long[k], SCAN_POOL_MAX + 1);
+        assert_int_equal(scan_request(buf, len, DEPTH, &r), SCAN_BAD_REQUEST);
+        assert_string_equal(r.error, "pool longer than 64 bytes: no pool has such a name");
+        assert_int_equal(r.pool_len, 0);
+        check_invariants(buf, len, SCAN_BAD_REQUEST, &r);
+    }
+    len = pool_line(buf, sizeof buf, "\xC3\xA9", SCAN_POOL_MAX / 2 + 1);
+    assert_int_equal(scan_request(buf, len, DEPTH, &r), SCAN_BAD_REQUEST);
+    assert_string_equal(r.error, "pool longer than 64 bytes: no pool has such a name");
+
+    static const scase bad[] = {
+        {"{\"type\":\"a\",\"pool\":1}", 0, SCAN_BAD_REQUEST, "pool must be a string: the name of a pool"},
+        {"{\"type\":\"a\",\"pool\":null}", 0, SCAN_BAD_REQUEST, "pool must be a string: the name of a pool"},
+        {"{\"type\":\"a\",\"pool\":true}", 0, SCAN_BAD_REQUEST, "pool must be a string: the name of a pool"},
+        {"{\"type\":\"a\",\"pool\":[\"a\"]}", 0, SCAN_BAD_REQUEST,
+         "pool must be a string: the name of a pool"},
+        {"{\"type\":\"a\",\"pool\":{}}", 0, SCAN_BAD_REQUEST, "pool must be a string: the name of a pool"},
+        {"{\"type\":\"a\",\"pool\":\"ok\",\"pool\":2}", 0, SCAN_BAD_REQUEST,
+         "pool must be a string: the name of a pool"},
+        {"{\"type\":\"a\",\"pool\":\"a\\u0000b\"}", 0, SCAN_BAD_REQUEST,
+         "pool must be a string: the name of a pool"},
+        {"{\"type\":\"a\",\"pool\":\"\\u0000\"}", 0, SCAN_BAD_REQUEST,
+         "pool must be a string: the name of a pool"},
+        /* the request's other errors are told first */
+        {"{\"pool\":1}", 0, SCAN_BAD_REQUEST, "type is missing"},
     };
     RUN(bad);
 }
@@ -1268,6 +1364,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_unknown_and_duplicate_members),
         cmocka_unit_test(test_retry_timeout),
         cmocka_unit_test(test_stream_member),
+        cmocka_unit_test(test_pool_member),
         cmocka_unit_test(test_whitespace),
         cmocka_unit_test(test_trailing_and_bom),
         cmocka_unit_test(test_structure_errors),
