@@ -398,11 +398,11 @@ static void client_line(client *c, const char *line, size_t len)
         answer_refuse(c, line, &r, ERR_BAD_REQUEST, "duplicate id: a request with this id is already in flight on this connection", NULL, NULL, -1);
         return;
     }
-    pool_t *p = r.pool_len ? pools_find(r.pool, r.pool_len) : pools_default();
+    pool_t *p = r.pool_given ? pools_find(r.pool, r.pool_len) : pools_default();
     if (p == NULL) {
         char names[512], why[640];
         pools_names(names, sizeof(names));
-        if (r.pool_len)
+        if (r.pool_given)
             snprintf(why, sizeof(why), "unknown pool \"%s\": the pools are %s", r.pool, names);
         else
             snprintf(why, sizeof(why), "no pool takes requests that name none now: name one of %s", names);

@@ -777,6 +777,7 @@ static void take_member(scan_result *out, members *m, member_key key, const char
         m->pool = is_str ? take_string(v, len, flag, out->pool, sizeof(out->pool), &out->pool_len) : F_BAD;
         if (m->pool != F_OK)
             out->pool_len = 0;
+        out->pool_given = 1;
         break;
     case K_DATA:
         out->data.off = off;
@@ -824,8 +825,10 @@ static scan_status request_verdict(scan_result *out, const members *m)
         return request_error(out, "timeoutMs must be a positive integer (milliseconds)");
     if (m->timeout == F_RANGE)
         return request_error(out, "timeoutMs is too large");
-    if (m->pool == F_BAD || m->pool == F_HAS_NUL)
+    if (m->pool == F_BAD)
         return request_error(out, "pool must be a string: the name of a pool");
+    if (m->pool == F_HAS_NUL)
+        return request_error(out, "pool must not contain U+0000");
     if (m->pool == F_TOO_LONG) {
         snprintf(out->error, SCAN_ERROR_MAX, "pool longer than %d bytes: no pool has such a name", SCAN_POOL_MAX);
         out->error_pos = 0;
@@ -867,6 +870,7 @@ scan_status scan_request(const char *line, size_t len, unsigned max_depth, scan_
     out->stream = 0;
     out->pool[0] = '\0';
     out->pool_len = 0;
+    out->pool_given = 0;
     out->error[0] = '\0';
     out->error_pos = 0;
 

@@ -67,9 +67,11 @@ typedef struct {
     int64_t timeout_ms;
     /* "stream": 1 when true (chunks are sent as they come), else 0. */
     int stream;
-    /* "pool", unescaped and NUL-terminated; pool_len 0 when absent. */
+    /* "pool", unescaped and NUL-terminated; pool_given 0 when absent
+     * ("pool": "" is given, and names no pool). */
     char pool[SCAN_POOL_MAX + 1];
     size_t pool_len;
+    int pool_given;
     /* Why scanning failed ("" on SCAN_OK / SCAN_BLANK; an array, so the
      * struct can be copied), and the byte it refers to (0 for
      * request-level errors, the value's first byte for SCAN_NOT_OBJECT). */

@@ -327,6 +327,9 @@ typedef struct {
     int retry;
     int stream;
     int64_t timeout;
+    uint8_t pool[SCAN_POOL_MAX + 1];
+    size_t pool_len;
+    int pool_given;
 } ref_result;
 
 /* The request rules, applied the obvious way: collect the last value of
@@ -335,7 +338,7 @@ static void ref_request(const uint8_t *s, size_t n, unsigned max_depth, ref_resu
 {
     ref r = {s, n, 0, max_depth};
     int seen_type = 0, type_bad = 0, type_long = 0, retry_bad = 0, stream_bad = 0, t_bad = 0, t_big = 0,
-        id_bad = 0, is_int;
+        id_bad = 0, pool_bad = 0, pool_long = 0, is_int;
     size_t v, klen;
     uint8_t key[16];
 
@@ -388,6 +391,18 @@ static void ref_request(const uint8_t *s, size_t n, unsigned max_depth, ref_resu
                     ref_string(&t, o->type, AP_MAX_TYPE_LEN, &tl);
                     type_long = tl > AP_MAX_TYPE_LEN;
                     o->type_len = type_long ? 0 : tl;
+                }
+            } else if (klen == 4 && memcmp(key, "pool", 4) == 0) {
+                o->pool_given = 1;
+                pool_bad = !is_str;
+                pool_long = 0;
+                o->pool_len = 0;
+                if (is_str) {
+                    ref t = {s, n, v, max_depth};
+                    size_t pl;
+                    ref_string(&t, o->pool, SCAN_POOL_MAX, &pl);
+                    pool_long = pl > SCAN_POOL_MAX;
+                    o->pool_len = pool_long ? 0 : pl;
                 }
             } else if (klen == 4 && memcmp(key, "data", 4) == 0) {
                 o->data_off = v;
@@ -445,6 +460,12 @@ static void ref_request(const uint8_t *s, size_t n, unsigned max_depth, ref_resu
         o->msg = "timeoutMs must be a positive integer (milliseconds)";
     else if (t_big)
         o->msg = "timeoutMs is too large";
+    else if (pool_bad)
+        o->msg = "pool must be a string: the name of a pool";
+    else if (memchr(o->pool, 0, o->pool_len))
+        o->msg = "pool must not contain U+0000";
+    else if (pool_long)
+        o->msg = "pool longer than 64 bytes: no pool has such a name";
     else
         o->st = SCAN_OK;
 }
@@ -539,6 +560,9 @@ static void check_one(const uint8_t *data, size_t size, unsigned depth)
         CHECK(res.retry == want.retry);
         CHECK(res.stream == want.stream);
         CHECK(res.timeout_ms == want.timeout);
+        CHECK(res.pool_given == want.pool_given);
+        CHECK(res.pool_len == want.pool_len && memcmp(res.pool, want.pool, want.pool_len) == 0);
+        CHECK(res.pool[res.pool_len] == '\0');
     }
 }
 

@@ -92,6 +92,8 @@ class Pools(unittest.TestCase):
             self.assertEqual(r["error"]["code"], "bad_request")
             self.assertIn('unknown pool "nosuch"', r["error"]["message"])
             self.assertIn("researcher, writer", r["error"]["message"])
+            r = c.request("hi", 1, pool="")
+            self.assertIn('unknown pool ""', r["error"]["message"])
             r = c.request("hi", 1, pool=5)
             self.assertEqual(r["error"]["code"], "bad_request")
             self.assertIn("pool must be a string", r["error"]["message"])

@@ -534,8 +534,14 @@ static void test_pool_member(void **state)
 
     scan_ok("{\"type\":\"a\"}", &r);
     assert_int_equal(r.pool_len, 0);
+    assert_int_equal(r.pool_given, 0);
     assert_string_equal(r.pool, "");
+    /* "" is given: it names no pool (the caller refuses it as unknown) */
+    scan_ok("{\"type\":\"a\",\"pool\":\"\"}", &r);
+    assert_int_equal(r.pool_given, 1);
+    assert_int_equal(r.pool_len, 0);
     scan_ok("{\"type\":\"a\",\"pool\":\"gpu\"}", &r);
+    assert_int_equal(r.pool_given, 1);
     assert_int_equal(r.pool_len, 3);
     assert_string_equal(r.pool, "gpu");
     scan_ok("{\"pool\":\"g\\u0070u\",\"type\":\"a\"}", &r);
@@ -558,6 +564,7 @@ static void test_pool_member(void **state)
     scan_ok("{\"type\":\"a\",\"pool\":\"gpu\"}", &r);
     scan_ok("{\"type\":\"a\"}", &r);
     assert_int_equal(r.pool_len, 0);
+    assert_int_equal(r.pool_given, 0);
     assert_string_equal(r.pool, "");
 
     /* exactly SCAN_POOL_MAX bytes: raw, escaped, 2-byte characters */
@@ -594,10 +601,8 @@ static void test_pool_member(void **state)
         {"{\"type\":\"a\",\"pool\":{}}", 0, SCAN_BAD_REQUEST, "pool must be a string: the name of a pool"},
         {"{\"type\":\"a\",\"pool\":\"ok\",\"pool\":2}", 0, SCAN_BAD_REQUEST,
          "pool must be a string: the name of a pool"},
-        {"{\"type\":\"a\",\"pool\":\"a\\u0000b\"}", 0, SCAN_BAD_REQUEST,
-         "pool must be a string: the name of a pool"},
-        {"{\"type\":\"a\",\"pool\":\"\\u0000\"}", 0, SCAN_BAD_REQUEST,
-         "pool must be a string: the name of a pool"},
+        {"{\"type\":\"a\",\"pool\":\"a\\u0000b\"}", 0, SCAN_BAD_REQUEST, "pool must not contain U+0000"},
+        {"{\"type\":\"a\",\"pool\":\"\\u0000\"}", 0, SCAN_BAD_REQUEST, "pool must not contain U+0000"},
         /* the request's other errors are told first */
         {"{\"pool\":1}", 0, SCAN_BAD_REQUEST, "type is missing"},
     };
