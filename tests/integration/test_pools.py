@@ -14,14 +14,15 @@ asserts how long anything took.
 
 import json
 import os
-import re
 import signal
-import socket
+import sys
 import tempfile
-import time
 import unittest
 
-from harness import Client, Server, wait_for
+from harness import Server, wait_for
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_metrics import Endpoint, check_with_promtool, parse_metrics, sample  # noqa: E402
 
 ECHO = "pyagents.examples.echo:EchoAgent"
 WHOAMI = "pyagents.examples.whoami:WhoamiAgent"
@@ -35,21 +36,6 @@ def two_pools(**top):
                      "writer": {"agent": ECHO, "minWorkers": 1, "maxWorkers": 1}}}
     cfg.update(top)
     return cfg
-
-
-def http_get(path, target):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(30)
-    s.connect(path)
-    s.sendall(("GET %s HTTP/1.0\r\n\r\n" % target).encode())
-    data = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
-    return data.decode()
 
 
 class Pools(unittest.TestCase):
@@ -174,17 +160,26 @@ class Pools(unittest.TestCase):
             self.assertEqual(got["f2"]["result"], 2)
 
     def test_prometheus_series_carry_the_pool_label(self):
-        sock = os.path.join(tempfile.mkdtemp(prefix="aptest-m-"), "m.sock")
-        srv = self.start(two_pools(metricsListen="unix:" + sock))
+        spec = "unix:" + os.path.join(tempfile.mkdtemp(prefix="aptest-m-"), "m.sock")
+        srv = self.start(two_pools(metricsListen=spec))
         with srv.client() as c:
             c.request("hi", 1, pool="writer")
-        text = http_get(sock, "/metrics")
-        self.assertIn('agentpool_queue_capacity{pool="writer"}', text)
-        self.assertIn('agentpool_queue_capacity{pool="researcher"}', text)
-        self.assertIn('agentpool_messages_total{pool="writer",type="hi",outcome="ok"} 1', text)
-        self.assertIn('agentpool_pool_ready{pool="researcher"} 1', text)
-        self.assertRegex(text, r'agentpool_worker_info\{pool="writer",slot="0",worker="writer/worker-0"')
-        self.assertIn("\nagentpool_ready 1\n", text)
+        text = Endpoint(spec).get("/metrics")[2]
+        check_with_promtool(self, text)
+        samples, _ = parse_metrics(text)
+        self.assertEqual(sample(samples, "agentpool_queue_capacity", pool="writer"), 1024)
+        self.assertEqual(sample(samples, "agentpool_queue_capacity", pool="researcher"), 1024)
+        self.assertEqual(sample(samples, "agentpool_messages_total", pool="writer", type="hi", outcome="ok"), 1)
+        self.assertIsNone(sample(samples, "agentpool_messages_total", pool="researcher", type="hi", outcome="ok"))
+        self.assertEqual(sample(samples, "agentpool_pool_ready", pool="researcher"), 1)
+        self.assertEqual(sample(samples, "agentpool_workers", pool="researcher", state="ready"), 2)
+        self.assertEqual(sample(samples, "agentpool_workers", pool="writer", state="ready"), 1)
+        self.assertEqual(sample(samples, "agentpool_alert_active", pool="writer", alert="queue_nearly_full"), 0)
+        self.assertEqual(sample(samples, "agentpool_ready"), 1)  # the server's own: no pool label
+        with srv.client() as c:
+            pid = [w["pid"] for w in c.stats(detailed=True)["workers"] if w["id"] == "writer/worker-0"][0]
+        self.assertEqual(sample(samples, "agentpool_worker_info", pool="writer", slot="0", worker="writer/worker-0",
+                                pid=str(pid), state="ready"), 1)
 
     def test_each_pool_has_its_own_dead_letter_file(self):
         cfg = {"pools": {"crashy": {"agent": CRASH, "minWorkers": 1, "maxWorkers": 1, "maxRetries": 0},
@@ -222,7 +217,11 @@ class Pools(unittest.TestCase):
                                              ("chain/worker-1", "chain/worker-2", "chain/worker-3")) and now
             now = wait_for(replaced, what="worker-1 and the later slots replaced")
             self.assertEqual(now["chain/worker-0"], before["chain/worker-0"])  # an earlier slot is left alone
-            hist = c.call("pool.history")["history"]
+
+            def ended():  # the replaced processes drain, then stop: their ends come last
+                hist = c.call("pool.history")["history"]
+                return len(hist) >= 3 and hist
+            hist = wait_for(ended, what="three ends in the history")
             ends = {(e["worker"], e["reason"]) for e in hist}
             self.assertIn(("worker-1", "crashed"), ends)
             self.assertIn(("worker-2", "recycled"), ends)
