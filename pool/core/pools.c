@@ -237,11 +237,6 @@ int pools_use_config(const config *top)
     return 0;
 }
 
-pool_t *pools_default(void)
-{
-    return server.default_pool;
-}
-
 void pools_names(char *buf, size_t cap)
 {
     size_t n = 0;

@@ -144,8 +144,6 @@ int pools_init(void);
 void pools_free(void);
 /* The pool named name[0..len), or NULL. */
 pool_t *pools_find(const char *name, size_t len);
-/* The pool of requests that name none (defaultPool). */
-pool_t *pools_default(void);
 /* "a, b, c": the pools' names, for errors naming what exists. */
 void pools_names(char *buf, size_t cap);
 /* server.stats plus every pool's stats, field by field, into out. */

@@ -85,6 +85,13 @@ typedef struct {
 
 extern server_t server;
 
+/* The pool of requests that name none (defaultPool); NULL only while a
+ * reload replaces every pool and none runs yet. */
+static inline pool_t *pools_default(void)
+{
+    return server.default_pool;
+}
+
 /* The worker binary for cfg: workerBinary, else agentpool-worker next to
  * this program (a build tree), else libexecdir's.  Allocated; never fails. */
 char *server_find_worker_binary(const config *cfg);

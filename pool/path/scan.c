@@ -672,9 +672,9 @@ static member_key key_lookup(const char *k, size_t n)
     case 4:
         if (memcmp(k, "type", 4) == 0)
             return K_TYPE;
-        if (memcmp(k, "pool", 4) == 0)
-            return K_POOL;
-        return memcmp(k, "data", 4) == 0 ? K_DATA : K_OTHER;
+        if (memcmp(k, "data", 4) == 0)
+            return K_DATA;
+        return memcmp(k, "pool", 4) == 0 ? K_POOL : K_OTHER;
     case 5:
         return memcmp(k, "retry", 5) == 0 ? K_RETRY : K_OTHER;
     case 6:
@@ -746,7 +746,8 @@ static field_state take_string(const unsigned char *v, size_t len, int escaped, 
     }
     buf[n] = '\0';
     *outlen = n;
-    return memchr(buf, '\0', n) ? F_HAS_NUL : F_OK;
+    /* only an escape can make U+0000: the scanner refused raw control bytes */
+    return escaped && memchr(buf, '\0', n) ? F_HAS_NUL : F_OK;
 }
 
 /* Records the value [v, e) of a top-level member. */
