@@ -15,6 +15,7 @@ once.  KEY must be a plain file name (letters, digits, "-", "_", ".").
 """
 
 import asyncio
+import json
 import os
 import re
 import time
@@ -35,7 +36,7 @@ def _args(data):
 
 def _record(path, what, seq):
     with open(path, "a") as f:
-        f.write("%s %s %d\n" % (what, seq, os.getpid()))
+        f.write("%s %s %d\n" % (what, json.dumps(seq, separators=(",", ":")), os.getpid()))
 
 
 class SessionLogAgent(Agent):
