@@ -87,10 +87,10 @@ static int msg_parked(msg *m)
  * has a free slot (sessrun.c); anything else to the strategy's pick. */
 static int pick_worker(pool_t *p, msg *m)
 {
-    int i = sessrun_preferred(m);
+    int i = m->sess ? sessrun_preferred(m) : -1;
     if (i < 0)
         i = dispatch_pick(&p->dispatch, (int)p->cfg->strategy, p->workers, sizeof(worker), p->nworkers);
-    if (i >= 0)
+    if (i >= 0 && m->sess)
         sessrun_sent(m, i);
     return i;
 }
@@ -103,7 +103,7 @@ sched_result sched_admit(msg *m, int count_reject)
             p->queue.rejected++;
         return SCHED_FULL;
     }
-    if (sessrun_must_wait(m)) {
+    if (m->sess && sessrun_must_wait(m)) {
         /* Its session runs another: it waits in the session's FIFO,
          * holding a place of the queue's bound. */
         if (queue_hold(&p->queue, count_reject) != AP_OK)
