@@ -13,7 +13,9 @@ message it runs.  Proved here (docs/sessions.md):
    holds a place of messageQueueSize (past it: queue_full) and its
    deadline runs (timeout while it waits); reject: session_busy at once;
    interrupt: the running message is answered cancelled and the new one
-   runs; exactly one answer per request every time;
+   runs; a client that leaves has its waiting messages dropped and the
+   session goes on with another connection's; exactly one answer per
+   request every time;
  - affinity: 20 sessions over 4 workers, 10 rounds: every message after a
    session's first goes to the worker of its previous one (hits in
    pool.stats and Prometheus, one worker per session in the answers);
@@ -201,6 +203,30 @@ class Busy(unittest.TestCase):
             # nothing else is ever answered on either connection
             self.assertEqual(c.request("pool.ping")["ok"], True)
             self.assertEqual(c2.request("pool.ping")["ok"], True)
+
+
+    def test_a_client_leaving_drops_its_waiting_messages_and_the_session_goes_on(self):
+        with session_server(workers=1) as s, Gate(s.tmp.name) as gate, s.client() as b:
+            a = s.client()
+            a.send(req(s, "d", 0, gate=gate.path))
+            wait_for(lambda: runs(s, "d"), what="the first message running")
+            a.send(req(s, "d", 1))
+            a.send(req(s, "d", 2))
+            wait_stats(s, lambda st: st["sessions"]["waiting"] == 2, what="two messages waiting")
+            b.send(req(s, "d", 3))
+            wait_stats(s, lambda st: st["sessions"]["waiting"] == 3, what="three messages waiting")
+            a.close()
+            wait_stats(s, lambda st: st["sessions"]["waiting"] == 1, what="the leaver's waiting messages dropped")
+            gate.release()
+            got = b.recv()
+            self.assertEqual((got["id"], got["ok"]), ("d-3", True), got)
+            # d-0, abandoned by its client, was cancelled on its async worker (no end) and let go
+            # of before d-3 started; d-1 and d-2 never ran
+            self.assertEqual([r[:2] for r in runs(s, "d")], [("start", 0), ("start", 3), ("end", 3)])
+            st = wait_stats(s, lambda st: st["sessions"]["active"] == 0, what="the session idle")
+            self.assertEqual((st["sessions"]["waiting"], st["queue"]["depth"], st["messages"]["pendingBytes"]),
+                             (0, 0, 0))
+            self.assertEqual(b.request("pool.ping")["ok"], True)  # nothing else was answered on b
 
 
 class Affinity(unittest.TestCase):
