@@ -75,3 +75,15 @@ tests_unit_test_pools_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_pools_CFLAGS = $(MASTER_UNIT_CFLAGS) -ffunction-sections -fdata-sections
 tests_unit_test_pools_LDFLAGS = $(AM_LDFLAGS) -Wl,--gc-sections
 tests_unit_test_pools_LDADD = $(LIBEVENT_LIBS) $(CMOCKA_LIBS)
+
+# test_sessrun: how a session's messages move (sessrun.c) with the real
+# sched.c, dispatch.c and session.c in the fake world; cancel_message,
+# answer_refuse and retry_disarm are faked in the test itself.
+check_PROGRAMS += tests/unit/test_sessrun
+TESTS += tests/unit/test_sessrun
+tests_unit_test_sessrun_SOURCES = tests/unit/test_sessrun.c pool/path/sessrun.c pool/path/sessrun.h \
+	pool/path/session.c pool/path/session.h pool/path/sched.c pool/path/sched.h pool/path/dispatch.c \
+	pool/path/scan.c pool/path/scan.h tests/unit/fake_answer.c tests/unit/fake_client.c $(MASTER_UNIT_FAKES)
+tests_unit_test_sessrun_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
+tests_unit_test_sessrun_CFLAGS = $(MASTER_UNIT_CFLAGS)
+tests_unit_test_sessrun_LDADD = $(LIBEVENT_LIBS) $(CMOCKA_LIBS)
