@@ -69,6 +69,8 @@ static void main_usage(FILE *out)
             "  --data JSON          data to send instead of the payload\n"
             "  --pool NAME          add \"pool\": NAME: run in that pool (ndjson; default: the\n"
             "                       server's defaultPool)\n"
+            "  --sessions N         add \"session\": \"s<k>\", k = id modulo N (zero-padded),\n"
+            "                       so the requests cycle over N session keys (ndjson)\n"
             "  --stream             add \"stream\": true and count the chunks (ndjson only):\n"
             "                       chunks/s, time to first chunk p50/p90/p99, final\n"
             "                       answers/s\n"
@@ -113,7 +115,7 @@ enum {
     OPT_UNIX = 1000, OPT_TCP, OPT_PROTO, OPT_PATH, OPT_CONNS, OPT_DEPTH, OPT_RATE, OPT_SECONDS,
     OPT_REQUESTS, OPT_WARMUP, OPT_TIMEOUT, OPT_TYPE, OPT_PAYLOAD, OPT_DATA, OPT_JSON, OPT_HELP, OPT_VERSION,
     OPT_STREAM,
-    OPT_POOL
+    OPT_POOL, OPT_SESSIONS
 };
 
 /* Fills cfg from the command line.  Returns AP_OK, AP_ERR with err set
@@ -138,6 +140,7 @@ static int main_parse(int argc, char **argv, bench_cfg *cfg, char *err, size_t e
         {"json", no_argument, NULL, OPT_JSON},
         {"stream", no_argument, NULL, OPT_STREAM},
         {"pool", required_argument, NULL, OPT_POOL},
+        {"sessions", required_argument, NULL, OPT_SESSIONS},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -228,6 +231,11 @@ static int main_parse(int argc, char **argv, bench_cfg *cfg, char *err, size_t e
             break;
         case OPT_POOL:
             cfg->req.pool = optarg;
+            break;
+        case OPT_SESSIONS:
+            if (main_uint("--sessions", optarg, 1, 1ull << 32, &u, err, errlen) != AP_OK)
+                return AP_ERR;
+            cfg->req.sessions = u;
             break;
         case OPT_HELP:
             main_usage(stdout);

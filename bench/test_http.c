@@ -325,6 +325,30 @@ static void test_tmpl_ndjson(void **state)
     tmpl_free(&t);
 }
 
+/* --sessions N: "session":"s<k>", k = id % N, zero-padded to N-1's width. */
+static void test_tmpl_sessions(void **state)
+{
+    (void)state;
+    tmpl t;
+    char err[128], out[256];
+    tmpl_spec spec = {.type = "echo", .data = "1", .sessions = 120};
+    assert_int_equal(tmpl_build(&t, &spec, err, sizeof(err)), AP_OK);
+    tmpl_write(&t, out, 7);
+    const char *want = "{\"id\":7                   ,\"type\":\"echo\",\"data\":1,\"session\":\"s007\"}\n";
+    assert_int_equal(t.len, strlen(want));
+    assert_memory_equal(out, want, t.len);
+    tmpl_write(&t, out, 239);
+    assert_memory_equal(out + t.len - 7, "s119\"}\n", 7);
+    tmpl_write(&t, out, 240);
+    assert_memory_equal(out + t.len - 7, "s000\"}\n", 7);
+    tmpl_free(&t);
+    spec.sessions = 1;
+    assert_int_equal(tmpl_build(&t, &spec, err, sizeof(err)), AP_OK);
+    tmpl_write(&t, out, 99);
+    assert_memory_equal(out + t.len - 5, "s0\"}\n", 5);
+    tmpl_free(&t);
+}
+
 static void test_tmpl_data_and_type(void **state)
 {
     (void)state;
@@ -404,6 +428,7 @@ int main(void)
         cmocka_unit_test(test_tmpl_ndjson),
         cmocka_unit_test(test_tmpl_data_and_type),
         cmocka_unit_test(test_tmpl_stream),
+        cmocka_unit_test(test_tmpl_sessions),
         cmocka_unit_test(test_tmpl_http),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -59,7 +59,8 @@ static void tmpl_put_json_string(tmpl_buf *s, const char *str)
 }
 
 /* Builds the JSON body; returns AP_ERR with err set when data is bad. */
-static int tmpl_body(tmpl_buf *body, size_t *id_off, const tmpl_spec *spec, char *err, size_t errlen)
+static int tmpl_body(tmpl_buf *body, size_t *id_off, size_t *session_off, int *session_width, const tmpl_spec *spec,
+                     char *err, size_t errlen)
 {
     char spaces[TMPL_ID_WIDTH];
 
@@ -101,6 +102,17 @@ static int tmpl_body(tmpl_buf *body, size_t *id_off, const tmpl_spec *spec, char
         tmpl_puts(body, ",\"pool\":");
         tmpl_put_json_string(body, spec->pool);
     }
+    if (spec->sessions) {
+        int w = 1;
+        for (uint64_t v = spec->sessions - 1; v >= 10; v /= 10)
+            w++;
+        tmpl_puts(body, ",\"session\":\"s");
+        *session_off = body->len;
+        *session_width = w;
+        for (int i = 0; i < w; i++)
+            tmpl_puts(body, "0");
+        tmpl_puts(body, "\"");
+    }
     tmpl_puts(body, "}");
     return AP_OK;
 }
@@ -108,15 +120,19 @@ static int tmpl_body(tmpl_buf *body, size_t *id_off, const tmpl_spec *spec, char
 int tmpl_build(tmpl *t, const tmpl_spec *spec, char *err, size_t errlen)
 {
     tmpl_buf body = {0}, req = {0};
-    size_t id_off = 0;
+    size_t id_off = 0, session_off = 0;
+    int session_width = 0;
 
-    if (tmpl_body(&body, &id_off, spec, err, errlen) != AP_OK)
+    if (tmpl_body(&body, &id_off, &session_off, &session_width, spec, err, errlen) != AP_OK)
         goto err;
+    t->sessions = spec->sessions;
+    t->session_width = session_width;
     if (!spec->http) {
         tmpl_puts(&body, "\n");
         t->bytes = body.b;
         t->len = body.len;
         t->id_off = id_off;
+        t->session_off = session_off;
         return AP_OK;
     }
     for (const char *c = spec->path; *c; c++) {
@@ -137,6 +153,7 @@ int tmpl_build(tmpl *t, const tmpl_spec *spec, char *err, size_t errlen)
     snprintf(head, sizeof(head), "\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n", body.len);
     tmpl_puts(&req, head);
     t->id_off = req.len + id_off;
+    t->session_off = req.len + session_off;
     tmpl_put(&req, body.b, body.len);
     ap_free(body.b);
     t->bytes = req.b;
@@ -156,6 +173,7 @@ void tmpl_free(tmpl *t)
 
 void tmpl_write(const tmpl *t, char *dst, uint64_t id)
 {
+    uint64_t session_k = t->sessions ? id % t->sessions : 0;
     char digits[TMPL_ID_WIDTH];
     int n = 0;
     memcpy(dst, t->bytes, t->len);
@@ -164,4 +182,9 @@ void tmpl_write(const tmpl *t, char *dst, uint64_t id)
         id /= 10;
     } while (id);
     memcpy(dst + t->id_off, digits + TMPL_ID_WIDTH - n, (size_t)n);
+    if (t->sessions) {
+        uint64_t k = session_k;
+        for (int i = t->session_width - 1; i >= 0; i--, k /= 10)
+            dst[t->session_off + (size_t)i] = (char)('0' + k % 10);
+    }
 }

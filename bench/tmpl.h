@@ -13,6 +13,8 @@
  *   POST <path> HTTP/1.1 / Host / Content-Type: application/json /
  *   Content-Length
  * (no Connection header: keep-alive is HTTP/1.1's default).
+ * With --sessions N the body also carries `"session":"s<k>"`, k the id
+ * modulo N written zero-padded in a slot of fixed width like the id's.
  */
 #ifndef BENCH_TMPL_H
 #define BENCH_TMPL_H
@@ -26,6 +28,9 @@ typedef struct {
     char *bytes;    /* the whole request */
     size_t len;
     size_t id_off;  /* where the id slot starts */
+    uint64_t sessions;   /* --sessions: keys cycled over (0: no "session") */
+    size_t session_off;  /* where the session key's digits start */
+    int session_width;   /* how many (zero-padded) */
 } tmpl;
 
 typedef struct {
@@ -37,6 +42,7 @@ typedef struct {
     const char *host;      /* HTTP: Host header */
     int stream;            /* ask for a stream: "stream": true */
     const char *pool;      /* NDJSON: the pool to run in ("pool": ...), or NULL */
+    uint64_t sessions;     /* NDJSON: "session": "s<k>", k = id % sessions, zero-padded (0: none) */
 } tmpl_spec;
 
 /* Builds the request described by spec into t.  `data` is parsed and
@@ -45,7 +51,7 @@ typedef struct {
  * data, a path with spaces or control characters) and t untouched. */
 int tmpl_build(tmpl *t, const tmpl_spec *spec, char *err, size_t errlen);
 void tmpl_free(tmpl *t);
-/* Writes the request with id `id` to dst (t->len bytes). */
+/* Writes the request with id `id` (and its session key) to dst (t->len bytes). */
 void tmpl_write(const tmpl *t, char *dst, uint64_t id);
 
 #endif

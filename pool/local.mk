@@ -32,6 +32,8 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/path/queue.c pool/path/queue.h \
 	pool/path/dispatch.c pool/path/dispatch.h \
 	pool/path/sched.c pool/path/sched.h \
+	pool/path/session.c pool/path/session.h \
+	pool/path/sessrun.c pool/path/sessrun.h \
 	pool/workers/wprog.c pool/workers/wprog.h \
 	pool/workers/suspect.c pool/workers/suspect.h \
 	pool/workers/wresult.c pool/workers/wresult.h \

@@ -22,6 +22,7 @@ pyagents_examplesdir = $(pythonpkgdir)/pyagents/examples
 dist_pyagents_examples_DATA = \
 	pyagents/examples/__init__.py \
 	pyagents/examples/echo.py \
+	pyagents/examples/sessionlog.py \
 	pyagents/examples/sleep.py \
 	pyagents/examples/cpu.py \
 	pyagents/examples/raising.py \

@@ -57,6 +57,7 @@ typedef enum { T_INT, T_DURATION, T_BOOL, T_STR, T_ENUM, T_PATHLIST, T_MODE, T_L
 static const char *const strategy_names[] = {"round-robin", "least-busy", "random", NULL};
 static const char *const overflow_names[] = {"block", "reject", NULL};
 static const char *const cancel_sync_names[] = {"finish", "kill", NULL};
+static const char *const session_busy_names[] = {"enqueue", "reject", "interrupt", NULL};
 static const char *const restart_names[] = {"one-for-one", "one-for-all", "rest-for-one", NULL};
 static const char *const log_level_names[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_format_names[] = {"text", "json", NULL};
@@ -96,6 +97,9 @@ static const setting settings[] = {
     {"loadBalancingStrategy", T_ENUM, OFF(strategy), 0, 0, strategy_names, "round-robin | least-busy | random", PER_POOL},
     {"messageQueueSize", T_INT, OFF(message_queue_size), 0, 10000000, NULL, "messages waiting for a free slot, at most", PER_POOL},
     {"overflow", T_ENUM, OFF(overflow), 0, 0, overflow_names, "when the queue is full: block (pause that connection) | reject (queue_full)", PER_POOL},
+    {"sessions", T_BOOL, OFF(sessions), 0, 1, NULL, "requests may carry \"session\": a key whose messages run one at a time, in order, on the same worker when it can (off: such a request is bad_request)", PER_POOL},
+    {"sessionBusy", T_ENUM, OFF(session_busy), 0, 0, session_busy_names, "a message whose session runs another: enqueue (waits its turn) | reject (session_busy) | interrupt (the running one is cancelled as by pool.cancel, this one runs next)", PER_POOL},
+    {"maxSessions", T_INT, OFF(max_sessions), 1, 10000000, NULL, "sessions tracked at once (running, waiting or idle for affinity); a new one past it while all are busy: too_many_sessions", PER_POOL},
     {"maxMessageBytes", T_INT, OFF(max_message_bytes), 64, 64 * 1024 * 1024, NULL, "longest request line, bytes (longer: too_large)", SERVER},
     {"maxResultBytes", T_INT, OFF(max_result_bytes), 0, AP_FRAME_MAX_PAYLOAD, NULL, "longest result a worker may answer, bytes (longer: agent_error; 0: maxMessageBytes)", PER_POOL},
     {"streamWindowBytes", T_INT, OFF(stream_window_bytes), 1, AP_FRAME_MAX_PAYLOAD, NULL, "chunk bytes one stream may have in flight between its worker and its client's socket; past it its handler waits (async task, greenlet, or the whole sync worker)", PER_POOL},
@@ -217,6 +221,9 @@ void config_init(config *cfg)
     cfg->prefetch_fast_us = 1000;
     cfg->overflow = OVERFLOW_BLOCK;
     cfg->cancel_sync = CANCEL_SYNC_FINISH;
+    cfg->sessions = 0;
+    cfg->session_busy = SESSION_BUSY_ENQUEUE;
+    cfg->max_sessions = 10000;
     cfg->max_message_bytes = 4 * 1024 * 1024;
     cfg->max_connections = 4096;
     cfg->admin_reserve_connections = 2;

@@ -25,6 +25,8 @@ typedef enum { OVERFLOW_BLOCK = 0, OVERFLOW_REJECT } overflow_mode;
 typedef enum { RESTART_ONE_FOR_ONE = 0, RESTART_ONE_FOR_ALL, RESTART_REST_FOR_ONE } restart_strategy;
 /* cancelSync: what pool.cancel does to a sync worker running the message. */
 typedef enum { CANCEL_SYNC_FINISH = 0, CANCEL_SYNC_KILL } cancel_sync_mode;
+/* sessionBusy: what a message does when its session runs another (session.c). */
+typedef enum { SESSION_BUSY_ENQUEUE = 0, SESSION_BUSY_REJECT, SESSION_BUSY_INTERRUPT } session_busy_mode;
 
 #define CONFIG_MAX_PYTHON_PATH 32
 
@@ -118,6 +120,9 @@ typedef struct config {
     int64_t prefetch;
     int64_t prefetch_fast_us;    /* handler mean under which prefetch is allowed */
     int64_t overflow;            /* overflow_mode */
+    int sessions;                /* "sessions": requests may carry "session" (session.c) */
+    int64_t session_busy;        /* session_busy_mode */
+    int64_t max_sessions;        /* sessions tracked at once, running, waiting or idle */
     /* limits */
     int64_t max_message_bytes;
     int64_t max_result_bytes;    /* 0: as max_message_bytes (config_max_result_bytes) */

@@ -17,6 +17,8 @@
 #include "metrics.h"
 #include "retry.h"
 #include "server.h"
+#include "session.h"
+#include "sessrun.h"
 #include "supervisor.h"
 #include "typetab.h"
 #include "worker.h"
@@ -72,6 +74,7 @@ static int pool_init(pool_t *p, int index, const config_pool *cp, config *top)
         return AP_ERR;
     }
     p->metrics = metrics_new(typetab_capacity(p->types));
+    p->sessions = session_table_new((uint32_t)cfg->max_sessions);
     return AP_OK;
 }
 
@@ -102,6 +105,7 @@ static void pool_free(pool_t *p)
     breaker_free(p->breakers);
     typetab_free(p->types);
     metrics_free(p->metrics);
+    session_table_free(p->sessions);
     ap_free(p);
 }
 
@@ -132,6 +136,7 @@ unsigned pools_fail_waiting(pool_t *p, reply_code code, const char *why)
 {
     unsigned n = client_fail_held(p, code, why);
     n += retry_fail_waiting(p, code, why);
+    n += sessrun_fail_waiting(p, code, why);
     while (p->queue.depth > 0) {
         answer_error(msg_from_qlink(queue_peek(&p->queue)), code, why, NULL);
         n++;
@@ -187,7 +192,7 @@ void pools_retire(pool_t *p, const char *why)
  * retried, or on one of its workers. */
 static int pool_holds_messages(const pool_t *p)
 {
-    if (p->queue.depth || !link_empty(&p->room_waiters) || !link_empty(&p->retrying))
+    if (p->queue.depth || p->queue.held || !link_empty(&p->room_waiters) || !link_empty(&p->retrying))
         return 1;
     for (int i = 0; i < p->nworkers; i++)
         if (p->workers[i].state != WORKER_DEAD && p->workers[i].proc.running_count > 0)

@@ -27,6 +27,7 @@
 #include "cancel.h"
 #include "client.h"
 #include "server.h"
+#include "session.h"
 #include "supervisor.h"
 #include "suspect.h"
 #include "dlq.h"
@@ -254,6 +255,33 @@ static void add_breakers(cJSON *bs, const pool_t *p, uint64_t now)
 
 /* pool.stats' fields over the pools of sc, with st their counters (a
  * pool's, or pools_total's); the server's own fields when sc->server. */
+/* pool.stats "sessions": the scope's session tables summed (session.h). */
+static void add_sessions(cJSON *o, const stats_scope *sc)
+{
+    uint64_t active = 0, tracked = 0, waiting = 0, hits = 0, moves = 0, rejected = 0, interrupted = 0, refused = 0;
+    for (int k = 0; k < sc->n; k++) {
+        const session_table *t = sc->p[k]->sessions;
+        if (t == NULL)
+            continue;
+        active += t->by_state[SESSION_RUNNING];
+        tracked += t->count;
+        waiting += t->waiting;
+        hits += t->n.hits;
+        moves += t->n.moves;
+        rejected += t->n.busy_rejected;
+        interrupted += t->n.interrupted;
+        refused += t->n.refused;
+    }
+    cJSON_AddNumberToObject(o, "active", (double)active);
+    cJSON_AddNumberToObject(o, "tracked", (double)tracked);
+    cJSON_AddNumberToObject(o, "waiting", (double)waiting);
+    cJSON_AddNumberToObject(o, "hits", (double)hits);
+    cJSON_AddNumberToObject(o, "moves", (double)moves);
+    cJSON_AddNumberToObject(o, "busyRejected", (double)rejected);
+    cJSON_AddNumberToObject(o, "interrupted", (double)interrupted);
+    cJSON_AddNumberToObject(o, "refused", (double)refused);
+}
+
 static cJSON *stats_object(const stats_scope *sc, const server_stats *st, int detailed, uint64_t now)
 {
     int total = 0, available = 0, busy = 0, healthy = 0, slots = 0, in_flight = 0, pool_size = 0;
@@ -367,6 +395,7 @@ static cJSON *stats_object(const stats_scope *sc, const server_stats *st, int de
     cJSON *se = cJSON_AddObjectToObject(sm, "ended");
     cJSON_AddNumberToObject(se, "ok", (double)st->streams_ended[ERR_COUNT]);
     add_code_counts(se, st->streams_ended, 1);
+    add_sessions(cJSON_AddObjectToObject(o, "sessions"), sc);
     if (sc->server) {
         cJSON *c = cJSON_AddObjectToObject(o, "connectionsTotal");
         cJSON_AddNumberToObject(c, "accepted", (double)st->conns_accepted);

@@ -27,6 +27,7 @@
 #include "promtext.h"
 #include "rate.h"
 #include "server.h"
+#include "session.h"
 #include "supervisor.h"
 #include "typetab.h"
 #include "dlq.h"
@@ -339,6 +340,40 @@ static void prom_streams(struct evbuffer *out)
     }
 }
 
+static void prom_sessions(struct evbuffer *out)
+{
+    promtext_family(out, "agentpool_sessions_active", "gauge",
+                    "Sessions with a message admitted (running, queued or retried), by pool.");
+    POOLS_FOREACH(p) pool_u64(out, "agentpool_sessions_active", p, NULL, 0, p->sessions->by_state[SESSION_RUNNING]);
+    promtext_family(out, "agentpool_sessions_tracked", "gauge",
+                    "Sessions tracked (busy, or idle and kept for affinity; at most maxSessions), by pool.");
+    POOLS_FOREACH(p) pool_u64(out, "agentpool_sessions_tracked", p, NULL, 0, p->sessions->count);
+    promtext_family(out, "agentpool_sessions_waiting", "gauge",
+                    "Messages waiting in their session's FIFO for the session's running one to end, by pool.");
+    POOLS_FOREACH(p) pool_u64(out, "agentpool_sessions_waiting", p, NULL, 0, p->sessions->waiting);
+    promtext_family(out, "agentpool_session_affinity_total", "counter",
+                    "Messages of sessions sent to a worker, by pool and result: hit (the worker of the session's "
+                    "previous message) or move (another: that one was gone, full or not accepting).");
+    POOLS_FOREACH(p) {
+        promtext_label l = {"result", "hit"};
+        pool_u64(out, "agentpool_session_affinity_total", p, &l, 1, p->sessions->n.hits);
+        l.value = "move";
+        pool_u64(out, "agentpool_session_affinity_total", p, &l, 1, p->sessions->n.moves);
+    }
+    promtext_family(out, "agentpool_session_busy_total", "counter",
+                    "Messages that found their session busy and were refused (session_busy: sessionBusy reject) "
+                    "or cancelled by a later message (sessionBusy interrupt), by pool.");
+    POOLS_FOREACH(p) {
+        promtext_label l = {"outcome", "rejected"};
+        pool_u64(out, "agentpool_session_busy_total", p, &l, 1, p->sessions->n.busy_rejected);
+        l.value = "interrupted";
+        pool_u64(out, "agentpool_session_busy_total", p, &l, 1, p->sessions->n.interrupted);
+    }
+    promtext_family(out, "agentpool_sessions_refused_total", "counter",
+                    "New sessions refused (too_many_sessions): maxSessions tracked, none idle, by pool.");
+    POOLS_FOREACH(p) pool_u64(out, "agentpool_sessions_refused_total", p, NULL, 0, p->sessions->n.refused);
+}
+
 static void prom_cancels(struct evbuffer *out)
 {
     promtext_family(out, "agentpool_cancels_total", "counter",
@@ -571,6 +606,7 @@ void metrics_prometheus(struct evbuffer *out)
     prom_messages(out);
     prom_control(out);
     prom_cancels(out);
+    prom_sessions(out);
     prom_durations(out);
     prom_streams(out);
     prom_queues(out);

@@ -20,6 +20,7 @@
 #include "retry.h"
 #include "sched.h"
 #include "server.h"
+#include "sessrun.h"
 #include "stream.h"
 
 #include <event2/buffer.h>
@@ -89,6 +90,8 @@ void answer_end(msg *m, const answer *a)
         queue_remove(&p->queue, &m->qlink);
     else if (m->state == MSG_RETRY_WAIT)
         link_del(&m->qlink);
+    if (m->sess)
+        sessrun_end(m); /* out of its session's FIFO, or its session's next one is queued */
     client_forget(m);
     msg_free(&server.msgs, m);
     sched_pump_soon(p);

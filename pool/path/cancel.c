@@ -60,23 +60,29 @@ static cancel_found cancel_where(const msg *m)
 cancel_found cancel_request(client *c, const char *id, size_t id_len)
 {
     msg *m = id_len ? idmap_get(&c->ids, id, (uint32_t)id_len) : NULL;
-    cancel_found f = cancel_where(m);
-    server.stats.cancels[f]++;
+    server.stats.cancels[cancel_where(m)]++;
     if (m == NULL)
-        return f;
+        return CANCEL_UNKNOWN;
     ap_debug("client-%llu: pool.cancel of %.*s (type %s): %s, %s", (unsigned long long)c->serial, (int)id_len, id,
-             m->type, msg_state_name(m->state), found_names[f]);
+             m->type, msg_state_name(m->state), found_names[cancel_where(m)]);
+    return cancel_message(m, "pool.cancel", "its client");
+}
+
+cancel_found cancel_message(msg *m, const char *by, const char *who)
+{
+    cancel_found f = cancel_where(m);
+    char why[160];
     if (m->state != MSG_RUNNING) {
-        answer_error(m, ERR_CANCELLED, "cancelled by pool.cancel before it ran", NULL);
+        snprintf(why, sizeof(why), "cancelled by %s before it ran", by);
+        answer_error(m, ERR_CANCELLED, why, NULL);
         return f;
     }
-    answer_detach(m, ERR_CANCELLED, f == CANCEL_QUEUED ? "cancelled by pool.cancel before it ran"
-                                                       : "cancelled by pool.cancel while it ran", NULL);
+    snprintf(why, sizeof(why), "cancelled by %s %s", by, f == CANCEL_QUEUED ? "before it ran" : "while it ran");
+    answer_detach(m, ERR_CANCELLED, why, NULL);
     if (m->control)
         return f;
-    char why[160];
-    snprintf(why, sizeof(why), "message %.*s (type %s) was cancelled by its client (cancelSync kill)", (int)id_len, id,
-             m->type);
+    snprintf(why, sizeof(why), "message %.*s (type %s) was cancelled by %s (cancelSync kill)",
+             m->id_len ? (int)m->id_len : 4, m->id_len ? m->line + m->id_off : "null", m->type, who);
     retry_let_go(m, m->pool->cfg->cancel_sync == CANCEL_SYNC_KILL ? RETRY_SYNC_KILL : RETRY_SYNC_FINISH, why);
     return f;
 }

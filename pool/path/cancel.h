@@ -44,6 +44,14 @@ int cancel_target(const char *data, size_t len, scan_span *id);
  * found. */
 cancel_found cancel_request(struct client *c, const char *id, size_t id_len);
 
+/* Cancels message m (in flight) as described above, whoever asks:
+ * answered "cancelled by <by> before it ran" or "... while it ran"; a
+ * sync worker replaced for it is logged as cancelled by <who>.  Not
+ * counted here.  Returns where it was (never CANCEL_UNKNOWN).  Used by
+ * pool.cancel and by sessionBusy "interrupt" (sessrun.c). */
+struct msg;
+cancel_found cancel_message(struct msg *m, const char *by, const char *who);
+
 /* "queued", "running", "unknown"; "?" for anything else. */
 const char *cancel_found_name(cancel_found f);
 

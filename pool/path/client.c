@@ -23,6 +23,7 @@
 #include "scan.h"
 #include "sched.h"
 #include "server.h"
+#include "sessrun.h"
 #include "stream.h"
 
 #include <assert.h>
@@ -300,6 +301,7 @@ msg *client_take_over(msg *m)
         idmap_put(&c->ids, n->line + n->id_off, n->id_len, n);
     }
     stream_hand_over(m, n);
+    sessrun_take_over(m, n);
     m->client = NULL;
     m->detached = 1;
     m->outcome_told = 1;
@@ -427,8 +429,16 @@ static void client_line(client *c, const char *line, size_t len)
         }
     }
 
+    struct session *sess;
+    if (sessrun_take(c, line, &r, p, type_idx, &sess) != AP_OK) {
+        if (bd == BREAKER_PROBE)
+            breaker_probe_abandoned(p->breakers, type_idx); /* refused: it probes nothing */
+        return;
+    }
+
     msg *m = msg_new(&server.msgs, line, len, r.type_len);
     m->pool = p;
+    m->sess = sess;
     memcpy(m->type, r.type, r.type_len + 1);
     m->type_len = (uint16_t)r.type_len;
     m->id_off = (uint32_t)r.id.off;

@@ -92,6 +92,6 @@ void msg_set_state(msg_table *t, msg *m, msg_state to)
 
 const char *msg_state_name(msg_state s)
 {
-    static const char *const names[] = {"new", "held", "queued", "running", "retry_wait"};
+    static const char *const names[] = {"new", "held", "queued", "running", "retry_wait", "session_wait"};
     return s < MSG_STATE_COUNT ? names[s] : "?";
 }

@@ -26,6 +26,7 @@ struct client;
 struct worker;
 struct pool;
 struct mstream;
+struct session;
 
 /* A worker's name, "<pool>/worker-<slot>" at most (worker.h). */
 #define MSG_WORKER_NAME_MAX 96
@@ -36,6 +37,7 @@ typedef enum {
     MSG_QUEUED,    /* in the pool's FIFO, waiting for a slot */
     MSG_RUNNING,   /* sent to a worker, waiting for its answer */
     MSG_RETRY_WAIT,/* its worker died; waiting out the retry delay */
+    MSG_SESSION_WAIT,/* accepted; waiting in its session's FIFO for the session's running message to end */
     MSG_STATE_COUNT
 } msg_state;
 
@@ -56,7 +58,7 @@ typedef struct msg {
     struct client *client;      /* NULL once the client has gone: the answer is dropped */
     struct worker *worker;      /* while RUNNING */
     uint32_t worker_gen;        /* that worker's generation when sent */
-    queue_link qlink;           /* pool queue while QUEUED, worker's list while RUNNING */
+    queue_link qlink;           /* pool queue while QUEUED, worker's list while RUNNING, its session's FIFO while SESSION_WAIT */
     queue_link clink;           /* client's list of its messages */
     uint64_t accepted_ns;
     uint64_t sent_ns;
@@ -84,6 +86,7 @@ typedef struct msg {
     uint8_t parked;             /* was kept from workers: its client was parked (counted once) */
     uint8_t want_stream;        /* the request said "stream": true: chunks go to the client as they come */
     struct mstream *stream;     /* its chunks so far (stream.c), NULL until the first */
+    struct session *sess;       /* its session ("session"), NULL without; holds a reference (session.c) */
     uint16_t type_idx;          /* typetab index of its type */
     msg_failure *fail;          /* failed attempts, oldest first (allocated on the first) */
     char *type;                 /* unescaped type, NUL-terminated (inside this allocation) */

@@ -13,6 +13,7 @@ void queue_init(queue *q, size_t capacity)
 {
     q->head.next = q->head.prev = &q->head;
     q->depth = 0;
+    q->held = 0;
     q->capacity = capacity;
     q->high_watermark = 0;
     q->rejected = 0;
@@ -21,7 +22,24 @@ void queue_init(queue *q, size_t capacity)
 
 int queue_full(const queue *q)
 {
-    return q->depth >= q->capacity;
+    return q->depth + q->held >= q->capacity;
+}
+
+int queue_hold(queue *q, int count_reject)
+{
+    if (queue_full(q)) {
+        if (count_reject)
+            q->rejected++;
+        return AP_ERR;
+    }
+    q->held++;
+    return AP_OK;
+}
+
+void queue_unhold(queue *q)
+{
+    if (q->held > 0)
+        q->held--;
 }
 
 int queue_push(queue *q, queue_link *l, int count_reject)

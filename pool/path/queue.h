@@ -21,6 +21,7 @@ typedef struct queue_link {
 typedef struct {
     queue_link head;        /* sentinel: head.next is the oldest */
     size_t depth;
+    size_t held;            /* entries kept elsewhere that count against capacity (a session's FIFO: queue_hold) */
     size_t capacity;
     size_t high_watermark;  /* deepest the queue has been */
     uint64_t rejected;      /* pushes refused because the queue was full */
@@ -38,7 +39,14 @@ queue_link *queue_pop(queue *q);
 queue_link *queue_peek(const queue *q);
 /* Unlinks l, which must be on q. */
 void queue_remove(queue *q, queue_link *l);
+/* Whether depth + held reached capacity. */
 int queue_full(const queue *q);
+/* Counts one entry kept outside the list (a message waiting in its
+ * session's FIFO) against the bound.  AP_ERR when full: nothing changes
+ * except the rejected count when count_reject is set. */
+int queue_hold(queue *q, int count_reject);
+/* Gives back what queue_hold counted. */
+void queue_unhold(queue *q);
 
 /* Puts l at the head, ahead of everything queued, whatever the bound: for
  * a message that was accepted before and must not be refused now (a

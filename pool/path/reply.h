@@ -28,6 +28,8 @@ typedef enum {
     ERR_CANCELLED,
     ERR_CIRCUIT_OPEN,
     ERR_FORBIDDEN,              /* a peer not allowed: on the socket (privs.c) or an admin request (control.c) */
+    ERR_SESSION_BUSY,           /* its session runs another message and sessionBusy is reject (session.c) */
+    ERR_TOO_MANY_SESSIONS,      /* a new session past maxSessions while every tracked one is busy (session.c) */
     ERR_OTHER,                  /* a code from a worker that we do not know */
     ERR_COUNT
 } reply_code;

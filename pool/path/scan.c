@@ -661,7 +661,7 @@ size_t scan_unescape(const char *src, size_t len, char *dst, size_t cap)
     return n;
 }
 
-typedef enum { K_OTHER = 0, K_ID, K_TYPE, K_DATA, K_RETRY, K_TIMEOUT, K_STREAM, K_POOL } member_key;
+typedef enum { K_OTHER = 0, K_ID, K_TYPE, K_DATA, K_RETRY, K_TIMEOUT, K_STREAM, K_POOL, K_SESSION } member_key;
 
 /* Names a member from its (unescaped) name. */
 static member_key key_lookup(const char *k, size_t n)
@@ -679,6 +679,8 @@ static member_key key_lookup(const char *k, size_t n)
         return memcmp(k, "retry", 5) == 0 ? K_RETRY : K_OTHER;
     case 6:
         return memcmp(k, "stream", 6) == 0 ? K_STREAM : K_OTHER;
+    case 7:
+        return memcmp(k, "session", 7) == 0 ? K_SESSION : K_OTHER;
     case 9:
         return memcmp(k, "timeoutMs", 9) == 0 ? K_TIMEOUT : K_OTHER;
     default:
@@ -725,7 +727,7 @@ static scan_status request_error(scan_result *out, const char *msg)
 
 /* The member values of the request, last occurrence winning. */
 typedef struct {
-    field_state id, type, retry, timeout, stream, pool;
+    field_state id, type, retry, timeout, stream, pool, session;
 } members;
 
 /* A string member's value [v, e) (with its quotes) unescaped into buf
@@ -779,6 +781,13 @@ static void take_member(scan_result *out, members *m, member_key key, const char
         if (m->pool != F_OK)
             out->pool_len = 0;
         out->pool_given = 1;
+        break;
+    case K_SESSION:
+        m->session = is_str ? take_string(v, len, flag, out->session, sizeof(out->session), &out->session_len) : F_BAD;
+        if (m->session == F_OK && out->session_len == 0)
+            m->session = F_RANGE;
+        if (m->session != F_OK)
+            out->session_len = 0;
         break;
     case K_DATA:
         out->data.off = off;
@@ -835,6 +844,17 @@ static scan_status request_verdict(scan_result *out, const members *m)
         out->error_pos = 0;
         return SCAN_BAD_REQUEST;
     }
+    if (m->session == F_BAD)
+        return request_error(out, "session must be a string: the key of a conversation");
+    if (m->session == F_RANGE)
+        return request_error(out, "session must not be empty");
+    if (m->session == F_HAS_NUL)
+        return request_error(out, "session must not contain U+0000");
+    if (m->session == F_TOO_LONG) {
+        snprintf(out->error, SCAN_ERROR_MAX, "session longer than %d bytes", SCAN_SESSION_MAX);
+        out->error_pos = 0;
+        return SCAN_BAD_REQUEST;
+    }
     return SCAN_OK;
 }
 
@@ -854,7 +874,7 @@ scan_status scan_request(const char *line, size_t len, unsigned max_depth, scan_
     const unsigned char *p, *end;
     unsigned budget = max_depth > SCAN_DEPTH_CAP ? SCAN_DEPTH_CAP : max_depth;
     scanner s;
-    members m = {F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT};
+    members m = {F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT};
 
     if (len == 0)
         line = ""; /* never do arithmetic on a NULL line */
@@ -872,6 +892,8 @@ scan_status scan_request(const char *line, size_t len, unsigned max_depth, scan_
     out->pool[0] = '\0';
     out->pool_len = 0;
     out->pool_given = 0;
+    out->session[0] = '\0';
+    out->session_len = 0;
     out->error[0] = '\0';
     out->error_pos = 0;
 

@@ -49,6 +49,8 @@ typedef struct {
 
 /* The longest pool name (CONFIG_POOL_NAME_MAX). */
 #define SCAN_POOL_MAX 64
+/* The longest session key (docs/sessions.md). */
+#define SCAN_SESSION_MAX 256
 
 typedef struct {
     scan_id_kind id_kind;
@@ -72,6 +74,10 @@ typedef struct {
     char pool[SCAN_POOL_MAX + 1];
     size_t pool_len;
     int pool_given;
+    /* "session", unescaped and NUL-terminated; session_len 0 when absent
+     * (a given one is 1..SCAN_SESSION_MAX bytes). */
+    char session[SCAN_SESSION_MAX + 1];
+    size_t session_len;
     /* Why scanning failed ("" on SCAN_OK / SCAN_BLANK; an array, so the
      * struct can be copied), and the byte it refers to (0 for
      * request-level errors, the value's first byte for SCAN_NOT_OBJECT). */
@@ -99,7 +105,8 @@ typedef struct {
  * "timeoutMs" is an integer in [1, INT64_MAX] (0 and "-0" are refused).
  * "stream" is a boolean.  "pool" is a string of at most SCAN_POOL_MAX
  * bytes after unescaping, without U+0000 (whether such a pool exists is
- * the caller's question).
+ * the caller's question).  "session" is a string of 1 to SCAN_SESSION_MAX
+ * bytes after unescaping, without U+0000.
  * Anywhere in the line, a number with a fraction or an exponent whose
  * magnitude is beyond a double's (1e400, -1e999999999999; what rounds to
  * infinity) is refused as SCAN_BAD_JSON: the worker would read it as

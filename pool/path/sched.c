@@ -13,6 +13,7 @@
 #include "ap_log.h"
 #include "client.h"
 #include "server.h"
+#include "sessrun.h"
 
 #include <event2/event.h>
 
@@ -82,9 +83,16 @@ static int msg_parked(msg *m)
     return 1;
 }
 
-static int pick_worker(pool_t *p)
+/* A session's message goes back to its session's worker when that one
+ * has a free slot (sessrun.c); anything else to the strategy's pick. */
+static int pick_worker(pool_t *p, msg *m)
 {
-    return dispatch_pick(&p->dispatch, (int)p->cfg->strategy, p->workers, sizeof(worker), p->nworkers);
+    int i = m->sess ? sessrun_preferred(m) : -1;
+    if (i < 0)
+        i = dispatch_pick(&p->dispatch, (int)p->cfg->strategy, p->workers, sizeof(worker), p->nworkers);
+    if (i >= 0 && m->sess)
+        sessrun_sent(m, i);
+    return i;
 }
 
 sched_result sched_admit(msg *m, int count_reject)
@@ -95,11 +103,23 @@ sched_result sched_admit(msg *m, int count_reject)
             p->queue.rejected++;
         return SCHED_FULL;
     }
+    if (m->sess && sessrun_must_wait(m)) {
+        /* Its session runs another: it waits in the session's FIFO,
+         * holding a place of the queue's bound. */
+        if (queue_hold(&p->queue, count_reject) != AP_OK)
+            return SCHED_FULL;
+        server.pending_bytes += m->line_len;
+        p->stats.accepted++;
+        sessrun_wait(m);
+        return SCHED_QUEUED;
+    }
     if (p->queue.depth == 0 && !msg_parked(m)) {
-        int i = pick_worker(p);
+        int i = pick_worker(p, m);
         if (i >= 0) {
             server.pending_bytes += m->line_len;
             p->stats.accepted++;
+            if (m->sess)
+                sessrun_begin(m);
             worker_send(&p->workers[i], m);
             return SCHED_SENT;
         }
@@ -108,6 +128,8 @@ sched_result sched_admit(msg *m, int count_reject)
         return SCHED_FULL;
     server.pending_bytes += m->line_len;
     p->stats.accepted++;
+    if (m->sess)
+        sessrun_begin(m);
     msg_set_state(&server.msgs, m, MSG_QUEUED);
     /* Queued behind parked messages, a worker may be free for it. */
     if (!msg_parked(m))
@@ -117,7 +139,7 @@ sched_result sched_admit(msg *m, int count_reject)
 
 int sched_room_to_resume(const pool_t *p)
 {
-    return p->queue.depth <= p->queue.capacity - p->queue.capacity / 4 &&
+    return p->queue.depth + p->queue.held <= p->queue.capacity - p->queue.capacity / 4 &&
            server.pending_bytes <= (uint64_t)server.cfg->max_pending_bytes - (uint64_t)server.cfg->max_pending_bytes / 4;
 }
 
@@ -132,7 +154,7 @@ void sched_pump(pool_t *p)
             l = next;
             continue;
         }
-        int i = pick_worker(p);
+        int i = pick_worker(p, m);
         if (i < 0)
             break;
         queue_remove(&p->queue, l);
@@ -150,7 +172,8 @@ void sched_pump(pool_t *p)
 
 void sched_release(msg *m)
 {
-    if (m->state != MSG_QUEUED && m->state != MSG_RUNNING && m->state != MSG_RETRY_WAIT)
+    if (m->state != MSG_QUEUED && m->state != MSG_RUNNING && m->state != MSG_RETRY_WAIT &&
+        m->state != MSG_SESSION_WAIT)
         return;
     server.pending_bytes -= m->line_len;
     /* maxPendingBytes is the server's: connections held for room in

@@ -123,6 +123,18 @@ class CircuitOpen(AgentpoolError):
         return (self.retry_after_ms or 0) / 1000.0
 
 
+class SessionBusy(AgentpoolError):
+    """The request's session was running another message and its pool's
+    sessionBusy is "reject" (docs/sessions.md)."""
+    code = "session_busy"
+
+
+class TooManySessions(AgentpoolError):
+    """A new session past its pool's maxSessions while every tracked
+    session had a message in the master (docs/sessions.md)."""
+    code = "too_many_sessions"
+
+
 class ConnectionLost(AgentpoolError):
     """The connection could not be made or broke before the answer came.
     sent=False: the request was never written whole, so it did not run;
@@ -139,7 +151,7 @@ class ConnectionLost(AgentpoolError):
 
 BY_CODE = {cls.code: cls for cls in (
     BadRequest, TooLarge, QueueFull, AgentError, ShuttingDown, WorkerCrashed, Timeout,
-    TooManyConnections, Forbidden, Cancelled, CircuitOpen)}
+    TooManyConnections, Forbidden, Cancelled, CircuitOpen, SessionBusy, TooManySessions)}
 
 
 def error_from_response(resp):

@@ -330,6 +330,8 @@ typedef struct {
     uint8_t pool[SCAN_POOL_MAX + 1];
     size_t pool_len;
     int pool_given;
+    uint8_t session[SCAN_SESSION_MAX + 1];
+    size_t session_len;
 } ref_result;
 
 /* The request rules, applied the obvious way: collect the last value of
@@ -338,7 +340,7 @@ static void ref_request(const uint8_t *s, size_t n, unsigned max_depth, ref_resu
 {
     ref r = {s, n, 0, max_depth};
     int seen_type = 0, type_bad = 0, type_long = 0, retry_bad = 0, stream_bad = 0, t_bad = 0, t_big = 0,
-        id_bad = 0, pool_bad = 0, pool_long = 0, is_int;
+        id_bad = 0, pool_bad = 0, pool_long = 0, sess_bad = 0, sess_long = 0, sess_empty = 0, is_int;
     size_t v, klen;
     uint8_t key[16];
 
@@ -404,6 +406,18 @@ static void ref_request(const uint8_t *s, size_t n, unsigned max_depth, ref_resu
                     pool_long = pl > SCAN_POOL_MAX;
                     o->pool_len = pool_long ? 0 : pl;
                 }
+            } else if (klen == 7 && memcmp(key, "session", 7) == 0) {
+                sess_bad = !is_str;
+                sess_long = sess_empty = 0;
+                o->session_len = 0;
+                if (is_str) {
+                    ref t = {s, n, v, max_depth};
+                    size_t sl;
+                    ref_string(&t, o->session, SCAN_SESSION_MAX, &sl);
+                    sess_long = sl > SCAN_SESSION_MAX;
+                    sess_empty = sl == 0;
+                    o->session_len = sess_long ? 0 : sl;
+                }
             } else if (klen == 4 && memcmp(key, "data", 4) == 0) {
                 o->data_off = v;
                 o->data_len = r.i - v;
@@ -466,6 +480,14 @@ static void ref_request(const uint8_t *s, size_t n, unsigned max_depth, ref_resu
         o->msg = "pool must not contain U+0000";
     else if (pool_long)
         o->msg = "pool longer than 64 bytes: no pool has such a name";
+    else if (sess_bad)
+        o->msg = "session must be a string: the key of a conversation";
+    else if (sess_empty)
+        o->msg = "session must not be empty";
+    else if (memchr(o->session, 0, o->session_len))
+        o->msg = "session must not contain U+0000";
+    else if (sess_long)
+        o->msg = "session longer than 256 bytes";
     else
         o->st = SCAN_OK;
 }
@@ -563,6 +585,8 @@ static void check_one(const uint8_t *data, size_t size, unsigned depth)
         CHECK(res.pool_given == want.pool_given);
         CHECK(res.pool_len == want.pool_len && memcmp(res.pool, want.pool, want.pool_len) == 0);
         CHECK(res.pool[res.pool_len] == '\0');
+        CHECK(res.session_len == want.session_len && memcmp(res.session, want.session, want.session_len) == 0);
+        CHECK(res.session[res.session_len] == '\0');
     }
 }
 

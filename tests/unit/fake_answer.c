@@ -4,12 +4,13 @@
  * fake_server.h).  answer_end records the answer, then does what the real
  * one does to the message that the modules under test can see: its timer
  * disarmed, off its worker, its pending bytes released, off the queue or
- * the retry list, freed, a pump asked for.  No connection exists: the
+ * the retry list or its session's FIFO (sessrun_end), freed, a pump asked for.  No connection exists: the
  * client side (output, breaker, metrics, access log) is left out.
  */
 #include "fake_server.h"
 #include "retry.h"
 #include "sched.h"
+#include "sessrun.h"
 
 void answer_end(msg *m, const answer *a)
 {
@@ -23,6 +24,8 @@ void answer_end(msg *m, const answer *a)
         queue_remove(&m->pool->queue, &m->qlink);
     else if (m->state == MSG_RETRY_WAIT)
         link_del(&m->qlink);
+    if (m->sess)
+        sessrun_end(m);
     m->client = NULL;
     pool_t *p = m->pool;
     msg_free(&server.msgs, m);

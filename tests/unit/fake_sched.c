@@ -21,6 +21,7 @@ void sched_pump_soon(pool_t *p)
 
 void sched_release(msg *m)
 {
-    if (m->state == MSG_QUEUED || m->state == MSG_RUNNING || m->state == MSG_RETRY_WAIT)
+    if (m->state == MSG_QUEUED || m->state == MSG_RUNNING || m->state == MSG_RETRY_WAIT ||
+        m->state == MSG_SESSION_WAIT)
         server.pending_bytes -= m->line_len;
 }

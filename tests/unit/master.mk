@@ -17,13 +17,14 @@ MASTER_UNIT_FAKES = tests/unit/fake_server.c tests/unit/fake_server.h tests/unit
 MASTER_UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS)
 
 tests_unit_test_sched_SOURCES = tests/unit/test_sched.c pool/path/sched.c pool/path/sched.h pool/path/dispatch.c \
-	tests/unit/fake_client.c $(MASTER_UNIT_FAKES)
+	tests/unit/fake_client.c tests/unit/fake_sessrun.c $(MASTER_UNIT_FAKES)
 tests_unit_test_sched_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_sched_CFLAGS = $(MASTER_UNIT_CFLAGS)
 tests_unit_test_sched_LDADD = $(LIBEVENT_LIBS) $(CMOCKA_LIBS)
 
 # test_retry #includes pool/workers/retry.c (its delay function and timer callback).
 tests_unit_test_retry_SOURCES = tests/unit/test_retry.c pool/workers/retry.h tests/unit/fake_answer.c tests/unit/fake_stream.c \
+	tests/unit/fake_sessrun.c \
 	tests/unit/fake_client.c tests/unit/fake_sched.c tests/unit/fake_ops.c common/backoff.c pool/ops/dlqheld.c \
 	$(MASTER_UNIT_FAKES)
 EXTRA_tests_unit_test_retry_SOURCES = pool/workers/retry.c
@@ -53,6 +54,7 @@ check_PROGRAMS += tests/unit/test_cancel
 TESTS += tests/unit/test_cancel
 tests_unit_test_cancel_SOURCES = tests/unit/test_cancel.c pool/path/cancel.h pool/workers/retry.c pool/workers/retry.h \
 	pool/path/scan.c pool/path/scan.h pool/path/idmap.c pool/path/idmap.h tests/unit/fake_answer.c tests/unit/fake_stream.c \
+	tests/unit/fake_sessrun.c \
 	tests/unit/fake_client.c tests/unit/fake_sched.c tests/unit/fake_ops.c common/backoff.c pool/ops/dlqheld.c \
 	$(MASTER_UNIT_FAKES)
 EXTRA_tests_unit_test_cancel_SOURCES = pool/path/cancel.c
@@ -73,3 +75,15 @@ tests_unit_test_pools_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_pools_CFLAGS = $(MASTER_UNIT_CFLAGS) -ffunction-sections -fdata-sections
 tests_unit_test_pools_LDFLAGS = $(AM_LDFLAGS) -Wl,--gc-sections
 tests_unit_test_pools_LDADD = $(LIBEVENT_LIBS) $(CMOCKA_LIBS)
+
+# test_sessrun: how a session's messages move (sessrun.c) with the real
+# sched.c, dispatch.c and session.c in the fake world; cancel_message,
+# answer_refuse and retry_disarm are faked in the test itself.
+check_PROGRAMS += tests/unit/test_sessrun
+TESTS += tests/unit/test_sessrun
+tests_unit_test_sessrun_SOURCES = tests/unit/test_sessrun.c pool/path/sessrun.c pool/path/sessrun.h \
+	pool/path/session.c pool/path/session.h pool/path/sched.c pool/path/sched.h pool/path/dispatch.c \
+	pool/path/scan.c pool/path/scan.h tests/unit/fake_answer.c tests/unit/fake_client.c $(MASTER_UNIT_FAKES)
+tests_unit_test_sessrun_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
+tests_unit_test_sessrun_CFLAGS = $(MASTER_UNIT_CFLAGS)
+tests_unit_test_sessrun_LDADD = $(LIBEVENT_LIBS) $(CMOCKA_LIBS)

@@ -6,6 +6,7 @@
 # a test that leaks or writes outside a block; common/alloc.c is compiled
 # the same way into those tests for ap_strdup/ap_strndup (automake names
 # the per-target objects apart, so it is built once per test).
+# test_session is a pool's session table (session.c), pure.
 # test_idmap #includes pool/path/idmap.c to reach its hash function.
 # test_config_listen is config.c's metricsListen syntax (config_parse_listen)
 # and its metricsAllowRemote rule, apart from the rest of test_config.
@@ -13,10 +14,10 @@
 # and comments with line:column positions (jsontext.c).
 check_PROGRAMS += tests/unit/test_queue tests/unit/test_dispatch tests/unit/test_idmap tests/unit/test_linein \
 	tests/unit/test_msg tests/unit/test_reply tests/unit/test_config tests/unit/test_config_listen \
-	tests/unit/test_cfgtext
+	tests/unit/test_cfgtext tests/unit/test_session
 TESTS += tests/unit/test_queue tests/unit/test_dispatch tests/unit/test_idmap tests/unit/test_linein \
 	tests/unit/test_msg tests/unit/test_reply tests/unit/test_config tests/unit/test_config_listen \
-	tests/unit/test_cfgtext
+	tests/unit/test_cfgtext tests/unit/test_session
 
 POOL_UNIT_CPPFLAGS = $(AM_CPPFLAGS) $(POOL_INC)
 POOL_UNIT_ALLOC_CPPFLAGS = $(POOL_UNIT_CPPFLAGS) -DAP_ALLOC_TEST
@@ -25,6 +26,12 @@ tests_unit_test_queue_SOURCES = tests/unit/test_queue.c pool/path/queue.c pool/p
 tests_unit_test_queue_CPPFLAGS = $(POOL_UNIT_CPPFLAGS)
 tests_unit_test_queue_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_queue_LDADD = $(CMOCKA_LIBS)
+
+tests_unit_test_session_SOURCES = tests/unit/test_session.c pool/path/session.c pool/path/session.h pool/path/queue.c \
+	pool/path/queue.h common/alloc.c
+tests_unit_test_session_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
+tests_unit_test_session_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_session_LDADD = $(CMOCKA_LIBS)
 
 tests_unit_test_dispatch_SOURCES = tests/unit/test_dispatch.c pool/path/dispatch.c pool/path/dispatch.h
 tests_unit_test_dispatch_CPPFLAGS = $(POOL_UNIT_CPPFLAGS)

@@ -143,6 +143,33 @@ static void test_bound_and_rejected(void **state)
     check_contents(&q, expect2, 3);
 }
 
+/* Entries held elsewhere (a session's FIFO) count against the bound:
+ * a hold refused when full changes only `rejected` (when asked), and a
+ * push past depth + held is refused. */
+static void test_hold_counts_against_the_bound(void **state)
+{
+    queue q;
+    item a = {1, {NULL, NULL}};
+    (void)state;
+    queue_init(&q, 2);
+    assert_int_equal(queue_hold(&q, 1), AP_OK);
+    assert_int_equal(q.held, 1);
+    assert_int_equal(q.depth, 0);
+    assert_int_equal(queue_push(&q, &a.link, 1), AP_OK);
+    assert_true(queue_full(&q));
+    assert_int_equal(queue_hold(&q, 0), AP_ERR);
+    assert_int_equal(q.rejected, 0);
+    assert_int_equal(queue_hold(&q, 1), AP_ERR);
+    assert_int_equal(q.rejected, 1);
+    assert_int_equal(q.held, 1);
+    queue_unhold(&q);
+    assert_int_equal(q.held, 0);
+    assert_false(queue_full(&q));
+    queue_unhold(&q); /* never below zero */
+    assert_int_equal(q.held, 0);
+    assert_ptr_equal(queue_pop(&q), &a.link);
+}
+
 static void test_capacity_zero(void **state)
 {
     (void)state;
@@ -314,6 +341,7 @@ int main(void)
         cmocka_unit_test(test_fifo_order),
         cmocka_unit_test(test_bound_and_rejected),
         cmocka_unit_test(test_capacity_zero),
+        cmocka_unit_test(test_hold_counts_against_the_bound),
         cmocka_unit_test(test_high_watermark),
         cmocka_unit_test(test_remove_middle_head_tail),
         cmocka_unit_test(test_randomized_against_model),

@@ -609,6 +609,79 @@ static void test_pool_member(void **state)
     RUN(bad);
 }
 
+/* Builds {"type":"a","session":"<n x unit>"} into buf. */
+static size_t session_line(char *buf, size_t cap, const char *unit, size_t n)
+{
+    size_t len = (size_t)snprintf(buf, cap, "{\"type\":\"a\",\"session\":\"");
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s", unit);
+    len += (size_t)snprintf(buf + len, cap - len, "\"}");
+    assert_true(len < cap);
+    return len;
+}
+
+/* "session" keys a conversation (docs/sessions.md): a string of 1 to
+ * SCAN_SESSION_MAX bytes after unescaping, without U+0000, unescaped
+ * into r.session/session_len (0 when absent); the last occurrence
+ * counts. */
+static void test_session_member(void **state)
+{
+    static char buf[4096];
+    scan_result r;
+    size_t len;
+    AP_UNUSED(state);
+
+    scan_ok("{\"type\":\"a\"}", &r);
+    assert_int_equal(r.session_len, 0);
+    assert_string_equal(r.session, "");
+    scan_ok("{\"type\":\"a\",\"session\":\"user-42\"}", &r);
+    assert_int_equal(r.session_len, 7);
+    assert_string_equal(r.session, "user-42");
+    scan_ok("{\"s\\u0065ssion\":\"a\\u00e9\",\"type\":\"a\"}", &r);
+    assert_int_equal(r.session_len, 3);
+    assert_string_equal(r.session, "a\xC3\xA9");
+    scan_ok("{\"type\":\"a\",\"session\":1,\"session\":\"z\"}", &r);
+    assert_string_equal(r.session, "z");
+    scan_ok("{\"type\":\"a\",\"data\":{\"session\":2}}", &r);
+    assert_int_equal(r.session_len, 0);
+    /* a scan after one with a session starts without it */
+    scan_ok("{\"type\":\"a\",\"session\":\"s\"}", &r);
+    scan_ok("{\"type\":\"a\"}", &r);
+    assert_int_equal(r.session_len, 0);
+    assert_string_equal(r.session, "");
+
+    /* exactly SCAN_SESSION_MAX bytes, raw and escaped; one more each way */
+    len = session_line(buf, sizeof buf, "s", SCAN_SESSION_MAX);
+    assert_int_equal(scan_request(buf, len, DEPTH, &r), SCAN_OK);
+    assert_int_equal(r.session_len, SCAN_SESSION_MAX);
+    assert_int_equal(strlen(r.session), SCAN_SESSION_MAX);
+    len = session_line(buf, sizeof buf, "\\u0073", SCAN_SESSION_MAX);
+    assert_int_equal(scan_request(buf, len, DEPTH, &r), SCAN_OK);
+    assert_int_equal(r.session_len, SCAN_SESSION_MAX);
+    static const char *const too_long[] = {"s", "\\u0073"};
+    for (unsigned k = 0; k < 2; k++) {
+        len = session_line(buf, sizeof buf, too_long[k], SCAN_SESSION_MAX + 1);
+        assert_int_equal(scan_request(buf, len, DEPTH, &r), SCAN_BAD_REQUEST);
+        assert_string_equal(r.error, "session longer than 256 bytes");
+        assert_int_equal(r.session_len, 0);
+        check_invariants(buf, len, SCAN_BAD_REQUEST, &r);
+    }
+
+    static const scase bad[] = {
+        {"{\"type\":\"a\",\"session\":1}", 0, SCAN_BAD_REQUEST, "session must be a string: the key of a conversation"},
+        {"{\"type\":\"a\",\"session\":null}", 0, SCAN_BAD_REQUEST,
+         "session must be a string: the key of a conversation"},
+        {"{\"type\":\"a\",\"session\":\"\"}", 0, SCAN_BAD_REQUEST, "session must not be empty"},
+        {"{\"type\":\"a\",\"session\":\"a\\u0000\"}", 0, SCAN_BAD_REQUEST, "session must not contain U+0000"},
+        {"{\"type\":\"a\",\"session\":\"ok\",\"session\":[]}", 0, SCAN_BAD_REQUEST,
+         "session must be a string: the key of a conversation"},
+        /* the request's other errors are told first */
+        {"{\"session\":1}", 0, SCAN_BAD_REQUEST, "type is missing"},
+        {"{\"type\":\"a\",\"pool\":1,\"session\":1}", 0, SCAN_BAD_REQUEST, "pool must be a string: the name of a pool"},
+    };
+    RUN(bad);
+}
+
 static void test_retry_timeout(void **state)
 {
     scan_result r;
@@ -1370,6 +1443,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_retry_timeout),
         cmocka_unit_test(test_stream_member),
         cmocka_unit_test(test_pool_member),
+        cmocka_unit_test(test_session_member),
         cmocka_unit_test(test_whitespace),
         cmocka_unit_test(test_trailing_and_bom),
         cmocka_unit_test(test_structure_errors),

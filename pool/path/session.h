@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * session.h - a pool's table of sessions: the conversations its requests
+ * name with "session", each with its state, its running message, its
+ * FIFO of waiting ones and the worker it last ran on.
+ *
+ * Pure bookkeeping: it never answers, sends or frees a message (sessrun.c
+ * does, calling this).  Messages are opaque here: the running one is a
+ * pointer, the waiting ones are links the caller embeds.  A session's
+ * lifecycle (session_set_state, counted per state):
+ *
+ *   IDLE (nothing admitted) -> RUNNING (one message admitted: queued,
+ *   sent, retried or letting go; later ones wait in its FIFO) -> IDLE
+ *
+ * Entries are kept while a message names them (refs: held for room,
+ * waiting, running) and, once none does, on an idle list in least
+ * recently used order only for affinity: the table never tracks more
+ * than its bound (maxSessions); a new session past it forgets the least
+ * recently used idle one, and is refused when none is idle.  Session
+ * state (ctx.session), stores and checkpoints will hang off `session`
+ * in a later phase; nothing of them exists yet.
+ */
+#ifndef AP_SESSION_H
+#define AP_SESSION_H
+
+#include "queue.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { SESSION_IDLE = 0, SESSION_RUNNING, SESSION_STATE_COUNT } session_state;
+
+typedef struct session {
+    struct session *hnext;      /* hash chain */
+    uint32_t hash;
+    session_state state;
+    void *current;              /* RUNNING: the message it runs, else NULL */
+    queue_link waiting;         /* the caller's links of messages waiting their turn, oldest first */
+    uint32_t nwaiting;
+    uint32_t refs;              /* messages that name it */
+    queue_link lru;             /* on the table's idle list while refs is 0 */
+    int worker;                 /* worker table entry its last message went to, -1: none yet */
+    int worker_slot;            /* that entry's slot then */
+    uint16_t key_len;
+    char key[];                 /* NUL-terminated */
+} session;
+
+/* Counters behind pool.stats "sessions" and the Prometheus series. */
+typedef struct {
+    uint64_t hits;              /* messages sent to the worker that ran their session's previous one */
+    uint64_t moves;             /* messages sent elsewhere although their session had run on a worker */
+    uint64_t busy_rejected;     /* answered session_busy (sessionBusy reject) */
+    uint64_t interrupted;       /* messages cancelled by a later one (sessionBusy interrupt) */
+    uint64_t refused;           /* new sessions refused: maxSessions tracked, none idle (too_many_sessions) */
+    uint64_t forgotten;         /* idle sessions forgotten to make room for new ones */
+} session_counters;
+
+typedef struct session_table {
+    session **buckets;
+    uint32_t nbuckets;          /* a power of two */
+    uint32_t count;             /* sessions tracked */
+    uint32_t max;               /* maxSessions */
+    uint32_t by_state[SESSION_STATE_COUNT];
+    uint32_t waiting;           /* messages waiting in every session's FIFO */
+    queue_link idle;            /* sessions no message names, least recently used first */
+    session_counters n;
+} session_table;
+
+/* A table for at most max sessions.  Never fails (out of memory aborts). */
+session_table *session_table_new(uint32_t max);
+/* Frees t and every session in it; no message may name one any more. */
+void session_table_free(session_table *t);
+/* A reload changed maxSessions: idle sessions past it are forgotten now;
+ * busy ones stay until they are idle. */
+void session_table_set_max(session_table *t, uint32_t max);
+
+/* The session keyed key[0..len), or NULL. */
+session *session_find(const session_table *t, const char *key, size_t len);
+/* The session keyed key[0..len) (1..65535 bytes), found or made IDLE
+ * (forgetting the least recently used idle one when max are tracked),
+ * with one more reference taken.  NULL (counted refused, nothing
+ * changed) when max are tracked and every one is referenced. */
+session *session_ref(session_table *t, const char *key, size_t len);
+/* Drops a reference; at 0 the session goes to the idle list's tail. */
+void session_unref(session_table *t, session *s);
+/* Whether a message of s admitted now would have to wait. */
+static inline int session_busy(const session *s)
+{
+    return s->state != SESSION_IDLE;
+}
+
+/* IDLE -> RUNNING with cur as its running message. */
+void session_begin(session_table *t, session *s, void *cur);
+/* cur (s's running message) ended: the oldest waiting link is taken off
+ * the FIFO and returned (s stays RUNNING; the caller makes its message
+ * current with session_begin_next), or NULL and s is IDLE. */
+queue_link *session_end(session_table *t, session *s, void *cur);
+/* The message of link l (returned by session_end) is s's running one. */
+void session_begin_next(session_table *t, session *s, void *cur);
+/* Replaces s's running message (a copy takes its place: retryOnTimeout). */
+void session_replace(session *s, void *old, void *cur);
+/* Appends l to s's FIFO (s RUNNING). */
+void session_wait(session_table *t, session *s, queue_link *l);
+/* Takes l out of s's FIFO (its message ended while it waited). */
+void session_unwait(session_table *t, session *s, queue_link *l);
+
+/* The worker entry s should go to (its last), or -1. */
+static inline int session_worker(const session *s)
+{
+    return s->worker;
+}
+/* s's message goes to worker entry `index` (slot `slot`): counts a hit
+ * (same entry and slot as last), or a move (it had run elsewhere). */
+void session_sent_to(session_table *t, session *s, int index, int slot);
+
+const char *session_state_name(session_state st);
+
+#endif
