@@ -14,6 +14,7 @@
 #include "client.h"
 #include "breaker.h"
 #include "drift.h"
+#include "idem.h"
 #include "metrics.h"
 #include "retry.h"
 #include "server.h"
@@ -72,6 +73,7 @@ static int pool_init(pool_t *p, int index, const config_pool *cp, config *top)
         return AP_ERR;
     }
     p->metrics = metrics_new(typetab_capacity(p->types));
+    p->idem = idem_new();
     return AP_OK;
 }
 
@@ -102,6 +104,7 @@ static void pool_free(pool_t *p)
     breaker_free(p->breakers);
     typetab_free(p->types);
     metrics_free(p->metrics);
+    idem_free(p->idem);
     ap_free(p);
 }
 

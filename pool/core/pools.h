@@ -46,6 +46,7 @@ struct alert_state;
 struct wout_state;
 struct retry_fifo;
 struct agentstat_entry;
+struct idem_table;
 
 /* Counters behind pool.stats.  Every field is a uint64_t (pools_total
  * sums them as an array): the server's own (connections) live in
@@ -129,6 +130,7 @@ typedef struct pool {
     struct alert_state *alerts; /* alert readings (alert.c) */
     struct wout_state *wout;    /* its workers' output pipes and rate limits (wout.c) */
     struct agentstat_entry *agentstat; /* its workers' agent.metrics answers (agentstat.c) */
+    struct idem_table *idem;    /* its idempotency keys (idem.c) */
 
     uint64_t last_heartbeat_ms;
     uint64_t last_rss_ms;

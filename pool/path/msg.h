@@ -26,6 +26,7 @@ struct client;
 struct worker;
 struct pool;
 struct mstream;
+struct idem_entry;
 
 /* A worker's name, "<pool>/worker-<slot>" at most (worker.h). */
 #define MSG_WORKER_NAME_MAX 96
@@ -84,6 +85,8 @@ typedef struct msg {
     uint8_t parked;             /* was kept from workers: its client was parked (counted once) */
     uint8_t want_stream;        /* the request said "stream": true: chunks go to the client as they come */
     struct mstream *stream;     /* its chunks so far (stream.c), NULL until the first */
+    struct idem_entry *idem;    /* its idempotency key's entry (idem.c): it runs for it, or waits on it */
+    uint8_t idem_waiter;        /* attached to that entry's running message (never admitted; qlink on its list) */
     uint16_t type_idx;          /* typetab index of its type */
     msg_failure *fail;          /* failed attempts, oldest first (allocated on the first) */
     char *type;                 /* unescaped type, NUL-terminated (inside this allocation) */

@@ -330,6 +330,8 @@ typedef struct {
     uint8_t pool[SCAN_POOL_MAX + 1];
     size_t pool_len;
     int pool_given;
+    uint8_t idem[SCAN_IDEM_KEY_MAX + 1];
+    size_t idem_len;
 } ref_result;
 
 /* The request rules, applied the obvious way: collect the last value of
@@ -338,7 +340,7 @@ static void ref_request(const uint8_t *s, size_t n, unsigned max_depth, ref_resu
 {
     ref r = {s, n, 0, max_depth};
     int seen_type = 0, type_bad = 0, type_long = 0, retry_bad = 0, stream_bad = 0, t_bad = 0, t_big = 0,
-        id_bad = 0, pool_bad = 0, pool_long = 0, is_int;
+        id_bad = 0, pool_bad = 0, pool_long = 0, idem_bad = 0, idem_long = 0, is_int;
     size_t v, klen;
     uint8_t key[16];
 
@@ -404,6 +406,18 @@ static void ref_request(const uint8_t *s, size_t n, unsigned max_depth, ref_resu
                     pool_long = pl > SCAN_POOL_MAX;
                     o->pool_len = pool_long ? 0 : pl;
                 }
+            } else if (klen == 14 && memcmp(key, "idempotencyKey", 14) == 0) {
+                idem_bad = !is_str;
+                idem_long = 0;
+                o->idem_len = 0;
+                if (is_str) {
+                    ref t = {s, n, v, max_depth};
+                    size_t il;
+                    ref_string(&t, o->idem, SCAN_IDEM_KEY_MAX, &il);
+                    idem_long = il > SCAN_IDEM_KEY_MAX;
+                    idem_bad = il == 0;
+                    o->idem_len = idem_long ? 0 : il;
+                }
             } else if (klen == 4 && memcmp(key, "data", 4) == 0) {
                 o->data_off = v;
                 o->data_len = r.i - v;
@@ -466,6 +480,12 @@ static void ref_request(const uint8_t *s, size_t n, unsigned max_depth, ref_resu
         o->msg = "pool must not contain U+0000";
     else if (pool_long)
         o->msg = "pool longer than 64 bytes: no pool has such a name";
+    else if (idem_bad)
+        o->msg = "idempotencyKey must be a non-empty string";
+    else if (memchr(o->idem, 0, o->idem_len))
+        o->msg = "idempotencyKey must not contain U+0000";
+    else if (idem_long)
+        o->msg = "idempotencyKey longer than 256 bytes";
     else
         o->st = SCAN_OK;
 }
@@ -563,6 +583,8 @@ static void check_one(const uint8_t *data, size_t size, unsigned depth)
         CHECK(res.pool_given == want.pool_given);
         CHECK(res.pool_len == want.pool_len && memcmp(res.pool, want.pool, want.pool_len) == 0);
         CHECK(res.pool[res.pool_len] == '\0');
+        CHECK(res.idem_key_len == want.idem_len && memcmp(res.idem_key, want.idem, want.idem_len) == 0);
+        CHECK(res.idem_key[res.idem_key_len] == '\0');
     }
 }
 

@@ -129,3 +129,5 @@ TESTS += tests/integration/test_pools.py
 EXTRA_DIST += tests/integration/test_pools.py
 TESTS += tests/integration/test_halfclose.py
 EXTRA_DIST += tests/integration/test_halfclose.py
+TESTS += tests/integration/test_idempotency.py
+EXTRA_DIST += tests/integration/test_idempotency.py
