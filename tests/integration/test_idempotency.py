@@ -26,7 +26,10 @@ import tempfile
 import threading
 import unittest
 
-from harness import DEADLINE, SRCDIR, Gate, Server, main, server_stats, wait_for, wait_stats
+from harness import DEADLINE, SRCDIR, Gate, Server, main, wait_for, wait_stats
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_metrics import Endpoint, check_with_promtool, parse_metrics, sample  # noqa: E402
 
 sys.path.insert(0, SRCDIR)
 from pyagents.client import Client as PyClient, ConnectionLost  # noqa: E402
@@ -220,7 +223,8 @@ class Idempotency(unittest.TestCase):
 
     def test_keys_are_per_pool(self):
         pool = {"agent": GATELOG, "pythonPath": [AGENTS_DIR], "minWorkers": 1, "maxWorkers": 1}
-        srv = self.start(config={"pools": {"a": dict(pool), "b": dict(pool)}})
+        spec = "unix:" + os.path.join(self.tmp.name, "m.sock")
+        srv = self.start(config={"pools": {"a": dict(pool), "b": dict(pool)}, "metricsListen": spec})
         with srv.client() as c:
             d = self.data("p")
             ra = c.request("job", d, pool="a", idempotencyKey="same")
@@ -237,6 +241,14 @@ class Idempotency(unittest.TestCase):
         self.assertEqual(idem(st, "a")["entries"], 1)
         self.assertEqual(idem(st, "b")["entries"], 2)
         self.assertEqual(idem(st)["entries"], 3)
+        text = Endpoint(spec).get("/metrics")[2]
+        check_with_promtool(self, text)
+        samples, _ = parse_metrics(text)
+        self.assertEqual(sample(samples, "agentpool_idempotency_requests_total", pool="a", outcome="replayed"), 1)
+        self.assertEqual(sample(samples, "agentpool_idempotency_requests_total", pool="b", outcome="replayed"), 0)
+        self.assertEqual(sample(samples, "agentpool_idempotency_entries", pool="b"), 2)
+        self.assertEqual(sample(samples, "agentpool_idempotency_dropped_total", pool="a", reason="evicted"), 0)
+        self.assertGreater(sample(samples, "agentpool_idempotency_bytes", pool="a"), 0)
 
     def test_send_with_retry_resends_after_a_lost_connection_only_with_a_key(self):
         srv = self.start()
