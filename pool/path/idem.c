@@ -277,10 +277,14 @@ void idem_end(msg *m, const answer *a)
         return;
     }
     e->runner = NULL;
-    /* The body, in one place that outlives a (a src is moved to m's client). */
+    uint64_t cap = (uint64_t)m->pool->cfg->idempotency_cache_bytes;
+    int keep = answer_keepable(a), fits = e->bytes + a->len <= cap;
+    /* The body, in one place that outlives a (a src is moved to m's
+     * client); not copied when nobody needs it (an answer too large to
+     * keep: counted evicted at once). */
     char *body = NULL;
     size_t len = a->len;
-    if (a->kind == ANSWER_OK || a->kind == ANSWER_WORKER_ERROR) {
+    if ((a->kind == ANSWER_OK || a->kind == ANSWER_WORKER_ERROR) && ((keep && fits) || !link_empty(&e->waiters))) {
         if (a->kind == ANSWER_OK && len == 0) {
             body = ap_strdup("null");
             len = 4;
@@ -306,9 +310,10 @@ void idem_end(msg *m, const answer *a)
             answer_end(w, &b);
         }
     }
-    if (!answer_keepable(a)) {
+    if (!keep || !fits) {
         ap_free(body);
         table_remove(t, e);
+        t->st.evicted += keep;
         return;
     }
     e->body = body;
