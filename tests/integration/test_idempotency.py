@@ -221,6 +221,27 @@ class Idempotency(unittest.TestCase):
             self.assertEqual(b.recv(), {"id": 1, "ok": True, "result": {"seq": "gone"}, "replayed": True})
         self.assertEqual(runs(self.log), ["killed", "gone"])
 
+    def test_a_keyed_request_on_an_async_worker_is_not_cancelled_when_its_connection_breaks(self):
+        # Without a key an async worker's task is cancelled when its client
+        # leaves; with one it runs on, so the resend gets its answer.
+        srv = Server(agent="pyagents.examples.gate:AsyncGateAgent", workers=1)
+        srv.start()
+        self.addCleanup(srv.close)
+        with Gate(self.tmp.name) as gate:
+            req = {"id": "x", "type": "gate", "data": gate.data(5), "idempotencyKey": "k-async"}
+            a = srv.client()
+            a.send(req)
+            self.in_flight(srv, 1)
+            a.sock.shutdown(socket.SHUT_RDWR)
+            a.close()
+            wait_stats(srv, lambda s: s["connections"] == 1, "the broken connection gone")
+            with srv.client() as b:
+                b.send(req)
+                wait_stats(srv, lambda s: idem(s)["attached"] == 1, "the resend attached")
+                gate.release()
+                self.assertEqual(b.recv(), {"id": "x", "ok": True, "result": {"released": True, "seq": 5}})
+                self.assertEqual(b.stats()["messages"]["cancelled"], 0)
+
     def test_keys_are_per_pool(self):
         pool = {"agent": GATELOG, "pythonPath": [AGENTS_DIR], "minWorkers": 1, "maxWorkers": 1}
         spec = "unix:" + os.path.join(self.tmp.name, "m.sock")
