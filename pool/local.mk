@@ -29,6 +29,7 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/path/stream.c pool/path/stream.h \
 	pool/path/msg.c pool/path/msg.h \
 	pool/path/idmap.c pool/path/idmap.h \
+	pool/path/idem.c pool/path/idem.h \
 	pool/path/queue.c pool/path/queue.h \
 	pool/path/dispatch.c pool/path/dispatch.h \
 	pool/path/sched.c pool/path/sched.h \

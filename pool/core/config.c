@@ -127,6 +127,8 @@ static const setting settings[] = {
     {"retryOnTimeout", T_BOOL, OFF(retry_on_timeout), 0, 1, NULL, "retry a message that timed out (else answer timeout)", PER_POOL},
     {"cancelSync", T_ENUM, OFF(cancel_sync), 0, 0, cancel_sync_names, "pool.cancel of a message a sync worker is running: finish (answer cancelled at once, let the handler end, drop its result) | kill (replace the worker, as for a timeout)", PER_POOL},
     {"deadLetterFile", T_STR, OFF(dead_letter_file), 0, 4096, NULL, "JSON Lines file of messages that failed for good (default: SOCKET.deadletter.jsonl; with \"pools\": only inside a pool, else SOCKET.POOL.deadletter.jsonl)", PER_POOL},
+    {"idempotencyTtl", T_DURATION, OFF(idempotency_ttl), 1, 86400000, NULL, "ms a finished request's answer is kept for its idempotencyKey (a resend within it is replayed)", PER_POOL},
+    {"idempotencyCacheBytes", T_INT, OFF(idempotency_cache_bytes), 0, (int64_t)1 << 40, NULL, "bytes of answers kept for idempotency keys, per pool; past it the oldest are evicted", PER_POOL},
     {"deadLetterMaxBytes", T_INT, OFF(dead_letter_max_bytes), 4096, (int64_t)1 << 40, NULL, "size at which the dead-letter file rolls to .1", PER_POOL},
     {"gracefulTimeout", T_DURATION, OFF(graceful_timeout), 0, 86400000, NULL, "ms a worker asked to stop may take before it is killed", PER_POOL},
     {"maxWorkerRss", T_INT, OFF(max_worker_rss), 0, (int64_t)1 << 44, NULL, "recycle a worker whose RSS passes this many bytes (0: off)", PER_POOL},
@@ -197,6 +199,8 @@ void config_init(config *cfg)
     cfg->timeout = 30000;
     cfg->max_retry_delay = 30000;
     cfg->dead_letter_max_bytes = 64 * 1024 * 1024;
+    cfg->idempotency_ttl = 10 * 60 * 1000;
+    cfg->idempotency_cache_bytes = 64 * 1024 * 1024;
     cfg->graceful_timeout = 30000;
     cfg->recycle_jitter = 10;
     cfg->max_concurrent_recycles = 1;

@@ -98,6 +98,8 @@ typedef struct config {
     int64_t cancel_sync;         /* cancel_sync_mode */
     char *dead_letter_file;
     int64_t dead_letter_max_bytes;
+    int64_t idempotency_ttl;            /* ms (idem.c) */
+    int64_t idempotency_cache_bytes;
     int64_t graceful_timeout;
     int64_t max_worker_rss;
     int64_t max_worker_rss_hard;

@@ -14,6 +14,7 @@
 #include "client.h"
 #include "breaker.h"
 #include "drift.h"
+#include "idem.h"
 #include "metrics.h"
 #include "retry.h"
 #include "server.h"
@@ -75,6 +76,7 @@ static int pool_init(pool_t *p, int index, const config_pool *cp, config *top)
     }
     p->metrics = metrics_new(typetab_capacity(p->types));
     p->sessions = session_table_new((uint32_t)cfg->max_sessions);
+    p->idem = idem_new();
     return AP_OK;
 }
 
@@ -106,6 +108,7 @@ static void pool_free(pool_t *p)
     typetab_free(p->types);
     metrics_free(p->metrics);
     session_table_free(p->sessions);
+    idem_free(p->idem);
     ap_free(p);
 }
 

@@ -47,6 +47,7 @@ struct wout_state;
 struct retry_fifo;
 struct agentstat_entry;
 struct session_table;
+struct idem_table;
 
 /* Counters behind pool.stats.  Every field is a uint64_t (pools_total
  * sums them as an array): the server's own (connections) live in
@@ -131,6 +132,7 @@ typedef struct pool {
     struct wout_state *wout;    /* its workers' output pipes and rate limits (wout.c) */
     struct agentstat_entry *agentstat; /* its workers' agent.metrics answers (agentstat.c) */
     struct session_table *sessions; /* its sessions (session.c, sessrun.c) */
+    struct idem_table *idem;    /* its idempotency keys (idem.c) */
 
     uint64_t last_heartbeat_ms;
     uint64_t last_rss_ms;

@@ -33,6 +33,7 @@
 #include "breaker.h"
 #include "client.h"
 #include "httpd.h"
+#include "idem.h"
 #include "metrics.h"
 #include "typetab.h"
 #include "listener.h"
@@ -175,6 +176,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
         scale_tick(p, now);
         alert_tick(p, now);
         retry_tick(p, now);
+        idem_tick(p, now);
         suspect_tick(p, now);
         if (p->cfg->health_check_interval > 0 && server.state == SERVER_READY &&
             now - p->last_heartbeat_ms >= (uint64_t)p->cfg->health_check_interval) {

@@ -40,6 +40,7 @@
 #include "alert.h"
 #include "agentstat.h"
 #include "health.h"
+#include "idem.h"
 #include "drift.h"
 #include "wout.h"
 #include "wprog.h"
@@ -282,6 +283,30 @@ static void add_sessions(cJSON *o, const stats_scope *sc)
     cJSON_AddNumberToObject(o, "refused", (double)refused);
 }
 
+/* "idempotency": the idempotency-key tables of the pools in scope, summed. */
+static void add_idempotency(cJSON *o, const stats_scope *sc)
+{
+    idem_stats sum = {0}, one;
+    for (int k = 0; k < sc->n; k++) {
+        idem_stats_get(sc->p[k]->idem, &one);
+        sum.entries += one.entries;
+        sum.bytes += one.bytes;
+        sum.replayed += one.replayed;
+        sum.attached += one.attached;
+        sum.mismatched += one.mismatched;
+        sum.evicted += one.evicted;
+        sum.expired += one.expired;
+    }
+    cJSON *i = cJSON_AddObjectToObject(o, "idempotency");
+    cJSON_AddNumberToObject(i, "entries", (double)sum.entries);
+    cJSON_AddNumberToObject(i, "bytes", (double)sum.bytes);
+    cJSON_AddNumberToObject(i, "replayed", (double)sum.replayed);
+    cJSON_AddNumberToObject(i, "attached", (double)sum.attached);
+    cJSON_AddNumberToObject(i, "mismatched", (double)sum.mismatched);
+    cJSON_AddNumberToObject(i, "evicted", (double)sum.evicted);
+    cJSON_AddNumberToObject(i, "expired", (double)sum.expired);
+}
+
 static cJSON *stats_object(const stats_scope *sc, const server_stats *st, int detailed, uint64_t now)
 {
     int total = 0, available = 0, busy = 0, healthy = 0, slots = 0, in_flight = 0, pool_size = 0;
@@ -436,6 +461,7 @@ static cJSON *stats_object(const stats_scope *sc, const server_stats *st, int de
         cJSON_AddNumberToObject(rs, supervisor_reason_name((sup_reason)r), (double)ends[r]);
     cJSON_AddNumberToObject(rs, "inWindow", in_window);
     cJSON_AddBoolToObject(rs, "backoff", backoff);
+    add_idempotency(o, sc);
     cJSON_AddNumberToObject(m, "retried", (double)st->retries);
     cJSON_AddNumberToObject(m, "deadLettered", (double)st->dead_lettered);
     cJSON_AddNumberToObject(m, "failedUncharged", (double)st->failed_uncharged);

@@ -22,6 +22,7 @@
 #include "ap_common.h"
 #include "breaker.h"
 #include "cancel.h"
+#include "idem.h"
 #include "msg.h"
 #include "procstat.h"
 #include "promtext.h"
@@ -307,6 +308,49 @@ static void prom_control(struct evbuffer *out)
                     "Answers to pool.* requests (answered by the master itself, not messages), by outcome (ok or "
                     "the error code; a failed pool.reload is agent_error).");
     prom_code_counts(out, "agentpool_control_requests_total", NULL, "outcome", t.control_ok, t.control_errors);
+}
+
+static void prom_idempotency(struct evbuffer *out)
+{
+    promtext_family(out, "agentpool_idempotency_entries", "gauge",
+                    "Idempotency keys held, by pool: running requests and finished answers kept.");
+    POOLS_FOREACH(p) {
+        idem_stats s;
+        idem_stats_get(p->idem, &s);
+        pool_u64(out, "agentpool_idempotency_entries", p, NULL, 0, s.entries);
+    }
+    promtext_family(out, "agentpool_idempotency_bytes", "gauge",
+                    "Bytes of the idempotency keys and kept answers, by pool (bounded by idempotencyCacheBytes).");
+    POOLS_FOREACH(p) {
+        idem_stats s;
+        idem_stats_get(p->idem, &s);
+        pool_u64(out, "agentpool_idempotency_bytes", p, NULL, 0, s.bytes);
+    }
+    promtext_family(out, "agentpool_idempotency_requests_total", "counter",
+                    "Requests with an idempotency key that did not run, by pool and outcome: replayed (a kept "
+                    "answer), attached (to the running copy), mismatched (refused: the key was used for a different "
+                    "request).");
+    POOLS_FOREACH(p) {
+        idem_stats s;
+        idem_stats_get(p->idem, &s);
+        promtext_label l = {"outcome", "replayed"};
+        pool_u64(out, "agentpool_idempotency_requests_total", p, &l, 1, s.replayed);
+        l.value = "attached";
+        pool_u64(out, "agentpool_idempotency_requests_total", p, &l, 1, s.attached);
+        l.value = "mismatched";
+        pool_u64(out, "agentpool_idempotency_requests_total", p, &l, 1, s.mismatched);
+    }
+    promtext_family(out, "agentpool_idempotency_dropped_total", "counter",
+                    "Kept answers dropped, by pool and reason: evicted (idempotencyCacheBytes) or expired "
+                    "(idempotencyTtl).");
+    POOLS_FOREACH(p) {
+        idem_stats s;
+        idem_stats_get(p->idem, &s);
+        promtext_label l = {"reason", "evicted"};
+        pool_u64(out, "agentpool_idempotency_dropped_total", p, &l, 1, s.evicted);
+        l.value = "expired";
+        pool_u64(out, "agentpool_idempotency_dropped_total", p, &l, 1, s.expired);
+    }
 }
 
 static void prom_streams(struct evbuffer *out)
@@ -609,6 +653,7 @@ void metrics_prometheus(struct evbuffer *out)
     prom_sessions(out);
     prom_durations(out);
     prom_streams(out);
+    prom_idempotency(out);
     prom_queues(out);
     prom_workers(out);
     prom_connections(out);

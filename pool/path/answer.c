@@ -16,6 +16,7 @@
 #include "access.h"
 #include "breaker.h"
 #include "client.h"
+#include "idem.h"
 #include "metrics.h"
 #include "retry.h"
 #include "sched.h"
@@ -69,6 +70,8 @@ static void write_answer(msg *m, const answer *a, int code)
 
 void answer_end(msg *m, const answer *a)
 {
+    if (m->idem)
+        idem_end(m, a); /* its idempotency key's copies first, while a's body is still whole */
     if (a->kind != ANSWER_NONE) {
         int code = a->kind == ANSWER_OK ? -1 : (int)a->code;
         tell_breaker(m, code);
@@ -102,6 +105,8 @@ void answer_end(msg *m, const answer *a)
 void answer_detach(msg *m, reply_code code, const char *message, const char *extra)
 {
     answer a = {ANSWER_ERROR, code, NULL, 0, message, extra, NULL};
+    if (m->idem)
+        idem_end(m, &a);
     tell_breaker(m, (int)code);
     stream_detach(m, (int)code);
     if (m->client) {

@@ -6,6 +6,8 @@
  * worker's result or error, an error the master decides (timeout, crash
  * after its retries, queue full, shutdown), or no answer at all (its
  * client left while it waited, or it was answered already).  answer_end
+ * first lets its idempotency key know (idem.c: copies attached to it are
+ * answered with the same answer, which is kept or the key forgotten), then
  * writes the line to the client if it is still connected and counts it
  * (server stats, per-type metrics, access log), tells the type's breaker
  * how it went (once), ends its stream's state (stream.c: counted by code),

@@ -18,6 +18,7 @@
 #include "breaker.h"
 #include "connlimit.h"
 #include "control.h"
+#include "idem.h"
 #include "typetab.h"
 #include "retry.h"
 #include "scan.h"
@@ -302,6 +303,7 @@ msg *client_take_over(msg *m)
     }
     stream_hand_over(m, n);
     sessrun_take_over(m, n);
+    idem_moved(m, n);
     m->client = NULL;
     m->detached = 1;
     m->outcome_told = 1;
@@ -414,9 +416,12 @@ static void client_line(client *c, const char *line, size_t len)
     worker *target = NULL;
     if (r.data.len && strcmp(r.type, "agent.metrics") == 0 && client_metrics_target(c, p, line, &r, &target) < 0)
         return;
+    struct idem_entry *copy_of = NULL; /* a running request with the same idempotency key */
+    if (r.idem_key_len && idem_admit(p, c, line, &r, ap_now_ms(), &copy_of) == IDEM_ANSWERED)
+        return;
     unsigned type_idx = typetab_index(p->types, r.type, r.type_len);
     breaker_decision bd = BREAKER_ALLOW;
-    if (breaker_enabled(p->breakers)) {
+    if (breaker_enabled(p->breakers) && copy_of == NULL) {
         uint64_t retry_after = 0;
         bd = breaker_admit(p->breakers, type_idx, c->turn_ns / 1000000u, &retry_after);
         if (bd == BREAKER_REJECT) {
@@ -429,8 +434,10 @@ static void client_line(client *c, const char *line, size_t len)
         }
     }
 
-    struct session *sess;
-    if (sessrun_take(c, line, &r, p, type_idx, &sess) != AP_OK) {
+    /* A copy attached to a running request with its idempotency key is
+     * never admitted: it takes no place in a session (the first one did). */
+    struct session *sess = NULL;
+    if (copy_of == NULL && sessrun_take(c, line, &r, p, type_idx, &sess) != AP_OK) {
         if (bd == BREAKER_PROBE)
             breaker_probe_abandoned(p->breakers, type_idx); /* refused: it probes nothing */
         return;
@@ -460,6 +467,11 @@ static void client_line(client *c, const char *line, size_t len)
     c->in_flight++;
     if (c->in_flight >= server.cfg->max_inflight_per_connection)
         client_block(c, CLIENT_BLOCK_INFLIGHT);
+    if (r.idem_key_len) {
+        idem_bind(p, m, &r, copy_of);
+        if (copy_of)
+            return; /* answered when the running copy ends */
+    }
     retry_arm(m);
 
     if (target) {
@@ -725,7 +737,7 @@ static void client_close(client *c, const char *why)
              * async worker is told to cancel it, so an abandoned call
              * stops costing. */
             client_forget(m);
-            if ((m->worker->proc.async || m->stream) && !m->control)
+            if ((m->worker->proc.async || m->stream) && !m->control && !idem_keeps_running(m))
                 worker_cancel(m->worker, m); /* a sync worker stops a stream at its next chunk */
             orphaned++;
         } else {

@@ -27,6 +27,7 @@ struct worker;
 struct pool;
 struct mstream;
 struct session;
+struct idem_entry;
 
 /* A worker's name, "<pool>/worker-<slot>" at most (worker.h). */
 #define MSG_WORKER_NAME_MAX 96
@@ -87,6 +88,8 @@ typedef struct msg {
     uint8_t want_stream;        /* the request said "stream": true: chunks go to the client as they come */
     struct mstream *stream;     /* its chunks so far (stream.c), NULL until the first */
     struct session *sess;       /* its session ("session"), NULL without; holds a reference (session.c) */
+    struct idem_entry *idem;    /* its idempotency key's entry (idem.c): it runs for it, or waits on it */
+    uint8_t idem_waiter;        /* attached to that entry's running message (never admitted; qlink on its list) */
     uint16_t type_idx;          /* typetab index of its type */
     msg_failure *fail;          /* failed attempts, oldest first (allocated on the first) */
     char *type;                 /* unescaped type, NUL-terminated (inside this allocation) */

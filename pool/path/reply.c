@@ -89,6 +89,15 @@ void reply_ok_move(struct evbuffer *out, const char *id, size_t id_len, struct e
     evbuffer_add(out, "}\n", 2);
 }
 
+void reply_replayed(struct evbuffer *out, const char *id, size_t id_len, int ok, const char *body, size_t len)
+{
+    static const char mid_ok[] = ",\"ok\":true,\"result\":", mid_err[] = ",\"ok\":false,\"error\":";
+    static const char tail[] = ",\"replayed\":true}\n";
+    const char *p[5] = {"{\"id\":", id_len ? id : "null", ok ? mid_ok : mid_err, body, tail};
+    size_t n[5] = {6, id_len ? id_len : 4, ok ? sizeof(mid_ok) - 1 : sizeof(mid_err) - 1, len, sizeof(tail) - 1};
+    add_pieces(out, p, n, 5);
+}
+
 void reply_chunk(struct evbuffer *out, const char *id, size_t id_len, const char *chunk, size_t len, uint32_t seq)
 {
     char tail[32];

@@ -50,6 +50,10 @@ void reply_ok(struct evbuffer *out, const char *id, size_t id_len, const char *r
  * If src cannot give them up (its start frozen), they are copied and
  * left in src: the caller drains what is left either way. */
 void reply_ok_move(struct evbuffer *out, const char *id, size_t id_len, struct evbuffer *src, size_t len);
+/* An answer kept for an idempotency key (idem.c), written again:
+ * {"id":ID,"ok":true,"result":BODY,"replayed":true}\n, or with ok 0
+ * {"id":ID,"ok":false,"error":BODY,"replayed":true}\n. */
+void reply_replayed(struct evbuffer *out, const char *id, size_t id_len, int ok, const char *body, size_t len);
 /* {"id":ID,"chunk":CHUNK,"seq":SEQ}\n: one chunk of a stream, CHUNK the
  * worker's JSON as it came (len > 0). */
 void reply_chunk(struct evbuffer *out, const char *id, size_t id_len, const char *chunk, size_t len, uint32_t seq);

@@ -661,7 +661,7 @@ size_t scan_unescape(const char *src, size_t len, char *dst, size_t cap)
     return n;
 }
 
-typedef enum { K_OTHER = 0, K_ID, K_TYPE, K_DATA, K_RETRY, K_TIMEOUT, K_STREAM, K_POOL, K_SESSION } member_key;
+typedef enum { K_OTHER = 0, K_ID, K_TYPE, K_DATA, K_RETRY, K_TIMEOUT, K_STREAM, K_POOL, K_SESSION, K_IDEM } member_key;
 
 /* Names a member from its (unescaped) name. */
 static member_key key_lookup(const char *k, size_t n)
@@ -683,6 +683,8 @@ static member_key key_lookup(const char *k, size_t n)
         return memcmp(k, "session", 7) == 0 ? K_SESSION : K_OTHER;
     case 9:
         return memcmp(k, "timeoutMs", 9) == 0 ? K_TIMEOUT : K_OTHER;
+    case 14:
+        return memcmp(k, "idempotencyKey", 14) == 0 ? K_IDEM : K_OTHER;
     default:
         return K_OTHER;
     }
@@ -691,7 +693,7 @@ static member_key key_lookup(const char *k, size_t n)
 /* body/len: the key between its quotes. */
 static member_key key_classify(const unsigned char *body, size_t len, int escaped)
 {
-    char buf[9]; /* the longest key we know: "timeoutMs" */
+    char buf[14]; /* the longest key we know: "idempotencyKey" */
     size_t n;
 
     if (!escaped)
@@ -727,7 +729,7 @@ static scan_status request_error(scan_result *out, const char *msg)
 
 /* The member values of the request, last occurrence winning. */
 typedef struct {
-    field_state id, type, retry, timeout, stream, pool, session;
+    field_state id, type, retry, timeout, stream, pool, session, idem;
 } members;
 
 /* A string member's value [v, e) (with its quotes) unescaped into buf
@@ -788,6 +790,14 @@ static void take_member(scan_result *out, members *m, member_key key, const char
             m->session = F_RANGE;
         if (m->session != F_OK)
             out->session_len = 0;
+        break;
+    case K_IDEM:
+        m->idem = is_str ? take_string(v, len, flag, out->idem_key, sizeof(out->idem_key), &out->idem_key_len)
+                         : F_BAD;
+        if (m->idem == F_OK && out->idem_key_len == 0)
+            m->idem = F_BAD;
+        if (m->idem != F_OK)
+            out->idem_key_len = 0;
         break;
     case K_DATA:
         out->data.off = off;
@@ -855,6 +865,15 @@ static scan_status request_verdict(scan_result *out, const members *m)
         out->error_pos = 0;
         return SCAN_BAD_REQUEST;
     }
+    if (m->idem == F_BAD)
+        return request_error(out, "idempotencyKey must be a non-empty string");
+    if (m->idem == F_HAS_NUL)
+        return request_error(out, "idempotencyKey must not contain U+0000");
+    if (m->idem == F_TOO_LONG) {
+        snprintf(out->error, SCAN_ERROR_MAX, "idempotencyKey longer than %d bytes", SCAN_IDEM_KEY_MAX);
+        out->error_pos = 0;
+        return SCAN_BAD_REQUEST;
+    }
     return SCAN_OK;
 }
 
@@ -874,7 +893,7 @@ scan_status scan_request(const char *line, size_t len, unsigned max_depth, scan_
     const unsigned char *p, *end;
     unsigned budget = max_depth > SCAN_DEPTH_CAP ? SCAN_DEPTH_CAP : max_depth;
     scanner s;
-    members m = {F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT};
+    members m = {F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT};
 
     if (len == 0)
         line = ""; /* never do arithmetic on a NULL line */
@@ -894,6 +913,8 @@ scan_status scan_request(const char *line, size_t len, unsigned max_depth, scan_
     out->pool_given = 0;
     out->session[0] = '\0';
     out->session_len = 0;
+    out->idem_key[0] = '\0';
+    out->idem_key_len = 0;
     out->error[0] = '\0';
     out->error_pos = 0;
 

@@ -5,7 +5,8 @@
  * agentpoold never builds a JSON tree.  scan_request() walks a request
  * line once, checks that all of it is strict RFC 8259 JSON (UTF-8
  * included), bounds its nesting, and reports where the members the
- * master routes on ("id", "type", "data", "retry", "timeoutMs", "stream") sit in
+ * master routes on ("id", "type", "data", "retry", "timeoutMs", "stream", "pool",
+ * "idempotencyKey") sit in
  * the line, so the master can pass the client's original bytes onward.
  * scan_json_value() runs the same validator over any buffer: dlq.c
  * checks each dead-letter line with it before handing it out.  Worker
@@ -51,6 +52,8 @@ typedef struct {
 #define SCAN_POOL_MAX 64
 /* The longest session key (docs/sessions.md). */
 #define SCAN_SESSION_MAX 256
+/* The longest "idempotencyKey", in bytes after unescaping. */
+#define SCAN_IDEM_KEY_MAX 256
 
 typedef struct {
     scan_id_kind id_kind;
@@ -78,6 +81,10 @@ typedef struct {
      * (a given one is 1..SCAN_SESSION_MAX bytes). */
     char session[SCAN_SESSION_MAX + 1];
     size_t session_len;
+    /* "idempotencyKey", unescaped and NUL-terminated; idem_key_len 0
+     * when absent (an empty key is refused). */
+    char idem_key[SCAN_IDEM_KEY_MAX + 1];
+    size_t idem_key_len;
     /* Why scanning failed ("" on SCAN_OK / SCAN_BLANK; an array, so the
      * struct can be copied), and the byte it refers to (0 for
      * request-level errors, the value's first byte for SCAN_NOT_OBJECT). */
@@ -106,7 +113,8 @@ typedef struct {
  * "stream" is a boolean.  "pool" is a string of at most SCAN_POOL_MAX
  * bytes after unescaping, without U+0000 (whether such a pool exists is
  * the caller's question).  "session" is a string of 1 to SCAN_SESSION_MAX
- * bytes after unescaping, without U+0000.
+ * bytes after unescaping, without U+0000, and so is "idempotencyKey"
+ * (1 to SCAN_IDEM_KEY_MAX bytes).
  * Anywhere in the line, a number with a fraction or an exponent whose
  * magnitude is beyond a double's (1e400, -1e999999999999; what rounds to
  * infinity) is refused as SCAN_BAD_JSON: the worker would read it as

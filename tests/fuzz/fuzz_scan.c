@@ -332,6 +332,8 @@ typedef struct {
     int pool_given;
     uint8_t session[SCAN_SESSION_MAX + 1];
     size_t session_len;
+    uint8_t idem[SCAN_IDEM_KEY_MAX + 1];
+    size_t idem_len;
 } ref_result;
 
 /* The request rules, applied the obvious way: collect the last value of
@@ -340,7 +342,7 @@ static void ref_request(const uint8_t *s, size_t n, unsigned max_depth, ref_resu
 {
     ref r = {s, n, 0, max_depth};
     int seen_type = 0, type_bad = 0, type_long = 0, retry_bad = 0, stream_bad = 0, t_bad = 0, t_big = 0,
-        id_bad = 0, pool_bad = 0, pool_long = 0, sess_bad = 0, sess_long = 0, sess_empty = 0, is_int;
+        id_bad = 0, pool_bad = 0, pool_long = 0, sess_bad = 0, sess_long = 0, sess_empty = 0, idem_bad = 0, idem_long = 0, is_int;
     size_t v, klen;
     uint8_t key[16];
 
@@ -418,6 +420,18 @@ static void ref_request(const uint8_t *s, size_t n, unsigned max_depth, ref_resu
                     sess_empty = sl == 0;
                     o->session_len = sess_long ? 0 : sl;
                 }
+            } else if (klen == 14 && memcmp(key, "idempotencyKey", 14) == 0) {
+                idem_bad = !is_str;
+                idem_long = 0;
+                o->idem_len = 0;
+                if (is_str) {
+                    ref t = {s, n, v, max_depth};
+                    size_t il;
+                    ref_string(&t, o->idem, SCAN_IDEM_KEY_MAX, &il);
+                    idem_long = il > SCAN_IDEM_KEY_MAX;
+                    idem_bad = il == 0;
+                    o->idem_len = idem_long ? 0 : il;
+                }
             } else if (klen == 4 && memcmp(key, "data", 4) == 0) {
                 o->data_off = v;
                 o->data_len = r.i - v;
@@ -488,6 +502,12 @@ static void ref_request(const uint8_t *s, size_t n, unsigned max_depth, ref_resu
         o->msg = "session must not contain U+0000";
     else if (sess_long)
         o->msg = "session longer than 256 bytes";
+    else if (idem_bad)
+        o->msg = "idempotencyKey must be a non-empty string";
+    else if (memchr(o->idem, 0, o->idem_len))
+        o->msg = "idempotencyKey must not contain U+0000";
+    else if (idem_long)
+        o->msg = "idempotencyKey longer than 256 bytes";
     else
         o->st = SCAN_OK;
 }
@@ -587,6 +607,8 @@ static void check_one(const uint8_t *data, size_t size, unsigned depth)
         CHECK(res.pool[res.pool_len] == '\0');
         CHECK(res.session_len == want.session_len && memcmp(res.session, want.session, want.session_len) == 0);
         CHECK(res.session[res.session_len] == '\0');
+        CHECK(res.idem_key_len == want.idem_len && memcmp(res.idem_key, want.idem, want.idem_len) == 0);
+        CHECK(res.idem_key[res.idem_key_len] == '\0');
     }
 }
 

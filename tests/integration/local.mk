@@ -131,3 +131,5 @@ TESTS += tests/integration/test_halfclose.py
 EXTRA_DIST += tests/integration/test_halfclose.py
 TESTS += tests/integration/test_sessions.py
 EXTRA_DIST += tests/integration/test_sessions.py
+TESTS += tests/integration/test_idempotency.py
+EXTRA_DIST += tests/integration/test_idempotency.py

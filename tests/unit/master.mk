@@ -87,3 +87,13 @@ tests_unit_test_sessrun_SOURCES = tests/unit/test_sessrun.c pool/path/sessrun.c 
 tests_unit_test_sessrun_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_sessrun_CFLAGS = $(MASTER_UNIT_CFLAGS)
 tests_unit_test_sessrun_LDADD = $(LIBEVENT_LIBS) $(CMOCKA_LIBS)
+# test_idem: idempotency keys (pool/path/idem.c) with the real scan.c and
+# reply.c; the test file stands in for client output, refusals and
+# answer_end.
+check_PROGRAMS += tests/unit/test_idem
+TESTS += tests/unit/test_idem
+tests_unit_test_idem_SOURCES = tests/unit/test_idem.c pool/path/idem.c pool/path/idem.h pool/path/scan.c \
+	pool/path/scan.h pool/path/reply.c pool/path/reply.h common/json.c common/utf8.c $(MASTER_UNIT_FAKES)
+tests_unit_test_idem_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
+tests_unit_test_idem_CFLAGS = $(MASTER_UNIT_CFLAGS)
+tests_unit_test_idem_LDADD = $(LIBEVENT_LIBS) $(CMOCKA_LIBS)

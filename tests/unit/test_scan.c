@@ -82,6 +82,8 @@ static void check_invariants(const char *in, size_t len, scan_status st, const s
         assert_int_equal(strlen(r->type), r->type_len);
         assert_true(r->pool_len <= SCAN_POOL_MAX);
         assert_int_equal(strlen(r->pool), r->pool_len);
+        assert_true(r->idem_key_len <= SCAN_IDEM_KEY_MAX);
+        assert_int_equal(strlen(r->idem_key), r->idem_key_len);
     }
 }
 
@@ -1425,6 +1427,81 @@ static int run_bench(void)
     return 0;
 }
 
+/* Builds {"type":"a","idempotencyKey":"<n x unit>"} into buf. */
+static size_t idem_line(char *buf, size_t cap, const char *unit, size_t n)
+{
+    size_t len = (size_t)snprintf(buf, cap, "{\"type\":\"a\",\"idempotencyKey\":\"");
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(buf + len, cap - len, "%s", unit);
+    len += (size_t)snprintf(buf + len, cap - len, "\"}");
+    assert_true(len < cap);
+    return len;
+}
+
+/* "idempotencyKey": a string of 1 to SCAN_IDEM_KEY_MAX bytes after
+ * unescaping, without U+0000, unescaped into r.idem_key/idem_key_len (0
+ * when absent); the last occurrence counts. */
+static void test_idem_member(void **state)
+{
+    static char buf[4096];
+    scan_result r;
+    size_t len;
+    AP_UNUSED(state);
+
+    scan_ok("{\"type\":\"a\"}", &r);
+    assert_int_equal(r.idem_key_len, 0);
+    assert_string_equal(r.idem_key, "");
+    scan_ok("{\"type\":\"a\",\"idempotencyKey\":\"order-17\"}", &r);
+    assert_int_equal(r.idem_key_len, 8);
+    assert_string_equal(r.idem_key, "order-17");
+    scan_ok("{\"idempotency\\u004bey\":\"k\\u00e9\",\"type\":\"a\"}", &r);
+    assert_int_equal(r.idem_key_len, 3);
+    assert_string_equal(r.idem_key, "k\xC3\xA9");
+    scan_ok("{\"type\":\"a\",\"idempotencyKey\":1,\"idempotencyKey\":\"z\"}", &r);
+    assert_string_equal(r.idem_key, "z");
+    scan_ok("{\"type\":\"a\",\"data\":{\"idempotencyKey\":\"inner\"}}", &r);
+    assert_int_equal(r.idem_key_len, 0);
+    /* a scan after one with a key starts without it */
+    scan_ok("{\"type\":\"a\",\"idempotencyKey\":\"k\"}", &r);
+    scan_ok("{\"type\":\"a\"}", &r);
+    assert_int_equal(r.idem_key_len, 0);
+    assert_string_equal(r.idem_key, "");
+
+    /* exactly SCAN_IDEM_KEY_MAX bytes, raw and escaped; one more is refused */
+    len = idem_line(buf, sizeof buf, "k", SCAN_IDEM_KEY_MAX);
+    assert_int_equal(scan_request(buf, len, DEPTH, &r), SCAN_OK);
+    assert_int_equal(r.idem_key_len, SCAN_IDEM_KEY_MAX);
+    len = idem_line(buf, sizeof buf, "\\u006b", SCAN_IDEM_KEY_MAX);
+    assert_int_equal(scan_request(buf, len, DEPTH, &r), SCAN_OK);
+    assert_int_equal(r.idem_key_len, SCAN_IDEM_KEY_MAX);
+    assert_int_equal(r.idem_key[SCAN_IDEM_KEY_MAX - 1], 'k');
+    static const char *const too_long[] = {"k", "\\u006b"};
+    for (unsigned k = 0; k < 2; k++) {
+        len = idem_line(buf, sizeof buf, too_long[k], SCAN_IDEM_KEY_MAX + 1);
+        assert_int_equal(scan_request(buf, len, DEPTH, &r), SCAN_BAD_REQUEST);
+        assert_string_equal(r.error, "idempotencyKey longer than 256 bytes");
+        assert_int_equal(r.idem_key_len, 0);
+        check_invariants(buf, len, SCAN_BAD_REQUEST, &r);
+    }
+
+    static const scase bad[] = {
+        {"{\"type\":\"a\",\"idempotencyKey\":\"\"}", 0, SCAN_BAD_REQUEST,
+         "idempotencyKey must be a non-empty string"},
+        {"{\"type\":\"a\",\"idempotencyKey\":7}", 0, SCAN_BAD_REQUEST,
+         "idempotencyKey must be a non-empty string"},
+        {"{\"type\":\"a\",\"idempotencyKey\":null}", 0, SCAN_BAD_REQUEST,
+         "idempotencyKey must be a non-empty string"},
+        {"{\"type\":\"a\",\"idempotencyKey\":\"k\",\"idempotencyKey\":[]}", 0, SCAN_BAD_REQUEST,
+         "idempotencyKey must be a non-empty string"},
+        {"{\"type\":\"a\",\"idempotencyKey\":\"a\\u0000\"}", 0, SCAN_BAD_REQUEST,
+         "idempotencyKey must not contain U+0000"},
+        /* the request's other errors are told first */
+        {"{\"idempotencyKey\":1}", 0, SCAN_BAD_REQUEST, "type is missing"},
+    };
+    RUN(bad);
+}
+
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -1444,6 +1521,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_stream_member),
         cmocka_unit_test(test_pool_member),
         cmocka_unit_test(test_session_member),
+        cmocka_unit_test(test_idem_member),
         cmocka_unit_test(test_whitespace),
         cmocka_unit_test(test_trailing_and_bom),
         cmocka_unit_test(test_structure_errors),
