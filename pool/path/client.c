@@ -18,6 +18,7 @@
 #include "breaker.h"
 #include "connlimit.h"
 #include "control.h"
+#include "events.h"
 #include "typetab.h"
 #include "retry.h"
 #include "scan.h"
@@ -642,6 +643,7 @@ static void client_wrote(void *arg)
     client_count(c, c->active_ms);
     if (!link_empty(&c->streams))
         stream_client_wrote(c);
+    events_client_wrote(c);
     size_t left = c->out_counted;
     if (left <= CLIENT_OUT_HIGH / 2)
         client_unblock(c, CLIENT_BLOCK_OUTPUT);
@@ -708,6 +710,7 @@ static void client_close(client *c, const char *why)
 {
     unsigned cancelled = 0, orphaned = 0;
     client_set_state(c, CLIENT_CLOSING);
+    events_client_closed(c);
     while (!link_empty(&c->msgs)) {
         msg *m = msg_from_clink(c->msgs.next);
         if (m->state == MSG_RUNNING) {
@@ -771,11 +774,11 @@ void client_deferred(client *c, int delta)
 }
 
 /* Idle: nothing it sent is unanswered (in flight, held, or a pool.*
- * answer due later), nothing waits to be written to it, and no byte came
+ * answer due later), not subscribed to events, nothing waits to be written to it, and no byte came
  * or went for idleConnectionTimeout. */
 static int client_is_idle(const client *c, uint64_t now)
 {
-    return c->in_flight == 0 && c->deferred <= 0 && c->state != CLIENT_CLOSING &&
+    return c->in_flight == 0 && c->deferred <= 0 && c->state != CLIENT_CLOSING && c->sub == NULL &&
            flush_pending(&c->out) == 0 &&
            now - c->active_ms >= (uint64_t)server.cfg->idle_connection_timeout;
 }
