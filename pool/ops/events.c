@@ -13,11 +13,12 @@
  *   backlog: the bytes of those owed events;
  *   dropped: events dropped for it and not yet told.
  *
- * Its bound: backlog plus its connection's unwritten output stays within
- * subscriberBufferBytes: past it, its oldest owed events are dropped (next
- * moves past them).  An owed event the ring evicts is dropped too.  Feeding
- * (sub_pump) copies owed events to the connection's output while that holds
- * under EVENTS_WINDOW (min subscriberBufferBytes) and the master's buffered
+ * Its bound: its connection's output takes events up to a window (half
+ * of subscriberBufferBytes, EVENTS_WINDOW at most) and its backlog is kept
+ * within the rest: past it, its oldest owed events are dropped (next moves
+ * past them), so the newest wait while the output is full.  An owed event
+ * the ring evicts is dropped too.  Feeding (sub_pump) copies owed events to
+ * the connection's output while it holds less than the window and the master's buffered
  * answers (server.out_bytes) stay under maxBufferedBytes; it runs when an
  * event is emitted, when the connection's socket took bytes, and on the tick.
  * Once it has caught up (next is the ring's end) and events were dropped, it
@@ -141,6 +142,14 @@ static size_t sub_bound(void)
     return (size_t)server.cfg->subscriber_buffer_bytes;
 }
 
+/* What may sit in its connection's output: half the bound, 64 KiB at
+ * most; the rest of the bound is for owed events, so the newest are kept
+ * while the output is full. */
+static size_t sub_window(void)
+{
+    return sub_bound() / 2 < EVENTS_WINDOW ? sub_bound() / 2 : EVENTS_WINDOW;
+}
+
 /* Drops its oldest owed event (moves next past it). */
 static void sub_drop_oldest(events_sub *s)
 {
@@ -156,11 +165,11 @@ static void sub_drop_oldest(events_sub *s)
     }
 }
 
-/* Keeps what is held for s within subscriberBufferBytes. */
+/* Keeps what is held for s within subscriberBufferBytes: owed events
+ * within the bound less its output's window. */
 static void sub_trim(events_sub *s)
 {
-    size_t out = flush_pending(&s->c->out);
-    while (s->backlog > 0 && s->backlog + out > sub_bound())
+    while (s->backlog > sub_bound() - sub_window())
         sub_drop_oldest(s);
 }
 
@@ -170,7 +179,7 @@ static void sub_pump(events_sub *s)
 {
     client *c = s->c;
     struct evbuffer *out = client_output(c);
-    size_t window = sub_bound() < EVENTS_WINDOW ? sub_bound() : EVENTS_WINDOW;
+    size_t window = sub_window();
     size_t have = evbuffer_get_length(out), added = 0;
     uint64_t budget = (uint64_t)server.cfg->max_buffered_bytes;
     const evring_entry *e;

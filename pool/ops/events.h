@@ -60,7 +60,7 @@ typedef enum {
 
 typedef enum { EVENTS_NORMAL = 0, EVENTS_CRITICAL = 1 } events_priority;
 
-/* Bytes of events put in a subscriber's output at a time (or
+/* Bytes of events put in a subscriber's output at a time (or half of
  * subscriberBufferBytes if smaller). */
 #define EVENTS_WINDOW (64u * 1024)
 /* Patterns in one subscription. */

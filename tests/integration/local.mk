@@ -129,3 +129,8 @@ TESTS += tests/integration/test_pools.py
 EXTRA_DIST += tests/integration/test_pools.py
 TESTS += tests/integration/test_halfclose.py
 EXTRA_DIST += tests/integration/test_halfclose.py
+# test_events.py: the lifecycle event stream (docs/events.md) through the
+# real server: each topic from a real cause, replay, slow subscribers,
+# agentpoolctl events and the Python clients' subscribe().
+TESTS += tests/integration/test_events.py
+EXTRA_DIST += tests/integration/test_events.py
