@@ -145,7 +145,7 @@ static const setting settings[] = {
     {"metricsAllowRemote", T_BOOL, OFF(metrics_allow_remote), 0, 1, NULL, "let metricsListen be an address other machines can reach", SERVER},
     {"eventHistory", T_INT, OFF(event_history), 1, 1000000, NULL, "lifecycle events kept for replay (pool.subscribe with since; docs/events.md); fixed at start", SERVER},
     {"eventHistoryBytes", T_INT, OFF(event_history_bytes), 64 * 1024, (int64_t)1 << 32, NULL, "bytes of the events kept for replay, at most (the oldest go first)", SERVER},
-    {"subscriberBufferBytes", T_INT, OFF(subscriber_buffer_bytes), 1024, (int64_t)1 << 32, NULL, "bytes of events held for one subscriber that does not read; past it its oldest are dropped (it is told how many)", SERVER},
+    {"subscriberBufferBytes", T_INT, OFF(subscriber_buffer_bytes), 16 * 1024, (int64_t)1 << 32, NULL, "bytes of events held for one subscriber that does not read; past it its oldest are dropped (it is told how many)", SERVER},
     {"maxSubscribers", T_INT, OFF(max_subscribers), 0, 100000, NULL, "connections subscribed to events at once (pool.subscribe; past it: too_many_connections)", SERVER},
     {"alertAvailableBelow", T_INT, OFF(alert_available_below), 0, 100, NULL, "warn when fewer than this percent of the workers have a free slot (0: off)", PER_POOL},
     {"alertQueueAbove", T_INT, OFF(alert_queue_above), 0, 100, NULL, "warn when the queue is more than this percent full (0: off)", PER_POOL},

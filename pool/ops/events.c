@@ -150,8 +150,9 @@ static size_t sub_window(void)
     return sub_bound() / 2 < EVENTS_WINDOW ? sub_bound() / 2 : EVENTS_WINDOW;
 }
 
-/* Drops its oldest owed event (moves next past it). */
-static void sub_drop_oldest(events_sub *s)
+/* Drops its oldest owed event (moves next past it).  Returns 0 when it
+ * is owed none (then its backlog is 0). */
+static int sub_drop_oldest(events_sub *s)
 {
     const evring_entry *e;
     while ((e = evring_at(&evstate.ring, s->next)) != NULL) {
@@ -160,17 +161,22 @@ static void sub_drop_oldest(events_sub *s)
             s->backlog -= e->len;
             s->dropped++;
             evstate.dropped++;
-            return;
+            return 1;
         }
     }
+    if (s->backlog)
+        ap_error("events: client-%llu: %llu bytes owed but no event: reset (a bug)",
+                 (unsigned long long)s->c->serial, (unsigned long long)s->backlog);
+    s->backlog = 0;
+    return 0;
 }
 
 /* Keeps what is held for s within subscriberBufferBytes: owed events
  * within the bound less its output's window. */
 static void sub_trim(events_sub *s)
 {
-    while (s->backlog > sub_bound() - sub_window())
-        sub_drop_oldest(s);
+    while (s->backlog > sub_bound() - sub_window() && sub_drop_oldest(s))
+        ;
 }
 
 /* Copies owed events to its output (see the top comment); then, caught
@@ -292,8 +298,8 @@ void events_emit_raw(const pool_t *p, const char *topic, events_priority prio, c
         if (!sub_wants(s, in))
             continue;
         s->backlog += in->len;
+        sub_pump(s); /* what fits in its output goes; the rest is owed, within the bound */
         sub_trim(s);
-        sub_pump(s);
     }
 }
 
@@ -457,8 +463,8 @@ void events_subscribe(client *c, const char *line, const scan_result *r)
     ap_info("client-%llu (pid %d uid %d) subscribed to events (%d pattern%s%s, replay from seq %llu)",
             (unsigned long long)c->serial, (int)c->peer_pid, (int)c->peer_uid, s->npat, s->npat == 1 ? "" : "s",
             s->critical_only ? ", critical only" : "", (unsigned long long)s->next);
-    sub_trim(s);
     sub_pump(s);
+    sub_trim(s);
 }
 
 /* Ends c's subscription; returns its events delivered. */

@@ -278,7 +278,7 @@ class Replay(unittest.TestCase):
 class SlowSubscriber(unittest.TestCase):
     def test_a_subscriber_that_never_reads_drops_events_and_is_told_how_many(self):
         n = 3000
-        with observe_server(["--subscriber-buffer-bytes", "4096", "--client-write-timeout", "0"]) as s, \
+        with observe_server(["--subscriber-buffer-bytes", "16384", "--client-write-timeout", "0"]) as s, \
                 Gate(s.tmp.name) as gate, s.client() as c:
             slow = subscribe(self, s, {"topics": ["message.timeout"]})  # and never reads, for now
             answers = timeouts_behind_a_gate(c, gate, n, id_bytes=200)
