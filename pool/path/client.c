@@ -567,10 +567,10 @@ static void client_half_close(client *c)
 }
 
 /* A half-closed connection is done when nothing it sent is unanswered
- * or unhandled and every answer is written. */
+ * or unhandled, every answer is written and it is not subscribed to events. */
 static int client_answered_all(const client *c)
 {
-    return c->half_closed && c->in_flight == 0 && c->held == NULL && c->deferred <= 0 &&
+    return c->half_closed && c->in_flight == 0 && c->held == NULL && c->deferred <= 0 && c->sub == NULL &&
            linein_pending(&c->in) == 0 && link_empty(&c->streams) && flush_pending(&c->out) == 0;
 }
 
@@ -785,11 +785,12 @@ static int client_is_idle(const client *c, uint64_t now)
 
 /* clientWriteTimeout: answers wait and the socket took none of them for
  * that long.  Progress of any size resets the clock, so a slow reader is
- * never cut off; one that stopped reading is. */
+ * never cut off; one that stopped reading is.  Output written during this
+ * tick (events, answers) may be stamped after the tick's now: not late. */
 static int client_stopped_reading(const client *c, uint64_t now)
 {
     uint64_t limit = (uint64_t)server.cfg->client_write_timeout;
-    return limit && flush_pending(&c->out) > 0 && now - c->out_progress_ms >= limit;
+    return limit && flush_pending(&c->out) > 0 && now > c->out_progress_ms && now - c->out_progress_ms >= limit;
 }
 
 void client_tick(uint64_t now)

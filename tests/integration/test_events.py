@@ -23,6 +23,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -331,6 +332,15 @@ class Subscriptions(unittest.TestCase):
             self.assertTrue(sub.c.call("pool.ping")["pong"])
             r = sub.c.request("pool.unsubscribe")
             self.assertEqual(r["result"], {"unsubscribed": False, "delivered": 0})
+
+    def test_a_half_closed_subscriber_keeps_receiving(self):
+        with Server(workers=1) as s:
+            sub = subscribe(self, s, {"topics": ["worker.exited"]})
+            sub.c.sock.shutdown(socket.SHUT_WR)  # as nc -N does after its request
+            pid = pid_of(s)
+            os.kill(pid, signal.SIGKILL)
+            self.assertEqual(sub.next()["data"]["pid"], pid)
+            self.assertEqual(server_stats(s)["events"]["subscribers"], 1)
 
     def test_max_subscribers(self):
         with Server(workers=1, args=["--max-subscribers", "1"]) as s:
