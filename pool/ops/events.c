@@ -55,6 +55,7 @@ typedef struct events_sub {
     uint64_t backlog;
     uint64_t dropped;
     uint64_t delivered;
+    int told;                   /* a drop was logged for it (later ones are debug: counted in stats) */
     int critical_only;
     size_t pool_len;            /* 0: every pool */
     char pool[CONFIG_POOL_NAME_MAX + 1];
@@ -211,8 +212,12 @@ static void sub_pump(events_sub *s)
                          (unsigned long long)ap_wall_ms(), (unsigned long long)s->dropped);
         evbuffer_add(out, line, (size_t)n);
         added += (size_t)n;
-        ap_info("client-%llu (pid %d uid %d): subscriber caught up after %llu events were dropped for it",
-                (unsigned long long)c->serial, (int)c->peer_pid, (int)c->peer_uid, (unsigned long long)s->dropped);
+        ap_log(s->told ? AP_LOG_DEBUG : AP_LOG_INFO,
+               "client-%llu (pid %d uid %d): subscriber caught up after %llu events were dropped for it "
+               "(subscriberBufferBytes %lld)%s",
+               (unsigned long long)c->serial, (int)c->peer_pid, (int)c->peer_uid, (unsigned long long)s->dropped,
+               (long long)server.cfg->subscriber_buffer_bytes, s->told ? "" : "; later drops are counted in pool.stats");
+        s->told = 1;
         s->dropped = 0;
     }
     if (added)
