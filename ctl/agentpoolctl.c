@@ -8,7 +8,7 @@
  * options that follow it, checks that the command takes them and runs
  * it.  Each command is one cmd_* function in a file of its own:
  * cmd_send.c (send, ping), cmd_stats.c (stats), cmd_pool.c (health,
- * history, reload, scale), cmd_dlq.c (dlq and its sub-commands, through
+ * history, reload, scale), cmd_events.c (events), cmd_dlq.c (dlq and its sub-commands, through
  * a table of their own) and top.c (top, with topview.c drawing its
  * frames).  Adding a command means one such function and one row here,
  * plus its lines in the help text.
@@ -42,6 +42,8 @@ static const ctl_command ctl_commands[] = {
     {"scale", "N [--json] [--pool NAME]", CTL_TAKES_JSON | CTL_TAKES_POOL, 1, 1, 0, cmd_scale},
     /* dlq's sub-command checks the options (cmd_dlq.c). */
     {"dlq", "list|replay|purge [OPTIONS]", CTL_TAKES_ALL, 1, INT_MAX, 1, cmd_dlq},
+    {"events", "[--json] [--since DURATION] [--critical] [--pool NAME] [TOPIC...]",
+     CTL_TAKES_JSON | CTL_TAKES_SINCE | CTL_TAKES_CRITICAL | CTL_TAKES_POOL, 0, 32, 0, cmd_events},
 };
 
 const char ctl_usage_text[] =
@@ -140,6 +142,18 @@ const char ctl_usage_text[] =
     "  dlq purge --yes [--pool NAME]\n"
     "                         delete every dead letter for good (refused\n"
     "                         without --yes) and print \"purged N\"\n"
+    "  events [--json] [--since DURATION] [--critical] [--pool NAME] [TOPIC...]\n"
+    "                         follow the lifecycle events (pool.subscribe; an\n"
+    "                         admin request) until agentpoold closes the\n"
+    "                         connection or Ctrl-C: one line per event, local\n"
+    "                         time, topic, pool (- when none), data; --json\n"
+    "                         prints the lines as received.  TOPIC patterns:\n"
+    "                         worker.exited, worker.* (one segment), worker.#\n"
+    "                         (the rest); none: every topic.  --since 10m\n"
+    "                         first replays the events of the last 10 minutes\n"
+    "                         that agentpoold still keeps; --critical shows\n"
+    "                         only critical ones (worker deaths, dead letters,\n"
+    "                         backoff, critical alerts)\n"
     "\n"
     "Options (before or after COMMAND and its arguments; for send they end at\n"
     "TYPE):\n"
@@ -165,6 +179,8 @@ const char ctl_usage_text[] =
     "      --yes              dlq purge: yes, delete them all\n"
     "      --stream           send: ask for a stream, print its chunks (above)\n"
     "      --raw              send --stream: print the lines as received\n"
+    "      --since DURATION   events: replay from this long ago (ms, s, m, h, d)\n"
+    "      --critical         events: critical events only\n"
     "  -h, --help             show this help and exit\n"
     "      --version          show the version and exit\n"
     "\n"
@@ -199,7 +215,7 @@ int main(int argc, char **argv)
         return rc;
     if (next >= argc)
         return ctl_usage_error("no command given (send, stats, top, ping, health, history, reload, "
-                               "scale or dlq)");
+                               "scale, dlq or events)");
     rc = args_dispatch(ctl_commands, AP_ARRAY_LEN(ctl_commands), "", &o, argc - next, argv + next);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         ctl_warn("writing to stdout: %s", strerror(errno));

@@ -26,11 +26,12 @@
 /* The option each CTL_TAKES_* bit stands for, for usage errors. */
 static const char *const args_takes_names[] = {"--json", "--detailed", "--offset", "--limit",
                                                "--id",   "--yes",      "--once",   "--interval",
-                                               "--stream", "--raw",   "--pool"};
+                                               "--stream", "--raw",   "--pool",   "--since",
+                                               "--critical"};
 
 enum {
     OPT_TIMEOUT = 256, OPT_VERSION, OPT_JSON, OPT_DETAILED, OPT_OFFSET, OPT_LIMIT, OPT_ID, OPT_YES,
-    OPT_ONCE, OPT_INTERVAL, OPT_STREAM, OPT_RAW, OPT_POOL
+    OPT_ONCE, OPT_INTERVAL, OPT_STREAM, OPT_RAW, OPT_POOL, OPT_SINCE, OPT_CRITICAL
 };
 
 static const struct option args_long_options[] = {
@@ -49,6 +50,8 @@ static const struct option args_long_options[] = {
     {"stream", no_argument, NULL, OPT_STREAM},
     {"raw", no_argument, NULL, OPT_RAW},
     {"pool", required_argument, NULL, OPT_POOL},
+    {"since", required_argument, NULL, OPT_SINCE},
+    {"critical", no_argument, NULL, OPT_CRITICAL},
     {NULL, 0, NULL, 0},
 };
 
@@ -129,6 +132,15 @@ int args_parse(int argc, char **argv, int options_end, ctl_opts *o, int *next)
                 return ctl_usage_error("--pool wants a pool's name, not ''");
             o->pool = optarg;
             o->given |= CTL_TAKES_POOL;
+            break;
+        case OPT_SINCE:
+            if (ctl_parse_duration_ms(optarg, &o->since_ms) != AP_OK)
+                return ctl_usage_error("--since wants a duration such as 90s, 10m, 2h or 1d, not '%s'", optarg);
+            o->given |= CTL_TAKES_SINCE;
+            break;
+        case OPT_CRITICAL:
+            o->critical = 1;
+            o->given |= CTL_TAKES_CRITICAL;
             break;
         case 'h':
             fputs(ctl_usage_text, stdout);

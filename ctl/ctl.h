@@ -56,7 +56,9 @@ enum {
     CTL_TAKES_STREAM = 1u << 8,
     CTL_TAKES_RAW = 1u << 9,
     CTL_TAKES_POOL = 1u << 10,
-    CTL_TAKES_ALL = (1u << 11) - 1
+    CTL_TAKES_SINCE = 1u << 11,
+    CTL_TAKES_CRITICAL = 1u << 12,
+    CTL_TAKES_ALL = (1u << 13) - 1
 };
 
 /* The default --timeout, and the least and most --interval. */
@@ -83,6 +85,8 @@ typedef struct {
     int stream; /* send: "stream": true, chunks printed as they come */
     int raw;    /* send --stream: every line as received */
     const char *pool; /* --pool NAME: the named pool only; NULL: every pool */
+    uint64_t since_ms; /* events --since: replay this far back */
+    int critical;      /* events --critical: critical events only */
 } ctl_opts;
 
 typedef struct ctl_command {
@@ -104,6 +108,11 @@ int cmd_reload(const ctl_opts *o, int argc, char **argv);
 int cmd_scale(const ctl_opts *o, int argc, char **argv);
 int cmd_dlq(const ctl_opts *o, int argc, char **argv);
 int cmd_top(const ctl_opts *o, int argc, char **argv);
+int cmd_events(const ctl_opts *o, int argc, char **argv);
+
+/* Parses a duration: a whole number with ms, s, m, h or d (none: ms).
+ * AP_OK, or AP_ERR when s is anything else (cmd_events.c). */
+int ctl_parse_duration_ms(const char *s, uint64_t *out);
 
 /* Prints "agentpoolctl: <message>" and a newline to stderr. */
 void ctl_warn(const char *fmt, ...) AP_PRINTF(1, 2);

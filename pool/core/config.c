@@ -149,6 +149,10 @@ static const setting settings[] = {
     {"maxTrackedTypes", T_INT, OFF(max_tracked_types), 1, 4096, NULL, "message types tracked one by one in stats and breakers; the rest count as other", PER_POOL},
     {"metricsListen", T_STR, OFF(metrics_listen), 0, 4096, NULL, "serve /metrics, /healthz and /stats over HTTP here: unix:/path, 127.0.0.1:PORT or [::1]:PORT (empty: off)", SERVER},
     {"metricsAllowRemote", T_BOOL, OFF(metrics_allow_remote), 0, 1, NULL, "let metricsListen be an address other machines can reach", SERVER},
+    {"eventHistory", T_INT, OFF(event_history), 1, 1000000, NULL, "lifecycle events kept for replay (pool.subscribe with since; docs/events.md); fixed at start", SERVER},
+    {"eventHistoryBytes", T_INT, OFF(event_history_bytes), 64 * 1024, (int64_t)1 << 32, NULL, "bytes of the events kept for replay, at most (the oldest go first)", SERVER},
+    {"subscriberBufferBytes", T_INT, OFF(subscriber_buffer_bytes), 16 * 1024, (int64_t)1 << 32, NULL, "bytes of events held for one subscriber that does not read; past it its oldest are dropped (it is told how many)", SERVER},
+    {"maxSubscribers", T_INT, OFF(max_subscribers), 0, 100000, NULL, "connections subscribed to events at once (pool.subscribe; past it: too_many_connections)", SERVER},
     {"alertAvailableBelow", T_INT, OFF(alert_available_below), 0, 100, NULL, "warn when fewer than this percent of the workers have a free slot (0: off)", PER_POOL},
     {"alertQueueAbove", T_INT, OFF(alert_queue_above), 0, 100, NULL, "warn when the queue is more than this percent full (0: off)", PER_POOL},
     {"alertErrorRateAbove", T_INT, OFF(alert_error_rate_above), 0, 100, NULL, "warn when more than this percent of the last minute's answers were errors (0: off)", PER_POOL},
@@ -235,6 +239,10 @@ void config_init(config *cfg)
     cfg->max_pending_bytes = 256 * 1024 * 1024;
     cfg->max_buffered_bytes = 256 * 1024 * 1024;
     cfg->client_write_timeout = 60000;
+    cfg->event_history = 10000;
+    cfg->event_history_bytes = 16 * 1024 * 1024;
+    cfg->subscriber_buffer_bytes = 1024 * 1024;
+    cfg->max_subscribers = 64;
     cfg->listen_backlog = 1024;
     cfg->shutdown_timeout = 30000;
     cfg->socket = ap_strdup(AP_DEFAULT_SOCKET); /* $AGENTPOOL_SOCKET: config_parse_args's environment pass */

@@ -153,6 +153,10 @@ typedef struct config {
     /* observability */
     char *metrics_listen;        /* "unix:/path", "127.0.0.1:PORT", "[::1]:PORT"; NULL: off */
     int metrics_allow_remote;    /* metricsListen may be a non-loopback address */
+    int64_t event_history;       /* events kept for replay (events.c; fixed at start) */
+    int64_t event_history_bytes; /* and their bytes at most */
+    int64_t subscriber_buffer_bytes; /* events held for one subscriber before its oldest are dropped */
+    int64_t max_subscribers;     /* connections subscribed at once */
     int64_t alert_available_below; /* percent of workers with a free slot; 0: off */
     int64_t alert_queue_above;   /* percent of messageQueueSize; 0: off */
     int64_t alert_error_rate_above; /* percent of the last minute's answers; 0: off */

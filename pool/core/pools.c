@@ -15,6 +15,7 @@
 #include "breaker.h"
 #include "drift.h"
 #include "idem.h"
+#include "events.h"
 #include "metrics.h"
 #include "retry.h"
 #include "server.h"
@@ -44,6 +45,11 @@ static void breaker_changed(void *arg, unsigned idx, const breaker_change *c)
     else
         ap_info("pool %s: breaker for type %s: %s -> %s", p->name, type, breaker_state_name(c->from),
                 breaker_state_name(c->to));
+    char esc[768];
+    if (c->to == BREAKER_OPEN || c->to == BREAKER_CLOSED)
+        events_emit(p, c->to == BREAKER_OPEN ? EVENTS_BREAKER_OPENED : EVENTS_BREAKER_CLOSED, EVENTS_NORMAL,
+                    "\"type\":\"%s\",\"from\":\"%s\",\"failures\":%u,\"openMs\":%llu", events_esc(esc, sizeof(esc), type),
+                    breaker_state_name(c->from), c->failures, (unsigned long long)c->open_ms);
 }
 
 static int pool_init(pool_t *p, int index, const config_pool *cp, config *top)

@@ -28,6 +28,7 @@
 #include "ap_log.h"
 #include "agentstat.h"
 #include "alert.h"
+#include "events.h"
 #include "access.h"
 #include "answer.h"
 #include "breaker.h"
@@ -187,6 +188,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     access_tick(now);
     client_tick(now);
     stream_tick(now);
+    events_tick();
     if (now - server.last_decay_ms >= 1000) {
         server.last_decay_ms = now;
         ap_alloc_decay(); /* a spike's freed pages go back even when idle */
@@ -353,6 +355,7 @@ int server_start(config *cfg, int argc, char **argv)
     struct timeval tv = {0, TICK_MS * 1000};
     event_add(server.tick, &tv);
 
+    events_init(); /* before the first worker is spawned: that is an event */
     if (pools_init() != AP_OK)
         return AP_ERR;
     if (httpd_start(err, sizeof(err)) != AP_OK) {
@@ -402,6 +405,7 @@ void server_free(void)
     worker_reap();
     worker_reap_final(); /* and what agents left behind */
     pools_free();
+    events_free();
     agentstat_free();
     for (int i = 0; i < server.nsig_events; i++)
         event_free(server.sig_events[i]);

@@ -23,6 +23,7 @@
 #include "ap_alloc.h"
 #include "ap_common.h"
 #include "ap_log.h"
+#include "events.h"
 #include "health.h"
 #include "metrics.h"
 #include "promtext.h"
@@ -215,6 +216,10 @@ void alert_tick(pool_t *p, uint64_t now_ms)
             alerts->a[i].active = 1;
             alerts->a[i].since_ms = now_ms;
             alerts->a[i].told = 0;
+            events_emit(p, EVENTS_ALERT_RAISED, alert_defs[i].level == AP_LOG_CRIT ? EVENTS_CRITICAL : EVENTS_NORMAL,
+                        "\"alert\":\"%s\",\"level\":\"%s\",\"value\":%llu,\"of\":%llu,\"threshold\":%lld",
+                        alert_defs[i].name, alert_defs[i].level == AP_LOG_CRIT ? "critical" : "warning",
+                        (unsigned long long)r.num, (unsigned long long)r.den, (long long)r.threshold);
             if (quiet)
                 alerts->a[i].unlogged++;
             else
@@ -223,6 +228,8 @@ void alert_tick(pool_t *p, uint64_t now_ms)
             alert_log(p, id, now_ms, 1);
         } else if (!r.on && alerts->a[i].active) {
             alerts->a[i].active = 0;
+            events_emit(p, EVENTS_ALERT_CLEARED, EVENTS_NORMAL, "\"alert\":\"%s\",\"activeMs\":%llu", alert_defs[i].name,
+                        (unsigned long long)(now_ms - alerts->a[i].since_ms));
             if (alerts->a[i].told)
                 ap_info("alert %s%s%s cleared (active for %llu ms)", alert_defs[i].name,
                         server.cfg->pools_named ? " in pool " : "", server.cfg->pools_named ? p->name : "",

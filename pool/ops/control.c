@@ -42,6 +42,7 @@
 #include "health.h"
 #include "idem.h"
 #include "drift.h"
+#include "events.h"
 #include "wout.h"
 #include "wprog.h"
 #include "privs.h"
@@ -438,6 +439,7 @@ static cJSON *stats_object(const stats_scope *sc, const server_stats *st, int de
         cJSON_AddNumberToObject(bf, "budgetPauses", (double)st->budget_pauses);
         cJSON_AddNumberToObject(bf, "outputPauses", (double)st->output_pauses);
         cJSON_AddNumberToObject(bf, "parkedMessages", (double)st->parked_msgs);
+        events_stats_json(o);
     }
     cJSON *wk = cJSON_AddObjectToObject(o, "workerEvents");
     cJSON_AddNumberToObject(wk, "spawned", (double)st->spawns);
@@ -953,6 +955,8 @@ static const struct {
     {"pool.dlq.list", control_dlq, CONTROL_ADMIN},
     {"pool.dlq.remove", control_dlq, CONTROL_ADMIN},
     {"pool.dlq.purge", control_dlq, CONTROL_ADMIN},
+    {"pool.subscribe", events_subscribe, CONTROL_ADMIN}, /* pids, exit statuses, others' message ids */
+    {"pool.unsubscribe", events_unsubscribe, CONTROL_OPEN}, /* only its own subscription */
 };
 
 /* The one admin check: 1 when c may make this request; else it was

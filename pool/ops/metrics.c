@@ -35,6 +35,7 @@
 #include "health.h"
 #include "drift.h"
 #include "alert.h"
+#include "events.h"
 #include "wout.h"
 
 #include <event2/buffer.h>
@@ -668,4 +669,5 @@ void metrics_prometheus(struct evbuffer *out)
         promtext_u64(out, "agentpool_master_resident_bytes", NULL, 0, resident);
     }
     alert_prometheus(out);
+    events_prometheus(out);
 }

@@ -19,6 +19,7 @@
 #include "connlimit.h"
 #include "control.h"
 #include "idem.h"
+#include "events.h"
 #include "typetab.h"
 #include "retry.h"
 #include "scan.h"
@@ -588,10 +589,10 @@ static void client_half_close(client *c)
 }
 
 /* A half-closed connection is done when nothing it sent is unanswered
- * or unhandled and every answer is written. */
+ * or unhandled, every answer is written and it is not subscribed to events. */
 static int client_answered_all(const client *c)
 {
-    return c->half_closed && c->in_flight == 0 && c->held == NULL && c->deferred <= 0 &&
+    return c->half_closed && c->in_flight == 0 && c->held == NULL && c->deferred <= 0 && c->sub == NULL &&
            linein_pending(&c->in) == 0 && link_empty(&c->streams) && flush_pending(&c->out) == 0;
 }
 
@@ -664,6 +665,7 @@ static void client_wrote(void *arg)
     client_count(c, c->active_ms);
     if (!link_empty(&c->streams))
         stream_client_wrote(c);
+    events_client_wrote(c);
     size_t left = c->out_counted;
     if (left <= CLIENT_OUT_HIGH / 2)
         client_unblock(c, CLIENT_BLOCK_OUTPUT);
@@ -730,6 +732,7 @@ static void client_close(client *c, const char *why)
 {
     unsigned cancelled = 0, orphaned = 0;
     client_set_state(c, CLIENT_CLOSING);
+    events_client_closed(c);
     while (!link_empty(&c->msgs)) {
         msg *m = msg_from_clink(c->msgs.next);
         if (m->state == MSG_RUNNING) {
@@ -793,22 +796,23 @@ void client_deferred(client *c, int delta)
 }
 
 /* Idle: nothing it sent is unanswered (in flight, held, or a pool.*
- * answer due later), nothing waits to be written to it, and no byte came
+ * answer due later), not subscribed to events, nothing waits to be written to it, and no byte came
  * or went for idleConnectionTimeout. */
 static int client_is_idle(const client *c, uint64_t now)
 {
-    return c->in_flight == 0 && c->deferred <= 0 && c->state != CLIENT_CLOSING &&
+    return c->in_flight == 0 && c->deferred <= 0 && c->state != CLIENT_CLOSING && c->sub == NULL &&
            flush_pending(&c->out) == 0 &&
            now - c->active_ms >= (uint64_t)server.cfg->idle_connection_timeout;
 }
 
 /* clientWriteTimeout: answers wait and the socket took none of them for
  * that long.  Progress of any size resets the clock, so a slow reader is
- * never cut off; one that stopped reading is. */
+ * never cut off; one that stopped reading is.  Output written during this
+ * tick (events, answers) may be stamped after the tick's now: not late. */
 static int client_stopped_reading(const client *c, uint64_t now)
 {
     uint64_t limit = (uint64_t)server.cfg->client_write_timeout;
-    return limit && flush_pending(&c->out) > 0 && now - c->out_progress_ms >= limit;
+    return limit && flush_pending(&c->out) > 0 && now > c->out_progress_ms && now - c->out_progress_ms >= limit;
 }
 
 void client_tick(uint64_t now)

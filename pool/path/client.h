@@ -48,6 +48,7 @@
 
 struct evbuffer;
 struct event;
+struct events_sub;
 struct msg;
 struct pool;
 struct ucred;
@@ -96,6 +97,7 @@ typedef struct client {
     int deferred;               /* pool.* answers due later (answer_later) */
     uint64_t requests;
     uint64_t bad;               /* requests answered bad_request */
+    struct events_sub *sub;     /* its pool.subscribe, NULL when none (events.c) */
 } client;
 
 /* Takes over an accepted, non-blocking socket.  Never fails: on error

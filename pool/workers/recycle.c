@@ -12,6 +12,7 @@
 #include "recycle.h"
 #include "ap_backoff.h"
 #include "ap_log.h"
+#include "events.h"
 #include "reload.h"
 #include "server.h"
 #include "supervisor.h"
@@ -117,6 +118,10 @@ int recycle_start(worker *w, const char *reason)
     }
     w->proc.replace_pending = 0;
     p->stats.recycles++;
+    char esc[256];
+    events_emit(p, EVENTS_WORKER_RECYCLE_STARTED, EVENTS_NORMAL,
+                "\"worker\":\"%s\",\"pid\":%d,\"why\":\"%s\",\"replacement\":\"%s\"", w->name, (int)w->proc.pid,
+                events_esc(esc, sizeof(esc), reason), e->name);
     return AP_OK;
 }
 

@@ -28,6 +28,7 @@
 #include "ap_json.h"
 #include "ap_log.h"
 #include "answer.h"
+#include "events.h"
 #include "recycle.h"
 #include "server.h"
 
@@ -240,6 +241,7 @@ static void keep_server(config *nc, const config *oc, cJSON *names)
     KEEP_OPTSTR(user, "user")
     KEEP_OPTSTR(group, "group")
     KEEP_INT(metrics_allow_remote, "metricsAllowRemote")
+    KEEP_INT(event_history, "eventHistory")
 }
 
 /* A pool's: its tables are sized by them.  prefix names the pool ("" for
@@ -377,6 +379,9 @@ static void step_begin(step *st)
     server.reload_epoch++;
     ap_info("reload: pool %s: replacing %d worker%s one at a time with agent %s", p->name, p->pool_size,
             p->pool_size == 1 ? "" : "s", p->cfg->agent);
+    char esc[512];
+    events_emit(p, EVENTS_POOL_RELOAD_STARTED, EVENTS_NORMAL, "\"workers\":%d,\"agent\":\"%s\",\"epoch\":%u", p->pool_size,
+                events_esc(esc, sizeof(esc), p->cfg->agent), p->epoch);
 }
 
 /* A roll's pool back on the settings its old workers run with. */
@@ -389,6 +394,7 @@ static void roll_back(step *st)
     p->epoch--;
     ap_error("reload aborted for pool %s: a new worker could not start; its old workers keep serving with the old "
              "settings", p->name);
+    events_emit(p, EVENTS_POOL_RELOAD_FINISHED, EVENTS_NORMAL, "\"ok\":false,\"replaced\":%u", st->replaced);
 }
 
 /* A roll: one worker at a time.  Returns 1 when the step is over. */
@@ -407,6 +413,7 @@ static int roll_step(step *st)
     if (!pending) {
         st->state = STEP_DONE;
         ap_info("reload: pool %s: %u worker%s replaced", p->name, st->replaced, st->replaced == 1 ? "" : "s");
+        events_emit(p, EVENTS_POOL_RELOAD_FINISHED, EVENTS_NORMAL, "\"ok\":true,\"replaced\":%u", st->replaced);
         return 1;
     }
     if (recycle_active(p) > 0)

@@ -28,6 +28,7 @@
 #include "client.h"
 #include "dlq.h"
 #include "dlqheld.h"
+#include "events.h"
 #include "privs.h"
 #include "sched.h"
 #include "server.h"
@@ -230,6 +231,8 @@ static void dead_letter(msg *m)
     dlq_failure fails[256];
     pool_t *p = m->pool;
     p->stats.dead_lettered++;
+    events_emit_msg(m, EVENTS_MESSAGE_DEAD_LETTERED, EVENTS_CRITICAL, "\"attempts\":%u,\"last\":\"%s\"", m->attempts,
+                    events_esc(err, sizeof(err), m->nfail ? m->fail[m->nfail - 1].reason : "?"));
     ap_error("message %.*s (type %s) failed for good after %u attempt%s; last: %s", m->id_len ? (int)m->id_len : 4,
              m->id_len ? m->line + m->id_off : "null", m->type, m->attempts, m->attempts == 1 ? "" : "s",
              m->nfail ? m->fail[m->nfail - 1].reason : "?");
@@ -533,6 +536,9 @@ static void retry_later(msg *m, const char *reason)
     m->worker = NULL;
     link_add_tail(&m->pool->retrying, &m->qlink);
     m->pool->stats.retries++;
+    char esc[512];
+    events_emit_msg(m, EVENTS_MESSAGE_RETRIED, EVENTS_NORMAL, "\"attempt\":%u,\"delayMs\":%llu,\"why\":\"%s\"",
+                    m->attempts + 1, (unsigned long long)delay, events_esc(esc, sizeof(esc), reason));
     ap_info("message %.*s (type %s) will be retried in %llu ms (attempt %u of %lld): %s",
             m->id_len ? (int)m->id_len : 4, m->id_len ? m->line + m->id_off : "null", m->type,
             (unsigned long long)delay, m->attempts + 1, (long long)m->pool->cfg->max_retries + 1, reason);
@@ -559,6 +565,8 @@ static void timed_out(msg *m)
              (unsigned long long)effective_timeout(m),
              m->state == MSG_RUNNING ? "running" : m->attempts ? "waiting to be retried" : "waiting in the queue",
              m->attempts, m->attempts == 1 ? "" : "s");
+    events_emit_msg(m, EVENTS_MESSAGE_TIMEOUT, EVENTS_NORMAL, "\"timeoutMs\":%llu,\"why\":\"%s\"",
+                    (unsigned long long)effective_timeout(m), why);
     if (m->state != MSG_RUNNING) {
         answer_error(m, ERR_TIMEOUT, why, NULL);
         return;

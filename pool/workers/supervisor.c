@@ -14,6 +14,7 @@
 #include "ap_alloc.h"
 #include "ap_backoff.h"
 #include "ap_log.h"
+#include "events.h"
 #include "server.h"
 
 #include <cJSON.h>
@@ -180,9 +181,12 @@ int64_t supervisor_worker_ended(const worker *w, int status, sup_reason reason)
     sv->last_unexpected_ms = now;
     uint64_t delay = 0;
     if (intensity_exceeded(p, now)) {
-        if (!sv->backoff)
+        if (!sv->backoff) {
             ap_error("pool %s: more than %lld worker restarts within %lld ms: the pool backs off (degraded)", p->name,
                      (long long)p->cfg->max_restarts, (long long)p->cfg->restart_window);
+            events_emit(p, EVENTS_POOL_BACKOFF_ENTERED, EVENTS_CRITICAL, "\"maxRestarts\":%lld,\"restartWindowMs\":%lld",
+                        (long long)p->cfg->max_restarts, (long long)p->cfg->restart_window);
+        }
         sv->backoff = 1;
         sv->backoff_level++;
         delay = ap_backoff_ms(SUP_BACKOFF_MIN_MS, SUP_BACKOFF_MAX_MS, sv->backoff_level);
@@ -207,6 +211,7 @@ void supervisor_tick(pool_t *p, uint64_t now_ms)
         sv->backoff_level = 0;
         ap_info("pool %s: no worker has died for %lld ms: the pool leaves backoff", p->name,
                 (long long)p->cfg->restart_window);
+        events_emit(p, EVENTS_POOL_BACKOFF_LEFT, EVENTS_NORMAL, "\"quietMs\":%lld", (long long)p->cfg->restart_window);
     }
 }
 

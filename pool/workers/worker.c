@@ -23,6 +23,7 @@
  */
 #include "worker.h"
 #include "drift.h"
+#include "events.h"
 #include "ap_alloc.h"
 #include "ap_defaults.h"
 #include "ap_frame.h"
@@ -425,6 +426,8 @@ int worker_spawn(pool_t *p, int index)
     worker_set_state(w, WORKER_STARTING);
     p->stats.spawns++;
     ap_info("%s spawned (pid %d, generation %u)", w->name, (int)pid, w->proc.generation);
+    events_emit(p, EVENTS_WORKER_SPAWNED, EVENTS_NORMAL, "\"worker\":\"%s\",\"pid\":%d,\"generation\":%u", w->name,
+                (int)pid, w->proc.generation);
     return AP_OK;
 }
 
@@ -558,6 +561,9 @@ void worker_kill_stuck(worker *w, const char *why)
         return;
     ap_error("%s (pid %d) is stuck: %s; its Python stacks follow, then it is replaced", w->name, (int)w->proc.pid, why);
     w->pool->stats.stuck_kills++;
+    char esc[512];
+    events_emit(w->pool, EVENTS_WORKER_STUCK_KILLED, EVENTS_CRITICAL, "\"worker\":\"%s\",\"pid\":%d,\"why\":\"%s\"",
+                w->name, (int)w->proc.pid, events_esc(esc, sizeof(esc), why));
     if (w->state != WORKER_STOPPING)
         worker_set_state(w, WORKER_STOPPING);
     w->proc.kill = WORKER_KILL_STACKS;
@@ -686,6 +692,8 @@ static void on_ready(worker *w, const char *payload, size_t len)
     worker_set_state(w, WORKER_READY);
     ap_info("%s ready (pid %d, %s, %d slot%s, fork to ready %.1f ms)", w->name, (int)w->proc.pid,
             w->proc.model, slots, slots == 1 ? "" : "s", (double)(ap_now_ns() - w->proc.spawn_ns) / 1e6);
+    events_emit(w->pool, EVENTS_WORKER_READY, EVENTS_NORMAL, "\"worker\":\"%s\",\"pid\":%d,\"model\":\"%s\",\"slots\":%d",
+                w->name, (int)w->proc.pid, w->proc.model, slots);
     recycle_replacement_ready(w);
     server_worker_ready();
 }
@@ -1111,10 +1119,16 @@ static sup_reason death_note(worker *w, int status, const char *how)
         w->pool->stats.crashes++; /* killed on purpose is counted apart */
     if (never_ready && !w->proc.said_start_failed && !expected)
         w->start_failures++;
-    return expected ? (w->proc.recycle_reason ? SUP_RECYCLED : SUP_STOPPED)
-           : stuck ? SUP_KILLED_STUCK
-           : w->proc.kill == WORKER_KILL_MEMORY ? SUP_KILLED_MEMORY
-           : never_ready ? SUP_START_FAILED : SUP_CRASHED;
+    sup_reason reason = expected ? (w->proc.recycle_reason ? SUP_RECYCLED : SUP_STOPPED)
+                        : stuck ? SUP_KILLED_STUCK
+                        : w->proc.kill == WORKER_KILL_MEMORY ? SUP_KILLED_MEMORY
+                        : never_ready ? SUP_START_FAILED : SUP_CRASHED;
+    events_emit(w->pool, EVENTS_WORKER_EXITED, expected ? EVENTS_NORMAL : EVENTS_CRITICAL,
+                "\"worker\":\"%s\",\"pid\":%d,\"reason\":\"%s\",\"expected\":%s,\"%s\":%d,\"how\":\"%s\",\"held\":%d",
+                w->name, (int)w->proc.pid, supervisor_reason_name(reason), expected ? "true" : "false",
+                WIFSIGNALED(status) ? "signal" : "status", WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
+                how, held);
+    return reason;
 }
 
 /* Lets go of w's process: its socket, its kill escalation, its state. */

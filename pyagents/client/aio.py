@@ -243,6 +243,63 @@ class Stream(_Call):
         self.close()
 
 
+class AsyncSubscription:
+    """An event stream on a connection of its own (AsyncClient.subscribe):
+    `async for event in sub` (connects at the first step); aclose() ends
+    it.  Iteration ends when the server closes the connection
+    (ConnectionLost)."""
+
+    def __init__(self, path, line, connect_timeout):
+        self._path, self._line, self._connect_timeout = path, line, connect_timeout
+        self._reader = self._writer = None
+        self.result = None
+
+    async def _open(self):
+        try:
+            self._reader, self._writer = await asyncio.wait_for(
+                asyncio.open_unix_connection(self._path, limit=LINE_LIMIT), self._connect_timeout)
+            self._writer.write(self._line)
+            await self._writer.drain()
+            line = await self._reader.readline()
+        except (OSError, asyncio.TimeoutError) as e:
+            await self.aclose()
+            raise ConnectionLost("cannot subscribe at %s: %s" % (self._path, e or "timed out"), sent=False) from None
+        try:
+            self.result = wire.subscribe_answer(wire.decode_line(line))
+        except Exception:
+            await self.aclose()
+            raise
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        if self._reader is None:
+            await self._open()
+        while True:
+            line = await self._reader.readline()
+            if not line:
+                raise ConnectionLost("the server closed the event stream", sent=True)
+            ev = wire.event_line(wire.decode_line(line))
+            if ev is not None:
+                return ev
+
+    async def aclose(self):
+        if self._writer is not None:
+            self._writer.close()
+            try:
+                await self._writer.wait_closed()
+            except OSError:
+                pass
+        self._writer = self._reader = None
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *a):
+        await self.aclose()
+
+
 class AsyncClient(PoolCalls):
     """The asyncio client: one connection, any number of concurrent
     requests, opened at the first request and again after it broke.
@@ -309,6 +366,12 @@ class AsyncClient(PoolCalls):
         except ConnectionLost:
             return "unknown"
         return (await Request(request.conn, rid, waiter, None).wait())["found"]
+
+    def subscribe(self, topics=None, since=None, critical=False, pool=None):
+        """Subscribes to the lifecycle events (pool.subscribe, an admin
+        request) on a dedicated connection: `async for event in
+        client.subscribe(["worker.#"])`.  since: ms since the epoch."""
+        return AsyncSubscription(self.path, wire.subscribe_line(topics, since, critical, pool), self.connect_timeout)
 
     async def send_with_retry(self, type, data=None, *, max_retries=5, backoff=0.1, max_backoff=10.0,
                               idempotent=False, **options):

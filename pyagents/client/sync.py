@@ -229,6 +229,59 @@ class Stream(_Call):
         self.close()
 
 
+class Subscription:
+    """An event stream on a connection of its own (Client.subscribe):
+    iterate it for the events, dicts as docs/events.md shows them; close()
+    (or leaving a with block) ends it.  Iteration ends when the server
+    closes the connection (ConnectionLost)."""
+
+    def __init__(self, path, line, connect_timeout):
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.settimeout(connect_timeout)
+        self._buf = b""
+        try:
+            self._sock.connect(path)
+            self._sock.sendall(line)
+            self.result = wire.subscribe_answer(wire.decode_line(self._readline()))
+        except OSError as e:
+            self._sock.close()
+            raise ConnectionLost("cannot subscribe at %s: %s" % (path, e), sent=False) from None
+        except Exception:
+            self._sock.close()
+            raise
+        self._sock.settimeout(None)
+
+    def _readline(self):
+        while b"\n" not in self._buf:
+            chunk = self._sock.recv(READ_SIZE)
+            if not chunk:
+                raise ConnectionLost("the server closed the event stream", sent=True)
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        return line
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        while True:
+            try:
+                ev = wire.event_line(wire.decode_line(self._readline()))
+            except OSError as e:
+                raise ConnectionLost("event stream: %s" % e, sent=True) from None
+            if ev is not None:
+                return ev
+
+    def close(self):
+        self._sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
 class Client(PoolCalls):
     """The blocking client.  Safe to share between threads (and
     greenlets): one pipelined connection, opened at the first request
@@ -297,6 +350,12 @@ class Client(PoolCalls):
         except ConnectionLost:
             return "unknown"
         return Request(request.conn, rid, waiter, None).wait()["found"]
+
+    def subscribe(self, topics=None, since=None, critical=False, pool=None):
+        """Subscribes to the lifecycle events (pool.subscribe, an admin
+        request) on a dedicated connection; returns a Subscription to
+        iterate.  since: ms since the epoch to replay from."""
+        return Subscription(self.path, wire.subscribe_line(topics, since, critical, pool), self.connect_timeout)
 
     def send_with_retry(self, type, data=None, *, max_retries=5, backoff=0.1, max_backoff=10.0,
                         idempotent=False, **options):

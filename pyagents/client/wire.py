@@ -145,3 +145,34 @@ def decode_line(line):
         return json.loads(line)
     except ValueError:
         return None
+
+
+def subscribe_line(topics=None, since=None, critical=False, pool=None):
+    """The pool.subscribe request line of a subscription (docs/events.md):
+    topics (patterns; None: every topic), since (ms since the epoch, or
+    None: live events only), critical (critical events only), pool."""
+    data = {}
+    if topics is not None:
+        data["topics"] = [topics] if isinstance(topics, str) else list(topics)
+    if since is not None:
+        data["since"] = since
+    if critical:
+        data["priority"] = "critical"
+    if pool is not None:
+        data["pool"] = pool
+    return (json.dumps({"id": "subscribe", "type": "pool.subscribe", "data": data},
+                       separators=(",", ":")) + "\n").encode()
+
+
+def subscribe_answer(msg):
+    """The subscription's answer: its result, or the error raised
+    (forbidden, bad_request, too_many_connections, ...)."""
+    if not isinstance(msg, dict) or msg.get("ok") is not True:
+        raise error_from_response(msg if isinstance(msg, dict) else {"ok": False})
+    return msg.get("result")
+
+
+def event_line(msg):
+    """An event line (or subscriber.dropped) as a dict, else None (an
+    answer to another request on the connection)."""
+    return msg if isinstance(msg, dict) and "event" in msg and "ok" not in msg else None

@@ -133,3 +133,8 @@ TESTS += tests/integration/test_sessions.py
 EXTRA_DIST += tests/integration/test_sessions.py
 TESTS += tests/integration/test_idempotency.py
 EXTRA_DIST += tests/integration/test_idempotency.py
+# test_events.py: the lifecycle event stream (docs/events.md) through the
+# real server: each topic from a real cause, replay, slow subscribers,
+# agentpoolctl events and the Python clients' subscribe().
+TESTS += tests/integration/test_events.py
+EXTRA_DIST += tests/integration/test_events.py

@@ -112,6 +112,15 @@ class Admin(unittest.TestCase):
             self.assertEqual(st["errors"]["forbidden"], len(ADMIN))
             self.assertEqual(st["total"], 2, "a forbidden pool.scale changed the pool")
 
+    def test_second_user_may_not_subscribe_to_events(self):
+        # docs/events.md: events show pids, exit statuses and other
+        # clients' message ids; pool.unsubscribe (its own only) is open
+        with open_server() as srv:
+            a, u = requests_as(srv.path, [("pool.subscribe", {"topics": ["#"]}), ("pool.unsubscribe", None)])
+            self.assertEqual(a["error"], {"code": "forbidden", "message": forbidden_message("pool.subscribe")})
+            self.assertEqual(u["result"], {"unsubscribed": False, "delivered": 0})
+            self.assertEqual(server_stats(srv)["events"]["subscribers"], 0)
+
     def test_root_may_do_everything(self):
         with open_server() as srv:
             reqs = ADMIN[2:] + OPEN

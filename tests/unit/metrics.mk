@@ -19,3 +19,13 @@ tests_unit_test_promtext_SOURCES = tests/unit/test_promtext.c pool/ops/promtext.
 tests_unit_test_promtext_CPPFLAGS = $(AM_CPPFLAGS) $(POOL_INC)
 tests_unit_test_promtext_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(LIBEVENT_CFLAGS)
 tests_unit_test_promtext_LDADD = $(LIBEVENT_LIBS) $(CMOCKA_LIBS)
+
+# test_evring: the event stream's pure parts (pool/ops/evring.c: the ring,
+# topic patterns, where a replay starts), with cmocka's allocator so a
+# leaked event text fails.
+check_PROGRAMS += tests/unit/test_evring
+TESTS += tests/unit/test_evring
+tests_unit_test_evring_SOURCES = tests/unit/test_evring.c pool/ops/evring.c pool/ops/evring.h common/alloc.c
+tests_unit_test_evring_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
+tests_unit_test_evring_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_evring_LDADD = $(CMOCKA_LIBS)
