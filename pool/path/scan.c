@@ -819,24 +819,57 @@ static void take_member(scan_result *out, members *m, member_key key, const char
     }
 }
 
+/* How a string member is judged: its name, its bound in bytes, and what
+ * is said when it is not a string, or empty where that is refused (each
+ * member's state is one of these at a time). */
+typedef struct {
+    const char *name;
+    unsigned max;
+    const char *bad;            /* F_BAD */
+    const char *empty;          /* F_RANGE: given empty */
+    const char *long_tail;      /* after "NAME longer than MAX bytes" */
+} string_rule;
+
+static const string_rule type_rule = {"type", AP_MAX_TYPE_LEN, "type must be a string", NULL, ""};
+static const string_rule pool_rule = {"pool", SCAN_POOL_MAX, "pool must be a string: the name of a pool", NULL,
+                                      ": no pool has such a name"};
+static const string_rule session_rule = {"session", SCAN_SESSION_MAX,
+                                         "session must be a string: the key of a conversation",
+                                         "session must not be empty", ""};
+static const string_rule idem_rule = {"idempotencyKey", SCAN_IDEM_KEY_MAX, "idempotencyKey must be a non-empty string",
+                                      NULL, ""};
+
+/* 1 with out->error set when f is an error of the member r judges. */
+static int string_refused(scan_result *out, field_state f, const string_rule *r)
+{
+    switch (f) {
+    case F_BAD:
+        request_error(out, r->bad);
+        return 1;
+    case F_RANGE:
+        request_error(out, r->empty ? r->empty : r->bad);
+        return 1;
+    case F_HAS_NUL:
+        snprintf(out->error, SCAN_ERROR_MAX, "%s must not contain U+0000", r->name);
+        break;
+    case F_TOO_LONG:
+        snprintf(out->error, SCAN_ERROR_MAX, "%s longer than %u bytes%s", r->name, r->max, r->long_tail);
+        break;
+    default:
+        return 0;
+    }
+    out->error_pos = 0;
+    return 1;
+}
+
 static scan_status request_verdict(scan_result *out, const members *m)
 {
     if (m->id == F_BAD)
         return request_error(out, "id must be a string or an integer");
-    switch (m->type) {
-    case F_ABSENT:
+    if (m->type == F_ABSENT)
         return request_error(out, "type is missing");
-    case F_BAD:
-        return request_error(out, "type must be a string");
-    case F_TOO_LONG:
-        snprintf(out->error, SCAN_ERROR_MAX, "type longer than %d bytes", AP_MAX_TYPE_LEN);
-        out->error_pos = 0;
+    if (string_refused(out, m->type, &type_rule))
         return SCAN_BAD_REQUEST;
-    case F_HAS_NUL:
-        return request_error(out, "type must not contain U+0000");
-    default:
-        break;
-    }
     if (m->retry == F_BAD)
         return request_error(out, "retry must be true or false");
     if (m->stream == F_BAD)
@@ -845,35 +878,9 @@ static scan_status request_verdict(scan_result *out, const members *m)
         return request_error(out, "timeoutMs must be a positive integer (milliseconds)");
     if (m->timeout == F_RANGE)
         return request_error(out, "timeoutMs is too large");
-    if (m->pool == F_BAD)
-        return request_error(out, "pool must be a string: the name of a pool");
-    if (m->pool == F_HAS_NUL)
-        return request_error(out, "pool must not contain U+0000");
-    if (m->pool == F_TOO_LONG) {
-        snprintf(out->error, SCAN_ERROR_MAX, "pool longer than %d bytes: no pool has such a name", SCAN_POOL_MAX);
-        out->error_pos = 0;
+    if (string_refused(out, m->pool, &pool_rule) || string_refused(out, m->session, &session_rule) ||
+        string_refused(out, m->idem, &idem_rule))
         return SCAN_BAD_REQUEST;
-    }
-    if (m->session == F_BAD)
-        return request_error(out, "session must be a string: the key of a conversation");
-    if (m->session == F_RANGE)
-        return request_error(out, "session must not be empty");
-    if (m->session == F_HAS_NUL)
-        return request_error(out, "session must not contain U+0000");
-    if (m->session == F_TOO_LONG) {
-        snprintf(out->error, SCAN_ERROR_MAX, "session longer than %d bytes", SCAN_SESSION_MAX);
-        out->error_pos = 0;
-        return SCAN_BAD_REQUEST;
-    }
-    if (m->idem == F_BAD)
-        return request_error(out, "idempotencyKey must be a non-empty string");
-    if (m->idem == F_HAS_NUL)
-        return request_error(out, "idempotencyKey must not contain U+0000");
-    if (m->idem == F_TOO_LONG) {
-        snprintf(out->error, SCAN_ERROR_MAX, "idempotencyKey longer than %d bytes", SCAN_IDEM_KEY_MAX);
-        out->error_pos = 0;
-        return SCAN_BAD_REQUEST;
-    }
     return SCAN_OK;
 }
 
