@@ -34,6 +34,7 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/path/dispatch.c pool/path/dispatch.h \
 	pool/path/sched.c pool/path/sched.h \
 	pool/path/session.c pool/path/session.h \
+	pool/path/keytab.c pool/path/keytab.h \
 	pool/path/sessrun.c pool/path/sessrun.h \
 	pool/workers/wprog.c pool/workers/wprog.h \
 	pool/workers/suspect.c pool/workers/suspect.h \

@@ -2,8 +2,7 @@
 /*
  * idem.c - idempotency keys, one table per pool (see idem.h).
  *
- * The table is a chained hash of entries by key (FNV-1a; the bucket array
- * doubles when entries pass buckets) plus one list of finished entries in
+ * The table is the entries by key (keytab.c) plus one list of finished entries in
  * the order they finished: the head is both the first to expire (one TTL
  * for the pool) and the first to evict.  An entry is RUNNING (runner set,
  * copies attached on `waiters` through their msg.qlink, which a message
@@ -22,6 +21,7 @@
 #include "ap_common.h"
 #include "ap_log.h"
 #include "client.h"
+#include "keytab.h"
 #include "msg.h"
 #include "pools.h"
 #include "reply.h"
@@ -34,7 +34,7 @@
 #define IDEM_BUCKETS_MIN 64u
 
 typedef struct idem_entry {
-    struct idem_entry *next;    /* bucket chain */
+    keytab_node node;           /* in its table, by key */
     queue_link done;            /* t->done while DONE */
     queue_link waiters;         /* attached messages while RUNNING */
     struct msg *runner;         /* the message running for the key; NULL once DONE */
@@ -46,14 +46,12 @@ typedef struct idem_entry {
     size_t bytes;               /* counted against idempotencyCacheBytes */
     reply_code code;            /* of an error answer */
     uint8_t ok;                 /* the kept answer is a result */
-    uint32_t key_hash;
     uint16_t key_len;
     char key[];
 } idem_entry;
 
 typedef struct idem_table {
-    idem_entry **buckets;
-    uint32_t nbuckets;          /* a power of two */
+    keytab keys;
     queue_link done;            /* DONE entries, oldest finished first */
     idem_stats st;
 } idem_table;
@@ -61,8 +59,7 @@ typedef struct idem_table {
 idem_table *idem_new(void)
 {
     idem_table *t = ap_calloc(1, sizeof(*t));
-    t->nbuckets = IDEM_BUCKETS_MIN;
-    t->buckets = ap_calloc(t->nbuckets, sizeof(*t->buckets));
+    keytab_init(&t->keys, IDEM_BUCKETS_MIN);
     link_init(&t->done);
     return t;
 }
@@ -73,26 +70,27 @@ static void entry_free(idem_entry *e)
     ap_free(e);
 }
 
+/* Lets go of an entry at exit: its messages forget it. */
+static void free_node(keytab_node *n, void *arg)
+{
+    idem_entry *e = queue_entry(n, idem_entry, node);
+    (void)arg;
+    if (e->runner)
+        e->runner->idem = NULL;
+    while (!link_empty(&e->waiters)) {
+        msg *w = msg_from_qlink(e->waiters.next);
+        link_del(&w->qlink);
+        w->idem = NULL;
+    }
+    entry_free(e);
+}
+
 void idem_free(idem_table *t)
 {
     if (t == NULL)
         return;
-    for (uint32_t i = 0; i < t->nbuckets; i++) {
-        idem_entry *e = t->buckets[i];
-        while (e) {
-            idem_entry *next = e->next;
-            if (e->runner)
-                e->runner->idem = NULL;
-            while (!link_empty(&e->waiters)) {
-                msg *w = msg_from_qlink(e->waiters.next);
-                link_del(&w->qlink);
-                w->idem = NULL;
-            }
-            entry_free(e);
-            e = next;
-        }
-    }
-    ap_free(t->buckets);
+    keytab_clear(&t->keys, free_node, NULL);
+    keytab_free(&t->keys);
     ap_free(t);
 }
 
@@ -114,39 +112,16 @@ static uint64_t request_hash(const char *type, size_t type_len, const char *data
     return h;
 }
 
-static idem_entry *table_find(const idem_table *t, const char *key, size_t len, uint32_t h)
+static idem_entry *table_find(const idem_table *t, const char *key, size_t len)
 {
-    for (idem_entry *e = t->buckets[h & (t->nbuckets - 1)]; e; e = e->next)
-        if (e->key_hash == h && e->key_len == len && memcmp(e->key, key, len) == 0)
-            return e;
-    return NULL;
-}
-
-static void table_grow(idem_table *t)
-{
-    uint32_t nb = t->nbuckets * 2;
-    idem_entry **b = ap_calloc(nb, sizeof(*b));
-    for (uint32_t i = 0; i < t->nbuckets; i++) {
-        idem_entry *e = t->buckets[i];
-        while (e) {
-            idem_entry *next = e->next;
-            e->next = b[e->key_hash & (nb - 1)];
-            b[e->key_hash & (nb - 1)] = e;
-            e = next;
-        }
-    }
-    ap_free(t->buckets);
-    t->buckets = b;
-    t->nbuckets = nb;
+    keytab_node *n = keytab_find(&t->keys, key, len);
+    return n ? queue_entry(n, idem_entry, node) : NULL;
 }
 
 /* Takes e out of t and frees it (its waiters must be gone). */
 static void table_remove(idem_table *t, idem_entry *e)
 {
-    idem_entry **pp = &t->buckets[e->key_hash & (t->nbuckets - 1)];
-    while (*pp != e)
-        pp = &(*pp)->next;
-    *pp = e->next;
+    keytab_remove(&t->keys, &e->node);
     if (e->done.next)
         link_del(&e->done);
     t->st.entries--;
@@ -154,18 +129,14 @@ static void table_remove(idem_table *t, idem_entry *e)
     entry_free(e);
 }
 
-static idem_entry *table_add(idem_table *t, const char *key, size_t len, uint32_t h)
+static idem_entry *table_add(idem_table *t, const char *key, size_t len)
 {
-    if (t->st.entries >= t->nbuckets && t->nbuckets < (1u << 30))
-        table_grow(t);
     idem_entry *e = ap_calloc(1, sizeof(*e) + len);
     memcpy(e->key, key, len);
     e->key_len = (uint16_t)len;
-    e->key_hash = h;
     e->bytes = sizeof(*e) + len;
     link_init(&e->waiters);
-    e->next = t->buckets[h & (t->nbuckets - 1)];
-    t->buckets[h & (t->nbuckets - 1)] = e;
+    keytab_add(&t->keys, &e->node, e->key, len);
     t->st.entries++;
     t->st.bytes += e->bytes;
     return e;
@@ -214,8 +185,7 @@ idem_verdict idem_admit(pool_t *p, client *c, const char *line, const scan_resul
                       "idempotencyKey cannot be used with \"stream\": true (a stream is not replayed)", NULL, p, -1);
         return IDEM_ANSWERED;
     }
-    uint32_t h = ap_hash_bytes(r->idem_key, r->idem_key_len);
-    idem_entry *e = table_find(t, r->idem_key, r->idem_key_len, h);
+    idem_entry *e = table_find(t, r->idem_key, r->idem_key_len);
     if (e == NULL)
         return IDEM_RUN;
     if (entry_expired(e, now_ms, (uint64_t)p->cfg->idempotency_ttl)) {
@@ -249,8 +219,7 @@ void idem_bind(pool_t *p, msg *m, const scan_result *r, idem_entry *e)
         t->st.attached++;
         return;
     }
-    uint32_t h = ap_hash_bytes(r->idem_key, r->idem_key_len);
-    e = table_add(t, r->idem_key, r->idem_key_len, h);
+    e = table_add(t, r->idem_key, r->idem_key_len);
     e->runner = m;
     e->type_len = (uint32_t)m->type_len;
     e->data_len = m->data_len;

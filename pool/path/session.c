@@ -2,9 +2,7 @@
 /*
  * session.c - a pool's table of sessions (see session.h).
  *
- * Chained hash table (FNV-1a over the key, power-of-two buckets grown by
- * doubling while there are more sessions than buckets), an intrusive
- * idle list for the least recently used order, and one transition
+ * The sessions by key (keytab.c), an intrusive idle list for the least recently used order, and one transition
  * function for a session's state.  Invariants: a session is on the idle
  * list exactly when refs is 0; a RUNNING session has a current message;
  * an IDLE one has none and an empty FIFO.  No libevent, no messages, no
@@ -18,39 +16,27 @@
 
 #define SESSION_MIN_BUCKETS 64u
 
-static uint32_t key_hash(const char *key, size_t len)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)key[i];
-        h *= 16777619u;
-    }
-    return h;
-}
-
 session_table *session_table_new(uint32_t max)
 {
     session_table *t = ap_calloc(1, sizeof(*t));
-    t->nbuckets = SESSION_MIN_BUCKETS;
-    t->buckets = ap_calloc(t->nbuckets, sizeof(*t->buckets));
+    keytab_init(&t->keys, SESSION_MIN_BUCKETS);
     t->max = max ? max : 1;
     link_init(&t->idle);
     return t;
+}
+
+static void free_node(keytab_node *n, void *arg)
+{
+    (void)arg;
+    ap_free(queue_entry(n, session, node));
 }
 
 void session_table_free(session_table *t)
 {
     if (t == NULL)
         return;
-    for (uint32_t b = 0; b < t->nbuckets; b++) {
-        session *s = t->buckets[b];
-        while (s) {
-            session *next = s->hnext;
-            ap_free(s);
-            s = next;
-        }
-    }
-    ap_free(t->buckets);
+    keytab_clear(&t->keys, free_node, NULL);
+    keytab_free(&t->keys);
     ap_free(t);
 }
 
@@ -71,39 +57,15 @@ static void set_state(session_table *t, session *s, session_state to)
 
 session *session_find(const session_table *t, const char *key, size_t len)
 {
-    uint32_t h = key_hash(key, len);
-    for (session *s = t->buckets[h & (t->nbuckets - 1)]; s; s = s->hnext)
-        if (s->hash == h && s->key_len == len && memcmp(s->key, key, len) == 0)
-            return s;
-    return NULL;
-}
-
-static void grow(session_table *t)
-{
-    uint32_t n = t->nbuckets * 2;
-    session **b = ap_calloc(n, sizeof(*b));
-    for (uint32_t i = 0; i < t->nbuckets; i++) {
-        session *s = t->buckets[i];
-        while (s) {
-            session *next = s->hnext;
-            s->hnext = b[s->hash & (n - 1)];
-            b[s->hash & (n - 1)] = s;
-            s = next;
-        }
-    }
-    ap_free(t->buckets);
-    t->buckets = b;
-    t->nbuckets = n;
+    keytab_node *n = keytab_find(&t->keys, key, len);
+    return n ? queue_entry(n, session, node) : NULL;
 }
 
 /* Unlinks s (idle: refs 0) from the table and frees it. */
 static void forget(session_table *t, session *s)
 {
     assert(s->refs == 0 && s->state == SESSION_IDLE);
-    session **pp = &t->buckets[s->hash & (t->nbuckets - 1)];
-    while (*pp != s)
-        pp = &(*pp)->hnext;
-    *pp = s->hnext;
+    keytab_remove(&t->keys, &s->node);
     link_del(&s->lru);
     t->by_state[SESSION_IDLE]--;
     t->count--;
@@ -136,10 +98,7 @@ session *session_ref(session_table *t, const char *key, size_t len)
         forget(t, queue_entry(t->idle.next, session, lru));
         t->n.forgotten++;
     }
-    if (t->count >= t->nbuckets)
-        grow(t);
     s = ap_calloc(1, sizeof(*s) + len + 1);
-    s->hash = key_hash(key, len);
     s->state = SESSION_IDLE;
     link_init(&s->waiting);
     s->refs = 1;
@@ -147,8 +106,7 @@ session *session_ref(session_table *t, const char *key, size_t len)
     s->worker_slot = -1;
     s->key_len = (uint16_t)len;
     memcpy(s->key, key, len);
-    s->hnext = t->buckets[s->hash & (t->nbuckets - 1)];
-    t->buckets[s->hash & (t->nbuckets - 1)] = s;
+    keytab_add(&t->keys, &s->node, s->key, len);
     t->by_state[SESSION_IDLE]++;
     t->count++;
     return s;

@@ -23,6 +23,7 @@
 #ifndef AP_SESSION_H
 #define AP_SESSION_H
 
+#include "keytab.h"
 #include "queue.h"
 
 #include <stddef.h>
@@ -31,8 +32,7 @@
 typedef enum { SESSION_IDLE = 0, SESSION_RUNNING, SESSION_STATE_COUNT } session_state;
 
 typedef struct session {
-    struct session *hnext;      /* hash chain */
-    uint32_t hash;
+    keytab_node node;           /* in its table, by key */
     session_state state;
     void *current;              /* RUNNING: the message it runs, else NULL */
     queue_link waiting;         /* the caller's links of messages waiting their turn, oldest first */
@@ -56,8 +56,7 @@ typedef struct {
 } session_counters;
 
 typedef struct session_table {
-    session **buckets;
-    uint32_t nbuckets;          /* a power of two */
+    keytab keys;
     uint32_t count;             /* sessions tracked */
     uint32_t max;               /* maxSessions */
     uint32_t by_state[SESSION_STATE_COUNT];

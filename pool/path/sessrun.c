@@ -154,8 +154,9 @@ unsigned sessrun_fail_waiting(pool_t *p, reply_code code, const char *why)
 {
     unsigned n = 0;
     session_table *t = p->sessions;
-    for (uint32_t b = 0; t && t->waiting > 0 && b < t->nbuckets; b++) {
-        for (session *s = t->buckets[b]; s; s = s->hnext) {
+    for (uint32_t b = 0; t && t->waiting > 0 && b < t->keys.nbuckets; b++) {
+        for (keytab_node *k = t->keys.buckets[b]; k; k = k->next) {
+            session *s = queue_entry(k, session, node);
             while (!link_empty(&s->waiting)) {
                 answer_error(msg_from_qlink(s->waiting.next), code, why, NULL);
                 n++;

@@ -82,7 +82,7 @@ tests_unit_test_pools_LDADD = $(LIBEVENT_LIBS) $(CMOCKA_LIBS)
 check_PROGRAMS += tests/unit/test_sessrun
 TESTS += tests/unit/test_sessrun
 tests_unit_test_sessrun_SOURCES = tests/unit/test_sessrun.c pool/path/sessrun.c pool/path/sessrun.h \
-	pool/path/session.c pool/path/session.h pool/path/sched.c pool/path/sched.h pool/path/dispatch.c \
+	pool/path/session.c pool/path/session.h pool/path/keytab.c pool/path/sched.c pool/path/sched.h pool/path/dispatch.c \
 	pool/path/scan.c pool/path/scan.h tests/unit/fake_answer.c tests/unit/fake_client.c $(MASTER_UNIT_FAKES)
 tests_unit_test_sessrun_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_sessrun_CFLAGS = $(MASTER_UNIT_CFLAGS)
@@ -92,7 +92,7 @@ tests_unit_test_sessrun_LDADD = $(LIBEVENT_LIBS) $(CMOCKA_LIBS)
 # answer_end.
 check_PROGRAMS += tests/unit/test_idem
 TESTS += tests/unit/test_idem
-tests_unit_test_idem_SOURCES = tests/unit/test_idem.c pool/path/idem.c pool/path/idem.h pool/path/scan.c \
+tests_unit_test_idem_SOURCES = tests/unit/test_idem.c pool/path/idem.c pool/path/idem.h pool/path/keytab.c pool/path/scan.c \
 	pool/path/scan.h pool/path/reply.c pool/path/reply.h common/json.c common/utf8.c $(MASTER_UNIT_FAKES)
 tests_unit_test_idem_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_idem_CFLAGS = $(MASTER_UNIT_CFLAGS)

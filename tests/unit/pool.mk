@@ -27,7 +27,7 @@ tests_unit_test_queue_CPPFLAGS = $(POOL_UNIT_CPPFLAGS)
 tests_unit_test_queue_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_queue_LDADD = $(CMOCKA_LIBS)
 
-tests_unit_test_session_SOURCES = tests/unit/test_session.c pool/path/session.c pool/path/session.h pool/path/queue.c \
+tests_unit_test_session_SOURCES = tests/unit/test_session.c pool/path/session.c pool/path/session.h pool/path/keytab.c pool/path/queue.c \
 	pool/path/queue.h common/alloc.c
 tests_unit_test_session_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_session_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
