@@ -32,6 +32,7 @@
 #include "pyerr.h"
 #include "pyconv.h"
 #include "codeid.h"
+#include "publish.h"
 #include "pyhost.h"
 #include "sync_driver.h"
 #include "wire.h"
@@ -519,7 +520,7 @@ int main(int argc, char **argv)
         start_failed_py();
     resolve_model();
     pyhost_setup_logging();
-    if (hctx_init() < 0 || stream_init() < 0)
+    if (hctx_init() < 0 || stream_init() < 0 || publish_init() < 0)
         start_failed_py();
     bridge.max_inflight = bridge.model == BRIDGE_MODEL_SYNC ? 1 : bridge.concurrency;
     if (bridge.model == BRIDGE_MODEL_ASYNC && async_driver_init() < 0)

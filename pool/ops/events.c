@@ -28,6 +28,7 @@
  * there is no gap and no duplicate.
  */
 #include "events.h"
+#include "agentev.h"
 #include "answer.h"
 #include "ap_alloc.h"
 #include "ap_common.h"
@@ -528,6 +529,7 @@ void events_stats_json(cJSON *o)
     cJSON_AddNumberToObject(ev, "held", (double)evstate.ring.n);
     cJSON_AddNumberToObject(ev, "heldBytes", (double)evstate.ring.bytes);
     cJSON_AddNumberToObject(ev, "lastSeq", (double)(evstate.ring.next_seq - 1));
+    agentev_stats_json(ev);
 }
 
 void events_prometheus(struct evbuffer *out)
@@ -542,4 +544,5 @@ void events_prometheus(struct evbuffer *out)
     promtext_u64(out, "agentpool_events_dropped_total", NULL, 0, evstate.dropped);
     promtext_family(out, "agentpool_events_delivered_total", "counter", "Event lines handed to subscribers.");
     promtext_u64(out, "agentpool_events_delivered_total", NULL, 0, evstate.delivered);
+    agentev_prometheus(out);
 }

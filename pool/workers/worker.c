@@ -28,6 +28,7 @@
 #include "ap_defaults.h"
 #include "ap_frame.h"
 #include "ap_log.h"
+#include "agentev.h"
 #include "agentstat.h"
 #include "answer.h"
 #include "metrics.h"
@@ -871,6 +872,13 @@ static const char *worker_frame_out_of_place(const worker *w, const ap_frame_hdr
         if (h->len > (uint64_t)config_max_result_bytes(w->pool->cfg))
             return "a chunk over maxResultBytes";
         /* fall through */
+    case AP_FRAME_EVENT: {
+        /* ctx.publish: the bridge checks the sizes first, so a bad one is forged */
+        const char *why = agentev_header_refused(h->aux, h->len);
+        if (why != NULL)
+            return why;
+    }
+        /* fall through */
     case AP_FRAME_RESULT:
     case AP_FRAME_ERROR:
     case AP_FRAME_PONG:
@@ -946,6 +954,9 @@ static int frame_handle(worker *w, const ap_frame_hdr *h, const char *payload, s
         return 0;
     case AP_FRAME_CHUNK:
         on_chunk(w, h, payload);
+        return 0;
+    case AP_FRAME_EVENT:
+        agentev_frame(w, h->aux, payload, h->len);
         return 0;
     default: /* refused by worker_frame_out_of_place */
         return 0;
