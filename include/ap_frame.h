@@ -33,7 +33,8 @@ typedef enum {
     /* worker -> master: Python is up and the agent is started.  Payload:
      * JSON {"pid":N,"async":bool,"concurrency":N,"python":"3.11.2",
      *       "code":"HEX16:N","agent":"mod:Class"} ("code": bridge/codeid.h,
-     *       "" when it could not be computed). id = 0. */
+     *       "" when it could not be computed), and "subscribes":[PATTERN,...]
+     *       when the agent declares the events it wants (agentev.h). id = 0. */
     AP_FRAME_READY = 1,
     /* worker -> master: the agent could not be imported or on_start()
      * raised.  Payload: the traceback text.  The worker then exits with

@@ -684,6 +684,7 @@ static void on_ready(worker *w, const char *payload, size_t len)
         slots = 1;
     if (slots > w->pool->cfg->concurrency)
         slots = (int)w->pool->cfg->concurrency;
+    agentev_worker_ready(w, cJSON_GetObjectItemCaseSensitive(root, "subscribes"));
     cJSON_Delete(root);
     w->load.slots = slots;
     w->proc.ready_ms = ap_now_ms();
@@ -956,7 +957,7 @@ static int frame_handle(worker *w, const ap_frame_hdr *h, const char *payload, s
         on_chunk(w, h, payload);
         return 0;
     case AP_FRAME_EVENT:
-        agentev_frame(w, h->aux, payload, h->len);
+        agentev_frame(w, h, payload);
         return 0;
     default: /* refused by worker_frame_out_of_place */
         return 0;

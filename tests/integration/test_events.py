@@ -26,7 +26,11 @@ large raise in the handler and nothing is recorded; an EVENT frame a
 worker forges with a bad topic or bad JSON is dropped and counted by the
 master; a flood past the worker's burst is bounded (what is recorded
 plus what is dropped is exactly what was published, and some was
-dropped).
+dropped).  A subscribing agent (pyagents/examples/eventsink.py) gets
+each matching event once as an "event" message (its file has each seq
+once, none of the topics it does not match), even with two workers; an
+event it publishes while handling one is recorded but never delivered
+back to it (no loop); a bad subscribes is refused with a log line.
 """
 import asyncio
 import json
@@ -544,6 +548,72 @@ class AgentPublish(unittest.TestCase):
             self.assertGreaterEqual(st["agentPublished"], 1000, st)
             self.assertGreater(st["agentDropped"], 0, st)
             self.assertEqual(st["agentRefused"], 0, st)
+
+
+SINK = "pyagents.examples.eventsink:EventSink"
+
+
+def sink_lines(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(l) for l in f.read().splitlines()]
+
+
+class AgentSubscribe(unittest.TestCase):
+    def sink_server(self, workers=2):
+        path = os.path.join(self.tmp, "sink.jsonl")
+        return Server(agent=SINK, workers=workers, env={"EVENTSINK_FILE": path}), path
+
+    def setUp(self):
+        import tempfile
+        d = tempfile.TemporaryDirectory()
+        self.addCleanup(d.cleanup)
+        self.tmp = d.name
+
+    def test_matching_events_come_once_as_event_messages(self):
+        srv, path = self.sink_server(workers=2)
+        with srv as s, s.client() as c:
+            sub = subscribe(self, s, {"topics": ["agent.#"]})
+            for i in range(5):
+                c.call("publish", {"topic": "task.done", "data": {"i": i}})
+                c.call("publish", {"topic": "other.done", "data": {"i": i}})  # not matched
+            c.call("publish", {"topic": "task.last", "data": None})
+            seen = [sub.next() for _ in range(11)]
+            want = [e["seq"] for e in seen if e["event"].startswith("agent.task.")]
+            self.assertEqual(len(want), 6)
+            wait_for(lambda: len(sink_lines(path)) >= 6, what="six events in the sink's file")
+            wait_stats(s, lambda st: st["events"]["agentDelivered"] == 6, what="six delivered")
+            got = sink_lines(path)
+            self.assertEqual(sorted(e["seq"] for e in got), want)  # each once, only the matching
+            self.assertEqual(sorted(e["data"]["data"]["i"] for e in got if e["event"] == "agent.task.done"),
+                             list(range(5)))
+            self.assertTrue(all(set(e) == {"event", "time", "seq", "priority", "data"} for e in got), got)
+            st = c.stats()
+            self.assertEqual(st["events"]["agentDeliveryDropped"], 0)
+
+    def test_an_event_published_while_handling_an_event_is_not_delivered_again(self):
+        srv, path = self.sink_server(workers=1)
+        with srv as s, s.client() as c:
+            sub = subscribe(self, s, {"topics": ["agent.#"]})
+            c.call("publish", {"topic": "task.start", "data": {"again": True}})
+            first = sub.next()
+            again = sub.next()  # the sink's own, while it handled the first
+            self.assertEqual((first["event"], again["event"]), ("agent.task.start", "agent.task.again"))
+            self.assertEqual(again["data"]["data"], {"from": first["seq"]})
+            # one sync worker runs its messages in order: had task.again been
+            # delivered, it would be in the file before the marker
+            c.call("publish", {"topic": "task.marker", "data": 1})
+            wait_for(lambda: any(e["event"] == "agent.task.marker" for e in sink_lines(path)), what="the marker")
+            self.assertEqual([e["event"] for e in sink_lines(path)], ["agent.task.start", "agent.task.marker"])
+            self.assertEqual(c.stats()["events"]["agentDelivered"], 2)
+
+    def test_a_bad_subscribes_is_refused_with_a_log_line(self):
+        with Server(agent="publisher:BadSubscriber", workers=1, args=["--python-path", AGENTS]) as s, \
+                s.client() as c:
+            c.call("publish", {"topic": "task.x", "data": 1})
+            self.assertIn("its agent's subscribes is refused", s.log())
+            self.assertEqual(c.stats()["events"]["agentDelivered"], 0)
 
 
 if __name__ == "__main__":

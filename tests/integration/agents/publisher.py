@@ -3,7 +3,8 @@
 
 Served with --python-path tests/integration/agents.  PublishAgent is a
 plain sync agent (also served with --worker-model gevent);
-AsyncPublishAgent the same as coroutines.  By message type (data is an
+AsyncPublishAgent the same as coroutines; BadSubscriber a PublishAgent
+whose subscribes the master refuses (a pattern outside agent.).  By message type (data is an
 object):
   publish -> ctx.publish(data["topic"], data.get("data")) data.get("n", 1)
              times; answers {"n": n}
@@ -40,6 +41,11 @@ def type_name(e):
 class PublishAgent:
     def handle_message(self, type, data):
         return _publish(type, data or {})
+
+
+class BadSubscriber(PublishAgent):
+    """subscribes to every topic: refused (agent.* only)."""
+    subscribes = ["#"]
 
 
 class AsyncPublishAgent:
