@@ -865,6 +865,13 @@ static const char *worker_frame_out_of_place(const worker *w, const ap_frame_hdr
     case AP_FRAME_READY:
     case AP_FRAME_START_FAILED:
         return w->proc.said_ready || w->proc.said_start_failed ? "said only once, at start" : NULL;
+    case AP_FRAME_EVENT: {
+        /* ctx.publish: the bridge checks the sizes first, so a bad one is forged */
+        const char *why = agentev_header_refused(h->aux, h->len);
+        if (why != NULL)
+            return why;
+        return w->proc.said_ready ? NULL : "before READY";
+    }
     case AP_FRAME_CHUNK:
         /* the bridge sends one JSON value within maxResultBytes, never
          * less: a gap in the client's stream is not an option */
@@ -872,13 +879,6 @@ static const char *worker_frame_out_of_place(const worker *w, const ap_frame_hdr
             return "an empty chunk";
         if (h->len > (uint64_t)config_max_result_bytes(w->pool->cfg))
             return "a chunk over maxResultBytes";
-        /* fall through */
-    case AP_FRAME_EVENT: {
-        /* ctx.publish: the bridge checks the sizes first, so a bad one is forged */
-        const char *why = agentev_header_refused(h->aux, h->len);
-        if (why != NULL)
-            return why;
-    }
         /* fall through */
     case AP_FRAME_RESULT:
     case AP_FRAME_ERROR:
