@@ -12,6 +12,7 @@ agentpool_worker_SOURCES = \
 	bridge/msg.c bridge/msg.h \
 	bridge/hctx.c bridge/hctx.h \
 	bridge/stream.c bridge/stream.h \
+	bridge/publish.c bridge/publish.h \
 	bridge/pyconv.c bridge/pyconv.h \
 	bridge/wire.c bridge/wire.h \
 	bridge/buf.c bridge/buf.h \

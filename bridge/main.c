@@ -32,6 +32,7 @@
 #include "pyerr.h"
 #include "pyconv.h"
 #include "codeid.h"
+#include "publish.h"
 #include "pyhost.h"
 #include "sync_driver.h"
 #include "wire.h"
@@ -369,6 +370,30 @@ static void setup_progress(void)
     close(AP_PROGRESS_FD);
 }
 
+/* ,"subscribes":[...] when the agent declares `subscribes` (its event
+ * patterns, docs/events.md): the master checks them. */
+static void ready_subscribes(buf_t *p)
+{
+    if (bridge.agent == NULL || !PyObject_HasAttrString(bridge.agent, "subscribes"))
+        return;
+    PyObject *subs = PyObject_GetAttrString(bridge.agent, "subscribes");
+    if (subs == NULL || subs == Py_None) {
+        PyErr_Clear();
+        Py_XDECREF(subs);
+        return;
+    }
+    PyObject *list = PySequence_List(subs); /* a tuple or any sequence: a JSON array */
+    size_t at = p->len;
+    buf_append(p, ",\"subscribes\":", 14);
+    if (list == NULL || pyconv_encode(list, p, 64 * 1024) != AP_OK) {
+        ap_error("the agent's subscribes is not a list of strings: it gets no events");
+        PyErr_Print();
+        p->len = at;
+    }
+    Py_XDECREF(list);
+    Py_DECREF(subs);
+}
+
 static void send_ready(void)
 {
     char version[32], codeid[48];
@@ -386,6 +411,7 @@ static void send_ready(void)
                      version, codeid);
     buf_append(&p, head, (size_t)n);
     pyconv_append_cstr(&p, bridge.agent_spec, strlen(bridge.agent_spec));
+    ready_subscribes(&p);
     buf_putc(&p, '}');
     /* logged first, so the line is there once the master sees READY */
     if (bridge.model != BRIDGE_MODEL_SYNC)
@@ -519,7 +545,7 @@ int main(int argc, char **argv)
         start_failed_py();
     resolve_model();
     pyhost_setup_logging();
-    if (hctx_init() < 0 || stream_init() < 0)
+    if (hctx_init() < 0 || stream_init() < 0 || publish_init() < 0)
         start_failed_py();
     bridge.max_inflight = bridge.model == BRIDGE_MODEL_SYNC ? 1 : bridge.concurrency;
     if (bridge.model == BRIDGE_MODEL_ASYNC && async_driver_init() < 0)

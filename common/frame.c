@@ -86,7 +86,27 @@ const char *ap_frame_kind_name(unsigned kind)
 {
     static const char *const names[] = {
         "?", "READY", "START_FAILED", "REQUEST", "RESULT", "ERROR",
-        "STOP", "CANCEL", "PING", "PONG", "CHUNK", "CREDIT",
+        "STOP", "CANCEL", "PING", "PONG", "CHUNK", "CREDIT", "EVENT",
     };
     return kind < AP_ARRAY_LEN(names) ? names[kind] : "?";
+}
+
+int ap_frame_event_topic_valid(const char *t, size_t n)
+{
+    if (n == 0 || n > AP_EVENT_TOPIC_MAX)
+        return 0;
+    size_t seg = 0; /* bytes of the segment so far */
+    for (size_t i = 0; i < n; i++) {
+        char c = t[i];
+        if (c == '.') {
+            if (seg == 0)
+                return 0;
+            seg = 0;
+        } else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-') {
+            seg++;
+        } else {
+            return 0;
+        }
+    }
+    return seg > 0;
 }

@@ -33,7 +33,8 @@ typedef enum {
     /* worker -> master: Python is up and the agent is started.  Payload:
      * JSON {"pid":N,"async":bool,"concurrency":N,"python":"3.11.2",
      *       "code":"HEX16:N","agent":"mod:Class"} ("code": bridge/codeid.h,
-     *       "" when it could not be computed). id = 0. */
+     *       "" when it could not be computed), and "subscribes":[PATTERN,...]
+     *       when the agent declares the events it wants (agentev.h). id = 0. */
     AP_FRAME_READY = 1,
     /* worker -> master: the agent could not be imported or on_start()
      * raised.  Payload: the traceback text.  The worker then exits with
@@ -71,7 +72,14 @@ typedef enum {
      * on to the client's socket (or dropped, its client gone) since the
      * last CREDIT for it: the worker may send that much more. */
     AP_FRAME_CREDIT = 11,
-    AP_FRAME_KIND_MAX = 11
+    /* worker -> master: the handler of message `id` published an event
+     * (ctx.publish, docs/events.md).  aux = length of the topic the agent
+     * gave (without the "agent." the master puts before it: 1 to
+     * AP_EVENT_TOPIC_MAX bytes, ap_frame_event_topic_valid); payload = the
+     * topic bytes, then the event's data as one JSON value (at most
+     * AP_EVENT_DATA_MAX bytes).  Sent only after READY. */
+    AP_FRAME_EVENT = 12,
+    AP_FRAME_KIND_MAX = 12
 } ap_frame_kind;
 
 typedef struct {
@@ -87,6 +95,16 @@ typedef struct {
 #define AP_FRAME_RESULT_STREAMED 0x01
 
 #define AP_FRAME_CREDIT_SIZE 4
+
+/* EVENT: the longest topic an agent gives (before "agent." is put in
+ * front) and the longest data. */
+#define AP_EVENT_TOPIC_MAX 128
+#define AP_EVENT_DATA_MAX (64u * 1024u)
+
+/* Whether t[0..n) is a topic an agent may publish under: 1 to
+ * AP_EVENT_TOPIC_MAX bytes, dot-separated non-empty segments of
+ * a-z 0-9 _ - (no wildcard, no upper case). */
+int ap_frame_event_topic_valid(const char *t, size_t n);
 
 /* REQUEST flags: the payload starts with ap_frame_meta; the client id
  * follows the type. */

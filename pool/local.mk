@@ -63,6 +63,7 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/ops/httpd.c pool/ops/httpd.h \
 	pool/ops/alert.c pool/ops/alert.h \
 	pool/ops/evring.c pool/ops/evring.h pool/ops/events.c pool/ops/events.h \
+	pool/ops/agentev.c pool/ops/agentev.h \
 	pool/ops/agentstat.c pool/ops/agentstat.h
 agentpoold_CPPFLAGS = $(AM_CPPFLAGS) $(POOL_INC)
 agentpoold_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS) $(JEMALLOC_CFLAGS) $(JEMALLOC_DEFS)

@@ -8,6 +8,7 @@
 #include "ap_alloc.h"
 #include "ap_common.h"
 #include "ap_log.h"
+#include "agentev.h"
 #include "agentstat.h"
 #include "alert.h"
 #include "answer.h"
@@ -115,6 +116,7 @@ static void pool_free(pool_t *p)
     metrics_free(p->metrics);
     session_table_free(p->sessions);
     idem_free(p->idem);
+    agentev_pool_free(p);
     ap_free(p);
 }
 

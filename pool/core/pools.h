@@ -133,6 +133,7 @@ typedef struct pool {
     struct agentstat_entry *agentstat; /* its workers' agent.metrics answers (agentstat.c) */
     struct session_table *sessions; /* its sessions (session.c, sessrun.c) */
     struct idem_table *idem;    /* its idempotency keys (idem.c) */
+    struct agentev_subs *evsubs;/* its agent's "subscribes" patterns (agentev.c); NULL: none */
 
     uint64_t last_heartbeat_ms;
     uint64_t last_rss_ms;

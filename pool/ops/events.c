@@ -28,6 +28,7 @@
  * there is no gap and no duplicate.
  */
 #include "events.h"
+#include "agentev.h"
 #include "answer.h"
 #include "ap_alloc.h"
 #include "ap_common.h"
@@ -249,10 +250,10 @@ static void ring_make_room(size_t len)
     }
 }
 
-void events_emit_raw(const pool_t *p, const char *topic, events_priority prio, const char *fields, size_t len)
+uint64_t events_emit_raw(const pool_t *p, const char *topic, events_priority prio, const char *fields, size_t len)
 {
     if (!evstate.ready)
-        return;
+        return 0;
     char head[256];
     int pooled = p != NULL && server.cfg->pools_named;
     uint64_t now = ap_wall_ms();
@@ -261,7 +262,7 @@ void events_emit_raw(const pool_t *p, const char *topic, events_priority prio, c
                       prio == EVENTS_CRITICAL ? "critical" : "normal");
     if (hn < 0 || (size_t)hn >= sizeof(head)) {
         ap_error("events: topic %.64s is too long: event not recorded", topic);
-        return;
+        return 0;
     }
     size_t plen = pooled ? strlen(p->name) : 0;
     size_t total = (size_t)hn + (pooled ? plen + 10 : 0) + (len && pooled ? 1 : 0) + len + 3;
@@ -306,6 +307,16 @@ void events_emit_raw(const pool_t *p, const char *topic, events_priority prio, c
         sub_pump(s); /* what fits in its output goes; the rest is owed, within the bound */
         sub_trim(s);
     }
+    return seq;
+}
+
+const char *events_text(uint64_t seq, size_t *len)
+{
+    const evring_entry *e = evstate.ready ? evring_at(&evstate.ring, seq) : NULL;
+    if (e == NULL)
+        return NULL;
+    *len = e->len - 1; /* its '\n' */
+    return e->text;
 }
 
 /* Formats fields_fmt's members after prefix (already JSON) and emits. */
@@ -528,6 +539,7 @@ void events_stats_json(cJSON *o)
     cJSON_AddNumberToObject(ev, "held", (double)evstate.ring.n);
     cJSON_AddNumberToObject(ev, "heldBytes", (double)evstate.ring.bytes);
     cJSON_AddNumberToObject(ev, "lastSeq", (double)(evstate.ring.next_seq - 1));
+    agentev_stats_json(ev);
 }
 
 void events_prometheus(struct evbuffer *out)
@@ -542,4 +554,5 @@ void events_prometheus(struct evbuffer *out)
     promtext_u64(out, "agentpool_events_dropped_total", NULL, 0, evstate.dropped);
     promtext_family(out, "agentpool_events_delivered_total", "counter", "Event lines handed to subscribers.");
     promtext_u64(out, "agentpool_events_delivered_total", NULL, 0, evstate.delivered);
+    agentev_prometheus(out);
 }

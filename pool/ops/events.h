@@ -21,7 +21,7 @@
  * subscriber that does not read costs the pool nothing but its cursor.
  *
  * Topics are "room.what" names; agents' own ("agent.<topic>") are meant to
- * come through events_emit_raw() later.  Never blocks; never fails the
+ * come through events_emit_raw() (agentev.c).  Never blocks; never fails the
  * caller (an event that cannot be built is logged and counted away).
  */
 #ifndef AP_EVENTS_H
@@ -83,9 +83,13 @@ void events_emit(const struct pool *p, events_topic topic, events_priority prio,
  * "type" (escaped), then fields_fmt's members. */
 void events_emit_msg(const struct msg *m, events_topic topic, events_priority prio, const char *fields_fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/* The general form: any topic (agent.<topic> one day), data members
- * already JSON. */
-void events_emit_raw(const struct pool *p, const char *topic, events_priority prio, const char *fields, size_t len);
+/* The general form: any topic (agent.<topic>: agentev.c), data members
+ * already JSON.  Returns its seq, or 0 when it was not recorded. */
+uint64_t events_emit_raw(const struct pool *p, const char *topic, events_priority prio, const char *fields,
+                         size_t len);
+/* The line of event seq while it is kept (without its '\n'; *len set),
+ * else NULL. */
+const char *events_text(uint64_t seq, size_t *len);
 const char *events_topic_name(events_topic t);
 /* s escaped for a JSON string into buf (cut to fit cap, escapes whole);
  * returns buf.  For text from outside (types, ids, reasons quoting them). */

@@ -86,6 +86,8 @@ typedef struct msg {
     uint8_t wait_told;          /* its queue wait went to the metrics */
     uint8_t parked;             /* was kept from workers: its client was parked (counted once) */
     uint8_t want_stream;        /* the request said "stream": true: chunks go to the client as they come */
+    uint8_t event_delivery;     /* an "event" message for a subscribing agent (agentev.c): no client, never
+                                 * retried; what its handler publishes is not delivered to agents again */
     struct mstream *stream;     /* its chunks so far (stream.c), NULL until the first */
     struct session *sess;       /* its session ("session"), NULL without; holds a reference (session.c) */
     struct idem_entry *idem;    /* its idempotency key's entry (idem.c): it runs for it, or waits on it */

@@ -28,6 +28,7 @@
 #include "ap_defaults.h"
 #include "ap_frame.h"
 #include "ap_log.h"
+#include "agentev.h"
 #include "agentstat.h"
 #include "answer.h"
 #include "metrics.h"
@@ -683,6 +684,7 @@ static void on_ready(worker *w, const char *payload, size_t len)
         slots = 1;
     if (slots > w->pool->cfg->concurrency)
         slots = (int)w->pool->cfg->concurrency;
+    agentev_worker_ready(w, cJSON_GetObjectItemCaseSensitive(root, "subscribes"));
     cJSON_Delete(root);
     w->load.slots = slots;
     w->proc.ready_ms = ap_now_ms();
@@ -863,6 +865,13 @@ static const char *worker_frame_out_of_place(const worker *w, const ap_frame_hdr
     case AP_FRAME_READY:
     case AP_FRAME_START_FAILED:
         return w->proc.said_ready || w->proc.said_start_failed ? "said only once, at start" : NULL;
+    case AP_FRAME_EVENT: {
+        /* ctx.publish: the bridge checks the sizes first, so a bad one is forged */
+        const char *why = agentev_header_refused(h->aux, h->len);
+        if (why != NULL)
+            return why;
+        return w->proc.said_ready ? NULL : "before READY";
+    }
     case AP_FRAME_CHUNK:
         /* the bridge sends one JSON value within maxResultBytes, never
          * less: a gap in the client's stream is not an option */
@@ -946,6 +955,9 @@ static int frame_handle(worker *w, const ap_frame_hdr *h, const char *payload, s
         return 0;
     case AP_FRAME_CHUNK:
         on_chunk(w, h, payload);
+        return 0;
+    case AP_FRAME_EVENT:
+        agentev_frame(w, h, payload);
         return 0;
     default: /* refused by worker_frame_out_of_place */
         return 0;

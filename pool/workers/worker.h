@@ -96,6 +96,8 @@ typedef struct {
     uint64_t svc_ewma_ns;       /* sync: mean handler time, moving average (prefetch) */
     uint64_t last_answer_ns;    /* sync: when its last answer came */
     uint64_t sent_bytes;        /* bytes of frames added to its output, ever */
+    uint64_t ev_tokens;         /* agent events it may still publish, thousandths (agentev.c) */
+    uint64_t ev_refill_ms;      /* when ev_tokens was last refilled; 0: never (full bucket) */
     uint32_t credit_batch;      /* streams: credit owed is sent once it reaches this (half the
                                  * streamWindowBytes it was started with; stream.c) */
     uint64_t ack_sent_bytes;    /* sent_bytes at the last check (suspect.c) */

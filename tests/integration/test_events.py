@@ -18,6 +18,19 @@ subscriber.dropped whose count makes up exactly what it missed (counts,
 never durations).  pool.unsubscribe ends the stream; maxSubscribers
 refuses one more; bad subscriptions are bad_request.  agentpoolctl events
 and the Python clients' subscribe() follow the same stream.
+
+Events agents publish (ctx.publish, agents/publisher.py): from a sync,
+an async and a gevent worker they reach a subscriber as agent.<topic>
+with the agent's data intact; a bad topic, data that is not JSON or too
+large raise in the handler and nothing is recorded; an EVENT frame a
+worker forges with a bad topic or bad JSON is dropped and counted by the
+master; a flood past the worker's burst is bounded (what is recorded
+plus what is dropped is exactly what was published, and some was
+dropped).  A subscribing agent (pyagents/examples/eventsink.py) gets
+each matching event once as an "event" message (its file has each seq
+once, none of the topics it does not match), even with two workers; an
+event it publishes while handling one is recorded but never delivered
+back to it (no loop); a bad subscribes is refused with a log line.
 """
 import asyncio
 import json
@@ -31,6 +44,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (AGENTPOOLCTL, SRCDIR, DEADLINE, Gate, Server, main, server_stats, wait_for,  # noqa: E402
+                     skip_without_greenlet_support,
                      wait_stats)
 
 AGENTS = os.path.join(SRCDIR, "tests", "integration", "agents")
@@ -446,6 +460,160 @@ class Followers(unittest.TestCase):
 
             pid, ev = asyncio.run(follow())
             self.assertEqual((ev["event"], ev["priority"], ev["data"]["pid"]), ("worker.exited", "critical", pid))
+
+
+PUBLISH = {"sync": "publisher:PublishAgent", "async": "publisher:AsyncPublishAgent",
+           "gevent": "publisher:PublishAgent"}
+
+try:
+    import gevent  # noqa: F401
+    HAVE_GEVENT = True
+except ImportError:
+    HAVE_GEVENT = False
+
+
+def publish_server(model="sync", agent=None):
+    return Server(agent=agent or PUBLISH[model], workers=1,
+                  args=["--python-path", AGENTS, "--worker-model", model])
+
+
+class AgentPublish(unittest.TestCase):
+    DATA = {"task": 7, "tags": ["a", "\u00e9t\u00e9"], "nested": {"ok": True, "n": None}, "f": 1.5}
+
+    def published_reaches_a_subscriber(self, model):
+        with publish_server(model) as s, s.client() as c:
+            sub = subscribe(self, s, {"topics": ["agent.#"]})
+            self.assertEqual(c.call("publish", {"topic": "task.done", "data": self.DATA}), {"n": 1})
+            ev = sub.next()
+            self.assertEqual((ev["event"], ev["priority"]), ("agent.task.done", "normal"), ev)
+            self.assertEqual(ev["data"], {"worker": "worker-0", "data": self.DATA})
+            st = c.stats()["events"]
+            self.assertEqual((st["agentPublished"], st["agentDropped"], st["agentRefused"]), (1, 0, 0))
+
+    def test_a_sync_handler_publishes(self):
+        self.published_reaches_a_subscriber("sync")
+
+    def test_an_async_handler_publishes(self):
+        self.published_reaches_a_subscriber("async")
+
+    @unittest.skipUnless(HAVE_GEVENT, "gevent is not importable")
+    @skip_without_greenlet_support
+    def test_a_gevent_handler_publishes(self):
+        self.published_reaches_a_subscriber("gevent")
+
+    def test_a_bad_topic_or_data_raises_in_the_handler_and_records_nothing(self):
+        with publish_server() as s, s.client() as c:
+            sub = subscribe(self, s, {"topics": ["#"]})
+            cases = [({"topic": "Task"}, "ValueError"), ({"topic": "a..b"}, "ValueError"),
+                     ({"topic": "task.*"}, "ValueError"), ({"topic": "x" * 129}, "ValueError"),
+                     ({"topic": ""}, "ValueError"), ({"topic": "ok", "what": "set"}, "TypeError"),
+                     ({"topic": "ok", "what": "big"}, "ValueError")]
+            for data, exc in cases:
+                r = c.call("bad", data)
+                self.assertEqual(r["raised"], exc, (data, r))
+            self.assertEqual(c.call("bad", {"topic": "x" * 128, "data": 1}), {"raised": None})
+            c.call("publish", {"topic": "after", "data": 2})
+            # nothing came between: the next agent events are the two good ones
+            evs = []
+            while len(evs) < 2:
+                e = sub.next()
+                if e["event"].startswith("agent."):
+                    evs.append(e)
+            self.assertEqual([e["event"] for e in evs], ["agent." + "x" * 128, "agent.after"])
+            st = c.stats()["events"]
+            self.assertEqual((st["agentPublished"], st["agentRefused"]), (2, 0))
+
+    def test_the_master_drops_a_forged_event_with_a_bad_topic_or_bad_json(self):
+        with publish_server(agent="rogue:RogueAgent") as s, s.client() as c:
+            sub = subscribe(self, s, {"topics": ["agent.#"]})
+            pid = c.call("whoami")["pid"]
+            c.call("event_frame", {"topic": "Bad", "json": "1"})
+            c.call("event_frame", {"topic": "ok", "json": "{\"a\":"})
+            c.call("event_frame", {"topic": "good", "json": "[1]"})
+            ev = sub.next()
+            self.assertEqual((ev["event"], ev["data"]["data"]), ("agent.good", [1]))
+            st = c.stats()["events"]
+            self.assertEqual((st["agentPublished"], st["agentRefused"]), (1, 2))
+            self.assertEqual(c.call("whoami")["pid"], pid)  # dropped, not a protocol error
+
+    def test_a_flood_past_the_burst_is_dropped_and_counted(self):
+        # AGENTEV_BURST is 1000 at 100/s: 5000 in one handler would need
+        # 40 s of refill to all pass (counts, not a duration, are checked:
+        # recorded + dropped is exactly what was published)
+        n = 5000
+        with publish_server() as s, s.client() as c:
+            self.assertEqual(c.call("publish", {"topic": "flood", "data": None, "n": n}), {"n": n})
+            st = c.stats()["events"]
+            self.assertEqual(st["agentPublished"] + st["agentDropped"], n, st)
+            self.assertGreaterEqual(st["agentPublished"], 1000, st)
+            self.assertGreater(st["agentDropped"], 0, st)
+            self.assertEqual(st["agentRefused"], 0, st)
+
+
+SINK = "pyagents.examples.eventsink:EventSink"
+
+
+def sink_lines(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(l) for l in f.read().splitlines()]
+
+
+class AgentSubscribe(unittest.TestCase):
+    def sink_server(self, workers=2):
+        path = os.path.join(self.tmp, "sink.jsonl")
+        return Server(agent=SINK, workers=workers, env={"EVENTSINK_FILE": path}), path
+
+    def setUp(self):
+        import tempfile
+        d = tempfile.TemporaryDirectory()
+        self.addCleanup(d.cleanup)
+        self.tmp = d.name
+
+    def test_matching_events_come_once_as_event_messages(self):
+        srv, path = self.sink_server(workers=2)
+        with srv as s, s.client() as c:
+            sub = subscribe(self, s, {"topics": ["agent.#"]})
+            for i in range(5):
+                c.call("publish", {"topic": "task.done", "data": {"i": i}})
+                c.call("publish", {"topic": "other.done", "data": {"i": i}})  # not matched
+            c.call("publish", {"topic": "task.last", "data": None})
+            seen = [sub.next() for _ in range(11)]
+            want = [e["seq"] for e in seen if e["event"].startswith("agent.task.")]
+            self.assertEqual(len(want), 6)
+            wait_for(lambda: len(sink_lines(path)) >= 6, what="six events in the sink's file")
+            wait_stats(s, lambda st: st["events"]["agentDelivered"] == 6, what="six delivered")
+            got = sink_lines(path)
+            self.assertEqual(sorted(e["seq"] for e in got), want)  # each once, only the matching
+            self.assertEqual(sorted(e["data"]["data"]["i"] for e in got if e["event"] == "agent.task.done"),
+                             list(range(5)))
+            self.assertTrue(all(set(e) == {"event", "time", "seq", "priority", "data"} for e in got), got)
+            st = c.stats()
+            self.assertEqual(st["events"]["agentDeliveryDropped"], 0)
+
+    def test_an_event_published_while_handling_an_event_is_not_delivered_again(self):
+        srv, path = self.sink_server(workers=1)
+        with srv as s, s.client() as c:
+            sub = subscribe(self, s, {"topics": ["agent.#"]})
+            c.call("publish", {"topic": "task.start", "data": {"again": True}})
+            first = sub.next()
+            again = sub.next()  # the sink's own, while it handled the first
+            self.assertEqual((first["event"], again["event"]), ("agent.task.start", "agent.task.again"))
+            self.assertEqual(again["data"]["data"], {"from": first["seq"]})
+            # one sync worker runs its messages in order: had task.again been
+            # delivered, it would be in the file before the marker
+            c.call("publish", {"topic": "task.marker", "data": 1})
+            wait_for(lambda: any(e["event"] == "agent.task.marker" for e in sink_lines(path)), what="the marker")
+            self.assertEqual([e["event"] for e in sink_lines(path)], ["agent.task.start", "agent.task.marker"])
+            self.assertEqual(c.stats()["events"]["agentDelivered"], 2)
+
+    def test_a_bad_subscribes_is_refused_with_a_log_line(self):
+        with Server(agent="publisher:BadSubscriber", workers=1, args=["--python-path", AGENTS]) as s, \
+                s.client() as c:
+            c.call("publish", {"topic": "task.x", "data": 1})
+            self.assertIn("its agent's subscribes is refused", s.log())
+            self.assertEqual(c.stats()["events"]["agentDelivered"], 0)
 
 
 if __name__ == "__main__":

@@ -138,6 +138,18 @@ class FramesInPlace(unittest.TestCase):
                 wait_for(lambda: c.stats(detailed=True)["workers"][0]["state"] == "ready", what="a new worker")
                 self.assertTrue(c.request("whoami")["ok"])
 
+    def test_an_event_frame_with_a_topic_over_128_bytes_is_a_protocol_error(self):
+        # ctx.publish checks the topic's size before it sends: only a
+        # forged frame has one the master must not read
+        with rogue_server(args=["--max-retries", "0"]) as s, s.client() as c:
+            before = c.stats(detailed=True)["workers"][0]
+            r = c.request("event_frame", {"topic": "x" * 129, "json": "1"})
+            self.assertEqual(r["error"]["code"], "worker_crashed", r)
+            line = "worker-0 (pid %d): EVENT frame while busy (a topic of 0 or over 128 bytes); killing it" % (
+                before["pid"])
+            self.assertEqual(s.log().count(line), 1, s.log())
+            self.assertEqual(c.stats()["events"]["agentPublished"], 0)
+
 
 class OwnLogLines(unittest.TestCase):
     def test_a_client_cannot_forge_a_worker_log_line_through_an_agent_that_prints_its_input(self):

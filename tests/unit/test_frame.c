@@ -160,6 +160,7 @@ static void test_kind_names(void **state)
     assert_string_equal(ap_frame_kind_name(AP_FRAME_PONG), "PONG");
     assert_string_equal(ap_frame_kind_name(AP_FRAME_CHUNK), "CHUNK");
     assert_string_equal(ap_frame_kind_name(AP_FRAME_CREDIT), "CREDIT");
+    assert_string_equal(ap_frame_kind_name(AP_FRAME_EVENT), "EVENT");
     assert_string_equal(ap_frame_kind_name(0), "?");
     assert_string_equal(ap_frame_kind_name(AP_FRAME_KIND_MAX + 1), "?");
     assert_string_equal(ap_frame_kind_name(1000000), "?");
@@ -174,12 +175,30 @@ static void test_stream_kinds_and_credit(void **state)
     AP_UNUSED(state);
     assert_int_equal(AP_FRAME_CHUNK, 10);
     assert_int_equal(AP_FRAME_CREDIT, 11);
-    assert_int_equal(AP_FRAME_KIND_MAX, 11);
+    assert_int_equal(AP_FRAME_KIND_MAX, 12);
     ap_frame_credit_encode(b, 0x01020304u);
     assert_memory_equal(b, want, sizeof want);
     assert_int_equal(ap_frame_credit_decode(b), 0x01020304u);
     ap_frame_credit_encode(b, UINT32_MAX);
     assert_int_equal(ap_frame_credit_decode(b), UINT32_MAX);
+}
+
+/* An agent's topic: dot-separated segments of a-z 0-9 _ -, 1 to
+ * AP_EVENT_TOPIC_MAX bytes; no wildcard, no empty segment. */
+static void test_event_topic_valid(void **state)
+{
+    static const char *const good[] = {"task", "task.done", "a-b_c.9", "x.y.z"};
+    static const char *const bad[] = {"", ".", "task.", ".task", "a..b", "Task", "task.*", "agent.#", "a b", "t\xc3\xa9"};
+    char big[AP_EVENT_TOPIC_MAX + 2];
+    AP_UNUSED(state);
+    assert_int_equal(AP_FRAME_EVENT, 12);
+    for (size_t i = 0; i < AP_ARRAY_LEN(good); i++)
+        assert_true(ap_frame_event_topic_valid(good[i], strlen(good[i])));
+    for (size_t i = 0; i < AP_ARRAY_LEN(bad); i++)
+        assert_false(ap_frame_event_topic_valid(bad[i], strlen(bad[i])));
+    memset(big, 'a', sizeof(big));
+    assert_true(ap_frame_event_topic_valid(big, AP_EVENT_TOPIC_MAX));
+    assert_false(ap_frame_event_topic_valid(big, AP_EVENT_TOPIC_MAX + 1));
 }
 
 int main(void)
@@ -193,6 +212,7 @@ int main(void)
         cmocka_unit_test(test_oversize_refused),
         cmocka_unit_test(test_kind_names),
         cmocka_unit_test(test_stream_kinds_and_credit),
+        cmocka_unit_test(test_event_topic_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,6 +27,10 @@ RogueAgent (sync), by message type:
                       fd 3, then answers normally
   chunk_frame      -> writes a CHUNK frame of data["bytes"] bytes (0: an
                       empty one) on fd 3, then answers normally
+  event_frame      -> writes an EVENT frame of data["topic"] and the raw
+                      text data["json"] on fd 3 (what ctx.publish would
+                      never send: a bad topic, data that is not JSON),
+                      then answers normally
   echo_text        -> prints data["text"] on stdout and on stderr (an agent
                       that prints its input), answers {"printed": true}
   anything else    -> {"pid": ..., "type": type}
@@ -42,6 +46,7 @@ MASTER_FD = 3
 FRAME_READY = 1
 FRAME_CHUNK = 10
 FRAME_CREDIT = 11
+FRAME_EVENT = 12
 
 
 def _progress_page():
@@ -61,10 +66,10 @@ def _page_words():
     return ctypes.c_uint64.from_address(addr), ctypes.c_uint64.from_address(addr + 8)
 
 
-def _frame(kind, frame_id, payload):
+def _frame(kind, frame_id, payload, aux=0):
     """One master-worker frame (include/ap_frame.h): len u32, kind u8,
     flags u8, aux u16, id u64, little endian, then the payload."""
-    return struct.pack("<IBBHQ", len(payload), kind, 0, 0, frame_id) + payload
+    return struct.pack("<IBBHQ", len(payload), kind, 0, aux, frame_id) + payload
 
 
 def _whoami():
@@ -95,6 +100,10 @@ class RogueAgent:
         if type == "chunk_frame":
             os.write(MASTER_FD, _frame(FRAME_CHUNK, 0, b'"' + b"x" * max(data["bytes"] - 2, 0) + b'"'
                                        if data["bytes"] else b""))
+            return _whoami()
+        if type == "event_frame":
+            topic = data["topic"].encode()
+            os.write(MASTER_FD, _frame(FRAME_EVENT, 0, topic + data["json"].encode(), aux=len(topic)))
             return _whoami()
         if type == "echo_text":
             print(data["text"], flush=True)
