@@ -155,6 +155,24 @@ unsigned pools_fail_waiting(pool_t *p, reply_code code, const char *why)
     return n;
 }
 
+/* p's workers are gone: its counters go to the server's (totals stay
+ * whole), it is freed and the table closes up. */
+static void pool_remove(pool_t *p)
+{
+    uint64_t *t = (uint64_t *)&server.stats;
+    const uint64_t *s = (const uint64_t *)&p->stats;
+    for (size_t k = 0; k < sizeof(server_stats) / sizeof(uint64_t); k++)
+        t[k] += s[k];
+    ap_info("pool %s stopped and removed", p->name);
+    int at = p->index;
+    pool_free(p);
+    for (int i = at; i < server.npools - 1; i++) {
+        server.pools[i] = server.pools[i + 1];
+        server.pools[i]->index = i;
+    }
+    server.pools[--server.npools] = NULL;
+}
+
 pool_t *pools_add(const config_pool *cp, config *top)
 {
     if (server.npools >= POOLS_MAX) {
@@ -166,7 +184,9 @@ pool_t *pools_add(const config_pool *cp, config *top)
     server.pools[server.npools] = p;
     server.npools++;
     if (pool_init(p, server.npools - 1, cp, top) != AP_OK) {
-        pools_retire(p, "it could not be set up");
+        /* Half made (logged by pool_init): never seen by a request or a
+         * reader of the stats, it goes at once rather than retiring. */
+        pool_remove(p);
         return NULL;
     }
     ap_info("pool %s added: %d worker%s running %s", p->name, p->pool_size, p->pool_size == 1 ? "" : "s",
@@ -209,24 +229,6 @@ static int pool_holds_messages(const pool_t *p)
         if (p->workers[i].state != WORKER_DEAD && p->workers[i].proc.running_count > 0)
             return 1;
     return 0;
-}
-
-/* p's workers are gone: its counters go to the server's (totals stay
- * whole), it is freed and the table closes up. */
-static void pool_remove(pool_t *p)
-{
-    uint64_t *t = (uint64_t *)&server.stats;
-    const uint64_t *s = (const uint64_t *)&p->stats;
-    for (size_t k = 0; k < sizeof(server_stats) / sizeof(uint64_t); k++)
-        t[k] += s[k];
-    ap_info("pool %s stopped and removed", p->name);
-    int at = p->index;
-    pool_free(p);
-    for (int i = at; i < server.npools - 1; i++) {
-        server.pools[i] = server.pools[i + 1];
-        server.pools[i]->index = i;
-    }
-    server.pools[--server.npools] = NULL;
 }
 
 void pools_tick(void)

@@ -175,10 +175,14 @@ void sched_release(msg *m)
     if (m->state != MSG_QUEUED && m->state != MSG_RUNNING && m->state != MSG_RETRY_WAIT &&
         m->state != MSG_SESSION_WAIT)
         return;
+    uint64_t max = (uint64_t)server.cfg->max_pending_bytes, resume = max - max / 4;
+    uint64_t before = server.pending_bytes;
     server.pending_bytes -= m->line_len;
     /* maxPendingBytes is the server's: connections held for room in
-     * another pool may wait on it too. */
-    if (server.npools > 1) {
+     * another pool may wait on it too.  They are pumped once, when the
+     * total falls to the resume mark (sched_room_to_resume), not at every
+     * message's end; room in their own pool's queue pumps them anyway. */
+    if (server.npools > 1 && before > resume && server.pending_bytes <= resume) {
         POOLS_FOREACH(p) {
             if (p != m->pool && !link_empty(&p->room_waiters))
                 sched_pump_soon(p);

@@ -403,10 +403,15 @@ static void test_two_pools_admit_and_pump_apart(void **state)
     assert_int_equal(sent_id(3, NULL), 2);
     assert_int_equal(fake_pool.queue.depth, 0);
 
-    /* A connection waits for room in b: a message of default leaving
-     * frees pending bytes, so b is pumped; default, with no waiter, is not. */
+    /* A connection waits for room in b, on maxPendingBytes: a message of
+     * default leaving brings the total down to the resume mark, so b is
+     * pumped; default, with no waiter, is not. */
     queue_link waiter;
     link_add_tail(&pool_b.room_waiters, &waiter);
+    int64_t max = 4;
+    while (max - max / 4 < (int64_t)server.pending_bytes - 1)
+        max++; /* the resume mark one byte below the total: the next release crosses it */
+    fake_cfg.max_pending_bytes = max;
     finish_oldest(0);
     assert_true(pool_b.pump_pending);
     assert_false(fake_pool.pump_pending);
