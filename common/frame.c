@@ -58,6 +58,18 @@ void ap_frame_meta_decode(const unsigned char in[AP_FRAME_META_SIZE], ap_frame_m
     m->id_len = (uint32_t)get_le(in + 12, 4);
 }
 
+void ap_frame_ext_encode(unsigned char out[AP_FRAME_EXT_SIZE], const ap_frame_ext *e)
+{
+    put_u32(out, e->state_len);
+    put_u32(out + 4, e->resume_len);
+}
+
+void ap_frame_ext_decode(const unsigned char in[AP_FRAME_EXT_SIZE], ap_frame_ext *e)
+{
+    e->state_len = (uint32_t)get_le(in, 4);
+    e->resume_len = (uint32_t)get_le(in + 4, 4);
+}
+
 void ap_frame_credit_encode(unsigned char out[AP_FRAME_CREDIT_SIZE], uint32_t n)
 {
     put_u32(out, n);
@@ -86,7 +98,7 @@ const char *ap_frame_kind_name(unsigned kind)
 {
     static const char *const names[] = {
         "?", "READY", "START_FAILED", "REQUEST", "RESULT", "ERROR",
-        "STOP", "CANCEL", "PING", "PONG", "CHUNK", "CREDIT", "EVENT",
+        "STOP", "CANCEL", "PING", "PONG", "CHUNK", "CREDIT", "EVENT", "STATE", "CHECKPOINT", "USAGE",
     };
     return kind < AP_ARRAY_LEN(names) ? names[kind] : "?";
 }

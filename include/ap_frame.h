@@ -79,7 +79,25 @@ typedef enum {
      * topic bytes, then the event's data as one JSON value (at most
      * AP_EVENT_DATA_MAX bytes).  Sent only after READY. */
     AP_FRAME_EVENT = 12,
-    AP_FRAME_KIND_MAX = 12
+    /* worker -> master: the session state of message `id` as the handler
+     * left it (docs/sessions.md): one JSON object, at most maxSessionBytes.
+     * Sent only for a REQUEST that had AP_FRAME_REQ_SESSION, only when the
+     * state differs from what the worker was given (or last sent), before
+     * the message's RESULT, never after an exception; and at once when the
+     * handler calls ctx.session.save() (flags AP_FRAME_STATE_SAVE).  The
+     * master commits each to the session store, in order, and writes the
+     * message's answer only once every one it got is committed. */
+    AP_FRAME_STATE = 13,
+    /* worker -> master: ctx.checkpoint(value) of message `id`: one JSON
+     * value, at most maxCheckpointBytes.  The master keeps the last one
+     * with the message and gives it back (AP_FRAME_REQ_RESUME) when the
+     * message runs again after its worker died. */
+    AP_FRAME_CHECKPOINT = 14,
+    /* worker -> master: usage the handler of message `id` reported
+     * (ctx.usage(...)): one JSON object of numbers.  Reserved for the
+     * usage accounting of the HTTP front door issue. */
+    AP_FRAME_USAGE = 15,
+    AP_FRAME_KIND_MAX = 15
 } ap_frame_kind;
 
 typedef struct {
@@ -110,6 +128,29 @@ int ap_frame_event_topic_valid(const char *t, size_t n);
  * follows the type. */
 #define AP_FRAME_REQ_META 0x01
 #define AP_FRAME_META_SIZE 16
+/* REQUEST flags, with AP_FRAME_REQ_META only: the message belongs to a
+ * session whose state it carries (SESSION), and/or it runs again with
+ * the checkpoint its last attempt recorded (RESUME).  With either, the
+ * meta is followed by ap_frame_ext (AP_FRAME_EXT_SIZE bytes), and the
+ * payload is: meta, ext, type (aux bytes), client id (meta.id_len),
+ * state (ext.state_len bytes: a JSON object, "{}" for a new session; 0
+ * without SESSION), resume (ext.resume_len bytes: one JSON value; 0
+ * without RESUME), data (the rest). */
+#define AP_FRAME_REQ_SESSION 0x02
+#define AP_FRAME_REQ_RESUME 0x04
+#define AP_FRAME_EXT_SIZE 8
+
+/* STATE flags: sent by ctx.session.save() while the handler runs (not
+ * at its end). */
+#define AP_FRAME_STATE_SAVE 0x01
+
+typedef struct {
+    uint32_t state_len;
+    uint32_t resume_len;
+} ap_frame_ext;
+
+void ap_frame_ext_encode(unsigned char out[AP_FRAME_EXT_SIZE], const ap_frame_ext *e);
+void ap_frame_ext_decode(const unsigned char in[AP_FRAME_EXT_SIZE], ap_frame_ext *e);
 
 /* What the handler's context tells about a message, sent before it:
  *   offset 0  u64  deadline_ms  CLOCK_MONOTONIC ms when the client is

@@ -4,6 +4,7 @@
 #   core/: start-up, the global state and lifecycle, settings, the socket, privileges, systemd
 #   path/: a message's way from a client line to its answer
 #   workers/: the worker processes seen from the master and what their lives mean
+#   store/: the session store (sstore.h) and its SQLite and Redis backends
 #   ops/: what operators read, ask and keep: pool.* requests, statistics, HTTP, alerts, logs,
 #         dead letters, breakers
 bin_PROGRAMS += agentpoold
@@ -50,6 +51,8 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/workers/pgroup.c pool/workers/pgroup.h \
 	pool/workers/worker.c pool/workers/worker.h \
 	pool/workers/wout.c pool/workers/wout.h \
+	pool/store/sstore.c pool/store/sstore.h pool/store/sstore_be.h \
+	pool/store/sstore_sqlite.c pool/store/sstore_redis.c \
 	pool/ops/typetab.c pool/ops/typetab.h \
 	pool/ops/procstat.c pool/ops/procstat.h \
 	pool/ops/breaker.c pool/ops/breaker.h \
@@ -66,5 +69,5 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/ops/agentev.c pool/ops/agentev.h \
 	pool/ops/agentstat.c pool/ops/agentstat.h
 agentpoold_CPPFLAGS = $(AM_CPPFLAGS) $(POOL_INC)
-agentpoold_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS) $(JEMALLOC_CFLAGS) $(JEMALLOC_DEFS)
-agentpoold_LDADD = common/libapcommon_je.a $(LIBEVENT_LIBS) $(CJSON_LIBS) $(JEMALLOC_LIBS)
+agentpoold_CFLAGS = $(AM_CFLAGS) -pthread $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS) $(SQLITE_CFLAGS) $(HIREDIS_CFLAGS) $(JEMALLOC_CFLAGS) $(JEMALLOC_DEFS)
+agentpoold_LDADD = common/libapcommon_je.a $(LIBEVENT_LIBS) $(CJSON_LIBS) $(SQLITE_LIBS) $(HIREDIS_LIBS) -lpthread $(JEMALLOC_LIBS)

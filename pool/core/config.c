@@ -100,6 +100,11 @@ static const setting settings[] = {
     {"sessions", T_BOOL, OFF(sessions), 0, 1, NULL, "requests may carry \"session\": a key whose messages run one at a time, in order, on the same worker when it can (off: such a request is bad_request)", PER_POOL},
     {"sessionBusy", T_ENUM, OFF(session_busy), 0, 0, session_busy_names, "a message whose session runs another: enqueue (waits its turn) | reject (session_busy) | interrupt (the running one is cancelled as by pool.cancel, this one runs next)", PER_POOL},
     {"maxSessions", T_INT, OFF(max_sessions), 1, 10000000, NULL, "sessions tracked at once (running, waiting or idle for affinity); a new one past it while all are busy: too_many_sessions", PER_POOL},
+    {"sessionStore", T_STR, OFF(session_store), 0, 4096, NULL, "where session state lives: sqlite:PATH (embedded SQLite, WAL, group commit on a store thread) | redis://HOST:PORT/DB | none (no ctx.session state); default sqlite:SOCKET.sessions.db", PER_POOL},
+    {"sessionTtl", T_DURATION, OFF(session_ttl), 1000, 366LL * 86400000, NULL, "ms a session's state is kept after its last message; expired states are deleted by a sweep off the loop", PER_POOL},
+    {"maxSessionBytes", T_INT, OFF(max_session_bytes), 2, 64 * 1024 * 1024, NULL, "longest session state (its JSON) a handler may leave; past it the message is agent_error and the state is not committed", PER_POOL},
+    {"sessionCacheBytes", T_INT, OFF(session_cache_bytes), 0, (int64_t)1 << 40, NULL, "bytes of idle sessions' states the master keeps in memory, per pool (past it the least recently used are read from the store again when needed)", PER_POOL},
+    {"maxCheckpointBytes", T_INT, OFF(max_checkpoint_bytes), 2, 64 * 1024 * 1024, NULL, "longest ctx.checkpoint value (its JSON); a larger one raises in the handler", PER_POOL},
     {"maxMessageBytes", T_INT, OFF(max_message_bytes), 64, 64 * 1024 * 1024, NULL, "longest request line, bytes (longer: too_large)", SERVER},
     {"maxResultBytes", T_INT, OFF(max_result_bytes), 0, AP_FRAME_MAX_PAYLOAD, NULL, "longest result a worker may answer, bytes (longer: agent_error; 0: maxMessageBytes)", PER_POOL},
     {"streamWindowBytes", T_INT, OFF(stream_window_bytes), 1, AP_FRAME_MAX_PAYLOAD, NULL, "chunk bytes one stream may have in flight between its worker and its client's socket; past it its handler waits (async task, greenlet, or the whole sync worker)", PER_POOL},
@@ -232,6 +237,10 @@ void config_init(config *cfg)
     cfg->sessions = 0;
     cfg->session_busy = SESSION_BUSY_ENQUEUE;
     cfg->max_sessions = 10000;
+    cfg->session_ttl = 24LL * 3600 * 1000;
+    cfg->max_session_bytes = 1024 * 1024;
+    cfg->session_cache_bytes = 64 * 1024 * 1024;
+    cfg->max_checkpoint_bytes = 256 * 1024;
     cfg->max_message_bytes = 4 * 1024 * 1024;
     cfg->max_connections = 4096;
     cfg->admin_reserve_connections = 2;

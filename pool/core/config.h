@@ -125,6 +125,11 @@ typedef struct config {
     int sessions;                /* "sessions": requests may carry "session" (session.c) */
     int64_t session_busy;        /* session_busy_mode */
     int64_t max_sessions;        /* sessions tracked at once, running, waiting or idle */
+    char *session_store;         /* sessionStore: sqlite:PATH | redis://HOST:PORT/DB | none; NULL: sqlite:SOCKET.sessions.db */
+    int64_t session_ttl;         /* ms a session's state is kept after its last message */
+    int64_t max_session_bytes;   /* longest session state (JSON) a handler may leave */
+    int64_t session_cache_bytes; /* bytes of idle sessions' states the master keeps in memory */
+    int64_t max_checkpoint_bytes;/* longest ctx.checkpoint value */
     /* limits */
     int64_t max_message_bytes;
     int64_t max_result_bytes;    /* 0: as max_message_bytes (config_max_result_bytes) */
