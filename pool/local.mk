@@ -37,6 +37,7 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/path/session.c pool/path/session.h \
 	pool/path/keytab.c pool/path/keytab.h \
 	pool/path/sessrun.c pool/path/sessrun.h \
+	pool/path/sessstate.c pool/path/sessstate.h \
 	pool/workers/wprog.c pool/workers/wprog.h \
 	pool/workers/suspect.c pool/workers/suspect.h \
 	pool/workers/wresult.c pool/workers/wresult.h \
