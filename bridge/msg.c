@@ -32,7 +32,9 @@
 /* Where the type starts in a REQUEST payload (after the meta, if any). */
 static size_t type_offset(const ap_frame_hdr *h)
 {
-    return (h->flags & AP_FRAME_REQ_META) ? AP_FRAME_META_SIZE : 0;
+    if (!(h->flags & AP_FRAME_REQ_META))
+        return 0;
+    return AP_FRAME_META_SIZE + ((h->flags & (AP_FRAME_REQ_SESSION | AP_FRAME_REQ_RESUME)) ? AP_FRAME_EXT_SIZE : 0);
 }
 
 /* True when the request's type is "agent.metrics" (answered by the
@@ -181,16 +183,22 @@ static int unpack(const ap_frame_hdr *h, const unsigned char *payload, msg_call 
     memset(&c->meta, 0, sizeof(c->meta));
     c->meta.id = h->id;
     c->meta.attempt = 1;
+    size_t skip = 0; /* session state and resume: not read yet */
     if (off) {
         ap_frame_meta fm;
-        if (h->len < AP_FRAME_META_SIZE)
+        if (h->len < off)
             goto short_frame;
         ap_frame_meta_decode(payload, &fm);
         cid_len = fm.id_len;
         c->meta.deadline_ms = fm.deadline_ms;
         c->meta.attempt = fm.attempt;
+        if (off > AP_FRAME_META_SIZE) {
+            ap_frame_ext e;
+            ap_frame_ext_decode(payload + AP_FRAME_META_SIZE, &e);
+            skip = (size_t)e.state_len + e.resume_len;
+        }
     }
-    if ((uint64_t)off + h->aux + cid_len > h->len)
+    if ((uint64_t)off + h->aux + cid_len + skip > h->len)
         goto short_frame;
     c->meta.cid_len = (uint32_t)cid_len;
     c->meta.cid = cid_len ? payload + off + h->aux : NULL;
@@ -199,7 +207,7 @@ static int unpack(const ap_frame_hdr *h, const unsigned char *payload, msg_call 
         reply_exception(h->id, "request type is not valid UTF-8: ", NULL);
         return AP_ERR;
     }
-    off += h->aux + cid_len;
+    off += h->aux + cid_len + skip;
     c->data = pyconv_decode((const char *)payload + off, h->len - off);
     if (c->data == NULL) {
         reply_exception(h->id, "request data: ", c->type);

@@ -70,6 +70,7 @@ void msg_free(msg_table *t, msg *m)
     t->live--;
     t->by_state[m->state]--;
     ap_free(m->fail);
+    ap_free(m->held);
     ap_free(m);
 }
 
@@ -92,6 +93,6 @@ void msg_set_state(msg_table *t, msg *m, msg_state to)
 
 const char *msg_state_name(msg_state s)
 {
-    static const char *const names[] = {"new", "held", "queued", "running", "retry_wait", "session_wait"};
+    static const char *const names[] = {"new", "held", "queued", "running", "retry_wait", "session_wait", "store_wait", "committing"};
     return s < MSG_STATE_COUNT ? names[s] : "?";
 }

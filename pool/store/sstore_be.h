@@ -33,7 +33,7 @@ struct sstore_op {
     size_t val_len;         /* put */
     sstore_result res;      /* filled by the backend for sstore_complete_soon */
     void *be;               /* the backend's own per-op data (freed by it before completing) */
-    char why[160];          /* res.why points here when the backend wrote a reason */
+    char why[256];          /* res.why points here when the backend wrote a reason */
     char *val;              /* put: inside this allocation, after key */
     char key[];             /* NUL-terminated */
 };

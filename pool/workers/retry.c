@@ -32,6 +32,7 @@
 #include "privs.h"
 #include "sched.h"
 #include "server.h"
+#include "sessstate.h"
 #include "stream.h"
 #include "wprog.h"
 
@@ -639,10 +640,14 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     }
     if (m->state == MSG_RETRY_WAIT && (m->deadline_ms == 0 || now < m->deadline_ms)) {
         link_del(&m->qlink);
-        msg_set_state(&server.msgs, m, MSG_QUEUED);
-        queue_push_front(&m->pool->queue, &m->qlink);
         if (m->deadline_ms)
             arm_in(m, m->deadline_ms - now);
+        if (m->sess && !sessstate_ready(m)) {
+            sessstate_wait(m); /* what its last attempt saved is committed first */
+            return;
+        }
+        msg_set_state(&server.msgs, m, MSG_QUEUED);
+        queue_push_front(&m->pool->queue, &m->qlink);
         sched_pump(m->pool);
         return;
     }

@@ -41,6 +41,7 @@
 #include "wenv.h"
 #include "sched.h"
 #include "server.h"
+#include "sessstate.h"
 #include "stream.h"
 #include "wout.h"
 #include "wprog.h"
@@ -460,19 +461,31 @@ static void schedule_respawn(worker *w, int64_t delay)
 
 void worker_send(worker *w, msg *m)
 {
-    /* header, meta and type in one piece; then the client's id and data,
-     * straight from the request line (AP_FRAME_REQUEST in ap_frame.h) */
-    unsigned char hdr[AP_FRAME_HDR_SIZE + AP_FRAME_META_SIZE + AP_MAX_TYPE_LEN];
+    /* header, meta (and ext) and type in one piece; then the client's id,
+     * the session state, and the data straight from the request line
+     * (AP_FRAME_REQUEST in ap_frame.h) */
+    unsigned char hdr[AP_FRAME_HDR_SIZE + AP_FRAME_META_SIZE + AP_FRAME_EXT_SIZE + AP_MAX_TYPE_LEN];
     ap_frame_meta meta = {m->deadline_ms, (uint32_t)m->attempts + 1, m->id_len};
-    uint32_t len = AP_FRAME_META_SIZE + m->type_len + m->id_len + m->data_len;
-    ap_frame_hdr h = {len, AP_FRAME_REQUEST, AP_FRAME_REQ_META, m->type_len, m->id};
+    const char *state = NULL;
+    uint32_t state_len = 0;
+    int sess = m->sess && sessstate_text(m, &state, &state_len);
+    size_t ext = sess ? AP_FRAME_EXT_SIZE : 0, head = AP_FRAME_HDR_SIZE + AP_FRAME_META_SIZE + ext;
+    uint32_t len = (uint32_t)(AP_FRAME_META_SIZE + ext + m->type_len + m->id_len + state_len + m->data_len);
+    ap_frame_hdr h = {len, AP_FRAME_REQUEST, (uint8_t)(AP_FRAME_REQ_META | (sess ? AP_FRAME_REQ_SESSION : 0)),
+                      m->type_len, m->id};
     ap_frame_encode(hdr, &h);
     ap_frame_meta_encode(hdr + AP_FRAME_HDR_SIZE, &meta);
-    memcpy(hdr + AP_FRAME_HDR_SIZE + AP_FRAME_META_SIZE, m->type, m->type_len);
+    if (ext) {
+        ap_frame_ext e = {state_len, 0};
+        ap_frame_ext_encode(hdr + AP_FRAME_HDR_SIZE + AP_FRAME_META_SIZE, &e);
+    }
+    memcpy(hdr + head, m->type, m->type_len);
     struct evbuffer *out = w->out.out;
-    evbuffer_add(out, hdr, AP_FRAME_HDR_SIZE + AP_FRAME_META_SIZE + m->type_len);
+    evbuffer_add(out, hdr, head + m->type_len);
     if (m->id_len)
         evbuffer_add(out, m->line + m->id_off, m->id_len);
+    if (state_len)
+        evbuffer_add(out, state, state_len);
     if (m->data_len)
         evbuffer_add(out, m->line + m->data_off, m->data_len);
     flush_mark(&w->out);
@@ -753,6 +766,13 @@ static void on_answer(worker *w, const ap_frame_hdr *h, const char *payload, str
         w->pool->stats.processed++;
         recycle_after_answer(w);
     }
+    if (m->sess && sessstate_answer(m, h, payload, src))
+        return; /* held until its session state is committed */
+    worker_answer_frame(w, m, h, payload, src);
+}
+
+void worker_answer_frame(worker *w, msg *m, const ap_frame_hdr *h, const char *payload, struct evbuffer *src)
+{
     if (h->kind == AP_FRAME_RESULT && (h->flags & AP_FRAME_RESULT_STREAMED) && !m->want_stream) {
         stream_answer_collected(m, payload, src, h->len);
     } else if (h->kind == AP_FRAME_RESULT) {
@@ -762,7 +782,7 @@ static void on_answer(worker *w, const ap_frame_hdr *h, const char *payload, str
             answer_ok(m, payload, h->len);
     } else {
         reply_code code = reply_code_of_error_json(payload, h->len);
-        if (code == ERR_AGENT_ERROR && w->slot >= 0)
+        if (code == ERR_AGENT_ERROR && w && w->slot >= 0)
             w->pool->slot_errors[w->slot]++; /* per slot: survives recycling */
         answer_worker_error(m, code, payload, h->len);
     }
@@ -872,6 +892,11 @@ static const char *worker_frame_out_of_place(const worker *w, const ap_frame_hdr
             return why;
         return w->proc.said_ready ? NULL : "before READY";
     }
+    case AP_FRAME_STATE:
+        /* the bridge checks maxSessionBytes first: a larger one is forged */
+        if (h->len == 0 || h->len > (uint64_t)w->pool->cfg->max_session_bytes)
+            return "empty or over maxSessionBytes";
+        return w->proc.said_ready ? NULL : "before READY";
     case AP_FRAME_CHUNK:
         /* the bridge sends one JSON value within maxResultBytes, never
          * less: a gap in the client's stream is not an option */
@@ -958,6 +983,9 @@ static int frame_handle(worker *w, const ap_frame_hdr *h, const char *payload, s
         return 0;
     case AP_FRAME_EVENT:
         agentev_frame(w, h, payload);
+        return 0;
+    case AP_FRAME_STATE:
+        sessstate_frame(w, h, payload);
         return 0;
     default: /* refused by worker_frame_out_of_place */
         return 0;
