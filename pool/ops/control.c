@@ -27,6 +27,8 @@
 #include "cancel.h"
 #include "client.h"
 #include "server.h"
+#include "sessadmin.h"
+#include "sstore.h"
 #include "session.h"
 #include "supervisor.h"
 #include "suspect.h"
@@ -261,10 +263,33 @@ static void add_breakers(cJSON *bs, const pool_t *p, uint64_t now)
 static void add_sessions(cJSON *o, const stats_scope *sc)
 {
     uint64_t active = 0, tracked = 0, waiting = 0, hits = 0, moves = 0, rejected = 0, interrupted = 0, refused = 0;
+    uint64_t loads = 0, commits = 0, failures = 0, cached = 0, dropped = 0;
+    sstore_stats sum = {0}, one;
+    int stores = 0, up = 1;
     for (int k = 0; k < sc->n; k++) {
         const session_table *t = sc->p[k]->sessions;
         if (t == NULL)
             continue;
+        loads += t->n.loads;
+        commits += t->n.commits;
+        failures += t->n.store_failures;
+        cached += t->state_bytes;
+        dropped += t->n.dropped;
+        if (sc->p[k]->store) {
+            sstore_get_stats(sc->p[k]->store, &one);
+            sum.backend = stores++ ? (strcmp(sum.backend, one.backend) ? "mixed" : sum.backend) : one.backend;
+            up &= one.up;
+            sum.gets += one.gets;
+            sum.puts += one.puts;
+            sum.touches += one.touches;
+            sum.deletes += one.deletes;
+            sum.lists += one.lists;
+            sum.failures += one.failures;
+            sum.transactions += one.transactions;
+            sum.transaction_writes += one.transaction_writes;
+            sum.expired += one.expired;
+            sum.pending += one.pending;
+        }
         active += t->by_state[SESSION_RUNNING];
         tracked += t->count;
         waiting += t->waiting;
@@ -282,6 +307,26 @@ static void add_sessions(cJSON *o, const stats_scope *sc)
     cJSON_AddNumberToObject(o, "busyRejected", (double)rejected);
     cJSON_AddNumberToObject(o, "interrupted", (double)interrupted);
     cJSON_AddNumberToObject(o, "refused", (double)refused);
+    cJSON_AddNumberToObject(o, "stateLoads", (double)loads);
+    cJSON_AddNumberToObject(o, "stateCommits", (double)commits);
+    cJSON_AddNumberToObject(o, "storeFailures", (double)failures);
+    cJSON_AddNumberToObject(o, "cachedBytes", (double)cached);
+    cJSON_AddNumberToObject(o, "cacheDropped", (double)dropped);
+    if (stores == 0)
+        return;
+    cJSON *s = cJSON_AddObjectToObject(o, "store");
+    cJSON_AddStringToObject(s, "backend", sum.backend);
+    cJSON_AddBoolToObject(s, "up", up);
+    cJSON_AddNumberToObject(s, "gets", (double)sum.gets);
+    cJSON_AddNumberToObject(s, "puts", (double)sum.puts);
+    cJSON_AddNumberToObject(s, "touches", (double)sum.touches);
+    cJSON_AddNumberToObject(s, "deletes", (double)sum.deletes);
+    cJSON_AddNumberToObject(s, "lists", (double)sum.lists);
+    cJSON_AddNumberToObject(s, "failures", (double)sum.failures);
+    cJSON_AddNumberToObject(s, "pending", (double)sum.pending);
+    cJSON_AddNumberToObject(s, "transactions", (double)sum.transactions);
+    cJSON_AddNumberToObject(s, "transactionWrites", (double)sum.transaction_writes);
+    cJSON_AddNumberToObject(s, "expired", (double)sum.expired);
 }
 
 /* "idempotency": the idempotency-key tables of the pools in scope, summed. */
@@ -927,6 +972,15 @@ static void control_cancel(client *c, const char *line, const scan_result *r)
     answer_request_ok(c, line, r, body, (size_t)n);
 }
 
+/* pool.session.get / .delete / .list: sessadmin.c, answered when the
+ * pool's session store answers. */
+static void control_session(client *c, const char *line, const scan_result *r)
+{
+    pool_t *p = target_pool(c, line, r);
+    if (p)
+        sessadmin_request(c, line, r, p);
+}
+
 typedef void (*control_fn)(client *c, const char *line, const scan_result *r);
 
 /* Who may ask: anyone allowed on the socket, or only admins
@@ -955,6 +1009,9 @@ static const struct {
     {"pool.dlq.list", control_dlq, CONTROL_ADMIN},
     {"pool.dlq.remove", control_dlq, CONTROL_ADMIN},
     {"pool.dlq.purge", control_dlq, CONTROL_ADMIN},
+    {"pool.session.get", control_session, CONTROL_ADMIN}, /* conversations of every client */
+    {"pool.session.delete", control_session, CONTROL_ADMIN},
+    {"pool.session.list", control_session, CONTROL_ADMIN},
     {"pool.subscribe", events_subscribe, CONTROL_ADMIN}, /* pids, exit statuses, others' message ids */
     {"pool.unsubscribe", events_unsubscribe, CONTROL_OPEN}, /* only its own subscription */
 };

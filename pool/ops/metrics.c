@@ -29,6 +29,7 @@
 #include "rate.h"
 #include "server.h"
 #include "session.h"
+#include "sstore.h"
 #include "supervisor.h"
 #include "typetab.h"
 #include "dlq.h"
@@ -417,6 +418,48 @@ static void prom_sessions(struct evbuffer *out)
     promtext_family(out, "agentpool_sessions_refused_total", "counter",
                     "New sessions refused (too_many_sessions): maxSessions tracked, none idle, by pool.");
     POOLS_FOREACH(p) pool_u64(out, "agentpool_sessions_refused_total", p, NULL, 0, p->sessions->n.refused);
+    promtext_family(out, "agentpool_session_state_total", "counter",
+                    "Session states read from the store (load), committed (commit), or that the store could not "
+                    "read or commit (failure: store_unavailable), by pool.");
+    POOLS_FOREACH(p) {
+        promtext_label l = {"result", "load"};
+        pool_u64(out, "agentpool_session_state_total", p, &l, 1, p->sessions->n.loads);
+        l.value = "commit";
+        pool_u64(out, "agentpool_session_state_total", p, &l, 1, p->sessions->n.commits);
+        l.value = "failure";
+        pool_u64(out, "agentpool_session_state_total", p, &l, 1, p->sessions->n.store_failures);
+    }
+    promtext_family(out, "agentpool_session_state_cached_bytes", "gauge",
+                    "Bytes of session states the master keeps in memory (sessionCacheBytes bounds idle ones), by pool.");
+    POOLS_FOREACH(p) pool_u64(out, "agentpool_session_state_cached_bytes", p, NULL, 0, p->sessions->state_bytes);
+    promtext_family(out, "agentpool_session_store_up", "gauge",
+                    "1 when the pool's session store answered its last attempt, else 0 (pools with a store only).");
+    POOLS_FOREACH(p) {
+        if (p->store) {
+            sstore_stats st;
+            sstore_get_stats(p->store, &st);
+            pool_u64(out, "agentpool_session_store_up", p, NULL, 0, (uint64_t)st.up);
+        }
+    }
+    promtext_family(out, "agentpool_session_store_transactions_total", "counter",
+                    "Write transactions the SQLite session store committed (group commit), by pool.");
+    POOLS_FOREACH(p) {
+        if (p->store) {
+            sstore_stats st;
+            sstore_get_stats(p->store, &st);
+            pool_u64(out, "agentpool_session_store_transactions_total", p, NULL, 0, st.transactions);
+        }
+    }
+    promtext_family(out, "agentpool_session_store_transaction_writes_total", "counter",
+                    "State writes and touches in those transactions: divided by the transactions, the batch size "
+                    "of the group commit, by pool.");
+    POOLS_FOREACH(p) {
+        if (p->store) {
+            sstore_stats st;
+            sstore_get_stats(p->store, &st);
+            pool_u64(out, "agentpool_session_store_transaction_writes_total", p, NULL, 0, st.transaction_writes);
+        }
+    }
 }
 
 static void prom_cancels(struct evbuffer *out)

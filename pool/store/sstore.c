@@ -267,10 +267,9 @@ void sstore_close(sstore *s)
     if (s == NULL)
         return;
     s->be->stop(s);
-    while (!link_empty(&s->soon)) { /* completed, not yet called back: cancelled by closing */
+    while (!link_empty(&s->soon)) { /* completed, not yet called back */
         sstore_op *op = queue_entry(s->soon.next, sstore_op, link);
         link_del(&op->link);
-        op->cancelled = 1;
         sstore_complete(op, &op->res);
     }
     event_free(s->soon_ev);

@@ -121,10 +121,11 @@ void sstore_cancel(sstore_op *op);
 
 void sstore_get_stats(const sstore *s, sstore_stats *out);
 
-/* Stops the store: operations not completed are cancelled (their
- * callbacks never run); writes already handed to the backend are
- * finished first (the SQLite thread commits its queue, then is
- * joined).  NULL does nothing. */
+/* Stops the store.  Every operation not called back yet is called back
+ * now, so its caller can free what it gave as arg: with its result when
+ * the backend finished it (the SQLite thread finishes its queue, then
+ * is joined), else UNAVAILABLE ("the store is closing").  Callbacks must
+ * not start operations on s from there.  NULL does nothing. */
 void sstore_close(sstore *s);
 
 #endif

@@ -45,7 +45,8 @@ typedef struct {
     int (*start)(sstore *s, const char *rest, int wait_ready, char *err, size_t errlen);
     /* Takes op (see above). */
     void (*submit)(sstore *s, sstore_op *op);
-    /* Completes or frees every op it holds, frees s->be_data. */
+    /* Completes every op it holds (sstore_complete, or sstore_complete_soon:
+     * the front calls those back after stop), frees s->be_data. */
     void (*stop)(sstore *s);
     void (*set_ttl)(sstore *s);
 } sstore_backend;

@@ -463,7 +463,7 @@ static void *thread_main(void *arg)
 /* ---- the loop's side --------------------------------------------------- */
 
 /* Takes what the thread finished and calls back, in order. */
-static void drain(sq *q, int cancel)
+static void drain(sq *q)
 {
     queue_link done;
     link_init(&done);
@@ -482,8 +482,6 @@ static void drain(sq *q, int cancel)
         sstore_op *op = queue_entry(done.next, sstore_op, link);
         link_del(&op->link);
         void *be = op->be;
-        if (cancel)
-            op->cancelled = 1;
         sstore_complete(op, &op->res);
         ap_free(be);
     }
@@ -495,7 +493,7 @@ static void wake_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     while (read(fd, &n, sizeof(n)) < 0 && errno == EINTR)
         ;
-    drain(arg, 0);
+    drain(arg);
 }
 
 static void sq_free(sq *q)
@@ -580,7 +578,7 @@ static void sqlite_stop(sstore *s)
     pthread_cond_signal(&q->cond);
     pthread_mutex_unlock(&q->mu);
     pthread_join(q->thread, NULL); /* it finishes its inbox first: writes handed over are not lost */
-    drain(q, 1);
+    drain(q);
     sq_free(q);
     s->be_data = NULL;
 }
