@@ -46,6 +46,8 @@ int sessrun_take(client *c, const char *line, const scan_result *r, pool_t *p, u
         }
     }
     *out = session_ref(t, r->session, r->session_len);
+    if (*out && (*out)->refs == 1)
+        sessstate_fresh(p, *out); /* idle until now: its cached state may have expired */
     if (*out == NULL) {
         if (t->n.refused == 1 || t->n.refused % 1000 == 0)
             ap_warn("pool %s: %llu new session%s refused: maxSessions (%u) are tracked and every one is busy",

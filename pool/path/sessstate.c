@@ -365,6 +365,13 @@ int sessstate_answer(msg *m, const ap_frame_hdr *h, const char *payload, struct 
     return 1;
 }
 
+void sessstate_fresh(pool_t *p, session *s)
+{
+    if (s->sstate == SSTATE_READY && s->commits == 0 &&
+        ap_now_ms() - s->touched_ms >= (uint64_t)p->cfg->session_ttl)
+        session_drop_state(p->sessions, s);
+}
+
 void sessstate_trim(pool_t *p)
 {
     session_table *t = p->sessions;

@@ -31,6 +31,7 @@
 struct evbuffer;
 struct msg;
 struct pool;
+struct session;
 struct worker;
 
 /* Opens p's store at start-up (wait_ready: fails when it cannot be
@@ -62,6 +63,11 @@ void sessstate_frame(struct worker *w, const ap_frame_hdr *h, const char *payloa
  * the commits are done, or answered store_unavailable / agent_error at
  * once).  src as for answer_ok_moved. */
 int sessstate_answer(struct msg *m, const ap_frame_hdr *h, const char *payload, struct evbuffer *src);
+
+/* s (of p) was idle and a request names it again: a cached state older
+ * than sessionTtl is dropped (the store has expired it too), so the
+ * message reads what the store has. */
+void sessstate_fresh(struct pool *p, struct session *s);
 
 /* A session message of p ended: drops idle states past sessionCacheBytes. */
 void sessstate_trim(struct pool *p);

@@ -131,6 +131,8 @@ TESTS += tests/integration/test_halfclose.py
 EXTRA_DIST += tests/integration/test_halfclose.py
 TESTS += tests/integration/test_sessions.py
 EXTRA_DIST += tests/integration/test_sessions.py
+TESTS += tests/integration/test_session_state.py
+EXTRA_DIST += tests/integration/test_session_state.py
 TESTS += tests/integration/test_idempotency.py
 EXTRA_DIST += tests/integration/test_idempotency.py
 # test_events.py: the lifecycle event stream (docs/events.md) through the

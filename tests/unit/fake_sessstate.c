@@ -60,6 +60,12 @@ int sessstate_answer(msg *m, const ap_frame_hdr *h, const char *payload, struct 
     return 0;
 }
 
+void sessstate_fresh(pool_t *p, struct session *s)
+{
+    (void)p;
+    (void)s;
+}
+
 void sessstate_trim(pool_t *p)
 {
     (void)p;
