@@ -71,7 +71,16 @@ void msg_free(msg_table *t, msg *m)
     t->by_state[m->state]--;
     ap_free(m->fail);
     ap_free(m->held);
+    ap_free(m->ckpt);
     ap_free(m);
+}
+
+void msg_keep_checkpoint(msg *m, const char *json, size_t len)
+{
+    ap_free(m->ckpt);
+    m->ckpt = ap_malloc(len);
+    memcpy(m->ckpt, json, len);
+    m->ckpt_len = (uint32_t)len;
 }
 
 msg *msg_lookup(const msg_table *t, uint64_t id)

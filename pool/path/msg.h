@@ -99,6 +99,10 @@ typedef struct msg {
     uint8_t idem_waiter;        /* attached to that entry's running message (never admitted; qlink on its list) */
     uint16_t type_idx;          /* typetab index of its type */
     msg_failure *fail;          /* failed attempts, oldest first (allocated on the first) */
+    char *ckpt;                 /* its last checkpoint (CHECKPOINT frame), or the request's "resume": raw JSON,
+                                 * its own allocation (freed with the message), NULL: none; sent back with
+                                 * AP_FRAME_REQ_RESUME on every attempt (worker_send), kept in a dead letter */
+    uint32_t ckpt_len;
     char *type;                 /* unescaped type, NUL-terminated (inside this allocation) */
     char line[];                /* the request line as received, without '\n' */
 } msg;
@@ -123,6 +127,9 @@ void msg_table_free(msg_table *t);
 msg *msg_new(msg_table *t, const char *line, size_t len, size_t type_cap);
 /* Unregisters and frees m. */
 void msg_free(msg_table *t, msg *m);
+/* Keeps json[0..len) (len > 0) as m's checkpoint, in place of the one it
+ * had (m->ckpt). Never fails. */
+void msg_keep_checkpoint(msg *m, const char *json, size_t len);
 /* The live message with internal id `id`, or NULL. */
 msg *msg_lookup(const msg_table *t, uint64_t id);
 /* Changes state, keeping per-state counts. */

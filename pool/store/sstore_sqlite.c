@@ -353,6 +353,13 @@ static void run_batch(sq *q, queue_link *batch, uint64_t ttl_ms)
     }
 }
 
+static void tell_loop(sq *q)
+{
+    uint64_t one = 1;
+    while (write(q->efd, &one, sizeof(one)) < 0 && errno == EINTR)
+        ;
+}
+
 /* Deletes expired rows, a batch at a time, each its own transaction so
  * the writes of sessions are never held up long. */
 static void sweep(sq *q, uint64_t ttl_ms)
@@ -391,15 +398,9 @@ static void sweep(sq *q, uint64_t ttl_ms)
         pthread_mutex_lock(&q->mu);
         q->expired += n;
         pthread_mutex_unlock(&q->mu);
+        tell_loop(q); /* the loop copies the counters when it drains */
         ap_debug("pool %s: session store: %llu expired session states deleted", q->s->pool, (unsigned long long)n);
     }
-}
-
-static void tell_loop(sq *q)
-{
-    uint64_t one = 1;
-    while (write(q->efd, &one, sizeof(one)) < 0 && errno == EINTR)
-        ;
 }
 
 static void *thread_main(void *arg)

@@ -249,6 +249,7 @@ static void dead_letter(msg *m)
         .data = m->line + m->data_off, .data_len = m->data_len,
         .attempts = m->attempts, .failures = fails, .nfailures = m->nfail,
         .chunks = stream_partial(m) ? stream_chunks(m) : 0,
+        .checkpoint = m->ckpt, .checkpoint_len = m->ckpt_len,
     };
     uint64_t dlq_id;
     snprintf(err, sizeof(err), "the dead-letter file is not open");

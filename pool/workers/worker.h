@@ -235,6 +235,8 @@ typedef struct {
     char conc[24];
     char maxres[24];
     char window[24];
+    char maxsess[24];
+    char maxckpt[24];
     char hubwarn[24];
     char idenv[48];
     int maxfd;                  /* close up to here if close_range fails */

@@ -140,3 +140,6 @@ EXTRA_DIST += tests/integration/test_idempotency.py
 # agentpoolctl events and the Python clients' subscribe().
 TESTS += tests/integration/test_events.py
 EXTRA_DIST += tests/integration/test_events.py
+TESTS += tests/integration/test_checkpoints.py
+EXTRA_DIST += tests/integration/test_checkpoints.py
+EXTRA_DIST += tests/integration/agents/ckptagent.py
