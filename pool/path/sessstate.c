@@ -72,6 +72,7 @@ int sessstate_open(pool_t *p, int wait_ready)
         ap_error("pool %s: %s", p->name, err);
         return AP_ERR;
     }
+    sstore_set_sync(p->store, (sstore_sync)p->cfg->session_sync);
     p->store_spec = ap_strdup(spec);
     p->store_none = strcmp(spec, "none") == 0;
     ap_info("pool %s: session state in %s", p->name, spec);
@@ -102,6 +103,7 @@ static sstore *store_of(pool_t *p)
                     p->name, want, p->store_spec);
         }
         sstore_set_ttl(p->store, (uint64_t)p->cfg->session_ttl);
+        sstore_set_sync(p->store, (sstore_sync)p->cfg->session_sync);
     }
     return p->store_none ? NULL : p->store;
 }

@@ -49,6 +49,8 @@ typedef struct {
      * the front calls those back after stop), frees s->be_data. */
     void (*stop)(sstore *s);
     void (*set_ttl)(sstore *s);
+    /* s->sync changed; NULL: the backend has no such choice */
+    void (*set_sync)(sstore *s);
 } sstore_backend;
 
 struct sstore {
@@ -56,6 +58,7 @@ struct sstore {
     void *be_data;
     struct event_base *base;
     uint64_t ttl_ms;
+    sstore_sync sync;
     sstore_stats st;         /* the backend keeps up, transactions, transaction_writes, expired */
     queue_link soon;         /* ops completed by sstore_complete_soon, for the next loop turn */
     struct event *soon_ev;

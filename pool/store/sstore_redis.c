@@ -33,4 +33,4 @@ static void redis_set_ttl(sstore *s)
     (void)s;
 }
 
-const sstore_backend sstore_redis_backend = {"redis", redis_start, redis_submit, redis_stop, redis_set_ttl};
+const sstore_backend sstore_redis_backend = {"redis", redis_start, redis_submit, redis_stop, redis_set_ttl, NULL};
