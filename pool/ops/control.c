@@ -263,7 +263,7 @@ static void add_breakers(cJSON *bs, const pool_t *p, uint64_t now)
 static void add_sessions(cJSON *o, const stats_scope *sc)
 {
     uint64_t active = 0, tracked = 0, waiting = 0, hits = 0, moves = 0, rejected = 0, interrupted = 0, refused = 0;
-    uint64_t loads = 0, commits = 0, failures = 0, cached = 0, dropped = 0;
+    uint64_t loads = 0, commits = 0, failures = 0, cached = 0, dropped = 0, late = 0;
     sstore_stats sum = {0}, one;
     int stores = 0, up = 1;
     for (int k = 0; k < sc->n; k++) {
@@ -275,6 +275,7 @@ static void add_sessions(cJSON *o, const stats_scope *sc)
         failures += t->n.store_failures;
         cached += t->state_bytes;
         dropped += t->n.dropped;
+        late += t->n.state_dropped;
         if (sc->p[k]->store) {
             sstore_get_stats(sc->p[k]->store, &one);
             sum.backend = stores++ ? (strcmp(sum.backend, one.backend) ? "mixed" : sum.backend) : one.backend;
@@ -312,6 +313,7 @@ static void add_sessions(cJSON *o, const stats_scope *sc)
     cJSON_AddNumberToObject(o, "storeFailures", (double)failures);
     cJSON_AddNumberToObject(o, "cachedBytes", (double)cached);
     cJSON_AddNumberToObject(o, "cacheDropped", (double)dropped);
+    cJSON_AddNumberToObject(o, "stateAfterAnswer", (double)late);
     if (stores == 0)
         return;
     cJSON *s = cJSON_AddObjectToObject(o, "store");

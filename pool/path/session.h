@@ -71,6 +71,7 @@ typedef struct {
     uint64_t commits;           /* states committed */
     uint64_t store_failures;    /* reads and commits the store could not do (store_unavailable) */
     uint64_t dropped;           /* idle states dropped from the cache past sessionCacheBytes */
+    uint64_t state_dropped;     /* states a message sent after it was answered timeout or cancelled: not committed */
 } session_counters;
 
 typedef struct session_table {

@@ -292,6 +292,14 @@ void sessstate_frame(worker *w, const ap_frame_hdr *h, const char *payload)
         ap_debug("%s: STATE for message %llu it does not run dropped", w->name, (unsigned long long)h->id);
         return;
     }
+    if (m->detached) {
+        /* answered timeout or cancelled already: what its handler goes on
+         * to change is not committed (its saves before that were) */
+        m->pool->sessions->n.state_dropped++;
+        ap_debug("%s: STATE for message %llu (type %s), answered already, not committed", w->name,
+                 (unsigned long long)h->id, m->type);
+        return;
+    }
     pool_t *p = m->pool;
     session *s = m->sess;
     char err[SCAN_ERROR_MAX];

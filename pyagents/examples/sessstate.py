@@ -14,6 +14,8 @@ data {"op": OP, ...}:
           FILE (the test kills the worker meanwhile); on a later attempt
           answers {"saved": the state's "saved", "attempt": N}
   noop    changes nothing
+  append_wait {"v": V, "gate": FILE}: appends V, creates FILE + ".running"
+          and waits for FILE, then answers the log's length
 Without a session (ctx.session None) every op answers None but noop/pad,
 which answer {"n": 0}.
 """
@@ -45,6 +47,10 @@ def _run(data):
         return {"n": s["n"]}
     if op == "noop":
         return {"n": len(s)}
+    if op == "append_wait":
+        s.setdefault("log", []).append(data["v"])
+        open(data["gate"] + ".running", "w").close()
+        return len(s["log"])
     if op == "save":
         if ctx.attempt > 1:
             return {"saved": s.get("saved"), "attempt": ctx.attempt}
@@ -56,7 +62,9 @@ def _run(data):
 
 
 def _wait_gate(data):
-    return isinstance(data, dict) and data.get("op") == "save" and context().attempt == 1
+    if not isinstance(data, dict):
+        return False
+    return data.get("op") == "append_wait" or (data.get("op") == "save" and context().attempt == 1)
 
 
 class StateAgent(Agent):

@@ -115,6 +115,23 @@ class Faults(unittest.TestCase):
             self.assertEqual(get_state(c, "k"), {"log": [1]})
             self.assertEqual(op(c, "k", "append", v=3)["result"], 2)
 
+    def test_a_message_answered_cancelled_while_it_runs_commits_nothing_more(self):
+        # sync worker, cancelSync finish: the interrupted handler runs to
+        # its end and leaves a changed state, which must not be committed
+        with state_server(agent=SYNC, workers=1, config={"sessionBusy": "interrupt"}) as s, \
+                s.client() as c, s.client() as c2:
+            gate = os.path.join(s.tmp.name, "gate")
+            c.send({"id": "m1", "type": "state", "session": "k", "data": {"op": "append_wait", "v": 1, "gate": gate}})
+            wait_for(lambda: os.path.exists(gate + ".running"), what="the first message running")
+            c2.send({"id": "m2", "type": "state", "session": "k", "data": {"op": "append", "v": 2}})
+            a = c.recv()
+            self.assertEqual((a["id"], a["error"]["code"]), ("m1", "cancelled"), a)
+            open(gate, "w").close()
+            b = c2.recv()
+            self.assertEqual(b["result"], 1, b)
+            self.assertEqual(get_state(c, "k"), {"log": [2]})
+            self.assertEqual(server_stats(s)["sessions"]["stateAfterAnswer"], 1)
+
     def test_a_state_past_max_session_bytes_is_agent_error_and_not_committed(self):
         with state_server(workers=1, config={"maxSessionBytes": 1000}) as s, s.client() as c:
             self.assertTrue(op(c, "k", "pad", bytes=100)["ok"])
