@@ -37,15 +37,18 @@ int cmd_session(const ctl_opts *o, int argc, char **argv)
     return args_dispatch(session_commands, AP_ARRAY_LEN(session_commands), "session", &sub, argc, argv);
 }
 
-/* {"session": KEY} (free with ap_free). */
-static char *key_data(const char *member, const char *key)
+/* Sends type with {"session": KEY}: ctl_call_human's (human) or
+ * ctl_call's status and result. */
+static int key_call(const ctl_opts *o, const char *type, const char *key, int human, cJSON **res)
 {
     char *k = ctl_json_string(key);
-    size_t n = strlen(member) + strlen(k) + 8;
+    size_t n = strlen(k) + 16;
     char *d = ap_malloc(n);
-    snprintf(d, n, "{\"%s\":%s}", member, k);
+    snprintf(d, n, "{\"session\":%s}", k);
     ap_free(k);
-    return d;
+    int status = human ? ctl_call_human(o, type, d, res) : ctl_call(o, type, d, res);
+    ap_free(d);
+    return status;
 }
 
 /* ms since the epoch as local "YYYY-MM-DD HH:MM:SS". */
@@ -61,9 +64,7 @@ static int session_show(const ctl_opts *o, int argc, char **argv)
 {
     cJSON *res;
     AP_UNUSED(argc);
-    char *data = key_data("session", argv[0]);
-    int status = ctl_call_human(o, "pool.session.get", data, &res);
-    ap_free(data);
+    int status = key_call(o, "pool.session.get", argv[0], 1, &res);
     if (res == NULL)
         return status;
     char at[32];
@@ -78,9 +79,7 @@ static int session_delete(const ctl_opts *o, int argc, char **argv)
 {
     cJSON *res;
     AP_UNUSED(argc);
-    char *data = key_data("session", argv[0]);
-    int status = ctl_call(o, "pool.session.delete", data, &res);
-    ap_free(data);
+    int status = key_call(o, "pool.session.delete", argv[0], 0, &res);
     if (res == NULL)
         return status;
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(res, "deleted")))

@@ -69,7 +69,7 @@ int sessstate_open(pool_t *p, int wait_ready)
     const char *spec = store_spec(p, spec_buf, sizeof(spec_buf));
     p->store = sstore_open(server.base, spec, p->name, (uint64_t)p->cfg->session_ttl, wait_ready, err, sizeof(err));
     if (p->store == NULL) {
-        ap_error("pool %s: %s", p->name, err);
+        ap_error("%s", err); /* names the pool */
         return AP_ERR;
     }
     sstore_set_sync(p->store, (sstore_sync)p->cfg->session_sync);

@@ -71,8 +71,8 @@ static const char *const sql_text[ST_COUNT] = {
     "DELETE FROM agentpool_sessions WHERE pool = ?1 AND key = ?2 AND updated >= ?3",
     "SELECT key, updated, length(state) FROM agentpool_sessions WHERE pool = ?1 AND key > ?2 AND updated >= ?3 "
     "ORDER BY key LIMIT ?4",
-    "DELETE FROM agentpool_sessions WHERE rowid IN "
-    "(SELECT rowid FROM agentpool_sessions WHERE pool = ?1 AND updated < ?2 LIMIT 1000)",
+    "DELETE FROM agentpool_sessions WHERE pool = ?1 AND key IN "
+    "(SELECT key FROM agentpool_sessions WHERE pool = ?1 AND updated < ?2 LIMIT 1000)",
 };
 
 typedef struct {
