@@ -478,7 +478,7 @@ void worker_send(worker *w, msg *m)
     ap_frame_ext ext = {0, 0};
     uint8_t flags = AP_FRAME_REQ_META;
     size_t ext_size = 0;
-    if (AP_UNLIKELY(sessstate_text(m, &state, &ext.state_len)))
+    if (AP_UNLIKELY(m->sess != NULL) && sessstate_text(m, &state, &ext.state_len))
         flags |= AP_FRAME_REQ_SESSION;
     if (AP_UNLIKELY(m->ckpt != NULL)) {
         flags |= AP_FRAME_REQ_RESUME;
