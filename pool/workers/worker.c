@@ -338,6 +338,8 @@ static void process_reset(worker *w, pid_t pid, uint64_t spawn_ns)
      * change for later processes only */
     int64_t window = w->pool->cfg->stream_window_bytes;
     w->proc.credit_batch = (uint32_t)(window / 2 > 0 ? window / 2 : 1);
+    w->proc.max_state_bytes = (uint32_t)w->pool->cfg->max_session_bytes;
+    w->proc.max_ckpt_bytes = (uint32_t)w->pool->cfg->max_checkpoint_bytes;
     recycle_new_process(w);
 }
 
@@ -948,14 +950,14 @@ static const char *worker_frame_out_of_place(const worker *w, const ap_frame_hdr
         /* the bridge sends one JSON object within maxSessionBytes */
         if (h->len == 0)
             return "an empty session state";
-        if (h->len > (uint64_t)w->pool->cfg->max_session_bytes)
+        if (h->len > w->proc.max_state_bytes)
             return "a session state over maxSessionBytes";
         return w->proc.said_ready ? NULL : "before READY";
     case AP_FRAME_CHECKPOINT:
         /* the bridge sends one JSON value within maxCheckpointBytes */
         if (h->len == 0)
             return "an empty checkpoint";
-        if (h->len > (uint64_t)w->pool->cfg->max_checkpoint_bytes)
+        if (h->len > w->proc.max_ckpt_bytes)
             return "a checkpoint over maxCheckpointBytes";
         return w->proc.said_ready ? NULL : "before READY";
     case AP_FRAME_RESULT:
