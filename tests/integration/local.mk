@@ -141,5 +141,3 @@ EXTRA_DIST += tests/integration/test_events.py
 TESTS += tests/integration/test_checkpoints.py
 EXTRA_DIST += tests/integration/test_checkpoints.py
 EXTRA_DIST += tests/integration/agents/ckptagent.py
-TESTS += tests/integration/test_bridge_session.py
-EXTRA_DIST += tests/integration/test_bridge_session.py

@@ -2,10 +2,10 @@
 """test_bridge_session.py - ctx.session and ctx.resume in the real worker.
 
 The master does not send session state yet (its flow is another module's
-work), so this test plays the master itself: it starts the real
-agentpool-worker with one end of a socketpair on fd 3, as agentpoold
-does, runs agents/ckptagent.py in the sync, async and gevent models,
-and speaks the frames of include/ap_frame.h.  It checks the bridge's
+work), so this test plays the master itself through apframe.py: it
+starts the real agentpool-worker with one end of a socketpair on fd 3, as
+agentpoold does, runs tests/integration/agents/ckptagent.py in the sync,
+async and gevent models, and speaks the frames of include/ap_frame.h.  It checks the bridge's
 side of the session wire: a REQUEST with AP_FRAME_REQ_SESSION and/or
 AP_FRAME_REQ_RESUME and its ext is decoded into ctx.session (a dict,
 class Session) and ctx.resume; a handler that changed its state sends one
@@ -18,97 +18,58 @@ asserted.
 """
 import json
 import os
-import socket
-import struct
-import subprocess
 import sys
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BUILDDIR, DEADLINE, SRCDIR, greenlet_supported, main  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 
+import apframe as A  # noqa: E402
+
+SRCDIR = os.environ.get("AP_SRCDIR") or os.path.normpath(os.path.join(HERE, "..", ".."))
 AGENTS_DIR = os.path.join(SRCDIR, "tests", "integration", "agents")
-WORKER = os.path.join(BUILDDIR, "agentpool-worker")
+STATE_SAVE = A.STATE_SAVE
 
-READY, START_FAILED, REQUEST, RESULT, ERROR, STOP = 1, 2, 3, 4, 5, 6
-CHUNK, STATE, CHECKPOINT = 10, 13, 14
-REQ_META, REQ_SESSION, REQ_RESUME = 0x01, 0x02, 0x04
-STATE_SAVE = 0x01
-HDR = struct.Struct("<IBBHQ")
+
+def greenlet_supported():
+    """False in a sanitizer build (greenlet's stack switching is not
+    AddressSanitizer-aware: tests/integration/harness.py)."""
+    mk = os.path.join(A.build_dir(), "Makefile")
+    try:
+        with open(mk) as f:
+            return "-fsanitize=address" not in f.read()
+    except OSError:
+        return True
 
 
 class FakeMaster:
-    """One real worker process and the master's end of its link."""
+    """One real worker (apframe.Worker) and requests with the session ext."""
 
-    def __init__(self, agent, model, tmp, args=()):
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.logpath = os.path.join(tmp, "worker.log")
-        self.logf = open(self.logpath, "wb")
-        fd = theirs.fileno()
-        self.proc = subprocess.Popen(
-            [WORKER, "--id", "worker-0", "--agent", agent, "--model", model, "--concurrency", "4",
-             "--python-path", AGENTS_DIR] + list(args),
-            stdin=subprocess.DEVNULL, stdout=self.logf, stderr=subprocess.STDOUT,
-            preexec_fn=lambda: os.dup2(fd, 3), close_fds=False)
-        theirs.close()
-        self.sock = ours
-        self.sock.settimeout(DEADLINE)
-        self.buf = b""
-        kind, _, _, payload = self.frame()
-        assert kind == READY, (kind, payload, self.log())
-        self.next_id = 1 << 32
+    def __init__(self, agent, model, args=()):
+        self.w = A.Worker(agent, concurrency=4, python_path=[AGENTS_DIR], args=["--model", model] + list(args))
+        self.w.start()
+        self.w.wait_ready()
 
     def log(self):
-        with open(self.logpath, "rb") as f:
-            return f.read().decode("utf-8", "replace")
+        return self.w.log()
 
     def close(self):
-        try:
-            self.sock.sendall(HDR.pack(0, STOP, 0, 0, 0))
-            self.proc.wait(DEADLINE)
-        except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait()
-        self.sock.close()
-        self.logf.close()
+        self.w.send_frame(A.STOP)
+        self.w.wait_exit()
+        self.w.close()
 
-    def frame(self):
-        """(kind, flags, id, payload) of the next frame."""
-        while True:
-            if len(self.buf) >= HDR.size:
-                n, kind, flags, _, fid = HDR.unpack_from(self.buf)
-                if len(self.buf) >= HDR.size + n:
-                    payload = self.buf[HDR.size:HDR.size + n]
-                    self.buf = self.buf[HDR.size + n:]
-                    return kind, flags, fid, payload
-            chunk = self.sock.recv(1 << 16)
-            if not chunk:
-                raise ConnectionError("the worker closed the link:\n" + self.log())
-            self.buf += chunk
-
-    def request(self, type_, data=None, state=None, resume=None, flags=0):
-        """Sends one REQUEST (state / resume: JSON text, or None for no
-        such flag) and returns every frame for it up to its RESULT or
-        ERROR, as (kind name, flags, payload text)."""
-        fid = self.next_id
-        self.next_id += 1
-        t = type_.encode()
+    def request(self, type_, data=None, state=None, resume=None):
+        """Sends one REQUEST (state / resume: JSON text, None for no such
+        flag) and returns every frame for it up to its RESULT or ERROR, as
+        (kind name, flags, payload text)."""
+        fid = self.w.new_id()
         d = b"" if data is None else json.dumps(data).encode()
-        st = b"" if state is None else state.encode()
-        rs = b"" if resume is None else resume.encode()
-        flags |= REQ_META | (REQ_SESSION if state is not None else 0) | (REQ_RESUME if resume is not None else 0)
-        body = struct.pack("<QII", 0, 1, 0)
-        if flags & (REQ_SESSION | REQ_RESUME):
-            body += struct.pack("<II", len(st), len(rs))
-        body += t + st + rs + d
-        self.sock.sendall(HDR.pack(len(body), REQUEST, flags, len(t), fid) + body)
+        self.w.send(A.request_ext(fid, type_, d, state, resume))
         got = []
-        names = {RESULT: "RESULT", ERROR: "ERROR", CHUNK: "CHUNK", STATE: "STATE", CHECKPOINT: "CHECKPOINT"}
         while True:
-            kind, fl, rid, payload = self.frame()
-            assert rid == fid, (kind, rid, fid, payload)
-            got.append((names.get(kind, kind), fl, payload.decode()))
-            if kind in (RESULT, ERROR):
+            f = self.w.recv_match(lambda f: f.id == fid)
+            got.append((A.KIND_NAMES.get(f.kind, f.kind), f.flags, f.payload.decode()))
+            if f.kind in (A.RESULT, A.ERROR):
                 return got
 
 
@@ -119,10 +80,9 @@ if greenlet_supported():
 
 class BridgeSession(unittest.TestCase):
     def each_model(self, check, args=()):
-        import tempfile
         for agent, model in MODELS:
-            with self.subTest(model=model), tempfile.TemporaryDirectory(prefix="aptest-") as tmp:
-                w = FakeMaster(agent, model, tmp, args)
+            with self.subTest(model=model):
+                w = FakeMaster(agent, model, args)
                 try:
                     check(w, model)
                 finally:
@@ -231,5 +191,25 @@ class BridgeSession(unittest.TestCase):
         self.each_model(check)
 
 
+    def test_a_malformed_ext_is_refused_and_the_worker_goes_on(self):
+        import struct
+
+        def check(fm, model):
+            w = fm.w
+            # state and resume lengths past the payload
+            body = struct.pack("<QII", 0, 1, 0) + struct.pack("<II", 100, 5) + b"t{}"
+            w.send(A.encode(A.REQUEST, 91, body, aux=1, flags=A.REQ_META | A.REQ_SESSION | A.REQ_RESUME))
+            err = w.recv_id(91).json()
+            self.assertEqual(err, {"code": "agent_error", "exception": "ValueError", "message":
+                                   "malformed request frame: meta and ext (24 bytes), type length 1, id length 0, "
+                                   "state 100 and resume 5 bytes exceed payload length 27"})
+            # an ext flag without the meta
+            w.send(A.encode(A.REQUEST, 92, b"t{}", aux=1, flags=A.REQ_SESSION))
+            err = w.recv_id(92).json()
+            self.assertEqual(err["message"], "malformed request frame: session or resume flag without meta")
+            self.assertEqual([g[0] for g in fm.request("show")], ["RESULT"])
+        self.each_model(check)
+
+
 if __name__ == "__main__":
-    main()
+    unittest.main(verbosity=2)
