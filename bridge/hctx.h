@@ -5,7 +5,8 @@
  *
  * The bridge defines a small Python module, `_agentpool`, holding one
  * contextvars.ContextVar and the Context class (id, type, deadline,
- * remaining(), attempt, worker, pid, pool, log).  Before a handler is
+ * remaining(), attempt, worker, pid, pool, session, resume, log; publish.c,
+ * checkpoint.c and stream.c add its methods).  Before a handler is
  * called, hctx_enter sets the variable for this message: to a plain tuple
  * (cheap) that pyagents.context() turns into a Context on first use, or
  * to the Context itself when the handler takes it as its third

@@ -252,9 +252,12 @@ short_frame:
     if (off == 0)
         snprintf(why, sizeof(why), "malformed request frame: type length %u exceeds payload length %u",
                  (unsigned)h->aux, (unsigned)h->len);
+    else if (!has_ext(h))
+        snprintf(why, sizeof(why), "malformed request frame: meta (%d bytes), type length %u and id length %zu "
+                 "exceed payload length %u", AP_FRAME_META_SIZE, (unsigned)h->aux, cid_len, (unsigned)h->len);
     else
-        snprintf(why, sizeof(why), "malformed request frame: meta (%zu bytes), type length %u, id length %zu, "
-                 "state %u and resume %u bytes exceed payload length %u", off, (unsigned)h->aux, cid_len,
+        snprintf(why, sizeof(why), "malformed request frame: meta and ext (%zu bytes), type length %u, id length "
+                 "%zu, state %u and resume %u bytes exceed payload length %u", off, (unsigned)h->aux, cid_len,
                  (unsigned)ext.state_len, (unsigned)ext.resume_len, (unsigned)h->len);
     msg_reply_error(h->id, BRIDGE_CODE_AGENT_ERROR, why, "ValueError");
     return AP_ERR;

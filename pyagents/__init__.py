@@ -16,8 +16,10 @@ A handler may take a third parameter, the message's context, or call
 :func:`context` from anywhere while it runs: the client's ``id``, the
 ``type``, the ``deadline`` (``time.monotonic()`` seconds) and
 ``remaining()``, the ``attempt`` (1, then 2 after a crash retry...), the
-``worker``, its ``pid``, the ``pool`` and ``log``, a ``logging.Logger``
-whose lines go to agentpoold's log tagged with the message id.
+``worker``, its ``pid``, the ``pool``, ``session`` (the session's state,
+a dict, or None), ``resume`` (the last checkpoint of an earlier attempt,
+or None), ``checkpoint(value)`` and ``log``, a ``logging.Logger`` whose
+lines go to agentpoold's log tagged with the message id.
 
 Ready-made agents for tests and demos live in :mod:`pyagents.examples`.
 """

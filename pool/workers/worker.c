@@ -338,6 +338,8 @@ static void process_reset(worker *w, pid_t pid, uint64_t spawn_ns)
      * change for later processes only */
     int64_t window = w->pool->cfg->stream_window_bytes;
     w->proc.credit_batch = (uint32_t)(window / 2 > 0 ? window / 2 : 1);
+    w->proc.max_state_bytes = (uint32_t)w->pool->cfg->max_session_bytes;
+    w->proc.max_ckpt_bytes = (uint32_t)w->pool->cfg->max_checkpoint_bytes;
     recycle_new_process(w);
 }
 
@@ -466,6 +468,22 @@ static void schedule_respawn(worker *w, int64_t delay)
 
 /* ---- sending ----------------------------------------------------------- */
 
+/* The ext of m's REQUEST (AP_FRAME_REQ_SESSION with the state its session
+ * has for it, AP_FRAME_REQ_RESUME with its checkpoint): the flags to add,
+ * 0 when it needs none; *state the state's text. */
+static uint8_t request_ext(const msg *m, ap_frame_ext *ext, const char **state)
+{
+    uint8_t flags = 0;
+    ext->state_len = ext->resume_len = 0;
+    if (m->sess != NULL && sessstate_text(m, state, &ext->state_len))
+        flags |= AP_FRAME_REQ_SESSION;
+    if (m->ckpt != NULL) {
+        flags |= AP_FRAME_REQ_RESUME;
+        ext->resume_len = m->ckpt_len;
+    }
+    return flags;
+}
+
 void worker_send(worker *w, msg *m)
 {
     /* header, meta, ext and type in one piece; then the client's id and
@@ -474,36 +492,30 @@ void worker_send(worker *w, msg *m)
      * (AP_FRAME_REQUEST in ap_frame.h) */
     unsigned char hdr[AP_FRAME_HDR_SIZE + AP_FRAME_META_SIZE + AP_FRAME_EXT_SIZE + AP_MAX_TYPE_LEN];
     ap_frame_meta meta = {m->deadline_ms, (uint32_t)m->attempts + 1, m->id_len};
-    const char *state = NULL;
-    ap_frame_ext ext = {0, 0};
-    uint8_t flags = AP_FRAME_REQ_META;
-    size_t ext_size = 0;
-    if (AP_UNLIKELY(m->sess != NULL) && sessstate_text(m, &state, &ext.state_len))
-        flags |= AP_FRAME_REQ_SESSION;
-    if (AP_UNLIKELY(m->ckpt != NULL)) {
-        flags |= AP_FRAME_REQ_RESUME;
-        ext.resume_len = m->ckpt_len;
-    }
-    if (AP_UNLIKELY(flags != AP_FRAME_REQ_META))
-        ext_size = AP_FRAME_EXT_SIZE;
-    uint32_t len = AP_FRAME_META_SIZE + (uint32_t)ext_size + m->type_len + m->id_len + ext.state_len +
-                   ext.resume_len + m->data_len;
-    ap_frame_hdr h = {len, AP_FRAME_REQUEST, flags, m->type_len, m->id};
+    uint32_t len = AP_FRAME_META_SIZE + m->type_len + m->id_len + m->data_len;
     unsigned char *p = hdr + AP_FRAME_HDR_SIZE + AP_FRAME_META_SIZE;
+    const char *state = NULL;
+    ap_frame_ext ext;
+    uint8_t flags = 0;
+    if (AP_UNLIKELY(m->sess != NULL || m->ckpt != NULL) && (flags = request_ext(m, &ext, &state)) != 0) {
+        ap_frame_ext_encode(p, &ext);
+        p += AP_FRAME_EXT_SIZE;
+        len += AP_FRAME_EXT_SIZE + ext.state_len + ext.resume_len;
+    }
+    ap_frame_hdr h = {len, AP_FRAME_REQUEST, AP_FRAME_REQ_META | flags, m->type_len, m->id};
     ap_frame_encode(hdr, &h);
     ap_frame_meta_encode(hdr + AP_FRAME_HDR_SIZE, &meta);
-    if (ext_size)
-        ap_frame_ext_encode(p, &ext);
-    p += ext_size;
     memcpy(p, m->type, m->type_len);
     struct evbuffer *out = w->out.out;
     evbuffer_add(out, hdr, (size_t)(p - hdr) + m->type_len);
     if (m->id_len)
         evbuffer_add(out, m->line + m->id_off, m->id_len);
-    if (ext.state_len)
-        evbuffer_add(out, state, ext.state_len);
-    if (ext.resume_len)
-        evbuffer_add(out, m->ckpt, ext.resume_len);
+    if (AP_UNLIKELY(flags != 0)) {
+        if (ext.state_len)
+            evbuffer_add(out, state, ext.state_len);
+        if (ext.resume_len)
+            evbuffer_add(out, m->ckpt, ext.resume_len);
+    }
     if (m->data_len)
         evbuffer_add(out, m->line + m->data_off, m->data_len);
     flush_mark(&w->out);
@@ -945,14 +957,14 @@ static const char *worker_frame_out_of_place(const worker *w, const ap_frame_hdr
         /* the bridge sends one JSON object within maxSessionBytes */
         if (h->len == 0)
             return "an empty session state";
-        if (h->len > (uint64_t)w->pool->cfg->max_session_bytes)
+        if (h->len > w->proc.max_state_bytes)
             return "a session state over maxSessionBytes";
         return w->proc.said_ready ? NULL : "before READY";
     case AP_FRAME_CHECKPOINT:
         /* the bridge sends one JSON value within maxCheckpointBytes */
         if (h->len == 0)
             return "an empty checkpoint";
-        if (h->len > (uint64_t)w->pool->cfg->max_checkpoint_bytes)
+        if (h->len > w->proc.max_ckpt_bytes)
             return "a checkpoint over maxCheckpointBytes";
         return w->proc.said_ready ? NULL : "before READY";
     case AP_FRAME_RESULT:

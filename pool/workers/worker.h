@@ -102,6 +102,9 @@ typedef struct {
     uint64_t ev_refill_ms;      /* when ev_tokens was last refilled; 0: never (full bucket) */
     uint32_t credit_batch;      /* streams: credit owed is sent once it reaches this (half the
                                  * streamWindowBytes it was started with; stream.c) */
+    uint32_t max_state_bytes;   /* maxSessionBytes and maxCheckpointBytes it was started with (its argv): */
+    uint32_t max_ckpt_bytes;    /* what its STATE / CHECKPOINT frames are checked against; a reload changes
+                                 * them for later processes only */
     uint64_t ack_sent_bytes;    /* sent_bytes at the last check (suspect.c) */
     uint64_t ack_unread;        /* what it had not read then */
     uint64_t ack_checked_ms;    /* when */

@@ -92,6 +92,15 @@ class Resume(unittest.TestCase):
             self.assertEqual(r["result"], {"resume": {"step": 0}, "attempt": 1, "ran": [1, 2]})
 
 
+    def test_a_retry_on_timeout_copy_resumes_from_the_timed_out_attempts_checkpoint(self):
+        # the first attempt checkpoints step 3 and waits; at its deadline it
+        # is cancelled and its copy, sent again, resumes from step 3
+        with ckpt_server("async", args=["--timeout", "3000", "--retry-on-timeout"]) as s, s.client() as c:
+            r = c.request("steps", {"n": 6, "stop_at": 3, "dir": s.tmp.name})
+            self.assertTrue(r["ok"], r)
+            self.assertEqual(r["result"], {"resume": {"step": 3}, "attempt": 2, "ran": [4, 5]})
+
+
 class Limits(unittest.TestCase):
     def check_limits(self, model):
         with ckpt_server(model, args=["--max-checkpoint-bytes", "1024"]) as s, s.client() as c:

@@ -40,6 +40,15 @@ PING = 8
 PONG = 9
 CHUNK = 10
 CREDIT = 11
+EVENT = 12
+STATE = 13
+CHECKPOINT = 14
+
+# REQUEST flags (AP_FRAME_REQ_*) and the STATE flag
+REQ_META = 0x01
+REQ_SESSION = 0x02
+REQ_RESUME = 0x04
+STATE_SAVE = 0x01
 
 KIND_NAMES = {
     READY: "READY",
@@ -53,6 +62,9 @@ KIND_NAMES = {
     PONG: "PONG",
     CHUNK: "CHUNK",
     CREDIT: "CREDIT",
+    EVENT: "EVENT",
+    STATE: "STATE",
+    CHECKPOINT: "CHECKPOINT",
 }
 
 EXIT_START_FAILED = 3
@@ -90,6 +102,20 @@ def request(id, type, data=b""):
     t = type.encode("utf-8") if isinstance(type, str) else type
     d = data.encode("utf-8") if isinstance(data, str) else data
     return encode(REQUEST, id, t + d, aux=len(t))
+
+
+def request_ext(id, type, data=b"", state=None, resume=None, attempt=1):
+    """Bytes of a REQUEST with its meta and, when state or resume is given
+    (JSON text), the ext: AP_FRAME_REQ_SESSION / AP_FRAME_REQ_RESUME, the
+    payload meta, ext, type, state, resume, data (include/ap_frame.h)."""
+    enc = lambda v: v.encode("utf-8") if isinstance(v, str) else v  # noqa: E731
+    t, d = enc(type), enc(data)
+    st, rs = enc(state or b""), enc(resume or b"")
+    flags = REQ_META | (REQ_SESSION if state is not None else 0) | (REQ_RESUME if resume is not None else 0)
+    body = struct.pack("<QII", 0, attempt, 0)
+    if flags != REQ_META:
+        body += struct.pack("<II", len(st), len(rs))
+    return encode(REQUEST, id, body + t + st + rs + d, aux=len(t), flags=flags)
 
 
 class FrameReader:

@@ -392,6 +392,36 @@ static void test_record_exact(void **state)
     free(s);
 }
 
+/* A message's last checkpoint is written raw as "checkpoint" after
+ * "attempts" (dlq replay sends it back as "resume"). */
+static void test_record_checkpoint(void **state)
+{
+    (void)state;
+    dlq *d = open_ok(1 << 20);
+    dlq_failure f = {"worker-1", 123, "killed by signal 9", T0};
+    dlq_entry e = {0};
+    e.type = "steps";
+    e.type_len = 5;
+    e.attempts = 1;
+    e.failures = &f;
+    e.nfailures = 1;
+    e.wall_ms = T0;
+    e.checkpoint = "{\"step\": 3,\"big\":12345678901234567890}";
+    e.checkpoint_len = strlen(e.checkpoint);
+    assert_int_equal(append_ok(d, &e), 1);
+    dlq_close(d);
+
+    size_t len;
+    char *s = slurp(path, &len);
+    const char *want =
+        "{\"dlqId\":1,\"time\":\"2026-11-24T08:00:00.123Z\",\"id\":null,\"type\":\"steps\","
+        "\"data\":null,\"attempts\":1,\"checkpoint\":{\"step\": 3,\"big\":12345678901234567890},\"failures\":["
+        "{\"time\":\"2026-11-24T08:00:00.123Z\",\"worker\":\"worker-1\",\"pid\":123,"
+        "\"reason\":\"killed by signal 9\"}]}\n";
+    assert_string_equal(s, want);
+    free(s);
+}
+
 static void test_record_escaping_and_raw_bytes(void **state)
 {
     (void)state;
@@ -1147,6 +1177,7 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_record_exact),
+        T(test_record_checkpoint),
         T(test_record_escaping_and_raw_bytes),
         T(test_record_nulls),
         T(test_created_0600_whatever_the_umask),

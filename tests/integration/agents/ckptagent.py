@@ -27,6 +27,8 @@ workerModel gevent).  By message type:
                  the state, ctx.session.save() (its error reported), then
                  applies "then"; answers {"saved": ..., "error": ...}
   session_bad -> puts a set in ctx.session (not JSON)
+  session_stream -> (Sync, Gevent) a generator: chunks 0 and 1, each first
+                 stored as ctx.session["n"], then returns "done"
   forge_checkpoint -> (Sync only) writes a CHECKPOINT frame of data["bytes"]
                  bytes of JSON on fd 3, as agent code could, then answers
 """
@@ -94,13 +96,20 @@ def _session(ctx, type, data):
         try:
             s.save()
         except (TypeError, ValueError) as e:
-            err = {"error": type(e).__name__, "message": str(e)}
+            err = {"error": e.__class__.__name__, "message": str(e)}
             s.pop("big", None)
         s.update(data.get("then", {}))
         return {"error": err}
     if type == "session_bad":
         s["bad"] = {1, 2}
         return True
+    if type == "session_stream":
+        def chunks():
+            for i in range(2):
+                s["n"] = i
+                yield i
+            return "done"
+        return chunks()
     return None
 
 
