@@ -569,8 +569,8 @@ static void rs_up(rstore *rb)
     evtimer_del(rb->tick);
     rs_set_state(rb, RS_UP);
     if (rb->outage)
-        ap_info("pool %s: session store Redis at %s is back after %u failed attempts (%llu ms)", rb->s->pool,
-                rb->name, rb->attempts, (unsigned long long)(ap_now_ms() - rb->down_since_ms));
+        ap_info("pool %s: session store Redis at %s is back, after %llu ms", rb->s->pool, rb->name,
+                (unsigned long long)(ap_now_ms() - rb->down_since_ms));
     else if (!rb->ever_up)
         ap_info("pool %s: session store Redis at %s connected", rb->s->pool, rb->name);
     rb->outage = 0;
