@@ -39,8 +39,8 @@
  *
  * Names are never resolved (sstore_rspec.h refuses them), so connecting
  * never blocks.  wait_ready (start-up only) checks the server with a
- * synchronous connection first (connect and each command bounded by
- * RS_ANSWER_MS): simpler than running the master's loop before it
+ * synchronous connection first (the connect bounded by RS_ANSWER_MS,
+ * the whole by RS_READY_MS): simpler than running the master's loop before it
  * serves, and it runs the same set-up commands the async connection
  * does; then the async connection starts and early operations wait for it.
  *
@@ -70,6 +70,8 @@
 /* An attempt's connect + set-up, and the longest Redis may stay silent
  * while operations wait for it. */
 #define RS_ANSWER_MS 5000
+/* wait_ready's whole check (sstore.h: "up to 10 s"). */
+#define RS_READY_MS 10000
 #define RS_BACKOFF_MIN_MS 100
 #define RS_BACKOFF_MAX_MS 5000
 /* Operations held (waiting + sent) and their key and value bytes:
@@ -235,9 +237,15 @@ static void rs_fail_all(rstore *rb, const char *why)
     }
 }
 
-static void rs_arm(rstore *rb, uint64_t ms)
+static struct timeval rs_tv(uint64_t ms)
 {
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    return tv;
+}
+
+static void rs_arm(rstore *rb, uint64_t ms)
+{
+    struct timeval tv = rs_tv(ms);
     evtimer_add(rb->tick, &tv);
 }
 
@@ -711,24 +719,28 @@ static void rs_tick(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Start-up only: connects synchronously and runs the set-up commands,
- * each step bounded by RS_ANSWER_MS.  AP_OK, or AP_ERR with err. */
+ * all within RS_READY_MS (the connect within RS_ANSWER_MS).  AP_OK, or
+ * AP_ERR with err. */
 static int rs_probe(rstore *rb, char *err, size_t errlen)
 {
-    struct timeval tv = {RS_ANSWER_MS / 1000, (RS_ANSWER_MS % 1000) * 1000};
+    uint64_t deadline = ap_now_ms() + RS_READY_MS;
     char why[160] = "";
-    redisContext *c = redisConnectWithTimeout(rb->addr.host, rb->addr.port, tv);
+    redisContext *c = redisConnectWithTimeout(rb->addr.host, rb->addr.port, rs_tv(RS_ANSWER_MS));
     if (c == NULL) {
         snprintf(why, sizeof(why), "cannot allocate a connection");
     } else if (c->err) {
         snprintf(why, sizeof(why), "%s", c->errstr);
-    } else if (redisSetTimeout(c, tv) != REDIS_OK) {
-        snprintf(why, sizeof(why), "setting the timeout: %s", c->errstr);
     } else {
         for (unsigned i = 0; i < rs_setup_count(rb) && why[0] == '\0'; i++) {
             const char *argv[3];
             size_t len[3];
             char db[16];
             int argc = rs_setup_cmd(rb, i, argv, len, db, sizeof(db));
+            uint64_t now = ap_now_ms();
+            if (now >= deadline || redisSetTimeout(c, rs_tv(deadline - now)) != REDIS_OK) {
+                snprintf(why, sizeof(why), "no answer to SELECT/SCRIPT LOAD within %d ms", RS_READY_MS);
+                break;
+            }
             redisReply *r = redisCommandArgv(c, argc, argv, len);
             if (r == NULL)
                 snprintf(why, sizeof(why), "%s", c->errstr[0] ? c->errstr : "no reply");

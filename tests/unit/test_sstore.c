@@ -300,7 +300,8 @@ static void run_until(struct event_base *b, rec *x)
     assert_int_equal(x->calls, 1);
 }
 
-/* Lets the loop run for a few turns with nothing asked of it. */
+/* Runs the loop until nothing is ready, turns times (EVLOOP_NONBLOCK
+ * goes on while callbacks run: an answer that came meanwhile is read). */
 static void spin(struct event_base *b, int turns)
 {
     for (int i = 0; i < turns; i++)
@@ -660,6 +661,11 @@ static void test_stopped_server_fails_operations_with_a_reason_then_recovers(voi
     sstore *s = open_store(b, pool_name(pool, sizeof(pool), "down"), TTL_LONG_MS);
     rec r;
     PUT_OK(b, s, "k", "{\"v\":1}");
+    char logpath[128];
+    snprintf(logpath, sizeof(logpath), "%s/test.log", g_env.dir);
+    FILE *log = fopen(logpath, "w+");
+    assert_non_null(log);
+    ap_log_set_fd(fileno(log));
     g_env.c->kill_server(&g_env);
     /* the first operations may meet the closing connection; then the refusals */
     uint64_t t0 = ap_now_ms();
@@ -674,6 +680,8 @@ static void test_stopped_server_fails_operations_with_a_reason_then_recovers(voi
         assert_int_equal(do_put(b, s, "k", 1, "{}", &r)->st, SSTORE_UNAVAILABLE);
         assert_non_null(strstr(r.why, want));
         assert_int_equal(do_list(b, s, NULL, 0, 10, &r)->st, SSTORE_UNAVAILABLE);
+        usleep(200000); /* time for a few reconnection attempts, all failing */
+        spin(b, 5);
     }
     sstore_stats st;
     sstore_get_stats(s, &st);
@@ -684,6 +692,23 @@ static void test_stopped_server_fails_operations_with_a_reason_then_recovers(voi
     assert_string_equal(do_get(b, s, "k", 1, &r)->val, "{\"v\":2}");
     sstore_get_stats(s, &st);
     assert_int_equal(st.up, 1);
+    /* one line for the outage (address and error) and one for its end, however many operations and attempts */
+    ap_log_set_fd(2);
+    char line[1024];
+    int outage = 0, back = 0, other = 0;
+    rewind(log);
+    while (fgets(line, sizeof(line), log)) {
+        if (strstr(line, "session operations fail (store_unavailable) until it is back") && strstr(line, want))
+            outage++;
+        else if (strstr(line, "is back, after"))
+            back++;
+        else
+            other++;
+    }
+    fclose(log);
+    assert_int_equal(outage, 1);
+    assert_int_equal(back, 1);
+    assert_int_equal(other, 0);
     sstore_close(s);
     event_base_free(b);
 }
@@ -811,17 +836,24 @@ static void test_close_with_operations_pending_calls_nothing_back(void **state)
     for (int i = 0; i < 10; i++)
         sstore_put(s, "k", 1, "{}", 2, rec_cb, &rs[i]);
     sstore_close(s);
-    /* 2: closed with operations sent and not answered */
+    /* 2: closed with operations sent and not answered (the server made
+     * to hold its answers where it can be) */
     s = open_store(b, pool, TTL_LONG_MS);
     rec r;
     PUT_OK(b, s, "k", "{}");
+    if (g_env.c->freeze)
+        g_env.c->freeze(&g_env, 1);
     for (int i = 10; i < 20; i++)
         sstore_get(s, "k", 1, rec_cb, &rs[i]);
     spin(b, 1);
     sstore_close(s);
+    if (g_env.c->freeze)
+        g_env.c->freeze(&g_env, 0);
     spin(b, 5);
     for (int i = 0; i < 20; i++)
-        assert_int_equal(rs[i].calls, 0);
+        if (rs[i].calls)
+            fail_msg("operation %d was called back (status %d, %s) after its store was closed", i, rs[i].st,
+                     rs[i].why);
     /* 3: closed from inside a callback, the next replies maybe already read */
     s = open_store(b, pool, TTL_LONG_MS);
     g_close_me = s;
