@@ -134,6 +134,7 @@ static const char *const rs_scripts[SC_COUNT] = {
                 "end\n",
 };
 static const char *const rs_script_names[SC_COUNT] = {"put", "touch", "delete", "list"};
+static const char *const rs_kind_names[SSTORE_OP_KINDS] = {"get", "put", "touch", "delete", "list"};
 
 typedef struct rconn rconn;
 
@@ -462,7 +463,6 @@ static int rs_parse_ms(const char *str, size_t len, uint64_t *out)
 static int rs_result(const sstore_op *op, const redisReply *r, sstore_result *res, sstore_entry **entries,
                      char *why, size_t cap)
 {
-    static const char *const kinds[SSTORE_OP_KINDS] = {"get", "put", "touch", "delete", "list"};
     if (r->type == REDIS_REPLY_ERROR) {
         snprintf(why, cap, "%s", r->str);
         return AP_ERR;
@@ -525,7 +525,7 @@ static int rs_result(const sstore_op *op, const redisReply *r, sstore_result *re
     default:
         break;
     }
-    snprintf(why, cap, "unexpected reply to %s (type %d)", op->kind < SSTORE_OP_KINDS ? kinds[op->kind] : "?",
+    snprintf(why, cap, "unexpected reply to %s (type %d)", op->kind < SSTORE_OP_KINDS ? rs_kind_names[op->kind] : "?",
              r->type);
     return AP_ERR;
 }
@@ -562,8 +562,8 @@ static void rs_op_reply(redisAsyncContext *ac, void *reply, void *privdata)
     char why[200];
     if (rs_result(op, r, &res, &entries, why, sizeof(why)) != AP_OK) {
         rs_why(rb, op->why, sizeof(op->why), "%s", why);
-        ap_warn("pool %s: session store: %s %s", rb->s->pool, op->kind == SSTORE_LIST ? "list" : "operation",
-                op->why);
+        ap_warn("pool %s: session store: a %s failed: %s", rb->s->pool,
+                op->kind < SSTORE_OP_KINDS ? rs_kind_names[op->kind] : "?", op->why);
         res = (sstore_result){.status = SSTORE_UNAVAILABLE, .why = op->why};
     }
     sstore_complete(op, &res); /* last use of rb: the callback may close the store */

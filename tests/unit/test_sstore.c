@@ -16,8 +16,9 @@
  * and sstore_set_ttl applies to later writes; a store whose server
  * stops fails operations UNAVAILABLE with a reason and recovers when it
  * is back on the same port; a server that stops answering (SIGSTOP)
- * makes operations fail rather than hang; past the pending bound new
- * operations are refused; cancel and close call nothing back and leak
+ * makes operations fail rather than hang; something else under a key
+ * fails that key's operations with a reason; past the pending bound new
+ * operations are refused; an IPv6 address reaches the same store; cancel and close call nothing back and leak
  * nothing (cmocka's allocator checks every block of the store's).
  *
  * A Redis case that cannot find redis-server fails: ./bootstrap installs it.
@@ -68,6 +69,10 @@ typedef struct {
     void (*freeze)(env *e, int on); /* it stops answering (on) / answers again */
     /* A spec of the same kind whose store cannot be reached, or NULL. */
     void (*dead_spec)(env *e, char *buf, size_t cap);
+    /* Puts something that is not a session state where pool's key would be, behind the store's back. */
+    void (*spoil)(env *e, const char *pool, const char *key);
+    /* Another spec for the same store, over IPv6, when the machine has ::1 (0), or nothing (AP_ERR). */
+    int (*ipv6_spec)(env *e, char *buf, size_t cap);
 } store_case;
 
 struct env {
@@ -147,7 +152,8 @@ static int redis_spawn(env *e)
         return AP_ERR;
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        execl(bin, bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", e->dir,
+        /* "-::1": IPv6 loopback too, where the machine has it */
+        execl(bin, bin, "--port", port, "--bind", "127.0.0.1 -::1", "--save", "", "--appendonly", "no", "--dir", e->dir,
               "--daemonize", "no", "--logfile", log, (char *)NULL);
         _exit(127);
     }
@@ -216,8 +222,47 @@ static void redis_dead_spec(env *e, char *buf, size_t cap)
     snprintf(buf, cap, "redis://127.0.0.1:%d", free_port());
 }
 
+/* Runs one command on the test's own connection to the server. */
+static void redis_command(env *e, int argc, const char **argv)
+{
+    struct timeval tv = {5, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", e->port, tv);
+    assert_true(c && !c->err);
+    redisReply *r = redisCommand(c, "SELECT 3");
+    assert_non_null(r);
+    freeReplyObject(r);
+    r = redisCommandArgv(c, argc, argv, NULL);
+    assert_non_null(r);
+    assert_int_not_equal(r->type, REDIS_REPLY_ERROR);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+/* A string where the state's hash would be (sstore_redis.c's layout). */
+static void redis_spoil(env *e, const char *pool, const char *key)
+{
+    char k[512];
+    snprintf(k, sizeof(k), "ap:{%s}:s:%s", pool, key);
+    const char *argv[] = {"SET", k, "not a hash"};
+    redis_command(e, 3, argv);
+}
+
+static int redis_ipv6_spec(env *e, char *buf, size_t cap)
+{
+    int fd = socket(AF_INET6, SOCK_STREAM, 0);
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    int have = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    if (fd >= 0)
+        close(fd);
+    if (!have)
+        return AP_ERR;
+    snprintf(buf, cap, "redis://[::1]:%d/3", e->port);
+    return AP_OK;
+}
+
 static const store_case store_cases[] = {
-    {"redis", redis_start, redis_stop, redis_kill, redis_restart, redis_freeze, redis_dead_spec},
+    {"redis", redis_start, redis_stop, redis_kill, redis_restart, redis_freeze, redis_dead_spec, redis_spoil,
+     redis_ipv6_spec},
 };
 
 /* ---- driving the loop --------------------------------------------------- */
@@ -914,6 +959,63 @@ static void test_a_store_that_cannot_be_reached(void **state)
     event_base_free(b);
 }
 
+/* What is under a key is not a state (someone else wrote there): the
+ * operations on it fail with the store's reason, nothing crashes, and
+ * the store goes on working; a delete clears it. */
+static void test_a_key_holding_something_else_fails_its_operations_with_a_reason(void **state)
+{
+    (void)state;
+    if (g_env.c->spoil == NULL)
+        return;
+    struct event_base *b = event_base_new();
+    char pool[32];
+    sstore *s = open_store(b, pool_name(pool, sizeof(pool), "spoilt"), TTL_LONG_MS);
+    rec r;
+    PUT_OK(b, s, "good", "{}");
+    PUT_OK(b, s, "bad", "{}");
+    g_env.c->spoil(&g_env, pool, "bad");
+    assert_int_equal(do_get(b, s, "bad", 3, &r)->st, SSTORE_UNAVAILABLE);
+    assert_non_null(strstr(r.why, "WRONGTYPE"));
+    assert_int_equal(do_put(b, s, "bad", 3, "{}", &r)->st, SSTORE_UNAVAILABLE);
+    assert_non_null(strstr(r.why, "WRONGTYPE"));
+    assert_int_equal(do_touch(b, s, "bad", &r)->st, SSTORE_UNAVAILABLE);
+    assert_int_equal(do_list(b, s, NULL, 0, 10, &r)->st, SSTORE_UNAVAILABLE);
+    assert_non_null(strstr(r.why, "WRONGTYPE"));
+    assert_int_equal(do_get(b, s, "good", 4, &r)->st, SSTORE_OK);
+    assert_int_equal(do_del(b, s, "bad", &r)->st, SSTORE_OK);
+    PUT_OK(b, s, "bad", "{\"ok\":1}");
+    assert_string_equal(do_get(b, s, "bad", 3, &r)->val, "{\"ok\":1}");
+    assert_int_equal(do_list(b, s, NULL, 0, 10, &r)->n, 2);
+    sstore_stats st;
+    sstore_get_stats(s, &st);
+    assert_int_equal(st.up, 1);
+    assert_int_equal(st.failures, 4);
+    sstore_close(s);
+    event_base_free(b);
+}
+
+/* The same server reached over IPv6 ([::1]) sees the same states. */
+static void test_an_ipv6_address_reaches_the_same_store(void **state)
+{
+    (void)state;
+    char spec6[128];
+    if (g_env.c->ipv6_spec == NULL || g_env.c->ipv6_spec(&g_env, spec6, sizeof(spec6)) != AP_OK)
+        return; /* the machine has no IPv6 loopback */
+    struct event_base *b = event_base_new();
+    char pool[32], err[256] = "";
+    pool_name(pool, sizeof(pool), "six");
+    sstore *s4 = open_store(b, pool, TTL_LONG_MS);
+    sstore *s6 = sstore_open(b, spec6, pool, TTL_LONG_MS, 1, err, sizeof(err));
+    if (s6 == NULL)
+        fail_msg("sstore_open(%s): %s", spec6, err);
+    rec r;
+    PUT_OK(b, s6, "k", "{\"via\":6}");
+    assert_string_equal(do_get(b, s4, "k", 1, &r)->val, "{\"via\":6}");
+    sstore_close(s4);
+    sstore_close(s6);
+    event_base_free(b);
+}
+
 /* ---- the table ---------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -940,6 +1042,8 @@ int main(void)
         cmocka_unit_test(test_cancelled_operations_never_call_back),
         cmocka_unit_test(test_close_with_operations_pending_calls_nothing_back),
         cmocka_unit_test(test_a_store_that_cannot_be_reached),
+        cmocka_unit_test(test_a_key_holding_something_else_fails_its_operations_with_a_reason),
+        cmocka_unit_test(test_an_ipv6_address_reaches_the_same_store),
         cmocka_unit_test(test_stopped_server_fails_operations_with_a_reason_then_recovers),
         cmocka_unit_test(test_a_server_that_stops_answering_fails_operations_instead_of_hanging),
         cmocka_unit_test(test_pending_operations_are_bounded),
