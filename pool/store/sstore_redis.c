@@ -44,6 +44,7 @@
  * serves, and it runs the same set-up commands the async connection
  * does; then the async connection starts and early operations wait for it.
  *
+ * hiredis writes with write(2): the master ignores SIGPIPE (server.c).
  * hiredis calls back with a per-connection rconn, not the store: a
  * connection being freed (inside hiredis, possibly later than we let go
  * of it) only ever finds an orphaned rconn, which its last callback
@@ -742,7 +743,10 @@ static int rs_probe(rstore *rb, char *err, size_t errlen)
                 break;
             }
             redisReply *r = redisCommandArgv(c, argc, argv, len);
-            if (r == NULL)
+            if (r == NULL && ap_now_ms() >= deadline)
+                snprintf(why, sizeof(why), "no answer to SELECT/SCRIPT LOAD within %d ms (%.60s)", RS_READY_MS,
+                         c->errstr);
+            else if (r == NULL)
                 snprintf(why, sizeof(why), "%s", c->errstr[0] ? c->errstr : "no reply");
             else if (rs_setup_check(rb, i, r, why, sizeof(why)) != AP_OK && why[0] == '\0')
                 snprintf(why, sizeof(why), "set-up failed");

@@ -775,6 +775,11 @@ static void test_a_server_that_stops_answering_fails_operations_instead_of_hangi
     sstore_get(s, "k", 1, rec_cb, &r2);
     run_until(b, &r);
     run_until(b, &r2);
+    /* nor does opening at start-up (wait_ready) wait without end */
+    char err[256] = "";
+    assert_null(sstore_open(b, g_env.spec, "frozen-start", TTL_LONG_MS, 1, err, sizeof(err)));
+    assert_non_null(strstr(err, "pool frozen-start: session store Redis at 127.0.0.1:"));
+    assert_non_null(strstr(err, "no answer"));
     g_env.c->freeze(&g_env, 0);
     assert_int_equal(r.st, SSTORE_UNAVAILABLE);
     assert_non_null(strstr(r.why, "no answer"));
