@@ -4,9 +4,10 @@
  * hiredis through its libevent adapter, on the master's loop, one
  * connection per store, commands pipelined.  Replies come back in the
  * order commands were sent, so operations complete in the order they
- * were started (an operation refused at once - the store down, too many
- * pending - completes on the next loop turn, possibly before earlier
- * ones still waiting for Redis).
+ * were started.  The one exception: an operation refused because too
+ * many are pending completes on the next loop turn, possibly before
+ * earlier ones still waiting for Redis.  (While the store is down it
+ * holds nothing: what it held was failed, in order, when it went down.)
  *
  * Keys of pool P (P is [a-z0-9_-], so the "{P}" hash tag is plain):
  *   ap:{P}:s:KEY  a hash: v = the state text, t = updated_ms (decimal,
@@ -536,7 +537,6 @@ static void rs_op_reply(redisAsyncContext *ac, void *reply, void *privdata)
     rconn *conn = privdata;
     rstore *rb = conn->rb;
     const redisReply *r = reply;
-    (void)ac;
     if (rb == NULL)
         return;
     if (r == NULL) { /* hiredis is dropping the connection: fails what is held */
