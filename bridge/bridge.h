@@ -65,6 +65,8 @@ typedef struct {
     int log_level;           /* ap_log_level */
     int hub_blocked_warn_ms; /* --hub-blocked-warn-ms: report a loop held this long (0: off) */
     size_t stream_window;    /* --stream-window-bytes: chunk bytes in flight per stream (stream.c) */
+    size_t max_session_bytes;    /* --max-session-bytes: longest session state sent (sstate.c) */
+    size_t max_checkpoint_bytes; /* --max-checkpoint-bytes: longest ctx.checkpoint value (checkpoint.c) */
 
     /* the agent */
     PyObject *agent;         /* the instance (NULL for a plain function) */

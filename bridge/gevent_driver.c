@@ -306,6 +306,8 @@ static void submit(const ap_frame_hdr *h, const unsigned char *payload)
             PyErr_NoMemory();
         Py_XDECREF(g);
         Py_DECREF(c.data);
+        Py_XDECREF(c.meta.session);
+        Py_XDECREF(c.meta.resume);
         msg_reply_exception(h->id, c.type);
         Py_DECREF(c.type);
         return;

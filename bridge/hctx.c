@@ -4,8 +4,9 @@
  *
  * The Context class and pyagents.context()'s lookup are Python, defined
  * here as the `_agentpool` module so that they exist in every worker
- * whatever its sys.path.  Per message the C side only builds a 5-tuple
- * (frame id, raw client id bytes, type, deadline, attempt) and sets the
+ * whatever its sys.path.  Per message the C side only builds a 7-tuple
+ * (frame id, raw client id bytes, type, deadline, attempt, session,
+ * resume: the last two None unless the master sent them) and sets the
  * variable: the Context object, its id's JSON decoding and its Logger
  * are made only when a handler asks for them.  Context.log is a
  * logging.Logger (not registered with logging's manager, so none is kept
@@ -39,15 +40,18 @@ static const char hctx_code[] =
     "class Context:\n"
     "    '''The message a handler is running: id (the client's), type,\n"
     "    deadline (time.monotonic() seconds, None: none) and remaining(),\n"
-    "    attempt (1, then 2 after a crash retry...), worker, pid, pool, and\n"
-    "    log, a logging.Logger whose lines go to agentpoold's log.'''\n"
-    "    __slots__ = ('_mid', '_cid', 'type', 'deadline', 'attempt', '_log')\n"
+    "    attempt (1, then 2 after a crash retry...), worker, pid, pool,\n"
+    "    session (the session's state, a dict, or None), resume (the last\n"
+    "    checkpoint of an earlier attempt, or None) and log, a\n"
+    "    logging.Logger whose lines go to agentpoold's log.'''\n"
+    "    __slots__ = ('_mid', '_cid', 'type', 'deadline', 'attempt', 'session', 'resume', '_log')\n"
     "    worker = _worker\n"
     "    pid = _pid\n"
     "    pool = _pool\n"
-    "    def __init__(self, mid, cid, type, deadline, attempt):\n"
+    "    def __init__(self, mid, cid, type, deadline, attempt, session, resume):\n"
     "        self._mid = mid; self._cid = cid; self.type = type\n"
     "        self.deadline = deadline; self.attempt = attempt; self._log = None\n"
+    "        self.session = session; self.resume = resume\n"
     "    @property\n"
     "    def id(self):\n"
     "        if self._cid is None:\n"
@@ -180,7 +184,7 @@ done:
 
 PyObject *hctx_enter(const hctx_meta *m, PyObject *type, PyObject **arg)
 {
-    PyObject *t = PyTuple_New(5), *v, *token;
+    PyObject *t = PyTuple_New(7), *v, *token;
     *arg = NULL;
     if (t == NULL)
         return NULL;
@@ -193,6 +197,8 @@ PyObject *hctx_enter(const hctx_meta *m, PyObject *type, PyObject **arg)
     PyTuple_SET_ITEM(t, 2, Py_NewRef(type));
     PyTuple_SET_ITEM(t, 3, deadline);
     PyTuple_SET_ITEM(t, 4, attempt);
+    PyTuple_SET_ITEM(t, 5, Py_NewRef(m->session ? m->session : Py_None));
+    PyTuple_SET_ITEM(t, 6, Py_NewRef(m->resume ? m->resume : Py_None));
     if (mid == NULL || cid == NULL || deadline == NULL || attempt == NULL) {
         Py_DECREF(t);
         return NULL;
@@ -210,6 +216,21 @@ PyObject *hctx_enter(const hctx_meta *m, PyObject *type, PyObject **arg)
         *arg = Py_NewRef(v);
     Py_DECREF(v);
     return token;
+}
+
+int hctx_extend(PyMethodDef *def, const char *code)
+{
+    PyObject *g = PyModule_GetDict(hc.module); /* borrowed */
+    PyObject *fn = PyCFunction_New(def, NULL);
+    int bad = fn == NULL || PyDict_SetItemString(g, def->ml_name, fn) < 0;
+    Py_XDECREF(fn);
+    if (bad)
+        return AP_ERR;
+    PyObject *r = PyRun_String(code, Py_file_input, g, g);
+    if (r == NULL)
+        return AP_ERR;
+    Py_DECREF(r);
+    return AP_OK;
 }
 
 void hctx_leave(PyObject *token)

@@ -27,6 +27,8 @@ typedef struct {
     uint32_t attempt;            /* 1 on the first run */
     const unsigned char *cid;    /* the client's raw JSON id (NULL: none) */
     uint32_t cid_len;
+    PyObject *session;           /* ctx.session: the message's sstate.c Session, NULL: None */
+    PyObject *resume;            /* ctx.resume: its decoded checkpoint, NULL: None */
 } hctx_meta;
 
 /* Makes the _agentpool module and decides whether bridge.handler takes
@@ -38,6 +40,12 @@ int hctx_init(void);
  * Context (new reference) when the handler takes it, else NULL.  Returns
  * the token for hctx_leave (new reference), or NULL with an error set. */
 PyObject *hctx_enter(const hctx_meta *m, PyObject *type, PyObject **arg);
+
+/* Adds the C function def (under def->ml_name) to the _agentpool module
+ * and runs the Python code in it (methods added to Context...): how the
+ * context's other modules (publish.c, sstate.c, checkpoint.c) extend it
+ * after hctx_init.  AP_OK, or AP_ERR with a Python error set. */
+int hctx_extend(PyMethodDef *def, const char *code);
 
 /* Gives the variable its value from before hctx_enter (token consumed;
  * NULL does nothing).  Must run in the same context as hctx_enter. */

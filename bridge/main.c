@@ -33,6 +33,8 @@
 #include "pyconv.h"
 #include "codeid.h"
 #include "publish.h"
+#include "sstate.h"
+#include "checkpoint.h"
 #include "pyhost.h"
 #include "sync_driver.h"
 #include "wire.h"
@@ -89,6 +91,10 @@ static const char usage_text[] =
     "                          \"result too large (N bytes, limit M)\" (default: the frame limit)\n"
     "  --stream-window-bytes N chunk bytes a stream may have in flight before its handler\n"
     "                          waits for the master's credit (default 262144)\n"
+    "  --max-session-bytes N   longest session state JSON sent; a handler leaving a longer\n"
+    "                          one is answered agent_error (default 1048576)\n"
+    "  --max-checkpoint-bytes N longest ctx.checkpoint value JSON; a longer one raises\n"
+    "                          ValueError in the handler (default 262144)\n"
     "  --python-path DIR       put DIR first on sys.path (repeatable)\n"
     "  --virtualenv DIR        use the virtual environment DIR (its pyvenv.cfg)\n"
     "  --inherit-python-env    honour PYTHONPATH, PYTHONHOME and other PYTHON* variables\n"
@@ -105,6 +111,8 @@ enum {
     OPT_CONCURRENCY,
     OPT_MAX_RESULT_BYTES,
     OPT_STREAM_WINDOW,
+    OPT_MAX_SESSION_BYTES,
+    OPT_MAX_CHECKPOINT_BYTES,
     OPT_PYTHON_PATH,
     OPT_VIRTUALENV,
     OPT_INHERIT_ENV,
@@ -123,6 +131,8 @@ static const struct option long_options[] = {
     {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
     {"max-result-bytes", required_argument, NULL, OPT_MAX_RESULT_BYTES},
     {"stream-window-bytes", required_argument, NULL, OPT_STREAM_WINDOW},
+    {"max-session-bytes", required_argument, NULL, OPT_MAX_SESSION_BYTES},
+    {"max-checkpoint-bytes", required_argument, NULL, OPT_MAX_CHECKPOINT_BYTES},
     {"python-path", required_argument, NULL, OPT_PYTHON_PATH},
     {"virtualenv", required_argument, NULL, OPT_VIRTUALENV},
     {"inherit-python-env", no_argument, NULL, OPT_INHERIT_ENV},
@@ -146,6 +156,21 @@ static int model_by_name(const char *s)
         if (strcmp(s, model_names[i]) == 0)
             return (int)i;
     return -1;
+}
+
+/* A byte count option's value, 1 to the frame limit, into *out.  AP_OK,
+ * or AP_ERR with the reason in err. */
+static int parse_bytes(const char *name, const char *arg, size_t *out, char *err, size_t cap)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(arg, &end, 10);
+    if (errno || *end || end == arg || v < 1 || v > (long long)AP_FRAME_MAX_PAYLOAD) {
+        snprintf(err, cap, "%s must be an integer from 1 to %u, got \"%s\"", name, AP_FRAME_MAX_PAYLOAD, arg);
+        return AP_ERR;
+    }
+    *out = (size_t)v;
+    return AP_OK;
 }
 
 /* Fills bridge's configuration from argv.  Returns AP_OK, 1 when --help or
@@ -197,30 +222,22 @@ static int parse_args(int argc, char **argv, char *err, size_t cap)
             bridge.hub_blocked_warn_ms = (int)v;
             break;
         }
-        case OPT_MAX_RESULT_BYTES: {
-            char *end;
-            errno = 0;
-            long long v = strtoll(optarg, &end, 10);
-            if (errno || *end || end == optarg || v < 1 || v > (long long)AP_FRAME_MAX_PAYLOAD) {
-                snprintf(err, cap, "--max-result-bytes must be an integer from 1 to %u, got \"%s\"",
-                         AP_FRAME_MAX_PAYLOAD, optarg);
+        case OPT_MAX_RESULT_BYTES:
+            if (parse_bytes("--max-result-bytes", optarg, &bridge.max_result_bytes, err, cap) < 0)
                 return AP_ERR;
-            }
-            bridge.max_result_bytes = (size_t)v;
             break;
-        }
-        case OPT_STREAM_WINDOW: {
-            char *end;
-            errno = 0;
-            long long v = strtoll(optarg, &end, 10);
-            if (errno || *end || end == optarg || v < 1 || v > (long long)AP_FRAME_MAX_PAYLOAD) {
-                snprintf(err, cap, "--stream-window-bytes must be an integer from 1 to %u, got \"%s\"",
-                         AP_FRAME_MAX_PAYLOAD, optarg);
+        case OPT_STREAM_WINDOW:
+            if (parse_bytes("--stream-window-bytes", optarg, &bridge.stream_window, err, cap) < 0)
                 return AP_ERR;
-            }
-            bridge.stream_window = (size_t)v;
             break;
-        }
+        case OPT_MAX_SESSION_BYTES:
+            if (parse_bytes("--max-session-bytes", optarg, &bridge.max_session_bytes, err, cap) < 0)
+                return AP_ERR;
+            break;
+        case OPT_MAX_CHECKPOINT_BYTES:
+            if (parse_bytes("--max-checkpoint-bytes", optarg, &bridge.max_checkpoint_bytes, err, cap) < 0)
+                return AP_ERR;
+            break;
         case OPT_PYTHON_PATH:
             if (bridge.n_python_paths >= BRIDGE_MAX_PYTHON_PATHS) {
                 snprintf(err, cap, "too many --python-path options (at most %d)", BRIDGE_MAX_PYTHON_PATHS);
@@ -494,6 +511,7 @@ static AP_NORETURN void finish(bridge_end end)
     else if (bridge.model == BRIDGE_MODEL_GEVENT)
         gevent_driver_fini();
     agent_release();
+    sstate_fini();
     stream_fini();
     hctx_fini();
     pyconv_fini();
@@ -514,6 +532,8 @@ int main(int argc, char **argv)
     bridge.concurrency = 1;
     bridge.max_result_bytes = AP_FRAME_MAX_PAYLOAD;
     bridge.stream_window = AP_DEFAULT_STREAM_WINDOW;
+    bridge.max_session_bytes = 1024 * 1024;
+    bridge.max_checkpoint_bytes = 256 * 1024;
     bridge.log_level = AP_LOG_INFO;
     bridge.hub_blocked_warn_ms = 1000;
     const char *env_id = getenv("AGENTPOOL_WORKER_ID");
@@ -545,7 +565,7 @@ int main(int argc, char **argv)
         start_failed_py();
     resolve_model();
     pyhost_setup_logging();
-    if (hctx_init() < 0 || stream_init() < 0 || publish_init() < 0)
+    if (hctx_init() < 0 || stream_init() < 0 || publish_init() < 0 || sstate_init() < 0 || checkpoint_init() < 0)
         start_failed_py();
     bridge.max_inflight = bridge.model == BRIDGE_MODEL_SYNC ? 1 : bridge.concurrency;
     if (bridge.model == BRIDGE_MODEL_ASYNC && async_driver_init() < 0)

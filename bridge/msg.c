@@ -16,6 +16,7 @@
 #include "bridge.h"
 #include "pyconv.h"
 #include "pyerr.h"
+#include "sstate.h"
 #include "stream.h"
 #include "wire.h"
 
@@ -29,10 +30,19 @@
 
 #define METRICS_TYPE "agent.metrics"
 
-/* Where the type starts in a REQUEST payload (after the meta, if any). */
+/* Whether a REQUEST's meta is followed by an ap_frame_ext. */
+static int has_ext(const ap_frame_hdr *h)
+{
+    return (h->flags & (AP_FRAME_REQ_SESSION | AP_FRAME_REQ_RESUME)) != 0;
+}
+
+/* Where the type starts in a REQUEST payload (after the meta and the
+ * ext, if any). */
 static size_t type_offset(const ap_frame_hdr *h)
 {
-    return (h->flags & AP_FRAME_REQ_META) ? AP_FRAME_META_SIZE : 0;
+    if (!(h->flags & AP_FRAME_REQ_META))
+        return 0;
+    return AP_FRAME_META_SIZE + (has_ext(h) ? AP_FRAME_EXT_SIZE : 0);
 }
 
 /* True when the request's type is "agent.metrics" (answered by the
@@ -61,6 +71,7 @@ void msg_reply_error(uint64_t id, const char *code, const char *message, const c
     bridge.sent++;
     bridge.errors++;
     stream_end(id);
+    sstate_forget(id);
 }
 
 /* The exception class's __qualname__ (new reference, never NULL). */
@@ -156,6 +167,7 @@ static void reply_exception(uint64_t id, const char *prefix, PyObject *msg_type)
     bridge.sent++;
     bridge.errors++;
     stream_end(id);
+    sstate_forget(id);
 
     pyerr_log_agent(id, msg_type, name, type, value, tb);
     Py_XDECREF(text);
@@ -171,26 +183,35 @@ void msg_reply_exception(uint64_t id, PyObject *type)
 }
 
 /* Builds the handler's arguments from a REQUEST frame.  Returns AP_OK with
- * c->type and c->data (new references) and c->meta filled, or AP_ERR
- * after appending an ERROR frame (malformed frame, type not UTF-8, data
- * not JSON). */
+ * c->type and c->data (new references), c->meta filled (its session and
+ * resume new references or NULL), or AP_ERR after appending an ERROR
+ * frame (malformed frame, type not UTF-8, data, state or resume not
+ * JSON). */
 static int unpack(const ap_frame_hdr *h, const unsigned char *payload, msg_call *c)
 {
     char why[192];
     size_t off = type_offset(h), cid_len = 0;
+    ap_frame_ext ext = {0, 0};
     memset(&c->meta, 0, sizeof(c->meta));
     c->meta.id = h->id;
     c->meta.attempt = 1;
+    if (AP_UNLIKELY(has_ext(h) && !(h->flags & AP_FRAME_REQ_META))) {
+        msg_reply_error(h->id, BRIDGE_CODE_AGENT_ERROR, "malformed request frame: session or resume flag without meta",
+                        "ValueError");
+        return AP_ERR;
+    }
     if (off) {
         ap_frame_meta fm;
-        if (h->len < AP_FRAME_META_SIZE)
+        if (h->len < off)
             goto short_frame;
         ap_frame_meta_decode(payload, &fm);
         cid_len = fm.id_len;
         c->meta.deadline_ms = fm.deadline_ms;
         c->meta.attempt = fm.attempt;
+        if (AP_UNLIKELY(has_ext(h)))
+            ap_frame_ext_decode(payload + AP_FRAME_META_SIZE, &ext);
     }
-    if ((uint64_t)off + h->aux + cid_len > h->len)
+    if ((uint64_t)off + h->aux + cid_len + ext.state_len + ext.resume_len > h->len)
         goto short_frame;
     c->meta.cid_len = (uint32_t)cid_len;
     c->meta.cid = cid_len ? payload + off + h->aux : NULL;
@@ -200,20 +221,41 @@ static int unpack(const ap_frame_hdr *h, const unsigned char *payload, msg_call 
         return AP_ERR;
     }
     off += h->aux + cid_len;
+    const char *state = (const char *)payload + off, *resume = state + ext.state_len;
+    off += (size_t)ext.state_len + ext.resume_len;
     c->data = pyconv_decode((const char *)payload + off, h->len - off);
     if (c->data == NULL) {
         reply_exception(h->id, "request data: ", c->type);
-        Py_CLEAR(c->type);
-        return AP_ERR;
+        goto fail;
+    }
+    if (AP_UNLIKELY(h->flags & AP_FRAME_REQ_RESUME)) {
+        c->meta.resume = pyconv_decode(resume, ext.resume_len);
+        if (c->meta.resume == NULL) {
+            reply_exception(h->id, "the message's checkpoint (resume): ", c->type);
+            goto fail;
+        }
+    }
+    if (AP_UNLIKELY(h->flags & AP_FRAME_REQ_SESSION)) {
+        c->meta.session = sstate_open(h->id, state, ext.state_len);
+        if (c->meta.session == NULL) {
+            reply_exception(h->id, "the message's session state: ", c->type);
+            goto fail;
+        }
     }
     return AP_OK;
+fail:
+    Py_CLEAR(c->meta.resume);
+    Py_CLEAR(c->data);
+    Py_CLEAR(c->type);
+    return AP_ERR;
 short_frame:
     if (off == 0)
         snprintf(why, sizeof(why), "malformed request frame: type length %u exceeds payload length %u",
                  (unsigned)h->aux, (unsigned)h->len);
     else
-        snprintf(why, sizeof(why), "malformed request frame: meta (%d bytes), type length %u and id length %zu "
-                 "exceed payload length %u", AP_FRAME_META_SIZE, (unsigned)h->aux, cid_len, (unsigned)h->len);
+        snprintf(why, sizeof(why), "malformed request frame: meta (%zu bytes), type length %u, id length %zu, "
+                 "state %u and resume %u bytes exceed payload length %u", off, (unsigned)h->aux, cid_len,
+                 (unsigned)ext.state_len, (unsigned)ext.resume_len, (unsigned)h->len);
     msg_reply_error(h->id, BRIDGE_CODE_AGENT_ERROR, why, "ValueError");
     return AP_ERR;
 }
@@ -236,6 +278,8 @@ PyObject *msg_invoke(msg_call *c, PyObject **token)
 {
     PyObject *arg = NULL, *res;
     *token = hctx_enter(&c->meta, c->type, &arg);
+    Py_CLEAR(c->meta.session); /* the context holds them now */
+    Py_CLEAR(c->meta.resume);
     if (*token == NULL) {
         Py_CLEAR(c->data);
         return NULL;
@@ -284,7 +328,21 @@ static void reply_too_large(uint64_t id, size_t n, int over_frame)
 
 void msg_reply(uint64_t id, PyObject *result, PyObject *type)
 {
+    char why[160];
     buf_t *out = &bridge.out;
+    /* The session's STATE goes first, and is taken back with the RESULT
+     * when that cannot be sent: a failed message commits nothing. */
+    size_t state_at = out->len;
+    int src = sstate_end(id, why, sizeof(why));
+    if (AP_UNLIKELY(src != AP_OK)) {
+        if (src == SSTATE_TOO_LARGE) {
+            ap_warn("message %llu: %s; answered agent_error", (unsigned long long)id, why);
+            msg_reply_error(id, BRIDGE_CODE_AGENT_ERROR, why, NULL);
+        } else {
+            reply_exception(id, NULL, type);
+        }
+        return;
+    }
     size_t at = wire_begin(out);
     /* Encoded whole (up to the frame limit) so the refusal can say how
      * large the result was; nothing over the limit is ever sent. */
@@ -298,11 +356,11 @@ void msg_reply(uint64_t id, PyObject *result, PyObject *type)
             bridge.sent++;
             return;
         }
-        wire_abort(out, at);
+        wire_abort(out, state_at);
         reply_too_large(id, n, 0);
         return;
     }
-    wire_abort(out, at);
+    wire_abort(out, state_at);
     if (rc == PYCONV_TOO_LARGE) {
         PyErr_Clear();
         reply_too_large(id, AP_FRAME_MAX_PAYLOAD, 1);

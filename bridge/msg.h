@@ -23,7 +23,7 @@
 
 /* A REQUEST unpacked, ready for its handler (msg_prepare). */
 typedef struct {
-    hctx_meta meta;
+    hctx_meta meta;  /* its session and resume: new references (or NULL) msg_invoke consumes */
     PyObject *type; /* str */
     PyObject *data; /* the request's data as Python objects */
 } msg_call;
@@ -32,9 +32,9 @@ typedef struct {
  * at once and returns AP_ERR when the worker is stopping, when it is
  * agent.metrics (queue_size() tells the other messages held; it is called
  * only then, so it may be slow) or when the frame cannot be unpacked
- * (malformed, type not UTF-8, data not JSON).  Otherwise fills c (two new
- * references: msg_invoke consumes data, the caller releases type) and
- * returns AP_OK. */
+ * (malformed, type not UTF-8, data, session state or resume not JSON).
+ * Otherwise fills c (new references: msg_invoke consumes data and the
+ * meta's session and resume, the caller releases type) and returns AP_OK. */
 int msg_prepare(const ap_frame_hdr *h, const unsigned char *payload, size_t (*queue_size)(void), msg_call *c);
 
 /* Runs the handler for c with its context set (hctx_enter) and releases
@@ -60,7 +60,10 @@ PyObject *msg_call_handler(const ap_frame_hdr *h, const unsigned char *payload, 
  * an agent_error ERROR frame when it is not JSON (logged like an
  * exception under type, a borrowed str or NULL when unknown) or when its
  * JSON is longer than bridge.max_result_bytes ("result too large (N
- * bytes, limit M)"). */
+ * bytes, limit M)").  A message with a session has its STATE frame sent
+ * first when the state changed (sstate_end), and is answered agent_error
+ * instead, with no STATE, when the state cannot be sent ("session state
+ * too large (N bytes, limit M)", or not JSON) or the result cannot. */
 void msg_reply(uint64_t id, PyObject *result, PyObject *type);
 
 /* msg_reply for what a plain def handler returned: a coroutine (an

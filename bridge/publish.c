@@ -17,6 +17,7 @@
 
 #include "publish.h"
 #include "bridge.h"
+#include "hctx.h"
 #include "pyconv.h"
 #include "wire.h"
 
@@ -79,21 +80,5 @@ static PyMethodDef publish_def = {"_publish", (PyCFunction)(void (*)(void))publi
 
 int publish_init(void)
 {
-    PyObject *modules = PyImport_GetModuleDict(); /* borrowed */
-    PyObject *module = PyDict_GetItemString(modules, "_agentpool");
-    if (module == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "the _agentpool module is not there");
-        return AP_ERR;
-    }
-    PyObject *g = PyModule_GetDict(module); /* borrowed */
-    PyObject *fn = PyCFunction_New(&publish_def, NULL);
-    int bad = fn == NULL || PyDict_SetItemString(g, "_publish", fn) < 0;
-    Py_XDECREF(fn);
-    if (bad)
-        return AP_ERR;
-    PyObject *r = PyRun_String(publish_code, Py_file_input, g, g);
-    if (r == NULL)
-        return AP_ERR;
-    Py_DECREF(r);
-    return AP_OK;
+    return hctx_extend(&publish_def, publish_code);
 }

@@ -683,6 +683,7 @@ typedef struct {
     size_t start, limit;
     int depth;
     int too_large;   /* the failure was the output passing `limit` */
+    const char *what; /* what is encoded, for errors: "result", "session state"... */
     enc_step path[PYCONV_MAX_DEPTH + 1];
 } enc_t;
 
@@ -733,20 +734,20 @@ static void enc_path(enc_t *e, int n, char *dst, size_t cap)
     buf_free(&tmp);
 }
 
-/* Sets exc ("result is not JSON serializable: <what> at <path>") using the
- * first `n` path steps.  Returns AP_ERR. */
+/* Sets exc ("<e->what> is not JSON serializable: <what> at <path>") using
+ * the first `n` path steps.  Returns AP_ERR. */
 static int enc_fail(enc_t *e, PyObject *exc, int n, const char *what)
 {
     char path[512];
     enc_path(e, n, path, sizeof(path));
-    PyErr_Format(exc, "result is not JSON serializable: %s at %s", what, path);
+    PyErr_Format(exc, "%s is not JSON serializable: %s at %s", e->what, what, path);
     return AP_ERR;
 }
 
 static int enc_too_large(enc_t *e)
 {
     e->too_large = 1;
-    PyErr_Format(PyExc_ValueError, "result is too large: its JSON exceeds %zu bytes", e->limit);
+    PyErr_Format(PyExc_ValueError, "%s is too large: its JSON exceeds %zu bytes", e->what, e->limit);
     return AP_ERR;
 }
 
@@ -960,7 +961,13 @@ static int enc_value(enc_t *e, PyObject *o)
 
 int pyconv_encode(PyObject *obj, buf_t *out, size_t limit)
 {
+    return pyconv_encode_named(obj, out, limit, "result");
+}
+
+int pyconv_encode_named(PyObject *obj, buf_t *out, size_t limit, const char *what)
+{
     enc_t e;
+    e.what = what;
     e.out = out;
     e.start = out->len;
     e.limit = limit;

@@ -38,6 +38,9 @@ PyObject *pyconv_decode(const char *text, size_t len);
  * failure out->len is what it was before the call. */
 #define PYCONV_TOO_LARGE (-2)
 int pyconv_encode(PyObject *obj, buf_t *out, size_t limit);
+/* pyconv_encode, its errors naming `what` instead of "result" ("session
+ * state is not JSON serializable: set at $.x"). */
+int pyconv_encode_named(PyObject *obj, buf_t *out, size_t limit, const char *what);
 
 /* A str from UTF-8 bytes, shared through the cache when short and ASCII.
  * Returns a new reference, or NULL with UnicodeDecodeError set. */

@@ -8,8 +8,8 @@
  * options that follow it, checks that the command takes them and runs
  * it.  Each command is one cmd_* function in a file of its own:
  * cmd_send.c (send, ping), cmd_stats.c (stats), cmd_pool.c (health,
- * history, reload, scale), cmd_events.c (events), cmd_dlq.c (dlq and its sub-commands, through
- * a table of their own) and top.c (top, with topview.c drawing its
+ * history, reload, scale), cmd_events.c (events), cmd_dlq.c and cmd_session.c (dlq, session and
+ * their sub-commands, through tables of their own) and top.c (top, with topview.c drawing its
  * frames).  Adding a command means one such function and one row here,
  * plus its lines in the help text.
  *
@@ -42,6 +42,8 @@ static const ctl_command ctl_commands[] = {
     {"scale", "N [--json] [--pool NAME]", CTL_TAKES_JSON | CTL_TAKES_POOL, 1, 1, 0, cmd_scale},
     /* dlq's sub-command checks the options (cmd_dlq.c). */
     {"dlq", "list|replay|purge [OPTIONS]", CTL_TAKES_ALL, 1, INT_MAX, 1, cmd_dlq},
+    /* so does session's (cmd_session.c). */
+    {"session", "show|delete|list [OPTIONS]", CTL_TAKES_ALL, 1, INT_MAX, 1, cmd_session},
     {"events", "[--json] [--since DURATION] [--critical] [--pool NAME] [TOPIC...]",
      CTL_TAKES_JSON | CTL_TAKES_SINCE | CTL_TAKES_CRITICAL | CTL_TAKES_POOL, 0, 32, 0, cmd_events},
 };
@@ -125,7 +127,8 @@ const char ctl_usage_text[] =
     "  dlq replay [--id DLQID] [--pool NAME]\n"
     "                         send each dead letter (or only DLQID) again as a\n"
     "                         new request, its type and data unchanged, id\n"
-    "                         \"replay-<dlqId>\", at most 32 unanswered at once;\n"
+    "                         \"replay-<dlqId>\", its last checkpoint (if any) as\n"
+    "                         \"resume\", at most 32 unanswered at once;\n"
     "                         remove those answered ok, keep those that failed,\n"
     "                         print the error code of each failure and a summary\n"
     "                         \"replayed N: M ok (removed), K failed (kept)\".\n"
@@ -142,6 +145,16 @@ const char ctl_usage_text[] =
     "  dlq purge --yes [--pool NAME]\n"
     "                         delete every dead letter for good (refused\n"
     "                         without --yes) and print \"purged N\"\n"
+    "  session show KEY [--json] [--pool NAME]\n"
+    "                         the state the session store keeps for session KEY\n"
+    "                         (pool.session.get): its size, when it was last\n"
+    "                         written, and the state as JSON\n"
+    "  session delete KEY [--pool NAME]\n"
+    "                         delete session KEY's state (pool.session.delete;\n"
+    "                         refused while the session has a message in flight)\n"
+    "  session list [--json] [--limit N] [--pool NAME]\n"
+    "                         the sessions with a state, in key order: key,\n"
+    "                         bytes, last written (at most N, default 100)\n"
     "  events [--json] [--since DURATION] [--critical] [--pool NAME] [TOPIC...]\n"
     "                         follow the lifecycle events (pool.subscribe; an\n"
     "                         admin request) until agentpoold closes the\n"

@@ -377,6 +377,7 @@ static int dlq_replay(const ctl_opts *o, int argc, char **argv)
             it->dlq_id = id;
             (void)jspan_member(rec, "type", &it->type, NULL); /* p NULL when absent */
             (void)jspan_member(rec, "data", &it->data, NULL);
+            (void)jspan_member(rec, "checkpoint", &it->checkpoint, NULL); /* sent back as "resume" */
             if (dlq_is_pool_type(it->type)) {
                 /* Never a real dead letter, and "replaying" pool.dlq.purge
                  * would be a disaster: refuse it. */

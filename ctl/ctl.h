@@ -109,6 +109,7 @@ int cmd_scale(const ctl_opts *o, int argc, char **argv);
 int cmd_dlq(const ctl_opts *o, int argc, char **argv);
 int cmd_top(const ctl_opts *o, int argc, char **argv);
 int cmd_events(const ctl_opts *o, int argc, char **argv);
+int cmd_session(const ctl_opts *o, int argc, char **argv);
 
 /* Parses a duration: a whole number with ms, s, m, h or d (none: ms).
  * AP_OK, or AP_ERR when s is anything else (cmd_events.c). */

@@ -90,7 +90,7 @@ static void rpl_fill(rpl *x)
         replay_item *it = &x->items[x->next++];
         if (it->state != REPLAY_PENDING)
             continue; /* settled by the caller: not to be sent */
-        if (!rpl_span_ok(it->type) || !rpl_span_ok(it->data)) {
+        if (!rpl_span_ok(it->type) || !rpl_span_ok(it->data) || !rpl_span_ok(it->checkpoint)) {
             rpl_set_failed(it, "bad_record");
             continue;
         }
@@ -107,6 +107,10 @@ static void rpl_fill(rpl *x)
             rpl_put(x, it->data.p, it->data.len);
         else
             rpl_put(x, "null", 4);
+        if (it->checkpoint.p) {
+            rpl_put(x, ",\"resume\":", 10);
+            rpl_put(x, it->checkpoint.p, it->checkpoint.len);
+        }
         if (x->o->pool_json) {
             rpl_put(x, ",\"pool\":", 8);
             rpl_put(x, x->o->pool_json, strlen(x->o->pool_json));

@@ -6,7 +6,8 @@
  * (raw "type" and "data" bytes taken from pool.dlq.list) and an open
  * connection.  Each becomes an ordinary request with a fresh id,
  * "replay-<dlqId>", its type and data copied byte for byte (and a
- * "pool" member when the caller names one); at most
+ * "pool" member when the caller names one, and its checkpoint as
+ * "resume" when it had one, so it resumes from there); at most
  * `window` are unanswered at once, and answers, which come in any order,
  * are matched back by id.  What happened to each item is written into
  * it; removing the ones that succeeded is the caller's business.
@@ -41,6 +42,7 @@ typedef struct {
     uint64_t dlq_id;
     jspan type;          /* raw JSON of the record's "type"; p NULL: null */
     jspan data;          /* raw JSON of its "data"; p NULL: null */
+    jspan checkpoint;    /* raw JSON of its "checkpoint", sent as "resume"; p NULL: none */
     replay_state state;  /* set by replay_run */
     char code[48];       /* the error code when REPLAY_FAILED */
 } replay_item;

@@ -62,6 +62,7 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/ops/rate.c pool/ops/rate.h \
 	pool/ops/promtext.c pool/ops/promtext.h \
 	pool/ops/control.c pool/ops/control.h \
+	pool/ops/sessadmin.c pool/ops/sessadmin.h \
 	pool/ops/metrics.c pool/ops/metrics.h \
 	pool/ops/access.c pool/ops/access.h \
 	pool/ops/httpd.c pool/ops/httpd.h \

@@ -23,6 +23,7 @@ dist_pyagents_examples_DATA = \
 	pyagents/examples/__init__.py \
 	pyagents/examples/echo.py \
 	pyagents/examples/sessionlog.py \
+	pyagents/examples/sessstate.py \
 	pyagents/examples/eventsink.py \
 	pyagents/examples/sleep.py \
 	pyagents/examples/cpu.py \

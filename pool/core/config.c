@@ -58,6 +58,7 @@ static const char *const strategy_names[] = {"round-robin", "least-busy", "rando
 static const char *const overflow_names[] = {"block", "reject", NULL};
 static const char *const cancel_sync_names[] = {"finish", "kill", NULL};
 static const char *const session_busy_names[] = {"enqueue", "reject", "interrupt", NULL};
+static const char *const session_sync_names[] = {"full", "normal", NULL};
 static const char *const restart_names[] = {"one-for-one", "one-for-all", "rest-for-one", NULL};
 static const char *const log_level_names[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_format_names[] = {"text", "json", NULL};
@@ -101,6 +102,7 @@ static const setting settings[] = {
     {"sessionBusy", T_ENUM, OFF(session_busy), 0, 0, session_busy_names, "a message whose session runs another: enqueue (waits its turn) | reject (session_busy) | interrupt (the running one is cancelled as by pool.cancel, this one runs next)", PER_POOL},
     {"maxSessions", T_INT, OFF(max_sessions), 1, 10000000, NULL, "sessions tracked at once (running, waiting or idle for affinity); a new one past it while all are busy: too_many_sessions", PER_POOL},
     {"sessionStore", T_STR, OFF(session_store), 0, 4096, NULL, "where session state lives: sqlite:PATH (embedded SQLite, WAL, group commit on a store thread) | redis://HOST:PORT/DB | none (no ctx.session state); default sqlite:SOCKET.sessions.db", PER_POOL},
+    {"sessionSync", T_ENUM, OFF(session_sync), 0, 0, session_sync_names, "SQLite session store: full (every commit synced: survives a machine crash) | normal (synced at checkpoints: survives a crash of agentpoold, the last commits may be lost with the machine)", PER_POOL},
     {"sessionTtl", T_DURATION, OFF(session_ttl), 1000, 366LL * 86400000, NULL, "ms a session's state is kept after its last message; expired states are deleted by a sweep off the loop", PER_POOL},
     {"maxSessionBytes", T_INT, OFF(max_session_bytes), 2, 64 * 1024 * 1024, NULL, "longest session state (its JSON) a handler may leave; past it the message is agent_error and the state is not committed", PER_POOL},
     {"sessionCacheBytes", T_INT, OFF(session_cache_bytes), 0, (int64_t)1 << 40, NULL, "bytes of idle sessions' states the master keeps in memory, per pool (past it the least recently used are read from the store again when needed)", PER_POOL},

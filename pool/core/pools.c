@@ -22,6 +22,7 @@
 #include "server.h"
 #include "session.h"
 #include "sessrun.h"
+#include "sessstate.h"
 #include "supervisor.h"
 #include "typetab.h"
 #include "worker.h"
@@ -84,6 +85,9 @@ static int pool_init(pool_t *p, int index, const config_pool *cp, config *top)
     p->metrics = metrics_new(typetab_capacity(p->types));
     p->sessions = session_table_new((uint32_t)cfg->max_sessions);
     p->idem = idem_new();
+    /* at start-up a store that cannot be reached stops agentpoold; added by a reload, it is retried */
+    if (sessstate_open(p, p->state == POOL_RUNNING) != AP_OK)
+        return AP_ERR;
     return AP_OK;
 }
 
@@ -114,6 +118,7 @@ static void pool_free(pool_t *p)
     breaker_free(p->breakers);
     typetab_free(p->types);
     metrics_free(p->metrics);
+    sessstate_close(p); /* before the sessions its callbacks would name */
     session_table_free(p->sessions);
     idem_free(p->idem);
     agentev_pool_free(p);
@@ -224,6 +229,8 @@ void pools_retire(pool_t *p, const char *why)
 static int pool_holds_messages(const pool_t *p)
 {
     if (p->queue.depth || p->queue.held || !link_empty(&p->room_waiters) || !link_empty(&p->retrying))
+        return 1;
+    if (p->sessions->by_state[SESSION_RUNNING]) /* waiting for the store, or committing */
         return 1;
     for (int i = 0; i < p->nworkers; i++)
         if (p->workers[i].state != WORKER_DEAD && p->workers[i].proc.running_count > 0)

@@ -133,6 +133,10 @@ typedef struct pool {
     struct agentstat_entry *agentstat; /* its workers' agent.metrics answers (agentstat.c) */
     struct session_table *sessions; /* its sessions (session.c, sessrun.c) */
     struct idem_table *idem;    /* its idempotency keys (idem.c) */
+    struct sstore *store;       /* its session store (sessstate.c), NULL until sessions are on */
+    char *store_spec;           /* what it was opened with (a reload that changes sessionStore waits for a restart) */
+    uint8_t store_none;         /* sessionStore "none": no state */
+    uint8_t store_spec_warned;
     struct agentev_subs *evsubs;/* its agent's "subscribes" patterns (agentev.c); NULL: none */
 
     uint64_t last_heartbeat_ms;

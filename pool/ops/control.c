@@ -27,6 +27,8 @@
 #include "cancel.h"
 #include "client.h"
 #include "server.h"
+#include "sessadmin.h"
+#include "sstore.h"
 #include "session.h"
 #include "supervisor.h"
 #include "suspect.h"
@@ -52,6 +54,7 @@
 #include <event2/buffer.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 
 int control_find_string(const char *json, size_t len, const char *key, char *buf, size_t cap)
@@ -257,31 +260,73 @@ static void add_breakers(cJSON *bs, const pool_t *p, uint64_t now)
 
 /* pool.stats' fields over the pools of sc, with st their counters (a
  * pool's, or pools_total's); the server's own fields when sc->server. */
-/* pool.stats "sessions": the scope's session tables summed (session.h). */
+/* pool.stats "sessions": the scope's session tables summed (session.h),
+ * and their stores' counters (sstore.h).  Counters are named once, here. */
+#define SESS_N(f) offsetof(session_counters, f)
+static const struct {
+    const char *name;
+    size_t off;
+} session_counter_names[] = {
+    {"hits", SESS_N(hits)}, {"moves", SESS_N(moves)}, {"busyRejected", SESS_N(busy_rejected)},
+    {"interrupted", SESS_N(interrupted)}, {"refused", SESS_N(refused)}, {"stateLoads", SESS_N(loads)},
+    {"stateCommits", SESS_N(commits)}, {"storeFailures", SESS_N(store_failures)},
+    {"cacheDropped", SESS_N(dropped)}, {"stateAfterAnswer", SESS_N(state_dropped)},
+};
+#define STORE_N(f) offsetof(sstore_stats, f)
+static const struct {
+    const char *name;
+    size_t off;
+} store_counter_names[] = {
+    {"gets", STORE_N(gets)}, {"puts", STORE_N(puts)}, {"touches", STORE_N(touches)},
+    {"deletes", STORE_N(deletes)}, {"lists", STORE_N(lists)}, {"failures", STORE_N(failures)},
+    {"transactions", STORE_N(transactions)}, {"transactionWrites", STORE_N(transaction_writes)},
+    {"expired", STORE_N(expired)},
+};
+
+static uint64_t *u64_at(void *base, size_t off)
+{
+    return (uint64_t *)(void *)((char *)base + off);
+}
+
 static void add_sessions(cJSON *o, const stats_scope *sc)
 {
-    uint64_t active = 0, tracked = 0, waiting = 0, hits = 0, moves = 0, rejected = 0, interrupted = 0, refused = 0;
+    session_counters n = {0};
+    sstore_stats sum = {0}, one;
+    uint64_t active = 0, tracked = 0, waiting = 0, cached = 0;
+    int stores = 0, up = 1;
     for (int k = 0; k < sc->n; k++) {
-        const session_table *t = sc->p[k]->sessions;
+        session_table *t = sc->p[k]->sessions;
         if (t == NULL)
             continue;
         active += t->by_state[SESSION_RUNNING];
         tracked += t->count;
         waiting += t->waiting;
-        hits += t->n.hits;
-        moves += t->n.moves;
-        rejected += t->n.busy_rejected;
-        interrupted += t->n.interrupted;
-        refused += t->n.refused;
+        cached += t->state_bytes;
+        for (size_t i = 0; i < AP_ARRAY_LEN(session_counter_names); i++)
+            *u64_at(&n, session_counter_names[i].off) += *u64_at(&t->n, session_counter_names[i].off);
+        if (sc->p[k]->store == NULL)
+            continue;
+        sstore_get_stats(sc->p[k]->store, &one);
+        sum.backend = stores++ && strcmp(sum.backend, one.backend) != 0 ? "mixed" : one.backend;
+        up &= one.up;
+        sum.pending += one.pending;
+        for (size_t i = 0; i < AP_ARRAY_LEN(store_counter_names); i++)
+            *u64_at(&sum, store_counter_names[i].off) += *u64_at(&one, store_counter_names[i].off);
     }
     cJSON_AddNumberToObject(o, "active", (double)active);
     cJSON_AddNumberToObject(o, "tracked", (double)tracked);
     cJSON_AddNumberToObject(o, "waiting", (double)waiting);
-    cJSON_AddNumberToObject(o, "hits", (double)hits);
-    cJSON_AddNumberToObject(o, "moves", (double)moves);
-    cJSON_AddNumberToObject(o, "busyRejected", (double)rejected);
-    cJSON_AddNumberToObject(o, "interrupted", (double)interrupted);
-    cJSON_AddNumberToObject(o, "refused", (double)refused);
+    cJSON_AddNumberToObject(o, "cachedBytes", (double)cached);
+    for (size_t i = 0; i < AP_ARRAY_LEN(session_counter_names); i++)
+        cJSON_AddNumberToObject(o, session_counter_names[i].name, (double)*u64_at(&n, session_counter_names[i].off));
+    if (stores == 0)
+        return;
+    cJSON *s = cJSON_AddObjectToObject(o, "store");
+    cJSON_AddStringToObject(s, "backend", sum.backend);
+    cJSON_AddBoolToObject(s, "up", up);
+    cJSON_AddNumberToObject(s, "pending", (double)sum.pending);
+    for (size_t i = 0; i < AP_ARRAY_LEN(store_counter_names); i++)
+        cJSON_AddNumberToObject(s, store_counter_names[i].name, (double)*u64_at(&sum, store_counter_names[i].off));
 }
 
 /* "idempotency": the idempotency-key tables of the pools in scope, summed. */
@@ -927,6 +972,15 @@ static void control_cancel(client *c, const char *line, const scan_result *r)
     answer_request_ok(c, line, r, body, (size_t)n);
 }
 
+/* pool.session.get / .delete / .list: sessadmin.c, answered when the
+ * pool's session store answers. */
+static void control_session(client *c, const char *line, const scan_result *r)
+{
+    pool_t *p = target_pool(c, line, r);
+    if (p)
+        sessadmin_request(c, line, r, p);
+}
+
 typedef void (*control_fn)(client *c, const char *line, const scan_result *r);
 
 /* Who may ask: anyone allowed on the socket, or only admins
@@ -955,6 +1009,9 @@ static const struct {
     {"pool.dlq.list", control_dlq, CONTROL_ADMIN},
     {"pool.dlq.remove", control_dlq, CONTROL_ADMIN},
     {"pool.dlq.purge", control_dlq, CONTROL_ADMIN},
+    {"pool.session.get", control_session, CONTROL_ADMIN}, /* conversations of every client */
+    {"pool.session.delete", control_session, CONTROL_ADMIN},
+    {"pool.session.list", control_session, CONTROL_ADMIN},
     {"pool.subscribe", events_subscribe, CONTROL_ADMIN}, /* pids, exit statuses, others' message ids */
     {"pool.unsubscribe", events_unsubscribe, CONTROL_OPEN}, /* only its own subscription */
 };

@@ -633,7 +633,7 @@ static void sb_time(sbuf *b, uint64_t ms)
 /* One record line, '\n' included, into b (which starts empty). */
 static void build_record(sbuf *b, uint64_t dlq_id, const dlq_entry *e)
 {
-    size_t est = 192 + e->id_len + e->data_len + 6 * e->type_len;
+    size_t est = 192 + e->id_len + e->data_len + e->checkpoint_len + 6 * e->type_len;
     for (size_t i = 0; i < e->nfailures; i++) {
         const dlq_failure *f = &e->failures[i];
         est += 128 + 6 * (f->worker ? strlen(f->worker) : 0) + 6 * (f->reason ? strlen(f->reason) : 0);
@@ -651,6 +651,10 @@ static void build_record(sbuf *b, uint64_t dlq_id, const dlq_entry *e)
     sb_raw(b, e->data, e->data_len);
     sb_cstr(b, ",\"attempts\":");
     sb_u64(b, e->attempts);
+    if (e->checkpoint_len) {
+        sb_cstr(b, ",\"checkpoint\":");
+        sb_raw(b, e->checkpoint, e->checkpoint_len);
+    }
     if (e->chunks) {
         sb_cstr(b, ",\"partial\":true,\"chunks\":");
         sb_u64(b, e->chunks);

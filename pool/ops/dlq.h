@@ -16,6 +16,11 @@
  *    "data":{...},"attempts":3,"failures":[{"time":"...",
  *    "worker":"worker-1","pid":123,"reason":"killed by signal 9"}]}
  *
+ * with "checkpoint":VALUE after "attempts" when the message had recorded
+ * one (ctx.checkpoint, docs/sessions.md: `agentpoolctl dlq replay` sends
+ * it back as the request's "resume"), and "partial":true,"chunks":N for
+ * a stream its client had chunks of.
+ *
  * "dlqId" comes first and increases with each record appended (a failed
  * append may leave a gap; it continues after the highest found in PATH.1
  * and PATH when the file is opened).  "id" and "data" are the client's raw JSON bytes, copied
@@ -71,6 +76,8 @@ typedef struct {
     size_t nfailures;
     uint64_t wall_ms;     /* the record's "time"; 0: now */
     unsigned chunks;      /* a stream's chunks its client had (written "partial":true,"chunks":N); 0: none */
+    const char *checkpoint; /* its last ctx.checkpoint, raw JSON (written "checkpoint":...) ... */
+    size_t checkpoint_len;  /* ... 0: none, the member left out */
 } dlq_entry;
 
 /* Called by dlq_list() for each record: its id and its line (without

@@ -54,12 +54,13 @@ static void held_free(held *h)
     ap_free((char *)h->e.id);
     ap_free((char *)h->e.type);
     ap_free((char *)h->e.data);
+    ap_free((char *)h->e.checkpoint);
     ap_free(h);
 }
 
 int dlqheld_keep(const void *owner, const dlq_entry *e)
 {
-    size_t bytes = sizeof(held) + e->id_len + e->type_len + e->data_len;
+    size_t bytes = sizeof(held) + e->id_len + e->type_len + e->data_len + e->checkpoint_len;
     for (size_t i = 0; i < e->nfailures; i++)
         bytes += sizeof(dlq_failure) + (e->failures[i].worker ? strlen(e->failures[i].worker) : 0) +
                  (e->failures[i].reason ? strlen(e->failures[i].reason) : 0);
@@ -73,6 +74,7 @@ int dlqheld_keep(const void *owner, const dlq_entry *e)
     h->e.id = copy(e->id, e->id_len);
     h->e.type = copy(e->type, e->type_len);
     h->e.data = copy(e->data, e->data_len);
+    h->e.checkpoint = e->checkpoint_len ? copy(e->checkpoint, e->checkpoint_len) : NULL;
     h->e.wall_ms = e->wall_ms ? e->wall_ms : ap_wall_ms(); /* when it failed, not when it was written */
     h->fails = e->nfailures ? ap_calloc(e->nfailures, sizeof(dlq_failure)) : NULL;
     for (size_t i = 0; i < e->nfailures; i++) {

@@ -29,6 +29,7 @@
 #include "rate.h"
 #include "server.h"
 #include "session.h"
+#include "sstore.h"
 #include "supervisor.h"
 #include "typetab.h"
 #include "dlq.h"
@@ -385,6 +386,24 @@ static void prom_streams(struct evbuffer *out)
     }
 }
 
+/* One family of a session store counter (the field at off of
+ * sstore_stats: an int when is_int, else a uint64_t), per pool with a
+ * store. */
+static void prom_store(struct evbuffer *out, const char *name, const char *type, const char *help, size_t off,
+                       int is_int)
+{
+    promtext_family(out, name, type, help);
+    POOLS_FOREACH(p) {
+        if (p->store == NULL)
+            continue;
+        sstore_stats st;
+        sstore_get_stats(p->store, &st);
+        const char *f = (const char *)&st + off;
+        uint64_t v = is_int ? (uint64_t)*(const int *)(const void *)f : *(const uint64_t *)(const void *)f;
+        pool_u64(out, name, p, NULL, 0, v);
+    }
+}
+
 static void prom_sessions(struct evbuffer *out)
 {
     promtext_family(out, "agentpool_sessions_active", "gauge",
@@ -417,6 +436,29 @@ static void prom_sessions(struct evbuffer *out)
     promtext_family(out, "agentpool_sessions_refused_total", "counter",
                     "New sessions refused (too_many_sessions): maxSessions tracked, none idle, by pool.");
     POOLS_FOREACH(p) pool_u64(out, "agentpool_sessions_refused_total", p, NULL, 0, p->sessions->n.refused);
+    promtext_family(out, "agentpool_session_state_total", "counter",
+                    "Session states read from the store (load), committed (commit), or that the store could not "
+                    "read or commit (failure: store_unavailable), by pool.");
+    POOLS_FOREACH(p) {
+        promtext_label l = {"result", "load"};
+        pool_u64(out, "agentpool_session_state_total", p, &l, 1, p->sessions->n.loads);
+        l.value = "commit";
+        pool_u64(out, "agentpool_session_state_total", p, &l, 1, p->sessions->n.commits);
+        l.value = "failure";
+        pool_u64(out, "agentpool_session_state_total", p, &l, 1, p->sessions->n.store_failures);
+    }
+    promtext_family(out, "agentpool_session_state_cached_bytes", "gauge",
+                    "Bytes of session states the master keeps in memory (sessionCacheBytes bounds idle ones), by pool.");
+    POOLS_FOREACH(p) pool_u64(out, "agentpool_session_state_cached_bytes", p, NULL, 0, p->sessions->state_bytes);
+    prom_store(out, "agentpool_session_store_up", "gauge",
+               "1 when the pool's session store answered its last attempt, else 0 (pools with a store only).",
+               offsetof(sstore_stats, up), 1);
+    prom_store(out, "agentpool_session_store_transactions_total", "counter",
+               "Write transactions the SQLite session store committed (group commit), by pool.",
+               offsetof(sstore_stats, transactions), 0);
+    prom_store(out, "agentpool_session_store_transaction_writes_total", "counter",
+               "State writes and touches in those transactions: divided by the transactions, the batch size "
+               "of the group commit, by pool.", offsetof(sstore_stats, transaction_writes), 0);
 }
 
 static void prom_cancels(struct evbuffer *out)

@@ -72,6 +72,8 @@ cancel_found cancel_message(msg *m, const char *by, const char *who)
 {
     cancel_found f = cancel_where(m);
     char why[160];
+    if (m->state == MSG_COMMITTING)
+        return f; /* its worker has answered: the answer is written once its session state is committed */
     if (m->state != MSG_RUNNING) {
         snprintf(why, sizeof(why), "cancelled by %s before it ran", by);
         answer_error(m, ERR_CANCELLED, why, NULL);

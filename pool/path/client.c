@@ -288,6 +288,10 @@ msg *client_take_over(msg *m)
     n->fail = m->fail;
     n->nfail = m->nfail;
     n->fail_cap = m->fail_cap;
+    n->ckpt = m->ckpt; /* the retried copy resumes from the timed-out attempt's checkpoint */
+    n->ckpt_len = m->ckpt_len;
+    m->ckpt = NULL;
+    m->ckpt_len = 0;
     m->fail = NULL;
     m->nfail = 0;
     m->fail_cap = 0;
@@ -414,6 +418,13 @@ static void client_line(client *c, const char *line, size_t len)
         answer_refuse(c, line, &r, ERR_BAD_REQUEST, why, NULL, NULL, -1);
         return;
     }
+    if (AP_UNLIKELY(r.resume.len > (uint64_t)p->cfg->max_checkpoint_bytes)) {
+        char why[128];
+        snprintf(why, sizeof(why), "resume longer than maxCheckpointBytes (%zu bytes, limit %lld)", r.resume.len,
+                 (long long)p->cfg->max_checkpoint_bytes);
+        answer_refuse(c, line, &r, ERR_BAD_REQUEST, why, NULL, NULL, -1);
+        return;
+    }
     worker *target = NULL;
     if (r.data.len && strcmp(r.type, "agent.metrics") == 0 && client_metrics_target(c, p, line, &r, &target) < 0)
         return;
@@ -458,6 +469,8 @@ static void client_line(client *c, const char *line, size_t len)
     m->probe = bd == BREAKER_PROBE;
     m->timeout_ms = r.timeout_ms;
     m->want_stream = (uint8_t)r.stream;
+    if (AP_UNLIKELY(r.resume.len)) /* its first attempt resumes from it (ctx.resume) */
+        msg_keep_checkpoint(m, line + r.resume.off, r.resume.len);
     if (m->want_stream)
         stream_begin(m);
     m->accepted_ns = c->turn_ns;

@@ -121,8 +121,9 @@ void client_note_parked(client *c);
  * resume.  Nothing when m has no client. */
 void client_forget(struct msg *m);
 /* A copy of m (state NEW, not admitted) that takes m's place on its
- * connection; m stays with its worker, answered for (detached).  For a
- * timed-out message that is to be retried while its worker lets go. */
+ * connection, with its failures and its checkpoint; m stays with its
+ * worker, answered for (detached).  For a timed-out message that is to
+ * be retried while its worker lets go. */
 struct msg *client_take_over(struct msg *m);
 /* p's queue has room again: admit messages held for it, oldest waiter first. */
 void client_room_available(struct pool *p);

@@ -70,7 +70,17 @@ void msg_free(msg_table *t, msg *m)
     t->live--;
     t->by_state[m->state]--;
     ap_free(m->fail);
+    ap_free(m->held);
+    ap_free(m->ckpt);
     ap_free(m);
+}
+
+void msg_keep_checkpoint(msg *m, const char *json, size_t len)
+{
+    ap_free(m->ckpt);
+    m->ckpt = ap_malloc(len);
+    memcpy(m->ckpt, json, len);
+    m->ckpt_len = (uint32_t)len;
 }
 
 msg *msg_lookup(const msg_table *t, uint64_t id)
@@ -92,6 +102,6 @@ void msg_set_state(msg_table *t, msg *m, msg_state to)
 
 const char *msg_state_name(msg_state s)
 {
-    static const char *const names[] = {"new", "held", "queued", "running", "retry_wait", "session_wait"};
+    static const char *const names[] = {"new", "held", "queued", "running", "retry_wait", "session_wait", "store_wait", "committing"};
     return s < MSG_STATE_COUNT ? names[s] : "?";
 }

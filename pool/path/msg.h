@@ -39,6 +39,9 @@ typedef enum {
     MSG_RUNNING,   /* sent to a worker, waiting for its answer */
     MSG_RETRY_WAIT,/* its worker died; waiting out the retry delay */
     MSG_SESSION_WAIT,/* accepted; waiting in its session's FIFO for the session's running message to end */
+    MSG_STORE_WAIT,  /* its session's running message, not yet sent: waiting for the session's state to be read
+                      * from the store, or for commits of its earlier attempts (sessstate.c) */
+    MSG_COMMITTING,  /* its worker answered; the answer is held until the session state it sent is committed */
     MSG_STATE_COUNT
 } msg_state;
 
@@ -90,10 +93,16 @@ typedef struct msg {
                                  * retried; what its handler publishes is not delivered to agents again */
     struct mstream *stream;     /* its chunks so far (stream.c), NULL until the first */
     struct session *sess;       /* its session ("session"), NULL without; holds a reference (session.c) */
+    uint8_t store_hold;         /* STORE_WAIT: it holds a place of its pool's queue bound (queue_hold) */
+    void *held;                 /* COMMITTING: its worker's answer, kept until its state is committed (sessstate.c) */
     struct idem_entry *idem;    /* its idempotency key's entry (idem.c): it runs for it, or waits on it */
     uint8_t idem_waiter;        /* attached to that entry's running message (never admitted; qlink on its list) */
     uint16_t type_idx;          /* typetab index of its type */
     msg_failure *fail;          /* failed attempts, oldest first (allocated on the first) */
+    char *ckpt;                 /* its last checkpoint (CHECKPOINT frame), or the request's "resume": raw JSON,
+                                 * its own allocation (freed with the message), NULL: none; sent back with
+                                 * AP_FRAME_REQ_RESUME on every attempt (worker_send), kept in a dead letter */
+    uint32_t ckpt_len;
     char *type;                 /* unescaped type, NUL-terminated (inside this allocation) */
     char line[];                /* the request line as received, without '\n' */
 } msg;
@@ -118,6 +127,9 @@ void msg_table_free(msg_table *t);
 msg *msg_new(msg_table *t, const char *line, size_t len, size_t type_cap);
 /* Unregisters and frees m. */
 void msg_free(msg_table *t, msg *m);
+/* Keeps json[0..len) (len > 0) as m's checkpoint, in place of the one it
+ * had (m->ckpt). Never fails. */
+void msg_keep_checkpoint(msg *m, const char *json, size_t len);
 /* The live message with internal id `id`, or NULL. */
 msg *msg_lookup(const msg_table *t, uint64_t id);
 /* Changes state, keeping per-state counts. */

@@ -661,7 +661,9 @@ size_t scan_unescape(const char *src, size_t len, char *dst, size_t cap)
     return n;
 }
 
-typedef enum { K_OTHER = 0, K_ID, K_TYPE, K_DATA, K_RETRY, K_TIMEOUT, K_STREAM, K_POOL, K_SESSION, K_IDEM } member_key;
+typedef enum {
+    K_OTHER = 0, K_ID, K_TYPE, K_DATA, K_RETRY, K_TIMEOUT, K_STREAM, K_POOL, K_SESSION, K_IDEM, K_RESUME
+} member_key;
 
 /* Names a member from its (unescaped) name. */
 static member_key key_lookup(const char *k, size_t n)
@@ -678,7 +680,9 @@ static member_key key_lookup(const char *k, size_t n)
     case 5:
         return memcmp(k, "retry", 5) == 0 ? K_RETRY : K_OTHER;
     case 6:
-        return memcmp(k, "stream", 6) == 0 ? K_STREAM : K_OTHER;
+        if (memcmp(k, "stream", 6) == 0)
+            return K_STREAM;
+        return memcmp(k, "resume", 6) == 0 ? K_RESUME : K_OTHER;
     case 7:
         return memcmp(k, "session", 7) == 0 ? K_SESSION : K_OTHER;
     case 9:
@@ -803,6 +807,10 @@ static void take_member(scan_result *out, members *m, member_key key, const char
         out->data.off = off;
         out->data.len = len;
         break;
+    case K_RESUME:
+        out->resume.off = off;
+        out->resume.len = len;
+        break;
     case K_RETRY:
         m->retry = c == 't' || c == 'f' ? F_OK : F_BAD;
         out->retry = c == 't';
@@ -912,6 +920,7 @@ scan_status scan_request(const char *line, size_t len, unsigned max_depth, scan_
     out->type[0] = '\0';
     out->type_len = 0;
     out->data.off = out->data.len = 0;
+    out->resume.off = out->resume.len = 0;
     out->retry = -1;
     out->timeout_ms = -1;
     out->stream = 0;

@@ -6,7 +6,7 @@
  * line once, checks that all of it is strict RFC 8259 JSON (UTF-8
  * included), bounds its nesting, and reports where the members the
  * master routes on ("id", "type", "data", "retry", "timeoutMs", "stream", "pool",
- * "idempotencyKey") sit in
+ * "session", "idempotencyKey", "resume") sit in
  * the line, so the master can pass the client's original bytes onward.
  * scan_json_value() runs the same validator over any buffer: dlq.c
  * checks each dead-letter line with it before handing it out.  Worker
@@ -66,6 +66,10 @@ typedef struct {
     size_t type_len;
     /* Raw JSON text of "data"; len 0 when the member is absent. */
     scan_span data;
+    /* Raw JSON text of "resume" (any value: the checkpoint the first
+     * attempt resumes from); len 0 when absent.  Its bound
+     * (maxCheckpointBytes, per pool) is the caller's to check. */
+    scan_span resume;
     /* "retry": -1 absent, 0 false, 1 true. */
     int retry;
     /* "timeoutMs": -1 absent, else a positive integer. */
@@ -114,7 +118,7 @@ typedef struct {
  * bytes after unescaping, without U+0000 (whether such a pool exists is
  * the caller's question).  "session" is a string of 1 to SCAN_SESSION_MAX
  * bytes after unescaping, without U+0000, and so is "idempotencyKey"
- * (1 to SCAN_IDEM_KEY_MAX bytes).
+ * (1 to SCAN_IDEM_KEY_MAX bytes).  "resume" is any value.
  * Anywhere in the line, a number with a fraction or an exponent whose
  * magnitude is beyond a double's (1e400, -1e999999999999; what rounds to
  * infinity) is refused as SCAN_BAD_JSON: the worker would read it as

@@ -14,6 +14,7 @@
 #include "client.h"
 #include "server.h"
 #include "sessrun.h"
+#include "sessstate.h"
 
 #include <event2/event.h>
 
@@ -113,6 +114,18 @@ sched_result sched_admit(msg *m, int count_reject)
         sessrun_wait(m);
         return SCHED_QUEUED;
     }
+    if (m->sess && !sessstate_ready(m)) {
+        /* Its session's state is read, or committed, first, while it
+         * holds a place of the queue's bound. */
+        if (queue_hold(&p->queue, count_reject) != AP_OK)
+            return SCHED_FULL;
+        m->store_hold = 1;
+        server.pending_bytes += m->line_len;
+        p->stats.accepted++;
+        sessrun_begin(m);
+        sessstate_wait(m);
+        return SCHED_QUEUED;
+    }
     if (p->queue.depth == 0 && !msg_parked(m)) {
         int i = pick_worker(p, m);
         if (i >= 0) {
@@ -173,7 +186,7 @@ void sched_pump(pool_t *p)
 void sched_release(msg *m)
 {
     if (m->state != MSG_QUEUED && m->state != MSG_RUNNING && m->state != MSG_RETRY_WAIT &&
-        m->state != MSG_SESSION_WAIT)
+        m->state != MSG_SESSION_WAIT && m->state != MSG_STORE_WAIT && m->state != MSG_COMMITTING)
         return;
     uint64_t max = (uint64_t)server.cfg->max_pending_bytes, resume = max - max / 4;
     uint64_t before = server.pending_bytes;

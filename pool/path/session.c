@@ -25,17 +25,35 @@ session_table *session_table_new(uint32_t max)
     return t;
 }
 
+static void free_session(session_table *t, session *s)
+{
+    session_drop_state(t, s);
+    ap_free(s->fail_why);
+    ap_free(s);
+}
+
 static void free_node(keytab_node *n, void *arg)
 {
-    (void)arg;
-    ap_free(queue_entry(n, session, node));
+    free_session(arg, queue_entry(n, session, node));
+}
+
+void session_drop_state(session_table *t, session *s)
+{
+    if (s->json) {
+        t->state_bytes -= s->json_len;
+        ap_free(s->json);
+        s->json = NULL;
+        s->json_len = 0;
+    }
+    if (s->sstate == SSTATE_READY)
+        s->sstate = SSTATE_UNKNOWN;
 }
 
 void session_table_free(session_table *t)
 {
     if (t == NULL)
         return;
-    keytab_clear(&t->keys, free_node, NULL);
+    keytab_clear(&t->keys, free_node, t);
     keytab_free(&t->keys);
     ap_free(t);
 }
@@ -69,7 +87,7 @@ static void forget(session_table *t, session *s)
     link_del(&s->lru);
     t->by_state[SESSION_IDLE]--;
     t->count--;
-    ap_free(s);
+    free_session(t, s);
 }
 
 void session_table_set_max(session_table *t, uint32_t max)

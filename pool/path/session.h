@@ -17,8 +17,8 @@
  * recently used order only for affinity: the table never tracks more
  * than its bound (maxSessions); a new session past it forgets the least
  * recently used idle one, and is refused when none is idle.  Session
- * state (ctx.session), stores and checkpoints will hang off `session`
- * in a later phase; nothing of them exists yet.
+ * state (ctx.session) is cached on the session by sessstate.c; this file
+ * only frees it with the session and counts its bytes.
  */
 #ifndef AP_SESSION_H
 #define AP_SESSION_H
@@ -31,6 +31,12 @@
 
 typedef enum { SESSION_IDLE = 0, SESSION_RUNNING, SESSION_STATE_COUNT } session_state;
 
+/* Where the session's state (ctx.session) is, in the master (sessstate.c):
+ * UNKNOWN (not read: new here, forgotten, dropped from the cache, or the
+ * last read failed) -> LOADING (a store read in flight) -> READY (state
+ * json holds the last committed state) -> UNKNOWN (dropped) ... */
+typedef enum { SSTATE_UNKNOWN = 0, SSTATE_LOADING, SSTATE_READY } session_sstate;
+
 typedef struct session {
     keytab_node node;           /* in its table, by key */
     session_state state;
@@ -41,6 +47,14 @@ typedef struct session {
     queue_link lru;             /* on the table's idle list while refs is 0 */
     int worker;                 /* worker table entry its last message went to, -1: none yet */
     int worker_slot;            /* that entry's slot then */
+    /* its state (sessstate.c) */
+    char *json;                 /* READY: the last committed state, a JSON object; else NULL */
+    uint32_t json_len;
+    uint8_t sstate;             /* session_sstate */
+    uint8_t fail;               /* its running message's state could not be committed: reply code + 1, 0: none */
+    uint16_t commits;           /* state writes in flight */
+    uint64_t touched_ms;        /* monotonic ms of its state's last write or touch in the store */
+    char *fail_why;             /* with fail: why, for the answer */
     uint16_t key_len;
     char key[];                 /* NUL-terminated */
 } session;
@@ -53,6 +67,11 @@ typedef struct {
     uint64_t interrupted;       /* messages cancelled by a later one (sessionBusy interrupt) */
     uint64_t refused;           /* new sessions refused: maxSessions tracked, none idle (too_many_sessions) */
     uint64_t forgotten;         /* idle sessions forgotten to make room for new ones */
+    uint64_t loads;             /* states read from the store (found or not) */
+    uint64_t commits;           /* states committed */
+    uint64_t store_failures;    /* reads and commits the store could not do (store_unavailable) */
+    uint64_t dropped;           /* idle states dropped from the cache past sessionCacheBytes */
+    uint64_t state_dropped;     /* states a message sent after it was answered timeout or cancelled: not committed */
 } session_counters;
 
 typedef struct session_table {
@@ -62,6 +81,7 @@ typedef struct session_table {
     uint32_t by_state[SESSION_STATE_COUNT];
     uint32_t waiting;           /* messages waiting in every session's FIFO */
     queue_link idle;            /* sessions no message names, least recently used first */
+    uint64_t state_bytes;       /* bytes of the states cached on its sessions */
     session_counters n;
 } session_table;
 
@@ -102,6 +122,9 @@ void session_replace(session *s, void *old, void *cur);
 void session_wait(session_table *t, session *s, queue_link *l);
 /* Takes l out of s's FIFO (its message ended while it waited). */
 void session_unwait(session_table *t, session *s, queue_link *l);
+
+/* Frees s's cached state (back to SSTATE_UNKNOWN). */
+void session_drop_state(session_table *t, session *s);
 
 /* The worker entry s should go to (its last), or -1. */
 static inline int session_worker(const session *s)

@@ -19,6 +19,7 @@
 #include "client.h"
 #include "server.h"
 #include "session.h"
+#include "sessstate.h"
 
 #include <stdio.h>
 
@@ -45,6 +46,8 @@ int sessrun_take(client *c, const char *line, const scan_result *r, pool_t *p, u
         }
     }
     *out = session_ref(t, r->session, r->session_len);
+    if (*out && (*out)->refs == 1)
+        sessstate_fresh(p, *out); /* idle until now: its cached state may have expired */
     if (*out == NULL) {
         if (t->n.refused == 1 || t->n.refused % 1000 == 0)
             ap_warn("pool %s: %llu new session%s refused: maxSessions (%u) are tracked and every one is busy",
@@ -65,6 +68,7 @@ int sessrun_must_wait(const msg *m)
 void sessrun_begin(msg *m)
 {
     session_begin(m->pool->sessions, m->sess, m);
+    m->sess->fail = 0;
 }
 
 /* Cancels what runs or waits in s before m (sessionBusy interrupt). */
@@ -103,6 +107,10 @@ void sessrun_end(msg *m)
     session *s = m->sess;
     session_table *t = p->sessions;
     m->sess = NULL;
+    if (m->state == MSG_STORE_WAIT && m->store_hold) {
+        m->store_hold = 0;
+        queue_unhold(&p->queue);
+    }
     if (m->state == MSG_SESSION_WAIT) {
         session_unwait(t, s, &m->qlink);
         queue_unhold(&p->queue);
@@ -111,12 +119,20 @@ void sessrun_end(msg *m)
         if (l) {
             msg *next = msg_from_qlink(l);
             session_begin_next(t, s, next);
-            queue_unhold(&p->queue);
-            msg_set_state(&server.msgs, next, MSG_QUEUED);
-            queue_push_front(&p->queue, &next->qlink); /* accepted before what is queued: its turn */
+            s->fail = 0;
+            if (!sessstate_ready(next)) {
+                next->store_hold = 1; /* keeps the place it held while it waited */
+                sessstate_wait(next); /* its state first */
+            } else {
+                queue_unhold(&p->queue);
+                msg_set_state(&server.msgs, next, MSG_QUEUED);
+                queue_push_front(&p->queue, &next->qlink); /* accepted before what is queued: its turn */
+            }
         }
     }
     session_unref(t, s);
+    if (s->refs == 0)
+        sessstate_trim(p);
 }
 
 void sessrun_take_over(msg *m, msg *n)

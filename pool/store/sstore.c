@@ -54,7 +54,7 @@ static void none_set_ttl(sstore *s)
     (void)s;
 }
 
-static const sstore_backend none_backend = {"none", none_start, none_submit, none_stop, none_set_ttl};
+static const sstore_backend none_backend = {"none", none_start, none_submit, none_stop, none_set_ttl, NULL};
 
 /* ---- spec ------------------------------------------------------------- */
 
@@ -153,6 +153,15 @@ void sstore_set_ttl(sstore *s, uint64_t ttl_ms)
         return;
     s->ttl_ms = ttl_ms;
     s->be->set_ttl(s);
+}
+
+void sstore_set_sync(sstore *s, sstore_sync sync)
+{
+    if (s->sync == sync)
+        return;
+    s->sync = sync;
+    if (s->be->set_sync)
+        s->be->set_sync(s);
 }
 
 static sstore_op *op_new(sstore *s, sstore_kind kind, const char *key, size_t key_len, const char *val, size_t len,
@@ -268,10 +277,9 @@ void sstore_close(sstore *s)
     if (s == NULL)
         return;
     s->be->stop(s);
-    while (!link_empty(&s->soon)) { /* completed, not yet called back: cancelled by closing */
+    while (!link_empty(&s->soon)) { /* completed, not yet called back */
         sstore_op *op = queue_entry(s->soon.next, sstore_op, link);
         link_del(&op->link);
-        op->cancelled = 1;
         sstore_complete(op, &op->res);
     }
     event_free(s->soon_ev);

@@ -101,6 +101,15 @@ sstore *sstore_open(struct event_base *base, const char *spec, const char *pool,
 /* A reload changed sessionTtl. */
 void sstore_set_ttl(sstore *s, uint64_t ttl_ms);
 
+/* How a commit is made durable (sessionSync), for the SQLite store:
+ * FULL (the default) syncs the write-ahead log at every transaction, so
+ * a committed state survives a crash of the machine; NORMAL syncs it only
+ * at checkpoints, so a committed state survives a crash of agentpoold
+ * but the last transactions may be lost if the machine itself goes down.
+ * The Redis store ignores it (the server's persistence decides). */
+typedef enum { SSTORE_SYNC_FULL = 0, SSTORE_SYNC_NORMAL } sstore_sync;
+void sstore_set_sync(sstore *s, sstore_sync sync);
+
 /* The state under key: OK with val, or MISSING. */
 sstore_op *sstore_get(sstore *s, const char *key, size_t key_len, sstore_done_fn fn, void *arg);
 /* Stores val (copied) under key and marks it written now: OK. */
@@ -121,10 +130,11 @@ void sstore_cancel(sstore_op *op);
 
 void sstore_get_stats(const sstore *s, sstore_stats *out);
 
-/* Stops the store: operations not completed are cancelled (their
- * callbacks never run); writes already handed to the backend are
- * finished first (the SQLite thread commits its queue, then is
- * joined).  NULL does nothing. */
+/* Stops the store.  Every operation not called back yet is called back
+ * now, so its caller can free what it gave as arg: with its result when
+ * the backend finished it (the SQLite thread finishes its queue, then
+ * is joined), else UNAVAILABLE ("the store is closing").  Callbacks must
+ * not start operations on s from there.  NULL does nothing. */
 void sstore_close(sstore *s);
 
 #endif

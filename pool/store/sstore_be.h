@@ -33,7 +33,7 @@ struct sstore_op {
     size_t val_len;         /* put */
     sstore_result res;      /* filled by the backend for sstore_complete_soon */
     void *be;               /* the backend's own per-op data (freed by it before completing) */
-    char why[160];          /* res.why points here when the backend wrote a reason */
+    char why[256];          /* res.why points here when the backend wrote a reason */
     char *val;              /* put: inside this allocation, after key */
     char key[];             /* NUL-terminated */
 };
@@ -45,9 +45,12 @@ typedef struct {
     int (*start)(sstore *s, const char *rest, int wait_ready, char *err, size_t errlen);
     /* Takes op (see above). */
     void (*submit)(sstore *s, sstore_op *op);
-    /* Completes or frees every op it holds, frees s->be_data. */
+    /* Completes every op it holds (sstore_complete, or sstore_complete_soon:
+     * the front calls those back after stop), frees s->be_data. */
     void (*stop)(sstore *s);
     void (*set_ttl)(sstore *s);
+    /* s->sync changed; NULL: the backend has no such choice */
+    void (*set_sync)(sstore *s);
 } sstore_backend;
 
 struct sstore {
@@ -55,6 +58,7 @@ struct sstore {
     void *be_data;
     struct event_base *base;
     uint64_t ttl_ms;
+    sstore_sync sync;
     sstore_stats st;         /* the backend keeps up, transactions, transaction_writes, expired */
     queue_link soon;         /* ops completed by sstore_complete_soon, for the next loop turn */
     struct event *soon_ev;

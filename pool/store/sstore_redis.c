@@ -853,16 +853,7 @@ static void redis_stop(sstore *s)
         redisBufferWrite(&rb->conn->ac->c, &done);
     }
     rs_let_go(rb);
-    queue_link *lists[2] = {&rb->sent, &rb->waiting};
-    for (int i = 0; i < 2; i++) {
-        while (!link_empty(lists[i])) {
-            sstore_op *op = queue_entry(lists[i]->next, sstore_op, link);
-            rs_release(rb, op);
-            op->cancelled = 1;
-            sstore_result res = {.status = SSTORE_UNAVAILABLE, .why = "the session store was closed"};
-            sstore_complete(op, &res);
-        }
-    }
+    rs_fail_all(rb, "the store is closing"); /* the front calls them back after stop (sstore.h) */
     s->st.up = 0;
     s->be_data = NULL;
     rs_free(rb);
@@ -874,4 +865,4 @@ static void redis_set_ttl(sstore *s)
     (void)s;
 }
 
-const sstore_backend sstore_redis_backend = {"redis", redis_start, redis_submit, redis_stop, redis_set_ttl};
+const sstore_backend sstore_redis_backend = {"redis", redis_start, redis_submit, redis_stop, redis_set_ttl, NULL};

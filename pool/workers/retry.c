@@ -32,6 +32,7 @@
 #include "privs.h"
 #include "sched.h"
 #include "server.h"
+#include "sessstate.h"
 #include "stream.h"
 #include "wprog.h"
 
@@ -248,6 +249,7 @@ static void dead_letter(msg *m)
         .data = m->line + m->data_off, .data_len = m->data_len,
         .attempts = m->attempts, .failures = fails, .nfailures = m->nfail,
         .chunks = stream_partial(m) ? stream_chunks(m) : 0,
+        .checkpoint = m->ckpt, .checkpoint_len = m->ckpt_len,
     };
     uint64_t dlq_id;
     snprintf(err, sizeof(err), "the dead-letter file is not open");
@@ -639,10 +641,14 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     }
     if (m->state == MSG_RETRY_WAIT && (m->deadline_ms == 0 || now < m->deadline_ms)) {
         link_del(&m->qlink);
-        msg_set_state(&server.msgs, m, MSG_QUEUED);
-        queue_push_front(&m->pool->queue, &m->qlink);
         if (m->deadline_ms)
             arm_in(m, m->deadline_ms - now);
+        if (m->sess && !sessstate_ready(m)) {
+            sessstate_wait(m); /* what its last attempt saved is committed first */
+            return;
+        }
+        msg_set_state(&server.msgs, m, MSG_QUEUED);
+        queue_push_front(&m->pool->queue, &m->qlink);
         sched_pump(m->pool);
         return;
     }

@@ -39,7 +39,9 @@
 #include "retry.h"
 #include "supervisor.h"
 #include "wenv.h"
+#include "scan.h"
 #include "sched.h"
+#include "sessstate.h"
 #include "server.h"
 #include "stream.h"
 #include "wout.h"
@@ -246,6 +248,12 @@ void worker_exec_args_build(worker_exec_args *a, const config *cfg, const char *
     snprintf(a->window, sizeof(a->window), "%lld", (long long)cfg->stream_window_bytes);
     a->argv[n++] = "--stream-window-bytes";
     a->argv[n++] = a->window;
+    snprintf(a->maxsess, sizeof(a->maxsess), "%lld", (long long)cfg->max_session_bytes);
+    a->argv[n++] = "--max-session-bytes";
+    a->argv[n++] = a->maxsess;
+    snprintf(a->maxckpt, sizeof(a->maxckpt), "%lld", (long long)cfg->max_checkpoint_bytes);
+    a->argv[n++] = "--max-checkpoint-bytes";
+    a->argv[n++] = a->maxckpt;
     for (int i = 0; i < cfg->n_python_path; i++) {
         a->argv[n++] = "--python-path";
         a->argv[n++] = cfg->python_path[i];
@@ -460,19 +468,42 @@ static void schedule_respawn(worker *w, int64_t delay)
 
 void worker_send(worker *w, msg *m)
 {
-    /* header, meta and type in one piece; then the client's id and data,
-     * straight from the request line (AP_FRAME_REQUEST in ap_frame.h) */
-    unsigned char hdr[AP_FRAME_HDR_SIZE + AP_FRAME_META_SIZE + AP_MAX_TYPE_LEN];
+    /* header, meta, ext and type in one piece; then the client's id and
+     * data, straight from the request line, with the session's state and
+     * the checkpoint to resume from between them when there are
+     * (AP_FRAME_REQUEST in ap_frame.h) */
+    unsigned char hdr[AP_FRAME_HDR_SIZE + AP_FRAME_META_SIZE + AP_FRAME_EXT_SIZE + AP_MAX_TYPE_LEN];
     ap_frame_meta meta = {m->deadline_ms, (uint32_t)m->attempts + 1, m->id_len};
-    uint32_t len = AP_FRAME_META_SIZE + m->type_len + m->id_len + m->data_len;
-    ap_frame_hdr h = {len, AP_FRAME_REQUEST, AP_FRAME_REQ_META, m->type_len, m->id};
+    const char *state = NULL;
+    ap_frame_ext ext = {0, 0};
+    uint8_t flags = AP_FRAME_REQ_META;
+    size_t ext_size = 0;
+    if (AP_UNLIKELY(sessstate_text(m, &state, &ext.state_len)))
+        flags |= AP_FRAME_REQ_SESSION;
+    if (AP_UNLIKELY(m->ckpt != NULL)) {
+        flags |= AP_FRAME_REQ_RESUME;
+        ext.resume_len = m->ckpt_len;
+    }
+    if (AP_UNLIKELY(flags != AP_FRAME_REQ_META))
+        ext_size = AP_FRAME_EXT_SIZE;
+    uint32_t len = AP_FRAME_META_SIZE + (uint32_t)ext_size + m->type_len + m->id_len + ext.state_len +
+                   ext.resume_len + m->data_len;
+    ap_frame_hdr h = {len, AP_FRAME_REQUEST, flags, m->type_len, m->id};
+    unsigned char *p = hdr + AP_FRAME_HDR_SIZE + AP_FRAME_META_SIZE;
     ap_frame_encode(hdr, &h);
     ap_frame_meta_encode(hdr + AP_FRAME_HDR_SIZE, &meta);
-    memcpy(hdr + AP_FRAME_HDR_SIZE + AP_FRAME_META_SIZE, m->type, m->type_len);
+    if (ext_size)
+        ap_frame_ext_encode(p, &ext);
+    p += ext_size;
+    memcpy(p, m->type, m->type_len);
     struct evbuffer *out = w->out.out;
-    evbuffer_add(out, hdr, AP_FRAME_HDR_SIZE + AP_FRAME_META_SIZE + m->type_len);
+    evbuffer_add(out, hdr, (size_t)(p - hdr) + m->type_len);
     if (m->id_len)
         evbuffer_add(out, m->line + m->id_off, m->id_len);
+    if (ext.state_len)
+        evbuffer_add(out, state, ext.state_len);
+    if (ext.resume_len)
+        evbuffer_add(out, m->ckpt, ext.resume_len);
     if (m->data_len)
         evbuffer_add(out, m->line + m->data_off, m->data_len);
     flush_mark(&w->out);
@@ -753,6 +784,13 @@ static void on_answer(worker *w, const ap_frame_hdr *h, const char *payload, str
         w->pool->stats.processed++;
         recycle_after_answer(w);
     }
+    if (m->sess && sessstate_answer(m, h, payload, src))
+        return; /* held until its session state is committed */
+    worker_answer_frame(w, m, h, payload, src);
+}
+
+void worker_answer_frame(worker *w, msg *m, const ap_frame_hdr *h, const char *payload, struct evbuffer *src)
+{
     if (h->kind == AP_FRAME_RESULT && (h->flags & AP_FRAME_RESULT_STREAMED) && !m->want_stream) {
         stream_answer_collected(m, payload, src, h->len);
     } else if (h->kind == AP_FRAME_RESULT) {
@@ -762,7 +800,7 @@ static void on_answer(worker *w, const ap_frame_hdr *h, const char *payload, str
             answer_ok(m, payload, h->len);
     } else {
         reply_code code = reply_code_of_error_json(payload, h->len);
-        if (code == ERR_AGENT_ERROR && w->slot >= 0)
+        if (code == ERR_AGENT_ERROR && w && w->slot >= 0)
             w->pool->slot_errors[w->slot]++; /* per slot: survives recycling */
         answer_worker_error(m, code, payload, h->len);
     }
@@ -781,6 +819,29 @@ static void on_chunk(worker *w, const ap_frame_hdr *h, const char *payload)
     }
     w->proc.last_active_ms = ap_now_ms();
     stream_chunk(m, payload, h->len, w->proc.last_active_ms);
+}
+
+/* A CHECKPOINT frame (its size checked by worker_frame_out_of_place):
+ * kept with m, in place of the last, when m runs on this process (a late
+ * one of a replaced process, or of a message answered, is dropped).  Its
+ * bytes go back to a worker and into a dead-letter line, so they must be
+ * one JSON value: the bridge never sends another, agent code forging
+ * frames may (dropped, logged). */
+static void on_checkpoint(worker *w, const ap_frame_hdr *h, const char *payload)
+{
+    char err[SCAN_ERROR_MAX];
+    msg *m = msg_lookup(&server.msgs, h->id);
+    if (m == NULL || m->state != MSG_RUNNING || m->worker != w || m->worker_gen != w->proc.generation) {
+        ap_debug("%s: CHECKPOINT for unknown message %llu dropped", w->name, (unsigned long long)h->id);
+        return;
+    }
+    if (scan_json_value(payload, h->len, AP_MAX_JSON_DEPTH, SCAN_ONE_LINE, err, NULL) != AP_OK) {
+        ap_warn("%s (pid %d): CHECKPOINT of message %llu is not one JSON value (%s): dropped", w->name,
+                (int)w->proc.pid, (unsigned long long)h->id, err);
+        return;
+    }
+    w->proc.last_active_ms = ap_now_ms();
+    msg_keep_checkpoint(m, payload, h->len);
 }
 
 /* A falsy health() answer counts as a missed beat, like no answer. */
@@ -879,7 +940,21 @@ static const char *worker_frame_out_of_place(const worker *w, const ap_frame_hdr
             return "an empty chunk";
         if (h->len > (uint64_t)config_max_result_bytes(w->pool->cfg))
             return "a chunk over maxResultBytes";
-        /* fall through */
+        return w->proc.said_ready ? NULL : "before READY";
+    case AP_FRAME_STATE:
+        /* the bridge sends one JSON object within maxSessionBytes */
+        if (h->len == 0)
+            return "an empty session state";
+        if (h->len > (uint64_t)w->pool->cfg->max_session_bytes)
+            return "a session state over maxSessionBytes";
+        return w->proc.said_ready ? NULL : "before READY";
+    case AP_FRAME_CHECKPOINT:
+        /* the bridge sends one JSON value within maxCheckpointBytes */
+        if (h->len == 0)
+            return "an empty checkpoint";
+        if (h->len > (uint64_t)w->pool->cfg->max_checkpoint_bytes)
+            return "a checkpoint over maxCheckpointBytes";
+        return w->proc.said_ready ? NULL : "before READY";
     case AP_FRAME_RESULT:
     case AP_FRAME_ERROR:
     case AP_FRAME_PONG:
@@ -958,6 +1033,12 @@ static int frame_handle(worker *w, const ap_frame_hdr *h, const char *payload, s
         return 0;
     case AP_FRAME_EVENT:
         agentev_frame(w, h, payload);
+        return 0;
+    case AP_FRAME_STATE:
+        sessstate_frame(w, h, payload);
+        return 0;
+    case AP_FRAME_CHECKPOINT:
+        on_checkpoint(w, h, payload);
         return 0;
     default: /* refused by worker_frame_out_of_place */
         return 0;

@@ -34,6 +34,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct evbuffer;
+
 struct event;
 struct evbuffer;
 struct msg;
@@ -143,6 +145,11 @@ void worker_send(worker *w, struct msg *m);
  * after; m->worker still names who ran it), frees
  * its slot, and stops a draining w that holds nothing more. */
 void worker_release(worker *w, struct msg *m);
+/* Answers m with what its worker sent (a RESULT or ERROR frame h and its
+ * payload; src as for answer_ok_moved): the one place a worker's answer
+ * becomes the client's.  w (NULL when the answer was held: sessstate.c)
+ * is told of an agent error. */
+void worker_answer_frame(worker *w, struct msg *m, const ap_frame_hdr *h, const char *payload, struct evbuffer *src);
 /* Tells w to cancel m (async agents; a sync worker ignores it). */
 void worker_cancel(worker *w, struct msg *m);
 /* Sends CREDIT: n more bytes of message id's chunks were passed on. */
@@ -228,6 +235,8 @@ typedef struct {
     char conc[24];
     char maxres[24];
     char window[24];
+    char maxsess[24];
+    char maxckpt[24];
     char hubwarn[24];
     char idenv[48];
     int maxfd;                  /* close up to here if close_range fails */

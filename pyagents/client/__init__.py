@@ -12,10 +12,10 @@ exception class per error code.  docs/client.md describes them.
 from .aio import AsyncClient
 from .errors import (AgentError, AgentpoolError, BadRequest, Cancelled, CircuitOpen,
                      ConnectionLost, Forbidden, QueueFull, SessionBusy, ShuttingDown, Timeout,
-                     TooLarge, TooManyConnections, TooManySessions, WorkerCrashed,
+                     TooLarge, TooManyConnections, TooManySessions, StoreUnavailable, WorkerCrashed,
                      error_from_response)
 from .sync import Client
 
 __all__ = ["Client", "AsyncClient", "AgentpoolError", "AgentError", "BadRequest", "Cancelled",
            "CircuitOpen", "ConnectionLost", "Forbidden", "QueueFull", "SessionBusy", "ShuttingDown",
-           "Timeout", "TooLarge", "TooManyConnections", "TooManySessions", "WorkerCrashed", "error_from_response"]
+           "Timeout", "TooLarge", "TooManyConnections", "TooManySessions", "StoreUnavailable", "WorkerCrashed", "error_from_response"]

@@ -135,6 +135,13 @@ class TooManySessions(AgentpoolError):
     code = "too_many_sessions"
 
 
+class StoreUnavailable(AgentpoolError):
+    """The session store could not read or commit the request's session
+    state (docs/sessions.md): nothing of this message's state changes were
+    kept; try again once the store is back."""
+    code = "store_unavailable"
+
+
 class ConnectionLost(AgentpoolError):
     """The connection could not be made or broke before the answer came.
     sent=False: the request was never written whole, so it did not run;
@@ -151,7 +158,7 @@ class ConnectionLost(AgentpoolError):
 
 BY_CODE = {cls.code: cls for cls in (
     BadRequest, TooLarge, QueueFull, AgentError, ShuttingDown, WorkerCrashed, Timeout,
-    TooManyConnections, Forbidden, Cancelled, CircuitOpen, SessionBusy, TooManySessions)}
+    TooManyConnections, Forbidden, Cancelled, CircuitOpen, SessionBusy, TooManySessions, StoreUnavailable)}
 
 
 def error_from_response(resp):

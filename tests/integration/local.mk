@@ -131,6 +131,8 @@ TESTS += tests/integration/test_halfclose.py
 EXTRA_DIST += tests/integration/test_halfclose.py
 TESTS += tests/integration/test_sessions.py
 EXTRA_DIST += tests/integration/test_sessions.py
+TESTS += tests/integration/test_session_state.py
+EXTRA_DIST += tests/integration/test_session_state.py
 TESTS += tests/integration/test_idempotency.py
 EXTRA_DIST += tests/integration/test_idempotency.py
 # test_events.py: the lifecycle event stream (docs/events.md) through the
@@ -138,3 +140,6 @@ EXTRA_DIST += tests/integration/test_idempotency.py
 # agentpoolctl events and the Python clients' subscribe().
 TESTS += tests/integration/test_events.py
 EXTRA_DIST += tests/integration/test_events.py
+TESTS += tests/integration/test_checkpoints.py
+EXTRA_DIST += tests/integration/test_checkpoints.py
+EXTRA_DIST += tests/integration/agents/ckptagent.py

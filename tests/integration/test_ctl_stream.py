@@ -295,8 +295,12 @@ class TestSendStreamInterrupt(StreamTestCase):
         # connect() waits for ever; Ctrl-C there has nothing to cancel and
         # must end the program as usual (killed by SIGINT)
         path = full_backlog_socket(self)
+        # SIG_DFL in the child: a suite started in the background by a
+        # shell without job control inherits SIGINT ignored, and then the
+        # default action this test is about never happens
         p = subprocess.Popen([CTL, "-s", path, "--timeout", "0", "send", "--stream", "t"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         self.addCleanup(lambda: p.poll() is None and p.kill())
         time.sleep(0.3)  # lets it reach connect(); earlier, SIGINT ends it all the same
         p.send_signal(signal.SIGINT)

@@ -13,6 +13,7 @@ check_PROGRAMS += tests/unit/test_sched tests/unit/test_retry tests/unit/test_su
 TESTS += tests/unit/test_sched tests/unit/test_retry tests/unit/test_supervisor tests/unit/test_recycle
 
 MASTER_UNIT_FAKES = tests/unit/fake_server.c tests/unit/fake_server.h tests/unit/fake_worker.c tests/unit/fake_events.c \
+	tests/unit/fake_sessstate.c \
 	pool/path/msg.c pool/path/msg.h pool/path/queue.c pool/path/queue.h common/alloc.c
 MASTER_UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS)
 

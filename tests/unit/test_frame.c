@@ -146,6 +146,34 @@ static void test_meta_layout_and_round_trip(void **state)
     assert_int_equal(back.id_len, 0x11223344u);
 }
 
+/* The REQUEST ext (session state and resume lengths) keeps its
+ * documented little-endian layout and survives a round trip; the flags
+ * and kinds of the session wire keep their numbers. */
+static void test_ext_layout_and_round_trip(void **state)
+{
+    unsigned char b[AP_FRAME_EXT_SIZE];
+    ap_frame_ext e = {0x01020304u, 0xA0B0C0D0u}, back;
+    static const unsigned char want[AP_FRAME_EXT_SIZE] = {4, 3, 2, 1, 0xD0, 0xC0, 0xB0, 0xA0};
+    AP_UNUSED(state);
+    assert_int_equal(AP_FRAME_EXT_SIZE, 8);
+    ap_frame_ext_encode(b, &e);
+    assert_memory_equal(b, want, sizeof(want));
+    ap_frame_ext_decode(b, &back);
+    assert_int_equal(back.state_len, 0x01020304u);
+    assert_int_equal(back.resume_len, 0xA0B0C0D0u);
+    e = (ap_frame_ext){0, UINT32_MAX};
+    ap_frame_ext_encode(b, &e);
+    ap_frame_ext_decode(b, &back);
+    assert_int_equal(back.state_len, 0);
+    assert_int_equal(back.resume_len, UINT32_MAX);
+    assert_int_equal(AP_FRAME_REQ_META, 0x01);
+    assert_int_equal(AP_FRAME_REQ_SESSION, 0x02);
+    assert_int_equal(AP_FRAME_REQ_RESUME, 0x04);
+    assert_int_equal(AP_FRAME_STATE, 13);
+    assert_int_equal(AP_FRAME_CHECKPOINT, 14);
+    assert_int_equal(AP_FRAME_STATE_SAVE, 0x01);
+}
+
 static void test_kind_names(void **state)
 {
     AP_UNUSED(state);
@@ -161,6 +189,8 @@ static void test_kind_names(void **state)
     assert_string_equal(ap_frame_kind_name(AP_FRAME_CHUNK), "CHUNK");
     assert_string_equal(ap_frame_kind_name(AP_FRAME_CREDIT), "CREDIT");
     assert_string_equal(ap_frame_kind_name(AP_FRAME_EVENT), "EVENT");
+    assert_string_equal(ap_frame_kind_name(AP_FRAME_STATE), "STATE");
+    assert_string_equal(ap_frame_kind_name(AP_FRAME_CHECKPOINT), "CHECKPOINT");
     assert_string_equal(ap_frame_kind_name(0), "?");
     assert_string_equal(ap_frame_kind_name(AP_FRAME_KIND_MAX + 1), "?");
     assert_string_equal(ap_frame_kind_name(1000000), "?");
@@ -206,6 +236,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_layout_little_endian),
         cmocka_unit_test(test_meta_layout_and_round_trip),
+        cmocka_unit_test(test_ext_layout_and_round_trip),
         cmocka_unit_test(test_round_trip_every_kind),
         cmocka_unit_test(test_decode_known_bytes),
         cmocka_unit_test(test_unknown_kind_refused),

@@ -54,6 +54,7 @@ static void check_invariants(const char *in, size_t len, scan_status st, const s
 
     assert_true(r->id.off + r->id.len <= len);
     assert_true(r->data.off + r->data.len <= len);
+    assert_true(r->resume.off + r->resume.len <= len);
     assert_true(strlen(r->error) < SCAN_ERROR_MAX);
     assert_null(strchr(r->error, '"'));
     assert_null(strchr(r->error, '\\'));
@@ -508,6 +509,44 @@ static void test_stream_member(void **state)
         {"{\"type\":\"a\",\"stream\":\"true\"}", 0, SCAN_BAD_REQUEST, "stream must be true or false"},
         {"{\"type\":\"a\",\"stream\":true,\"stream\":{}}", 0, SCAN_BAD_REQUEST,
          "stream must be true or false"},
+    };
+    RUN(bad);
+}
+
+/* "resume" (the checkpoint a request's first attempt resumes from) is
+ * any JSON value, recorded as its raw span (absent: len 0); the last
+ * occurrence counts, escaped names too; one inside data is data's.  Its
+ * bound is the pool's, checked by the caller. */
+static void test_resume_member(void **state)
+{
+    scan_result r;
+    AP_UNUSED(state);
+
+    scan_ok("{\"type\":\"a\"}", &r);
+    assert_int_equal(r.resume.len, 0);
+    const char *line = "{\"type\":\"a\",\"resume\":{\"step\": 3, \"big\":12345678901234567890}}";
+    scan_ok(line, &r);
+    assert_span(line, r.resume, "{\"step\": 3, \"big\":12345678901234567890}");
+    line = "{\"resume\":null,\"type\":\"a\"}";
+    scan_ok(line, &r);
+    assert_span(line, r.resume, "null");
+    line = "{\"type\":\"a\",\"resume\":1,\"r\\u0065sume\":[\"x\"]}";
+    scan_ok(line, &r);
+    assert_span(line, r.resume, "[\"x\"]");
+    line = "{\"type\":\"a\",\"resume\":\"s\\n\"}";
+    scan_ok(line, &r);
+    assert_span(line, r.resume, "\"s\\n\"");
+    scan_ok("{\"type\":\"a\",\"data\":{\"resume\":2}}", &r);
+    assert_int_equal(r.resume.len, 0);
+    scan_ok("{\"type\":\"a\",\"resumes\":2}", &r);
+    assert_int_equal(r.resume.len, 0);
+    /* a scan after one with a resume starts without it */
+    scan_ok("{\"type\":\"a\",\"resume\":5}", &r);
+    scan_ok("{\"type\":\"a\"}", &r);
+    assert_int_equal(r.resume.len, 0);
+
+    static const scase bad[] = {
+        {"{\"resume\":{}}", 0, SCAN_BAD_REQUEST, "type is missing"},
     };
     RUN(bad);
 }
@@ -1519,6 +1558,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_unknown_and_duplicate_members),
         cmocka_unit_test(test_retry_timeout),
         cmocka_unit_test(test_stream_member),
+        cmocka_unit_test(test_resume_member),
         cmocka_unit_test(test_pool_member),
         cmocka_unit_test(test_session_member),
         cmocka_unit_test(test_idem_member),

@@ -18,8 +18,11 @@
  * is back on the same port; a server that stops answering (SIGSTOP)
  * makes operations fail rather than hang; something else under a key
  * fails that key's operations with a reason; past the pending bound new
- * operations are refused; an IPv6 address reaches the same store; cancel and close call nothing back and leak
- * nothing (cmocka's allocator checks every block of the store's).
+ * operations are refused; an IPv6 address reaches the same store; a
+ * cancelled operation is never called back; close calls back every
+ * operation still pending exactly once ("the store is closing") and
+ * nothing after; nothing leaks (cmocka's allocator checks every block
+ * of the store's).
  *
  * A Redis case that cannot find redis-server fails: ./bootstrap installs it.
  */
@@ -869,11 +872,28 @@ static void close_in_cb(void *arg, const sstore_result *r)
     (void)arg;
     (void)r;
     g_closed_calls++;
-    sstore_close(g_close_me); /* from inside a reply: the others pending are cancelled */
+    sstore_close(g_close_me); /* from inside a reply: the others pending are called back from here */
     g_close_me = NULL;
 }
 
-static void test_close_with_operations_pending_calls_nothing_back(void **state)
+/* Each of rs[from..to) was called back exactly once, UNAVAILABLE with why. */
+static void assert_closed(const rec *rs, int from, int to, const char *why)
+{
+    for (int i = from; i < to; i++) {
+        if (rs[i].calls != 1)
+            fail_msg("operation %d was called back %d times at close", i, rs[i].calls);
+        assert_int_equal(rs[i].st, SSTORE_UNAVAILABLE);
+        if (strstr(rs[i].why, why) == NULL)
+            fail_msg("operation %d: '%s', not '%s'", i, rs[i].why, why);
+    }
+}
+
+/* sstore_close calls back every operation not called back yet (so its
+ * caller can free its arg): UNAVAILABLE "the store is closing" when the
+ * store had not finished it, its own result when it had; a cancelled
+ * one never.  Nothing is called back after close returns, and nothing
+ * leaks. */
+static void test_close_calls_back_what_is_pending_once_and_nothing_after(void **state)
 {
     (void)state;
     struct event_base *b = event_base_new();
@@ -881,13 +901,18 @@ static void test_close_with_operations_pending_calls_nothing_back(void **state)
     pool_name(pool, sizeof(pool), "close");
     static rec rs[20];
     memset(rs, 0, sizeof(rs));
-    /* 1: closed before the loop ran (operations waiting or just written) */
+    /* 1: closed before the loop ran (operations waiting for the connection) */
     sstore *s = open_store(b, pool, TTL_LONG_MS);
     for (int i = 0; i < 10; i++)
         sstore_put(s, "k", 1, "{}", 2, rec_cb, &rs[i]);
+    sstore_op *gone = sstore_get(s, "k", 1, rec_cb, &rs[10]);
+    sstore_cancel(gone);
     sstore_close(s);
+    assert_closed(rs, 0, 10, "the store is closing");
+    assert_int_equal(rs[10].calls, 0);
     /* 2: closed with operations sent and not answered (the server made
      * to hold its answers where it can be) */
+    memset(rs, 0, sizeof(rs));
     s = open_store(b, pool, TTL_LONG_MS);
     rec r;
     PUT_OK(b, s, "k", "{}");
@@ -899,12 +924,12 @@ static void test_close_with_operations_pending_calls_nothing_back(void **state)
     sstore_close(s);
     if (g_env.c->freeze)
         g_env.c->freeze(&g_env, 0);
+    assert_closed(rs, 10, 20, "the store is closing");
     spin(b, 5);
-    for (int i = 0; i < 20; i++)
-        if (rs[i].calls)
-            fail_msg("operation %d was called back (status %d, %s) after its store was closed", i, rs[i].st,
-                     rs[i].why);
+    for (int i = 10; i < 20; i++)
+        assert_int_equal(rs[i].calls, 1);
     /* 3: closed from inside a callback, the next replies maybe already read */
+    memset(rs, 0, sizeof(rs));
     s = open_store(b, pool, TTL_LONG_MS);
     g_close_me = s;
     g_closed_calls = 0;
@@ -912,26 +937,31 @@ static void test_close_with_operations_pending_calls_nothing_back(void **state)
     for (int i = 0; i < 10; i++)
         sstore_get(s, "k", 1, rec_cb, &rs[i]);
     run_until_count(b, &g_closed_calls, 1);
+    assert_closed(rs, 0, 10, "the store is closing");
     spin(b, 5);
     assert_int_equal(g_closed_calls, 1);
     for (int i = 0; i < 10; i++)
-        assert_int_equal(rs[i].calls, 0);
-    /* 4: closed while down (operations failing soon) */
+        assert_int_equal(rs[i].calls, 1);
+    /* 4: closed while down: what had failed already is called back with
+     * its own reason (or, if an attempt to connect had started again, as
+     * closing) */
     if (g_env.c->dead_spec) {
         char spec[128], err[256];
+        memset(rs, 0, sizeof(rs));
         g_env.c->dead_spec(&g_env, spec, sizeof(spec));
         s = sstore_open(b, spec, pool, TTL_LONG_MS, 0, err, sizeof(err));
         assert_non_null(s);
-        for (int i = 0; i < 5; i++)
-            sstore_get(s, "k", 1, rec_cb, &rs[i]);
-        spin(b, 1); /* these fail (down), called back */
+        assert_int_equal(do_get(b, s, "k", 1, &r)->st, SSTORE_UNAVAILABLE); /* it is down now */
         memset(rs, 0, sizeof(rs));
-        for (int i = 0; i < 5; i++) /* these are failed soon, and closed before */
+        for (int i = 0; i < 5; i++)
             sstore_get(s, "k", 1, rec_cb, &rs[i]);
         sstore_close(s);
+        assert_closed(rs, 0, 5, "");
+        for (int i = 0; i < 5; i++)
+            assert_true(strstr(rs[i].why, "Connection refused") || strstr(rs[i].why, "the store is closing"));
         spin(b, 3);
         for (int i = 0; i < 5; i++)
-            assert_int_equal(rs[i].calls, 0);
+            assert_int_equal(rs[i].calls, 1);
     }
     (void)r;
     event_base_free(b);
@@ -1045,7 +1075,7 @@ int main(void)
         cmocka_unit_test(test_two_pools_are_kept_apart),
         cmocka_unit_test(test_states_expire_after_the_ttl_and_set_ttl_applies_to_later_writes),
         cmocka_unit_test(test_cancelled_operations_never_call_back),
-        cmocka_unit_test(test_close_with_operations_pending_calls_nothing_back),
+        cmocka_unit_test(test_close_calls_back_what_is_pending_once_and_nothing_after),
         cmocka_unit_test(test_a_store_that_cannot_be_reached),
         cmocka_unit_test(test_a_key_holding_something_else_fails_its_operations_with_a_reason),
         cmocka_unit_test(test_an_ipv6_address_reaches_the_same_store),
