@@ -791,7 +791,9 @@ static int redis_start(sstore *s, const char *rest, int wait_ready, char *err, s
     rb->s = s;
     link_init(&rb->waiting);
     link_init(&rb->sent);
-    if (sstore_rspec_parse(rest, &rb->addr, err, errlen) != AP_OK) {
+    char perr[256];
+    if (sstore_rspec_parse(rest, &rb->addr, perr, sizeof(perr)) != AP_OK) {
+        snprintf(err, errlen, "pool %s: %s", s->pool, perr); /* sstore.h: the error names the pool */
         rs_free(rb);
         return AP_ERR;
     }
