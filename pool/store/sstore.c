@@ -7,6 +7,7 @@
  * UNAVAILABLE ("sessionStore is none").
  */
 #include "sstore_be.h"
+#include "sstore_rspec.h"
 #include "ap_alloc.h"
 #include "ap_common.h"
 #include "ap_log.h"
@@ -87,9 +88,9 @@ int sstore_spec_check(const char *spec, char *err, size_t errlen)
         snprintf(err, errlen, "sessionStore '%s' names no database file (sqlite:PATH)", spec);
         return AP_ERR;
     }
-    if (be == &sstore_redis_backend && rest[0] == '\0') {
-        snprintf(err, errlen, "sessionStore '%s' names no server (redis://HOST:PORT/DB)", spec);
-        return AP_ERR;
+    if (be == &sstore_redis_backend) {
+        sstore_rspec addr;
+        return sstore_rspec_parse(rest, &addr, err, errlen);
     }
     return AP_OK;
 }

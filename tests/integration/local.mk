@@ -133,6 +133,11 @@ TESTS += tests/integration/test_sessions.py
 EXTRA_DIST += tests/integration/test_sessions.py
 TESTS += tests/integration/test_session_state.py
 EXTRA_DIST += tests/integration/test_session_state.py
+# test_session_redis.py: session state in a real redis-server started by
+# the test (sessionStore redis://): order, survival, Redis stopped or
+# silent mid-run, operating, expiry, start-up refusals.
+TESTS += tests/integration/test_session_redis.py
+EXTRA_DIST += tests/integration/test_session_redis.py
 TESTS += tests/integration/test_idempotency.py
 EXTRA_DIST += tests/integration/test_idempotency.py
 # test_events.py: the lifecycle event stream (docs/events.md) through the
