@@ -137,6 +137,7 @@ typedef struct pool {
     char *store_spec;           /* what it was opened with (a reload that changes sessionStore waits for a restart) */
     uint8_t store_none;         /* sessionStore "none": no state */
     uint8_t store_spec_warned;
+    uint8_t store_closing;      /* sstore_close runs: its callbacks start nothing new */
     struct agentev_subs *evsubs;/* its agent's "subscribes" patterns (agentev.c); NULL: none */
 
     uint64_t last_heartbeat_ms;

@@ -271,6 +271,7 @@ static const struct {
     {"interrupted", SESS_N(interrupted)}, {"refused", SESS_N(refused)}, {"stateLoads", SESS_N(loads)},
     {"stateCommits", SESS_N(commits)}, {"storeFailures", SESS_N(store_failures)},
     {"cacheDropped", SESS_N(dropped)}, {"stateAfterAnswer", SESS_N(state_dropped)},
+    {"stateCoalesced", SESS_N(coalesced)},
 };
 #define STORE_N(f) offsetof(sstore_stats, f)
 static const struct {

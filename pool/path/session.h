@@ -52,7 +52,8 @@ typedef struct session {
     uint32_t json_len;
     uint8_t sstate;             /* session_sstate */
     uint8_t fail;               /* its running message's state could not be committed: reply code + 1, 0: none */
-    uint16_t commits;           /* state writes in flight */
+    uint16_t commits;           /* state writes in flight (sessstate.c keeps it at most 1) */
+    void *next_commit;          /* the newest state waiting for the write in flight (sessstate.c), or NULL */
     uint64_t touched_ms;        /* monotonic ms of its state's last write or touch in the store */
     char *fail_why;             /* with fail: why, for the answer */
     uint16_t key_len;
@@ -72,6 +73,7 @@ typedef struct {
     uint64_t store_failures;    /* reads and commits the store could not do (store_unavailable) */
     uint64_t dropped;           /* idle states dropped from the cache past sessionCacheBytes */
     uint64_t state_dropped;     /* states a message sent after it was answered timeout or cancelled: not committed */
+    uint64_t coalesced;         /* states replaced by a newer one of the same session before they were written */
 } session_counters;
 
 typedef struct session_table {

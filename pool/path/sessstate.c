@@ -4,9 +4,12 @@
  *
  * Every store operation takes a reference on its session (session.c), so
  * a session outlives what it asked the store; the callbacks find the
- * session's running message through s->current.  Commits of one session
- * complete in the order they were made (sstore.h), so the last one to
- * succeed leaves the newest state cached.  The messages this file moves
+ * session's running message through s->current.  One write per session
+ * is in flight at a time; a newer state waits for it (s->next_commit)
+ * and replaces an older one waiting, so a handler that saves in a loop
+ * holds at most two states in the master.  A state is a whole snapshot:
+ * the newest write that succeeds decides what is durable and whether the
+ * message's answer is store_unavailable.  The messages this file moves
  * are always their session's running one: STORE_WAIT (not sent yet) or
  * COMMITTING (answered by its worker, answer held here in m->held).
  * Never blocks: the store does its work off the loop.
@@ -47,6 +50,12 @@ typedef struct {
     char json[];
 } commit_ctx;
 
+/* Whether s has a state write in flight or waiting for one. */
+static inline int committing(const session *s)
+{
+    return s->commits != 0 || s->next_commit != NULL;
+}
+
 /* One read in flight. */
 typedef struct {
     pool_t *p;
@@ -81,6 +90,7 @@ int sessstate_open(pool_t *p, int wait_ready)
 
 void sessstate_close(pool_t *p)
 {
+    p->store_closing = 1;
     sstore_close(p->store);
     p->store = NULL;
     ap_free(p->store_spec);
@@ -122,7 +132,7 @@ int sessstate_ready(const msg *m)
     if (p->store == NULL)
         return 0; /* sessions turned on by a reload: sessstate_wait opens it */
     const session *s = m->sess;
-    return s->sstate == SSTATE_READY && s->commits == 0;
+    return s->sstate == SSTATE_READY && !committing(s);
 }
 
 /* The state of s is ready and nothing commits: its waiting running
@@ -130,7 +140,7 @@ int sessstate_ready(const msg *m)
 static void send_on(pool_t *p, session *s)
 {
     msg *m = s->current;
-    if (m == NULL || m->state != MSG_STORE_WAIT || s->sstate != SSTATE_READY || s->commits)
+    if (m == NULL || m->state != MSG_STORE_WAIT || s->sstate != SSTATE_READY || committing(s))
         return;
     if (m->store_hold) {
         m->store_hold = 0;
@@ -228,7 +238,7 @@ int sessstate_text(const msg *m, const char **text, uint32_t *len)
 static void deliver(pool_t *p, session *s)
 {
     msg *m = s->current;
-    if (m == NULL || m->state != MSG_COMMITTING || s->commits)
+    if (m == NULL || m->state != MSG_COMMITTING || committing(s))
         return;
     held_answer *ha = m->held;
     m->held = NULL;
@@ -243,6 +253,15 @@ static void deliver(pool_t *p, session *s)
     (void)p;
 }
 
+static void commit_done(void *arg, const sstore_result *r);
+
+/* Hands c (its session reference taken) to the store. */
+static void write_state(pool_t *p, session *s, commit_ctx *c)
+{
+    s->commits++;
+    sstore_put(p->store, s->key, s->key_len, c->json, c->len, commit_done, c);
+}
+
 static void commit_done(void *arg, const sstore_result *r)
 {
     commit_ctx *c = arg;
@@ -253,6 +272,11 @@ static void commit_done(void *arg, const sstore_result *r)
         p->sessions->n.commits++;
         cache(p, s, c->json, c->len);
         s->touched_ms = ap_now_ms();
+        if (s->fail == ERR_STORE_UNAVAILABLE + 1) {
+            /* a state is a whole snapshot: this later one, durable, holds
+             * what the failed write had */
+            s->fail = 0;
+        }
     } else {
         p->sessions->n.store_failures++;
         log_failure(p, s, "committing its state", r->why);
@@ -266,7 +290,17 @@ static void commit_done(void *arg, const sstore_result *r)
         }
     }
     ap_free(c);
-    if (s->commits == 0) {
+    commit_ctx *next = s->next_commit;
+    if (next) {
+        s->next_commit = NULL;
+        if (p->store_closing) {
+            ap_free(next); /* the store is closing: nobody waits for it any more */
+            session_unref(p->sessions, s);
+        } else {
+            write_state(p, s, next); /* takes over next's reference */
+        }
+    }
+    if (!committing(s)) {
         deliver(p, s);
         send_on(p, s);
     }
@@ -332,9 +366,21 @@ void sessstate_frame(worker *w, const ap_frame_hdr *h, const char *payload)
     c->len = h->len;
     memcpy(c->json, payload, h->len);
     c->json[h->len] = '\0';
-    s->commits++;
+    if (s->commits) {
+        /* One write at a time per session: the newest state waits for the
+         * one in flight and replaces any older one waiting (what a handler
+         * saving in a loop leaves is bounded by two states). */
+        if (s->next_commit) {
+            ap_free(s->next_commit);
+            p->sessions->n.coalesced++;
+        } else {
+            s->refs++;
+        }
+        s->next_commit = c;
+        return;
+    }
     s->refs++;
-    sstore_put(st, s->key, s->key_len, c->json, c->len, commit_done, c);
+    write_state(p, s, c);
 }
 
 /* The store has nothing new of s: restart its TTL now and then. */
@@ -353,7 +399,7 @@ int sessstate_answer(msg *m, const ap_frame_hdr *h, const char *payload, struct 
         return 0;
     pool_t *p = m->pool;
     session *s = m->sess;
-    if (s->commits == 0) {
+    if (!committing(s)) {
         if (s->fail == 0) {
             maybe_touch(p, s);
             return 0;
@@ -377,7 +423,7 @@ int sessstate_answer(msg *m, const ap_frame_hdr *h, const char *payload, struct 
 
 void sessstate_fresh(pool_t *p, session *s)
 {
-    if (s->sstate == SSTATE_READY && s->commits == 0 &&
+    if (s->sstate == SSTATE_READY && !committing(s) &&
         ap_now_ms() - s->touched_ms >= (uint64_t)p->cfg->session_ttl)
         session_drop_state(p->sessions, s);
 }
@@ -390,7 +436,7 @@ void sessstate_trim(pool_t *p)
     for (queue_link *l = t->idle.next; t->state_bytes > max && l != &t->idle && looked < 64; looked++) {
         session *s = queue_entry(l, session, lru);
         l = l->next;
-        if (s->json && s->commits == 0) {
+        if (s->json && !committing(s)) {
             session_drop_state(t, s);
             t->n.dropped++;
         }

@@ -14,6 +14,8 @@ data {"op": OP, ...}:
           FILE (the test kills the worker meanwhile); on a later attempt
           answers {"saved": the state's "saved", "attempt": N}
   noop    changes nothing
+  save_loop {"n": N}: sets "i" to 1..N, calling ctx.session.save() after
+          each; answers N
   append_wait {"v": V, "gate": FILE}: appends V, creates FILE + ".running"
           and waits for FILE, then answers the log's length
 Without a session (ctx.session None) every op answers None but noop/pad,
@@ -47,6 +49,11 @@ def _run(data):
         return {"n": s["n"]}
     if op == "noop":
         return {"n": len(s)}
+    if op == "save_loop":
+        for i in range(1, int(data["n"]) + 1):
+            s["i"] = i
+            s.save()
+        return int(data["n"])
     if op == "append_wait":
         s.setdefault("log", []).append(data["v"])
         open(data["gate"] + ".running", "w").close()

@@ -16,7 +16,9 @@ pyagents/examples/sessstate.py.  Proved here:
    kill -9 of agentpoold itself and a new start on the same database
    (an answered message's state is durable);
  - ctx.session.save() mid-message is committed: the retry after the
-   worker is killed sees it;
+   worker is killed sees it; 300 saves in a loop are each written or
+   replaced by a newer one (one write per session at a time), the last
+   one wins;
  - sessionTtl: an idle state is deleted by the sweep (pool.session.get no
    longer finds it) and the next message starts from {};
  - a store that cannot commit (the database locked by another process
@@ -150,6 +152,15 @@ class Faults(unittest.TestCase):
             a = c.recv()
             self.assertEqual(a["id"], "m")
             self.assertEqual(a["result"], {"saved": "step-1", "attempt": 2}, a)
+
+    def test_saves_in_a_loop_are_written_one_at_a_time_newest_wins(self):
+        with state_server(agent=SYNC, workers=1) as s, s.client() as c:
+            self.assertEqual(op(c, "k", "save_loop", n=300)["result"], 300)
+            self.assertEqual(get_state(c, "k"), {"i": 300})
+            st = server_stats(s)["sessions"]
+            # every save reached the master; each was written or replaced by a newer one
+            self.assertEqual(st["stateCommits"] + st["stateCoalesced"], 300, st)
+            self.assertEqual(st["storeFailures"], 0)
 
     def test_a_store_that_cannot_commit_answers_store_unavailable_then_recovers(self):
         with state_server(agent=SYNC, workers=1) as s, s.client() as c:
