@@ -13,6 +13,7 @@ agentpool_worker_SOURCES = \
 	bridge/hctx.c bridge/hctx.h \
 	bridge/stream.c bridge/stream.h \
 	bridge/publish.c bridge/publish.h \
+	bridge/usage.c bridge/usage.h \
 	bridge/pyconv.c bridge/pyconv.h \
 	bridge/wire.c bridge/wire.h \
 	bridge/buf.c bridge/buf.h \

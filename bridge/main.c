@@ -33,6 +33,7 @@
 #include "pyconv.h"
 #include "codeid.h"
 #include "publish.h"
+#include "usage.h"
 #include "pyhost.h"
 #include "sync_driver.h"
 #include "wire.h"
@@ -495,6 +496,7 @@ static AP_NORETURN void finish(bridge_end end)
         gevent_driver_fini();
     agent_release();
     stream_fini();
+    usage_fini();
     hctx_fini();
     pyconv_fini();
     unsigned long long sent = bridge.sent, errors = bridge.errors;
@@ -545,7 +547,7 @@ int main(int argc, char **argv)
         start_failed_py();
     resolve_model();
     pyhost_setup_logging();
-    if (hctx_init() < 0 || stream_init() < 0 || publish_init() < 0)
+    if (hctx_init() < 0 || stream_init() < 0 || publish_init() < 0 || usage_init() < 0)
         start_failed_py();
     bridge.max_inflight = bridge.model == BRIDGE_MODEL_SYNC ? 1 : bridge.concurrency;
     if (bridge.model == BRIDGE_MODEL_ASYNC && async_driver_init() < 0)

@@ -17,6 +17,7 @@
 #include "pyconv.h"
 #include "pyerr.h"
 #include "stream.h"
+#include "usage.h"
 #include "wire.h"
 
 #include "ap_common.h"
@@ -46,6 +47,7 @@ static int is_metrics(const ap_frame_hdr *h, const unsigned char *payload)
 
 void msg_reply_error(uint64_t id, const char *code, const char *message, const char *exception)
 {
+    usage_send(id);
     buf_t *out = &bridge.out;
     size_t at = wire_begin(out);
     buf_append(out, "{\"code\":", 8);
@@ -241,6 +243,7 @@ PyObject *msg_invoke(msg_call *c, PyObject **token)
         return NULL;
     }
     PyObject *args[4] = {NULL, c->type, c->data, arg};
+    usage_begin(c->meta.id);
     res = PyObject_Vectorcall(bridge.handler, args + 1, (arg ? 3 : 2) | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
     Py_XDECREF(arg);
     Py_CLEAR(c->data);
@@ -284,6 +287,7 @@ static void reply_too_large(uint64_t id, size_t n, int over_frame)
 
 void msg_reply(uint64_t id, PyObject *result, PyObject *type)
 {
+    usage_send(id); /* what it cost goes first: the master forgets the message at its answer */
     buf_t *out = &bridge.out;
     size_t at = wire_begin(out);
     /* Encoded whole (up to the frame limit) so the refusal can say how

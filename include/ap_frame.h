@@ -93,9 +93,14 @@ typedef enum {
      * with the message and gives it back (AP_FRAME_REQ_RESUME) when the
      * message runs again after its worker died. */
     AP_FRAME_CHECKPOINT = 14,
-    /* worker -> master: usage the handler of message `id` reported
-     * (ctx.usage(...)): one JSON object of numbers.  Reserved for the
-     * usage accounting of the HTTP front door issue. */
+    /* worker -> master: what message `id` cost (pool/ops/usage.h), sent
+     * at most once per message, just before its RESULT or ERROR:
+     * payload = u64 little endian, the thread CPU ns its handler used
+     * (AP_USAGE_CPU_NONE: not measured), then, when the handler called
+     * ctx.usage(...), one JSON object of what it reported, summed per
+     * name: at most AP_USAGE_NAMES_MAX names of 1 to AP_USAGE_NAME_MAX
+     * bytes of A-Z a-z 0-9 _, each a finite number >= 0 (tokens_in and
+     * tokens_out integers), at most AP_USAGE_JSON_MAX bytes. */
     AP_FRAME_USAGE = 15,
     AP_FRAME_KIND_MAX = 15
 } ap_frame_kind;
@@ -123,6 +128,14 @@ typedef struct {
  * AP_EVENT_TOPIC_MAX bytes, dot-separated non-empty segments of
  * a-z 0-9 _ - (no wildcard, no upper case). */
 int ap_frame_event_topic_valid(const char *t, size_t n);
+
+/* USAGE: the CPU field, its "not measured" value, and the bounds of the
+ * reported object. */
+#define AP_USAGE_CPU_SIZE 8
+#define AP_USAGE_CPU_NONE UINT64_MAX
+#define AP_USAGE_JSON_MAX 4096u
+#define AP_USAGE_NAMES_MAX 16
+#define AP_USAGE_NAME_MAX 64
 
 /* REQUEST flags: the payload starts with ap_frame_meta; the client id
  * follows the type. */

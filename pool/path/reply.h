@@ -30,6 +30,8 @@ typedef enum {
     ERR_FORBIDDEN,              /* a peer not allowed: on the socket (privs.c) or an admin request (control.c) */
     ERR_SESSION_BUSY,           /* its session runs another message and sessionBusy is reject (session.c) */
     ERR_TOO_MANY_SESSIONS,      /* a new session past maxSessions while every tracked one is busy (session.c) */
+    ERR_UNAUTHORIZED,           /* a "key" (API key) that is not in apiKeysFile (apikey.c) */
+    ERR_RATE_LIMITED,           /* its API key is at maxInFlight, ratePerMinute or tokensPerMinute (apikey.c) */
     ERR_OTHER,                  /* a code from a worker that we do not know */
     ERR_COUNT
 } reply_code;

@@ -45,6 +45,7 @@
 #include "wout.h"
 #include "wprog.h"
 #include "wresult.h"
+#include "usage.h"
 
 #include <assert.h>
 #include <cJSON.h>
@@ -872,6 +873,10 @@ static const char *worker_frame_out_of_place(const worker *w, const ap_frame_hdr
             return why;
         return w->proc.said_ready ? NULL : "before READY";
     }
+    case AP_FRAME_USAGE: {
+        const char *why = usage_header_refused(h->len);
+        return why ? why : w->proc.said_ready ? NULL : "before READY";
+    }
     case AP_FRAME_CHUNK:
         /* the bridge sends one JSON value within maxResultBytes, never
          * less: a gap in the client's stream is not an option */
@@ -958,6 +963,9 @@ static int frame_handle(worker *w, const ap_frame_hdr *h, const char *payload, s
         return 0;
     case AP_FRAME_EVENT:
         agentev_frame(w, h, payload);
+        return 0;
+    case AP_FRAME_USAGE:
+        usage_frame(w, h, payload);
         return 0;
     default: /* refused by worker_frame_out_of_place */
         return 0;
