@@ -138,3 +138,8 @@ EXTRA_DIST += tests/integration/test_idempotency.py
 # agentpoolctl events and the Python clients' subscribe().
 TESTS += tests/integration/test_events.py
 EXTRA_DIST += tests/integration/test_events.py
+# test_apikeys.py: API keys on the socket ("key"), per-key limits, the keys
+# file's rereads and refusals, and usage accounting (ctx.usage, CPU) in
+# pool.stats, Prometheus and agentpoolctl usage.
+TESTS += tests/integration/test_apikeys.py
+EXTRA_DIST += tests/integration/test_apikeys.py tests/integration/agents/usageagent.py
