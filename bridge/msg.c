@@ -143,6 +143,7 @@ static void reply_exception(uint64_t id, const char *prefix, PyObject *msg_type)
     PyObject *name = exception_name(type);
     PyObject *text = exception_text(value, prefix);
 
+    usage_send(id);
     buf_t *out = &bridge.out;
     size_t at = wire_begin(out);
     static const char head[] = "{\"code\":\"" BRIDGE_CODE_AGENT_ERROR "\",\"message\":";

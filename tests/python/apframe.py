@@ -40,6 +40,7 @@ PING = 8
 PONG = 9
 CHUNK = 10
 CREDIT = 11
+USAGE = 15
 
 KIND_NAMES = {
     READY: "READY",
@@ -53,6 +54,7 @@ KIND_NAMES = {
     PONG: "PONG",
     CHUNK: "CHUNK",
     CREDIT: "CREDIT",
+    USAGE: "USAGE",
 }
 
 EXIT_START_FAILED = 3
@@ -142,7 +144,7 @@ class Worker:
     """
 
     def __init__(self, agent, concurrency=None, worker_id="worker-t", args=(), env=None, binary=None,
-                 python_path=(), log_level=None, pass_env=True):
+                 python_path=(), log_level=None, pass_env=True, keep_usage=False):
         self.agent = agent
         self.worker_id = worker_id
         argv = [binary or worker_binary()]
@@ -167,6 +169,11 @@ class Worker:
         self.proc = None
         self.reader = FrameReader()
         self.pending = collections.deque()  # frames received but not yet taken
+        # USAGE frames (one per message: its CPU time, what ctx.usage
+        # reported) are set aside here unless keep_usage, so tests about
+        # answers see the frames they always saw
+        self.keep_usage = keep_usage
+        self.usage = []
         self._next_id = 1000
         self._log = None
 
@@ -261,7 +268,8 @@ class Worker:
             raise EOFError("worker closed the connection; exit status %s; log:\n%s"
                            % (self.proc.poll(), self.log()))
         self.reader.feed(data)
-        self.pending.extend(self.reader.frames)
+        for f in self.reader.frames:
+            (self.usage if f.kind == USAGE and not self.keep_usage else self.pending).append(f)
         self.reader.frames.clear()
         return True
 

@@ -44,6 +44,21 @@ AGENTS_PY = textwrap.dedent('''
     import sys
 
 
+    class Reports:
+        """ctx.usage from a sync handler: data is usage's keywords."""
+        def handle_message(self, type, data, ctx):
+            if data:
+                ctx.usage(**data)
+            return "ok"
+
+
+    class ReportsAsync:
+        async def handle_message(self, type, data, ctx):
+            if data:
+                ctx.usage(**data)
+            return "ok"
+
+
     class BadChunks:
         def handle_message(self, type, data):
             yield {1, 2} if type == "set" else "x" * 100
@@ -1308,6 +1323,46 @@ class LeakTest(unittest.TestCase):
                 burst(1000)
             after = w.metrics()
             self.assertLess(after["allocated_blocks"] - before["allocated_blocks"], 1000)
+
+
+class UsageTest(unittest.TestCase):
+    """One USAGE frame per message, before its answer: the handler's thread
+    CPU ns (u64 little endian; all ones: not measured), then what
+    ctx.usage reported, summed per name, as a JSON object."""
+
+    def usage_then_answer(self, w, data):
+        mid = w.send_request("x", json.dumps(data))
+        usage, answer = w.recv_n(2)
+        self.assertEqual((usage.kind, usage.id, answer.kind, answer.id), (A.USAGE, mid, A.RESULT, mid))
+        cpu = int.from_bytes(usage.payload[:8], "little")
+        return cpu, usage.payload[8:]
+
+    def test_sync_and_async_send_cpu_and_the_report(self):
+        for agent, kw in (("bridgeagents:Reports", {}), ("bridgeagents:ReportsAsync", {"concurrency": 4})):
+            with started(agent, keep_usage=True, **kw) as w:
+                cpu, rest = self.usage_then_answer(w, None)
+                self.assertTrue(0 < cpu < 10 ** 10, cpu)
+                self.assertEqual(rest, b"")
+                cpu, rest = self.usage_then_answer(w, {"tokens_in": 5, "cost": 0.5, "hits": 2})
+                self.assertEqual(json.loads(rest), {"tokens_in": 5, "cost": 0.5, "hits": 2})
+
+    def test_gevent_reports_without_cpu(self):
+        with started("bridgeagents:Reports", keep_usage=True, concurrency=4, args=["--model", "gevent"]) as w:
+            cpu, rest = self.usage_then_answer(w, {"tokens_out": 3})
+            self.assertEqual(cpu, 2 ** 64 - 1)
+            self.assertEqual(json.loads(rest), {"tokens_out": 3})
+            mid = w.send_request("x", "null")  # nothing measured, nothing reported: no frame
+            f = w.recv()
+            self.assertEqual((f.kind, f.id), (A.RESULT, mid))
+
+    def test_a_refused_report_records_nothing(self):
+        with started("bridgeagents:Reports", keep_usage=True) as w:
+            mid = w.send_request("x", json.dumps({"tokens_in": 1, "cost": -2}))
+            usage, answer = w.recv_n(2)
+            self.assertEqual((usage.kind, answer.kind), (A.USAGE, A.ERROR))
+            self.assertEqual(usage.payload[8:], b"")  # the call raised before adding tokens_in
+            self.assertEqual(answer.json()["exception"], "ValueError")
+            self.assertEqual(answer.id, mid)
 
 
 if __name__ == "__main__":
