@@ -47,7 +47,7 @@ static int is_metrics(const ap_frame_hdr *h, const unsigned char *payload)
 
 void msg_reply_error(uint64_t id, const char *code, const char *message, const char *exception)
 {
-    usage_send(id);
+    uint16_t cpu = usage_end(id);
     buf_t *out = &bridge.out;
     size_t at = wire_begin(out);
     buf_append(out, "{\"code\":", 8);
@@ -59,7 +59,7 @@ void msg_reply_error(uint64_t id, const char *code, const char *message, const c
         pyconv_append_cstr(out, exception, strlen(exception));
     }
     buf_putc(out, '}');
-    wire_end(out, at, AP_FRAME_ERROR, 0, id);
+    wire_end(out, at, AP_FRAME_ERROR, cpu, id);
     bridge.sent++;
     bridge.errors++;
     stream_end(id);
@@ -143,7 +143,7 @@ static void reply_exception(uint64_t id, const char *prefix, PyObject *msg_type)
     PyObject *name = exception_name(type);
     PyObject *text = exception_text(value, prefix);
 
-    usage_send(id);
+    uint16_t cpu = usage_end(id);
     buf_t *out = &bridge.out;
     size_t at = wire_begin(out);
     static const char head[] = "{\"code\":\"" BRIDGE_CODE_AGENT_ERROR "\",\"message\":";
@@ -155,7 +155,7 @@ static void reply_exception(uint64_t id, const char *prefix, PyObject *msg_type)
     buf_append(out, ",\"exception\":", 13);
     pyconv_append_str_lossy(out, name);
     buf_putc(out, '}');
-    wire_end(out, at, AP_FRAME_ERROR, 0, id);
+    wire_end(out, at, AP_FRAME_ERROR, cpu, id);
     bridge.sent++;
     bridge.errors++;
     stream_end(id);
@@ -288,7 +288,7 @@ static void reply_too_large(uint64_t id, size_t n, int over_frame)
 
 void msg_reply(uint64_t id, PyObject *result, PyObject *type)
 {
-    usage_send(id); /* what it cost goes first: the master forgets the message at its answer */
+    uint16_t cpu = usage_end(id); /* what it reported goes first: the master forgets the message at its answer */
     buf_t *out = &bridge.out;
     size_t at = wire_begin(out);
     /* Encoded whole (up to the frame limit) so the refusal can say how
@@ -297,7 +297,7 @@ void msg_reply(uint64_t id, PyObject *result, PyObject *type)
     if (AP_LIKELY(rc == AP_OK)) {
         size_t n = out->len - at - AP_FRAME_HDR_SIZE;
         if (AP_LIKELY(n <= bridge.max_result_bytes)) {
-            wire_end(out, at, AP_FRAME_RESULT, 0, id);
+            wire_end(out, at, AP_FRAME_RESULT, cpu, id);
             if (stream_end(id))
                 wire_set_flags(out, at, AP_FRAME_RESULT_STREAMED);
             bridge.sent++;

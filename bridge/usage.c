@@ -7,8 +7,8 @@
  * _ up to AP_USAGE_NAME_MAX; at most AP_USAGE_NAMES_MAX names per
  * message) and only then adds them to the message's running sums in
  * _usage_acc (message id -> {name: sum}), so a refused call changes
- * nothing.  usage_send pops the message's sums and encodes them behind
- * the CPU field.  _usage_acc holds only messages that reported and are
+ * nothing.  usage_end pops the message's sums and encodes them as the
+ * USAGE frame's payload.  _usage_acc holds only messages that reported and are
  * not answered yet, at most USAGE_PENDING_MAX (a handler that keeps a
  * context after its answer cannot grow it).  State: the `uc` struct
  * below.
@@ -153,32 +153,27 @@ static PyObject *take_report(uint64_t id)
     return v;
 }
 
-void usage_send(uint64_t id)
+uint16_t usage_end(uint64_t id)
 {
-    uint64_t cpu = AP_USAGE_CPU_NONE;
+    uint16_t aux = 0;
     if (uc.measuring && uc.id == id) {
         uint64_t now = uc.fixed ? 0 : usage_cpu_now();
-        cpu = uc.fixed ? uc.cpu_ns : now > uc.start_ns ? now - uc.start_ns : 0;
+        aux = ap_frame_cpu_encode(uc.fixed ? uc.cpu_ns : now > uc.start_ns ? now - uc.start_ns : 0);
         uc.measuring = 0;
     }
     PyObject *report = take_report(id);
-    if (cpu == AP_USAGE_CPU_NONE && report == NULL)
-        return;
+    if (report == NULL)
+        return aux;
     buf_t *out = &bridge.out;
     size_t at = wire_begin(out);
-    unsigned char le[AP_USAGE_CPU_SIZE];
-    for (int i = 0; i < AP_USAGE_CPU_SIZE; i++)
-        le[i] = (unsigned char)(cpu >> (8 * i));
-    buf_append(out, le, sizeof(le));
-    if (report != NULL) {
-        size_t before = out->len;
-        if (pyconv_encode(report, out, AP_USAGE_JSON_MAX) != AP_OK || out->len - before > AP_USAGE_JSON_MAX) {
-            PyErr_Clear();
-            ap_warn("message %llu: its usage report could not be sent (over %u bytes of JSON?); dropped",
-                    (unsigned long long)id, AP_USAGE_JSON_MAX);
-            out->len = before; /* the CPU alone */
-        }
-        Py_DECREF(report);
+    if (pyconv_encode(report, out, AP_USAGE_JSON_MAX) == AP_OK && out->len - at - AP_FRAME_HDR_SIZE <= AP_USAGE_JSON_MAX) {
+        wire_end(out, at, AP_FRAME_USAGE, 0, id);
+    } else {
+        PyErr_Clear();
+        wire_abort(out, at);
+        ap_warn("message %llu: its usage report could not be sent (over %u bytes of JSON?); dropped",
+                (unsigned long long)id, AP_USAGE_JSON_MAX);
     }
-    wire_end(out, at, AP_FRAME_USAGE, 0, id);
+    Py_DECREF(report);
+    return aux;
 }

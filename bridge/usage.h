@@ -1,19 +1,22 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * usage.h - what a message cost, sent to the master as one USAGE frame
- * (include/ap_frame.h): the thread CPU time its handler used, and what
- * the handler reported with ctx.usage(tokens_in=..., tokens_out=...,
- * cost=..., **other_numbers).  Include Python.h first.
+ * usage.h - what a message cost, told to the master with its answer: the
+ * thread CPU time its handler used, in the answer frame's aux
+ * (ap_frame_cpu_encode), and what the handler reported with
+ * ctx.usage(tokens_in=..., tokens_out=..., cost=..., **other_numbers), as
+ * one USAGE frame just before the answer (include/ap_frame.h).  Include
+ * Python.h first.
  *
  * CPU is measured with CLOCK_THREAD_CPUTIME_ID (two reads per message:
  * the handler runs on the worker's one thread): in the sync model from
  * the handler's call to its answer (a streaming generator's whole run
  * included); in the async model summed over the steps of the message's
- * coroutine (usage_step_*), so other tasks' steps are not counted; in
+ * coroutine (usage_set_cpu), so other tasks' steps are not counted; in
  * the gevent model not at all (greenlets switch without the bridge
- * seeing it, so a per-message figure would be someone else's time: the
- * frame says "not measured").  The frame leaves with the answer, in the
- * same write: no extra system call but the clock reads.
+ * seeing it, so a per-message figure would be someone else's time: aux
+ * 0, "not measured").  Carrying it in the answer's aux costs no byte and
+ * no frame; only a message that reported usage sends a USAGE frame, in
+ * the same write as its answer.
  */
 #ifndef BRIDGE_USAGE_H
 #define BRIDGE_USAGE_H
@@ -33,9 +36,9 @@ void usage_begin(uint64_t id);
  * its steps), to be sent with its answer. */
 void usage_set_cpu(uint64_t id, uint64_t cpu_ns);
 /* Just before message id's answer frame: appends its USAGE frame to
- * bridge.out when there is anything to say (CPU measured, or usage
- * reported).  Never fails: a report that cannot be encoded is logged
- * and dropped. */
-void usage_send(uint64_t id);
+ * bridge.out when its handler reported usage, and returns the aux for
+ * the answer (its CPU time, 0 when not measured).  Never fails: a report
+ * that cannot be encoded is logged and dropped. */
+uint16_t usage_end(uint64_t id);
 
 #endif

@@ -5,7 +5,8 @@
  * Rows are found through an open-addressing table (USAGE_TABLE_SLOTS,
  * at most half full) hashed on the three names; a message finds its row
  * once, at admission (msg->ucell), so the hooks that follow (sent,
- * answered, its USAGE frame) cost a few increments.  Rows are never
+ * answered, the CPU time in its answer frame's aux, its USAGE frame
+ * when the handler reported) cost a few increments.  Rows are never
  * freed before usage_free: a pool removed by a reload keeps its rows
  * (its name stays in the series).  Key ids past maxTrackedKeys, and
  * every row past USAGE_MAX_CELLS, count under "other"; extra reported
@@ -211,11 +212,18 @@ void usage_answered(const msg *m, int code, uint64_t now_ns)
 
 const char *usage_header_refused(uint32_t len)
 {
-    if (len < AP_USAGE_CPU_SIZE)
-        return "a usage frame shorter than its CPU field";
-    if (len > AP_USAGE_CPU_SIZE + AP_USAGE_JSON_MAX)
+    if (len < 2)
+        return "a usage frame without an object";
+    if (len > AP_USAGE_JSON_MAX)
         return "a usage frame over its bound";
     return NULL;
+}
+
+void usage_cpu(const msg *m, uint16_t aux)
+{
+    uint64_t ns = ap_frame_cpu_decode(aux);
+    if (m->ucell && ns != AP_FRAME_CPU_NONE)
+        hist_fixed_record(&m->ucell->cpu, ns);
 }
 
 static int name_ok(const char *s)
@@ -304,29 +312,18 @@ void usage_frame(worker *w, const ap_frame_hdr *h, const char *payload)
         ap_debug("%s: USAGE for unknown message %llu dropped", w->name, (unsigned long long)h->id);
         return;
     }
-    uint64_t cpu = 0;
-    for (int i = AP_USAGE_CPU_SIZE - 1; i >= 0; i--)
-        cpu = cpu << 8 | (unsigned char)payload[i];
-    cJSON *o = NULL;
-    if (h->len > AP_USAGE_CPU_SIZE) {
-        o = cJSON_ParseWithLength(payload + AP_USAGE_CPU_SIZE, h->len - AP_USAGE_CPU_SIZE);
-        const char *why = o ? report_refused(o) : "not JSON";
-        if (why) {
-            cJSON_Delete(o);
-            frame_refused(w, h, why);
-            return;
-        }
+    cJSON *o = cJSON_ParseWithLength(payload, h->len);
+    const char *why = o ? report_refused(o) : "not JSON";
+    if (why) {
+        cJSON_Delete(o);
+        frame_refused(w, h, why);
+        return;
     }
     us.frames++;
-    usage_cell *c = m->ucell;
-    if (c && cpu != AP_USAGE_CPU_NONE)
-        hist_fixed_record(&c->cpu, cpu);
-    if (o) {
-        uint64_t tokens = c ? report_add(c, o) : 0;
-        if (m->key)
-            apikey_charge(m->key, tokens, ap_now_ms());
-        cJSON_Delete(o);
-    }
+    uint64_t tokens = m->ucell ? report_add(m->ucell, o) : 0;
+    if (m->key)
+        apikey_charge(m->key, tokens, ap_now_ms());
+    cJSON_Delete(o);
 }
 
 /* ---- reading ------------------------------------------------------------- */

@@ -14,9 +14,10 @@
  * pool's maxTrackedTypes (the rest under "other"), cells by
  * USAGE_MAX_CELLS (past it, one row "other/other/other" takes the rest).
  *
- * The worker sends what it measured and what the handler reported as
- * one AP_FRAME_USAGE frame per message, before the message's answer
- * (include/ap_frame.h); usage_frame() checks it like a client's line.
+ * The worker sends the handler's CPU time in the answer frame's aux
+ * (usage_cpu) and what the handler reported as one AP_FRAME_USAGE frame
+ * before the answer (include/ap_frame.h); usage_frame() checks it like a
+ * client's line.
  * Exported in Prometheus text (usage_prometheus), in pool.stats
  * ("usage", usage_json) and by `agentpoolctl usage`.
  */
@@ -57,6 +58,9 @@ void usage_sent(const struct msg *m);
  * the clock metrics_answered read. */
 void usage_answered(const struct msg *m, int code, uint64_t now_ns);
 
+/* The CPU time its worker measured for m (a RESULT's or ERROR's aux),
+ * from the worker's answer. */
+void usage_cpu(const struct msg *m, uint16_t aux);
 /* NULL when a USAGE frame header of payload length len may come from a
  * worker, else why not (the worker is then killed as for a forged frame). */
 const char *usage_header_refused(uint32_t len);

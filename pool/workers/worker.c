@@ -744,6 +744,7 @@ static void on_answer(worker *w, const ap_frame_hdr *h, const char *payload, str
         return;
     }
     worker_release(w, m);
+    usage_cpu(m, h->aux);
     uint64_t now = ap_now_ns();
     w->proc.last_active_ms = now / 1000000u;
     w->proc.last_message_ms = w->proc.last_active_ms;

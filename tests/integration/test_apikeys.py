@@ -278,5 +278,31 @@ class Usage(unittest.TestCase):
             self.assertEqual(out.returncode, 2)
 
 
+class UntrustedUsageFrames(unittest.TestCase):
+    """The worker runs agent code, which can write to the master link: a
+    USAGE frame is checked like a client's line."""
+
+    def test_a_usage_frame_that_is_not_numbers_is_dropped_and_counted(self):
+        with KeysServer([], agent="rogue:RogueAgent") as s, s.client() as c:
+            for text, why in (('{"tokens_in": "7"}', "a value that is not a finite number >= 0"),
+                              ('{"tokens_in": 1.5}', "tokens that are not an integer below 2^53"),
+                              ('{"a-b": 1}', "a bad name"), ("[1, 2]", "not a JSON object"), ("{]", "not JSON")):
+                r = c.request("usage_frame", {"json": text})
+                self.assertTrue(r["ok"], r)  # the message itself is answered as usual
+                self.assertIn("usage frame for message", s.log())
+                self.assertIn("dropped: " + why, s.log())
+            st = c.stats()["usage"]
+            self.assertEqual(st["framesRefused"], 5)
+            self.assertEqual(row(st["rows"], type="usage_frame")["tokensIn"], 0)
+
+    def test_a_usage_frame_over_its_bound_is_a_protocol_error(self):
+        with KeysServer([], agent="rogue:RogueAgent", args=["--max-retries", "0"]) as s, s.client() as c:
+            pid = c.stats(detailed=True)["workers"][0]["pid"]
+            r = c.request("usage_frame", {"json": '{"x": %s}' % ("1" * 5000)})
+            self.assertEqual(r["error"]["code"], "worker_crashed", r)
+            self.assertIn("worker-0 (pid %d): USAGE frame while busy (a usage frame over its bound); killing it" % pid,
+                          s.log())
+
+
 if __name__ == "__main__":
     main()

@@ -1326,44 +1326,40 @@ class LeakTest(unittest.TestCase):
 
 
 class UsageTest(unittest.TestCase):
-    """One USAGE frame per message, before its answer: the handler's thread
-    CPU ns (u64 little endian; all ones: not measured), then what
-    ctx.usage reported, summed per name, as a JSON object."""
+    """A message's handler CPU time rides in its answer's aux (16-bit
+    float of microseconds + 1, 0: not measured); what ctx.usage reported,
+    summed per name, comes as one USAGE frame (a JSON object) just before
+    the answer, and only then."""
 
-    def usage_then_answer(self, w, data):
+    def answer(self, w, data, with_usage):
         mid = w.send_request("x", json.dumps(data))
-        usage, answer = w.recv_n(2)
-        self.assertEqual((usage.kind, usage.id, answer.kind, answer.id), (A.USAGE, mid, A.RESULT, mid))
-        cpu = int.from_bytes(usage.payload[:8], "little")
-        return cpu, usage.payload[8:]
+        frames = w.recv_n(2 if with_usage else 1)
+        kinds = [(f.kind, f.id) for f in frames]
+        self.assertEqual(kinds, ([(A.USAGE, mid)] if with_usage else []) + [(frames[-1].kind, mid)])
+        return frames[-1], (frames[0].json() if with_usage else None)
 
     def test_sync_and_async_send_cpu_and_the_report(self):
         for agent, kw in (("bridgeagents:Reports", {}), ("bridgeagents:ReportsAsync", {"concurrency": 4})):
             with started(agent, keep_usage=True, **kw) as w:
-                cpu, rest = self.usage_then_answer(w, None)
-                self.assertTrue(0 < cpu < 10 ** 10, cpu)
-                self.assertEqual(rest, b"")
-                cpu, rest = self.usage_then_answer(w, {"tokens_in": 5, "cost": 0.5, "hits": 2})
-                self.assertEqual(json.loads(rest), {"tokens_in": 5, "cost": 0.5, "hits": 2})
+                answer, _ = self.answer(w, None, False)
+                self.assertEqual(answer.kind, A.RESULT)
+                self.assertTrue(0 < answer.aux < 0xFFFF, answer)
+                answer, report = self.answer(w, {"tokens_in": 5, "cost": 0.5, "hits": 2}, True)
+                self.assertEqual(report, {"tokens_in": 5, "cost": 0.5, "hits": 2})
+                self.assertNotEqual(answer.aux, 0)
 
     def test_gevent_reports_without_cpu(self):
         with started("bridgeagents:Reports", keep_usage=True, concurrency=4, args=["--model", "gevent"]) as w:
-            cpu, rest = self.usage_then_answer(w, {"tokens_out": 3})
-            self.assertEqual(cpu, 2 ** 64 - 1)
-            self.assertEqual(json.loads(rest), {"tokens_out": 3})
-            mid = w.send_request("x", "null")  # nothing measured, nothing reported: no frame
-            f = w.recv()
-            self.assertEqual((f.kind, f.id), (A.RESULT, mid))
+            answer, report = self.answer(w, {"tokens_out": 3}, True)
+            self.assertEqual((answer.kind, answer.aux, report), (A.RESULT, 0, {"tokens_out": 3}))
+            answer, _ = self.answer(w, None, False)
+            self.assertEqual(answer.aux, 0)
 
     def test_a_refused_report_records_nothing(self):
         with started("bridgeagents:Reports", keep_usage=True) as w:
-            mid = w.send_request("x", json.dumps({"tokens_in": 1, "cost": -2}))
-            usage, answer = w.recv_n(2)
-            self.assertEqual((usage.kind, answer.kind), (A.USAGE, A.ERROR))
-            self.assertEqual(usage.payload[8:], b"")  # the call raised before adding tokens_in
-            self.assertEqual(answer.json()["exception"], "ValueError")
-            self.assertEqual(answer.id, mid)
-
+            answer, _ = self.answer(w, {"tokens_in": 1, "cost": -2}, False)  # raised before adding tokens_in
+            self.assertEqual((answer.kind, answer.json()["exception"]), (A.ERROR, "ValueError"))
+            self.assertNotEqual(answer.aux, 0)  # the handler's CPU, on an error too
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
