@@ -32,6 +32,7 @@ static struct {
     uint64_t id;                /* the message measured */
     uint64_t start_ns;          /* its handler's start (thread CPU) */
     uint64_t cpu_ns;            /* fixed: its total */
+    uint64_t last_ns;           /* sync model: the thread CPU clock at the last answer */
     int measuring, fixed;
 } uc;
 
@@ -98,6 +99,7 @@ int usage_init(void)
         return AP_ERR;
     }
     Py_INCREF(uc.acc);
+    uc.last_ns = usage_cpu_now();
     return AP_OK;
 }
 
@@ -121,7 +123,8 @@ void usage_begin(uint64_t id)
     uc.id = id;
     uc.measuring = 1;
     uc.fixed = 0;
-    uc.start_ns = usage_cpu_now();
+    if (bridge.model != BRIDGE_MODEL_SYNC) /* sync: from the last answer (usage_end) */
+        uc.start_ns = usage_cpu_now();
 }
 
 void usage_set_cpu(uint64_t id, uint64_t cpu_ns)
@@ -156,7 +159,14 @@ static PyObject *take_report(uint64_t id)
 uint16_t usage_end(uint64_t id)
 {
     uint16_t aux = 0;
-    if (uc.measuring && uc.id == id) {
+    if (bridge.model == BRIDGE_MODEL_SYNC) {
+        /* one clock read per answer: what the thread used since the last */
+        uint64_t now = usage_cpu_now(), used = now > uc.last_ns ? now - uc.last_ns : 0;
+        uc.last_ns = now;
+        if (uc.measuring && uc.id == id)
+            aux = ap_frame_cpu_encode(used);
+        uc.measuring = 0;
+    } else if (uc.measuring && uc.id == id) {
         uint64_t now = uc.fixed ? 0 : usage_cpu_now();
         aux = ap_frame_cpu_encode(uc.fixed ? uc.cpu_ns : now > uc.start_ns ? now - uc.start_ns : 0);
         uc.measuring = 0;

@@ -7,11 +7,15 @@
  * one USAGE frame just before the answer (include/ap_frame.h).  Include
  * Python.h first.
  *
- * CPU is measured with CLOCK_THREAD_CPUTIME_ID (two reads per message:
- * the handler runs on the worker's one thread): in the sync model from
- * the handler's call to its answer (a streaming generator's whole run
- * included); in the async model summed over the steps of the message's
- * coroutine (usage_set_cpu), so other tasks' steps are not counted; in
+ * CPU is measured with CLOCK_THREAD_CPUTIME_ID (not in the vDSO: each
+ * read is a system call).  In the sync model, one read per answer: a
+ * message's CPU is what the worker's thread used from the previous
+ * answer to its own, that is its handler (a streaming generator's whole
+ * run included) and the bridge's work for it (reading, decoding,
+ * encoding; a heartbeat answered meanwhile too); time spent waiting for
+ * a message uses no CPU, so none is counted.  In the async model, two
+ * reads per step of the message's coroutine, summed (usage_set_cpu), so
+ * other tasks' steps are not counted; in
  * the gevent model not at all (greenlets switch without the bridge
  * seeing it, so a per-message figure would be someone else's time: aux
  * 0, "not measured").  Carrying it in the answer's aux costs no byte and

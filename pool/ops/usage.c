@@ -392,8 +392,8 @@ void usage_prometheus(struct evbuffer *out)
         const char *name, *help;
         size_t off;
     } hists[] = {
-        {"agentpool_message_cpu_seconds", "Thread CPU time workers spent in the handler of a message, by pool, type and "
-         "key (sync and async workers; gevent workers do not measure it).", offsetof(usage_cell, cpu)},
+        {"agentpool_message_cpu_seconds", "Thread CPU time a worker spent on a message (sync: since its previous answer; "
+         "async: the message's own steps; gevent workers do not measure it), by pool, type and key.", offsetof(usage_cell, cpu)},
         {"agentpool_usage_queue_wait_seconds", "Time from a message's acceptance to its first sending to a worker, by "
          "pool, type and key.", offsetof(usage_cell, queue_wait)},
         {"agentpool_usage_run_seconds", "Time from a message's last sending to a worker to its answer (ok or "
