@@ -111,7 +111,8 @@ static void install(keyfile_set *s, uint64_t now_ms)
     apikey **old = ak.n ? ap_malloc((size_t)ak.n * sizeof(*old)) : NULL;
     for (unsigned i = 0; i < ak.n; i++)
         old[i] = ak.keys[i].key;
-    qsort(old, ak.n, sizeof(*old), by_id_ptr);
+    if (ak.n > 1)
+        qsort(old, ak.n, sizeof(*old), by_id_ptr);
     entry *keys = s->n ? ap_calloc(s->n, sizeof(*keys)) : NULL;
     for (unsigned i = 0; i < s->n; i++) {
         keyfile_entry *e = &s->keys[i];
@@ -140,7 +141,8 @@ static void install(keyfile_set *s, uint64_t now_ms)
         e->npools = 0;
         keys[i].key = k;
     }
-    qsort(keys, s->n, sizeof(*keys), by_hash);
+    if (s->n > 1)
+        qsort(keys, s->n, sizeof(*keys), by_hash);
     ap_free(old);
     set_free(ak.keys, ak.n);
     ak.keys = keys;

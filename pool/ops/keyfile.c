@@ -242,6 +242,8 @@ static int by_hash(const void *a, const void *b)
 /* Two keys with one id or one hash: AP_ERR with err set. */
 static int find_duplicates(keyfile_set *s, const char *path, char *err)
 {
+    if (s->n < 2)
+        return AP_OK;
     qsort(s->keys, s->n, sizeof(*s->keys), by_hash);
     for (unsigned i = 1; i < s->n; i++)
         if (by_hash(&s->keys[i - 1], &s->keys[i]) == 0) {

@@ -243,6 +243,8 @@ static void keep_server(config *nc, const config *oc, cJSON *names)
     KEEP_OPTSTR(group, "group")
     KEEP_INT(metrics_allow_remote, "metricsAllowRemote")
     KEEP_INT(event_history, "eventHistory")
+    KEEP_OPTSTR(api_keys_file, "apiKeysFile") /* its path; the file itself is reread (apikey.c) */
+    KEEP_INT(max_tracked_keys, "maxTrackedKeys")
 }
 
 /* A pool's: its tables are sized by them.  prefix names the pool ("" for

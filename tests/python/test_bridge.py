@@ -1348,6 +1348,7 @@ class UsageTest(unittest.TestCase):
                 self.assertEqual(report, {"tokens_in": 5, "cost": 0.5, "hits": 2})
                 self.assertNotEqual(answer.aux, 0)
 
+    @unittest.skipUnless(have_gevent(), "gevent is not installed, or greenlets cannot run under this sanitizer build")
     def test_gevent_reports_without_cpu(self):
         with started("bridgeagents:Reports", keep_usage=True, concurrency=4, args=["--model", "gevent"]) as w:
             answer, report = self.answer(w, {"tokens_out": 3}, True)
