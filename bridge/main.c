@@ -35,6 +35,7 @@
 #include "publish.h"
 #include "sstate.h"
 #include "checkpoint.h"
+#include "usage.h"
 #include "pyhost.h"
 #include "sync_driver.h"
 #include "wire.h"
@@ -513,6 +514,7 @@ static AP_NORETURN void finish(bridge_end end)
     agent_release();
     sstate_fini();
     stream_fini();
+    usage_fini();
     hctx_fini();
     pyconv_fini();
     unsigned long long sent = bridge.sent, errors = bridge.errors;
@@ -565,7 +567,8 @@ int main(int argc, char **argv)
         start_failed_py();
     resolve_model();
     pyhost_setup_logging();
-    if (hctx_init() < 0 || stream_init() < 0 || publish_init() < 0 || sstate_init() < 0 || checkpoint_init() < 0)
+    if (hctx_init() < 0 || stream_init() < 0 || publish_init() < 0 || sstate_init() < 0 || checkpoint_init() < 0 ||
+        usage_init() < 0)
         start_failed_py();
     bridge.max_inflight = bridge.model == BRIDGE_MODEL_SYNC ? 1 : bridge.concurrency;
     if (bridge.model == BRIDGE_MODEL_ASYNC && async_driver_init() < 0)

@@ -18,6 +18,7 @@
 #include "pyerr.h"
 #include "sstate.h"
 #include "stream.h"
+#include "usage.h"
 #include "wire.h"
 
 #include "ap_common.h"
@@ -56,6 +57,7 @@ static int is_metrics(const ap_frame_hdr *h, const unsigned char *payload)
 
 void msg_reply_error(uint64_t id, const char *code, const char *message, const char *exception)
 {
+    uint16_t cpu = usage_end(id);
     buf_t *out = &bridge.out;
     size_t at = wire_begin(out);
     buf_append(out, "{\"code\":", 8);
@@ -67,7 +69,7 @@ void msg_reply_error(uint64_t id, const char *code, const char *message, const c
         pyconv_append_cstr(out, exception, strlen(exception));
     }
     buf_putc(out, '}');
-    wire_end(out, at, AP_FRAME_ERROR, 0, id);
+    wire_end(out, at, AP_FRAME_ERROR, cpu, id);
     bridge.sent++;
     bridge.errors++;
     stream_end(id);
@@ -152,6 +154,7 @@ static void reply_exception(uint64_t id, const char *prefix, PyObject *msg_type)
     PyObject *name = exception_name(type);
     PyObject *text = exception_text(value, prefix);
 
+    uint16_t cpu = usage_end(id);
     buf_t *out = &bridge.out;
     size_t at = wire_begin(out);
     static const char head[] = "{\"code\":\"" BRIDGE_CODE_AGENT_ERROR "\",\"message\":";
@@ -163,7 +166,7 @@ static void reply_exception(uint64_t id, const char *prefix, PyObject *msg_type)
     buf_append(out, ",\"exception\":", 13);
     pyconv_append_str_lossy(out, name);
     buf_putc(out, '}');
-    wire_end(out, at, AP_FRAME_ERROR, 0, id);
+    wire_end(out, at, AP_FRAME_ERROR, cpu, id);
     bridge.sent++;
     bridge.errors++;
     stream_end(id);
@@ -288,6 +291,7 @@ PyObject *msg_invoke(msg_call *c, PyObject **token)
         return NULL;
     }
     PyObject *args[4] = {NULL, c->type, c->data, arg};
+    usage_begin(c->meta.id);
     res = PyObject_Vectorcall(bridge.handler, args + 1, (arg ? 3 : 2) | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
     Py_XDECREF(arg);
     Py_CLEAR(c->data);
@@ -332,6 +336,7 @@ static void reply_too_large(uint64_t id, size_t n, int over_frame)
 void msg_reply(uint64_t id, PyObject *result, PyObject *type)
 {
     char why[160];
+    uint16_t cpu = usage_end(id); /* what it reported goes first: the master forgets the message at its answer */
     buf_t *out = &bridge.out;
     /* The session's STATE goes first, and is taken back with the RESULT
      * when that cannot be sent: a failed message commits nothing. */
@@ -353,7 +358,7 @@ void msg_reply(uint64_t id, PyObject *result, PyObject *type)
     if (AP_LIKELY(rc == AP_OK)) {
         size_t n = out->len - at - AP_FRAME_HDR_SIZE;
         if (AP_LIKELY(n <= bridge.max_result_bytes)) {
-            wire_end(out, at, AP_FRAME_RESULT, 0, id);
+            wire_end(out, at, AP_FRAME_RESULT, cpu, id);
             if (stream_end(id))
                 wire_set_flags(out, at, AP_FRAME_RESULT_STREAMED);
             bridge.sent++;

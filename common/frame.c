@@ -122,3 +122,26 @@ int ap_frame_event_topic_valid(const char *t, size_t n)
     }
     return seg > 0;
 }
+
+uint16_t ap_frame_cpu_encode(uint64_t ns)
+{
+    uint64_t x = ns / 1000u + 1; /* microseconds + 1: never 0 */
+    if (x < 2048)
+        return (uint16_t)x;
+    unsigned e = 1;
+    while ((x >> (e - 1)) > 4095 && e < 31)
+        e++;
+    uint64_t m = x >> (e - 1);
+    if (m > 4095)
+        return 0xFFFF; /* beyond the largest: cut */
+    return (uint16_t)(e << 11 | (unsigned)(m - 2048));
+}
+
+uint64_t ap_frame_cpu_decode(uint16_t aux)
+{
+    if (aux == 0)
+        return AP_FRAME_CPU_NONE;
+    unsigned e = aux >> 11, m = aux & 2047u;
+    uint64_t x = e == 0 ? m : (uint64_t)(2048u + m) << (e - 1);
+    return (x - 1) * 1000u;
+}

@@ -46,6 +46,8 @@ static const ctl_command ctl_commands[] = {
     {"session", "show|delete|list [OPTIONS]", CTL_TAKES_ALL, 1, INT_MAX, 1, cmd_session},
     {"events", "[--json] [--since DURATION] [--critical] [--pool NAME] [TOPIC...]",
      CTL_TAKES_JSON | CTL_TAKES_SINCE | CTL_TAKES_CRITICAL | CTL_TAKES_POOL, 0, 32, 0, cmd_events},
+    {"usage", "[--by key|pool|type] [--json] [--pool NAME]", CTL_TAKES_BY | CTL_TAKES_JSON | CTL_TAKES_POOL, 0, 0, 0,
+     cmd_usage},
 };
 
 const char ctl_usage_text[] =
@@ -167,6 +169,13 @@ const char ctl_usage_text[] =
     "                         that agentpoold still keeps; --critical shows\n"
     "                         only critical ones (worker deaths, dead letters,\n"
     "                         backoff, critical alerts)\n"
+    "  usage [--by key|pool|type] [--json] [--pool NAME]\n"
+    "                         the usage agentpoold accounted since it started\n"
+    "                         (pool.stats \"usage\"), summed per API key (none:\n"
+    "                         requests sent without one), pool or message type:\n"
+    "                         requests, ok, errors by code, tokens in and out,\n"
+    "                         cost and worker CPU seconds, most tokens first;\n"
+    "                         --json prints the summed rows\n"
     "\n"
     "Options (before or after COMMAND and its arguments; for send they end at\n"
     "TYPE):\n"
@@ -177,7 +186,8 @@ const char ctl_usage_text[] =
     "                         top: 5000 per frame; reload: no limit; 0 waits\n"
     "                         forever)\n"
     "      --json             stats, health, history, reload, scale: the result\n"
-    "                         object; dlq list: the records, one per line\n"
+    "                         object; dlq list: the records, one per line;\n"
+    "                         usage: the summed rows\n"
     "      --detailed         stats: one row per worker\n"
     "      --pool NAME        stats, top, health, history, reload, scale, dlq:\n"
     "                         that pool only ({\"pool\": NAME} in the request's\n"
@@ -194,6 +204,7 @@ const char ctl_usage_text[] =
     "      --raw              send --stream: print the lines as received\n"
     "      --since DURATION   events: replay from this long ago (ms, s, m, h, d)\n"
     "      --critical         events: critical events only\n"
+    "      --by COLUMN        usage: sum by key (the default), pool or type\n"
     "  -h, --help             show this help and exit\n"
     "      --version          show the version and exit\n"
     "\n"

@@ -27,11 +27,11 @@
 static const char *const args_takes_names[] = {"--json", "--detailed", "--offset", "--limit",
                                                "--id",   "--yes",      "--once",   "--interval",
                                                "--stream", "--raw",   "--pool",   "--since",
-                                               "--critical"};
+                                               "--critical", "--by"};
 
 enum {
     OPT_TIMEOUT = 256, OPT_VERSION, OPT_JSON, OPT_DETAILED, OPT_OFFSET, OPT_LIMIT, OPT_ID, OPT_YES,
-    OPT_ONCE, OPT_INTERVAL, OPT_STREAM, OPT_RAW, OPT_POOL, OPT_SINCE, OPT_CRITICAL
+    OPT_ONCE, OPT_INTERVAL, OPT_STREAM, OPT_RAW, OPT_POOL, OPT_SINCE, OPT_CRITICAL, OPT_BY
 };
 
 static const struct option args_long_options[] = {
@@ -52,6 +52,7 @@ static const struct option args_long_options[] = {
     {"pool", required_argument, NULL, OPT_POOL},
     {"since", required_argument, NULL, OPT_SINCE},
     {"critical", no_argument, NULL, OPT_CRITICAL},
+    {"by", required_argument, NULL, OPT_BY},
     {NULL, 0, NULL, 0},
 };
 
@@ -141,6 +142,10 @@ int args_parse(int argc, char **argv, int options_end, ctl_opts *o, int *next)
         case OPT_CRITICAL:
             o->critical = 1;
             o->given |= CTL_TAKES_CRITICAL;
+            break;
+        case OPT_BY:
+            o->by = optarg; /* cmd_usage judges it */
+            o->given |= CTL_TAKES_BY;
             break;
         case 'h':
             fputs(ctl_usage_text, stdout);

@@ -58,7 +58,8 @@ enum {
     CTL_TAKES_POOL = 1u << 10,
     CTL_TAKES_SINCE = 1u << 11,
     CTL_TAKES_CRITICAL = 1u << 12,
-    CTL_TAKES_ALL = (1u << 13) - 1
+    CTL_TAKES_BY = 1u << 13,
+    CTL_TAKES_ALL = (1u << 14) - 1
 };
 
 /* The default --timeout, and the least and most --interval. */
@@ -87,6 +88,7 @@ typedef struct {
     const char *pool; /* --pool NAME: the named pool only; NULL: every pool */
     uint64_t since_ms; /* events --since: replay this far back */
     int critical;      /* events --critical: critical events only */
+    const char *by;    /* usage --by key|pool|type */
 } ctl_opts;
 
 typedef struct ctl_command {
@@ -110,6 +112,7 @@ int cmd_dlq(const ctl_opts *o, int argc, char **argv);
 int cmd_top(const ctl_opts *o, int argc, char **argv);
 int cmd_events(const ctl_opts *o, int argc, char **argv);
 int cmd_session(const ctl_opts *o, int argc, char **argv);
+int cmd_usage(const ctl_opts *o, int argc, char **argv);
 
 /* Parses a duration: a whole number with ms, s, m, h or d (none: ms).
  * AP_OK, or AP_ERR when s is anything else (cmd_events.c). */

@@ -5,7 +5,7 @@ bin_PROGRAMS += agentpoolctl
 agentpoolctl_SOURCES = ctl/agentpoolctl.c \
 	ctl/args.c ctl/args.h \
 	ctl/ctl.c ctl/ctl.h \
-	ctl/cmd_send.c ctl/cmd_stats.c ctl/cmd_pool.c ctl/cmd_dlq.c ctl/cmd_events.c ctl/cmd_session.c \
+	ctl/cmd_send.c ctl/cmd_stats.c ctl/cmd_pool.c ctl/cmd_dlq.c ctl/cmd_events.c ctl/cmd_session.c ctl/cmd_usage.c \
 	ctl/top.c ctl/topview.c ctl/topview.h \
 	ctl/conn.c ctl/conn.h \
 	ctl/exchange.c ctl/exchange.h \

@@ -47,10 +47,13 @@ typedef enum {
      * then the type (aux bytes), the client's id as raw JSON (meta.id_len
      * bytes) and the data; len counts all of it. */
     AP_FRAME_REQUEST = 3,
-    /* worker -> master: the message's result, as JSON text. */
+    /* worker -> master: the message's result, as JSON text.  aux: the
+     * thread CPU time its handler used (ap_frame_cpu_encode; 0: not
+     * measured). */
     AP_FRAME_RESULT = 4,
     /* worker -> master: the message failed.  Payload: a JSON object
-     * {"code":"agent_error","message":"...","exception":"ValueError"}. */
+     * {"code":"agent_error","message":"...","exception":"ValueError"}.
+     * aux: as RESULT's. */
     AP_FRAME_ERROR = 5,
     /* master -> worker: finish what you hold, call on_stop(), exit 0. */
     AP_FRAME_STOP = 6,
@@ -93,9 +96,15 @@ typedef enum {
      * with the message and gives it back (AP_FRAME_REQ_RESUME) when the
      * message runs again after its worker died. */
     AP_FRAME_CHECKPOINT = 14,
-    /* worker -> master: usage the handler of message `id` reported
-     * (ctx.usage(...)): one JSON object of numbers.  Reserved for the
-     * usage accounting of the HTTP front door issue. */
+    /* worker -> master: what the handler of message `id` reported with
+     * ctx.usage(...) (pool/ops/usage.h), summed per name: one JSON object
+     * of at most AP_USAGE_NAMES_MAX names of 1 to AP_USAGE_NAME_MAX bytes
+     * of A-Z a-z 0-9 _, each a finite number >= 0 (tokens_in and
+     * tokens_out integers below 2^53), at most AP_USAGE_JSON_MAX bytes.
+     * Sent once, just before the message's RESULT or ERROR, and only
+     * when the handler reported something (the handler's CPU time rides
+     * in the answer's aux, so a message that reports nothing costs no
+     * extra frame). */
     AP_FRAME_USAGE = 15,
     AP_FRAME_KIND_MAX = 15
 } ap_frame_kind;
@@ -123,6 +132,11 @@ typedef struct {
  * AP_EVENT_TOPIC_MAX bytes, dot-separated non-empty segments of
  * a-z 0-9 _ - (no wildcard, no upper case). */
 int ap_frame_event_topic_valid(const char *t, size_t n);
+
+/* USAGE: the bounds of the reported object. */
+#define AP_USAGE_JSON_MAX 4096u
+#define AP_USAGE_NAMES_MAX 16
+#define AP_USAGE_NAME_MAX 64
 
 /* REQUEST flags: the payload starts with ap_frame_meta; the client id
  * follows the type. */
@@ -170,6 +184,15 @@ void ap_frame_meta_decode(const unsigned char in[AP_FRAME_META_SIZE], ap_frame_m
 /* A CREDIT payload: n bytes, u32 little endian. */
 void ap_frame_credit_encode(unsigned char out[AP_FRAME_CREDIT_SIZE], uint32_t n);
 uint32_t ap_frame_credit_decode(const unsigned char in[AP_FRAME_CREDIT_SIZE]);
+
+/* The handler's CPU time in a RESULT's or ERROR's aux: a 16-bit float of
+ * microseconds + 1 (5-bit exponent, 11-bit mantissa), 0 meaning "not
+ * measured".  Exact below 2047 us; above, within 1/2048 below the true
+ * value; up to about 51 days (larger is cut to the largest).  decode
+ * gives nanoseconds (whole microseconds), AP_FRAME_CPU_NONE for 0. */
+#define AP_FRAME_CPU_NONE UINT64_MAX
+uint16_t ap_frame_cpu_encode(uint64_t ns);
+uint64_t ap_frame_cpu_decode(uint16_t aux);
 
 /* Writes the 16-byte encoding of h into out. Never fails. */
 void ap_frame_encode(unsigned char out[AP_FRAME_HDR_SIZE], const ap_frame_hdr *h);

@@ -69,7 +69,11 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/ops/alert.c pool/ops/alert.h \
 	pool/ops/evring.c pool/ops/evring.h pool/ops/events.c pool/ops/events.h \
 	pool/ops/agentev.c pool/ops/agentev.h \
-	pool/ops/agentstat.c pool/ops/agentstat.h
+	pool/ops/agentstat.c pool/ops/agentstat.h \
+	pool/ops/tbucket.c pool/ops/tbucket.h \
+	pool/ops/keyfile.c pool/ops/keyfile.h \
+	pool/ops/apikey.c pool/ops/apikey.h \
+	pool/ops/usage.c pool/ops/usage.h
 agentpoold_CPPFLAGS = $(AM_CPPFLAGS) $(POOL_INC)
-agentpoold_CFLAGS = $(AM_CFLAGS) -pthread $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS) $(SQLITE_CFLAGS) $(HIREDIS_CFLAGS) $(JEMALLOC_CFLAGS) $(JEMALLOC_DEFS)
-agentpoold_LDADD = common/libapcommon_je.a $(LIBEVENT_LIBS) $(CJSON_LIBS) $(SQLITE_LIBS) $(HIREDIS_LIBS) -lpthread $(JEMALLOC_LIBS)
+agentpoold_CFLAGS = $(AM_CFLAGS) -pthread $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS) $(SQLITE_CFLAGS) $(HIREDIS_CFLAGS) $(NETTLE_CFLAGS) $(JEMALLOC_CFLAGS) $(JEMALLOC_DEFS)
+agentpoold_LDADD = common/libapcommon_je.a $(LIBEVENT_LIBS) $(CJSON_LIBS) $(SQLITE_LIBS) $(HIREDIS_LIBS) $(NETTLE_LIBS) -lpthread $(JEMALLOC_LIBS)

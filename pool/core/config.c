@@ -179,6 +179,8 @@ static const setting settings[] = {
     {"logLevel", T_STR, OFF(log_level), 0, 0, log_level_names, "debug | info | warn | error", SERVER},
     {"logFormat", T_STR, OFF(log_format), 0, 0, log_format_names, "text | json", SERVER},
     {"logFile", T_STR, OFF(log_file), 0, 4096, NULL, "append the log to this file, reopened on SIGUSR1 (empty: stderr)", SERVER},
+    {"apiKeysFile", T_STR, OFF(api_keys_file), 0, 4096, NULL, "JSON lines of API keys (id, sha256 of the secret, pools, maxInFlight, ratePerMinute, tokensPerMinute) checked for requests that send a key; reread on SIGHUP; must not be readable by others (empty: none)", SERVER},
+    {"maxTrackedKeys", T_INT, OFF(max_tracked_keys), 0, 100000, NULL, "API keys tracked one by one in usage accounting; the rest count as other", SERVER},
     {"accessLog", T_STR, OFF(access_log), 0, 4096, NULL, "append one line per answered message to this file, reopened on SIGUSR1 (empty: off)", SERVER},
     {"workerLogRate", T_INT, OFF(worker_log_rate), 0, 1000000, NULL, "lines of worker stdout/stderr logged per second per worker; past it they are dropped and counted (0: no limit)", PER_POOL},
     {"workerLogBurst", T_INT, OFF(worker_log_burst), 1, 10000000, NULL, "lines a worker may write at once above workerLogRate", PER_POOL},
@@ -227,6 +229,7 @@ void config_init(config *cfg)
     cfg->scale_up_after = 1000;
     cfg->idle_timeout = 300000;
     cfg->max_tracked_types = 64;
+    cfg->max_tracked_keys = 256;
     cfg->alert_available_below = 20;
     cfg->alert_queue_above = 80;
     cfg->alert_error_rate_above = 10;

@@ -185,6 +185,8 @@ typedef struct config {
     char *log_format;
     char *log_file;              /* NULL: stderr */
     char *access_log;            /* NULL: off */
+    char *api_keys_file;         /* NULL: no API keys (apikey.c) */
+    int64_t max_tracked_keys;    /* usage rows keep this many key ids (usage.c) */
     char *default_pool_name;     /* "defaultPool"; NULL: the first pool (default_pool says which) */
     int64_t worker_log_rate;     /* worker output lines per second per worker; 0: no limit */
     int64_t worker_log_burst;

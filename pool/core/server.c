@@ -42,6 +42,8 @@
 #include "privs.h"
 #include "recycle.h"
 #include "reload.h"
+#include "apikey.h"
+#include "usage.h"
 #include "retry.h"
 #include "scale.h"
 #include "sdnotify.h"
@@ -186,6 +188,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
         }
     }
     access_tick(now);
+    apikey_tick(now);
     client_tick(now);
     stream_tick(now);
     events_tick();
@@ -311,6 +314,11 @@ int server_start(config *cfg, int argc, char **argv)
     config_moved(server.cfg, cfg);
     if (access_start(server.cfg) != AP_OK)
         return AP_ERR;
+    usage_init((unsigned)server.cfg->max_tracked_keys);
+    if (apikey_init(server.cfg->api_keys_file, err, sizeof(err)) != AP_OK) {
+        ap_error("%s", err);
+        return AP_ERR;
+    }
     reload_init(argc, argv);
     server.pid = getpid();
     server.started_ms = ap_now_ms();
@@ -415,6 +423,8 @@ void server_free(void)
     access_loop_stop();
     event_base_free(server.base);
     msg_table_free(&server.msgs);
+    apikey_free(); /* after the messages, which hold keys */
+    usage_free();
     ap_free(server.worker_binary);
     access_stop();
     sdnotify_free();

@@ -38,6 +38,7 @@
 #include "reload.h"
 #include "breaker.h"
 #include "typetab.h"
+#include "usage.h"
 #include "metrics.h"
 #include "alert.h"
 #include "agentstat.h"
@@ -510,6 +511,7 @@ static cJSON *stats_object(const stats_scope *sc, const server_stats *st, int de
     cJSON_AddNumberToObject(rs, "inWindow", in_window);
     cJSON_AddBoolToObject(rs, "backoff", backoff);
     add_idempotency(o, sc);
+    cJSON_AddItemToObject(o, "usage", usage_json(sc->server ? NULL : one));
     cJSON_AddNumberToObject(m, "retried", (double)st->retries);
     cJSON_AddNumberToObject(m, "deadLettered", (double)st->dead_lettered);
     cJSON_AddNumberToObject(m, "failedUncharged", (double)st->failed_uncharged);

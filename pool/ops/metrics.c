@@ -32,6 +32,7 @@
 #include "sstore.h"
 #include "supervisor.h"
 #include "typetab.h"
+#include "usage.h"
 #include "dlq.h"
 #include "health.h"
 #include "drift.h"
@@ -115,6 +116,7 @@ void metrics_sent(metrics *mt, const msg *m)
     uint64_t wait = m->sent_ns > m->accepted_ns ? m->sent_ns - m->accepted_ns : 0;
     hist_window_record(&mt->queue_wait, m->sent_ns / 1000000u, wait);
     hist_fixed_record(&mt->queue_wait_total, wait);
+    usage_sent(m);
 }
 
 static void count_type(metrics *mt, unsigned idx, int code)
@@ -137,6 +139,7 @@ void metrics_answered(metrics *mt, const msg *m, int code)
     if (code >= 0)
         rate_add(&mt->errors, now_ms, 1);
     count_type(mt, m->type_idx, code);
+    usage_answered(m, code, now);
     /* Handler time: only answers a worker gave (ok or agent_error) to a
      * message it was sent; the master's own errors (timeout, crash, queue)
      * say nothing about the handler. */
@@ -712,4 +715,5 @@ void metrics_prometheus(struct evbuffer *out)
     }
     alert_prometheus(out);
     events_prometheus(out);
+    usage_prometheus(out);
 }

@@ -14,6 +14,7 @@
 #include "answer.h"
 #include "ap_common.h"
 #include "access.h"
+#include "apikey.h"
 #include "breaker.h"
 #include "client.h"
 #include "idem.h"
@@ -96,6 +97,7 @@ void answer_end(msg *m, const answer *a)
     if (m->sess)
         sessrun_end(m); /* out of its session's FIFO, or its session's next one is queued */
     client_forget(m);
+    apikey_release(m->key);
     msg_free(&server.msgs, m);
     sched_pump_soon(p);
     if (server.state >= SERVER_DRAINING)

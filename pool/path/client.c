@@ -12,6 +12,7 @@
  */
 #include "client.h"
 #include "answer.h"
+#include "apikey.h"
 #include "ap_alloc.h"
 #include "ap_defaults.h"
 #include "ap_log.h"
@@ -21,6 +22,7 @@
 #include "idem.h"
 #include "events.h"
 #include "typetab.h"
+#include "usage.h"
 #include "retry.h"
 #include "scan.h"
 #include "sched.h"
@@ -285,6 +287,9 @@ msg *client_take_over(msg *m)
     n->attempts = m->attempts;
     n->deliveries = m->deliveries;
     n->type_idx = m->type_idx;
+    n->key = m->key; /* the key's in-flight place goes with it */
+    m->key = NULL;
+    n->ucell = m->ucell;
     n->fail = m->fail;
     n->nfail = m->nfail;
     n->fail_cap = m->fail_cap;
@@ -380,6 +385,29 @@ static int client_metrics_target(client *c, pool_t *p, const char *line, const s
     return 1;
 }
 
+/* A request with "key": its API key's checks and limits (apikey_gate).
+ * AP_OK with *key (a reference the message will hold), or AP_ERR: the
+ * request was answered (unauthorized, forbidden, rate_limited) and
+ * counted for the key that was found.  The secret is never logged. */
+static int client_key_gate(client *c, const char *line, const scan_result *r, pool_t *p, apikey **key)
+{
+    apikey_result ar;
+    if (apikey_gate(r->key, r->key_len, p->name, c->turn_ns / 1000000u, &ar) == AP_OK) {
+        *key = ar.key;
+        return AP_OK;
+    }
+    unsigned type_idx = typetab_index(p->types, r->type, r->type_len);
+    char extra[48];
+    if (ar.code == ERR_RATE_LIMITED)
+        snprintf(extra, sizeof(extra), ",\"retryAfterMs\":%llu", (unsigned long long)ar.retry_after_ms);
+    if (++c->bad <= CLIENT_BAD_LOG_MAX && ar.code != ERR_RATE_LIMITED)
+        ap_info("client-%llu (pid %d uid %d): refused %s: %s", (unsigned long long)c->serial, (int)c->peer_pid,
+                (int)c->peer_uid, reply_code_name(ar.code), ar.why);
+    usage_refused(p, type_idx, ar.found, ar.code);
+    answer_refuse(c, line, r, ar.code, ar.why, ar.code == ERR_RATE_LIMITED ? extra : NULL, p, (int)type_idx);
+    return AP_ERR;
+}
+
 /* One complete line: answer it here, or turn it into a message. */
 static void client_line(client *c, const char *line, size_t len)
 {
@@ -425,12 +453,19 @@ static void client_line(client *c, const char *line, size_t len)
         answer_refuse(c, line, &r, ERR_BAD_REQUEST, why, NULL, NULL, -1);
         return;
     }
+    apikey *key = NULL; /* from here on, every refusal gives it back */
+    if (r.key_len && client_key_gate(c, line, &r, p, &key) != AP_OK)
+        return;
     worker *target = NULL;
-    if (r.data.len && strcmp(r.type, "agent.metrics") == 0 && client_metrics_target(c, p, line, &r, &target) < 0)
+    if (r.data.len && strcmp(r.type, "agent.metrics") == 0 && client_metrics_target(c, p, line, &r, &target) < 0) {
+        apikey_release(key);
         return;
+    }
     struct idem_entry *copy_of = NULL; /* a running request with the same idempotency key */
-    if (r.idem_key_len && idem_admit(p, c, line, &r, ap_now_ms(), &copy_of) == IDEM_ANSWERED)
+    if (r.idem_key_len && idem_admit(p, c, line, &r, ap_now_ms(), &copy_of) == IDEM_ANSWERED) {
+        apikey_release(key);
         return;
+    }
     unsigned type_idx = typetab_index(p->types, r.type, r.type_len);
     breaker_decision bd = BREAKER_ALLOW;
     if (breaker_enabled(p->breakers) && copy_of == NULL) {
@@ -442,6 +477,7 @@ static void client_line(client *c, const char *line, size_t len)
             answer_refuse(c, line, &r, ERR_CIRCUIT_OPEN,
                           "this message type's circuit breaker is open: too many recent failures", extra, p,
                           (int)type_idx);
+            apikey_release(key);
             return;
         }
     }
@@ -452,6 +488,7 @@ static void client_line(client *c, const char *line, size_t len)
     if (copy_of == NULL && sessrun_take(c, line, &r, p, type_idx, &sess) != AP_OK) {
         if (bd == BREAKER_PROBE)
             breaker_probe_abandoned(p->breakers, type_idx); /* refused: it probes nothing */
+        apikey_release(key);
         return;
     }
 
@@ -466,6 +503,8 @@ static void client_line(client *c, const char *line, size_t len)
     m->data_len = (uint32_t)r.data.len;
     m->retry = (int8_t)r.retry;
     m->type_idx = (uint16_t)type_idx;
+    m->key = key;
+    m->ucell = usage_admit(p, type_idx, key);
     m->probe = bd == BREAKER_PROBE;
     m->timeout_ms = r.timeout_ms;
     m->want_stream = (uint8_t)r.stream;

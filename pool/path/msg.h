@@ -28,6 +28,8 @@ struct pool;
 struct mstream;
 struct session;
 struct idem_entry;
+struct apikey;
+struct usage_cell;
 
 /* A worker's name, "<pool>/worker-<slot>" at most (worker.h). */
 #define MSG_WORKER_NAME_MAX 96
@@ -98,6 +100,8 @@ typedef struct msg {
     struct idem_entry *idem;    /* its idempotency key's entry (idem.c): it runs for it, or waits on it */
     uint8_t idem_waiter;        /* attached to that entry's running message (never admitted; qlink on its list) */
     uint16_t type_idx;          /* typetab index of its type */
+    struct apikey *key;         /* its API key ("key"), a reference answer_end gives back; NULL without */
+    struct usage_cell *ucell;   /* its usage row (usage.c), NULL when not counted */
     msg_failure *fail;          /* failed attempts, oldest first (allocated on the first) */
     char *ckpt;                 /* its last checkpoint (CHECKPOINT frame), or the request's "resume": raw JSON,
                                  * its own allocation (freed with the message), NULL: none; sent back with

@@ -13,7 +13,7 @@
 
 static const char *const code_names[ERR_COUNT] = {
     "bad_request", "too_large", "queue_full", "agent_error", "shutting_down",
-    "worker_crashed", "timeout", "too_many_connections", "cancelled", "circuit_open", "forbidden", "session_busy", "too_many_sessions", "store_unavailable", "other",
+    "worker_crashed", "timeout", "too_many_connections", "cancelled", "circuit_open", "forbidden", "session_busy", "too_many_sessions", "store_unavailable", "unauthorized", "rate_limited", "other",
 };
 
 const char *reply_code_name(reply_code c)

@@ -31,6 +31,8 @@ typedef enum {
     ERR_SESSION_BUSY,           /* its session runs another message and sessionBusy is reject (session.c) */
     ERR_TOO_MANY_SESSIONS,      /* a new session past maxSessions while every tracked one is busy (session.c) */
     ERR_STORE_UNAVAILABLE,      /* the session store could not read or commit its session's state (sessstate.c) */
+    ERR_UNAUTHORIZED,           /* a "key" (API key) that is not in apiKeysFile (apikey.c) */
+    ERR_RATE_LIMITED,           /* its API key is at maxInFlight, ratePerMinute or tokensPerMinute (apikey.c) */
     ERR_OTHER,                  /* a code from a worker that we do not know */
     ERR_COUNT
 } reply_code;

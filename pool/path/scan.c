@@ -662,7 +662,7 @@ size_t scan_unescape(const char *src, size_t len, char *dst, size_t cap)
 }
 
 typedef enum {
-    K_OTHER = 0, K_ID, K_TYPE, K_DATA, K_RETRY, K_TIMEOUT, K_STREAM, K_POOL, K_SESSION, K_IDEM, K_RESUME
+    K_OTHER = 0, K_ID, K_TYPE, K_DATA, K_RETRY, K_TIMEOUT, K_STREAM, K_POOL, K_SESSION, K_IDEM, K_RESUME, K_KEY
 } member_key;
 
 /* Names a member from its (unescaped) name. */
@@ -671,6 +671,8 @@ static member_key key_lookup(const char *k, size_t n)
     switch (n) {
     case 2:
         return memcmp(k, "id", 2) == 0 ? K_ID : K_OTHER;
+    case 3:
+        return memcmp(k, "key", 3) == 0 ? K_KEY : K_OTHER;
     case 4:
         if (memcmp(k, "type", 4) == 0)
             return K_TYPE;
@@ -733,7 +735,7 @@ static scan_status request_error(scan_result *out, const char *msg)
 
 /* The member values of the request, last occurrence winning. */
 typedef struct {
-    field_state id, type, retry, timeout, stream, pool, session, idem;
+    field_state id, type, retry, timeout, stream, pool, session, idem, key;
 } members;
 
 /* A string member's value [v, e) (with its quotes) unescaped into buf
@@ -803,6 +805,13 @@ static void take_member(scan_result *out, members *m, member_key key, const char
         if (m->idem != F_OK)
             out->idem_key_len = 0;
         break;
+    case K_KEY:
+        m->key = is_str ? take_string(v, len, flag, out->key, sizeof(out->key), &out->key_len) : F_BAD;
+        if (m->key == F_OK && out->key_len == 0)
+            m->key = F_BAD;
+        if (m->key != F_OK)
+            out->key_len = 0;
+        break;
     case K_DATA:
         out->data.off = off;
         out->data.len = len;
@@ -846,6 +855,7 @@ static const string_rule session_rule = {"session", SCAN_SESSION_MAX,
                                          "session must not be empty", ""};
 static const string_rule idem_rule = {"idempotencyKey", SCAN_IDEM_KEY_MAX, "idempotencyKey must be a non-empty string",
                                       NULL, ""};
+static const string_rule key_rule = {"key", SCAN_KEY_MAX, "key must be a non-empty string: an API key", NULL, ""};
 
 /* 1 with out->error set when f is an error of the member r judges. */
 static int string_refused(scan_result *out, field_state f, const string_rule *r)
@@ -887,7 +897,7 @@ static scan_status request_verdict(scan_result *out, const members *m)
     if (m->timeout == F_RANGE)
         return request_error(out, "timeoutMs is too large");
     if (string_refused(out, m->pool, &pool_rule) || string_refused(out, m->session, &session_rule) ||
-        string_refused(out, m->idem, &idem_rule))
+        string_refused(out, m->idem, &idem_rule) || string_refused(out, m->key, &key_rule))
         return SCAN_BAD_REQUEST;
     return SCAN_OK;
 }
@@ -908,7 +918,7 @@ scan_status scan_request(const char *line, size_t len, unsigned max_depth, scan_
     const unsigned char *p, *end;
     unsigned budget = max_depth > SCAN_DEPTH_CAP ? SCAN_DEPTH_CAP : max_depth;
     scanner s;
-    members m = {F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT};
+    members m = {F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT, F_ABSENT};
 
     if (len == 0)
         line = ""; /* never do arithmetic on a NULL line */
@@ -931,6 +941,8 @@ scan_status scan_request(const char *line, size_t len, unsigned max_depth, scan_
     out->session_len = 0;
     out->idem_key[0] = '\0';
     out->idem_key_len = 0;
+    out->key[0] = '\0';
+    out->key_len = 0;
     out->error[0] = '\0';
     out->error_pos = 0;
 

@@ -6,7 +6,7 @@
  * line once, checks that all of it is strict RFC 8259 JSON (UTF-8
  * included), bounds its nesting, and reports where the members the
  * master routes on ("id", "type", "data", "retry", "timeoutMs", "stream", "pool",
- * "session", "idempotencyKey", "resume") sit in
+ * "session", "idempotencyKey", "resume", "key") sit in
  * the line, so the master can pass the client's original bytes onward.
  * scan_json_value() runs the same validator over any buffer: dlq.c
  * checks each dead-letter line with it before handing it out.  Worker
@@ -54,6 +54,8 @@ typedef struct {
 #define SCAN_SESSION_MAX 256
 /* The longest "idempotencyKey", in bytes after unescaping. */
 #define SCAN_IDEM_KEY_MAX 256
+/* The longest "key" (an API key's secret), in bytes after unescaping. */
+#define SCAN_KEY_MAX 256
 
 typedef struct {
     scan_id_kind id_kind;
@@ -89,6 +91,10 @@ typedef struct {
      * when absent (an empty key is refused). */
     char idem_key[SCAN_IDEM_KEY_MAX + 1];
     size_t idem_key_len;
+    /* "key" (an API key's secret: apikey.h), unescaped and NUL-terminated;
+     * key_len 0 when absent (an empty one is refused).  Never logged. */
+    char key[SCAN_KEY_MAX + 1];
+    size_t key_len;
     /* Why scanning failed ("" on SCAN_OK / SCAN_BLANK; an array, so the
      * struct can be copied), and the byte it refers to (0 for
      * request-level errors, the value's first byte for SCAN_NOT_OBJECT). */
@@ -118,7 +124,7 @@ typedef struct {
  * bytes after unescaping, without U+0000 (whether such a pool exists is
  * the caller's question).  "session" is a string of 1 to SCAN_SESSION_MAX
  * bytes after unescaping, without U+0000, and so is "idempotencyKey"
- * (1 to SCAN_IDEM_KEY_MAX bytes).  "resume" is any value.
+ * (1 to SCAN_IDEM_KEY_MAX bytes), and "key" (1 to SCAN_KEY_MAX).  "resume" is any value.
  * Anywhere in the line, a number with a fraction or an exponent whose
  * magnitude is beyond a double's (1e400, -1e999999999999; what rounds to
  * infinity) is refused as SCAN_BAD_JSON: the worker would read it as

@@ -28,6 +28,7 @@
 #include "ap_json.h"
 #include "ap_log.h"
 #include "answer.h"
+#include "apikey.h"
 #include "events.h"
 #include "recycle.h"
 #include "server.h"
@@ -242,6 +243,8 @@ static void keep_server(config *nc, const config *oc, cJSON *names)
     KEEP_OPTSTR(group, "group")
     KEEP_INT(metrics_allow_remote, "metricsAllowRemote")
     KEEP_INT(event_history, "eventHistory")
+    KEEP_OPTSTR(api_keys_file, "apiKeysFile") /* its path; the file itself is reread (apikey.c) */
+    KEEP_INT(max_tracked_keys, "maxTrackedKeys")
 }
 
 /* A pool's: its tables are sized by them.  prefix names the pool ("" for
@@ -567,6 +570,7 @@ void reload_replacement_failed(pool_t *p)
 void reload_start(const char *why, const char *pool, uint64_t serial, const char *id, size_t id_len)
 {
     char err[512];
+    apikey_reload(why); /* the keys file is reread whatever becomes of the workers' reload */
     if (server.state != SERVER_READY) {
         answer_later(serial, id, id_len, NULL, ERR_BAD_REQUEST, "the pool is not ready: no reload now", NULL);
         return;

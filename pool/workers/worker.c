@@ -47,6 +47,7 @@
 #include "wout.h"
 #include "wprog.h"
 #include "wresult.h"
+#include "usage.h"
 
 #include <assert.h>
 #include <cJSON.h>
@@ -786,6 +787,7 @@ static void on_answer(worker *w, const ap_frame_hdr *h, const char *payload, str
         return;
     }
     worker_release(w, m);
+    usage_cpu(m, h->aux);
     uint64_t now = ap_now_ns();
     w->proc.last_active_ms = now / 1000000u;
     w->proc.last_message_ms = w->proc.last_active_ms;
@@ -945,6 +947,10 @@ static const char *worker_frame_out_of_place(const worker *w, const ap_frame_hdr
             return why;
         return w->proc.said_ready ? NULL : "before READY";
     }
+    case AP_FRAME_USAGE: {
+        const char *why = usage_header_refused(h->len);
+        return why ? why : w->proc.said_ready ? NULL : "before READY";
+    }
     case AP_FRAME_CHUNK:
         /* the bridge sends one JSON value within maxResultBytes, never
          * less: a gap in the client's stream is not an option */
@@ -1051,6 +1057,9 @@ static int frame_handle(worker *w, const ap_frame_hdr *h, const char *payload, s
         return 0;
     case AP_FRAME_CHECKPOINT:
         on_checkpoint(w, h, payload);
+        return 0;
+    case AP_FRAME_USAGE:
+        usage_frame(w, h, payload);
         return 0;
     default: /* refused by worker_frame_out_of_place */
         return 0;

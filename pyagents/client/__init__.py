@@ -11,11 +11,12 @@ exception class per error code.  docs/client.md describes them.
 """
 from .aio import AsyncClient
 from .errors import (AgentError, AgentpoolError, BadRequest, Cancelled, CircuitOpen,
-                     ConnectionLost, Forbidden, QueueFull, SessionBusy, ShuttingDown, Timeout,
-                     TooLarge, TooManyConnections, TooManySessions, StoreUnavailable, WorkerCrashed,
-                     error_from_response)
+                     ConnectionLost, Forbidden, QueueFull, RateLimited, SessionBusy, ShuttingDown, Timeout,
+                     TooLarge, TooManyConnections, TooManySessions, StoreUnavailable, Unauthorized,
+                     WorkerCrashed, error_from_response)
 from .sync import Client
 
 __all__ = ["Client", "AsyncClient", "AgentpoolError", "AgentError", "BadRequest", "Cancelled",
            "CircuitOpen", "ConnectionLost", "Forbidden", "QueueFull", "SessionBusy", "ShuttingDown",
-           "Timeout", "TooLarge", "TooManyConnections", "TooManySessions", "StoreUnavailable", "WorkerCrashed", "error_from_response"]
+           "Timeout", "TooLarge", "TooManyConnections", "TooManySessions", "StoreUnavailable", "WorkerCrashed",
+           "error_from_response", "Unauthorized", "RateLimited"]

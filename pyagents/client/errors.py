@@ -109,10 +109,9 @@ class Cancelled(AgentpoolError):
     code = "cancelled"
 
 
-class CircuitOpen(AgentpoolError):
-    """The type's breaker is open: retry_after in seconds (float),
-    retry_after_ms as the server sent it."""
-    code = "circuit_open"
+class _RetryAfter(AgentpoolError):
+    """An error that says when to try again: retry_after in seconds
+    (float), retry_after_ms as the server sent it."""
 
     @property
     def retry_after_ms(self):
@@ -121,6 +120,12 @@ class CircuitOpen(AgentpoolError):
     @property
     def retry_after(self):
         return (self.retry_after_ms or 0) / 1000.0
+
+
+class CircuitOpen(_RetryAfter):
+    """The type's breaker is open: retry_after in seconds (float),
+    retry_after_ms as the server sent it."""
+    code = "circuit_open"
 
 
 class SessionBusy(AgentpoolError):
@@ -142,6 +147,17 @@ class StoreUnavailable(AgentpoolError):
     code = "store_unavailable"
 
 
+class Unauthorized(AgentpoolError):
+    """The request's "key" is not a key of the server's apiKeysFile."""
+    code = "unauthorized"
+
+
+class RateLimited(_RetryAfter):
+    """The request's API key is at its maxInFlight, ratePerMinute or
+    tokensPerMinute: retry_after (seconds) says when to try again."""
+    code = "rate_limited"
+
+
 class ConnectionLost(AgentpoolError):
     """The connection could not be made or broke before the answer came.
     sent=False: the request was never written whole, so it did not run;
@@ -158,7 +174,8 @@ class ConnectionLost(AgentpoolError):
 
 BY_CODE = {cls.code: cls for cls in (
     BadRequest, TooLarge, QueueFull, AgentError, ShuttingDown, WorkerCrashed, Timeout,
-    TooManyConnections, Forbidden, Cancelled, CircuitOpen, SessionBusy, TooManySessions, StoreUnavailable)}
+    TooManyConnections, Forbidden, Cancelled, CircuitOpen, SessionBusy, TooManySessions, StoreUnavailable,
+    Unauthorized, RateLimited)}
 
 
 def error_from_response(resp):

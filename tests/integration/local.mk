@@ -148,3 +148,8 @@ EXTRA_DIST += tests/integration/test_events.py
 TESTS += tests/integration/test_checkpoints.py
 EXTRA_DIST += tests/integration/test_checkpoints.py
 EXTRA_DIST += tests/integration/agents/ckptagent.py
+# test_apikeys.py: API keys on the socket ("key"), per-key limits, the keys
+# file's rereads and refusals, and usage accounting (ctx.usage, CPU) in
+# pool.stats, Prometheus and agentpoolctl usage.
+TESTS += tests/integration/test_apikeys.py
+EXTRA_DIST += tests/integration/test_apikeys.py tests/integration/agents/usageagent.py

@@ -448,7 +448,7 @@ class TestUsage(CtlTestCase):
         self.assert_usage_error(["top", "--interval", "5"], "--interval wants milliseconds (100 to 3600000), not '5'")
         self.assert_usage_error(["top", "--interval", "1s"], "--interval wants milliseconds")
         self.assert_usage_error(["ping", "--interval", "500"], "ping does not take --interval")
-        self.assert_usage_error(["frobnicate"], "(send, stats, top, ping, health, history, reload, scale, dlq, session or events)")
+        self.assert_usage_error(["frobnicate"], "(send, stats, top, ping, health, history, reload, scale, dlq, session, events or usage)")
 
     def test_usage_errors_never_connect(self):
         srv = self.server()

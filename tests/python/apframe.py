@@ -49,6 +49,7 @@ REQ_META = 0x01
 REQ_SESSION = 0x02
 REQ_RESUME = 0x04
 STATE_SAVE = 0x01
+USAGE = 15
 
 KIND_NAMES = {
     READY: "READY",
@@ -65,6 +66,7 @@ KIND_NAMES = {
     EVENT: "EVENT",
     STATE: "STATE",
     CHECKPOINT: "CHECKPOINT",
+    USAGE: "USAGE",
 }
 
 EXIT_START_FAILED = 3
@@ -168,7 +170,7 @@ class Worker:
     """
 
     def __init__(self, agent, concurrency=None, worker_id="worker-t", args=(), env=None, binary=None,
-                 python_path=(), log_level=None, pass_env=True):
+                 python_path=(), log_level=None, pass_env=True, keep_usage=False):
         self.agent = agent
         self.worker_id = worker_id
         argv = [binary or worker_binary()]
@@ -193,6 +195,11 @@ class Worker:
         self.proc = None
         self.reader = FrameReader()
         self.pending = collections.deque()  # frames received but not yet taken
+        # USAGE frames (one per message: its CPU time, what ctx.usage
+        # reported) are set aside here unless keep_usage, so tests about
+        # answers see the frames they always saw
+        self.keep_usage = keep_usage
+        self.usage = []
         self._next_id = 1000
         self._log = None
 
@@ -287,7 +294,8 @@ class Worker:
             raise EOFError("worker closed the connection; exit status %s; log:\n%s"
                            % (self.proc.poll(), self.log()))
         self.reader.feed(data)
-        self.pending.extend(self.reader.frames)
+        for f in self.reader.frames:
+            (self.usage if f.kind == USAGE and not self.keep_usage else self.pending).append(f)
         self.reader.frames.clear()
         return True
 

@@ -44,6 +44,21 @@ AGENTS_PY = textwrap.dedent('''
     import sys
 
 
+    class Reports:
+        """ctx.usage from a sync handler: data is usage's keywords."""
+        def handle_message(self, type, data, ctx):
+            if data:
+                ctx.usage(**data)
+            return "ok"
+
+
+    class ReportsAsync:
+        async def handle_message(self, type, data, ctx):
+            if data:
+                ctx.usage(**data)
+            return "ok"
+
+
     class BadChunks:
         def handle_message(self, type, data):
             yield {1, 2} if type == "set" else "x" * 100
@@ -1309,6 +1324,43 @@ class LeakTest(unittest.TestCase):
             after = w.metrics()
             self.assertLess(after["allocated_blocks"] - before["allocated_blocks"], 1000)
 
+
+class UsageTest(unittest.TestCase):
+    """A message's handler CPU time rides in its answer's aux (16-bit
+    float of microseconds + 1, 0: not measured); what ctx.usage reported,
+    summed per name, comes as one USAGE frame (a JSON object) just before
+    the answer, and only then."""
+
+    def answer(self, w, data, with_usage):
+        mid = w.send_request("x", json.dumps(data))
+        frames = w.recv_n(2 if with_usage else 1)
+        kinds = [(f.kind, f.id) for f in frames]
+        self.assertEqual(kinds, ([(A.USAGE, mid)] if with_usage else []) + [(frames[-1].kind, mid)])
+        return frames[-1], (frames[0].json() if with_usage else None)
+
+    def test_sync_and_async_send_cpu_and_the_report(self):
+        for agent, kw in (("bridgeagents:Reports", {}), ("bridgeagents:ReportsAsync", {"concurrency": 4})):
+            with started(agent, keep_usage=True, **kw) as w:
+                answer, _ = self.answer(w, None, False)
+                self.assertEqual(answer.kind, A.RESULT)
+                self.assertTrue(0 < answer.aux < 0xFFFF, answer)
+                answer, report = self.answer(w, {"tokens_in": 5, "cost": 0.5, "hits": 2}, True)
+                self.assertEqual(report, {"tokens_in": 5, "cost": 0.5, "hits": 2})
+                self.assertNotEqual(answer.aux, 0)
+
+    @unittest.skipUnless(have_gevent(), "gevent is not installed, or greenlets cannot run under this sanitizer build")
+    def test_gevent_reports_without_cpu(self):
+        with started("bridgeagents:Reports", keep_usage=True, concurrency=4, args=["--model", "gevent"]) as w:
+            answer, report = self.answer(w, {"tokens_out": 3}, True)
+            self.assertEqual((answer.kind, answer.aux, report), (A.RESULT, 0, {"tokens_out": 3}))
+            answer, _ = self.answer(w, None, False)
+            self.assertEqual(answer.aux, 0)
+
+    def test_a_refused_report_records_nothing(self):
+        with started("bridgeagents:Reports", keep_usage=True) as w:
+            answer, _ = self.answer(w, {"tokens_in": 1, "cost": -2}, False)  # raised before adding tokens_in
+            self.assertEqual((answer.kind, answer.json()["exception"]), (A.ERROR, "ValueError"))
+            self.assertNotEqual(answer.aux, 0)  # the handler's CPU, on an error too
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -29,3 +29,14 @@ tests_unit_test_evring_SOURCES = tests/unit/test_evring.c pool/ops/evring.c pool
 tests_unit_test_evring_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_evring_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_evring_LDADD = $(CMOCKA_LIBS)
+
+# test_keys: the API keys file parser (pool/ops/keyfile.c, with real files
+# for keyfile_load) and the per-minute token bucket (pool/ops/tbucket.c),
+# with cmocka's allocator so a leaked pools list fails.
+check_PROGRAMS += tests/unit/test_keys
+TESTS += tests/unit/test_keys
+tests_unit_test_keys_SOURCES = tests/unit/test_keys.c pool/ops/keyfile.c pool/ops/keyfile.h pool/ops/tbucket.c \
+	pool/ops/tbucket.h common/alloc.c common/safefile.c
+tests_unit_test_keys_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
+tests_unit_test_keys_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(CJSON_CFLAGS)
+tests_unit_test_keys_LDADD = $(CJSON_LIBS) $(CMOCKA_LIBS) -lm

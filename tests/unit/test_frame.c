@@ -231,6 +231,33 @@ static void test_event_topic_valid(void **state)
     assert_false(ap_frame_event_topic_valid(big, AP_EVENT_TOPIC_MAX + 1));
 }
 
+/* The handler's CPU time in an answer's aux: 0 is "not measured", every
+ * measured value is exact below 2047 us and within 1/2048 below the true
+ * microseconds above, the order of values is kept, and huge ones are cut
+ * to the largest. */
+static void test_cpu_aux(void **state)
+{
+    (void)state;
+    assert_true(ap_frame_cpu_decode(0) == AP_FRAME_CPU_NONE);
+    assert_int_equal(ap_frame_cpu_encode(0), 1);
+    assert_int_equal(ap_frame_cpu_decode(ap_frame_cpu_encode(0)), 0);
+    assert_int_equal(ap_frame_cpu_decode(ap_frame_cpu_encode(999)), 0); /* whole microseconds */
+    for (uint64_t us = 0; us < 2046; us++)
+        assert_int_equal(ap_frame_cpu_decode(ap_frame_cpu_encode(us * 1000)), us * 1000);
+    uint16_t last = 0;
+    for (uint64_t us = 1; us < (1ull << 42); us += us / 7 + 1) {
+        uint16_t a = ap_frame_cpu_encode(us * 1000);
+        uint64_t back = ap_frame_cpu_decode(a) / 1000;
+        assert_true(a != 0);
+        assert_true(a >= last);
+        assert_true(back <= us);
+        assert_true(us - back <= (us + 1) / 2048 + 1);
+        last = a;
+    }
+    assert_int_equal(ap_frame_cpu_encode(UINT64_MAX), 0xFFFF);
+    assert_true(ap_frame_cpu_decode(0xFFFF) > 4000000000000000ull); /* about 51 days, in ns */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -244,6 +271,7 @@ int main(void)
         cmocka_unit_test(test_kind_names),
         cmocka_unit_test(test_stream_kinds_and_credit),
         cmocka_unit_test(test_event_topic_valid),
+        cmocka_unit_test(test_cpu_aux),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

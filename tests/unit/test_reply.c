@@ -273,7 +273,7 @@ static void test_code_names(void **state)
     /* the protocol's stable vocabulary, in enum order (docs/protocol.md) */
     static const char *const names[ERR_COUNT] = {
         "bad_request", "too_large", "queue_full", "agent_error", "shutting_down",
-        "worker_crashed", "timeout", "too_many_connections", "cancelled", "circuit_open", "forbidden", "session_busy", "too_many_sessions", "store_unavailable", "other",
+        "worker_crashed", "timeout", "too_many_connections", "cancelled", "circuit_open", "forbidden", "session_busy", "too_many_sessions", "store_unavailable", "unauthorized", "rate_limited", "other",
     };
     for (int c = 0; c < ERR_COUNT; c++) {
         assert_string_equal(reply_code_name((reply_code)c), names[c]);

@@ -1540,6 +1540,38 @@ static void test_idem_member(void **state)
     RUN(bad);
 }
 
+/* "key" (an API key's secret): a string of 1 to SCAN_KEY_MAX bytes after
+ * unescaping, without U+0000, into r.key/key_len (0 when absent). */
+static void test_key_member(void **state)
+{
+    static char buf[4096];
+    scan_result r;
+    AP_UNUSED(state);
+
+    scan_ok("{\"type\":\"a\",\"key\":\"sk-1\"}", &r);
+    assert_int_equal(r.key_len, 4);
+    assert_string_equal(r.key, "sk-1");
+    scan_ok("{\"k\\u0065y\":\"\\u0073k\",\"type\":\"a\"}", &r);
+    assert_string_equal(r.key, "sk");
+    scan_ok("{\"type\":\"a\"}", &r);
+    assert_int_equal(r.key_len, 0);
+    assert_string_equal(r.key, "");
+    scan_ok("{\"type\":\"a\",\"data\":{\"key\":\"inner\"}}", &r);
+    assert_int_equal(r.key_len, 0);
+    size_t len = (size_t)snprintf(buf, sizeof buf, "{\"type\":\"a\",\"key\":\"%0*d\"}", SCAN_KEY_MAX, 0);
+    assert_int_equal(scan_request(buf, len, DEPTH, &r), SCAN_OK);
+    assert_int_equal(r.key_len, SCAN_KEY_MAX);
+    len = (size_t)snprintf(buf, sizeof buf, "{\"type\":\"a\",\"key\":\"%0*d\"}", SCAN_KEY_MAX + 1, 0);
+    assert_int_equal(scan_request(buf, len, DEPTH, &r), SCAN_BAD_REQUEST);
+    assert_string_equal(r.error, "key longer than 256 bytes");
+    assert_int_equal(r.key_len, 0);
+    static const scase bad[] = {
+        {"{\"type\":\"a\",\"key\":\"\"}", 0, SCAN_BAD_REQUEST, "key must be a non-empty string: an API key"},
+        {"{\"type\":\"a\",\"key\":1}", 0, SCAN_BAD_REQUEST, "key must be a non-empty string: an API key"},
+        {"{\"type\":\"a\",\"key\":\"a\\u0000\"}", 0, SCAN_BAD_REQUEST, "key must not contain U+0000"},
+    };
+    RUN(bad);
+}
 
 int main(int argc, char **argv)
 {
@@ -1562,6 +1594,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pool_member),
         cmocka_unit_test(test_session_member),
         cmocka_unit_test(test_idem_member),
+        cmocka_unit_test(test_key_member),
         cmocka_unit_test(test_whitespace),
         cmocka_unit_test(test_trailing_and_bom),
         cmocka_unit_test(test_structure_errors),

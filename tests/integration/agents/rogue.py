@@ -31,6 +31,10 @@ RogueAgent (sync), by message type:
                       text data["json"] on fd 3 (what ctx.publish would
                       never send: a bad topic, data that is not JSON),
                       then answers normally
+  usage_frame      -> writes a USAGE frame for the running message with
+                      the raw text data["json"] (what ctx.usage would
+                      never send: not numbers, over its bound), then
+                      answers normally
   echo_text        -> prints data["text"] on stdout and on stderr (an agent
                       that prints its input), answers {"printed": true}
   anything else    -> {"pid": ..., "type": type}
@@ -47,6 +51,7 @@ FRAME_READY = 1
 FRAME_CHUNK = 10
 FRAME_CREDIT = 11
 FRAME_EVENT = 12
+FRAME_USAGE = 15
 
 
 def _progress_page():
@@ -104,6 +109,10 @@ class RogueAgent:
         if type == "event_frame":
             topic = data["topic"].encode()
             os.write(MASTER_FD, _frame(FRAME_EVENT, 0, topic + data["json"].encode(), aux=len(topic)))
+            return _whoami()
+        if type == "usage_frame":
+            import pyagents
+            os.write(MASTER_FD, _frame(FRAME_USAGE, pyagents.context()._mid, data["json"].encode()))
             return _whoami()
         if type == "echo_text":
             print(data["text"], flush=True)
