@@ -57,6 +57,9 @@
 
 #define HTTPFRONT_MAX_LISTENERS 16
 #define HTTPFRONT_BACKLOG 1024
+/* Connections accepted past maxConnections and not yet refused, at most:
+ * past it the listeners pause (the kernel's backlog holds the rest). */
+#define HTTPFRONT_MAX_REFUSING 64
 
 typedef enum { HCONN_IDLE = 0, HCONN_READING, HCONN_HANDLING, HCONN_PHASE_COUNT } hconn_phase;
 
@@ -93,7 +96,8 @@ typedef struct hconn {
 struct httpfront {
     hlistener ls[HTTPFRONT_MAX_LISTENERS];
     int nls;
-    int paused;                 /* listeners disabled: maxConnections reached */
+    int paused;                 /* listeners disabled: HTTPFRONT_MAX_REFUSING connections wait for their refusal */
+    int refusing;               /* connections accepted past maxConnections, not closed yet */
     int stopped_accepting;
     queue_link conns;
     hconn **byfd;
@@ -141,6 +145,12 @@ static int conns_full(void)
     return server.nclients + server.http_conns >= server.cfg->max_connections;
 }
 
+/* Paused while too many connections wait for their refusal. */
+static void front_pause_update(struct httpfront *f)
+{
+    front_pause(f, f->refusing >= HTTPFRONT_MAX_REFUSING);
+}
+
 /* ---- connections -------------------------------------------------- */
 
 static void hconn_free(hconn *hc)
@@ -155,10 +165,12 @@ static void hconn_free(hconn *hc)
     if (hc->closed_ev)
         event_free(hc->closed_ev);
     link_del(&hc->link);
-    server.http_conns--;
+    if (hc->over_limit)
+        f->refusing--;
+    else
+        server.http_conns--;
     ap_free(hc);
-    if (!conns_full())
-        front_pause(f, 0);
+    front_pause_update(f);
 }
 
 /* evhttp frees the connection (peer gone, timeout, error, Connection:
@@ -249,16 +261,17 @@ static struct bufferevent *bev_cb(struct event_base *base, void *arg)
     link_add_tail(&f->conns, &hc->link);
     f->accepted++;
     if (conns_full()) {
-        hc->over_limit = 1;
+        hc->over_limit = 1; /* not served, not counted as open: answered 503 at its first request */
+        f->refusing++;
         f->rejected++;
         server.stats.conns_rejected++;
         if (f->rejected == 1 || f->rejected % 1000 == 0)
             ap_warn("http %s: maxConnections (%lld) reached: a connection refused (%llu so far)", l->shown,
                     (long long)server.cfg->max_connections, (unsigned long long)f->rejected);
     }
-    server.http_conns++;
-    if (conns_full())
-        front_pause(f, 1);
+    if (!hc->over_limit)
+        server.http_conns++;
+    front_pause_update(f);
     event_active(hc->setup_ev, EV_TIMEOUT, 0);
     return bev;
 }

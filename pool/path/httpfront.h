@@ -11,14 +11,15 @@
  *   GET  /healthz, /readyz, /metrics, /stats           httpd.c's, when metricsListen is not set
  *
  * Every request passes httpauth_check first (health probes excepted).
- * Bounded: headers httpMaxHeaderBytes, bodies maxMessageBytes (evhttp
- * answers 413 past either and closes), a request's headers and body
+ * Bounded: headers httpMaxHeaderBytes (evhttp 2.1 answers longer ones
+ * 400 and closes), bodies maxMessageBytes (413 and closed), a request's headers and body
  * must arrive within httpRequestTimeoutMs of its first byte (else its
  * connection is closed: slow-loris), a connection that sends or takes
  * nothing for httpIdleTimeoutMs is closed (evhttp's timeout), and HTTP
  * connections count in maxConnections with the socket's (past it, a
- * connection's first request is answered 503 and it is closed, and the
- * listeners pause until one closes).
+ * connection's first request is answered 503 too_many_connections and
+ * it is closed; while HTTPFRONT_MAX_REFUSING such connections wait, the
+ * listeners pause).
  */
 #ifndef AP_HTTPFRONT_H
 #define AP_HTTPFRONT_H

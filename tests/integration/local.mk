@@ -138,3 +138,6 @@ EXTRA_DIST += tests/integration/test_idempotency.py
 # agentpoolctl events and the Python clients' subscribe().
 TESTS += tests/integration/test_events.py
 EXTRA_DIST += tests/integration/test_events.py
+TESTS += tests/integration/test_http.py
+EXTRA_DIST += tests/integration/test_http.py
+EXTRA_DIST += tests/integration/agents/httpagent.py
