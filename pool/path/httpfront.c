@@ -22,10 +22,10 @@
  *   than httpRequestTimeoutMs is shut down (shutdown(2)), which evhttp
  *   reads as the peer leaving and frees;
  * - peer-gone detection while a request is ours: evhttp does not read
- *   then, so an EV_CLOSED event (EPOLLRDHUP) on the socket tells that
- *   the peer closed, and the connection is freed (its exchange cancelled),
- *   as a closed socket is.  An HTTP peer that only shuts its writing side
- *   is taken as gone.
+ *   then, so an EV_CLOSED event (EPOLLRDHUP), on for the connection's
+ *   life, tells that the peer closed, and the connection is freed (its
+ *   exchange cancelled), as a closed socket is.  An HTTP peer that only
+ *   shuts its writing side is taken as gone.
  *
  * Connections are found from a request through a table indexed by file
  * descriptor.  State: server.httpfront.  Never blocks.
@@ -89,7 +89,7 @@ typedef struct hconn {
     int over_limit;             /* accepted past maxConnections: its first request is refused */
     struct httpx *x;            /* its exchange while HANDLING one */
     struct event *setup_ev;     /* made active at accept: finishes the setup */
-    struct event *closed_ev;    /* EV_CLOSED on fd while x */
+    struct event *closed_ev;    /* EV_CLOSED on fd, for the connection's life */
     queue_link link;
 } hconn;
 
@@ -198,6 +198,18 @@ static void input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
         hconn_set_phase(hc, HCONN_READING);
 }
 
+/* The peer closed its side (EV_CLOSED, EPOLLRDHUP): whether or not a
+ * request of it is ours now (evhttp does not read while it is), the
+ * connection goes; conn_closed_cb cancels its exchange.  Watched for the
+ * connection's life, so a request costs no epoll_ctl for it. */
+static void peer_closed_cb(evutil_socket_t fd, short what, void *arg)
+{
+    hconn *hc = arg;
+    (void)fd;
+    (void)what;
+    evhttp_connection_free(hc->evcon);
+}
+
 /* Runs right after evhttp's accept: the connection is evhttp's now and
  * its bufferevent has evhttp's callbacks and the socket. */
 static void setup_cb(evutil_socket_t fd_unused, short what, void *arg)
@@ -228,6 +240,10 @@ static void setup_cb(evutil_socket_t fd_unused, short what, void *arg)
     }
     if (hc->fd >= 0)
         f->byfd[hc->fd] = hc;
+    hc->closed_ev = event_new(server.base, hc->fd, EV_CLOSED | EV_PERSIST, peer_closed_cb, hc);
+    if (hc->closed_ev == NULL || event_add(hc->closed_ev, NULL) != 0)
+        ap_error("http-%llu: cannot watch its socket for its peer closing (EV_CLOSED): a close during a request is "
+                 "seen only when its answer is written", (unsigned long long)hc->serial);
     struct evbuffer *in = bufferevent_get_input(hc->bev);
     hc->incb = evbuffer_add_cb(in, input_cb, hc);
     if (evbuffer_get_length(in) > 0)
@@ -375,35 +391,16 @@ static int wants_stream(struct evhttp_request *req, const char *query)
     return yes;
 }
 
-/* The exchange is over for the connection: nothing to watch any more. */
+/* The exchange is over for the connection. */
 static void exchange_over(void *arg)
 {
     hconn *hc = arg;
     hc->x = NULL;
-    if (hc->closed_ev)
-        event_del(hc->closed_ev);
-}
-
-/* The peer closed while its request was ours (EV_CLOSED). */
-static void peer_closed_cb(evutil_socket_t fd, short what, void *arg)
-{
-    hconn *hc = arg;
-    (void)fd;
-    (void)what;
-    if (hc->x && hc->evcon)
-        evhttp_connection_free(hc->evcon); /* conn_closed_cb cancels its exchange */
 }
 
 static void start_exchange(hconn *hc, struct evhttp_request *req, pool_t *p, int sse)
 {
-    if (hc->closed_ev == NULL)
-        hc->closed_ev = event_new(server.base, hc->fd, EV_CLOSED, peer_closed_cb, hc);
-    if (hc->closed_ev == NULL || event_add(hc->closed_ev, NULL) != 0)
-        ap_error("http-%llu: cannot watch its socket for its peer closing (EV_CLOSED): a close is seen only when its "
-                 "answer is written", (unsigned long long)hc->serial);
     hc->x = httpx_start(req, p, sse, exchange_over, hc);
-    if (hc->x == NULL && hc->closed_ev)
-        event_del(hc->closed_ev);
 }
 
 /* The pool a path names: "NAME" in /v1/pools/NAME/REST, with REST in rest. */

@@ -11,7 +11,8 @@
  * Idempotency-Key header's value, then "}".  A member repeated counts by
  * its last occurrence (scan.h), so the URL's pool wins over a "pool" in
  * the body, which could otherwise reach a pool the URL (and the key
- * check) did not name.
+ * check) did not name.  State: only the Date header's text, made once a
+ * second (evhttp would format it with strftime for every response).
  */
 #include "httpx.h"
 #include "ap_alloc.h"
@@ -29,6 +30,7 @@
 #include <event2/http.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 typedef enum { HX_FED = 0, HX_STREAMING, HX_ANSWERED, HX_GONE } hx_state;
 
@@ -47,6 +49,12 @@ struct httpx {
 
 static size_t httpx_take(void *arg, struct evbuffer *out);
 static void httpx_client_closed(void *arg);
+
+/* The module's one state: the Date header's text and the second it is of. */
+static struct {
+    char text[64];
+    time_t made;
+} httpdate;
 
 static const client_origin httpx_origin = {httpx_take, httpx_client_closed};
 
@@ -85,6 +93,20 @@ static const char *reason_of(int status)
     }
 }
 
+/* The Date header, made once a second (evhttp would format it for
+ * every response). */
+void httpx_add_date(struct evkeyvalq *h)
+{
+    time_t now = time(NULL);
+    if (now != httpdate.made || httpdate.text[0] == '\0') {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(httpdate.text, sizeof(httpdate.text), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        httpdate.made = now;
+    }
+    evhttp_add_header(h, "Date", httpdate.text);
+}
+
 static void httpx_free_if_done(struct httpx *x)
 {
     if (x->c == NULL && x->req == NULL)
@@ -110,7 +132,7 @@ static void httpx_reply(struct httpx *x, int status, struct evbuffer *body, cons
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(x->req);
     evhttp_add_header(h, "Content-Type", "application/json");
-    evhttp_add_header(h, "Cache-Control", "no-store");
+    httpx_add_date(h);
     if (status == 429 || (status == 503 && rl && rl->code == ERR_SHUTTING_DOWN)) {
         char ra[24];
         uint64_t s = rl && rl->retry_after_ms ? (rl->retry_after_ms + 999) / 1000 : 1;
@@ -127,6 +149,7 @@ static void httpx_stream_start(struct httpx *x)
     struct evkeyvalq *h = evhttp_request_get_output_headers(x->req);
     evhttp_add_header(h, "Content-Type", "text/event-stream");
     evhttp_add_header(h, "Cache-Control", "no-store");
+    httpx_add_date(h);
     evhttp_add_header(h, "X-Accel-Buffering", "no"); /* a proxy in front must not hold events back */
     evhttp_send_reply_start(x->req, 200, "OK");
     x->state = HX_STREAMING;
@@ -277,14 +300,21 @@ static char *httpx_line(const char *body, size_t blen, const struct pool *p, int
     while (inner < e - 1 && (body[inner] == ' ' || body[inner] == '\t' || body[inner] == '\r' || body[inner] == '\n'))
         inner++;
     int empty = inner == e - 1;
-    size_t cap = (e - b) + sizeof(name) + sizeof(key) + 96;
-    char *l = ap_malloc(cap);
-    size_t n = e - 1 - b;
-    memcpy(l, body + b, n);
-    int k = snprintf(l + n, cap - n, "%s\"id\":" HX_ID ",\"pool\":\"%s\",\"stream\":%s%s%s%s}", empty ? "" : ",",
-                     name, sse ? "true" : "false", idem ? ",\"idempotencyKey\":\"" : "", idem ? key : "",
-                     idem ? "\"" : "");
-    *len = n + (size_t)k;
+    size_t nlen = strlen(name), klen = idem ? strlen(key) : 0, n = e - 1 - b;
+    const char *st = sse ? "\",\"stream\":true" : "\",\"stream\":false";
+    const char *pieces[7] = {body + b, empty ? "" : ",", "\"id\":" HX_ID ",\"pool\":\"", name, st,
+                             idem ? ",\"idempotencyKey\":\"" : "", idem ? key : ""};
+    size_t lens[7] = {n, empty ? 0 : 1, sizeof("\"id\":" HX_ID ",\"pool\":\"") - 1, nlen, strlen(st),
+                      idem ? sizeof(",\"idempotencyKey\":\"") - 1 : 0, klen};
+    char *l = ap_malloc(n + nlen + klen + 80), *w = l;
+    for (int i = 0; i < 7; i++) {
+        memcpy(w, pieces[i], lens[i]);
+        w += lens[i];
+    }
+    if (idem)
+        *w++ = '"';
+    *w++ = '}';
+    *len = (size_t)(w - l);
     return l;
 }
 

@@ -51,6 +51,9 @@ struct httpx *httpx_start(struct evhttp_request *req, struct pool *p, int sse, h
 /* x's connection is closing (evhttp frees req next): its work is
  * cancelled; x is freed.  over is not called. */
 void httpx_peer_gone(struct httpx *x);
+struct evkeyvalq;
+/* Adds the Date header to h (formatted once a second). */
+void httpx_add_date(struct evkeyvalq *h);
 /* The HTTP status for an error code of the protocol (docs/http.md). */
 int httpx_status_of(int reply_code);
 
