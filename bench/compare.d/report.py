@@ -41,7 +41,7 @@ SANITY_ANY_MODE = False
 MODES = ("same", "own")
 MODE_TEXT = {"same": "servers in the load generator's session", "own": "each server in a session of its own"}
 
-ORDER = ["agentpool", "agentpool-async", "agentpool-gevent", "uwsgi-threads", "uwsgi-gevent", "gunicorn-sync", "gunicorn-gthread", "gunicorn-gevent",
+ORDER = ["agentpool", "agentpool-http", "agentpool-async", "agentpool-gevent", "uwsgi-threads", "uwsgi-gevent", "gunicorn-sync", "gunicorn-gthread", "gunicorn-gevent",
          "c-echo", "celery"]
 HTTP = peers.HTTP_PEERS  # the peers a headline compares agentpool with (peers.py's HTTP servers)
 
@@ -286,6 +286,18 @@ def headline_candidates(results):
     add("echo32_p99_uwsgi", "echo 32 conns x 1: p99 vs uWSGI's best config", "<= 0.5x", "max", x,
         "%s (%s vs %s ms)" % (fx(x), _cell_ms(p99_ms(a)), _cell_ms(p99_ms(ub))), ["agentpool", ub and ub["server"]],
         lambda v: v <= 0.5)
+    h = find(results, "agentpool-http", "echo", HEADLINE, 1)  # the same protocol as the peers (issue 17)
+    x = ratio(thr(h), thr(ub))
+    add("http32_x_uwsgi", "HTTP echo 32 conns x 1 (front door): throughput vs uWSGI's best config", ">= 3x", "min", x,
+        "%s (%s vs %s %s)" % (fx(x), fmt(thr(h), 0), _who(ub), fmt(thr(ub), 0)),
+        ["agentpool-http", ub and ub["server"]], lambda v: v >= 3)
+    x = ratio(p99_ms(h), p99_ms(ub))
+    add("http32_p99_uwsgi", "HTTP echo 32 conns x 1 (front door): p99 vs uWSGI's best config", "<= 0.5x", "max", x,
+        "%s (%s vs %s ms)" % (fx(x), _cell_ms(p99_ms(h)), _cell_ms(p99_ms(ub))),
+        ["agentpool-http", ub and ub["server"]], lambda v: v <= 0.5)
+    x = ratio(thr(h), thr(a))
+    add("http32_x_ndjson", "HTTP echo 32 conns x 1 (front door): throughput vs the NDJSON socket", "report", "min", x,
+        "%s (%s vs %s)" % (fx(x), fmt(thr(h), 0), fmt(thr(a), 0)), ["agentpool-http", "agentpool"])
     x = ratio(_agent_cpu(a), _agent_cpu(lean))
     add("echo32_cpu_lean", "echo 32 conns x 1: server CPU per request vs the leanest peer", "report", "max", x,
         "%s (%s vs %s %s us)" % (fx(x), fmt(_agent_cpu(a), 1), _who(lean), fmt(_agent_cpu(lean), 1)),
