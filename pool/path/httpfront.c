@@ -186,6 +186,9 @@ static void conn_closed_cb(struct evhttp_connection *evcon, void *arg)
                 (unsigned long long)hc->serial, hc->l->shown);
     }
     ap_debug("http-%llu closed (%s)", (unsigned long long)hc->serial, phase_names[hc->phase]);
+    if (hc->incb) /* evhttp frees the bufferevent next: nothing of it calls back into hc */
+        evbuffer_remove_cb_entry(bufferevent_get_input(hc->bev), hc->incb);
+    hc->incb = NULL;
     hconn_free(hc);
 }
 
