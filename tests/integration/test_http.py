@@ -230,6 +230,16 @@ class Shared(unittest.TestCase):
         with self.s.client() as nd:
             self.assertEqual(nd.request("echo", {"n": 0, "s": "é"}, pool="main")["result"], {"n": 0, "s": "é"})
 
+    def test_idempotency_key_header_replays_the_kept_answer(self):
+        c = self.s.conn()
+        st, _, first = post(c, "/v1/pools/main/messages", {"type": "echo", "data": {"k": 1}},
+                            headers={"Idempotency-Key": "http-key-1"})
+        self.assertEqual((st, first), (200, {"ok": True, "result": {"k": 1}}))
+        st, _, again = post(c, "/v1/pools/main/messages", {"type": "echo", "data": {"k": 1}},
+                            headers={"Idempotency-Key": "http-key-1"})
+        self.assertEqual((st, again), (200, {"ok": True, "result": {"k": 1}, "replayed": True}))
+        c.close()
+
     def test_pipelined_requests_are_answered_in_order(self):
         reqs = b""
         for i in range(3):
@@ -474,6 +484,23 @@ class Lifecycle(unittest.TestCase):
             r = hold.getresponse()
             self.assertEqual((r.status, json.loads(r.read())), (200, {"ok": True, "result": "done"}))
             self.assertEqual(s.wait_exit(), 0)
+
+    def test_reload_drains_http_requests_on_the_old_workers(self):
+        with tempfile.TemporaryDirectory() as d, HTTPServer({}, agent=HTTPAGENT, workers=1) as s:
+            hold = s.conn()
+            hold.request("POST", "/v1/messages", body=json.dumps({"type": "wait", "data": {"file": d + "/go"}}))
+            wait_for(lambda: s.stats()["busy"] == 1, what="the worker busy")
+            old = s.worker_pids()
+            s.signal(signal.SIGHUP)
+            wait_for(lambda: "reload" in s.log(), what="the reload to start")
+            with open(d + "/go", "w") as f:
+                f.write("go")
+            r = hold.getresponse()
+            self.assertEqual((r.status, json.loads(r.read())), (200, {"ok": True, "result": "done"}))
+            wait_for(lambda: s.worker_pids() and not set(s.worker_pids()) & set(old), what="the worker replaced")
+            st, _, body = post(hold, "/v1/messages", {"type": "echo", "data": 1})  # the same keep-alive connection
+            self.assertEqual((st, body), (200, {"ok": True, "result": 1}))
+            hold.close()
 
     def test_max_connections_is_shared_with_the_socket(self):
         with HTTPServer({"maxConnections": 2, "adminReserveConnections": 0}, agent=HTTPAGENT, workers=1) as s:
