@@ -73,7 +73,10 @@ int httpx_status_of(int code)
     case ERR_SHUTTING_DOWN:
     case ERR_TOO_MANY_CONNECTIONS: return 503;
     case ERR_TIMEOUT: return 504;
-    default: return 500; /* agent_error, and a code the worker made up */
+    default:
+        /* store_unavailable (the session store's, where this build has it: named, so this holds either way)
+         * is the service's failure, not the agent's; agent_error and a code a worker made up are 500 */
+        return strcmp(reply_code_name((reply_code)code), "store_unavailable") == 0 ? 503 : 500;
     }
 }
 
@@ -133,7 +136,7 @@ static void httpx_reply(struct httpx *x, int status, struct evbuffer *body, cons
     struct evkeyvalq *h = evhttp_request_get_output_headers(x->req);
     evhttp_add_header(h, "Content-Type", "application/json");
     httpx_add_date(h);
-    if (status == 429 || (status == 503 && rl && rl->code == ERR_SHUTTING_DOWN)) {
+    if (status == 429 || (status == 503 && rl)) { /* queue_full, circuit_open, shutting_down, store_unavailable */
         char ra[24];
         uint64_t s = rl && rl->retry_after_ms ? (rl->retry_after_ms + 999) / 1000 : 1;
         snprintf(ra, sizeof(ra), "%llu", (unsigned long long)s);
