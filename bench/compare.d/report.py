@@ -1144,8 +1144,9 @@ def _headline_md(results, s):
     L.append("Each figure in every mode measured; the headline value is the one less favourable to agentpool, "
              "with its mode. agentpool speaks NDJSON on a Unix socket, the peers HTTP on a Unix socket (uWSGI "
              "gevent and gunicorn sync with a new connection per request), Celery tasks through Redis: the same "
-             "handler, not the same protocol. agentpoold has no HTTP listener for requests (its evhttp listener, "
-             "`metricsListen`, serves only /metrics, /healthz and /stats), so there is no HTTP agentpool line. "
+             "handler, not the same protocol. The `agentpool, HTTP front door` line (agentpool-http, its rows "
+             "marked \"front door\") is the same pool over HTTP/1.1 keep-alive on a Unix socket (httpListen "
+             "unix:, docs/http.md): the peers' own protocol and transport. "
              "Server CPU per request is all the server's processes' user+sys time (/proc/PID/stat) over the whole "
              "load run, warm-up included, divided by the requests answered in that run; it does not depend on how "
              "the scheduler shares the cores.\n")

@@ -266,6 +266,11 @@ static void httpx_client_closed(void *arg)
 
 void httpx_peer_gone(struct httpx *x)
 {
+    /* A request evhttp took off its connection (a write that failed, or
+     * its timeout, while the request was ours) is left to its user to
+     * free; one still on the connection goes with it. */
+    if (x->req && evhttp_request_get_connection(x->req) == NULL)
+        evhttp_request_free(x->req);
     x->req = NULL;
     x->over = NULL;
     x->state = HX_GONE;

@@ -48,8 +48,9 @@ typedef void httpx_over_fn(void *arg);
  * is over (possibly before this returns: a request refused at once).
  * Returns the exchange, or NULL when it was over at once. */
 struct httpx *httpx_start(struct evhttp_request *req, struct pool *p, int sse, httpx_over_fn *over, void *arg);
-/* x's connection is closing (evhttp frees req next): its work is
- * cancelled; x is freed.  over is not called. */
+/* x's connection is closing: its work is cancelled, its request freed
+ * (by evhttp with the connection, or here when evhttp had already taken
+ * it off the connection), x freed.  over is not called. */
 void httpx_peer_gone(struct httpx *x);
 struct evkeyvalq;
 /* Adds the Date header to h (formatted once a second). */
