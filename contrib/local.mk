@@ -10,7 +10,7 @@ examplesdir = $(docdir)/examples
 dist_examples_DATA = docs/systemd/agentpoold.service docs/systemd/agentpoold.socket \
 	docs/systemd/agentpool.sysusers docs/systemd/agentpool.tmpfiles \
 	docs/logrotate/agentpoold docs/agentpool.sample.json
-dist_doc_DATA = LICENSE README.md docs/operations.md docs/protocol.md docs/lifecycle.md
+dist_doc_DATA = LICENSE README.md docs/operations.md docs/protocol.md docs/lifecycle.md docs/http.md
 # Prometheus rules (with their promtool tests) and the Grafana dashboard,
 # for operators to load into their own monitoring.
 monitoringdir = $(docdir)/monitoring

@@ -25,6 +25,9 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/path/flush.c pool/path/flush.h \
 	pool/path/refuse.c pool/path/refuse.h \
 	pool/path/connlimit.c pool/path/connlimit.h \
+	pool/path/httpfront.c pool/path/httpfront.h \
+	pool/path/httpx.c pool/path/httpx.h \
+	pool/path/httpauth.c pool/path/httpauth.h \
 	pool/path/scan.c pool/path/scan.h \
 	pool/path/reply.c pool/path/reply.h \
 	pool/path/stream.c pool/path/stream.h \

@@ -52,6 +52,9 @@ Choices, so each peer runs as its users would run it for this load:
                   runs tokens: none streams NDJSON chunk lines (an HTTP
                   chunked response would be another protocol and
                   another load generator);
+  agentpool-http  the agentpool pool with the sync EchoAgent, driven over
+                  its HTTP/1.1 front door (a unix: httpListen, keep-alive):
+                  agentpool on the peers' own protocol and transport;
   c-echo          bench/echo_ceiling.c, 2 processes: the IPC ceiling.
 """
 
@@ -77,7 +80,13 @@ class Peer:
     stop_signal = signal.SIGTERM
     is_peer = True  # False for agentpool and the ceilings
     pool = False  # True for agentpoold (pool.health, pool.stats)
+    http_path = None  # HTTP: the POST target for every load (None: /echo, /sleep50, /fetch50 by load)
     doc = ""
+
+    @staticmethod
+    def ndjson_sock(ctx):
+        """Where pool.health and pool.stats are asked (pool servers)."""
+        return ctx.sock
 
     def config(self, point):
         return {}
@@ -137,6 +146,30 @@ class AgentpoolAsync(Agentpool):
         argv, cwd, env = super().argv({"agent": "echo"}, ctx)
         argv[argv.index("pyagents.examples.echo:EchoAgent")] = "agents:AsyncEchoAgent"
         return argv + ["--python-path", HERE], cwd, env
+
+
+class AgentpoolHTTP(Agentpool):
+    """The same pool (sync EchoAgent) driven over its HTTP/1.1 front door
+    (docs/http.md): httpListen on a unix: socket at the run's socket path,
+    POST /v1/messages, keep-alive; its NDJSON socket (pool.health,
+    pool.stats) sits next to it.  Not a peer: agentpool's HTTP line, read
+    against the HTTP peers on the same protocol and transport."""
+    name, label, proto, is_peer = "agentpool-http", "agentpool, HTTP front door", "http", False
+    wire = "HTTP/1.1 keep-alive, Unix socket"
+    http_path = "/v1/messages"
+    doc = "agentpoold, 2 workers, EchoAgent, httpListen unix: (POST /v1/messages, keep-alive), httpAuth none"
+
+    def config(self, point):
+        return {"agent": "echo"}
+
+    @staticmethod
+    def ndjson_sock(ctx):
+        return ctx.sock + ".ndjson"
+
+    def argv(self, conf, ctx):
+        argv, cwd, env = super().argv(conf, ctx)
+        argv[argv.index("--socket") + 1] = self.ndjson_sock(ctx)
+        return argv + ["--http-listen", "unix:" + ctx.sock, "--http-auth", "none"], cwd, env
 
 
 class AgentpoolGevent(Agentpool):
@@ -282,8 +315,8 @@ def redis_argv(ctx):
             "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", ctx.tmp]
 
 
-ALL = [CEcho(), Agentpool(), AgentpoolAsync(), AgentpoolGevent(), UwsgiThreads(), UwsgiGevent(), GunicornSync(), GunicornGthread(),
+ALL = [CEcho(), Agentpool(), AgentpoolAsync(), AgentpoolHTTP(), AgentpoolGevent(), UwsgiThreads(), UwsgiGevent(), GunicornSync(), GunicornGthread(),
        GunicornGevent(), Celery()]
 BY_NAME = {p.name: p for p in ALL}
 BY_NAME["uwsgi-gevent-http11"] = UwsgiGeventHttp11()
-HTTP_PEERS = [p.name for p in ALL if p.proto == "http"]
+HTTP_PEERS = [p.name for p in ALL if p.proto == "http" and p.is_peer]

@@ -41,7 +41,7 @@ SANITY_ANY_MODE = False
 MODES = ("same", "own")
 MODE_TEXT = {"same": "servers in the load generator's session", "own": "each server in a session of its own"}
 
-ORDER = ["agentpool", "agentpool-async", "agentpool-gevent", "uwsgi-threads", "uwsgi-gevent", "gunicorn-sync", "gunicorn-gthread", "gunicorn-gevent",
+ORDER = ["agentpool", "agentpool-http", "agentpool-async", "agentpool-gevent", "uwsgi-threads", "uwsgi-gevent", "gunicorn-sync", "gunicorn-gthread", "gunicorn-gevent",
          "c-echo", "celery"]
 HTTP = peers.HTTP_PEERS  # the peers a headline compares agentpool with (peers.py's HTTP servers)
 
@@ -286,6 +286,18 @@ def headline_candidates(results):
     add("echo32_p99_uwsgi", "echo 32 conns x 1: p99 vs uWSGI's best config", "<= 0.5x", "max", x,
         "%s (%s vs %s ms)" % (fx(x), _cell_ms(p99_ms(a)), _cell_ms(p99_ms(ub))), ["agentpool", ub and ub["server"]],
         lambda v: v <= 0.5)
+    h = find(results, "agentpool-http", "echo", HEADLINE, 1)  # the same protocol as the peers (issue 17)
+    x = ratio(thr(h), thr(ub))
+    add("http32_x_uwsgi", "HTTP echo 32 conns x 1 (front door): throughput vs uWSGI's best config", ">= 3x", "min", x,
+        "%s (%s vs %s %s)" % (fx(x), fmt(thr(h), 0), _who(ub), fmt(thr(ub), 0)),
+        ["agentpool-http", ub and ub["server"]], lambda v: v >= 3)
+    x = ratio(p99_ms(h), p99_ms(ub))
+    add("http32_p99_uwsgi", "HTTP echo 32 conns x 1 (front door): p99 vs uWSGI's best config", "<= 0.5x", "max", x,
+        "%s (%s vs %s ms)" % (fx(x), _cell_ms(p99_ms(h)), _cell_ms(p99_ms(ub))),
+        ["agentpool-http", ub and ub["server"]], lambda v: v <= 0.5)
+    x = ratio(thr(h), thr(a))
+    add("http32_x_ndjson", "HTTP echo 32 conns x 1 (front door): throughput vs the NDJSON socket", "report", "min", x,
+        "%s (%s vs %s)" % (fx(x), fmt(thr(h), 0), fmt(thr(a), 0)), ["agentpool-http", "agentpool"])
     x = ratio(_agent_cpu(a), _agent_cpu(lean))
     add("echo32_cpu_lean", "echo 32 conns x 1: server CPU per request vs the leanest peer", "report", "max", x,
         "%s (%s vs %s %s us)" % (fx(x), fmt(_agent_cpu(a), 1), _who(lean), fmt(_agent_cpu(lean), 1)),
@@ -1132,8 +1144,9 @@ def _headline_md(results, s):
     L.append("Each figure in every mode measured; the headline value is the one less favourable to agentpool, "
              "with its mode. agentpool speaks NDJSON on a Unix socket, the peers HTTP on a Unix socket (uWSGI "
              "gevent and gunicorn sync with a new connection per request), Celery tasks through Redis: the same "
-             "handler, not the same protocol. agentpoold has no HTTP listener for requests (its evhttp listener, "
-             "`metricsListen`, serves only /metrics, /healthz and /stats), so there is no HTTP agentpool line. "
+             "handler, not the same protocol. The `agentpool, HTTP front door` line (agentpool-http, its rows "
+             "marked \"front door\") is the same pool over HTTP/1.1 keep-alive on a Unix socket (httpListen "
+             "unix:, docs/http.md): the peers' own protocol and transport. "
              "Server CPU per request is all the server's processes' user+sys time (/proc/PID/stat) over the whole "
              "load run, warm-up included, divided by the requests answered in that run; it does not depend on how "
              "the scheduler shares the cores.\n")

@@ -60,6 +60,7 @@ static const char *const cancel_sync_names[] = {"finish", "kill", NULL};
 static const char *const session_busy_names[] = {"enqueue", "reject", "interrupt", NULL};
 static const char *const session_sync_names[] = {"full", "normal", NULL};
 static const char *const restart_names[] = {"one-for-one", "one-for-all", "rest-for-one", NULL};
+static const char *const http_auth_names[] = {"keys", "none", NULL};
 static const char *const log_level_names[] = {"debug", "info", "warn", "error", NULL};
 static const char *const log_format_names[] = {"text", "json", NULL};
 static const char *const worker_model_names[] = {"auto", "sync", "async", "gevent", NULL};
@@ -154,8 +155,13 @@ static const setting settings[] = {
     {"scaleUpAfter", T_DURATION, OFF(scale_up_after), 1, 86400000, NULL, "add a worker when messages have waited this long, ms", PER_POOL},
     {"idleTimeout", T_DURATION, OFF(idle_timeout), 1, (int64_t)1 << 40, NULL, "retire a worker idle this long, ms (never below minWorkers)", PER_POOL},
     {"maxTrackedTypes", T_INT, OFF(max_tracked_types), 1, 4096, NULL, "message types tracked one by one in stats and breakers; the rest count as other", PER_POOL},
-    {"metricsListen", T_STR, OFF(metrics_listen), 0, 4096, NULL, "serve /metrics, /healthz and /stats over HTTP here: unix:/path, 127.0.0.1:PORT or [::1]:PORT (empty: off)", SERVER},
+    {"metricsListen", T_STR, OFF(metrics_listen), 0, 4096, NULL, "serve /metrics, /healthz, /readyz and /stats over HTTP here: unix:/path, 127.0.0.1:PORT or [::1]:PORT (empty: off)", SERVER},
     {"metricsAllowRemote", T_BOOL, OFF(metrics_allow_remote), 0, 1, NULL, "let metricsListen be an address other machines can reach", SERVER},
+    {"httpListen", T_LIST, OFF(http_listen), 0, 0, NULL, "serve the HTTP/1.1 front door here (docs/http.md): HOST:PORT, [IPV6]:PORT or unix:/path, numeric (repeatable; flag: comma-separated; unset: off)", SERVER},
+    {"httpAuth", T_STR, OFF(http_auth), 0, 0, http_auth_names, "keys (a TCP httpListen needs Authorization: Bearer keys) | none (no authentication: logged as a warning at start); unix: listeners need none", SERVER},
+    {"httpMaxHeaderBytes", T_INT, OFF(http_max_header_bytes), 1024, 1024 * 1024, NULL, "longest request line and headers of an HTTP request, bytes (longer: 400, connection closed); bodies are bounded by maxMessageBytes", SERVER},
+    {"httpRequestTimeoutMs", T_DURATION, OFF(http_request_timeout_ms), 0, 86400000, NULL, "an HTTP request's headers and body must have arrived this many ms after its first byte, else its connection is closed (slow clients; 0: no limit)", SERVER},
+    {"httpIdleTimeoutMs", T_DURATION, OFF(http_idle_timeout_ms), 1000, 86400000, NULL, "close an HTTP connection that sends nothing (between requests, or inside one) or takes none of its answer for this many ms", SERVER},
     {"eventHistory", T_INT, OFF(event_history), 1, 1000000, NULL, "lifecycle events kept for replay (pool.subscribe with since; docs/events.md); fixed at start", SERVER},
     {"eventHistoryBytes", T_INT, OFF(event_history_bytes), 64 * 1024, (int64_t)1 << 32, NULL, "bytes of the events kept for replay, at most (the oldest go first)", SERVER},
     {"subscriberBufferBytes", T_INT, OFF(subscriber_buffer_bytes), 16 * 1024, (int64_t)1 << 32, NULL, "bytes of events held for one subscriber that does not read; past it its oldest are dropped (it is told how many)", SERVER},
@@ -267,6 +273,10 @@ void config_init(config *cfg)
     cfg->worker_limits.core_size = CONFIG_LIMIT_UNSET;
     cfg->agent = ap_strdup("pyagents.examples.echo:EchoAgent");
     cfg->log_level = ap_strdup("info");
+    cfg->http_auth = ap_strdup("keys");
+    cfg->http_max_header_bytes = 16 * 1024;
+    cfg->http_request_timeout_ms = 10000;
+    cfg->http_idle_timeout_ms = 60000;
     cfg->worker_model = ap_strdup("auto");
     cfg->log_format = ap_strdup("text");
     cfg->worker_log_rate = 100;
@@ -1317,6 +1327,14 @@ static int validate_one(const config *cfg, char *err, size_t errlen)
             char pv[96];
             snprintf(err, errlen, "%s: env: \"%s\" is not NAME or NAME=VALUE (NAME: letters, digits, _)", origin,
                      printable(e, pv, sizeof(pv)));
+            return AP_ERR;
+        }
+    }
+    for (int i = 0; i < cfg->http_listen.n; i++) {
+        config_listen_addr la;
+        char why[256];
+        if (config_parse_listen(cfg->http_listen.items[i], &la, why, sizeof(why)) != AP_OK) {
+            snprintf(err, errlen, "%s: httpListen: %s", origin, why);
             return AP_ERR;
         }
     }

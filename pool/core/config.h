@@ -159,6 +159,11 @@ typedef struct config {
     /* observability */
     char *metrics_listen;        /* "unix:/path", "127.0.0.1:PORT", "[::1]:PORT"; NULL: off */
     int metrics_allow_remote;    /* metricsListen may be a non-loopback address */
+    config_list http_listen;     /* httpListen: the HTTP front door's addresses (httpfront.c); empty: off */
+    char *http_auth;             /* "keys" | "none" */
+    int64_t http_max_header_bytes; /* request line and headers of an HTTP request */
+    int64_t http_request_timeout_ms; /* first byte to last byte of an HTTP request; 0: none */
+    int64_t http_idle_timeout_ms;  /* evhttp's read/write timeout */
     int64_t event_history;       /* events kept for replay (events.c; fixed at start) */
     int64_t event_history_bytes; /* and their bytes at most */
     int64_t subscriber_buffer_bytes; /* events held for one subscriber before its oldest are dropped */

@@ -11,7 +11,9 @@
 #include "sdnotify.h"
 #include "server.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <fcntl.h>
@@ -208,4 +210,68 @@ void listener_close(void)
             ap_warn("could not remove socket file %s: %s", server.cfg->socket, strerror(errno));
         server.owns_socket_file = 0;
     }
+}
+
+int listener_bind_tcp(const config_listen_addr *la, const char *setting, const char *shown, int backlog, char *err,
+                      size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    memset(&ss, 0, sizeof(ss));
+    if (la->family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(la->port);
+        memcpy(&sin->sin_addr, la->addr, 4);
+        len = sizeof(*sin);
+    } else {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(la->port);
+        memcpy(&sin6->sin6_addr, la->addr, 16);
+        len = sizeof(*sin6);
+    }
+    int fd = socket(la->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s %s: socket(): %s", setting, shown, strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        (la->family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)) {
+        snprintf(err, errlen, "%s %s: setsockopt(): %s", setting, shown, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
+        snprintf(err, errlen, "%s %s: bind(): %s", setting, shown, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (listen(fd, backlog) != 0) {
+        snprintf(err, errlen, "%s %s: listen(): %s", setting, shown, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+void listener_describe_tcp(int fd, char *buf, size_t cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET) {
+            const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+            port = ntohs(sin->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+            port = ntohs(sin6->sin6_port);
+        }
+    }
+    snprintf(buf, cap, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
 }

@@ -18,6 +18,8 @@
 #ifndef AP_LISTENER_H
 #define AP_LISTENER_H
 
+#include "config.h"
+
 #include <stddef.h>
 
 /* Binds a non-blocking, close-on-exec Unix stream socket at path with
@@ -28,6 +30,14 @@
  * the descriptor, or -1 with err filled (the path, the call that failed
  * and errno text) and no file left behind by this call. */
 int listener_bind_unix(const char *path, long mode, int backlog, char *err, size_t errlen);
+/* A listening, non-blocking TCP socket on la (SO_REUSEADDR; IPv6 only
+ * for an IPv6 address).  Returns the descriptor, or -1 with err filled
+ * ("SETTING SHOWN: bind(): errno text"). */
+int listener_bind_tcp(const config_listen_addr *la, const char *setting, const char *shown, int backlog, char *err,
+                      size_t errlen);
+/* "127.0.0.1:9464" / "[::1]:9464": the address fd is bound to, with the
+ * port actually bound (a port 0 asked for any). */
+void listener_describe_tcp(int fd, char *buf, size_t cap);
 /* Binds and listens on cfg->socket.  AP_ERR with err filled (the path,
  * the call that failed and errno text) when it cannot. */
 int listener_open(char *err, size_t errlen);

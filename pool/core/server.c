@@ -34,6 +34,7 @@
 #include "breaker.h"
 #include "client.h"
 #include "httpd.h"
+#include "httpfront.h"
 #include "idem.h"
 #include "metrics.h"
 #include "typetab.h"
@@ -111,7 +112,7 @@ void server_check_shutdown(void)
     if (server.state == SERVER_DRAINING && server.msgs.live == 0)
         stop_workers();
     if (server.state == SERVER_STOPPING && pools_live_workers() == 0 &&
-        (client_all_flushed() || ap_now_ms() >= server.shutdown_deadline_ms))
+        ((client_all_flushed() && httpfront_all_flushed()) || ap_now_ms() >= server.shutdown_deadline_ms))
         finish_loop();
 }
 
@@ -125,6 +126,7 @@ void server_begin_shutdown(const char *why)
     ap_info("shutting down (%s): %zu queued, %llu in flight, %d connection%s", why, queued,
             (unsigned long long)server.msgs.by_state[MSG_RUNNING], server.nclients, server.nclients == 1 ? "" : "s");
     listener_close();
+    httpfront_stop_accepting();
     sdnotify_stopping();
     server.state = SERVER_DRAINING;
     server.shutdown_deadline_ms = ap_now_ms() + (uint64_t)server.cfg->shutdown_timeout;
@@ -191,6 +193,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     apikey_tick(now);
     client_tick(now);
     stream_tick(now);
+    httpfront_tick(now);
     events_tick();
     if (now - server.last_decay_ms >= 1000) {
         server.last_decay_ms = now;
@@ -366,7 +369,7 @@ int server_start(config *cfg, int argc, char **argv)
     events_init(); /* before the first worker is spawned: that is an event */
     if (pools_init() != AP_OK)
         return AP_ERR;
-    if (httpd_start(err, sizeof(err)) != AP_OK) {
+    if (httpd_start(err, sizeof(err)) != AP_OK || httpfront_start(err, sizeof(err)) != AP_OK) {
         ap_error("%s", err);
         listener_close();
         return AP_ERR;
@@ -405,6 +408,7 @@ void server_free(void)
 {
     listener_close();
     httpd_stop();
+    httpfront_stop(); /* its exchanges' clients go with it */
     client_close_all();
     privs_free();
     connlimit_free();

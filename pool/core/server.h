@@ -34,6 +34,7 @@ struct typetab;
 struct breaker_set;
 struct metrics;
 struct httpd;
+struct httpfront;
 struct access_log;
 
 typedef enum { SERVER_STARTING = 0, SERVER_READY, SERVER_DRAINING, SERVER_STOPPING } server_state;
@@ -57,6 +58,8 @@ typedef struct {
     msg_table msgs;
     uint64_t pending_bytes;     /* request bytes of every admitted message */
     struct httpd *httpd;        /* metricsListen's HTTP server, NULL when off */
+    struct httpfront *httpfront;/* httpListen's HTTP front door, NULL when off (httpfront.c) */
+    int http_conns;             /* its open connections: they count in maxConnections with nclients */
     struct access_log *access;  /* accessLog, NULL when off (access.h) */
 
     queue_link clients;         /* every connection */

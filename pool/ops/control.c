@@ -46,6 +46,7 @@
 #include "idem.h"
 #include "drift.h"
 #include "events.h"
+#include "httpfront.h"
 #include "wout.h"
 #include "wprog.h"
 #include "privs.h"
@@ -487,6 +488,7 @@ static cJSON *stats_object(const stats_scope *sc, const server_stats *st, int de
         cJSON_AddNumberToObject(bf, "outputPauses", (double)st->output_pauses);
         cJSON_AddNumberToObject(bf, "parkedMessages", (double)st->parked_msgs);
         events_stats_json(o);
+        httpfront_stats_json(o);
     }
     cJSON *wk = cJSON_AddObjectToObject(o, "workerEvents");
     cJSON_AddNumberToObject(wk, "spawned", (double)st->spawns);

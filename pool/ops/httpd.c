@@ -95,6 +95,44 @@ static void reply(struct evhttp_request *req, int code, const char *reason, cons
     evhttp_send_reply(req, code, reason, body);
 }
 
+int httpd_answer_ops(struct evhttp_request *req, const char *path)
+{
+    int readyz = strcmp(path, "/readyz") == 0;
+    if (strcmp(path, "/metrics") != 0 && strcmp(path, "/healthz") != 0 && !readyz && strcmp(path, "/stats") != 0)
+        return 0;
+    struct evbuffer *body = evbuffer_new();
+    if (body == NULL) {
+        evhttp_send_error(req, 500, "out of memory");
+        return 1;
+    }
+    if (strcmp(path, "/metrics") == 0) {
+        metrics_prometheus(body);
+        reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body);
+    } else if (strcmp(path, "/stats") == 0) {
+        agentstat_refresh(NULL, NULL); /* asks now; this answer shows the cache with its age */
+        cJSON *o = control_stats_json(1, NULL);
+        char *text = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        if (text) {
+            evbuffer_add(body, text, strlen(text));
+            evbuffer_add(body, "\n", 1);
+            cJSON_free(text);
+        }
+        reply(req, 200, "OK", "application/json", body);
+    } else {
+        /* /healthz: the pool's health (ready, or degraded, starting...);
+         * /readyz: the same, and 503 once a shutdown began, whatever the
+         * workers say, so a balancer stops sending before the drain ends. */
+        health_status status = health_server(NULL);
+        int ready = status == HEALTH_READY && (!readyz || server.state == SERVER_READY);
+        const char *state = readyz && server.state >= SERVER_DRAINING ? "draining" : health_status_name(status);
+        evbuffer_add_printf(body, "%s\n", state);
+        reply(req, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", "text/plain; charset=utf-8", body);
+    }
+    evbuffer_free(body);
+    return 1;
+}
+
 static void request_cb(struct evhttp_request *req, void *arg)
 {
     struct httpd *h = arg;
@@ -116,98 +154,11 @@ static void request_cb(struct evhttp_request *req, void *arg)
     }
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
-    if (path == NULL)
-        path = "";
-    if (strcmp(path, "/metrics") == 0) {
-        metrics_prometheus(body);
-        reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body);
-    } else if (strcmp(path, "/healthz") == 0) {
-        health_status status = health_server(NULL);
-        const char *state = health_status_name(status);
-        int ready = status == HEALTH_READY;
-        evbuffer_add_printf(body, "%s\n", state);
-        reply(req, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", "text/plain; charset=utf-8", body);
-    } else if (strcmp(path, "/stats") == 0) {
-        agentstat_refresh(NULL, NULL); /* asks now; this answer shows the cache with its age */
-        cJSON *o = control_stats_json(1, NULL);
-        char *text = cJSON_PrintUnformatted(o);
-        cJSON_Delete(o);
-        if (text) {
-            evbuffer_add(body, text, strlen(text));
-            evbuffer_add(body, "\n", 1);
-            cJSON_free(text);
-        }
-        reply(req, 200, "OK", "application/json", body);
-    } else {
-        evbuffer_add_printf(body, "not found (try /metrics, /healthz, /stats)\n");
+    if (!httpd_answer_ops(req, path ? path : "")) {
+        evbuffer_add_printf(body, "not found (try /metrics, /healthz, /readyz, /stats)\n");
         reply(req, 404, "Not Found", "text/plain; charset=utf-8", body);
     }
     evbuffer_free(body);
-}
-
-/* A listening TCP socket on la.  -1 with err filled. */
-static int bind_tcp(const config_listen_addr *la, const char *shown, char *err, size_t errlen)
-{
-    struct sockaddr_storage ss;
-    socklen_t len;
-    memset(&ss, 0, sizeof(ss));
-    if (la->family == AF_INET) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(la->port);
-        memcpy(&sin->sin_addr, la->addr, 4);
-        len = sizeof(*sin);
-    } else {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons(la->port);
-        memcpy(&sin6->sin6_addr, la->addr, 16);
-        len = sizeof(*sin6);
-    }
-    int fd = socket(la->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        snprintf(err, errlen, "metricsListen %s: socket(): %s", shown, strerror(errno));
-        return -1;
-    }
-    int one = 1;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        (la->family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)) {
-        snprintf(err, errlen, "metricsListen %s: setsockopt(): %s", shown, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
-        snprintf(err, errlen, "metricsListen %s: bind(): %s", shown, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    if (listen(fd, HTTPD_BACKLOG) != 0) {
-        snprintf(err, errlen, "metricsListen %s: listen(): %s", shown, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/* "127.0.0.1:9464" / "[::1]:9464" with the port actually bound. */
-static void describe_bound(int fd, char *buf, size_t cap)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    char host[INET6_ADDRSTRLEN] = "?";
-    unsigned port = 0;
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
-        if (ss.ss_family == AF_INET) {
-            const struct sockaddr_in *sin = (const struct sockaddr_in *)&ss;
-            inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
-            port = ntohs(sin->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
-            inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
-            port = ntohs(sin6->sin6_port);
-        }
-    }
-    snprintf(buf, cap, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
 }
 
 int httpd_start(char *err, size_t errlen)
@@ -226,9 +177,9 @@ int httpd_start(char *err, size_t errlen)
             h->unix_path = ap_strdup(la.path);
         snprintf(h->shown, sizeof(h->shown), "unix:%s", la.path);
     } else {
-        fd = bind_tcp(&la, spec, err, errlen);
+        fd = listener_bind_tcp(&la, "metricsListen", spec, HTTPD_BACKLOG, err, errlen);
         if (fd >= 0)
-            describe_bound(fd, h->shown, sizeof(h->shown));
+            listener_describe_tcp(fd, h->shown, sizeof(h->shown));
     }
     if (fd < 0)
         goto fail;

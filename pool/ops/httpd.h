@@ -5,6 +5,7 @@
  *
  *   GET /metrics   Prometheus text format 0.0.4 (metrics_prometheus)
  *   GET /healthz   200 "ready", or 503 and the state (health.c)
+ *   GET /readyz    the same, and 503 "draining" once a shutdown began
  *   GET /stats     pool.stats {"detailed": true} as JSON
  *   anything else  404; methods other than GET and HEAD: 501 (evhttp)
  *
@@ -35,6 +36,11 @@
  * filled (the address, the call that failed, errno text) when it cannot
  * bind. */
 int httpd_start(char *err, size_t errlen);
+struct evhttp_request;
+/* Answers req when path is one of the endpoints above (the HTTP front
+ * door, httpfront.c, serves them too when metricsListen is not set):
+ * returns 1 when it answered, 0 (nothing done) for another path. */
+int httpd_answer_ops(struct evhttp_request *req, const char *path);
 /* Stops serving, closes every HTTP connection and removes the socket
  * file (idempotent). */
 void httpd_stop(void);

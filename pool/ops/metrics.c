@@ -16,6 +16,7 @@
  * before pools existed.
  */
 #include "metrics.h"
+#include "httpfront.h"
 #include "wprog.h"
 #include "access.h"
 #include "ap_alloc.h"
@@ -675,6 +676,7 @@ static void prom_connections(struct evbuffer *out)
     promtext_family(out, "agentpool_connections_refused_total", "counter",
                     "Client connections refused by allowedUids/allowedGids (SO_PEERCRED), by reason.");
     promtext_u64(out, "agentpool_connections_refused_total", peer_reason, 1, server.stats.conns_refused_peer);
+    httpfront_prometheus(out);
 }
 
 void metrics_prometheus(struct evbuffer *out)

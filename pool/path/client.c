@@ -87,6 +87,8 @@ static size_t client_read_max(const client *c)
  * limit; an epoll_ctl only when that changes. */
 static void client_read_update(client *c)
 {
+    if (c->rev == NULL)
+        return; /* an origin client: nothing to read */
     int want = c->state != CLIENT_CLOSING && !c->half_closed && linein_pending(&c->in) < client_read_max(c);
     if (want == c->reading)
         return;
@@ -644,7 +646,7 @@ static void client_half_close(client *c)
  * or unhandled, every answer is written and it is not subscribed to events. */
 static int client_answered_all(const client *c)
 {
-    return c->half_closed && c->in_flight == 0 && c->held == NULL && c->deferred <= 0 && c->sub == NULL &&
+    return (c->half_closed || c->origin) && c->in_flight == 0 && c->held == NULL && c->deferred <= 0 && c->sub == NULL &&
            linein_pending(&c->in) == 0 && link_empty(&c->streams) && flush_pending(&c->out) == 0;
 }
 
@@ -705,7 +707,7 @@ static void client_pending_cb(evutil_socket_t fd, short what, void *arg)
     client_process(c);
     linein_keep(&c->in);
     client_read_update(c);
-    if (c->half_closed)
+    if (c->half_closed || c->origin)
         client_finish(c);
 }
 
@@ -743,6 +745,51 @@ static void client_write_failed(void *arg, int err)
 }
 
 /* ---- lifecycle -------------------------------------------------------- */
+
+client *client_open_origin(const client_origin *o, void *arg, pid_t pid, uid_t uid)
+{
+    client *c = ap_calloc(1, sizeof(*c));
+    c->serial = ++server.next_client;
+    c->fd = -1;
+    c->origin = o;
+    c->origin_arg = arg;
+    c->state = CLIENT_READING;
+    c->accepted_ms = ap_now_ms();
+    c->active_ms = c->accepted_ms;
+    c->has_read = 1; /* its owner takes its answers at once: never parked for not reading */
+    idmap_init(&c->ids);
+    link_init(&c->msgs);
+    link_init(&c->streams);
+    c->peer_pid = pid;
+    c->peer_uid = uid;
+    c->peer_gid = (gid_t)-1;
+    c->pev = evtimer_new(server.base, client_pending_cb, c);
+    if (c->pev == NULL || flush_open_sink(&c->out, o->take, arg, client_wrote, c) != AP_OK) {
+        ap_error("client-%llu: evtimer_new or the output of an origin client failed", (unsigned long long)c->serial);
+        if (c->pev)
+            event_free(c->pev);
+        idmap_free(&c->ids);
+        ap_free(c);
+        return NULL;
+    }
+    linein_init(&c->in);
+    link_add_tail(&server.clients, &c->link);
+    return c;
+}
+
+void client_feed(client *c, const char *line, size_t len)
+{
+    c->turn_ns = ap_now_ns();
+    c->active_ms = c->turn_ns / 1000000u;
+    client_line(c, line, len);
+    if (client_answered_all(c))
+        client_process_soon(c); /* answered nothing (cannot happen for an object): closed all the same */
+}
+
+void client_drop(client *c, const char *why)
+{
+    client_close(c, why);
+}
 
 void client_accept(int fd, const struct ucred *cred)
 {
@@ -817,13 +864,18 @@ static void client_close(client *c, const char *why)
         server.budget_paused--;
     if (c->half_closed)
         server.half_closed--;
-    event_free(c->rev);
+    if (c->rev)
+        event_free(c->rev);
     event_free(c->pev);
     linein_free(&c->in);
-    close(c->fd);
     link_del(&c->link);
-    server.nclients--;
-    connlimit_del(c->peer_uid);
+    if (c->origin) {
+        c->origin->closed(c->origin_arg);
+    } else {
+        close(c->fd);
+        server.nclients--;
+        connlimit_del(c->peer_uid);
+    }
     ap_free(c);
     client_budget_release();
     if (server.state >= SERVER_DRAINING)
@@ -875,7 +927,7 @@ void client_tick(uint64_t now)
     while (l != &server.clients) {
         client *c = queue_entry(l, client, link);
         l = l->next; /* c may be freed below */
-        if (c->half_closed && client_peer_gone(c)) {
+        if (c->half_closed && c->origin == NULL && client_peer_gone(c)) {
             client_close(c, "disconnected after half-closing");
         } else if (server.cfg->idle_connection_timeout > 0 && client_is_idle(c, now)) {
             server.stats.conns_idle_closed++;

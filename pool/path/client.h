@@ -33,6 +33,20 @@
  * maxMessageBytes is answered too_large and discarded without being
  * buffered whole.  At most CLIENT_LINES_PER_WAKE lines are handled per
  * callback so one pipelining client cannot starve the rest.
+ *
+ * A client need not be a socket.  An origin client (client_open_origin)
+ * is how another front door (HTTP: httpx.c) puts a request through this
+ * same admission path: its owner hands it one request line
+ * (client_feed, which is client_line, the code a socket line goes
+ * through: scan, refusals, idempotency, sessions, scheduling), its
+ * answer, chunk and heartbeat lines are written to its output like any
+ * client's, and the owner's take() takes them from there at the end of
+ * the turn (flush.c's sink) and turns them into its own protocol.  It
+ * counts as half-closed from the start: once nothing it was fed is
+ * unanswered and its output is taken, it is closed, and the owner's
+ * closed() is told.  client_drop is its owner's peer leaving: like a
+ * socket that closes, its work is cancelled.  It is not a connection:
+ * not in nclients or the per-uid counts (its owner counts its own).
  */
 #ifndef AP_CLIENT_H
 #define AP_CLIENT_H
@@ -64,8 +78,18 @@ enum {
 
 #define CLIENT_LINES_PER_WAKE 128
 
+/* The owner of an origin client (see above). */
+typedef struct client_origin {
+    /* Takes answer lines from out (all or some), returns the bytes taken. */
+    size_t (*take)(void *arg, struct evbuffer *out);
+    /* The client is being freed: its owner forgets it. */
+    void (*closed)(void *arg);
+} client_origin;
+
 typedef struct client {
     uint64_t serial;            /* "client-N" in logs */
+    const client_origin *origin;/* not a socket: its owner (NULL for a socket) */
+    void *origin_arg;
     int fd;
     struct event *rev;          /* EV_READ on fd, added while reading is on */
     int reading;                /* rev is added */
@@ -103,6 +127,16 @@ typedef struct client {
 /* Takes over an accepted, non-blocking socket.  Never fails: on error
  * the socket is closed and the reason logged. */
 void client_accept(int fd, const struct ucred *cred);
+/* An origin client for o (see above); peer_uid is uid (-1: none known),
+ * peer_pid pid.  NULL, logged, when it cannot be made. */
+client *client_open_origin(const client_origin *o, void *arg, pid_t pid, uid_t uid);
+/* One request line for an origin client: handled now, as a socket's
+ * line is (answered, refused or admitted). */
+void client_feed(client *c, const char *line, size_t len);
+/* An origin client's owner lost its peer: c is closed (its waiting
+ * messages cancelled, its running ones abandoned) and freed; the owner's
+ * closed() is called first. */
+void client_drop(client *c, const char *why);
 /* Its output buffer, where answers are written (answer.c). */
 struct evbuffer *client_output(client *c);
 /* After an answer was written to client_output: counts it, has it

@@ -94,11 +94,12 @@ int connlimit_refuse(int fd, uid_t uid, gid_t gid)
     /* The reserve never takes the last connection from everyone else. */
     int64_t reserve = cfg->admin_reserve_connections < cfg->max_connections ? cfg->admin_reserve_connections
                                                                             : cfg->max_connections - 1;
-    if (server.nclients >= cfg->max_connections) {
+    int open = server.nclients + server.http_conns; /* the HTTP front door's count too */
+    if (open >= cfg->max_connections) {
         connlimit_reject(fd, "the server has maxConnections connections already", uid);
         return 1;
     }
-    if (server.nclients >= cfg->max_connections - reserve &&
+    if (open >= cfg->max_connections - reserve &&
         !privs_peer_is_admin(uid, gid)) {
         snprintf(why, sizeof(why),
                  "the server has maxConnections connections already (the last %lld are kept for administrators)",

@@ -125,6 +125,24 @@ int flush_open(flushable *f, int fd, int urgent, void (*wrote)(void *), void (*f
     return AP_OK;
 }
 
+int flush_open_sink(flushable *f, size_t (*sink)(void *, struct evbuffer *), void *sink_arg, void (*wrote)(void *),
+                    void *arg)
+{
+    memset(f, 0, sizeof(*f));
+    f->fd = -1;
+    f->sink = sink;
+    f->sink_arg = sink_arg;
+    f->wrote = wrote;
+    f->arg = arg;
+    link_init(&f->link);
+    f->out = evbuffer_new();
+    if (f->out == NULL) {
+        ap_error("flush: evbuffer_new failed (a sink)");
+        return AP_ERR;
+    }
+    return AP_OK;
+}
+
 void flush_close(flushable *f)
 {
     if (f->dirty)
@@ -164,6 +182,12 @@ void flush_all(void)
             flushable *f = queue_entry(flushing.dirty[k].next, flushable, link);
             link_del(&f->link);
             f->dirty = 0;
+            if (f->sink) {
+                f->written += f->sink(f->sink_arg, f->out);
+                if (f->wrote)
+                    f->wrote(f->arg);
+                continue;
+            }
             after_write(f, write_out(f));
         }
     }

@@ -14,6 +14,14 @@
  * A failed write (not EAGAIN) calls the owner's `failed`, once; the
  * flushable then writes no more (its output is kept, unsent, until
  * flush_close).  Never blocks; never closes the socket.
+ *
+ * A flushable may have a sink instead of a socket (flush_open_sink): the
+ * output of a client that is not a socket (an HTTP exchange, httpx.c).
+ * At the same point of the turn the sink is called; it takes what it can
+ * pass on out of f->out and says how much, which counts as written (the
+ * owner's `wrote` follows, as after a socket write).  A sink that cannot
+ * take more now (its own peer is slow) leaves the rest and calls
+ * flush_mark again when it can.
  */
 #ifndef AP_FLUSH_H
 #define AP_FLUSH_H
@@ -35,6 +43,8 @@ typedef struct flushable {
     int urgent;                 /* flushed before the others (workers) */
     uint64_t written;           /* bytes the socket took since open: a byte added to out when
                                  * written + pending == P is taken once written >= P + 1 */
+    size_t (*sink)(void *sink_arg, struct evbuffer *out); /* not a socket: takes bytes from out, returns how many */
+    void *sink_arg;
     void (*wrote)(void *arg);   /* after each attempt to write (may be NULL) */
     void (*failed)(void *arg, int err); /* a write failed with errno err (may free the owner) */
     void *arg;
@@ -47,6 +57,10 @@ void flush_free(void);
 /* Opens f on fd (not owned: the caller closes it after flush_close).
  * Returns AP_ERR, logged, with nothing left to free, when it cannot. */
 int flush_open(flushable *f, int fd, int urgent, void (*wrote)(void *), void (*failed)(void *, int), void *arg);
+/* Opens f with a sink instead of a socket (fd -1, no write event).
+ * Returns AP_ERR, logged, when it cannot. */
+int flush_open_sink(flushable *f, size_t (*sink)(void *, struct evbuffer *), void *sink_arg, void (*wrote)(void *),
+                    void *arg);
 /* Frees f (pending output is not written); nothing if not open. */
 void flush_close(flushable *f);
 /* Bytes were added to f->out: written at the end of this turn. */

@@ -9,6 +9,7 @@
 
 #include <event2/buffer.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const code_names[ERR_COUNT] = {
@@ -139,4 +140,66 @@ void reply_error(struct evbuffer *out, const char *id, size_t id_len, reply_code
     reply_error_json(out, id, id_len, body, n > 0 ? (size_t)n : 0);
     if (body != small)
         ap_free(body);
+}
+
+/* Whether line[off..) starts with the literal s. */
+static int at(const char *line, size_t len, size_t off, const char *s, size_t n)
+{
+    return off <= len && len - off >= n && memcmp(line + off, s, n) == 0;
+}
+
+int reply_read(const char *line, size_t len, reply_line *out)
+{
+    static const char ok[] = "\"ok\":true,\"result\":", err[] = "\"ok\":false,\"error\":";
+    static const char chunk[] = "\"chunk\":", beat[] = "\"heartbeat\":true}", seq[] = ",\"seq\":";
+    static const char retry[] = "\"retryAfterMs\":";
+    memset(out, 0, sizeof(*out));
+    if (len < 8 || !at(line, len, 0, "{\"id\":", 6) || line[len - 1] != '}')
+        return AP_ERR;
+    size_t off = 6; /* past the id: null, an integer, or a string as the client wrote it */
+    if (line[off] == '"') {
+        for (off++; off < len && line[off] != '"'; off++)
+            if (line[off] == '\\')
+                off++;
+        off++;
+    } else {
+        while (off < len && line[off] != ',')
+            off++;
+    }
+    if (!at(line, len, off, ",", 1))
+        return AP_ERR;
+    off++;
+    out->rest_off = off;
+    if (at(line, len, off, ok, sizeof(ok) - 1)) {
+        out->kind = REPLY_LINE_ANSWER;
+        out->ok = 1;
+        return AP_OK;
+    }
+    if (at(line, len, off, err, sizeof(err) - 1)) {
+        size_t e = off + sizeof(err) - 1;
+        out->kind = REPLY_LINE_ANSWER;
+        out->code = reply_code_of_error_json(line + e, len - e);
+        const char *r = memmem(line + e, len - e, retry, sizeof(retry) - 1);
+        if (r)
+            out->retry_after_ms = strtoull(r + sizeof(retry) - 1, NULL, 10);
+        return AP_OK;
+    }
+    if (at(line, len, off, beat, sizeof(beat) - 1)) {
+        out->kind = REPLY_LINE_HEARTBEAT;
+        return AP_OK;
+    }
+    if (at(line, len, off, chunk, sizeof(chunk) - 1)) {
+        size_t p = off + sizeof(chunk) - 1;
+        /* the payload ends at the last ,"seq": (the number after it has no comma) */
+        for (size_t i = len - 1; i > p + sizeof(seq) - 1; i--) {
+            if (memcmp(line + i - (sizeof(seq) - 1), seq, sizeof(seq) - 1) == 0) {
+                out->kind = REPLY_LINE_CHUNK;
+                out->payload_off = p;
+                out->payload_len = i - (sizeof(seq) - 1) - p;
+                out->seq = (uint32_t)strtoul(line + i, NULL, 10);
+                return AP_OK;
+            }
+        }
+    }
+    return AP_ERR;
 }

@@ -70,4 +70,25 @@ void reply_error_json(struct evbuffer *out, const char *id, size_t id_len, const
 void reply_error(struct evbuffer *out, const char *id, size_t id_len, reply_code code,
                  const char *message, const char *extra);
 
+/* What reply_read found in one line this module wrote. */
+typedef enum { REPLY_LINE_ANSWER = 0, REPLY_LINE_CHUNK, REPLY_LINE_HEARTBEAT } reply_line_kind;
+
+typedef struct {
+    reply_line_kind kind;
+    int ok;                     /* ANSWER: "ok":true */
+    reply_code code;            /* ANSWER with ok 0: the error's code */
+    size_t rest_off;            /* ANSWER: the members after the id: the answer without its id is
+                                 * "{" + line[rest_off..len) */
+    size_t payload_off, payload_len; /* CHUNK: the chunk's JSON as the worker wrote it */
+    uint32_t seq;               /* CHUNK */
+    uint64_t retry_after_ms;    /* ANSWER with ok 0: its "retryAfterMs" (circuit_open), 0 when none */
+} reply_line;
+
+/* Reads back one line written by the functions above (without its '\n'),
+ * whatever its id (null, an integer, a string): the other half of
+ * this module's formats, for a front door that turns answer lines into
+ * its own protocol (httpx.c).  AP_OK with out filled; AP_ERR when the
+ * line is none of them. */
+int reply_read(const char *line, size_t len, reply_line *out);
+
 #endif

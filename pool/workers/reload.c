@@ -228,6 +228,16 @@ static void kept(cJSON *names, const char *prefix, const char *key)
     cJSON_AddItemToArray(names, cJSON_CreateString(name));
 }
 
+static int same_list(const config_list *a, const config_list *b)
+{
+    if (a->n != b->n)
+        return 0;
+    for (int i = 0; i < a->n; i++)
+        if (strcmp(a->items[i], b->items[i]) != 0)
+            return 0;
+    return 1;
+}
+
 /* The server's settings built into running structures: a reload keeps
  * the running value and says so. */
 static void keep_server(config *nc, const config *oc, cJSON *names)
@@ -237,6 +247,12 @@ static void keep_server(config *nc, const config *oc, cJSON *names)
     KEEP_INT(socket_mode, "socketMode")
     KEEP_INT(listen_backlog, "listenBacklog")
     KEEP_OPTSTR(metrics_listen, "metricsListen")
+    if (!same_list(&nc->http_listen, &oc->http_listen))
+        kept(names, prefix, "httpListen"); /* its listeners were made at start (httpfront.c) and stay */
+    KEEP_STR(http_auth, "httpAuth")
+    KEEP_INT(http_max_header_bytes, "httpMaxHeaderBytes")
+    KEEP_INT(http_request_timeout_ms, "httpRequestTimeoutMs")
+    KEEP_INT(http_idle_timeout_ms, "httpIdleTimeoutMs")
     KEEP_OPTSTR(log_file, "logFile")
     KEEP_OPTSTR(access_log, "accessLog")
     KEEP_OPTSTR(user, "user")

@@ -153,3 +153,6 @@ EXTRA_DIST += tests/integration/agents/ckptagent.py
 # pool.stats, Prometheus and agentpoolctl usage.
 TESTS += tests/integration/test_apikeys.py
 EXTRA_DIST += tests/integration/test_apikeys.py tests/integration/agents/usageagent.py
+TESTS += tests/integration/test_http.py
+EXTRA_DIST += tests/integration/test_http.py
+EXTRA_DIST += tests/integration/agents/httpagent.py

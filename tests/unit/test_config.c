@@ -1513,6 +1513,7 @@ CFG_TEST(test_pools_server_wide_refused)
         "metricsListen", "metricsAllowRemote", "user", "group", "allowedUids", "allowedGids", "adminUids",
         "adminGids", "logLevel", "logFormat", "logFile", "accessLog", "defaultPool", "workerUser", "workerGroup",
         "eventHistory", "eventHistoryBytes", "subscriberBufferBytes", "maxSubscribers", "apiKeysFile", "maxTrackedKeys",
+        "httpListen", "httpAuth", "httpMaxHeaderBytes", "httpRequestTimeoutMs", "httpIdleTimeoutMs",
     };
     char json[256], want[256];
     for (size_t i = 0; i < AP_ARRAY_LEN(server_wide); i++) {

@@ -94,6 +94,66 @@ static void test_ok_lines(void **state)
 
 /* Chunk and heartbeat lines: the id as written, the worker's chunk
  * spliced unchanged, seq as a number. */
+/* Reads back the one line in out with reply_read (which must accept it),
+ * then empties out.  text gets the line (without its '\n'). */
+static reply_line read_back(struct evbuffer *out, char *text, size_t cap)
+{
+    size_t n = evbuffer_get_length(out);
+    assert_true(n > 1 && n - 1 < cap);
+    memcpy(text, evbuffer_pullup(out, -1), n - 1);
+    text[n - 1] = '\0';
+    evbuffer_drain(out, n);
+    reply_line rl;
+    assert_int_equal(reply_read(text, n - 1, &rl), AP_OK);
+    return rl;
+}
+
+/* Every line this module writes is read back as what it is, whatever its id. */
+static void test_read_back(void **state)
+{
+    struct evbuffer *out = *state;
+    char line[512];
+    static const struct {
+        const char *id;
+        size_t len;
+    } ids[] = {{NULL, 0}, {"17", 2}, {"-3", 2}, {"\"a,\\\"b\"", 7}};
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        reply_ok(out, ids[i].id, ids[i].len, "{\"x\":[1,\",\"]}", 13);
+        reply_line rl = read_back(out, line, sizeof(line));
+        assert_int_equal(rl.kind, REPLY_LINE_ANSWER);
+        assert_true(rl.ok);
+        assert_string_equal(line + rl.rest_off, "\"ok\":true,\"result\":{\"x\":[1,\",\"]}}");
+
+        reply_error(out, ids[i].id, ids[i].len, ERR_CIRCUIT_OPEN, "open", ",\"retryAfterMs\":2500");
+        rl = read_back(out, line, sizeof(line));
+        assert_int_equal(rl.kind, REPLY_LINE_ANSWER);
+        assert_false(rl.ok);
+        assert_int_equal(rl.code, ERR_CIRCUIT_OPEN);
+        assert_int_equal(rl.retry_after_ms, 2500);
+
+        reply_replayed(out, ids[i].id, ids[i].len, 0, "{\"code\":\"timeout\",\"message\":\"m\"}", 33);
+        rl = read_back(out, line, sizeof(line));
+        assert_false(rl.ok);
+        assert_int_equal(rl.code, ERR_TIMEOUT);
+        assert_int_equal(rl.retry_after_ms, 0);
+
+        reply_chunk(out, ids[i].id, ids[i].len, "\",\\\"seq\\\":9\"", 13, 41);
+        rl = read_back(out, line, sizeof(line));
+        assert_int_equal(rl.kind, REPLY_LINE_CHUNK);
+        assert_int_equal(rl.seq, 41);
+        assert_int_equal(rl.payload_len, 13);
+        assert_memory_equal(line + rl.payload_off, "\",\\\"seq\\\":9\"", 13);
+
+        reply_heartbeat(out, ids[i].id, ids[i].len);
+        rl = read_back(out, line, sizeof(line));
+        assert_int_equal(rl.kind, REPLY_LINE_HEARTBEAT);
+    }
+    reply_line rl;
+    static const char *const bad[] = {"", "{}", "{\"id\":1}", "{\"id\":1,\"what\":true}", "{\"id\":\"x,\"ok\":true"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(reply_read(bad[i], strlen(bad[i]), &rl), AP_ERR);
+}
+
 static void test_chunk_and_heartbeat_lines(void **state)
 {
     struct evbuffer *out = *state;
@@ -336,6 +396,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_error_lines, setup_buf, teardown_buf),
         cmocka_unit_test_setup_teardown(test_error_every_code, setup_buf, teardown_buf),
         cmocka_unit_test_setup_teardown(test_error_long_message, setup_buf, teardown_buf),
+        cmocka_unit_test_setup_teardown(test_read_back, setup_buf, teardown_buf),
         cmocka_unit_test(test_code_names),
         cmocka_unit_test(test_code_of_error_json),
     };

@@ -1,0 +1,377 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * httpx.c - one HTTP message exchange (see httpx.h for the seam).
+ *
+ * States, in x->state: FED (its line is with client.c: not answered yet)
+ * -> STREAMING (an SSE response started: chunks and heartbeats go out as
+ * events) -> ANSWERED (the final answer handed to evhttp; req is
+ * evhttp's from here) ; any state -> GONE (the connection closed first).
+ * The request line is built in one allocation: the client's body without
+ * its closing brace, then ,"id":1,"pool":P,"stream":B and the
+ * Idempotency-Key header's value, then "}".  A member repeated counts by
+ * its last occurrence (scan.h), so the URL's pool wins over a "pool" in
+ * the body, which could otherwise reach a pool the URL (and the key
+ * check) did not name.  State: only the Date header's text, made once a
+ * second (evhttp would format it with strftime for every response).
+ */
+#include "httpx.h"
+#include "ap_alloc.h"
+#include "ap_common.h"
+#include "ap_json.h"
+#include "ap_log.h"
+#include "client.h"
+#include "answer.h"
+#include "reply.h"
+#include "scan.h"
+#include "server.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/http.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+typedef enum { HX_FED = 0, HX_STREAMING, HX_ANSWERED, HX_GONE } hx_state;
+
+/* The id every exchange's line carries: one message per origin client. */
+#define HX_ID "1"
+
+struct httpx {
+    struct evhttp_request *req; /* NULL once ANSWERED or GONE */
+    client *c;                  /* its origin client, NULL once closed */
+    hx_state state;
+    int sse;
+    int waiting_write;          /* stopped taking lines: waits for the connection's output to drain */
+    httpx_over_fn *over;
+    void *over_arg;
+};
+
+static size_t httpx_take(void *arg, struct evbuffer *out);
+static void httpx_client_closed(void *arg);
+
+/* The module's one state: the Date header's text and the second it is of. */
+static struct {
+    char text[64];
+    time_t made;
+} httpdate;
+
+static const client_origin httpx_origin = {httpx_take, httpx_client_closed};
+
+int httpx_status_of(int code)
+{
+    switch (code) {
+    case ERR_BAD_REQUEST: return 400;
+    case ERR_UNAUTHORIZED: return 401;
+    case ERR_FORBIDDEN: return 403;
+    case ERR_RATE_LIMITED: return 429;
+    case ERR_SESSION_BUSY:
+    case ERR_CANCELLED: return 409; /* another message of its session took its place (sessionBusy interrupt) */
+    case ERR_TOO_LARGE: return 413;
+    case ERR_QUEUE_FULL:
+    case ERR_CIRCUIT_OPEN:
+    case ERR_TOO_MANY_SESSIONS: return 429;
+    case ERR_WORKER_CRASHED: return 502;
+    case ERR_SHUTTING_DOWN:
+    case ERR_TOO_MANY_CONNECTIONS: return 503;
+    case ERR_TIMEOUT: return 504;
+    case ERR_STORE_UNAVAILABLE: return 503; /* the service's failure, not the agent's */
+    default: return 500;                    /* agent_error, and a code a worker made up */
+    }
+}
+
+static const char *reason_of(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 429: return "Too Many Requests";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Internal Server Error";
+    }
+}
+
+/* The Date header, made once a second (evhttp would format it for
+ * every response). */
+void httpx_add_date(struct evkeyvalq *h)
+{
+    time_t now = time(NULL);
+    if (now != httpdate.made || httpdate.text[0] == '\0') {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(httpdate.text, sizeof(httpdate.text), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        httpdate.made = now;
+    }
+    evhttp_add_header(h, "Date", httpdate.text);
+}
+
+static void httpx_free_if_done(struct httpx *x)
+{
+    if (x->c == NULL && x->req == NULL)
+        ap_free(x);
+}
+
+/* The final answer is evhttp's now: x lets go of req and says so. */
+static void httpx_answered(struct httpx *x)
+{
+    x->state = HX_ANSWERED;
+    x->req = NULL;
+    if (x->over)
+        x->over(x->over_arg);
+}
+
+static struct bufferevent *httpx_bev(const struct httpx *x)
+{
+    return evhttp_connection_get_bufferevent(evhttp_request_get_connection(x->req));
+}
+
+/* A response of its own (not an SSE stream) with body. */
+static void httpx_reply(struct httpx *x, int status, struct evbuffer *body, const reply_line *rl)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(x->req);
+    evhttp_add_header(h, "Content-Type", "application/json");
+    httpx_add_date(h);
+    if (status == 401)
+        evhttp_add_header(h, "WWW-Authenticate", "Bearer");
+    if (status == 429 || (status == 503 && rl)) { /* queue_full, circuit_open, shutting_down, store_unavailable */
+        char ra[24];
+        uint64_t s = rl && rl->retry_after_ms ? (rl->retry_after_ms + 999) / 1000 : 1;
+        snprintf(ra, sizeof(ra), "%llu", (unsigned long long)s);
+        evhttp_add_header(h, "Retry-After", ra);
+    }
+    evhttp_send_reply(x->req, status, reason_of(status), body);
+    httpx_answered(x);
+}
+
+/* Starts the event stream (200, text/event-stream). */
+static void httpx_stream_start(struct httpx *x)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(x->req);
+    evhttp_add_header(h, "Content-Type", "text/event-stream");
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    httpx_add_date(h);
+    evhttp_add_header(h, "X-Accel-Buffering", "no"); /* a proxy in front must not hold events back */
+    evhttp_send_reply_start(x->req, 200, "OK");
+    x->state = HX_STREAMING;
+}
+
+/* Its connection's output drained (evhttp_send_reply_chunk_with_cb): take
+ * the lines waiting. */
+static void httpx_drained_cb(struct evhttp_connection *evcon, void *arg)
+{
+    struct httpx *x = arg;
+    (void)evcon;
+    if (!x->waiting_write)
+        return;
+    x->waiting_write = 0;
+    if (x->c)
+        client_check_output(x->c); /* flush.c calls httpx_take again at the end of the turn */
+}
+
+/* One answer line: an HTTP response, or the stream's last event. */
+static void httpx_answer(struct httpx *x, const char *line, size_t len, const reply_line *rl, struct evbuffer *buf)
+{
+    if (x->state == HX_FED && x->sse && rl->ok)
+        httpx_stream_start(x); /* a stream answered with no chunk: still a stream, with its result event */
+    if (x->state == HX_STREAMING) {
+        evbuffer_add_printf(buf, "event: %s\ndata: {", rl->ok ? "result" : "error");
+        evbuffer_add(buf, line + rl->rest_off, len - rl->rest_off);
+        evbuffer_add(buf, "\n\n", 2);
+        evhttp_send_reply_chunk(x->req, buf);
+        evhttp_send_reply_end(x->req);
+        httpx_answered(x);
+        return;
+    }
+    evbuffer_add(buf, "{", 1);
+    evbuffer_add(buf, line + rl->rest_off, len - rl->rest_off);
+    evbuffer_add(buf, "\n", 1);
+    httpx_reply(x, rl->ok ? 200 : httpx_status_of((int)rl->code), buf, rl);
+}
+
+/* flush.c's sink: the client's answer lines, as HTTP.  Takes whole lines
+ * only, and none while the connection's output is over HTTPX_OUT_HIGH. */
+static size_t httpx_take(void *arg, struct evbuffer *out)
+{
+    struct httpx *x = arg;
+    size_t taken = 0;
+    struct evbuffer *buf = evbuffer_new();
+    if (buf == NULL) {
+        ap_error("http exchange: evbuffer_new failed; its answer waits");
+        return 0;
+    }
+    while (x->req && x->state != HX_ANSWERED && !x->waiting_write) {
+        struct evbuffer_ptr eol = evbuffer_search_eol(out, NULL, NULL, EVBUFFER_EOL_LF);
+        if (eol.pos < 0)
+            break;
+        size_t len = (size_t)eol.pos;
+        const char *line = (const char *)evbuffer_pullup(out, (ev_ssize_t)len + 1);
+        reply_line rl;
+        if (line == NULL || reply_read(line, len, &rl) != AP_OK) {
+            ap_error("http exchange: an answer line it cannot read (%zu bytes): dropped", len);
+        } else if (rl.kind == REPLY_LINE_ANSWER) {
+            httpx_answer(x, line, len, &rl, buf);
+        } else if (x->sse) {
+            if (x->state == HX_FED)
+                httpx_stream_start(x);
+            if (rl.kind == REPLY_LINE_CHUNK) {
+                evbuffer_add_printf(buf, "event: chunk\nid: %u\ndata: ", (unsigned)rl.seq);
+                evbuffer_add(buf, line + rl.payload_off, rl.payload_len);
+                evbuffer_add(buf, "\n\n", 2);
+            } else {
+                evbuffer_add(buf, ": heartbeat\n\n", 13);
+            }
+            struct evbuffer *sent = bufferevent_get_output(httpx_bev(x));
+            if (evbuffer_get_length(sent) + evbuffer_get_length(buf) > HTTPX_OUT_HIGH) {
+                x->waiting_write = 1; /* resumed by httpx_drained_cb */
+                evhttp_send_reply_chunk_with_cb(x->req, buf, httpx_drained_cb, x);
+            } else {
+                evhttp_send_reply_chunk(x->req, buf);
+            }
+        }
+        evbuffer_drain(out, len + 1);
+        evbuffer_drain(buf, evbuffer_get_length(buf));
+        taken += len + 1;
+    }
+    if (x->req == NULL) { /* nobody to answer: what comes is dropped, as for a closed socket */
+        taken += evbuffer_get_length(out);
+        evbuffer_drain(out, evbuffer_get_length(out));
+    }
+    evbuffer_free(buf);
+    return taken;
+}
+
+/* client.c frees x's client (answered and taken, or closed for another
+ * reason: clientWriteTimeout, exit). */
+static void httpx_client_closed(void *arg)
+{
+    struct httpx *x = arg;
+    x->c = NULL;
+    if (x->req && x->state == HX_STREAMING) {
+        evhttp_send_reply_end(x->req); /* ended before its answer: the stream stops short */
+        httpx_answered(x);
+    } else if (x->req) {
+        struct evbuffer *b = evbuffer_new();
+        if (b)
+            evbuffer_add_printf(b, "{\"ok\":false,\"error\":{\"code\":\"shutting_down\",\"message\":\"the request "
+                                   "was closed before it was answered\"}}\n");
+        httpx_reply(x, 503, b, NULL);
+        if (b)
+            evbuffer_free(b);
+    }
+    httpx_free_if_done(x);
+}
+
+void httpx_peer_gone(struct httpx *x)
+{
+    /* A request evhttp took off its connection (a write that failed, or
+     * its timeout, while the request was ours) is left to its user to
+     * free; one still on the connection goes with it. */
+    if (x->req && evhttp_request_get_connection(x->req) == NULL)
+        evhttp_request_free(x->req);
+    x->req = NULL;
+    x->over = NULL;
+    x->state = HX_GONE;
+    if (x->c)
+        client_drop(x->c, "its HTTP connection closed"); /* its work is cancelled; x freed in httpx_client_closed */
+    else
+        httpx_free_if_done(x);
+}
+
+/* The request line for body on pool p (see the top comment).  Allocated,
+ * its length in *len. */
+static char *httpx_line(const char *body, size_t blen, const struct pool *p, int sse, const char *idem,
+                        const char *secret, size_t slen, size_t *len)
+{
+    char name[2 * SCAN_POOL_MAX + 8], key[2 * SCAN_IDEM_KEY_MAX + 8], sec[6 * 256 + 8];
+    size_t seclen = secret ? ap_json_escape(sec, sizeof(sec), secret, slen) : 0;
+    ap_json_escape(name, sizeof(name), p->name, strlen(p->name));
+    if (idem)
+        ap_json_escape(key, sizeof(key), idem, strnlen(idem, SCAN_IDEM_KEY_MAX + 1));
+    size_t b = 0, e = blen;
+    while (b < blen && (body[b] == ' ' || body[b] == '\t' || body[b] == '\r' || body[b] == '\n'))
+        b++;
+    while (e > b && (body[e - 1] == ' ' || body[e - 1] == '\t' || body[e - 1] == '\r' || body[e - 1] == '\n'))
+        e--;
+    if (b == e) { /* no body: an empty object (refused for its missing type) */
+        body = "{}";
+        b = 0;
+        e = 2;
+    }
+    if (e - b < 2 || body[b] != '{' || body[e - 1] != '}') { /* not an object: scanned as it is, and refused */
+        char *l = ap_malloc(blen + 1);
+        memcpy(l, body, blen);
+        *len = blen;
+        return l;
+    }
+    size_t inner = b + 1;
+    while (inner < e - 1 && (body[inner] == ' ' || body[inner] == '\t' || body[inner] == '\r' || body[inner] == '\n'))
+        inner++;
+    int empty = inner == e - 1;
+    size_t nlen = strlen(name), klen = idem ? strlen(key) : 0, n = e - 1 - b;
+    const char *st = sse ? "\",\"stream\":true" : "\",\"stream\":false";
+    const char *pieces[7] = {body + b, empty ? "" : ",", "\"id\":" HX_ID ",\"pool\":\"", name, st,
+                             idem ? ",\"idempotencyKey\":\"" : "", idem ? key : ""};
+    size_t lens[7] = {n, empty ? 0 : 1, sizeof("\"id\":" HX_ID ",\"pool\":\"") - 1, nlen, strlen(st),
+                      idem ? sizeof(",\"idempotencyKey\":\"") - 1 : 0, klen};
+    char *l = ap_malloc(n + nlen + klen + seclen + 96), *w = l;
+    for (int i = 0; i < 7; i++) {
+        memcpy(w, pieces[i], lens[i]);
+        w += lens[i];
+    }
+    if (idem)
+        *w++ = '"';
+    if (secret) { /* the Bearer key: client.c's key gate checks it as a socket request's "key" */
+        memcpy(w, ",\"key\":\"", 8);
+        w += 8;
+        memcpy(w, sec, seclen);
+        w += seclen;
+        *w++ = '"';
+    }
+    *w++ = '}';
+    *len = (size_t)(w - l);
+    return l;
+}
+
+struct httpx *httpx_start(struct evhttp_request *req, struct pool *p, int sse, const char *secret, size_t slen,
+                          httpx_over_fn *over, void *arg)
+{
+    struct httpx *x = ap_calloc(1, sizeof(*x));
+    x->req = req;
+    x->sse = sse;
+    x->over = over;
+    x->over_arg = arg;
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t blen = evbuffer_get_length(in);
+    const char *body = blen ? (const char *)evbuffer_pullup(in, -1) : "";
+    const char *idem = evhttp_find_header(evhttp_request_get_input_headers(req), "Idempotency-Key");
+    size_t len;
+    char *line = httpx_line(body ? body : "", body ? blen : 0, p, sse, idem, secret, slen, &len);
+    evbuffer_drain(in, blen);
+    x->c = client_open_origin(&httpx_origin, x, 0, (uid_t)-1);
+    if (x->c == NULL) {
+        ap_free(line);
+        struct evbuffer *b = evbuffer_new();
+        if (b)
+            evbuffer_add_printf(b, "{\"ok\":false,\"error\":{\"code\":\"other\",\"message\":\"out of memory\"}}\n");
+        httpx_reply(x, 500, b, NULL);
+        if (b)
+            evbuffer_free(b);
+        ap_free(x);
+        return NULL;
+    }
+    if (len > (size_t)server.cfg->max_message_bytes) {
+        /* the body fit (evhttp bounds it by maxMessageBytes), the members added do not */
+        server.stats.too_large_lines++;
+        answer_refuse(x->c, NULL, NULL, ERR_TOO_LARGE, "request body longer than maxMessageBytes", NULL, NULL, -1);
+    } else {
+        client_feed(x->c, line, len);
+    }
+    ap_free(line);
+    return x;
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * httpx.h - one HTTP message exchange: POST /v1/pools/{pool}/messages
+ * (and /v1/messages) turned into a request line, put through the one
+ * admission path, and its answer turned back into HTTP.
+ *
+ * The seam: an exchange owns an origin client (client.h).  Its request
+ * body, with the pool of its URL, "stream" and the Idempotency-Key
+ * header added as members, becomes one request line that client_feed
+ * hands to client_line, the code every socket line goes through (scan,
+ * refusals, idempotency, sessions, breakers, scheduling, answer_end):
+ * nothing of admission is repeated here.  The answer, chunk and
+ * heartbeat lines answer.c and stream.c write to that client are taken at
+ * the end of the turn (httpx_take, flush.c's sink), read back with
+ * reply_read and written as HTTP: the answer object itself (without its
+ * id) with a status code chosen from its error code, or, for a stream
+ * (Accept: text/event-stream or ?stream=1), server-sent events.  Lines
+ * are taken only while the connection's unsent output is under
+ * HTTPX_OUT_HIGH, so a slow HTTP reader holds its stream's credit back
+ * exactly as a slow socket reader does.  A peer that leaves (its
+ * connection closed) drops the client: its work is cancelled as for a
+ * socket that closes.
+ *
+ * Lifetime: an exchange lives until its client is closed (client.c closes
+ * an origin client once its answer is taken) and its request is answered
+ * or its connection gone, whichever is last.  Never reads sockets, never
+ * blocks.
+ */
+#ifndef AP_HTTPX_H
+#define AP_HTTPX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct evhttp_request;
+struct pool;
+struct httpx;
+
+/* Unsent bytes on an HTTP connection above which no more answer lines
+ * are taken for it. */
+#define HTTPX_OUT_HIGH (256u * 1024)
+
+/* Told when x no longer needs its connection watched: it has answered
+ * (its response is evhttp's to send) or its peer is gone. */
+typedef void httpx_over_fn(void *arg);
+
+/* Starts the exchange for req (a POST whose body is read) on pool p;
+ * sse: answer with server-sent events.  over(arg) is called once when it
+ * is over (possibly before this returns: a request refused at once).
+ * Returns the exchange, or NULL when it was over at once. */
+struct httpx *httpx_start(struct evhttp_request *req, struct pool *p, int sse, const char *secret, size_t slen,
+                          httpx_over_fn *over, void *arg);
+/* x's connection is closing: its work is cancelled, its request freed
+ * (by evhttp with the connection, or here when evhttp had already taken
+ * it off the connection), x freed.  over is not called. */
+void httpx_peer_gone(struct httpx *x);
+struct evkeyvalq;
+/* Adds the Date header to h (formatted once a second). */
+void httpx_add_date(struct evkeyvalq *h);
+/* The HTTP status for an error code of the protocol (docs/http.md). */
+int httpx_status_of(int reply_code);
+
+#endif
