@@ -408,6 +408,24 @@ static void prom_store(struct evbuffer *out, const char *name, const char *type,
     }
 }
 
+/* A session counter family split by one label: each value names a
+ * field of session_counters. */
+typedef struct {
+    const char *value;
+    size_t off;
+} split;
+#define SESS_F(f) offsetof(session_counters, f)
+
+static void prom_session_split(struct evbuffer *out, const char *name, const char *label, const split *s, size_t n)
+{
+    POOLS_FOREACH(p) {
+        for (size_t i = 0; i < n; i++) {
+            promtext_label l = {label, s[i].value};
+            pool_u64(out, name, p, &l, 1, *(const uint64_t *)(const void *)((const char *)&p->sessions->n + s[i].off));
+        }
+    }
+}
+
 static void prom_sessions(struct evbuffer *out)
 {
     promtext_family(out, "agentpool_sessions_active", "gauge",
@@ -422,35 +440,22 @@ static void prom_sessions(struct evbuffer *out)
     promtext_family(out, "agentpool_session_affinity_total", "counter",
                     "Messages of sessions sent to a worker, by pool and result: hit (the worker of the session's "
                     "previous message) or move (another: that one was gone, full or not accepting).");
-    POOLS_FOREACH(p) {
-        promtext_label l = {"result", "hit"};
-        pool_u64(out, "agentpool_session_affinity_total", p, &l, 1, p->sessions->n.hits);
-        l.value = "move";
-        pool_u64(out, "agentpool_session_affinity_total", p, &l, 1, p->sessions->n.moves);
-    }
+    static const split affinity[] = {{"hit", SESS_F(hits)}, {"move", SESS_F(moves)}};
+    prom_session_split(out, "agentpool_session_affinity_total", "result", affinity, AP_ARRAY_LEN(affinity));
     promtext_family(out, "agentpool_session_busy_total", "counter",
                     "Messages that found their session busy and were refused (session_busy: sessionBusy reject) "
                     "or cancelled by a later message (sessionBusy interrupt), by pool.");
-    POOLS_FOREACH(p) {
-        promtext_label l = {"outcome", "rejected"};
-        pool_u64(out, "agentpool_session_busy_total", p, &l, 1, p->sessions->n.busy_rejected);
-        l.value = "interrupted";
-        pool_u64(out, "agentpool_session_busy_total", p, &l, 1, p->sessions->n.interrupted);
-    }
+    static const split busy[] = {{"rejected", SESS_F(busy_rejected)}, {"interrupted", SESS_F(interrupted)}};
+    prom_session_split(out, "agentpool_session_busy_total", "outcome", busy, AP_ARRAY_LEN(busy));
     promtext_family(out, "agentpool_sessions_refused_total", "counter",
                     "New sessions refused (too_many_sessions): maxSessions tracked, none idle, by pool.");
     POOLS_FOREACH(p) pool_u64(out, "agentpool_sessions_refused_total", p, NULL, 0, p->sessions->n.refused);
     promtext_family(out, "agentpool_session_state_total", "counter",
                     "Session states read from the store (load), committed (commit), or that the store could not "
                     "read or commit (failure: store_unavailable), by pool.");
-    POOLS_FOREACH(p) {
-        promtext_label l = {"result", "load"};
-        pool_u64(out, "agentpool_session_state_total", p, &l, 1, p->sessions->n.loads);
-        l.value = "commit";
-        pool_u64(out, "agentpool_session_state_total", p, &l, 1, p->sessions->n.commits);
-        l.value = "failure";
-        pool_u64(out, "agentpool_session_state_total", p, &l, 1, p->sessions->n.store_failures);
-    }
+    static const split state[] = {
+        {"load", SESS_F(loads)}, {"commit", SESS_F(commits)}, {"failure", SESS_F(store_failures)}};
+    prom_session_split(out, "agentpool_session_state_total", "result", state, AP_ARRAY_LEN(state));
     promtext_family(out, "agentpool_session_state_cached_bytes", "gauge",
                     "Bytes of session states the master keeps in memory (sessionCacheBytes bounds idle ones), by pool.");
     POOLS_FOREACH(p) pool_u64(out, "agentpool_session_state_cached_bytes", p, NULL, 0, p->sessions->state_bytes);

@@ -934,6 +934,18 @@ static void worker_protocol_error(worker *w, const char *what)
  * timed-out worker legitimately sends late (logged at debug level, counted
  * in messages.lateResults).  A PONG for another ping
  * than the last is ignored (on_pong): an old beat's late answer. */
+/* worker_frame_out_of_place for a frame of one JSON value the bridge
+ * bounds by limit. */
+static const char *bounded_frame(const worker *w, const ap_frame_hdr *h, uint64_t limit, const char *empty,
+                                 const char *over)
+{
+    if (h->len == 0)
+        return empty;
+    if (h->len > limit)
+        return over;
+    return w->proc.said_ready ? NULL : "before READY";
+}
+
 static const char *worker_frame_out_of_place(const worker *w, const ap_frame_hdr *h)
 {
     switch (h->kind) {
@@ -951,28 +963,18 @@ static const char *worker_frame_out_of_place(const worker *w, const ap_frame_hdr
         const char *why = usage_header_refused(h->len);
         return why ? why : w->proc.said_ready ? NULL : "before READY";
     }
+    /* The bridge sends each of these as one JSON value within its limit,
+     * never empty (a gap in a client's stream is not an option): anything
+     * else is forged. */
     case AP_FRAME_CHUNK:
-        /* the bridge sends one JSON value within maxResultBytes, never
-         * less: a gap in the client's stream is not an option */
-        if (h->len == 0)
-            return "an empty chunk";
-        if (h->len > (uint64_t)config_max_result_bytes(w->pool->cfg))
-            return "a chunk over maxResultBytes";
-        return w->proc.said_ready ? NULL : "before READY";
+        return bounded_frame(w, h, (uint64_t)config_max_result_bytes(w->pool->cfg), "an empty chunk",
+                             "a chunk over maxResultBytes");
     case AP_FRAME_STATE:
-        /* the bridge sends one JSON object within maxSessionBytes */
-        if (h->len == 0)
-            return "an empty session state";
-        if (h->len > w->proc.max_state_bytes)
-            return "a session state over maxSessionBytes";
-        return w->proc.said_ready ? NULL : "before READY";
+        return bounded_frame(w, h, w->proc.max_state_bytes, "an empty session state",
+                             "a session state over maxSessionBytes");
     case AP_FRAME_CHECKPOINT:
-        /* the bridge sends one JSON value within maxCheckpointBytes */
-        if (h->len == 0)
-            return "an empty checkpoint";
-        if (h->len > w->proc.max_ckpt_bytes)
-            return "a checkpoint over maxCheckpointBytes";
-        return w->proc.said_ready ? NULL : "before READY";
+        return bounded_frame(w, h, w->proc.max_ckpt_bytes, "an empty checkpoint",
+                             "a checkpoint over maxCheckpointBytes");
     case AP_FRAME_RESULT:
     case AP_FRAME_ERROR:
     case AP_FRAME_PONG:
