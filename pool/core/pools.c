@@ -122,6 +122,7 @@ static void pool_free(pool_t *p)
     session_table_free(p->sessions);
     idem_free(p->idem);
     agentev_pool_free(p);
+    ap_free(p->ucells);
     ap_free(p);
 }
 
