@@ -14,6 +14,7 @@ data {"op": OP, ...}:
           FILE (the test kills the worker meanwhile); on a later attempt
           answers {"saved": the state's "saved", "attempt": N}
   noop    changes nothing
+  assign  replaces ctx.session (not allowed: AttributeError)
   save_loop {"n": N}: sets "i" to 1..N, calling ctx.session.save() after
           each; answers N
   append_wait {"v": V, "gate": FILE}: appends V, creates FILE + ".running"
@@ -47,6 +48,9 @@ def _run(data):
         s["pad"] = "x" * int(data["bytes"])
         s["n"] = s.get("n", 0) + 1
         return {"n": s["n"]}
+    if op == "assign":
+        ctx.session = {"replaced": True}
+        return None
     if op == "noop":
         return {"n": len(s)}
     if op == "save_loop":

@@ -134,6 +134,13 @@ class Faults(unittest.TestCase):
             self.assertEqual(get_state(c, "k"), {"log": [2]})
             self.assertEqual(server_stats(s)["sessions"]["stateAfterAnswer"], 1)
 
+    def test_replacing_ctx_session_raises_instead_of_being_lost(self):
+        with state_server(agent=SYNC, workers=1) as s, s.client() as c:
+            self.assertEqual(op(c, "k", "append", v=1)["result"], 1)
+            a = op(c, "k", "assign")
+            self.assertEqual((a["error"]["code"], a["error"]["exception"]), ("agent_error", "AttributeError"), a)
+            self.assertEqual(get_state(c, "k"), {"log": [1]})
+
     def test_a_state_past_max_session_bytes_is_agent_error_and_not_committed(self):
         with state_server(workers=1, config={"maxSessionBytes": 1000}) as s, s.client() as c:
             self.assertTrue(op(c, "k", "pad", bytes=100)["ok"])
