@@ -159,7 +159,7 @@ class Survival(unittest.TestCase):
                     self.assertEqual(op(c, "k", "append", v=1)["result"], 1)
                     pid = s.worker_pids()[0]
                     os.kill(pid, signal.SIGKILL)
-                    wait_for(lambda: s.worker_pids() and s.worker_pids()[0] != pid, what="a new worker")
+                    wait_for(lambda: pid not in s.worker_pids() and s.worker_pids(), what="a new worker")
                     self.assertEqual(op(c, "k", "append", v=2)["result"], 2)
                     self.assertTrue(c.request("pool.reload")["ok"])
                     self.assertEqual(op(c, "k", "append", v=3)["result"], 3)
