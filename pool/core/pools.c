@@ -8,6 +8,7 @@
 #include "ap_alloc.h"
 #include "ap_common.h"
 #include "ap_log.h"
+#include "a2acard.h"
 #include "agentev.h"
 #include "agentstat.h"
 #include "alert.h"
@@ -122,6 +123,7 @@ static void pool_free(pool_t *p)
     session_table_free(p->sessions);
     idem_free(p->idem);
     agentev_pool_free(p);
+    a2acard_pool_free(p);
     ap_free(p);
 }
 
