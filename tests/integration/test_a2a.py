@@ -71,6 +71,7 @@ class Shared(unittest.TestCase):
                       "tight": pool(messageQueueSize=0, overflow="reject"),
                       "slow": pool(timeout=300, retryOnTimeout=False),
                       "bad": pool(agent="a2aagent:BadCardAgent"),
+                      "conv": pool(workers=2, sessions=True, sessionBusy="reject"),
                       "plain": dict(pool(), a2a=False)}}).start()
         wait_for(lambda: all(p["available"] == p["poolSize"] for p in cls.s.stats()["pools"].values()),
                  what="every pool ready")
@@ -239,6 +240,24 @@ class Shared(unittest.TestCase):
                  "TASK_STATE_COMPLETED", what="the first task completed")
         c.close()
 
+    def test_context_id_is_the_session(self):
+        # sessionBusy "reject": a second message of a context whose first
+        # still runs is refused, one of another context runs
+        c = self.s.conn()
+        f = self.gate("conv")
+        first = rpc(c, "conv", "SendMessage", {"message": msg("wait:" + f, contextId="c1"),
+                                               "configuration": {"returnImmediately": True}})["result"]["task"]
+        wait_for(lambda: self.s.stats()["pools"]["conv"]["busy"] == 1, what="the first message running")
+        t = rpc(c, "conv", "SendMessage", {"message": msg("hello", contextId="c1")})["result"]["task"]
+        self.assertEqual(t["status"]["state"], "TASK_STATE_REJECTED", t)
+        self.assertTrue(self.status_text(t).startswith("session_busy: "), t)
+        t = rpc(c, "conv", "SendMessage", {"message": msg("hello", contextId="c2")})["result"]["task"]
+        self.assertEqual(t["status"]["state"], "TASK_STATE_COMPLETED", t)
+        open(f, "w").close()
+        wait_for(lambda: rpc(c, "conv", "GetTask", {"id": first["id"]})["result"]["status"]["state"] ==
+                 "TASK_STATE_COMPLETED", what="the first completed")
+        c.close()
+
     # ---- JSON-RPC errors, each by a real cause ----
 
     def test_jsonrpc_errors(self):
@@ -309,6 +328,15 @@ class Keys(unittest.TestCase):
 
 
 class Bounds(unittest.TestCase):
+    def test_a_terminal_task_goes_after_a2a_task_ttl(self):
+        with HTTPServer({"a2aTaskTtl": 1000, "pools": {"default": pool()}}) as s:
+            c = s.conn()
+            t = rpc(c, "default", "SendMessage", {"message": msg("hello")})["result"]["task"]
+            self.assertEqual(rpc(c, "default", "GetTask", {"id": t["id"]})["result"]["id"], t["id"])
+            wait_for(lambda: err_code(rpc(c, "default", "GetTask", {"id": t["id"]})) == -32001,
+                     what="the task swept after a2aTaskTtl")
+            c.close()
+
     def test_a2a_max_tasks_all_live_refuses_then_terminal_ones_go(self):
         d = tempfile.mkdtemp(prefix="apa2amax-")
         self.addCleanup(shutil.rmtree, d, True)
