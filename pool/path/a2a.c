@@ -10,9 +10,14 @@
  * answer_error; a Task is written in the version's shape by task_json
  * (1.0: TASK_STATE_* states, ROLE_AGENT, parts {"text"} / {"data"},
  * SendMessage's result {"task": ...}; 0.3: lower-case states, "kind"
- * members, the Task itself).  Streaming (SendStreamingMessage,
- * SubscribeToTask) is not served yet: UnsupportedOperation, and the card
- * says capabilities.streaming false.  State: the waiting calls only
+ * members, the Task itself).  SendStreamingMessage answers server-sent
+ * events, each a JSON-RPC response: the Task, an artifact update per
+ * handler chunk (append after the first), the result as the last
+ * artifact chunk, the final status update, then the stream ends; a
+ * stream's connection that passes HTTPX_OUT_HIGH unsent stops its task's
+ * lines being taken (the stream's credit waits) until it drains.
+ * SubscribeToTask is not served yet (UnsupportedOperation).  State: the
+ * waiting calls only
  * (each on its connection's record, httpfront.c).
  */
 #include "a2a.h"
@@ -28,6 +33,7 @@
 
 #include <cJSON.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +65,8 @@ struct a2a_call {
     cJSON *id;                  /* the request's id, answered back */
     int v1;                     /* A2A-Version 1.0 (else 0.3) */
     int history;                /* historyLength asked (-1: all) */
+    int sse;                    /* SendStreamingMessage: answered as server-sent events */
+    int paused;                 /* sse: its connection's output passed HTTPX_OUT_HIGH; resumed when drained */
     a2a_over_fn *over;
     void *over_arg;
 };
@@ -283,7 +291,132 @@ static void call_done(a2a_task *t, void *arg)
     ap_free(call);
 }
 
-static struct a2a_call *send_message(a2a_req *r, a2a_over_fn *over, void *arg)
+/* ---- streams: server-sent events ---------------------------------------- */
+
+static void stream_drained(struct evhttp_connection *evcon, void *arg);
+
+/* One event: data is a JSON-RPC response whose result is res (1.0: an
+ * object with one member named kind1 holding res; 0.3: res itself). */
+static void stream_event(struct a2a_call *call, const char *kind1, cJSON *res)
+{
+    cJSON *o = envelope(call->id);
+    if (call->v1) {
+        cJSON *w = cJSON_CreateObject();
+        cJSON_AddItemToObject(w, kind1, res);
+        res = w;
+    }
+    cJSON_AddItemToObject(o, "result", res);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    struct evbuffer *b = evbuffer_new();
+    if (text == NULL || b == NULL) {
+        ap_error("a2a: a stream event could not be made (out of memory): dropped");
+    } else {
+        evbuffer_add_printf(b, "data: %s\n\n", text);
+        struct evhttp_connection *evcon = evhttp_request_get_connection(call->req);
+        struct evbuffer *sent = evcon ? bufferevent_get_output(evhttp_connection_get_bufferevent(evcon)) : NULL;
+        if (sent && evbuffer_get_length(sent) + evbuffer_get_length(b) > HTTPX_OUT_HIGH) {
+            call->paused = 1; /* resumed by stream_drained */
+            evhttp_send_reply_chunk_with_cb(call->req, b, stream_drained, call);
+        } else {
+            evhttp_send_reply_chunk(call->req, b);
+        }
+    }
+    if (text)
+        cJSON_free(text);
+    if (b)
+        evbuffer_free(b);
+}
+
+/* The event stream's head and its first event: the Task. */
+static void stream_start(struct a2a_call *call, const a2a_task *t)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(call->req);
+    evhttp_add_header(h, "Content-Type", "text/event-stream");
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_add_header(h, "X-Accel-Buffering", "no");
+    httpx_add_date(h);
+    evhttp_send_reply_start(call->req, 200, "OK");
+    stream_event(call, "task", task_json(t, call->v1, call->history));
+}
+
+static cJSON *update_head(const a2a_task *t, int v1, const char *kind03)
+{
+    cJSON *u = cJSON_CreateObject();
+    if (!v1)
+        cJSON_AddStringToObject(u, "kind", kind03);
+    cJSON_AddStringToObject(u, "taskId", t->id);
+    cJSON_AddStringToObject(u, "contextId", t->context);
+    return u;
+}
+
+/* An artifact update: one part holding v, appended to the stream's
+ * artifact after its first chunk. */
+static void stream_artifact(struct a2a_call *call, const a2a_task *t, const char *aid, cJSON *v, int append, int last)
+{
+    cJSON *u = update_head(t, call->v1, "artifact-update");
+    cJSON *a = cJSON_AddObjectToObject(u, "artifact");
+    cJSON_AddStringToObject(a, "artifactId", aid);
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(a, "parts"), part_of(v, call->v1));
+    cJSON_AddBoolToObject(u, "append", append);
+    cJSON_AddBoolToObject(u, "lastChunk", last);
+    stream_event(call, "artifactUpdate", u);
+}
+
+static void stream_chunk(a2a_task *t, const char *json, size_t len, uint32_t seq, void *arg)
+{
+    struct a2a_call *call = arg;
+    cJSON *v = cJSON_ParseWithLength(json, len);
+    stream_artifact(call, t, "stream", v ? v : cJSON_CreateNull(), seq > 0, 0);
+}
+
+static int stream_room(void *arg)
+{
+    struct a2a_call *call = arg;
+    return !call->paused;
+}
+
+/* Its connection's output drained: the task's lines waiting are taken. */
+static void stream_drained(struct evhttp_connection *evcon, void *arg)
+{
+    struct a2a_call *call = arg;
+    (void)evcon;
+    if (!call->paused)
+        return;
+    call->paused = 0;
+    if (call->t)
+        a2atask_resume(call->t);
+}
+
+/* The terminal state: the result as the last artifact chunk (COMPLETED),
+ * the final status update, and the stream ends. */
+static void stream_done(a2a_task *t, void *arg)
+{
+    struct a2a_call *call = arg;
+    if (t->state == A2A_COMPLETED && t->result) {
+        cJSON *v = cJSON_Parse(t->result);
+        stream_artifact(call, t, "result", v ? v : cJSON_CreateNull(), 0, 1);
+    }
+    cJSON *u = update_head(t, call->v1, "status-update");
+    cJSON *st = cJSON_AddObjectToObject(u, "status");
+    cJSON_AddStringToObject(st, "state", a2atask_state_name(t->state, call->v1));
+    if (t->error && t->state != A2A_COMPLETED)
+        cJSON_AddItemToObject(st, "message", status_message(t, call->v1));
+    add_time(st, t->updated_ms);
+    if (!call->v1)
+        cJSON_AddBoolToObject(u, "final", 1);
+    stream_event(call, "statusUpdate", u);
+    evhttp_send_reply_end(call->req);
+    call->req = NULL;
+    if (call->over)
+        call->over(call->over_arg);
+    cJSON_Delete(call->id);
+    ap_free(call);
+}
+
+/* SendMessage and SendStreamingMessage (sse): checks params, starts the
+ * task; answers now, or returns the call that waits for it. */
+static struct a2a_call *message_start(a2a_req *r, int sse, a2a_over_fn *over, void *arg)
 {
     const cJSON *amsg = cJSON_GetObjectItemCaseSensitive(r->params, "message");
     const cJSON *conf = cJSON_GetObjectItemCaseSensitive(r->params, "configuration");
@@ -327,8 +460,8 @@ static struct a2a_call *send_message(a2a_req *r, a2a_over_fn *over, void *arg)
                     cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(conf, "blocking"));
     char why[200];
     cJSON *m = cJSON_Duplicate(amsg, 1);
-    a2a_task *t = a2atask_start(r->p, owner, cJSON_IsString(ctx) ? ctx->valuestring : NULL, m, secret, slen, why,
-                                sizeof(why));
+    a2a_task *t = a2atask_start(r->p, owner, cJSON_IsString(ctx) ? ctx->valuestring : NULL, m, sse, secret, slen,
+                                why, sizeof(why));
     cJSON_Delete(m);
     if (t == NULL) {
         answer_error(r->req, r->id, A2A_ERR_INTERNAL, why);
@@ -339,16 +472,35 @@ static struct a2a_call *send_message(a2a_req *r, a2a_over_fn *over, void *arg)
     call->id = r->id ? cJSON_Duplicate(r->id, 1) : NULL;
     call->v1 = r->v1;
     call->history = history;
-    if (immediate || a2atask_terminal(t->state)) {
+    call->sse = sse;
+    call->t = t;
+    if (sse) {
+        stream_start(call, t);
+        if (a2atask_terminal(t->state)) { /* refused at once: the Task, then its final status */
+            stream_done(t, call);
+            return NULL;
+        }
+    } else if (immediate || a2atask_terminal(t->state)) {
         call_done(t, call);
         return NULL;
     }
     call->over = over;
     call->over_arg = arg;
-    call->t = t;
-    t->done = call_done;
+    t->done = sse ? stream_done : call_done;
+    t->chunk = sse ? stream_chunk : NULL;
+    t->room = sse ? stream_room : NULL;
     t->done_arg = call;
     return call;
+}
+
+static struct a2a_call *send_message(a2a_req *r, a2a_over_fn *over, void *arg)
+{
+    return message_start(r, 0, over, arg);
+}
+
+static struct a2a_call *send_streaming_message(a2a_req *r, a2a_over_fn *over, void *arg)
+{
+    return message_start(r, 1, over, arg);
 }
 
 /* The task params.id names, seen by the caller, or NULL (answered). */
@@ -470,12 +622,11 @@ static struct a2a_call *list_tasks(a2a_req *r, a2a_over_fn *over, void *arg)
     return NULL;
 }
 
-static struct a2a_call *not_streaming(a2a_req *r, a2a_over_fn *over, void *arg)
+static struct a2a_call *no_subscribe(a2a_req *r, a2a_over_fn *over, void *arg)
 {
     (void)over;
     (void)arg;
-    answer_error(r->req, r->id, A2A_ERR_UNSUPPORTED_OPERATION,
-                 "streaming is not served yet (the Agent Card says capabilities.streaming false)");
+    answer_error(r->req, r->id, A2A_ERR_UNSUPPORTED_OPERATION, "SubscribeToTask is not served yet");
     return NULL;
 }
 
@@ -501,11 +652,11 @@ static const struct {
     method_fn *fn;
 } methods[] = {
     {"SendMessage", "message/send", send_message},
-    {"SendStreamingMessage", "message/stream", not_streaming},
+    {"SendStreamingMessage", "message/stream", send_streaming_message},
     {"GetTask", "tasks/get", get_task},
     {"ListTasks", "tasks/list", list_tasks},
     {"CancelTask", "tasks/cancel", cancel_task},
-    {"SubscribeToTask", "tasks/resubscribe", not_streaming},
+    {"SubscribeToTask", "tasks/resubscribe", no_subscribe},
     {"CreateTaskPushNotificationConfig", "tasks/pushNotificationConfig/set", no_push},
     {"GetTaskPushNotificationConfig", "tasks/pushNotificationConfig/get", no_push},
     {"ListTaskPushNotificationConfigs", "tasks/pushNotificationConfig/list", no_push},
@@ -565,10 +716,8 @@ struct a2a_call *a2a_start(struct evhttp_request *req, pool_t *p, int tcp, a2a_o
 void a2a_peer_gone(struct a2a_call *call)
 {
     /* its task goes on: it forgets the call */
-    if (call->t && call->t->done_arg == call) {
-        call->t->done = NULL;
-        call->t->done_arg = NULL;
-    }
+    if (call->t && call->t->done_arg == call)
+        a2atask_unwatch(call->t);
     if (call->req && evhttp_request_get_connection(call->req) == NULL)
         evhttp_request_free(call->req);
     cJSON_Delete(call->id);

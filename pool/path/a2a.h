@@ -11,8 +11,9 @@
  * TASK_STATE_* states; anything else: VersionNotSupported), and answered
  * with a JSON-RPC response (HTTP 200; the spec's error codes).  A message
  * becomes a task (a2atask.h); a blocking SendMessage waits for its
- * terminal state: the call is then the connection's until answered or its
- * peer gone (the task goes on either way).  httpfront.c has checked the
+ * terminal state, a SendStreamingMessage streams its events until then:
+ * the call is the connection's until answered or its peer gone (the
+ * task goes on either way).  httpfront.c has checked the
  * API key's right to the pool before; the key itself goes into the task's
  * request line (the key gate's limits) and names the tasks' owner.
  * Never blocks.

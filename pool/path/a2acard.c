@@ -174,7 +174,7 @@ static cJSON *card_build(const pool_t *p, const char *host)
     cJSON_AddStringToObject(i1, "protocolVersion", "1.0");
     cJSON_AddItemToArray(ifs, i1);
     cJSON *caps = cJSON_AddObjectToObject(o, "capabilities");
-    cJSON_AddBoolToObject(caps, "streaming", 0); /* SendStreamingMessage is not served yet (docs/a2a.md) */
+    cJSON_AddBoolToObject(caps, "streaming", 1);
     cJSON_AddBoolToObject(caps, "pushNotifications", 0);
     cJSON_AddBoolToObject(caps, "stateTransitionHistory", 0);
     static const char *const in_modes[] = {"application/json", "text/plain"}, *const out_modes[] = {"application/json"};

@@ -5,7 +5,7 @@
  * The table is one list, oldest first, in server.a2atasks (made at the
  * first task).  A task's request line is built with cJSON from what the
  * master decided (id 1: one request per origin client, the pool, the
- * type, "stream": false, "session", "key") around the message the
+ * type, "stream" as asked, "session", "key") around the message the
  * client sent; the line's answer comes back through a2atask_take (the
  * origin client's take, at the end of the turn) and sets the terminal
  * state; a2atask_closed is the origin client going (answered, or closed
@@ -77,8 +77,9 @@ static void a2atask_set_state(a2a_task *t, a2a_state to)
     t->updated_ms = ap_now_ms();
     if (a2atask_terminal(to) && t->done) {
         a2atask_done_fn *done = t->done;
-        t->done = NULL;
-        done(t, t->done_arg);
+        void *arg = t->done_arg;
+        a2atask_unwatch(t);
+        done(t, arg);
     }
 }
 
@@ -132,13 +133,16 @@ static void a2atask_answered(a2a_task *t, const char *rest, size_t len, const re
     a2atask_set_state(t, rl->ok && got ? A2A_COMPLETED : rl->ok ? A2A_FAILED : state_of_error(rl->code));
 }
 
-/* The origin client's take: the answer line (chunks and heartbeats are
- * not asked for: "stream" is false). */
+/* The origin client's take: chunks go to the stream's watcher (none
+ * taken while it has no room: its stream's credit waits, as for a slow
+ * socket reader), heartbeats are dropped, the answer ends the task. */
 static size_t a2atask_take(void *arg, struct evbuffer *out)
 {
     a2a_task *t = arg;
     size_t taken = 0;
     for (;;) {
+        if (t->room && !t->room(t->done_arg))
+            break; /* a2atask_resume takes the rest */
         struct evbuffer_ptr eol = evbuffer_search_eol(out, NULL, NULL, EVBUFFER_EOL_LF);
         if (eol.pos < 0)
             break;
@@ -149,6 +153,8 @@ static size_t a2atask_take(void *arg, struct evbuffer *out)
             ap_error("a2a task %s: an answer line it cannot read (%zu bytes): dropped", t->id, len);
         else if (rl.kind == REPLY_LINE_ANSWER)
             a2atask_answered(t, line + rl.rest_off, len - rl.rest_off, &rl);
+        else if (rl.kind == REPLY_LINE_CHUNK && t->chunk)
+            t->chunk(t, line + rl.payload_off, rl.payload_len, rl.seq, t->done_arg);
         evbuffer_drain(out, len + 1);
         taken += len + 1;
     }
@@ -211,14 +217,15 @@ static int make_room(struct a2atask_table *tb)
 }
 
 /* The request line of t (allocated, NUL-terminated). */
-static char *task_line(const a2a_task *t, const pool_t *p, const cJSON *amsg, const char *secret, size_t slen)
+static char *task_line(const a2a_task *t, const pool_t *p, const cJSON *amsg, int stream, const char *secret,
+                       size_t slen)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "id", 1);
     cJSON_AddStringToObject(o, "pool", p->name);
     cJSON_AddStringToObject(o, "type", "a2a.message");
     cJSON_AddItemReferenceToObject(o, "data", (cJSON *)amsg);
-    cJSON_AddBoolToObject(o, "stream", 0);
+    cJSON_AddBoolToObject(o, "stream", stream);
     if (p->cfg->sessions)
         cJSON_AddStringToObject(o, "session", t->context);
     if (secret) {
@@ -231,8 +238,22 @@ static char *task_line(const a2a_task *t, const pool_t *p, const cJSON *amsg, co
     return text;
 }
 
-a2a_task *a2atask_start(pool_t *p, const char *owner, const char *context, cJSON *amsg, const char *secret,
-                        size_t slen, char *why, size_t cap)
+void a2atask_unwatch(a2a_task *t)
+{
+    t->done = NULL;
+    t->chunk = NULL;
+    t->room = NULL;
+    t->done_arg = NULL;
+}
+
+void a2atask_resume(a2a_task *t)
+{
+    if (t->c)
+        client_check_output(t->c); /* flush.c calls a2atask_take again at the end of the turn */
+}
+
+a2a_task *a2atask_start(pool_t *p, const char *owner, const char *context, cJSON *amsg, int stream,
+                        const char *secret, size_t slen, char *why, size_t cap)
 {
     struct a2atask_table *tb = table();
     a2atask_sweep(ap_now_ms());
@@ -261,7 +282,7 @@ a2a_task *a2atask_start(pool_t *p, const char *owner, const char *context, cJSON
     cJSON_AddStringToObject(amsg, "taskId", t->id);
     cJSON_AddStringToObject(amsg, "contextId", t->context);
     char *m = cJSON_PrintUnformatted(amsg);
-    char *line = task_line(t, p, amsg, secret, slen);
+    char *line = task_line(t, p, amsg, stream, secret, slen);
     t->message = m ? ap_strdup(m) : ap_strdup("{}");
     if (m)
         cJSON_free(m);
@@ -320,7 +341,7 @@ void a2atask_stop(void)
         return;
     while (!link_empty(&tb->tasks)) {
         a2a_task *t = queue_entry(tb->tasks.next, a2a_task, link);
-        t->done = NULL;
+        a2atask_unwatch(t);
         if (t->c)
             client_drop(t->c, "closed at exit"); /* a2atask_closed: t->c NULL */
         a2atask_free(t);

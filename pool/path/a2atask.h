@@ -12,7 +12,8 @@
  * client that leaves): its origin client is the task's, not the
  * connection's.  States, changed only by a2atask's own transition:
  * SUBMITTED -> WORKING (fed and not answered at once) -> one terminal
- * state: COMPLETED (ok), FAILED (worker_crashed, timeout, agent_error,
+ * state: COMPLETED (ok; for a stream the handler's return value),
+ * FAILED (worker_crashed, timeout, agent_error,
  * store_unavailable, anything else), CANCELED (cancelled; CancelTask sets
  * it at once), REJECTED (refused before it ran: queue_full, circuit_open,
  * rate_limited, session_busy, too_many_sessions, shutting_down, ...).
@@ -53,6 +54,12 @@ typedef enum {
 struct a2a_task;
 /* Told once when t reaches a terminal state. */
 typedef void a2atask_done_fn(struct a2a_task *t, void *arg);
+/* A stream's watcher: one chunk of the handler (its JSON, as the worker
+ * wrote it, and its seq). */
+typedef void a2atask_chunk_fn(struct a2a_task *t, const char *json, size_t len, uint32_t seq, void *arg);
+/* A stream's watcher: whether it can take another line now (0: its
+ * connection's output is full; it calls a2atask_resume once drained). */
+typedef int a2atask_room_fn(void *arg);
 
 typedef struct a2a_task {
     char id[A2ATASK_ID_MAX];
@@ -66,7 +73,9 @@ typedef struct a2a_task {
     char *result;               /* COMPLETED: the handler's result, JSON text */
     char *error;                /* the other terminal states: the error object, JSON text */
     struct client *c;           /* its origin client while it has one */
-    a2atask_done_fn *done;
+    a2atask_done_fn *done;      /* its one watcher (done_arg): a blocking SendMessage or a stream */
+    a2atask_chunk_fn *chunk;    /* a stream's (NULL: chunks are not asked for, or nobody watches) */
+    a2atask_room_fn *room;
     void *done_arg;
     queue_link link;            /* in the table, oldest first */
 } a2a_task;
@@ -78,11 +87,16 @@ void a2atask_sweep(uint64_t now_ms);
 /* Makes a new task for pool p, owned by owner, in context (NULL: a new
  * context id is made), its message the cJSON-printed text msg (its
  * taskId and contextId are set here), and feeds it: its request line
- * carries secret (the API key, NULL when none) as "key".  Returns the
+ * carries secret (the API key, NULL when none) as "key", and "stream":
+ * stream (its chunks then go to t->chunk while one is set).  Returns the
  * task (possibly terminal already: refused at once), or NULL when the
  * table is full of tasks still running (why filled). */
-a2a_task *a2atask_start(struct pool *p, const char *owner, const char *context, struct cJSON *msg,
+a2a_task *a2atask_start(struct pool *p, const char *owner, const char *context, struct cJSON *msg, int stream,
                         const char *secret, size_t slen, char *why, size_t cap);
+/* t's stream watcher has room again: the lines waiting are taken. */
+void a2atask_resume(a2a_task *t);
+/* t's watcher leaves (its connection closed): t goes on, unwatched. */
+void a2atask_unwatch(a2a_task *t);
 /* The task with id seen by owner, or NULL. */
 a2a_task *a2atask_find(const char *id, const char *owner);
 /* Cancels t (not terminal) as pool.cancel does and marks it CANCELED.

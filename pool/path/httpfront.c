@@ -185,11 +185,11 @@ static void conn_closed_cb(struct evhttp_connection *evcon, void *arg)
 {
     hconn *hc = arg;
     (void)evcon;
-    if (hc->x) {
+    if (hc->x || hc->a2a) {
         server.httpfront->client_closed++;
         count_status(server.httpfront, 499);
-        ap_info("http-%llu (%s): closed by its peer before its answer: its request is cancelled",
-                (unsigned long long)hc->serial, hc->l->shown);
+        ap_info("http-%llu (%s): closed by its peer before its answer: %s", (unsigned long long)hc->serial,
+                hc->l->shown, hc->x ? "its request is cancelled" : "its A2A task goes on");
     }
     ap_debug("http-%llu closed (%s)", (unsigned long long)hc->serial, phase_names[hc->phase]);
     if (hc->incb) /* evhttp frees the bufferevent next: nothing of it calls back into hc */

@@ -11,8 +11,12 @@ negotiation (no header: the 0.3 names and lower-case states; "1.0": the
 1.0 names; "9.9": VersionNotSupported); CancelTask of a running task and
 of a terminal one; task states from the pool's outcomes (agent_error,
 worker_crashed, timeout -> FAILED with the error in the status message,
-cancel -> CANCELED, queue_full -> REJECTED); ListTasks paging, newest
-first, and ownership by API key; and each JSON-RPC error code served by a
+cancel -> CANCELED, queue_full -> REJECTED); contextId as the pool's
+session; SendStreamingMessage (1.0) and message/stream (0.3): the Task,
+an artifact update per chunk, the result, the final status, a stream
+ended by CancelTask; a caller that leaves does not end its task; a task
+swept after a2aTaskTtl; ListTasks paging, newest first, and ownership by
+API key; and each JSON-RPC error code served by a
 real cause (-32700, -32600, -32601, -32602, -32603 a2aMaxTasks, -32001,
 -32002, -32003, -32004, -32005, -32007, -32009).
 """
@@ -55,6 +59,26 @@ def rpc(conn, pool_name, method, params, version="1.0", key=None, rid=1):
     st, _, resp = post(conn, "/a2a/" + pool_name, body, headers)
     assert st == 200, (st, resp)
     return resp
+
+
+def stream(conn, pool_name, method, params, version="1.0"):
+    """A streaming call: returns the list of JSON-RPC responses of its
+    server-sent events, read until the server ends the stream."""
+    headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+    if version is not None:
+        headers["A2A-Version"] = version
+    body = {"jsonrpc": "2.0", "id": 9, "method": method, "params": params}
+    conn.request("POST", "/a2a/" + pool_name, body=json.dumps(body).encode(), headers=headers)
+    r = conn.getresponse()
+    assert r.status == 200, r.status
+    assert r.getheader("Content-Type") == "text/event-stream", r.getheader("Content-Type")
+    text = r.read().decode()  # to the end of the stream: the server closes it at the terminal state
+    out = []
+    for block in text.split("\n\n"):
+        if block.strip():
+            assert block.startswith("data: "), block
+            out.append(json.loads(block[6:]))
+    return out
 
 
 def err_code(resp):
@@ -104,7 +128,7 @@ class Shared(unittest.TestCase):
                                            "tags": ["test", "echo"]}])
         self.assertEqual(card["defaultInputModes"], ["text/plain", "application/json"])
         self.assertEqual(card["capabilities"]["pushNotifications"], False)
-        self.assertEqual(card["capabilities"]["streaming"], False)
+        self.assertEqual(card["capabilities"]["streaming"], True)
         self.assertEqual(card["url"], "http://127.0.0.1:%d/a2a/main" % self.s.port)
         self.assertEqual(card["supportedInterfaces"][0]["protocolBinding"], "JSONRPC")
         self.assertEqual(card["supportedInterfaces"][0]["protocolVersion"], "1.0")
@@ -258,6 +282,84 @@ class Shared(unittest.TestCase):
                  "TASK_STATE_COMPLETED", what="the first completed")
         c.close()
 
+    # ---- streams ----
+
+    def test_send_streaming_message_v1_task_then_chunks_then_final_status(self):
+        c = self.s.conn()
+        evs = stream(c, "main", "SendStreamingMessage", {"message": msg("tokens:3")})
+        self.assertTrue(all(e["id"] == 9 and e["jsonrpc"] == "2.0" for e in evs), evs)
+        res = [e["result"] for e in evs]
+        task = res[0]["task"]
+        self.assertIn(task["status"]["state"], ("TASK_STATE_SUBMITTED", "TASK_STATE_WORKING"), res)
+        arts = [r["artifactUpdate"] for r in res[1:4]]
+        self.assertEqual([a["artifact"]["parts"] for a in arts], [[{"text": "t0"}], [{"text": "t1"}], [{"text": "t2"}]])
+        self.assertEqual([a["append"] for a in arts], [False, True, True])
+        self.assertEqual([a["lastChunk"] for a in arts], [False, False, False])
+        self.assertTrue(all(a["taskId"] == task["id"] for a in arts))
+        last = res[4]["artifactUpdate"]
+        self.assertEqual((last["artifact"]["parts"], last["lastChunk"]), ([{"data": {"tokens": 3}}], True))
+        self.assertEqual(res[5]["statusUpdate"]["status"]["state"], "TASK_STATE_COMPLETED")
+        self.assertEqual(len(res), 6, res)
+        got = rpc(c, "main", "GetTask", {"id": task["id"]})["result"]
+        self.assertEqual(got["status"]["state"], "TASK_STATE_COMPLETED")
+        c.close()
+
+    def test_message_stream_v03_kinds_and_a_failed_stream(self):
+        c = self.s.conn()
+        res = [e["result"] for e in stream(c, "main", "message/stream", {"message": msg03("tokens:2")}, version=None)]
+        self.assertEqual([r["kind"] for r in res], ["task", "artifact-update", "artifact-update", "artifact-update",
+                                                    "status-update"], res)
+        self.assertEqual(res[1]["artifact"]["parts"], [{"kind": "text", "text": "t0"}])
+        self.assertEqual((res[-1]["status"]["state"], res[-1]["final"]), ("completed", True))
+        res = [e["result"] for e in stream(c, "main", "SendStreamingMessage", {"message": msg("fail")})]
+        self.assertEqual(res[-1]["statusUpdate"]["status"]["state"], "TASK_STATE_FAILED", res)
+        self.assertEqual(len(res), 2, res)
+        c.close()
+
+    def test_cancel_ends_a_stream_canceled(self):
+        import threading
+        f = self.gate("streamcancel")
+        out = {}
+
+        def run():
+            c = self.s.conn()
+            out["evs"] = stream(c, "main", "SendStreamingMessage", {"message": msg("wait:" + f)})
+            c.close()
+        th = threading.Thread(target=run)
+        th.start()
+        c = self.s.conn()
+        tid = wait_for(lambda: next((t["id"] for t in rpc(c, "main", "ListTasks", {})["result"]["tasks"]
+                                     if t["status"]["state"] == "TASK_STATE_WORKING" and
+                                     t["history"][0]["parts"][0]["text"] == "wait:" + f), None),
+                       what="the streaming task listed")
+        self.assertEqual(rpc(c, "main", "CancelTask", {"id": tid})["result"]["status"]["state"],
+                         "TASK_STATE_CANCELED")
+        th.join(60)
+        open(f, "w").close()
+        res = [e["result"] for e in out["evs"]]
+        self.assertEqual(res[-1]["statusUpdate"]["status"]["state"], "TASK_STATE_CANCELED", res)
+        c.close()
+
+    def test_a_caller_that_leaves_does_not_end_its_task(self):
+        import socket
+        c = self.s.conn()
+        for method in ("SendMessage", "SendStreamingMessage"):
+            f = self.gate("leave-" + method)
+            body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
+                               "params": {"message": msg("wait:" + f)}}).encode()
+            raw = socket.create_connection(("127.0.0.1", self.s.port))
+            raw.sendall(b"POST /a2a/main HTTP/1.1\r\nHost: x\r\nA2A-Version: 1.0\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            tid = wait_for(lambda: next((t["id"] for t in rpc(c, "main", "ListTasks", {})["result"]["tasks"]
+                                         if t["history"][0]["parts"][0]["text"] == "wait:" + f), None),
+                           what="the task listed")
+            raw.close()
+            wait_for(lambda: self.s.stats()["http"]["clientClosed"] >= 1, what="the close seen")
+            open(f, "w").close()
+            wait_for(lambda: rpc(c, "main", "GetTask", {"id": tid})["result"]["status"]["state"] ==
+                     "TASK_STATE_COMPLETED", what="the task completed after its caller left")
+        c.close()
+
     # ---- JSON-RPC errors, each by a real cause ----
 
     def test_jsonrpc_errors(self):
@@ -277,7 +379,7 @@ class Shared(unittest.TestCase):
         self.assertEqual(err_code(rpc(c, "main", "GetTask", {"id": "nope"})), -32001)
         self.assertEqual(err_code(rpc(c, "main", "CreateTaskPushNotificationConfig", {"taskId": "x"})), -32003)
         self.assertEqual(err_code(rpc(c, "main", "tasks/pushNotificationConfig/set", {}, version=None)), -32003)
-        self.assertEqual(err_code(rpc(c, "main", "SendStreamingMessage", {"message": msg("hello")})), -32004)
+        self.assertEqual(err_code(rpc(c, "main", "SubscribeToTask", {"id": "x"})), -32004)
         self.assertEqual(err_code(rpc(c, "main", "tasks/resubscribe", {"id": "x"}, version=None)), -32004)
         done = rpc(c, "main", "SendMessage", {"message": msg("hello")})["result"]["task"]
         cont = rpc(c, "main", "SendMessage", {"message": msg("hello", taskId=done["id"])})

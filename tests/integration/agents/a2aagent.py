@@ -6,6 +6,7 @@ requests (data: the A2A message) by the text of its first part:
   fail     -> raises (agent_error)
   crash    -> the process exits 3 (worker_crashed)
   wait:F   -> waits until the file F exists (at most 60 s), returns "done"
+  tokens:N -> a streaming handler: yields "t0" .. "t<N-1>", returns {"tokens": N}
 and declares an A2A card (card = {...}) for the Agent Card.
 """
 import os
@@ -33,12 +34,19 @@ class A2AAgent:
             raise ValueError("asked to fail")
         if text == "crash":
             os._exit(3)
+        if text.startswith("tokens:"):
+            return self.tokens(int(text[7:]))
         if text.startswith("wait:"):
             end = time.monotonic() + 60
             while not os.path.exists(text[5:]) and time.monotonic() < end:
                 time.sleep(0.01)
             return "done"
         raise ValueError("unknown text %r" % text)
+
+    def tokens(self, n):
+        for i in range(n):
+            yield "t%d" % i
+        return {"tokens": n}
 
 
 class BadCardAgent(A2AAgent):
