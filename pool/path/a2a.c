@@ -16,7 +16,9 @@
  * artifact chunk, the final status update, then the stream ends; a
  * stream's connection that passes HTTPX_OUT_HIGH unsent stops its task's
  * lines being taken (the stream's credit waits) until it drains.
- * SubscribeToTask is not served yet (UnsupportedOperation).  State: the
+ * SubscribeToTask streams the same from then on to a task nobody else
+ * watches (one watcher per task: several streams on one task are not
+ * served yet).  State: the
  * waiting calls only
  * (each on its connection's record, httpfront.c).
  */
@@ -414,6 +416,31 @@ static void stream_done(a2a_task *t, void *arg)
     ap_free(call);
 }
 
+/* A call of request r for task t. */
+static struct a2a_call *call_new(const a2a_req *r, a2a_task *t, int history, int sse)
+{
+    struct a2a_call *call = ap_calloc(1, sizeof(*call));
+    call->req = r->req;
+    call->id = r->id ? cJSON_Duplicate(r->id, 1) : NULL;
+    call->v1 = r->v1;
+    call->history = history;
+    call->sse = sse;
+    call->t = t;
+    return call;
+}
+
+/* call waits for its task: it is the task's one watcher. */
+static void call_watch(struct a2a_call *call, a2a_over_fn *over, void *arg)
+{
+    a2a_task *t = call->t;
+    call->over = over;
+    call->over_arg = arg;
+    t->done = call->sse ? stream_done : call_done;
+    t->chunk = call->sse ? stream_chunk : NULL;
+    t->room = call->sse ? stream_room : NULL;
+    t->done_arg = call;
+}
+
 /* SendMessage and SendStreamingMessage (sse): checks params, starts the
  * task; answers now, or returns the call that waits for it. */
 static struct a2a_call *message_start(a2a_req *r, int sse, a2a_over_fn *over, void *arg)
@@ -467,13 +494,7 @@ static struct a2a_call *message_start(a2a_req *r, int sse, a2a_over_fn *over, vo
         answer_error(r->req, r->id, A2A_ERR_INTERNAL, why);
         return NULL;
     }
-    struct a2a_call *call = ap_calloc(1, sizeof(*call));
-    call->req = r->req;
-    call->id = r->id ? cJSON_Duplicate(r->id, 1) : NULL;
-    call->v1 = r->v1;
-    call->history = history;
-    call->sse = sse;
-    call->t = t;
+    struct a2a_call *call = call_new(r, t, history, sse);
     if (sse) {
         stream_start(call, t);
         if (a2atask_terminal(t->state)) { /* refused at once: the Task, then its final status */
@@ -484,12 +505,7 @@ static struct a2a_call *message_start(a2a_req *r, int sse, a2a_over_fn *over, vo
         call_done(t, call);
         return NULL;
     }
-    call->over = over;
-    call->over_arg = arg;
-    t->done = sse ? stream_done : call_done;
-    t->chunk = sse ? stream_chunk : NULL;
-    t->room = sse ? stream_room : NULL;
-    t->done_arg = call;
+    call_watch(call, over, arg);
     return call;
 }
 
@@ -622,12 +638,26 @@ static struct a2a_call *list_tasks(a2a_req *r, a2a_over_fn *over, void *arg)
     return NULL;
 }
 
-static struct a2a_call *no_subscribe(a2a_req *r, a2a_over_fn *over, void *arg)
+/* SubscribeToTask: a stream of a task's events from now on: the Task
+ * first, then as SendStreamingMessage's (chunks only when the task was
+ * sent as a stream).  One watcher per task: a task another request
+ * watches, or a terminal one, is UnsupportedOperation. */
+static struct a2a_call *subscribe_task(a2a_req *r, a2a_over_fn *over, void *arg)
 {
-    (void)over;
-    (void)arg;
-    answer_error(r->req, r->id, A2A_ERR_UNSUPPORTED_OPERATION, "SubscribeToTask is not served yet");
-    return NULL;
+    a2a_task *t = task_of(r);
+    if (t == NULL)
+        return NULL;
+    if (a2atask_terminal(t->state) || t->done) {
+        answer_error(r->req, r->id, A2A_ERR_UNSUPPORTED_OPERATION,
+                     a2atask_terminal(t->state) ? "the task is in a terminal state: GetTask has its outcome"
+                                                : "the task has a stream (or a blocking caller) already: several "
+                                                  "streams on one task are not served yet");
+        return NULL;
+    }
+    struct a2a_call *call = call_new(r, t, -1, 1);
+    stream_start(call, t);
+    call_watch(call, over, arg);
+    return call;
 }
 
 static struct a2a_call *no_push(a2a_req *r, a2a_over_fn *over, void *arg)
@@ -656,7 +686,7 @@ static const struct {
     {"GetTask", "tasks/get", get_task},
     {"ListTasks", "tasks/list", list_tasks},
     {"CancelTask", "tasks/cancel", cancel_task},
-    {"SubscribeToTask", "tasks/resubscribe", no_subscribe},
+    {"SubscribeToTask", "tasks/resubscribe", subscribe_task},
     {"CreateTaskPushNotificationConfig", "tasks/pushNotificationConfig/set", no_push},
     {"GetTaskPushNotificationConfig", "tasks/pushNotificationConfig/get", no_push},
     {"ListTaskPushNotificationConfigs", "tasks/pushNotificationConfig/list", no_push},

@@ -11,7 +11,9 @@ negotiation (no header: the 0.3 names and lower-case states; "1.0": the
 1.0 names; "9.9": VersionNotSupported); CancelTask of a running task and
 of a terminal one; task states from the pool's outcomes (agent_error,
 worker_crashed, timeout -> FAILED with the error in the status message,
-cancel -> CANCELED, queue_full -> REJECTED); contextId as the pool's
+cancel -> CANCELED, queue_full -> REJECTED); SubscribeToTask (the Task
+first, then its outcome; a second stream or a terminal task refused);
+contextId as the pool's
 session; SendStreamingMessage (1.0) and message/stream (0.3): the Task,
 an artifact update per chunk, the result, the final status, a stream
 ended by CancelTask; a caller that leaves does not end its task; a task
@@ -340,6 +342,35 @@ class Shared(unittest.TestCase):
         self.assertEqual(res[-1]["statusUpdate"]["status"]["state"], "TASK_STATE_CANCELED", res)
         c.close()
 
+    def test_subscribe_to_task_sends_the_task_first_then_its_outcome(self):
+        c = self.s.conn()
+        f = self.gate("subscribe")
+        t = rpc(c, "main", "SendMessage", {"message": msg("wait:" + f),
+                                           "configuration": {"returnImmediately": True}})["result"]["task"]
+        import threading
+        out = {}
+
+        def run():
+            c2 = self.s.conn()
+            out["evs"] = stream(c2, "main", "SubscribeToTask", {"id": t["id"]})
+            c2.close()
+        th = threading.Thread(target=run)
+        th.start()
+        # a second stream on the same task is not served yet
+        wait_for(lambda: err_code(rpc(c, "main", "SubscribeToTask", {"id": t["id"]})) == -32004,
+                 what="the first subscriber watching")
+        open(f, "w").close()
+        th.join(60)
+        res = [e["result"] for e in out["evs"]]
+        self.assertEqual(res[0]["task"]["id"], t["id"], res)
+        self.assertEqual(res[0]["task"]["status"]["state"], "TASK_STATE_WORKING")
+        self.assertEqual(res[1]["artifactUpdate"]["artifact"]["parts"], [{"text": "done"}], res)
+        self.assertEqual(res[2]["statusUpdate"]["status"]["state"], "TASK_STATE_COMPLETED", res)
+        # a terminal task: its outcome is GetTask's
+        self.assertEqual(err_code(rpc(c, "main", "tasks/resubscribe", {"id": t["id"]}, version=None)), -32004)
+        self.assertEqual(err_code(rpc(c, "main", "SubscribeToTask", {"id": "nope"})), -32001)
+        c.close()
+
     def test_a_caller_that_leaves_does_not_end_its_task(self):
         import socket
         c = self.s.conn()
@@ -379,8 +410,6 @@ class Shared(unittest.TestCase):
         self.assertEqual(err_code(rpc(c, "main", "GetTask", {"id": "nope"})), -32001)
         self.assertEqual(err_code(rpc(c, "main", "CreateTaskPushNotificationConfig", {"taskId": "x"})), -32003)
         self.assertEqual(err_code(rpc(c, "main", "tasks/pushNotificationConfig/set", {}, version=None)), -32003)
-        self.assertEqual(err_code(rpc(c, "main", "SubscribeToTask", {"id": "x"})), -32004)
-        self.assertEqual(err_code(rpc(c, "main", "tasks/resubscribe", {"id": "x"}, version=None)), -32004)
         done = rpc(c, "main", "SendMessage", {"message": msg("hello")})["result"]["task"]
         cont = rpc(c, "main", "SendMessage", {"message": msg("hello", taskId=done["id"])})
         self.assertEqual(err_code(cont), -32004, cont)
