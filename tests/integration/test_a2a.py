@@ -347,25 +347,27 @@ class Shared(unittest.TestCase):
         f = self.gate("subscribe")
         t = rpc(c, "main", "SendMessage", {"message": msg("wait:" + f),
                                            "configuration": {"returnImmediately": True}})["result"]["task"]
-        import threading
-        out = {}
-
-        def run():
-            c2 = self.s.conn()
-            out["evs"] = stream(c2, "main", "SubscribeToTask", {"id": t["id"]})
-            c2.close()
-        th = threading.Thread(target=run)
-        th.start()
-        # a second stream on the same task is not served yet
-        wait_for(lambda: err_code(rpc(c, "main", "SubscribeToTask", {"id": t["id"]})) == -32004,
-                 what="the first subscriber watching")
-        open(f, "w").close()
-        th.join(60)
-        res = [e["result"] for e in out["evs"]]
+        c2 = self.s.conn()
+        body = {"jsonrpc": "2.0", "id": 9, "method": "SubscribeToTask", "params": {"id": t["id"]}}
+        c2.request("POST", "/a2a/main", body=json.dumps(body).encode(),
+                   headers={"A2A-Version": "1.0", "Content-Type": "application/json"})
+        r = c2.getresponse()
+        self.assertEqual((r.status, r.getheader("Content-Type")), (200, "text/event-stream"))
+        first = b""
+        while not first.endswith(b"\n\n"):
+            first += r.readline()
+        res = [json.loads(first.decode()[6:])["result"]]
         self.assertEqual(res[0]["task"]["id"], t["id"], res)
         self.assertEqual(res[0]["task"]["status"]["state"], "TASK_STATE_WORKING")
+        # subscribed: a second stream on the same task is not served yet
+        self.assertEqual(err_code(rpc(c, "main", "SubscribeToTask", {"id": t["id"]})), -32004)
+        open(f, "w").close()
+        rest = r.read().decode()
+        res += [json.loads(b[6:])["result"] for b in rest.split("\n\n") if b.strip()]
         self.assertEqual(res[1]["artifactUpdate"]["artifact"]["parts"], [{"text": "done"}], res)
         self.assertEqual(res[2]["statusUpdate"]["status"]["state"], "TASK_STATE_COMPLETED", res)
+        self.assertEqual(len(res), 3, res)
+        c2.close()
         # a terminal task: its outcome is GetTask's
         self.assertEqual(err_code(rpc(c, "main", "tasks/resubscribe", {"id": t["id"]}, version=None)), -32004)
         self.assertEqual(err_code(rpc(c, "main", "SubscribeToTask", {"id": "nope"})), -32001)
