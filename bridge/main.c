@@ -388,28 +388,33 @@ static void setup_progress(void)
     close(AP_PROGRESS_FD);
 }
 
-/* ,"subscribes":[...] when the agent declares `subscribes` (its event
- * patterns, docs/events.md): the master checks them. */
-static void ready_subscribes(buf_t *p)
+/* ,"NAME":VALUE when the agent declares the attribute NAME (not None):
+ * "subscribes", its event patterns (docs/events.md), as a list; "card",
+ * its A2A Agent Card fields (docs/a2a.md), as it is.  The master checks
+ * both; one that cannot be written as JSON within limit is left out. */
+static void ready_attr(buf_t *p, const char *name, int as_list, size_t limit)
 {
-    if (bridge.agent == NULL || !PyObject_HasAttrString(bridge.agent, "subscribes"))
+    if (bridge.agent == NULL || !PyObject_HasAttrString(bridge.agent, name))
         return;
-    PyObject *subs = PyObject_GetAttrString(bridge.agent, "subscribes");
-    if (subs == NULL || subs == Py_None) {
+    PyObject *v = PyObject_GetAttrString(bridge.agent, name);
+    if (v == NULL || v == Py_None) {
         PyErr_Clear();
-        Py_XDECREF(subs);
+        Py_XDECREF(v);
         return;
     }
-    PyObject *list = PySequence_List(subs); /* a tuple or any sequence: a JSON array */
+    PyObject *val = as_list ? PySequence_List(v) : (Py_INCREF(v), v); /* a tuple or any sequence: a JSON array */
     size_t at = p->len;
-    buf_append(p, ",\"subscribes\":", 14);
-    if (list == NULL || pyconv_encode(list, p, 64 * 1024) != AP_OK) {
-        ap_error("the agent's subscribes is not a list of strings: it gets no events");
+    buf_putc(p, ',');
+    pyconv_append_cstr(p, name, strlen(name));
+    buf_putc(p, ':');
+    if (val == NULL || pyconv_encode_named(val, p, limit, name) != AP_OK) {
+        ap_error("the agent's %s cannot be sent as JSON (%s): it is left out", name,
+                 as_list ? "a list of strings is expected" : "a dict of JSON values is expected");
         PyErr_Print();
         p->len = at;
     }
-    Py_XDECREF(list);
-    Py_DECREF(subs);
+    Py_XDECREF(val);
+    Py_DECREF(v);
 }
 
 static void send_ready(void)
@@ -429,7 +434,8 @@ static void send_ready(void)
                      version, codeid);
     buf_append(&p, head, (size_t)n);
     pyconv_append_cstr(&p, bridge.agent_spec, strlen(bridge.agent_spec));
-    ready_subscribes(&p);
+    ready_attr(&p, "subscribes", 1, 64 * 1024);
+    ready_attr(&p, "card", 0, 64 * 1024);
     buf_putc(&p, '}');
     /* logged first, so the line is there once the master sees READY */
     if (bridge.model != BRIDGE_MODEL_SYNC)

@@ -27,6 +27,9 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/path/connlimit.c pool/path/connlimit.h \
 	pool/path/httpfront.c pool/path/httpfront.h \
 	pool/path/httpx.c pool/path/httpx.h \
+	pool/path/a2a.c pool/path/a2a.h \
+	pool/path/a2acard.c pool/path/a2acard.h \
+	pool/path/a2atask.c pool/path/a2atask.h \
 	pool/path/httpauth.c pool/path/httpauth.h \
 	pool/path/scan.c pool/path/scan.h \
 	pool/path/reply.c pool/path/reply.h \

@@ -100,6 +100,7 @@ static const setting settings[] = {
     {"messageQueueSize", T_INT, OFF(message_queue_size), 0, 10000000, NULL, "messages waiting for a free slot, at most", PER_POOL},
     {"overflow", T_ENUM, OFF(overflow), 0, 0, overflow_names, "when the queue is full: block (pause that connection) | reject (queue_full)", PER_POOL},
     {"sessions", T_BOOL, OFF(sessions), 0, 1, NULL, "requests may carry \"session\": a key whose messages run one at a time, in order, on the same worker when it can (off: such a request is bad_request)", PER_POOL},
+    {"a2a", T_BOOL, OFF(a2a), 0, 1, NULL, "serve this pool as an A2A agent on the HTTP front door: its Agent Card and the JSON-RPC endpoint POST /a2a/POOL (docs/a2a.md)", PER_POOL},
     {"sessionBusy", T_ENUM, OFF(session_busy), 0, 0, session_busy_names, "a message whose session runs another: enqueue (waits its turn) | reject (session_busy) | interrupt (the running one is cancelled as by pool.cancel, this one runs next)", PER_POOL},
     {"maxSessions", T_INT, OFF(max_sessions), 1, 10000000, NULL, "sessions tracked at once (running, waiting or idle for affinity); a new one past it while all are busy: too_many_sessions", PER_POOL},
     {"sessionStore", T_STR, OFF(session_store), 0, 4096, NULL, "where session state lives: sqlite:PATH (embedded SQLite, WAL, group commit on a store thread) | redis://HOST:PORT/DB | none (no ctx.session state); default sqlite:SOCKET.sessions.db", PER_POOL},
@@ -162,6 +163,8 @@ static const setting settings[] = {
     {"httpMaxHeaderBytes", T_INT, OFF(http_max_header_bytes), 1024, 1024 * 1024, NULL, "longest request line and headers of an HTTP request, bytes (longer: 400, connection closed); bodies are bounded by maxMessageBytes", SERVER},
     {"httpRequestTimeoutMs", T_DURATION, OFF(http_request_timeout_ms), 0, 86400000, NULL, "an HTTP request's headers and body must have arrived this many ms after its first byte, else its connection is closed (slow clients; 0: no limit)", SERVER},
     {"httpIdleTimeoutMs", T_DURATION, OFF(http_idle_timeout_ms), 1000, 86400000, NULL, "close an HTTP connection that sends nothing (between requests, or inside one) or takes none of its answer for this many ms", SERVER},
+    {"a2aTaskTtl", T_DURATION, OFF(a2a_task_ttl), 1000, 366LL * 86400000, NULL, "ms an A2A task in a terminal state is kept for GetTask and ListTasks (docs/a2a.md)", SERVER},
+    {"a2aMaxTasks", T_INT, OFF(a2a_max_tasks), 1, 10000000, NULL, "A2A tasks kept at once; past it the oldest terminal ones go, and with every one still running SendMessage is refused", SERVER},
     {"eventHistory", T_INT, OFF(event_history), 1, 1000000, NULL, "lifecycle events kept for replay (pool.subscribe with since; docs/events.md); fixed at start", SERVER},
     {"eventHistoryBytes", T_INT, OFF(event_history_bytes), 64 * 1024, (int64_t)1 << 32, NULL, "bytes of the events kept for replay, at most (the oldest go first)", SERVER},
     {"subscriberBufferBytes", T_INT, OFF(subscriber_buffer_bytes), 16 * 1024, (int64_t)1 << 32, NULL, "bytes of events held for one subscriber that does not read; past it its oldest are dropped (it is told how many)", SERVER},
@@ -263,6 +266,8 @@ void config_init(config *cfg)
     cfg->event_history_bytes = 16 * 1024 * 1024;
     cfg->subscriber_buffer_bytes = 1024 * 1024;
     cfg->max_subscribers = 64;
+    cfg->a2a_task_ttl = 3600000;
+    cfg->a2a_max_tasks = 10000;
     cfg->listen_backlog = 1024;
     cfg->shutdown_timeout = 30000;
     cfg->socket = ap_strdup(AP_DEFAULT_SOCKET); /* $AGENTPOOL_SOCKET: config_parse_args's environment pass */

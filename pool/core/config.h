@@ -123,6 +123,7 @@ typedef struct config {
     int64_t prefetch_fast_us;    /* handler mean under which prefetch is allowed */
     int64_t overflow;            /* overflow_mode */
     int sessions;                /* "sessions": requests may carry "session" (session.c) */
+    int a2a;                     /* "a2a": the pool is an A2A agent on the front door (a2a.c) */
     int64_t session_busy;        /* session_busy_mode */
     int64_t max_sessions;        /* sessions tracked at once, running, waiting or idle */
     char *session_store;         /* sessionStore: sqlite:PATH | redis://HOST:PORT/DB | none; NULL: sqlite:SOCKET.sessions.db */
@@ -164,6 +165,8 @@ typedef struct config {
     int64_t http_max_header_bytes; /* request line and headers of an HTTP request */
     int64_t http_request_timeout_ms; /* first byte to last byte of an HTTP request; 0: none */
     int64_t http_idle_timeout_ms;  /* evhttp's read/write timeout */
+    int64_t a2a_task_ttl;        /* ms a terminal A2A task is kept (a2atask.c) */
+    int64_t a2a_max_tasks;       /* A2A tasks kept at once */
     int64_t event_history;       /* events kept for replay (events.c; fixed at start) */
     int64_t event_history_bytes; /* and their bytes at most */
     int64_t subscriber_buffer_bytes; /* events held for one subscriber before its oldest are dropped */

@@ -8,6 +8,7 @@
 #include "ap_alloc.h"
 #include "ap_common.h"
 #include "ap_log.h"
+#include "a2acard.h"
 #include "agentev.h"
 #include "agentstat.h"
 #include "alert.h"
@@ -123,6 +124,7 @@ static void pool_free(pool_t *p)
     idem_free(p->idem);
     agentev_pool_free(p);
     ap_free(p->ucells);
+    a2acard_pool_free(p);
     ap_free(p);
 }
 

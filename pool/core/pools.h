@@ -140,6 +140,7 @@ typedef struct pool {
     uint8_t store_spec_warned;
     uint8_t store_closing;      /* sstore_close runs: its callbacks start nothing new */
     struct agentev_subs *evsubs;/* its agent's "subscribes" patterns (agentev.c); NULL: none */
+    char *a2a_card;             /* its agent's A2A card fields, checked, as JSON text (a2acard.c); NULL: none */
 
     uint64_t last_heartbeat_ms;
     uint64_t last_rss_ms;

@@ -59,6 +59,7 @@ typedef struct {
     uint64_t pending_bytes;     /* request bytes of every admitted message */
     struct httpd *httpd;        /* metricsListen's HTTP server, NULL when off */
     struct httpfront *httpfront;/* httpListen's HTTP front door, NULL when off (httpfront.c) */
+    struct a2atask_table *a2atasks; /* the A2A tasks (a2atask.c), NULL until the first */
     int http_conns;             /* its open connections: they count in maxConnections with nclients */
     struct access_log *access;  /* accessLog, NULL when off (access.h) */
 

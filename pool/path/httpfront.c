@@ -31,6 +31,8 @@
  * descriptor.  State: server.httpfront.  Never blocks.
  */
 #include "httpfront.h"
+#include "a2a.h"
+#include "a2acard.h"
 #include "ap_alloc.h"
 #include "ap_common.h"
 #include "ap_json.h"
@@ -88,6 +90,7 @@ typedef struct hconn {
     uint64_t reading_ms;        /* READING since */
     int over_limit;             /* accepted past maxConnections: its first request is refused */
     struct httpx *x;            /* its exchange while HANDLING one */
+    struct a2a_call *a2a;       /* its A2A call waiting for its task (a2a.c) */
     struct event *setup_ev;     /* made active at accept: finishes the setup */
     struct event *closed_ev;    /* EV_CLOSED on fd, for the connection's life */
     queue_link link;
@@ -159,6 +162,9 @@ static void hconn_free(hconn *hc)
     if (hc->x)
         httpx_peer_gone(hc->x);
     hc->x = NULL;
+    if (hc->a2a)
+        a2a_peer_gone(hc->a2a);
+    hc->a2a = NULL;
     if (hc->fd >= 0 && hc->fd < f->byfd_cap && f->byfd[hc->fd] == hc)
         f->byfd[hc->fd] = NULL;
     event_free(hc->setup_ev);
@@ -179,11 +185,11 @@ static void conn_closed_cb(struct evhttp_connection *evcon, void *arg)
 {
     hconn *hc = arg;
     (void)evcon;
-    if (hc->x) {
+    if (hc->x || hc->a2a) {
         server.httpfront->client_closed++;
         count_status(server.httpfront, 499);
-        ap_info("http-%llu (%s): closed by its peer before its answer: its request is cancelled",
-                (unsigned long long)hc->serial, hc->l->shown);
+        ap_info("http-%llu (%s): closed by its peer before its answer: %s", (unsigned long long)hc->serial,
+                hc->l->shown, hc->x ? "its request is cancelled" : "its A2A task goes on");
     }
     ap_debug("http-%llu closed (%s)", (unsigned long long)hc->serial, phase_names[hc->phase]);
     if (hc->incb) /* evhttp frees the bufferevent next: nothing of it calls back into hc */
@@ -454,6 +460,48 @@ static void method_not_allowed(struct evhttp_request *req, const char *allow)
     send_error(req, 405, "Method Not Allowed", "bad_request", "method not allowed here");
 }
 
+/* A2A's call is over for the connection. */
+static void a2a_over(void *arg)
+{
+    hconn *hc = arg;
+    hc->a2a = NULL;
+}
+
+/* /.well-known/agent-card.json (the default pool), /a2a/{pool} and
+ * /a2a/{pool}/.well-known/agent-card.json, for a pool with "a2a": true. */
+static void route_a2a(hconn *hc, struct evhttp_request *req, const char *path, int get, int post)
+{
+    const char *card = "/.well-known/agent-card.json";
+    pool_t *p;
+    const char *rest = "";
+    char name[128];
+    if (strcmp(path, card) == 0) {
+        p = pools_default();
+        snprintf(name, sizeof(name), "(default)");
+        rest = card;
+    } else {
+        const char *s = path + strlen("/a2a/");
+        const char *slash = strchr(s, '/');
+        size_t n = slash ? (size_t)(slash - s) : strlen(s);
+        rest = slash ? slash : "";
+        snprintf(name, sizeof(name), "%.*s", (int)n, s);
+        p = n ? pools_find(s, n) : NULL;
+    }
+    int is_card = strcmp(rest, card) == 0;
+    if (!is_card && rest[0] != '\0')
+        send_error(req, 404, "Not Found", "not_found", "no such path (see docs/a2a.md)");
+    else if (p == NULL || !p->cfg->a2a)
+        send_error(req, 404, "Not Found", "not_found", "no pool with \"a2a\": true here (see docs/a2a.md)");
+    else if (is_card && !get)
+        method_not_allowed(req, "GET, HEAD");
+    else if (!is_card && !post)
+        method_not_allowed(req, "POST");
+    else if (is_card)
+        a2acard_answer(req, p); /* public: discovery needs no key */
+    else if (authorized(hc, req, p))
+        hc->a2a = a2a_start(req, p, hc->l->tcp, a2a_over, hc);
+}
+
 static void route(hconn *hc, struct evhttp_request *req)
 {
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
@@ -511,6 +559,10 @@ static void route(hconn *hc, struct evhttp_request *req)
         } else if (authorized(hc, req, p)) {
             send_cjson(req, control_stats_json(0, p));
         }
+        return;
+    }
+    if (strncmp(path, "/a2a/", 5) == 0 || strcmp(path, "/.well-known/agent-card.json") == 0) {
+        route_a2a(hc, req, path, get, post);
         return;
     }
     send_error(req, 404, "Not Found", "not_found", "no such path (see docs/http.md)");
@@ -659,6 +711,7 @@ void httpfront_stop(void)
     }
     while (!link_empty(&f->conns)) /* set up never (evhttp had freed them): nothing of evhttp's left */
         hconn_free(queue_entry(f->conns.next, hconn, link));
+    a2a_stop(); /* after the connections: no call waits on a task any more */
     ap_free(f->byfd);
     ap_free(f);
     server.httpfront = NULL;
@@ -671,7 +724,7 @@ int httpfront_all_flushed(void)
         return 1;
     for (queue_link *l = f->conns.next; l != &f->conns; l = l->next) {
         hconn *hc = queue_entry(l, hconn, link);
-        if (hc->x || (hc->evcon && evbuffer_get_length(bufferevent_get_output(hc->bev)) > 0))
+        if (hc->x || hc->a2a || (hc->evcon && evbuffer_get_length(bufferevent_get_output(hc->bev)) > 0))
             return 0;
     }
     return 1;

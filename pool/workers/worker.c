@@ -28,6 +28,7 @@
 #include "ap_defaults.h"
 #include "ap_frame.h"
 #include "ap_log.h"
+#include "a2acard.h"
 #include "agentev.h"
 #include "agentstat.h"
 #include "answer.h"
@@ -729,6 +730,7 @@ static void on_ready(worker *w, const char *payload, size_t len)
     if (slots > w->pool->cfg->concurrency)
         slots = (int)w->pool->cfg->concurrency;
     agentev_worker_ready(w, cJSON_GetObjectItemCaseSensitive(root, "subscribes"));
+    a2acard_worker_ready(w->pool, w->name, cJSON_GetObjectItemCaseSensitive(root, "card"));
     cJSON_Delete(root);
     w->load.slots = slots;
     w->proc.ready_ms = ap_now_ms();

@@ -154,5 +154,7 @@ EXTRA_DIST += tests/integration/agents/ckptagent.py
 TESTS += tests/integration/test_apikeys.py
 EXTRA_DIST += tests/integration/test_apikeys.py tests/integration/agents/usageagent.py
 TESTS += tests/integration/test_http.py
+TESTS += tests/integration/test_a2a.py
+EXTRA_DIST += tests/integration/test_a2a.py tests/integration/agents/a2aagent.py
 EXTRA_DIST += tests/integration/test_http.py
 EXTRA_DIST += tests/integration/agents/httpagent.py

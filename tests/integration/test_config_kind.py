@@ -84,7 +84,7 @@ class EnvironmentAndPrecedence(Base):
         self.assertEqual(p["overflow"], ("block", "default"))
         self.assertEqual(p["socket"], (self.sock, "file " + path))
         # every setting --help lists is printed, once
-        keys = re.findall(r"^\s+--[a-z-]+\s+\[(\w+)\]", run_ap("--help").stdout, re.M)
+        keys = re.findall(r"^\s+--[a-z0-9-]+\s+\[(\w+)\]", run_ap("--help").stdout, re.M)
         self.assertEqual(sorted(p), sorted(keys))
         self.assertFalse(os.path.exists(self.sock), "--print-config started a server")
 

@@ -83,7 +83,7 @@ class HelpVersion(unittest.TestCase):
         defaults = {}
         lines = r.stdout.splitlines()
         for i, ln in enumerate(lines):
-            m = re.match(r"^\s+(--[a-z-]+)\s+\[(\w+)\]", ln)
+            m = re.match(r"^\s+(--[a-z0-9-]+)\s+\[(\w+)\]", ln)
             if m:
                 d = re.match(r"^\s+default:\s*(.*)$", lines[i + 1])
                 self.assertIsNotNone(d, "no default line after %r" % ln)
@@ -109,7 +109,7 @@ class HelpVersion(unittest.TestCase):
         # and not the other fails here
         r = run_ap("--help")
         self.assertEqual(r.returncode, 0, r.stderr)
-        in_help = re.findall(r"^\s+--[a-z-]+\s+\[(\w+)\]", r.stdout, re.M)
+        in_help = re.findall(r"^\s+--[a-z0-9-]+\s+\[(\w+)\]", r.stdout, re.M)
         documented = settings_in_docs()
         self.assertGreater(len(documented), len(SETTINGS), "the docs' settings table was not found")
         self.assertEqual(len(documented), len(set(documented)), "a setting documented twice")

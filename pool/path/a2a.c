@@ -1,0 +1,760 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * a2a.c - the A2A JSON-RPC 2.0 layer (see a2a.h).
+ *
+ * One request: version (A2A-Version) -> parse -> envelope check
+ * (jsonrpc "2.0", a string or number id, a string method) -> the method
+ * by its name in that version -> params check -> the method's handler,
+ * which answers now or leaves a blocking SendMessage waiting on its task
+ * (task->done).  Every answer is written by answer_result or
+ * answer_error; a Task is written in the version's shape by task_json
+ * (1.0: TASK_STATE_* states, ROLE_AGENT, parts {"text"} / {"data"},
+ * SendMessage's result {"task": ...}; 0.3: lower-case states, "kind"
+ * members, the Task itself).  SendStreamingMessage answers server-sent
+ * events, each a JSON-RPC response: the Task, an artifact update per
+ * handler chunk (append after the first), the result as the last
+ * artifact chunk, the final status update, then the stream ends; a
+ * stream's connection that passes HTTPX_OUT_HIGH unsent stops its task's
+ * lines being taken (the stream's credit waits) until it drains.
+ * SubscribeToTask streams the same from then on to a task nobody else
+ * watches (one watcher per task: several streams on one task are not
+ * served yet).  State: the
+ * waiting calls only
+ * (each on its connection's record, httpfront.c).
+ */
+#include "a2a.h"
+#include "a2atask.h"
+#include "ap_alloc.h"
+#include "ap_common.h"
+#include "ap_log.h"
+#include "apikey.h"
+#include "httpauth.h"
+#include "httpx.h"
+#include "pools.h"
+#include "server.h"
+
+#include <cJSON.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/http.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* JSON-RPC 2.0 and A2A error codes (A2A specification, section 8). */
+enum {
+    A2A_ERR_PARSE = -32700,
+    A2A_ERR_INVALID_REQUEST = -32600,
+    A2A_ERR_METHOD_NOT_FOUND = -32601,
+    A2A_ERR_INVALID_PARAMS = -32602,
+    A2A_ERR_INTERNAL = -32603,
+    A2A_ERR_TASK_NOT_FOUND = -32001,
+    A2A_ERR_TASK_NOT_CANCELABLE = -32002,
+    A2A_ERR_PUSH_NOT_SUPPORTED = -32003,
+    A2A_ERR_UNSUPPORTED_OPERATION = -32004,
+    A2A_ERR_CONTENT_TYPE = -32005,
+    A2A_ERR_EXTENDED_CARD = -32007,
+    A2A_ERR_VERSION = -32009,
+};
+
+#define A2A_PAGE_DEFAULT 50
+#define A2A_PAGE_MAX 100
+
+struct a2a_call {
+    struct evhttp_request *req; /* NULL once answered or gone */
+    a2a_task *t;                /* the task it waits for (kept while it waits: its done is set) */
+    cJSON *id;                  /* the request's id, answered back */
+    int v1;                     /* A2A-Version 1.0 (else 0.3) */
+    int history;                /* historyLength asked (-1: all) */
+    int sse;                    /* SendStreamingMessage: answered as server-sent events */
+    int paused;                 /* sse: its connection's output passed HTTPX_OUT_HIGH; resumed when drained */
+    a2a_over_fn *over;
+    void *over_arg;
+};
+
+/* ---- answers --------------------------------------------------------- */
+
+static void send_body(struct evhttp_request *req, cJSON *o)
+{
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    struct evbuffer *b = evbuffer_new();
+    if (text == NULL || b == NULL) {
+        ap_error("a2a: an answer could not be made (out of memory)");
+        if (text)
+            cJSON_free(text);
+        if (b)
+            evbuffer_free(b);
+        evhttp_send_error(req, 500, "out of memory");
+        return;
+    }
+    evbuffer_add(b, text, strlen(text));
+    evbuffer_add(b, "\n", 1);
+    cJSON_free(text);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", "application/json");
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    httpx_add_date(h);
+    evhttp_send_reply(req, 200, "OK", b);
+    evbuffer_free(b);
+}
+
+static cJSON *envelope(const cJSON *id)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "jsonrpc", "2.0");
+    cJSON_AddItemToObject(o, "id", id ? cJSON_Duplicate(id, 1) : cJSON_CreateNull());
+    return o;
+}
+
+static void answer_result(struct evhttp_request *req, const cJSON *id, cJSON *result)
+{
+    cJSON *o = envelope(id);
+    cJSON_AddItemToObject(o, "result", result);
+    send_body(req, o);
+}
+
+static void answer_error(struct evhttp_request *req, const cJSON *id, int code, const char *message)
+{
+    cJSON *o = envelope(id);
+    cJSON *e = cJSON_AddObjectToObject(o, "error");
+    cJSON_AddNumberToObject(e, "code", code);
+    cJSON_AddStringToObject(e, "message", message);
+    send_body(req, o);
+}
+
+/* ---- the Task, in the version's shape ---------------------------------- */
+
+static void add_time(cJSON *o, uint64_t ms)
+{
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    char t[40], full[48];
+    gmtime_r(&s, &tm);
+    strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(full, sizeof(full), "%s.%03uZ", t, (unsigned)(ms % 1000));
+    cJSON_AddStringToObject(o, "timestamp", full);
+}
+
+/* A part holding v: text for a string, else data (0.3: data must be an
+ * object, so anything else is wrapped as {"result": v}). */
+static cJSON *part_of(cJSON *v, int v1)
+{
+    cJSON *p = cJSON_CreateObject();
+    if (cJSON_IsString(v)) {
+        if (!v1)
+            cJSON_AddStringToObject(p, "kind", "text");
+        cJSON_AddItemToObject(p, "text", v);
+    } else {
+        if (!v1)
+            cJSON_AddStringToObject(p, "kind", "data");
+        if (!v1 && !cJSON_IsObject(v)) {
+            cJSON *w = cJSON_CreateObject();
+            cJSON_AddItemToObject(w, "result", v);
+            v = w;
+        }
+        cJSON_AddItemToObject(p, "data", v);
+    }
+    return p;
+}
+
+/* The agent's status message for an error: its code and message as text,
+ * the whole error object as data. */
+static cJSON *status_message(const a2a_task *t, int v1)
+{
+    cJSON *err = cJSON_Parse(t->error);
+    const cJSON *code = cJSON_GetObjectItemCaseSensitive(err, "code");
+    const cJSON *amsg = cJSON_GetObjectItemCaseSensitive(err, "message");
+    char text[1200], mid[A2ATASK_ID_MAX + 16];
+    snprintf(text, sizeof(text), "%s: %s", cJSON_IsString(code) ? code->valuestring : "error",
+             cJSON_IsString(amsg) ? amsg->valuestring : "");
+    snprintf(mid, sizeof(mid), "%s-status", t->id);
+    cJSON *m = cJSON_CreateObject();
+    if (!v1)
+        cJSON_AddStringToObject(m, "kind", "message");
+    cJSON_AddStringToObject(m, "messageId", mid);
+    cJSON_AddStringToObject(m, "role", v1 ? "ROLE_AGENT" : "agent");
+    cJSON_AddStringToObject(m, "taskId", t->id);
+    cJSON_AddStringToObject(m, "contextId", t->context);
+    cJSON *parts = cJSON_AddArrayToObject(m, "parts");
+    cJSON_AddItemToArray(parts, part_of(cJSON_CreateString(text), v1));
+    if (err)
+        cJSON_AddItemToArray(parts, part_of(err, v1));
+    return m;
+}
+
+/* t as a Task; history: messages of its history shown (-1: all). */
+static cJSON *task_json(const a2a_task *t, int v1, int history)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", t->id);
+    cJSON_AddStringToObject(o, "contextId", t->context);
+    if (!v1)
+        cJSON_AddStringToObject(o, "kind", "task");
+    cJSON *st = cJSON_AddObjectToObject(o, "status");
+    cJSON_AddStringToObject(st, "state", a2atask_state_name(t->state, v1));
+    if (t->error && t->state != A2A_COMPLETED)
+        cJSON_AddItemToObject(st, "message", status_message(t, v1));
+    add_time(st, t->updated_ms);
+    if (t->state == A2A_COMPLETED && t->result) {
+        cJSON *v = cJSON_Parse(t->result);
+        cJSON *a = cJSON_CreateObject();
+        cJSON_AddStringToObject(a, "artifactId", "result");
+        cJSON_AddStringToObject(a, "name", "result");
+        cJSON *parts = cJSON_AddArrayToObject(a, "parts");
+        cJSON_AddItemToArray(parts, part_of(v ? v : cJSON_CreateNull(), v1));
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "artifacts"), a);
+    }
+    if (history != 0) {
+        cJSON *h = cJSON_AddArrayToObject(o, "history");
+        cJSON *m = cJSON_Parse(t->message);
+        if (m)
+            cJSON_AddItemToArray(h, m);
+    }
+    cJSON *md = cJSON_AddObjectToObject(o, "metadata");
+    cJSON_AddStringToObject(md, "pool", t->pool);
+    return o;
+}
+
+/* ---- who asks --------------------------------------------------------- */
+
+/* The owner of the caller's tasks: its API key's id, else its address;
+ * *secret the key's secret (NULL when none). */
+static void caller(struct evhttp_request *req, const pool_t *p, int tcp, char *owner, size_t cap,
+                   const char **secret, size_t *slen)
+{
+    char why[200];
+    httpauth_message(req, tcp, secret, slen, why, sizeof(why)); /* httpfront.c has refused a missing key */
+    apikey *k = NULL;
+    if (*secret && apikey_check(*secret, *slen, p->name, &k) != APIKEY_UNAUTHORIZED && k) {
+        snprintf(owner, cap, "key:%s", apikey_id(k));
+        return;
+    }
+    char *addr = NULL;
+    ev_uint16_t port = 0;
+    evhttp_connection_get_peer(evhttp_request_get_connection(req), &addr, &port);
+    snprintf(owner, cap, "peer:%s", addr && addr[0] ? addr : "local");
+}
+
+/* ---- methods ---------------------------------------------------------- */
+
+typedef struct {
+    struct evhttp_request *req;
+    const cJSON *id;
+    const cJSON *params;
+    pool_t *p;
+    int tcp, v1;
+} a2a_req;
+
+typedef struct a2a_call *method_fn(a2a_req *r, a2a_over_fn *over, void *arg);
+
+/* historyLength in o (absent: -1, all); AP_ERR when not a non-negative integer. */
+static int history_of(const cJSON *o, int *out)
+{
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, "historyLength");
+    *out = -1;
+    if (h == NULL || cJSON_IsNull(h))
+        return AP_OK;
+    if (!cJSON_IsNumber(h) || h->valuedouble < 0 || h->valuedouble > 1e9)
+        return AP_ERR;
+    *out = (int)h->valuedouble;
+    return AP_OK;
+}
+
+/* Whether modes (acceptedOutputModes) accepts what the agent answers. */
+static int modes_ok(const cJSON *modes)
+{
+    if (modes == NULL || cJSON_IsNull(modes) || (cJSON_IsArray(modes) && cJSON_GetArraySize(modes) == 0))
+        return 1;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, modes) {
+        if (cJSON_IsString(it) && (strcmp(it->valuestring, "application/json") == 0 ||
+                                   strcmp(it->valuestring, "text/plain") == 0 || strcmp(it->valuestring, "*/*") == 0))
+            return 1;
+    }
+    return 0;
+}
+
+static void call_done(a2a_task *t, void *arg)
+{
+    struct a2a_call *call = arg;
+    cJSON *task = task_json(t, call->v1, call->history);
+    cJSON *res = task;
+    if (call->v1) {
+        res = cJSON_CreateObject();
+        cJSON_AddItemToObject(res, "task", task);
+    }
+    answer_result(call->req, call->id, res);
+    call->req = NULL;
+    if (call->over)
+        call->over(call->over_arg);
+    cJSON_Delete(call->id);
+    ap_free(call);
+}
+
+/* ---- streams: server-sent events ---------------------------------------- */
+
+static void stream_drained(struct evhttp_connection *evcon, void *arg);
+
+/* One event: data is a JSON-RPC response whose result is res (1.0: an
+ * object with one member named kind1 holding res; 0.3: res itself). */
+static void stream_event(struct a2a_call *call, const char *kind1, cJSON *res)
+{
+    cJSON *o = envelope(call->id);
+    if (call->v1) {
+        cJSON *w = cJSON_CreateObject();
+        cJSON_AddItemToObject(w, kind1, res);
+        res = w;
+    }
+    cJSON_AddItemToObject(o, "result", res);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    struct evbuffer *b = evbuffer_new();
+    if (text == NULL || b == NULL) {
+        ap_error("a2a: a stream event could not be made (out of memory): dropped");
+    } else {
+        evbuffer_add_printf(b, "data: %s\n\n", text);
+        struct evhttp_connection *evcon = evhttp_request_get_connection(call->req);
+        struct evbuffer *sent = evcon ? bufferevent_get_output(evhttp_connection_get_bufferevent(evcon)) : NULL;
+        if (sent && evbuffer_get_length(sent) + evbuffer_get_length(b) > HTTPX_OUT_HIGH) {
+            call->paused = 1; /* resumed by stream_drained */
+            evhttp_send_reply_chunk_with_cb(call->req, b, stream_drained, call);
+        } else {
+            evhttp_send_reply_chunk(call->req, b);
+        }
+    }
+    if (text)
+        cJSON_free(text);
+    if (b)
+        evbuffer_free(b);
+}
+
+/* The event stream's head and its first event: the Task. */
+static void stream_start(struct a2a_call *call, const a2a_task *t)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(call->req);
+    evhttp_add_header(h, "Content-Type", "text/event-stream");
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_add_header(h, "X-Accel-Buffering", "no");
+    httpx_add_date(h);
+    evhttp_send_reply_start(call->req, 200, "OK");
+    stream_event(call, "task", task_json(t, call->v1, call->history));
+}
+
+static cJSON *update_head(const a2a_task *t, int v1, const char *kind03)
+{
+    cJSON *u = cJSON_CreateObject();
+    if (!v1)
+        cJSON_AddStringToObject(u, "kind", kind03);
+    cJSON_AddStringToObject(u, "taskId", t->id);
+    cJSON_AddStringToObject(u, "contextId", t->context);
+    return u;
+}
+
+/* An artifact update: one part holding v, appended to the stream's
+ * artifact after its first chunk. */
+static void stream_artifact(struct a2a_call *call, const a2a_task *t, const char *aid, cJSON *v, int append, int last)
+{
+    cJSON *u = update_head(t, call->v1, "artifact-update");
+    cJSON *a = cJSON_AddObjectToObject(u, "artifact");
+    cJSON_AddStringToObject(a, "artifactId", aid);
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(a, "parts"), part_of(v, call->v1));
+    cJSON_AddBoolToObject(u, "append", append);
+    cJSON_AddBoolToObject(u, "lastChunk", last);
+    stream_event(call, "artifactUpdate", u);
+}
+
+static void stream_chunk(a2a_task *t, const char *json, size_t len, uint32_t seq, void *arg)
+{
+    struct a2a_call *call = arg;
+    cJSON *v = cJSON_ParseWithLength(json, len);
+    stream_artifact(call, t, "stream", v ? v : cJSON_CreateNull(), seq > 0, 0);
+}
+
+static int stream_room(void *arg)
+{
+    struct a2a_call *call = arg;
+    return !call->paused;
+}
+
+/* Its connection's output drained: the task's lines waiting are taken. */
+static void stream_drained(struct evhttp_connection *evcon, void *arg)
+{
+    struct a2a_call *call = arg;
+    (void)evcon;
+    if (!call->paused)
+        return;
+    call->paused = 0;
+    if (call->t)
+        a2atask_resume(call->t);
+}
+
+/* The terminal state: the result as the last artifact chunk (COMPLETED),
+ * the final status update, and the stream ends. */
+static void stream_done(a2a_task *t, void *arg)
+{
+    struct a2a_call *call = arg;
+    if (t->state == A2A_COMPLETED && t->result) {
+        cJSON *v = cJSON_Parse(t->result);
+        stream_artifact(call, t, "result", v ? v : cJSON_CreateNull(), 0, 1);
+    }
+    cJSON *u = update_head(t, call->v1, "status-update");
+    cJSON *st = cJSON_AddObjectToObject(u, "status");
+    cJSON_AddStringToObject(st, "state", a2atask_state_name(t->state, call->v1));
+    if (t->error && t->state != A2A_COMPLETED)
+        cJSON_AddItemToObject(st, "message", status_message(t, call->v1));
+    add_time(st, t->updated_ms);
+    if (!call->v1)
+        cJSON_AddBoolToObject(u, "final", 1);
+    stream_event(call, "statusUpdate", u);
+    evhttp_send_reply_end(call->req);
+    call->req = NULL;
+    if (call->over)
+        call->over(call->over_arg);
+    cJSON_Delete(call->id);
+    ap_free(call);
+}
+
+/* A call of request r for task t. */
+static struct a2a_call *call_new(const a2a_req *r, a2a_task *t, int history, int sse)
+{
+    struct a2a_call *call = ap_calloc(1, sizeof(*call));
+    call->req = r->req;
+    call->id = r->id ? cJSON_Duplicate(r->id, 1) : NULL;
+    call->v1 = r->v1;
+    call->history = history;
+    call->sse = sse;
+    call->t = t;
+    return call;
+}
+
+/* call waits for its task: it is the task's one watcher. */
+static void call_watch(struct a2a_call *call, a2a_over_fn *over, void *arg)
+{
+    a2a_task *t = call->t;
+    call->over = over;
+    call->over_arg = arg;
+    t->done = call->sse ? stream_done : call_done;
+    t->chunk = call->sse ? stream_chunk : NULL;
+    t->room = call->sse ? stream_room : NULL;
+    t->done_arg = call;
+}
+
+/* SendMessage and SendStreamingMessage (sse): checks params, starts the
+ * task; answers now, or returns the call that waits for it. */
+static struct a2a_call *message_start(a2a_req *r, int sse, a2a_over_fn *over, void *arg)
+{
+    const cJSON *amsg = cJSON_GetObjectItemCaseSensitive(r->params, "message");
+    const cJSON *conf = cJSON_GetObjectItemCaseSensitive(r->params, "configuration");
+    const cJSON *parts = cJSON_GetObjectItemCaseSensitive(amsg, "parts");
+    const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(amsg, "contextId");
+    const cJSON *tid = cJSON_GetObjectItemCaseSensitive(amsg, "taskId");
+    int history;
+    if (!cJSON_IsObject(amsg) || !cJSON_IsArray(parts) || cJSON_GetArraySize(parts) == 0) {
+        answer_error(r->req, r->id, A2A_ERR_INVALID_PARAMS, "params.message must be a message with parts");
+        return NULL;
+    }
+    if ((conf && !cJSON_IsObject(conf)) || history_of(conf, &history) != AP_OK) {
+        answer_error(r->req, r->id, A2A_ERR_INVALID_PARAMS,
+                     "params.configuration must be an object; its historyLength a non-negative integer");
+        return NULL;
+    }
+    if (ctx && !cJSON_IsNull(ctx) &&
+        (!cJSON_IsString(ctx) || ctx->valuestring[0] == '\0' || strlen(ctx->valuestring) > SCAN_SESSION_MAX)) {
+        answer_error(r->req, r->id, A2A_ERR_INVALID_PARAMS, "message.contextId must be a string of 1 to 256 bytes");
+        return NULL;
+    }
+    if (!modes_ok(cJSON_GetObjectItemCaseSensitive(conf, "acceptedOutputModes"))) {
+        answer_error(r->req, r->id, A2A_ERR_CONTENT_TYPE,
+                     "acceptedOutputModes: this agent answers application/json or text/plain");
+        return NULL;
+    }
+    char owner[A2ATASK_OWNER_MAX];
+    const char *secret;
+    size_t slen;
+    caller(r->req, r->p, r->tcp, owner, sizeof(owner), &secret, &slen);
+    if (tid && !cJSON_IsNull(tid)) { /* a message to an existing task: continuing one is later work */
+        a2a_task *t = cJSON_IsString(tid) ? a2atask_find(tid->valuestring, owner) : NULL;
+        if (t == NULL)
+            answer_error(r->req, r->id, A2A_ERR_TASK_NOT_FOUND, "no such task");
+        else
+            answer_error(r->req, r->id, A2A_ERR_UNSUPPORTED_OPERATION,
+                         "a message to an existing task is not supported (input-required is not served yet)");
+        return NULL;
+    }
+    int immediate = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(conf, "returnImmediately")) ||
+                    cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(conf, "blocking"));
+    char why[200];
+    cJSON *m = cJSON_Duplicate(amsg, 1);
+    a2a_task *t = a2atask_start(r->p, owner, cJSON_IsString(ctx) ? ctx->valuestring : NULL, m, sse, secret, slen,
+                                why, sizeof(why));
+    cJSON_Delete(m);
+    if (t == NULL) {
+        answer_error(r->req, r->id, A2A_ERR_INTERNAL, why);
+        return NULL;
+    }
+    struct a2a_call *call = call_new(r, t, history, sse);
+    if (sse) {
+        stream_start(call, t);
+        if (a2atask_terminal(t->state)) { /* refused at once: the Task, then its final status */
+            stream_done(t, call);
+            return NULL;
+        }
+    } else if (immediate || a2atask_terminal(t->state)) {
+        call_done(t, call);
+        return NULL;
+    }
+    call_watch(call, over, arg);
+    return call;
+}
+
+static struct a2a_call *send_message(a2a_req *r, a2a_over_fn *over, void *arg)
+{
+    return message_start(r, 0, over, arg);
+}
+
+static struct a2a_call *send_streaming_message(a2a_req *r, a2a_over_fn *over, void *arg)
+{
+    return message_start(r, 1, over, arg);
+}
+
+/* The task params.id names, seen by the caller, or NULL (answered). */
+static a2a_task *task_of(a2a_req *r)
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(r->params, "id");
+    if (!cJSON_IsString(id)) {
+        answer_error(r->req, r->id, A2A_ERR_INVALID_PARAMS, "params.id must be a task id (a string)");
+        return NULL;
+    }
+    char owner[A2ATASK_OWNER_MAX];
+    const char *secret;
+    size_t slen;
+    caller(r->req, r->p, r->tcp, owner, sizeof(owner), &secret, &slen);
+    a2atask_sweep(ap_now_ms());
+    a2a_task *t = a2atask_find(id->valuestring, owner);
+    if (t == NULL)
+        answer_error(r->req, r->id, A2A_ERR_TASK_NOT_FOUND, "no such task (or it has expired: a2aTaskTtl)");
+    return t;
+}
+
+static struct a2a_call *get_task(a2a_req *r, a2a_over_fn *over, void *arg)
+{
+    (void)over;
+    (void)arg;
+    int history;
+    if (history_of(r->params, &history) != AP_OK) {
+        answer_error(r->req, r->id, A2A_ERR_INVALID_PARAMS, "historyLength must be a non-negative integer");
+        return NULL;
+    }
+    a2a_task *t = task_of(r);
+    if (t)
+        answer_result(r->req, r->id, task_json(t, r->v1, history));
+    return NULL;
+}
+
+static struct a2a_call *cancel_task(a2a_req *r, a2a_over_fn *over, void *arg)
+{
+    (void)over;
+    (void)arg;
+    a2a_task *t = task_of(r);
+    if (t == NULL)
+        return NULL;
+    if (a2atask_cancel(t) != AP_OK) {
+        char why[160];
+        snprintf(why, sizeof(why), "the task is %s already: it cannot be canceled", a2atask_state_name(t->state, 0));
+        answer_error(r->req, r->id, A2A_ERR_TASK_NOT_CANCELABLE, why);
+        return NULL;
+    }
+    answer_result(r->req, r->id, task_json(t, r->v1, -1));
+    return NULL;
+}
+
+/* ListTasks: the caller's tasks, newest first; pageToken is the serial
+ * of the last task of the page before (exclusive). */
+static struct a2a_call *list_tasks(a2a_req *r, a2a_over_fn *over, void *arg)
+{
+    (void)over;
+    (void)arg;
+    const cJSON *ps = cJSON_GetObjectItemCaseSensitive(r->params, "pageSize");
+    const cJSON *tok = cJSON_GetObjectItemCaseSensitive(r->params, "pageToken");
+    const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(r->params, "contextId");
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(r->params, "status");
+    int history;
+    int size = A2A_PAGE_DEFAULT;
+    uint64_t before = UINT64_MAX;
+    if (ps && !cJSON_IsNull(ps)) {
+        if (!cJSON_IsNumber(ps) || ps->valuedouble < 1 || ps->valuedouble > A2A_PAGE_MAX) {
+            answer_error(r->req, r->id, A2A_ERR_INVALID_PARAMS, "pageSize must be 1 to 100");
+            return NULL;
+        }
+        size = (int)ps->valuedouble;
+    }
+    if (tok && !cJSON_IsNull(tok) && !(cJSON_IsString(tok) && tok->valuestring[0] == '\0')) {
+        char *end = NULL;
+        before = cJSON_IsString(tok) ? strtoull(tok->valuestring, &end, 10) : 0;
+        if (end == NULL || *end != '\0' || before == 0) {
+            answer_error(r->req, r->id, A2A_ERR_INVALID_PARAMS, "pageToken is not one this server gave");
+            return NULL;
+        }
+    }
+    if (history_of(r->params, &history) != AP_OK || (ctx && !cJSON_IsNull(ctx) && !cJSON_IsString(ctx)) ||
+        (status && !cJSON_IsNull(status) && !cJSON_IsString(status))) {
+        answer_error(r->req, r->id, A2A_ERR_INVALID_PARAMS,
+                     "historyLength must be a non-negative integer, contextId and status strings");
+        return NULL;
+    }
+    char owner[A2ATASK_OWNER_MAX];
+    const char *secret;
+    size_t slen;
+    caller(r->req, r->p, r->tcp, owner, sizeof(owner), &secret, &slen);
+    a2atask_sweep(ap_now_ms());
+    cJSON *res = cJSON_CreateObject();
+    cJSON *tasks = cJSON_AddArrayToObject(res, "tasks");
+    int n = 0, total = 0;
+    uint64_t last = 0;
+    for (a2a_task *t = a2atask_older(NULL); t; t = a2atask_older(t)) {
+        if (strcmp(t->owner, owner) != 0 || (cJSON_IsString(ctx) && strcmp(t->context, ctx->valuestring) != 0) ||
+            (cJSON_IsString(status) && strcmp(a2atask_state_name(t->state, 1), status->valuestring) != 0 &&
+             strcmp(a2atask_state_name(t->state, 0), status->valuestring) != 0))
+            continue;
+        total++;
+        if (t->serial >= before || n == size)
+            continue;
+        cJSON_AddItemToArray(tasks, task_json(t, r->v1, history));
+        last = t->serial;
+        n++;
+    }
+    char next[24] = "";
+    int more = 0;
+    for (a2a_task *t = a2atask_older(NULL); n == size && t; t = a2atask_older(t))
+        more |= t->serial < last && strcmp(t->owner, owner) == 0;
+    if (more)
+        snprintf(next, sizeof(next), "%llu", (unsigned long long)last);
+    cJSON_AddStringToObject(res, "nextPageToken", next);
+    cJSON_AddNumberToObject(res, "pageSize", size);
+    cJSON_AddNumberToObject(res, "totalSize", total);
+    answer_result(r->req, r->id, res);
+    return NULL;
+}
+
+/* SubscribeToTask: a stream of a task's events from now on: the Task
+ * first, then as SendStreamingMessage's (chunks only when the task was
+ * sent as a stream).  One watcher per task: a task another request
+ * watches, or a terminal one, is UnsupportedOperation. */
+static struct a2a_call *subscribe_task(a2a_req *r, a2a_over_fn *over, void *arg)
+{
+    a2a_task *t = task_of(r);
+    if (t == NULL)
+        return NULL;
+    if (a2atask_terminal(t->state) || t->done) {
+        answer_error(r->req, r->id, A2A_ERR_UNSUPPORTED_OPERATION,
+                     a2atask_terminal(t->state) ? "the task is in a terminal state: GetTask has its outcome"
+                                                : "the task has a stream (or a blocking caller) already: several "
+                                                  "streams on one task are not served yet");
+        return NULL;
+    }
+    struct a2a_call *call = call_new(r, t, -1, 1);
+    stream_start(call, t);
+    call_watch(call, over, arg);
+    return call;
+}
+
+static struct a2a_call *no_push(a2a_req *r, a2a_over_fn *over, void *arg)
+{
+    (void)over;
+    (void)arg;
+    answer_error(r->req, r->id, A2A_ERR_PUSH_NOT_SUPPORTED, "push notifications are not supported");
+    return NULL;
+}
+
+static struct a2a_call *no_extended_card(a2a_req *r, a2a_over_fn *over, void *arg)
+{
+    (void)over;
+    (void)arg;
+    answer_error(r->req, r->id, A2A_ERR_EXTENDED_CARD, "no extended Agent Card is configured");
+    return NULL;
+}
+
+/* Each method by its 1.0 and its 0.3 name (NULL: none in that version). */
+static const struct {
+    const char *v1, *v03;
+    method_fn *fn;
+} methods[] = {
+    {"SendMessage", "message/send", send_message},
+    {"SendStreamingMessage", "message/stream", send_streaming_message},
+    {"GetTask", "tasks/get", get_task},
+    {"ListTasks", "tasks/list", list_tasks},
+    {"CancelTask", "tasks/cancel", cancel_task},
+    {"SubscribeToTask", "tasks/resubscribe", subscribe_task},
+    {"CreateTaskPushNotificationConfig", "tasks/pushNotificationConfig/set", no_push},
+    {"GetTaskPushNotificationConfig", "tasks/pushNotificationConfig/get", no_push},
+    {"ListTaskPushNotificationConfigs", "tasks/pushNotificationConfig/list", no_push},
+    {"DeleteTaskPushNotificationConfig", "tasks/pushNotificationConfig/delete", no_push},
+    {"GetExtendedAgentCard", "agent/getAuthenticatedExtendedCard", no_extended_card},
+};
+
+/* ---- one request ------------------------------------------------------- */
+
+struct a2a_call *a2a_start(struct evhttp_request *req, pool_t *p, int tcp, a2a_over_fn *over, void *arg)
+{
+    const char *ver = evhttp_find_header(evhttp_request_get_input_headers(req), "A2A-Version");
+    int v1 = ver && (strcmp(ver, "1.0") == 0 || strcmp(ver, "1") == 0);
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t blen = evbuffer_get_length(in);
+    const char *body = blen ? (const char *)evbuffer_pullup(in, -1) : "";
+    cJSON *root = body ? cJSON_ParseWithLength(body, blen) : NULL;
+    evbuffer_drain(in, blen);
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
+    const cJSON *method = cJSON_GetObjectItemCaseSensitive(root, "method");
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(root, "params");
+    const cJSON *jv = cJSON_GetObjectItemCaseSensitive(root, "jsonrpc");
+    struct a2a_call *call = NULL;
+    if (id && !cJSON_IsString(id) && !cJSON_IsNumber(id))
+        id = NULL;
+    if (ver && !v1 && strcmp(ver, "0.3") != 0 && strcmp(ver, "0.3.0") != 0) {
+        char why[160];
+        snprintf(why, sizeof(why), "A2A-Version %.40s is not supported: this server speaks 1.0 and 0.3", ver);
+        answer_error(req, id, A2A_ERR_VERSION, why);
+    } else if (root == NULL) {
+        answer_error(req, NULL, A2A_ERR_PARSE, "the body is not JSON");
+    } else if (!cJSON_IsObject(root) || !cJSON_IsString(jv) || strcmp(jv->valuestring, "2.0") != 0 ||
+               !cJSON_IsString(method) || (cJSON_GetObjectItemCaseSensitive(root, "id") && id == NULL)) {
+        answer_error(req, id, A2A_ERR_INVALID_REQUEST,
+                     "not a JSON-RPC 2.0 request: an object with jsonrpc \"2.0\", a string method and a string or "
+                     "number id");
+    } else {
+        size_t i = 0;
+        while (i < AP_ARRAY_LEN(methods) &&
+               strcmp(method->valuestring, v1 ? methods[i].v1 : methods[i].v03) != 0)
+            i++;
+        if (i == AP_ARRAY_LEN(methods)) {
+            char why[200];
+            snprintf(why, sizeof(why), "no method %.80s in A2A %s", method->valuestring, v1 ? "1.0" : "0.3");
+            answer_error(req, id, A2A_ERR_METHOD_NOT_FOUND, why);
+        } else if (!cJSON_IsObject(params)) {
+            answer_error(req, id, A2A_ERR_INVALID_PARAMS, "params must be an object");
+        } else {
+            a2a_req r = {req, id, params, p, tcp, v1};
+            call = methods[i].fn(&r, over, arg);
+        }
+    }
+    cJSON_Delete(root);
+    return call;
+}
+
+void a2a_peer_gone(struct a2a_call *call)
+{
+    /* its task goes on: it forgets the call */
+    if (call->t && call->t->done_arg == call)
+        a2atask_unwatch(call->t);
+    if (call->req && evhttp_request_get_connection(call->req) == NULL)
+        evhttp_request_free(call->req);
+    cJSON_Delete(call->id);
+    ap_free(call);
+}
+
+void a2a_stop(void)
+{
+    a2atask_stop();
+}

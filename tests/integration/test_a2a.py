@@ -1,0 +1,495 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""Every pool an A2A server (docs/a2a.md): the Agent Card and the
+JSON-RPC 2.0 endpoint on the HTTP front door, against the real server with
+real Python workers (tests/integration/agents/a2aagent.py).
+
+Proves: the card (the agent's own fields from its READY, the pool's
+defaults when it has none or a bad one, capabilities, Cache-Control, ETag
+and 304); SendMessage blocking and with returnImmediately (1.0) or
+blocking false (0.3), then GetTask with historyLength; version
+negotiation (no header: the 0.3 names and lower-case states; "1.0": the
+1.0 names; "9.9": VersionNotSupported); CancelTask of a running task and
+of a terminal one; task states from the pool's outcomes (agent_error,
+worker_crashed, timeout -> FAILED with the error in the status message,
+cancel -> CANCELED, queue_full -> REJECTED); SubscribeToTask (the Task
+first, then its outcome; a second stream or a terminal task refused);
+contextId as the pool's
+session; SendStreamingMessage (1.0) and message/stream (0.3): the Task,
+an artifact update per chunk, the result, the final status, a stream
+ended by CancelTask; a caller that leaves does not end its task; a task
+swept after a2aTaskTtl; ListTasks paging, newest first, and ownership by
+API key; and each JSON-RPC error code served by a
+real cause (-32700, -32600, -32601, -32602, -32603 a2aMaxTasks, -32001,
+-32002, -32003, -32004, -32005, -32007, -32009).
+"""
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import main, wait_for  # noqa: E402
+from test_http import HTTPServer, post  # noqa: E402
+
+AGENT = "a2aagent:A2AAgent"
+
+
+def pool(agent=AGENT, workers=1, **kw):
+    return dict({"agent": agent, "minWorkers": workers, "maxWorkers": workers, "a2a": True, "maxRetries": 0}, **kw)
+
+
+def msg(text, **kw):
+    return dict({"role": "user", "messageId": "m-" + text[:20], "parts": [{"text": text}]}, **kw)
+
+
+def msg03(text, **kw):
+    return dict({"kind": "message", "role": "user", "messageId": "m-" + text[:20],
+                 "parts": [{"kind": "text", "text": text}]}, **kw)
+
+
+def rpc(conn, pool_name, method, params, version="1.0", key=None, rid=1):
+    """One JSON-RPC call; returns the response object (asserting HTTP 200)."""
+    headers = {}
+    if version is not None:
+        headers["A2A-Version"] = version
+    if key:
+        headers["Authorization"] = "Bearer " + key
+    body = {"jsonrpc": "2.0", "id": rid, "method": method, "params": params}
+    st, _, resp = post(conn, "/a2a/" + pool_name, body, headers)
+    assert st == 200, (st, resp)
+    return resp
+
+
+def stream(conn, pool_name, method, params, version="1.0"):
+    """A streaming call: returns the list of JSON-RPC responses of its
+    server-sent events, read until the server ends the stream."""
+    headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+    if version is not None:
+        headers["A2A-Version"] = version
+    body = {"jsonrpc": "2.0", "id": 9, "method": method, "params": params}
+    conn.request("POST", "/a2a/" + pool_name, body=json.dumps(body).encode(), headers=headers)
+    r = conn.getresponse()
+    assert r.status == 200, r.status
+    assert r.getheader("Content-Type") == "text/event-stream", r.getheader("Content-Type")
+    text = r.read().decode()  # to the end of the stream: the server closes it at the terminal state
+    out = []
+    for block in text.split("\n\n"):
+        if block.strip():
+            assert block.startswith("data: "), block
+            out.append(json.loads(block[6:]))
+    return out
+
+
+def err_code(resp):
+    return resp.get("error", {}).get("code")
+
+
+class Shared(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.d = tempfile.mkdtemp(prefix="apa2a-files-")
+        cls.s = HTTPServer({
+            "defaultPool": "main",
+            "pools": {"main": pool(workers=2, sessions=True),
+                      "tight": pool(messageQueueSize=0, overflow="reject"),
+                      "slow": pool(timeout=300, retryOnTimeout=False),
+                      "bad": pool(agent="a2aagent:BadCardAgent"),
+                      "conv": pool(workers=2, sessions=True, sessionBusy="reject"),
+                      "plain": dict(pool(), a2a=False)}}).start()
+        wait_for(lambda: all(p["available"] == p["poolSize"] for p in cls.s.stats()["pools"].values()),
+                 what="every pool ready")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.close()
+        shutil.rmtree(cls.d, ignore_errors=True)
+
+    def get(self, path, headers=None):
+        c = self.s.conn()
+        c.request("GET", path, headers=headers or {})
+        r = c.getresponse()
+        body = r.read().decode()
+        c.close()
+        return r, body
+
+    def gate(self, name):
+        return os.path.join(self.d, name)
+
+    # ---- the Agent Card ----
+
+    def test_card_from_the_agent_with_caching_headers_and_304(self):
+        r, body = self.get("/.well-known/agent-card.json")
+        self.assertEqual(r.status, 200, body)
+        card = json.loads(body)
+        self.assertEqual(card["name"], "Test A2A agent")
+        self.assertEqual(card["description"], "answers test messages")
+        self.assertEqual(card["skills"], [{"id": "echo", "name": "Echo", "description": "echoes the parts",
+                                           "tags": ["test", "echo"]}])
+        self.assertEqual(card["defaultInputModes"], ["text/plain", "application/json"])
+        self.assertEqual(card["capabilities"]["pushNotifications"], False)
+        self.assertEqual(card["capabilities"]["streaming"], True)
+        self.assertEqual(card["url"], "http://127.0.0.1:%d/a2a/main" % self.s.port)
+        self.assertEqual(card["supportedInterfaces"][0]["protocolBinding"], "JSONRPC")
+        self.assertEqual(card["supportedInterfaces"][0]["protocolVersion"], "1.0")
+        self.assertIn("max-age=", r.getheader("Cache-Control"))
+        etag = r.getheader("ETag")
+        self.assertTrue(etag and etag.startswith('"'), etag)
+        r2, body2 = self.get("/a2a/main/.well-known/agent-card.json", {"If-None-Match": etag})
+        self.assertEqual((r2.status, body2), (304, ""))
+        r3, _ = self.get("/a2a/main/.well-known/agent-card.json", {"If-None-Match": '"other"'})
+        self.assertEqual(r3.status, 200)
+
+    def test_card_defaults_and_a_refused_agent_card(self):
+        r, body = self.get("/a2a/bad/.well-known/agent-card.json")
+        self.assertEqual(r.status, 200, body)
+        card = json.loads(body)
+        self.assertEqual(card["name"], "bad")
+        self.assertEqual(card["skills"][0]["id"], "bad")
+        self.assertIn("its agent's card is refused", self.s.log())
+        r, body = self.get("/a2a/plain/.well-known/agent-card.json")
+        self.assertEqual(r.status, 404, body)
+        c = self.s.conn()
+        st, _, _ = post(c, "/a2a/plain", {"jsonrpc": "2.0", "id": 1, "method": "GetTask", "params": {"id": "x"}})
+        self.assertEqual(st, 404)
+        st, h, _ = post(c, "/a2a/main/.well-known/agent-card.json", {})
+        self.assertEqual(st, 405)
+        c.close()
+
+    # ---- SendMessage, GetTask ----
+
+    def test_send_message_blocking_v1_and_get_task_history(self):
+        c = self.s.conn()
+        resp = rpc(c, "main", "SendMessage", {"message": msg("echo", contextId="conv-1")}, rid="a")
+        self.assertEqual(resp["id"], "a")
+        task = resp["result"]["task"]
+        self.assertEqual(task["status"]["state"], "TASK_STATE_COMPLETED", task)
+        self.assertEqual(task["contextId"], "conv-1")
+        data = task["artifacts"][0]["parts"][0]["data"]
+        self.assertEqual(data, {"parts": [{"text": "echo"}], "contextId": "conv-1", "taskId": task["id"]})
+        got = rpc(c, "main", "GetTask", {"id": task["id"], "historyLength": 0})["result"]
+        self.assertEqual(got["status"]["state"], "TASK_STATE_COMPLETED")
+        self.assertNotIn("history", got)
+        got = rpc(c, "main", "GetTask", {"id": task["id"]})["result"]
+        self.assertEqual(got["history"][0]["parts"], [{"text": "echo"}])
+        self.assertEqual(got["history"][0]["taskId"], task["id"])
+        c.close()
+
+    def test_v03_names_and_states_without_a_header(self):
+        c = self.s.conn()
+        resp = rpc(c, "main", "message/send", {"message": msg03("hello")}, version=None)
+        task = resp["result"]
+        self.assertEqual((task["kind"], task["status"]["state"]), ("task", "completed"), task)
+        self.assertEqual(task["artifacts"][0]["parts"], [{"kind": "text", "text": "hello back"}])
+        got = rpc(c, "main", "tasks/get", {"id": task["id"]}, version=None)["result"]
+        self.assertEqual(got["status"]["state"], "completed")
+        self.assertEqual(err_code(rpc(c, "main", "SendMessage", {"message": msg("hello")}, version=None)), -32601)
+        self.assertEqual(err_code(rpc(c, "main", "message/send", {"message": msg("hello")}, version="1.0")), -32601)
+        self.assertEqual(err_code(rpc(c, "main", "GetTask", {"id": task["id"]}, version="9.9")), -32009)
+        c.close()
+
+    def test_return_immediately_then_get_task_completes(self):
+        c = self.s.conn()
+        f = self.gate("imm")
+        task = rpc(c, "main", "SendMessage", {"message": msg("wait:" + f),
+                                              "configuration": {"returnImmediately": True}})["result"]["task"]
+        self.assertIn(task["status"]["state"], ("TASK_STATE_SUBMITTED", "TASK_STATE_WORKING"), task)
+        self.assertEqual(rpc(c, "main", "GetTask", {"id": task["id"]})["result"]["status"]["state"],
+                         "TASK_STATE_WORKING")
+        open(f, "w").close()
+        wait_for(lambda: rpc(c, "main", "GetTask", {"id": task["id"]})["result"]["status"]["state"] ==
+                 "TASK_STATE_COMPLETED", what="the task completed")
+        f2 = self.gate("imm03")
+        t03 = rpc(c, "main", "message/send", {"message": msg03("wait:" + f2), "configuration": {"blocking": False}},
+                  version=None)["result"]
+        self.assertIn(t03["status"]["state"], ("submitted", "working"), t03)
+        open(f2, "w").close()
+        wait_for(lambda: rpc(c, "main", "tasks/get", {"id": t03["id"]}, version=None)["result"]["status"]["state"]
+                 == "completed", what="the 0.3 task completed")
+        c.close()
+
+    # ---- CancelTask ----
+
+    def test_cancel_a_running_task_then_a_terminal_one(self):
+        c = self.s.conn()
+        f = self.gate("cancel")
+        task = rpc(c, "main", "SendMessage", {"message": msg("wait:" + f),
+                                              "configuration": {"returnImmediately": True}})["result"]["task"]
+        wait_for(lambda: self.s.stats()["pools"]["main"]["busy"] >= 1, what="the task running")
+        res = rpc(c, "main", "CancelTask", {"id": task["id"]})["result"]
+        self.assertEqual(res["status"]["state"], "TASK_STATE_CANCELED", res)
+        self.assertEqual(rpc(c, "main", "GetTask", {"id": task["id"]})["result"]["status"]["state"],
+                         "TASK_STATE_CANCELED")
+        again = rpc(c, "main", "CancelTask", {"id": task["id"]})
+        self.assertEqual(err_code(again), -32002, again)
+        done = rpc(c, "main", "SendMessage", {"message": msg("hello")})["result"]["task"]
+        self.assertEqual(err_code(rpc(c, "main", "CancelTask", {"id": done["id"]})), -32002)
+        self.assertEqual(err_code(rpc(c, "main", "CancelTask", {"id": "no-such-task"})), -32001)
+        open(f, "w").close()
+        c.close()
+
+    # ---- task states from the pool's outcomes ----
+
+    def status_text(self, task):
+        return task["status"]["message"]["parts"][0]["text"]
+
+    def test_failed_states_carry_the_error(self):
+        c = self.s.conn()
+        t = rpc(c, "main", "SendMessage", {"message": msg("fail")})["result"]["task"]
+        self.assertEqual(t["status"]["state"], "TASK_STATE_FAILED", t)
+        self.assertTrue(self.status_text(t).startswith("agent_error: "), t)
+        self.assertEqual(t["status"]["message"]["role"], "ROLE_AGENT")
+        t = rpc(c, "main", "SendMessage", {"message": msg("crash")})["result"]["task"]
+        self.assertEqual(t["status"]["state"], "TASK_STATE_FAILED", t)
+        self.assertTrue(self.status_text(t).startswith("worker_crashed: "), t)
+        t = rpc(c, "slow", "SendMessage", {"message": msg("wait:" + self.gate("never"))})["result"]["task"]
+        self.assertEqual(t["status"]["state"], "TASK_STATE_FAILED", t)
+        self.assertTrue(self.status_text(t).startswith("timeout: "), t)
+        t = rpc(c, "main", "message/send", {"message": msg03("fail")}, version=None)["result"]
+        self.assertEqual(t["status"]["state"], "failed", t)
+        self.assertEqual(t["status"]["message"]["parts"][0]["kind"], "text")
+        c.close()
+
+    def test_queue_full_is_rejected(self):
+        c = self.s.conn()
+        f = self.gate("tight")
+        busy = rpc(c, "tight", "SendMessage", {"message": msg("wait:" + f),
+                                               "configuration": {"returnImmediately": True}})["result"]["task"]
+        wait_for(lambda: self.s.stats()["pools"]["tight"]["busy"] == 1, what="the tight pool busy")
+        t = rpc(c, "tight", "SendMessage", {"message": msg("hello")})["result"]["task"]
+        self.assertEqual(t["status"]["state"], "TASK_STATE_REJECTED", t)
+        self.assertTrue(self.status_text(t).startswith("queue_full: "), t)
+        open(f, "w").close()
+        wait_for(lambda: rpc(c, "tight", "GetTask", {"id": busy["id"]})["result"]["status"]["state"] ==
+                 "TASK_STATE_COMPLETED", what="the first task completed")
+        c.close()
+
+    def test_context_id_is_the_session(self):
+        # sessionBusy "reject": a second message of a context whose first
+        # still runs is refused, one of another context runs
+        c = self.s.conn()
+        f = self.gate("conv")
+        first = rpc(c, "conv", "SendMessage", {"message": msg("wait:" + f, contextId="c1"),
+                                               "configuration": {"returnImmediately": True}})["result"]["task"]
+        wait_for(lambda: self.s.stats()["pools"]["conv"]["busy"] == 1, what="the first message running")
+        t = rpc(c, "conv", "SendMessage", {"message": msg("hello", contextId="c1")})["result"]["task"]
+        self.assertEqual(t["status"]["state"], "TASK_STATE_REJECTED", t)
+        self.assertTrue(self.status_text(t).startswith("session_busy: "), t)
+        t = rpc(c, "conv", "SendMessage", {"message": msg("hello", contextId="c2")})["result"]["task"]
+        self.assertEqual(t["status"]["state"], "TASK_STATE_COMPLETED", t)
+        open(f, "w").close()
+        wait_for(lambda: rpc(c, "conv", "GetTask", {"id": first["id"]})["result"]["status"]["state"] ==
+                 "TASK_STATE_COMPLETED", what="the first completed")
+        c.close()
+
+    # ---- streams ----
+
+    def test_send_streaming_message_v1_task_then_chunks_then_final_status(self):
+        c = self.s.conn()
+        evs = stream(c, "main", "SendStreamingMessage", {"message": msg("tokens:3")})
+        self.assertTrue(all(e["id"] == 9 and e["jsonrpc"] == "2.0" for e in evs), evs)
+        res = [e["result"] for e in evs]
+        task = res[0]["task"]
+        self.assertIn(task["status"]["state"], ("TASK_STATE_SUBMITTED", "TASK_STATE_WORKING"), res)
+        arts = [r["artifactUpdate"] for r in res[1:4]]
+        self.assertEqual([a["artifact"]["parts"] for a in arts], [[{"text": "t0"}], [{"text": "t1"}], [{"text": "t2"}]])
+        self.assertEqual([a["append"] for a in arts], [False, True, True])
+        self.assertEqual([a["lastChunk"] for a in arts], [False, False, False])
+        self.assertTrue(all(a["taskId"] == task["id"] for a in arts))
+        last = res[4]["artifactUpdate"]
+        self.assertEqual((last["artifact"]["parts"], last["lastChunk"]), ([{"data": {"tokens": 3}}], True))
+        self.assertEqual(res[5]["statusUpdate"]["status"]["state"], "TASK_STATE_COMPLETED")
+        self.assertEqual(len(res), 6, res)
+        got = rpc(c, "main", "GetTask", {"id": task["id"]})["result"]
+        self.assertEqual(got["status"]["state"], "TASK_STATE_COMPLETED")
+        c.close()
+
+    def test_message_stream_v03_kinds_and_a_failed_stream(self):
+        c = self.s.conn()
+        res = [e["result"] for e in stream(c, "main", "message/stream", {"message": msg03("tokens:2")}, version=None)]
+        self.assertEqual([r["kind"] for r in res], ["task", "artifact-update", "artifact-update", "artifact-update",
+                                                    "status-update"], res)
+        self.assertEqual(res[1]["artifact"]["parts"], [{"kind": "text", "text": "t0"}])
+        self.assertEqual((res[-1]["status"]["state"], res[-1]["final"]), ("completed", True))
+        res = [e["result"] for e in stream(c, "main", "SendStreamingMessage", {"message": msg("fail")})]
+        self.assertEqual(res[-1]["statusUpdate"]["status"]["state"], "TASK_STATE_FAILED", res)
+        self.assertEqual(len(res), 2, res)
+        c.close()
+
+    def test_cancel_ends_a_stream_canceled(self):
+        import threading
+        f = self.gate("streamcancel")
+        out = {}
+
+        def run():
+            c = self.s.conn()
+            out["evs"] = stream(c, "main", "SendStreamingMessage", {"message": msg("wait:" + f)})
+            c.close()
+        th = threading.Thread(target=run)
+        th.start()
+        c = self.s.conn()
+        tid = wait_for(lambda: next((t["id"] for t in rpc(c, "main", "ListTasks", {})["result"]["tasks"]
+                                     if t["status"]["state"] == "TASK_STATE_WORKING" and
+                                     t["history"][0]["parts"][0]["text"] == "wait:" + f), None),
+                       what="the streaming task listed")
+        self.assertEqual(rpc(c, "main", "CancelTask", {"id": tid})["result"]["status"]["state"],
+                         "TASK_STATE_CANCELED")
+        th.join(60)
+        open(f, "w").close()
+        res = [e["result"] for e in out["evs"]]
+        self.assertEqual(res[-1]["statusUpdate"]["status"]["state"], "TASK_STATE_CANCELED", res)
+        c.close()
+
+    def test_subscribe_to_task_sends_the_task_first_then_its_outcome(self):
+        c = self.s.conn()
+        f = self.gate("subscribe")
+        t = rpc(c, "main", "SendMessage", {"message": msg("wait:" + f),
+                                           "configuration": {"returnImmediately": True}})["result"]["task"]
+        c2 = self.s.conn()
+        body = {"jsonrpc": "2.0", "id": 9, "method": "SubscribeToTask", "params": {"id": t["id"]}}
+        c2.request("POST", "/a2a/main", body=json.dumps(body).encode(),
+                   headers={"A2A-Version": "1.0", "Content-Type": "application/json"})
+        r = c2.getresponse()
+        self.assertEqual((r.status, r.getheader("Content-Type")), (200, "text/event-stream"))
+        first = b""
+        while not first.endswith(b"\n\n"):
+            first += r.readline()
+        res = [json.loads(first.decode()[6:])["result"]]
+        self.assertEqual(res[0]["task"]["id"], t["id"], res)
+        self.assertEqual(res[0]["task"]["status"]["state"], "TASK_STATE_WORKING")
+        # subscribed: a second stream on the same task is not served yet
+        self.assertEqual(err_code(rpc(c, "main", "SubscribeToTask", {"id": t["id"]})), -32004)
+        open(f, "w").close()
+        rest = r.read().decode()
+        res += [json.loads(b[6:])["result"] for b in rest.split("\n\n") if b.strip()]
+        self.assertEqual(res[1]["artifactUpdate"]["artifact"]["parts"], [{"text": "done"}], res)
+        self.assertEqual(res[2]["statusUpdate"]["status"]["state"], "TASK_STATE_COMPLETED", res)
+        self.assertEqual(len(res), 3, res)
+        c2.close()
+        # a terminal task: its outcome is GetTask's
+        self.assertEqual(err_code(rpc(c, "main", "tasks/resubscribe", {"id": t["id"]}, version=None)), -32004)
+        self.assertEqual(err_code(rpc(c, "main", "SubscribeToTask", {"id": "nope"})), -32001)
+        c.close()
+
+    def test_a_caller_that_leaves_does_not_end_its_task(self):
+        import socket
+        c = self.s.conn()
+        for method in ("SendMessage", "SendStreamingMessage"):
+            f = self.gate("leave-" + method)
+            body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
+                               "params": {"message": msg("wait:" + f)}}).encode()
+            raw = socket.create_connection(("127.0.0.1", self.s.port))
+            raw.sendall(b"POST /a2a/main HTTP/1.1\r\nHost: x\r\nA2A-Version: 1.0\r\nContent-Type: application/json\r\n"
+                        b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            tid = wait_for(lambda: next((t["id"] for t in rpc(c, "main", "ListTasks", {})["result"]["tasks"]
+                                         if t["history"][0]["parts"][0]["text"] == "wait:" + f), None),
+                           what="the task listed")
+            raw.close()
+            wait_for(lambda: self.s.stats()["http"]["clientClosed"] >= 1, what="the close seen")
+            open(f, "w").close()
+            wait_for(lambda: rpc(c, "main", "GetTask", {"id": tid})["result"]["status"]["state"] ==
+                     "TASK_STATE_COMPLETED", what="the task completed after its caller left")
+        c.close()
+
+    # ---- JSON-RPC errors, each by a real cause ----
+
+    def test_jsonrpc_errors(self):
+        c = self.s.conn()
+        st, _, resp = post(c, "/a2a/main", b"{not json", {"A2A-Version": "1.0"})
+        self.assertEqual((st, err_code(resp), resp["id"]), (200, -32700, None), resp)
+        st, _, resp = post(c, "/a2a/main", {"jsonrpc": "1.0", "id": 3, "method": "GetTask", "params": {}},
+                           {"A2A-Version": "1.0"})
+        self.assertEqual((err_code(resp), resp["id"]), (-32600, 3), resp)
+        st, _, resp = post(c, "/a2a/main", {"jsonrpc": "2.0", "id": [1], "method": "GetTask", "params": {}},
+                           {"A2A-Version": "1.0"})
+        self.assertEqual(err_code(resp), -32600, resp)
+        self.assertEqual(err_code(rpc(c, "main", "NoSuchMethod", {})), -32601)
+        self.assertEqual(err_code(rpc(c, "main", "SendMessage", {})), -32602)
+        self.assertEqual(err_code(rpc(c, "main", "GetTask", {"id": 5})), -32602)
+        self.assertEqual(err_code(rpc(c, "main", "ListTasks", {"pageSize": 0})), -32602)
+        self.assertEqual(err_code(rpc(c, "main", "GetTask", {"id": "nope"})), -32001)
+        self.assertEqual(err_code(rpc(c, "main", "CreateTaskPushNotificationConfig", {"taskId": "x"})), -32003)
+        self.assertEqual(err_code(rpc(c, "main", "tasks/pushNotificationConfig/set", {}, version=None)), -32003)
+        done = rpc(c, "main", "SendMessage", {"message": msg("hello")})["result"]["task"]
+        cont = rpc(c, "main", "SendMessage", {"message": msg("hello", taskId=done["id"])})
+        self.assertEqual(err_code(cont), -32004, cont)
+        png = rpc(c, "main", "SendMessage", {"message": msg("hello"),
+                                             "configuration": {"acceptedOutputModes": ["image/png"]}})
+        self.assertEqual(err_code(png), -32005, png)
+        self.assertEqual(err_code(rpc(c, "main", "GetExtendedAgentCard", {})), -32007)
+        c.close()
+
+
+class Keys(unittest.TestCase):
+    """API keys: the Bearer key is checked as for /v1/messages and names
+    the owner of the tasks (ListTasks and GetTask see only the caller's)."""
+
+    def test_list_tasks_paging_and_ownership(self):
+        d = tempfile.mkdtemp(prefix="apa2akeys-")
+        self.addCleanup(shutil.rmtree, d, True)
+        keys = os.path.join(d, "keys.jsonl")
+        with open(keys, "w") as f:
+            for kid, secret in (("alice", "s3cret-a"), ("bob", "s3cret-b")):
+                f.write(json.dumps({"id": kid, "sha256": hashlib.sha256(secret.encode()).hexdigest(),
+                                    "pools": "*"}) + "\n")
+        os.chmod(keys, 0o600)
+        with HTTPServer({"httpAuth": "keys", "apiKeysFile": keys,
+                         "pools": {"default": pool(workers=1)}}) as s:
+            c = s.conn()
+            st, h, _ = post(c, "/a2a/default", {"jsonrpc": "2.0", "id": 1, "method": "GetTask", "params": {"id": "x"}})
+            self.assertEqual(st, 401)
+            ids = [rpc(c, "default", "SendMessage", {"message": msg("hello")}, key="s3cret-a")["result"]["task"]["id"]
+                   for _ in range(3)]
+            bobs = rpc(c, "default", "SendMessage", {"message": msg("hello")}, key="s3cret-b")["result"]["task"]
+            page = rpc(c, "default", "ListTasks", {"pageSize": 2}, key="s3cret-a")["result"]
+            self.assertEqual([t["id"] for t in page["tasks"]], [ids[2], ids[1]], page)
+            self.assertEqual(page["totalSize"], 3)
+            self.assertNotEqual(page["nextPageToken"], "")
+            page2 = rpc(c, "default", "ListTasks", {"pageSize": 2, "pageToken": page["nextPageToken"]},
+                        key="s3cret-a")["result"]
+            self.assertEqual([t["id"] for t in page2["tasks"]], [ids[0]], page2)
+            self.assertEqual(page2["nextPageToken"], "")
+            mine = rpc(c, "default", "ListTasks", {}, key="s3cret-b")["result"]
+            self.assertEqual([t["id"] for t in mine["tasks"]], [bobs["id"]])
+            self.assertEqual(err_code(rpc(c, "default", "GetTask", {"id": ids[0]}, key="s3cret-b")), -32001)
+            self.assertEqual(err_code(rpc(c, "default", "CancelTask", {"id": ids[0]}, key="s3cret-b")), -32001)
+            self.assertEqual(err_code(rpc(c, "default", "ListTasks", {"pageToken": "x"}, key="s3cret-a")), -32602)
+            c.close()
+            self.assertNotIn("s3cret", s.log())
+
+
+class Bounds(unittest.TestCase):
+    def test_a_terminal_task_goes_after_a2a_task_ttl(self):
+        with HTTPServer({"a2aTaskTtl": 1000, "pools": {"default": pool()}}) as s:
+            c = s.conn()
+            t = rpc(c, "default", "SendMessage", {"message": msg("hello")})["result"]["task"]
+            self.assertEqual(rpc(c, "default", "GetTask", {"id": t["id"]})["result"]["id"], t["id"])
+            wait_for(lambda: err_code(rpc(c, "default", "GetTask", {"id": t["id"]})) == -32001,
+                     what="the task swept after a2aTaskTtl")
+            c.close()
+
+    def test_a2a_max_tasks_all_live_refuses_then_terminal_ones_go(self):
+        d = tempfile.mkdtemp(prefix="apa2amax-")
+        self.addCleanup(shutil.rmtree, d, True)
+        f = os.path.join(d, "go")
+        with HTTPServer({"a2aMaxTasks": 2, "pools": {"default": pool(workers=2)}}) as s:
+            c = s.conn()
+            live = [rpc(c, "default", "SendMessage", {"message": msg("wait:" + f),
+                                                      "configuration": {"returnImmediately": True}})
+                    ["result"]["task"]["id"] for _ in range(2)]
+            full = rpc(c, "default", "SendMessage", {"message": msg("hello")})
+            self.assertEqual(err_code(full), -32603, full)
+            self.assertIn("a2aMaxTasks", full["error"]["message"])
+            open(f, "w").close()
+            wait_for(lambda: all(rpc(c, "default", "GetTask", {"id": i})["result"]["status"]["state"] ==
+                                 "TASK_STATE_COMPLETED" for i in live), what="both tasks completed")
+            t = rpc(c, "default", "SendMessage", {"message": msg("hello")})["result"]["task"]
+            self.assertEqual(t["status"]["state"], "TASK_STATE_COMPLETED")
+            self.assertEqual(err_code(rpc(c, "default", "GetTask", {"id": live[0]})), -32001)  # the oldest went
+            c.close()
+
+
+if __name__ == "__main__":
+    main()
