@@ -77,21 +77,9 @@ struct a2a_call {
 
 static void send_body(struct evhttp_request *req, cJSON *o)
 {
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    struct evbuffer *b = evbuffer_new();
-    if (text == NULL || b == NULL) {
-        ap_error("a2a: an answer could not be made (out of memory)");
-        if (text)
-            cJSON_free(text);
-        if (b)
-            evbuffer_free(b);
-        evhttp_send_error(req, 500, "out of memory");
+    struct evbuffer *b = httpx_json_body(req, o, "an A2A answer");
+    if (b == NULL)
         return;
-    }
-    evbuffer_add(b, text, strlen(text));
-    evbuffer_add(b, "\n", 1);
-    cJSON_free(text);
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_add_header(h, "Content-Type", "application/json");
     evhttp_add_header(h, "Cache-Control", "no-store");

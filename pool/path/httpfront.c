@@ -346,20 +346,9 @@ static void send_error(struct evhttp_request *req, int status, const char *reaso
 
 static void send_cjson(struct evhttp_request *req, cJSON *o)
 {
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    struct evbuffer *b = evbuffer_new();
-    if (text == NULL || b == NULL) {
-        if (text)
-            cJSON_free(text);
-        if (b)
-            evbuffer_free(b);
-        evhttp_send_error(req, 500, "out of memory");
+    struct evbuffer *b = httpx_json_body(req, o, "a GET answer");
+    if (b == NULL)
         return;
-    }
-    evbuffer_add(b, text, strlen(text));
-    evbuffer_add(b, "\n", 1);
-    cJSON_free(text);
     send_json(req, 200, "OK", b);
     evbuffer_free(b);
 }

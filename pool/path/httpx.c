@@ -25,6 +25,7 @@
 #include "scan.h"
 #include "server.h"
 
+#include <cJSON.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/http.h>
@@ -99,6 +100,26 @@ static const char *reason_of(int status)
 
 /* The Date header, made once a second (evhttp would format it for
  * every response). */
+struct evbuffer *httpx_json_body(struct evhttp_request *req, cJSON *o, const char *what)
+{
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    struct evbuffer *b = evbuffer_new();
+    if (text == NULL || b == NULL) {
+        ap_error("http: %s could not be made (out of memory)", what);
+        if (text)
+            cJSON_free(text);
+        if (b)
+            evbuffer_free(b);
+        evhttp_send_error(req, 500, "out of memory");
+        return NULL;
+    }
+    evbuffer_add(b, text, strlen(text));
+    evbuffer_add(b, "\n", 1);
+    cJSON_free(text);
+    return b;
+}
+
 void httpx_add_date(struct evkeyvalq *h)
 {
     time_t now = time(NULL);

@@ -57,6 +57,11 @@ void httpx_peer_gone(struct httpx *x);
 struct evkeyvalq;
 /* Adds the Date header to h (formatted once a second). */
 void httpx_add_date(struct evkeyvalq *h);
+/* o (consumed) as a JSON body and a newline, in a new evbuffer (the
+ * caller frees it); NULL when memory ran out, req then answered 500 and
+ * the failure logged naming what. */
+struct cJSON;
+struct evbuffer *httpx_json_body(struct evhttp_request *req, struct cJSON *o, const char *what);
 /* The HTTP status for an error code of the protocol (docs/http.md). */
 int httpx_status_of(int reply_code);
 
