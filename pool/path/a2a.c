@@ -114,8 +114,11 @@ static void answer_error(struct evhttp_request *req, const cJSON *id, int code, 
 
 /* ---- the Task, in the version's shape ---------------------------------- */
 
-static void add_time(cJSON *o, uint64_t ms)
+/* mono_ms, a CLOCK_MONOTONIC time (the task table's), as the wall-clock
+ * ISO 8601 "timestamp" the spec wants. */
+static void add_time(cJSON *o, uint64_t mono_ms)
 {
+    uint64_t now = ap_now_ms(), ms = ap_wall_ms() - (now > mono_ms ? now - mono_ms : 0);
     time_t s = (time_t)(ms / 1000);
     struct tm tm;
     char t[40], full[48];
@@ -568,6 +571,16 @@ static struct a2a_call *list_tasks(a2a_req *r, a2a_over_fn *over, void *arg)
     const cJSON *tok = cJSON_GetObjectItemCaseSensitive(r->params, "pageToken");
     const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(r->params, "contextId");
     const cJSON *status = cJSON_GetObjectItemCaseSensitive(r->params, "status");
+    /* proto3 clients (the JS SDK) send every field, unset ones as their
+     * zero value: "", 0 and TASK_STATE_UNSPECIFIED mean no filter */
+    if (cJSON_IsNumber(ps) && ps->valuedouble == 0)
+        ps = NULL;
+    if (cJSON_IsString(ctx) && ctx->valuestring[0] == '\0')
+        ctx = NULL;
+    if ((cJSON_IsNumber(status) && status->valuedouble == 0) ||
+        (cJSON_IsString(status) && (status->valuestring[0] == '\0' ||
+                                    strcmp(status->valuestring, "TASK_STATE_UNSPECIFIED") == 0)))
+        status = NULL;
     int history;
     int size = A2A_PAGE_DEFAULT;
     uint64_t before = UINT64_MAX;

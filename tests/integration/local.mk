@@ -156,5 +156,8 @@ EXTRA_DIST += tests/integration/test_apikeys.py tests/integration/agents/usageag
 TESTS += tests/integration/test_http.py
 TESTS += tests/integration/test_a2a.py
 EXTRA_DIST += tests/integration/test_a2a.py tests/integration/agents/a2aagent.py
+# test_a2a_js.py: the official A2A JavaScript SDK (npm, installed by ./bootstrap test) as the outside client.
+TESTS += tests/integration/test_a2a_js.py
+EXTRA_DIST += tests/integration/test_a2a_js.py tests/integration/a2a_js/client.mjs
 EXTRA_DIST += tests/integration/test_http.py
 EXTRA_DIST += tests/integration/agents/httpagent.py

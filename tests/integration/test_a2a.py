@@ -408,7 +408,7 @@ class Shared(unittest.TestCase):
         self.assertEqual(err_code(rpc(c, "main", "NoSuchMethod", {})), -32601)
         self.assertEqual(err_code(rpc(c, "main", "SendMessage", {})), -32602)
         self.assertEqual(err_code(rpc(c, "main", "GetTask", {"id": 5})), -32602)
-        self.assertEqual(err_code(rpc(c, "main", "ListTasks", {"pageSize": 0})), -32602)
+        self.assertEqual(err_code(rpc(c, "main", "ListTasks", {"pageSize": 101})), -32602)
         self.assertEqual(err_code(rpc(c, "main", "GetTask", {"id": "nope"})), -32001)
         self.assertEqual(err_code(rpc(c, "main", "CreateTaskPushNotificationConfig", {"taskId": "x"})), -32003)
         self.assertEqual(err_code(rpc(c, "main", "tasks/pushNotificationConfig/set", {}, version=None)), -32003)
