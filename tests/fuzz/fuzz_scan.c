@@ -334,6 +334,8 @@ typedef struct {
     size_t session_len;
     uint8_t idem[SCAN_IDEM_KEY_MAX + 1];
     size_t idem_len;
+    uint8_t key[SCAN_KEY_MAX + 1];
+    size_t key_len;
 } ref_result;
 
 /* The request rules, applied the obvious way: collect the last value of
@@ -342,7 +344,7 @@ static void ref_request(const uint8_t *s, size_t n, unsigned max_depth, ref_resu
 {
     ref r = {s, n, 0, max_depth};
     int seen_type = 0, type_bad = 0, type_long = 0, retry_bad = 0, stream_bad = 0, t_bad = 0, t_big = 0,
-        id_bad = 0, pool_bad = 0, pool_long = 0, sess_bad = 0, sess_long = 0, sess_empty = 0, idem_bad = 0, idem_long = 0, is_int;
+        id_bad = 0, pool_bad = 0, pool_long = 0, sess_bad = 0, sess_long = 0, sess_empty = 0, idem_bad = 0, idem_long = 0, key_bad = 0, key_long = 0, is_int;
     size_t v, klen;
     uint8_t key[16];
 
@@ -432,6 +434,18 @@ static void ref_request(const uint8_t *s, size_t n, unsigned max_depth, ref_resu
                     idem_bad = il == 0;
                     o->idem_len = idem_long ? 0 : il;
                 }
+            } else if (klen == 3 && memcmp(key, "key", 3) == 0) {
+                key_bad = !is_str;
+                key_long = 0;
+                o->key_len = 0;
+                if (is_str) {
+                    ref t = {s, n, v, max_depth};
+                    size_t kl;
+                    ref_string(&t, o->key, SCAN_KEY_MAX, &kl);
+                    key_long = kl > SCAN_KEY_MAX;
+                    key_bad = kl == 0;
+                    o->key_len = key_long ? 0 : kl;
+                }
             } else if (klen == 4 && memcmp(key, "data", 4) == 0) {
                 o->data_off = v;
                 o->data_len = r.i - v;
@@ -508,6 +522,12 @@ static void ref_request(const uint8_t *s, size_t n, unsigned max_depth, ref_resu
         o->msg = "idempotencyKey must not contain U+0000";
     else if (idem_long)
         o->msg = "idempotencyKey longer than 256 bytes";
+    else if (key_bad)
+        o->msg = "key must be a non-empty string: an API key";
+    else if (memchr(o->key, 0, o->key_len))
+        o->msg = "key must not contain U+0000";
+    else if (key_long)
+        o->msg = "key longer than 256 bytes";
     else
         o->st = SCAN_OK;
 }

@@ -89,7 +89,10 @@ class TestTopOnce(TopTestCase):
         self.assertEqual(r.returncode, EXIT_OK, r.stderr)
         self.assertEqual(r.stderr, "")
         self.assertNotIn("\x1b", r.stdout, "no terminal escapes with --once")
-        lines = r.stdout.split("\n")
+        # an alert line (low_available_workers raised while a worker was
+        # still starting on a loaded machine) is top's to show, not this
+        # test's subject: the frame is checked around it
+        lines = [l for l in r.stdout.split("\n") if not l.startswith("ALERTS: ")]
         self.assertEqual(lines[-1], "")
         self.assertRegex(lines[0], r"^pool ready   uptime \S+   workers 2/2 ready   queue 0/%d$"
                          % st["queue"]["capacity"])
