@@ -65,10 +65,6 @@ void *ap_realloc(void *p, size_t n)
     return q;
 }
 
-void ap_free(void *p)
-{
-    free(p);
-}
 #endif
 
 char *ap_strndup(const char *s, size_t n)

@@ -316,6 +316,44 @@ static void prom_control(struct evbuffer *out)
     prom_code_counts(out, "agentpool_control_requests_total", NULL, "outcome", t.control_ok, t.control_errors);
 }
 
+/* A counter family split by one label: for each pool, get() fills a
+ * struct of uint64_t counters (a pool's session_counters, idem_stats) and
+ * each value of the label names one of its fields. */
+typedef struct {
+    const char *value;
+    size_t off;
+} split;
+#define SESS_F(f) offsetof(session_counters, f)
+#define IDEM_F(f) offsetof(idem_stats, f)
+typedef void split_get_fn(const pool_t *p, uint64_t *buf);
+
+static void prom_split(struct evbuffer *out, const char *name, const char *label, const split *s, size_t n,
+                       split_get_fn *get)
+{
+    uint64_t buf[32];
+    POOLS_FOREACH(p) {
+        get(p, buf);
+        for (size_t i = 0; i < n; i++) {
+            promtext_label l = {label, s[i].value};
+            pool_u64(out, name, p, &l, 1, buf[s[i].off / sizeof(uint64_t)]);
+        }
+    }
+}
+
+static void session_counters_of(const pool_t *p, uint64_t *buf)
+{
+    _Static_assert(sizeof(session_counters) <= 32 * sizeof(uint64_t), "prom_split's buffer");
+    memcpy(buf, &p->sessions->n, sizeof(session_counters));
+}
+
+static void idem_counters_of(const pool_t *p, uint64_t *buf)
+{
+    _Static_assert(sizeof(idem_stats) <= 32 * sizeof(uint64_t), "prom_split's buffer");
+    idem_stats st;
+    idem_stats_get(p->idem, &st);
+    memcpy(buf, &st, sizeof(st));
+}
+
 static void prom_idempotency(struct evbuffer *out)
 {
     promtext_family(out, "agentpool_idempotency_entries", "gauge",
@@ -336,27 +374,16 @@ static void prom_idempotency(struct evbuffer *out)
                     "Requests with an idempotency key that did not run, by pool and outcome: replayed (a kept "
                     "answer), attached (to the running copy), mismatched (refused: the key was used for a different "
                     "request).");
-    POOLS_FOREACH(p) {
-        idem_stats s;
-        idem_stats_get(p->idem, &s);
-        promtext_label l = {"outcome", "replayed"};
-        pool_u64(out, "agentpool_idempotency_requests_total", p, &l, 1, s.replayed);
-        l.value = "attached";
-        pool_u64(out, "agentpool_idempotency_requests_total", p, &l, 1, s.attached);
-        l.value = "mismatched";
-        pool_u64(out, "agentpool_idempotency_requests_total", p, &l, 1, s.mismatched);
-    }
+    static const split outcomes[] = {
+        {"replayed", IDEM_F(replayed)}, {"attached", IDEM_F(attached)}, {"mismatched", IDEM_F(mismatched)}};
+    prom_split(out, "agentpool_idempotency_requests_total", "outcome", outcomes, AP_ARRAY_LEN(outcomes),
+               idem_counters_of);
     promtext_family(out, "agentpool_idempotency_dropped_total", "counter",
                     "Kept answers dropped, by pool and reason: evicted (idempotencyCacheBytes) or expired "
                     "(idempotencyTtl).");
-    POOLS_FOREACH(p) {
-        idem_stats s;
-        idem_stats_get(p->idem, &s);
-        promtext_label l = {"reason", "evicted"};
-        pool_u64(out, "agentpool_idempotency_dropped_total", p, &l, 1, s.evicted);
-        l.value = "expired";
-        pool_u64(out, "agentpool_idempotency_dropped_total", p, &l, 1, s.expired);
-    }
+    static const split reasons[] = {{"evicted", IDEM_F(evicted)}, {"expired", IDEM_F(expired)}};
+    prom_split(out, "agentpool_idempotency_dropped_total", "reason", reasons, AP_ARRAY_LEN(reasons),
+               idem_counters_of);
 }
 
 static void prom_streams(struct evbuffer *out)
@@ -408,24 +435,6 @@ static void prom_store(struct evbuffer *out, const char *name, const char *type,
     }
 }
 
-/* A session counter family split by one label: each value names a
- * field of session_counters. */
-typedef struct {
-    const char *value;
-    size_t off;
-} split;
-#define SESS_F(f) offsetof(session_counters, f)
-
-static void prom_session_split(struct evbuffer *out, const char *name, const char *label, const split *s, size_t n)
-{
-    POOLS_FOREACH(p) {
-        for (size_t i = 0; i < n; i++) {
-            promtext_label l = {label, s[i].value};
-            pool_u64(out, name, p, &l, 1, *(const uint64_t *)(const void *)((const char *)&p->sessions->n + s[i].off));
-        }
-    }
-}
-
 static void prom_sessions(struct evbuffer *out)
 {
     promtext_family(out, "agentpool_sessions_active", "gauge",
@@ -441,12 +450,14 @@ static void prom_sessions(struct evbuffer *out)
                     "Messages of sessions sent to a worker, by pool and result: hit (the worker of the session's "
                     "previous message) or move (another: that one was gone, full or not accepting).");
     static const split affinity[] = {{"hit", SESS_F(hits)}, {"move", SESS_F(moves)}};
-    prom_session_split(out, "agentpool_session_affinity_total", "result", affinity, AP_ARRAY_LEN(affinity));
+    prom_split(out, "agentpool_session_affinity_total", "result", affinity, AP_ARRAY_LEN(affinity),
+               session_counters_of);
     promtext_family(out, "agentpool_session_busy_total", "counter",
                     "Messages that found their session busy and were refused (session_busy: sessionBusy reject) "
                     "or cancelled by a later message (sessionBusy interrupt), by pool.");
     static const split busy[] = {{"rejected", SESS_F(busy_rejected)}, {"interrupted", SESS_F(interrupted)}};
-    prom_session_split(out, "agentpool_session_busy_total", "outcome", busy, AP_ARRAY_LEN(busy));
+    prom_split(out, "agentpool_session_busy_total", "outcome", busy, AP_ARRAY_LEN(busy),
+               session_counters_of);
     promtext_family(out, "agentpool_sessions_refused_total", "counter",
                     "New sessions refused (too_many_sessions): maxSessions tracked, none idle, by pool.");
     POOLS_FOREACH(p) pool_u64(out, "agentpool_sessions_refused_total", p, NULL, 0, p->sessions->n.refused);
@@ -455,9 +466,11 @@ static void prom_sessions(struct evbuffer *out)
                     "read or commit (failure: store_unavailable), by pool.");
     static const split state[] = {
         {"load", SESS_F(loads)}, {"commit", SESS_F(commits)}, {"failure", SESS_F(store_failures)}};
-    prom_session_split(out, "agentpool_session_state_total", "result", state, AP_ARRAY_LEN(state));
+    prom_split(out, "agentpool_session_state_total", "result", state, AP_ARRAY_LEN(state),
+               session_counters_of);
     promtext_family(out, "agentpool_session_state_cached_bytes", "gauge",
-                    "Bytes of session states the master keeps in memory (sessionCacheBytes bounds idle ones), by pool.");
+                    "Bytes of session states the master keeps in memory (sessionCacheBytes bounds idle ones), "
+                    "by pool.");
     POOLS_FOREACH(p) pool_u64(out, "agentpool_session_state_cached_bytes", p, NULL, 0, p->sessions->state_bytes);
     prom_store(out, "agentpool_session_store_up", "gauge",
                "1 when the pool's session store answered its last attempt, else 0 (pools with a store only).",

@@ -238,6 +238,14 @@ typedef struct {
     int tcp, v1;
 } a2a_req;
 
+/* Who r is (caller's owner), for a method that needs no key of its own. */
+static void owner_of(const a2a_req *r, char owner[A2ATASK_OWNER_MAX])
+{
+    const char *secret;
+    size_t slen;
+    caller(r->req, r->p, r->tcp, owner, A2ATASK_OWNER_MAX, &secret, &slen);
+}
+
 typedef struct a2a_call *method_fn(a2a_req *r, a2a_over_fn *over, void *arg);
 
 /* historyLength in o (absent: -1, all); AP_ERR when not a non-negative integer. */
@@ -519,9 +527,7 @@ static a2a_task *task_of(a2a_req *r)
         return NULL;
     }
     char owner[A2ATASK_OWNER_MAX];
-    const char *secret;
-    size_t slen;
-    caller(r->req, r->p, r->tcp, owner, sizeof(owner), &secret, &slen);
+    owner_of(r, owner);
     a2atask_sweep(ap_now_ms());
     a2a_task *t = a2atask_find(id->valuestring, owner);
     if (t == NULL)
@@ -606,9 +612,7 @@ static struct a2a_call *list_tasks(a2a_req *r, a2a_over_fn *over, void *arg)
         return NULL;
     }
     char owner[A2ATASK_OWNER_MAX];
-    const char *secret;
-    size_t slen;
-    caller(r->req, r->p, r->tcp, owner, sizeof(owner), &secret, &slen);
+    owner_of(r, owner);
     a2atask_sweep(ap_now_ms());
     cJSON *res = cJSON_CreateObject();
     cJSON *tasks = cJSON_AddArrayToObject(res, "tasks");

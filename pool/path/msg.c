@@ -69,14 +69,9 @@ void msg_free(msg_table *t, msg *m)
     t->free_idx[t->nfree++] = idx;
     t->live--;
     t->by_state[m->state]--;
-    /* tested first: free(NULL) is not free (about 40 instructions in
-     * jemalloc), and most messages have none of these */
-    if (AP_UNLIKELY(m->fail != NULL))
-        ap_free(m->fail);
-    if (AP_UNLIKELY(m->held != NULL))
-        ap_free(m->held);
-    if (AP_UNLIKELY(m->ckpt != NULL))
-        ap_free(m->ckpt);
+    ap_free(m->fail);
+    ap_free(m->held);
+    ap_free(m->ckpt);
     ap_free(m);
 }
 

@@ -42,13 +42,20 @@ typedef struct {
     char payload[];
 } held_answer;
 
-/* One commit in flight: the state it writes, cached once it is durable. */
+/* One commit in flight: the state it writes, which becomes the
+ * session's cached state once it is durable (handed over, not copied). */
 typedef struct {
     pool_t *p;
     session *s;
     uint32_t len;
-    char json[];
+    char *json;                 /* NUL-terminated */
 } commit_ctx;
+
+static void commit_free(commit_ctx *c)
+{
+    ap_free(c->json);
+    ap_free(c);
+}
 
 /* Whether s has a state write in flight or waiting for one. */
 static inline int committing(const session *s)
@@ -151,16 +158,24 @@ static void send_on(pool_t *p, session *s)
     sched_pump_soon(p);
 }
 
-static void cache(pool_t *p, session *s, const char *json, size_t len)
+/* json (len bytes, NUL-terminated, allocated) becomes s's cached state. */
+static void cache_take(pool_t *p, session *s, char *json, size_t len)
 {
     session_table *t = p->sessions;
     session_drop_state(t, s);
-    s->json = ap_malloc(len + 1);
-    memcpy(s->json, json, len);
-    s->json[len] = '\0';
+    s->json = json;
     s->json_len = (uint32_t)len;
     t->state_bytes += len;
     s->sstate = SSTATE_READY;
+}
+
+/* A copy of json (len bytes) becomes s's cached state. */
+static void cache(pool_t *p, session *s, const char *json, size_t len)
+{
+    char *copy = ap_malloc(len + 1);
+    memcpy(copy, json, len);
+    copy[len] = '\0';
+    cache_take(p, s, copy, len);
 }
 
 /* Logs a store failure: the first, then one in 1000. */
@@ -270,7 +285,8 @@ static void commit_done(void *arg, const sstore_result *r)
     s->commits--;
     if (r->status == SSTORE_OK) {
         p->sessions->n.commits++;
-        cache(p, s, c->json, c->len);
+        cache_take(p, s, c->json, c->len);
+        c->json = NULL;
         s->touched_ms = ap_now_ms();
         if (s->fail == ERR_STORE_UNAVAILABLE + 1) {
             /* a state is a whole snapshot: this later one, durable, holds
@@ -289,12 +305,12 @@ static void commit_done(void *arg, const sstore_result *r)
             s->fail_why = ap_strdup(why);
         }
     }
-    ap_free(c);
+    commit_free(c);
     commit_ctx *next = s->next_commit;
     if (next) {
         s->next_commit = NULL;
         if (p->store_closing) {
-            ap_free(next); /* the store is closing: nobody waits for it any more */
+            commit_free(next); /* the store is closing: nobody waits for it any more */
             session_unref(p->sessions, s);
         } else {
             write_state(p, s, next); /* takes over next's reference */
@@ -360,10 +376,11 @@ void sessstate_frame(worker *w, const ap_frame_hdr *h, const char *payload)
         fail_state(s, ERR_STORE_UNAVAILABLE, "the pool's session store could not be opened (see the server log)");
         return;
     }
-    commit_ctx *c = ap_malloc(sizeof(*c) + h->len + 1);
+    commit_ctx *c = ap_malloc(sizeof(*c));
     c->p = p;
     c->s = s;
     c->len = h->len;
+    c->json = ap_malloc((size_t)h->len + 1);
     memcpy(c->json, payload, h->len);
     c->json[h->len] = '\0';
     if (s->commits) {
@@ -371,7 +388,7 @@ void sessstate_frame(worker *w, const ap_frame_hdr *h, const char *payload)
          * one in flight and replaces any older one waiting (what a handler
          * saving in a loop leaves is bounded by two states). */
         if (s->next_commit) {
-            ap_free(s->next_commit);
+            commit_free(s->next_commit);
             p->sessions->n.coalesced++;
         } else {
             s->refs++;

@@ -31,12 +31,12 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import DEADLINE, Server, main, server_stats, wait_for  # noqa: E402
-from test_session_state import ASYNC, SYNC, admin, get_state, op, state_server  # noqa: E402
+from test_session_state import (ASYNC, SYNC, admin, check_appends_from_four_connections, get_state, op,  # noqa: E402
+                                state_server)
 
 
 def free_port():
@@ -121,28 +121,7 @@ def append_until_ok(c, key, v):
 class Order(unittest.TestCase):
     def test_appends_from_four_connections_are_committed_once_each_in_acceptance_order(self):
         with Redis() as r, redis_state_server(r, agent=ASYNC, workers=4, args=["--concurrency", "8"]) as s:
-            conns = [s.client() for _ in range(4)]
-            answers = [None] * 4
-
-            def run(k):
-                reqs = [{"id": "c%d-%d" % (k, i), "type": "state", "session": "conv",
-                         "data": {"op": "append", "v": [k, i]}} for i in range(25)]
-                answers[k] = conns[k].pipeline(reqs)
-            threads = [threading.Thread(target=run, args=(k,)) for k in range(4)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            with s.client() as c:
-                log = get_state(c, "conv")["log"]
-            self.assertEqual(sorted(map(tuple, log)), sorted((k, i) for k in range(4) for i in range(25)))
-            for k in range(4):
-                at = [answers[k]['"c%d-%d"' % (k, i)]["result"] for i in range(25)]
-                for i in range(25):
-                    self.assertEqual(log[at[i] - 1], [k, i])
-                self.assertEqual(at, sorted(at), "connection %d's messages committed out of order" % k)
-            for c in conns:
-                c.close()
+            check_appends_from_four_connections(self, s)
             st = server_stats(s)["sessions"]
             self.assertEqual(st["store"]["backend"], "redis")
             self.assertEqual(st["store"]["up"], 1)

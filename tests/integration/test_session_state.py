@@ -73,34 +73,41 @@ def admin(c, type_, **data):
     return c.request(type_, data)
 
 
+def check_appends_from_four_connections(tc, s):
+    """25 appends to session "conv" from each of 4 connections at once:
+    the state's list holds each exactly once, at the place its answer says,
+    each connection's in the order it sent them (whatever the store)."""
+    conns = [s.client() for _ in range(4)]
+    answers = [None] * 4
+
+    def run(k):
+        reqs = [{"id": "c%d-%d" % (k, i), "type": "state", "session": "conv",
+                 "data": {"op": "append", "v": [k, i]}} for i in range(25)]
+        answers[k] = conns[k].pipeline(reqs)
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with s.client() as c:
+        log = get_state(c, "conv")["log"]
+    tc.assertEqual(sorted(map(tuple, log)), sorted((k, i) for k in range(4) for i in range(25)))
+    for k in range(4):
+        at = []
+        for i in range(25):
+            a = answers[k][json.dumps("c%d-%d" % (k, i))]
+            tc.assertTrue(a["ok"], a)
+            tc.assertEqual(log[a["result"] - 1], [k, i], "message %d/%d is not where its answer says" % (k, i))
+            at.append(a["result"])
+        tc.assertEqual(at, sorted(at), "connection %d's messages committed out of order" % k)
+    for c in conns:
+        c.close()
+
+
 class Order(unittest.TestCase):
     def test_appends_from_four_connections_are_committed_once_each_in_acceptance_order(self):
         with state_server(workers=4, args=["--concurrency", "8"]) as s:
-            conns = [s.client() for _ in range(4)]
-            answers = [None] * 4
-
-            def run(k):
-                reqs = [{"id": "c%d-%d" % (k, i), "type": "state", "session": "conv",
-                         "data": {"op": "append", "v": [k, i]}} for i in range(25)]
-                answers[k] = conns[k].pipeline(reqs)
-            threads = [threading.Thread(target=run, args=(k,)) for k in range(4)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            with s.client() as c:
-                log = get_state(c, "conv")["log"]
-            self.assertEqual(sorted(map(tuple, log)), sorted((k, i) for k in range(4) for i in range(25)))
-            for k in range(4):
-                at = []
-                for i in range(25):
-                    a = answers[k][json.dumps("c%d-%d" % (k, i))]
-                    self.assertTrue(a["ok"], a)
-                    self.assertEqual(log[a["result"] - 1], [k, i], "message %d/%d is not where its answer says" % (k, i))
-                    at.append(a["result"])
-                self.assertEqual(at, sorted(at), "connection %d's messages committed out of order" % k)
-            for c in conns:
-                c.close()
+            check_appends_from_four_connections(self, s)
             st = server_stats(s)["sessions"]
             self.assertEqual(st["stateCommits"], 100)
             self.assertEqual(st["storeFailures"], 0)
