@@ -5,9 +5,9 @@
  *
  * One loop, no threads, no polling: ploop.c's, whose timers fire on time
  * (asyncio's own rounds every wait up to a millisecond).  At start the
- * loop's bound methods used later are looked up once.  fd 3 is made non-blocking and given to
- * loop.add_reader with a small C function (on_readable) that reads one
- * chunk and handles every complete frame in it.  Each REQUEST becomes
+ * loop's bound methods used later are looked up once.  The I/O with the
+ * master is loopio.c's (shared with the gevent driver), given the loop's
+ * add_reader/add_writer and call_soon.  Each REQUEST becomes
  * loop.create_task(m), where m is a C coroutine-like object (msgcoro)
  * wrapping agent.handle_message(type, data): it passes every await of the
  * agent's coroutine through to the task unchanged, and when the coroutine
@@ -16,21 +16,14 @@
  * answering in the last step saves a call_soon + Handle round trip per
  * message, about a third of asyncio's per-message cost, and the agent
  * still runs in a real Task: current_task(), contextvars, cancel().)  So
- * the worker keeps reading while messages await.  PING, CANCEL and
- * agent.metrics are answered by the reader itself.
- *
- * Answers go to bridge.out and leave in one write at the end of the loop
- * iteration that produced them (ploop calls on_iteration_end after each;
- * on the stdlib's loop, the fall-back, a flush is scheduled with
- * call_soon instead).  When the socket is full add_writer waits for room,
- * and reading pauses above FLUSH_HIGH bytes of unwritten output until it
- * drains below FLUSH_LOW, libevent-watermark style.
+ * the worker keeps reading while messages await.  Answers leave at the
+ * end of the loop iteration that produced them (ploop calls
+ * on_iteration_end after each; on the stdlib's loop, the fall-back,
+ * loopio schedules a flush with call_soon instead).
  *
  * The loop runs in loop.run_until_complete(quit_future); STOP sets the
  * future once the last message in flight is answered, EOF sets it at once.
- * In-flight messages are kept in an id -> msgcoro map for CANCEL.  A
- * CREDIT frame goes to stream.c, which wakes the task whose stream
- * waited for it; a chunk leaves with the iteration's answers.
+ * In-flight messages are kept in an id -> msgcoro map for CANCEL.
  * Nothing here lets a Python exception escape into the loop: failures
  * become ERROR frames or log lines.  State: the one `ad` struct below.
  */
@@ -40,29 +33,22 @@
 #include "async_driver.h"
 #include "hctx.h"
 #include "usage.h"
-#include "stream.h"
 #include "hubwatch.h"
+#include "loopio.h"
 #include "idmap.h"
 #include "ploop.h"
 #include "msg.h"
 #include "pyerr.h"
 #include "agent.h"
-#include "wire.h"
 
 #include "ap_common.h"
 #include "ap_log.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stddef.h>
-#include <string.h>
 
 #if PY_VERSION_HEX < 0x030A0000
 #error "the async driver needs Python 3.10 or later (PyIter_Send)"
 #endif
-
-#define FLUSH_HIGH (16u * 1024 * 1024) /* stop reading above this much unwritten output */
-#define FLUSH_LOW (4u * 1024 * 1024)   /* and resume below this */
 
 /* One message in flight, as the coroutine its task runs: it drives the
  * agent's coroutine (or the __await__ iterator of another awaitable),
@@ -89,12 +75,12 @@ static struct {
     PyObject *cancelled_error;
     PyObject *quit_future;
     /* our C callbacks as Python callables */
-    PyObject *on_readable, *on_writable, *on_flush, *on_iteration_end;
+    PyObject *on_iteration_end;
     /* interned method names for the per-message calls */
     PyObject *s_add_done_callback, *s_result, *s_cancel, *s_set_result;
     PyObject *fd;
     idmap_t inflight;
-    int reading, writing, paused, flush_scheduled, quit_set, warned_concurrency;
+    int warned_concurrency;
     int flush_each_iteration; /* the loop calls on_iteration_end: no call_soon flushes */
 } ad;
 
@@ -116,135 +102,41 @@ static void call_fd_method(PyObject *method, PyObject *callback, const char *nam
     Py_XDECREF(r);
 }
 
-static void set_reading(int on)
+/* loopio's watch: loop.add_reader / add_writer (cb) or remove_*. */
+static void watch(int write, int on, PyObject *cb)
 {
-    if (on == ad.reading)
-        return;
     if (on)
-        call_fd_method(ad.add_reader, ad.on_readable, "loop.add_reader");
+        call_fd_method(write ? ad.add_writer : ad.add_reader, cb, write ? "loop.add_writer" : "loop.add_reader");
     else
-        call_fd_method(ad.remove_reader, NULL, "loop.remove_reader");
-    ad.reading = on;
+        call_fd_method(write ? ad.remove_writer : ad.remove_reader, NULL,
+                       write ? "loop.remove_writer" : "loop.remove_reader");
 }
 
-static void set_writing(int on)
+static int call_soon(PyObject *cb)
 {
-    if (on == ad.writing)
-        return;
-    if (on)
-        call_fd_method(ad.add_writer, ad.on_writable, "loop.add_writer");
-    else
-        call_fd_method(ad.remove_writer, NULL, "loop.remove_writer");
-    ad.writing = on;
+    PyObject *h = PyObject_CallOneArg(ad.call_soon, cb);
+    Py_XDECREF(h);
+    return h ? 0 : -1;
 }
 
-/* Ends the loop when it is time: at EOF, or after STOP once nothing is in
- * flight. */
-static void maybe_quit(void)
+/* loopio's wake: sets the future run_until_complete waits for. */
+static int wake(void)
 {
-    if (ad.quit_set || !(bridge.eof || (bridge.stopping && bridge.inflight == 0)))
-        return;
     PyObject *args[3] = {NULL, ad.quit_future, Py_None};
     PyObject *r = PyObject_VectorcallMethod(ad.s_set_result, args + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
-    if (r == NULL) {
-        log_py_error("setting the quit future");
-        return;
-    }
-    Py_DECREF(r);
-    ad.quit_set = 1;
-}
-
-static void master_gone(void)
-{
-    if (bridge.eof)
-        return;
-    bridge.eof = 1;
-    ap_debug("the master closed the connection (%zu messages in flight dropped)", bridge.inflight);
-    set_reading(0);
-    set_writing(0);
-    ad.paused = 0;
-    maybe_quit();
-}
-
-/* --------------------------------------------------------------- output */
-
-static void do_flush(void)
-{
-    if (bridge.eof) {
-        bridge.out.len = bridge.out.off = 0;
-        return;
-    }
-    int r = wire_flush(&bridge.out, bridge.fd);
-    if (r == AP_ERR) {
-        if (errno != EPIPE && errno != ECONNRESET)
-            ap_error("write(fd %d) to the master failed: %s", bridge.fd, strerror(errno));
-        master_gone();
-        return;
-    }
-    size_t left = wire_pending(&bridge.out);
-    set_writing(r == 1);
-    if (left > FLUSH_HIGH && ad.reading && !ad.paused) {
-        ap_debug("%zu bytes of answers unwritten: pausing reads", left);
-        set_reading(0);
-        ad.paused = 1;
-    } else if (ad.paused && left < FLUSH_LOW) {
-        set_reading(1);
-        ad.paused = 0;
-    }
-}
-
-/* Arranges one flush at the next loop iteration, so all answers produced
- * in this iteration leave in one write - unless the loop flushes at the
- * end of each iteration anyway (ploop). */
-static void schedule_flush(void)
-{
-    if (ad.flush_each_iteration || ad.flush_scheduled || ad.writing || wire_pending(&bridge.out) == 0)
-        return;
-    PyObject *h = PyObject_CallOneArg(ad.call_soon, ad.on_flush);
-    if (h == NULL) {
-        log_py_error("scheduling a flush");
-        do_flush();
-        return;
-    }
-    Py_DECREF(h);
-    ad.flush_scheduled = 1;
-}
-
-static PyObject *on_flush(PyObject *self, PyObject *unused)
-{
-    ad.flush_scheduled = 0;
-    do_flush();
-    log_py_error("flushing answers");
-    Py_RETURN_NONE;
+    Py_XDECREF(r);
+    return r ? 0 : -1;
 }
 
 /* Called by ploop's loop after every iteration: writes what the
- * iteration answered (unless add_writer already waits for room). */
+ * iteration answered (unless a write watcher already waits for room). */
 static PyObject *on_iteration_end(PyObject *self, PyObject *unused)
 {
-    if (!ad.writing && wire_pending(&bridge.out) > 0) {
-        do_flush();
-        log_py_error("flushing answers");
-    }
-    Py_RETURN_NONE;
-}
-
-static PyObject *on_writable(PyObject *self, PyObject *unused)
-{
-    do_flush();
-    log_py_error("flushing answers");
+    loopio_iteration_end();
     Py_RETURN_NONE;
 }
 
 /* --------------------------------------------------- messages in flight */
-
-/* bridge.stream_sent: the chunk leaves with this iteration's answers. */
-static int stream_sent(uint64_t id)
-{
-    (void)id;
-    schedule_flush();
-    return AP_OK;
-}
 
 static PyTypeObject msgcoro_type;
 
@@ -274,8 +166,7 @@ static void msgcoro_finish(msgcoro *m, PyObject *result)
     int owned = idmap_get(&ad.inflight, m->id) == m;
     if (owned)
         idmap_del(&ad.inflight, m->id);
-    schedule_flush();
-    maybe_quit();
+    loopio_answered();
     log_py_error("answering a message");
     Py_XDECREF(task);
     if (owned)
@@ -531,64 +422,8 @@ static void cancel(uint64_t id)
     Py_XDECREF(r);
 }
 
-/* ---------------------------------------------------------------- input */
-
-static void handle_frames(void)
-{
-    ap_frame_hdr h;
-    const unsigned char *payload;
-    int r;
-    while ((r = wire_next(&bridge.in, &h, &payload)) == 1) {
-        switch (h.kind) {
-        case AP_FRAME_REQUEST:
-            submit(&h, payload);
-            break;
-        case AP_FRAME_PING:
-            msg_pong(h.id);
-            break;
-        case AP_FRAME_CANCEL:
-            cancel(h.id);
-            break;
-        case AP_FRAME_CREDIT:
-            stream_credit(h.id, payload, h.len);
-            break;
-        case AP_FRAME_STOP:
-            if (!bridge.stopping)
-                ap_info("STOP received: finishing %zu messages in flight", bridge.inflight);
-            bridge.stopping = 1;
-            maybe_quit();
-            break;
-        default:
-            bridge_bad_frame(h.kind, h.len, h.id, 0);
-        }
-    }
-    if (r < 0)
-        bridge_bad_frame(h.kind, h.len, h.id, 1);
-}
-
-static PyObject *on_readable(PyObject *self, PyObject *unused)
-{
-    ssize_t n = wire_read(&bridge.in, bridge.fd);
-    if (n == 0) {
-        master_gone();
-    } else if (n < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            ap_error("read(fd %d) from the master failed: %s", bridge.fd, strerror(errno));
-            master_gone();
-        }
-    } else {
-        handle_frames();
-    }
-    schedule_flush();
-    log_py_error("reading from the master");
-    Py_RETURN_NONE;
-}
-
 /* ------------------------------------------------------------ lifecycle */
 
-static PyMethodDef readable_def = {"agentpool_readable", on_readable, METH_NOARGS, NULL};
-static PyMethodDef writable_def = {"agentpool_writable", on_writable, METH_NOARGS, NULL};
-static PyMethodDef flush_def = {"agentpool_flush", on_flush, METH_NOARGS, NULL};
 static PyMethodDef iteration_end_def = {"agentpool_iteration_end", on_iteration_end, METH_NOARGS, NULL};
 
 static PyObject *get_attr(PyObject *o, const char *name)
@@ -600,7 +435,6 @@ int async_driver_init(void)
 {
     PyObject *asyncio = NULL, *r = NULL;
     int rc = AP_ERR;
-    bridge.stream_sent = stream_sent;
     if (PyType_Ready(&msgcoro_type) < 0)
         goto done;
     asyncio = PyImport_ImportModule("asyncio");
@@ -632,16 +466,15 @@ int async_driver_init(void)
     if (!ad.create_task || !ad.add_reader || !ad.remove_reader || !ad.add_writer || !ad.remove_writer ||
         !ad.call_soon || !bridge.run_until_complete || !ad.cancelled_error || !ad.quit_future)
         goto done;
-    ad.on_readable = PyCFunction_New(&readable_def, NULL);
-    ad.on_writable = PyCFunction_New(&writable_def, NULL);
-    ad.on_flush = PyCFunction_New(&flush_def, NULL);
     ad.s_add_done_callback = PyUnicode_InternFromString("add_done_callback");
     ad.s_result = PyUnicode_InternFromString("result");
     ad.s_cancel = PyUnicode_InternFromString("cancel");
     ad.s_set_result = PyUnicode_InternFromString("set_result");
     ad.fd = PyLong_FromLong(bridge.fd);
-    if (!ad.on_readable || !ad.on_writable || !ad.on_flush || !ad.s_add_done_callback || !ad.s_result ||
-        !ad.s_cancel || !ad.s_set_result || !ad.fd)
+    if (!ad.s_add_done_callback || !ad.s_result || !ad.s_cancel || !ad.s_set_result || !ad.fd)
+        goto done;
+    static const loopio_ops ops = {watch, call_soon, wake, submit, cancel, "messages"};
+    if (loopio_init(&ops, ad.flush_each_iteration) < 0)
         goto done;
     idmap_init(&ad.inflight);
     rc = AP_OK;
@@ -653,15 +486,11 @@ done:
 
 bridge_end async_driver_run(void)
 {
-    int fl = fcntl(bridge.fd, F_GETFL);
-    if (fl < 0 || fcntl(bridge.fd, F_SETFL, fl | O_NONBLOCK) < 0) {
-        ap_error("fcntl(fd %d, O_NONBLOCK) failed: %s", bridge.fd, strerror(errno));
+    if (loopio_start() < 0)
         return BRIDGE_END_EOF;
-    }
-    set_reading(1);
     hubwatch_start(HUBWATCH_ASYNCIO, ad.loop); /* a coroutine step that holds the loop is reported */
     int escapes = 0;
-    while (!ad.quit_set) {
+    while (!loopio_done()) {
         PyObject *r = PyObject_CallOneArg(bridge.run_until_complete, ad.quit_future);
         if (r != NULL) {
             Py_DECREF(r);
@@ -682,9 +511,8 @@ bridge_end async_driver_run(void)
 
 void async_driver_fini(void)
 {
+    loopio_fini();
     if (ad.loop) {
-        set_reading(0);
-        set_writing(0);
         PyObject *gens = PyObject_CallMethod(ad.loop, "shutdown_asyncgens", NULL);
         PyObject *r = gens ? PyObject_CallOneArg(bridge.run_until_complete, gens) : NULL;
         Py_XDECREF(r);
@@ -706,9 +534,6 @@ void async_driver_fini(void)
     Py_CLEAR(ad.s_result);
     Py_CLEAR(ad.s_add_done_callback);
     Py_CLEAR(ad.on_iteration_end);
-    Py_CLEAR(ad.on_flush);
-    Py_CLEAR(ad.on_writable);
-    Py_CLEAR(ad.on_readable);
     Py_CLEAR(ad.quit_future);
     Py_CLEAR(ad.cancelled_error);
     Py_CLEAR(bridge.run_until_complete);

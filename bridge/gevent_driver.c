@@ -6,11 +6,11 @@
  * Blocking code (requests, urllib, socket, time.sleep) runs unchanged:
  * main.c has gevent's monkey.patch_all() run before the agent module is
  * imported, so every wait in it switches to the hub instead of blocking
- * the process.  The bridge's own I/O is the hub's too: fd 3 is
- * non-blocking and watched by a loop.io watcher whose callback is a small
- * C function (on_readable), the way the asyncio driver uses add_reader;
- * no thread, no polling.  Each REQUEST gets a raw greenlet whose parent
- * is the hub, switched into at once from that callback: the handler runs
+ * the process.  The bridge's own I/O is the hub's too: loopio.c's
+ * (shared with the asyncio driver), given loop.io watchers on fd 3 and
+ * loop.run_callback; no thread, no polling.  Each REQUEST gets a raw
+ * greenlet whose parent is the hub, switched into at once from the read
+ * callback: the handler runs
  * until it waits (back to the hub) or returns, and its greenlet answers
  * the master as its last step (run_message).  A greenlet that has
  * answered parks itself on an idle stack (switching to the hub) and takes
@@ -22,14 +22,8 @@
  * callback, as gevent's own Greenlet.kill does; the answer is then
  * "cancelled".  The master caps what is in flight at `concurrency`.
  *
- * A CREDIT frame goes to stream.c, which sets the Event a greenlet whose
- * stream window was full waits on; chunks leave like answers.
- * Answers go to bridge.out; one flush per loop iteration is scheduled
- * with loop.run_callback, and when the socket is full a write watcher
- * waits for room (reading pauses above FLUSH_HIGH bytes of unwritten
- * output until it drains below FLUSH_LOW).  The main greenlet waits on a
- * gevent Event; STOP sets it once the last greenlet has answered, EOF at
- * once.  No Python exception escapes into the hub: failures become ERROR
+ * The main greenlet waits on a gevent Event; STOP sets it once the last
+ * greenlet has answered, EOF at once.  No Python exception escapes into the hub: failures become ERROR
  * frames or log lines.  State: the one `gd` struct below.
  */
 #define PY_SSIZE_T_CLEAN
@@ -37,23 +31,17 @@
 
 #include "gevent_driver.h"
 #include "hctx.h"
-#include "stream.h"
 #include "hubwatch.h"
+#include "loopio.h"
 #include "idmap.h"
 #include "msg.h"
 #include "pyerr.h"
-#include "wire.h"
 
 #include "ap_common.h"
 #include "ap_log.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-
-#define FLUSH_HIGH (16u * 1024 * 1024) /* stop reading above this much unwritten output */
-#define FLUSH_LOW (4u * 1024 * 1024)   /* and resume below this */
 
 /* One message in flight: its greenlet (a strong reference) and whether
  * the master asked to cancel it. */
@@ -73,11 +61,10 @@ static struct {
     PyObject *greenlet_exit;         /* greenlet.GreenletExit */
     PyObject *quit;                  /* a gevent.event.Event the main greenlet waits on */
     /* our C callbacks as Python callables */
-    PyObject *on_readable, *on_writable, *on_flush, *run_message, *kill_message;
+    PyObject *run_message, *kill_message;
     PyObject *s_start, *s_stop, *s_switch, *s_throw, *s_set, *s_wait;
     idmap_t inflight;                /* frame id -> gmsg */
     msg_call *starting;              /* the message run_message takes as it starts */
-    int reading, writing, paused, flush_scheduled, quit_set;
 } gd;
 
 /* ------------------------------------------------------------- helpers */
@@ -87,120 +74,30 @@ static void log_py_error(const char *during)
     pyerr_log(AP_LOG_ERROR, "unexpected Python error while %s", during);
 }
 
-/* watcher.start(callback) or watcher.stop(). */
-static void watch(PyObject *watcher, PyObject *callback, int *state, int on, const char *what)
+/* loopio's watch: the read or write io watcher's start(cb) or stop(). */
+static void watch(int write, int on, PyObject *cb)
 {
-    if (on == *state)
-        return;
-    PyObject *r = on ? PyObject_CallMethodOneArg(watcher, gd.s_start, callback)
-                     : PyObject_CallMethodNoArgs(watcher, gd.s_stop);
+    PyObject *w = write ? gd.writer : gd.reader;
+    PyObject *r = on ? PyObject_CallMethodOneArg(w, gd.s_start, cb) : PyObject_CallMethodNoArgs(w, gd.s_stop);
     if (r == NULL)
-        log_py_error(what);
+        log_py_error(write ? "watching fd 3 for writing" : "watching fd 3 for reading");
     Py_XDECREF(r);
-    *state = on;
 }
 
-static void set_reading(int on)
+/* loopio's call_soon: loop.run_callback, at the end of this iteration. */
+static int call_soon(PyObject *cb)
 {
-    watch(gd.reader, gd.on_readable, &gd.reading, on, "watching fd 3 for reading");
+    PyObject *r = PyObject_CallOneArg(gd.run_callback, cb);
+    Py_XDECREF(r);
+    return r ? 0 : -1;
 }
 
-static void set_writing(int on)
+/* loopio's wake: sets the Event the main greenlet waits on. */
+static int wake(void)
 {
-    watch(gd.writer, gd.on_writable, &gd.writing, on, "watching fd 3 for writing");
-}
-
-/* Wakes the main greenlet when it is time: at EOF, or after STOP once
- * nothing is in flight. */
-static void maybe_quit(void)
-{
-    if (gd.quit_set || !(bridge.eof || (bridge.stopping && bridge.inflight == 0)))
-        return;
     PyObject *r = PyObject_CallMethodNoArgs(gd.quit, gd.s_set);
-    if (r == NULL) {
-        log_py_error("waking the main greenlet");
-        return;
-    }
-    Py_DECREF(r);
-    gd.quit_set = 1;
-}
-
-static void master_gone(void)
-{
-    if (bridge.eof)
-        return;
-    bridge.eof = 1;
-    ap_debug("the master closed the connection (%zu greenlets in flight dropped)", bridge.inflight);
-    set_reading(0);
-    set_writing(0);
-    gd.paused = 0;
-    maybe_quit();
-}
-
-/* --------------------------------------------------------------- output */
-
-static void do_flush(void)
-{
-    if (bridge.eof) {
-        bridge.out.len = bridge.out.off = 0;
-        return;
-    }
-    int r = wire_flush(&bridge.out, bridge.fd);
-    if (r == AP_ERR) {
-        if (errno != EPIPE && errno != ECONNRESET)
-            ap_error("write(fd %d) to the master failed: %s", bridge.fd, strerror(errno));
-        master_gone();
-        return;
-    }
-    size_t left = wire_pending(&bridge.out);
-    set_writing(r == 1);
-    if (left > FLUSH_HIGH && gd.reading && !gd.paused) {
-        ap_debug("%zu bytes of answers unwritten: pausing reads", left);
-        set_reading(0);
-        gd.paused = 1;
-    } else if (gd.paused && left < FLUSH_LOW) {
-        set_reading(1);
-        gd.paused = 0;
-    }
-}
-
-/* One flush at the end of this loop iteration, so the answers made in
- * it leave in one write. */
-static void schedule_flush(void)
-{
-    if (gd.flush_scheduled || gd.writing || wire_pending(&bridge.out) == 0)
-        return;
-    PyObject *r = PyObject_CallOneArg(gd.run_callback, gd.on_flush);
-    if (r == NULL) {
-        log_py_error("scheduling a flush");
-        do_flush();
-        return;
-    }
-    Py_DECREF(r);
-    gd.flush_scheduled = 1;
-}
-
-static PyObject *on_flush(PyObject *self, PyObject *unused)
-{
-    gd.flush_scheduled = 0;
-    do_flush();
-    log_py_error("flushing answers");
-    Py_RETURN_NONE;
-}
-
-static PyObject *on_writable(PyObject *self, PyObject *unused)
-{
-    do_flush();
-    log_py_error("flushing answers");
-    Py_RETURN_NONE;
-}
-
-/* bridge.stream_sent: the chunk leaves with this iteration's answers. */
-static int stream_sent(uint64_t id)
-{
-    (void)id;
-    schedule_flush();
-    return AP_OK;
+    Py_XDECREF(r);
+    return r ? 0 : -1;
 }
 
 /* --------------------------------------------------- messages in flight */
@@ -214,8 +111,7 @@ static void forget(uint64_t id)
         PyMem_Free(m);
     }
     bridge.inflight--;
-    schedule_flush();
-    maybe_quit();
+    loopio_answered();
 }
 
 /* Runs the message gd.starting points at: the handler with the message's
@@ -363,64 +259,8 @@ static void cancel(uint64_t id)
     Py_XDECREF(pid);
 }
 
-/* ---------------------------------------------------------------- input */
-
-static void handle_frames(void)
-{
-    ap_frame_hdr h;
-    const unsigned char *payload;
-    int r;
-    while ((r = wire_next(&bridge.in, &h, &payload)) == 1) {
-        switch (h.kind) {
-        case AP_FRAME_REQUEST:
-            submit(&h, payload);
-            break;
-        case AP_FRAME_PING:
-            msg_pong(h.id);
-            break;
-        case AP_FRAME_CANCEL:
-            cancel(h.id);
-            break;
-        case AP_FRAME_CREDIT:
-            stream_credit(h.id, payload, h.len);
-            break;
-        case AP_FRAME_STOP:
-            if (!bridge.stopping)
-                ap_info("STOP received: finishing %zu greenlets in flight", bridge.inflight);
-            bridge.stopping = 1;
-            maybe_quit();
-            break;
-        default:
-            bridge_bad_frame(h.kind, h.len, h.id, 0);
-        }
-    }
-    if (r < 0)
-        bridge_bad_frame(h.kind, h.len, h.id, 1);
-}
-
-static PyObject *on_readable(PyObject *self, PyObject *unused)
-{
-    ssize_t n = wire_read(&bridge.in, bridge.fd);
-    if (n == 0) {
-        master_gone();
-    } else if (n < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            ap_error("read(fd %d) from the master failed: %s", bridge.fd, strerror(errno));
-            master_gone();
-        }
-    } else {
-        handle_frames();
-    }
-    schedule_flush();
-    log_py_error("reading from the master");
-    Py_RETURN_NONE;
-}
-
 /* ------------------------------------------------------------ lifecycle */
 
-static PyMethodDef readable_def = {"agentpool_readable", on_readable, METH_NOARGS, NULL};
-static PyMethodDef writable_def = {"agentpool_writable", on_writable, METH_NOARGS, NULL};
-static PyMethodDef flush_def = {"agentpool_flush", on_flush, METH_NOARGS, NULL};
 static PyMethodDef run_def = {"agentpool_message", run_message, METH_NOARGS, NULL};
 static PyMethodDef kill_def = {"agentpool_cancel", kill_message, METH_O, NULL};
 
@@ -456,7 +296,6 @@ int gevent_driver_init(void)
 {
     PyObject *gevent = NULL, *greenlet = NULL, *event = NULL, *get_hub = NULL, *ev_cls = NULL;
     int rc = AP_ERR;
-    bridge.stream_sent = stream_sent;
     gevent = PyImport_ImportModule("gevent");
     greenlet = gevent ? PyImport_ImportModule("greenlet") : NULL;
     event = greenlet ? PyImport_ImportModule("gevent.event") : NULL;
@@ -480,9 +319,6 @@ int gevent_driver_init(void)
     }
     gd.reader = PyObject_CallMethod(gd.loop, "io", "ii", bridge.fd, 1); /* libev EV_READ */
     gd.writer = gd.reader ? PyObject_CallMethod(gd.loop, "io", "ii", bridge.fd, 2) : NULL; /* EV_WRITE */
-    gd.on_readable = PyCFunction_New(&readable_def, NULL);
-    gd.on_writable = PyCFunction_New(&writable_def, NULL);
-    gd.on_flush = PyCFunction_New(&flush_def, NULL);
     gd.run_message = PyCFunction_New(&run_def, NULL);
     gd.kill_message = PyCFunction_New(&kill_def, NULL);
     gd.s_start = PyUnicode_InternFromString("start");
@@ -491,8 +327,11 @@ int gevent_driver_init(void)
     gd.s_throw = PyUnicode_InternFromString("throw");
     gd.s_set = PyUnicode_InternFromString("set");
     gd.s_wait = PyUnicode_InternFromString("wait");
-    if (!gd.writer || !gd.on_readable || !gd.on_writable || !gd.on_flush || !gd.run_message || !gd.kill_message ||
-        !gd.s_start || !gd.s_stop || !gd.s_switch || !gd.s_throw || !gd.s_set || !gd.s_wait)
+    if (!gd.writer || !gd.run_message || !gd.kill_message || !gd.s_start || !gd.s_stop || !gd.s_switch ||
+        !gd.s_throw || !gd.s_set || !gd.s_wait)
+        goto done;
+    static const loopio_ops ops = {watch, call_soon, wake, submit, cancel, "greenlets"};
+    if (loopio_init(&ops, 0) < 0)
         goto done;
     idmap_init(&gd.inflight);
     rc = AP_OK;
@@ -507,15 +346,11 @@ done:
 
 bridge_end gevent_driver_run(void)
 {
-    int fl = fcntl(bridge.fd, F_GETFL);
-    if (fl < 0 || fcntl(bridge.fd, F_SETFL, fl | O_NONBLOCK) < 0) {
-        ap_error("fcntl(fd %d, O_NONBLOCK) failed: %s", bridge.fd, strerror(errno));
+    if (loopio_start() < 0)
         return BRIDGE_END_EOF;
-    }
-    set_reading(1);
     hubwatch_start(HUBWATCH_GEVENT, gd.loop);
     int escapes = 0;
-    while (!gd.quit_set) {
+    while (!loopio_done()) {
         PyObject *r = PyObject_CallMethodNoArgs(gd.quit, gd.s_wait);
         if (r != NULL) {
             Py_DECREF(r);
@@ -535,10 +370,7 @@ bridge_end gevent_driver_run(void)
 
 void gevent_driver_fini(void)
 {
-    if (gd.reader) {
-        set_reading(0);
-        set_writing(0);
-    }
+    loopio_fini();
     if (gd.inflight.vals) {
         for (size_t i = 0; i < gd.inflight.cap; i++) {
             gmsg *m = gd.inflight.vals[i];
@@ -557,9 +389,6 @@ void gevent_driver_fini(void)
     Py_CLEAR(gd.s_start);
     Py_CLEAR(gd.kill_message);
     Py_CLEAR(gd.run_message);
-    Py_CLEAR(gd.on_flush);
-    Py_CLEAR(gd.on_writable);
-    Py_CLEAR(gd.on_readable);
     Py_CLEAR(gd.writer);
     Py_CLEAR(gd.reader);
     Py_CLEAR(gd.quit);

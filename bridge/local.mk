@@ -23,6 +23,7 @@ agentpool_worker_SOURCES = \
 	bridge/sync_driver.c bridge/sync_driver.h \
 	bridge/async_driver.c bridge/async_driver.h \
 	bridge/gevent_driver.c bridge/gevent_driver.h \
+	bridge/loopio.c bridge/loopio.h \
 	bridge/hubwatch.c bridge/hubwatch.h \
 	bridge/ploop.c bridge/ploop.h
 agentpool_worker_CFLAGS = $(AM_CFLAGS) $(PYTHON_CFLAGS)
