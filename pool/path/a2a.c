@@ -114,11 +114,10 @@ static void answer_error(struct evhttp_request *req, const cJSON *id, int code, 
 
 /* ---- the Task, in the version's shape ---------------------------------- */
 
-/* mono_ms, a CLOCK_MONOTONIC time (the task table's), as the wall-clock
- * ISO 8601 "timestamp" the spec wants. */
-static void add_time(cJSON *o, uint64_t mono_ms)
+/* ms, a wall-clock time (the task table's), as the ISO 8601 "timestamp"
+ * the spec wants. */
+static void add_time(cJSON *o, uint64_t ms)
 {
-    uint64_t now = ap_now_ms(), ms = ap_wall_ms() - (now > mono_ms ? now - mono_ms : 0);
     time_t s = (time_t)(ms / 1000);
     struct tm tm;
     char t[40], full[48];
@@ -150,17 +149,9 @@ static cJSON *part_of(cJSON *v, int v1)
     return p;
 }
 
-/* The agent's status message for an error: its code and message as text,
- * the whole error object as data. */
-static cJSON *status_message(const a2a_task *t, int v1)
+/* A message of the agent in t, its id mid, its parts (taken). */
+static cJSON *agent_message(const a2a_task *t, int v1, const char *mid, cJSON *parts)
 {
-    cJSON *err = cJSON_Parse(t->error);
-    const cJSON *code = cJSON_GetObjectItemCaseSensitive(err, "code");
-    const cJSON *amsg = cJSON_GetObjectItemCaseSensitive(err, "message");
-    char text[1200], mid[A2ATASK_ID_MAX + 16];
-    snprintf(text, sizeof(text), "%s: %s", cJSON_IsString(code) ? code->valuestring : "error",
-             cJSON_IsString(amsg) ? amsg->valuestring : "");
-    snprintf(mid, sizeof(mid), "%s-status", t->id);
     cJSON *m = cJSON_CreateObject();
     if (!v1)
         cJSON_AddStringToObject(m, "kind", "message");
@@ -168,11 +159,84 @@ static cJSON *status_message(const a2a_task *t, int v1)
     cJSON_AddStringToObject(m, "role", v1 ? "ROLE_AGENT" : "agent");
     cJSON_AddStringToObject(m, "taskId", t->id);
     cJSON_AddStringToObject(m, "contextId", t->context);
-    cJSON *parts = cJSON_AddArrayToObject(m, "parts");
+    cJSON_AddItemToObject(m, "parts", parts);
+    return m;
+}
+
+/* The agent's input-required prompt (JSON text) as its message: one
+ * part, text for a string, else data. */
+static cJSON *prompt_message(const a2a_task *t, int v1, const char *mid, const char *prompt)
+{
+    cJSON *v = cJSON_Parse(prompt);
+    cJSON *parts = cJSON_CreateArray();
+    cJSON_AddItemToArray(parts, part_of(v ? v : cJSON_CreateNull(), v1));
+    return agent_message(t, v1, mid, parts);
+}
+
+/* The agent's status message: an error's code and message as text and
+ * the whole error object as data; or INPUT_REQUIRED's prompt. */
+static cJSON *status_message(const a2a_task *t, int v1)
+{
+    char text[1200], mid[A2ATASK_ID_MAX + 24];
+    if (t->state == A2A_INPUT_REQUIRED) {
+        snprintf(mid, sizeof(mid), "%s-input-%d", t->id, t->turns);
+        return prompt_message(t, v1, mid, t->prompt);
+    }
+    cJSON *err = cJSON_Parse(t->error);
+    const cJSON *code = cJSON_GetObjectItemCaseSensitive(err, "code");
+    const cJSON *amsg = cJSON_GetObjectItemCaseSensitive(err, "message");
+    snprintf(text, sizeof(text), "%s: %s", cJSON_IsString(code) ? code->valuestring : "error",
+             cJSON_IsString(amsg) ? amsg->valuestring : "");
+    snprintf(mid, sizeof(mid), "%s-status", t->id);
+    cJSON *parts = cJSON_CreateArray();
     cJSON_AddItemToArray(parts, part_of(cJSON_CreateString(text), v1));
     if (err)
         cJSON_AddItemToArray(parts, part_of(err, v1));
-    return m;
+    return agent_message(t, v1, mid, parts);
+}
+
+/* Whether t's status carries a message: an error (not COMPLETED) or a prompt. */
+static int has_status_message(const a2a_task *t)
+{
+    return t->state == A2A_INPUT_REQUIRED ? t->prompt != NULL : t->error && t->state != A2A_COMPLETED;
+}
+
+/* The artifact aid holding the parts (taken); truncated: some chunks
+ * were not kept (A2ATASK_STREAM_KEEP_MAX). */
+static cJSON *artifact(const char *aid, cJSON *parts, int truncated)
+{
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "artifactId", aid);
+    cJSON_AddStringToObject(a, "name", aid);
+    cJSON_AddItemToObject(a, "parts", parts);
+    if (truncated)
+        cJSON_AddBoolToObject(cJSON_AddObjectToObject(a, "metadata"), "truncated", 1);
+    return a;
+}
+
+/* t's history, its last `history` messages (-1: all), in the version's
+ * shape (the user's as they were sent; the agent's prompts made). */
+static cJSON *history_json(const a2a_task *t, int v1, int history)
+{
+    cJSON *h = cJSON_CreateArray();
+    int n = cJSON_GetArraySize(t->history), skip = history < 0 || history >= n ? 0 : n - history;
+    const cJSON *m;
+    cJSON_ArrayForEach(m, t->history) {
+        if (skip-- > 0)
+            continue;
+        const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(m, "prompt");
+        const cJSON *mid = cJSON_GetObjectItemCaseSensitive(m, "messageId");
+        if (prompt && cJSON_IsString(mid)) {
+            char *text = cJSON_PrintUnformatted(prompt);
+            if (text) {
+                cJSON_AddItemToArray(h, prompt_message(t, v1, mid->valuestring, text));
+                cJSON_free(text);
+            }
+        } else {
+            cJSON_AddItemToArray(h, cJSON_Duplicate(m, 1));
+        }
+    }
+    return h;
 }
 
 /* t as a Task; history: messages of its history shown (-1: all). */
@@ -185,24 +249,29 @@ static cJSON *task_json(const a2a_task *t, int v1, int history)
         cJSON_AddStringToObject(o, "kind", "task");
     cJSON *st = cJSON_AddObjectToObject(o, "status");
     cJSON_AddStringToObject(st, "state", a2atask_state_name(t->state, v1));
-    if (t->error && t->state != A2A_COMPLETED)
+    if (has_status_message(t))
         cJSON_AddItemToObject(st, "message", status_message(t, v1));
     add_time(st, t->updated_ms);
+    cJSON *arts = NULL;
+    if (t->chunks) { /* the chunks the handler streamed, kept */
+        cJSON *parts = cJSON_CreateArray();
+        const cJSON *c;
+        cJSON_ArrayForEach(c, t->chunks) {
+            cJSON_AddItemToArray(parts, part_of(cJSON_Duplicate(c, 1), v1));
+        }
+        arts = cJSON_AddArrayToObject(o, "artifacts");
+        cJSON_AddItemToArray(arts, artifact("stream", parts, t->chunks_truncated));
+    }
     if (t->state == A2A_COMPLETED && t->result) {
         cJSON *v = cJSON_Parse(t->result);
-        cJSON *a = cJSON_CreateObject();
-        cJSON_AddStringToObject(a, "artifactId", "result");
-        cJSON_AddStringToObject(a, "name", "result");
-        cJSON *parts = cJSON_AddArrayToObject(a, "parts");
+        cJSON *parts = cJSON_CreateArray();
         cJSON_AddItemToArray(parts, part_of(v ? v : cJSON_CreateNull(), v1));
-        cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "artifacts"), a);
+        if (arts == NULL)
+            arts = cJSON_AddArrayToObject(o, "artifacts");
+        cJSON_AddItemToArray(arts, artifact("result", parts, 0));
     }
-    if (history != 0) {
-        cJSON *h = cJSON_AddArrayToObject(o, "history");
-        cJSON *m = cJSON_Parse(t->message);
-        if (m)
-            cJSON_AddItemToArray(h, m);
-    }
+    if (history != 0 && t->history)
+        cJSON_AddItemToObject(o, "history", history_json(t, v1, history));
     cJSON *md = cJSON_AddObjectToObject(o, "metadata");
     cJSON_AddStringToObject(md, "pool", t->pool);
     return o;
@@ -275,6 +344,8 @@ static int modes_ok(const cJSON *modes)
     return 0;
 }
 
+/* A blocking SendMessage's answer: the Task, settled (or at once:
+ * returnImmediately, refused). */
 static void call_done(a2a_task *t, void *arg)
 {
     struct a2a_call *call = arg;
@@ -389,8 +460,9 @@ static void stream_drained(struct evhttp_connection *evcon, void *arg)
         a2atask_resume(call->t);
 }
 
-/* The terminal state: the result as the last artifact chunk (COMPLETED),
- * the final status update, and the stream ends. */
+/* The task settled: the result as the last artifact chunk (COMPLETED),
+ * the final status update (with the error, or INPUT_REQUIRED's prompt),
+ * and the stream ends. */
 static void stream_done(a2a_task *t, void *arg)
 {
     struct a2a_call *call = arg;
@@ -401,7 +473,7 @@ static void stream_done(a2a_task *t, void *arg)
     cJSON *u = update_head(t, call->v1, "status-update");
     cJSON *st = cJSON_AddObjectToObject(u, "status");
     cJSON_AddStringToObject(st, "state", a2atask_state_name(t->state, call->v1));
-    if (t->error && t->state != A2A_COMPLETED)
+    if (has_status_message(t))
         cJSON_AddItemToObject(st, "message", status_message(t, call->v1));
     add_time(st, t->updated_ms);
     if (!call->v1)
@@ -428,20 +500,52 @@ static struct a2a_call *call_new(const a2a_req *r, a2a_task *t, int history, int
     return call;
 }
 
-/* call waits for its task: it is the task's one watcher. */
-static void call_watch(struct a2a_call *call, a2a_over_fn *over, void *arg)
+static const a2atask_watch_ops call_ops = {call_done, NULL, NULL};
+static const a2atask_watch_ops stream_ops = {stream_done, stream_chunk, stream_room};
+
+/* call waits for its task: one of its watchers.  AP_ERR (nothing
+ * changed) when the task has a2aMaxWatchers already. */
+static int call_watch(struct a2a_call *call, a2a_over_fn *over, void *arg)
 {
-    a2a_task *t = call->t;
+    if (a2atask_watch(call->t, call->sse ? &stream_ops : &call_ops, call) != AP_OK)
+        return AP_ERR;
     call->over = over;
     call->over_arg = arg;
-    t->done = call->sse ? stream_done : call_done;
-    t->chunk = call->sse ? stream_chunk : NULL;
-    t->room = call->sse ? stream_room : NULL;
-    t->done_arg = call;
+    return AP_OK;
+}
+
+/* The task a message with taskId tid continues: the caller's, of this
+ * pool, waiting for input (INPUT_REQUIRED), in the same context; or
+ * NULL (answered: TaskNotFound, InvalidParams, UnsupportedOperation). */
+static a2a_task *continued_task(a2a_req *r, const cJSON *tid, const cJSON *ctx, const char *owner)
+{
+    if (!cJSON_IsString(tid)) {
+        answer_error(r->req, r->id, A2A_ERR_INVALID_PARAMS, "message.taskId must be a task id (a string)");
+        return NULL;
+    }
+    a2atask_sweep(ap_wall_ms());
+    a2a_task *t = a2atask_find(tid->valuestring, owner);
+    if (t == NULL || strcmp(t->pool, r->p->name) != 0) {
+        answer_error(r->req, r->id, A2A_ERR_TASK_NOT_FOUND, "no such task (or it has expired: a2aTaskTtl)");
+        return NULL;
+    }
+    if (cJSON_IsString(ctx) && strcmp(ctx->valuestring, t->context) != 0) {
+        answer_error(r->req, r->id, A2A_ERR_INVALID_PARAMS, "message.contextId is not the task's contextId");
+        return NULL;
+    }
+    if (t->state != A2A_INPUT_REQUIRED || t->c != NULL) {
+        char why[200];
+        snprintf(why, sizeof(why), "the task is %s: only a task in input-required takes another message%s",
+                 a2atask_state_name(t->state, r->v1),
+                 a2atask_terminal(t->state) ? " (a terminal task cannot be restarted)" : "");
+        answer_error(r->req, r->id, A2A_ERR_UNSUPPORTED_OPERATION, why);
+        return NULL;
+    }
+    return t;
 }
 
 /* SendMessage and SendStreamingMessage (sse): checks params, starts the
- * task; answers now, or returns the call that waits for it. */
+ * task or continues one; answers now, or returns the call that waits. */
 static struct a2a_call *message_start(a2a_req *r, int sse, a2a_over_fn *over, void *arg)
 {
     const cJSON *amsg = cJSON_GetObjectItemCaseSensitive(r->params, "message");
@@ -473,38 +577,43 @@ static struct a2a_call *message_start(a2a_req *r, int sse, a2a_over_fn *over, vo
     const char *secret;
     size_t slen;
     caller(r->req, r->p, r->tcp, owner, sizeof(owner), &secret, &slen);
-    if (tid && !cJSON_IsNull(tid)) { /* a message to an existing task: continuing one is later work */
-        a2a_task *t = cJSON_IsString(tid) ? a2atask_find(tid->valuestring, owner) : NULL;
-        if (t == NULL)
-            answer_error(r->req, r->id, A2A_ERR_TASK_NOT_FOUND, "no such task");
-        else
-            answer_error(r->req, r->id, A2A_ERR_UNSUPPORTED_OPERATION,
-                         "a message to an existing task is not supported (input-required is not served yet)");
-        return NULL;
-    }
     int immediate = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(conf, "returnImmediately")) ||
                     cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(conf, "blocking"));
-    char why[200];
-    cJSON *m = cJSON_Duplicate(amsg, 1);
-    a2a_task *t = a2atask_start(r->p, owner, cJSON_IsString(ctx) ? ctx->valuestring : NULL, m, sse, secret, slen,
-                                why, sizeof(why));
-    cJSON_Delete(m);
-    if (t == NULL) {
-        answer_error(r->req, r->id, A2A_ERR_INTERNAL, why);
-        return NULL;
+    a2a_task *t = NULL;
+    if (tid && !cJSON_IsNull(tid)) { /* a message to an existing task: it continues an INPUT_REQUIRED one */
+        if ((t = continued_task(r, tid, ctx, owner)) == NULL)
+            return NULL;
+        cJSON *m = cJSON_Duplicate(amsg, 1);
+        a2atask_continue(t, r->p, m, sse, secret, slen);
+        cJSON_Delete(m);
+    } else {
+        char why[200];
+        cJSON *m = cJSON_Duplicate(amsg, 1);
+        t = a2atask_start(r->p, owner, cJSON_IsString(ctx) ? ctx->valuestring : NULL, m, sse, secret, slen, why,
+                          sizeof(why));
+        cJSON_Delete(m);
+        if (t == NULL) {
+            answer_error(r->req, r->id, A2A_ERR_INTERNAL, why);
+            return NULL;
+        }
     }
     struct a2a_call *call = call_new(r, t, history, sse);
     if (sse) {
         stream_start(call, t);
-        if (a2atask_terminal(t->state)) { /* refused at once: the Task, then its final status */
+        if (a2atask_settled(t->state)) { /* refused at once: the Task, then its final status */
             stream_done(t, call);
             return NULL;
         }
-    } else if (immediate || a2atask_terminal(t->state)) {
+    } else if (immediate || a2atask_settled(t->state)) {
         call_done(t, call);
         return NULL;
     }
-    call_watch(call, over, arg);
+    if (call_watch(call, over, arg) != AP_OK) { /* a settled task has no watchers: never here */
+        ap_error("a2a task %s: a new task or turn found a2aMaxWatchers watchers", t->id);
+        call->over = NULL;
+        (sse ? stream_done : call_done)(t, call);
+        return NULL;
+    }
     return call;
 }
 
@@ -528,7 +637,7 @@ static a2a_task *task_of(a2a_req *r)
     }
     char owner[A2ATASK_OWNER_MAX];
     owner_of(r, owner);
-    a2atask_sweep(ap_now_ms());
+    a2atask_sweep(ap_wall_ms());
     a2a_task *t = a2atask_find(id->valuestring, owner);
     if (t == NULL)
         answer_error(r->req, r->id, A2A_ERR_TASK_NOT_FOUND, "no such task (or it has expired: a2aTaskTtl)");
@@ -611,17 +720,24 @@ static struct a2a_call *list_tasks(a2a_req *r, a2a_over_fn *over, void *arg)
                      "historyLength must be a non-negative integer, contextId and status strings");
         return NULL;
     }
+    a2a_state want = cJSON_IsString(status) ? a2atask_state_of(status->valuestring) : A2A_STATE_COUNT;
+    if (cJSON_IsString(status) && want == A2A_STATE_COUNT) {
+        char why[160];
+        snprintf(why, sizeof(why), "status %.60s is not a task state (%s, ...)", status->valuestring,
+                 r->v1 ? "TASK_STATE_WORKING" : "working");
+        answer_error(r->req, r->id, A2A_ERR_INVALID_PARAMS, why);
+        return NULL;
+    }
     char owner[A2ATASK_OWNER_MAX];
     owner_of(r, owner);
-    a2atask_sweep(ap_now_ms());
+    a2atask_sweep(ap_wall_ms());
     cJSON *res = cJSON_CreateObject();
     cJSON *tasks = cJSON_AddArrayToObject(res, "tasks");
     int n = 0, total = 0;
     uint64_t last = 0;
     for (a2a_task *t = a2atask_older(NULL); t; t = a2atask_older(t)) {
         if (strcmp(t->owner, owner) != 0 || (cJSON_IsString(ctx) && strcmp(t->context, ctx->valuestring) != 0) ||
-            (cJSON_IsString(status) && strcmp(a2atask_state_name(t->state, 1), status->valuestring) != 0 &&
-             strcmp(a2atask_state_name(t->state, 0), status->valuestring) != 0))
+            (want != A2A_STATE_COUNT && t->state != want))
             continue;
         total++;
         if (t->serial >= before || n == size)
@@ -644,24 +760,34 @@ static struct a2a_call *list_tasks(a2a_req *r, a2a_over_fn *over, void *arg)
 }
 
 /* SubscribeToTask: a stream of a task's events from now on: the Task
- * first, then as SendStreamingMessage's (chunks only when the task was
- * sent as a stream).  One watcher per task: a task another request
- * watches, or a terminal one, is UnsupportedOperation. */
+ * first (with the chunks streamed so far), then as
+ * SendStreamingMessage's (chunks only when the task was sent as a
+ * stream).  Any number of streams up to a2aMaxWatchers per task, each
+ * given the same events in the same order; a settled task (terminal, or
+ * waiting for input) is UnsupportedOperation. */
 static struct a2a_call *subscribe_task(a2a_req *r, a2a_over_fn *over, void *arg)
 {
     a2a_task *t = task_of(r);
     if (t == NULL)
         return NULL;
-    if (a2atask_terminal(t->state) || t->done) {
+    if (a2atask_settled(t->state)) {
         answer_error(r->req, r->id, A2A_ERR_UNSUPPORTED_OPERATION,
                      a2atask_terminal(t->state) ? "the task is in a terminal state: GetTask has its outcome"
-                                                : "the task has a stream (or a blocking caller) already: several "
-                                                  "streams on one task are not served yet");
+                                                : "the task waits for input: GetTask has its prompt; a stream "
+                                                  "continuing it is SendStreamingMessage with its taskId");
         return NULL;
     }
     struct a2a_call *call = call_new(r, t, -1, 1);
+    if (call_watch(call, over, arg) != AP_OK) {
+        char why[160];
+        snprintf(why, sizeof(why), "a2aMaxWatchers (%lld) streams or callers watch this task already",
+                 (long long)server.cfg->a2a_max_watchers);
+        answer_error(r->req, r->id, A2A_ERR_UNSUPPORTED_OPERATION, why);
+        cJSON_Delete(call->id);
+        ap_free(call);
+        return NULL;
+    }
     stream_start(call, t);
-    call_watch(call, over, arg);
     return call;
 }
 
@@ -750,9 +876,9 @@ struct a2a_call *a2a_start(struct evhttp_request *req, pool_t *p, int tcp, a2a_o
 
 void a2a_peer_gone(struct a2a_call *call)
 {
-    /* its task goes on: it forgets the call */
-    if (call->t && call->t->done_arg == call)
-        a2atask_unwatch(call->t);
+    /* its task goes on: it forgets the call (the other watchers stay) */
+    if (call->t)
+        a2atask_unwatch(call->t, call);
     if (call->req && evhttp_request_get_connection(call->req) == NULL)
         evhttp_request_free(call->req);
     cJSON_Delete(call->id);
