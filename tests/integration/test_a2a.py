@@ -98,7 +98,13 @@ class Shared(unittest.TestCase):
                       "slow": pool(timeout=300, retryOnTimeout=False),
                       "bad": pool(agent="a2aagent:BadCardAgent"),
                       "conv": pool(workers=2, sessions=True, sessionBusy="reject"),
-                      "plain": dict(pool(), a2a=False)}}).start()
+                      "brk": pool(breakerFailureThreshold=2, breakerResetTimeout=600000),
+                      "m": pool(agent="a2aagent:A2AMessageAgent"),
+                      "am": pool(agent="a2aagent:AsyncA2AMessageAgent"),
+                      "gev": pool(workerModel="gevent"),
+                      "only": pool(agent="a2aagent:A2AOnlyAgent"),
+                      "plain": dict(pool(), a2a=False)},
+            "a2aMaxWatchers": 4}).start()
         wait_for(lambda: all(p["available"] == p["poolSize"] for p in cls.s.stats()["pools"].values()),
                  what="every pool ready")
 
@@ -252,6 +258,16 @@ class Shared(unittest.TestCase):
         self.assertEqual(t["status"]["message"]["parts"][0]["kind"], "text")
         c.close()
 
+    def test_circuit_open_is_rejected(self):
+        c = self.s.conn()
+        for _ in range(2):
+            t = rpc(c, "brk", "SendMessage", {"message": msg("fail")})["result"]["task"]
+            self.assertEqual(t["status"]["state"], "TASK_STATE_FAILED", t)
+        t = rpc(c, "brk", "SendMessage", {"message": msg("hello")})["result"]["task"]
+        self.assertEqual(t["status"]["state"], "TASK_STATE_REJECTED", t)
+        self.assertTrue(self.status_text(t).startswith("circuit_open: "), t)
+        c.close()
+
     def test_queue_full_is_rejected(self):
         c = self.s.conn()
         f = self.gate("tight")
@@ -359,8 +375,6 @@ class Shared(unittest.TestCase):
         res = [json.loads(first.decode()[6:])["result"]]
         self.assertEqual(res[0]["task"]["id"], t["id"], res)
         self.assertEqual(res[0]["task"]["status"]["state"], "TASK_STATE_WORKING")
-        # subscribed: a second stream on the same task is not served yet
-        self.assertEqual(err_code(rpc(c, "main", "SubscribeToTask", {"id": t["id"]})), -32004)
         open(f, "w").close()
         rest = r.read().decode()
         res += [json.loads(b[6:])["result"] for b in rest.split("\n\n") if b.strip()]
@@ -371,6 +385,156 @@ class Shared(unittest.TestCase):
         # a terminal task: its outcome is GetTask's
         self.assertEqual(err_code(rpc(c, "main", "tasks/resubscribe", {"id": t["id"]}, version=None)), -32004)
         self.assertEqual(err_code(rpc(c, "main", "SubscribeToTask", {"id": "nope"})), -32001)
+        c.close()
+
+    # ---- input required ----
+
+    def test_require_input_then_the_next_message_continues_the_task(self):
+        c = self.s.conn()
+        t = rpc(c, "main", "SendMessage", {"message": msg("ask:which size?", contextId="shop-1")})["result"]["task"]
+        self.assertEqual(t["status"]["state"], "TASK_STATE_INPUT_REQUIRED", t)
+        self.assertEqual(t["status"]["message"]["parts"], [{"text": "which size?"}])
+        self.assertEqual(t["status"]["message"]["role"], "ROLE_AGENT")
+        self.assertNotIn("artifacts", t)  # the handler's return value is not the answer
+        got = rpc(c, "main", "GetTask", {"id": t["id"]})["result"]
+        self.assertEqual(got["status"]["state"], "TASK_STATE_INPUT_REQUIRED")
+        self.assertEqual(err_code(rpc(c, "main", "SubscribeToTask", {"id": t["id"]})), -32004)
+        wrong = rpc(c, "main", "SendMessage", {"message": msg("echo", taskId=t["id"], contextId="other")})
+        self.assertEqual(err_code(wrong), -32602, wrong)
+        # the next message with its taskId: the same task, the same context (session), the handler sees it
+        done = rpc(c, "main", "SendMessage", {"message": msg("echo", taskId=t["id"])})["result"]["task"]
+        self.assertEqual((done["id"], done["contextId"]), (t["id"], "shop-1"))
+        self.assertEqual(done["status"]["state"], "TASK_STATE_COMPLETED", done)
+        self.assertEqual(done["artifacts"][-1]["parts"][0]["data"],
+                         {"parts": [{"text": "echo"}], "contextId": "shop-1", "taskId": t["id"]})
+        hist = done["history"]
+        self.assertEqual([(m["role"], m["parts"]) for m in hist],
+                         [("user", [{"text": "ask:which size?"}]), ("ROLE_AGENT", [{"text": "which size?"}]),
+                          ("user", [{"text": "echo"}])], hist)
+        self.assertEqual(len(rpc(c, "main", "GetTask", {"id": t["id"], "historyLength": 1})["result"]["history"]), 1)
+        # a message for the (now terminal) task is the spec's error
+        again = rpc(c, "main", "SendMessage", {"message": msg("echo", taskId=t["id"])})
+        self.assertEqual(err_code(again), -32004, again)
+        c.close()
+
+    def test_input_required_v03_and_a_stream_ends_there(self):
+        c = self.s.conn()
+        t = rpc(c, "main", "message/send", {"message": msg03("ask:name?")}, version=None)["result"]
+        self.assertEqual(t["status"]["state"], "input-required", t)
+        self.assertEqual(t["status"]["message"]["parts"], [{"kind": "text", "text": "name?"}])
+        res = [e["result"] for e in stream(c, "main", "message/stream", {"message": msg03("hello", taskId=t["id"])},
+                                           version=None)]
+        self.assertEqual((res[0]["id"], res[-1]["status"]["state"]), (t["id"], "completed"), res)
+        # a stream ends at input-required as at a terminal state (0.3: final)
+        res = [e["result"] for e in stream(c, "main", "message/stream", {"message": msg03("askstream:more?")},
+                                           version=None)]
+        self.assertEqual([r["kind"] for r in res], ["task", "artifact-update", "status-update"], res)
+        self.assertEqual((res[-1]["status"]["state"], res[-1]["final"]), ("input-required", True))
+        self.assertEqual(res[-1]["status"]["message"]["parts"], [{"kind": "text", "text": "more?"}])
+        tid = res[0]["id"]
+        res = [e["result"] for e in stream(c, "main", "SendStreamingMessage",
+                                           {"message": msg("tokens:2", taskId=tid)})]
+        self.assertEqual(res[0]["task"]["id"], tid)
+        self.assertEqual([r["artifactUpdate"]["artifact"]["parts"] for r in res[1:3]], [[{"text": "t0"}],
+                                                                                       [{"text": "t1"}]])
+        self.assertEqual(res[-1]["statusUpdate"]["status"]["state"], "TASK_STATE_COMPLETED")
+        c.close()
+
+    def test_require_input_in_every_worker_model_and_handle_a2a_message(self):
+        c = self.s.conn()
+        for name, prompt in (("m", {"data": {"question": "Q"}}), ("am", {"data": {"question": "Q"}}),
+                             ("gev", {"text": "Q"}), ("only", {"data": {"question": "Q"}})):
+            t = rpc(c, name, "SendMessage", {"message": msg("ask:Q")})["result"]["task"]
+            self.assertEqual((t["status"]["state"], t["status"]["message"]["parts"]),
+                             ("TASK_STATE_INPUT_REQUIRED", [prompt]), (name, t))
+            if name == "gev":
+                continue
+            done = rpc(c, name, "SendMessage", {"message": msg("who", taskId=t["id"])})["result"]["task"]
+            self.assertEqual(done["artifacts"][0]["parts"][0]["data"],
+                             {"handler": "handle_a2a_message", "taskId": t["id"], "attempt": 1, "text": "who"},
+                             (name, done))
+        # a generator handle_a2a_message streams
+        res = [e["result"] for e in stream(c, "m", "SendStreamingMessage", {"message": msg("gen")})]
+        self.assertEqual(res[1]["artifactUpdate"]["artifact"]["parts"], [{"text": "g0"}], res)
+        self.assertEqual(res[2]["artifactUpdate"]["artifact"]["parts"], [{"text": "gen done"}], res)
+        c.close()
+        # other types still go to handle_message; an agent with handle_a2a_message only refuses them
+        with self.s.client() as sc:
+            for name in ("m", "am"):
+                resp = sc.request("x.y", {}, pool=name)
+                self.assertEqual(resp["result"], {"handler": "handle_message", "type": "x.y"}, resp)
+            resp = sc.request("x.y", {}, pool="only")
+            self.assertEqual(resp["error"]["code"], "agent_error", resp)
+            self.assertIn("handle_a2a_message only", resp["error"]["message"])
+            # a socket client sees the same turn marked inputRequired
+            resp = sc.request("a2a.message", {"parts": [{"text": "ask:why?"}], "taskId": "t", "contextId": "c"},
+                              pool="main", session="sock-1")
+            self.assertEqual((resp["ok"], resp.get("inputRequired"), resp["result"]), (True, True, "why?"), resp)
+
+    # ---- several streams on one task ----
+
+    def sub_stream(self, tid):
+        """A SubscribeToTask stream on its own connection: (conn, response,
+        its first event's result)."""
+        c2 = self.s.conn()
+        body = {"jsonrpc": "2.0", "id": 9, "method": "SubscribeToTask", "params": {"id": tid}}
+        c2.request("POST", "/a2a/main", body=json.dumps(body).encode(),
+                   headers={"A2A-Version": "1.0", "Content-Type": "application/json"})
+        r = c2.getresponse()
+        self.assertEqual((r.status, r.getheader("Content-Type")), (200, "text/event-stream"))
+        first = b""
+        while not first.endswith(b"\n\n"):
+            first += r.readline()
+        return c2, r, json.loads(first.decode()[6:])["result"]
+
+    def test_several_streams_on_one_task_get_the_same_events(self):
+        import threading
+        f = self.gate("several")
+        out = {}
+
+        def run():
+            c = self.s.conn()
+            out["evs"] = stream(c, "main", "SendStreamingMessage", {"message": msg("slowtokens:3:" + f)})
+            c.close()
+        th = threading.Thread(target=run)
+        th.start()
+        c = self.s.conn()
+        tid = wait_for(lambda: next((t["id"] for t in rpc(c, "main", "ListTasks", {})["result"]["tasks"]
+                                     if t["history"][0]["parts"][0]["text"] == "slowtokens:3:" + f and
+                                     len(t.get("artifacts", [{}])[0].get("parts", [])) == 2), None),
+                       what="the streaming task with two chunks")
+        subs = [self.sub_stream(tid) for _ in range(2)]
+        for _, _, first in subs:  # the Task first, with the chunks streamed so far
+            self.assertEqual(first["task"]["id"], tid)
+            self.assertEqual(first["task"]["artifacts"][0]["parts"], [{"text": "t0"}, {"text": "t1"}], first)
+        # a watcher that leaves does not disturb the others
+        gone, _, _ = self.sub_stream(tid)
+        closed = self.s.stats()["http"]["clientClosed"]
+        gone.close()
+        wait_for(lambda: self.s.stats()["http"]["clientClosed"] > closed, what="the leaving watcher seen")
+        subs.append(self.sub_stream(tid))  # the stream, 3 subscribers: a2aMaxWatchers (4)
+        full = rpc(c, "main", "SubscribeToTask", {"id": tid})
+        self.assertEqual(err_code(full), -32004, full)
+        self.assertIn("a2aMaxWatchers", full["error"]["message"])
+        open(f, "w").close()
+        th.join(60)
+        tail = [e["result"] for e in out["evs"]][3:]  # after the Task, t0 and t1
+        self.assertEqual([list(r)[0] for r in tail], ["artifactUpdate", "artifactUpdate", "statusUpdate"], tail)
+        self.assertEqual(tail[0]["artifactUpdate"]["artifact"]["parts"], [{"text": "t2"}])
+        for c2, r, _ in subs:
+            rest = r.read().decode()
+            got = [json.loads(b[6:])["result"] for b in rest.split("\n\n") if b.strip()]
+            for g in got:
+                g.get("statusUpdate", {}).get("status", {}).pop("timestamp", None)
+            for t in tail:
+                t.get("statusUpdate", {}).get("status", {}).pop("timestamp", None)
+            self.assertEqual(got, tail)
+            c2.close()
+        # the chunks are kept: GetTask shows what the stream built
+        got = rpc(c, "main", "GetTask", {"id": tid})["result"]
+        self.assertEqual(got["artifacts"][0], {"artifactId": "stream", "name": "stream",
+                                               "parts": [{"text": "t0"}, {"text": "t1"}, {"text": "t2"}]})
+        self.assertEqual(got["artifacts"][1]["parts"], [{"data": {"tokens": 3}}])
         c.close()
 
     def test_a_caller_that_leaves_does_not_end_its_task(self):
@@ -409,12 +573,20 @@ class Shared(unittest.TestCase):
         self.assertEqual(err_code(rpc(c, "main", "SendMessage", {})), -32602)
         self.assertEqual(err_code(rpc(c, "main", "GetTask", {"id": 5})), -32602)
         self.assertEqual(err_code(rpc(c, "main", "ListTasks", {"pageSize": 101})), -32602)
+        bad = rpc(c, "main", "ListTasks", {"status": "TASK_STATE_DONE"})
+        self.assertEqual(err_code(bad), -32602, bad)
+        self.assertIn("not a task state", bad["error"]["message"])
+        self.assertEqual(err_code(rpc(c, "main", "tasks/list", {"status": "finished"}, version=None)), -32602)
+        self.assertEqual(rpc(c, "main", "ListTasks", {"status": "TASK_STATE_COMPLETED"})["result"]["tasks"][0]
+                         ["status"]["state"], "TASK_STATE_COMPLETED")
         self.assertEqual(err_code(rpc(c, "main", "GetTask", {"id": "nope"})), -32001)
         self.assertEqual(err_code(rpc(c, "main", "CreateTaskPushNotificationConfig", {"taskId": "x"})), -32003)
         self.assertEqual(err_code(rpc(c, "main", "tasks/pushNotificationConfig/set", {}, version=None)), -32003)
         done = rpc(c, "main", "SendMessage", {"message": msg("hello")})["result"]["task"]
         cont = rpc(c, "main", "SendMessage", {"message": msg("hello", taskId=done["id"])})
-        self.assertEqual(err_code(cont), -32004, cont)
+        self.assertEqual(err_code(cont), -32004, cont)  # a terminal task cannot be restarted
+        self.assertIn("terminal", cont["error"]["message"])
+        self.assertEqual(err_code(rpc(c, "main", "SendMessage", {"message": msg("hello", taskId="nope")})), -32001)
         png = rpc(c, "main", "SendMessage", {"message": msg("hello"),
                                              "configuration": {"acceptedOutputModes": ["image/png"]}})
         self.assertEqual(err_code(png), -32005, png)
@@ -458,6 +630,45 @@ class Keys(unittest.TestCase):
             self.assertEqual(err_code(rpc(c, "default", "ListTasks", {"pageToken": "x"}, key="s3cret-a")), -32602)
             c.close()
             self.assertNotIn("s3cret", s.log())
+
+
+class Restart(unittest.TestCase):
+    """Tasks kept in the pool's session store (SQLite here) survive a
+    restart of agentpoold: GetTask, ListTasks (newest first, the
+    caller's only), the kept stream chunks, and an input-required task
+    continued after it."""
+
+    def test_tasks_survive_a_restart_with_a_session_store(self):
+        d = tempfile.mkdtemp(prefix="apa2astore-")
+        self.addCleanup(shutil.rmtree, d, True)
+        cfg = {"pools": {"default": pool(sessions=True, sessionStore="sqlite:" + os.path.join(d, "s.db"))}}
+        with HTTPServer(cfg) as s:
+            c = s.conn()
+            done = rpc(c, "default", "SendMessage", {"message": msg("hello")})["result"]["task"]
+            asked = rpc(c, "default", "SendMessage", {"message": msg("ask:size?", contextId="keep-1")})["result"]["task"]
+            self.assertEqual(asked["status"]["state"], "TASK_STATE_INPUT_REQUIRED")
+            streamed = stream(c, "default", "SendStreamingMessage", {"message": msg("tokens:2")})[0]["result"]["task"]
+            failed = rpc(c, "default", "SendMessage", {"message": msg("fail")})["result"]["task"]
+            c.close()
+        with HTTPServer(cfg) as s:
+            c = s.conn()
+            got = wait_for(lambda: rpc(c, "default", "GetTask", {"id": done["id"]}).get("result"),
+                           what="the completed task read back from the store")
+            self.assertEqual(got["status"]["state"], "TASK_STATE_COMPLETED")
+            self.assertEqual(got["artifacts"][0]["parts"], [{"text": "hello back"}])
+            self.assertEqual(got["history"][0]["parts"], [{"text": "hello"}])
+            wait_for(lambda: len(rpc(c, "default", "ListTasks", {})["result"]["tasks"]) == 4, what="all four back")
+            listed = rpc(c, "default", "ListTasks", {})["result"]["tasks"]
+            self.assertEqual([t["id"] for t in listed], [failed["id"], streamed["id"], asked["id"], done["id"]])
+            self.assertEqual(listed[0]["status"]["state"], "TASK_STATE_FAILED")
+            self.assertTrue(listed[0]["status"]["message"]["parts"][0]["text"].startswith("agent_error: "))
+            self.assertEqual(listed[1]["artifacts"][0]["parts"], [{"text": "t0"}, {"text": "t1"}])
+            self.assertEqual(listed[2]["status"]["message"]["parts"], [{"text": "size?"}])
+            cont = rpc(c, "default", "SendMessage", {"message": msg("echo", taskId=asked["id"])})["result"]["task"]
+            self.assertEqual((cont["status"]["state"], cont["contextId"]), ("TASK_STATE_COMPLETED", "keep-1"), cont)
+            self.assertEqual(len(cont["history"]), 3)
+            self.assertIn("A2A tasks read back from the session store", s.log())
+            c.close()
 
 
 class Bounds(unittest.TestCase):

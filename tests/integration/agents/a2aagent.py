@@ -82,7 +82,7 @@ def a2a_answer(message, ctx):
     if text.startswith("ask:"):
         ctx.require_input({"question": text[4:]})
         return None
-    return {"handler": "handle_a2a_message", "taskId": message["taskId"], "pool": ctx.pool, "text": text}
+    return {"handler": "handle_a2a_message", "taskId": message["taskId"], "attempt": ctx.attempt, "text": text}
 
 
 class A2AMessageAgent:
