@@ -6,7 +6,7 @@
  * (jsonrpc "2.0", a string or number id, a string method) -> the method
  * by its name in that version -> params check -> the method's handler,
  * which answers now or leaves a blocking SendMessage waiting on its task
- * (task->done).  Every answer is written by answer_result or
+ * (one of the task's watchers, a2atask_watch).  Every answer is written by answer_result or
  * answer_error; a Task is written in the version's shape by task_json
  * (1.0: TASK_STATE_* states, ROLE_AGENT, parts {"text"} / {"data"},
  * SendMessage's result {"task": ...}; 0.3: lower-case states, "kind"
@@ -16,11 +16,12 @@
  * artifact chunk, the final status update, then the stream ends; a
  * stream's connection that passes HTTPX_OUT_HIGH unsent stops its task's
  * lines being taken (the stream's credit waits) until it drains.
- * SubscribeToTask streams the same from then on to a task nobody else
- * watches (one watcher per task: several streams on one task are not
- * served yet).  State: the
- * waiting calls only
- * (each on its connection's record, httpfront.c).
+ * SubscribeToTask streams the same from then on, the Task first; any
+ * number of streams (a2aMaxWatchers) watch one task and get the same
+ * events.  A message with a taskId continues a task waiting for input
+ * (INPUT_REQUIRED, ctx.require_input), which ends its streams as a
+ * terminal state does.  State: the waiting calls only (each on its
+ * connection's record, httpfront.c).
  */
 #include "a2a.h"
 #include "a2atask.h"
