@@ -282,6 +282,8 @@ void a2atask_sweep(uint64_t now)
     for (queue_link *l = tb ? tb->tasks.next : NULL; l && l != &tb->tasks;) {
         a2a_task *t = queue_entry(l, a2a_task, link);
         l = l->next;
+        if (now < t->created_ms + ttl)
+            break; /* the rest were created later, so settled later: none has expired */
         if (droppable(t) && now >= t->updated_ms + ttl)
             a2atask_free(t);
     }

@@ -557,6 +557,30 @@ class Shared(unittest.TestCase):
                      "TASK_STATE_COMPLETED", what="the task completed after its caller left")
         c.close()
 
+    # ---- the load generator's raw-body mode (bench/a2a) ----
+
+    def test_agentpool_bench_drives_send_message_and_judges_jsonrpc_results(self):
+        from test_bench import run_bench
+        send = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {"message": msg03("hello")}})
+        target = ["--tcp", "127.0.0.1:%d" % self.s.port, "--proto", "http", "--path", "/a2a/main", "--requests", 40,
+                  "--conns", 2, "--seconds", 120]
+        c = self.s.conn()
+        before = rpc(c, "main", "ListTasks", {"status": "TASK_STATE_COMPLETED"})["result"]["totalSize"]
+        rc, r, err = run_bench(*target, "--body", send, "--expect", "jsonrpc")
+        self.assertEqual((rc, r["requests"]["ok"], r["requests"]["errors"]), (0, 40, 0), (err, r))
+        after = rpc(c, "main", "ListTasks", {"status": "TASK_STATE_COMPLETED"})["result"]["totalSize"]
+        self.assertGreaterEqual(after, before + 40)  # each ran as a task
+        c.close()
+        # an answer that is a JSON-RPC error is not ok, though its HTTP status is 200
+        nope = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tasks/get", "params": {"id": "nope"}})
+        rc, r, err = run_bench(*target, "--body", nope, "--expect", "jsonrpc")
+        self.assertEqual((r["requests"]["ok"], r["errors"]), (0, {"jsonrpc_error": 40}), (err, r))
+        rc, r, err = run_bench(*target, "--body", nope)  # without --expect: judged by the status only
+        self.assertEqual(r["requests"]["ok"], 40, (err, r))
+        rc, _, err = run_bench("--unix", "/tmp/x.sock", "--body", "{}", expect_json=False)
+        self.assertEqual(rc, 2)
+        self.assertIn("--body and --expect need --proto http", err)
+
     # ---- JSON-RPC errors, each by a real cause ----
 
     def test_jsonrpc_errors(self):
