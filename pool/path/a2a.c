@@ -234,7 +234,7 @@ static cJSON *history_json(const a2a_task *t, int v1, int history)
                 cJSON_free(text);
             }
         } else {
-            cJSON_AddItemToArray(h, cJSON_Duplicate(m, 1));
+            cJSON_AddItemToArray(h, cJSON_CreateObjectReference(m->child)); /* printed, not copied */
         }
     }
     return h;
@@ -515,6 +515,13 @@ static int call_watch(struct a2a_call *call, a2a_over_fn *over, void *arg)
     return AP_OK;
 }
 
+/* The request's message, taken out of its params (the request is done
+ * with it): the task keeps it without a copy. */
+static cJSON *taken_message(a2a_req *r, const cJSON *amsg)
+{
+    return cJSON_DetachItemViaPointer((cJSON *)r->params, (cJSON *)amsg);
+}
+
 /* The task a message with taskId tid continues: the caller's, of this
  * pool, waiting for input (INPUT_REQUIRED), in the same context; or
  * NULL (answered: TaskNotFound, InvalidParams, UnsupportedOperation). */
@@ -584,15 +591,11 @@ static struct a2a_call *message_start(a2a_req *r, int sse, a2a_over_fn *over, vo
     if (tid && !cJSON_IsNull(tid)) { /* a message to an existing task: it continues an INPUT_REQUIRED one */
         if ((t = continued_task(r, tid, ctx, owner)) == NULL)
             return NULL;
-        cJSON *m = cJSON_Duplicate(amsg, 1);
-        a2atask_continue(t, r->p, m, sse, secret, slen);
-        cJSON_Delete(m);
+        a2atask_continue(t, r->p, taken_message(r, amsg), sse, secret, slen);
     } else {
         char why[200];
-        cJSON *m = cJSON_Duplicate(amsg, 1);
-        t = a2atask_start(r->p, owner, cJSON_IsString(ctx) ? ctx->valuestring : NULL, m, sse, secret, slen, why,
-                          sizeof(why));
-        cJSON_Delete(m);
+        t = a2atask_start(r->p, owner, cJSON_IsString(ctx) ? ctx->valuestring : NULL, taken_message(r, amsg), sse,
+                          secret, slen, why, sizeof(why));
         if (t == NULL) {
             answer_error(r->req, r->id, A2A_ERR_INTERNAL, why);
             return NULL;

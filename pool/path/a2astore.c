@@ -66,12 +66,12 @@ void a2astore_save(const a2a_task *t)
     cJSON_AddStringToObject(o, "state", a2atask_state_name(t->state, 0));
     cJSON_AddNumberToObject(o, "turns", t->turns);
     if (t->history)
-        cJSON_AddItemToObject(o, "history", cJSON_Duplicate(t->history, 1));
+        cJSON_AddItemToObject(o, "history", cJSON_CreateArrayReference(t->history->child)); /* printed, not copied */
     add_text(o, "result", t->result);
     add_text(o, "error", t->error);
     add_text(o, "prompt", t->prompt);
     if (t->chunks)
-        cJSON_AddItemToObject(o, "chunks", cJSON_Duplicate(t->chunks, 1));
+        cJSON_AddItemToObject(o, "chunks", cJSON_CreateArrayReference(t->chunks->child));
     if (t->chunks_truncated)
         cJSON_AddBoolToObject(o, "chunksTruncated", 1);
     char *text = cJSON_PrintUnformatted(o);

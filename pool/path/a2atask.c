@@ -357,9 +357,10 @@ void a2atask_resume(a2a_task *t)
         client_check_output(t->c); /* flush.c calls a2atask_take again at the end of the turn */
 }
 
-/* Sets msg's taskId and contextId to t's, appends a copy to t's history
- * (its last A2ATASK_HISTORY_MAX kept), and feeds it through a new origin
- * client.  t is WORKING after, or settled (refused at once, or failed). */
+/* Sets msg's taskId and contextId to t's, feeds it through a new origin
+ * client and appends it (taken) to t's history (its last
+ * A2ATASK_HISTORY_MAX kept).  t is WORKING after, or settled (refused at
+ * once, or failed). */
 static void feed(a2a_task *t, pool_t *p, cJSON *amsg, int stream, const char *secret, size_t slen)
 {
     cJSON_DeleteItemFromObjectCaseSensitive(amsg, "taskId");
@@ -368,7 +369,7 @@ static void feed(a2a_task *t, pool_t *p, cJSON *amsg, int stream, const char *se
     cJSON_AddStringToObject(amsg, "contextId", t->context);
     if (t->history == NULL)
         t->history = cJSON_CreateArray();
-    cJSON_AddItemToArray(t->history, cJSON_Duplicate(amsg, 1));
+    cJSON_AddItemToArray(t->history, amsg); /* the line below only refers to it */
     while (cJSON_GetArraySize(t->history) > A2ATASK_HISTORY_MAX)
         cJSON_DeleteItemFromArray(t->history, 0);
     cJSON_Delete(t->chunks); /* a turn's stream artifact is its own */
@@ -409,6 +410,7 @@ a2a_task *a2atask_start(pool_t *p, const char *owner, const char *context, cJSON
     uint64_t now = ap_wall_ms();
     a2atask_sweep(now);
     if (make_room(tb) != AP_OK) {
+        cJSON_Delete(amsg);
         snprintf(why, cap, "a2aMaxTasks (%lld) tasks are kept and every one is still running",
                  (long long)server.cfg->a2a_max_tasks);
         ap_warn("a2a pool %s: a task refused: %s", p->name, why);
@@ -436,8 +438,10 @@ a2a_task *a2atask_start(pool_t *p, const char *owner, const char *context, cJSON
 
 int a2atask_continue(a2a_task *t, pool_t *p, cJSON *amsg, int stream, const char *secret, size_t slen)
 {
-    if (t->state != A2A_INPUT_REQUIRED || t->c != NULL)
+    if (t->state != A2A_INPUT_REQUIRED || t->c != NULL) {
+        cJSON_Delete(amsg);
         return AP_ERR;
+    }
     ap_free(t->prompt);
     t->prompt = NULL;
     a2atask_set_state(t, A2A_SUBMITTED); /* a new turn: fed next, then WORKING */

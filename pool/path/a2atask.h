@@ -121,15 +121,15 @@ int a2atask_settled(a2a_state s);
 /* Drops the settled tasks past a2aTaskTtl that nobody waits on. */
 void a2atask_sweep(uint64_t now_ms);
 /* Makes a new task for pool p, owned by owner, in context (NULL: a new
- * context id is made), its message msg (its taskId and contextId are
- * set here), and feeds it: its request line carries secret (the API
+ * context id is made), its message msg (taken: kept in its history; its
+ * taskId and contextId are set here), and feeds it: its request line carries secret (the API
  * key, NULL when none) as "key", and "stream": stream.  Returns the task
  * (possibly terminal already: refused at once), or NULL when the table
  * is full of tasks still running (why filled). */
 a2a_task *a2atask_start(struct pool *p, const char *owner, const char *context, struct cJSON *msg, int stream,
                         const char *secret, size_t slen, char *why, size_t cap);
-/* Continues t (INPUT_REQUIRED) with the user's next message msg (its
- * taskId and contextId set here): appended to the history and fed as
+/* Continues t (INPUT_REQUIRED) with the user's next message msg (taken;
+ * its taskId and contextId set here): appended to the history and fed as
  * a2atask_start does, in the same context (session).  AP_ERR (nothing
  * changed) when t does not wait for input. */
 int a2atask_continue(a2a_task *t, struct pool *p, struct cJSON *msg, int stream, const char *secret, size_t slen);
