@@ -470,6 +470,10 @@ class Shared(unittest.TestCase):
             resp = sc.request("a2a.message", {"parts": [{"text": "ask:why?"}], "taskId": "t", "contextId": "c"},
                               pool="main", session="sock-1")
             self.assertEqual((resp["ok"], resp.get("inputRequired"), resp["result"]), (True, True, "why?"), resp)
+            # the task records' key space in the session store is not a session's
+            resp = sc.request("a2a.message", {"parts": [{"text": "hello"}]}, pool="main", session="a2a:task:x")
+            self.assertEqual(resp["error"]["code"], "bad_request", resp)
+            self.assertIn("are the server's", resp["error"]["message"])
 
     # ---- several streams on one task ----
 
@@ -665,7 +669,27 @@ class Restart(unittest.TestCase):
     def test_tasks_survive_a_restart_with_a_session_store(self):
         d = tempfile.mkdtemp(prefix="apa2astore-")
         self.addCleanup(shutil.rmtree, d, True)
-        cfg = {"pools": {"default": pool(sessions=True, sessionStore="sqlite:" + os.path.join(d, "s.db"))}}
+        keys = os.path.join(d, "keys.jsonl")
+        with open(keys, "w") as f:
+            for kid, secret in (("alice", "s3cret-a"), ("bob", "s3cret-b")):
+                f.write(json.dumps({"id": kid, "sha256": hashlib.sha256(secret.encode()).hexdigest(),
+                                    "pools": "*"}) + "\n")
+        os.chmod(keys, 0o600)
+        cfg = {"httpAuth": "keys", "apiKeysFile": keys,
+               "pools": {"default": pool(sessions=True, sessionStore="sqlite:" + os.path.join(d, "s.db"))}}
+
+        def rpc(conn, pool_name, method, params, key="s3cret-a"):
+            return globals()["rpc"](conn, pool_name, method, params, key=key)
+
+        def stream(conn, pool_name, method, params):
+            conn.putrequest("POST", "/a2a/" + pool_name)
+            body = json.dumps({"jsonrpc": "2.0", "id": 9, "method": method, "params": params}).encode()
+            for h, v in (("A2A-Version", "1.0"), ("Content-Type", "application/json"),
+                         ("Authorization", "Bearer s3cret-a"), ("Content-Length", str(len(body)))):
+                conn.putheader(h, v)
+            conn.endheaders(body)
+            text = conn.getresponse().read().decode()
+            return [json.loads(b[6:]) for b in text.split("\n\n") if b.strip()]
         with HTTPServer(cfg) as s:
             c = s.conn()
             done = rpc(c, "default", "SendMessage", {"message": msg("hello")})["result"]["task"]
@@ -692,6 +716,9 @@ class Restart(unittest.TestCase):
             self.assertEqual((cont["status"]["state"], cont["contextId"]), ("TASK_STATE_COMPLETED", "keep-1"), cont)
             self.assertEqual(len(cont["history"]), 3)
             self.assertIn("A2A tasks read back from the session store", s.log())
+            # the owner came back with each task: another key sees none of them
+            self.assertEqual(rpc(c, "default", "ListTasks", {}, key="s3cret-b")["result"]["tasks"], [])
+            self.assertEqual(err_code(rpc(c, "default", "GetTask", {"id": done["id"]}, key="s3cret-b")), -32001)
             c.close()
 
 
