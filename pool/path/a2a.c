@@ -254,12 +254,12 @@ static cJSON *task_json(const a2a_task *t, int v1, int history)
         cJSON_AddItemToObject(st, "message", status_message(t, v1));
     add_time(st, t->updated_ms);
     cJSON *arts = NULL;
-    if (t->chunks) { /* the chunks the handler streamed, kept */
+    cJSON *chunks = a2atask_chunks(t);
+    if (chunks) { /* the chunks the handler streamed, kept */
         cJSON *parts = cJSON_CreateArray();
-        const cJSON *c;
-        cJSON_ArrayForEach(c, t->chunks) {
-            cJSON_AddItemToArray(parts, part_of(cJSON_Duplicate(c, 1), v1));
-        }
+        while (chunks->child)
+            cJSON_AddItemToArray(parts, part_of(cJSON_DetachItemViaPointer(chunks, chunks->child), v1));
+        cJSON_Delete(chunks);
         arts = cJSON_AddArrayToObject(o, "artifacts");
         cJSON_AddItemToArray(arts, artifact("stream", parts, t->chunks_truncated));
     }

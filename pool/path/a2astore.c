@@ -70,8 +70,9 @@ void a2astore_save(const a2a_task *t)
     add_text(o, "result", t->result);
     add_text(o, "error", t->error);
     add_text(o, "prompt", t->prompt);
-    if (t->chunks)
-        cJSON_AddItemToObject(o, "chunks", cJSON_CreateArrayReference(t->chunks->child));
+    cJSON *chunks = a2atask_chunks(t);
+    if (chunks)
+        cJSON_AddItemToObject(o, "chunks", chunks);
     if (t->chunks_truncated)
         cJSON_AddBoolToObject(o, "chunksTruncated", 1);
     char *text = cJSON_PrintUnformatted(o);
@@ -127,7 +128,7 @@ static a2a_task *task_of_record(const char *val, size_t len)
     t->updated_ms = (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, "updated"));
     t->turns = (int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(o, "turns"));
     t->history = cJSON_DetachItemFromObjectCaseSensitive(o, "history");
-    t->chunks = cJSON_DetachItemFromObjectCaseSensitive(o, "chunks");
+    a2atask_set_chunks(t, cJSON_GetObjectItemCaseSensitive(o, "chunks"));
     t->chunks_truncated = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "chunksTruncated"));
     t->result = text_of(o, "result");
     t->error = text_of(o, "error");

@@ -175,25 +175,57 @@ static void a2atask_answered(a2a_task *t, const char *rest, size_t len, const re
                                                  : rl->ok ? A2A_COMPLETED : state_of_error(rl->code));
 }
 
-/* Keeps one chunk for GetTask's "stream" artifact, up to
- * A2ATASK_STREAM_KEEP_MAX bytes per turn. */
+/* Keeps one chunk (its JSON text, checked by the master when the worker
+ * sent it) for GetTask's "stream" artifact, up to A2ATASK_STREAM_KEEP_MAX
+ * bytes per turn: appended as text, parsed only when shown. */
 static void keep_chunk(a2a_task *t, const char *json, size_t len)
 {
     if (t->chunks_truncated)
         return;
-    if (t->chunk_bytes + len > A2ATASK_STREAM_KEEP_MAX) {
+    if (t->chunk_bytes + len + 1 > A2ATASK_STREAM_KEEP_MAX) {
         t->chunks_truncated = 1;
         ap_info("a2a task %s: its stream passed %u bytes: later chunks are not kept for GetTask", t->id,
                 A2ATASK_STREAM_KEEP_MAX);
         return;
     }
-    cJSON *v = cJSON_ParseWithLength(json, len);
-    if (v == NULL)
-        return;
-    if (t->chunks == NULL)
-        t->chunks = cJSON_CreateArray();
-    cJSON_AddItemToArray(t->chunks, v);
+    if (t->chunk_bytes + len + 2 > t->chunk_cap) {
+        size_t cap = t->chunk_cap ? t->chunk_cap : 256;
+        while (cap < t->chunk_bytes + len + 2)
+            cap *= 2;
+        t->chunks = ap_realloc(t->chunks, cap);
+        t->chunk_cap = cap;
+    }
+    if (t->chunk_bytes)
+        t->chunks[t->chunk_bytes++] = ',';
+    memcpy(t->chunks + t->chunk_bytes, json, len);
     t->chunk_bytes += len;
+    t->chunks[t->chunk_bytes] = '\0';
+}
+
+cJSON *a2atask_chunks(const a2a_task *t)
+{
+    if (t->chunks == NULL || t->chunk_bytes == 0)
+        return NULL;
+    char *text = ap_malloc(t->chunk_bytes + 3);
+    text[0] = '[';
+    memcpy(text + 1, t->chunks, t->chunk_bytes);
+    text[t->chunk_bytes + 1] = ']';
+    text[t->chunk_bytes + 2] = '\0';
+    cJSON *arr = cJSON_ParseWithLength(text, t->chunk_bytes + 2);
+    ap_free(text);
+    return arr;
+}
+
+void a2atask_set_chunks(a2a_task *t, const cJSON *arr)
+{
+    const cJSON *c;
+    cJSON_ArrayForEach(c, arr) {
+        char *text = cJSON_PrintUnformatted(c);
+        if (text) {
+            keep_chunk(t, text, strlen(text));
+            cJSON_free(text);
+        }
+    }
 }
 
 /* Whether every stream watching t can take a line now. */
@@ -253,7 +285,7 @@ static void a2atask_closed(void *arg)
 void a2atask_free_record(a2a_task *t)
 {
     cJSON_Delete(t->history);
-    cJSON_Delete(t->chunks);
+    ap_free(t->chunks);
     ap_free(t->result);
     ap_free(t->error);
     ap_free(t->prompt);
@@ -372,9 +404,7 @@ static void feed(a2a_task *t, pool_t *p, cJSON *amsg, int stream, const char *se
     cJSON_AddItemToArray(t->history, amsg); /* the line below only refers to it */
     while (cJSON_GetArraySize(t->history) > A2ATASK_HISTORY_MAX)
         cJSON_DeleteItemFromArray(t->history, 0);
-    cJSON_Delete(t->chunks); /* a turn's stream artifact is its own */
-    t->chunks = NULL;
-    t->chunk_bytes = 0;
+    t->chunk_bytes = 0; /* a turn's stream artifact is its own */
     t->chunks_truncated = 0;
     t->turns++;
     char *line = task_line(t, p, amsg, stream, secret, slen);

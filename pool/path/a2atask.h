@@ -104,8 +104,9 @@ typedef struct a2a_task {
     char *result;               /* COMPLETED: the handler's result, JSON text */
     char *error;                /* the other terminal states: the error object, JSON text */
     char *prompt;               /* INPUT_REQUIRED: ctx.require_input's prompt, JSON text */
-    struct cJSON *chunks;       /* this turn's stream chunks kept (A2ATASK_STREAM_KEEP_MAX), or NULL */
-    size_t chunk_bytes;
+    char *chunks;               /* this turn's stream chunks kept, as the worker wrote them, comma-separated
+                                 * (a JSON array's inside; parsed only when shown), or NULL */
+    size_t chunk_bytes, chunk_cap;
     int chunks_truncated;
     int turns;                  /* messages fed (1, then one per continuation) */
     struct client *c;           /* its origin client while it has one */
@@ -151,6 +152,10 @@ a2a_task *a2atask_older(const a2a_task *t);
 const char *a2atask_state_name(a2a_state s, int v1);
 /* The state named name (either version's name), or A2A_STATE_COUNT. */
 a2a_state a2atask_state_of(const char *name);
+/* t's kept stream chunks as a JSON array (new), or NULL when none. */
+struct cJSON *a2atask_chunks(const a2a_task *t);
+/* Sets t's kept chunks from a JSON array (a record read back). */
+void a2atask_set_chunks(a2a_task *t, const struct cJSON *arr);
 /* Puts t back into the table (a task read from the session store at
  * start-up, a2astore.c): AP_ERR (t not taken) when one with its id is
  * there or the table has no room. */

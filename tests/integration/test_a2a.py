@@ -322,6 +322,19 @@ class Shared(unittest.TestCase):
         self.assertEqual(got["status"]["state"], "TASK_STATE_COMPLETED")
         c.close()
 
+    def test_kept_stream_chunks_are_bounded(self):
+        # 256 KiB of chunk JSON per turn: 3 chunks of 64 KiB are kept, the 4th and 5th are not
+        c = self.s.conn()
+        evs = stream(c, "main", "SendStreamingMessage", {"message": msg("big:5")})
+        self.assertEqual(len([e for e in evs if e["result"].get("artifactUpdate", {}).get("artifact", {})
+                              .get("artifactId") == "stream"]), 5)  # the stream itself gets every chunk
+        got = rpc(c, "main", "GetTask", {"id": evs[0]["result"]["task"]["id"]})["result"]
+        art = got["artifacts"][0]
+        self.assertEqual((art["artifactId"], art["metadata"]), ("stream", {"truncated": True}))
+        self.assertEqual([p["text"][:2] for p in art["parts"]], ["aa", "bb", "cc"])
+        self.assertIn("its stream passed 262144 bytes", self.s.log())
+        c.close()
+
     def test_message_stream_v03_kinds_and_a_failed_stream(self):
         c = self.s.conn()
         res = [e["result"] for e in stream(c, "main", "message/stream", {"message": msg03("tokens:2")}, version=None)]

@@ -10,6 +10,7 @@ requests (data: the A2A message) by the text of its first part:
   ask:Q    -> ctx.require_input(Q): the task waits for input, Q its prompt
   askstream:Q -> a streaming handler: yields "s0", then ctx.require_input(Q)
   slowtokens:N:F -> yields "t0" .. "t<N-1>", waiting for file F before the last
+  big:N    -> yields N chunks of 65536 characters ("a", "b", ...), returns N
 and declares an A2A card (card = {...}) for the Agent Card.  A2AMessageAgent
 and AsyncA2AMessageAgent answer through handle_a2a_message(message, ctx)
 (sync, and async def) instead: "who" tells which handler ran.
@@ -37,6 +38,8 @@ class A2AAgent:
             return "not shown: the prompt is the answer"
         if text.startswith("askstream:"):
             return self.ask_stream(ctx, text[10:])
+        if text.startswith("big:"):
+            return self.big(int(text[4:]))
         if text.startswith("slowtokens:"):
             n, gate = text[11:].split(":", 1)
             return self.slow_tokens(int(n), gate)
@@ -61,6 +64,11 @@ class A2AAgent:
         for i in range(n):
             yield "t%d" % i
         return {"tokens": n}
+
+    def big(self, n):
+        for i in range(n):
+            yield chr(ord("a") + i) * 65536
+        return n
 
     def ask_stream(self, ctx, prompt):
         yield "s0"
