@@ -72,7 +72,16 @@ struct a2a_call {
     int paused;                 /* sse: its connection's output passed HTTPX_OUT_HIGH; resumed when drained */
     a2a_over_fn *over;
     void *over_arg;
+    char *chunk_head;           /* sse: its chunk events' bytes up to the parts (made at the first chunk) */
+    size_t chunk_head_len;
 };
+
+static void call_free(struct a2a_call *call)
+{
+    cJSON_Delete(call->id);
+    ap_free(call->chunk_head);
+    ap_free(call);
+}
 
 /* ---- answers --------------------------------------------------------- */
 
@@ -360,13 +369,27 @@ static void call_done(a2a_task *t, void *arg)
     call->req = NULL;
     if (call->over)
         call->over(call->over_arg);
-    cJSON_Delete(call->id);
-    ap_free(call);
+    call_free(call);
 }
 
 /* ---- streams: server-sent events ---------------------------------------- */
 
 static void stream_drained(struct evhttp_connection *evcon, void *arg);
+
+/* Sends one event's bytes (b, emptied) on call's stream; past
+ * HTTPX_OUT_HIGH unsent on its connection the call pauses (its task's
+ * lines wait) until stream_drained. */
+static void stream_send(struct a2a_call *call, struct evbuffer *b)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(call->req);
+    struct evbuffer *sent = evcon ? bufferevent_get_output(evhttp_connection_get_bufferevent(evcon)) : NULL;
+    if (sent && evbuffer_get_length(sent) + evbuffer_get_length(b) > HTTPX_OUT_HIGH) {
+        call->paused = 1; /* resumed by stream_drained */
+        evhttp_send_reply_chunk_with_cb(call->req, b, stream_drained, call);
+    } else {
+        evhttp_send_reply_chunk(call->req, b);
+    }
+}
 
 /* One event: data is a JSON-RPC response whose result is res (1.0: an
  * object with one member named kind1 holding res; 0.3: res itself). */
@@ -385,15 +408,10 @@ static void stream_event(struct a2a_call *call, const char *kind1, cJSON *res)
     if (text == NULL || b == NULL) {
         ap_error("a2a: a stream event could not be made (out of memory): dropped");
     } else {
-        evbuffer_add_printf(b, "data: %s\n\n", text);
-        struct evhttp_connection *evcon = evhttp_request_get_connection(call->req);
-        struct evbuffer *sent = evcon ? bufferevent_get_output(evhttp_connection_get_bufferevent(evcon)) : NULL;
-        if (sent && evbuffer_get_length(sent) + evbuffer_get_length(b) > HTTPX_OUT_HIGH) {
-            call->paused = 1; /* resumed by stream_drained */
-            evhttp_send_reply_chunk_with_cb(call->req, b, stream_drained, call);
-        } else {
-            evhttp_send_reply_chunk(call->req, b);
-        }
+        evbuffer_add(b, "data: ", 6);
+        evbuffer_add(b, text, strlen(text));
+        evbuffer_add(b, "\n\n", 2);
+        stream_send(call, b);
     }
     if (text)
         cJSON_free(text);
@@ -436,11 +454,73 @@ static void stream_artifact(struct a2a_call *call, const a2a_task *t, const char
     stream_event(call, "artifactUpdate", u);
 }
 
+/* s as a JSON string (allocated). */
+static char *json_string(const char *s)
+{
+    cJSON *v = cJSON_CreateString(s);
+    char *text = v ? cJSON_PrintUnformatted(v) : NULL;
+    cJSON_Delete(v);
+    char *out = ap_strdup(text ? text : "\"\"");
+    if (text)
+        cJSON_free(text);
+    return out;
+}
+
+/* call's chunk events' bytes up to the artifact's parts, made once: the
+ * same as stream_artifact writes, so a chunk costs no JSON tree. */
+static void make_chunk_head(struct a2a_call *call, const a2a_task *t)
+{
+    char *id = call->id ? cJSON_PrintUnformatted(call->id) : NULL;
+    char *tid = json_string(t->id), *ctx = json_string(t->context);
+    size_t cap = (id ? strlen(id) : 4) + strlen(tid) + strlen(ctx) + 200;
+    call->chunk_head = ap_malloc(cap);
+    int n = snprintf(call->chunk_head, cap,
+                     "data: {\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":{%s\"taskId\":%s,\"contextId\":%s,"
+                     "\"artifact\":{\"artifactId\":\"stream\",\"parts\":[",
+                     id ? id : "null", call->v1 ? "\"artifactUpdate\":{" : "\"kind\":\"artifact-update\",", tid, ctx);
+    call->chunk_head_len = n > 0 && (size_t)n < cap ? (size_t)n : 0;
+    if (id)
+        cJSON_free(id);
+    ap_free(tid);
+    ap_free(ctx);
+}
+
+/* One chunk (the worker's JSON text, spliced as it is) as an artifact
+ * update: one part, text for a string, data otherwise (0.3: a value that
+ * is not an object wrapped as {"result": v}, as part_of does). */
 static void stream_chunk(a2a_task *t, const char *json, size_t len, uint32_t seq, void *arg)
 {
     struct a2a_call *call = arg;
-    cJSON *v = cJSON_ParseWithLength(json, len);
-    stream_artifact(call, t, "stream", v ? v : cJSON_CreateNull(), seq > 0, 0);
+    if (call->chunk_head == NULL)
+        make_chunk_head(call, t);
+    if (len == 0) {
+        json = "null";
+        len = 4;
+    }
+    const char *open, *close = "}";
+    if (json[0] == '"') {
+        open = call->v1 ? "{\"text\":" : "{\"kind\":\"text\",\"text\":";
+    } else if (json[0] == '{' || call->v1) {
+        open = call->v1 ? "{\"data\":" : "{\"kind\":\"data\",\"data\":";
+    } else {
+        open = "{\"kind\":\"data\",\"data\":{\"result\":";
+        close = "}}";
+    }
+    char tail[64];
+    int tn = snprintf(tail, sizeof(tail), "%s]},\"append\":%s,\"lastChunk\":false}}%s\n\n", close,
+                      seq > 0 ? "true" : "false", call->v1 ? "}" : "");
+    struct evbuffer *b = evbuffer_new();
+    if (b == NULL || call->chunk_head_len == 0) {
+        ap_error("a2a task %s: a stream event could not be made (out of memory): dropped", t->id);
+    } else {
+        evbuffer_add(b, call->chunk_head, call->chunk_head_len);
+        evbuffer_add(b, open, strlen(open));
+        evbuffer_add(b, json, len);
+        evbuffer_add(b, tail, (size_t)tn);
+        stream_send(call, b);
+    }
+    if (b)
+        evbuffer_free(b);
 }
 
 static int stream_room(void *arg)
@@ -484,8 +564,7 @@ static void stream_done(a2a_task *t, void *arg)
     call->req = NULL;
     if (call->over)
         call->over(call->over_arg);
-    cJSON_Delete(call->id);
-    ap_free(call);
+    call_free(call);
 }
 
 /* A call of request r for task t. */
@@ -787,8 +866,7 @@ static struct a2a_call *subscribe_task(a2a_req *r, a2a_over_fn *over, void *arg)
         snprintf(why, sizeof(why), "a2aMaxWatchers (%lld) streams or callers watch this task already",
                  (long long)server.cfg->a2a_max_watchers);
         answer_error(r->req, r->id, A2A_ERR_UNSUPPORTED_OPERATION, why);
-        cJSON_Delete(call->id);
-        ap_free(call);
+        call_free(call);
         return NULL;
     }
     stream_start(call, t);
@@ -885,8 +963,7 @@ void a2a_peer_gone(struct a2a_call *call)
         a2atask_unwatch(call->t, call);
     if (call->req && evhttp_request_get_connection(call->req) == NULL)
         evhttp_request_free(call->req);
-    cJSON_Delete(call->id);
-    ap_free(call);
+    call_free(call);
 }
 
 void a2a_stop(void)
