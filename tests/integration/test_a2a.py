@@ -674,14 +674,24 @@ class Keys(unittest.TestCase):
 
 
 class Restart(unittest.TestCase):
-    """Tasks kept in the pool's session store (SQLite here) survive a
+    """Tasks kept in the pool's session store (SQLite, and Redis) survive a
     restart of agentpoold: GetTask, ListTasks (newest first, the
     caller's only), the kept stream chunks, and an input-required task
     continued after it."""
 
-    def test_tasks_survive_a_restart_with_a_session_store(self):
+    def test_tasks_survive_a_restart_with_a_sqlite_store(self):
         d = tempfile.mkdtemp(prefix="apa2astore-")
         self.addCleanup(shutil.rmtree, d, True)
+        self.restart_keeps_tasks(d, "sqlite:" + os.path.join(d, "s.db"))
+
+    def test_tasks_survive_a_restart_with_a_redis_store(self):
+        from test_session_redis import Redis
+        d = tempfile.mkdtemp(prefix="apa2astore-")
+        self.addCleanup(shutil.rmtree, d, True)
+        with Redis() as r:
+            self.restart_keeps_tasks(d, r.spec())
+
+    def restart_keeps_tasks(self, d, store):
         keys = os.path.join(d, "keys.jsonl")
         with open(keys, "w") as f:
             for kid, secret in (("alice", "s3cret-a"), ("bob", "s3cret-b")):
@@ -689,7 +699,7 @@ class Restart(unittest.TestCase):
                                     "pools": "*"}) + "\n")
         os.chmod(keys, 0o600)
         cfg = {"httpAuth": "keys", "apiKeysFile": keys,
-               "pools": {"default": pool(sessions=True, sessionStore="sqlite:" + os.path.join(d, "s.db"))}}
+               "pools": {"default": pool(sessions=True, sessionStore=store)}}
 
         def rpc(conn, pool_name, method, params, key="s3cret-a"):
             return globals()["rpc"](conn, pool_name, method, params, key=key)
