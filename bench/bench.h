@@ -49,6 +49,7 @@ typedef struct {
     int json;              /* print one JSON object instead of the summary */
     int progress;          /* refresh a progress line on stderr */
     int stream;            /* --stream: requests ask for a stream, chunks are counted */
+    int expect_jsonrpc;    /* --expect jsonrpc: a 2xx answer is ok only with a JSON-RPC result */
 } bench_cfg;
 
 /* The lifecycle of one connection; only conn_set_state() changes it. */

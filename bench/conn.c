@@ -369,6 +369,16 @@ static void conn_ndjson_input(bench_conn *c)
     c->in_scan = c->in_len;
 }
 
+/* Whether the body's start is a JSON-RPC 2.0 result: a "result" member
+ * before any "error" one in its first HTTP_BODY_HEAD bytes (agentpoold
+ * writes jsonrpc, id, then result or error). */
+static int conn_jsonrpc_result(const http_parser *hp)
+{
+    const char *r = memmem(hp->head, hp->head_len, "\"result\":", 9);
+    const char *e = memmem(hp->head, hp->head_len, "\"error\":", 8);
+    return r != NULL && (e == NULL || r < e);
+}
+
 /* An HTTP response ended. */
 static void conn_http_answer(bench_conn *c)
 {
@@ -381,7 +391,9 @@ static void conn_http_answer(bench_conn *c)
     }
     c->written--;
     c->backoff_ms = 0;
-    if (st >= 200 && st < 300) {
+    if (st >= 200 && st < 300 && bench.cfg->expect_jsonrpc && !conn_jsonrpc_result(&c->hp)) {
+        load_answer(start, 0, "jsonrpc_error", 13);
+    } else if (st >= 200 && st < 300) {
         load_answer(start, 1, NULL, 0);
     } else {
         char code[9] = "http_0xx";

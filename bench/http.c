@@ -176,6 +176,7 @@ http_result http_parse(http_parser *p, const char *buf, size_t len, size_t *used
                 goto out;
             }
             p->close = 0;
+            p->head_len = 0;
             r = http_head(p, b, h);
             if (r == HTTP_BAD)
                 goto out;
@@ -201,6 +202,11 @@ http_result http_parse(http_parser *p, const char *buf, size_t len, size_t *used
         case HP_BODY_LEN:
         case HP_CHUNK_DATA: {
             size_t take = avail < p->remaining ? avail : (size_t)p->remaining;
+            size_t keep = HTTP_BODY_HEAD - p->head_len;
+            if (keep > take)
+                keep = take;
+            memcpy(p->head + p->head_len, b, keep);
+            p->head_len += keep;
             off += take;
             p->remaining -= take;
             if (p->remaining > 0)

@@ -10,7 +10,9 @@
  * block is only parsed once it is complete in the buffer (at most
  * HTTP_MAX_HEAD bytes); bodies and chunks are skipped as they arrive, so
  * a large body never has to fit in the buffer.  Interim 1xx responses
- * (100 Continue) are skipped.  Bodies are not looked at.
+ * (100 Continue) are skipped.  Bodies are skipped, but the first
+ * HTTP_BODY_HEAD bytes of each are kept (head, head_len) so a caller can
+ * judge an answer by its start (a JSON-RPC "result" or "error").
  *
  * Pure and allocation-free; `error` points at a static string.
  */
@@ -22,6 +24,7 @@
 
 #define HTTP_MAX_HEAD (64u * 1024u)
 #define HTTP_MAX_LINE 4096u /* a chunk-size or trailer line */
+#define HTTP_BODY_HEAD 64u  /* bytes of each body kept */
 
 typedef enum { HTTP_BAD = -1, HTTP_NEED = 0, HTTP_DONE = 1 } http_result;
 
@@ -31,6 +34,8 @@ typedef struct {
     int status;         /* the status of the response being read / just done */
     int close;          /* the server closes the connection after it */
     const char *error;  /* why, after HTTP_BAD */
+    char head[HTTP_BODY_HEAD]; /* the first bytes of the response's body */
+    size_t head_len;
 } http_parser;
 
 /* Prepares p for the first response on a new connection. */

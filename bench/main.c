@@ -50,6 +50,11 @@ static void main_usage(FILE *out)
             "  --tcp HOST:PORT      connect over TCP\n"
             "  --proto ndjson|http  protocol (default ndjson)\n"
             "  --path PATH          HTTP: request target of the POST (default /)\n"
+            "  --body JSON          HTTP: POST this body as it is (e.g. an A2A JSON-RPC\n"
+            "                       request to --path /a2a/POOL) instead of the NDJSON one\n"
+            "  --expect jsonrpc     HTTP: an answer counts as ok only when its body starts\n"
+            "                       as a JSON-RPC result ({\"jsonrpc\":\"2.0\",\"id\":..,\"result\":);\n"
+            "                       one with \"error\" is counted as the error jsonrpc_error\n"
             "\n"
             "Load:\n"
             "  --conns C            connections (default 8)\n"
@@ -115,7 +120,7 @@ enum {
     OPT_UNIX = 1000, OPT_TCP, OPT_PROTO, OPT_PATH, OPT_CONNS, OPT_DEPTH, OPT_RATE, OPT_SECONDS,
     OPT_REQUESTS, OPT_WARMUP, OPT_TIMEOUT, OPT_TYPE, OPT_PAYLOAD, OPT_DATA, OPT_JSON, OPT_HELP, OPT_VERSION,
     OPT_STREAM,
-    OPT_POOL, OPT_SESSIONS
+    OPT_POOL, OPT_SESSIONS, OPT_BODY, OPT_EXPECT
 };
 
 /* Fills cfg from the command line.  Returns AP_OK, AP_ERR with err set
@@ -141,6 +146,8 @@ static int main_parse(int argc, char **argv, bench_cfg *cfg, char *err, size_t e
         {"stream", no_argument, NULL, OPT_STREAM},
         {"pool", required_argument, NULL, OPT_POOL},
         {"sessions", required_argument, NULL, OPT_SESSIONS},
+        {"body", required_argument, NULL, OPT_BODY},
+        {"expect", required_argument, NULL, OPT_EXPECT},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -237,6 +244,16 @@ static int main_parse(int argc, char **argv, bench_cfg *cfg, char *err, size_t e
                 return AP_ERR;
             cfg->req.sessions = u;
             break;
+        case OPT_BODY:
+            cfg->req.body = optarg;
+            break;
+        case OPT_EXPECT:
+            if (strcmp(optarg, "jsonrpc") != 0) {
+                snprintf(err, errlen, "--expect %s: expected jsonrpc", optarg);
+                return AP_ERR;
+            }
+            cfg->expect_jsonrpc = 1;
+            break;
         case OPT_HELP:
             main_usage(stdout);
             return 1;
@@ -253,6 +270,14 @@ static int main_parse(int argc, char **argv, bench_cfg *cfg, char *err, size_t e
     }
     if (optind < argc) {
         snprintf(err, errlen, "unexpected argument: %s", argv[optind]);
+        return AP_ERR;
+    }
+    if ((cfg->req.body || cfg->expect_jsonrpc) && cfg->proto != BENCH_HTTP) {
+        snprintf(err, errlen, "--body and --expect need --proto http");
+        return AP_ERR;
+    }
+    if (cfg->req.body && (cfg->req.data || cfg->req.sessions || cfg->req.pool)) {
+        snprintf(err, errlen, "--body is the whole request body: not with --data, --sessions or --pool");
         return AP_ERR;
     }
     if (cfg->stream && cfg->proto == BENCH_HTTP) {

@@ -64,6 +64,15 @@ static int tmpl_body(tmpl_buf *body, size_t *id_off, size_t *session_off, int *s
 {
     char spaces[TMPL_ID_WIDTH];
 
+    if (spec->body) { /* --body: as given, on one line */
+        size_t start = body->len;
+        tmpl_puts(body, spec->body);
+        for (size_t i = start; i < body->len; i++)
+            if (body->b[i] == '\n' || body->b[i] == '\r')
+                body->b[i] = ' ';
+        *id_off = TMPL_NO_ID;
+        return AP_OK;
+    }
     memset(spaces, ' ', sizeof(spaces));
     tmpl_puts(body, "{\"id\":");
     *id_off = body->len;
@@ -152,7 +161,7 @@ int tmpl_build(tmpl *t, const tmpl_spec *spec, char *err, size_t errlen)
     tmpl_puts(&req, spec->host);
     snprintf(head, sizeof(head), "\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n", body.len);
     tmpl_puts(&req, head);
-    t->id_off = req.len + id_off;
+    t->id_off = id_off == TMPL_NO_ID ? TMPL_NO_ID : req.len + id_off;
     t->session_off = req.len + session_off;
     tmpl_put(&req, body.b, body.len);
     ap_free(body.b);
@@ -177,6 +186,8 @@ void tmpl_write(const tmpl *t, char *dst, uint64_t id)
     char digits[TMPL_ID_WIDTH];
     int n = 0;
     memcpy(dst, t->bytes, t->len);
+    if (t->id_off == TMPL_NO_ID)
+        return;
     do {
         digits[TMPL_ID_WIDTH - 1 - n++] = (char)('0' + id % 10);
         id /= 10;

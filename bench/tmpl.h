@@ -15,6 +15,8 @@
  * (no Connection header: keep-alive is HTTP/1.1's default).
  * With --sessions N the body also carries `"session":"s<k>"`, k the id
  * modulo N written zero-padded in a slot of fixed width like the id's.
+ * With --body (HTTP only) the body is the one given, on one line, and
+ * has no id slot (id_off TMPL_NO_ID): HTTP answers come in order.
  */
 #ifndef BENCH_TMPL_H
 #define BENCH_TMPL_H
@@ -23,6 +25,7 @@
 #include <stdint.h>
 
 #define TMPL_ID_WIDTH 20 /* digits of UINT64_MAX */
+#define TMPL_NO_ID ((size_t)-1) /* id_off of a --body request */
 
 typedef struct {
     char *bytes;    /* the whole request */
@@ -43,6 +46,7 @@ typedef struct {
     int stream;            /* ask for a stream: "stream": true */
     const char *pool;      /* NDJSON: the pool to run in ("pool": ...), or NULL */
     uint64_t sessions;     /* NDJSON: "session": "s<k>", k = id % sessions, zero-padded (0: none) */
+    const char *body;      /* HTTP: this body as it is (--body: e.g. a JSON-RPC request), no id slot; or NULL */
 } tmpl_spec;
 
 /* Builds the request described by spec into t.  `data` is parsed and

@@ -66,6 +66,27 @@ static int is_coroutine_function(PyObject *fn)
     return rc;
 }
 
+/* obj's optional handle_a2a_message(message, ctx) into bridge.a2a_handler;
+ * an agent without handle_message (*handler NULL) is served by it alone
+ * (*handler becomes a new reference to it).  AP_ERR with an error set. */
+static int load_a2a(const char *spec, PyObject *obj, PyObject **handler)
+{
+    PyObject *a2a = optional_attr(obj, "handle_a2a_message");
+    if (a2a == NULL)
+        return PyErr_Occurred() ? AP_ERR : AP_OK;
+    if (!PyCallable_Check(a2a)) {
+        Py_DECREF(a2a);
+        PyErr_Format(PyExc_TypeError, "agent %s: handle_a2a_message is not callable", spec);
+        return AP_ERR;
+    }
+    bridge.a2a_handler = a2a;
+    if (*handler == NULL) {
+        *handler = Py_NewRef(a2a);
+        bridge.a2a_only = 1;
+    }
+    return AP_OK;
+}
+
 int agent_load(const char *spec)
 {
     PyObject *module = NULL, *obj = NULL, *next = NULL;
@@ -115,6 +136,10 @@ int agent_load(const char *spec)
     PyObject *handler = optional_attr(obj, "handle_message");
     if (handler == NULL && PyErr_Occurred())
         goto done;
+    if (!PyModule_Check(obj) && load_a2a(spec, obj, &handler) < 0) {
+        Py_XDECREF(handler);
+        goto done;
+    }
     if (handler != NULL) {
         if (!PyCallable_Check(handler)) {
             Py_DECREF(handler);
@@ -144,6 +169,18 @@ int agent_load(const char *spec)
     if (co < 0)
         goto done;
     bridge.is_async = co;
+    if (bridge.a2a_handler && !bridge.a2a_only) {
+        int aco = is_coroutine_function(bridge.a2a_handler);
+        if (aco < 0)
+            goto done;
+        if (aco != co) {
+            PyErr_Format(PyExc_TypeError,
+                         "agent %s: handle_a2a_message is %s but handle_message is %s: both must be async def "
+                         "(or async generators), or neither", spec, aco ? "async" : "not async",
+                         co ? "async" : "not async");
+            goto done;
+        }
+    }
     rc = AP_OK;
 done:
     Py_XDECREF(obj);
@@ -192,5 +229,6 @@ void agent_release(void)
     Py_CLEAR(bridge.metrics);
     Py_CLEAR(bridge.health);
     Py_CLEAR(bridge.handler);
+    Py_CLEAR(bridge.a2a_handler);
     Py_CLEAR(bridge.agent);
 }

@@ -71,6 +71,8 @@ typedef struct {
     /* the agent */
     PyObject *agent;         /* the instance (NULL for a plain function) */
     PyObject *handler;       /* bound handle_message, or the function */
+    PyObject *a2a_handler;   /* bound handle_a2a_message(message, ctx) or NULL: takes "a2a.message" */
+    int a2a_only;            /* the agent has handle_a2a_message only (handler is it too) */
     PyObject *health;        /* bound health() or NULL */
     PyObject *metrics;       /* bound metrics() or NULL */
     int is_async;

@@ -223,6 +223,11 @@ PyObject *hctx_enter(const hctx_meta *m, PyObject *type, PyObject **arg)
     return token;
 }
 
+PyObject *hctx_context(void)
+{
+    return PyObject_CallMethod(hc.module, "context", NULL);
+}
+
 int hctx_extend(PyMethodDef *def, const char *code)
 {
     PyObject *g = PyModule_GetDict(hc.module); /* borrowed */

@@ -48,6 +48,10 @@ PyObject *hctx_enter(const hctx_meta *m, PyObject *type, PyObject **arg);
  * after hctx_init.  AP_OK, or AP_ERR with a Python error set. */
 int hctx_extend(PyMethodDef *def, const char *code);
 
+/* The running message's Context object (new reference), made from the
+ * variable's tuple when needed, or NULL with an error set. */
+PyObject *hctx_context(void);
+
 /* Gives the variable its value from before hctx_enter (token consumed;
  * NULL does nothing).  Must run in the same context as hctx_enter. */
 void hctx_leave(PyObject *token);

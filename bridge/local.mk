@@ -15,6 +15,7 @@ agentpool_worker_SOURCES = \
 	bridge/publish.c bridge/publish.h \
 	bridge/sstate.c bridge/sstate.h \
 	bridge/checkpoint.c bridge/checkpoint.h \
+	bridge/ainput.c bridge/ainput.h \
 	bridge/usage.c bridge/usage.h \
 	bridge/pyconv.c bridge/pyconv.h \
 	bridge/wire.c bridge/wire.h \

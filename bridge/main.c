@@ -35,6 +35,7 @@
 #include "publish.h"
 #include "sstate.h"
 #include "checkpoint.h"
+#include "ainput.h"
 #include "usage.h"
 #include "pyhost.h"
 #include "sync_driver.h"
@@ -574,6 +575,7 @@ int main(int argc, char **argv)
     resolve_model();
     pyhost_setup_logging();
     if (hctx_init() < 0 || stream_init() < 0 || publish_init() < 0 || sstate_init() < 0 || checkpoint_init() < 0 ||
+        ainput_init() < 0 ||
         usage_init() < 0)
         start_failed_py();
     bridge.max_inflight = bridge.model == BRIDGE_MODEL_SYNC ? 1 : bridge.concurrency;

@@ -13,6 +13,7 @@
 
 #include "msg.h"
 #include "agent.h"
+#include "ainput.h"
 #include "bridge.h"
 #include "pyconv.h"
 #include "pyerr.h"
@@ -74,6 +75,7 @@ void msg_reply_error(uint64_t id, const char *code, const char *message, const c
     bridge.errors++;
     stream_end(id);
     sstate_forget(id);
+    ainput_forget(id);
 }
 
 /* The exception class's __qualname__ (new reference, never NULL). */
@@ -280,6 +282,27 @@ int msg_prepare(const ap_frame_hdr *h, const unsigned char *payload, size_t (*qu
     return unpack(h, payload, c);
 }
 
+/* For an agent with handle_a2a_message: an "a2a.message" goes to it as
+ * (message, ctx), anything else to handle_message (type, data[, ctx]), or
+ * is a TypeError when the agent has no handle_message.  arg: the
+ * Context when handle_message takes one, else NULL. */
+static PyObject *invoke_a2a(msg_call *c, PyObject *arg)
+{
+    if (PyUnicode_Check(c->type) && PyUnicode_CompareWithASCIIString(c->type, "a2a.message") == 0) {
+        PyObject *ctx = arg ? Py_NewRef(arg) : hctx_context();
+        if (ctx == NULL)
+            return NULL;
+        PyObject *res = PyObject_CallFunctionObjArgs(bridge.a2a_handler, c->data, ctx, NULL);
+        Py_DECREF(ctx);
+        return res;
+    }
+    if (bridge.a2a_only)
+        return PyErr_Format(PyExc_TypeError, "this agent has handle_a2a_message only: it does not handle type %R",
+                            c->type);
+    PyObject *args[4] = {NULL, c->type, c->data, arg};
+    return PyObject_Vectorcall(bridge.handler, args + 1, (arg ? 3 : 2) | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+}
+
 PyObject *msg_invoke(msg_call *c, PyObject **token)
 {
     PyObject *arg = NULL, *res;
@@ -290,9 +313,13 @@ PyObject *msg_invoke(msg_call *c, PyObject **token)
         Py_CLEAR(c->data);
         return NULL;
     }
-    PyObject *args[4] = {NULL, c->type, c->data, arg};
     usage_begin(c->meta.id);
-    res = PyObject_Vectorcall(bridge.handler, args + 1, (arg ? 3 : 2) | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    if (AP_UNLIKELY(bridge.a2a_handler != NULL)) {
+        res = invoke_a2a(c, arg);
+    } else {
+        PyObject *args[4] = {NULL, c->type, c->data, arg};
+        res = PyObject_Vectorcall(bridge.handler, args + 1, (arg ? 3 : 2) | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    }
     Py_XDECREF(arg);
     Py_CLEAR(c->data);
     return res ? stream_wrap(c->meta.id, res) : NULL;
@@ -352,15 +379,20 @@ void msg_reply(uint64_t id, PyObject *result, PyObject *type)
         return;
     }
     size_t at = wire_begin(out);
+    PyObject *prompt = ainput_take(id); /* ctx.require_input: the prompt is the result */
     /* Encoded whole (up to the frame limit) so the refusal can say how
      * large the result was; nothing over the limit is ever sent. */
-    int rc = pyconv_encode(result, out, AP_FRAME_MAX_PAYLOAD);
+    int rc = pyconv_encode(prompt ? prompt : result, out, AP_FRAME_MAX_PAYLOAD);
+    uint8_t flags = prompt ? AP_FRAME_RESULT_INPUT : 0;
+    Py_XDECREF(prompt);
     if (AP_LIKELY(rc == AP_OK)) {
         size_t n = out->len - at - AP_FRAME_HDR_SIZE;
         if (AP_LIKELY(n <= bridge.max_result_bytes)) {
             wire_end(out, at, AP_FRAME_RESULT, cpu, id);
             if (stream_end(id))
-                wire_set_flags(out, at, AP_FRAME_RESULT_STREAMED);
+                flags |= AP_FRAME_RESULT_STREAMED;
+            if (flags)
+                wire_set_flags(out, at, flags);
             bridge.sent++;
             return;
         }

@@ -120,6 +120,10 @@ typedef struct {
 /* RESULT flags: the handler streamed (a generator, or ctx.emit): without
  * "stream": true the client gets {"chunks": [...], "return": result}. */
 #define AP_FRAME_RESULT_STREAMED 0x01
+/* RESULT flags: the handler called ctx.require_input(prompt): the result
+ * is the prompt, and the message's turn ended asking for input (the
+ * answer line carries "inputRequired": true; A2A: INPUT_REQUIRED). */
+#define AP_FRAME_RESULT_INPUT 0x02
 
 #define AP_FRAME_CREDIT_SIZE 4
 

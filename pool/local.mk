@@ -30,6 +30,7 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/path/a2a.c pool/path/a2a.h \
 	pool/path/a2acard.c pool/path/a2acard.h \
 	pool/path/a2atask.c pool/path/a2atask.h \
+	pool/path/a2astore.c pool/path/a2astore.h \
 	pool/path/httpauth.c pool/path/httpauth.h \
 	pool/path/scan.c pool/path/scan.h \
 	pool/path/reply.c pool/path/reply.h \

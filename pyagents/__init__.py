@@ -18,8 +18,11 @@ A handler may take a third parameter, the message's context, or call
 ``remaining()``, the ``attempt`` (1, then 2 after a crash retry...), the
 ``worker``, its ``pid``, the ``pool``, ``session`` (the session's state,
 a dict, or None), ``resume`` (the last checkpoint of an earlier attempt,
-or None), ``checkpoint(value)`` and ``log``, a ``logging.Logger`` whose
-lines go to agentpoold's log tagged with the message id.
+or None), ``checkpoint(value)``, ``require_input(prompt)`` (the turn ends
+asking for input: an A2A task's INPUT_REQUIRED) and ``log``, a
+``logging.Logger`` whose lines go to agentpoold's log tagged with the
+message id.  An agent may also define ``handle_a2a_message(message,
+ctx)`` for A2A messages (docs/a2a.md).
 
 Ready-made agents for tests and demos live in :mod:`pyagents.examples`.
 """

@@ -163,8 +163,9 @@ static const setting settings[] = {
     {"httpMaxHeaderBytes", T_INT, OFF(http_max_header_bytes), 1024, 1024 * 1024, NULL, "longest request line and headers of an HTTP request, bytes (longer: 400, connection closed); bodies are bounded by maxMessageBytes", SERVER},
     {"httpRequestTimeoutMs", T_DURATION, OFF(http_request_timeout_ms), 0, 86400000, NULL, "an HTTP request's headers and body must have arrived this many ms after its first byte, else its connection is closed (slow clients; 0: no limit)", SERVER},
     {"httpIdleTimeoutMs", T_DURATION, OFF(http_idle_timeout_ms), 1000, 86400000, NULL, "close an HTTP connection that sends nothing (between requests, or inside one) or takes none of its answer for this many ms", SERVER},
-    {"a2aTaskTtl", T_DURATION, OFF(a2a_task_ttl), 1000, 366LL * 86400000, NULL, "ms an A2A task in a terminal state is kept for GetTask and ListTasks (docs/a2a.md)", SERVER},
+    {"a2aTaskTtl", T_DURATION, OFF(a2a_task_ttl), 1000, 366LL * 86400000, NULL, "ms an A2A task that settled (a terminal state, or input-required) is kept for GetTask and ListTasks (docs/a2a.md)", SERVER},
     {"a2aMaxTasks", T_INT, OFF(a2a_max_tasks), 1, 10000000, NULL, "A2A tasks kept at once; past it the oldest terminal ones go, and with every one still running SendMessage is refused", SERVER},
+    {"a2aMaxWatchers", T_INT, OFF(a2a_max_watchers), 1, 1024, NULL, "streams (SendStreamingMessage, SubscribeToTask) and blocking SendMessage callers watching one A2A task at once; past it SubscribeToTask is refused (docs/a2a.md)", SERVER},
     {"eventHistory", T_INT, OFF(event_history), 1, 1000000, NULL, "lifecycle events kept for replay (pool.subscribe with since; docs/events.md); fixed at start", SERVER},
     {"eventHistoryBytes", T_INT, OFF(event_history_bytes), 64 * 1024, (int64_t)1 << 32, NULL, "bytes of the events kept for replay, at most (the oldest go first)", SERVER},
     {"subscriberBufferBytes", T_INT, OFF(subscriber_buffer_bytes), 16 * 1024, (int64_t)1 << 32, NULL, "bytes of events held for one subscriber that does not read; past it its oldest are dropped (it is told how many)", SERVER},
@@ -268,6 +269,7 @@ void config_init(config *cfg)
     cfg->max_subscribers = 64;
     cfg->a2a_task_ttl = 3600000;
     cfg->a2a_max_tasks = 10000;
+    cfg->a2a_max_watchers = 16;
     cfg->listen_backlog = 1024;
     cfg->shutdown_timeout = 30000;
     cfg->socket = ap_strdup(AP_DEFAULT_SOCKET); /* $AGENTPOOL_SOCKET: config_parse_args's environment pass */

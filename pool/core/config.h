@@ -167,6 +167,7 @@ typedef struct config {
     int64_t http_idle_timeout_ms;  /* evhttp's read/write timeout */
     int64_t a2a_task_ttl;        /* ms a terminal A2A task is kept (a2atask.c) */
     int64_t a2a_max_tasks;       /* A2A tasks kept at once */
+    int64_t a2a_max_watchers;    /* streams and blocking callers watching one A2A task */
     int64_t event_history;       /* events kept for replay (events.c; fixed at start) */
     int64_t event_history_bytes; /* and their bytes at most */
     int64_t subscriber_buffer_bytes; /* events held for one subscriber before its oldest are dropped */

@@ -9,6 +9,7 @@
 #include "ap_common.h"
 #include "ap_log.h"
 #include "a2acard.h"
+#include "a2astore.h"
 #include "agentev.h"
 #include "agentstat.h"
 #include "alert.h"
@@ -89,6 +90,7 @@ static int pool_init(pool_t *p, int index, const config_pool *cp, config *top)
     /* at start-up a store that cannot be reached stops agentpoold; added by a reload, it is retried */
     if (sessstate_open(p, p->state == POOL_RUNNING) != AP_OK)
         return AP_ERR;
+    a2astore_load(p); /* its A2A tasks of the last run, read back in the background */
     return AP_OK;
 }
 

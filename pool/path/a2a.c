@@ -6,7 +6,7 @@
  * (jsonrpc "2.0", a string or number id, a string method) -> the method
  * by its name in that version -> params check -> the method's handler,
  * which answers now or leaves a blocking SendMessage waiting on its task
- * (task->done).  Every answer is written by answer_result or
+ * (one of the task's watchers, a2atask_watch).  Every answer is written by answer_result or
  * answer_error; a Task is written in the version's shape by task_json
  * (1.0: TASK_STATE_* states, ROLE_AGENT, parts {"text"} / {"data"},
  * SendMessage's result {"task": ...}; 0.3: lower-case states, "kind"
@@ -16,11 +16,12 @@
  * artifact chunk, the final status update, then the stream ends; a
  * stream's connection that passes HTTPX_OUT_HIGH unsent stops its task's
  * lines being taken (the stream's credit waits) until it drains.
- * SubscribeToTask streams the same from then on to a task nobody else
- * watches (one watcher per task: several streams on one task are not
- * served yet).  State: the
- * waiting calls only
- * (each on its connection's record, httpfront.c).
+ * SubscribeToTask streams the same from then on, the Task first; any
+ * number of streams (a2aMaxWatchers) watch one task and get the same
+ * events.  A message with a taskId continues a task waiting for input
+ * (INPUT_REQUIRED, ctx.require_input), which ends its streams as a
+ * terminal state does.  State: the waiting calls only (each on its
+ * connection's record, httpfront.c).
  */
 #include "a2a.h"
 #include "a2atask.h"
@@ -71,7 +72,16 @@ struct a2a_call {
     int paused;                 /* sse: its connection's output passed HTTPX_OUT_HIGH; resumed when drained */
     a2a_over_fn *over;
     void *over_arg;
+    char *chunk_head;           /* sse: its chunk events' bytes up to the parts (made at the first chunk) */
+    size_t chunk_head_len;
 };
+
+static void call_free(struct a2a_call *call)
+{
+    cJSON_Delete(call->id);
+    ap_free(call->chunk_head);
+    ap_free(call);
+}
 
 /* ---- answers --------------------------------------------------------- */
 
@@ -114,11 +124,10 @@ static void answer_error(struct evhttp_request *req, const cJSON *id, int code, 
 
 /* ---- the Task, in the version's shape ---------------------------------- */
 
-/* mono_ms, a CLOCK_MONOTONIC time (the task table's), as the wall-clock
- * ISO 8601 "timestamp" the spec wants. */
-static void add_time(cJSON *o, uint64_t mono_ms)
+/* ms, a wall-clock time (the task table's), as the ISO 8601 "timestamp"
+ * the spec wants. */
+static void add_time(cJSON *o, uint64_t ms)
 {
-    uint64_t now = ap_now_ms(), ms = ap_wall_ms() - (now > mono_ms ? now - mono_ms : 0);
     time_t s = (time_t)(ms / 1000);
     struct tm tm;
     char t[40], full[48];
@@ -150,17 +159,9 @@ static cJSON *part_of(cJSON *v, int v1)
     return p;
 }
 
-/* The agent's status message for an error: its code and message as text,
- * the whole error object as data. */
-static cJSON *status_message(const a2a_task *t, int v1)
+/* A message of the agent in t, its id mid, its parts (taken). */
+static cJSON *agent_message(const a2a_task *t, int v1, const char *mid, cJSON *parts)
 {
-    cJSON *err = cJSON_Parse(t->error);
-    const cJSON *code = cJSON_GetObjectItemCaseSensitive(err, "code");
-    const cJSON *amsg = cJSON_GetObjectItemCaseSensitive(err, "message");
-    char text[1200], mid[A2ATASK_ID_MAX + 16];
-    snprintf(text, sizeof(text), "%s: %s", cJSON_IsString(code) ? code->valuestring : "error",
-             cJSON_IsString(amsg) ? amsg->valuestring : "");
-    snprintf(mid, sizeof(mid), "%s-status", t->id);
     cJSON *m = cJSON_CreateObject();
     if (!v1)
         cJSON_AddStringToObject(m, "kind", "message");
@@ -168,11 +169,84 @@ static cJSON *status_message(const a2a_task *t, int v1)
     cJSON_AddStringToObject(m, "role", v1 ? "ROLE_AGENT" : "agent");
     cJSON_AddStringToObject(m, "taskId", t->id);
     cJSON_AddStringToObject(m, "contextId", t->context);
-    cJSON *parts = cJSON_AddArrayToObject(m, "parts");
+    cJSON_AddItemToObject(m, "parts", parts);
+    return m;
+}
+
+/* The agent's input-required prompt (JSON text) as its message: one
+ * part, text for a string, else data. */
+static cJSON *prompt_message(const a2a_task *t, int v1, const char *mid, const char *prompt)
+{
+    cJSON *v = cJSON_Parse(prompt);
+    cJSON *parts = cJSON_CreateArray();
+    cJSON_AddItemToArray(parts, part_of(v ? v : cJSON_CreateNull(), v1));
+    return agent_message(t, v1, mid, parts);
+}
+
+/* The agent's status message: an error's code and message as text and
+ * the whole error object as data; or INPUT_REQUIRED's prompt. */
+static cJSON *status_message(const a2a_task *t, int v1)
+{
+    char text[1200], mid[A2ATASK_ID_MAX + 24];
+    if (t->state == A2A_INPUT_REQUIRED) {
+        snprintf(mid, sizeof(mid), "%s-input-%d", t->id, t->turns);
+        return prompt_message(t, v1, mid, t->prompt);
+    }
+    cJSON *err = cJSON_Parse(t->error);
+    const cJSON *code = cJSON_GetObjectItemCaseSensitive(err, "code");
+    const cJSON *amsg = cJSON_GetObjectItemCaseSensitive(err, "message");
+    snprintf(text, sizeof(text), "%s: %s", cJSON_IsString(code) ? code->valuestring : "error",
+             cJSON_IsString(amsg) ? amsg->valuestring : "");
+    snprintf(mid, sizeof(mid), "%s-status", t->id);
+    cJSON *parts = cJSON_CreateArray();
     cJSON_AddItemToArray(parts, part_of(cJSON_CreateString(text), v1));
     if (err)
         cJSON_AddItemToArray(parts, part_of(err, v1));
-    return m;
+    return agent_message(t, v1, mid, parts);
+}
+
+/* Whether t's status carries a message: an error (not COMPLETED) or a prompt. */
+static int has_status_message(const a2a_task *t)
+{
+    return t->state == A2A_INPUT_REQUIRED ? t->prompt != NULL : t->error && t->state != A2A_COMPLETED;
+}
+
+/* The artifact aid holding the parts (taken); truncated: some chunks
+ * were not kept (A2ATASK_STREAM_KEEP_MAX). */
+static cJSON *artifact(const char *aid, cJSON *parts, int truncated)
+{
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "artifactId", aid);
+    cJSON_AddStringToObject(a, "name", aid);
+    cJSON_AddItemToObject(a, "parts", parts);
+    if (truncated)
+        cJSON_AddBoolToObject(cJSON_AddObjectToObject(a, "metadata"), "truncated", 1);
+    return a;
+}
+
+/* t's history, its last `history` messages (-1: all), in the version's
+ * shape (the user's as they were sent; the agent's prompts made). */
+static cJSON *history_json(const a2a_task *t, int v1, int history)
+{
+    cJSON *h = cJSON_CreateArray();
+    int n = cJSON_GetArraySize(t->history), skip = history < 0 || history >= n ? 0 : n - history;
+    const cJSON *m;
+    cJSON_ArrayForEach(m, t->history) {
+        if (skip-- > 0)
+            continue;
+        const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(m, "prompt");
+        const cJSON *mid = cJSON_GetObjectItemCaseSensitive(m, "messageId");
+        if (prompt && cJSON_IsString(mid)) {
+            char *text = cJSON_PrintUnformatted(prompt);
+            if (text) {
+                cJSON_AddItemToArray(h, prompt_message(t, v1, mid->valuestring, text));
+                cJSON_free(text);
+            }
+        } else {
+            cJSON_AddItemToArray(h, cJSON_CreateObjectReference(m->child)); /* printed, not copied */
+        }
+    }
+    return h;
 }
 
 /* t as a Task; history: messages of its history shown (-1: all). */
@@ -185,24 +259,29 @@ static cJSON *task_json(const a2a_task *t, int v1, int history)
         cJSON_AddStringToObject(o, "kind", "task");
     cJSON *st = cJSON_AddObjectToObject(o, "status");
     cJSON_AddStringToObject(st, "state", a2atask_state_name(t->state, v1));
-    if (t->error && t->state != A2A_COMPLETED)
+    if (has_status_message(t))
         cJSON_AddItemToObject(st, "message", status_message(t, v1));
     add_time(st, t->updated_ms);
+    cJSON *arts = NULL;
+    cJSON *chunks = a2atask_chunks(t);
+    if (chunks) { /* the chunks the handler streamed, kept */
+        cJSON *parts = cJSON_CreateArray();
+        while (chunks->child)
+            cJSON_AddItemToArray(parts, part_of(cJSON_DetachItemViaPointer(chunks, chunks->child), v1));
+        cJSON_Delete(chunks);
+        arts = cJSON_AddArrayToObject(o, "artifacts");
+        cJSON_AddItemToArray(arts, artifact("stream", parts, t->chunks_truncated));
+    }
     if (t->state == A2A_COMPLETED && t->result) {
         cJSON *v = cJSON_Parse(t->result);
-        cJSON *a = cJSON_CreateObject();
-        cJSON_AddStringToObject(a, "artifactId", "result");
-        cJSON_AddStringToObject(a, "name", "result");
-        cJSON *parts = cJSON_AddArrayToObject(a, "parts");
+        cJSON *parts = cJSON_CreateArray();
         cJSON_AddItemToArray(parts, part_of(v ? v : cJSON_CreateNull(), v1));
-        cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "artifacts"), a);
+        if (arts == NULL)
+            arts = cJSON_AddArrayToObject(o, "artifacts");
+        cJSON_AddItemToArray(arts, artifact("result", parts, 0));
     }
-    if (history != 0) {
-        cJSON *h = cJSON_AddArrayToObject(o, "history");
-        cJSON *m = cJSON_Parse(t->message);
-        if (m)
-            cJSON_AddItemToArray(h, m);
-    }
+    if (history != 0 && t->history)
+        cJSON_AddItemToObject(o, "history", history_json(t, v1, history));
     cJSON *md = cJSON_AddObjectToObject(o, "metadata");
     cJSON_AddStringToObject(md, "pool", t->pool);
     return o;
@@ -275,6 +354,8 @@ static int modes_ok(const cJSON *modes)
     return 0;
 }
 
+/* A blocking SendMessage's answer: the Task, settled (or at once:
+ * returnImmediately, refused). */
 static void call_done(a2a_task *t, void *arg)
 {
     struct a2a_call *call = arg;
@@ -288,13 +369,27 @@ static void call_done(a2a_task *t, void *arg)
     call->req = NULL;
     if (call->over)
         call->over(call->over_arg);
-    cJSON_Delete(call->id);
-    ap_free(call);
+    call_free(call);
 }
 
 /* ---- streams: server-sent events ---------------------------------------- */
 
 static void stream_drained(struct evhttp_connection *evcon, void *arg);
+
+/* Sends one event's bytes (b, emptied) on call's stream; past
+ * HTTPX_OUT_HIGH unsent on its connection the call pauses (its task's
+ * lines wait) until stream_drained. */
+static void stream_send(struct a2a_call *call, struct evbuffer *b)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(call->req);
+    struct evbuffer *sent = evcon ? bufferevent_get_output(evhttp_connection_get_bufferevent(evcon)) : NULL;
+    if (sent && evbuffer_get_length(sent) + evbuffer_get_length(b) > HTTPX_OUT_HIGH) {
+        call->paused = 1; /* resumed by stream_drained */
+        evhttp_send_reply_chunk_with_cb(call->req, b, stream_drained, call);
+    } else {
+        evhttp_send_reply_chunk(call->req, b);
+    }
+}
 
 /* One event: data is a JSON-RPC response whose result is res (1.0: an
  * object with one member named kind1 holding res; 0.3: res itself). */
@@ -313,15 +408,10 @@ static void stream_event(struct a2a_call *call, const char *kind1, cJSON *res)
     if (text == NULL || b == NULL) {
         ap_error("a2a: a stream event could not be made (out of memory): dropped");
     } else {
-        evbuffer_add_printf(b, "data: %s\n\n", text);
-        struct evhttp_connection *evcon = evhttp_request_get_connection(call->req);
-        struct evbuffer *sent = evcon ? bufferevent_get_output(evhttp_connection_get_bufferevent(evcon)) : NULL;
-        if (sent && evbuffer_get_length(sent) + evbuffer_get_length(b) > HTTPX_OUT_HIGH) {
-            call->paused = 1; /* resumed by stream_drained */
-            evhttp_send_reply_chunk_with_cb(call->req, b, stream_drained, call);
-        } else {
-            evhttp_send_reply_chunk(call->req, b);
-        }
+        evbuffer_add(b, "data: ", 6);
+        evbuffer_add(b, text, strlen(text));
+        evbuffer_add(b, "\n\n", 2);
+        stream_send(call, b);
     }
     if (text)
         cJSON_free(text);
@@ -364,11 +454,73 @@ static void stream_artifact(struct a2a_call *call, const a2a_task *t, const char
     stream_event(call, "artifactUpdate", u);
 }
 
+/* s as a JSON string (allocated). */
+static char *json_string(const char *s)
+{
+    cJSON *v = cJSON_CreateString(s);
+    char *text = v ? cJSON_PrintUnformatted(v) : NULL;
+    cJSON_Delete(v);
+    char *out = ap_strdup(text ? text : "\"\"");
+    if (text)
+        cJSON_free(text);
+    return out;
+}
+
+/* call's chunk events' bytes up to the artifact's parts, made once: the
+ * same as stream_artifact writes, so a chunk costs no JSON tree. */
+static void make_chunk_head(struct a2a_call *call, const a2a_task *t)
+{
+    char *id = call->id ? cJSON_PrintUnformatted(call->id) : NULL;
+    char *tid = json_string(t->id), *ctx = json_string(t->context);
+    size_t cap = (id ? strlen(id) : 4) + strlen(tid) + strlen(ctx) + 200;
+    call->chunk_head = ap_malloc(cap);
+    int n = snprintf(call->chunk_head, cap,
+                     "data: {\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":{%s\"taskId\":%s,\"contextId\":%s,"
+                     "\"artifact\":{\"artifactId\":\"stream\",\"parts\":[",
+                     id ? id : "null", call->v1 ? "\"artifactUpdate\":{" : "\"kind\":\"artifact-update\",", tid, ctx);
+    call->chunk_head_len = n > 0 && (size_t)n < cap ? (size_t)n : 0;
+    if (id)
+        cJSON_free(id);
+    ap_free(tid);
+    ap_free(ctx);
+}
+
+/* One chunk (the worker's JSON text, spliced as it is) as an artifact
+ * update: one part, text for a string, data otherwise (0.3: a value that
+ * is not an object wrapped as {"result": v}, as part_of does). */
 static void stream_chunk(a2a_task *t, const char *json, size_t len, uint32_t seq, void *arg)
 {
     struct a2a_call *call = arg;
-    cJSON *v = cJSON_ParseWithLength(json, len);
-    stream_artifact(call, t, "stream", v ? v : cJSON_CreateNull(), seq > 0, 0);
+    if (call->chunk_head == NULL)
+        make_chunk_head(call, t);
+    if (len == 0) {
+        json = "null";
+        len = 4;
+    }
+    const char *open, *close = "}";
+    if (json[0] == '"') {
+        open = call->v1 ? "{\"text\":" : "{\"kind\":\"text\",\"text\":";
+    } else if (json[0] == '{' || call->v1) {
+        open = call->v1 ? "{\"data\":" : "{\"kind\":\"data\",\"data\":";
+    } else {
+        open = "{\"kind\":\"data\",\"data\":{\"result\":";
+        close = "}}";
+    }
+    char tail[64];
+    int tn = snprintf(tail, sizeof(tail), "%s]},\"append\":%s,\"lastChunk\":false}}%s\n\n", close,
+                      seq > 0 ? "true" : "false", call->v1 ? "}" : "");
+    struct evbuffer *b = evbuffer_new();
+    if (b == NULL || call->chunk_head_len == 0) {
+        ap_error("a2a task %s: a stream event could not be made (out of memory): dropped", t->id);
+    } else {
+        evbuffer_add(b, call->chunk_head, call->chunk_head_len);
+        evbuffer_add(b, open, strlen(open));
+        evbuffer_add(b, json, len);
+        evbuffer_add(b, tail, (size_t)tn);
+        stream_send(call, b);
+    }
+    if (b)
+        evbuffer_free(b);
 }
 
 static int stream_room(void *arg)
@@ -389,8 +541,9 @@ static void stream_drained(struct evhttp_connection *evcon, void *arg)
         a2atask_resume(call->t);
 }
 
-/* The terminal state: the result as the last artifact chunk (COMPLETED),
- * the final status update, and the stream ends. */
+/* The task settled: the result as the last artifact chunk (COMPLETED),
+ * the final status update (with the error, or INPUT_REQUIRED's prompt),
+ * and the stream ends. */
 static void stream_done(a2a_task *t, void *arg)
 {
     struct a2a_call *call = arg;
@@ -401,7 +554,7 @@ static void stream_done(a2a_task *t, void *arg)
     cJSON *u = update_head(t, call->v1, "status-update");
     cJSON *st = cJSON_AddObjectToObject(u, "status");
     cJSON_AddStringToObject(st, "state", a2atask_state_name(t->state, call->v1));
-    if (t->error && t->state != A2A_COMPLETED)
+    if (has_status_message(t))
         cJSON_AddItemToObject(st, "message", status_message(t, call->v1));
     add_time(st, t->updated_ms);
     if (!call->v1)
@@ -411,8 +564,7 @@ static void stream_done(a2a_task *t, void *arg)
     call->req = NULL;
     if (call->over)
         call->over(call->over_arg);
-    cJSON_Delete(call->id);
-    ap_free(call);
+    call_free(call);
 }
 
 /* A call of request r for task t. */
@@ -428,20 +580,59 @@ static struct a2a_call *call_new(const a2a_req *r, a2a_task *t, int history, int
     return call;
 }
 
-/* call waits for its task: it is the task's one watcher. */
-static void call_watch(struct a2a_call *call, a2a_over_fn *over, void *arg)
+static const a2atask_watch_ops call_ops = {call_done, NULL, NULL};
+static const a2atask_watch_ops stream_ops = {stream_done, stream_chunk, stream_room};
+
+/* call waits for its task: one of its watchers.  AP_ERR (nothing
+ * changed) when the task has a2aMaxWatchers already. */
+static int call_watch(struct a2a_call *call, a2a_over_fn *over, void *arg)
 {
-    a2a_task *t = call->t;
+    if (a2atask_watch(call->t, call->sse ? &stream_ops : &call_ops, call) != AP_OK)
+        return AP_ERR;
     call->over = over;
     call->over_arg = arg;
-    t->done = call->sse ? stream_done : call_done;
-    t->chunk = call->sse ? stream_chunk : NULL;
-    t->room = call->sse ? stream_room : NULL;
-    t->done_arg = call;
+    return AP_OK;
+}
+
+/* The request's message, taken out of its params (the request is done
+ * with it): the task keeps it without a copy. */
+static cJSON *taken_message(a2a_req *r, const cJSON *amsg)
+{
+    return cJSON_DetachItemViaPointer((cJSON *)r->params, (cJSON *)amsg);
+}
+
+/* The task a message with taskId tid continues: the caller's, of this
+ * pool, waiting for input (INPUT_REQUIRED), in the same context; or
+ * NULL (answered: TaskNotFound, InvalidParams, UnsupportedOperation). */
+static a2a_task *continued_task(a2a_req *r, const cJSON *tid, const cJSON *ctx, const char *owner)
+{
+    if (!cJSON_IsString(tid)) {
+        answer_error(r->req, r->id, A2A_ERR_INVALID_PARAMS, "message.taskId must be a task id (a string)");
+        return NULL;
+    }
+    a2atask_sweep(ap_wall_ms());
+    a2a_task *t = a2atask_find(tid->valuestring, owner);
+    if (t == NULL || strcmp(t->pool, r->p->name) != 0) {
+        answer_error(r->req, r->id, A2A_ERR_TASK_NOT_FOUND, "no such task (or it has expired: a2aTaskTtl)");
+        return NULL;
+    }
+    if (cJSON_IsString(ctx) && strcmp(ctx->valuestring, t->context) != 0) {
+        answer_error(r->req, r->id, A2A_ERR_INVALID_PARAMS, "message.contextId is not the task's contextId");
+        return NULL;
+    }
+    if (t->state != A2A_INPUT_REQUIRED || t->c != NULL) {
+        char why[200];
+        snprintf(why, sizeof(why), "the task is %s: only a task in input-required takes another message%s",
+                 a2atask_state_name(t->state, r->v1),
+                 a2atask_terminal(t->state) ? " (a terminal task cannot be restarted)" : "");
+        answer_error(r->req, r->id, A2A_ERR_UNSUPPORTED_OPERATION, why);
+        return NULL;
+    }
+    return t;
 }
 
 /* SendMessage and SendStreamingMessage (sse): checks params, starts the
- * task; answers now, or returns the call that waits for it. */
+ * task or continues one; answers now, or returns the call that waits. */
 static struct a2a_call *message_start(a2a_req *r, int sse, a2a_over_fn *over, void *arg)
 {
     const cJSON *amsg = cJSON_GetObjectItemCaseSensitive(r->params, "message");
@@ -473,38 +664,39 @@ static struct a2a_call *message_start(a2a_req *r, int sse, a2a_over_fn *over, vo
     const char *secret;
     size_t slen;
     caller(r->req, r->p, r->tcp, owner, sizeof(owner), &secret, &slen);
-    if (tid && !cJSON_IsNull(tid)) { /* a message to an existing task: continuing one is later work */
-        a2a_task *t = cJSON_IsString(tid) ? a2atask_find(tid->valuestring, owner) : NULL;
-        if (t == NULL)
-            answer_error(r->req, r->id, A2A_ERR_TASK_NOT_FOUND, "no such task");
-        else
-            answer_error(r->req, r->id, A2A_ERR_UNSUPPORTED_OPERATION,
-                         "a message to an existing task is not supported (input-required is not served yet)");
-        return NULL;
-    }
     int immediate = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(conf, "returnImmediately")) ||
                     cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(conf, "blocking"));
-    char why[200];
-    cJSON *m = cJSON_Duplicate(amsg, 1);
-    a2a_task *t = a2atask_start(r->p, owner, cJSON_IsString(ctx) ? ctx->valuestring : NULL, m, sse, secret, slen,
-                                why, sizeof(why));
-    cJSON_Delete(m);
-    if (t == NULL) {
-        answer_error(r->req, r->id, A2A_ERR_INTERNAL, why);
-        return NULL;
+    a2a_task *t = NULL;
+    if (tid && !cJSON_IsNull(tid)) { /* a message to an existing task: it continues an INPUT_REQUIRED one */
+        if ((t = continued_task(r, tid, ctx, owner)) == NULL)
+            return NULL;
+        a2atask_continue(t, r->p, taken_message(r, amsg), sse, secret, slen);
+    } else {
+        char why[200];
+        t = a2atask_start(r->p, owner, cJSON_IsString(ctx) ? ctx->valuestring : NULL, taken_message(r, amsg), sse,
+                          secret, slen, why, sizeof(why));
+        if (t == NULL) {
+            answer_error(r->req, r->id, A2A_ERR_INTERNAL, why);
+            return NULL;
+        }
     }
     struct a2a_call *call = call_new(r, t, history, sse);
     if (sse) {
         stream_start(call, t);
-        if (a2atask_terminal(t->state)) { /* refused at once: the Task, then its final status */
+        if (a2atask_settled(t->state)) { /* refused at once: the Task, then its final status */
             stream_done(t, call);
             return NULL;
         }
-    } else if (immediate || a2atask_terminal(t->state)) {
+    } else if (immediate || a2atask_settled(t->state)) {
         call_done(t, call);
         return NULL;
     }
-    call_watch(call, over, arg);
+    if (call_watch(call, over, arg) != AP_OK) { /* a settled task has no watchers: never here */
+        ap_error("a2a task %s: a new task or turn found a2aMaxWatchers watchers", t->id);
+        call->over = NULL;
+        (sse ? stream_done : call_done)(t, call);
+        return NULL;
+    }
     return call;
 }
 
@@ -528,7 +720,7 @@ static a2a_task *task_of(a2a_req *r)
     }
     char owner[A2ATASK_OWNER_MAX];
     owner_of(r, owner);
-    a2atask_sweep(ap_now_ms());
+    a2atask_sweep(ap_wall_ms());
     a2a_task *t = a2atask_find(id->valuestring, owner);
     if (t == NULL)
         answer_error(r->req, r->id, A2A_ERR_TASK_NOT_FOUND, "no such task (or it has expired: a2aTaskTtl)");
@@ -611,17 +803,24 @@ static struct a2a_call *list_tasks(a2a_req *r, a2a_over_fn *over, void *arg)
                      "historyLength must be a non-negative integer, contextId and status strings");
         return NULL;
     }
+    a2a_state want = cJSON_IsString(status) ? a2atask_state_of(status->valuestring) : A2A_STATE_COUNT;
+    if (cJSON_IsString(status) && want == A2A_STATE_COUNT) {
+        char why[160];
+        snprintf(why, sizeof(why), "status %.60s is not a task state (%s, ...)", status->valuestring,
+                 r->v1 ? "TASK_STATE_WORKING" : "working");
+        answer_error(r->req, r->id, A2A_ERR_INVALID_PARAMS, why);
+        return NULL;
+    }
     char owner[A2ATASK_OWNER_MAX];
     owner_of(r, owner);
-    a2atask_sweep(ap_now_ms());
+    a2atask_sweep(ap_wall_ms());
     cJSON *res = cJSON_CreateObject();
     cJSON *tasks = cJSON_AddArrayToObject(res, "tasks");
     int n = 0, total = 0;
     uint64_t last = 0;
     for (a2a_task *t = a2atask_older(NULL); t; t = a2atask_older(t)) {
         if (strcmp(t->owner, owner) != 0 || (cJSON_IsString(ctx) && strcmp(t->context, ctx->valuestring) != 0) ||
-            (cJSON_IsString(status) && strcmp(a2atask_state_name(t->state, 1), status->valuestring) != 0 &&
-             strcmp(a2atask_state_name(t->state, 0), status->valuestring) != 0))
+            (want != A2A_STATE_COUNT && t->state != want))
             continue;
         total++;
         if (t->serial >= before || n == size)
@@ -644,24 +843,33 @@ static struct a2a_call *list_tasks(a2a_req *r, a2a_over_fn *over, void *arg)
 }
 
 /* SubscribeToTask: a stream of a task's events from now on: the Task
- * first, then as SendStreamingMessage's (chunks only when the task was
- * sent as a stream).  One watcher per task: a task another request
- * watches, or a terminal one, is UnsupportedOperation. */
+ * first (with the chunks streamed so far), then as
+ * SendStreamingMessage's (chunks only when the task was sent as a
+ * stream).  Any number of streams up to a2aMaxWatchers per task, each
+ * given the same events in the same order; a settled task (terminal, or
+ * waiting for input) is UnsupportedOperation. */
 static struct a2a_call *subscribe_task(a2a_req *r, a2a_over_fn *over, void *arg)
 {
     a2a_task *t = task_of(r);
     if (t == NULL)
         return NULL;
-    if (a2atask_terminal(t->state) || t->done) {
+    if (a2atask_settled(t->state)) {
         answer_error(r->req, r->id, A2A_ERR_UNSUPPORTED_OPERATION,
                      a2atask_terminal(t->state) ? "the task is in a terminal state: GetTask has its outcome"
-                                                : "the task has a stream (or a blocking caller) already: several "
-                                                  "streams on one task are not served yet");
+                                                : "the task waits for input: GetTask has its prompt; a stream "
+                                                  "continuing it is SendStreamingMessage with its taskId");
         return NULL;
     }
     struct a2a_call *call = call_new(r, t, -1, 1);
+    if (call_watch(call, over, arg) != AP_OK) {
+        char why[160];
+        snprintf(why, sizeof(why), "a2aMaxWatchers (%lld) streams or callers watch this task already",
+                 (long long)server.cfg->a2a_max_watchers);
+        answer_error(r->req, r->id, A2A_ERR_UNSUPPORTED_OPERATION, why);
+        call_free(call);
+        return NULL;
+    }
     stream_start(call, t);
-    call_watch(call, over, arg);
     return call;
 }
 
@@ -750,13 +958,12 @@ struct a2a_call *a2a_start(struct evhttp_request *req, pool_t *p, int tcp, a2a_o
 
 void a2a_peer_gone(struct a2a_call *call)
 {
-    /* its task goes on: it forgets the call */
-    if (call->t && call->t->done_arg == call)
-        a2atask_unwatch(call->t);
+    /* its task goes on: it forgets the call (the other watchers stay) */
+    if (call->t)
+        a2atask_unwatch(call->t, call);
     if (call->req && evhttp_request_get_connection(call->req) == NULL)
         evhttp_request_free(call->req);
-    cJSON_Delete(call->id);
-    ap_free(call);
+    call_free(call);
 }
 
 void a2a_stop(void)

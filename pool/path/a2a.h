@@ -10,8 +10,10 @@
  * "1.0": SendMessage, GetTask, ListTasks, CancelTask, ... with
  * TASK_STATE_* states; anything else: VersionNotSupported), and answered
  * with a JSON-RPC response (HTTP 200; the spec's error codes).  A message
- * becomes a task (a2atask.h); a blocking SendMessage waits for its
- * terminal state, a SendStreamingMessage streams its events until then:
+ * becomes a task (a2atask.h), or continues one waiting for input; a
+ * blocking SendMessage waits for it to settle (a terminal state or
+ * INPUT_REQUIRED), a SendStreamingMessage or SubscribeToTask streams its
+ * events until then (several per task):
  * the call is the connection's until answered or its peer gone (the
  * task goes on either way).  httpfront.c has checked the
  * API key's right to the pool before; the key itself goes into the task's

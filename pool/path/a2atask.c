@@ -13,6 +13,7 @@
  * into the line only, never kept or logged.
  */
 #include "a2atask.h"
+#include "a2astore.h"
 #include "ap_alloc.h"
 #include "ap_common.h"
 #include "ap_log.h"
@@ -29,10 +30,11 @@
 #include <unistd.h>
 
 struct a2atask_table {
-    queue_link tasks;           /* oldest first */
+    queue_link tasks;           /* by serial, oldest first */
     int64_t n;
-    uint64_t next_serial;
+    uint64_t last_serial;
     uint64_t stamp;             /* makes ids unguessable across restarts: start time and pid */
+    int stopping;               /* a2atask_stop: nothing more is written to the stores */
 };
 
 static size_t a2atask_take(void *arg, struct evbuffer *out);
@@ -40,20 +42,33 @@ static void a2atask_closed(void *arg);
 
 static const client_origin a2atask_origin = {a2atask_take, a2atask_closed};
 
-static const char *const names_v1[A2A_STATE_COUNT] = {"TASK_STATE_SUBMITTED", "TASK_STATE_WORKING",
-                                                      "TASK_STATE_COMPLETED", "TASK_STATE_FAILED",
-                                                      "TASK_STATE_CANCELED", "TASK_STATE_REJECTED"};
-static const char *const names_v03[A2A_STATE_COUNT] = {"submitted", "working", "completed",
-                                                       "failed", "canceled", "rejected"};
+static const char *const names_v1[A2A_STATE_COUNT] = {
+    "TASK_STATE_SUBMITTED", "TASK_STATE_WORKING",  "TASK_STATE_INPUT_REQUIRED", "TASK_STATE_COMPLETED",
+    "TASK_STATE_FAILED",    "TASK_STATE_CANCELED", "TASK_STATE_REJECTED"};
+static const char *const names_v03[A2A_STATE_COUNT] = {"submitted", "working",  "input-required", "completed",
+                                                       "failed",    "canceled", "rejected"};
 
 const char *a2atask_state_name(a2a_state s, int v1)
 {
     return v1 ? names_v1[s] : names_v03[s];
 }
 
+a2a_state a2atask_state_of(const char *name)
+{
+    for (int i = 0; i < A2A_STATE_COUNT; i++)
+        if (strcmp(name, names_v1[i]) == 0 || strcmp(name, names_v03[i]) == 0)
+            return (a2a_state)i;
+    return A2A_STATE_COUNT;
+}
+
 int a2atask_terminal(a2a_state s)
 {
     return s >= A2A_COMPLETED;
+}
+
+int a2atask_settled(a2a_state s)
+{
+    return s >= A2A_INPUT_REQUIRED;
 }
 
 static struct a2atask_table *table(void)
@@ -67,20 +82,32 @@ static struct a2atask_table *table(void)
     return server.a2atasks;
 }
 
-/* The one transition: a terminal state is final; reaching one tells done(). */
+/* Tells every watcher of t (settled) and forgets them: the array is
+ * taken first, so a watcher leaving meanwhile changes nothing here. */
+static void tell_settled(a2a_task *t)
+{
+    a2atask_watcher *w = t->watch;
+    int n = t->nwatch;
+    t->watch = NULL;
+    t->nwatch = t->watch_cap = 0;
+    for (int i = 0; i < n; i++)
+        w[i].ops->done(t, w[i].arg);
+    ap_free(w);
+}
+
+/* The one transition: a terminal state is final; settling tells the
+ * watchers, and the new state is written to the session store. */
 static void a2atask_set_state(a2a_task *t, a2a_state to)
 {
     if (a2atask_terminal(t->state) || t->state == to)
         return;
     ap_debug("a2a task %s: %s -> %s", t->id, names_v03[t->state], names_v03[to]);
     t->state = to;
-    t->updated_ms = ap_now_ms();
-    if (a2atask_terminal(to) && t->done) {
-        a2atask_done_fn *done = t->done;
-        void *arg = t->done_arg;
-        a2atask_unwatch(t);
-        done(t, arg);
-    }
+    t->updated_ms = ap_wall_ms();
+    if (to != A2A_SUBMITTED && !server.a2atasks->stopping)
+        a2astore_save(t);
+    if (a2atask_settled(to))
+        tell_settled(t);
 }
 
 /* The terminal state of an answer with error code. */
@@ -103,7 +130,14 @@ static a2a_state state_of_error(reply_code code)
     }
 }
 
-/* The answer line of t's request, "{" + rest: its result or error kept. */
+static void set_text(char **slot, const char *text)
+{
+    ap_free(*slot);
+    *slot = text ? ap_strdup(text) : NULL;
+}
+
+/* The answer line of t's request, "{" + rest: its result, prompt or
+ * error kept, and t settled. */
 static void a2atask_answered(a2a_task *t, const char *rest, size_t len, const reply_line *rl)
 {
     if (a2atask_terminal(t->state))
@@ -114,34 +148,105 @@ static void a2atask_answered(a2a_task *t, const char *rest, size_t len, const re
     obj[len + 1] = '\0';
     cJSON *root = cJSON_ParseWithLength(obj, len + 1);
     ap_free(obj);
+    int input = rl->input_required;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, rl->ok ? "result" : "error");
     char *text = v ? cJSON_PrintUnformatted(v) : NULL;
-    int got = text != NULL;
-    if (text) {
-        char **slot = rl->ok ? &t->result : &t->error;
-        ap_free(*slot);
-        *slot = ap_strdup(text);
-        cJSON_free(text);
-    } else {
+    if (text)
+        set_text(input ? &t->prompt : rl->ok ? &t->result : &t->error, text);
+    else
         ap_error("a2a task %s: its answer could not be read back: it is failed", t->id);
+    if (text)
+        cJSON_free(text);
+    if (input && text && t->history) { /* the prompt joins the history as the agent's message */
+        char mid[A2ATASK_ID_MAX + 24];
+        snprintf(mid, sizeof(mid), "%s-input-%d", t->id, t->turns);
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "messageId", mid);
+        cJSON_AddStringToObject(m, "role", "agent");
+        cJSON_AddStringToObject(m, "taskId", t->id);
+        cJSON_AddStringToObject(m, "contextId", t->context);
+        cJSON_AddItemToObject(m, "prompt", cJSON_Duplicate(v, 1));
+        cJSON_AddItemToArray(t->history, m);
     }
     cJSON_Delete(root);
-    if (!got) {
-        ap_free(t->error);
-        t->error = ap_strdup("{\"code\":\"other\",\"message\":\"its answer could not be read\"}");
-    }
-    a2atask_set_state(t, rl->ok && got ? A2A_COMPLETED : rl->ok ? A2A_FAILED : state_of_error(rl->code));
+    if (text == NULL)
+        set_text(&t->error, "{\"code\":\"other\",\"message\":\"its answer could not be read\"}");
+    a2atask_set_state(t, text == NULL ? A2A_FAILED : input ? A2A_INPUT_REQUIRED
+                                                 : rl->ok ? A2A_COMPLETED : state_of_error(rl->code));
 }
 
-/* The origin client's take: chunks go to the stream's watcher (none
- * taken while it has no room: its stream's credit waits, as for a slow
- * socket reader), heartbeats are dropped, the answer ends the task. */
+/* Keeps one chunk (its JSON text, checked by the master when the worker
+ * sent it) for GetTask's "stream" artifact, up to A2ATASK_STREAM_KEEP_MAX
+ * bytes per turn: appended as text, parsed only when shown. */
+static void keep_chunk(a2a_task *t, const char *json, size_t len)
+{
+    if (t->chunks_truncated)
+        return;
+    if (t->chunk_bytes + len + 1 > A2ATASK_STREAM_KEEP_MAX) {
+        t->chunks_truncated = 1;
+        ap_info("a2a task %s: its stream passed %u bytes: later chunks are not kept for GetTask", t->id,
+                A2ATASK_STREAM_KEEP_MAX);
+        return;
+    }
+    if (t->chunk_bytes + len + 2 > t->chunk_cap) {
+        size_t cap = t->chunk_cap ? t->chunk_cap : 256;
+        while (cap < t->chunk_bytes + len + 2)
+            cap *= 2;
+        t->chunks = ap_realloc(t->chunks, cap);
+        t->chunk_cap = cap;
+    }
+    if (t->chunk_bytes)
+        t->chunks[t->chunk_bytes++] = ',';
+    memcpy(t->chunks + t->chunk_bytes, json, len);
+    t->chunk_bytes += len;
+    t->chunks[t->chunk_bytes] = '\0';
+}
+
+cJSON *a2atask_chunks(const a2a_task *t)
+{
+    if (t->chunks == NULL || t->chunk_bytes == 0)
+        return NULL;
+    char *text = ap_malloc(t->chunk_bytes + 3);
+    text[0] = '[';
+    memcpy(text + 1, t->chunks, t->chunk_bytes);
+    text[t->chunk_bytes + 1] = ']';
+    text[t->chunk_bytes + 2] = '\0';
+    cJSON *arr = cJSON_ParseWithLength(text, t->chunk_bytes + 2);
+    ap_free(text);
+    return arr;
+}
+
+void a2atask_set_chunks(a2a_task *t, const cJSON *arr)
+{
+    const cJSON *c;
+    cJSON_ArrayForEach(c, arr) {
+        char *text = cJSON_PrintUnformatted(c);
+        if (text) {
+            keep_chunk(t, text, strlen(text));
+            cJSON_free(text);
+        }
+    }
+}
+
+/* Whether every stream watching t can take a line now. */
+static int all_have_room(const a2a_task *t)
+{
+    for (int i = 0; i < t->nwatch; i++)
+        if (t->watch[i].ops->room && !t->watch[i].ops->room(t->watch[i].arg))
+            return 0;
+    return 1;
+}
+
+/* The origin client's take: chunks are kept and go to every stream
+ * watching (none taken while one has no room: the task's stream credit
+ * waits, as for a slow socket reader), heartbeats are dropped, the
+ * answer settles the task. */
 static size_t a2atask_take(void *arg, struct evbuffer *out)
 {
     a2a_task *t = arg;
     size_t taken = 0;
     for (;;) {
-        if (t->room && !t->room(t->done_arg))
+        if (!all_have_room(t))
             break; /* a2atask_resume takes the rest */
         struct evbuffer_ptr eol = evbuffer_search_eol(out, NULL, NULL, EVBUFFER_EOL_LF);
         if (eol.pos < 0)
@@ -149,12 +254,16 @@ static size_t a2atask_take(void *arg, struct evbuffer *out)
         size_t len = (size_t)eol.pos;
         const char *line = (const char *)evbuffer_pullup(out, (ev_ssize_t)len + 1);
         reply_line rl;
-        if (line == NULL || reply_read(line, len, &rl) != AP_OK)
+        if (line == NULL || reply_read(line, len, &rl) != AP_OK) {
             ap_error("a2a task %s: an answer line it cannot read (%zu bytes): dropped", t->id, len);
-        else if (rl.kind == REPLY_LINE_ANSWER)
+        } else if (rl.kind == REPLY_LINE_ANSWER) {
             a2atask_answered(t, line + rl.rest_off, len - rl.rest_off, &rl);
-        else if (rl.kind == REPLY_LINE_CHUNK && t->chunk)
-            t->chunk(t, line + rl.payload_off, rl.payload_len, rl.seq, t->done_arg);
+        } else if (rl.kind == REPLY_LINE_CHUNK) {
+            keep_chunk(t, line + rl.payload_off, rl.payload_len);
+            for (int i = 0; i < t->nwatch; i++)
+                if (t->watch[i].ops->chunk)
+                    t->watch[i].ops->chunk(t, line + rl.payload_off, rl.payload_len, rl.seq, t->watch[i].arg);
+        }
         evbuffer_drain(out, len + 1);
         taken += len + 1;
     }
@@ -165,13 +274,23 @@ static void a2atask_closed(void *arg)
 {
     a2a_task *t = arg;
     t->c = NULL;
-    if (!a2atask_terminal(t->state)) {
+    if (!a2atask_settled(t->state)) {
         ap_warn("a2a task %s: its request was closed before it was answered: it is failed", t->id);
-        ap_free(t->error);
-        t->error = ap_strdup("{\"code\":\"shutting_down\",\"message\":\"the request was closed before it was "
-                             "answered\"}");
+        set_text(&t->error, "{\"code\":\"shutting_down\",\"message\":\"the request was closed before it was "
+                            "answered\"}");
         a2atask_set_state(t, A2A_FAILED);
     }
+}
+
+void a2atask_free_record(a2a_task *t)
+{
+    cJSON_Delete(t->history);
+    ap_free(t->chunks);
+    ap_free(t->result);
+    ap_free(t->error);
+    ap_free(t->prompt);
+    ap_free(t->watch);
+    ap_free(t);
 }
 
 static void a2atask_free(a2a_task *t)
@@ -179,16 +298,13 @@ static void a2atask_free(a2a_task *t)
     struct a2atask_table *tb = server.a2atasks;
     link_del(&t->link);
     tb->n--;
-    ap_free(t->message);
-    ap_free(t->result);
-    ap_free(t->error);
-    ap_free(t);
+    a2atask_free_record(t);
 }
 
-/* Whether t may be dropped now: ended, its request gone, nobody waiting. */
+/* Whether t may be dropped now: settled, its request gone, nobody waiting. */
 static int droppable(const a2a_task *t)
 {
-    return a2atask_terminal(t->state) && t->c == NULL && t->done == NULL;
+    return a2atask_settled(t->state) && t->c == NULL && t->nwatch == 0;
 }
 
 void a2atask_sweep(uint64_t now)
@@ -198,6 +314,8 @@ void a2atask_sweep(uint64_t now)
     for (queue_link *l = tb ? tb->tasks.next : NULL; l && l != &tb->tasks;) {
         a2a_task *t = queue_entry(l, a2a_task, link);
         l = l->next;
+        if (now < t->created_ms + ttl)
+            break; /* the rest were created later, so settled later: none has expired */
         if (droppable(t) && now >= t->updated_ms + ttl)
             a2atask_free(t);
     }
@@ -238,12 +356,31 @@ static char *task_line(const a2a_task *t, const pool_t *p, const cJSON *amsg, in
     return text;
 }
 
-void a2atask_unwatch(a2a_task *t)
+int a2atask_watch(a2a_task *t, const a2atask_watch_ops *ops, void *arg)
 {
-    t->done = NULL;
-    t->chunk = NULL;
-    t->room = NULL;
-    t->done_arg = NULL;
+    if (t->nwatch >= server.cfg->a2a_max_watchers)
+        return AP_ERR;
+    if (t->nwatch == t->watch_cap) {
+        int cap = t->watch_cap ? t->watch_cap * 2 : 2;
+        t->watch = ap_realloc(t->watch, (size_t)cap * sizeof(*t->watch));
+        t->watch_cap = cap;
+    }
+    t->watch[t->nwatch].ops = ops;
+    t->watch[t->nwatch].arg = arg;
+    t->nwatch++;
+    return AP_OK;
+}
+
+void a2atask_unwatch(a2a_task *t, void *arg)
+{
+    for (int i = 0; i < t->nwatch; i++) {
+        if (t->watch[i].arg == arg) {
+            memmove(&t->watch[i], &t->watch[i + 1], (size_t)(t->nwatch - i - 1) * sizeof(*t->watch));
+            t->nwatch--;
+            break;
+        }
+    }
+    a2atask_resume(t); /* a stream that held the task back may be gone */
 }
 
 void a2atask_resume(a2a_task *t)
@@ -252,19 +389,68 @@ void a2atask_resume(a2a_task *t)
         client_check_output(t->c); /* flush.c calls a2atask_take again at the end of the turn */
 }
 
+/* Sets msg's taskId and contextId to t's, feeds it through a new origin
+ * client and appends it (taken) to t's history (its last
+ * A2ATASK_HISTORY_MAX kept).  t is WORKING after, or settled (refused at
+ * once, or failed). */
+static void feed(a2a_task *t, pool_t *p, cJSON *amsg, int stream, const char *secret, size_t slen)
+{
+    cJSON_DeleteItemFromObjectCaseSensitive(amsg, "taskId");
+    cJSON_DeleteItemFromObjectCaseSensitive(amsg, "contextId");
+    cJSON_AddStringToObject(amsg, "taskId", t->id);
+    cJSON_AddStringToObject(amsg, "contextId", t->context);
+    if (t->history == NULL)
+        t->history = cJSON_CreateArray();
+    cJSON_AddItemToArray(t->history, amsg); /* the line below only refers to it */
+    while (cJSON_GetArraySize(t->history) > A2ATASK_HISTORY_MAX)
+        cJSON_DeleteItemFromArray(t->history, 0);
+    t->chunk_bytes = 0; /* a turn's stream artifact is its own */
+    t->chunks_truncated = 0;
+    t->turns++;
+    char *line = task_line(t, p, amsg, stream, secret, slen);
+    t->c = line ? client_open_origin(&a2atask_origin, t, 0, (uid_t)-1) : NULL;
+    if (t->c == NULL) {
+        ap_error("a2a task %s (pool %s): its request could not be made (out of memory): it is failed", t->id,
+                 p->name);
+        set_text(&t->error, "{\"code\":\"other\",\"message\":\"out of memory\"}");
+        a2atask_set_state(t, A2A_FAILED);
+    } else {
+        client_feed(t->c, line, strlen(line));
+        if (!a2atask_settled(t->state))
+            a2atask_set_state(t, A2A_WORKING);
+    }
+    if (line)
+        cJSON_free(line);
+}
+
+/* t into the table at its place by serial (the newest go last). */
+static void insert_sorted(struct a2atask_table *tb, a2a_task *t)
+{
+    queue_link *l = tb->tasks.prev;
+    while (l != &tb->tasks && queue_entry(l, a2a_task, link)->serial > t->serial)
+        l = l->prev;
+    link_add_tail(l->next, &t->link); /* right after l */
+    tb->n++;
+}
+
 a2a_task *a2atask_start(pool_t *p, const char *owner, const char *context, cJSON *amsg, int stream,
                         const char *secret, size_t slen, char *why, size_t cap)
 {
     struct a2atask_table *tb = table();
-    a2atask_sweep(ap_now_ms());
+    uint64_t now = ap_wall_ms();
+    a2atask_sweep(now);
     if (make_room(tb) != AP_OK) {
+        cJSON_Delete(amsg);
         snprintf(why, cap, "a2aMaxTasks (%lld) tasks are kept and every one is still running",
                  (long long)server.cfg->a2a_max_tasks);
         ap_warn("a2a pool %s: a task refused: %s", p->name, why);
         return NULL;
     }
     a2a_task *t = ap_calloc(1, sizeof(*t));
-    t->serial = ++tb->next_serial;
+    /* the serial is the wall clock in us (unique): tasks read back from
+     * the session store after a restart keep their place */
+    t->serial = now * 1000 > tb->last_serial ? now * 1000 : tb->last_serial + 1;
+    tb->last_serial = t->serial;
     snprintf(t->id, sizeof(t->id), "%012llx-%llu", (unsigned long long)(tb->stamp & 0xffffffffffffULL),
              (unsigned long long)t->serial);
     if (context)
@@ -273,33 +459,38 @@ a2a_task *a2atask_start(pool_t *p, const char *owner, const char *context, cJSON
         snprintf(t->context, sizeof(t->context), "ctx-%s", t->id);
     snprintf(t->owner, sizeof(t->owner), "%s", owner);
     snprintf(t->pool, sizeof(t->pool), "%s", p->name);
-    t->created_ms = t->updated_ms = ap_now_ms();
+    t->created_ms = t->updated_ms = now;
     t->state = A2A_SUBMITTED;
-    link_add_tail(&tb->tasks, &t->link);
-    tb->n++;
-    cJSON_DeleteItemFromObjectCaseSensitive(amsg, "taskId");
-    cJSON_DeleteItemFromObjectCaseSensitive(amsg, "contextId");
-    cJSON_AddStringToObject(amsg, "taskId", t->id);
-    cJSON_AddStringToObject(amsg, "contextId", t->context);
-    char *m = cJSON_PrintUnformatted(amsg);
-    char *line = task_line(t, p, amsg, stream, secret, slen);
-    t->message = m ? ap_strdup(m) : ap_strdup("{}");
-    if (m)
-        cJSON_free(m);
-    t->c = line ? client_open_origin(&a2atask_origin, t, 0, (uid_t)-1) : NULL;
-    if (t->c == NULL) {
-        ap_error("a2a task %s (pool %s): its request could not be made (out of memory): it is failed", t->id,
-                 p->name);
-        t->error = ap_strdup("{\"code\":\"other\",\"message\":\"out of memory\"}");
-        a2atask_set_state(t, A2A_FAILED);
-    } else {
-        client_feed(t->c, line, strlen(line));
-        if (!a2atask_terminal(t->state))
-            a2atask_set_state(t, A2A_WORKING);
-    }
-    if (line)
-        cJSON_free(line);
+    insert_sorted(tb, t);
+    feed(t, p, amsg, stream, secret, slen);
     return t;
+}
+
+int a2atask_continue(a2a_task *t, pool_t *p, cJSON *amsg, int stream, const char *secret, size_t slen)
+{
+    if (t->state != A2A_INPUT_REQUIRED || t->c != NULL) {
+        cJSON_Delete(amsg);
+        return AP_ERR;
+    }
+    ap_free(t->prompt);
+    t->prompt = NULL;
+    a2atask_set_state(t, A2A_SUBMITTED); /* a new turn: fed next, then WORKING */
+    feed(t, p, amsg, stream, secret, slen);
+    return AP_OK;
+}
+
+int a2atask_restore(a2a_task *t)
+{
+    struct a2atask_table *tb = table();
+    for (queue_link *l = tb->tasks.next; l != &tb->tasks; l = l->next)
+        if (strcmp(queue_entry(l, a2a_task, link)->id, t->id) == 0)
+            return AP_ERR;
+    if (make_room(tb) != AP_OK)
+        return AP_ERR;
+    insert_sorted(tb, t);
+    if (t->serial > tb->last_serial)
+        tb->last_serial = t->serial;
+    return AP_OK;
 }
 
 a2a_task *a2atask_find(const char *id, const char *owner)
@@ -328,8 +519,7 @@ int a2atask_cancel(a2a_task *t)
         return AP_ERR;
     if (t->c)
         cancel_request(t->c, "1", 1); /* its answer (cancelled) comes at the end of the turn: already terminal */
-    ap_free(t->error);
-    t->error = ap_strdup("{\"code\":\"cancelled\",\"message\":\"cancelled by CancelTask\"}");
+    set_text(&t->error, "{\"code\":\"cancelled\",\"message\":\"cancelled by CancelTask\"}");
     a2atask_set_state(t, A2A_CANCELED);
     return AP_OK;
 }
@@ -339,9 +529,12 @@ void a2atask_stop(void)
     struct a2atask_table *tb = server.a2atasks;
     if (tb == NULL)
         return;
+    tb->stopping = 1; /* a task closed at exit is found unanswered at the next start (a2astore.c) */
     while (!link_empty(&tb->tasks)) {
         a2a_task *t = queue_entry(tb->tasks.next, a2a_task, link);
-        a2atask_unwatch(t);
+        ap_free(t->watch);
+        t->watch = NULL;
+        t->nwatch = t->watch_cap = 0;
         if (t->c)
             client_drop(t->c, "closed at exit"); /* a2atask_closed: t->c NULL */
         a2atask_free(t);

@@ -51,7 +51,9 @@ static void write_answer(msg *m, const answer *a, int code)
     struct evbuffer *out = client_output(m->client);
     const char *id = m->line + m->id_off;
     if (a->kind == ANSWER_OK) {
-        if (a->src)
+        if (AP_UNLIKELY(m->input_required))
+            reply_ok_input(out, id, m->id_len, a->src, a->body, a->len);
+        else if (a->src)
             reply_ok_move(out, id, m->id_len, a->src, a->len);
         else
             reply_ok(out, id, m->id_len, a->body, a->len);

@@ -87,6 +87,7 @@ typedef struct msg {
     uint8_t nfail;
     uint8_t fail_cap;           /* entries allocated in fail */
     uint8_t probe;              /* its type's breaker is half-open and this is the probe */
+    uint8_t input_required;     /* its RESULT came with AP_FRAME_RESULT_INPUT: answered "inputRequired": true */
     uint8_t outcome_told;       /* its outcome went to the breaker */
     uint8_t wait_told;          /* its queue wait went to the metrics */
     uint8_t parked;             /* was kept from workers: its client was parked (counted once) */

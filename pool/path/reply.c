@@ -90,6 +90,19 @@ void reply_ok_move(struct evbuffer *out, const char *id, size_t id_len, struct e
     evbuffer_add(out, "}\n", 2);
 }
 
+void reply_ok_input(struct evbuffer *out, const char *id, size_t id_len, struct evbuffer *src, const char *body,
+                    size_t len)
+{
+    static const char mid[] = ",\"ok\":true,\"inputRequired\":true,\"result\":";
+    if (src)
+        body = (const char *)evbuffer_pullup(src, (ev_ssize_t)len);
+    if (body == NULL || len == 0) {
+        body = "null";
+        len = 4;
+    }
+    reply_with(out, id, id_len, mid, sizeof(mid) - 1, body, len);
+}
+
 void reply_replayed(struct evbuffer *out, const char *id, size_t id_len, int ok, const char *body, size_t len)
 {
     static const char mid_ok[] = ",\"ok\":true,\"result\":", mid_err[] = ",\"ok\":false,\"error\":";
@@ -151,6 +164,7 @@ static int at(const char *line, size_t len, size_t off, const char *s, size_t n)
 int reply_read(const char *line, size_t len, reply_line *out)
 {
     static const char ok[] = "\"ok\":true,\"result\":", err[] = "\"ok\":false,\"error\":";
+    static const char input[] = "\"ok\":true,\"inputRequired\":true,\"result\":";
     static const char chunk[] = "\"chunk\":", beat[] = "\"heartbeat\":true}", seq[] = ",\"seq\":";
     static const char retry[] = "\"retryAfterMs\":";
     memset(out, 0, sizeof(*out));
@@ -173,6 +187,12 @@ int reply_read(const char *line, size_t len, reply_line *out)
     if (at(line, len, off, ok, sizeof(ok) - 1)) {
         out->kind = REPLY_LINE_ANSWER;
         out->ok = 1;
+        return AP_OK;
+    }
+    if (at(line, len, off, input, sizeof(input) - 1)) {
+        out->kind = REPLY_LINE_ANSWER;
+        out->ok = 1;
+        out->input_required = 1;
         return AP_OK;
     }
     if (at(line, len, off, err, sizeof(err) - 1)) {

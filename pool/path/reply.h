@@ -53,6 +53,12 @@ void reply_ok(struct evbuffer *out, const char *id, size_t id_len, const char *r
  * If src cannot give them up (its start frozen), they are copied and
  * left in src: the caller drains what is left either way. */
 void reply_ok_move(struct evbuffer *out, const char *id, size_t id_len, struct evbuffer *src, size_t len);
+/* {"id":ID,"ok":true,"inputRequired":true,"result":PROMPT}\n: the
+ * handler called ctx.require_input(PROMPT) (docs/a2a.md); the prompt is
+ * body, or src's first len bytes (copied: a prompt is small; the caller
+ * drains what is left of src either way). */
+void reply_ok_input(struct evbuffer *out, const char *id, size_t id_len, struct evbuffer *src, const char *body,
+                    size_t len);
 /* An answer kept for an idempotency key (idem.c), written again:
  * {"id":ID,"ok":true,"result":BODY,"replayed":true}\n, or with ok 0
  * {"id":ID,"ok":false,"error":BODY,"replayed":true}\n. */
@@ -76,6 +82,7 @@ typedef enum { REPLY_LINE_ANSWER = 0, REPLY_LINE_CHUNK, REPLY_LINE_HEARTBEAT } r
 typedef struct {
     reply_line_kind kind;
     int ok;                     /* ANSWER: "ok":true */
+    int input_required;         /* ANSWER with ok: "inputRequired":true (reply_ok_input) */
     reply_code code;            /* ANSWER with ok 0: the error's code */
     size_t rest_off;            /* ANSWER: the members after the id: the answer without its id is
                                  * "{" + line[rest_off..len) */

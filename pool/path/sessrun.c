@@ -12,6 +12,7 @@
  * table is p->sessions).
  */
 #include "sessrun.h"
+#include "a2astore.h"
 #include "answer.h"
 #include "ap_common.h"
 #include "ap_log.h"
@@ -22,6 +23,7 @@
 #include "sessstate.h"
 
 #include <stdio.h>
+#include <string.h>
 
 int sessrun_take(client *c, const char *line, const scan_result *r, pool_t *p, unsigned type_idx, session **out)
 {
@@ -32,6 +34,13 @@ int sessrun_take(client *c, const char *line, const scan_result *r, pool_t *p, u
     if (!p->cfg->sessions) {
         snprintf(why, sizeof(why), "sessions are off in pool %s (set sessions: true)", p->name);
         answer_refuse(c, line, r, ERR_BAD_REQUEST, why, NULL, p, (int)type_idx);
+        return AP_ERR;
+    }
+    if (r->session_len >= sizeof(A2ASTORE_PREFIX) - 1 &&
+        memcmp(r->session, A2ASTORE_PREFIX, sizeof(A2ASTORE_PREFIX) - 1) == 0) {
+        answer_refuse(c, line, r, ERR_BAD_REQUEST,
+                      "session keys starting \"" A2ASTORE_PREFIX "\" are the server's (A2A task records, docs/a2a.md)",
+                      NULL, p, (int)type_idx);
         return AP_ERR;
     }
     session_table *t = p->sessions;

@@ -807,6 +807,8 @@ static void on_answer(worker *w, const ap_frame_hdr *h, const char *payload, str
 
 void worker_answer_frame(worker *w, msg *m, const ap_frame_hdr *h, const char *payload, struct evbuffer *src)
 {
+    if (h->kind == AP_FRAME_RESULT && (h->flags & AP_FRAME_RESULT_INPUT))
+        m->input_required = 1; /* ctx.require_input: the answer line says so */
     if (h->kind == AP_FRAME_RESULT && (h->flags & AP_FRAME_RESULT_STREAMED) && !m->want_stream) {
         stream_answer_collected(m, payload, src, h->len);
     } else if (h->kind == AP_FRAME_RESULT) {

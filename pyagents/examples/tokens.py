@@ -17,6 +17,11 @@ line per token as it is made; without it, one answer
 Message ``emit`` (all three) streams the same chunks through
 ``pyagents.context().emit(value)`` from a plain loop, as code that streams
 from callbacks does.
+
+TokensAgent also answers A2A messages (docs/a2a.md) through
+``handle_a2a_message(message, ctx)``: the first part's data (the same
+``{"n", "size", "ms"}``), or a text part holding N, streams as ``tokens``
+does (bench/a2a's streamed tokens per second).
 """
 
 import asyncio
@@ -59,6 +64,13 @@ class TokensAgent(Agent):
                 time.sleep(pause)
             ctx.emit(token(i, size))
         return {"chunks": n}
+
+    def handle_a2a_message(self, message, ctx):
+        part = (message.get("parts") or [{}])[0]
+        data = part.get("data")
+        if data is None:
+            data = {"n": int(part.get("text") or 10)}
+        return self.handle_tokens(data)
 
 
 class GeventTokensAgent(TokensAgent):

@@ -31,7 +31,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import main, wait_for  # noqa: E402
+from harness import greenlet_supported, main, wait_for  # noqa: E402
 from test_http import HTTPServer, post  # noqa: E402
 
 AGENT = "a2aagent:A2AAgent"
@@ -91,14 +91,19 @@ class Shared(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.d = tempfile.mkdtemp(prefix="apa2a-files-")
-        cls.s = HTTPServer({
-            "defaultPool": "main",
-            "pools": {"main": pool(workers=2, sessions=True),
-                      "tight": pool(messageQueueSize=0, overflow="reject"),
-                      "slow": pool(timeout=300, retryOnTimeout=False),
-                      "bad": pool(agent="a2aagent:BadCardAgent"),
-                      "conv": pool(workers=2, sessions=True, sessionBusy="reject"),
-                      "plain": dict(pool(), a2a=False)}}).start()
+        pools = {"main": pool(workers=2, sessions=True),
+                 "tight": pool(messageQueueSize=0, overflow="reject"),
+                 "slow": pool(timeout=300, retryOnTimeout=False),
+                 "bad": pool(agent="a2aagent:BadCardAgent"),
+                 "conv": pool(workers=2, sessions=True, sessionBusy="reject"),
+                 "brk": pool(breakerFailureThreshold=2, breakerResetTimeout=600000),
+                 "m": pool(agent="a2aagent:A2AMessageAgent"),
+                 "am": pool(agent="a2aagent:AsyncA2AMessageAgent"),
+                 "only": pool(agent="a2aagent:A2AOnlyAgent"),
+                 "plain": dict(pool(), a2a=False)}
+        if greenlet_supported():  # gevent workers cannot run under AddressSanitizer
+            pools["gev"] = pool(workerModel="gevent")
+        cls.s = HTTPServer({"defaultPool": "main", "pools": pools, "a2aMaxWatchers": 4}).start()
         wait_for(lambda: all(p["available"] == p["poolSize"] for p in cls.s.stats()["pools"].values()),
                  what="every pool ready")
 
@@ -252,6 +257,16 @@ class Shared(unittest.TestCase):
         self.assertEqual(t["status"]["message"]["parts"][0]["kind"], "text")
         c.close()
 
+    def test_circuit_open_is_rejected(self):
+        c = self.s.conn()
+        for _ in range(2):
+            t = rpc(c, "brk", "SendMessage", {"message": msg("fail")})["result"]["task"]
+            self.assertEqual(t["status"]["state"], "TASK_STATE_FAILED", t)
+        t = rpc(c, "brk", "SendMessage", {"message": msg("hello")})["result"]["task"]
+        self.assertEqual(t["status"]["state"], "TASK_STATE_REJECTED", t)
+        self.assertTrue(self.status_text(t).startswith("circuit_open: "), t)
+        c.close()
+
     def test_queue_full_is_rejected(self):
         c = self.s.conn()
         f = self.gate("tight")
@@ -304,6 +319,19 @@ class Shared(unittest.TestCase):
         self.assertEqual(len(res), 6, res)
         got = rpc(c, "main", "GetTask", {"id": task["id"]})["result"]
         self.assertEqual(got["status"]["state"], "TASK_STATE_COMPLETED")
+        c.close()
+
+    def test_kept_stream_chunks_are_bounded(self):
+        # 256 KiB of chunk JSON per turn: 3 chunks of 64 KiB are kept, the 4th and 5th are not
+        c = self.s.conn()
+        evs = stream(c, "main", "SendStreamingMessage", {"message": msg("big:5")})
+        self.assertEqual(len([e for e in evs if e["result"].get("artifactUpdate", {}).get("artifact", {})
+                              .get("artifactId") == "stream"]), 5)  # the stream itself gets every chunk
+        got = rpc(c, "main", "GetTask", {"id": evs[0]["result"]["task"]["id"]})["result"]
+        art = got["artifacts"][0]
+        self.assertEqual((art["artifactId"], art["metadata"]), ("stream", {"truncated": True}))
+        self.assertEqual([p["text"][:2] for p in art["parts"]], ["aa", "bb", "cc"])
+        self.assertIn("its stream passed 262144 bytes", self.s.log())
         c.close()
 
     def test_message_stream_v03_kinds_and_a_failed_stream(self):
@@ -359,8 +387,6 @@ class Shared(unittest.TestCase):
         res = [json.loads(first.decode()[6:])["result"]]
         self.assertEqual(res[0]["task"]["id"], t["id"], res)
         self.assertEqual(res[0]["task"]["status"]["state"], "TASK_STATE_WORKING")
-        # subscribed: a second stream on the same task is not served yet
-        self.assertEqual(err_code(rpc(c, "main", "SubscribeToTask", {"id": t["id"]})), -32004)
         open(f, "w").close()
         rest = r.read().decode()
         res += [json.loads(b[6:])["result"] for b in rest.split("\n\n") if b.strip()]
@@ -371,6 +397,161 @@ class Shared(unittest.TestCase):
         # a terminal task: its outcome is GetTask's
         self.assertEqual(err_code(rpc(c, "main", "tasks/resubscribe", {"id": t["id"]}, version=None)), -32004)
         self.assertEqual(err_code(rpc(c, "main", "SubscribeToTask", {"id": "nope"})), -32001)
+        c.close()
+
+    # ---- input required ----
+
+    def test_require_input_then_the_next_message_continues_the_task(self):
+        c = self.s.conn()
+        t = rpc(c, "main", "SendMessage", {"message": msg("ask:which size?", contextId="shop-1")})["result"]["task"]
+        self.assertEqual(t["status"]["state"], "TASK_STATE_INPUT_REQUIRED", t)
+        self.assertEqual(t["status"]["message"]["parts"], [{"text": "which size?"}])
+        self.assertEqual(t["status"]["message"]["role"], "ROLE_AGENT")
+        self.assertNotIn("artifacts", t)  # the handler's return value is not the answer
+        got = rpc(c, "main", "GetTask", {"id": t["id"]})["result"]
+        self.assertEqual(got["status"]["state"], "TASK_STATE_INPUT_REQUIRED")
+        self.assertEqual(err_code(rpc(c, "main", "SubscribeToTask", {"id": t["id"]})), -32004)
+        wrong = rpc(c, "main", "SendMessage", {"message": msg("echo", taskId=t["id"], contextId="other")})
+        self.assertEqual(err_code(wrong), -32602, wrong)
+        # the next message with its taskId: the same task, the same context (session), the handler sees it
+        done = rpc(c, "main", "SendMessage", {"message": msg("echo", taskId=t["id"])})["result"]["task"]
+        self.assertEqual((done["id"], done["contextId"]), (t["id"], "shop-1"))
+        self.assertEqual(done["status"]["state"], "TASK_STATE_COMPLETED", done)
+        self.assertEqual(done["artifacts"][-1]["parts"][0]["data"],
+                         {"parts": [{"text": "echo"}], "contextId": "shop-1", "taskId": t["id"]})
+        hist = done["history"]
+        self.assertEqual([(m["role"], m["parts"]) for m in hist],
+                         [("user", [{"text": "ask:which size?"}]), ("ROLE_AGENT", [{"text": "which size?"}]),
+                          ("user", [{"text": "echo"}])], hist)
+        self.assertEqual(len(rpc(c, "main", "GetTask", {"id": t["id"], "historyLength": 1})["result"]["history"]), 1)
+        # a message for the (now terminal) task is the spec's error
+        again = rpc(c, "main", "SendMessage", {"message": msg("echo", taskId=t["id"])})
+        self.assertEqual(err_code(again), -32004, again)
+        c.close()
+
+    def test_input_required_v03_and_a_stream_ends_there(self):
+        c = self.s.conn()
+        t = rpc(c, "main", "message/send", {"message": msg03("ask:name?")}, version=None)["result"]
+        self.assertEqual(t["status"]["state"], "input-required", t)
+        self.assertEqual(t["status"]["message"]["parts"], [{"kind": "text", "text": "name?"}])
+        res = [e["result"] for e in stream(c, "main", "message/stream", {"message": msg03("hello", taskId=t["id"])},
+                                           version=None)]
+        self.assertEqual((res[0]["id"], res[-1]["status"]["state"]), (t["id"], "completed"), res)
+        # a stream ends at input-required as at a terminal state (0.3: final)
+        res = [e["result"] for e in stream(c, "main", "message/stream", {"message": msg03("askstream:more?")},
+                                           version=None)]
+        self.assertEqual([r["kind"] for r in res], ["task", "artifact-update", "status-update"], res)
+        self.assertEqual((res[-1]["status"]["state"], res[-1]["final"]), ("input-required", True))
+        self.assertEqual(res[-1]["status"]["message"]["parts"], [{"kind": "text", "text": "more?"}])
+        tid = res[0]["id"]
+        res = [e["result"] for e in stream(c, "main", "SendStreamingMessage",
+                                           {"message": msg("tokens:2", taskId=tid)})]
+        self.assertEqual(res[0]["task"]["id"], tid)
+        self.assertEqual([r["artifactUpdate"]["artifact"]["parts"] for r in res[1:3]], [[{"text": "t0"}],
+                                                                                       [{"text": "t1"}]])
+        self.assertEqual(res[-1]["statusUpdate"]["status"]["state"], "TASK_STATE_COMPLETED")
+        c.close()
+
+    def test_require_input_in_every_worker_model_and_handle_a2a_message(self):
+        c = self.s.conn()
+        models = [("m", {"data": {"question": "Q"}}), ("am", {"data": {"question": "Q"}}),
+                  ("only", {"data": {"question": "Q"}})] + ([("gev", {"text": "Q"})] if greenlet_supported() else [])
+        for name, prompt in models:
+            t = rpc(c, name, "SendMessage", {"message": msg("ask:Q")})["result"]["task"]
+            self.assertEqual((t["status"]["state"], t["status"]["message"]["parts"]),
+                             ("TASK_STATE_INPUT_REQUIRED", [prompt]), (name, t))
+            if name == "gev":
+                continue
+            done = rpc(c, name, "SendMessage", {"message": msg("who", taskId=t["id"])})["result"]["task"]
+            self.assertEqual(done["artifacts"][0]["parts"][0]["data"],
+                             {"handler": "handle_a2a_message", "taskId": t["id"], "attempt": 1, "text": "who"},
+                             (name, done))
+        # a generator handle_a2a_message streams
+        res = [e["result"] for e in stream(c, "m", "SendStreamingMessage", {"message": msg("gen")})]
+        self.assertEqual(res[1]["artifactUpdate"]["artifact"]["parts"], [{"text": "g0"}], res)
+        self.assertEqual(res[2]["artifactUpdate"]["artifact"]["parts"], [{"text": "gen done"}], res)
+        c.close()
+        # other types still go to handle_message; an agent with handle_a2a_message only refuses them
+        with self.s.client() as sc:
+            for name in ("m", "am"):
+                resp = sc.request("x.y", {}, pool=name)
+                self.assertEqual(resp["result"], {"handler": "handle_message", "type": "x.y"}, resp)
+            resp = sc.request("x.y", {}, pool="only")
+            self.assertEqual(resp["error"]["code"], "agent_error", resp)
+            self.assertIn("handle_a2a_message only", resp["error"]["message"])
+            # a socket client sees the same turn marked inputRequired
+            resp = sc.request("a2a.message", {"parts": [{"text": "ask:why?"}], "taskId": "t", "contextId": "c"},
+                              pool="main", session="sock-1")
+            self.assertEqual((resp["ok"], resp.get("inputRequired"), resp["result"]), (True, True, "why?"), resp)
+            # the task records' key space in the session store is not a session's
+            resp = sc.request("a2a.message", {"parts": [{"text": "hello"}]}, pool="main", session="a2a:task:x")
+            self.assertEqual(resp["error"]["code"], "bad_request", resp)
+            self.assertIn("are the server's", resp["error"]["message"])
+
+    # ---- several streams on one task ----
+
+    def sub_stream(self, tid):
+        """A SubscribeToTask stream on its own connection: (conn, response,
+        its first event's result)."""
+        c2 = self.s.conn()
+        body = {"jsonrpc": "2.0", "id": 9, "method": "SubscribeToTask", "params": {"id": tid}}
+        c2.request("POST", "/a2a/main", body=json.dumps(body).encode(),
+                   headers={"A2A-Version": "1.0", "Content-Type": "application/json"})
+        r = c2.getresponse()
+        self.assertEqual((r.status, r.getheader("Content-Type")), (200, "text/event-stream"))
+        first = b""
+        while not first.endswith(b"\n\n"):
+            first += r.readline()
+        return c2, r, json.loads(first.decode()[6:])["result"]
+
+    def test_several_streams_on_one_task_get_the_same_events(self):
+        import threading
+        f = self.gate("several")
+        out = {}
+
+        def run():
+            c = self.s.conn()
+            out["evs"] = stream(c, "main", "SendStreamingMessage", {"message": msg("slowtokens:3:" + f)})
+            c.close()
+        th = threading.Thread(target=run)
+        th.start()
+        c = self.s.conn()
+        tid = wait_for(lambda: next((t["id"] for t in rpc(c, "main", "ListTasks", {})["result"]["tasks"]
+                                     if t["history"][0]["parts"][0]["text"] == "slowtokens:3:" + f and
+                                     len(t.get("artifacts", [{}])[0].get("parts", [])) == 2), None),
+                       what="the streaming task with two chunks")
+        subs = [self.sub_stream(tid) for _ in range(2)]
+        for _, _, first in subs:  # the Task first, with the chunks streamed so far
+            self.assertEqual(first["task"]["id"], tid)
+            self.assertEqual(first["task"]["artifacts"][0]["parts"], [{"text": "t0"}, {"text": "t1"}], first)
+        # a watcher that leaves does not disturb the others
+        gone, _, _ = self.sub_stream(tid)
+        closed = self.s.stats()["http"]["clientClosed"]
+        gone.close()
+        wait_for(lambda: self.s.stats()["http"]["clientClosed"] > closed, what="the leaving watcher seen")
+        subs.append(self.sub_stream(tid))  # the stream, 3 subscribers: a2aMaxWatchers (4)
+        full = rpc(c, "main", "SubscribeToTask", {"id": tid})
+        self.assertEqual(err_code(full), -32004, full)
+        self.assertIn("a2aMaxWatchers", full["error"]["message"])
+        open(f, "w").close()
+        th.join(60)
+        tail = [e["result"] for e in out["evs"]][3:]  # after the Task, t0 and t1
+        self.assertEqual([list(r)[0] for r in tail], ["artifactUpdate", "artifactUpdate", "statusUpdate"], tail)
+        self.assertEqual(tail[0]["artifactUpdate"]["artifact"]["parts"], [{"text": "t2"}])
+        for c2, r, _ in subs:
+            rest = r.read().decode()
+            got = [json.loads(b[6:])["result"] for b in rest.split("\n\n") if b.strip()]
+            for g in got:
+                g.get("statusUpdate", {}).get("status", {}).pop("timestamp", None)
+            for t in tail:
+                t.get("statusUpdate", {}).get("status", {}).pop("timestamp", None)
+            self.assertEqual(got, tail)
+            c2.close()
+        # the chunks are kept: GetTask shows what the stream built
+        got = rpc(c, "main", "GetTask", {"id": tid})["result"]
+        self.assertEqual(got["artifacts"][0], {"artifactId": "stream", "name": "stream",
+                                               "parts": [{"text": "t0"}, {"text": "t1"}, {"text": "t2"}]})
+        self.assertEqual(got["artifacts"][1]["parts"], [{"data": {"tokens": 3}}])
         c.close()
 
     def test_a_caller_that_leaves_does_not_end_its_task(self):
@@ -393,6 +574,30 @@ class Shared(unittest.TestCase):
                      "TASK_STATE_COMPLETED", what="the task completed after its caller left")
         c.close()
 
+    # ---- the load generator's raw-body mode (bench/a2a) ----
+
+    def test_agentpool_bench_drives_send_message_and_judges_jsonrpc_results(self):
+        from test_bench import run_bench
+        send = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {"message": msg03("hello")}})
+        target = ["--tcp", "127.0.0.1:%d" % self.s.port, "--proto", "http", "--path", "/a2a/main", "--requests", 40,
+                  "--conns", 2, "--seconds", 120]
+        c = self.s.conn()
+        before = rpc(c, "main", "ListTasks", {"status": "TASK_STATE_COMPLETED"})["result"]["totalSize"]
+        rc, r, err = run_bench(*target, "--body", send, "--expect", "jsonrpc")
+        self.assertEqual((rc, r["requests"]["ok"], r["requests"]["errors"]), (0, 40, 0), (err, r))
+        after = rpc(c, "main", "ListTasks", {"status": "TASK_STATE_COMPLETED"})["result"]["totalSize"]
+        self.assertGreaterEqual(after, before + 40)  # each ran as a task
+        c.close()
+        # an answer that is a JSON-RPC error is not ok, though its HTTP status is 200
+        nope = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tasks/get", "params": {"id": "nope"}})
+        rc, r, err = run_bench(*target, "--body", nope, "--expect", "jsonrpc")
+        self.assertEqual((r["requests"]["ok"], r["errors"]), (0, {"jsonrpc_error": 40}), (err, r))
+        rc, r, err = run_bench(*target, "--body", nope)  # without --expect: judged by the status only
+        self.assertEqual(r["requests"]["ok"], 40, (err, r))
+        rc, _, err = run_bench("--unix", "/tmp/x.sock", "--body", "{}", expect_json=False)
+        self.assertEqual(rc, 2)
+        self.assertIn("--body and --expect need --proto http", err)
+
     # ---- JSON-RPC errors, each by a real cause ----
 
     def test_jsonrpc_errors(self):
@@ -409,12 +614,20 @@ class Shared(unittest.TestCase):
         self.assertEqual(err_code(rpc(c, "main", "SendMessage", {})), -32602)
         self.assertEqual(err_code(rpc(c, "main", "GetTask", {"id": 5})), -32602)
         self.assertEqual(err_code(rpc(c, "main", "ListTasks", {"pageSize": 101})), -32602)
+        bad = rpc(c, "main", "ListTasks", {"status": "TASK_STATE_DONE"})
+        self.assertEqual(err_code(bad), -32602, bad)
+        self.assertIn("not a task state", bad["error"]["message"])
+        self.assertEqual(err_code(rpc(c, "main", "tasks/list", {"status": "finished"}, version=None)), -32602)
+        self.assertEqual(rpc(c, "main", "ListTasks", {"status": "TASK_STATE_COMPLETED"})["result"]["tasks"][0]
+                         ["status"]["state"], "TASK_STATE_COMPLETED")
         self.assertEqual(err_code(rpc(c, "main", "GetTask", {"id": "nope"})), -32001)
         self.assertEqual(err_code(rpc(c, "main", "CreateTaskPushNotificationConfig", {"taskId": "x"})), -32003)
         self.assertEqual(err_code(rpc(c, "main", "tasks/pushNotificationConfig/set", {}, version=None)), -32003)
         done = rpc(c, "main", "SendMessage", {"message": msg("hello")})["result"]["task"]
         cont = rpc(c, "main", "SendMessage", {"message": msg("hello", taskId=done["id"])})
-        self.assertEqual(err_code(cont), -32004, cont)
+        self.assertEqual(err_code(cont), -32004, cont)  # a terminal task cannot be restarted
+        self.assertIn("terminal", cont["error"]["message"])
+        self.assertEqual(err_code(rpc(c, "main", "SendMessage", {"message": msg("hello", taskId="nope")})), -32001)
         png = rpc(c, "main", "SendMessage", {"message": msg("hello"),
                                              "configuration": {"acceptedOutputModes": ["image/png"]}})
         self.assertEqual(err_code(png), -32005, png)
@@ -458,6 +671,78 @@ class Keys(unittest.TestCase):
             self.assertEqual(err_code(rpc(c, "default", "ListTasks", {"pageToken": "x"}, key="s3cret-a")), -32602)
             c.close()
             self.assertNotIn("s3cret", s.log())
+
+
+class Restart(unittest.TestCase):
+    """Tasks kept in the pool's session store (SQLite, and Redis) survive a
+    restart of agentpoold: GetTask, ListTasks (newest first, the
+    caller's only), the kept stream chunks, and an input-required task
+    continued after it."""
+
+    def test_tasks_survive_a_restart_with_a_sqlite_store(self):
+        d = tempfile.mkdtemp(prefix="apa2astore-")
+        self.addCleanup(shutil.rmtree, d, True)
+        self.restart_keeps_tasks(d, "sqlite:" + os.path.join(d, "s.db"))
+
+    def test_tasks_survive_a_restart_with_a_redis_store(self):
+        from test_session_redis import Redis
+        d = tempfile.mkdtemp(prefix="apa2astore-")
+        self.addCleanup(shutil.rmtree, d, True)
+        with Redis() as r:
+            self.restart_keeps_tasks(d, r.spec())
+
+    def restart_keeps_tasks(self, d, store):
+        keys = os.path.join(d, "keys.jsonl")
+        with open(keys, "w") as f:
+            for kid, secret in (("alice", "s3cret-a"), ("bob", "s3cret-b")):
+                f.write(json.dumps({"id": kid, "sha256": hashlib.sha256(secret.encode()).hexdigest(),
+                                    "pools": "*"}) + "\n")
+        os.chmod(keys, 0o600)
+        cfg = {"httpAuth": "keys", "apiKeysFile": keys,
+               "pools": {"default": pool(sessions=True, sessionStore=store)}}
+
+        def rpc(conn, pool_name, method, params, key="s3cret-a"):
+            return globals()["rpc"](conn, pool_name, method, params, key=key)
+
+        def stream(conn, pool_name, method, params):
+            conn.putrequest("POST", "/a2a/" + pool_name)
+            body = json.dumps({"jsonrpc": "2.0", "id": 9, "method": method, "params": params}).encode()
+            for h, v in (("A2A-Version", "1.0"), ("Content-Type", "application/json"),
+                         ("Authorization", "Bearer s3cret-a"), ("Content-Length", str(len(body)))):
+                conn.putheader(h, v)
+            conn.endheaders(body)
+            text = conn.getresponse().read().decode()
+            return [json.loads(b[6:]) for b in text.split("\n\n") if b.strip()]
+        with HTTPServer(cfg) as s:
+            c = s.conn()
+            done = rpc(c, "default", "SendMessage", {"message": msg("hello")})["result"]["task"]
+            asked = rpc(c, "default", "SendMessage", {"message": msg("ask:size?", contextId="keep-1")})["result"]["task"]
+            self.assertEqual(asked["status"]["state"], "TASK_STATE_INPUT_REQUIRED")
+            streamed = stream(c, "default", "SendStreamingMessage", {"message": msg("tokens:2")})[0]["result"]["task"]
+            failed = rpc(c, "default", "SendMessage", {"message": msg("fail")})["result"]["task"]
+            c.close()
+        with HTTPServer(cfg) as s:
+            c = s.conn()
+            got = wait_for(lambda: rpc(c, "default", "GetTask", {"id": done["id"]}).get("result"),
+                           what="the completed task read back from the store")
+            self.assertEqual(got["status"]["state"], "TASK_STATE_COMPLETED")
+            self.assertEqual(got["artifacts"][0]["parts"], [{"text": "hello back"}])
+            self.assertEqual(got["history"][0]["parts"], [{"text": "hello"}])
+            wait_for(lambda: len(rpc(c, "default", "ListTasks", {})["result"]["tasks"]) == 4, what="all four back")
+            listed = rpc(c, "default", "ListTasks", {})["result"]["tasks"]
+            self.assertEqual([t["id"] for t in listed], [failed["id"], streamed["id"], asked["id"], done["id"]])
+            self.assertEqual(listed[0]["status"]["state"], "TASK_STATE_FAILED")
+            self.assertTrue(listed[0]["status"]["message"]["parts"][0]["text"].startswith("agent_error: "))
+            self.assertEqual(listed[1]["artifacts"][0]["parts"], [{"text": "t0"}, {"text": "t1"}])
+            self.assertEqual(listed[2]["status"]["message"]["parts"], [{"text": "size?"}])
+            cont = rpc(c, "default", "SendMessage", {"message": msg("echo", taskId=asked["id"])})["result"]["task"]
+            self.assertEqual((cont["status"]["state"], cont["contextId"]), ("TASK_STATE_COMPLETED", "keep-1"), cont)
+            self.assertEqual(len(cont["history"]), 3)
+            self.assertIn("A2A tasks read back from the session store", s.log())
+            # the owner came back with each task: another key sees none of them
+            self.assertEqual(rpc(c, "default", "ListTasks", {}, key="s3cret-b")["result"]["tasks"], [])
+            self.assertEqual(err_code(rpc(c, "default", "GetTask", {"id": done["id"]}, key="s3cret-b")), -32001)
+            c.close()
 
 
 class Bounds(unittest.TestCase):

@@ -11,8 +11,10 @@ the SDK discovers the Agent Card and picks its JSON-RPC interface, a
 blocking SendMessage completes with the handler's result as the artifact, a
 SendStreamingMessage streams the Task, one artifact update per token
 (append after the first), the result as the last chunk and the completed
-status, GetTask and ListTasks find the task, and CancelTask cancels a
-running task (CANCELED).  The SDK speaks the 1.0 names (A2A-Version 1.0).
+status, GetTask and ListTasks find the task, CancelTask cancels a
+running task (CANCELED), and a task that asked for input
+(ctx.require_input: INPUT_REQUIRED with its prompt) is continued by the
+next message carrying its taskId (the same task and context, COMPLETED).  The SDK speaks the 1.0 names (A2A-Version 1.0).
 """
 import json
 import os
@@ -29,8 +31,8 @@ from test_http import HTTPServer  # noqa: E402
 SDK_DIR = os.path.join(BUILDDIR, "a2a-js")
 
 # TaskState numbers of the SDK (its proto enum): submitted 1, working 2,
-# completed 3, failed 4, canceled 5
-WORKING, COMPLETED, CANCELED = 2, 3, 5
+# completed 3, failed 4, canceled 5, input required 6
+WORKING, COMPLETED, CANCELED, INPUT_REQUIRED = 2, 3, 5, 6
 
 
 def node_major():
@@ -53,10 +55,10 @@ class JavaScriptSDK(unittest.TestCase):
         self.assertTrue(os.path.isdir(os.path.join(SDK_DIR, "node_modules", "@a2a-js", "sdk")),
                         "node >= 20 is here but %s has no @a2a-js/sdk: ./bootstrap test installs it" % SDK_DIR)
 
-    def test_the_official_sdk_sends_streams_gets_lists_and_cancels(self):
+    def test_the_official_sdk_sends_streams_gets_lists_cancels_and_continues(self):
         script = os.path.join(SDK_DIR, "client.mjs")  # beside node_modules, so its imports resolve
         shutil.copy(os.path.join(SRCDIR, "tests", "integration", "a2a_js", "client.mjs"), script)
-        with HTTPServer({"pools": {"default": pool()}}) as s:
+        with HTTPServer({"pools": {"default": pool(workers=2)}}) as s:
             gate = os.path.join(s.tmpdir, "gate")
             try:
                 out = subprocess.run(["node", script, "http://127.0.0.1:%d" % s.port, gate], capture_output=True,
@@ -76,6 +78,8 @@ class JavaScriptSDK(unittest.TestCase):
         self.assertEqual(got["get"], {"id": got["send"]["id"], "state": COMPLETED})
         self.assertIn(got["send"]["id"], got["list"])
         self.assertEqual(got["cancel"]["after"], CANCELED, got)
+        self.assertEqual(got["input"], {"asked": INPUT_REQUIRED, "prompt": "which size?", "id": got["input"]["id"],
+                                        "same": True, "after": COMPLETED, "history": 3}, got)
 
 
 if __name__ == "__main__":

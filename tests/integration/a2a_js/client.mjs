@@ -5,7 +5,8 @@
 //   node client.mjs BASE_URL GATE_FILE
 // discovers the Agent Card (ClientFactory.createFromUrl), sends a message,
 // streams one token by token, gets a task, lists tasks, starts a task that
-// waits for GATE_FILE (returnImmediately) and cancels it, and prints what
+// waits for GATE_FILE (returnImmediately) and cancels it, continues a task
+// that asked for input (its taskId on the next message), and prints what
 // it saw as one JSON object for the test to check.
 import { ClientFactory } from '@a2a-js/sdk/client';
 import { Role, TaskState } from '@a2a-js/sdk';
@@ -38,5 +39,13 @@ out.list = listed.tasks.map((t) => t.id);
 const running = await client.sendMessage({ message: text('wait:' + gate, 'js-3'), configuration: { returnImmediately: true } });
 const cancelled = await client.cancelTask({ id: running.id });
 out.cancel = { before: running.status.state, after: cancelled.status.state };
+
+const asked = await client.sendMessage({ message: text('ask:which size?', 'js-4') });
+const answered = await client.sendMessage({ message: { ...text('echo', 'js-5'), taskId: asked.id } });
+out.input = {
+  asked: asked.status.state, prompt: partText(asked.status.message.parts[0]),
+  id: answered.id, same: answered.id === asked.id && answered.contextId === asked.contextId,
+  after: answered.status.state, history: answered.history.length,
+};
 
 console.log(JSON.stringify(out));

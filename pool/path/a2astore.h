@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * a2astore.h - A2A tasks kept in the pool's session store, so they
+ * survive a restart of agentpoold (docs/a2a.md, "Tasks in the session
+ * store").
+ *
+ * A pool with a2a and sessions on has a session store (sessionStore,
+ * sstore.h; default SQLite beside the socket).  Each task is one small
+ * JSON record in that store under its own key space, "a2a:task:<id>",
+ * written (sstore_put, never waited for) at each change of state; the
+ * store's sessionTtl expires it there.  At start-up the pool's records
+ * are listed and read back (sstore_list over the "a2a:task:" keys, then
+ * a get each), in the background: a task recorded while it ran is read
+ * back FAILED ("agentpoold stopped before it was answered").  The owner
+ * is in the record, so ListTasks and GetTask still show a caller only
+ * its own tasks.  Never blocks: every store operation is asynchronous.
+ */
+#ifndef AP_A2ASTORE_H
+#define AP_A2ASTORE_H
+
+struct a2a_task;
+struct pool;
+
+/* The key space of task records in a session store. */
+#define A2ASTORE_PREFIX "a2a:task:"
+
+/* Writes t's record into its pool's store, when it has one. */
+void a2astore_save(const struct a2a_task *t);
+/* Starts reading pool p's task records back into the task table (when
+ * p has a2a and a store). */
+void a2astore_load(struct pool *p);
+
+#endif
