@@ -123,6 +123,20 @@ class Shared(unittest.TestCase):
     def gate(self, name):
         return os.path.join(self.d, name)
 
+    def stream_in_background(self, text):
+        """SendStreamingMessage(text) on a thread of its own; its events
+        land in out["evs"] once the stream ends: (thread, out)."""
+        import threading
+        out = {}
+
+        def run():
+            c = self.s.conn()
+            out["evs"] = stream(c, "main", "SendStreamingMessage", {"message": msg(text)})
+            c.close()
+        th = threading.Thread(target=run)
+        th.start()
+        return th, out
+
     # ---- the Agent Card ----
 
     def test_card_from_the_agent_with_caching_headers_and_304(self):
@@ -347,16 +361,8 @@ class Shared(unittest.TestCase):
         c.close()
 
     def test_cancel_ends_a_stream_canceled(self):
-        import threading
         f = self.gate("streamcancel")
-        out = {}
-
-        def run():
-            c = self.s.conn()
-            out["evs"] = stream(c, "main", "SendStreamingMessage", {"message": msg("wait:" + f)})
-            c.close()
-        th = threading.Thread(target=run)
-        th.start()
+        th, out = self.stream_in_background("wait:" + f)
         c = self.s.conn()
         tid = wait_for(lambda: next((t["id"] for t in rpc(c, "main", "ListTasks", {})["result"]["tasks"]
                                      if t["status"]["state"] == "TASK_STATE_WORKING" and
@@ -505,16 +511,8 @@ class Shared(unittest.TestCase):
         return c2, r, json.loads(first.decode()[6:])["result"]
 
     def test_several_streams_on_one_task_get_the_same_events(self):
-        import threading
         f = self.gate("several")
-        out = {}
-
-        def run():
-            c = self.s.conn()
-            out["evs"] = stream(c, "main", "SendStreamingMessage", {"message": msg("slowtokens:3:" + f)})
-            c.close()
-        th = threading.Thread(target=run)
-        th.start()
+        th, out = self.stream_in_background("slowtokens:3:" + f)
         c = self.s.conn()
         tid = wait_for(lambda: next((t["id"] for t in rpc(c, "main", "ListTasks", {})["result"]["tasks"]
                                      if t["history"][0]["parts"][0]["text"] == "slowtokens:3:" + f and
