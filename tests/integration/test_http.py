@@ -4,8 +4,8 @@ server with real Python workers.
 
 Every status code it maps has a real cause here: 200; 400 (bad JSON);
 404 (unknown pool); 405; 409 (session_busy); 413 (a body over
-maxMessageBytes, evhttp's; a body that fits but not with the members
-added, ours; headers over httpMaxHeaderBytes); 429 (queue_full and
+maxMessageBytes; a body that fits but not with the members added);
+431 (headers over httpMaxHeaderBytes); 429 (queue_full and
 circuit_open, with Retry-After); 500 (agent_error); 502
 (worker_crashed); 503 (shutting_down during a drain; too_many_connections
 past maxConnections, which HTTP shares with the socket); 504 (timeout);
@@ -326,7 +326,7 @@ class Shared(unittest.TestCase):
     def test_too_large_bodies_and_headers(self):
         c = self.s.conn()
         st, _, _ = post(c, "/v1/pools/main/messages", b'{"type":"echo","data":"' + b"x" * 5000 + b'"}')
-        self.assertEqual(st, 413)  # over maxMessageBytes: evhttp refuses it before it is read whole
+        self.assertEqual(st, 413)  # over maxMessageBytes: refused from its Content-Length, before it is read
         c.close()
         c = self.s.conn()
         body = b'{"type":"echo","data":"' + b"x" * (4096 - 30) + b'"}'  # fits; with the members added, not
@@ -337,7 +337,7 @@ class Shared(unittest.TestCase):
         sock = self.s.raw()
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: " + b"y" * 4000 + b"\r\n\r\n")
         st, _ = read_response_head(sock)
-        self.assertEqual(st, 400)  # headers over httpMaxHeaderBytes: evhttp 2.1 answers them as invalid
+        self.assertEqual(st, 431)  # headers over httpMaxHeaderBytes
         wait_for(lambda: closed_by_server(sock), what="the connection closed after the refusal")
         sock.close()
 
