@@ -27,7 +27,7 @@
 /* The header buffer's first size. */
 #define H1PARSE_HEAD_START 1024
 
-static void fail(h1parse *h, int status, const char *why)
+static void set_error(h1parse *h, int status, const char *why)
 {
     if (h->state == H1P_ERROR)
         return;
@@ -42,7 +42,7 @@ static int append(h1parse *h, const char *at, size_t n)
 {
     size_t need = h->hlen + n + 1, max = h->lim.max_head + 2; /* +1: its NUL */
     if (need > max) {
-        fail(h, 431, "request line and headers longer than httpMaxHeaderBytes");
+        set_error(h, 431, "request line and headers longer than httpMaxHeaderBytes");
         return -1;
     }
     if (need > h->hcap) {
@@ -72,17 +72,37 @@ static int on_url(http_parser *p, const char *at, size_t n)
     return append(h, at, n);
 }
 
-/* The name just ended (its value begins): the fields that decide where
- * the body ends are counted. */
-static void name_done(h1parse *h)
+/* Whether c may be in a header name (RFC 9110's tchar).  The library,
+ * built without HTTP_PARSER_STRICT, also takes a space there, which would
+ * let "Transfer-Encoding : chunked" by as another header. */
+static int tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* The name just ended (its value begins): checked, and the fields that
+ * decide where the body ends are counted.  -1 (ERROR) for a bad name. */
+static int name_done(h1parse *h)
 {
     uint32_t at = h->names[h->nheaders - 1];
     const char *name = h->hbuf + at;
     size_t n = h->hlen - 1 - at;
+    for (size_t i = 0; i < n; i++) {
+        if (!tchar((unsigned char)name[i])) {
+            set_error(h, 400, "a header name with a character not allowed there");
+            return -1;
+        }
+    }
+    if (n == 0) {
+        set_error(h, 400, "an empty header name");
+        return -1;
+    }
     if (n == 14 && strcasecmp(name, "content-length") == 0)
         h->cl_seen++;
     else if (n == 17 && strcasecmp(name, "transfer-encoding") == 0)
         h->te_seen = 1;
+    return 0;
 }
 
 static int on_header_field(http_parser *p, const char *at, size_t n)
@@ -94,7 +114,7 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
         if (terminate(h)) /* the URL's or the last value's end */
             return -1;
         if (h->nheaders == H1PARSE_MAX_HEADERS) {
-            fail(h, 431, "more header fields than the server takes");
+            set_error(h, 431, "more header fields than the server takes");
             return -1;
         }
         h->names[h->nheaders++] = (uint32_t)h->hlen;
@@ -109,9 +129,8 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
     if (h->state != H1P_HEAD)
         return 0;
     if (!h->in_value) {
-        if (terminate(h))
+        if (terminate(h) || name_done(h))
             return -1;
-        name_done(h);
         h->values[h->nheaders - 1] = (uint32_t)h->hlen;
         h->in_value = 1;
     }
@@ -172,44 +191,43 @@ static int on_headers_complete(http_parser *p)
         if (terminate(h) != 0) /* the URL's or the last value's end */
             return -1;
     } else { /* a name whose value never came: an empty value */
-        if (terminate(h) != 0)
+        if (terminate(h) != 0 || name_done(h) != 0)
             return -1;
-        name_done(h);
         h->values[h->nheaders - 1] = (uint32_t)h->hlen;
         if (terminate(h) != 0)
             return -1;
     }
     h->method = method_of(p->method);
     if (p->http_major != 1) {
-        fail(h, 505, "only HTTP/1.0 and HTTP/1.1 are served");
+        set_error(h, 505, "only HTTP/1.0 and HTTP/1.1 are served");
         return -1;
     }
     h->minor = p->http_minor;
     if (h->method == H1_OTHER || p->upgrade) {
-        fail(h, 501, p->upgrade ? "no protocol upgrade here" : "method not implemented");
+        set_error(h, 501, p->upgrade ? "no protocol upgrade here" : "method not implemented");
         return -1;
     }
     if (h->cl_seen > 1 || (h->cl_seen && h->te_seen)) {
-        fail(h, 400, h->te_seen ? "Content-Length and Transfer-Encoding together" : "Content-Length given twice");
+        set_error(h, 400, h->te_seen ? "Content-Length and Transfer-Encoding together" : "Content-Length given twice");
         return -1;
     }
     if (h->te_seen && !(p->flags & F_CHUNKED)) {
-        fail(h, 400, "a Transfer-Encoding other than chunked");
+        set_error(h, 400, "a Transfer-Encoding other than chunked");
         return -1;
     }
     if (split_url(h) != 0) {
-        fail(h, 400, "a request target that is not a path");
+        set_error(h, 400, "a request target that is not a path");
         return -1;
     }
     int has_body = (p->flags & F_CHUNKED) || (h->cl_seen && p->content_length > 0);
     if (h->cl_seen && p->content_length > h->lim.max_body) {
-        fail(h, 413, "request body longer than maxMessageBytes");
+        set_error(h, 413, "request body longer than maxMessageBytes");
         return -1;
     }
     const char *ex = h1parse_header(h, "Expect");
     if (ex) {
         if (strcasecmp(ex, "100-continue") != 0) {
-            fail(h, 417, "an expectation the server does not know");
+            set_error(h, 417, "an expectation the server does not know");
             return -1;
         }
         h->expect_continue = has_body && h->minor >= 1;
@@ -222,7 +240,7 @@ static int on_body(http_parser *p, const char *at, size_t n)
 {
     h1parse *h = p->data;
     if (n > h->lim.max_body - h->blen) {
-        fail(h, 413, "request body longer than maxMessageBytes");
+        set_error(h, 413, "request body longer than maxMessageBytes");
         return -1;
     }
     if (h->blen + n > h->bcap) {
@@ -236,6 +254,17 @@ static int on_body(http_parser *p, const char *at, size_t n)
     }
     memcpy(h->body + h->blen, at, n);
     h->blen += n;
+    return 0;
+}
+
+/* A chunk's size is known before its bytes: one past the bound is refused at once. */
+static int on_chunk_header(http_parser *p)
+{
+    h1parse *h = p->data;
+    if (p->content_length > h->lim.max_body - h->blen) {
+        set_error(h, 413, "request body longer than maxMessageBytes");
+        return -1;
+    }
     return 0;
 }
 
@@ -257,6 +286,7 @@ static const http_parser_settings settings = {
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
+    .on_chunk_header = on_chunk_header,
 };
 
 void h1parse_init(h1parse *h, const h1parse_limits *lim)
@@ -304,15 +334,15 @@ size_t h1parse_feed(h1parse *h, const char *data, size_t n)
     if (h->state == H1P_DONE || h->state == H1P_ERROR)
         return used;
     if (e == HPE_HEADER_OVERFLOW)
-        fail(h, 431, "request line and headers longer than httpMaxHeaderBytes");
+        set_error(h, 431, "request line and headers longer than httpMaxHeaderBytes");
     else if (e == HPE_INVALID_METHOD)
-        fail(h, 501, "method not implemented");
+        set_error(h, 501, "method not implemented");
     else if (e == HPE_UNEXPECTED_CONTENT_LENGTH)
-        fail(h, 400, "Content-Length given twice, or with Transfer-Encoding");
+        set_error(h, 400, "Content-Length given twice, or with Transfer-Encoding");
     else if (e != HPE_OK)
-        fail(h, 400, http_errno_description(e));
+        set_error(h, 400, http_errno_description(e));
     else if (used < n) /* stopped short with no error: an upgrade */
-        fail(h, 501, "no protocol upgrade here");
+        set_error(h, 501, "no protocol upgrade here");
     return used;
 }
 
