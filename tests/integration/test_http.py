@@ -11,7 +11,8 @@ circuit_open, with Retry-After); 500 (agent_error); 502
 past maxConnections, which HTTP shares with the socket); 504 (timeout);
 a peer that closes is counted (499), not answered, and its request is
 cancelled: the worker sees the cancel.  Also keep-alive, pipelining,
-chunked request bodies, slow-loris headers and bodies cut off by
+chunked request bodies, request smuggling refused (400, closed),
+Expect: 100-continue, HEAD and HTTP/1.0, slow-loris headers and bodies cut off by
 httpRequestTimeoutMs (asserted by the connection closing and the count,
 never by a duration), server-sent events with heartbeats, curl as an
 outside client, the unix: listener, and httpAuth's refusal at start.
@@ -339,6 +340,56 @@ class Shared(unittest.TestCase):
         st, _ = read_response_head(sock)
         self.assertEqual(st, 431)  # headers over httpMaxHeaderBytes
         wait_for(lambda: closed_by_server(sock), what="the connection closed after the refusal")
+        sock.close()
+
+    def test_smuggling_refused_and_connection_closed(self):
+        """Framing a proxy could read another way is answered 400 and the
+        connection closed, before anything of it reaches a worker; the
+        refusals are counted by status."""
+        before = http_stats(self.s)["responses"].get("400", 0)
+        for head in (b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+                     b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+                     b"Content-Length: 5\r\nContent-Length: 5\r\n",
+                     b"Transfer-Encoding : chunked\r\nContent-Length: 5\r\n",
+                     b"Transfer-Encoding: gzip\r\n"):
+            sock = self.s.raw()
+            sock.sendall(b"POST /v1/pools/main/messages HTTP/1.1\r\nHost: t\r\n" + head +
+                         b"\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            f = sock.makefile("rb")
+            st, body = read_full_response(f)
+            self.assertEqual((st, json.loads(body)["error"]["code"]), (400, "bad_request"), head)
+            self.assertEqual(f.read(), b"", "the smuggled request after it was answered (%r)" % head)
+            f.close()
+            sock.close()
+        wait_for(lambda: http_stats(self.s)["responses"].get("400", 0) >= before + 5, what="the refusals counted")
+
+    def test_expect_continue_head_and_http10(self):
+        sock = self.s.raw()
+        body = json.dumps({"type": "echo", "data": "after 100"}).encode()
+        sock.sendall(b"POST /v1/pools/main/messages HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(body))
+        f = sock.makefile("rb")
+        self.assertEqual(f.readline(), b"HTTP/1.1 100 Continue\r\n")  # asked for before the body is sent
+        self.assertEqual(f.readline(), b"\r\n")
+        sock.sendall(body)
+        st, got = read_full_response(f)
+        self.assertEqual((st, json.loads(got)), (200, {"ok": True, "result": "after 100"}))
+        sock.sendall(b"HEAD /healthz HTTP/1.1\r\nHost: t\r\n\r\nGET /healthz HTTP/1.0\r\n\r\n")
+        head = f.readline()
+        self.assertTrue(head.startswith(b"HTTP/1.1 200"), head)
+        length = None
+        while True:
+            line = f.readline()
+            if line == b"\r\n":
+                break
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        self.assertEqual(length, len(b"ready\n"))  # HEAD: the length of the body it does not send
+        self.assertTrue(f.readline().startswith(b"HTTP/1.0 200"))  # the next response follows at once
+        rest = f.read()  # HTTP/1.0 without keep-alive: closed after its answer
+        self.assertIn(b"Connection: close\r\n", rest)
+        self.assertTrue(rest.endswith(b"\r\n\r\nready\n"), rest)
+        f.close()
         sock.close()
 
     def test_slowloris_headers_are_cut_off(self):
