@@ -89,6 +89,9 @@ static int name_done(h1parse *h)
     const char *name = h->hbuf + at;
     size_t n = h->hlen - 1 - at;
     for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)(name[i] | 0x20); /* letters and '-' first: most of any name */
+        if ((c >= 'a' && c <= 'z') || c == '-')
+            continue;
         if (!tchar((unsigned char)name[i])) {
             set_error(h, 400, "a header name with a character not allowed there");
             return -1;

@@ -564,19 +564,42 @@ static int can_send(const http1_req *req, const char *what)
     return 0;
 }
 
-void http1_send_reply(http1_req *req, int status, const char *reason, struct evbuffer *body)
+/* A whole response's head for a body of blen bytes: 1 when the body
+ * goes out after it, 0 when it does not (HEAD, 204, 304), -1 when req
+ * cannot take a reply (logged). */
+static int reply_head(http1_req *req, int status, const char *reason, size_t blen)
 {
     if (!can_send(req, "a reply"))
-        return;
-    http1_conn *c = req->c;
-    size_t blen = body ? evbuffer_get_length(body) : 0;
+        return -1;
     int bodiless = status == 204 || status == 304 || (status >= 100 && status < 200);
     req->status = status;
-    write_head(c, req, status, reason, bodiless ? BODY_NONE : BODY_LENGTH, blen);
-    if (body && !bodiless && c->ps.method != H1_HEAD)
-        evbuffer_add_buffer(c->out.out, body);
+    write_head(req->c, req, status, reason, bodiless ? BODY_NONE : BODY_LENGTH, blen);
+    return !bodiless && req->c->ps.method != H1_HEAD;
+}
+
+void http1_send_reply(http1_req *req, int status, const char *reason, struct evbuffer *body)
+{
+    size_t blen = body ? evbuffer_get_length(body) : 0;
+    int with_body = reply_head(req, status, reason, blen);
+    if (with_body < 0)
+        return;
+    if (body && with_body)
+        evbuffer_add_buffer(req->c->out.out, body);
     else if (body)
         evbuffer_drain(body, blen);
+    response_complete(req);
+}
+
+void http1_send_reply_parts(http1_req *req, int status, const char *reason, const struct iovec *parts, int n)
+{
+    size_t blen = 0;
+    for (int i = 0; i < n; i++)
+        blen += parts[i].iov_len;
+    int with_body = reply_head(req, status, reason, blen);
+    if (with_body < 0)
+        return;
+    for (int i = 0; with_body && i < n; i++)
+        evbuffer_add(req->c->out.out, parts[i].iov_base, parts[i].iov_len);
     response_complete(req);
 }
 

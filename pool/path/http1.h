@@ -35,6 +35,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 struct evbuffer;
 typedef struct http1_conn http1_conn;
@@ -110,6 +111,8 @@ void http1_add_header(http1_headers *h, const char *name, const char *value);
  * Content-Type application/json unless one was added, Content-Length, and
  * body's bytes (drained from it; NULL: none; not sent for HEAD). */
 void http1_send_reply(http1_req *req, int status, const char *reason, struct evbuffer *body);
+/* The same with the body in n pieces (copied once, into the output). */
+void http1_send_reply_parts(http1_req *req, int status, const char *reason, const struct iovec *parts, int n);
 /* A response with a short JSON error body of its reason. */
 void http1_send_error(http1_req *req, int status, const char *reason);
 /* A streamed response: its head now (chunked for HTTP/1.1; for HTTP/1.0

@@ -126,8 +126,8 @@ static void httpx_answered(struct httpx *x)
         x->over(x->over_arg);
 }
 
-/* A response of its own (not an SSE stream) with body. */
-static void httpx_reply(struct httpx *x, int status, struct evbuffer *body, const reply_line *rl)
+/* A response of its own (not an SSE stream) with its body in n parts. */
+static void httpx_reply(struct httpx *x, int status, const struct iovec *body, int n, const reply_line *rl)
 {
     http1_headers *h = http1_output_headers(x->req);
     http1_add_header(h, "Content-Type", "application/json");
@@ -139,7 +139,7 @@ static void httpx_reply(struct httpx *x, int status, struct evbuffer *body, cons
         snprintf(ra, sizeof(ra), "%llu", (unsigned long long)s);
         http1_add_header(h, "Retry-After", ra);
     }
-    http1_send_reply(x->req, status, reason_of(status), body);
+    http1_send_reply_parts(x->req, status, reason_of(status), body, n);
     httpx_answered(x);
 }
 
@@ -167,12 +167,27 @@ static void httpx_drained_cb(http1_req *req, void *arg)
         client_check_output(x->c); /* flush.c calls httpx_take again at the end of the turn */
 }
 
-/* One answer line: an HTTP response, or the stream's last event. */
-static void httpx_answer(struct httpx *x, const char *line, size_t len, const reply_line *rl, struct evbuffer *buf)
+/* The event buffer of this take, made when first needed (a plain
+ * answer needs none); NULL when memory ran out (logged). */
+static struct evbuffer *httpx_events(struct evbuffer **buf)
 {
-    if (x->state == HX_FED && x->sse && rl->ok)
+    if (*buf == NULL && (*buf = evbuffer_new()) == NULL)
+        ap_error("http exchange: evbuffer_new failed; an event is dropped");
+    return *buf;
+}
+
+/* One answer line: an HTTP response, or the stream's last event. */
+static void httpx_answer(struct httpx *x, const char *line, size_t len, const reply_line *rl, struct evbuffer **bufp)
+{
+    if (x->state == HX_FED && !(x->sse && rl->ok)) { /* a response of its own, in place from the line */
+        struct iovec parts[3] = {{"{", 1}, {(char *)line + rl->rest_off, len - rl->rest_off}, {"\n", 1}};
+        httpx_reply(x, rl->ok ? 200 : httpx_status_of((int)rl->code), parts, 3, rl);
+        return;
+    }
+    if (x->state == HX_FED)
         httpx_stream_start(x); /* a stream answered with no chunk: still a stream, with its result event */
-    if (x->state == HX_STREAMING) {
+    struct evbuffer *buf = httpx_events(bufp);
+    if (buf) {
         static const char result[] = "event: result\ndata: {", error[] = "event: error\ndata: {";
         if (rl->ok)
             evbuffer_add(buf, result, sizeof(result) - 1);
@@ -181,14 +196,9 @@ static void httpx_answer(struct httpx *x, const char *line, size_t len, const re
         evbuffer_add(buf, line + rl->rest_off, len - rl->rest_off);
         evbuffer_add(buf, "\n\n", 2);
         http1_send_reply_chunk(x->req, buf);
-        http1_send_reply_end(x->req);
-        httpx_answered(x);
-        return;
     }
-    evbuffer_add(buf, "{", 1);
-    evbuffer_add(buf, line + rl->rest_off, len - rl->rest_off);
-    evbuffer_add(buf, "\n", 1);
-    httpx_reply(x, rl->ok ? 200 : httpx_status_of((int)rl->code), buf, rl);
+    http1_send_reply_end(x->req);
+    httpx_answered(x);
 }
 
 /* flush.c's sink: the client's answer lines, as HTTP.  Takes whole lines
@@ -197,11 +207,7 @@ static size_t httpx_take(void *arg, struct evbuffer *out)
 {
     struct httpx *x = arg;
     size_t taken = 0;
-    struct evbuffer *buf = evbuffer_new();
-    if (buf == NULL) {
-        ap_error("http exchange: evbuffer_new failed; its answer waits");
-        return 0;
-    }
+    struct evbuffer *buf = NULL;
     while (x->req && x->state != HX_ANSWERED && !x->waiting_write) {
         struct evbuffer_ptr eol = evbuffer_search_eol(out, NULL, NULL, EVBUFFER_EOL_LF);
         if (eol.pos < 0)
@@ -212,8 +218,8 @@ static size_t httpx_take(void *arg, struct evbuffer *out)
         if (line == NULL || reply_read(line, len, &rl) != AP_OK) {
             ap_error("http exchange: an answer line it cannot read (%zu bytes): dropped", len);
         } else if (rl.kind == REPLY_LINE_ANSWER) {
-            httpx_answer(x, line, len, &rl, buf);
-        } else if (x->sse) {
+            httpx_answer(x, line, len, &rl, &buf);
+        } else if (x->sse && httpx_events(&buf)) {
             if (x->state == HX_FED)
                 httpx_stream_start(x);
             if (rl.kind == REPLY_LINE_CHUNK) {
@@ -241,14 +247,16 @@ static size_t httpx_take(void *arg, struct evbuffer *out)
             }
         }
         evbuffer_drain(out, len + 1);
-        evbuffer_drain(buf, evbuffer_get_length(buf));
+        if (buf)
+            evbuffer_drain(buf, evbuffer_get_length(buf));
         taken += len + 1;
     }
     if (x->req == NULL) { /* nobody to answer: what comes is dropped, as for a closed socket */
         taken += evbuffer_get_length(out);
         evbuffer_drain(out, evbuffer_get_length(out));
     }
-    evbuffer_free(buf);
+    if (buf)
+        evbuffer_free(buf);
     return taken;
 }
 
@@ -262,13 +270,10 @@ static void httpx_client_closed(void *arg)
         http1_send_reply_end(x->req); /* ended before its answer: the stream stops short */
         httpx_answered(x);
     } else if (x->req) {
-        struct evbuffer *b = evbuffer_new();
-        if (b)
-            evbuffer_add_printf(b, "{\"ok\":false,\"error\":{\"code\":\"shutting_down\",\"message\":\"the request "
-                                   "was closed before it was answered\"}}\n");
-        httpx_reply(x, 503, b, NULL);
-        if (b)
-            evbuffer_free(b);
+        static const char gone[] = "{\"ok\":false,\"error\":{\"code\":\"shutting_down\",\"message\":\"the request "
+                                   "was closed before it was answered\"}}\n";
+        struct iovec body = {(char *)gone, sizeof(gone) - 1};
+        httpx_reply(x, 503, &body, 1, NULL);
     }
     httpx_free_if_done(x);
 }
@@ -355,12 +360,9 @@ struct httpx *httpx_start(http1_req *req, struct pool *p, int sse, const char *s
     x->c = client_open_origin(&httpx_origin, x, 0, (uid_t)-1);
     if (x->c == NULL) {
         ap_free(line);
-        struct evbuffer *b = evbuffer_new();
-        if (b)
-            evbuffer_add_printf(b, "{\"ok\":false,\"error\":{\"code\":\"other\",\"message\":\"out of memory\"}}\n");
-        httpx_reply(x, 500, b, NULL);
-        if (b)
-            evbuffer_free(b);
+        static const char oom[] = "{\"ok\":false,\"error\":{\"code\":\"other\",\"message\":\"out of memory\"}}\n";
+        struct iovec part = {(char *)oom, sizeof(oom) - 1};
+        httpx_reply(x, 500, &part, 1, NULL);
         ap_free(x);
         return NULL;
     }
