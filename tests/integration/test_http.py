@@ -462,6 +462,29 @@ class Shared(unittest.TestCase):
         os.unlink(marker)
         wait_idle(self.s, "tok")
 
+    def test_close_seen_while_pipelined_bytes_fill_the_input(self):
+        """Bytes sent behind a request being handled wait in the
+        connection's bounded input (16 KiB); once it is full reading stops,
+        and a close is still seen (EV_CLOSED): the request is cancelled."""
+        wait_idle(self.s, "tok")
+        before = self.s.stats()
+        marker = self.file("marker-full")
+        body = json.dumps({"type": "forever", "data": {"ms": 5, "marker": marker}}).encode()
+        sock = self.s.raw()
+        sock.sendall(b"POST /v1/pools/tok/messages?stream=1 HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s"
+                     % (len(body), body))
+        st, _ = read_response_head(sock)
+        self.assertEqual(st, 200)
+        sock.sendall(b"X" * 40000)  # more than the input buffer takes while the stream runs
+        sock.close()
+        wait_for(lambda: os.path.exists(marker), what="the handler's finally block")
+        with open(marker) as f:
+            self.assertEqual(f.read(), "GeneratorExit")
+        after = self.s.stats()
+        self.assertEqual(after["http"]["clientClosed"] - before["http"]["clientClosed"], 1)
+        os.unlink(marker)
+        wait_idle(self.s, "tok")
+
     def test_stream_answer_with_error_is_an_error_event(self):
         wait_idle(self.s, "tok")
         c = self.s.conn()
