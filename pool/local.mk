@@ -26,6 +26,8 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/path/refuse.c pool/path/refuse.h \
 	pool/path/connlimit.c pool/path/connlimit.h \
 	pool/path/httpfront.c pool/path/httpfront.h \
+	pool/path/http1.c pool/path/http1.h \
+	pool/path/h1parse.c pool/path/h1parse.h \
 	pool/path/httpx.c pool/path/httpx.h \
 	pool/path/a2a.c pool/path/a2a.h \
 	pool/path/a2acard.c pool/path/a2acard.h \
@@ -83,4 +85,4 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/ops/usage.c pool/ops/usage.h
 agentpoold_CPPFLAGS = $(AM_CPPFLAGS) $(POOL_INC)
 agentpoold_CFLAGS = $(AM_CFLAGS) -pthread $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS) $(SQLITE_CFLAGS) $(HIREDIS_CFLAGS) $(NETTLE_CFLAGS) $(JEMALLOC_CFLAGS) $(JEMALLOC_DEFS)
-agentpoold_LDADD = common/libapcommon_je.a $(LIBEVENT_LIBS) $(CJSON_LIBS) $(SQLITE_LIBS) $(HIREDIS_LIBS) $(NETTLE_LIBS) -lpthread $(JEMALLOC_LIBS)
+agentpoold_LDADD = common/libapcommon_je.a $(LIBEVENT_LIBS) $(HTTP_PARSER_LIBS) $(CJSON_LIBS) $(SQLITE_LIBS) $(HIREDIS_LIBS) $(NETTLE_LIBS) -lpthread $(JEMALLOC_LIBS)

@@ -160,7 +160,7 @@ static const setting settings[] = {
     {"metricsAllowRemote", T_BOOL, OFF(metrics_allow_remote), 0, 1, NULL, "let metricsListen be an address other machines can reach", SERVER},
     {"httpListen", T_LIST, OFF(http_listen), 0, 0, NULL, "serve the HTTP/1.1 front door here (docs/http.md): HOST:PORT, [IPV6]:PORT or unix:/path, numeric (repeatable; flag: comma-separated; unset: off)", SERVER},
     {"httpAuth", T_STR, OFF(http_auth), 0, 0, http_auth_names, "keys (a TCP httpListen needs Authorization: Bearer keys) | none (no authentication: logged as a warning at start); unix: listeners need none", SERVER},
-    {"httpMaxHeaderBytes", T_INT, OFF(http_max_header_bytes), 1024, 1024 * 1024, NULL, "longest request line and headers of an HTTP request, bytes (longer: 400, connection closed); bodies are bounded by maxMessageBytes", SERVER},
+    {"httpMaxHeaderBytes", T_INT, OFF(http_max_header_bytes), 1024, 1024 * 1024, NULL, "longest request line and headers of an HTTP request, bytes (longer: 431, connection closed); bodies are bounded by maxMessageBytes", SERVER},
     {"httpRequestTimeoutMs", T_DURATION, OFF(http_request_timeout_ms), 0, 86400000, NULL, "an HTTP request's headers and body must have arrived this many ms after its first byte, else its connection is closed (slow clients; 0: no limit)", SERVER},
     {"httpIdleTimeoutMs", T_DURATION, OFF(http_idle_timeout_ms), 1000, 86400000, NULL, "close an HTTP connection that sends nothing (between requests, or inside one) or takes none of its answer for this many ms", SERVER},
     {"a2aTaskTtl", T_DURATION, OFF(a2a_task_ttl), 1000, 366LL * 86400000, NULL, "ms an A2A task that settled (a terminal state, or input-required) is kept for GetTask and ListTasks (docs/a2a.md)", SERVER},

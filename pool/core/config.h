@@ -164,7 +164,7 @@ typedef struct config {
     char *http_auth;             /* "keys" | "none" */
     int64_t http_max_header_bytes; /* request line and headers of an HTTP request */
     int64_t http_request_timeout_ms; /* first byte to last byte of an HTTP request; 0: none */
-    int64_t http_idle_timeout_ms;  /* evhttp's read/write timeout */
+    int64_t http_idle_timeout_ms;  /* an HTTP connection's read/write silence before it is closed */
     int64_t a2a_task_ttl;        /* ms a terminal A2A task is kept (a2atask.c) */
     int64_t a2a_max_tasks;       /* A2A tasks kept at once */
     int64_t a2a_max_watchers;    /* streams and blocking callers watching one A2A task */

@@ -95,20 +95,20 @@ static void reply(struct evhttp_request *req, int code, const char *reason, cons
     evhttp_send_reply(req, code, reason, body);
 }
 
-int httpd_answer_ops(struct evhttp_request *req, const char *path)
+int httpd_is_ops_path(const char *path)
 {
-    int readyz = strcmp(path, "/readyz") == 0;
-    if (strcmp(path, "/metrics") != 0 && strcmp(path, "/healthz") != 0 && !readyz && strcmp(path, "/stats") != 0)
-        return 0;
-    struct evbuffer *body = evbuffer_new();
-    if (body == NULL) {
-        evhttp_send_error(req, 500, "out of memory");
-        return 1;
-    }
+    return strcmp(path, "/metrics") == 0 || strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||
+           strcmp(path, "/stats") == 0;
+}
+
+int httpd_ops_body(const char *path, struct evbuffer *body, const char **type)
+{
     if (strcmp(path, "/metrics") == 0) {
         metrics_prometheus(body);
-        reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body);
-    } else if (strcmp(path, "/stats") == 0) {
+        *type = "text/plain; version=0.0.4; charset=utf-8";
+        return 200;
+    }
+    if (strcmp(path, "/stats") == 0) {
         agentstat_refresh(NULL, NULL); /* asks now; this answer shows the cache with its age */
         cJSON *o = control_stats_json(1, NULL);
         char *text = cJSON_PrintUnformatted(o);
@@ -118,19 +118,20 @@ int httpd_answer_ops(struct evhttp_request *req, const char *path)
             evbuffer_add(body, "\n", 1);
             cJSON_free(text);
         }
-        reply(req, 200, "OK", "application/json", body);
-    } else {
-        /* /healthz: the pool's health (ready, or degraded, starting...);
-         * /readyz: the same, and 503 once a shutdown began, whatever the
-         * workers say, so a balancer stops sending before the drain ends. */
-        health_status status = health_server(NULL);
-        int ready = status == HEALTH_READY && (!readyz || server.state == SERVER_READY);
-        const char *state = readyz && server.state >= SERVER_DRAINING ? "draining" : health_status_name(status);
-        evbuffer_add_printf(body, "%s\n", state);
-        reply(req, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", "text/plain; charset=utf-8", body);
+        *type = "application/json";
+        return 200;
     }
-    evbuffer_free(body);
-    return 1;
+    /* /healthz: the pool's health (ready, or degraded, starting...);
+     * /readyz: the same, and 503 once a shutdown began, whatever the
+     * workers say, so a balancer stops sending before the drain ends. */
+    int readyz = strcmp(path, "/readyz") == 0;
+    health_status status = health_server(NULL);
+    int ready = status == HEALTH_READY && (!readyz || server.state == SERVER_READY);
+    const char *state = readyz && server.state >= SERVER_DRAINING ? "draining" : health_status_name(status);
+    evbuffer_add(body, state, strlen(state));
+    evbuffer_add(body, "\n", 1);
+    *type = "text/plain; charset=utf-8";
+    return ready ? 200 : 503;
 }
 
 static void request_cb(struct evhttp_request *req, void *arg)
@@ -154,7 +155,11 @@ static void request_cb(struct evhttp_request *req, void *arg)
     }
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
-    if (!httpd_answer_ops(req, path ? path : "")) {
+    if (path && httpd_is_ops_path(path)) {
+        const char *type;
+        int status = httpd_ops_body(path, body, &type);
+        reply(req, status, status == 200 ? "OK" : "Service Unavailable", type, body);
+    } else {
         evbuffer_add_printf(body, "not found (try /metrics, /healthz, /readyz, /stats)\n");
         reply(req, 404, "Not Found", "text/plain; charset=utf-8", body);
     }

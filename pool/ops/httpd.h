@@ -36,11 +36,14 @@
  * filled (the address, the call that failed, errno text) when it cannot
  * bind. */
 int httpd_start(char *err, size_t errlen);
-struct evhttp_request;
-/* Answers req when path is one of the endpoints above (the HTTP front
- * door, httpfront.c, serves them too when metricsListen is not set):
- * returns 1 when it answered, 0 (nothing done) for another path. */
-int httpd_answer_ops(struct evhttp_request *req, const char *path);
+struct evbuffer;
+/* Whether path is one of the endpoints above. */
+int httpd_is_ops_path(const char *path);
+/* The answer to path (one of the endpoints above) into body: returns its
+ * status (200, or 503 for /healthz and /readyz when not ready), *type its
+ * Content-Type.  The HTTP front door (httpfront.c) serves the same bodies
+ * over its own connections when metricsListen is not set. */
+int httpd_ops_body(const char *path, struct evbuffer *body, const char **type);
 /* Stops serving, closes every HTTP connection and removes the socket
  * file (idempotent). */
 void httpd_stop(void);

@@ -36,8 +36,7 @@
 
 #include <cJSON.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/http.h>
+#include "http1.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,7 +62,7 @@ enum {
 #define A2A_PAGE_MAX 100
 
 struct a2a_call {
-    struct evhttp_request *req; /* NULL once answered or gone */
+    http1_req *req; /* NULL once answered or gone */
     a2a_task *t;                /* the task it waits for (kept while it waits: its done is set) */
     cJSON *id;                  /* the request's id, answered back */
     int v1;                     /* A2A-Version 1.0 (else 0.3) */
@@ -85,16 +84,15 @@ static void call_free(struct a2a_call *call)
 
 /* ---- answers --------------------------------------------------------- */
 
-static void send_body(struct evhttp_request *req, cJSON *o)
+static void send_body(http1_req *req, cJSON *o)
 {
     struct evbuffer *b = httpx_json_body(req, o, "an A2A answer");
     if (b == NULL)
         return;
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_add_header(h, "Content-Type", "application/json");
-    evhttp_add_header(h, "Cache-Control", "no-store");
-    httpx_add_date(h);
-    evhttp_send_reply(req, 200, "OK", b);
+    http1_headers *h = http1_output_headers(req);
+    http1_add_header(h, "Content-Type", "application/json");
+    http1_add_header(h, "Cache-Control", "no-store");
+    http1_send_reply(req, 200, "OK", b);
     evbuffer_free(b);
 }
 
@@ -106,14 +104,14 @@ static cJSON *envelope(const cJSON *id)
     return o;
 }
 
-static void answer_result(struct evhttp_request *req, const cJSON *id, cJSON *result)
+static void answer_result(http1_req *req, const cJSON *id, cJSON *result)
 {
     cJSON *o = envelope(id);
     cJSON_AddItemToObject(o, "result", result);
     send_body(req, o);
 }
 
-static void answer_error(struct evhttp_request *req, const cJSON *id, int code, const char *message)
+static void answer_error(http1_req *req, const cJSON *id, int code, const char *message)
 {
     cJSON *o = envelope(id);
     cJSON *e = cJSON_AddObjectToObject(o, "error");
@@ -291,7 +289,7 @@ static cJSON *task_json(const a2a_task *t, int v1, int history)
 
 /* The owner of the caller's tasks: its API key's id, else its address;
  * *secret the key's secret (NULL when none). */
-static void caller(struct evhttp_request *req, const pool_t *p, int tcp, char *owner, size_t cap,
+static void caller(http1_req *req, const pool_t *p, int tcp, char *owner, size_t cap,
                    const char **secret, size_t *slen)
 {
     char why[200];
@@ -301,16 +299,14 @@ static void caller(struct evhttp_request *req, const pool_t *p, int tcp, char *o
         snprintf(owner, cap, "key:%s", apikey_id(k));
         return;
     }
-    char *addr = NULL;
-    ev_uint16_t port = 0;
-    evhttp_connection_get_peer(evhttp_request_get_connection(req), &addr, &port);
+    const char *addr = http1_request_peer(req);
     snprintf(owner, cap, "peer:%s", addr && addr[0] ? addr : "local");
 }
 
 /* ---- methods ---------------------------------------------------------- */
 
 typedef struct {
-    struct evhttp_request *req;
+    http1_req *req;
     const cJSON *id;
     const cJSON *params;
     pool_t *p;
@@ -374,20 +370,18 @@ static void call_done(a2a_task *t, void *arg)
 
 /* ---- streams: server-sent events ---------------------------------------- */
 
-static void stream_drained(struct evhttp_connection *evcon, void *arg);
+static void stream_drained(http1_req *req, void *arg);
 
 /* Sends one event's bytes (b, emptied) on call's stream; past
  * HTTPX_OUT_HIGH unsent on its connection the call pauses (its task's
  * lines wait) until stream_drained. */
 static void stream_send(struct a2a_call *call, struct evbuffer *b)
 {
-    struct evhttp_connection *evcon = evhttp_request_get_connection(call->req);
-    struct evbuffer *sent = evcon ? bufferevent_get_output(evhttp_connection_get_bufferevent(evcon)) : NULL;
-    if (sent && evbuffer_get_length(sent) + evbuffer_get_length(b) > HTTPX_OUT_HIGH) {
+    if (http1_request_unsent(call->req) + evbuffer_get_length(b) > HTTPX_OUT_HIGH) {
         call->paused = 1; /* resumed by stream_drained */
-        evhttp_send_reply_chunk_with_cb(call->req, b, stream_drained, call);
+        http1_send_reply_chunk_with_cb(call->req, b, stream_drained, call);
     } else {
-        evhttp_send_reply_chunk(call->req, b);
+        http1_send_reply_chunk(call->req, b);
     }
 }
 
@@ -422,12 +416,11 @@ static void stream_event(struct a2a_call *call, const char *kind1, cJSON *res)
 /* The event stream's head and its first event: the Task. */
 static void stream_start(struct a2a_call *call, const a2a_task *t)
 {
-    struct evkeyvalq *h = evhttp_request_get_output_headers(call->req);
-    evhttp_add_header(h, "Content-Type", "text/event-stream");
-    evhttp_add_header(h, "Cache-Control", "no-store");
-    evhttp_add_header(h, "X-Accel-Buffering", "no");
-    httpx_add_date(h);
-    evhttp_send_reply_start(call->req, 200, "OK");
+    http1_headers *h = http1_output_headers(call->req);
+    http1_add_header(h, "Content-Type", "text/event-stream");
+    http1_add_header(h, "Cache-Control", "no-store");
+    http1_add_header(h, "X-Accel-Buffering", "no");
+    http1_send_reply_start(call->req, 200, "OK");
     stream_event(call, "task", task_json(t, call->v1, call->history));
 }
 
@@ -530,10 +523,10 @@ static int stream_room(void *arg)
 }
 
 /* Its connection's output drained: the task's lines waiting are taken. */
-static void stream_drained(struct evhttp_connection *evcon, void *arg)
+static void stream_drained(http1_req *req, void *arg)
 {
     struct a2a_call *call = arg;
-    (void)evcon;
+    (void)req;
     if (!call->paused)
         return;
     call->paused = 0;
@@ -560,7 +553,7 @@ static void stream_done(a2a_task *t, void *arg)
     if (!call->v1)
         cJSON_AddBoolToObject(u, "final", 1);
     stream_event(call, "statusUpdate", u);
-    evhttp_send_reply_end(call->req);
+    http1_send_reply_end(call->req);
     call->req = NULL;
     if (call->over)
         call->over(call->over_arg);
@@ -909,15 +902,13 @@ static const struct {
 
 /* ---- one request ------------------------------------------------------- */
 
-struct a2a_call *a2a_start(struct evhttp_request *req, pool_t *p, int tcp, a2a_over_fn *over, void *arg)
+struct a2a_call *a2a_start(http1_req *req, pool_t *p, int tcp, a2a_over_fn *over, void *arg)
 {
-    const char *ver = evhttp_find_header(evhttp_request_get_input_headers(req), "A2A-Version");
+    const char *ver = http1_find_header(req, "A2A-Version");
     int v1 = ver && (strcmp(ver, "1.0") == 0 || strcmp(ver, "1") == 0);
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t blen = evbuffer_get_length(in);
-    const char *body = blen ? (const char *)evbuffer_pullup(in, -1) : "";
-    cJSON *root = body ? cJSON_ParseWithLength(body, blen) : NULL;
-    evbuffer_drain(in, blen);
+    size_t blen;
+    const char *body = http1_request_body(req, &blen);
+    cJSON *root = cJSON_ParseWithLength(body, blen);
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
     const cJSON *method = cJSON_GetObjectItemCaseSensitive(root, "method");
     const cJSON *params = cJSON_GetObjectItemCaseSensitive(root, "params");
@@ -961,8 +952,6 @@ void a2a_peer_gone(struct a2a_call *call)
     /* its task goes on: it forgets the call (the other watchers stay) */
     if (call->t)
         a2atask_unwatch(call->t, call);
-    if (call->req && evhttp_request_get_connection(call->req) == NULL)
-        evhttp_request_free(call->req);
     call_free(call);
 }
 

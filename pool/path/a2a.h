@@ -4,7 +4,7 @@
  * (docs/a2a.md).
  *
  * The master's own protocol layer, like control requests: the body
- * (bounded by maxMessageBytes, evhttp's body limit) is parsed with cJSON,
+ * (bounded by maxMessageBytes, http1.c's body limit) is parsed with cJSON,
  * the method found by the A2A-Version header's names (absent or "0.3":
  * message/send, tasks/get, tasks/cancel, ... with lower-case states;
  * "1.0": SendMessage, GetTask, ListTasks, CancelTask, ... with
@@ -23,17 +23,17 @@
 #ifndef AP_A2A_H
 #define AP_A2A_H
 
-struct evhttp_request;
+struct http1_req;
 struct pool;
 struct a2a_call;
 
-/* Told once when a waiting call has answered (its request is evhttp's). */
+/* Told once when a waiting call has answered (its request is http1.c's). */
 typedef void a2a_over_fn(void *arg);
 
 /* Handles req (a POST to pool p's endpoint; tcp: on a TCP listener).
  * Returns the call when it waits for its task (over(arg) is called when
  * it answers), or NULL when it was answered at once. */
-struct a2a_call *a2a_start(struct evhttp_request *req, struct pool *p, int tcp, a2a_over_fn *over, void *arg);
+struct a2a_call *a2a_start(struct http1_req *req, struct pool *p, int tcp, a2a_over_fn *over, void *arg);
 /* call's connection is closing: it is forgotten (its task goes on);
  * over is not called. */
 void a2a_peer_gone(struct a2a_call *call);

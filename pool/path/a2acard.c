@@ -19,7 +19,7 @@
 
 #include <cJSON.h>
 #include <event2/buffer.h>
-#include <event2/http.h>
+#include "http1.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -198,9 +198,9 @@ static cJSON *card_build(const pool_t *p, const char *host)
     return o;
 }
 
-void a2acard_answer(struct evhttp_request *req, pool_t *p)
+void a2acard_answer(http1_req *req, pool_t *p)
 {
-    const char *host = evhttp_find_header(evhttp_request_get_input_headers(req), "Host");
+    const char *host = http1_find_header(req, "Host");
     char hostbuf[256];
     snprintf(hostbuf, sizeof(hostbuf), "%s", host && host[0] && !strpbrk(host, "\"\\/ ") ? host : "localhost");
     cJSON *card = card_build(p, hostbuf);
@@ -213,7 +213,7 @@ void a2acard_answer(struct evhttp_request *req, pool_t *p)
             cJSON_free(text);
         if (b)
             evbuffer_free(b);
-        evhttp_send_error(req, 500, "out of memory");
+        http1_send_error(req, 500, "out of memory");
         return;
     }
     uint64_t h = 1469598103934665603ULL; /* FNV-1a 64 */
@@ -222,18 +222,17 @@ void a2acard_answer(struct evhttp_request *req, pool_t *p)
     char etag[24], cc[40];
     snprintf(etag, sizeof(etag), "\"%016llx\"", (unsigned long long)h);
     snprintf(cc, sizeof(cc), "public, max-age=%d", A2ACARD_MAX_AGE);
-    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-    evhttp_add_header(out, "Cache-Control", cc);
-    evhttp_add_header(out, "ETag", etag);
-    httpx_add_date(out);
-    const char *inm = evhttp_find_header(evhttp_request_get_input_headers(req), "If-None-Match");
+    http1_headers *out = http1_output_headers(req);
+    http1_add_header(out, "Cache-Control", cc);
+    http1_add_header(out, "ETag", etag);
+    const char *inm = http1_find_header(req, "If-None-Match");
     if (inm && (strstr(inm, etag) || strcmp(inm, "*") == 0)) {
-        evhttp_send_reply(req, 304, "Not Modified", NULL);
+        http1_send_reply(req, 304, "Not Modified", NULL);
     } else {
-        evhttp_add_header(out, "Content-Type", "application/json");
+        http1_add_header(out, "Content-Type", "application/json");
         evbuffer_add(b, text, strlen(text));
         evbuffer_add(b, "\n", 1);
-        evhttp_send_reply(req, 200, "OK", b);
+        http1_send_reply(req, 200, "OK", b);
     }
     cJSON_free(text);
     evbuffer_free(b);

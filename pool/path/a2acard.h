@@ -16,7 +16,7 @@
 #define AP_A2ACARD_H
 
 struct cJSON;
-struct evhttp_request;
+struct http1_req;
 struct pool;
 
 /* A worker of p (named wname, for the log) said READY with card (its
@@ -27,6 +27,6 @@ void a2acard_worker_ready(struct pool *p, const char *wname, const struct cJSON 
 /* Frees p's card fields (idempotent). */
 void a2acard_pool_free(struct pool *p);
 /* Answers GET .../agent-card.json for p (200 with the card, or 304). */
-void a2acard_answer(struct evhttp_request *req, struct pool *p);
+void a2acard_answer(struct http1_req *req, struct pool *p);
 
 #endif

@@ -17,11 +17,10 @@
 #include "apikey.h"
 #include "ap_common.h"
 #include "ap_log.h"
+#include "http1.h"
 #include "pools.h"
 #include "server.h"
 
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -55,9 +54,9 @@ int httpauth_start(int has_tcp, char *err, size_t errlen)
 
 /* The Bearer secret of req, or NULL (no Authorization, another scheme,
  * empty or too long). */
-static const char *bearer(struct evhttp_request *req, size_t *len)
+static const char *bearer(http1_req *req, size_t *len)
 {
-    const char *v = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    const char *v = http1_find_header(req, "Authorization");
     if (v == NULL || strncasecmp(v, "Bearer ", 7) != 0)
         return NULL;
     v += 7;
@@ -81,7 +80,7 @@ static int key_needed(int tcp, char *why, size_t cap)
     return 401;
 }
 
-int httpauth_message(struct evhttp_request *req, int tcp, const char **secret, size_t *len, char *why, size_t cap)
+int httpauth_message(http1_req *req, int tcp, const char **secret, size_t *len, char *why, size_t cap)
 {
     *secret = bearer(req, len);
     if (*secret == NULL) {
@@ -91,7 +90,7 @@ int httpauth_message(struct evhttp_request *req, int tcp, const char **secret, s
     return 0;
 }
 
-int httpauth_check(struct evhttp_request *req, int tcp, const struct pool *p, char *why, size_t cap)
+int httpauth_check(http1_req *req, int tcp, const struct pool *p, char *why, size_t cap)
 {
     size_t len = 0;
     const char *secret = bearer(req, &len);

@@ -18,7 +18,7 @@
 
 #include <stddef.h>
 
-struct evhttp_request;
+struct http1_req;
 struct pool;
 
 /* At start, with whether any httpListen address is TCP: AP_OK (a warning
@@ -28,11 +28,11 @@ int httpauth_start(int has_tcp, char *err, size_t errlen);
 /* For a message: *secret and *len the Bearer secret (NULL when none), to go
  * into the request line as its "key" (the key gate checks it there);
  * 0, or 401 (why filled) when a key is needed and none was given. */
-int httpauth_message(struct evhttp_request *req, int tcp, const char **secret, size_t *len, char *why, size_t cap);
+int httpauth_message(struct http1_req *req, int tcp, const char **secret, size_t *len, char *why, size_t cap);
 /* Whether req may use pool p (NULL: a request about no one pool, such as
  * GET /v1/pools).  tcp: it came on a TCP listener.  Returns 0 (allowed),
  * 401 (no key, or one not known) or 403 (a key that may not use p), with
  * why filled for the answer. */
-int httpauth_check(struct evhttp_request *req, int tcp, const struct pool *p, char *why, size_t cap);
+int httpauth_check(struct http1_req *req, int tcp, const struct pool *p, char *why, size_t cap);
 
 #endif

@@ -1,34 +1,21 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * httpfront.c - the HTTP front door's listeners, connections and routes
- * (see httpfront.h; a message's exchange is httpx.c's).
+ * (see httpfront.h; a message's exchange is httpx.c's, the HTTP/1.1
+ * connection itself http1.c's).
  *
- * evhttp parses (request line, headers, Content-Length and chunked
- * bodies, keep-alive, pipelining one request at a time); this module
- * adds what libevent 2.1's evhttp lacks, through its public hooks:
- *
- * - a record per connection (hconn), made when evhttp asks for the
- *   connection's bufferevent (evhttp_set_bevcb: at accept) and set up
- *   once evhttp has finished its own setup (an event made active there
- *   runs before any I/O of that connection): the evhttp connection is
- *   the cbarg evhttp gave the bufferevent, its close callback is ours,
- *   and an input-buffer callback sees the first byte of each request;
- * - its phase, one enum changed only by hconn_set_phase: IDLE (between
- *   requests) -> READING (a first byte came: httpRequestTimeoutMs runs
- *   from here) -> HANDLING (the request is whole and ours) -> IDLE
- *   (evhttp sent the answer: evhttp_request_set_on_complete_cb), or
- *   READING at once when pipelined bytes wait;
- * - the slow-client cut: on the tick, a connection READING for longer
- *   than httpRequestTimeoutMs is shut down (shutdown(2)), which evhttp
- *   reads as the peer leaving and frees;
- * - peer-gone detection while a request is ours: evhttp does not read
- *   then, so an EV_CLOSED event (EPOLLRDHUP), on for the connection's
- *   life, tells that the peer closed, and the connection is freed (its
- *   exchange cancelled), as a closed socket is.  An HTTP peer that only
- *   shuts its writing side is taken as gone.
- *
- * Connections are found from a request through a table indexed by file
- * descriptor.  State: server.httpfront.  Never blocks.
+ * Each httpListen address is a listening socket with an evconnlistener;
+ * an accepted socket becomes an http1 connection with a record here
+ * (hconn) holding what the front door knows of it: its listener, whether
+ * it came past maxConnections (its first request is refused), and the
+ * exchange or A2A call of the request it is handling.  http1.c calls back
+ * with each whole request (routed here), each response sent (counted by
+ * status) and the connection's close (a request still in hand is
+ * cancelled: counted as 499).  Timeouts are checked on the tick
+ * (http1_conn_expired): a request not whole within httpRequestTimeoutMs
+ * of its first byte is cut (slow-loris), a connection idle (or whose
+ * output does not move) for httpIdleTimeoutMs is closed.
+ * State: server.httpfront.  Never blocks.
  */
 #include "httpfront.h"
 #include "a2a.h"
@@ -38,6 +25,7 @@
 #include "ap_json.h"
 #include "ap_log.h"
 #include "control.h"
+#include "http1.h"
 #include "httpauth.h"
 #include "httpd.h"
 #include "httpx.h"
@@ -45,13 +33,13 @@
 #include "promtext.h"
 #include "server.h"
 
+#include <arpa/inet.h>
 #include <cJSON.h>
 #include <errno.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <event2/listener.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -63,17 +51,13 @@
  * past it the listeners pause (the kernel's backlog holds the rest). */
 #define HTTPFRONT_MAX_REFUSING 64
 
-typedef enum { HCONN_IDLE = 0, HCONN_READING, HCONN_HANDLING, HCONN_PHASE_COUNT } hconn_phase;
-
-static const char *const phase_names[] = {"idle", "reading", "handling"};
-
 /* The statuses counted one by one (the rest count as other). */
-static const int counted_status[] = {200, 400, 401, 403, 404, 405, 409, 413, 429, 499, 500, 501, 502, 503, 504};
+static const int counted_status[] = {200, 400, 401, 403, 404, 405, 409, 413, 429, 431, 499, 500, 501, 502, 503, 504};
 #define NSTATUS ((int)AP_ARRAY_LEN(counted_status))
 
 typedef struct hlistener {
-    struct evhttp *http;
-    struct evhttp_bound_socket *bound;
+    struct evconnlistener *lev;
+    int fd;                     /* the listening socket (lev closes it) */
     int tcp;
     char *unix_path;            /* socket file to remove, NULL for TCP */
     char shown[160];
@@ -81,18 +65,11 @@ typedef struct hlistener {
 
 typedef struct hconn {
     uint64_t serial;            /* "http-N" in logs */
-    struct bufferevent *bev;
-    struct evhttp_connection *evcon; /* NULL until set up */
-    struct evbuffer_cb_entry *incb;
+    http1_conn *c;
     hlistener *l;
-    int fd;
-    hconn_phase phase;
-    uint64_t reading_ms;        /* READING since */
     int over_limit;             /* accepted past maxConnections: its first request is refused */
-    struct httpx *x;            /* its exchange while HANDLING one */
+    struct httpx *x;            /* its exchange while handling one */
     struct a2a_call *a2a;       /* its A2A call waiting for its task (a2a.c) */
-    struct event *setup_ev;     /* made active at accept: finishes the setup */
-    struct event *closed_ev;    /* EV_CLOSED on fd, for the connection's life */
     queue_link link;
 } hconn;
 
@@ -100,26 +77,23 @@ struct httpfront {
     hlistener ls[HTTPFRONT_MAX_LISTENERS];
     int nls;
     int paused;                 /* listeners disabled: HTTPFRONT_MAX_REFUSING connections wait for their refusal */
+    int accept_failed;          /* listeners disabled after accept() failed: enabled again on the tick */
     int refusing;               /* connections accepted past maxConnections, not closed yet */
     int stopped_accepting;
     queue_link conns;
-    hconn **byfd;
-    int byfd_cap;
     uint64_t next_serial;
     int serve_ops;              /* /metrics, /healthz, /readyz, /stats here (metricsListen not set) */
+    http1_limits limits;
     /* counters */
-    uint64_t accepted, rejected, timeouts, client_closed;
+    uint64_t accepted, rejected, timeouts, client_closed, accept_errors;
     uint64_t by_status[NSTATUS + 1];
 };
 
-static void hconn_set_phase(hconn *hc, hconn_phase to)
-{
-    if (hc->phase != to)
-        ap_debug("http-%llu: %s -> %s", (unsigned long long)hc->serial, phase_names[hc->phase], phase_names[to]);
-    hc->phase = to;
-    if (to == HCONN_READING)
-        hc->reading_ms = ap_now_ms();
-}
+static void request_cb(http1_req *req, void *arg);
+static void done_cb(int status, void *arg);
+static void conn_closed_cb(void *arg);
+
+static const http1_hooks hooks = {request_cb, done_cb, conn_closed_cb};
 
 static void count_status(struct httpfront *f, int status)
 {
@@ -131,16 +105,21 @@ static void count_status(struct httpfront *f, int status)
 
 /* ---- maxConnections -------------------------------------------------- */
 
+static void front_listen(struct httpfront *f, int on)
+{
+    for (int i = 0; i < f->nls; i++) {
+        if (f->ls[i].lev && (on ? evconnlistener_enable(f->ls[i].lev) : evconnlistener_disable(f->ls[i].lev)))
+            ap_error("http %s: evconnlistener_%s failed", f->ls[i].shown, on ? "enable" : "disable");
+    }
+}
+
 static void front_pause(struct httpfront *f, int pause)
 {
     if (f->paused == pause || f->stopped_accepting)
         return;
-    for (int i = 0; i < f->nls; i++) {
-        struct evconnlistener *l = evhttp_bound_socket_get_listener(f->ls[i].bound);
-        if (pause ? evconnlistener_disable(l) : evconnlistener_enable(l))
-            ap_error("http %s: evconnlistener_%s failed", f->ls[i].shown, pause ? "disable" : "enable");
-    }
     f->paused = pause;
+    if (!f->accept_failed)
+        front_listen(f, !pause);
 }
 
 static int conns_full(void)
@@ -156,20 +135,25 @@ static void front_pause_update(struct httpfront *f)
 
 /* ---- connections -------------------------------------------------- */
 
-static void hconn_free(hconn *hc)
+/* http1.c closes the connection (peer gone, timeout, write error,
+ * Connection: close answered, exit): the last call for hc. */
+static void conn_closed_cb(void *arg)
 {
+    hconn *hc = arg;
     struct httpfront *f = server.httpfront;
+    if (hc->x || hc->a2a) {
+        f->client_closed++;
+        count_status(f, 499);
+        ap_info("http-%llu (%s): closed by its peer before its answer: %s", (unsigned long long)hc->serial,
+                hc->l->shown, hc->x ? "its request is cancelled" : "its A2A task goes on");
+    }
+    ap_debug("http-%llu closed (%s)", (unsigned long long)hc->serial, http1_phase_name(http1_conn_phase(hc->c)));
     if (hc->x)
         httpx_peer_gone(hc->x);
     hc->x = NULL;
     if (hc->a2a)
         a2a_peer_gone(hc->a2a);
     hc->a2a = NULL;
-    if (hc->fd >= 0 && hc->fd < f->byfd_cap && f->byfd[hc->fd] == hc)
-        f->byfd[hc->fd] = NULL;
-    event_free(hc->setup_ev);
-    if (hc->closed_ev)
-        event_free(hc->closed_ev);
     link_del(&hc->link);
     if (hc->over_limit)
         f->refusing--;
@@ -179,109 +163,24 @@ static void hconn_free(hconn *hc)
     front_pause_update(f);
 }
 
-/* evhttp frees the connection (peer gone, timeout, error, Connection:
- * close answered, exit). */
-static void conn_closed_cb(struct evhttp_connection *evcon, void *arg)
-{
-    hconn *hc = arg;
-    (void)evcon;
-    if (hc->x || hc->a2a) {
-        server.httpfront->client_closed++;
-        count_status(server.httpfront, 499);
-        ap_info("http-%llu (%s): closed by its peer before its answer: %s", (unsigned long long)hc->serial,
-                hc->l->shown, hc->x ? "its request is cancelled" : "its A2A task goes on");
-    }
-    ap_debug("http-%llu closed (%s)", (unsigned long long)hc->serial, phase_names[hc->phase]);
-    if (hc->incb) /* evhttp frees the bufferevent next: nothing of it calls back into hc */
-        evbuffer_remove_cb_entry(bufferevent_get_input(hc->bev), hc->incb);
-    hc->incb = NULL;
-    hconn_free(hc);
-}
-
-/* Input came (or went): the first byte of a request starts its clock. */
-static void input_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
-{
-    hconn *hc = arg;
-    (void)buf;
-    if (info->n_added > 0 && hc->phase == HCONN_IDLE)
-        hconn_set_phase(hc, HCONN_READING);
-}
-
-/* The peer closed its side (EV_CLOSED, EPOLLRDHUP): whether or not a
- * request of it is ours now (evhttp does not read while it is), the
- * connection goes; conn_closed_cb cancels its exchange.  Watched for the
- * connection's life, so a request costs no epoll_ctl for it. */
-static void peer_closed_cb(evutil_socket_t fd, short what, void *arg)
-{
-    hconn *hc = arg;
-    (void)fd;
-    (void)what;
-    evhttp_connection_free(hc->evcon);
-}
-
-/* Runs right after evhttp's accept: the connection is evhttp's now and
- * its bufferevent has evhttp's callbacks and the socket. */
-static void setup_cb(evutil_socket_t fd_unused, short what, void *arg)
-{
-    hconn *hc = arg;
-    struct httpfront *f = server.httpfront;
-    (void)fd_unused;
-    (void)what;
-    bufferevent_data_cb readcb = NULL;
-    void *cbarg = NULL;
-    bufferevent_getcb(hc->bev, &readcb, NULL, NULL, &cbarg);
-    if (readcb == NULL || cbarg == NULL) { /* evhttp failed to take it (out of memory): never used */
-        ap_error("http %s: a connection evhttp could not set up: closed", hc->l->shown);
-        bufferevent_free(hc->bev);
-        hconn_free(hc);
-        return;
-    }
-    hc->evcon = cbarg;
-    hc->fd = (int)bufferevent_getfd(hc->bev);
-    evhttp_connection_set_closecb(hc->evcon, conn_closed_cb, hc);
-    if (hc->fd >= f->byfd_cap) {
-        int cap = f->byfd_cap ? f->byfd_cap : 64;
-        while (cap <= hc->fd)
-            cap *= 2;
-        f->byfd = ap_realloc(f->byfd, (size_t)cap * sizeof(*f->byfd));
-        memset(f->byfd + f->byfd_cap, 0, (size_t)(cap - f->byfd_cap) * sizeof(*f->byfd));
-        f->byfd_cap = cap;
-    }
-    if (hc->fd >= 0)
-        f->byfd[hc->fd] = hc;
-    hc->closed_ev = event_new(server.base, hc->fd, EV_CLOSED | EV_PERSIST, peer_closed_cb, hc);
-    if (hc->closed_ev == NULL || event_add(hc->closed_ev, NULL) != 0)
-        ap_error("http-%llu: cannot watch its socket for its peer closing (EV_CLOSED): a close during a request is "
-                 "seen only when its answer is written", (unsigned long long)hc->serial);
-    struct evbuffer *in = bufferevent_get_input(hc->bev);
-    hc->incb = evbuffer_add_cb(in, input_cb, hc);
-    if (evbuffer_get_length(in) > 0)
-        hconn_set_phase(hc, HCONN_READING);
-}
-
-/* evhttp_set_bevcb: evhttp accepted a connection and asks for its
- * bufferevent.  NULL lets evhttp make its own (then it is not tracked:
- * logged). */
-static struct bufferevent *bev_cb(struct event_base *base, void *arg)
+static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen, void *arg)
 {
     hlistener *l = arg;
     struct httpfront *f = server.httpfront;
-    struct bufferevent *bev = bufferevent_socket_new(base, -1, 0);
-    if (bev == NULL) {
-        ap_error("http %s: bufferevent_socket_new failed for a new connection", l->shown);
-        return NULL;
-    }
+    (void)lev;
+    (void)salen;
+    char peer[INET6_ADDRSTRLEN] = "";
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)sa)->sin_addr, peer, sizeof(peer));
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)sa)->sin6_addr, peer, sizeof(peer));
     hconn *hc = ap_calloc(1, sizeof(*hc));
     hc->serial = ++f->next_serial;
-    hc->bev = bev;
     hc->l = l;
-    hc->fd = -1;
-    hc->setup_ev = event_new(base, -1, 0, setup_cb, hc);
-    if (hc->setup_ev == NULL) {
-        ap_error("http %s: event_new failed for a new connection", l->shown);
-        bufferevent_free(bev);
+    hc->c = http1_conn_new((int)fd, peer, &f->limits, &hooks, hc);
+    if (hc->c == NULL) { /* logged, fd closed */
         ap_free(hc);
-        return NULL;
+        return;
     }
     link_add_tail(&f->conns, &hc->link);
     f->accepted++;
@@ -293,50 +192,53 @@ static struct bufferevent *bev_cb(struct event_base *base, void *arg)
         if (f->rejected == 1 || f->rejected % 1000 == 0)
             ap_warn("http %s: maxConnections (%lld) reached: a connection refused (%llu so far)", l->shown,
                     (long long)server.cfg->max_connections, (unsigned long long)f->rejected);
-    }
-    if (!hc->over_limit)
+    } else {
         server.http_conns++;
+    }
     front_pause_update(f);
-    event_active(hc->setup_ev, EV_TIMEOUT, 0);
-    return bev;
 }
 
-static hconn *hconn_of(struct evhttp_request *req)
+/* accept() failed (out of descriptors, most likely): the listeners pause
+ * until the next tick, rather than spin on a socket that stays readable. */
+static void accept_error_cb(struct evconnlistener *lev, void *arg)
 {
+    hlistener *l = arg;
     struct httpfront *f = server.httpfront;
-    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-    if (evcon == NULL)
-        return NULL;
-    int fd = (int)bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
-    hconn *hc = fd >= 0 && fd < f->byfd_cap ? f->byfd[fd] : NULL;
-    return hc && hc->evcon == evcon ? hc : NULL;
+    int e = EVUTIL_SOCKET_ERROR();
+    (void)lev;
+    if (f->accept_errors++ % 1000 == 0)
+        ap_error("http %s: accept() failed: %s (%llu so far); accepting again on the next tick", l->shown, strerror(e),
+                 (unsigned long long)f->accept_errors);
+    if (!f->accept_failed && !f->paused)
+        front_listen(f, 0);
+    f->accept_failed = 1;
 }
 
 /* ---- answers of its own -------------------------------------------- */
 
-static void request_done_cb(struct evhttp_request *req, void *arg)
+/* A response was sent whole (or its stream ended). */
+static void done_cb(int status, void *arg)
 {
-    hconn *hc = arg;
-    count_status(server.httpfront, evhttp_request_get_response_code(req));
-    hconn_set_phase(hc, evbuffer_get_length(bufferevent_get_input(hc->bev)) ? HCONN_READING : HCONN_IDLE);
+    (void)arg;
+    count_status(server.httpfront, status);
 }
 
-static void send_json(struct evhttp_request *req, int status, const char *reason, struct evbuffer *body)
+static void send_json(http1_req *req, int status, const char *reason, struct evbuffer *body)
 {
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_add_header(h, "Content-Type", "application/json");
-    evhttp_add_header(h, "Cache-Control", "no-store");
-    evhttp_send_reply(req, status, reason, body);
+    http1_headers *h = http1_output_headers(req);
+    http1_add_header(h, "Content-Type", "application/json");
+    http1_add_header(h, "Cache-Control", "no-store");
+    http1_send_reply(req, status, reason, body);
 }
 
 /* {"ok":false,"error":{"code":CODE,"message":WHY}} with status. */
-static void send_error(struct evhttp_request *req, int status, const char *reason, const char *code, const char *why)
+static void send_error(http1_req *req, int status, const char *reason, const char *code, const char *why)
 {
     char esc[1024];
     ap_json_escape(esc, sizeof(esc), why, strlen(why));
     struct evbuffer *b = evbuffer_new();
     if (b == NULL) {
-        evhttp_send_error(req, 500, "out of memory");
+        http1_send_error(req, 500, "out of memory");
         return;
     }
     evbuffer_add_printf(b, "{\"ok\":false,\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n", code, esc);
@@ -344,7 +246,7 @@ static void send_error(struct evhttp_request *req, int status, const char *reaso
     evbuffer_free(b);
 }
 
-static void send_cjson(struct evhttp_request *req, cJSON *o)
+static void send_cjson(http1_req *req, cJSON *o)
 {
     struct evbuffer *b = httpx_json_body(req, o, "a GET answer");
     if (b == NULL)
@@ -354,7 +256,7 @@ static void send_cjson(struct evhttp_request *req, cJSON *o)
 }
 
 /* GET /v1/pools: each pool's name, state, workers and whether it is the default. */
-static void answer_pools(struct evhttp_request *req)
+static void answer_pools(http1_req *req)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON *a = cJSON_AddArrayToObject(o, "pools");
@@ -369,24 +271,37 @@ static void answer_pools(struct evhttp_request *req)
     send_cjson(req, o);
 }
 
+/* /metrics, /healthz, /readyz, /stats: httpd.c's bodies, sent here. */
+static void answer_ops(http1_req *req, const char *path)
+{
+    struct evbuffer *body = evbuffer_new();
+    if (body == NULL) {
+        http1_send_error(req, 500, "out of memory");
+        return;
+    }
+    const char *type;
+    int status = httpd_ops_body(path, body, &type);
+    http1_headers *h = http1_output_headers(req);
+    http1_add_header(h, "Content-Type", type);
+    http1_add_header(h, "Cache-Control", "no-store");
+    http1_send_reply(req, status, status == 200 ? "OK" : "Service Unavailable", body);
+    evbuffer_free(body);
+}
+
 /* ---- routes -------------------------------------------------------- */
 
 /* Whether req asks for a stream: Accept: text/event-stream, or ?stream=1. */
-static int wants_stream(struct evhttp_request *req, const char *query)
+static int wants_stream(http1_req *req, const char *query)
 {
-    const char *acc = evhttp_find_header(evhttp_request_get_input_headers(req), "Accept");
+    const char *acc = http1_find_header(req, "Accept");
     if (acc && strstr(acc, "text/event-stream"))
         return 1;
-    if (query == NULL)
-        return 0;
-    struct evkeyvalq q;
-    int yes = 0;
-    if (evhttp_parse_query_str(query, &q) == 0) {
-        const char *v = evhttp_find_header(&q, "stream");
-        yes = v && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0);
-        evhttp_clear_headers(&q);
+    for (const char *q = query; q && *q; q = strchr(q, '&') ? strchr(q, '&') + 1 : NULL) {
+        size_t n = strcspn(q, "&");
+        if ((n == 8 && strncmp(q, "stream=1", 8) == 0) || (n == 11 && strncmp(q, "stream=true", 11) == 0))
+            return 1;
     }
-    return yes;
+    return 0;
 }
 
 /* The exchange is over for the connection. */
@@ -398,14 +313,14 @@ static void exchange_over(void *arg)
 
 /* A message for p: its key (Authorization: Bearer) goes into its request
  * line, where the key gate checks it (httpauth.h). */
-static void start_exchange(hconn *hc, struct evhttp_request *req, pool_t *p, int sse)
+static void start_exchange(hconn *hc, http1_req *req, pool_t *p, int sse)
 {
     char why[200];
     const char *secret;
     size_t slen;
     int st = httpauth_message(req, hc->l->tcp, &secret, &slen, why, sizeof(why));
     if (st != 0) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+        http1_add_header(http1_output_headers(req), "WWW-Authenticate", "Bearer");
         send_error(req, st, "Unauthorized", "unauthorized", why);
         return;
     }
@@ -423,7 +338,7 @@ static pool_t *path_pool(const char *path, const char **rest, char *name, size_t
     return n ? pools_find(s, n) : NULL;
 }
 
-static void not_found_pool(struct evhttp_request *req, const char *name)
+static void not_found_pool(http1_req *req, const char *name)
 {
     char names[512], why[700];
     pools_names(names, sizeof(names));
@@ -431,21 +346,21 @@ static void not_found_pool(struct evhttp_request *req, const char *name)
     send_error(req, 404, "Not Found", "not_found", why);
 }
 
-static int authorized(hconn *hc, struct evhttp_request *req, const pool_t *p)
+static int authorized(hconn *hc, http1_req *req, const pool_t *p)
 {
     char why[200];
     int st = httpauth_check(req, hc->l->tcp, p, why, sizeof(why));
     if (st == 0)
         return 1;
     if (st == 401)
-        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+        http1_add_header(http1_output_headers(req), "WWW-Authenticate", "Bearer");
     send_error(req, st, st == 401 ? "Unauthorized" : "Forbidden", st == 401 ? "unauthorized" : "forbidden", why);
     return 0;
 }
 
-static void method_not_allowed(struct evhttp_request *req, const char *allow)
+static void method_not_allowed(http1_req *req, const char *allow)
 {
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+    http1_add_header(http1_output_headers(req), "Allow", allow);
     send_error(req, 405, "Method Not Allowed", "bad_request", "method not allowed here");
 }
 
@@ -458,7 +373,7 @@ static void a2a_over(void *arg)
 
 /* /.well-known/agent-card.json (the default pool), /a2a/{pool} and
  * /a2a/{pool}/.well-known/agent-card.json, for a pool with "a2a": true. */
-static void route_a2a(hconn *hc, struct evhttp_request *req, const char *path, int get, int post)
+static void route_a2a(hconn *hc, http1_req *req, const char *path, int get, int post)
 {
     const char *card = "/.well-known/agent-card.json";
     pool_t *p;
@@ -491,15 +406,12 @@ static void route_a2a(hconn *hc, struct evhttp_request *req, const char *path, i
         hc->a2a = a2a_start(req, p, hc->l->tcp, a2a_over, hc);
 }
 
-static void route(hconn *hc, struct evhttp_request *req)
+static void route(hconn *hc, http1_req *req)
 {
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
-    const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
-    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-    int get = cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD, post = cmd == EVHTTP_REQ_POST;
-    if (path == NULL)
-        path = "";
+    const char *path = http1_request_path(req);
+    const char *query = http1_request_query(req);
+    http1_method cmd = http1_request_method(req);
+    int get = cmd == HTTP1_GET || cmd == HTTP1_HEAD, post = cmd == HTTP1_POST;
     if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 || strcmp(path, "/metrics") == 0 ||
         strcmp(path, "/stats") == 0) {
         int probe = path[1] != 'm' && path[1] != 's';
@@ -508,7 +420,7 @@ static void route(hconn *hc, struct evhttp_request *req)
         else if (!get)
             method_not_allowed(req, "GET, HEAD");
         else if (probe || authorized(hc, req, NULL))
-            httpd_answer_ops(req, path);
+            answer_ops(req, path);
         return;
     }
     if (strcmp(path, "/v1/messages") == 0) {
@@ -557,27 +469,18 @@ static void route(hconn *hc, struct evhttp_request *req)
     send_error(req, 404, "Not Found", "not_found", "no such path (see docs/http.md)");
 }
 
-/* A whole request (headers and body) is ours. */
-static void request_cb(struct evhttp_request *req, void *arg)
+/* A whole request (headers and body) is ours (http1.c). */
+static void request_cb(http1_req *req, void *arg)
 {
-    hlistener *l = arg;
-    hconn *hc = hconn_of(req);
-    if (hc == NULL) { /* evhttp made its own bufferevent (bev_cb failed): served untracked */
-        ap_error("http %s: a request on a connection it does not track: answered 503", l->shown);
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-        send_error(req, 503, "Service Unavailable", "other", "the server could not track this connection");
-        return;
-    }
-    hconn_set_phase(hc, HCONN_HANDLING);
-    evhttp_request_set_on_complete_cb(req, request_done_cb, hc);
+    hconn *hc = arg;
     if (hc->over_limit) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        http1_add_header(http1_output_headers(req), "Connection", "close");
         send_error(req, 503, "Service Unavailable", "too_many_connections",
                    "the server has maxConnections connections already");
         return;
     }
     if (server.state >= SERVER_DRAINING)
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        http1_add_header(http1_output_headers(req), "Connection", "close");
     route(hc, req);
 }
 
@@ -611,38 +514,22 @@ static int front_bind(struct httpfront *f, const char *spec, char *err, size_t e
     }
     if (fd < 0)
         return AP_ERR;
-    l->http = evhttp_new(server.base);
-    if (l->http == NULL) {
-        snprintf(err, errlen, "httpListen %s: evhttp_new failed", l->shown);
+    /* backlog 0: the socket listens already; accepted sockets are non-blocking */
+    l->lev = evconnlistener_new(server.base, accept_cb, l, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+    if (l->lev == NULL) {
+        snprintf(err, errlen, "httpListen %s: evconnlistener_new failed", l->shown);
         close(fd);
-        goto fail;
+        if (l->unix_path) {
+            unlink(l->unix_path);
+            ap_free(l->unix_path);
+        }
+        memset(l, 0, sizeof(*l));
+        return AP_ERR;
     }
-    evhttp_set_max_headers_size(l->http, server.cfg->http_max_header_bytes);
-    evhttp_set_max_body_size(l->http, server.cfg->max_message_bytes);
-    struct timeval tv = {server.cfg->http_idle_timeout_ms / 1000, (server.cfg->http_idle_timeout_ms % 1000) * 1000};
-    evhttp_set_timeout_tv(l->http, &tv);
-    evhttp_set_allowed_methods(l->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-                                            EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
-    evhttp_set_default_content_type(l->http, "application/json");
-    evhttp_set_bevcb(l->http, bev_cb, l);
-    evhttp_set_gencb(l->http, request_cb, l);
-    l->bound = evhttp_accept_socket_with_handle(l->http, fd);
-    if (l->bound == NULL) {
-        snprintf(err, errlen, "httpListen %s: evhttp_accept_socket_with_handle failed", l->shown);
-        close(fd);
-        goto fail;
-    }
+    evconnlistener_set_error_cb(l->lev, accept_error_cb);
+    l->fd = fd;
     f->nls++;
     return AP_OK;
-fail:
-    if (l->http)
-        evhttp_free(l->http);
-    if (l->unix_path) {
-        unlink(l->unix_path);
-        ap_free(l->unix_path);
-    }
-    memset(l, 0, sizeof(*l));
-    return AP_ERR;
 }
 
 int httpfront_start(char *err, size_t errlen)
@@ -658,6 +545,8 @@ int httpfront_start(char *err, size_t errlen)
     struct httpfront *f = ap_calloc(1, sizeof(*f));
     link_init(&f->conns);
     f->serve_ops = server.cfg->metrics_listen == NULL;
+    f->limits.max_head = (size_t)server.cfg->http_max_header_bytes;
+    f->limits.max_body = (size_t)server.cfg->max_message_bytes;
     server.httpfront = f;
     for (int i = 0; i < ls->n; i++) {
         if (front_bind(f, ls->items[i], err, errlen) != AP_OK) {
@@ -679,8 +568,9 @@ void httpfront_stop_accepting(void)
     if (f == NULL || f->stopped_accepting)
         return;
     for (int i = 0; i < f->nls; i++) {
-        evhttp_del_accept_socket(f->ls[i].http, f->ls[i].bound); /* closes the listening socket */
-        f->ls[i].bound = NULL;
+        if (f->ls[i].lev)
+            evconnlistener_free(f->ls[i].lev); /* closes the listening socket */
+        f->ls[i].lev = NULL;
     }
     f->stopped_accepting = 1;
 }
@@ -690,18 +580,17 @@ void httpfront_stop(void)
     struct httpfront *f = server.httpfront;
     if (f == NULL)
         return;
+    httpfront_stop_accepting();
+    while (!link_empty(&f->conns)) /* conn_closed_cb unlinks and frees each */
+        http1_conn_close(queue_entry(f->conns.next, hconn, link)->c);
     for (int i = 0; i < f->nls; i++) {
-        evhttp_free(f->ls[i].http); /* frees its connections: conn_closed_cb for each */
         if (f->ls[i].unix_path) {
             if (unlink(f->ls[i].unix_path) != 0 && errno != ENOENT)
                 ap_warn("could not remove socket file %s: %s", f->ls[i].unix_path, strerror(errno));
             ap_free(f->ls[i].unix_path);
         }
     }
-    while (!link_empty(&f->conns)) /* set up never (evhttp had freed them): nothing of evhttp's left */
-        hconn_free(queue_entry(f->conns.next, hconn, link));
     a2a_stop(); /* after the connections: no call waits on a task any more */
-    ap_free(f->byfd);
     ap_free(f);
     server.httpfront = NULL;
 }
@@ -713,7 +602,7 @@ int httpfront_all_flushed(void)
         return 1;
     for (queue_link *l = f->conns.next; l != &f->conns; l = l->next) {
         hconn *hc = queue_entry(l, hconn, link);
-        if (hc->x || hc->a2a || (hc->evcon && evbuffer_get_length(bufferevent_get_output(hc->bev)) > 0))
+        if (hc->x || hc->a2a || http1_conn_unsent(hc->c) > 0)
             return 0;
     }
     return 1;
@@ -722,19 +611,29 @@ int httpfront_all_flushed(void)
 void httpfront_tick(uint64_t now)
 {
     struct httpfront *f = server.httpfront;
-    uint64_t limit = f ? (uint64_t)server.cfg->http_request_timeout_ms : 0;
-    if (limit == 0)
+    if (f == NULL)
         return;
-    for (queue_link *l = f->conns.next; l != &f->conns; l = l->next) {
+    if (f->accept_failed) {
+        f->accept_failed = 0;
+        if (!f->paused && !f->stopped_accepting)
+            front_listen(f, 1);
+    }
+    uint64_t limit = (uint64_t)server.cfg->http_request_timeout_ms, idle = (uint64_t)server.cfg->http_idle_timeout_ms;
+    for (queue_link *l = f->conns.next, *next; l != &f->conns; l = next) {
+        next = l->next; /* the connection may close here */
         hconn *hc = queue_entry(l, hconn, link);
-        if (hc->phase != HCONN_READING || hc->fd < 0 || now < hc->reading_ms || now - hc->reading_ms < limit)
+        http1_expiry e = http1_conn_expired(hc->c, now, limit, idle);
+        if (e == HTTP1_LIVE)
             continue;
-        f->timeouts++;
-        ap_info("http-%llu (%s): its request did not arrive whole within httpRequestTimeoutMs (%llu ms): "
-                "connection closed", (unsigned long long)hc->serial, hc->l->shown, (unsigned long long)limit);
-        hconn_set_phase(hc, HCONN_IDLE);
-        if (shutdown(hc->fd, SHUT_RDWR) != 0) /* evhttp reads the end and frees it */
-            ap_warn("http-%llu: shutdown(): %s", (unsigned long long)hc->serial, strerror(errno));
+        if (e == HTTP1_REQUEST_TIMEOUT) {
+            f->timeouts++;
+            ap_info("http-%llu (%s): its request did not arrive whole within httpRequestTimeoutMs (%llu ms): "
+                    "connection closed", (unsigned long long)hc->serial, hc->l->shown, (unsigned long long)limit);
+        } else {
+            ap_debug("http-%llu (%s): idle for httpIdleTimeoutMs (%llu ms): closed", (unsigned long long)hc->serial,
+                     hc->l->shown, (unsigned long long)idle);
+        }
+        http1_conn_close(hc->c);
     }
 }
 
@@ -772,8 +671,7 @@ void httpfront_prometheus(struct evbuffer *out)
                     "HTTP connections closed because a request did not arrive whole within httpRequestTimeoutMs.");
     promtext_u64(out, "agentpool_http_request_timeouts_total", NULL, 0, f->timeouts);
     promtext_family(out, "agentpool_http_responses_total", "counter",
-                    "HTTP responses by status code (499: the peer closed before its answer; evhttp's own refusals "
-                    "of unparsable or oversized requests are not counted).");
+                    "HTTP responses by status code (499: the peer closed before its answer).");
     for (int i = 0; i <= NSTATUS; i++) {
         char v[16];
         snprintf(v, sizeof(v), "%d", i < NSTATUS ? counted_status[i] : 0);

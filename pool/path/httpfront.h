@@ -2,8 +2,8 @@
 /*
  * httpfront.h - the HTTP/1.1 front door (httpListen, docs/http.md).
  *
- * Served by libevent's evhttp on the master's own loop, one evhttp per
- * listener (HOST:PORT, [IPV6]:PORT, unix:/path):
+ * Served on the master's own loop by http1.c's connections, from
+ * listeners on HOST:PORT, [IPV6]:PORT or unix:/path:
  *
  *   POST /v1/pools/{pool}/messages, POST /v1/messages   a message (httpx.c)
  *   GET  /v1/pools                                     the pools
@@ -11,11 +11,11 @@
  *   GET  /healthz, /readyz, /metrics, /stats           httpd.c's, when metricsListen is not set
  *
  * Every request passes httpauth_check first (health probes excepted).
- * Bounded: headers httpMaxHeaderBytes (evhttp 2.1 answers longer ones
- * 400 and closes), bodies maxMessageBytes (413 and closed), a request's headers and body
+ * Bounded: headers httpMaxHeaderBytes (431 and closed), bodies
+ * maxMessageBytes (413 and closed), a request's headers and body
  * must arrive within httpRequestTimeoutMs of its first byte (else its
  * connection is closed: slow-loris), a connection that sends or takes
- * nothing for httpIdleTimeoutMs is closed (evhttp's timeout), and HTTP
+ * nothing for httpIdleTimeoutMs is closed, and HTTP
  * connections count in maxConnections with the socket's (past it, a
  * connection's first request is answered 503 too_many_connections and
  * it is closed; while HTTPFRONT_MAX_REFUSING such connections wait, the

@@ -4,15 +4,15 @@
  *
  * States, in x->state: FED (its line is with client.c: not answered yet)
  * -> STREAMING (an SSE response started: chunks and heartbeats go out as
- * events) -> ANSWERED (the final answer handed to evhttp; req is
- * evhttp's from here) ; any state -> GONE (the connection closed first).
+ * events) -> ANSWERED (the final answer handed to http1.c; req is not
+ * x's from here) ; any state -> GONE (the connection closed first).
  * The request line is built in one allocation: the client's body without
  * its closing brace, then ,"id":1,"pool":P,"stream":B and the
  * Idempotency-Key header's value, then "}".  A member repeated counts by
  * its last occurrence (scan.h), so the URL's pool wins over a "pool" in
  * the body, which could otherwise reach a pool the URL (and the key
- * check) did not name.  State: only the Date header's text, made once a
- * second (evhttp would format it with strftime for every response).
+ * check) did not name.  Event text is put together by hand (no printf).
+ * State: none.
  */
 #include "httpx.h"
 #include "ap_alloc.h"
@@ -25,13 +25,12 @@
 #include "scan.h"
 #include "server.h"
 
+#include "http1.h"
+
 #include <cJSON.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/http.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 typedef enum { HX_FED = 0, HX_STREAMING, HX_ANSWERED, HX_GONE } hx_state;
 
@@ -39,7 +38,7 @@ typedef enum { HX_FED = 0, HX_STREAMING, HX_ANSWERED, HX_GONE } hx_state;
 #define HX_ID "1"
 
 struct httpx {
-    struct evhttp_request *req; /* NULL once ANSWERED or GONE */
+    http1_req *req;             /* NULL once ANSWERED or GONE */
     client *c;                  /* its origin client, NULL once closed */
     hx_state state;
     int sse;
@@ -50,12 +49,6 @@ struct httpx {
 
 static size_t httpx_take(void *arg, struct evbuffer *out);
 static void httpx_client_closed(void *arg);
-
-/* The module's one state: the Date header's text and the second it is of. */
-static struct {
-    char text[64];
-    time_t made;
-} httpdate;
 
 static const client_origin httpx_origin = {httpx_take, httpx_client_closed};
 
@@ -98,9 +91,7 @@ static const char *reason_of(int status)
     }
 }
 
-/* The Date header, made once a second (evhttp would format it for
- * every response). */
-struct evbuffer *httpx_json_body(struct evhttp_request *req, cJSON *o, const char *what)
+struct evbuffer *httpx_json_body(http1_req *req, cJSON *o, const char *what)
 {
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
@@ -111,7 +102,7 @@ struct evbuffer *httpx_json_body(struct evhttp_request *req, cJSON *o, const cha
             cJSON_free(text);
         if (b)
             evbuffer_free(b);
-        evhttp_send_error(req, 500, "out of memory");
+        http1_send_error(req, 500, "out of memory");
         return NULL;
     }
     evbuffer_add(b, text, strlen(text));
@@ -120,25 +111,13 @@ struct evbuffer *httpx_json_body(struct evhttp_request *req, cJSON *o, const cha
     return b;
 }
 
-void httpx_add_date(struct evkeyvalq *h)
-{
-    time_t now = time(NULL);
-    if (now != httpdate.made || httpdate.text[0] == '\0') {
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        strftime(httpdate.text, sizeof(httpdate.text), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-        httpdate.made = now;
-    }
-    evhttp_add_header(h, "Date", httpdate.text);
-}
-
 static void httpx_free_if_done(struct httpx *x)
 {
     if (x->c == NULL && x->req == NULL)
         ap_free(x);
 }
 
-/* The final answer is evhttp's now: x lets go of req and says so. */
+/* The final answer is http1.c's now: x lets go of req and says so. */
 static void httpx_answered(struct httpx *x)
 {
     x->state = HX_ANSWERED;
@@ -147,47 +126,40 @@ static void httpx_answered(struct httpx *x)
         x->over(x->over_arg);
 }
 
-static struct bufferevent *httpx_bev(const struct httpx *x)
+/* A response of its own (not an SSE stream) with its body in n parts. */
+static void httpx_reply(struct httpx *x, int status, const struct iovec *body, int n, const reply_line *rl)
 {
-    return evhttp_connection_get_bufferevent(evhttp_request_get_connection(x->req));
-}
-
-/* A response of its own (not an SSE stream) with body. */
-static void httpx_reply(struct httpx *x, int status, struct evbuffer *body, const reply_line *rl)
-{
-    struct evkeyvalq *h = evhttp_request_get_output_headers(x->req);
-    evhttp_add_header(h, "Content-Type", "application/json");
-    httpx_add_date(h);
+    http1_headers *h = http1_output_headers(x->req);
+    http1_add_header(h, "Content-Type", "application/json");
     if (status == 401)
-        evhttp_add_header(h, "WWW-Authenticate", "Bearer");
+        http1_add_header(h, "WWW-Authenticate", "Bearer");
     if (status == 429 || (status == 503 && rl)) { /* queue_full, circuit_open, shutting_down, store_unavailable */
         char ra[24];
         uint64_t s = rl && rl->retry_after_ms ? (rl->retry_after_ms + 999) / 1000 : 1;
         snprintf(ra, sizeof(ra), "%llu", (unsigned long long)s);
-        evhttp_add_header(h, "Retry-After", ra);
+        http1_add_header(h, "Retry-After", ra);
     }
-    evhttp_send_reply(x->req, status, reason_of(status), body);
+    http1_send_reply_parts(x->req, status, reason_of(status), body, n);
     httpx_answered(x);
 }
 
 /* Starts the event stream (200, text/event-stream). */
 static void httpx_stream_start(struct httpx *x)
 {
-    struct evkeyvalq *h = evhttp_request_get_output_headers(x->req);
-    evhttp_add_header(h, "Content-Type", "text/event-stream");
-    evhttp_add_header(h, "Cache-Control", "no-store");
-    httpx_add_date(h);
-    evhttp_add_header(h, "X-Accel-Buffering", "no"); /* a proxy in front must not hold events back */
-    evhttp_send_reply_start(x->req, 200, "OK");
+    http1_headers *h = http1_output_headers(x->req);
+    http1_add_header(h, "Content-Type", "text/event-stream");
+    http1_add_header(h, "Cache-Control", "no-store");
+    http1_add_header(h, "X-Accel-Buffering", "no"); /* a proxy in front must not hold events back */
+    http1_send_reply_start(x->req, 200, "OK");
     x->state = HX_STREAMING;
 }
 
-/* Its connection's output drained (evhttp_send_reply_chunk_with_cb): take
+/* Its connection's output drained (http1_send_reply_chunk_with_cb): take
  * the lines waiting. */
-static void httpx_drained_cb(struct evhttp_connection *evcon, void *arg)
+static void httpx_drained_cb(http1_req *req, void *arg)
 {
     struct httpx *x = arg;
-    (void)evcon;
+    (void)req;
     if (!x->waiting_write)
         return;
     x->waiting_write = 0;
@@ -195,24 +167,38 @@ static void httpx_drained_cb(struct evhttp_connection *evcon, void *arg)
         client_check_output(x->c); /* flush.c calls httpx_take again at the end of the turn */
 }
 
-/* One answer line: an HTTP response, or the stream's last event. */
-static void httpx_answer(struct httpx *x, const char *line, size_t len, const reply_line *rl, struct evbuffer *buf)
+/* The event buffer of this take, made when first needed (a plain
+ * answer needs none); NULL when memory ran out (logged). */
+static struct evbuffer *httpx_events(struct evbuffer **buf)
 {
-    if (x->state == HX_FED && x->sse && rl->ok)
-        httpx_stream_start(x); /* a stream answered with no chunk: still a stream, with its result event */
-    if (x->state == HX_STREAMING) {
-        evbuffer_add_printf(buf, "event: %s\ndata: {", rl->ok ? "result" : "error");
-        evbuffer_add(buf, line + rl->rest_off, len - rl->rest_off);
-        evbuffer_add(buf, "\n\n", 2);
-        evhttp_send_reply_chunk(x->req, buf);
-        evhttp_send_reply_end(x->req);
-        httpx_answered(x);
+    if (*buf == NULL && (*buf = evbuffer_new()) == NULL)
+        ap_error("http exchange: evbuffer_new failed; an event is dropped");
+    return *buf;
+}
+
+/* One answer line: an HTTP response, or the stream's last event. */
+static void httpx_answer(struct httpx *x, const char *line, size_t len, const reply_line *rl, struct evbuffer **bufp)
+{
+    if (x->state == HX_FED && !(x->sse && rl->ok)) { /* a response of its own, in place from the line */
+        struct iovec parts[3] = {{"{", 1}, {(char *)line + rl->rest_off, len - rl->rest_off}, {"\n", 1}};
+        httpx_reply(x, rl->ok ? 200 : httpx_status_of((int)rl->code), parts, 3, rl);
         return;
     }
-    evbuffer_add(buf, "{", 1);
-    evbuffer_add(buf, line + rl->rest_off, len - rl->rest_off);
-    evbuffer_add(buf, "\n", 1);
-    httpx_reply(x, rl->ok ? 200 : httpx_status_of((int)rl->code), buf, rl);
+    if (x->state == HX_FED)
+        httpx_stream_start(x); /* a stream answered with no chunk: still a stream, with its result event */
+    struct evbuffer *buf = httpx_events(bufp);
+    if (buf) {
+        static const char result[] = "event: result\ndata: {", error[] = "event: error\ndata: {";
+        if (rl->ok)
+            evbuffer_add(buf, result, sizeof(result) - 1);
+        else
+            evbuffer_add(buf, error, sizeof(error) - 1);
+        evbuffer_add(buf, line + rl->rest_off, len - rl->rest_off);
+        evbuffer_add(buf, "\n\n", 2);
+        http1_send_reply_chunk(x->req, buf);
+    }
+    http1_send_reply_end(x->req);
+    httpx_answered(x);
 }
 
 /* flush.c's sink: the client's answer lines, as HTTP.  Takes whole lines
@@ -221,11 +207,7 @@ static size_t httpx_take(void *arg, struct evbuffer *out)
 {
     struct httpx *x = arg;
     size_t taken = 0;
-    struct evbuffer *buf = evbuffer_new();
-    if (buf == NULL) {
-        ap_error("http exchange: evbuffer_new failed; its answer waits");
-        return 0;
-    }
+    struct evbuffer *buf = NULL;
     while (x->req && x->state != HX_ANSWERED && !x->waiting_write) {
         struct evbuffer_ptr eol = evbuffer_search_eol(out, NULL, NULL, EVBUFFER_EOL_LF);
         if (eol.pos < 0)
@@ -236,34 +218,45 @@ static size_t httpx_take(void *arg, struct evbuffer *out)
         if (line == NULL || reply_read(line, len, &rl) != AP_OK) {
             ap_error("http exchange: an answer line it cannot read (%zu bytes): dropped", len);
         } else if (rl.kind == REPLY_LINE_ANSWER) {
-            httpx_answer(x, line, len, &rl, buf);
-        } else if (x->sse) {
+            httpx_answer(x, line, len, &rl, &buf);
+        } else if (x->sse && httpx_events(&buf)) {
             if (x->state == HX_FED)
                 httpx_stream_start(x);
             if (rl.kind == REPLY_LINE_CHUNK) {
-                evbuffer_add_printf(buf, "event: chunk\nid: %u\ndata: ", (unsigned)rl.seq);
+                char id[16];
+                size_t n = sizeof(id);
+                uint32_t v = rl.seq;
+                do {
+                    id[--n] = (char)('0' + v % 10);
+                    v /= 10;
+                } while (v);
+                static const char head[] = "event: chunk\nid: ", data[] = "\ndata: ";
+                evbuffer_add(buf, head, sizeof(head) - 1);
+                evbuffer_add(buf, id + n, sizeof(id) - n);
+                evbuffer_add(buf, data, sizeof(data) - 1);
                 evbuffer_add(buf, line + rl.payload_off, rl.payload_len);
                 evbuffer_add(buf, "\n\n", 2);
             } else {
                 evbuffer_add(buf, ": heartbeat\n\n", 13);
             }
-            struct evbuffer *sent = bufferevent_get_output(httpx_bev(x));
-            if (evbuffer_get_length(sent) + evbuffer_get_length(buf) > HTTPX_OUT_HIGH) {
+            if (http1_request_unsent(x->req) + evbuffer_get_length(buf) > HTTPX_OUT_HIGH) {
                 x->waiting_write = 1; /* resumed by httpx_drained_cb */
-                evhttp_send_reply_chunk_with_cb(x->req, buf, httpx_drained_cb, x);
+                http1_send_reply_chunk_with_cb(x->req, buf, httpx_drained_cb, x);
             } else {
-                evhttp_send_reply_chunk(x->req, buf);
+                http1_send_reply_chunk(x->req, buf);
             }
         }
         evbuffer_drain(out, len + 1);
-        evbuffer_drain(buf, evbuffer_get_length(buf));
+        if (buf)
+            evbuffer_drain(buf, evbuffer_get_length(buf));
         taken += len + 1;
     }
     if (x->req == NULL) { /* nobody to answer: what comes is dropped, as for a closed socket */
         taken += evbuffer_get_length(out);
         evbuffer_drain(out, evbuffer_get_length(out));
     }
-    evbuffer_free(buf);
+    if (buf)
+        evbuffer_free(buf);
     return taken;
 }
 
@@ -274,28 +267,20 @@ static void httpx_client_closed(void *arg)
     struct httpx *x = arg;
     x->c = NULL;
     if (x->req && x->state == HX_STREAMING) {
-        evhttp_send_reply_end(x->req); /* ended before its answer: the stream stops short */
+        http1_send_reply_end(x->req); /* ended before its answer: the stream stops short */
         httpx_answered(x);
     } else if (x->req) {
-        struct evbuffer *b = evbuffer_new();
-        if (b)
-            evbuffer_add_printf(b, "{\"ok\":false,\"error\":{\"code\":\"shutting_down\",\"message\":\"the request "
-                                   "was closed before it was answered\"}}\n");
-        httpx_reply(x, 503, b, NULL);
-        if (b)
-            evbuffer_free(b);
+        static const char gone[] = "{\"ok\":false,\"error\":{\"code\":\"shutting_down\",\"message\":\"the request "
+                                   "was closed before it was answered\"}}\n";
+        struct iovec body = {(char *)gone, sizeof(gone) - 1};
+        httpx_reply(x, 503, &body, 1, NULL);
     }
     httpx_free_if_done(x);
 }
 
 void httpx_peer_gone(struct httpx *x)
 {
-    /* A request evhttp took off its connection (a write that failed, or
-     * its timeout, while the request was ours) is left to its user to
-     * free; one still on the connection goes with it. */
-    if (x->req && evhttp_request_get_connection(x->req) == NULL)
-        evhttp_request_free(x->req);
-    x->req = NULL;
+    x->req = NULL; /* freed with its connection */
     x->over = NULL;
     x->state = HX_GONE;
     if (x->c)
@@ -359,7 +344,7 @@ static char *httpx_line(const char *body, size_t blen, const struct pool *p, int
     return l;
 }
 
-struct httpx *httpx_start(struct evhttp_request *req, struct pool *p, int sse, const char *secret, size_t slen,
+struct httpx *httpx_start(http1_req *req, struct pool *p, int sse, const char *secret, size_t slen,
                           httpx_over_fn *over, void *arg)
 {
     struct httpx *x = ap_calloc(1, sizeof(*x));
@@ -367,27 +352,22 @@ struct httpx *httpx_start(struct evhttp_request *req, struct pool *p, int sse, c
     x->sse = sse;
     x->over = over;
     x->over_arg = arg;
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t blen = evbuffer_get_length(in);
-    const char *body = blen ? (const char *)evbuffer_pullup(in, -1) : "";
-    const char *idem = evhttp_find_header(evhttp_request_get_input_headers(req), "Idempotency-Key");
+    size_t blen;
+    const char *body = http1_request_body(req, &blen);
+    const char *idem = http1_find_header(req, "Idempotency-Key");
     size_t len;
-    char *line = httpx_line(body ? body : "", body ? blen : 0, p, sse, idem, secret, slen, &len);
-    evbuffer_drain(in, blen);
+    char *line = httpx_line(body, blen, p, sse, idem, secret, slen, &len);
     x->c = client_open_origin(&httpx_origin, x, 0, (uid_t)-1);
     if (x->c == NULL) {
         ap_free(line);
-        struct evbuffer *b = evbuffer_new();
-        if (b)
-            evbuffer_add_printf(b, "{\"ok\":false,\"error\":{\"code\":\"other\",\"message\":\"out of memory\"}}\n");
-        httpx_reply(x, 500, b, NULL);
-        if (b)
-            evbuffer_free(b);
+        static const char oom[] = "{\"ok\":false,\"error\":{\"code\":\"other\",\"message\":\"out of memory\"}}\n";
+        struct iovec part = {(char *)oom, sizeof(oom) - 1};
+        httpx_reply(x, 500, &part, 1, NULL);
         ap_free(x);
         return NULL;
     }
     if (len > (size_t)server.cfg->max_message_bytes) {
-        /* the body fit (evhttp bounds it by maxMessageBytes), the members added do not */
+        /* the body fit (http1.c bounds it by maxMessageBytes), the members added do not */
         server.stats.too_large_lines++;
         answer_refuse(x->c, NULL, NULL, ERR_TOO_LARGE, "request body longer than maxMessageBytes", NULL, NULL, -1);
     } else {

@@ -32,36 +32,33 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct evhttp_request;
 struct pool;
 struct httpx;
+struct http1_req;
 
 /* Unsent bytes on an HTTP connection above which no more answer lines
  * are taken for it. */
 #define HTTPX_OUT_HIGH (256u * 1024)
 
 /* Told when x no longer needs its connection watched: it has answered
- * (its response is evhttp's to send) or its peer is gone. */
+ * (its response is http1.c's to send) or its peer is gone. */
 typedef void httpx_over_fn(void *arg);
 
 /* Starts the exchange for req (a POST whose body is read) on pool p;
  * sse: answer with server-sent events.  over(arg) is called once when it
  * is over (possibly before this returns: a request refused at once).
  * Returns the exchange, or NULL when it was over at once. */
-struct httpx *httpx_start(struct evhttp_request *req, struct pool *p, int sse, const char *secret, size_t slen,
+struct httpx *httpx_start(struct http1_req *req, struct pool *p, int sse, const char *secret, size_t slen,
                           httpx_over_fn *over, void *arg);
-/* x's connection is closing: its work is cancelled, its request freed
- * (by evhttp with the connection, or here when evhttp had already taken
- * it off the connection), x freed.  over is not called. */
+/* x's connection is closing: its work is cancelled (its request goes
+ * with the connection), x freed.  over is not called. */
 void httpx_peer_gone(struct httpx *x);
-struct evkeyvalq;
-/* Adds the Date header to h (formatted once a second). */
-void httpx_add_date(struct evkeyvalq *h);
 /* o (consumed) as a JSON body and a newline, in a new evbuffer (the
  * caller frees it); NULL when memory ran out, req then answered 500 and
  * the failure logged naming what. */
 struct cJSON;
-struct evbuffer *httpx_json_body(struct evhttp_request *req, struct cJSON *o, const char *what);
+struct evbuffer;
+struct evbuffer *httpx_json_body(struct http1_req *req, struct cJSON *o, const char *what);
 /* The HTTP status for an error code of the protocol (docs/http.md). */
 int httpx_status_of(int reply_code);
 

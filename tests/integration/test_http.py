@@ -4,14 +4,15 @@ server with real Python workers.
 
 Every status code it maps has a real cause here: 200; 400 (bad JSON);
 404 (unknown pool); 405; 409 (session_busy); 413 (a body over
-maxMessageBytes, evhttp's; a body that fits but not with the members
-added, ours; headers over httpMaxHeaderBytes); 429 (queue_full and
+maxMessageBytes; a body that fits but not with the members added);
+431 (headers over httpMaxHeaderBytes); 429 (queue_full and
 circuit_open, with Retry-After); 500 (agent_error); 502
 (worker_crashed); 503 (shutting_down during a drain; too_many_connections
 past maxConnections, which HTTP shares with the socket); 504 (timeout);
 a peer that closes is counted (499), not answered, and its request is
 cancelled: the worker sees the cancel.  Also keep-alive, pipelining,
-chunked request bodies, slow-loris headers and bodies cut off by
+chunked request bodies, request smuggling refused (400, closed),
+Expect: 100-continue, HEAD and HTTP/1.0, slow-loris headers and bodies cut off by
 httpRequestTimeoutMs (asserted by the connection closing and the count,
 never by a duration), server-sent events with heartbeats, curl as an
 outside client, the unix: listener, and httpAuth's refusal at start.
@@ -326,7 +327,7 @@ class Shared(unittest.TestCase):
     def test_too_large_bodies_and_headers(self):
         c = self.s.conn()
         st, _, _ = post(c, "/v1/pools/main/messages", b'{"type":"echo","data":"' + b"x" * 5000 + b'"}')
-        self.assertEqual(st, 413)  # over maxMessageBytes: evhttp refuses it before it is read whole
+        self.assertEqual(st, 413)  # over maxMessageBytes: refused from its Content-Length, before it is read
         c.close()
         c = self.s.conn()
         body = b'{"type":"echo","data":"' + b"x" * (4096 - 30) + b'"}'  # fits; with the members added, not
@@ -337,8 +338,58 @@ class Shared(unittest.TestCase):
         sock = self.s.raw()
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: " + b"y" * 4000 + b"\r\n\r\n")
         st, _ = read_response_head(sock)
-        self.assertEqual(st, 400)  # headers over httpMaxHeaderBytes: evhttp 2.1 answers them as invalid
+        self.assertEqual(st, 431)  # headers over httpMaxHeaderBytes
         wait_for(lambda: closed_by_server(sock), what="the connection closed after the refusal")
+        sock.close()
+
+    def test_smuggling_refused_and_connection_closed(self):
+        """Framing a proxy could read another way is answered 400 and the
+        connection closed, before anything of it reaches a worker; the
+        refusals are counted by status."""
+        before = http_stats(self.s)["responses"].get("400", 0)
+        for head in (b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+                     b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+                     b"Content-Length: 5\r\nContent-Length: 5\r\n",
+                     b"Transfer-Encoding : chunked\r\nContent-Length: 5\r\n",
+                     b"Transfer-Encoding: gzip\r\n"):
+            sock = self.s.raw()
+            sock.sendall(b"POST /v1/pools/main/messages HTTP/1.1\r\nHost: t\r\n" + head +
+                         b"\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+            f = sock.makefile("rb")
+            st, body = read_full_response(f)
+            self.assertEqual((st, json.loads(body)["error"]["code"]), (400, "bad_request"), head)
+            self.assertEqual(f.read(), b"", "the smuggled request after it was answered (%r)" % head)
+            f.close()
+            sock.close()
+        wait_for(lambda: http_stats(self.s)["responses"].get("400", 0) >= before + 5, what="the refusals counted")
+
+    def test_expect_continue_head_and_http10(self):
+        sock = self.s.raw()
+        body = json.dumps({"type": "echo", "data": "after 100"}).encode()
+        sock.sendall(b"POST /v1/pools/main/messages HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(body))
+        f = sock.makefile("rb")
+        self.assertEqual(f.readline(), b"HTTP/1.1 100 Continue\r\n")  # asked for before the body is sent
+        self.assertEqual(f.readline(), b"\r\n")
+        sock.sendall(body)
+        st, got = read_full_response(f)
+        self.assertEqual((st, json.loads(got)), (200, {"ok": True, "result": "after 100"}))
+        sock.sendall(b"HEAD /healthz HTTP/1.1\r\nHost: t\r\n\r\nGET /healthz HTTP/1.0\r\n\r\n")
+        head = f.readline()
+        self.assertTrue(head.startswith(b"HTTP/1.1 200"), head)
+        length = None
+        while True:
+            line = f.readline()
+            if line == b"\r\n":
+                break
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        self.assertEqual(length, len(b"ready\n"))  # HEAD: the length of the body it does not send
+        self.assertTrue(f.readline().startswith(b"HTTP/1.0 200"))  # the next response follows at once
+        rest = f.read()  # HTTP/1.0 without keep-alive: closed after its answer
+        self.assertIn(b"Connection: close\r\n", rest)
+        self.assertTrue(rest.endswith(b"\r\n\r\nready\n"), rest)
+        f.close()
         sock.close()
 
     def test_slowloris_headers_are_cut_off(self):
@@ -408,6 +459,29 @@ class Shared(unittest.TestCase):
         after = self.s.stats()
         self.assertEqual(after["http"]["clientClosed"] - before["http"]["clientClosed"], 1)
         self.assertEqual(after["http"]["responses"]["499"] - before["http"]["responses"].get("499", 0), 1)
+        os.unlink(marker)
+        wait_idle(self.s, "tok")
+
+    def test_close_seen_while_pipelined_bytes_fill_the_input(self):
+        """Bytes sent behind a request being handled wait in the
+        connection's bounded input (16 KiB); once it is full reading stops,
+        and a close is still seen (EV_CLOSED): the request is cancelled."""
+        wait_idle(self.s, "tok")
+        before = self.s.stats()
+        marker = self.file("marker-full")
+        body = json.dumps({"type": "forever", "data": {"ms": 5, "marker": marker}}).encode()
+        sock = self.s.raw()
+        sock.sendall(b"POST /v1/pools/tok/messages?stream=1 HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s"
+                     % (len(body), body))
+        st, _ = read_response_head(sock)
+        self.assertEqual(st, 200)
+        sock.sendall(b"X" * 40000)  # more than the input buffer takes while the stream runs
+        sock.close()
+        wait_for(lambda: os.path.exists(marker), what="the handler's finally block")
+        with open(marker) as f:
+            self.assertEqual(f.read(), "GeneratorExit")
+        after = self.s.stats()
+        self.assertEqual(after["http"]["clientClosed"] - before["http"]["clientClosed"], 1)
         os.unlink(marker)
         wait_idle(self.s, "tok")
 

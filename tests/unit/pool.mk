@@ -14,10 +14,10 @@
 # and comments with line:column positions (jsontext.c).
 check_PROGRAMS += tests/unit/test_queue tests/unit/test_dispatch tests/unit/test_idmap tests/unit/test_linein \
 	tests/unit/test_msg tests/unit/test_reply tests/unit/test_config tests/unit/test_config_listen \
-	tests/unit/test_cfgtext tests/unit/test_session
+	tests/unit/test_cfgtext tests/unit/test_session tests/unit/test_h1parse
 TESTS += tests/unit/test_queue tests/unit/test_dispatch tests/unit/test_idmap tests/unit/test_linein \
 	tests/unit/test_msg tests/unit/test_reply tests/unit/test_config tests/unit/test_config_listen \
-	tests/unit/test_cfgtext tests/unit/test_session
+	tests/unit/test_cfgtext tests/unit/test_session tests/unit/test_h1parse
 
 POOL_UNIT_CPPFLAGS = $(AM_CPPFLAGS) $(POOL_INC)
 POOL_UNIT_ALLOC_CPPFLAGS = $(POOL_UNIT_CPPFLAGS) -DAP_ALLOC_TEST
@@ -43,6 +43,12 @@ EXTRA_tests_unit_test_idmap_SOURCES = pool/path/idmap.c
 tests_unit_test_idmap_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_idmap_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_idmap_LDADD = $(CMOCKA_LIBS)
+
+# test_h1parse is the HTTP front door's request parser over libhttp-parser.
+tests_unit_test_h1parse_SOURCES = tests/unit/test_h1parse.c pool/path/h1parse.c pool/path/h1parse.h
+tests_unit_test_h1parse_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
+tests_unit_test_h1parse_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_h1parse_LDADD = $(HTTP_PARSER_LIBS) $(CMOCKA_LIBS)
 
 tests_unit_test_linein_SOURCES = tests/unit/test_linein.c pool/path/linein.c pool/path/linein.h
 tests_unit_test_linein_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)

@@ -1,0 +1,359 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * h1parse.c - one HTTP/1.x request at a time over libhttp-parser (see
+ * h1parse.h).
+ *
+ * libhttp-parser calls back with spans of the bytes fed (a name or value
+ * may come in pieces when a read ends inside it); they are appended to
+ * hbuf, which holds the URL and then each name and value NUL-terminated,
+ * and whose size is the header bound, so nothing here can grow past it.
+ * The library counts the head's bytes itself (http_parser_set_max_header_size,
+ * a process-wide setting set from the limits at init) and refuses
+ * Content-Length with chunked and a repeated Content-Length; the same
+ * checks are made here again on the names seen, so a library built
+ * lenient could not let a smuggled request by.  A whole request pauses
+ * the parser (http_parser_pause in on_message_complete): the bytes after
+ * it stay the caller's until it asks for the next request.  State: the
+ * parser settings (constant).
+ */
+#include "h1parse.h"
+#include "ap_alloc.h"
+
+#include <string.h>
+#include <strings.h>
+
+/* A body buffer up to this size is kept for the connection's next request. */
+#define H1PARSE_BODY_KEEP 16384
+/* The header buffer's first size. */
+#define H1PARSE_HEAD_START 1024
+
+static void set_error(h1parse *h, int status, const char *why)
+{
+    if (h->state == H1P_ERROR)
+        return;
+    h->state = H1P_ERROR;
+    h->status = status;
+    h->why = why;
+}
+
+/* hbuf grows from H1PARSE_HEAD_START bytes up to the head's bound (and
+ * its NULs), so an idle connection does not hold httpMaxHeaderBytes. */
+static int append(h1parse *h, const char *at, size_t n)
+{
+    size_t need = h->hlen + n + 1, max = h->lim.max_head + 2; /* +1: its NUL */
+    if (need > max) {
+        set_error(h, 431, "request line and headers longer than httpMaxHeaderBytes");
+        return -1;
+    }
+    if (need > h->hcap) {
+        size_t cap = h->hcap ? h->hcap : H1PARSE_HEAD_START;
+        while (cap < need)
+            cap *= 2;
+        h->hcap = cap < max ? cap : max;
+        h->hbuf = ap_realloc(h->hbuf, h->hcap);
+    }
+    memcpy(h->hbuf + h->hlen, at, n);
+    h->hlen += n;
+    return 0;
+}
+
+static int terminate(h1parse *h)
+{
+    if (append(h, "", 0) != 0)
+        return -1;
+    h->hbuf[h->hlen++] = '\0';
+    return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t n)
+{
+    h1parse *h = p->data;
+    h->url_len += n;
+    return append(h, at, n);
+}
+
+/* Whether c may be in a header name (RFC 9110's tchar).  The library,
+ * built without HTTP_PARSER_STRICT, also takes a space there, which would
+ * let "Transfer-Encoding : chunked" by as another header. */
+static int tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* The name just ended (its value begins): checked, and the fields that
+ * decide where the body ends are counted.  -1 (ERROR) for a bad name. */
+static int name_done(h1parse *h)
+{
+    uint32_t at = h->names[h->nheaders - 1];
+    const char *name = h->hbuf + at;
+    size_t n = h->hlen - 1 - at;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)(name[i] | 0x20); /* letters and '-' first: most of any name */
+        if ((c >= 'a' && c <= 'z') || c == '-')
+            continue;
+        if (!tchar((unsigned char)name[i])) {
+            set_error(h, 400, "a header name with a character not allowed there");
+            return -1;
+        }
+    }
+    if (n == 0) {
+        set_error(h, 400, "an empty header name");
+        return -1;
+    }
+    if (n == 14 && strcasecmp(name, "content-length") == 0)
+        h->cl_seen++;
+    else if (n == 17 && strcasecmp(name, "transfer-encoding") == 0)
+        h->te_seen = 1;
+    return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t n)
+{
+    h1parse *h = p->data;
+    if (h->state != H1P_HEAD)
+        return 0; /* a chunked body's trailer: ignored */
+    if (h->nheaders == 0 || h->in_value) {
+        if (terminate(h)) /* the URL's or the last value's end */
+            return -1;
+        if (h->nheaders == H1PARSE_MAX_HEADERS) {
+            set_error(h, 431, "more header fields than the server takes");
+            return -1;
+        }
+        h->names[h->nheaders++] = (uint32_t)h->hlen;
+        h->in_value = 0;
+    }
+    return append(h, at, n);
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t n)
+{
+    h1parse *h = p->data;
+    if (h->state != H1P_HEAD)
+        return 0;
+    if (!h->in_value) {
+        if (terminate(h) || name_done(h))
+            return -1;
+        h->values[h->nheaders - 1] = (uint32_t)h->hlen;
+        h->in_value = 1;
+    }
+    return append(h, at, n);
+}
+
+static h1_method method_of(unsigned m)
+{
+    switch (m) {
+    case HTTP_GET: return H1_GET;
+    case HTTP_HEAD: return H1_HEAD;
+    case HTTP_POST: return H1_POST;
+    case HTTP_PUT: return H1_PUT;
+    case HTTP_DELETE: return H1_DELETE;
+    case HTTP_PATCH: return H1_PATCH;
+    case HTTP_OPTIONS: return H1_OPTIONS;
+    default: return H1_OTHER;
+    }
+}
+
+const char *h1parse_method_name(h1_method m)
+{
+    static const char *const names[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "?"};
+    return m <= H1_OTHER ? names[m] : "?";
+}
+
+/* Splits the URL (origin-form "/p?q", absolute-form "http://h/p?q", or
+ * "*") into path and query; AP_ERR for anything else. */
+static int split_url(h1parse *h)
+{
+    char *u = h->hbuf, *end = h->hbuf + h->url_len;
+    if (h->url_len > 7 && (strncasecmp(u, "http://", 7) == 0 || strncasecmp(u, "https://", 8) == 0)) {
+        char *s = memchr(u + 7, '/', (size_t)(end - u - 7));
+        if (s == NULL) { /* "http://host": the root */
+            u = end - 1;
+            *u = '/';
+        } else {
+            u = s;
+        }
+    }
+    if (u == end || (*u != '/' && !(*u == '*' && end - u == 1)))
+        return -1;
+    char *f = memchr(u, '#', (size_t)(end - u));
+    if (f)
+        *f = '\0', end = f;
+    char *q = memchr(u, '?', (size_t)(end - u));
+    if (q)
+        *q = '\0';
+    h->path = u;
+    h->query = q ? q + 1 : NULL;
+    return 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    h1parse *h = p->data;
+    if (h->nheaders == 0 || h->in_value) {
+        if (terminate(h) != 0) /* the URL's or the last value's end */
+            return -1;
+    } else { /* a name whose value never came: an empty value */
+        if (terminate(h) != 0 || name_done(h) != 0)
+            return -1;
+        h->values[h->nheaders - 1] = (uint32_t)h->hlen;
+        if (terminate(h) != 0)
+            return -1;
+    }
+    h->method = method_of(p->method);
+    if (p->http_major != 1) {
+        set_error(h, 505, "only HTTP/1.0 and HTTP/1.1 are served");
+        return -1;
+    }
+    h->minor = p->http_minor;
+    if (h->method == H1_OTHER || p->upgrade) {
+        set_error(h, 501, p->upgrade ? "no protocol upgrade here" : "method not implemented");
+        return -1;
+    }
+    if (h->cl_seen > 1 || (h->cl_seen && h->te_seen)) {
+        set_error(h, 400, h->te_seen ? "Content-Length and Transfer-Encoding together" : "Content-Length given twice");
+        return -1;
+    }
+    if (h->te_seen && !(p->flags & F_CHUNKED)) {
+        set_error(h, 400, "a Transfer-Encoding other than chunked");
+        return -1;
+    }
+    if (split_url(h) != 0) {
+        set_error(h, 400, "a request target that is not a path");
+        return -1;
+    }
+    int has_body = (p->flags & F_CHUNKED) || (h->cl_seen && p->content_length > 0);
+    if (h->cl_seen && p->content_length > h->lim.max_body) {
+        set_error(h, 413, "request body longer than maxMessageBytes");
+        return -1;
+    }
+    const char *ex = h1parse_header(h, "Expect");
+    if (ex) {
+        if (strcasecmp(ex, "100-continue") != 0) {
+            set_error(h, 417, "an expectation the server does not know");
+            return -1;
+        }
+        h->expect_continue = has_body && h->minor >= 1;
+    }
+    h->state = H1P_BODY;
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t n)
+{
+    h1parse *h = p->data;
+    if (n > h->lim.max_body - h->blen) {
+        set_error(h, 413, "request body longer than maxMessageBytes");
+        return -1;
+    }
+    if (h->blen + n > h->bcap) {
+        size_t cap = h->bcap ? h->bcap : 1024;
+        while (cap < h->blen + n)
+            cap *= 2;
+        if (cap > h->lim.max_body)
+            cap = h->lim.max_body;
+        h->body = ap_realloc(h->body, cap);
+        h->bcap = cap;
+    }
+    memcpy(h->body + h->blen, at, n);
+    h->blen += n;
+    return 0;
+}
+
+/* A chunk's size is known before its bytes: one past the bound is refused at once. */
+static int on_chunk_header(http_parser *p)
+{
+    h1parse *h = p->data;
+    if (p->content_length > h->lim.max_body - h->blen) {
+        set_error(h, 413, "request body longer than maxMessageBytes");
+        return -1;
+    }
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    h1parse *h = p->data;
+    if (h->state != H1P_BODY) /* a request the head refused: never whole */
+        return -1;
+    h->state = H1P_DONE;
+    h->keep_alive = http_should_keep_alive(p);
+    http_parser_pause(p, 1); /* the bytes after it are the next request's */
+    return 0;
+}
+
+static const http_parser_settings settings = {
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+    .on_chunk_header = on_chunk_header,
+};
+
+void h1parse_init(h1parse *h, const h1parse_limits *lim)
+{
+    memset(h, 0, sizeof(*h));
+    h->lim = *lim;
+    h->minor = 1; /* until a request line says: an answer to an unparsable one is HTTP/1.1 */
+    http_parser_set_max_header_size((uint32_t)(lim->max_head < UINT32_MAX ? lim->max_head : UINT32_MAX));
+    http_parser_init(&h->p, HTTP_REQUEST);
+    h->p.data = h;
+}
+
+void h1parse_free(h1parse *h)
+{
+    ap_free(h->hbuf);
+    ap_free(h->body);
+    h->hbuf = h->body = NULL;
+    h->hcap = h->bcap = h->hlen = h->blen = 0;
+}
+
+void h1parse_next(h1parse *h)
+{
+    if (h->bcap > H1PARSE_BODY_KEEP) {
+        ap_free(h->body);
+        h->body = NULL;
+        h->bcap = 0;
+    }
+    h->state = H1P_HEAD;
+    h->status = 0;
+    h->why = NULL;
+    h->hlen = h->blen = h->url_len = 0;
+    h->nheaders = h->in_value = h->cl_seen = h->te_seen = 0;
+    h->expect_continue = h->keep_alive = 0;
+    h->path = h->query = NULL;
+    h->minor = 1;
+    http_parser_pause(&h->p, 0);
+}
+
+size_t h1parse_feed(h1parse *h, const char *data, size_t n)
+{
+    if (h->state == H1P_DONE || h->state == H1P_ERROR || n == 0)
+        return 0;
+    size_t used = http_parser_execute(&h->p, &settings, data, n);
+    enum http_errno e = HTTP_PARSER_ERRNO(&h->p);
+    if (h->state == H1P_DONE || h->state == H1P_ERROR)
+        return used;
+    if (e == HPE_HEADER_OVERFLOW)
+        set_error(h, 431, "request line and headers longer than httpMaxHeaderBytes");
+    else if (e == HPE_INVALID_METHOD)
+        set_error(h, 501, "method not implemented");
+    else if (e == HPE_UNEXPECTED_CONTENT_LENGTH)
+        set_error(h, 400, "Content-Length given twice, or with Transfer-Encoding");
+    else if (e != HPE_OK)
+        set_error(h, 400, http_errno_description(e));
+    else if (used < n) /* stopped short with no error: an upgrade */
+        set_error(h, 501, "no protocol upgrade here");
+    return used;
+}
+
+const char *h1parse_header(const h1parse *h, const char *name)
+{
+    size_t n = strlen(name);
+    for (int i = 0; i < h->nheaders; i++) /* a name's length: the gap to its value, less its NUL */
+        if (h->values[i] - h->names[i] - 1 == n && strcasecmp(h->hbuf + h->names[i], name) == 0)
+            return h->hbuf + h->values[i];
+    return NULL;
+}
