@@ -170,7 +170,7 @@ struct broker {
     uint64_t read_after_ms;     /* no read before (NOGROUP: the group is being made again) */
     char ctl_last[BENTRY_ID_MAX + 1]; /* the last control entry read ("$": none yet) */
     queue_link jobs;
-    unsigned njobs, nchecking;
+    unsigned njobs, nchecking, nfinishing;
     queue_link waiting;         /* commands not yet sent, in order */
     queue_link resend;          /* commands sent and lost with the connection, in send order */
     unsigned nwaiting;
@@ -203,8 +203,12 @@ static void bj_set_state(bjob *j, bj_state to)
              bj_state_names[to]);
     if (j->state == BJ_CHECKING)
         j->b->nchecking--;
+    if (j->state == BJ_FINISHING)
+        j->b->nfinishing--;
     if (to == BJ_CHECKING)
         j->b->nchecking++;
+    if (to == BJ_FINISHING)
+        j->b->nfinishing++;
     j->state = to;
 }
 
@@ -465,6 +469,7 @@ static void b_finish_reply(broker *b, bcmd *c, const redisReply *r)
     if (c->dead_letter)
         b->st.dead_lettered++;
     bj_set_state(j, BJ_DONE);
+    b_read(b); /* its slot counts as free now */
 }
 
 /* ---- running an entry ------------------------------------------------------ */
@@ -779,7 +784,9 @@ static void b_cmd_reply(void *owner, void *cookie, redisReply *r)
 /* ---- the reader (rd) ----------------------------------------------------- */
 
 /* Slots of p free now: over its accepting workers, slots not in flight,
- * less the messages queued and the entries still being checked. */
+ * less the messages queued and the entries held here that are not
+ * running (being checked, or answered and being finished), so an entry
+ * read can run at once. */
 static long b_free_slots(const broker *b)
 {
     const pool_t *p = b->p;
@@ -789,7 +796,7 @@ static long b_free_slots(const broker *b)
         if (p->workers[i].slot >= 0 && l->accepting && !l->suspect && l->in_flight < l->slots)
             free += l->slots - l->in_flight;
     }
-    free -= (long)p->queue.depth + (long)b->nchecking;
+    free -= (long)p->queue.depth + (long)b->nchecking + (long)b->nfinishing;
     return free;
 }
 
