@@ -993,9 +993,10 @@ static void b_ctl_up(void *owner)
     b_ctl_read(owner);
 }
 
-static const rlink_ops b_cmd_ops = {b_cmd_setup_count, b_cmd_setup_cmd, b_cmd_setup_check, b_cmd_up, b_cmd_down};
-static const rlink_ops b_rd_ops = {NULL, NULL, NULL, b_rd_up, NULL};
-static const rlink_ops b_ctl_ops = {NULL, NULL, NULL, b_ctl_up, NULL};
+#define B_NOTE "entries are not read until it is back (answers wait), the local socket serves; retrying in the background"
+static const rlink_ops b_cmd_ops = {b_cmd_setup_count, b_cmd_setup_cmd, b_cmd_setup_check, b_cmd_up, b_cmd_down, B_NOTE};
+static const rlink_ops b_rd_ops = {NULL, NULL, NULL, b_rd_up, NULL, B_NOTE};
+static const rlink_ops b_ctl_ops = {NULL, NULL, NULL, b_ctl_up, NULL, "cancels are not read until it is back; retrying in the background"};
 
 /* ---- the interface -------------------------------------------------------- */
 
