@@ -41,6 +41,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Server, main, server_stats, wait_for  # noqa: E402
+from test_metrics import Endpoint, check_with_promtool, parse_metrics, sample  # noqa: E402
 from test_session_redis import Redis  # noqa: E402
 
 try:
@@ -259,6 +260,9 @@ class Outage(unittest.TestCase):
         with Redis() as r:
             servers = [broker_server(r, concurrency=4, broker={"consumer": n, "downAlertMs": 100})
                        for n in "ab"]
+            spec = "unix:" + os.path.join(servers[0].tmp.name, "metrics.sock")
+            servers[0].args += ["--metrics-listen", spec]
+            ep = Endpoint(spec)
             try:
                 for s in servers:
                     s.start()
@@ -269,6 +273,12 @@ class Outage(unittest.TestCase):
                 for s in servers:
                     wait_for(lambda s=s: bstats(s)["state"] == "disconnected", what="stats saying disconnected")
                     wait_for(lambda s=s: "alert broker_down" in s.log(), what="the broker_down alert")
+                self.assertIn("broker_down", [a["name"] for a in server_stats(servers[0])["alerts"]])
+                status, _, body = ep.get("/healthz")
+                self.assertIn("broker disconnected: pool default", body)
+                self.assertEqual(status, 200)  # the local socket serves
+                samples = parse_metrics(ep.get("/metrics")[2])[0]
+                self.assertEqual(sample(samples, "agentpool_broker_connected"), 0)
                 with servers[0].client() as sc:  # the local socket keeps serving
                     a = sc.call("echo", 5)
                     self.assertEqual(a["data"], 5, a)
@@ -279,6 +289,13 @@ class Outage(unittest.TestCase):
                 for s in servers:
                     wait_for(lambda s=s: bstats(s)["state"] == "connected", what="connected again")
                 self.assertGreaterEqual(sum(bstats(s)["reconnects"] for s in servers), 2)
+                text = ep.get("/metrics")[2]
+                check_with_promtool(self, text)
+                samples = parse_metrics(text)[0]
+                self.assertEqual(sample(samples, "agentpool_broker_connected"), 1)
+                self.assertEqual(sample(samples, "agentpool_broker_entries_total", event="answered"),
+                                 bstats(servers[0])["answered"])
+                self.assertNotIn("broker disconnected", ep.get("/healthz")[2])
                 wait_for(lambda: c.rc.xlen(STREAM) == 0, what="the stream empty")
             finally:
                 for s in servers:
