@@ -180,6 +180,7 @@ struct broker {
     bcancel *cancels;           /* ring of remembered cancels */
     unsigned ncancels, cancel_head;
     int was_up;
+    int closing;                /* b_free runs: jobs are freed by it, nothing new starts */
     int64_t lag, pending;
     broker_stats st;
     hist_window rtt;            /* command round trips, ns */
@@ -214,7 +215,7 @@ static void bj_set_state(bjob *j, bj_state to)
 /* Frees j when nothing holds it any more. */
 static void bj_maybe_free(bjob *j)
 {
-    if (j->c || j->refs > 0 || (j->state != BJ_DONE && j->state != BJ_ABANDONED))
+    if (j->b->closing || j->c || j->refs > 0 || (j->state != BJ_DONE && j->state != BJ_ABANDONED))
         return;
     broker *b = j->b;
     link_del(&j->link);
@@ -268,7 +269,7 @@ static void bc_queue(broker *b, bcmd *c)
 /* Restarts the jobs that stopped taking chunk lines once Redis took half. */
 static void b_unstall(broker *b)
 {
-    if (b->out_bytes > BROKER_OUT_HIGH / 2)
+    if (b->closing || b->out_bytes > BROKER_OUT_HIGH / 2)
         return;
     while (!link_empty(&b->stalled)) {
         bjob *j = queue_entry(b->stalled.next, bjob, stall_link);
@@ -835,7 +836,7 @@ static void b_rd_reply(void *owner, void *cookie, redisReply *r)
 /* Reads up to the free slots' worth of new entries (one read out at a time). */
 static void b_read(broker *b)
 {
-    if (b->reading || rlink_get_state(b->rd) != RLINK_UP || !b_may_read(b))
+    if (b->closing || b->reading || rlink_get_state(b->rd) != RLINK_UP || !b_may_read(b))
         return;
     long free = b_free_slots(b);
     if (free <= 0)
@@ -1011,6 +1012,7 @@ static char *b_strcat3(const char *a, const char *m, const char *z)
 
 static void b_free(broker *b)
 {
+    b->closing = 1;
     rlink_free(b->rd);
     rlink_free(b->ctl);
     if (b->cmd)
