@@ -74,7 +74,7 @@ enum { SC_FINISH = 0, SC_CHUNK, SC_CLAIM, SC_COUNT };
 /* KEYS: answer key, replyTo, stream.  ARGV: entry id, id text, rest,
  * answerTtl, replyTtl, group, have-rest ("1": rest is the answer; "0":
  * only answer from the store).  Returns 1: answered with rest; 2: with
- * the stored answer (another entry's); 0: this entry was answered
+ * the stored answer (another entry's, with "replayed":true); 0: this entry was answered
  * already (no line); 3: as 1 or 2 but replyTo refused the line; -1: no
  * stored answer (have-rest 0: run it; nothing changed). */
 static const char *const b_scripts[SC_COUNT] = {
@@ -83,7 +83,7 @@ static const char *const b_scripts[SC_COUNT] = {
                   "if v then\n"
                   " local nl = string.find(v, '\\n', 1, true) or 0\n"
                   " if string.sub(v, 1, nl - 1) == ARGV[1] then out = 0\n"
-                  " else out = 2 line = string.sub(v, nl + 1) end\n"
+                  " else out = 2 line = string.sub(v, nl + 1, -2) .. ',\"replayed\":true}' end\n"
                   "elseif ARGV[7] == '1' then\n"
                   " redis.call('SET', KEYS[1], ARGV[1] .. '\\n' .. ARGV[3], 'PX', ARGV[4])\n"
                   " out = 1 line = ARGV[3]\n"
