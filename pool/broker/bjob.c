@@ -23,6 +23,8 @@
 #include "ap_common.h"
 #include "ap_log.h"
 #include "answer.h"
+#include "dlq.h"
+#include "retry.h"
 #include "cancel.h"
 #include "client.h"
 #include "reply.h"
@@ -269,6 +271,30 @@ void bj_cancel(broker *b, const bentry *e)
 
 /* ---- ingesting entries ----------------------------------------------------- */
 
+/* j was delivered more than maxRetries + 1 times: the consumers that took
+ * it died (or lost Redis) each time, like a local message whose worker
+ * crashed at every attempt.  Written to the pool's dead-letter file
+ * (sr: its request, scanned) and answered worker_crashed, not run. */
+static void bj_dead_letter(bjob *j, const scan_result *sr, scan_status ss, long long deliveries)
+{
+    broker *b = j->b;
+    char text[160];
+    snprintf(text, sizeof(text), "delivered %lld times (more than maxRetries + 1): dead-lettered", deliveries);
+    ap_error("pool %s: broker: entry %s (id %s) failed for good: %s", b->p->name, j->eid, j->id, text);
+    dlq_failure f = {NULL, 0, "its consumers died or lost Redis while they held it (broker deliveries)", ap_wall_ms()};
+    dlq_entry e = {
+        .id = sr->id_kind != SCAN_ID_NONE ? j->req + sr->id.off : NULL,
+        .id_len = sr->id_kind != SCAN_ID_NONE ? sr->id.len : 0,
+        .type = ss == SCAN_OK ? sr->type : "", .type_len = ss == SCAN_OK ? sr->type_len : 0,
+        .data = ss == SCAN_OK && sr->data.len ? j->req + sr->data.off : NULL,
+        .data_len = ss == SCAN_OK ? sr->data.len : 0,
+        .attempts = (unsigned)deliveries, .failures = &f, .nfailures = 1,
+    };
+    b->p->stats.dead_lettered++;
+    retry_write_dead_letter(b->p, &e);
+    bj_finish_error(j, "worker_crashed", text, 1);
+}
+
 /* One entry read (claimed: by XAUTOCLAIM, delivered `deliveries` times). */
 void bj_ingest(broker *b, const redisReply *er, int claimed, long long deliveries)
 {
@@ -316,19 +342,16 @@ void bj_ingest(broker *b, const redisReply *er, int claimed, long long deliverie
     j->akey = bentry_answer_key(b->akey_prefix, ss == SCAN_OK ? sr->idem_key : NULL,
                                 ss == SCAN_OK ? sr->idem_key_len : 0, j->eid, strlen(j->eid), &klen);
     int idem = ss == SCAN_OK && sr->idem_key_len > 0;
-    ap_free(sr);
     if (bcancel_has(&b->cancels, j->eid, ap_now_ms())) {
         b->st.cancels++;
         bj_finish_error(j, "cancelled", "cancelled through the broker's control stream before it ran", 0);
     } else if (claimed && deliveries > b->p->cfg->max_retries + 1) {
-        char text[160];
-        snprintf(text, sizeof(text), "delivered %lld times (more than maxRetries + 1): dead-lettered", deliveries);
-        ap_warn("pool %s: broker: entry %s %s", b->p->name, j->eid, text);
-        bj_finish_error(j, "worker_crashed", text, 1);
+        bj_dead_letter(j, sr, ss, deliveries);
     } else if (claimed || idem) {
         bj_finish(j, NULL, 0, 0, 0);
     } else {
         bj_run(j);
     }
+    ap_free(sr);
 }
 

@@ -272,6 +272,9 @@ class DeadLetters(unittest.TestCase):
                 self.assertEqual((st["claimed"], st["deadLettered"]), (1, 1))
                 self.assertEqual(server_stats(s)["workerEvents"]["crashed"], 0)  # never ran
                 self.assertEqual(rc.xpending(STREAM, "agentpool")["pending"], 0)
+                with open(s.path + ".deadletter.jsonl") as f:  # kept like a local message's last failure
+                    rec = json.loads(f.readline())
+                self.assertEqual((rec["id"], rec["type"], rec["attempts"]), (0, "crash", 3))
 
     def test_a_poison_message_read_fresh_is_answered_worker_crashed_once_after_its_retries(self):
         with Redis() as r, broker_server(r, config={"maxRetries": 1, "retryDelay": 0}) as s:
