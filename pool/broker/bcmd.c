@@ -140,6 +140,7 @@ static int bc_send(broker *b, bcmd *c)
         ARGS(b->consumer);
         ARGS(n1);
         ARGS(n3);
+        ARGS(b->claim_cursor);
         break;
     case BC_BEAT: { /* batch number c->len: the held entries from c->len x BROKER_BEAT_BATCH on */
         ARGS("XCLAIM");

@@ -86,6 +86,7 @@ struct broker {
     int claiming, infoing;      /* a claim / XINFO is out */
     uint64_t read_after_ms;     /* no read before (NOGROUP: the group is being made again) */
     char ctl_last[BENTRY_ID_MAX + 1]; /* the last control entry read ("$": none yet) */
+    char claim_cursor[BENTRY_ID_MAX + 1]; /* where the next XAUTOCLAIM starts ("0-0": the start) */
     queue_link jobs;
     unsigned njobs, nchecking, nfinishing;
     queue_link waiting;         /* commands not yet sent, in order */

@@ -74,9 +74,11 @@ static const char *const b_scripts[SC_COUNT] = {
                  "if type(r) == 'table' and r.err then return 0 end\n"
                  "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
                  "return 1\n",
-    /* KEYS: stream.  ARGV: group, consumer, min idle, count.  Returns
-     * {{entry, deliveries}, ...} of the entries claimed. */
-    [SC_CLAIM] = "local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], '0-0', 'COUNT', ARGV[4])\n"
+    /* KEYS: stream.  ARGV: group, consumer, min idle, count, cursor.
+     * Returns {next cursor, {{entry, deliveries}, ...}} of the entries
+     * claimed (XAUTOCLAIM scans at most 10 x count pending entries a call:
+     * the cursor walks the whole pending list over the calls). */
+    [SC_CLAIM] = "local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[5], 'COUNT', ARGV[4])\n"
                  "local out = {}\n"
                  "for _, e in ipairs(r[2]) do\n"
                  " if e[2] then\n"
@@ -86,7 +88,7 @@ static const char *const b_scripts[SC_COUNT] = {
                  "  out[#out + 1] = {e, n}\n"
                  " end\n"
                  "end\n"
-                 "return out\n",
+                 "return {r[1], out}\n",
 };
 static const char *const b_script_names[SC_COUNT] = {"finish", "chunk", "claim"};
 
@@ -106,8 +108,15 @@ void bk_claim_reply(broker *b, const redisReply *r)
                     r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
         return;
     }
-    for (size_t i = 0; i < r->elements; i++) {
-        const redisReply *x = r->element[i];
+    if (r->elements != 2 || r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY)
+        return;
+    const redisReply *cur = r->element[0], *es = r->element[1];
+    if (bentry_id_ok(cur->str, cur->len)) { /* "0-0" once the whole list was walked */
+        memcpy(b->claim_cursor, cur->str, cur->len);
+        b->claim_cursor[cur->len] = '\0';
+    }
+    for (size_t i = 0; i < es->elements; i++) {
+        const redisReply *x = es->element[i];
         if (x->type != REDIS_REPLY_ARRAY || x->elements != 2 || x->element[1]->type != REDIS_REPLY_INTEGER)
             continue;
         bj_ingest(b, x->element[0], 1, x->element[1]->integer);
@@ -418,6 +427,7 @@ int broker_open(pool_t *p)
     bcancel_init(&b->cancels, BROKER_CANCELS_MAX);
     b->lag = b->pending = -1;
     strcpy(b->ctl_last, "$");
+    strcpy(b->claim_cursor, "0-0");
     hist_window_init(&b->rtt, 10000);
     char pre[CONFIG_POOL_NAME_MAX + 32];
     snprintf(pre, sizeof(pre), "agentpool:%s:", p->name);
