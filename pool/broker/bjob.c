@@ -212,6 +212,7 @@ static size_t bj_take(void *arg, struct evbuffer *out)
                 bj_finish_error(j, "other", "the answer could not be read", 0);
             } else {
                 bj_finish(j, rest.ptr, rest.len, 1, 0);
+                bk_read(b); /* its worker's slot is free now: the next entry comes while this one is finished */
             }
         } else if (b->out_bytes >= BROKER_OUT_HIGH) {
             if (!j->stalled) {

@@ -155,9 +155,10 @@ void bk_info_reply(broker *b, const redisReply *r)
 /* ---- the reader (rd) ----------------------------------------------------- */
 
 /* Slots of p free now: over its accepting workers, slots not in flight,
- * less the messages queued and the entries held here that are not
- * running (being checked, or answered and being finished), so an entry
- * read can run at once. */
+ * less the messages queued and the entries being checked against the
+ * answer store (each will need a slot), so an entry read can run at once.
+ * An entry answered and being finished needs none: its slot is read for
+ * as soon as its final line is taken. */
 static long b_free_slots(const broker *b)
 {
     const pool_t *p = b->p;
@@ -167,7 +168,7 @@ static long b_free_slots(const broker *b)
         if (p->workers[i].slot >= 0 && l->accepting && !l->suspect && l->in_flight < l->slots)
             free += l->slots - l->in_flight;
     }
-    free -= (long)p->queue.depth + (long)b->nchecking + (long)b->nfinishing;
+    free -= (long)p->queue.depth + (long)b->nchecking;
     return free;
 }
 
