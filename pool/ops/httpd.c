@@ -13,6 +13,8 @@
  * in server.httpd.
  */
 #include "httpd.h"
+#include "broker.h"
+#include "pools.h"
 #include "agentstat.h"
 #include "ap_alloc.h"
 #include "ap_common.h"
@@ -130,6 +132,10 @@ int httpd_ops_body(const char *path, struct evbuffer *body, const char **type)
     const char *state = readyz && server.state >= SERVER_DRAINING ? "draining" : health_status_name(status);
     evbuffer_add(body, state, strlen(state));
     evbuffer_add(body, "\n", 1);
+    POOLS_FOREACH(p) { /* a broker out of touch does not stop the socket: said, not failed */
+        if (broker_enabled(p) && !broker_connected(p))
+            evbuffer_add_printf(body, "broker disconnected: pool %s\n", p->name);
+    }
     *type = "text/plain; charset=utf-8";
     return ready ? 200 : 503;
 }

@@ -47,9 +47,11 @@ def free_port():
 
 class Redis:
     """A redis-server of our own: a temporary directory, a free port, an
-    append-only file (so a restart keeps what was written)."""
+    append-only file (so a restart keeps what was written; persist=False:
+    none, nothing written to disk)."""
 
-    def __init__(self):
+    def __init__(self, persist=True):
+        self.persist = persist
         self.binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         if not os.access(self.binary, os.X_OK):
             raise AssertionError("redis-server not found: ./bootstrap installs Debian's redis-server")
@@ -61,10 +63,10 @@ class Redis:
         return "redis://127.0.0.1:%d/%d" % (self.port, db)
 
     def start(self):
+        aof = ["--appendonly", "yes", "--appendfsync", "always"] if self.persist else ["--appendonly", "no"]
         self.proc = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir, "--save", "",
-             "--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no",
-             "--logfile", os.path.join(self.dir, "redis.log")])
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir, "--save", ""] + aof +
+            ["--daemonize", "no", "--logfile", os.path.join(self.dir, "redis.log")])
         wait_for(self.pings, what="redis-server answering PING")
         return self
 
