@@ -328,6 +328,7 @@ class AsyncClient(PoolCalls):
         self._conn = None
         self._lock = None
         self._closed = False
+        self._unclaimed = 0              # of the connections closed so far
 
     async def _connection(self):
         if self._closed:
@@ -339,8 +340,15 @@ class AsyncClient(PoolCalls):
             self._lock = asyncio.Lock()
         async with self._lock:
             if self._conn is None or self._conn.dead:
+                self._unclaimed += self._conn.pending.unclaimed if self._conn else 0
                 self._conn = await self._open()
             return self._conn
+
+    @property
+    def unclaimed_answers(self):
+        """As Client.unclaimed_answers."""
+        conn = self._conn
+        return self._unclaimed + (conn.pending.unclaimed if conn else 0)
 
     async def _open(self):
         if broker.is_url(self.path):
@@ -417,6 +425,7 @@ class AsyncClient(PoolCalls):
         conn, self._conn = self._conn, None
         if conn is not None:
             await conn.close()
+            self._unclaimed += conn.pending.unclaimed
 
     async def __aenter__(self):
         return self

@@ -47,6 +47,10 @@ class BrokerConnection:
     def dead(self):
         return self.core.dead
 
+    @property
+    def pending(self):
+        return self.core.pending
+
     async def submit(self, waiter, make_line, pool=None):
         """Registers waiter under a new id and adds make_line(id) to
         pool's stream (with the other requests of this turn); returns the

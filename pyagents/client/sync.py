@@ -316,6 +316,7 @@ class Client(PoolCalls):
         self._lock = threading.Lock()
         self._conn = None
         self._closed = False
+        self._unclaimed = 0              # of the connections closed so far
 
     def _open(self):
         if broker.is_url(self.path):
@@ -328,8 +329,17 @@ class Client(PoolCalls):
             if self._closed:
                 raise ConnectionLost("client is closed", sent=False)
             if self._conn is None or self._conn.dead:
+                self._unclaimed += self._conn.pending.unclaimed if self._conn else 0
                 self._conn = self._open()
             return self._conn
+
+    @property
+    def unclaimed_answers(self):
+        """Final answer lines that came for no request waiting on this
+        client (an answer after a Timeout or a cancel, or a second answer
+        for one request: never, by the protocol) over its connections."""
+        conn = self._conn
+        return self._unclaimed + (conn.pending.unclaimed if conn else 0)
 
     def _start(self, cls, type, data, stream, options):
         """Sends on the shared connection.  A line that could not be
@@ -410,6 +420,7 @@ class Client(PoolCalls):
             conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()
+            self._unclaimed += conn.pending.unclaimed
 
     def __enter__(self):
         return self

@@ -44,6 +44,10 @@ class BrokerConnection:
     def dead(self):
         return self.core.dead
 
+    @property
+    def pending(self):
+        return self.core.pending
+
     def _add(self, keys, args):
         """The add script (EVALSHA, EVAL again after a Redis restart
         emptied its script cache)."""
