@@ -35,7 +35,8 @@ class BrokerConnection:
     async def open(cls, target, connect_timeout):
         redis = broker.import_redis()
         r = redis.asyncio.Redis.from_url(target, socket_connect_timeout=connect_timeout,
-                                          socket_timeout=broker.BLOCK_MS / 1000.0 + connect_timeout)
+                                          socket_timeout=broker.BLOCK_MS / 1000.0 + connect_timeout,
+                                          client_name=broker.CLIENT_NAME)
         try:
             sha = await r.script_load(broker.ADD_SCRIPT)
         except (redis.RedisError, OSError) as e:

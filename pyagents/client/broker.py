@@ -26,6 +26,8 @@ DEFAULT_POOL = "default"
 # answer a command within this plus the connect timeout is taken as gone.
 BLOCK_MS = 5000
 READ_COUNT = 1024
+# CLIENT SETNAME of the client's Redis connections (CLIENT LIST shows them).
+CLIENT_NAME = "agentpool-client"
 
 ADD_SCRIPT = """\
 local max = tonumber(redis.call('GET', KEYS[2]))

@@ -21,7 +21,7 @@ reply stream of a client that died without closing).
 """
 import threading
 
-from . import broker, wire
+from . import broker
 
 
 class BrokerConnection:
@@ -32,7 +32,8 @@ class BrokerConnection:
         self.path = target
         try:
             self.r = redis.Redis.from_url(target, socket_connect_timeout=connect_timeout,
-                                          socket_timeout=broker.BLOCK_MS / 1000.0 + connect_timeout)
+                                          socket_timeout=broker.BLOCK_MS / 1000.0 + connect_timeout,
+                                          client_name=broker.CLIENT_NAME)
             self.sha = self.r.script_load(broker.ADD_SCRIPT)
         except redis.RedisError as e:
             raise broker.lost(target, "cannot connect: %s" % e, sent=False) from None

@@ -161,3 +161,8 @@ TESTS += tests/integration/test_a2a_js.py
 EXTRA_DIST += tests/integration/test_a2a_js.py tests/integration/a2a_js/client.mjs
 EXTRA_DIST += tests/integration/test_http.py
 EXTRA_DIST += tests/integration/agents/httpagent.py
+# Issue 20, the client side of the broker: pyagents.client and
+# agentpool-bench through redis:// (a real redis-server and agentpoolds),
+# and bench/chaos-broker at its smallest.
+TESTS += tests/integration/test_broker_client.py tests/integration/test_broker_chaos.py
+EXTRA_DIST += tests/integration/test_broker_client.py tests/integration/test_broker_chaos.py
