@@ -5,6 +5,8 @@
 #   path/: a message's way from a client line to its answer
 #   workers/: the worker processes seen from the master and what their lives mean
 #   store/: the session store (sstore.h) and its SQLite and Redis backends
+#   redis/: a Redis address and one kept-up asynchronous connection (store/ and broker/ use them)
+#   broker/: the broker ingress: requests from a Redis stream shared by many agentpoolds
 #   ops/: what operators read, ask and keep: pool.* requests, statistics, HTTP, alerts, logs,
 #         dead letters, breakers
 bin_PROGRAMS += agentpoold
@@ -18,6 +20,7 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/core/sdnotify.c pool/core/sdnotify.h \
 	pool/core/privs.c pool/core/privs.h \
 	pool/core/cfgcheck.c pool/core/cfgcheck.h \
+	pool/core/brokercfg.c pool/core/brokercfg.h \
 	pool/path/client.c pool/path/client.h \
 	pool/path/linein.c pool/path/linein.h \
 	pool/path/answer.c pool/path/answer.h \
@@ -59,7 +62,7 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/workers/worker.c pool/workers/worker.h \
 	pool/workers/wout.c pool/workers/wout.h \
 	pool/store/sstore.c pool/store/sstore.h pool/store/sstore_be.h \
-	pool/store/sstore_sqlite.c pool/store/sstore_redis.c pool/store/sstore_rspec.c pool/store/sstore_rspec.h \
+	pool/store/sstore_sqlite.c pool/store/sstore_redis.c \
 	pool/ops/typetab.c pool/ops/typetab.h \
 	pool/ops/procstat.c pool/ops/procstat.h \
 	pool/ops/breaker.c pool/ops/breaker.h \
@@ -79,7 +82,9 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/ops/tbucket.c pool/ops/tbucket.h \
 	pool/ops/keyfile.c pool/ops/keyfile.h \
 	pool/ops/apikey.c pool/ops/apikey.h \
-	pool/ops/usage.c pool/ops/usage.h
+	pool/ops/usage.c pool/ops/usage.h \
+	pool/redis/rspec.c pool/redis/rspec.h pool/redis/rlink.c pool/redis/rlink.h \
+	pool/broker/broker.c pool/broker/broker.h pool/broker/bentry.c pool/broker/bentry.h
 agentpoold_CPPFLAGS = $(AM_CPPFLAGS) $(POOL_INC)
 agentpoold_CFLAGS = $(AM_CFLAGS) -pthread $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS) $(SQLITE_CFLAGS) $(HIREDIS_CFLAGS) $(NETTLE_CFLAGS) $(JEMALLOC_CFLAGS) $(JEMALLOC_DEFS)
 agentpoold_LDADD = common/libapcommon_je.a $(LIBEVENT_LIBS) $(CJSON_LIBS) $(SQLITE_LIBS) $(HIREDIS_LIBS) $(NETTLE_LIBS) -lpthread $(JEMALLOC_LIBS)

@@ -34,6 +34,7 @@
  * global state; never touches the event loop or the log.
  */
 #include "config.h"
+#include "brokercfg.h"
 #include "duration.h"
 #include "jsontext.h"
 #include "ap_alloc.h"
@@ -52,7 +53,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-typedef enum { T_INT, T_DURATION, T_BOOL, T_STR, T_ENUM, T_PATHLIST, T_MODE, T_LIST, T_RLIMITS } setting_type;
+typedef enum { T_INT, T_DURATION, T_BOOL, T_STR, T_ENUM, T_PATHLIST, T_MODE, T_LIST, T_RLIMITS, T_BROKER } setting_type;
 
 static const char *const strategy_names[] = {"round-robin", "least-busy", "random", NULL};
 static const char *const overflow_names[] = {"block", "reject", NULL};
@@ -104,6 +105,7 @@ static const setting settings[] = {
     {"sessionBusy", T_ENUM, OFF(session_busy), 0, 0, session_busy_names, "a message whose session runs another: enqueue (waits its turn) | reject (session_busy) | interrupt (the running one is cancelled as by pool.cancel, this one runs next)", PER_POOL},
     {"maxSessions", T_INT, OFF(max_sessions), 1, 10000000, NULL, "sessions tracked at once (running, waiting or idle for affinity); a new one past it while all are busy: too_many_sessions", PER_POOL},
     {"sessionStore", T_STR, OFF(session_store), 0, 4096, NULL, "where session state lives: sqlite:PATH (embedded SQLite, WAL, group commit on a store thread) | redis://HOST:PORT/DB | none (no ctx.session state); default sqlite:SOCKET.sessions.db", PER_POOL},
+    {"broker", T_BROKER, OFF(broker), 0, 0, NULL, "also take work from a Redis stream shared with other agentpoolds (docs/scale-out.md): {url: redis://HOST:PORT/DB (numeric host), stream (agentpool:POOL:requests), controlStream (agentpool:POOL:control), group (agentpool), consumer (HOSTNAME-PID), maxLength (100000), claimIntervalMs (1000), claimIdleMs (2 x timeout), replyTtl (600000), answerTtl (idempotencyTtl), downAlertMs (10000)} (flag: url=redis://127.0.0.1:6379/0,maxLength=1000; unset: off)", PER_POOL},
     {"sessionSync", T_ENUM, OFF(session_sync), 0, 0, session_sync_names, "SQLite session store: full (every commit synced: survives a machine crash) | normal (synced at checkpoints: survives a crash of agentpoold, the last commits may be lost with the machine)", PER_POOL},
     {"sessionTtl", T_DURATION, OFF(session_ttl), 1000, 366LL * 86400000, NULL, "ms a session's state is kept after its last message; expired states are deleted by a sweep off the loop", PER_POOL},
     {"maxSessionBytes", T_INT, OFF(max_session_bytes), 2, 64 * 1024 * 1024, NULL, "longest session state (its JSON) a handler may leave; past it the message is agent_error and the state is not committed", PER_POOL},
@@ -300,7 +302,7 @@ static void list_clear(config_list *l);
 void config_free(config *cfg)
 {
     for (size_t i = 0; i < AP_ARRAY_LEN(settings); i++) {
-        if (settings[i].type == T_STR) {
+        if (settings[i].type == T_STR || settings[i].type == T_BROKER) {
             char **p = (char **)((char *)cfg + settings[i].off);
             ap_free(*p);
             *p = NULL;
@@ -658,6 +660,17 @@ static int apply_text(config *cfg, const setting *st, const char *val, const cha
         return AP_OK;
     case T_LIST:
         return list_from_text(field, val, origin, st->key, err, errlen);
+    case T_BROKER: {
+        brokercfg bc;
+        char why[512];
+        if (*val && brokercfg_parse(val, &bc, why, sizeof(why)) != AP_OK) {
+            snprintf(err, errlen, "%s: %s", origin, why);
+            return AP_ERR;
+        }
+        ap_free(*(char **)field);
+        *(char **)field = *val ? ap_strdup(val) : NULL; /* "": off */
+        return AP_OK;
+    }
     case T_RLIMITS:
         return rlimits_from_text(field, val, origin, err, errlen);
     case T_PATHLIST:
@@ -826,6 +839,39 @@ static int apply_json(config *cfg, const setting *st, const cJSON *item, const c
                 return AP_ERR;
         }
         return AP_OK;
+    }
+    case T_BROKER: {
+        if (cJSON_IsString(item) || cJSON_IsNull(item))
+            return apply_text(cfg, st, cJSON_IsNull(item) ? "" : item->valuestring, origin, err, errlen);
+        if (!cJSON_IsObject(item)) {
+            snprintf(err, errlen, "%s: %s: %s is %s, expected an object such as {\"url\": \"redis://127.0.0.1:6379/0\"}",
+                     origin, st->key, shown, json_type_name(item));
+            return AP_ERR;
+        }
+        char text[BROKERCFG_TEXT_MAX + 1];
+        size_t o = 0;
+        for (const cJSON *e = item->child; e; e = e->next) {
+            const char *val;
+            if (cJSON_IsString(e)) {
+                val = e->valuestring;
+            } else if (cJSON_IsNumber(e) && json_int(e, &v) == 1) {
+                snprintf(num, sizeof(num), "%" PRId64, v);
+                val = num;
+            } else {
+                snprintf(err, errlen, "%s: broker: %s: %s is %s, expected a string or a whole number", origin,
+                         e->string ? e->string : "", json_shown(e, shown, sizeof(shown)), json_type_name(e));
+                return AP_ERR;
+            }
+            if (strchr(val, ',') || strchr(e->string ? e->string : "", ',') ||
+                o + strlen(e->string ? e->string : "") + strlen(val) + 3 > sizeof(text)) {
+                snprintf(err, errlen, "%s: broker: %s: a value with a comma, or the whole too long", origin,
+                         e->string ? e->string : "");
+                return AP_ERR;
+            }
+            o += (size_t)snprintf(text + o, sizeof(text) - o, "%s%s=%s", o ? "," : "", e->string ? e->string : "", val);
+        }
+        text[o] = '\0';
+        return apply_text(cfg, st, text, origin, err, errlen);
     }
     case T_RLIMITS: {
         if (cJSON_IsString(item))
@@ -1097,6 +1143,7 @@ static void copy_settings(config *dst, const config *src)
         case T_BOOL: *(int *)to = *(const int *)from; break;
         case T_RLIMITS: *(config_rlimits *)to = *(const config_rlimits *)from; break;
         case T_STR:
+        case T_BROKER:
             ap_free(*(char **)to);
             *(char **)to = *(char *const *)from ? ap_strdup(*(char *const *)from) : NULL;
             break;
@@ -1596,7 +1643,8 @@ static void value_text(const setting *st, const config *cfg, int help, char *buf
     }
     case T_BOOL: snprintf(buf, cap, "%s", *(const int *)field ? "true" : "false"); break;
     case T_ENUM: snprintf(buf, cap, "%s", st->names[*(const int64_t *)field]); break;
-    case T_STR: snprintf(buf, cap, "%s", *(char *const *)field ? *(char *const *)field : "(none)"); break;
+    case T_STR:
+    case T_BROKER: snprintf(buf, cap, "%s", *(char *const *)field ? *(char *const *)field : "(none)"); break;
     case T_PATHLIST:
         for (int i = 0; !help && i < cfg->n_python_path; i++) {
             strncat(buf, i ? ":" : "", cap - strlen(buf) - 1);

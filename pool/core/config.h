@@ -129,6 +129,7 @@ typedef struct config {
     char *session_store;         /* sessionStore: sqlite:PATH | redis://HOST:PORT/DB | none; NULL: sqlite:SOCKET.sessions.db */
     int64_t session_ttl;         /* ms a session's state is kept after its last message */
     int64_t session_sync;        /* sstore_sync: full | normal (SQLite) */
+    char *broker;                /* "broker": its text form (brokercfg.h), checked; NULL: off */
     int64_t max_session_bytes;   /* longest session state (JSON) a handler may leave */
     int64_t session_cache_bytes; /* bytes of idle sessions' states the master keeps in memory */
     int64_t max_checkpoint_bytes;/* longest ctx.checkpoint value */

@@ -22,6 +22,7 @@
 #include "retry.h"
 #include "server.h"
 #include "session.h"
+#include "broker.h"
 #include "sessrun.h"
 #include "sessstate.h"
 #include "supervisor.h"
@@ -89,6 +90,8 @@ static int pool_init(pool_t *p, int index, const config_pool *cp, config *top)
     /* at start-up a store that cannot be reached stops agentpoold; added by a reload, it is retried */
     if (sessstate_open(p, p->state == POOL_RUNNING) != AP_OK)
         return AP_ERR;
+    if (broker_open(p) != AP_OK)
+        return AP_ERR;
     return AP_OK;
 }
 
@@ -109,6 +112,7 @@ int pools_init(void)
 
 static void pool_free(pool_t *p)
 {
+    broker_close(p); /* its entries' clients are dropped: they stay pending for other consumers */
     agentstat_pool_free(p);
     worker_table_free(p);
     supervisor_free(p);

@@ -134,6 +134,7 @@ typedef struct pool {
     struct session_table *sessions; /* its sessions (session.c, sessrun.c) */
     struct idem_table *idem;    /* its idempotency keys (idem.c) */
     struct sstore *store;       /* its session store (sessstate.c), NULL until sessions are on */
+    struct broker *broker;      /* its broker ingress (broker.c), NULL without a "broker" setting */
     struct usage_cell **ucells; /* usage.c: the keyless usage row of each type index, once found */
     char *store_spec;           /* what it was opened with (a reload that changes sessionStore waits for a restart) */
     uint8_t store_none;         /* sessionStore "none": no state */

@@ -49,6 +49,7 @@
 #include "scale.h"
 #include "sdnotify.h"
 #include "supervisor.h"
+#include "broker.h"
 #include "suspect.h"
 #include "sched.h"
 #include "stream.h"
@@ -182,6 +183,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
         alert_tick(p, now);
         retry_tick(p, now);
         idem_tick(p, now);
+        broker_tick(p, now);
         suspect_tick(p, now);
         if (p->cfg->health_check_interval > 0 && server.state == SERVER_READY &&
             now - p->last_heartbeat_ms >= (uint64_t)p->cfg->health_check_interval) {

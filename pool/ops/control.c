@@ -37,6 +37,7 @@
 #include "scale.h"
 #include "reload.h"
 #include "breaker.h"
+#include "broker.h"
 #include "typetab.h"
 #include "usage.h"
 #include "metrics.h"
@@ -470,6 +471,8 @@ static cJSON *stats_object(const stats_scope *sc, const server_stats *st, int de
     cJSON_AddNumberToObject(se, "ok", (double)st->streams_ended[ERR_COUNT]);
     add_code_counts(se, st->streams_ended, 1);
     add_sessions(cJSON_AddObjectToObject(o, "sessions"), sc);
+    if (one && broker_enabled(one)) /* a pool's own; with several pools, ask each (pool.stats with "pool") */
+        broker_stats_json(one, cJSON_AddObjectToObject(o, "broker"));
     if (sc->server) {
         cJSON *c = cJSON_AddObjectToObject(o, "connectionsTotal");
         cJSON_AddNumberToObject(c, "accepted", (double)st->conns_accepted);

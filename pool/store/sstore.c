@@ -7,7 +7,7 @@
  * UNAVAILABLE ("sessionStore is none").
  */
 #include "sstore_be.h"
-#include "sstore_rspec.h"
+#include "rspec.h"
 #include "ap_alloc.h"
 #include "ap_common.h"
 #include "ap_log.h"
@@ -89,8 +89,8 @@ int sstore_spec_check(const char *spec, char *err, size_t errlen)
         return AP_ERR;
     }
     if (be == &sstore_redis_backend) {
-        sstore_rspec addr;
-        return sstore_rspec_parse(rest, &addr, err, errlen);
+        rspec addr;
+        return rspec_parse("sessionStore", rest, &addr, err, errlen);
     }
     return AP_OK;
 }

@@ -38,7 +38,7 @@
  * operations wait and nothing has come from Redis for RS_ANSWER_MS, the
  * connection is dropped, what was pending fails, and it reconnects.
  *
- * Names are never resolved (sstore_rspec.h refuses them), so connecting
+ * Names are never resolved (rspec.h refuses them), so connecting
  * never blocks.  wait_ready (start-up only) checks the server with a
  * synchronous connection first (the connect bounded by RS_ANSWER_MS,
  * the whole by RS_READY_MS): simpler than running the master's loop before it
@@ -53,7 +53,7 @@
  * for failures, from the front's next loop turn (sstore_fail_soon).
  */
 #include "sstore_be.h"
-#include "sstore_rspec.h"
+#include "rspec.h"
 #include "ap_alloc.h"
 #include "ap_backoff.h"
 #include "ap_common.h"
@@ -142,7 +142,7 @@ typedef struct rconn rconn;
 
 typedef struct {
     sstore *s;
-    sstore_rspec addr;
+    rspec addr;
     char name[80];            /* "HOST:PORT/DB", for logs and reasons */
     rs_state state;
     rconn *conn;              /* CONNECTING, SETUP, UP: the connection */
@@ -792,12 +792,12 @@ static int redis_start(sstore *s, const char *rest, int wait_ready, char *err, s
     link_init(&rb->waiting);
     link_init(&rb->sent);
     char perr[256];
-    if (sstore_rspec_parse(rest, &rb->addr, perr, sizeof(perr)) != AP_OK) {
+    if (rspec_parse("sessionStore", rest, &rb->addr, perr, sizeof(perr)) != AP_OK) {
         snprintf(err, errlen, "pool %s: %s", s->pool, perr); /* sstore.h: the error names the pool */
         rs_free(rb);
         return AP_ERR;
     }
-    sstore_rspec_format(&rb->addr, rb->name, sizeof(rb->name));
+    rspec_format(&rb->addr, rb->name, sizeof(rb->name));
     rb->hprefix = rs_strcat3("ap:{", s->pool, "}:s:");
     rb->hprefix_len = strlen(rb->hprefix);
     rb->klex = rs_strcat3("ap:{", s->pool, "}:lex");

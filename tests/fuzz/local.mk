@@ -21,13 +21,13 @@ FUZZ_TARGETS = fuzz_scan fuzz_frame fuzz_config fuzz_bench_resp fuzz_bench_http 
 	fuzz_ctl_jspan fuzz_pyconv fuzz_json_escape fuzz_rspec fuzz_keyfile
 fuzz_scan_FUZZ_SRC = pool/path/scan.c
 fuzz_frame_FUZZ_SRC = common/frame.c
-fuzz_config_FUZZ_SRC = pool/core/config.c pool/core/duration.c pool/core/jsontext.c common/alloc.c
+fuzz_config_FUZZ_SRC = pool/core/config.c pool/core/brokercfg.c pool/redis/rspec.c pool/core/duration.c pool/core/jsontext.c common/alloc.c
 fuzz_bench_resp_FUZZ_SRC = bench/resp.c pool/path/scan.c
 fuzz_bench_http_FUZZ_SRC = bench/http.c
 fuzz_ctl_jspan_FUZZ_SRC = ctl/jspan.c ctl/sline.c pool/path/scan.c
 fuzz_pyconv_FUZZ_SRC = bridge/pyconv.c bridge/buf.c common/alloc.c pool/path/scan.c
 fuzz_json_escape_FUZZ_SRC = common/json.c common/utf8.c pool/path/scan.c
-fuzz_rspec_FUZZ_SRC = pool/store/sstore_rspec.c
+fuzz_rspec_FUZZ_SRC = pool/redis/rspec.c
 fuzz_keyfile_FUZZ_SRC = pool/ops/keyfile.c common/alloc.c common/safefile.c
 # Extra flags and libraries for one target (fuzz_foo_FUZZ_LIBS).
 fuzz_config_FUZZ_LIBS = $(CJSON_CFLAGS) $(CJSON_LIBS)

@@ -60,12 +60,12 @@ tests_unit_test_reply_CPPFLAGS = $(POOL_UNIT_CPPFLAGS)
 tests_unit_test_reply_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS)
 tests_unit_test_reply_LDADD = common/libapcommon.a $(LIBEVENT_LIBS) $(CJSON_LIBS) $(CMOCKA_LIBS)
 
-tests_unit_test_config_SOURCES = tests/unit/test_config.c pool/core/config.c pool/core/config.h pool/core/duration.c pool/core/jsontext.c common/alloc.c
+tests_unit_test_config_SOURCES = tests/unit/test_config.c pool/core/config.c pool/core/config.h pool/core/brokercfg.c pool/redis/rspec.c pool/core/duration.c pool/core/jsontext.c common/alloc.c
 tests_unit_test_config_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_config_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(CJSON_CFLAGS)
 tests_unit_test_config_LDADD = common/libapcommon.a $(CJSON_LIBS) $(CMOCKA_LIBS)
 
-tests_unit_test_config_listen_SOURCES = tests/unit/test_config_listen.c pool/core/config.c pool/core/config.h pool/core/duration.c pool/core/jsontext.c common/alloc.c
+tests_unit_test_config_listen_SOURCES = tests/unit/test_config_listen.c pool/core/config.c pool/core/config.h pool/core/brokercfg.c pool/redis/rspec.c pool/core/duration.c pool/core/jsontext.c common/alloc.c
 tests_unit_test_config_listen_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_config_listen_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(CJSON_CFLAGS)
 tests_unit_test_config_listen_LDADD = common/libapcommon.a $(CJSON_LIBS) $(CMOCKA_LIBS)

@@ -5,19 +5,19 @@
 # free port: Debian's redis-server, which ./bootstrap installs; the test
 # fails when it is missing).  The store's own allocations go through
 # cmocka's allocator (AP_ALLOC_TEST) so leaks fail it.
-# test_rspec is the redis:// spec parser (sstore_rspec.c), with the
+# test_rspec is the redis:// spec parser (rspec.c), with the
 # exact error texts.
 check_PROGRAMS += tests/unit/test_sstore tests/unit/test_rspec
 TESTS += tests/unit/test_sstore tests/unit/test_rspec
 
 tests_unit_test_sstore_SOURCES = tests/unit/test_sstore.c pool/store/sstore.c pool/store/sstore.h pool/store/sstore_be.h \
-	pool/store/sstore_redis.c pool/store/sstore_rspec.c pool/store/sstore_rspec.h pool/store/sstore_sqlite.c \
+	pool/store/sstore_redis.c pool/redis/rspec.c pool/redis/rspec.h pool/store/sstore_sqlite.c \
 	common/alloc.c
 tests_unit_test_sstore_CPPFLAGS = $(AM_CPPFLAGS) $(POOL_INC) -DAP_ALLOC_TEST
 tests_unit_test_sstore_CFLAGS = $(AM_CFLAGS) -pthread $(CMOCKA_CFLAGS) $(LIBEVENT_CFLAGS) $(SQLITE_CFLAGS) $(HIREDIS_CFLAGS)
 tests_unit_test_sstore_LDADD = common/libapcommon.a $(LIBEVENT_LIBS) $(SQLITE_LIBS) $(HIREDIS_LIBS) -lpthread $(CMOCKA_LIBS)
 
-tests_unit_test_rspec_SOURCES = tests/unit/test_rspec.c pool/store/sstore_rspec.c pool/store/sstore_rspec.h
+tests_unit_test_rspec_SOURCES = tests/unit/test_rspec.c pool/redis/rspec.c pool/redis/rspec.h
 tests_unit_test_rspec_CPPFLAGS = $(AM_CPPFLAGS) $(POOL_INC)
 tests_unit_test_rspec_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_rspec_LDADD = $(CMOCKA_LIBS)

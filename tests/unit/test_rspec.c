@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * test_rspec.c - the Redis session store's address (sstore_rspec.c):
+ * test_rspec.c - the Redis session store's address (rspec.c):
  * what HOST[:PORT][/DB] forms it takes, with their defaults, and the
  * exact reason for each form it refuses (names above all: they would
  * need DNS on the loop).
@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "sstore_rspec.h"
+#include "rspec.h"
 #include "ap_common.h"
 
 #include <string.h>
@@ -36,15 +36,15 @@ static void test_accepts_numeric_hosts_with_defaults(void **state)
         {"1.2.3.4:1/0", "1.2.3.4", 0, 1, 0, "1.2.3.4:1/0"},
     };
     for (size_t i = 0; i < AP_ARRAY_LEN(ok); i++) {
-        sstore_rspec r;
+        rspec r;
         char err[256] = "", buf[80];
-        if (sstore_rspec_parse(ok[i].in, &r, err, sizeof(err)) != AP_OK)
+        if (rspec_parse("sessionStore", ok[i].in, &r, err, sizeof(err)) != AP_OK)
             fail_msg("%s: %s", ok[i].in, err);
         assert_string_equal(r.host, ok[i].host);
         assert_int_equal(r.ipv6, ok[i].ipv6);
         assert_int_equal(r.port, ok[i].port);
         assert_int_equal(r.db, ok[i].db);
-        sstore_rspec_format(&r, buf, sizeof(buf));
+        rspec_format(&r, buf, sizeof(buf));
         assert_string_equal(buf, ok[i].formatted);
     }
 }
@@ -88,9 +88,9 @@ static void test_refuses_names_and_malformed_addresses_saying_why(void **state)
                                    "supported (redis://HOST:PORT/DB, no AUTH)"},
     };
     for (size_t i = 0; i < AP_ARRAY_LEN(bad); i++) {
-        sstore_rspec r;
+        rspec r;
         char err[512] = "";
-        if (sstore_rspec_parse(bad[i].in, &r, err, sizeof(err)) != AP_ERR)
+        if (rspec_parse("sessionStore", bad[i].in, &r, err, sizeof(err)) != AP_ERR)
             fail_msg("'%s' was accepted", bad[i].in);
         assert_string_equal(err, bad[i].err);
     }
@@ -102,9 +102,9 @@ static void test_refuses_overlong_specs_without_reading_past_the_bound(void **st
     char in[400];
     memset(in, '1', sizeof(in) - 1);
     in[sizeof(in) - 1] = '\0';
-    sstore_rspec r;
+    rspec r;
     char err[256] = "";
-    assert_int_equal(sstore_rspec_parse(in, &r, err, sizeof(err)), AP_ERR);
+    assert_int_equal(rspec_parse("sessionStore", in, &r, err, sizeof(err)), AP_ERR);
     assert_non_null(strstr(err, "is too long"));
 }
 

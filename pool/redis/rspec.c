@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * sstore_rspec.c - parses the Redis session store's address,
- * HOST[:PORT][/DB] (see sstore_rspec.h for the rules and why names are
- * refused).  Reads at most SPEC_MAX bytes of its input; writes only *out
- * and err.
+ * rspec.c - parses a Redis address, HOST[:PORT][/DB] (the session
+ * store's redis:// spec, the broker's url; see rspec.h for the rules
+ * and why names are refused).  Reads at most SPEC_MAX bytes of its input;
+ * writes only *out and err.
  */
-#include "sstore_rspec.h"
+#include "rspec.h"
 #include "ap_common.h"
 
 #include <arpa/inet.h>
@@ -36,20 +36,20 @@ static int parse_num(const char *p, const char *end, long max, long *out)
 /* The host in [p, end) (brackets already removed when ipv6) into out:
  * AP_ERR with err filled unless it is a numeric address of its family or
  * localhost. */
-static int parse_host(const char *rest, const char *p, const char *end, int ipv6, sstore_rspec *out, char *err,
+static int parse_host(const char *what, const char *rest, const char *p, const char *end, int ipv6, rspec *out, char *err,
                       size_t errlen)
 {
     size_t n = (size_t)(end - p);
     unsigned char bin[16];
-    char host[SSTORE_RSPEC_HOST_MAX];
+    char host[RSPEC_HOST_MAX];
     if (n == 0) {
-        snprintf(err, errlen, "sessionStore 'redis://%s' names no host (redis://HOST:PORT/DB)", rest);
+        snprintf(err, errlen, "%s 'redis://%s' names no host (redis://HOST:PORT/DB)", what, rest);
         return AP_ERR;
     }
     if (n >= sizeof(host)) {
         snprintf(err, errlen,
-                 "sessionStore 'redis://%s': the host is not a numeric address (an IPv4 address, [IPv6] or localhost; "
-                 "names are not resolved)",
+                 "%s 'redis://%s': the host is not a numeric address (an IPv4 address, [IPv6] or localhost; "
+                 "names are not resolved)", what,
                  rest);
         return AP_ERR;
     }
@@ -62,8 +62,8 @@ static int parse_host(const char *rest, const char *p, const char *end, int ipv6
     }
     if (inet_pton(ipv6 ? AF_INET6 : AF_INET, host, bin) != 1) {
         snprintf(err, errlen,
-                 "sessionStore 'redis://%s': '%s' is not a numeric %s (an IPv4 address, [IPv6] or localhost; "
-                 "names are not resolved, so that the loop never waits on DNS)",
+                 "%s 'redis://%s': '%s' is not a numeric %s (an IPv4 address, [IPv6] or localhost; "
+                 "names are not resolved, so that the loop never waits on DNS)", what,
                  rest, host, ipv6 ? "IPv6 address" : "address");
         return AP_ERR;
     }
@@ -72,20 +72,20 @@ static int parse_host(const char *rest, const char *p, const char *end, int ipv6
     return AP_OK;
 }
 
-int sstore_rspec_parse(const char *rest, sstore_rspec *out, char *err, size_t errlen)
+int rspec_parse(const char *what, const char *rest, rspec *out, char *err, size_t errlen)
 {
     size_t len = strnlen(rest, SPEC_MAX + 1);
     if (len > SPEC_MAX) {
-        snprintf(err, errlen, "sessionStore 'redis://%.*s...' is too long (redis://HOST:PORT/DB)", 40, rest);
+        snprintf(err, errlen, "%s 'redis://%.*s...' is too long (redis://HOST:PORT/DB)", what, 40, rest);
         return AP_ERR;
     }
     if (len == 0) {
-        snprintf(err, errlen, "sessionStore 'redis://' names no server (redis://HOST:PORT/DB)");
+        snprintf(err, errlen, "%s 'redis://' names no server (redis://HOST:PORT/DB)", what);
         return AP_ERR;
     }
     if (strchr(rest, '@') != NULL) {
         snprintf(err, errlen,
-                 "sessionStore 'redis://%s': a user or password is not supported (redis://HOST:PORT/DB, no AUTH)",
+                 "%s 'redis://%s': a user or password is not supported (redis://HOST:PORT/DB, no AUTH)", what,
                  rest);
         return AP_ERR;
     }
@@ -98,7 +98,7 @@ int sstore_rspec_parse(const char *rest, sstore_rspec *out, char *err, size_t er
     if (rest[0] == '[') {
         const char *close = memchr(rest, ']', (size_t)(hp_end - rest));
         if (close == NULL) {
-            snprintf(err, errlen, "sessionStore 'redis://%s': '[' without ']' around an IPv6 address", rest);
+            snprintf(err, errlen, "%s 'redis://%s': '[' without ']' around an IPv6 address", what, rest);
             return AP_ERR;
         }
         host = rest + 1;
@@ -106,7 +106,7 @@ int sstore_rspec_parse(const char *rest, sstore_rspec *out, char *err, size_t er
         ipv6 = 1;
         if (close + 1 < hp_end) {
             if (close[1] != ':') {
-                snprintf(err, errlen, "sessionStore 'redis://%s': expected ':PORT' or '/DB' after ']'", rest);
+                snprintf(err, errlen, "%s 'redis://%s': expected ':PORT' or '/DB' after ']'", what, rest);
                 return AP_ERR;
             }
             port = close + 2;
@@ -114,32 +114,32 @@ int sstore_rspec_parse(const char *rest, sstore_rspec *out, char *err, size_t er
     } else {
         const char *colon = memchr(rest, ':', (size_t)(hp_end - rest));
         if (colon && memchr(colon + 1, ':', (size_t)(hp_end - colon - 1)) != NULL) {
-            snprintf(err, errlen, "sessionStore 'redis://%s': an IPv6 address goes in brackets ([::1]:6379)", rest);
+            snprintf(err, errlen, "%s 'redis://%s': an IPv6 address goes in brackets ([::1]:6379)", what, rest);
             return AP_ERR;
         }
         host_end = colon ? colon : hp_end;
         if (colon)
             port = colon + 1;
     }
-    if (parse_host(rest, host, host_end, ipv6, out, err, errlen) != AP_OK)
+    if (parse_host(what, rest, host, host_end, ipv6, out, err, errlen) != AP_OK)
         return AP_ERR;
-    long v = SSTORE_RSPEC_DEFAULT_PORT;
+    long v = RSPEC_DEFAULT_PORT;
     if (port && (parse_num(port, hp_end, 65535, &v) != AP_OK || v == 0)) {
-        snprintf(err, errlen, "sessionStore 'redis://%s': the port is not a number from 1 to 65535", rest);
+        snprintf(err, errlen, "%s 'redis://%s': the port is not a number from 1 to 65535", what, rest);
         return AP_ERR;
     }
     out->port = (int)v;
     v = 0;
-    if (slash && parse_num(slash + 1, end, SSTORE_RSPEC_DB_MAX, &v) != AP_OK) {
-        snprintf(err, errlen, "sessionStore 'redis://%s': the database is not a number from 0 to %d", rest,
-                 SSTORE_RSPEC_DB_MAX);
+    if (slash && parse_num(slash + 1, end, RSPEC_DB_MAX, &v) != AP_OK) {
+        snprintf(err, errlen, "%s 'redis://%s': the database is not a number from 0 to %d", what, rest,
+                 RSPEC_DB_MAX);
         return AP_ERR;
     }
     out->db = (int)v;
     return AP_OK;
 }
 
-int sstore_rspec_format(const sstore_rspec *r, char *buf, size_t cap)
+int rspec_format(const rspec *r, char *buf, size_t cap)
 {
     return snprintf(buf, cap, r->ipv6 ? "[%s]:%d/%d" : "%s:%d/%d", r->host, r->port, r->db);
 }
