@@ -170,7 +170,7 @@ struct broker {
     uint64_t read_after_ms;     /* no read before (NOGROUP: the group is being made again) */
     char ctl_last[BENTRY_ID_MAX + 1]; /* the last control entry read ("$": none yet) */
     queue_link jobs;
-    unsigned njobs, nchecking;
+    unsigned njobs, nchecking, nfinishing;
     queue_link waiting;         /* commands not yet sent, in order */
     queue_link resend;          /* commands sent and lost with the connection, in send order */
     unsigned nwaiting;
@@ -179,7 +179,6 @@ struct broker {
     uint64_t next_claim_ms, next_beat_ms;
     bcancel *cancels;           /* ring of remembered cancels */
     unsigned ncancels, cancel_head;
-    int down_alerted;
     int was_up;
     int64_t lag, pending;
     broker_stats st;
@@ -203,8 +202,12 @@ static void bj_set_state(bjob *j, bj_state to)
              bj_state_names[to]);
     if (j->state == BJ_CHECKING)
         j->b->nchecking--;
+    if (j->state == BJ_FINISHING)
+        j->b->nfinishing--;
     if (to == BJ_CHECKING)
         j->b->nchecking++;
+    if (to == BJ_FINISHING)
+        j->b->nfinishing++;
     j->state = to;
 }
 
@@ -465,6 +468,7 @@ static void b_finish_reply(broker *b, bcmd *c, const redisReply *r)
     if (c->dead_letter)
         b->st.dead_lettered++;
     bj_set_state(j, BJ_DONE);
+    b_read(b); /* its slot counts as free now */
 }
 
 /* ---- running an entry ------------------------------------------------------ */
@@ -779,7 +783,9 @@ static void b_cmd_reply(void *owner, void *cookie, redisReply *r)
 /* ---- the reader (rd) ----------------------------------------------------- */
 
 /* Slots of p free now: over its accepting workers, slots not in flight,
- * less the messages queued and the entries still being checked. */
+ * less the messages queued and the entries held here that are not
+ * running (being checked, or answered and being finished), so an entry
+ * read can run at once. */
 static long b_free_slots(const broker *b)
 {
     const pool_t *p = b->p;
@@ -789,14 +795,14 @@ static long b_free_slots(const broker *b)
         if (p->workers[i].slot >= 0 && l->accepting && !l->suspect && l->in_flight < l->slots)
             free += l->slots - l->in_flight;
     }
-    free -= (long)p->queue.depth + (long)b->nchecking;
+    free -= (long)p->queue.depth + (long)b->nchecking + (long)b->nfinishing;
     return free;
 }
 
 static int b_may_read(const broker *b)
 {
     return server.state == SERVER_READY && b->p->state == POOL_RUNNING && ap_now_ms() >= b->read_after_ms &&
-           rlink_connects(b->cmd) > 0;
+           rlink_get_state(b->cmd) == RLINK_UP; /* answers could not be written otherwise */
 }
 
 static void b_rd_reply(void *owner, void *cookie, redisReply *r)
@@ -986,9 +992,10 @@ static void b_ctl_up(void *owner)
     b_ctl_read(owner);
 }
 
-static const rlink_ops b_cmd_ops = {b_cmd_setup_count, b_cmd_setup_cmd, b_cmd_setup_check, b_cmd_up, b_cmd_down};
-static const rlink_ops b_rd_ops = {NULL, NULL, NULL, b_rd_up, NULL};
-static const rlink_ops b_ctl_ops = {NULL, NULL, NULL, b_ctl_up, NULL};
+#define B_NOTE "entries are not read until it is back (answers wait), the local socket serves; retrying in the background"
+static const rlink_ops b_cmd_ops = {b_cmd_setup_count, b_cmd_setup_cmd, b_cmd_setup_check, b_cmd_up, b_cmd_down, B_NOTE};
+static const rlink_ops b_rd_ops = {NULL, NULL, NULL, b_rd_up, NULL, B_NOTE};
+static const rlink_ops b_ctl_ops = {NULL, NULL, NULL, b_ctl_up, NULL, "cancels are not read until it is back; retrying in the background"};
 
 /* ---- the interface -------------------------------------------------------- */
 
@@ -1142,19 +1149,32 @@ void broker_tick(pool_t *p, uint64_t now)
             bc_queue(b, bc_new(b, BC_INFO, NULL, NULL, 0));
         }
     }
-    uint64_t since = rlink_down_since_ms(b->cmd);
-    if (since && b->cfg.down_alert_ms > 0 && now - since >= (uint64_t)b->cfg.down_alert_ms) {
-        if (!b->down_alerted) {
-            b->down_alerted = 1;
-            ap_warn("pool %s: alert broker_down: Redis at %s unreachable for %llu ms (brokerDownAlertMs %lld): "
-                    "%s; the local socket keeps serving, %u answers wait",
-                    p->name, rlink_name(b->cmd), (unsigned long long)(now - since), (long long)b->cfg.down_alert_ms,
-                    rlink_why(b->cmd), b->nwaiting);
-        }
-    } else if (!since && b->down_alerted) {
-        b->down_alerted = 0;
-        ap_info("pool %s: alert broker_down cleared: Redis at %s is back", p->name, rlink_name(b->cmd));
+}
+
+uint64_t broker_down_alert_ms(const pool_t *p)
+{
+    return p->broker ? (uint64_t)p->broker->cfg.down_alert_ms : 0;
+}
+
+uint64_t broker_down_ms(const pool_t *p, uint64_t now_ms)
+{
+    uint64_t since = p->broker ? rlink_down_since_ms(p->broker->cmd) : 0;
+    return since && now_ms > since ? now_ms - since : 0;
+}
+
+const char *broker_down_why(const pool_t *p)
+{
+    return p->broker ? rlink_why(p->broker->cmd) : "";
+}
+
+int broker_all_flushed(void)
+{
+    POOLS_FOREACH(p) {
+        const broker *b = p->broker;
+        if (b && rlink_get_state(b->cmd) == RLINK_UP && (b->nwaiting > 0 || b->nfinishing > 0 || b->out_bytes > 0))
+            return 0;
     }
+    return 1;
 }
 
 int broker_enabled(const pool_t *p)
@@ -1172,6 +1192,14 @@ int broker_connected(const pool_t *p)
 const broker_stats *broker_get_stats(const pool_t *p)
 {
     return p->broker ? &p->broker->st : NULL;
+}
+
+int broker_round_trips(const pool_t *p, hist_summary *out)
+{
+    if (p->broker == NULL)
+        return 0;
+    hist_window_summary(&p->broker->rtt, ap_now_ms(), out);
+    return 1;
 }
 
 void broker_lag(const pool_t *p, int64_t *lag, int64_t *pending)
@@ -1193,9 +1221,10 @@ void broker_stats_json(const pool_t *p, cJSON *o)
     cJSON_AddStringToObject(o, "consumer", b->consumer);
     if (rlink_get_state(b->cmd) != RLINK_UP) {
         cJSON_AddStringToObject(o, "error", rlink_why(b->cmd));
-        cJSON_AddNumberToObject(o, "downMs", (double)(ap_now_ms() - rlink_down_since_ms(b->cmd)));
+        cJSON_AddNumberToObject(o, "downMs", (double)broker_down_ms(p, ap_now_ms()));
     }
-    cJSON_AddBoolToObject(o, "alert", b->down_alerted);
+    uint64_t down = broker_down_ms(p, ap_now_ms());
+    cJSON_AddBoolToObject(o, "alert", b->cfg.down_alert_ms > 0 && down >= (uint64_t)b->cfg.down_alert_ms);
     static const struct {
         const char *name;
         size_t off;

@@ -23,6 +23,8 @@
 #ifndef AP_BROKER_H
 #define AP_BROKER_H
 
+#include "hist.h"
+
 #include <stdint.h>
 
 struct pool;
@@ -64,6 +66,17 @@ int broker_connected(const struct pool *p);
 void broker_stats_json(const struct pool *p, struct cJSON *o);
 /* Its counters (NULL when p has none), for /metrics. */
 const broker_stats *broker_get_stats(const struct pool *p);
+/* The broker_down alert's reading: its downAlertMs (0: off, or no
+ * broker), how long the command connection has been out of UP (0: up),
+ * and why ("Redis at ADDR: ..."). */
+uint64_t broker_down_alert_ms(const struct pool *p);
+uint64_t broker_down_ms(const struct pool *p, uint64_t now_ms);
+const char *broker_down_why(const struct pool *p);
+/* True when no pool's broker has an answer or chunk waiting for a Redis
+ * that is up (shutdown waits for them, within shutdownTimeout). */
+int broker_all_flushed(void);
+/* Its command round trips over the last minute, ns: 0 when p has no broker. */
+int broker_round_trips(const struct pool *p, hist_summary *out);
 /* The group's lag and pending count at the last XINFO GROUPS (-1: unknown). */
 void broker_lag(const struct pool *p, int64_t *lag, int64_t *pending);
 

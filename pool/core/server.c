@@ -113,7 +113,7 @@ void server_check_shutdown(void)
     if (server.state == SERVER_DRAINING && server.msgs.live == 0)
         stop_workers();
     if (server.state == SERVER_STOPPING && pools_live_workers() == 0 &&
-        ((client_all_flushed() && httpfront_all_flushed()) || ap_now_ms() >= server.shutdown_deadline_ms))
+        ((client_all_flushed() && httpfront_all_flushed() && broker_all_flushed()) || ap_now_ms() >= server.shutdown_deadline_ms))
         finish_loop();
 }
 

@@ -23,6 +23,7 @@
 #include "ap_alloc.h"
 #include "ap_common.h"
 #include "ap_log.h"
+#include "broker.h"
 #include "events.h"
 #include "health.h"
 #include "metrics.h"
@@ -32,7 +33,7 @@
 #include <cJSON.h>
 #include <stdio.h>
 
-typedef enum { ALERT_AVAILABLE = 0, ALERT_QUEUE, ALERT_ERROR_RATE, ALERT_NO_HEALTHY, ALERT_COUNT } alert_id;
+typedef enum { ALERT_AVAILABLE = 0, ALERT_QUEUE, ALERT_ERROR_RATE, ALERT_NO_HEALTHY, ALERT_BROKER_DOWN, ALERT_COUNT } alert_id;
 
 typedef struct {
     int enabled;                /* its threshold is not 0 */
@@ -47,6 +48,7 @@ static void check_available(const pool_t *p, uint64_t now_ms, alert_reading *r);
 static void check_queue(const pool_t *p, uint64_t now_ms, alert_reading *r);
 static void check_error_rate(const pool_t *p, uint64_t now_ms, alert_reading *r);
 static void check_no_healthy(const pool_t *p, uint64_t now_ms, alert_reading *r);
+static void check_broker_down(const pool_t *p, uint64_t now_ms, alert_reading *r);
 
 static const struct {
     const char *name;
@@ -57,6 +59,7 @@ static const struct {
     {"queue_nearly_full", AP_LOG_WARN, check_queue},
     {"high_error_rate", AP_LOG_WARN, check_error_rate},
     {"no_healthy_worker", AP_LOG_CRIT, check_no_healthy},
+    {"broker_down", AP_LOG_WARN, check_broker_down},
 };
 
 struct alert_state {
@@ -138,6 +141,19 @@ static void check_no_healthy(const pool_t *p, uint64_t now_ms, alert_reading *r)
     r->on = healthy == 0;
 }
 
+/* The pool's broker (broker.h) has been out of touch with its Redis for
+ * brokerDownAlertMs or more (num: ms out).  Off without a broker or with
+ * downAlertMs 0. */
+static void check_broker_down(const pool_t *p, uint64_t now_ms, alert_reading *r)
+{
+    uint64_t limit = broker_down_alert_ms(p), down = broker_down_ms(p, now_ms);
+    r->threshold = (int64_t)limit;
+    r->enabled = limit > 0;
+    r->num = down;
+    r->den = limit;
+    r->on = r->enabled && down >= limit;
+}
+
 /* ---- state and log lines --------------------------------------------- */
 
 /* num of den as a percentage, to one decimal. */
@@ -148,7 +164,7 @@ static double percent(uint64_t num, uint64_t den)
 
 static double alert_value(alert_id id, const alert_reading *r)
 {
-    return id == ALERT_NO_HEALTHY ? (double)r->num : percent(r->num, r->den);
+    return id == ALERT_NO_HEALTHY || id == ALERT_BROKER_DOWN ? (double)r->num : percent(r->num, r->den);
 }
 
 /* Writes alert id's line; again: it has been active since before. */
@@ -172,6 +188,10 @@ static void alert_log(pool_t *p, alert_id id, uint64_t now_ms, int again)
         snprintf(what, sizeof(what),
                  "%llu of the %llu answers of the last minute were errors (%.1f%%, above alertErrorRateAbove %lld%%)", num,
                  den, percent(r->num, r->den), thr);
+        break;
+    case ALERT_BROKER_DOWN:
+        snprintf(what, sizeof(what), "the broker has been out of touch with its Redis for %llu ms (downAlertMs %lld): %.100s",
+                 num, thr, broker_down_why(p));
         break;
     default:
         snprintf(what, sizeof(what), "none of the %llu live workers takes messages and answers its heartbeats", den);

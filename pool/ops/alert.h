@@ -2,7 +2,7 @@
 /*
  * alert.h - the pool's alert thresholds (the seeds' "Alert Thresholds").
  *
- * Four alerts, each a named predicate over numbers the master already
+ * Five alerts, each a named predicate over numbers the master already
  * keeps, evaluated from the one periodic timer (alert_tick, every 100 ms)
  * while the pool is ready:
  *
@@ -16,6 +16,9 @@
  *                          written in it (warning)
  *   no_healthy_worker      no worker takes messages and answers its
  *                          heartbeats (critical; cannot be turned off)
+ *   broker_down            the pool's broker (docs/scale-out.md) has been
+ *                          out of touch with its Redis for the broker's
+ *                          downAlertMs (warning; off without a broker)
  *
  * A threshold of 0 turns its alert off.  An alert becoming active is
  * logged (warn, or crit) unless the same alert was logged less than

@@ -13,6 +13,8 @@
  * in server.httpd.
  */
 #include "httpd.h"
+#include "broker.h"
+#include "pools.h"
 #include "agentstat.h"
 #include "ap_alloc.h"
 #include "ap_common.h"
@@ -127,6 +129,10 @@ int httpd_answer_ops(struct evhttp_request *req, const char *path)
         int ready = status == HEALTH_READY && (!readyz || server.state == SERVER_READY);
         const char *state = readyz && server.state >= SERVER_DRAINING ? "draining" : health_status_name(status);
         evbuffer_add_printf(body, "%s\n", state);
+        POOLS_FOREACH(p) { /* a broker out of touch does not stop the socket: said, not failed */
+            if (broker_enabled(p) && !broker_connected(p))
+                evbuffer_add_printf(body, "broker disconnected: pool %s\n", p->name);
+        }
         reply(req, ready ? 200 : 503, ready ? "OK" : "Service Unavailable", "text/plain; charset=utf-8", body);
     }
     evbuffer_free(body);

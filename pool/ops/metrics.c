@@ -16,6 +16,7 @@
  * before pools existed.
  */
 #include "metrics.h"
+#include "broker.h"
 #include "httpfront.h"
 #include "wprog.h"
 #include "access.h"
@@ -483,6 +484,107 @@ static void prom_sessions(struct evbuffer *out)
                "of the group commit, by pool.", offsetof(sstore_stats, transaction_writes), 0);
 }
 
+/* The broker ingress (broker.h), per pool that has one. */
+static void prom_broker(struct evbuffer *out)
+{
+    static const split entries[] = {
+        {"read", offsetof(broker_stats, read)},
+        {"claimed", offsetof(broker_stats, claimed)},
+        {"acked", offsetof(broker_stats, acked)},
+        {"answered", offsetof(broker_stats, answered)},
+        {"replayed", offsetof(broker_stats, replays)},
+        {"already_answered", offsetof(broker_stats, already_answered)},
+        {"dead_lettered", offsetof(broker_stats, dead_lettered)},
+        {"abandoned", offsetof(broker_stats, abandoned)},
+        {"bad", offsetof(broker_stats, bad_entries)},
+    };
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } plain[] = {
+        {"agentpool_broker_heartbeats_total", "XCLAIM JUSTID batches that kept the entries running here, by pool.",
+         offsetof(broker_stats, heartbeats)},
+        {"agentpool_broker_chunk_lines_total", "Chunk and heartbeat lines written to reply streams, by pool.",
+         offsetof(broker_stats, chunks)},
+        {"agentpool_broker_reply_bytes_total", "Bytes of the lines written to reply streams, by pool.",
+         offsetof(broker_stats, reply_bytes)},
+        {"agentpool_broker_reply_errors_total", "Reply stream writes Redis refused (replyTo not a stream), by pool.",
+         offsetof(broker_stats, reply_errors)},
+        {"agentpool_broker_reconnects_total", "Times the broker's command connection came back after an outage, "
+         "by pool.", offsetof(broker_stats, reconnects)},
+    };
+    promtext_family(out, "agentpool_broker_connected", "gauge",
+                    "1 while the pool's broker has its three Redis connections up, else 0 (pools with a broker).");
+    POOLS_FOREACH(p) {
+        if (broker_enabled(p))
+            pool_u64(out, "agentpool_broker_connected", p, NULL, 0, (uint64_t)broker_connected(p));
+    }
+    promtext_family(out, "agentpool_broker_entries_total", "counter",
+                    "Stream entries by what happened to them here: read, claimed (from other consumers), acked "
+                    "(acknowledged and deleted), answered (a final line written), replayed (answered from the "
+                    "answer store), already_answered, dead_lettered, abandoned (left to others), bad; by pool.");
+    POOLS_FOREACH(p) {
+        const broker_stats *st = broker_get_stats(p);
+        for (size_t i = 0; st && i < AP_ARRAY_LEN(entries); i++) {
+            promtext_label l = {"event", entries[i].value};
+            pool_u64(out, "agentpool_broker_entries_total", p, &l, 1,
+                     *(const uint64_t *)(const void *)((const char *)st + entries[i].off));
+        }
+    }
+    for (size_t k = 0; k < AP_ARRAY_LEN(plain); k++) {
+        promtext_family(out, plain[k].name, "counter", plain[k].help);
+        POOLS_FOREACH(p) {
+            const broker_stats *st = broker_get_stats(p);
+            if (st)
+                pool_u64(out, plain[k].name, p, NULL, 0,
+                         *(const uint64_t *)(const void *)((const char *)st + plain[k].off));
+        }
+    }
+    promtext_family(out, "agentpool_broker_cancels_total", "counter",
+                    "Control stream cancels, by pool and whether the entry was held here (held) or not yet "
+                    "(remembered for claimIdleMs).");
+    POOLS_FOREACH(p) {
+        const broker_stats *st = broker_get_stats(p);
+        if (st == NULL)
+            continue;
+        promtext_label l = {"found", "held"};
+        pool_u64(out, "agentpool_broker_cancels_total", p, &l, 1, st->cancels);
+        l.value = "remembered";
+        pool_u64(out, "agentpool_broker_cancels_total", p, &l, 1, st->cancels_remembered);
+    }
+    promtext_family(out, "agentpool_broker_group_entries", "gauge",
+                    "The consumer group at the last XINFO GROUPS (every claimIntervalMs): lag (entries not yet "
+                    "read by any consumer) and pending (read, not yet acknowledged), by pool; absent when unknown.");
+    POOLS_FOREACH(p) {
+        int64_t lag, pending;
+        broker_lag(p, &lag, &pending);
+        promtext_label l = {"kind", "lag"};
+        if (lag >= 0)
+            pool_u64(out, "agentpool_broker_group_entries", p, &l, 1, (uint64_t)lag);
+        l.value = "pending";
+        if (pending >= 0)
+            pool_u64(out, "agentpool_broker_group_entries", p, &l, 1, (uint64_t)pending);
+    }
+    promtext_family(out, "agentpool_broker_round_trip_seconds", "gauge",
+                    "Round trips of the broker's Redis commands over the last minute, by pool and percentile "
+                    "(50, 90, 99, max).");
+    POOLS_FOREACH(p) {
+        hist_summary h;
+        if (!broker_round_trips(p, &h))
+            continue;
+        const struct {
+            const char *q;
+            uint64_t v;
+        } qs[] = {{"50", h.p50}, {"90", h.p90}, {"99", h.p99}, {"max", h.max}};
+        for (size_t i = 0; i < AP_ARRAY_LEN(qs); i++) {
+            prom_labels pl;
+            promtext_label l = {"percentile", qs[i].q};
+            with_pool(&pl, p, &l, 1);
+            promtext_double(out, "agentpool_broker_round_trip_seconds", pl.l, pl.n, (double)qs[i].v / 1e9);
+        }
+    }
+}
+
 static void prom_cancels(struct evbuffer *out)
 {
     promtext_family(out, "agentpool_cancels_total", "counter",
@@ -716,6 +818,7 @@ void metrics_prometheus(struct evbuffer *out)
     prom_messages(out);
     prom_control(out);
     prom_cancels(out);
+    prom_broker(out);
     prom_sessions(out);
     prom_durations(out);
     prom_streams(out);

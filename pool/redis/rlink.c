@@ -59,6 +59,7 @@ struct rlink {
     int ever_up;
     uint64_t connects;
     uint64_t down_since_ms;   /* out of UP since (0 while UP) */
+    uint64_t outage_since_ms; /* the logged outage's start */
     uint64_t last_answer_ms;  /* UP: the last reply, or when the ring last became non-empty */
     uint64_t slack_ms;        /* a blocking command's allowance */
     char why[200];
@@ -80,7 +81,7 @@ static void rl_set_state(rlink *l, rlink_state to)
         [RLINK_UP] = {[RLINK_DOWN] = 1},
     };
     assert(legal[l->state][to]);
-    ap_debug("%s: Redis at %s: %s -> %s", l->what, l->name, rl_state_names[l->state], rl_state_names[to]);
+    ap_debug("%s Redis at %s: %s -> %s", l->what, l->name, rl_state_names[l->state], rl_state_names[to]);
     if (to == RLINK_UP)
         l->down_since_ms = 0;
     else if (l->state == RLINK_UP || l->down_since_ms == 0)
@@ -147,7 +148,8 @@ static void rl_down(rlink *l, const char *why)
     l->attempts++;
     if (!l->outage) {
         l->outage = 1;
-        ap_warn("%s: %s; retrying in the background", l->what, l->why);
+        l->outage_since_ms = ap_now_ms();
+        ap_warn("%s %s; %s", l->what, l->why, l->ops->outage_note ? l->ops->outage_note : "retrying in the background");
     } else {
         ap_debug("%s: attempt %u failed: %s", l->what, l->attempts, l->why);
     }
@@ -224,9 +226,10 @@ static void rl_up(rlink *l)
     evtimer_del(l->tick);
     rl_set_state(l, RLINK_UP);
     if (l->outage)
-        ap_info("%s: Redis at %s is back", l->what, l->name);
+        ap_info("%s Redis at %s is back, after %llu ms", l->what, l->name,
+                (unsigned long long)(ap_now_ms() - l->outage_since_ms));
     else if (!l->ever_up)
-        ap_info("%s: Redis at %s connected", l->what, l->name);
+        ap_info("%s Redis at %s connected", l->what, l->name);
     l->outage = 0;
     l->attempts = 0;
     l->ever_up = 1;
@@ -247,7 +250,7 @@ static void rl_reply(redisAsyncContext *ac, void *reply, void *privdata)
         return;
     }
     if (l->n == 0) {
-        ap_error("%s: Redis at %s: a reply with no command waiting for it", l->what, l->name);
+        ap_error("%s Redis at %s: a reply with no command waiting for it", l->what, l->name);
         return;
     }
     l->last_answer_ms = ap_now_ms();
@@ -396,7 +399,7 @@ rlink *rlink_new(struct event_base *base, const rspec *addr, const char *what, c
     l->down_since_ms = ap_now_ms();
     l->tick = evtimer_new(base, rl_tick, l);
     if (l->tick == NULL) {
-        snprintf(err, errlen, "%s: Redis at %s: cannot make a timer", what, l->name);
+        snprintf(err, errlen, "%s Redis at %s: cannot make a timer", what, l->name);
         ap_free(l->what);
         ap_free(l);
         return NULL;
@@ -460,7 +463,7 @@ int rlink_cmd(rlink *l, rlink_reply_fn *fn, void *cookie, int argc, const char *
     if (redisAsyncCommandArgv(l->conn->ac, rl_reply, l->conn, argc, argv, len) != REDIS_OK) {
         snprintf(l->setup_why, sizeof(l->setup_why), "a command could not be queued: %.80s",
                  rl_conn_err(l->conn->ac));
-        ap_warn("%s: Redis at %s: %s", l->what, l->name, l->setup_why);
+        ap_warn("%s Redis at %s: %s", l->what, l->name, l->setup_why);
         return AP_ERR;
     }
     if (l->n == 0) {

@@ -10,7 +10,8 @@
  * owner's set-up commands, e.g. SCRIPT LOAD) -> UP; any -> DOWN on a
  * failure.  While DOWN a timer tries again with backoff (100 ms doubling
  * to 5 s, jittered).  An outage is logged once with the address and the
- * error, and so is its end.  hiredis 0.14 has no command timeout: one
+ * error ("WHAT Redis at ADDR: error; NOTE"), and so is its end ("WHAT
+ * Redis at ADDR is back, after N ms").  hiredis 0.14 has no command timeout: one
  * timer is the attempt's deadline while connecting and setting up, and
  * while UP a watchdog: if commands wait and nothing has come from Redis
  * for RLINK_ANSWER_MS (plus the slack a blocking command asks for), the
@@ -65,10 +66,12 @@ typedef struct rlink_ops {
     void (*up)(void *owner);
     /* DOWN (after the pending replies were told NULL); why names the address. */
     void (*down)(void *owner, const char *why);
+    /* Ends the outage's log line ("retrying in the background" when NULL). */
+    const char *outage_note;
 } rlink_ops;
 
-/* A link to addr for owner; what names it in logs ("pool P: session
- * store").  Nothing is connected until rlink_start.  NULL (err filled)
+/* A link to addr for owner; what names it in logs, before "Redis at
+ * ADDR" ("pool P: session store").  Nothing is connected until rlink_start.  NULL (err filled)
  * when its timer cannot be made. */
 rlink *rlink_new(struct event_base *base, const rspec *addr, const char *what, const rlink_ops *ops, void *owner,
                  char *err, size_t errlen);

@@ -28,54 +28,31 @@
  * `after` and drops expired members it meets (at most 4 x (limit+1) per
  * call).  Standalone Redis only (not Cluster).
  *
- * States: DOWN -> CONNECTING -> SETUP (SELECT, SCRIPT LOAD) -> UP, and
- * any -> DOWN on failure.  While CONNECTING or SETUP operations wait
- * (bounded); while DOWN they complete UNAVAILABLE at once with the
- * failure's reason, and a timer tries again with backoff.  An outage is
- * logged once, with the address and the error, and so is its end.
- * hiredis 0.14 has no command timeout: one timer (tick) is the attempt's
- * deadline while connecting and setting up, and while UP a watchdog: if
- * operations wait and nothing has come from Redis for RS_ANSWER_MS, the
- * connection is dropped, what was pending fails, and it reconnects.
- *
- * Names are never resolved (rspec.h refuses them), so connecting
- * never blocks.  wait_ready (start-up only) checks the server with a
- * synchronous connection first (the connect bounded by RS_ANSWER_MS,
- * the whole by RS_READY_MS): simpler than running the master's loop before it
- * serves, and it runs the same set-up commands the async connection
- * does; then the async connection starts and early operations wait for it.
- *
- * hiredis writes with write(2): the master ignores SIGPIPE (server.c).
- * hiredis calls back with a per-connection rconn, not the store: a
- * connection being freed (inside hiredis, possibly later than we let go
- * of it) only ever finds an orphaned rconn, which its last callback
- * (disconnect) frees.  User callbacks run only from normal replies or,
- * for failures, from the front's next loop turn (sstore_fail_soon).
+ * The connection is rlink.h's (connect, SELECT and SCRIPT LOAD at each
+ * connect, reconnect with backoff, the deadlines hiredis 0.14 lacks, the
+ * outage logged once and its end).  While it is connecting or setting up
+ * operations wait (bounded); while it is down they complete UNAVAILABLE
+ * at once with the failure's reason; operations sent when it is lost
+ * fail in order, then the ones that waited.  wait_ready (start-up only)
+ * checks the server with rlink_probe first (a synchronous connection
+ * running the same set-up, bounded by 10 s): simpler than running the
+ * master's loop before it serves; then the async connection starts and
+ * early operations wait for it.
  */
 #include "sstore_be.h"
+#include "rlink.h"
 #include "rspec.h"
 #include "ap_alloc.h"
-#include "ap_backoff.h"
 #include "ap_common.h"
 #include "ap_log.h"
 
 #include <hiredis/hiredis.h>
-#include <hiredis/async.h>
-#include <hiredis/adapters/libevent.h>
 
-#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* An attempt's connect + set-up, and the longest Redis may stay silent
- * while operations wait for it. */
-#define RS_ANSWER_MS 5000
-/* wait_ready's whole check (sstore.h: "up to 10 s"). */
-#define RS_READY_MS 10000
-#define RS_BACKOFF_MIN_MS 100
-#define RS_BACKOFF_MAX_MS 5000
 /* Operations held (waiting + sent) and their key and value bytes:
  * past either, new operations are refused UNAVAILABLE. */
 #define RS_MAX_PENDING 10000
@@ -83,8 +60,6 @@
 /* A list scans at most this many index members per returned entry. */
 #define RS_LIST_SCAN_FACTOR 4
 
-typedef enum { RS_DOWN = 0, RS_CONNECTING, RS_SETUP, RS_UP, RS_STATES } rs_state;
-static const char *const rs_state_names[RS_STATES] = {"down", "connecting", "setting up", "up"};
 
 enum { SC_PUT = 0, SC_TOUCH, SC_DEL, SC_LIST, SC_COUNT };
 
@@ -143,55 +118,20 @@ typedef struct rconn rconn;
 typedef struct {
     sstore *s;
     rspec addr;
-    char name[80];            /* "HOST:PORT/DB", for logs and reasons */
-    rs_state state;
-    rconn *conn;              /* CONNECTING, SETUP, UP: the connection */
-    struct event *tick;       /* DOWN: next attempt; CONNECTING, SETUP: the attempt's deadline; UP: watchdog */
-    queue_link waiting;       /* CONNECTING, SETUP: operations not sent yet, in start order */
+    rlink *link;
+    queue_link waiting;       /* connecting, setting up: operations not sent yet, in start order */
     queue_link sent;          /* operations sent, oldest first: replies come in this order */
     uint32_t npending;        /* waiting + sent */
     size_t pending_bytes;     /* their keys and values */
     int full_logged;          /* a refusal for too many pending was logged and they have not drained since */
-    unsigned setup_next;      /* SETUP: the set-up command whose reply comes next */
-    int setup_failed;         /* SETUP: a set-up command could not be queued (setup_why): drop at the tick */
-    unsigned attempts;        /* failed attempts since it was last up */
-    int outage;               /* the outage was logged, its end not yet */
-    int ever_up;
-    uint64_t down_since_ms;   /* the outage's start (monotonic) */
-    uint64_t last_answer_ms;  /* UP: the last reply, or when the sent list last became non-empty */
+    int closing;              /* redis_stop runs: what is held fails "the store is closing" */
     char sha[SC_COUNT][41];   /* the scripts' SHA1s, from SCRIPT LOAD */
-    char why[160];            /* DOWN: "Redis at ADDR: ...", what operations fail with */
-    char setup_why[120];
     char *kbuf;               /* scratch for key names */
     size_t kcap;
     char *hprefix;            /* "ap:{P}:s:" */
     size_t hprefix_len;
     char *klex, *kexp;        /* "ap:{P}:lex", "ap:{P}:exp" */
 } rstore;
-
-struct rconn {
-    rstore *rb; /* NULL once orphaned: callbacks then do nothing */
-    redisAsyncContext *ac;
-};
-
-static void rs_tick(evutil_socket_t fd, short what, void *arg);
-
-/* ---- state -------------------------------------------------------------- */
-
-static void rs_set_state(rstore *rb, rs_state to)
-{
-    static const unsigned char legal[RS_STATES][RS_STATES] = {
-        [RS_DOWN] = {[RS_CONNECTING] = 1},
-        [RS_CONNECTING] = {[RS_DOWN] = 1, [RS_SETUP] = 1},
-        [RS_SETUP] = {[RS_DOWN] = 1, [RS_UP] = 1},
-        [RS_UP] = {[RS_DOWN] = 1},
-    };
-    assert(legal[rb->state][to]);
-    ap_debug("pool %s: session store Redis at %s: %s -> %s", rb->s->pool, rb->name, rs_state_names[rb->state],
-             rs_state_names[to]);
-    rb->state = to;
-    rb->s->st.up = to == RS_UP;
-}
 
 static size_t rs_op_bytes(const sstore_op *op)
 {
@@ -208,126 +148,25 @@ static void rs_release(rstore *rb, sstore_op *op)
         rb->full_logged = 0;
 }
 
-static const char *rs_conn_err(const redisAsyncContext *ac)
+/* What a failed operation says: the link's reason, or that the store closes. */
+static const char *rs_fail_why(const rstore *rb)
 {
-    return ac->c.err && ac->c.errstr[0] ? ac->c.errstr : "the connection was closed";
+    return rb->closing ? "the store is closing" : rlink_why(rb->link);
 }
 
-/* Writes "Redis at ADDR: " and the formatted rest into out (truncated
- * to cap): the form every reason takes. */
-static void rs_why(const rstore *rb, char *out, size_t cap, const char *fmt, ...) AP_PRINTF(4, 5);
-static void rs_why(const rstore *rb, char *out, size_t cap, const char *fmt, ...)
+/* ---- set-up commands (after rlink's SELECT): SCRIPT LOAD each ----------- */
+
+static unsigned rs_setup_count(void *owner)
 {
-    int n = snprintf(out, cap, "Redis at %s: ", rb->name);
-    if (n < 0 || (size_t)n >= cap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(out + n, cap - (size_t)n, fmt, ap);
-    va_end(ap);
+    (void)owner;
+    return SC_COUNT;
 }
 
-/* Fails every held operation, sent ones first (they were started first). */
-static void rs_fail_all(rstore *rb, const char *why)
+static int rs_setup_cmd(void *owner, unsigned i, const char **argv, size_t *len, char *scratch, size_t cap)
 {
-    queue_link *lists[2] = {&rb->sent, &rb->waiting};
-    for (int i = 0; i < 2; i++) {
-        while (!link_empty(lists[i])) {
-            sstore_op *op = queue_entry(lists[i]->next, sstore_op, link);
-            rs_release(rb, op);
-            sstore_fail_soon(op, why);
-        }
-    }
-}
-
-static struct timeval rs_tv(uint64_t ms)
-{
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
-    return tv;
-}
-
-static void rs_arm(rstore *rb, uint64_t ms)
-{
-    struct timeval tv = rs_tv(ms);
-    evtimer_add(rb->tick, &tv);
-}
-
-/* The connection is gone or failed (why: what happened, without the
- * address): fails what is held, logs the outage's start once, and
- * schedules the next attempt. */
-static void rs_down(rstore *rb, const char *why)
-{
-    rs_why(rb, rb->why, sizeof(rb->why), "%s", why);
-    if (rb->state != RS_DOWN)
-        rs_set_state(rb, RS_DOWN);
-    rs_fail_all(rb, rb->why);
-    rb->attempts++;
-    if (!rb->outage) {
-        rb->outage = 1;
-        rb->down_since_ms = ap_now_ms();
-        ap_warn("pool %s: session store %s; session operations fail (store_unavailable) until it is back, "
-                "retrying in the background",
-                rb->s->pool, rb->why);
-    } else {
-        ap_debug("pool %s: session store attempt %u failed: %s", rb->s->pool, rb->attempts, rb->why);
-    }
-    uint64_t d = ap_backoff_ms(RS_BACKOFF_MIN_MS, RS_BACKOFF_MAX_MS, rb->attempts);
-    rs_arm(rb, ap_backoff_jitter(d, (uint64_t)random()));
-}
-
-/* hiredis is tearing conn down (an error): forget it (its disconnect
- * callback, or the caller, frees it) and go down. */
-static void rs_lost(rstore *rb, rconn *conn, const char *why)
-{
-    conn->rb = NULL;
-    rb->conn = NULL;
-    rs_down(rb, why);
-}
-
-/* Lets go of the connection, if any, at our initiative.  Safe inside
- * one of its reply callbacks (hiredis then frees it after the callback);
- * never called inside its connect or disconnect callbacks. */
-static void rs_let_go(rstore *rb)
-{
-    rconn *conn = rb->conn;
-    if (conn == NULL)
-        return;
-    int connected = (conn->ac->c.flags & REDIS_CONNECTED) != 0;
-    conn->rb = NULL;
-    rb->conn = NULL;
-    redisAsyncFree(conn->ac);
-    if (!connected) /* no disconnect callback will come */
-        ap_free(conn);
-}
-
-static void rs_drop(rstore *rb, const char *why)
-{
-    rs_let_go(rb);
-    rs_down(rb, why);
-}
-
-
-/* ---- set-up commands: SELECT (unless db 0), then SCRIPT LOAD each ----- */
-
-static unsigned rs_setup_count(const rstore *rb)
-{
-    return (rb->addr.db != 0) + SC_COUNT;
-}
-
-/* Command i of the set-up into argv/len (dbbuf holds SELECT's number). */
-static int rs_setup_cmd(const rstore *rb, unsigned i, const char **argv, size_t *len, char *dbbuf, size_t dbcap)
-{
-    if (rb->addr.db != 0) {
-        if (i == 0) {
-            snprintf(dbbuf, dbcap, "%d", rb->addr.db);
-            argv[0] = "SELECT";
-            argv[1] = dbbuf;
-            len[0] = 6;
-            len[1] = strlen(dbbuf);
-            return 2;
-        }
-        i--;
-    }
+    (void)owner;
+    (void)scratch;
+    (void)cap;
     argv[0] = "SCRIPT";
     argv[1] = "LOAD";
     argv[2] = rs_scripts[i];
@@ -337,28 +176,19 @@ static int rs_setup_cmd(const rstore *rb, unsigned i, const char **argv, size_t 
     return 3;
 }
 
-/* Checks set-up reply i (and keeps a script's SHA1): AP_OK, or AP_ERR
- * with why. */
-static int rs_setup_check(rstore *rb, unsigned i, const redisReply *r, char *why, size_t cap)
+/* Keeps script i's SHA1: AP_OK, or AP_ERR with why. */
+static int rs_setup_check(void *owner, unsigned i, const redisReply *r, char *why, size_t cap)
 {
-    char what[40];
-    if (rb->addr.db != 0 && i == 0) {
-        if (r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0)
-            return AP_OK;
-        snprintf(what, sizeof(what), "SELECT %d", rb->addr.db);
-    } else {
-        unsigned sc = i - (rb->addr.db != 0);
-        if (r->type == REDIS_REPLY_STRING && r->len == 40) {
-            memcpy(rb->sha[sc], r->str, 40);
-            rb->sha[sc][40] = '\0';
-            return AP_OK;
-        }
-        snprintf(what, sizeof(what), "SCRIPT LOAD (%s)", rs_script_names[sc]);
+    rstore *rb = owner;
+    if (r->type == REDIS_REPLY_STRING && r->len == 40) {
+        memcpy(rb->sha[i], r->str, 40);
+        rb->sha[i][40] = '\0';
+        return AP_OK;
     }
     if (r->type == REDIS_REPLY_ERROR)
-        snprintf(why, cap, "%s: %s", what, r->str);
+        snprintf(why, cap, "SCRIPT LOAD (%s): %s", rs_script_names[i], r->str);
     else
-        snprintf(why, cap, "%s: unexpected reply (type %d)", what, r->type);
+        snprintf(why, cap, "SCRIPT LOAD (%s): unexpected reply (type %d)", rs_script_names[i], r->type);
     return AP_ERR;
 }
 
@@ -379,7 +209,7 @@ static size_t rs_key(rstore *rb, const char *prefix, size_t plen, const char *ke
     return plen + klen;
 }
 
-static void rs_op_reply(redisAsyncContext *ac, void *reply, void *privdata);
+static void rs_op_reply(void *owner, void *cookie, redisReply *r);
 
 /* Sends op (UP).  A command that cannot be queued fails op soon. */
 static void rs_send(rstore *rb, sstore_op *op)
@@ -428,17 +258,12 @@ static void rs_send(rstore *rb, sstore_op *op)
     }
 #undef ARG
 #undef ARGS
-    if (redisAsyncCommandArgv(rb->conn->ac, rs_op_reply, rb->conn, argc, argv, len) != REDIS_OK) {
+    if (rlink_cmd(rb->link, rs_op_reply, op, argc, argv, len) != AP_OK) {
         char why[200];
-        rs_why(rb, why, sizeof(why), "the command could not be queued: %s", rs_conn_err(rb->conn->ac));
+        snprintf(why, sizeof(why), "Redis at %s: the command could not be queued", rlink_name(rb->link));
         rs_release(rb, op);
         sstore_fail_soon(op, why);
         return;
-    }
-    if (link_empty(&rb->sent)) {
-        rb->last_answer_ms = ap_now_ms();
-        if (!evtimer_pending(rb->tick, NULL))
-            rs_arm(rb, RS_ANSWER_MS);
     }
     link_del(&op->link);
     link_add_tail(&rb->sent, &op->link);
@@ -532,37 +357,28 @@ static int rs_result(const sstore_op *op, const redisReply *r, sstore_result *re
     return AP_ERR;
 }
 
-static void rs_op_reply(redisAsyncContext *ac, void *reply, void *privdata)
+static void rs_op_reply(void *owner, void *cookie, redisReply *r)
 {
-    rconn *conn = privdata;
-    rstore *rb = conn->rb;
-    const redisReply *r = reply;
-    if (rb == NULL)
-        return;
-    if (r == NULL) { /* hiredis is dropping the connection: fails what is held */
-        rs_lost(rb, conn, rs_conn_err(ac));
+    rstore *rb = owner;
+    sstore_op *op = cookie;
+    rs_release(rb, op);
+    if (r == NULL) { /* the connection went (or the store closes): the link's reason */
+        sstore_fail_soon(op, rs_fail_why(rb));
         return;
     }
-    if (link_empty(&rb->sent)) {
-        ap_error("pool %s: session store Redis at %s: a reply with no operation waiting for it", rb->s->pool,
-                 rb->name);
-        return;
-    }
-    sstore_op *op = queue_entry(rb->sent.next, sstore_op, link);
-    rb->last_answer_ms = ap_now_ms();
     if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
         /* the scripts were flushed: they are loaded again at the next connect */
         char why[200];
-        snprintf(why, sizeof(why), "%s (scripts flushed? reconnecting)", r->str);
-        rs_drop(rb, why);
+        snprintf(why, sizeof(why), "%.120s (scripts flushed? reconnecting)", r->str);
+        rlink_drop(rb->link, why);
+        sstore_fail_soon(op, rlink_why(rb->link));
         return;
     }
-    rs_release(rb, op);
     sstore_result res = {0};
     sstore_entry *entries = NULL;
     char why[200];
     if (rs_result(op, r, &res, &entries, why, sizeof(why)) != AP_OK) {
-        rs_why(rb, op->why, sizeof(op->why), "%s", why);
+        snprintf(op->why, sizeof(op->why), "Redis at %s: %s", rlink_name(rb->link), why);
         ap_warn("pool %s: session store: a %s failed: %s", rb->s->pool,
                 op->kind < SSTORE_OP_KINDS ? rs_kind_names[op->kind] : "?", op->why);
         res = (sstore_result){.status = SSTORE_UNAVAILABLE, .why = op->why};
@@ -571,203 +387,37 @@ static void rs_op_reply(redisAsyncContext *ac, void *reply, void *privdata)
     ap_free(entries);
 }
 
-/* ---- the connection ----------------------------------------------------- */
+/* ---- the link's callbacks ------------------------------------------------ */
 
-static void rs_up(rstore *rb)
+static void rs_up(void *owner)
 {
-    evtimer_del(rb->tick);
-    rs_set_state(rb, RS_UP);
-    if (rb->outage)
-        ap_info("pool %s: session store Redis at %s is back, after %llu ms", rb->s->pool, rb->name,
-                (unsigned long long)(ap_now_ms() - rb->down_since_ms));
-    else if (!rb->ever_up)
-        ap_info("pool %s: session store Redis at %s connected", rb->s->pool, rb->name);
-    rb->outage = 0;
-    rb->attempts = 0;
-    rb->ever_up = 1;
-    while (!link_empty(&rb->waiting) && rb->state == RS_UP)
+    rstore *rb = owner;
+    rb->s->st.up = 1;
+    while (!link_empty(&rb->waiting) && rlink_get_state(rb->link) == RLINK_UP)
         rs_send(rb, queue_entry(rb->waiting.next, sstore_op, link));
 }
 
-static void rs_setup_reply(redisAsyncContext *ac, void *reply, void *privdata)
+/* Down: what was sent failed already (in order); what waited fails now. */
+static void rs_down(void *owner, const char *why)
 {
-    rconn *conn = privdata;
-    rstore *rb = conn->rb;
-    char why[160];
-    if (rb == NULL)
-        return;
-    if (reply == NULL) {
-        rs_lost(rb, conn, rs_conn_err(ac));
-        return;
-    }
-    if (rs_setup_check(rb, rb->setup_next, reply, why, sizeof(why)) != AP_OK) {
-        rs_drop(rb, why);
-        return;
-    }
-    if (++rb->setup_next == rs_setup_count(rb))
-        rs_up(rb);
-}
-
-static void rs_on_connect(const redisAsyncContext *cac, int status)
-{
-    redisAsyncContext *ac = (redisAsyncContext *)cac;
-    rconn *conn = ac->data;
-    rstore *rb = conn->rb;
-    if (rb == NULL)
-        return;
-    if (status != REDIS_OK) { /* hiredis frees ac after this, with no other callback */
-        rs_lost(rb, conn, rs_conn_err(ac));
-        ap_free(conn);
-        return;
-    }
-    rs_set_state(rb, RS_SETUP);
-    rb->setup_next = 0;
-    for (unsigned i = 0; i < rs_setup_count(rb); i++) {
-        const char *argv[3];
-        size_t len[3];
-        char db[16];
-        int argc = rs_setup_cmd(rb, i, argv, len, db, sizeof(db));
-        if (redisAsyncCommandArgv(ac, rs_setup_reply, conn, argc, argv, len) != REDIS_OK) {
-            /* freeing ac here would pull it from under hiredis: the tick does it */
-            snprintf(rb->setup_why, sizeof(rb->setup_why), "the set-up commands could not be queued: %.70s",
-                     rs_conn_err(ac));
-            rb->setup_failed = 1;
-            event_active(rb->tick, EV_TIMEOUT, 0);
-            return;
-        }
+    rstore *rb = owner;
+    rb->s->st.up = 0;
+    while (!link_empty(&rb->waiting)) {
+        sstore_op *op = queue_entry(rb->waiting.next, sstore_op, link);
+        rs_release(rb, op);
+        sstore_fail_soon(op, why);
     }
 }
 
-static void rs_on_disconnect(const redisAsyncContext *cac, int status)
-{
-    redisAsyncContext *ac = (redisAsyncContext *)cac;
-    rconn *conn = ac->data;
-    (void)status;
-    if (conn->rb) /* lost with nothing pending: hiredis frees ac after this */
-        rs_lost(conn->rb, conn, rs_conn_err(ac));
-    ap_free(conn);
-}
-
-/* Starts an attempt (DOWN, at the tick or at start). */
-static void rs_attempt(rstore *rb)
-{
-    redisAsyncContext *ac = redisAsyncConnect(rb->addr.host, rb->addr.port);
-    if (ac == NULL) {
-        rs_set_state(rb, RS_CONNECTING);
-        rs_down(rb, "cannot allocate a connection");
-        return;
-    }
-    rs_set_state(rb, RS_CONNECTING);
-    if (ac->err) {
-        char why[160];
-        snprintf(why, sizeof(why), "%s", rs_conn_err(ac));
-        redisAsyncFree(ac);
-        rs_down(rb, why);
-        return;
-    }
-    rconn *conn = ap_calloc(1, sizeof(*conn));
-    conn->rb = rb;
-    conn->ac = ac;
-    ac->data = conn;
-    rb->conn = conn;
-    rb->setup_failed = 0;
-    if (redisLibeventAttach(ac, rb->s->base) != REDIS_OK) {
-        rs_drop(rb, "cannot attach the connection to the event loop");
-        return;
-    }
-    redisAsyncSetConnectCallback(ac, rs_on_connect);
-    redisAsyncSetDisconnectCallback(ac, rs_on_disconnect);
-    rs_arm(rb, RS_ANSWER_MS);
-}
-
-static void rs_tick(evutil_socket_t fd, short what, void *arg)
-{
-    rstore *rb = arg;
-    (void)fd;
-    (void)what;
-    char why[200];
-    switch (rb->state) {
-    case RS_DOWN:
-        rs_attempt(rb);
-        break;
-    case RS_CONNECTING:
-        snprintf(why, sizeof(why), "not connected within %d ms", RS_ANSWER_MS);
-        rs_drop(rb, why);
-        break;
-    case RS_SETUP:
-        if (rb->setup_failed)
-            snprintf(why, sizeof(why), "%s", rb->setup_why);
-        else
-            snprintf(why, sizeof(why), "no answer to SELECT/SCRIPT LOAD within %d ms", RS_ANSWER_MS);
-        rs_drop(rb, why);
-        break;
-    case RS_UP: {
-        if (link_empty(&rb->sent))
-            break;
-        uint64_t idle = ap_now_ms() - rb->last_answer_ms;
-        if (idle < RS_ANSWER_MS) {
-            rs_arm(rb, RS_ANSWER_MS - idle);
-            break;
-        }
-        snprintf(why, sizeof(why), "no answer within %d ms with %u operations waiting: connection dropped",
-                 RS_ANSWER_MS, rb->npending);
-        rs_drop(rb, why);
-        break;
-    }
-    default:
-        break;
-    }
-}
-
-/* Start-up only: connects synchronously and runs the set-up commands,
- * all within RS_READY_MS (the connect within RS_ANSWER_MS).  AP_OK, or
- * AP_ERR with err. */
-static int rs_probe(rstore *rb, char *err, size_t errlen)
-{
-    uint64_t deadline = ap_now_ms() + RS_READY_MS;
-    char why[160] = "";
-    redisContext *c = redisConnectWithTimeout(rb->addr.host, rb->addr.port, rs_tv(RS_ANSWER_MS));
-    if (c == NULL) {
-        snprintf(why, sizeof(why), "cannot allocate a connection");
-    } else if (c->err) {
-        snprintf(why, sizeof(why), "%s", c->errstr);
-    } else {
-        for (unsigned i = 0; i < rs_setup_count(rb) && why[0] == '\0'; i++) {
-            const char *argv[3];
-            size_t len[3];
-            char db[16];
-            int argc = rs_setup_cmd(rb, i, argv, len, db, sizeof(db));
-            uint64_t now = ap_now_ms();
-            if (now >= deadline || redisSetTimeout(c, rs_tv(deadline - now)) != REDIS_OK) {
-                snprintf(why, sizeof(why), "no answer to SELECT/SCRIPT LOAD within %d ms", RS_READY_MS);
-                break;
-            }
-            redisReply *r = redisCommandArgv(c, argc, argv, len);
-            if (r == NULL && ap_now_ms() >= deadline)
-                snprintf(why, sizeof(why), "no answer to SELECT/SCRIPT LOAD within %d ms (%.60s)", RS_READY_MS,
-                         c->errstr);
-            else if (r == NULL)
-                snprintf(why, sizeof(why), "%s", c->errstr[0] ? c->errstr : "no reply");
-            else if (rs_setup_check(rb, i, r, why, sizeof(why)) != AP_OK && why[0] == '\0')
-                snprintf(why, sizeof(why), "set-up failed");
-            if (r)
-                freeReplyObject(r);
-        }
-    }
-    if (c)
-        redisFree(c);
-    if (why[0] == '\0')
-        return AP_OK;
-    snprintf(err, errlen, "pool %s: session store Redis at %s: %s", rb->s->pool, rb->name, why);
-    return AP_ERR;
-}
+static const rlink_ops rs_link_ops = {rs_setup_count, rs_setup_cmd, rs_setup_check, rs_up, rs_down,
+                                      "session operations fail (store_unavailable) until it is back, retrying in "
+                                      "the background"};
 
 /* ---- the backend table -------------------------------------------------- */
 
 static void rs_free(rstore *rb)
 {
-    if (rb->tick)
-        event_free(rb->tick);
+    rlink_free(rb->link);
     ap_free(rb->kbuf);
     ap_free(rb->hprefix);
     ap_free(rb->klex);
@@ -791,29 +441,24 @@ static int redis_start(sstore *s, const char *rest, int wait_ready, char *err, s
     rb->s = s;
     link_init(&rb->waiting);
     link_init(&rb->sent);
-    char perr[256];
+    char perr[256], what[160];
     if (rspec_parse("sessionStore", rest, &rb->addr, perr, sizeof(perr)) != AP_OK) {
         snprintf(err, errlen, "pool %s: %s", s->pool, perr); /* sstore.h: the error names the pool */
         rs_free(rb);
         return AP_ERR;
     }
-    rspec_format(&rb->addr, rb->name, sizeof(rb->name));
     rb->hprefix = rs_strcat3("ap:{", s->pool, "}:s:");
     rb->hprefix_len = strlen(rb->hprefix);
     rb->klex = rs_strcat3("ap:{", s->pool, "}:lex");
     rb->kexp = rs_strcat3("ap:{", s->pool, "}:exp");
-    rb->tick = evtimer_new(s->base, rs_tick, rb);
-    if (rb->tick == NULL) {
-        snprintf(err, errlen, "pool %s: session store Redis at %s: cannot make a timer", s->pool, rb->name);
-        rs_free(rb);
-        return AP_ERR;
-    }
-    if (wait_ready && rs_probe(rb, err, errlen) != AP_OK) {
+    snprintf(what, sizeof(what), "pool %s: session store", s->pool);
+    rb->link = rlink_new(s->base, &rb->addr, what, &rs_link_ops, rb, err, errlen);
+    if (rb->link == NULL || (wait_ready && rlink_probe(rb->link, err, errlen) != AP_OK)) {
         rs_free(rb);
         return AP_ERR;
     }
     s->be_data = rb;
-    rs_attempt(rb);
+    rlink_start(rb->link);
     return AP_OK;
 }
 
@@ -821,14 +466,14 @@ static void redis_submit(sstore *s, sstore_op *op)
 {
     rstore *rb = s->be_data;
     link_init(&op->link);
-    if (rb->state == RS_DOWN) {
-        sstore_fail_soon(op, rb->why);
+    if (rlink_get_state(rb->link) == RLINK_DOWN) {
+        sstore_fail_soon(op, rlink_why(rb->link));
         return;
     }
     if (rb->npending >= RS_MAX_PENDING || rb->pending_bytes + rs_op_bytes(op) > RS_MAX_PENDING_BYTES) {
         char why[160];
-        rs_why(rb, why, sizeof(why), "too many session operations pending (%u, %zu bytes; at most %d, %zu)",
-               rb->npending, rb->pending_bytes, RS_MAX_PENDING, RS_MAX_PENDING_BYTES);
+        snprintf(why, sizeof(why), "Redis at %s: too many session operations pending (%u, %zu bytes; at most %d, %zu)",
+                 rlink_name(rb->link), rb->npending, rb->pending_bytes, RS_MAX_PENDING, RS_MAX_PENDING_BYTES);
         if (!rb->full_logged) {
             rb->full_logged = 1;
             ap_warn("pool %s: session store: %s: refusing new ones until they drain", s->pool, why);
@@ -839,7 +484,7 @@ static void redis_submit(sstore *s, sstore_op *op)
     rb->npending++;
     rb->pending_bytes += rs_op_bytes(op);
     link_add_tail(&rb->waiting, &op->link);
-    if (rb->state == RS_UP)
+    if (rlink_get_state(rb->link) == RLINK_UP)
         rs_send(rb, op);
 }
 
@@ -848,14 +493,13 @@ static void redis_stop(sstore *s)
     rstore *rb = s->be_data;
     if (rb == NULL)
         return;
-    if (rb->conn && rb->state == RS_UP && !rb->conn->ac->c.err) {
-        /* hand what is written so far to the kernel, without waiting: the
-         * writes among it may still happen (sstore.h) */
-        int done = 0;
-        redisBufferWrite(&rb->conn->ac->c, &done);
-    }
-    rs_let_go(rb);
-    rs_fail_all(rb, "the store is closing"); /* the front calls them back after stop (sstore.h) */
+    /* hand what is written so far to the kernel, without waiting: the
+     * writes among it may still happen (sstore.h) */
+    rlink_flush(rb->link);
+    rb->closing = 1;
+    rlink_free(rb->link); /* the sent fail (the front calls them back after stop: sstore.h) */
+    rb->link = NULL;
+    rs_down(rb, "the store is closing");
     s->st.up = 0;
     s->be_data = NULL;
     rs_free(rb);

@@ -161,6 +161,11 @@ TESTS += tests/integration/test_a2a_js.py
 EXTRA_DIST += tests/integration/test_a2a_js.py tests/integration/a2a_js/client.mjs
 EXTRA_DIST += tests/integration/test_http.py
 EXTRA_DIST += tests/integration/agents/httpagent.py
+# test_broker.py: the broker ingress (docs/scale-out.md): real agentpoolds
+# sharing a stream of a real redis-server started by the test (as
+# test_session_redis.py's), written and read with Debian's python3-redis.
+TESTS += tests/integration/test_broker.py
+EXTRA_DIST += tests/integration/test_broker.py tests/integration/agents/brokeragent.py
 # Issue 20, the client side of the broker: pyagents.client and
 # agentpool-bench through redis:// (a real redis-server and agentpoolds),
 # and bench/chaos-broker at its smallest.

@@ -11,7 +11,7 @@ check_PROGRAMS += tests/unit/test_sstore tests/unit/test_rspec
 TESTS += tests/unit/test_sstore tests/unit/test_rspec
 
 tests_unit_test_sstore_SOURCES = tests/unit/test_sstore.c pool/store/sstore.c pool/store/sstore.h pool/store/sstore_be.h \
-	pool/store/sstore_redis.c pool/redis/rspec.c pool/redis/rspec.h pool/store/sstore_sqlite.c \
+	pool/store/sstore_redis.c pool/redis/rspec.c pool/redis/rspec.h pool/redis/rlink.c pool/redis/rlink.h pool/store/sstore_sqlite.c \
 	common/alloc.c
 tests_unit_test_sstore_CPPFLAGS = $(AM_CPPFLAGS) $(POOL_INC) -DAP_ALLOC_TEST
 tests_unit_test_sstore_CFLAGS = $(AM_CFLAGS) -pthread $(CMOCKA_CFLAGS) $(LIBEVENT_CFLAGS) $(SQLITE_CFLAGS) $(HIREDIS_CFLAGS)

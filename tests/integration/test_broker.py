@@ -1,0 +1,369 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""test_broker.py - the broker ingress: agentpoolds taking requests from a
+shared Redis stream (the "broker" setting, docs/scale-out.md).
+
+Real agentpoolds with real Python workers (tests/integration/agents/
+brokeragent.py) and a real redis-server started here on a free port in a
+temporary directory (test_session_redis.py's Redis: Debian's
+redis-server, installed by ./bootstrap; its append-only file lets a
+restart keep the stream).  The test writes entries itself with Debian's
+python3-redis, exactly as docs/scale-out.md's wire says (XADD of req and
+replyTo; XADD of cancel on the control stream), and reads the reply
+streams.  Proved here:
+ - every request answered exactly once, the stream and the group's
+   pending list empty afterwards;
+ - 3 agentpoolds on one stream share the work, none ever holding more
+   entries than its slots (each reads only its free slots);
+ - kill -9 of one agentpoold mid-run: its pending entries are claimed by
+   the others and answered, none twice, none lost;
+ - a long message heartbeating past claimIdleMs is not claimed by another;
+ - an entry delivered more than maxRetries + 1 times is dead-lettered
+   (answered worker_crashed without running); a poison message read
+   fresh is answered worker_crashed once after its local retries;
+ - Redis restarted mid-run: no loss, no duplicate; while it is down the
+   stats say disconnected, the alert fires, the local socket serves;
+ - a streaming request's chunks arrive in order, then its final line;
+ - cancel through the control stream, of a running entry held by another
+   agentpoold and of an entry not read yet;
+ - the answer store: a second entry with the same idempotencyKey gets the
+   same answer without running; an entry already answered (its answer key
+   names it) is acknowledged without a second line;
+ - entries without replyTo are acknowledged and dropped.
+Nothing waits on a duration: every wait is a condition polled until a
+generous deadline.
+"""
+import json
+import os
+import signal
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Server, main, server_stats, wait_for  # noqa: E402
+from test_metrics import Endpoint, check_with_promtool, parse_metrics, sample  # noqa: E402
+from test_session_redis import Redis  # noqa: E402
+
+try:
+    import redis
+except ImportError:  # pragma: no cover - ./bootstrap installs python3-redis
+    raise AssertionError("python3-redis not found: ./bootstrap installs Debian's python3-redis")
+
+AGENTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "agents")
+STREAM = "agentpool:default:requests"
+CONTROL = "agentpool:default:control"
+
+
+def broker_server(r, workers=1, concurrency=4, broker=None, config=None, agent="brokeragent:BrokerAgent", args=()):
+    b = {"url": r.spec()}
+    b.update(broker or {})
+    cfg = {"broker": b}
+    cfg.update(config or {})
+    return Server(agent=agent, workers=workers, config=cfg,
+                  args=["--python-path", AGENTS, "--concurrency", str(concurrency)] + list(args))
+
+
+def bstats(s):
+    return server_stats(s)["broker"]
+
+
+class Caller:
+    """A client writing entries by the wire in docs/scale-out.md."""
+
+    def __init__(self, r):
+        self.rc = redis.Redis(port=r.port, decode_responses=True)
+        self.reply = "agentpool:reply:" + os.urandom(16).hex()
+        self.next_id = 0
+
+    def send(self, type_, data=None, id_=None, eid="*", **extra):
+        if id_ is None:
+            id_ = self.next_id
+            self.next_id += 1
+        req = {"id": id_, "type": type_, "data": data}
+        req.update(extra)
+        return id_, self.rc.xadd(STREAM, {"req": json.dumps(req), "replyTo": self.reply}, id=eid)
+
+    def lines(self):
+        return [json.loads(f["line"]) for _, f in self.rc.xrange(self.reply)]
+
+    def finals(self):
+        return [x for x in self.lines() if "ok" in x]
+
+    def wait_finals(self, n):
+        wait_for(lambda: len(self.finals()) >= n, what="%d final lines on the reply stream" % n)
+        return self.finals()
+
+    def cancel(self, eid):
+        self.rc.xadd(CONTROL, {"cancel": eid, "replyTo": self.reply})
+
+    def pending_by_consumer(self):
+        try:
+            return {c["name"]: int(c["pending"]) for c in self.rc.xinfo_consumers(STREAM, "agentpool")}
+        except redis.ResponseError:
+            return {}
+
+
+def assert_exactly_once(test, finals, ids):
+    got = [f["id"] for f in finals]
+    test.assertEqual(len(got), len(set(got)), "an id answered twice: %r" % sorted(got))
+    test.assertEqual(set(got), set(ids))
+
+
+class Basics(unittest.TestCase):
+    def test_every_request_answered_exactly_once_and_acknowledged(self):
+        with Redis() as r, broker_server(r, workers=2) as s:
+            c = Caller(r)
+            ids = [c.send("echo", {"n": i})[0] for i in range(200)]
+            finals = c.wait_finals(200)
+            assert_exactly_once(self, finals, ids)
+            for f in finals:
+                self.assertTrue(f["ok"], f)
+                self.assertEqual(f["result"]["data"], {"n": f["id"]})
+            wait_for(lambda: bstats(s)["acked"] == 200, what="200 entries acknowledged")
+            self.assertEqual(c.rc.xlen(STREAM), 0)  # XDEL with the answer
+            self.assertEqual(c.rc.xpending(STREAM, "agentpool")["pending"], 0)
+            st = bstats(s)
+            self.assertEqual(st["state"], "connected")
+            self.assertEqual((st["read"], st["answered"], st["replays"]), (200, 200, 0))
+            self.assertGreater(c.rc.pttl(c.reply), 0)  # replyTtl set at each write
+            self.assertEqual(c.rc.get("agentpool:default:maxlen"), "100000")
+
+    def test_an_entry_without_reply_to_is_acknowledged_and_dropped_and_a_bad_request_answered(self):
+        with Redis() as r, broker_server(r) as s:
+            c = Caller(r)
+            c.rc.xadd(STREAM, {"req": json.dumps({"id": 1, "type": "echo"})})
+            c.rc.xadd(STREAM, {"req": "{\"id\": 2, \"data\": 1}", "replyTo": c.reply})
+            f = c.wait_finals(1)[0]
+            self.assertEqual((f["id"], f["ok"], f["error"]["code"]), (2, False, "bad_request"))
+            wait_for(lambda: bstats(s)["badEntries"] == 1 and c.rc.xlen(STREAM) == 0,
+                     what="the entry without replyTo dropped")
+
+    def test_a_streaming_request_sends_its_chunks_in_order_then_its_final_line(self):
+        with Redis() as r, broker_server(r, agent="brokeragent:BrokerStreamer") as s:
+            c = Caller(r)
+            c.send("stream", {"n": 50}, stream=True)
+            c.wait_finals(1)
+            lines = c.lines()
+            self.assertEqual([x.get("seq") for x in lines[:-1]], list(range(50)))
+            self.assertEqual([x["chunk"] for x in lines[:-1]], ["c%d" % i for i in range(50)])
+            self.assertTrue(lines[-1]["ok"], lines[-1])
+            self.assertEqual(len(lines), 51)  # nothing after the final line
+            self.assertEqual(bstats(s)["chunks"], 50)
+
+
+class Sharing(unittest.TestCase):
+    def test_three_agentpoolds_share_one_stream_each_holding_at_most_its_slots(self):
+        with Redis() as r:
+            servers = [broker_server(r, concurrency=2, broker={"consumer": n}) for n in "abc"]
+            try:
+                for s in servers:
+                    s.start()
+                c = Caller(r)
+                ids = [c.send("sleep", {"ms": 100})[0] for _ in range(60)]
+                most = {}
+
+                def done():
+                    for name, n in c.pending_by_consumer().items():
+                        most[name] = max(most.get(name, 0), n)
+                    return len(c.finals()) >= 60
+                wait_for(done, what="60 answers")
+                assert_exactly_once(self, c.finals(), ids)
+                reads = [bstats(s)["read"] for s in servers]
+                self.assertEqual(sum(reads), 60)
+                self.assertTrue(all(n > 0 for n in reads), reads)
+                self.assertTrue(all(n <= 2 for n in most.values()), most)  # 2 slots each
+            finally:
+                for s in servers:
+                    s.close()
+
+    def test_kill_9_of_one_agentpoold_mid_run_its_entries_are_claimed_and_answered_once(self):
+        with Redis() as r:
+            b = {"claimIdleMs": 1000, "claimIntervalMs": 100}
+            servers = [broker_server(r, concurrency=4, broker=dict(b, consumer=n)) for n in "abc"]
+            try:
+                for s in servers:
+                    s.start()
+                c = Caller(r)
+                ids = [c.send("sleep", {"ms": 300})[0] for _ in range(60)]
+                wait_for(lambda: c.pending_by_consumer().get("a", 0) > 0, what="agentpoold a holding entries")
+                victim = servers[0]
+                victim.proc.kill()
+                victim.proc.wait()
+                finals = c.wait_finals(60)
+                assert_exactly_once(self, finals, ids)
+                self.assertTrue(all(f["ok"] for f in finals), [f for f in finals if not f["ok"]])
+                claimed = sum(bstats(s)["claimed"] for s in servers[1:])
+                self.assertGreater(claimed, 0)
+                wait_for(lambda: c.rc.xlen(STREAM) == 0, what="the stream empty")
+            finally:
+                for s in servers:
+                    s.close()
+
+    def test_a_long_message_heartbeating_past_claim_idle_is_not_stolen(self):
+        with Redis() as r, tempfile.TemporaryDirectory() as d:
+            b = {"claimIdleMs": 300, "claimIntervalMs": 50}
+            servers = [broker_server(r, broker=dict(b, consumer=n)) for n in "ab"]
+            try:
+                for s in servers:
+                    s.start()
+                c = Caller(r)
+                gate = os.path.join(d, "go")
+                _, eid = c.send("wait", {"file": gate})
+                wait_for(lambda: sum(c.pending_by_consumer().values()) == 1, what="the entry read")
+                holder = [s for s in servers if bstats(s)["held"] == 1][0]
+                other = [s for s in servers if s is not holder][0]
+                # heartbeats every claimIdleMs / 3: 10 of them span over 3 x claimIdleMs
+                wait_for(lambda: bstats(holder)["heartbeats"] >= 10, what="10 heartbeats")
+                with open(gate, "w"):
+                    pass
+                f = c.wait_finals(1)
+                self.assertEqual(f[0]["result"], "done")
+                self.assertEqual(bstats(other)["claimed"], 0)
+                self.assertEqual(bstats(holder)["claimed"], 0)
+            finally:
+                for s in servers:
+                    s.close()
+
+
+class DeadLetters(unittest.TestCase):
+    def test_an_entry_delivered_more_than_max_retries_plus_one_times_is_dead_lettered_without_running(self):
+        with Redis() as r:
+            rc = redis.Redis(port=r.port, decode_responses=True)
+            rc.xgroup_create(STREAM, "agentpool", id="0", mkstream=True)
+            c = Caller(r)
+            _, eid = c.send("crash")
+            # a consumer that died holding it, after maxRetries (1) + 1 deliveries
+            rc.xreadgroup("agentpool", "ghost", {STREAM: ">"}, count=1)
+            rc.xclaim(STREAM, "agentpool", "ghost", 0, [eid], retrycount=2)
+            with broker_server(r, config={"maxRetries": 1}, broker={"claimIdleMs": 100, "claimIntervalMs": 50}) as s:
+                f = c.wait_finals(1)[0]
+                self.assertEqual((f["ok"], f["error"]["code"]), (False, "worker_crashed"))
+                self.assertIn("dead-lettered", f["error"]["message"])
+                st = bstats(s)
+                self.assertEqual((st["claimed"], st["deadLettered"]), (1, 1))
+                self.assertEqual(server_stats(s)["workerEvents"]["crashed"], 0)  # never ran
+                self.assertEqual(rc.xpending(STREAM, "agentpool")["pending"], 0)
+
+    def test_a_poison_message_read_fresh_is_answered_worker_crashed_once_after_its_retries(self):
+        with Redis() as r, broker_server(r, config={"maxRetries": 1, "retryDelay": 0}) as s:
+            c = Caller(r)
+            c.send("crash")
+            f = c.wait_finals(1)[0]
+            self.assertEqual((f["ok"], f["error"]["code"]), (False, "worker_crashed"))
+            wait_for(lambda: bstats(s)["acked"] == 1, what="the entry acknowledged")
+            self.assertEqual(server_stats(s)["workerEvents"]["crashed"], 2)  # the first run and its retry
+            self.assertEqual(len(c.finals()), 1)
+
+
+class Outage(unittest.TestCase):
+    def test_redis_restarted_mid_run_no_loss_no_duplicate_and_the_outage_is_told(self):
+        with Redis() as r:
+            servers = [broker_server(r, concurrency=4, broker={"consumer": n, "downAlertMs": 100})
+                       for n in "ab"]
+            spec = "unix:" + os.path.join(servers[0].tmp.name, "metrics.sock")
+            servers[0].args += ["--metrics-listen", spec]
+            ep = Endpoint(spec)
+            try:
+                for s in servers:
+                    s.start()
+                c = Caller(r)
+                ids = [c.send("sleep", {"ms": 200})[0] for _ in range(40)]
+                wait_for(lambda: len(c.finals()) >= 5, what="some answers")
+                r.stop()
+                for s in servers:
+                    wait_for(lambda s=s: bstats(s)["state"] == "disconnected", what="stats saying disconnected")
+                    wait_for(lambda s=s: "alert broker_down" in s.log(), what="the broker_down alert")
+                self.assertIn("broker_down", [a["name"] for a in server_stats(servers[0])["alerts"]])
+                status, _, body = ep.get("/healthz")
+                self.assertIn("broker disconnected: pool default", body)
+                self.assertEqual(status, 200)  # the local socket serves
+                samples = parse_metrics(ep.get("/metrics")[2])[0]
+                self.assertEqual(sample(samples, "agentpool_broker_connected"), 0)
+                with servers[0].client() as sc:  # the local socket keeps serving
+                    a = sc.call("echo", 5)
+                    self.assertEqual(a["data"], 5, a)
+                r.start()
+                c.rc = redis.Redis(port=r.port, decode_responses=True)
+                finals = c.wait_finals(40)
+                assert_exactly_once(self, finals, ids)
+                for s in servers:
+                    wait_for(lambda s=s: bstats(s)["state"] == "connected", what="connected again")
+                self.assertGreaterEqual(sum(bstats(s)["reconnects"] for s in servers), 2)
+                text = ep.get("/metrics")[2]
+                check_with_promtool(self, text)
+                samples = parse_metrics(text)[0]
+                self.assertEqual(sample(samples, "agentpool_broker_connected"), 1)
+                self.assertEqual(sample(samples, "agentpool_broker_entries_total", event="answered"),
+                                 bstats(servers[0])["answered"])
+                self.assertNotIn("broker disconnected", ep.get("/healthz")[2])
+                wait_for(lambda: c.rc.xlen(STREAM) == 0, what="the stream empty")
+            finally:
+                for s in servers:
+                    s.close()
+
+
+class Cancel(unittest.TestCase):
+    def test_cancel_through_the_control_stream_reaches_the_agentpoold_running_it(self):
+        with Redis() as r, tempfile.TemporaryDirectory() as d:
+            servers = [broker_server(r, broker={"consumer": n}) for n in "ab"]
+            try:
+                for s in servers:
+                    s.start()
+                c = Caller(r)
+                _, eid = c.send("wait", {"file": os.path.join(d, "never")})
+                wait_for(lambda: sum(bstats(s)["held"] for s in servers) == 1, what="the entry running")
+                c.cancel(eid)
+                f = c.wait_finals(1)[0]
+                self.assertEqual((f["ok"], f["error"]["code"]), (False, "cancelled"))
+                self.assertEqual(sum(bstats(s)["cancels"] for s in servers), 1)
+                wait_for(lambda: c.rc.xlen(STREAM) == 0, what="the entry acknowledged")
+            finally:
+                for s in servers:
+                    s.close()
+
+    def test_a_cancel_that_comes_before_its_entry_is_read_answers_it_cancelled_without_running(self):
+        with Redis() as r, broker_server(r) as s:
+            c = Caller(r)
+            eid = "9999999999999-1"
+            c.cancel(eid)
+            wait_for(lambda: bstats(s)["cancelsRemembered"] == 1, what="the cancel remembered")
+            c.send("echo", 1, eid=eid)
+            f = c.wait_finals(1)[0]
+            self.assertEqual((f["ok"], f["error"]["code"]), (False, "cancelled"))
+            self.assertEqual(server_stats(s)["messages"]["accepted"], 0)  # never ran
+
+
+class AnswerStore(unittest.TestCase):
+    def test_a_second_entry_with_the_same_idempotency_key_gets_the_same_answer_without_running(self):
+        with Redis() as r, broker_server(r, workers=2) as s:
+            c = Caller(r)
+            c.send("echo", {"x": 1}, id_="first", idempotencyKey="k-1")
+            first = c.wait_finals(1)[0]
+            c2 = Caller(r)
+            c2.send("echo", {"x": 1}, id_="second", idempotencyKey="k-1")
+            second = c2.wait_finals(1)[0]
+            self.assertEqual(second["id"], "second")
+            self.assertEqual(second["result"], first["result"])
+            self.assertEqual(bstats(s)["replays"], 1)
+            self.assertEqual(server_stats(s)["messages"]["accepted"], 1)
+            stored = c.rc.get("agentpool:default:answer:k-1")
+            self.assertTrue(stored.split("\n", 1)[1].startswith('"ok":true'), stored)
+
+    def test_an_entry_whose_answer_names_it_is_acknowledged_without_a_second_line(self):
+        with Redis() as r:
+            rc = redis.Redis(port=r.port, decode_responses=True)
+            rc.xgroup_create(STREAM, "agentpool", id="0", mkstream=True)
+            c = Caller(r)
+            _, eid = c.send("echo", 1)
+            # another consumer answered it (the key is the entry's own) but died before its XACK
+            rc.xreadgroup("agentpool", "ghost", {STREAM: ">"}, count=1)
+            rc.set("agentpool:default:answer:e:" + eid, eid + '\n"ok":true,"result":1}')
+            with broker_server(r, broker={"claimIdleMs": 100, "claimIntervalMs": 50}) as s:
+                wait_for(lambda: bstats(s)["alreadyAnswered"] == 1, what="the claimed entry found answered")
+                self.assertEqual(rc.xpending(STREAM, "agentpool")["pending"], 0)
+                self.assertEqual(c.lines(), [])
+                self.assertEqual(server_stats(s)["messages"]["accepted"], 0)
+
+
+if __name__ == "__main__":
+    main()
