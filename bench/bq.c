@@ -19,6 +19,7 @@
  * (broker.replyTtl) removes them.
  */
 #include "bq.h"
+#include "ap_broker.h"
 #include "ap_common.h"
 #include "conn.h"
 #include "load.h"
@@ -36,20 +37,11 @@
 #define BQ_BLOCK_MS 1000
 #define BQ_READ_COUNT 1024
 
-/* The add script: the same text as pyagents/client/broker.py's
- * ADD_SCRIPT (tests/python/test_client_wire.py checks they agree). */
-static const char bq_add_script[] =
-    "local max = tonumber(redis.call('GET', KEYS[2]))\n"
-    "if max ~= nil and redis.call('XLEN', KEYS[1]) >= max then\n"
-    "  return redis.error_reply('queue_full the pool stream ' .. KEYS[1] .. ' holds ' .. max .. ' entries')\n"
-    "end\n"
-    "return redis.call('XADD', KEYS[1], '*', 'req', ARGV[1], 'replyTo', ARGV[2])\n";
-
 static void bq_read_cb(redisAsyncContext *ac, void *r, void *priv);
 
 static const char *bq_pool(void)
 {
-    return bench.cfg->req.pool ? bench.cfg->req.pool : "default";
+    return bench.cfg->req.pool ? bench.cfg->req.pool : AP_BROKER_DEFAULT_POOL;
 }
 
 /* Queues the next XREAD of c's reply stream. */
@@ -202,11 +194,11 @@ int bq_connect(bench_conn *c, char *err, size_t errlen)
         snprintf(err, errlen, "getrandom: cannot name the reply stream");
         return AP_ERR;
     }
-    int n = snprintf(c->bq.reply, sizeof(c->bq.reply), "agentpool:reply:");
+    int n = snprintf(c->bq.reply, sizeof(c->bq.reply), AP_BROKER_REPLY_PREFIX);
     for (size_t i = 0; i < sizeof(rnd); i++)
         n += snprintf(c->bq.reply + n, sizeof(c->bq.reply) - (size_t)n, "%02x", rnd[i]);
-    snprintf(c->bq.requests, sizeof(c->bq.requests), "agentpool:%s:requests", bq_pool());
-    snprintf(c->bq.maxlen, sizeof(c->bq.maxlen), "agentpool:%s:maxlen", bq_pool());
+    snprintf(c->bq.requests, sizeof(c->bq.requests), AP_BROKER_REQUESTS, bq_pool());
+    snprintf(c->bq.maxlen, sizeof(c->bq.maxlen), AP_BROKER_MAXLEN, bq_pool());
     snprintf(c->bq.last, sizeof(c->bq.last), "0-0");
     c->bq.sha[0] = '\0';
     c->bq.add = bq_context(c, err, errlen);
@@ -217,7 +209,7 @@ int bq_connect(bench_conn *c, char *err, size_t errlen)
         bq_shut(c);
         return AP_ERR;
     }
-    redisAsyncCommand(c->bq.add, bq_script_cb, c, "SCRIPT LOAD %s", bq_add_script);
+    redisAsyncCommand(c->bq.add, bq_script_cb, c, "SCRIPT LOAD %s", AP_BROKER_ADD_SCRIPT);
     bq_read_next(c);
     return AP_OK;
 }

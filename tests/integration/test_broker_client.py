@@ -20,12 +20,17 @@ agentpoolds with real Python workers taking work from one pool stream
  - QueueFull: a pool stream at its broker.maxLength refuses the add;
  - the reply stream has a TTL while in use and is gone after close();
  - no Redis: ConnectionLost(sent=False);
- - agentpool-bench --redis drives the same load, every answer matched.
+ - agentpool-bench --redis drives the same load, every answer matched;
+ - agentpoolctl --socket redis://... send and send --stream print the
+   answer lines as from the socket, with the same exit statuses; a full
+   stream is queue_full (status 1); Ctrl-C cancels a stream where it runs
+   (status 130, the final line `cancelled`).
 Waits are conditions polled until a deadline, never durations.
 """
 import asyncio
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -34,7 +39,7 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BUILDDIR, DEADLINE, SRCDIR, Gate, Server, main, server_stats, wait_for  # noqa: E402
+from harness import AGENTPOOLCTL, BUILDDIR, DEADLINE, SRCDIR, Gate, Server, main, server_stats, wait_for  # noqa: E402
 from test_session_redis import Redis  # noqa: E402
 sys.path.insert(0, SRCDIR)
 from pyagents.client import (AgentError, AsyncClient, BadRequest, Cancelled, Client,  # noqa: E402
@@ -285,6 +290,57 @@ class Bench(BrokerCase):
             rep = json.loads(out.stdout)
             self.assertEqual(rep["requests"]["ok"], 300, rep)
             self.assertEqual(rep["requests"]["errors"], 0, rep)
+
+
+class Ctl(BrokerCase):
+    def ctl(self, *args):
+        return subprocess.run([AGENTPOOLCTL, "--socket", self.url] + list(args), capture_output=True, text=True,
+                              timeout=DEADLINE)
+
+    def test_send_and_send_stream_through_the_broker(self):
+        with broker_server(self.redis, agent="pyagents.examples.tokens:TokensAgent"):
+            out = self.ctl("send", "tokens", '{"n":3,"size":4}')
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertEqual(json.loads(out.stdout), {"id": 1, "ok": True, "result": {
+                "chunks": ["t0xx", "t1xx", "t2xx"], "return": {"chunks": 3}}})
+            out = self.ctl("send", "--stream", "tokens", '{"n":3,"size":4}')
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertEqual(out.stdout.splitlines(), ['"t0xx"', '"t1xx"', '"t2xx"',
+                                                       '{"id":1,"ok":true,"result":{"chunks":3}}'])
+            out = self.ctl("send", "nope")
+            self.assertEqual(out.returncode, 1)
+            self.assertEqual(json.loads(out.stdout)["error"]["code"], "agent_error")
+            self.assertEqual(reply_keys(self.redis), [])  # each run DELs its reply stream
+        out = self.ctl("send")
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("TYPE missing", out.stderr)
+
+    def test_send_to_a_full_stream_is_queue_full(self):
+        with tempfile.TemporaryDirectory() as d, Gate(d) as gate, \
+                broker_server(self.redis, agent=GATE, opts="maxLength=1") as s, Client(self.url) as c:
+            held = c.submit("gate", gate.data(1))
+            wait_for(lambda: server_stats(s)["inFlight"] == 1, what="the gate message to run")
+            out = self.ctl("send", "gate", json.dumps(gate.data(2)))
+            self.assertEqual(out.returncode, 1)
+            self.assertIn("queue_full", out.stderr)
+            gate.release()
+            self.assertEqual(held.wait()["seq"], 1)
+
+    def test_ctrl_c_cancels_a_stream_where_it_runs(self):
+        with tempfile.TemporaryDirectory() as d, \
+                broker_server(self.redis, agent="streamer:AsyncStreamer",
+                              args=["--python-path", AGENTS_DIR, "--worker-model", "async",
+                                    "--concurrency", "8"]):
+            marker = os.path.join(d, "marker")
+            p = subprocess.Popen([AGENTPOOLCTL, "--socket", self.url, "send", "--stream", "forever",
+                                  json.dumps({"ms": 5, "marker": marker})], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+            self.assertEqual(p.stdout.readline().strip(), '"c0"')
+            p.send_signal(signal.SIGINT)
+            out, err = p.communicate(timeout=DEADLINE)
+            self.assertEqual(p.returncode, 130, err)
+            self.assertEqual(json.loads(out.splitlines()[-1])["error"]["code"], "cancelled")
+            wait_for(lambda: os.path.exists(marker), what="the handler's finally block")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ code maps to its class with its extra members, an unknown code to
 AgentpoolError; retry_delay retries what is safe to retry and nothing
 else.  The broker transport's pure part (pyagents.client.broker): the
 pool's key names, the add script's arguments, a queue_full refusal as
-QueueFull (and agentpool-bench's copy of the add script the same text),
+QueueFull (and the C programs' copy of the add script, include/ap_broker.h, the
+same text),
 reply entries routed by id with each request's entry id
 kept until its final line; and pyagents.client imports without the
 Redis library (it is loaded only for a redis:// target).
@@ -236,11 +237,11 @@ class Broker(unittest.TestCase):
         self.assertFalse(cm.exception.sent)
 
     def test_agentpool_bench_adds_with_the_same_script(self):
-        with open(os.path.join(SRCDIR, "bench", "bq.c")) as f:
+        with open(os.path.join(SRCDIR, "include", "ap_broker.h")) as f:
             c = f.read()
-        start = c.index("bq_add_script[] =")
+        start = c.index("#define AP_BROKER_ADD_SCRIPT")
         text = "".join(json.loads(part) for part in
-                       __import__("re").findall(r'^\s*("(?:[^"\\]|\\.)*")', c[start:c.index(";", start)], flags=8))
+                       __import__("re").findall(r'^\s*("(?:[^"\\]|\\.)*")', c[start:c.index("\n\n", start)], flags=8))
         self.assertEqual(text, broker.ADD_SCRIPT)
 
     def test_the_socket_client_does_not_import_redis(self):
