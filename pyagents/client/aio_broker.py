@@ -76,6 +76,7 @@ class BrokerConnection:
 
     async def _flush(self):
         """Sends the batch in one pipeline, again until it stays empty."""
+        batch = []
         try:
             while self.batch and not self.core.dead:
                 batch, self.batch = self.batch, []
@@ -98,8 +99,11 @@ class BrokerConnection:
                         fut.set_exception(res)
                     else:
                         fut.set_result(res)
-        except (self._redis.RedisError, OSError) as e:
+        except Exception as e:  # noqa: B902 - whatever stops the flusher fails what waits
             self.kill("add failed: %s" % e)
+            for _, _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(broker.lost(self.path, "add failed: %s" % e, sent=True))
         finally:
             self.flusher = None
             for _, _, fut in self.batch if self.core.dead else ():
@@ -147,7 +151,7 @@ class BrokerConnection:
                     waiter.deliver(kind, m)
                 if got:
                     await self.r.xtrim(self.core.reply, minid=self.core.last, approximate=False)
-        except (self._redis.RedisError, OSError) as e:
+        except Exception as e:  # noqa: B902 - whatever stops the reader fails what waits
             why = "reading the reply stream failed: %s" % e
         finally:
             self.kill(why)

@@ -120,7 +120,7 @@ class BrokerConnection:
                     waiter.deliver(kind, m)
                 if got:
                     self.r.xtrim(self.core.reply, minid=self.core.last, approximate=False)
-        except self._redis.RedisError as e:
+        except Exception as e:  # noqa: B902 - whatever stops the reader fails what waits
             why = "reading the reply stream failed: %s" % e
         self.kill(why)
 
