@@ -10,6 +10,7 @@ include $(srcdir)/tests/unit/metrics.mk
 include $(srcdir)/tests/unit/log.mk
 include $(srcdir)/tests/unit/common.mk
 include $(srcdir)/tests/unit/store.mk
+include $(srcdir)/tests/unit/broker.mk
 include $(srcdir)/tests/fuzz/local.mk
 include $(srcdir)/tests/python/local.mk
 include $(srcdir)/tests/integration/local.mk

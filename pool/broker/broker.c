@@ -74,7 +74,7 @@ enum { SC_FINISH = 0, SC_CHUNK, SC_CLAIM, SC_COUNT };
 /* KEYS: answer key, replyTo, stream.  ARGV: entry id, id text, rest,
  * answerTtl, replyTtl, group, have-rest ("1": rest is the answer; "0":
  * only answer from the store).  Returns 1: answered with rest; 2: with
- * the stored answer (another entry's); 0: this entry was answered
+ * the stored answer (another entry's, with "replayed":true); 0: this entry was answered
  * already (no line); 3: as 1 or 2 but replyTo refused the line; -1: no
  * stored answer (have-rest 0: run it; nothing changed). */
 static const char *const b_scripts[SC_COUNT] = {
@@ -83,7 +83,7 @@ static const char *const b_scripts[SC_COUNT] = {
                   "if v then\n"
                   " local nl = string.find(v, '\\n', 1, true) or 0\n"
                   " if string.sub(v, 1, nl - 1) == ARGV[1] then out = 0\n"
-                  " else out = 2 line = string.sub(v, nl + 1) end\n"
+                  " else out = 2 line = string.sub(v, nl + 1, -2) .. ',\"replayed\":true}' end\n"
                   "elseif ARGV[7] == '1' then\n"
                   " redis.call('SET', KEYS[1], ARGV[1] .. '\\n' .. ARGV[3], 'PX', ARGV[4])\n"
                   " out = 1 line = ARGV[3]\n"
@@ -180,6 +180,7 @@ struct broker {
     bcancel *cancels;           /* ring of remembered cancels */
     unsigned ncancels, cancel_head;
     int was_up;
+    int closing;                /* b_free runs: jobs are freed by it, nothing new starts */
     int64_t lag, pending;
     broker_stats st;
     hist_window rtt;            /* command round trips, ns */
@@ -214,7 +215,7 @@ static void bj_set_state(bjob *j, bj_state to)
 /* Frees j when nothing holds it any more. */
 static void bj_maybe_free(bjob *j)
 {
-    if (j->c || j->refs > 0 || (j->state != BJ_DONE && j->state != BJ_ABANDONED))
+    if (j->b->closing || j->c || j->refs > 0 || (j->state != BJ_DONE && j->state != BJ_ABANDONED))
         return;
     broker *b = j->b;
     link_del(&j->link);
@@ -268,7 +269,7 @@ static void bc_queue(broker *b, bcmd *c)
 /* Restarts the jobs that stopped taking chunk lines once Redis took half. */
 static void b_unstall(broker *b)
 {
-    if (b->out_bytes > BROKER_OUT_HIGH / 2)
+    if (b->closing || b->out_bytes > BROKER_OUT_HIGH / 2)
         return;
     while (!link_empty(&b->stalled)) {
         bjob *j = queue_entry(b->stalled.next, bjob, stall_link);
@@ -835,7 +836,7 @@ static void b_rd_reply(void *owner, void *cookie, redisReply *r)
 /* Reads up to the free slots' worth of new entries (one read out at a time). */
 static void b_read(broker *b)
 {
-    if (b->reading || rlink_get_state(b->rd) != RLINK_UP || !b_may_read(b))
+    if (b->closing || b->reading || rlink_get_state(b->rd) != RLINK_UP || !b_may_read(b))
         return;
     long free = b_free_slots(b);
     if (free <= 0)
@@ -1011,6 +1012,7 @@ static char *b_strcat3(const char *a, const char *m, const char *z)
 
 static void b_free(broker *b)
 {
+    b->closing = 1;
     rlink_free(b->rd);
     rlink_free(b->ctl);
     if (b->cmd)

@@ -34,13 +34,13 @@ generous deadline.
 """
 import json
 import os
-import signal
+import subprocess
 import sys
 import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Server, main, server_stats, wait_for  # noqa: E402
+from harness import AGENTPOOLD, DEADLINE, Server, main, server_stats, wait_for  # noqa: E402
 from test_metrics import Endpoint, check_with_promtool, parse_metrics, sample  # noqa: E402
 from test_session_redis import Redis  # noqa: E402
 
@@ -344,6 +344,8 @@ class AnswerStore(unittest.TestCase):
             second = c2.wait_finals(1)[0]
             self.assertEqual(second["id"], "second")
             self.assertEqual(second["result"], first["result"])
+            self.assertTrue(second["replayed"])
+            self.assertNotIn("replayed", first)
             self.assertEqual(bstats(s)["replays"], 1)
             self.assertEqual(server_stats(s)["messages"]["accepted"], 1)
             stored = c.rc.get("agentpool:default:answer:k-1")
@@ -363,6 +365,48 @@ class AnswerStore(unittest.TestCase):
                 self.assertEqual(rc.xpending(STREAM, "agentpool")["pending"], 0)
                 self.assertEqual(c.lines(), [])
                 self.assertEqual(server_stats(s)["messages"]["accepted"], 0)
+
+
+class Settings(unittest.TestCase):
+    def check(self, *args):
+        return subprocess.run([AGENTPOOLD, "--check-config"] + list(args), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, timeout=DEADLINE)
+
+    def test_a_bad_broker_setting_is_refused_saying_why(self):
+        with tempfile.TemporaryDirectory() as d:
+            cases = [
+                (["--broker", "url=redis://db.example:6379/0"],
+                 "broker url 'redis://db.example:6379/0': 'db.example' is not a numeric address"),
+                (["--broker", "stream=s"], "broker: url is required (url=redis://HOST:PORT/DB)"),
+                ({"broker": {"url": "redis://127.0.0.1:6379/0", "claimIdleMs": 5}},
+                 "broker: claimIdleMs '5' is not a whole number from 100 to 86400000"),
+                ({"broker": {"url": "redis://127.0.0.1:6379/0", "group": ["a"]}},
+                 "broker: group: [\"a\"] is an array, expected a string or a whole number"),
+                ({"broker": 5}, "broker: 5 is a number, expected an object"),
+            ]
+            for args, text in cases:
+                if isinstance(args, dict):
+                    path = os.path.join(d, "c.json")
+                    with open(path, "w") as f:
+                        json.dump(args, f)
+                    args = ["--config", path]
+                r = self.check("--socket", os.path.join(d, "s"), *args)
+                self.assertEqual(r.returncode, 2, r)
+                self.assertIn(text, r.stderr)
+            r = self.check("--socket", os.path.join(d, "s"), "--broker",
+                           "url=redis://127.0.0.1:6379/0,maxLength=10,claimIdleMs=500")
+            self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_agentpoold_starts_and_serves_its_socket_before_its_redis_is_there(self):
+        with Redis() as r:
+            r.stop()
+            with broker_server(r) as s, s.client() as sc:
+                self.assertEqual(sc.call("echo", 1)["data"], 1)
+                self.assertEqual(bstats(s)["state"], "disconnected")
+                r.start()
+                c = Caller(r)
+                c.send("echo", 2)
+                self.assertEqual(c.wait_finals(1)[0]["result"]["data"], 2)
 
 
 if __name__ == "__main__":
