@@ -8,7 +8,7 @@
  * its answer lines come back on a reply stream of this run's own, read
  * with XREAD BLOCK and printed as send prints them from the socket:
  * every line as received, or with --stream each chunk's value (--raw:
- * every line).  The exit status is judged by the final line's "ok"
+ * every line), a chunk written twice (its seq seen) once.  The exit status is judged by the final line's "ok"
  * (sline.c).  The stream refusing the add (queue_full) is said on stderr
  * with status 1.  Ctrl-C adds the cancel entry to the pool's control
  * stream once and keeps waiting, at most --timeout, for the final line;
@@ -58,12 +58,21 @@ static int bsend_print(const char *p, size_t n)
     return AP_OK;
 }
 
-/* One line of the reply stream: printed; *final set (and *ok) for the
- * final answer.  AP_ERR when stdout failed. */
-static int bsend_line(const ctl_opts *o, const char *p, size_t n, int *final, int *ok)
+/* One line of the reply stream: printed, unless it is a chunk whose seq
+ * came already (an agentpoold that lost its Redis connection may write a
+ * chunk twice); *final set (and *ok) for the final answer.  AP_ERR when
+ * stdout failed. */
+static int bsend_line(const ctl_opts *o, const char *p, size_t n, uint64_t *next_seq, int *final, int *ok)
 {
-    jspan chunk;
+    jspan chunk, seq;
+    uint64_t s;
     sline_kind k = sline_classify(p, n, &chunk);
+    if (k == SLINE_CHUNK && jspan_member((jspan){p, n}, "seq", &seq, NULL) == AP_OK &&
+        jspan_u64(seq.p, seq.len, &s) == AP_OK) {
+        if (s < *next_seq)
+            return AP_OK;
+        *next_seq = s + 1;
+    }
     if (k == SLINE_CHUNK && o->stream && !o->raw)
         return bsend_print(chunk.p, chunk.len);
     if (k == SLINE_HEARTBEAT && o->stream && !o->raw)
@@ -82,6 +91,7 @@ typedef struct {
     char requests[256], maxlen[256], control[256];
     char entry[48];   /* the request's entry id */
     char last[48];    /* the last reply entry read */
+    uint64_t next_seq; /* the seq of the next chunk not seen yet */
 } bsend_run_t;
 
 /* A command's reply, or NULL after saying why (Redis errors included). */
@@ -123,7 +133,7 @@ static int bsend_read(const ctl_opts *o, bsend_run_t *b, int *got, int *final, i
             for (size_t j = 0; f->type == REDIS_REPLY_ARRAY && j + 1 < f->elements; j += 2)
                 if (f->element[j]->type == REDIS_REPLY_STRING && strcmp(f->element[j]->str, "line") == 0 &&
                     f->element[j + 1]->type == REDIS_REPLY_STRING &&
-                    bsend_line(o, f->element[j + 1]->str, f->element[j + 1]->len, final, ok) != AP_OK) {
+                    bsend_line(o, f->element[j + 1]->str, f->element[j + 1]->len, &b->next_seq, final, ok) != AP_OK) {
                     ctl_warn("writing to stdout: %s", strerror(errno));
                     rc = AP_ERR;
                     break;

@@ -123,6 +123,7 @@ class Core:
         self.reply = new_reply_stream()
         self.pending = wire.Pending()
         self.entries = {}               # request id -> (entry id, pool)
+        self.next_seq = {}              # request id -> the seq of its next chunk
         self.ids = itertools.count(1)
         self.last = b"0-0"
         self.dead = None
@@ -153,20 +154,36 @@ class Core:
     def forget(self, rid):
         self.pending.discard(rid)
         self.entries.pop(rid, None)
+        self.next_seq.pop(rid, None)
 
     def routes(self, xread_result):
         """[(waiter, kind, msg)] for the entries an XREAD returned; a
-        final line ends its request's entry id too."""
+        final line ends its request's entry id too.  A chunk whose seq
+        came already is dropped: an agentpoold that lost its Redis
+        connection may write a chunk twice (never a final line)."""
         out = []
         for eid, msg in reply_lines(xread_result):
             self.last = eid
             if msg is None:
                 continue
             for waiter, kind, m in self.pending.route(msg):
+                rid = m.get("id")
                 if kind == wire.FINAL:
-                    self.entries.pop(m.get("id"), None)
+                    self.entries.pop(rid, None)
+                    self.next_seq.pop(rid, None)
+                elif kind == wire.CHUNK and self.repeated(rid, m.get("seq")):
+                    continue
                 out.append((waiter, kind, m))
         return out
+
+    def repeated(self, rid, seq):
+        """Was chunk seq of rid seen already?  (Counts it if not.)"""
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            return False
+        if seq < self.next_seq.get(rid, 0):
+            return True
+        self.next_seq[rid] = seq + 1
+        return False
 
     def die(self, why):
         """Marks the connection dead; returns the waiters to fail (none
@@ -175,6 +192,7 @@ class Core:
             return []
         self.dead = why
         self.entries.clear()
+        self.next_seq.clear()
         return self.pending.take_all()
 
     def lost_answer(self, why):

@@ -13,7 +13,8 @@ pool's key names, the add script's arguments, a queue_full refusal as
 QueueFull (and the C programs' copy of the add script, include/ap_broker.h, the
 same text),
 reply entries routed by id with each request's entry id
-kept until its final line; and pyagents.client imports without the
+kept until its final line, a chunk written twice (its seq seen) dropped;
+and pyagents.client imports without the
 Redis library (it is loaded only for a redis:// target).
 """
 import json
@@ -223,6 +224,7 @@ class Broker(unittest.TestCase):
         core.added(r2, b"1-2", "p")
         self.assertEqual(core.cancel_entry(r2), ("agentpool:p:control", {"cancel": b"1-2", "replyTo": core.reply}))
         routes = core.routes(xread((b"5-1", {"id": r1, "chunk": "a", "seq": 0}), (b"5-2", None),
+                                   (b"5-2", {"id": r1, "chunk": "a", "seq": 0}),  # written twice: dropped
                                    (b"5-3", {"id": r1, "ok": True, "result": 1}), (b"5-4", {"id": 99, "ok": True})))
         self.assertEqual([(w, k) for w, k, _ in routes], [(w1, wire.CHUNK), (w1, wire.FINAL)])
         self.assertEqual(core.last, b"5-4")
