@@ -194,6 +194,7 @@ static void b_pump(broker *b);
 static void b_read(broker *b);
 static void b_ctl_read(broker *b);
 static void b_run(bjob *j);
+static int b_cancel_remembered(broker *b, const char *eid, uint64_t now);
 
 /* ---- jobs -------------------------------------------------------------- */
 
@@ -355,17 +356,22 @@ static int bc_send(broker *b, bcmd *c)
         ARGS(n1);
         ARGS(n3);
         break;
-    case BC_BEAT: {
+    case BC_BEAT: { /* batch number c->len: the held entries from c->len x BROKER_BEAT_BATCH on */
         ARGS("XCLAIM");
         ARGS(b->stream);
         ARGS(b->group);
         ARGS(b->consumer);
         ARGS("0");
+        size_t skip = c->len * BROKER_BEAT_BATCH;
         unsigned n = 0;
         for (queue_link *l = b->jobs.next; l != &b->jobs && n < BROKER_BEAT_BATCH; l = l->next) {
             bjob *j = queue_entry(l, bjob, link);
             if (j->state == BJ_DONE || j->state == BJ_ABANDONED)
                 continue;
+            if (skip > 0) {
+                skip--;
+                continue;
+            }
             ARGS(j->eid);
             n++;
         }
@@ -445,8 +451,12 @@ static void b_finish_reply(broker *b, bcmd *c, const redisReply *r)
         return;
     }
     switch (r->integer) {
-    case -1: /* no stored answer: run it */
-        if (j->state == BJ_CHECKING)
+    case -1: /* no stored answer: run it, unless a cancel came meanwhile */
+        if (j->state != BJ_CHECKING)
+            return;
+        if (b_cancel_remembered(b, j->eid, ap_now_ms()))
+            b_finish_error(j, "cancelled", "cancelled through the broker's control stream before it ran", 0);
+        else
             b_run(j);
         return;
     case 0:
@@ -1134,8 +1144,11 @@ void broker_tick(pool_t *p, uint64_t now)
                                                                                     : (uint64_t)b->cfg.claim_interval_ms;
     if (up && now >= b->next_beat_ms) {
         b->next_beat_ms = now + heartbeat;
-        if (b->njobs > 0)
-            bc_queue(b, bc_new(b, BC_BEAT, NULL, NULL, 0));
+        for (size_t k = 0; k * BROKER_BEAT_BATCH < b->njobs; k++) {
+            bcmd *c = bc_new(b, BC_BEAT, NULL, NULL, 0);
+            c->len = k;
+            bc_queue(b, c);
+        }
     }
     if (up && now >= b->next_claim_ms && b_may_read(b)) {
         b->next_claim_ms = now + (uint64_t)b->cfg.claim_interval_ms;
