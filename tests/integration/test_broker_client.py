@@ -9,7 +9,8 @@ agentpoolds with real Python workers taking work from one pool stream
    results, spread over two agentpoolds, 2,000 at once from one
    AsyncClient;
  - errors: an agent's exception is AgentError with the remote class, a
-   bad request BadRequest, as over the socket;
+   bad request BadRequest, as over the socket; pool.ping is answered,
+   pool.reload (an administrator's) is Forbidden;
  - streams: chunks in order, then the final result;
  - cancel: a request cancelled through the control stream while it
    waits in the stream is answered Cancelled and never runs; leaving a stream early cancels it
@@ -43,7 +44,7 @@ from harness import AGENTPOOLCTL, BUILDDIR, DEADLINE, SRCDIR, Gate, Server, main
 from test_session_redis import Redis  # noqa: E402
 sys.path.insert(0, SRCDIR)
 from pyagents.client import (AgentError, AsyncClient, BadRequest, Cancelled, Client,  # noqa: E402
-                             ConnectionLost, QueueFull)
+                             ConnectionLost, Forbidden, QueueFull)
 
 AGENTS_DIR = os.path.join(SRCDIR, "tests", "integration", "agents")
 GATE = "pyagents.examples.gate:GateAgent"
@@ -114,6 +115,9 @@ class Answers(BrokerCase):
                 self.assertEqual(cm.exception.message, "kaboom")
                 with self.assertRaises(BadRequest):
                     c.send("x", idempotency_key="")
+                self.assertEqual(c.ping(), {"pong": True, "state": "ready"})
+                with self.assertRaises(Forbidden):  # the stream's requests are not administrators'
+                    c.reload()
 
             async def run():
                 async with AsyncClient(self.url) as ac:
