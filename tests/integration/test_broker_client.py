@@ -21,7 +21,8 @@ agentpoolds with real Python workers taking work from one pool stream
  - QueueFull: a pool stream at its broker.maxLength refuses the add;
  - the reply stream has a TTL while in use and is gone after close();
  - no Redis: ConnectionLost(sent=False);
- - agentpool-bench --redis drives the same load, every answer matched;
+ - agentpool-bench --redis drives the same load, every answer matched,
+   and refuses bad broker targets with exact reasons;
  - agentpoolctl --socket redis://... send and send --stream print the
    answer lines as from the socket, with the same exit statuses; a full
    stream is queue_full (status 1); Ctrl-C cancels a stream where it runs
@@ -295,6 +296,21 @@ class Bench(BrokerCase):
             self.assertEqual(rep["requests"]["ok"], 300, rep)
             self.assertEqual(rep["requests"]["errors"], 0, rep)
 
+    def test_agentpool_bench_refuses_bad_broker_targets(self):
+        for args, text in ((["--redis", "http://127.0.0.1:1/0"], "expected redis://HOST[:PORT][/DB]"),
+                           (["--redis", "redis://127.0.0.1:0/0"], "bad port"),
+                           (["--redis", "redis://127.0.0.1:6379/x"], "bad database number"),
+                           (["--redis", "redis://:6379/0"], "bad host"),
+                           (["--redis", self.url, "--unix", "/tmp/x"], "--redis and --unix are exclusive"),
+                           (["--redis", self.url, "--proto", "http"], "--redis needs --proto ndjson")):
+            out = subprocess.run([BENCH] + args + ["--requests", "1"], capture_output=True, text=True,
+                                 timeout=DEADLINE)
+            self.assertEqual(out.returncode, 2, (args, out.stderr))
+            self.assertIn(text, out.stderr, args)
+        out = subprocess.run([BENCH, "--redis", "redis://127.0.0.1:1/0", "--requests", "1"], capture_output=True,
+                             text=True, timeout=DEADLINE)
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertIn("connect to redis://127.0.0.1:1/0", out.stderr)
 
 class Ctl(BrokerCase):
     def ctl(self, *args):
