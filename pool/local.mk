@@ -84,7 +84,8 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/ops/apikey.c pool/ops/apikey.h \
 	pool/ops/usage.c pool/ops/usage.h \
 	pool/redis/rspec.c pool/redis/rspec.h pool/redis/rlink.c pool/redis/rlink.h \
-	pool/broker/broker.c pool/broker/broker.h pool/broker/bentry.c pool/broker/bentry.h
+	pool/broker/broker.c pool/broker/broker.h pool/broker/bint.h pool/broker/bjob.c pool/broker/bcmd.c \
+	pool/broker/bcancel.c pool/broker/bcancel.h pool/broker/bentry.c pool/broker/bentry.h
 agentpoold_CPPFLAGS = $(AM_CPPFLAGS) $(POOL_INC)
 agentpoold_CFLAGS = $(AM_CFLAGS) -pthread $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS) $(SQLITE_CFLAGS) $(HIREDIS_CFLAGS) $(NETTLE_CFLAGS) $(JEMALLOC_CFLAGS) $(JEMALLOC_DEFS)
 agentpoold_LDADD = common/libapcommon_je.a $(LIBEVENT_LIBS) $(CJSON_LIBS) $(SQLITE_LIBS) $(HIREDIS_LIBS) $(NETTLE_LIBS) -lpthread $(JEMALLOC_LIBS)

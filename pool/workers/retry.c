@@ -251,16 +251,22 @@ static void dead_letter(msg *m)
         .chunks = stream_partial(m) ? stream_chunks(m) : 0,
         .checkpoint = m->ckpt, .checkpoint_len = m->ckpt_len,
     };
+    retry_write_dead_letter(p, &e);
+}
+
+void retry_write_dead_letter(pool_t *p, const dlq_entry *e)
+{
+    char err[512];
     uint64_t dlq_id;
     snprintf(err, sizeof(err), "the dead-letter file is not open");
     if (p->dlq == NULL)
         retry_open_dead_letters(p);
     /* Older records held in memory go first, so the file keeps their order. */
     dlqheld_flush(p, p->dlq, err, sizeof(err));
-    if (p->dlq && dlqheld_count(p) == 0 && dlq_append(p->dlq, &e, &dlq_id, err, sizeof(err)) == AP_OK)
+    if (p->dlq && dlqheld_count(p) == 0 && dlq_append(p->dlq, e, &dlq_id, err, sizeof(err)) == AP_OK)
         return;
     p->stats.dead_letter_errors++;
-    if (dlqheld_keep(p, &e) == AP_OK)
+    if (dlqheld_keep(p, e) == AP_OK)
         ap_error("pool %s: COULD NOT WRITE A DEAD LETTER (%llu so far): %s; kept in memory until the file takes it "
                  "(%llu held)", p->name, (unsigned long long)p->stats.dead_letter_errors, err,
                  (unsigned long long)dlqheld_count(p));

@@ -20,6 +20,7 @@
 #ifndef AP_RETRY_H
 #define AP_RETRY_H
 
+#include "dlq.h"
 #include "msg.h"
 #include "reply.h"
 
@@ -68,6 +69,12 @@ unsigned retry_fail_waiting(struct pool *p, reply_code code, const char *why);
  * socket and, with named pools, the pool's name).  AP_ERR logged when it
  * cannot be opened: the server runs on and says so. */
 int retry_open_dead_letters(struct pool *p);
+/* Writes e to p's dead-letter file (opened again if it is not open), after
+ * the records held in memory; when the file refuses it, it is held in
+ * memory (dlqheld.c) or, past that bound, lost: logged and counted either
+ * way.  For messages that failed for good here and for broker entries
+ * dead-lettered by their delivery count (bjob.c). */
+void retry_write_dead_letter(struct pool *p, const dlq_entry *e);
 /* Writes what dlqheld.c holds for p, then closes p's file (exit, or the
  * pool is gone). */
 void retry_close_dead_letters(struct pool *p);

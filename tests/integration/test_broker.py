@@ -151,6 +151,35 @@ class Basics(unittest.TestCase):
             self.assertEqual(bstats(s)["chunks"], 50)
 
 
+    def test_a_silent_redis_bounds_the_chunks_the_master_holds_and_none_is_lost(self):
+        with Redis() as r, broker_server(r, agent="brokeragent:BrokerStreamer") as s:
+            c = Caller(r)
+            n, size = 300, 64 * 1024
+            c.send("stream", {"n": n, "size": size}, stream=True)
+            wait_for(lambda: c.rc.xlen(c.reply) > 0, what="the first chunk")
+            r.freeze(True)
+            most = [0]
+            try:
+                def held_at_the_bound():
+                    most[0] = max(most[0], bstats(s)["waitingBytes"])
+                    return most[0] >= 4 << 20
+                wait_for(held_at_the_bound, what="chunk bytes waiting for Redis reaching the 4 MiB bound")
+                for _ in range(20):  # it stays there: the stream waits, the master does not grow
+                    most[0] = max(most[0], bstats(s)["waitingBytes"])
+            finally:
+                r.freeze(False)
+            self.assertLess(most[0], (4 << 20) + 2 * (size + 100))
+            c.wait_finals(1)
+            seqs, seen = [], set()
+            for x in c.lines()[:-1]:  # a chunk resent after a reconnect comes again: dropped by its seq
+                if x["seq"] not in seen:
+                    seen.add(x["seq"])
+                    seqs.append(x["seq"])
+                    self.assertTrue(x["chunk"].startswith("%06d" % x["seq"]))
+            self.assertEqual(seqs, list(range(n)))
+            self.assertTrue(c.lines()[-1]["ok"])
+
+
 class Sharing(unittest.TestCase):
     def test_three_agentpoolds_share_one_stream_each_holding_at_most_its_slots(self):
         with Redis() as r:
@@ -243,6 +272,9 @@ class DeadLetters(unittest.TestCase):
                 self.assertEqual((st["claimed"], st["deadLettered"]), (1, 1))
                 self.assertEqual(server_stats(s)["workerEvents"]["crashed"], 0)  # never ran
                 self.assertEqual(rc.xpending(STREAM, "agentpool")["pending"], 0)
+                with open(s.path + ".deadletter.jsonl") as f:  # kept like a local message's last failure
+                    rec = json.loads(f.readline())
+                self.assertEqual((rec["id"], rec["type"], rec["attempts"]), (0, "crash", 3))
 
     def test_a_poison_message_read_fresh_is_answered_worker_crashed_once_after_its_retries(self):
         with Redis() as r, broker_server(r, config={"maxRetries": 1, "retryDelay": 0}) as s:

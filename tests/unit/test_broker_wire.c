@@ -4,7 +4,8 @@
  * text form (brokercfg.c: members, defaults, the exact refusals) and the
  * wire forms (bentry.c: an entry's fields from a stream reply, the line
  * fed to the admission path, the answer key, a final line's id and rest,
- * a made-up error's rest).
+ * a made-up error's rest), and the ring of remembered cancels
+ * (bcancel.c: until their time, the oldest dropped when full).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "bcancel.h"
 #include "bentry.h"
 #include "brokercfg.h"
 #include "ap_alloc.h"
@@ -210,6 +212,30 @@ static void test_answer_keys_final_lines_and_made_up_errors(void **state)
     ap_free(r);
 }
 
+static void test_remembered_cancels_last_until_their_time_and_the_oldest_goes_first(void **state)
+{
+    (void)state;
+    bcancel_ring r;
+    bcancel_init(&r, 3);
+    assert_false(bcancel_has(&r, "1-1", 0));
+    bcancel_add(&r, "1-1", 3, 0, 100);
+    bcancel_add(&r, "1-2", 3, 0, 200);
+    assert_true(bcancel_has(&r, "1-1", 99));
+    assert_false(bcancel_has(&r, "1-1", 100)); /* past its time */
+    assert_false(bcancel_has(&r, "1-", 0));
+    bcancel_add(&r, "1-3", 3, 50, 300);
+    bcancel_add(&r, "1-4", 3, 60, 400); /* full: 1-1, the oldest, goes */
+    assert_int_equal(bcancel_count(&r), 3);
+    assert_false(bcancel_has(&r, "1-1", 60));
+    assert_true(bcancel_has(&r, "1-2", 60) && bcancel_has(&r, "1-3", 60) && bcancel_has(&r, "1-4", 60));
+    bcancel_add(&r, "1-5", 3, 250, 500); /* 1-2 is past its time: dropped first */
+    assert_int_equal(bcancel_count(&r), 3);
+    assert_true(bcancel_has(&r, "1-5", 250));
+    bcancel_add(&r, "123456789012345678901-123456789012345678901", 43, 0, 1); /* too long: ignored */
+    assert_int_equal(bcancel_count(&r), 3);
+    bcancel_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -218,6 +244,7 @@ int main(void)
         cmocka_unit_test(test_an_entry_s_fields_are_read_and_bad_shapes_refused),
         cmocka_unit_test(test_the_line_fed_names_the_stream_s_pool_last),
         cmocka_unit_test(test_answer_keys_final_lines_and_made_up_errors),
+        cmocka_unit_test(test_remembered_cancels_last_until_their_time_and_the_oldest_goes_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,7 +5,8 @@ Served with --python-path tests/integration/agents.  By message type:
   echo   -> returns {"data": data, "pid": the worker's pid}
   sleep  -> awaits data["ms"] ms, returns {"slept_ms": ms, "pid": pid}
   wait   -> awaits until data["file"] exists (at most 60 s), returns "done"
-  stream -> yields "c0" .. "c<n-1>" (data["n"]), returns "streamed"
+  stream -> (BrokerStreamer) yields "c0" .. "c<n-1>" (data["n"]); with
+            data["size"], chunk i is its number in 6 digits and size x's
   crash  -> the worker process exits 7 at once (every attempt)
 """
 import asyncio
@@ -32,6 +33,7 @@ class BrokerStreamer:
     async def handle_message(self, type, data):
         if type == "crash":
             os._exit(7)
+        size = data.get("size", 0)
         for i in range(data["n"]):
-            yield "c%d" % i
+            yield ("c%d" % i) if not size else ("%06d" % i) + "x" * size
             await asyncio.sleep(0)
