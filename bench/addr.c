@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -34,6 +35,71 @@ int addr_unix(addr_target *a, const char *path, char *err, size_t errlen)
     a->family = AF_UNIX;
     snprintf(a->desc, sizeof(a->desc), "unix:%s", path);
     snprintf(a->host, sizeof(a->host), "localhost");
+    return AP_OK;
+}
+
+int addr_redis(addr_target *a, const char *url, char *err, size_t errlen)
+{
+    static const char scheme[] = "redis://";
+    char host[256];
+    unsigned long port = 6379, db = 0;
+    const char *p = url + sizeof(scheme) - 1;
+    char *end;
+
+    if (strncmp(url, scheme, sizeof(scheme) - 1) != 0) {
+        snprintf(err, errlen, "--redis %s: expected redis://HOST[:PORT][/DB]", url);
+        return AP_ERR;
+    }
+    size_t hlen = strcspn(p, ":/");
+    if (hlen == 0 || hlen >= sizeof(host)) {
+        snprintf(err, errlen, "--redis %s: bad host", url);
+        return AP_ERR;
+    }
+    memcpy(host, p, hlen);
+    host[hlen] = '\0';
+    p += hlen;
+    if (*p == ':') {
+        errno = 0;
+        port = strtoul(p + 1, &end, 10);
+        if (errno || end == p + 1 || port == 0 || port > 65535 || (*end != '\0' && *end != '/')) {
+            snprintf(err, errlen, "--redis %s: bad port", url);
+            return AP_ERR;
+        }
+        p = end;
+    }
+    if (*p == '/' && p[1] != '\0') {
+        errno = 0;
+        db = strtoul(p + 1, &end, 10);
+        if (errno || end == p + 1 || *end != '\0' || db > 1000000) {
+            snprintf(err, errlen, "--redis %s: bad database number", url);
+            return AP_ERR;
+        }
+    } else if (*p != '\0' && strcmp(p, "/") != 0) {
+        snprintf(err, errlen, "--redis %s: expected redis://HOST[:PORT][/DB]", url);
+        return AP_ERR;
+    }
+
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    int rc = getaddrinfo(host, NULL, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "--redis %s: getaddrinfo: %s", url, gai_strerror(rc));
+        return AP_ERR;
+    }
+    memset(a, 0, sizeof(*a));
+    rc = getnameinfo(res->ai_addr, res->ai_addrlen, a->host, sizeof(a->host), NULL, 0, NI_NUMERICHOST);
+    a->family = res->ai_family;
+    freeaddrinfo(res);
+    if (rc != 0) {
+        snprintf(err, errlen, "--redis %s: getnameinfo: %s", url, gai_strerror(rc));
+        return AP_ERR;
+    }
+    a->broker = 1;
+    a->port = (int)port;
+    a->db = (int)db;
+    snprintf(a->desc, sizeof(a->desc), "%s", url);
     return AP_OK;
 }
 

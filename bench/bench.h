@@ -60,6 +60,17 @@ typedef enum {
     CONN_STATE_COUNT
 } conn_state;
 
+struct redisAsyncContext;
+
+/* A connection's broker transport (bench/bq.c), used with --redis. */
+typedef struct {
+    struct redisAsyncContext *add, *rd; /* adds; XREAD of the reply stream */
+    char reply[64];           /* agentpool:reply:<128 random bits in hex> */
+    char requests[256], maxlen[256];
+    char last[48];            /* the last reply entry read */
+    char sha[48];             /* the add script's SHA1, once loaded */
+} bench_bq;
+
 typedef struct {
     uint32_t index;
     conn_state state;
@@ -77,6 +88,7 @@ typedef struct {
     uint64_t next_k;          /* open loop: this connection's next request to send */
     uint64_t due_k;           /* open loop: requests before this one are due */
     unsigned backoff_ms;      /* delay before the next connect attempt */
+    bench_bq bq;              /* --redis: the broker transport instead of fd */
 } bench_conn;
 
 typedef enum { PHASE_RUN = 0, PHASE_DRAIN, PHASE_DONE } bench_phase;

@@ -24,9 +24,15 @@
  * is still work for it, at once the first time, then after a doubling
  * back-off (reset by each matched answer).  Reconnects never happen
  * inside a read or write callback: the retry timer does them.
+ *
+ * With a broker target (--redis) there is no socket here: bq.c carries
+ * the same lines through Redis in place of connect/send/recv and calls
+ * the conn_bq_* functions below, so states, matching and accounting are
+ * the same.
  */
 #include "conn.h"
 #include "ap_alloc.h"
+#include "bq.h"
 #include "ap_common.h"
 #include "load.h"
 #include "resp.h"
@@ -76,9 +82,12 @@ void conn_setup(bench_conn *c, uint32_t index)
     }
 }
 
-/* Closes the socket and stops its events; c becomes DOWN. */
+/* Closes the socket (or the broker transport) and stops its events; c
+ * becomes DOWN. */
 static void conn_shut(bench_conn *c)
 {
+    if (bench.cfg->target.broker)
+        bq_shut(c);
     event_del(c->ev_read);
     event_del(c->ev_write);
     c->write_armed = 0;
@@ -154,15 +163,23 @@ static void conn_opened(bench_conn *c)
     c->out_off = c->out_len = 0;
     c->written = 0;
     http_init(&c->hp);
-    event_assign(c->ev_read, bench.base, c->fd, EV_READ | EV_PERSIST, conn_read_cb, c);
-    event_assign(c->ev_write, bench.base, c->fd, EV_WRITE, conn_write_cb, c);
-    event_add(c->ev_read, NULL);
+    if (!bench.cfg->target.broker) {
+        event_assign(c->ev_read, bench.base, c->fd, EV_READ | EV_PERSIST, conn_read_cb, c);
+        event_assign(c->ev_write, bench.base, c->fd, EV_WRITE, conn_write_cb, c);
+        event_add(c->ev_read, NULL);
+    }
     load_fill(c);
 }
 
 /* Starts a connect.  Returns AP_ERR with err set when it failed at once. */
 static int conn_connect(bench_conn *c, char *err, size_t errlen)
 {
+    if (bench.cfg->target.broker) {
+        if (bq_connect(c, err, errlen) != AP_OK)
+            return AP_ERR;
+        conn_set_state(c, CONN_CONNECTING);
+        return AP_OK;
+    }
     int in_progress = 0;
     int fd = addr_connect(&bench.cfg->target, &in_progress, err, errlen);
     if (fd < 0)
@@ -245,6 +262,10 @@ void conn_flush(bench_conn *c)
 {
     if (c->state != CONN_OPEN)
         return;
+    if (bench.cfg->target.broker) {
+        bq_flush(c);
+        return;
+    }
     while (c->out_off < c->out_len) {
         ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
         if (n > 0) {
@@ -492,4 +513,39 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
     }
     load_fill(c);
     load_check_done();
+}
+
+void conn_bq_open(bench_conn *c)
+{
+    if (c->state == CONN_CONNECTING)
+        conn_opened(c);
+}
+
+void conn_bq_failed(bench_conn *c, const char *err)
+{
+    conn_connect_failed(c, ECONNREFUSED, err);
+}
+
+void conn_bq_lost(bench_conn *c)
+{
+    if (c->state == CONN_DOWN)
+        return;
+    bench.n.closed_by_server++;
+    conn_drop(c, 0);
+}
+
+void conn_bq_line(bench_conn *c, const char *line, size_t len)
+{
+    conn_ndjson_line(c, line, len);
+}
+
+void conn_bq_refused(bench_conn *c, uint64_t id, const char *code, size_t code_len)
+{
+    uint64_t start;
+    match_result m = match_complete(&c->mt, id, &start);
+    if (m != MATCH_OK) {
+        conn_count_mismatch(m);
+        return;
+    }
+    load_answer(start, 0, code, code_len);
 }

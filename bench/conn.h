@@ -17,6 +17,7 @@
 #include "bench.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define CONN_IN_SIZE (128u * 1024u)
 #define CONN_OUT_MIN (64u * 1024u)
@@ -42,5 +43,17 @@ void conn_flush(bench_conn *c);
 /* Closes c for good at the end of the run (answers still in flight stay
  * counted as outstanding). */
 void conn_close(bench_conn *c);
+
+/* Called by bq.c (the broker transport, --redis): ---------------------- */
+/* The broker connection is ready: start sending. */
+void conn_bq_open(bench_conn *c);
+/* Connecting to the broker failed (err says why). */
+void conn_bq_failed(bench_conn *c, const char *err);
+/* The broker connection broke: what c held fails, c reconnects. */
+void conn_bq_lost(bench_conn *c);
+/* One line read from c's reply stream (an NDJSON answer line). */
+void conn_bq_line(bench_conn *c, const char *line, size_t len);
+/* The request with this id was refused before it was queued (code). */
+void conn_bq_refused(bench_conn *c, uint64_t id, const char *code, size_t code_len);
 
 #endif

@@ -5,6 +5,7 @@ noinst_PROGRAMS += agentpool-bench
 agentpool_bench_SOURCES = bench/main.c bench/bench.h \
 	bench/load.c bench/load.h \
 	bench/conn.c bench/conn.h \
+	bench/bq.c bench/bq.h \
 	bench/report.c bench/report.h \
 	bench/addr.c bench/addr.h \
 	bench/tmpl.c bench/tmpl.h \
@@ -13,8 +14,8 @@ agentpool_bench_SOURCES = bench/main.c bench/bench.h \
 	bench/http.c bench/http.h \
 	bench/hist.c bench/hist.h \
 	bench/errtab.c bench/errtab.h
-agentpool_bench_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS)
-agentpool_bench_LDADD = common/libapcommon.a $(LIBEVENT_LIBS) $(CJSON_LIBS) -lm
+agentpool_bench_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS) $(HIREDIS_CFLAGS)
+agentpool_bench_LDADD = common/libapcommon.a $(LIBEVENT_LIBS) $(CJSON_LIBS) $(HIREDIS_LIBS) -lm
 
 # agentpool-slowhttp: the slow HTTP service bench/compare's fetch50
 # workload fetches from (one file, libevent's evhttp; not installed).
@@ -44,7 +45,7 @@ EXTRA_DIST += tests/integration/test_bench.py tests/integration/test_slowhttp.py
 # bench/compare: agentpool against uWSGI, gunicorn and Celery (run by hand;
 # make check runs only its tokens workload at its smallest, test_compare.py),
 # its helpers and the C echo ceiling it builds with cc.
-EXTRA_DIST += bench/compare bench/stats-cost bench/instr-per-msg bench/client-async bench/worker-start bench/pools-split bench/sessions-state bench/a2a bench/compare.d/app.py bench/compare.d/celery_app.py \
+EXTRA_DIST += bench/compare bench/chaos-broker bench/broker-scale bench/stats-cost bench/instr-per-msg bench/client-async bench/worker-start bench/pools-split bench/sessions-state bench/a2a bench/compare.d/app.py bench/compare.d/celery_app.py \
 	bench/compare.d/celery_client.py bench/compare.d/interp_ceiling.py \
 	bench/compare.d/peers.py bench/compare.d/procs.py bench/compare.d/report.py \
 	bench/compare.d/asyncio_ceiling.py bench/compare.d/agents.py \

@@ -48,6 +48,10 @@ static void main_usage(FILE *out)
             "Target (default: --unix $" AP_SOCKET_ENV " or " AP_DEFAULT_SOCKET "):\n"
             "  --unix PATH          connect to a Unix socket\n"
             "  --tcp HOST:PORT      connect over TCP\n"
+            "  --redis URL          through the broker redis://HOST[:PORT][/DB]: requests are\n"
+            "                       added to the pool's stream agentpool:POOL:requests (--pool,\n"
+            "                       default 'default'), answers read from a reply stream per\n"
+            "                       connection (ndjson only)\n"
             "  --proto ndjson|http  protocol (default ndjson)\n"
             "  --path PATH          HTTP: request target of the POST (default /)\n"
             "  --body JSON          HTTP: POST this body as it is (e.g. an A2A JSON-RPC\n"
@@ -120,7 +124,7 @@ enum {
     OPT_UNIX = 1000, OPT_TCP, OPT_PROTO, OPT_PATH, OPT_CONNS, OPT_DEPTH, OPT_RATE, OPT_SECONDS,
     OPT_REQUESTS, OPT_WARMUP, OPT_TIMEOUT, OPT_TYPE, OPT_PAYLOAD, OPT_DATA, OPT_JSON, OPT_HELP, OPT_VERSION,
     OPT_STREAM,
-    OPT_POOL, OPT_SESSIONS, OPT_BODY, OPT_EXPECT
+    OPT_POOL, OPT_SESSIONS, OPT_BODY, OPT_EXPECT, OPT_REDIS
 };
 
 /* Fills cfg from the command line.  Returns AP_OK, AP_ERR with err set
@@ -130,6 +134,7 @@ static int main_parse(int argc, char **argv, bench_cfg *cfg, char *err, size_t e
     static const struct option opts[] = {
         {"unix", required_argument, NULL, OPT_UNIX},
         {"tcp", required_argument, NULL, OPT_TCP},
+        {"redis", required_argument, NULL, OPT_REDIS},
         {"proto", required_argument, NULL, OPT_PROTO},
         {"path", required_argument, NULL, OPT_PATH},
         {"conns", required_argument, NULL, OPT_CONNS},
@@ -152,7 +157,7 @@ static int main_parse(int argc, char **argv, bench_cfg *cfg, char *err, size_t e
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
     };
-    const char *unix_path = NULL, *tcp = NULL;
+    const char *unix_path = NULL, *tcp = NULL, *redis = NULL;
     unsigned long long u;
     int opt;
 
@@ -173,6 +178,9 @@ static int main_parse(int argc, char **argv, bench_cfg *cfg, char *err, size_t e
             break;
         case OPT_TCP:
             tcp = optarg;
+            break;
+        case OPT_REDIS:
+            redis = optarg;
             break;
         case OPT_PROTO:
             if (strcmp(optarg, "ndjson") == 0) {
@@ -288,7 +296,18 @@ static int main_parse(int argc, char **argv, bench_cfg *cfg, char *err, size_t e
         snprintf(err, errlen, "--unix and --tcp are exclusive");
         return AP_ERR;
     }
-    if (tcp) {
+    if (redis && (unix_path || tcp)) {
+        snprintf(err, errlen, "--redis and --%s are exclusive", unix_path ? "unix" : "tcp");
+        return AP_ERR;
+    }
+    if (redis && cfg->proto == BENCH_HTTP) {
+        snprintf(err, errlen, "--redis needs --proto ndjson (the broker carries NDJSON lines)");
+        return AP_ERR;
+    }
+    if (redis) {
+        if (addr_redis(&cfg->target, redis, err, errlen) != AP_OK)
+            return AP_ERR;
+    } else if (tcp) {
         if (addr_tcp(&cfg->target, tcp, err, errlen) != AP_OK)
             return AP_ERR;
     } else {

@@ -19,9 +19,13 @@
  * connection and the final answer (normally "cancelled") is still
  * awaited, at most --timeout; a second one stops waiting.  Either way the
  * exit status is 130, as for any program Ctrl-C ends.
+ *
+ * With --socket redis://... send TYPE [DATA] (and send --stream) go
+ * through the Redis broker instead (bsend.c).
  */
 #include "ctl.h"
 #include "ap_alloc.h"
+#include "bsend.h"
 #include "render.h"
 #include "reqline.h"
 
@@ -138,6 +142,8 @@ int cmd_send(const ctl_opts *o, int argc, char **argv)
         return ctl_usage_error("send --stream: TYPE missing (a stream is one request, not stdin's)");
     if (argc == 0 && o->pool)
         return ctl_usage_error("send --pool: TYPE missing (stdin's requests name their own \"pool\")");
+    if (argc == 0 && bsend_is_target(o->socket_path))
+        return ctl_usage_error("send to %s: TYPE missing (stdin's requests go to a Unix socket)", o->socket_path);
     if (argc == 0) {
         x.in_fd = STDIN_FILENO;
     } else {
@@ -149,6 +155,11 @@ int cmd_send(const ctl_opts *o, int argc, char **argv)
         x.preload = line;
         x.preload_len = len;
         x.preload_lines = 1;
+        if (bsend_is_target(o->socket_path)) {
+            int st = bsend_run(o, line, len);
+            ap_free(line);
+            return st;
+        }
     }
     if (o->stream) {
         int st = send_stream(o, &x);

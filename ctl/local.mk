@@ -5,7 +5,7 @@ bin_PROGRAMS += agentpoolctl
 agentpoolctl_SOURCES = ctl/agentpoolctl.c \
 	ctl/args.c ctl/args.h \
 	ctl/ctl.c ctl/ctl.h \
-	ctl/cmd_send.c ctl/cmd_stats.c ctl/cmd_pool.c ctl/cmd_dlq.c ctl/cmd_events.c ctl/cmd_session.c ctl/cmd_usage.c \
+	ctl/cmd_send.c ctl/bsend.c ctl/bsend.h pool/redis/rspec.c pool/redis/rspec.h ctl/cmd_stats.c ctl/cmd_pool.c ctl/cmd_dlq.c ctl/cmd_events.c ctl/cmd_session.c ctl/cmd_usage.c \
 	ctl/top.c ctl/topview.c ctl/topview.h \
 	ctl/conn.c ctl/conn.h \
 	ctl/exchange.c ctl/exchange.h \
@@ -15,8 +15,8 @@ agentpoolctl_SOURCES = ctl/agentpoolctl.c \
 	ctl/sline.c ctl/sline.h \
 	ctl/render.c ctl/render.h \
 	ctl/table.c ctl/table.h
-agentpoolctl_CFLAGS = $(AM_CFLAGS) $(CJSON_CFLAGS)
-agentpoolctl_LDADD = common/libapcommon.a $(CJSON_LIBS) -lm
+agentpoolctl_CFLAGS = $(AM_CFLAGS) $(CJSON_CFLAGS) $(HIREDIS_CFLAGS) -iquote $(top_srcdir)/pool/redis
+agentpoolctl_LDADD = common/libapcommon.a $(CJSON_LIBS) $(HIREDIS_LIBS) -lm
 
 # test_ctl.py: against a fake server; test_ctl_real.py: against the real
 # agentpoold (stats, health, history, reload, scale, dlq, every exit

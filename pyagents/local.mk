@@ -17,7 +17,10 @@ dist_pyagents_client_DATA = \
 	pyagents/client/retry.py \
 	pyagents/client/common.py \
 	pyagents/client/sync.py \
-	pyagents/client/aio.py
+	pyagents/client/aio.py \
+	pyagents/client/broker.py \
+	pyagents/client/sync_broker.py \
+	pyagents/client/aio_broker.py
 pyagents_examplesdir = $(pythonpkgdir)/pyagents/examples
 dist_pyagents_examples_DATA = \
 	pyagents/examples/__init__.py \

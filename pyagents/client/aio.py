@@ -7,12 +7,16 @@ which one reader task fills by id.  Connection states as in the sync
 client: none -> open -> dead; a dead connection fails every request it
 held with ConnectionLost(sent=True), and the next request reconnects.
 A task cancelled while it awaits an answer sends pool.cancel for it.
+
+The transport is the connection object: _Connection here for a Unix
+socket, aio_broker.BrokerConnection for a redis:// target (loaded only
+then), with the same submit, forget, fire_cancel, cancel, kill and close.
 """
 import asyncio
 import collections
 import itertools
 
-from . import wire
+from . import broker, wire
 from .common import CONNECT_TIMEOUT, PoolCalls, default_path, local_deadline
 from .errors import ConnectionLost, Timeout
 from .retry import retry_delay
@@ -77,9 +81,9 @@ class _Connection:
             raise ConnectionLost("cannot connect to %s: %s" % (path, e or "timed out"), sent=False) from None
         return cls(path, reader, writer)
 
-    async def submit(self, waiter, make_line):
-        """Registers waiter under a new id and writes make_line(id);
-        returns the id.  ConnectionLost(sent=False) when the connection
+    async def submit(self, waiter, make_line, pool=None):
+        """Registers waiter under a new id and writes make_line(id) (it
+        names pool already); returns the id.  ConnectionLost(sent=False) when the connection
         was already gone; a failure while the line drains is sent=True
         (it may have reached the server)."""
         if self.refused is not None:
@@ -116,6 +120,17 @@ class _Connection:
         line = wire.encode_request(cid, "pool.cancel", {"id": rid})
         self.pending.add(cid, _Discard(), len(line))
         self.writer.write(line)
+
+    async def cancel(self, rid):
+        """pool.cancel for rid, awaited: what the server found."""
+        if self.dead:
+            return "unknown"
+        waiter = _Waiter()
+        try:
+            cid = await self.submit(waiter, lambda c: wire.encode_request(c, "pool.cancel", {"id": rid}))
+        except ConnectionLost:
+            return "unknown"
+        return (await Request(self, cid, waiter, None).wait())["found"]
 
     async def _read(self):
         why = "server closed the connection"
@@ -303,14 +318,17 @@ class AsyncSubscription:
 class AsyncClient(PoolCalls):
     """The asyncio client: one connection, any number of concurrent
     requests, opened at the first request and again after it broke.
-    Use it from one event loop."""
+    Use it from one event loop.  path: a Unix socket, or a broker
+    "redis://HOST:PORT/DB"; pool: the pool of requests that name none."""
 
-    def __init__(self, path=None, *, connect_timeout=CONNECT_TIMEOUT):
+    def __init__(self, path=None, *, connect_timeout=CONNECT_TIMEOUT, pool=None):
         self.path = default_path(path)
         self.connect_timeout = connect_timeout
+        self.pool = pool
         self._conn = None
         self._lock = None
         self._closed = False
+        self._unclaimed = 0              # of the connections closed so far
 
     async def _connection(self):
         if self._closed:
@@ -322,22 +340,37 @@ class AsyncClient(PoolCalls):
             self._lock = asyncio.Lock()
         async with self._lock:
             if self._conn is None or self._conn.dead:
-                self._conn = await _Connection.open(self.path, self.connect_timeout)
+                self._unclaimed += self._conn.pending.unclaimed if self._conn else 0
+                self._conn = await self._open()
             return self._conn
+
+    @property
+    def unclaimed_answers(self):
+        """As Client.unclaimed_answers."""
+        conn = self._conn
+        return self._unclaimed + (conn.pending.unclaimed if conn else 0)
+
+    async def _open(self):
+        if broker.is_url(self.path):
+            from .aio_broker import BrokerConnection
+            return await BrokerConnection.open(self.path, self.connect_timeout)
+        return await _Connection.open(self.path, self.connect_timeout)
 
     async def _start(self, cls, type, data, stream, options):
         """As the sync client's: a line that could not be written is
         written once more on a new connection."""
+        if self.pool is not None and options.get("pool") is None:
+            options["pool"] = self.pool
         make = lambda rid: wire.encode_request(rid, type, data, stream=stream, **options)  # noqa: E731
         waiter = _Waiter()
         conn = await self._connection()
         try:
-            rid = await conn.submit(waiter, make)
+            rid = await conn.submit(waiter, make, options.get("pool"))
         except ConnectionLost as e:
             if e.sent:
                 raise
             conn = await self._connection()
-            rid = await conn.submit(waiter, make)
+            rid = await conn.submit(waiter, make, options.get("pool"))
         return cls(conn, rid, waiter, options.get("timeout"))
 
     async def submit(self, type, data=None, **options):
@@ -356,21 +389,19 @@ class AsyncClient(PoolCalls):
         return await self._start(Stream, type, data, True, options)
 
     async def cancel(self, request):
-        """pool.cancel for a Request or Stream: "queued", "running" or "unknown"."""
+        """As Client.cancel(): "queued", "running" or "unknown" over the
+        socket; "requested" or "unknown" through a broker."""
         if request.conn.dead:
             return "unknown"
-        waiter = _Waiter()
-        try:
-            rid = await request.conn.submit(waiter, lambda cid: wire.encode_request(
-                cid, "pool.cancel", {"id": request.id}))
-        except ConnectionLost:
-            return "unknown"
-        return (await Request(request.conn, rid, waiter, None).wait())["found"]
+        return await request.conn.cancel(request.id)
 
     def subscribe(self, topics=None, since=None, critical=False, pool=None):
         """Subscribes to the lifecycle events (pool.subscribe, an admin
         request) on a dedicated connection: `async for event in
-        client.subscribe(["worker.#"])`.  since: ms since the epoch."""
+        client.subscribe(["worker.#"])`.  since: ms since the epoch.
+        Unix socket only."""
+        if broker.is_url(self.path):
+            raise broker.no_events()
         return AsyncSubscription(self.path, wire.subscribe_line(topics, since, critical, pool), self.connect_timeout)
 
     async def send_with_retry(self, type, data=None, *, max_retries=5, backoff=0.1, max_backoff=10.0,
@@ -394,6 +425,7 @@ class AsyncClient(PoolCalls):
         conn, self._conn = self._conn, None
         if conn is not None:
             await conn.close()
+            self._unclaimed += conn.pending.unclaimed
 
     async def __aenter__(self):
         return self

@@ -11,6 +11,11 @@ Connection states: none -> open -> dead (reader saw EOF or an error, a
 write failed, or close()).  A dead connection fails every request it
 held with ConnectionLost(sent=True) at once; the next request opens a
 new one.
+
+The transport is the connection object: _Connection here for a Unix
+socket, sync_broker.BrokerConnection for a redis:// target (loaded only
+then); both offer submit, forget, fire_cancel, cancel, kill and close,
+and everything above them (Request, Stream, Client) is the same.
 """
 import itertools
 import queue
@@ -18,7 +23,7 @@ import socket
 import threading
 import time
 
-from . import wire
+from . import broker, wire
 from .common import CONNECT_TIMEOUT, PoolCalls, default_path, local_deadline
 from .errors import ConnectionLost, Timeout
 from .retry import retry_delay
@@ -71,10 +76,10 @@ class _Connection:
         self.reader = threading.Thread(target=self._read, name="agentpool-client-reader", daemon=True)
         self.reader.start()
 
-    def submit(self, waiter, make_line):
+    def submit(self, waiter, make_line, pool=None):
         """Registers waiter under a new id, writes make_line(id); returns
         the id.  ConnectionLost(sent=False) when the line was not written
-        whole."""
+        whole.  (pool: the line names it already.)"""
         with self.lock:
             if self.refused is not None:
                 raise self.refused
@@ -104,6 +109,22 @@ class _Connection:
             self.submit(_Discard(), lambda cid: wire.encode_request(cid, "pool.cancel", {"id": rid}))
         except ConnectionLost:
             pass  # the server cancels a gone connection's requests itself
+
+    def cancel(self, rid):
+        """pool.cancel for rid, waited for: what the server found."""
+        if self.dead:
+            return "unknown"
+        waiter = _Waiter()
+        try:
+            cid = self.submit(waiter, lambda c: wire.encode_request(c, "pool.cancel", {"id": rid}))
+        except ConnectionLost:
+            return "unknown"
+        return Request(self, cid, waiter, None).wait()["found"]
+
+    def close(self):
+        self.kill("client closed")
+        if self.reader is not threading.current_thread():
+            self.reader.join(5)
 
     def _read(self):
         buf = bytearray()
@@ -285,38 +306,58 @@ class Subscription:
 class Client(PoolCalls):
     """The blocking client.  Safe to share between threads (and
     greenlets): one pipelined connection, opened at the first request
-    and again after it broke."""
+    and again after it broke.  path: a Unix socket, or a broker
+    "redis://HOST:PORT/DB"; pool: the pool of requests that name none."""
 
-    def __init__(self, path=None, *, connect_timeout=CONNECT_TIMEOUT):
+    def __init__(self, path=None, *, connect_timeout=CONNECT_TIMEOUT, pool=None):
         self.path = default_path(path)
         self.connect_timeout = connect_timeout
+        self.pool = pool
         self._lock = threading.Lock()
         self._conn = None
         self._closed = False
+        self._unclaimed = 0              # of the connections closed so far
+
+    def _open(self):
+        if broker.is_url(self.path):
+            from .sync_broker import BrokerConnection
+            return BrokerConnection(self.path, self.connect_timeout)
+        return _Connection(self.path, self.connect_timeout)
 
     def _connection(self):
         with self._lock:
             if self._closed:
                 raise ConnectionLost("client is closed", sent=False)
             if self._conn is None or self._conn.dead:
-                self._conn = _Connection(self.path, self.connect_timeout)
+                self._unclaimed += self._conn.pending.unclaimed if self._conn else 0
+                self._conn = self._open()
             return self._conn
+
+    @property
+    def unclaimed_answers(self):
+        """Final answer lines that came for no request waiting on this
+        client (an answer after a Timeout or a cancel, or a second answer
+        for one request: never, by the protocol) over its connections."""
+        conn = self._conn
+        return self._unclaimed + (conn.pending.unclaimed if conn else 0)
 
     def _start(self, cls, type, data, stream, options):
         """Sends on the shared connection.  A line that could not be
         written (the server closed the connection while it was idle, and
         the reader has not seen it yet) did not reach the server: it is
         written once more on a new connection."""
+        if self.pool is not None and options.get("pool") is None:
+            options["pool"] = self.pool
         make = lambda rid: wire.encode_request(rid, type, data, stream=stream, **options)  # noqa: E731
         waiter = _Waiter()
         conn = self._connection()
         try:
-            rid = conn.submit(waiter, make)
+            rid = conn.submit(waiter, make, options.get("pool"))
         except ConnectionLost as e:
             if e.sent:
                 raise
             conn = self._connection()
-            rid = conn.submit(waiter, make)
+            rid = conn.submit(waiter, make, options.get("pool"))
         return cls(conn, rid, waiter, options.get("timeout"))
 
     def submit(self, type, data=None, **options):
@@ -339,22 +380,20 @@ class Client(PoolCalls):
         return self._start(Stream, type, data, True, options)
 
     def cancel(self, request):
-        """pool.cancel for a Request or Stream: "queued", "running" or
-        "unknown" (already answered, or its connection is gone)."""
+        """Cancels a Request or Stream.  Over the socket (pool.cancel):
+        "queued", "running" or "unknown" (already answered, or its
+        connection is gone); through a broker: "requested" once the
+        cancel is on the pool's control stream, or "unknown"."""
         if request.conn.dead:
             return "unknown"
-        waiter = _Waiter()
-        try:
-            rid = request.conn.submit(waiter, lambda cid: wire.encode_request(
-                cid, "pool.cancel", {"id": request.id}))
-        except ConnectionLost:
-            return "unknown"
-        return Request(request.conn, rid, waiter, None).wait()["found"]
+        return request.conn.cancel(request.id)
 
     def subscribe(self, topics=None, since=None, critical=False, pool=None):
         """Subscribes to the lifecycle events (pool.subscribe, an admin
         request) on a dedicated connection; returns a Subscription to
-        iterate.  since: ms since the epoch to replay from."""
+        iterate.  since: ms since the epoch to replay from.  Unix socket only."""
+        if broker.is_url(self.path):
+            raise broker.no_events()
         return Subscription(self.path, wire.subscribe_line(topics, since, critical, pool), self.connect_timeout)
 
     def send_with_retry(self, type, data=None, *, max_retries=5, backoff=0.1, max_backoff=10.0,
@@ -380,9 +419,8 @@ class Client(PoolCalls):
             self._closed = True
             conn, self._conn = self._conn, None
         if conn is not None:
-            conn.kill("client closed")
-            if conn.reader is not threading.current_thread():
-                conn.reader.join(5)
+            conn.close()
+            self._unclaimed += conn.pending.unclaimed
 
     def __enter__(self):
         return self

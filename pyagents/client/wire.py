@@ -66,10 +66,13 @@ CONNECTION_CODES = ("too_many_connections", "forbidden")
 
 
 class Pending:
-    """One connection's unanswered requests: id -> (waiter, line size)."""
+    """One connection's unanswered requests: id -> (waiter, line size);
+    unclaimed counts the final lines that came for no request in the
+    table (an answer after the caller gave up, or a second answer)."""
 
     def __init__(self):
         self.by_id = {}
+        self.unclaimed = 0
 
     def __len__(self):
         return len(self.by_id)
@@ -104,6 +107,8 @@ class Pending:
                 return []
         entry = self.by_id.get(rid)
         if entry is None:
+            if kind == FINAL:
+                self.unclaimed += 1
             return []
         if kind == FINAL:
             del self.by_id[rid]

@@ -166,3 +166,8 @@ EXTRA_DIST += tests/integration/agents/httpagent.py
 # test_session_redis.py's), written and read with Debian's python3-redis.
 TESTS += tests/integration/test_broker.py
 EXTRA_DIST += tests/integration/test_broker.py tests/integration/agents/brokeragent.py
+# Issue 20, the client side of the broker: pyagents.client and
+# agentpool-bench through redis:// (a real redis-server and agentpoolds),
+# and bench/chaos-broker at its smallest.
+TESTS += tests/integration/test_broker_client.py tests/integration/test_broker_chaos.py
+EXTRA_DIST += tests/integration/test_broker_client.py tests/integration/test_broker_chaos.py

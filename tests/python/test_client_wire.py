@@ -8,16 +8,24 @@ is dropped) and gives a null-id too_large to the largest unanswered
 request; refusal() recognises connection-level refusals; every error
 code maps to its class with its extra members, an unknown code to
 AgentpoolError; retry_delay retries what is safe to retry and nothing
-else.
+else.  The broker transport's pure part (pyagents.client.broker): the
+pool's key names, the add script's arguments, a queue_full refusal as
+QueueFull (and the C programs' copy of the add script, include/ap_broker.h, the
+same text),
+reply entries routed by id with each request's entry id
+kept until its final line, a chunk written twice (its seq seen) dropped;
+and pyagents.client imports without the
+Redis library (it is loaded only for a redis:// target).
 """
 import json
 import os
+import subprocess
 import sys
 import unittest
 
 SRCDIR = os.environ.get("AP_SRCDIR") or os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 sys.path.insert(0, SRCDIR)
-from pyagents.client import errors, retry, wire  # noqa: E402
+from pyagents.client import broker, errors, retry, wire  # noqa: E402
 
 
 def err(code, **extra):
@@ -163,6 +171,85 @@ class Retry(unittest.TestCase):
         self.assertEqual(self.delay(errors.ConnectionLost("x", sent=False)), 0.1)
         self.assertIsNone(self.delay(errors.ConnectionLost("x", sent=True)))
         self.assertEqual(self.delay(errors.ConnectionLost("x", sent=True), idempotent=True), 0.1)
+
+
+class Got:
+    """A waiter recording what it was given."""
+
+    def __init__(self):
+        self.lines, self.failed = [], None
+
+    def deliver(self, kind, msg):
+        self.lines.append((kind, msg))
+
+    def fail(self, exc):
+        self.failed = exc
+
+
+def xread(*entries):
+    """An XREAD answer on one reply stream, as redis-py returns it."""
+    return [[b"agentpool:reply:x", [(eid, {b"line": json.dumps(m).encode()} if m is not None else {b"wake": b"1"})
+                                    for eid, m in entries]]]
+
+
+class Broker(unittest.TestCase):
+    def test_targets_and_keys(self):
+        self.assertTrue(broker.is_url("redis://127.0.0.1:6379/0"))
+        self.assertFalse(broker.is_url("/tmp/agentpool.sock"))
+        self.assertFalse(broker.is_url(None))
+        keys, args = broker.add_args(None, b'{"id":1,"type":"echo"}\n', "agentpool:reply:r")
+        self.assertEqual(keys, ["agentpool:default:requests", "agentpool:default:maxlen"])
+        self.assertEqual(args, [b'{"id":1,"type":"echo"}', "agentpool:reply:r"])
+        keys, _ = broker.add_args("p2", b"x\n", "r")
+        self.assertEqual(keys, ["agentpool:p2:requests", "agentpool:p2:maxlen"])
+        a, b = broker.new_reply_stream(), broker.new_reply_stream()
+        self.assertNotEqual(a, b)
+        self.assertRegex(a, r"^agentpool:reply:[0-9a-f]{32}$")
+
+    def test_queue_full_refusal_is_queue_full(self):
+        e = broker.add_refusal(Exception("queue_full the pool stream s holds 5 entries"), 3)
+        self.assertIsInstance(e, errors.QueueFull)
+        self.assertEqual(e.error["code"], "queue_full")
+        self.assertEqual(e.response["id"], 3)
+        other = broker.add_refusal(Exception("WRONGTYPE Operation"), 3)
+        self.assertIs(type(other), errors.AgentpoolError)
+
+    def test_reply_entries_routed_by_id_and_entry_ids_dropped_at_the_final_line(self):
+        core = broker.Core("redis://x")
+        w1, w2 = Got(), Got()
+        r1, line = core.register(w1, lambda rid: wire.encode_request(rid, "echo", stream=True))
+        self.assertEqual(json.loads(line)["id"], r1)
+        r2, _ = core.register(w2, lambda rid: wire.encode_request(rid, "echo"))
+        core.added(r1, b"1-1", None)
+        core.added(r2, b"1-2", "p")
+        self.assertEqual(core.cancel_entry(r2), ("agentpool:p:control", {"cancel": b"1-2", "replyTo": core.reply}))
+        routes = core.routes(xread((b"5-1", {"id": r1, "chunk": "a", "seq": 0}), (b"5-2", None),
+                                   (b"5-2", {"id": r1, "chunk": "a", "seq": 0}),  # written twice: dropped
+                                   (b"5-3", {"id": r1, "ok": True, "result": 1}), (b"5-4", {"id": 99, "ok": True})))
+        self.assertEqual([(w, k) for w, k, _ in routes], [(w1, wire.CHUNK), (w1, wire.FINAL)])
+        self.assertEqual(core.last, b"5-4")
+        self.assertIsNone(core.cancel_entry(r1))
+        core.added(r1, b"1-1", None)  # an answer before the add returned: not kept
+        self.assertIsNone(core.cancel_entry(r1))
+        self.assertEqual(core.die("gone"), [w2])
+        self.assertEqual(core.die("again"), [])
+        self.assertIsNone(core.cancel_entry(r2))
+        with self.assertRaises(errors.ConnectionLost) as cm:
+            core.register(Got(), lambda rid: b"x\n")
+        self.assertFalse(cm.exception.sent)
+
+    def test_agentpool_bench_adds_with_the_same_script(self):
+        with open(os.path.join(SRCDIR, "include", "ap_broker.h")) as f:
+            c = f.read()
+        start = c.index("#define AP_BROKER_ADD_SCRIPT")
+        text = "".join(json.loads(part) for part in
+                       __import__("re").findall(r'^\s*("(?:[^"\\]|\\.)*")', c[start:c.index("\n\n", start)], flags=8))
+        self.assertEqual(text, broker.ADD_SCRIPT)
+
+    def test_the_socket_client_does_not_import_redis(self):
+        code = "import sys; import pyagents.client; print('redis' in sys.modules)"
+        out = subprocess.run([sys.executable, "-c", code], cwd=SRCDIR, capture_output=True, text=True, check=True)
+        self.assertEqual(out.stdout.strip(), "False")
 
 
 if __name__ == "__main__":
