@@ -189,13 +189,13 @@ static size_t bj_take(void *arg, struct evbuffer *out)
     broker *b = j->b;
     size_t taken = 0;
     while (j->state == BJ_RUNNING) {
-        struct evbuffer_ptr eol = evbuffer_search_eol(out, NULL, NULL, EVBUFFER_EOL_LF);
-        if (eol.pos < 0)
-            break;
-        size_t len = (size_t)eol.pos;
-        const char *line = (const char *)evbuffer_pullup(out, (ev_ssize_t)len + 1);
+        const char *line;
+        size_t len;
         reply_line rl;
-        if (line == NULL || reply_read(line, len, &rl) != AP_OK) {
+        int got = reply_next(out, &line, &len, &rl);
+        if (got == 0)
+            break;
+        if (got < 0) {
             ap_error("pool %s: broker: entry %s: an answer line it cannot read (%zu bytes): dropped", b->p->name,
                      j->eid, len);
         } else if (rl.kind == REPLY_LINE_ANSWER) {

@@ -248,13 +248,13 @@ static size_t a2atask_take(void *arg, struct evbuffer *out)
     for (;;) {
         if (!all_have_room(t))
             break; /* a2atask_resume takes the rest */
-        struct evbuffer_ptr eol = evbuffer_search_eol(out, NULL, NULL, EVBUFFER_EOL_LF);
-        if (eol.pos < 0)
-            break;
-        size_t len = (size_t)eol.pos;
-        const char *line = (const char *)evbuffer_pullup(out, (ev_ssize_t)len + 1);
+        const char *line;
+        size_t len;
         reply_line rl;
-        if (line == NULL || reply_read(line, len, &rl) != AP_OK) {
+        int got = reply_next(out, &line, &len, &rl);
+        if (got == 0)
+            break;
+        if (got < 0) {
             ap_error("a2a task %s: an answer line it cannot read (%zu bytes): dropped", t->id, len);
         } else if (rl.kind == REPLY_LINE_ANSWER) {
             a2atask_answered(t, line + rl.rest_off, len - rl.rest_off, &rl);

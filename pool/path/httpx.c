@@ -209,13 +209,13 @@ static size_t httpx_take(void *arg, struct evbuffer *out)
     size_t taken = 0;
     struct evbuffer *buf = NULL;
     while (x->req && x->state != HX_ANSWERED && !x->waiting_write) {
-        struct evbuffer_ptr eol = evbuffer_search_eol(out, NULL, NULL, EVBUFFER_EOL_LF);
-        if (eol.pos < 0)
-            break;
-        size_t len = (size_t)eol.pos;
-        const char *line = (const char *)evbuffer_pullup(out, (ev_ssize_t)len + 1);
+        const char *line;
+        size_t len;
         reply_line rl;
-        if (line == NULL || reply_read(line, len, &rl) != AP_OK) {
+        int got = reply_next(out, &line, &len, &rl);
+        if (got == 0)
+            break;
+        if (got < 0) {
             ap_error("http exchange: an answer line it cannot read (%zu bytes): dropped", len);
         } else if (rl.kind == REPLY_LINE_ANSWER) {
             httpx_answer(x, line, len, &rl, &buf);

@@ -223,3 +223,13 @@ int reply_read(const char *line, size_t len, reply_line *out)
     }
     return AP_ERR;
 }
+
+int reply_next(struct evbuffer *out, const char **line, size_t *len, reply_line *rl)
+{
+    struct evbuffer_ptr eol = evbuffer_search_eol(out, NULL, NULL, EVBUFFER_EOL_LF);
+    if (eol.pos < 0)
+        return 0;
+    *len = (size_t)eol.pos;
+    *line = (const char *)evbuffer_pullup(out, (ev_ssize_t)*len + 1);
+    return *line != NULL && reply_read(*line, *len, rl) == AP_OK ? 1 : -1;
+}

@@ -6,7 +6,10 @@
  * buffer with one reserve/commit: the id bytes exactly as the client
  * wrote them, and the worker's result JSON as it came, never
  * re-serialised.  The error codes are the protocol's stable vocabulary
- * (docs/protocol.md); reply_code indexes the per-code counters.
+ * (docs/protocol.md); reply_code indexes the per-code counters.  The
+ * other half, reply_read and reply_next, reads those lines back for the
+ * front doors that hold an origin client (HTTP, A2A, the broker) and
+ * turn its lines into their own protocol.
  */
 #ifndef AP_REPLY_H
 #define AP_REPLY_H
@@ -97,5 +100,12 @@ typedef struct {
  * its own protocol (httpx.c).  AP_OK with out filled; AP_ERR when the
  * line is none of them. */
 int reply_read(const char *line, size_t len, reply_line *out);
+
+/* The first whole line of out (an origin client's output, as flush.h's
+ * sink takes it), read with reply_read: 0 when out holds no whole line;
+ * 1 with *line (*len bytes, its '\n' not counted) and *rl filled; -1
+ * when the line cannot be read (*line may be NULL).  Either way the
+ * caller drains *len + 1 bytes when done with it. */
+int reply_next(struct evbuffer *out, const char **line, size_t *len, reply_line *rl);
 
 #endif
