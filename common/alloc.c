@@ -80,6 +80,16 @@ char *ap_strdup(const char *s)
     return ap_strndup(s, strlen(s));
 }
 
+char *ap_strcat3(const char *a, const char *b, const char *c)
+{
+    size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
+    char *p = ap_malloc(la + lb + lc + 1);
+    memcpy(p, a, la);
+    memcpy(p + la, b, lb);
+    memcpy(p + la + lb, c, lc + 1);
+    return p;
+}
+
 const char *ap_alloc_name(void)
 {
 #ifdef HAVE_JEMALLOC

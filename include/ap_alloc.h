@@ -40,6 +40,8 @@ static inline void ap_free(void *p)
 char *ap_strndup(const char *s, size_t n);
 #endif
 char *ap_strdup(const char *s);
+/* a, b and c joined in a new string (key names and the like). */
+char *ap_strcat3(const char *a, const char *b, const char *c);
 
 /* Name and version of the allocator in use ("jemalloc 5.3.0", "libc"). */
 const char *ap_alloc_name(void);

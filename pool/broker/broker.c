@@ -357,16 +357,6 @@ static const rlink_ops b_ctl_ops = {NULL, NULL, NULL, b_ctl_up, NULL, "cancels a
 
 /* ---- the interface -------------------------------------------------------- */
 
-static char *b_strcat3(const char *a, const char *m, const char *z)
-{
-    size_t la = strlen(a), lm = strlen(m), lz = strlen(z);
-    char *s = ap_malloc(la + lm + lz + 1);
-    memcpy(s, a, la);
-    memcpy(s + la, m, lm);
-    memcpy(s + la + lm, z, lz + 1);
-    return s;
-}
-
 static void b_free(broker *b)
 {
     b->closing = 1;
@@ -432,8 +422,8 @@ int broker_open(pool_t *p)
     hist_window_init(&b->rtt, 10000);
     char pre[CONFIG_POOL_NAME_MAX + 32];
     snprintf(pre, sizeof(pre), "agentpool:%s:", p->name);
-    b->stream = b->cfg.stream[0] ? ap_strdup(b->cfg.stream) : b_strcat3(pre, "requests", "");
-    b->control = b->cfg.control[0] ? ap_strdup(b->cfg.control) : b_strcat3(pre, "control", "");
+    b->stream = b->cfg.stream[0] ? ap_strdup(b->cfg.stream) : ap_strcat3(pre, "requests", "");
+    b->control = b->cfg.control[0] ? ap_strdup(b->cfg.control) : ap_strcat3(pre, "control", "");
     b->group = ap_strdup(b->cfg.group[0] ? b->cfg.group : "agentpool");
     if (b->cfg.consumer[0]) {
         b->consumer = ap_strdup(b->cfg.consumer);
@@ -445,8 +435,8 @@ int broker_open(pool_t *p)
         snprintf(c, sizeof(c), "%s-%ld", host, (long)getpid());
         b->consumer = ap_strdup(c);
     }
-    b->akey_prefix = b_strcat3(pre, "answer:", "");
-    b->maxlen_key = b_strcat3(pre, "maxlen", "");
+    b->akey_prefix = ap_strcat3(pre, "answer:", "");
+    b->maxlen_key = ap_strcat3(pre, "maxlen", "");
     b->claim_idle_ms = b->cfg.claim_idle_ms ? (uint64_t)b->cfg.claim_idle_ms
                        : p->cfg->timeout ? 2 * (uint64_t)p->cfg->timeout
                                          : 30000;

@@ -424,16 +424,6 @@ static void rs_free(rstore *rb)
     ap_free(rb);
 }
 
-static char *rs_strcat3(const char *a, const char *b, const char *c)
-{
-    size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
-    char *p = ap_malloc(la + lb + lc + 1);
-    memcpy(p, a, la);
-    memcpy(p + la, b, lb);
-    memcpy(p + la + lb, c, lc + 1);
-    return p;
-}
-
 static int redis_start(sstore *s, const char *rest, int wait_ready, char *err, size_t errlen)
 {
     rstore *rb = ap_calloc(1, sizeof(*rb));
@@ -446,10 +436,10 @@ static int redis_start(sstore *s, const char *rest, int wait_ready, char *err, s
         rs_free(rb);
         return AP_ERR;
     }
-    rb->hprefix = rs_strcat3("ap:{", s->pool, "}:s:");
+    rb->hprefix = ap_strcat3("ap:{", s->pool, "}:s:");
     rb->hprefix_len = strlen(rb->hprefix);
-    rb->klex = rs_strcat3("ap:{", s->pool, "}:lex");
-    rb->kexp = rs_strcat3("ap:{", s->pool, "}:exp");
+    rb->klex = ap_strcat3("ap:{", s->pool, "}:lex");
+    rb->kexp = ap_strcat3("ap:{", s->pool, "}:exp");
     snprintf(what, sizeof(what), "pool %s: session store", s->pool);
     rb->link = rlink_new(s->base, &rb->addr, what, &rs_link_ops, rb, err, errlen);
     if (rb->link == NULL || (wait_ready && rlink_probe(rb->link, err, errlen) != AP_OK)) {
