@@ -154,8 +154,10 @@ void bk_info_reply(broker *b, const redisReply *r)
 
 /* ---- the reader (rd) ----------------------------------------------------- */
 
-/* Slots of p free now: over its accepting workers, slots not in flight,
- * less the messages queued and the entries being checked against the
+/* Slots of p free now: over its accepting workers, slots not in flight
+ * and a fast sync worker's prefetch room (dispatch_room: what the pool
+ * itself would send it without queueing, so a sync pool is not held to
+ * one Redis round trip per message per worker), less the messages queued and the entries being checked against the
  * answer store (each will need a slot), so an entry read can run at once.
  * An entry answered and being finished needs none: its slot is read for
  * as soon as its final line is taken. */
@@ -163,11 +165,9 @@ static long b_free_slots(const broker *b)
 {
     const pool_t *p = b->p;
     long free = 0;
-    for (int i = 0; i < p->nworkers; i++) {
-        const dispatch_load *l = &p->workers[i].load;
-        if (p->workers[i].slot >= 0 && l->accepting && !l->suspect && l->in_flight < l->slots)
-            free += l->slots - l->in_flight;
-    }
+    for (int i = 0; i < p->nworkers; i++)
+        if (p->workers[i].slot >= 0)
+            free += dispatch_room(&p->workers[i].load);
     free -= (long)p->queue.depth + (long)b->nchecking;
     return free;
 }

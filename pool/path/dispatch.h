@@ -28,6 +28,15 @@ typedef struct {
     uint64_t processed;
 } dispatch_load;
 
+/* Messages worker l can be sent now without waiting, its prefetch room
+ * included (what dispatch_pick's second pass would still give it): 0
+ * when none.  The broker reads that many entries at most (broker.c). */
+static inline int dispatch_room(const dispatch_load *l)
+{
+    int n = l->slots + l->ahead - l->in_flight;
+    return l->accepting && !l->suspect && n > 0 ? n : 0;
+}
+
 typedef struct {
     int room;             /* 0: free slots only; 1: prefetch room counts too */
     unsigned next;        /* round-robin: where the rotation resumes */

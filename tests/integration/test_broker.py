@@ -17,6 +17,7 @@ streams.  Proved here:
  - kill -9 of one agentpoold mid-run: its pending entries are claimed by
    the others and answered, none twice, none lost;
  - a long message heartbeating past claimIdleMs is not claimed by another;
+ - a fast sync worker's prefetch room is read for, not only its one slot;
  - an entry delivered more than maxRetries + 1 times is dead-lettered
    (answered worker_crashed without running); a poison message read
    fresh is answered worker_crashed once after its local retries;
@@ -208,6 +209,19 @@ class Sharing(unittest.TestCase):
             finally:
                 for s in servers:
                     s.close()
+
+    def test_a_fast_sync_worker_is_read_for_its_prefetch_room_too(self):
+        # a sync worker has one slot; reading only that would cost a Redis round trip per message
+        # (2.7k echo/s with 2 workers). Its prefetch room, which the pool itself fills without
+        # queueing, is read for too: entries go to it, and still none waits in the local queue.
+        with Redis() as r, broker_server(r, agent="pyagents.examples.echo:EchoAgent") as s:
+            c = Caller(r)
+            ids = [c.send("echo", {"n": i})[0] for i in range(400)]
+            assert_exactly_once(self, c.wait_finals(400), ids)
+            st = server_stats(s)
+            self.assertGreater(st["messages"]["prefetched"], 0, st["messages"])
+            self.assertEqual(st["queue"]["highWatermark"], 0)
+            self.assertGreater(bstats(s)["read"], 0)
 
     def test_kill_9_of_one_agentpoold_mid_run_its_entries_are_claimed_and_answered_once(self):
         with Redis() as r:
