@@ -30,6 +30,23 @@ def held_lines(log, what):
     return [l for l in log.splitlines() if "%s has been held for" % what in l]
 
 
+def held_reports(log, what):
+    """Each report: its warning line and the stack lines the same worker
+    logged after it (ap_log_block: each a log line whose text starts with
+    two spaces)."""
+    reports, tags = [], []
+    for l in log.splitlines():
+        m = re.match(r"^\S+ \w+\s+\[([^\]]+)\] (.*)$", l)
+        if m is None:
+            continue
+        if "%s has been held for" % what in l:
+            reports.append([l])
+            tags.append(m.group(1))
+        elif reports and m.group(1) == tags[-1] and m.group(2).startswith("  "):
+            reports[-1].append(l)
+    return reports
+
+
 class HubBlocked(unittest.TestCase):
     @skip_without_greenlet_support
     def test_a_gevent_handler_that_never_yields_is_logged_with_its_stack_and_counted(self):
@@ -73,9 +90,14 @@ class HubBlocked(unittest.TestCase):
                           what="three reports")
             self.assertEqual(st["workers"][0]["model"], "async")
             wait_for(lambda: SLEEP_LINE in s.log(), what="the blocking line in the logged stack")
-            lines = held_lines(s.log(), "the asyncio event loop")
-            self.assertEqual(len(lines), 1, lines)
-            self.assertIn("a blocking call inside async def? logged once per site", lines[0])
+            # the sleep's site is logged once for its three holds.  (A watchdog that a loaded
+            # machine keeps from the GIL until a sleep has returned finds the loop still held
+            # at another line, a site of its own: logged too, and not the sleep's.)
+            reports = held_reports(s.log(), "the asyncio event loop")
+            at_sleep = [r for r in reports if any(SLEEP_LINE in l for l in r)]
+            self.assertEqual(len(at_sleep), 1, reports)
+            self.assertLessEqual(len(reports), 3, reports)
+            self.assertIn("a blocking call inside async def? logged once per site", at_sleep[0][0])
             self.assertEqual(c.call("agent.metrics")["hub_blocked"], st["workers"][0]["hubBlocked"])
 
     def test_off_when_hub_blocked_warn_ms_is_0(self):
