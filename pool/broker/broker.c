@@ -178,6 +178,38 @@ static int b_may_read(const broker *b)
            rlink_get_state(b->cmd) == RLINK_UP; /* answers could not be written otherwise */
 }
 
+/* Calls fn for each entry of an XREAD / XREADGROUP reply (an array of
+ * [stream, [entry, ...]] pairs); malformed parts are skipped. */
+static void b_each_entry(broker *b, const redisReply *r, void (*fn)(broker *, const redisReply *))
+{
+    for (size_t s = 0; s < r->elements; s++) {
+        const redisReply *st = r->element[s];
+        if (st->type != REDIS_REPLY_ARRAY || st->elements != 2 || st->element[1]->type != REDIS_REPLY_ARRAY)
+            continue;
+        const redisReply *es = st->element[1];
+        for (size_t i = 0; i < es->elements; i++)
+            fn(b, es->element[i]);
+    }
+}
+
+/* A new entry of the request stream: checked, then run. */
+static void b_rd_entry(broker *b, const redisReply *entry)
+{
+    bj_ingest(b, entry, 0, 1);
+}
+
+/* An entry of the control stream: a cancel (bjob.c finds what it names). */
+static void b_ctl_entry(broker *b, const redisReply *entry)
+{
+    bentry e;
+    char why[160];
+    if (bentry_read(entry, &e, why, sizeof(why)) != AP_OK)
+        return;
+    memcpy(b->ctl_last, e.eid.ptr, e.eid.len);
+    b->ctl_last[e.eid.len] = '\0';
+    bj_cancel(b, &e);
+}
+
 static void b_rd_reply(void *owner, void *cookie, redisReply *r)
 {
     broker *b = owner;
@@ -192,16 +224,8 @@ static void b_rd_reply(void *owner, void *cookie, redisReply *r)
             bc_queue(b, bc_new(b, BC_GROUP, NULL, NULL, 0));
         return;
     }
-    if (r->type == REDIS_REPLY_ARRAY) {
-        for (size_t s = 0; s < r->elements; s++) {
-            const redisReply *st = r->element[s];
-            if (st->type != REDIS_REPLY_ARRAY || st->elements != 2 || st->element[1]->type != REDIS_REPLY_ARRAY)
-                continue;
-            const redisReply *es = st->element[1];
-            for (size_t i = 0; i < es->elements; i++)
-                bj_ingest(b, es->element[i], 0, 1);
-        }
-    }
+    if (r->type == REDIS_REPLY_ARRAY)
+        b_each_entry(b, r, b_rd_entry);
     bk_read(b);
 }
 
@@ -238,21 +262,7 @@ static void b_ctl_reply(void *owner, void *cookie, redisReply *r)
     if (r == NULL)
         return;
     if (r->type == REDIS_REPLY_ARRAY) {
-        for (size_t s = 0; s < r->elements; s++) {
-            const redisReply *st = r->element[s];
-            if (st->type != REDIS_REPLY_ARRAY || st->elements != 2 || st->element[1]->type != REDIS_REPLY_ARRAY)
-                continue;
-            const redisReply *es = st->element[1];
-            for (size_t i = 0; i < es->elements; i++) {
-                bentry e;
-                char why[160];
-                if (bentry_read(es->element[i], &e, why, sizeof(why)) != AP_OK)
-                    continue;
-                memcpy(b->ctl_last, e.eid.ptr, e.eid.len);
-                b->ctl_last[e.eid.len] = '\0';
-                bj_cancel(b, &e);
-            }
-        }
+        b_each_entry(b, r, b_ctl_entry);
     } else if (r->type == REDIS_REPLY_ERROR) {
         ap_warn("pool %s: broker: XREAD on %s failed: %s", b->p->name, b->control, r->str);
         return; /* the tick tries again */
