@@ -13,7 +13,11 @@
  * chunked) and added with its body to the output, which flush.c writes
  * with one writev per connection at the end of the loop's turn.  No timer
  * per request and no epoll_ctl per request: timeouts are checked on the
- * owner's tick (http1_conn_expired).  A close asked for while the parser
+ * owner's tick (http1_conn_expired).  Above HTTP1_OUT_HIGH unsent answer
+ * bytes no further pipelined request is parsed or read (out_paused, a
+ * close still watched) until they drain below HTTP1_OUT_LOW, so a peer
+ * that sends and never reads holds a bounded share of the master's
+ * memory.  A close asked for while the parser
  * is running (a handler answering at once) waits until it returns.
  * State: the Date header's text, made once a second.
  */
@@ -58,6 +62,7 @@ struct http1_conn {
     int reading;                /* rev added */
     int busy;                   /* inside parse(): a close waits */
     int dead;                   /* a close asked for while busy */
+    int out_paused;             /* over HTTP1_OUT_HIGH unsent: nothing more parsed or read until below LOW */
     uint64_t written_seen;      /* out.written at the last write attempt */
     flushable out;
     h1parse ps;
@@ -190,8 +195,8 @@ static void reading_set(http1_conn *c, int on)
         return;
     }
     c->reading = on;
-    /* while not reading during a request, a close is still seen (EPOLLRDHUP) */
-    int watch = !on && c->phase == HTTP1_HANDLING;
+    /* while not reading during a request or for unsent answers, a close is still seen (EPOLLRDHUP) */
+    int watch = !on && (c->phase == HTTP1_HANDLING || c->out_paused);
     if (watch ? event_add(c->cev, NULL) : event_del(c->cev))
         ap_error("http1 (%s, fd %d): event_%s of its close event failed", c->peer, c->fd, watch ? "add" : "del");
 }
@@ -221,6 +226,14 @@ static void response_complete(http1_req *req)
     h1parse_next(&c->ps);
     req_reset(c);
     conn_set_phase(c, HTTP1_IDLE);
+    if (flush_pending(&c->out) > HTTP1_OUT_HIGH) { /* its peer does not read its answers: wait for them to leave */
+        c->out_paused = 1;
+        if (c->reading)
+            reading_set(c, 0); /* and watches for a close */
+        else if (event_add(c->cev, NULL))
+            ap_error("http1 (%s, fd %d): event_add of its close event failed", c->peer, c->fd);
+        return;
+    }
     if (!c->busy && (c->in_off < c->in_len || !c->reading))
         event_active(c->resume, EV_TIMEOUT, 0); /* parse what waits after this turn's answers, read again */
 }
@@ -299,7 +312,7 @@ static void parse(http1_conn *c)
         c->req.close = !c->ps.keep_alive;
         conn_set_phase(c, HTTP1_HANDLING);
         c->hooks->request(&c->req, c->arg);
-        if (c->phase == HTTP1_IDLE && c->in_off < c->in_len)
+        if (c->phase == HTTP1_IDLE && !c->out_paused && c->in_off < c->in_len)
             conn_set_phase(c, HTTP1_READING); /* answered at once, and pipelined bytes wait */
     }
     if (c->in_off == c->in_len)
@@ -364,7 +377,7 @@ static void resume_cb(evutil_socket_t fd, short what, void *arg)
     http1_conn *c = arg;
     (void)fd;
     (void)what;
-    if (c->phase == HTTP1_CLOSING)
+    if (c->phase == HTTP1_CLOSING || c->out_paused)
         return;
     if (c->phase == HTTP1_IDLE && c->in_off < c->in_len) {
         conn_set_phase(c, HTTP1_READING);
@@ -382,6 +395,10 @@ static void conn_wrote(void *arg)
     if (c->out.written != c->written_seen) {
         c->written_seen = c->out.written;
         c->io_ms = ap_now_ms();
+    }
+    if (c->out_paused && flush_pending(&c->out) < HTTP1_OUT_LOW && c->phase != HTTP1_CLOSING) {
+        c->out_paused = 0;
+        event_active(c->resume, EV_TIMEOUT, 0); /* parse what waits, read again */
     }
     if (flush_pending(&c->out) > 0)
         return;

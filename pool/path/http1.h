@@ -47,6 +47,11 @@ typedef struct http1_req http1_headers;
  * parsed out of it as they come; while a request is handled, pipelined
  * bytes wait here and reading stops when it is full. */
 #define HTTP1_IN_CAP 16384
+/* Unsent answer bytes on a connection above which no further pipelined
+ * request is parsed or read (a peer that sends and never reads must not
+ * grow the master's memory); parsing resumes below HTTP1_OUT_LOW. */
+#define HTTP1_OUT_HIGH (256u * 1024)
+#define HTTP1_OUT_LOW (64u * 1024)
 /* Output header text a handler may add to one response (more: dropped, logged). */
 #define HTTP1_OUT_HEADERS 1024
 

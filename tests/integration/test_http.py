@@ -611,6 +611,36 @@ class Lifecycle(unittest.TestCase):
             self.assertIn('httpAuth is "none"', s.log())  # the warning at start
 
 
+    def test_a_peer_that_sends_and_never_reads_stops_being_read(self):
+        """Pipelined requests whose answers the peer never reads: once
+        256 KiB of answers wait unsent (HTTP1_OUT_HIGH), no further request
+        is parsed or read, so the master holds a bounded amount for it and
+        the peer's own writes block; it is served again once it reads."""
+        with HTTPServer({}, agent=HTTPAGENT, workers=1) as s:
+            body = json.dumps({"type": "echo", "data": "x" * 60000}).encode()
+            req = (b"POST /v1/messages HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                   b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            sock = socket.socket(socket.AF_UNIX)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(s.http_sock)
+            sock.settimeout(5)  # ends the sending once the server stops taking bytes (it never resumes unread)
+            sent = 0
+            try:
+                for _ in range(2000):  # 120 MB, were every request taken (the master held them all before)
+                    sock.sendall(req)
+                    sent += 1
+            except socket.timeout:
+                pass
+            accepted = s.stats()["messages"]["accepted"]
+            self.assertLess(sent, 200, "the server kept reading a peer that does not read")
+            self.assertLessEqual(accepted, 64, accepted)
+            f = sock.makefile("rb")
+            for _ in range(3):
+                st, got = read_full_response(f)
+                self.assertEqual((st, json.loads(got)["ok"]), (200, True))
+            f.close()
+            sock.close()
+
 class Keys(unittest.TestCase):
     """httpAuth "keys" (the default) on TCP: the Bearer key is checked by
     the same gate as the socket's "key" member."""
