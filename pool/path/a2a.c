@@ -613,7 +613,7 @@ static a2a_task *continued_task(a2a_req *r, const cJSON *tid, const cJSON *ctx, 
         answer_error(r->req, r->id, A2A_ERR_INVALID_PARAMS, "message.contextId is not the task's contextId");
         return NULL;
     }
-    if (t->state != A2A_INPUT_REQUIRED || t->c != NULL) {
+    if (t->state != A2A_INPUT_REQUIRED) {
         char why[200];
         snprintf(why, sizeof(why), "the task is %s: only a task in input-required takes another message%s",
                  a2atask_state_name(t->state, r->v1),

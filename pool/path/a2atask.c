@@ -468,10 +468,17 @@ a2a_task *a2atask_start(pool_t *p, const char *owner, const char *context, cJSON
 
 int a2atask_continue(a2a_task *t, pool_t *p, cJSON *amsg, int stream, const char *secret, size_t slen)
 {
-    if (t->state != A2A_INPUT_REQUIRED || t->c != NULL) {
+    if (t->state != A2A_INPUT_REQUIRED) {
         cJSON_Delete(amsg);
         return AP_ERR;
     }
+    /* The last turn's request may not be closed yet: its answer (the
+     * prompt) was taken, and the client that carried it goes at the end of
+     * the loop's turn.  A caller quick enough to answer the prompt before
+     * then must not be refused: the old request is let go now
+     * (a2atask_closed: t->c is NULL after it). */
+    if (t->c != NULL)
+        client_drop(t->c, "its task's next turn began");
     ap_free(t->prompt);
     t->prompt = NULL;
     a2atask_set_state(t, A2A_SUBMITTED); /* a new turn: fed next, then WORKING */
