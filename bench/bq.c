@@ -125,6 +125,22 @@ static void bq_script_cb(redisAsyncContext *ac, void *r, void *priv)
     conn_bq_open(c);
 }
 
+/* One of c's two Redis connections is gone (hiredis frees ac after the
+ * callback that tells it): c forgets it, then fails (still connecting:
+ * why) or is lost. */
+static void bq_gone(bench_conn *c, const redisAsyncContext *ac, const char *why)
+{
+    if (ac == c->bq.add)
+        c->bq.add = NULL;
+    else
+        c->bq.rd = NULL;
+    bench.now = ap_now_ns();
+    if (c->state == CONN_CONNECTING)
+        conn_bq_failed(c, why);
+    else
+        conn_bq_lost(c);
+}
+
 static void bq_connect_cb(const redisAsyncContext *ac, int status)
 {
     bench_conn *c = ac->data;
@@ -132,16 +148,7 @@ static void bq_connect_cb(const redisAsyncContext *ac, int status)
     if (status == REDIS_OK || (ac != c->bq.add && ac != c->bq.rd))
         return;
     snprintf(err, sizeof(err), "connect to %s: %s", bench.cfg->target.desc, ac->errstr);
-    /* hiredis frees ac after this callback */
-    if (ac == c->bq.add)
-        c->bq.add = NULL;
-    else
-        c->bq.rd = NULL;
-    bench.now = ap_now_ns();
-    if (c->state == CONN_CONNECTING)
-        conn_bq_failed(c, err);
-    else
-        conn_bq_lost(c);
+    bq_gone(c, ac, err);
 }
 
 static void bq_disconnect_cb(const redisAsyncContext *ac, int status)
@@ -150,15 +157,7 @@ static void bq_disconnect_cb(const redisAsyncContext *ac, int status)
     AP_UNUSED(status);
     if (ac != c->bq.add && ac != c->bq.rd)
         return; /* bq_shut() let it go */
-    if (ac == c->bq.add)
-        c->bq.add = NULL;
-    else
-        c->bq.rd = NULL;
-    bench.now = ap_now_ns();
-    if (c->state == CONN_CONNECTING)
-        conn_bq_failed(c, ac->errstr[0] ? ac->errstr : "Redis closed the connection");
-    else
-        conn_bq_lost(c);
+    bq_gone(c, ac, ac->errstr[0] ? ac->errstr : "Redis closed the connection");
 }
 
 static redisAsyncContext *bq_context(bench_conn *c, char *err, size_t errlen)

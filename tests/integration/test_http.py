@@ -392,38 +392,35 @@ class Shared(unittest.TestCase):
         f.close()
         sock.close()
 
-    def test_slowloris_headers_are_cut_off(self):
-        before = http_stats(self.s)["requestTimeouts"]
+    def trickle_until_closed(self, start, drip):
+        """Sends start, then drip after drip, until the server closes the
+        connection or DEADLINE passes: whether it closed."""
         sock = self.s.raw()
-        sock.sendall(b"POST /v1/pools/main/messages HTTP/1.1\r\nHost: t\r\n")
-        end = time.monotonic() + DEADLINE
-        closed = False
-        while not closed and time.monotonic() < end:  # one header line at a time, never a whole request
-            try:
-                sock.sendall(b"X-Slow: 1\r\n")
-            except (BrokenPipeError, ConnectionResetError):
-                closed = True
-                break
-            closed = closed_by_server(sock)
-        self.assertTrue(closed, "a request that never ends its headers keeps its connection")
-        sock.close()
-        wait_for(lambda: http_stats(self.s)["requestTimeouts"] > before, what="the cut counted")
-
-    def test_slowloris_body_is_cut_off(self):
-        before = http_stats(self.s)["requestTimeouts"]
-        sock = self.s.raw()
-        sock.sendall(b"POST /v1/pools/main/messages HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n{")
+        sock.sendall(start)
         end = time.monotonic() + DEADLINE
         closed = False
         while not closed and time.monotonic() < end:
             try:
-                sock.sendall(b" ")
+                sock.sendall(drip)
             except (BrokenPipeError, ConnectionResetError):
                 closed = True
                 break
             closed = closed_by_server(sock)
-        self.assertTrue(closed, "a body that never ends keeps its connection")
         sock.close()
+        return closed
+
+    def test_slowloris_headers_are_cut_off(self):
+        before = http_stats(self.s)["requestTimeouts"]
+        # one header line at a time, never a whole request
+        closed = self.trickle_until_closed(b"POST /v1/pools/main/messages HTTP/1.1\r\nHost: t\r\n", b"X-Slow: 1\r\n")
+        self.assertTrue(closed, "a request that never ends its headers keeps its connection")
+        wait_for(lambda: http_stats(self.s)["requestTimeouts"] > before, what="the cut counted")
+
+    def test_slowloris_body_is_cut_off(self):
+        before = http_stats(self.s)["requestTimeouts"]
+        closed = self.trickle_until_closed(
+            b"POST /v1/pools/main/messages HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n{", b" ")
+        self.assertTrue(closed, "a body that never ends keeps its connection")
         wait_for(lambda: http_stats(self.s)["requestTimeouts"] > before, what="the cut counted")
 
     def test_sse_chunks_heartbeats_then_result(self):
