@@ -125,6 +125,7 @@ static void pool_free(pool_t *p)
     breaker_free(p->breakers);
     typetab_free(p->types);
     metrics_free(p->metrics);
+    a2astore_pool_free(p); /* before its store closes: the loader's last callbacks find no pool */
     sessstate_close(p); /* before the sessions its callbacks would name */
     session_table_free(p->sessions);
     idem_free(p->idem);

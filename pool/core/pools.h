@@ -48,6 +48,7 @@ struct retry_fifo;
 struct agentstat_entry;
 struct session_table;
 struct idem_table;
+struct a2astore_loader;
 
 /* Counters behind pool.stats.  Every field is a uint64_t (pools_total
  * sums them as an array): the server's own (connections) live in
@@ -141,6 +142,7 @@ typedef struct pool {
     uint8_t store_spec_warned;
     uint8_t store_closing;      /* sstore_close runs: its callbacks start nothing new */
     struct agentev_subs *evsubs;/* its agent's "subscribes" patterns (agentev.c); NULL: none */
+    struct a2astore_loader *a2a_loader; /* its A2A task records being read back (a2astore.c); NULL: done */
     char *a2a_card;             /* its agent's A2A card fields, checked, as JSON text (a2acard.c); NULL: none */
 
     uint64_t last_heartbeat_ms;

@@ -24,6 +24,7 @@
  * connection's record, httpfront.c).
  */
 #include "a2a.h"
+#include "a2astore.h"
 #include "a2atask.h"
 #include "ap_alloc.h"
 #include "ap_common.h"
@@ -84,7 +85,9 @@ static void call_free(struct a2a_call *call)
 
 /* ---- answers --------------------------------------------------------- */
 
-static void send_body(http1_req *req, cJSON *o)
+/* o as the response, with an HTTP status of its own: 200, or 503 with
+ * Retry-After (retry_s > 0) when the answer is only "not yet". */
+static void send_status_body(http1_req *req, cJSON *o, int status, const char *reason, unsigned retry_s)
 {
     struct evbuffer *b = httpx_json_body(req, o, "an A2A answer");
     if (b == NULL)
@@ -92,8 +95,18 @@ static void send_body(http1_req *req, cJSON *o)
     http1_headers *h = http1_output_headers(req);
     http1_add_header(h, "Content-Type", "application/json");
     http1_add_header(h, "Cache-Control", "no-store");
-    http1_send_reply(req, 200, "OK", b);
+    if (retry_s) {
+        char ra[16];
+        snprintf(ra, sizeof(ra), "%u", retry_s);
+        http1_add_header(h, "Retry-After", ra);
+    }
+    http1_send_reply(req, status, reason, b);
     evbuffer_free(b);
+}
+
+static void send_body(http1_req *req, cJSON *o)
+{
+    send_status_body(req, o, 200, "OK", 0);
 }
 
 static cJSON *envelope(const cJSON *id)
@@ -111,13 +124,37 @@ static void answer_result(http1_req *req, const cJSON *id, cJSON *result)
     send_body(req, o);
 }
 
-static void answer_error(http1_req *req, const cJSON *id, int code, const char *message)
+static cJSON *error_envelope(const cJSON *id, int code, const char *message)
 {
     cJSON *o = envelope(id);
     cJSON *e = cJSON_AddObjectToObject(o, "error");
     cJSON_AddNumberToObject(e, "code", code);
     cJSON_AddStringToObject(e, "message", message);
-    send_body(req, o);
+    return o;
+}
+
+static void answer_error(http1_req *req, const cJSON *id, int code, const char *message)
+{
+    send_body(req, error_envelope(id, code, message));
+}
+
+/* Whether a task this server does not know may yet be one of a session
+ * store's, not read back since agentpoold started (a2astore.h): then
+ * neither TaskNotFound nor an incomplete list is the truth. */
+static int tasks_loading(void)
+{
+    POOLS_FOREACH(p) if (a2astore_loading(p)) return 1;
+    return 0;
+}
+
+/* "Not yet": 503 with Retry-After, the JSON-RPC error InternalError
+ * saying why, while tasks are read back from a session store. */
+static void answer_loading(http1_req *req, const cJSON *id)
+{
+    send_status_body(req,
+                     error_envelope(id, A2A_ERR_INTERNAL,
+                                    "tasks are still being read back from the session store: try again"),
+                     503, "Service Unavailable", 1);
 }
 
 /* ---- the Task, in the version's shape ---------------------------------- */
@@ -605,6 +642,10 @@ static a2a_task *continued_task(a2a_req *r, const cJSON *tid, const cJSON *ctx, 
     }
     a2atask_sweep(ap_wall_ms());
     a2a_task *t = a2atask_find(tid->valuestring, owner);
+    if (t == NULL && tasks_loading()) {
+        answer_loading(r->req, r->id);
+        return NULL;
+    }
     if (t == NULL || strcmp(t->pool, r->p->name) != 0) {
         answer_error(r->req, r->id, A2A_ERR_TASK_NOT_FOUND, "no such task (or it has expired: a2aTaskTtl)");
         return NULL;
@@ -715,7 +756,9 @@ static a2a_task *task_of(a2a_req *r)
     owner_of(r, owner);
     a2atask_sweep(ap_wall_ms());
     a2a_task *t = a2atask_find(id->valuestring, owner);
-    if (t == NULL)
+    if (t == NULL && tasks_loading())
+        answer_loading(r->req, r->id);
+    else if (t == NULL)
         answer_error(r->req, r->id, A2A_ERR_TASK_NOT_FOUND, "no such task (or it has expired: a2aTaskTtl)");
     return t;
 }
@@ -804,6 +847,10 @@ static struct a2a_call *list_tasks(a2a_req *r, a2a_over_fn *over, void *arg)
         answer_error(r->req, r->id, A2A_ERR_INVALID_PARAMS, why);
         return NULL;
     }
+    if (tasks_loading()) {
+        answer_loading(r->req, r->id);
+        return NULL;
+    }
     char owner[A2ATASK_OWNER_MAX];
     owner_of(r, owner);
     a2atask_sweep(ap_wall_ms());
@@ -838,19 +885,20 @@ static struct a2a_call *list_tasks(a2a_req *r, a2a_over_fn *over, void *arg)
 /* SubscribeToTask: a stream of a task's events from now on: the Task
  * first (with the chunks streamed so far), then as
  * SendStreamingMessage's (chunks only when the task was sent as a
- * stream).  Any number of streams up to a2aMaxWatchers per task, each
- * given the same events in the same order; a settled task (terminal, or
- * waiting for input) is UnsupportedOperation. */
+ * stream), to the task's next settled state.  A task waiting for input
+ * is not terminal: its stream waits for the turn a message with its
+ * taskId starts, and ends when that turn settles (or the task expires,
+ * a2aTaskTtl after it settled, with its input-required status).  Any
+ * number of streams up to a2aMaxWatchers per task, each given the same
+ * events in the same order; a terminal task is UnsupportedOperation. */
 static struct a2a_call *subscribe_task(a2a_req *r, a2a_over_fn *over, void *arg)
 {
     a2a_task *t = task_of(r);
     if (t == NULL)
         return NULL;
-    if (a2atask_settled(t->state)) {
+    if (a2atask_terminal(t->state)) {
         answer_error(r->req, r->id, A2A_ERR_UNSUPPORTED_OPERATION,
-                     a2atask_terminal(t->state) ? "the task is in a terminal state: GetTask has its outcome"
-                                                : "the task waits for input: GetTask has its prompt; a stream "
-                                                  "continuing it is SendStreamingMessage with its taskId");
+                     "the task is in a terminal state: GetTask has its outcome");
         return NULL;
     }
     struct a2a_call *call = call_new(r, t, -1, 1);

@@ -5,10 +5,20 @@
  * A record: {"v":1,"id","contextId","owner","pool","serial","created",
  * "updated","state" (the 0.3 name),"turns","history","result","error",
  * "prompt","chunks","chunksTruncated"}, the JSON members as the task
- * keeps them.  The loader is one object per pool: a listing in flight or
- * gets in flight; it ends (freed) when the listing is done and no get
- * is left, or the store closes (its callbacks then start nothing).
- * State: the loaders only, each owned by its own callbacks.
+ * keeps them.
+ *
+ * The loader, one per pool (p->a2a_loader while it lives): LISTING (a
+ * listing and gets in flight) -> done, freed, when the last listing is
+ * read and no get is left; or -> WAITING when the store failed any of
+ * them (unavailable: down, not yet connected, timed out): after a backoff
+ * (A2ASTORE_RETRY_MIN_MS doubling to _MAX_MS) the whole listing starts
+ * again from the first key, tasks read back already being skipped.  Until
+ * it is done the pool says it is loading (a2astore_loading), so a lookup
+ * that finds no task cannot say TaskNotFound yet.  When the pool goes
+ * (a reload removes it, agentpoold stops) a2astore_pool_free cuts it
+ * loose: a WAITING loader is freed there, one with operations in flight
+ * by its last callback (the store's close completes every one).
+ * State: the loaders only, each owned by its pool, then by its callbacks.
  */
 #include "a2astore.h"
 #include "a2atask.h"
@@ -20,20 +30,27 @@
 #include "sstore.h"
 
 #include <cJSON.h>
+#include <event2/event.h>
 #include <stdio.h>
 #include <string.h>
 
 #define PREFIX_LEN (sizeof(A2ASTORE_PREFIX) - 1)
 #define LIST_BATCH 200
 
-typedef struct {
-    char pool[CONFIG_POOL_NAME_MAX + 1];         /* looked up at each step: a reload may remove it */
+typedef enum { LOADER_LISTING = 0, LOADER_WAITING } loader_state;
+
+struct a2astore_loader {
+    pool_t *p;                                   /* NULL once the pool is gone */
+    loader_state state;
     char after[PREFIX_LEN + A2ATASK_ID_MAX + 1]; /* the listing's cursor */
     size_t after_len;
     int listing;                                 /* a list is in flight */
     int gets;                                    /* gets in flight */
-    int restored, dropped;
-} a2astore_loader;
+    int failed;                                  /* this pass: the store failed an operation */
+    int restored, known, dropped;
+    unsigned attempts;                           /* passes that failed in a row */
+    struct event *retry;                         /* WAITING: the next pass */
+};
 
 /* p's store when it can take operations now, else NULL. */
 static sstore *store_of(const pool_t *p)
@@ -143,39 +160,104 @@ static a2a_task *task_of_record(const char *val, size_t len)
     return t;
 }
 
-static void list_next(a2astore_loader *ld);
+typedef struct a2astore_loader a2astore_loader;
 
-/* The loader ends when nothing is in flight. */
+static void list_next(a2astore_loader *ld);
+static void loader_check(a2astore_loader *ld);
+
+/* ld's pool's store when it can take operations now (and agentpoold is
+ * not draining), else NULL. */
+static sstore *loader_store(const a2astore_loader *ld)
+{
+    return ld->p && server.state < SERVER_DRAINING ? store_of(ld->p) : NULL;
+}
+
+static void loader_free(a2astore_loader *ld)
+{
+    if (ld->p)
+        ld->p->a2a_loader = NULL;
+    if (ld->retry)
+        event_free(ld->retry);
+    ap_free(ld);
+}
+
+/* A pass from the first "a2a:task:" key. */
+static void pass_start(a2astore_loader *ld)
+{
+    ld->state = LOADER_LISTING;
+    ld->failed = 0;
+    memcpy(ld->after, A2ASTORE_PREFIX, PREFIX_LEN);
+    ld->after_len = PREFIX_LEN;
+    list_next(ld);
+}
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    a2astore_loader *ld = arg;
+    pass_start(ld);
+    loader_check(ld); /* the store still not there: waits again */
+}
+
+/* A pass that ended: the loader is done, or waits for the next pass. */
 static void loader_check(a2astore_loader *ld)
 {
     if (ld->listing || ld->gets)
         return;
-    ap_info("pool %s: %d A2A tasks read back from the session store%s", ld->pool, ld->restored,
-            ld->dropped ? " (some could not be: see above)" : "");
-    ap_free(ld);
+    if (ld->p == NULL || server.state >= SERVER_DRAINING) {
+        loader_free(ld); /* nothing more to read back into */
+        return;
+    }
+    if (!ld->failed) {
+        ap_info("pool %s: %d A2A tasks read back from the session store%s", ld->p->name, ld->restored,
+                ld->dropped ? " (some could not be: see above)" : "");
+        loader_free(ld);
+        return;
+    }
+    unsigned shift = ld->attempts < 8 ? ld->attempts : 8;
+    uint64_t ms = (uint64_t)A2ASTORE_RETRY_MIN_MS << shift;
+    if (ms > A2ASTORE_RETRY_MAX_MS)
+        ms = A2ASTORE_RETRY_MAX_MS;
+    if (ld->attempts++ == 0)
+        ap_warn("pool %s: its A2A tasks could not all be read back from the session store yet: tried again "
+                "every %llu ms at most, lookups of unknown tasks answer 503 until then",
+                ld->p->name, (unsigned long long)A2ASTORE_RETRY_MAX_MS);
+    if (ld->retry == NULL && (ld->retry = evtimer_new(server.base, retry_cb, ld)) == NULL) {
+        ap_error("pool %s: evtimer_new failed: its A2A tasks are not read back from the session store", ld->p->name);
+        loader_free(ld);
+        return;
+    }
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    ld->state = LOADER_WAITING;
+    evtimer_add(ld->retry, &tv);
 }
 
 static void get_done(void *arg, const sstore_result *r)
 {
     a2astore_loader *ld = arg;
     ld->gets--;
-    if (r->status == SSTORE_OK && server.state < SERVER_DRAINING) {
+    const char *pool = ld->p ? ld->p->name : "(gone)";
+    if (r->status == SSTORE_OK && loader_store(ld)) {
         a2a_task *t = task_of_record(r->val, r->len);
         if (t == NULL) {
             ld->dropped++;
-            ap_warn("pool %s: an A2A task record in the session store is not one (%zu bytes): skipped",
-                    ld->pool, r->len);
-        } else if (strcmp(t->pool, ld->pool) != 0 || a2atask_restore(t) != AP_OK) {
+            ap_warn("pool %s: an A2A task record in the session store is not one (%zu bytes): skipped", pool,
+                    r->len);
+        } else if (a2atask_find(t->id, t->owner) != NULL) {
+            ld->known++; /* read back by an earlier pass */
+            a2atask_free_record(t);
+        } else if (strcmp(t->pool, pool) != 0 || a2atask_restore(t) != AP_OK) {
             ld->dropped++;
-            ap_warn("pool %s: A2A task %s from the session store not taken (another pool's, known already, or "
-                    "a2aMaxTasks reached)", ld->pool, t->id);
+            ap_warn("pool %s: A2A task %s from the session store not taken (another pool's, its id taken, or "
+                    "a2aMaxTasks reached)", pool, t->id);
             a2atask_free_record(t);
         } else {
             ld->restored++;
         }
     } else if (r->status == SSTORE_UNAVAILABLE) {
-        ld->dropped++;
-        ap_warn("pool %s: an A2A task could not be read back from the session store: %s", ld->pool, r->why);
+        ld->failed = 1;
+        ap_debug("pool %s: an A2A task could not be read back from the session store: %s", pool, r->why);
     }
     loader_check(ld);
 }
@@ -184,10 +266,11 @@ static void list_done(void *arg, const sstore_result *r)
 {
     a2astore_loader *ld = arg;
     ld->listing = 0;
-    sstore *st = store_of(pools_find(ld->pool, strlen(ld->pool)));
+    sstore *st = loader_store(ld);
     if (r->status != SSTORE_OK) {
-        ap_warn("pool %s: the A2A tasks in the session store could not be listed: %s", ld->pool,
-                r->why ? r->why : "no listing");
+        ld->failed = 1;
+        ap_debug("pool %s: the A2A tasks in the session store could not be listed: %s",
+                 ld->p ? ld->p->name : "(gone)", r->why ? r->why : "no listing");
         loader_check(ld);
         return;
     }
@@ -201,34 +284,52 @@ static void list_done(void *arg, const sstore_result *r)
         }
         memcpy(ld->after, e->key, e->key_len);
         ld->after_len = e->key_len;
-        if (st && server.state < SERVER_DRAINING) {
+        if (st) {
             ld->gets++;
             sstore_get(st, e->key, e->key_len, get_done, ld);
         }
     }
-    if (r->more && !past && server.state < SERVER_DRAINING)
+    if (r->more && !past && st)
         list_next(ld);
     loader_check(ld);
 }
 
+/* Lists the next batch, when the store can take it now (else ld->listing
+ * stays 0: the caller's loader_check decides). */
 static void list_next(a2astore_loader *ld)
 {
-    sstore *st = store_of(pools_find(ld->pool, strlen(ld->pool)));
-    if (st == NULL)
+    sstore *st = loader_store(ld);
+    if (st == NULL) {
+        ld->failed = ld->p != NULL; /* a pool still there waits for its store */
         return;
+    }
     ld->listing = 1;
     sstore_list(st, ld->after, ld->after_len, LIST_BATCH, list_done, ld);
 }
 
 void a2astore_load(pool_t *p)
 {
-    if (!p->cfg->a2a || store_of(p) == NULL)
+    if (!p->cfg->a2a || store_of(p) == NULL || p->a2a_loader)
         return;
     a2astore_loader *ld = ap_calloc(1, sizeof(*ld));
-    snprintf(ld->pool, sizeof(ld->pool), "%s", p->name);
-    /* the first key after the prefix itself: every "a2a:task:..." key */
-    memcpy(ld->after, A2ASTORE_PREFIX, PREFIX_LEN);
-    ld->after_len = PREFIX_LEN;
-    list_next(ld);
+    ld->p = p;
+    p->a2a_loader = ld;
+    pass_start(ld);
     loader_check(ld);
+}
+
+int a2astore_loading(const pool_t *p)
+{
+    return p->a2a_loader != NULL;
+}
+
+void a2astore_pool_free(pool_t *p)
+{
+    a2astore_loader *ld = p->a2a_loader;
+    if (ld == NULL)
+        return;
+    ld->p = NULL;
+    p->a2a_loader = NULL;
+    if (ld->state == LOADER_WAITING || (!ld->listing && !ld->gets))
+        loader_free(ld); /* else its last callback frees it */
 }

@@ -13,7 +13,11 @@
  * a get each), in the background: a task recorded while it ran is read
  * back FAILED ("agentpoold stopped before it was answered").  The owner
  * is in the record, so ListTasks and GetTask still show a caller only
- * its own tasks.  Never blocks: every store operation is asynchronous.
+ * its own tasks.  A store that fails the reading (down, not connected
+ * yet, timed out) is read again from the start after a backoff, until
+ * every record is read; meanwhile the pool is loading
+ * (a2astore_loading): a task it does not know may be one not read back
+ * yet.  Never blocks: every store operation is asynchronous.
  */
 #ifndef AP_A2ASTORE_H
 #define AP_A2ASTORE_H
@@ -23,11 +27,18 @@ struct pool;
 
 /* The key space of task records in a session store. */
 #define A2ASTORE_PREFIX "a2a:task:"
+/* The wait before reading the records again after the store failed. */
+#define A2ASTORE_RETRY_MIN_MS 250
+#define A2ASTORE_RETRY_MAX_MS 5000
 
 /* Writes t's record into its pool's store, when it has one. */
 void a2astore_save(const struct a2a_task *t);
 /* Starts reading pool p's task records back into the task table (when
  * p has a2a and a store). */
 void a2astore_load(struct pool *p);
+/* Whether p's task records are still being read back. */
+int a2astore_loading(const struct pool *p);
+/* p goes: its loader stops (freed now, or by its last callback). */
+void a2astore_pool_free(struct pool *p);
 
 #endif

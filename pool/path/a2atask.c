@@ -316,8 +316,21 @@ void a2atask_sweep(uint64_t now)
         l = l->next;
         if (now < t->created_ms + ttl)
             break; /* the rest were created later, so settled later: none has expired */
-        if (droppable(t) && now >= t->updated_ms + ttl)
+        if (!a2atask_settled(t->state) || t->c != NULL || now < t->updated_ms + ttl)
+            continue;
+        if (t->nwatch == 0) {
             a2atask_free(t);
+            continue;
+        }
+        /* Streams subscribed to a task that waited for input past its
+         * time end with its status.  Out of the table first: what their
+         * ends start (a pipelined request, a nested sweep) cannot find it,
+         * and may change the table, so the walk starts again. */
+        link_del(&t->link);
+        tb->n--;
+        tell_settled(t);
+        a2atask_free_record(t);
+        l = tb->tasks.next;
     }
 }
 

@@ -12,7 +12,10 @@ negotiation (no header: the 0.3 names and lower-case states; "1.0": the
 of a terminal one; task states from the pool's outcomes (agent_error,
 worker_crashed, timeout -> FAILED with the error in the status message,
 cancel -> CANCELED, queue_full -> REJECTED); SubscribeToTask (the Task
-first, then its outcome; a second stream or a terminal task refused);
+first, then its outcome; a terminal task refused; on a task waiting for
+input, its next turn, or its expiry); tasks in a session store (a
+restart keeps them; while they are read back, an unknown task is 503
+with Retry-After, and a store that fails the reading is read again);
 contextId as the pool's
 session; SendStreamingMessage (1.0) and message/stream (0.3): the Task,
 an artifact update per chunk, the result, the final status, a stream
@@ -85,6 +88,41 @@ def stream(conn, pool_name, method, params, version="1.0"):
 
 def err_code(resp):
     return resp.get("error", {}).get("code")
+
+
+def rpc_loaded(conn, pool_name, method, params, key=None):
+    """rpc, or None while the server answers 503 (tasks still being read
+    back from its session store after a start)."""
+    headers = {"A2A-Version": "1.0"}
+    if key:
+        headers["Authorization"] = "Bearer " + key
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+    st, r, resp = post(conn, "/a2a/" + pool_name, body, headers)
+    if st == 503 and r.getheader("Retry-After"):
+        return None
+    assert st == 200, (st, resp)
+    return resp
+
+
+def subscribe(conn, pool_name, task_id):
+    """SubscribeToTask, its first event read: (response, first result);
+    the response's read() has the rest, to the stream's end."""
+    body = {"jsonrpc": "2.0", "id": 9, "method": "SubscribeToTask", "params": {"id": task_id}}
+    conn.request("POST", "/a2a/" + pool_name, body=json.dumps(body).encode(),
+                 headers={"A2A-Version": "1.0", "Content-Type": "application/json"})
+    r = conn.getresponse()
+    assert (r.status, r.getheader("Content-Type")) == (200, "text/event-stream"), r.status
+    first = b""
+    while not first.endswith(b"\n\n"):
+        line = r.readline()
+        assert line, "the stream ended before its first event"
+        first += line
+    return r, json.loads(first.decode()[6:])["result"]
+
+
+def rest_of(r):
+    """The results of the events left in a stream, to its end."""
+    return [json.loads(b[6:])["result"] for b in r.read().decode().split("\n\n") if b.strip()]
 
 
 class Shared(unittest.TestCase):
@@ -416,7 +454,6 @@ class Shared(unittest.TestCase):
         self.assertNotIn("artifacts", t)  # the handler's return value is not the answer
         got = rpc(c, "main", "GetTask", {"id": t["id"]})["result"]
         self.assertEqual(got["status"]["state"], "TASK_STATE_INPUT_REQUIRED")
-        self.assertEqual(err_code(rpc(c, "main", "SubscribeToTask", {"id": t["id"]})), -32004)
         wrong = rpc(c, "main", "SendMessage", {"message": msg("echo", taskId=t["id"], contextId="other")})
         self.assertEqual(err_code(wrong), -32602, wrong)
         # the next message with its taskId: the same task, the same context (session), the handler sees it
@@ -433,6 +470,26 @@ class Shared(unittest.TestCase):
         # a message for the (now terminal) task is the spec's error
         again = rpc(c, "main", "SendMessage", {"message": msg("echo", taskId=t["id"])})
         self.assertEqual(err_code(again), -32004, again)
+        c.close()
+
+    def test_subscribe_to_a_task_waiting_for_input_streams_its_next_turn(self):
+        """Input-required is not terminal: a subscriber gets the Task (with
+        the prompt) at once, then the turn the next message starts, to
+        its end."""
+        c = self.s.conn()
+        t = rpc(c, "main", "SendMessage", {"message": msg("ask:colour?")})["result"]["task"]
+        self.assertEqual(t["status"]["state"], "TASK_STATE_INPUT_REQUIRED", t)
+        c2 = self.s.conn()
+        r, first = subscribe(c2, "main", t["id"])
+        self.assertEqual((first["task"]["id"], first["task"]["status"]["state"]),
+                         (t["id"], "TASK_STATE_INPUT_REQUIRED"), first)
+        self.assertEqual(first["task"]["status"]["message"]["parts"], [{"text": "colour?"}])
+        done = rpc(c, "main", "SendMessage", {"message": msg("echo", taskId=t["id"])})["result"]["task"]
+        self.assertEqual(done["status"]["state"], "TASK_STATE_COMPLETED", done)
+        res = rest_of(r)
+        self.assertEqual(res[-1]["statusUpdate"]["status"]["state"], "TASK_STATE_COMPLETED", res)
+        self.assertEqual(res[0]["artifactUpdate"]["artifact"]["parts"][0]["data"]["parts"], [{"text": "echo"}], res)
+        c2.close()
         c.close()
 
     def test_input_required_v03_and_a_stream_ends_there(self):
@@ -689,6 +746,48 @@ class Restart(unittest.TestCase):
         with Redis() as r:
             self.restart_keeps_tasks(d, r.spec())
 
+    def test_a_task_not_read_back_yet_is_503_not_task_not_found(self):
+        """While the store cannot give the tasks back (here a redis-server
+        stopped with SIGSTOP when a reload adds the pool), a lookup that
+        finds no task answers 503 with Retry-After, not TaskNotFound, and
+        ListTasks does not answer a partial list; the reading is tried
+        again until the store answers, then the task is there."""
+        from test_session_redis import Redis
+        with Redis() as red:
+            late = pool(sessions=True, sessionStore=red.spec())
+            with HTTPServer({"pools": {"default": pool(), "late": late}}) as s:
+                c = s.conn()
+                done = rpc(c, "late", "SendMessage", {"message": msg("hello")})["result"]["task"]
+                c.close()
+            with HTTPServer({"pools": {"default": pool()}}) as s:
+                c = s.conn()
+                cfgpath = os.path.join(s.tmp.name, "config.json")
+                with open(cfgpath) as f:
+                    cfg = json.load(f)
+                cfg["pools"]["late"] = late
+                with open(cfgpath, "w") as f:
+                    json.dump(cfg, f)
+                red.freeze(True)
+                try:
+                    with s.client() as cl:
+                        self.assertEqual(cl.call("pool.reload")["pools"]["late"]["status"], "added")
+                    for method, params in (("GetTask", {"id": done["id"]}), ("ListTasks", {}),
+                                           ("CancelTask", {"id": done["id"]}),
+                                           ("SendMessage", {"message": msg("echo", taskId=done["id"])})):
+                        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+                        st, resp, got = post(c, "/a2a/late", body, {"A2A-Version": "1.0"})
+                        self.assertEqual((st, resp.getheader("Retry-After")), (503, "1"), (method, got))
+                        self.assertEqual(err_code(got), -32603, got)
+                    wait_for(lambda: "could not all be read back from the session store yet" in s.log(),
+                             what="the failed reading logged")
+                finally:
+                    red.freeze(False)
+                got = wait_for(lambda: (rpc_loaded(c, "late", "GetTask", {"id": done["id"]}) or {}).get("result"),
+                               what="the task read back once the store answers")
+                self.assertEqual(got["status"]["state"], "TASK_STATE_COMPLETED")
+                self.assertEqual(err_code(rpc(c, "late", "GetTask", {"id": "no-such"})), -32001)
+                c.close()
+
     def restart_keeps_tasks(self, d, store):
         keys = os.path.join(d, "keys.jsonl")
         with open(keys, "w") as f:
@@ -721,12 +820,12 @@ class Restart(unittest.TestCase):
             c.close()
         with HTTPServer(cfg) as s:
             c = s.conn()
-            got = wait_for(lambda: rpc(c, "default", "GetTask", {"id": done["id"]}).get("result"),
-                           what="the completed task read back from the store")
+            got = wait_for(lambda: (rpc_loaded(c, "default", "GetTask", {"id": done["id"]}, "s3cret-a") or
+                                    {}).get("result"), what="the completed task read back from the store")
             self.assertEqual(got["status"]["state"], "TASK_STATE_COMPLETED")
             self.assertEqual(got["artifacts"][0]["parts"], [{"text": "hello back"}])
             self.assertEqual(got["history"][0]["parts"], [{"text": "hello"}])
-            wait_for(lambda: len(rpc(c, "default", "ListTasks", {})["result"]["tasks"]) == 4, what="all four back")
+            wait_for(lambda: rpc_loaded(c, "default", "ListTasks", {}, "s3cret-a"), what="every task read back")
             listed = rpc(c, "default", "ListTasks", {})["result"]["tasks"]
             self.assertEqual([t["id"] for t in listed], [failed["id"], streamed["id"], asked["id"], done["id"]])
             self.assertEqual(listed[0]["status"]["state"], "TASK_STATE_FAILED")
@@ -744,6 +843,23 @@ class Restart(unittest.TestCase):
 
 
 class Bounds(unittest.TestCase):
+    def test_a_stream_subscribed_to_a_task_waiting_for_input_ends_when_the_task_expires(self):
+        with HTTPServer({"a2aTaskTtl": 1000, "pools": {"default": pool()}}) as s:
+            c = s.conn()
+            t = rpc(c, "default", "SendMessage", {"message": msg("ask:anyone?")})["result"]["task"]
+            c2 = s.conn()
+            r, first = subscribe(c2, "default", t["id"])
+            self.assertEqual(first["task"]["status"]["state"], "TASK_STATE_INPUT_REQUIRED")
+            # a watched task is swept too (the sweep runs at each A2A request)
+            wait_for(lambda: err_code(rpc(c, "default", "GetTask", {"id": t["id"]})) == -32001,
+                     what="the task waiting for input swept after a2aTaskTtl, subscriber and all")
+            res = rest_of(r)
+            self.assertEqual(len(res), 1, res)
+            self.assertEqual(res[0]["statusUpdate"]["status"]["state"], "TASK_STATE_INPUT_REQUIRED", res)
+            self.assertEqual(res[0]["statusUpdate"]["status"]["message"]["parts"], [{"text": "anyone?"}])
+            c2.close()
+            c.close()
+
     def test_a_terminal_task_goes_after_a2a_task_ttl(self):
         with HTTPServer({"a2aTaskTtl": 1000, "pools": {"default": pool()}}) as s:
             c = s.conn()
