@@ -28,6 +28,7 @@
 #include "a2atask.h"
 #include "ap_alloc.h"
 #include "ap_common.h"
+#include "ap_json.h"
 #include "ap_log.h"
 #include "apikey.h"
 #include "httpauth.h"
@@ -159,16 +160,26 @@ static void answer_loading(http1_req *req, const cJSON *id)
 
 /* ---- the Task, in the version's shape ---------------------------------- */
 
-/* ms, a wall-clock time (the task table's), as the ISO 8601 "timestamp"
- * the spec wants. */
+/* ms, a wall-clock time (the task table's), as the ISO 8601 text the
+ * spec's "timestamp" wants. */
+static void time_text(uint64_t ms, char *out, size_t cap)
+{
+    static time_t last_s = -1; /* the second last formatted, and its text: most tasks are of the same second */
+    static char last[40];
+    time_t s = (time_t)(ms / 1000);
+    if (s != last_s) {
+        struct tm tm;
+        gmtime_r(&s, &tm);
+        strftime(last, sizeof(last), "%Y-%m-%dT%H:%M:%S", &tm);
+        last_s = s;
+    }
+    snprintf(out, cap, "%s.%03uZ", last, (unsigned)(ms % 1000));
+}
+
 static void add_time(cJSON *o, uint64_t ms)
 {
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    char t[40], full[48];
-    gmtime_r(&s, &tm);
-    strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(full, sizeof(full), "%s.%03uZ", t, (unsigned)(ms % 1000));
+    char full[48];
+    time_text(ms, full, sizeof(full));
     cJSON_AddStringToObject(o, "timestamp", full);
 }
 
@@ -192,6 +203,118 @@ static cJSON *part_of(cJSON *v, int v1)
         cJSON_AddItemToObject(p, "data", v);
     }
     return p;
+}
+
+/* ---- JSON written as text ---------------------------------------------
+ * A Task is written straight as text (task_text), the parts that come
+ * as JSON text (the worker's result, the messages of the history)
+ * spliced in unchanged: no tree made, printed and freed for them.  The
+ * text goes into the answers' trees as one raw item (raw_taking). */
+
+typedef struct {
+    char *p; /* NUL-terminated; malloc'd (ap_alloc.h), so a raw item may own it */
+    size_t len, cap;
+} tbuf;
+
+static void tb_reserve(tbuf *b, size_t n)
+{
+    if (b->len + n + 1 <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap * 2 : 1024;
+    while (cap < b->len + n + 1)
+        cap *= 2;
+    b->p = ap_realloc(b->p, cap);
+    b->cap = cap;
+}
+
+static void tb_add(tbuf *b, const char *s, size_t n)
+{
+    tb_reserve(b, n);
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+#define TB_LIT(b, lit) tb_add((b), (lit), sizeof(lit) - 1)
+
+/* s as a JSON string, quotes included. */
+static void tb_str(tbuf *b, const char *s)
+{
+    size_t n = strlen(s);
+    tb_reserve(b, AP_JSON_ESCAPE_MAX(n) + 2);
+    b->p[b->len++] = '"';
+    b->len += ap_json_escape(b->p + b->len, AP_JSON_ESCAPE_MAX(n), s, n);
+    b->p[b->len++] = '"';
+    b->p[b->len] = '\0';
+}
+
+/* v printed (v stays the caller's). */
+static void tb_print(tbuf *b, const cJSON *v)
+{
+    char *text = cJSON_PrintUnformatted(v);
+    if (text == NULL) {
+        TB_LIT(b, "null");
+        return;
+    }
+    tb_add(b, text, strlen(text));
+    cJSON_free(text);
+}
+
+/* v printed, then freed. */
+static void tb_tree(tbuf *b, cJSON *v)
+{
+    tb_print(b, v);
+    cJSON_Delete(v);
+}
+
+/* A raw item owning b's text (cJSON frees it with free(), which is what
+ * made it: neither side sets allocation hooks). */
+static cJSON *raw_taking(tbuf *b)
+{
+    cJSON *r = cJSON_CreateNull();
+    if (r == NULL || b->p == NULL) {
+        ap_free(b->p);
+        return r;
+    }
+    r->type = cJSON_Raw;
+    r->valuestring = b->p;
+    return r;
+}
+
+/* A part holding json, a JSON text as the worker wrote it (checked by
+ * the master when it came), spliced raw: neither parsed nor printed
+ * again.  As part_of: text for a string, else data (0.3: a data that is
+ * not an object is wrapped as {"result": v}). */
+static void tb_part_text(tbuf *b, const char *json, int v1)
+{
+    json += strspn(json, " \t\r\n");
+    if (json[0] == '\0')
+        json = "null";
+    if (json[0] == '"') {
+        if (v1)
+            TB_LIT(b, "{\"text\":");
+        else
+            TB_LIT(b, "{\"kind\":\"text\",\"text\":");
+    } else if (v1) {
+        TB_LIT(b, "{\"data\":");
+    } else if (json[0] == '{') {
+        TB_LIT(b, "{\"kind\":\"data\",\"data\":");
+    } else {
+        TB_LIT(b, "{\"kind\":\"data\",\"data\":{\"result\":");
+        tb_add(b, json, strlen(json));
+        TB_LIT(b, "}}");
+        return;
+    }
+    tb_add(b, json, strlen(json));
+    TB_LIT(b, "}");
+}
+
+/* tb_part_text as an item. */
+static cJSON *part_of_text(const char *json, int v1)
+{
+    tbuf b = {0};
+    tb_part_text(&b, json, v1);
+    return raw_taking(&b);
 }
 
 /* A message of the agent in t, its id mid, its parts (taken). */
@@ -261,65 +384,90 @@ static cJSON *artifact(const char *aid, cJSON *parts, int truncated)
 
 /* t's history, its last `history` messages (-1: all), in the version's
  * shape (the user's as they were sent; the agent's prompts made). */
-static cJSON *history_json(const a2a_task *t, int v1, int history)
+static void tb_history(tbuf *b, const a2a_task *t, int v1, int history)
 {
-    cJSON *h = cJSON_CreateArray();
     int n = cJSON_GetArraySize(t->history), skip = history < 0 || history >= n ? 0 : n - history;
+    int first = 1;
     const cJSON *m;
+    TB_LIT(b, "[");
     cJSON_ArrayForEach(m, t->history) {
         if (skip-- > 0)
             continue;
         const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(m, "prompt");
         const cJSON *mid = cJSON_GetObjectItemCaseSensitive(m, "messageId");
+        if (!first)
+            TB_LIT(b, ",");
+        first = 0;
         if (prompt && cJSON_IsString(mid)) {
             char *text = cJSON_PrintUnformatted(prompt);
-            if (text) {
-                cJSON_AddItemToArray(h, prompt_message(t, v1, mid->valuestring, text));
+            tb_tree(b, prompt_message(t, v1, mid->valuestring, text ? text : "null"));
+            if (text)
                 cJSON_free(text);
-            }
-        } else {
-            cJSON_AddItemToArray(h, cJSON_CreateObjectReference(m->child)); /* printed, not copied */
+        } else if (cJSON_IsRaw(m)) { /* a message as its text (a2atask.c's feed) */
+            tb_add(b, m->valuestring, strlen(m->valuestring));
+        } else { /* a message read back from the session store */
+            tb_print(b, m);
         }
     }
-    return h;
+    TB_LIT(b, "]");
 }
 
-/* t as a Task; history: messages of its history shown (-1: all). */
-static cJSON *task_json(const a2a_task *t, int v1, int history)
+/* t as a Task, written as text into b; history: messages of its history
+ * shown (-1: all). */
+static void task_text(tbuf *b, const a2a_task *t, int v1, int history)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "id", t->id);
-    cJSON_AddStringToObject(o, "contextId", t->context);
+    char ts[48];
+    TB_LIT(b, "{\"id\":");
+    tb_str(b, t->id);
+    TB_LIT(b, ",\"contextId\":");
+    tb_str(b, t->context);
     if (!v1)
-        cJSON_AddStringToObject(o, "kind", "task");
-    cJSON *st = cJSON_AddObjectToObject(o, "status");
-    cJSON_AddStringToObject(st, "state", a2atask_state_name(t->state, v1));
-    if (has_status_message(t))
-        cJSON_AddItemToObject(st, "message", status_message(t, v1));
-    add_time(st, t->updated_ms);
-    cJSON *arts = NULL;
+        TB_LIT(b, ",\"kind\":\"task\"");
+    TB_LIT(b, ",\"status\":{\"state\":");
+    tb_str(b, a2atask_state_name(t->state, v1));
+    if (has_status_message(t)) {
+        TB_LIT(b, ",\"message\":");
+        tb_tree(b, status_message(t, v1));
+    }
+    TB_LIT(b, ",\"timestamp\":");
+    time_text(t->updated_ms, ts, sizeof(ts));
+    tb_str(b, ts);
+    TB_LIT(b, "}");
     cJSON *chunks = a2atask_chunks(t);
+    int result = t->state == A2A_COMPLETED && t->result;
+    if (chunks || result)
+        TB_LIT(b, ",\"artifacts\":[");
     if (chunks) { /* the chunks the handler streamed, kept */
         cJSON *parts = cJSON_CreateArray();
         while (chunks->child)
             cJSON_AddItemToArray(parts, part_of(cJSON_DetachItemViaPointer(chunks, chunks->child), v1));
         cJSON_Delete(chunks);
-        arts = cJSON_AddArrayToObject(o, "artifacts");
-        cJSON_AddItemToArray(arts, artifact("stream", parts, t->chunks_truncated));
+        tb_tree(b, artifact("stream", parts, t->chunks_truncated));
+        if (result)
+            TB_LIT(b, ",");
     }
-    if (t->state == A2A_COMPLETED && t->result) {
-        cJSON *v = cJSON_Parse(t->result);
-        cJSON *parts = cJSON_CreateArray();
-        cJSON_AddItemToArray(parts, part_of(v ? v : cJSON_CreateNull(), v1));
-        if (arts == NULL)
-            arts = cJSON_AddArrayToObject(o, "artifacts");
-        cJSON_AddItemToArray(arts, artifact("result", parts, 0));
+    if (result) {
+        TB_LIT(b, "{\"artifactId\":\"result\",\"name\":\"result\",\"parts\":[");
+        tb_part_text(b, t->result, v1);
+        TB_LIT(b, "]}");
     }
-    if (history != 0 && t->history)
-        cJSON_AddItemToObject(o, "history", history_json(t, v1, history));
-    cJSON *md = cJSON_AddObjectToObject(o, "metadata");
-    cJSON_AddStringToObject(md, "pool", t->pool);
-    return o;
+    if (chunks || result)
+        TB_LIT(b, "]");
+    if (history != 0 && t->history) {
+        TB_LIT(b, ",\"history\":");
+        tb_history(b, t, v1, history);
+    }
+    TB_LIT(b, ",\"metadata\":{\"pool\":");
+    tb_str(b, t->pool);
+    TB_LIT(b, "}}");
+}
+
+/* t as a Task item (its text, raw); history as task_text's. */
+static cJSON *task_json(const a2a_task *t, int v1, int history)
+{
+    tbuf b = {0};
+    task_text(&b, t, v1, history);
+    return raw_taking(&b);
 }
 
 /* ---- who asks --------------------------------------------------------- */
@@ -471,14 +619,15 @@ static cJSON *update_head(const a2a_task *t, int v1, const char *kind03)
     return u;
 }
 
-/* An artifact update: one part holding v, appended to the stream's
+/* An artifact update: its one part (taken), appended to the stream's
  * artifact after its first chunk. */
-static void stream_artifact(struct a2a_call *call, const a2a_task *t, const char *aid, cJSON *v, int append, int last)
+static void stream_artifact(struct a2a_call *call, const a2a_task *t, const char *aid, cJSON *part, int append,
+                            int last)
 {
     cJSON *u = update_head(t, call->v1, "artifact-update");
     cJSON *a = cJSON_AddObjectToObject(u, "artifact");
     cJSON_AddStringToObject(a, "artifactId", aid);
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(a, "parts"), part_of(v, call->v1));
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(a, "parts"), part);
     cJSON_AddBoolToObject(u, "append", append);
     cJSON_AddBoolToObject(u, "lastChunk", last);
     stream_event(call, "artifactUpdate", u);
@@ -577,10 +726,8 @@ static void stream_drained(http1_req *req, void *arg)
 static void stream_done(a2a_task *t, void *arg)
 {
     struct a2a_call *call = arg;
-    if (t->state == A2A_COMPLETED && t->result) {
-        cJSON *v = cJSON_Parse(t->result);
-        stream_artifact(call, t, "result", v ? v : cJSON_CreateNull(), 0, 1);
-    }
+    if (t->state == A2A_COMPLETED && t->result)
+        stream_artifact(call, t, "result", part_of_text(t->result, call->v1), 0, 1);
     cJSON *u = update_head(t, call->v1, "status-update");
     cJSON *st = cJSON_AddObjectToObject(u, "status");
     cJSON_AddStringToObject(st, "state", a2atask_state_name(t->state, call->v1));

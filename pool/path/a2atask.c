@@ -16,6 +16,7 @@
 #include "a2astore.h"
 #include "ap_alloc.h"
 #include "ap_common.h"
+#include "ap_json.h"
 #include "ap_log.h"
 #include "cancel.h"
 #include "client.h"
@@ -136,28 +137,27 @@ static void set_text(char **slot, const char *text)
     *slot = text ? ap_strdup(text) : NULL;
 }
 
-/* The answer line of t's request, "{" + rest: its result, prompt or
- * error kept, and t settled. */
-static void a2atask_answered(a2a_task *t, const char *rest, size_t len, const reply_line *rl)
+/* The answer line of t's request (read back into rl): its result,
+ * prompt or error kept as the worker wrote it (no tree made), and t
+ * settled. */
+static void a2atask_answered(a2a_task *t, const char *line, const reply_line *rl)
 {
     if (a2atask_terminal(t->state))
         return; /* cancelled by CancelTask first: its "cancelled" answer changes nothing */
-    char *obj = ap_malloc(len + 2);
-    obj[0] = '{';
-    memcpy(obj + 1, rest, len);
-    obj[len + 1] = '\0';
-    cJSON *root = cJSON_ParseWithLength(obj, len + 1);
-    ap_free(obj);
+    const char *v = line + rl->value_off;
+    size_t vlen = rl->value_len;
     int input = rl->input_required;
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, rl->ok ? "result" : "error");
-    char *text = v ? cJSON_PrintUnformatted(v) : NULL;
-    if (text)
-        set_text(input ? &t->prompt : rl->ok ? &t->result : &t->error, text);
-    else
-        ap_error("a2a task %s: its answer could not be read back: it is failed", t->id);
-    if (text)
-        cJSON_free(text);
-    if (input && text && t->history) { /* the prompt joins the history as the agent's message */
+    if (vlen == 0) {
+        ap_error("a2a task %s: its answer has no value: it is failed", t->id);
+        set_text(&t->error, "{\"code\":\"other\",\"message\":\"its answer could not be read\"}");
+        a2atask_set_state(t, A2A_FAILED);
+        return;
+    }
+    char **slot = input ? &t->prompt : rl->ok ? &t->result : &t->error;
+    ap_free(*slot);
+    *slot = ap_strndup(v, vlen);
+    cJSON *prompt = input && t->history ? cJSON_ParseWithLength(v, vlen) : NULL;
+    if (prompt) { /* the prompt joins the history as the agent's message */
         char mid[A2ATASK_ID_MAX + 24];
         snprintf(mid, sizeof(mid), "%s-input-%d", t->id, t->turns);
         cJSON *m = cJSON_CreateObject();
@@ -165,14 +165,10 @@ static void a2atask_answered(a2a_task *t, const char *rest, size_t len, const re
         cJSON_AddStringToObject(m, "role", "agent");
         cJSON_AddStringToObject(m, "taskId", t->id);
         cJSON_AddStringToObject(m, "contextId", t->context);
-        cJSON_AddItemToObject(m, "prompt", cJSON_Duplicate(v, 1));
+        cJSON_AddItemToObject(m, "prompt", prompt);
         cJSON_AddItemToArray(t->history, m);
     }
-    cJSON_Delete(root);
-    if (text == NULL)
-        set_text(&t->error, "{\"code\":\"other\",\"message\":\"its answer could not be read\"}");
-    a2atask_set_state(t, text == NULL ? A2A_FAILED : input ? A2A_INPUT_REQUIRED
-                                                 : rl->ok ? A2A_COMPLETED : state_of_error(rl->code));
+    a2atask_set_state(t, input ? A2A_INPUT_REQUIRED : rl->ok ? A2A_COMPLETED : state_of_error(rl->code));
 }
 
 /* Keeps one chunk (its JSON text, checked by the master when the worker
@@ -257,7 +253,7 @@ static size_t a2atask_take(void *arg, struct evbuffer *out)
         if (got < 0) {
             ap_error("a2a task %s: an answer line it cannot read (%zu bytes): dropped", t->id, len);
         } else if (rl.kind == REPLY_LINE_ANSWER) {
-            a2atask_answered(t, line + rl.rest_off, len - rl.rest_off, &rl);
+            a2atask_answered(t, line, &rl);
         } else if (rl.kind == REPLY_LINE_CHUNK) {
             keep_chunk(t, line + rl.payload_off, rl.payload_len);
             for (int i = 0; i < t->nwatch; i++)
@@ -347,26 +343,45 @@ static int make_room(struct a2atask_table *tb)
     return tb->n < server.cfg->a2a_max_tasks ? AP_OK : AP_ERR;
 }
 
-/* The request line of t (allocated, NUL-terminated). */
-static char *task_line(const a2a_task *t, const pool_t *p, const cJSON *amsg, int stream, const char *secret,
+/* Appends s[0..len) to w as a JSON string, quotes included (w has
+ * room: AP_JSON_ESCAPE_MAX(len) + 2). */
+static char *put_string(char *w, const char *s, size_t len)
+{
+    *w++ = '"';
+    w += ap_json_escape(w, AP_JSON_ESCAPE_MAX(len), s, len);
+    *w++ = '"';
+    return w;
+}
+
+/* The request line of t (allocated with ap_malloc, NUL-terminated),
+ * written by hand around the message's JSON text mtext: no tree. */
+static char *task_line(const a2a_task *t, const pool_t *p, const char *mtext, int stream, const char *secret,
                        size_t slen)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "id", 1);
-    cJSON_AddStringToObject(o, "pool", p->name);
-    cJSON_AddStringToObject(o, "type", "a2a.message");
-    cJSON_AddItemReferenceToObject(o, "data", (cJSON *)amsg);
-    cJSON_AddBoolToObject(o, "stream", stream);
-    if (p->cfg->sessions)
-        cJSON_AddStringToObject(o, "session", t->context);
-    if (secret) {
-        char key[SCAN_KEY_MAX + 1];
-        snprintf(key, sizeof(key), "%.*s", (int)(slen < SCAN_KEY_MAX ? slen : SCAN_KEY_MAX), secret);
-        cJSON_AddStringToObject(o, "key", key);
+    static const char head[] = "{\"id\":1,\"pool\":", type[] = ",\"type\":\"a2a.message\",\"data\":";
+    size_t plen = strlen(p->name), clen = strlen(t->context), mlen = strlen(mtext);
+    size_t klen = secret ? (slen < SCAN_KEY_MAX ? slen : SCAN_KEY_MAX) : 0;
+    size_t cap = sizeof(head) + AP_JSON_ESCAPE_MAX(plen) + sizeof(type) + mlen + 32 + 16 +
+                 AP_JSON_ESCAPE_MAX(clen) + 16 + AP_JSON_ESCAPE_MAX(klen) + 8;
+    char *line = ap_malloc(cap), *w = line;
+    memcpy(w, head, sizeof(head) - 1);
+    w = put_string(w + sizeof(head) - 1, p->name, plen);
+    memcpy(w, type, sizeof(type) - 1);
+    w += sizeof(type) - 1;
+    memcpy(w, mtext, mlen);
+    w += mlen;
+    w += snprintf(w, 32, ",\"stream\":%s", stream ? "true" : "false");
+    if (p->cfg->sessions) {
+        memcpy(w, ",\"session\":", 11);
+        w = put_string(w + 11, t->context, clen);
     }
-    char *text = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    return text;
+    if (secret) {
+        memcpy(w, ",\"key\":", 7);
+        w = put_string(w + 7, secret, klen);
+    }
+    *w++ = '}';
+    *w = '\0';
+    return line;
 }
 
 int a2atask_watch(a2a_task *t, const a2atask_watch_ops *ops, void *arg)
@@ -403,7 +418,7 @@ void a2atask_resume(a2a_task *t)
 }
 
 /* Sets msg's taskId and contextId to t's, feeds it through a new origin
- * client and appends it (taken) to t's history (its last
+ * client and appends it to t's history as its JSON text (its last
  * A2ATASK_HISTORY_MAX kept).  t is WORKING after, or settled (refused at
  * once, or failed). */
 static void feed(a2a_task *t, pool_t *p, cJSON *amsg, int stream, const char *secret, size_t slen)
@@ -412,15 +427,26 @@ static void feed(a2a_task *t, pool_t *p, cJSON *amsg, int stream, const char *se
     cJSON_DeleteItemFromObjectCaseSensitive(amsg, "contextId");
     cJSON_AddStringToObject(amsg, "taskId", t->id);
     cJSON_AddStringToObject(amsg, "contextId", t->context);
-    if (t->history == NULL)
-        t->history = cJSON_CreateArray();
-    cJSON_AddItemToArray(t->history, amsg); /* the line below only refers to it */
-    while (cJSON_GetArraySize(t->history) > A2ATASK_HISTORY_MAX)
-        cJSON_DeleteItemFromArray(t->history, 0);
+    /* printed once: the request line and the history both hold its text */
+    char *mtext = cJSON_PrintUnformatted(amsg);
+    cJSON_Delete(amsg);
+    cJSON *h = mtext ? cJSON_CreateNull() : NULL;
+    if (h) {
+        h->type = cJSON_Raw; /* the history item owns mtext: cJSON_Delete frees it */
+        h->valuestring = mtext;
+        if (t->history == NULL)
+            t->history = cJSON_CreateArray();
+        cJSON_AddItemToArray(t->history, h);
+        while (cJSON_GetArraySize(t->history) > A2ATASK_HISTORY_MAX)
+            cJSON_DeleteItemFromArray(t->history, 0);
+    } else if (mtext) {
+        cJSON_free(mtext);
+        mtext = NULL;
+    }
     t->chunk_bytes = 0; /* a turn's stream artifact is its own */
     t->chunks_truncated = 0;
     t->turns++;
-    char *line = task_line(t, p, amsg, stream, secret, slen);
+    char *line = mtext ? task_line(t, p, mtext, stream, secret, slen) : NULL;
     t->c = line ? client_open_origin(&a2atask_origin, t, 0, (uid_t)-1) : NULL;
     if (t->c == NULL) {
         ap_error("a2a task %s (pool %s): its request could not be made (out of memory): it is failed", t->id,
@@ -432,8 +458,7 @@ static void feed(a2a_task *t, pool_t *p, cJSON *amsg, int stream, const char *se
         if (!a2atask_settled(t->state))
             a2atask_set_state(t, A2A_WORKING);
     }
-    if (line)
-        cJSON_free(line);
+    ap_free(line);
 }
 
 /* t into the table at its place by serial (the newest go last). */

@@ -91,12 +91,21 @@ static const char *reason_of(int status)
     }
 }
 
+/* Bodies up to this size are printed into one reused buffer (no
+ * allocation, no growth); larger ones by cJSON_PrintUnformatted. */
+#define HTTPX_PRINT_BUF (64u * 1024)
+
 struct evbuffer *httpx_json_body(http1_req *req, cJSON *o, const char *what)
 {
-    char *text = cJSON_PrintUnformatted(o);
+    static char pbuf[HTTPX_PRINT_BUF]; /* the loop thread's only */
+    char *text = NULL;
+    int printed = cJSON_PrintPreallocated(o, pbuf, (int)sizeof(pbuf), 0);
+    if (!printed) /* past the buffer (or out of memory) */
+        printed = (text = cJSON_PrintUnformatted(o)) != NULL;
+    const char *body = text ? text : pbuf;
     cJSON_Delete(o);
     struct evbuffer *b = evbuffer_new();
-    if (text == NULL || b == NULL) {
+    if (!printed || b == NULL) {
         ap_error("http: %s could not be made (out of memory)", what);
         if (text)
             cJSON_free(text);
@@ -105,9 +114,10 @@ struct evbuffer *httpx_json_body(http1_req *req, cJSON *o, const char *what)
         http1_send_error(req, 500, "out of memory");
         return NULL;
     }
-    evbuffer_add(b, text, strlen(text));
+    evbuffer_add(b, body, strlen(body));
     evbuffer_add(b, "\n", 1);
-    cJSON_free(text);
+    if (text)
+        cJSON_free(text);
     return b;
 }
 

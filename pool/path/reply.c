@@ -161,6 +161,21 @@ static int at(const char *line, size_t len, size_t off, const char *s, size_t n)
     return off <= len && len - off >= n && memcmp(line + off, s, n) == 0;
 }
 
+/* The answer's value, from off to the line's closing brace, or to the
+ * ,"replayed":true member reply_replayed puts after it (no JSON value
+ * ends with that text outside a string, and a string ends with a quote,
+ * so the tail is never part of the value). */
+static void answer_value(const char *line, size_t len, size_t off, reply_line *out)
+{
+    static const char replayed[] = ",\"replayed\":true}";
+    size_t end = len - 1;
+    if (len - off >= sizeof(replayed) - 1 && memcmp(line + len - (sizeof(replayed) - 1), replayed,
+                                                    sizeof(replayed) - 1) == 0)
+        end = len - (sizeof(replayed) - 1);
+    out->value_off = off;
+    out->value_len = end > off ? end - off : 0;
+}
+
 int reply_read(const char *line, size_t len, reply_line *out)
 {
     static const char ok[] = "\"ok\":true,\"result\":", err[] = "\"ok\":false,\"error\":";
@@ -187,17 +202,20 @@ int reply_read(const char *line, size_t len, reply_line *out)
     if (at(line, len, off, ok, sizeof(ok) - 1)) {
         out->kind = REPLY_LINE_ANSWER;
         out->ok = 1;
+        answer_value(line, len, off + sizeof(ok) - 1, out);
         return AP_OK;
     }
     if (at(line, len, off, input, sizeof(input) - 1)) {
         out->kind = REPLY_LINE_ANSWER;
         out->ok = 1;
         out->input_required = 1;
+        answer_value(line, len, off + sizeof(input) - 1, out);
         return AP_OK;
     }
     if (at(line, len, off, err, sizeof(err) - 1)) {
         size_t e = off + sizeof(err) - 1;
         out->kind = REPLY_LINE_ANSWER;
+        answer_value(line, len, e, out);
         out->code = reply_code_of_error_json(line + e, len - e);
         const char *r = memmem(line + e, len - e, retry, sizeof(retry) - 1);
         if (r)

@@ -89,6 +89,7 @@ typedef struct {
     reply_code code;            /* ANSWER with ok 0: the error's code */
     size_t rest_off;            /* ANSWER: the members after the id: the answer without its id is
                                  * "{" + line[rest_off..len) */
+    size_t value_off, value_len; /* ANSWER: its result (or error, or prompt) JSON as the worker wrote it */
     size_t payload_off, payload_len; /* CHUNK: the chunk's JSON as the worker wrote it */
     uint32_t seq;               /* CHUNK */
     uint64_t retry_after_ms;    /* ANSWER with ok 0: its "retryAfterMs" (circuit_open), 0 when none */

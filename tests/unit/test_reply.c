@@ -123,6 +123,25 @@ static void test_read_back(void **state)
         assert_int_equal(rl.kind, REPLY_LINE_ANSWER);
         assert_true(rl.ok);
         assert_string_equal(line + rl.rest_off, "\"ok\":true,\"result\":{\"x\":[1,\",\"]}}");
+        assert_int_equal(rl.value_len, 13);
+        assert_memory_equal(line + rl.value_off, "{\"x\":[1,\",\"]}", 13);
+
+        reply_ok_input(out, ids[i].id, ids[i].len, NULL, "\"size?\"", 7);
+        rl = read_back(out, line, sizeof(line));
+        assert_true(rl.ok && rl.input_required);
+        assert_int_equal(rl.value_len, 7);
+        assert_memory_equal(line + rl.value_off, "\"size?\"", 7);
+
+        /* a result that itself has a "replayed" member is all value */
+        reply_ok(out, ids[i].id, ids[i].len, "{\"replayed\":true}", 17);
+        rl = read_back(out, line, sizeof(line));
+        assert_int_equal(rl.value_len, 17);
+        assert_memory_equal(line + rl.value_off, "{\"replayed\":true}", 17);
+        reply_replayed(out, ids[i].id, ids[i].len, 1, "{\"replayed\":true}", 17);
+        rl = read_back(out, line, sizeof(line));
+        assert_true(rl.ok);
+        assert_int_equal(rl.value_len, 17);
+        assert_memory_equal(line + rl.value_off, "{\"replayed\":true}", 17);
 
         reply_error(out, ids[i].id, ids[i].len, ERR_CIRCUIT_OPEN, "open", ",\"retryAfterMs\":2500");
         rl = read_back(out, line, sizeof(line));
@@ -136,6 +155,8 @@ static void test_read_back(void **state)
         assert_false(rl.ok);
         assert_int_equal(rl.code, ERR_TIMEOUT);
         assert_int_equal(rl.retry_after_ms, 0);
+        assert_int_equal(rl.value_len, 33);
+        assert_memory_equal(line + rl.value_off, "{\"code\":\"timeout\",\"message\":\"m\"}", 33);
 
         reply_chunk(out, ids[i].id, ids[i].len, "\",\\\"seq\\\":9\"", 13, 41);
         rl = read_back(out, line, sizeof(line));
