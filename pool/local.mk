@@ -33,6 +33,7 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/path/h1parse.c pool/path/h1parse.h \
 	pool/path/httpx.c pool/path/httpx.h \
 	pool/path/a2a.c pool/path/a2a.h \
+	pool/path/jbuf.c pool/path/jbuf.h \
 	pool/path/a2acard.c pool/path/a2acard.h \
 	pool/path/a2atask.c pool/path/a2atask.h \
 	pool/path/a2astore.c pool/path/a2astore.h \

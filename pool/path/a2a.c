@@ -28,11 +28,11 @@
 #include "a2atask.h"
 #include "ap_alloc.h"
 #include "ap_common.h"
-#include "ap_json.h"
 #include "ap_log.h"
 #include "apikey.h"
 #include "httpauth.h"
 #include "httpx.h"
+#include "jbuf.h"
 #include "pools.h"
 #include "server.h"
 
@@ -206,115 +206,45 @@ static cJSON *part_of(cJSON *v, int v1)
 }
 
 /* ---- JSON written as text ---------------------------------------------
- * A Task is written straight as text (task_text), the parts that come
- * as JSON text (the worker's result, the messages of the history)
+ * A Task is written straight as text (task_text, jbuf.h), the parts that
+ * come as JSON text (the worker's result, the messages of the history)
  * spliced in unchanged: no tree made, printed and freed for them.  The
- * text goes into the answers' trees as one raw item (raw_taking). */
-
-typedef struct {
-    char *p; /* NUL-terminated; malloc'd (ap_alloc.h), so a raw item may own it */
-    size_t len, cap;
-} tbuf;
-
-static void tb_reserve(tbuf *b, size_t n)
-{
-    if (b->len + n + 1 <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap * 2 : 1024;
-    while (cap < b->len + n + 1)
-        cap *= 2;
-    b->p = ap_realloc(b->p, cap);
-    b->cap = cap;
-}
-
-static void tb_add(tbuf *b, const char *s, size_t n)
-{
-    tb_reserve(b, n);
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-#define TB_LIT(b, lit) tb_add((b), (lit), sizeof(lit) - 1)
-
-/* s as a JSON string, quotes included. */
-static void tb_str(tbuf *b, const char *s)
-{
-    size_t n = strlen(s);
-    tb_reserve(b, AP_JSON_ESCAPE_MAX(n) + 2);
-    b->p[b->len++] = '"';
-    b->len += ap_json_escape(b->p + b->len, AP_JSON_ESCAPE_MAX(n), s, n);
-    b->p[b->len++] = '"';
-    b->p[b->len] = '\0';
-}
-
-/* v printed (v stays the caller's). */
-static void tb_print(tbuf *b, const cJSON *v)
-{
-    char *text = cJSON_PrintUnformatted(v);
-    if (text == NULL) {
-        TB_LIT(b, "null");
-        return;
-    }
-    tb_add(b, text, strlen(text));
-    cJSON_free(text);
-}
-
-/* v printed, then freed. */
-static void tb_tree(tbuf *b, cJSON *v)
-{
-    tb_print(b, v);
-    cJSON_Delete(v);
-}
-
-/* A raw item owning b's text (cJSON frees it with free(), which is what
- * made it: neither side sets allocation hooks). */
-static cJSON *raw_taking(tbuf *b)
-{
-    cJSON *r = cJSON_CreateNull();
-    if (r == NULL || b->p == NULL) {
-        ap_free(b->p);
-        return r;
-    }
-    r->type = cJSON_Raw;
-    r->valuestring = b->p;
-    return r;
-}
+ * text goes into the answers' trees as one raw item (jbuf_raw). */
 
 /* A part holding json, a JSON text as the worker wrote it (checked by
  * the master when it came), spliced raw: neither parsed nor printed
  * again.  As part_of: text for a string, else data (0.3: a data that is
  * not an object is wrapped as {"result": v}). */
-static void tb_part_text(tbuf *b, const char *json, int v1)
+static void put_part_text(jbuf *b, const char *json, int v1)
 {
     json += strspn(json, " \t\r\n");
     if (json[0] == '\0')
         json = "null";
     if (json[0] == '"') {
         if (v1)
-            TB_LIT(b, "{\"text\":");
+            JBUF_LIT(b, "{\"text\":");
         else
-            TB_LIT(b, "{\"kind\":\"text\",\"text\":");
+            JBUF_LIT(b, "{\"kind\":\"text\",\"text\":");
     } else if (v1) {
-        TB_LIT(b, "{\"data\":");
+        JBUF_LIT(b, "{\"data\":");
     } else if (json[0] == '{') {
-        TB_LIT(b, "{\"kind\":\"data\",\"data\":");
+        JBUF_LIT(b, "{\"kind\":\"data\",\"data\":");
     } else {
-        TB_LIT(b, "{\"kind\":\"data\",\"data\":{\"result\":");
-        tb_add(b, json, strlen(json));
-        TB_LIT(b, "}}");
+        JBUF_LIT(b, "{\"kind\":\"data\",\"data\":{\"result\":");
+        jbuf_add(b, json, strlen(json));
+        JBUF_LIT(b, "}}");
         return;
     }
-    tb_add(b, json, strlen(json));
-    TB_LIT(b, "}");
+    jbuf_add(b, json, strlen(json));
+    JBUF_LIT(b, "}");
 }
 
-/* tb_part_text as an item. */
+/* put_part_text as an item. */
 static cJSON *part_of_text(const char *json, int v1)
 {
-    tbuf b = {0};
-    tb_part_text(&b, json, v1);
-    return raw_taking(&b);
+    jbuf b = {0};
+    put_part_text(&b, json, v1);
+    return jbuf_raw(&b);
 }
 
 /* A message of the agent in t, its id mid, its parts (taken). */
@@ -384,90 +314,90 @@ static cJSON *artifact(const char *aid, cJSON *parts, int truncated)
 
 /* t's history, its last `history` messages (-1: all), in the version's
  * shape (the user's as they were sent; the agent's prompts made). */
-static void tb_history(tbuf *b, const a2a_task *t, int v1, int history)
+static void put_history(jbuf *b, const a2a_task *t, int v1, int history)
 {
     int n = cJSON_GetArraySize(t->history), skip = history < 0 || history >= n ? 0 : n - history;
     int first = 1;
     const cJSON *m;
-    TB_LIT(b, "[");
+    JBUF_LIT(b, "[");
     cJSON_ArrayForEach(m, t->history) {
         if (skip-- > 0)
             continue;
         const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(m, "prompt");
         const cJSON *mid = cJSON_GetObjectItemCaseSensitive(m, "messageId");
         if (!first)
-            TB_LIT(b, ",");
+            JBUF_LIT(b, ",");
         first = 0;
         if (prompt && cJSON_IsString(mid)) {
             char *text = cJSON_PrintUnformatted(prompt);
-            tb_tree(b, prompt_message(t, v1, mid->valuestring, text ? text : "null"));
+            jbuf_tree(b, prompt_message(t, v1, mid->valuestring, text ? text : "null"));
             if (text)
                 cJSON_free(text);
         } else if (cJSON_IsRaw(m)) { /* a message as its text (a2atask.c's feed) */
-            tb_add(b, m->valuestring, strlen(m->valuestring));
+            jbuf_add(b, m->valuestring, strlen(m->valuestring));
         } else { /* a message read back from the session store */
-            tb_print(b, m);
+            jbuf_print(b, m);
         }
     }
-    TB_LIT(b, "]");
+    JBUF_LIT(b, "]");
 }
 
 /* t as a Task, written as text into b; history: messages of its history
  * shown (-1: all). */
-static void task_text(tbuf *b, const a2a_task *t, int v1, int history)
+static void task_text(jbuf *b, const a2a_task *t, int v1, int history)
 {
     char ts[48];
-    TB_LIT(b, "{\"id\":");
-    tb_str(b, t->id);
-    TB_LIT(b, ",\"contextId\":");
-    tb_str(b, t->context);
+    JBUF_LIT(b, "{\"id\":");
+    jbuf_str(b, t->id);
+    JBUF_LIT(b, ",\"contextId\":");
+    jbuf_str(b, t->context);
     if (!v1)
-        TB_LIT(b, ",\"kind\":\"task\"");
-    TB_LIT(b, ",\"status\":{\"state\":");
-    tb_str(b, a2atask_state_name(t->state, v1));
+        JBUF_LIT(b, ",\"kind\":\"task\"");
+    JBUF_LIT(b, ",\"status\":{\"state\":");
+    jbuf_str(b, a2atask_state_name(t->state, v1));
     if (has_status_message(t)) {
-        TB_LIT(b, ",\"message\":");
-        tb_tree(b, status_message(t, v1));
+        JBUF_LIT(b, ",\"message\":");
+        jbuf_tree(b, status_message(t, v1));
     }
-    TB_LIT(b, ",\"timestamp\":");
+    JBUF_LIT(b, ",\"timestamp\":");
     time_text(t->updated_ms, ts, sizeof(ts));
-    tb_str(b, ts);
-    TB_LIT(b, "}");
+    jbuf_str(b, ts);
+    JBUF_LIT(b, "}");
     cJSON *chunks = a2atask_chunks(t);
     int result = t->state == A2A_COMPLETED && t->result;
     if (chunks || result)
-        TB_LIT(b, ",\"artifacts\":[");
+        JBUF_LIT(b, ",\"artifacts\":[");
     if (chunks) { /* the chunks the handler streamed, kept */
         cJSON *parts = cJSON_CreateArray();
         while (chunks->child)
             cJSON_AddItemToArray(parts, part_of(cJSON_DetachItemViaPointer(chunks, chunks->child), v1));
         cJSON_Delete(chunks);
-        tb_tree(b, artifact("stream", parts, t->chunks_truncated));
+        jbuf_tree(b, artifact("stream", parts, t->chunks_truncated));
         if (result)
-            TB_LIT(b, ",");
+            JBUF_LIT(b, ",");
     }
     if (result) {
-        TB_LIT(b, "{\"artifactId\":\"result\",\"name\":\"result\",\"parts\":[");
-        tb_part_text(b, t->result, v1);
-        TB_LIT(b, "]}");
+        JBUF_LIT(b, "{\"artifactId\":\"result\",\"name\":\"result\",\"parts\":[");
+        put_part_text(b, t->result, v1);
+        JBUF_LIT(b, "]}");
     }
     if (chunks || result)
-        TB_LIT(b, "]");
+        JBUF_LIT(b, "]");
     if (history != 0 && t->history) {
-        TB_LIT(b, ",\"history\":");
-        tb_history(b, t, v1, history);
+        JBUF_LIT(b, ",\"history\":");
+        put_history(b, t, v1, history);
     }
-    TB_LIT(b, ",\"metadata\":{\"pool\":");
-    tb_str(b, t->pool);
-    TB_LIT(b, "}}");
+    JBUF_LIT(b, ",\"metadata\":{\"pool\":");
+    jbuf_str(b, t->pool);
+    JBUF_LIT(b, "}}");
 }
 
 /* t as a Task item (its text, raw); history as task_text's. */
 static cJSON *task_json(const a2a_task *t, int v1, int history)
 {
-    tbuf b = {0};
+    jbuf b = {0};
     task_text(&b, t, v1, history);
-    return raw_taking(&b);
+    return jbuf_raw(&b);
 }
 
 /* ---- who asks --------------------------------------------------------- */

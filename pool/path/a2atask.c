@@ -16,10 +16,10 @@
 #include "a2astore.h"
 #include "ap_alloc.h"
 #include "ap_common.h"
-#include "ap_json.h"
 #include "ap_log.h"
 #include "cancel.h"
 #include "client.h"
+#include "jbuf.h"
 #include "pools.h"
 #include "reply.h"
 #include "server.h"
@@ -343,45 +343,32 @@ static int make_room(struct a2atask_table *tb)
     return tb->n < server.cfg->a2a_max_tasks ? AP_OK : AP_ERR;
 }
 
-/* Appends s[0..len) to w as a JSON string, quotes included (w has
- * room: AP_JSON_ESCAPE_MAX(len) + 2). */
-static char *put_string(char *w, const char *s, size_t len)
-{
-    *w++ = '"';
-    w += ap_json_escape(w, AP_JSON_ESCAPE_MAX(len), s, len);
-    *w++ = '"';
-    return w;
-}
-
 /* The request line of t (allocated with ap_malloc, NUL-terminated),
  * written by hand around the message's JSON text mtext: no tree. */
 static char *task_line(const a2a_task *t, const pool_t *p, const char *mtext, int stream, const char *secret,
                        size_t slen)
 {
-    static const char head[] = "{\"id\":1,\"pool\":", type[] = ",\"type\":\"a2a.message\",\"data\":";
-    size_t plen = strlen(p->name), clen = strlen(t->context), mlen = strlen(mtext);
-    size_t klen = secret ? (slen < SCAN_KEY_MAX ? slen : SCAN_KEY_MAX) : 0;
-    size_t cap = sizeof(head) + AP_JSON_ESCAPE_MAX(plen) + sizeof(type) + mlen + 32 + 16 +
-                 AP_JSON_ESCAPE_MAX(clen) + 16 + AP_JSON_ESCAPE_MAX(klen) + 8;
-    char *line = ap_malloc(cap), *w = line;
-    memcpy(w, head, sizeof(head) - 1);
-    w = put_string(w + sizeof(head) - 1, p->name, plen);
-    memcpy(w, type, sizeof(type) - 1);
-    w += sizeof(type) - 1;
-    memcpy(w, mtext, mlen);
-    w += mlen;
-    w += snprintf(w, 32, ",\"stream\":%s", stream ? "true" : "false");
+    jbuf b = {0};
+    JBUF_LIT(&b, "{\"id\":1,\"pool\":");
+    jbuf_str(&b, p->name);
+    JBUF_LIT(&b, ",\"type\":\"a2a.message\",\"data\":");
+    jbuf_add(&b, mtext, strlen(mtext));
+    if (stream)
+        JBUF_LIT(&b, ",\"stream\":true");
+    else
+        JBUF_LIT(&b, ",\"stream\":false");
     if (p->cfg->sessions) {
-        memcpy(w, ",\"session\":", 11);
-        w = put_string(w + 11, t->context, clen);
+        JBUF_LIT(&b, ",\"session\":");
+        jbuf_str(&b, t->context);
     }
     if (secret) {
-        memcpy(w, ",\"key\":", 7);
-        w = put_string(w + 7, secret, klen);
+        char key[SCAN_KEY_MAX + 1];
+        snprintf(key, sizeof(key), "%.*s", (int)(slen < SCAN_KEY_MAX ? slen : SCAN_KEY_MAX), secret);
+        JBUF_LIT(&b, ",\"key\":");
+        jbuf_str(&b, key);
     }
-    *w++ = '}';
-    *w = '\0';
-    return line;
+    JBUF_LIT(&b, "}");
+    return b.p;
 }
 
 int a2atask_watch(a2a_task *t, const a2atask_watch_ops *ops, void *arg)
