@@ -34,6 +34,7 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/path/httpx.c pool/path/httpx.h \
 	pool/path/a2a.c pool/path/a2a.h \
 	pool/path/jbuf.c pool/path/jbuf.h \
+	pool/path/jview.c pool/path/jview.h \
 	pool/path/a2acard.c pool/path/a2acard.h \
 	pool/path/a2atask.c pool/path/a2atask.h \
 	pool/path/a2astore.c pool/path/a2astore.h \

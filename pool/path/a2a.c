@@ -33,7 +33,9 @@
 #include "httpauth.h"
 #include "httpx.h"
 #include "jbuf.h"
+#include "jview.h"
 #include "pools.h"
+#include "scan.h"
 #include "server.h"
 
 #include <cJSON.h>
@@ -66,7 +68,8 @@ enum {
 struct a2a_call {
     http1_req *req; /* NULL once answered or gone */
     a2a_task *t;                /* the task it waits for (kept while it waits: its done is set) */
-    cJSON *id;                  /* the request's id, answered back */
+    char *id;                   /* the request's id as its text (a string with its quotes, or a number), answered
+                                 * back; NULL: null */
     int v1;                     /* A2A-Version 1.0 (else 0.3) */
     int history;                /* historyLength asked (-1: all) */
     int sse;                    /* SendStreamingMessage: answered as server-sent events */
@@ -79,7 +82,7 @@ struct a2a_call {
 
 static void call_free(struct a2a_call *call)
 {
-    cJSON_Delete(call->id);
+    ap_free(call->id);
     ap_free(call->chunk_head);
     ap_free(call);
 }
@@ -110,22 +113,23 @@ static void send_body(http1_req *req, cJSON *o)
     send_status_body(req, o, 200, "OK", 0);
 }
 
-static cJSON *envelope(const cJSON *id)
+/* id: the request's id as its text, NULL for null. */
+static cJSON *envelope(const char *id)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "jsonrpc", "2.0");
-    cJSON_AddItemToObject(o, "id", id ? cJSON_Duplicate(id, 1) : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "id", id ? cJSON_CreateRaw(id) : cJSON_CreateNull());
     return o;
 }
 
-static void answer_result(http1_req *req, const cJSON *id, cJSON *result)
+static void answer_result(http1_req *req, const char *id, cJSON *result)
 {
     cJSON *o = envelope(id);
     cJSON_AddItemToObject(o, "result", result);
     send_body(req, o);
 }
 
-static cJSON *error_envelope(const cJSON *id, int code, const char *message)
+static cJSON *error_envelope(const char *id, int code, const char *message)
 {
     cJSON *o = envelope(id);
     cJSON *e = cJSON_AddObjectToObject(o, "error");
@@ -134,7 +138,7 @@ static cJSON *error_envelope(const cJSON *id, int code, const char *message)
     return o;
 }
 
-static void answer_error(http1_req *req, const cJSON *id, int code, const char *message)
+static void answer_error(http1_req *req, const char *id, int code, const char *message)
 {
     send_body(req, error_envelope(id, code, message));
 }
@@ -150,7 +154,7 @@ static int tasks_loading(void)
 
 /* "Not yet": 503 with Retry-After, the JSON-RPC error InternalError
  * saying why, while tasks are read back from a session store. */
-static void answer_loading(http1_req *req, const cJSON *id)
+static void answer_loading(http1_req *req, const char *id)
 {
     send_status_body(req,
                      error_envelope(id, A2A_ERR_INTERNAL,
@@ -173,7 +177,20 @@ static void time_text(uint64_t ms, char *out, size_t cap)
         strftime(last, sizeof(last), "%Y-%m-%dT%H:%M:%S", &tm);
         last_s = s;
     }
-    snprintf(out, cap, "%s.%03uZ", last, (unsigned)(ms % 1000));
+    size_t n = strlen(last);
+    unsigned frac = (unsigned)(ms % 1000);
+    if (cap < n + 6) { /* never: the callers' room is 48 */
+        if (cap)
+            out[0] = '\0';
+        return;
+    }
+    memcpy(out, last, n); /* "%s.%03uZ", by hand: on every Task written */
+    out[n] = '.';
+    out[n + 1] = (char)('0' + frac / 100);
+    out[n + 2] = (char)('0' + frac / 10 % 10);
+    out[n + 3] = (char)('0' + frac % 10);
+    out[n + 4] = 'Z';
+    out[n + 5] = '\0';
 }
 
 static void add_time(cJSON *o, uint64_t ms)
@@ -422,8 +439,8 @@ static void caller(http1_req *req, const pool_t *p, int tcp, char *owner, size_t
 
 typedef struct {
     http1_req *req;
-    const cJSON *id;
-    const cJSON *params;
+    const char *id; /* its text; NULL: null */
+    jv params;      /* in the request's body, read in place (jview.h) */
     pool_t *p;
     int tcp, v1;
 } a2a_req;
@@ -439,29 +456,35 @@ static void owner_of(const a2a_req *r, char owner[A2ATASK_OWNER_MAX])
 typedef struct a2a_call *method_fn(a2a_req *r, a2a_over_fn *over, void *arg);
 
 /* historyLength in o (absent: -1, all); AP_ERR when not a non-negative integer. */
-static int history_of(const cJSON *o, int *out)
+static int history_of(jv o, int *out)
 {
-    const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, "historyLength");
+    jv h = jv_get(o, "historyLength");
+    double d;
     *out = -1;
-    if (h == NULL || cJSON_IsNull(h))
+    if (jv_none(h))
         return AP_OK;
-    if (!cJSON_IsNumber(h) || h->valuedouble < 0 || h->valuedouble > 1e9)
+    if (jv_number(h, &d) != AP_OK || d < 0 || d > 1e9)
         return AP_ERR;
-    *out = (int)h->valuedouble;
+    *out = (int)d;
     return AP_OK;
 }
 
-/* Whether modes (acceptedOutputModes) accepts what the agent answers. */
-static int modes_ok(const cJSON *modes)
+/* Whether modes (acceptedOutputModes) accepts what the agent answers:
+ * none given, an empty list, or one of ours in it. */
+static int modes_ok(jv modes)
 {
-    if (modes == NULL || cJSON_IsNull(modes) || (cJSON_IsArray(modes) && cJSON_GetArraySize(modes) == 0))
+    size_t cur = 0;
+    jv it;
+    if (jv_none(modes))
         return 1;
-    const cJSON *it;
-    cJSON_ArrayForEach(it, modes) {
-        if (cJSON_IsString(it) && (strcmp(it->valuestring, "application/json") == 0 ||
-                                   strcmp(it->valuestring, "text/plain") == 0 || strcmp(it->valuestring, "*/*") == 0))
+    if (modes.kind != JV_ARRAY)
+        return 0;
+    if (!jv_next(modes, &cur, NULL, &it))
+        return 1;
+    do {
+        if (jv_is(it, "application/json") || jv_is(it, "text/plain") || jv_is(it, "*/*"))
             return 1;
-    }
+    } while (jv_next(modes, &cur, NULL, &it));
     return 0;
 }
 
@@ -579,7 +602,7 @@ static char *json_string(const char *s)
  * same as stream_artifact writes, so a chunk costs no JSON tree. */
 static void make_chunk_head(struct a2a_call *call, const a2a_task *t)
 {
-    char *id = call->id ? cJSON_PrintUnformatted(call->id) : NULL;
+    const char *id = call->id;
     char *tid = json_string(t->id), *ctx = json_string(t->context);
     size_t cap = (id ? strlen(id) : 4) + strlen(tid) + strlen(ctx) + 200;
     call->chunk_head = ap_malloc(cap);
@@ -588,8 +611,6 @@ static void make_chunk_head(struct a2a_call *call, const a2a_task *t)
                      "\"artifact\":{\"artifactId\":\"stream\",\"parts\":[",
                      id ? id : "null", call->v1 ? "\"artifactUpdate\":{" : "\"kind\":\"artifact-update\",", tid, ctx);
     call->chunk_head_len = n > 0 && (size_t)n < cap ? (size_t)n : 0;
-    if (id)
-        cJSON_free(id);
     ap_free(tid);
     ap_free(ctx);
 }
@@ -679,7 +700,7 @@ static struct a2a_call *call_new(const a2a_req *r, a2a_task *t, int history, int
 {
     struct a2a_call *call = ap_calloc(1, sizeof(*call));
     call->req = r->req;
-    call->id = r->id ? cJSON_Duplicate(r->id, 1) : NULL;
+    call->id = r->id ? ap_strdup(r->id) : NULL;
     call->v1 = r->v1;
     call->history = history;
     call->sse = sse;
@@ -701,24 +722,18 @@ static int call_watch(struct a2a_call *call, a2a_over_fn *over, void *arg)
     return AP_OK;
 }
 
-/* The request's message, taken out of its params (the request is done
- * with it): the task keeps it without a copy. */
-static cJSON *taken_message(a2a_req *r, const cJSON *amsg)
-{
-    return cJSON_DetachItemViaPointer((cJSON *)r->params, (cJSON *)amsg);
-}
-
 /* The task a message with taskId tid continues: the caller's, of this
  * pool, waiting for input (INPUT_REQUIRED), in the same context; or
  * NULL (answered: TaskNotFound, InvalidParams, UnsupportedOperation). */
-static a2a_task *continued_task(a2a_req *r, const cJSON *tid, const cJSON *ctx, const char *owner)
+static a2a_task *continued_task(a2a_req *r, jv tid, jv ctx, const char *owner)
 {
-    if (!cJSON_IsString(tid)) {
+    char id[A2ATASK_ID_MAX];
+    if (tid.kind != JV_STRING) {
         answer_error(r->req, r->id, A2A_ERR_INVALID_PARAMS, "message.taskId must be a task id (a string)");
         return NULL;
     }
     a2atask_sweep(ap_wall_ms());
-    a2a_task *t = a2atask_find(tid->valuestring, owner);
+    a2a_task *t = jv_string(tid, id, sizeof(id), NULL) == AP_OK ? a2atask_find(id, owner) : NULL;
     if (t == NULL && tasks_loading()) {
         answer_loading(r->req, r->id);
         return NULL;
@@ -727,7 +742,7 @@ static a2a_task *continued_task(a2a_req *r, const cJSON *tid, const cJSON *ctx, 
         answer_error(r->req, r->id, A2A_ERR_TASK_NOT_FOUND, "no such task (or it has expired: a2aTaskTtl)");
         return NULL;
     }
-    if (cJSON_IsString(ctx) && strcmp(ctx->valuestring, t->context) != 0) {
+    if (ctx.kind == JV_STRING && !jv_is(ctx, t->context)) {
         answer_error(r->req, r->id, A2A_ERR_INVALID_PARAMS, "message.contextId is not the task's contextId");
         return NULL;
     }
@@ -746,27 +761,33 @@ static a2a_task *continued_task(a2a_req *r, const cJSON *tid, const cJSON *ctx, 
  * task or continues one; answers now, or returns the call that waits. */
 static struct a2a_call *message_start(a2a_req *r, int sse, a2a_over_fn *over, void *arg)
 {
-    const cJSON *amsg = cJSON_GetObjectItemCaseSensitive(r->params, "message");
-    const cJSON *conf = cJSON_GetObjectItemCaseSensitive(r->params, "configuration");
-    const cJSON *parts = cJSON_GetObjectItemCaseSensitive(amsg, "parts");
-    const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(amsg, "contextId");
-    const cJSON *tid = cJSON_GetObjectItemCaseSensitive(amsg, "taskId");
+    static const char *const pnames[] = {"message", "configuration"}, *const mnames[] = {"parts", "contextId", "taskId"},
+                             *const cnames[] = {"historyLength", "acceptedOutputModes", "returnImmediately", "blocking"};
+    jv pv[2], mv[3], cv[4];
+    jv_get_many(r->params, pnames, pv, 2);
+    jv amsg = pv[0], conf = pv[1];
+    jv_get_many(amsg, mnames, mv, 3);
+    jv parts = mv[0], ctx = mv[1], tid = mv[2];
+    jv_get_many(conf, cnames, cv, 4);
+    jv first;
+    size_t cur = 0;
+    char context[SCAN_SESSION_MAX + 1];
+    size_t clen = 0;
     int history;
-    if (!cJSON_IsObject(amsg) || !cJSON_IsArray(parts) || cJSON_GetArraySize(parts) == 0) {
+    if (amsg.kind != JV_OBJECT || parts.kind != JV_ARRAY || !jv_next(parts, &cur, NULL, &first)) {
         answer_error(r->req, r->id, A2A_ERR_INVALID_PARAMS, "params.message must be a message with parts");
         return NULL;
     }
-    if ((conf && !cJSON_IsObject(conf)) || history_of(conf, &history) != AP_OK) {
+    if ((!jv_none(conf) && conf.kind != JV_OBJECT) || history_of(conf, &history) != AP_OK) {
         answer_error(r->req, r->id, A2A_ERR_INVALID_PARAMS,
                      "params.configuration must be an object; its historyLength a non-negative integer");
         return NULL;
     }
-    if (ctx && !cJSON_IsNull(ctx) &&
-        (!cJSON_IsString(ctx) || ctx->valuestring[0] == '\0' || strlen(ctx->valuestring) > SCAN_SESSION_MAX)) {
+    if (!jv_none(ctx) && (jv_string(ctx, context, sizeof(context), &clen) != AP_OK || clen == 0)) {
         answer_error(r->req, r->id, A2A_ERR_INVALID_PARAMS, "message.contextId must be a string of 1 to 256 bytes");
         return NULL;
     }
-    if (!modes_ok(cJSON_GetObjectItemCaseSensitive(conf, "acceptedOutputModes"))) {
+    if (!modes_ok(cv[1])) {
         answer_error(r->req, r->id, A2A_ERR_CONTENT_TYPE,
                      "acceptedOutputModes: this agent answers application/json or text/plain");
         return NULL;
@@ -775,17 +796,15 @@ static struct a2a_call *message_start(a2a_req *r, int sse, a2a_over_fn *over, vo
     const char *secret;
     size_t slen;
     caller(r->req, r->p, r->tcp, owner, sizeof(owner), &secret, &slen);
-    int immediate = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(conf, "returnImmediately")) ||
-                    cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(conf, "blocking"));
+    int immediate = cv[2].kind == JV_TRUE || cv[3].kind == JV_FALSE;
     a2a_task *t = NULL;
-    if (tid && !cJSON_IsNull(tid)) { /* a message to an existing task: it continues an INPUT_REQUIRED one */
+    if (!jv_none(tid)) { /* a message to an existing task: it continues an INPUT_REQUIRED one */
         if ((t = continued_task(r, tid, ctx, owner)) == NULL)
             return NULL;
-        a2atask_continue(t, r->p, taken_message(r, amsg), sse, secret, slen);
+        a2atask_continue(t, r->p, amsg.p, amsg.len, sse, secret, slen);
     } else {
         char why[200];
-        t = a2atask_start(r->p, owner, cJSON_IsString(ctx) ? ctx->valuestring : NULL, taken_message(r, amsg), sse,
-                          secret, slen, why, sizeof(why));
+        t = a2atask_start(r->p, owner, clen ? context : NULL, amsg.p, amsg.len, sse, secret, slen, why, sizeof(why));
         if (t == NULL) {
             answer_error(r->req, r->id, A2A_ERR_INTERNAL, why);
             return NULL;
@@ -824,15 +843,16 @@ static struct a2a_call *send_streaming_message(a2a_req *r, a2a_over_fn *over, vo
 /* The task params.id names, seen by the caller, or NULL (answered). */
 static a2a_task *task_of(a2a_req *r)
 {
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(r->params, "id");
-    if (!cJSON_IsString(id)) {
+    jv idv = jv_get(r->params, "id");
+    char id[A2ATASK_ID_MAX];
+    if (idv.kind != JV_STRING) {
         answer_error(r->req, r->id, A2A_ERR_INVALID_PARAMS, "params.id must be a task id (a string)");
         return NULL;
     }
     char owner[A2ATASK_OWNER_MAX];
     owner_of(r, owner);
     a2atask_sweep(ap_wall_ms());
-    a2a_task *t = a2atask_find(id->valuestring, owner);
+    a2a_task *t = jv_string(idv, id, sizeof(id), NULL) == AP_OK ? a2atask_find(id, owner) : NULL;
     if (t == NULL && tasks_loading())
         answer_loading(r->req, r->id);
     else if (t == NULL)
@@ -878,48 +898,51 @@ static struct a2a_call *list_tasks(a2a_req *r, a2a_over_fn *over, void *arg)
 {
     (void)over;
     (void)arg;
-    const cJSON *ps = cJSON_GetObjectItemCaseSensitive(r->params, "pageSize");
-    const cJSON *tok = cJSON_GetObjectItemCaseSensitive(r->params, "pageToken");
-    const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(r->params, "contextId");
-    const cJSON *status = cJSON_GetObjectItemCaseSensitive(r->params, "status");
+    static const char *const names[] = {"pageSize", "pageToken", "contextId", "status"};
+    jv pv[4];
+    jv_get_many(r->params, names, pv, 4);
+    jv ps = pv[0], tok = pv[1], ctx = pv[2], status = pv[3];
+    double d;
     /* proto3 clients (the JS SDK) send every field, unset ones as their
      * zero value: "", 0 and TASK_STATE_UNSPECIFIED mean no filter */
-    if (cJSON_IsNumber(ps) && ps->valuedouble == 0)
-        ps = NULL;
-    if (cJSON_IsString(ctx) && ctx->valuestring[0] == '\0')
-        ctx = NULL;
-    if ((cJSON_IsNumber(status) && status->valuedouble == 0) ||
-        (cJSON_IsString(status) && (status->valuestring[0] == '\0' ||
-                                    strcmp(status->valuestring, "TASK_STATE_UNSPECIFIED") == 0)))
-        status = NULL;
+    if (ps.kind == JV_NUMBER && jv_number(ps, &d) == AP_OK && d == 0)
+        ps.kind = JV_ABSENT;
+    if (jv_is(ctx, ""))
+        ctx.kind = JV_ABSENT;
+    if ((status.kind == JV_NUMBER && jv_number(status, &d) == AP_OK && d == 0) || jv_is(status, "") ||
+        jv_is(status, "TASK_STATE_UNSPECIFIED"))
+        status.kind = JV_ABSENT;
     int history;
     int size = A2A_PAGE_DEFAULT;
     uint64_t before = UINT64_MAX;
-    if (ps && !cJSON_IsNull(ps)) {
-        if (!cJSON_IsNumber(ps) || ps->valuedouble < 1 || ps->valuedouble > A2A_PAGE_MAX) {
+    char context[SCAN_SESSION_MAX + 1], state[64];
+    if (!jv_none(ps)) {
+        if (jv_number(ps, &d) != AP_OK || d < 1 || d > A2A_PAGE_MAX) {
             answer_error(r->req, r->id, A2A_ERR_INVALID_PARAMS, "pageSize must be 1 to 100");
             return NULL;
         }
-        size = (int)ps->valuedouble;
+        size = (int)d;
     }
-    if (tok && !cJSON_IsNull(tok) && !(cJSON_IsString(tok) && tok->valuestring[0] == '\0')) {
-        char *end = NULL;
-        before = cJSON_IsString(tok) ? strtoull(tok->valuestring, &end, 10) : 0;
+    if (!jv_none(tok) && !jv_is(tok, "")) {
+        char text[32], *end = NULL;
+        before = jv_string(tok, text, sizeof(text), NULL) == AP_OK ? strtoull(text, &end, 10) : 0;
         if (end == NULL || *end != '\0' || before == 0) {
             answer_error(r->req, r->id, A2A_ERR_INVALID_PARAMS, "pageToken is not one this server gave");
             return NULL;
         }
     }
-    if (history_of(r->params, &history) != AP_OK || (ctx && !cJSON_IsNull(ctx) && !cJSON_IsString(ctx)) ||
-        (status && !cJSON_IsNull(status) && !cJSON_IsString(status))) {
+    if (history_of(r->params, &history) != AP_OK ||
+        (!jv_none(ctx) && jv_string(ctx, context, sizeof(context), NULL) != AP_OK) ||
+        (!jv_none(status) && jv_string(status, state, sizeof(state), NULL) != AP_OK)) {
         answer_error(r->req, r->id, A2A_ERR_INVALID_PARAMS,
-                     "historyLength must be a non-negative integer, contextId and status strings");
+                     "historyLength must be a non-negative integer, contextId a string of at most 256 bytes, "
+                     "status a task state");
         return NULL;
     }
-    a2a_state want = cJSON_IsString(status) ? a2atask_state_of(status->valuestring) : A2A_STATE_COUNT;
-    if (cJSON_IsString(status) && want == A2A_STATE_COUNT) {
+    a2a_state want = jv_none(status) ? A2A_STATE_COUNT : a2atask_state_of(state);
+    if (!jv_none(status) && want == A2A_STATE_COUNT) {
         char why[160];
-        snprintf(why, sizeof(why), "status %.60s is not a task state (%s, ...)", status->valuestring,
+        snprintf(why, sizeof(why), "status %.60s is not a task state (%s, ...)", state,
                  r->v1 ? "TASK_STATE_WORKING" : "working");
         answer_error(r->req, r->id, A2A_ERR_INVALID_PARAMS, why);
         return NULL;
@@ -936,7 +959,7 @@ static struct a2a_call *list_tasks(a2a_req *r, a2a_over_fn *over, void *arg)
     int n = 0, total = 0;
     uint64_t last = 0;
     for (a2a_task *t = a2atask_older(NULL); t; t = a2atask_older(t)) {
-        if (strcmp(t->owner, owner) != 0 || (cJSON_IsString(ctx) && strcmp(t->context, ctx->valuestring) != 0) ||
+        if (strcmp(t->owner, owner) != 0 || (!jv_none(ctx) && strcmp(t->context, context) != 0) ||
             (want != A2A_STATE_COUNT && t->state != want))
             continue;
         total++;
@@ -1033,42 +1056,46 @@ struct a2a_call *a2a_start(http1_req *req, pool_t *p, int tcp, a2a_over_fn *over
     int v1 = ver && (strcmp(ver, "1.0") == 0 || strcmp(ver, "1") == 0);
     size_t blen;
     const char *body = http1_request_body(req, &blen);
-    cJSON *root = cJSON_ParseWithLength(body, blen);
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
-    const cJSON *method = cJSON_GetObjectItemCaseSensitive(root, "method");
-    const cJSON *params = cJSON_GetObjectItemCaseSensitive(root, "params");
-    const cJSON *jv = cJSON_GetObjectItemCaseSensitive(root, "jsonrpc");
+    /* checked whole by the scanner, then read in place: never a tree */
+    int json = body && scan_json_value(body, blen, AP_MAX_JSON_DEPTH, 0, NULL, NULL) == AP_OK;
+    jv root = json ? jv_root(body, blen) : (jv){NULL, 0, JV_ABSENT};
+    static const char *const names[] = {"id", "method", "params", "jsonrpc"};
+    jv rv[4];
+    jv_get_many(root, names, rv, 4);
+    jv idv = rv[0], method = rv[1], params = rv[2];
+    char *id = idv.kind == JV_STRING || idv.kind == JV_NUMBER ? ap_strndup(idv.p, idv.len) : NULL;
+    char name[64];
     struct a2a_call *call = NULL;
-    if (id && !cJSON_IsString(id) && !cJSON_IsNumber(id))
-        id = NULL;
     if (ver && !v1 && strcmp(ver, "0.3") != 0 && strcmp(ver, "0.3.0") != 0) {
         char why[160];
         snprintf(why, sizeof(why), "A2A-Version %.40s is not supported: this server speaks 1.0 and 0.3", ver);
         answer_error(req, id, A2A_ERR_VERSION, why);
-    } else if (root == NULL) {
+    } else if (!json) {
         answer_error(req, NULL, A2A_ERR_PARSE, "the body is not JSON");
-    } else if (!cJSON_IsObject(root) || !cJSON_IsString(jv) || strcmp(jv->valuestring, "2.0") != 0 ||
-               !cJSON_IsString(method) || (cJSON_GetObjectItemCaseSensitive(root, "id") && id == NULL)) {
+    } else if (root.kind != JV_OBJECT || !jv_is(rv[3], "2.0") || method.kind != JV_STRING ||
+               (idv.kind != JV_ABSENT && id == NULL)) {
         answer_error(req, id, A2A_ERR_INVALID_REQUEST,
                      "not a JSON-RPC 2.0 request: an object with jsonrpc \"2.0\", a string method and a string or "
                      "number id");
     } else {
         size_t i = 0;
-        while (i < AP_ARRAY_LEN(methods) &&
-               strcmp(method->valuestring, v1 ? methods[i].v1 : methods[i].v03) != 0)
+        if (jv_string(method, name, sizeof(name), NULL) != AP_OK)
+            i = AP_ARRAY_LEN(methods); /* longer than any method's name */
+        while (i < AP_ARRAY_LEN(methods) && strcmp(name, v1 ? methods[i].v1 : methods[i].v03) != 0)
             i++;
         if (i == AP_ARRAY_LEN(methods)) {
             char why[200];
-            snprintf(why, sizeof(why), "no method %.80s in A2A %s", method->valuestring, v1 ? "1.0" : "0.3");
+            snprintf(why, sizeof(why), "no method %.80s in A2A %s", jv_string(method, name, sizeof(name), NULL) ==
+                     AP_OK ? name : "(a long name)", v1 ? "1.0" : "0.3");
             answer_error(req, id, A2A_ERR_METHOD_NOT_FOUND, why);
-        } else if (!cJSON_IsObject(params)) {
+        } else if (params.kind != JV_OBJECT) {
             answer_error(req, id, A2A_ERR_INVALID_PARAMS, "params must be an object");
         } else {
             a2a_req r = {req, id, params, p, tcp, v1};
             call = methods[i].fn(&r, over, arg);
         }
     }
-    cJSON_Delete(root);
+    ap_free(id);
     return call;
 }
 

@@ -20,6 +20,7 @@
 #include "cancel.h"
 #include "client.h"
 #include "jbuf.h"
+#include "jview.h"
 #include "pools.h"
 #include "reply.h"
 #include "server.h"
@@ -404,31 +405,50 @@ void a2atask_resume(a2a_task *t)
         client_check_output(t->c); /* flush.c calls a2atask_take again at the end of the turn */
 }
 
-/* Sets msg's taskId and contextId to t's, feeds it through a new origin
- * client and appends it to t's history as its JSON text (its last
- * A2ATASK_HISTORY_MAX kept).  t is WORKING after, or settled (refused at
- * once, or failed). */
-static void feed(a2a_task *t, pool_t *p, cJSON *amsg, int stream, const char *secret, size_t slen)
+/* The text of the message amsg[0..mlen) (a JSON object, validated) as t
+ * keeps and feeds it: its members without white space, but for its
+ * taskId and contextId, which are t's, last. */
+static char *message_text(const a2a_task *t, const char *amsg, size_t mlen)
 {
-    cJSON_DeleteItemFromObjectCaseSensitive(amsg, "taskId");
-    cJSON_DeleteItemFromObjectCaseSensitive(amsg, "contextId");
-    cJSON_AddStringToObject(amsg, "taskId", t->id);
-    cJSON_AddStringToObject(amsg, "contextId", t->context);
-    /* printed once: the request line and the history both hold its text */
-    char *mtext = cJSON_PrintUnformatted(amsg);
-    cJSON_Delete(amsg);
-    cJSON *h = mtext ? cJSON_CreateNull() : NULL;
-    if (h) {
-        h->type = cJSON_Raw; /* the history item owns mtext: cJSON_Delete frees it */
+    jbuf b = {0};
+    jv m = jv_root(amsg, mlen), k, v;
+    size_t cur = 0;
+    JBUF_LIT(&b, "{");
+    while (jv_next(m, &cur, &k, &v)) {
+        if (jv_is(k, "taskId") || jv_is(k, "contextId"))
+            continue;
+        jbuf_add(&b, k.p, k.len);
+        JBUF_LIT(&b, ":");
+        jbuf_add_compact(&b, v.p, v.len);
+        JBUF_LIT(&b, ",");
+    }
+    JBUF_LIT(&b, "\"taskId\":");
+    jbuf_str(&b, t->id);
+    JBUF_LIT(&b, ",\"contextId\":");
+    jbuf_str(&b, t->context);
+    JBUF_LIT(&b, "}");
+    return b.p;
+}
+
+/* Feeds the message amsg[0..mlen) through a new origin client and
+ * appends its text to t's history (its last A2ATASK_HISTORY_MAX kept).
+ * t is WORKING after, or settled (refused at once, or failed). */
+static void feed(a2a_task *t, pool_t *p, const char *amsg, size_t mlen, int stream, const char *secret, size_t slen)
+{
+    /* one text: the request line's data and the history's entry */
+    char *mtext = message_text(t, amsg, mlen);
+    cJSON *h = cJSON_CreateNull();
+    if (h == NULL) {
+        ap_free(mtext);
+        mtext = NULL;
+    } else {
+        h->type = cJSON_Raw; /* the history item owns mtext: cJSON_Delete frees it (with free(), as jbuf made it) */
         h->valuestring = mtext;
         if (t->history == NULL)
             t->history = cJSON_CreateArray();
         cJSON_AddItemToArray(t->history, h);
         while (cJSON_GetArraySize(t->history) > A2ATASK_HISTORY_MAX)
             cJSON_DeleteItemFromArray(t->history, 0);
-    } else if (mtext) {
-        cJSON_free(mtext);
-        mtext = NULL;
     }
     t->chunk_bytes = 0; /* a turn's stream artifact is its own */
     t->chunks_truncated = 0;
@@ -448,6 +468,33 @@ static void feed(a2a_task *t, pool_t *p, cJSON *amsg, int stream, const char *se
     ap_free(line);
 }
 
+/* src into dst (cap bytes, NUL included), cut to fit. */
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* A task id: the table's stamp's low 48 bits as 12 hex digits, '-', the
+ * serial in decimal (what "%012llx-%llu" writes, without printf's cost
+ * on every task). */
+static void make_id(char id[A2ATASK_ID_MAX], uint64_t stamp, uint64_t serial)
+{
+    static const char hex[] = "0123456789abcdef";
+    char digits[24];
+    int n = 0;
+    for (int i = 0; i < 12; i++)
+        id[i] = hex[(stamp >> (4 * (11 - i))) & 15];
+    id[12] = '-';
+    do
+        digits[n++] = (char)('0' + serial % 10);
+    while ((serial /= 10) != 0);
+    for (int i = 0; i < n; i++)
+        id[13 + i] = digits[n - 1 - i];
+    id[13 + n] = '\0';
+}
+
 /* t into the table at its place by serial (the newest go last). */
 static void insert_sorted(struct a2atask_table *tb, a2a_task *t)
 {
@@ -458,14 +505,13 @@ static void insert_sorted(struct a2atask_table *tb, a2a_task *t)
     tb->n++;
 }
 
-a2a_task *a2atask_start(pool_t *p, const char *owner, const char *context, cJSON *amsg, int stream,
-                        const char *secret, size_t slen, char *why, size_t cap)
+a2a_task *a2atask_start(pool_t *p, const char *owner, const char *context, const char *amsg, size_t mlen,
+                        int stream, const char *secret, size_t slen, char *why, size_t cap)
 {
     struct a2atask_table *tb = table();
     uint64_t now = ap_wall_ms();
     a2atask_sweep(now);
     if (make_room(tb) != AP_OK) {
-        cJSON_Delete(amsg);
         snprintf(why, cap, "a2aMaxTasks (%lld) tasks are kept and every one is still running",
                  (long long)server.cfg->a2a_max_tasks);
         ap_warn("a2a pool %s: a task refused: %s", p->name, why);
@@ -476,27 +522,27 @@ a2a_task *a2atask_start(pool_t *p, const char *owner, const char *context, cJSON
      * the session store after a restart keep their place */
     t->serial = now * 1000 > tb->last_serial ? now * 1000 : tb->last_serial + 1;
     tb->last_serial = t->serial;
-    snprintf(t->id, sizeof(t->id), "%012llx-%llu", (unsigned long long)(tb->stamp & 0xffffffffffffULL),
-             (unsigned long long)t->serial);
-    if (context)
-        snprintf(t->context, sizeof(t->context), "%s", context);
-    else
-        snprintf(t->context, sizeof(t->context), "ctx-%s", t->id);
-    snprintf(t->owner, sizeof(t->owner), "%s", owner);
-    snprintf(t->pool, sizeof(t->pool), "%s", p->name);
+    make_id(t->id, tb->stamp, t->serial);
+    if (context) {
+        copy_str(t->context, sizeof(t->context), context);
+    } else {
+        memcpy(t->context, "ctx-", 4);
+        copy_str(t->context + 4, sizeof(t->context) - 4, t->id);
+    }
+    copy_str(t->owner, sizeof(t->owner), owner);
+    copy_str(t->pool, sizeof(t->pool), p->name);
     t->created_ms = t->updated_ms = now;
     t->state = A2A_SUBMITTED;
     insert_sorted(tb, t);
-    feed(t, p, amsg, stream, secret, slen);
+    feed(t, p, amsg, mlen, stream, secret, slen);
     return t;
 }
 
-int a2atask_continue(a2a_task *t, pool_t *p, cJSON *amsg, int stream, const char *secret, size_t slen)
+int a2atask_continue(a2a_task *t, pool_t *p, const char *amsg, size_t mlen, int stream, const char *secret,
+                     size_t slen)
 {
-    if (t->state != A2A_INPUT_REQUIRED) {
-        cJSON_Delete(amsg);
+    if (t->state != A2A_INPUT_REQUIRED)
         return AP_ERR;
-    }
     /* The last turn's request may not be closed yet: its answer (the
      * prompt) was taken, and the client that carried it goes at the end of
      * the loop's turn.  A caller quick enough to answer the prompt before
@@ -507,7 +553,7 @@ int a2atask_continue(a2a_task *t, pool_t *p, cJSON *amsg, int stream, const char
     ap_free(t->prompt);
     t->prompt = NULL;
     a2atask_set_state(t, A2A_SUBMITTED); /* a new turn: fed next, then WORKING */
-    feed(t, p, amsg, stream, secret, slen);
+    feed(t, p, amsg, mlen, stream, secret, slen);
     return AP_OK;
 }
 

@@ -122,18 +122,21 @@ int a2atask_settled(a2a_state s);
 /* Drops the settled tasks past a2aTaskTtl that nobody waits on. */
 void a2atask_sweep(uint64_t now_ms);
 /* Makes a new task for pool p, owned by owner, in context (NULL: a new
- * context id is made), its message msg (taken: kept in its history; its
- * taskId and contextId are set here), and feeds it: its request line carries secret (the API
- * key, NULL when none) as "key", and "stream": stream.  Returns the task
- * (possibly terminal already: refused at once), or NULL when the table
- * is full of tasks still running (why filled). */
-a2a_task *a2atask_start(struct pool *p, const char *owner, const char *context, struct cJSON *msg, int stream,
-                        const char *secret, size_t slen, char *why, size_t cap);
-/* Continues t (INPUT_REQUIRED) with the user's next message msg (taken;
- * its taskId and contextId set here): appended to the history and fed as
- * a2atask_start does, in the same context (session).  AP_ERR (nothing
- * changed) when t does not wait for input. */
-int a2atask_continue(a2a_task *t, struct pool *p, struct cJSON *msg, int stream, const char *secret, size_t slen);
+ * context id is made), its message the JSON object amsg[0..mlen) (text
+ * scan_json_value accepted: copied without its white space and with its
+ * taskId and contextId set here, into its history), and feeds it: its
+ * request line carries secret (the API key, NULL when none) as "key",
+ * and "stream": stream.  Returns the task (possibly terminal already:
+ * refused at once), or NULL when the table is full of tasks still
+ * running (why filled). */
+a2a_task *a2atask_start(struct pool *p, const char *owner, const char *context, const char *amsg, size_t mlen,
+                        int stream, const char *secret, size_t slen, char *why, size_t cap);
+/* Continues t (INPUT_REQUIRED) with the user's next message amsg[0..mlen)
+ * (as a2atask_start's): appended to the history and fed as a2atask_start
+ * does, in the same context (session).  AP_ERR (nothing changed) when t
+ * does not wait for input. */
+int a2atask_continue(a2a_task *t, struct pool *p, const char *amsg, size_t mlen, int stream, const char *secret,
+                     size_t slen);
 /* Adds a watcher of t (not settled): ops told with arg.  AP_ERR when t
  * has a2aMaxWatchers already. */
 int a2atask_watch(a2a_task *t, const a2atask_watch_ops *ops, void *arg);

@@ -31,9 +31,45 @@ void jbuf_add(jbuf *b, const char *s, size_t n)
     b->p[b->len] = '\0';
 }
 
+void jbuf_add_compact(jbuf *b, const char *s, size_t n)
+{
+    jbuf_reserve(b, n);
+    char *w = b->p + b->len;
+    int in_string = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_string) {
+            if (c == '\\' && i + 1 < n) {
+                *w++ = c;
+                c = s[++i];
+            } else if (c == '"') {
+                in_string = 0;
+            }
+        } else if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+            continue;
+        } else if (c == '"') {
+            in_string = 1;
+        }
+        *w++ = c;
+    }
+    b->len = (size_t)(w - b->p);
+    b->p[b->len] = '\0';
+}
+
 void jbuf_str(jbuf *b, const char *s)
 {
-    size_t n = strlen(s);
+    size_t n = strlen(s), i = 0;
+    while (i < n && (unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x7f && s[i] != '"' && s[i] != '\\')
+        i++;
+    if (i == n) { /* printable ASCII with nothing to escape (ids, states, names): as it is */
+        jbuf_reserve(b, n + 2);
+        b->p[b->len++] = '"';
+        memcpy(b->p + b->len, s, n);
+        b->len += n;
+        b->p[b->len++] = '"';
+        b->p[b->len] = '\0';
+        return;
+    }
     jbuf_reserve(b, AP_JSON_ESCAPE_MAX(n) + 2);
     b->p[b->len++] = '"';
     b->len += ap_json_escape(b->p + b->len, AP_JSON_ESCAPE_MAX(n), s, n);

@@ -25,6 +25,9 @@ typedef struct {
 
 /* Appends s[0..n) as it is (JSON text, or part of it). */
 void jbuf_add(jbuf *b, const char *s, size_t n);
+/* Appends the JSON text s[0..n) (validated: scan_json_value) without
+ * the white space outside its strings, so it fits on one line. */
+void jbuf_add_compact(jbuf *b, const char *s, size_t n);
 /* Appends a literal. */
 #define JBUF_LIT(b, lit) jbuf_add((b), (lit), sizeof(lit) - 1)
 /* Appends the NUL-terminated s as a JSON string, quotes included

@@ -18,7 +18,7 @@
 # entries and crash artefacts go to tests/fuzz/{work,artifacts}/ in the
 # BUILD tree; the seed corpus in the source tree is only read.
 FUZZ_TARGETS = fuzz_scan fuzz_frame fuzz_config fuzz_bench_resp fuzz_bench_http \
-	fuzz_ctl_jspan fuzz_pyconv fuzz_json_escape fuzz_rspec fuzz_keyfile fuzz_h1parse fuzz_brokercfg
+	fuzz_ctl_jspan fuzz_pyconv fuzz_json_escape fuzz_rspec fuzz_keyfile fuzz_h1parse fuzz_brokercfg fuzz_jview
 fuzz_scan_FUZZ_SRC = pool/path/scan.c
 fuzz_frame_FUZZ_SRC = common/frame.c
 fuzz_config_FUZZ_SRC = pool/core/config.c pool/core/brokercfg.c pool/redis/rspec.c pool/core/duration.c pool/core/jsontext.c common/alloc.c
@@ -31,10 +31,12 @@ fuzz_rspec_FUZZ_SRC = pool/redis/rspec.c
 fuzz_brokercfg_FUZZ_SRC = pool/core/brokercfg.c pool/redis/rspec.c pool/broker/bentry.c common/alloc.c common/json.c common/utf8.c
 fuzz_keyfile_FUZZ_SRC = pool/ops/keyfile.c common/alloc.c common/safefile.c
 fuzz_h1parse_FUZZ_SRC = pool/path/h1parse.c common/alloc.c
+fuzz_jview_FUZZ_SRC = pool/path/jview.c pool/path/scan.c
 # Extra flags and libraries for one target (fuzz_foo_FUZZ_LIBS).
 fuzz_config_FUZZ_LIBS = $(CJSON_CFLAGS) $(CJSON_LIBS)
 fuzz_keyfile_FUZZ_LIBS = $(CJSON_CFLAGS) $(CJSON_LIBS) -lm
 fuzz_h1parse_FUZZ_LIBS = $(HTTP_PARSER_LIBS)
+fuzz_jview_FUZZ_LIBS = $(CJSON_CFLAGS) $(CJSON_LIBS)
 fuzz_bench_resp_FUZZ_LIBS = -I$(top_srcdir)/bench
 fuzz_bench_http_FUZZ_LIBS = -I$(top_srcdir)/bench
 fuzz_ctl_jspan_FUZZ_LIBS = -I$(top_srcdir)/ctl $(CJSON_CFLAGS) $(CJSON_LIBS)
@@ -68,4 +70,4 @@ EXTRA_DIST += tests/fuzz/run.sh tests/fuzz/corpus tests/fuzz/options tests/fuzz/
 	tests/fuzz/fuzz_bench_resp.c tests/fuzz/fuzz_bench_http.c \
 	tests/fuzz/fuzz_ctl_jspan.c tests/fuzz/fuzz_pyconv.c \
 	tests/fuzz/fuzz_json_escape.c tests/fuzz/fuzz_rspec.c tests/fuzz/fuzz_keyfile.c tests/fuzz/fuzz_h1parse.c \
-	tests/fuzz/fuzz_brokercfg.c
+	tests/fuzz/fuzz_brokercfg.c tests/fuzz/fuzz_jview.c

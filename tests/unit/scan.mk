@@ -22,3 +22,11 @@ tests_unit_test_scan_nosimd_SOURCES = $(tests_unit_test_scan_SOURCES)
 tests_unit_test_scan_nosimd_CPPFLAGS = $(tests_unit_test_scan_CPPFLAGS) -DSCAN_NO_SIMD
 tests_unit_test_scan_nosimd_CFLAGS = $(tests_unit_test_scan_CFLAGS)
 tests_unit_test_scan_nosimd_LDADD = $(tests_unit_test_scan_LDADD)
+
+# Reading scanner-validated JSON in place (pool/path/jview.c).
+check_PROGRAMS += tests/unit/test_jview
+TESTS += tests/unit/test_jview
+tests_unit_test_jview_SOURCES = tests/unit/test_jview.c pool/path/jview.c pool/path/jview.h pool/path/scan.c
+tests_unit_test_jview_CPPFLAGS = $(AM_CPPFLAGS) $(POOL_INC)
+tests_unit_test_jview_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_jview_LDADD = common/libapcommon.a $(CMOCKA_LIBS)

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * test_jview.c - cmocka tests for reading validated JSON in place
+ * (pool/path/jview.c): kinds and bytes of values, members by name (the
+ * last of a repeated name; names compared after unescaping), members and
+ * elements in order, strings unescaped (U+0000 refused), numbers, and
+ * views that are not containers.
+ */
+#include "jview.h"
+#include "ap_common.h"
+#include "scan.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+static jv root_of(const char *s)
+{
+    assert_int_equal(scan_json_value(s, strlen(s), 64, 0, NULL, NULL), AP_OK);
+    return jv_root(s, strlen(s));
+}
+
+static void assert_bytes(jv v, const char *want)
+{
+    assert_int_equal(v.len, strlen(want));
+    assert_memory_equal(v.p, want, v.len);
+}
+
+/* Each member's kind and exact bytes, whatever white space is around. */
+static void test_members_by_name(void **state)
+{
+    (void)state;
+    jv o = root_of(" { \"s\" : \"a\\\"}b\" , \"n\":-1.5e3,\"t\":true,\"f\":false,\"z\":null,"
+                   "\"a\":[1,{\"x\":\"]\"}],\"o\":{\"k\":{}} } ");
+    assert_int_equal(o.kind, JV_OBJECT);
+    jv s = jv_get(o, "s");
+    assert_int_equal(s.kind, JV_STRING);
+    assert_bytes(s, "\"a\\\"}b\"");
+    assert_int_equal(jv_get(o, "n").kind, JV_NUMBER);
+    assert_bytes(jv_get(o, "n"), "-1.5e3");
+    assert_int_equal(jv_get(o, "t").kind, JV_TRUE);
+    assert_int_equal(jv_get(o, "f").kind, JV_FALSE);
+    assert_int_equal(jv_get(o, "z").kind, JV_NULL);
+    assert_true(jv_none(jv_get(o, "z")));
+    assert_bytes(jv_get(o, "a"), "[1,{\"x\":\"]\"}]");
+    assert_bytes(jv_get(o, "o"), "{\"k\":{}}");
+    assert_int_equal(jv_get(jv_get(o, "o"), "k").kind, JV_OBJECT);
+    assert_int_equal(jv_get(o, "missing").kind, JV_ABSENT);
+    assert_true(jv_none(jv_get(o, "missing")));
+    /* not an object: nothing to find */
+    assert_int_equal(jv_get(jv_get(o, "a"), "x").kind, JV_ABSENT);
+    assert_int_equal(jv_get(s, "x").kind, JV_ABSENT);
+}
+
+/* A repeated name counts by its last occurrence; names are compared
+ * after unescaping. */
+static void test_repeated_and_escaped_names(void **state)
+{
+    (void)state;
+    jv o = root_of("{\"id\":1,\"\\u0069d\":2,\"x\\\"y\":3}");
+    assert_bytes(jv_get(o, "id"), "2");
+    assert_bytes(jv_get(o, "x\"y"), "3");
+    assert_int_equal(jv_get(o, "i").kind, JV_ABSENT);
+    assert_int_equal(jv_get(o, "idd").kind, JV_ABSENT);
+}
+
+static void test_next_walks_in_order(void **state)
+{
+    (void)state;
+    jv a = root_of("[ 1 , \"two\" , [3] , {\"four\":4} ]");
+    const char *want[] = {"1", "\"two\"", "[3]", "{\"four\":4}"};
+    size_t cur = 0, i = 0;
+    jv v;
+    while (jv_next(a, &cur, NULL, &v))
+        assert_bytes(v, want[i++]);
+    assert_int_equal(i, 4);
+    assert_int_equal(jv_next(a, &cur, NULL, &v), 0); /* stays at the end */
+    jv o = root_of("{\"a\":1,\"b\":[]}"), k;
+    cur = 0;
+    assert_int_equal(jv_next(o, &cur, &k, &v), 1);
+    assert_true(jv_is(k, "a"));
+    assert_bytes(v, "1");
+    assert_int_equal(jv_next(o, &cur, &k, &v), 1);
+    assert_true(jv_is(k, "b"));
+    assert_int_equal(v.kind, JV_ARRAY);
+    assert_int_equal(jv_next(o, &cur, &k, &v), 0);
+    cur = 0;
+    assert_int_equal(jv_next(root_of("[]"), &cur, NULL, &v), 0);
+    cur = 0;
+    assert_int_equal(jv_next(root_of("{}"), &cur, &k, &v), 0);
+    cur = 0;
+    assert_int_equal(jv_next(root_of("7"), &cur, NULL, &v), 0);
+}
+
+static void test_strings_and_numbers(void **state)
+{
+    (void)state;
+    char out[16];
+    size_t n;
+    jv o = root_of("{\"s\":\"caf\\u00e9\\n\",\"nul\":\"a\\u0000b\",\"long\":\"0123456789abcdef\",\"n\":42,"
+                   "\"f\":0.25,\"big\":1e308}");
+    assert_int_equal(jv_string(jv_get(o, "s"), out, sizeof(out), &n), AP_OK);
+    assert_string_equal(out, "caf\xc3\xa9\n");
+    assert_int_equal(n, 6);
+    assert_int_equal(jv_string(jv_get(o, "nul"), out, sizeof(out), &n), AP_ERR);  /* U+0000 refused */
+    assert_int_equal(jv_string(jv_get(o, "long"), out, sizeof(out), &n), AP_ERR); /* 16 bytes + NUL */
+    assert_int_equal(jv_string(jv_get(o, "n"), out, sizeof(out), &n), AP_ERR);    /* not a string */
+    assert_true(jv_is(jv_get(o, "s"), "caf\xc3\xa9\n"));
+    assert_false(jv_is(jv_get(o, "s"), "cafe\n"));
+    double d;
+    assert_int_equal(jv_number(jv_get(o, "n"), &d), AP_OK);
+    assert_true(d == 42);
+    assert_int_equal(jv_number(jv_get(o, "f"), &d), AP_OK);
+    assert_true(d == 0.25);
+    assert_int_equal(jv_number(jv_get(o, "big"), &d), AP_OK);
+    assert_true(d == 1e308);
+    assert_int_equal(jv_number(jv_get(o, "s"), &d), AP_ERR);
+    assert_int_equal(jv_number(jv_get(o, "none"), &d), AP_ERR);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_members_by_name),
+        cmocka_unit_test(test_repeated_and_escaped_names),
+        cmocka_unit_test(test_next_walks_in_order),
+        cmocka_unit_test(test_strings_and_numbers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
