@@ -14,7 +14,7 @@
  * events, each a JSON-RPC response: the Task, an artifact update per
  * handler chunk (append after the first), the result as the last
  * artifact chunk, the final status update, then the stream ends; a
- * stream's connection that passes HTTPX_OUT_HIGH unsent stops its task's
+ * stream's connection without room (http1_request_room) stops its task's
  * lines being taken (the stream's credit waits) until it drains.
  * SubscribeToTask streams the same from then on, the Task first; any
  * number of streams (a2aMaxWatchers) watch one task and get the same
@@ -73,7 +73,7 @@ struct a2a_call {
     int v1;                     /* A2A-Version 1.0 (else 0.3) */
     int history;                /* historyLength asked (-1: all) */
     int sse;                    /* SendStreamingMessage: answered as server-sent events */
-    int paused;                 /* sse: its connection's output passed HTTPX_OUT_HIGH; resumed when drained */
+    int paused;                 /* sse: its connection had no room (http1_request_room); resumed when drained */
     a2a_over_fn *over;
     void *over_arg;
     char *chunk_head;           /* sse: its chunk events' bytes up to the parts (made at the first chunk) */
@@ -511,11 +511,11 @@ static void call_done(a2a_task *t, void *arg)
 static void stream_drained(http1_req *req, void *arg);
 
 /* Sends one event's bytes (b, emptied) on call's stream; past
- * HTTPX_OUT_HIGH unsent on its connection the call pauses (its task's
+ * its connection's room (http1_request_room) the call pauses (its task's
  * lines wait) until stream_drained. */
 static void stream_send(struct a2a_call *call, struct evbuffer *b)
 {
-    if (http1_request_unsent(call->req) + evbuffer_get_length(b) > HTTPX_OUT_HIGH) {
+    if (!http1_request_room(call->req, evbuffer_get_length(b))) {
         call->paused = 1; /* resumed by stream_drained */
         http1_send_reply_chunk_with_cb(call->req, b, stream_drained, call);
     } else {

@@ -160,7 +160,8 @@ void client_check_output(client *c)
  * server.out_bytes counts every byte in every connection's output buffer
  * (client_count, after every answer written and every write to the
  * socket: added when an answer is written, removed when the socket takes
- * it or the connection is freed).  Past the budget, a
+ * it or the connection is freed), and every HTTP connection's unsent
+ * output (http1.c, through client_budget_move).  Past the budget, a
  * connection that has answers unread stops being read (CLIENT_BLOCK_BUDGET,
  * before its next line), and the queued messages of one that has answers
  * unread or has never read an answer are not sent to workers (sched.c
@@ -173,6 +174,23 @@ void client_check_output(client *c)
 static int client_over_budget(void)
 {
     return server.out_bytes > (uint64_t)server.cfg->max_buffered_bytes;
+}
+
+int client_budget_over(void)
+{
+    return client_over_budget();
+}
+
+void client_budget_move(size_t *counted, size_t len)
+{
+    int was_over = client_over_budget();
+    server.out_bytes += len;
+    server.out_bytes -= *counted;
+    *counted = len;
+    if (server.out_bytes > server.out_high)
+        server.out_high = server.out_bytes;
+    if (was_over && !client_over_budget())
+        sched_pump_all_soon(); /* messages parked for the budget may go now */
 }
 
 int client_parked(const client *c)
@@ -209,14 +227,7 @@ static void client_count(client *c, uint64_t now_ms)
         return;
     if (len < c->out_counted || c->out_counted == 0) /* bytes taken, or the first waiting: */
         c->out_progress_ms = now_ms ? now_ms : ap_now_ms(); /* clientWriteTimeout counts from here */
-    int was_over = client_over_budget();
-    server.out_bytes += len;
-    server.out_bytes -= c->out_counted;
-    c->out_counted = len;
-    if (server.out_bytes > server.out_high)
-        server.out_high = server.out_bytes;
-    if (was_over && !client_over_budget())
-        sched_pump_all_soon(); /* messages parked for the budget may go now */
+    client_budget_move(&c->out_counted, len);
 }
 
 /* Under the budget again: every connection paused for it resumes. */

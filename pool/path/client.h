@@ -150,6 +150,14 @@ void client_check_output(client *c);
 int client_parked(const client *c);
 /* One of c's messages was kept from workers: logged once per pause. */
 void client_note_parked(client *c);
+/* Whether the master holds more than maxBufferedBytes of answers for
+ * its peers (server.out_bytes). */
+int client_budget_over(void);
+/* Another holder of answers for a peer (an HTTP connection's output,
+ * http1.c) counts in maxBufferedBytes too: its unsent bytes, last
+ * counted as *counted, are now len.  Dropping under the budget wakes
+ * the messages parked for it. */
+void client_budget_move(size_t *counted, size_t len);
 /* Takes m off its connection (ids, list, in-flight count, held slot) and
  * clears m->client; a connection paused at maxInFlightPerConnection may
  * resume.  Nothing when m has no client. */

@@ -25,6 +25,7 @@
 #include "ap_alloc.h"
 #include "ap_common.h"
 #include "ap_log.h"
+#include "client.h"
 #include "flush.h"
 #include "h1parse.h"
 #include "server.h"
@@ -62,7 +63,9 @@ struct http1_conn {
     int reading;                /* rev added */
     int busy;                   /* inside parse(): a close waits */
     int dead;                   /* a close asked for while busy */
-    int out_paused;             /* over HTTP1_OUT_HIGH unsent: nothing more parsed or read until below LOW */
+    int out_paused;             /* over HTTP1_OUT_HIGH unsent (or answers unsent past maxBufferedBytes): nothing
+                                 * more parsed or read until they drain (out_may_resume) */
+    size_t out_counted;         /* its unsent bytes as counted in maxBufferedBytes (client_budget_move) */
     uint64_t written_seen;      /* out.written at the last write attempt */
     flushable out;
     h1parse ps;
@@ -75,6 +78,31 @@ struct http1_conn {
 };
 
 static const char *const phase_names[] = {"idle", "reading", "handling", "closing"};
+
+/* Its output grew: written at the end of the turn, and counted in
+ * maxBufferedBytes with every other answer the master holds. */
+static void out_mark(http1_conn *c)
+{
+    flush_mark(&c->out);
+    client_budget_move(&c->out_counted, flush_pending(&c->out));
+}
+
+/* Whether c should stop taking requests for its unsent answers: past
+ * HTTP1_OUT_HIGH of its own, or any while the master holds more than
+ * maxBufferedBytes of answers. */
+static int out_should_pause(const http1_conn *c)
+{
+    size_t n = flush_pending(&c->out);
+    return n > HTTP1_OUT_HIGH || (n > 0 && client_budget_over());
+}
+
+/* Whether a paused c may take requests again: its answers drained below
+ * HTTP1_OUT_LOW, and all of them while the budget is passed. */
+static int out_may_resume(const http1_conn *c)
+{
+    size_t n = flush_pending(&c->out);
+    return n < HTTP1_OUT_LOW && (n == 0 || !client_budget_over());
+}
 
 /* The module's one state: the Date header's text and the second it is of. */
 static struct {
@@ -215,7 +243,7 @@ static void req_reset(http1_conn *c)
 static void response_complete(http1_req *req)
 {
     http1_conn *c = req->c;
-    flush_mark(&c->out);
+    out_mark(c);
     if (c->hooks->done)
         c->hooks->done(req->status, c->arg);
     if (req->close) {
@@ -226,8 +254,11 @@ static void response_complete(http1_req *req)
     h1parse_next(&c->ps);
     req_reset(c);
     conn_set_phase(c, HTTP1_IDLE);
-    if (flush_pending(&c->out) > HTTP1_OUT_HIGH) { /* its peer does not read its answers: wait for them to leave */
+    if (out_should_pause(c)) { /* its peer does not read its answers (or the master holds too many): wait */
         c->out_paused = 1;
+        if (flush_pending(&c->out) <= HTTP1_OUT_HIGH)
+            ap_debug("http1 (%s, fd %d): not read: %zu bytes of its answers unsent while the master holds more "
+                     "than maxBufferedBytes", c->peer, c->fd, flush_pending(&c->out));
         if (c->reading)
             reading_set(c, 0); /* and watches for a close */
         else if (event_add(c->cev, NULL))
@@ -296,7 +327,7 @@ static void parse(http1_conn *c)
             c->ps.expect_continue = 0;
             if (c->ps.state == H1P_BODY) { /* the body is still to come: ask for it */
                 evbuffer_add(c->out.out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-                flush_mark(&c->out);
+                out_mark(c);
             }
         }
         if (c->ps.state == H1P_ERROR) {
@@ -396,7 +427,8 @@ static void conn_wrote(void *arg)
         c->written_seen = c->out.written;
         c->io_ms = ap_now_ms();
     }
-    if (c->out_paused && flush_pending(&c->out) < HTTP1_OUT_LOW && c->phase != HTTP1_CLOSING) {
+    client_budget_move(&c->out_counted, flush_pending(&c->out));
+    if (c->out_paused && out_may_resume(c) && c->phase != HTTP1_CLOSING) {
         c->out_paused = 0;
         event_active(c->resume, EV_TIMEOUT, 0); /* parse what waits, read again */
     }
@@ -472,6 +504,7 @@ void http1_conn_close(http1_conn *c)
     event_free(c->rev);
     event_free(c->cev);
     event_free(c->resume);
+    client_budget_move(&c->out_counted, 0);
     flush_close(&c->out);
     if (close(c->fd) != 0)
         ap_warn("http1 (%s, fd %d): close: %s", c->peer, c->fd, strerror(errno));
@@ -535,6 +568,12 @@ const char *http1_request_peer(const http1_req *req)
 size_t http1_request_unsent(const http1_req *req)
 {
     return flush_pending(&req->c->out);
+}
+
+int http1_request_room(const http1_req *req, size_t more)
+{
+    size_t n = flush_pending(&req->c->out);
+    return n + more <= HTTP1_OUT_HIGH && (n == 0 || !client_budget_over());
 }
 
 http1_headers *http1_output_headers(http1_req *req)
@@ -638,7 +677,7 @@ void http1_send_reply_start(http1_req *req, int status, const char *reason)
     if (!req->chunked)
         req->close = 1; /* HTTP/1.0: the body ends with the connection */
     write_head(c, req, status, reason, req->chunked ? BODY_CHUNKED : BODY_TO_CLOSE, 0);
-    flush_mark(&c->out);
+    out_mark(c);
 }
 
 void http1_send_reply_chunk(http1_req *req, struct evbuffer *buf)
@@ -667,7 +706,7 @@ void http1_send_reply_chunk(http1_req *req, struct evbuffer *buf)
     } else {
         evbuffer_add_buffer(c->out.out, buf);
     }
-    flush_mark(&c->out);
+    out_mark(c);
 }
 
 void http1_send_reply_chunk_with_cb(http1_req *req, struct evbuffer *buf, http1_drained_fn *drained, void *arg)

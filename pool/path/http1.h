@@ -107,6 +107,12 @@ const char *http1_request_body(const http1_req *req, size_t *len);
 const char *http1_request_peer(const http1_req *req);
 /* Bytes of req's connection not yet taken by its socket. */
 size_t http1_request_unsent(const http1_req *req);
+/* Whether more bytes of a stream may be added to req's connection and
+ * its stream go on: its unsent output stays within HTTP1_OUT_HIGH, and
+ * it has none while the master holds more than maxBufferedBytes of
+ * answers (client_budget_over).  Else the stream waits for its output
+ * to drain (http1_send_reply_chunk_with_cb). */
+int http1_request_room(const http1_req *req, size_t more);
 
 http1_headers *http1_output_headers(http1_req *req);
 /* Adds a response header ("Connection: close" closes the connection

@@ -212,7 +212,7 @@ static void httpx_answer(struct httpx *x, const char *line, size_t len, const re
 }
 
 /* flush.c's sink: the client's answer lines, as HTTP.  Takes whole lines
- * only, and none while the connection's output is over HTTPX_OUT_HIGH. */
+ * only, and none while the connection has no room (http1_request_room). */
 static size_t httpx_take(void *arg, struct evbuffer *out)
 {
     struct httpx *x = arg;
@@ -249,7 +249,7 @@ static size_t httpx_take(void *arg, struct evbuffer *out)
             } else {
                 evbuffer_add(buf, ": heartbeat\n\n", 13);
             }
-            if (http1_request_unsent(x->req) + evbuffer_get_length(buf) > HTTPX_OUT_HIGH) {
+            if (!http1_request_room(x->req, evbuffer_get_length(buf))) {
                 x->waiting_write = 1; /* resumed by httpx_drained_cb */
                 http1_send_reply_chunk_with_cb(x->req, buf, httpx_drained_cb, x);
             } else {

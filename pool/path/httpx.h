@@ -15,8 +15,9 @@
  * reply_read and written as HTTP: the answer object itself (without its
  * id) with a status code chosen from its error code, or, for a stream
  * (Accept: text/event-stream or ?stream=1), server-sent events.  Lines
- * are taken only while the connection's unsent output is under
- * HTTPX_OUT_HIGH, so a slow HTTP reader holds its stream's credit back
+ * are taken only while the connection has room (http1_request_room:
+ * under HTTP1_OUT_HIGH unsent, and none unsent past maxBufferedBytes),
+ * so a slow HTTP reader holds its stream's credit back
  * exactly as a slow socket reader does.  A peer that leaves (its
  * connection closed) drops the client: its work is cancelled as for a
  * socket that closes.
@@ -35,10 +36,6 @@
 struct pool;
 struct httpx;
 struct http1_req;
-
-/* Unsent bytes on an HTTP connection above which no more answer lines
- * are taken for it. */
-#define HTTPX_OUT_HIGH (256u * 1024)
 
 /* Told when x no longer needs its connection watched: it has answered
  * (its response is http1.c's to send) or its peer is gone. */

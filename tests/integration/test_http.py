@@ -638,6 +638,50 @@ class Lifecycle(unittest.TestCase):
             f.close()
             sock.close()
 
+    def test_http_answers_unsent_count_in_max_buffered_bytes(self):
+        """Many peers that pipeline requests and never read: their unsent
+        answers count in maxBufferedBytes with the socket's, and past it a
+        connection with answers unsent parses no further request, so
+        together they hold about the budget plus an answer each (each
+        alone would hold 256 KiB); a peer that reads is still served."""
+        budget, conns, answer = 1024 * 1024, 12, 60000
+        with HTTPServer({"maxBufferedBytes": budget}, agent=HTTPAGENT, workers=1) as s:
+            body = json.dumps({"type": "echo", "data": "x" * answer}).encode()
+            req = (b"POST /v1/messages HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                   b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            socks, todo = [], []
+            for _ in range(conns):
+                sock = socket.socket(socket.AF_UNIX)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                sock.connect(s.http_sock)
+                sock.setblocking(False)
+                socks.append(sock)
+                todo.append(req * 40)  # 2.4 MB each: far past what one connection alone may hold unsent
+
+            def send_more_then_look():
+                for i, sock in enumerate(socks):
+                    try:
+                        while todo[i]:
+                            todo[i] = todo[i][sock.send(todo[i]):]
+                    except BlockingIOError:
+                        pass  # the kernel holds the rest back until the server reads on
+                b = s.stats()["buffered"]
+                return b if b["bytes"] >= budget else None
+            st = wait_for(send_more_then_look, interval=0.05,
+                          what="the HTTP connections' unsent answers counted past maxBufferedBytes")
+            slack = conns * 2 * (answer + 4096)  # an answer in flight per connection when the budget passed
+            self.assertLessEqual(st["bytes"], budget + slack, st)
+            self.assertLessEqual(st["highWatermark"], budget + slack, st)
+            c = s.conn()  # a peer with nothing unsent is still served
+            st2, _, got = post(c, "/v1/messages", {"type": "echo", "data": 1})
+            self.assertEqual((st2, got["result"]), (200, 1), got)
+            c.close()
+            self.assertLessEqual(s.stats()["buffered"]["highWatermark"], budget + slack)
+            for sock in socks:
+                sock.close()
+            wait_for(lambda: s.stats()["buffered"]["bytes"] == 0, what="the closed peers' answers let go")
+
+
 class Keys(unittest.TestCase):
     """httpAuth "keys" (the default) on TCP: the Bearer key is checked by
     the same gate as the socket's "key" member."""
