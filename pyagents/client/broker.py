@@ -31,10 +31,20 @@ CLIENT_NAME = "agentpool-client"
 
 ADD_SCRIPT = """\
 local max = tonumber(redis.call('GET', KEYS[2]))
-if max ~= nil and redis.call('XLEN', KEYS[1]) >= max then
-  return redis.error_reply('queue_full the pool stream ' .. KEYS[1] .. ' holds ' .. max .. ' entries')
+local n = max and redis.call('XLEN', KEYS[1])
+local out = {}
+for i = 1, #ARGV do
+  if i ~= 2 then
+    if max ~= nil and n >= max then
+      out[#out + 1] = redis.error_reply('queue_full the pool stream ' .. KEYS[1] .. ' holds ' .. max .. ' entries')
+    else
+      out[#out + 1] = redis.call('XADD', KEYS[1], '*', 'req', ARGV[i], 'replyTo', ARGV[2])
+      if max then n = n + 1 end
+    end
+  end
 end
-return redis.call('XADD', KEYS[1], '*', 'req', ARGV[1], 'replyTo', ARGV[2])
+if #ARGV == 2 then return out[1] end
+return out
 """
 
 

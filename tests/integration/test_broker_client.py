@@ -22,7 +22,9 @@ agentpoolds with real Python workers taking work from one pool stream
  - the reply stream has a TTL while in use and is gone after close();
  - no Redis: ConnectionLost(sent=False);
  - agentpool-bench --redis drives the same load, every answer matched,
-   and refuses bad broker targets with exact reasons;
+   adds the lines it writes in one turn with one call of the add script
+   (each line refused on its own when the stream is full), and refuses
+   bad broker targets with exact reasons;
  - agentpoolctl --socket redis://... send and send --stream print the
    answer lines as from the socket, with the same exit statuses; a full
    stream is queue_full (status 1); Ctrl-C cancels a stream where it runs
@@ -295,6 +297,21 @@ class Bench(BrokerCase):
             rep = json.loads(out.stdout)
             self.assertEqual(rep["requests"]["ok"], 300, rep)
             self.assertEqual(rep["requests"]["errors"], 0, rep)
+
+    def test_agentpool_bench_adds_a_turns_lines_in_one_call_each_refused_on_its_own(self):
+        # No agentpoold: the pool's stream is full from the start, so every
+        # line of the one add call is refused queue_full by itself.
+        self.r.set("agentpool:default:maxlen", 3)
+        for _ in range(3):
+            self.r.xadd("agentpool:default:requests", {"req": "{}", "replyTo": "r"})
+        self.r.config_resetstat()
+        out = subprocess.run([BENCH, "--redis", self.url, "--conns", "1", "--depth", "8", "--requests", "8",
+                              "--json"], capture_output=True, text=True, timeout=DEADLINE)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        rep = json.loads(out.stdout)
+        self.assertEqual((rep["requests"]["ok"], rep["requests"]["errors"], rep["errors"]), (0, 8, {"queue_full": 8}))
+        self.assertEqual(self.r.info("commandstats")["cmdstat_evalsha"]["calls"], 1)
+        self.assertEqual(self.r.xlen("agentpool:default:requests"), 3)
 
     def test_agentpool_bench_refuses_bad_broker_targets(self):
         for args, text in ((["--redis", "http://127.0.0.1:1/0"], "expected redis://HOST[:PORT][/DB]"),
