@@ -3,8 +3,8 @@
  * bjob.c - one stream entry held by this agentpoold (see broker.c for the
  * design and bint.h for the types).
  *
- * States: CHECKING (a claimed entry, or one with an idempotencyKey: the
- * finish script is asked first whether the answer store has its answer)
+ * States: CHECKING (an entry with an idempotencyKey: the finish script is
+ * asked first whether the answer store has its answer)
  * -> RUNNING (fed to its origin client: the socket's admission path) ->
  * FINISHING (its final line taken: the finish script is queued) -> DONE;
  * RUNNING -> ABANDONED when it ends without an answer that may be kept
@@ -339,16 +339,16 @@ void bj_ingest(broker *b, const redisReply *er, int claimed, long long deliverie
     scan_status ss = scan_request(j->req, j->req_len, 64, sr);
     (void)ss;
     j->id = sr->id_kind != SCAN_ID_NONE ? ap_strndup(j->req + sr->id.off, sr->id.len) : ap_strdup("null");
-    size_t klen;
-    j->akey = bentry_answer_key(b->akey_prefix, ss == SCAN_OK ? sr->idem_key : NULL,
-                                ss == SCAN_OK ? sr->idem_key_len : 0, j->eid, strlen(j->eid), &klen);
     int idem = ss == SCAN_OK && sr->idem_key_len > 0;
+    size_t klen;
+    if (idem) /* without one, no answer is kept: the finish's XACK tells whether it was answered */
+        j->akey = bentry_answer_key(b->akey_prefix, sr->idem_key, sr->idem_key_len, j->eid, strlen(j->eid), &klen);
     if (bcancel_has(&b->cancels, j->eid, ap_now_ms())) {
         b->st.cancels++;
         bj_finish_error(j, "cancelled", "cancelled through the broker's control stream before it ran", 0);
     } else if (claimed && deliveries > b->p->cfg->max_retries + 1) {
         bj_dead_letter(j, sr, ss, deliveries);
-    } else if (claimed || idem) {
+    } else if (idem) { /* its answer may be stored (a claimed entry without a key is pending: not answered) */
         bj_finish(j, NULL, 0, 0, 0);
     } else {
         bj_run(j);
