@@ -15,6 +15,7 @@
 #include "broker.h"
 #include "brokercfg.h"
 #include "hist.h"
+#include "idmap.h"
 #include "pools.h"
 #include "queue.h"
 #include "rlink.h"
@@ -52,6 +53,7 @@ typedef struct bjob {
     broker *b;
     bj_state state;
     char eid[BENTRY_ID_MAX + 1];
+    uint32_t eid_len;
     char *reply_to;
     char *req;
     size_t req_len;
@@ -93,6 +95,7 @@ struct broker {
     char ctl_last[BENTRY_ID_MAX + 1]; /* the last control entry read ("$": none yet) */
     char claim_cursor[BENTRY_ID_MAX + 1]; /* where the next XAUTOCLAIM starts ("0-0": the start) */
     queue_link jobs;
+    idmap by_eid;               /* the jobs of b->jobs by entry id (keys: their eid) */
     unsigned njobs, nchecking, nfinishing;
     queue_link waiting;         /* commands not yet sent, in order */
     struct event *pump_ev;      /* sends what waits at the end of the loop's turn (bc_queue) */

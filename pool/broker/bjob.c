@@ -69,6 +69,7 @@ void bj_maybe_free(bjob *j)
         return;
     broker *b = j->b;
     link_del(&j->link);
+    idmap_del(&b->by_eid, j->eid, j->eid_len);
     if (j->stalled)
         link_del(&j->stall_link);
     b->njobs--;
@@ -81,12 +82,7 @@ void bj_maybe_free(bjob *j)
 
 bjob *bj_find(broker *b, const char *eid, size_t len)
 {
-    for (queue_link *l = b->jobs.next; l != &b->jobs; l = l->next) {
-        bjob *j = queue_entry(l, bjob, link);
-        if (strlen(j->eid) == len && memcmp(j->eid, eid, len) == 0)
-            return j;
-    }
-    return NULL;
+    return len <= BENTRY_ID_MAX ? idmap_get(&b->by_eid, eid, (uint32_t)len) : NULL;
 }
 
 /* ---- finishing an entry -------------------------------------------------- */
@@ -327,6 +323,7 @@ void bj_ingest(broker *b, const redisReply *er, int claimed, long long deliverie
     j->b = b;
     j->state = BJ_DONE; /* set properly below */
     memcpy(j->eid, e.eid.ptr, e.eid.len);
+    j->eid_len = (uint32_t)e.eid.len;
     j->reply_to = ap_strndup(e.reply_to.ptr, e.reply_to.len);
     j->req = ap_malloc(e.req.len + 1);
     memcpy(j->req, e.req.ptr, e.req.len);
@@ -334,6 +331,7 @@ void bj_ingest(broker *b, const redisReply *er, int claimed, long long deliverie
     j->req_len = e.req.len;
     j->read_ns = ap_now_ns();
     link_add_tail(&b->jobs, &j->link);
+    idmap_put(&b->by_eid, j->eid, j->eid_len, j); /* not there: bj_find said so above */
     b->njobs++;
     scan_result *sr = ap_malloc(sizeof(*sr));
     scan_status ss = scan_request(j->req, j->req_len, 64, sr);

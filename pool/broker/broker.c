@@ -427,6 +427,7 @@ static void b_free(broker *b)
         ap_free(j->id);
         ap_free(j);
     }
+    idmap_free(&b->by_eid);
     bcancel_free(&b->cancels);
     ap_free(b->stream);
     ap_free(b->control);
@@ -450,6 +451,7 @@ int broker_open(pool_t *p)
         return AP_ERR;
     }
     link_init(&b->jobs);
+    idmap_init(&b->by_eid);
     link_init(&b->waiting);
     link_init(&b->resend);
     link_init(&b->stalled);
