@@ -4,8 +4,9 @@
  *
  * Each bench_conn holds two hiredis async contexts on bench.base (the
  * libevent adapter): `add` carries the add script (one EVALSHA for the
- * request lines written in one turn, up to BQ_ADD_MAX), `rd` loops XREAD BLOCK on the
- * connection's reply stream, then XTRIM MINID of what it read.  The
+ * request lines written in one turn, up to BQ_ADD_MAX), `rd` loops
+ * XREAD BLOCK on the connection's reply stream, with an XTRIM MINID of
+ * what it read once BQ_TRIM_EVERY entries came since the last one.  The
  * connection opens when the add script is loaded (SCRIPT LOAD's answer);
  * either context failing or closing loses the connection (conn.c fails
  * what it held and reconnects).  A context's callbacks check that it is
@@ -36,6 +37,9 @@
 
 #define BQ_BLOCK_MS 1000
 #define BQ_READ_COUNT 1024
+/* Reply entries read before they are trimmed (the stream holds at most
+ * this many read ones, plus those of the last read). */
+#define BQ_TRIM_EVERY 256
 /* Request lines per add call, at most. */
 #define BQ_ADD_MAX 256
 
@@ -66,7 +70,7 @@ static void bq_read_cb(redisAsyncContext *ac, void *r, void *priv)
         conn_bq_lost(c);
         return;
     }
-    int got = 0;
+    size_t got = 0;
     if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 && reply->element[0]->type == REDIS_REPLY_ARRAY &&
         reply->element[0]->elements == 2) {
         redisReply *entries = reply->element[0]->element[1];
@@ -75,7 +79,7 @@ static void bq_read_cb(redisAsyncContext *ac, void *r, void *priv)
             if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING)
                 continue;
             snprintf(c->bq.last, sizeof(c->bq.last), "%s", e->element[0]->str);
-            got = 1;
+            got++;
             redisReply *f = e->element[1];
             for (size_t j = 0; f->type == REDIS_REPLY_ARRAY && j + 1 < f->elements; j += 2)
                 if (f->element[j]->type == REDIS_REPLY_STRING && strcmp(f->element[j]->str, "line") == 0 &&
@@ -85,8 +89,11 @@ static void bq_read_cb(redisAsyncContext *ac, void *r, void *priv)
                 return; /* the run ended while answering */
         }
     }
-    if (got)
+    c->bq.untrimmed += got;
+    if (c->bq.untrimmed >= BQ_TRIM_EVERY) { /* one XTRIM for many reads */
         redisAsyncCommand(ac, NULL, NULL, "XTRIM %s MINID %s", c->bq.reply, c->bq.last);
+        c->bq.untrimmed = 0;
+    }
     bq_read_next(c);
     load_fill(c);
     load_check_done();
@@ -229,6 +236,7 @@ int bq_connect(bench_conn *c, char *err, size_t errlen)
     snprintf(c->bq.requests, sizeof(c->bq.requests), AP_BROKER_REQUESTS, bq_pool());
     snprintf(c->bq.maxlen, sizeof(c->bq.maxlen), AP_BROKER_MAXLEN, bq_pool());
     snprintf(c->bq.last, sizeof(c->bq.last), "0-0");
+    c->bq.untrimmed = 0;
     c->bq.sha[0] = '\0';
     c->bq.add = bq_context(c, err, errlen);
     if (!c->bq.add)
