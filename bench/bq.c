@@ -2,11 +2,12 @@
 /*
  * bq.c - the broker transport of a benchmark connection (see bq.h).
  *
- * Each bench_conn holds two hiredis async contexts on bench.base (the
- * libevent adapter): `add` carries the add script (one EVALSHA for the
- * request lines written in one turn, up to BQ_ADD_MAX), `rd` loops
- * XREAD BLOCK on the connection's reply stream, with an XTRIM MINID of
- * what it read once BQ_TRIM_EVERY entries came since the last one.  The
+ * Each bench_conn holds two hiredis async contexts on bench.base
+ * (attached by pool/redis/rev.h, as the master's links are): `add`
+ * carries the add script (one EVALSHA for the request lines written in
+ * one turn, up to BQ_ADD_MAX), `rd` loops XREAD BLOCK on the
+ * connection's reply stream, with an XTRIM MINID of what it read once
+ * BQ_TRIM_EVERY entries came since the last one.  The
  * connection opens when the add script is loaded (SCRIPT LOAD's answer);
  * either context failing or closing loses the connection (conn.c fails
  * what it held and reconnects).  A context's callbacks check that it is
@@ -24,8 +25,8 @@
 #include "ap_common.h"
 #include "conn.h"
 #include "load.h"
+#include "rev.h"
 
-#include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <stdint.h>
@@ -211,7 +212,7 @@ static redisAsyncContext *bq_context(bench_conn *c, char *err, size_t errlen)
         return NULL;
     }
     ac->data = c;
-    if (redisLibeventAttach(ac, bench.base) != REDIS_OK) {
+    if (rev_attach(ac, bench.base) != AP_OK) {
         snprintf(err, errlen, "attaching the Redis connection to libevent failed");
         redisAsyncFree(ac);
         return NULL;
