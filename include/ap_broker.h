@@ -13,9 +13,9 @@
  * holds the pool's maxLength entries.  With one line it answers the
  * entry id or that error; with more, an array of one of those per line,
  * in order (one call adds many: agentpool-bench adds what it writes in
- * one turn so).  Answers come back as
- * entries {line: ANSWER-LINE} of the caller's reply stream; a cancel is
- * {cancel: ENTRY-ID, replyTo: REPLY} on AP_BROKER_CONTROL.  The script
+ * one turn so).  Answers come back as entries {line: ANSWER-LINE} of
+ * the caller's reply stream; a cancel is {cancel: ENTRY-ID, replyTo:
+ * REPLY} on AP_BROKER_CONTROL.  The script
  * is the same text as pyagents/client/broker.py's ADD_SCRIPT
  * (tests/python/test_client_wire.py checks it).
  */

@@ -3,8 +3,9 @@
 shared by the sync and asyncio broker transports.
 
 Pure apart from import_redis(): the key names of a pool, the Lua script
-that adds a request entry (refused with "queue_full" when the pool's
-stream holds agentpool:P:maxlen entries), what a refusal or a Redis
+that adds request entries (each refused with "queue_full" when the pool's
+stream holds agentpool:P:maxlen entries; several lines of one reply
+stream in one call), what a refusal or a Redis
 error becomes for the caller, and the lines carried by the entries of a
 client's reply stream.  Core is a broker connection's state without
 I/O: its reply stream, its requests in flight and their entry ids (what
@@ -89,6 +90,23 @@ def add_args(pool, line, reply, stream=None):
     a newline, as wire.encode_request makes it) of pool."""
     pool = pool_of(pool)
     return [stream or request_stream(pool), maxlen_key(pool)], [line.rstrip(b"\n"), reply]
+
+
+def add_many_args(args):
+    """The add script's ARGV for the args of several add_args() calls of
+    the same pool and reply stream: the first line, the reply stream, then
+    the other lines (the script answers one result per line, in order)."""
+    return [args[0][0], args[0][1]] + [a[0] for a in args[1:]]
+
+
+def add_results(n, res):
+    """The per-line results of one add call of n lines (res: its answer,
+    or the exception of the whole call)."""
+    if n == 1 or isinstance(res, BaseException):
+        return [res] * n
+    if not isinstance(res, list) or len(res) != n:
+        return [AgentpoolError("the add script answered %r for %d lines" % (res, n))] * n
+    return res
 
 
 def add_refusal(exc, rid):

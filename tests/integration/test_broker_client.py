@@ -19,6 +19,8 @@ agentpoolds with real Python workers taking work from one pool stream
    (ConnectionLost(sent=True)); send_with_retry resends it with its
    idempotency key and gets the one answer of the one run;
  - QueueFull: a pool stream at its broker.maxLength refuses the add;
+   AsyncClient adds the requests of one loop turn with one call of the
+   add script, each line refused on its own;
  - the reply stream has a TTL while in use and is gone after close();
  - no Redis: ConnectionLost(sent=False);
  - agentpool-bench --redis drives the same load, every answer matched,
@@ -286,6 +288,25 @@ class Retry(BrokerCase):
             t.join(DEADLINE)
             self.assertEqual(box, {"result": {"seq": 1}})
             self.assertEqual(runs(log), [1])  # one run, for both entries
+
+
+class Batching(BrokerCase):
+    def test_async_requests_of_one_turn_are_added_with_one_call_each_refused_on_its_own(self):
+        # No agentpoold: the pool's stream is full from the start.
+        self.r.set("agentpool:default:maxlen", 1)
+        self.r.xadd("agentpool:default:requests", {"req": "{}", "replyTo": "r"})
+
+        async def run():
+            async with AsyncClient(self.url) as ac:
+                with self.assertRaises(QueueFull):  # opens the connection
+                    await ac.send("echo", 0)
+                self.r.config_resetstat()
+                return await asyncio.gather(*[ac.send("echo", i) for i in range(1, 6)], return_exceptions=True)
+        got = asyncio.run(run())
+        self.assertEqual([type(g) for g in got], [QueueFull] * 5, got)
+        self.assertEqual([g.code for g in got], ["queue_full"] * 5)
+        self.assertEqual(self.r.info("commandstats")["cmdstat_evalsha"]["calls"], 1)
+        self.assertEqual(self.r.xlen("agentpool:default:requests"), 1)
 
 
 class Bench(BrokerCase):
