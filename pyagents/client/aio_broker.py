@@ -9,7 +9,8 @@ the loop are added by one call of the add script (broker.ADD_SCRIPT) per
 pool, in one pipeline (one round trip for all of them), by one flusher
 task; one reader task
 reads this connection's reply stream with XREAD BLOCK and hands each
-line to its request by id, trimming what it has read.
+line to its request by id, trimming what it has read once per
+broker.TRIM_EVERY entries.
 
 States: open -> dead (a Redis error, or close()), as the sync broker
 transport's: dying fails every request in flight with
@@ -157,8 +158,9 @@ class BrokerConnection:
                                          block=broker.BLOCK_MS)
                 for waiter, kind, m in self.core.routes(got):
                     waiter.deliver(kind, m)
-                if got:
-                    await self.r.xtrim(self.core.reply, minid=self.core.last, approximate=False)
+                upto = self.core.trim_point()
+                if upto is not None:
+                    await self.r.xtrim(self.core.reply, minid=upto, approximate=False)
         except Exception as e:  # noqa: B902 - whatever stops the reader fails what waits
             why = "reading the reply stream failed: %s" % e
         finally:

@@ -27,6 +27,9 @@ DEFAULT_POOL = "default"
 # answer a command within this plus the connect timeout is taken as gone.
 BLOCK_MS = 5000
 READ_COUNT = 1024
+# Reply entries read before the reply stream is trimmed (XTRIM MINID):
+# one trim per this many answers, not one per read.
+TRIM_EVERY = 256
 # CLIENT SETNAME of the client's Redis connections (CLIENT LIST shows them).
 CLIENT_NAME = "agentpool-client"
 
@@ -144,7 +147,8 @@ class Core:
     """What a broker connection knows, without I/O (the sync transport
     calls it under its lock, the asyncio one from its loop): its reply
     stream, the requests in flight (wire.Pending), each one's entry id,
-    the last reply entry read, and why it died (None while alive)."""
+    the last reply entry read and how many since the last trim, and why
+    it died (None while alive)."""
 
     def __init__(self, target):
         self.target = target
@@ -154,6 +158,7 @@ class Core:
         self.next_seq = {}              # request id -> the seq of its next chunk
         self.ids = itertools.count(1)
         self.last = b"0-0"
+        self.untrimmed = 0              # reply entries read since the last trim
         self.dead = None
 
     def register(self, waiter, make_line):
@@ -192,6 +197,7 @@ class Core:
         out = []
         for eid, msg in reply_lines(xread_result):
             self.last = eid
+            self.untrimmed += 1
             if msg is None:
                 continue
             for waiter, kind, m in self.pending.route(msg):
@@ -203,6 +209,14 @@ class Core:
                     continue
                 out.append((waiter, kind, m))
         return out
+
+    def trim_point(self):
+        """The entry id to trim the reply stream to (XTRIM MINID) once
+        TRIM_EVERY entries were read since the last trim, else None."""
+        if self.untrimmed < TRIM_EVERY:
+            return None
+        self.untrimmed = 0
+        return self.last
 
     def repeated(self, rid, seq):
         """Was chunk seq of rid seen already?  (Counts it if not.)"""

@@ -219,6 +219,17 @@ class Broker(unittest.TestCase):
         self.assertEqual(len(odd), 2)
         self.assertIsInstance(odd[0], errors.AgentpoolError)
 
+    def test_the_reply_stream_is_trimmed_once_per_trim_every_entries_read(self):
+        core = broker.Core("redis://127.0.0.1:1/0")
+
+        def read(n, start):
+            return [(core.reply, [(b"%d-0" % (start + i), {b"line": b'{"id":99,"ok":true}'}) for i in range(n)])]
+        core.routes(read(broker.TRIM_EVERY - 1, 1))
+        self.assertIsNone(core.trim_point())
+        core.routes(read(2, broker.TRIM_EVERY))
+        self.assertEqual(core.trim_point(), b"%d-0" % (broker.TRIM_EVERY + 1))
+        self.assertIsNone(core.trim_point())  # counted again from there
+
     def test_queue_full_refusal_is_queue_full(self):
         e = broker.add_refusal(Exception("queue_full the pool stream s holds 5 entries"), 3)
         self.assertIsInstance(e, errors.QueueFull)
