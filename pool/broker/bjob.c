@@ -340,7 +340,7 @@ void bj_ingest(broker *b, const redisReply *er, int claimed, long long deliverie
     int idem = ss == SCAN_OK && sr->idem_key_len > 0;
     size_t klen;
     if (idem) /* without one, no answer is kept: the finish's XACK tells whether it was answered */
-        j->akey = bentry_answer_key(b->akey_prefix, sr->idem_key, sr->idem_key_len, j->eid, strlen(j->eid), &klen);
+        j->akey = bentry_answer_key(b->akey_prefix, sr->idem_key, sr->idem_key_len, &klen);
     if (bcancel_has(&b->cancels, j->eid, ap_now_ms())) {
         b->st.cancels++;
         bj_finish_error(j, "cancelled", "cancelled through the broker's control stream before it ran", 0);
