@@ -68,6 +68,7 @@ typedef struct {
     char reply[64];           /* agentpool:reply:<128 random bits in hex> */
     char requests[256], maxlen[256];
     char last[48];            /* the last reply entry read */
+    unsigned untrimmed;       /* reply entries read since the last XTRIM */
     char sha[48];             /* the add script's SHA1, once loaded */
 } bench_bq;
 

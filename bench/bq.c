@@ -2,10 +2,12 @@
 /*
  * bq.c - the broker transport of a benchmark connection (see bq.h).
  *
- * Each bench_conn holds two hiredis async contexts on bench.base (the
- * libevent adapter): `add` carries the add script (EVALSHA, one per
- * request line, pipelined by hiredis), `rd` loops XREAD BLOCK on the
- * connection's reply stream, then XTRIM MINID of what it read.  The
+ * Each bench_conn holds two hiredis async contexts on bench.base
+ * (attached by pool/redis/rev.h, as the master's links are): `add`
+ * carries the add script (one EVALSHA for the request lines written in
+ * one turn, up to BQ_ADD_MAX), `rd` loops XREAD BLOCK on the
+ * connection's reply stream, with an XTRIM MINID of what it read once
+ * BQ_TRIM_EVERY entries came since the last one.  The
  * connection opens when the add script is loaded (SCRIPT LOAD's answer);
  * either context failing or closing loses the connection (conn.c fails
  * what it held and reconnects).  A context's callbacks check that it is
@@ -23,8 +25,8 @@
 #include "ap_common.h"
 #include "conn.h"
 #include "load.h"
+#include "rev.h"
 
-#include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <stdint.h>
@@ -36,6 +38,11 @@
 
 #define BQ_BLOCK_MS 1000
 #define BQ_READ_COUNT 1024
+/* Reply entries read before they are trimmed (the stream holds at most
+ * this many read ones, plus those of the last read). */
+#define BQ_TRIM_EVERY 256
+/* Request lines per add call, at most. */
+#define BQ_ADD_MAX 256
 
 static void bq_read_cb(redisAsyncContext *ac, void *r, void *priv);
 
@@ -64,7 +71,7 @@ static void bq_read_cb(redisAsyncContext *ac, void *r, void *priv)
         conn_bq_lost(c);
         return;
     }
-    int got = 0;
+    size_t got = 0;
     if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 && reply->element[0]->type == REDIS_REPLY_ARRAY &&
         reply->element[0]->elements == 2) {
         redisReply *entries = reply->element[0]->element[1];
@@ -73,7 +80,7 @@ static void bq_read_cb(redisAsyncContext *ac, void *r, void *priv)
             if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING)
                 continue;
             snprintf(c->bq.last, sizeof(c->bq.last), "%s", e->element[0]->str);
-            got = 1;
+            got++;
             redisReply *f = e->element[1];
             for (size_t j = 0; f->type == REDIS_REPLY_ARRAY && j + 1 < f->elements; j += 2)
                 if (f->element[j]->type == REDIS_REPLY_STRING && strcmp(f->element[j]->str, "line") == 0 &&
@@ -83,28 +90,59 @@ static void bq_read_cb(redisAsyncContext *ac, void *r, void *priv)
                 return; /* the run ended while answering */
         }
     }
-    if (got)
+    c->bq.untrimmed += got;
+    if (c->bq.untrimmed >= BQ_TRIM_EVERY) { /* one XTRIM for many reads */
         redisAsyncCommand(ac, NULL, NULL, "XTRIM %s MINID %s", c->bq.reply, c->bq.last);
+        c->bq.untrimmed = 0;
+    }
     bq_read_next(c);
     load_fill(c);
     load_check_done();
 }
 
-/* One add's answer: the entry id, or the script's refusal. */
+/* The request ids of one add call, in their lines' order. */
+typedef struct {
+    size_t n;
+    uint64_t id[];
+} bq_adds;
+
+/* A refusal of the add script for request id. */
+static void bq_refused(bench_conn *c, uint64_t id, const redisReply *e)
+{
+    if (strncmp(e->str, "queue_full", 10) == 0)
+        conn_bq_refused(c, id, "queue_full", 10);
+    else
+        conn_bq_refused(c, id, "broker_error", 12);
+}
+
+/* One add call's answer: an entry id or the script's refusal per line
+ * (one line: the bare answer; more: an array of them). */
 static void bq_add_cb(redisAsyncContext *ac, void *r, void *priv)
 {
     bench_conn *c = ac->data;
     redisReply *reply = r;
-    if (!reply || ac != c->bq.add || reply->type != REDIS_REPLY_ERROR)
+    bq_adds *a = priv;
+    if (!reply || ac != c->bq.add) {
+        free(a);
         return;
+    }
     bench.now = ap_now_ns();
-    uint64_t id = (uint64_t)(uintptr_t)priv;
-    if (strncmp(reply->str, "queue_full", 10) == 0)
-        conn_bq_refused(c, id, "queue_full", 10);
-    else
-        conn_bq_refused(c, id, "broker_error", 12);
-    load_fill(c);
-    load_check_done();
+    int refused = 0;
+    for (size_t i = 0; i < a->n && c->bq.add == ac; i++) {
+        const redisReply *e = reply;
+        if (a->n > 1 && reply->type == REDIS_REPLY_ARRAY)
+            e = i < reply->elements ? reply->element[i] : NULL;
+        if (e == NULL || e->type == REDIS_REPLY_ERROR) {
+            static const redisReply missing = {.type = REDIS_REPLY_ERROR, .str = (char *)"no answer for it"};
+            bq_refused(c, a->id[i], e ? e : &missing);
+            refused = 1;
+        }
+    }
+    free(a);
+    if (refused) {
+        load_fill(c);
+        load_check_done();
+    }
 }
 
 static void bq_script_cb(redisAsyncContext *ac, void *r, void *priv)
@@ -174,7 +212,7 @@ static redisAsyncContext *bq_context(bench_conn *c, char *err, size_t errlen)
         return NULL;
     }
     ac->data = c;
-    if (redisLibeventAttach(ac, bench.base) != REDIS_OK) {
+    if (rev_attach(ac, bench.base) != AP_OK) {
         snprintf(err, errlen, "attaching the Redis connection to libevent failed");
         redisAsyncFree(ac);
         return NULL;
@@ -199,6 +237,7 @@ int bq_connect(bench_conn *c, char *err, size_t errlen)
     snprintf(c->bq.requests, sizeof(c->bq.requests), AP_BROKER_REQUESTS, bq_pool());
     snprintf(c->bq.maxlen, sizeof(c->bq.maxlen), AP_BROKER_MAXLEN, bq_pool());
     snprintf(c->bq.last, sizeof(c->bq.last), "0-0");
+    c->bq.untrimmed = 0;
     c->bq.sha[0] = '\0';
     c->bq.add = bq_context(c, err, errlen);
     if (!c->bq.add)
@@ -213,18 +252,59 @@ int bq_connect(bench_conn *c, char *err, size_t errlen)
     return AP_OK;
 }
 
+/* Adds lines [0, n) (one EVALSHA of the add script for them all). */
+static void bq_add(bench_conn *c, const char *const *line, const size_t *len, size_t n)
+{
+    const char *argv[6 + BQ_ADD_MAX];
+    size_t alen[6 + BQ_ADD_MAX];
+    int argc = 0;
+    bq_adds *a = malloc(sizeof(*a) + n * sizeof(a->id[0]));
+    if (!a) {
+        fprintf(stderr, BENCH_NAME ": connection %u: out of memory adding %zu requests\n", c->index, n);
+        conn_bq_lost(c);
+        return;
+    }
+    a->n = n;
+#define BQ_ARG(p, l) (argv[argc] = (p), alen[argc++] = (l))
+    BQ_ARG("EVALSHA", 7);
+    BQ_ARG(c->bq.sha, strlen(c->bq.sha));
+    BQ_ARG("2", 1);
+    BQ_ARG(c->bq.requests, strlen(c->bq.requests));
+    BQ_ARG(c->bq.maxlen, strlen(c->bq.maxlen));
+    for (size_t i = 0; i < n; i++) {
+        BQ_ARG(line[i], len[i]);
+        if (i == 0)
+            BQ_ARG(c->bq.reply, strlen(c->bq.reply)); /* the script's ARGV[2] */
+        a->id[i] = strncmp(line[i], "{\"id\":", 6) == 0 ? strtoull(line[i] + 6, NULL, 10) : 0;
+    }
+#undef BQ_ARG
+    if (redisAsyncCommandArgv(c->bq.add, bq_add_cb, a, argc, argv, alen) != REDIS_OK) {
+        free(a);
+        fprintf(stderr, BENCH_NAME ": connection %u: the add of %zu requests could not be queued\n", c->index, n);
+        conn_bq_lost(c);
+    }
+}
+
 void bq_flush(bench_conn *c)
 {
+    const char *line[BQ_ADD_MAX];
+    size_t len[BQ_ADD_MAX], n = 0;
     size_t off = c->out_off;
     while (off < c->out_len) {
-        const char *line = c->out + off;
-        const char *nl = memchr(line, '\n', c->out_len - off);
-        size_t len = nl ? (size_t)(nl - line) : c->out_len - off;
-        uint64_t id = strncmp(line, "{\"id\":", 6) == 0 ? strtoull(line + 6, NULL, 10) : 0;
-        redisAsyncCommand(c->bq.add, bq_add_cb, (void *)(uintptr_t)id, "EVALSHA %s 2 %s %s %b %s", c->bq.sha,
-                          c->bq.requests, c->bq.maxlen, line, len, c->bq.reply);
-        off += len + (nl ? 1 : 0);
+        const char *l = c->out + off;
+        const char *nl = memchr(l, '\n', c->out_len - off);
+        len[n] = nl ? (size_t)(nl - l) : c->out_len - off;
+        line[n++] = l;
+        off += len[n - 1] + (nl ? 1 : 0);
+        if (n == BQ_ADD_MAX) {
+            bq_add(c, line, len, n);
+            n = 0;
+            if (!c->bq.add)
+                break;
+        }
     }
+    if (n > 0 && c->bq.add)
+        bq_add(c, line, len, n);
     c->out_off = c->out_len = 0;
 }
 

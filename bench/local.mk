@@ -13,8 +13,9 @@ agentpool_bench_SOURCES = bench/main.c bench/bench.h \
 	bench/resp.c bench/resp.h \
 	bench/http.c bench/http.h \
 	bench/hist.c bench/hist.h \
-	bench/errtab.c bench/errtab.h
-agentpool_bench_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS) $(HIREDIS_CFLAGS)
+	bench/errtab.c bench/errtab.h \
+	pool/redis/rev.c pool/redis/rev.h
+agentpool_bench_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS) $(HIREDIS_CFLAGS) -iquote $(top_srcdir)/pool/redis
 agentpool_bench_LDADD = common/libapcommon.a $(LIBEVENT_LIBS) $(CJSON_LIBS) $(HIREDIS_LIBS) -lm
 
 # agentpool-slowhttp: the slow HTTP service bench/compare's fetch50

@@ -88,7 +88,7 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/ops/keyfile.c pool/ops/keyfile.h \
 	pool/ops/apikey.c pool/ops/apikey.h \
 	pool/ops/usage.c pool/ops/usage.h \
-	pool/redis/rspec.c pool/redis/rspec.h pool/redis/rlink.c pool/redis/rlink.h \
+	pool/redis/rspec.c pool/redis/rspec.h pool/redis/rlink.c pool/redis/rlink.h pool/redis/rev.c pool/redis/rev.h \
 	pool/broker/broker.c pool/broker/broker.h pool/broker/bint.h pool/broker/bjob.c pool/broker/bcmd.c \
 	pool/broker/bcancel.c pool/broker/bcancel.h pool/broker/bentry.c pool/broker/bentry.h
 agentpoold_CPPFLAGS = $(AM_CPPFLAGS) $(POOL_INC)

@@ -6,10 +6,16 @@
  * Every command (a finish, a chunk line, a drop, a claim, a heartbeat,
  * XINFO, XGROUP CREATE) is a bcmd queued at the tail of b->waiting and
  * sent in order while the connection is up, so an entry's chunk lines
- * always reach Redis before its final line.  Replies come in send order
- * (rlink.h) to bc_reply, which hands each to its handler.  When the
- * connection is lost, the finishes, chunks and drops it had sent are
- * kept (b->resend, in send order) and put back in front of what waits
+ * always reach Redis before its final line.  What waits is sent at the
+ * end of the loop's turn (pump_ev, activated by bc_queue: libevent runs
+ * it after the events already active, flush.c's included), and
+ * consecutive finishes go as one call of the finish script (up to
+ * BROKER_FINISH_BATCH, chained by batch_next behind the first, which is
+ * the call's cookie): one script call per turn instead of one per entry.
+ * Replies come in send order (rlink.h) to bc_reply, which hands each to
+ * its handler (a batch's, element by element).  When the connection is
+ * lost, the finishes, chunks and drops it had sent are kept (b->resend,
+ * in send order, a batch unchained) and put back in front of what waits
  * (bc_down): they are resent once it is back (the scripts are
  * idempotent; a chunk may then be written twice, with its seq); claims,
  * heartbeats and XINFO are dropped (the tick asks again).  A chunk's
@@ -51,6 +57,18 @@ void bc_queue(broker *b, bcmd *c)
 {
     link_add_tail(&b->waiting, &c->link);
     b->nwaiting++;
+    if (!b->pump_scheduled && b->pump_ev) {
+        b->pump_scheduled = 1;
+        event_active(b->pump_ev, 0, 0);
+    }
+}
+
+void bc_pump_cb(evutil_socket_t fd, short what, void *arg)
+{
+    broker *b = arg;
+    (void)fd;
+    (void)what;
+    b->pump_scheduled = 0;
     bc_pump(b);
 }
 
@@ -83,33 +101,54 @@ void bc_free(broker *b, bcmd *c)
     }
 }
 
-/* Sends c on cmd: AP_ERR when the link refused it (c untouched). */
+/* The arguments of one call, at most: a heartbeat's or a finish batch's. */
+#define BC_ARGV_BEAT (6 + BROKER_BEAT_BATCH)
+#define BC_ARGV_FINISH (8 + 6 * BROKER_FINISH_BATCH)
+#define BC_ARGV_MAX (BC_ARGV_BEAT > BC_ARGV_FINISH ? BC_ARGV_BEAT : BC_ARGV_FINISH)
+
+/* A finish's mode in the finish script (broker.c). */
+static const char *bc_finish_mode(const bcmd *c)
+{
+    if (c->j->akey == NULL)
+        return "a";
+    return c->have_rest ? "k" : "l";
+}
+
+/* Sends c on cmd: AP_ERR when the link refused it (c untouched; a
+ * finish's batch unchained). */
 static int bc_send(broker *b, bcmd *c)
 {
-    const char *argv[6 + BROKER_BEAT_BATCH];
-    size_t len[6 + BROKER_BEAT_BATCH];
+    const char *argv[BC_ARGV_MAX];
+    size_t len[BC_ARGV_MAX];
     int argc = 0;
     char n1[24], n2[24], n3[24];
 #define ARG(p, n) (argv[argc] = (p), len[argc++] = (n))
 #define ARGS(p) ARG(p, strlen(p))
     switch (c->kind) {
-    case BC_FINISH: {
-        bjob *j = c->j;
+    case BC_FINISH: { /* c and its batch_next chain: KEYS first, then ARGV */
+        unsigned n = 0;
+        for (bcmd *x = c; x; x = x->batch_next)
+            n++;
         snprintf(n1, sizeof(n1), "%llu", (unsigned long long)b->answer_ttl_ms);
         snprintf(n2, sizeof(n2), "%lld", (long long)b->cfg.reply_ttl_ms);
+        snprintf(n3, sizeof(n3), "%u", 1 + 2 * n);
         ARGS("EVALSHA");
         ARGS(b->sha[SC_FINISH]);
-        ARGS("3");
-        ARGS(j->akey);
-        ARGS(j->reply_to);
+        ARGS(n3);
         ARGS(b->stream);
-        ARGS(j->eid);
-        ARGS(j->id);
-        ARG(c->data ? c->data : "", c->data ? c->len : 0);
+        for (bcmd *x = c; x; x = x->batch_next) {
+            ARGS(x->j->akey ? x->j->akey : b->stream); /* no key kept: the stream stands in, unused */
+            ARGS(x->j->reply_to);
+        }
+        ARGS(b->group);
         ARGS(n1);
         ARGS(n2);
-        ARGS(b->group);
-        ARGS(c->have_rest ? "1" : "0");
+        for (bcmd *x = c; x; x = x->batch_next) {
+            ARGS(x->j->eid);
+            ARGS(x->j->id);
+            ARG(x->data ? x->data : "", x->data ? x->len : 0);
+            ARGS(bc_finish_mode(x));
+        }
         break;
     }
     case BC_CHUNK:
@@ -188,6 +227,20 @@ static int bc_send(broker *b, bcmd *c)
     return rlink_cmd(b->cmd, bc_reply, c, argc, argv, len);
 }
 
+/* Puts c, and the finishes chained behind it, back at the head of
+ * b->waiting in their order, unchained. */
+static void bc_unsend(broker *b, bcmd *c)
+{
+    queue_link *at = b->waiting.next;
+    while (c) {
+        bcmd *next = c->batch_next;
+        c->batch_next = NULL;
+        link_add_tail(at, &c->link); /* before `at`: after the ones put back already */
+        b->nwaiting++;
+        c = next;
+    }
+}
+
 /* Sends what waits, in order, while cmd is up. */
 void bc_pump(broker *b)
 {
@@ -195,12 +248,59 @@ void bc_pump(broker *b)
         bcmd *c = queue_entry(b->waiting.next, bcmd, link);
         link_del(&c->link);
         b->nwaiting--;
+        if (c->kind == BC_FINISH) { /* the finishes right behind it go with it */
+            bcmd *last = c;
+            for (unsigned n = 1; n < BROKER_FINISH_BATCH && !link_empty(&b->waiting); n++) {
+                bcmd *x = queue_entry(b->waiting.next, bcmd, link);
+                if (x->kind != BC_FINISH)
+                    break;
+                link_del(&x->link);
+                b->nwaiting--;
+                last->batch_next = x;
+                last = x;
+            }
+        }
         if (bc_send(b, c) != AP_OK) {
-            link_add_tail(b->waiting.next, &c->link); /* back at the head: the link goes down and it is sent after */
-            b->nwaiting++;
+            bc_unsend(b, c); /* back at the head: the link goes down and it is sent after */
             rlink_drop(b->cmd, "a command could not be queued");
             return;
         }
+    }
+}
+
+/* c and the finishes chained behind it go to b->resend, in send order,
+ * unchained. */
+static void bc_lost(broker *b, bcmd *c)
+{
+    while (c) {
+        bcmd *next = c->batch_next;
+        c->batch_next = NULL;
+        link_add_tail(&b->resend, &c->link);
+        c = next;
+    }
+}
+
+/* The finish script's reply for the batch c heads: element i to its
+ * i-th finish (the whole reply to each when it is not such an array:
+ * an error fails them all). */
+static void bc_finish_batch_reply(broker *b, bcmd *c, const redisReply *r)
+{
+    size_t i = 0;
+    while (c) {
+        bcmd *next = c->batch_next;
+        c->batch_next = NULL;
+        const redisReply *e = r;
+        if (r->type == REDIS_REPLY_ARRAY)
+            e = i < r->elements ? r->element[i] : NULL;
+        if (e == NULL) {
+            redisReply missing = {.type = REDIS_REPLY_ERROR, .str = (char *)"no result for it in the reply", .len = 29};
+            bj_finish_reply(b, c, &missing);
+        } else {
+            bj_finish_reply(b, c, e);
+        }
+        i++;
+        bc_free(b, c);
+        c = next;
     }
 }
 
@@ -210,7 +310,7 @@ void bc_reply(void *owner, void *cookie, redisReply *r)
     bcmd *c = cookie;
     if (r == NULL) { /* lost with the connection */
         if (c->kind == BC_FINISH || c->kind == BC_CHUNK || c->kind == BC_DROP) {
-            link_add_tail(&b->resend, &c->link);
+            bc_lost(b, c);
             return;
         }
         if (c->kind == BC_CLAIM)
@@ -222,14 +322,14 @@ void bc_reply(void *owner, void *cookie, redisReply *r)
     }
     hist_window_record(&b->rtt, ap_now_ms(), ap_now_ns() - c->sent_ns);
     if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-        link_add_tail(&b->resend, &c->link);
+        bc_lost(b, c);
         char why[200];
         snprintf(why, sizeof(why), "%.120s (scripts flushed? reconnecting)", r->str);
         rlink_drop(b->cmd, why);
         return;
     }
     switch (c->kind) {
-    case BC_FINISH: bj_finish_reply(b, c, r); break;
+    case BC_FINISH: bc_finish_batch_reply(b, c, r); return; /* each freed there */
     case BC_CHUNK:
         if (r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
             b->st.chunks++;

@@ -115,19 +115,13 @@ char *bentry_line(const char *req, size_t len, const char *pool, size_t *out_len
     return l;
 }
 
-char *bentry_answer_key(const char *prefix, const char *idem, size_t idem_len, const char *eid, size_t eid_len,
-                        size_t *len)
+char *bentry_answer_key(const char *prefix, const char *idem, size_t idem_len, size_t *len)
 {
     size_t pl = strlen(prefix);
-    size_t n = pl + (idem_len ? idem_len : 2 + eid_len);
+    size_t n = pl + idem_len;
     char *k = ap_malloc(n + 1);
     memcpy(k, prefix, pl);
-    if (idem_len) {
-        memcpy(k + pl, idem, idem_len);
-    } else {
-        memcpy(k + pl, "e:", 2);
-        memcpy(k + pl + 2, eid, eid_len);
-    }
+    memcpy(k + pl, idem, idem_len);
     k[n] = '\0';
     *len = n;
     return k;

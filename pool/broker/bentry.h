@@ -53,11 +53,11 @@ int bentry_id_ok(const char *s, size_t len);
  * Allocated; its length in *len. */
 char *bentry_line(const char *req, size_t len, const char *pool, size_t *out_len);
 
-/* The answer-store key: prefix + the idempotency key when there is one,
- * else prefix + "e:" + the entry id.  Allocated, NUL-terminated; its
+/* The answer-store key of a request with an idempotency key: prefix +
+ * the key (a request without one keeps no answer: the finish script's
+ * XACK tells whether it was answered).  Allocated, NUL-terminated; its
  * length in *len. */
-char *bentry_answer_key(const char *prefix, const char *idem, size_t idem_len, const char *eid, size_t eid_len,
-                        size_t *len);
+char *bentry_answer_key(const char *prefix, const char *idem, size_t idem_len, size_t *len);
 
 /* The id of a final line the reply module wrote ({"id":ID,REST): sets
  * *id to ID's span and *rest to REST's (what follows the comma, its

@@ -15,9 +15,12 @@
 #include "broker.h"
 #include "brokercfg.h"
 #include "hist.h"
+#include "idmap.h"
 #include "pools.h"
 #include "queue.h"
 #include "rlink.h"
+
+#include <event2/event.h>
 
 #include <stddef.h>
 #include <stdint.h>
@@ -35,6 +38,8 @@ struct redisReply;
 #define BROKER_CANCELS_MAX 4096
 /* Entry ids per heartbeat XCLAIM. */
 #define BROKER_BEAT_BATCH 256
+/* Finishes per call of the finish script, at most. */
+#define BROKER_FINISH_BATCH 64
 
 /* The Lua scripts (broker.c loads them at each connect; their SHA1s in b->sha). */
 enum { SC_FINISH = 0, SC_CHUNK, SC_CLAIM, SC_COUNT };
@@ -48,10 +53,11 @@ typedef struct bjob {
     broker *b;
     bj_state state;
     char eid[BENTRY_ID_MAX + 1];
+    uint32_t eid_len;
     char *reply_to;
     char *req;
     size_t req_len;
-    char *akey;                 /* the answer-store key */
+    char *akey;                 /* the answer-store key (NULL: no idempotencyKey, none kept) */
     char *id;                   /* the request's id as written ("null" when none) */
     struct client *c;           /* its origin client while it runs */
     int refs;                   /* commands that name it */
@@ -71,6 +77,7 @@ typedef struct bcmd {
     int have_rest;              /* FINISH: data is the answer (else: only from the store) */
     int dead_letter;            /* FINISH: a dead letter */
     uint64_t sent_ns;
+    struct bcmd *batch_next;    /* FINISH, sent: the next finish of the same call (the first one is rlink's cookie) */
     queue_link link;            /* in b->waiting or b->resend */
 } bcmd;
 
@@ -88,8 +95,11 @@ struct broker {
     char ctl_last[BENTRY_ID_MAX + 1]; /* the last control entry read ("$": none yet) */
     char claim_cursor[BENTRY_ID_MAX + 1]; /* where the next XAUTOCLAIM starts ("0-0": the start) */
     queue_link jobs;
+    idmap by_eid;               /* the jobs of b->jobs by entry id (keys: their eid) */
     unsigned njobs, nchecking, nfinishing;
     queue_link waiting;         /* commands not yet sent, in order */
+    struct event *pump_ev;      /* sends what waits at the end of the loop's turn (bc_queue) */
+    int pump_scheduled;
     queue_link resend;          /* commands sent and lost with the connection, in send order */
     unsigned nwaiting;
     size_t out_bytes;           /* chunk bytes taken from clients and not yet accepted by Redis */
@@ -120,11 +130,15 @@ void bj_finish_reply(broker *b, bcmd *c, const struct redisReply *r);
 /* ---- bcmd.c ---- */
 /* A command (data copied; a CHUNK's bytes counted in b->out_bytes). */
 bcmd *bc_new(broker *b, bc_kind kind, bjob *j, const char *data, size_t len);
-/* Queued at the tail of b->waiting and sent at once when cmd is up. */
+/* Queued at the tail of b->waiting; what waits is sent at the end of the
+ * loop's turn, so the finishes of one turn go as one call. */
 void bc_queue(broker *b, bcmd *c);
 void bc_free(broker *b, bcmd *c);
-/* Sends what waits, in order, while cmd is up. */
+/* Sends what waits, in order, while cmd is up (consecutive finishes in
+ * calls of up to BROKER_FINISH_BATCH). */
 void bc_pump(broker *b);
+/* pump_ev's callback. */
+void bc_pump_cb(evutil_socket_t fd, short what, void *arg);
 /* rlink's reply function for every command on cmd. */
 void bc_reply(void *owner, void *cookie, struct redisReply *r);
 /* cmd went down: what was lost goes back in front of what waits, in order. */

@@ -3,8 +3,8 @@
  * bjob.c - one stream entry held by this agentpoold (see broker.c for the
  * design and bint.h for the types).
  *
- * States: CHECKING (a claimed entry, or one with an idempotencyKey: the
- * finish script is asked first whether the answer store has its answer)
+ * States: CHECKING (an entry with an idempotencyKey: the finish script is
+ * asked first whether the answer store has its answer)
  * -> RUNNING (fed to its origin client: the socket's admission path) ->
  * FINISHING (its final line taken: the finish script is queued) -> DONE;
  * RUNNING -> ABANDONED when it ends without an answer that may be kept
@@ -69,6 +69,7 @@ void bj_maybe_free(bjob *j)
         return;
     broker *b = j->b;
     link_del(&j->link);
+    idmap_del(&b->by_eid, j->eid, j->eid_len);
     if (j->stalled)
         link_del(&j->stall_link);
     b->njobs--;
@@ -81,12 +82,7 @@ void bj_maybe_free(bjob *j)
 
 bjob *bj_find(broker *b, const char *eid, size_t len)
 {
-    for (queue_link *l = b->jobs.next; l != &b->jobs; l = l->next) {
-        bjob *j = queue_entry(l, bjob, link);
-        if (strlen(j->eid) == len && memcmp(j->eid, eid, len) == 0)
-            return j;
-    }
-    return NULL;
+    return len <= BENTRY_ID_MAX ? idmap_get(&b->by_eid, eid, (uint32_t)len) : NULL;
 }
 
 /* ---- finishing an entry -------------------------------------------------- */
@@ -327,6 +323,7 @@ void bj_ingest(broker *b, const redisReply *er, int claimed, long long deliverie
     j->b = b;
     j->state = BJ_DONE; /* set properly below */
     memcpy(j->eid, e.eid.ptr, e.eid.len);
+    j->eid_len = (uint32_t)e.eid.len;
     j->reply_to = ap_strndup(e.reply_to.ptr, e.reply_to.len);
     j->req = ap_malloc(e.req.len + 1);
     memcpy(j->req, e.req.ptr, e.req.len);
@@ -334,21 +331,22 @@ void bj_ingest(broker *b, const redisReply *er, int claimed, long long deliverie
     j->req_len = e.req.len;
     j->read_ns = ap_now_ns();
     link_add_tail(&b->jobs, &j->link);
+    idmap_put(&b->by_eid, j->eid, j->eid_len, j); /* not there: bj_find said so above */
     b->njobs++;
     scan_result *sr = ap_malloc(sizeof(*sr));
     scan_status ss = scan_request(j->req, j->req_len, 64, sr);
     (void)ss;
     j->id = sr->id_kind != SCAN_ID_NONE ? ap_strndup(j->req + sr->id.off, sr->id.len) : ap_strdup("null");
-    size_t klen;
-    j->akey = bentry_answer_key(b->akey_prefix, ss == SCAN_OK ? sr->idem_key : NULL,
-                                ss == SCAN_OK ? sr->idem_key_len : 0, j->eid, strlen(j->eid), &klen);
     int idem = ss == SCAN_OK && sr->idem_key_len > 0;
+    size_t klen;
+    if (idem) /* without one, no answer is kept: the finish's XACK tells whether it was answered */
+        j->akey = bentry_answer_key(b->akey_prefix, sr->idem_key, sr->idem_key_len, &klen);
     if (bcancel_has(&b->cancels, j->eid, ap_now_ms())) {
         b->st.cancels++;
         bj_finish_error(j, "cancelled", "cancelled through the broker's control stream before it ran", 0);
     } else if (claimed && deliveries > b->p->cfg->max_retries + 1) {
         bj_dead_letter(j, sr, ss, deliveries);
-    } else if (claimed || idem) {
+    } else if (idem) { /* its answer may be stored (a claimed entry without a key is pending: not answered) */
         bj_finish(j, NULL, 0, 0, 0);
     } else {
         bj_run(j);

@@ -18,12 +18,15 @@
  * the delivery counts), heartbeats (XCLAIM JUSTID), XINFO, the control
  * stream, the interface of broker.h and its stats.
  *
- * The finish script (SC_FINISH) is the one exit of an entry: it sets the
- * answer key NX unless it exists, writes the final line to replyTo when
- * this step set the key or the key belongs to another entry (a retry
- * with the same idempotencyKey: same answer, its own id), and XACK +
- * XDEL the entry: exactly one final line per entry, even when two
- * consumers ran it.  Commands lost with the connection are resent in
+ * The finish script (SC_FINISH) is the one exit of an entry, for every
+ * entry finished in one loop turn at once: for an entry with an
+ * idempotencyKey it sets the answer key unless it exists and writes the
+ * final line to replyTo when this step set the key or the key belongs
+ * to another entry (a retry with the same idempotencyKey: same answer,
+ * its own id); for one without, it writes the line only when its XACK
+ * acknowledged the entry (an entry leaves the pending list only in this
+ * script, with its line); then XACK + XDEL: exactly one final line per
+ * entry, even when two consumers ran it.  Commands lost with the connection are resent in
  * order once it is back (the scripts are idempotent; a chunk may then be
  * written twice, with its seq).  Chunk bytes taken from clients and not
  * yet accepted by Redis are bounded (BROKER_OUT_HIGH): past it the jobs
@@ -44,30 +47,50 @@
 #include <string.h>
 #include <unistd.h>
 
-/* KEYS: answer key, replyTo, stream.  ARGV: entry id, id text, rest,
- * answerTtl, replyTtl, group, have-rest ("1": rest is the answer; "0":
- * only answer from the store).  Returns 1: answered with rest; 2: with
- * the stored answer (another entry's, with "replayed":true); 0: this
- * entry was answered already (no line); 3: as 1 or 2 but replyTo refused the line; -1: no
- * stored answer (have-rest 0: run it; nothing changed). */
+/* The finish of up to BROKER_FINISH_BATCH entries in one call.  KEYS:
+ * the stream, then per entry i its answer key (the stream when it has
+ * none) and its replyTo.  ARGV: group, answerTtl, replyTtl, then per
+ * entry its id, its id text, rest and its mode: "k" (keyed: an
+ * idempotencyKey; rest is the answer, stored unless the key exists), "l"
+ * (keyed, look-up only: answered from the store, or -1 when it holds
+ * nothing) or "a" (no key: answered only when this XACK acknowledged the
+ * entry, i.e. nobody answered it yet; an entry is pending until its
+ * answer is written, in this same script).  Returns one integer per
+ * entry: 1: answered with rest; 2: with the stored answer (another
+ * entry's, with "replayed":true); 0: this entry was answered already (no
+ * line); 3: as 1 or 2 but replyTo refused the line; -1: no stored answer
+ * ("l": run it; nothing changed).  Every entry but a -1 is acknowledged
+ * and deleted, its replyTo's TTL renewed once per call. */
 static const char *const b_scripts[SC_COUNT] = {
-    [SC_FINISH] = "local v = redis.call('GET', KEYS[1])\n"
-                  "local out, line\n"
-                  "if v then\n"
-                  " local nl = string.find(v, '\\n', 1, true) or 0\n"
-                  " if string.sub(v, 1, nl - 1) == ARGV[1] then out = 0\n"
-                  " else out = 2 line = string.sub(v, nl + 1, -2) .. ',\"replayed\":true}' end\n"
-                  "elseif ARGV[7] == '1' then\n"
-                  " redis.call('SET', KEYS[1], ARGV[1] .. '\\n' .. ARGV[3], 'PX', ARGV[4])\n"
-                  " out = 1 line = ARGV[3]\n"
-                  "else return -1 end\n"
-                  "if line then\n"
-                  " local r = redis.pcall('XADD', KEYS[2], '*', 'line', '{\"id\":' .. ARGV[2] .. ',' .. line)\n"
-                  " if type(r) == 'table' and r.err then out = 3\n"
-                  " else redis.call('PEXPIRE', KEYS[2], ARGV[5]) end\n"
+    [SC_FINISH] = "local out, del, ttl = {}, {}, {}\n"
+                  "for i = 1, (#KEYS - 1) / 2 do\n"
+                  " local a = 4 * i\n"
+                  " local eid, mode, o, line = ARGV[a], ARGV[a + 3]\n"
+                  " if mode == 'a' then\n"
+                  "  if redis.call('XACK', KEYS[1], ARGV[1], eid) == 1 then o = 1 line = ARGV[a + 2] else o = 0 end\n"
+                  " else\n"
+                  "  local v = redis.call('GET', KEYS[2 * i])\n"
+                  "  if v then\n"
+                  "   local nl = string.find(v, '\\n', 1, true) or 0\n"
+                  "   if string.sub(v, 1, nl - 1) == eid then o = 0\n"
+                  "   else o = 2 line = string.sub(v, nl + 1, -2) .. ',\"replayed\":true}' end\n"
+                  "  elseif mode == 'k' then\n"
+                  "   redis.call('SET', KEYS[2 * i], eid .. '\\n' .. ARGV[a + 2], 'PX', ARGV[2])\n"
+                  "   o = 1 line = ARGV[a + 2]\n"
+                  "  else o = -1 end\n"
+                  " end\n"
+                  " if line then\n"
+                  "  local r = redis.pcall('XADD', KEYS[2 * i + 1], '*', 'line', '{\"id\":' .. ARGV[a + 1] .. ',' .. line)\n"
+                  "  if type(r) == 'table' and r.err then o = 3 else ttl[KEYS[2 * i + 1]] = true end\n"
+                  " end\n"
+                  " if o >= 0 then\n"
+                  "  if mode ~= 'a' then redis.call('XACK', KEYS[1], ARGV[1], eid) end\n"
+                  "  del[#del + 1] = eid\n"
+                  " end\n"
+                  " out[i] = o\n"
                   "end\n"
-                  "redis.call('XACK', KEYS[3], ARGV[6], ARGV[1])\n"
-                  "redis.call('XDEL', KEYS[3], ARGV[1])\n"
+                  "if #del > 0 then redis.call('XDEL', KEYS[1], unpack(del)) end\n"
+                  "for k in pairs(ttl) do redis.call('PEXPIRE', k, ARGV[3]) end\n"
                   "return out\n",
     /* KEYS: replyTo.  ARGV: line, replyTtl.  1, or 0 when replyTo refused it. */
     [SC_CHUNK] = "local r = redis.pcall('XADD', KEYS[1], '*', 'line', ARGV[1])\n"
@@ -372,8 +395,13 @@ static void b_free(broker *b)
     b->closing = 1;
     rlink_free(b->rd);
     rlink_free(b->ctl);
-    if (b->cmd)
+    if (b->pump_ev)
+        event_free(b->pump_ev);
+    b->pump_ev = NULL;
+    if (b->cmd) {
+        bc_pump(b); /* what this turn queued */
         rlink_flush(b->cmd);
+    }
     rlink_free(b->cmd);
     queue_link *lists[2] = {&b->resend, &b->waiting};
     for (int i = 0; i < 2; i++) {
@@ -399,6 +427,7 @@ static void b_free(broker *b)
         ap_free(j->id);
         ap_free(j);
     }
+    idmap_free(&b->by_eid);
     bcancel_free(&b->cancels);
     ap_free(b->stream);
     ap_free(b->control);
@@ -422,6 +451,7 @@ int broker_open(pool_t *p)
         return AP_ERR;
     }
     link_init(&b->jobs);
+    idmap_init(&b->by_eid);
     link_init(&b->waiting);
     link_init(&b->resend);
     link_init(&b->stalled);
@@ -455,6 +485,12 @@ int broker_open(pool_t *p)
     snprintf(what[0], sizeof(what[0]), "pool %s: broker", p->name);
     snprintf(what[1], sizeof(what[1]), "pool %s: broker (reader)", p->name);
     snprintf(what[2], sizeof(what[2]), "pool %s: broker (control)", p->name);
+    b->pump_ev = event_new(server.base, -1, 0, bc_pump_cb, b);
+    if (b->pump_ev == NULL) {
+        ap_error("pool %s: broker: event_new for its command pump failed", p->name);
+        b_free(b);
+        return AP_ERR;
+    }
     b->cmd = rlink_new(server.base, &b->cfg.addr, what[0], &b_cmd_ops, b, err, sizeof(err));
     b->rd = b->cmd ? rlink_new(server.base, &b->cfg.addr, what[1], &b_rd_ops, b, err, sizeof(err)) : NULL;
     b->ctl = b->rd ? rlink_new(server.base, &b->cfg.addr, what[2], &b_ctl_ops, b, err, sizeof(err)) : NULL;

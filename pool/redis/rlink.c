@@ -11,6 +11,7 @@
  * watchdog.
  */
 #include "rlink.h"
+#include "rev.h"
 #include "ap_alloc.h"
 #include "ap_backoff.h"
 #include "ap_common.h"
@@ -18,7 +19,7 @@
 
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
-#include <hiredis/adapters/libevent.h>
+#include <event2/event.h>
 
 #include <assert.h>
 #include <stdarg.h>
@@ -338,7 +339,7 @@ static void rl_attempt(rlink *l)
     ac->data = conn;
     l->conn = conn;
     l->setup_failed = 0;
-    if (redisLibeventAttach(ac, l->base) != REDIS_OK) {
+    if (rev_attach(ac, l->base) != AP_OK) {
         rlink_drop(l, "cannot attach the connection to the event loop");
         return;
     }

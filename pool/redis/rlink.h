@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rlink.h - one asynchronous connection to a Redis server on the
- * master's loop (hiredis 0.14 through its libevent adapter), kept up:
+ * master's loop (hiredis 0.14 on libevent through rev.h), kept up:
  * connect, set up, reconnect with backoff, a deadline on every wait.
  * The Redis session store (sstore_redis.c) and the broker ingress
  * (broker.c) are built on it.

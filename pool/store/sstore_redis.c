@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * sstore_redis.c - the Redis session store backend (sstore_be.h):
- * hiredis through its libevent adapter, on the master's loop, one
+ * hiredis on the master's loop (through rlink.c and rev.c), one
  * connection per store, commands pipelined.  Replies come back in the
  * order commands were sent, so operations complete in the order they
  * were started.  The one exception: an operation refused because too

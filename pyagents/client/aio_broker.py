@@ -5,10 +5,12 @@
 The same connection interface as aio._Connection (submit, forget,
 fire_cancel, cancel, kill, close, dead), so AsyncClient, Request and
 Stream work unchanged over it.  Requests submitted in the same turn of
-the loop are added in one pipeline of add scripts (broker.ADD_SCRIPT),
-one round trip for all of them, by one flusher task; one reader task
+the loop are added by one call of the add script (broker.ADD_SCRIPT) per
+pool, in one pipeline (one round trip for all of them), by one flusher
+task; one reader task
 reads this connection's reply stream with XREAD BLOCK and hands each
-line to its request by id, trimming what it has read.
+line to its request by id, trimming what it has read once per
+broker.TRIM_EVERY entries.
 
 States: open -> dead (a Redis error, or close()), as the sync broker
 transport's: dying fails every request in flight with
@@ -80,11 +82,18 @@ class BrokerConnection:
         try:
             while self.batch and not self.core.dead:
                 batch, self.batch = self.batch, []
+                groups = {}                   # the pool's keys -> indexes in batch: one add call each
+                for i, (keys, _, _) in enumerate(batch):
+                    groups.setdefault(tuple(keys), []).append(i)
                 pipe = self.r.pipeline(transaction=False)
-                for keys, args, _ in batch:
-                    pipe.evalsha(self.sha, len(keys), *keys, *args)
+                for keys, idx in groups.items():
+                    pipe.evalsha(self.sha, len(keys), *keys, *broker.add_many_args([batch[i][1] for i in idx]))
                 try:
-                    results = await pipe.execute(raise_on_error=False)
+                    answers = await pipe.execute(raise_on_error=False)
+                    results = [None] * len(batch)
+                    for idx, res in zip(groups.values(), answers):
+                        for i, r in zip(idx, broker.add_results(len(idx), res)):
+                            results[i] = r
                 except (self._redis.RedisError, OSError) as e:
                     self.kill("add failed: %s" % e)
                     results = [broker.lost(self.path, "add failed: %s" % e, sent=True)] * len(batch)
@@ -149,8 +158,9 @@ class BrokerConnection:
                                          block=broker.BLOCK_MS)
                 for waiter, kind, m in self.core.routes(got):
                     waiter.deliver(kind, m)
-                if got:
-                    await self.r.xtrim(self.core.reply, minid=self.core.last, approximate=False)
+                upto = self.core.trim_point()
+                if upto is not None:
+                    await self.r.xtrim(self.core.reply, minid=upto, approximate=False)
         except Exception as e:  # noqa: B902 - whatever stops the reader fails what waits
             why = "reading the reply stream failed: %s" % e
         finally:

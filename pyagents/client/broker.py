@@ -3,8 +3,9 @@
 shared by the sync and asyncio broker transports.
 
 Pure apart from import_redis(): the key names of a pool, the Lua script
-that adds a request entry (refused with "queue_full" when the pool's
-stream holds agentpool:P:maxlen entries), what a refusal or a Redis
+that adds request entries (each refused with "queue_full" when the pool's
+stream holds agentpool:P:maxlen entries; several lines of one reply
+stream in one call), what a refusal or a Redis
 error becomes for the caller, and the lines carried by the entries of a
 client's reply stream.  Core is a broker connection's state without
 I/O: its reply stream, its requests in flight and their entry ids (what
@@ -26,15 +27,28 @@ DEFAULT_POOL = "default"
 # answer a command within this plus the connect timeout is taken as gone.
 BLOCK_MS = 5000
 READ_COUNT = 1024
+# Reply entries read before the reply stream is trimmed (XTRIM MINID):
+# one trim per this many answers, not one per read.
+TRIM_EVERY = 256
 # CLIENT SETNAME of the client's Redis connections (CLIENT LIST shows them).
 CLIENT_NAME = "agentpool-client"
 
 ADD_SCRIPT = """\
 local max = tonumber(redis.call('GET', KEYS[2]))
-if max ~= nil and redis.call('XLEN', KEYS[1]) >= max then
-  return redis.error_reply('queue_full the pool stream ' .. KEYS[1] .. ' holds ' .. max .. ' entries')
+local n = max and redis.call('XLEN', KEYS[1])
+local out = {}
+for i = 1, #ARGV do
+  if i ~= 2 then
+    if max ~= nil and n >= max then
+      out[#out + 1] = redis.error_reply('queue_full the pool stream ' .. KEYS[1] .. ' holds ' .. max .. ' entries')
+    else
+      out[#out + 1] = redis.call('XADD', KEYS[1], '*', 'req', ARGV[i], 'replyTo', ARGV[2])
+      if max then n = n + 1 end
+    end
+  end
 end
-return redis.call('XADD', KEYS[1], '*', 'req', ARGV[1], 'replyTo', ARGV[2])
+if #ARGV == 2 then return out[1] end
+return out
 """
 
 
@@ -81,6 +95,23 @@ def add_args(pool, line, reply, stream=None):
     return [stream or request_stream(pool), maxlen_key(pool)], [line.rstrip(b"\n"), reply]
 
 
+def add_many_args(args):
+    """The add script's ARGV for the args of several add_args() calls of
+    the same pool and reply stream: the first line, the reply stream, then
+    the other lines (the script answers one result per line, in order)."""
+    return [args[0][0], args[0][1]] + [a[0] for a in args[1:]]
+
+
+def add_results(n, res):
+    """The per-line results of one add call of n lines (res: its answer,
+    or the exception of the whole call)."""
+    if n == 1 or isinstance(res, BaseException):
+        return [res] * n
+    if not isinstance(res, list) or len(res) != n:
+        return [AgentpoolError("the add script answered %r for %d lines" % (res, n))] * n
+    return res
+
+
 def add_refusal(exc, rid):
     """The exception for the add script's ResponseError: QueueFull for
     the maxlen refusal (its response as a queue_full answer line would
@@ -116,7 +147,8 @@ class Core:
     """What a broker connection knows, without I/O (the sync transport
     calls it under its lock, the asyncio one from its loop): its reply
     stream, the requests in flight (wire.Pending), each one's entry id,
-    the last reply entry read, and why it died (None while alive)."""
+    the last reply entry read and how many since the last trim, and why
+    it died (None while alive)."""
 
     def __init__(self, target):
         self.target = target
@@ -126,6 +158,7 @@ class Core:
         self.next_seq = {}              # request id -> the seq of its next chunk
         self.ids = itertools.count(1)
         self.last = b"0-0"
+        self.untrimmed = 0              # reply entries read since the last trim
         self.dead = None
 
     def register(self, waiter, make_line):
@@ -164,6 +197,7 @@ class Core:
         out = []
         for eid, msg in reply_lines(xread_result):
             self.last = eid
+            self.untrimmed += 1
             if msg is None:
                 continue
             for waiter, kind, m in self.pending.route(msg):
@@ -175,6 +209,14 @@ class Core:
                     continue
                 out.append((waiter, kind, m))
         return out
+
+    def trim_point(self):
+        """The entry id to trim the reply stream to (XTRIM MINID) once
+        TRIM_EVERY entries were read since the last trim, else None."""
+        if self.untrimmed < TRIM_EVERY:
+            return None
+        self.untrimmed = 0
+        return self.last
 
     def repeated(self, rid, seq):
         """Was chunk seq of rid seen already?  (Counts it if not.)"""

@@ -8,7 +8,7 @@ work unchanged over it.  A request is one entry added to its pool's
 stream by the add script (broker.ADD_SCRIPT); its answer lines come back
 as entries of this connection's reply stream, which one reader thread
 reads with XREAD BLOCK and hands to the waiting thread by id, trimming
-what it has read.  Redis connections come from redis-py's thread-safe
+what it has read once per broker.TRIM_EVERY entries.  Redis connections come from redis-py's thread-safe
 pool (the reader's blocking XREAD holds one of them).
 
 States: open -> dead (a Redis error in the reader or an add, or
@@ -116,10 +116,11 @@ class BrokerConnection:
                                    block=broker.BLOCK_MS)
                 with self.lock:
                     routes = self.core.routes(got)
+                    upto = self.core.trim_point()
                 for waiter, kind, m in routes:
                     waiter.deliver(kind, m)
-                if got:
-                    self.r.xtrim(self.core.reply, minid=self.core.last, approximate=False)
+                if upto is not None:
+                    self.r.xtrim(self.core.reply, minid=upto, approximate=False)
         except Exception as e:  # noqa: B902 - whatever stops the reader fails what waits
             why = "reading the reply stream failed: %s" % e
         self.kill(why)

@@ -28,7 +28,10 @@ streams.  Proved here:
    agentpoold and of an entry not read yet;
  - the answer store: a second entry with the same idempotencyKey gets the
    same answer without running; an entry already answered (its answer key
-   names it) is acknowledged without a second line;
+   names it) is acknowledged without a second line; no answer is kept
+   for a request without an idempotencyKey, and a claimed one that its
+   first consumer answered meanwhile gets no second line (the finish's
+   XACK tells);
  - entries without replyTo are acknowledged and dropped.
 Nothing waits on a duration: every wait is a condition polled until a
 generous deadline.
@@ -407,15 +410,46 @@ class AnswerStore(unittest.TestCase):
             rc = redis.Redis(port=r.port, decode_responses=True)
             rc.xgroup_create(STREAM, "agentpool", id="0", mkstream=True)
             c = Caller(r)
-            _, eid = c.send("echo", 1)
-            # another consumer answered it (the key is the entry's own) but died before its XACK
+            _, eid = c.send("echo", 1, idempotencyKey="k-2")
+            # another consumer answered it (the key names this entry) but died before its XACK
             rc.xreadgroup("agentpool", "ghost", {STREAM: ">"}, count=1)
-            rc.set("agentpool:default:answer:e:" + eid, eid + '\n"ok":true,"result":1}')
+            rc.set("agentpool:default:answer:k-2", eid + '\n"ok":true,"result":1}')
             with broker_server(r, broker={"claimIdleMs": 100, "claimIntervalMs": 50}) as s:
                 wait_for(lambda: bstats(s)["alreadyAnswered"] == 1, what="the claimed entry found answered")
                 self.assertEqual(rc.xpending(STREAM, "agentpool")["pending"], 0)
                 self.assertEqual(c.lines(), [])
                 self.assertEqual(server_stats(s)["messages"]["accepted"], 0)
+
+
+    def test_no_answer_is_kept_for_a_request_without_an_idempotency_key(self):
+        with Redis() as r, broker_server(r, workers=2) as s:
+            c = Caller(r)
+            ids = [c.send("echo", i)[0] for i in range(20)]
+            assert_exactly_once(self, c.wait_finals(20), ids)
+            self.assertEqual(c.rc.keys("agentpool:default:answer:*"), [])
+            self.assertEqual(bstats(s)["answered"], 20)
+
+    def test_a_claimed_entry_answered_meanwhile_by_its_first_consumer_gets_no_second_line(self):
+        # Without an idempotencyKey only the XACK of the finish tells: the
+        # first consumer's finish acknowledged the entry, so this one's
+        # writes nothing.
+        with Redis() as r, tempfile.TemporaryDirectory() as d:
+            rc = redis.Redis(port=r.port, decode_responses=True)
+            rc.xgroup_create(STREAM, "agentpool", id="0", mkstream=True)
+            c = Caller(r)
+            go = os.path.join(d, "go")
+            _, eid = c.send("wait", {"file": go}, id_="w")
+            rc.xreadgroup("agentpool", "ghost", {STREAM: ">"}, count=1)  # the first consumer, slow
+            with broker_server(r, broker={"claimIdleMs": 100, "claimIntervalMs": 50}) as s:
+                wait_for(lambda: server_stats(s)["messages"]["accepted"] == 1, what="the claimed entry running")
+                # the first consumer finishes as the finish script does: its line, XACK, XDEL
+                rc.xadd(c.reply, {"line": '{"id":"w","ok":true,"result":"ghost"}'})
+                self.assertEqual(rc.xack(STREAM, "agentpool", eid), 1)
+                rc.xdel(STREAM, eid)
+                open(go, "w").close()
+                wait_for(lambda: bstats(s)["alreadyAnswered"] == 1, what="its finish finding it answered")
+                self.assertEqual([f["result"] for f in c.finals()], ["ghost"])
+                self.assertEqual(bstats(s)["answered"], 0)
 
 
 class Settings(unittest.TestCase):

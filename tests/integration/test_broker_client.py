@@ -19,10 +19,14 @@ agentpoolds with real Python workers taking work from one pool stream
    (ConnectionLost(sent=True)); send_with_retry resends it with its
    idempotency key and gets the one answer of the one run;
  - QueueFull: a pool stream at its broker.maxLength refuses the add;
+   AsyncClient adds the requests of one loop turn with one call of the
+   add script, each line refused on its own;
  - the reply stream has a TTL while in use and is gone after close();
  - no Redis: ConnectionLost(sent=False);
  - agentpool-bench --redis drives the same load, every answer matched,
-   and refuses bad broker targets with exact reasons;
+   adds the lines it writes in one turn with one call of the add script
+   (each line refused on its own when the stream is full), and refuses
+   bad broker targets with exact reasons;
  - agentpoolctl --socket redis://... send and send --stream print the
    answer lines as from the socket, with the same exit statuses; a full
    stream is queue_full (status 1); Ctrl-C cancels a stream where it runs
@@ -286,6 +290,25 @@ class Retry(BrokerCase):
             self.assertEqual(runs(log), [1])  # one run, for both entries
 
 
+class Batching(BrokerCase):
+    def test_async_requests_of_one_turn_are_added_with_one_call_each_refused_on_its_own(self):
+        # No agentpoold: the pool's stream is full from the start.
+        self.r.set("agentpool:default:maxlen", 1)
+        self.r.xadd("agentpool:default:requests", {"req": "{}", "replyTo": "r"})
+
+        async def run():
+            async with AsyncClient(self.url) as ac:
+                with self.assertRaises(QueueFull):  # opens the connection
+                    await ac.send("echo", 0)
+                self.r.config_resetstat()
+                return await asyncio.gather(*[ac.send("echo", i) for i in range(1, 6)], return_exceptions=True)
+        got = asyncio.run(run())
+        self.assertEqual([type(g) for g in got], [QueueFull] * 5, got)
+        self.assertEqual([g.code for g in got], ["queue_full"] * 5)
+        self.assertEqual(self.r.info("commandstats")["cmdstat_evalsha"]["calls"], 1)
+        self.assertEqual(self.r.xlen("agentpool:default:requests"), 1)
+
+
 class Bench(BrokerCase):
     def test_agentpool_bench_through_the_broker(self):
         with broker_server(self.redis, workers=2):
@@ -295,6 +318,21 @@ class Bench(BrokerCase):
             rep = json.loads(out.stdout)
             self.assertEqual(rep["requests"]["ok"], 300, rep)
             self.assertEqual(rep["requests"]["errors"], 0, rep)
+
+    def test_agentpool_bench_adds_a_turns_lines_in_one_call_each_refused_on_its_own(self):
+        # No agentpoold: the pool's stream is full from the start, so every
+        # line of the one add call is refused queue_full by itself.
+        self.r.set("agentpool:default:maxlen", 3)
+        for _ in range(3):
+            self.r.xadd("agentpool:default:requests", {"req": "{}", "replyTo": "r"})
+        self.r.config_resetstat()
+        out = subprocess.run([BENCH, "--redis", self.url, "--conns", "1", "--depth", "8", "--requests", "8",
+                              "--json"], capture_output=True, text=True, timeout=DEADLINE)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        rep = json.loads(out.stdout)
+        self.assertEqual((rep["requests"]["ok"], rep["requests"]["errors"], rep["errors"]), (0, 8, {"queue_full": 8}))
+        self.assertEqual(self.r.info("commandstats")["cmdstat_evalsha"]["calls"], 1)
+        self.assertEqual(self.r.xlen("agentpool:default:requests"), 3)
 
     def test_agentpool_bench_refuses_bad_broker_targets(self):
         for args, text in ((["--redis", "http://127.0.0.1:1/0"], "expected redis://HOST[:PORT][/DB]"),

@@ -206,6 +206,30 @@ class Broker(unittest.TestCase):
         self.assertNotEqual(a, b)
         self.assertRegex(a, r"^agentpool:reply:[0-9a-f]{32}$")
 
+    def test_several_lines_go_in_one_add_call_and_come_back_one_result_each(self):
+        args = [broker.add_args(None, b"l%d\n" % i, "agentpool:reply:r")[1] for i in range(3)]
+        self.assertEqual(broker.add_many_args(args[:1]), [b"l0", "agentpool:reply:r"])
+        self.assertEqual(broker.add_many_args(args), [b"l0", "agentpool:reply:r", b"l1", b"l2"])
+        self.assertEqual(broker.add_results(1, b"1-0"), [b"1-0"])
+        refused = Exception("queue_full")
+        self.assertEqual(broker.add_results(2, [b"1-0", refused]), [b"1-0", refused])
+        lost = OSError("gone")
+        self.assertEqual(broker.add_results(3, lost), [lost] * 3)
+        odd = broker.add_results(2, [b"1-0"])
+        self.assertEqual(len(odd), 2)
+        self.assertIsInstance(odd[0], errors.AgentpoolError)
+
+    def test_the_reply_stream_is_trimmed_once_per_trim_every_entries_read(self):
+        core = broker.Core("redis://127.0.0.1:1/0")
+
+        def read(n, start):
+            return [(core.reply, [(b"%d-0" % (start + i), {b"line": b'{"id":99,"ok":true}'}) for i in range(n)])]
+        core.routes(read(broker.TRIM_EVERY - 1, 1))
+        self.assertIsNone(core.trim_point())
+        core.routes(read(2, broker.TRIM_EVERY))
+        self.assertEqual(core.trim_point(), b"%d-0" % (broker.TRIM_EVERY + 1))
+        self.assertIsNone(core.trim_point())  # counted again from there
+
     def test_queue_full_refusal_is_queue_full(self):
         e = broker.add_refusal(Exception("queue_full the pool stream s holds 5 entries"), 3)
         self.assertIsInstance(e, errors.QueueFull)

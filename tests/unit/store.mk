@@ -6,12 +6,13 @@
 # fails when it is missing).  The store's own allocations go through
 # cmocka's allocator (AP_ALLOC_TEST) so leaks fail it.
 # test_rspec is the redis:// spec parser (rspec.c), with the
-# exact error texts.
-check_PROGRAMS += tests/unit/test_sstore tests/unit/test_rspec
-TESTS += tests/unit/test_sstore tests/unit/test_rspec
+# exact error texts; test_rev is hiredis's event hooks (rev.c) against a
+# fake Redis on a Unix socket.
+check_PROGRAMS += tests/unit/test_sstore tests/unit/test_rspec tests/unit/test_rev
+TESTS += tests/unit/test_sstore tests/unit/test_rspec tests/unit/test_rev
 
 tests_unit_test_sstore_SOURCES = tests/unit/test_sstore.c pool/store/sstore.c pool/store/sstore.h pool/store/sstore_be.h \
-	pool/store/sstore_redis.c pool/redis/rspec.c pool/redis/rspec.h pool/redis/rlink.c pool/redis/rlink.h pool/store/sstore_sqlite.c \
+	pool/store/sstore_redis.c pool/redis/rspec.c pool/redis/rspec.h pool/redis/rlink.c pool/redis/rlink.h pool/redis/rev.c pool/redis/rev.h pool/store/sstore_sqlite.c \
 	common/alloc.c
 tests_unit_test_sstore_CPPFLAGS = $(AM_CPPFLAGS) $(POOL_INC) -DAP_ALLOC_TEST
 tests_unit_test_sstore_CFLAGS = $(AM_CFLAGS) -pthread $(CMOCKA_CFLAGS) $(LIBEVENT_CFLAGS) $(SQLITE_CFLAGS) $(HIREDIS_CFLAGS)
@@ -21,3 +22,8 @@ tests_unit_test_rspec_SOURCES = tests/unit/test_rspec.c pool/redis/rspec.c pool/
 tests_unit_test_rspec_CPPFLAGS = $(AM_CPPFLAGS) $(POOL_INC)
 tests_unit_test_rspec_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_rspec_LDADD = $(CMOCKA_LIBS)
+
+tests_unit_test_rev_SOURCES = tests/unit/test_rev.c pool/redis/rev.h common/alloc.c
+tests_unit_test_rev_CPPFLAGS = $(AM_CPPFLAGS) $(POOL_INC) -DAP_ALLOC_TEST
+tests_unit_test_rev_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(LIBEVENT_CFLAGS) $(HIREDIS_CFLAGS)
+tests_unit_test_rev_LDADD = $(LIBEVENT_LIBS) $(HIREDIS_LIBS) $(CMOCKA_LIBS)
