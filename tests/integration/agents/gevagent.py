@@ -13,6 +13,13 @@ By message type (data is an object):
   spin      -> holds the hub without yielding for data["s"] seconds (a
                busy loop: what hubBlockedWarnMs detects)
   whoami    -> {"pid": ..., "worker": ..., "greenlet_ran": whoami messages its greenlet has run}
+  sleeps    -> time.sleep's cases (test_gevent.py's Sleep): {"bridge": the
+               bridge's sleep is time.sleep, "order": which of three greenlets
+               sleeping 30, 10 and 20 ms ended first to last, "early": sleeps
+               measured shorter than asked, "timeout": what gevent.Timeout
+               around time.sleep(10) raised, "after": a sleep after it
+               returned, "zero": time.sleep(0), "thread": a native thread's
+               time.sleep(0.001) returned, "bad": the error of time.sleep("x")}
   call      -> sends data["type"] (with data["data"]) to the server at
                data["socket"] through pyagents.client.Client and returns
                {"answer": its result, "pid": ...} (test_client.py: one agent
@@ -48,6 +55,8 @@ class GeventAgent:
             from pyagents.client import Client
             with Client(data["socket"]) as c:
                 return {"answer": c.send(data["type"], data.get("data")), "pid": os.getpid()}
+        if type == "sleeps":
+            return self.sleeps()
         if type == "spin":
             end = time.monotonic() + data["s"]
             n = 0
@@ -75,6 +84,39 @@ class GeventAgent:
         finally:
             if data.get("marker"):
                 write_atomically(data["marker"], outcome)
+
+    def sleeps(self):
+        import gevent
+        from gevent import monkey
+        out = {"bridge": "agentpool" in (time.sleep.__doc__ or ""), "order": [], "early": 0}
+
+        def nap(ms):
+            t = time.monotonic()
+            time.sleep(ms / 1000.0)
+            if time.monotonic() - t < ms / 1000.0:
+                out["early"] += 1
+            out["order"].append(ms)
+
+        gevent.joinall([gevent.spawn(nap, ms) for ms in (30, 10, 20)])
+        try:
+            with gevent.Timeout(0.01):
+                time.sleep(10)
+            out["timeout"] = "none"
+        except gevent.Timeout:
+            out["timeout"] = "Timeout"
+        out["after"] = time.sleep(0.001) is None
+        out["zero"] = time.sleep(0) is None
+        done = []
+        monkey.get_original("_thread", "start_new_thread")(lambda: done.append(time.sleep(0.001) is None), ())
+        end = time.monotonic() + WAIT_MAX
+        while not done and time.monotonic() < end:
+            time.sleep(0.001)
+        out["thread"] = done == [True]
+        try:
+            time.sleep("x")
+        except TypeError as e:
+            out["bad"] = "TypeError"
+        return out
 
     def health(self):
         path = os.environ.get("GEVAGENT_HEALTH_LOG")

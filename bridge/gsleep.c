@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * gsleep.c - time.sleep for gevent workers that wakes on time (see
+ * gsleep.h).
+ *
+ * gevent's sleep is a libev timer, and libev's epoll backend blocks in
+ * whole milliseconds, rounded up, at least one: a greenlet's
+ * time.sleep(0.05) ends 0.5-1 ms late on average, 1-2% of a 50 ms wait,
+ * where the asyncio driver's loop (ploop.c, epoll_pwait2) wakes within
+ * microseconds.  Here every sleeping greenlet is one entry in a binary
+ * min-heap of due times, and one timerfd (CLOCK_MONOTONIC, absolute),
+ * watched by a loop.io watcher on the hub, is armed at the earliest due
+ * time plus GSLEEP_SLACK_NS: the slack lets one wake-up serve the sleeps
+ * that end close together (a bound on wake-ups per second, and so on the
+ * answer batches the master gets), while keeping a sleep's lateness near
+ * the slack.  The watcher's callback switches into each greenlet whose
+ * time has come, in due order, from the hub, as gevent's own timer
+ * callbacks do.  A sleep never ends early.
+ *
+ * Only the plain case is taken: time.sleep(seconds) with 0 < seconds <
+ * GSLEEP_MAX_S, from a greenlet of the main thread other than the hub.
+ * Everything else (sleep(0), the ref argument, a native thread's sleep,
+ * bad arguments) goes to gevent's sleep as before, as does gevent.sleep
+ * itself.  An exception thrown into a sleeping greenlet (gevent.Timeout,
+ * the master's cancel, GreenletExit at the end) leaves the sleep at once;
+ * its entry stays in the heap, without its greenlet, until its due time.
+ * An entry has two holders, the heap and the sleeping call, and whichever
+ * lets go last frees it.  State: the one `gs` struct below.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "gsleep.h"
+#include "pyerr.h"
+
+#include "ap_common.h"
+#include "ap_log.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#define GSLEEP_SLACK_NS 200000u /* a wake-up serves the sleeps due up to 200 us after the first */
+#define GSLEEP_MAX_S 1e6        /* longer sleeps (and inf) go to gevent's */
+
+typedef struct {
+    uint64_t due;  /* CLOCK_MONOTONIC ns */
+    PyObject *g;   /* the sleeping greenlet (strong), NULL once the sleep ended by an exception */
+    int holders;   /* the heap and the sleeping call: freed when both let go */
+} gs_entry;
+
+static struct {
+    PyObject *hub, *getcurrent, *orig_sleep;
+    PyObject *raw_type, *raw_switch;     /* greenlet.greenlet and its switch */
+    PyObject *watcher, *on_timer, *wake; /* wake: the value a due greenlet is switched with */
+    PyObject *s_switch, *s_start, *s_stop;
+    unsigned long main_thread;
+    int tfd, watching;
+    uint64_t armed;                      /* the timerfd's due time, 0: disarmed */
+    gs_entry **heap;
+    size_t n, cap;
+} gs = {.tfd = -1};
+
+static void release(gs_entry *e)
+{
+    if (--e->holders == 0) {
+        Py_XDECREF(e->g);
+        PyMem_Free(e);
+    }
+}
+
+/* ---------------------------------------------------------------- heap */
+
+static void heap_swap(size_t a, size_t b)
+{
+    gs_entry *t = gs.heap[a];
+    gs.heap[a] = gs.heap[b];
+    gs.heap[b] = t;
+}
+
+/* Adds e; AP_ERR (MemoryError set) when the heap cannot grow. */
+static int heap_push(gs_entry *e)
+{
+    if (gs.n == gs.cap) {
+        size_t cap = gs.cap ? gs.cap * 2 : 64;
+        gs_entry **h = PyMem_Realloc(gs.heap, cap * sizeof(*h));
+        if (h == NULL) {
+            PyErr_NoMemory();
+            return AP_ERR;
+        }
+        gs.heap = h;
+        gs.cap = cap;
+    }
+    size_t i = gs.n++;
+    gs.heap[i] = e;
+    while (i > 0 && gs.heap[(i - 1) / 2]->due > gs.heap[i]->due) {
+        heap_swap(i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+    return AP_OK;
+}
+
+static gs_entry *heap_pop(void)
+{
+    gs_entry *top = gs.heap[0];
+    gs.heap[0] = gs.heap[--gs.n];
+    for (size_t i = 0;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < gs.n && gs.heap[l]->due < gs.heap[m]->due)
+            m = l;
+        if (r < gs.n && gs.heap[r]->due < gs.heap[m]->due)
+            m = r;
+        if (m == i)
+            break;
+        heap_swap(i, m);
+        i = m;
+    }
+    return top;
+}
+
+/* ------------------------------------------------------------- the timer */
+
+static void watch(int on)
+{
+    if (on == gs.watching)
+        return;
+    PyObject *r = on ? PyObject_CallMethodOneArg(gs.watcher, gs.s_start, gs.on_timer)
+                     : PyObject_CallMethodNoArgs(gs.watcher, gs.s_stop);
+    if (r == NULL) {
+        pyerr_log(AP_LOG_ERROR, "unexpected Python error while %s the sleep timer's watcher",
+                  on ? "starting" : "stopping");
+        return;
+    }
+    Py_DECREF(r);
+    gs.watching = on;
+}
+
+/* Arms the timerfd for the heap's earliest entry (or disarms it), and
+ * watches it while anything sleeps.  Re-arming also clears a fired
+ * timerfd's readiness. */
+static void rearm(void)
+{
+    uint64_t want = gs.n ? gs.heap[0]->due + GSLEEP_SLACK_NS : 0;
+    if (want != gs.armed) {
+        struct itimerspec its = {{0, 0}, {(time_t)(want / 1000000000u), (long)(want % 1000000000u)}};
+        if (timerfd_settime(gs.tfd, want ? TFD_TIMER_ABSTIME : 0, &its, NULL) < 0)
+            ap_error("timerfd_settime(fd %d) for time.sleep failed: %s", gs.tfd, strerror(errno));
+        else
+            gs.armed = want;
+    }
+    watch(gs.n > 0);
+}
+
+/* The timerfd's watcher: wakes every greenlet whose sleep is over. */
+static PyObject *on_timer(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    uint64_t now = ap_now_ns(); /* once: a greenlet that sleeps again waits for the next wake-up */
+    gs.armed = (uint64_t)-1; /* fired: rearm must set it again (or disarm it) */
+    while (gs.n > 0 && gs.heap[0]->due <= now) {
+        gs_entry *e = heap_pop();
+        PyObject *g = e->g;
+        e->g = NULL;
+        release(e); /* the heap's hold */
+        if (g == NULL)
+            continue; /* that sleep already ended by an exception */
+        PyObject *args[2] = {g, gs.wake};
+        PyObject *r = Py_IS_TYPE(g, (PyTypeObject *)gs.raw_type) ? PyObject_Vectorcall(gs.raw_switch, args, 2, NULL)
+                                                                 : PyObject_CallMethodOneArg(g, gs.s_switch, gs.wake);
+        Py_DECREF(g);
+        if (r == NULL)
+            pyerr_log(AP_LOG_ERROR, "a greenlet woken from time.sleep ended with an exception");
+        Py_XDECREF(r);
+    }
+    rearm();
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------- the sleep */
+
+static PyObject *fallback(PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    return PyObject_Vectorcall(gs.orig_sleep, args, nargsf, kwnames);
+}
+
+/* time.sleep(seconds): waits on the heap, or in gevent's sleep. */
+static PyObject *gs_sleep(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    (void)self;
+    if (PyVectorcall_NARGS(nargsf) != 1 || kwnames != NULL || !(PyFloat_CheckExact(args[0]) ||
+        PyLong_CheckExact(args[0])) || PyThread_get_thread_ident() != gs.main_thread)
+        return fallback(args, nargsf, kwnames);
+    double s = PyFloat_AsDouble(args[0]);
+    if (s == -1.0 && PyErr_Occurred())
+        PyErr_Clear();
+    if (!(s > 0 && s < GSLEEP_MAX_S))
+        return fallback(args, nargsf, kwnames);
+    PyObject *me = PyObject_CallNoArgs(gs.getcurrent);
+    if (me == NULL)
+        return NULL;
+    if (me == gs.hub) { /* gevent says why the hub cannot sleep */
+        Py_DECREF(me);
+        return fallback(args, nargsf, kwnames);
+    }
+    gs_entry *e = PyMem_Malloc(sizeof(*e));
+    if (e == NULL) {
+        Py_DECREF(me);
+        return PyErr_NoMemory();
+    }
+    e->due = ap_now_ns() + (uint64_t)(s * 1e9 + 0.5);
+    e->g = me;
+    e->holders = 2;
+    if (heap_push(e) < 0) {
+        Py_DECREF(me);
+        PyMem_Free(e);
+        return NULL;
+    }
+    if (gs.heap[0] == e)
+        rearm();
+    /* a raw greenlet (every message's) has no switch_out for hub.switch()
+     * to look up, and looking raises and clears an AttributeError */
+    PyObject *r = Py_IS_TYPE(me, (PyTypeObject *)gs.raw_type) ? PyObject_CallOneArg(gs.raw_switch, gs.hub)
+                                                              : PyObject_CallMethodNoArgs(gs.hub, gs.s_switch);
+    if (r == gs.wake) {
+        Py_DECREF(r);
+        release(e);
+        Py_RETURN_NONE;
+    }
+    /* an exception thrown in (Timeout, cancel, the worker's end), or a
+     * stray switch: the entry stays in the heap without us */
+    Py_CLEAR(e->g);
+    release(e);
+    if (r != NULL) {
+        PyErr_Format(PyExc_RuntimeError, "time.sleep was switched into by something other than its timer "
+                     "(with %R)", r);
+        Py_DECREF(r);
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+static PyMethodDef sleep_def = {"sleep", (PyCFunction)(void (*)(void))gs_sleep, METH_FASTCALL | METH_KEYWORDS,
+                                "sleep(seconds)\n\nThe calling greenlet waits seconds (agentpool's gevent worker: "
+                                "woken by a timerfd; other calls go to gevent.sleep)."};
+static PyMethodDef timer_def = {"agentpool_sleep_timer", on_timer, METH_NOARGS, NULL};
+
+int gsleep_install(void)
+{
+    PyObject *time = NULL, *gevent = NULL, *greenlet = NULL, *get_hub = NULL, *loop = NULL, *fn = NULL;
+    int rc = AP_ERR;
+    gs.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (gs.tfd < 0) {
+        ap_warn("timerfd_create for time.sleep failed: %s; time.sleep stays gevent's (whole milliseconds, late by "
+                "up to one)", strerror(errno));
+        return AP_OK;
+    }
+    time = PyImport_ImportModule("time");
+    gevent = time ? PyImport_ImportModule("gevent") : NULL;
+    greenlet = gevent ? PyImport_ImportModule("greenlet") : NULL;
+    if (greenlet == NULL)
+        goto done;
+    get_hub = PyObject_GetAttrString(gevent, "get_hub");
+    gs.hub = get_hub ? PyObject_CallNoArgs(get_hub) : NULL;
+    loop = gs.hub ? PyObject_GetAttrString(gs.hub, "loop") : NULL;
+    gs.watcher = loop ? PyObject_CallMethod(loop, "io", "ii", gs.tfd, 1) : NULL; /* libev EV_READ */
+    gs.getcurrent = gs.watcher ? PyObject_GetAttrString(greenlet, "getcurrent") : NULL;
+    gs.raw_type = gs.getcurrent ? PyObject_GetAttrString(greenlet, "greenlet") : NULL;
+    gs.raw_switch = gs.raw_type ? PyObject_GetAttrString(gs.raw_type, "switch") : NULL;
+    gs.orig_sleep = gs.raw_switch ? PyObject_GetAttrString(time, "sleep") : NULL;
+    gs.wake = gs.orig_sleep ? PyObject_CallNoArgs((PyObject *)&PyBaseObject_Type) : NULL;
+    gs.on_timer = gs.wake ? PyCFunction_New(&timer_def, NULL) : NULL;
+    fn = gs.on_timer ? PyCFunction_New(&sleep_def, NULL) : NULL;
+    gs.s_switch = fn ? PyUnicode_InternFromString("switch") : NULL;
+    gs.s_start = gs.s_switch ? PyUnicode_InternFromString("start") : NULL;
+    gs.s_stop = gs.s_start ? PyUnicode_InternFromString("stop") : NULL;
+    if (gs.s_stop == NULL || PyObject_SetAttrString(time, "sleep", fn) < 0)
+        goto done;
+    gs.main_thread = PyThread_get_thread_ident();
+    rc = AP_OK;
+done:
+    Py_XDECREF(fn);
+    Py_XDECREF(loop);
+    Py_XDECREF(get_hub);
+    Py_XDECREF(greenlet);
+    Py_XDECREF(gevent);
+    Py_XDECREF(time);
+    if (rc < 0)
+        gsleep_fini();
+    return rc;
+}
+
+void gsleep_fini(void)
+{
+    if (gs.watcher && gs.s_stop)
+        watch(0);
+    /* entries of ended sleeps are freed; a greenlet still asleep (only
+     * the agent's own at STOP, which waits for every message) is left
+     * holding its entry, as gevent's timer would hold it: releasing it
+     * here would run its GreenletExit into a half-finalized worker */
+    size_t kept = 0;
+    for (size_t i = 0; i < gs.n; i++) {
+        if (gs.heap[i]->g == NULL)
+            release(gs.heap[i]);
+        else
+            kept++;
+    }
+    if (kept)
+        ap_debug("%zu greenlets still in time.sleep at the worker's end", kept);
+    gs.n = 0;
+    PyMem_Free(gs.heap);
+    gs.heap = NULL;
+    gs.cap = 0;
+    if (gs.tfd >= 0)
+        close(gs.tfd);
+    gs.tfd = -1;
+    gs.armed = 0;
+    Py_CLEAR(gs.s_stop);
+    Py_CLEAR(gs.s_start);
+    Py_CLEAR(gs.s_switch);
+    Py_CLEAR(gs.on_timer);
+    Py_CLEAR(gs.wake);
+    Py_CLEAR(gs.orig_sleep);
+    Py_CLEAR(gs.raw_switch);
+    Py_CLEAR(gs.raw_type);
+    Py_CLEAR(gs.getcurrent);
+    Py_CLEAR(gs.watcher);
+    Py_CLEAR(gs.hub);
+}
