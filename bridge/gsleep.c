@@ -21,11 +21,12 @@
  * GSLEEP_MAX_S, from a greenlet of the main thread other than the hub.
  * Everything else (sleep(0), the ref argument, a native thread's sleep,
  * bad arguments) goes to gevent's sleep as before, as does gevent.sleep
- * itself.  An exception thrown into a sleeping greenlet (gevent.Timeout,
- * the master's cancel, GreenletExit at the end) leaves the sleep at once;
- * its entry stays in the heap, without its greenlet, until its due time.
- * An entry has two holders, the heap and the sleeping call, and whichever
- * lets go last frees it.  State: the one `gs` struct below.
+ * itself.  An entry belongs to its sleeping call, which frees it; the
+ * heap only points at it (and holds its greenlet) while it waits.  An
+ * exception thrown into a sleeping greenlet (gevent.Timeout, the
+ * master's cancel) takes its entry out of the heap and leaves the sleep
+ * at once, so the heap holds only greenlets that still sleep: at most
+ * one entry per greenlet.  State: the one `gs` struct below.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -46,9 +47,11 @@
 
 typedef struct {
     uint64_t due;  /* CLOCK_MONOTONIC ns */
-    PyObject *g;   /* the sleeping greenlet (strong), NULL once the sleep ended by an exception */
-    int holders;   /* the heap and the sleeping call: freed when both let go */
+    PyObject *g;   /* the sleeping greenlet (strong while in the heap) */
+    size_t at;     /* its index in the heap; GS_OUT when not in it */
 } gs_entry;
+
+#define GS_OUT ((size_t)-1)
 
 static struct {
     PyObject *hub, *getcurrent, *orig_sleep;
@@ -62,14 +65,6 @@ static struct {
     size_t n, cap;
 } gs = {.tfd = -1};
 
-static void release(gs_entry *e)
-{
-    if (--e->holders == 0) {
-        Py_XDECREF(e->g);
-        PyMem_Free(e);
-    }
-}
-
 /* ---------------------------------------------------------------- heap */
 
 static void heap_swap(size_t a, size_t b)
@@ -77,6 +72,31 @@ static void heap_swap(size_t a, size_t b)
     gs_entry *t = gs.heap[a];
     gs.heap[a] = gs.heap[b];
     gs.heap[b] = t;
+    gs.heap[a]->at = a;
+    gs.heap[b]->at = b;
+}
+
+static void sift_up(size_t i)
+{
+    while (i > 0 && gs.heap[(i - 1) / 2]->due > gs.heap[i]->due) {
+        heap_swap(i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+}
+
+static void sift_down(size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < gs.n && gs.heap[l]->due < gs.heap[m]->due)
+            m = l;
+        if (r < gs.n && gs.heap[r]->due < gs.heap[m]->due)
+            m = r;
+        if (m == i)
+            return;
+        heap_swap(i, m);
+        i = m;
+    }
 }
 
 /* Adds e; AP_ERR (MemoryError set) when the heap cannot grow. */
@@ -92,31 +112,23 @@ static int heap_push(gs_entry *e)
         gs.heap = h;
         gs.cap = cap;
     }
-    size_t i = gs.n++;
-    gs.heap[i] = e;
-    while (i > 0 && gs.heap[(i - 1) / 2]->due > gs.heap[i]->due) {
-        heap_swap(i, (i - 1) / 2);
-        i = (i - 1) / 2;
-    }
+    e->at = gs.n++;
+    gs.heap[e->at] = e;
+    sift_up(e->at);
     return AP_OK;
 }
 
-static gs_entry *heap_pop(void)
+/* Takes e (in the heap) out of it. */
+static void heap_remove(gs_entry *e)
 {
-    gs_entry *top = gs.heap[0];
-    gs.heap[0] = gs.heap[--gs.n];
-    for (size_t i = 0;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < gs.n && gs.heap[l]->due < gs.heap[m]->due)
-            m = l;
-        if (r < gs.n && gs.heap[r]->due < gs.heap[m]->due)
-            m = r;
-        if (m == i)
-            break;
-        heap_swap(i, m);
-        i = m;
-    }
-    return top;
+    size_t i = e->at, last = --gs.n;
+    e->at = GS_OUT;
+    if (i == last)
+        return;
+    gs.heap[i] = gs.heap[last];
+    gs.heap[i]->at = i;
+    sift_up(i);
+    sift_down(gs.heap[i]->at);
 }
 
 /* ------------------------------------------------------------- the timer */
@@ -159,12 +171,9 @@ static PyObject *on_timer(PyObject *self, PyObject *unused)
     uint64_t now = ap_now_ns(); /* once: a greenlet that sleeps again waits for the next wake-up */
     gs.armed = (uint64_t)-1; /* fired: rearm must set it again (or disarm it) */
     while (gs.n > 0 && gs.heap[0]->due <= now) {
-        gs_entry *e = heap_pop();
-        PyObject *g = e->g;
-        e->g = NULL;
-        release(e); /* the heap's hold */
-        if (g == NULL)
-            continue; /* that sleep already ended by an exception */
+        gs_entry *e = gs.heap[0];
+        PyObject *g = e->g; /* the heap's reference, now ours */
+        heap_remove(e);
         PyObject *args[2] = {g, gs.wake};
         PyObject *r = Py_IS_TYPE(g, (PyTypeObject *)gs.raw_type) ? PyObject_Vectorcall(gs.raw_switch, args, 2, NULL)
                                                                  : PyObject_CallMethodOneArg(g, gs.s_switch, gs.wake);
@@ -209,8 +218,7 @@ static PyObject *gs_sleep(PyObject *self, PyObject *const *args, size_t nargsf, 
         return PyErr_NoMemory();
     }
     e->due = ap_now_ns() + (uint64_t)(s * 1e9 + 0.5);
-    e->g = me;
-    e->holders = 2;
+    e->g = me; /* the heap's reference */
     if (heap_push(e) < 0) {
         Py_DECREF(me);
         PyMem_Free(e);
@@ -222,15 +230,19 @@ static PyObject *gs_sleep(PyObject *self, PyObject *const *args, size_t nargsf, 
      * to look up, and looking raises and clears an AttributeError */
     PyObject *r = Py_IS_TYPE(me, (PyTypeObject *)gs.raw_type) ? PyObject_CallOneArg(gs.raw_switch, gs.hub)
                                                               : PyObject_CallMethodNoArgs(gs.hub, gs.s_switch);
-    if (r == gs.wake) {
+    if (r == gs.wake) { /* on_timer took e out of the heap */
         Py_DECREF(r);
-        release(e);
+        PyMem_Free(e);
         Py_RETURN_NONE;
     }
-    /* an exception thrown in (Timeout, cancel, the worker's end), or a
-     * stray switch: the entry stays in the heap without us */
-    Py_CLEAR(e->g);
-    release(e);
+    /* an exception thrown in (Timeout, cancel), or a stray switch: out
+     * of the heap now; the timerfd stays as it is (no Python call with an
+     * exception set), at worst one early wake-up that finds nothing due */
+    if (e->at != GS_OUT) {
+        heap_remove(e);
+        Py_DECREF(e->g);
+    }
+    PyMem_Free(e);
     if (r != NULL) {
         PyErr_Format(PyExc_RuntimeError, "time.sleep was switched into by something other than its timer "
                      "(with %R)", r);
@@ -295,19 +307,12 @@ void gsleep_fini(void)
 {
     if (gs.watcher && gs.s_stop)
         watch(0);
-    /* entries of ended sleeps are freed; a greenlet still asleep (only
-     * the agent's own at STOP, which waits for every message) is left
-     * holding its entry, as gevent's timer would hold it: releasing it
-     * here would run its GreenletExit into a half-finalized worker */
-    size_t kept = 0;
-    for (size_t i = 0; i < gs.n; i++) {
-        if (gs.heap[i]->g == NULL)
-            release(gs.heap[i]);
-        else
-            kept++;
-    }
-    if (kept)
-        ap_debug("%zu greenlets still in time.sleep at the worker's end", kept);
+    /* a greenlet still asleep (only the agent's own at STOP, which waits
+     * for every message) keeps its entry and our reference, as gevent's
+     * timer would keep it: releasing it here would run its GreenletExit
+     * into a half-finalized worker */
+    if (gs.n)
+        ap_debug("%zu greenlets still in time.sleep at the worker's end", gs.n);
     gs.n = 0;
     PyMem_Free(gs.heap);
     gs.heap = NULL;

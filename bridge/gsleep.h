@@ -14,8 +14,8 @@
  * set and time.sleep unchanged. */
 int gsleep_install(void);
 
-/* Releases the watcher, the timerfd and the entries of ended sleeps;
- * greenlets still asleep are left alone (the process is ending). */
+/* Releases the watcher and the timerfd; greenlets still asleep are left
+ * alone (the process is ending). */
 void gsleep_fini(void);
 
 #endif

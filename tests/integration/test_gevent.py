@@ -131,8 +131,8 @@ class Sleep(unittest.TestCase):
     def test_time_sleep_is_the_bridges_and_keeps_its_contract(self):
         with gevent_server() as s, s.client() as c:
             r = c.call("sleeps")
-            self.assertEqual(r, {"bridge": True, "order": [10, 20, 30], "early": 0, "timeout": "Timeout",
-                                 "after": True, "zero": True, "thread": True, "bad": "TypeError"})
+            self.assertEqual(r, {"bridge": True, "order": [10, 20, 30], "early": 0, "cut": "Timeout",
+                                 "timeout": "Timeout", "after": True, "zero": True, "thread": True, "bad": "TypeError"})
 
 
 @skip_without_greenlet_support

@@ -16,7 +16,8 @@ By message type (data is an object):
   sleeps    -> time.sleep's cases (test_gevent.py's Sleep): {"bridge": the
                bridge's sleep is time.sleep, "order": which of three greenlets
                sleeping 30, 10 and 20 ms ended first to last, "early": sleeps
-               measured shorter than asked, "timeout": what gevent.Timeout
+               measured shorter than asked, "cut": what gevent.Timeout
+               raised in a fourth one's time.sleep(1) among them, "timeout": what gevent.Timeout
                around time.sleep(10) raised, "after": a sleep after it
                returned, "zero": time.sleep(0), "thread": a native thread's
                time.sleep(0.001) returned, "bad": the error of time.sleep("x")}
@@ -97,7 +98,15 @@ class GeventAgent:
                 out["early"] += 1
             out["order"].append(ms)
 
-        gevent.joinall([gevent.spawn(nap, ms) for ms in (30, 10, 20)])
+        def cut():  # leaves the middle of the sleepers' heap early
+            try:
+                with gevent.Timeout(0.005):
+                    time.sleep(1)
+                out["cut"] = "none"
+            except gevent.Timeout:
+                out["cut"] = "Timeout"
+
+        gevent.joinall([gevent.spawn(nap, 30), gevent.spawn(cut), gevent.spawn(nap, 10), gevent.spawn(nap, 20)])
         try:
             with gevent.Timeout(0.01):
                 time.sleep(10)
