@@ -26,7 +26,11 @@
  * exception thrown into a sleeping greenlet (gevent.Timeout, the
  * master's cancel) takes its entry out of the heap and leaves the sleep
  * at once, so the heap holds only greenlets that still sleep: at most
- * one entry per greenlet.  State: the one `gs` struct below.
+ * one entry per greenlet.  A process forked from the worker (an agent's
+ * os.fork or multiprocessing) gets a timerfd of its own at once
+ * (child_timer, a pthread_atfork handler), armed for its copy of the
+ * heap: a shared one would let the child re-arm or disarm the worker's.
+ * State: the one `gs` struct below.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -38,7 +42,9 @@
 #include "ap_log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -186,6 +192,29 @@ static PyObject *on_timer(PyObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* pthread_atfork's child handler: a new timer under the same fd number
+ * (the watcher keeps watching that number), armed for the child's heap.
+ * Syscalls only: nothing else is safe in a forked child yet. */
+static void child_timer(void)
+{
+    if (gs.tfd < 0)
+        return;
+    int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (fd < 0 || dup3(fd, gs.tfd, O_CLOEXEC) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return; /* the child shares the worker's timer: its sleeps may misfire the worker's */
+    }
+    close(fd);
+    gs.armed = 0;
+    if (gs.n > 0) {
+        uint64_t want = gs.heap[0]->due + GSLEEP_SLACK_NS;
+        struct itimerspec its = {{0, 0}, {(time_t)(want / 1000000000u), (long)(want % 1000000000u)}};
+        if (timerfd_settime(gs.tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+            gs.armed = want;
+    }
+}
+
 /* ------------------------------------------------------------- the sleep */
 
 static PyObject *fallback(PyObject *const *args, size_t nargsf, PyObject *kwnames)
@@ -290,6 +319,9 @@ int gsleep_install(void)
     if (gs.s_stop == NULL || PyObject_SetAttrString(time, "sleep", fn) < 0)
         goto done;
     gs.main_thread = PyThread_get_thread_ident();
+    int e = pthread_atfork(NULL, NULL, child_timer);
+    if (e != 0)
+        ap_warn("pthread_atfork for time.sleep's timer failed: %s; a forked child would share it", strerror(e));
     rc = AP_OK;
 done:
     Py_XDECREF(fn);

@@ -21,6 +21,10 @@ By message type (data is an object):
                around time.sleep(10) raised, "after": a sleep after it
                returned, "zero": time.sleep(0), "thread": a native thread's
                time.sleep(0.001) returned, "bad": the error of time.sleep("x")}
+  forksleep -> {"armed": whether this worker's time.sleep timer is still armed
+               for a greenlet's 5 s sleep after a forked child slept, found
+               nothing more to wait for and disarmed its own}: the worker
+               blocks (no hub) while the child runs, so nothing re-arms it
   call      -> sends data["type"] (with data["data"]) to the server at
                data["socket"] through pyagents.client.Client and returns
                {"answer": its result, "pid": ...} (test_client.py: one agent
@@ -58,6 +62,8 @@ class GeventAgent:
                 return {"answer": c.send(data["type"], data.get("data")), "pid": os.getpid()}
         if type == "sleeps":
             return self.sleeps()
+        if type == "forksleep":
+            return self.forksleep()
         if type == "spin":
             end = time.monotonic() + data["s"]
             n = 0
@@ -126,6 +132,40 @@ class GeventAgent:
         except TypeError as e:
             out["bad"] = "TypeError"
         return out
+
+    def forksleep(self):
+        import gevent
+        from gevent import monkey
+        long_nap = gevent.spawn(time.sleep, 5)
+        gevent.sleep(0)  # it sleeps: the timer is armed for it
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                long_nap.kill(block=False)  # the child's copy: out of the child's heap
+                time.sleep(0.01)
+                gevent.sleep(0)  # back to the hub: nothing left, the child disarms its timer
+                os.write(w, b"x")
+            finally:
+                os._exit(0)
+        monkey.get_original("os", "read")(r, 1)  # blocks the worker, hub and all, until the child is done
+        monkey.get_original("os", "waitpid")(pid, 0)
+        os.close(r)
+        os.close(w)
+        armed = None
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                if os.readlink("/proc/self/fd/" + fd) != "anon_inode:[timerfd]":
+                    continue
+                with open("/proc/self/fdinfo/" + fd) as f:
+                    info = f.read()
+            except OSError:
+                continue
+            if "clockid: 1\n" in info:  # CLOCK_MONOTONIC: time.sleep's (libev's own is CLOCK_REALTIME)
+                value = info.split("it_value: (")[1].split(")")[0]
+                armed = value.replace(" ", "") != "0,0"
+        long_nap.kill()
+        return {"armed": armed}
 
     def health(self):
         path = os.environ.get("GEVAGENT_HEALTH_LOG")
