@@ -42,9 +42,9 @@
 #include "ap_log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
