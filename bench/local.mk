@@ -46,7 +46,7 @@ EXTRA_DIST += tests/integration/test_bench.py tests/integration/test_slowhttp.py
 # bench/compare: agentpool against uWSGI, gunicorn and Celery (run by hand;
 # make check runs only its tokens workload at its smallest, test_compare.py),
 # its helpers and the C echo ceiling it builds with cc.
-EXTRA_DIST += bench/compare bench/chaos-broker bench/broker-scale bench/stats-cost bench/instr-per-msg bench/client-async bench/worker-start bench/pools-split bench/sessions-state bench/a2a bench/compare.d/app.py bench/compare.d/celery_app.py \
+EXTRA_DIST += bench/compare bench/chaos-broker bench/broker-scale bench/stats-cost bench/instr-per-msg bench/cpu-per-msg bench/client-async bench/worker-start bench/pools-split bench/sessions-state bench/a2a bench/compare.d/app.py bench/compare.d/celery_app.py \
 	bench/compare.d/celery_client.py bench/compare.d/interp_ceiling.py \
 	bench/compare.d/peers.py bench/compare.d/procs.py bench/compare.d/report.py \
 	bench/compare.d/asyncio_ceiling.py bench/compare.d/agents.py \

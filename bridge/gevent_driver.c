@@ -6,30 +6,34 @@
  * Blocking code (requests, urllib, socket, time.sleep) runs unchanged:
  * main.c has gevent's monkey.patch_all() run before the agent module is
  * imported, so every wait in it switches to the hub instead of blocking
- * the process.  The bridge's own I/O is the hub's too: loopio.c's
- * (shared with the asyncio driver), given loop.io watchers on fd 3 and
- * loop.run_callback; no thread, no polling.  Each REQUEST gets a raw
- * greenlet whose parent is the hub, switched into at once from the read
- * callback: the handler runs
- * until it waits (back to the hub) or returns, and its greenlet answers
- * the master as its last step (run_message).  A greenlet that has
- * answered parks itself on an idle stack (switching to the hub) and takes
- * the next REQUEST, so a message costs two switches, not a greenlet's
- * making and unmaking; the stack holds at most `concurrency`.  PING, CANCEL and
- * agent.metrics are answered by the reader itself, so heartbeats go on
- * while handlers wait.  CANCEL (the master's, on a client's disconnect or
- * a deadline) throws GreenletExit into the message's greenlet from a hub
- * callback, as gevent's own Greenlet.kill does; the answer is then
- * "cancelled".  The master caps what is in flight at `concurrency`.
+ * the process; time.sleep is then gsleep.c's, which wakes on time.  The
+ * bridge's own I/O is the hub's too: loopio.c's (shared with the asyncio
+ * driver), given loop.io watchers on fd 3 and loop.run_callback; no
+ * thread, no polling.  Each REQUEST gets a raw greenlet whose parent is
+ * the hub, switched into at once from the read callback: the handler
+ * runs until it waits (back to the hub) or returns, and its greenlet
+ * answers the master as its last step (run_message).  A greenlet that
+ * has answered parks itself on an idle stack and takes the next REQUEST,
+ * so a message costs two switches, not a greenlet's making and
+ * unmaking; the stack holds at most `concurrency`.  Switches use
+ * greenlet's own switch, not hub.switch(), whose look-up of a switch_out
+ * hook (which raw greenlets lack) raises and clears an AttributeError
+ * each time.  PING, CANCEL and agent.metrics are answered by the reader
+ * itself, so heartbeats go on while handlers wait.  CANCEL (the
+ * master's, on a client's disconnect or a deadline) throws GreenletExit
+ * into the message's greenlet from a hub callback, as gevent's own
+ * Greenlet.kill does; the answer is then "cancelled".  The master caps
+ * what is in flight at `concurrency`.
  *
  * The main greenlet waits on a gevent Event; STOP sets it once the last
- * greenlet has answered, EOF at once.  No Python exception escapes into the hub: failures become ERROR
- * frames or log lines.  State: the one `gd` struct below.
+ * greenlet has answered, EOF at once.  No Python exception escapes into
+ * the hub: failures become ERROR frames or log lines.  State: the one `gd` struct below.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include "gevent_driver.h"
+#include "gsleep.h"
 #include "hctx.h"
 #include "hubwatch.h"
 #include "loopio.h"
@@ -55,6 +59,7 @@ static struct {
     PyObject *reader, *writer;       /* loop.io watchers on fd 3 */
     PyObject *run_callback;          /* loop.run_callback */
     PyObject *greenlet_type;         /* greenlet.greenlet */
+    PyObject *raw_switch;            /* greenlet.greenlet.switch: hub.switch without its switch_out look-up */
     PyObject *getcurrent;            /* greenlet.getcurrent */
     PyObject **idle;                 /* parked message greenlets (strong references) */
     size_t nidle;
@@ -156,7 +161,9 @@ static int park(void)
         return 0;
     }
     gd.idle[gd.nidle++] = me;
-    PyObject *r = PyObject_CallMethodNoArgs(gd.hub, gd.s_switch); /* back when submit picks us */
+    /* not hub.switch(): its getattr(getcurrent(), 'switch_out', None)
+     * raises and clears an AttributeError for every raw greenlet */
+    PyObject *r = PyObject_CallOneArg(gd.raw_switch, gd.hub); /* back when submit picks us */
     if (r == NULL) {
         /* killed while parked (the worker's end): leave the stack */
         for (size_t i = 0; i < gd.nidle; i++)
@@ -218,7 +225,7 @@ static void submit(const ap_frame_hdr *h, const unsigned char *payload)
     }
     bridge.inflight++;
     gd.starting = &c;
-    PyObject *r = PyObject_CallMethodNoArgs(g, gd.s_switch); /* until it waits or ends */
+    PyObject *r = PyObject_CallOneArg(gd.raw_switch, g); /* until it waits or ends */
     gd.starting = NULL;
     if (r == NULL)
         log_py_error("starting a message's greenlet");
@@ -289,6 +296,12 @@ int gevent_driver_patch(char *err, size_t cap)
         return AP_ERR;
     }
     Py_DECREF(r);
+    if (gsleep_install() < 0) {
+        pyerr_log(AP_LOG_ERROR, "replacing gevent's time.sleep raised");
+        snprintf(err, cap, "workerModel gevent: installing the bridge's time.sleep failed (traceback in the log "
+                 "above)");
+        return AP_ERR;
+    }
     return AP_OK;
 }
 
@@ -306,12 +319,13 @@ int gevent_driver_init(void)
     gd.loop = gd.hub ? PyObject_GetAttrString(gd.hub, "loop") : NULL;
     gd.run_callback = gd.loop ? PyObject_GetAttrString(gd.loop, "run_callback") : NULL;
     gd.greenlet_type = PyObject_GetAttrString(greenlet, "greenlet");
+    gd.raw_switch = gd.greenlet_type ? PyObject_GetAttrString(gd.greenlet_type, "switch") : NULL;
     gd.greenlet_exit = PyObject_GetAttrString(greenlet, "GreenletExit");
     gd.getcurrent = PyObject_GetAttrString(greenlet, "getcurrent");
     gd.idle = PyMem_Calloc((size_t)bridge.max_inflight, sizeof(PyObject *));
     ev_cls = PyObject_GetAttrString(event, "Event");
     gd.quit = ev_cls ? PyObject_CallNoArgs(ev_cls) : NULL;
-    if (!gd.run_callback || !gd.greenlet_type || !gd.greenlet_exit || !gd.getcurrent || !gd.quit)
+    if (!gd.run_callback || !gd.greenlet_type || !gd.raw_switch || !gd.greenlet_exit || !gd.getcurrent || !gd.quit)
         goto done;
     if (gd.idle == NULL) {
         PyErr_NoMemory();
@@ -370,6 +384,7 @@ bridge_end gevent_driver_run(void)
 
 void gevent_driver_fini(void)
 {
+    gsleep_fini();
     loopio_fini();
     if (gd.inflight.vals) {
         for (size_t i = 0; i < gd.inflight.cap; i++) {
@@ -399,6 +414,7 @@ void gevent_driver_fini(void)
     PyMem_Free(gd.idle);
     gd.idle = NULL;
     Py_CLEAR(gd.getcurrent);
+    Py_CLEAR(gd.raw_switch);
     Py_CLEAR(gd.greenlet_type);
     Py_CLEAR(gd.run_callback);
     Py_CLEAR(gd.loop);

@@ -24,6 +24,7 @@ agentpool_worker_SOURCES = \
 	bridge/sync_driver.c bridge/sync_driver.h \
 	bridge/async_driver.c bridge/async_driver.h \
 	bridge/gevent_driver.c bridge/gevent_driver.h \
+	bridge/gsleep.c bridge/gsleep.h \
 	bridge/loopio.c bridge/loopio.h \
 	bridge/hubwatch.c bridge/hubwatch.h \
 	bridge/ploop.c bridge/ploop.h

@@ -7,7 +7,10 @@ server (harness.SlowHTTPServer, answers held until released): 200 fetches
 through one gevent worker with concurrency 200 are all in flight at once,
 as pool.stats, agent.metrics and the HTTP server see, and all answered,
 while the same agent in sync mode holds one; requests.get is patched too;
-the handler context works per greenlet; deadlines and client disconnects
+the handler context works per greenlet; time.sleep is the bridge's
+timerfd sleep (sleeps end in due order and never early, gevent.Timeout
+and other threads still work with it, a forked child's sleeps do not
+touch the worker's timer); deadlines and client disconnects
 kill the message's greenlet (GreenletExit) while the worker keeps serving
 the others; heartbeats are answered while every greenlet waits; a crash
 is charged only to the messages that worker held; recycling, reload and
@@ -122,6 +125,19 @@ class Concurrency(unittest.TestCase):
                 self.assertTrue(a["result"]["same"])
                 self.assertGreater(a["result"]["remaining"], 0)
                 self.assertEqual(a["result"]["attempt"], 1)
+
+
+@skip_without_greenlet_support
+class Sleep(unittest.TestCase):
+    def test_time_sleep_is_the_bridges_and_keeps_its_contract(self):
+        with gevent_server() as s, s.client() as c:
+            r = c.call("sleeps")
+            self.assertEqual(r, {"bridge": True, "order": [10, 20, 30], "early": 0, "cut": "Timeout",
+                                 "timeout": "Timeout", "after": True, "zero": True, "thread": True, "bad": "TypeError"})
+
+    def test_a_forked_childs_sleeps_leave_the_workers_timer_alone(self):
+        with gevent_server(args=["--health-check-interval", "0"]) as s, s.client() as c:
+            self.assertEqual(c.call("forksleep"), {"armed": True})
 
 
 @skip_without_greenlet_support
