@@ -642,12 +642,23 @@ static void client_half_close(client *c)
              (unsigned long long)c->serial, (int)c->peer_pid, c->in_flight, linein_pending(&c->in));
 }
 
-/* A half-closed connection is done when nothing it sent is unanswered
- * or unhandled, every answer is written and it is not subscribed to events. */
+/* Nothing c sent is unanswered or unhandled, every answer is written
+ * and it is not subscribed to events. */
+static int client_settled(const client *c)
+{
+    return c->in_flight == 0 && c->held == NULL && c->deferred <= 0 && c->sub == NULL && linein_pending(&c->in) == 0 &&
+           link_empty(&c->streams) && flush_pending(&c->out) == 0;
+}
+
+/* A half-closed connection (or an origin client not kept) is done once settled. */
 static int client_answered_all(const client *c)
 {
-    return (c->half_closed || c->origin) && c->in_flight == 0 && c->held == NULL && c->deferred <= 0 && c->sub == NULL &&
-           linein_pending(&c->in) == 0 && link_empty(&c->streams) && flush_pending(&c->out) == 0;
+    return (c->half_closed || (c->origin && !c->keep)) && client_settled(c);
+}
+
+int client_idle(const client *c)
+{
+    return c->state != CLIENT_CLOSING && client_settled(c);
 }
 
 /* Closes a half-closed connection that is done; returns 1 if it did
@@ -786,6 +797,11 @@ void client_feed(client *c, const char *line, size_t len)
         client_process_soon(c); /* answered nothing (cannot happen for an object): closed all the same */
 }
 
+void client_keep_open(client *c)
+{
+    c->keep = 1;
+}
+
 void client_drop(client *c, const char *why)
 {
     client_close(c, why);
@@ -899,12 +915,13 @@ void client_deferred(client *c, int delta)
         client_process_soon(c); /* it may have been its last (client_finish) */
 }
 
-/* Idle: nothing it sent is unanswered (in flight, held, or a pool.*
- * answer due later), not subscribed to events, nothing waits to be written to it, and no byte came
- * or went for idleConnectionTimeout. */
+/* Idle: a socket (an origin client's life is its owner's), nothing it
+ * sent is unanswered (in flight, held, or a pool.* answer due later), not
+ * subscribed to events, nothing waits to be written to it, and no byte
+ * came or went for idleConnectionTimeout. */
 static int client_is_idle(const client *c, uint64_t now)
 {
-    return c->in_flight == 0 && c->deferred <= 0 && c->state != CLIENT_CLOSING && c->sub == NULL &&
+    return c->origin == NULL && c->in_flight == 0 && c->deferred <= 0 && c->state != CLIENT_CLOSING && c->sub == NULL &&
            flush_pending(&c->out) == 0 &&
            now - c->active_ms >= (uint64_t)server.cfg->idle_connection_timeout;
 }

@@ -2,10 +2,14 @@
 /*
  * httpx.c - one HTTP message exchange (see httpx.h for the seam).
  *
- * States, in x->state: FED (its line is with client.c: not answered yet)
- * -> STREAMING (an SSE response started: chunks and heartbeats go out as
- * events) -> ANSWERED (the final answer handed to http1.c; req is not
- * x's from here) ; any state -> GONE (the connection closed first).
+ * An exchange is its connection's, from its first message to its close:
+ * it keeps one origin client (client_keep_open) and feeds it a line per
+ * request, so a request makes no client, no timer and no event of its
+ * own.  Per request, in x->state: FED (its line is with client.c: not
+ * answered yet) -> STREAMING (an SSE response started: chunks and
+ * heartbeats go out as events) -> ANSWERED (the final answer handed to
+ * http1.c; req is not x's from here, and the client is idle again) ; any
+ * state -> GONE (the connection closed: x is freed with its client).
  * The request line is built in one allocation: the client's body without
  * its closing brace, then ,"id":1,"pool":P,"stream":B and the
  * Idempotency-Key header's value, then "}".  A member repeated counts by
@@ -34,12 +38,12 @@
 
 typedef enum { HX_FED = 0, HX_STREAMING, HX_ANSWERED, HX_GONE } hx_state;
 
-/* The id every exchange's line carries: one message per origin client. */
+/* The id every exchange's line carries: one message at a time per origin client. */
 #define HX_ID "1"
 
 struct httpx {
-    http1_req *req;             /* NULL once ANSWERED or GONE */
-    client *c;                  /* its origin client, NULL once closed */
+    http1_req *req;             /* the request in hand: NULL between requests, once ANSWERED, or GONE */
+    client *c;                  /* its origin client (kept across requests), NULL once closed */
     hx_state state;
     int sse;
     int waiting_write;          /* stopped taking lines: waits for the connection's output to drain */
@@ -109,12 +113,6 @@ struct evbuffer *httpx_json_body(http1_req *req, cJSON *o, const char *what)
     evbuffer_add(b, "\n", 1);
     cJSON_free(text);
     return b;
-}
-
-static void httpx_free_if_done(struct httpx *x)
-{
-    if (x->c == NULL && x->req == NULL)
-        ap_free(x);
 }
 
 /* The final answer is http1.c's now: x lets go of req and says so. */
@@ -260,8 +258,9 @@ static size_t httpx_take(void *arg, struct evbuffer *out)
     return taken;
 }
 
-/* client.c frees x's client (answered and taken, or closed for another
- * reason: clientWriteTimeout, exit). */
+/* client.c frees x's client (dropped when its connection closed, or
+ * closed for another reason: clientWriteTimeout, exit); the connection's
+ * next request opens another. */
 static void httpx_client_closed(void *arg)
 {
     struct httpx *x = arg;
@@ -275,7 +274,8 @@ static void httpx_client_closed(void *arg)
         struct iovec body = {(char *)gone, sizeof(gone) - 1};
         httpx_reply(x, 503, &body, 1, NULL);
     }
-    httpx_free_if_done(x);
+    if (x->state == HX_GONE)
+        ap_free(x);
 }
 
 void httpx_peer_gone(struct httpx *x)
@@ -286,7 +286,7 @@ void httpx_peer_gone(struct httpx *x)
     if (x->c)
         client_drop(x->c, "its HTTP connection closed"); /* its work is cancelled; x freed in httpx_client_closed */
     else
-        httpx_free_if_done(x);
+        ap_free(x);
 }
 
 /* The request line for body on pool p (see the top comment).  Allocated,
@@ -344,12 +344,20 @@ static char *httpx_line(const char *body, size_t blen, const struct pool *p, int
     return l;
 }
 
-struct httpx *httpx_start(http1_req *req, struct pool *p, int sse, const char *secret, size_t slen,
+struct httpx *httpx_start(struct httpx *x, http1_req *req, struct pool *p, int sse, const char *secret, size_t slen,
                           httpx_over_fn *over, void *arg)
 {
-    struct httpx *x = ap_calloc(1, sizeof(*x));
+    if (x == NULL) {
+        x = ap_calloc(1, sizeof(*x));
+    } else if (x->c && !client_idle(x->c)) { /* cannot happen: a request is answered only once its line is */
+        ap_error("http exchange: client-%llu still has work of its connection's last request: dropped",
+                 (unsigned long long)x->c->serial);
+        client_drop(x->c, "its HTTP connection's next request came before its last one was done");
+    }
     x->req = req;
+    x->state = HX_FED;
     x->sse = sse;
+    x->waiting_write = 0;
     x->over = over;
     x->over_arg = arg;
     size_t blen;
@@ -357,14 +365,14 @@ struct httpx *httpx_start(http1_req *req, struct pool *p, int sse, const char *s
     const char *idem = http1_find_header(req, "Idempotency-Key");
     size_t len;
     char *line = httpx_line(body, blen, p, sse, idem, secret, slen, &len);
-    x->c = client_open_origin(&httpx_origin, x, 0, (uid_t)-1);
+    if (x->c == NULL && (x->c = client_open_origin(&httpx_origin, x, 0, (uid_t)-1)) != NULL)
+        client_keep_open(x->c);
     if (x->c == NULL) {
         ap_free(line);
         static const char oom[] = "{\"ok\":false,\"error\":{\"code\":\"other\",\"message\":\"out of memory\"}}\n";
         struct iovec part = {(char *)oom, sizeof(oom) - 1};
         httpx_reply(x, 500, &part, 1, NULL);
-        ap_free(x);
-        return NULL;
+        return x;
     }
     if (len > (size_t)server.cfg->max_message_bytes) {
         /* the body fit (http1.c bounds it by maxMessageBytes), the members added do not */

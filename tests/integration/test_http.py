@@ -242,6 +242,37 @@ class Shared(unittest.TestCase):
         self.assertEqual((st, again), (200, {"ok": True, "result": {"k": 1}, "replayed": True}))
         c.close()
 
+    def test_one_connection_takes_streams_refusals_and_messages_in_turn(self):
+        """A connection's messages share one origin client (httpx.c): each
+        is answered once, whatever ended the one before it (a stream, a
+        refusal, an agent error, a timeout whose worker still runs)."""
+        wait_idle(self.s, "tok")
+        before = http_stats(self.s)
+        self.release("turns")
+        c = self.s.conn()
+        for i in range(2):
+            c.request("POST", "/v1/pools/tok/messages?stream=1",
+                      body=json.dumps({"type": "quiet", "data": {"file": self.file("turns")}}))
+            r = c.getresponse()
+            events = [e for e in events_of(r.read().decode()) if e[0] != "heartbeat"]
+            self.assertEqual([e[0] for e in events], ["chunk", "result"])
+            self.assertEqual(json.loads(events[1][2]), {"ok": True, "result": "done"})
+            st, _, body = post(c, "/v1/pools/main/messages", {"type": "echo", "data": i})
+            self.assertEqual((st, body), (200, {"ok": True, "result": i}))
+            st, _, body = post(c, "/v1/pools/main/messages", {"data": i})
+            self.assertEqual((st, body["error"]["message"]), (400, "type is missing"))
+            st, _, body = post(c, "/v1/pools/main/messages", {"type": "fail"})
+            self.assertEqual((st, body["error"]["code"]), (500, "agent_error"))
+            st, _, body = post(c, "/v1/pools/main/messages", {"type": "wait", "timeoutMs": 100,
+                                                               "data": {"file": self.file("turns-wait-%d" % i)}})
+            self.assertEqual((st, body["error"]["code"]), (504, "timeout"))
+            self.release("turns-wait-%d" % i)
+        c.close()
+        after = http_stats(self.s)
+        self.assertEqual(after["accepted"] - before["accepted"], 1)
+        self.assertEqual(after["responses"]["200"] - before["responses"].get("200", 0), 4)
+        wait_idle(self.s, "main")
+
     def test_pipelined_requests_are_answered_in_order(self):
         reqs = b""
         for i in range(3):
