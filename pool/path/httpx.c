@@ -127,8 +127,7 @@ static void httpx_answered(struct httpx *x)
 /* A response of its own (not an SSE stream) with its body in n parts. */
 static void httpx_reply(struct httpx *x, int status, const struct iovec *body, int n, const reply_line *rl)
 {
-    http1_headers *h = http1_output_headers(x->req);
-    http1_add_header(h, "Content-Type", "application/json");
+    http1_headers *h = http1_output_headers(x->req); /* Content-Type: http1.c's application/json */
     if (status == 401)
         http1_add_header(h, "WWW-Authenticate", "Bearer");
     if (status == 429 || (status == 503 && rl)) { /* queue_full, circuit_open, shutting_down, store_unavailable */
