@@ -410,13 +410,20 @@ static int client_key_gate(client *c, const char *line, const scan_result *r, po
     return AP_ERR;
 }
 
-/* One complete line: answer it here, or turn it into a message. */
-static void client_line(client *c, const char *line, size_t len)
+/* One complete line: answer it here, or turn it into a message.  g
+ * (NULL: nothing) is what an origin client's owner gives beside it
+ * (client_feed). */
+static void client_line(client *c, const char *line, size_t len, const client_given *g)
 {
     scan_result r;
-    scan_status st = scan_request(line, len, AP_MAX_JSON_DEPTH, &r);
+    unsigned given = g ? (g->pool ? SCAN_GIVEN_POOL : 0) | (g->stream >= 0 ? SCAN_GIVEN_STREAM : 0) |
+                             (g->no_id ? SCAN_GIVEN_ID : 0)
+                       : 0;
+    scan_status st = scan_request_given(line, len, AP_MAX_JSON_DEPTH, given, &r);
     if (st == SCAN_BLANK)
         return;
+    if (given & SCAN_GIVEN_STREAM)
+        r.stream = g->stream;
     c->requests++;
     if (st != SCAN_OK) {
         if (++c->bad <= CLIENT_BAD_LOG_MAX)
@@ -437,7 +444,7 @@ static void client_line(client *c, const char *line, size_t len)
         answer_refuse(c, line, &r, ERR_BAD_REQUEST, "duplicate id: a request with this id is already in flight on this connection", NULL, NULL, -1);
         return;
     }
-    pool_t *p = r.pool_given ? pools_find(r.pool, r.pool_len) : pools_default();
+    pool_t *p = (given & SCAN_GIVEN_POOL) ? g->pool : r.pool_given ? pools_find(r.pool, r.pool_len) : pools_default();
     if (p == NULL) {
         char names[512], why[640];
         pools_names(names, sizeof(names));
@@ -602,7 +609,7 @@ static void client_process(client *c)
             linein_consume(&c->in, len + 1);
             continue;
         }
-        client_line(c, len ? line : "", len);
+        client_line(c, len ? line : "", len, NULL);
         linein_consume(&c->in, len + 1);
     }
 }
@@ -788,11 +795,11 @@ client *client_open_origin(const client_origin *o, void *arg, pid_t pid, uid_t u
     return c;
 }
 
-void client_feed(client *c, const char *line, size_t len)
+void client_feed(client *c, const char *line, size_t len, const client_given *g)
 {
     c->turn_ns = ap_now_ns();
     c->active_ms = c->turn_ns / 1000000u;
-    client_line(c, line, len);
+    client_line(c, line, len, g);
     if (client_answered_all(c))
         client_process_soon(c); /* answered nothing (cannot happen for an object): closed all the same */
 }

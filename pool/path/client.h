@@ -135,9 +135,19 @@ void client_accept(int fd, const struct ucred *cred);
 /* An origin client for o (see above); peer_uid is uid (-1: none known),
  * peer_pid pid.  NULL, logged, when it cannot be made. */
 client *client_open_origin(const client_origin *o, void *arg, pid_t pid, uid_t uid);
+/* What an origin client's owner says of a line beside its bytes: those
+ * members of the line are not read (any value is taken, as an unknown
+ * member's), these count instead. */
+typedef struct client_given {
+    struct pool *pool;          /* its pool ("pool"); NULL: the line's own */
+    int stream;                 /* its "stream", 0 or 1; -1: the line's own */
+    int no_id;                  /* its "id" is not read: its lines carry none (an owner that feeds one line at a time) */
+} client_given;
+
 /* One request line for an origin client: handled now, as a socket's
- * line is (answered, refused or admitted). */
-void client_feed(client *c, const char *line, size_t len);
+ * line is (answered, refused or admitted); g (NULL: nothing) what its
+ * owner gives beside it. */
+void client_feed(client *c, const char *line, size_t len, const client_given *g);
 /* The origin client c is not closed when all it was fed is answered: its
  * owner feeds it again, and closes it with client_drop. */
 void client_keep_open(client *c);

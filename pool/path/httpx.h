@@ -5,9 +5,10 @@
  * admission path, and its answer turned back into HTTP.
  *
  * The seam: an exchange owns an origin client (client.h).  Its request
- * body, with the pool of its URL, "stream" and the Idempotency-Key
- * header added as members, becomes one request line that client_feed
- * hands to client_line, the code every socket line goes through (scan,
+ * body is one request line (the Idempotency-Key header and the Bearer key
+ * added as members when given) that client_feed hands, with the URL's
+ * pool and "stream" beside it, to client_line, the code every socket
+ * line goes through (scan,
  * refusals, idempotency, sessions, breakers, scheduling, answer_end):
  * nothing of admission is repeated here.  The answer, chunk and
  * heartbeat lines answer.c and stream.c write to that client are taken at

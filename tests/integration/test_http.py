@@ -4,7 +4,8 @@ server with real Python workers.
 
 Every status code it maps has a real cause here: 200; 400 (bad JSON);
 404 (unknown pool); 405; 409 (session_busy); 413 (a body over
-maxMessageBytes; a body that fits but not with the members added);
+maxMessageBytes; a body that fits but not with its Idempotency-Key
+header added as a member);
 431 (headers over httpMaxHeaderBytes); 429 (queue_full and
 circuit_open, with Retry-After); 500 (agent_error); 502
 (worker_crashed); 503 (shutting_down during a drain; too_many_connections
@@ -361,10 +362,12 @@ class Shared(unittest.TestCase):
         self.assertEqual(st, 413)  # over maxMessageBytes: refused from its Content-Length, before it is read
         c.close()
         c = self.s.conn()
-        body = b'{"type":"echo","data":"' + b"x" * (4096 - 30) + b'"}'  # fits; with the members added, not
+        body = b'{"type":"echo","data":"' + b"x" * (4096 - 30) + b'"}'
         self.assertLessEqual(len(body), 4096)
-        st, _, parsed = post(c, "/v1/pools/main/messages", body)
-        self.assertEqual((st, parsed["error"]["code"]), (413, "too_large"))
+        st, _, parsed = post(c, "/v1/pools/main/messages", body)  # fits: the URL's pool goes beside it, not in it
+        self.assertEqual((st, parsed["result"]), (200, "x" * (4096 - 30)))
+        st, _, parsed = post(c, "/v1/pools/main/messages", body, headers={"Idempotency-Key": "k" * 40})
+        self.assertEqual((st, parsed["error"]["code"]), (413, "too_large"))  # with the key added as a member, not
         c.close()
         sock = self.s.raw()
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: " + b"y" * 4000 + b"\r\n\r\n")
