@@ -37,29 +37,38 @@ static void set_error(h1parse *h, int status, const char *why)
 }
 
 /* hbuf grows from H1PARSE_HEAD_START bytes up to the head's bound (and
- * its NULs), so an idle connection does not hold httpMaxHeaderBytes. */
-static int append(h1parse *h, const char *at, size_t n)
+ * its NULs), so an idle connection does not hold httpMaxHeaderBytes.
+ * Room for need bytes in all: 0, or -1 (ERROR) past the bound. */
+static int room(h1parse *h, size_t need)
 {
-    size_t need = h->hlen + n + 1, max = h->lim.max_head + 2; /* +1: its NUL */
+    size_t max = h->lim.max_head + 2;
     if (need > max) {
         set_error(h, 431, "request line and headers longer than httpMaxHeaderBytes");
         return -1;
     }
-    if (need > h->hcap) {
-        size_t cap = h->hcap ? h->hcap : H1PARSE_HEAD_START;
-        while (cap < need)
-            cap *= 2;
-        h->hcap = cap < max ? cap : max;
-        h->hbuf = ap_realloc(h->hbuf, h->hcap);
-    }
+    size_t cap = h->hcap ? h->hcap : H1PARSE_HEAD_START;
+    while (cap < need)
+        cap *= 2;
+    h->hcap = cap < max ? cap : max;
+    h->hbuf = ap_realloc(h->hbuf, h->hcap);
+    return 0;
+}
+
+/* n bytes appended to hbuf, with room kept for a NUL after them. */
+static int append(h1parse *h, const char *at, size_t n)
+{
+    size_t need = h->hlen + n + 1; /* +1: its NUL */
+    if (need > h->hcap && room(h, need) != 0)
+        return -1;
     memcpy(h->hbuf + h->hlen, at, n);
     h->hlen += n;
     return 0;
 }
 
+/* The NUL after what was appended last (append kept room for it). */
 static int terminate(h1parse *h)
 {
-    if (append(h, "", 0) != 0)
+    if (h->hlen + 1 > h->hcap && room(h, h->hlen + 1) != 0)
         return -1;
     h->hbuf[h->hlen++] = '\0';
     return 0;
@@ -72,14 +81,24 @@ static int on_url(http_parser *p, const char *at, size_t n)
     return append(h, at, n);
 }
 
-/* Whether c may be in a header name (RFC 9110's tchar).  The library,
- * built without HTTP_PARSER_STRICT, also takes a space there, which would
- * let "Transfer-Encoding : chunked" by as another header. */
-static int tchar(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
+/* The bytes that may be in a header name (RFC 9110's tchar).  The
+ * library, built without HTTP_PARSER_STRICT, also takes a space there,
+ * which would let "Transfer-Encoding : chunked" by as another header. */
+#define TCHARS_DIGITS ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, \
+                      ['8'] = 1, ['9'] = 1
+#define TCHARS_LOWER ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, \
+                     ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, \
+                     ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, \
+                     ['y'] = 1, ['z'] = 1
+#define TCHARS_UPPER ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, \
+                     ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, \
+                     ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, \
+                     ['Y'] = 1, ['Z'] = 1
+static const unsigned char tchars[256] = {
+    TCHARS_DIGITS, TCHARS_LOWER, TCHARS_UPPER,
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
+    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
+};
 
 /* The name just ended (its value begins): checked, and the fields that
  * decide where the body ends are counted.  -1 (ERROR) for a bad name. */
@@ -88,14 +107,12 @@ static int name_done(h1parse *h)
     uint32_t at = h->names[h->nheaders - 1];
     const char *name = h->hbuf + at;
     size_t n = h->hlen - 1 - at;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)(name[i] | 0x20); /* letters and '-' first: most of any name */
-        if ((c >= 'a' && c <= 'z') || c == '-')
-            continue;
-        if (!tchar((unsigned char)name[i])) {
-            set_error(h, 400, "a header name with a character not allowed there");
-            return -1;
-        }
+    unsigned ok = 1;
+    for (size_t i = 0; i < n; i++)
+        ok &= tchars[(unsigned char)name[i]];
+    if (!ok) {
+        set_error(h, 400, "a header name with a character not allowed there");
+        return -1;
     }
     if (n == 0) {
         set_error(h, 400, "an empty header name");
@@ -165,7 +182,7 @@ const char *h1parse_method_name(h1_method m)
 static int split_url(h1parse *h)
 {
     char *u = h->hbuf, *end = h->hbuf + h->url_len;
-    if (h->url_len > 7 && (strncasecmp(u, "http://", 7) == 0 || strncasecmp(u, "https://", 8) == 0)) {
+    if (h->url_len > 7 && *u != '/' && (strncasecmp(u, "http://", 7) == 0 || strncasecmp(u, "https://", 8) == 0)) {
         char *s = memchr(u + 7, '/', (size_t)(end - u - 7));
         if (s == NULL) { /* "http://host": the root */
             u = end - 1;
