@@ -414,18 +414,7 @@ static void route(hconn *hc, http1_req *req)
     const char *query = http1_request_query(req);
     http1_method cmd = http1_request_method(req);
     int get = cmd == HTTP1_GET || cmd == HTTP1_HEAD, post = cmd == HTTP1_POST;
-    if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 || strcmp(path, "/metrics") == 0 ||
-        strcmp(path, "/stats") == 0) {
-        int probe = path[1] != 'm' && path[1] != 's';
-        if (!server.httpfront->serve_ops)
-            send_error(req, 404, "Not Found", "not_found", "served on metricsListen");
-        else if (!get)
-            method_not_allowed(req, "GET, HEAD");
-        else if (probe || authorized(hc, req, NULL))
-            answer_ops(req, path);
-        return;
-    }
-    if (strcmp(path, "/v1/messages") == 0) {
+    if (strcmp(path, "/v1/messages") == 0) { /* first: the hot path */
         if (!post) {
             method_not_allowed(req, "POST");
             return;
@@ -435,6 +424,17 @@ static void route(hconn *hc, http1_req *req)
             send_error(req, 404, "Not Found", "not_found", "no pool takes requests that name none now");
         else
             start_exchange(hc, req, p, wants_stream(req, query));
+        return;
+    }
+    if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 || strcmp(path, "/metrics") == 0 ||
+        strcmp(path, "/stats") == 0) {
+        int probe = path[1] != 'm' && path[1] != 's';
+        if (!server.httpfront->serve_ops)
+            send_error(req, 404, "Not Found", "not_found", "served on metricsListen");
+        else if (!get)
+            method_not_allowed(req, "GET, HEAD");
+        else if (probe || authorized(hc, req, NULL))
+            answer_ops(req, path);
         return;
     }
     if (strcmp(path, "/v1/pools") == 0) {
