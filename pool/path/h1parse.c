@@ -1,19 +1,20 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * h1parse.c - one HTTP/1.x request at a time over libhttp-parser (see
- * h1parse.h).
+ * h1parse.c - one HTTP/1.x request at a time over llhttp (see h1parse.h).
  *
- * libhttp-parser calls back with spans of the bytes fed (a name or value
- * may come in pieces when a read ends inside it); they are appended to
- * hbuf, which holds the URL and then each name and value NUL-terminated,
- * and whose size is the header bound, so nothing here can grow past it.
- * The library counts the head's bytes itself (http_parser_set_max_header_size,
- * a process-wide setting set from the limits at init) and refuses
- * Content-Length with chunked and a repeated Content-Length; the same
+ * llhttp calls back with spans of the bytes fed (a name or value may come
+ * in pieces when a read ends inside it); they are appended to hbuf, which
+ * holds the URL and then each name and value NUL-terminated, and whose
+ * size is the header bound, so nothing here can grow past it.  The head's
+ * bytes are counted here (llhttp has no bound of its own): every byte fed
+ * while the head is not whole, and, for the feed that ends it, up to where
+ * it ends (on_headers_complete pauses the parser there, so its position is
+ * known; it resumes at once).  llhttp refuses Content-Length with chunked,
+ * a repeated Content-Length and a space before a header's colon; the same
  * checks are made here again on the names seen, so a library built
  * lenient could not let a smuggled request by.  A whole request pauses
- * the parser (http_parser_pause in on_message_complete): the bytes after
- * it stay the caller's until it asks for the next request.  State: the
+ * the parser (HPE_PAUSED from on_message_complete): the bytes after it
+ * stay the caller's until it asks for the next request.  State: the
  * parser settings (constant).
  */
 #include "h1parse.h"
@@ -74,16 +75,16 @@ static int terminate(h1parse *h)
     return 0;
 }
 
-static int on_url(http_parser *p, const char *at, size_t n)
+static int on_url(llhttp_t *p, const char *at, size_t n)
 {
     h1parse *h = p->data;
     h->url_len += n;
     return append(h, at, n);
 }
 
-/* The bytes that may be in a header name (RFC 9110's tchar).  The
- * library, built without HTTP_PARSER_STRICT, also takes a space there,
- * which would let "Transfer-Encoding : chunked" by as another header. */
+/* The bytes that may be in a header name (RFC 9110's tchar).  A parser
+ * built lenient takes a space there, which would let
+ * "Transfer-Encoding : chunked" by as another header. */
 #define TCHARS_DIGITS ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, \
                       ['8'] = 1, ['9'] = 1
 #define TCHARS_LOWER ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, \
@@ -125,7 +126,7 @@ static int name_done(h1parse *h)
     return 0;
 }
 
-static int on_header_field(http_parser *p, const char *at, size_t n)
+static int on_header_field(llhttp_t *p, const char *at, size_t n)
 {
     h1parse *h = p->data;
     if (h->state != H1P_HEAD)
@@ -143,7 +144,7 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
     return append(h, at, n);
 }
 
-static int on_header_value(http_parser *p, const char *at, size_t n)
+static int on_header_value(llhttp_t *p, const char *at, size_t n)
 {
     h1parse *h = p->data;
     if (h->state != H1P_HEAD)
@@ -204,7 +205,7 @@ static int split_url(h1parse *h)
     return 0;
 }
 
-static int on_headers_complete(http_parser *p)
+static int on_headers_complete(llhttp_t *p)
 {
     h1parse *h = p->data;
     if (h->nheaders == 0 || h->in_value) {
@@ -253,10 +254,10 @@ static int on_headers_complete(http_parser *p)
         h->expect_continue = has_body && h->minor >= 1;
     }
     h->state = H1P_BODY;
-    return 0;
+    return HPE_PAUSED; /* where the head ends is where the parser stops: its bytes are counted (h1parse_feed) */
 }
 
-static int on_body(http_parser *p, const char *at, size_t n)
+static int on_body(llhttp_t *p, const char *at, size_t n)
 {
     h1parse *h = p->data;
     if (n > h->lim.max_body - h->blen) {
@@ -278,7 +279,7 @@ static int on_body(http_parser *p, const char *at, size_t n)
 }
 
 /* A chunk's size is known before its bytes: one past the bound is refused at once. */
-static int on_chunk_header(http_parser *p)
+static int on_chunk_header(llhttp_t *p)
 {
     h1parse *h = p->data;
     if (p->content_length > h->lim.max_body - h->blen) {
@@ -288,18 +289,17 @@ static int on_chunk_header(http_parser *p)
     return 0;
 }
 
-static int on_message_complete(http_parser *p)
+static int on_message_complete(llhttp_t *p)
 {
     h1parse *h = p->data;
     if (h->state != H1P_BODY) /* a request the head refused: never whole */
         return -1;
     h->state = H1P_DONE;
-    h->keep_alive = http_should_keep_alive(p);
-    http_parser_pause(p, 1); /* the bytes after it are the next request's */
-    return 0;
+    h->keep_alive = llhttp_should_keep_alive(p);
+    return HPE_PAUSED; /* the bytes after it are the next request's */
 }
 
-static const http_parser_settings settings = {
+static const llhttp_settings_t settings = {
     .on_url = on_url,
     .on_header_field = on_header_field,
     .on_header_value = on_header_value,
@@ -314,8 +314,7 @@ void h1parse_init(h1parse *h, const h1parse_limits *lim)
     memset(h, 0, sizeof(*h));
     h->lim = *lim;
     h->minor = 1; /* until a request line says: an answer to an unparsable one is HTTP/1.1 */
-    http_parser_set_max_header_size((uint32_t)(lim->max_head < UINT32_MAX ? lim->max_head : UINT32_MAX));
-    http_parser_init(&h->p, HTTP_REQUEST);
+    llhttp_init(&h->p, HTTP_REQUEST, &settings);
     h->p.data = h;
 }
 
@@ -337,33 +336,60 @@ void h1parse_next(h1parse *h)
     h->state = H1P_HEAD;
     h->status = 0;
     h->why = NULL;
-    h->hlen = h->blen = h->url_len = 0;
+    h->hlen = h->blen = h->url_len = h->head_bytes = 0;
     h->nheaders = h->in_value = h->cl_seen = h->te_seen = 0;
-    h->expect_continue = h->keep_alive = 0;
+    h->expect_continue = 0;
     h->path = h->query = NULL;
     h->minor = 1;
-    http_parser_pause(&h->p, 0);
+    if (h->keep_alive)
+        llhttp_resume(&h->p);
+    else
+        llhttp_reset(&h->p); /* llhttp takes nothing after a request that closes its connection; a caller may go on */
+    h->keep_alive = 0;
+}
+
+/* The head took n more bytes: 0, or -1 (ERROR, 431) past its bound. */
+static int head_took(h1parse *h, size_t n)
+{
+    h->head_bytes += n;
+    if (h->head_bytes <= h->lim.max_head)
+        return 0;
+    set_error(h, 431, "request line and headers longer than httpMaxHeaderBytes");
+    return -1;
 }
 
 size_t h1parse_feed(h1parse *h, const char *data, size_t n)
 {
     if (h->state == H1P_DONE || h->state == H1P_ERROR || n == 0)
         return 0;
-    size_t used = http_parser_execute(&h->p, &settings, data, n);
-    enum http_errno e = HTTP_PARSER_ERRNO(&h->p);
-    if (h->state == H1P_DONE || h->state == H1P_ERROR)
-        return used;
-    if (e == HPE_HEADER_OVERFLOW)
-        set_error(h, 431, "request line and headers longer than httpMaxHeaderBytes");
-    else if (e == HPE_INVALID_METHOD)
-        set_error(h, 501, "method not implemented");
-    else if (e == HPE_UNEXPECTED_CONTENT_LENGTH)
-        set_error(h, 400, "Content-Length given twice, or with Transfer-Encoding");
-    else if (e != HPE_OK)
-        set_error(h, 400, http_errno_description(e));
-    else if (used < n) /* stopped short with no error: an upgrade */
-        set_error(h, 501, "no protocol upgrade here");
-    return used;
+    const char *at = data, *end = data + n;
+    for (;;) {
+        int in_head = h->state == H1P_HEAD;
+        llhttp_errno_t e = llhttp_execute(&h->p, at, (size_t)(end - at));
+        const char *stop = e == HPE_OK ? end : llhttp_get_error_pos(&h->p);
+        if (stop == NULL || stop < at || stop > end) /* cannot happen: llhttp stops inside what it was given */
+            stop = e == HPE_OK ? end : at;
+        if (in_head && h->state != H1P_ERROR && head_took(h, (size_t)(stop - at)) != 0)
+            return (size_t)(stop - data);
+        if (h->state == H1P_DONE || h->state == H1P_ERROR)
+            return (size_t)(stop - data);
+        if (e == HPE_PAUSED && h->state == H1P_BODY && in_head) {
+            /* the head's end (on_headers_complete): on, even with no byte
+             * left (a request without a body is whole there) */
+            llhttp_resume(&h->p);
+            at = stop;
+            continue;
+        }
+        if (e == HPE_INVALID_METHOD)
+            set_error(h, 501, "method not implemented");
+        else if (e == HPE_UNEXPECTED_CONTENT_LENGTH)
+            set_error(h, 400, "Content-Length given twice, or with Transfer-Encoding");
+        else if (e == HPE_PAUSED_UPGRADE)
+            set_error(h, 501, "no protocol upgrade here");
+        else if (e != HPE_OK)
+            set_error(h, 400, llhttp_get_error_reason(&h->p) ? llhttp_get_error_reason(&h->p) : llhttp_errno_name(e));
+        return (size_t)(stop - data);
+    }
 }
 
 const char *h1parse_header(const h1parse *h, const char *name)
