@@ -123,6 +123,8 @@ static int name_done(h1parse *h)
         h->cl_seen++;
     else if (n == 17 && strcasecmp(name, "transfer-encoding") == 0)
         h->te_seen = 1;
+    else if (n == 6 && h->expect == 0 && strcasecmp(name, "expect") == 0)
+        h->expect = h->nheaders;
     return 0;
 }
 
@@ -245,7 +247,7 @@ static int on_headers_complete(llhttp_t *p)
         set_error(h, 413, "request body longer than maxMessageBytes");
         return -1;
     }
-    const char *ex = h1parse_header(h, "Expect");
+    const char *ex = h->expect ? h->hbuf + h->values[h->expect - 1] : NULL; /* the first one, as h1parse_header */
     if (ex) {
         if (strcasecmp(ex, "100-continue") != 0) {
             set_error(h, 417, "an expectation the server does not know");
@@ -337,7 +339,7 @@ void h1parse_next(h1parse *h)
     h->status = 0;
     h->why = NULL;
     h->hlen = h->blen = h->url_len = h->head_bytes = 0;
-    h->nheaders = h->in_value = h->cl_seen = h->te_seen = 0;
+    h->nheaders = h->in_value = h->cl_seen = h->te_seen = h->expect = 0;
     h->expect_continue = 0;
     h->path = h->query = NULL;
     h->minor = 1;

@@ -65,6 +65,7 @@ typedef struct h1parse {
     char *body;
     size_t blen, bcap;
     int cl_seen;                /* Content-Length fields seen in this request */
+    int expect;                 /* the first Expect field's index + 1 (0: none) */
     int te_seen;                /* Transfer-Encoding seen */
 } h1parse;
 

@@ -89,11 +89,12 @@ const char *http1_phase_name(http1_phase p)
     return p < HTTP1_PHASE_COUNT ? phase_names[p] : "?";
 }
 
-static void conn_set_phase(http1_conn *c, http1_phase to)
+/* now_ms: the clock if the caller read it (0: read here when needed). */
+static void conn_set_phase(http1_conn *c, http1_phase to, uint64_t now_ms)
 {
     c->phase = to;
     if (to == HTTP1_READING)
-        c->reading_ms = ap_now_ms();
+        c->reading_ms = now_ms ? now_ms : ap_now_ms();
 }
 
 /* "Date: ...\r\n", made once a second. */
@@ -250,13 +251,13 @@ static void response_complete(http1_req *req)
     if (c->hooks->done)
         c->hooks->done(req->status, c->arg);
     if (req->close) {
-        conn_set_phase(c, HTTP1_CLOSING); /* closed once the output is written (conn_wrote) */
+        conn_set_phase(c, HTTP1_CLOSING, 0); /* closed once the output is written (conn_wrote) */
         reading_set(c, 0);
         return;
     }
     h1parse_next(&c->ps);
     req_reset(c);
-    conn_set_phase(c, HTTP1_IDLE);
+    conn_set_phase(c, HTTP1_IDLE, 0);
     if (flush_pending(&c->out) > HTTP1_OUT_HIGH) { /* its peer does not read its answers: wait for them to leave */
         c->out_paused = 1;
         if (c->reading)
@@ -309,7 +310,7 @@ static void refuse(http1_conn *c)
 {
     req_reset(c);
     c->req.close = 1;
-    conn_set_phase(c, HTTP1_HANDLING);
+    conn_set_phase(c, HTTP1_HANDLING, 0);
     ap_info("http1 (%s): request refused %d: %s", c->peer[0] ? c->peer : "local", c->ps.status, c->ps.why);
     send_json_error(&c->req, c->ps.status, reason_of(c->ps.status), c->ps.status == 413 ? "too_large" : "bad_request",
                     c->ps.why ? c->ps.why : "bad request");
@@ -341,10 +342,10 @@ static void parse(http1_conn *c)
         }
         req_reset(c);
         c->req.close = !c->ps.keep_alive;
-        conn_set_phase(c, HTTP1_HANDLING);
+        conn_set_phase(c, HTTP1_HANDLING, 0);
         c->hooks->request(&c->req, c->arg);
         if (c->phase == HTTP1_IDLE && !c->out_paused && c->in_off < c->in_len)
-            conn_set_phase(c, HTTP1_READING); /* answered at once, and pipelined bytes wait */
+            conn_set_phase(c, HTTP1_READING, 0); /* answered at once, and pipelined bytes wait */
     }
     if (c->in_off == c->in_len)
         c->in_off = c->in_len = 0;
@@ -387,7 +388,7 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
     c->in_len += (size_t)n;
     c->io_ms = ap_now_ms();
     if (c->phase == HTTP1_IDLE)
-        conn_set_phase(c, HTTP1_READING);
+        conn_set_phase(c, HTTP1_READING, c->io_ms);
     if (c->phase == HTTP1_READING)
         parse(c);
     else if (c->phase == HTTP1_HANDLING && c->in_len == HTTP1_IN_CAP)
@@ -411,7 +412,7 @@ static void resume_cb(evutil_socket_t fd, short what, void *arg)
     if (c->phase == HTTP1_CLOSING || c->out_paused)
         return;
     if (c->phase == HTTP1_IDLE && c->in_off < c->in_len) {
-        conn_set_phase(c, HTTP1_READING);
+        conn_set_phase(c, HTTP1_READING, 0);
         parse(c);
     }
     if (c->phase != HTTP1_CLOSING && !c->dead && c->in_len < HTTP1_IN_CAP)

@@ -248,9 +248,10 @@ static size_t httpx_take(void *arg, struct evbuffer *out)
             evbuffer_drain(buf, evbuffer_get_length(buf));
         taken += len + 1;
     }
-    if (x->req == NULL) { /* nobody to answer: what comes is dropped, as for a closed socket */
-        taken += evbuffer_get_length(out);
-        evbuffer_drain(out, evbuffer_get_length(out));
+    size_t left;
+    if (x->req == NULL && (left = evbuffer_get_length(out)) > 0) { /* nobody to answer: dropped, as for a closed socket */
+        taken += left;
+        evbuffer_drain(out, left);
     }
     if (buf)
         evbuffer_free(buf);
