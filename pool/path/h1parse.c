@@ -119,6 +119,7 @@ static int name_done(h1parse *h)
         set_error(h, 400, "an empty header name");
         return -1;
     }
+    h->initials |= 1u << ((name[0] | 0x20) & 31);
     if (n == 14 && strcasecmp(name, "content-length") == 0)
         h->cl_seen++;
     else if (n == 17 && strcasecmp(name, "transfer-encoding") == 0)
@@ -340,6 +341,7 @@ void h1parse_next(h1parse *h)
     h->why = NULL;
     h->hlen = h->blen = h->url_len = h->head_bytes = 0;
     h->nheaders = h->in_value = h->cl_seen = h->te_seen = h->expect = 0;
+    h->initials = 0;
     h->expect_continue = 0;
     h->path = h->query = NULL;
     h->minor = 1;
@@ -396,6 +398,8 @@ size_t h1parse_feed(h1parse *h, const char *data, size_t n)
 
 const char *h1parse_header(const h1parse *h, const char *name)
 {
+    if (!(h->initials & (1u << ((name[0] | 0x20) & 31))))
+        return NULL; /* no field's name begins with that letter (most look-ups: headers not sent) */
     size_t n = strlen(name);
     for (int i = 0; i < h->nheaders; i++) /* a name's length: the gap to its value, less its NUL */
         if (h->values[i] - h->names[i] - 1 == n && strcasecmp(h->hbuf + h->names[i], name) == 0)

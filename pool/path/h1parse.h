@@ -66,6 +66,7 @@ typedef struct h1parse {
     size_t blen, bcap;
     int cl_seen;                /* Content-Length fields seen in this request */
     int expect;                 /* the first Expect field's index + 1 (0: none) */
+    uint32_t initials;          /* bit (c | 0x20) & 31 set for each field name's first byte c: a look-up's filter */
     int te_seen;                /* Transfer-Encoding seen */
 } h1parse;
 
