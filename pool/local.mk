@@ -9,6 +9,7 @@
 #   broker/: the broker ingress: requests from a Redis stream shared by many agentpoolds
 #   ops/: what operators read, ask and keep: pool.* requests, statistics, HTTP, alerts, logs,
 #         dead letters, breakers
+#   llhttp/: the HTTP front door's parser, Debian's node-llhttp sources compiled in (pool/libllhttp.a)
 # llhttp, the HTTP front door's parser, from Debian's node-llhttp sources
 # (pool/llhttp/README): its code as it is, so with warnings off.
 noinst_LIBRARIES += pool/libllhttp.a
