@@ -351,10 +351,13 @@ struct httpx *httpx_start(struct httpx *x, http1_req *req, struct pool *p, int s
 {
     if (x == NULL) {
         x = ap_calloc(1, sizeof(*x));
-    } else if (x->c && !client_idle(x->c)) { /* cannot happen: a request is answered only once its line is */
-        ap_error("http exchange: client-%llu still has work of its connection's last request: dropped",
-                 (unsigned long long)x->c->serial);
-        client_drop(x->c, "its HTTP connection's next request came before its last one was done");
+    } else if (x->c && !client_idle(x->c)) {
+        /* the last request was answered but left work on the client that outlives its answer (none
+         * is known: pool.subscribe, whose events would, is refused to an origin client's uid -1): the
+         * client goes, and this request gets one of its own */
+        ap_info("http exchange: client-%llu has work left of its connection's last request (answered): dropped",
+                (unsigned long long)x->c->serial);
+        client_drop(x->c, "its HTTP connection's next request came while work of its last one was left");
     }
     x->req = req;
     x->state = HX_FED;
