@@ -9,6 +9,15 @@
 #   broker/: the broker ingress: requests from a Redis stream shared by many agentpoolds
 #   ops/: what operators read, ask and keep: pool.* requests, statistics, HTTP, alerts, logs,
 #         dead letters, breakers
+#   llhttp/: the HTTP front door's parser, Debian's node-llhttp sources compiled in (pool/libllhttp.a)
+# llhttp, the HTTP front door's parser, from Debian's node-llhttp sources
+# (pool/llhttp/README): its code as it is, so with warnings off.
+noinst_LIBRARIES += pool/libllhttp.a
+pool_libllhttp_a_SOURCES = pool/llhttp/llhttp_api.c pool/llhttp/llhttp_http.c pool/llhttp/llhttp_core.c
+pool_libllhttp_a_CPPFLAGS = $(LLHTTP_CFLAGS) -I$(LLHTTP_DIR)
+pool_libllhttp_a_CFLAGS = $(AM_CFLAGS) -w
+EXTRA_DIST += pool/llhttp/README
+
 bin_PROGRAMS += agentpoold
 agentpoold_SOURCES = pool/core/main.c \
 	pool/core/server.c pool/core/server.h \
@@ -91,6 +100,6 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/redis/rspec.c pool/redis/rspec.h pool/redis/rlink.c pool/redis/rlink.h pool/redis/rev.c pool/redis/rev.h \
 	pool/broker/broker.c pool/broker/broker.h pool/broker/bint.h pool/broker/bjob.c pool/broker/bcmd.c \
 	pool/broker/bcancel.c pool/broker/bcancel.h pool/broker/bentry.c pool/broker/bentry.h
-agentpoold_CPPFLAGS = $(AM_CPPFLAGS) $(POOL_INC)
+agentpoold_CPPFLAGS = $(AM_CPPFLAGS) $(POOL_INC) $(LLHTTP_CFLAGS)
 agentpoold_CFLAGS = $(AM_CFLAGS) -pthread $(LIBEVENT_CFLAGS) $(CJSON_CFLAGS) $(SQLITE_CFLAGS) $(HIREDIS_CFLAGS) $(NETTLE_CFLAGS) $(JEMALLOC_CFLAGS) $(JEMALLOC_DEFS)
-agentpoold_LDADD = common/libapcommon_je.a $(LIBEVENT_LIBS) $(HTTP_PARSER_LIBS) $(CJSON_LIBS) $(SQLITE_LIBS) $(HIREDIS_LIBS) $(NETTLE_LIBS) -lpthread $(JEMALLOC_LIBS)
+agentpoold_LDADD = common/libapcommon_je.a pool/libllhttp.a $(LIBEVENT_LIBS) $(CJSON_LIBS) $(SQLITE_LIBS) $(HIREDIS_LIBS) $(NETTLE_LIBS) -lpthread $(JEMALLOC_LIBS)

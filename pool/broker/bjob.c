@@ -171,7 +171,7 @@ static void bj_run(bjob *j)
         server.stats.too_large_lines++;
         answer_refuse(c, NULL, NULL, ERR_TOO_LARGE, "request longer than maxMessageBytes", NULL, NULL, -1);
     } else {
-        client_feed(c, line, len);
+        client_feed(c, line, len, NULL);
     }
     ap_free(line);
 }

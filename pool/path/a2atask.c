@@ -461,7 +461,7 @@ static void feed(a2a_task *t, pool_t *p, const char *amsg, size_t mlen, int stre
         set_text(&t->error, "{\"code\":\"other\",\"message\":\"out of memory\"}");
         a2atask_set_state(t, A2A_FAILED);
     } else {
-        client_feed(t->c, line, strlen(line));
+        client_feed(t->c, line, strlen(line), NULL);
         if (!a2atask_settled(t->state))
             a2atask_set_state(t, A2A_WORKING);
     }

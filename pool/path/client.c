@@ -421,13 +421,20 @@ static int client_key_gate(client *c, const char *line, const scan_result *r, po
     return AP_ERR;
 }
 
-/* One complete line: answer it here, or turn it into a message. */
-static void client_line(client *c, const char *line, size_t len)
+/* One complete line: answer it here, or turn it into a message.  g
+ * (NULL: nothing) is what an origin client's owner gives beside it
+ * (client_feed). */
+static void client_line(client *c, const char *line, size_t len, const client_given *g)
 {
     scan_result r;
-    scan_status st = scan_request(line, len, AP_MAX_JSON_DEPTH, &r);
+    unsigned given = g ? (g->pool ? SCAN_GIVEN_POOL : 0) | (g->stream >= 0 ? SCAN_GIVEN_STREAM : 0) |
+                             (g->no_id ? SCAN_GIVEN_ID : 0)
+                       : 0;
+    scan_status st = scan_request_given(line, len, AP_MAX_JSON_DEPTH, given, &r);
     if (st == SCAN_BLANK)
         return;
+    if (given & SCAN_GIVEN_STREAM)
+        r.stream = g->stream;
     c->requests++;
     if (st != SCAN_OK) {
         if (++c->bad <= CLIENT_BAD_LOG_MAX)
@@ -448,7 +455,7 @@ static void client_line(client *c, const char *line, size_t len)
         answer_refuse(c, line, &r, ERR_BAD_REQUEST, "duplicate id: a request with this id is already in flight on this connection", NULL, NULL, -1);
         return;
     }
-    pool_t *p = r.pool_given ? pools_find(r.pool, r.pool_len) : pools_default();
+    pool_t *p = (given & SCAN_GIVEN_POOL) ? g->pool : r.pool_given ? pools_find(r.pool, r.pool_len) : pools_default();
     if (p == NULL) {
         char names[512], why[640];
         pools_names(names, sizeof(names));
@@ -613,7 +620,7 @@ static void client_process(client *c)
             linein_consume(&c->in, len + 1);
             continue;
         }
-        client_line(c, len ? line : "", len);
+        client_line(c, len ? line : "", len, NULL);
         linein_consume(&c->in, len + 1);
     }
 }
@@ -653,12 +660,23 @@ static void client_half_close(client *c)
              (unsigned long long)c->serial, (int)c->peer_pid, c->in_flight, linein_pending(&c->in));
 }
 
-/* A half-closed connection is done when nothing it sent is unanswered
- * or unhandled, every answer is written and it is not subscribed to events. */
+/* Nothing c sent is unanswered or unhandled, every answer is written
+ * and it is not subscribed to events. */
+static int client_settled(const client *c)
+{
+    return c->in_flight == 0 && c->held == NULL && c->deferred <= 0 && c->sub == NULL && linein_pending(&c->in) == 0 &&
+           link_empty(&c->streams) && flush_pending(&c->out) == 0;
+}
+
+/* A half-closed connection (or an origin client not kept) is done once settled. */
 static int client_answered_all(const client *c)
 {
-    return (c->half_closed || c->origin) && c->in_flight == 0 && c->held == NULL && c->deferred <= 0 && c->sub == NULL &&
-           linein_pending(&c->in) == 0 && link_empty(&c->streams) && flush_pending(&c->out) == 0;
+    return (c->half_closed || (c->origin && !c->keep)) && client_settled(c);
+}
+
+int client_idle(const client *c)
+{
+    return c->state != CLIENT_CLOSING && client_settled(c);
 }
 
 /* Closes a half-closed connection that is done; returns 1 if it did
@@ -788,13 +806,18 @@ client *client_open_origin(const client_origin *o, void *arg, pid_t pid, uid_t u
     return c;
 }
 
-void client_feed(client *c, const char *line, size_t len)
+void client_feed(client *c, const char *line, size_t len, const client_given *g)
 {
     c->turn_ns = ap_now_ns();
     c->active_ms = c->turn_ns / 1000000u;
-    client_line(c, line, len);
+    client_line(c, line, len, g);
     if (client_answered_all(c))
         client_process_soon(c); /* answered nothing (cannot happen for an object): closed all the same */
+}
+
+void client_keep_open(client *c)
+{
+    c->keep = 1;
 }
 
 void client_drop(client *c, const char *why)
@@ -910,12 +933,13 @@ void client_deferred(client *c, int delta)
         client_process_soon(c); /* it may have been its last (client_finish) */
 }
 
-/* Idle: nothing it sent is unanswered (in flight, held, or a pool.*
- * answer due later), not subscribed to events, nothing waits to be written to it, and no byte came
- * or went for idleConnectionTimeout. */
+/* Idle: a socket (an origin client's life is its owner's), nothing it
+ * sent is unanswered (in flight, held, or a pool.* answer due later), not
+ * subscribed to events, nothing waits to be written to it, and no byte
+ * came or went for idleConnectionTimeout. */
 static int client_is_idle(const client *c, uint64_t now)
 {
-    return c->in_flight == 0 && c->deferred <= 0 && c->state != CLIENT_CLOSING && c->sub == NULL &&
+    return c->origin == NULL && c->in_flight == 0 && c->deferred <= 0 && c->state != CLIENT_CLOSING && c->sub == NULL &&
            flush_pending(&c->out) == 0 &&
            now - c->active_ms >= (uint64_t)server.cfg->idle_connection_timeout;
 }

@@ -44,9 +44,13 @@
  * the turn (flush.c's sink) and turns them into its own protocol.  It
  * counts as half-closed from the start: once nothing it was fed is
  * unanswered and its output is taken, it is closed, and the owner's
- * closed() is told.  client_drop is its owner's peer leaving: like a
- * socket that closes, its work is cancelled.  It is not a connection:
- * not in nclients or the per-uid counts (its owner counts its own).
+ * closed() is told; unless its owner keeps it (client_keep_open: an HTTP
+ * connection feeds its one client a line per request), then it stays
+ * open, idle (client_idle) between lines, until its owner drops it.
+ * client_drop is its owner's peer leaving: like a socket that closes,
+ * its work is cancelled.  It is not a connection: not in nclients or the
+ * per-uid counts (its owner counts its own), and never closed for
+ * idleConnectionTimeout (its owner bounds its life).
  */
 #ifndef AP_CLIENT_H
 #define AP_CLIENT_H
@@ -90,6 +94,7 @@ typedef struct client {
     uint64_t serial;            /* "client-N" in logs */
     const client_origin *origin;/* not a socket: its owner (NULL for a socket) */
     void *origin_arg;
+    int keep;                   /* an origin client kept open by its owner when all it was fed is answered */
     int fd;
     struct event *rev;          /* EV_READ on fd, added while reading is on */
     int reading;                /* rev is added */
@@ -130,9 +135,26 @@ void client_accept(int fd, const struct ucred *cred);
 /* An origin client for o (see above); peer_uid is uid (-1: none known),
  * peer_pid pid.  NULL, logged, when it cannot be made. */
 client *client_open_origin(const client_origin *o, void *arg, pid_t pid, uid_t uid);
+/* What an origin client's owner says of a line beside its bytes: those
+ * members of the line are not read (any value is taken, as an unknown
+ * member's), these count instead. */
+typedef struct client_given {
+    struct pool *pool;          /* its pool ("pool"); NULL: the line's own */
+    int stream;                 /* its "stream", 0 or 1; -1: the line's own */
+    int no_id;                  /* its "id" is not read: its lines carry none (an owner that feeds one line at a time) */
+} client_given;
+
 /* One request line for an origin client: handled now, as a socket's
- * line is (answered, refused or admitted). */
-void client_feed(client *c, const char *line, size_t len);
+ * line is (answered, refused or admitted); g (NULL: nothing) what its
+ * owner gives beside it. */
+void client_feed(client *c, const char *line, size_t len, const client_given *g);
+/* The origin client c is not closed when all it was fed is answered: its
+ * owner feeds it again, and closes it with client_drop. */
+void client_keep_open(client *c);
+/* Whether nothing c was fed is unanswered (in flight, held, a stream's
+ * lines, a deferred answer), its output is all taken and it is open:
+ * a kept origin client can take its owner's next line as a new one. */
+int client_idle(const client *c);
 /* An origin client's owner lost its peer: c is closed (its waiting
  * messages cancelled, its running ones abandoned) and freed; the owner's
  * closed() is called first. */

@@ -1,19 +1,20 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * h1parse.c - one HTTP/1.x request at a time over libhttp-parser (see
- * h1parse.h).
+ * h1parse.c - one HTTP/1.x request at a time over llhttp (see h1parse.h).
  *
- * libhttp-parser calls back with spans of the bytes fed (a name or value
- * may come in pieces when a read ends inside it); they are appended to
- * hbuf, which holds the URL and then each name and value NUL-terminated,
- * and whose size is the header bound, so nothing here can grow past it.
- * The library counts the head's bytes itself (http_parser_set_max_header_size,
- * a process-wide setting set from the limits at init) and refuses
- * Content-Length with chunked and a repeated Content-Length; the same
+ * llhttp calls back with spans of the bytes fed (a name or value may come
+ * in pieces when a read ends inside it); they are appended to hbuf, which
+ * holds the URL and then each name and value NUL-terminated, and whose
+ * size is the header bound, so nothing here can grow past it.  The head's
+ * bytes are counted here (llhttp has no bound of its own): every byte fed
+ * while the head is not whole, and, for the feed that ends it, up to where
+ * it ends (on_headers_complete pauses the parser there, so its position is
+ * known; it resumes at once).  llhttp refuses Content-Length with chunked,
+ * a repeated Content-Length and a space before a header's colon; the same
  * checks are made here again on the names seen, so a library built
  * lenient could not let a smuggled request by.  A whole request pauses
- * the parser (http_parser_pause in on_message_complete): the bytes after
- * it stay the caller's until it asks for the next request.  State: the
+ * the parser (HPE_PAUSED from on_message_complete): the bytes after it
+ * stay the caller's until it asks for the next request.  State: the
  * parser settings (constant).
  */
 #include "h1parse.h"
@@ -37,49 +38,68 @@ static void set_error(h1parse *h, int status, const char *why)
 }
 
 /* hbuf grows from H1PARSE_HEAD_START bytes up to the head's bound (and
- * its NULs), so an idle connection does not hold httpMaxHeaderBytes. */
-static int append(h1parse *h, const char *at, size_t n)
+ * its NULs), so an idle connection does not hold httpMaxHeaderBytes.
+ * Room for need bytes in all: 0, or -1 (ERROR) past the bound. */
+static int room(h1parse *h, size_t need)
 {
-    size_t need = h->hlen + n + 1, max = h->lim.max_head + 2; /* +1: its NUL */
+    size_t max = h->lim.max_head + 2;
     if (need > max) {
         set_error(h, 431, "request line and headers longer than httpMaxHeaderBytes");
         return -1;
     }
-    if (need > h->hcap) {
-        size_t cap = h->hcap ? h->hcap : H1PARSE_HEAD_START;
-        while (cap < need)
-            cap *= 2;
-        h->hcap = cap < max ? cap : max;
-        h->hbuf = ap_realloc(h->hbuf, h->hcap);
-    }
+    size_t cap = h->hcap ? h->hcap : H1PARSE_HEAD_START;
+    while (cap < need)
+        cap *= 2;
+    h->hcap = cap < max ? cap : max;
+    h->hbuf = ap_realloc(h->hbuf, h->hcap);
+    return 0;
+}
+
+/* n bytes appended to hbuf, with room kept for a NUL after them. */
+static int append(h1parse *h, const char *at, size_t n)
+{
+    size_t need = h->hlen + n + 1; /* +1: its NUL */
+    if (need > h->hcap && room(h, need) != 0)
+        return -1;
     memcpy(h->hbuf + h->hlen, at, n);
     h->hlen += n;
     return 0;
 }
 
+/* The NUL after what was appended last (append kept room for it). */
 static int terminate(h1parse *h)
 {
-    if (append(h, "", 0) != 0)
+    if (h->hlen + 1 > h->hcap && room(h, h->hlen + 1) != 0)
         return -1;
     h->hbuf[h->hlen++] = '\0';
     return 0;
 }
 
-static int on_url(http_parser *p, const char *at, size_t n)
+static int on_url(llhttp_t *p, const char *at, size_t n)
 {
     h1parse *h = p->data;
     h->url_len += n;
     return append(h, at, n);
 }
 
-/* Whether c may be in a header name (RFC 9110's tchar).  The library,
- * built without HTTP_PARSER_STRICT, also takes a space there, which would
- * let "Transfer-Encoding : chunked" by as another header. */
-static int tchar(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
+/* The bytes that may be in a header name (RFC 9110's tchar).  A parser
+ * built lenient takes a space there, which would let
+ * "Transfer-Encoding : chunked" by as another header. */
+#define TCHARS_DIGITS ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, \
+                      ['8'] = 1, ['9'] = 1
+#define TCHARS_LOWER ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1, \
+                     ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, \
+                     ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1, \
+                     ['y'] = 1, ['z'] = 1
+#define TCHARS_UPPER ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, \
+                     ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, \
+                     ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, \
+                     ['Y'] = 1, ['Z'] = 1
+static const unsigned char tchars[256] = {
+    TCHARS_DIGITS, TCHARS_LOWER, TCHARS_UPPER,
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
+    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
+};
 
 /* The name just ended (its value begins): checked, and the fields that
  * decide where the body ends are counted.  -1 (ERROR) for a bad name. */
@@ -88,27 +108,28 @@ static int name_done(h1parse *h)
     uint32_t at = h->names[h->nheaders - 1];
     const char *name = h->hbuf + at;
     size_t n = h->hlen - 1 - at;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)(name[i] | 0x20); /* letters and '-' first: most of any name */
-        if ((c >= 'a' && c <= 'z') || c == '-')
-            continue;
-        if (!tchar((unsigned char)name[i])) {
-            set_error(h, 400, "a header name with a character not allowed there");
-            return -1;
-        }
+    unsigned ok = 1;
+    for (size_t i = 0; i < n; i++)
+        ok &= tchars[(unsigned char)name[i]];
+    if (!ok) {
+        set_error(h, 400, "a header name with a character not allowed there");
+        return -1;
     }
     if (n == 0) {
         set_error(h, 400, "an empty header name");
         return -1;
     }
+    h->initials |= 1u << ((name[0] | 0x20) & 31);
     if (n == 14 && strcasecmp(name, "content-length") == 0)
         h->cl_seen++;
     else if (n == 17 && strcasecmp(name, "transfer-encoding") == 0)
         h->te_seen = 1;
+    else if (n == 6 && h->expect == 0 && strcasecmp(name, "expect") == 0)
+        h->expect = h->nheaders;
     return 0;
 }
 
-static int on_header_field(http_parser *p, const char *at, size_t n)
+static int on_header_field(llhttp_t *p, const char *at, size_t n)
 {
     h1parse *h = p->data;
     if (h->state != H1P_HEAD)
@@ -126,7 +147,7 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
     return append(h, at, n);
 }
 
-static int on_header_value(http_parser *p, const char *at, size_t n)
+static int on_header_value(llhttp_t *p, const char *at, size_t n)
 {
     h1parse *h = p->data;
     if (h->state != H1P_HEAD)
@@ -165,7 +186,7 @@ const char *h1parse_method_name(h1_method m)
 static int split_url(h1parse *h)
 {
     char *u = h->hbuf, *end = h->hbuf + h->url_len;
-    if (h->url_len > 7 && (strncasecmp(u, "http://", 7) == 0 || strncasecmp(u, "https://", 8) == 0)) {
+    if (h->url_len > 7 && *u != '/' && (strncasecmp(u, "http://", 7) == 0 || strncasecmp(u, "https://", 8) == 0)) {
         char *s = memchr(u + 7, '/', (size_t)(end - u - 7));
         if (s == NULL) { /* "http://host": the root */
             u = end - 1;
@@ -187,7 +208,7 @@ static int split_url(h1parse *h)
     return 0;
 }
 
-static int on_headers_complete(http_parser *p)
+static int on_headers_complete(llhttp_t *p)
 {
     h1parse *h = p->data;
     if (h->nheaders == 0 || h->in_value) {
@@ -227,7 +248,7 @@ static int on_headers_complete(http_parser *p)
         set_error(h, 413, "request body longer than maxMessageBytes");
         return -1;
     }
-    const char *ex = h1parse_header(h, "Expect");
+    const char *ex = h->expect ? h->hbuf + h->values[h->expect - 1] : NULL; /* the first one, as h1parse_header */
     if (ex) {
         if (strcasecmp(ex, "100-continue") != 0) {
             set_error(h, 417, "an expectation the server does not know");
@@ -236,10 +257,10 @@ static int on_headers_complete(http_parser *p)
         h->expect_continue = has_body && h->minor >= 1;
     }
     h->state = H1P_BODY;
-    return 0;
+    return HPE_PAUSED; /* where the head ends is where the parser stops: its bytes are counted (h1parse_feed) */
 }
 
-static int on_body(http_parser *p, const char *at, size_t n)
+static int on_body(llhttp_t *p, const char *at, size_t n)
 {
     h1parse *h = p->data;
     if (n > h->lim.max_body - h->blen) {
@@ -261,7 +282,7 @@ static int on_body(http_parser *p, const char *at, size_t n)
 }
 
 /* A chunk's size is known before its bytes: one past the bound is refused at once. */
-static int on_chunk_header(http_parser *p)
+static int on_chunk_header(llhttp_t *p)
 {
     h1parse *h = p->data;
     if (p->content_length > h->lim.max_body - h->blen) {
@@ -271,18 +292,17 @@ static int on_chunk_header(http_parser *p)
     return 0;
 }
 
-static int on_message_complete(http_parser *p)
+static int on_message_complete(llhttp_t *p)
 {
     h1parse *h = p->data;
     if (h->state != H1P_BODY) /* a request the head refused: never whole */
         return -1;
     h->state = H1P_DONE;
-    h->keep_alive = http_should_keep_alive(p);
-    http_parser_pause(p, 1); /* the bytes after it are the next request's */
-    return 0;
+    h->keep_alive = llhttp_should_keep_alive(p);
+    return HPE_PAUSED; /* the bytes after it are the next request's */
 }
 
-static const http_parser_settings settings = {
+static const llhttp_settings_t settings = {
     .on_url = on_url,
     .on_header_field = on_header_field,
     .on_header_value = on_header_value,
@@ -297,8 +317,7 @@ void h1parse_init(h1parse *h, const h1parse_limits *lim)
     memset(h, 0, sizeof(*h));
     h->lim = *lim;
     h->minor = 1; /* until a request line says: an answer to an unparsable one is HTTP/1.1 */
-    http_parser_set_max_header_size((uint32_t)(lim->max_head < UINT32_MAX ? lim->max_head : UINT32_MAX));
-    http_parser_init(&h->p, HTTP_REQUEST);
+    llhttp_init(&h->p, HTTP_REQUEST, &settings);
     h->p.data = h;
 }
 
@@ -320,37 +339,67 @@ void h1parse_next(h1parse *h)
     h->state = H1P_HEAD;
     h->status = 0;
     h->why = NULL;
-    h->hlen = h->blen = h->url_len = 0;
-    h->nheaders = h->in_value = h->cl_seen = h->te_seen = 0;
-    h->expect_continue = h->keep_alive = 0;
+    h->hlen = h->blen = h->url_len = h->head_bytes = 0;
+    h->nheaders = h->in_value = h->cl_seen = h->te_seen = h->expect = 0;
+    h->initials = 0;
+    h->expect_continue = 0;
     h->path = h->query = NULL;
     h->minor = 1;
-    http_parser_pause(&h->p, 0);
+    if (h->keep_alive)
+        llhttp_resume(&h->p);
+    else
+        llhttp_reset(&h->p); /* llhttp takes nothing after a request that closes its connection; a caller may go on */
+    h->keep_alive = 0;
+}
+
+/* The head took n more bytes: 0, or -1 (ERROR, 431) past its bound. */
+static int head_took(h1parse *h, size_t n)
+{
+    h->head_bytes += n;
+    if (h->head_bytes <= h->lim.max_head)
+        return 0;
+    set_error(h, 431, "request line and headers longer than httpMaxHeaderBytes");
+    return -1;
 }
 
 size_t h1parse_feed(h1parse *h, const char *data, size_t n)
 {
     if (h->state == H1P_DONE || h->state == H1P_ERROR || n == 0)
         return 0;
-    size_t used = http_parser_execute(&h->p, &settings, data, n);
-    enum http_errno e = HTTP_PARSER_ERRNO(&h->p);
-    if (h->state == H1P_DONE || h->state == H1P_ERROR)
-        return used;
-    if (e == HPE_HEADER_OVERFLOW)
-        set_error(h, 431, "request line and headers longer than httpMaxHeaderBytes");
-    else if (e == HPE_INVALID_METHOD)
-        set_error(h, 501, "method not implemented");
-    else if (e == HPE_UNEXPECTED_CONTENT_LENGTH)
-        set_error(h, 400, "Content-Length given twice, or with Transfer-Encoding");
-    else if (e != HPE_OK)
-        set_error(h, 400, http_errno_description(e));
-    else if (used < n) /* stopped short with no error: an upgrade */
-        set_error(h, 501, "no protocol upgrade here");
-    return used;
+    const char *at = data, *end = data + n;
+    for (;;) {
+        int in_head = h->state == H1P_HEAD;
+        llhttp_errno_t e = llhttp_execute(&h->p, at, (size_t)(end - at));
+        const char *stop = e == HPE_OK ? end : llhttp_get_error_pos(&h->p);
+        if (stop == NULL || stop < at || stop > end) /* cannot happen: llhttp stops inside what it was given */
+            stop = e == HPE_OK ? end : at;
+        if (in_head && h->state != H1P_ERROR && head_took(h, (size_t)(stop - at)) != 0)
+            return (size_t)(stop - data);
+        if (h->state == H1P_DONE || h->state == H1P_ERROR)
+            return (size_t)(stop - data);
+        if (e == HPE_PAUSED && h->state == H1P_BODY && in_head) {
+            /* the head's end (on_headers_complete): on, even with no byte
+             * left (a request without a body is whole there) */
+            llhttp_resume(&h->p);
+            at = stop;
+            continue;
+        }
+        if (e == HPE_INVALID_METHOD)
+            set_error(h, 501, "method not implemented");
+        else if (e == HPE_UNEXPECTED_CONTENT_LENGTH)
+            set_error(h, 400, "Content-Length given twice, or with Transfer-Encoding");
+        else if (e == HPE_PAUSED_UPGRADE)
+            set_error(h, 501, "no protocol upgrade here");
+        else if (e != HPE_OK)
+            set_error(h, 400, llhttp_get_error_reason(&h->p) ? llhttp_get_error_reason(&h->p) : llhttp_errno_name(e));
+        return (size_t)(stop - data);
+    }
 }
 
 const char *h1parse_header(const h1parse *h, const char *name)
 {
+    if (!(h->initials & (1u << ((name[0] | 0x20) & 31))))
+        return NULL; /* no field's name begins with that letter (most look-ups: headers not sent) */
     size_t n = strlen(name);
     for (int i = 0; i < h->nheaders; i++) /* a name's length: the gap to its value, less its NUL */
         if (h->values[i] - h->names[i] - 1 == n && strcasecmp(h->hbuf + h->names[i], name) == 0)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * h1parse.h - one HTTP/1.x request at a time, parsed from bytes by
- * Debian's libhttp-parser (2.9) and bounded: the request line and headers
+ * llhttp (Node.js's parser; pool/llhttp/) and bounded: the request line and headers
  * by max_head bytes (431) and max_headers fields (431), the body by
  * max_body bytes (413, refused from Content-Length before it is read).
  *
@@ -22,7 +22,7 @@
 #ifndef AP_H1PARSE_H
 #define AP_H1PARSE_H
 
-#include <http_parser.h>
+#include <llhttp.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,9 +41,10 @@ typedef struct {
 } h1parse_limits;
 
 typedef struct h1parse {
-    http_parser p;
+    llhttp_t p;
     h1parse_limits lim;
     h1parse_state state;
+    size_t head_bytes;          /* bytes of the head (request line and headers) parsed so far */
     /* ERROR: the status to answer (400, 413, 417, 431, 501, 505) and why */
     int status;
     const char *why;
@@ -64,6 +65,8 @@ typedef struct h1parse {
     char *body;
     size_t blen, bcap;
     int cl_seen;                /* Content-Length fields seen in this request */
+    int expect;                 /* the first Expect field's index + 1 (0: none) */
+    uint32_t initials;          /* bit (c | 0x20) & 31 set for each field name's first byte c: a look-up's filter */
     int te_seen;                /* Transfer-Encoding seen */
 } h1parse;
 

@@ -8,9 +8,10 @@
  * is off (the buffer full of pipelined bytes during a request), a resume
  * event made active when an answer leaves pipelined bytes to parse (so a
  * handler's answer never re-enters the parser), and a flushable for the
- * output.  A response's head is written by hand into a stack buffer
- * (status line, the handler's headers, the cached Date, Content-Length or
- * chunked) and added with its body to the output, which flush.c writes
+ * output.  A response's head is written by hand (status line, the
+ * handler's headers, the cached Date line, Content-Length or chunked)
+ * straight into space reserved in the output, its body copied after it
+ * (one reserve and commit per response), and flush.c writes the output
  * with one writev per connection at the end of the loop's turn.  No timer
  * per request and no epoll_ctl per request: timeouts are checked on the
  * owner's tick (http1_conn_expired).  Above HTTP1_OUT_HIGH unsent answer
@@ -106,7 +107,7 @@ static int out_may_resume(const http1_conn *c)
 
 /* The module's one state: the Date header's text and the second it is of. */
 static struct {
-    char text[40];
+    char text[48];
     size_t len;
     time_t made;
 } h1date;
@@ -116,20 +117,22 @@ const char *http1_phase_name(http1_phase p)
     return p < HTTP1_PHASE_COUNT ? phase_names[p] : "?";
 }
 
-static void conn_set_phase(http1_conn *c, http1_phase to)
+/* now_ms: the clock if the caller read it (0: read here when needed). */
+static void conn_set_phase(http1_conn *c, http1_phase to, uint64_t now_ms)
 {
     c->phase = to;
     if (to == HTTP1_READING)
-        c->reading_ms = ap_now_ms();
+        c->reading_ms = now_ms ? now_ms : ap_now_ms();
 }
 
-static const char *date_text(size_t *len)
+/* "Date: ...\r\n", made once a second. */
+static const char *date_line(size_t *len)
 {
     time_t now = time(NULL);
     if (now != h1date.made || h1date.len == 0) {
         struct tm tm;
         gmtime_r(&now, &tm);
-        h1date.len = strftime(h1date.text, sizeof(h1date.text), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        h1date.len = strftime(h1date.text, sizeof(h1date.text), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
         h1date.made = now;
     }
     *len = h1date.len;
@@ -152,17 +155,6 @@ static void put(wbuf *w, const char *s, size_t n)
 
 #define PUTS(w, lit) put((w), (lit), sizeof(lit) - 1)
 
-static void put_dec(wbuf *w, uint64_t v)
-{
-    char d[24];
-    int n = 0;
-    do {
-        d[sizeof(d) - 1 - n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    put(w, d + sizeof(d) - n, (size_t)n);
-}
-
 static void put_hex(wbuf *w, uint64_t v)
 {
     char d[24];
@@ -176,40 +168,80 @@ static void put_hex(wbuf *w, uint64_t v)
 
 typedef enum { BODY_LENGTH, BODY_NONE, BODY_CHUNKED, BODY_TO_CLOSE } body_kind;
 
-/* The response head of req into c's output. */
-static void write_head(http1_conn *c, http1_req *req, int status, const char *reason, body_kind kind, uint64_t len)
+/* Bytes a head takes at most beyond the handler's headers: the status
+ * line (a reason cut to 64 bytes), Date, Content-Type, Content-Length or
+ * Transfer-Encoding, Connection and the blank line come to under 240. */
+#define HEAD_ROOM 320
+
+/* Copies a literal to w; the end. */
+#define CPY(w, lit) ((char *)memcpy((w), (lit), sizeof(lit) - 1) + sizeof(lit) - 1)
+
+/* The response head of req at w, which has req->ohlen + HEAD_ROOM bytes
+ * of room; returns its end. */
+static char *head_at(char *w, const http1_conn *c, const http1_req *req, int status, const char *reason,
+                     body_kind kind, uint64_t len)
 {
-    char head[HTTP1_OUT_HEADERS + 320];
-    wbuf w = {head, head + sizeof(head)};
     size_t rlen = strnlen(reason, 64), dlen;
-    const char *date = date_text(&dlen);
-    if (c->ps.minor == 0)
-        PUTS(&w, "HTTP/1.0 ");
-    else
-        PUTS(&w, "HTTP/1.1 ");
-    put_dec(&w, (uint64_t)(status % 1000));
-    PUTS(&w, " ");
-    put(&w, reason, rlen);
-    PUTS(&w, "\r\n");
-    put(&w, req->oh, req->ohlen);
-    PUTS(&w, "Date: ");
-    put(&w, date, dlen);
-    PUTS(&w, "\r\n");
+    const char *date = date_line(&dlen);
+    unsigned st = (unsigned)status % 1000;
+    w = c->ps.minor == 0 ? CPY(w, "HTTP/1.0 ") : CPY(w, "HTTP/1.1 ");
+    *w++ = (char)('0' + st / 100);
+    *w++ = (char)('0' + st / 10 % 10);
+    *w++ = (char)('0' + st % 10);
+    *w++ = ' ';
+    memcpy(w, reason, rlen);
+    w = CPY(w + rlen, "\r\n");
+    memcpy(w, req->oh, req->ohlen);
+    memcpy(w + req->ohlen, date, dlen);
+    w += req->ohlen + dlen;
     if (!req->has_ctype && kind != BODY_NONE)
-        PUTS(&w, "Content-Type: application/json\r\n");
+        w = CPY(w, "Content-Type: application/json\r\n");
     if (kind == BODY_LENGTH) {
-        PUTS(&w, "Content-Length: ");
-        put_dec(&w, len);
-        PUTS(&w, "\r\n");
+        char d[24];
+        int n = 0;
+        do {
+            d[sizeof(d) - 1 - n++] = (char)('0' + len % 10);
+            len /= 10;
+        } while (len);
+        w = CPY(w, "Content-Length: ");
+        memcpy(w, d + sizeof(d) - n, (size_t)n);
+        w = CPY(w + n, "\r\n");
     } else if (kind == BODY_CHUNKED) {
-        PUTS(&w, "Transfer-Encoding: chunked\r\n");
+        w = CPY(w, "Transfer-Encoding: chunked\r\n");
     }
     if (req->close)
-        PUTS(&w, "Connection: close\r\n");
+        w = CPY(w, "Connection: close\r\n");
     else if (c->ps.minor == 0)
-        PUTS(&w, "Connection: keep-alive\r\n");
-    PUTS(&w, "\r\n");
-    evbuffer_add(c->out.out, head, (size_t)(w.p - head));
+        w = CPY(w, "Connection: keep-alive\r\n");
+    return CPY(w, "\r\n");
+}
+
+/* The response head of req and the n parts of its body (none: n 0) into
+ * c's output as one piece: one reserve, the head written in place, the
+ * parts copied after it. */
+static void write_response(http1_conn *c, http1_req *req, int status, const char *reason, body_kind kind, uint64_t len,
+                           const struct iovec *parts, int n)
+{
+    size_t room = req->ohlen + HEAD_ROOM;
+    for (int i = 0; i < n; i++)
+        room += parts[i].iov_len;
+    struct evbuffer_iovec v;
+    if (evbuffer_reserve_space(c->out.out, (ev_ssize_t)room, &v, 1) == 1) {
+        char *w = head_at(v.iov_base, c, req, status, reason, kind, len);
+        for (int i = 0; i < n; i++) {
+            memcpy(w, parts[i].iov_base, parts[i].iov_len);
+            w += parts[i].iov_len;
+        }
+        v.iov_len = (size_t)(w - (char *)v.iov_base);
+        if (evbuffer_commit_space(c->out.out, &v, 1) == 0)
+            return;
+        ap_error("http1 (%s, fd %d): evbuffer_commit_space failed: a response written piece by piece", c->peer,
+                 c->fd);
+    }
+    char head[HTTP1_OUT_HEADERS + HEAD_ROOM];
+    evbuffer_add(c->out.out, head, (size_t)(head_at(head, c, req, status, reason, kind, len) - head));
+    for (int i = 0; i < n; i++)
+        evbuffer_add(c->out.out, parts[i].iov_base, parts[i].iov_len);
 }
 
 /* ---- phases ------------------------------------------------------------ */
@@ -247,13 +279,13 @@ static void response_complete(http1_req *req)
     if (c->hooks->done)
         c->hooks->done(req->status, c->arg);
     if (req->close) {
-        conn_set_phase(c, HTTP1_CLOSING); /* closed once the output is written (conn_wrote) */
+        conn_set_phase(c, HTTP1_CLOSING, 0); /* closed once the output is written (conn_wrote) */
         reading_set(c, 0);
         return;
     }
     h1parse_next(&c->ps);
     req_reset(c);
-    conn_set_phase(c, HTTP1_IDLE);
+    conn_set_phase(c, HTTP1_IDLE, 0);
     if (out_should_pause(c)) { /* its peer does not read its answers (or the master holds too many): wait */
         c->out_paused = 1;
         if (flush_pending(&c->out) <= HTTP1_OUT_HIGH)
@@ -298,9 +330,9 @@ static void send_json_error(http1_req *req, int status, const char *reason, cons
     PUTS(&w, "\"}}\n");
     size_t n = (size_t)(w.p - body);
     req->status = status;
-    write_head(c, req, status, reason, BODY_LENGTH, n);
-    if (c->ps.method != H1_HEAD || c->ps.state == H1P_ERROR)
-        evbuffer_add(c->out.out, body, n);
+    struct iovec part = {body, n};
+    write_response(c, req, status, reason, BODY_LENGTH, n, &part,
+                   c->ps.method != H1_HEAD || c->ps.state == H1P_ERROR ? 1 : 0);
     response_complete(req);
 }
 
@@ -309,7 +341,7 @@ static void refuse(http1_conn *c)
 {
     req_reset(c);
     c->req.close = 1;
-    conn_set_phase(c, HTTP1_HANDLING);
+    conn_set_phase(c, HTTP1_HANDLING, 0);
     ap_info("http1 (%s): request refused %d: %s", c->peer[0] ? c->peer : "local", c->ps.status, c->ps.why);
     send_json_error(&c->req, c->ps.status, reason_of(c->ps.status), c->ps.status == 413 ? "too_large" : "bad_request",
                     c->ps.why ? c->ps.why : "bad request");
@@ -341,10 +373,10 @@ static void parse(http1_conn *c)
         }
         req_reset(c);
         c->req.close = !c->ps.keep_alive;
-        conn_set_phase(c, HTTP1_HANDLING);
+        conn_set_phase(c, HTTP1_HANDLING, 0);
         c->hooks->request(&c->req, c->arg);
         if (c->phase == HTTP1_IDLE && !c->out_paused && c->in_off < c->in_len)
-            conn_set_phase(c, HTTP1_READING); /* answered at once, and pipelined bytes wait */
+            conn_set_phase(c, HTTP1_READING, 0); /* answered at once, and pipelined bytes wait */
     }
     if (c->in_off == c->in_len)
         c->in_off = c->in_len = 0;
@@ -387,7 +419,7 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
     c->in_len += (size_t)n;
     c->io_ms = ap_now_ms();
     if (c->phase == HTTP1_IDLE)
-        conn_set_phase(c, HTTP1_READING);
+        conn_set_phase(c, HTTP1_READING, c->io_ms);
     if (c->phase == HTTP1_READING)
         parse(c);
     else if (c->phase == HTTP1_HANDLING && c->in_len == HTTP1_IN_CAP)
@@ -411,7 +443,7 @@ static void resume_cb(evutil_socket_t fd, short what, void *arg)
     if (c->phase == HTTP1_CLOSING || c->out_paused)
         return;
     if (c->phase == HTTP1_IDLE && c->in_off < c->in_len) {
-        conn_set_phase(c, HTTP1_READING);
+        conn_set_phase(c, HTTP1_READING, 0);
         parse(c);
     }
     if (c->phase != HTTP1_CLOSING && !c->dead && c->in_len < HTTP1_IN_CAP)
@@ -620,25 +652,21 @@ static int can_send(const http1_req *req, const char *what)
     return 0;
 }
 
-/* A whole response's head for a body of blen bytes: 1 when the body
- * goes out after it, 0 when it does not (HEAD, 204, 304), -1 when req
- * cannot take a reply (logged). */
-static int reply_head(http1_req *req, int status, const char *reason, size_t blen)
+/* Whether a whole response with status has a body (not 204, 304, 1xx:
+ * its head says BODY_NONE); for HEAD it is counted, not sent. */
+static int reply_has_body(int status)
 {
-    if (!can_send(req, "a reply"))
-        return -1;
-    int bodiless = status == 204 || status == 304 || (status >= 100 && status < 200);
-    req->status = status;
-    write_head(req->c, req, status, reason, bodiless ? BODY_NONE : BODY_LENGTH, blen);
-    return !bodiless && req->c->ps.method != H1_HEAD;
+    return !(status == 204 || status == 304 || (status >= 100 && status < 200));
 }
 
 void http1_send_reply(http1_req *req, int status, const char *reason, struct evbuffer *body)
 {
     size_t blen = body ? evbuffer_get_length(body) : 0;
-    int with_body = reply_head(req, status, reason, blen);
-    if (with_body < 0)
+    if (!can_send(req, "a reply"))
         return;
+    int has_body = reply_has_body(status), with_body = has_body && req->c->ps.method != H1_HEAD;
+    req->status = status;
+    write_response(req->c, req, status, reason, has_body ? BODY_LENGTH : BODY_NONE, blen, NULL, 0);
     if (body && with_body)
         evbuffer_add_buffer(req->c->out.out, body);
     else if (body)
@@ -651,11 +679,11 @@ void http1_send_reply_parts(http1_req *req, int status, const char *reason, cons
     size_t blen = 0;
     for (int i = 0; i < n; i++)
         blen += parts[i].iov_len;
-    int with_body = reply_head(req, status, reason, blen);
-    if (with_body < 0)
+    if (!can_send(req, "a reply"))
         return;
-    for (int i = 0; with_body && i < n; i++)
-        evbuffer_add(req->c->out.out, parts[i].iov_base, parts[i].iov_len);
+    int has_body = reply_has_body(status), with_body = has_body && req->c->ps.method != H1_HEAD;
+    req->status = status;
+    write_response(req->c, req, status, reason, has_body ? BODY_LENGTH : BODY_NONE, blen, parts, with_body ? n : 0);
     response_complete(req);
 }
 
@@ -676,7 +704,7 @@ void http1_send_reply_start(http1_req *req, int status, const char *reason)
     req->chunked = c->ps.minor >= 1;
     if (!req->chunked)
         req->close = 1; /* HTTP/1.0: the body ends with the connection */
-    write_head(c, req, status, reason, req->chunked ? BODY_CHUNKED : BODY_TO_CLOSE, 0);
+    write_response(c, req, status, reason, req->chunked ? BODY_CHUNKED : BODY_TO_CLOSE, 0, NULL, 0);
     out_mark(c);
 }
 

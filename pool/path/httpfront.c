@@ -8,7 +8,7 @@
  * an accepted socket becomes an http1 connection with a record here
  * (hconn) holding what the front door knows of it: its listener, whether
  * it came past maxConnections (its first request is refused), and the
- * exchange or A2A call of the request it is handling.  http1.c calls back
+ * exchange (kept from its first message on) and A2A call.  http1.c calls back
  * with each whole request (routed here), each response sent (counted by
  * status) and the connection's close (a request still in hand is
  * cancelled: counted as 499).  Timeouts are checked on the tick
@@ -68,7 +68,8 @@ typedef struct hconn {
     http1_conn *c;
     hlistener *l;
     int over_limit;             /* accepted past maxConnections: its first request is refused */
-    struct httpx *x;            /* its exchange while handling one */
+    struct httpx *x;            /* its exchange (httpx.c), from its first message on */
+    int exchanging;             /* a message of it is not answered yet */
     struct a2a_call *a2a;       /* its A2A call waiting for its task (a2a.c) */
     queue_link link;
 } hconn;
@@ -141,11 +142,11 @@ static void conn_closed_cb(void *arg)
 {
     hconn *hc = arg;
     struct httpfront *f = server.httpfront;
-    if (hc->x || hc->a2a) {
+    if (hc->exchanging || hc->a2a) {
         f->client_closed++;
         count_status(f, 499);
         ap_info("http-%llu (%s): closed by its peer before its answer: %s", (unsigned long long)hc->serial,
-                hc->l->shown, hc->x ? "its request is cancelled" : "its A2A task goes on");
+                hc->l->shown, hc->exchanging ? "its request is cancelled" : "its A2A task goes on");
     }
     ap_debug("http-%llu closed (%s)", (unsigned long long)hc->serial, http1_phase_name(http1_conn_phase(hc->c)));
     if (hc->x)
@@ -304,11 +305,11 @@ static int wants_stream(http1_req *req, const char *query)
     return 0;
 }
 
-/* The exchange is over for the connection. */
+/* The exchange's request is answered. */
 static void exchange_over(void *arg)
 {
     hconn *hc = arg;
-    hc->x = NULL;
+    hc->exchanging = 0;
 }
 
 /* A message for p: its key (Authorization: Bearer) goes into its request
@@ -324,7 +325,8 @@ static void start_exchange(hconn *hc, http1_req *req, pool_t *p, int sse)
         send_error(req, st, "Unauthorized", "unauthorized", why);
         return;
     }
-    hc->x = httpx_start(req, p, sse, secret, slen, exchange_over, hc);
+    hc->exchanging = 1; /* before: exchange_over may come at once */
+    hc->x = httpx_start(hc->x, req, p, sse, secret, slen, exchange_over, hc);
 }
 
 /* The pool a path names: "NAME" in /v1/pools/NAME/REST, with REST in rest. */
@@ -412,18 +414,7 @@ static void route(hconn *hc, http1_req *req)
     const char *query = http1_request_query(req);
     http1_method cmd = http1_request_method(req);
     int get = cmd == HTTP1_GET || cmd == HTTP1_HEAD, post = cmd == HTTP1_POST;
-    if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 || strcmp(path, "/metrics") == 0 ||
-        strcmp(path, "/stats") == 0) {
-        int probe = path[1] != 'm' && path[1] != 's';
-        if (!server.httpfront->serve_ops)
-            send_error(req, 404, "Not Found", "not_found", "served on metricsListen");
-        else if (!get)
-            method_not_allowed(req, "GET, HEAD");
-        else if (probe || authorized(hc, req, NULL))
-            answer_ops(req, path);
-        return;
-    }
-    if (strcmp(path, "/v1/messages") == 0) {
+    if (strcmp(path, "/v1/messages") == 0) { /* first: the hot path */
         if (!post) {
             method_not_allowed(req, "POST");
             return;
@@ -433,6 +424,17 @@ static void route(hconn *hc, http1_req *req)
             send_error(req, 404, "Not Found", "not_found", "no pool takes requests that name none now");
         else
             start_exchange(hc, req, p, wants_stream(req, query));
+        return;
+    }
+    if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 || strcmp(path, "/metrics") == 0 ||
+        strcmp(path, "/stats") == 0) {
+        int probe = path[1] != 'm' && path[1] != 's';
+        if (!server.httpfront->serve_ops)
+            send_error(req, 404, "Not Found", "not_found", "served on metricsListen");
+        else if (!get)
+            method_not_allowed(req, "GET, HEAD");
+        else if (probe || authorized(hc, req, NULL))
+            answer_ops(req, path);
         return;
     }
     if (strcmp(path, "/v1/pools") == 0) {
@@ -602,7 +604,7 @@ int httpfront_all_flushed(void)
         return 1;
     for (queue_link *l = f->conns.next; l != &f->conns; l = l->next) {
         hconn *hc = queue_entry(l, hconn, link);
-        if (hc->x || hc->a2a || http1_conn_unsent(hc->c) > 0)
+        if (hc->exchanging || hc->a2a || http1_conn_unsent(hc->c) > 0)
             return 0;
     }
     return 1;

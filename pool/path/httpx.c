@@ -2,16 +2,23 @@
 /*
  * httpx.c - one HTTP message exchange (see httpx.h for the seam).
  *
- * States, in x->state: FED (its line is with client.c: not answered yet)
- * -> STREAMING (an SSE response started: chunks and heartbeats go out as
- * events) -> ANSWERED (the final answer handed to http1.c; req is not
- * x's from here) ; any state -> GONE (the connection closed first).
- * The request line is built in one allocation: the client's body without
- * its closing brace, then ,"id":1,"pool":P,"stream":B and the
- * Idempotency-Key header's value, then "}".  A member repeated counts by
- * its last occurrence (scan.h), so the URL's pool wins over a "pool" in
- * the body, which could otherwise reach a pool the URL (and the key
- * check) did not name.  Event text is put together by hand (no printf).
+ * An exchange is its connection's, from its first message to its close:
+ * it keeps one origin client (client_keep_open) and feeds it a line per
+ * request, so a request makes no client, no timer and no event of its
+ * own.  Per request, in x->state: FED (its line is with client.c: not
+ * answered yet) -> STREAMING (an SSE response started: chunks and
+ * heartbeats go out as events) -> ANSWERED (the final answer handed to
+ * http1.c; req is not x's from here, and the client is idle again) ; any
+ * state -> GONE (the connection closed: x is freed with its client).
+ * The body is the request line as it is, fed with the URL's pool and the
+ * stream asked for beside it (client_feed): the body's "pool", "stream"
+ * and "id" are not read (any value), so a body cannot reach a pool the
+ * URL (and the key check) did not name, and answers carry no id.  Only when there is more to say is a line
+ * built, in one allocation: the body without its closing brace, then the
+ * Idempotency-Key header's value and the Bearer key as members, then "}"
+ * (a member repeated counts by its last occurrence, scan.h, so they win
+ * over the body's own); a blank body is "{}".  Event text is put
+ * together by hand (no printf).
  * State: none.
  */
 #include "httpx.h"
@@ -34,12 +41,9 @@
 
 typedef enum { HX_FED = 0, HX_STREAMING, HX_ANSWERED, HX_GONE } hx_state;
 
-/* The id every exchange's line carries: one message per origin client. */
-#define HX_ID "1"
-
 struct httpx {
-    http1_req *req;             /* NULL once ANSWERED or GONE */
-    client *c;                  /* its origin client, NULL once closed */
+    http1_req *req;             /* the request in hand: NULL between requests, once ANSWERED, or GONE */
+    client *c;                  /* its origin client (kept across requests), NULL once closed */
     hx_state state;
     int sse;
     int waiting_write;          /* stopped taking lines: waits for the connection's output to drain */
@@ -121,12 +125,6 @@ struct evbuffer *httpx_json_body(http1_req *req, cJSON *o, const char *what)
     return b;
 }
 
-static void httpx_free_if_done(struct httpx *x)
-{
-    if (x->c == NULL && x->req == NULL)
-        ap_free(x);
-}
-
 /* The final answer is http1.c's now: x lets go of req and says so. */
 static void httpx_answered(struct httpx *x)
 {
@@ -139,8 +137,7 @@ static void httpx_answered(struct httpx *x)
 /* A response of its own (not an SSE stream) with its body in n parts. */
 static void httpx_reply(struct httpx *x, int status, const struct iovec *body, int n, const reply_line *rl)
 {
-    http1_headers *h = http1_output_headers(x->req);
-    http1_add_header(h, "Content-Type", "application/json");
+    http1_headers *h = http1_output_headers(x->req); /* Content-Type: http1.c's application/json */
     if (status == 401)
         http1_add_header(h, "WWW-Authenticate", "Bearer");
     if (status == 429 || (status == 503 && rl)) { /* queue_full, circuit_open, shutting_down, store_unavailable */
@@ -261,17 +258,19 @@ static size_t httpx_take(void *arg, struct evbuffer *out)
             evbuffer_drain(buf, evbuffer_get_length(buf));
         taken += len + 1;
     }
-    if (x->req == NULL) { /* nobody to answer: what comes is dropped, as for a closed socket */
-        taken += evbuffer_get_length(out);
-        evbuffer_drain(out, evbuffer_get_length(out));
+    size_t left;
+    if (x->req == NULL && (left = evbuffer_get_length(out)) > 0) { /* nobody to answer: dropped, as for a closed socket */
+        taken += left;
+        evbuffer_drain(out, left);
     }
     if (buf)
         evbuffer_free(buf);
     return taken;
 }
 
-/* client.c frees x's client (answered and taken, or closed for another
- * reason: clientWriteTimeout, exit). */
+/* client.c frees x's client (dropped when its connection closed, or
+ * closed for another reason: clientWriteTimeout, exit); the connection's
+ * next request opens another. */
 static void httpx_client_closed(void *arg)
 {
     struct httpx *x = arg;
@@ -285,7 +284,8 @@ static void httpx_client_closed(void *arg)
         struct iovec body = {(char *)gone, sizeof(gone) - 1};
         httpx_reply(x, 503, &body, 1, NULL);
     }
-    httpx_free_if_done(x);
+    if (x->state == HX_GONE)
+        ap_free(x);
 }
 
 void httpx_peer_gone(struct httpx *x)
@@ -296,55 +296,57 @@ void httpx_peer_gone(struct httpx *x)
     if (x->c)
         client_drop(x->c, "its HTTP connection closed"); /* its work is cancelled; x freed in httpx_client_closed */
     else
-        httpx_free_if_done(x);
+        ap_free(x);
 }
 
-/* The request line for body on pool p (see the top comment).  Allocated,
- * its length in *len. */
-static char *httpx_line(const char *body, size_t blen, const struct pool *p, int sse, const char *idem,
-                        const char *secret, size_t slen, size_t *len)
+/* Whether c is JSON whitespace. */
+static int httpx_ws(char c)
 {
-    char name[2 * SCAN_POOL_MAX + 8], key[2 * SCAN_IDEM_KEY_MAX + 8], sec[6 * 256 + 8];
-    size_t seclen = secret ? ap_json_escape(sec, sizeof(sec), secret, slen) : 0;
-    ap_json_escape(name, sizeof(name), p->name, strlen(p->name));
-    if (idem)
-        ap_json_escape(key, sizeof(key), idem, strnlen(idem, SCAN_IDEM_KEY_MAX + 1));
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* The request line for body when it cannot be fed as it is (see the top
+ * comment): "{}" for a blank body, and the Idempotency-Key header's value
+ * and the Bearer key added as members.  NULL when body goes as it is;
+ * else allocated, its length in *len. */
+static char *httpx_line(const char *body, size_t blen, const char *idem, const char *secret, size_t slen, size_t *len)
+{
     size_t b = 0, e = blen;
-    while (b < blen && (body[b] == ' ' || body[b] == '\t' || body[b] == '\r' || body[b] == '\n'))
+    while (b < blen && httpx_ws(body[b]))
         b++;
-    while (e > b && (body[e - 1] == ' ' || body[e - 1] == '\t' || body[e - 1] == '\r' || body[e - 1] == '\n'))
+    while (e > b && httpx_ws(body[e - 1]))
         e--;
     if (b == e) { /* no body: an empty object (refused for its missing type) */
         body = "{}";
         b = 0;
         e = 2;
+    } else if (idem == NULL && secret == NULL) {
+        return NULL;
     }
-    if (e - b < 2 || body[b] != '{' || body[e - 1] != '}') { /* not an object: scanned as it is, and refused */
-        char *l = ap_malloc(blen + 1);
-        memcpy(l, body, blen);
-        *len = blen;
-        return l;
-    }
+    if (e - b < 2 || body[b] != '{' || body[e - 1] != '}') /* not an object: scanned as it is, and refused */
+        return NULL;
+    char key[2 * SCAN_IDEM_KEY_MAX + 8], sec[6 * 256 + 8];
+    size_t seclen = secret ? ap_json_escape(sec, sizeof(sec), secret, slen) : 0;
+    size_t klen = idem ? ap_json_escape(key, sizeof(key), idem, strnlen(idem, SCAN_IDEM_KEY_MAX + 1)) : 0;
     size_t inner = b + 1;
-    while (inner < e - 1 && (body[inner] == ' ' || body[inner] == '\t' || body[inner] == '\r' || body[inner] == '\n'))
+    while (inner < e - 1 && httpx_ws(body[inner]))
         inner++;
     int empty = inner == e - 1;
-    size_t nlen = strlen(name), klen = idem ? strlen(key) : 0, n = e - 1 - b;
-    const char *st = sse ? "\",\"stream\":true" : "\",\"stream\":false";
-    const char *pieces[7] = {body + b, empty ? "" : ",", "\"id\":" HX_ID ",\"pool\":\"", name, st,
-                             idem ? ",\"idempotencyKey\":\"" : "", idem ? key : ""};
-    size_t lens[7] = {n, empty ? 0 : 1, sizeof("\"id\":" HX_ID ",\"pool\":\"") - 1, nlen, strlen(st),
-                      idem ? sizeof(",\"idempotencyKey\":\"") - 1 : 0, klen};
-    char *l = ap_malloc(n + nlen + klen + seclen + 96), *w = l;
-    for (int i = 0; i < 7; i++) {
-        memcpy(w, pieces[i], lens[i]);
-        w += lens[i];
-    }
-    if (idem)
+    size_t n = e - 1 - b;
+    char *l = ap_malloc(n + klen + seclen + 48), *w = l;
+    memcpy(w, body + b, n);
+    w += n;
+    if (idem) {
+        memcpy(w, empty ? "\"idempotencyKey\":\"" : ",\"idempotencyKey\":\"", empty ? 18 : 19);
+        w += empty ? 18 : 19;
+        memcpy(w, key, klen);
+        w += klen;
         *w++ = '"';
+        empty = 0;
+    }
     if (secret) { /* the Bearer key: client.c's key gate checks it as a socket request's "key" */
-        memcpy(w, ",\"key\":\"", 8);
-        w += 8;
+        memcpy(w, empty ? "\"key\":\"" : ",\"key\":\"", empty ? 7 : 8);
+        w += empty ? 7 : 8;
         memcpy(w, sec, seclen);
         w += seclen;
         *w++ = '"';
@@ -354,34 +356,46 @@ static char *httpx_line(const char *body, size_t blen, const struct pool *p, int
     return l;
 }
 
-struct httpx *httpx_start(http1_req *req, struct pool *p, int sse, const char *secret, size_t slen,
+struct httpx *httpx_start(struct httpx *x, http1_req *req, struct pool *p, int sse, const char *secret, size_t slen,
                           httpx_over_fn *over, void *arg)
 {
-    struct httpx *x = ap_calloc(1, sizeof(*x));
+    if (x == NULL) {
+        x = ap_calloc(1, sizeof(*x));
+    } else if (x->c && !client_idle(x->c)) {
+        /* the last request was answered but left work on the client that outlives its answer (none
+         * is known: pool.subscribe, whose events would, is refused to an origin client's uid -1): the
+         * client goes, and this request gets one of its own */
+        ap_info("http exchange: client-%llu has work left of its connection's last request (answered): dropped",
+                (unsigned long long)x->c->serial);
+        client_drop(x->c, "its HTTP connection's next request came while work of its last one was left");
+    }
     x->req = req;
+    x->state = HX_FED;
     x->sse = sse;
+    x->waiting_write = 0;
     x->over = over;
     x->over_arg = arg;
     size_t blen;
     const char *body = http1_request_body(req, &blen);
     const char *idem = http1_find_header(req, "Idempotency-Key");
-    size_t len;
-    char *line = httpx_line(body, blen, p, sse, idem, secret, slen, &len);
-    x->c = client_open_origin(&httpx_origin, x, 0, (uid_t)-1);
+    size_t len = blen;
+    char *line = httpx_line(body, blen, idem, secret, slen, &len);
+    if (x->c == NULL && (x->c = client_open_origin(&httpx_origin, x, 0, (uid_t)-1)) != NULL)
+        client_keep_open(x->c);
     if (x->c == NULL) {
         ap_free(line);
         static const char oom[] = "{\"ok\":false,\"error\":{\"code\":\"other\",\"message\":\"out of memory\"}}\n";
         struct iovec part = {(char *)oom, sizeof(oom) - 1};
         httpx_reply(x, 500, &part, 1, NULL);
-        ap_free(x);
-        return NULL;
+        return x;
     }
     if (len > (size_t)server.cfg->max_message_bytes) {
         /* the body fit (http1.c bounds it by maxMessageBytes), the members added do not */
         server.stats.too_large_lines++;
         answer_refuse(x->c, NULL, NULL, ERR_TOO_LARGE, "request body longer than maxMessageBytes", NULL, NULL, -1);
     } else {
-        client_feed(x->c, line, len);
+        client_given g = {p, sse, 1}; /* the URL's pool and the stream asked for; the exchange needs no id */
+        client_feed(x->c, line ? line : body, len, &g);
     }
     ap_free(line);
     return x;

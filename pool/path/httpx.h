@@ -5,9 +5,10 @@
  * admission path, and its answer turned back into HTTP.
  *
  * The seam: an exchange owns an origin client (client.h).  Its request
- * body, with the pool of its URL, "stream" and the Idempotency-Key
- * header added as members, becomes one request line that client_feed
- * hands to client_line, the code every socket line goes through (scan,
+ * body is one request line (the Idempotency-Key header and the Bearer key
+ * added as members when given) that client_feed hands, with the URL's
+ * pool and "stream" beside it, to client_line, the code every socket
+ * line goes through (scan,
  * refusals, idempotency, sessions, breakers, scheduling, answer_end):
  * nothing of admission is repeated here.  The answer, chunk and
  * heartbeat lines answer.c and stream.c write to that client are taken at
@@ -22,10 +23,10 @@
  * connection closed) drops the client: its work is cancelled as for a
  * socket that closes.
  *
- * Lifetime: an exchange lives until its client is closed (client.c closes
- * an origin client once its answer is taken) and its request is answered
- * or its connection gone, whichever is last.  Never reads sockets, never
- * blocks.
+ * Lifetime: an exchange is its HTTP connection's: made at its first
+ * message, given each next one (httpx_start), freed once the connection
+ * is gone (httpx_peer_gone) and its client closed.  Never reads sockets,
+ * never blocks.
  */
 #ifndef AP_HTTPX_H
 #define AP_HTTPX_H
@@ -41,14 +42,16 @@ struct http1_req;
  * (its response is http1.c's to send) or its peer is gone. */
 typedef void httpx_over_fn(void *arg);
 
-/* Starts the exchange for req (a POST whose body is read) on pool p;
- * sse: answer with server-sent events.  over(arg) is called once when it
- * is over (possibly before this returns: a request refused at once).
- * Returns the exchange, or NULL when it was over at once. */
-struct httpx *httpx_start(struct http1_req *req, struct pool *p, int sse, const char *secret, size_t slen,
-                          httpx_over_fn *over, void *arg);
-/* x's connection is closing: its work is cancelled (its request goes
- * with the connection), x freed.  over is not called. */
+/* Starts an exchange for req (a POST whose body is read) on pool p, in
+ * x (the connection's, from its last message; NULL for its first); sse:
+ * answer with server-sent events.  over(arg) is called once when the
+ * request is answered (possibly before this returns: a request refused
+ * at once).  Returns the exchange to give the connection's next message
+ * (never NULL). */
+struct httpx *httpx_start(struct httpx *x, struct http1_req *req, struct pool *p, int sse, const char *secret,
+                          size_t slen, httpx_over_fn *over, void *arg);
+/* x's connection is closing: the work of its request in hand is cancelled
+ * (it goes with the connection), x freed.  over is not called. */
 void httpx_peer_gone(struct httpx *x);
 /* o (consumed) as a JSON body and a newline, in a new evbuffer (the
  * caller frees it); NULL when memory ran out, req then answered 500 and

@@ -244,10 +244,19 @@ int reply_read(const char *line, size_t len, reply_line *out)
 
 int reply_next(struct evbuffer *out, const char **line, size_t *len, reply_line *rl)
 {
-    struct evbuffer_ptr eol = evbuffer_search_eol(out, NULL, NULL, EVBUFFER_EOL_LF);
-    if (eol.pos < 0)
-        return 0;
-    *len = (size_t)eol.pos;
-    *line = (const char *)evbuffer_pullup(out, (ev_ssize_t)*len + 1);
+    struct evbuffer_iovec first;
+    const char *nl = NULL;
+    if (evbuffer_peek(out, -1, NULL, &first, 1) >= 1 && first.iov_len > 0)
+        nl = memchr(first.iov_base, '\n', first.iov_len);
+    if (nl) { /* the whole line in the first chain (an answer line is written in one piece): no search, no pullup */
+        *line = first.iov_base;
+        *len = (size_t)(nl - (const char *)first.iov_base);
+    } else {
+        struct evbuffer_ptr eol = evbuffer_search_eol(out, NULL, NULL, EVBUFFER_EOL_LF);
+        if (eol.pos < 0)
+            return 0;
+        *len = (size_t)eol.pos;
+        *line = (const char *)evbuffer_pullup(out, (ev_ssize_t)*len + 1);
+    }
     return *line != NULL && reply_read(*line, *len, rl) == AP_OK ? 1 : -1;
 }

@@ -913,7 +913,23 @@ static const char *value_noun(unsigned c)
     }
 }
 
+/* The SCAN_GIVEN_* bit of a member (0: none). */
+static unsigned given_bit(member_key key)
+{
+    switch (key) {
+    case K_ID: return SCAN_GIVEN_ID;
+    case K_POOL: return SCAN_GIVEN_POOL;
+    case K_STREAM: return SCAN_GIVEN_STREAM;
+    default: return 0;
+    }
+}
+
 scan_status scan_request(const char *line, size_t len, unsigned max_depth, scan_result *out)
+{
+    return scan_request_given(line, len, max_depth, 0, out);
+}
+
+scan_status scan_request_given(const char *line, size_t len, unsigned max_depth, unsigned given, scan_result *out)
 {
     const unsigned char *p, *end;
     unsigned budget = max_depth > SCAN_DEPTH_CAP ? SCAN_DEPTH_CAP : max_depth;
@@ -980,6 +996,8 @@ scan_status scan_request(const char *line, size_t len, unsigned max_depth, scan_
             if (!(p = scan_string(&s, p, &flag)))
                 return SCAN_BAD_JSON;
             key = key_classify(k + 1, (size_t)(p - k) - 2, flag);
+            if (AP_UNLIKELY(given) && (given & given_bit(key)))
+                key = K_OTHER;
             p = skip_ws(&s, p);
             if (p >= end || *p != ':') {
                 unexpected(&s, p, "':'");

@@ -132,6 +132,19 @@ typedef struct {
  */
 scan_status scan_request(const char *line, size_t len, unsigned max_depth, scan_result *out);
 
+/* scan_request_given()'s members that the caller gives beside the line. */
+#define SCAN_GIVEN_ID 1u     /* "id" */
+#define SCAN_GIVEN_POOL 2u   /* "pool" */
+#define SCAN_GIVEN_STREAM 4u /* "stream" */
+
+/*
+ * scan_request() for a line some of whose members the caller knows
+ * otherwise (given: SCAN_GIVEN_* bits): those members are scanned as
+ * unknown ones (any valid JSON value, not read), so out says they are
+ * absent and the caller fills them in.
+ */
+scan_status scan_request_given(const char *line, size_t len, unsigned max_depth, unsigned given, scan_result *out);
+
 /* scan_json_value() flags. */
 #define SCAN_ONE_LINE 1u /* refuse raw line breaks (whitespace '\n', '\r') */
 

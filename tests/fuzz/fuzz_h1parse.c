@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fuzz_h1parse.c - libFuzzer target for the HTTP front door's request
- * parser (pool/path/h1parse.c over libhttp-parser).
+ * parser (pool/path/h1parse.c over llhttp).
  *
  * Any bytes are what a client sent on one connection.  They are parsed as
  * the connection layer does (a whole request, h1parse_next, the rest),
@@ -66,6 +66,7 @@ static void check_request(const h1parse *h, outcome *o)
     CHECK(h->blen <= lim.max_body && h->blen <= h->bcap);
     CHECK(h->nheaders >= 0 && h->nheaders <= H1PARSE_MAX_HEADERS);
     CHECK(h->hcap <= lim.max_head + 2);
+    CHECK(h->head_bytes <= lim.max_head); /* every byte of the head counted, kept or not */
     CHECK(h->cl_seen <= 1 && !(h->cl_seen && h->te_seen));
     for (int i = 0; i < h->nheaders; i++) {
         CHECK(in_hbuf(h, h->hbuf + h->names[i]));

@@ -10,7 +10,8 @@
  * and a differential check against ref_*, a deliberately naive recursive
  * parser written from RFC 8259 and the request rules, that must reach
  * the same status, the same request-level message, id, type, data,
- * retry, stream and timeout.  Any disagreement aborts.
+ * retry, stream and timeout.  Any disagreement aborts.  Also, with
+ * scan_request_given, that members given beside the line are not read.
  */
 #include "scan.h"
 #include "ap_common.h"
@@ -644,5 +645,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     scan_status sb = scan_request((const char *)data, size, AP_MAX_JSON_DEPTH, &b);
     if (sa != SCAN_BAD_JSON)
         CHECK(sa == sb);
+
+    /* members given beside the line are not read: the JSON's verdict is
+     * the same, a line the plain scan takes is taken with the same type
+     * and data, and the given members are absent */
+    scan_result g;
+    scan_status sg = scan_request_given((const char *)data, size, AP_MAX_JSON_DEPTH,
+                                        SCAN_GIVEN_ID | SCAN_GIVEN_POOL | SCAN_GIVEN_STREAM, &g);
+    CHECK((sg == SCAN_BAD_JSON) == (sb == SCAN_BAD_JSON));
+    if (sb == SCAN_OK) {
+        CHECK(sg == SCAN_OK);
+        CHECK(strcmp(g.type, b.type) == 0 && g.data.off == b.data.off && g.data.len == b.data.len);
+    }
+    if (sg == SCAN_OK)
+        CHECK(g.id_kind == SCAN_ID_NONE && g.pool_given == 0 && g.stream == 0);
     return 0;
 }

@@ -30,12 +30,15 @@ fuzz_json_escape_FUZZ_SRC = common/json.c common/utf8.c pool/path/scan.c
 fuzz_rspec_FUZZ_SRC = pool/redis/rspec.c
 fuzz_brokercfg_FUZZ_SRC = pool/core/brokercfg.c pool/redis/rspec.c pool/broker/bentry.c common/alloc.c common/json.c common/utf8.c
 fuzz_keyfile_FUZZ_SRC = pool/ops/keyfile.c common/alloc.c common/safefile.c
-fuzz_h1parse_FUZZ_SRC = pool/path/h1parse.c common/alloc.c
+fuzz_h1parse_FUZZ_SRC = pool/path/h1parse.c common/alloc.c pool/llhttp/llhttp_api.c pool/llhttp/llhttp_http.c \
+	pool/llhttp/llhttp_core.c
 fuzz_jview_FUZZ_SRC = pool/path/jview.c pool/path/scan.c
 # Extra flags and libraries for one target (fuzz_foo_FUZZ_LIBS).
 fuzz_config_FUZZ_LIBS = $(CJSON_CFLAGS) $(CJSON_LIBS)
 fuzz_keyfile_FUZZ_LIBS = $(CJSON_CFLAGS) $(CJSON_LIBS) -lm
-fuzz_h1parse_FUZZ_LIBS = $(HTTP_PARSER_LIBS)
+# llhttp's sources (pool/llhttp/) are compiled in as they are: warnings off
+# for this target (the gcc build checks h1parse.c's).
+fuzz_h1parse_FUZZ_LIBS = $(LLHTTP_CFLAGS) -I$(LLHTTP_DIR) -w
 fuzz_jview_FUZZ_LIBS = $(CJSON_CFLAGS) $(CJSON_LIBS)
 fuzz_bench_resp_FUZZ_LIBS = -I$(top_srcdir)/bench
 fuzz_bench_http_FUZZ_LIBS = -I$(top_srcdir)/bench

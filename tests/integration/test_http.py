@@ -4,7 +4,8 @@ server with real Python workers.
 
 Every status code it maps has a real cause here: 200; 400 (bad JSON);
 404 (unknown pool); 405; 409 (session_busy); 413 (a body over
-maxMessageBytes; a body that fits but not with the members added);
+maxMessageBytes; a body that fits but not with its Idempotency-Key
+header added as a member);
 431 (headers over httpMaxHeaderBytes); 429 (queue_full and
 circuit_open, with Retry-After); 500 (agent_error); 502
 (worker_crashed); 503 (shutting_down during a drain; too_many_connections
@@ -242,6 +243,37 @@ class Shared(unittest.TestCase):
         self.assertEqual((st, again), (200, {"ok": True, "result": {"k": 1}, "replayed": True}))
         c.close()
 
+    def test_one_connection_takes_streams_refusals_and_messages_in_turn(self):
+        """A connection's messages share one origin client (httpx.c): each
+        is answered once, whatever ended the one before it (a stream, a
+        refusal, an agent error, a timeout whose worker still runs)."""
+        wait_idle(self.s, "tok")
+        before = http_stats(self.s)
+        self.release("turns")
+        c = self.s.conn()
+        for i in range(2):
+            c.request("POST", "/v1/pools/tok/messages?stream=1",
+                      body=json.dumps({"type": "quiet", "data": {"file": self.file("turns")}}))
+            r = c.getresponse()
+            events = [e for e in events_of(r.read().decode()) if e[0] != "heartbeat"]
+            self.assertEqual([e[0] for e in events], ["chunk", "result"])
+            self.assertEqual(json.loads(events[1][2]), {"ok": True, "result": "done"})
+            st, _, body = post(c, "/v1/pools/main/messages", {"type": "echo", "data": i})
+            self.assertEqual((st, body), (200, {"ok": True, "result": i}))
+            st, _, body = post(c, "/v1/pools/main/messages", {"data": i})
+            self.assertEqual((st, body["error"]["message"]), (400, "type is missing"))
+            st, _, body = post(c, "/v1/pools/main/messages", {"type": "fail"})
+            self.assertEqual((st, body["error"]["code"]), (500, "agent_error"))
+            st, _, body = post(c, "/v1/pools/main/messages", {"type": "wait", "timeoutMs": 100,
+                                                               "data": {"file": self.file("turns-wait-%d" % i)}})
+            self.assertEqual((st, body["error"]["code"]), (504, "timeout"))
+            self.release("turns-wait-%d" % i)
+        c.close()
+        after = http_stats(self.s)
+        self.assertEqual(after["accepted"] - before["accepted"], 1)
+        self.assertEqual(after["responses"]["200"] - before["responses"].get("200", 0), 4)
+        wait_idle(self.s, "main")
+
     def test_pipelined_requests_are_answered_in_order(self):
         reqs = b""
         for i in range(3):
@@ -330,10 +362,12 @@ class Shared(unittest.TestCase):
         self.assertEqual(st, 413)  # over maxMessageBytes: refused from its Content-Length, before it is read
         c.close()
         c = self.s.conn()
-        body = b'{"type":"echo","data":"' + b"x" * (4096 - 30) + b'"}'  # fits; with the members added, not
+        body = b'{"type":"echo","data":"' + b"x" * (4096 - 30) + b'"}'
         self.assertLessEqual(len(body), 4096)
-        st, _, parsed = post(c, "/v1/pools/main/messages", body)
-        self.assertEqual((st, parsed["error"]["code"]), (413, "too_large"))
+        st, _, parsed = post(c, "/v1/pools/main/messages", body)  # fits: the URL's pool goes beside it, not in it
+        self.assertEqual((st, parsed["result"]), (200, "x" * (4096 - 30)))
+        st, _, parsed = post(c, "/v1/pools/main/messages", body, headers={"Idempotency-Key": "k" * 40})
+        self.assertEqual((st, parsed["error"]["code"]), (413, "too_large"))  # with the key added as a member, not
         c.close()
         sock = self.s.raw()
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: " + b"y" * 4000 + b"\r\n\r\n")

@@ -22,7 +22,7 @@ cache=${AP_DEB_CACHE:-/var/cache/agentpool-test}
 mirror=${AP_DEB_MIRROR:-http://deb.debian.org/debian}
 # Run-time dependencies, preinstalled so the test needs no network once
 # the root is cached; the name changes when the list does.
-include="python3,libpython3.11,libevent-2.1-7,libevent-pthreads-2.1-7,libhttp-parser2.9,libcjson1,libjemalloc2,libsqlite3-0,libhiredis0.14,libnettle8,systemd,logrotate"
+include="python3,libpython3.11,libevent-2.1-7,libevent-pthreads-2.1-7,libcjson1,libjemalloc2,libsqlite3-0,libhiredis0.14,libnettle8,systemd,logrotate"
 base="$cache/bookworm-$(printf %s "$include" | md5sum | cut -c1-8)"
 start=$(date +%s)
 

@@ -44,11 +44,11 @@ tests_unit_test_idmap_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
 tests_unit_test_idmap_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_idmap_LDADD = $(CMOCKA_LIBS)
 
-# test_h1parse is the HTTP front door's request parser over libhttp-parser.
+# test_h1parse is the HTTP front door's request parser over llhttp.
 tests_unit_test_h1parse_SOURCES = tests/unit/test_h1parse.c pool/path/h1parse.c pool/path/h1parse.h
-tests_unit_test_h1parse_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)
+tests_unit_test_h1parse_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS) $(LLHTTP_CFLAGS)
 tests_unit_test_h1parse_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
-tests_unit_test_h1parse_LDADD = $(HTTP_PARSER_LIBS) $(CMOCKA_LIBS)
+tests_unit_test_h1parse_LDADD = pool/libllhttp.a $(CMOCKA_LIBS)
 
 tests_unit_test_linein_SOURCES = tests/unit/test_linein.c pool/path/linein.c pool/path/linein.h
 tests_unit_test_linein_CPPFLAGS = $(POOL_UNIT_ALLOC_CPPFLAGS)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_h1parse.c - cmocka tests for the HTTP front door's request parser
- * (pool/path/h1parse.c over libhttp-parser).
+ * (pool/path/h1parse.c over llhttp).
  *
  * Built with AP_ALLOC_TEST: its header and body buffers go through
  * cmocka's allocator, so a leak or an overrun fails.  Checked: a request's
@@ -10,8 +10,8 @@
  * time; chunked bodies; HTTP/1.0 keep-alive; absolute-form targets;
  * Expect: 100-continue; and each refusal with its status: request
  * smuggling (Content-Length with Transfer-Encoding, Content-Length twice,
- * a Transfer-Encoding other than chunked), the head's bytes and fields
- * (431), the body (413, from Content-Length and from chunks), unknown
+ * a Transfer-Encoding other than chunked), the head's bytes (whitespace
+ * no callback sees included) and fields (431), the body (413, from Content-Length and from chunks), unknown
  * methods and upgrades (501), other versions (505), other expectations
  * (417), malformed requests (400).
  */
@@ -156,6 +156,28 @@ static void test_bounds_and_methods(void **state)
     char big[2048];
     snprintf(big, sizeof(big), "GET / HTTP/1.1\r\nX-Big: %01500d\r\n\r\n", 0);
     refused(big, 431);
+    /* whitespace the parser passes to no callback counts too (the head's
+     * bytes are counted, not only what is kept of them), fed at once or
+     * a byte at a time, and a head just within the bound is taken */
+    snprintf(big, sizeof(big), "GET / HTTP/1.1\r\nX-Pad:%1500s\r\n\r\n", "v");
+    refused(big, 431);
+    for (size_t step = 0; step <= 1; step++) {
+        h1parse h;
+        h1parse_init(&h, &lim);
+        feed(&h, big, step);
+        assert_int_equal(h.status, 431);
+        h1parse_free(&h);
+    }
+    snprintf(big, sizeof(big), "GET / HTTP/1.1\r\nX-Pad:%*s\r\n\r\n", (int)(lim.max_head - 26), "v");
+    assert_int_equal(strlen(big), lim.max_head);
+    for (size_t step = 0; step <= 1; step++) {
+        h1parse h;
+        h1parse_init(&h, &lim);
+        feed(&h, big, step);
+        assert_int_equal(h.state, H1P_DONE);
+        assert_string_equal(h1parse_header(&h, "X-Pad"), "v");
+        h1parse_free(&h);
+    }
     char many[4096] = "GET / HTTP/1.1\r\n";
     for (int i = 0; i <= H1PARSE_MAX_HEADERS; i++)
         strcat(many, "A: 1\r\n");

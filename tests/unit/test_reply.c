@@ -348,6 +348,39 @@ static void test_error_long_message(void **state)
 
 /* --- codes ------------------------------------------------------------------ */
 
+/* reply_next takes whole lines only, wherever the buffer's chains cut
+ * them: two lines in one chain, a line across chains, a line not ended yet. */
+static void test_next_across_chains(void **state)
+{
+    struct evbuffer *out = *state;
+    const char *line;
+    size_t len;
+    reply_line rl;
+    static const char two[] = "{\"id\":1,\"ok\":true,\"result\":1}\n{\"id\":2,\"heartbeat\":true}\n";
+    evbuffer_add(out, two, LEN(two));
+    assert_int_equal(reply_next(out, &line, &len, &rl), 1);
+    assert_int_equal(len, LEN("{\"id\":1,\"ok\":true,\"result\":1}"));
+    assert_int_equal(rl.kind, REPLY_LINE_ANSWER);
+    evbuffer_drain(out, len + 1);
+    assert_int_equal(reply_next(out, &line, &len, &rl), 1);
+    assert_int_equal(rl.kind, REPLY_LINE_HEARTBEAT);
+    evbuffer_drain(out, len + 1);
+    assert_int_equal(reply_next(out, &line, &len, &rl), 0);
+
+    /* a line whose bytes are in three chains (evbuffer_add_reference keeps each apart) */
+    static const char a[] = "{\"id\":\"x\",\"ok\":fal", b[] = "se,\"error\":{\"code\":\"timeout\"", c[] = "}}\n";
+    evbuffer_add_reference(out, a, LEN(a), NULL, NULL);
+    assert_int_equal(reply_next(out, &line, &len, &rl), 0); /* not whole yet */
+    evbuffer_add_reference(out, b, LEN(b), NULL, NULL);
+    evbuffer_add_reference(out, c, LEN(c), NULL, NULL);
+    assert_int_equal(reply_next(out, &line, &len, &rl), 1);
+    assert_int_equal(len, LEN(a) + LEN(b) + LEN(c) - 1);
+    assert_memory_equal(line, "{\"id\":\"x\",\"ok\":false,", LEN("{\"id\":\"x\",\"ok\":false,"));
+    assert_int_equal(rl.code, ERR_TIMEOUT);
+    evbuffer_drain(out, len + 1);
+    assert_int_equal(evbuffer_get_length(out), 0);
+}
+
 static void test_code_names(void **state)
 {
     (void)state;
@@ -418,6 +451,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_error_every_code, setup_buf, teardown_buf),
         cmocka_unit_test_setup_teardown(test_error_long_message, setup_buf, teardown_buf),
         cmocka_unit_test_setup_teardown(test_read_back, setup_buf, teardown_buf),
+        cmocka_unit_test_setup_teardown(test_next_across_chains, setup_buf, teardown_buf),
         cmocka_unit_test(test_code_names),
         cmocka_unit_test(test_code_of_error_json),
     };

@@ -166,6 +166,31 @@ static void test_ok_defaults(void **state)
     assert_span("{\"data\":\"\",\"type\":\"a\"}", r.data, "\"\"");
 }
 
+/* Members the caller gives beside the line (the HTTP front door: the
+ * URL's pool, the stream asked for, no id) are not read from it: any
+ * value passes, as an unknown member's, and they are reported absent. */
+static void test_given_members_are_not_read(void **state)
+{
+    static const char line[] = "{\"id\":{\"x\":1},\"pool\":5,\"stream\":\"yes\",\"type\":\"echo\",\"data\":[1]}";
+    scan_result r;
+    AP_UNUSED(state);
+
+    assert_int_equal(scan_request(line, sizeof(line) - 1, 64, &r), SCAN_BAD_REQUEST);
+    assert_int_equal(scan_request_given(line, sizeof(line) - 1, 64, SCAN_GIVEN_ID | SCAN_GIVEN_POOL, &r),
+                     SCAN_BAD_REQUEST); /* "stream" is still read */
+    assert_int_equal(
+        scan_request_given(line, sizeof(line) - 1, 64, SCAN_GIVEN_ID | SCAN_GIVEN_POOL | SCAN_GIVEN_STREAM, &r),
+        SCAN_OK);
+    assert_int_equal(r.id_kind, SCAN_ID_NONE);
+    assert_int_equal(r.pool_given, 0);
+    assert_int_equal(r.stream, 0);
+    assert_string_equal(r.type, "echo");
+    assert_span(line, r.data, "[1]");
+    /* a given member's value is still JSON, checked like any other */
+    static const char bad[] = "{\"type\":\"echo\",\"pool\":[1,}";
+    assert_int_equal(scan_request_given(bad, sizeof(bad) - 1, 64, SCAN_GIVEN_POOL, &r), SCAN_BAD_JSON);
+}
+
 static void test_blank(void **state)
 {
     static const scase cases[] = {
@@ -1579,6 +1604,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_ok_fields),
         cmocka_unit_test(test_ok_defaults),
         cmocka_unit_test(test_blank),
+        cmocka_unit_test(test_given_members_are_not_read),
         cmocka_unit_test(test_status_names),
         cmocka_unit_test(test_not_object),
         cmocka_unit_test(test_id_values),
