@@ -65,7 +65,7 @@
 
 typedef enum { SQ_OPENING = 0, SQ_UP, SQ_DOWN } sq_db_state;
 
-enum { ST_GET, ST_UPDATE, ST_INSERT, ST_TOUCH, ST_DEL, ST_LIST, ST_SWEEP, ST_COUNT };
+enum { ST_GET, ST_UPDATE, ST_INSERT, ST_TOUCH, ST_DEL, ST_LIST, ST_SWEEP, ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_COUNT };
 
 static const char *const sql_text[ST_COUNT] = {
     "SELECT state, updated FROM agentpool_sessions WHERE pool = ?1 AND key = ?2 AND updated >= ?3",
@@ -79,6 +79,10 @@ static const char *const sql_text[ST_COUNT] = {
     "ORDER BY key LIMIT ?4",
     "DELETE FROM agentpool_sessions WHERE pool = ?1 AND key IN "
     "(SELECT key FROM agentpool_sessions WHERE pool = ?1 AND updated < ?2 LIMIT 1000)",
+    /* prepared once like the rest: sqlite3_exec would parse them at every batch */
+    "BEGIN IMMEDIATE",
+    "COMMIT",
+    "ROLLBACK",
 };
 
 typedef struct {
@@ -304,6 +308,7 @@ static int run_op(sq *q, sstore_op *op, uint64_t now, uint64_t cutoff, uint64_t 
         if (rc == SQLITE_ROW) {
             keep_value(op, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
                        (uint64_t)sqlite3_column_int64(st, 1));
+            sqlite3_reset(st); /* copied out: no read left open past the transaction */
             return SQLITE_OK;
         }
         if (rc == SQLITE_DONE)
@@ -352,6 +357,15 @@ static void fail_op(sstore_op *op, const char *why)
     op->res.why = op->why;
 }
 
+/* Runs statement `which` (no bindings, no rows: BEGIN, COMMIT,
+ * ROLLBACK) and resets it: SQLITE_OK or SQLite's error code. */
+static int step_done(sq *q, int which)
+{
+    int rc = sqlite3_step(q->st[which]);
+    sqlite3_reset(q->st[which]);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 /* Runs a batch in one transaction; every op in it gets its result. */
 static void run_batch(sq *q, queue_link *batch, uint64_t ttl_ms, sstore_sync sync)
 {
@@ -364,11 +378,11 @@ static void run_batch(sq *q, queue_link *batch, uint64_t ttl_ms, sstore_sync syn
             fail_op(queue_entry(l, sstore_op, link), q->open_err);
         return;
     }
-    int rc = sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    int rc = step_done(q, ST_BEGIN);
     for (queue_link *l = batch->next; rc == SQLITE_OK && l != batch; l = l->next)
         rc = run_op(q, queue_entry(l, sstore_op, link), now, cutoff, &writes);
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
+        rc = step_done(q, ST_COMMIT);
     if (rc == SQLITE_OK) {
         if (writes) {
             pthread_mutex_lock(&q->mu);
@@ -380,7 +394,7 @@ static void run_batch(sq *q, queue_link *batch, uint64_t ttl_ms, sstore_sync syn
     }
     snprintf(why, sizeof(why), "%s: %s", q->path, sqlite3_errmsg(q->db));
     ap_error("pool %s: session store: a transaction of %s failed: %s", q->s->pool, "queued operations", why);
-    sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+    step_done(q, ST_ROLLBACK);
     for (queue_link *l = batch->next; l != batch; l = l->next)
         fail_op(queue_entry(l, sstore_op, link), why);
     if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB || rc == SQLITE_IOERR || rc == SQLITE_CANTOPEN) {
