@@ -31,10 +31,11 @@ struct sstore_op {
     unsigned limit;         /* list */
     size_t key_len;         /* key, or list's `after` */
     size_t val_len;         /* put */
+    uint64_t hint;          /* put: sstore_put_ref's hint (0: none) */
     sstore_result res;      /* filled by the backend for sstore_complete_soon */
     void *be;               /* the backend's own per-op data (freed by it before completing) */
     char why[256];          /* res.why points here when the backend wrote a reason */
-    char *val;              /* put: inside this allocation, after key */
+    const char *val;        /* put: inside this allocation, after key, or the caller's (sstore_put_ref) */
     char key[];             /* NUL-terminated */
 };
 
