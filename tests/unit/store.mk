@@ -3,7 +3,7 @@
 # test_sstore drives the public sstore.h API against real stores, one
 # group per backend in its store_cases table (a real redis-server on a
 # free port: Debian's redis-server, which ./bootstrap installs; the test
-# fails when it is missing).  The store's own allocations go through
+# fails when it is missing; and an SQLite database in a temp directory).  The store's own allocations go through
 # cmocka's allocator (AP_ALLOC_TEST) so leaks fail it.
 # test_rspec is the redis:// spec parser (rspec.c), with the
 # exact error texts.
