@@ -6,13 +6,15 @@
 # fails when it is missing; and an SQLite database in a temp directory).  The store's own allocations go through
 # cmocka's allocator (AP_ALLOC_TEST) so leaks fail it.
 # test_rspec is the redis:// spec parser (rspec.c), with the
-# exact error texts.
-check_PROGRAMS += tests/unit/test_sstore tests/unit/test_rspec
-TESTS += tests/unit/test_sstore tests/unit/test_rspec
+# exact error texts.  test_walbuf is the SQLite VFS that gathers a
+# commit's WAL writes into one (walbuf.c), on real files, with a counting
+# VFS under it.
+check_PROGRAMS += tests/unit/test_sstore tests/unit/test_rspec tests/unit/test_walbuf
+TESTS += tests/unit/test_sstore tests/unit/test_rspec tests/unit/test_walbuf
 
 tests_unit_test_sstore_SOURCES = tests/unit/test_sstore.c pool/store/sstore.c pool/store/sstore.h pool/store/sstore_be.h \
 	pool/store/sstore_redis.c pool/redis/rspec.c pool/redis/rspec.h pool/redis/rlink.c pool/redis/rlink.h pool/store/sstore_sqlite.c \
-	common/alloc.c
+	pool/store/walbuf.c pool/store/walbuf.h common/alloc.c
 tests_unit_test_sstore_CPPFLAGS = $(AM_CPPFLAGS) $(POOL_INC) -DAP_ALLOC_TEST
 tests_unit_test_sstore_CFLAGS = $(AM_CFLAGS) -pthread $(CMOCKA_CFLAGS) $(LIBEVENT_CFLAGS) $(SQLITE_CFLAGS) $(HIREDIS_CFLAGS)
 tests_unit_test_sstore_LDADD = common/libapcommon.a $(LIBEVENT_LIBS) $(SQLITE_LIBS) $(HIREDIS_LIBS) -lpthread $(CMOCKA_LIBS)
@@ -21,3 +23,8 @@ tests_unit_test_rspec_SOURCES = tests/unit/test_rspec.c pool/redis/rspec.c pool/
 tests_unit_test_rspec_CPPFLAGS = $(AM_CPPFLAGS) $(POOL_INC)
 tests_unit_test_rspec_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_rspec_LDADD = $(CMOCKA_LIBS)
+
+tests_unit_test_walbuf_SOURCES = tests/unit/test_walbuf.c pool/store/walbuf.c pool/store/walbuf.h common/alloc.c
+tests_unit_test_walbuf_CPPFLAGS = $(AM_CPPFLAGS) $(POOL_INC) -DAP_ALLOC_TEST
+tests_unit_test_walbuf_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(SQLITE_CFLAGS)
+tests_unit_test_walbuf_LDADD = common/libapcommon.a $(SQLITE_LIBS) $(CMOCKA_LIBS)
