@@ -4,8 +4,9 @@
  * (sstore.c is the front, sstore_sqlite.c and sstore_redis.c the
  * backends).  Not for the rest of the master: it sees sstore.h only.
  *
- * An operation is allocated by the front with copies of its key and
- * value and handed to the backend's submit; from then on the backend
+ * An operation is allocated by the front with a copy of its key and of
+ * its value (or, from sstore_put_ref, a pointer to the caller's, alive
+ * until the op completes) and handed to the backend's submit; from then on the backend
  * owns it until it calls sstore_complete (on the loop thread, never
  * from inside submit: sstore_complete_soon defers).  Cancelling only
  * marks it: the backend still completes it, and the front then frees
