@@ -62,4 +62,19 @@ static inline uint32_t ap_hash_bytes(const char *s, size_t len)
     return h;
 }
 
+/* Writes v in decimal at p (at most 20 bytes, no NUL); returns the end:
+ * for hot paths where a formatted print costs hundreds of instructions. */
+static inline char *ap_decimal(char *p, uint64_t v)
+{
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
 #endif

@@ -76,7 +76,7 @@ agentpoold_SOURCES = pool/core/main.c \
 	pool/workers/worker.c pool/workers/worker.h \
 	pool/workers/wout.c pool/workers/wout.h \
 	pool/store/sstore.c pool/store/sstore.h pool/store/sstore_be.h \
-	pool/store/sstore_sqlite.c pool/store/sstore_redis.c \
+	pool/store/sstore_sqlite.c pool/store/walbuf.c pool/store/walbuf.h pool/store/sstore_redis.c \
 	pool/ops/typetab.c pool/ops/typetab.h \
 	pool/ops/procstat.c pool/ops/procstat.h \
 	pool/ops/breaker.c pool/ops/breaker.h \

@@ -141,6 +141,8 @@ typedef struct pool {
     uint8_t store_none;         /* sessionStore "none": no state */
     uint8_t store_spec_warned;
     uint8_t store_closing;      /* sstore_close runs: its callbacks start nothing new */
+    const void *store_cfg;      /* the cfg (and server.reload_epoch) sessstate.c last applied to the store */
+    uint32_t store_cfg_epoch;
     struct agentev_subs *evsubs;/* its agent's "subscribes" patterns (agentev.c); NULL: none */
     struct a2astore_loader *a2a_loader; /* its A2A task records being read back (a2astore.c); NULL: done */
     char *a2a_card;             /* its agent's A2A card fields, checked, as JSON text (a2acard.c); NULL: none */

@@ -55,6 +55,7 @@ typedef struct session {
     uint16_t commits;           /* state writes in flight (sessstate.c keeps it at most 1) */
     void *next_commit;          /* the newest state waiting for the write in flight (sessstate.c), or NULL */
     uint64_t touched_ms;        /* monotonic ms of its state's last write or touch in the store */
+    uint64_t store_hint;        /* what the store last said of where it keeps the state (sstore_result.hint) */
     char *fail_why;             /* with fail: why, for the answer */
     uint16_t key_len;
     char key[];                 /* NUL-terminated */

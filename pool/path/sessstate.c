@@ -89,6 +89,8 @@ int sessstate_open(pool_t *p, int wait_ready)
         return AP_ERR;
     }
     sstore_set_sync(p->store, (sstore_sync)p->cfg->session_sync);
+    p->store_cfg = p->cfg;
+    p->store_cfg_epoch = server.reload_epoch;
     p->store_spec = ap_strdup(spec);
     p->store_none = strcmp(spec, "none") == 0;
     ap_info("pool %s: session state in %s", p->name, spec);
@@ -105,13 +107,17 @@ void sessstate_close(pool_t *p)
 }
 
 /* p's store, opened late when a reload turned sessions on; NULL (state
- * not kept) when it cannot be, or with sessionStore none. */
+ * not kept) when it cannot be, or with sessionStore none.  What a reload
+ * may change (spec, TTL, sync) is looked at again only when p's settings
+ * changed since the last look (another cfg, or a reload started since:
+ * a freed cfg's address may come back), not at every state: the default
+ * spec is a formatted print. */
 static sstore *store_of(pool_t *p)
 {
     if (p->store == NULL) {
         if (sessstate_open(p, 0) != AP_OK)
             return NULL;
-    } else {
+    } else if (p->store_cfg != p->cfg || p->store_cfg_epoch != server.reload_epoch) {
         char spec_buf[4200];
         const char *want = store_spec(p, spec_buf, sizeof(spec_buf));
         if (strcmp(want, p->store_spec) != 0 && !p->store_spec_warned) {
@@ -121,6 +127,8 @@ static sstore *store_of(pool_t *p)
         }
         sstore_set_ttl(p->store, (uint64_t)p->cfg->session_ttl);
         sstore_set_sync(p->store, (sstore_sync)p->cfg->session_sync);
+        p->store_cfg = p->cfg;
+        p->store_cfg_epoch = server.reload_epoch;
     }
     return p->store_none ? NULL : p->store;
 }
@@ -206,6 +214,7 @@ static void load_done(void *arg, const sstore_result *r)
         }
     } else {
         p->sessions->n.loads++;
+        s->store_hint = r->hint;
         if (r->status == SSTORE_OK)
             cache(p, s, r->val, r->len);
         else
@@ -270,11 +279,12 @@ static void deliver(pool_t *p, session *s)
 
 static void commit_done(void *arg, const sstore_result *r);
 
-/* Hands c (its session reference taken) to the store. */
+/* Hands c (its session reference taken) to the store: c->json is not
+ * copied, it lives until commit_done. */
 static void write_state(pool_t *p, session *s, commit_ctx *c)
 {
     s->commits++;
-    sstore_put(p->store, s->key, s->key_len, c->json, c->len, commit_done, c);
+    sstore_put_ref(p->store, s->key, s->key_len, c->json, c->len, s->store_hint, commit_done, c);
 }
 
 static void commit_done(void *arg, const sstore_result *r)
@@ -285,6 +295,7 @@ static void commit_done(void *arg, const sstore_result *r)
     s->commits--;
     if (r->status == SSTORE_OK) {
         p->sessions->n.commits++;
+        s->store_hint = r->hint;
         cache_take(p, s, c->json, c->len);
         c->json = NULL;
         s->touched_ms = ap_now_ms();

@@ -457,11 +457,45 @@ int rlink_probe(rlink *l, char *err, size_t errlen)
     return AP_ERR;
 }
 
+/* argv as one RESP array of bulk strings, in an allocation of the
+ * caller's to free, its length in *out_len.  hiredis's own
+ * redisFormatSdsCommandArgv builds it with a formatted print per argument
+ * (7,000 instructions for a session put of 1 KiB, measured): this is
+ * the same bytes. */
+static char *rl_format(int argc, const char **argv, const size_t *len, size_t *out_len)
+{
+    size_t total = 1 + 20 + 2;
+    for (int i = 0; i < argc; i++)
+        total += 1 + 20 + 2 + len[i] + 2;
+    char *buf = ap_malloc(total), *p = buf;
+    *p++ = '*';
+    p = ap_decimal(p, (uint64_t)argc);
+    *p++ = '\r';
+    *p++ = '\n';
+    for (int i = 0; i < argc; i++) {
+        *p++ = '$';
+        p = ap_decimal(p, len[i]);
+        *p++ = '\r';
+        *p++ = '\n';
+        if (len[i])
+            memcpy(p, argv[i], len[i]);
+        p += len[i];
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    *out_len = (size_t)(p - buf);
+    return buf;
+}
+
 int rlink_cmd(rlink *l, rlink_reply_fn *fn, void *cookie, int argc, const char **argv, const size_t *len)
 {
     if (l->state != RLINK_UP || l->conn == NULL)
         return AP_ERR;
-    if (redisAsyncCommandArgv(l->conn->ac, rl_reply, l->conn, argc, argv, len) != REDIS_OK) {
+    size_t n;
+    char *cmd = rl_format(argc, argv, len, &n);
+    int rc = redisAsyncFormattedCommand(l->conn->ac, rl_reply, l->conn, cmd, n);
+    ap_free(cmd);
+    if (rc != REDIS_OK) {
         snprintf(l->setup_why, sizeof(l->setup_why), "a command could not be queued: %.80s",
                  rl_conn_err(l->conn->ac));
         ap_warn("%s Redis at %s: %s", l->what, l->name, l->setup_why);

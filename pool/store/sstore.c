@@ -12,6 +12,7 @@
 #include "ap_common.h"
 #include "ap_log.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -164,10 +165,16 @@ void sstore_set_sync(sstore *s, sstore_sync sync)
         s->be->set_sync(s);
 }
 
+/* A new op with a copy of key; with a copy of val too unless borrow (the
+ * caller keeps val alive, sstore_put_ref).  Only the fields before why[]
+ * are zeroed: a put's value is not written twice. */
 static sstore_op *op_new(sstore *s, sstore_kind kind, const char *key, size_t key_len, const char *val, size_t len,
-                         sstore_done_fn fn, void *arg)
+                         int borrow, sstore_done_fn fn, void *arg)
 {
-    sstore_op *op = ap_calloc(1, sizeof(*op) + key_len + 1 + len + 1);
+    size_t copy = borrow ? 0 : len;
+    sstore_op *op = ap_malloc(sizeof(*op) + key_len + 1 + copy + 1);
+    memset(op, 0, offsetof(sstore_op, why));
+    op->why[0] = '\0';
     op->s = s;
     op->kind = kind;
     op->fn = fn;
@@ -175,10 +182,13 @@ static sstore_op *op_new(sstore *s, sstore_kind kind, const char *key, size_t ke
     op->key_len = key_len;
     if (key_len)
         memcpy(op->key, key, key_len);
-    op->val = op->key + key_len + 1;
+    op->key[key_len] = '\0';
+    char *own = op->key + key_len + 1;
+    if (copy)
+        memcpy(own, val, copy);
+    own[copy] = '\0';
+    op->val = borrow ? val : own;
     op->val_len = len;
-    if (len)
-        memcpy(op->val, val, len);
     link_init(&op->link);
     s->st.pending++;
     switch (kind) {
@@ -209,28 +219,36 @@ static sstore_op *start(sstore *s, sstore_op *op)
 
 sstore_op *sstore_get(sstore *s, const char *key, size_t key_len, sstore_done_fn fn, void *arg)
 {
-    return start(s, op_new(s, SSTORE_GET, key, key_len, NULL, 0, fn, arg));
+    return start(s, op_new(s, SSTORE_GET, key, key_len, NULL, 0, 0, fn, arg));
 }
 
 sstore_op *sstore_put(sstore *s, const char *key, size_t key_len, const char *val, size_t len, sstore_done_fn fn,
                       void *arg)
 {
-    return start(s, op_new(s, SSTORE_PUT, key, key_len, val, len, fn, arg));
+    return start(s, op_new(s, SSTORE_PUT, key, key_len, val, len, 0, fn, arg));
+}
+
+sstore_op *sstore_put_ref(sstore *s, const char *key, size_t key_len, const char *val, size_t len, uint64_t hint,
+                          sstore_done_fn fn, void *arg)
+{
+    sstore_op *op = op_new(s, SSTORE_PUT, key, key_len, val, len, 1, fn, arg);
+    op->hint = hint;
+    return start(s, op);
 }
 
 sstore_op *sstore_touch(sstore *s, const char *key, size_t key_len, sstore_done_fn fn, void *arg)
 {
-    return start(s, op_new(s, SSTORE_TOUCH, key, key_len, NULL, 0, fn, arg));
+    return start(s, op_new(s, SSTORE_TOUCH, key, key_len, NULL, 0, 0, fn, arg));
 }
 
 sstore_op *sstore_del(sstore *s, const char *key, size_t key_len, sstore_done_fn fn, void *arg)
 {
-    return start(s, op_new(s, SSTORE_DEL, key, key_len, NULL, 0, fn, arg));
+    return start(s, op_new(s, SSTORE_DEL, key, key_len, NULL, 0, 0, fn, arg));
 }
 
 sstore_op *sstore_list(sstore *s, const char *after, size_t after_len, unsigned limit, sstore_done_fn fn, void *arg)
 {
-    sstore_op *op = op_new(s, SSTORE_LIST, after, after_len, NULL, 0, fn, arg);
+    sstore_op *op = op_new(s, SSTORE_LIST, after, after_len, NULL, 0, 0, fn, arg);
     op->limit = limit < 1 ? 1 : limit > 1000 ? 1000 : limit;
     return start(s, op);
 }

@@ -58,6 +58,8 @@ typedef struct {
     const char *val;              /* get, OK: the state */
     size_t len;
     uint64_t updated_ms;          /* get, OK: as in sstore_entry */
+    uint64_t hint;                /* get and put, OK: where the backend keeps the key's state (SQLite: its
+                                   * rowid), for the next sstore_put_ref of the key; 0: nothing to say */
     const char *why;              /* UNAVAILABLE: what failed ("database is locked", "Connection refused") */
     const sstore_entry *entries;  /* list, OK: keys after `after`, in key order */
     size_t nentries;
@@ -115,6 +117,13 @@ sstore_op *sstore_get(sstore *s, const char *key, size_t key_len, sstore_done_fn
 /* Stores val (copied) under key and marks it written now: OK. */
 sstore_op *sstore_put(sstore *s, const char *key, size_t key_len, const char *val, size_t len, sstore_done_fn fn,
                       void *arg);
+/* As sstore_put, without the copy: val must stay valid and unchanged
+ * until fn (not NULL) runs, so the op is never cancelled (sstore_close
+ * runs it too).  hint is what the key's last get or put answered
+ * (r->hint), or 0: with it the backend finds the key's state without its
+ * index (a hint that no longer holds costs only that lookup). */
+sstore_op *sstore_put_ref(sstore *s, const char *key, size_t key_len, const char *val, size_t len, uint64_t hint,
+                          sstore_done_fn fn, void *arg);
 /* Marks key's state used now (its TTL restarts) without rewriting it:
  * OK (also when there is none). */
 sstore_op *sstore_touch(sstore *s, const char *key, size_t key_len, sstore_done_fn fn, void *arg);

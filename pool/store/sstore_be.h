@@ -4,8 +4,9 @@
  * (sstore.c is the front, sstore_sqlite.c and sstore_redis.c the
  * backends).  Not for the rest of the master: it sees sstore.h only.
  *
- * An operation is allocated by the front with copies of its key and
- * value and handed to the backend's submit; from then on the backend
+ * An operation is allocated by the front with a copy of its key and of
+ * its value (or, from sstore_put_ref, a pointer to the caller's, alive
+ * until the op completes) and handed to the backend's submit; from then on the backend
  * owns it until it calls sstore_complete (on the loop thread, never
  * from inside submit: sstore_complete_soon defers).  Cancelling only
  * marks it: the backend still completes it, and the front then frees
@@ -31,10 +32,11 @@ struct sstore_op {
     unsigned limit;         /* list */
     size_t key_len;         /* key, or list's `after` */
     size_t val_len;         /* put */
+    uint64_t hint;          /* put: sstore_put_ref's hint (0: none) */
     sstore_result res;      /* filled by the backend for sstore_complete_soon */
     void *be;               /* the backend's own per-op data (freed by it before completing) */
     char why[256];          /* res.why points here when the backend wrote a reason */
-    char *val;              /* put: inside this allocation, after key */
+    const char *val;        /* put: inside this allocation, after key, or the caller's (sstore_put_ref) */
     char key[];             /* NUL-terminated */
 };
 

@@ -2,9 +2,11 @@
 /*
  * test_sstore.c - the session store (pool/store/sstore.h) through its
  * public API, against a real store: table-driven over backends
- * (store_cases below; Redis now, "sqlite:PATH" to come), each case
- * starting its server (a real redis-server on a free port in a temp
- * directory, no persistence) and giving the spec to open.  Every test
+ * (store_cases below), each case starting its server (a real
+ * redis-server on a free port in a temp directory, no persistence; for
+ * "sqlite:PATH" a database in a temp directory, run through the tests
+ * that hold for every backend only: the rest assert Redis's ways of
+ * expiring and of closing) and giving the spec to open.  Every test
  * drives a libevent loop until its callbacks have run, bounded
  * generously (BOUND_MS) only so that a bug fails instead of hanging:
  * nothing here asserts a duration.
@@ -19,7 +21,9 @@
  * makes operations fail rather than hang; something else under a key
  * fails that key's operations with a reason; past the pending bound new
  * operations are refused; an IPv6 address reaches the same store; a
- * cancelled operation is never called back; close calls back every
+ * cancelled operation is never called back; sstore_put_ref stores the
+ * caller's bytes, and a hint that names another key's row (SQLite: its
+ * rowid) changes neither key's state wrongly; close calls back every
  * operation still pending exactly once ("the store is closing") and
  * nothing after; nothing leaks (cmocka's allocator checks every block
  * of the store's).
@@ -76,6 +80,7 @@ typedef struct {
     void (*spoil)(env *e, const char *pool, const char *key);
     /* Another spec for the same store, over IPv6, when the machine has ::1 (0), or nothing (AP_ERR). */
     int (*ipv6_spec)(env *e, char *buf, size_t cap);
+    int common_only; /* runs only the tests every backend passes (main's `common`) */
 } store_case;
 
 struct env {
@@ -263,9 +268,29 @@ static int redis_ipv6_spec(env *e, char *buf, size_t cap)
     return AP_OK;
 }
 
+/* ---- sqlite ------------------------------------------------------------- */
+
+static int sqlite_start(env *e)
+{
+    snprintf(e->dir, sizeof(e->dir), "/tmp/test_sstore.XXXXXX");
+    if (mkdtemp(e->dir) == NULL)
+        return AP_ERR;
+    snprintf(e->spec, sizeof(e->spec), "sqlite:%s/sessions.db", e->dir);
+    return AP_OK;
+}
+
+static void sqlite_stop(env *e)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", e->dir);
+}
+
 static const store_case store_cases[] = {
     {"redis", redis_start, redis_stop, redis_kill, redis_restart, redis_freeze, redis_dead_spec, redis_spoil,
-     redis_ipv6_spec},
+     redis_ipv6_spec, 0},
+    {"sqlite", sqlite_start, sqlite_stop, NULL, NULL, NULL, NULL, NULL, NULL, 1},
 };
 
 /* ---- driving the loop --------------------------------------------------- */
@@ -278,6 +303,7 @@ typedef struct {
     char val[512];
     size_t len;
     uint64_t updated_ms;
+    uint64_t hint;
     size_t n;
     int more;
     struct {
@@ -303,6 +329,7 @@ static void rec_cb(void *arg, const sstore_result *r)
     }
     x->len = r->len;
     x->updated_ms = r->updated_ms;
+    x->hint = r->hint;
     if (r->status == SSTORE_OK && r->val) {
         assert_true(r->len < sizeof(x->val));
         memcpy(x->val, r->val, r->len);
@@ -383,6 +410,21 @@ static rec *do_put(struct event_base *b, sstore *s, const char *key, size_t klen
     return x;
 }
 
+/* sstore_put_ref: val is the caller's until the callback (here: until
+ * this returns). */
+static rec *do_put_ref(struct event_base *b, sstore *s, const char *key, const char *val, uint64_t hint, rec *x)
+{
+    char own[128];
+    snprintf(own, sizeof(own), "%s", val);
+    memset(x, 0, sizeof(*x));
+    sstore_put_ref(s, key, strlen(key), own, strlen(own), hint, rec_cb, x);
+    assert_int_equal(x->calls, 0);
+    run_until(b, x);
+    if (x->st != SSTORE_OK)
+        fail_msg("put_ref %s: status %d (%s)", key, x->st, x->why);
+    return x;
+}
+
 static rec *do_touch(struct event_base *b, sstore *s, const char *key, rec *x)
 {
     memset(x, 0, sizeof(*x));
@@ -439,6 +481,36 @@ static const char *pool_name(char *buf, size_t cap, const char *base)
 }
 
 /* ---- tests -------------------------------------------------------------- */
+
+static void test_put_ref_follows_its_hint_and_a_wrong_hint_changes_no_other_key(void **state)
+{
+    (void)state;
+    struct event_base *b = event_base_new();
+    char pool[32];
+    sstore *s = open_store(b, pool_name(pool, sizeof(pool), "hint"), TTL_LONG_MS);
+    int hints = strcmp(g_env.c->name, "sqlite") == 0; /* Redis has nothing to say: 0 */
+    rec r;
+    uint64_t ha = do_put_ref(b, s, "a", "{\"a\":1}", 0, &r)->hint;
+    assert_true(hints ? ha != 0 : ha == 0);
+    assert_int_equal(do_put_ref(b, s, "a", "{\"a\":2}", ha, &r)->hint, ha); /* the same row, found by the hint */
+    do_get(b, s, "a", 1, &r);
+    assert_string_equal(r.val, "{\"a\":2}");
+    assert_int_equal(r.hint, ha);
+    uint64_t hb = do_put_ref(b, s, "b", "{\"b\":1}", 0, &r)->hint;
+    assert_true(hints ? hb != 0 && hb != ha : hb == 0);
+    /* b's row named as a's: a is written, b is not */
+    assert_int_equal(do_put_ref(b, s, "a", "{\"a\":3}", hb, &r)->hint, 0);
+    assert_string_equal(do_get(b, s, "b", 1, &r)->val, "{\"b\":1}");
+    assert_string_equal(do_get(b, s, "a", 1, &r)->val, "{\"a\":3}");
+    assert_int_equal(r.hint, ha);
+    /* a deleted row's hint: the put inserts it again */
+    assert_int_equal(do_del(b, s, "a", &r)->st, SSTORE_OK);
+    uint64_t ha2 = do_put_ref(b, s, "a", "{\"a\":4}", ha, &r)->hint;
+    assert_true(hints ? ha2 != 0 : ha2 == 0);
+    assert_string_equal(do_get(b, s, "a", 1, &r)->val, "{\"a\":4}");
+    sstore_close(s);
+    event_base_free(b);
+}
 
 static void test_put_get_touch_del_and_missing_keys(void **state)
 {
@@ -1070,6 +1142,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_put_get_touch_del_and_missing_keys),
+        cmocka_unit_test(test_put_ref_follows_its_hint_and_a_wrong_hint_changes_no_other_key),
         cmocka_unit_test(test_operations_on_one_key_complete_in_start_order),
         cmocka_unit_test(test_list_pages_keys_in_bytewise_order),
         cmocka_unit_test(test_two_pools_are_kept_apart),
@@ -1083,14 +1156,26 @@ int main(void)
         cmocka_unit_test(test_a_server_that_stops_answering_fails_operations_instead_of_hanging),
         cmocka_unit_test(test_pending_operations_are_bounded),
     };
+    const struct CMUnitTest common[] = {
+        cmocka_unit_test(test_put_get_touch_del_and_missing_keys),
+        cmocka_unit_test(test_put_ref_follows_its_hint_and_a_wrong_hint_changes_no_other_key),
+        cmocka_unit_test(test_operations_on_one_key_complete_in_start_order),
+        cmocka_unit_test(test_list_pages_keys_in_bytewise_order),
+        cmocka_unit_test(test_two_pools_are_kept_apart),
+        cmocka_unit_test(test_cancelled_operations_never_call_back),
+    };
     int failed = 0;
     ap_log_init("test_sstore", AP_LOG_INFO);
     signal(SIGPIPE, SIG_IGN);
     for (size_t i = 0; i < AP_ARRAY_LEN(store_cases); i++) {
         memset(&g_env, 0, sizeof(g_env));
         g_env.c = &store_cases[i];
-        failed += _cmocka_run_group_tests(store_cases[i].name, tests, AP_ARRAY_LEN(tests), group_setup,
-                                          group_teardown);
+        if (store_cases[i].common_only)
+            failed += _cmocka_run_group_tests(store_cases[i].name, common, AP_ARRAY_LEN(common), group_setup,
+                                              group_teardown);
+        else
+            failed += _cmocka_run_group_tests(store_cases[i].name, tests, AP_ARRAY_LEN(tests), group_setup,
+                                              group_teardown);
     }
     return failed;
 }
