@@ -13,6 +13,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -121,6 +122,29 @@ static void test_strings_and_numbers(void **state)
     assert_int_equal(jv_number(jv_get(o, "none"), &d), AP_ERR);
 }
 
+/* jv_is compares a string of any length, escapes and all: a 256-byte
+ * contextId sent with an escape in it is the task's (a2a.c). */
+static void test_is_any_length(void **state)
+{
+    (void)state;
+    char want[302], text[400];
+    memset(want, 'c', sizeof(want));
+    want[0] = '/';
+    want[150] = '"';
+    memcpy(want + 297, "\xf0\x9f\x98\x80", 4); /* U+1F600 */
+    want[301] = '\0';                          /* 301 bytes: "/", 149 c, '"', 146 c, U+1F600 */
+    snprintf(text, sizeof(text), "{\"c\":\"\\/%.149s\\\"%.146s\\ud83d\\ude00\"}", want + 1, want + 151);
+    jv c = jv_get(root_of(text), "c");
+    assert_true(jv_is(c, want));
+    want[300] = 'x'; /* the last byte differs */
+    assert_false(jv_is(c, want));
+    want[300] = '\x80';
+    want[297] = '\0'; /* a prefix */
+    assert_false(jv_is(c, want));
+    assert_false(jv_is(jv_get(root_of("{\"c\":\"a\\u0000\"}"), "c"), "a"));
+    assert_true(jv_is(jv_get(root_of("{\"c\":\"\\u00e9\\t\"}"), "c"), "\xc3\xa9\t"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -128,6 +152,7 @@ int main(void)
         cmocka_unit_test(test_repeated_and_escaped_names),
         cmocka_unit_test(test_next_walks_in_order),
         cmocka_unit_test(test_strings_and_numbers),
+        cmocka_unit_test(test_is_any_length),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
