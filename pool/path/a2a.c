@@ -1107,6 +1107,11 @@ void a2a_peer_gone(struct a2a_call *call)
     call_free(call);
 }
 
+void a2a_tick(void)
+{
+    a2atask_sweep(ap_wall_ms());
+}
+
 void a2a_stop(void)
 {
     a2atask_stop();

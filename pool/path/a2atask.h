@@ -30,7 +30,8 @@
  * each change of state is also written there (a2astore.h).
  *
  * Bounded: at most a2aMaxTasks; a settled task is kept a2aTaskTtl after
- * it settled, then swept (a2atask_sweep, at each A2A request); making room
+ * it settled, then swept (a2atask_sweep, at each A2A request and on the
+ * tick: a2a_tick); making room
  * drops the oldest terminal tasks nobody waits on.  Lookups are linear
  * over the table (bounded by a2aMaxTasks).  Never blocks.
  */

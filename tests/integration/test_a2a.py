@@ -860,6 +860,21 @@ class Bounds(unittest.TestCase):
             c2.close()
             c.close()
 
+    def test_a_subscribed_stream_ends_at_expiry_with_no_other_request(self):
+        """The sweep also runs on the tick: a stream subscribed to a task
+        waiting for input ends when the task expires though no other A2A
+        request comes (it stayed open for good before)."""
+        with HTTPServer({"a2aTaskTtl": 1000, "pools": {"default": pool()}}) as s:
+            c = s.conn()
+            t = rpc(c, "default", "SendMessage", {"message": msg("ask:anyone?")})["result"]["task"]
+            c.close()
+            c2 = s.conn()
+            r, first = subscribe(c2, "default", t["id"])
+            self.assertEqual(first["task"]["status"]["state"], "TASK_STATE_INPUT_REQUIRED")
+            res = rest_of(r)  # to the stream's end: nothing else is asked of the server
+            self.assertEqual([x["statusUpdate"]["status"]["state"] for x in res], ["TASK_STATE_INPUT_REQUIRED"])
+            c2.close()
+
     def test_a_terminal_task_goes_after_a2a_task_ttl(self):
         with HTTPServer({"a2aTaskTtl": 1000, "pools": {"default": pool()}}) as s:
             c = s.conn()
