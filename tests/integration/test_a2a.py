@@ -472,6 +472,27 @@ class Shared(unittest.TestCase):
         self.assertEqual(err_code(again), -32004, again)
         c.close()
 
+    def test_a_pretty_printed_body_reaches_the_agent_as_sent(self):
+        """The body is read in place (no tree): a pretty-printed one goes
+        to the worker on one line, its strings as sent (escapes, line
+        breaks, quotes, non-ASCII), a member name written with an escape
+        is that member (contextId), and the id is echoed as written."""
+        c = self.s.conn()
+        parts = [{"text": "echo"}, {"text": "a\nb \"q\" \u00e9 \u2028 \\ end", "metadata": {"k": [1, {"x": None}]}}]
+        body = json.dumps({"jsonrpc": "2.0", "id": "r\n1", "method": "SendMessage",
+                           "params": {"message": msg("echo", contextId="ctx-pretty", parts=parts)}}, indent=2)
+        body = body.replace('"contextId"', '"context\\u0049d"')
+        self.assertIn("\n", body)
+        st, _, resp = post(c, "/a2a/main", body.encode(), {"A2A-Version": "1.0"})
+        self.assertEqual(st, 200, resp)
+        self.assertEqual(resp["id"], "r\n1", resp)
+        t = resp["result"]["task"]
+        self.assertEqual((t["status"]["state"], t["contextId"]), ("TASK_STATE_COMPLETED", "ctx-pretty"), t)
+        self.assertEqual(t["artifacts"][0]["parts"][0]["data"],
+                         {"parts": parts, "contextId": "ctx-pretty", "taskId": t["id"]}, t)
+        self.assertEqual(t["history"][0]["parts"], parts, t)
+        c.close()
+
     def test_subscribe_to_a_task_waiting_for_input_streams_its_next_turn(self):
         """Input-required is not terminal: a subscriber gets the Task (with
         the prompt) at once, then the turn the next message starts, to
