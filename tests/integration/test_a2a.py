@@ -809,6 +809,48 @@ class Restart(unittest.TestCase):
                 self.assertEqual(err_code(rpc(c, "late", "GetTask", {"id": "no-such"})), -32001)
                 c.close()
 
+    def test_a_pool_removed_while_its_tasks_are_read_back(self):
+        """A reload removes a pool whose task records are being read back
+        from a store that does not answer: once while the reading waits to
+        be tried again, once with it in flight.  The loader goes with the
+        pool (no lookup answers 503 for it after), and agentpoold stops
+        cleanly (exit 0: under ASan, no leak and no use after free)."""
+        from test_session_redis import Redis
+        with Redis() as red:
+            late = pool(sessions=True, sessionStore=red.spec())
+            with HTTPServer({"pools": {"default": pool(), "late": late}}) as s:
+                c = s.conn()
+                rpc(c, "late", "SendMessage", {"message": msg("hello")})
+                c.close()
+            s = HTTPServer({"pools": {"default": pool()}})
+            with s:
+                cfgpath = os.path.join(s.tmp.name, "config.json")
+                with open(cfgpath) as f:
+                    base = json.load(f)
+
+                def reload_with(pools, what):
+                    with open(cfgpath, "w") as f:
+                        json.dump(dict(base, pools=pools), f)
+                    with s.client() as cl:
+                        cl.call("pool.reload")
+                    wait_for(lambda: s.log().count("pool late stopped and removed") >= what[0] and
+                             s.log().count("pool late: session state in") >= what[1], what="the reload done")
+
+                red.freeze(True)
+                try:
+                    reload_with(dict(base["pools"], late=late), (0, 1))
+                    wait_for(lambda: "could not all be read back from the session store yet" in s.log(),
+                             what="the reading failed, to be tried again")
+                    reload_with(base["pools"], (1, 1))  # removed while the loader waits
+                    reload_with(dict(base["pools"], late=late), (1, 2))
+                    reload_with(base["pools"], (2, 2))  # removed with its listing in flight
+                finally:
+                    red.freeze(False)
+                c = s.conn()
+                self.assertEqual(err_code(rpc(c, "default", "GetTask", {"id": "no-such"})), -32001)
+                c.close()
+                self.assertEqual(s.stop(), 0, s.log())
+
     def restart_keeps_tasks(self, d, store):
         keys = os.path.join(d, "keys.jsonl")
         with open(keys, "w") as f:
