@@ -116,6 +116,8 @@ int jv_next(jv c, size_t *cursor, jv *key, jv *val)
         p = skip_ws(p + 1, end);
         if (key)
             *key = k;
+    } else if (key) {
+        *key = (jv){NULL, 0, JV_ABSENT}; /* an element has no name */
     }
     jv v = value_at(p, end);
     if (v.kind == JV_ABSENT)
@@ -173,6 +175,8 @@ void jv_get_many(jv obj, const char *const *names, jv *out, size_t n)
     size_t cur = 0;
     for (size_t i = 0; i < n; i++)
         out[i] = (jv){NULL, 0, JV_ABSENT};
+    if (obj.kind != JV_OBJECT)
+        return; /* an array's elements have no names: none is asked for */
     while (jv_next(obj, &cur, &k, &v))
         for (size_t i = 0; i < n; i++)
             if (jv_is(k, names[i]))

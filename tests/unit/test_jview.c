@@ -145,6 +145,27 @@ static void test_is_any_length(void **state)
     assert_true(jv_is(jv_get(root_of("{\"c\":\"\\u00e9\\t\"}"), "c"), "\xc3\xa9\t"));
 }
 
+/* A lookup by name in an array finds nothing, whatever its elements
+ * are: an array has no member names (jv_get_many once compared the
+ * names asked with a key it never set, left from the lookup before). */
+static void test_get_in_an_array_finds_nothing(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"x", "y"};
+    jv o = root_of("{\"x\":1,\"y\":2}");
+    jv a = root_of("[\"x\",\"y\",{\"x\":3}]");
+    for (int i = 0; i < 3; i++) {
+        jv out[2];
+        assert_int_equal(jv_get(o, "x").kind, JV_NUMBER);
+        assert_int_equal(jv_get(a, "x").kind, JV_ABSENT);
+        jv_get_many(o, names, out, 2);
+        assert_int_equal(out[1].kind, JV_NUMBER);
+        jv_get_many(a, names, out, 2);
+        assert_int_equal(out[0].kind, JV_ABSENT);
+        assert_int_equal(out[1].kind, JV_ABSENT);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -153,6 +174,7 @@ int main(void)
         cmocka_unit_test(test_next_walks_in_order),
         cmocka_unit_test(test_strings_and_numbers),
         cmocka_unit_test(test_is_any_length),
+        cmocka_unit_test(test_get_in_an_array_finds_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
