@@ -689,6 +689,11 @@ class Shared(unittest.TestCase):
         self.assertEqual(err_code(rpc(c, "main", "NoSuchMethod", {})), -32601)
         self.assertEqual(err_code(rpc(c, "main", "SendMessage", {})), -32602)
         self.assertEqual(err_code(rpc(c, "main", "GetTask", {"id": 5})), -32602)
+        # arrays where objects are wanted: no element is taken for a member of the name it holds
+        self.assertEqual(err_code(rpc(c, "main", "SendMessage", {"parts": 1, "message": ["parts", [{"text": "echo"}]]})),
+                         -32602)
+        self.assertEqual(err_code(rpc(c, "main", "SendMessage", {"message": msg("echo"),
+                                                                "configuration": ["returnImmediately", True]})), -32602)
         self.assertEqual(err_code(rpc(c, "main", "ListTasks", {"pageSize": 101})), -32602)
         bad = rpc(c, "main", "ListTasks", {"status": "TASK_STATE_DONE"})
         self.assertEqual(err_code(bad), -32602, bad)
