@@ -21,7 +21,8 @@
  * events.  A message with a taskId continues a task waiting for input
  * (INPUT_REQUIRED, ctx.require_input), which ends its streams as a
  * terminal state does.  State: the waiting calls only (each on its
- * connection's record, httpfront.c).
+ * connection's record, httpfront.c), and time_text's last second
+ * formatted (a cache).
  */
 #include "a2a.h"
 #include "a2astore.h"
@@ -1105,6 +1106,11 @@ void a2a_peer_gone(struct a2a_call *call)
     if (call->t)
         a2atask_unwatch(call->t, call);
     call_free(call);
+}
+
+void a2a_tick(void)
+{
+    a2atask_sweep(ap_wall_ms());
 }
 
 void a2a_stop(void)

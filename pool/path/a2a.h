@@ -37,6 +37,10 @@ struct a2a_call *a2a_start(struct http1_req *req, struct pool *p, int tcp, a2a_o
 /* call's connection is closing: it is forgotten (its task goes on);
  * over is not called. */
 void a2a_peer_gone(struct a2a_call *call);
+/* On the tick: the tasks past a2aTaskTtl are swept, so the streams
+ * subscribed to a task waiting for input end at its expiry even when no
+ * A2A request comes to sweep them. */
+void a2a_tick(void);
 /* Frees every task (shutdown). */
 void a2a_stop(void);
 

@@ -3,12 +3,13 @@
  * a2atask.c - the A2A task table and each task's run (see a2atask.h).
  *
  * The table is one list, oldest first, in server.a2atasks (made at the
- * first task).  A task's request line is built with cJSON from what the
- * master decided (id 1: one request per origin client, the pool, the
- * type, "stream" as asked, "session", "key") around the message the
- * client sent; the line's answer comes back through a2atask_take (the
- * origin client's take, at the end of the turn) and sets the terminal
- * state; a2atask_closed is the origin client going (answered, or closed
+ * first task).  A task's request line is written by hand (jbuf.h) from
+ * what the master decided (id 1: one request per origin client, the
+ * pool, the type, "stream" as asked, "session", "key") around the
+ * message the client sent, read in place (jview.h) and put on one line;
+ * the line's answer comes back through a2atask_take (the
+ * origin client's take, at the end of the turn) and settles the task (a
+ * terminal state, or INPUT_REQUIRED); a2atask_closed is the origin client going (answered, or closed
  * at exit before its answer: FAILED).  The secret of an API key is put
  * into the line only, never kept or logged.
  */

@@ -30,7 +30,8 @@
  * each change of state is also written there (a2astore.h).
  *
  * Bounded: at most a2aMaxTasks; a settled task is kept a2aTaskTtl after
- * it settled, then swept (a2atask_sweep, at each A2A request); making room
+ * it settled, then swept (a2atask_sweep, at each A2A request and on the
+ * tick: a2a_tick); making room
  * drops the oldest terminal tasks nobody waits on.  Lookups are linear
  * over the table (bounded by a2aMaxTasks).  Never blocks.
  */
@@ -137,8 +138,9 @@ a2a_task *a2atask_start(struct pool *p, const char *owner, const char *context, 
  * does not wait for input. */
 int a2atask_continue(a2a_task *t, struct pool *p, const char *amsg, size_t mlen, int stream, const char *secret,
                      size_t slen);
-/* Adds a watcher of t (not settled): ops told with arg.  AP_ERR when t
- * has a2aMaxWatchers already. */
+/* Adds a watcher of t (not terminal: one waiting for input is told at
+ * its next turn's end, or at its expiry): ops told with arg.  AP_ERR
+ * when t has a2aMaxWatchers already. */
 int a2atask_watch(a2a_task *t, const a2atask_watch_ops *ops, void *arg);
 /* The watcher arg leaves (its connection closed): t goes on. */
 void a2atask_unwatch(a2a_task *t, void *arg);

@@ -176,6 +176,8 @@ static int client_over_budget(void)
     return server.out_bytes > (uint64_t)server.cfg->max_buffered_bytes;
 }
 
+static void client_budget_release(void);
+
 int client_budget_over(void)
 {
     return client_over_budget();
@@ -189,8 +191,10 @@ void client_budget_move(size_t *counted, size_t len)
     *counted = len;
     if (server.out_bytes > server.out_high)
         server.out_high = server.out_bytes;
-    if (was_over && !client_over_budget())
+    if (was_over && !client_over_budget()) {
         sched_pump_all_soon(); /* messages parked for the budget may go now */
+        client_budget_release(); /* and connections paused for it read again, whoever's bytes left */
+    }
 }
 
 int client_parked(const client *c)

@@ -178,7 +178,7 @@ int client_budget_over(void);
 /* Another holder of answers for a peer (an HTTP connection's output,
  * http1.c) counts in maxBufferedBytes too: its unsent bytes, last
  * counted as *counted, are now len.  Dropping under the budget wakes
- * the messages parked for it. */
+ * the messages parked for it and the connections paused for it. */
 void client_budget_move(size_t *counted, size_t len);
 /* Takes m off its connection (ids, list, in-flight count, held slot) and
  * clears m->client; a connection paused at maxInFlightPerConnection may

@@ -14,7 +14,8 @@
  * cancelled: counted as 499).  Timeouts are checked on the tick
  * (http1_conn_expired): a request not whole within httpRequestTimeoutMs
  * of its first byte is cut (slow-loris), a connection idle (or whose
- * output does not move) for httpIdleTimeoutMs is closed.
+ * output does not move) for httpIdleTimeoutMs is closed; A2A tasks past
+ * a2aTaskTtl are swept (a2a_tick), ending the streams that watch them.
  * State: server.httpfront.  Never blocks.
  */
 #include "httpfront.h"
@@ -637,6 +638,7 @@ void httpfront_tick(uint64_t now)
         }
         http1_conn_close(hc->c);
     }
+    a2a_tick(); /* after the walk: the streams it ends may start a connection's next request */
 }
 
 /* ---- statistics ----------------------------------------------------- */

@@ -116,6 +116,8 @@ int jv_next(jv c, size_t *cursor, jv *key, jv *val)
         p = skip_ws(p + 1, end);
         if (key)
             *key = k;
+    } else if (key) {
+        *key = (jv){NULL, 0, JV_ABSENT}; /* an element has no name */
     }
     jv v = value_at(p, end);
     if (v.kind == JV_ABSENT)
@@ -125,18 +127,46 @@ int jv_next(jv c, size_t *cursor, jv *key, jv *val)
     return 1;
 }
 
+/* The length of the escape at p (a backslash): 2, 6 for \uXXXX, 12 for
+ * a surrogate pair; what scan_unescape takes as one. */
+static size_t escape_len(const char *p, const char *end)
+{
+    if (end - p < 6 || p[1] != 'u')
+        return 2;
+    if ((p[2] == 'd' || p[2] == 'D') && memchr("89abAB", p[3], 6) != NULL && end - p >= 12 && p[6] == '\\' &&
+        p[7] == 'u')
+        return 12;
+    return 6;
+}
+
 int jv_is(jv v, const char *s)
 {
     if (v.kind != JV_STRING || v.len < 2)
         return 0;
     size_t n = strlen(s), raw = v.len - 2;
-    if (memchr(v.p + 1, '\\', raw) == NULL)
-        return raw == n && memcmp(v.p + 1, s, n) == 0;
-    char buf[256];
-    if (n >= sizeof(buf))
-        return 0;
-    size_t got = scan_unescape(v.p + 1, raw, buf, sizeof(buf));
-    return got == n && memcmp(buf, s, n) == 0;
+    const char *p = v.p + 1, *end = p + raw;
+    if (memchr(p, '\\', raw) == NULL)
+        return raw == n && memcmp(p, s, n) == 0;
+    /* Run by run, escape by escape: any length, no copy of the whole. */
+    while (p < end) {
+        const char *bs = memchr(p, '\\', (size_t)(end - p));
+        size_t run = (size_t)((bs ? bs : end) - p);
+        if (run > n || memcmp(p, s, run) != 0)
+            return 0;
+        s += run;
+        n -= run;
+        if (bs == NULL)
+            break;
+        char one[4];
+        size_t e = escape_len(bs, end);
+        size_t got = scan_unescape(bs, e, one, sizeof(one));
+        if (got == SCAN_UNESCAPE_FAIL || got > n || memcmp(one, s, got) != 0)
+            return 0;
+        s += got;
+        n -= got;
+        p = bs + e;
+    }
+    return n == 0;
 }
 
 void jv_get_many(jv obj, const char *const *names, jv *out, size_t n)
@@ -145,6 +175,8 @@ void jv_get_many(jv obj, const char *const *names, jv *out, size_t n)
     size_t cur = 0;
     for (size_t i = 0; i < n; i++)
         out[i] = (jv){NULL, 0, JV_ABSENT};
+    if (obj.kind != JV_OBJECT)
+        return; /* an array's elements have no names: none is asked for */
     while (jv_next(obj, &cur, &k, &v))
         for (size_t i = 0; i < n; i++)
             if (jv_is(k, names[i]))

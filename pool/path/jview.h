@@ -46,9 +46,9 @@ jv jv_get(jv obj, const char *name);
 /* jv_get for n names at once, in one walk of obj: out[i] is names[i]'s. */
 void jv_get_many(jv obj, const char *const *names, jv *out, size_t n);
 /* Steps through the members of an object (*key the name, a JV_STRING,
- * when key is not NULL) or the elements of an array.  *cursor starts at
- * 0 and is advanced by each call.  Returns 1 with the next one in *val,
- * 0 at the end or when c is not a container. */
+ * when key is not NULL) or the elements of an array (*key JV_ABSENT).
+ * *cursor starts at 0 and is advanced by each call.  Returns 1 with the
+ * next one in *val, 0 at the end or when c is not a container. */
 int jv_next(jv c, size_t *cursor, jv *key, jv *val);
 /* Whether v is absent or null. */
 int jv_none(jv v);

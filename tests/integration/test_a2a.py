@@ -472,6 +472,27 @@ class Shared(unittest.TestCase):
         self.assertEqual(err_code(again), -32004, again)
         c.close()
 
+    def test_a_pretty_printed_body_reaches_the_agent_as_sent(self):
+        """The body is read in place (no tree): a pretty-printed one goes
+        to the worker on one line, its strings as sent (escapes, line
+        breaks, quotes, non-ASCII), a member name written with an escape
+        is that member (contextId), and the id is echoed as written."""
+        c = self.s.conn()
+        parts = [{"text": "echo"}, {"text": "a\nb \"q\" \u00e9 \u2028 \\ end", "metadata": {"k": [1, {"x": None}]}}]
+        body = json.dumps({"jsonrpc": "2.0", "id": "r\n1", "method": "SendMessage",
+                           "params": {"message": msg("echo", contextId="ctx-pretty", parts=parts)}}, indent=2)
+        body = body.replace('"contextId"', '"context\\u0049d"')
+        self.assertIn("\n", body)
+        st, _, resp = post(c, "/a2a/main", body.encode(), {"A2A-Version": "1.0"})
+        self.assertEqual(st, 200, resp)
+        self.assertEqual(resp["id"], "r\n1", resp)
+        t = resp["result"]["task"]
+        self.assertEqual((t["status"]["state"], t["contextId"]), ("TASK_STATE_COMPLETED", "ctx-pretty"), t)
+        self.assertEqual(t["artifacts"][0]["parts"][0]["data"],
+                         {"parts": parts, "contextId": "ctx-pretty", "taskId": t["id"]}, t)
+        self.assertEqual(t["history"][0]["parts"], parts, t)
+        c.close()
+
     def test_subscribe_to_a_task_waiting_for_input_streams_its_next_turn(self):
         """Input-required is not terminal: a subscriber gets the Task (with
         the prompt) at once, then the turn the next message starts, to
@@ -668,6 +689,11 @@ class Shared(unittest.TestCase):
         self.assertEqual(err_code(rpc(c, "main", "NoSuchMethod", {})), -32601)
         self.assertEqual(err_code(rpc(c, "main", "SendMessage", {})), -32602)
         self.assertEqual(err_code(rpc(c, "main", "GetTask", {"id": 5})), -32602)
+        # arrays where objects are wanted: no element is taken for a member of the name it holds
+        self.assertEqual(err_code(rpc(c, "main", "SendMessage", {"parts": 1, "message": ["parts", [{"text": "echo"}]]})),
+                         -32602)
+        self.assertEqual(err_code(rpc(c, "main", "SendMessage", {"message": msg("echo"),
+                                                                "configuration": ["returnImmediately", True]})), -32602)
         self.assertEqual(err_code(rpc(c, "main", "ListTasks", {"pageSize": 101})), -32602)
         bad = rpc(c, "main", "ListTasks", {"status": "TASK_STATE_DONE"})
         self.assertEqual(err_code(bad), -32602, bad)
@@ -788,6 +814,48 @@ class Restart(unittest.TestCase):
                 self.assertEqual(err_code(rpc(c, "late", "GetTask", {"id": "no-such"})), -32001)
                 c.close()
 
+    def test_a_pool_removed_while_its_tasks_are_read_back(self):
+        """A reload removes a pool whose task records are being read back
+        from a store that does not answer: once while the reading waits to
+        be tried again, once with it in flight.  The loader goes with the
+        pool (no lookup answers 503 for it after), and agentpoold stops
+        cleanly (exit 0: under ASan, no leak and no use after free)."""
+        from test_session_redis import Redis
+        with Redis() as red:
+            late = pool(sessions=True, sessionStore=red.spec())
+            with HTTPServer({"pools": {"default": pool(), "late": late}}) as s:
+                c = s.conn()
+                rpc(c, "late", "SendMessage", {"message": msg("hello")})
+                c.close()
+            s = HTTPServer({"pools": {"default": pool()}})
+            with s:
+                cfgpath = os.path.join(s.tmp.name, "config.json")
+                with open(cfgpath) as f:
+                    base = json.load(f)
+
+                def reload_with(pools, what):
+                    with open(cfgpath, "w") as f:
+                        json.dump(dict(base, pools=pools), f)
+                    with s.client() as cl:
+                        cl.call("pool.reload")
+                    wait_for(lambda: s.log().count("pool late stopped and removed") >= what[0] and
+                             s.log().count("pool late: session state in") >= what[1], what="the reload done")
+
+                red.freeze(True)
+                try:
+                    reload_with(dict(base["pools"], late=late), (0, 1))
+                    wait_for(lambda: "could not all be read back from the session store yet" in s.log(),
+                             what="the reading failed, to be tried again")
+                    reload_with(base["pools"], (1, 1))  # removed while the loader waits
+                    reload_with(dict(base["pools"], late=late), (1, 2))
+                    reload_with(base["pools"], (2, 2))  # removed with its listing in flight
+                finally:
+                    red.freeze(False)
+                c = s.conn()
+                self.assertEqual(err_code(rpc(c, "default", "GetTask", {"id": "no-such"})), -32001)
+                c.close()
+                self.assertEqual(s.stop(), 0, s.log())
+
     def restart_keeps_tasks(self, d, store):
         keys = os.path.join(d, "keys.jsonl")
         with open(keys, "w") as f:
@@ -859,6 +927,21 @@ class Bounds(unittest.TestCase):
             self.assertEqual(res[0]["statusUpdate"]["status"]["message"]["parts"], [{"text": "anyone?"}])
             c2.close()
             c.close()
+
+    def test_a_subscribed_stream_ends_at_expiry_with_no_other_request(self):
+        """The sweep also runs on the tick: a stream subscribed to a task
+        waiting for input ends when the task expires though no other A2A
+        request comes (it stayed open for good before)."""
+        with HTTPServer({"a2aTaskTtl": 1000, "pools": {"default": pool()}}) as s:
+            c = s.conn()
+            t = rpc(c, "default", "SendMessage", {"message": msg("ask:anyone?")})["result"]["task"]
+            c.close()
+            c2 = s.conn()
+            r, first = subscribe(c2, "default", t["id"])
+            self.assertEqual(first["task"]["status"]["state"], "TASK_STATE_INPUT_REQUIRED")
+            res = rest_of(r)  # to the stream's end: nothing else is asked of the server
+            self.assertEqual([x["statusUpdate"]["status"]["state"] for x in res], ["TASK_STATE_INPUT_REQUIRED"])
+            c2.close()
 
     def test_a_terminal_task_goes_after_a2a_task_ttl(self):
         with HTTPServer({"a2aTaskTtl": 1000, "pools": {"default": pool()}}) as s:

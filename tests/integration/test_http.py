@@ -715,6 +715,57 @@ class Lifecycle(unittest.TestCase):
                 sock.close()
             wait_for(lambda: s.stats()["buffered"]["bytes"] == 0, what="the closed peers' answers let go")
 
+    def test_a_socket_client_paused_for_http_answers_reads_again_when_they_go(self):
+        """A socket client paused past maxBufferedBytes (its own answers
+        unread, the HTTP peers' unsent ones making the total) reads again
+        once the HTTP peers go and the total is back under the budget,
+        though its own answers are still unread.  Watched over HTTP
+        (GET /stats): a socket client's write would release it anyway."""
+        budget, conns, answer = 1024 * 1024, 12, 60000
+        with HTTPServer({"maxBufferedBytes": budget}, agent=HTTPAGENT, workers=1) as s:
+            def stats():
+                c = s.conn()
+                c.request("GET", "/stats")
+                r = c.getresponse()
+                got = json.loads(r.read())
+                c.close()
+                return got
+            line = b'{"id":%d,"type":"echo","data":"' + b"x" * answer + b'"}\n'
+            me = socket.socket(socket.AF_UNIX)
+            me.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            me.connect(s.path)
+            me.sendall(b"".join(line % k for k in range(8)))  # 480 kB of answers it never reads
+            wait_for(lambda: stats()["types"].get("echo", {}).get("ok", 0) >= 8, what="its answers written")
+            body = json.dumps({"type": "echo", "data": "x" * answer}).encode()
+            req = (b"POST /v1/messages HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                   b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            socks, todo = [], []
+            for _ in range(conns):
+                sock = socket.socket(socket.AF_UNIX)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                sock.connect(s.http_sock)
+                sock.setblocking(False)
+                socks.append(sock)
+                todo.append(req * 40)
+
+            def send_more_then_look():
+                for i, sock in enumerate(socks):
+                    try:
+                        while todo[i]:
+                            todo[i] = todo[i][sock.send(todo[i]):]
+                    except BlockingIOError:
+                        pass
+                return stats()["buffered"]["bytes"] >= budget
+            wait_for(send_more_then_look, interval=0.05, what="the HTTP peers' answers past maxBufferedBytes")
+            me.sendall(line % 99)  # read past the budget with answers unread: it is paused
+            wait_for(lambda: stats()["buffered"]["budgetPaused"] == 1, what="the socket client paused")
+            for sock in socks:
+                sock.close()
+            st = wait_for(lambda: (lambda b: b if b["bytes"] < budget and b["budgetPaused"] == 0 else None)(
+                stats()["buffered"]), what="the socket client reading again under the budget")
+            self.assertGreater(st["bytes"], 0, st)  # its own answers are still unread
+            me.close()
+
 
 class Keys(unittest.TestCase):
     """httpAuth "keys" (the default) on TCP: the Bearer key is checked by

@@ -13,6 +13,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -121,6 +122,50 @@ static void test_strings_and_numbers(void **state)
     assert_int_equal(jv_number(jv_get(o, "none"), &d), AP_ERR);
 }
 
+/* jv_is compares a string of any length, escapes and all: a 256-byte
+ * contextId sent with an escape in it is the task's (a2a.c). */
+static void test_is_any_length(void **state)
+{
+    (void)state;
+    char want[302], text[400];
+    memset(want, 'c', sizeof(want));
+    want[0] = '/';
+    want[150] = '"';
+    memcpy(want + 297, "\xf0\x9f\x98\x80", 4); /* U+1F600 */
+    want[301] = '\0';                          /* 301 bytes: "/", 149 c, '"', 146 c, U+1F600 */
+    snprintf(text, sizeof(text), "{\"c\":\"\\/%.149s\\\"%.146s\\ud83d\\ude00\"}", want + 1, want + 151);
+    jv c = jv_get(root_of(text), "c");
+    assert_true(jv_is(c, want));
+    want[300] = 'x'; /* the last byte differs */
+    assert_false(jv_is(c, want));
+    want[300] = '\x80';
+    want[297] = '\0'; /* a prefix */
+    assert_false(jv_is(c, want));
+    assert_false(jv_is(jv_get(root_of("{\"c\":\"a\\u0000\"}"), "c"), "a"));
+    assert_true(jv_is(jv_get(root_of("{\"c\":\"\\u00e9\\t\"}"), "c"), "\xc3\xa9\t"));
+}
+
+/* A lookup by name in an array finds nothing, whatever its elements
+ * are: an array has no member names (jv_get_many once compared the
+ * names asked with a key it never set, left from the lookup before). */
+static void test_get_in_an_array_finds_nothing(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"x", "y"};
+    jv o = root_of("{\"x\":1,\"y\":2}");
+    jv a = root_of("[\"x\",\"y\",{\"x\":3}]");
+    for (int i = 0; i < 3; i++) {
+        jv out[2];
+        assert_int_equal(jv_get(o, "x").kind, JV_NUMBER);
+        assert_int_equal(jv_get(a, "x").kind, JV_ABSENT);
+        jv_get_many(o, names, out, 2);
+        assert_int_equal(out[1].kind, JV_NUMBER);
+        jv_get_many(a, names, out, 2);
+        assert_int_equal(out[0].kind, JV_ABSENT);
+        assert_int_equal(out[1].kind, JV_ABSENT);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -128,6 +173,8 @@ int main(void)
         cmocka_unit_test(test_repeated_and_escaped_names),
         cmocka_unit_test(test_next_walks_in_order),
         cmocka_unit_test(test_strings_and_numbers),
+        cmocka_unit_test(test_is_any_length),
+        cmocka_unit_test(test_get_in_an_array_finds_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
