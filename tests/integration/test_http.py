@@ -93,6 +93,37 @@ def post(conn, path, body, headers=None):
     return r.status, r, parsed
 
 
+class NonReaders:
+    """conns HTTP peers on s's unix: listener that pipeline echo requests
+    of answer bytes each and never read: more() sends what the kernel
+    takes now (the server reads on only while it may), close() ends them."""
+
+    def __init__(self, s, conns, answer):
+        body = json.dumps({"type": "echo", "data": "x" * answer}).encode()
+        req = (b"POST /v1/messages HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+               b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        self.socks, self.todo = [], []
+        for _ in range(conns):
+            sock = socket.socket(socket.AF_UNIX)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(s.http_sock)
+            sock.setblocking(False)
+            self.socks.append(sock)
+            self.todo.append(req * 40)  # 2.4 MB each: far past what one connection alone may hold unsent
+
+    def more(self):
+        for i, sock in enumerate(self.socks):
+            try:
+                while self.todo[i]:
+                    self.todo[i] = self.todo[i][sock.send(self.todo[i]):]
+            except BlockingIOError:
+                pass  # the kernel holds the rest back until the server reads on
+
+    def close(self):
+        for sock in self.socks:
+            sock.close()
+
+
 class UnixHTTPConnection(http.client.HTTPConnection):
     def __init__(self, path, timeout=DEADLINE):
         super().__init__("localhost", timeout=timeout)
@@ -680,25 +711,10 @@ class Lifecycle(unittest.TestCase):
         alone would hold 256 KiB); a peer that reads is still served."""
         budget, conns, answer = 1024 * 1024, 12, 60000
         with HTTPServer({"maxBufferedBytes": budget}, agent=HTTPAGENT, workers=1) as s:
-            body = json.dumps({"type": "echo", "data": "x" * answer}).encode()
-            req = (b"POST /v1/messages HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-                   b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-            socks, todo = [], []
-            for _ in range(conns):
-                sock = socket.socket(socket.AF_UNIX)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-                sock.connect(s.http_sock)
-                sock.setblocking(False)
-                socks.append(sock)
-                todo.append(req * 40)  # 2.4 MB each: far past what one connection alone may hold unsent
+            peers = NonReaders(s, conns, answer)
 
             def send_more_then_look():
-                for i, sock in enumerate(socks):
-                    try:
-                        while todo[i]:
-                            todo[i] = todo[i][sock.send(todo[i]):]
-                    except BlockingIOError:
-                        pass  # the kernel holds the rest back until the server reads on
+                peers.more()
                 b = s.stats()["buffered"]
                 return b if b["bytes"] >= budget else None
             st = wait_for(send_more_then_look, interval=0.05,
@@ -711,8 +727,7 @@ class Lifecycle(unittest.TestCase):
             self.assertEqual((st2, got["result"]), (200, 1), got)
             c.close()
             self.assertLessEqual(s.stats()["buffered"]["highWatermark"], budget + slack)
-            for sock in socks:
-                sock.close()
+            peers.close()
             wait_for(lambda: s.stats()["buffered"]["bytes"] == 0, what="the closed peers' answers let go")
 
     def test_a_socket_client_paused_for_http_answers_reads_again_when_they_go(self):
@@ -736,31 +751,15 @@ class Lifecycle(unittest.TestCase):
             me.connect(s.path)
             me.sendall(b"".join(line % k for k in range(8)))  # 480 kB of answers it never reads
             wait_for(lambda: stats()["types"].get("echo", {}).get("ok", 0) >= 8, what="its answers written")
-            body = json.dumps({"type": "echo", "data": "x" * answer}).encode()
-            req = (b"POST /v1/messages HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-                   b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-            socks, todo = [], []
-            for _ in range(conns):
-                sock = socket.socket(socket.AF_UNIX)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-                sock.connect(s.http_sock)
-                sock.setblocking(False)
-                socks.append(sock)
-                todo.append(req * 40)
+            peers = NonReaders(s, conns, answer)
 
             def send_more_then_look():
-                for i, sock in enumerate(socks):
-                    try:
-                        while todo[i]:
-                            todo[i] = todo[i][sock.send(todo[i]):]
-                    except BlockingIOError:
-                        pass
+                peers.more()
                 return stats()["buffered"]["bytes"] >= budget
             wait_for(send_more_then_look, interval=0.05, what="the HTTP peers' answers past maxBufferedBytes")
             me.sendall(line % 99)  # read past the budget with answers unread: it is paused
             wait_for(lambda: stats()["buffered"]["budgetPaused"] == 1, what="the socket client paused")
-            for sock in socks:
-                sock.close()
+            peers.close()
             st = wait_for(lambda: (lambda b: b if b["bytes"] < budget and b["budgetPaused"] == 0 else None)(
                 stats()["buffered"]), what="the socket client reading again under the budget")
             self.assertGreater(st["bytes"], 0, st)  # its own answers are still unread
