@@ -145,7 +145,7 @@ static PyTypeObject msgcoro_type;
  * task step; m stays alive meanwhile (the task holds it as its coroutine). */
 static void msgcoro_finish(msgcoro *m, PyObject *result)
 {
-    usage_set_cpu(m->id, m->cpu_ns + (usage_cpu_now() - m->step_ns));
+    usage_set_cpu(m->id, m->cpu_ns + (usage_step_now() - m->step_ns));
     if (result != NULL) {
         msg_reply(m->id, result, m->type);
     } else if (PyErr_ExceptionMatches(ad.cancelled_error)) {
@@ -195,11 +195,11 @@ static PyObject *msgcoro_iternext(PyObject *self)
     PyObject *res = NULL;
     if (m->finished)
         return NULL;
-    m->step_ns = usage_cpu_now();
+    m->step_ns = usage_step_now();
     PySendResult st = PyIter_Send(m->it, Py_None, &res);
     PyObject *r = msgcoro_outcome(m, st, res);
     if (!m->finished)
-        m->cpu_ns += usage_cpu_now() - m->step_ns;
+        m->cpu_ns += usage_step_now() - m->step_ns;
     return r;
 }
 
@@ -208,11 +208,11 @@ static PyObject *msgcoro_send(PyObject *self, PyObject *arg)
     msgcoro *m = (msgcoro *)self;
     PyObject *res = NULL, *r = NULL;
     if (!m->finished) {
-        m->step_ns = usage_cpu_now();
+        m->step_ns = usage_step_now();
         PySendResult st = PyIter_Send(m->it, arg, &res);
         r = msgcoro_outcome(m, st, res);
         if (!m->finished)
-            m->cpu_ns += usage_cpu_now() - m->step_ns;
+            m->cpu_ns += usage_step_now() - m->step_ns;
     }
     if (r == NULL && !PyErr_Occurred())
         PyErr_SetNone(PyExc_StopIteration);
@@ -234,7 +234,7 @@ static PyObject *msgcoro_throw(PyObject *self, PyObject *args)
             PyErr_SetString(PyExc_TypeError, "throw() needs an exception");
         return NULL;
     }
-    m->step_ns = usage_cpu_now();
+    m->step_ns = usage_step_now();
     meth = PyObject_GetAttrString(m->it, "throw");
     if (meth == NULL) {
         /* a plain iterator: the exception ends the message right here */
@@ -249,7 +249,7 @@ static PyObject *msgcoro_throw(PyObject *self, PyObject *args)
     res = PyObject_Call(meth, args, NULL);
     Py_DECREF(meth);
     if (res != NULL) {
-        m->cpu_ns += usage_cpu_now() - m->step_ns;
+        m->cpu_ns += usage_step_now() - m->step_ns;
         return res; /* the agent caught it and awaits again */
     }
     if (PyErr_ExceptionMatches(PyExc_StopIteration)) {
@@ -382,7 +382,7 @@ static void start(const ap_frame_hdr *h, const unsigned char *payload, PyObject 
     m->cancel_requested = 0;
     m->finished = 0;
     m->cpu_ns = 0;
-    m->step_ns = usage_cpu_now();
+    m->step_ns = usage_step_now();
     task = PyObject_CallOneArg(ad.create_task, (PyObject *)m);
     if (task == NULL) {
         PyObject *et, *ev, *etb;

@@ -108,6 +108,14 @@ void usage_fini(void)
     Py_CLEAR(uc.acc);
 }
 
+uint64_t usage_step_now(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 uint64_t usage_cpu_now(void)
 {
     struct timespec ts;

@@ -13,9 +13,11 @@
  * answer to its own, that is its handler (a streaming generator's whole
  * run included) and the bridge's work for it (reading, decoding,
  * encoding; a heartbeat answered meanwhile too); time spent waiting for
- * a message uses no CPU, so none is counted.  In the async model, two
- * reads per step of the message's coroutine, summed (usage_set_cpu), so
- * other tasks' steps are not counted; in
+ * a message uses no CPU, so none is counted.  In the async model, the
+ * steps of the message's coroutine timed by usage_step_now (the
+ * monotonic clock, no system call: a thread CPU read around every step
+ * was most of an async message's system calls) and summed
+ * (usage_set_cpu), so other tasks' steps are not counted; in
  * the gevent model not at all (greenlets switch without the bridge
  * seeing it, so a per-message figure would be someone else's time: aux
  * 0, "not measured").  Carrying it in the answer's aux costs no byte and
@@ -34,6 +36,10 @@ void usage_fini(void);
 
 /* The calling thread's CPU time, ns. */
 uint64_t usage_cpu_now(void);
+/* The clock an async message's steps are timed with, ns: monotonic (in
+ * the vDSO, no system call; a step's time is its thread's CPU unless the
+ * thread was preempted during it). */
+uint64_t usage_step_now(void);
 /* Message id's handler is called now (not in the gevent model). */
 void usage_begin(uint64_t id);
 /* Message id's handler used cpu_ns in all (the async model's sum over
