@@ -458,13 +458,15 @@ int rlink_probe(rlink *l, char *err, size_t errlen)
 }
 
 /* argv as one RESP array of bulk strings, in an allocation of the
- * caller's to free, its length in *out_len.  hiredis's own
- * redisFormatSdsCommandArgv builds it with a formatted print per argument
- * (7,000 instructions for a session put of 1 KiB, measured): this is
- * the same bytes. */
+ * caller's to free, its length in *out_len, with a NUL after it (not
+ * counted): hiredis looks at a formatted command with strchr to find its
+ * first argument, as its own sds-built ones are NUL-terminated.  hiredis's
+ * own redisFormatSdsCommandArgv builds it with a formatted print per
+ * argument (7,000 instructions for a session put of 1 KiB, measured):
+ * this is the same bytes. */
 static char *rl_format(int argc, const char **argv, const size_t *len, size_t *out_len)
 {
-    size_t total = 1 + 20 + 2;
+    size_t total = 1 + 20 + 2 + 1;
     for (int i = 0; i < argc; i++)
         total += 1 + 20 + 2 + len[i] + 2;
     char *buf = ap_malloc(total), *p = buf;
@@ -484,6 +486,7 @@ static char *rl_format(int argc, const char **argv, const size_t *len, size_t *o
         *p++ = '\n';
     }
     *out_len = (size_t)(p - buf);
+    *p = '\0';
     return buf;
 }
 

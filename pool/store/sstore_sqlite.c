@@ -252,7 +252,8 @@ static sqlite3_stmt *bind_key(sq *q, int which, const sstore_op *op, uint64_t cu
 static void keep_value(sstore_op *op, const void *val, size_t len, uint64_t updated)
 {
     char *b = ap_malloc(len + 1);
-    memcpy(b, val, len);
+    if (len) /* SQLite gives NULL for an empty value */
+        memcpy(b, val, len);
     b[len] = '\0';
     op->be = b;
     op->res.val = b;
