@@ -26,6 +26,7 @@
 #include "ap_common.h"
 #include "ap_log.h"
 #include "pools.h"
+#include "scan.h"
 #include "server.h"
 #include "sstore.h"
 
@@ -42,7 +43,7 @@ typedef enum { LOADER_LISTING = 0, LOADER_WAITING } loader_state;
 struct a2astore_loader {
     pool_t *p;                                   /* NULL once the pool is gone */
     loader_state state;
-    char after[PREFIX_LEN + A2ATASK_ID_MAX + 1]; /* the listing's cursor */
+    char after[SCAN_SESSION_MAX + 1];            /* the listing's cursor: any key of the store (1 to 256 bytes) */
     size_t after_len;
     int listing;                                 /* a list is in flight */
     int gets;                                    /* gets in flight */
@@ -284,6 +285,12 @@ static void list_done(void *arg, const sstore_result *r)
         }
         memcpy(ld->after, e->key, e->key_len);
         ld->after_len = e->key_len;
+        if (e->key_len >= PREFIX_LEN + A2ATASK_ID_MAX) { /* not a record of ours: its id could not be a task's */
+            ld->dropped++;
+            ap_warn("pool %s: a session store key of %zu bytes starts with " A2ASTORE_PREFIX " but names no task: "
+                    "skipped", ld->p ? ld->p->name : "(gone)", e->key_len);
+            continue;
+        }
         if (st) {
             ld->gets++;
             sstore_get(st, e->key, e->key_len, get_done, ld);

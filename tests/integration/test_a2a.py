@@ -856,6 +856,34 @@ class Restart(unittest.TestCase):
                 c.close()
                 self.assertEqual(s.stop(), 0, s.log())
 
+    def test_a_foreign_key_under_the_task_prefix_does_not_end_the_reading(self):
+        """A key the server did not write, under the task records' prefix
+        and too long for a task id (written straight into the SQLite
+        file), sorted before the real records: it is skipped with a
+        warning and the records after it are still read back."""
+        import sqlite3
+        import time
+        d = tempfile.mkdtemp(prefix="apa2aforeign-")
+        self.addCleanup(shutil.rmtree, d, True)
+        db = os.path.join(d, "s.db")
+        cfg = {"pools": {"default": pool(sessions=True, sessionStore="sqlite:" + db)}}
+        with HTTPServer(cfg) as s:
+            c = s.conn()
+            done = rpc(c, "default", "SendMessage", {"message": msg("hello")})["result"]["task"]
+            c.close()
+        con = sqlite3.connect(db)
+        con.execute("INSERT INTO agentpool_sessions(pool, key, state, updated) VALUES (?, ?, ?, ?)",
+                    ("default", b"a2a:task:" + b"0" * 60, b"{}", int(time.time() * 1000)))
+        con.commit()
+        con.close()
+        with HTTPServer(cfg) as s:
+            c = s.conn()
+            got = wait_for(lambda: (rpc_loaded(c, "default", "GetTask", {"id": done["id"]}) or {}).get("result"),
+                           what="the task after the foreign key read back")
+            self.assertEqual(got["status"]["state"], "TASK_STATE_COMPLETED")
+            self.assertIn("names no task: skipped", s.log())
+            c.close()
+
     def restart_keeps_tasks(self, d, store):
         keys = os.path.join(d, "keys.jsonl")
         with open(keys, "w") as f:
