@@ -38,6 +38,7 @@ generous deadline.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -165,10 +166,15 @@ class Basics(unittest.TestCase):
         # no message timeout: how long Redis stays silent here is the machine's business
         with Redis() as r, broker_server(r, agent="brokeragent:BrokerStreamer", config={"timeout": 0}) as s:
             c = Caller(r)
+            # the handler sends its first chunk, then the rest only once Redis is frozen (the gate):
+            # the master would otherwise stream them all to Redis before the freeze lands
             n, size = 120, 64 * 1024
-            c.send("stream", {"n": n, "size": size}, stream=True)
+            gate = os.path.join(tempfile.mkdtemp(prefix="apbrokergate-"), "go")
+            self.addCleanup(shutil.rmtree, os.path.dirname(gate), True)
+            c.send("stream", {"n": n, "size": size, "gate": gate}, stream=True)
             wait_for(lambda: c.rc.xlen(c.reply) > 0, what="the first chunk")
             r.freeze(True)
+            open(gate, "w").close()
             most = [0]
             try:
                 def held_at_the_bound():

@@ -34,6 +34,9 @@ class BrokerStreamer:
         if type == "crash":
             os._exit(7)
         size = data.get("size", 0)
+        gate = data.get("gate")  # a file: after the first chunk, the rest waits until it exists
         for i in range(data["n"]):
             yield ("c%d" % i) if not size else ("%06d" % i) + "x" * size
+            while i == 0 and gate and not os.path.exists(gate):
+                await asyncio.sleep(0.01)
             await asyncio.sleep(0)
