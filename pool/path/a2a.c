@@ -1111,6 +1111,7 @@ void a2a_peer_gone(struct a2a_call *call)
 void a2a_tick(void)
 {
     a2atask_sweep(ap_wall_ms());
+    a2astore_tick(ap_now_ms());
 }
 
 void a2a_stop(void)

@@ -39,7 +39,8 @@ struct a2a_call *a2a_start(struct http1_req *req, struct pool *p, int tcp, a2a_o
 void a2a_peer_gone(struct a2a_call *call);
 /* On the tick: the tasks past a2aTaskTtl are swept, so the streams
  * subscribed to a task waiting for input end at its expiry even when no
- * A2A request comes to sweep them. */
+ * A2A request comes to sweep them; a reading of task records that failed
+ * starts again when its backoff is over (a2astore_tick). */
 void a2a_tick(void);
 /* Frees every task (shutdown). */
 void a2a_stop(void);

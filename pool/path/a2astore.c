@@ -11,8 +11,9 @@
  * listing and gets in flight) -> done, freed, when the last listing is
  * read and no get is left; or -> WAITING when the store failed any of
  * them (unavailable: down, not yet connected, timed out): after a backoff
- * (A2ASTORE_RETRY_MIN_MS doubling to _MAX_MS) the whole listing starts
- * again from the first key, tasks read back already being skipped.  Until
+ * (A2ASTORE_RETRY_MIN_MS doubling to _MAX_MS, started by the front
+ * door's tick: a2astore_tick) the whole listing starts again from the
+ * first key, tasks read back already being skipped.  Until
  * it is done the pool says it is loading (a2astore_loading), so a lookup
  * that finds no task cannot say TaskNotFound yet.  When the pool goes
  * (a reload removes it, agentpoold stops) a2astore_pool_free cuts it
@@ -31,7 +32,6 @@
 #include "sstore.h"
 
 #include <cJSON.h>
-#include <event2/event.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -50,7 +50,7 @@ struct a2astore_loader {
     int failed;                                  /* this pass: the store failed an operation */
     int restored, known, dropped;
     unsigned attempts;                           /* passes that failed in a row */
-    struct event *retry;                         /* WAITING: the next pass */
+    uint64_t retry_ms;                           /* WAITING: when the next pass starts (a2astore_tick) */
 };
 
 /* p's store when it can take operations now, else NULL. */
@@ -177,8 +177,6 @@ static void loader_free(a2astore_loader *ld)
 {
     if (ld->p)
         ld->p->a2a_loader = NULL;
-    if (ld->retry)
-        event_free(ld->retry);
     ap_free(ld);
 }
 
@@ -190,15 +188,6 @@ static void pass_start(a2astore_loader *ld)
     memcpy(ld->after, A2ASTORE_PREFIX, PREFIX_LEN);
     ld->after_len = PREFIX_LEN;
     list_next(ld);
-}
-
-static void retry_cb(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    a2astore_loader *ld = arg;
-    pass_start(ld);
-    loader_check(ld); /* the store still not there: waits again */
 }
 
 /* A pass that ended: the loader is done, or waits for the next pass. */
@@ -224,14 +213,8 @@ static void loader_check(a2astore_loader *ld)
         ap_warn("pool %s: its A2A tasks could not all be read back from the session store yet: tried again "
                 "every %llu ms at most, lookups of unknown tasks answer 503 until then",
                 ld->p->name, (unsigned long long)A2ASTORE_RETRY_MAX_MS);
-    if (ld->retry == NULL && (ld->retry = evtimer_new(server.base, retry_cb, ld)) == NULL) {
-        ap_error("pool %s: evtimer_new failed: its A2A tasks are not read back from the session store", ld->p->name);
-        loader_free(ld);
-        return;
-    }
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
     ld->state = LOADER_WAITING;
-    evtimer_add(ld->retry, &tv);
+    ld->retry_ms = ap_now_ms() + ms;
 }
 
 static void get_done(void *arg, const sstore_result *r)
@@ -323,6 +306,17 @@ void a2astore_load(pool_t *p)
     p->a2a_loader = ld;
     pass_start(ld);
     loader_check(ld);
+}
+
+void a2astore_tick(uint64_t now_ms)
+{
+    POOLS_FOREACH(p) {
+        a2astore_loader *ld = p->a2a_loader;
+        if (ld && ld->state == LOADER_WAITING && now_ms >= ld->retry_ms) {
+            pass_start(ld);
+            loader_check(ld); /* the store still not there: waits again */
+        }
+    }
 }
 
 int a2astore_loading(const pool_t *p)

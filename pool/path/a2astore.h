@@ -22,6 +22,8 @@
 #ifndef AP_A2ASTORE_H
 #define AP_A2ASTORE_H
 
+#include <stdint.h>
+
 struct a2a_task;
 struct pool;
 
@@ -36,6 +38,9 @@ void a2astore_save(const struct a2a_task *t);
 /* Starts reading pool p's task records back into the task table (when
  * p has a2a and a store). */
 void a2astore_load(struct pool *p);
+/* On the front door's tick (a2a_tick): starts the passes of the loaders
+ * whose backoff after a failed reading is over. */
+void a2astore_tick(uint64_t now_ms);
 /* Whether p's task records are still being read back. */
 int a2astore_loading(const struct pool *p);
 /* p goes: its loader stops (freed now, or by its last callback). */
