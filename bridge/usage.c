@@ -131,8 +131,8 @@ void usage_begin(uint64_t id)
     uc.id = id;
     uc.measuring = 1;
     uc.fixed = 0;
-    if (bridge.model != BRIDGE_MODEL_SYNC) /* sync: from the last answer (usage_end) */
-        uc.start_ns = usage_cpu_now();
+    if (bridge.model != BRIDGE_MODEL_SYNC) /* sync: from the last answer (usage_end); async: its steps' clock */
+        uc.start_ns = usage_step_now();
 }
 
 void usage_set_cpu(uint64_t id, uint64_t cpu_ns)
@@ -175,7 +175,7 @@ uint16_t usage_end(uint64_t id)
             aux = ap_frame_cpu_encode(used);
         uc.measuring = 0;
     } else if (uc.measuring && uc.id == id) {
-        uint64_t now = uc.fixed ? 0 : usage_cpu_now();
+        uint64_t now = uc.fixed ? 0 : usage_step_now();
         aux = ap_frame_cpu_encode(uc.fixed ? uc.cpu_ns : now > uc.start_ns ? now - uc.start_ns : 0);
         uc.measuring = 0;
     }
